@@ -1,0 +1,62 @@
+/* testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+int t_failed, t_passed;
+
+const char *t_shared(const char *rel) {
+    static char bufs[8][4096];
+    static int k;
+    const char *root = getenv("LMC_SHARED");
+    if (!root || !*root) root = "../shared";
+    struct stat st;
+    if (stat(root, &st) != 0) return NULL;
+    char *b = bufs[k++ & 7];
+    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    return b;
+}
+
+void t_require_shared(void) {
+    const char *p = t_shared("models");
+    struct stat st;
+    if (!p || stat(p, &st) != 0) {
+        printf("SKIP: the shared test data folder (LMC_SHARED, default ../shared) is absent\n");
+        exit(77);
+    }
+}
+
+int t_done(void) {
+    printf("%d passed, %d failed\n", t_passed, t_failed);
+    return t_failed ? 1 : 0;
+}
+
+char *t_read_file(const char *path, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    if (buf) {
+        buf[n] = 0;
+        if (len) *len = (size_t)n;
+    }
+    return buf;
+}
+
+double t_nmse(const float *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}

@@ -1,0 +1,35 @@
+/* testutil.h — a tiny test harness: CHECK macros that count and report, skipping with exit 77, and
+ * access to ../shared (LMC_SHARED) and the lmc binary (LMC_BIN). */
+#ifndef LMC_TESTUTIL_H
+#define LMC_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int t_failed, t_passed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            t_passed++;                                                                            \
+        } else {                                                                                   \
+            t_failed++;                                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* Path under the shared folder (static buffer rotation of 8), or NULL when LMC_SHARED is absent. */
+const char *t_shared(const char *rel);
+/* Exits 77 with a message when the shared folder is missing. */
+void t_require_shared(void);
+/* Prints "N passed, N failed" and returns the exit code. */
+int t_done(void);
+/* Reads a whole file; NULL when missing. */
+char *t_read_file(const char *path, size_t *len);
+/* NMSE = sum (a-b)^2 / sum b^2 */
+double t_nmse(const float *a, const double *b, size_t n);
+
+#endif
