@@ -1,0 +1,353 @@
+/* kernels.c — activation formats (quantization into 8-bit blocks), the portable scalar kernels and
+ * the run-time choice of kernel table. The scalar kernels define what the SIMD ones compute: the same
+ * integer block sums (exact), combined with the block scales in f32. They are not the exact reference
+ * (that is lmc_vec_dot_ref, which uses unquantized activations). */
+#include "kernels.h"
+
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- activation formats ------------------------------------------------------------------------- */
+
+size_t kern_x_row_bytes(kern_xfmt f, int64_t K) {
+    size_t n = 0;
+    switch (f) {
+    case KX_F32: n = (size_t)K * 4; break;
+    case KX_Q8_0:
+        if (K % 32) return 0;
+        n = (size_t)K + (size_t)(K / 32) * 8;
+        break;
+    case KX_Q8_K:
+        if (K % 256) return 0;
+        n = (size_t)K + (size_t)(K / 256) * 4 + (size_t)(K / 16) * 2;
+        break;
+    }
+    return (n + 63) & ~(size_t)63;
+}
+
+/* Quantizes n values to int8 with d = max|x|/127; returns d (0 for an all-zero block). */
+static float quant_block(const float *x, int8_t *q, int n, float *d_out, int f16_scale) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)nearbyintf(x[i] * id);
+    *d_out = f16_scale ? lmc_f16_to_f32(lmc_f32_to_f16(d)) : d;
+    return d;
+}
+
+void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
+    switch (f) {
+    case KX_F32: memcpy(dst, x, (size_t)K * 4); return;
+    case KX_Q8_0: {
+        int8_t *q = (int8_t *)dst;
+        float *d = (float *)(dst + K);
+        int32_t *s = (int32_t *)(dst + K + (K / 32) * 4);
+        for (int64_t b = 0; b < K / 32; b++) {
+            quant_block(x + 32 * b, q + 32 * b, 32, &d[b], 1);
+            int32_t sum = 0;
+            for (int i = 0; i < 32; i++) sum += q[32 * b + i];
+            s[b] = sum;
+        }
+        return;
+    }
+    case KX_Q8_K: {
+        int8_t *q = (int8_t *)dst;
+        float *d = (float *)(dst + K);
+        int16_t *bs = (int16_t *)(dst + K + (K / 256) * 4);
+        for (int64_t b = 0; b < K / 256; b++) quant_block(x + 256 * b, q + 256 * b, 256, &d[b], 0);
+        for (int64_t g = 0; g < K / 16; g++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += q[16 * g + i];
+            bs[g] = (int16_t)sum;
+        }
+        return;
+    }
+    }
+}
+
+/* --- scalar kernels ----------------------------------------------------------------------------- */
+
+static inline float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return lmc_f16_to_f32(h);
+}
+
+/* One (weight row, activation row) dot per type; the gemm loops over the tile. */
+typedef float (*dot1_fn)(int64_t K, const uint8_t *w, const uint8_t *x);
+
+static float dot1_f32(int64_t K, const uint8_t *w, const uint8_t *x) {
+    const float *xf = (const float *)x;
+    float s = 0.0f;
+    for (int64_t i = 0; i < K; i++) {
+        float v;
+        memcpy(&v, w + 4 * i, 4);
+        s += v * xf[i];
+    }
+    return s;
+}
+
+static float dot1_f16(int64_t K, const uint8_t *w, const uint8_t *x) {
+    const float *xf = (const float *)x;
+    float s = 0.0f;
+    for (int64_t i = 0; i < K; i++) s += f16_at(w + 2 * i) * xf[i];
+    return s;
+}
+
+static float dot1_bf16(int64_t K, const uint8_t *w, const uint8_t *x) {
+    const float *xf = (const float *)x;
+    float s = 0.0f;
+    for (int64_t i = 0; i < K; i++) {
+        uint16_t h;
+        memcpy(&h, w + 2 * i, 2);
+        s += lmc_bf16_to_f32(h) * xf[i];
+    }
+    return s;
+}
+
+#define Q8_0_VIEW(K, x)                                                                            \
+    const int8_t *xq = (const int8_t *)(x);                                                        \
+    const float *xd = (const float *)((x) + (K));                                                  \
+    const int32_t *xs = (const int32_t *)((x) + (K) + ((K) / 32) * 4)
+
+static float dot1_q8_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_0_VIEW(K, x);
+    (void)xs;
+    float s = 0.0f;
+    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q8_0)) {
+        const int8_t *q = (const int8_t *)(w + 2);
+        int32_t isum = 0;
+        for (int i = 0; i < 32; i++) isum += q[i] * xq[32 * b + i];
+        s += f16_at(w) * xd[b] * (float)isum;
+    }
+    return s;
+}
+
+/* Q4_0/Q4_1/Q5_0/Q5_1: the unsigned 4/5-bit codes dotted with the int8 activations; Q4_0/Q5_0 then
+ * subtract offset * s (their values are code - offset), Q4_1/Q5_1 add m * d_x * s. */
+static inline void q4_codes(const uint8_t *qs, int *c) {
+    for (int j = 0; j < 16; j++) {
+        c[j] = qs[j] & 15;
+        c[j + 16] = qs[j] >> 4;
+    }
+}
+static inline void q5_codes(const uint8_t *qh4, const uint8_t *qs, int *c) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    q4_codes(qs, c);
+    for (int j = 0; j < 32; j++) c[j] |= (int)((qh >> j) & 1) << 4;
+}
+static inline int32_t codes_dot(const int *c, const int8_t *xq) {
+    int32_t isum = 0;
+    for (int i = 0; i < 32; i++) isum += c[i] * xq[i];
+    return isum;
+}
+
+static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_0_VIEW(K, x);
+    float s = 0.0f;
+    int c[32];
+    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q4_0)) {
+        q4_codes(w + 2, c);
+        s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - 8 * xs[b]);
+    }
+    return s;
+}
+
+static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_0_VIEW(K, x);
+    float s = 0.0f;
+    int c[32];
+    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q4_1)) {
+        q4_codes(w + 4, c);
+        s += f16_at(w) * xd[b] * (float)codes_dot(c, xq + 32 * b) + f16_at(w + 2) * xd[b] * (float)xs[b];
+    }
+    return s;
+}
+
+static float dot1_q5_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_0_VIEW(K, x);
+    float s = 0.0f;
+    int c[32];
+    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q5_0)) {
+        q5_codes(w + 2, w + 6, c);
+        s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - 16 * xs[b]);
+    }
+    return s;
+}
+
+static float dot1_q5_1(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_0_VIEW(K, x);
+    float s = 0.0f;
+    int c[32];
+    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q5_1)) {
+        q5_codes(w + 4, w + 8, c);
+        s += f16_at(w) * xd[b] * (float)codes_dot(c, xq + 32 * b) + f16_at(w + 2) * xd[b] * (float)xs[b];
+    }
+    return s;
+}
+
+#define Q8_K_VIEW(K, x)                                                                            \
+    const int8_t *xq = (const int8_t *)(x);                                                        \
+    const float *xd = (const float *)((x) + (K));                                                  \
+    const int16_t *xb = (const int16_t *)((x) + (K) + ((K) / 256) * 4)
+
+/* Q4_K/Q5_K: 8 sub-blocks of 32 with 6-bit scale and min: sum_j sc_j*(codes.x)_j*d*dx
+ * - dmin*dx*sum_j m_j*(sum of x in sub-block j). */
+static inline void k_scales(const uint8_t *b, int *sc, int *m) {
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            sc[j] = b[j] & 63;
+            m[j] = b[j + 4] & 63;
+        } else {
+            sc[j] = (b[j + 4] & 15) | (b[j - 4] >> 6) << 4;
+            m[j] = (b[j + 4] >> 4) | (b[j] >> 6) << 4;
+        }
+    }
+}
+
+static float dot1_q45_K(int64_t K, const uint8_t *w, const uint8_t *x, int five) {
+    Q8_K_VIEW(K, x);
+    const size_t bs = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    float s = 0.0f;
+    for (int64_t b = 0; b < K / 256; b++, w += bs) {
+        int sc[8], m[8];
+        k_scales(w + 4, sc, m);
+        const uint8_t *qh = w + 16, *qs = five ? w + 48 : w + 16;
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int32_t d = 0;
+            for (int l = 0; l < 32; l++) {
+                int c = (qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 15;
+                if (five) c |= ((qh[l] >> j) & 1) << 4;
+                d += c * xq[256 * b + 32 * j + l];
+            }
+            isum += sc[j] * d;
+            msum += m[j] * (xb[16 * b + 2 * j] + xb[16 * b + 2 * j + 1]);
+        }
+        s += xd[b] * (f16_at(w) * (float)isum - f16_at(w + 2) * (float)msum);
+    }
+    return s;
+}
+static float dot1_q4_K(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_K(K, w, x, 0); }
+static float dot1_q5_K(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_K(K, w, x, 1); }
+
+/* Q6_K: 16 sub-blocks of 16 with int8 scales; values are code - 32. */
+static float dot1_q6_K(int64_t K, const uint8_t *w, const uint8_t *x) {
+    Q8_K_VIEW(K, x);
+    float s = 0.0f;
+    for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        int32_t isum = 0;
+        for (int g = 0; g < 16; g++) {
+            int32_t d = 0;
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * g + l, h = i / 128, r = i % 128;
+                int lo = (ql[64 * h + r % 64] >> (4 * (r / 64))) & 15;
+                int hi = (qh[32 * h + r % 32] >> (2 * (r / 32))) & 3;
+                d += (lo | hi << 4) * xq[256 * b + i];
+            }
+            isum += sc[g] * (d - 32 * xb[16 * b + g]);
+        }
+        s += xd[b] * f16_at(w + 208) * (float)isum;
+    }
+    return s;
+}
+
+static void gemm_by_dot(dot1_fn dot, int64_t K, const uint8_t *w, size_t w_stride, int nr,
+                        const uint8_t *x, size_t x_stride, int nt, float *y, int64_t ldy) {
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) y[t * ldy + r] = dot(K, w + r * w_stride, x + t * x_stride);
+}
+
+#define SCALAR_GEMM(T)                                                                             \
+    static void gemm_scalar_##T(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,  \
+                                size_t xs, int nt, float *y, int64_t ldy) {                        \
+        gemm_by_dot(dot1_##T, K, w, ws, nr, x, xs, nt, y, ldy);                                    \
+    }
+SCALAR_GEMM(f32)
+SCALAR_GEMM(f16)
+SCALAR_GEMM(bf16)
+SCALAR_GEMM(q8_0)
+SCALAR_GEMM(q4_0)
+SCALAR_GEMM(q4_1)
+SCALAR_GEMM(q5_0)
+SCALAR_GEMM(q5_1)
+SCALAR_GEMM(q4_K)
+SCALAR_GEMM(q5_K)
+SCALAR_GEMM(q6_K)
+
+const kern_table kern_table_scalar = {
+    .name = "scalar",
+    .gemm = {[LMC_TYPE_F32] = gemm_scalar_f32, [LMC_TYPE_F16] = gemm_scalar_f16,
+             [LMC_TYPE_BF16] = gemm_scalar_bf16, [LMC_TYPE_Q8_0] = gemm_scalar_q8_0,
+             [LMC_TYPE_Q4_0] = gemm_scalar_q4_0, [LMC_TYPE_Q4_1] = gemm_scalar_q4_1,
+             [LMC_TYPE_Q5_0] = gemm_scalar_q5_0, [LMC_TYPE_Q5_1] = gemm_scalar_q5_1,
+             [LMC_TYPE_Q4_K] = gemm_scalar_q4_K, [LMC_TYPE_Q5_K] = gemm_scalar_q5_K,
+             [LMC_TYPE_Q6_K] = gemm_scalar_q6_K},
+    .xfmt = {[LMC_TYPE_Q8_0] = KX_Q8_0, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_Q8_0,
+             [LMC_TYPE_Q5_0] = KX_Q8_0, [LMC_TYPE_Q5_1] = KX_Q8_0, [LMC_TYPE_Q4_K] = KX_Q8_K,
+             [LMC_TYPE_Q5_K] = KX_Q8_K, [LMC_TYPE_Q6_K] = KX_Q8_K},
+};
+
+/* --- choosing a table --------------------------------------------------------------------------- */
+
+static kern_table g_avx2, g_avx512;
+
+static int cpu_has_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+static int cpu_has_avx512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+const kern_table *kern_named(const char *name) {
+    if (!name) return NULL;
+    if (!strcmp(name, "scalar")) return &kern_table_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+    if (!strcmp(name, "avx2") && cpu_has_avx2()) {
+        if (!g_avx2.name) kern_fill_avx2(&g_avx2);
+        return &g_avx2;
+    }
+    if (!strcmp(name, "avx512") && cpu_has_avx512()) {
+        if (!g_avx512.name) kern_fill_avx512(&g_avx512);
+        return &g_avx512;
+    }
+#endif
+    return NULL;
+}
+
+const kern_table *kern_best(void) {
+    static const kern_table *chosen;
+    static int done;
+    if (done) return chosen;
+    const char *env = getenv("LMC_KERNELS");
+    if (env && !strcmp(env, "ref")) {
+        chosen = NULL;
+    } else {
+        const kern_table *t = env && *env ? kern_named(env) : NULL;
+        if (!t) t = kern_named("avx512");
+        if (!t) t = kern_named("avx2");
+        if (!t) t = &kern_table_scalar;
+        chosen = t;
+    }
+    done = 1;
+    return chosen;
+}

@@ -1,0 +1,456 @@
+/* kernels_x86.h — the x86 SIMD kernels, written once and compiled twice: by kernels_avx2.c (AVX2 +
+ * FMA + F16C, int8 dots through maddubs/madd) and by kernels_avx512.c (the same 256-bit integer code
+ * with AVX-512 VNNI dpbusd/dpwssd and 32 registers, and 512-bit float code). Not a public header.
+ *
+ * Each gemm walks a tile of KNR weight rows x KNT tokens held in registers, so every weight block
+ * loaded and unpacked is used for KNT tokens (prompt processing is then arithmetic-bound, not
+ * bandwidth-bound) and every activation block for KNR rows. Integer block sums are exact, so results
+ * equal the scalar kernels' up to the order of f32 additions.
+ *
+ * The including file defines: KERN_VNNI (0/1), KERN_512 (0/1: float kernels in zmm), KERN_FILL (the
+ * fill function's name), and tile sizes KNR/KNT (32-blocks and floats), KNR_K/KNT_K (K-quants). */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define KINLINE static inline __attribute__((always_inline))
+
+/* --- integer dot helpers ------------------------------------------------------------------------ */
+#if KERN_VNNI
+/* acc += sum over groups of 4 of u8 * s8 */
+#define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+/* acc += sum over pairs of s16 * s16 */
+#define DOT_S16(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
+/* 32 bits -> bytes 0x10 where set */
+#define EXPAND_QH(qh) _mm256_maskz_mov_epi8((__mmask32)(qh), _mm256_set1_epi8(0x10))
+#else
+/* maddubs cannot saturate here: |u| <= 128 and |s| <= 127, so a pair sums to at most 32512. */
+#define DOT_U8S8(acc, u, s) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define DOT_S16(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
+KINLINE __m256i expand_qh_avx2(uint32_t qh) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+                                          2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+#define EXPAND_QH(qh) expand_qh_avx2(qh)
+#endif
+
+KINLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+KINLINE float f16_scalar(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+KINLINE uint32_t u32_at(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* --- float weights: F32, F16, BF16 --------------------------------------------------------------- */
+#if KERN_512
+typedef __m512 vf;
+#define VLEN 16
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD_F32(p) _mm512_loadu_ps((const float *)(p))
+#define VLOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define VLOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VHSUM(v) _mm512_reduce_add_ps(v)
+#else
+typedef __m256 vf;
+#define VLEN 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD_F32(p) _mm256_loadu_ps((const float *)(p))
+#define VLOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define VLOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VHSUM(v) hsum256(v)
+#endif
+
+KINLINE float bf16_scalar(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+KINLINE float f32_scalar(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+/* ESZ: bytes per weight; LOADW: VLEN weights as f32; SCALARW: one weight. */
+#define FLOAT_TILE(NAME, ESZ, LOADW, SCALARW)                                                       \
+    KINLINE void tile_##NAME(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,   \
+                             const uint8_t *x, size_t xs, float *y, int64_t ldy) {                 \
+        vf acc[KNR_F][KNT_F];                                                                      \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                       \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();              \
+        int64_t k = 0;                                                                             \
+        for (; k + VLEN <= K; k += VLEN) {                                                         \
+            vf wv[KNR_F];                                                                          \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) wv[r] = LOADW(w + r * ws + k * ESZ); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
+                const vf xv = VLOAD_F32(x + t * xs + k * 4);                                       \
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r], xv, acc[r][t]); \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < NR; r++)                                                               \
+            for (int t = 0; t < NT; t++) {                                                         \
+                float s = VHSUM(acc[r][t]);                                                        \
+                const float *xf = (const float *)(x + t * xs);                                     \
+                for (int64_t i = k; i < K; i++) s += SCALARW(w + r * ws + i * ESZ) * xf[i];        \
+                y[t * ldy + r] = s;                                                                \
+            }                                                                                      \
+    }
+
+FLOAT_TILE(f32, 4, VLOAD_F32, f32_scalar)
+FLOAT_TILE(f16, 2, VLOAD_F16, f16_scalar)
+FLOAT_TILE(bf16, 2, VLOAD_BF16, bf16_scalar)
+
+/* --- 32-weight blocks with Q8_0-style activations ----------------------------------------------- */
+/* Activation row views (see kernels.h). */
+#define XQ(x) ((const int8_t *)(x))
+#define XD(x, K) ((const float *)((x) + (K)))
+#define XS(x, K) ((const int32_t *)((x) + (K) + ((K) / 32) * 4))
+
+KINLINE __m256i zext_lane0(int32_t v) { return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v)); }
+KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v)); }
+
+/* Unpacks block r's 32 codes (unsigned for Q4/Q5, absolute value for Q8_0) into c, the value the
+ * activations are multiplied by; sign (Q8_0) carries the weights' signs for the activations. */
+#define BLOCK_TILE(NAME, BSZ, UNPACK, INIT, EXTRA)                                                 \
+    KINLINE void tile_##NAME(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,   \
+                             const uint8_t *x, size_t xs, float *y, int64_t ldy) {                 \
+        __m256 acc[KNR][KNT];                                                                      \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                       \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();  \
+        const int64_t nb = K / 32;                                                                 \
+        for (int64_t b = 0; b < nb; b++) {                                                         \
+            __m256i c[KNR], sg[KNR];                                                               \
+            __m256 dw[KNR], mw[KNR];                                                               \
+            (void)sg;                                                                              \
+            (void)mw;                                                                              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
+                const uint8_t *blk = w + r * ws + b * BSZ;                                         \
+                UNPACK                                                                             \
+            }                                                                                      \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
+                const uint8_t *xr = x + t * xs;                                                    \
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(XQ(xr) + 32 * b));         \
+                const float dxs = XD(xr, K)[b];                                                    \
+                const __m256 dx = _mm256_set1_ps(dxs);                                             \
+                const int32_t sx = XS(xr, K)[b];                                                   \
+                (void)sx;                                                                          \
+                const __m256i init = INIT;                                                         \
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                             \
+                    EXTRA                                                                          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < NR; r++)                                                               \
+            for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);                      \
+    }
+
+#define M4 _mm256_set1_epi8(15)
+/* 16 bytes of nibbles -> 32 codes in weight order: low nibbles (weights 0..15), then high ones */
+KINLINE __m256i q4_codes(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), M4);
+}
+#define Q4_CODES(qs) q4_codes(qs)
+
+/* Q8_0: |w| . (x with w's sign) */
+BLOCK_TILE(q8_0, 34,
+           {
+               const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
+               c[r] = _mm256_sign_epi8(q, q);
+               sg[r] = q;
+               dw[r] = _mm256_set1_ps(f16_scalar(blk));
+           },
+           _mm256_setzero_si256(),
+           {
+               const __m256i p = DOT_U8S8(init, c[r], _mm256_sign_epi8(xv, sg[r]));
+               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+           })
+
+/* Q4_0: codes . x - 8 * sum(x), the correction riding in lane 0 of the integer accumulator. */
+BLOCK_TILE(q4_0, 18,
+           {
+               c[r] = Q4_CODES(blk + 2);
+               dw[r] = _mm256_set1_ps(f16_scalar(blk));
+           },
+           zext_lane0(-8 * sx),
+           {
+               const __m256i p = DOT_U8S8(init, c[r], xv);
+               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+           })
+
+/* Q4_1: d * codes . x + m * dx * sum(x) */
+BLOCK_TILE(q4_1, 20,
+           {
+               c[r] = Q4_CODES(blk + 4);
+               dw[r] = _mm256_set1_ps(f16_scalar(blk));
+               mw[r] = _mm256_set1_ps(f16_scalar(blk + 2));
+           },
+           _mm256_setzero_si256(),
+           {
+               const __m256i p = DOT_U8S8(init, c[r], xv);
+               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+               acc[r][t] = _mm256_fmadd_ps(mw[r], zext_lane0f(dxs * (float)sx), acc[r][t]);
+           })
+
+BLOCK_TILE(q5_0, 22,
+           {
+               c[r] = _mm256_or_si256(Q4_CODES(blk + 6), EXPAND_QH(u32_at(blk + 2)));
+               dw[r] = _mm256_set1_ps(f16_scalar(blk));
+           },
+           zext_lane0(-16 * sx),
+           {
+               const __m256i p = DOT_U8S8(init, c[r], xv);
+               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+           })
+
+BLOCK_TILE(q5_1, 24,
+           {
+               c[r] = _mm256_or_si256(Q4_CODES(blk + 8), EXPAND_QH(u32_at(blk + 4)));
+               dw[r] = _mm256_set1_ps(f16_scalar(blk));
+               mw[r] = _mm256_set1_ps(f16_scalar(blk + 2));
+           },
+           _mm256_setzero_si256(),
+           {
+               const __m256i p = DOT_U8S8(init, c[r], xv);
+               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+               acc[r][t] = _mm256_fmadd_ps(mw[r], zext_lane0f(dxs * (float)sx), acc[r][t]);
+           })
+
+/* --- K-quants with Q8_K-style activations ------------------------------------------------------- */
+#define KXQ(x) ((const int8_t *)(x))
+#define KXD(x, K) ((const float *)((x) + (K)))
+#define KXB(x, K) ((const int16_t *)((x) + (K) + ((K) / 256) * 4))
+
+/* int16 lane broadcast of element j of an 8 x int16 vector duplicated in both 128-bit lanes */
+KINLINE __m256i bcast16(__m256i v, int j) {
+    const __m256i idx = _mm256_set1_epi16((short)((2 * j) | (2 * j + 1) << 8));
+    return _mm256_shuffle_epi8(v, idx);
+}
+
+/* Q4_K / Q5_K scales and mins of a super-block as 8 bytes each (see quant.c k_scale_min). */
+KINLINE void k_scales8(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+    const uint32_t a0 = u32_at(s), a1 = u32_at(s + 4), a2 = u32_at(s + 8);
+    const uint32_t sc_lo = a0 & 0x3f3f3f3fu, m_lo = a1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (a2 & 0x0f0f0f0fu) | ((a0 >> 6) & 0x03030303u) << 4;
+    const uint32_t m_hi = ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)sc_lo | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)m_lo | (uint64_t)m_hi << 32;
+}
+
+KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, const uint8_t *w,
+                        size_t ws, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    const size_t BSZ = FIVE ? 176 : 144;
+    __m256 acc[KNR_K][KNT_K];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m256i scv[KNR_K], iacc[KNR_K][KNT_K];
+        __m256 dd[KNR_K], dm[KNR_K];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * BSZ;
+            uint64_t sc, mn;
+            k_scales8(blk + 4, &sc, &mn);
+            scv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            /* mins duplicated per 16-sum: m0 m0 m1 m1 ... (16 x int16) */
+            const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+            const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+            dd[r] = _mm256_set1_ps(f16_scalar(blk));
+            dm[r] = _mm256_set1_ps(f16_scalar(blk + 2));
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                /* minus the mins' term, pre-scaled later by dmin/d: keep it separate in iacc's
+                 * float conversion below */
+                iacc[r][t] = _mm256_madd_epi16(mm, bs);
+            }
+        }
+        /* fold the mins now: acc -= dmin*dx*(m . bsums) */
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dm[r], dx), acc[r][t]);
+                iacc[r][t] = _mm256_setzero_si256();
+            }
+        }
+        for (int ch = 0; ch < 4; ch++) {
+            __m256i lo[KNR_K], hi[KNR_K], slo[KNR_K], shi[KNR_K];
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                const uint8_t *blk = w + r * ws + b * BSZ;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch));
+                lo[r] = _mm256_and_si256(q, M4);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), M4);
+                if (FIVE) {
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+                    const int j0 = 2 * ch, j1 = 2 * ch + 1; /* fifth bit: bit j of qh[l] -> 0x10 */
+                    const __m256i m10 = _mm256_set1_epi8(0x10);
+                    __m256i h0 = j0 <= 4 ? _mm256_slli_epi16(qh, 4 - j0) : _mm256_srli_epi16(qh, j0 - 4);
+                    __m256i h1 = j1 <= 4 ? _mm256_slli_epi16(qh, 4 - j1) : _mm256_srli_epi16(qh, j1 - 4);
+                    lo[r] = _mm256_or_si256(lo[r], _mm256_and_si256(h0, m10));
+                    hi[r] = _mm256_or_si256(hi[r], _mm256_and_si256(h1, m10));
+                }
+                slo[r] = bcast16(scv[r], 2 * ch);
+                shi[r] = bcast16(scv[r], 2 * ch + 1);
+            }
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const int8_t *xq = KXQ(x + t * xs) + 256 * b + 64 * ch;
+                const __m256i xa = _mm256_loadu_si256((const __m256i *)xq);
+                const __m256i xb = _mm256_loadu_si256((const __m256i *)(xq + 32));
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                    iacc[r][t] = DOT_S16(iacc[r][t], _mm256_maddubs_epi16(lo[r], xa), slo[r]);
+                    iacc[r][t] = DOT_S16(iacc[r][t], _mm256_maddubs_epi16(hi[r], xb), shi[r]);
+                }
+            }
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
+}
+KINLINE void tile_q4_K(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                       const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_q45_K(NR, NT, 0, K, w, ws, x, xs, y, ldy);
+}
+KINLINE void tile_q5_K(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                       const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_q45_K(NR, NT, 1, K, w, ws, x, xs, y, ldy);
+}
+
+/* Q6_K: codes 0..63 (value = code - 32) in 4 chunks of 32 per half; each chunk spans sub-blocks g
+ * (low 128 bits) and g+1 (high 128 bits), so its scale vector is [sc_g x8 | sc_g+1 x8]. */
+KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                       const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    __m256 acc[KNR_K][KNT_K];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m256i sA[KNR_K], sB[KNR_K], iacc[KNR_K][KNT_K];
+        __m256 dd[KNR_K];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * 210;
+            const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+            sA[r] = _mm256_permute2x128_si256(s16, s16, 0x00);
+            sB[r] = _mm256_permute2x128_si256(s16, s16, 0x11);
+            dd[r] = _mm256_set1_ps(f16_scalar(blk + 208));
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                /* -32 * sum_g sc_g * bsum_g */
+                iacc[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(s16, bs), 5));
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int s = 0; s < 4; s++) {
+                __m256i cd[KNR_K], sv[KNR_K];
+                /* element 2s in the low lane, 2s+1 in the high lane */
+                const __m256i idx = _mm256_setr_epi8(4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s,
+                    4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s + 2,
+                    4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2,
+                    4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3);
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                    const uint8_t *blk = w + r * ws + b * 210;
+                    const __m256i ql = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (s & 1)));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+                    const __m256i low = (s & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), M4) : _mm256_and_si256(ql, M4);
+                    __m256i high;
+                    switch (s) {
+                    case 0: high = _mm256_slli_epi16(qh, 4); break;
+                    case 1: high = _mm256_slli_epi16(qh, 2); break;
+                    case 2: high = qh; break;
+                    default: high = _mm256_srli_epi16(qh, 2); break;
+                    }
+                    cd[r] = _mm256_or_si256(low, _mm256_and_si256(high, m30));
+                    sv[r] = _mm256_shuffle_epi8(h ? sB[r] : sA[r], idx);
+                }
+                _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(KXQ(x + t * xs) + 256 * b + 128 * h + 32 * s));
+                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                        iacc[r][t] = DOT_S16(iacc[r][t], _mm256_maddubs_epi16(cd[r], xv), sv[r]);
+                }
+            }
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
+}
+
+/* --- gemm drivers: full tiles, then the row and token remainders --------------------------------- */
+/* Tokens are taken in chunks of TCHUNK so that a chunk's activations stay in L2 while every row tile
+ * walks over them. */
+#define TCHUNK 64
+#define GEMM(NAME, R, T)                                                                           \
+    static void gemm_##NAME(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,      \
+                            size_t xs, int nt, float *y, int64_t ldy) {                            \
+        for (int t0 = 0; t0 < nt; t0 += TCHUNK) {                                                  \
+            const int tn = nt - t0 < TCHUNK ? nt - t0 : TCHUNK;                                    \
+            const uint8_t *xc = x + (size_t)t0 * xs;                                               \
+            float *yc = y + (int64_t)t0 * ldy;                                                     \
+            int r = 0;                                                                             \
+            for (; r + R <= nr; r += R) {                                                          \
+                int t = 0;                                                                         \
+                for (; t + T <= tn; t += T) tile_##NAME(R, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+                for (; t < tn; t++) tile_##NAME(R, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+            }                                                                                      \
+            for (; r < nr; r++) {                                                                  \
+                int t = 0;                                                                         \
+                for (; t + T <= tn; t += T) tile_##NAME(1, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+                for (; t < tn; t++) tile_##NAME(1, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+GEMM(f32, KNR_F, KNT_F)
+GEMM(f16, KNR_F, KNT_F)
+GEMM(bf16, KNR_F, KNT_F)
+GEMM(q8_0, KNR, KNT)
+GEMM(q4_0, KNR, KNT)
+GEMM(q4_1, KNR, KNT)
+GEMM(q5_0, KNR, KNT)
+GEMM(q5_1, KNR, KNT)
+GEMM(q4_K, KNR_K, KNT_K)
+GEMM(q5_K, KNR_K, KNT_K)
+GEMM(q6_K, KNR_K, KNT_K)
+
+void KERN_FILL(kern_table *t) {
+    *t = kern_table_scalar; /* same activation formats; every type below replaces the scalar gemm */
+    t->name = KERN_NAME;
+    t->gemm[LMC_TYPE_F32] = gemm_f32;
+    t->gemm[LMC_TYPE_F16] = gemm_f16;
+    t->gemm[LMC_TYPE_BF16] = gemm_bf16;
+    t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0;
+    t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0;
+    t->gemm[LMC_TYPE_Q4_1] = gemm_q4_1;
+    t->gemm[LMC_TYPE_Q5_0] = gemm_q5_0;
+    t->gemm[LMC_TYPE_Q5_1] = gemm_q5_1;
+    t->gemm[LMC_TYPE_Q4_K] = gemm_q4_K;
+    t->gemm[LMC_TYPE_Q5_K] = gemm_q5_K;
+    t->gemm[LMC_TYPE_Q6_K] = gemm_q6_K;
+}
