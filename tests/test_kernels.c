@@ -1,0 +1,198 @@
+/* test_kernels.c — every kernel table this CPU can run (scalar, avx2, avx512) against references on
+ * random weights and activations of odd sizes (rows not a multiple of the tile, 1..17 tokens, many
+ * blocks, the token-chunk edge). Two checks per output:
+ *  1. against the exact dot (in double) of the dequantized weights with the activations as the kernel
+ *     sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
+ *  2. against lmc_vec_dot_ref with the unquantized activations: the difference must be within the
+ *     error the activation quantization itself introduces (sum |w| |x - x_quantized|), plus rounding.
+ * No speed is asserted here. */
+#include "cpu/kernels.h"
+#include "quant.h"
+#include "testutil.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+static uint32_t rnd_u32(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
+}
+static float rnd_unit(void) { return (float)((double)rnd_u32() / 4294967296.0 * 2.0 - 1.0); }
+
+static void put_f16(uint8_t *p, float f) {
+    uint16_t h = lmc_f32_to_f16(f);
+    memcpy(p, &h, 2);
+}
+
+/* Random but valid weights: random code bytes, sane f16 scales. */
+static void fill_weights(uint32_t type, uint8_t *w, int64_t K, int rows) {
+    const lmc_type_traits *tr = lmc_type_get(type);
+    const size_t row = lmc_row_size(type, K);
+    for (size_t i = 0; i < row * (size_t)rows; i++) w[i] = (uint8_t)rnd_u32();
+    const int64_t nblk = (int64_t)(row * (size_t)rows) / tr->type_size;
+    for (int64_t b = 0; b < nblk; b++) {
+        uint8_t *p = w + b * tr->type_size;
+        switch (type) {
+        case LMC_TYPE_F32:
+            for (int i = 0; i < 1; i++) {
+                float f = rnd_unit();
+                memcpy(p, &f, 4);
+            }
+            break;
+        case LMC_TYPE_F16: put_f16(p, rnd_unit()); break;
+        case LMC_TYPE_BF16: {
+            float f = rnd_unit();
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            uint16_t h = (uint16_t)(u >> 16);
+            memcpy(p, &h, 2);
+            break;
+        }
+        case LMC_TYPE_Q4_0: case LMC_TYPE_Q5_0: case LMC_TYPE_Q8_0:
+            put_f16(p, 0.001f + 0.05f * fabsf(rnd_unit()));
+            break;
+        case LMC_TYPE_Q4_1: case LMC_TYPE_Q5_1: case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K:
+            put_f16(p, 0.001f + 0.05f * fabsf(rnd_unit()));
+            put_f16(p + 2, 0.05f * rnd_unit());
+            break;
+        case LMC_TYPE_Q6_K: put_f16(p + 208, 0.0001f + 0.002f * fabsf(rnd_unit())); break;
+        default: break;
+        }
+    }
+}
+
+/* The activations as the kernel sees them, dequantized from format f. */
+static void x_as_seen(kern_xfmt f, const uint8_t *xq, int64_t K, double *out) {
+    if (f == KX_F32) {
+        for (int64_t i = 0; i < K; i++) out[i] = ((const float *)xq)[i];
+        return;
+    }
+    const int blk = f == KX_Q8_0 ? 32 : 256;
+    const float *d = (const float *)(xq + K);
+    for (int64_t i = 0; i < K; i++) out[i] = (double)d[i / blk] * (double)((const int8_t *)xq)[i];
+}
+
+static const uint32_t k_types[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16, LMC_TYPE_Q4_0,
+                                   LMC_TYPE_Q4_1, LMC_TYPE_Q5_0, LMC_TYPE_Q5_1, LMC_TYPE_Q8_0,
+                                   LMC_TYPE_Q4_K, LMC_TYPE_Q5_K, LMC_TYPE_Q6_K};
+
+static int g_bad_reported;
+
+/* One (table, type, K, rows, tokens) case: y from the table's gemm, checked as described above. */
+static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
+    const kern_xfmt f = kt->xfmt[type];
+    const size_t wrow = lmc_row_size(type, K), xrow = kern_x_row_bytes(f, K);
+    uint8_t *w = malloc(wrow * (size_t)nr);
+    float *x = malloc(sizeof(float) * (size_t)(K * nt));
+    uint8_t *xq = aligned_alloc(64, xrow * (size_t)nt);
+    float *y = malloc(sizeof(float) * (size_t)(nr * nt + 1));
+    float *wd = malloc(sizeof(float) * (size_t)K);
+    double *xs = malloc(sizeof(double) * (size_t)K);
+    fill_weights(type, w, K, nr);
+    for (int64_t i = 0; i < K * nt; i++) x[i] = rnd_unit() * (i % 7 == 0 ? 3.0f : 1.0f);
+    for (int t = 0; t < nt; t++) kern_quantize_x(f, x + t * K, xq + t * xrow, K);
+    y[nr * nt] = 12345.0f; /* guard: the kernel must not write past ldy * nt */
+    kt->gemm[type](K, w, wrow, nr, xq, xrow, nt, y, nr);
+    CHECK(y[nr * nt] == 12345.0f, "%s %s: wrote past the output", kt->name, lmc_type_name(type));
+    const double u = 1.0 / 16777216.0, gam = 2.0 * (double)(K + 16) * u;
+    int bad = 0;
+    for (int t = 0; t < nt && !bad; t++) {
+        x_as_seen(f, xq + t * xrow, K, xs);
+        for (int r = 0; r < nr && !bad; r++) {
+            lmc_dequantize(type, w + r * wrow, wd, K);
+            double exact = 0, mag = 0, qerr = 0, mag_f = 0;
+            for (int64_t i = 0; i < K; i++) {
+                exact += (double)wd[i] * xs[i];
+                mag += fabs((double)wd[i] * xs[i]);
+                qerr += fabs((double)wd[i]) * fabs((double)x[t * K + i] - xs[i]);
+                mag_f += fabs((double)wd[i] * x[t * K + i]);
+            }
+            const double got = y[t * nr + r];
+            const double ref = lmc_vec_dot_ref(type, w + r * wrow, x + t * K, K);
+            const double tol1 = gam * mag + 1e-30, tol2 = qerr + gam * (mag + mag_f) + 1e-30;
+            if (!(fabs(got - exact) <= tol1) || !(fabs(got - ref) <= tol2)) {
+                bad = 1;
+                if (g_bad_reported++ < 10)
+                    fprintf(stderr, "  %s %s K=%lld nr=%d nt=%d r=%d t=%d: got %.9g exact(quantized x) %.9g (tol %.3g) ref %.9g (tol %.3g)\n",
+                            kt->name, lmc_type_name(type), (long long)K, nr, nt, r, t, got, exact, tol1, ref, tol2);
+            }
+        }
+    }
+    CHECK(!bad, "%s %s K=%lld nr=%d nt=%d", kt->name, lmc_type_name(type), (long long)K, nr, nt);
+    free(w);
+    free(x);
+    free(xq);
+    free(y);
+    free(wd);
+    free(xs);
+}
+
+/* Activation formats: |q| <= 127, sums and 16-sums consistent, all-zero blocks give d = 0. */
+static void test_quantize_x(void) {
+    enum { K = 512 };
+    float x[K];
+    for (int i = 0; i < K; i++) x[i] = i < 256 ? 0.0f : rnd_unit() * 10.0f;
+    uint8_t *q0 = aligned_alloc(64, kern_x_row_bytes(KX_Q8_0, K));
+    uint8_t *qk = aligned_alloc(64, kern_x_row_bytes(KX_Q8_K, K));
+    kern_quantize_x(KX_Q8_0, x, q0, K);
+    kern_quantize_x(KX_Q8_K, x, qk, K);
+    int ok = 1;
+    const int8_t *q = (const int8_t *)q0;
+    const int32_t *s = (const int32_t *)(q0 + K + (K / 32) * 4);
+    for (int b = 0; b < K / 32; b++) {
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            sum += q[32 * b + i];
+            if (q[32 * b + i] < -127) ok = 0;
+        }
+        if (sum != s[b]) ok = 0;
+    }
+    CHECK(ok, "Q8_0 activation sums");
+    CHECK(((const float *)(q0 + K))[0] == 0.0f, "all-zero block has d = 0");
+    const int16_t *bs = (const int16_t *)(qk + K + (K / 256) * 4);
+    ok = 1;
+    for (int g = 0; g < K / 16; g++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) sum += ((const int8_t *)qk)[16 * g + i];
+        if (sum != bs[g]) ok = 0;
+    }
+    CHECK(ok, "Q8_K activation 16-sums");
+    CHECK(kern_x_row_bytes(KX_Q8_0, 33) == 0 && kern_x_row_bytes(KX_Q8_K, 32) == 0, "bad K refused");
+    CHECK(kern_x_row_bytes(KX_F32, 3) % 64 == 0, "rows 64-byte multiples");
+    free(q0);
+    free(qk);
+}
+
+int main(void) {
+    test_quantize_x();
+    const char *names[] = {"scalar", "avx2", "avx512"};
+    for (int n = 0; n < 3; n++) {
+        const kern_table *kt = kern_named(names[n]);
+        if (!kt) {
+            printf("kernels %s: not supported by this CPU, skipped\n", names[n]);
+            continue;
+        }
+        printf("kernels %s\n", kt->name);
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const uint32_t type = k_types[ti];
+            CHECK(kt->gemm[type] != NULL, "%s has %s", kt->name, lmc_type_name(type));
+            if (!kt->gemm[type]) continue;
+            const int blk = lmc_type_get(type)->blck_size;
+            int64_t Ks[3];
+            if (blk == 1) { Ks[0] = 7; Ks[1] = 40; Ks[2] = 301; }
+            else if (blk == 32) { Ks[0] = 32; Ks[1] = 96; Ks[2] = 544; }
+            else { Ks[0] = 256; Ks[1] = 512; Ks[2] = 1280; }
+            for (int ki = 0; ki < 3; ki++) {
+                for (int nt = 1; nt <= 17; nt++) run_case(kt, type, Ks[ki], 9, nt);
+                for (int nr = 1; nr <= 6; nr++) run_case(kt, type, Ks[ki], nr, 5);
+            }
+            run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
+        }
+    }
+    return t_done();
+}
