@@ -453,4 +453,7 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_K;
     t->gemm[LMC_TYPE_Q5_K] = gemm_q5_K;
     t->gemm[LMC_TYPE_Q6_K] = gemm_q6_K;
+#ifdef KERN_FILL_MORE
+    KERN_FILL_MORE(t);
+#endif
 }

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""cpu_vs_llamacpp.py — lmc vs llama.cpp on the CPU, side by side in one run.
+
+Builds TinyLlama-1.1B-geometry synthetic models (../shared/tools/make_synthetic_gguf.py, F16, random
+weights, Llama SPM vocab), quantizes them with llama.cpp (llama-cpp-python's llama_model_quantize),
+then for each type measures prompt processing (pp, default 64 tokens in one batch from position 0) and
+generation (tg, default 32 tokens one at a time from position 0) with
+
+  lmc:       build/lmc bench -m MODEL -p P -n N -t T -r R --json
+  llama.cpp: llama-cpp-python (PyPI), Llama(model, n_ctx, n_batch=P, n_threads=T, n_threads_batch=T);
+             pp = reset() + eval(P random tokens) (one llama_decode of P tokens),
+             tg = reset() + N x eval([token]) (N llama_decode calls of one token),
+             timed with time.perf_counter around those calls, one warm-up run, then R runs.
+
+and prints the ratio table (lmc / llama.cpp) and the share of the memory-bandwidth ceiling reached in
+decode (model bytes x tok/s / BW). Models live in a cache outside the repository ($LMC_BENCH_CACHE,
+default ~/.cache/lmc/bench). It asserts nothing: speed is measured, not tested.
+
+usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-t 2] [-r 5]
+                               [--bw-gbs 65] [--lmc build/lmc] [--json OUT] [--threads-scaling]
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("LMC_SHARED", os.path.join(ROOT, "..", "shared"))
+CACHE = os.environ.get("LMC_BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lmc", "bench"))
+GEOMETRY = ["--layers", "22", "--embd", "2048", "--ffn", "5632", "--heads", "32", "--kv-heads", "4"]
+FTYPES = {"Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
+          "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
+          "Q5_0": "LLAMA_FTYPE_MOSTLY_Q5_0", "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+          "Q6_K": "LLAMA_FTYPE_MOSTLY_Q6_K", "BF16": "LLAMA_FTYPE_MOSTLY_BF16"}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def model_path(t):
+    return os.path.join(CACHE, f"tinyllama-geom-{t}.gguf")
+
+
+def ensure_models(types):
+    os.makedirs(CACHE, exist_ok=True)
+    f16 = model_path("F16")
+    if not os.path.exists(f16):
+        log(f"making {f16} (F16, random weights)")
+        vocab = os.path.join(SHARED, "models", "vocab", "ggml-vocab-llama-spm.gguf")
+        tool = os.path.join(SHARED, "tools", "make_synthetic_gguf.py")
+        subprocess.run([sys.executable, tool, vocab, f16 + ".tmp"] + GEOMETRY, check=True)
+        os.replace(f16 + ".tmp", f16)
+    for t in types:
+        out = model_path(t)
+        if t == "F16" or os.path.exists(out):
+            continue
+        import ctypes
+        import llama_cpp
+        log(f"quantizing {out} with llama.cpp")
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, FTYPES[t])
+        params.nthread = 2
+        rc = llama_cpp.llama_model_quantize(f16.encode(), (out + ".tmp").encode(), ctypes.byref(params))
+        if rc != 0:
+            sys.exit(f"llama_model_quantize failed for {t}: {rc}")
+        os.replace(out + ".tmp", out)
+
+
+def stats(samples_s, n_tok):
+    ts = [n_tok / s for s in samples_s]
+    return statistics.mean(ts), (statistics.stdev(ts) if len(ts) > 1 else 0.0)
+
+
+def run_lmc(lmc, path, p, n, threads, reps):
+    cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", ",".join(map(str, threads)),
+           "-r", str(reps), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    res = {}
+    for r in json.loads(out):
+        kind = "pp" if r["n_prompt"] > 0 else "tg"
+        res[(kind, r["n_threads"])] = (r["avg_ts"], r["stddev_ts"])
+    return res
+
+
+def run_llamacpp(path, p, n, threads, reps):
+    import llama_cpp
+    rng = random.Random(1234)
+    res = {}
+    for t in threads:
+        llm = llama_cpp.Llama(model_path=path, n_ctx=max(p, n) + 16, n_batch=max(p, 1), n_ubatch=max(p, 1),
+                              n_threads=t, n_threads_batch=t, verbose=False)
+        nv = llm.n_vocab()
+        toks = [rng.randrange(nv) for _ in range(max(p, n))]
+
+        def pp():
+            llm.reset()
+            t0 = time.perf_counter()
+            llm.eval(toks[:p])
+            return time.perf_counter() - t0
+
+        def tg():
+            llm.reset()
+            t0 = time.perf_counter()
+            for i in range(n):
+                llm.eval([toks[i]])
+            return time.perf_counter() - t0
+
+        for kind, fn, cnt in (("pp", pp, p), ("tg", tg, n)):
+            if cnt == 0:
+                continue
+            fn()  # warm-up
+            res[(kind, t)] = stats([fn() for _ in range(reps)], cnt)
+        llm.close() if hasattr(llm, "close") else None
+        del llm
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--types", default="F16,Q8_0,Q4_0,Q4_K_M")
+    ap.add_argument("-p", type=int, default=64)
+    ap.add_argument("-n", type=int, default=32)
+    ap.add_argument("-t", default="2", help="thread counts, comma-separated (e.g. 1,2)")
+    ap.add_argument("-r", type=int, default=5)
+    ap.add_argument("--bw-gbs", type=float, default=65.0, help="memory read bandwidth for the decode ceiling")
+    ap.add_argument("--lmc", default=os.path.join(ROOT, "build", "lmc"))
+    ap.add_argument("--json", help="write all numbers here")
+    ap.add_argument("--no-llamacpp", action="store_true", help="lmc only")
+    a = ap.parse_args()
+    types = a.types.split(",")
+    threads = [int(x) for x in a.t.split(",")]
+    ensure_models(types)
+    with open("/proc/loadavg") as f:
+        load_before = f.read().split()[:3]
+    rows = []
+    for t in types:
+        path = model_path(t)
+        size = os.path.getsize(path)
+        log(f"{t}: lmc ...")
+        lm = run_lmc(a.lmc, path, a.p, a.n, threads, a.r)
+        lc = {}
+        if not a.no_llamacpp:
+            log(f"{t}: llama.cpp ...")
+            lc = run_llamacpp(path, a.p, a.n, threads, a.r)
+        rows.append({"type": t, "file_bytes": size, "lmc": {f"{k}{th}": v for (k, th), v in lm.items()},
+                     "llamacpp": {f"{k}{th}": v for (k, th), v in lc.items()}})
+    with open("/proc/loadavg") as f:
+        load_after = f.read().split()[:3]
+
+    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, mean ± sd of {a.r} runs; "
+          f"load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
+    print("| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | decode % of BW ceiling (lmc / llama.cpp) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        for th in threads:
+            for kind, cnt in (("pp", a.p), ("tg", a.n)):
+                key = f"{kind}{th}"
+                if key not in r["lmc"]:
+                    continue
+                m, s = r["lmc"][key]
+                lc = r["llamacpp"].get(key)
+                ratio = f"{m / lc[0]:.2f}" if lc else "-"
+                lcs = f"{lc[0]:.1f} ± {lc[1]:.1f}" if lc else "-"
+                bw = "-"
+                if kind == "tg":
+                    ceil = a.bw_gbs * 1e9 / r["file_bytes"]
+                    bw = f"{100 * m / ceil:.0f}% / " + (f"{100 * lc[0] / ceil:.0f}%" if lc else "-")
+                    bw += f" (ceiling {ceil:.1f})"
+                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {bw} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "load_before": load_before,
+                       "load_after": load_after, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
