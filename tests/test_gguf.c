@@ -146,7 +146,7 @@ static uint8_t *t_build(const tspec *s, size_t *len) {
         const ttensor *t = &s->t[i];
         w_str(&b, t->name);
         w_u32(&b, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) w_u64(&b, (uint64_t)t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++) w_u64(&b, d < 4 ? (uint64_t)t->ne[d] : 1);
         w_u32(&b, t->type);
         w_u64(&b, t->offset);
         uint64_t e = t->offset + t_nbytes(t);
