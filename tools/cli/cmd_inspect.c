@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define INSPECT_STR_MAX 80   /* bytes of a string value shown before it is cut */
@@ -59,7 +60,16 @@ static void print_str(const char *s, uint64_t len, uint64_t max) {
     if (n < len) printf("... (%" PRIu64 " bytes)", len);
 }
 
-static bool is_float(uint32_t t) { return t == GGUF_VT_FLOAT32 || t == GGUF_VT_FLOAT64; }
+/* The shortest decimal that reads back as the same float (9.99999975e-06 prints as 1e-05). */
+static void print_f32(double v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if ((float)strtod(buf, NULL) == (float)v || prec == 9) break;
+    }
+    fputs(buf, stdout);
+}
+
 static bool is_signed(uint32_t t) {
     return t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64;
 }
@@ -68,7 +78,7 @@ static void print_scalar(const gguf_kv *kv) {
     if (kv->type == GGUF_VT_BOOL)
         fputs(kv->v.u64 ? "true" : "false", stdout);
     else if (kv->type == GGUF_VT_FLOAT32)
-        printf("%.9g", kv->v.f64);
+        print_f32(kv->v.f64);
     else if (kv->type == GGUF_VT_FLOAT64)
         printf("%.17g", kv->v.f64);
     else if (is_signed(kv->type))
@@ -95,8 +105,10 @@ static void print_array(const gguf_kv *kv, bool full) {
             print_str(kv->v.arr.strs[i].ptr, kv->v.arr.strs[i].len, full ? 0 : INSPECT_STR_MAX);
         else if (et == GGUF_VT_BOOL)
             fputs(gguf_arr_i64(kv, i) ? "true" : "false", stdout);
-        else if (is_float(et))
-            printf("%.9g", gguf_arr_f64(kv, i));
+        else if (et == GGUF_VT_FLOAT32)
+            print_f32(gguf_arr_f64(kv, i));
+        else if (et == GGUF_VT_FLOAT64)
+            printf("%.17g", gguf_arr_f64(kv, i));
         else if (et == GGUF_VT_UINT64)
             printf("%.0f", gguf_arr_f64(kv, i)); /* may exceed int64; double is enough for display */
         else
