@@ -134,11 +134,152 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         }
 }
 
+/* --- 512-bit K-quants: 64 weights per register ----------------------------------------------------
+ * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
+ * of a zmm and shift the upper half, giving weights 64c..64c+63 in order. */
+KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, const uint8_t *w,
+                         size_t ws, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    const size_t BSZ = FIVE ? 176 : 144;
+    __m512 acc[KNR_K][KNT_K];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), one = _mm512_set1_epi8(1);
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m512i sc16[KNR_K], iacc[KNR_K][KNT_K];
+        __m512 dd[KNR_K], dm[KNR_K];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * BSZ;
+            uint64_t sc, mn;
+            k_scales8(blk + 4, &sc, &mn);
+            sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+            const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+            dd[r] = _mm512_set1_ps(f16_scalar(blk));
+            dm[r] = _mm512_set1_ps(f16_scalar(blk + 2));
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
+                const __m256 mterm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(mm, bs)),
+                                                   _mm256_mul_ps(_mm512_castps512_ps256(dm[r]), dx));
+                acc[r][t] = _mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(mterm));
+                iacc[r][t] = _mm512_setzero_si512();
+            }
+        }
+        for (int ch = 0; ch < 4; ch++) {
+            __m512i cd[KNR_K], sv[KNR_K];
+            const __m512i sidx = _mm512_setr_epi32(
+                2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16,
+                2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16,
+                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16,
+                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16,
+                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                const uint8_t *blk = w + r * ws + b * BSZ;
+                const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch)));
+                cd[r] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
+                if (FIVE) {
+                    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
+                    const __m512i cnt = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * ch)), _mm256_set1_epi16((short)(2 * ch + 1)), 1);
+                    const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, cnt), one);
+                    cd[r] = _mm512_or_si512(cd[r], _mm512_slli_epi16(bit, 4));
+                }
+                sv[r] = _mm512_permutexvar_epi16(sidx, sc16[r]);
+            }
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(KXQ(x + t * xs) + 256 * b + 64 * ch));
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                    iacc[r][t] = _mm512_dpwssd_epi32(iacc[r][t], _mm512_maddubs_epi16(cd[r], xv), sv[r]);
+            }
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][t]), _mm512_mul_ps(dd[r], dx), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
+}
+KINLINE void tile_q4_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_q45_Kz(NR, NT, 0, K, w, ws, x, xs, y, ldy);
+}
+KINLINE void tile_q5_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_q45_Kz(NR, NT, 1, K, w, ws, x, xs, y, ldy);
+}
+
+/* Q6_K: ql[64h .. 64h+63] low nibbles are weights 128h + 0..63 in order, high nibbles 128h + 64..127;
+ * their top two bits come from qh[32h .. 32h+31] (bits 0-1 / 2-3 for the first 64, 4-5 / 6-7 for the
+ * next). A register of 64 weights spans sub-blocks 8h+4k .. 8h+4k+3. */
+KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    __m512 acc[KNR_K][KNT_K];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);   /* <<: bits 0-1, 2-3 */
+    const __m512i sh_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);   /* >>: bits 4-5, 6-7 */
+    for (int64_t b = 0; b < K / 256; b++) {
+        __m512i s16[KNR_K], iacc[KNR_K][KNT_K];
+        __m512 dd[KNR_K];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * 210;
+            const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+            s16[r] = _mm512_castsi256_si512(s);
+            dd[r] = _mm512_set1_ps(f16_scalar(blk + 208));
+            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                /* -32 * sum_g sc_g * bsum_g */
+                iacc[r][t] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(s, bs), 5)));
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int k = 0; k < 2; k++) {
+                __m512i cd[KNR_K], sv[KNR_K];
+                const int g = 8 * h + 4 * k; /* first sub-block */
+                const __m512i sidx = _mm512_setr_epi32(
+                    g | g << 16, g | g << 16, g | g << 16, g | g << 16,
+                    (g + 1) | (g + 1) << 16, (g + 1) | (g + 1) << 16, (g + 1) | (g + 1) << 16, (g + 1) | (g + 1) << 16,
+                    (g + 2) | (g + 2) << 16, (g + 2) | (g + 2) << 16, (g + 2) | (g + 2) << 16, (g + 2) | (g + 2) << 16,
+                    (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16);
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+                    const uint8_t *blk = w + r * ws + b * 210;
+                    const __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * h));
+                    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
+                    const __m512i low = k ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);
+                    const __m512i high = k ? _mm512_srlv_epi16(qh, sh_hi) : _mm512_sllv_epi16(qh, sh_lo);
+                    cd[r] = _mm512_or_si512(low, _mm512_and_si512(high, m30));
+                    sv[r] = _mm512_permutexvar_epi16(sidx, s16[r]);
+                }
+                _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+                    const __m512i xv = _mm512_loadu_si512((const void *)(KXQ(x + t * xs) + 256 * b + 128 * h + 64 * k));
+                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                        iacc[r][t] = _mm512_dpwssd_epi32(iacc[r][t], _mm512_maddubs_epi16(cd[r], xv), sv[r]);
+                }
+            }
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][t]), _mm512_mul_ps(dd[r], dx), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
+}
+
+GEMM(q4_Kz, KNR_K, KNT_K)
+GEMM(q5_Kz, KNR_K, KNT_K)
+GEMM(q6_Kz, KNR_K, KNT_K)
 GEMM(q8_0z, KNR, KNT)
 GEMM(q4_0z, KNR, KNT)
 
 void kern_fill_avx512_z(kern_table *t) {
     t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0z;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0z;
+    t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kz;
+    t->gemm[LMC_TYPE_Q5_K] = gemm_q5_Kz;
+    t->gemm[LMC_TYPE_Q6_K] = gemm_q6_Kz;
 }
 #endif
