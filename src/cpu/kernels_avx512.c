@@ -6,7 +6,7 @@
 #define KERN_512 1
 #define KERN_FILL kern_fill_avx512
 #define KERN_NAME "avx512"
-#define KNR_F 4
+#define KNR_F 6
 #define KNT_F 4
 #define KNR 4
 #define KNT 4
