@@ -64,13 +64,14 @@ lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, 
     if (st != LMC_OK) goto fail;
     const lmc_context_params *p = &ctx->params;
     ctx->seq_len = calloc((size_t)p->n_seq, sizeof *ctx->seq_len);
+    ctx->seq_start = calloc((size_t)p->n_seq, sizeof *ctx->seq_start);
     ctx->seq_next = calloc((size_t)p->n_seq, sizeof *ctx->seq_next);
     ctx->logits_rows = p->n_seq; /* one row per sequence is the common case; grows on demand */
     ctx->logits = malloc((size_t)ctx->logits_rows * (size_t)model->hp.n_vocab * sizeof(float));
     ctx->tmp_pos = malloc((size_t)p->n_batch * sizeof *ctx->tmp_pos);
     ctx->tmp_seq = calloc((size_t)p->n_batch, sizeof *ctx->tmp_seq);
     ctx->tmp_want = calloc((size_t)p->n_batch, sizeof *ctx->tmp_want);
-    if (!ctx->seq_len || !ctx->seq_next || !ctx->logits || !ctx->tmp_pos || !ctx->tmp_seq || !ctx->tmp_want) {
+    if (!ctx->seq_len || !ctx->seq_start || !ctx->seq_next || !ctx->logits || !ctx->tmp_pos || !ctx->tmp_seq || !ctx->tmp_want) {
         st = lmc_err(LMC_ERR_OOM, "out of memory for the context");
         goto fail;
     }
@@ -89,6 +90,7 @@ void lmc_context_free(lmc_context *ctx) {
     if (ctx->backend) ctx->backend->free(ctx);
     free(ctx->seq_len);
     free(ctx->seq_next);
+    free(ctx->seq_start);
     free(ctx->logits);
     free(ctx->tmp_pos);
     free(ctx->tmp_seq);
@@ -103,8 +105,9 @@ void lmc_context_set_dump_dir(lmc_context *ctx, const char *dir) {
 }
 
 /* Checks every token of the batch before anything runs, so a bad batch leaves the caches as they
- * were. Each sequence's positions must continue its cache: the first token of a sequence in the batch
- * sits at a position <= its current length (lower rewinds it), later ones follow one by one. */
+ * were. A sequence holds the positions [seq_start, seq_len). The first token of a sequence in the
+ * batch continues it (seq_start <= pos <= seq_len; lower rewinds it) or, when the sequence is empty,
+ * starts it at any position; its later tokens in the batch follow one by one. */
 static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_wanted) {
     const int32_t n_vocab = ctx->model->hp.n_vocab, n_ctx = ctx->params.n_ctx, n_seq = ctx->params.n_seq;
     if (!b || b->n_tokens < 1 || !b->token || !b->pos)
@@ -127,12 +130,12 @@ static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_
                            "context full: token %d of the batch is at position %d but the context holds "
                            "%d positions (n_ctx; raise it with -c)",
                            i, pos, n_ctx);
-        int32_t expect = next[seq];
-        if (expect < 0 && pos > ctx->seq_len[seq])
+        int32_t expect = next[seq], start = ctx->seq_start[seq], len = ctx->seq_len[seq];
+        if (expect < 0 && len > start && (pos < start || pos > len))
             return lmc_err(LMC_ERR_INVALID_ARG,
                            "decode: token %d of the batch is at position %d of sequence %d, which holds "
-                           "only %d positions (positions must follow each other without gaps)",
-                           i, pos, seq, ctx->seq_len[seq]);
+                           "positions [%d, %d) (positions must follow each other without gaps)",
+                           i, pos, seq, start, len);
         if (expect >= 0 && pos != expect)
             return lmc_err(LMC_ERR_INVALID_ARG,
                            "decode: token %d of the batch is at position %d of sequence %d, expected %d "
@@ -178,8 +181,12 @@ lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const floa
             .logits = ctx->logits + (size_t)out_row * (size_t)n_vocab,
             .dump_row = ctx->dump_dir && last_slice ? n - 1 : -1,
         };
-        /* The slice's tokens are in the cache once it runs: lengths follow the last position. */
-        for (int32_t i = 0; i < n; i++) ctx->seq_len[seq[i]] = fb.pos[i] + 1;
+        /* The slice's tokens are in the cache once it runs: an empty sequence starts at its first
+         * token, and the length follows the last position. */
+        for (int32_t i = 0; i < n; i++) {
+            if (ctx->seq_len[seq[i]] <= ctx->seq_start[seq[i]]) ctx->seq_start[seq[i]] = fb.pos[i];
+            ctx->seq_len[seq[i]] = fb.pos[i] + 1;
+        }
         st = ctx->backend->forward(ctx, &fb);
         if (st != LMC_OK) return st;
         for (int32_t i = 0; i < n; i++) out_row += want[i] != 0;
@@ -211,20 +218,24 @@ lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_
 }
 
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from) {
-    if (!ctx || seq < 0 || seq >= ctx->params.n_seq || from < 0) return;
-    if (from < ctx->seq_len[seq]) ctx->seq_len[seq] = from;
+    if (!ctx || seq < 0 || seq >= ctx->params.n_seq) return;
+    if (from < ctx->seq_len[seq]) ctx->seq_len[seq] = from > ctx->seq_start[seq] ? from : ctx->seq_start[seq];
+    if (ctx->seq_len[seq] == ctx->seq_start[seq]) ctx->seq_len[seq] = ctx->seq_start[seq] = 0; /* empty */
 }
 
 lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to) {
     if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "seq_shift: no context");
     if (seq < 0 || seq >= ctx->params.n_seq)
         return lmc_err(LMC_ERR_INVALID_ARG, "seq_shift: sequence %d outside [0, %d)", seq, ctx->params.n_seq);
-    int32_t len = ctx->seq_len[seq];
-    if (from < 0 || n < 0 || to < 0 || to > from || (int64_t)from + n > len)
+    int32_t start = ctx->seq_start[seq], len = ctx->seq_len[seq];
+    /* The moved range must lie in the sequence and land inside it, or be its whole beginning (then
+     * the sequence starts at `to`). */
+    if (n < 1 || to < 0 || to > from || from < start || (int64_t)from + n > len || (to < start && from != start))
         return lmc_err(LMC_ERR_INVALID_ARG,
-                       "seq_shift: cannot move positions [%d, %d) of sequence %d (length %d) down to %d",
-                       from, from + n, seq, len, to);
-    if (n > 0 && to != from) ctx->backend->kv_shift(ctx, seq, from, n, to);
+                       "seq_shift: cannot move positions [%d, %lld) of sequence %d (holding [%d, %d)) down to %d",
+                       from, (long long)from + n, seq, start, len, to);
+    if (to != from) ctx->backend->kv_shift(ctx, seq, from, n, to);
+    if (from == start) ctx->seq_start[seq] = to;
     ctx->seq_len[seq] = to + n; /* what followed the moved range is forgotten */
     return LMC_OK;
 }

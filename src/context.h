@@ -8,7 +8,8 @@
 #include "model.h"
 
 /* One slice of a validated batch, at most n_batch tokens. Positions of one sequence are consecutive
- * and continue that sequence's cache, so token i attends to cache positions 0..pos[i] of seq[i]. */
+ * and continue that sequence's cache, so token i attends to cache positions seq_start[seq[i]]..pos[i]
+ * of its sequence (ctx->seq_start is already updated for the slice). */
 typedef struct {
     int32_t n;
     const int32_t *token;      /* (n) ids in [0, n_vocab) */
@@ -35,7 +36,8 @@ struct lmc_context {
     lmc_context_params params; /* resolved: no zeros or AUTO left */
     const lmc_backend *backend;
     void *backend_state;
-    int32_t *seq_len;          /* (n_seq) cache positions in use per sequence */
+    int32_t *seq_start;        /* (n_seq) first cache position of each sequence (0 when empty) */
+    int32_t *seq_len;          /* (n_seq) end of each sequence's positions: it holds [start, len) */
     int32_t *seq_next;         /* (n_seq) scratch of batch validation */
     float *logits;             /* (logits_rows, n_vocab) the last decode's wanted logits */
     int32_t logits_rows;

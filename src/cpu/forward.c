@@ -75,6 +75,7 @@ void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
 
 typedef struct {
     const lmc_hparams *hp;
+    const int32_t *seq_start;
     cpu_state *s;
     const lmc_fwd_batch *b;
     int32_t layer;
@@ -90,24 +91,24 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
-        int32_t pos = j->b->pos[i], seq = j->b->seq[i];
+        int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->seq_start[seq];
         size_t base = (((size_t)seq * hp->n_layer + j->layer) * s->n_ctx) * s->kv_dim + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
         float mx = -INFINITY;
-        for (int32_t t = 0; t <= pos; t++) {
+        for (int32_t t = t0; t <= pos; t++) {
             score[t] = cpu_dot_f32(q, kc + (size_t)t * s->kv_dim, hd) * scale;
             if (score[t] > mx) mx = score[t];
         }
         float sum = 0;
-        for (int32_t t = 0; t <= pos; t++) {
+        for (int32_t t = t0; t <= pos; t++) {
             score[t] = expf(score[t] - mx);
             sum += score[t];
         }
         float inv = 1.0f / sum;
         float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
         for (int32_t d = 0; d < hd; d++) out[d] = 0;
-        for (int32_t t = 0; t <= pos; t++) {
+        for (int32_t t = t0; t <= pos; t++) {
             const float *vt = vc + (size_t)t * s->kv_dim;
             float w = score[t] * inv;
             for (int32_t d = 0; d < hd; d++) out[d] += w * vt[d];
@@ -159,7 +160,7 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
             memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
             memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
         }
-        att_job aj = {hp, s, b, l};
+        att_job aj = {hp, ctx->seq_start, s, b, l};
         tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
         cpu_matmul(L->wo, s->att, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
