@@ -84,6 +84,17 @@ def main():
         check(e <= 1e-5, f"{name}: nmse {e:.3g}")
         check(out["greedy_ids"] == g["greedy_ids"], f"{name}: greedy {out['greedy_ids']} != {g['greedy_ids']}")
 
+    # --prompt tokenizes (with BOS) to the golden's ids; -n 0 gives no greedy ids
+    g = json.load(open(os.path.join(models, "golden", "stories260K.once-upon-a-time.greedy32.json")))
+    r = lmc("-m", os.path.join(models, "stories260K.gguf"), "--prompt", "Once upon a time", "-n", "32", "-t", "2")
+    check(r.returncode == 0, f"--prompt: {r.stderr.strip()}")
+    if r.returncode == 0:
+        out = json.loads(r.stdout)
+        check(out["prompt_ids"] == g["prompt_ids"], f"--prompt ids {out['prompt_ids']} != {g['prompt_ids']}")
+        check(out["greedy_ids"] == g["greedy_ids"], "--prompt greedy ids differ from the golden")
+    out, _ = logits(os.path.join(models, "stories260K.gguf"), [1], 0)
+    check(out is not None and out["greedy_ids"] == [] and len(out["logits"]) == 512, "-n 0")
+
     # thread counts give the same bytes
     q4 = os.path.join(models, "synthetic", "synthetic-A-Q4_K_M.gguf")
     _, t1 = logits(q4, [1, 403, 407, 261, 378], 4, threads=1)
