@@ -1,15 +1,21 @@
-/* threadpool.c — see threadpool.h. Workers wait for a new generation number: they spin briefly (a
- * decode step issues hundreds of short jobs, and waking a sleeping thread costs tens of microseconds)
- * and then sleep on a condition variable. Completion is a counter the caller spins (then yields) on. */
+/* threadpool.c — see threadpool.h. A job is split into chunks that threads claim from one atomic
+ * counter, the caller included, and the caller returns when every chunk is done: a worker the OS has
+ * not scheduled yet (2 cores shared with other processes) delays nothing, the caller takes its chunks.
+ * Workers spin briefly for the next job (a decode step issues hundreds of short jobs, and waking a
+ * sleeping thread costs tens of microseconds), then sleep on a condition variable. */
 #include "threadpool.h"
 #include "util.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
-enum { TP_SPIN = 20000 }; /* polls before a worker sleeps; a few tens of microseconds */
+enum {
+    TP_SPIN = 5000,      /* pause loops (tens of microseconds) before a worker sleeps or the caller yields */
+    TP_CHUNKS_PER_THREAD = 8,
+};
 
 typedef struct {
     tp_pool *pool;
@@ -24,44 +30,65 @@ struct tp_pool {
     size_t scratch_bytes, scratch_stride;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint generation;  /* bumped once per job; workers run a job when it changes */
-    atomic_int pending;      /* workers still running the current job */
+    /* (generation << 32) | next unclaimed chunk. A claim is a CAS that keeps the generation, so a
+     * late worker can never claim a chunk of a newer job with an older job's function. */
+    _Atomic uint64_t claim;
+    atomic_int done;         /* chunks finished in the current job */
     atomic_bool quit;
-    /* the current job (written before generation is bumped) */
-    tp_fn fn;
-    void *ctx;
-    int64_t n_items;
+    /* the current job; atomics because a late worker may read them while the next job is posted
+     * (its claim then fails and the values are ignored) */
+    _Atomic(tp_fn) fn;
+    _Atomic(void *) ctx;
+    _Atomic int64_t n_items;
+    atomic_int n_chunks;
 };
 
-static void tp_run_share(tp_pool *p, int tid) {
-    int64_t n = p->n_items, T = p->n_threads;
-    int64_t begin = n * tid / T, end = n * (tid + 1) / T;
-    if (begin < end) p->fn(p->ctx, begin, end, tid);
+static inline void tp_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Claims and runs chunks of generation gen until none is left (or a newer job started). */
+static void tp_work(tp_pool *p, uint32_t gen, int tid) {
+    tp_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+    int64_t n = atomic_load_explicit(&p->n_items, memory_order_relaxed);
+    int C = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(&p->claim, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(cur >> 32) != gen || (int64_t)(uint32_t)cur >= C) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &cur, cur + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        int64_t c = (int64_t)(uint32_t)cur;
+        int64_t begin = n * c / C, end = n * (c + 1) / C;
+        if (begin < end) fn(ctx, begin, end, tid);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        cur = atomic_load_explicit(&p->claim, memory_order_acquire);
+    }
 }
 
 static void *tp_worker_main(void *arg) {
     tp_worker *w = arg;
     tp_pool *p = w->pool;
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        for (int spin = 0; g == seen && spin < TP_SPIN; spin++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        uint32_t g = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> 32);
+        for (int spin = 0; g == seen && spin < TP_SPIN && !atomic_load(&p->quit); spin++) {
+            tp_pause();
+            g = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> 32);
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+            while ((g = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> 32)) == seen &&
                    !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) break;
         seen = g;
-        tp_run_share(p, w->tid);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        tp_work(p, g, w->tid);
     }
     return NULL;
 }
@@ -77,9 +104,13 @@ lmc_status tp_create(int n_threads, size_t scratch_bytes, tp_pool **out) {
     p->scratch_stride = (scratch_bytes + 63) & ~(size_t)63;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    atomic_init(&p->generation, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
     atomic_init(&p->quit, false);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->ctx, NULL);
+    atomic_init(&p->n_items, 0);
+    atomic_init(&p->n_chunks, 0);
     if (p->scratch_stride) {
         p->scratch = aligned_alloc(64, p->scratch_stride * (size_t)n_threads);
         if (!p->scratch) goto oom;
@@ -132,20 +163,22 @@ void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx) {
         fn(ctx, 0, n_items, 0);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_items = n_items;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    /* Bump under the mutex so a worker between its check and pthread_cond_wait cannot miss it. */
+    int64_t C = (int64_t)p->n_threads * TP_CHUNKS_PER_THREAD;
+    if (C > n_items) C = n_items;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->n_items, n_items, memory_order_relaxed);
+    atomic_store_explicit(&p->n_chunks, (int)C, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint32_t gen = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_relaxed) >> 32) + 1;
+    /* Publish under the mutex so a worker between its check and pthread_cond_wait cannot miss it. */
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    tp_run_share(p, 0);
-    for (int spin = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spin++) {
+    tp_work(p, gen, 0);
+    for (int spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < C; spin++) {
         if (spin > TP_SPIN) sched_yield();
-#if defined(__x86_64__) || defined(__i386__)
-        else __builtin_ia32_pause();
-#endif
+        else tp_pause();
     }
 }

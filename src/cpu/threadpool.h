@@ -1,6 +1,7 @@
 /* threadpool.h — a small persistent pthread pool for the CPU backend: parallel_for over n items split
- * into one contiguous range per thread (static, so results do not depend on timing), with per-thread
- * scratch memory. It does no work stealing and no nested parallelism. */
+ * into contiguous chunks that the threads claim as they go, with per-thread scratch memory. Which
+ * thread runs a chunk varies; callers keep results independent of that (each item computed whole by
+ * one thread). No nested parallelism. */
 #ifndef LMC_CPU_THREADPOOL_H
 #define LMC_CPU_THREADPOOL_H
 
@@ -21,8 +22,8 @@ int tp_n_threads(const tp_pool *p);
 /* Thread tid's scratch memory (scratch_bytes long). */
 void *tp_scratch(tp_pool *p, int tid);
 size_t tp_scratch_bytes(const tp_pool *p);
-/* Runs fn over [0, n_items) split into n_threads contiguous ranges (thread t gets
- * [n*t/T, n*(t+1)/T)); returns when every thread has finished. Not reentrant. */
+/* Runs fn over [0, n_items) split into up to 8 chunks per thread; returns when every chunk is done.
+ * Not reentrant; call from one thread at a time. */
 void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx);
 
 #endif
