@@ -33,11 +33,16 @@ typedef struct {
     uint64_t mask;
 } str_map;
 
-/* Open addressing from a pair of token ids to (merge rank, merged token id). */
+/* Open addressing from a pair of token ids to (merge rank, merged token id); one slot per cache
+ * access. */
 typedef struct {
-    uint64_t *key; /* (left << 32) | right, UINT64_MAX = empty */
-    int32_t *rank;
-    int32_t *merged;
+    uint64_t key; /* (left << 32) | right, UINT64_MAX = empty */
+    int32_t rank;
+    int32_t merged;
+} pair_slot;
+
+typedef struct {
+    pair_slot *slot;
     uint64_t mask;
 } pair_map;
 
@@ -62,6 +67,7 @@ struct tok_vocab {
     int32_t bos, eos, unk, eot, eom;
     uint8_t *eog;           /* (n_vocab) end-of-generation flags */
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
+    bool spm_split_ws;      /* no token has "▁" right after another character (see spm_encode) */
     pcre2_code *re[TOK_MAX_RE];
     int n_re;
     char *warning;
@@ -110,11 +116,9 @@ static uint64_t pair_hash(uint64_t k) {
 static lmc_status pair_init(pair_map *m, uint64_t n) {
     uint64_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
-    m->key = malloc(cap * sizeof *m->key);
-    m->rank = malloc(cap * sizeof *m->rank);
-    m->merged = malloc(cap * sizeof *m->merged);
-    if (!m->key || !m->rank || !m->merged) return lmc_err(LMC_ERR_OOM, "out of memory (merge table)");
-    memset(m->key, 0xff, cap * sizeof *m->key);
+    m->slot = malloc(cap * sizeof *m->slot);
+    if (!m->slot) return lmc_err(LMC_ERR_OOM, "out of memory (merge table)");
+    for (uint64_t i = 0; i < cap; i++) m->slot[i].key = UINT64_MAX;
     m->mask = cap - 1;
     return LMC_OK;
 }
@@ -122,19 +126,17 @@ static lmc_status pair_init(pair_map *m, uint64_t n) {
 static void pair_put(pair_map *m, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     uint64_t i = pair_hash(k) & m->mask;
-    while (m->key[i] != UINT64_MAX && m->key[i] != k) i = (i + 1) & m->mask;
-    m->key[i] = k;
-    m->rank[i] = rank;
-    m->merged[i] = merged;
+    while (m->slot[i].key != UINT64_MAX && m->slot[i].key != k) i = (i + 1) & m->mask;
+    m->slot[i] = (pair_slot){k, rank, merged};
 }
 
-/* Returns the slot of the pair or -1. */
-static int64_t pair_get(const pair_map *m, int32_t a, int32_t b) {
-    if (!m->key) return -1;
+/* The pair's slot, or NULL. */
+static const pair_slot *pair_get(const pair_map *m, int32_t a, int32_t b) {
+    if (!m->slot) return NULL;
     uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    for (uint64_t i = pair_hash(k) & m->mask; m->key[i] != UINT64_MAX; i = (i + 1) & m->mask)
-        if (m->key[i] == k) return (int64_t)i;
-    return -1;
+    for (uint64_t i = pair_hash(k) & m->mask; m->slot[i].key != UINT64_MAX; i = (i + 1) & m->mask)
+        if (m->slot[i].key == k) return &m->slot[i];
+    return NULL;
 }
 
 /* ---- UTF-8 helpers ---------------------------------------------------------------------------- */
@@ -469,6 +471,15 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
             int b = v->type[i] == TT_BYTE ? byte_token_value(tok_str(v, i), v->len[i]) : -1;
             if (b >= 0) v->byte_tok[b] = i;
         }
+        v->spm_split_ws = true;
+        for (int32_t i = 0; i < v->n_vocab && v->spm_split_ws; i++) {
+            const char *t = tok_str(v, i);
+            for (uint32_t k = 1; k + 3 <= v->len[i]; k++)
+                if (!memcmp(t + k, "\xe2\x96\x81", 3) && (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3))) {
+                    v->spm_split_ws = false;
+                    break;
+                }
+        }
         if (v->unk < 0)
             for (int32_t i = 0; i < v->n_vocab && v->unk < 0; i++)
                 if (v->type[i] == TT_UNKNOWN) v->unk = i;
@@ -528,9 +539,7 @@ void tok_free(struct tok_vocab *v) {
     free(v->tokens.slot);
     free(v->specials.slot);
     free(v->sp_lens);
-    free(v->merges.key);
-    free(v->merges.rank);
-    free(v->merges.merged);
+    free(v->merges.slot);
     for (int i = 0; i < v->n_re; i++) pcre2_code_free(v->re[i]);
     free(v->warning);
     free(v);
@@ -643,6 +652,8 @@ static void spm_try_pair(work *w, const char *text, int32_t l, int32_t r) {
     heap_push(w, e);
 }
 
+static void spm_chunk(work *w, const char *text, size_t n);
+
 static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix) {
     const struct tok_vocab *v = w->v;
     /* escaped text: optional leading space, every ' ' -> U+2581 (3 bytes) */
@@ -661,7 +672,20 @@ static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix)
         w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long (%zu bytes)", n);
         return;
     }
-    const char *text = w->buf;
+    /* Where no token has "▁" after another character, no merge can span the start of a run of "▁"
+     * that follows another character: the runs' pieces are then merged independently, which gives
+     * the same result as one queue over the whole text and keeps the queue small (cache-resident). */
+    size_t s = 0;
+    for (size_t i = 3; i + 3 <= n && w->st == LMC_OK && v->spm_split_ws; i++)
+        if (!memcmp(w->buf + i, "\xe2\x96\x81", 3) && memcmp(w->buf + i - 3, "\xe2\x96\x81", 3)) {
+            spm_chunk(w, w->buf + s, i - s);
+            s = i;
+        }
+    if (w->st == LMC_OK) spm_chunk(w, w->buf + s, n - s);
+}
+
+static void spm_chunk(work *w, const char *text, size_t n) {
+    const struct tok_vocab *v = w->v;
     if (!grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms, w)) return;
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
@@ -713,9 +737,9 @@ static void bpe_try_pair(work *w, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     int32_t a = w->syms[l].id, b = w->syms[r].id;
     if (a < 0 || b < 0) return;
-    int64_t slot = pair_get(&w->v->merges, a, b);
-    if (slot < 0) return;
-    heap_ent e = {(uint64_t)(uint32_t)w->v->merges.rank[slot] << 32 | (uint32_t)l, l, a, b};
+    const pair_slot *p = pair_get(&w->v->merges, a, b);
+    if (!p) return;
+    heap_ent e = {(uint64_t)(uint32_t)p->rank << 32 | (uint32_t)l, l, a, b};
     heap_push(w, e);
 }
 
@@ -748,7 +772,7 @@ static void bpe_word(work *w, const char *word, size_t n) {
         if (a->n == 0 || a->next < 0 || a->id != e.b || w->syms[a->next].id != e.c) continue;
         int32_t r = a->next;
         sym *b = &w->syms[r];
-        a->id = v->merges.merged[pair_get(&v->merges, e.b, e.c)];
+        a->id = pair_get(&v->merges, e.b, e.c)->merged;
         a->n += b->n;
         b->n = 0;
         a->next = b->next;
