@@ -1104,7 +1104,7 @@ const char *lmc_detok_flush(lmc_detok *d, size_t *len) {
         lmc_err(LMC_ERR_OOM, "out of memory");
         return NULL;
     }
-    memcpy(d->out, d->pend, d->n_pend);
+    if (d->n_pend) memcpy(d->out, d->pend, d->n_pend);
     d->out[d->n_pend] = 0;
     *len = d->n_pend;
     d->n_pend = 0;

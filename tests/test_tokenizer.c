@@ -278,6 +278,49 @@ static void test_vocab(const char *name, bool spm) {
     }
     CHECK(nc > 0 && line && *line == 0, "%s: %d cases but the .out has a different number of lines", name, nc);
     printf("%-14s ids %d/%d, round trip %d/%d\n", name, pass, nc, rt_pass, nc);
+
+    /* random texts from fragments (words, runs of spaces, newlines, digits, multi-byte characters,
+     * contractions, special-token text, stray UTF-8 bytes): the round trip must be exact. Not drawn:
+     * bytes C0, C1, F5-FF (never in UTF-8; some byte-level vocabularies lack them or map them to
+     * user-defined tokens); for SentencePiece a literal U+2581 (it is the vocabulary's space) and
+     * the text of user-defined tokens (phi-3's "</s>": a leading space follows a special token). */
+    static const char *const frags[] = {"Hello", " world", "  ", "   ", "\t", "\n", "\n\n", " \n", "123", "4567", "'s",
+                                        "'LL", "\xc3\xbc", "\xe2\x96\x81", "\xf0\x9f\xa6\x99", "\xe4\xbd\xa0\xe5\xa5\xbd",
+                                        "\xd0\xbf\xd1\x80\xd0\xb8", "<|im_start|>", "<s>", "</s>", "<think>", "!!", "...",
+                                        "\x80", "\xc3", "\x00", " \xe2\x80\x83 ", "\r\n", "a"};
+    const int nf = (int)(sizeof frags / sizeof frags[0]);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    int rnd_pass = 0, n_rnd = 200;
+    char text[512];
+    for (int c = 0; c < n_rnd; c++) {
+        size_t tl = 0;
+        int k = (int)(rng >> 60) + 1;
+        for (int j = 0; j < k * 2; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *f = frags[(rng >> 33) % (uint64_t)nf];
+            if (spm && (!strcmp(f, "\xe2\x96\x81") || !strcmp(f, "</s>"))) continue;
+            size_t fl = f[0] ? strlen(f) : 1; /* "\x00" is one NUL byte */
+            if (tl + fl < sizeof text) {
+                memcpy(text + tl, f, fl);
+                tl += fl;
+            }
+        }
+        int32_t ng = lmc_tokenize(m, text, (int32_t)tl, got, 65536, spm, false);
+        bool cv;
+        size_t bl;
+        char *back = detok_all(m, got, ng, false, &cv, &bl);
+        bool ok = ng >= 0 && bl == tl && !memcmp(back, text, tl);
+        CHECK(ok, "%s random case %d: round trip differs", name, c);
+        rnd_pass += ok;
+        free(back);
+        if (!spm) { /* BPE with special tokens parsed and rendered: exact as well */
+            ng = lmc_tokenize(m, text, (int32_t)tl, got, 65536, false, true);
+            back = detok_all(m, got, ng, true, &cv, &bl);
+            CHECK(ng >= 0 && bl == tl && !memcmp(back, text, tl), "%s random case %d: special round trip", name, c);
+            free(back);
+        }
+    }
+    printf("%-14s random round trips %d/%d\n", name, rnd_pass, n_rnd);
 done:
     free(inp);
     free(out);
