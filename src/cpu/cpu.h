@@ -8,14 +8,20 @@
 #include "threadpool.h"
 #include <stdint.h>
 
-/* Bytes of per-thread scratch cpu_matmul needs for weights with rows of ne0 inputs. */
-size_t cpu_matmul_scratch_bytes(int64_t ne0);
+/* Bytes of per-thread scratch cpu_matmul needs for weights with rows of at most ne0 inputs and at
+ * most n_batch tokens per call (thread 0's holds the batch's 8-bit activations). */
+size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch);
 
 /* y = x W^T for a batch of tokens: x is (n_tok, W->ne[0]) and y is (n_tok, W->ne[1]), both
  * row-major f32. Threads split the output rows; every output element is computed by one thread in a
- * fixed order, so the result does not depend on the thread count. Each weight row is dequantized once
- * per call (into the calling thread's scratch) and dotted with every token. */
+ * fixed order, so the result does not depend on the thread count or on the other tokens of the batch.
+ * Quantized weights (where the kernels of kernels.h cover the type) see the activations rounded to
+ * 8-bit blocks, as ggml does; float weights see them exactly. */
 void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool);
+/* y[i] = x W[i]^T for n_w <= 4 weights with the same input width (q/k/v, gate/up): the activations
+ * are converted once and one parallel pass covers all rows. Same results as n_w cpu_matmul calls. */
+void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x, int n_tok,
+                      tp_pool *pool);
 /* The same through lmc_vec_dot_ref one row and one token at a time: slow, the semantics to test
  * against. */
 void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool);

@@ -149,9 +149,11 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
 
         /* attention block */
         for (int32_t i = 0; i < n; i++) cpu_rmsnorm(s->x + (size_t)i * E, attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
-        cpu_matmul(L->wq, s->xn, s->q, n, s->pool);
-        cpu_matmul(L->wk, s->xn, s->k, n, s->pool);
-        cpu_matmul(L->wv, s->xn, s->v, n, s->pool);
+        {
+            const gguf_tensor *w3[3] = {L->wq, L->wk, L->wv};
+            float *y3[3] = {s->q, s->k, s->v};
+            cpu_matmul_multi(w3, y3, 3, s->xn, n, s->pool);
+        }
         for (int32_t i = 0; i < n; i++) {
             const float *cs = s->rope_cs + (size_t)i * hd;
             cpu_rope(s->q + (size_t)i * s->q_dim, hp->n_head, hd, cs);
@@ -167,8 +169,11 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
 
         /* feed-forward block */
         for (int32_t i = 0; i < n; i++) cpu_rmsnorm(s->x + (size_t)i * E, ffn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
-        cpu_matmul(L->ffn_gate, s->xn, s->gate, n, s->pool);
-        cpu_matmul(L->ffn_up, s->xn, s->up, n, s->pool);
+        {
+            const gguf_tensor *w2[2] = {L->ffn_gate, L->ffn_up};
+            float *y2[2] = {s->gate, s->up};
+            cpu_matmul_multi(w2, y2, 2, s->xn, n, s->pool);
+        }
         cpu_swiglu(s->gate, s->up, s->gate, (int64_t)n * F);
         cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
@@ -298,7 +303,7 @@ static lmc_status cpu_init(lmc_context *ctx) {
     /* per-thread scratch: a dequantized weight row, a row of attention scores, or rope (cos, sin) */
     int64_t max_k = E > hp->n_ff ? E : hp->n_ff;
     if (s->q_dim > max_k) max_k = s->q_dim;
-    size_t scratch = cpu_matmul_scratch_bytes(max_k);
+    size_t scratch = cpu_matmul_scratch_bytes(max_k, p->n_batch);
     if ((size_t)p->n_ctx * sizeof(float) > scratch) scratch = (size_t)p->n_ctx * sizeof(float);
     if ((size_t)hd * sizeof(float) > scratch) scratch = (size_t)hd * sizeof(float);
     return tp_create(p->n_threads, scratch, &s->pool);

@@ -32,7 +32,7 @@ size_t kern_x_row_bytes(kern_xfmt f, int64_t K) {
 static float quant_block(const float *x, int8_t *q, int n, float *d_out, int f16_scale) {
     float amax = 0.0f;
     for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     for (int i = 0; i < n; i++) q[i] = (int8_t)nearbyintf(x[i] * id);
     *d_out = f16_scale ? lmc_f16_to_f32(lmc_f32_to_f16(d)) : d;
     return d;
@@ -113,15 +113,13 @@ static float dot1_bf16(int64_t K, const uint8_t *w, const uint8_t *x) {
     const float *xd = (const float *)((x) + (K));                                                  \
     const int32_t *xs = (const int32_t *)((x) + (K) + ((K) / 32) * 4)
 
+/* Q8_0 keeps exact f32 activations (see kernels_x86.h): q * d is exact in f32. */
 static float dot1_q8_0(int64_t K, const uint8_t *w, const uint8_t *x) {
-    Q8_0_VIEW(K, x);
-    (void)xs;
+    const float *xf = (const float *)x;
     float s = 0.0f;
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q8_0)) {
-        const int8_t *q = (const int8_t *)(w + 2);
-        int32_t isum = 0;
-        for (int i = 0; i < 32; i++) isum += q[i] * xq[32 * b + i];
-        s += f16_at(w) * xd[b] * (float)isum;
+        const float d = f16_at(w);
+        for (int i = 0; i < 32; i++) s += (float)(int8_t)w[2 + i] * d * xf[32 * b + i];
     }
     return s;
 }
@@ -289,7 +287,7 @@ const kern_table kern_table_scalar = {
              [LMC_TYPE_Q5_0] = gemm_scalar_q5_0, [LMC_TYPE_Q5_1] = gemm_scalar_q5_1,
              [LMC_TYPE_Q4_K] = gemm_scalar_q4_K, [LMC_TYPE_Q5_K] = gemm_scalar_q5_K,
              [LMC_TYPE_Q6_K] = gemm_scalar_q6_K},
-    .xfmt = {[LMC_TYPE_Q8_0] = KX_Q8_0, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_Q8_0,
+    .xfmt = {[LMC_TYPE_Q8_0] = KX_F32, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_Q8_0,
              [LMC_TYPE_Q5_0] = KX_Q8_0, [LMC_TYPE_Q5_1] = KX_Q8_0, [LMC_TYPE_Q4_K] = KX_Q8_K,
              [LMC_TYPE_Q5_K] = KX_Q8_K, [LMC_TYPE_Q6_K] = KX_Q8_K},
 };

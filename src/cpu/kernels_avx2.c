@@ -11,5 +11,7 @@
 #define KNT 4
 #define KNR_K 1
 #define KNT_K 4
+#define KNR_8 1
+#define KNT_8 4
 #include "kernels_x86.h"
 #endif

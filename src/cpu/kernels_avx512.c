@@ -12,6 +12,8 @@
 #define KNT 4
 #define KNR_K 2
 #define KNT_K 4
+#define KNR_8 4
+#define KNT_8 4
 #define KERN_FILL_MORE kern_fill_avx512_z
 #include "kernels.h"
 void kern_fill_avx512_z(kern_table *t);
@@ -19,7 +21,7 @@ void kern_fill_avx512_z(kern_table *t);
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
-/* --- 512-bit Q8_0 and Q4_0: two blocks per register ----------------------------------------------
+/* --- 512-bit Q4_0: two blocks per register ----------------------------------------------
  * Lanes 0-7 (int32) hold block 2p, lanes 8-15 block 2p+1; the scale vectors are [d0 x8 | d1 x8]. */
 
 /* [a x8 | b x8] from two adjacent floats */
@@ -38,51 +40,6 @@ KINLINE __m512 pair_scales_f16(const uint8_t *p, size_t stride) {
 }
 
 KINLINE float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
-
-/* Q8_0: activations made unsigned (x + 128, exact in u8) so vpdpbusd takes the signed weights as
- * they are; the 128 * sum(w) it adds is removed through the accumulator's start value. */
-KINLINE void tile_q8_0z(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    __m512 acc[KNR][KNT];
-    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
-    const int64_t nb = K / 32;
-    const __m512i ones = _mm512_set1_epi8(1), x80 = _mm512_set1_epi8((char)0x80);
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m512i wq[KNR], init[KNR];
-        __m512 dw[KNR];
-        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
-            const uint8_t *blk = w + r * ws + b * 34;
-            wq[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
-                                       _mm256_loadu_si256((const __m256i *)(blk + 36)), 1);
-            init[r] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, wq[r]), 7);
-            init[r] = _mm512_sub_epi32(_mm512_setzero_si512(), init[r]);
-            dw[r] = pair_scales_f16(blk, 34);
-        }
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xr = x + t * xs;
-            const __m512i xu = _mm512_xor_si512(_mm512_loadu_si512((const void *)(XQ(xr) + 32 * b)), x80);
-            const __m512 dx = pair_scales_f32(XD(xr, K) + b);
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
-                const __m512i p = _mm512_dpbusd_epi32(init[r], xu, wq[r]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-            }
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) {
-            float s = hsum512(acc[r][t]);
-            if (b < nb) { /* odd block count: the last block alone */
-                const uint8_t *xr = x + t * xs, *blk = w + r * ws + b * 34;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(XQ(xr) + 32 * b));
-                const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(xv, q));
-                s += f16_scalar(blk) * XD(xr, K)[b] * hsum256(_mm256_cvtepi32_ps(p));
-            }
-            y[t * ldy + r] = s;
-        }
-}
 
 /* Q4_0: [q0 | q0 | q1 | q1] by 128-bit lanes, high nibbles taken in lanes 1 and 3: natural order. */
 KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
@@ -272,11 +229,9 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
 GEMM(q4_Kz, KNR_K, KNT_K)
 GEMM(q5_Kz, KNR_K, KNT_K)
 GEMM(q6_Kz, KNR_K, KNT_K)
-GEMM(q8_0z, KNR, KNT)
 GEMM(q4_0z, KNR, KNT)
 
 void kern_fill_avx512_z(kern_table *t) {
-    t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0z;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0z;
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kz;
     t->gemm[LMC_TYPE_Q5_K] = gemm_q5_Kz;

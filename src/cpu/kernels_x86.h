@@ -121,6 +121,44 @@ FLOAT_TILE(f32, 4, VLOAD_F32, f32_scalar)
 FLOAT_TILE(f16, 2, VLOAD_F16, f16_scalar)
 FLOAT_TILE(bf16, 2, VLOAD_BF16, bf16_scalar)
 
+/* Q8_0 with exact f32 activations: each block is dequantized in registers (q * d is exact in f32) and
+ * used for KNT_8 tokens, so the result is the reference's (dequantize, then f32 dot) up to summation
+ * order. 8-bit weights keep exact activations: rounding activations to 8 bits too would double the
+ * error for little gain, and llama.cpp's greedy ids on Q8_0 are only reproduced near the exact result. */
+#if KERN_512
+#define VLOAD_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#define VSET1(v) _mm512_set1_ps(v)
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#else
+#define VLOAD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
+#define VSET1(v) _mm256_set1_ps(v)
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#endif
+#define Q8V (32 / VLEN)
+KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    vf acc[KNR_8][KNT_8];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();
+    for (int64_t b = 0; b < K / 32; b++) {
+        vf wv[KNR_8][Q8V];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * 34;
+            const vf d = VSET1(f16_scalar(blk));
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[r][v] = VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const float *xf = (const float *)(x + t * xs) + 32 * b;
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) {
+                const vf xv = VLOAD_F32(xf + v * VLEN);
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r][v], xv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
+}
+
 /* --- 32-weight blocks with Q8_0-style activations ----------------------------------------------- */
 /* Activation row views (see kernels.h). */
 #define XQ(x) ((const int8_t *)(x))
@@ -140,9 +178,8 @@ KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();  \
         const int64_t nb = K / 32;                                                                 \
         for (int64_t b = 0; b < nb; b++) {                                                         \
-            __m256i c[KNR], sg[KNR];                                                               \
+            __m256i c[KNR];                                                               \
             __m256 dw[KNR], mw[KNR];                                                               \
-            (void)sg;                                                                              \
             (void)mw;                                                                              \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
                 const uint8_t *blk = w + r * ws + b * BSZ;                                         \
@@ -172,20 +209,6 @@ KINLINE __m256i q4_codes(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), M4);
 }
 #define Q4_CODES(qs) q4_codes(qs)
-
-/* Q8_0: |w| . (x with w's sign) */
-BLOCK_TILE(q8_0, 34,
-           {
-               const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 2));
-               c[r] = _mm256_sign_epi8(q, q);
-               sg[r] = q;
-               dw[r] = _mm256_set1_ps(f16_scalar(blk));
-           },
-           _mm256_setzero_si256(),
-           {
-               const __m256i p = DOT_U8S8(init, c[r], _mm256_sign_epi8(xv, sg[r]));
-               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-           })
 
 /* Q4_0: codes . x - 8 * sum(x), the correction riding in lane 0 of the integer accumulator. */
 BLOCK_TILE(q4_0, 18,
@@ -430,7 +453,7 @@ KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, 
 GEMM(f32, KNR_F, KNT_F)
 GEMM(f16, KNR_F, KNT_F)
 GEMM(bf16, KNR_F, KNT_F)
-GEMM(q8_0, KNR, KNT)
+GEMM(q8_0f, KNR_8, KNT_8)
 GEMM(q4_0, KNR, KNT)
 GEMM(q4_1, KNR, KNT)
 GEMM(q5_0, KNR, KNT)
@@ -445,7 +468,7 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_F32] = gemm_f32;
     t->gemm[LMC_TYPE_F16] = gemm_f16;
     t->gemm[LMC_TYPE_BF16] = gemm_bf16;
-    t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0;
+    t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0f;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0;
     t->gemm[LMC_TYPE_Q4_1] = gemm_q4_1;
     t->gemm[LMC_TYPE_Q5_0] = gemm_q5_0;
