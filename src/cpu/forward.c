@@ -71,6 +71,21 @@ void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
     }
 }
 
+/* silu(gate) * up over a batch, split by 1024-value items across the pool (a prompt's FFN has
+ * n_tok * n_ff values: too many expf for one thread while the other waits). */
+typedef struct {
+    float *gate;
+    const float *up;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_items(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid;
+    const swiglu_job *j = arg;
+    const int64_t b = i0 * 1024, e = i1 * 1024 < j->n ? i1 * 1024 : j->n;
+    cpu_swiglu(j->gate + b, j->up + b, j->gate + b, e - b);
+}
+
 /* ---- attention ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -174,7 +189,8 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
             float *y2[2] = {s->gate, s->up};
             cpu_matmul_multi(w2, y2, 2, s->xn, n, s->pool);
         }
-        cpu_swiglu(s->gate, s->up, s->gate, (int64_t)n * F);
+        swiglu_job sj = {s->gate, s->up, (int64_t)n * F};
+        tp_parallel_for(s->pool, (sj.n + 1023) / 1024, swiglu_items, &sj);
         cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
 
