@@ -57,6 +57,7 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         __m512 dw[KNR];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
             const uint8_t *blk = w + r * ws + b * 18;
+            PREFETCH_NEXT_TILE(blk);
             const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2))),
                                                         _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
             const __m512i z = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q01));
@@ -132,6 +133,7 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
                 (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16);
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                 const uint8_t *blk = w + r * ws + b * BSZ;
+                PREFETCH_NEXT_TILE(blk + 48 * ch);
                 const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch)));
                 cd[r] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
                 if (FIVE) {
@@ -202,6 +204,7 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
                     (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16, (g + 3) | (g + 3) << 16);
                 _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                     const uint8_t *blk = w + r * ws + b * 210;
+                    PREFETCH_NEXT_TILE(blk + 64 * (2 * h + k));
                     const __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * h));
                     const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
                     const __m512i low = k ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);

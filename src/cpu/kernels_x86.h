@@ -39,6 +39,10 @@ KINLINE __m256i expand_qh_avx2(uint32_t qh) {
 #define EXPAND_QH(qh) expand_qh_avx2(qh)
 #endif
 
+/* Rows are short (a few KB) and a tile reads NR of them side by side, too briefly for the hardware
+ * prefetcher to lock on: fetch the same place NR rows down, which the next tile reads. */
+#define PREFETCH_NEXT_TILE(p) _mm_prefetch((const char *)(p) + NR * ws, _MM_HINT_T0)
+
 KINLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -102,7 +106,10 @@ KINLINE float f32_scalar(const uint8_t *p) {
         int64_t k = 0;                                                                             \
         for (; k + VLEN <= K; k += VLEN) {                                                         \
             vf wv[KNR_F];                                                                          \
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) wv[r] = LOADW(w + r * ws + k * ESZ); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
+                PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                          \
+                wv[r] = LOADW(w + r * ws + k * ESZ);                                               \
+            }                                                                                      \
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
                 const vf xv = VLOAD_F32(x + t * xs + k * 4);                                       \
                 _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r], xv, acc[r][t]); \
@@ -144,6 +151,7 @@ KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w,
         vf wv[KNR_8][Q8V];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
             const uint8_t *blk = w + r * ws + b * 34;
+            PREFETCH_NEXT_TILE(blk);
             const vf d = VSET1(f16_scalar(blk));
             _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[r][v] = VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
         }
@@ -183,6 +191,7 @@ KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v
             (void)mw;                                                                              \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
                 const uint8_t *blk = w + r * ws + b * BSZ;                                         \
+                PREFETCH_NEXT_TILE(blk);                                                           \
                 UNPACK                                                                             \
             }                                                                                      \
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
@@ -319,6 +328,7 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
             __m256i lo[KNR_K], hi[KNR_K], slo[KNR_K], shi[KNR_K];
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                 const uint8_t *blk = w + r * ws + b * BSZ;
+                PREFETCH_NEXT_TILE(blk + 48 * ch);
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch));
                 lo[r] = _mm256_and_si256(q, M4);
                 hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), M4);
@@ -395,6 +405,7 @@ KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, 
                     4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3);
                 _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                     const uint8_t *blk = w + r * ws + b * 210;
+                    PREFETCH_NEXT_TILE(blk + 32 * (4 * h + s));
                     const __m256i ql = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (s & 1)));
                     const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
                     const __m256i low = (s & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), M4) : _mm256_and_si256(ql, M4);
