@@ -190,6 +190,8 @@ int main(void) {
             for (int ki = 0; ki < 3; ki++) {
                 for (int nt = 1; nt <= 17; nt++) run_case(kt, type, Ks[ki], 9, nt);
                 for (int nr = 1; nr <= 6; nr++) run_case(kt, type, Ks[ki], nr, 5);
+                /* wide tiles (16 rows) with a remainder */
+                for (int nt = 1; nt <= 17; nt += 4) run_case(kt, type, Ks[ki], 35, nt);
             }
             run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
         }
