@@ -31,7 +31,10 @@ size_t kern_x_row_bytes(kern_xfmt f, int64_t K) {
 /* Quantizes n values to int8 with d = max|x|/127; returns d (0 for an all-zero block). */
 static float quant_block(const float *x, int8_t *q, int n, float *d_out, int f16_scale) {
     float amax = 0.0f;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    for (int i = 0; i < n; i++) {
+        const float a = fabsf(x[i]);
+        amax = a > amax ? a : amax; /* not fmaxf: a libm call per value where NaN handling is not wanted */
+    }
     const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     for (int i = 0; i < n; i++) q[i] = (int8_t)nearbyintf(x[i] * id);
     *d_out = f16_scale ? lmc_f16_to_f32(lmc_f32_to_f16(d)) : d;
