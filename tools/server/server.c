@@ -475,17 +475,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!cs->responded && !cs->too_large) {
-            if (cs->len + *upload_size > S->max_body) {
-                cs->too_large = true;
-                free(cs->body);
-                cs->body = NULL;
-                cs->responded = true;
-                api_error err;
-                api_fail(&err, 413, NULL, "the request body is larger than %zu bytes", S->max_body);
-                *upload_size = 0;
-                return send_error(c, &err);
-            }
+        /* MHD takes no response while a body is arriving: a body that outgrows the limit is
+         * read and dropped, and answered with 413 at its end; past 8x the limit we hang up */
+        if (!cs->too_large && cs->len + *upload_size > S->max_body) {
+            cs->too_large = true;
+            free(cs->body);
+            cs->body = NULL;
+        }
+        if (cs->too_large) {
+            cs->len += *upload_size;
+            if (cs->len > 8 * S->max_body) return MHD_NO;
+        } else {
             char *b = realloc(cs->body, cs->len + *upload_size + 1);
             if (!b) return MHD_NO;
             cs->body = b;
@@ -498,6 +498,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (cs->responded) return MHD_YES;
     cs->responded = true;
+    if (cs->too_large) {
+        api_error err;
+        api_fail(&err, 413, NULL, "the request body is larger than %zu bytes", S->max_body);
+        return send_error(c, &err);
+    }
     return route(S, c, url, method, cs);
 }
 
