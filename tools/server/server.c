@@ -538,7 +538,7 @@ static void usage(FILE *to) {
             "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
             "  -np, --parallel N      slots: requests generated at the same time (default 4)\n"
             "  --queue N              requests that may wait for a slot; more get 503 (default 64)\n"
-            "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 4096,\n"
+            "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 2048,\n"
             "                         at most the model's training context)\n"
             "  -b, --batch-size N     tokens per decode step (default 512)\n"
             "  -t, --threads N        CPU threads (default: all cores)\n"
@@ -566,7 +566,7 @@ static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, b
 
 int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
-    int port = 8080, n_par = 4, queue = 64, n_ctx = 4096, n_batch = 512, n_threads = 0, ngl = 0;
+    int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
     int timeout = 600, max_body = 1 << 20;
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
