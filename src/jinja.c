@@ -3052,6 +3052,8 @@ static void merge_sort(jctx *c, kvpair *a, size_t n, int reverse) {
 }
 
 static jv select_impl(jctx *c, jv v, jargs *A, int by_attr, int reject) {
+    /* jinja2 iterates only `if value:`, so none/empty give nothing */
+    if (!jv_truthy(&v)) return jv_list_new(c, 0);
     jlist *l = iter_list(c, &v);
     jv r = jv_list_new(c, 0), attr = jv_none(), tname;
     size_t off = 0;
@@ -3319,6 +3321,7 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
         return r;
     }
     if (IS("map")) {
+        if (!jv_truthy(&v)) return jv_list_new(c, 0);
         jlist *l = iter_list(c, &v);
         jv r = jv_list_new(c, l->n), attr;
         if (arg(A, SIZE_MAX, "attribute", &attr)) {
