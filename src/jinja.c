@@ -188,7 +188,7 @@ typedef struct jloop {
 struct jv {
     uint8_t k;
     uint8_t safe;  /* JV_STR: a Markup string (from |safe): '+' escapes the other operand */
-    uint8_t tuple; /* JV_LIST: a tuple (repr and concatenation rules) */
+    uint8_t tuple; /* JV_LIST: LK_* — list, tuple, or one of the lazy iterators jinja2 filters return */
     union {
         int b;
         int64_t i;
@@ -210,6 +210,12 @@ struct jmethod {
     jv self;
     const char *name;
 };
+
+/* What a JV_LIST stands for in Python: jinja2's map/select/... return generators and dict.items() a
+ * view; they print, test and serialise differently from lists (e.g. tojson fails on them). */
+enum { LK_LIST, LK_TUPLE, LK_GEN, LK_REVITER, LK_ITEMS, LK_KEYS, LK_VALUES };
+static const char *const LK_NAMES[] = {"list", "tuple", "generator", "list_reverseiterator", "dict_items", "dict_keys", "dict_values"};
+static int is_seq(const jv *v) { return v->tuple <= LK_TUPLE; }
 
 enum { FN_RANGE, FN_DICT, FN_NAMESPACE, FN_RAISE, FN_STRFTIME, FN_CALLER_MISSING };
 
@@ -432,13 +438,19 @@ static void write_repr(jctx *c, sbuf *b, const jv *v) {
     case JV_FLOAT: py_float_repr(v->u.f, tmp, sizeof tmp); sb_puts(c, b, tmp); return;
     case JV_STR: write_str_repr(c, b, v->u.s.p, v->u.s.n); return;
     case JV_LIST:
-        sb_putc(c, b, v->tuple ? '(' : '[');
+        if (v->tuple == LK_GEN || v->tuple == LK_REVITER) {
+            sb_printf(c, b, "<%s object>", LK_NAMES[v->tuple]);
+            return;
+        }
+        if (v->tuple >= LK_ITEMS) sb_printf(c, b, "%s([", LK_NAMES[v->tuple]);
+        else sb_putc(c, b, v->tuple ? '(' : '[');
         for (size_t i = 0; i < v->u.l->n; i++) {
             if (i) sb_puts(c, b, ", ");
             write_repr(c, b, &v->u.l->v[i]);
         }
-        if (v->tuple && v->u.l->n == 1) sb_putc(c, b, ',');
-        sb_putc(c, b, v->tuple ? ')' : ']');
+        if (v->tuple == LK_TUPLE && v->u.l->n == 1) sb_putc(c, b, ',');
+        if (v->tuple >= LK_ITEMS) sb_puts(c, b, "])");
+        else sb_putc(c, b, v->tuple ? ')' : ']');
         return;
     case JV_DICT:
     case JV_NS:
@@ -476,7 +488,7 @@ static const char *type_name(const jv *v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return v->tuple ? "tuple" : "list";
+    case JV_LIST: return LK_NAMES[v->tuple];
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
     case JV_MACRO: return "Macro";
@@ -497,7 +509,16 @@ static const char *object_type_repr(const jv *v) {
     case JV_INT: return "int object";
     case JV_FLOAT: return "float object";
     case JV_STR: return "str object";
-    case JV_LIST: return v->tuple ? "tuple object" : "list object";
+    case JV_LIST:
+        switch (v->tuple) {
+        case LK_LIST: return "list object";
+        case LK_TUPLE: return "tuple object";
+        case LK_GEN: return "generator object";
+        case LK_REVITER: return "list_reverseiterator object";
+        case LK_ITEMS: return "dict_items object";
+        case LK_KEYS: return "dict_keys object";
+        default: return "dict_values object";
+        }
     case JV_DICT: return "dict object";
     default: return "builtin_function_or_method object";
     }
@@ -534,7 +555,7 @@ static int jv_truthy(const jv *v) {
     case JV_INT: return v->u.i != 0;
     case JV_FLOAT: return v->u.f != 0;
     case JV_STR: return v->u.s.n != 0;
-    case JV_LIST: return v->u.l->n != 0;
+    case JV_LIST: return v->tuple == LK_GEN || v->tuple == LK_REVITER || v->u.l->n != 0;
     case JV_DICT: return v->u.d->n != 0;
     default: return 1;
     }
@@ -676,6 +697,7 @@ static void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int lev
         return;
     case JV_STR: json_str(c, b, v->u.s.p, v->u.s.n, f->ensure_ascii); return;
     case JV_LIST:
+        if (!is_seq(v)) rfail(c, "Object of type %s is not JSON serializable", type_name(v));
         if (!v->u.l->n) { sb_puts(c, b, "[]"); return; }
         sb_putc(c, b, '[');
         for (size_t i = 0; i < v->u.l->n; i++) {
@@ -736,17 +758,20 @@ struct tok {
 };
 
 typedef struct {
-    size_t pos, line_start;
-    int line;
+    size_t pos;
+    int line, col; /* at pos; col counts code points from 1 */
 } lexpos;
 
+/* Line and column of pos; positions mostly grow, so this walks forward from the last one. */
 static void lex_where(jctx *c, lexpos *lp, size_t pos, int *line, int *col) {
-    if (pos < lp->pos) { lp->pos = 0; lp->line = 1; lp->line_start = 0; }
-    for (size_t i = lp->pos; i < pos; i++)
-        if (c->src[i] == '\n') { lp->line++; lp->line_start = i + 1; }
+    if (pos < lp->pos) { lp->pos = 0; lp->line = 1; lp->col = 1; }
+    for (size_t i = lp->pos; i < pos; i++) {
+        if (c->src[i] == '\n') { lp->line++; lp->col = 1; }
+        else if (((unsigned char)c->src[i] & 0xc0) != 0x80) lp->col++;
+    }
     lp->pos = pos;
     *line = lp->line;
-    *col = (int)(u8_len(c->src + lp->line_start, pos - lp->line_start) + 1);
+    *col = lp->col;
 }
 
 static tok *tok_push(jctx *c, lexpos *lp, int t, size_t pos, const char *p, size_t n) {
@@ -832,7 +857,7 @@ static void lex(jctx *c) {
     const char *s = c->src;
     size_t n = c->srclen, text_start = 0;
     int line_starting = 1;
-    lexpos lp = {0, 0, 1};
+    lexpos lp = {0, 1, 1};
     for (;;) {
         size_t p = text_start;
         for (; p + 1 < n; p++)
@@ -1743,6 +1768,7 @@ static node *parse_body(jctx *c, const char *const *ends) {
  * ============================================================================================== */
 struct frame {
     frame *parent;
+    int captured; /* a macro or caller defined here keeps a reference: the frame cannot be reused */
     struct fvar {
         const char *p;
         size_t n;
@@ -1883,7 +1909,7 @@ static jv getitem_v(jctx *c, const jv *obj, const jv *key) {
         break;
     }
     case JV_LIST:
-        if (is_intlike(key)) {
+        if (is_intlike(key) && is_seq(obj)) {
             int64_t i = norm_index(num_i(key), (int64_t)obj->u.l->n);
             if (i >= 0 && i < (int64_t)obj->u.l->n) return obj->u.l->v[i];
             return undef_member(c, obj, key);
@@ -1929,7 +1955,7 @@ static void slice_idx(jctx *c, int64_t len, const jv *a, const jv *b, const jv *
 
 static jv slice_v(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s) {
     int64_t start, stop, step;
-    if (obj->k == JV_LIST) {
+    if (obj->k == JV_LIST && is_seq(obj)) {
         slice_idx(c, (int64_t)obj->u.l->n, a, b, s, &start, &stop, &step);
         jv r = jv_list_new(c, 0);
         r.tuple = obj->tuple;
@@ -2375,10 +2401,13 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         lp->items = items;
         jv lv = {.k = JV_LOOP};
         lv.u.lp = lp;
+        frame *fr = NULL;
         for (size_t i = 0; i < items->n; i++) {
             step(c);
             lp->i = i;
-            frame *fr = frame_new(c, f);
+            /* each iteration starts with no loop-local variables */
+            if (!fr || fr->captured) fr = frame_new(c, f);
+            else fr->n = 0;
             set_pos(c, n);
             assign_targets(c, n->a, items->v[i], fr);
             frame_set(c, fr, "loop", 4, lv);
@@ -2420,6 +2449,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         m.u.m = aalloc(c, sizeof(jmacro));
         m.u.m->def = n;
         m.u.m->closure = f;
+        f->captured = 1;
         frame_set(c, f, n->name, n->nlen, m);
         return FLOW_NEXT;
     }
@@ -2428,6 +2458,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         caller.u.m = aalloc(c, sizeof(jmacro));
         caller.u.m->def = n;
         caller.u.m->closure = f;
+        f->captured = 1;
         jv fn = eval(c, n->a->a, f);
         jargs A;
         eval_args(c, n->a, f, &A);
@@ -2869,6 +2900,7 @@ static jv call_method(jctx *c, jmethod *m, jargs *A) {
         jdict *d = self->u.d;
         if (!strcmp(nm, "items") || !strcmp(nm, "keys") || !strcmp(nm, "values")) {
             jv r = jv_list_new(c, d->n);
+            r.tuple = nm[0] == 'k' ? LK_KEYS : nm[0] == 'v' ? LK_VALUES : LK_ITEMS;
             for (size_t i = 0; i < d->n; i++) {
                 if (nm[0] == 'k') list_push(c, r.u.l, d->k[i]);
                 else if (nm[0] == 'v') list_push(c, r.u.l, d->v[i]);
@@ -3053,9 +3085,10 @@ static void merge_sort(jctx *c, kvpair *a, size_t n, int reverse) {
 
 static jv select_impl(jctx *c, jv v, jargs *A, int by_attr, int reject) {
     /* jinja2 iterates only `if value:`, so none/empty give nothing */
-    if (!jv_truthy(&v)) return jv_list_new(c, 0);
-    jlist *l = iter_list(c, &v);
     jv r = jv_list_new(c, 0), attr = jv_none(), tname;
+    r.tuple = LK_GEN;
+    if (!jv_truthy(&v)) return r;
+    jlist *l = iter_list(c, &v);
     size_t off = 0;
     if (by_attr) {
         if (!arg(A, 0, NULL, &attr)) rfail(c, "selectattr/rejectattr need an attribute");
@@ -3120,7 +3153,9 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
     if (IS("length") || IS("count")) {
         switch (v.k) {
         case JV_STR: return jv_int((int64_t)u8_len(v.u.s.p, v.u.s.n));
-        case JV_LIST: return jv_int((int64_t)v.u.l->n);
+        case JV_LIST:
+            if (v.tuple == LK_GEN || v.tuple == LK_REVITER) rfail(c, "object of type '%s' has no len()", type_name(&v));
+            return jv_int((int64_t)v.u.l->n);
         case JV_DICT: return jv_int((int64_t)v.u.d->n);
         case JV_UNDEF: return jv_int(0);
         default: rfail(c, "object of type '%s' has no len()", type_name(&v));
@@ -3248,17 +3283,23 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
             jv none = jv_none(), m1 = jv_int(-1);
             return slice_v(c, &v, &none, &none, &m1);
         }
+        if (v.k == JV_LIST && !is_seq(&v)) rfail(c, "'%s' object is not reversible", type_name(&v));
         jlist *l = iter_list(c, &v);
         jv r = jv_list_new(c, l->n);
+        r.tuple = LK_REVITER;
         for (size_t i = l->n; i-- > 0;) list_push(c, r.u.l, l->v[i]);
         return r;
     }
     if (IS("items")) {
-        if (v.k == JV_UNDEF) return jv_list_new(c, 0);
+        jv r = jv_list_new(c, 0);
+        r.tuple = LK_GEN;
+        if (v.k == JV_UNDEF) return r;
         if (v.k != JV_DICT) rfail(c, "Can only get item pairs from a mapping.");
         jmethod m = {v, "items"};
         jargs B = {0};
-        return call_method(c, &m, &B);
+        r = call_method(c, &m, &B);
+        r.tuple = LK_GEN;
+        return r;
     }
     if (IS("dictsort")) {
         if (v.k != JV_DICT) rfail(c, "You can only sort by either \"key\" or \"value\"");
@@ -3303,6 +3344,7 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
         }
         if (is_uniq) {
             jv r = jv_list_new(c, n);
+            r.tuple = LK_GEN;
             for (size_t i = 0; i < n; i++) list_push(c, r.u.l, kv[i].val);
             return r;
         }
@@ -3321,9 +3363,10 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
         return r;
     }
     if (IS("map")) {
-        if (!jv_truthy(&v)) return jv_list_new(c, 0);
+        jv r = jv_list_new(c, 0), attr;
+        r.tuple = LK_GEN;
+        if (!jv_truthy(&v)) return r;
         jlist *l = iter_list(c, &v);
-        jv r = jv_list_new(c, l->n), attr;
         if (arg(A, SIZE_MAX, "attribute", &attr)) {
             jv dflt;
             int has_d = arg(A, SIZE_MAX, "default", &dflt);
@@ -3429,6 +3472,9 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
     }
     if (IS("attr")) {
         if (!arg(A, 0, "name", &a0) || a0.k != JV_STR) rfail(c, "attr: a name is required");
+        /* Python attributes only: a dict's keys are not attributes */
+        if (v.k == JV_DICT && !in_names(DICT_METHODS, a0.u.s.p, a0.u.s.n) && !in_names(DICT_UNSAFE, a0.u.s.p, a0.u.s.n))
+            return undef_member(c, &v, &a0);
         return getattr_v(c, &v, a0.u.s.p, a0.u.s.n);
     }
     if (IS("batch")) {
@@ -3438,6 +3484,7 @@ static jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A, f
         if (k <= 0) rfail(c, "batch: linecount must be positive");
         jlist *l = iter_list(c, &v);
         jv r = jv_list_new(c, 0), cur = jv_list_new(c, 0);
+        r.tuple = LK_GEN;
         for (size_t i = 0; i < l->n; i++) {
             list_push(c, cur.u.l, l->v[i]);
             if ((int64_t)cur.u.l->n == k) { list_push(c, r.u.l, cur); cur = jv_list_new(c, 0); }
@@ -3470,7 +3517,7 @@ static int apply_test(jctx *c, const char *name, size_t nlen, const jv *v, jargs
     if (IS("string")) return v->k == JV_STR;
     if (IS("mapping")) return v->k == JV_DICT;
     if (IS("iterable")) return v->k == JV_STR || v->k == JV_LIST || v->k == JV_DICT || v->k == JV_UNDEF;
-    if (IS("sequence")) return v->k == JV_STR || v->k == JV_LIST || v->k == JV_DICT || v->k == JV_UNDEF;
+    if (IS("sequence")) return v->k == JV_STR || (v->k == JV_LIST && is_seq(v)) || v->k == JV_DICT || v->k == JV_UNDEF;
     if (IS("callable")) return v->k == JV_MACRO || v->k == JV_FUNC || v->k == JV_METHOD;
     if (IS("escaped")) return v->k == JV_STR && v->safe;
     if (IS("lower") || IS("upper")) {
