@@ -109,6 +109,7 @@ static void check_builtin(const char *dir, const char *builtin, const char *base
         pass += ok;
     }
     printf("builtin %-8s vs %-40s %d/%d\n", builtin, base, pass, n);
+    cJSON_Delete(cases);
 }
 
 int main(void) {
