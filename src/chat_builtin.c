@@ -1,6 +1,6 @@
-/* chat_builtin.c — built-in chat templates (Jinja source) for models whose GGUF has none or a broken
- * one. Written for lmc; tests check each renders what the model family's own template renders.
- * Deliberately no tool-calling: the models' own templates cover that. */
+/* chat_builtin.c — built-in chat templates (Jinja source) for models whose GGUF has none or a
+ * broken one. Written for lmc; tests check each renders what the model family's own template
+ * renders. Deliberately no tool-calling: the models' own templates cover that. */
 #include "lmc.h"
 
 #include <string.h>
@@ -24,7 +24,8 @@ static const char LLAMA2[] =
     "{{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') -}}"
     "{%- endif -%}\n"
     "{%- set content = (ns.system if loop.first else '') + message['content'] -%}\n"
-    "{%- if message['role'] == 'user' -%}{{- bos_token + '[INST] ' + content | trim + ' [/INST]' -}}\n"
+    "{%- if message['role'] == 'user' -%}{{- bos_token + '[INST] ' + content | trim + ' [/INST]' "
+    "-}}\n"
     "{%- elif message['role'] == 'assistant' -%}{{- ' ' + content | trim + ' ' + eos_token -}}\n"
     "{%- endif -%}\n"
     "{%- endfor -%}\n";
@@ -32,10 +33,12 @@ static const char LLAMA2[] =
 /* Llama 3 instruct */
 static const char LLAMA3[] =
     "{%- for message in messages -%}\n"
-    "{{- (bos_token if loop.first else '') + '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    "{{- (bos_token if loop.first else '') + '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\\n\\n'"
     " + message['content'] | trim + '<|eot_id|>' -}}\n"
     "{%- endfor -%}\n"
-    "{%- if add_generation_prompt -%}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}{%- endif -%}\n";
+    "{%- if add_generation_prompt -%}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' "
+    "-}}{%- endif -%}\n";
 
 /* Mistral instruct v0.1/v0.2: user and assistant only, alternating. */
 static const char MISTRAL[] =
@@ -62,7 +65,11 @@ static const char ZEPHYR[] =
 const char *lmc_chat_builtin(const char *name) {
     static const struct {
         const char *name, *src;
-    } T[] = {{"chatml", CHATML}, {"llama2", LLAMA2}, {"llama3", LLAMA3}, {"mistral", MISTRAL}, {"zephyr", ZEPHYR}};
+    } T[] = {{"chatml", CHATML},
+             {"llama2", LLAMA2},
+             {"llama3", LLAMA3},
+             {"mistral", MISTRAL},
+             {"zephyr", ZEPHYR}};
     if (!name) return NULL;
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
         if (!strcmp(name, T[i].name)) return T[i].src;

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 /* Limits that keep a hostile template from exhausting the machine. */
-#define JINJA_MAX_OUTPUT (16u << 20)    /* bytes of rendered text (and of any one string) */
-#define JINJA_MAX_MEMORY (256u << 20)   /* bytes of interpreter memory per render */
-#define JINJA_MAX_DEPTH 200             /* nested macro calls / expression nesting */
-#define JINJA_MAX_STEPS 5000000u        /* loop iterations + macro calls per render */
+#define JINJA_MAX_OUTPUT (16u << 20)  /* bytes of rendered text (and of any one string) */
+#define JINJA_MAX_MEMORY (256u << 20) /* bytes of interpreter memory per render */
+#define JINJA_MAX_DEPTH 200           /* nested macro calls / expression nesting */
+#define JINJA_MAX_STEPS 5000000u      /* loop iterations + macro calls per render */
 
 typedef struct {
     /* "Now" for strftime_now as "YYYY-MM-DD[THH:MM:SS]"; NULL: env LMC_TEMPLATE_NOW, else the

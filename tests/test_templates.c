@@ -1,7 +1,7 @@
-/* test_templates.c — every chat template in ../shared/templates rendered over its conversations must
- * equal, byte for byte, what Jinja2 rendered in transformers' environment (NAME.expected.json), or
- * fail with the same raise_exception / undefined message. Also: the built-in templates agree with
- * the real templates of their model families. */
+/* test_templates.c — every chat template in ../shared/templates rendered over its conversations
+ * must equal, byte for byte, what Jinja2 rendered in transformers' environment
+ * (NAME.expected.json), or fail with the same raise_exception / undefined message. Also: the
+ * built-in templates agree with the real templates of their model families. */
 #include "jinja.h"
 #include "testutil.h"
 
@@ -9,21 +9,27 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void show_diff(const char *name, const char *want, const char *got) {
     size_t i = 0;
-    while (want[i] && want[i] == got[i]) i++;
+    while (want[i] && want[i] == got[i])
+        i++;
     size_t from = i > 40 ? i - 40 : 0;
     fprintf(stderr, "  %s: first difference at byte %zu\n    want: \"", name, i);
-    for (size_t k = from; want[k] && k < i + 40; k++) fputs(want[k] == '\n' ? "\\n" : (char[]){want[k], 0}, stderr);
+    for (size_t k = from; want[k] && k < i + 40; k++)
+        fputs(want[k] == '\n' ? "\\n" : (char[]){want[k], 0}, stderr);
     fprintf(stderr, "\"\n    got:  \"");
-    for (size_t k = from; got[k] && k < i + 40; k++) fputs(got[k] == '\n' ? "\\n" : (char[]){got[k], 0}, stderr);
+    for (size_t k = from; got[k] && k < i + 40; k++)
+        fputs(got[k] == '\n' ? "\\n" : (char[]){got[k], 0}, stderr);
     fprintf(stderr, "\"\n");
 }
 
 /* Renders case c with template src; returns 1 when it matches want (text or error message). */
-static int run_case(const char *src, const cJSON *c, const char *want_text, const char *want_err, const char *label) {
+static int run_case(const char *src, const cJSON *c, const char *want_text, const char *want_err,
+                    const char *label) {
     cJSON *ctx = cJSON_Duplicate(c, 1);
     cJSON_DeleteItemFromObject(ctx, "name");
     cJSON_DeleteItemFromObject(ctx, "expected");
@@ -40,8 +46,10 @@ static int run_case(const char *src, const cJSON *c, const char *want_text, cons
                     st == LMC_OK ? "text" : "error", st == LMC_OK ? out : o.err_msg);
     } else {
         ok = st == LMC_OK && !strcmp(out, want_text);
-        if (st != LMC_OK) fprintf(stderr, "  %s: error: %s\n", label, lmc_last_error());
-        else if (!ok) show_diff(label, want_text, out);
+        if (st != LMC_OK)
+            fprintf(stderr, "  %s: error: %s\n", label, lmc_last_error());
+        else if (!ok)
+            show_diff(label, want_text, out);
     }
     free(out);
     return ok;
@@ -63,15 +71,22 @@ static void check_file(const char *dir, const char *jinja_name, int *files_ok) {
     snprintf(path, sizeof path, "%s/%s", dir, jinja_name);
     char *src = t_read_file(path, NULL);
     cJSON *cases = load_expected(dir, base);
-    CHECK(src && cases && cJSON_IsArray(cases), "%s: template or expected.json missing/unreadable", base);
-    if (!src || !cases) { free(src); cJSON_Delete(cases); return; }
+    CHECK(src && cases && cJSON_IsArray(cases), "%s: template or expected.json missing/unreadable",
+          base);
+    if (!src || !cases) {
+        free(src);
+        cJSON_Delete(cases);
+        return;
+    }
     int n = 0, pass = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
-        const cJSON *name = cJSON_GetObjectItem(c, "name"), *exp = cJSON_GetObjectItem(c, "expected"),
+        const cJSON *name = cJSON_GetObjectItem(c, "name"),
+                    *exp = cJSON_GetObjectItem(c, "expected"),
                     *err = cJSON_GetObjectItem(c, "error");
         char label[1200];
-        snprintf(label, sizeof label, "%s/%s", base, cJSON_IsString(name) ? name->valuestring : "?");
+        snprintf(label, sizeof label, "%s/%s", base,
+                 cJSON_IsString(name) ? name->valuestring : "?");
         int ok = run_case(src, c, cJSON_IsString(exp) ? exp->valuestring : NULL,
                           cJSON_IsString(err) ? err->valuestring : NULL, label);
         CHECK(ok, "%s", label);
@@ -91,18 +106,24 @@ static void check_builtin(const char *dir, const char *builtin, const char *base
     CHECK(src != NULL, "built-in %s exists", builtin);
     cJSON *cases = load_expected(dir, base);
     CHECK(cases != NULL, "%s.expected.json", base);
-    if (!src || !cases) { cJSON_Delete(cases); return; }
+    if (!src || !cases) {
+        cJSON_Delete(cases);
+        return;
+    }
     int n = 0, pass = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
-        const cJSON *name = cJSON_GetObjectItem(c, "name"), *exp = cJSON_GetObjectItem(c, "expected"),
+        const cJSON *name = cJSON_GetObjectItem(c, "name"),
+                    *exp = cJSON_GetObjectItem(c, "expected"),
                     *err = cJSON_GetObjectItem(c, "error");
         if (gen_only && !cJSON_IsTrue(cJSON_GetObjectItem(c, "add_generation_prompt"))) continue;
         const char *want = cJSON_IsString(exp) ? exp->valuestring : NULL;
         /* e.g. Qwen2.5 adds a default system prompt where ChatML adds none */
-        if (want && strip_prefix && !strncmp(want, strip_prefix, strlen(strip_prefix))) want += strlen(strip_prefix);
+        if (want && strip_prefix && !strncmp(want, strip_prefix, strlen(strip_prefix)))
+            want += strlen(strip_prefix);
         char label[1200];
-        snprintf(label, sizeof label, "builtin %s vs %s/%s", builtin, base, cJSON_IsString(name) ? name->valuestring : "?");
+        snprintf(label, sizeof label, "builtin %s vs %s/%s", builtin, base,
+                 cJSON_IsString(name) ? name->valuestring : "?");
         int ok = run_case(src, c, want, cJSON_IsString(err) ? err->valuestring : NULL, label);
         CHECK(ok, "%s", label);
         n++;
@@ -145,6 +166,7 @@ int main(void) {
     /* Meta's Llama-3 template always appends the assistant header; compare where it is asked for */
     check_builtin(dir, "llama3", "meta-llama-Meta-Llama-3-8B-Instruct", 1, NULL);
     check_builtin(dir, "chatml", "Qwen-Qwen2.5-7B-Instruct", 0,
-                  "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n");
+                  "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+                  "assistant.<|im_end|>\n");
     return t_done();
 }

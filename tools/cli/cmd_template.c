@@ -1,5 +1,6 @@
-/* cmd_template.c — 'lmc template': render a chat template over a JSON list of messages and print the
- * exact text (no newline added). For checking what a model will be prompted with; no generation. */
+/* cmd_template.c — 'lmc template': render a chat template over a JSON list of messages and print
+ * the exact text (no newline added). For checking what a model will be prompted with; no
+ * generation. */
 #include "cli.h"
 #include "jinja.h"
 
@@ -8,25 +9,31 @@
 #include <string.h>
 
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: lmc template [-m MODEL | --file T.jinja | --chat-template NAME] --messages M.json [options]\n"
-            "\n"
-            "Renders a chat template the way Hugging Face transformers does and prints the text exactly\n"
-            "(nothing else on stdout, no newline added).\n"
-            "\n"
-            "  -m, --model PATH        use the model's template (tokenizer.chat_template) and its BOS/EOS text\n"
-            "                          (default: the default model, when no --file / --chat-template)\n"
-            "  --file PATH             a Jinja template file\n"
-            "  --chat-template NAME    a built-in template: chatml, llama2, llama3, mistral, zephyr\n"
-            "  --messages PATH         JSON array of {\"role\", \"content\", ...} objects (passed through as-is)\n"
-            "  --context PATH          JSON object of extra template variables (e.g. tools, documents)\n"
-            "  --add-generation-prompt end with the assistant's turn header\n"
-            "  --bos-token TEXT        BOS token text (default: the model's, else empty)\n"
-            "  --eos-token TEXT        EOS token text (default: the model's, else empty)\n"
-            "  -h, --help              this help\n"
-            "\n"
-            "strftime_now() uses the local time, or LMC_TEMPLATE_NOW=YYYY-MM-DD[THH:MM:SS] when set.\n"
-            "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n");
+    fprintf(
+        to,
+        "usage: lmc template [-m MODEL | --file T.jinja | --chat-template NAME] --messages M.json "
+        "[options]\n"
+        "\n"
+        "Renders a chat template the way Hugging Face transformers does and prints the text "
+        "exactly\n"
+        "(nothing else on stdout, no newline added).\n"
+        "\n"
+        "  -m, --model PATH        use the model's template (tokenizer.chat_template) and its "
+        "BOS/EOS text\n"
+        "                          (default: the default model, when no --file / --chat-template)\n"
+        "  --file PATH             a Jinja template file\n"
+        "  --chat-template NAME    a built-in template: chatml, llama2, llama3, mistral, zephyr\n"
+        "  --messages PATH         JSON array of {\"role\", \"content\", ...} objects (passed "
+        "through as-is)\n"
+        "  --context PATH          JSON object of extra template variables (e.g. tools, "
+        "documents)\n"
+        "  --add-generation-prompt end with the assistant's turn header\n"
+        "  --bos-token TEXT        BOS token text (default: the model's, else empty)\n"
+        "  --eos-token TEXT        EOS token text (default: the model's, else empty)\n"
+        "  -h, --help              this help\n"
+        "\n"
+        "strftime_now() uses the local time, or LMC_TEMPLATE_NOW=YYYY-MM-DD[THH:MM:SS] when set.\n"
+        "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n");
 }
 
 static cJSON *read_json(const char *path, const char *what) {
@@ -40,7 +47,8 @@ static cJSON *read_json(const char *path, const char *what) {
 }
 
 int cmd_template(int argc, char **argv) {
-    const char *model_path = NULL, *file = NULL, *builtin = NULL, *msgs_path = NULL, *ctx_path = NULL;
+    const char *model_path = NULL, *file = NULL, *builtin = NULL, *msgs_path = NULL,
+               *ctx_path = NULL;
     const char *bos = NULL, *eos = NULL;
     bool add_gen = false;
     for (int i = 1; i < argc; i++) {
@@ -50,22 +58,34 @@ int cmd_template(int argc, char **argv) {
             return CLI_OK;
         }
         bool ok = true;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = cli_arg_str(argc, argv, &i, &model_path);
-        else if (!strcmp(a, "--file")) ok = cli_arg_str(argc, argv, &i, &file);
-        else if (!strcmp(a, "--chat-template")) ok = cli_arg_str(argc, argv, &i, &builtin);
-        else if (!strcmp(a, "--messages")) ok = cli_arg_str(argc, argv, &i, &msgs_path);
-        else if (!strcmp(a, "--context")) ok = cli_arg_str(argc, argv, &i, &ctx_path);
-        else if (!strcmp(a, "--bos-token")) ok = cli_arg_str(argc, argv, &i, &bos);
-        else if (!strcmp(a, "--eos-token")) ok = cli_arg_str(argc, argv, &i, &eos);
-        else if (!strcmp(a, "--add-generation-prompt")) add_gen = true;
-        else return cli_usage_error(argv[0], "unknown option '%s'", a);
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            ok = cli_arg_str(argc, argv, &i, &model_path);
+        else if (!strcmp(a, "--file"))
+            ok = cli_arg_str(argc, argv, &i, &file);
+        else if (!strcmp(a, "--chat-template"))
+            ok = cli_arg_str(argc, argv, &i, &builtin);
+        else if (!strcmp(a, "--messages"))
+            ok = cli_arg_str(argc, argv, &i, &msgs_path);
+        else if (!strcmp(a, "--context"))
+            ok = cli_arg_str(argc, argv, &i, &ctx_path);
+        else if (!strcmp(a, "--bos-token"))
+            ok = cli_arg_str(argc, argv, &i, &bos);
+        else if (!strcmp(a, "--eos-token"))
+            ok = cli_arg_str(argc, argv, &i, &eos);
+        else if (!strcmp(a, "--add-generation-prompt"))
+            add_gen = true;
+        else
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
         if (!ok) return CLI_USAGE;
     }
     if (!msgs_path) return cli_usage_error(argv[0], "--messages is required");
-    if (file && builtin) return cli_usage_error(argv[0], "--file and --chat-template exclude each other");
+    if (file && builtin)
+        return cli_usage_error(argv[0], "--file and --chat-template exclude each other");
     const char *src = NULL;
     if (builtin && !(src = lmc_chat_builtin(builtin)))
-        return cli_usage_error(argv[0], "unknown built-in template '%s' (chatml, llama2, llama3, mistral, zephyr)", builtin);
+        return cli_usage_error(
+            argv[0], "unknown built-in template '%s' (chatml, llama2, llama3, mistral, zephyr)",
+            builtin);
 
     int rc = CLI_ERR;
     char *file_text = NULL, *out = NULL;
@@ -86,7 +106,8 @@ int cmd_template(int argc, char **argv) {
     if (model_path || !src) {
         if (!(model = cli_load_model(model_path, true, true))) goto done;
         if (!src && !(src = lmc_model_chat_template(model))) {
-            fprintf(stderr, "lmc template: the model has no chat template; use --chat-template NAME or --file\n");
+            fprintf(stderr, "lmc template: the model has no chat template; use --chat-template "
+                            "NAME or --file\n");
             goto done;
         }
         if (!bos) {
