@@ -6,6 +6,20 @@
 
 #include <string.h>
 
+/* True when text is a single special token of the model's vocabulary. */
+static bool model_has_token(const lmc_model *model, const char *text) {
+    int32_t ids[4];
+    return lmc_tokenize(model, text, -1, ids, 4, false, true) == 1;
+}
+
+/* The built-in used when a GGUF has no template: recognised by the vocabulary's marker tokens,
+ * else ChatML (llama.cpp's default too). */
+static const char *chat_fallback_name(const lmc_model *model) {
+    if (model_has_token(model, "<|start_header_id|>")) return "llama3";
+    if (model_has_token(model, "[INST]")) return "mistral";
+    return "chatml";
+}
+
 static const char *token_text_or_empty(const lmc_model *model, int32_t id) {
     if (!model || id < 0) return "";
     const char *t = lmc_token_text(model, id);
@@ -31,10 +45,7 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
         if (!model)
             return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render: no model and no template");
         src = lmc_model_chat_template(model);
-        if (!src)
-            return lmc_err(LMC_ERR_TEMPLATE,
-                           "the model has no chat template (tokenizer.chat_template); "
-                           "choose a built-in one (chatml, llama2, llama3, mistral, zephyr)");
+        if (!src) src = lmc_chat_builtin(chat_fallback_name(model));
     }
     cJSON *arr = cJSON_CreateArray();
     if (!arr) return lmc_err(LMC_ERR_OOM, "lmc_chat_render: out of memory");
