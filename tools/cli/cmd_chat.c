@@ -14,6 +14,7 @@
 static volatile sig_atomic_t g_stop;      /* Ctrl-C during a reply: stop it */
 static volatile sig_atomic_t g_at_prompt; /* waiting for the user's line */
 static volatile sig_atomic_t g_prompt_int;
+static bool g_no_prefix_cache; /* --no-prefix-cache: decode every turn from scratch (to test reuse) */
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -38,7 +39,8 @@ static void usage(FILE *to) {
                 "When stdin is not a terminal, each line is one user message (for scripts); a line\n"
                 "per turn on stderr says how many prompt tokens were processed.\n\n"
                 "commands:  /reset  forget the conversation   /system TEXT  set the system prompt\n"
-                "           /help   this list                 /exit         quit\n\n");
+                "           /help   this list                 /exit         quit\n\n"
+                "  --no-prefix-cache       process the whole conversation every turn (for tests)\n");
     gen_print_flags_help(to, true);
 }
 
@@ -160,6 +162,7 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
     gen_result res;
     memset(&res, 0, sizeof res);
     g_stop = 0;
+    if (g_no_prefix_cache) s->n_cache = 0;
     lmc_status st = gen_generate(s, toks, n, o->n_predict, o->stops, o->n_stops, true, emit_reply, &reply,
                                  &g_stop, &res);
     free(toks);
@@ -213,6 +216,10 @@ int cmd_chat(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return CLI_OK;
+        }
+        if (!strcmp(a, "--no-prefix-cache")) {
+            g_no_prefix_cache = true;
+            continue;
         }
         int r = gen_parse_flag(&o, argc, argv, &i);
         if (r < 0) return CLI_USAGE;
