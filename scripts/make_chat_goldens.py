@@ -75,7 +75,8 @@ def main():
         llm.eval(prompt_ids)
         ids, margins, stop = [], [], "limit"
         for _ in range(N_PREDICT):
-            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+            row = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # the last evaluated token's logits
+            logits = np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
             tok = int(np.argmax(logits))  # first maximum: the lowest id on ties
             top2 = np.sort(logits)[-2:]
             margins.append(round(float(top2[1] - top2[0]), 4))
