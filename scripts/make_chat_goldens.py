@@ -8,11 +8,18 @@ ties to the lowest id; n_ctx 2048), stopping after an end-of-generation token. S
 generated ids (the EOG one included), the text (llama.cpp's detokenization of the ids before EOG),
 why it stopped, and the top-1/top-2 logit margin at each step (to tell near-ties from bugs).
 
+llama.cpp quantizes activations to 8 bits inside its matmuls, so its logits are approximate: on this
+model they differ from a float64 forward over the exactly dequantized weights by NMSE ~1e-2 (RMS ~0.9
+logit), and where its top two are close its greedy choice can differ from the exact model's. So for
+the first generated token of each case the script also records the exact model's top two (from
+../shared/tools/np_llama_ref.py, when present), which certifies who is right at a near-tie.
+
 usage: scripts/make_chat_goldens.py [MODEL.gguf] > tests/data/smollm2_chat_goldens.json
 Needs: pip install llama-cpp-python jinja2 numpy
 """
 import json
 import os
+import subprocess
 import sys
 
 import jinja2
@@ -51,6 +58,19 @@ def is_eog(llm, tok):
     return bool(llama_cpp.llama_token_is_eog(llm.model, tok))
 
 
+def exact_top2(path, ids):
+    """Top two ids and logits of the float64 reference after ids, or None without ../shared."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    shared = os.environ.get("LMC_SHARED", os.path.join(here, "..", "..", "shared"))
+    ref = os.path.join(shared, "tools", "np_llama_ref.py")
+    if not os.path.exists(ref):
+        return None
+    r = subprocess.run([sys.executable, ref, path, ",".join(map(str, ids))], capture_output=True, check=True)
+    logits = np.array(json.loads(r.stdout)["logits"], dtype=np.float64)
+    a, b = [int(i) for i in np.argsort(-logits, kind="stable")[:2]]
+    return {"ids": [a, b], "logits": [round(float(logits[a]), 5), round(float(logits[b]), 5)]}
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else default_model()
     llm = llama_cpp.Llama(model_path=path, n_ctx=N_CTX, n_batch=512, logits_all=False, verbose=False,
@@ -73,13 +93,14 @@ def main():
         prompt_ids = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         llm.reset()
         llm.eval(prompt_ids)
-        ids, margins, stop = [], [], "limit"
+        ids, second, margins, stop = [], [], [], "limit"
         for _ in range(N_PREDICT):
             row = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # the last evaluated token's logits
             logits = np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
             tok = int(np.argmax(logits))  # first maximum: the lowest id on ties
-            top2 = np.sort(logits)[-2:]
-            margins.append(round(float(top2[1] - top2[0]), 4))
+            order = np.argsort(-logits, kind="stable")[:2]
+            second.append(int(order[1]))
+            margins.append(round(float(logits[order[0]] - logits[order[1]]), 4))
             ids.append(tok)
             if is_eog(llm, tok):
                 stop = "eog"
@@ -94,6 +115,8 @@ def main():
             "text": llm.detokenize(body).decode("utf-8", errors="replace"),
             "stop": stop,
             "margins": margins,
+            "second": second,
+            "exact_first": exact_top2(path, prompt_ids),
         })
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
