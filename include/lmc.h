@@ -73,6 +73,9 @@ int32_t lmc_token_bos(const lmc_model *model); /* -1 when none */
 int32_t lmc_token_eos(const lmc_model *model);
 bool lmc_token_is_eog(const lmc_model *model, int32_t token); /* eos, eot, eom, <|im_end|>, ... */
 bool lmc_vocab_add_bos(const lmc_model *model);
+/* A note from loading the tokenizer the caller may show once (e.g. an unknown pre-tokenizer and the
+ * rules used instead), or NULL. The library itself never prints it. */
+const char *lmc_vocab_warning(const lmc_model *model);
 
 /* Streaming detokenizer: feed tokens, get complete UTF-8 out; incomplete sequences are held back.
  * Handles SentencePiece's leading space of the first piece as llama.cpp does (stripped after BOS). */
