@@ -225,7 +225,7 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     s->n_ctx = lmc_context_n_ctx(s->ctx);
     s->n_batch = o->n_batch;
     if (o->n_ctx == 0 && s->n_ctx != lmc_model_n_ctx_train(s->model))
-        fprintf(stderr, "lmc: context of %d tokens (the model's is %d; bounded by memory; -c to change)\n",
+        fprintf(stderr, "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
                 s->n_ctx, lmc_model_n_ctx_train(s->model));
     s->cache = malloc((size_t)s->n_ctx * sizeof *s->cache);
     if (!s->cache) {
