@@ -308,6 +308,7 @@ typedef struct {
 /* Appends text; emits what can no longer be part of a stop string. Returns true when a stop string
  * was found (the text before it is emitted, the rest dropped). */
 static bool stopper_push(stopper *sp, const char *text, size_t n, gen_emit_fn emit, void *user) {
+    if (!text) n = 0; /* the detokenizer failed on a token: nothing to add */
     if (sp->n_stops == 0) {
         if (n) emit(text, n, user);
         return false;
@@ -324,7 +325,7 @@ static bool stopper_push(stopper *sp, const char *text, size_t n, gen_emit_fn em
         sp->buf = nb;
         sp->cap = cap;
     }
-    memcpy(sp->buf + sp->len, text, n);
+    if (n) memcpy(sp->buf + sp->len, text, n);
     sp->len += n;
     /* earliest occurrence of any stop string */
     size_t first = sp->len;
