@@ -145,8 +145,8 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
             conv_remove(c, first);
             dropped++;
         }
-        fprintf(stderr, "[context: the conversation (%d tokens) outgrew the context (%d); dropped the "
-                        "oldest turn (%d message%s)]\n",
+        fprintf(stderr, "[context: the conversation (%d tokens) leaves too little of the context (%d) "
+                        "for a reply; dropped the oldest turn (%d message%s)]\n",
                 n, s->n_ctx, dropped, dropped == 1 ? "" : "s");
         free(toks);
     }
