@@ -4,6 +4,7 @@
 stop strings, seeds, parallel slots, prompt-prefix reuse) and with raw HTTP for every error case
 (400, 401, 404, 405, 413, 503), client disconnects, hostile bytes and graceful shutdown.
 Skips (exit 77) when the model is not in the cache or the openai package is missing."""
+import collections
 import http.client
 import json
 import os
@@ -61,8 +62,9 @@ def start_server(extra):
         proc.kill()
         print("".join(lines))
         raise SystemExit("lmc serve did not start")
-    # keep draining stderr so the server never blocks on a full pipe
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    # keep draining stderr so the server never blocks on a full pipe; the tail is shown on failure
+    proc.log_tail = collections.deque(lines, maxlen=60)
+    threading.Thread(target=lambda: [proc.log_tail.append(x) for x in proc.stderr], daemon=True).start()
     return proc, port
 
 
@@ -130,6 +132,8 @@ def main():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if failed:
+            print("server log (tail):\n" + "".join(proc.log_tail))
     test_shutdown()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
