@@ -28,16 +28,21 @@ char *api_error_json(const api_error *err) {
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(e, "message", err->message);
     cJSON_AddStringToObject(e, "type", err->type ? err->type : "invalid_request_error");
-    if (err->param[0]) cJSON_AddStringToObject(e, "param", err->param);
-    else cJSON_AddNullToObject(e, "param");
-    if (err->code) cJSON_AddStringToObject(e, "code", err->code);
-    else cJSON_AddNullToObject(e, "code");
+    if (err->param[0])
+        cJSON_AddStringToObject(e, "param", err->param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    if (err->code)
+        cJSON_AddStringToObject(e, "code", err->code);
+    else
+        cJSON_AddNullToObject(e, "code");
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
 }
 
-/* ---- request fields --------------------------------------------------------------------------- */
+/* ---- request fields ---------------------------------------------------------------------------
+ */
 /* A field that is absent or null gives false with no error; a field of the wrong type or out of
  * [lo, hi] fails the request. */
 static bool get_number(const cJSON *root, const char *key, double lo, double hi, double *out,
@@ -57,8 +62,8 @@ static bool get_number(const cJSON *root, const char *key, double lo, double hi,
     return true;
 }
 
-static bool get_int(const cJSON *root, const char *key, double lo, double hi, int64_t *out, bool *ok,
-                    api_error *err) {
+static bool get_int(const cJSON *root, const char *key, double lo, double hi, int64_t *out,
+                    bool *ok, api_error *err) {
     double d;
     if (!get_number(root, key, lo, hi, &d, ok, err)) return false;
     if (d != floor(d)) {
@@ -84,7 +89,8 @@ static bool add_stop(srv_request *r, const char *s, api_error *err) {
     size_t n = strlen(s);
     if (!n) return true; /* an empty stop string would stop before the first token: ignore it */
     if (n > SRV_MAX_STOP_LEN)
-        return api_fail(err, 400, "stop", "'stop' strings may have at most %d bytes", SRV_MAX_STOP_LEN);
+        return api_fail(err, 400, "stop", "'stop' strings may have at most %d bytes",
+                        SRV_MAX_STOP_LEN);
     if (r->n_stop >= SRV_MAX_STOP)
         return api_fail(err, 400, "stop", "'stop' may hold at most %d strings", SRV_MAX_STOP);
     r->stop[r->n_stop] = strdup(s);
@@ -105,9 +111,12 @@ bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
     if (ok && get_number(root, "top_p", 0, 1, &d, &ok, err)) r->sp.top_p = (float)d;
     if (ok && get_int(root, "top_k", 0, 1e9, &i, &ok, err)) r->sp.top_k = (int32_t)i;
     if (ok && get_number(root, "min_p", 0, 1, &d, &ok, err)) r->sp.min_p = (float)d;
-    if (ok && get_number(root, "presence_penalty", -2, 2, &d, &ok, err)) r->sp.presence_penalty = (float)d;
-    if (ok && get_number(root, "frequency_penalty", -2, 2, &d, &ok, err)) r->sp.frequency_penalty = (float)d;
-    if (ok && get_number(root, "repeat_penalty", 0.01, 100, &d, &ok, err)) r->sp.repeat_penalty = (float)d;
+    if (ok && get_number(root, "presence_penalty", -2, 2, &d, &ok, err))
+        r->sp.presence_penalty = (float)d;
+    if (ok && get_number(root, "frequency_penalty", -2, 2, &d, &ok, err))
+        r->sp.frequency_penalty = (float)d;
+    if (ok && get_number(root, "repeat_penalty", 0.01, 100, &d, &ok, err))
+        r->sp.repeat_penalty = (float)d;
     if (ok && get_int(root, "seed", -9007199254740991.0, 9007199254740991.0, &i, &ok, err))
         r->sp.seed = i < 0 ? LMC_DEFAULT_SEED : (uint64_t)i;
     if (!ok) return false;
@@ -122,10 +131,12 @@ bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
     if (!ok) return false;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
-        if (!cJSON_IsObject(so)) return api_fail(err, 400, "stream_options", "'stream_options' must be an object");
+        if (!cJSON_IsObject(so))
+            return api_fail(err, 400, "stream_options", "'stream_options' must be an object");
         if (get_bool(so, "include_usage", &b, &ok, err)) r->include_usage = b;
-        if (!ok) return api_fail(err, 400, "stream_options.include_usage",
-                                 "'stream_options.include_usage' must be true or false");
+        if (!ok)
+            return api_fail(err, 400, "stream_options.include_usage",
+                            "'stream_options.include_usage' must be true or false");
     }
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
     if (stop && !cJSON_IsNull(stop)) {
@@ -135,7 +146,8 @@ bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
             const cJSON *s;
             cJSON_ArrayForEach(s, stop) {
                 if (!cJSON_IsString(s))
-                    return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
+                    return api_fail(err, 400, "stop",
+                                    "'stop' must be a string or an array of strings");
                 if (!add_stop(r, s->valuestring, err)) return false;
             }
         } else {
@@ -156,7 +168,8 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
     if (!cJSON_IsArray(m)) return api_fail(err, 400, "messages", "'messages' must be an array");
     int count = cJSON_GetArraySize(m);
     if (count == 0) return api_fail(err, 400, "messages", "'messages' must not be empty");
-    if (count > 4096) return api_fail(err, 400, "messages", "'messages' holds more than 4096 messages");
+    if (count > 4096)
+        return api_fail(err, 400, "messages", "'messages' holds more than 4096 messages");
     *msgs = calloc((size_t)count, sizeof **msgs);
     *arena = calloc((size_t)count, sizeof **arena);
     if (!*msgs || !*arena) return api_fail(err, 500, NULL, "out of memory");
@@ -181,10 +194,12 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
             cJSON_ArrayForEach(part, content) {
                 const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
                 const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
-                if (!cJSON_IsObject(part) || !cJSON_IsString(ty) || strcmp(ty->valuestring, "text") ||
-                    !cJSON_IsString(t)) {
+                if (!cJSON_IsObject(part) || !cJSON_IsString(ty) ||
+                    strcmp(ty->valuestring, "text") || !cJSON_IsString(t)) {
                     snprintf(param, sizeof param, "messages[%d].content", idx);
-                    return api_fail(err, 400, param, "'%s' parts must be {\"type\": \"text\", \"text\": ...}", param);
+                    return api_fail(err, 400, param,
+                                    "'%s' parts must be {\"type\": \"text\", \"text\": ...}",
+                                    param);
                 }
                 len += strlen(t->valuestring);
             }
@@ -201,7 +216,8 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
             text = buf;
         } else if (content && !cJSON_IsNull(content)) {
             snprintf(param, sizeof param, "messages[%d].content", idx);
-            return api_fail(err, 400, param, "'%s' must be a string or an array of text parts", param);
+            return api_fail(err, 400, param, "'%s' must be a string or an array of text parts",
+                            param);
         }
         (*msgs)[idx].role = role->valuestring;
         (*msgs)[idx].content = text;
@@ -220,14 +236,20 @@ bool api_parse_prompt(const cJSON *root, const char **prompt, api_error *err) {
     return true;
 }
 
-/* ---- responses -------------------------------------------------------------------------------- */
+/* ---- responses --------------------------------------------------------------------------------
+ */
 const char *api_finish_str(srv_finish f) {
     switch (f) {
-    case SRV_FINISH_STOP: return "stop";
-    case SRV_FINISH_LENGTH: return "length";
-    case SRV_FINISH_CANCELLED: return "cancelled";
-    case SRV_FINISH_ERROR: return "error";
-    default: return NULL;
+    case SRV_FINISH_STOP:
+        return "stop";
+    case SRV_FINISH_LENGTH:
+        return "length";
+    case SRV_FINISH_CANCELLED:
+        return "cancelled";
+    case SRV_FINISH_ERROR:
+        return "error";
+    default:
+        return NULL;
     }
 }
 
@@ -241,10 +263,12 @@ static char *utf8_clean(const char *s, size_t n) {
         unsigned c = *p;
         size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
         bool good = len && (size_t)(end - p) >= len;
-        for (size_t k = 1; good && k < len; k++) good = (p[k] & 0xC0) == 0x80;
+        for (size_t k = 1; good && k < len; k++)
+            good = (p[k] & 0xC0) == 0x80;
         if (good && len == 2) good = c >= 0xC2;
         if (good && len == 3) good = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
-        if (good && len == 4) good = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90) && c <= 0xF4;
+        if (good && len == 4)
+            good = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90) && c <= 0xF4;
         if (!good) {
             memcpy(o, "\xEF\xBF\xBD", 3);
             o += 3;
@@ -283,7 +307,8 @@ static void add_usage(cJSON *root, const srv_request *r) {
     cJSON_AddNumberToObject(t, "prompt_ms", pms);
     cJSON_AddNumberToObject(t, "predicted_n", r->n_gen);
     cJSON_AddNumberToObject(t, "predicted_ms", gms);
-    cJSON_AddNumberToObject(t, "predicted_per_second", gms > 0 && r->n_gen > 1 ? (r->n_gen - 1) / (gms / 1e3) : 0);
+    cJSON_AddNumberToObject(t, "predicted_per_second",
+                            gms > 0 && r->n_gen > 1 ? (r->n_gen - 1) / (gms / 1e3) : 0);
 }
 
 static cJSON *response_head(const srv_request *r, const char *model_id, const char *object) {
@@ -296,7 +321,8 @@ static cJSON *response_head(const srv_request *r, const char *model_id, const ch
     return root;
 }
 
-char *api_completion_json(const srv_request *r, const char *model_id, const char *text, size_t len) {
+char *api_completion_json(const srv_request *r, const char *model_id, const char *text,
+                          size_t len) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
@@ -321,7 +347,8 @@ void api_sse_raw(const char *data, char **buf, size_t *len, size_t *cap) {
     size_t n = strlen(data), need = *len + n + 9;
     if (need > *cap) {
         size_t c = *cap ? *cap : 1024;
-        while (c < need) c *= 2;
+        while (c < need)
+            c *= 2;
         char *b = realloc(*buf, c);
         if (!b) return; /* the chunk is lost; the stream ends soon anyway */
         *buf = b;
@@ -337,7 +364,8 @@ static void sse_emit(cJSON *root, char **buf, size_t *len, size_t *cap) {
     free(s);
 }
 
-void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len, size_t *cap) {
+void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len,
+                  size_t *cap) {
     cJSON *root = response_head(r, model_id, "chat.completion.chunk");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, c);
@@ -350,8 +378,8 @@ void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t
     sse_emit(root, buf, len, cap);
 }
 
-void api_sse_chunk(const srv_request *r, const char *model_id, const char *text, size_t n, bool final,
-                   char **buf, size_t *len, size_t *cap) {
+void api_sse_chunk(const srv_request *r, const char *model_id, const char *text, size_t n,
+                   bool final, char **buf, size_t *len, size_t *cap) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
@@ -364,13 +392,16 @@ void api_sse_chunk(const srv_request *r, const char *model_id, const char *text,
         add_text(c, "text", text, n);
     }
     cJSON_AddNullToObject(c, "logprobs");
-    if (final) cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
-    else cJSON_AddNullToObject(c, "finish_reason");
+    if (final)
+        cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+    else
+        cJSON_AddNullToObject(c, "finish_reason");
     if (final && !r->include_usage) add_usage(root, r);
     sse_emit(root, buf, len, cap);
 }
 
-void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len, size_t *cap) {
+void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len,
+                   size_t *cap) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
     cJSON_AddArrayToObject(root, "choices");

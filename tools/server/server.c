@@ -52,7 +52,8 @@ typedef struct {
     bool role_sent, finished;
 } stream_state;
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
+/* ---- small helpers ----------------------------------------------------------------------------
+ */
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
                                  char *body, size_t len, bool owned) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -79,8 +80,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, const api_error *err
     return send_json(c, (unsigned)err->status, api_error_json(err));
 }
 
-static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *param, const char *code,
-                            const char *fmt, const char *arg) {
+static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *param,
+                            const char *code, const char *fmt, const char *arg) {
     api_error err;
     api_fail(&err, status, param, fmt, arg);
     err.code = code;
@@ -98,14 +99,15 @@ static bool client_gone(int fd) {
 }
 
 static int conn_fd(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
 }
 
 static void make_id(char *buf, size_t size, const char *prefix) {
     static atomic_uint_fast64_t counter;
-    uint64_t x = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (atomic_fetch_add(&counter, 1) + 1) *
-                                                                     0xBF58476D1CE4E5B9ull;
+    uint64_t x = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^
+                 (atomic_fetch_add(&counter, 1) + 1) * 0xBF58476D1CE4E5B9ull;
     x ^= (uint64_t)getpid() << 32;
     x ^= x >> 31;
     x *= 0x94D049BB133111EBull;
@@ -119,14 +121,17 @@ static bool auth_ok(server *S, struct MHD_Connection *c) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7)) return false;
     h += 7;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+        h++;
     size_t n = strlen(h), k = strlen(S->api_key);
     unsigned diff = n != k;
-    for (size_t i = 0; i < k; i++) diff |= (unsigned char)S->api_key[i] ^ (unsigned char)(i < n ? h[i] : 0);
+    for (size_t i = 0; i < k; i++)
+        diff |= (unsigned char)S->api_key[i] ^ (unsigned char)(i < n ? h[i] : 0);
     return diff == 0;
 }
 
-/* ---- tokenizing a request --------------------------------------------------------------------- */
+/* ---- tokenizing a request ---------------------------------------------------------------------
+ */
 /* Tokenizes text (parse_special: template markers become their tokens) into r->prompt. */
 static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_error *err) {
     size_t len = strlen(text);
@@ -217,14 +222,16 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
     ok = true;
 done:
     free(rendered);
-    for (size_t i = 0; i < n_arena; i++) free(arena[i]);
+    for (size_t i = 0; i < n_arena; i++)
+        free(arena[i]);
     free(arena);
     free(msgs);
     cJSON_Delete(root);
     return ok;
 }
 
-/* ---- streaming -------------------------------------------------------------------------------- */
+/* ---- streaming --------------------------------------------------------------------------------
+ */
 static void stream_error_event(stream_state *ss, int status, const char *msg) {
     api_error err;
     api_fail(&err, status, NULL, "%s", msg);
@@ -256,7 +263,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         ss->sent = r->n_visible;
         bool done = r->done;
         srv_engine_unlock(S->eng);
-        if (n && text) api_sse_chunk(r, S->model_id, text, n, false, &ss->out, &ss->out_len, &ss->out_cap);
+        if (n && text)
+            api_sse_chunk(r, S->model_id, text, n, false, &ss->out, &ss->out_len, &ss->out_cap);
         free(text);
         if (done) {
             ss->finished = true;
@@ -266,7 +274,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 stream_error_event(ss, 503, "generation cancelled: the server is shutting down");
             } else {
                 api_sse_chunk(r, S->model_id, NULL, 0, true, &ss->out, &ss->out_len, &ss->out_cap);
-                if (r->include_usage) api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
+                if (r->include_usage)
+                    api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
                 api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
             }
         } else if (!n && client_gone(ss->fd)) {
@@ -293,7 +302,8 @@ static void stream_free(void *cls) {
     free(ss);
 }
 
-/* ---- routes ----------------------------------------------------------------------------------- */
+/* ---- routes -----------------------------------------------------------------------------------
+ */
 static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn_state *cs,
                                        srv_kind kind) {
     api_error err;
@@ -314,9 +324,9 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     int fd = conn_fd(c);
     if (r->stream) {
         stream_state *ss = calloc(1, sizeof *ss);
-        struct MHD_Response *resp =
-            ss ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, ss, stream_free)
-               : NULL;
+        struct MHD_Response *resp = ss ? MHD_create_response_from_callback(
+                                             MHD_SIZE_UNKNOWN, 16384, stream_read, ss, stream_free)
+                                       : NULL;
         if (!resp) {
             atomic_store(&r->cancel, true);
             srv_request_release(r);
@@ -390,7 +400,8 @@ static enum MHD_Result handle_health(server *S, struct MHD_Connection *c) {
     srv_engine_counts(S->eng, &n_slots, &n_busy, &n_queued);
     bool stopping = atomic_load(&S->stopping);
     char buf[160];
-    snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
+    snprintf(buf, sizeof buf,
+             "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
              stopping ? "shutting down" : "ok", n_slots - n_busy, n_busy, n_queued);
     return send_json(c, stopping ? 503 : MHD_HTTP_OK, strdup(buf));
 }
@@ -413,8 +424,8 @@ static const struct {
     {"/completions", "POST", R_TEXT, true},
 };
 
-static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *url, const char *method,
-                             conn_state *cs) {
+static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *url,
+                             const char *method, conn_state *cs) {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path)) continue;
         bool get = !strcmp(routes[i].method, "GET");
@@ -430,14 +441,16 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
                 return MHD_NO;
             }
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, get ? "GET, HEAD" : routes[i].method);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                    get ? "GET, HEAD" : routes[i].method);
             enum MHD_Result ret = MHD_queue_response(c, 405, resp);
             MHD_destroy_response(resp);
             return ret;
         }
         if (routes[i].auth && !auth_ok(S, c)) {
             api_error err;
-            api_fail(&err, 401, NULL, "missing or incorrect API key (send 'Authorization: Bearer KEY')");
+            api_fail(&err, 401, NULL,
+                     "missing or incorrect API key (send 'Authorization: Bearer KEY')");
             err.code = "invalid_api_key";
             return send_error(c, &err);
         }
@@ -445,10 +458,14 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
         case R_PAGE:
             return send_body(c, MHD_HTTP_OK, "text/html; charset=utf-8", (char *)srv_page_html,
                              srv_page_html_len, false);
-        case R_HEALTH: return handle_health(S, c);
-        case R_MODELS: return handle_models(S, c);
-        case R_CHAT: return handle_generate(S, c, cs, SRV_KIND_CHAT);
-        case R_TEXT: return handle_generate(S, c, cs, SRV_KIND_TEXT);
+        case R_HEALTH:
+            return handle_health(S, c);
+        case R_MODELS:
+            return handle_models(S, c);
+        case R_CHAT:
+            return handle_generate(S, c, cs, SRV_KIND_CHAT);
+        case R_TEXT:
+            return handle_generate(S, c, cs, SRV_KIND_TEXT);
         }
     }
     return fail(c, 404, NULL, NULL, "no route %.200s", url);
@@ -464,9 +481,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) cs->too_large = true;
-        if (cs->too_large) { /* answer before reading a byte of it; MHD then closes the connection */
+        if (cs->too_large) { /* answer before reading a byte of it; MHD then closes the connection
+                              */
             cs->responded = true;
             api_error err;
             api_fail(&err, 413, NULL, "the request body is larger than %zu bytes", S->max_body);
@@ -525,35 +544,38 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
-/* ---- the command ------------------------------------------------------------------------------ */
+/* ---- the command ------------------------------------------------------------------------------
+ */
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: lmc serve [options]\n\n"
-            "An OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions,\n"
-            "GET /v1/models, GET /health, and a chat page at /. Requests are served by N slots with\n"
-            "continuous batching; a shared prompt prefix is reused from a slot's KV cache.\n\n"
-            "options:\n"
-            "  -m, --model FILE       GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-            "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
-            "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
-            "  -np, --parallel N      slots: requests generated at the same time (default 4)\n"
-            "  --queue N              requests that may wait for a slot; more get 503 (default 64)\n"
-            "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 2048,\n"
-            "                         at most the model's training context)\n"
-            "  -b, --batch-size N     tokens per decode step (default 512)\n"
-            "  -t, --threads N        CPU threads (default: all cores)\n"
-            "  -ngl, --n-gpu-layers N layers on the GPU (default 0 = CPU; -1 = all)\n"
-            "  --api-key KEY          require 'Authorization: Bearer KEY' on /v1/* (also env\n"
-            "                         LMC_API_KEY)\n"
-            "  --timeout S            close a connection idle for S seconds (default 600)\n"
-            "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
-            "  -v, --verbose          log each request and HTTP-level errors\n"
-            "  -h, --help             this help\n\n"
-            "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get 5 s to finish.\n");
+    fprintf(
+        to,
+        "usage: lmc serve [options]\n\n"
+        "An OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions,\n"
+        "GET /v1/models, GET /health, and a chat page at /. Requests are served by N slots with\n"
+        "continuous batching; a shared prompt prefix is reused from a slot's KV cache.\n\n"
+        "options:\n"
+        "  -m, --model FILE       GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+        "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
+        "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
+        "  -np, --parallel N      slots: requests generated at the same time (default 4)\n"
+        "  --queue N              requests that may wait for a slot; more get 503 (default 64)\n"
+        "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 2048,\n"
+        "                         at most the model's training context)\n"
+        "  -b, --batch-size N     tokens per decode step (default 512)\n"
+        "  -t, --threads N        CPU threads (default: all cores)\n"
+        "  -ngl, --n-gpu-layers N layers on the GPU (default 0 = CPU; -1 = all)\n"
+        "  --api-key KEY          require 'Authorization: Bearer KEY' on /v1/* (also env\n"
+        "                         LMC_API_KEY)\n"
+        "  --timeout S            close a connection idle for S seconds (default 600)\n"
+        "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
+        "  -v, --verbose          log each request and HTTP-level errors\n"
+        "  -h, --help             this help\n\n"
+        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get 5 s to finish.\n");
 }
 
 static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
@@ -575,20 +597,34 @@ int cmd_serve(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = cli_arg_str(argc, argv, &i, &model_path);
-        else if (!strcmp(a, "--host")) ok = cli_arg_str(argc, argv, &i, &host);
-        else if (!strcmp(a, "--port")) ok = cli_arg_int(argc, argv, &i, &port);
-        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) ok = cli_arg_int(argc, argv, &i, &n_par);
-        else if (!strcmp(a, "--queue")) ok = cli_arg_int(argc, argv, &i, &queue);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = cli_arg_int(argc, argv, &i, &n_ctx);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = cli_arg_int(argc, argv, &i, &n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_arg_int(argc, argv, &i, &n_threads);
-        else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) ok = cli_arg_int(argc, argv, &i, &ngl);
-        else if (!strcmp(a, "--api-key")) ok = cli_arg_str(argc, argv, &i, &api_key);
-        else if (!strcmp(a, "--timeout")) ok = cli_arg_int(argc, argv, &i, &timeout);
-        else if (!strcmp(a, "--max-body")) ok = cli_arg_int(argc, argv, &i, &max_body);
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = true;
-        else return cli_usage_error(argv[0], "unknown option '%s'", a);
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            ok = cli_arg_str(argc, argv, &i, &model_path);
+        else if (!strcmp(a, "--host"))
+            ok = cli_arg_str(argc, argv, &i, &host);
+        else if (!strcmp(a, "--port"))
+            ok = cli_arg_int(argc, argv, &i, &port);
+        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel"))
+            ok = cli_arg_int(argc, argv, &i, &n_par);
+        else if (!strcmp(a, "--queue"))
+            ok = cli_arg_int(argc, argv, &i, &queue);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
+            ok = cli_arg_int(argc, argv, &i, &n_ctx);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
+            ok = cli_arg_int(argc, argv, &i, &n_batch);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+            ok = cli_arg_int(argc, argv, &i, &n_threads);
+        else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers"))
+            ok = cli_arg_int(argc, argv, &i, &ngl);
+        else if (!strcmp(a, "--api-key"))
+            ok = cli_arg_str(argc, argv, &i, &api_key);
+        else if (!strcmp(a, "--timeout"))
+            ok = cli_arg_int(argc, argv, &i, &timeout);
+        else if (!strcmp(a, "--max-body"))
+            ok = cli_arg_int(argc, argv, &i, &max_body);
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            verbose = true;
+        else
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
         if (!ok) return CLI_USAGE;
     }
     if (port < 0 || port > 65535) return cli_usage_error(argv[0], "--port must be in 0..65535");
@@ -603,9 +639,11 @@ int cmd_serve(int argc, char **argv) {
 
     struct sockaddr_storage addr;
     bool v6 = false;
-    if (!bind_addr(host, port, &addr, &v6)) return cli_usage_error(argv[0], "cannot resolve --host '%s'", host);
+    if (!bind_addr(host, port, &addr, &v6))
+        return cli_usage_error(argv[0], "cannot resolve --host '%s'", host);
 
-    /* SIGINT/SIGTERM are taken by sigwait below; block them (and SIGPIPE) before any thread starts */
+    /* SIGINT/SIGTERM are taken by sigwait below; block them (and SIGPIPE) before any thread starts
+     */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -614,8 +652,12 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     int rc = CLI_ERR;
-    server S = {.api_key = api_key, .verbose = verbose, .max_body = (size_t)max_body,
-                .n_slots = n_par, .queue_max = queue, .started = (int64_t)time(NULL)};
+    server S = {.api_key = api_key,
+                .verbose = verbose,
+                .max_body = (size_t)max_body,
+                .n_slots = n_par,
+                .queue_max = queue,
+                .started = (int64_t)time(NULL)};
     pthread_mutex_init(&S.tok_mu, NULL);
     lmc_context *ctx = NULL;
     struct MHD_Daemon *d = NULL;
@@ -644,7 +686,8 @@ int cmd_serve(int argc, char **argv) {
     }
     S.n_ctx = lmc_context_n_ctx(ctx);
 
-    srv_engine_params ep = {.n_slots = n_par, .queue_max = queue, .n_batch = n_batch, .verbose = verbose};
+    srv_engine_params ep = {
+        .n_slots = n_par, .queue_max = queue, .n_batch = n_batch, .verbose = verbose};
     if (srv_engine_init(S.model, ctx, &ep, &S.eng) != LMC_OK) {
         fprintf(stderr, "lmc: error: cannot start the engine (out of memory)\n");
         goto out;
@@ -652,17 +695,16 @@ int cmd_serve(int argc, char **argv) {
 
     unsigned conn_limit = (unsigned)(2 * (n_par + queue) + 16);
     if (conn_limit > 1000) conn_limit = 1000; /* a thread each; also keeps below FD_SETSIZE-ish */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &S,
-                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &S,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &S,
-                         MHD_OPTION_END);
+                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &S, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+                         MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, &S, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "lmc: error: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
+        fprintf(stderr, "lmc: error: cannot listen on %s port %d: %s\n", host, port,
+                strerror(errno));
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -671,7 +713,8 @@ int cmd_serve(int argc, char **argv) {
     lmc_model_desc(S.model, desc, sizeof desc);
     fprintf(stderr, "lmc serve: %s, %d slot%s x %d tokens of context, queue %d\n", desc, n_par,
             n_par == 1 ? "" : "s", S.n_ctx, queue);
-    fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "", bound);
+    fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host,
+            v6 ? "]" : "", bound);
     fflush(stderr);
 
     int sig = 0;

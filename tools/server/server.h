@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_MAX_STOP 16        /* stop strings per request */
-#define SRV_MAX_STOP_LEN 256   /* bytes per stop string */
+#define SRV_MAX_STOP 16      /* stop strings per request */
+#define SRV_MAX_STOP_LEN 256 /* bytes per stop string */
 
 typedef enum { SRV_KIND_CHAT, SRV_KIND_TEXT } srv_kind;
 
@@ -64,9 +64,9 @@ typedef struct srv_engine srv_engine;
 
 typedef struct {
     int32_t n_slots;
-    int32_t queue_max;  /* requests waiting for a slot beyond n_slots */
-    int32_t n_batch;    /* tokens per decode step */
-    bool verbose;       /* a log line per finished request on stderr */
+    int32_t queue_max; /* requests waiting for a slot beyond n_slots */
+    int32_t n_batch;   /* tokens per decode step */
+    bool verbose;      /* a log line per finished request on stderr */
 } srv_engine_params;
 
 /* The engine owns nothing it is given: model and ctx stay the caller's (ctx must have n_seq >=
@@ -90,7 +90,8 @@ void srv_engine_free(srv_engine *e);
 /* Counts for /health. */
 void srv_engine_counts(srv_engine *e, int *n_slots, int *n_busy, int *n_queued);
 
-/* ---- api.c: request parsing and response shapes (OpenAI's JSON) ------------------------------- */
+/* ---- api.c: request parsing and response shapes (OpenAI's JSON) -------------------------------
+ */
 typedef struct {
     int status;       /* HTTP status */
     const char *type; /* "invalid_request_error", ... */
@@ -127,7 +128,8 @@ void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_
 void api_sse_raw(const char *data, char **buf, size_t *len_buf, size_t *cap);
 const char *api_finish_str(srv_finish f);
 
-/* ---- page ------------------------------------------------------------------------------------- */
+/* ---- page -------------------------------------------------------------------------------------
+ */
 extern const char srv_page_html[];
 extern const size_t srv_page_html_len;
 

@@ -15,15 +15,15 @@
 double lmc_time_s(void); /* src/util.c */
 
 typedef struct {
-    int32_t id;        /* sequence id in the context */
-    srv_request *req;  /* NULL when idle */
-    int32_t *cache;    /* (n_ctx) tokens whose K/V sit in the context for this sequence */
+    int32_t id;       /* sequence id in the context */
+    srv_request *req; /* NULL when idle */
+    int32_t *cache;   /* (n_ctx) tokens whose K/V sit in the context for this sequence */
     int32_t n_cache;
-    int32_t next_tok;  /* sampled but not yet decoded; -1 while the prompt is being read */
+    int32_t next_tok; /* sampled but not yet decoded; -1 while the prompt is being read */
     lmc_sampler *smp;
     lmc_detok *detok;
-    int32_t row;       /* logits row of this slot in the current step, -1 none */
-    int32_t n_step;    /* tokens this slot put in the current batch */
+    int32_t row;    /* logits row of this slot in the current step, -1 none */
+    int32_t n_step; /* tokens this slot put in the current batch */
     uint64_t last_used;
 } srv_slot;
 
@@ -54,7 +54,8 @@ struct srv_engine {
     int8_t *b_want;
 };
 
-/* ---- requests --------------------------------------------------------------------------------- */
+/* ---- requests ---------------------------------------------------------------------------------
+ */
 srv_request *srv_request_new(void) {
     srv_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -70,16 +71,19 @@ void srv_request_release(srv_request *r) {
     if (atomic_fetch_sub(&r->refs, 1) != 1) return;
     pthread_cond_destroy(&r->cond);
     free(r->prompt);
-    for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    for (int i = 0; i < r->n_stop; i++)
+        free(r->stop[i]);
     free(r->text);
     free(r);
 }
 
-/* ---- text output and stop strings (mutex held) ------------------------------------------------ */
+/* ---- text output and stop strings (mutex held) ------------------------------------------------
+ */
 static bool req_append(srv_request *r, const char *s, size_t n) {
     if (r->text_len + n + 1 > r->text_cap) {
         size_t cap = r->text_cap ? r->text_cap : 256;
-        while (cap < r->text_len + n + 1) cap *= 2;
+        while (cap < r->text_len + n + 1)
+            cap *= 2;
         char *t = realloc(r->text, cap);
         if (!t) return false;
         r->text = t;
@@ -123,7 +127,8 @@ static bool req_check_stop(srv_request *r, size_t from) {
     return false;
 }
 
-/* ---- slots (engine thread) -------------------------------------------------------------------- */
+/* ---- slots (engine thread) --------------------------------------------------------------------
+ */
 static void slot_finish(srv_engine *e, srv_slot *s, srv_finish f, int err_status, const char *err) {
     srv_request *r = s->req;
     pthread_mutex_lock(&e->mu);
@@ -150,7 +155,8 @@ static void slot_finish(srv_engine *e, srv_slot *s, srv_finish f, int err_status
     pthread_mutex_unlock(&e->mu);
 
     if (e->verbose) {
-        double tp = r->t_first > 0 ? r->t_first - r->t_start : 0, tg = r->t_first > 0 ? r->t_end - r->t_first : 0;
+        double tp = r->t_first > 0 ? r->t_first - r->t_start : 0,
+               tg = r->t_first > 0 ? r->t_end - r->t_first : 0;
         fprintf(stderr,
                 "lmc serve: %s slot %d: prompt %d tok (%d cached) %.0f ms, generated %d tok %.2f s "
                 "(%.1f tok/s), %s\n",
@@ -167,7 +173,8 @@ static void slot_finish(srv_engine *e, srv_slot *s, srv_finish f, int err_status
 
 static int32_t common_prefix(const int32_t *a, int32_t na, const int32_t *b, int32_t nb) {
     int32_t n = na < nb ? na : nb, i = 0;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
@@ -219,7 +226,8 @@ static bool slot_prepare(srv_engine *e, srv_slot *s) {
         return false;
     }
     /* penalties see the prompt, as llama.cpp's server does */
-    for (int32_t i = 0; i < s->req->n_prompt; i++) lmc_sampler_accept(s->smp, s->req->prompt[i]);
+    for (int32_t i = 0; i < s->req->n_prompt; i++)
+        lmc_sampler_accept(s->smp, s->req->prompt[i]);
     return true;
 }
 
@@ -263,7 +271,8 @@ static void slot_sampled(srv_engine *e, srv_slot *s, const float *logits) {
     s->next_tok = tok;
 }
 
-/* ---- the engine loop -------------------------------------------------------------------------- */
+/* ---- the engine loop --------------------------------------------------------------------------
+ */
 static void *engine_main(void *arg) {
     srv_engine *e = arg;
     pthread_mutex_lock(&e->mu);
@@ -279,8 +288,10 @@ static void *engine_main(void *arg) {
         /* cancelled requests leave first; then build one batch over all active slots */
         for (int32_t i = 0; i < e->n_slots; i++) {
             srv_slot *s = &e->slots[i];
-            if (s->req && atomic_load(&s->req->cancel)) slot_finish(e, s, SRV_FINISH_CANCELLED, 0, NULL);
-            else if (s->req) slot_prepare(e, s);
+            if (s->req && atomic_load(&s->req->cancel))
+                slot_finish(e, s, SRV_FINISH_CANCELLED, 0, NULL);
+            else if (s->req)
+                slot_prepare(e, s);
         }
         int32_t n = 0, n_rows = 0;
         for (int32_t i = 0; i < e->n_slots; i++) { /* generating slots: one token each */
@@ -316,7 +327,10 @@ static void *engine_main(void *arg) {
         }
 
         if (n > 0) {
-            lmc_batch b = {.n_tokens = n, .token = e->b_tok, .pos = e->b_pos, .seq_id = e->b_seq,
+            lmc_batch b = {.n_tokens = n,
+                           .token = e->b_tok,
+                           .pos = e->b_pos,
+                           .seq_id = e->b_seq,
                            .want_logits = e->b_want};
             const float *logits = NULL;
             lmc_status st = lmc_decode_batch(e->ctx, &b, &logits);
@@ -326,7 +340,8 @@ static void *engine_main(void *arg) {
                 for (int32_t i = 0; i < e->n_slots; i++) {
                     srv_slot *s = &e->slots[i];
                     if (!s->req || !s->n_step) continue;
-                    lmc_seq_truncate(e->ctx, s->id, s->n_cache); /* forget what may be half-written */
+                    lmc_seq_truncate(e->ctx, s->id,
+                                     s->n_cache); /* forget what may be half-written */
                     slot_finish(e, s, SRV_FINISH_ERROR, 500, msg);
                 }
             } else {
@@ -340,7 +355,8 @@ static void *engine_main(void *arg) {
                                (size_t)s->n_step * sizeof(int32_t));
                         s->n_cache += s->n_step;
                     }
-                    if (s->row >= 0) slot_sampled(e, s, logits + (size_t)s->row * (size_t)e->n_vocab);
+                    if (s->row >= 0)
+                        slot_sampled(e, s, logits + (size_t)s->row * (size_t)e->n_vocab);
                 }
             }
         }
@@ -350,7 +366,8 @@ static void *engine_main(void *arg) {
     return NULL;
 }
 
-/* ---- public ----------------------------------------------------------------------------------- */
+/* ---- public -----------------------------------------------------------------------------------
+ */
 lmc_status srv_engine_init(lmc_model *model, lmc_context *ctx, const srv_engine_params *p,
                            srv_engine **out) {
     *out = NULL;
@@ -405,8 +422,12 @@ int srv_engine_submit(srv_engine *e, srv_request *r) {
     return 0;
 }
 
-void srv_engine_lock(srv_engine *e) { pthread_mutex_lock(&e->mu); }
-void srv_engine_unlock(srv_engine *e) { pthread_mutex_unlock(&e->mu); }
+void srv_engine_lock(srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+}
+void srv_engine_unlock(srv_engine *e) {
+    pthread_mutex_unlock(&e->mu);
+}
 
 void srv_engine_wait(srv_engine *e, srv_request *r, int timeout_ms) {
     struct timespec ts;
@@ -473,7 +494,8 @@ void srv_engine_free(srv_engine *e) {
     if (!e) return;
     srv_engine_shutdown(e, 0);
     if (e->slots)
-        for (int32_t i = 0; i < e->n_slots; i++) free(e->slots[i].cache);
+        for (int32_t i = 0; i < e->n_slots; i++)
+            free(e->slots[i].cache);
     free(e->slots);
     free(e->queue);
     free(e->b_tok);
