@@ -181,17 +181,24 @@ static int32_t common_prefix(const int32_t *a, int32_t na, const int32_t *b, int
 /* Moves queued requests into idle slots (mutex held). The slot with the longest common prefix wins;
  * among equals the least recently used, so other slots keep their caches. */
 static void engine_admit(srv_engine *e) {
-    while (e->q_len > 0 && e->n_busy < e->n_slots) {
-        srv_request *r = e->queue[e->q_head];
-        e->q_head = (e->q_head + 1) % e->q_cap;
-        e->q_len--;
+    /* requests whose clients left while waiting give their queue places back first */
+    int32_t kept = 0;
+    for (int32_t k = 0; k < e->q_len; k++) {
+        srv_request *r = e->queue[(e->q_head + k) % e->q_cap];
         if (atomic_load(&r->cancel)) {
             r->finish = SRV_FINISH_CANCELLED;
             r->done = true;
             pthread_cond_broadcast(&r->cond);
             srv_request_release(r);
-            continue;
+        } else {
+            e->queue[(e->q_head + kept++) % e->q_cap] = r;
         }
+    }
+    e->q_len = kept;
+    while (e->q_len > 0 && e->n_busy < e->n_slots) {
+        srv_request *r = e->queue[e->q_head];
+        e->q_head = (e->q_head + 1) % e->q_cap;
+        e->q_len--;
         srv_slot *best = NULL;
         int32_t best_lcp = -1;
         for (int32_t i = 0; i < e->n_slots; i++) {
