@@ -159,7 +159,8 @@ typedef struct {
     const char *content;
 } lmc_chat_msg;
 
-/* Renders messages with a Jinja chat template (tmpl NULL: the model's, else a built-in fallback).
+/* Renders messages with a Jinja chat template. tmpl: NULL = the model's own (a GGUF without one gets
+ * a built-in chosen by its vocabulary: llama3, mistral, else chatml); a built-in name; or Jinja source.
  * *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with its message. */
 lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_chat_msg *msgs,
                            size_t n_msgs, bool add_generation_prompt, char **out);

@@ -8,11 +8,29 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { CTX_MAX_N_CTX = 1 << 20, CTX_MAX_SEQ = 1024, CTX_DEFAULT_N_CTX = 4096 };
+enum { CTX_MAX_N_CTX = 1 << 20, CTX_MAX_SEQ = 1024, CTX_DEFAULT_N_CTX = 4096, CTX_MIN_AUTO = 512 };
+
+/* Bytes of memory available now (MemAvailable), or 0 when unknown. */
+static uint64_t ctx_mem_available(void) {
+    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
+/* The model's context length, halved until the KV caches (f32 K and V for every layer and sequence)
+ * take at most half of the memory available now. */
+static int32_t ctx_auto_n_ctx(const lmc_model *m, int32_t n_seq) {
+    int32_t n = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : CTX_DEFAULT_N_CTX;
+    if (n > CTX_MAX_N_CTX) n = CTX_MAX_N_CTX;
+    uint64_t per_pos = 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv *
+                       (uint64_t)m->hp.head_dim * sizeof(float) * (uint64_t)n_seq;
+    uint64_t avail = ctx_mem_available();
+    while (avail && n > CTX_MIN_AUTO && per_pos * (uint64_t)n > avail / 2) n /= 2;
+    return n;
+}
 
 lmc_context_params lmc_context_default_params(void) {
     lmc_context_params p = {0};
-    p.n_ctx = 0;   /* min(model's context_length, 4096) */
+    p.n_ctx = 0;   /* the model's context_length, bounded by available memory */
     p.n_seq = 1;
     p.n_threads = 0; /* online cores */
     p.n_batch = 512;
@@ -26,10 +44,7 @@ int32_t lmc_context_n_ctx(const lmc_context *ctx) { return ctx->params.n_ctx; }
 static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_params *in,
                                      lmc_context_params *p) {
     *p = *in;
-    if (p->n_ctx == 0) {
-        p->n_ctx = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : CTX_DEFAULT_N_CTX;
-        if (p->n_ctx > CTX_DEFAULT_N_CTX) p->n_ctx = CTX_DEFAULT_N_CTX;
-    }
+    if (p->n_ctx == 0) p->n_ctx = ctx_auto_n_ctx(m, p->n_seq > 0 ? p->n_seq : 1);
     if (p->n_ctx < 1 || p->n_ctx > CTX_MAX_N_CTX)
         return lmc_err(LMC_ERR_INVALID_ARG, "context size n_ctx=%d is out of range (1..%d)", p->n_ctx,
                        CTX_MAX_N_CTX);

@@ -20,7 +20,7 @@ static void logits_help(void) {
            "                     text is not parsed)\n"
            "  -n N               greedy ids to generate after the prompt (default 16; 0 = none)\n"
            "  -t, --threads N    CPU threads (default: all cores)\n"
-           "  -c, --ctx-size N   context size (default: the model's, at most 4096)\n"
+           "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
            "  --dump DIR         write the residual stream after each layer for the last prompt token\n"
            "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
            "  -h, --help         this help\n");
