@@ -158,13 +158,15 @@ static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) {
     return s;
 }
 
+/* Q4_1 keeps exact f32 activations (see kernels_x86.h). */
 static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
-    Q8_0_VIEW(K, x);
+    const float *xf = (const float *)x;
     float s = 0.0f;
     int c[32];
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q4_1)) {
         q4_codes(w + 4, c);
-        s += f16_at(w) * xd[b] * (float)codes_dot(c, xq + 32 * b) + f16_at(w + 2) * xd[b] * (float)xs[b];
+        const float d = f16_at(w), m = f16_at(w + 2);
+        for (int i = 0; i < 32; i++) s += (d * (float)c[i] + m) * xf[32 * b + i];
     }
     return s;
 }
@@ -290,7 +292,7 @@ const kern_table kern_table_scalar = {
              [LMC_TYPE_Q5_0] = gemm_scalar_q5_0, [LMC_TYPE_Q5_1] = gemm_scalar_q5_1,
              [LMC_TYPE_Q4_K] = gemm_scalar_q4_K, [LMC_TYPE_Q5_K] = gemm_scalar_q5_K,
              [LMC_TYPE_Q6_K] = gemm_scalar_q6_K},
-    .xfmt = {[LMC_TYPE_Q8_0] = KX_F32, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_Q8_0,
+    .xfmt = {[LMC_TYPE_Q8_0] = KX_F32, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_F32,
              [LMC_TYPE_Q5_0] = KX_Q8_0, [LMC_TYPE_Q5_1] = KX_Q8_0, [LMC_TYPE_Q4_K] = KX_Q8_K,
              [LMC_TYPE_Q5_K] = KX_Q8_K, [LMC_TYPE_Q6_K] = KX_Q8_K},
 };

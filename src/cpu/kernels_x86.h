@@ -167,6 +167,48 @@ KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w,
         for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
 }
 
+/* Q4_1 with exact f32 activations, like Q8_0: w = d * code + m (d * code is exact, so the fma rounds
+ * once, as the reference's multiply-then-add does). Q4_1 is the type of lmc's default model, whose
+ * greedy output departs from the exact model's at near-ties when activations are rounded to 8 bits. */
+KINLINE void q4_1_block_f32(const uint8_t *blk, vf *wv) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 4)), m4 = _mm_set1_epi8(15);
+    const __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+    const vf d = VSET1(f16_scalar(blk)), m = VSET1(f16_scalar(blk + 2));
+#if KERN_512
+    wv[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)), d, m);
+    wv[1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)), d, m);
+#else
+    wv[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), d, m);
+    wv[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), d, m);
+    wv[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), d, m);
+    wv[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), d, m);
+#endif
+}
+
+KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    vf acc[KNR_8][KNT_8];
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();
+    for (int64_t b = 0; b < K / 32; b++) {
+        vf wv[KNR_8][Q8V];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = w + r * ws + b * 20;
+            PREFETCH_NEXT_TILE(blk);
+            q4_1_block_f32(blk, wv[r]);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const float *xf = (const float *)(x + t * xs) + 32 * b;
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) {
+                const vf xv = VLOAD_F32(xf + v * VLEN);
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r][v], xv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
+}
+
 /* --- 32-weight blocks with Q8_0-style activations ----------------------------------------------- */
 /* Activation row views (see kernels.h). */
 #define XQ(x) ((const int8_t *)(x))
@@ -229,20 +271,6 @@ BLOCK_TILE(q4_0, 18,
            {
                const __m256i p = DOT_U8S8(init, c[r], xv);
                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-           })
-
-/* Q4_1: d * codes . x + m * dx * sum(x) */
-BLOCK_TILE(q4_1, 20,
-           {
-               c[r] = Q4_CODES(blk + 4);
-               dw[r] = _mm256_set1_ps(f16_scalar(blk));
-               mw[r] = _mm256_set1_ps(f16_scalar(blk + 2));
-           },
-           _mm256_setzero_si256(),
-           {
-               const __m256i p = DOT_U8S8(init, c[r], xv);
-               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-               acc[r][t] = _mm256_fmadd_ps(mw[r], zext_lane0f(dxs * (float)sx), acc[r][t]);
            })
 
 BLOCK_TILE(q5_0, 22,
@@ -466,7 +494,7 @@ GEMM(f16, KNR_F, KNT_F)
 GEMM(bf16, KNR_F, KNT_F)
 GEMM(q8_0f, KNR_8, KNT_8)
 GEMM(q4_0, KNR, KNT)
-GEMM(q4_1, KNR, KNT)
+GEMM(q4_1f, KNR_8, KNT_8)
 GEMM(q5_0, KNR, KNT)
 GEMM(q5_1, KNR, KNT)
 GEMM(q4_K, KNR_K, KNT_K)
@@ -481,7 +509,7 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_BF16] = gemm_bf16;
     t->gemm[LMC_TYPE_Q8_0] = gemm_q8_0f;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0;
-    t->gemm[LMC_TYPE_Q4_1] = gemm_q4_1;
+    t->gemm[LMC_TYPE_Q4_1] = gemm_q4_1f;
     t->gemm[LMC_TYPE_Q5_0] = gemm_q5_0;
     t->gemm[LMC_TYPE_Q5_1] = gemm_q5_1;
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_K;
