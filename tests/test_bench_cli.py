@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""test_bench_cli.py — `lmc bench` as a command: the JSON array has llama-bench's fields with sane
+values (one entry per test and thread count, samples consistent with the mean), the markdown table
+has its rows, and bad options fail with a usage error. It asserts no speed."""
+import json
+import os
+import subprocess
+import sys
+
+passed = failed = 0
+
+
+def check(cond, msg):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", msg)
+
+
+def bench(*args):
+    return subprocess.run([os.environ["LMC_BIN"], "bench", *args], capture_output=True, text=True, timeout=300)
+
+
+def main():
+    shared = os.environ.get("LMC_SHARED", "")
+    model = os.path.join(shared, "models", "stories260K.gguf")
+    if not os.environ.get("LMC_BIN") or not os.path.exists(model):
+        print("SKIP: LMC_BIN or the shared stories260K model is missing")
+        return 77
+    r = bench("-m", model, "-p", "8,16", "-n", "4", "-t", "1,2", "-r", "3", "--json")
+    check(r.returncode == 0, f"--json exit {r.returncode}: {r.stderr.strip()}")
+    arr = json.loads(r.stdout) if r.returncode == 0 else []
+    check(len(arr) == 6, f"{len(arr)} entries, 6 expected (2 pp + 1 tg, 2 thread counts)")
+    keys = ("n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "model_type", "model_size", "samples_ns")
+    for e in arr:
+        check(all(k in e for k in keys), f"missing fields in {sorted(e)}")
+        n_tok = e["n_prompt"] or e["n_gen"]
+        check(len(e["samples_ns"]) == 3 and all(s > 0 for s in e["samples_ns"]), "3 positive samples")
+        mean = sum(n_tok * 1e9 / s for s in e["samples_ns"]) / 3
+        check(abs(mean - e["avg_ts"]) <= 1e-6 * mean, f"avg_ts {e['avg_ts']} is the mean of the samples ({mean})")
+        check(e["stddev_ts"] >= 0 and e["model_size"] > 0 and "F32" in e["model_type"], "sd, size, type")
+    check(sorted((e["n_threads"], e["n_prompt"], e["n_gen"]) for e in arr) ==
+          [(1, 0, 4), (1, 8, 0), (1, 16, 0), (2, 0, 4), (2, 8, 0), (2, 16, 0)], "the tests run")
+
+    r = bench("-m", model, "-p", "8", "-n", "4", "-t", "2", "-r", "2")
+    check(r.returncode == 0, f"table exit {r.returncode}")
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| llama")]
+    check(len(rows) == 2 and "pp8" in rows[0] and "tg4" in rows[1] and "±" in rows[0], f"table rows: {rows}")
+    check("t/s" in r.stdout and "threads" in r.stdout, "table header")
+
+    for bad in (["-p", "x"], ["-r", "0"], ["-t", "0"], ["--device", "tpu"], ["--nope"]):
+        r = bench("-m", model, *bad)
+        check(r.returncode == 2 and "Try 'lmc bench --help'" in r.stderr, f"{bad}: exit {r.returncode}, {r.stderr.strip()}")
+    r = bench("-m", os.path.join(shared, "does-not-exist.gguf"))
+    check(r.returncode == 1, f"missing model: exit {r.returncode}")
+    r = bench("--help")
+    check(r.returncode == 0 and "--json" in r.stdout, "--help")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
