@@ -50,6 +50,7 @@ typedef struct {
     int32_t n_ctx;     /* KV positions */
     int32_t n_batch;   /* largest prompt batch for the GEMM path */
     int use_graph;     /* capture the decode step in a CUDA graph (1 = yes) */
+    int32_t gemm_min;  /* runs of at least this many tokens use the GEMM path (0 = default 16) */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
 } lmc_cuda_params;

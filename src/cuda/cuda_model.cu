@@ -34,6 +34,7 @@ struct lmc_cuda_ctx {
     lmc_hparams hp;
     int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
     bool use_graph;
+    int gemm_min;
     cudaStream_t st;
     cublasHandle_t blas;
     std::vector<cuda_layer> L;
@@ -292,6 +293,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->kv_dim = hp.n_head_kv * hp.head_dim;
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
     c->use_graph = p->use_graph != 0;
+    c->gemm_min = p->gemm_min > 0 ? p->gemm_min : 16;
     c->L.resize(hp.n_layer);
     c->tied = m->output == m->tok_embd;
     uploader u = {};
@@ -484,7 +486,7 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
             return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: token %d out of range (n_vocab %d)", tokens[i],
                            hp.n_vocab);
     // Short runs go token by token through the decode path (exact f32); long prompts use the GEMMs.
-    const int gemm_min = 16;
+    const int gemm_min = c->gemm_min;
     int done_n = 0;
     while (done_n < n) {
         const int left = n - done_n;
