@@ -29,11 +29,22 @@ bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
 void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
                       uint8_t *q, uint8_t *d);
 
-enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2 };
+enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3 };
+
+/* EPI_QKV: rows are q | k | v of one token; pairs of q and k rows rotate at *pos (freq[i] =
+ * base^(-2i/n_rot), double), k and v go straight into the caches, q into y. */
+struct cuda_qkv_epi {
+    const int32_t *pos;
+    const double *freq;
+    int n_head, n_head_kv, hd, n_rot;
+    float *k_cache, *v_cache;
+};
 
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
  * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x). */
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s);
 /* Rows [row0, row0+n_rows) of W as f16 into out (n_rows, cols). */
 cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out, cudaStream_t s);
 cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);

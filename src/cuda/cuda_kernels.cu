@@ -3,6 +3,8 @@
 // tensor-core prompt path, embedding lookup, RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
 // Host code that owns memory and streams lives in cuda_model.cu / cuda_ops.cu, not here.
 #include "cuda_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" {
@@ -20,25 +22,30 @@ bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes) {
     }
 }
 
+template <int DOFF, int QB, int TS>
+static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0, int64_t nb, uint8_t *q, uint8_t *d) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *s = src[r];
+        uint8_t *qo = q + (uint64_t)(row0 + r) * nb * QB;
+        uint8_t *dout = d + (uint64_t)(row0 + r) * nb * 2;
+        for (int64_t b = 0; b < nb; b++, s += TS) {
+            memcpy(dout + 2 * b, s + DOFF, 2);
+            memcpy(qo + b * QB, s + (DOFF == 0 ? 2 : 0), QB);
+        }
+    }
+}
+
 void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
                       uint8_t *q, uint8_t *d) {
     const lmc_type_traits *tr = lmc_type_get(type);
     const int64_t nb = cols / tr->blck_size;
     const uint64_t row_bytes = (uint64_t)nb * tr->type_size;
-    int d_off, qbytes;
-    if (!cuda_split_layout(type, &d_off, &qbytes)) {
+    switch (type) {
+    case LMC_TYPE_Q4_0: repack_split<0, 16, 18>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q8_0: repack_split<0, 32, 34>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q6_K: repack_split<208, 208, 210>(src, n_rows, row0, nb, q, d); return;
+    default:
         for (int64_t r = 0; r < n_rows; r++) memcpy(q + (uint64_t)(row0 + r) * row_bytes, src[r], row_bytes);
-        return;
-    }
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint8_t *s = src[r];
-        uint8_t *qo = q + (uint64_t)(row0 + r) * nb * qbytes;
-        uint8_t *dout = d + (uint64_t)(row0 + r) * nb * 2;
-        for (int64_t b = 0; b < nb; b++, s += tr->type_size) {
-            memcpy(dout + 2 * b, s + d_off, 2);
-            if (d_off == 0) memcpy(qo + b * qbytes, s + 2, qbytes);
-            else memcpy(qo + b * qbytes, s, qbytes);
-        }
     }
 }
 
@@ -382,9 +389,53 @@ template <int TYPE> struct t_generic {
 
 #define MV_WARPS 4
 
-template <class T, int R, int EPI>
+template <class T, int R>
+__device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const float *__restrict__ x, int u, float *acc) {
+#pragma unroll
+    for (int p = 0; p < T::UNIT / 32; p++) {
+        float xv[32];
+        const float4 *xp = (const float4 *)(x + (int64_t)u * T::UNIT + 32 * p);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            float4 v = xp[i];
+            xv[4*i] = v.x; xv[4*i+1] = v.y; xv[4*i+2] = v.z; xv[4*i+3] = v.w;
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] += T::dot(rw[r], p, xv);
+    }
+}
+
+// Decode-path RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are rotation pairs,
+// and R is even, so one warp holds both halves of each pair.
+__device__ __forceinline__ float2 rope_cs(int pos, double freq) {
+    const double th = (double)pos * freq;
+    const double red = th - 6.283185307179586 * rint(th * 0.15915494309189535);
+    float sn, c;
+    __sincosf((float)red, &sn, &c);
+    return make_float2(c, sn);
+}
+
+__device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, float va, float vb, float *q) {
+    const int pos = *e.pos;
+    const int q_dim = e.n_head * e.hd, kv_dim = e.n_head_kv * e.hd;
+    int64_t idx = a < q_dim ? a : (a < q_dim + kv_dim ? a - q_dim : a - q_dim - kv_dim);
+    const int i = (int)(idx % e.hd) / 2;
+    if (a < q_dim + kv_dim && 2 * i < e.n_rot) {
+        const float2 cs = rope_cs(pos, e.freq[i]);
+        const float ra = va * cs.x - vb * cs.y, rb = va * cs.y + vb * cs.x;
+        va = ra;
+        vb = rb;
+    }
+    float *dst = a < q_dim ? q + a : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
+    dst[0] = va;
+    dst[1] = vb;
+}
+
+// R rows per warp share each activation load; U units per lane are loaded before any is used, so
+// U * R * (unit bytes) per lane are in flight.
+template <class T, int R, int U, int EPI>
 __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float *__restrict__ x,
-                                                          float *__restrict__ y, int64_t rows) {
+                                                          float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
     const int lane = threadIdx.x & 31;
     const int64_t r0 = ((int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * R;
     if (r0 >= rows) return;
@@ -392,22 +443,26 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.f;
-    for (int u = lane; u < nu; u += 32) {
-        typename T::raw rw[R];
+    int64_t rr[R];
 #pragma unroll
-        for (int r = 0; r < R; r++) rw[r] = T::load(w, r0 + r < rows ? r0 + r : rows - 1, u);
+    for (int r = 0; r < R; r++) rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    int u = lane;
+    if (U == 2) {
+        for (; u + 32 < nu; u += 64) {
+            typename T::raw a[R], b[R];
 #pragma unroll
-        for (int p = 0; p < T::UNIT / 32; p++) {
-            float xv[32];
-            const float4 *xp = (const float4 *)(x + (int64_t)u * T::UNIT + 32 * p);
+            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
 #pragma unroll
-            for (int i = 0; i < 8; i++) {
-                float4 v = xp[i];
-                xv[4*i] = v.x; xv[4*i+1] = v.y; xv[4*i+2] = v.z; xv[4*i+3] = v.w;
-            }
-#pragma unroll
-            for (int r = 0; r < R; r++) acc[r] += T::dot(rw[r], p, xv);
+            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + 32);
+            mv_unit<T, R>(a, x, u, acc);
+            mv_unit<T, R>(b, x, u + 32, acc);
         }
+    }
+    for (; u < nu; u += 32) {
+        typename T::raw a[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+        mv_unit<T, R>(a, x, u, acc);
     }
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -415,7 +470,11 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
         for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
     }
     if (lane != 0) return;
-    if (EPI == EPI_SWIGLU) {
+    if (EPI == EPI_QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
+    } else if (EPI == EPI_SWIGLU) {
 #pragma unroll
         for (int r = 0; r < R; r += 2) {
             if (r0 + r + 1 < rows) {
@@ -434,15 +493,42 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     }
 }
 
-template <class T, int R>
-static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
+template <class T, int R, int U>
+static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                                   cudaStream_t s) {
     wparams p = {w.q, w.d, w.cols};
     const int64_t warps = (w.rows + R - 1) / R;
     const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
-    if (epi == EPI_ADD) k_matvec<T, R, EPI_ADD><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows);
-    else if (epi == EPI_SWIGLU) k_matvec<T, R, EPI_SWIGLU><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows);
-    else k_matvec<T, R, EPI_STORE><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows);
+    if (epi == EPI_ADD) k_matvec<T, R, U, EPI_ADD><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_SWIGLU) k_matvec<T, R, U, EPI_SWIGLU><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_QKV) k_matvec<T, R, U, EPI_QKV><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
+    else k_matvec<T, R, U, EPI_STORE><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
     return cudaGetLastError();
+}
+
+// Variant of the tuned types, chosen once from LMC_CUDA_MV ("R,U": rows per warp 2 or 4, units in
+// flight 1 or 2) so one build can time them all; the default is the fastest measured.
+static int mv_variant(int def) {
+    static int v = -2;
+    if (v == -2) {
+        const char *e = getenv("LMC_CUDA_MV");
+        int r = 0, u = 0;
+        v = -1;
+        if (e && sscanf(e, "%d,%d", &r, &u) == 2) v = (r == 8 ? 2 : 0) + (u == 2 ? 1 : 0);
+    }
+    return v >= 0 ? v : def;
+}
+
+// def: the variant used without LMC_CUDA_MV (0: 4 rows 1 unit, 1: 4/2, 2: 8/1, 3: 8/2).
+template <class T>
+static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, float *y, int epi,
+                                       const cuda_qkv_epi &e, int def, cudaStream_t s) {
+    switch (mv_variant(def)) {
+    case 0: return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
+    case 1: return launch_matvec_t<T, 4, 2>(w, x, y, epi, e, s);
+    case 2: return launch_matvec_t<T, 8, 1>(w, x, y, epi, e, s);
+    default: return launch_matvec_t<T, 8, 2>(w, x, y, epi, e, s);
+    }
 }
 
 #define TYPE_SWITCH(type, ...)                                                                      \
@@ -512,13 +598,28 @@ static bool is_anyf(const cuda_weight &w) {
     return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
 }
 
-cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s) {
     if (is_anyf(w)) {
+        if (epi == EPI_QKV) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
         return cudaGetLastError();
     }
-    TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2>(w, x, y, epi, s));
+    switch (w.type) {
+    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16>(w, x, y, epi, e, 1, s);
+    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0>(w, x, y, epi, e, 1, s);
+    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0>(w, x, y, epi, e, 1, s);
+    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K>(w, x, y, epi, e, 0, s);
+    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K>(w, x, y, epi, e, 0, s);
+    default: break;
+    }
+    TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
+}
+
+cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
+    cuda_qkv_epi e = {};
+    return cuda_matvec_epi(w, x, y, epi, e, s);
 }
 
 // ---- dequantization, embedding rows ----------------------------------------------------------------
@@ -535,9 +636,15 @@ __global__ void k_dequant_f16(wparams w, int64_t row0, int64_t n_rows, __half *_
     for (int p = 0; p < T::UNIT / 32; p++) {
         float o[32];
         T::deq(rw, p, o);
-        __half2 *dst = (__half2 *)(out + r * w.cols + (int64_t)u * T::UNIT + 32 * p);
+        uint4 *dst = (uint4 *)(out + r * w.cols + (int64_t)u * T::UNIT + 32 * p);
 #pragma unroll
-        for (int j = 0; j < 16; j++) dst[j] = __floats2half2_rn(o[2*j], o[2*j+1]);
+        for (int j = 0; j < 4; j++) {
+            uint4 v;
+            __half2 h0 = __floats2half2_rn(o[8*j], o[8*j+1]), h1 = __floats2half2_rn(o[8*j+2], o[8*j+3]);
+            __half2 h2 = __floats2half2_rn(o[8*j+4], o[8*j+5]), h3 = __floats2half2_rn(o[8*j+6], o[8*j+7]);
+            v.x = *(uint32_t *)&h0; v.y = *(uint32_t *)&h1; v.z = *(uint32_t *)&h2; v.w = *(uint32_t *)&h3;
+            dst[j] = v;
+        }
     }
 }
 
@@ -637,7 +744,7 @@ __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__
 
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
                          __half *out16, cudaStream_t s) {
-    k_rmsnorm<<<n_tok, 512, 0, s>>>(x, w, n, eps, out32, out16);
+    k_rmsnorm<<<n_tok, 1024, 0, s>>>(x, w, n, eps, out32, out16);
     return cudaGetLastError();
 }
 
@@ -645,26 +752,37 @@ cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float
 // llama "normal" mode: adjacent pairs (2i, 2i+1) of each head rotate by pos * base^(-2i/n_rot).
 // The angle is computed in double so large positions keep their precision under --use_fast_math.
 
-__device__ __forceinline__ void rope_pair(float *p, int i, int n_rot, int pos, float base) {
-    const double theta = (double)pos * pow((double)base, -2.0 * i / n_rot);
-    double sd, cd;
-    sincos(theta, &sd, &cd);
-    const float c = (float)cd, sn = (float)sd;
+// The angle pos * base^(-2i/n_rot) is formed and reduced modulo 2 pi in double (large positions keep
+// their precision under --use_fast_math), then the fast sincos runs on [-pi, pi].
+__device__ __forceinline__ void rope_angles(int n_rot, int pos, float base, float2 *cs) {
+    for (int i = threadIdx.x; i < n_rot / 2; i += blockDim.x) {
+        const double th = (double)pos * exp2(-2.0 * i / n_rot * log2((double)base));
+        const double red = th - 6.283185307179586 * rint(th * 0.15915494309189535);
+        float sn, c;
+        __sincosf((float)red, &sn, &c);
+        cs[i] = make_float2(c, sn);
+    }
+}
+
+__device__ __forceinline__ void rope_rotate(float *p, int i, float2 cs) {
     const float a = p[2 * i], b = p[2 * i + 1];
-    p[2 * i] = a * c - b * sn;
-    p[2 * i + 1] = a * sn + b * c;
+    p[2 * i] = a * cs.x - b * cs.y;
+    p[2 * i + 1] = a * cs.y + b * cs.x;
 }
 
 __global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd, int n_rot,
                           float base, float *k_cache, float *v_cache) {
+    __shared__ float2 cs[128];
     const int t = blockIdx.x;
     const int pos = *pos0 + t;
     const int kv_dim = n_head_kv * hd;
     float *row = qkv + (int64_t)t * (n_head + 2 * n_head_kv) * hd;
     const int half = n_rot / 2;
+    rope_angles(n_rot, pos, base, cs);
+    __syncthreads();
     for (int i = threadIdx.x; i < (n_head + n_head_kv) * half; i += blockDim.x) {
         const int h = i / half, p = i % half;
-        rope_pair(row + h * hd, p, n_rot, pos, base);
+        rope_rotate(row + h * hd, p, cs[p]);
     }
     __syncthreads();
     float *kc = k_cache + (int64_t)pos * kv_dim, *vc = v_cache + (int64_t)pos * kv_dim;
@@ -681,8 +799,11 @@ cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, 
 }
 
 __global__ void k_rope(float *x, int n_head, int hd, int n_rot, int pos, float base) {
+    __shared__ float2 cs[128];
     const int half = n_rot / 2;
-    for (int i = threadIdx.x; i < n_head * half; i += blockDim.x) rope_pair(x + (i / half) * hd, i % half, n_rot, pos, base);
+    rope_angles(n_rot, pos, base, cs);
+    __syncthreads();
+    for (int i = threadIdx.x; i < n_head * half; i += blockDim.x) rope_rotate(x + (i / half) * hd, i % half, cs[i % half]);
 }
 
 cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s) {
@@ -713,13 +834,21 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
     __syncthreads();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int j = start + warp; j < end; j += ATT_THREADS / 32) {
+    // scores: one key per thread (CUDA_ATT_CHUNK == ATT_THREADS), all of its loads independent
+    for (int j = start + threadIdx.x; j < end; j += blockDim.x) {
         const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
         float s = 0.f;
-        for (int d = lane; d < hd; d += 32) s += qs[d] * k[d];
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) sc[j - start] = s;
+        if ((hd & 3) == 0) {
+            const float4 *k4 = (const float4 *)k;
+#pragma unroll 8
+            for (int d = 0; d < hd / 4; d++) {
+                const float4 kv = k4[d];
+                s += qs[4*d] * kv.x + qs[4*d+1] * kv.y + qs[4*d+2] * kv.z + qs[4*d+3] * kv.w;
+            }
+        } else {
+            for (int d = 0; d < hd; d++) s += qs[d] * k[d];
+        }
+        sc[j - start] = s;
     }
     __syncthreads();
     float m = -INFINITY;
@@ -740,11 +869,36 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     l = block_sum(l, red);
     __syncthreads();
     float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o = 0.f;
-        const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
-        for (int j = 0; j < end - start; j++) o += sc[j] * v[(int64_t)j * kv_dim];
-        po[d] = o;
+    if ((hd & 3) == 0 && hd <= 128) {
+        // each warp takes every 4th key; lane covers 4 dims; the warps' sums meet in shared memory
+        __shared__ float4 acc4[ATT_THREADS / 32][32];
+        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (lane * 4 < hd) {
+            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
+#pragma unroll 4
+            for (int j = warp; j < end - start; j += ATT_THREADS / 32) {
+                const float4 vv = *(const float4 *)(v + (int64_t)j * kv_dim);
+                const float p = sc[j];
+                o.x += p * vv.x; o.y += p * vv.y; o.z += p * vv.z; o.w += p * vv.w;
+            }
+        }
+        acc4[warp][lane] = o;
+        __syncthreads();
+        if (threadIdx.x < hd) {
+            const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
+            float sum = 0.f;
+#pragma unroll
+            for (int w = 0; w < ATT_THREADS / 32; w++) sum += ((const float *)&acc4[w][l4])[c];
+            po[threadIdx.x] = sum;
+        }
+    } else {
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float o = 0.f;
+            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
+#pragma unroll 8
+            for (int j = 0; j < end - start; j++) o += sc[j] * v[(int64_t)j * kv_dim];
+            po[d] = o;
+        }
     }
     if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
 }

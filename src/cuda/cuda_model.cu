@@ -41,6 +41,7 @@ struct lmc_cuda_ctx {
     cuda_weight tok_embd, output;
     bool tied;
     float *out_norm;
+    double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
     // scratch
     float *h;        // (n_batch, n_embd) residual stream
     float *x32;      // (n_embd) normed input of the decode path
@@ -235,6 +236,7 @@ static void release_all(lmc_cuda_ctx *c) {
     cuda_weight_release(&c->tok_embd);
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
+    cudaFree(c->rope_freq);
     void *bufs[] = {c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->w16, c->logits, c->d_i32};
     for (void *b : bufs) cudaFree(b);
     cudaFreeHost(c->h_i32);
@@ -316,6 +318,12 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if (c->tied) c->output = c->tok_embd;
     else TRY(upload_one(u, &c->output, m->output));
     TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
+    {
+        std::vector<double> fr(hp.n_rot / 2 + 1);
+        for (int i = 0; i < hp.n_rot / 2; i++) fr[i] = pow((double)hp.rope_base, -2.0 * i / hp.n_rot);
+        TRYC(cudaMalloc((void **)&c->rope_freq, fr.size() * sizeof(double)), "rope table");
+        TRYC(cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice), "rope table");
+    }
     for (int l = 0; l < hp.n_layer; l++) TRY(upload_layer(u, c, l));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
     for (int l = 0; l < hp.n_layer; l++) {
@@ -371,15 +379,20 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     for (int l = 0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
-        if (D.fused_qkv) {
-            TRYC(cuda_matvec(D.qkv, c->x32, c->qkv, EPI_STORE, s), "matvec qkv");
+        if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
+            cuda_qkv_epi e = {pos, c->rope_freq, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, D.k_cache, D.v_cache};
+            TRYC(cuda_matvec_epi(D.qkv, c->x32, c->qkv, EPI_QKV, e, s), "matvec qkv");
         } else {
-            TRYC(cuda_matvec(D.wq, c->x32, c->qkv, EPI_STORE, s), "matvec q");
-            TRYC(cuda_matvec(D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, s), "matvec k");
-            TRYC(cuda_matvec(D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, s), "matvec v");
+            if (D.fused_qkv) {
+                TRYC(cuda_matvec(D.qkv, c->x32, c->qkv, EPI_STORE, s), "matvec qkv");
+            } else {
+                TRYC(cuda_matvec(D.wq, c->x32, c->qkv, EPI_STORE, s), "matvec q");
+                TRYC(cuda_matvec(D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, s), "matvec k");
+                TRYC(cuda_matvec(D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, s), "matvec v");
+            }
+            TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
+                              D.v_cache, s), "rope");
         }
-        TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
-                          D.v_cache, s), "rope");
         TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
                             c->max_split, c->part, c->att, s), "attention");
         TRYC(cuda_matvec(D.wo, c->att, c->h, EPI_ADD, s), "matvec wo");
