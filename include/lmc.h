@@ -73,6 +73,9 @@ int32_t lmc_token_bos(const lmc_model *model); /* -1 when none */
 int32_t lmc_token_eos(const lmc_model *model);
 bool lmc_token_is_eog(const lmc_model *model, int32_t token); /* eos, eot, eom, <|im_end|>, ... */
 bool lmc_vocab_add_bos(const lmc_model *model);
+/* A note from loading the tokenizer the caller may show once (e.g. an unknown pre-tokenizer and the
+ * rules used instead), or NULL. The library itself never prints it. */
+const char *lmc_vocab_warning(const lmc_model *model);
 
 /* Streaming detokenizer: feed tokens, get complete UTF-8 out; incomplete sequences are held back.
  * Handles SentencePiece's leading space of the first piece as llama.cpp does (stripped after BOS). */
@@ -103,7 +106,9 @@ void lmc_context_free(lmc_context *ctx);
 int32_t lmc_context_n_ctx(const lmc_context *ctx);
 
 /* A batch of tokens, possibly from several sequences. Token i sits at position pos[i] of sequence
- * seq_id[i] (NULL = all 0) and attends to positions 0..pos[i] of its own sequence's cache.
+ * seq_id[i] (NULL = all 0) and attends to its own sequence's cached positions up to pos[i]. A sequence
+ * holds consecutive positions [start, len): its tokens in a batch must continue it (a first position
+ * below len rewinds it; an empty sequence may start anywhere) with consecutive positions.
  * want_logits[i] (NULL = only the last token) asks for its logits. */
 typedef struct {
     int32_t n_tokens;
@@ -154,7 +159,8 @@ typedef struct {
     const char *content;
 } lmc_chat_msg;
 
-/* Renders messages with a Jinja chat template (tmpl NULL: the model's, else a built-in fallback).
+/* Renders messages with a Jinja chat template. tmpl: NULL = the model's own (a GGUF without one gets
+ * a built-in chosen by its vocabulary: llama3, mistral, else chatml); a built-in name; or Jinja source.
  * *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with its message. */
 lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_chat_msg *msgs,
                            size_t n_msgs, bool add_generation_prompt, char **out);

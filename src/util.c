@@ -18,13 +18,19 @@ lmc_status lmc_err(lmc_status st, const char *fmt, ...) {
 }
 
 void lmc_err_prefix(const char *fmt, ...) {
-    char prefix[512], old[sizeof g_err];
+    char prefix[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(prefix, sizeof prefix - 2, fmt, ap);
     va_end(ap);
-    memcpy(old, g_err, sizeof old);
-    snprintf(g_err, sizeof g_err, "%s: %s", prefix, old);
+    if (n < 0) return;
+    size_t plen = strlen(prefix), old = strlen(g_err);
+    memcpy(prefix + plen, ": ", 3);
+    plen += 2;
+    if (plen + old >= sizeof g_err) old = sizeof g_err - 1 - plen;
+    memmove(g_err + plen, g_err, old); /* shift the old message right, then put the prefix in front */
+    g_err[plen + old] = 0;
+    memcpy(g_err, prefix, plen);
 }
 
 const char *lmc_status_str(lmc_status st) {

@@ -1,10 +1,245 @@
-/* cmd_inspect.c — placeholder: 'lmc inspect' is not built yet. */
+/* cmd_inspect.c — 'lmc inspect MODEL.gguf': the header, every metadata key with its type and value,
+ * the tensor table and the totals (parameters, bits per weight). It reads the file with the GGUF
+ * reader only; it does not load the model, so it also works on files lmc cannot run. */
 #include "cli.h"
+#include "gguf.h"
+#include "quant.h"
+
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INSPECT_STR_MAX 80   /* bytes of a string value shown before it is cut */
+#define INSPECT_ARR_STRS 3   /* string elements shown of a long array */
+#define INSPECT_ARR_NUMS 8   /* numeric elements shown of a long array */
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: lmc inspect [options] MODEL.gguf\n\n"
+            "Print a GGUF file's header, metadata (key, type, value) and tensor table (name, type, shape,\n"
+            "data offset, bytes), then the parameter count and bits per weight. Long strings (such as\n"
+            "chat templates) and long arrays (such as vocabularies) are abbreviated.\n\n"
+            "options:\n"
+            "  --full          print every string and array element in full\n"
+            "  --no-tensors    leave out the tensor table (totals are still printed)\n"
+            "  -h, --help      show this help\n");
+}
+
+/* Writes n bytes with C escapes for quotes, backslashes and control bytes (a hostile file cannot
+ * send terminal escape sequences); UTF-8 passes through. */
+static void print_escaped(const char *s, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                printf("\\x%02x", c);
+            else
+                putchar(c);
+        }
+    }
+}
+
+/* Prints a quoted string: max (0 = no limit) bytes at most, cut on a UTF-8 character boundary and
+ * followed by a note of the full length. */
+static void print_str(const char *s, uint64_t len, uint64_t max) {
+    uint64_t n = len;
+    if (max && len > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* don't split a character */
+    }
+    putchar('"');
+    print_escaped(s, n);
+    putchar('"');
+    if (n < len) printf("... (%" PRIu64 " bytes)", len);
+}
+
+/* The shortest decimal that reads back as the same float (9.99999975e-06 prints as 1e-05). */
+static void print_f32(double v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if ((float)strtod(buf, NULL) == (float)v || prec == 9) break;
+    }
+    fputs(buf, stdout);
+}
+
+static bool is_signed(uint32_t t) {
+    return t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64;
+}
+
+static void print_scalar(const gguf_kv *kv) {
+    if (kv->type == GGUF_VT_BOOL)
+        fputs(kv->v.u64 ? "true" : "false", stdout);
+    else if (kv->type == GGUF_VT_FLOAT32)
+        print_f32(kv->v.f64);
+    else if (kv->type == GGUF_VT_FLOAT64)
+        printf("%.17g", kv->v.f64);
+    else if (is_signed(kv->type))
+        printf("%" PRId64, kv->v.i64);
+    else
+        printf("%" PRIu64, kv->v.u64);
+}
+
+static void print_array(const gguf_kv *kv, bool full) {
+    uint32_t et = kv->v.arr.type;
+    uint64_t n = kv->v.arr.n;
+    if (et == GGUF_VT_ARRAY) { /* nested arrays: counted, not shown */
+        printf("[%" PRIu64 " arrays, %" PRIu64 " bytes]", n, kv->v.arr.nbytes);
+        return;
+    }
+    uint64_t show = full ? n : (et == GGUF_VT_STRING ? INSPECT_ARR_STRS : INSPECT_ARR_NUMS);
+    if (show > n) show = n;
+    printf("[%" PRIu64 " %s%s", n, et == GGUF_VT_STRING ? "string" : gguf_vtype_name(et),
+           et == GGUF_VT_STRING && n != 1 ? "s" : "");
+    if (n > 0) fputs(":", stdout);
+    for (uint64_t i = 0; i < show; i++) {
+        fputs(i ? ", " : " ", stdout);
+        if (et == GGUF_VT_STRING)
+            print_str(kv->v.arr.strs[i].ptr, kv->v.arr.strs[i].len, full ? 0 : INSPECT_STR_MAX);
+        else if (et == GGUF_VT_BOOL)
+            fputs(gguf_arr_i64(kv, i) ? "true" : "false", stdout);
+        else if (et == GGUF_VT_FLOAT32)
+            print_f32(gguf_arr_f64(kv, i));
+        else if (et == GGUF_VT_FLOAT64)
+            printf("%.17g", gguf_arr_f64(kv, i));
+        else if (et == GGUF_VT_UINT64)
+            printf("%.0f", gguf_arr_f64(kv, i)); /* may exceed int64; double is enough for display */
+        else
+            printf("%" PRId64, gguf_arr_i64(kv, i));
+    }
+    if (show < n) fputs(", ...", stdout);
+    putchar(']');
+}
+
+static void print_type(const gguf_kv *kv, char *buf, size_t size) {
+    if (kv->type == GGUF_VT_ARRAY)
+        snprintf(buf, size, "array[%s]", gguf_vtype_name(kv->v.arr.type));
+    else
+        snprintf(buf, size, "%s", gguf_vtype_name(kv->type));
+}
+
+/* 1234567 -> "1.23M" */
+static void human_count(double v, char *buf, size_t size) {
+    const char *unit[] = {"", "K", "M", "B", "T"};
+    int u = 0;
+    while (v >= 1000.0 && u < 4) v /= 1000.0, u++;
+    snprintf(buf, size, u ? "%.2f%s" : "%.0f%s", v, unit[u]);
+}
+
+static void print_tensors(const gguf_file *f, bool table) {
+    uint64_t n_params = 0, n_bytes = 0, n_unsupported = 0;
+    uint64_t per_type[LMC_TYPE_COUNT] = {0};
+    int name_w = 4;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        int len = f->tensors[i].name.len > 48 ? 48 : (int)f->tensors[i].name.len;
+        if (len > name_w) name_w = len;
+    }
+    if (table && f->n_tensors > 0) {
+        printf("\ntensors:\n  %5s  %-*s  %-8s  %-24s  %12s  %12s\n", "#", name_w, "name", "type", "shape",
+               "offset", "bytes");
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        const lmc_type_traits *tr = lmc_type_get(t->type); /* never NULL: the reader checked the id */
+        uint64_t elems = 1;
+        for (int d = 0; d < 4; d++) elems *= (uint64_t)t->ne[d];
+        n_params += elems;
+        n_bytes += t->nbytes;
+        if (t->type < LMC_TYPE_COUNT) per_type[t->type]++;
+        if (!tr->supported) n_unsupported++;
+        if (!table) continue;
+        char shape[96];
+        int k = snprintf(shape, sizeof shape, "[");
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+        snprintf(shape + k, sizeof shape - (size_t)k, "]");
+        char type[24];
+        snprintf(type, sizeof type, "%s%s", tr->name, tr->supported ? "" : "*");
+        uint64_t nlen = t->name.len > 64 ? 64 : t->name.len;
+        printf("  %5" PRIu64 "  ", i);
+        print_escaped(t->name.ptr, nlen);
+        printf("%*s  %-8s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", nlen < (uint64_t)name_w ? name_w - (int)nlen : 0,
+               "", type, shape, t->offset, t->nbytes);
+    }
+    if (table && n_unsupported) printf("  (* a type lmc cannot compute with)\n");
+
+    printf("\ntotal: %" PRIu64 " tensors", f->n_tensors);
+    if (f->n_tensors > 0) {
+        char hp[32];
+        human_count((double)n_params, hp, sizeof hp);
+        printf(", %" PRIu64 " parameters (%s), %" PRIu64 " bytes (%.2f MiB), %.3f bits per weight", n_params, hp,
+               n_bytes, (double)n_bytes / (1024.0 * 1024.0), n_params ? (double)n_bytes * 8.0 / (double)n_params : 0.0);
+    }
+    putchar('\n');
+    if (f->n_tensors > 0) {
+        printf("types:");
+        for (int t = 0; t < LMC_TYPE_COUNT; t++)
+            if (per_type[t]) printf(" %s x %" PRIu64, lmc_type_name((uint32_t)t), per_type[t]);
+        putchar('\n');
+    }
+}
 
 int cmd_inspect(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lmc inspect: not available in this build yet\n");
-    return CLI_ERR;
+    const char *path = NULL;
+    bool full = false, tensors = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(argv[i], "--full")) {
+            full = true;
+        } else if (!strcmp(argv[i], "--no-tensors")) {
+            tensors = false;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
+        } else if (path) {
+            return cli_usage_error("inspect", "one model file expected, got '%s' and '%s'", path, argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) return cli_usage_error("inspect", "no model file given");
+
+    gguf_file *f = NULL;
+    lmc_status st = gguf_open(path, &f);
+    if (st) return cli_fail(st, "cannot inspect");
+
+    printf("file:        %s\n", f->path);
+    printf("version:     %u\n", f->version);
+    printf("alignment:   %" PRIu64 "\n", f->alignment);
+    printf("n_kv:        %" PRIu64 "\n", f->n_kv);
+    printf("n_tensors:   %" PRIu64 "\n", f->n_tensors);
+    printf("data offset: %" PRIu64 "\n", f->data_offset);
+    printf("file size:   %" PRIu64 "\n", f->size);
+
+    printf("\nmetadata:\n");
+    int key_w = 8;
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if (f->kv[i].key.len > (uint64_t)key_w) key_w = f->kv[i].key.len > 48 ? 48 : (int)f->kv[i].key.len;
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_kv *kv = &f->kv[i];
+        char type[32];
+        print_type(kv, type, sizeof type);
+        uint64_t klen = kv->key.len > 200 ? 200 : kv->key.len;
+        fputs("  ", stdout);
+        print_escaped(kv->key.ptr, klen);
+        printf("%*s  %-15s = ", klen < (uint64_t)key_w ? key_w - (int)klen : 0, "", type);
+        if (kv->type == GGUF_VT_STRING)
+            print_str(kv->v.str.ptr, kv->v.str.len, full ? 0 : INSPECT_STR_MAX);
+        else if (kv->type == GGUF_VT_ARRAY)
+            print_array(kv, full);
+        else
+            print_scalar(kv);
+        putchar('\n');
+    }
+    print_tensors(f, tensors);
+    gguf_close(f);
+    return CLI_OK;
 }

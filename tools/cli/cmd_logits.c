@@ -1,10 +1,150 @@
-/* cmd_logits.c — placeholder: 'lmc logits' is not built yet. */
+/* cmd_logits.c — 'lmc logits': decode a prompt (token ids or text) and print, as one JSON object on
+ * stdout, the prompt ids, the logits after the last one and N greedy continuation ids. Other programs
+ * (tests, comparisons with references) read this exact format; it prints nothing else on stdout. */
 #include "cli.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void logits_help(void) {
+    printf("usage: lmc logits [-m MODEL] (--ids 1,2,3 | --prompt TEXT) [options]\n\n"
+           "Decodes the prompt and prints one JSON object on stdout:\n"
+           "  {\"prompt_ids\": [...], \"logits\": [n_vocab floats after the last prompt id],\n"
+           "   \"greedy_ids\": [N ids, each the argmax (lowest id on ties) of the previous logits]}\n"
+           "Floats are printed with %%.9g so they read back exactly.\n\n"
+           "options:\n"
+           "  -m, --model FILE   GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+           "  --ids LIST         prompt as comma-separated token ids\n"
+           "  --prompt TEXT      prompt as text, tokenized with BOS as the model says (special-token\n"
+           "                     text is not parsed)\n"
+           "  -n N               greedy ids to generate after the prompt (default 16; 0 = none)\n"
+           "  -t, --threads N    CPU threads (default: all cores)\n"
+           "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
+           "  --dump DIR         write the residual stream after each layer for the last prompt token\n"
+           "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
+           "  -h, --help         this help\n");
+}
+
+static int32_t argmax(const float *v, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i; /* strict: ties keep the lowest id */
+    return best;
+}
 
 int cmd_logits(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lmc logits: not available in this build yet\n");
-    return CLI_ERR;
+    const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *dump = NULL;
+    int n_gen = 16, n_threads = 0, n_ctx = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            logits_help();
+            return CLI_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            ok = cli_arg_str(argc, argv, &i, &model_path);
+        } else if (!strcmp(a, "--ids")) {
+            ok = cli_arg_str(argc, argv, &i, &ids_arg);
+        } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) {
+            ok = cli_arg_str(argc, argv, &i, &prompt);
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            ok = cli_arg_int(argc, argv, &i, &n_gen);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            ok = cli_arg_int(argc, argv, &i, &n_threads);
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            ok = cli_arg_int(argc, argv, &i, &n_ctx);
+        } else if (!strcmp(a, "--dump")) {
+            ok = cli_arg_str(argc, argv, &i, &dump);
+        } else {
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        }
+        if (!ok) return cli_usage_error(argv[0], "bad value for %s", a);
+    }
+    if (!!ids_arg == !!prompt) return cli_usage_error(argv[0], "give exactly one of --ids and --prompt");
+    if (n_gen < 0) return cli_usage_error(argv[0], "-n must be >= 0");
+    if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
+    if (n_ctx < 0) return cli_usage_error(argv[0], "-c must be >= 0");
+
+    int rc = CLI_ERR;
+    int32_t *ids = NULL, n_ids = 0;
+    lmc_context *ctx = NULL;
+    float *prompt_logits = NULL;
+    int32_t *greedy = NULL;
+    lmc_model *model = cli_load_model(model_path, false, true);
+    if (!model) return CLI_ERR;
+    if (ids_arg) {
+        n_ids = cli_parse_ids(ids_arg, &ids);
+        if (n_ids < 0) {
+            rc = cli_usage_error(argv[0], "--ids: '%s' is not a comma-separated list of token ids", ids_arg);
+            goto done;
+        }
+    } else {
+        int32_t need = lmc_tokenize(model, prompt, -1, NULL, 0, true, false);
+        if (need == INT32_MIN) {
+            rc = cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
+            goto done;
+        }
+        if (need < 0) need = -need;
+        ids = malloc(((size_t)need + 1) * sizeof *ids);
+        if (!ids) goto done;
+        n_ids = lmc_tokenize(model, prompt, -1, ids, need + 1, true, false);
+        if (n_ids < 0) {
+            rc = cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
+            goto done;
+        }
+        if (n_ids == 0) {
+            rc = cli_usage_error(argv[0], "the prompt gives no tokens");
+            goto done;
+        }
+    }
+
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = n_threads;
+    lmc_status st = lmc_context_init(model, &cp, &ctx);
+    if (st != LMC_OK) {
+        rc = cli_fail(st, "cannot create the context");
+        goto done;
+    }
+    const int32_t n_vocab = lmc_model_n_vocab(model);
+    if (dump) lmc_context_set_dump_dir(ctx, dump);
+    const float *logits = NULL;
+    st = lmc_decode(ctx, ids, n_ids, 0, &logits);
+    if (st != LMC_OK) {
+        rc = cli_fail(st, "decode failed");
+        goto done;
+    }
+    /* Everything is computed before anything is printed: a failure leaves stdout empty. */
+    prompt_logits = malloc((size_t)n_vocab * sizeof *prompt_logits);
+    greedy = malloc(((size_t)n_gen + 1) * sizeof *greedy);
+    if (!prompt_logits || !greedy) {
+        rc = cli_fail(LMC_ERR_OOM, "out of memory");
+        goto done;
+    }
+    memcpy(prompt_logits, logits, (size_t)n_vocab * sizeof *prompt_logits);
+    for (int i = 0; i < n_gen; i++) {
+        greedy[i] = argmax(logits, n_vocab);
+        if (i + 1 == n_gen) break;
+        st = lmc_decode(ctx, &greedy[i], 1, n_ids + i, &logits);
+        if (st != LMC_OK) {
+            rc = cli_fail(st, "decode failed");
+            goto done;
+        }
+    }
+    printf("{\"prompt_ids\": [");
+    for (int32_t i = 0; i < n_ids; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    printf("], \"logits\": [");
+    for (int32_t i = 0; i < n_vocab; i++) printf("%s%.9g", i ? ", " : "", prompt_logits[i]);
+    printf("], \"greedy_ids\": [");
+    for (int i = 0; i < n_gen; i++) printf("%s%d", i ? ", " : "", greedy[i]);
+    printf("]}\n");
+    rc = fflush(stdout) == 0 ? CLI_OK : CLI_ERR;
+done:
+    lmc_context_free(ctx);
+    lmc_model_free(model);
+    free(ids);
+    free(prompt_logits);
+    free(greedy);
+    return rc;
 }

@@ -1,10 +1,197 @@
-/* cmd_run.c — placeholder: 'lmc run' is not built yet. */
-#include "cli.h"
+/* cmd_run.c — 'lmc run': one prompt in, generated text streamed out (plain completion, or wrapped in
+ * the model's chat template with --chat). Timing on stderr. --print-ids gives a JSON record instead
+ * (for golden tests). No interaction; see cmd_chat.c for that. */
+#include "cli_gen.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_interrupted) _exit(130); /* a second Ctrl-C while stopping: leave now */
+    g_interrupted = 1;
+}
+
+static void usage(FILE *to) {
+    fprintf(to, "usage: lmc run [-m MODEL] (-p PROMPT | -f FILE) [options]\n\n"
+                "Generates text from a prompt and streams it to stdout; timing goes to stderr.\n"
+                "Plain completion by default (the prompt is continued as is, BOS as the model says);\n"
+                "--chat wraps the prompt as a user message in the model's chat template.\n\n"
+                "prompt:\n"
+                "  -p, --prompt TEXT       the prompt\n"
+                "  -f, --file FILE         read the prompt from FILE ('-' = stdin)\n"
+                "  --chat                  use the chat template (user message + assistant turn)\n"
+                "  --no-display-prompt     do not echo the prompt before the completion\n"
+                "  --print-ids             print JSON {prompt_ids, ids, text, stop} instead of text\n"
+                "                          (ids: every sampled token, an end-of-generation one included)\n");
+    gen_print_flags_help(to, true);
+    fprintf(to, "\nGeneration stops at an end-of-generation token, a --stop string, -n tokens, the end\n"
+                "of the context, or Ctrl-C. Examples:\n"
+                "  lmc run -p \"Once upon a time\" -n 64\n"
+                "  lmc run --chat -p \"What is the capital of France?\" --temp 0\n");
+}
+
+static void emit_stdout(const char *text, size_t len, void *user) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} strbuf;
+
+static void emit_buf(const char *text, size_t len, void *user) {
+    strbuf *b = user;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->len + len + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) return;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, text, len);
+    b->len += len;
+    b->buf[b->len] = 0;
+}
+
+static const char *stop_name(gen_stop s) {
+    switch (s) {
+    case GEN_STOP_EOG: return "eog";
+    case GEN_STOP_LIMIT: return "limit";
+    case GEN_STOP_STRING: return "stop_string";
+    case GEN_STOP_CONTEXT: return "context";
+    case GEN_STOP_INTERRUPT: return "interrupted";
+    }
+    return "?";
+}
+
+static cJSON *ids_json(const int32_t *ids, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    return a;
+}
 
 int cmd_run(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lmc run: not available in this build yet\n");
-    return CLI_ERR;
+    gen_opts o;
+    gen_opts_default(&o);
+    const char *prompt_arg = NULL, *file = NULL;
+    bool chat = false, display_prompt = true, print_ids = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        int r = gen_parse_flag(&o, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r > 0) continue;
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!cli_arg_str(argc, argv, &i, &prompt_arg)) return CLI_USAGE;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!cli_arg_str(argc, argv, &i, &file)) return CLI_USAGE;
+        } else if (!strcmp(a, "--chat")) {
+            chat = true;
+        } else if (!strcmp(a, "--no-display-prompt")) {
+            display_prompt = false;
+        } else if (!strcmp(a, "--print-ids")) {
+            print_ids = true;
+        } else {
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        }
+    }
+    if (!prompt_arg == !file) return cli_usage_error(argv[0], "give exactly one of -p PROMPT or -f FILE");
+    if (o.system && !chat) return cli_usage_error(argv[0], "--system needs --chat");
+    if (o.chat_template && !chat) return cli_usage_error(argv[0], "--chat-template needs --chat");
+
+    int rc = CLI_ERR;
+    char *file_text = NULL, *tmpl = NULL, *rendered = NULL;
+    int32_t *toks = NULL, *ids = NULL;
+    strbuf out = {0};
+    gen_session s;
+    memset(&s, 0, sizeof s);
+    const char *prompt = prompt_arg;
+    if (file) {
+        file_text = cli_read_file(file, NULL);
+        if (!file_text) goto done;
+        prompt = file_text;
+    }
+    bool tmpl_err;
+    tmpl = gen_load_template(&o, &tmpl_err);
+    if (tmpl_err) goto done;
+    if (!gen_session_open(&s, &o)) goto done;
+
+    const char *text = prompt;
+    if (chat) {
+        lmc_chat_msg msgs[2];
+        size_t n = 0;
+        if (o.system) msgs[n++] = (lmc_chat_msg){"system", o.system};
+        msgs[n++] = (lmc_chat_msg){"user", prompt};
+        lmc_status st = lmc_chat_render(s.model, tmpl, msgs, n, true, &rendered);
+        if (st != LMC_OK) {
+            cli_fail(st, "cannot render the chat template");
+            goto done;
+        }
+        text = rendered;
+    }
+    int32_t n_toks;
+    toks = gen_tokenize(s.model, text, chat, &n_toks);
+    if (!toks) goto done;
+
+    gen_result res;
+    memset(&res, 0, sizeof res);
+    if (print_ids) {
+        int cap = o.n_predict >= 0 ? o.n_predict + 1 : s.n_ctx + 1;
+        ids = malloc((size_t)cap * sizeof *ids);
+        if (!ids) goto done;
+        res.ids = ids;
+        res.ids_cap = cap;
+    }
+    if (display_prompt && !chat && !print_ids) {
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
+    signal(SIGINT, on_sigint);
+    lmc_status st = gen_generate(&s, toks, n_toks, o.n_predict, o.stops, o.n_stops, true,
+                                 print_ids ? emit_buf : emit_stdout, print_ids ? (void *)&out : NULL,
+                                 &g_interrupted, &res);
+    signal(SIGINT, SIG_DFL);
+    if (st != LMC_OK) goto done;
+
+    if (print_ids) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToObject(j, "prompt_ids", ids_json(toks, n_toks));
+        cJSON_AddItemToObject(j, "ids", ids_json(ids, res.n_gen < res.ids_cap ? res.n_gen : res.ids_cap));
+        cJSON_AddStringToObject(j, "text", out.buf ? out.buf : "");
+        cJSON_AddStringToObject(j, "stop", stop_name(res.stop));
+        char *js = cJSON_PrintUnformatted(j);
+        if (js) printf("%s\n", js);
+        free(js);
+        cJSON_Delete(j);
+    } else {
+        printf("\n");
+    }
+    fflush(stdout);
+    if (res.stop == GEN_STOP_CONTEXT)
+        fprintf(stderr, "lmc: stopped: the context (%d tokens) is full; -c sets a larger one\n", s.n_ctx);
+    else if (res.stop == GEN_STOP_INTERRUPT)
+        fprintf(stderr, "lmc: stopped by Ctrl-C\n");
+    gen_print_stats(&s, &res);
+    fprintf(stderr, "seed:        %8llu\n", (unsigned long long)s.seed);
+    rc = CLI_OK;
+done:
+    gen_session_close(&s);
+    free(file_text);
+    free(tmpl);
+    free(rendered);
+    free(toks);
+    free(ids);
+    free(out.buf);
+    return rc;
 }

@@ -1,10 +1,137 @@
-/* cmd_template.c — placeholder: 'lmc template' is not built yet. */
+/* cmd_template.c — 'lmc template': render a chat template over a JSON list of messages and print
+ * the exact text (no newline added). For checking what a model will be prompted with; no
+ * generation. */
 #include "cli.h"
+#include "jinja.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *to) {
+    fprintf(
+        to,
+        "usage: lmc template [-m MODEL | --file T.jinja | --chat-template NAME] --messages M.json "
+        "[options]\n"
+        "\n"
+        "Renders a chat template the way Hugging Face transformers does and prints the text "
+        "exactly\n"
+        "(nothing else on stdout, no newline added).\n"
+        "\n"
+        "  -m, --model PATH        use the model's template (tokenizer.chat_template) and its "
+        "BOS/EOS text\n"
+        "                          (default: the default model, when no --file / --chat-template)\n"
+        "  --file PATH             a Jinja template file\n"
+        "  --chat-template NAME    a built-in template: chatml, llama2, llama3, mistral, zephyr\n"
+        "  --messages PATH         JSON array of {\"role\", \"content\", ...} objects (passed "
+        "through as-is)\n"
+        "  --context PATH          JSON object of extra template variables (e.g. tools, "
+        "documents)\n"
+        "  --add-generation-prompt end with the assistant's turn header\n"
+        "  --bos-token TEXT        BOS token text (default: the model's, else empty)\n"
+        "  --eos-token TEXT        EOS token text (default: the model's, else empty)\n"
+        "  -h, --help              this help\n"
+        "\n"
+        "strftime_now() uses the local time, or LMC_TEMPLATE_NOW=YYYY-MM-DD[THH:MM:SS] when set.\n"
+        "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n");
+}
+
+static cJSON *read_json(const char *path, const char *what) {
+    size_t len;
+    char *text = cli_read_file(path, &len);
+    if (!text) return NULL;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    if (!j) fprintf(stderr, "lmc template: %s: %s is not valid JSON\n", path, what);
+    free(text);
+    return j;
+}
 
 int cmd_template(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lmc template: not available in this build yet\n");
-    return CLI_ERR;
+    const char *model_path = NULL, *file = NULL, *builtin = NULL, *msgs_path = NULL,
+               *ctx_path = NULL;
+    const char *bos = NULL, *eos = NULL;
+    bool add_gen = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        bool ok = true;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            ok = cli_arg_str(argc, argv, &i, &model_path);
+        else if (!strcmp(a, "--file"))
+            ok = cli_arg_str(argc, argv, &i, &file);
+        else if (!strcmp(a, "--chat-template"))
+            ok = cli_arg_str(argc, argv, &i, &builtin);
+        else if (!strcmp(a, "--messages"))
+            ok = cli_arg_str(argc, argv, &i, &msgs_path);
+        else if (!strcmp(a, "--context"))
+            ok = cli_arg_str(argc, argv, &i, &ctx_path);
+        else if (!strcmp(a, "--bos-token"))
+            ok = cli_arg_str(argc, argv, &i, &bos);
+        else if (!strcmp(a, "--eos-token"))
+            ok = cli_arg_str(argc, argv, &i, &eos);
+        else if (!strcmp(a, "--add-generation-prompt"))
+            add_gen = true;
+        else
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        if (!ok) return CLI_USAGE;
+    }
+    if (!msgs_path) return cli_usage_error(argv[0], "--messages is required");
+    if (file && builtin)
+        return cli_usage_error(argv[0], "--file and --chat-template exclude each other");
+    const char *src = NULL;
+    if (builtin && !(src = lmc_chat_builtin(builtin)))
+        return cli_usage_error(
+            argv[0], "unknown built-in template '%s' (chatml, llama2, llama3, mistral, zephyr)",
+            builtin);
+
+    int rc = CLI_ERR;
+    char *file_text = NULL, *out = NULL;
+    cJSON *msgs = NULL, *extra = NULL;
+    lmc_model *model = NULL;
+    if (!(msgs = read_json(msgs_path, "messages"))) goto done;
+    if (!cJSON_IsArray(msgs)) {
+        fprintf(stderr, "lmc template: %s: messages must be a JSON array\n", msgs_path);
+        goto done;
+    }
+    if (ctx_path && !(extra = read_json(ctx_path, "context"))) goto done;
+    if (extra && !cJSON_IsObject(extra)) {
+        fprintf(stderr, "lmc template: %s: the context must be a JSON object\n", ctx_path);
+        goto done;
+    }
+    if (file && !(src = file_text = cli_read_file(file, NULL))) goto done;
+    /* the model is needed for its template, or for its token text when -m is given */
+    if (model_path || !src) {
+        if (!(model = cli_load_model(model_path, true, true))) goto done;
+        if (!src && !(src = lmc_model_chat_template(model))) {
+            fprintf(stderr, "lmc template: the model has no chat template; use --chat-template "
+                            "NAME or --file\n");
+            goto done;
+        }
+        if (!bos) {
+            int32_t id = lmc_token_bos(model);
+            bos = id >= 0 && lmc_token_text(model, id) ? lmc_token_text(model, id) : "";
+        }
+        if (!eos) {
+            int32_t id = lmc_token_eos(model);
+            eos = id >= 0 && lmc_token_text(model, id) ? lmc_token_text(model, id) : "";
+        }
+    }
+    lmc_status st = chat_render_json(src, msgs, add_gen, bos, eos, extra, NULL, &out);
+    if (st != LMC_OK) {
+        rc = cli_fail(st, "template");
+        goto done;
+    }
+    fwrite(out, 1, strlen(out), stdout);
+    fflush(stdout);
+    rc = CLI_OK;
+done:
+    free(out);
+    free(file_text);
+    cJSON_Delete(msgs);
+    cJSON_Delete(extra);
+    lmc_model_free(model);
+    return rc;
 }

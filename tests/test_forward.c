@@ -1,0 +1,206 @@
+/* test_forward.c — the decode API against itself: one batch vs token by token vs small n_batch,
+ * several sequences in one batch vs each alone, logits of every row, truncation, context shift
+ * (against a fresh decode at the new positions), thread counts (bitwise), and the error cases. The
+ * logits against independent references are checked in test_logits.py. */
+#include "lmc.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static double nmse_ff(const float *a, const float *b, int n) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static lmc_context *new_ctx(lmc_model *m, int n_ctx, int n_seq, int n_threads, int n_batch) {
+    lmc_context_params p = lmc_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_seq = n_seq;
+    p.n_threads = n_threads;
+    p.n_batch = n_batch;
+    lmc_context *ctx = NULL;
+    lmc_status st = lmc_context_init(m, &p, &ctx);
+    CHECK(st == LMC_OK, "context init: %s", lmc_last_error());
+    return ctx;
+}
+
+/* Logits after decoding toks at positions 0..n-1 in a fresh context, copied to out. */
+static void decode_fresh(lmc_model *m, const int32_t *toks, int n, int n_threads, int n_batch, float *out) {
+    lmc_context *ctx = new_ctx(m, 64, 1, n_threads, n_batch);
+    if (!ctx) return;
+    const float *lg = NULL;
+    lmc_status st = lmc_decode(ctx, toks, n, 0, &lg);
+    CHECK(st == LMC_OK, "decode: %s", lmc_last_error());
+    if (lg) memcpy(out, lg, (size_t)lmc_model_n_vocab(m) * sizeof(float));
+    lmc_context_free(ctx);
+}
+
+static void test_model(const char *path) {
+    lmc_model *m = NULL;
+    lmc_status st = lmc_model_load(path, NULL, &m);
+    CHECK(st == LMC_OK, "load %s: %s", path, lmc_last_error());
+    if (!m) return;
+    const int V = lmc_model_n_vocab(m);
+    printf("%s\n", path);
+    const int32_t A[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
+    const int32_t B[] = {1, 300, 42, 7, 99, 123, 400};
+    const int nA = 12, nB = 7;
+    float *ref = malloc((size_t)V * 4), *tmp = malloc((size_t)V * 4), *refB = malloc((size_t)V * 4);
+    float *rows = malloc((size_t)V * 4 * nA);
+
+    /* one batch (the reference below), with n_batch 5 (split), and token by token */
+    decode_fresh(m, A, nA, 2, 512, ref);
+    decode_fresh(m, A, nA, 2, 5, tmp);
+    double e = nmse_ff(tmp, ref, V);
+    printf("  split batches vs one batch: nmse %.3g\n", e);
+    CHECK(e <= 1e-5, "split batches: nmse %g", e);
+    lmc_context *ctx = new_ctx(m, 64, 1, 2, 512);
+    const float *lg = NULL;
+    for (int i = 0; i < nA; i++) {
+        st = lmc_decode(ctx, &A[i], 1, i, &lg);
+        CHECK(st == LMC_OK, "decode token %d: %s", i, lmc_last_error());
+        if (st != LMC_OK) break;
+        memcpy(rows + (size_t)i * V, lg, (size_t)V * 4); /* logits after each prefix */
+    }
+    e = nmse_ff(rows + (size_t)(nA - 1) * V, ref, V);
+    printf("  token by token vs one batch: nmse %.3g\n", e);
+    CHECK(e <= 1e-5, "token by token: nmse %g", e);
+
+    /* every row's logits from one batch equal the prefixes' logits */
+    lmc_seq_truncate(ctx, 0, 0);
+    int32_t pos[16];
+    int8_t want[16];
+    for (int i = 0; i < nA; i++) pos[i] = i, want[i] = 1;
+    lmc_batch b = {.n_tokens = nA, .token = A, .pos = pos, .want_logits = want};
+    st = lmc_decode_batch(ctx, &b, &lg);
+    CHECK(st == LMC_OK, "all-rows batch: %s", lmc_last_error());
+    double worst = 0;
+    for (int i = 0; st == LMC_OK && i < nA; i++) {
+        double ei = nmse_ff(lg + (size_t)i * V, rows + (size_t)i * V, V);
+        if (ei > worst) worst = ei;
+    }
+    printf("  all rows of one batch vs prefixes: worst nmse %.3g\n", worst);
+    CHECK(worst <= 1e-5, "all rows: nmse %g", worst);
+
+    /* truncate and re-decode: decode 4 more tokens, forget them and 3 of the prompt, redo those 3 */
+    st = lmc_decode(ctx, B + 1, 4, nA, &lg);
+    CHECK(st == LMC_OK, "decode more: %s", lmc_last_error());
+    lmc_seq_truncate(ctx, 0, nA - 3);
+    st = lmc_decode(ctx, A + nA - 3, 3, nA - 3, &lg);
+    CHECK(st == LMC_OK, "re-decode: %s", lmc_last_error());
+    if (st == LMC_OK) {
+        e = nmse_ff(lg, ref, V);
+        printf("  truncate + re-decode vs one batch: nmse %.3g\n", e);
+        CHECK(e <= 1e-5, "truncate: nmse %g", e);
+    }
+    /* decoding at an earlier position rewinds the sequence implicitly */
+    st = lmc_decode(ctx, A + nA - 1, 1, nA - 1, &lg);
+    CHECK(st == LMC_OK && nmse_ff(lg, ref, V) <= 1e-5, "rewind by position: %s", lmc_last_error());
+    lmc_context_free(ctx);
+
+    /* two sequences in one batch, interleaved, each equal to itself alone */
+    decode_fresh(m, B, nB, 2, 512, refB);
+    ctx = new_ctx(m, 64, 2, 2, 512);
+    int32_t tok2[32], pos2[32], seq2[32];
+    int8_t want2[32];
+    int n2 = 0;
+    for (int i = 0; i < nA || i < nB; i++) {
+        if (i < nA) tok2[n2] = A[i], pos2[n2] = i, seq2[n2] = 0, want2[n2++] = i == nA - 1;
+        if (i < nB) tok2[n2] = B[i], pos2[n2] = i, seq2[n2] = 1, want2[n2++] = i == nB - 1;
+    }
+    lmc_batch b2 = {.n_tokens = n2, .token = tok2, .pos = pos2, .seq_id = seq2, .want_logits = want2};
+    st = lmc_decode_batch(ctx, &b2, &lg);
+    CHECK(st == LMC_OK, "two-sequence batch: %s", lmc_last_error());
+    if (st == LMC_OK) {
+        /* wanted rows come in batch order: B's last token (i = 6) precedes A's (i = 11) */
+        double eA = nmse_ff(lg + V, ref, V), eB = nmse_ff(lg, refB, V);
+        printf("  two sequences in one batch vs alone: nmse %.3g, %.3g\n", eA, eB);
+        CHECK(eA <= 1e-5 && eB <= 1e-5, "two sequences: nmse %g %g", eA, eB);
+    }
+
+    /* context shift: seq 1 holds A at positions 20..31; move them down to 0..11 and decode B[1] at
+     * 12. RoPE attention depends only on relative positions, so this must match A then B[1] decoded
+     * from position 0. */
+    lmc_seq_truncate(ctx, 1, 0);
+    for (int i = 0; i < nA; i++) pos2[i] = 20 + i, seq2[i] = 1;
+    lmc_batch b3 = {.n_tokens = nA, .token = A, .pos = pos2, .seq_id = seq2};
+    st = lmc_decode_batch(ctx, &b3, &lg);
+    CHECK(st == LMC_OK, "decode at 20: %s", lmc_last_error());
+    st = lmc_seq_shift(ctx, 1, 20, nA, 0);
+    CHECK(st == LMC_OK, "shift: %s", lmc_last_error());
+    int32_t nxt = B[1], p12 = nA, s1 = 1;
+    lmc_batch b4 = {.n_tokens = 1, .token = &nxt, .pos = &p12, .seq_id = &s1};
+    st = lmc_decode_batch(ctx, &b4, &lg);
+    CHECK(st == LMC_OK, "decode after shift: %s", lmc_last_error());
+    int32_t AB[16];
+    memcpy(AB, A, sizeof A);
+    AB[nA] = B[1];
+    decode_fresh(m, AB, nA + 1, 2, 512, tmp);
+    if (st == LMC_OK) {
+        e = nmse_ff(lg, tmp, V);
+        printf("  shifted cache vs fresh decode at the new positions: nmse %.3g\n", e);
+        CHECK(e <= 1e-6, "shift: nmse %g", e);
+    }
+    /* a context shift that drops positions: [6, 13) moves to 2, the sequence is then 9 long */
+    st = lmc_seq_shift(ctx, 1, 6, 7, 2);
+    CHECK(st == LMC_OK, "shift down: %s", lmc_last_error());
+    p12 = 10;
+    st = lmc_decode_batch(ctx, &b4, &lg);
+    CHECK(st == LMC_ERR_INVALID_ARG, "gap after shift accepted");
+    p12 = 9;
+    st = lmc_decode_batch(ctx, &b4, &lg);
+    CHECK(st == LMC_OK, "decode after drop-shift: %s", lmc_last_error());
+    CHECK(lmc_seq_shift(ctx, 1, 5, 20, 0) == LMC_ERR_INVALID_ARG, "shift beyond the sequence accepted");
+    CHECK(lmc_seq_shift(ctx, 7, 0, 1, 0) == LMC_ERR_INVALID_ARG, "shift of a bad sequence accepted");
+
+    /* errors leave a message and the state untouched */
+    int32_t bad = V;
+    int32_t p0 = 0;
+    st = lmc_decode(ctx, &bad, 1, 0, &lg);
+    CHECK(st == LMC_ERR_INVALID_ARG && strstr(lmc_last_error(), "vocabulary"), "token id %d: %d %s", bad, st, lmc_last_error());
+    bad = -1;
+    st = lmc_decode(ctx, &bad, 1, 0, &lg);
+    CHECK(st == LMC_ERR_INVALID_ARG, "token id -1: %d", st);
+    st = lmc_decode(ctx, A, 1, 64, &lg);
+    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "-c"), "pos 64 of 64: %d %s", st, lmc_last_error());
+    st = lmc_decode(ctx, A, 5, 62, &lg);
+    CHECK(st == LMC_ERR_CONTEXT_FULL, "positions 62..66 of 64: %d", st);
+    int32_t p64 = 64;
+    lmc_batch b5 = {.n_tokens = 1, .token = A, .pos = &p64};
+    st = lmc_decode_batch(ctx, &b5, &lg);
+    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "n_ctx"), "batch pos 64: %d %s", st, lmc_last_error());
+    int32_t s9 = 9;
+    lmc_batch b6 = {.n_tokens = 1, .token = A, .pos = &p0, .seq_id = &s9};
+    CHECK(lmc_decode_batch(ctx, &b6, &lg) == LMC_ERR_INVALID_ARG, "sequence id 9 accepted");
+    int32_t pp[2] = {0, 2};
+    lmc_batch b7 = {.n_tokens = 2, .token = A, .pos = pp};
+    CHECK(lmc_decode_batch(ctx, &b7, &lg) == LMC_ERR_INVALID_ARG, "positions 0, 2 accepted");
+    lmc_batch b8 = {.n_tokens = 0, .token = A, .pos = pp};
+    CHECK(lmc_decode_batch(ctx, &b8, &lg) == LMC_ERR_INVALID_ARG, "empty batch accepted");
+    lmc_context_free(ctx);
+
+    /* thread counts: every output is computed by one thread in a fixed order: bitwise equal */
+    decode_fresh(m, A, nA, 1, 512, tmp);
+    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "1 thread differs from 2 (nmse %g)", nmse_ff(tmp, ref, V));
+    decode_fresh(m, A, nA, 3, 512, tmp);
+    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "3 threads differ from 2 (nmse %g)", nmse_ff(tmp, ref, V));
+
+    free(ref);
+    free(refB);
+    free(tmp);
+    free(rows);
+    lmc_model_free(m);
+}
+
+int main(void) {
+    t_require_shared();
+    test_model(t_shared("models/stories260K.gguf"));                 /* F32, GQA 8/4, 512 vocab */
+    test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf")); /* k-quants, GQA 8/2 */
+    return t_done();
+}

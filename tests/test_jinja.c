@@ -1,0 +1,255 @@
+/* test_jinja.c — the Jinja interpreter against Jinja2 itself: small templates for each language
+ * feature and the shared chat templates over tool-calling conversations (goldens made by
+ * scripts/gen_jinja_cases.py in transformers' environment), plus robustness: truncated and hostile
+ * templates must fail cleanly within the limits, never crash. */
+#include "jinja.h"
+#include "testutil.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+static cJSON *load_json(const char *path) {
+    char *text = t_read_file(path, NULL);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    return j;
+}
+
+static void show(const char *label, const char *want, const char *got) {
+    size_t i = 0;
+    while (want[i] && want[i] == got[i])
+        i++;
+    size_t from = i > 30 ? i - 30 : 0;
+    fprintf(stderr, "  %s: differs at byte %zu\n    want: %.80s\n    got:  %.80s\n", label, i,
+            want + from, got + from);
+}
+
+/* Errors whose text jinja2 fixes (undefined values, raise_exception, Python's TypeError wording)
+ * must match exactly; for syntax errors the wording differs, only the failure and its line count.
+ */
+static int check_case(const char *label, const char *src, const cJSON *ctx, const cJSON *c) {
+    const cJSON *exp = cJSON_GetObjectItem(c, "expected"), *err = cJSON_GetObjectItem(c, "error"),
+                *et = cJSON_GetObjectItem(c, "error_type");
+    jinja_opts o = {.now = "2026-11-21"};
+    char *out = NULL;
+    lmc_status st = jinja_render(src, ctx, &o, &out);
+    int ok;
+    if (cJSON_IsString(exp)) {
+        ok = st == LMC_OK && !strcmp(out, exp->valuestring);
+        if (st != LMC_OK)
+            fprintf(stderr, "  %s: error: %s\n", label, lmc_last_error());
+        else if (!ok)
+            show(label, exp->valuestring, out);
+    } else {
+        const char *type = cJSON_IsString(et) ? et->valuestring : "";
+        int exact = strcmp(type, "syntax") && strcmp(type, "SyntaxError");
+        ok = st == LMC_ERR_TEMPLATE &&
+             (exact ? !strcmp(o.err_msg, err->valuestring) : o.err_line > 0);
+        if (!ok)
+            fprintf(stderr, "  %s: want %s error \"%s\", got %s \"%s\"\n", label, type,
+                    err->valuestring, st == LMC_OK ? "text" : "error",
+                    st == LMC_OK ? out : o.err_msg);
+    }
+    free(out);
+    return ok;
+}
+
+static void test_cases(void) {
+    const char *srcdir = getenv("LMC_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/jinja_cases.json", srcdir ? srcdir : "..");
+    cJSON *cases = load_json(path);
+    CHECK(cases && cJSON_IsArray(cases), "load %s", path);
+    if (!cases) return;
+    int n = 0, pass = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        int ok = check_case(name, cJSON_GetObjectItem(c, "template")->valuestring,
+                            cJSON_GetObjectItem(c, "context"), c);
+        CHECK(ok, "%s", name);
+        n++;
+        pass += ok;
+    }
+    printf("language cases: %d/%d\n", pass, n);
+
+    /* robustness: every prefix of every case template must parse or fail cleanly */
+    int clean = 1;
+    cJSON_ArrayForEach(c, cases) {
+        const char *src = cJSON_GetObjectItem(c, "template")->valuestring;
+        size_t len = strlen(src);
+        char *buf = malloc(len + 1);
+        for (size_t k = 0; k <= len; k++) {
+            memcpy(buf, src, k);
+            buf[k] = 0;
+            char *out = NULL;
+            lmc_status st = jinja_render(buf, cJSON_GetObjectItem(c, "context"), NULL, &out);
+            if (st != LMC_OK && st != LMC_ERR_TEMPLATE) clean = 0;
+            if ((st == LMC_OK) != (out != NULL)) clean = 0;
+            free(out);
+        }
+        free(buf);
+    }
+    CHECK(clean, "truncated templates render or fail with LMC_ERR_TEMPLATE");
+    cJSON_Delete(cases);
+}
+
+static void test_tool_cases(void) {
+    const char *srcdir = getenv("LMC_SOURCE_DIR");
+    const char *tdir = t_shared("templates");
+    struct stat st;
+    if (!tdir || stat(tdir, &st) != 0) {
+        printf("shared templates absent: tool-calling cases skipped\n");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/template_tool_cases.json", srcdir ? srcdir : "..");
+    cJSON *cases = load_json(path);
+    CHECK(cases && cJSON_IsArray(cases), "load %s", path);
+    if (!cases) return;
+    int n = 0, pass = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const char *file = cJSON_GetObjectItem(c, "template_file")->valuestring;
+        snprintf(path, sizeof path, "%s/%s", tdir, file);
+        char *src = t_read_file(path, NULL);
+        CHECK(src != NULL, "read %s", path);
+        if (!src) continue;
+        char label[1024];
+        snprintf(label, sizeof label, "%s/%s", file, cJSON_GetObjectItem(c, "name")->valuestring);
+        int ok = check_case(label, src, cJSON_GetObjectItem(c, "context"), c);
+        CHECK(ok, "%s", label);
+        n++;
+        pass += ok;
+        free(src);
+    }
+    printf("tool-calling template cases: %d/%d\n", pass, n);
+    cJSON_Delete(cases);
+}
+
+static lmc_status render(const char *src, char **out, jinja_opts *o) {
+    cJSON *ctx = cJSON_Parse("{\"xs\": [1, 2, 3]}");
+    lmc_status st = jinja_render(src, ctx, o, out);
+    cJSON_Delete(ctx);
+    return st;
+}
+
+static void test_limits(void) {
+    jinja_opts o = {0};
+    char *out = NULL;
+    /* deep nesting is refused at parse time, not by overflowing the C stack */
+    size_t depth = 100000;
+    char *deep = malloc(2 * depth + 16);
+    strcpy(deep, "{{ ");
+    size_t k = 3;
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = '(';
+    deep[k++] = '1';
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = ')';
+    strcpy(deep + k, " }}");
+    CHECK(render(deep, &out, &o) == LMC_ERR_TEMPLATE && o.err_line == 1, "deep parentheses: %s",
+          o.err_msg);
+    memset(deep, 0, 3 + depth);
+    k = 0;
+    for (size_t i = 0; i < 5000; i++) {
+        memcpy(deep + k, "{{ not", 6);
+        k += 6;
+    }
+    deep[k] = 0;
+    CHECK(render(deep, &out, &o) == LMC_ERR_TEMPLATE, "deep unary chain");
+    free(deep);
+    /* runaway recursion, output and loops */
+    CHECK(render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &out, &o) ==
+                  LMC_ERR_TEMPLATE &&
+              strstr(o.err_msg, "recursion"),
+          "infinite macro recursion: %s", o.err_msg);
+    CHECK(render("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", &out, &o) ==
+                  LMC_ERR_TEMPLATE &&
+              strstr(o.err_msg, "MiB"),
+          "output limit: %s", o.err_msg);
+    CHECK(
+        render("{% set r = range(3000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
+               &out, &o) == LMC_ERR_TEMPLATE &&
+            strstr(o.err_msg, "steps"),
+        "step limit: %s", o.err_msg);
+    CHECK(render("{{ 'ab' * 100000000 }}", &out, &o) == LMC_ERR_TEMPLATE,
+          "string repetition limit");
+    CHECK(render("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s "
+                 "%}{% endfor %}",
+                 &out, &o) == LMC_ERR_TEMPLATE,
+          "doubling string limit: %s", o.err_msg);
+    /* error positions */
+    CHECK(render("line1\n{{ xs[0] +\n 'a' }}", &out, &o) == LMC_ERR_TEMPLATE && o.err_line == 2 &&
+              !strcmp(o.err_msg, "unsupported operand type(s) for +: 'int' and 'str'"),
+          "runtime error position: %d %s", o.err_line, o.err_msg);
+    CHECK(render("a\nb\n{% if x %}\n{% endfor %}", &out, &o) == LMC_ERR_TEMPLATE && o.err_line == 4,
+          "parse error line %d", o.err_line);
+    CHECK(strstr(lmc_last_error(), "line 4"), "lmc_last_error has the line: %s", lmc_last_error());
+    CHECK(render("{{ raise_exception('boom') }}", &out, &o) == LMC_ERR_TEMPLATE && o.raised &&
+              !strcmp(lmc_last_error(), "boom"),
+          "raise_exception message is the error: %s", lmc_last_error());
+    CHECK(render("{{ 'a\x80\xff' ~ xs|length }}", &out, &o) == LMC_OK && out &&
+              !strcmp(out, "a\x80\xff"
+                           "3"),
+          "invalid UTF-8 passes through");
+    free(out);
+    out = NULL;
+    /* strftime_now: explicit, from the environment, and a bad date */
+    o.now = "2024-02-29T13:05:09";
+    CHECK(render("{{ strftime_now('%Y-%m-%d %H:%M:%S %a') }}", &out, &o) == LMC_OK &&
+              !strcmp(out, "2024-02-29 13:05:09 Thu"),
+          "strftime_now: %s", out ? out : o.err_msg);
+    free(out);
+    out = NULL;
+    o.now = NULL;
+    setenv("LMC_TEMPLATE_NOW", "2026-11-21", 1);
+    CHECK(render("{{ strftime_now('%d %b %Y') }}", &out, &o) == LMC_OK &&
+              !strcmp(out, "21 Nov 2026"),
+          "LMC_TEMPLATE_NOW");
+    free(out);
+    out = NULL;
+    setenv("LMC_TEMPLATE_NOW", "yesterday", 1);
+    CHECK(render("{{ 1 }}", &out, &o) == LMC_ERR_TEMPLATE, "bad LMC_TEMPLATE_NOW is an error");
+    unsetenv("LMC_TEMPLATE_NOW");
+    CHECK(render("{{ strftime_now('%Y')|int > 2000 }}", &out, &o) == LMC_OK && !strcmp(out, "True"),
+          "real time");
+    free(out);
+    out = NULL;
+    /* bad arguments */
+    CHECK(jinja_render(NULL, NULL, NULL, &out) == LMC_ERR_INVALID_ARG, "NULL template");
+    cJSON *arr = cJSON_CreateArray();
+    CHECK(jinja_render("x", arr, NULL, &out) == LMC_ERR_INVALID_ARG, "context must be an object");
+    cJSON_Delete(arr);
+}
+
+static void test_builtins(void) {
+    static const char *const names[] = {"chatml", "llama2", "llama3", "mistral", "zephyr"};
+    cJSON *msgs = cJSON_Parse("[{\"role\":\"user\",\"content\":\"hi\"}]");
+    for (size_t i = 0; i < 5; i++) {
+        const char *src = lmc_chat_builtin(names[i]);
+        CHECK(src != NULL, "builtin %s", names[i]);
+        char *out = NULL;
+        CHECK(src && chat_render_json(src, msgs, true, "<s>", "</s>", NULL, NULL, &out) == LMC_OK &&
+                  strstr(out, "hi"),
+              "builtin %s renders", names[i]);
+        free(out);
+    }
+    CHECK(lmc_chat_builtin("nope") == NULL && lmc_chat_builtin(NULL) == NULL, "unknown builtin");
+    char *out = NULL;
+    CHECK(chat_render_json(lmc_chat_builtin("chatml"), msgs, false, NULL, NULL, NULL, NULL, &out) ==
+                  LMC_OK &&
+              !strcmp(out, "<|im_start|>user\nhi<|im_end|>\n"),
+          "chatml without generation prompt");
+    free(out);
+    cJSON_Delete(msgs);
+}
+
+int main(void) {
+    test_cases();
+    test_tool_cases();
+    test_limits();
+    test_builtins();
+    return t_done();
+}

@@ -1,0 +1,479 @@
+/* cli_gen.c — see cli_gen.h: shared flags, the session, and the generation loop of run and chat
+ * (prefix reuse of the KV cache, sampling, streaming with stop strings held back, timing).
+ * It does not read user input or choose output formats; the commands do. */
+#include "cli_gen.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void gen_opts_default(gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->sp = lmc_sampler_default_params();
+    o->n_predict = -1;
+    lmc_context_params cp = lmc_context_default_params();
+    o->n_ctx = 0;
+    o->n_threads = cp.n_threads;
+    o->n_batch = cp.n_batch > 0 ? cp.n_batch : 512;
+    o->n_gpu_layers = cp.n_gpu_layers;
+    o->device = cp.device;
+}
+
+int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    int iv;
+    float fv;
+#define IS(x) (!strcmp(a, x))
+    if (IS("-m") || IS("--model")) return cli_arg_str(argc, argv, i, &o->model_path) ? 1 : -1;
+    if (IS("--temp")) return cli_arg_float(argc, argv, i, &o->sp.temp) ? 1 : -1;
+    if (IS("--top-k")) return cli_arg_int(argc, argv, i, &iv) ? (o->sp.top_k = iv, 1) : -1;
+    if (IS("--top-p")) return cli_arg_float(argc, argv, i, &o->sp.top_p) ? 1 : -1;
+    if (IS("--min-p")) return cli_arg_float(argc, argv, i, &o->sp.min_p) ? 1 : -1;
+    if (IS("--repeat-penalty")) {
+        if (!cli_arg_float(argc, argv, i, &fv)) return -1;
+        if (!(fv > 0.0f)) {
+            cli_usage_error(argv[0], "--repeat-penalty must be > 0 (1 = off)");
+            return -1;
+        }
+        o->sp.repeat_penalty = fv;
+        return 1;
+    }
+    if (IS("--repeat-last-n")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        if (iv < -1) {
+            cli_usage_error(argv[0], "--repeat-last-n must be >= -1 (-1 = the whole context, 0 = off)");
+            return -1;
+        }
+        o->sp.repeat_last_n = iv;
+        return 1;
+    }
+    if (IS("--frequency-penalty")) return cli_arg_float(argc, argv, i, &o->sp.frequency_penalty) ? 1 : -1;
+    if (IS("--presence-penalty")) return cli_arg_float(argc, argv, i, &o->sp.presence_penalty) ? 1 : -1;
+    if (IS("-s") || IS("--seed")) {
+        if (!cli_arg_str(argc, argv, i, &v)) return -1;
+        char *end;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (*end || end == v || *v == '-') {
+            cli_usage_error(argv[0], "--seed: '%s' is not a non-negative integer", v);
+            return -1;
+        }
+        o->sp.seed = (uint64_t)s;
+        o->seed_given = s != LMC_DEFAULT_SEED; /* llama.cpp: 0xFFFFFFFF means random */
+        return 1;
+    }
+    if (IS("-n") || IS("--n-predict")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        if (iv < -1) {
+            cli_usage_error(argv[0], "-n must be >= -1 (-1 = until the end of generation)");
+            return -1;
+        }
+        o->n_predict = iv;
+        return 1;
+    }
+    if (IS("-c") || IS("--ctx-size")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        if (iv < 0) {
+            cli_usage_error(argv[0], "-c must be >= 0 (0 = the model's context length)");
+            return -1;
+        }
+        o->n_ctx = iv;
+        return 1;
+    }
+    if (IS("-t") || IS("--threads")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        if (iv < 0) {
+            cli_usage_error(argv[0], "-t must be >= 0 (0 = all cores)");
+            return -1;
+        }
+        o->n_threads = iv;
+        return 1;
+    }
+    if (IS("-b") || IS("--batch-size")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        if (iv < 1) {
+            cli_usage_error(argv[0], "-b must be >= 1");
+            return -1;
+        }
+        o->n_batch = iv;
+        return 1;
+    }
+    if (IS("-ngl") || IS("--n-gpu-layers") || IS("--gpu-layers")) {
+        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
+        o->n_gpu_layers = iv < 0 ? -1 : iv;
+        return 1;
+    }
+    if (IS("--device")) {
+        if (!cli_arg_str(argc, argv, i, &v)) return -1;
+        if (!strcmp(v, "cpu")) o->device = LMC_DEVICE_CPU;
+        else if (!strcmp(v, "cuda")) o->device = LMC_DEVICE_CUDA;
+        else if (!strcmp(v, "auto")) o->device = LMC_DEVICE_AUTO;
+        else {
+            cli_usage_error(argv[0], "--device must be cpu, cuda or auto (got '%s')", v);
+            return -1;
+        }
+        return 1;
+    }
+    if (IS("--stop") || IS("-r") || IS("--reverse-prompt")) {
+        if (!cli_arg_str(argc, argv, i, &v)) return -1;
+        if (!*v) {
+            cli_usage_error(argv[0], "--stop: empty stop string");
+            return -1;
+        }
+        if (o->n_stops == GEN_MAX_STOPS) {
+            cli_usage_error(argv[0], "at most %d --stop strings", GEN_MAX_STOPS);
+            return -1;
+        }
+        o->stops[o->n_stops++] = v;
+        return 1;
+    }
+    if (IS("--chat-template")) return cli_arg_str(argc, argv, i, &o->chat_template) ? 1 : -1;
+    if (IS("--system") || IS("-sys") || IS("--system-prompt"))
+        return cli_arg_str(argc, argv, i, &o->system) ? 1 : -1;
+#undef IS
+    return 0;
+}
+
+void gen_print_flags_help(FILE *to, bool chat) {
+    fprintf(to,
+            "model and context:\n"
+            "  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+            "  -c, --ctx-size N        context length in tokens (default 0: the model's, bounded by\n"
+            "                          memory)\n"
+            "  -t, --threads N         CPU threads (default 0: all cores)\n"
+            "  -b, --batch-size N      prompt tokens per forward pass (default %d)\n"
+            "  -ngl, --n-gpu-layers N  layers on the GPU (-1: all)\n"
+            "  --device cpu|cuda|auto  where to run (default auto)\n"
+            "generation:\n"
+            "  -n, --n-predict N       tokens to generate%s (default -1: until the model ends\n"
+            "                          its text or the context is full)\n"
+            "  --stop STR              stop when STR appears (not printed); repeatable\n"
+            "%s"
+            "sampling (llama.cpp's chain: penalties, top-k, top-p, min-p, temperature):\n"
+            "  --temp T                temperature (default 0.8; 0 = greedy)\n"
+            "  --top-k N               keep the N most likely tokens (default 40; 0 = off)\n"
+            "  --top-p P               keep the smallest set with probability >= P (default 0.95;\n"
+            "                          1 = off)\n"
+            "  --min-p P               drop tokens below P x the top probability (default 0.05;\n"
+            "                          0 = off)\n"
+            "  --repeat-penalty F      penalise repeated tokens (default 1.0 = off)\n"
+            "  --repeat-last-n N       window of the penalties (default 64; 0 = off; -1 = context)\n"
+            "  --frequency-penalty F   subtract F x count (default 0)\n"
+            "  --presence-penalty F    subtract F once per repeated token (default 0)\n"
+            "  -s, --seed N            random seed (default: random; same seed, same text)\n",
+            lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
+            chat ? " per reply" : "",
+            chat ? "  --system TEXT           system prompt\n"
+                   "  --chat-template NAME|FILE  chat template: a built-in (chatml, llama2, llama3,\n"
+                   "                          mistral, zephyr) or a Jinja file (default: the model's)\n"
+                 : "");
+}
+
+char *gen_load_template(const gen_opts *o, bool *err) {
+    *err = false;
+    if (!o->chat_template) return NULL;
+    const char *b = lmc_chat_builtin(o->chat_template);
+    if (b) return strdup(b);
+    if (access(o->chat_template, R_OK) != 0) {
+        fprintf(stderr,
+                "lmc: error: --chat-template '%s' is neither a built-in (chatml, llama2, llama3, "
+                "mistral, zephyr) nor a readable file\n",
+                o->chat_template);
+        *err = true;
+        return NULL;
+    }
+    char *t = cli_read_file(o->chat_template, NULL);
+    if (!t) *err = true;
+    return t;
+}
+
+static uint64_t random_seed(void) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&x, sizeof x, 1, f) != 1) x = 0;
+        fclose(f);
+    }
+    if (!x) x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    return x % 4294967295u; /* printable and never LMC_DEFAULT_SEED */
+}
+
+bool gen_session_open(gen_session *s, gen_opts *o) {
+    memset(s, 0, sizeof *s);
+    double t0 = now_s();
+    s->model = cli_load_model(o->model_path, false, false);
+    if (!s->model) return false;
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_seq = 1;
+    cp.n_threads = o->n_threads;
+    cp.n_batch = o->n_batch;
+    cp.device = o->device;
+    cp.n_gpu_layers = o->n_gpu_layers;
+    lmc_status st = lmc_context_init(s->model, &cp, &s->ctx);
+    if (st != LMC_OK) {
+        cli_fail(st, "cannot create the context");
+        goto fail;
+    }
+    s->load_s = now_s() - t0;
+    s->n_ctx = lmc_context_n_ctx(s->ctx);
+    s->n_batch = o->n_batch;
+    if (o->n_ctx == 0 && s->n_ctx != lmc_model_n_ctx_train(s->model))
+        fprintf(stderr, "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
+                s->n_ctx, lmc_model_n_ctx_train(s->model));
+    s->cache = malloc((size_t)s->n_ctx * sizeof *s->cache);
+    if (!s->cache) {
+        fprintf(stderr, "lmc: error: out of memory\n");
+        goto fail;
+    }
+    lmc_sampler_params sp = o->sp;
+    if (!o->seed_given) sp.seed = random_seed();
+    if (sp.repeat_last_n < 0) sp.repeat_last_n = s->n_ctx; /* -1 = the whole context */
+    s->seed = sp.seed;
+    s->smp = lmc_sampler_init(&sp, lmc_model_n_vocab(s->model));
+    if (!s->smp) {
+        cli_fail(LMC_ERR_INVALID_ARG, "sampler");
+        goto fail;
+    }
+    s->detok = lmc_detok_init(s->model, false);
+    if (!s->detok) {
+        cli_fail(LMC_ERR_OOM, "detokenizer");
+        goto fail;
+    }
+    return true;
+fail:
+    gen_session_close(s);
+    return false;
+}
+
+void gen_session_close(gen_session *s) {
+    lmc_detok_free(s->detok);
+    lmc_sampler_free(s->smp);
+    lmc_context_free(s->ctx);
+    lmc_model_free(s->model);
+    free(s->cache);
+    memset(s, 0, sizeof *s);
+}
+
+int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out) {
+    size_t len = strlen(text);
+    if (len > (size_t)INT32_MAX - 16) {
+        fprintf(stderr, "lmc: error: text too long to tokenize\n");
+        return NULL;
+    }
+    int32_t cap = (int32_t)len + 8;
+    int32_t *t = malloc((size_t)cap * sizeof *t);
+    if (!t) goto oom;
+    int32_t n = lmc_tokenize(model, text, (int32_t)len, t, cap, true, parse_special);
+    if (n < 0 && n != INT32_MIN) { /* buffer too small: -needed */
+        cap = -n;
+        int32_t *nt = realloc(t, (size_t)cap * sizeof *t);
+        if (!nt) goto oom;
+        t = nt;
+        n = lmc_tokenize(model, text, (int32_t)len, t, cap, true, parse_special);
+    }
+    if (n < 0) {
+        cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
+        free(t);
+        return NULL;
+    }
+    /* templates that write the BOS text themselves (Llama-3, ...) must not get a second one */
+    int32_t bos = lmc_token_bos(model);
+    if (n >= 2 && bos >= 0 && t[0] == bos && t[1] == bos) {
+        memmove(t, t + 1, (size_t)(n - 1) * sizeof *t);
+        n--;
+    }
+    *n_out = n;
+    return t;
+oom:
+    free(t);
+    fprintf(stderr, "lmc: error: out of memory tokenizing the prompt\n");
+    return NULL;
+}
+
+/* ---- stop strings: text that could begin a stop string waits until it is resolved --------------- */
+typedef struct {
+    const char *const *stops;
+    int n_stops;
+    char *buf;
+    size_t len, cap;
+} stopper;
+
+/* Appends text; emits what can no longer be part of a stop string. Returns true when a stop string
+ * was found (the text before it is emitted, the rest dropped). */
+static bool stopper_push(stopper *sp, const char *text, size_t n, gen_emit_fn emit, void *user) {
+    if (!text) n = 0; /* the detokenizer failed on a token: nothing to add */
+    if (sp->n_stops == 0) {
+        if (n) emit(text, n, user);
+        return false;
+    }
+    if (sp->len + n + 1 > sp->cap) {
+        size_t cap = (sp->len + n + 1) * 2;
+        char *nb = realloc(sp->buf, cap);
+        if (!nb) { /* cannot hold back: emit as is rather than lose text */
+            if (sp->len) emit(sp->buf, sp->len, user);
+            sp->len = 0;
+            if (n) emit(text, n, user);
+            return false;
+        }
+        sp->buf = nb;
+        sp->cap = cap;
+    }
+    if (n) memcpy(sp->buf + sp->len, text, n);
+    sp->len += n;
+    /* earliest occurrence of any stop string */
+    size_t first = sp->len;
+    for (int k = 0; k < sp->n_stops; k++) {
+        size_t sl = strlen(sp->stops[k]);
+        const char *hit = sl <= sp->len ? memmem(sp->buf, sp->len, sp->stops[k], sl) : NULL;
+        if (hit && (size_t)(hit - sp->buf) < first) first = (size_t)(hit - sp->buf);
+    }
+    if (first < sp->len) {
+        if (first) emit(sp->buf, first, user);
+        sp->len = 0;
+        return true;
+    }
+    /* longest suffix that is a proper prefix of some stop string stays */
+    size_t hold = 0;
+    for (int k = 0; k < sp->n_stops; k++) {
+        size_t sl = strlen(sp->stops[k]);
+        size_t m = sl - 1 < sp->len ? sl - 1 : sp->len;
+        for (; m > hold; m--)
+            if (!memcmp(sp->buf + sp->len - m, sp->stops[k], m)) break;
+        if (m > hold) hold = m;
+    }
+    size_t out = sp->len - hold;
+    if (out) {
+        emit(sp->buf, out, user);
+        memmove(sp->buf, sp->buf + out, hold);
+        sp->len = hold;
+    }
+    return false;
+}
+
+static void stopper_flush(stopper *sp, gen_emit_fn emit, void *user) {
+    if (sp->len) emit(sp->buf, sp->len, user);
+    sp->len = 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------------ */
+lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt, int n_predict,
+                        const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
+                        void *user, volatile sig_atomic_t *cancel, gen_result *res) {
+    res->n_prompt = n_prompt;
+    res->n_reused = res->n_processed = res->n_gen = 0;
+    res->t_prompt = res->t_first = res->t_gen = 0;
+    res->stop = GEN_STOP_EOG;
+    if (n_prompt <= 0) {
+        fprintf(stderr, "lmc: error: the prompt is empty (no tokens)\n");
+        return LMC_ERR_INVALID_ARG;
+    }
+    if (n_prompt > s->n_ctx) {
+        fprintf(stderr, "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
+                n_prompt, s->n_ctx);
+        return LMC_ERR_CONTEXT_FULL;
+    }
+    double t0 = now_s();
+
+    /* reuse the longest common prefix; at least the last prompt token is decoded to get logits */
+    int32_t p = 0;
+    while (p < s->n_cache && p < n_prompt && s->cache[p] == prompt[p]) p++;
+    if (p == n_prompt) p--;
+    lmc_seq_truncate(s->ctx, 0, p);
+    s->n_cache = p;
+    res->n_reused = p;
+
+    const float *logits = NULL;
+    for (int32_t i = p; i < n_prompt; i += s->n_batch) {
+        int32_t n = n_prompt - i < s->n_batch ? n_prompt - i : s->n_batch;
+        lmc_status st = lmc_decode(s->ctx, prompt + i, n, i, &logits);
+        if (st != LMC_OK) {
+            lmc_seq_truncate(s->ctx, 0, i); /* what is cached stays consistent with s->cache */
+            s->n_cache = i;
+            return cli_fail(st, "decoding the prompt"), st;
+        }
+        memcpy(s->cache + i, prompt + i, (size_t)n * sizeof *prompt);
+        s->n_cache = i + n;
+        if (accept_prompt)
+            for (int32_t j = 0; j < n; j++) lmc_sampler_accept(s->smp, prompt[i + j]);
+        if (cancel && *cancel) {
+            res->stop = GEN_STOP_INTERRUPT;
+            res->n_processed = s->n_cache - p;
+            res->t_prompt = now_s() - t0;
+            return LMC_OK;
+        }
+    }
+    res->n_processed = n_prompt - p;
+    double t1 = now_s();
+    res->t_prompt = t1 - t0;
+
+    stopper sp = {stops, n_stops, NULL, 0, 0};
+    double t_first = t1;
+    size_t len;
+    const char *text;
+    lmc_detok_flush(s->detok, &len); /* start clean */
+    for (;;) {
+        int32_t tok = lmc_sampler_sample(s->smp, logits);
+        lmc_sampler_accept(s->smp, tok);
+        if (res->ids && res->n_gen < res->ids_cap) res->ids[res->n_gen] = tok;
+        res->n_gen++;
+        if (res->n_gen == 1) {
+            t_first = now_s();
+            res->t_first = t_first - t0;
+        }
+        if (lmc_token_is_eog(s->model, tok)) {
+            res->stop = GEN_STOP_EOG;
+            break;
+        }
+        text = lmc_detok_push(s->detok, tok, &len);
+        if (stopper_push(&sp, text, len, emit, user)) {
+            res->stop = GEN_STOP_STRING;
+            break;
+        }
+        if (n_predict >= 0 && res->n_gen >= n_predict) {
+            res->stop = GEN_STOP_LIMIT;
+            break;
+        }
+        if (cancel && *cancel) {
+            res->stop = GEN_STOP_INTERRUPT;
+            break;
+        }
+        if (s->n_cache >= s->n_ctx) {
+            res->stop = GEN_STOP_CONTEXT;
+            break;
+        }
+        lmc_status st = lmc_decode(s->ctx, &tok, 1, s->n_cache, &logits);
+        if (st != LMC_OK) {
+            free(sp.buf);
+            lmc_seq_truncate(s->ctx, 0, s->n_cache);
+            res->t_gen = now_s() - t_first;
+            return cli_fail(st, "decoding"), st;
+        }
+        s->cache[s->n_cache++] = tok;
+    }
+    if (res->stop != GEN_STOP_STRING) {
+        text = lmc_detok_flush(s->detok, &len);
+        if (!stopper_push(&sp, text, len, emit, user)) stopper_flush(&sp, emit, user);
+    } else {
+        lmc_detok_flush(s->detok, &len);
+    }
+    free(sp.buf);
+    res->t_gen = now_s() - t_first;
+    return LMC_OK;
+}
+
+void gen_print_stats(const gen_session *s, const gen_result *r) {
+    fprintf(stderr, "\n");
+    fprintf(stderr, "load:        %8.2f s\n", s->load_s);
+    fprintf(stderr, "prompt:      %8d tokens (%d reused), %.2f s, %.1f tok/s\n", r->n_prompt, r->n_reused,
+            r->t_prompt, r->t_prompt > 0 ? r->n_processed / r->t_prompt : 0.0);
+    fprintf(stderr, "first token: %8.2f s\n", r->t_first);
+    fprintf(stderr, "generated:   %8d tokens, %.2f s, %.1f tok/s\n", r->n_gen, r->t_gen,
+            r->t_gen > 0 && r->n_gen > 1 ? (r->n_gen - 1) / r->t_gen : 0.0);
+}

@@ -1,0 +1,96 @@
+/* cli_gen.h — what 'lmc run' and 'lmc chat' share: the sampling/context flags, a session (model,
+ * context, sampler, the tokens held in the KV cache), the generation loop with streaming, EOG and
+ * stop strings, and timing. Interactive input and output formats stay in the commands. */
+#ifndef LMC_CLI_GEN_H
+#define LMC_CLI_GEN_H
+
+#include "cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#define GEN_MAX_STOPS 16
+
+typedef struct {
+    const char *model_path; /* NULL: the default model */
+    lmc_sampler_params sp;
+    bool seed_given;
+    int n_predict;          /* -1: until EOG or the end of the context */
+    int n_ctx;              /* 0: the model's, bounded by memory */
+    int n_threads;          /* 0: all cores */
+    int n_batch;
+    int n_gpu_layers;
+    lmc_device device;
+    const char *stops[GEN_MAX_STOPS];
+    int n_stops;
+    const char *chat_template; /* NAME of a built-in or a FILE; NULL: the model's */
+    const char *system;        /* system prompt for --chat / chat */
+} gen_opts;
+
+void gen_opts_default(gen_opts *o);
+/* Handles argv[*i] when it is one of the shared flags (consuming its value). Returns 1 when handled,
+ * 0 when the flag is not a shared one, -1 after printing a usage error. */
+int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i);
+/* Help text of the shared flags. */
+void gen_print_flags_help(FILE *to, bool chat_flags);
+/* The chat template source the options ask for (malloc'ed; NULL with *err=false when the model's
+ * own is wanted; NULL with *err=true after printing an error). */
+char *gen_load_template(const gen_opts *o, bool *err);
+
+typedef struct {
+    lmc_model *model;
+    lmc_context *ctx;
+    lmc_sampler *smp;
+    lmc_detok *detok;
+    int32_t *cache; /* (n_ctx) the tokens whose keys/values are in the cache of sequence 0 */
+    int32_t n_cache;
+    int32_t n_ctx;
+    int32_t n_batch;
+    uint64_t seed; /* the seed in use (drawn here when none was given, so it can be printed) */
+    double load_s;
+} gen_session;
+
+/* Loads the model, creates the context and sampler. Prints a friendly error and returns false. */
+bool gen_session_open(gen_session *s, gen_opts *o);
+void gen_session_close(gen_session *s);
+
+typedef enum {
+    GEN_STOP_EOG,       /* the model produced an end-of-generation token */
+    GEN_STOP_LIMIT,     /* -n tokens */
+    GEN_STOP_STRING,    /* a --stop string appeared */
+    GEN_STOP_CONTEXT,   /* no room left in the context */
+    GEN_STOP_INTERRUPT, /* Ctrl-C */
+} gen_stop;
+
+typedef struct {
+    int32_t n_prompt;    /* tokens of the prompt */
+    int32_t n_reused;    /* of them, already in the cache (not decoded again) */
+    int32_t n_processed; /* of them, decoded now */
+    int32_t n_gen;       /* tokens sampled (an EOG one included) */
+    double t_prompt;     /* seconds to process the prompt */
+    double t_first;      /* seconds from the start to the first sampled token */
+    double t_gen;        /* seconds from the first sampled token to the last */
+    gen_stop stop;
+    int32_t *ids; /* optional (set by the caller): every sampled token, up to ids_cap */
+    int32_t ids_cap;
+} gen_result;
+
+typedef void (*gen_emit_fn)(const char *text, size_t len, void *user);
+
+/* Makes the cache hold `prompt` (reusing the longest common prefix with what it holds, decoding the
+ * rest), then samples up to n_predict tokens (-1: no limit but the context), streaming their text
+ * through emit: complete UTF-8 only, EOG tokens and stop strings never emitted, text that could be
+ * the start of a stop string held back until resolved. *cancel (may be NULL) stops it early.
+ * accept_prompt: feed the newly decoded prompt tokens to the sampler's penalty history. */
+lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt, int n_predict,
+                        const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
+                        void *user, volatile sig_atomic_t *cancel, gen_result *res);
+
+/* Tokenizes text (parse_special for chat templates); BOS as the vocabulary says, but never twice when
+ * the text already starts with it. Returns a malloc'ed array and its length, or NULL after printing. */
+int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out);
+
+/* "llama.cpp-like" timing lines on stderr. */
+void gen_print_stats(const gen_session *s, const gen_result *r);
+
+#endif
