@@ -150,6 +150,57 @@ static void test_synthetic(const char *type) {
     cJSON_Delete(g);
 }
 
+/* Through the public API: greedy ids of a CPU context and a CUDA context equal, and a context shift
+ * (lmc_seq_shift) on the GPU gives the CPU's next token. */
+static void test_ctx_parity(const char *path, int n_gen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("%s: not present, CPU/CUDA context parity skipped\n", path);
+        return;
+    }
+    fclose(f);
+    lmc_model *m = NULL;
+    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
+        CHECK(0, "cannot load %s: %s", path, lmc_last_error());
+        return;
+    }
+    const int nv = lmc_model_n_vocab(m);
+    int32_t ids[2][160];
+    for (int dev = 0; dev < 2; dev++) {
+        lmc_context_params cp = lmc_context_default_params();
+        cp.n_ctx = 128;
+        cp.device = dev ? LMC_DEVICE_CUDA : LMC_DEVICE_CPU;
+        lmc_context *ctx = NULL;
+        lmc_status st = lmc_context_init(m, &cp, &ctx);
+        CHECK(st == LMC_OK, "%s context on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+        if (st != LMC_OK) break;
+        int32_t prompt[4] = {1, 403 % nv, 407 % nv, 261 % nv};
+        const float *lg = NULL;
+        st = lmc_decode(ctx, prompt, 4, 0, &lg);
+        int pos = 4, n = 0;
+        for (; n < n_gen && st == LMC_OK; n++) {
+            ids[dev][n] = argmax(lg, nv);
+            st = lmc_decode(ctx, &ids[dev][n], 1, pos++, &lg);
+        }
+        CHECK(st == LMC_OK, "%s decode on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+        /* shift: drop positions 1..8, move the rest down, decode one more token */
+        if (st == LMC_OK) {
+            st = lmc_seq_shift(ctx, 0, 9, pos - 9, 1);
+            CHECK(st == LMC_OK, "%s shift on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+            pos -= 8;
+            st = lmc_decode(ctx, &ids[dev][n_gen - 1], 1, pos, &lg);
+            CHECK(st == LMC_OK, "%s decode after shift: %s", path, lmc_last_error());
+            ids[dev][n_gen] = st == LMC_OK ? argmax(lg, nv) : -1;
+        }
+        lmc_context_free(ctx);
+    }
+    int same = 0;
+    while (same <= n_gen && ids[0][same] == ids[1][same]) same++;
+    printf("%s: CPU and CUDA contexts: %d/%d greedy ids equal (the last after a context shift)\n", path, same, n_gen + 1);
+    CHECK(same == n_gen + 1, "%s: CPU/CUDA greedy ids differ at %d", path, same);
+    lmc_model_free(m);
+}
+
 int main(void) {
     if (lmc_cuda_device_count() <= 0) {
         printf("SKIP: no CUDA device\n");
@@ -161,6 +212,10 @@ int main(void) {
     test_golden("models/llama-2-tiny-random.gguf", "models/golden/llama-2-tiny-random.hello-world.greedy16.json");
     const char *types[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) test_synthetic(types[k]);
+    test_ctx_parity(t_shared("models/stories260K.gguf"), 48);
+    const char *smol = getenv("LMC_SMOLLM2");
+    if (smol) test_ctx_parity(smol, 32);
+    else printf("SmolLM2 CPU/CUDA parity skipped (set LMC_SMOLLM2 to the GGUF's path)\n");
     return t_done();
 }
 #endif

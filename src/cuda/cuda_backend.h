@@ -67,6 +67,9 @@ void lmc_cuda_free(lmc_cuda_ctx *c);
  * (n_layer * n_embd floats; runs without the graph). */
 lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
                             float *layer_out);
+/* Moves cache positions [from, from+n) down to `to` (to <= from), re-rotating the keys. Errors are
+ * kept for the next forward (the backend table's kv_shift returns nothing). */
+void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);
 /* Bytes of weights one decode step reads (every matrix once plus one embedding row). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);
 

@@ -68,6 +68,8 @@ cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_
 /* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
 cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
                         __half *out16, cudaStream_t s);
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
+                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s);
 cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s);
 
 /* Host helpers (cuda_ops.cu). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <algorithm>
 
 extern "C" {
 #include "quant.h"
@@ -431,14 +432,14 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, f
     dst[1] = vb;
 }
 
-// R rows per warp share each activation load; U units per lane are loaded before any is used, so
-// U * R * (unit bytes) per lane are in flight.
+// A block of MV_WARPS warps computes R rows: the warps split the row's units between them (so short
+// and square matrices still put enough loads in flight), each warp's R rows share every activation
+// load, and U units per lane are loaded before any is used. Partial sums meet in shared memory.
 template <class T, int R, int U, int EPI>
 __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float *__restrict__ x,
                                                           float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
-    const int lane = threadIdx.x & 31;
-    const int64_t r0 = ((int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * R;
-    if (r0 >= rows) return;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t r0 = (int64_t)blockIdx.x * R;
     const int nu = (int)(w.cols / T::UNIT);
     float acc[R];
 #pragma unroll
@@ -446,30 +447,42 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     int64_t rr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) rr[r] = r0 + r < rows ? r0 + r : rows - 1;
-    int u = lane;
+    const int nw = blockDim.x >> 5; // warps splitting the row (<= MV_WARPS)
+    const int step = 32 * nw;
+    int u = lane + 32 * warp;
     if (U == 2) {
-        for (; u + 32 < nu; u += 64) {
+        for (; u + step < nu; u += 2 * step) {
             typename T::raw a[R], b[R];
 #pragma unroll
             for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
 #pragma unroll
-            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + 32);
+            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + step);
             mv_unit<T, R>(a, x, u, acc);
-            mv_unit<T, R>(b, x, u + 32, acc);
+            mv_unit<T, R>(b, x, u + step, acc);
         }
     }
-    for (; u < nu; u += 32) {
+    for (; u < nu; u += step) {
         typename T::raw a[R];
 #pragma unroll
         for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
         mv_unit<T, R>(a, x, u, acc);
     }
+    __shared__ float red[MV_WARPS][R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        if (lane == 0) red[warp][r] = acc[r];
     }
-    if (lane != 0) return;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
+        acc[r] = v;
+    }
     if (EPI == EPI_QKV) {
 #pragma unroll
         for (int r = 0; r < R; r += 2)
@@ -493,16 +506,124 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     }
 }
 
+template <int R, int EPI>
+__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_qkv_epi &e) {
+    if (EPI == EPI_QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
+    } else if (EPI == EPI_SWIGLU) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+    } else {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r0 + r < rows) {
+                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
+                else y[r0 + r] = acc[r];
+            }
+    }
+}
+
+// Persistent, software-pipelined variant: a grid of a few blocks per SM walks the row groups; every
+// (row group, unit step) item's weights are loaded one item ahead, so each lane always has a load in
+// flight while it computes (the short-block version leaves DRAM latency exposed at each block start).
+template <class T, int R, int EPI>
+__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_pipe(wparams w, const float *__restrict__ x,
+                                                               float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int nu = (int)(w.cols / T::UNIT);
+    const int step = 32 * nw, per = (nu + step - 1) / step;
+    const int64_t n_rg = (rows + R - 1) / R;
+    int64_t rg = blockIdx.x;
+    if (rg >= n_rg) return;
+    int it = 0;
+    __shared__ float red[MV_WARPS][R];
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    typename T::raw cur[R], nxt[R];
+    auto load = [&](typename T::raw (&dst)[R], int64_t g, int i) {
+        const int u = lane + 32 * warp + i * step;
+        if (u < nu) {
+#pragma unroll
+            for (int r = 0; r < R; r++) dst[r] = T::load(w, g * R + r < rows ? g * R + r : rows - 1, u);
+        }
+    };
+    load(cur, rg, it);
+    for (;;) {
+        int64_t rg2 = rg;
+        int it2 = it + 1;
+        if (it2 == per) { it2 = 0; rg2 += gridDim.x; }
+        const bool more = rg2 < n_rg;
+        if (more) load(nxt, rg2, it2);
+        const int u = lane + 32 * warp + it * step;
+        if (u < nu) mv_unit<T, R>(cur, x, u, acc);
+        if (it == per - 1) {
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+                if (lane == 0) red[warp][r] = acc[r];
+                acc[r] = 0.f;
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                float v[R];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    v[r] = 0.f;
+                    for (int k = 0; k < nw; k++) v[r] += red[k][r];
+                }
+                mv_epilogue<R, EPI>(v, rg * R, rows, y, e);
+            }
+            __syncthreads();
+        }
+        if (!more) break;
+#pragma unroll
+        for (int r = 0; r < R; r++) cur[r] = nxt[r];
+        rg = rg2;
+        it = it2;
+    }
+}
+
+static int sm_count() {
+    static int n = 0;
+    if (!n) {
+        int dev = 0;
+        cudaGetDevice(&dev);
+        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+    }
+    return n;
+}
+
+template <class T, int R>
+static cudaError_t launch_matvec_pipe(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                                      cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    const int64_t n_rg = (w.rows + R - 1) / R;
+    const unsigned blocks = (unsigned)std::min<int64_t>(n_rg, (int64_t)sm_count() * 8);
+    const int64_t nu = w.cols / T::UNIT;
+    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
+    if (epi == EPI_ADD) k_matvec_pipe<T, R, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_SWIGLU) k_matvec_pipe<T, R, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_QKV) k_matvec_pipe<T, R, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else k_matvec_pipe<T, R, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    return cudaGetLastError();
+}
+
 template <class T, int R, int U>
 static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
                                    cudaStream_t s) {
     wparams p = {w.q, w.d, w.cols};
-    const int64_t warps = (w.rows + R - 1) / R;
-    const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
-    if (epi == EPI_ADD) k_matvec<T, R, U, EPI_ADD><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_SWIGLU) k_matvec<T, R, U, EPI_SWIGLU><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_QKV) k_matvec<T, R, U, EPI_QKV><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
-    else k_matvec<T, R, U, EPI_STORE><<<blocks, MV_WARPS * 32, 0, s>>>(p, x, y, w.rows, e);
+    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
+    const int64_t nu = w.cols / T::UNIT;
+    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
+    if (epi == EPI_ADD) k_matvec<T, R, U, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_SWIGLU) k_matvec<T, R, U, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_QKV) k_matvec<T, R, U, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else k_matvec<T, R, U, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
     return cudaGetLastError();
 }
 
@@ -514,20 +635,21 @@ static int mv_variant(int def) {
         const char *e = getenv("LMC_CUDA_MV");
         int r = 0, u = 0;
         v = -1;
-        if (e && sscanf(e, "%d,%d", &r, &u) == 2) v = (r == 8 ? 2 : 0) + (u == 2 ? 1 : 0);
+        if (e && sscanf(e, "%d,%d", &r, &u) == 2) v = (r == 8 ? 2 : 0) + (u == 1 ? 1 : 0);
     }
     return v >= 0 ? v : def;
 }
 
-// def: the variant used without LMC_CUDA_MV (0: 4 rows 1 unit, 1: 4/2, 2: 8/1, 3: 8/2).
-template <class T>
+// def: the variant used without LMC_CUDA_MV="R,P" (R rows 4 or 8; P 1 = pipelined persistent grid,
+// 0 = one row group per block): 0: 4/0, 1: 4/1, 2: 8/0, 3: 8/1.
+template <class T, int RMAX>
 static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, float *y, int epi,
                                        const cuda_qkv_epi &e, int def, cudaStream_t s) {
     switch (mv_variant(def)) {
     case 0: return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
-    case 1: return launch_matvec_t<T, 4, 2>(w, x, y, epi, e, s);
-    case 2: return launch_matvec_t<T, 8, 1>(w, x, y, epi, e, s);
-    default: return launch_matvec_t<T, 8, 2>(w, x, y, epi, e, s);
+    case 1: return launch_matvec_pipe<T, 4>(w, x, y, epi, e, s);
+    case 2: return launch_matvec_t<T, RMAX, 1>(w, x, y, epi, e, s);
+    default: return launch_matvec_pipe<T, RMAX>(w, x, y, epi, e, s);
     }
 }
 
@@ -607,11 +729,11 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
         return cudaGetLastError();
     }
     switch (w.type) {
-    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16>(w, x, y, epi, e, 1, s);
-    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0>(w, x, y, epi, e, 1, s);
-    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0>(w, x, y, epi, e, 1, s);
-    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K>(w, x, y, epi, e, 0, s);
-    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K>(w, x, y, epi, e, 0, s);
+    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 0, s);
     default: break;
     }
     TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
@@ -960,5 +1082,36 @@ __global__ void k_f32_to_f16(const float *x, int64_t n, __half *out) {
 
 cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s) {
     k_f32_to_f16<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(x, n, out);
+    return cudaGetLastError();
+}
+
+// ---- KV shift ------------------------------------------------------------------------------------
+// Copies n cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation
+// by delta * freq composes with the one the key already carries.
+__global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs, float *__restrict__ kd,
+                                 float *__restrict__ vd, int kv_dim, int hd, int n_rot, int delta,
+                                 const double *__restrict__ freq) {
+    const int64_t row = blockIdx.x;
+    for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
+        const int64_t a = row * kv_dim + 2 * i;
+        float x0 = ks[a], x1 = ks[a + 1];
+        const int p = (2 * i) % hd / 2;
+        if (2 * p < n_rot) {
+            const float2 cs = rope_cs(delta, freq[p]);
+            const float r0 = x0 * cs.x - x1 * cs.y, r1 = x0 * cs.y + x1 * cs.x;
+            x0 = r0;
+            x1 = r1;
+        }
+        kd[a] = x0;
+        kd[a + 1] = x1;
+        vd[a] = vs[a];
+        vd[a + 1] = vs[a + 1];
+    }
+}
+
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
+                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    k_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta, freq);
     return cudaGetLastError();
 }

@@ -59,6 +59,8 @@ struct lmc_cuda_ctx {
     cudaGraphExec_t graph;
     bool graph_ready;
     uint64_t w_bytes, bytes_per_token;
+    lmc_status pending;   // an error of kv_shift, reported by the next forward
+    char pending_msg[256];
 };
 
 #define TRY(expr) do { st = (expr); if (st != LMC_OK) goto done; } while (0)
@@ -364,6 +366,30 @@ done:
     return LMC_OK;
 }
 
+extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to) {
+    if (n <= 0 || to == from) return;
+    const size_t bytes = (size_t)n * c->kv_dim * 4;
+    float *tk = NULL, *tv = NULL;
+    lmc_status st = LMC_OK;
+    TRYC(cudaMalloc((void **)&tk, bytes), "kv shift");
+    TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
+    for (int l = 0; l < c->hp.n_layer; l++) {
+        cuda_layer &D = c->L[l];
+        TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim, D.v_cache + (size_t)from * c->kv_dim, tk, tv, n,
+                                 c->kv_dim, c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st), "kv shift");
+        TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+        TRYC(cudaMemcpyAsync(D.v_cache + (size_t)to * c->kv_dim, tv, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+    }
+    TRYC(cudaStreamSynchronize(c->st), "kv shift");
+done:
+    cudaFree(tk);
+    cudaFree(tv);
+    if (st != LMC_OK) {
+        c->pending = st;
+        snprintf(c->pending_msg, sizeof c->pending_msg, "%s", lmc_last_error());
+    }
+}
+
 extern "C" uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c) { return c->bytes_per_token; }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -490,6 +516,7 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
                                        float *layer_out) {
     const lmc_hparams &hp = c->hp;
     lmc_status st = LMC_OK;
+    if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
     if (n <= 0) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
     if (pos < 0 || (int64_t)pos + n > c->n_ctx)
         return lmc_err(LMC_ERR_CONTEXT_FULL, "CUDA forward: positions %d..%d beyond n_ctx %d", pos, pos + n - 1,
