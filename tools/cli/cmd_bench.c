@@ -125,6 +125,8 @@ int cmd_bench(int argc, char **argv) {
     return bench_cuda(model, n_prompt, n_gen, reps, n_ctx, n_batch, graph);
 #else
     (void)now_s;
+    (void)graph;
+    (void)model;
     fprintf(stderr, "lmc bench: this lmc was built without the CUDA backend\n");
     return CLI_ERR;
 #endif
