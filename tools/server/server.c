@@ -1,10 +1,737 @@
-/* cmd_serve.c — placeholder: 'lmc serve' is not built yet. */
+/* server.c — `lmc serve`: an OpenAI-compatible HTTP server on libmicrohttpd (a thread per
+ * connection), routes, auth, body limits, streaming as server-sent events, client-disconnect
+ * detection and graceful shutdown. Generation itself is the engine's (slots.c); JSON shapes are
+ * api.c's. It does no TLS and no CORS: put a reverse proxy in front for that. */
 #include "cli.h"
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+double lmc_time_s(void); /* src/util.c */
+
+typedef struct {
+    lmc_model *model;
+    srv_engine *eng;
+    const char *api_key;
+    char model_id[256];
+    int32_t n_ctx, n_slots, queue_max;
+    size_t max_body;
+    bool verbose;
+    int64_t started;
+    pthread_mutex_t tok_mu; /* chat rendering + tokenization: one HTTP thread at a time */
+    atomic_bool stopping;
+} server;
+
+/* Per connection-request state (MHD's con_cls). */
+typedef struct {
+    char *body;
+    size_t len;
+    bool too_large;
+    bool responded;
+} conn_state;
+
+/* A streaming response's state: owned by the response (freed by MHD's free callback). */
+typedef struct {
+    server *srv;
+    srv_request *req;
+    int fd;
+    char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
+    size_t out_len, out_cap, out_off;
+    size_t sent; /* bytes of req->text already in events */
+    bool role_sent, finished;
+} stream_state;
+
+/* ---- small helpers ----------------------------------------------------------------------------
+ */
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
+                                 char *body, size_t len, bool owned) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        if (owned) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json) {
+    if (!json) return MHD_NO;
+    return send_body(c, status, "application/json", json, strlen(json), true);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, const api_error *err) {
+    return send_json(c, (unsigned)err->status, api_error_json(err));
+}
+
+static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *param,
+                            const char *code, const char *fmt, const char *arg) {
+    api_error err;
+    api_fail(&err, status, param, fmt, arg);
+    err.code = code;
+    return send_error(c, &err);
+}
+
+/* True when the client closed its end (we only peek: a pipelined request stays unread). */
+static bool client_gone(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    char ch;
+    return recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static int conn_fd(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+static void make_id(char *buf, size_t size, const char *prefix) {
+    static atomic_uint_fast64_t counter;
+    uint64_t x = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^
+                 (atomic_fetch_add(&counter, 1) + 1) * 0xBF58476D1CE4E5B9ull;
+    x ^= (uint64_t)getpid() << 32;
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 29;
+    snprintf(buf, size, "%s%016llx", prefix, (unsigned long long)x);
+}
+
+/* Constant-time comparison of the bearer token with the key. */
+static bool auth_ok(server *S, struct MHD_Connection *c) {
+    if (!S->api_key) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h), k = strlen(S->api_key);
+    unsigned diff = n != k;
+    for (size_t i = 0; i < k; i++)
+        diff |= (unsigned char)S->api_key[i] ^ (unsigned char)(i < n ? h[i] : 0);
+    return diff == 0;
+}
+
+/* ---- tokenizing a request ---------------------------------------------------------------------
+ */
+/* Tokenizes text (parse_special: template markers become their tokens) into r->prompt. */
+static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_error *err) {
+    size_t len = strlen(text);
+    if (len > (size_t)INT32_MAX - 16) return api_fail(err, 400, NULL, "prompt too long");
+    int32_t cap = (int32_t)len + 16;
+    int32_t *toks = malloc((size_t)cap * sizeof *toks);
+    if (!toks) return api_fail(err, 500, NULL, "out of memory");
+    int32_t n = lmc_tokenize(S->model, text, (int32_t)len, toks, cap, true, true);
+    if (n < 0 && n != INT32_MIN) { /* -(needed) */
+        cap = -n;
+        int32_t *t2 = realloc(toks, (size_t)cap * sizeof *toks);
+        if (!t2) {
+            free(toks);
+            return api_fail(err, 500, NULL, "out of memory");
+        }
+        toks = t2;
+        n = lmc_tokenize(S->model, text, (int32_t)len, toks, cap, true, true);
+    }
+    if (n < 0) {
+        free(toks);
+        return api_fail(err, 500, NULL, "tokenizer failed: %s", lmc_last_error());
+    }
+    /* a template that writes the BOS text itself plus a tokenizer that adds BOS: keep one */
+    int32_t bos = lmc_token_bos(S->model);
+    if (n >= 2 && bos >= 0 && toks[0] == bos && toks[1] == bos) {
+        memmove(toks, toks + 1, (size_t)(n - 1) * sizeof *toks);
+        n--;
+    }
+    r->prompt = toks;
+    r->n_prompt = n;
+    return true;
+}
+
+/* Parses and tokenizes a chat or completion request into r. */
+static bool build_request(server *S, const char *body, size_t len, srv_kind kind, srv_request *r,
+                          api_error *err) {
+    if (!len) return api_fail(err, 400, NULL, "the request body is empty; send a JSON object");
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) return api_fail(err, 400, NULL, "the request body is not valid JSON");
+    bool ok = false;
+    lmc_chat_msg *msgs = NULL;
+    size_t n_msgs = 0, n_arena = 0;
+    char **arena = NULL, *rendered = NULL;
+    if (!cJSON_IsObject(root)) {
+        api_fail(err, 400, NULL, "the request body must be a JSON object");
+        goto done;
+    }
+    r->kind = kind;
+    if (!api_parse_common(root, r, err)) goto done;
+    const char *param = kind == SRV_KIND_CHAT ? "messages" : "prompt";
+    if (kind == SRV_KIND_CHAT) {
+        if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
+        pthread_mutex_lock(&S->tok_mu);
+        lmc_status st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
+        if (st != LMC_OK) {
+            pthread_mutex_unlock(&S->tok_mu);
+            api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
+                     lmc_last_error()[0] ? lmc_last_error() : lmc_status_str(st));
+            goto done;
+        }
+        ok = tokenize_prompt(S, r, rendered, err);
+        pthread_mutex_unlock(&S->tok_mu);
+    } else {
+        const char *prompt;
+        if (!api_parse_prompt(root, &prompt, err)) goto done;
+        pthread_mutex_lock(&S->tok_mu);
+        ok = tokenize_prompt(S, r, prompt, err);
+        pthread_mutex_unlock(&S->tok_mu);
+    }
+    if (!ok) goto done;
+    ok = false;
+    if (r->n_prompt == 0) {
+        api_fail(err, 400, param, "the prompt is empty");
+        goto done;
+    }
+    if (r->n_prompt >= S->n_ctx) {
+        api_fail(err, 400, param,
+                 "the prompt has %d tokens but the context holds %d per request (lmc serve -c), "
+                 "prompt and reply together",
+                 r->n_prompt, S->n_ctx);
+        err->code = "context_length_exceeded";
+        goto done;
+    }
+    int32_t room = S->n_ctx - r->n_prompt;
+    if (r->max_tokens <= 0 || r->max_tokens > room) r->max_tokens = room;
+    make_id(r->id, sizeof r->id, kind == SRV_KIND_CHAT ? "chatcmpl-" : "cmpl-");
+    r->created = (int64_t)time(NULL);
+    ok = true;
+done:
+    free(rendered);
+    for (size_t i = 0; i < n_arena; i++)
+        free(arena[i]);
+    free(arena);
+    free(msgs);
+    cJSON_Delete(root);
+    return ok;
+}
+
+/* ---- streaming --------------------------------------------------------------------------------
+ */
+static void stream_error_event(stream_state *ss, int status, const char *msg) {
+    api_error err;
+    api_fail(&err, status, NULL, "%s", msg);
+    char *j = api_error_json(&err);
+    if (j) api_sse_raw(j, &ss->out, &ss->out_len, &ss->out_cap);
+    free(j);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    stream_state *ss = cls;
+    srv_request *r = ss->req;
+    server *S = ss->srv;
+    while (ss->out_off == ss->out_len) {
+        ss->out_off = ss->out_len = 0;
+        if (ss->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!ss->role_sent) { /* headers and the first event go out at once */
+            ss->role_sent = true;
+            if (r->kind == SRV_KIND_CHAT) {
+                api_sse_role(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
+                continue;
+            }
+        }
+        srv_engine_lock(S->eng);
+        if (r->n_visible == ss->sent && !r->done) srv_engine_wait(S->eng, r, 250);
+        size_t n = r->n_visible - ss->sent;
+        char *text = n ? malloc(n) : NULL;
+        if (text) memcpy(text, r->text + ss->sent, n);
+        ss->sent = r->n_visible;
+        bool done = r->done;
+        srv_engine_unlock(S->eng);
+        if (n && text)
+            api_sse_chunk(r, S->model_id, text, n, false, &ss->out, &ss->out_len, &ss->out_cap);
+        free(text);
+        if (done) {
+            ss->finished = true;
+            if (r->finish == SRV_FINISH_ERROR) {
+                stream_error_event(ss, r->err_status, r->err);
+            } else if (r->finish == SRV_FINISH_CANCELLED) {
+                stream_error_event(ss, 503, "generation cancelled: the server is shutting down");
+            } else {
+                api_sse_chunk(r, S->model_id, NULL, 0, true, &ss->out, &ss->out_len, &ss->out_cap);
+                if (r->include_usage)
+                    api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
+                api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
+            }
+        } else if (!n && client_gone(ss->fd)) {
+            atomic_store(&r->cancel, true);
+            srv_engine_poke(S->eng);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t k = ss->out_len - ss->out_off;
+    if (k > max) k = max;
+    memcpy(buf, ss->out + ss->out_off, k);
+    ss->out_off += k;
+    return (ssize_t)k;
+}
+
+static void stream_free(void *cls) {
+    stream_state *ss = cls;
+    if (!ss->finished) { /* the client went away mid-stream: stop generating for it */
+        atomic_store(&ss->req->cancel, true);
+        srv_engine_poke(ss->srv->eng);
+    }
+    srv_request_release(ss->req);
+    free(ss->out);
+    free(ss);
+}
+
+/* ---- routes -----------------------------------------------------------------------------------
+ */
+static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn_state *cs,
+                                       srv_kind kind) {
+    api_error err;
+    srv_request *r = srv_request_new();
+    if (!r) return fail(c, 500, NULL, NULL, "%s", "out of memory");
+    if (!build_request(S, cs->body, cs->len, kind, r, &err)) {
+        srv_request_release(r);
+        return send_error(c, &err);
+    }
+    if (srv_engine_submit(S->eng, r) != 0) {
+        srv_request_release(r);
+        api_fail(&err, 503, NULL, "all %d slots are busy and the queue (%d) is full; retry later",
+                 S->n_slots, S->queue_max);
+        if (atomic_load(&S->stopping)) api_fail(&err, 503, NULL, "the server is shutting down");
+        err.code = "server_busy";
+        return send_error(c, &err);
+    }
+    int fd = conn_fd(c);
+    if (r->stream) {
+        stream_state *ss = calloc(1, sizeof *ss);
+        struct MHD_Response *resp = ss ? MHD_create_response_from_callback(
+                                             MHD_SIZE_UNKNOWN, 16384, stream_read, ss, stream_free)
+                                       : NULL;
+        if (!resp) {
+            atomic_store(&r->cancel, true);
+            srv_request_release(r);
+            free(ss);
+            return MHD_NO;
+        }
+        ss->srv = S;
+        ss->req = r; /* the stream now owns our reference */
+        ss->fd = fd;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    /* not streaming: this connection's thread waits here, watching for a hang-up */
+    srv_engine_lock(S->eng);
+    while (!r->done) {
+        srv_engine_wait(S->eng, r, 250);
+        if (r->done) break;
+        srv_engine_unlock(S->eng);
+        bool gone = client_gone(fd);
+        srv_engine_lock(S->eng);
+        if (gone) {
+            srv_engine_unlock(S->eng);
+            atomic_store(&r->cancel, true);
+            srv_engine_poke(S->eng);
+            srv_request_release(r);
+            return MHD_NO;
+        }
+    }
+    srv_engine_unlock(S->eng);
+    enum MHD_Result ret;
+    if (r->finish == SRV_FINISH_ERROR) {
+        ret = fail(c, r->err_status ? r->err_status : 500, NULL, NULL, "%s", r->err);
+    } else if (r->finish == SRV_FINISH_CANCELLED) {
+        ret = fail(c, 503, NULL, NULL, "%s", "generation cancelled: the server is shutting down");
+    } else {
+        ret = send_json(c, MHD_HTTP_OK, api_completion_json(r, S->model_id, r->text, r->text_len));
+    }
+    srv_request_release(r);
+    return ret;
+}
+
+static enum MHD_Result handle_models(server *S, struct MHD_Connection *c) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data"), *m = cJSON_CreateObject();
+    cJSON_AddItemToArray(data, m);
+    cJSON_AddStringToObject(m, "id", S->model_id);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", (double)S->started);
+    cJSON_AddStringToObject(m, "owned_by", "lmc");
+    cJSON *meta = cJSON_AddObjectToObject(m, "meta");
+    char desc[128];
+    lmc_model_desc(S->model, desc, sizeof desc);
+    cJSON_AddStringToObject(meta, "desc", desc);
+    cJSON_AddNumberToObject(meta, "n_ctx", S->n_ctx);
+    cJSON_AddNumberToObject(meta, "n_ctx_train", lmc_model_n_ctx_train(S->model));
+    cJSON_AddNumberToObject(meta, "n_vocab", lmc_model_n_vocab(S->model));
+    cJSON_AddNumberToObject(meta, "n_params", (double)lmc_model_n_params(S->model));
+    cJSON_AddNumberToObject(meta, "n_slots", S->n_slots);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return send_json(c, MHD_HTTP_OK, s);
+}
+
+static enum MHD_Result handle_health(server *S, struct MHD_Connection *c) {
+    int n_slots, n_busy, n_queued;
+    srv_engine_counts(S->eng, &n_slots, &n_busy, &n_queued);
+    bool stopping = atomic_load(&S->stopping);
+    char buf[160];
+    snprintf(buf, sizeof buf,
+             "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
+             stopping ? "shutting down" : "ok", n_slots - n_busy, n_busy, n_queued);
+    return send_json(c, stopping ? 503 : MHD_HTTP_OK, strdup(buf));
+}
+
+typedef enum { R_PAGE, R_HEALTH, R_MODELS, R_CHAT, R_TEXT } route_id;
+static const struct {
+    const char *path;
+    const char *method;
+    route_id id;
+    bool auth;
+} routes[] = {
+    {"/", "GET", R_PAGE, false},
+    {"/index.html", "GET", R_PAGE, false},
+    {"/health", "GET", R_HEALTH, false},
+    {"/v1/models", "GET", R_MODELS, true},
+    {"/models", "GET", R_MODELS, true},
+    {"/v1/chat/completions", "POST", R_CHAT, true},
+    {"/chat/completions", "POST", R_CHAT, true},
+    {"/v1/completions", "POST", R_TEXT, true},
+    {"/completions", "POST", R_TEXT, true},
+};
+
+static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *url,
+                             const char *method, conn_state *cs) {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(url, routes[i].path)) continue;
+        bool get = !strcmp(routes[i].method, "GET");
+        if (strcmp(method, routes[i].method) && !(get && !strcmp(method, "HEAD"))) {
+            api_error err;
+            api_fail(&err, 405, NULL, "method %.16s is not allowed on %.64s; use %s", method, url,
+                     routes[i].method);
+            struct MHD_Response *resp = NULL;
+            char *j = api_error_json(&err);
+            if (j) resp = MHD_create_response_from_buffer(strlen(j), j, MHD_RESPMEM_MUST_FREE);
+            if (!resp) {
+                free(j);
+                return MHD_NO;
+            }
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                    get ? "GET, HEAD" : routes[i].method);
+            enum MHD_Result ret = MHD_queue_response(c, 405, resp);
+            MHD_destroy_response(resp);
+            return ret;
+        }
+        if (routes[i].auth && !auth_ok(S, c)) {
+            api_error err;
+            api_fail(&err, 401, NULL,
+                     "missing or incorrect API key (send 'Authorization: Bearer KEY')");
+            err.code = "invalid_api_key";
+            return send_error(c, &err);
+        }
+        switch (routes[i].id) {
+        case R_PAGE:
+            return send_body(c, MHD_HTTP_OK, "text/html; charset=utf-8", (char *)srv_page_html,
+                             srv_page_html_len, false);
+        case R_HEALTH:
+            return handle_health(S, c);
+        case R_MODELS:
+            return handle_models(S, c);
+        case R_CHAT:
+            return handle_generate(S, c, cs, SRV_KIND_CHAT);
+        case R_TEXT:
+            return handle_generate(S, c, cs, SRV_KIND_TEXT);
+        }
+    }
+    return fail(c, 404, NULL, NULL, "no route %.200s", url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls) {
+    (void)version;
+    server *S = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) { /* headers are in; the body (if any) follows in later calls */
+        cs = calloc(1, sizeof *cs);
+        if (!cs) return MHD_NO;
+        *con_cls = cs;
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > S->max_body) cs->too_large = true;
+        if (cs->too_large) { /* answer before reading a byte of it; MHD then closes the connection
+                              */
+            cs->responded = true;
+            api_error err;
+            api_fail(&err, 413, NULL, "the request body is larger than %zu bytes", S->max_body);
+            return send_error(c, &err);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* MHD takes no response while a body is arriving: a body that outgrows the limit is
+         * read and dropped, and answered with 413 at its end; past 8x the limit we hang up */
+        if (!cs->too_large && cs->len + *upload_size > S->max_body) {
+            cs->too_large = true;
+            free(cs->body);
+            cs->body = NULL;
+        }
+        if (cs->too_large) {
+            cs->len += *upload_size;
+            if (cs->len > 8 * S->max_body) return MHD_NO;
+        } else {
+            char *b = realloc(cs->body, cs->len + *upload_size + 1);
+            if (!b) return MHD_NO;
+            cs->body = b;
+            memcpy(cs->body + cs->len, upload_data, *upload_size);
+            cs->len += *upload_size;
+            cs->body[cs->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (cs->responded) return MHD_YES;
+    cs->responded = true;
+    if (cs->too_large) {
+        api_error err;
+        api_fail(&err, 413, NULL, "the request body is larger than %zu bytes", S->max_body);
+        return send_error(c, &err);
+    }
+    return route(S, c, url, method, cs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    conn_state *cs = *con_cls;
+    if (!cs) return;
+    free(cs->body);
+    free(cs);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    server *S = cls;
+    if (!S->verbose) return;
+    fprintf(stderr, "lmc serve: http: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- the command ------------------------------------------------------------------------------
+ */
+static void usage(FILE *to) {
+    fprintf(
+        to,
+        "usage: lmc serve [options]\n\n"
+        "An OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions,\n"
+        "GET /v1/models, GET /health, and a chat page at /. Requests are served by N slots with\n"
+        "continuous batching; a shared prompt prefix is reused from a slot's KV cache.\n\n"
+        "options:\n"
+        "  -m, --model FILE       GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+        "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
+        "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
+        "  -np, --parallel N      slots: requests generated at the same time (default 4)\n"
+        "  --queue N              requests that may wait for a slot; more get 503 (default 64)\n"
+        "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 2048,\n"
+        "                         at most the model's training context)\n"
+        "  -b, --batch-size N     tokens per decode step (default 512)\n"
+        "  -t, --threads N        CPU threads (default: all cores)\n"
+        "  -ngl, --n-gpu-layers N layers on the GPU (default 0 = CPU; -1 = all)\n"
+        "  --api-key KEY          require 'Authorization: Bearer KEY' on /v1/* (also env\n"
+        "                         LMC_API_KEY)\n"
+        "  --timeout S            close a connection idle for S seconds (default 600)\n"
+        "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
+        "  -v, --verbose          log each request and HTTP-level errors\n"
+        "  -h, --help             this help\n\n"
+        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get 5 s to finish.\n");
+}
+
+static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return false;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return true;
+}
 
 int cmd_serve(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lmc serve: not available in this build yet\n");
-    return CLI_ERR;
+    const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
+    int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
+    int timeout = 600, max_body = 1 << 20;
+    bool verbose = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            ok = cli_arg_str(argc, argv, &i, &model_path);
+        else if (!strcmp(a, "--host"))
+            ok = cli_arg_str(argc, argv, &i, &host);
+        else if (!strcmp(a, "--port"))
+            ok = cli_arg_int(argc, argv, &i, &port);
+        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel"))
+            ok = cli_arg_int(argc, argv, &i, &n_par);
+        else if (!strcmp(a, "--queue"))
+            ok = cli_arg_int(argc, argv, &i, &queue);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
+            ok = cli_arg_int(argc, argv, &i, &n_ctx);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
+            ok = cli_arg_int(argc, argv, &i, &n_batch);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+            ok = cli_arg_int(argc, argv, &i, &n_threads);
+        else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers"))
+            ok = cli_arg_int(argc, argv, &i, &ngl);
+        else if (!strcmp(a, "--api-key"))
+            ok = cli_arg_str(argc, argv, &i, &api_key);
+        else if (!strcmp(a, "--timeout"))
+            ok = cli_arg_int(argc, argv, &i, &timeout);
+        else if (!strcmp(a, "--max-body"))
+            ok = cli_arg_int(argc, argv, &i, &max_body);
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            verbose = true;
+        else
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        if (!ok) return CLI_USAGE;
+    }
+    if (port < 0 || port > 65535) return cli_usage_error(argv[0], "--port must be in 0..65535");
+    if (n_par < 1 || n_par > 256) return cli_usage_error(argv[0], "--parallel must be in 1..256");
+    if (queue < 0 || queue > 65536) return cli_usage_error(argv[0], "--queue must be in 0..65536");
+    if (n_ctx < 16) return cli_usage_error(argv[0], "-c must be at least 16");
+    if (n_batch < 1) return cli_usage_error(argv[0], "-b must be at least 1");
+    if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
+    if (timeout < 1) return cli_usage_error(argv[0], "--timeout must be at least 1 second");
+    if (max_body < 1024) return cli_usage_error(argv[0], "--max-body must be at least 1024");
+    if (api_key && !*api_key) api_key = NULL;
+
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (!bind_addr(host, port, &addr, &v6))
+        return cli_usage_error(argv[0], "cannot resolve --host '%s'", host);
+
+    /* SIGINT/SIGTERM are taken by sigwait below; block them (and SIGPIPE) before any thread starts
+     */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = CLI_ERR;
+    server S = {.api_key = api_key,
+                .verbose = verbose,
+                .max_body = (size_t)max_body,
+                .n_slots = n_par,
+                .queue_max = queue,
+                .started = (int64_t)time(NULL)};
+    pthread_mutex_init(&S.tok_mu, NULL);
+    lmc_context *ctx = NULL;
+    struct MHD_Daemon *d = NULL;
+
+    S.model = cli_load_model(model_path, false, false);
+    if (!S.model) goto out;
+    char def[4096];
+    const char *path = model_path;
+    if (!path) path = cli_default_model(def, sizeof def) ? def : "model";
+    const char *base = strrchr(path, '/');
+    snprintf(S.model_id, sizeof S.model_id, "%.255s", base ? base + 1 : path);
+
+    int32_t n_train = lmc_model_n_ctx_train(S.model);
+    if (n_train > 0 && n_ctx > n_train) n_ctx = n_train;
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_seq = n_par;
+    cp.n_threads = n_threads;
+    cp.n_batch = n_batch;
+    cp.n_gpu_layers = ngl;
+    cp.device = ngl != 0 ? LMC_DEVICE_AUTO : LMC_DEVICE_CPU;
+    lmc_status st = lmc_context_init(S.model, &cp, &ctx);
+    if (st != LMC_OK) {
+        cli_fail(st, "cannot create the context");
+        goto out;
+    }
+    S.n_ctx = lmc_context_n_ctx(ctx);
+
+    srv_engine_params ep = {
+        .n_slots = n_par, .queue_max = queue, .n_batch = n_batch, .verbose = verbose};
+    if (srv_engine_init(S.model, ctx, &ep, &S.eng) != LMC_OK) {
+        fprintf(stderr, "lmc: error: cannot start the engine (out of memory)\n");
+        goto out;
+    }
+
+    unsigned conn_limit = (unsigned)(2 * (n_par + queue) + 16);
+    if (conn_limit > 1000) conn_limit = 1000; /* a thread each; also keeps below FD_SETSIZE-ish */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &S,
+                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &S, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+                         MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, &S, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "lmc: error: cannot listen on %s port %d: %s\n", host, port,
+                strerror(errno));
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = di ? di->port : port;
+    char desc[128];
+    lmc_model_desc(S.model, desc, sizeof desc);
+    fprintf(stderr, "lmc serve: %s, %d slot%s x %d tokens of context, queue %d\n", desc, n_par,
+            n_par == 1 ? "" : "s", S.n_ctx, queue);
+    fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host,
+            v6 ? "]" : "", bound);
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "lmc serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&S.stopping, true);
+    MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections */
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    srv_engine_shutdown(S.eng, 5.0);
+    MHD_stop_daemon(d); /* waits for every connection thread */
+    d = NULL;
+    rc = CLI_OK;
+out:
+    if (d) MHD_stop_daemon(d);
+    srv_engine_free(S.eng);
+    lmc_context_free(ctx);
+    lmc_model_free(S.model);
+    pthread_mutex_destroy(&S.tok_mu);
+    return rc;
 }

@@ -1,0 +1,410 @@
+/* api.c — the JSON side of the OpenAI-compatible API: request fields checked one by one (a bad
+ * field names itself in a 400), response and stream-chunk shapes, the error object. It neither
+ * tokenizes nor talks HTTP. */
+#include "server.h"
+#include "cli.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool api_fail(api_error *err, int status, const char *param, const char *fmt, ...) {
+    err->status = status;
+    err->type = status == 401   ? "invalid_request_error"
+                : status >= 500 ? "server_error"
+                                : "invalid_request_error";
+    err->code = NULL;
+    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+char *api_error_json(const api_error *err) {
+    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "message", err->message);
+    cJSON_AddStringToObject(e, "type", err->type ? err->type : "invalid_request_error");
+    if (err->param[0])
+        cJSON_AddStringToObject(e, "param", err->param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    if (err->code)
+        cJSON_AddStringToObject(e, "code", err->code);
+    else
+        cJSON_AddNullToObject(e, "code");
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* ---- request fields ---------------------------------------------------------------------------
+ */
+/* A field that is absent or null gives false with no error; a field of the wrong type or out of
+ * [lo, hi] fails the request. */
+static bool get_number(const cJSON *root, const char *key, double lo, double hi, double *out,
+                       bool *ok, api_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return false;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+        *ok = api_fail(err, 400, key, "'%s' must be a number", key);
+        return false;
+    }
+    if (v->valuedouble < lo || v->valuedouble > hi) {
+        *ok = api_fail(err, 400, key, "'%s' must be between %g and %g, got %g", key, lo, hi,
+                       v->valuedouble);
+        return false;
+    }
+    *out = v->valuedouble;
+    return true;
+}
+
+static bool get_int(const cJSON *root, const char *key, double lo, double hi, int64_t *out,
+                    bool *ok, api_error *err) {
+    double d;
+    if (!get_number(root, key, lo, hi, &d, ok, err)) return false;
+    if (d != floor(d)) {
+        *ok = api_fail(err, 400, key, "'%s' must be an integer", key);
+        return false;
+    }
+    *out = (int64_t)d;
+    return true;
+}
+
+static bool get_bool(const cJSON *root, const char *key, bool *out, bool *ok, api_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return false;
+    if (!cJSON_IsBool(v)) {
+        *ok = api_fail(err, 400, key, "'%s' must be true or false", key);
+        return false;
+    }
+    *out = cJSON_IsTrue(v);
+    return true;
+}
+
+static bool add_stop(srv_request *r, const char *s, api_error *err) {
+    size_t n = strlen(s);
+    if (!n) return true; /* an empty stop string would stop before the first token: ignore it */
+    if (n > SRV_MAX_STOP_LEN)
+        return api_fail(err, 400, "stop", "'stop' strings may have at most %d bytes",
+                        SRV_MAX_STOP_LEN);
+    if (r->n_stop >= SRV_MAX_STOP)
+        return api_fail(err, 400, "stop", "'stop' may hold at most %d strings", SRV_MAX_STOP);
+    r->stop[r->n_stop] = strdup(s);
+    if (!r->stop[r->n_stop]) return api_fail(err, 500, NULL, "out of memory");
+    r->n_stop++;
+    return true;
+}
+
+bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
+    bool ok = true;
+    double d;
+    int64_t i;
+    bool b;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v))
+        return api_fail(err, 400, "model", "'model' must be a string");
+    if (get_number(root, "temperature", 0, 100, &d, &ok, err)) r->sp.temp = (float)d;
+    if (ok && get_number(root, "top_p", 0, 1, &d, &ok, err)) r->sp.top_p = (float)d;
+    if (ok && get_int(root, "top_k", 0, 1e9, &i, &ok, err)) r->sp.top_k = (int32_t)i;
+    if (ok && get_number(root, "min_p", 0, 1, &d, &ok, err)) r->sp.min_p = (float)d;
+    if (ok && get_number(root, "presence_penalty", -2, 2, &d, &ok, err))
+        r->sp.presence_penalty = (float)d;
+    if (ok && get_number(root, "frequency_penalty", -2, 2, &d, &ok, err))
+        r->sp.frequency_penalty = (float)d;
+    if (ok && get_number(root, "repeat_penalty", 0.01, 100, &d, &ok, err))
+        r->sp.repeat_penalty = (float)d;
+    if (ok && get_int(root, "seed", -9007199254740991.0, 9007199254740991.0, &i, &ok, err))
+        r->sp.seed = i < 0 ? LMC_DEFAULT_SEED : (uint64_t)i;
+    if (!ok) return false;
+    r->max_tokens = 0;
+    const char *mt_keys[] = {"max_tokens", "max_completion_tokens"};
+    for (int k = 0; k < 2 && ok; k++)
+        if (get_int(root, mt_keys[k], 1, 2147483647.0, &i, &ok, err)) r->max_tokens = (int32_t)i;
+    if (!ok) return false;
+    if (get_int(root, "n", 1, 1, &i, &ok, err), !ok)
+        return api_fail(err, 400, "n", "only 'n': 1 is supported");
+    if (get_bool(root, "stream", &b, &ok, err)) r->stream = b;
+    if (!ok) return false;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so))
+            return api_fail(err, 400, "stream_options", "'stream_options' must be an object");
+        if (get_bool(so, "include_usage", &b, &ok, err)) r->include_usage = b;
+        if (!ok)
+            return api_fail(err, 400, "stream_options.include_usage",
+                            "'stream_options.include_usage' must be true or false");
+    }
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
+    if (stop && !cJSON_IsNull(stop)) {
+        if (cJSON_IsString(stop)) {
+            if (!add_stop(r, stop->valuestring, err)) return false;
+        } else if (cJSON_IsArray(stop)) {
+            const cJSON *s;
+            cJSON_ArrayForEach(s, stop) {
+                if (!cJSON_IsString(s))
+                    return api_fail(err, 400, "stop",
+                                    "'stop' must be a string or an array of strings");
+                if (!add_stop(r, s->valuestring, err)) return false;
+            }
+        } else {
+            return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
+        }
+    }
+    return true;
+}
+
+bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,
+                        size_t *n_arena, api_error *err) {
+    *msgs = NULL;
+    *n = 0;
+    *arena = NULL;
+    *n_arena = 0;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (!m) return api_fail(err, 400, "messages", "'messages' is required");
+    if (!cJSON_IsArray(m)) return api_fail(err, 400, "messages", "'messages' must be an array");
+    int count = cJSON_GetArraySize(m);
+    if (count == 0) return api_fail(err, 400, "messages", "'messages' must not be empty");
+    if (count > 4096)
+        return api_fail(err, 400, "messages", "'messages' holds more than 4096 messages");
+    *msgs = calloc((size_t)count, sizeof **msgs);
+    *arena = calloc((size_t)count, sizeof **arena);
+    if (!*msgs || !*arena) return api_fail(err, 500, NULL, "out of memory");
+    int idx = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, m) {
+        char param[64];
+        snprintf(param, sizeof param, "messages[%d]", idx);
+        if (!cJSON_IsObject(it)) return api_fail(err, 400, param, "'%s' must be an object", param);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
+        if (!cJSON_IsString(role) || !role->valuestring[0]) {
+            snprintf(param, sizeof param, "messages[%d].role", idx);
+            return api_fail(err, 400, param, "'%s' must be a non-empty string", param);
+        }
+        const char *text = "";
+        if (cJSON_IsString(content)) {
+            text = content->valuestring;
+        } else if (cJSON_IsArray(content)) { /* [{"type": "text", "text": "..."}, ...] */
+            size_t len = 0;
+            const cJSON *part;
+            cJSON_ArrayForEach(part, content) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
+                if (!cJSON_IsObject(part) || !cJSON_IsString(ty) ||
+                    strcmp(ty->valuestring, "text") || !cJSON_IsString(t)) {
+                    snprintf(param, sizeof param, "messages[%d].content", idx);
+                    return api_fail(err, 400, param,
+                                    "'%s' parts must be {\"type\": \"text\", \"text\": ...}",
+                                    param);
+                }
+                len += strlen(t->valuestring);
+            }
+            char *buf = malloc(len + 1), *p = buf;
+            if (!buf) return api_fail(err, 500, NULL, "out of memory");
+            (*arena)[(*n_arena)++] = buf;
+            cJSON_ArrayForEach(part, content) {
+                const char *t = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
+                size_t l = strlen(t);
+                memcpy(p, t, l);
+                p += l;
+            }
+            *p = 0;
+            text = buf;
+        } else if (content && !cJSON_IsNull(content)) {
+            snprintf(param, sizeof param, "messages[%d].content", idx);
+            return api_fail(err, 400, param, "'%s' must be a string or an array of text parts",
+                            param);
+        }
+        (*msgs)[idx].role = role->valuestring;
+        (*msgs)[idx].content = text;
+        idx++;
+    }
+    *n = (size_t)idx;
+    return true;
+}
+
+bool api_parse_prompt(const cJSON *root, const char **prompt, api_error *err) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    if (!p) return api_fail(err, 400, "prompt", "'prompt' is required");
+    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1) p = cJSON_GetArrayItem(p, 0);
+    if (!cJSON_IsString(p)) return api_fail(err, 400, "prompt", "'prompt' must be a string");
+    *prompt = p->valuestring;
+    return true;
+}
+
+/* ---- responses --------------------------------------------------------------------------------
+ */
+const char *api_finish_str(srv_finish f) {
+    switch (f) {
+    case SRV_FINISH_STOP:
+        return "stop";
+    case SRV_FINISH_LENGTH:
+        return "length";
+    case SRV_FINISH_CANCELLED:
+        return "cancelled";
+    case SRV_FINISH_ERROR:
+        return "error";
+    default:
+        return NULL;
+    }
+}
+
+/* Valid UTF-8 copy of s[0, n): invalid bytes become U+FFFD, NULs are dropped (cJSON strings end at
+ * NUL), so a JSON body never carries broken text. */
+static char *utf8_clean(const char *s, size_t n) {
+    char *out = malloc(n * 3 + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool good = len && (size_t)(end - p) >= len;
+        for (size_t k = 1; good && k < len; k++)
+            good = (p[k] & 0xC0) == 0x80;
+        if (good && len == 2) good = c >= 0xC2;
+        if (good && len == 3) good = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0);
+        if (good && len == 4)
+            good = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90) && c <= 0xF4;
+        if (!good) {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+            continue;
+        }
+        if (c) {
+            memcpy(o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    *o = 0;
+    return out;
+}
+
+static cJSON *add_text(cJSON *obj, const char *key, const char *text, size_t len) {
+    char *clean = utf8_clean(text ? text : "", text ? len : 0);
+    cJSON *v = cJSON_AddStringToObject(obj, key, clean ? clean : "");
+    free(clean);
+    return v;
+}
+
+static void add_usage(cJSON *root, const srv_request *r) {
+    cJSON *u = cJSON_AddObjectToObject(root, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", r->n_gen);
+    cJSON_AddNumberToObject(u, "total_tokens", r->n_prompt + r->n_gen);
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", r->n_reused);
+    /* llama.cpp-style timings: what the chat page shows as tok/s */
+    cJSON *t = cJSON_AddObjectToObject(root, "timings");
+    double pms = r->t_first > 0 ? (r->t_first - r->t_start) * 1e3 : 0;
+    double gms = r->t_first > 0 ? (r->t_end - r->t_first) * 1e3 : 0;
+    cJSON_AddNumberToObject(t, "prompt_n", r->n_prompt - r->n_reused);
+    cJSON_AddNumberToObject(t, "prompt_ms", pms);
+    cJSON_AddNumberToObject(t, "predicted_n", r->n_gen);
+    cJSON_AddNumberToObject(t, "predicted_ms", gms);
+    cJSON_AddNumberToObject(t, "predicted_per_second",
+                            gms > 0 && r->n_gen > 1 ? (r->n_gen - 1) / (gms / 1e3) : 0);
+}
+
+static cJSON *response_head(const srv_request *r, const char *model_id, const char *object) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", r->id);
+    cJSON_AddStringToObject(root, "object", object);
+    cJSON_AddNumberToObject(root, "created", (double)r->created);
+    cJSON_AddStringToObject(root, "model", model_id);
+    cJSON_AddStringToObject(root, "system_fingerprint", "lmc-" LMC_VERSION_STRING);
+    return root;
+}
+
+char *api_completion_json(const srv_request *r, const char *model_id, const char *text,
+                          size_t len) {
+    bool chat = r->kind == SRV_KIND_CHAT;
+    cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    if (chat) {
+        cJSON *m = cJSON_AddObjectToObject(c, "message");
+        cJSON_AddStringToObject(m, "role", "assistant");
+        add_text(m, "content", text, len);
+    } else {
+        add_text(c, "text", text, len);
+    }
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+    add_usage(root, r);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+void api_sse_raw(const char *data, char **buf, size_t *len, size_t *cap) {
+    size_t n = strlen(data), need = *len + n + 9;
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < need)
+            c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b) return; /* the chunk is lost; the stream ends soon anyway */
+        *buf = b;
+        *cap = c;
+    }
+    *len += (size_t)sprintf(*buf + *len, "data: %s\n\n", data);
+}
+
+static void sse_emit(cJSON *root, char **buf, size_t *len, size_t *cap) {
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (s) api_sse_raw(s, buf, len, cap);
+    free(s);
+}
+
+void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len,
+                  size_t *cap) {
+    cJSON *root = response_head(r, model_id, "chat.completion.chunk");
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *d = cJSON_AddObjectToObject(c, "delta");
+    cJSON_AddStringToObject(d, "role", "assistant");
+    cJSON_AddStringToObject(d, "content", "");
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    sse_emit(root, buf, len, cap);
+}
+
+void api_sse_chunk(const srv_request *r, const char *model_id, const char *text, size_t n,
+                   bool final, char **buf, size_t *len, size_t *cap) {
+    bool chat = r->kind == SRV_KIND_CHAT;
+    cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    if (chat) {
+        cJSON *d = cJSON_AddObjectToObject(c, "delta");
+        if (n) add_text(d, "content", text, n);
+    } else {
+        add_text(c, "text", text, n);
+    }
+    cJSON_AddNullToObject(c, "logprobs");
+    if (final)
+        cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+    else
+        cJSON_AddNullToObject(c, "finish_reason");
+    if (final && !r->include_usage) add_usage(root, r);
+    sse_emit(root, buf, len, cap);
+}
+
+void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len,
+                   size_t *cap) {
+    bool chat = r->kind == SRV_KIND_CHAT;
+    cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
+    cJSON_AddArrayToObject(root, "choices");
+    add_usage(root, r);
+    sse_emit(root, buf, len, cap);
+}
