@@ -119,6 +119,11 @@ int cmd_run(int argc, char **argv) {
         toks = gen_tokenize(s.model, prompt, false, &n_toks);
     }
     if (!toks) goto done;
+    if (n_toks >= s.n_ctx) { /* refuse before echoing anything */
+        fprintf(stderr, "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
+                n_toks, s.n_ctx);
+        goto done;
+    }
 
     gen_result res;
     memset(&res, 0, sizeof res);
