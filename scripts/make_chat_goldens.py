@@ -26,6 +26,9 @@ import jinja2
 import numpy as np
 import llama_cpp
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from lmctest import default_model  # noqa: E402  (the lmc cache rule, shared with the tests)
+
 CASES = [
     {"messages": [{"role": "user", "content": "What is the capital of France?"}]},
     {"messages": [{"role": "user", "content": "Write a haiku about the sea."}]},
@@ -36,14 +39,6 @@ CASES = [
 ]
 N_PREDICT = 64
 N_CTX = 2048
-
-
-def default_model():
-    cache = os.environ.get("LMC_CACHE")
-    if not cache:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        cache = os.path.join(xdg, "lmc") if xdg else os.path.expanduser("~/.cache/lmc")
-    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def render(template, messages, bos, eos):

@@ -57,6 +57,10 @@ lmc_status arch_load(struct lmc_model *m) {
     lmc_hparams *hp = &m->hp;
     lmc_status st = LMC_OK;
 
+    if (f->n_tensors == 0)
+        return lmc_err(LMC_ERR_FORMAT,
+                       "%s has no tensors: it holds only a vocabulary (use it with lmc tokenize)",
+                       f->path);
     char *arch = gguf_get_str_dup(f, "general.architecture");
     if (!arch) return lmc_err(LMC_ERR_FORMAT, "%s: general.architecture is missing", f->path);
     bool known = false;

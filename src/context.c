@@ -2,6 +2,9 @@
  * positions, sequence ids), splits them into n_batch slices and keeps each sequence's cache length.
  * The forward pass and the KV cache belong to the backend (src/cpu/forward.c); nothing here computes. */
 #include "context.h"
+#ifdef LMC_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 #include "util.h"
 
 #include <stdlib.h>
@@ -59,11 +62,25 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (p->n_batch == 0) p->n_batch = 512;
     if (p->n_batch < 1 || p->n_batch > 65536)
         return lmc_err(LMC_ERR_INVALID_ARG, "n_batch=%d is out of range (1..65536)", p->n_batch);
-    if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU; /* until a GPU backend exists */
-    if (p->device == LMC_DEVICE_CUDA)
-        return lmc_err(LMC_ERR_UNSUPPORTED, "this build of lmc has no CUDA backend");
-    if (p->device != LMC_DEVICE_CPU)
+    if (p->device != LMC_DEVICE_CPU && p->device != LMC_DEVICE_CUDA && p->device != LMC_DEVICE_AUTO)
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
+    if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
+#ifdef LMC_WITH_CUDA
+    /* AUTO: the GPU when one is present and everything fits its backend (all layers, one sequence) */
+    if (p->device == LMC_DEVICE_AUTO)
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers == m->hp.n_layer && p->n_seq == 1
+                        ? LMC_DEVICE_CUDA : LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers < m->hp.n_layer)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "-ngl %d: splitting layers between CPU and GPU is not implemented; use -ngl 0 (CPU) or "
+                       "-ngl -1 (all %d layers on the GPU)", p->n_gpu_layers, m->hp.n_layer);
+#else
+    if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CUDA)
+        return lmc_err(LMC_ERR_UNSUPPORTED, "this build of lmc has no CUDA backend (built without nvcc)");
+    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
+#endif
     return LMC_OK;
 }
 
@@ -91,6 +108,9 @@ lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, 
         goto fail;
     }
     ctx->backend = &lmc_cpu_backend;
+#ifdef LMC_WITH_CUDA
+    if (p->device == LMC_DEVICE_CUDA) ctx->backend = &lmc_cuda_backend;
+#endif
     st = ctx->backend->init(ctx);
     if (st != LMC_OK) goto fail;
     *out = ctx;

@@ -48,5 +48,8 @@ struct lmc_context {
 };
 
 extern const lmc_backend lmc_cpu_backend;
+#ifdef LMC_WITH_CUDA
+extern const lmc_backend lmc_cuda_backend; /* backend_cuda.c */
+#endif
 
 #endif

@@ -15,39 +15,18 @@ import os
 import subprocess
 import sys
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, require_default_model, source_dir  # noqa: E402
+
 # llama.cpp's logits on this model differ from the float64 reference by ~0.9 logit RMS (measured on case 0:
 # NMSE 1.25e-2; lmc's differ by NMSE 5e-13), so a top-1/top-2 gap below one logit is within its noise.
 NEAR_TIE = 1.0
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def default_model():
-    cache = os.environ.get("LMC_CACHE")
-    if not cache:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        cache = os.path.join(xdg, "lmc") if xdg else os.path.expanduser("~/.cache/lmc")
-    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 def main():
-    lmc = os.environ.get("LMC_BIN")
-    src = os.environ.get("LMC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
-    if not lmc or not os.path.exists(lmc):
-        print("SKIP: LMC_BIN is not set or missing")
-        return 77
-    if not os.path.exists(default_model()):
-        print("SKIP: the default model is not in the cache (%s); run scripts/fetch-model.sh" % default_model())
-        return 77
-    with open(os.path.join(src, "tests", "data", "smollm2_chat_goldens.json"), encoding="utf-8") as f:
+    lmc = lmc_bin()
+    require_default_model()
+    with open(os.path.join(source_dir(), "tests", "data", "smollm2_chat_goldens.json"), encoding="utf-8") as f:
         gold = json.load(f)
 
     run_text = {}
@@ -108,8 +87,7 @@ def main():
         check("[turn 1: %d new prompt tokens processed" % len(case["prompt_ids"]) in r.stderr.decode(),
               "chat case %d: turn line: %s" % (i, r.stderr.decode()[-300:]))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -12,26 +12,11 @@ import re
 import subprocess
 import sys
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, require_default_model  # noqa: E402
+
 TURN = re.compile(r"\[turn (\d+): (\d+) new prompt tokens processed \(of (\d+) in context, (\d+) reused\), "
                   r"(\d+) generated")
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def default_model():
-    cache = os.environ.get("LMC_CACHE")
-    if not cache:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        cache = os.path.join(xdg, "lmc") if xdg else os.path.expanduser("~/.cache/lmc")
-    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def chat(lmc, lines, *args):
@@ -48,13 +33,8 @@ def run(lmc, *args):
 
 
 def main():
-    lmc = os.environ.get("LMC_BIN")
-    if not lmc or not os.path.exists(lmc):
-        print("SKIP: LMC_BIN is not set or missing")
-        return 77
-    if not os.path.exists(default_model()):
-        print("SKIP: the default model is not in the cache (%s); run scripts/fetch-model.sh" % default_model())
-        return 77
+    lmc = lmc_bin()
+    require_default_model()
 
     # --- three turns with the cache kept --------------------------------------------------------
     msgs = ["Hi! My name is Ada and I like tea.", "What is two plus two?", "What is my name?"]
@@ -116,8 +96,7 @@ def main():
         check(rc == 0 and cut == full[:full.index(stop)] + "\n",
               "--stop %r: %r, expected %r" % (stop, cut, full[:full.index(stop)]))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

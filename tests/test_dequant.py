@@ -8,29 +8,19 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, shared_root, skip  # noqa: E402
+
 try:
     import numpy as np
     import gguf
     from gguf import GGMLQuantizationType as T
 except ImportError as e:  # pragma: no cover
-    print(f"SKIP: python packages numpy/gguf not importable ({e})")
-    sys.exit(77)
+    skip(f"python packages numpy/gguf not importable ({e})")
 
 TOOL = os.environ.get("LMC_DEQUANT_TOOL")
 if not TOOL or not os.path.exists(TOOL):
-    print("SKIP: LMC_DEQUANT_TOOL is not set or missing (run through ctest)")
-    sys.exit(77)
-
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL " + msg, file=sys.stderr)
+    skip("LMC_DEQUANT_TOOL is not set or missing (run through ctest)")
 
 
 def lmc_dequant(type_id, n, raw):
@@ -128,7 +118,7 @@ for qt in SUPPORTED:
             gguf.quants.dequantize(blocks, qt))
 
 # --- every tensor of the synthetic models -------------------------------------------------------------
-shared = os.environ.get("LMC_SHARED") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+shared = shared_root()
 files = sorted(glob.glob(os.path.join(shared, "models", "synthetic", "synthetic-A-*.gguf")))
 if not files:
     print(f"note: no synthetic models under {shared}; only random blocks were compared")
@@ -149,5 +139,4 @@ for path in files:
 if files:
     print(f"synthetic models: {len(files)} files, types seen: {' '.join(sorted(seen_types))}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(finish())

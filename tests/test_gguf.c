@@ -11,29 +11,13 @@
 
 /* ---- a tiny GGUF writer -------------------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} wbuf;
+typedef t_buf wbuf;
 
-static void w_raw(wbuf *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void w_le(wbuf *b, uint64_t v, int n) {
-    uint8_t t[8];
-    for (int i = 0; i < n; i++) t[i] = (uint8_t)(v >> (8 * i));
-    w_raw(b, t, (size_t)n);
-}
-static void w_u8(wbuf *b, uint8_t v) { w_le(b, v, 1); }
-static void w_u16(wbuf *b, uint16_t v) { w_le(b, v, 2); }
-static void w_u32(wbuf *b, uint32_t v) { w_le(b, v, 4); }
-static void w_u64(wbuf *b, uint64_t v) { w_le(b, v, 8); }
+static void w_raw(wbuf *b, const void *d, size_t n) { t_buf_put(b, d, n); }
+static void w_u8(wbuf *b, uint8_t v) { t_buf_le(b, v, 1); }
+static void w_u16(wbuf *b, uint16_t v) { t_buf_le(b, v, 2); }
+static void w_u32(wbuf *b, uint32_t v) { t_buf_le(b, v, 4); }
+static void w_u64(wbuf *b, uint64_t v) { t_buf_le(b, v, 8); }
 static void w_f32(wbuf *b, float f) {
     uint32_t u;
     memcpy(&u, &f, 4);

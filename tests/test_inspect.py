@@ -8,29 +8,11 @@ import subprocess
 import sys
 import tempfile
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, shared_dir, skip  # noqa: E402
 
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg, file=sys.stderr)
-
-
-def skip(msg):
-    print("SKIP:", msg)
-    sys.exit(77)
-
-
-shared = os.environ.get("LMC_SHARED", "../shared")
-lmc = os.environ.get("LMC_BIN")
-if not lmc or not os.path.exists(lmc):
-    skip("LMC_BIN is not set or missing")
-if not os.path.isdir(os.path.join(shared, "models")):
-    skip("the shared test data folder is absent")
+lmc = lmc_bin()
+models = shared_dir("models")
 try:
     import gguf
 except ImportError:
@@ -107,7 +89,6 @@ def compare(path):
             check(abs(float(m.group(4)) - total_bytes * 8 / n_params) < 1e-3, f"{path}: bits per weight")
 
 
-models = os.path.join(shared, "models")
 paths = [os.path.join(models, "stories260K.gguf"), os.path.join(models, "llama-2-tiny-random.gguf"),
          os.path.join(models, "synthetic", "synthetic-A-Q4_K_M.gguf"),
          os.path.join(models, "synthetic", "synthetic-A-Q5_1.gguf"),
@@ -140,5 +121,4 @@ with tempfile.TemporaryDirectory() as d:
         check(r.returncode == 1 and tp in r.stderr and "offset" in r.stderr and "Traceback" not in r.stderr,
               f"truncated at {cut}: exit {r.returncode}: {r.stderr}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(finish())

@@ -11,16 +11,8 @@ import subprocess
 import sys
 import tempfile
 
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, shared_dir  # noqa: E402
 
 
 def nmse(a, b):
@@ -34,7 +26,7 @@ def argmax(v):
 
 
 def lmc(*args):
-    return subprocess.run([os.environ["LMC_BIN"], "logits", *args], capture_output=True, text=True)
+    return subprocess.run([lmc_bin(), "logits", *args], capture_output=True, text=True)
 
 
 def logits(model, ids, n, threads=2, extra=()):
@@ -44,11 +36,8 @@ def logits(model, ids, n, threads=2, extra=()):
 
 
 def main():
-    shared = os.environ.get("LMC_SHARED", "")
-    if not shared or not os.path.isdir(os.path.join(shared, "models")) or not os.environ.get("LMC_BIN"):
-        print("SKIP: LMC_SHARED (the shared test data) or LMC_BIN is not set")
-        return 77
-    models = os.path.join(shared, "models")
+    lmc_bin()
+    models = shared_dir("models")
 
     # every tensor type: NMSE vs the exact reference, argmax, greedy ids where llama.cpp is exact too
     refs = sorted(glob.glob(os.path.join(models, "synthetic", "synthetic-A-*.ref.json")))
@@ -129,8 +118,7 @@ def main():
     r = lmc("--help")
     check(r.returncode == 0 and "--ids" in r.stdout, "--help")
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@
 stop strings, seeds, parallel slots, prompt-prefix reuse) and with raw HTTP for every error case
 (400, 401, 404, 405, 413, 503), client disconnects, hostile bytes and graceful shutdown.
 Skips (exit 77) when the model is not in the cache or the openai package is missing."""
-import collections
 import http.client
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -16,56 +14,21 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmctest  # noqa: E402
+from lmctest import check, finish, require_default_model, skip  # noqa: E402
+
 try:
     import openai
 except ImportError:
-    print("skip: the openai package is not installed (pip install openai)")
-    sys.exit(77)
+    skip("the openai package is not installed (pip install openai)")
 
 KEY = "test-key-123"
 N_CTX = 512
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
-
-
-def default_model():
-    cache = os.environ.get("LMC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "lmc")
-    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def start_server(extra):
-    """Starts lmc serve on port 0 (the server picks a free one and prints it); returns (proc, port)."""
-    lmc = os.environ.get("LMC_BIN", "build/lmc")
-    args = [lmc, "serve", "--host", "127.0.0.1", "--port", "0", "-c", str(N_CTX), "-t", "2"] + extra
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    port, lines = None, []
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        proc.kill()
-        print("".join(lines))
-        raise SystemExit("lmc serve did not start")
-    # keep draining stderr so the server never blocks on a full pipe; the tail is shown on failure
-    proc.log_tail = collections.deque(lines, maxlen=60)
-    threading.Thread(target=lambda: [proc.log_tail.append(x) for x in proc.stderr], daemon=True).start()
-    return proc, port
+    return lmctest.start_server(extra, n_ctx=N_CTX)
 
 
 def raw(port, method, path, body=None, headers=None, timeout=60):
@@ -118,10 +81,7 @@ def open_stream(port, body):
 
 
 def main():
-    model = default_model()
-    if not os.path.exists(model):
-        print(f"skip: the default model is not in the cache ({model}); run scripts/fetch-model.sh")
-        return 77
+    require_default_model()
     proc, port = start_server(["--parallel", "2", "--queue", "1", "--api-key", KEY])
     try:
         run_tests(port)
@@ -132,11 +92,10 @@ def main():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if failed:
+        if lmctest.failed:
             print("server log (tail):\n" + "".join(proc.log_tail))
     test_shutdown()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 def run_tests(port):

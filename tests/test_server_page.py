@@ -10,18 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server import default_model, start_server  # noqa: E402  (skips if openai is missing)
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
+from lmctest import check, finish, require_default_model, skip, source_dir, start_server  # noqa: E402
 
 
 def find_chromium():
@@ -36,17 +25,12 @@ def main():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("skip: the playwright package is not installed (pip install playwright)")
-        return 77
+        skip("the playwright package is not installed (pip install playwright)")
     chromium = find_chromium()
     if not chromium:
-        print("skip: no chromium binary (apt-get install chromium)")
-        return 77
-    if not os.path.exists(default_model()):
-        print("skip: the default model is not in the cache; run scripts/fetch-model.sh")
-        return 77
-    src = os.environ.get("LMC_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    art = os.path.join(src, "tests", "artifacts")
+        skip("no chromium binary (apt-get install chromium)")
+    require_default_model()
+    art = os.path.join(source_dir(), "tests", "artifacts")
     os.makedirs(art, exist_ok=True)
 
     proc, port = start_server(["--parallel", "1"])
@@ -96,8 +80,7 @@ def main():
     finally:
         proc.kill()
         proc.wait()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -4,23 +4,12 @@ prints exactly the Jinja2 text (nothing more on stdout) or exits 1 with the rais
 the model path (-m) takes the template and BOS/EOS text from the GGUF; usage errors exit 2."""
 import json, os, subprocess, sys, tempfile
 
-lmc = os.environ.get("LMC_BIN", "build/lmc")
-shared = os.environ.get("LMC_SHARED", "../shared")
-tdir = os.path.join(shared, "templates")
-if not os.path.isdir(tdir):
-    print("SKIP: shared templates absent")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, shared_dir, shared_root  # noqa: E402
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
+lmc = lmc_bin()
+tdir = shared_dir("templates")
+shared = shared_root()
 
 
 def run(args, env_extra=None):
@@ -81,5 +70,4 @@ check(rc == 1 and "line 1" in err and out == "", "syntax error reported with its
 rc, out, err = run(["--help"])
 check(rc == 0 and "--messages" in out, "--help")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(finish())

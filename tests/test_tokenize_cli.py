@@ -6,30 +6,18 @@ import subprocess
 import sys
 import tempfile
 
-LMC = os.environ.get("LMC_BIN", "build/lmc")
-SHARED = os.environ.get("LMC_SHARED", "../shared")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lmctest import check, finish, lmc_bin, shared_dir  # noqa: E402
+
 VOCABS = ["llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2", "starcoder", "deepseek-llm"]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def run(*args):
-    return subprocess.run([LMC, "tokenize", *args], capture_output=True)
+    return subprocess.run([lmc_bin(), "tokenize", *args], capture_output=True)
 
 
 def main():
-    vocab_dir = os.path.join(SHARED, "models", "vocab")
-    if not os.path.isdir(vocab_dir):
-        print("SKIP: shared vocab folder absent")
-        return 77
+    vocab_dir = shared_dir("models", "vocab")
     for v in VOCABS:
         g = os.path.join(vocab_dir, f"ggml-vocab-{v}.gguf")
         r = run("-m", g, "--cases", g + ".inp")
@@ -53,7 +41,7 @@ def main():
         import numpy as np
     except ImportError:
         print("gguf/numpy absent: synthetic-file checks skipped")
-        return 1 if failed else 0
+        return finish()
     with tempfile.TemporaryDirectory() as d:
         # a byte-level vocabulary naming a pre-tokenizer lmc does not know
         p = os.path.join(d, "unknown-pre.gguf")
@@ -89,10 +77,8 @@ def main():
         w.close()
         r = run("-m", p, "-p", "hi")
         check(r.returncode == 1 and b"no tokenizer" in r.stderr, f"no tokenizer: {r.stderr!r}")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":
-    rc = main()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(rc)
+    sys.exit(main())

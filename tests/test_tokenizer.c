@@ -14,20 +14,11 @@
 
 /* ---- a tiny in-memory GGUF writer for the synthetic vocabularies ------------------------------ */
 typedef struct {
-    uint8_t *p;
-    size_t n, cap;
+    t_buf buf;
     uint64_t n_kv;
 } gb;
 
-static void gb_put(gb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
+static void gb_put(gb *b, const void *d, size_t n) { t_buf_put(&b->buf, d, n); }
 static void gb_u32(gb *b, uint32_t x) { gb_put(b, &x, 4); }
 static void gb_u64(gb *b, uint64_t x) { gb_put(b, &x, 8); }
 static void gb_s(gb *b, const char *s) {
@@ -77,14 +68,14 @@ static lmc_status load_synthetic(gb *body, struct tok_vocab **v) {
     gb_u32(&f, 3);
     gb_u64(&f, 0);
     gb_u64(&f, body->n_kv);
-    gb_put(&f, body->p, body->n);
+    gb_put(&f, body->buf.p, body->buf.n);
     gguf_file *g = NULL;
-    lmc_status st = gguf_open_buffer(f.p, f.n, "synthetic.gguf", &g);
+    lmc_status st = gguf_open_buffer(f.buf.p, f.buf.n, "synthetic.gguf", &g);
     *v = NULL;
     if (st == LMC_OK) st = tok_load(g, v);
     gguf_close(g); /* the vocabulary keeps its own copies */
-    free(f.p);
-    free(body->p);
+    free(f.buf.p);
+    free(body->buf.p);
     memset(body, 0, sizeof *body);
     return st;
 }

@@ -60,3 +60,19 @@ double t_nmse(const float *a, const double *b, size_t n) {
     }
     return den > 0 ? num / den : num;
 }
+
+void t_buf_put(t_buf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) abort();
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+void t_buf_le(t_buf *b, uint64_t v, int nbytes) {
+    uint8_t t[8];
+    for (int i = 0; i < nbytes; i++) t[i] = (uint8_t)(v >> (8 * i));
+    t_buf_put(b, t, (size_t)nbytes);
+}

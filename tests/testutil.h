@@ -4,6 +4,7 @@
 #define LMC_TESTUTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,5 +32,15 @@ int t_done(void);
 char *t_read_file(const char *path, size_t *len);
 /* NMSE = sum (a-b)^2 / sum b^2 */
 double t_nmse(const float *a, const double *b, size_t n);
+
+/* A growing byte buffer, for tests that build files (GGUFs) in memory. Start from {0}; free(p). */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} t_buf;
+/* Appends n bytes (aborts when out of memory: a test cannot go on without its input). */
+void t_buf_put(t_buf *b, const void *d, size_t n);
+/* Appends the low nbytes (1..8) of v, little-endian. */
+void t_buf_le(t_buf *b, uint64_t v, int nbytes);
 
 #endif

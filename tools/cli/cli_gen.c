@@ -297,6 +297,33 @@ oom:
     return NULL;
 }
 
+int32_t *gen_chat_tokens(const lmc_model *model, const char *tmpl, const lmc_chat_msg *m, size_t n,
+                         int32_t *n_out) {
+    char *text = NULL;
+    lmc_status st = lmc_chat_render(model, tmpl, m, n, true, &text);
+    if (st != LMC_OK) {
+        cli_fail(st, "cannot render the chat template");
+        return NULL;
+    }
+    int32_t *t = gen_tokenize(model, text, true, n_out);
+    free(text);
+    return t;
+}
+
+void gen_text_append(const char *text, size_t len, void *user) {
+    gen_text *b = user;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->len + len + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) return;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, text, len);
+    b->len += len;
+    b->buf[b->len] = 0;
+}
+
 /* ---- stop strings: text that could begin a stop string waits until it is resolved --------------- */
 typedef struct {
     const char *const *stops;

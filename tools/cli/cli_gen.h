@@ -90,6 +90,20 @@ lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt,
  * the text already starts with it. Returns a malloc'ed array and its length, or NULL after printing. */
 int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out);
 
+/* The conversation m[0..n) rendered with the chat template (NULL: the model's) and the assistant's
+ * turn opened, then tokenized with special-token text parsed. NULL after printing an error. */
+int32_t *gen_chat_tokens(const lmc_model *model, const char *tmpl, const lmc_chat_msg *m, size_t n,
+                         int32_t *n_out);
+
+/* Text collected from a generation's emit callback. */
+typedef struct {
+    char *buf; /* NUL-terminated once anything was appended; NULL before */
+    size_t len, cap;
+} gen_text;
+
+/* A gen_emit_fn that appends to the gen_text `user` (text that does not fit in memory is dropped). */
+void gen_text_append(const char *text, size_t len, void *user);
+
 /* "llama.cpp-like" timing lines on stderr. */
 void gen_print_stats(const gen_session *s, const gen_result *r);
 

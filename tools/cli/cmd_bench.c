@@ -2,7 +2,8 @@
  * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens decoded
  * one at a time from position 0. Each test runs once as a warm-up, then -r times; the table (or the
  * JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures only what
- * lmc_decode does: no sampling, no tokenization. */
+ * lmc_decode does: no sampling, no tokenization. --device cuda runs bench_cuda() (the CUDA backend's
+ * benchmark: tok/s, weight bytes per token, share of the device's copy bandwidth). */
 #include "cli.h"
 #include "cpu/kernels.h"
 
@@ -13,6 +14,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef LMC_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 enum { BENCH_MAX_LIST = 16 };
 
@@ -29,6 +34,7 @@ typedef struct {
     int n[BENCH_MAX_LIST], n_n;
     int t[BENCH_MAX_LIST], n_t;
     int reps, ngl;
+    int n_ctx, n_batch, graph; /* --device cuda only */
     lmc_device device;
     bool json;
 } bench_opts;
@@ -55,6 +61,8 @@ static void usage(void) {
            "  -r, --repetitions R  runs per test (default 5)\n"
            "  --device cpu|cuda  where to run (default cpu)\n"
            "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all)\n"
+           "  -c N, -b N, --no-graph  --device cuda: context size (default p + n + 16), largest\n"
+           "                     prompt batch (default 512), decode without the CUDA graph\n"
            "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
            "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
            "  -h, --help         this help\n"
@@ -91,6 +99,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->t[0] = ncpu > 0 ? (int)ncpu : 1, o->n_t = 1;
     o->reps = 5;
     o->ngl = -1;
+    o->n_batch = 512;
+    o->graph = 1;
     o->device = LMC_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -117,6 +127,13 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             else return cli_usage_error("bench", "--device: 'cpu' or 'cuda' expected, got '%s'", v);
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+        } else if (!strcmp(a, "-c")) {
+            if (!cli_arg_int(argc, argv, &i, &o->n_ctx)) return CLI_USAGE;
+        } else if (!strcmp(a, "-b")) {
+            if (!cli_arg_int(argc, argv, &i, &o->n_batch)) return CLI_USAGE;
+            if (o->n_batch < 1) return cli_usage_error("bench", "-b: a positive batch size expected");
+        } else if (!strcmp(a, "--no-graph")) {
+            o->graph = 0;
         } else {
             return cli_usage_error("bench", "unknown option '%s'", a);
         }
@@ -161,6 +178,62 @@ static void human_params(uint64_t n, char *buf, size_t size) {
     if (n >= 1000000000ull) snprintf(buf, size, "%.2f B", (double)n / 1e9);
     else snprintf(buf, size, "%.2f M", (double)n / 1e6);
 }
+
+#ifdef LMC_WITH_CUDA
+static double now_s(void) { return now_ns() * 1e-9; }
+
+static void cuda_progress(float done, void *user) {
+    (void)user;
+    static int last = -1;
+    int pct = (int)(done * 100);
+    if (pct / 10 != last / 10) fprintf(stderr, "\rupload %3d%%%s", pct, pct >= 100 ? "\n" : "");
+    last = pct;
+}
+
+/* The GPU benchmark (written with the CUDA backend): its own table with the weight bytes per token
+ * and the share of the device's copy bandwidth. */
+static int bench_cuda(const char *path, int n_prompt, int n_gen, int reps, int n_ctx, int n_batch, int graph) {
+    const double t0 = now_s();
+    lmc_model *m = cli_load_model(path, false, true);
+    if (!m) return CLI_ERR;
+    lmc_cuda_params p = {0};
+    p.n_ctx = n_ctx > 0 ? n_ctx : n_prompt + n_gen + 16;
+    p.n_batch = n_batch;
+    p.use_graph = graph;
+    p.progress = cuda_progress;
+    lmc_cuda_ctx *c = NULL;
+    lmc_status st = lmc_cuda_init(m, &p, &c);
+    if (st != LMC_OK) {
+        lmc_model_free(m);
+        return cli_fail(st, "CUDA init");
+    }
+    const double t_init = now_s() - t0;
+    int32_t tok = lmc_model_n_vocab(m) > 1 ? 1 : 0;
+    st = lmc_cuda_forward(c, &tok, 1, 0, NULL, NULL);
+    const double t_first = now_s() - t0;
+    lmc_cuda_bench_result r;
+    if (st == LMC_OK) st = lmc_cuda_bench(c, n_prompt, n_gen, reps, &r);
+    if (st != LMC_OK) {
+        lmc_cuda_free(c);
+        lmc_model_free(m);
+        return cli_fail(st, "CUDA bench");
+    }
+    char desc[64], dev[128];
+    uint64_t fr, tot;
+    lmc_model_desc(m, desc, sizeof desc);
+    lmc_cuda_device_info(dev, sizeof dev, &fr, &tot);
+    printf("device: %s\n", dev);
+    printf("| model | size GiB | pp%d tok/s | tg%d tok/s | weights GB/token | copy GB/s | decode share | load+init s | to first token s |\n",
+           n_prompt, n_gen);
+    printf("| %s | %.2f | %.1f | %.1f | %.3f | %.0f | %.1f%% | %.2f | %.2f |\n", desc,
+           lmc_model_size_bytes(m) / 1073741824.0, r.pp_tok_s, r.tg_tok_s, r.weight_gb, r.copy_gb_s,
+           100.0 * r.bw_share, t_init, t_first);
+    fflush(stdout);
+    lmc_cuda_free(c);
+    lmc_model_free(m);
+    return CLI_OK;
+}
+#endif
 
 static const char *backend_name(lmc_device d) { return d == LMC_DEVICE_CUDA ? "CUDA" : "CPU"; }
 
@@ -225,6 +298,18 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o);
     if (rc == -1) return CLI_OK;
     if (rc) return rc;
+    if (o.device == LMC_DEVICE_CUDA) {
+#ifdef LMC_WITH_CUDA
+        if (lmc_cuda_device_count() <= 0) {
+            fprintf(stderr, "lmc bench: no CUDA GPU found\n");
+            return CLI_ERR;
+        }
+        return bench_cuda(o.model_path, o.p[0], o.n[0], o.reps, o.n_ctx, o.n_batch, o.graph);
+#else
+        fprintf(stderr, "lmc bench: this lmc was built without the CUDA backend\n");
+        return CLI_ERR;
+#endif
+    }
 
     lmc_model *model = cli_load_model(o.model_path, false, o.json);
     if (!model) return CLI_ERR;

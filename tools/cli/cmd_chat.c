@@ -86,25 +86,11 @@ static void conv_clear(conv *c, bool keep_system) {
     while (c->n > first) conv_remove(c, c->n - 1);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
+/* Streams the reply to stdout and keeps it (gen_text) for the conversation. */
 static void emit_reply(const char *text, size_t len, void *user) {
-    strbuf *b = user;
     fwrite(text, 1, len, stdout);
     fflush(stdout);
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = (b->len + len + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, text, len);
-    b->len += len;
-    b->buf[b->len] = 0;
+    gen_text_append(text, len, user);
 }
 
 /* Renders and tokenizes the conversation with the assistant's turn opened. NULL after a message. */
@@ -112,15 +98,8 @@ static int32_t *render_tokens(gen_session *s, const char *tmpl, const conv *c, i
     lmc_chat_msg *m = malloc((c->n ? c->n : 1) * sizeof *m);
     if (!m) return NULL;
     for (size_t i = 0; i < c->n; i++) m[i] = (lmc_chat_msg){c->v[i].role, c->v[i].content};
-    char *text = NULL;
-    lmc_status st = lmc_chat_render(s->model, tmpl, m, c->n, true, &text);
+    int32_t *t = gen_chat_tokens(s->model, tmpl, m, c->n, n);
     free(m);
-    if (st != LMC_OK) {
-        cli_fail(st, "cannot render the chat template");
-        return NULL;
-    }
-    int32_t *t = gen_tokenize(s->model, text, true, n);
-    free(text);
     return t;
 }
 
@@ -158,7 +137,7 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
         conv_remove(c, c->n - 1);
         return;
     }
-    strbuf reply = {0};
+    gen_text reply = {0};
     gen_result res;
     memset(&res, 0, sizeof res);
     g_stop = 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void logits_help(void) {
     printf("usage: lmc logits [-m MODEL] (--ids 1,2,3 | --prompt TEXT) [options]\n\n"
@@ -23,6 +24,10 @@ static void logits_help(void) {
            "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
            "  --dump DIR         write the residual stream after each layer for the last prompt token\n"
            "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
+           "  --device cpu|cuda|auto  where to run (default auto). With cuda and --dump, the prompt\n"
+           "                     also runs on the CPU into DIR/cpu/ and the first layer whose CUDA\n"
+           "                     residual differs from the CPU's (NMSE > 1e-6) is reported on stderr\n"
+           "  -ngl N             layers on the GPU (-1: all)\n"
            "  -h, --help         this help\n");
 }
 
@@ -33,9 +38,58 @@ static int32_t argmax(const float *v, int32_t n) {
     return best;
 }
 
+/* Runs the prompt on the CPU with its dump in DIR/cpu and compares each layer file with the GPU's. */
+static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids, int n_ctx, int n_threads,
+                            const char *dir) {
+    char cpu_dir[4096];
+    snprintf(cpu_dir, sizeof cpu_dir, "%s/cpu", dir);
+    mkdir(cpu_dir, 0777);
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = n_threads;
+    cp.device = LMC_DEVICE_CPU;
+    lmc_context *ctx = NULL;
+    lmc_status st = lmc_context_init(model, &cp, &ctx);
+    if (st != LMC_OK) return cli_fail(st, "cannot create the CPU context");
+    lmc_context_set_dump_dir(ctx, cpu_dir);
+    const float *logits = NULL;
+    st = lmc_decode(ctx, ids, n_ids, 0, &logits);
+    lmc_context_free(ctx);
+    if (st != LMC_OK) return cli_fail(st, "CPU decode failed");
+    const int32_t n_layer = lmc_model_n_layer(model), n_embd = lmc_model_n_embd(model);
+    float *a = malloc((size_t)n_embd * sizeof *a), *b = malloc((size_t)n_embd * sizeof *b);
+    int first = -1;
+    for (int32_t l = 0; l < n_layer && a && b; l++) {
+        char pa[4200], pb[4200];
+        snprintf(pa, sizeof pa, "%s/layer_%02d.f32", dir, l);
+        snprintf(pb, sizeof pb, "%s/layer_%02d.f32", cpu_dir, l);
+        FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+        size_t ra = fa ? fread(a, sizeof *a, (size_t)n_embd, fa) : 0, rb = fb ? fread(b, sizeof *b, (size_t)n_embd, fb) : 0;
+        if (fa) fclose(fa);
+        if (fb) fclose(fb);
+        if (ra != (size_t)n_embd || rb != (size_t)n_embd) {
+            fprintf(stderr, "layer %2d: dump missing\n", l);
+            continue;
+        }
+        double num = 0, den = 0;
+        for (int32_t i = 0; i < n_embd; i++) {
+            num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+            den += (double)b[i] * b[i];
+        }
+        const double nmse = den > 0 ? num / den : num;
+        fprintf(stderr, "layer %2d: NMSE cuda vs cpu %.3g\n", l, nmse);
+        if (first < 0 && !(nmse <= 1e-6)) first = l;
+    }
+    free(a);
+    free(b);
+    if (first >= 0) fprintf(stderr, "first diverging layer: %d (NMSE > 1e-6)\n", first);
+    else fprintf(stderr, "no layer diverges (every NMSE <= 1e-6)\n");
+    return CLI_OK;
+}
+
 int cmd_logits(int argc, char **argv) {
-    const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *dump = NULL;
-    int n_gen = 16, n_threads = 0, n_ctx = 0;
+    const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *dump = NULL, *device = "auto";
+    int n_gen = 16, n_threads = 0, n_ctx = 0, n_gpu_layers = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -56,6 +110,11 @@ int cmd_logits(int argc, char **argv) {
             ok = cli_arg_int(argc, argv, &i, &n_ctx);
         } else if (!strcmp(a, "--dump")) {
             ok = cli_arg_str(argc, argv, &i, &dump);
+        } else if (!strcmp(a, "--device")) {
+            ok = cli_arg_str(argc, argv, &i, &device) &&
+                 (!strcmp(device, "cpu") || !strcmp(device, "cuda") || !strcmp(device, "auto"));
+        } else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
+            ok = cli_arg_int(argc, argv, &i, &n_gpu_layers);
         } else {
             return cli_usage_error(argv[0], "unknown option '%s'", a);
         }
@@ -102,6 +161,8 @@ int cmd_logits(int argc, char **argv) {
     lmc_context_params cp = lmc_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
+    cp.device = !strcmp(device, "cpu") ? LMC_DEVICE_CPU : !strcmp(device, "cuda") ? LMC_DEVICE_CUDA : LMC_DEVICE_AUTO;
+    cp.n_gpu_layers = n_gpu_layers;
     lmc_status st = lmc_context_init(model, &cp, &ctx);
     if (st != LMC_OK) {
         rc = cli_fail(st, "cannot create the context");
@@ -115,6 +176,8 @@ int cmd_logits(int argc, char **argv) {
         rc = cli_fail(st, "decode failed");
         goto done;
     }
+    if (dump && !strcmp(device, "cuda") && compare_with_cpu(model, ids, n_ids, n_ctx, n_threads, dump) != CLI_OK)
+        goto done;
     /* Everything is computed before anything is printed: a failure leaves stdout empty. */
     prompt_logits = malloc((size_t)n_vocab * sizeof *prompt_logits);
     greedy = malloc(((size_t)n_gen + 1) * sizeof *greedy);

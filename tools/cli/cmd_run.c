@@ -42,25 +42,6 @@ static void emit_stdout(const char *text, size_t len, void *user) {
     fflush(stdout);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
-static void emit_buf(const char *text, size_t len, void *user) {
-    strbuf *b = user;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = (b->len + len + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, text, len);
-    b->len += len;
-    b->buf[b->len] = 0;
-}
-
 static const char *stop_name(gen_stop s) {
     switch (s) {
     case GEN_STOP_EOG: return "eog";
@@ -111,9 +92,9 @@ int cmd_run(int argc, char **argv) {
     if (o.chat_template && !chat) return cli_usage_error(argv[0], "--chat-template needs --chat");
 
     int rc = CLI_ERR;
-    char *file_text = NULL, *tmpl = NULL, *rendered = NULL;
+    char *file_text = NULL, *tmpl = NULL;
     int32_t *toks = NULL, *ids = NULL;
-    strbuf out = {0};
+    gen_text out = {0};
     gen_session s;
     memset(&s, 0, sizeof s);
     const char *prompt = prompt_arg;
@@ -127,22 +108,22 @@ int cmd_run(int argc, char **argv) {
     if (tmpl_err) goto done;
     if (!gen_session_open(&s, &o)) goto done;
 
-    const char *text = prompt;
+    int32_t n_toks;
     if (chat) {
         lmc_chat_msg msgs[2];
         size_t n = 0;
         if (o.system) msgs[n++] = (lmc_chat_msg){"system", o.system};
         msgs[n++] = (lmc_chat_msg){"user", prompt};
-        lmc_status st = lmc_chat_render(s.model, tmpl, msgs, n, true, &rendered);
-        if (st != LMC_OK) {
-            cli_fail(st, "cannot render the chat template");
-            goto done;
-        }
-        text = rendered;
+        toks = gen_chat_tokens(s.model, tmpl, msgs, n, &n_toks);
+    } else {
+        toks = gen_tokenize(s.model, prompt, false, &n_toks);
     }
-    int32_t n_toks;
-    toks = gen_tokenize(s.model, text, chat, &n_toks);
     if (!toks) goto done;
+    if (n_toks >= s.n_ctx) { /* refuse before echoing anything */
+        fprintf(stderr, "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
+                n_toks, s.n_ctx);
+        goto done;
+    }
 
     gen_result res;
     memset(&res, 0, sizeof res);
@@ -159,7 +140,7 @@ int cmd_run(int argc, char **argv) {
     }
     signal(SIGINT, on_sigint);
     lmc_status st = gen_generate(&s, toks, n_toks, o.n_predict, o.stops, o.n_stops, true,
-                                 print_ids ? emit_buf : emit_stdout, print_ids ? (void *)&out : NULL,
+                                 print_ids ? gen_text_append : emit_stdout, print_ids ? (void *)&out : NULL,
                                  &g_interrupted, &res);
     signal(SIGINT, SIG_DFL);
     if (st != LMC_OK) goto done;
@@ -189,7 +170,6 @@ done:
     gen_session_close(&s);
     free(file_text);
     free(tmpl);
-    free(rendered);
     free(toks);
     free(ids);
     free(out.buf);

@@ -321,13 +321,19 @@ static cJSON *response_head(const srv_request *r, const char *model_id, const ch
     return root;
 }
 
+/* The "choices" array with its one choice (index 0), returned for the caller to fill. */
+static cJSON *add_choice(cJSON *root) {
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    return c;
+}
+
 char *api_completion_json(const srv_request *r, const char *model_id, const char *text,
                           size_t len) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
-    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
-    cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *c = add_choice(root);
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
@@ -367,9 +373,7 @@ static void sse_emit(cJSON *root, char **buf, size_t *len, size_t *cap) {
 void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len,
                   size_t *cap) {
     cJSON *root = response_head(r, model_id, "chat.completion.chunk");
-    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
-    cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *c = add_choice(root);
     cJSON *d = cJSON_AddObjectToObject(c, "delta");
     cJSON_AddStringToObject(d, "role", "assistant");
     cJSON_AddStringToObject(d, "content", "");
@@ -382,9 +386,7 @@ void api_sse_chunk(const srv_request *r, const char *model_id, const char *text,
                    bool final, char **buf, size_t *len, size_t *cap) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
-    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
-    cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *c = add_choice(root);
     if (chat) {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (n) add_text(d, "content", text, n);

@@ -1,0 +1,92 @@
+/* cuda_backend.h — the C boundary of the CUDA backend: device query, op-level entry points on host
+ * arrays (for the parity tests) and the whole-model GPU forward (upload, KV cache, decode, bench).
+ * No CUDA types cross this header; it compiles in C without the toolkit. Only built with LMC_WITH_CUDA. */
+#ifndef LMC_CUDA_BACKEND_H
+#define LMC_CUDA_BACKEND_H
+
+#include "lmc.h"
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lmc_model;
+
+/* Number of usable CUDA devices (0 when there is no driver, no device or an error). */
+int lmc_cuda_device_count(void);
+/* Name and memory of device 0 ("" / 0 when absent). */
+void lmc_cuda_device_info(char *name, int name_size, uint64_t *free_bytes, uint64_t *total_bytes);
+/* True when the GPU kernels handle this ggml type for weights. */
+int lmc_cuda_type_supported(uint32_t type);
+
+/* ---- op level, on host arrays (each call copies in, runs one kernel path, copies out) ---------- */
+/* y[r] = dot(row r of w, x) for a (rows, cols) weight of `type` in GGUF block layout, rows contiguous. */
+lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                              float *y);
+/* Y[t][r] = dot(row r, X[t]) for n_tok activation rows through the prompt path (dequantize to f16,
+ * tensor-core GEMM, f32 accumulate). */
+lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                              int32_t n_tok, float *y);
+/* Dequantize n weights (n a multiple of the block size, a whole number of rows of `cols`). */
+lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols, float *out);
+/* out = x / rms(x) * w, n values. */
+lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps, float *out);
+/* In place llama (adjacent pair) rotation of n_head heads of head_dim at position pos; the first n_rot
+ * dims of each head rotate. */
+lmc_status lmc_cuda_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t n_rot, int32_t pos,
+                            float base);
+/* out[i] = silu(g[i]) * u[i]. */
+lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t n, float *out);
+/* Decode attention of one query (n_head, head_dim) over n_kv cached keys/values, each
+ * (n_kv, n_head_kv, head_dim); out (n_head, head_dim). Splits long contexts across blocks. */
+lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
+                                 int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out);
+
+/* ---- whole model ------------------------------------------------------------------------------ */
+typedef struct lmc_cuda_ctx lmc_cuda_ctx;
+
+typedef struct {
+    int32_t n_ctx;     /* KV positions */
+    int32_t n_batch;   /* largest prompt batch for the GEMM path */
+    int use_graph;     /* capture the decode step in a CUDA graph (1 = yes) */
+    int32_t gemm_min;  /* runs of at least this many tokens use the GEMM path (0 = default 16) */
+    void (*progress)(float done, void *user); /* upload progress, may be NULL */
+    void *progress_user;
+} lmc_cuda_params;
+
+/* Bytes the context needs on the device (weights, KV cache, scratch) for these params. */
+lmc_status lmc_cuda_plan(const struct lmc_model *m, const lmc_cuda_params *p, uint64_t *weights,
+                         uint64_t *kv, uint64_t *scratch);
+/* Uploads the weights, allocates KV + scratch; refuses with a message naming needed and free memory
+ * (and an n_ctx that would fit) when the device is too small. */
+lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lmc_cuda_ctx **out);
+void lmc_cuda_free(lmc_cuda_ctx *c);
+/* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
+ * layer_out, when not NULL, receives the residual stream of the last token after each layer
+ * (n_layer * n_embd floats; runs without the graph). */
+lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+                            float *layer_out);
+/* Moves cache positions [from, from+n) down to `to` (to <= from), re-rotating the keys. Errors are
+ * kept for the next forward (the backend table's kv_shift returns nothing). */
+void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);
+/* Bytes of weights one decode step reads (every matrix once plus one embedding row). */
+uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);
+
+typedef struct {
+    double pp_tok_s;       /* prompt processing (one batch of n_prompt tokens) */
+    double tg_tok_s;       /* decode, n_gen steps after a prompt */
+    double copy_gb_s;      /* device-to-device copy bandwidth, bytes read + written */
+    double weight_gb;      /* weight bytes read per decode step, GB */
+    double bw_share;       /* tg_tok_s * weight bytes / copy bandwidth */
+    double load_s;         /* init (upload) time, filled by the caller */
+} lmc_cuda_bench_result;
+
+/* Times pp (n_prompt tokens in one batch, `reps` times, median) and tg (n_gen tokens). */
+lmc_status lmc_cuda_bench(lmc_cuda_ctx *c, int32_t n_prompt, int32_t n_gen, int32_t reps,
+                          lmc_cuda_bench_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

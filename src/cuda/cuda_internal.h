@@ -1,0 +1,87 @@
+/* cuda_internal.h — C++ declarations shared by the CUDA translation units: the device weight view
+ * (GGUF blocks, or the "split" layout that moves the f16 scale out of each block so quants sit on
+ * 16-byte boundaries) and the kernel launchers. Not part of the C boundary. */
+#ifndef LMC_CUDA_INTERNAL_H
+#define LMC_CUDA_INTERNAL_H
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include "lmc.h"
+#include <stdint.h>
+
+/* A weight matrix on the device: rows x cols (cols contiguous). For split types (Q4_0, Q8_0, Q6_K)
+ * q holds each block without its scale (qbytes per block, rows * nb blocks in row order) and d the
+ * scales (rows * nb halves); every other type keeps its GGUF block bytes in q and d is NULL. */
+struct cuda_weight {
+    uint32_t type;
+    int64_t rows, cols;
+    uint8_t *q;
+    __half *d;
+    uint64_t bytes; /* device bytes of q + d */
+};
+
+/* Split layout of a type: the scale's byte offset inside the GGUF block and the bytes left. Returns
+ * false for types kept as GGUF blocks. */
+bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
+/* Repacks `rows` GGUF rows (row pointers src[i]) into the device layout at host buffers q/d (row
+ * offset row0 of the destination matrix). */
+void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
+                      uint8_t *q, uint8_t *d);
+
+enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3 };
+
+/* EPI_QKV: rows are q | k | v of one token; pairs of q and k rows rotate at *pos (freq[i] =
+ * base^(-2i/n_rot), double), k and v go straight into the caches, q into y. */
+struct cuda_qkv_epi {
+    const int32_t *pos;
+    const double *freq;
+    int n_head, n_head_kv, hd, n_rot;
+    float *k_cache, *v_cache;
+};
+
+/* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
+ * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x). */
+cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s);
+/* Rows [row0, row0+n_rows) of W as f16 into out (n_rows, cols). */
+cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out, cudaStream_t s);
+cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);
+/* out[t] = row tok[t] of W (embedding lookup), n_tok tokens, ids read on the device. */
+cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out, cudaStream_t s);
+/* RMSNorm of n_tok rows of n: out32 and/or out16 (either may be NULL). */
+cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
+                         __half *out16, cudaStream_t s);
+/* Rotates q and k in qkv rows (n_tok, (n_head + 2 n_head_kv) * head_dim) at positions *pos + t and
+ * stores k, v into the layer's caches (n_ctx, n_head_kv * head_dim). */
+cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv, int head_dim,
+                         int n_rot, float base, float *k_cache, float *v_cache, cudaStream_t s);
+/* Rope alone on (n_head, head_dim) at a host position (op tests). */
+cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s);
+/* Attention for n_tok queries whose rows sit in q (row stride q_stride floats); token t attends
+ * to cache positions 0..*pos+t. part: (n_tok, n_head, max_split, head_dim + 2) floats. */
+#define CUDA_ATT_CHUNK 128
+cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
+                           const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
+                           float *part, float *out, cudaStream_t s);
+/* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
+cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
+                        __half *out16, cudaStream_t s);
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
+                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s);
+cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s);
+
+/* Host helpers (cuda_ops.cu). */
+lmc_status cuda_check(cudaError_t e, const char *what);
+lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols, const char *name);
+lmc_status cuda_weight_alloc(cuda_weight *w);
+void cuda_weight_release(cuda_weight *w);
+void cuda_weight_row_bytes(const cuda_weight *w, uint64_t *qb, uint64_t *db);
+lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d, int64_t row0,
+                                 int64_t n, cudaStream_t s);
+/* y (n_tok, rows; leading dim ldc) = beta*y + X W^T through cuBLAS on f16 (W dequantized into w16). */
+lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, int n_tok, float *y, int ldc,
+                     float beta, __half *w16, cudaStream_t s);
+
+#endif

@@ -1,0 +1,1117 @@
+// cuda_kernels.cu — the GPU kernels: quantized matrix-vector products per weight type (dequantized in
+// registers, 16-byte loads, R rows per warp sharing the activations), dequantization to f16 for the
+// tensor-core prompt path, embedding lookup, RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
+// Host code that owns memory and streams lives in cuda_model.cu / cuda_ops.cu, not here.
+#include "cuda_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+
+extern "C" {
+#include "quant.h"
+}
+
+// ---- weight layouts ------------------------------------------------------------------------------
+
+bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes) {
+    switch (type) {
+    case LMC_TYPE_Q4_0: *d_off = 0; *qbytes = 16; return true;
+    case LMC_TYPE_Q8_0: *d_off = 0; *qbytes = 32; return true;
+    case LMC_TYPE_Q6_K: *d_off = 208; *qbytes = 208; return true;
+    default: return false;
+    }
+}
+
+template <int DOFF, int QB, int TS>
+static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0, int64_t nb, uint8_t *q, uint8_t *d) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *s = src[r];
+        uint8_t *qo = q + (uint64_t)(row0 + r) * nb * QB;
+        uint8_t *dout = d + (uint64_t)(row0 + r) * nb * 2;
+        for (int64_t b = 0; b < nb; b++, s += TS) {
+            memcpy(dout + 2 * b, s + DOFF, 2);
+            memcpy(qo + b * QB, s + (DOFF == 0 ? 2 : 0), QB);
+        }
+    }
+}
+
+void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
+                      uint8_t *q, uint8_t *d) {
+    const lmc_type_traits *tr = lmc_type_get(type);
+    const int64_t nb = cols / tr->blck_size;
+    const uint64_t row_bytes = (uint64_t)nb * tr->type_size;
+    switch (type) {
+    case LMC_TYPE_Q4_0: repack_split<0, 16, 18>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q8_0: repack_split<0, 32, 34>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q6_K: repack_split<208, 208, 210>(src, n_rows, row0, nb, q, d); return;
+    default:
+        for (int64_t r = 0; r < n_rows; r++) memcpy(q + (uint64_t)(row0 + r) * row_bytes, src[r], row_bytes);
+    }
+}
+
+// ---- per-type decoding ---------------------------------------------------------------------------
+// Each type class decodes "units" (UNIT weights a lane loads at once, several 16-byte loads) and
+// offers dot(raw, piece, x[32]) and deq(raw, piece, out[32]) over 32-weight pieces of a unit, in
+// natural weight order. Integer quants become floats through the 2^23 magic (0x4B000000 | q is the
+// float 8388608 + q), which avoids the slow integer-to-float conversion.
+
+struct wparams {
+    const uint8_t *__restrict__ q;
+    const __half *__restrict__ d;
+    int64_t cols;
+};
+
+__device__ __forceinline__ float magic_byte(uint32_t w, int k) { // float(8388608 + byte k of w)
+    return __int_as_float(__byte_perm(w, 0x4B000000u, 0x7440 | k));
+}
+__device__ __forceinline__ uint4 ldg16(const void *p) { return __ldg((const uint4 *)p); }
+__device__ __forceinline__ float h2f(__half h) { return __half2float(h); }
+__device__ __forceinline__ float f16_bits(uint32_t b) { return __half2float(__ushort_as_half((unsigned short)b)); }
+
+struct t_f32 {
+    enum { UNIT = 32 };
+    struct raw { float4 v[8]; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        raw r;
+        const float4 *p = (const float4 *)(w.q) + (row * w.cols + (int64_t)u * 32) / 4;
+#pragma unroll
+        for (int i = 0; i < 8; i++) r.v[i] = __ldg(p + i);
+        return r;
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) { o[4*i] = r.v[i].x; o[4*i+1] = r.v[i].y; o[4*i+2] = r.v[i].z; o[4*i+3] = r.v[i].w; }
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += r.v[i].x * x[4*i] + r.v[i].y * x[4*i+1] + r.v[i].z * x[4*i+2] + r.v[i].w * x[4*i+3];
+        return s;
+    }
+};
+
+struct t_f16 {
+    enum { UNIT = 32 };
+    struct raw { uint4 v[4]; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        raw r;
+        const uint4 *p = (const uint4 *)(w.q + (row * w.cols + (int64_t)u * 32) * 2);
+#pragma unroll
+        for (int i = 0; i < 4; i++) r.v[i] = ldg16(p + i);
+        return r;
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
+        const uint32_t *w = (const uint32_t *)r.v;
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            float2 f = __half22float2(*(const __half2 *)&w[i]);
+            o[2*i] = f.x; o[2*i+1] = f.y;
+        }
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
+        const uint32_t *w = (const uint32_t *)r.v;
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            float2 f = __half22float2(*(const __half2 *)&w[i]);
+            s += f.x * x[2*i] + f.y * x[2*i+1];
+        }
+        return s;
+    }
+};
+
+struct t_bf16 {
+    enum { UNIT = 32 };
+    typedef t_f16::raw raw;
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) { return t_f16::load(w, row, u); }
+    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
+        const uint32_t *w = (const uint32_t *)r.v;
+#pragma unroll
+        for (int i = 0; i < 16; i++) { o[2*i] = __uint_as_float(w[i] << 16); o[2*i+1] = __uint_as_float(w[i] & 0xFFFF0000u); }
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
+        const uint32_t *w = (const uint32_t *)r.v;
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 16; i++) s += __uint_as_float(w[i] << 16) * x[2*i] + __uint_as_float(w[i] & 0xFFFF0000u) * x[2*i+1];
+        return s;
+    }
+};
+
+// Q4_0, split: 16 quant bytes per block; byte j holds weight j (low nibble) and j+16 (high), q-8.
+struct t_q4_0 {
+    enum { UNIT = 32 };
+    struct raw { uint4 v; float d; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        const int64_t b = row * (w.cols / 32) + u;
+        raw r;
+        r.v = ldg16(w.q + b * 16);
+        r.d = h2f(w.d[b]);
+        return r;
+    }
+    static __device__ __forceinline__ float q(const raw &r, int j) { // j in 0..31, natural order
+        const uint32_t *w = (const uint32_t *)&r.v;
+        uint32_t word = w[(j & 15) >> 2];
+        uint32_t nib = (j < 16 ? word : word >> 4) & 0x0F0F0F0Fu;
+        return magic_byte(nib, j & 3) - 8388616.f;
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
+#pragma unroll
+        for (int j = 0; j < 32; j++) o[j] = q(r, j) * r.d;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < 32; j++) s += q(r, j) * x[j];
+        return s * r.d;
+    }
+};
+
+// Q8_0, split: 32 signed bytes per block. (b ^ 0x80) is b + 128 as an unsigned byte.
+struct t_q8_0 {
+    enum { UNIT = 32 };
+    struct raw { uint4 v[2]; float d; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        const int64_t b = row * (w.cols / 32) + u;
+        raw r;
+        r.v[0] = ldg16(w.q + b * 32);
+        r.v[1] = ldg16(w.q + b * 32 + 16);
+        r.d = h2f(w.d[b]);
+        return r;
+    }
+    static __device__ __forceinline__ float q(const raw &r, int j) {
+        const uint32_t *w = (const uint32_t *)r.v;
+        return magic_byte(w[j >> 2] ^ 0x80808080u, j & 3) - 8388736.f;
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
+#pragma unroll
+        for (int j = 0; j < 32; j++) o[j] = q(r, j) * r.d;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < 32; j++) s += q(r, j) * x[j];
+        return s * r.d;
+    }
+};
+
+__device__ __forceinline__ uint32_t byte_of12(uint32_t a, uint32_t b, uint32_t c, int i) {
+    uint32_t w = i < 4 ? a : (i < 8 ? b : c);
+    return (w >> (8 * (i & 3))) & 0xFF;
+}
+// The 6-bit scale and min of sub-block j from the 12 packed scale bytes of Q4_K / Q5_K.
+__device__ __forceinline__ void scale_min_k4(int j, uint32_t a, uint32_t b, uint32_t c, float *sc, float *m) {
+    if (j < 4) {
+        *sc = (float)(byte_of12(a, b, c, j) & 63);
+        *m = (float)(byte_of12(a, b, c, j + 4) & 63);
+    } else {
+        *sc = (float)((byte_of12(a, b, c, j + 4) & 0xF) | ((byte_of12(a, b, c, j - 4) >> 6) << 4));
+        *m = (float)((byte_of12(a, b, c, j + 4) >> 4) | ((byte_of12(a, b, c, j) >> 6) << 4));
+    }
+}
+
+// Q4_K, GGUF blocks (144 bytes, 16-byte aligned): a unit is 64 weights = sub-blocks 2j (low nibbles
+// of qs[32j..32j+31]) and 2j+1 (high nibbles). y = d*sc*q - dmin*m.
+struct t_q4_K {
+    enum { UNIT = 64 };
+    struct raw { uint4 h, a, b; int j; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        const uint8_t *blk = w.q + (row * (w.cols / 256) + (u >> 2)) * 144;
+        raw r;
+        r.j = u & 3;
+        r.h = ldg16(blk);
+        r.a = ldg16(blk + 16 + 32 * r.j);
+        r.b = ldg16(blk + 32 + 32 * r.j);
+        return r;
+    }
+    static __device__ __forceinline__ float q(const raw &r, int piece, int l) {
+        const uint32_t *w = l < 16 ? (const uint32_t *)&r.a : (const uint32_t *)&r.b;
+        uint32_t word = w[(l & 15) >> 2];
+        uint32_t nib = (piece ? word >> 4 : word) & 0x0F0F0F0Fu;
+        return magic_byte(nib, l & 3) - 8388608.f;
+    }
+    static __device__ __forceinline__ void scales(const raw &r, int piece, float *d1, float *m1) {
+        float2 dm = __half22float2(*(const __half2 *)&r.h.x);
+        float sc, m;
+        scale_min_k4(2 * r.j + piece, r.h.y, r.h.z, r.h.w, &sc, &m);
+        *d1 = dm.x * sc;
+        *m1 = dm.y * m;
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int piece, float *o) {
+        float d1, m1;
+        scales(r, piece, &d1, &m1);
+#pragma unroll
+        for (int l = 0; l < 32; l++) o[l] = d1 * q(r, piece, l) - m1;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int piece, const float *x) {
+        float d1, m1, sq = 0.f, sx = 0.f;
+        scales(r, piece, &d1, &m1);
+#pragma unroll
+        for (int l = 0; l < 32; l++) { sq += q(r, piece, l) * x[l]; sx += x[l]; }
+        return d1 * sq - m1 * sx;
+    }
+};
+
+// Q6_K, split: 208 bytes per block (ql[128], qh[64], scales[16]) and the f16 d apart. A unit is
+// half a block (128 weights, n = u & 1): piece k takes ql[64n + 32(k&1) + l] (low nibble for k<2),
+// 2 bits (qh[32n + l] >> 2k) and scale sc[8n + 2k + l/16]; q - 32.
+struct t_q6_K {
+    enum { UNIT = 128 };
+    struct raw { uint4 ql[4], qh[2]; uint2 sc; float d; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        const int64_t b = row * (w.cols / 256) + (u >> 1);
+        const int n = u & 1;
+        const uint8_t *blk = w.q + b * 208;
+        raw r;
+#pragma unroll
+        for (int i = 0; i < 4; i++) r.ql[i] = ldg16(blk + 64 * n + 16 * i);
+        r.qh[0] = ldg16(blk + 128 + 32 * n);
+        r.qh[1] = ldg16(blk + 144 + 32 * n);
+        r.sc = __ldg((const uint2 *)(blk + 192 + 8 * n));
+        r.d = h2f(w.d[b]);
+        return r;
+    }
+    static __device__ __forceinline__ float q(const raw &r, int k, int l) {
+        const uint32_t *ql = (const uint32_t *)r.ql;
+        const uint32_t *qh = (const uint32_t *)r.qh;
+        uint32_t lw = ql[(32 * (k & 1) + l) >> 2];
+        uint32_t lo = (k < 2 ? lw : lw >> 4) & 0x0F0F0F0Fu;
+        uint32_t hi = ((qh[l >> 2] >> (2 * k)) & 0x03030303u) << 4;
+        return magic_byte(lo | hi, l & 3) - 8388640.f;
+    }
+    static __device__ __forceinline__ float scale(const raw &r, int i) { // i in 0..7
+        uint32_t w = i < 4 ? r.sc.x : r.sc.y;
+        return (float)(int8_t)((w >> (8 * (i & 3))) & 0xFF);
+    }
+    static __device__ __forceinline__ void deq(const raw &r, int k, float *o) {
+        const float d0 = r.d * scale(r, 2 * k), d1 = r.d * scale(r, 2 * k + 1);
+#pragma unroll
+        for (int l = 0; l < 32; l++) o[l] = (l < 16 ? d0 : d1) * q(r, k, l);
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int k, const float *x) {
+        float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+        for (int l = 0; l < 16; l++) s0 += q(r, k, l) * x[l];
+#pragma unroll
+        for (int l = 16; l < 32; l++) s1 += q(r, k, l) * x[l];
+        return r.d * (scale(r, 2 * k) * s0 + scale(r, 2 * k + 1) * s1);
+    }
+};
+
+// Remaining types, GGUF blocks decoded with byte loads one 32-weight chunk at a time: correct for
+// every type, not tuned (these types are rare in the models that matter for speed).
+template <int TYPE> struct t_generic {
+    enum { UNIT = 32 };
+    struct raw { const uint8_t *blk; int c; };
+    enum {
+        BS = (TYPE == LMC_TYPE_Q4_1 || TYPE == LMC_TYPE_Q5_0 || TYPE == LMC_TYPE_Q5_1) ? 32 : 256,
+        TS = TYPE == LMC_TYPE_Q4_1 ? 20 : TYPE == LMC_TYPE_Q5_0 ? 22 : TYPE == LMC_TYPE_Q5_1 ? 24
+           : TYPE == LMC_TYPE_Q2_K ? 84 : TYPE == LMC_TYPE_Q3_K ? 110 : 176 /* Q5_K */
+    };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        const int per = BS / 32;
+        raw r;
+        r.blk = w.q + (row * (w.cols / BS) + u / per) * TS;
+        r.c = u % per;
+        return r;
+    }
+    static __device__ __forceinline__ float f16at(const uint8_t *p) { return f16_bits(p[0] | (p[1] << 8)); }
+    static __device__ void deq(const raw &r, int, float *o) {
+        const uint8_t *b = r.blk;
+        if (TYPE == LMC_TYPE_Q4_1) {
+            float d = f16at(b), m = f16at(b + 2);
+            for (int j = 0; j < 16; j++) { o[j] = d * (b[4 + j] & 15) + m; o[j + 16] = d * (b[4 + j] >> 4) + m; }
+        } else if (TYPE == LMC_TYPE_Q5_0 || TYPE == LMC_TYPE_Q5_1) {
+            const bool one = TYPE == LMC_TYPE_Q5_1;
+            float d = f16at(b), m = one ? f16at(b + 2) : 0.f;
+            const uint8_t *qhp = b + (one ? 4 : 2), *qs = qhp + 4;
+            uint32_t qh = qhp[0] | (qhp[1] << 8) | (qhp[2] << 16) | ((uint32_t)qhp[3] << 24);
+            for (int j = 0; j < 16; j++) {
+                int x0 = (qs[j] & 15) | (((qh >> j) << 4) & 0x10);
+                int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+                if (one) { o[j] = d * x0 + m; o[j + 16] = d * x1 + m; }
+                else { o[j] = d * (x0 - 16); o[j + 16] = d * (x1 - 16); }
+            }
+        } else if (TYPE == LMC_TYPE_Q2_K) {
+            const uint8_t *sc = b, *qs = b + 16;
+            float d = f16at(b + 80), dmin = f16at(b + 82);
+            int n = r.c >> 2, j = r.c & 3, shift = 2 * j;
+            const uint8_t *q = qs + 32 * n;
+            for (int h = 0; h < 2; h++) {
+                uint8_t s = sc[8 * n + 2 * j + h];
+                float dl = d * (s & 0xF), ml = dmin * (s >> 4);
+                for (int l = 0; l < 16; l++) o[16 * h + l] = dl * ((q[16 * h + l] >> shift) & 3) - ml;
+            }
+        } else if (TYPE == LMC_TYPE_Q3_K) {
+            const uint8_t *hm = b, *qs = b + 32, *scb = b + 96;
+            float d = f16at(b + 108);
+            int n = r.c >> 2, j = r.c & 3, shift = 2 * j;
+            uint8_t m = (uint8_t)(1u << (4 * n + j));
+            const uint8_t *q = qs + 32 * n;
+            for (int h = 0; h < 2; h++) {
+                int is = 8 * n + 2 * j + h; // 6-bit scale: low 4 bits from scb[is%8] nibble, high 2 from scb[8+is%4]
+                int lo = is < 8 ? (scb[is] & 0xF) : (scb[is - 8] >> 4);
+                int hi = (scb[8 + (is & 3)] >> (2 * (is >> 2))) & 3;
+                float dl = d * (float)((lo | (hi << 4)) - 32);
+                for (int l = 0; l < 16; l++) {
+                    int idx = 16 * h + l;
+                    o[idx] = dl * (float)(((q[idx] >> shift) & 3) - ((hm[idx] & m) ? 0 : 4));
+                }
+            }
+        } else { // Q5_K
+            float d = f16at(b), dmin = f16at(b + 2);
+            const uint8_t *scb = b + 4, *qh = b + 16, *qs = b + 48;
+            int j = r.c >> 1, hi = r.c & 1;
+            uint32_t a = scb[0] | (scb[1] << 8) | (scb[2] << 16) | ((uint32_t)scb[3] << 24);
+            uint32_t bb = scb[4] | (scb[5] << 8) | (scb[6] << 16) | ((uint32_t)scb[7] << 24);
+            uint32_t cc = scb[8] | (scb[9] << 8) | (scb[10] << 16) | ((uint32_t)scb[11] << 24);
+            float sc, mn;
+            scale_min_k4(r.c, a, bb, cc, &sc, &mn);
+            float d1 = d * sc, m1 = dmin * mn;
+            uint8_t bit = (uint8_t)(1u << (2 * j + hi));
+            const uint8_t *ql = qs + 32 * j;
+            for (int l = 0; l < 32; l++) {
+                int qv = (hi ? ql[l] >> 4 : ql[l] & 0xF) + ((qh[l] & bit) ? 16 : 0);
+                o[l] = d1 * qv - m1;
+            }
+        }
+    }
+    static __device__ __forceinline__ float dot(const raw &r, int piece, const float *x) {
+        float w[32], s = 0.f;
+        deq(r, piece, w);
+#pragma unroll
+        for (int l = 0; l < 32; l++) s += w[l] * x[l];
+        return s;
+    }
+};
+
+// ---- matrix-vector -------------------------------------------------------------------------------
+
+#define MV_WARPS 4
+
+template <class T, int R>
+__device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const float *__restrict__ x, int u, float *acc) {
+#pragma unroll
+    for (int p = 0; p < T::UNIT / 32; p++) {
+        float xv[32];
+        const float4 *xp = (const float4 *)(x + (int64_t)u * T::UNIT + 32 * p);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            float4 v = xp[i];
+            xv[4*i] = v.x; xv[4*i+1] = v.y; xv[4*i+2] = v.z; xv[4*i+3] = v.w;
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] += T::dot(rw[r], p, xv);
+    }
+}
+
+// Decode-path RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are rotation pairs,
+// and R is even, so one warp holds both halves of each pair.
+__device__ __forceinline__ float2 rope_cs(int pos, double freq) {
+    const double th = (double)pos * freq;
+    const double red = th - 6.283185307179586 * rint(th * 0.15915494309189535);
+    float sn, c;
+    __sincosf((float)red, &sn, &c);
+    return make_float2(c, sn);
+}
+
+__device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, float va, float vb, float *q) {
+    const int pos = *e.pos;
+    const int q_dim = e.n_head * e.hd, kv_dim = e.n_head_kv * e.hd;
+    int64_t idx = a < q_dim ? a : (a < q_dim + kv_dim ? a - q_dim : a - q_dim - kv_dim);
+    const int i = (int)(idx % e.hd) / 2;
+    if (a < q_dim + kv_dim && 2 * i < e.n_rot) {
+        const float2 cs = rope_cs(pos, e.freq[i]);
+        const float ra = va * cs.x - vb * cs.y, rb = va * cs.y + vb * cs.x;
+        va = ra;
+        vb = rb;
+    }
+    float *dst = a < q_dim ? q + a : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
+    dst[0] = va;
+    dst[1] = vb;
+}
+
+// A block of MV_WARPS warps computes R rows: the warps split the row's units between them (so short
+// and square matrices still put enough loads in flight), each warp's R rows share every activation
+// load, and U units per lane are loaded before any is used. Partial sums meet in shared memory.
+template <class T, int R, int U, int EPI>
+__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float *__restrict__ x,
+                                                          float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t r0 = (int64_t)blockIdx.x * R;
+    const int nu = (int)(w.cols / T::UNIT);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    int64_t rr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    const int nw = blockDim.x >> 5; // warps splitting the row (<= MV_WARPS)
+    const int step = 32 * nw;
+    int u = lane + 32 * warp;
+    if (U == 2) {
+        for (; u + step < nu; u += 2 * step) {
+            typename T::raw a[R], b[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+#pragma unroll
+            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + step);
+            mv_unit<T, R>(a, x, u, acc);
+            mv_unit<T, R>(b, x, u + step, acc);
+        }
+    }
+    for (; u < nu; u += step) {
+        typename T::raw a[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+        mv_unit<T, R>(a, x, u, acc);
+    }
+    __shared__ float red[MV_WARPS][R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        if (lane == 0) red[warp][r] = acc[r];
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
+        acc[r] = v;
+    }
+    if (EPI == EPI_QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
+    } else if (EPI == EPI_SWIGLU) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2) {
+            if (r0 + r + 1 < rows) {
+                float g = acc[r];
+                y[(r0 + r) / 2] = g / (1.f + expf(-g)) * acc[r + 1];
+            }
+        }
+    } else {
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r0 + r < rows) {
+                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
+                else y[r0 + r] = acc[r];
+            }
+        }
+    }
+}
+
+template <int R, int EPI>
+__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_qkv_epi &e) {
+    if (EPI == EPI_QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
+    } else if (EPI == EPI_SWIGLU) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+    } else {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r0 + r < rows) {
+                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
+                else y[r0 + r] = acc[r];
+            }
+    }
+}
+
+// Persistent, software-pipelined variant: a grid of a few blocks per SM walks the row groups; every
+// (row group, unit step) item's weights are loaded one item ahead, so each lane always has a load in
+// flight while it computes (the short-block version leaves DRAM latency exposed at each block start).
+template <class T, int R, int EPI>
+__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_pipe(wparams w, const float *__restrict__ x,
+                                                               float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int nu = (int)(w.cols / T::UNIT);
+    const int step = 32 * nw, per = (nu + step - 1) / step;
+    const int64_t n_rg = (rows + R - 1) / R;
+    int64_t rg = blockIdx.x;
+    if (rg >= n_rg) return;
+    int it = 0;
+    __shared__ float red[MV_WARPS][R];
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    typename T::raw cur[R], nxt[R];
+    auto load = [&](typename T::raw (&dst)[R], int64_t g, int i) {
+        const int u = lane + 32 * warp + i * step;
+        if (u < nu) {
+#pragma unroll
+            for (int r = 0; r < R; r++) dst[r] = T::load(w, g * R + r < rows ? g * R + r : rows - 1, u);
+        }
+    };
+    load(cur, rg, it);
+    for (;;) {
+        int64_t rg2 = rg;
+        int it2 = it + 1;
+        if (it2 == per) { it2 = 0; rg2 += gridDim.x; }
+        const bool more = rg2 < n_rg;
+        if (more) load(nxt, rg2, it2);
+        const int u = lane + 32 * warp + it * step;
+        if (u < nu) mv_unit<T, R>(cur, x, u, acc);
+        if (it == per - 1) {
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+                if (lane == 0) red[warp][r] = acc[r];
+                acc[r] = 0.f;
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                float v[R];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    v[r] = 0.f;
+                    for (int k = 0; k < nw; k++) v[r] += red[k][r];
+                }
+                mv_epilogue<R, EPI>(v, rg * R, rows, y, e);
+            }
+            __syncthreads();
+        }
+        if (!more) break;
+#pragma unroll
+        for (int r = 0; r < R; r++) cur[r] = nxt[r];
+        rg = rg2;
+        it = it2;
+    }
+}
+
+static int sm_count() {
+    static int n = 0;
+    if (!n) {
+        int dev = 0;
+        cudaGetDevice(&dev);
+        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+    }
+    return n;
+}
+
+template <class T, int R>
+static cudaError_t launch_matvec_pipe(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                                      cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    const int64_t n_rg = (w.rows + R - 1) / R;
+    const unsigned blocks = (unsigned)std::min<int64_t>(n_rg, (int64_t)sm_count() * 8);
+    const int64_t nu = w.cols / T::UNIT;
+    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
+    if (epi == EPI_ADD) k_matvec_pipe<T, R, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_SWIGLU) k_matvec_pipe<T, R, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_QKV) k_matvec_pipe<T, R, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else k_matvec_pipe<T, R, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    return cudaGetLastError();
+}
+
+template <class T, int R, int U>
+static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                                   cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
+    const int64_t nu = w.cols / T::UNIT;
+    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
+    if (epi == EPI_ADD) k_matvec<T, R, U, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_SWIGLU) k_matvec<T, R, U, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else if (epi == EPI_QKV) k_matvec<T, R, U, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    else k_matvec<T, R, U, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
+    return cudaGetLastError();
+}
+
+// Variant of the tuned types, chosen once from LMC_CUDA_MV ("R,U": rows per warp 2 or 4, units in
+// flight 1 or 2) so one build can time them all; the default is the fastest measured.
+static int mv_variant(int def) {
+    static int v = -2;
+    if (v == -2) {
+        const char *e = getenv("LMC_CUDA_MV");
+        int r = 0, u = 0;
+        v = -1;
+        if (e && sscanf(e, "%d,%d", &r, &u) == 2) v = (r == 8 ? 2 : 0) + (u == 1 ? 1 : 0);
+    }
+    return v >= 0 ? v : def;
+}
+
+// def: the variant used without LMC_CUDA_MV="R,P" (R rows 4 or 8; P 1 = pipelined persistent grid,
+// 0 = one row group per block): 0: 4/0, 1: 4/1, 2: 8/0, 3: 8/1.
+template <class T, int RMAX>
+static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, float *y, int epi,
+                                       const cuda_qkv_epi &e, int def, cudaStream_t s) {
+    switch (mv_variant(def)) {
+    case 0: return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
+    case 1: return launch_matvec_pipe<T, 4>(w, x, y, epi, e, s);
+    case 2: return launch_matvec_t<T, RMAX, 1>(w, x, y, epi, e, s);
+    default: return launch_matvec_pipe<T, RMAX>(w, x, y, epi, e, s);
+    }
+}
+
+#define TYPE_SWITCH(type, ...)                                                                      \
+    switch (type) {                                                                                 \
+    case LMC_TYPE_F32: { typedef t_f32 TT; __VA_ARGS__; }                                                  \
+    case LMC_TYPE_F16: { typedef t_f16 TT; __VA_ARGS__; }                                                  \
+    case LMC_TYPE_BF16: { typedef t_bf16 TT; __VA_ARGS__; }                                                \
+    case LMC_TYPE_Q4_0: { typedef t_q4_0 TT; __VA_ARGS__; }                                                \
+    case LMC_TYPE_Q8_0: { typedef t_q8_0 TT; __VA_ARGS__; }                                                \
+    case LMC_TYPE_Q4_K: { typedef t_q4_K TT; __VA_ARGS__; }                                                \
+    case LMC_TYPE_Q6_K: { typedef t_q6_K TT; __VA_ARGS__; }                                                \
+    case LMC_TYPE_Q4_1: { typedef t_generic<LMC_TYPE_Q4_1> TT; __VA_ARGS__; }                              \
+    case LMC_TYPE_Q5_0: { typedef t_generic<LMC_TYPE_Q5_0> TT; __VA_ARGS__; }                              \
+    case LMC_TYPE_Q5_1: { typedef t_generic<LMC_TYPE_Q5_1> TT; __VA_ARGS__; }                              \
+    case LMC_TYPE_Q2_K: { typedef t_generic<LMC_TYPE_Q2_K> TT; __VA_ARGS__; }                              \
+    case LMC_TYPE_Q3_K: { typedef t_generic<LMC_TYPE_Q3_K> TT; __VA_ARGS__; }                              \
+    case LMC_TYPE_Q5_K: { typedef t_generic<LMC_TYPE_Q5_K> TT; __VA_ARGS__; }                              \
+    default: return cudaErrorInvalidValue;                                                          \
+    }
+
+// Float weights whose rows are not a multiple of 32 (tiny models: stories260K has n_ff = 172).
+__device__ __forceinline__ float float_at(uint32_t type, const uint8_t *q, int64_t i) {
+    if (type == LMC_TYPE_F32) return ((const float *)q)[i];
+    uint16_t b = ((const uint16_t *)q)[i];
+    return type == LMC_TYPE_F16 ? f16_bits(b) : __uint_as_float((uint32_t)b << 16);
+}
+
+__global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols, const float *__restrict__ x,
+                              float *__restrict__ y, int64_t rows, int epi) {
+    const int lane = threadIdx.x & 31;
+    const int64_t r0 = ((int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * 2;
+    if (r0 >= rows) return;
+    float acc[2] = {0.f, 0.f};
+    for (int r = 0; r < 2; r++) {
+        if (r0 + r >= rows) break;
+        for (int64_t i = lane; i < cols; i += 32) acc[r] += float_at(type, q, (r0 + r) * cols + i) * x[i];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+    }
+    if (lane != 0) return;
+    if (epi == EPI_SWIGLU) {
+        if (r0 + 1 < rows) y[r0 / 2] = acc[0] / (1.f + expf(-acc[0])) * acc[1];
+        return;
+    }
+    for (int r = 0; r < 2 && r0 + r < rows; r++) {
+        if (epi == EPI_ADD) y[r0 + r] += acc[r];
+        else y[r0 + r] = acc[r];
+    }
+}
+
+__global__ void k_dequant_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t off, int64_t n, float *out32,
+                               __half *out16) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float v = float_at(type, q, off + i);
+    if (out32) out32[i] = v;
+    if (out16) out16[i] = __float2half_rn(v);
+}
+
+__global__ void k_get_rows_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols, const int32_t *tok,
+                                float *out) {
+    const int t = blockIdx.x;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) out[t * cols + i] = float_at(type, q, tok[t] * cols + i);
+}
+
+static bool is_anyf(const cuda_weight &w) {
+    return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
+}
+
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s) {
+    if (is_anyf(w)) {
+        if (epi == EPI_QKV) return cudaErrorInvalidValue;
+        const int64_t warps = (w.rows + 1) / 2;
+        k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
+        return cudaGetLastError();
+    }
+    switch (w.type) {
+    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 2, s);
+    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 0, s);
+    default: break;
+    }
+    TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
+}
+
+cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
+    cuda_qkv_epi e = {};
+    return cuda_matvec_epi(w, x, y, epi, e, s);
+}
+
+// ---- dequantization, embedding rows ----------------------------------------------------------------
+
+template <class T>
+__global__ void k_dequant_f16(wparams w, int64_t row0, int64_t n_rows, __half *__restrict__ out) {
+    const int nu = (int)(w.cols / T::UNIT);
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_rows * nu) return;
+    const int64_t r = i / nu;
+    const int u = (int)(i % nu);
+    typename T::raw rw = T::load(w, row0 + r, u);
+#pragma unroll
+    for (int p = 0; p < T::UNIT / 32; p++) {
+        float o[32];
+        T::deq(rw, p, o);
+        uint4 *dst = (uint4 *)(out + r * w.cols + (int64_t)u * T::UNIT + 32 * p);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint4 v;
+            __half2 h0 = __floats2half2_rn(o[8*j], o[8*j+1]), h1 = __floats2half2_rn(o[8*j+2], o[8*j+3]);
+            __half2 h2 = __floats2half2_rn(o[8*j+4], o[8*j+5]), h3 = __floats2half2_rn(o[8*j+6], o[8*j+7]);
+            v.x = *(uint32_t *)&h0; v.y = *(uint32_t *)&h1; v.z = *(uint32_t *)&h2; v.w = *(uint32_t *)&h3;
+            dst[j] = v;
+        }
+    }
+}
+
+template <class T>
+__global__ void k_dequant_f32(wparams w, int64_t rows, float *__restrict__ out) {
+    const int nu = (int)(w.cols / T::UNIT);
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * nu) return;
+    const int64_t r = i / nu;
+    const int u = (int)(i % nu);
+    typename T::raw rw = T::load(w, r, u);
+#pragma unroll
+    for (int p = 0; p < T::UNIT / 32; p++) T::deq(rw, p, out + r * w.cols + (int64_t)u * T::UNIT + 32 * p);
+}
+
+template <class T>
+__global__ void k_get_rows(wparams w, const int32_t *__restrict__ tok, float *__restrict__ out) {
+    const int t = blockIdx.x;
+    const int64_t row = tok[t];
+    const int nu = (int)(w.cols / T::UNIT);
+    for (int u = threadIdx.x; u < nu; u += blockDim.x) {
+        typename T::raw rw = T::load(w, row, u);
+#pragma unroll
+        for (int p = 0; p < T::UNIT / 32; p++) T::deq(rw, p, out + (int64_t)t * w.cols + (int64_t)u * T::UNIT + 32 * p);
+    }
+}
+
+cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out, cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    if (is_anyf(w)) {
+        const int64_t n = n_rows * w.cols;
+        k_dequant_anyf<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(w.type, w.q, row0 * w.cols, n, NULL, out);
+        return cudaGetLastError();
+    }
+    TYPE_SWITCH(w.type, {
+        const int64_t n = n_rows * (w.cols / TT::UNIT);
+        k_dequant_f16<TT><<<(unsigned)((n + 255) / 256), 256, 0, s>>>(p, row0, n_rows, out);
+        return cudaGetLastError();
+    });
+}
+
+cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    if (is_anyf(w)) {
+        const int64_t n = w.rows * w.cols;
+        k_dequant_anyf<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(w.type, w.q, 0, n, out, NULL);
+        return cudaGetLastError();
+    }
+    TYPE_SWITCH(w.type, {
+        const int64_t n = w.rows * (w.cols / TT::UNIT);
+        k_dequant_f32<TT><<<(unsigned)((n + 255) / 256), 256, 0, s>>>(p, w.rows, out);
+        return cudaGetLastError();
+    });
+}
+
+cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out, cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    if (is_anyf(w)) {
+        k_get_rows_anyf<<<n_tok, 128, 0, s>>>(w.type, w.q, w.cols, tok, out);
+        return cudaGetLastError();
+    }
+    TYPE_SWITCH(w.type, {
+        k_get_rows<TT><<<n_tok, 128, 0, s>>>(p, tok, out);
+        return cudaGetLastError();
+    });
+}
+
+// ---- RMSNorm -----------------------------------------------------------------------------------
+
+__device__ __forceinline__ float block_sum(float v, float *sh) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.f;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n, float eps,
+                          float *__restrict__ out32, __half *__restrict__ out16) {
+    __shared__ float sh[32];
+    const float *xr = x + (int64_t)blockIdx.x * n;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, sh);
+    const float scale = rsqrtf(ss / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = xr[i] * scale * w[i];
+        if (out32) out32[(int64_t)blockIdx.x * n + i] = v;
+        if (out16) out16[(int64_t)blockIdx.x * n + i] = __float2half_rn(v);
+    }
+}
+
+cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
+                         __half *out16, cudaStream_t s) {
+    k_rmsnorm<<<n_tok, 1024, 0, s>>>(x, w, n, eps, out32, out16);
+    return cudaGetLastError();
+}
+
+// ---- RoPE + KV store -----------------------------------------------------------------------------
+// llama "normal" mode: adjacent pairs (2i, 2i+1) of each head rotate by pos * base^(-2i/n_rot).
+// The angle is computed in double so large positions keep their precision under --use_fast_math.
+
+// The angle pos * base^(-2i/n_rot) is formed and reduced modulo 2 pi in double (large positions keep
+// their precision under --use_fast_math), then the fast sincos runs on [-pi, pi].
+__device__ __forceinline__ void rope_angles(int n_rot, int pos, float base, float2 *cs) {
+    for (int i = threadIdx.x; i < n_rot / 2; i += blockDim.x) {
+        const double th = (double)pos * exp2(-2.0 * i / n_rot * log2((double)base));
+        const double red = th - 6.283185307179586 * rint(th * 0.15915494309189535);
+        float sn, c;
+        __sincosf((float)red, &sn, &c);
+        cs[i] = make_float2(c, sn);
+    }
+}
+
+__device__ __forceinline__ void rope_rotate(float *p, int i, float2 cs) {
+    const float a = p[2 * i], b = p[2 * i + 1];
+    p[2 * i] = a * cs.x - b * cs.y;
+    p[2 * i + 1] = a * cs.y + b * cs.x;
+}
+
+__global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd, int n_rot,
+                          float base, float *k_cache, float *v_cache) {
+    __shared__ float2 cs[128];
+    const int t = blockIdx.x;
+    const int pos = *pos0 + t;
+    const int kv_dim = n_head_kv * hd;
+    float *row = qkv + (int64_t)t * (n_head + 2 * n_head_kv) * hd;
+    const int half = n_rot / 2;
+    rope_angles(n_rot, pos, base, cs);
+    __syncthreads();
+    for (int i = threadIdx.x; i < (n_head + n_head_kv) * half; i += blockDim.x) {
+        const int h = i / half, p = i % half;
+        rope_rotate(row + h * hd, p, cs[p]);
+    }
+    __syncthreads();
+    float *kc = k_cache + (int64_t)pos * kv_dim, *vc = v_cache + (int64_t)pos * kv_dim;
+    for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
+        kc[i] = row[n_head * hd + i];
+        vc[i] = row[n_head * hd + kv_dim + i];
+    }
+}
+
+cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv, int head_dim,
+                         int n_rot, float base, float *k_cache, float *v_cache, cudaStream_t s) {
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, head_dim, n_rot, base, k_cache, v_cache);
+    return cudaGetLastError();
+}
+
+__global__ void k_rope(float *x, int n_head, int hd, int n_rot, int pos, float base) {
+    __shared__ float2 cs[128];
+    const int half = n_rot / 2;
+    rope_angles(n_rot, pos, base, cs);
+    __syncthreads();
+    for (int i = threadIdx.x; i < n_head * half; i += blockDim.x) rope_rotate(x + (i / half) * hd, i % half, cs[i % half]);
+}
+
+cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s) {
+    k_rope<<<1, 256, 0, s>>>(x, n_head, head_dim, n_rot, pos, base);
+    return cudaGetLastError();
+}
+
+// ---- attention -----------------------------------------------------------------------------------
+// Flash-decoding: block (head, split, token) scores CUDA_ATT_CHUNK keys, keeps its own max and sum,
+// and writes an unnormalised partial output; k_att_combine merges the splits of each head.
+
+#define ATT_THREADS 128
+
+__global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
+        const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
+        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part) {
+    const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+    const int n_kv = *pos0 + t + 1;
+    const int start = sp * CUDA_ATT_CHUNK;
+    if (start >= n_kv) return;
+    const int end = min(start + CUDA_ATT_CHUNK, n_kv);
+    const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
+    __shared__ float qs[256];
+    __shared__ float sc[CUDA_ATT_CHUNK];
+    __shared__ float red[32];
+    const float scale = rsqrtf((float)hd);
+    const float *qr = q + (int64_t)t * q_stride + h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    // scores: one key per thread (CUDA_ATT_CHUNK == ATT_THREADS), all of its loads independent
+    for (int j = start + threadIdx.x; j < end; j += blockDim.x) {
+        const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
+        float s = 0.f;
+        if ((hd & 3) == 0) {
+            const float4 *k4 = (const float4 *)k;
+#pragma unroll 8
+            for (int d = 0; d < hd / 4; d++) {
+                const float4 kv = k4[d];
+                s += qs[4*d] * kv.x + qs[4*d+1] * kv.y + qs[4*d+2] * kv.z + qs[4*d+3] * kv.w;
+            }
+        } else {
+            for (int d = 0; d < hd; d++) s += qs[d] * k[d];
+        }
+        sc[j - start] = s;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < end - start; j += blockDim.x) m = fmaxf(m, sc[j]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int i = 1; i < ATT_THREADS / 32; i++) m = fmaxf(m, red[i]);
+    __syncthreads();
+    float l = 0.f;
+    for (int j = threadIdx.x; j < end - start; j += blockDim.x) {
+        float p = expf(sc[j] - m);
+        sc[j] = p;
+        l += p;
+    }
+    l = block_sum(l, red);
+    __syncthreads();
+    float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
+    if ((hd & 3) == 0 && hd <= 128) {
+        // each warp takes every 4th key; lane covers 4 dims; the warps' sums meet in shared memory
+        __shared__ float4 acc4[ATT_THREADS / 32][32];
+        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (lane * 4 < hd) {
+            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
+#pragma unroll 4
+            for (int j = warp; j < end - start; j += ATT_THREADS / 32) {
+                const float4 vv = *(const float4 *)(v + (int64_t)j * kv_dim);
+                const float p = sc[j];
+                o.x += p * vv.x; o.y += p * vv.y; o.z += p * vv.z; o.w += p * vv.w;
+            }
+        }
+        acc4[warp][lane] = o;
+        __syncthreads();
+        if (threadIdx.x < hd) {
+            const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
+            float sum = 0.f;
+#pragma unroll
+            for (int w = 0; w < ATT_THREADS / 32; w++) sum += ((const float *)&acc4[w][l4])[c];
+            po[threadIdx.x] = sum;
+        }
+    } else {
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float o = 0.f;
+            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
+#pragma unroll 8
+            for (int j = 0; j < end - start; j++) o += sc[j] * v[(int64_t)j * kv_dim];
+            po[d] = o;
+        }
+    }
+    if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
+}
+
+__global__ void k_att_combine(const float *__restrict__ part, const int32_t *__restrict__ pos0, int n_head,
+                              int hd, int max_split, float *__restrict__ out) {
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int n_kv = *pos0 + t + 1;
+    const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < ns; s++) m = fmaxf(m, p[s * (hd + 2) + hd]);
+    float l = 0.f;
+    for (int s = 0; s < ns; s++) l += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + hd + 1];
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o = 0.f;
+        for (int s = 0; s < ns; s++) o += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + d];
+        out[(int64_t)t * n_head * hd + h * hd + d] = o / l;
+    }
+}
+
+cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
+                           const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
+                           float *part, float *out, cudaStream_t s) {
+    if (head_dim > 256) return cudaErrorInvalidValue;
+    dim3 g(n_head, max_split, n_tok);
+    k_attention<<<g, ATT_THREADS, 0, s>>>(q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv, head_dim,
+                                         max_split, part);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    k_att_combine<<<dim3(n_head, n_tok), 128, 0, s>>>(part, pos, n_head, head_dim, max_split, out);
+    return cudaGetLastError();
+}
+
+// ---- SwiGLU, conversions -------------------------------------------------------------------------
+
+__global__ void k_swiglu(const float *__restrict__ g, int n, int row, int step, int uoff, float *out32,
+                         __half *out16) {
+    const int t = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float *gr = g + (int64_t)t * row + (int64_t)i * step;
+    const float a = gr[0], u = gr[uoff];
+    const float v = a / (1.f + expf(-a)) * u;
+    if (out32) out32[(int64_t)t * n + i] = v;
+    if (out16) out16[(int64_t)t * n + i] = __float2half_rn(v);
+}
+
+cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
+                        __half *out16, cudaStream_t s) {
+    k_swiglu<<<dim3((n + 255) / 256, n_tok), 256, 0, s>>>(g, n, row, step, uoff, out32, out16);
+    return cudaGetLastError();
+}
+
+__global__ void k_f32_to_f16(const float *x, int64_t n, __half *out) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = __float2half_rn(x[i]);
+}
+
+cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s) {
+    k_f32_to_f16<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(x, n, out);
+    return cudaGetLastError();
+}
+
+// ---- KV shift ------------------------------------------------------------------------------------
+// Copies n cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation
+// by delta * freq composes with the one the key already carries.
+__global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs, float *__restrict__ kd,
+                                 float *__restrict__ vd, int kv_dim, int hd, int n_rot, int delta,
+                                 const double *__restrict__ freq) {
+    const int64_t row = blockIdx.x;
+    for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
+        const int64_t a = row * kv_dim + 2 * i;
+        float x0 = ks[a], x1 = ks[a + 1];
+        const int p = (2 * i) % hd / 2;
+        if (2 * p < n_rot) {
+            const float2 cs = rope_cs(delta, freq[p]);
+            const float r0 = x0 * cs.x - x1 * cs.y, r1 = x0 * cs.y + x1 * cs.x;
+            x0 = r0;
+            x1 = r1;
+        }
+        kd[a] = x0;
+        kd[a + 1] = x1;
+        vd[a] = vs[a];
+        vd[a + 1] = vs[a + 1];
+    }
+}
+
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
+                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    k_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta, freq);
+    return cudaGetLastError();
+}

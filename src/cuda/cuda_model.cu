@@ -1,0 +1,631 @@
+// cuda_model.cu — the whole llama forward on the GPU: weights uploaded once (repacked, q/k/v and
+// gate/up fused where their types agree), f32 KV cache and scratch allocated once after a memory
+// check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU forward is
+// the reference this is tested against; layers split between CPU and GPU are not handled here.
+#include "cuda_backend.h"
+#include "cuda_internal.h"
+#include <algorithm>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+extern "C" {
+#include "model.h"
+#include "quant.h"
+#include "util.h"
+}
+
+struct cuda_layer {
+    float *attn_norm, *ffn_norm; // (n_embd) f32
+    bool fused_qkv, fused_gu;
+    cuda_weight qkv;             // fused: rows q | k | v
+    cuda_weight wq, wk, wv;      // unfused
+    cuda_weight wo;
+    cuda_weight gu;              // fused: rows interleaved gate0, up0, gate1, up1, ...
+    cuda_weight gate, up;        // unfused
+    cuda_weight down;
+    float *k_cache, *v_cache;    // (n_ctx, n_head_kv * head_dim)
+};
+
+struct lmc_cuda_ctx {
+    const lmc_model *m;
+    lmc_hparams hp;
+    int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
+    bool use_graph;
+    int gemm_min;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    std::vector<cuda_layer> L;
+    cuda_weight tok_embd, output;
+    bool tied;
+    float *out_norm;
+    double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
+    // scratch
+    float *h;        // (n_batch, n_embd) residual stream
+    float *x32;      // (n_embd) normed input of the decode path
+    __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
+    float *qkv;      // (n_batch, qkv_dim)
+    float *att;      // (n_batch, q_dim)
+    float *gu;       // (n_batch, 2 n_ff)
+    float *ff;       // (n_ff) decode path
+    float *part;     // (n_batch, n_head, max_split, head_dim + 2)
+    __half *w16;     // (largest matrix) dequantized weights for the GEMMs
+    float *logits;   // (n_vocab)
+    int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
+    int32_t *h_i32;  // pinned mirror
+    float *h_logits; // pinned (n_vocab)
+    cudaGraphExec_t graph;
+    bool graph_ready;
+    uint64_t w_bytes, bytes_per_token;
+    lmc_status pending;   // an error of kv_shift, reported by the next forward
+    char pending_msg[256];
+};
+
+#define TRY(expr) do { st = (expr); if (st != LMC_OK) goto done; } while (0)
+#define TRYC(expr, what) TRY(cuda_check((expr), what))
+
+static const char *tname(const gguf_tensor *t) {
+    static thread_local char buf[96];
+    snprintf(buf, sizeof buf, "%.*s", (int)t->name.len, t->name.ptr);
+    return buf;
+}
+
+// ---- planning ----------------------------------------------------------------------------------
+
+struct plan {
+    uint64_t weights, kv, scratch, w16;
+};
+
+static int max_split_of(int n_ctx) { return (n_ctx + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK; }
+
+static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx) {
+    return 2ull * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim * 4;
+}
+
+static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
+    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim, kv_dim = (uint64_t)hp.n_head_kv * hp.head_dim;
+    const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
+    uint64_t b = 0;
+    b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4;       // h, x32
+    b += (uint64_t)n_batch * wide * 2;                             // x16
+    b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;             // qkv
+    b += (uint64_t)n_batch * q_dim * 4;                            // att
+    b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4;        // gu, ff
+    b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
+    b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
+    return b + (64ull << 20); // cuBLAS workspace and allocation slack
+}
+
+static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *pl) {
+    const lmc_hparams &hp = m->hp;
+    uint64_t w = 0, maxw = 0;
+    auto add = [&](const gguf_tensor *t) {
+        w += t->nbytes;
+        maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
+    };
+    add(m->tok_embd);
+    if (m->output != m->tok_embd) add(m->output);
+    for (int l = 0; l < hp.n_layer; l++) {
+        const lmc_layer *L = &m->layers[l];
+        add(L->wq); add(L->wk); add(L->wv); add(L->wo); add(L->ffn_gate); add(L->ffn_up); add(L->ffn_down);
+        w += 2ull * hp.n_embd * 4;
+    }
+    // Fused matrices dequantize as one: q+k+v rows, gate+up rows.
+    maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * (hp.n_head + 2 * hp.n_head_kv) * hp.head_dim);
+    maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * 2 * hp.n_ff);
+    pl->weights = w + hp.n_embd * 4;
+    pl->w16 = maxw * 2;
+    pl->kv = kv_bytes(hp, p->n_ctx);
+    pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16);
+    return LMC_OK;
+}
+
+extern "C" lmc_status lmc_cuda_plan(const lmc_model *m, const lmc_cuda_params *p, uint64_t *weights, uint64_t *kv,
+                                    uint64_t *scratch) {
+    plan pl;
+    lmc_status st = make_plan(m, p, &pl);
+    if (st != LMC_OK) return st;
+    if (weights) *weights = pl.weights;
+    if (kv) *kv = pl.kv;
+    if (scratch) *scratch = pl.scratch;
+    return LMC_OK;
+}
+
+// ---- upload --------------------------------------------------------------------------------------
+
+#define STAGE_BYTES (64u << 20)
+
+struct uploader {
+    cudaStream_t s;
+    uint8_t *stage[2];
+    cudaEvent_t ev[2];
+    int cur;
+    uint64_t done, total;
+    void (*progress)(float, void *);
+    void *user;
+};
+
+// Uploads a matrix whose row r comes from src_of(r) (GGUF rows), in staged chunks.
+template <class F>
+static lmc_status upload_rows(uploader &u, cuda_weight *w, F src_of) {
+    uint64_t qb, db;
+    cuda_weight_row_bytes(w, &qb, &db);
+    const int64_t chunk = std::max<int64_t>(1, STAGE_BYTES / (qb + db));
+    std::vector<const uint8_t *> src((size_t)std::min<int64_t>(chunk, w->rows));
+    lmc_status st = cuda_weight_alloc(w);
+    if (st != LMC_OK) return st;
+    for (int64_t r0 = 0; r0 < w->rows; r0 += chunk) {
+        const int64_t n = std::min<int64_t>(chunk, w->rows - r0);
+        st = cuda_check(cudaEventSynchronize(u.ev[u.cur]), "weight upload");
+        if (st != LMC_OK) return st;
+        for (int64_t i = 0; i < n; i++) src[i] = src_of(r0 + i);
+        uint8_t *sq = u.stage[u.cur], *sd = sq + n * qb;
+        cuda_repack_rows(w->type, w->cols, src.data(), n, 0, sq, sd);
+        st = cuda_weight_copy_rows(w, sq, sd, r0, n, u.s);
+        if (st == LMC_OK) st = cuda_check(cudaEventRecord(u.ev[u.cur], u.s), "weight upload");
+        if (st != LMC_OK) return st;
+        u.cur ^= 1;
+        u.done += n * (qb + db);
+        if (u.progress) u.progress((float)((double)u.done / (double)u.total), u.user);
+    }
+    return LMC_OK;
+}
+
+static const uint8_t *row_ptr(const gguf_tensor *t, int64_t r) {
+    return (const uint8_t *)t->data + (uint64_t)r * lmc_row_size(t->type, t->ne[0]);
+}
+
+static lmc_status upload_one(uploader &u, cuda_weight *w, const gguf_tensor *t) {
+    lmc_status st = cuda_weight_shape(w, t->type, t->ne[1], t->ne[0], tname(t));
+    if (st != LMC_OK) return st;
+    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, r); });
+}
+
+static lmc_status upload_norm(float **d, const gguf_tensor *t, int n) {
+    std::vector<float> tmp(n);
+    const lmc_type_traits *tr = lmc_type_get(t->type);
+    if (!tr || !tr->to_float || t->ne[0] != n)
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: norm weight type %s", tname(t), lmc_type_name(t->type));
+    lmc_dequantize(t->type, t->data, tmp.data(), n);
+    lmc_status st = cuda_check(cudaMalloc((void **)d, n * 4), "norm allocation");
+    if (st == LMC_OK) st = cuda_check(cudaMemcpy(*d, tmp.data(), n * 4, cudaMemcpyHostToDevice), "norm upload");
+    return st;
+}
+
+static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
+    const lmc_layer *S = &c->m->layers[l];
+    cuda_layer &D = c->L[l];
+    lmc_status st = upload_norm(&D.attn_norm, S->attn_norm, c->hp.n_embd);
+    if (st == LMC_OK) st = upload_norm(&D.ffn_norm, S->ffn_norm, c->hp.n_embd);
+    if (st != LMC_OK) return st;
+    D.fused_qkv = S->wq->type == S->wk->type && S->wq->type == S->wv->type;
+    if (D.fused_qkv) {
+        const int64_t nq = S->wq->ne[1], nk = S->wk->ne[1], nv = S->wv->ne[1];
+        st = cuda_weight_shape(&D.qkv, S->wq->type, nq + nk + nv, S->wq->ne[0], tname(S->wq));
+        if (st == LMC_OK)
+            st = upload_rows(u, &D.qkv, [&](int64_t r) {
+                return r < nq ? row_ptr(S->wq, r) : r < nq + nk ? row_ptr(S->wk, r - nq) : row_ptr(S->wv, r - nq - nk);
+            });
+    } else {
+        st = upload_one(u, &D.wq, S->wq);
+        if (st == LMC_OK) st = upload_one(u, &D.wk, S->wk);
+        if (st == LMC_OK) st = upload_one(u, &D.wv, S->wv);
+    }
+    if (st == LMC_OK) st = upload_one(u, &D.wo, S->wo);
+    if (st != LMC_OK) return st;
+    D.fused_gu = S->ffn_gate->type == S->ffn_up->type;
+    if (D.fused_gu) {
+        st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * S->ffn_gate->ne[1], S->ffn_gate->ne[0], tname(S->ffn_gate));
+        if (st == LMC_OK)
+            st = upload_rows(u, &D.gu, [&](int64_t r) { return row_ptr(r & 1 ? S->ffn_up : S->ffn_gate, r >> 1); });
+    } else {
+        st = upload_one(u, &D.gate, S->ffn_gate);
+        if (st == LMC_OK) st = upload_one(u, &D.up, S->ffn_up);
+    }
+    if (st == LMC_OK) st = upload_one(u, &D.down, S->ffn_down);
+    return st;
+}
+
+static void release_all(lmc_cuda_ctx *c) {
+    for (auto &D : c->L) {
+        cudaFree(D.attn_norm); cudaFree(D.ffn_norm);
+        cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
+        for (cuda_weight *w : ws) cuda_weight_release(w);
+        cudaFree(D.k_cache); cudaFree(D.v_cache);
+    }
+    cuda_weight_release(&c->tok_embd);
+    if (!c->tied) cuda_weight_release(&c->output);
+    cudaFree(c->out_norm);
+    cudaFree(c->rope_freq);
+    void *bufs[] = {c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->w16, c->logits, c->d_i32};
+    for (void *b : bufs) cudaFree(b);
+    cudaFreeHost(c->h_i32);
+    cudaFreeHost(c->h_logits);
+    if (c->graph_ready) cudaGraphExecDestroy(c->graph);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->st) cudaStreamDestroy(c->st);
+}
+
+extern "C" void lmc_cuda_free(lmc_cuda_ctx *c) {
+    if (!c) return;
+    release_all(c);
+    delete c;
+}
+
+static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p, lmc_cuda_ctx **out) {
+    *out = NULL;
+    lmc_status st = LMC_OK;
+    const lmc_hparams &hp = m->hp;
+    if (lmc_cuda_device_count() <= 0) return lmc_err(LMC_ERR_BACKEND, "CUDA: no GPU found");
+    if (p->n_ctx <= 0 || p->n_batch <= 0) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: n_ctx and n_batch must be > 0");
+    if (hp.head_dim > 256 || hp.n_head % hp.n_head_kv != 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2)
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
+                       hp.n_rot, hp.n_head, hp.n_head_kv);
+    plan pl;
+    make_plan(m, p, &pl);
+    size_t free_b = 0, total_b = 0;
+    if ((st = cuda_check(cudaMemGetInfo(&free_b, &total_b), "memory query")) != LMC_OK) return st;
+    const uint64_t need = pl.weights + pl.kv + pl.scratch;
+    if (need > free_b) {
+        const uint64_t per_pos = kv_bytes(hp, 1) + (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK;
+        const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16);
+        if (fixed < free_b && (free_b - fixed) / per_pos >= 256) {
+            const int64_t fit = (int64_t)((free_b - fixed) / per_pos) / 256 * 256;
+            return lmc_err(LMC_ERR_OOM,
+                           "CUDA: needs %.2f GiB on the GPU (weights %.2f, KV cache %.2f for -c %d, scratch %.2f) "
+                           "but %.2f GiB is free; -c %lld would fit",
+                           gib(need), gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch), gib(free_b),
+                           (long long)fit);
+        }
+        return lmc_err(LMC_ERR_OOM,
+                       "CUDA: needs %.2f GiB on the GPU (weights %.2f, KV cache %.2f for -c %d, scratch %.2f) but "
+                       "%.2f GiB is free; the weights do not fit: use --device cpu (-ngl 0)",
+                       gib(need), gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch), gib(free_b));
+    }
+
+    lmc_cuda_ctx *c = new lmc_cuda_ctx();
+    c->m = m;
+    c->hp = hp;
+    c->n_ctx = p->n_ctx;
+    c->n_batch = p->n_batch;
+    c->max_split = max_split_of(p->n_ctx);
+    c->q_dim = hp.n_head * hp.head_dim;
+    c->kv_dim = hp.n_head_kv * hp.head_dim;
+    c->qkv_dim = c->q_dim + 2 * c->kv_dim;
+    c->use_graph = p->use_graph != 0;
+    c->gemm_min = p->gemm_min > 0 ? p->gemm_min : 16;
+    c->L.resize(hp.n_layer);
+    c->tied = m->output == m->tok_embd;
+    uploader u = {};
+    u.total = pl.weights;
+    u.progress = p->progress;
+    u.user = p->progress_user;
+    const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, c->q_dim), hp.n_ff);
+    TRYC(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking), "stream");
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) {
+        st = lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+        goto done;
+    }
+    cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
+    u.s = c->st;
+    for (int i = 0; i < 2; i++) {
+        TRYC(cudaMallocHost((void **)&u.stage[i], STAGE_BYTES), "pinned staging");
+        TRYC(cudaEventCreateWithFlags(&u.ev[i], cudaEventDisableTiming), "event");
+    }
+    TRY(upload_one(u, &c->tok_embd, m->tok_embd));
+    if (c->tied) c->output = c->tok_embd;
+    else TRY(upload_one(u, &c->output, m->output));
+    TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
+    {
+        std::vector<double> fr(hp.n_rot / 2 + 1);
+        for (int i = 0; i < hp.n_rot / 2; i++) fr[i] = pow((double)hp.rope_base, -2.0 * i / hp.n_rot);
+        TRYC(cudaMalloc((void **)&c->rope_freq, fr.size() * sizeof(double)), "rope table");
+        TRYC(cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice), "rope table");
+    }
+    for (int l = 0; l < hp.n_layer; l++) TRY(upload_layer(u, c, l));
+    TRYC(cudaStreamSynchronize(c->st), "weight upload");
+    for (int l = 0; l < hp.n_layer; l++) {
+        TRYC(cudaMalloc((void **)&c->L[l].k_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
+        TRYC(cudaMalloc((void **)&c->L[l].v_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
+    }
+    TRYC(cudaMalloc((void **)&c->h, (size_t)p->n_batch * hp.n_embd * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->x16, (size_t)p->n_batch * wide * 2), "scratch");
+    TRYC(cudaMalloc((void **)&c->qkv, (size_t)p->n_batch * c->qkv_dim * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->att, (size_t)p->n_batch * c->q_dim * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->gu, (size_t)p->n_batch * 2 * hp.n_ff * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->part, (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->w16, pl.w16), "scratch");
+    TRYC(cudaMalloc((void **)&c->logits, (size_t)hp.n_vocab * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->d_i32, (size_t)(p->n_batch + 1) * 4), "scratch");
+    TRYC(cudaMallocHost((void **)&c->h_i32, (size_t)(p->n_batch + 1) * 4), "pinned scratch");
+    TRYC(cudaMallocHost((void **)&c->h_logits, (size_t)hp.n_vocab * 4), "pinned scratch");
+    {
+        uint64_t b = c->output.bytes + c->tok_embd.bytes / c->tok_embd.rows;
+        for (auto &D : c->L) {
+            const cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
+            for (const cuda_weight *w : ws) b += w->q ? w->bytes : 0;
+        }
+        c->bytes_per_token = b;
+    }
+done:
+    for (int i = 0; i < 2; i++) {
+        cudaFreeHost(u.stage[i]);
+        if (u.ev[i]) cudaEventDestroy(u.ev[i]);
+    }
+    if (st != LMC_OK) {
+        lmc_cuda_free(c);
+        return st;
+    }
+    *out = c;
+    return LMC_OK;
+}
+
+extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to) {
+    if (n <= 0 || to == from) return;
+    const size_t bytes = (size_t)n * c->kv_dim * 4;
+    float *tk = NULL, *tv = NULL;
+    lmc_status st = LMC_OK;
+    TRYC(cudaMalloc((void **)&tk, bytes), "kv shift");
+    TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
+    for (int l = 0; l < c->hp.n_layer; l++) {
+        cuda_layer &D = c->L[l];
+        TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim, D.v_cache + (size_t)from * c->kv_dim, tk, tv, n,
+                                 c->kv_dim, c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st), "kv shift");
+        TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+        TRYC(cudaMemcpyAsync(D.v_cache + (size_t)to * c->kv_dim, tv, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+    }
+    TRYC(cudaStreamSynchronize(c->st), "kv shift");
+done:
+    cudaFree(tk);
+    cudaFree(tv);
+    if (st != LMC_OK) {
+        c->pending = st;
+        snprintf(c->pending_msg, sizeof c->pending_msg, "%s", lmc_last_error());
+    }
+}
+
+extern "C" uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c) { return c->bytes_per_token; }
+
+// ---- forward -------------------------------------------------------------------------------------
+
+// One token: token id at d_i32[1], position at d_i32[0]; logits land in c->logits. When dump is set,
+// the residual after each layer is copied to dump (synchronously; not while capturing).
+static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
+    const lmc_hparams &hp = c->hp;
+    cudaStream_t s = c->st;
+    lmc_status st = LMC_OK;
+    const int32_t *pos = c->d_i32;
+    TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
+    for (int l = 0; l < hp.n_layer; l++) {
+        cuda_layer &D = c->L[l];
+        TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
+        if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
+            cuda_qkv_epi e = {pos, c->rope_freq, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, D.k_cache, D.v_cache};
+            TRYC(cuda_matvec_epi(D.qkv, c->x32, c->qkv, EPI_QKV, e, s), "matvec qkv");
+        } else {
+            if (D.fused_qkv) {
+                TRYC(cuda_matvec(D.qkv, c->x32, c->qkv, EPI_STORE, s), "matvec qkv");
+            } else {
+                TRYC(cuda_matvec(D.wq, c->x32, c->qkv, EPI_STORE, s), "matvec q");
+                TRYC(cuda_matvec(D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, s), "matvec k");
+                TRYC(cuda_matvec(D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, s), "matvec v");
+            }
+            TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
+                              D.v_cache, s), "rope");
+        }
+        TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
+                            c->max_split, c->part, c->att, s), "attention");
+        TRYC(cuda_matvec(D.wo, c->att, c->h, EPI_ADD, s), "matvec wo");
+        TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
+        if (D.fused_gu) {
+            TRYC(cuda_matvec(D.gu, c->x32, c->ff, EPI_SWIGLU, s), "matvec gate/up");
+        } else {
+            TRYC(cuda_matvec(D.gate, c->x32, c->gu, EPI_STORE, s), "matvec gate");
+            TRYC(cuda_matvec(D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, s), "matvec up");
+            TRYC(cuda_swiglu(c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff, NULL, s), "swiglu");
+        }
+        TRYC(cuda_matvec(D.down, c->ff, c->h, EPI_ADD, s), "matvec down");
+        if (dump)
+            TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost, s), "dump");
+    }
+    TRYC(cuda_rmsnorm(c->h, c->out_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
+    TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
+done:
+    return st;
+}
+
+// n tokens (d_i32[1..n]) at positions d_i32[0].. through the GEMM path; logits of the last.
+static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
+    const lmc_hparams &hp = c->hp;
+    cudaStream_t s = c->st;
+    lmc_status st = LMC_OK;
+    const int32_t *pos = c->d_i32;
+    const int nff = hp.n_ff;
+    TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
+    for (int l = 0; l < hp.n_layer; l++) {
+        cuda_layer &D = c->L[l];
+        TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
+        if (D.fused_qkv) {
+            TRY(cuda_gemm(c->blas, D.qkv, c->x16, n, c->qkv, c->qkv_dim, 0.f, c->w16, s));
+        } else {
+            TRY(cuda_gemm(c->blas, D.wq, c->x16, n, c->qkv, c->qkv_dim, 0.f, c->w16, s));
+            TRY(cuda_gemm(c->blas, D.wk, c->x16, n, c->qkv + c->q_dim, c->qkv_dim, 0.f, c->w16, s));
+            TRY(cuda_gemm(c->blas, D.wv, c->x16, n, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, 0.f, c->w16, s));
+        }
+        TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
+                          D.v_cache, s), "rope");
+        TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
+                            c->max_split, c->part, c->att, s), "attention");
+        TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
+        TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
+        TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
+        if (D.fused_gu) {
+            TRY(cuda_gemm(c->blas, D.gu, c->x16, n, c->gu, 2 * nff, 0.f, c->w16, s));
+            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 2, 1, NULL, c->x16, s), "swiglu");
+        } else {
+            TRY(cuda_gemm(c->blas, D.gate, c->x16, n, c->gu, 2 * nff, 0.f, c->w16, s));
+            TRY(cuda_gemm(c->blas, D.up, c->x16, n, c->gu + nff, 2 * nff, 0.f, c->w16, s));
+            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 1, nff, NULL, c->x16, s), "swiglu");
+        }
+        TRY(cuda_gemm(c->blas, D.down, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
+        if (dump)
+            TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd, c->h + (size_t)(n - 1) * hp.n_embd, hp.n_embd * 4,
+                                 cudaMemcpyDeviceToHost, s), "dump");
+    }
+    TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s),
+         "rmsnorm");
+    TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
+done:
+    return st;
+}
+
+// Decode step through the graph: [pos, tok] copied in from pinned memory, logits copied out.
+static lmc_status decode_graph(lmc_cuda_ctx *c) {
+    lmc_status st = LMC_OK;
+    if (!c->graph_ready) {
+        cudaGraph_t g = NULL;
+        TRYC(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal), "graph capture");
+        cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st);
+        st = step_one(c, NULL);
+        cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st);
+        {
+            cudaError_t e = cudaStreamEndCapture(c->st, &g);
+            if (st != LMC_OK) {
+                if (g) cudaGraphDestroy(g);
+                goto done;
+            }
+            TRYC(e, "graph capture");
+        }
+        st = cuda_check(cudaGraphInstantiate(&c->graph, g, 0), "graph instantiate");
+        cudaGraphDestroy(g);
+        if (st != LMC_OK) goto done;
+        c->graph_ready = true;
+    }
+    TRYC(cudaGraphLaunch(c->graph, c->st), "graph launch");
+done:
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+                                       float *layer_out) {
+    const lmc_hparams &hp = c->hp;
+    lmc_status st = LMC_OK;
+    if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
+    if (n <= 0) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
+    if (pos < 0 || (int64_t)pos + n > c->n_ctx)
+        return lmc_err(LMC_ERR_CONTEXT_FULL, "CUDA forward: positions %d..%d beyond n_ctx %d", pos, pos + n - 1,
+                       c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
+            return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: token %d out of range (n_vocab %d)", tokens[i],
+                           hp.n_vocab);
+    // Short runs go token by token through the decode path (exact f32); long prompts use the GEMMs.
+    const int gemm_min = c->gemm_min;
+    int done_n = 0;
+    while (done_n < n) {
+        const int left = n - done_n;
+        const bool last_chunk_dump = layer_out != NULL;
+        if (left >= gemm_min) {
+            const int b = std::min(left, c->n_batch);
+            c->h_i32[0] = pos + done_n;
+            memcpy(c->h_i32 + 1, tokens + done_n, (size_t)b * 4);
+            TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, (size_t)(b + 1) * 4, cudaMemcpyHostToDevice, c->st), "copy");
+            TRY(step_batch(c, b, last_chunk_dump && done_n + b == n ? layer_out : NULL));
+            TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st), "copy");
+            TRYC(cudaStreamSynchronize(c->st), "forward");
+            done_n += b;
+        } else {
+            c->h_i32[0] = pos + done_n;
+            c->h_i32[1] = tokens[done_n];
+            float *dump = layer_out && done_n == n - 1 ? layer_out : NULL;
+            if (c->use_graph && !dump) {
+                TRY(decode_graph(c));
+            } else {
+                TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st), "copy");
+                TRY(step_one(c, dump));
+                TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st),
+                     "copy");
+            }
+            TRYC(cudaStreamSynchronize(c->st), "forward");
+            done_n++;
+        }
+    }
+    if (logits) memcpy(logits, c->h_logits, (size_t)hp.n_vocab * 4);
+done:
+    return st;
+}
+
+// ---- bench ---------------------------------------------------------------------------------------
+
+extern "C" lmc_status lmc_cuda_bench(lmc_cuda_ctx *c, int32_t n_prompt, int32_t n_gen, int32_t reps,
+                                     lmc_cuda_bench_result *r) {
+    lmc_status st = LMC_OK;
+    memset(r, 0, sizeof *r);
+    std::vector<int32_t> toks((size_t)std::max(n_prompt, 1));
+    uint64_t seed = 12345;
+    for (auto &t : toks) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        t = (int32_t)((seed >> 33) % (uint64_t)c->hp.n_vocab);
+    }
+    // copy bandwidth: 1 GiB device-to-device, bytes read + written
+    {
+        const size_t nb = 1ull << 30;
+        void *a = NULL, *b = NULL;
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        if (cudaMalloc(&a, nb) == cudaSuccess && cudaMalloc(&b, nb) == cudaSuccess) {
+            cudaMemsetAsync(a, 1, nb, c->st);
+            cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st);
+            cudaEventRecord(e0, c->st);
+            for (int i = 0; i < 10; i++) cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st);
+            cudaEventRecord(e1, c->st);
+            cudaEventSynchronize(e1);
+            float ms = 0;
+            cudaEventElapsedTime(&ms, e0, e1);
+            r->copy_gb_s = 2.0 * nb * 10 / (ms * 1e-3) / 1e9;
+        }
+        cudaGetLastError();
+        cudaFree(a);
+        cudaFree(b);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+    }
+    if (n_prompt > 0) {
+        std::vector<double> ts;
+        TRY(lmc_cuda_forward(c, toks.data(), n_prompt, 0, NULL, NULL)); // warm-up
+        for (int i = 0; i < std::max(reps, 1); i++) {
+            double t0 = lmc_time_s();
+            TRY(lmc_cuda_forward(c, toks.data(), n_prompt, 0, NULL, NULL));
+            ts.push_back(lmc_time_s() - t0);
+        }
+        std::sort(ts.begin(), ts.end());
+        r->pp_tok_s = n_prompt / ts[ts.size() / 2];
+    }
+    if (n_gen > 0) {
+        int32_t t = toks[0];
+        TRY(lmc_cuda_forward(c, &t, 1, 0, NULL, NULL)); // warm-up (graph capture)
+        TRY(lmc_cuda_forward(c, &t, 1, 1, NULL, NULL));
+        std::vector<double> ts;
+        for (int rep = 0; rep < std::max(reps, 1); rep++) {
+            double t0 = lmc_time_s();
+            for (int i = 0; i < n_gen && i < c->n_ctx; i++) {
+                t = toks[(size_t)i % toks.size()];
+                TRY(lmc_cuda_forward(c, &t, 1, i, NULL, NULL));
+            }
+            ts.push_back(lmc_time_s() - t0);
+        }
+        std::sort(ts.begin(), ts.end());
+        r->tg_tok_s = std::min(n_gen, c->n_ctx) / ts[ts.size() / 2];
+    }
+    r->weight_gb = c->bytes_per_token / 1e9;
+    if (r->copy_gb_s > 0) r->bw_share = r->tg_tok_s * r->weight_gb / r->copy_gb_s;
+done:
+    return st;
+}

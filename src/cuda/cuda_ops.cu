@@ -1,0 +1,296 @@
+// cuda_ops.cu — host side shared by the backend: error mapping, device queries, weight upload into
+// the device layout, and the op-level entry points of cuda_backend.h that the parity tests call
+// (each copies host arrays in, runs the same kernel path the model uses, copies the result out).
+#include "cuda_backend.h"
+#include "cuda_internal.h"
+#include <cublas_v2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "quant.h"
+#include "util.h"
+}
+
+lmc_status cuda_check(cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return LMC_OK;
+    return lmc_err(LMC_ERR_BACKEND, "CUDA: %s: %s", what, cudaGetErrorString(e));
+}
+
+int lmc_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+void lmc_cuda_device_info(char *name, int name_size, uint64_t *free_bytes, uint64_t *total_bytes) {
+    if (name && name_size > 0) name[0] = 0;
+    if (free_bytes) *free_bytes = 0;
+    if (total_bytes) *total_bytes = 0;
+    if (lmc_cuda_device_count() <= 0) return;
+    cudaDeviceProp p;
+    if (name && cudaGetDeviceProperties(&p, 0) == cudaSuccess) snprintf(name, name_size, "%s", p.name);
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) == cudaSuccess) {
+        if (free_bytes) *free_bytes = f;
+        if (total_bytes) *total_bytes = t;
+    }
+}
+
+int lmc_cuda_type_supported(uint32_t type) {
+    switch (type) {
+    case LMC_TYPE_F32: case LMC_TYPE_F16: case LMC_TYPE_BF16: case LMC_TYPE_Q4_0: case LMC_TYPE_Q4_1:
+    case LMC_TYPE_Q5_0: case LMC_TYPE_Q5_1: case LMC_TYPE_Q8_0: case LMC_TYPE_Q2_K: case LMC_TYPE_Q3_K:
+    case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K: case LMC_TYPE_Q6_K:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols, const char *name) {
+    memset(w, 0, sizeof *w);
+    const lmc_type_traits *tr = lmc_type_get(type);
+    if (!tr || !lmc_cuda_type_supported(type))
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: tensor type %s is not supported on the GPU", name,
+                       lmc_type_name(type));
+    const bool flt = type == LMC_TYPE_F32 || type == LMC_TYPE_F16 || type == LMC_TYPE_BF16;
+    const int unit = type == LMC_TYPE_Q4_K ? 64 : type == LMC_TYPE_Q6_K ? 128 : 32;
+    if (rows <= 0 || cols <= 0 || cols % tr->blck_size != 0 || (!flt && cols % unit != 0))
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: %lld columns of %s are not a multiple of %d", name,
+                       (long long)cols, tr->name, flt ? tr->blck_size : unit);
+    w->type = type;
+    w->rows = rows;
+    w->cols = cols;
+    w->bytes = lmc_row_size(type, cols) * (uint64_t)rows;
+    return LMC_OK;
+}
+
+lmc_status cuda_weight_alloc(cuda_weight *w) {
+    int d_off, qbytes;
+    const bool split = cuda_split_layout(w->type, &d_off, &qbytes);
+    const uint64_t nb = split ? (uint64_t)(w->cols / lmc_type_get(w->type)->blck_size) * w->rows : 0;
+    lmc_status st = cuda_check(cudaMalloc((void **)&w->q, split ? nb * qbytes : w->bytes), "weight allocation");
+    if (st == LMC_OK && split) st = cuda_check(cudaMalloc((void **)&w->d, nb * 2), "weight allocation");
+    return st;
+}
+
+void cuda_weight_release(cuda_weight *w) {
+    cudaFree(w->q);
+    cudaFree(w->d);
+    w->q = NULL;
+    w->d = NULL;
+}
+
+/* Host bytes one row takes in the staging buffers (q part, d part). */
+void cuda_weight_row_bytes(const cuda_weight *w, uint64_t *qb, uint64_t *db) {
+    int d_off, qbytes;
+    const int64_t nb = w->cols / lmc_type_get(w->type)->blck_size;
+    if (cuda_split_layout(w->type, &d_off, &qbytes)) {
+        *qb = (uint64_t)nb * qbytes;
+        *db = (uint64_t)nb * 2;
+    } else {
+        *qb = lmc_row_size(w->type, w->cols);
+        *db = 0;
+    }
+}
+
+/* Async copy of rows [row0, row0+n) already repacked at the start of stage_q/stage_d. */
+lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d, int64_t row0,
+                                 int64_t n, cudaStream_t s) {
+    uint64_t qb, db;
+    cuda_weight_row_bytes(w, &qb, &db);
+    lmc_status st = cuda_check(cudaMemcpyAsync(w->q + row0 * qb, stage_q, n * qb, cudaMemcpyHostToDevice, s),
+                               "weight upload");
+    if (st == LMC_OK && db)
+        st = cuda_check(cudaMemcpyAsync((uint8_t *)w->d + row0 * db, stage_d, n * db, cudaMemcpyHostToDevice, s),
+                        "weight upload");
+    return st;
+}
+
+/* Synchronous upload of a whole GGUF matrix (tests). */
+static lmc_status upload_matrix(cuda_weight *w, uint32_t type, const void *data, int64_t rows, int64_t cols) {
+    lmc_status st = cuda_weight_shape(w, type, rows, cols, "test matrix");
+    if (st != LMC_OK) return st;
+    uint64_t qb, db;
+    cuda_weight_row_bytes(w, &qb, &db);
+    uint8_t *hq = (uint8_t *)malloc(qb * rows), *hd = (uint8_t *)malloc(db * rows + 1);
+    const uint8_t **src = (const uint8_t **)malloc(sizeof(uint8_t *) * rows);
+    if (!hq || !hd || !src) {
+        st = lmc_err(LMC_ERR_OOM, "CUDA: host staging");
+        goto done;
+    }
+    for (int64_t r = 0; r < rows; r++) src[r] = (const uint8_t *)data + r * lmc_row_size(type, cols);
+    cuda_repack_rows(type, cols, src, rows, 0, hq, hd);
+    st = cuda_weight_alloc(w);
+    if (st == LMC_OK) st = cuda_weight_copy_rows(w, hq, hd, 0, rows, 0);
+    if (st == LMC_OK) st = cuda_check(cudaDeviceSynchronize(), "weight upload");
+done:
+    free(hq);
+    free(hd);
+    free(src);
+    if (st != LMC_OK) cuda_weight_release(w);
+    return st;
+}
+
+// ---- op-level wrappers -------------------------------------------------------------------------
+
+#define TRY(expr) do { st = (expr); if (st != LMC_OK) goto done; } while (0)
+#define TRYC(expr, what) TRY(cuda_check((expr), what))
+
+static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
+    lmc_status st = cuda_check(cudaMalloc(d, n ? n : 4), "allocation");
+    if (st == LMC_OK && h) st = cuda_check(cudaMemcpy(*d, h, n, cudaMemcpyHostToDevice), "copy in");
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                         float *y) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dx = NULL, *dy = NULL;
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    TRY(dev_copy_in((void **)&dx, x, cols * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
+    TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), "matvec");
+    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec");
+done:
+    cuda_weight_release(&dw);
+    cudaFree(dx);
+    cudaFree(dy);
+    return st;
+}
+
+lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, int n_tok, float *y, int ldc,
+                     float beta, __half *w16, cudaStream_t s) {
+    const __half *a = (const __half *)w.q;
+    if (w.type != LMC_TYPE_F16) {
+        lmc_status st = cuda_check(cuda_dequant_f16(w, 0, w.rows, w16, s), "dequantize");
+        if (st != LMC_OK) return st;
+        a = w16;
+    }
+    const float alpha = 1.f;
+    cublasSetStream(h, s);
+    // Column-major view: W is (cols x rows), X is (cols x n_tok), Y = W^T X is (rows x n_tok).
+    cublasStatus_t cs = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)w.rows, n_tok, (int)w.cols, &alpha, a,
+                                     CUDA_R_16F, (int)w.cols, x16, CUDA_R_16F, (int)w.cols, &beta, y, CUDA_R_32F, ldc,
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: GEMM failed (status %d)", (int)cs);
+    return LMC_OK;
+}
+
+extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                         int32_t n_tok, float *y) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dx = NULL, *dy = NULL;
+    __half *x16 = NULL, *w16 = NULL;
+    cublasHandle_t h = NULL;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    TRY(dev_copy_in((void **)&dx, x, (size_t)n_tok * cols * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_tok * rows * 4));
+    TRY(dev_copy_in((void **)&x16, NULL, (size_t)n_tok * cols * 2));
+    TRY(dev_copy_in((void **)&w16, NULL, (size_t)rows * cols * 2));
+    TRYC(cuda_f32_to_f16(dx, (int64_t)n_tok * cols, x16, 0), "convert");
+    TRY(cuda_gemm(h, dw, x16, n_tok, dy, (int)rows, 0.f, w16, 0));
+    TRYC(cudaMemcpy(y, dy, (size_t)n_tok * rows * 4, cudaMemcpyDeviceToHost), "matmul");
+done:
+    cublasDestroy(h);
+    cuda_weight_release(&dw);
+    cudaFree(dx);
+    cudaFree(dy);
+    cudaFree(x16);
+    cudaFree(w16);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols, float *out) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dy = NULL;
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    TRY(dev_copy_in((void **)&dy, NULL, (size_t)rows * cols * 4));
+    TRYC(cuda_dequant_f32(dw, dy, 0), "dequantize");
+    TRYC(cudaMemcpy(out, dy, (size_t)rows * cols * 4, cudaMemcpyDeviceToHost), "dequantize");
+done:
+    cuda_weight_release(&dw);
+    cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps, float *out) {
+    lmc_status st;
+    float *dx = NULL, *dw = NULL, *dy = NULL;
+    TRY(dev_copy_in((void **)&dx, x, n * 4));
+    TRY(dev_copy_in((void **)&dw, w, n * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, n * 4));
+    TRYC(cuda_rmsnorm(dx, dw, n, 1, eps, dy, NULL, 0), "rmsnorm");
+    TRYC(cudaMemcpy(out, dy, n * 4, cudaMemcpyDeviceToHost), "rmsnorm");
+done:
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t n_rot, int32_t pos,
+                                       float base) {
+    lmc_status st;
+    float *dx = NULL;
+    const size_t n = (size_t)n_head * head_dim * 4;
+    TRY(dev_copy_in((void **)&dx, x, n));
+    TRYC(cuda_rope(dx, n_head, head_dim, n_rot, pos, base, 0), "rope");
+    TRYC(cudaMemcpy(x, dx, n, cudaMemcpyDeviceToHost), "rope");
+done:
+    cudaFree(dx);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t n, float *out) {
+    lmc_status st;
+    float *dg = NULL, *dy = NULL;
+    TRY(dev_copy_in((void **)&dg, NULL, (size_t)n * 8));
+    TRYC(cudaMemcpy(dg, g, n * 4, cudaMemcpyHostToDevice), "copy in");
+    TRYC(cudaMemcpy(dg + n, u, n * 4, cudaMemcpyHostToDevice), "copy in");
+    TRY(dev_copy_in((void **)&dy, NULL, n * 4));
+    TRYC(cuda_swiglu(dg, n, 1, 2 * n, 1, n, dy, NULL, 0), "swiglu");
+    TRYC(cudaMemcpy(out, dy, n * 4, cudaMemcpyDeviceToHost), "swiglu");
+done:
+    cudaFree(dg);
+    cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
+                                            int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out) {
+    lmc_status st;
+    float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
+    int32_t *dpos = NULL;
+    const int32_t pos = n_kv - 1;
+    const int max_split = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    const size_t kvn = (size_t)n_kv * n_head_kv * head_dim * 4;
+    if (n_head % n_head_kv != 0 || head_dim > 256 || n_kv <= 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: bad shape");
+    TRY(dev_copy_in((void **)&dq, q, (size_t)n_head * head_dim * 4));
+    TRY(dev_copy_in((void **)&dk, k, kvn));
+    TRY(dev_copy_in((void **)&dv, v, kvn));
+    TRY(dev_copy_in((void **)&dpart, NULL, (size_t)n_head * max_split * (head_dim + 2) * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_head * head_dim * 4));
+    TRY(dev_copy_in((void **)&dpos, &pos, 4));
+    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dy, 0),
+         "attention");
+    TRYC(cudaMemcpy(out, dy, (size_t)n_head * head_dim * 4, cudaMemcpyDeviceToHost), "attention");
+done:
+    cudaFree(dq);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dpart);
+    cudaFree(dy);
+    cudaFree(dpos);
+    return st;
+}

@@ -1,0 +1,221 @@
+/* test_cuda_model.c — the CUDA forward end to end against independent references in ../shared:
+ * greedy ids of stories260K and llama-2-tiny-random equal to the llama.cpp goldens, and logits of
+ * every synthetic-A type against the float64 numpy forward (logits_exact), through both the decode
+ * path (f32) and the prompt GEMM path (f16 operands). Skips without the CUDA build, a GPU or shared. */
+#include "testutil.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lmc.h"
+#ifdef LMC_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+#ifndef LMC_WITH_CUDA
+int main(void) {
+    printf("SKIP: built without the CUDA backend\n");
+    return 77;
+}
+#else
+
+static cJSON *load_json(const char *path) {
+    size_t len;
+    char *s = t_read_file(path, &len);
+    if (!s) return NULL;
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    return j;
+}
+
+static int ids_of(const cJSON *a, int32_t *out, int max) {
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) if (n < max) out[n++] = (int32_t)e->valuedouble;
+    return n;
+}
+
+static int argmax(const float *a, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    return b;
+}
+
+static lmc_cuda_ctx *open_ctx(lmc_model *m, int gemm_min) {
+    lmc_cuda_params p = {0};
+    p.n_ctx = 256;
+    p.n_batch = 64;
+    p.use_graph = 1;
+    p.gemm_min = gemm_min;
+    lmc_cuda_ctx *c = NULL;
+    lmc_status st = lmc_cuda_init(m, &p, &c);
+    CHECK(st == LMC_OK, "cuda init: %s", lmc_last_error());
+    return c;
+}
+
+/* Greedy continuation after the golden prompt must equal the golden ids. */
+static void test_golden(const char *model_rel, const char *golden_rel) {
+    cJSON *g = load_json(t_shared(golden_rel));
+    lmc_model *m = NULL;
+    if (!g || lmc_model_load(t_shared(model_rel), NULL, &m) != LMC_OK) {
+        CHECK(0, "cannot load %s / %s: %s", model_rel, golden_rel, lmc_last_error());
+        cJSON_Delete(g);
+        return;
+    }
+    int32_t prompt[64], want[128], got[128];
+    const int np = ids_of(cJSON_GetObjectItem(g, "prompt_ids"), prompt, 64);
+    const int ng = ids_of(cJSON_GetObjectItem(g, "greedy_ids"), want, 128);
+    const int nv = lmc_model_n_vocab(m);
+    float *logits = malloc(sizeof(float) * nv);
+    for (int mode = 0; mode < 2; mode++) { /* 0: token by token (graph), 1: prompt through the GEMMs */
+        lmc_cuda_ctx *c = open_ctx(m, mode ? 2 : 0);
+        if (!c) break;
+        lmc_status st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
+        CHECK(st == LMC_OK, "forward: %s", lmc_last_error());
+        const cJSON *all = cJSON_GetObjectItem(g, "logits_after_prompt_all");
+        if (all && cJSON_GetArraySize(all) == nv) {
+            double *ref = malloc(sizeof(double) * nv);
+            int i = 0;
+            const cJSON *e;
+            cJSON_ArrayForEach(e, all) ref[i++] = e->valuedouble;
+            double err = t_nmse(logits, ref, nv);
+            printf("%s %s: prompt logits NMSE vs llama.cpp %.3g\n", model_rel, mode ? "gemm" : "decode", err);
+            CHECK(err <= (mode ? 1e-4 : 1e-6), "%s mode %d logits NMSE %g", model_rel, mode, err);
+            free(ref);
+        }
+        int pos = np, n = 0;
+        for (; n < ng && st == LMC_OK; n++) {
+            got[n] = argmax(logits, nv);
+            st = lmc_cuda_forward(c, &got[n], 1, pos++, logits, NULL);
+            CHECK(st == LMC_OK, "forward: %s", lmc_last_error());
+        }
+        int same = 0;
+        while (same < ng && got[same] == want[same]) same++;
+        printf("%s %s: %d/%d greedy ids equal the golden\n", model_rel, mode ? "gemm" : "decode", same, ng);
+        CHECK(same == ng, "%s mode %d: greedy ids differ at %d (got %d want %d)", model_rel, mode, same,
+              same < ng ? got[same] : -1, same < ng ? want[same] : -1);
+        lmc_cuda_free(c);
+    }
+    free(logits);
+    lmc_model_free(m);
+    cJSON_Delete(g);
+}
+
+/* Logits after the prompt against the float64 forward over exactly dequantized weights. */
+static void test_synthetic(const char *type) {
+    char mp[128], rp[128];
+    snprintf(mp, sizeof mp, "models/synthetic/synthetic-A-%s.gguf", type);
+    snprintf(rp, sizeof rp, "models/synthetic/synthetic-A-%s.ref.json", type);
+    const char *mpath = t_shared(mp);
+    FILE *f = fopen(mpath, "rb");
+    if (!f) {
+        printf("synthetic %s: not present, skipped\n", type);
+        return;
+    }
+    fclose(f);
+    cJSON *g = load_json(t_shared(rp));
+    lmc_model *m = NULL;
+    if (!g || lmc_model_load(mpath, NULL, &m) != LMC_OK) {
+        CHECK(0, "cannot load %s: %s", mp, lmc_last_error());
+        cJSON_Delete(g);
+        return;
+    }
+    int32_t prompt[64];
+    const int np = ids_of(cJSON_GetObjectItem(g, "prompt_ids"), prompt, 64);
+    const int nv = lmc_model_n_vocab(m);
+    double *ref = malloc(sizeof(double) * nv);
+    float *logits = malloc(sizeof(float) * nv);
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "logits_exact")) if (i < nv) ref[i++] = e->valuedouble;
+    CHECK(i == nv, "%s: logits_exact has %d values", type, i);
+    int ra = 0;
+    for (int k = 1; k < nv; k++) if (ref[k] > ref[ra]) ra = k;
+    for (int mode = 0; mode < 2; mode++) {
+        lmc_cuda_ctx *c = open_ctx(m, mode ? 2 : 0);
+        if (!c) break;
+        lmc_status st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
+        CHECK(st == LMC_OK, "%s forward: %s", type, lmc_last_error());
+        double err = t_nmse(logits, ref, nv);
+        printf("synthetic %-7s %s: logits NMSE vs exact %.3g, argmax %d (exact %d)\n", type, mode ? "gemm  " : "decode",
+               err, argmax(logits, nv), ra);
+        CHECK(err <= (mode ? 1e-4 : 1e-6), "%s mode %d NMSE %g", type, mode, err);
+        CHECK(argmax(logits, nv) == ra, "%s mode %d argmax %d vs %d", type, mode, argmax(logits, nv), ra);
+        lmc_cuda_free(c);
+    }
+    free(ref);
+    free(logits);
+    lmc_model_free(m);
+    cJSON_Delete(g);
+}
+
+/* Through the public API: greedy ids of a CPU context and a CUDA context equal, and a context shift
+ * (lmc_seq_shift) on the GPU gives the CPU's next token. */
+static void test_ctx_parity(const char *path, int n_gen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("%s: not present, CPU/CUDA context parity skipped\n", path);
+        return;
+    }
+    fclose(f);
+    lmc_model *m = NULL;
+    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
+        CHECK(0, "cannot load %s: %s", path, lmc_last_error());
+        return;
+    }
+    const int nv = lmc_model_n_vocab(m);
+    int32_t ids[2][160];
+    for (int dev = 0; dev < 2; dev++) {
+        lmc_context_params cp = lmc_context_default_params();
+        cp.n_ctx = 128;
+        cp.device = dev ? LMC_DEVICE_CUDA : LMC_DEVICE_CPU;
+        lmc_context *ctx = NULL;
+        lmc_status st = lmc_context_init(m, &cp, &ctx);
+        CHECK(st == LMC_OK, "%s context on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+        if (st != LMC_OK) break;
+        int32_t prompt[4] = {1, 403 % nv, 407 % nv, 261 % nv};
+        const float *lg = NULL;
+        st = lmc_decode(ctx, prompt, 4, 0, &lg);
+        int pos = 4, n = 0;
+        for (; n < n_gen && st == LMC_OK; n++) {
+            ids[dev][n] = argmax(lg, nv);
+            st = lmc_decode(ctx, &ids[dev][n], 1, pos++, &lg);
+        }
+        CHECK(st == LMC_OK, "%s decode on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+        /* shift: drop positions 1..8, move the rest down, decode one more token */
+        if (st == LMC_OK) {
+            st = lmc_seq_shift(ctx, 0, 9, pos - 9, 1);
+            CHECK(st == LMC_OK, "%s shift on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
+            pos -= 8;
+            st = lmc_decode(ctx, &ids[dev][n_gen - 1], 1, pos, &lg);
+            CHECK(st == LMC_OK, "%s decode after shift: %s", path, lmc_last_error());
+            ids[dev][n_gen] = st == LMC_OK ? argmax(lg, nv) : -1;
+        }
+        lmc_context_free(ctx);
+    }
+    int same = 0;
+    while (same <= n_gen && ids[0][same] == ids[1][same]) same++;
+    printf("%s: CPU and CUDA contexts: %d/%d greedy ids equal (the last after a context shift)\n", path, same, n_gen + 1);
+    CHECK(same == n_gen + 1, "%s: CPU/CUDA greedy ids differ at %d", path, same);
+    lmc_model_free(m);
+}
+
+int main(void) {
+    if (lmc_cuda_device_count() <= 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    t_require_shared();
+    test_golden("models/stories260K.gguf", "models/golden/stories260K.once-upon-a-time.greedy32.json");
+    test_golden("models/stories260K.gguf", "models/golden/stories260K.bos.greedy64.json");
+    test_golden("models/llama-2-tiny-random.gguf", "models/golden/llama-2-tiny-random.hello-world.greedy16.json");
+    const char *types[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) test_synthetic(types[k]);
+    test_ctx_parity(t_shared("models/stories260K.gguf"), 48);
+    const char *smol = getenv("LMC_SMOLLM2");
+    if (smol) test_ctx_parity(smol, 32);
+    else printf("SmolLM2 CPU/CUDA parity skipped (set LMC_SMOLLM2 to the GGUF's path)\n");
+    return t_done();
+}
+#endif

@@ -1,0 +1,243 @@
+/* test_cuda_ops.c — every CUDA op against an independent CPU reference on random inputs of several
+ * shapes: mat-vec and GEMM per weight type (reference: lmc_dequantize, sums in double), dequantize,
+ * RMSNorm, RoPE, SwiGLU, split-context attention. Skips (77) without the CUDA build or without a GPU. */
+#include "testutil.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "quant.h"
+#include "util.h"
+#ifdef LMC_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+#ifndef LMC_WITH_CUDA
+int main(void) {
+    printf("SKIP: built without the CUDA backend\n");
+    return 77;
+}
+#else
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd_u32(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float rnd_f(void) { return (float)((rnd_u32() & 0xFFFFFF) / 16777216.0 * 2.0 - 1.0); } /* [-1, 1) */
+
+/* Byte offsets of the f16 scale fields of each block type (the rest of a block is any bit pattern). */
+static int scale_offsets(uint32_t type, int *off) {
+    switch (type) {
+    case LMC_TYPE_Q4_0: case LMC_TYPE_Q5_0: case LMC_TYPE_Q8_0: off[0] = 0; return 1;
+    case LMC_TYPE_Q4_1: case LMC_TYPE_Q5_1: case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K: off[0] = 0; off[1] = 2; return 2;
+    case LMC_TYPE_Q2_K: off[0] = 80; off[1] = 82; return 2;
+    case LMC_TYPE_Q3_K: off[0] = 108; return 1;
+    case LMC_TYPE_Q6_K: off[0] = 208; return 1;
+    default: return 0;
+    }
+}
+
+/* Random valid weights: random quant bits with small finite f16 scales, or random floats. */
+static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
+    const lmc_type_traits *tr = lmc_type_get(type);
+    const uint64_t nbytes = lmc_row_size(type, cols) * rows;
+    uint8_t *w = malloc(nbytes);
+    if (type == LMC_TYPE_F32) {
+        for (int64_t i = 0; i < rows * cols; i++) ((float *)w)[i] = rnd_f();
+    } else if (type == LMC_TYPE_F16) {
+        for (int64_t i = 0; i < rows * cols; i++) ((uint16_t *)w)[i] = lmc_f32_to_f16(rnd_f());
+    } else if (type == LMC_TYPE_BF16) {
+        for (int64_t i = 0; i < rows * cols; i++) {
+            float f = rnd_f();
+            uint32_t b;
+            memcpy(&b, &f, 4);
+            ((uint16_t *)w)[i] = (uint16_t)(b >> 16);
+        }
+    } else {
+        for (uint64_t i = 0; i < nbytes; i++) w[i] = (uint8_t)rnd_u32();
+        int off[2];
+        const int n = scale_offsets(type, off);
+        const uint64_t nb = nbytes / tr->type_size;
+        for (uint64_t b = 0; b < nb; b++)
+            for (int k = 0; k < n; k++) {
+                uint16_t h = lmc_f32_to_f16(rnd_f() * 0.05f);
+                memcpy(w + b * tr->type_size + off[k], &h, 2);
+            }
+    }
+    return w;
+}
+
+static int argmax_f(const float *a, int64_t n) {
+    int64_t b = 0;
+    for (int64_t i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    return (int)b;
+}
+static int argmax_d(const double *a, int64_t n) {
+    int64_t b = 0;
+    for (int64_t i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    return (int)b;
+}
+
+static void test_type(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    void *w = random_weights(type, rows, cols);
+    float *deq = malloc(sizeof(float) * rows * cols), *gdeq = malloc(sizeof(float) * rows * cols);
+    const int n_tok = 20;
+    float *x = malloc(sizeof(float) * cols * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
+    double *ref = malloc(sizeof(double) * rows * n_tok), *dref = malloc(sizeof(double) * rows * cols);
+    for (int64_t i = 0; i < cols * n_tok; i++) x[i] = rnd_f();
+    lmc_dequantize(type, w, deq, rows * cols);
+    for (int t = 0; t < n_tok; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; i++) s += (double)deq[r * cols + i] * x[t * cols + i];
+            ref[t * rows + r] = s;
+        }
+
+    /* dequantize */
+    lmc_status st = lmc_cuda_op_dequant(type, w, rows, cols, gdeq);
+    CHECK(st == LMC_OK, "%s dequant: %s", name, lmc_last_error());
+    for (int64_t i = 0; i < rows * cols; i++) dref[i] = deq[i];
+    double e = t_nmse(gdeq, dref, rows * cols);
+    CHECK(e <= 1e-12, "%s dequant %lldx%lld NMSE %g", name, (long long)rows, (long long)cols, e);
+
+    /* mat-vec (the decode path), f32 all the way */
+    for (int i = 0; i < (int)rows; i++) y[i] = NAN;
+    st = lmc_cuda_op_matvec(type, w, rows, cols, x, y);
+    CHECK(st == LMC_OK, "%s matvec: %s", name, lmc_last_error());
+    e = t_nmse(y, ref, rows);
+    CHECK(e <= 1e-6, "%s matvec %lldx%lld NMSE %g", name, (long long)rows, (long long)cols, e);
+    CHECK(argmax_f(y, rows) == argmax_d(ref, rows), "%s matvec argmax", name);
+
+    /* GEMM (the prompt path): f16 operands, f32 accumulation */
+    for (int64_t i = 0; i < rows * n_tok; i++) y[i] = NAN;
+    st = lmc_cuda_op_matmul(type, w, rows, cols, x, n_tok, y);
+    CHECK(st == LMC_OK, "%s matmul: %s", name, lmc_last_error());
+    e = t_nmse(y, ref, rows * n_tok);
+    CHECK(e <= 1e-4, "%s matmul %lldx%lld x %d NMSE %g", name, (long long)rows, (long long)cols, n_tok, e);
+    for (int t = 0; t < n_tok; t++)
+        CHECK(argmax_f(y + t * rows, rows) == argmax_d(ref + t * rows, rows), "%s matmul argmax token %d", name, t);
+    printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows, (long long)cols);
+
+    free(w); free(deq); free(gdeq); free(x); free(y); free(ref); free(dref);
+}
+
+static void test_rmsnorm(int n) {
+    float *x = malloc(4 * n), *w = malloc(4 * n), *y = malloc(4 * n);
+    double *ref = malloc(8 * n), ss = 0;
+    for (int i = 0; i < n; i++) { x[i] = rnd_f() * 3; w[i] = rnd_f(); ss += (double)x[i] * x[i]; }
+    const float eps = 1e-5f;
+    const double sc = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) ref[i] = x[i] * sc * w[i];
+    lmc_status st = lmc_cuda_op_rmsnorm(x, w, n, eps, y);
+    CHECK(st == LMC_OK, "rmsnorm: %s", lmc_last_error());
+    double e = t_nmse(y, ref, n);
+    CHECK(e <= 1e-6, "rmsnorm n=%d NMSE %g", n, e);
+    free(x); free(w); free(y); free(ref);
+}
+
+static void test_rope(int n_head, int hd, int n_rot, int pos) {
+    const int n = n_head * hd;
+    float *x = malloc(4 * n);
+    double *ref = malloc(8 * n);
+    for (int i = 0; i < n; i++) { x[i] = rnd_f(); ref[i] = x[i]; }
+    const double base = 10000.0;
+    for (int h = 0; h < n_head; h++)
+        for (int i = 0; i < n_rot / 2; i++) {
+            double th = pos * pow(base, -2.0 * i / n_rot);
+            double a = ref[h * hd + 2 * i], b = ref[h * hd + 2 * i + 1];
+            ref[h * hd + 2 * i] = a * cos(th) - b * sin(th);
+            ref[h * hd + 2 * i + 1] = a * sin(th) + b * cos(th);
+        }
+    lmc_status st = lmc_cuda_op_rope(x, n_head, hd, n_rot, pos, (float)base);
+    CHECK(st == LMC_OK, "rope: %s", lmc_last_error());
+    double e = t_nmse(x, ref, n);
+    CHECK(e <= 1e-6, "rope heads %d hd %d rot %d pos %d NMSE %g", n_head, hd, n_rot, pos, e);
+    free(x); free(ref);
+}
+
+static void test_swiglu(int n) {
+    float *g = malloc(4 * n), *u = malloc(4 * n), *y = malloc(4 * n);
+    double *ref = malloc(8 * n);
+    for (int i = 0; i < n; i++) {
+        g[i] = rnd_f() * 6; u[i] = rnd_f() * 2;
+        ref[i] = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+    }
+    lmc_status st = lmc_cuda_op_swiglu(g, u, n, y);
+    CHECK(st == LMC_OK, "swiglu: %s", lmc_last_error());
+    double e = t_nmse(y, ref, n);
+    CHECK(e <= 1e-6, "swiglu n=%d NMSE %g", n, e);
+    free(g); free(u); free(y); free(ref);
+}
+
+static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
+    const int kv_dim = n_head_kv * hd;
+    float *q = malloc(4 * n_head * hd), *k = malloc(4 * (size_t)n_kv * kv_dim), *v = malloc(4 * (size_t)n_kv * kv_dim);
+    float *y = malloc(4 * n_head * hd);
+    double *ref = malloc(8 * n_head * hd), *s = malloc(8 * (size_t)n_kv);
+    for (int i = 0; i < n_head * hd; i++) q[i] = rnd_f() * 2;
+    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) { k[i] = rnd_f() * 2; v[i] = rnd_f(); }
+    for (int h = 0; h < n_head; h++) {
+        const int kh = h / (n_head / n_head_kv);
+        double m = -1e300, l = 0;
+        for (int j = 0; j < n_kv; j++) {
+            double d = 0;
+            for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * k[(size_t)j * kv_dim + kh * hd + i];
+            s[j] = d / sqrt((double)hd);
+            if (s[j] > m) m = s[j];
+        }
+        for (int j = 0; j < n_kv; j++) { s[j] = exp(s[j] - m); l += s[j]; }
+        for (int i = 0; i < hd; i++) {
+            double o = 0;
+            for (int j = 0; j < n_kv; j++) o += s[j] * v[(size_t)j * kv_dim + kh * hd + i];
+            ref[h * hd + i] = o / l;
+        }
+    }
+    lmc_status st = lmc_cuda_op_attention(q, k, v, n_head, n_head_kv, hd, n_kv, y);
+    CHECK(st == LMC_OK, "attention: %s", lmc_last_error());
+    double e = t_nmse(y, ref, n_head * hd);
+    CHECK(e <= 1e-6, "attention heads %d/%d hd %d n_kv %d NMSE %g", n_head, n_head_kv, hd, n_kv, e);
+    free(q); free(k); free(v); free(y); free(ref); free(s);
+}
+
+int main(void) {
+    if (lmc_cuda_device_count() <= 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    char name[128];
+    uint64_t fr, tot;
+    lmc_cuda_device_info(name, sizeof name, &fr, &tot);
+    printf("device: %s, %.1f GiB free\n", name, fr / 1073741824.0);
+
+    const uint32_t types[] = {LMC_TYPE_F32, LMC_TYPE_F16, LMC_TYPE_BF16, LMC_TYPE_Q4_0, LMC_TYPE_Q4_1,
+                              LMC_TYPE_Q5_0, LMC_TYPE_Q5_1, LMC_TYPE_Q8_0, LMC_TYPE_Q2_K, LMC_TYPE_Q3_K,
+                              LMC_TYPE_Q4_K, LMC_TYPE_Q5_K, LMC_TYPE_Q6_K};
+    /* rows odd (tails of the rows-per-warp), cols from one unit per lane to several and uneven */
+    const int64_t shapes[][2] = {{33, 256}, {64, 1280}, {301, 4096}, {17, 14336}};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_type(types[t], shapes[s][0], shapes[s][1]);
+    /* float rows that are not a multiple of 32 (stories260K's n_ff = 172) */
+    test_type(LMC_TYPE_F32, 64, 172);
+    test_type(LMC_TYPE_F16, 9, 172);
+
+    const int norms[] = {64, 576, 4096, 5000};
+    for (size_t i = 0; i < 4; i++) test_rmsnorm(norms[i]);
+    test_rope(8, 8, 8, 3);
+    test_rope(9, 64, 64, 17);
+    test_rope(32, 128, 128, 4000);
+    test_rope(4, 128, 64, 255);
+    test_swiglu(172);
+    test_swiglu(14336);
+    const int kvs[] = {1, 5, 128, 129, 700};
+    for (size_t i = 0; i < 5; i++) {
+        test_attention(8, 4, 8, kvs[i]);
+        test_attention(9, 3, 64, kvs[i]);
+        test_attention(32, 8, 128, kvs[i]);
+    }
+    return t_done();
+}
+#endif
