@@ -990,15 +990,16 @@ static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, co
     return launch_pdl(k_matvec_q8<T, R, U, EPI_STORE>, blocks, nt, s, p, xq, xds, y, rows, e);
 }
 
-// Variant from LMC_CUDA_Q8MV ("R,U": rows per block 4, 8 or 16; units in flight 1 or 2), for timing;
-// run 9 measured 4 rows, 1 unit fastest (Q4_0 462 vs 442 tok/s at 8 rows, Q4_K_M 380 vs 349).
+// Variant from LMC_CUDA_Q8MV ("R,U": rows per block 2, 4, 8 or 16; units in flight 1 or 2), for timing;
+// run 9 measured 4 rows fastest (Q4_0 462 vs 442 tok/s at 8 rows, Q4_K_M 380 vs 349); run 10: Q4_0
+// gains from 2 units in flight (492 vs 480), Q4_K_M loses (360 vs 394), Q8_0 is even.
 static int q8_variant(int def) {
     static int v = -2;
     if (v == -2) {
         const char *s = getenv("LMC_CUDA_Q8MV");
         int r = 0, u = 0;
         v = -1;
-        if (s && sscanf(s, "%d,%d", &r, &u) == 2) v = (r == 4 ? 0 : r == 16 ? 4 : 2) + (u == 2 ? 1 : 0);
+        if (s && sscanf(s, "%d,%d", &r, &u) == 2) v = (r == 4 ? 0 : r == 16 ? 4 : r == 2 ? 6 : 2) + (u == 2 && r != 2 ? 1 : 0);
     }
     return v >= 0 ? v : def;
 }
@@ -1012,6 +1013,7 @@ static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq
     case 2: return launch_matvec_q8_t<T, RMAX, 1>(w, xq, xds, y, epi, e, s);
     case 3: return launch_matvec_q8_t<T, RMAX, 2>(w, xq, xds, y, epi, e, s);
     case 4: return launch_matvec_q8_t<T, 2 * RMAX, 1>(w, xq, xds, y, epi, e, s);
+    case 6: return launch_matvec_q8_t<T, 2, 1>(w, xq, xds, y, epi, e, s);
     default: return launch_matvec_q8_t<T, 2 * RMAX, 2>(w, xq, xds, y, epi, e, s);
     }
 }
@@ -1020,7 +1022,7 @@ cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 
                            const cuda_qkv_epi &e, cudaStream_t s) {
     if (!cuda_q8_ok(w)) return cudaErrorInvalidValue;
     switch (w.type) {
-    case LMC_TYPE_Q4_0: return launch_matvec_q8_tuned<t_q4_0, 8>(w, xq, xds, y, epi, e, 0, s);
+    case LMC_TYPE_Q4_0: return launch_matvec_q8_tuned<t_q4_0, 8>(w, xq, xds, y, epi, e, 1, s);
     case LMC_TYPE_Q8_0: return launch_matvec_q8_tuned<t_q8_0, 8>(w, xq, xds, y, epi, e, 0, s);
     case LMC_TYPE_Q4_K: return launch_matvec_q8_tuned<t_q4_K, 8>(w, xq, xds, y, epi, e, 0, s);
     case LMC_TYPE_Q6_K: return launch_matvec_q8_tuned<t_q6_K, 4>(w, xq, xds, y, epi, e, 0, s);
@@ -1237,9 +1239,11 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
 
 __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
         const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
-        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part) {
+        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
+        float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
+    pdl_wait(); // q, the caches and *pos come from the kernels before
     const int n_kv = *pos0 + t + 1;
     const int start = sp * CUDA_ATT_CHUNK;
     if (start >= n_kv) return;
@@ -1320,37 +1324,51 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
         }
     }
     if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
-}
-
-__global__ void k_att_combine(const float *__restrict__ part, const int32_t *__restrict__ pos0, int n_head,
-                              int hd, int max_split, float *__restrict__ out) {
-    const int h = blockIdx.x, t = blockIdx.y;
-    pdl_trigger();
-    const int n_kv = *pos0 + t + 1;
+    // The last split block of this (head, token) to finish merges all splits (no combine kernel): each
+    // block publishes its partial, then counts itself in; the one that sees ns - 1 before it merges.
     const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    __shared__ int is_last;
+    if (ns > 1) {
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int *cnt = counters + (int64_t)t * n_head + h;
+            is_last = atomicAdd(cnt, 1) == ns - 1;
+            if (is_last) *cnt = 0; // ready for the next call
+        }
+        __syncthreads();
+        if (!is_last) return;
+        __threadfence();
+    } else {
+        __syncthreads();
+    }
     const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
-    float m = -INFINITY;
-    for (int s = 0; s < ns; s++) m = fmaxf(m, p[s * (hd + 2) + hd]);
-    float l = 0.f;
-    for (int s = 0; s < ns; s++) l += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + hd + 1];
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float mm = -INFINITY;
+    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+    float ll = 0.f;
+    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
+    // oq (decode, hd % 32 == 0): the output's 8-bit blocks for the next mat-vec, one warp per 32 dims
+    const bool q8 = oq != NULL && (hd & 31) == 0;
+    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
+        const int d = d0 + threadIdx.x;
+        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
         float o = 0.f;
-        for (int s = 0; s < ns; s++) o += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + d];
-        out[(int64_t)t * n_head * hd + h * hd + d] = o / l;
+        if (d < hd) {
+            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
+            o /= ll;
+            out[(int64_t)t * n_head * hd + h * hd + d] = o;
+        }
+        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
     }
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
                            const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
-                           float *part, float *out, cudaStream_t s) {
+                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
     dim3 g(n_head, max_split, n_tok);
-    k_attention<<<g, ATT_THREADS, 0, s>>>(q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv, head_dim,
-                                         max_split, part);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return e;
-    k_att_combine<<<dim3(n_head, n_tok), 128, 0, s>>>(part, pos, n_head, head_dim, max_split, out);
-    return cudaGetLastError();
+    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv,
+                      head_dim, max_split, part, counters, out, oq, ods);
 }
 
 // ---- SwiGLU, conversions -------------------------------------------------------------------------

@@ -54,6 +54,7 @@ struct lmc_cuda_ctx {
     float *gu;       // (n_batch, 2 n_ff)
     float *ff;       // (n_ff) decode path
     float *part;     // (n_batch, n_head, max_split, head_dim + 2)
+    int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
     __half *w16;     // (largest matrix) dequantized weights for the GEMMs
     float *logits;   // (n_vocab)
     int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
@@ -98,6 +99,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * q_dim * 4;                            // att
     b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4;        // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
+    b += (uint64_t)n_batch * hp.n_head * 4;                        // att_cnt
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -243,7 +245,7 @@ static void release_all(lmc_cuda_ctx *c) {
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
-    void *bufs[] = {c->xq, c->xds, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->w16, c->logits, c->d_i32};
+    void *bufs[] = {c->xq, c->xds, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
     for (void *b : bufs) cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
@@ -350,6 +352,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->att, (size_t)p->n_batch * c->q_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->gu, (size_t)p->n_batch * 2 * hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
+    TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->part, (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->w16, pl.w16), "scratch");
     TRYC(cudaMalloc((void **)&c->logits, (size_t)hp.n_vocab * 4), "scratch");
@@ -457,9 +461,10 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                               D.v_cache, s), "rope");
         }
+        hq = use_q8(c, D.wo) && hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too
         TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att, s), "attention");
-        TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, false), "matvec wo");
+                            c->max_split, c->part, c->att_cnt, c->att, hq ? c->xq : NULL, c->xds, s), "attention");
+        TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq), "matvec wo");
         TRYC(norm_for(c, D.ffn_norm, D.fused_gu ? D.gu : D.gate, &hq), "rmsnorm");
         if (D.fused_gu) {
             TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, no, hq), "matvec gate/up");
@@ -500,7 +505,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                           D.v_cache, s), "rope");
         TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att, s), "attention");
+                            c->max_split, c->part, c->att_cnt, c->att, NULL, NULL, s), "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");

@@ -340,6 +340,7 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     lmc_status st;
     float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
     int32_t *dpos = NULL;
+    int *dcnt = NULL;
     const int32_t pos = n_kv - 1;
     const int max_split = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
     const size_t kvn = (size_t)n_kv * n_head_kv * head_dim * 4;
@@ -351,7 +352,10 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     TRY(dev_copy_in((void **)&dpart, NULL, (size_t)n_head * max_split * (head_dim + 2) * 4));
     TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_head * head_dim * 4));
     TRY(dev_copy_in((void **)&dpos, &pos, 4));
-    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dy, 0),
+    TRY(dev_copy_in((void **)&dcnt, NULL, (size_t)n_head * 4));
+    TRYC(cudaMemset(dcnt, 0, (size_t)n_head * 4), "attention");
+    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dcnt, dy,
+                        NULL, NULL, 0),
          "attention");
     TRYC(cudaMemcpy(out, dy, (size_t)n_head * head_dim * 4, cudaMemcpyDeviceToHost), "attention");
 done:
@@ -359,6 +363,7 @@ done:
     cudaFree(dk);
     cudaFree(dv);
     cudaFree(dpart);
+    cudaFree(dcnt);
     cudaFree(dy);
     cudaFree(dpos);
     return st;
