@@ -1,6 +1,7 @@
 // cuda_kernels.cu — the GPU kernels: quantized matrix-vector products per weight type (dequantized in
-// registers, 16-byte loads, R rows per warp sharing the activations), dequantization to f16 for the
-// tensor-core prompt path, embedding lookup, RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
+// registers, 16-byte loads, R rows per warp sharing the activations; Q4_0/Q8_0/Q4_K/Q6_K also on 8-bit
+// activations through dp4a), dequantization to f16 for the tensor-core prompt path, embedding lookup,
+// RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
 // Host code that owns memory and streams lives in cuda_model.cu / cuda_ops.cu, not here.
 #include "cuda_internal.h"
 #include <stdio.h>
