@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant.h"
@@ -203,6 +204,100 @@ static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     free(q); free(k); free(v); free(y); free(ref); free(s);
 }
 
+/* CPU twin of the device activation quantizer: blocks of 32, id = 127 / amax (IEEE division),
+ * q = x * id rounded half to even, d = amax / 127. */
+static void cpu_quant_q8(const float *x, int64_t n, int8_t *q, float *d) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0.f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+        const float id = amax > 0.f ? 127.f / amax : 0.f;
+        for (int i = 0; i < 32; i++) q[32 * b + i] = (int8_t)nearbyintf(x[32 * b + i] * id);
+        d[b] = amax / 127.f;
+    }
+}
+
+/* Mat-vec on 8-bit activations: against the CPU reference over the same rounded activations
+ * (NMSE <= 1e-6), and against the f32 reference within twice the rounding's own NMSE. */
+static void test_matvec_q8(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    void *w = random_weights(type, rows, cols);
+    float *deq = malloc(sizeof(float) * rows * cols), *x = malloc(4 * cols), *y = malloc(4 * rows);
+    float *d = malloc(4 * (cols / 32));
+    int8_t *q = malloc(cols);
+    double *ref = malloc(8 * rows), *refq = malloc(8 * rows);
+    for (int64_t i = 0; i < cols; i++) x[i] = rnd_f() * (i % 97 == 0 ? 4.f : 1.f);
+    lmc_dequantize(type, w, deq, rows * cols);
+    cpu_quant_q8(x, cols, q, d);
+    for (int64_t r = 0; r < rows; r++) {
+        double s = 0, sq = 0;
+        for (int64_t i = 0; i < cols; i++) {
+            s += (double)deq[r * cols + i] * x[i];
+            sq += (double)deq[r * cols + i] * ((double)d[i / 32] * q[i]);
+        }
+        ref[r] = s;
+        refq[r] = sq;
+    }
+    double num = 0, den = 0;
+    for (int64_t r = 0; r < rows; r++) { num += (refq[r] - ref[r]) * (refq[r] - ref[r]); den += ref[r] * ref[r]; }
+    const double e_round = den > 0 ? num / den : 0;
+    for (int64_t r = 0; r < rows; r++) y[r] = NAN;
+    lmc_status st = lmc_cuda_op_matvec_q8(type, w, rows, cols, x, y);
+    CHECK(st == LMC_OK, "%s matvec_q8: %s", name, lmc_last_error());
+    const double eq = t_nmse(y, refq, rows), ef = t_nmse(y, ref, rows);
+    CHECK(eq <= 1e-6, "%s matvec_q8 %lldx%lld NMSE vs rounded-activation reference %g", name, (long long)rows,
+          (long long)cols, eq);
+    CHECK(ef <= 2 * e_round + 1e-6, "%s matvec_q8 %lldx%lld NMSE vs f32 %g (rounding alone %g)", name, (long long)rows,
+          (long long)cols, ef, e_round);
+    printf("%-5s %5lldx%-5lld matvec_q8 NMSE %.3g vs rounded x, %.3g vs f32 (rounding alone %.3g)\n", name,
+           (long long)rows, (long long)cols, eq, ef, e_round);
+    free(w); free(deq); free(x); free(y); free(d); free(q); free(ref); free(refq);
+}
+
+/* The quantizer alone must equal the CPU twin bit for bit. Fused into RMSNorm, the normed values differ
+ * from the CPU's double-precision norm in the last bits, so codes may move by one at near ties and
+ * the dequantized output must sit within twice the rounding's own NMSE of the exact normed values. */
+static void test_quant_q8(int n, int with_norm) {
+    float *x = malloc(4 * n), *w = malloc(4 * n), *xn = malloc(4 * n), *d = malloc(4 * (n / 32));
+    float *gd = malloc(4 * (n / 32)), *gs = malloc(4 * (n / 32)), *gx = malloc(4 * n), *cx = malloc(4 * n);
+    double *ex = malloc(8 * n);
+    int8_t *q = malloc(n), *gq = malloc(n);
+    double ss = 0;
+    for (int i = 0; i < n; i++) { x[i] = rnd_f() * 3; w[i] = rnd_f(); ss += (double)x[i] * x[i]; }
+    if (n >= 64 && !with_norm) for (int i = 32; i < 64; i++) x[i] = 0.f; /* an all-zero block */
+    const float eps = 1e-5f;
+    const double sc = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) {
+        ex[i] = with_norm ? x[i] * sc * w[i] : x[i];
+        xn[i] = (float)ex[i];
+    }
+    cpu_quant_q8(xn, n, q, d);
+    lmc_status st = lmc_cuda_op_quant_q8(x, n, with_norm ? w : NULL, eps, gq, gd, gs);
+    CHECK(st == LMC_OK, "quant_q8: %s", lmc_last_error());
+    int diff = 0, big = 0, bad_d = 0, bad_s = 0;
+    for (int i = 0; i < n; i++) {
+        diff += gq[i] != q[i];
+        big += abs(gq[i] - q[i]) > 1;
+        gx[i] = gd[i / 32] * gq[i];
+        cx[i] = d[i / 32] * q[i];
+    }
+    for (int b = 0; b < n / 32; b++) {
+        int sum = 0;
+        for (int i = 0; i < 32; i++) sum += gq[32 * b + i];
+        if (!with_norm) bad_d += gd[b] != d[b];
+        bad_s += fabs(gs[b] - (double)gd[b] * sum) > 1e-6 * fabs((double)gd[b] * sum) + 1e-30;
+    }
+    if (!with_norm) {
+        CHECK(diff == 0 && bad_d == 0, "quant_q8 n=%d: %d codes, %d scales differ from the CPU twin", n, diff, bad_d);
+    } else {
+        const double e_round = t_nmse(cx, ex, n), e = t_nmse(gx, ex, n);
+        CHECK(big == 0, "rmsnorm_q8 n=%d: %d codes differ by more than one", n, big);
+        CHECK(e <= 2 * e_round + 1e-7, "rmsnorm_q8 n=%d: NMSE %g vs exact norm (rounding alone %g)", n, e, e_round);
+        printf("rmsnorm_q8 n=%d: %d codes differ by one, NMSE %.3g (rounding alone %.3g)\n", n, diff, e, e_round);
+    }
+    CHECK(bad_s == 0, "quant_q8 n=%d norm %d: %d block sums differ", n, with_norm, bad_s);
+    free(x); free(w); free(xn); free(d); free(gd); free(gs); free(gx); free(cx); free(ex); free(q); free(gq);
+}
+
 int main(void) {
     if (lmc_cuda_device_count() <= 0) {
         printf("SKIP: no CUDA device\n");
@@ -223,6 +318,14 @@ int main(void) {
     /* float rows that are not a multiple of 32 (stories260K's n_ff = 172) */
     test_type(LMC_TYPE_F32, 64, 172);
     test_type(LMC_TYPE_F16, 9, 172);
+
+    const uint32_t q8types[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
+    for (size_t t = 0; t < 4; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+    test_quant_q8(4096, 0);
+    test_quant_q8(14336, 0);
+    test_quant_q8(4096, 1);
+    test_quant_q8(576, 1);
 
     const int norms[] = {64, 576, 4096, 5000};
     for (size_t i = 0; i < 4; i++) test_rmsnorm(norms[i]);

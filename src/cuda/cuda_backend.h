@@ -24,6 +24,14 @@ int lmc_cuda_type_supported(uint32_t type);
 /* y[r] = dot(row r of w, x) for a (rows, cols) weight of `type` in GGUF block layout, rows contiguous. */
 lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
                               float *y);
+/* The decode path on 8-bit activations: x quantized on the device in blocks of 32 (int8 q =
+ * rn(x * 127 / amax), d = amax / 127), then dp4a mat-vec. Types: Q4_0, Q8_0, Q4_K, Q6_K. */
+lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                 float *y);
+/* The activation quantizer alone (norm_w NULL) or fused into RMSNorm (out = rmsnorm(x) * norm_w first):
+ * q (n int8), d (n / 32 block scales), dsum (n / 32: d * sum of the block's q). n % 32 == 0. */
+lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q, float *d,
+                                float *dsum);
 /* Y[t][r] = dot(row r, X[t]) for n_tok activation rows through the prompt path (dequantize to f16,
  * tensor-core GEMM, f32 accumulate). */
 lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
@@ -51,6 +59,8 @@ typedef struct {
     int32_t n_batch;   /* largest prompt batch for the GEMM path */
     int use_graph;     /* capture the decode step in a CUDA graph (1 = yes) */
     int32_t gemm_min;  /* runs of at least this many tokens use the GEMM path (0 = default 16) */
+    int32_t act_q8;    /* decode mat-vecs of Q4_0/Q8_0/Q4_K/Q6_K on 8-bit activations (dp4a): 1 = on,
+                          -1 = off (f32 activations, exact), 0 = default: on unless env LMC_CUDA_Q8=0 */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
 } lmc_cuda_params;

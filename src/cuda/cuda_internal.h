@@ -45,6 +45,15 @@ struct cuda_qkv_epi {
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
 cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
                             cudaStream_t s);
+/* 8-bit activations: x (n, n % 32 == 0) as blocks of 32, int8 q = rn(x * 127 / amax) in oq and
+ * ods[b] = (d, d * sum q), d = amax / 127. cuda_matvec_q8 takes them for weights cuda_q8_ok
+ * accepts (dp4a dot products); cuda_rmsnorm_q8 is RMSNorm of one row that also writes them. */
+bool cuda_q8_ok(const cuda_weight &w); /* Q4_0, Q8_0, Q4_K, Q6_K in whole units */
+cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
+cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_qkv_epi &e, cudaStream_t s);
+cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,
+                            cudaStream_t s);
 /* Rows [row0, row0+n_rows) of W as f16 into out (n_rows, cols). */
 cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out, cudaStream_t s);
 cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);
@@ -60,11 +69,14 @@ cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, 
 /* Rope alone on (n_head, head_dim) at a host position (op tests). */
 cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s);
 /* Attention for n_tok queries whose rows sit in q (row stride q_stride floats); token t attends
- * to cache positions 0..*pos+t. part: (n_tok, n_head, max_split, head_dim + 2) floats. */
+ * to cache positions 0..*pos+t. part: (n_tok, n_head, max_split, head_dim + 2) floats; counters:
+ * n_tok * n_head ints, zero before the first call (left zero after each). The last split block of
+ * each head merges the splits into out; with oq/ods (one token, head_dim % 32 == 0) it also writes the
+ * output's 8-bit activation blocks. */
 #define CUDA_ATT_CHUNK 128
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
                            const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
-                           float *part, float *out, cudaStream_t s);
+                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s);
 /* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
 cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
                         __half *out16, cudaStream_t s);

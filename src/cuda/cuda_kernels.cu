@@ -1,6 +1,7 @@
 // cuda_kernels.cu — the GPU kernels: quantized matrix-vector products per weight type (dequantized in
-// registers, 16-byte loads, R rows per warp sharing the activations), dequantization to f16 for the
-// tensor-core prompt path, embedding lookup, RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
+// registers, 16-byte loads, R rows per warp sharing the activations; Q4_0/Q8_0/Q4_K/Q6_K also on 8-bit
+// activations through dp4a), dequantization to f16 for the tensor-core prompt path, embedding lookup,
+// RMSNorm, RoPE + KV store, split-context attention, SwiGLU.
 // Host code that owns memory and streams lives in cuda_model.cu / cuda_ops.cu, not here.
 #include "cuda_internal.h"
 #include <stdio.h>
@@ -66,6 +67,20 @@ __device__ __forceinline__ float magic_byte(uint32_t w, int k) { // float(838860
     return __int_as_float(__byte_perm(w, 0x4B000000u, 0x7440 | k));
 }
 __device__ __forceinline__ uint4 ldg16(const void *p) { return __ldg((const uint4 *)p); }
+// Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization
+// attribute may start while its predecessor runs; pdl_wait() blocks until the predecessor finished and
+// its writes are visible, so everything before it may only touch data no neighbour writes (weights).
+// pdl_trigger() lets the successor start early (each block calls it once it has begun).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
 __device__ __forceinline__ float h2f(__half h) { return __half2float(h); }
 __device__ __forceinline__ float f16_bits(uint32_t b) { return __half2float(__ushort_as_half((unsigned short)b)); }
 
@@ -450,6 +465,8 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     const int nw = blockDim.x >> 5; // warps splitting the row (<= MV_WARPS)
     const int step = 32 * nw;
     int u = lane + 32 * warp;
+    pdl_trigger();
+    if (U == 2) pdl_wait();
     if (U == 2) {
         for (; u + step < nu; u += 2 * step) {
             typename T::raw a[R], b[R];
@@ -461,11 +478,20 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
             mv_unit<T, R>(b, x, u + step, acc);
         }
     }
-    for (; u < nu; u += step) {
+    {   // the first unit's weights are loaded before waiting for the kernel that wrote x
         typename T::raw a[R];
+        if (u < nu) {
 #pragma unroll
-        for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
-        mv_unit<T, R>(a, x, u, acc);
+            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+        }
+        if (U != 2) pdl_wait();
+        for (; u < nu; u += step) {
+            mv_unit<T, R>(a, x, u, acc);
+            if (u + step < nu) {
+#pragma unroll
+                for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u + step);
+            }
+        }
     }
     __shared__ float red[MV_WARPS][R];
 #pragma unroll
@@ -613,6 +639,32 @@ static cudaError_t launch_matvec_pipe(const cuda_weight &w, const float *x, floa
     return cudaGetLastError();
 }
 
+// LMC_CUDA_PDL=0 turns programmatic dependent launch off (for timing); on by default.
+static bool pdl_on() {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("LMC_CUDA_PDL");
+        v = !(e && e[0] == '0');
+    }
+    return v != 0;
+}
+
+// Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
+// start during its predecessor's tail.
+template <typename... KArgs, typename... Args>
+static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_on() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, k, args...);
+}
+
 template <class T, int R, int U>
 static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
                                    cudaStream_t s) {
@@ -620,11 +672,11 @@ static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *
     const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
     const int64_t nu = w.cols / T::UNIT;
     const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
-    if (epi == EPI_ADD) k_matvec<T, R, U, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_SWIGLU) k_matvec<T, R, U, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_QKV) k_matvec<T, R, U, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else k_matvec<T, R, U, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    return cudaGetLastError();
+    const int64_t rows = w.rows;
+    if (epi == EPI_ADD) return launch_pdl(k_matvec<T, R, U, EPI_ADD>, blocks, nt, s, p, x, y, rows, e);
+    if (epi == EPI_SWIGLU) return launch_pdl(k_matvec<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, x, y, rows, e);
+    if (epi == EPI_QKV) return launch_pdl(k_matvec<T, R, U, EPI_QKV>, blocks, nt, s, p, x, y, rows, e);
+    return launch_pdl(k_matvec<T, R, U, EPI_STORE>, blocks, nt, s, p, x, y, rows, e);
 }
 
 // Variant of the tuned types, chosen once from LMC_CUDA_MV ("R,U": rows per warp 2 or 4, units in
@@ -744,6 +796,241 @@ cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi,
     return cuda_matvec_epi(w, x, y, epi, e, s);
 }
 
+// ---- mat-vec on 8-bit activations (decode path of Q4_0, Q8_0, Q4_K, Q6_K) ------------------------
+// The activation vector is quantized once per mat-vec input into blocks of 32: int8 q = rn(x * 127 /
+// amax) and per block ds = (d, d * sum q) with d = amax / 127. Weight integers then meet activation
+// integers through dp4a (4 products per instruction), and the activation bytes each warp reads fall
+// from 128 to 40 per 32 weights. Costs the activation rounding (logits NMSE ~1e-4), nothing else.
+
+// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
+__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
+                                              float2 *__restrict__ ods) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+    const int q = __float2int_rn(v * id);
+    int sq = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    oq[blk * 32 + lane] = (int8_t)q;
+    if (lane == 0) {
+        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
+        ods[blk] = make_float2(d, d * (float)sq);
+    }
+}
+
+__global__ void k_quant_q8(const float *__restrict__ x, int64_t n, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    pdl_trigger();
+    pdl_wait();
+    if (blk * 32 >= n) return; // whole warps leave together (n % 32 == 0)
+    quant_q8_warp(x[blk * 32 + (threadIdx.x & 31)], threadIdx.x & 31, blk, oq, ods);
+}
+
+cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
+    if (n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, n, oq, ods);
+}
+
+bool cuda_q8_ok(const cuda_weight &w) {
+    const int unit = w.type == LMC_TYPE_Q6_K ? 128 : w.type == LMC_TYPE_Q4_K ? 64 : 32;
+    const bool type_ok = w.type == LMC_TYPE_Q4_0 || w.type == LMC_TYPE_Q8_0 || w.type == LMC_TYPE_Q4_K ||
+                         w.type == LMC_TYPE_Q6_K;
+    return type_ok && w.cols % unit == 0;
+}
+
+// dotq(raw, piece, xw = 32 activation int8 as 8 words, ds): the piece's dot product.
+template <class T> struct q8dot;
+template <> struct q8dot<t_q4_0> {
+    static __device__ __forceinline__ float dotq(const t_q4_0::raw &r, int, const int *xw, float2 ds) {
+        const int *w = (const int *)&r.v;
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            s = __dp4a(w[i] & 0x0F0F0F0F, xw[i], s);
+            s = __dp4a((w[i] >> 4) & 0x0F0F0F0F, xw[4 + i], s);
+        }
+        return r.d * (ds.x * (float)s - 8.f * ds.y);
+    }
+};
+template <> struct q8dot<t_q8_0> {
+    static __device__ __forceinline__ float dotq(const t_q8_0::raw &r, int, const int *xw, float2 ds) {
+        const int *w = (const int *)r.v;
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s = __dp4a(w[i], xw[i], s);
+        return r.d * ds.x * (float)s;
+    }
+};
+template <> struct q8dot<t_q4_K> {
+    static __device__ __forceinline__ float dotq(const t_q4_K::raw &r, int piece, const int *xw, float2 ds) {
+        const int *a = (const int *)&r.a, *b = (const int *)&r.b;
+        const int sh = piece ? 4 : 0;
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            s = __dp4a((a[i] >> sh) & 0x0F0F0F0F, xw[i], s);
+            s = __dp4a((b[i] >> sh) & 0x0F0F0F0F, xw[4 + i], s);
+        }
+        float d1, m1;
+        t_q4_K::scales(r, piece, &d1, &m1);
+        return d1 * ds.x * (float)s - m1 * ds.y;
+    }
+};
+template <> struct q8dot<t_q6_K> {
+    static __device__ __forceinline__ float dotq(const t_q6_K::raw &r, int k, const int *xw, float2 ds) {
+        const uint32_t *ql = (const uint32_t *)r.ql;
+        const uint32_t *qh = (const uint32_t *)r.qh;
+        int s0 = 0, s1 = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint32_t lw = ql[8 * (k & 1) + i];
+            const uint32_t lo = (k < 2 ? lw : lw >> 4) & 0x0F0F0F0Fu;
+            const uint32_t hi = ((qh[i] >> (2 * k)) & 0x03030303u) << 4;
+            const int v = (int)__vsub4(lo | hi, 0x20202020u); // bytes q - 32, signed
+            if (i < 4) s0 = __dp4a(v, xw[i], s0);
+            else s1 = __dp4a(v, xw[i], s1);
+        }
+        return r.d * ds.x * (t_q6_K::scale(r, 2 * k) * (float)s0 + t_q6_K::scale(r, 2 * k + 1) * (float)s1);
+    }
+};
+
+template <class T, int R>
+__device__ __forceinline__ void mv_unit_q8(const typename T::raw (&rw)[R], const int8_t *__restrict__ xq,
+                                           const float2 *__restrict__ xds, int u, float *acc) {
+#pragma unroll
+    for (int p = 0; p < T::UNIT / 32; p++) {
+        const int64_t b = (int64_t)u * (T::UNIT / 32) + p;
+        int xw[8];
+        const int4 *xp = (const int4 *)(xq + b * 32);
+        const int4 x0 = xp[0], x1 = xp[1];
+        xw[0] = x0.x; xw[1] = x0.y; xw[2] = x0.z; xw[3] = x0.w;
+        xw[4] = x1.x; xw[5] = x1.y; xw[6] = x1.z; xw[7] = x1.w;
+        const float2 ds = xds[b];
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] += q8dot<T>::dotq(rw[r], p, xw, ds);
+    }
+}
+
+// Same block shape as k_matvec: MV_WARPS warps split the units of R rows; U units per lane in flight.
+template <class T, int R, int U, int EPI>
+__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const int8_t *__restrict__ xq,
+                                                             const float2 *__restrict__ xds, float *__restrict__ y,
+                                                             int64_t rows, cuda_qkv_epi e) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t r0 = (int64_t)blockIdx.x * R;
+    const int nu = (int)(w.cols / T::UNIT);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    int64_t rr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    const int nw = blockDim.x >> 5;
+    const int step = 32 * nw;
+    int u = lane + 32 * warp;
+    pdl_trigger();
+    if (U == 2) {
+        pdl_wait();
+        for (; u + step < nu; u += 2 * step) {
+            typename T::raw a[R], b[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+#pragma unroll
+            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + step);
+            mv_unit_q8<T, R>(a, xq, xds, u, acc);
+            mv_unit_q8<T, R>(b, xq, xds, u + step, acc);
+        }
+    }
+    {   // the first unit's weights are loaded before waiting for the kernel that wrote x
+        typename T::raw a[R];
+        if (u < nu) {
+#pragma unroll
+            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+        }
+        if (U != 2) pdl_wait();
+        for (; u < nu; u += step) {
+            mv_unit_q8<T, R>(a, xq, xds, u, acc);
+            if (u + step < nu) {
+#pragma unroll
+                for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u + step);
+            }
+        }
+    }
+    __shared__ float red[MV_WARPS][R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        if (lane == 0) red[warp][r] = acc[r];
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
+        acc[r] = v;
+    }
+    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+}
+
+template <class T, int R, int U>
+static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                                      const cuda_qkv_epi &e, cudaStream_t s) {
+    wparams p = {w.q, w.d, w.cols};
+    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
+    const int64_t nu = w.cols / T::UNIT;
+    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
+    const int64_t rows = w.rows;
+    if (epi == EPI_ADD) return launch_pdl(k_matvec_q8<T, R, U, EPI_ADD>, blocks, nt, s, p, xq, xds, y, rows, e);
+    if (epi == EPI_SWIGLU) return launch_pdl(k_matvec_q8<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, xq, xds, y, rows, e);
+    if (epi == EPI_QKV) return launch_pdl(k_matvec_q8<T, R, U, EPI_QKV>, blocks, nt, s, p, xq, xds, y, rows, e);
+    return launch_pdl(k_matvec_q8<T, R, U, EPI_STORE>, blocks, nt, s, p, xq, xds, y, rows, e);
+}
+
+// Variant from LMC_CUDA_Q8MV ("R,U": rows per block 2, 4, 8 or 16; units in flight 1 or 2), for timing;
+// run 9 measured 4 rows fastest (Q4_0 462 vs 442 tok/s at 8 rows, Q4_K_M 380 vs 349); run 10: Q4_0
+// gains from 2 units in flight (492 vs 480), Q4_K_M loses (360 vs 394), Q8_0 is even.
+static int q8_variant(int def) {
+    static int v = -2;
+    if (v == -2) {
+        const char *s = getenv("LMC_CUDA_Q8MV");
+        int r = 0, u = 0;
+        v = -1;
+        if (s && sscanf(s, "%d,%d", &r, &u) == 2) v = (r == 4 ? 0 : r == 16 ? 4 : r == 2 ? 6 : 2) + (u == 2 && r != 2 ? 1 : 0);
+    }
+    return v >= 0 ? v : def;
+}
+
+template <class T, int RMAX>
+static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                                          const cuda_qkv_epi &e, int def, cudaStream_t s) {
+    switch (q8_variant(def)) {
+    case 0: return launch_matvec_q8_t<T, 4, 1>(w, xq, xds, y, epi, e, s);
+    case 1: return launch_matvec_q8_t<T, 4, 2>(w, xq, xds, y, epi, e, s);
+    case 2: return launch_matvec_q8_t<T, RMAX, 1>(w, xq, xds, y, epi, e, s);
+    case 3: return launch_matvec_q8_t<T, RMAX, 2>(w, xq, xds, y, epi, e, s);
+    case 4: return launch_matvec_q8_t<T, 2 * RMAX, 1>(w, xq, xds, y, epi, e, s);
+    case 6: return launch_matvec_q8_t<T, 2, 1>(w, xq, xds, y, epi, e, s);
+    default: return launch_matvec_q8_t<T, 2 * RMAX, 2>(w, xq, xds, y, epi, e, s);
+    }
+}
+
+cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_qkv_epi &e, cudaStream_t s) {
+    if (!cuda_q8_ok(w)) return cudaErrorInvalidValue;
+    switch (w.type) {
+    case LMC_TYPE_Q4_0: return launch_matvec_q8_tuned<t_q4_0, 8>(w, xq, xds, y, epi, e, 1, s);
+    case LMC_TYPE_Q8_0: return launch_matvec_q8_tuned<t_q8_0, 8>(w, xq, xds, y, epi, e, 0, s);
+    case LMC_TYPE_Q4_K: return launch_matvec_q8_tuned<t_q4_K, 8>(w, xq, xds, y, epi, e, 0, s);
+    case LMC_TYPE_Q6_K: return launch_matvec_q8_tuned<t_q6_K, 4>(w, xq, xds, y, epi, e, 0, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
 // ---- dequantization, embedding rows ----------------------------------------------------------------
 
 template <class T>
@@ -849,9 +1136,14 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
     return v;
 }
 
+// oq/ods (may be NULL): the 8-bit activation blocks of the output (n % 32 == 0; every warp of the
+// block then walks whole 32-element blocks together).
 __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n, float eps,
-                          float *__restrict__ out32, __half *__restrict__ out16) {
+                          float *__restrict__ out32, __half *__restrict__ out16, int8_t *__restrict__ oq,
+                          float2 *__restrict__ ods) {
     __shared__ float sh[32];
+    pdl_trigger();
+    pdl_wait();
     const float *xr = x + (int64_t)blockIdx.x * n;
     float ss = 0.f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
@@ -861,13 +1153,20 @@ __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__
         float v = xr[i] * scale * w[i];
         if (out32) out32[(int64_t)blockIdx.x * n + i] = v;
         if (out16) out16[(int64_t)blockIdx.x * n + i] = __float2half_rn(v);
+        if (oq) quant_q8_warp(v, threadIdx.x & 31, ((int64_t)blockIdx.x * n + i) >> 5, oq, ods);
     }
 }
 
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
                          __half *out16, cudaStream_t s) {
-    k_rmsnorm<<<n_tok, 1024, 0, s>>>(x, w, n, eps, out32, out16);
+    k_rmsnorm<<<n_tok, 1024, 0, s>>>(x, w, n, eps, out32, out16, NULL, NULL);
     return cudaGetLastError();
+}
+
+cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,
+                            cudaStream_t s) {
+    if (n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_rmsnorm, dim3(1), dim3(1024), s, x, w, n, eps, out32, (__half *)NULL, oq, ods);
 }
 
 // ---- RoPE + KV store -----------------------------------------------------------------------------
@@ -941,8 +1240,11 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
 
 __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
         const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
-        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part) {
+        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
+        float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+    pdl_trigger();
+    pdl_wait(); // q, the caches and *pos come from the kernels before
     const int n_kv = *pos0 + t + 1;
     const int start = sp * CUDA_ATT_CHUNK;
     if (start >= n_kv) return;
@@ -1023,36 +1325,51 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
         }
     }
     if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
-}
-
-__global__ void k_att_combine(const float *__restrict__ part, const int32_t *__restrict__ pos0, int n_head,
-                              int hd, int max_split, float *__restrict__ out) {
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int n_kv = *pos0 + t + 1;
+    // The last split block of this (head, token) to finish merges all splits (no combine kernel): each
+    // block publishes its partial, then counts itself in; the one that sees ns - 1 before it merges.
     const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    __shared__ int is_last;
+    if (ns > 1) {
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int *cnt = counters + (int64_t)t * n_head + h;
+            is_last = atomicAdd(cnt, 1) == ns - 1;
+            if (is_last) *cnt = 0; // ready for the next call
+        }
+        __syncthreads();
+        if (!is_last) return;
+        __threadfence();
+    } else {
+        __syncthreads();
+    }
     const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
-    float m = -INFINITY;
-    for (int s = 0; s < ns; s++) m = fmaxf(m, p[s * (hd + 2) + hd]);
-    float l = 0.f;
-    for (int s = 0; s < ns; s++) l += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + hd + 1];
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float mm = -INFINITY;
+    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+    float ll = 0.f;
+    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
+    // oq (decode, hd % 32 == 0): the output's 8-bit blocks for the next mat-vec, one warp per 32 dims
+    const bool q8 = oq != NULL && (hd & 31) == 0;
+    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
+        const int d = d0 + threadIdx.x;
+        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
         float o = 0.f;
-        for (int s = 0; s < ns; s++) o += expf(p[s * (hd + 2) + hd] - m) * p[s * (hd + 2) + d];
-        out[(int64_t)t * n_head * hd + h * hd + d] = o / l;
+        if (d < hd) {
+            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
+            o /= ll;
+            out[(int64_t)t * n_head * hd + h * hd + d] = o;
+        }
+        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
     }
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
                            const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
-                           float *part, float *out, cudaStream_t s) {
+                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
     dim3 g(n_head, max_split, n_tok);
-    k_attention<<<g, ATT_THREADS, 0, s>>>(q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv, head_dim,
-                                         max_split, part);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return e;
-    k_att_combine<<<dim3(n_head, n_tok), 128, 0, s>>>(part, pos, n_head, head_dim, max_split, out);
-    return cudaGetLastError();
+    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv,
+                      head_dim, max_split, part, counters, out, oq, ods);
 }
 
 // ---- SwiGLU, conversions -------------------------------------------------------------------------

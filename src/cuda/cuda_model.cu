@@ -45,12 +45,16 @@ struct lmc_cuda_ctx {
     // scratch
     float *h;        // (n_batch, n_embd) residual stream
     float *x32;      // (n_embd) normed input of the decode path
+    bool q8;         // decode mat-vecs on 8-bit activations where the weight type allows
+    int8_t *xq;      // (wide) 8-bit activations of the current mat-vec input
+    float2 *xds;     // (wide / 32) their block scales
     __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
     float *qkv;      // (n_batch, qkv_dim)
     float *att;      // (n_batch, q_dim)
     float *gu;       // (n_batch, 2 n_ff)
     float *ff;       // (n_ff) decode path
     float *part;     // (n_batch, n_head, max_split, head_dim + 2)
+    int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
     __half *w16;     // (largest matrix) dequantized weights for the GEMMs
     float *logits;   // (n_vocab)
     int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
@@ -89,11 +93,13 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     uint64_t b = 0;
     b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4;       // h, x32
+    b += wide + wide / 32 * 8 + 8;                                 // xq, xds
     b += (uint64_t)n_batch * wide * 2;                             // x16
     b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;             // qkv
     b += (uint64_t)n_batch * q_dim * 4;                            // att
     b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4;        // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
+    b += (uint64_t)n_batch * hp.n_head * 4;                        // att_cnt
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -239,7 +245,7 @@ static void release_all(lmc_cuda_ctx *c) {
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
-    void *bufs[] = {c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->w16, c->logits, c->d_i32};
+    void *bufs[] = {c->xq, c->xds, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
     for (void *b : bufs) cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
@@ -298,6 +304,11 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
     c->use_graph = p->use_graph != 0;
     c->gemm_min = p->gemm_min > 0 ? p->gemm_min : 16;
+    if (p->act_q8 != 0) c->q8 = p->act_q8 > 0;
+    else {
+        const char *env = getenv("LMC_CUDA_Q8");
+        c->q8 = !(env && env[0] == '0');
+    }
     c->L.resize(hp.n_layer);
     c->tied = m->output == m->tok_embd;
     uploader u = {};
@@ -334,11 +345,15 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     }
     TRYC(cudaMalloc((void **)&c->h, (size_t)p->n_batch * hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->xq, (size_t)wide), "scratch");
+    TRYC(cudaMalloc((void **)&c->xds, (size_t)(wide / 32 + 1) * 8), "scratch");
     TRYC(cudaMalloc((void **)&c->x16, (size_t)p->n_batch * wide * 2), "scratch");
     TRYC(cudaMalloc((void **)&c->qkv, (size_t)p->n_batch * c->qkv_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att, (size_t)p->n_batch * c->q_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->gu, (size_t)p->n_batch * 2 * hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
+    TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->part, (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->w16, pl.w16), "scratch");
     TRYC(cudaMalloc((void **)&c->logits, (size_t)hp.n_vocab * 4), "scratch");
@@ -396,46 +411,75 @@ extern "C" uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c) { ret
 
 // One token: token id at d_i32[1], position at d_i32[0]; logits land in c->logits. When dump is set,
 // the residual after each layer is copied to dump (synchronously; not while capturing).
+static bool use_q8(const lmc_cuda_ctx *c, const cuda_weight &w) { return c->q8 && cuda_q8_ok(w); }
+
+// RMSNorm of the residual into x32; also into the 8-bit blocks when `next` (the mat-vec that reads
+// it) takes them. Returns whether xq now holds x32.
+static cudaError_t norm_for(lmc_cuda_ctx *c, const float *wn, const cuda_weight &next, bool *have_q8) {
+    const lmc_hparams &hp = c->hp;
+    *have_q8 = use_q8(c, next) && hp.n_embd % 32 == 0;
+    if (*have_q8) return cuda_rmsnorm_q8(c->h, wn, hp.n_embd, hp.norm_eps, c->x32, c->xq, c->xds, c->st);
+    return cuda_rmsnorm(c->h, wn, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, c->st);
+}
+
+// y = W x on the 8-bit path when the weight allows (quantizing x first unless have_q8 says xq holds
+// it already), else on f32 activations.
+static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, float *y, int epi,
+                      const cuda_qkv_epi &e, bool have_q8) {
+    if (!use_q8(c, w)) return cuda_matvec_epi(w, x, y, epi, e, c->st);
+    if (!have_q8) {
+        cudaError_t r = cuda_quant_q8(x, w.cols, c->xq, c->xds, c->st);
+        if (r != cudaSuccess) return r;
+    }
+    return cuda_matvec_q8(w, c->xq, c->xds, y, epi, e, c->st);
+}
+
 static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
+    const cuda_qkv_epi no = {};
+    bool hq = false;
     TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
     for (int l = 0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
-        TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
+        TRYC(norm_for(c, D.attn_norm, D.fused_qkv ? D.qkv : D.wq, &hq), "rmsnorm");
         if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
             cuda_qkv_epi e = {pos, c->rope_freq, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, D.k_cache, D.v_cache};
-            TRYC(cuda_matvec_epi(D.qkv, c->x32, c->qkv, EPI_QKV, e, s), "matvec qkv");
+            TRYC(mv(c, D.qkv, c->x32, c->qkv, EPI_QKV, e, hq), "matvec qkv");
         } else {
             if (D.fused_qkv) {
-                TRYC(cuda_matvec(D.qkv, c->x32, c->qkv, EPI_STORE, s), "matvec qkv");
+                TRYC(mv(c, D.qkv, c->x32, c->qkv, EPI_STORE, no, hq), "matvec qkv");
             } else {
-                TRYC(cuda_matvec(D.wq, c->x32, c->qkv, EPI_STORE, s), "matvec q");
-                TRYC(cuda_matvec(D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, s), "matvec k");
-                TRYC(cuda_matvec(D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, s), "matvec v");
+                TRYC(mv(c, D.wq, c->x32, c->qkv, EPI_STORE, no, hq), "matvec q");
+                hq = hq || use_q8(c, D.wq);
+                TRYC(mv(c, D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, no, hq), "matvec k");
+                hq = hq || use_q8(c, D.wk);
+                TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, no, hq), "matvec v");
             }
             TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                               D.v_cache, s), "rope");
         }
+        hq = use_q8(c, D.wo) && hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too
         TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att, s), "attention");
-        TRYC(cuda_matvec(D.wo, c->att, c->h, EPI_ADD, s), "matvec wo");
-        TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
+                            c->max_split, c->part, c->att_cnt, c->att, hq ? c->xq : NULL, c->xds, s), "attention");
+        TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq), "matvec wo");
+        TRYC(norm_for(c, D.ffn_norm, D.fused_gu ? D.gu : D.gate, &hq), "rmsnorm");
         if (D.fused_gu) {
-            TRYC(cuda_matvec(D.gu, c->x32, c->ff, EPI_SWIGLU, s), "matvec gate/up");
+            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, no, hq), "matvec gate/up");
         } else {
-            TRYC(cuda_matvec(D.gate, c->x32, c->gu, EPI_STORE, s), "matvec gate");
-            TRYC(cuda_matvec(D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, s), "matvec up");
+            TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, no, hq), "matvec gate");
+            hq = hq || use_q8(c, D.gate);
+            TRYC(mv(c, D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, no, hq), "matvec up");
             TRYC(cuda_swiglu(c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff, NULL, s), "swiglu");
         }
-        TRYC(cuda_matvec(D.down, c->ff, c->h, EPI_ADD, s), "matvec down");
+        TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, false), "matvec down");
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost, s), "dump");
     }
-    TRYC(cuda_rmsnorm(c->h, c->out_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s), "rmsnorm");
-    TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
+    TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
+    TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, no, hq), "matvec output");
 done:
     return st;
 }
@@ -461,7 +505,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                           D.v_cache, s), "rope");
         TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att, s), "attention");
+                            c->max_split, c->part, c->att_cnt, c->att, NULL, NULL, s), "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");

@@ -223,6 +223,75 @@ done:
     return st;
 }
 
+extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                            float *y) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dx = NULL, *dy = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    const cuda_qkv_epi e = {};
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    if (!cuda_q8_ok(dw)) {
+        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
+                     lmc_type_name(type), (long long)cols);
+        goto done;
+    }
+    TRY(dev_copy_in((void **)&dx, x, cols * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
+    TRY(dev_copy_in((void **)&dq, NULL, cols));
+    TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
+    TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
+    TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), "matvec_q8");
+    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec_q8");
+done:
+    cuda_weight_release(&dw);
+    cudaFree(dx);
+    cudaFree(dy);
+    cudaFree(dq);
+    cudaFree(dds);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q,
+                                           float *d, float *dsum) {
+    lmc_status st;
+    float *dx = NULL, *dw = NULL, *dy = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    float2 *hds = NULL;
+    if (n <= 0 || n % 32) return lmc_err(LMC_ERR_INVALID_ARG, "quant_q8: n = %d is not a positive multiple of 32", n);
+    TRY(dev_copy_in((void **)&dx, x, n * 4));
+    TRY(dev_copy_in((void **)&dq, NULL, n));
+    TRY(dev_copy_in((void **)&dds, NULL, n / 32 * 8));
+    if (norm_w) {
+        TRY(dev_copy_in((void **)&dw, norm_w, n * 4));
+        TRY(dev_copy_in((void **)&dy, NULL, n * 4));
+        TRYC(cuda_rmsnorm_q8(dx, dw, n, eps, dy, dq, dds, 0), "rmsnorm_q8");
+    } else {
+        TRYC(cuda_quant_q8(dx, n, dq, dds, 0), "quant_q8");
+    }
+    hds = (float2 *)malloc((size_t)n / 32 * sizeof(float2));
+    if (!hds) {
+        st = lmc_err(LMC_ERR_OOM, "quant_q8: out of memory");
+        goto done;
+    }
+    TRYC(cudaMemcpy(q, dq, n, cudaMemcpyDeviceToHost), "quant_q8");
+    TRYC(cudaMemcpy(hds, dds, (size_t)n / 32 * 8, cudaMemcpyDeviceToHost), "quant_q8");
+    for (int b = 0; b < n / 32; b++) {
+        d[b] = hds[b].x;
+        dsum[b] = hds[b].y;
+    }
+done:
+    free(hds);
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dy);
+    cudaFree(dq);
+    cudaFree(dds);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps, float *out) {
     lmc_status st;
     float *dx = NULL, *dw = NULL, *dy = NULL;
@@ -271,6 +340,7 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     lmc_status st;
     float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
     int32_t *dpos = NULL;
+    int *dcnt = NULL;
     const int32_t pos = n_kv - 1;
     const int max_split = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
     const size_t kvn = (size_t)n_kv * n_head_kv * head_dim * 4;
@@ -282,7 +352,10 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     TRY(dev_copy_in((void **)&dpart, NULL, (size_t)n_head * max_split * (head_dim + 2) * 4));
     TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_head * head_dim * 4));
     TRY(dev_copy_in((void **)&dpos, &pos, 4));
-    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dy, 0),
+    TRY(dev_copy_in((void **)&dcnt, NULL, (size_t)n_head * 4));
+    TRYC(cudaMemset(dcnt, 0, (size_t)n_head * 4), "attention");
+    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dcnt, dy,
+                        NULL, NULL, 0),
          "attention");
     TRYC(cudaMemcpy(out, dy, (size_t)n_head * head_dim * 4, cudaMemcpyDeviceToHost), "attention");
 done:
@@ -290,6 +363,7 @@ done:
     cudaFree(dk);
     cudaFree(dv);
     cudaFree(dpart);
+    cudaFree(dcnt);
     cudaFree(dy);
     cudaFree(dpos);
     return st;
