@@ -109,7 +109,7 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
             const uint8_t *blk = w + r * ws + b * BSZ;
             uint64_t sc, mn;
             k_scales8(blk + 4, &sc, &mn);
-            sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            sc16[r] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
             const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
             const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
             dd[r] = _mm512_set1_ps(f16_scalar(blk));
@@ -123,14 +123,12 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
                 iacc[r][t] = _mm512_setzero_si512();
             }
         }
-        for (int ch = 0; ch < 4; ch++) {
+        _Pragma("GCC unroll 4") for (int ch = 0; ch < 4; ch++) {
             __m512i cd[KNR_K], sv[KNR_K];
-            const __m512i sidx = _mm512_setr_epi32(
-                2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16,
-                2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16, 2 * ch | (2 * ch) << 16,
-                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16,
-                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16,
-                (2 * ch + 1) | (2 * ch + 1) << 16, (2 * ch + 1) | (2 * ch + 1) << 16);
+            /* bytes of scale word 2ch in the low 256 bits, of word 2ch+1 in the high ones (sc16 holds
+             * the 8 words in every 128-bit lane, so an in-lane byte shuffle picks them) */
+            const __m512i sidx = _mm512_inserti64x4(_mm512_set1_epi16((short)((4 * ch) | (4 * ch + 1) << 8)),
+                                                    _mm256_set1_epi16((short)((4 * ch + 2) | (4 * ch + 3) << 8)), 1);
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                 const uint8_t *blk = w + r * ws + b * BSZ;
                 PREFETCH_NEXT_TILE(blk + 48 * ch);
@@ -142,7 +140,7 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
                     const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, cnt), one);
                     cd[r] = _mm512_or_si512(cd[r], _mm512_slli_epi16(bit, 4));
                 }
-                sv[r] = _mm512_permutexvar_epi16(sidx, sc16[r]);
+                sv[r] = _mm512_shuffle_epi8(sc16[r], sidx);
             }
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
                 const __m512i xv = _mm512_loadu_si512((const void *)(KXQ(x + t * xs) + 256 * b + 64 * ch));
