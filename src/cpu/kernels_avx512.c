@@ -21,6 +21,11 @@ void kern_fill_avx512_z(kern_table *t);
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
+/* K-quant decode does more work per weight byte than Q4_0 and ran at ~60% of Q4_0's bandwidth with
+ * the next tile's rows prefetched: fetching 8 tiles ahead keeps more misses in flight (kernel
+ * microbenchmark, one thread, weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix). */
+#define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
+
 /* --- 512-bit Q4_0: two blocks per register ----------------------------------------------
  * Lanes 0-7 (int32) hold block 2p, lanes 8-15 block 2p+1; the scale vectors are [d0 x8 | d1 x8]. */
 
@@ -57,7 +62,7 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         __m512 dw[KNR];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
             const uint8_t *blk = w + r * ws + b * 18;
-            PREFETCH_NEXT_TILE(blk);
+            PREFETCH_FAR(blk);
             const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2))),
                                                         _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
             const __m512i z = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q01));
@@ -92,10 +97,6 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         }
 }
 
-/* K-quant decode does more work per weight byte than Q4_0 and ran at ~60% of Q4_0's bandwidth with
- * the next tile's rows prefetched: fetching 8 tiles ahead keeps more misses in flight (kernel
- * microbenchmark, one thread, weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix). */
-#define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
 
 /* --- 512-bit K-quants: 64 weights per register ----------------------------------------------------
  * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
