@@ -21,11 +21,6 @@ void kern_fill_avx512_z(kern_table *t);
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
-/* K-quant decode does more work per weight byte than Q4_0 and ran at ~60% of Q4_0's bandwidth with
- * the next tile's rows prefetched: fetching 8 tiles ahead keeps more misses in flight (kernel
- * microbenchmark, one thread, weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix). */
-#define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
-
 /* --- 512-bit Q4_0: two blocks per register ----------------------------------------------
  * Lanes 0-7 (int32) hold block 2p, lanes 8-15 block 2p+1; the scale vectors are [d0 x8 | d1 x8]. */
 
