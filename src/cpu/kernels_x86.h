@@ -112,7 +112,8 @@ KINLINE float f32_scalar(const uint8_t *p) {
         for (; k + VLEN <= K; k += VLEN) {                                                         \
             vf wv[KNR_F];                                                                          \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
-                PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                          \
+                if (ESZ * VLEN >= 64 || (k * ESZ) % 64 == 0) /* once per cache line */            \
+                    PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                      \
                 wv[r] = LOADW(w + r * ws + k * ESZ);                                               \
             }                                                                                      \
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
