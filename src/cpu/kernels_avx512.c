@@ -57,7 +57,7 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         __m512 dw[KNR];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
             const uint8_t *blk = w + r * ws + b * 18;
-            PREFETCH_FAR(blk);
+            PREFETCH_NEXT_TILE(blk);
             const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2))),
                                                         _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
             const __m512i z = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q01));

@@ -42,11 +42,11 @@ KINLINE __m256i expand_qh_avx2(uint32_t qh) {
 /* Rows are short (a few KB) and a tile reads NR of them side by side, too briefly for the hardware
  * prefetcher to lock on: fetch the same place NR rows down, which the next tile reads. */
 #define PREFETCH_NEXT_TILE(p) _mm_prefetch((const char *)(p) + NR * ws, _MM_HINT_T0)
-/* For the K-quant and Q4_0 decode tiles (rows of 0.6-1.2 KB) the next tile is too close: fetching 8
- * tiles ahead keeps more misses in flight (kernel microbenchmark, one thread, weights from DRAM: Q4_K
- * 2.9 -> 2.2 ms for a 45056 x 2048 matrix, Q6_K 2.8 -> 1.5 ms). Q8_0 was faster with it alone in the
- * microbenchmark but slower in the model's decode with 2 threads (`lmc bench` tg32 ~27 vs ~29 tok/s),
- * and F16 slower in both: they keep the near prefetch. */
+/* For the K-quant decode tiles (rows of 1.2-1.7 KB, more work per byte than Q4_0) the next tile is
+ * too close: fetching 8 tiles ahead keeps more misses in flight (kernel microbenchmark, one thread,
+ * weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix, Q6_K 2.8 -> 1.5 ms). Q8_0 and
+ * Q4_0 were faster with it alone in the microbenchmark but slower in the model's decode with 2
+ * threads (`lmc bench` tg32), and F16 slower in both: they keep the near prefetch. */
 #define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
 
 KINLINE float hsum256(__m256 v) {
