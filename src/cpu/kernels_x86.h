@@ -113,7 +113,9 @@ KINLINE float f32_scalar(const uint8_t *p) {
         for (; k + VLEN <= K; k += VLEN) {                                                         \
             vf wv[KNR_F];                                                                          \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
-                if (ESZ * VLEN >= 64 || (k * ESZ) % 64 == 0) /* once per cache line */            \
+                /* decode only, once per cache line: a prompt's 6 rows are 6 contiguous rows the   \
+                 * hardware prefetcher follows, and prefetches took load slots from the FMAs */   \
+                if (NT == 1 && (ESZ * VLEN >= 64 || (k * ESZ) % 64 == 0))                          \
                     PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                      \
                 wv[r] = LOADW(w + r * ws + k * ESZ);                                               \
             }                                                                                      \
