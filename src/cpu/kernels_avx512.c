@@ -92,7 +92,6 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
         }
 }
 
-
 /* --- 512-bit K-quants: 64 weights per register ----------------------------------------------------
  * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
  * of a zmm and shift the upper half, giving weights 64c..64c+63 in order. */
