@@ -42,6 +42,12 @@ KINLINE __m256i expand_qh_avx2(uint32_t qh) {
 /* Rows are short (a few KB) and a tile reads NR of them side by side, too briefly for the hardware
  * prefetcher to lock on: fetch the same place NR rows down, which the next tile reads. */
 #define PREFETCH_NEXT_TILE(p) _mm_prefetch((const char *)(p) + NR * ws, _MM_HINT_T0)
+/* For the K-quant decode tiles (rows of 1.2-1.7 KB, more work per byte than Q4_0) the next tile is
+ * too close: fetching 8 tiles ahead keeps more misses in flight (kernel microbenchmark, one thread,
+ * weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix, Q6_K 2.8 -> 1.5 ms). Q8_0 and
+ * Q4_0 were faster with it alone in the microbenchmark but slower in the model's decode with 2
+ * threads (`lmc bench` tg32), and F16 slower in both: they keep the near prefetch. */
+#define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
 
 KINLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -107,7 +113,10 @@ KINLINE float f32_scalar(const uint8_t *p) {
         for (; k + VLEN <= K; k += VLEN) {                                                         \
             vf wv[KNR_F];                                                                          \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
-                PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                          \
+                /* decode only, once per cache line: a prompt's 6 rows are 6 contiguous rows the   \
+                 * hardware prefetcher follows, and prefetches took load slots from the FMAs */   \
+                if (NT == 1 && (ESZ * VLEN >= 64 || (k * ESZ) % 64 == 0))                          \
+                    PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                      \
                 wv[r] = LOADW(w + r * ws + k * ESZ);                                               \
             }                                                                                      \
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
