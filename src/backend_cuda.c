@@ -17,16 +17,6 @@ typedef struct {
     float *layer_out; /* (n_layer, n_embd) residual of the dumped token */
 } cuda_state;
 
-static lmc_status cuda_dump(const char *dir, const char *name, const float *v, int32_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return lmc_err(LMC_ERR_IO, "dump: cannot write %s: %s", path, strerror(errno));
-    size_t w = fwrite(v, sizeof(float), (size_t)n, fp);
-    if (fclose(fp) != 0 || w != (size_t)n) return lmc_err(LMC_ERR_IO, "dump: cannot write %s", path);
-    return LMC_OK;
-}
-
 static lmc_status cuda_be_init(lmc_context *ctx) {
     const lmc_context_params *p = &ctx->params;
     if (p->n_seq != 1)
@@ -77,9 +67,9 @@ static lmc_status cuda_be_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
             for (int32_t l = 0; l < hp->n_layer; l++) {
                 char name[32];
                 snprintf(name, sizeof name, "layer_%02d.f32", l);
-                if ((st = cuda_dump(dump, name, s->layer_out + (size_t)l * hp->n_embd, hp->n_embd)) != LMC_OK) return st;
+                if ((st = ctx_dump_floats(dump, name, s->layer_out + (size_t)l * hp->n_embd, hp->n_embd)) != LMC_OK) return st;
             }
-            if (logits && (st = cuda_dump(dump, "logits.f32", logits, hp->n_vocab)) != LMC_OK) return st;
+            if (logits && (st = ctx_dump_floats(dump, "logits.f32", logits, hp->n_vocab)) != LMC_OK) return st;
         }
         row += logits != NULL;
         i = j + 1;

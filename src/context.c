@@ -7,6 +7,8 @@
 #endif
 #include "util.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,5 +274,15 @@ lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n,
     if (to != from) ctx->backend->kv_shift(ctx, seq, from, n, to);
     if (from == start) ctx->seq_start[seq] = to;
     ctx->seq_len[seq] = to + n; /* what followed the moved range is forgotten */
+    return LMC_OK;
+}
+
+lmc_status ctx_dump_floats(const char *dir, const char *name, const float *v, int32_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return lmc_err(LMC_ERR_IO, "dump: cannot write %s: %s", path, strerror(errno));
+    size_t w = fwrite(v, sizeof(float), (size_t)n, fp);
+    if (fclose(fp) != 0 || w != (size_t)n) return lmc_err(LMC_ERR_IO, "dump: cannot write %s", path);
     return LMC_OK;
 }

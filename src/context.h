@@ -47,6 +47,9 @@ struct lmc_context {
     char *dump_dir;            /* one-shot: dump the next decode's last token, then cleared */
 };
 
+/* Writes n floats to DIR/NAME (the --dump files of every backend). */
+lmc_status ctx_dump_floats(const char *dir, const char *name, const float *v, int32_t n);
+
 extern const lmc_backend lmc_cpu_backend;
 #ifdef LMC_WITH_CUDA
 extern const lmc_backend lmc_cuda_backend; /* backend_cuda.c */

@@ -133,16 +133,6 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
 
 /* ---- the forward pass --------------------------------------------------------------------------- */
 
-static lmc_status cpu_dump(const char *dir, const char *name, const float *v, int32_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return lmc_err(LMC_ERR_IO, "dump: cannot write %s: %s", path, strerror(errno));
-    size_t w = fwrite(v, sizeof(float), (size_t)n, fp);
-    if (fclose(fp) != 0 || w != (size_t)n) return lmc_err(LMC_ERR_IO, "dump: cannot write %s", path);
-    return LMC_OK;
-}
-
 static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
     const lmc_model *m = ctx->model;
     const lmc_hparams *hp = &m->hp;
@@ -197,7 +187,7 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
         if (dump) {
             char name[32];
             snprintf(name, sizeof name, "layer_%02d.f32", l);
-            if ((st = cpu_dump(dump, name, s->x + (size_t)b->dump_row * E, E)) != LMC_OK) return st;
+            if ((st = ctx_dump_floats(dump, name, s->x + (size_t)b->dump_row * E, E)) != LMC_OK) return st;
         }
     }
 
@@ -213,11 +203,11 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
     if (dump) {
         float *row = s->att; /* free now: the normalized last token for the dump */
         cpu_rmsnorm(s->x + (size_t)b->dump_row * E, out_norm, row, E, hp->norm_eps);
-        if ((st = cpu_dump(dump, "final_norm.f32", row, E)) != LMC_OK) return st;
+        if ((st = ctx_dump_floats(dump, "final_norm.f32", row, E)) != LMC_OK) return st;
     }
     if (n_out) cpu_matmul(m->output, s->xn, b->logits, n_out, s->pool);
     if (dump && b->want[b->dump_row])
-        return cpu_dump(dump, "logits.f32", b->logits + (size_t)(n_out - 1) * hp->n_vocab, hp->n_vocab);
+        return ctx_dump_floats(dump, "logits.f32", b->logits + (size_t)(n_out - 1) * hp->n_vocab, hp->n_vocab);
     return LMC_OK;
 }
 
