@@ -95,6 +95,22 @@ KINLINE void tile_q4_0z(const int NR, const int NT, int64_t K, const uint8_t *w,
 /* --- 512-bit K-quants: 64 weights per register ----------------------------------------------------
  * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
  * of a zmm and shift the upper half, giving weights 64c..64c+63 in order. */
+/* End of a K-quant super-block b: acc += iacc * (weight scale d x activation scale). */
+KINLINE void kq_fold(const int NR, const int NT, int64_t K, const uint8_t *x, size_t xs, int64_t b,
+                     __m512i iacc[KNR_K][KNT_K], const __m512 *dd, __m512 acc[KNR_K][KNT_K]) {
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][t]), _mm512_mul_ps(dd[r], dx), acc[r][t]);
+    }
+}
+
+/* y[t][r] = the horizontal sum of each accumulator of a K-quant tile. */
+KINLINE void tile_store(const int NR, const int NT, __m512 acc[KNR_K][KNT_K], float *y, int64_t ldy) {
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
+}
+
 KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, const uint8_t *w,
                          size_t ws, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
     const size_t BSZ = FIVE ? 176 : 144;
@@ -148,14 +164,9 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
                     iacc[r][t] = _mm512_dpwssd_epi32(iacc[r][t], _mm512_maddubs_epi16(cd[r], xv), sv[r]);
             }
         }
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][t]), _mm512_mul_ps(dd[r], dx), acc[r][t]);
-        }
+        kq_fold(NR, NT, K, x, xs, b, iacc, dd, acc);
     }
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
+    tile_store(NR, NT, acc, y, ldy);
 }
 KINLINE void tile_q4_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
                         const uint8_t *x, size_t xs, float *y, int64_t ldy) {
@@ -219,14 +230,9 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
                 }
             }
         }
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][t]), _mm512_mul_ps(dd[r], dx), acc[r][t]);
-        }
+        kq_fold(NR, NT, K, x, xs, b, iacc, dd, acc);
     }
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
+    tile_store(NR, NT, acc, y, ldy);
 }
 
 
