@@ -245,6 +245,14 @@ static void test_model(const char *path, bool ids_exact) {
             CHECK(lmc_cuda_forward_hidden(c, NULL, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG, "NULL hidden");
         }
         lmc_cuda_free(c);
+        /* a plan larger than any GPU (the attention scratch grows with n_batch * n_ctx) is refused
+         * before anything is allocated, with a message that names the GPU's share */
+        p.n_ctx = 1 << 20, p.n_batch = 1 << 16;
+        c = NULL;
+        st = lmc_cuda_init(m, &p, &c);
+        printf("  oversized plan: %s\n", lmc_last_error());
+        CHECK(st == LMC_ERR_OOM && !c, "%s: oversized plan not refused (%d)", path, (int)st);
+        lmc_cuda_free(c);
     }
     rmdir(cpu_dir);
     rmdir(gpu_dir);
