@@ -2,7 +2,10 @@
  * the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
  * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more after
  * a context shift, the prompt GEMM path, --dump files of every layer, and the refusals. Exactness
- * needs f32 activations (env LMC_CUDA_Q8=0); the default 8-bit decode path is checked by argmax.
+ * needs f32 activations on both sides: env LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU
+ * (its fast kernels round activations to 8 bits for quantized weights, as ggml does, which alone
+ * moves a random-weight model's logits by NMSE ~1e-4). The default 8-bit GPU path is checked by
+ * argmax.
  * The memory plan checks run without a GPU; the rest skips without one. Prints every number it
  * compares, so one run says where a split goes wrong. */
 #include "testutil.h"
@@ -133,7 +136,10 @@ static void compare_dumps(const char *what, const char *dir, const char *ref_dir
     free(b);
 }
 
-static void test_model(const char *path, bool ids_exact) {
+/* real: a trained model (well separated logits), where greedy ids and argmaxes must agree on every
+ * path; random-weight models put logits within rounding of each other, so there only the exact
+ * path's NMSE and first id are asserted and the rest is printed. */
+static void test_model(const char *path, bool real) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         printf("%s: not present, skipped\n", path);
@@ -195,7 +201,7 @@ static void test_model(const char *path, bool ids_exact) {
             if (same < g.n_ids) printf(" (first difference at %d: %d vs CPU %d)", same, g.ids[same], cs.ids[same]);
             printf("\n");
             CHECK(e <= 1e-6, "%s %s: prompt logits NMSE %g", path, what, e);
-            if (ids_exact) CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
+            if (real) CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
             else CHECK(same >= 1, "%s %s: first greedy id differs", path, what);
             compare_dumps(what, gpu_dir, cpu_dir, nl, m->hp.n_embd);
         }
@@ -207,7 +213,7 @@ static void test_model(const char *path, bool ids_exact) {
             printf("  %s gemm: %d-token prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d)\n", what, LONG, e,
                    argmax(g.prompt_logits, nv), argmax(cl.prompt_logits, nv));
             CHECK(e <= 1e-4, "%s %s: GEMM prompt logits NMSE %g", path, what, e);
-            CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv), "%s %s: GEMM argmax", path, what);
+            if (real) CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv), "%s %s: GEMM argmax", path, what);
         }
         lmc_context_free(ctx);
         /* the default decode path (8-bit activations where the weight types have it) */
@@ -220,7 +226,8 @@ static void test_model(const char *path, bool ids_exact) {
             while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
             printf("  %s default: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal\n", what, e,
                    argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
-            CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv), "%s %s default: argmax", path, what);
+            if (real)
+                CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv), "%s %s default: argmax", path, what);
         }
         lmc_context_free(ctx);
     }
@@ -303,6 +310,7 @@ static const char *smollm2_path(char *buf, size_t size) {
 
 int main(void) {
     t_require_shared();
+    setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations (read once, at the first matmul) */
     test_plan(t_shared("models/stories260K.gguf"));
     test_plan(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"));
     if (lmc_cuda_device_count() <= 0) {
@@ -311,8 +319,7 @@ int main(void) {
     }
     test_model(t_shared("models/stories260K.gguf"), true);
     test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
-    /* quantized weights (the 8-bit activation path of Q4_0 / Q4_K / Q6_K): random weights may put two
-     * logits within rounding of each other over 32 steps, so the ids are only reported */
+    /* quantized weights (the 8-bit activation path of Q4_0 / Q4_K / Q6_K), random values */
     test_model(t_shared("models/synthetic/synthetic-A-Q4_0.gguf"), false);
     test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
     char smol[4096];
