@@ -174,6 +174,28 @@ static void test_swiglu(int n) {
     free(g); free(u); free(y); free(ref);
 }
 
+/* Double-precision attention of one query row (n_head heads) over keys 0..n_keys-1. */
+static void ref_attention(const float *q, const float *k, const float *v, int n_head, int n_head_kv, int hd,
+                          int n_keys, double *ref, double *s) {
+    const int kv_dim = n_head_kv * hd;
+    for (int h = 0; h < n_head; h++) {
+        const int kh = h / (n_head / n_head_kv);
+        double m = -1e300, l = 0;
+        for (int j = 0; j < n_keys; j++) {
+            double d = 0;
+            for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * k[(size_t)j * kv_dim + kh * hd + i];
+            s[j] = d / sqrt((double)hd);
+            if (s[j] > m) m = s[j];
+        }
+        for (int j = 0; j < n_keys; j++) { s[j] = exp(s[j] - m); l += s[j]; }
+        for (int i = 0; i < hd; i++) {
+            double o = 0;
+            for (int j = 0; j < n_keys; j++) o += s[j] * v[(size_t)j * kv_dim + kh * hd + i];
+            ref[h * hd + i] = o / l;
+        }
+    }
+}
+
 static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     const int kv_dim = n_head_kv * hd;
     float *q = malloc(4 * n_head * hd), *k = malloc(4 * (size_t)n_kv * kv_dim), *v = malloc(4 * (size_t)n_kv * kv_dim);
@@ -181,26 +203,35 @@ static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     double *ref = malloc(8 * n_head * hd), *s = malloc(8 * (size_t)n_kv);
     for (int i = 0; i < n_head * hd; i++) q[i] = rnd_f() * 2;
     for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) { k[i] = rnd_f() * 2; v[i] = rnd_f(); }
-    for (int h = 0; h < n_head; h++) {
-        const int kh = h / (n_head / n_head_kv);
-        double m = -1e300, l = 0;
-        for (int j = 0; j < n_kv; j++) {
-            double d = 0;
-            for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * k[(size_t)j * kv_dim + kh * hd + i];
-            s[j] = d / sqrt((double)hd);
-            if (s[j] > m) m = s[j];
-        }
-        for (int j = 0; j < n_kv; j++) { s[j] = exp(s[j] - m); l += s[j]; }
-        for (int i = 0; i < hd; i++) {
-            double o = 0;
-            for (int j = 0; j < n_kv; j++) o += s[j] * v[(size_t)j * kv_dim + kh * hd + i];
-            ref[h * hd + i] = o / l;
-        }
-    }
+    ref_attention(q, k, v, n_head, n_head_kv, hd, n_kv, ref, s);
     lmc_status st = lmc_cuda_op_attention(q, k, v, n_head, n_head_kv, hd, n_kv, y);
     CHECK(st == LMC_OK, "attention: %s", lmc_last_error());
     double e = t_nmse(y, ref, n_head * hd);
     CHECK(e <= 1e-6, "attention heads %d/%d hd %d n_kv %d NMSE %g", n_head, n_head_kv, hd, n_kv, e);
+    free(q); free(k); free(v); free(y); free(ref); free(s);
+}
+
+/* Prompt attention through the GEMM path (TF32 tensor cores, so the f16-class bound 1e-4): n_tok
+ * queries after pos0 cached positions, each seeing the keys up to its own; chunk_rows > 0 shrinks the
+ * score scratch to that many query rows per pass. */
+static void test_attention_prompt(int n_head, int n_head_kv, int hd, int pos0, int n_tok, int chunk_rows) {
+    const int kv_dim = n_head_kv * hd, q_dim = n_head * hd, n_kv = pos0 + n_tok;
+    float *q = malloc(4 * (size_t)n_tok * q_dim), *k = malloc(4 * (size_t)n_kv * kv_dim);
+    float *v = malloc(4 * (size_t)n_kv * kv_dim), *y = malloc(4 * (size_t)n_tok * q_dim);
+    double *ref = malloc(8 * (size_t)n_tok * q_dim), *s = malloc(8 * (size_t)n_kv);
+    for (size_t i = 0; i < (size_t)n_tok * q_dim; i++) q[i] = rnd_f() * 2;
+    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) { k[i] = rnd_f() * 2; v[i] = rnd_f(); }
+    for (int t = 0; t < n_tok; t++)
+        ref_attention(q + (size_t)t * q_dim, k, v, n_head, n_head_kv, hd, pos0 + t + 1, ref + (size_t)t * q_dim, s);
+    const int64_t s_floats = (int64_t)n_head * n_kv * (chunk_rows > 0 ? chunk_rows : n_tok);
+    int used = 0;
+    lmc_status st = lmc_cuda_op_attention_prompt(q, k, v, n_head, n_head_kv, hd, pos0, n_tok, s_floats, y, &used);
+    CHECK(st == LMC_OK && used, "attention_prompt: %s", lmc_last_error());
+    const double e = t_nmse(y, ref, (int64_t)n_tok * q_dim);
+    CHECK(e <= 1e-4, "attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d NMSE %g", n_head, n_head_kv, hd,
+          pos0, n_tok, chunk_rows, e);
+    printf("attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d: NMSE %.3g\n", n_head, n_head_kv, hd, pos0,
+           n_tok, chunk_rows, e);
     free(q); free(k); free(v); free(y); free(ref); free(s);
 }
 
@@ -347,6 +378,11 @@ int main(void) {
     test_rope(4, 128, 64, 255);
     test_swiglu(172);
     test_swiglu(14336);
+    test_attention_prompt(8, 4, 8, 0, 20, 0);
+    test_attention_prompt(32, 8, 128, 0, 64, 0);
+    test_attention_prompt(9, 3, 64, 37, 50, 0);
+    test_attention_prompt(32, 8, 128, 100, 77, 16); /* five passes, the last one short */
+    test_attention_prompt(4, 4, 64, 0, 300, 0);
     const int kvs[] = {1, 5, 128, 129, 700};
     for (size_t i = 0; i < 5; i++) {
         test_attention(8, 4, 8, kvs[i]);

@@ -51,6 +51,14 @@ lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t n, float *
 lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
                                  int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out);
 
+/* Prompt attention through the GEMM path: n_tok queries q (n_tok, n_head * head_dim) at positions
+ * pos0.., keys/values (pos0 + n_tok, n_head_kv * head_dim); query t sees keys 0..pos0+t. s_floats: the
+ * score scratch (fewer than n_head * n_kv * n_tok forces query chunks); refused when fewer than 16
+ * query rows fit. *used_gemm (may be NULL) says the GEMM path ran. */
+lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v, int32_t n_head,
+                                        int32_t n_head_kv, int32_t head_dim, int32_t pos0, int32_t n_tok,
+                                        int64_t s_floats, float *out, int *used_gemm);
+
 /* ---- whole model ------------------------------------------------------------------------------ */
 typedef struct lmc_cuda_ctx lmc_cuda_ctx;
 

@@ -77,6 +77,16 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
                            const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
                            float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s);
+/* Softmax of score rows S (row = head * nq + t, nkv each) in place, query t at position pos0 + t
+ * seeing keys 0..pos0+t; the keys after it become 0. */
+cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s);
+/* Prompt attention through cuBLAS (TF32 tensor cores): for n_tok queries at positions pos0.. (rows of q
+ * with stride q_stride), S = Q K^T / sqrt(head_dim) per head into the scratch S (s_floats floats), causal
+ * softmax, out = P V (rows with stride out_stride). Queries go in chunks that fit S; *done is false
+ * (nothing launched) when fewer than 16 query rows fit and the prompt is longer. */
+lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
+                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
+                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done);
 /* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
 cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
                         __half *out16, cudaStream_t s);

@@ -1231,14 +1231,15 @@ static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y
 
 // Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
 // (H200, Mistral-7B geometry, tg128): F16 241 tok/s at 2 rows x 1 chunk (unit kernel 207), Q8_0 373
-// at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K_M (380 vs 406) stay on the unit kernels.
+// at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K (380 vs 406 for Q4_K_M) stay on the unit kernels.
+// Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419.
 // LMC_CUDA_COAL="0": no type takes it; "R,U": every type (or, with LMC_CUDA_COAL_ONLY=<type name>,
 // that one) takes it with R rows per block (2, 4, 8) and U chunks in flight per row (1, 2). Read at
 // every launch, so a test covers each variant in one process (decode is captured in a graph once).
 static bool coal_choice(uint32_t type, int *R, int *U) {
-    bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0;
-    *R = type == LMC_TYPE_F16 ? 2 : 4;
-    *U = type == LMC_TYPE_F16 ? 1 : 2;
+    bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0 || type == LMC_TYPE_Q6_K;
+    *R = type == LMC_TYPE_Q8_0 ? 4 : 2;
+    *U = type == LMC_TYPE_Q8_0 ? 2 : 1;
     const char *s = getenv("LMC_CUDA_COAL"), *only = getenv("LMC_CUDA_COAL_ONLY");
     if (s && s[0] == '0') return false;
     int r = 0, u = 0;
@@ -1390,22 +1391,56 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
 
 // oq/ods (may be NULL): the 8-bit activation blocks of the output (n % 32 == 0; every warp of the
 // block then walks whole 32-element blocks together).
+// One block per row. Rows up to RMS_KEEP * blockDim values keep x in registers between the two passes
+// and fetch the norm weights before waiting for the kernel that wrote x (the decode path's RMSNorm is a
+// one-block kernel on the critical path: each saved memory round trip counts). Each thread sums its
+// values in the same order either way, so both forms give the same bits.
+#define RMS_KEEP 8 // 1024 threads x 8 values: registers for a whole block; run 16: 256 or 512 threads were slower
 __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n, float eps,
                           float *__restrict__ out32, __half *__restrict__ out16, int8_t *__restrict__ oq,
                           float2 *__restrict__ ods) {
     __shared__ float sh[32];
     pdl_trigger();
-    pdl_wait();
     const float *xr = x + (int64_t)blockIdx.x * n;
+    const int64_t o = (int64_t)blockIdx.x * n;
+    if (n <= RMS_KEEP * (int)blockDim.x) {
+        float wv[RMS_KEEP], xv[RMS_KEEP];
+#pragma unroll
+        for (int k = 0; k < RMS_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            wv[k] = i < n ? w[i] : 0.f;
+        }
+        pdl_wait();
+        float ss = 0.f;
+#pragma unroll
+        for (int k = 0; k < RMS_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            xv[k] = i < n ? xr[i] : 0.f;
+            if (i < n) ss += xv[k] * xv[k];
+        }
+        ss = block_sum(ss, sh);
+        const float scale = rsqrtf(ss / n + eps);
+#pragma unroll
+        for (int k = 0; k < RMS_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i >= n) break; // uniform per warp when n % 32 == 0 (required with oq)
+            const float v = xv[k] * scale * wv[k];
+            if (out32) out32[o + i] = v;
+            if (out16) out16[o + i] = __float2half_rn(v);
+            if (oq) quant_q8_warp(v, threadIdx.x & 31, (o + i) >> 5, oq, ods);
+        }
+        return;
+    }
+    pdl_wait();
     float ss = 0.f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = xr[i] * scale * w[i];
-        if (out32) out32[(int64_t)blockIdx.x * n + i] = v;
-        if (out16) out16[(int64_t)blockIdx.x * n + i] = __float2half_rn(v);
-        if (oq) quant_q8_warp(v, threadIdx.x & 31, ((int64_t)blockIdx.x * n + i) >> 5, oq, ods);
+        if (out32) out32[o + i] = v;
+        if (out16) out16[o + i] = __float2half_rn(v);
+        if (oq) quant_q8_warp(v, threadIdx.x & 31, (o + i) >> 5, oq, ods);
     }
 }
 
@@ -1565,8 +1600,16 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
             float sum = 0.f;
 #pragma unroll
             for (int w = 0; w < ATT_THREADS / 32; w++) sum += ((const float *)&acc4[w][l4])[c];
-            po[threadIdx.x] = sum;
+            if (n_kv <= CUDA_ATT_CHUNK) { // one split: no partial to publish and merge
+                const float o = sum / l;
+                const int64_t oi = (int64_t)t * n_head * hd + h * hd + threadIdx.x;
+                out[oi] = o;
+                if (oq && (hd & 31) == 0) quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
+            } else {
+                po[threadIdx.x] = sum;
+            }
         }
+        if (n_kv <= CUDA_ATT_CHUNK) return;
     } else {
         for (int d = threadIdx.x; d < hd; d += blockDim.x) {
             float o = 0.f;
@@ -1625,6 +1668,43 @@ cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_
 }
 
 // ---- SwiGLU, conversions -------------------------------------------------------------------------
+
+// Rows of attention scores S (row = head * nq + t, nkv keys each, already scaled): query t sits at
+// position pos0 + t and sees keys 0..pos0+t. Softmax over those in place; later keys become 0.
+__global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos0) {
+    __shared__ float red[32];
+    const int row = blockIdx.x, t = row % nq, nw = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float *s = S + (int64_t)row * nkv;
+    const int valid = min(nkv, pos0 + t + 1);
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < valid; i += blockDim.x) m = fmaxf(m, s[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int k = 1; k < nw; k++) m = fmaxf(m, red[k]);
+    __syncthreads();
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < valid; i += blockDim.x) {
+        const float e = expf(s[i] - m);
+        s[i] = e;
+        sum += e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    sum = 0.f;
+    for (int k = 0; k < nw; k++) sum += red[k];
+    const float inv = 1.f / sum;
+    for (int i = threadIdx.x; i < nkv; i += blockDim.x) s[i] = i < valid ? s[i] * inv : 0.f;
+}
+
+cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s) {
+    k_causal_softmax<<<rows, 256, 0, s>>>(S, nq, nkv, pos0);
+    return cudaGetLastError();
+}
 
 __global__ void k_swiglu(const float *__restrict__ g, int n, int row, int step, int uoff, float *out32,
                          __half *out16) {

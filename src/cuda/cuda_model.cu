@@ -520,7 +520,15 @@ done:
     return st;
 }
 
-// n tokens (d_i32[1..n]) at positions d_i32[0].. through the GEMM path; logits of the last.
+// Prompt attention through cuBLAS (cuda_attention_gemm) unless LMC_CUDA_ATT_GEMM=0 (for timing: the
+// attention kernel of the decode path, one block per query row, then does the prompt too).
+static bool att_gemm_on() {
+    const char *e = getenv("LMC_CUDA_ATT_GEMM");
+    return !(e && e[0] == '0');
+}
+
+// n tokens (d_i32[1..n]) at positions d_i32[0].. (h_i32[0] on the host) through the GEMM path; logits
+// of the last.
 static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
@@ -540,8 +548,15 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         }
         TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                           D.v_cache, s), "rope");
-        TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att_cnt, c->att, NULL, NULL, s), "attention");
+        bool att_done = false; // scores through tensor cores, in the split-merge scratch
+        if (att_gemm_on())
+            TRY(cuda_attention_gemm(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache, D.v_cache, hp.n_head,
+                                    hp.n_head_kv, hp.head_dim, c->part,
+                                    (int64_t)c->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2), c->att,
+                                    c->q_dim, s, &att_done));
+        if (!att_done)
+            TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv,
+                                hp.head_dim, c->max_split, c->part, c->att_cnt, c->att, NULL, NULL, s), "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");

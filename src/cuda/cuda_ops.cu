@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <algorithm>
+#include <math.h>
 
 extern "C" {
 #include "quant.h"
@@ -183,6 +185,44 @@ lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, 
     return LMC_OK;
 }
 
+lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
+                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
+                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done) {
+    const int r = n_head / n_head_kv, kv_dim = n_head_kv * head_dim;
+    const int64_t per_q = (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
+    const int qc = (int)std::min<int64_t>(n_tok, s_floats / per_q);
+    *done = false;
+    if (qc < 16 && qc < n_tok) return LMC_OK;
+    *done = true;
+    cublasSetStream(h, s);
+    const float scale = 1.f / sqrtf((float)head_dim), one = 1.f, zero = 0.f;
+    for (int t0 = 0; t0 < n_tok; t0 += qc) {
+        const int nq = std::min(qc, n_tok - t0), nkv = pos0 + t0 + nq;
+        const int64_t hs = (int64_t)nq * nkv; // one head's scores
+        // Heads g*r + hi share kv head g: one strided batch over g per hi. Column-major views: S_h^T
+        // (nkv x nq) = K_g (nkv x hd) Q_h^T, O_h^T (hd x nq) = V_g^T (hd x nkv) P_h^T.
+        for (int hi = 0; hi < r; hi++) {
+            cublasStatus_t cs = cublasGemmStridedBatchedEx(
+                h, CUBLAS_OP_T, CUBLAS_OP_N, nkv, nq, head_dim, &scale, k_cache, CUDA_R_32F, kv_dim, head_dim,
+                q + (int64_t)t0 * q_stride + (int64_t)hi * head_dim, CUDA_R_32F, q_stride, (long long)r * head_dim,
+                &zero, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32,
+                CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)", (int)cs);
+        }
+        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s), "attention softmax");
+        if (st != LMC_OK) return st;
+        for (int hi = 0; hi < r; hi++) {
+            cublasStatus_t cs = cublasGemmStridedBatchedEx(
+                h, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, nq, nkv, &one, v_cache, CUDA_R_32F, kv_dim, head_dim,
+                S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, &zero,
+                out + (int64_t)t0 * out_stride + (int64_t)hi * head_dim, CUDA_R_32F, out_stride,
+                (long long)r * head_dim, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention output failed (status %d)", (int)cs);
+        }
+    }
+    return LMC_OK;
+}
+
 extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
                                          int32_t n_tok, float *y) {
     lmc_status st;
@@ -331,6 +371,38 @@ extern "C" lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t
     TRYC(cudaMemcpy(out, dy, n * 4, cudaMemcpyDeviceToHost), "swiglu");
 done:
     cudaFree(dg);
+    cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v, int32_t n_head,
+                                                   int32_t n_head_kv, int32_t head_dim, int32_t pos0, int32_t n_tok,
+                                                   int64_t s_floats, float *out, int *used_gemm) {
+    lmc_status st;
+    float *dq = NULL, *dk = NULL, *dv = NULL, *dS = NULL, *dy = NULL;
+    cublasHandle_t h = NULL;
+    const int q_dim = n_head * head_dim, n_kv = pos0 + n_tok;
+    const size_t kvn = (size_t)n_kv * n_head_kv * head_dim * 4;
+    bool done = false;
+    if (n_head % n_head_kv != 0 || n_tok <= 0 || pos0 < 0 || s_floats <= 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: bad shape");
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+    TRY(dev_copy_in((void **)&dq, q, (size_t)n_tok * q_dim * 4));
+    TRY(dev_copy_in((void **)&dk, k, kvn));
+    TRY(dev_copy_in((void **)&dv, v, kvn));
+    TRY(dev_copy_in((void **)&dS, NULL, (size_t)s_floats * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_tok * q_dim * 4));
+    TRY(cuda_attention_gemm(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, head_dim, dS, s_floats, dy, q_dim, 0,
+                            &done));
+    if (used_gemm) *used_gemm = done;
+    if (done) TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
+    else st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: scratch too small for 16 query rows");
+done:
+    cublasDestroy(h);
+    cudaFree(dq);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dS);
     cudaFree(dy);
     return st;
 }
