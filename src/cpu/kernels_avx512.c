@@ -349,10 +349,264 @@ GEMM(q4_Kz, KNR_K, KNT_K)
 GEMM(q5_Kz, KNR_K, KNT_K)
 GEMM(q6_Kz, KNR_K, KNT_K)
 
+/* --- Q4_K and Q6_K prompts, 16 rows in the lanes ----------------------------------------------------
+ * As for Q4_0 above, but the K-quants' per-sub-block scales make a transpose per token tile too dear,
+ * so a group of 16 rows is repacked once per call (per 64-token chunk and up to TK_SEG super-blocks of
+ * K) into a stack buffer: codes transposed so that lane l of a register is row l, scales widened to
+ * int32 lanes. Then, per token and sub-block, dpbusd with the token's 4 bytes broadcast leaves each
+ * row's exact sub-block sum in its lane, one vpmulld applies the 16 rows' scales, and one cvt + two
+ * fma per (token, super-block) fold the 16 rows into f32. Every lane runs the same operations, so a
+ * row's result does not depend on which group it fell in (partial groups are padded with zero rows
+ * and stored under a mask); results differ from the row-major kernels only in the order of f32
+ * additions. Decode (< 4 tokens) keeps the row-major kernels, which read each weight byte once. */
+enum { TK_ROWS = 16, TK_TOK = 16, TK_CHUNK = 64, TK_SEG = 12 };
+
+/* 16 rows of 8 dwords (R[l]: row l) -> T[k] with dword k of row l in lane l. Rows go in pairs into
+ * 256-bit halves, an 8 x 8 transpose of 32-bit elements within the halves and one 128-bit lane
+ * shuffle; the pairing (i, i+4) / (i+4, i+8) makes lane l row l at the end (as q4_0_rows16). */
+KINLINE void transpose16x8(const __m256i *R, __m512i *T) {
+    __m512i z[8], u[8];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+        const int lo = i < 4 ? i : i + 4;
+        z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(R[lo]), R[lo + 4], 1);
+    }
+    _Pragma("GCC unroll 2") for (int a = 0; a < 8; a += 4) {
+        const __m512i t0 = _mm512_unpacklo_epi32(z[a], z[a + 1]), t1 = _mm512_unpackhi_epi32(z[a], z[a + 1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(z[a + 2], z[a + 3]), t3 = _mm512_unpackhi_epi32(z[a + 2], z[a + 3]);
+        u[a] = _mm512_unpacklo_epi64(t0, t2);
+        u[a + 1] = _mm512_unpackhi_epi64(t0, t2);
+        u[a + 2] = _mm512_unpacklo_epi64(t1, t3);
+        u[a + 3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+        T[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+        T[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+    }
+}
+
+/* One Q4_K super-block of 16 rows. q[c][k], lane l: qs bytes 32c + 4k .. 32c + 4k + 3 of row l (low
+ * nibbles: sub-block 2c, high: 2c + 1); sc[j]: the 6-bit scale of sub-block j; mn[j]: its min twice,
+ * as an int16 pair for dpwssd with a pair of activation 16-sums. */
+typedef struct {
+    __m512i q[4][8];
+    __m512i sc[8], mn[8];
+    __m512 d, dmin;
+} pk_q4_K;
+
+/* Rows past nr (a partial group) repeat row nr - 1: valid memory, finite results, never stored. */
+#define PK_ROW(r) (w + (size_t)((r) < nr ? (r) : nr - 1) * ws + b * BSZ)
+
+static void pack_q4_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, pk_q4_K *P) {
+    enum { BSZ = 144 };
+    const __m512i m6 = _mm512_set1_epi8(0x3f), lo4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x03);
+    const __m512i ff = _mm512_set1_epi32(0xff);
+    for (int s = 0; s < nsb; s++) {
+        const int64_t b = b0 + s;
+        pk_q4_K *p = P + s;
+        __m256i R[TK_ROWS];
+        __m512i T[8];
+        /* header: d | dmin, then the 12 scale bytes as words a0, a1, a2 (quant.c k_scale_min) */
+        _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++)
+            R[r] = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)PK_ROW(r)));
+        transpose16x8(R, T);
+        p->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(T[0]));
+        p->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(T[0], 16)));
+        const __m512i a0 = T[1], a1 = T[2], a2 = T[3];
+        const __m512i sc_lo = _mm512_and_si512(a0, m6), mn_lo = _mm512_and_si512(a1, m6);
+        const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(a2, lo4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(a0, 6), m2), 4));
+        const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(a2, 4), lo4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(a1, 6), m2), 4));
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            p->sc[j] = _mm512_and_si512(_mm512_srli_epi32(sc_lo, 8 * j), ff);
+            p->sc[4 + j] = _mm512_and_si512(_mm512_srli_epi32(sc_hi, 8 * j), ff);
+            const __m512i ml = _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8 * j), ff);
+            const __m512i mh = _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8 * j), ff);
+            p->mn[j] = _mm512_or_si512(ml, _mm512_slli_epi32(ml, 16));
+            p->mn[4 + j] = _mm512_or_si512(mh, _mm512_slli_epi32(mh, 16));
+        }
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++)
+                R[r] = _mm256_loadu_si256((const __m256i *)(PK_ROW(r) + 16 + 32 * c));
+            transpose16x8(R, p->q[c]);
+        }
+    }
+}
+
+/* NT tokens x 16 rows over the nsb packed super-blocks P (super-block b0 of x first). first: start
+ * from 0, else add to y. Only the rows in mask m are stored. */
+KINLINE void tile_q4_Kt(const int NT, int64_t K, const pk_q4_K *P, int64_t b0, int nsb, const uint8_t *x,
+                        size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
+    __m512 acc[TK_TOK];
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int s = 0; s < nsb; s++) {
+        const pk_q4_K *p = P + s;
+        const int64_t b = b0 + s;
+        __m512i ia[TK_TOK];
+        _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) ia[t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 1") for (int j = 0; j < 8; j++) {
+            __m512i T[8];
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                const __m512i q = p->q[j >> 1][k];
+                T[k] = _mm512_and_si512((j & 1) ? _mm512_srli_epi16(q, 4) : q, m4);
+            }
+            const __m512i sc = p->sc[j];
+            _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+                const int32_t *xd = (const int32_t *)(KXQ(x + t * xs) + 256 * b + 32 * j);
+                __m512i u0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T[0], _mm512_set1_epi32(xd[0]));
+                __m512i u1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T[1], _mm512_set1_epi32(xd[1]));
+                _Pragma("GCC unroll 4") for (int k = 2; k < 8; k += 2) {
+                    u0 = _mm512_dpbusd_epi32(u0, T[k], _mm512_set1_epi32(xd[k]));
+                    u1 = _mm512_dpbusd_epi32(u1, T[k + 1], _mm512_set1_epi32(xd[k + 1]));
+                }
+                ia[t] = _mm512_add_epi32(ia[t], _mm512_mullo_epi32(_mm512_add_epi32(u0, u1), sc));
+            }
+        }
+        _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+            const uint8_t *xr = x + t * xs;
+            const int32_t *bp = (const int32_t *)(KXB(xr, K) + 16 * b); /* 16-sum pairs = 32-sums' halves */
+            __m512i im = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) im = _mm512_dpwssd_epi32(im, p->mn[j], _mm512_set1_epi32(bp[j]));
+            const __m512 dx = _mm512_set1_ps(KXD(xr, K)[b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), _mm512_mul_ps(p->d, dx), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(p->dmin, dx), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+/* One Q6_K super-block of 16 rows: q[j][k], lane l: codes (0..63) 16j + 4k .. 16j + 4k + 3 of row l;
+ * sp[i]: the signed scales of sub-blocks 2i, 2i + 1 as an int16 pair. */
+typedef struct {
+    __m512i q[16][4];
+    __m512i sp[8];
+    __m512 d;
+} pk_q6_K;
+
+static void pack_q6_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, pk_q6_K *P) {
+    enum { BSZ = 210 };
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+    for (int s = 0; s < nsb; s++) {
+        const int64_t b = b0 + s;
+        pk_q6_K *p = P + s;
+        __m256i R[TK_ROWS];
+        __m512i T[8];
+        /* the 16 scale bytes, then bytes 206..209 (scales 14, 15 and d): reading 32 bytes from 192
+         * would cross the end of the block, and of the tensor for its last one */
+        _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++) {
+            const uint8_t *blk = PK_ROW(r);
+            R[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 192))),
+                                           _mm_cvtsi32_si128((int)u32_at(blk + 206)), 1);
+        }
+        transpose16x8(R, T);
+        p->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(T[4], 16)));
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+            /* T[k]: scales 4k .. 4k + 3 as bytes; sign-extend the even and odd ones to int16 */
+            const __m512i ev = _mm512_srai_epi16(_mm512_slli_epi16(T[k], 8), 8), od = _mm512_srai_epi16(T[k], 8);
+            p->sp[2 * k] = _mm512_or_si512(_mm512_and_si512(ev, lo16), _mm512_slli_epi32(od, 16));
+            p->sp[2 * k + 1] = _mm512_or_si512(_mm512_srli_epi32(ev, 16), _mm512_andnot_si512(lo16, od));
+        }
+        /* chunk c = 4h + s2: weights 128h + 32 s2 + l (l < 32), see quant.c to_float_q6_K */
+        _Pragma("GCC unroll 1") for (int c = 0; c < 8; c++) {
+            const int h = c >> 2, s2 = c & 3;
+            _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++) {
+                const uint8_t *blk = PK_ROW(r);
+                const __m256i ql = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (s2 & 1)));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+                const __m256i lo = _mm256_and_si256(s2 >= 2 ? _mm256_srli_epi16(ql, 4) : ql, m4);
+                const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * s2)), m3);
+                R[r] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+            }
+            transpose16x8(R, T);
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) p->q[2 * c + (k >> 2)][k & 3] = T[k];
+        }
+    }
+}
+#undef PK_ROW
+
+KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, int nsb, const uint8_t *x,
+                        size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
+    __m512 acc[TK_TOK];
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    for (int s = 0; s < nsb; s++) {
+        const pk_q6_K *p = P + s;
+        const int64_t b = b0 + s;
+        __m512i ia[TK_TOK];
+        _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+            /* -32 * sum_j sc_j * (16-sum j of the token) */
+            const int32_t *bp = (const int32_t *)(KXB(x + t * xs, K) + 16 * b);
+            __m512i io = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) io = _mm512_dpwssd_epi32(io, p->sp[i], _mm512_set1_epi32(bp[i]));
+            ia[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(io, 5));
+        }
+        _Pragma("GCC unroll 1") for (int j = 0; j < 16; j += 2) {
+            __m512i T[8];
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                T[k] = p->q[j][k];
+                T[4 + k] = p->q[j + 1][k];
+            }
+            const __m512i sp = p->sp[j >> 1];
+            const __m512i s0 = _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16), s1 = _mm512_srai_epi32(sp, 16);
+            _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+                const int32_t *xd = (const int32_t *)(KXQ(x + t * xs) + 256 * b + 16 * j);
+                __m512i u0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T[0], _mm512_set1_epi32(xd[0]));
+                __m512i u1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T[4], _mm512_set1_epi32(xd[4]));
+                _Pragma("GCC unroll 3") for (int k = 1; k < 4; k++) {
+                    u0 = _mm512_dpbusd_epi32(u0, T[k], _mm512_set1_epi32(xd[k]));
+                    u1 = _mm512_dpbusd_epi32(u1, T[4 + k], _mm512_set1_epi32(xd[4 + k]));
+                }
+                ia[t] = _mm512_add_epi32(ia[t], _mm512_add_epi32(_mm512_mullo_epi32(u0, s0), _mm512_mullo_epi32(u1, s1)));
+            }
+        }
+        _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), _mm512_mul_ps(p->d, dx), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+/* Token chunks of TK_CHUNK (their activations stay in L2), row groups of 16, K in segments of TK_SEG
+ * super-blocks (the packed group stays in L1/L2 and on the stack), token tiles of 16, 4, 1. */
+#define GEMM_KT(NAME, PK, ROWMAJOR)                                                                \
+    static void gemm_##NAME##t(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,   \
+                               size_t xs, int nt, float *y, int64_t ldy) {                        \
+        if (nt < 4) {                                                                              \
+            ROWMAJOR(K, w, ws, nr, x, xs, nt, y, ldy);                                             \
+            return;                                                                                \
+        }                                                                                          \
+        _Alignas(64) PK P[TK_SEG];                                                                 \
+        const int64_t nb = K / 256;                                                                \
+        for (int t0 = 0; t0 < nt; t0 += TK_CHUNK) {                                                \
+            const int tn = nt - t0 < TK_CHUNK ? nt - t0 : TK_CHUNK;                                \
+            const uint8_t *xc = x + (size_t)t0 * xs;                                               \
+            float *yc = y + (int64_t)t0 * ldy;                                                     \
+            for (int r = 0; r < nr; r += TK_ROWS) {                                                \
+                const int rn = nr - r < TK_ROWS ? nr - r : TK_ROWS;                                \
+                const __mmask16 m = (__mmask16)((1u << rn) - 1);                                   \
+                for (int64_t b0 = 0; b0 < nb; b0 += TK_SEG) {                                      \
+                    const int nsb = nb - b0 < TK_SEG ? (int)(nb - b0) : TK_SEG;                    \
+                    pack_##NAME(w + (size_t)r * ws, ws, rn, b0, nsb, P);                           \
+                    int t = 0;                                                                     \
+                    for (; t + TK_TOK <= tn; t += TK_TOK)                                          \
+                        tile_##NAME##t(TK_TOK, K, P, b0, nsb, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0); \
+                    for (; t + 4 <= tn; t += 4)                                                    \
+                        tile_##NAME##t(4, K, P, b0, nsb, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0); \
+                    for (; t < tn; t++)                                                            \
+                        tile_##NAME##t(1, K, P, b0, nsb, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0); \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+GEMM_KT(q4_K, pk_q4_K, gemm_q4_Kz)
+GEMM_KT(q6_K, pk_q6_K, gemm_q6_Kz)
+
 void kern_fill_avx512_z(kern_table *t) {
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0t;
-    t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kz;
+    t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kt;
     t->gemm[LMC_TYPE_Q5_K] = gemm_q5_Kz;
-    t->gemm[LMC_TYPE_Q6_K] = gemm_q6_Kz;
+    t->gemm[LMC_TYPE_Q6_K] = gemm_q6_Kt;
 }
 #endif
