@@ -227,6 +227,11 @@ int main(void) {
             run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
             /* long rows: K in several segments of the 16-row K-quant kernels (TK_SEG super-blocks) */
             if (blk == 256) run_case(kt, type, 256 * 27, 19, 21);
+            /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail */
+            if (blk == 1) {
+                run_case(kt, type, 2500, 13, 9);
+                run_split_case(kt, type, 2500, 37, 24);
+            }
             run_split_case(kt, type, Ks[2], 37, 24);
         }
     }
