@@ -227,12 +227,19 @@ int main(void) {
             run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
             /* long rows: K in several segments of the 16-row K-quant kernels (TK_SEG super-blocks) */
             if (blk == 256) run_case(kt, type, 256 * 27, 19, 21);
+            /* 32-blocks: block counts with every remainder of 4 (the Q4_0 decode kernel's groups) */
+            if (blk == 32) {
+                run_case(kt, type, 32 * 6, 9, 3);
+                run_case(kt, type, 32 * 8, 17, 1);
+                run_case(kt, type, 32 * 67, 11, 2);
+            }
             /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail */
             if (blk == 1) {
                 run_case(kt, type, 2500, 13, 9);
                 run_split_case(kt, type, 2500, 37, 24);
             }
             run_split_case(kt, type, Ks[2], 37, 24);
+            run_split_case(kt, type, Ks[2], 37, 2); /* decode kernels */
         }
     }
     return t_done();
