@@ -662,8 +662,20 @@ KINLINE void tile_f32seg(const int NR, const int NT, int kn, const float *wb, co
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int k = 0;
-    for (; k < kn; k += 16) {
-        const __mmask16 m = kn - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (kn - k)) - 1);
+    for (; k + 16 <= kn; k += 16) {
+        __m512 wv[KNR_F];
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) wv[r] = _mm512_load_ps(wb + r * F16_LD + k);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const float *xr = (const float *)((const uint8_t *)x + t * xs) + k;
+#ifdef FX_PF
+            if (k % 32 == 0) _mm_prefetch((const char *)xr + FX_PF, _MM_HINT_T0);
+#endif
+            const __m512 xv = _mm512_loadu_ps(xr);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    if (k < kn) { /* the ragged end of K: masked loads, zeros beyond */
+        const __mmask16 m = (__mmask16)((1u << (kn - k)) - 1);
         __m512 wv[KNR_F];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) wv[r] = _mm512_load_ps(wb + r * F16_LD + k);
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
