@@ -391,7 +391,7 @@ GEMM(q6_Kz, KNR_K, KNT_K)
  * fma per (token, super-block) fold the 16 rows into f32. Every lane runs the same operations, so a
  * row's result does not depend on which group it fell in (partial groups are padded with zero rows
  * and stored under a mask); results differ from the row-major kernels only in the order of f32
- * additions. Decode (< 4 tokens) keeps the row-major kernels, which read each weight byte once. */
+ * additions. Decode and small batches (< 4 tokens Q4_K, < 8 Q6_K) keep the row-major kernels. */
 enum { TK_ROWS = 16, TK_TOK = 16, TK_CHUNK = 64, TK_SEG = 12 };
 
 /* 16 rows of 8 dwords (R[l]: row l) -> T[k] with dword k of row l in lane l. Rows go in pairs into
@@ -612,10 +612,10 @@ KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, i
 
 /* Token chunks of TK_CHUNK (their activations stay in L2), row groups of 16, K in segments of TK_SEG
  * super-blocks (the packed group stays in L1/L2 and on the stack), token tiles of 16, 4, 1. */
-#define GEMM_KT(NAME, PK, ROWMAJOR)                                                                \
+#define GEMM_KT(NAME, PK, ROWMAJOR, MIN_NT)                                                        \
     static void gemm_##NAME##t(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,   \
                                size_t xs, int nt, float *y, int64_t ldy) {                        \
-        if (nt < 4) {                                                                              \
+        if (nt < MIN_NT) {                                                                         \
             ROWMAJOR(K, w, ws, nr, x, xs, nt, y, ldy);                                             \
             return;                                                                                \
         }                                                                                          \
@@ -642,8 +642,11 @@ KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, i
             }                                                                                      \
         }                                                                                          \
     }
-GEMM_KT(q4_K, pk_q4_K, gemm_q4_Kz)
-GEMM_KT(q6_K, pk_q6_K, gemm_q6_Kz)
+/* Where the 16-row kernels start (kernel microbenchmark, 2048 x 2048, one thread): Q4_K is ahead from
+ * 4 tokens (103 vs 90 GMAC/s), Q6_K, with twice the packed bytes per weight, only from 8 (4 tokens:
+ * 69 vs 109; 8: even; 64: 150 vs 86). */
+GEMM_KT(q4_K, pk_q4_K, gemm_q4_Kz, 4)
+GEMM_KT(q6_K, pk_q6_K, gemm_q6_Kz, 8)
 
 /* --- F16 prompts: rows converted to f32 once per call ----------------------------------------------
  * For prompts the float tile's limits were memory, not the FMAs: with 64 tokens of 2048-wide f32
