@@ -233,6 +233,7 @@ int main(void) {
                 run_case(kt, type, 32 * 6, 9, 3);
                 run_case(kt, type, 32 * 8, 17, 1);
                 run_case(kt, type, 32 * 67, 11, 2);
+                run_case(kt, type, 32 * 131, 19, 21); /* the Q4_0 prompt kernel's K segments (64 blocks) */
             }
             /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail */
             if (blk == 1) {

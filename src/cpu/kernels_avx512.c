@@ -272,113 +272,6 @@ static void gemm_q4_0d(int64_t K, const uint8_t *w, size_t ws, int nr, const uin
     }
 }
 
-/* --- Q4_0, 16 rows in the lanes ------------------------------------------------------------------
- * For prompts the int->float work per (row, token, block) dominates a row-major kernel. Here 16 rows'
- * codes for two blocks are transposed so that register j holds bytes 4j..4j+3 of every row (lane =
- * row): dpbusd with the token's matching 4 bytes broadcast then leaves each row's exact block sum in
- * its lane, and one cvt + fma per (token, block) serves 16 rows. Every output is the sequential f32
- * sum over blocks of fma(isum_b, d_w * d_x, acc), so the row-remainder path below gives the same bits
- * and results never depend on how rows were tiled. Batches under 4 tokens (decode) take
- * tile_q4_0d above, which needs fewer instructions per weight byte; its sums differ from these only
- * in the order of f32 additions. */
-/* 16 tokens per tile: the transpose of a block of 16 rows is shared by twice as many tokens as with 8
- * (16 accumulators + 8 code registers still fit; kernel microbenchmark, 64 tokens: ~15% faster). */
-enum { T40_ROWS = 16, T40_TOK = 16 };
-
-/* Block b of 16 rows as 8 registers T[j] (j < 8) holding bytes 4j..4j+3 of the block's codes of
- * row l in lane l. Rows go in pairs into 256-bit halves, then an 8 x 8 transpose of 32-bit elements
- * within the halves and one 128-bit lane shuffle; the pairing (i, i+4) / (i+4, i+8) makes lane l row
- * l at the end. */
-KINLINE void q4_0_rows16(const uint8_t *w, size_t ws, int64_t b, __m512i *T) {
-    __m512i z[8], u[8];
-    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
-        const int lo = i < 4 ? i : i + 4;
-        const uint8_t *p0 = w + lo * ws + b * 18, *p1 = p0 + 4 * ws;
-        _mm_prefetch((const char *)p0 + 16 * ws, _MM_HINT_T0);
-        _mm_prefetch((const char *)p1 + 16 * ws, _MM_HINT_T0);
-        z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(q4_codes(p0 + 2)), q4_codes(p1 + 2), 1);
-    }
-    _Pragma("GCC unroll 2") for (int a = 0; a < 8; a += 4) {
-        const __m512i t0 = _mm512_unpacklo_epi32(z[a], z[a + 1]), t1 = _mm512_unpackhi_epi32(z[a], z[a + 1]);
-        const __m512i t2 = _mm512_unpacklo_epi32(z[a + 2], z[a + 3]), t3 = _mm512_unpackhi_epi32(z[a + 2], z[a + 3]);
-        u[a] = _mm512_unpacklo_epi64(t0, t2);
-        u[a + 1] = _mm512_unpackhi_epi64(t0, t2);
-        u[a + 2] = _mm512_unpacklo_epi64(t1, t3);
-        u[a + 3] = _mm512_unpackhi_epi64(t1, t3);
-    }
-    /* u[4a + c], 128-bit lane L: element 4L + c of the 4 (virtual 16-element) rows of group a */
-    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
-        T[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
-        T[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
-    }
-}
-
-KINLINE void tile_q4_0t(const int NT, int64_t K, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
-                        float *y, int64_t ldy) {
-    __m512 acc[T40_TOK];
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
-    const int64_t nb = K / 32;
-    for (int64_t b = 0; b < nb; b++) {
-        __m512i T[8];
-        q4_0_rows16(w, ws, b, T);
-        uint16_t h[16]; /* the 16 rows' f16 scales of block b (a gather is slower here) */
-        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) memcpy(&h[r], w + r * ws + b * 18, 2);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xr = x + t * xs;
-            const int32_t *xd = (const int32_t *)(XQ(xr) + 32 * b);
-            __m512i ia = _mm512_set1_epi32(-8 * XS(xr, K)[b]), ib = _mm512_setzero_si512();
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                ia = _mm512_dpbusd_epi32(ia, T[2 * j], _mm512_set1_epi32(xd[2 * j]));
-                ib = _mm512_dpbusd_epi32(ib, T[2 * j + 1], _mm512_set1_epi32(xd[2 * j + 1]));
-            }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)),
-                                     _mm512_mul_ps(dw, _mm512_set1_ps(XD(xr, K)[b])), acc[t]);
-        }
-    }
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
-}
-
-/* One row, any tokens: the same operations in the same order as one lane of tile_q4_0t. */
-static void row_q4_0t(int64_t K, const uint8_t *w, const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) {
-    const int64_t nb = K / 32;
-    for (int t = 0; t < nt; t++) {
-        const uint8_t *xr = x + t * xs;
-        float acc = 0.0f;
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = w + b * 18;
-            const __m256i c = q4_codes(blk + 2);
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)(XQ(xr) + 32 * b));
-            const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c, xv);
-            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-            const int32_t isum = _mm_cvtsi128_si32(s4) - 8 * XS(xr, K)[b];
-            const float dwdx = f16_scalar(blk) * XD(xr, K)[b];
-            acc = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss((float)isum), _mm_set_ss(dwdx), _mm_set_ss(acc)));
-        }
-        y[t * ldy] = acc;
-    }
-}
-
-/* The tokens' y values are written for 16 rows at once: y must have ldy >= 16 columns here, which
- * cpu_matmul guarantees (ldy is the full output width), and tiles never cross nr. */
-static void gemm_q4_0t(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs, int nt,
-                       float *y, int64_t ldy) {
-    if (nt < 4) { /* decode: the row-major kernel needs fewer instructions per weight byte */
-        gemm_q4_0d(K, w, ws, nr, x, xs, nt, y, ldy);
-        return;
-    }
-    int r = 0;
-    for (; r + T40_ROWS <= nr; r += T40_ROWS) {
-        int t = 0;
-        for (; t + T40_TOK <= nt; t += T40_TOK) tile_q4_0t(T40_TOK, K, w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy);
-        for (; t + 4 <= nt; t += 4) tile_q4_0t(4, K, w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy);
-        for (; t < nt; t++) tile_q4_0t(1, K, w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy);
-    }
-    for (; r < nr; r++) row_q4_0t(K, w + r * ws, x, xs, nt, y + r, ldy);
-}
-
 GEMM(q4_Kz, KNR_K, KNT_K)
 GEMM(q5_Kz, KNR_K, KNT_K)
 GEMM(q6_Kz, KNR_K, KNT_K)
@@ -397,7 +290,7 @@ enum { TK_ROWS = 16, TK_TOK = 16, TK_CHUNK = 64, TK_SEG = 12 };
 
 /* 16 rows of 8 dwords (R[l]: row l) -> T[k] with dword k of row l in lane l. Rows go in pairs into
  * 256-bit halves, an 8 x 8 transpose of 32-bit elements within the halves and one 128-bit lane
- * shuffle; the pairing (i, i+4) / (i+4, i+8) makes lane l row l at the end (as q4_0_rows16). */
+ * shuffle; the pairing (i, i+4) / (i+4, i+8) makes lane l row l at the end. */
 KINLINE void transpose16x8(const __m256i *R, __m512i *T) {
     __m512i z[8], u[8];
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
@@ -566,7 +459,6 @@ static void pack_q6_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, 
         }
     }
 }
-#undef PK_ROW
 
 KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, int nsb, const uint8_t *x,
                         size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
@@ -648,6 +540,114 @@ KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, i
  * 69 vs 109; 8: even; 64: 150 vs 86). */
 GEMM_KT(q4_K, pk_q4_K, gemm_q4_Kz, 4)
 GEMM_KT(q6_K, pk_q6_K, gemm_q6_Kz, 8)
+
+/* --- Q4_0 prompts, 16 rows in the lanes -------------------------------------------------------------
+ * For prompts the int->float work per (row, token, block) dominates a row-major kernel. Here a group
+ * of 16 rows is packed once per (64-token chunk, segment of Q4_SEG blocks) into a stack buffer: per
+ * block the 16 rows' code bytes transposed (q[j], lane l: bytes 4j .. 4j + 3 of row l; low nibbles are
+ * weights 4j.., high nibbles 16 + 4j..) and their scales as floats. dpbusd with the token's matching
+ * 4 bytes broadcast then leaves each row's exact block sum in its lane, and one cvt + fma per (token,
+ * block) serves 16 rows. Every output is the sequential f32 sum over blocks of fma(isum_b, d_w * d_x,
+ * acc) (segments continue from y), so a row's bits do not depend on its group (a partial group
+ * repeats its last row in lanes never stored). Transposing per 16-token tile instead, as before, cost
+ * a third of the work (kernel microbenchmark, one thread, 64 tokens: 142 -> 236 GMAC/s). Batches
+ * under 4 tokens take tile_q4_0d; its sums differ from these only in the order of f32 additions. */
+enum { Q4_SEG = 64 };
+typedef struct {
+    __m512i q[4];
+    __m512 d;
+} pk_q4_0;
+
+static void pack_q4_0(const uint8_t *w, size_t ws, int nr, int64_t b0, int nblk, pk_q4_0 *P) {
+    enum { BSZ = 18 };
+    for (int s = 0; s < nblk; s += 2) {
+        const int two = nblk - s >= 2;
+        const int64_t b = b0 + s;
+        __m256i R[TK_ROWS];
+        __m512i T[8];
+        uint16_t h0[TK_ROWS], h1[TK_ROWS];
+        _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++) {
+            const uint8_t *blk = PK_ROW(r);
+            const char *nx = (const char *)blk + TK_ROWS * ws; /* the next group (see pack_q4_K) */
+            _mm_prefetch(nx, _MM_HINT_T0);
+            const __m128i lo = _mm_loadu_si128((const __m128i *)(blk + 2));
+            memcpy(&h0[r], blk, 2);
+            if (two) {
+                R[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
+                memcpy(&h1[r], blk + 18, 2);
+            } else {
+                R[r] = _mm256_zextsi128_si256(lo);
+            }
+        }
+        transpose16x8(R, T);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) P[s].q[j] = T[j];
+        P[s].d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h0));
+        if (two) {
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) P[s + 1].q[j] = T[4 + j];
+            P[s + 1].d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h1));
+        }
+    }
+}
+
+KINLINE void tile_q4_0p(const int NT, int64_t K, const pk_q4_0 *P, int64_t b0, int nblk, const uint8_t *x,
+                        size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
+    __m512 acc[TK_TOK];
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int s = 0; s < nblk; s++) {
+        const pk_q4_0 *p = P + s;
+        const int64_t b = b0 + s;
+        __m512i T[8];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            T[j] = _mm512_and_si512(p->q[j], m4);
+            T[4 + j] = _mm512_and_si512(_mm512_srli_epi16(p->q[j], 4), m4);
+        }
+        const __m512 dw = p->d;
+        _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) {
+            const uint8_t *xr = x + t * xs;
+            const int32_t *xd = (const int32_t *)(XQ(xr) + 32 * b);
+            __m512i ia = _mm512_set1_epi32(-8 * XS(xr, K)[b]), ib = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                ia = _mm512_dpbusd_epi32(ia, T[2 * j], _mm512_set1_epi32(xd[2 * j]));
+                ib = _mm512_dpbusd_epi32(ib, T[2 * j + 1], _mm512_set1_epi32(xd[2 * j + 1]));
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(XD(xr, K)[b])), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+static void gemm_q4_0p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs, int nt,
+                       float *y, int64_t ldy) {
+    if (nt < 4) { /* decode */
+        gemm_q4_0d(K, w, ws, nr, x, xs, nt, y, ldy);
+        return;
+    }
+    _Alignas(64) pk_q4_0 P[Q4_SEG];
+    const int64_t nb = K / 32;
+    for (int t0 = 0; t0 < nt; t0 += TK_CHUNK) {
+        const int tn = nt - t0 < TK_CHUNK ? nt - t0 : TK_CHUNK;
+        const uint8_t *xc = x + (size_t)t0 * xs;
+        float *yc = y + (int64_t)t0 * ldy;
+        for (int r = 0; r < nr; r += TK_ROWS) {
+            const int rn = nr - r < TK_ROWS ? nr - r : TK_ROWS;
+            const __mmask16 m = (__mmask16)((1u << rn) - 1);
+            for (int64_t b0 = 0; b0 < nb; b0 += Q4_SEG) {
+                const int n = nb - b0 < Q4_SEG ? (int)(nb - b0) : Q4_SEG;
+                pack_q4_0(w + (size_t)r * ws, ws, rn, b0, n, P);
+                int t = 0;
+                for (; t + TK_TOK <= tn; t += TK_TOK)
+                    tile_q4_0p(TK_TOK, K, P, b0, n, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0);
+                for (; t + 4 <= tn; t += 4) tile_q4_0p(4, K, P, b0, n, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0);
+                for (; t < tn; t++) tile_q4_0p(1, K, P, b0, n, xc + t * xs, xs, yc + t * ldy + r, ldy, m, b0 == 0);
+            }
+        }
+    }
+}
+
+#undef PK_ROW
 
 /* --- F16 prompts: rows converted to f32 once per call ----------------------------------------------
  * For prompts the float tile's limits were memory, not the FMAs: with 64 tokens of 2048-wide f32
@@ -747,7 +747,7 @@ static void gemm_f16p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint
 
 void kern_fill_avx512_z(kern_table *t) {
     t->gemm[LMC_TYPE_F16] = gemm_f16p;
-    t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0t;
+    t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0p;
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kt;
     t->gemm[LMC_TYPE_Q5_K] = gemm_q5_Kz;
     t->gemm[LMC_TYPE_Q6_K] = gemm_q6_Kt;
