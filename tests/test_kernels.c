@@ -135,7 +135,7 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
 /* A row's result must not depend on how the rows were split between calls (threads take ranges of
  * rows; the 16-row kernels pad partial groups): the same rows in pieces give the same bits. Tokens
  * split into two calls likewise, as long as both calls take the same path (prompt kernels start at 4
- * tokens for the 8-bit types and at 16 for F16: 40 = 20 + 20, and 2 = 1 + 1 for decode). */
+ * tokens for the 8-bit types, for F16 past one token chunk: 40 = 20 + 20, and 2 = 1 + 1 for decode). */
 static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
     const kern_xfmt f = kt->xfmt[type];
     const size_t wrow = lmc_row_size(type, K), xrow = kern_x_row_bytes(f, K);

@@ -696,10 +696,11 @@ KINLINE void tile_f32seg(const int NR, const int NT, int kn, const float *wb, co
 
 static void gemm_f16p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs, int nt,
                       float *y, int64_t ldy) {
-    /* Small batches: converting the weights costs as much as the FMAs it saves; the row-major tile
-     * is faster up to ~16 tokens (kernel microbenchmark, 2048 x 2048: 4 tokens 85 vs 38 GMAC/s,
-     * 16 tokens even, 64 tokens 75 vs 83; 5632-wide rows 46 vs 78) */
-    if (nt < 16) {
+    /* Batches that fit one token chunk of the row-major tile read the weights once there too, and
+     * for few tokens the conversion costs as much as the FMAs it feeds (kernel microbenchmark,
+     * 2048 x 2048: 4 tokens 85 vs 38 GMAC/s, 16 tokens 78 vs 65; 64 tokens 77 vs 78, 5632-wide rows
+     * 43 vs 77, weights from DRAM 55 vs 71) */
+    if (nt <= token_chunk(xs)) {
         gemm_f16(K, w, ws, nr, x, xs, nt, y, ldy);
         return;
     }
