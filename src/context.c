@@ -68,15 +68,13 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
 #ifdef LMC_WITH_CUDA
-    /* AUTO: the GPU when one is present and everything fits its backend (all layers, one sequence) */
+    /* AUTO: the GPU when one is present, some layers go there (-ngl N puts the last N on it, the
+     * first ones stay on the CPU) and there is one sequence (the CUDA backend's limit) */
     if (p->device == LMC_DEVICE_AUTO)
-        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers == m->hp.n_layer && p->n_seq == 1
-                        ? LMC_DEVICE_CUDA : LMC_DEVICE_CPU;
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1 ? LMC_DEVICE_CUDA
+                                                                                         : LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;
-    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers < m->hp.n_layer)
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "-ngl %d: splitting layers between CPU and GPU is not implemented; use -ngl 0 (CPU) or "
-                       "-ngl -1 (all %d layers on the GPU)", p->n_gpu_layers, m->hp.n_layer);
+    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
 #else
     if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA)

@@ -322,6 +322,18 @@ int main(void) {
     const uint32_t q8types[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
     for (size_t t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+    /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x chunks in
+     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types */
+    const char *variants[] = {"0", "2,1", "2,2", "4,1", "4,2", "8,1", "8,2"}; /* "0": the unit kernels */
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        setenv("LMC_CUDA_COAL", variants[v], 1);
+        printf("LMC_CUDA_COAL=%s\n", variants[v]);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            test_type(LMC_TYPE_F16, shapes[s][0], shapes[s][1]);
+            for (size_t t = 0; t < 4; t++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+        }
+    }
+    unsetenv("LMC_CUDA_COAL");
     test_quant_q8(4096, 0);
     test_quant_q8(14336, 0);
     test_quant_q8(4096, 1);

@@ -1,24 +1,28 @@
 /* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer RMSNorm,
  * Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV cache, output
  * projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only. A batch of
- * tokens goes through every matmul together. Readable first: the fast kernels live behind cpu_matmul. */
+ * tokens goes through every matmul together. Readable first: the fast kernels live behind cpu_matmul.
+ * A part (cpu_part_*) runs a range of layers only, for a context that splits layers with the GPU. */
 #include "forward.h"
 #include "cpu.h"
 #include "quant.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+struct cpu_state {
     tp_pool *pool;      /* n_threads workers with scratch for a weight row or a row of scores */
     int32_t n_ctx, n_batch, kv_dim, q_dim;
-    /* the cache: sequence s, layer l, position p starts at ((s*n_layer + l)*n_ctx + p)*kv_dim */
-    float *k_cache;     /* (n_seq, n_layer, n_ctx, kv_dim) keys, already rotated to their positions */
-    float *v_cache;     /* (n_seq, n_layer, n_ctx, kv_dim) */
+    int32_t l0, l1;     /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
+    /* the cache: sequence s, layer l, position p starts at ((s*n_lc + l - l0)*n_ctx + p)*kv_dim with
+     * n_lc = l1 - l0 the cached layers */
+    float *k_cache;     /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
+    float *v_cache;     /* (n_seq, n_lc, n_ctx, kv_dim) */
     float *norm_w;      /* (2*n_layer + 1, n_embd) attn_norm, ffn_norm of each layer, then output_norm */
     double *inv_freq;   /* (head_dim/2) base^(-2i/head_dim) */
     /* activations of one slice of a batch */
@@ -32,7 +36,12 @@ typedef struct {
     float *up;          /* (n_batch, n_ff) FFN up */
     float *rope_cs;     /* (n_batch, head_dim) (cos, sin) pairs of each token's position */
     void *block;        /* the one allocation the buffers above are carved from */
-} cpu_state;
+};
+
+/* Start of the cache rows of sequence seq, layer l (a layer of the part). */
+static size_t cpu_kv_base(const cpu_state *s, int32_t seq, int32_t l) {
+    return (((size_t)seq * (size_t)(s->l1 - s->l0) + (size_t)(l - s->l0)) * (size_t)s->n_ctx) * (size_t)s->kv_dim;
+}
 
 static size_t cpu_floats(int64_t n) { return ((size_t)n + 15) & ~(size_t)15; } /* 64-byte steps */
 
@@ -107,7 +116,7 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
         int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->seq_start[seq];
-        size_t base = (((size_t)seq * hp->n_layer + j->layer) * s->n_ctx) * s->kv_dim + (size_t)g * hd;
+        size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
         float mx = -INFINITY;
@@ -133,22 +142,26 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
 
 /* ---- the forward pass --------------------------------------------------------------------------- */
 
-static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
-    const lmc_model *m = ctx->model;
+lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq_start, const char *dump_dir,
+                            const lmc_fwd_batch *b, const float *hidden_in, float *hidden_out) {
     const lmc_hparams *hp = &m->hp;
-    cpu_state *s = ctx->backend_state;
     const int32_t n = b->n, E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
-    const char *dump = b->dump_row >= 0 ? ctx->dump_dir : NULL;
+    const char *dump = b->dump_row >= 0 ? dump_dir : NULL;
     lmc_status st;
 
-    /* embeddings: dequantize each token's row of token_embd */
-    const uint64_t emb_row = lmc_row_size(m->tok_embd->type, E);
-    for (int32_t i = 0; i < n; i++)
-        lmc_dequantize(m->tok_embd->type, (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
-                       s->x + (size_t)i * E, E);
+    assert(hidden_in || s->l0 == 0); /* a part after layer 0 has no embedding lookup */
+    if (hidden_in) {
+        memcpy(s->x, hidden_in, (size_t)n * E * sizeof(float));
+    } else {
+        /* embeddings: dequantize each token's row of token_embd */
+        const uint64_t emb_row = lmc_row_size(m->tok_embd->type, E);
+        for (int32_t i = 0; i < n; i++)
+            lmc_dequantize(m->tok_embd->type, (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
+                           s->x + (size_t)i * E, E);
+    }
     for (int32_t i = 0; i < n; i++) cpu_rope_cos_sin(b->pos[i], s->inv_freq, hd, s->rope_cs + (size_t)i * hd);
 
-    for (int32_t l = 0; l < hp->n_layer; l++) {
+    for (int32_t l = s->l0; l < s->l1; l++) {
         const lmc_layer *L = &m->layers[l];
         const float *attn_norm = s->norm_w + (size_t)(2 * l) * E, *ffn_norm = attn_norm + E;
 
@@ -163,11 +176,11 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
             const float *cs = s->rope_cs + (size_t)i * hd;
             cpu_rope(s->q + (size_t)i * s->q_dim, hp->n_head, hd, cs);
             cpu_rope(s->k + (size_t)i * s->kv_dim, hp->n_head_kv, hd, cs);
-            size_t at = (((size_t)b->seq[i] * hp->n_layer + l) * s->n_ctx + (size_t)b->pos[i]) * s->kv_dim;
+            size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * s->kv_dim;
             memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
             memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
         }
-        att_job aj = {hp, ctx->seq_start, s, b, l};
+        att_job aj = {hp, seq_start, s, b, l};
         tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
         cpu_matmul(L->wo, s->att, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
@@ -191,6 +204,11 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
         }
     }
 
+    if (s->l1 < hp->n_layer) { /* the rest of the layers run elsewhere: hand over the residual */
+        if (hidden_out) memcpy(hidden_out, s->x, (size_t)n * E * sizeof(float));
+        return LMC_OK;
+    }
+
     /* final norm of the wanted rows, packed at the top of xn, then the output projection */
     const float *out_norm = s->norm_w + (size_t)(2 * hp->n_layer) * E;
     int32_t n_out = 0;
@@ -211,17 +229,20 @@ static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
     return LMC_OK;
 }
 
+static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
+    return cpu_part_forward(ctx->backend_state, ctx->model, ctx->seq_start, ctx->dump_dir, b, NULL, NULL);
+}
+
 /* ---- KV shift ----------------------------------------------------------------------------------- */
 
 /* Keys are stored rotated by pos*inv_freq; rotations add, so turning them by (to - from)*inv_freq
  * gives the keys at their new positions. Values do not depend on the position and just move. */
-static void cpu_kv_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to) {
-    const lmc_hparams *hp = &ctx->model->hp;
-    cpu_state *s = ctx->backend_state;
+void cpu_part_kv_shift(cpu_state *s, const lmc_model *m, int32_t seq, int32_t from, int32_t n, int32_t to) {
+    const lmc_hparams *hp = &m->hp;
     float *cs = tp_scratch(s->pool, 0); /* (head_dim) */
     cpu_rope_cos_sin((double)to - from, s->inv_freq, hp->head_dim, cs);
-    for (int32_t l = 0; l < hp->n_layer; l++) {
-        size_t base = ((size_t)seq * hp->n_layer + l) * s->n_ctx * s->kv_dim;
+    for (int32_t l = s->l0; l < s->l1; l++) {
+        size_t base = cpu_kv_base(s, seq, l);
         for (int32_t p = 0; p < n; p++) { /* to < from: moving down in increasing order is safe */
             float *kd = s->k_cache + base + (size_t)(to + p) * s->kv_dim;
             float *vd = s->v_cache + base + (size_t)(to + p) * s->kv_dim;
@@ -232,40 +253,50 @@ static void cpu_kv_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n,
     }
 }
 
+static void cpu_kv_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to) {
+    cpu_part_kv_shift(ctx->backend_state, ctx->model, seq, from, n, to);
+}
+
 /* ---- init / free -------------------------------------------------------------------------------- */
 
-static void cpu_free(lmc_context *ctx) {
-    cpu_state *s = ctx->backend_state;
+void cpu_part_free(cpu_state *s) {
     if (!s) return;
     tp_free(s->pool);
     free(s->k_cache);
     free(s->v_cache);
     free(s->block);
     free(s);
-    ctx->backend_state = NULL;
 }
 
-static lmc_status cpu_init(lmc_context *ctx) {
-    const lmc_model *m = ctx->model;
+lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1, cpu_state **out) {
     const lmc_hparams *hp = &m->hp;
-    const lmc_context_params *p = &ctx->params;
+    *out = NULL;
+    if (l0 < 0 || l0 >= l1 || l1 > hp->n_layer)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CPU forward: layer range [%d, %d) outside [0, %d)", l0, l1, hp->n_layer);
     cpu_state *s = calloc(1, sizeof *s);
     if (!s) return lmc_err(LMC_ERR_OOM, "out of memory");
-    ctx->backend_state = s;
+    lmc_status st = LMC_OK;
     s->n_ctx = p->n_ctx;
     s->n_batch = p->n_batch;
+    s->l0 = l0;
+    s->l1 = l1;
     s->q_dim = hp->n_head * hp->head_dim;
     s->kv_dim = hp->n_head_kv * hp->head_dim;
     const int32_t E = hp->n_embd, B = p->n_batch, hd = hp->head_dim;
 
-    /* KV cache: calloc'ed so untouched positions cost no memory until used */
-    uint64_t kv_n = (uint64_t)p->n_seq * (uint64_t)hp->n_layer * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
-    if (kv_n > SIZE_MAX / sizeof(float) / 2) return lmc_err(LMC_ERR_OOM, "KV cache too large");
+    /* KV cache of the part's layers: calloc'ed so untouched positions cost no memory until used */
+    uint64_t kv_n = (uint64_t)p->n_seq * (uint64_t)(l1 - l0) * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
+    if (kv_n > SIZE_MAX / sizeof(float) / 2) {
+        st = lmc_err(LMC_ERR_OOM, "KV cache too large");
+        goto fail;
+    }
     s->k_cache = calloc(kv_n, sizeof(float));
     s->v_cache = calloc(kv_n, sizeof(float));
-    if (!s->k_cache || !s->v_cache)
-        return lmc_err(LMC_ERR_OOM, "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
-                       "lower it with -c)", 2.0 * (double)kv_n * 4 / 1048576.0, p->n_ctx, p->n_seq);
+    if (!s->k_cache || !s->v_cache) {
+        st = lmc_err(LMC_ERR_OOM, "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
+                     "lower it with -c)", 2.0 * (double)kv_n * 4 / 1048576.0, p->n_ctx, p->n_seq);
+        goto fail;
+    }
 
     /* everything else: one block carved into the named buffers */
     size_t sizes[] = {
@@ -284,8 +315,10 @@ static lmc_status cpu_init(lmc_context *ctx) {
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
     s->block = aligned_alloc(64, total * sizeof(float));
-    if (!s->block) return lmc_err(LMC_ERR_OOM, "out of memory for %.1f MiB of scratch (n_batch=%d)",
-                                  (double)total * 4 / 1048576.0, B);
+    if (!s->block) {
+        st = lmc_err(LMC_ERR_OOM, "out of memory for %.1f MiB of scratch (n_batch=%d)", (double)total * 4 / 1048576.0, B);
+        goto fail;
+    }
     float *at = s->block;
     s->norm_w = at; at += sizes[0];
     s->inv_freq = (double *)at; at += sizes[1];
@@ -312,7 +345,24 @@ static lmc_status cpu_init(lmc_context *ctx) {
     size_t scratch = cpu_matmul_scratch_bytes(max_k, p->n_batch);
     if ((size_t)p->n_ctx * sizeof(float) > scratch) scratch = (size_t)p->n_ctx * sizeof(float);
     if ((size_t)hd * sizeof(float) > scratch) scratch = (size_t)hd * sizeof(float);
-    return tp_create(p->n_threads, scratch, &s->pool);
+    if ((st = tp_create(p->n_threads, scratch, &s->pool)) != LMC_OK) goto fail;
+    *out = s;
+    return LMC_OK;
+fail:
+    cpu_part_free(s);
+    return st;
+}
+
+static void cpu_free(lmc_context *ctx) {
+    cpu_part_free(ctx->backend_state);
+    ctx->backend_state = NULL;
+}
+
+static lmc_status cpu_init(lmc_context *ctx) {
+    cpu_state *s = NULL;
+    lmc_status st = cpu_part_init(ctx->model, &ctx->params, 0, ctx->model->hp.n_layer, &s);
+    ctx->backend_state = s;
+    return st;
 }
 
 const lmc_backend lmc_cpu_backend = {"cpu", cpu_init, cpu_free, cpu_forward, cpu_kv_shift};

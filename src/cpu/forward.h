@@ -1,5 +1,6 @@
-/* forward.h — the CPU backend: the reference llama forward pass over a batch of tokens, and the
- * op-level functions it is built from (exported so other backends can be compared with them op by op). */
+/* forward.h — the CPU backend: the reference llama forward pass over a batch of tokens, the op-level
+ * functions it is built from (exported so other backends can be compared with them op by op), and a
+ * "part" that runs a range of layers only (the CPU half of a context split with the GPU). */
 #ifndef LMC_CPU_FORWARD_H
 #define LMC_CPU_FORWARD_H
 
@@ -16,5 +17,23 @@ void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
 void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs);
 /* out = silu(gate) * up, n values (out may alias gate). */
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
+
+/* ---- a part of the forward: layers [l0, l1) with their own KV cache -------------------------------- */
+typedef struct cpu_state cpu_state;
+
+/* Allocates a part for the layers [l0, l1) (0 <= l0 < l1 <= n_layer) with the sizes, threads and
+ * sequences of p (resolved params). lmc_cpu_backend is the part [0, n_layer). */
+lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1, cpu_state **out);
+void cpu_part_free(cpu_state *s);
+/* Runs the slice b through the part's layers. The input is the embedding of b->token when hidden_in
+ * is NULL (l0 must be 0), else hidden_in (b->n, n_embd), the residual stream after layer l0 - 1. When
+ * l1 == n_layer the wanted rows' logits go to b->logits as the CPU backend writes them; otherwise the
+ * residual after layer l1 - 1 goes to hidden_out (b->n, n_embd) when not NULL, and b->logits is not
+ * touched. With b->dump_row >= 0 and dump_dir, layer_XX.f32 of the part's layers are written (and
+ * final_norm.f32, logits.f32 when l1 == n_layer). seq_start: (n_seq) as lmc_context keeps it. */
+lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq_start, const char *dump_dir,
+                            const lmc_fwd_batch *b, const float *hidden_in, float *hidden_out);
+/* lmc_backend.kv_shift for the part's layers. */
+void cpu_part_kv_shift(cpu_state *s, const lmc_model *m, int32_t seq, int32_t from, int32_t n, int32_t to);
 
 #endif

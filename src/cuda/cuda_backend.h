@@ -61,26 +61,35 @@ typedef struct {
     int32_t gemm_min;  /* runs of at least this many tokens use the GEMM path (0 = default 16) */
     int32_t act_q8;    /* decode mat-vecs of Q4_0/Q8_0/Q4_K/Q6_K on 8-bit activations (dp4a): 1 = on,
                           -1 = off (f32 activations, exact), 0 = default: on unless env LMC_CUDA_Q8=0 */
+    int32_t layer0;    /* first layer on the GPU (0 = all, from the embedding lookup). With layer0 > 0 only
+                          the layers [layer0, n_layer), the output norm and the output matrix are uploaded
+                          and given KV cache, and the input is hidden states (lmc_cuda_forward_hidden) */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
 } lmc_cuda_params;
 
-/* Bytes the context needs on the device (weights, KV cache, scratch) for these params. */
+/* Bytes the context needs on the device (weights, KV cache, scratch) for these params (only the
+ * layers from p->layer0 on). */
 lmc_status lmc_cuda_plan(const struct lmc_model *m, const lmc_cuda_params *p, uint64_t *weights,
                          uint64_t *kv, uint64_t *scratch);
 /* Uploads the weights, allocates KV + scratch; refuses with a message naming needed and free memory
- * (and an n_ctx that would fit) when the device is too small. */
+ * (and an n_ctx, or a number of GPU layers, -ngl, that would fit) when the device is too small. */
 lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lmc_cuda_ctx **out);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
- * layer_out, when not NULL, receives the residual stream of the last token after each layer
- * (n_layer * n_embd floats; runs without the graph). */
+ * layer_out, when not NULL, receives the residual stream of the last token after each GPU layer
+ * ((n_layer - layer0) * n_embd floats; runs without the graph). Needs layer0 == 0. */
 lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
                             float *layer_out);
+/* The same from the residual stream after layer layer0 - 1 of n tokens, hidden (n, n_embd) on the host
+ * (copied to the device once per call). Needs layer0 > 0. */
+lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos, float *logits,
+                                   float *layer_out);
 /* Moves cache positions [from, from+n) down to `to` (to <= from), re-rotating the keys. Errors are
  * kept for the next forward (the backend table's kv_shift returns nothing). */
 void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);
-/* Bytes of weights one decode step reads (every matrix once plus one embedding row). */
+/* Bytes of weights one decode step reads on the GPU (every matrix once plus one embedding row when
+ * layer0 == 0). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);
 
 typedef struct {

@@ -405,6 +405,30 @@ template <int TYPE> struct t_generic {
 
 #define MV_WARPS 4
 
+// Sums each of a block's R per-lane accumulators over the block (warp shuffles, then one shared
+// array); thread 0 returns true with the totals in acc, every other thread false.
+template <int R>
+__device__ __forceinline__ bool block_sum_rows(float (&acc)[R]) {
+    __shared__ float red[MV_WARPS][R];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        if (lane == 0) red[warp][r] = acc[r];
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return false;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
+        acc[r] = v;
+    }
+    return true;
+}
+
 template <class T, int R>
 __device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const float *__restrict__ x, int u, float *acc) {
 #pragma unroll
@@ -445,6 +469,26 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, f
     float *dst = a < q_dim ? q + a : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
     dst[0] = va;
     dst[1] = vb;
+}
+
+template <int R, int EPI>
+__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_qkv_epi &e) {
+    if (EPI == EPI_QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
+    } else if (EPI == EPI_SWIGLU) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (r0 + r + 1 < rows) y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+    } else {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r0 + r < rows) {
+                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
+                else y[r0 + r] = acc[r];
+            }
+    }
 }
 
 // A block of MV_WARPS warps computes R rows: the warps split the row's units between them (so short
@@ -493,63 +537,8 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
             }
         }
     }
-    __shared__ float red[MV_WARPS][R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-        if (lane == 0) red[warp][r] = acc[r];
-    }
-    __syncthreads();
-    if (threadIdx.x != 0) return;
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        float v = 0.f;
-#pragma unroll
-        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
-        acc[r] = v;
-    }
-    if (EPI == EPI_QKV) {
-#pragma unroll
-        for (int r = 0; r < R; r += 2)
-            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
-    } else if (EPI == EPI_SWIGLU) {
-#pragma unroll
-        for (int r = 0; r < R; r += 2) {
-            if (r0 + r + 1 < rows) {
-                float g = acc[r];
-                y[(r0 + r) / 2] = g / (1.f + expf(-g)) * acc[r + 1];
-            }
-        }
-    } else {
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (r0 + r < rows) {
-                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
-                else y[r0 + r] = acc[r];
-            }
-        }
-    }
-}
-
-template <int R, int EPI>
-__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_qkv_epi &e) {
-    if (EPI == EPI_QKV) {
-#pragma unroll
-        for (int r = 0; r < R; r += 2)
-            if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
-    } else if (EPI == EPI_SWIGLU) {
-#pragma unroll
-        for (int r = 0; r < R; r += 2)
-            if (r0 + r + 1 < rows) y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
-    } else {
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            if (r0 + r < rows) {
-                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
-                else y[r0 + r] = acc[r];
-            }
-    }
+    if (!block_sum_rows<R>(acc)) return;
+    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
 
 // Persistent, software-pipelined variant: a grid of a few blocks per SM walks the row groups; every
@@ -768,6 +757,13 @@ __global__ void k_get_rows_anyf(uint32_t type, const uint8_t *__restrict__ q, in
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) out[t * cols + i] = float_at(type, q, tok[t] * cols + i);
 }
 
+// The coalesced mat-vecs (defined below with the 8-bit path); cudaErrorNotSupported where a type keeps
+// the unit kernels.
+static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_qkv_epi &e, cudaStream_t s);
+static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s);
+
 static bool is_anyf(const cuda_weight &w) {
     return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
 }
@@ -779,6 +775,10 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
         return cudaGetLastError();
+    }
+    if (w.type == LMC_TYPE_F16) {
+        const cudaError_t r = coal_f16(w, x, y, epi, e, s);
+        if (r != cudaErrorNotSupported) return r;
     }
     switch (w.type) {
     case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 2, s);
@@ -958,22 +958,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const in
             }
         }
     }
-    __shared__ float red[MV_WARPS][R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-        if (lane == 0) red[warp][r] = acc[r];
-    }
-    __syncthreads();
-    if (threadIdx.x != 0) return;
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        float v = 0.f;
-#pragma unroll
-        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
-        acc[r] = v;
-    }
+    if (!block_sum_rows<R>(acc)) return;
     mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
 
@@ -1022,6 +1007,8 @@ static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq
 cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                            const cuda_qkv_epi &e, cudaStream_t s) {
     if (!cuda_q8_ok(w)) return cudaErrorInvalidValue;
+    const cudaError_t r = coal_q8(w, xq, xds, y, epi, e, s);
+    if (r != cudaErrorNotSupported) return r;
     switch (w.type) {
     case LMC_TYPE_Q4_0: return launch_matvec_q8_tuned<t_q4_0, 8>(w, xq, xds, y, epi, e, 1, s);
     case LMC_TYPE_Q8_0: return launch_matvec_q8_tuned<t_q8_0, 8>(w, xq, xds, y, epi, e, 0, s);
@@ -1029,6 +1016,271 @@ cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 
     case LMC_TYPE_Q6_K: return launch_matvec_q8_tuned<t_q6_K, 4>(w, xq, xds, y, epi, e, 0, s);
     default: return cudaErrorInvalidValue;
     }
+}
+
+// ---- coalesced mat-vec: 16 bytes of quants per lane and load ---------------------------------------
+// The unit kernels above give each lane a whole 32..128-weight unit per row: 32..104 contiguous bytes
+// per lane, so one warp instruction touches 32 places far apart and the line is only completed by the
+// lane's next loads. Here lane g of the block takes the 16-byte chunk g (+ blockDim k) of each of its
+// R rows: one warp instruction reads 512 contiguous quant bytes. Block scales (a few bytes, shared by
+// the lanes of one block) ride along through the cache. A chunk type gives CW (weights per chunk),
+// load (a row's chunk), xload (the chunk's activations, shared by the R rows) and dot.
+struct act_in {
+    const float *__restrict__ x;     // f32 activations (c_f16)
+    const int8_t *__restrict__ xq;   // 8-bit activation blocks of 32 (the other chunk types)
+    const float2 *__restrict__ xds;  // per block (d, d * sum q)
+};
+
+__device__ __forceinline__ int dp4a4(uint4 w, int4 x, int s) {
+    s = __dp4a((int)w.x, x.x, s);
+    s = __dp4a((int)w.y, x.y, s);
+    s = __dp4a((int)w.z, x.z, s);
+    return __dp4a((int)w.w, x.w, s);
+}
+__device__ __forceinline__ uint4 and4(uint4 w, uint32_t m) { return make_uint4(w.x & m, w.y & m, w.z & m, w.w & m); }
+__device__ __forceinline__ uint4 shr4(uint4 w, int k) { return make_uint4(w.x >> k, w.y >> k, w.z >> k, w.w >> k); }
+__device__ __forceinline__ int4 ldx16(const int8_t *p) { return __ldg((const int4 *)p); }
+
+// F16 weights, f32 activations: 8 weights per chunk.
+struct c_f16 {
+    enum { CW = 8 };
+    struct raw { uint4 v; };
+    struct xin { float4 a, b; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
+        return raw{ldg16(w.q + (row * w.cols + (int64_t)c * 8) * 2)};
+    }
+    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
+        const float4 *p = (const float4 *)a.x + 2 * c;
+        return xin{p[0], p[1]};
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int) {
+        const __half2 *h = (const __half2 *)&r.v;
+        const float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
+                     f3 = __half22float2(h[3]);
+        return f0.x * x.a.x + f0.y * x.a.y + f1.x * x.a.z + f1.y * x.a.w + f2.x * x.b.x + f2.y * x.b.y +
+               f3.x * x.b.z + f3.y * x.b.w;
+    }
+};
+
+// Q8_0 (split layout): a chunk is half a block, 16 signed bytes.
+struct c_q8_0 {
+    enum { CW = 16 };
+    struct raw { uint4 v; float d; };
+    struct xin { int4 q; float d; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
+        const int64_t o = row * w.cols + (int64_t)c * 16;
+        return raw{ldg16(w.q + o), h2f(w.d[o >> 5])};
+    }
+    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
+        return xin{ldx16(a.xq + 16 * c), a.xds[c >> 1].x};
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int) {
+        return r.d * x.d * (float)dp4a4(r.v, x.q, 0);
+    }
+};
+
+// Q4_0 (split layout): a chunk is a block (16 bytes, weight j low nibble of byte j, j+16 high), q - 8.
+struct c_q4_0 {
+    enum { CW = 32 };
+    struct raw { uint4 v; float d; };
+    struct xin { int4 lo, hi; float2 ds; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
+        const int64_t b = row * (w.cols / 32) + c;
+        return raw{ldg16(w.q + b * 16), h2f(w.d[b])};
+    }
+    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
+        return xin{ldx16(a.xq + 32 * c), ldx16(a.xq + 32 * c + 16), a.xds[c]};
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int) {
+        const int s = dp4a4(and4(shr4(r.v, 4), 0x0F0F0F0Fu), x.hi, dp4a4(and4(r.v, 0x0F0F0F0Fu), x.lo, 0));
+        return r.d * (x.ds.x * (float)s - 8.f * x.ds.y);
+    }
+};
+
+// Q4_K (GGUF blocks of 144 bytes): chunk i (0..7) of a block is qs[16i..16i+15]; with j = i/2 and
+// h = i%2 its low nibbles are weights 64j + 16h + (0..15) (sub-block 2j), its high nibbles weights
+// 64j + 32 + 16h + (0..15) (sub-block 2j+1). y = d*sc*q - dmin*m; the activation half-block sums the
+// min term needs come from one dp4a with ones.
+struct c_q4_K {
+    enum { CW = 32 };
+    struct raw { uint4 qs, hd; };
+    struct xin { int4 lo, hi; float dl, dh; int sl, sh; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
+        const uint8_t *blk = w.q + (row * (w.cols / 256) + (c >> 3)) * 144;
+        return raw{ldg16(blk + 16 + 16 * (c & 7)), ldg16(blk)};
+    }
+    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
+        const int b = c >> 3, j = (c & 7) >> 1, h = c & 1;
+        const int64_t base = (int64_t)b * 256 + 64 * j + 16 * h;
+        xin x;
+        x.lo = ldx16(a.xq + base);
+        x.hi = ldx16(a.xq + base + 32);
+        x.dl = a.xds[8 * b + 2 * j].x;
+        x.dh = a.xds[8 * b + 2 * j + 1].x;
+        const uint4 ones = make_uint4(0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u);
+        x.sl = dp4a4(ones, x.lo, 0);
+        x.sh = dp4a4(ones, x.hi, 0);
+        return x;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int c) {
+        const int j = (c & 7) >> 1;
+        const int sl = dp4a4(and4(r.qs, 0x0F0F0F0Fu), x.lo, 0);
+        const int sh = dp4a4(and4(shr4(r.qs, 4), 0x0F0F0F0Fu), x.hi, 0);
+        float sc0, m0, sc1, m1;
+        scale_min_k4(2 * j, r.hd.y, r.hd.z, r.hd.w, &sc0, &m0);
+        scale_min_k4(2 * j + 1, r.hd.y, r.hd.z, r.hd.w, &sc1, &m1);
+        const float2 dm = __half22float2(*(const __half2 *)&r.hd.x);
+        return dm.x * (sc0 * x.dl * (float)sl + sc1 * x.dh * (float)sh) -
+               dm.y * (m0 * x.dl * (float)x.sl + m1 * x.dh * (float)x.sh);
+    }
+};
+
+// Q6_K (split layout, 208 bytes + d): chunk i (0..7) of a block: n = i/4 (128-weight half), p = (i/2)%2,
+// l0 = 16 (i%2); its 16 bytes ql[64n + 32p + l0 ..] hold weights 128n + 32p + l0 + (0..15) (low
+// nibbles, 2 high bits at qh[32n + l0 ..] >> 2p) and 128n + 64 + 32p + l0 + (0..15) (high nibbles,
+// qh >> 2p + 4); scales sc[8n + 2p + l0/16] and sc[8n + 4 + 2p + l0/16]; q - 32.
+struct c_q6_K {
+    enum { CW = 32 };
+    struct raw { uint4 ql, qh; uint2 sc; float d; };
+    struct xin { int4 lo, hi; float dl, dh; };
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
+        const int64_t b = row * (w.cols / 256) + (c >> 3);
+        const int i = c & 7, n = i >> 2, p = (i >> 1) & 1, l0 = 16 * (i & 1);
+        const uint8_t *blk = w.q + b * 208;
+        return raw{ldg16(blk + 64 * n + 32 * p + l0), ldg16(blk + 128 + 32 * n + l0),
+                   __ldg((const uint2 *)(blk + 192 + 8 * n)), h2f(w.d[b])};
+    }
+    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
+        const int b = c >> 3, i = c & 7, n = i >> 2, p = (i >> 1) & 1, l0 = 16 * (i & 1);
+        const int64_t base = (int64_t)b * 256 + 128 * n + 32 * p + l0;
+        return xin{ldx16(a.xq + base), ldx16(a.xq + base + 64), a.xds[8 * b + 4 * n + p].x,
+                   a.xds[8 * b + 4 * n + 2 + p].x};
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int c) {
+        const int i = c & 7, p = (i >> 1) & 1, hs = i & 1;
+        const uint4 hl = and4(shr4(r.qh, 2 * p), 0x03030303u), hh = and4(shr4(r.qh, 2 * p + 4), 0x03030303u);
+        const uint4 lo = and4(r.ql, 0x0F0F0F0Fu), hi = and4(shr4(r.ql, 4), 0x0F0F0F0Fu);
+        const uint4 vl = make_uint4(__vsub4(lo.x | (hl.x << 4), 0x20202020u), __vsub4(lo.y | (hl.y << 4), 0x20202020u),
+                                    __vsub4(lo.z | (hl.z << 4), 0x20202020u), __vsub4(lo.w | (hl.w << 4), 0x20202020u));
+        const uint4 vh = make_uint4(__vsub4(hi.x | (hh.x << 4), 0x20202020u), __vsub4(hi.y | (hh.y << 4), 0x20202020u),
+                                    __vsub4(hi.z | (hh.z << 4), 0x20202020u), __vsub4(hi.w | (hh.w << 4), 0x20202020u));
+        const int s_lo = dp4a4(vl, x.lo, 0), s_hi = dp4a4(vh, x.hi, 0);
+        const int kl = 2 * p + hs, kh = 4 + 2 * p + hs; // scale bytes within this half's 8
+        const float scl = (float)(int8_t)(((kl < 4 ? r.sc.x : r.sc.y) >> (8 * (kl & 3))) & 0xFF);
+        const float sch = (float)(int8_t)(((kh < 4 ? r.sc.x : r.sc.y) >> (8 * (kh & 3))) & 0xFF);
+        return r.d * (scl * x.dl * (float)s_lo + sch * x.dh * (float)s_hi);
+    }
+};
+
+// R rows per block of MV_WARPS warps; each lane keeps U chunks of every row in flight. The first
+// chunks' weights are requested before waiting for the kernel that wrote the activations.
+template <class T, int R, int U, int EPI>
+__global__ void __launch_bounds__(MV_WARPS * 32) k_mv_coal(wparams w, act_in a, float *__restrict__ y, int64_t rows,
+                                                           cuda_qkv_epi e) {
+    const int64_t r0 = (int64_t)blockIdx.x * R;
+    const int nc = (int)(w.cols / T::CW), step = blockDim.x;
+    float acc[R];
+    int64_t rr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        acc[r] = 0.f;
+        rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    }
+    pdl_trigger();
+    typename T::raw cur[U][R];
+    int c = threadIdx.x;
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        if (c + u * step < nc) {
+#pragma unroll
+            for (int r = 0; r < R; r++) cur[u][r] = T::load(w, rr[r], c + u * step);
+        }
+    pdl_wait();
+    for (; c < nc; c += U * step) {
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int cc = c + u * step;
+            if (cc < nc) {
+                const typename T::xin x = T::xload(a, cc);
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r] += T::dot(cur[u][r], x, cc);
+                if (cc + U * step < nc) {
+#pragma unroll
+                    for (int r = 0; r < R; r++) cur[u][r] = T::load(w, rr[r], cc + U * step);
+                }
+            }
+        }
+    }
+    if (!block_sum_rows<R>(acc)) return;
+    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+}
+
+template <class T, int R, int U>
+static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_qkv_epi &e,
+                                 cudaStream_t s) {
+    const wparams p = {w.q, w.d, w.cols};
+    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
+    const int64_t nc = w.cols / T::CW;
+    const int nt = 32 * (int)(nc >= 32 * MV_WARPS ? MV_WARPS : (nc + 31) / 32);
+    const int64_t rows = w.rows;
+    if (epi == EPI_ADD) return launch_pdl(k_mv_coal<T, R, U, EPI_ADD>, blocks, nt, s, p, a, y, rows, e);
+    if (epi == EPI_SWIGLU) return launch_pdl(k_mv_coal<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, a, y, rows, e);
+    if (epi == EPI_QKV) return launch_pdl(k_mv_coal<T, R, U, EPI_QKV>, blocks, nt, s, p, a, y, rows, e);
+    return launch_pdl(k_mv_coal<T, R, U, EPI_STORE>, blocks, nt, s, p, a, y, rows, e);
+}
+
+// Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
+// (H200, Mistral-7B geometry, tg128): F16 241 tok/s at 2 rows x 1 chunk (unit kernel 207), Q8_0 373
+// at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K_M (380 vs 406) stay on the unit kernels.
+// LMC_CUDA_COAL="0": no type takes it; "R,U": every type (or, with LMC_CUDA_COAL_ONLY=<type name>,
+// that one) takes it with R rows per block (2, 4, 8) and U chunks in flight per row (1, 2). Read at
+// every launch, so a test covers each variant in one process (decode is captured in a graph once).
+static bool coal_choice(uint32_t type, int *R, int *U) {
+    bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0;
+    *R = type == LMC_TYPE_F16 ? 2 : 4;
+    *U = type == LMC_TYPE_F16 ? 1 : 2;
+    const char *s = getenv("LMC_CUDA_COAL"), *only = getenv("LMC_CUDA_COAL_ONLY");
+    if (s && s[0] == '0') return false;
+    int r = 0, u = 0;
+    if (s && sscanf(s, "%d,%d", &r, &u) == 2 && (r == 2 || r == 4 || r == 8) && (u == 1 || u == 2) &&
+        (!only || !strcmp(only, lmc_type_name(type)))) {
+        *R = r;
+        *U = u;
+        on = true;
+    }
+    return on;
+}
+
+template <class T>
+static cudaError_t launch_coal(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_qkv_epi &e,
+                               int R, int U, cudaStream_t s) {
+    if (R == 2) return U == 2 ? launch_coal_t<T, 2, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 2, 1>(w, a, y, epi, e, s);
+    if (R == 8) return U == 2 ? launch_coal_t<T, 8, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 8, 1>(w, a, y, epi, e, s);
+    return U == 2 ? launch_coal_t<T, 4, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 4, 1>(w, a, y, epi, e, s);
+}
+
+// The coalesced 8-bit path for Q4_0, Q8_0, Q4_K and Q6_K.
+static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_qkv_epi &e, cudaStream_t s) {
+    int R, U;
+    if (!coal_choice(w.type, &R, &U)) return cudaErrorNotSupported;
+    const act_in a = {NULL, xq, xds};
+    switch (w.type) {
+    case LMC_TYPE_Q4_0: return launch_coal<c_q4_0>(w, a, y, epi, e, R, U, s);
+    case LMC_TYPE_Q8_0: return launch_coal<c_q8_0>(w, a, y, epi, e, R, U, s);
+    case LMC_TYPE_Q4_K: return launch_coal<c_q4_K>(w, a, y, epi, e, R, U, s);
+    case LMC_TYPE_Q6_K: return launch_coal<c_q6_K>(w, a, y, epi, e, R, U, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+// F16 weights on f32 activations, coalesced.
+static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                            cudaStream_t s) {
+    int R, U;
+    if (!coal_choice(w.type, &R, &U)) return cudaErrorNotSupported;
+    const act_in a = {x, NULL, NULL};
+    return launch_coal<c_f16>(w, a, y, epi, e, R, U, s);
 }
 
 // ---- dequantization, embedding rows ----------------------------------------------------------------

@@ -1,7 +1,8 @@
 // cuda_model.cu — the whole llama forward on the GPU: weights uploaded once (repacked, q/k/v and
 // gate/up fused where their types agree), f32 KV cache and scratch allocated once after a memory
 // check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU forward is
-// the reference this is tested against; layers split between CPU and GPU are not handled here.
+// the reference this is tested against. With layer0 > 0 it holds only the last layers (partial
+// offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU layers.
 #include "cuda_backend.h"
 #include "cuda_internal.h"
 #include <algorithm>
@@ -33,6 +34,7 @@ struct lmc_cuda_ctx {
     const lmc_model *m;
     lmc_hparams hp;
     int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
+    int layer0;      // first layer held here; L[l] for l < layer0 stays empty
     bool use_graph;
     int gemm_min;
     cudaStream_t st;
@@ -60,6 +62,7 @@ struct lmc_cuda_ctx {
     int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
     int32_t *h_i32;  // pinned mirror
     float *h_logits; // pinned (n_vocab)
+    float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
     cudaGraphExec_t graph;
     bool graph_ready;
     uint64_t w_bytes, bytes_per_token;
@@ -84,8 +87,8 @@ struct plan {
 
 static int max_split_of(int n_ctx) { return (n_ctx + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK; }
 
-static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx) {
-    return 2ull * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim * 4;
+static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers) {
+    return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * 4;
 }
 
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
@@ -104,26 +107,42 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
 
+// Device bytes of layer l's weights (matrices as GGUF stores them, norms as f32).
+static uint64_t layer_weight_bytes(const lmc_model *m, int l) {
+    const lmc_layer *L = &m->layers[l];
+    const gguf_tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+    uint64_t w = 2ull * m->hp.n_embd * 4;
+    for (const gguf_tensor *t : ts) w += t->nbytes;
+    return w;
+}
+
+// Device bytes of the weights outside the layers: the output matrix and norm, and the embedding
+// table when the GPU looks tokens up (layer0 == 0) or the output shares it.
+static uint64_t outer_weight_bytes(const lmc_model *m, int layer0) {
+    uint64_t w = m->output->nbytes + m->hp.n_embd * 4;
+    if (m->output != m->tok_embd && layer0 == 0) w += m->tok_embd->nbytes;
+    return w;
+}
+
 static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *pl) {
     const lmc_hparams &hp = m->hp;
-    uint64_t w = 0, maxw = 0;
-    auto add = [&](const gguf_tensor *t) {
-        w += t->nbytes;
-        maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
-    };
-    add(m->tok_embd);
-    if (m->output != m->tok_embd) add(m->output);
-    for (int l = 0; l < hp.n_layer; l++) {
+    if (p->layer0 < 0 || p->layer0 >= hp.n_layer)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: first GPU layer %d outside [0, %d)", p->layer0, hp.n_layer);
+    uint64_t w = outer_weight_bytes(m, p->layer0), maxw = 0;
+    auto add = [&](const gguf_tensor *t) { maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]); };
+    if (p->layer0 == 0 || m->output == m->tok_embd) add(m->tok_embd);
+    add(m->output);
+    for (int l = p->layer0; l < hp.n_layer; l++) {
         const lmc_layer *L = &m->layers[l];
         add(L->wq); add(L->wk); add(L->wv); add(L->wo); add(L->ffn_gate); add(L->ffn_up); add(L->ffn_down);
-        w += 2ull * hp.n_embd * 4;
+        w += layer_weight_bytes(m, l);
     }
     // Fused matrices dequantize as one: q+k+v rows, gate+up rows.
     maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * (hp.n_head + 2 * hp.n_head_kv) * hp.head_dim);
     maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * 2 * hp.n_ff);
-    pl->weights = w + hp.n_embd * 4;
+    pl->weights = w;
     pl->w16 = maxw * 2;
-    pl->kv = kv_bytes(hp, p->n_ctx);
+    pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0);
     pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16);
     return LMC_OK;
 }
@@ -249,6 +268,7 @@ static void release_all(lmc_cuda_ctx *c) {
     for (void *b : bufs) cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
+    cudaFreeHost(c->h_in);
     if (c->graph_ready) cudaGraphExecDestroy(c->graph);
     if (c->blas) cublasDestroy(c->blas);
     if (c->st) cudaStreamDestroy(c->st);
@@ -272,25 +292,38 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
                        hp.n_rot, hp.n_head, hp.n_head_kv);
     plan pl;
-    make_plan(m, p, &pl);
+    if ((st = make_plan(m, p, &pl)) != LMC_OK) return st;
     size_t free_b = 0, total_b = 0;
     if ((st = cuda_check(cudaMemGetInfo(&free_b, &total_b), "memory query")) != LMC_OK) return st;
     const uint64_t need = pl.weights + pl.kv + pl.scratch;
     if (need > free_b) {
-        const uint64_t per_pos = kv_bytes(hp, 1) + (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK;
+        // What would fit instead: a smaller context with these layers, or fewer layers (the last ones,
+        // as -ngl counts them) with this context.
+        char hint[160] = "";
+        const int n_gpu = hp.n_layer - p->layer0;
+        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) + (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK;
         const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16);
-        if (fixed < free_b && (free_b - fixed) / per_pos >= 256) {
-            const int64_t fit = (int64_t)((free_b - fixed) / per_pos) / 256 * 256;
-            return lmc_err(LMC_ERR_OOM,
-                           "CUDA: needs %.2f GiB on the GPU (weights %.2f, KV cache %.2f for -c %d, scratch %.2f) "
-                           "but %.2f GiB is free; -c %lld would fit",
-                           gib(need), gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch), gib(free_b),
-                           (long long)fit);
+        if (fixed < free_b && (free_b - fixed) / per_pos >= 256)
+            snprintf(hint, sizeof hint, "-c %lld would fit",
+                     (long long)std::min<uint64_t>((free_b - fixed) / per_pos / 256 * 256, (uint64_t)INT32_MAX));
+        uint64_t sum = outer_weight_bytes(m, 1) + pl.scratch; // scratch does not shrink with fewer layers
+        int ngl = 0;
+        for (int l = hp.n_layer - 1; l > p->layer0; l--) {
+            sum += layer_weight_bytes(m, l) + kv_bytes(hp, p->n_ctx, 1);
+            if (sum > free_b) break;
+            ngl++;
         }
+        if (ngl > 0) {
+            const size_t len = strlen(hint);
+            snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)", len ? ", or " : "", ngl,
+                     p->n_ctx);
+        }
+        if (!hint[0]) snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
         return lmc_err(LMC_ERR_OOM,
-                       "CUDA: needs %.2f GiB on the GPU (weights %.2f, KV cache %.2f for -c %d, scratch %.2f) but "
-                       "%.2f GiB is free; the weights do not fit: use --device cpu (-ngl 0)",
-                       gib(need), gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch), gib(free_b));
+                       "CUDA: needs %.2f GiB on the GPU for %d of %d layers (weights %.2f, KV cache %.2f for -c %d, "
+                       "scratch %.2f) but %.2f GiB is free; %s",
+                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch),
+                       gib(free_b), hint);
     }
 
     lmc_cuda_ctx *c = new lmc_cuda_ctx();
@@ -298,6 +331,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->hp = hp;
     c->n_ctx = p->n_ctx;
     c->n_batch = p->n_batch;
+    c->layer0 = p->layer0;
     c->max_split = max_split_of(p->n_ctx);
     c->q_dim = hp.n_head * hp.head_dim;
     c->kv_dim = hp.n_head_kv * hp.head_dim;
@@ -327,7 +361,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMallocHost((void **)&u.stage[i], STAGE_BYTES), "pinned staging");
         TRYC(cudaEventCreateWithFlags(&u.ev[i], cudaEventDisableTiming), "event");
     }
-    TRY(upload_one(u, &c->tok_embd, m->tok_embd));
+    if (c->layer0 == 0 || c->tied) TRY(upload_one(u, &c->tok_embd, m->tok_embd));
     if (c->tied) c->output = c->tok_embd;
     else TRY(upload_one(u, &c->output, m->output));
     TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
@@ -337,9 +371,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->rope_freq, fr.size() * sizeof(double)), "rope table");
         TRYC(cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice), "rope table");
     }
-    for (int l = 0; l < hp.n_layer; l++) TRY(upload_layer(u, c, l));
+    for (int l = c->layer0; l < hp.n_layer; l++) TRY(upload_layer(u, c, l));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
-    for (int l = 0; l < hp.n_layer; l++) {
+    for (int l = c->layer0; l < hp.n_layer; l++) {
         TRYC(cudaMalloc((void **)&c->L[l].k_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
         TRYC(cudaMalloc((void **)&c->L[l].v_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
     }
@@ -360,8 +394,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->d_i32, (size_t)(p->n_batch + 1) * 4), "scratch");
     TRYC(cudaMallocHost((void **)&c->h_i32, (size_t)(p->n_batch + 1) * 4), "pinned scratch");
     TRYC(cudaMallocHost((void **)&c->h_logits, (size_t)hp.n_vocab * 4), "pinned scratch");
+    if (c->layer0 > 0) TRYC(cudaMallocHost((void **)&c->h_in, (size_t)hp.n_embd * 4), "pinned scratch");
     {
-        uint64_t b = c->output.bytes + c->tok_embd.bytes / c->tok_embd.rows;
+        uint64_t b = c->output.bytes + (c->layer0 == 0 ? c->tok_embd.bytes / c->tok_embd.rows : 0);
         for (auto &D : c->L) {
             const cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
             for (const cuda_weight *w : ws) b += w->q ? w->bytes : 0;
@@ -388,7 +423,7 @@ extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int3
     lmc_status st = LMC_OK;
     TRYC(cudaMalloc((void **)&tk, bytes), "kv shift");
     TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
-    for (int l = 0; l < c->hp.n_layer; l++) {
+    for (int l = c->layer0; l < c->hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim, D.v_cache + (size_t)from * c->kv_dim, tk, tv, n,
                                  c->kv_dim, c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st), "kv shift");
@@ -441,8 +476,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const int32_t *pos = c->d_i32;
     const cuda_qkv_epi no = {};
     bool hq = false;
-    TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
-    for (int l = 0; l < hp.n_layer; l++) {
+    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
+    for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(norm_for(c, D.attn_norm, D.fused_qkv ? D.qkv : D.wq, &hq), "rmsnorm");
         if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
@@ -476,7 +511,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         }
         TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, false), "matvec down");
         if (dump)
-            TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost, s), "dump");
+            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost,
+                                 s), "dump");
     }
     TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
     TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, no, hq), "matvec output");
@@ -491,8 +527,8 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
     const int nff = hp.n_ff;
-    TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
-    for (int l = 0; l < hp.n_layer; l++) {
+    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
+    for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
         if (D.fused_qkv) {
@@ -519,8 +555,8 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         }
         TRY(cuda_gemm(c->blas, D.down, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         if (dump)
-            TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd, c->h + (size_t)(n - 1) * hp.n_embd, hp.n_embd * 4,
-                                 cudaMemcpyDeviceToHost, s), "dump");
+            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h + (size_t)(n - 1) * hp.n_embd,
+                                 hp.n_embd * 4, cudaMemcpyDeviceToHost, s), "dump");
     }
     TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s),
          "rmsnorm");
@@ -529,13 +565,21 @@ done:
     return st;
 }
 
-// Decode step through the graph: [pos, tok] copied in from pinned memory, logits copied out.
+// The inputs of one decode step from pinned memory: [pos, tok], and with layer0 > 0 the hidden state.
+static cudaError_t copy_in_one(lmc_cuda_ctx *c) {
+    cudaError_t e = cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st);
+    if (e == cudaSuccess && c->layer0 > 0)
+        e = cudaMemcpyAsync(c->h, c->h_in, (size_t)c->hp.n_embd * 4, cudaMemcpyHostToDevice, c->st);
+    return e;
+}
+
+// Decode step through the graph: inputs copied in from pinned memory (copy_in_one), logits copied out.
 static lmc_status decode_graph(lmc_cuda_ctx *c) {
     lmc_status st = LMC_OK;
     if (!c->graph_ready) {
         cudaGraph_t g = NULL;
         TRYC(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal), "graph capture");
-        cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st);
+        copy_in_one(c);
         st = step_one(c, NULL);
         cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st);
         {
@@ -556,8 +600,9 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
-                                       float *layer_out) {
+// n inputs at positions pos..: token ids (layer0 == 0) or hidden states (n, n_embd) (layer0 > 0).
+static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden, int32_t n, int32_t pos,
+                              float *logits, float *layer_out) {
     const lmc_hparams &hp = c->hp;
     lmc_status st = LMC_OK;
     if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
@@ -565,7 +610,7 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
     if (pos < 0 || (int64_t)pos + n > c->n_ctx)
         return lmc_err(LMC_ERR_CONTEXT_FULL, "CUDA forward: positions %d..%d beyond n_ctx %d", pos, pos + n - 1,
                        c->n_ctx);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; tokens && i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
             return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: token %d out of range (n_vocab %d)", tokens[i],
                            hp.n_vocab);
@@ -578,20 +623,25 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
         if (left >= gemm_min) {
             const int b = std::min(left, c->n_batch);
             c->h_i32[0] = pos + done_n;
-            memcpy(c->h_i32 + 1, tokens + done_n, (size_t)b * 4);
-            TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, (size_t)(b + 1) * 4, cudaMemcpyHostToDevice, c->st), "copy");
+            if (tokens) memcpy(c->h_i32 + 1, tokens + done_n, (size_t)b * 4);
+            TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, (size_t)(tokens ? b + 1 : 1) * 4, cudaMemcpyHostToDevice, c->st),
+                 "copy");
+            if (hidden)
+                TRYC(cudaMemcpyAsync(c->h, hidden + (size_t)done_n * hp.n_embd, (size_t)b * hp.n_embd * 4,
+                                     cudaMemcpyHostToDevice, c->st), "copy");
             TRY(step_batch(c, b, last_chunk_dump && done_n + b == n ? layer_out : NULL));
             TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st), "copy");
             TRYC(cudaStreamSynchronize(c->st), "forward");
             done_n += b;
         } else {
             c->h_i32[0] = pos + done_n;
-            c->h_i32[1] = tokens[done_n];
+            c->h_i32[1] = tokens ? tokens[done_n] : 0;
+            if (hidden) memcpy(c->h_in, hidden + (size_t)done_n * hp.n_embd, (size_t)hp.n_embd * 4);
             float *dump = layer_out && done_n == n - 1 ? layer_out : NULL;
             if (c->use_graph && !dump) {
                 TRY(decode_graph(c));
             } else {
-                TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st), "copy");
+                TRYC(copy_in_one(c), "copy");
                 TRY(step_one(c, dump));
                 TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st),
                      "copy");
@@ -603,6 +653,23 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
     if (logits) memcpy(logits, c->h_logits, (size_t)hp.n_vocab * 4);
 done:
     return st;
+}
+
+extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
+                                       float *layer_out) {
+    if (c->layer0 > 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: this context starts at layer %d and takes hidden states",
+                       c->layer0);
+    if (!tokens) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
+    return forward_run(c, tokens, NULL, n, pos, logits, layer_out);
+}
+
+extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
+                                              float *logits, float *layer_out) {
+    if (c->layer0 == 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: this context holds every layer and takes token ids");
+    if (!hidden) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no hidden states");
+    return forward_run(c, NULL, hidden, n, pos, logits, layer_out);
 }
 
 // ---- bench ---------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
  * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens decoded
  * one at a time from position 0. Each test runs once as a warm-up, then -r times; the table (or the
  * JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures only what
- * lmc_decode does: no sampling, no tokenization. --device cuda runs bench_cuda() (the CUDA backend's
- * benchmark: tok/s, weight bytes per token, share of the device's copy bandwidth). */
+ * lmc_decode does: no sampling, no tokenization. --device cuda with every layer on the GPU runs
+ * bench_cuda() (the CUDA backend's benchmark: tok/s, weight bytes per token, share of the device's
+ * copy bandwidth); with -ngl below n_layer (layers split with the CPU) it times lmc_decode as above. */
 #include "cli.h"
 #include "cpu/kernels.h"
 
@@ -60,9 +61,15 @@ static void usage(void) {
            "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
            "  -r, --repetitions R  runs per test (default 5)\n"
            "  --device cpu|cuda  where to run (default cpu)\n"
-           "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all)\n"
+           "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). With\n"
+           "                     all layers the CUDA backend's own benchmark runs (one pp and one tg\n"
+           "                     test; weight bytes per token, share of the copy bandwidth). With N\n"
+           "                     below the model's layer count the last N layers and the output run\n"
+           "                     on the GPU, the first ones on the CPU (-t threads), timed like the\n"
+           "                     CPU runs; 0: CPU only\n"
            "  -c N, -b N, --no-graph  --device cuda: context size (default p + n + 16), largest\n"
-           "                     prompt batch (default 512), decode without the CUDA graph\n"
+           "                     prompt batch (default 512), decode without the CUDA graph (-b and\n"
+           "                     --no-graph: all layers on the GPU only)\n"
            "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
            "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
            "  -h, --help         this help\n"
@@ -235,7 +242,8 @@ static int bench_cuda(const char *path, int n_prompt, int n_gen, int reps, int n
 }
 #endif
 
-static const char *backend_name(lmc_device d) { return d == LMC_DEVICE_CUDA ? "CUDA" : "CPU"; }
+/* CUDA when some layers run on the GPU (-ngl 0 puts none there). */
+static const char *backend_name(const bench_opts *o) { return o->device == LMC_DEVICE_CUDA && o->ngl != 0 ? "CUDA" : "CPU"; }
 
 static const char *cpu_kernels_name(void) {
     const kern_table *k = kern_best();
@@ -256,7 +264,7 @@ static void print_table_row(const char *desc, const char *size, const char *para
     if (bt->n_prompt > 0) snprintf(test, sizeof test, "pp%d", bt->n_prompt);
     else snprintf(test, sizeof test, "tg%d", bt->n_gen);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", bt->avg_ts, bt->stddev_ts);
-    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params, backend_name(o->device),
+    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params, backend_name(o),
            bt->n_threads, test, ts);
     fflush(stdout);
 }
@@ -269,7 +277,7 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     cJSON_AddStringToObject(j, "model_type", desc);
     cJSON_AddNumberToObject(j, "model_size", (double)lmc_model_size_bytes(model));
     cJSON_AddNumberToObject(j, "model_n_params", (double)lmc_model_n_params(model));
-    cJSON_AddStringToObject(j, "backends", backend_name(o->device));
+    cJSON_AddStringToObject(j, "backends", backend_name(o));
     cJSON_AddStringToObject(j, "cpu_kernels", cpu_kernels_name());
     cJSON_AddNumberToObject(j, "n_batch", bt->n_prompt > 0 ? bt->n_prompt : 1);
     cJSON_AddNumberToObject(j, "n_threads", bt->n_threads);
@@ -298,20 +306,31 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse_args(argc, argv, &o);
     if (rc == -1) return CLI_OK;
     if (rc) return rc;
+    lmc_model *model = NULL;
     if (o.device == LMC_DEVICE_CUDA) {
 #ifdef LMC_WITH_CUDA
         if (lmc_cuda_device_count() <= 0) {
             fprintf(stderr, "lmc bench: no CUDA GPU found\n");
             return CLI_ERR;
         }
-        return bench_cuda(o.model_path, o.p[0], o.n[0], o.reps, o.n_ctx, o.n_batch, o.graph);
+        /* Every layer on the GPU: the CUDA backend's own benchmark. A split (-ngl below n_layer) is
+         * timed through lmc_decode below, like the CPU. */
+        if (o.ngl >= 0) {
+            model = cli_load_model(o.model_path, false, o.json);
+            if (!model) return CLI_ERR;
+            if (o.ngl >= lmc_model_n_layer(model)) {
+                lmc_model_free(model);
+                model = NULL;
+            }
+        }
+        if (!model) return bench_cuda(o.model_path, o.p[0], o.n[0], o.reps, o.n_ctx, o.n_batch, o.graph);
 #else
         fprintf(stderr, "lmc bench: this lmc was built without the CUDA backend\n");
         return CLI_ERR;
 #endif
     }
 
-    lmc_model *model = cli_load_model(o.model_path, false, o.json);
+    if (!model) model = cli_load_model(o.model_path, false, o.json);
     if (!model) return CLI_ERR;
     int max_p = 1, max_n = 1;
     for (int i = 0; i < o.n_p; i++) max_p = o.p[i] > max_p ? o.p[i] : max_p;
@@ -340,6 +359,7 @@ int cmd_bench(int argc, char **argv) {
     for (int ti = 0; ti < o.n_t; ti++) {
         lmc_context_params cp = lmc_context_default_params();
         cp.n_ctx = max_p > max_n ? max_p : max_n;
+        if (o.device == LMC_DEVICE_CUDA && o.n_ctx > 0) cp.n_ctx = o.n_ctx;
         cp.n_batch = max_p;
         cp.n_seq = 1;
         cp.n_threads = o.t[ti];

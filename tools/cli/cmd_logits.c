@@ -27,7 +27,8 @@ static void logits_help(void) {
            "  --device cpu|cuda|auto  where to run (default auto). With cuda and --dump, the prompt\n"
            "                     also runs on the CPU into DIR/cpu/ and the first layer whose CUDA\n"
            "                     residual differs from the CPU's (NMSE > 1e-6) is reported on stderr\n"
-           "  -ngl N             layers on the GPU (-1: all)\n"
+           "  -ngl N             layers on the GPU (default -1: all): the last N layers and the output\n"
+           "                     on the GPU, the first ones on the CPU; 0: CPU only\n"
            "  -h, --help         this help\n");
 }
 

@@ -1,0 +1,329 @@
+/* test_cuda_split.c — partial offload (-ngl N: the first n_layer-N layers on the CPU, the last N and
+ * the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
+ * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more after
+ * a context shift, the prompt GEMM path, --dump files of every layer, and the refusals. Exactness
+ * needs f32 activations on both sides: env LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU
+ * (its fast kernels round activations to 8 bits for quantized weights, as ggml does, which alone
+ * moves a random-weight model's logits by NMSE ~1e-4). The default 8-bit GPU path is checked by
+ * argmax.
+ * The memory plan checks run without a GPU; the rest skips without one. Prints every number it
+ * compares, so one run says where a split goes wrong. */
+#include "testutil.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lmc.h"
+#include "model.h"
+#ifdef LMC_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+#ifndef LMC_WITH_CUDA
+int main(void) {
+    printf("SKIP: built without the CUDA backend\n");
+    return 77;
+}
+#else
+
+enum { N_GEN = 32, SHORT = 8, LONG = 40, MAX_IDS = N_GEN + 1 };
+
+static double nmse_ff(const float *a, const float *ref, int n) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static int argmax(const float *a, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    return b;
+}
+
+/* The decode path on f32 activations (exact) or the default (8-bit activations where the type has
+ * that path). The CUDA context reads the env at init. */
+static void set_exact(bool exact) {
+    if (exact) setenv("LMC_CUDA_Q8", "0", 1);
+    else unsetenv("LMC_CUDA_Q8");
+}
+
+static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int ngl, int n_seq, lmc_status *st_out) {
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_batch = 64;
+    cp.n_seq = n_seq;
+    cp.n_threads = 2;
+    cp.device = dev;
+    cp.n_gpu_layers = ngl;
+    lmc_context *ctx = NULL;
+    lmc_status st = lmc_context_init(m, &cp, &ctx);
+    if (st_out) *st_out = st;
+    return ctx;
+}
+
+/* What one context gives for the script: the logits after a prompt of np tokens (one decode call,
+ * only the last token's logits), N_GEN greedy ids, then one more id after dropping positions 1..8
+ * (lmc_seq_shift). With dump, the prompt's layer dumps go there. */
+typedef struct {
+    float *prompt_logits; /* (n_vocab) */
+    int32_t ids[MAX_IDS];
+    int n_ids;
+} script_out;
+
+static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vocab, const char *dump, script_out *o) {
+    const float *lg = NULL;
+    if (dump) lmc_context_set_dump_dir(ctx, dump);
+    lmc_status st = lmc_decode(ctx, prompt, np, 0, &lg);
+    CHECK(st == LMC_OK, "prompt decode: %s", lmc_last_error());
+    if (st != LMC_OK) return false;
+    memcpy(o->prompt_logits, lg, (size_t)n_vocab * sizeof(float));
+    int pos = np;
+    o->n_ids = 0;
+    for (int n = 0; n < N_GEN && st == LMC_OK; n++) {
+        o->ids[o->n_ids++] = argmax(lg, n_vocab);
+        st = lmc_decode(ctx, &o->ids[n], 1, pos++, &lg);
+    }
+    CHECK(st == LMC_OK, "greedy decode: %s", lmc_last_error());
+    if (st != LMC_OK) return false;
+    st = lmc_seq_shift(ctx, 0, 9, pos - 9, 1);
+    CHECK(st == LMC_OK, "shift: %s", lmc_last_error());
+    if (st == LMC_OK) st = lmc_decode(ctx, &o->ids[N_GEN - 1], 1, pos - 8, &lg);
+    CHECK(st == LMC_OK, "decode after the shift: %s", lmc_last_error());
+    if (st != LMC_OK) return false;
+    o->ids[o->n_ids++] = argmax(lg, n_vocab);
+    return true;
+}
+
+static bool read_floats(const char *path, float *v, int n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t r = fread(v, sizeof(float), (size_t)n, f);
+    fclose(f);
+    return r == (size_t)n;
+}
+
+/* Every layer_XX.f32 of dir against ref_dir: present, NMSE <= 1e-6. */
+static void compare_dumps(const char *what, const char *dir, const char *ref_dir, int n_layer, int n_embd) {
+    float *a = malloc((size_t)n_embd * sizeof(float)), *b = malloc((size_t)n_embd * sizeof(float));
+    double worst = 0;
+    int worst_l = -1, missing = 0;
+    for (int l = 0; l < n_layer; l++) {
+        char pa[512], pb[512];
+        snprintf(pa, sizeof pa, "%s/layer_%02d.f32", dir, l);
+        snprintf(pb, sizeof pb, "%s/layer_%02d.f32", ref_dir, l);
+        if (!read_floats(pa, a, n_embd) || !read_floats(pb, b, n_embd)) {
+            missing++;
+            printf("  %s: layer %d dump missing\n", what, l);
+            continue;
+        }
+        double e = nmse_ff(a, b, n_embd);
+        if (!(e <= worst)) worst = e, worst_l = l;
+        unlink(pa);
+    }
+    printf("  %s: dumps of %d layers, worst layer NMSE vs CPU %.3g (layer %d)\n", what, n_layer - missing, worst, worst_l);
+    CHECK(missing == 0, "%s: %d layer dumps missing", what, missing);
+    CHECK(worst <= 1e-6, "%s: layer %d dump NMSE %g", what, worst_l, worst);
+    char p[512];
+    snprintf(p, sizeof p, "%s/logits.f32", dir);
+    unlink(p);
+    free(a);
+    free(b);
+}
+
+/* real: a trained model (well separated logits), where greedy ids and argmaxes must agree on every
+ * path; random-weight models put logits within rounding of each other, so there only the exact
+ * path's NMSE and first id are asserted and the rest is printed. */
+static void test_model(const char *path, bool real) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("%s: not present, skipped\n", path);
+        return;
+    }
+    fclose(f);
+    lmc_model *m = NULL;
+    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
+        CHECK(0, "load %s: %s", path, lmc_last_error());
+        return;
+    }
+    const int nv = m->hp.n_vocab, nl = m->hp.n_layer;
+    printf("%s: %d layers\n", path, nl);
+    int32_t prompt[LONG];
+    for (int i = 0; i < LONG; i++) prompt[i] = (int32_t)((i == 0 ? 1 : 37 + 101 * i) % nv);
+    char tmp[] = "/tmp/lmc_split_XXXXXX";
+    if (!mkdtemp(tmp)) {
+        CHECK(0, "mkdtemp");
+        lmc_model_free(m);
+        return;
+    }
+    char cpu_dir[64], gpu_dir[64];
+    snprintf(cpu_dir, sizeof cpu_dir, "%s/cpu", tmp);
+    snprintf(gpu_dir, sizeof gpu_dir, "%s/gpu", tmp);
+    mkdir(cpu_dir, 0700);
+    mkdir(gpu_dir, 0700);
+
+    /* the CPU references: short prompt (decode path) with dumps, long prompt (GEMM path) */
+    script_out cs = {.prompt_logits = malloc((size_t)nv * 4)}, cl = {.prompt_logits = malloc((size_t)nv * 4)};
+    script_out g = {.prompt_logits = malloc((size_t)nv * 4)};
+    lmc_context *cpu = open_ctx(m, LMC_DEVICE_CPU, 0, 1, NULL);
+    bool ok = cpu && run_script(cpu, prompt, SHORT, nv, cpu_dir, &cs);
+    lmc_context_free(cpu);
+    cpu = open_ctx(m, LMC_DEVICE_CPU, 0, 1, NULL);
+    ok = ok && cpu && run_script(cpu, prompt, LONG, nv, NULL, &cl);
+    lmc_context_free(cpu);
+    CHECK(ok, "%s: CPU reference failed", path);
+
+    int ngls[4] = {1, nl / 2, nl - 1, nl}, done[4] = {0};
+    for (int k = 0; ok && k < 4; k++) {
+        const int N = ngls[k];
+        bool dup = N < 1 || N > nl;
+        for (int j = 0; j < k; j++) dup = dup || done[j] == N;
+        if (dup) continue;
+        done[k] = N;
+        char what[64];
+        snprintf(what, sizeof what, "-ngl %d of %d%s", N, nl, N == nl ? " (all)" : "");
+        /* exact: f32 decode path */
+        set_exact(true);
+        lmc_status st;
+        lmc_context *ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
+        CHECK(st == LMC_OK, "%s %s: init: %s", path, what, lmc_last_error());
+        if (ctx && run_script(ctx, prompt, SHORT, nv, gpu_dir, &g)) {
+            const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
+            int same = 0;
+            while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
+            printf("  %s exact: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal", what, e,
+                   argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
+            if (same < g.n_ids) printf(" (first difference at %d: %d vs CPU %d)", same, g.ids[same], cs.ids[same]);
+            printf("\n");
+            CHECK(e <= 1e-6, "%s %s: prompt logits NMSE %g", path, what, e);
+            if (real) CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
+            else CHECK(same >= 1, "%s %s: first greedy id differs", path, what);
+            compare_dumps(what, gpu_dir, cpu_dir, nl, m->hp.n_embd);
+        }
+        lmc_context_free(ctx);
+        /* the long prompt through the GEMMs (f16 operands: the bound of the GEMM path) */
+        ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
+        if (ctx && run_script(ctx, prompt, LONG, nv, NULL, &g)) {
+            const double e = nmse_ff(g.prompt_logits, cl.prompt_logits, nv);
+            printf("  %s gemm: %d-token prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d)\n", what, LONG, e,
+                   argmax(g.prompt_logits, nv), argmax(cl.prompt_logits, nv));
+            CHECK(e <= 1e-4, "%s %s: GEMM prompt logits NMSE %g", path, what, e);
+            if (real) CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv), "%s %s: GEMM argmax", path, what);
+        }
+        lmc_context_free(ctx);
+        /* the default decode path (8-bit activations where the weight types have it) */
+        set_exact(false);
+        ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
+        CHECK(st == LMC_OK, "%s %s default: init: %s", path, what, lmc_last_error());
+        if (ctx && run_script(ctx, prompt, SHORT, nv, NULL, &g)) {
+            const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
+            int same = 0;
+            while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
+            printf("  %s default: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal\n", what, e,
+                   argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
+            if (real)
+                CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv), "%s %s default: argmax", path, what);
+        }
+        lmc_context_free(ctx);
+    }
+    if (nl > 1) {
+        /* refusals: several sequences with a split; the token entry of a GPU part that starts later */
+        lmc_status st;
+        lmc_context *ctx = open_ctx(m, LMC_DEVICE_CUDA, nl - 1, 2, &st);
+        printf("  n_seq 2 with -ngl %d: %s\n", nl - 1, lmc_last_error());
+        CHECK(!ctx && st == LMC_ERR_UNSUPPORTED, "%s: n_seq 2 split not refused", path);
+        lmc_context_free(ctx);
+        ctx = open_ctx(m, LMC_DEVICE_AUTO, nl - 1, 1, &st);
+        CHECK(ctx && st == LMC_OK, "%s: AUTO with -ngl %d: %s", path, nl - 1, lmc_last_error());
+        lmc_context_free(ctx);
+        lmc_cuda_params p = {0};
+        p.n_ctx = 16, p.n_batch = 4, p.layer0 = 1;
+        lmc_cuda_ctx *c = NULL;
+        st = lmc_cuda_init(m, &p, &c);
+        CHECK(st == LMC_OK, "%s: lmc_cuda_init layer0 1: %s", path, lmc_last_error());
+        if (c) {
+            int32_t t = 1;
+            CHECK(lmc_cuda_forward(c, &t, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG, "token entry of a split part");
+            CHECK(lmc_cuda_forward_hidden(c, NULL, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG, "NULL hidden");
+        }
+        lmc_cuda_free(c);
+        /* a plan larger than any GPU (the attention scratch grows with n_batch * n_ctx) is refused
+         * before anything is allocated, with a message that names the GPU's share */
+        p.n_ctx = 1 << 20, p.n_batch = 1 << 16;
+        c = NULL;
+        st = lmc_cuda_init(m, &p, &c);
+        printf("  oversized plan: %s\n", lmc_last_error());
+        CHECK(st == LMC_ERR_OOM && !c, "%s: oversized plan not refused (%d)", path, (int)st);
+        lmc_cuda_free(c);
+    }
+    rmdir(cpu_dir);
+    rmdir(gpu_dir);
+    rmdir(tmp);
+    free(cs.prompt_logits);
+    free(cl.prompt_logits);
+    free(g.prompt_logits);
+    lmc_model_free(m);
+}
+
+/* The memory plan counts only the GPU's layers: KV in proportion, weights below the whole model's.
+ * Needs no GPU. */
+static void test_plan(const char *path) {
+    lmc_model *m = NULL;
+    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
+        CHECK(0, "load %s: %s", path, lmc_last_error());
+        return;
+    }
+    const int nl = m->hp.n_layer;
+    lmc_cuda_params p = {0};
+    p.n_ctx = 256, p.n_batch = 32;
+    uint64_t w0, kv0, s0, w1, kv1, s1;
+    CHECK(lmc_cuda_plan(m, &p, &w0, &kv0, &s0) == LMC_OK, "plan: %s", lmc_last_error());
+    for (int l0 = 1; l0 < nl; l0++) {
+        p.layer0 = l0;
+        CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_OK, "plan layer0 %d: %s", l0, lmc_last_error());
+        CHECK(kv1 * (uint64_t)nl == kv0 * (uint64_t)(nl - l0), "plan layer0 %d: KV %llu of %llu", l0,
+              (unsigned long long)kv1, (unsigned long long)kv0);
+        CHECK(w1 < w0 && s1 <= s0, "plan layer0 %d: weights %llu (all: %llu)", l0, (unsigned long long)w1,
+              (unsigned long long)w0);
+    }
+    p.layer0 = nl;
+    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG, "plan with no GPU layer accepted");
+    p.layer0 = -1;
+    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG, "plan with layer0 -1 accepted");
+    lmc_model_free(m);
+}
+
+static const char *smollm2_path(char *buf, size_t size) {
+    const char *env = getenv("LMC_SMOLLM2"), *cache = getenv("LMC_CACHE"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (env) snprintf(buf, size, "%s", env);
+    else if (cache) snprintf(buf, size, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
+    else if (xdg) snprintf(buf, size, "%s/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
+    else snprintf(buf, size, "%s/.cache/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
+    return buf;
+}
+
+int main(void) {
+    t_require_shared();
+    setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations (read once, at the first matmul) */
+    test_plan(t_shared("models/stories260K.gguf"));
+    test_plan(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"));
+    if (lmc_cuda_device_count() <= 0) {
+        printf("plan checks: %d passed, %d failed; SKIP: no CUDA device for the rest\n", t_passed, t_failed);
+        return t_failed ? 1 : 77;
+    }
+    test_model(t_shared("models/stories260K.gguf"), true);
+    test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
+    /* quantized weights (the 8-bit activation path of Q4_0 / Q4_K / Q6_K), random values */
+    test_model(t_shared("models/synthetic/synthetic-A-Q4_0.gguf"), false);
+    test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
+    char smol[4096];
+    test_model(smollm2_path(smol, sizeof smol), true);
+    return t_done();
+}
+#endif
