@@ -13,11 +13,14 @@ generation (tg, default 32 tokens one at a time from position 0) with
              timed with time.perf_counter around those calls, one warm-up run, then R runs.
 
 and prints the ratio table (lmc / llama.cpp) and the share of the memory-bandwidth ceiling reached in
-decode (model bytes x tok/s / BW). Models live in a cache outside the repository ($LMC_BENCH_CACHE,
-default ~/.cache/lmc/bench). It asserts nothing: speed is measured, not tested.
+decode (model bytes x tok/s / BW), for two bandwidths: the nominal --bw-gbs (65 GB/s, issue 5's table)
+and the read bandwidth measured on this machine in the same run with 1 and 2 (the -t) threads by
+bench/membw.c (compiled here with cc into build/membw; --no-membw skips it; on a shared machine the
+measured figure moves with the other jobs' load). Models live in a cache outside the repository
+($LMC_BENCH_CACHE, default ~/.cache/lmc/bench). It asserts nothing: speed is measured, not tested.
 
 usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-t 2] [-r 5]
-                               [--bw-gbs 65] [--lmc build/lmc] [--json OUT] [--threads-scaling]
+                               [--bw-gbs 65] [--lmc build/lmc] [--json OUT] [--no-membw]
 """
 import argparse
 import json
@@ -120,6 +123,22 @@ def run_llamacpp(path, p, n, threads, reps):
     return res
 
 
+def measure_bw(threads):
+    """{threads: GB/s} from bench/membw.c (built into build/membw when missing or older than its source)."""
+    src = os.path.join(ROOT, "bench", "membw.c")
+    exe = os.path.join(ROOT, "build", "membw")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
+    res = {}
+    for th in threads:
+        out = subprocess.run([exe, str(th), "1024", "5"], check=True, capture_output=True, text=True).stdout
+        log(out.strip())
+        res[th] = float(out.split(":")[1].split()[0])
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--types", default="F16,Q8_0,Q4_0,Q4_K_M")
@@ -131,12 +150,14 @@ def main():
     ap.add_argument("--lmc", default=os.path.join(ROOT, "build", "lmc"))
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--no-llamacpp", action="store_true", help="lmc only")
+    ap.add_argument("--no-membw", action="store_true", help="do not measure the read bandwidth")
     a = ap.parse_args()
     types = a.types.split(",")
     threads = [int(x) for x in a.t.split(",")]
     ensure_models(types)
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
+    membw = {} if a.no_membw else measure_bw(threads)
     rows = []
     for t in types:
         path = model_path(t)
@@ -154,8 +175,12 @@ def main():
 
     print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, mean ± sd of {a.r} runs; "
           f"load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
-    print("| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | decode % of BW ceiling (lmc / llama.cpp) |")
-    print("|---|---|---|---|---|---|---|")
+    if membw:
+        print("measured read bandwidth (bench/membw.c): " +
+              ", ".join(f"{th} thread{'s' if th > 1 else ''} {g:.1f} GB/s" for th, g in membw.items()) + "\n")
+    print(f"| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | decode: share of {a.bw_gbs:g} GB/s "
+          "ceiling (lmc / llama.cpp) | decode: share of measured BW (lmc / llama.cpp) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         for th in threads:
             for kind, cnt in (("pp", a.p), ("tg", a.n)):
@@ -166,15 +191,19 @@ def main():
                 lc = r["llamacpp"].get(key)
                 ratio = f"{m / lc[0]:.2f}" if lc else "-"
                 lcs = f"{lc[0]:.1f} ± {lc[1]:.1f}" if lc else "-"
-                bw = "-"
+                bw = mbw = "-"
                 if kind == "tg":
                     ceil = a.bw_gbs * 1e9 / r["file_bytes"]
                     bw = f"{100 * m / ceil:.0f}% / " + (f"{100 * lc[0] / ceil:.0f}%" if lc else "-")
                     bw += f" (ceiling {ceil:.1f})"
-                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {bw} |")
+                    if th in membw:
+                        mceil = membw[th] * 1e9 / r["file_bytes"]
+                        mbw = f"{100 * m / mceil:.0f}% / " + (f"{100 * lc[0] / mceil:.0f}%" if lc else "-")
+                        mbw += f" (ceiling {mceil:.1f} at {membw[th]:.1f} GB/s)"
+                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {bw} | {mbw} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "load_before": load_before,
+            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "membw_gbs": membw, "load_before": load_before,
                        "load_after": load_after, "rows": rows}, f, indent=1)
 
 

@@ -1,9 +1,9 @@
 /* kernel_bench.c — times one kernel table gemm (the table kern_best() picks, or LMC_KERNELS) on
- * random weights: K = 2048 x ROWS of one type, NT tokens, best of REPS calls, one thread. It checks
+ * random weights: K (default 2048) x ROWS of one type, NT tokens, best of REPS calls, one thread. It checks
  * nothing (tests/test_kernels.c does); the weight bytes are random, scales included, so only timing
  * means anything. A matrix larger than L3 (e.g. ROWS 45056 for Q4_K) shows the decode stream from DRAM.
  * Build after `make`:  cc -O2 -Isrc -Iinclude bench/kernel_bench.c build/liblmccore.a -lm -lpthread -o build/kernel_bench
- * Usage: build/kernel_bench TYPE_ID NT [ROWS=5632] [REPS=20]   (type ids as in src/quant.h: 1 F16,
+ * Usage: build/kernel_bench TYPE_ID NT [ROWS=5632] [REPS=20] [K=2048]   (type ids as in src/quant.h: 1 F16,
  * 2 Q4_0, 8 Q8_0, 12 Q4_K, 14 Q6_K) */
 #include "cpu/kernels.h"
 #include "quant.h"
@@ -20,14 +20,14 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s TYPE_ID NT [ROWS] [REPS]\n", argv[0]);
+        fprintf(stderr, "usage: %s TYPE_ID NT [ROWS] [REPS] [K]\n", argv[0]);
         return 2;
     }
     const uint32_t type = (uint32_t)atoi(argv[1]);
     const int nt = atoi(argv[2]), nr = argc > 3 ? atoi(argv[3]) : 5632, reps = argc > 4 ? atoi(argv[4]) : 20;
-    const int64_t K = 2048;
+    const int64_t K = argc > 5 ? atoll(argv[5]) : 2048;
     const kern_table *kt = kern_best();
-    if (type >= LMC_TYPE_COUNT || !kt || !kt->gemm[type] || nt < 1 || nr < 1 || reps < 1) {
+    if (type >= LMC_TYPE_COUNT || !kt || !kt->gemm[type] || nt < 1 || nr < 1 || reps < 1 || K < 256 || K % 256) {
         fprintf(stderr, "no kernel for type %u here, or bad sizes\n", type);
         return 2;
     }

@@ -132,6 +132,38 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
     free(xs);
 }
 
+/* A row's result must not depend on how the rows were split between calls (threads take ranges of
+ * rows; the 16-row kernels pad partial groups): the same rows in pieces give the same bits. Tokens
+ * split into two calls likewise, as long as both calls take the same path (prompt kernels start at 4
+ * tokens for the 8-bit types, for F16 past one token chunk: 40 = 20 + 20, and 2 = 1 + 1 for decode). */
+static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
+    const kern_xfmt f = kt->xfmt[type];
+    const size_t wrow = lmc_row_size(type, K), xrow = kern_x_row_bytes(f, K);
+    uint8_t *w = malloc(wrow * (size_t)nr);
+    float *x = malloc(sizeof(float) * (size_t)(K * nt));
+    uint8_t *xq = aligned_alloc(64, xrow * (size_t)nt);
+    float *y = malloc(sizeof(float) * (size_t)(nr * nt)), *y2 = malloc(sizeof(float) * (size_t)(nr * nt));
+    fill_weights(type, w, K, nr);
+    for (int64_t i = 0; i < K * nt; i++) x[i] = rnd_unit();
+    for (int t = 0; t < nt; t++) kern_quantize_x(f, x + t * K, xq + t * xrow, K);
+    kt->gemm[type](K, w, wrow, nr, xq, xrow, nt, y, nr);
+    const int cuts[] = {0, 3, 4, 20, 23, nr};
+    for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++)
+        kt->gemm[type](K, w + (size_t)cuts[c] * wrow, wrow, cuts[c + 1] - cuts[c], xq, xrow, nt, y2 + cuts[c], nr);
+    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "%s %s K=%lld nr=%d nt=%d: row split changes bits",
+          kt->name, lmc_type_name(type), (long long)K, nr, nt);
+    const int t1 = nt / 2;
+    kt->gemm[type](K, w, wrow, nr, xq, xrow, t1, y2, nr);
+    kt->gemm[type](K, w, wrow, nr, xq + (size_t)t1 * xrow, xrow, nt - t1, y2 + (size_t)t1 * nr, nr);
+    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "%s %s K=%lld nr=%d nt=%d: token split changes bits",
+          kt->name, lmc_type_name(type), (long long)K, nr, nt);
+    free(w);
+    free(x);
+    free(xq);
+    free(y);
+    free(y2);
+}
+
 /* Activation formats: |q| <= 127, sums and 16-sums consistent, all-zero blocks give d = 0. */
 static void test_quantize_x(void) {
     enum { K = 512 };
@@ -194,6 +226,22 @@ int main(void) {
                 for (int nt = 1; nt <= 17; nt += 4) run_case(kt, type, Ks[ki], 35, nt);
             }
             run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
+            /* long rows: K in several segments of the 16-row K-quant kernels (TK_SEG super-blocks) */
+            if (blk == 256) run_case(kt, type, 256 * 27, 19, 21);
+            /* 32-blocks: block counts with every remainder of 4 (the Q4_0 decode kernel's groups) */
+            if (blk == 32) {
+                run_case(kt, type, 32 * 6, 9, 3);
+                run_case(kt, type, 32 * 8, 17, 1);
+                run_case(kt, type, 32 * 67, 11, 2);
+                run_case(kt, type, 32 * 131, 19, 21); /* the Q4_0 prompt kernel's K segments (64 blocks) */
+            }
+            /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail */
+            if (blk == 1) {
+                run_case(kt, type, 2500, 13, 21);
+                run_split_case(kt, type, 2500, 37, 40);
+            }
+            run_split_case(kt, type, Ks[2], 37, 40);
+            run_split_case(kt, type, Ks[2], 37, 2); /* decode kernels */
         }
     }
     return t_done();
