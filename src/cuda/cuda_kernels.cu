@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <algorithm>
+#include <type_traits>
 
 extern "C" {
 #include "quant.h"
@@ -541,93 +542,6 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
     mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
 
-// Persistent, software-pipelined variant: a grid of a few blocks per SM walks the row groups; every
-// (row group, unit step) item's weights are loaded one item ahead, so each lane always has a load in
-// flight while it computes (the short-block version leaves DRAM latency exposed at each block start).
-template <class T, int R, int EPI>
-__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_pipe(wparams w, const float *__restrict__ x,
-                                                               float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    const int nu = (int)(w.cols / T::UNIT);
-    const int step = 32 * nw, per = (nu + step - 1) / step;
-    const int64_t n_rg = (rows + R - 1) / R;
-    int64_t rg = blockIdx.x;
-    if (rg >= n_rg) return;
-    int it = 0;
-    __shared__ float red[MV_WARPS][R];
-    float acc[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) acc[r] = 0.f;
-    typename T::raw cur[R], nxt[R];
-    auto load = [&](typename T::raw (&dst)[R], int64_t g, int i) {
-        const int u = lane + 32 * warp + i * step;
-        if (u < nu) {
-#pragma unroll
-            for (int r = 0; r < R; r++) dst[r] = T::load(w, g * R + r < rows ? g * R + r : rows - 1, u);
-        }
-    };
-    load(cur, rg, it);
-    for (;;) {
-        int64_t rg2 = rg;
-        int it2 = it + 1;
-        if (it2 == per) { it2 = 0; rg2 += gridDim.x; }
-        const bool more = rg2 < n_rg;
-        if (more) load(nxt, rg2, it2);
-        const int u = lane + 32 * warp + it * step;
-        if (u < nu) mv_unit<T, R>(cur, x, u, acc);
-        if (it == per - 1) {
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-                if (lane == 0) red[warp][r] = acc[r];
-                acc[r] = 0.f;
-            }
-            __syncthreads();
-            if (threadIdx.x == 0) {
-                float v[R];
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    v[r] = 0.f;
-                    for (int k = 0; k < nw; k++) v[r] += red[k][r];
-                }
-                mv_epilogue<R, EPI>(v, rg * R, rows, y, e);
-            }
-            __syncthreads();
-        }
-        if (!more) break;
-#pragma unroll
-        for (int r = 0; r < R; r++) cur[r] = nxt[r];
-        rg = rg2;
-        it = it2;
-    }
-}
-
-static int sm_count() {
-    static int n = 0;
-    if (!n) {
-        int dev = 0;
-        cudaGetDevice(&dev);
-        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
-    }
-    return n;
-}
-
-template <class T, int R>
-static cudaError_t launch_matvec_pipe(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
-                                      cudaStream_t s) {
-    wparams p = {w.q, w.d, w.cols};
-    const int64_t n_rg = (w.rows + R - 1) / R;
-    const unsigned blocks = (unsigned)std::min<int64_t>(n_rg, (int64_t)sm_count() * 8);
-    const int64_t nu = w.cols / T::UNIT;
-    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
-    if (epi == EPI_ADD) k_matvec_pipe<T, R, EPI_ADD><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_SWIGLU) k_matvec_pipe<T, R, EPI_SWIGLU><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else if (epi == EPI_QKV) k_matvec_pipe<T, R, EPI_QKV><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    else k_matvec_pipe<T, R, EPI_STORE><<<blocks, nt, 0, s>>>(p, x, y, w.rows, e);
-    return cudaGetLastError();
-}
-
 // LMC_CUDA_PDL=0 turns programmatic dependent launch off (for timing); on by default.
 static bool pdl_on() {
     static int v = -1;
@@ -654,44 +568,45 @@ static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaSt
     return cudaLaunchKernelEx(&cfg, k, args...);
 }
 
+// Block shape of the row-blocked mat-vecs: R rows per block, MV_WARPS warps (fewer for rows of fewer
+// than 32 * MV_WARPS units) splitting each row's units.
+static void mv_shape(int64_t rows, int R, int64_t units, unsigned *blocks, int *threads) {
+    *blocks = (unsigned)((rows + R - 1) / R);
+    *threads = 32 * (int)(units >= 32 * MV_WARPS ? MV_WARPS : (units + 31) / 32);
+}
+
+// Calls f with the epilogue as a compile-time constant (std::integral_constant<int, EPI>).
+template <class F> static cudaError_t epi_dispatch(int epi, F f) {
+    switch (epi) {
+    case EPI_ADD: return f(std::integral_constant<int, EPI_ADD>());
+    case EPI_SWIGLU: return f(std::integral_constant<int, EPI_SWIGLU>());
+    case EPI_QKV: return f(std::integral_constant<int, EPI_QKV>());
+    default: return f(std::integral_constant<int, EPI_STORE>());
+    }
+}
+
 template <class T, int R, int U>
 static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
                                    cudaStream_t s) {
-    wparams p = {w.q, w.d, w.cols};
-    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
-    const int64_t nu = w.cols / T::UNIT;
-    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
-    const int64_t rows = w.rows;
-    if (epi == EPI_ADD) return launch_pdl(k_matvec<T, R, U, EPI_ADD>, blocks, nt, s, p, x, y, rows, e);
-    if (epi == EPI_SWIGLU) return launch_pdl(k_matvec<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, x, y, rows, e);
-    if (epi == EPI_QKV) return launch_pdl(k_matvec<T, R, U, EPI_QKV>, blocks, nt, s, p, x, y, rows, e);
-    return launch_pdl(k_matvec<T, R, U, EPI_STORE>, blocks, nt, s, p, x, y, rows, e);
+    const wparams p = {w.q, w.d, w.cols};
+    unsigned blocks;
+    int nt;
+    mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
+    return epi_dispatch(epi, [&](auto E) {
+        return launch_pdl(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, s, p, x, y, w.rows, e);
+    });
 }
 
-// Variant of the tuned types, chosen once from LMC_CUDA_MV ("R,U": rows per warp 2 or 4, units in
-// flight 1 or 2) so one build can time them all; the default is the fastest measured.
-static int mv_variant(int def) {
-    static int v = -2;
-    if (v == -2) {
-        const char *e = getenv("LMC_CUDA_MV");
-        int r = 0, u = 0;
-        v = -1;
-        if (e && sscanf(e, "%d,%d", &r, &u) == 2) v = (r == 8 ? 2 : 0) + (u == 1 ? 1 : 0);
-    }
-    return v >= 0 ? v : def;
-}
-
-// def: the variant used without LMC_CUDA_MV="R,P" (R rows 4 or 8; P 1 = pipelined persistent grid,
-// 0 = one row group per block): 0: 4/0, 1: 4/1, 2: 8/0, 3: 8/1.
+// Rows per block of the f32-activation unit kernels: LMC_CUDA_MV=4 or 8 (for timing) or the type's
+// default. (A persistent, software-pipelined variant measured slower for every type in run 5 and is
+// gone.)
 template <class T, int RMAX>
 static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, float *y, int epi,
-                                       const cuda_qkv_epi &e, int def, cudaStream_t s) {
-    switch (mv_variant(def)) {
-    case 0: return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
-    case 1: return launch_matvec_pipe<T, 4>(w, x, y, epi, e, s);
-    case 2: return launch_matvec_t<T, RMAX, 1>(w, x, y, epi, e, s);
-    default: return launch_matvec_pipe<T, RMAX>(w, x, y, epi, e, s);
-    }
+                                       const cuda_qkv_epi &e, int def_rows, cudaStream_t s) {
+    const char *v = getenv("LMC_CUDA_MV");
+    const int rows = v && (atoi(v) == 4 || atoi(v) == RMAX) ? atoi(v) : def_rows;
+    if (rows == RMAX) return launch_matvec_t<T, RMAX, 1>(w, x, y, epi, e, s);
+    return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
 }
 
 #define TYPE_SWITCH(type, ...)                                                                      \
@@ -781,11 +696,11 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
         if (r != cudaErrorNotSupported) return r;
     }
     switch (w.type) {
-    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 2, s);
-    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 2, s);
-    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 2, s);
-    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 2, s);
-    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 0, s);
+    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 4, s);
     default: break;
     }
     TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
@@ -965,15 +880,13 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const in
 template <class T, int R, int U>
 static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                                       const cuda_qkv_epi &e, cudaStream_t s) {
-    wparams p = {w.q, w.d, w.cols};
-    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
-    const int64_t nu = w.cols / T::UNIT;
-    const int nt = 32 * (int)(nu >= 32 * MV_WARPS ? MV_WARPS : (nu + 31) / 32);
-    const int64_t rows = w.rows;
-    if (epi == EPI_ADD) return launch_pdl(k_matvec_q8<T, R, U, EPI_ADD>, blocks, nt, s, p, xq, xds, y, rows, e);
-    if (epi == EPI_SWIGLU) return launch_pdl(k_matvec_q8<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, xq, xds, y, rows, e);
-    if (epi == EPI_QKV) return launch_pdl(k_matvec_q8<T, R, U, EPI_QKV>, blocks, nt, s, p, xq, xds, y, rows, e);
-    return launch_pdl(k_matvec_q8<T, R, U, EPI_STORE>, blocks, nt, s, p, xq, xds, y, rows, e);
+    const wparams p = {w.q, w.d, w.cols};
+    unsigned blocks;
+    int nt;
+    mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
+    return epi_dispatch(epi, [&](auto E) {
+        return launch_pdl(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, s, p, xq, xds, y, w.rows, e);
+    });
 }
 
 // Variant from LMC_CUDA_Q8MV ("R,U": rows per block 2, 4, 8 or 16; units in flight 1 or 2), for timing;
@@ -1219,14 +1132,12 @@ template <class T, int R, int U>
 static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_qkv_epi &e,
                                  cudaStream_t s) {
     const wparams p = {w.q, w.d, w.cols};
-    const unsigned blocks = (unsigned)((w.rows + R - 1) / R);
-    const int64_t nc = w.cols / T::CW;
-    const int nt = 32 * (int)(nc >= 32 * MV_WARPS ? MV_WARPS : (nc + 31) / 32);
-    const int64_t rows = w.rows;
-    if (epi == EPI_ADD) return launch_pdl(k_mv_coal<T, R, U, EPI_ADD>, blocks, nt, s, p, a, y, rows, e);
-    if (epi == EPI_SWIGLU) return launch_pdl(k_mv_coal<T, R, U, EPI_SWIGLU>, blocks, nt, s, p, a, y, rows, e);
-    if (epi == EPI_QKV) return launch_pdl(k_mv_coal<T, R, U, EPI_QKV>, blocks, nt, s, p, a, y, rows, e);
-    return launch_pdl(k_mv_coal<T, R, U, EPI_STORE>, blocks, nt, s, p, a, y, rows, e);
+    unsigned blocks;
+    int nt;
+    mv_shape(w.rows, R, w.cols / T::CW, &blocks, &nt);
+    return epi_dispatch(epi, [&](auto E) {
+        return launch_pdl(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, s, p, a, y, w.rows, e);
+    });
 }
 
 // Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
