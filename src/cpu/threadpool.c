@@ -51,16 +51,16 @@ static inline void tp_pause(void) {
 
 /* Claims and runs chunks of generation gen until none is left (or a newer job started). */
 static void tp_work(tp_pool *p, uint32_t gen, int tid) {
-    tp_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
-    int64_t n = atomic_load_explicit(&p->n_items, memory_order_relaxed);
-    int C = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
-    uint64_t cur = atomic_load_explicit(&p->claim, memory_order_acquire);
+    /* seq_cst with the caller's stores: a late worker that reads the next job's parameters here is
+     * certain to find the counter already closed (tp_parallel_for) when it tries to claim */
+    tp_fn fn = atomic_load(&p->fn);
+    void *ctx = atomic_load(&p->ctx);
+    int64_t n = atomic_load(&p->n_items);
+    int C = atomic_load(&p->n_chunks);
+    uint64_t cur = atomic_load(&p->claim);
     for (;;) {
         if ((uint32_t)(cur >> 32) != gen || (int64_t)(uint32_t)cur >= C) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &cur, cur + 1, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
+        if (!atomic_compare_exchange_weak(&p->claim, &cur, cur + 1)) continue;
         int64_t c = (int64_t)(uint32_t)cur;
         int64_t begin = n * c / C, end = n * (c + 1) / C;
         if (begin < end) fn(ctx, begin, end, tid);
@@ -165,12 +165,18 @@ void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx) {
     }
     int64_t C = (int64_t)p->n_threads * TP_CHUNKS_PER_THREAD;
     if (C > n_items) C = n_items;
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n_items, n_items, memory_order_relaxed);
-    atomic_store_explicit(&p->n_chunks, (int)C, memory_order_relaxed);
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    uint32_t gen = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_relaxed) >> 32) + 1;
+    /* Close the last job's counter before its parameters are overwritten: a worker still inside the
+     * last job may read the new chunk count, and with the old counter open it could claim an index
+     * past the last job's chunks, run a chunk on mixed parameters and count it into this job's done
+     * (this job then returned while that chunk still ran: a stale stack job, seen at 12-16 threads). */
+    const uint64_t last = atomic_load(&p->claim);
+    atomic_store(&p->claim, (last & ~(uint64_t)0xFFFFFFFFu) | 0xFFFFFFFFu);
+    atomic_store(&p->fn, fn);
+    atomic_store(&p->ctx, ctx);
+    atomic_store(&p->n_items, n_items);
+    atomic_store(&p->n_chunks, (int)C);
+    atomic_store(&p->done, 0);
+    uint32_t gen = (uint32_t)(last >> 32) + 1;
     /* Publish under the mutex so a worker between its check and pthread_cond_wait cannot miss it. */
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_release);
