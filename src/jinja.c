@@ -1857,28 +1857,20 @@ static node *parse_not(jctx *c) {
     }
     return parse_compare(c);
 }
-static node *parse_and(jctx *c) {
-    node *x = parse_not(c);
-    while (t_name(pk(c), "and")) {
+/* A left-associative chain of operands joined by the keyword kw ("and", "or"), each parsed by next. */
+static node *parse_kw_chain(jctx *c, const char *kw, int kind, node *(*next)(jctx *)) {
+    node *x = next(c);
+    while (t_name(pk(c), kw)) {
         tok *t = adv(c);
-        node *n = nnew(c, E_AND, t);
+        node *n = nnew(c, kind, t);
         n->a = x;
-        n->b = parse_not(c);
+        n->b = next(c);
         x = n;
     }
     return x;
 }
-static node *parse_or(jctx *c) {
-    node *x = parse_and(c);
-    while (t_name(pk(c), "or")) {
-        tok *t = adv(c);
-        node *n = nnew(c, E_OR, t);
-        n->a = x;
-        n->b = parse_and(c);
-        x = n;
-    }
-    return x;
-}
+static node *parse_and(jctx *c) { return parse_kw_chain(c, "and", E_AND, parse_not); }
+static node *parse_or(jctx *c) { return parse_kw_chain(c, "or", E_OR, parse_and); }
 static node *parse_expr(jctx *c) {
     enter(c);
     node *x = parse_or(c);

@@ -170,42 +170,37 @@ static void k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
     }
 }
 
-/* Q4_K: sub-blocks 2c and 2c+1 share qs[32c .. 32c+31]: low nibbles, then high nibbles. */
-static void to_float_q4_K(const void *src, float *dst, int64_t n) {
-    const uint8_t *p = src;
-    for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q4_K), dst += QK_K) {
-        const float d = half_at(p + offsetof(block_q4_K, d)), dmin = half_at(p + offsetof(block_q4_K, dmin));
-        const uint8_t *scales = p + offsetof(block_q4_K, scales), *qs = p + offsetof(block_q4_K, qs);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            k_scale_min(scales, j, &sc, &m);
-            const float dl = d * (float)sc, ml = dmin * (float)m;
-            const uint8_t *q = qs + 32 * (j / 2);
-            const int shift = 4 * (j % 2);
-            for (int l = 0; l < 32; l++) dst[32 * j + l] = dl * (float)((q[l] >> shift) & 15) - ml;
+/* One Q4_K / Q5_K super-block: sub-blocks 2c and 2c+1 share qs[32c .. 32c+31] (low nibbles, then high
+ * nibbles), 6-bit scales and mins; y = d*sc*q - dmin*m. Q5_K's qh adds a fifth bit per weight: bit j of
+ * qh[l] for weight 32j + l (qh NULL for Q4_K). */
+static void to_float_k4(float d, float dmin, const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                        float *dst) {
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k_scale_min(scales, j, &sc, &m);
+        const float dl = d * (float)sc, ml = dmin * (float)m;
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        for (int l = 0; l < 32; l++) {
+            const int v = ((q[l] >> shift) & 15) | (qh ? ((qh[l] >> j) & 1) << 4 : 0);
+            dst[32 * j + l] = dl * (float)v - ml;
         }
     }
 }
 
-/* Q5_K: as Q4_K, plus a fifth bit per weight: bit j of qh[l] for weight 32j + l. */
+static void to_float_q4_K(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q4_K), dst += QK_K)
+        to_float_k4(half_at(p + offsetof(block_q4_K, d)), half_at(p + offsetof(block_q4_K, dmin)),
+                    p + offsetof(block_q4_K, scales), p + offsetof(block_q4_K, qs), NULL, dst);
+}
+
 static void to_float_q5_K(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
-    for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q5_K), dst += QK_K) {
-        const float d = half_at(p + offsetof(block_q5_K, d)), dmin = half_at(p + offsetof(block_q5_K, dmin));
-        const uint8_t *scales = p + offsetof(block_q5_K, scales), *qs = p + offsetof(block_q5_K, qs);
-        const uint8_t *qh = p + offsetof(block_q5_K, qh);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            k_scale_min(scales, j, &sc, &m);
-            const float dl = d * (float)sc, ml = dmin * (float)m;
-            const uint8_t *q = qs + 32 * (j / 2);
-            const int shift = 4 * (j % 2);
-            for (int l = 0; l < 32; l++) {
-                int v = ((q[l] >> shift) & 15) | ((qh[l] >> j) & 1) << 4;
-                dst[32 * j + l] = dl * (float)v - ml;
-            }
-        }
-    }
+    for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q5_K), dst += QK_K)
+        to_float_k4(half_at(p + offsetof(block_q5_K, d)), half_at(p + offsetof(block_q5_K, dmin)),
+                    p + offsetof(block_q5_K, scales), p + offsetof(block_q5_K, qs), p + offsetof(block_q5_K, qh),
+                    dst);
 }
 
 /* Q6_K: 16 sub-blocks of 16 with signed 8-bit scales. Two halves of 128 weights; in half h, weight
