@@ -155,8 +155,22 @@ struct t_bf16 {
     }
 };
 
+// Blocks of 32 codes and one scale (Q4_0, Q8_0): D gives raw (with the scale d) and q(raw, j).
+template <class D> struct scaled32 {
+    template <class R> static __device__ __forceinline__ void deq(const R &r, int, float *o) {
+#pragma unroll
+        for (int j = 0; j < 32; j++) o[j] = D::q(r, j) * r.d;
+    }
+    template <class R> static __device__ __forceinline__ float dot(const R &r, int, const float *x) {
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < 32; j++) s += D::q(r, j) * x[j];
+        return s * r.d;
+    }
+};
+
 // Q4_0, split: 16 quant bytes per block; byte j holds weight j (low nibble) and j+16 (high), q-8.
-struct t_q4_0 {
+struct t_q4_0 : scaled32<t_q4_0> {
     enum { UNIT = 32 };
     struct raw { uint4 v; float d; };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
@@ -172,20 +186,10 @@ struct t_q4_0 {
         uint32_t nib = (j < 16 ? word : word >> 4) & 0x0F0F0F0Fu;
         return magic_byte(nib, j & 3) - 8388616.f;
     }
-    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
-#pragma unroll
-        for (int j = 0; j < 32; j++) o[j] = q(r, j) * r.d;
-    }
-    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
-        float s = 0.f;
-#pragma unroll
-        for (int j = 0; j < 32; j++) s += q(r, j) * x[j];
-        return s * r.d;
-    }
 };
 
 // Q8_0, split: 32 signed bytes per block. (b ^ 0x80) is b + 128 as an unsigned byte.
-struct t_q8_0 {
+struct t_q8_0 : scaled32<t_q8_0> {
     enum { UNIT = 32 };
     struct raw { uint4 v[2]; float d; };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
@@ -199,16 +203,6 @@ struct t_q8_0 {
     static __device__ __forceinline__ float q(const raw &r, int j) {
         const uint32_t *w = (const uint32_t *)r.v;
         return magic_byte(w[j >> 2] ^ 0x80808080u, j & 3) - 8388736.f;
-    }
-    static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
-#pragma unroll
-        for (int j = 0; j < 32; j++) o[j] = q(r, j) * r.d;
-    }
-    static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
-        float s = 0.f;
-#pragma unroll
-        for (int j = 0; j < 32; j++) s += q(r, j) * x[j];
-        return s * r.d;
     }
 };
 
@@ -992,24 +986,6 @@ struct c_q8_0 {
     }
 };
 
-// Q4_0 (split layout): a chunk is a block (16 bytes, weight j low nibble of byte j, j+16 high), q - 8.
-struct c_q4_0 {
-    enum { CW = 32 };
-    struct raw { uint4 v; float d; };
-    struct xin { int4 lo, hi; float2 ds; };
-    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int c) {
-        const int64_t b = row * (w.cols / 32) + c;
-        return raw{ldg16(w.q + b * 16), h2f(w.d[b])};
-    }
-    static __device__ __forceinline__ xin xload(const act_in &a, int c) {
-        return xin{ldx16(a.xq + 32 * c), ldx16(a.xq + 32 * c + 16), a.xds[c]};
-    }
-    static __device__ __forceinline__ float dot(const raw &r, const xin &x, int) {
-        const int s = dp4a4(and4(shr4(r.v, 4), 0x0F0F0F0Fu), x.hi, dp4a4(and4(r.v, 0x0F0F0F0Fu), x.lo, 0));
-        return r.d * (x.ds.x * (float)s - 8.f * x.ds.y);
-    }
-};
-
 // Q4_K (GGUF blocks of 144 bytes): chunk i (0..7) of a block is qs[16i..16i+15]; with j = i/2 and
 // h = i%2 its low nibbles are weights 64j + 16h + (0..15) (sub-block 2j), its high nibbles weights
 // 64j + 32 + 16h + (0..15) (sub-block 2j+1). y = d*sc*q - dmin*m; the activation half-block sums the
@@ -1144,8 +1120,9 @@ static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y
 // (H200, Mistral-7B geometry, tg128): F16 241 tok/s at 2 rows x 1 chunk (unit kernel 207), Q8_0 373
 // at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K (380 vs 406 for Q4_K_M) stay on the unit kernels.
 // Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419.
-// LMC_CUDA_COAL="0": no type takes it; "R,U": every type (or, with LMC_CUDA_COAL_ONLY=<type name>,
-// that one) takes it with R rows per block (2, 4, 8) and U chunks in flight per row (1, 2). Read at
+// LMC_CUDA_COAL="0": no type takes it; "R,U": every type with a chunk kernel (F16, Q8_0, Q4_K, Q6_K;
+// with LMC_CUDA_COAL_ONLY=<type name> only that one) takes it with R rows per block (2, 4, 8) and U
+// chunks in flight per row (1, 2). Read at
 // every launch, so a test covers each variant in one process (decode is captured in a graph once).
 static bool coal_choice(uint32_t type, int *R, int *U) {
     bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0 || type == LMC_TYPE_Q6_K;
@@ -1154,7 +1131,9 @@ static bool coal_choice(uint32_t type, int *R, int *U) {
     const char *s = getenv("LMC_CUDA_COAL"), *only = getenv("LMC_CUDA_COAL_ONLY");
     if (s && s[0] == '0') return false;
     int r = 0, u = 0;
-    if (s && sscanf(s, "%d,%d", &r, &u) == 2 && (r == 2 || r == 4 || r == 8) && (u == 1 || u == 2) &&
+    const bool has_chunks = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0 || type == LMC_TYPE_Q4_K ||
+                            type == LMC_TYPE_Q6_K;
+    if (has_chunks && s && sscanf(s, "%d,%d", &r, &u) == 2 && (r == 2 || r == 4 || r == 8) && (u == 1 || u == 2) &&
         (!only || !strcmp(only, lmc_type_name(type)))) {
         *R = r;
         *U = u;
@@ -1171,14 +1150,14 @@ static cudaError_t launch_coal(const cuda_weight &w, const act_in &a, float *y, 
     return U == 2 ? launch_coal_t<T, 4, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 4, 1>(w, a, y, epi, e, s);
 }
 
-// The coalesced 8-bit path for Q4_0, Q8_0, Q4_K and Q6_K.
+// The coalesced 8-bit path for Q8_0, Q4_K and Q6_K (Q4_0's unit kernel already reads 16 contiguous
+// bytes per lane: run 13 measured its chunk version slower, 492 vs 502 tok/s, and it is gone).
 static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                            const cuda_qkv_epi &e, cudaStream_t s) {
     int R, U;
     if (!coal_choice(w.type, &R, &U)) return cudaErrorNotSupported;
     const act_in a = {NULL, xq, xds};
     switch (w.type) {
-    case LMC_TYPE_Q4_0: return launch_coal<c_q4_0>(w, a, y, epi, e, R, U, s);
     case LMC_TYPE_Q8_0: return launch_coal<c_q8_0>(w, a, y, epi, e, R, U, s);
     case LMC_TYPE_Q4_K: return launch_coal<c_q4_K>(w, a, y, epi, e, R, U, s);
     case LMC_TYPE_Q6_K: return launch_coal<c_q6_K>(w, a, y, epi, e, R, U, s);
@@ -1306,6 +1285,12 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
 // and fetch the norm weights before waiting for the kernel that wrote x (the decode path's RMSNorm is a
 // one-block kernel on the critical path: each saved memory round trip counts). Each thread sums its
 // values in the same order either way, so both forms give the same bits.
+// Writes the normalized value v of element o + i into the outputs asked for.
+__device__ __forceinline__ void rms_store(float v, int64_t oi, float *out32, __half *out16, int8_t *oq, float2 *ods) {
+    if (out32) out32[oi] = v;
+    if (out16) out16[oi] = __float2half_rn(v);
+    if (oq) quant_q8_warp(v, threadIdx.x & 31, oi >> 5, oq, ods);
+}
 #define RMS_KEEP 8 // 1024 threads x 8 values: registers for a whole block; run 16: 256 or 512 threads were slower
 __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n, float eps,
                           float *__restrict__ out32, __half *__restrict__ out16, int8_t *__restrict__ oq,
@@ -1335,10 +1320,7 @@ __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__
         for (int k = 0; k < RMS_KEEP; k++) {
             const int i = threadIdx.x + k * blockDim.x;
             if (i >= n) break; // uniform per warp when n % 32 == 0 (required with oq)
-            const float v = xv[k] * scale * wv[k];
-            if (out32) out32[o + i] = v;
-            if (out16) out16[o + i] = __float2half_rn(v);
-            if (oq) quant_q8_warp(v, threadIdx.x & 31, (o + i) >> 5, oq, ods);
+            rms_store(xv[k] * scale * wv[k], o + i, out32, out16, oq, ods);
         }
         return;
     }
@@ -1347,12 +1329,7 @@ __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = xr[i] * scale * w[i];
-        if (out32) out32[o + i] = v;
-        if (out16) out16[o + i] = __float2half_rn(v);
-        if (oq) quant_q8_warp(v, threadIdx.x & 31, (o + i) >> 5, oq, ods);
-    }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) rms_store(xr[i] * scale * w[i], o + i, out32, out16, oq, ods);
 }
 
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
