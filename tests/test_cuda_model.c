@@ -158,17 +158,8 @@ static void test_synthetic(const char *type) {
 /* Through the public API: greedy ids of a CPU context and a CUDA context equal, and a context shift
  * (lmc_seq_shift) on the GPU gives the CPU's next token. */
 static void test_ctx_parity(const char *path, int n_gen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("%s: not present, CPU/CUDA context parity skipped\n", path);
-        return;
-    }
-    fclose(f);
-    lmc_model *m = NULL;
-    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
-        CHECK(0, "cannot load %s: %s", path, lmc_last_error());
-        return;
-    }
+    lmc_model *m = t_load_model_or_skip(path);
+    if (!m) return;
     const int nv = lmc_model_n_vocab(m);
     int32_t ids[2][160];
     for (int dev = 0; dev < 2; dev++) {

@@ -140,17 +140,8 @@ static void compare_dumps(const char *what, const char *dir, const char *ref_dir
  * path; random-weight models put logits within rounding of each other, so there only the exact
  * path's NMSE and first id are asserted and the rest is printed. */
 static void test_model(const char *path, bool real) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        printf("%s: not present, skipped\n", path);
-        return;
-    }
-    fclose(f);
-    lmc_model *m = NULL;
-    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
-        CHECK(0, "load %s: %s", path, lmc_last_error());
-        return;
-    }
+    lmc_model *m = t_load_model_or_skip(path);
+    if (!m) return;
     const int nv = m->hp.n_vocab, nl = m->hp.n_layer;
     printf("%s: %d layers\n", path, nl);
     int32_t prompt[LONG];

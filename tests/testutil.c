@@ -1,5 +1,6 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
+#include "lmc.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -75,4 +76,18 @@ void t_buf_le(t_buf *b, uint64_t v, int nbytes) {
     uint8_t t[8];
     for (int i = 0; i < nbytes; i++) t[i] = (uint8_t)(v >> (8 * i));
     t_buf_put(b, t, (size_t)nbytes);
+}
+
+struct lmc_model *t_load_model_or_skip(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        printf("%s: not present, skipped\n", path);
+        return NULL;
+    }
+    lmc_model *m = NULL;
+    if (lmc_model_load(path, NULL, &m) != LMC_OK) {
+        CHECK(0, "load %s: %s", path, lmc_last_error());
+        return NULL;
+    }
+    return m;
 }

@@ -28,6 +28,10 @@ const char *t_shared(const char *rel);
 void t_require_shared(void);
 /* Prints "N passed, N failed" and returns the exit code. */
 int t_done(void);
+struct lmc_model;
+/* Loads the model at path; NULL after printing "<path>: not present, skipped" when the file is
+ * absent, or after a failed CHECK when it does not load. */
+struct lmc_model *t_load_model_or_skip(const char *path);
 /* Reads a whole file; NULL when missing. */
 char *t_read_file(const char *path, size_t *len);
 /* NMSE = sum (a-b)^2 / sum b^2 */
