@@ -9,6 +9,7 @@
 #include <string.h>
 #include <algorithm>
 #include <type_traits>
+#include <cooperative_groups.h>
 
 extern "C" {
 #include "quant.h"
@@ -396,6 +397,24 @@ template <int TYPE> struct t_generic {
     }
 };
 
+// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
+__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
+                                              float2 *__restrict__ ods) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+    const int q = __float2int_rn(v * id);
+    int sq = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    oq[blk * 32 + lane] = (int8_t)q;
+    if (lane == 0) {
+        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
+        ods[blk] = make_float2(d, d * (float)sq);
+    }
+}
+
 // ---- matrix-vector -------------------------------------------------------------------------------
 
 #define MV_WARPS 4
@@ -450,7 +469,7 @@ __device__ __forceinline__ float2 rope_cs(int pos, double freq) {
     return make_float2(c, sn);
 }
 
-__device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, float va, float vb, float *q) {
+__device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float va, float vb, float *q) {
     const int pos = *e.pos;
     const int q_dim = e.n_head * e.hd, kv_dim = e.n_head_kv * e.hd;
     int64_t idx = a < q_dim ? a : (a < q_dim + kv_dim ? a - q_dim : a - q_dim - kv_dim);
@@ -467,7 +486,7 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_qkv_epi &e, int64_t a, f
 }
 
 template <int R, int EPI>
-__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_qkv_epi &e) {
+__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
     if (EPI == EPI_QKV) {
 #pragma unroll
         for (int r = 0; r < R; r += 2)
@@ -486,12 +505,67 @@ __device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_
     }
 }
 
+// EPI_ADD_NORM / EPI_SWIGLU_Q8 (see cuda_epi). Every thread of the block comes here (the cluster
+// barrier needs them all); t0 marks thread 0, which holds the block's R sums.
+template <int R, int EPI>
+__device__ __forceinline__ void mv_group_epilogue(bool t0, const float *acc, int64_t r0, int64_t rows, float *y,
+                                                  const cuda_epi &e) {
+    if (t0) {
+        float ss = 0.f;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (EPI == EPI_ADD_NORM && r0 + r < rows) {
+                const float v = y[r0 + r] + acc[r];
+                y[r0 + r] = v;
+                ss += v * v;
+                if (e.out32) e.out32[r0 + r] = v * e.nw[r0 + r];
+            } else if (EPI == EPI_SWIGLU_Q8 && r % 2 == 0 && r0 + r + 1 < rows) {
+                y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+            }
+        }
+        if (EPI == EPI_ADD_NORM && !e.oq && e.ss_out) atomicAdd(e.ss_out, (double)ss);
+    }
+    if (!e.oq) return; // the same for the whole grid: launched without a cluster then
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // The cluster's blocks cover one group of 32 outputs (32 rows, or 64 interleaved gate/up rows):
+    // once all have stored theirs, the first warp of its first block quantizes the group.
+    cooperative_groups::cluster_group cl = cooperative_groups::this_cluster();
+    cl.sync(); // release/acquire at cluster scope: the other blocks' stores to y are visible
+    if (cl.block_rank() != 0 || threadIdx.x >= 32) return;
+    const int64_t i = (EPI == EPI_ADD_NORM ? r0 : r0 / 2) + threadIdx.x;
+    const float v = __ldcg(y + i); // past L1: it may hold this block's own stale line
+    if (EPI == EPI_ADD_NORM) {
+        float ss = v * v;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        if (threadIdx.x == 0 && e.ss_out) atomicAdd(e.ss_out, (double)ss);
+        quant_q8_warp(v * e.nw[i], threadIdx.x, i >> 5, e.oq, e.ods);
+    } else {
+        quant_q8_warp(v, threadIdx.x, i >> 5, e.oq, e.ods);
+    }
+#endif
+}
+
+// The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
+// RMSNorm's scale applies (e.ss), then the epilogue.
+template <int R, int EPI>
+__device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
+    const bool t0 = block_sum_rows<R>(acc);
+    if (t0 && e.ss) {
+        const float sc = rsqrtf((float)(*e.ss / e.ss_n) + e.eps);
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] *= sc;
+    }
+    if (EPI == EPI_ADD_NORM || EPI == EPI_SWIGLU_Q8) mv_group_epilogue<R, EPI>(t0, acc, r0, rows, y, e);
+    else if (t0) mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+}
+
 // A block of MV_WARPS warps computes R rows: the warps split the row's units between them (so short
 // and square matrices still put enough loads in flight), each warp's R rows share every activation
 // load, and U units per lane are loaded before any is used. Partial sums meet in shared memory.
 template <class T, int R, int U, int EPI>
 __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float *__restrict__ x,
-                                                          float *__restrict__ y, int64_t rows, cuda_qkv_epi e) {
+                                                          float *__restrict__ y, int64_t rows, cuda_epi e) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t r0 = (int64_t)blockIdx.x * R;
     const int nu = (int)(w.cols / T::UNIT);
@@ -532,8 +606,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float
             }
         }
     }
-    if (!block_sum_rows<R>(acc)) return;
-    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+    mv_finish<R, EPI>(acc, r0, rows, y, e);
 }
 
 // LMC_CUDA_PDL=0 turns programmatic dependent launch off (for timing); on by default.
@@ -548,18 +621,64 @@ static bool pdl_on() {
 
 // Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
 // start during its predecessor's tail.
+// With cluster > 1, blocks go in thread-block clusters of that many (x); sizes above the portable 8
+// need the kernel's non-portable attribute, set outside graph capture (the first decode step runs
+// eagerly, so every decode kernel has been launched once before its capture).
 template <typename... KArgs, typename... Args>
-static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+static cudaError_t launch_pdl_c(void (*k)(KArgs...), dim3 grid, dim3 block, int cluster, cudaStream_t s,
+                                Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[2];
+    int n = 0;
+    if (pdl_on()) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster > 1) {
+        cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+        if (cluster > 8 && cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
+            const cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+            if (r != cudaSuccess) return r;
+        }
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = (unsigned)cluster;
+        at[n].val.clusterDim.y = 1;
+        at[n++].val.clusterDim.z = 1;
+    }
     cfg.attrs = at;
-    cfg.numAttrs = pdl_on() ? 1 : 0;
+    cfg.numAttrs = n;
     return cudaLaunchKernelEx(&cfg, k, args...);
+}
+template <typename... KArgs, typename... Args>
+static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    return launch_pdl_c(k, grid, block, 0, s, args...);
+}
+
+// Cluster size a group epilogue needs with R rows per block: 0 for none, -1 where the shape cannot
+// form whole 32-output groups of at most 16 blocks (the caller then falls back, group_fallback).
+static int device_cc_major() {
+    static int v = -1;
+    if (v < 0) {
+        int dev = 0, m = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev) ==
+                                                      cudaSuccess)
+            v = m;
+        else
+            v = 0;
+    }
+    return v;
+}
+// Clusters only with LMC_CUDA_FOLD=2: device run 23 measured them slower than the quantizing pass they
+// replace (Q8_0 tg128 58% vs 68% of the copy bandwidth, Q4_K_M 36% vs 43%; clusters of 8-16 blocks).
+static int mv_cluster(int epi, const cuda_epi &e, int R, int64_t rows) {
+    const int g = epi == EPI_ADD_NORM && e.oq ? 32 : epi == EPI_SWIGLU_Q8 ? 64 : 0;
+    if (!g) return 0;
+    const char *f = getenv("LMC_CUDA_FOLD");
+    const bool on = f && f[0] == '2';
+    return on && device_cc_major() >= 9 && g % R == 0 && rows % g == 0 && g / R <= 16 ? g / R : -1;
 }
 
 // Block shape of the row-blocked mat-vecs: R rows per block, MV_WARPS warps (fewer for rows of fewer
@@ -575,19 +694,23 @@ template <class F> static cudaError_t epi_dispatch(int epi, F f) {
     case EPI_ADD: return f(std::integral_constant<int, EPI_ADD>());
     case EPI_SWIGLU: return f(std::integral_constant<int, EPI_SWIGLU>());
     case EPI_QKV: return f(std::integral_constant<int, EPI_QKV>());
+    case EPI_ADD_NORM: return f(std::integral_constant<int, EPI_ADD_NORM>());
+    case EPI_SWIGLU_Q8: return f(std::integral_constant<int, EPI_SWIGLU_Q8>());
     default: return f(std::integral_constant<int, EPI_STORE>());
     }
 }
 
 template <class T, int R, int U>
-static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
                                    cudaStream_t s) {
     const wparams p = {w.q, w.d, w.cols};
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
+    const int cl = mv_cluster(epi, e, R, w.rows);
+    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, s, p, x, y, w.rows, e);
+        return launch_pdl_c(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, x, y, w.rows, e);
     });
 }
 
@@ -596,7 +719,7 @@ static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *
 // gone.)
 template <class T, int RMAX>
 static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, float *y, int epi,
-                                       const cuda_qkv_epi &e, int def_rows, cudaStream_t s) {
+                                       const cuda_epi &e, int def_rows, cudaStream_t s) {
     const char *v = getenv("LMC_CUDA_MV");
     const int rows = v && (atoi(v) == 4 || atoi(v) == RMAX) ? atoi(v) : def_rows;
     if (rows == RMAX) return launch_matvec_t<T, RMAX, 1>(w, x, y, epi, e, s);
@@ -669,18 +792,51 @@ __global__ void k_get_rows_anyf(uint32_t type, const uint8_t *__restrict__ q, in
 // The coalesced mat-vecs (defined below with the 8-bit path); cudaErrorNotSupported where a type keeps
 // the unit kernels.
 static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                           const cuda_qkv_epi &e, cudaStream_t s);
-static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+                           const cuda_epi &e, cudaStream_t s);
+static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
                             cudaStream_t s);
 
 static bool is_anyf(const cuda_weight &w) {
     return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
 }
 
-cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
-                            cudaStream_t s) {
+// The blocks of x, or of x * w element-wise (w set).
+__global__ void k_quant_q8(const float *__restrict__ x, const float *__restrict__ w, int64_t n,
+                           int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    pdl_trigger();
+    pdl_wait();
+    if (blk * 32 >= n) return; // whole warps leave together (n % 32 == 0)
+    const int64_t i = blk * 32 + (threadIdx.x & 31);
+    quant_q8_warp(w ? x[i] * w[i] : x[i], threadIdx.x & 31, blk, oq, ods);
+}
+
+static cudaError_t quant_q8_w(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
+    if (n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, w, n, oq, ods);
+}
+cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
+    return quant_q8_w(x, NULL, n, oq, ods, s);
+}
+
+// A group epilogue whose kernel shape cannot form the clusters (mv_cluster): the element-wise part in
+// the mat-vec, then the 8-bit blocks in a quantizing pass. launch(epi, e) runs the mat-vec.
+template <class F>
+static cudaError_t group_or_fallback(int epi, const cuda_epi &e, float *y, int64_t rows, cudaStream_t s, F launch) {
+    cudaError_t r = launch(epi, e);
+    if (r != cudaErrorNotSupported || !(epi == EPI_ADD_NORM || epi == EPI_SWIGLU_Q8)) return r;
+    cuda_epi e2 = e;
+    e2.oq = NULL;
+    e2.ods = NULL;
+    r = launch(epi == EPI_ADD_NORM ? EPI_ADD_NORM : EPI_SWIGLU, e2);
+    if (r != cudaSuccess) return r;
+    return epi == EPI_ADD_NORM ? quant_q8_w(y, e.nw, rows, e.oq, e.ods, s) : quant_q8_w(y, NULL, rows / 2, e.oq, e.ods, s);
+}
+
+static cudaError_t matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
+                              cudaStream_t s) {
     if (is_anyf(w)) {
-        if (epi == EPI_QKV) return cudaErrorInvalidValue;
+        if (epi == EPI_QKV || epi == EPI_ADD_NORM || epi == EPI_SWIGLU_Q8 || e.ss) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
         return cudaGetLastError();
@@ -700,8 +856,14 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
     TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
 }
 
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
+                            cudaStream_t s) {
+    return group_or_fallback(epi, e, y, w.rows, s,
+                             [&](int ep, const cuda_epi &ee) { return matvec_epi(w, x, y, ep, ee, s); });
+}
+
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
-    cuda_qkv_epi e = {};
+    cuda_epi e = {};
     return cuda_matvec_epi(w, x, y, epi, e, s);
 }
 
@@ -711,36 +873,7 @@ cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi,
 // integers through dp4a (4 products per instruction), and the activation bytes each warp reads fall
 // from 128 to 40 per 32 weights. Costs the activation rounding (logits NMSE ~1e-4), nothing else.
 
-// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
-__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
-                                              float2 *__restrict__ ods) {
-    float amax = fabsf(v);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
-    const int q = __float2int_rn(v * id);
-    int sq = q;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
-    oq[blk * 32 + lane] = (int8_t)q;
-    if (lane == 0) {
-        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
-        ods[blk] = make_float2(d, d * (float)sq);
-    }
-}
 
-__global__ void k_quant_q8(const float *__restrict__ x, int64_t n, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
-    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    pdl_trigger();
-    pdl_wait();
-    if (blk * 32 >= n) return; // whole warps leave together (n % 32 == 0)
-    quant_q8_warp(x[blk * 32 + (threadIdx.x & 31)], threadIdx.x & 31, blk, oq, ods);
-}
-
-cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
-    if (n % 32) return cudaErrorInvalidValue;
-    return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, n, oq, ods);
-}
 
 bool cuda_q8_ok(const cuda_weight &w) {
     const int unit = w.type == LMC_TYPE_Q6_K ? 128 : w.type == LMC_TYPE_Q4_K ? 64 : 32;
@@ -826,7 +959,7 @@ __device__ __forceinline__ void mv_unit_q8(const typename T::raw (&rw)[R], const
 template <class T, int R, int U, int EPI>
 __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const int8_t *__restrict__ xq,
                                                              const float2 *__restrict__ xds, float *__restrict__ y,
-                                                             int64_t rows, cuda_qkv_epi e) {
+                                                             int64_t rows, cuda_epi e) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t r0 = (int64_t)blockIdx.x * R;
     const int nu = (int)(w.cols / T::UNIT);
@@ -867,19 +1000,20 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const in
             }
         }
     }
-    if (!block_sum_rows<R>(acc)) return;
-    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+    mv_finish<R, EPI>(acc, r0, rows, y, e);
 }
 
 template <class T, int R, int U>
 static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                                      const cuda_qkv_epi &e, cudaStream_t s) {
+                                      const cuda_epi &e, cudaStream_t s) {
     const wparams p = {w.q, w.d, w.cols};
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
+    const int cl = mv_cluster(epi, e, R, w.rows);
+    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, s, p, xq, xds, y, w.rows, e);
+        return launch_pdl_c(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, xq, xds, y, w.rows, e);
     });
 }
 
@@ -899,7 +1033,7 @@ static int q8_variant(int def) {
 
 template <class T, int RMAX>
 static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                                          const cuda_qkv_epi &e, int def, cudaStream_t s) {
+                                          const cuda_epi &e, int def, cudaStream_t s) {
     switch (q8_variant(def)) {
     case 0: return launch_matvec_q8_t<T, 4, 1>(w, xq, xds, y, epi, e, s);
     case 1: return launch_matvec_q8_t<T, 4, 2>(w, xq, xds, y, epi, e, s);
@@ -911,8 +1045,8 @@ static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq
     }
 }
 
-cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                           const cuda_qkv_epi &e, cudaStream_t s) {
+static cudaError_t matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                             const cuda_epi &e, cudaStream_t s) {
     if (!cuda_q8_ok(w)) return cudaErrorInvalidValue;
     const cudaError_t r = coal_q8(w, xq, xds, y, epi, e, s);
     if (r != cudaErrorNotSupported) return r;
@@ -923,6 +1057,12 @@ cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 
     case LMC_TYPE_Q6_K: return launch_matvec_q8_tuned<t_q6_K, 4>(w, xq, xds, y, epi, e, 0, s);
     default: return cudaErrorInvalidValue;
     }
+}
+
+cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_epi &e, cudaStream_t s) {
+    return group_or_fallback(epi, e, y, w.rows, s,
+                             [&](int ep, const cuda_epi &ee) { return matvec_q8(w, xq, xds, y, ep, ee, s); });
 }
 
 // ---- coalesced mat-vec: 16 bytes of quants per lane and load ---------------------------------------
@@ -1065,7 +1205,7 @@ struct c_q6_K {
 // chunks' weights are requested before waiting for the kernel that wrote the activations.
 template <class T, int R, int U, int EPI>
 __global__ void __launch_bounds__(MV_WARPS * 32) k_mv_coal(wparams w, act_in a, float *__restrict__ y, int64_t rows,
-                                                           cuda_qkv_epi e) {
+                                                           cuda_epi e) {
     const int64_t r0 = (int64_t)blockIdx.x * R;
     const int nc = (int)(w.cols / T::CW), step = blockDim.x;
     float acc[R];
@@ -1100,26 +1240,27 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_mv_coal(wparams w, act_in a, 
             }
         }
     }
-    if (!block_sum_rows<R>(acc)) return;
-    mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+    mv_finish<R, EPI>(acc, r0, rows, y, e);
 }
 
 template <class T, int R, int U>
-static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_qkv_epi &e,
+static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_epi &e,
                                  cudaStream_t s) {
     const wparams p = {w.q, w.d, w.cols};
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::CW, &blocks, &nt);
+    const int cl = mv_cluster(epi, e, R, w.rows);
+    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, s, p, a, y, w.rows, e);
+        return launch_pdl_c(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, a, y, w.rows, e);
     });
 }
 
 // Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
 // (H200, Mistral-7B geometry, tg128): F16 241 tok/s at 2 rows x 1 chunk (unit kernel 207), Q8_0 373
 // at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K (380 vs 406 for Q4_K_M) stay on the unit kernels.
-// Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419.
+// Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419. Run 25: Q8_0 at 4 x 1.
 // LMC_CUDA_COAL="0": no type takes it; "R,U": every type with a chunk kernel (F16, Q8_0, Q4_K, Q6_K;
 // with LMC_CUDA_COAL_ONLY=<type name> only that one) takes it with R rows per block (2, 4, 8) and U
 // chunks in flight per row (1, 2). Read at
@@ -1127,7 +1268,7 @@ static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y
 static bool coal_choice(uint32_t type, int *R, int *U) {
     bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0 || type == LMC_TYPE_Q6_K;
     *R = type == LMC_TYPE_Q8_0 ? 4 : 2;
-    *U = type == LMC_TYPE_Q8_0 ? 2 : 1;
+    *U = 1; // run 25 (attention and RMSNorm folded): Q8_0 4 x 1 455 tok/s vs 4 x 2 436
     const char *s = getenv("LMC_CUDA_COAL"), *only = getenv("LMC_CUDA_COAL_ONLY");
     if (s && s[0] == '0') return false;
     int r = 0, u = 0;
@@ -1143,7 +1284,7 @@ static bool coal_choice(uint32_t type, int *R, int *U) {
 }
 
 template <class T>
-static cudaError_t launch_coal(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_qkv_epi &e,
+static cudaError_t launch_coal(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_epi &e,
                                int R, int U, cudaStream_t s) {
     if (R == 2) return U == 2 ? launch_coal_t<T, 2, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 2, 1>(w, a, y, epi, e, s);
     if (R == 8) return U == 2 ? launch_coal_t<T, 8, 2>(w, a, y, epi, e, s) : launch_coal_t<T, 8, 1>(w, a, y, epi, e, s);
@@ -1153,7 +1294,7 @@ static cudaError_t launch_coal(const cuda_weight &w, const act_in &a, float *y, 
 // The coalesced 8-bit path for Q8_0, Q4_K and Q6_K (Q4_0's unit kernel already reads 16 contiguous
 // bytes per lane: run 13 measured its chunk version slower, 492 vs 502 tok/s, and it is gone).
 static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                           const cuda_qkv_epi &e, cudaStream_t s) {
+                           const cuda_epi &e, cudaStream_t s) {
     int R, U;
     if (!coal_choice(w.type, &R, &U)) return cudaErrorNotSupported;
     const act_in a = {NULL, xq, xds};
@@ -1166,7 +1307,7 @@ static cudaError_t coal_q8(const cuda_weight &w, const int8_t *xq, const float2 
 }
 
 // F16 weights on f32 activations, coalesced.
-static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_qkv_epi &e,
+static cudaError_t coal_f16(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
                             cudaStream_t s) {
     int R, U;
     if (!coal_choice(w.type, &R, &U)) return cudaErrorNotSupported;
@@ -1411,7 +1552,12 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
 // Flash-decoding: block (head, split, token) scores CUDA_ATT_CHUNK keys, keeps its own max and sum,
 // and writes an unnormalised partial output; k_att_combine merges the splits of each head.
 
-#define ATT_THREADS 128
+// ATT_KT threads share one key's score (CUDA_ATT_CHUNK keys per block = one pass), and the V sum
+// gives each warp CUDA_ATT_CHUNK / (ATT_THREADS / 32) keys: every load of a phase is issued before the
+// first is used, so a block waits about one memory round trip per phase (decode attention is a chain of
+// latencies, not of bandwidth: 32 blocks read ~128 KB each).
+#define ATT_KT 4
+#define ATT_THREADS (CUDA_ATT_CHUNK * ATT_KT)
 
 __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
         const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
@@ -1419,35 +1565,78 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
         float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
-    pdl_wait(); // q, the caches and *pos come from the kernels before
-    const int n_kv = *pos0 + t + 1;
+    // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
+    // rows of positions before it from earlier calls: both are read before waiting for the kernel
+    // that wrote q and this call's rows.
+    const int p0 = *pos0;
+    const int n_kv = p0 + t + 1;
     const int start = sp * CUDA_ATT_CHUNK;
     if (start >= n_kv) return;
     const int end = min(start + CUDA_ATT_CHUNK, n_kv);
     const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    // scores: ATT_KT neighbouring threads take one key, each a contiguous quarter of its dims (n4
+    // float4 of it, kept in registers when at most 8)
+    const int j = start + threadIdx.x / ATT_KT, part4 = threadIdx.x % ATT_KT;
+    const int n4 = hd / (4 * ATT_KT);
+    const bool kreg = hd % (4 * ATT_KT) == 0 && n4 <= 8;
+    const float4 *k4 = (const float4 *)(kc + (int64_t)j * kv_dim + kvh * hd) + part4 * n4;
+    float4 kr[8];
+    if (kreg && j < end && j < p0) {
+#pragma unroll
+        for (int d = 0; d < 8; d++)
+            if (d < n4) kr[d] = k4[d];
+    }
+    // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
+    const bool vreg = (hd & 3) == 0 && hd <= 128 && ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK;
+    const float *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
+    float4 vr[8];
+    if (vreg && lane * 4 < hd) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int jj = warp + i * (ATT_THREADS / 32);
+            if (start + jj < end && start + jj < p0) vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+        }
+    }
+    pdl_wait();
     __shared__ float qs[256];
     __shared__ float sc[CUDA_ATT_CHUNK];
     __shared__ float red[32];
     const float scale = rsqrtf((float)hd);
     const float *qr = q + (int64_t)t * q_stride + h * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
-    __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    // scores: one key per thread (CUDA_ATT_CHUNK == ATT_THREADS), all of its loads independent
-    for (int j = start + threadIdx.x; j < end; j += blockDim.x) {
-        const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
-        float s = 0.f;
-        if ((hd & 3) == 0) {
-            const float4 *k4 = (const float4 *)k;
-#pragma unroll 8
-            for (int d = 0; d < hd / 4; d++) {
-                const float4 kv = k4[d];
-                s += qs[4*d] * kv.x + qs[4*d+1] * kv.y + qs[4*d+2] * kv.z + qs[4*d+3] * kv.w;
-            }
-        } else {
-            for (int d = 0; d < hd; d++) s += qs[d] * k[d];
+    if (kreg && j < end && j >= p0) { // this call's rows
+#pragma unroll
+        for (int d = 0; d < 8; d++)
+            if (d < n4) kr[d] = k4[d];
+    }
+    if (vreg && lane * 4 < hd) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int jj = warp + i * (ATT_THREADS / 32);
+            if (start + jj < end && start + jj >= p0) vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
         }
-        sc[j - start] = s;
+    }
+    __syncthreads();
+    {
+        float s = 0.f;
+        if (j < end) {
+            if (kreg) {
+                const int d0 = part4 * n4;
+#pragma unroll
+                for (int d = 0; d < 8; d++)
+                    if (d < n4) {
+                        const float *qq = qs + 4 * (d0 + d);
+                        s += qq[0] * kr[d].x + qq[1] * kr[d].y + qq[2] * kr[d].z + qq[3] * kr[d].w;
+                    }
+            } else {
+                const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
+                for (int d = part4; d < hd; d += ATT_KT) s += qs[d] * k[d];
+            }
+        }
+#pragma unroll
+        for (int o = 1; o < ATT_KT; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (j < end && part4 == 0) sc[j - start] = s;
     }
     __syncthreads();
     float m = -INFINITY;
@@ -1469,15 +1658,21 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     __syncthreads();
     float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
     if ((hd & 3) == 0 && hd <= 128) {
-        // each warp takes every 4th key; lane covers 4 dims; the warps' sums meet in shared memory
+        // each warp takes every 16th key; lane covers 4 dims; the warps' sums meet in shared memory
         __shared__ float4 acc4[ATT_THREADS / 32][32];
         float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (lane * 4 < hd) {
-            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
-#pragma unroll 4
-            for (int j = warp; j < end - start; j += ATT_THREADS / 32) {
-                const float4 vv = *(const float4 *)(v + (int64_t)j * kv_dim);
-                const float p = sc[j];
+        if (lane * 4 < hd && vreg) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const int jj = warp + i * (ATT_THREADS / 32);
+                if (start + jj >= end) break;
+                const float p = sc[jj];
+                o.x += p * vr[i].x; o.y += p * vr[i].y; o.z += p * vr[i].z; o.w += p * vr[i].w;
+            }
+        } else if (lane * 4 < hd) {
+            for (int jj = warp; jj < end - start; jj += ATT_THREADS / 32) {
+                const float4 vv = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+                const float p = sc[jj];
                 o.x += p * vv.x; o.y += p * vv.y; o.z += p * vv.z; o.w += p * vv.w;
             }
         }

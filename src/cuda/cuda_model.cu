@@ -48,8 +48,11 @@ struct lmc_cuda_ctx {
     float *h;        // (n_batch, n_embd) residual stream
     float *x32;      // (n_embd) normed input of the decode path
     bool q8;         // decode mat-vecs on 8-bit activations where the weight type allows
-    int8_t *xq;      // (wide) 8-bit activations of the current mat-vec input
-    float2 *xds;     // (wide / 32) their block scales
+    int8_t *xq;      // (wide) 8-bit activations of the current mat-vec input: buffer A (q/k/v, gate/up,
+    float2 *xds;     // (wide / 32) output), with their block scales
+    int8_t *xq2;     // buffer B (wo, down): a mat-vec that folds the next RMSNorm reads one and writes
+    float2 *xds2;    // the other
+    double *ssq;     // (2 n_layer + 2) sums of squares of the folded RMSNorms, zeroed per step
     __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
     float *qkv;      // (n_batch, qkv_dim)
     float *att;      // (n_batch, q_dim)
@@ -65,6 +68,7 @@ struct lmc_cuda_ctx {
     float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
     cudaGraphExec_t graph;
     bool graph_ready;
+    bool eager_done; // the first decode step runs outside a graph (kernel attributes get set there)
     uint64_t w_bytes, bytes_per_token;
     lmc_status pending;   // an error of kv_shift, reported by the next forward
     char pending_msg[256];
@@ -96,7 +100,8 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     uint64_t b = 0;
     b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4;       // h, x32
-    b += wide + wide / 32 * 8 + 8;                                 // xq, xds
+    b += 2 * (wide + wide / 32 * 8 + 8);                           // xq, xds, xq2, xds2
+    b += (2ull * hp.n_layer + 2) * 8;                              // ssq
     b += (uint64_t)n_batch * wide * 2;                             // x16
     b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;             // qkv
     b += (uint64_t)n_batch * q_dim * 4;                            // att
@@ -264,7 +269,7 @@ static void release_all(lmc_cuda_ctx *c) {
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
-    void *bufs[] = {c->xq, c->xds, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
+    void *bufs[] = {c->xq, c->xds, c->xq2, c->xds2, c->ssq, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
     for (void *b : bufs) cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
@@ -381,6 +386,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->xq, (size_t)wide), "scratch");
     TRYC(cudaMalloc((void **)&c->xds, (size_t)(wide / 32 + 1) * 8), "scratch");
+    TRYC(cudaMalloc((void **)&c->xq2, (size_t)wide), "scratch");
+    TRYC(cudaMalloc((void **)&c->xds2, (size_t)(wide / 32 + 1) * 8), "scratch");
+    TRYC(cudaMalloc((void **)&c->ssq, (2 * (size_t)hp.n_layer + 2) * 8), "scratch");
     TRYC(cudaMalloc((void **)&c->x16, (size_t)p->n_batch * wide * 2), "scratch");
     TRYC(cudaMalloc((void **)&c->qkv, (size_t)p->n_batch * c->qkv_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att, (size_t)p->n_batch * c->q_dim * 4), "scratch");
@@ -460,13 +468,59 @@ static cudaError_t norm_for(lmc_cuda_ctx *c, const float *wn, const cuda_weight 
 // y = W x on the 8-bit path when the weight allows (quantizing x first unless have_q8 says xq holds
 // it already), else on f32 activations.
 static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, float *y, int epi,
-                      const cuda_qkv_epi &e, bool have_q8) {
+                      const cuda_epi &e, bool have_q8, int buf = 0) {
     if (!use_q8(c, w)) return cuda_matvec_epi(w, x, y, epi, e, c->st);
+    int8_t *xq = buf ? c->xq2 : c->xq;
+    float2 *xds = buf ? c->xds2 : c->xds;
     if (!have_q8) {
-        cudaError_t r = cuda_quant_q8(x, w.cols, c->xq, c->xds, c->st);
+        cudaError_t r = cuda_quant_q8(x, w.cols, xq, xds, c->st);
         if (r != cudaSuccess) return r;
     }
-    return cuda_matvec_q8(w, c->xq, c->xds, y, epi, e, c->st);
+    return cuda_matvec_q8(w, xq, xds, y, epi, e, c->st);
+}
+
+// LMC_CUDA_FOLD=0 keeps each RMSNorm and the quantizing of ffn_down's input as kernels of their own
+// (for timing, and as the reference the folded form is tested against); by default the decode step
+// folds them into the mat-vecs around them (cuda_epi: EPI_ADD_NORM, EPI_SWIGLU_Q8, ss), where 8-bit
+// inputs still take a quantizing pass unless LMC_CUDA_FOLD=2 (thread-block clusters, mv_cluster).
+static bool fold_on(const lmc_cuda_ctx *c) {
+    const char *e = getenv("LMC_CUDA_FOLD");
+    return !(e && e[0] == '0') && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
+}
+
+// The producer side of a folded RMSNorm with weights nw, for the mat-vecs a, b, d (NULL when fewer)
+// that read its output: f32 values into x32 for those off the 8-bit path, 8-bit blocks into buffer A
+// for those on it; the sum of squares into *ss.
+static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss, const cuda_weight *a, const cuda_weight *b,
+                          const cuda_weight *d) {
+    cuda_epi e = {};
+    e.nw = nw;
+    e.ss_out = ss;
+    for (const cuda_weight *w : {a, b, d}) {
+        if (!w) continue;
+        if (use_q8(c, *w)) {
+            e.oq = c->xq;
+            e.ods = c->xds;
+        } else {
+            e.out32 = c->x32;
+        }
+    }
+    return e;
+}
+
+// LMC_CUDA_SKIP=MASK leaves parts of the decode step out, for timing only (the logits are then wrong):
+// 1 attention RMSNorm, 2 q/k/v, 4 attention, 8 wo, 16 FFN RMSNorm, 32 gate/up, 64 quantizing down's
+// input, 128 down, 256 output norm and mat-vec. Time with a part minus time without it is that
+// part's share of a step, overlap with its neighbours included.
+enum { SK_NORM1 = 1, SK_QKV = 2, SK_ATT = 4, SK_WO = 8, SK_NORM2 = 16, SK_GU = 32, SK_QUANT = 64, SK_DOWN = 128,
+       SK_OUT = 256 };
+static int skip_mask() {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("LMC_CUDA_SKIP");
+        v = e ? atoi(e) : 0;
+    }
+    return v;
 }
 
 static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
@@ -474,48 +528,115 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     cudaStream_t s = c->st;
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
-    const cuda_qkv_epi no = {};
+    const cuda_epi no = {};
+    const int sk = dump ? 0 : skip_mask();
+    const bool fold = fold_on(c);
     bool hq = false;
+    cuda_epi ein = {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
+    ein.ss_n = hp.n_embd;
+    ein.eps = hp.norm_eps;
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
+    if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, (2 * (size_t)hp.n_layer + 2) * 8, s), "fold sums");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
-        TRYC(norm_for(c, D.attn_norm, D.fused_qkv ? D.qkv : D.wq, &hq), "rmsnorm");
-        if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
-            cuda_qkv_epi e = {pos, c->rope_freq, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, D.k_cache, D.v_cache};
+        const cuda_weight &wq0 = D.fused_qkv ? D.qkv : D.wq, &wg0 = D.fused_gu ? D.gu : D.gate;
+        // attention RMSNorm: folded into the previous layer's down, a kernel of its own in the first
+        ein.ss = NULL;
+        if (fold && l > c->layer0) {
+            ein.ss = c->ssq + 2 * l;
+            hq = use_q8(c, wq0);
+        } else if (!(sk & SK_NORM1)) {
+            TRYC(norm_for(c, D.attn_norm, wq0, &hq), "rmsnorm");
+        } else {
+            hq = use_q8(c, wq0);
+        }
+        if (sk & SK_QKV) {
+        } else if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
+            cuda_epi e = ein;
+            e.pos = pos;
+            e.freq = c->rope_freq;
+            e.n_head = hp.n_head;
+            e.n_head_kv = hp.n_head_kv;
+            e.hd = hp.head_dim;
+            e.n_rot = hp.n_rot;
+            e.k_cache = D.k_cache;
+            e.v_cache = D.v_cache;
             TRYC(mv(c, D.qkv, c->x32, c->qkv, EPI_QKV, e, hq), "matvec qkv");
         } else {
             if (D.fused_qkv) {
-                TRYC(mv(c, D.qkv, c->x32, c->qkv, EPI_STORE, no, hq), "matvec qkv");
+                TRYC(mv(c, D.qkv, c->x32, c->qkv, EPI_STORE, ein, hq), "matvec qkv");
             } else {
-                TRYC(mv(c, D.wq, c->x32, c->qkv, EPI_STORE, no, hq), "matvec q");
+                TRYC(mv(c, D.wq, c->x32, c->qkv, EPI_STORE, ein, hq), "matvec q");
                 hq = hq || use_q8(c, D.wq);
-                TRYC(mv(c, D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, no, hq), "matvec k");
+                TRYC(mv(c, D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, ein, hq), "matvec k");
                 hq = hq || use_q8(c, D.wk);
-                TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, no, hq), "matvec v");
+                TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, ein, hq), "matvec v");
             }
             TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                               D.v_cache, s), "rope");
         }
-        hq = use_q8(c, D.wo) && hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too
-        TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                            c->max_split, c->part, c->att_cnt, c->att, hq ? c->xq : NULL, c->xds, s), "attention");
-        TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq), "matvec wo");
-        TRYC(norm_for(c, D.ffn_norm, D.fused_gu ? D.gu : D.gate, &hq), "rmsnorm");
-        if (D.fused_gu) {
-            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, no, hq), "matvec gate/up");
+        hq = use_q8(c, D.wo) && hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too (buffer B)
+        if (!(sk & SK_ATT))
+            TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
+                                c->max_split, c->part, c->att_cnt, c->att, hq ? c->xq2 : NULL, c->xds2, s), "attention");
+        // wo, and the FFN RMSNorm folded into it or a kernel of its own
+        ein.ss = NULL;
+        if (fold) {
+            const cuda_epi e = fold_into(c, D.ffn_norm, c->ssq + 2 * l + 1, &wg0, D.fused_gu ? NULL : &D.up, NULL);
+            if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD_NORM, e, hq, 1), "matvec wo");
+            ein.ss = c->ssq + 2 * l + 1;
+            hq = use_q8(c, wg0);
         } else {
-            TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, no, hq), "matvec gate");
+            if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq, 1), "matvec wo");
+            if (!(sk & SK_NORM2)) TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
+            else hq = use_q8(c, wg0);
+        }
+        // gate/up; with folding it also writes down's 8-bit input (buffer B)
+        bool hq_down = (sk & SK_QUANT) != 0;
+        if (sk & SK_GU) {
+        } else if (D.fused_gu) {
+            cuda_epi e = ein;
+            int epi = EPI_SWIGLU;
+            if (fold && use_q8(c, D.down)) {
+                e.oq = c->xq2;
+                e.ods = c->xds2;
+                epi = EPI_SWIGLU_Q8;
+                hq_down = true;
+            }
+            TRYC(mv(c, D.gu, c->x32, c->ff, epi, e, hq), "matvec gate/up");
+        } else {
+            TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate");
             hq = hq || use_q8(c, D.gate);
-            TRYC(mv(c, D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, no, hq), "matvec up");
+            TRYC(mv(c, D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, ein, hq), "matvec up");
             TRYC(cuda_swiglu(c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff, NULL, s), "swiglu");
         }
-        TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, false), "matvec down");
+        // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded into it
+        if (fold) {
+            const bool last = l + 1 == hp.n_layer;
+            const cuda_layer *N = last ? NULL : &c->L[l + 1];
+            const cuda_epi e = last ? fold_into(c, c->out_norm, c->ssq + 2 * hp.n_layer, &c->output, NULL, NULL)
+                               : N->fused_qkv ? fold_into(c, N->attn_norm, c->ssq + 2 * (l + 1), &N->qkv, NULL, NULL)
+                                              : fold_into(c, N->attn_norm, c->ssq + 2 * (l + 1), &N->wq, &N->wk, &N->wv);
+            if (!(sk & SK_DOWN)) TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
+        } else if (!(sk & SK_DOWN)) {
+            TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, hq_down, 1), "matvec down");
+        } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
+            TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
+        }
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost,
                                  s), "dump");
     }
-    TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
-    TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, no, hq), "matvec output");
+    if (!(sk & SK_OUT)) {
+        ein.ss = NULL;
+        if (fold) {
+            ein.ss = c->ssq + 2 * hp.n_layer;
+            hq = use_q8(c, c->output);
+        } else {
+            TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
+        }
+        TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, ein, hq), "matvec output");
+    }
 done:
     return st;
 }
@@ -591,6 +712,13 @@ static cudaError_t copy_in_one(lmc_cuda_ctx *c) {
 // Decode step through the graph: inputs copied in from pinned memory (copy_in_one), logits copied out.
 static lmc_status decode_graph(lmc_cuda_ctx *c) {
     lmc_status st = LMC_OK;
+    if (!c->eager_done) { // once outside a graph: the kernels' attributes get set outside capture
+        TRYC(copy_in_one(c), "decode input");
+        TRY(step_one(c, NULL));
+        TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st), "logits");
+        c->eager_done = true;
+        goto done;
+    }
     if (!c->graph_ready) {
         cudaGraph_t g = NULL;
         TRYC(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal), "graph capture");

@@ -270,7 +270,7 @@ extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_
     float *dx = NULL, *dy = NULL;
     int8_t *dq = NULL;
     float2 *dds = NULL;
-    const cuda_qkv_epi e = {};
+    const cuda_epi e = {};
     TRY(upload_matrix(&dw, type, w, rows, cols));
     if (!cuda_q8_ok(dw)) {
         st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
