@@ -208,10 +208,9 @@ int main(void) {
     test_golden("models/llama-2-tiny-random.gguf", "models/golden/llama-2-tiny-random.hello-world.greedy16.json");
     const char *types[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
     /* the decode step with its RMSNorms folded into the mat-vecs (default) and with them as kernels */
-    for (int fold = 2; fold >= 0; fold--) { /* 2: the 8-bit blocks through cluster epilogues */
+    for (int fold = 1; fold >= 0; fold--) {
         printf("LMC_CUDA_FOLD=%d\n", fold);
-        const char *fv[] = {"0", "1", "2"};
-        setenv("LMC_CUDA_FOLD", fv[fold], 1);
+        setenv("LMC_CUDA_FOLD", fold ? "1" : "0", 1);
         for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) test_synthetic(types[k]);
     }
     unsetenv("LMC_CUDA_FOLD");

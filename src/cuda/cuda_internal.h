@@ -29,18 +29,16 @@ bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
 void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
                       uint8_t *q, uint8_t *d);
 
-enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4, EPI_SWIGLU_Q8 = 5 };
+enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4 };
 
 /* What a mat-vec does with its results besides the plain store.
  * EPI_QKV: rows are q | k | v of one token; pairs of q and k rows rotate at *pos (freq[i] =
  * base^(-2i/n_rot), double), k and v go straight into the caches, q into y.
  * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps) *
  * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
- * - EPI_ADD_NORM (the producer of h, y += W x): for each new value v = y[i] also out32[i] = v * nw[i]
- *   (when out32), the sum of v^2 into *ss_out, and (when oq) the 8-bit blocks of v * nw into oq/ods;
- *   for those, the blocks of one 32-row group meet in a thread-block cluster.
- * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n + eps).
- * EPI_SWIGLU_Q8: EPI_SWIGLU that also writes the outputs' 8-bit blocks into oq/ods (ffn_down's input). */
+ * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
+ *   out32[i] = v * nw[i] and the sum of v^2 into *ss_out;
+ * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n + eps). */
 struct cuda_epi {
     const int32_t *pos;
     const double *freq;
@@ -51,8 +49,6 @@ struct cuda_epi {
     float eps;
     const float *nw;  /* producer side */
     float *out32;
-    int8_t *oq;
-    float2 *ods;
     double *ss_out;
 };
 
@@ -65,7 +61,8 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
  * ods[b] = (d, d * sum q), d = amax / 127. cuda_matvec_q8 takes them for weights cuda_q8_ok
  * accepts (dp4a dot products); cuda_rmsnorm_q8 is RMSNorm of one row that also writes them. */
 bool cuda_q8_ok(const cuda_weight &w); /* Q4_0, Q8_0, Q4_K, Q6_K in whole units */
-cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
+/* cuda_quant_q8: the blocks of x, or of x * w element-wise where w is set. */
+cudaError_t cuda_quant_q8(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
 cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                            const cuda_epi &e, cudaStream_t s);
 cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,

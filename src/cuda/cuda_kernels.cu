@@ -9,7 +9,6 @@
 #include <string.h>
 #include <algorithm>
 #include <type_traits>
-#include <cooperative_groups.h>
 
 extern "C" {
 #include "quant.h"
@@ -505,45 +504,19 @@ __device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_
     }
 }
 
-// EPI_ADD_NORM / EPI_SWIGLU_Q8 (see cuda_epi). Every thread of the block comes here (the cluster
-// barrier needs them all); t0 marks thread 0, which holds the block's R sums.
-template <int R, int EPI>
-__device__ __forceinline__ void mv_group_epilogue(bool t0, const float *acc, int64_t r0, int64_t rows, float *y,
-                                                  const cuda_epi &e) {
-    if (t0) {
-        float ss = 0.f;
+// EPI_ADD_NORM (see cuda_epi), by thread 0 with the block's R sums.
+template <int R>
+__device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
+    float ss = 0.f;
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (EPI == EPI_ADD_NORM && r0 + r < rows) {
-                const float v = y[r0 + r] + acc[r];
-                y[r0 + r] = v;
-                ss += v * v;
-                if (e.out32) e.out32[r0 + r] = v * e.nw[r0 + r];
-            } else if (EPI == EPI_SWIGLU_Q8 && r % 2 == 0 && r0 + r + 1 < rows) {
-                y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
-            }
+    for (int r = 0; r < R; r++)
+        if (r0 + r < rows) {
+            const float v = y[r0 + r] + acc[r];
+            y[r0 + r] = v;
+            ss += v * v;
+            e.out32[r0 + r] = v * e.nw[r0 + r];
         }
-        if (EPI == EPI_ADD_NORM && !e.oq && e.ss_out) atomicAdd(e.ss_out, (double)ss);
-    }
-    if (!e.oq) return; // the same for the whole grid: launched without a cluster then
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // The cluster's blocks cover one group of 32 outputs (32 rows, or 64 interleaved gate/up rows):
-    // once all have stored theirs, the first warp of its first block quantizes the group.
-    cooperative_groups::cluster_group cl = cooperative_groups::this_cluster();
-    cl.sync(); // release/acquire at cluster scope: the other blocks' stores to y are visible
-    if (cl.block_rank() != 0 || threadIdx.x >= 32) return;
-    const int64_t i = (EPI == EPI_ADD_NORM ? r0 : r0 / 2) + threadIdx.x;
-    const float v = __ldcg(y + i); // past L1: it may hold this block's own stale line
-    if (EPI == EPI_ADD_NORM) {
-        float ss = v * v;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        if (threadIdx.x == 0 && e.ss_out) atomicAdd(e.ss_out, (double)ss);
-        quant_q8_warp(v * e.nw[i], threadIdx.x, i >> 5, e.oq, e.ods);
-    } else {
-        quant_q8_warp(v, threadIdx.x, i >> 5, e.oq, e.ods);
-    }
-#endif
+    atomicAdd(e.ss_out, (double)ss);
 }
 
 // The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
@@ -556,8 +529,9 @@ __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t r
 #pragma unroll
         for (int r = 0; r < R; r++) acc[r] *= sc;
     }
-    if (EPI == EPI_ADD_NORM || EPI == EPI_SWIGLU_Q8) mv_group_epilogue<R, EPI>(t0, acc, r0, rows, y, e);
-    else if (t0) mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+    if (!t0) return;
+    if (EPI == EPI_ADD_NORM) mv_add_norm<R>(acc, r0, rows, y, e);
+    else mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
 
 // A block of MV_WARPS warps computes R rows: the warps split the row's units between them (so short
@@ -621,64 +595,20 @@ static bool pdl_on() {
 
 // Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
 // start during its predecessor's tail.
-// With cluster > 1, blocks go in thread-block clusters of that many (x); sizes above the portable 8
-// need the kernel's non-portable attribute, set outside graph capture (the first decode step runs
-// eagerly, so every decode kernel has been launched once before its capture).
+// Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
+// start during its predecessor's tail.
 template <typename... KArgs, typename... Args>
-static cudaError_t launch_pdl_c(void (*k)(KArgs...), dim3 grid, dim3 block, int cluster, cudaStream_t s,
-                                Args... args) {
+static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.stream = s;
-    cudaLaunchAttribute at[2];
-    int n = 0;
-    if (pdl_on()) {
-        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        at[n++].val.programmaticStreamSerializationAllowed = 1;
-    }
-    if (cluster > 1) {
-        cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-        if (cluster > 8 && cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
-            const cudaError_t r = cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-            if (r != cudaSuccess) return r;
-        }
-        at[n].id = cudaLaunchAttributeClusterDimension;
-        at[n].val.clusterDim.x = (unsigned)cluster;
-        at[n].val.clusterDim.y = 1;
-        at[n++].val.clusterDim.z = 1;
-    }
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at;
-    cfg.numAttrs = n;
+    cfg.numAttrs = pdl_on() ? 1 : 0;
     return cudaLaunchKernelEx(&cfg, k, args...);
-}
-template <typename... KArgs, typename... Args>
-static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
-    return launch_pdl_c(k, grid, block, 0, s, args...);
-}
-
-// Cluster size a group epilogue needs with R rows per block: 0 for none, -1 where the shape cannot
-// form whole 32-output groups of at most 16 blocks (the caller then falls back, group_fallback).
-static int device_cc_major() {
-    static int v = -1;
-    if (v < 0) {
-        int dev = 0, m = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev) ==
-                                                      cudaSuccess)
-            v = m;
-        else
-            v = 0;
-    }
-    return v;
-}
-// Clusters only with LMC_CUDA_FOLD=2: device run 23 measured them slower than the quantizing pass they
-// replace (Q8_0 tg128 58% vs 68% of the copy bandwidth, Q4_K_M 36% vs 43%; clusters of 8-16 blocks).
-static int mv_cluster(int epi, const cuda_epi &e, int R, int64_t rows) {
-    const int g = epi == EPI_ADD_NORM && e.oq ? 32 : epi == EPI_SWIGLU_Q8 ? 64 : 0;
-    if (!g) return 0;
-    const char *f = getenv("LMC_CUDA_FOLD");
-    const bool on = f && f[0] == '2';
-    return on && device_cc_major() >= 9 && g % R == 0 && rows % g == 0 && g / R <= 16 ? g / R : -1;
 }
 
 // Block shape of the row-blocked mat-vecs: R rows per block, MV_WARPS warps (fewer for rows of fewer
@@ -695,7 +625,6 @@ template <class F> static cudaError_t epi_dispatch(int epi, F f) {
     case EPI_SWIGLU: return f(std::integral_constant<int, EPI_SWIGLU>());
     case EPI_QKV: return f(std::integral_constant<int, EPI_QKV>());
     case EPI_ADD_NORM: return f(std::integral_constant<int, EPI_ADD_NORM>());
-    case EPI_SWIGLU_Q8: return f(std::integral_constant<int, EPI_SWIGLU_Q8>());
     default: return f(std::integral_constant<int, EPI_STORE>());
     }
 }
@@ -707,10 +636,8 @@ static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
-    const int cl = mv_cluster(epi, e, R, w.rows);
-    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl_c(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, x, y, w.rows, e);
+        return launch_pdl(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, s, p, x, y, w.rows, e);
     });
 }
 
@@ -811,32 +738,15 @@ __global__ void k_quant_q8(const float *__restrict__ x, const float *__restrict_
     quant_q8_warp(w ? x[i] * w[i] : x[i], threadIdx.x & 31, blk, oq, ods);
 }
 
-static cudaError_t quant_q8_w(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
+cudaError_t cuda_quant_q8(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
     if (n % 32) return cudaErrorInvalidValue;
     return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, w, n, oq, ods);
 }
-cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
-    return quant_q8_w(x, NULL, n, oq, ods, s);
-}
 
-// A group epilogue whose kernel shape cannot form the clusters (mv_cluster): the element-wise part in
-// the mat-vec, then the 8-bit blocks in a quantizing pass. launch(epi, e) runs the mat-vec.
-template <class F>
-static cudaError_t group_or_fallback(int epi, const cuda_epi &e, float *y, int64_t rows, cudaStream_t s, F launch) {
-    cudaError_t r = launch(epi, e);
-    if (r != cudaErrorNotSupported || !(epi == EPI_ADD_NORM || epi == EPI_SWIGLU_Q8)) return r;
-    cuda_epi e2 = e;
-    e2.oq = NULL;
-    e2.ods = NULL;
-    r = launch(epi == EPI_ADD_NORM ? EPI_ADD_NORM : EPI_SWIGLU, e2);
-    if (r != cudaSuccess) return r;
-    return epi == EPI_ADD_NORM ? quant_q8_w(y, e.nw, rows, e.oq, e.ods, s) : quant_q8_w(y, NULL, rows / 2, e.oq, e.ods, s);
-}
-
-static cudaError_t matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                              cudaStream_t s) {
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
+                            cudaStream_t s) {
     if (is_anyf(w)) {
-        if (epi == EPI_QKV || epi == EPI_ADD_NORM || epi == EPI_SWIGLU_Q8 || e.ss) return cudaErrorInvalidValue;
+        if (epi == EPI_QKV || epi == EPI_ADD_NORM || e.ss) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
         return cudaGetLastError();
@@ -854,12 +764,6 @@ static cudaError_t matvec_epi(const cuda_weight &w, const float *x, float *y, in
     default: break;
     }
     TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
-}
-
-cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                            cudaStream_t s) {
-    return group_or_fallback(epi, e, y, w.rows, s,
-                             [&](int ep, const cuda_epi &ee) { return matvec_epi(w, x, y, ep, ee, s); });
 }
 
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s) {
@@ -1010,10 +914,8 @@ static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, co
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
-    const int cl = mv_cluster(epi, e, R, w.rows);
-    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl_c(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, xq, xds, y, w.rows, e);
+        return launch_pdl(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, s, p, xq, xds, y, w.rows, e);
     });
 }
 
@@ -1045,8 +947,8 @@ static cudaError_t launch_matvec_q8_tuned(const cuda_weight &w, const int8_t *xq
     }
 }
 
-static cudaError_t matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                             const cuda_epi &e, cudaStream_t s) {
+cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
+                           const cuda_epi &e, cudaStream_t s) {
     if (!cuda_q8_ok(w)) return cudaErrorInvalidValue;
     const cudaError_t r = coal_q8(w, xq, xds, y, epi, e, s);
     if (r != cudaErrorNotSupported) return r;
@@ -1057,12 +959,6 @@ static cudaError_t matvec_q8(const cuda_weight &w, const int8_t *xq, const float
     case LMC_TYPE_Q6_K: return launch_matvec_q8_tuned<t_q6_K, 4>(w, xq, xds, y, epi, e, 0, s);
     default: return cudaErrorInvalidValue;
     }
-}
-
-cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                           const cuda_epi &e, cudaStream_t s) {
-    return group_or_fallback(epi, e, y, w.rows, s,
-                             [&](int ep, const cuda_epi &ee) { return matvec_q8(w, xq, xds, y, ep, ee, s); });
 }
 
 // ---- coalesced mat-vec: 16 bytes of quants per lane and load ---------------------------------------
@@ -1250,17 +1146,15 @@ static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, w.cols / T::CW, &blocks, &nt);
-    const int cl = mv_cluster(epi, e, R, w.rows);
-    if (cl < 0) return cudaErrorNotSupported;
     return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl_c(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, cl, s, p, a, y, w.rows, e);
+        return launch_pdl(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, s, p, a, y, w.rows, e);
     });
 }
 
 // Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
 // (H200, Mistral-7B geometry, tg128): F16 241 tok/s at 2 rows x 1 chunk (unit kernel 207), Q8_0 373
 // at 4 x 2 (unit 350); Q4_0 (492 vs 502) and Q4_K (380 vs 406 for Q4_K_M) stay on the unit kernels.
-// Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419. Run 25: Q8_0 at 4 x 1.
+// Run 15: Q6_K coalesced at 2 x 1 with Q4_K on the unit kernel: Q4_K_M 428 vs 419.
 // LMC_CUDA_COAL="0": no type takes it; "R,U": every type with a chunk kernel (F16, Q8_0, Q4_K, Q6_K;
 // with LMC_CUDA_COAL_ONLY=<type name> only that one) takes it with R rows per block (2, 4, 8) and U
 // chunks in flight per row (1, 2). Read at
@@ -1268,7 +1162,7 @@ static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y
 static bool coal_choice(uint32_t type, int *R, int *U) {
     bool on = type == LMC_TYPE_F16 || type == LMC_TYPE_Q8_0 || type == LMC_TYPE_Q6_K;
     *R = type == LMC_TYPE_Q8_0 ? 4 : 2;
-    *U = 1; // run 25 (attention and RMSNorm folded): Q8_0 4 x 1 455 tok/s vs 4 x 2 436
+    *U = type == LMC_TYPE_Q8_0 ? 2 : 1; // run 27 (RMSNorm folded): Q8_0 4 x 2 438-440 tok/s, 8 x 1 440, 4 x 1 434
     const char *s = getenv("LMC_CUDA_COAL"), *only = getenv("LMC_CUDA_COAL_ONLY");
     if (s && s[0] == '0') return false;
     int r = 0, u = 0;

@@ -473,7 +473,7 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
     int8_t *xq = buf ? c->xq2 : c->xq;
     float2 *xds = buf ? c->xds2 : c->xds;
     if (!have_q8) {
-        cudaError_t r = cuda_quant_q8(x, w.cols, xq, xds, c->st);
+        cudaError_t r = cuda_quant_q8(x, NULL, w.cols, xq, xds, c->st);
         if (r != cudaSuccess) return r;
     }
     return cuda_matvec_q8(w, xq, xds, y, epi, e, c->st);
@@ -481,30 +481,22 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 
 // LMC_CUDA_FOLD=0 keeps each RMSNorm and the quantizing of ffn_down's input as kernels of their own
 // (for timing, and as the reference the folded form is tested against); by default the decode step
-// folds them into the mat-vecs around them (cuda_epi: EPI_ADD_NORM, EPI_SWIGLU_Q8, ss), where 8-bit
-// inputs still take a quantizing pass unless LMC_CUDA_FOLD=2 (thread-block clusters, mv_cluster).
+// folds each RMSNorm into the mat-vecs around it (cuda_epi: EPI_ADD_NORM, ss); 8-bit inputs then come
+// from a quantizing pass over x32 = h * nw, which needs no block reduction. (Quantizing in the
+// producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run 23:
+// Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 static bool fold_on(const lmc_cuda_ctx *c) {
     const char *e = getenv("LMC_CUDA_FOLD");
     return !(e && e[0] == '0') && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
 }
 
-// The producer side of a folded RMSNorm with weights nw, for the mat-vecs a, b, d (NULL when fewer)
-// that read its output: f32 values into x32 for those off the 8-bit path, 8-bit blocks into buffer A
-// for those on it; the sum of squares into *ss.
-static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss, const cuda_weight *a, const cuda_weight *b,
-                          const cuda_weight *d) {
+// The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
+// that read the normed h, quantized by them where they take 8-bit blocks), the sum of squares into *ss.
+static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss) {
     cuda_epi e = {};
     e.nw = nw;
+    e.out32 = c->x32;
     e.ss_out = ss;
-    for (const cuda_weight *w : {a, b, d}) {
-        if (!w) continue;
-        if (use_q8(c, *w)) {
-            e.oq = c->xq;
-            e.ods = c->xds;
-        } else {
-            e.out32 = c->x32;
-        }
-    }
     return e;
 }
 
@@ -544,7 +536,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
-            hq = use_q8(c, wq0);
+            hq = false;
         } else if (!(sk & SK_NORM1)) {
             TRYC(norm_for(c, D.attn_norm, wq0, &hq), "rmsnorm");
         } else {
@@ -582,28 +574,19 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
         if (fold) {
-            const cuda_epi e = fold_into(c, D.ffn_norm, c->ssq + 2 * l + 1, &wg0, D.fused_gu ? NULL : &D.up, NULL);
+            const cuda_epi e = fold_into(c, D.ffn_norm, c->ssq + 2 * l + 1);
             if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD_NORM, e, hq, 1), "matvec wo");
             ein.ss = c->ssq + 2 * l + 1;
-            hq = use_q8(c, wg0);
+            hq = false;
         } else {
             if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq, 1), "matvec wo");
             if (!(sk & SK_NORM2)) TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
             else hq = use_q8(c, wg0);
         }
-        // gate/up; with folding it also writes down's 8-bit input (buffer B)
-        bool hq_down = (sk & SK_QUANT) != 0;
+        const bool hq_down = (sk & SK_QUANT) != 0;
         if (sk & SK_GU) {
         } else if (D.fused_gu) {
-            cuda_epi e = ein;
-            int epi = EPI_SWIGLU;
-            if (fold && use_q8(c, D.down)) {
-                e.oq = c->xq2;
-                e.ods = c->xds2;
-                epi = EPI_SWIGLU_Q8;
-                hq_down = true;
-            }
-            TRYC(mv(c, D.gu, c->x32, c->ff, epi, e, hq), "matvec gate/up");
+            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, ein, hq), "matvec gate/up");
         } else {
             TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate");
             hq = hq || use_q8(c, D.gate);
@@ -613,15 +596,12 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded into it
         if (fold) {
             const bool last = l + 1 == hp.n_layer;
-            const cuda_layer *N = last ? NULL : &c->L[l + 1];
-            const cuda_epi e = last ? fold_into(c, c->out_norm, c->ssq + 2 * hp.n_layer, &c->output, NULL, NULL)
-                               : N->fused_qkv ? fold_into(c, N->attn_norm, c->ssq + 2 * (l + 1), &N->qkv, NULL, NULL)
-                                              : fold_into(c, N->attn_norm, c->ssq + 2 * (l + 1), &N->wq, &N->wk, &N->wv);
+            const cuda_epi e = fold_into(c, last ? c->out_norm : c->L[l + 1].attn_norm, c->ssq + 2 * (l + 1));
             if (!(sk & SK_DOWN)) TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
             TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, hq_down, 1), "matvec down");
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
-            TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
+            TRYC(cuda_quant_q8(c->ff, NULL, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost,
@@ -631,7 +611,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold) {
             ein.ss = c->ssq + 2 * hp.n_layer;
-            hq = use_q8(c, c->output);
+            hq = false;
         } else {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
