@@ -61,8 +61,7 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
  * ods[b] = (d, d * sum q), d = amax / 127. cuda_matvec_q8 takes them for weights cuda_q8_ok
  * accepts (dp4a dot products); cuda_rmsnorm_q8 is RMSNorm of one row that also writes them. */
 bool cuda_q8_ok(const cuda_weight &w); /* Q4_0, Q8_0, Q4_K, Q6_K in whole units */
-/* cuda_quant_q8: the blocks of x, or of x * w element-wise where w is set. */
-cudaError_t cuda_quant_q8(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
+cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
 cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                            const cuda_epi &e, cudaStream_t s);
 cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,

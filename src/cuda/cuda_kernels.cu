@@ -396,24 +396,6 @@ template <int TYPE> struct t_generic {
     }
 };
 
-// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
-__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
-                                              float2 *__restrict__ ods) {
-    float amax = fabsf(v);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
-    const int q = __float2int_rn(v * id);
-    int sq = q;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
-    oq[blk * 32 + lane] = (int8_t)q;
-    if (lane == 0) {
-        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
-        ods[blk] = make_float2(d, d * (float)sq);
-    }
-}
-
 // ---- matrix-vector -------------------------------------------------------------------------------
 
 #define MV_WARPS 4
@@ -595,8 +577,6 @@ static bool pdl_on() {
 
 // Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
 // start during its predecessor's tail.
-// Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
-// start during its predecessor's tail.
 template <typename... KArgs, typename... Args>
 static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
     cudaLaunchConfig_t cfg = {};
@@ -727,22 +707,6 @@ static bool is_anyf(const cuda_weight &w) {
     return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
 }
 
-// The blocks of x, or of x * w element-wise (w set).
-__global__ void k_quant_q8(const float *__restrict__ x, const float *__restrict__ w, int64_t n,
-                           int8_t *__restrict__ oq, float2 *__restrict__ ods) {
-    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    pdl_trigger();
-    pdl_wait();
-    if (blk * 32 >= n) return; // whole warps leave together (n % 32 == 0)
-    const int64_t i = blk * 32 + (threadIdx.x & 31);
-    quant_q8_warp(w ? x[i] * w[i] : x[i], threadIdx.x & 31, blk, oq, ods);
-}
-
-cudaError_t cuda_quant_q8(const float *x, const float *w, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
-    if (n % 32) return cudaErrorInvalidValue;
-    return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, w, n, oq, ods);
-}
-
 cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
                             cudaStream_t s) {
     if (is_anyf(w)) {
@@ -777,7 +741,36 @@ cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi,
 // integers through dp4a (4 products per instruction), and the activation bytes each warp reads fall
 // from 128 to 40 per 32 weights. Costs the activation rounding (logits NMSE ~1e-4), nothing else.
 
+// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
+__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
+                                              float2 *__restrict__ ods) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+    const int q = __float2int_rn(v * id);
+    int sq = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    oq[blk * 32 + lane] = (int8_t)q;
+    if (lane == 0) {
+        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
+        ods[blk] = make_float2(d, d * (float)sq);
+    }
+}
 
+__global__ void k_quant_q8(const float *__restrict__ x, int64_t n, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    pdl_trigger();
+    pdl_wait();
+    if (blk * 32 >= n) return; // whole warps leave together (n % 32 == 0)
+    quant_q8_warp(x[blk * 32 + (threadIdx.x & 31)], threadIdx.x & 31, blk, oq, ods);
+}
+
+cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s) {
+    if (n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_quant_q8, dim3((unsigned)((n + 255) / 256)), dim3(256), s, x, n, oq, ods);
+}
 
 bool cuda_q8_ok(const cuda_weight &w) {
     const int unit = w.type == LMC_TYPE_Q6_K ? 128 : w.type == LMC_TYPE_Q4_K ? 64 : 32;

@@ -473,7 +473,7 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
     int8_t *xq = buf ? c->xq2 : c->xq;
     float2 *xds = buf ? c->xds2 : c->xds;
     if (!have_q8) {
-        cudaError_t r = cuda_quant_q8(x, NULL, w.cols, xq, xds, c->st);
+        cudaError_t r = cuda_quant_q8(x, w.cols, xq, xds, c->st);
         if (r != cudaSuccess) return r;
     }
     return cuda_matvec_q8(w, xq, xds, y, epi, e, c->st);
@@ -601,7 +601,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         } else if (!(sk & SK_DOWN)) {
             TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, hq_down, 1), "matvec down");
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
-            TRYC(cuda_quant_q8(c->ff, NULL, D.down.cols, c->xq2, c->xds2, s), "quantize");
+            TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost,

@@ -281,7 +281,7 @@ extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_
     TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
     TRY(dev_copy_in((void **)&dq, NULL, cols));
     TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
-    TRYC(cuda_quant_q8(dx, NULL, cols, dq, dds, 0), "quant_q8");
+    TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
     TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), "matvec_q8");
     TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec_q8");
 done:
@@ -309,7 +309,7 @@ extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const floa
         TRY(dev_copy_in((void **)&dy, NULL, n * 4));
         TRYC(cuda_rmsnorm_q8(dx, dw, n, eps, dy, dq, dds, 0), "rmsnorm_q8");
     } else {
-        TRYC(cuda_quant_q8(dx, NULL, n, dq, dds, 0), "quant_q8");
+        TRYC(cuda_quant_q8(dx, n, dq, dds, 0), "quant_q8");
     }
     hds = (float2 *)malloc((size_t)n / 32 * sizeof(float2));
     if (!hds) {
