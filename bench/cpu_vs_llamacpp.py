@@ -17,7 +17,11 @@ batch from position 0) and generation (tg, default 32 tokens one at a time from 
 The two engines alternate rep by rep (lmc, llama.cpp, then llama.cpp, lmc, ...: each pair is taken
 within seconds), because this machine's memory bandwidth drifts by up to 2x over minutes and blocks
 of reps minutes apart compare the drift, not the engines. Each pair gives a ratio lmc / llama.cpp; the
-table shows their median and mean ± sd next to the per-engine mean ± sd (t/s). It also prints the
+table shows their median and mean ± sd next to the per-engine mean ± sd (t/s). A pair during which
+other processes took over 10% of the machine's CPU time (from /proc/stat, steal included, minus this
+script's and its children's time) is dropped from those figures (all kept if every pair was): a
+compile next door slows llama.cpp's spinning barriers far more than lmc's pool (seen: 1 tok/s). The
+log (stderr) shows every pair and its share; --json keeps all samples. It also prints the
 share of the memory-bandwidth ceiling reached in decode (model bytes x tok/s / BW), for two
 bandwidths: the nominal --bw-gbs (65 GB/s, issue 5's table) and the read bandwidth measured on this
 machine in the same run with 1 and 2 (the -t) threads by bench/membw.c (compiled here with cc into
@@ -105,8 +109,30 @@ def lmc_one(lmc, path, kind, cnt, t):
     return json.loads(out)[0]["avg_ts"]
 
 
+CLK = os.sysconf("SC_CLK_TCK")
+CONTENDED = 0.10  # a pair is dropped when other processes took this share of the machine's CPU time
+
+
+def cpu_times():
+    """(CPU seconds the machine spent busy, steal included; CPU seconds of this process and its children)"""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    t = os.times()
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK, t.user + t.system + t.children_user + t.children_system
+
+
+def timed_others(fn):
+    """(fn(), the share of the machine's CPU time that other processes took while it ran)"""
+    b0, o0 = cpu_times()
+    w0 = time.perf_counter()
+    res = fn()
+    b1, o1 = cpu_times()
+    wall = time.perf_counter() - w0
+    return res, max(0.0, (b1 - b0) - (o1 - o0)) / (wall * (os.cpu_count() or 1))
+
+
 def run_interleaved(lmc, path, p, n, threads, reps, tests):
-    """{(kind, threads): ([lmc t/s], [llama.cpp t/s])}, the two lists paired rep by rep."""
+    """{(kind, threads): ([lmc t/s], [llama.cpp t/s], [others' CPU share per pair])}, paired rep by rep."""
     import llama_cpp
     rng = random.Random(1234)
     res = {}
@@ -133,17 +159,24 @@ def run_interleaved(lmc, path, p, n, threads, reps, tests):
             if cnt == 0 or kind not in tests:
                 continue
             fn()  # llama.cpp's warm-up (lmc warms up inside each lmc bench process)
-            a, b = [], []
+            a, b, o = [], [], []
             for r in range(reps):
-                if r % 2 == 0:  # alternate who goes first, so a steady drift does not favour one
-                    a.append(lmc_one(lmc, path, kind, cnt, t))
-                    b.append(fn())
-                else:
-                    b.append(fn())
-                    a.append(lmc_one(lmc, path, kind, cnt, t))
+                # alternate who goes first, so a steady drift does not favour one
+                order = ("lmc", "llama.cpp") if r % 2 == 0 else ("llama.cpp", "lmc")
+                shares = []
+                for who in order:
+                    if who == "lmc":
+                        ts, sh = timed_others(lambda: lmc_one(lmc, path, kind, cnt, t))
+                        a.append(ts)
+                    else:
+                        ts, sh = timed_others(fn)
+                        b.append(ts)
+                    shares.append(sh)
+                o.append(max(shares))
                 log(f"  {kind}{cnt} t={t} rep {r + 1}/{reps}: lmc {a[-1]:.1f}  llama.cpp {b[-1]:.1f}  "
-                    f"ratio {a[-1] / b[-1]:.3f}")
-            res[(kind, t)] = (a, b)
+                    f"ratio {a[-1] / b[-1]:.3f}  (other processes: {100 * o[-1]:.0f}% of the CPU time"
+                    f"{', dropped' if o[-1] > CONTENDED else ''})")
+            res[(kind, t)] = (a, b, o)
         llm.close() if hasattr(llm, "close") else None
         del llm
     return res
@@ -199,12 +232,15 @@ def main():
                 row["samples"][f"{k}{th}"] = {"lmc": xs}
         else:
             log(f"{t}: lmc and llama.cpp, interleaved ...")
-            for (k, th), (xs, ys) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests).items():
+            for (k, th), (xs, ys, os_) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests).items():
                 key = f"{k}{th}"
-                rs = [x / y for x, y in zip(xs, ys)]
-                row["lmc"][key], row["llamacpp"][key] = mean_sd(xs), mean_sd(ys)
-                row["ratio"][key] = {"median": statistics.median(rs), "mean": mean_sd(rs)[0], "sd": mean_sd(rs)[1]}
-                row["samples"][key] = {"lmc": xs, "llamacpp": ys}
+                clean = [i for i in range(len(xs)) if os_[i] <= CONTENDED] or list(range(len(xs)))
+                xs_c, ys_c = [xs[i] for i in clean], [ys[i] for i in clean]
+                rs = [x / y for x, y in zip(xs_c, ys_c)]
+                row["lmc"][key], row["llamacpp"][key] = mean_sd(xs_c), mean_sd(ys_c)
+                row["ratio"][key] = {"median": statistics.median(rs), "mean": mean_sd(rs)[0], "sd": mean_sd(rs)[1],
+                                     "pairs": len(rs), "dropped": len(xs) - len(rs)}
+                row["samples"][key] = {"lmc": xs, "llamacpp": ys, "others_cpu_share": os_}
         rows.append(row)
     with open("/proc/loadavg") as f:
         load_after = f.read().split()[:3]
@@ -227,7 +263,10 @@ def main():
                 lc = r["llamacpp"].get(key)
                 ratio = f"{m / lc[0]:.2f}" if lc else "-"
                 rr = r["ratio"].get(key)
-                pr = f"{rr['median']:.3f} ({rr['mean']:.3f} ± {rr['sd']:.3f})" if rr else "-"
+                pr = "-"
+                if rr:
+                    pr = f"{rr['median']:.3f} ({rr['mean']:.3f} ± {rr['sd']:.3f}), {rr['pairs']} pairs"
+                    pr += f" ({rr['dropped']} contended dropped)" if rr["dropped"] else ""
                 lcs = f"{lc[0]:.1f} ± {lc[1]:.1f}" if lc else "-"
                 bw = mbw = "-"
                 if kind == "tg":
