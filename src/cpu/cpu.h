@@ -30,5 +30,7 @@ void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, t
 
 /* f32 dot product in a fixed order of 16 partial sums (vectorizable). */
 float cpu_dot_f32(const float *a, const float *b, int64_t n);
+/* y += a * x over n floats (vectorized; with FMA where the CPU has it). */
+void cpu_axpy_f32(float *y, float a, const float *x, int64_t n);
 
 #endif
