@@ -19,7 +19,7 @@ within seconds), because this machine's memory bandwidth drifts by up to 2x over
 of reps minutes apart compare the drift, not the engines. Each pair gives a ratio lmc / llama.cpp; the
 table shows their median and mean ± sd next to the per-engine mean ± sd (t/s). A pair during which
 other processes took over 10% of the machine's CPU time (from /proc/stat, steal included, minus this
-script's and its children's time) is dropped from those figures (all kept if every pair was): a
+script's and its children's time) is dropped from those figures (all kept, and marked, if every pair was): a
 compile next door slows llama.cpp's spinning barriers far more than lmc's pool (seen: 1 tok/s). The
 log (stderr) shows every pair and its share; --json keeps all samples. It also prints the
 share of the memory-bandwidth ceiling reached in decode (model bytes x tok/s / BW), for two
@@ -234,12 +234,14 @@ def main():
             log(f"{t}: lmc and llama.cpp, interleaved ...")
             for (k, th), (xs, ys, os_) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests).items():
                 key = f"{k}{th}"
-                clean = [i for i in range(len(xs)) if os_[i] <= CONTENDED] or list(range(len(xs)))
+                clean = [i for i in range(len(xs)) if os_[i] <= CONTENDED]
+                all_contended = not clean
+                clean = clean or list(range(len(xs)))
                 xs_c, ys_c = [xs[i] for i in clean], [ys[i] for i in clean]
                 rs = [x / y for x, y in zip(xs_c, ys_c)]
                 row["lmc"][key], row["llamacpp"][key] = mean_sd(xs_c), mean_sd(ys_c)
                 row["ratio"][key] = {"median": statistics.median(rs), "mean": mean_sd(rs)[0], "sd": mean_sd(rs)[1],
-                                     "pairs": len(rs), "dropped": len(xs) - len(rs)}
+                                     "pairs": len(rs), "dropped": len(xs) - len(rs), "all_contended": all_contended}
                 row["samples"][key] = {"lmc": xs, "llamacpp": ys, "others_cpu_share": os_}
         rows.append(row)
     with open("/proc/loadavg") as f:
@@ -267,6 +269,7 @@ def main():
                 if rr:
                     pr = f"{rr['median']:.3f} ({rr['mean']:.3f} ± {rr['sd']:.3f}), {rr['pairs']} pairs"
                     pr += f" ({rr['dropped']} contended dropped)" if rr["dropped"] else ""
+                    pr += " (all contended: kept, not comparable)" if rr.get("all_contended") else ""
                 lcs = f"{lc[0]:.1f} ± {lc[1]:.1f}" if lc else "-"
                 bw = mbw = "-"
                 if kind == "tg":
