@@ -254,70 +254,40 @@ KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w,
         for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
 }
 
-/* Decode for the f32-activation block types (Q4_1 here, Q8_0 below): one row at a time like the
- * float mat-vec (one sequential stream per thread, prefetched DECODE_PF bytes ahead), two blocks per
- * step into separate accumulators. Each block is dequantized exactly as in the tiles. Q8_0 decode,
- * same benchmark as the float mat-vec: 4-row tile 29.9 tok/s, one row at a time 34.9. */
-#define BLOCK_MATVEC(NAME, BSZ, UNPACK)                                                            \
-    KINLINE void matvec_##NAME(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,   \
-                               float *y) {                                                         \
-        const float *xf = (const float *)x;                                                        \
-        const int64_t nb = K / 32;                                                                 \
-        for (int r = 0; r < nr; r++) {                                                             \
-            const uint8_t *wr = w + (size_t)r * ws;                                                \
-            vf acc[2][Q8V];                                                                        \
-            _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++)                                    \
-                _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) acc[j][v] = VZERO();         \
-            int64_t b = 0;                                                                         \
-            for (; b + 2 <= nb; b += 2) {                                                          \
-                const uint8_t *blk = wr + b * BSZ;                                                 \
-                _Pragma("GCC unroll 4") for (int o = 0; o < 2 * BSZ; o += 64)                      \
-                    _mm_prefetch((const char *)blk + DECODE_PF + o, _MM_HINT_T0);                  \
-                _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                              \
-                    vf wv[Q8V];                                                                    \
-                    UNPACK(blk + j * BSZ, wv);                                                     \
-                    _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)                          \
-                        acc[j][v] = VFMA(wv[v], VLOAD_F32(xf + 32 * (b + j) + v * VLEN), acc[j][v]); \
-                }                                                                                  \
-            }                                                                                      \
-            if (b < nb) {                                                                          \
-                vf wv[Q8V];                                                                        \
-                UNPACK(wr + b * BSZ, wv);                                                          \
-                _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)                              \
-                    acc[0][v] = VFMA(wv[v], VLOAD_F32(xf + 32 * b + v * VLEN), acc[0][v]);         \
-            }                                                                                      \
-            vf sum = acc[0][0] + acc[1][0];                                                        \
-            _Pragma("GCC unroll 4") for (int v = 1; v < Q8V; v++) sum += acc[0][v] + acc[1][v];    \
-            y[r] = VHSUM(sum);                                                                     \
-        }                                                                                          \
-    }
-BLOCK_MATVEC(q4_1f, 20, q4_1_block_f32)
-
-/* Q8_0 decode: per block t = q . x in f32 lanes (the int8 codes are exact in f32), then acc += t * d:
- * one multiply per block fewer than dequantizing first (the kernel is compute-bound per thread: in
- * L2, one thread, 39 -> 43 GB/s). Products are rounded before the scale instead of after; the error
- * stays at f32 rounding of the same sum. */
-KINLINE vf q8_0_block_dot(const uint8_t *blk, const float *xb) {
-    vf t = VMUL(VLOAD_I8(blk + 2), VLOAD_F32(xb));
-    _Pragma("GCC unroll 4") for (int v = 1; v < Q8V; v++) t = VFMA(VLOAD_I8(blk + 2 + v * VLEN), VLOAD_F32(xb + v * VLEN), t);
-    return t;
-}
+/* Q8_0 decode: one row at a time like the float mat-vec (one sequential stream per thread, prefetched
+ * DECODE_PF bytes ahead; same benchmark, three runs: 4-row tile 29.9 / 30.2 / 38.9 tok/s, one row
+ * at a time 34.9 / 34.8 / 39.1), two blocks
+ * per step into separate accumulators, each block dequantized exactly as in the tile above. (Summing
+ * q . x per block and scaling after, one multiply fewer, measured within the noise: +11% and -5% in
+ * two 12-round runs.) Q4_1 keeps its 4-row tile for decode: one row at a time was slower there (in L2
+ * 16 -> 14 GB/s, decode benchmark 0.93x), its unpacking (nibbles, d and m) dominating. */
 KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, float *y) {
     const float *xf = (const float *)x;
     const int64_t nb = K / 32;
     for (int r = 0; r < nr; r++) {
         const uint8_t *wr = w + (size_t)r * ws;
-        vf a0 = VZERO(), a1 = VZERO();
+        vf acc[2][Q8V];
+        _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++)
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) acc[j][v] = VZERO();
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
             const uint8_t *blk = wr + b * 34;
             _mm_prefetch((const char *)blk + DECODE_PF, _MM_HINT_T0);
             _mm_prefetch((const char *)blk + DECODE_PF + 64, _MM_HINT_T0);
-            a0 = VFMA(q8_0_block_dot(blk, xf + 32 * b), VSET1(f16_scalar(blk)), a0);
-            a1 = VFMA(q8_0_block_dot(blk + 34, xf + 32 * b + 32), VSET1(f16_scalar(blk + 34)), a1);
+            _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {
+                const vf d = VSET1(f16_scalar(blk + 34 * j));
+                _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)
+                    acc[j][v] = VFMA(VMUL(VLOAD_I8(blk + 34 * j + 2 + v * VLEN), d), VLOAD_F32(xf + 32 * (b + j) + v * VLEN), acc[j][v]);
+            }
         }
-        if (b < nb) a0 = VFMA(q8_0_block_dot(wr + b * 34, xf + 32 * b), VSET1(f16_scalar(wr + b * 34)), a0);
-        y[r] = VHSUM(a0 + a1);
+        if (b < nb) {
+            const vf d = VSET1(f16_scalar(wr + b * 34));
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)
+                acc[0][v] = VFMA(VMUL(VLOAD_I8(wr + b * 34 + 2 + v * VLEN), d), VLOAD_F32(xf + 32 * b + v * VLEN), acc[0][v]);
+        }
+        vf sum = acc[0][0] + acc[1][0];
+        _Pragma("GCC unroll 4") for (int v = 1; v < Q8V; v++) sum += acc[0][v] + acc[1][v];
+        y[r] = VHSUM(sum);
     }
 }
 
@@ -623,7 +593,7 @@ GEMM_MV(f16, KNR_F, KNT_F)
 GEMM_MV(bf16, KNR_F, KNT_F)
 GEMM_MV(q8_0f, KNR_8, KNT_8)
 GEMM(q4_0, KNR, KNT)
-GEMM_MV(q4_1f, KNR_8, KNT_8)
+GEMM(q4_1f, KNR_8, KNT_8)
 GEMM(q5_0, KNR, KNT)
 GEMM(q5_1, KNR, KNT)
 GEMM(q4_K, KNR_K, KNT_K)
