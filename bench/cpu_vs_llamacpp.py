@@ -1,26 +1,37 @@
 #!/usr/bin/env python3
-"""cpu_vs_llamacpp.py — lmc vs llama.cpp on the CPU, side by side in one run.
+"""cpu_vs_llamacpp.py — lmc vs llama.cpp on the CPU, side by side in one run, interleaved rep by rep.
 
 Builds TinyLlama-1.1B-geometry synthetic models (../shared/tools/make_synthetic_gguf.py, F16, random
 weights, Llama SPM vocab), quantizes them with llama.cpp (llama-cpp-python's llama_model_quantize),
-then for each type measures prompt processing (pp, default 64 tokens in one batch from position 0) and
-generation (tg, default 32 tokens one at a time from position 0) with
+then for each type, thread count and test measures prompt processing (pp, default 64 tokens in one
+batch from position 0) and generation (tg, default 32 tokens one at a time from position 0) with
 
-  lmc:       build/lmc bench -m MODEL -p P -n N -t T -r R --json
-  llama.cpp: llama-cpp-python (PyPI), Llama(model, n_ctx, n_batch=P, n_threads=T, n_threads_batch=T);
+  lmc:       build/lmc bench -m MODEL -p P -n 0 -t T -r 1 --json   (pp; tg: -p 0 -n N), one process
+             per rep (lmc bench loads the model and runs one untimed warm-up before the timed run)
+  llama.cpp: llama-cpp-python (PyPI), one Llama(model, n_ctx, n_batch=P, n_threads=T,
+             n_threads_batch=T) kept loaded across the reps of a type and thread count;
              pp = reset() + eval(P random tokens) (one llama_decode of P tokens),
              tg = reset() + N x eval([token]) (N llama_decode calls of one token),
-             timed with time.perf_counter around those calls, one warm-up run, then R runs.
+             timed with time.perf_counter around those calls, one warm-up run per test.
 
-and prints the ratio table (lmc / llama.cpp) and the share of the memory-bandwidth ceiling reached in
-decode (model bytes x tok/s / BW), for two bandwidths: the nominal --bw-gbs (65 GB/s, issue 5's table)
-and the read bandwidth measured on this machine in the same run with 1 and 2 (the -t) threads by
-bench/membw.c (compiled here with cc into build/membw; --no-membw skips it; on a shared machine the
-measured figure moves with the other jobs' load). Models live in a cache outside the repository
-($LMC_BENCH_CACHE, default ~/.cache/lmc/bench). It asserts nothing: speed is measured, not tested.
+The two engines alternate rep by rep (lmc, llama.cpp, then llama.cpp, lmc, ...: each pair is taken
+within seconds), because this machine's memory bandwidth drifts by up to 2x over minutes and blocks
+of reps minutes apart compare the drift, not the engines. Each pair gives a ratio lmc / llama.cpp; the
+table shows their median and mean ± sd next to the per-engine mean ± sd (t/s). A pair during which
+other processes took over 10% of the machine's CPU time (from /proc/stat, steal included, minus this
+script's and its children's time) is dropped from those figures (all kept, and marked, if every pair was): a
+compile next door slows llama.cpp's spinning barriers far more than lmc's pool (seen: 1 tok/s). The
+log (stderr) shows every pair and its share; --json keeps all samples. It also prints the
+share of the memory-bandwidth ceiling reached in decode (model bytes x tok/s / BW), for two
+bandwidths: the nominal --bw-gbs (65 GB/s, issue 5's table) and the read bandwidth measured on this
+machine in the same run with 1 and 2 (the -t) threads by bench/membw.c (compiled here with cc into
+build/membw; --no-membw skips it; the measured figure moves with the drift and the other jobs' load).
+Models live in a cache outside the repository ($LMC_BENCH_CACHE, default ~/.cache/lmc/bench). It
+asserts nothing: speed is measured, not tested.
 
 usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-t 2] [-r 5]
-                               [--bw-gbs 65] [--lmc build/lmc] [--json OUT] [--no-membw]
+                               [--tests pp,tg] [--bw-gbs 65] [--lmc build/lmc] [--json OUT]
+                               [--no-membw] [--no-llamacpp]
 """
 import argparse
 import json
@@ -74,23 +85,54 @@ def ensure_models(types):
         os.replace(out + ".tmp", out)
 
 
-def stats(samples_s, n_tok):
-    ts = [n_tok / s for s in samples_s]
-    return statistics.mean(ts), (statistics.stdev(ts) if len(ts) > 1 else 0.0)
+def mean_sd(xs):
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
 def run_lmc(lmc, path, p, n, threads, reps):
+    """{(kind, threads): [t/s per rep]} from one lmc bench process (all reps in a block)."""
     cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", ",".join(map(str, threads)),
            "-r", str(reps), "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = {}
     for r in json.loads(out):
         kind = "pp" if r["n_prompt"] > 0 else "tg"
-        res[(kind, r["n_threads"])] = (r["avg_ts"], r["stddev_ts"])
+        res[(kind, r["n_threads"])] = r["samples_ts"]
     return res
 
 
-def run_llamacpp(path, p, n, threads, reps):
+def lmc_one(lmc, path, kind, cnt, t):
+    """t/s of one timed lmc run (after lmc bench's own warm-up run) of test kind with cnt tokens."""
+    p, n = (cnt, 0) if kind == "pp" else (0, cnt)
+    cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", "1", "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)[0]["avg_ts"]
+
+
+CLK = os.sysconf("SC_CLK_TCK")
+CONTENDED = 0.10  # a pair is dropped when other processes took this share of the machine's CPU time
+
+
+def cpu_times():
+    """(CPU seconds the machine spent busy, steal included; CPU seconds of this process and its children)"""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    t = os.times()
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK, t.user + t.system + t.children_user + t.children_system
+
+
+def timed_others(fn):
+    """(fn(), the share of the machine's CPU time that other processes took while it ran)"""
+    b0, o0 = cpu_times()
+    w0 = time.perf_counter()
+    res = fn()
+    b1, o1 = cpu_times()
+    wall = time.perf_counter() - w0
+    return res, max(0.0, (b1 - b0) - (o1 - o0)) / (wall * (os.cpu_count() or 1))
+
+
+def run_interleaved(lmc, path, p, n, threads, reps, tests):
+    """{(kind, threads): ([lmc t/s], [llama.cpp t/s], [others' CPU share per pair])}, paired rep by rep."""
     import llama_cpp
     rng = random.Random(1234)
     res = {}
@@ -104,20 +146,37 @@ def run_llamacpp(path, p, n, threads, reps):
             llm.reset()
             t0 = time.perf_counter()
             llm.eval(toks[:p])
-            return time.perf_counter() - t0
+            return p / (time.perf_counter() - t0)
 
         def tg():
             llm.reset()
             t0 = time.perf_counter()
             for i in range(n):
                 llm.eval([toks[i]])
-            return time.perf_counter() - t0
+            return n / (time.perf_counter() - t0)
 
         for kind, fn, cnt in (("pp", pp, p), ("tg", tg, n)):
-            if cnt == 0:
+            if cnt == 0 or kind not in tests:
                 continue
-            fn()  # warm-up
-            res[(kind, t)] = stats([fn() for _ in range(reps)], cnt)
+            fn()  # llama.cpp's warm-up (lmc warms up inside each lmc bench process)
+            a, b, o = [], [], []
+            for r in range(reps):
+                # alternate who goes first, so a steady drift does not favour one
+                order = ("lmc", "llama.cpp") if r % 2 == 0 else ("llama.cpp", "lmc")
+                shares = []
+                for who in order:
+                    if who == "lmc":
+                        ts, sh = timed_others(lambda: lmc_one(lmc, path, kind, cnt, t))
+                        a.append(ts)
+                    else:
+                        ts, sh = timed_others(fn)
+                        b.append(ts)
+                    shares.append(sh)
+                o.append(max(shares))
+                log(f"  {kind}{cnt} t={t} rep {r + 1}/{reps}: lmc {a[-1]:.1f}  llama.cpp {b[-1]:.1f}  "
+                    f"ratio {a[-1] / b[-1]:.3f}  (other processes: {100 * o[-1]:.0f}% of the CPU time"
+                    f"{', dropped' if o[-1] > CONTENDED else ''})")
+            res[(kind, t)] = (a, b, o)
         llm.close() if hasattr(llm, "close") else None
         del llm
     return res
@@ -145,15 +204,18 @@ def main():
     ap.add_argument("-p", type=int, default=64)
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("-t", default="2", help="thread counts, comma-separated (e.g. 1,2)")
-    ap.add_argument("-r", type=int, default=5)
+    ap.add_argument("-r", type=int, default=5, help="reps (interleaved pairs) per type, thread count and test")
+    ap.add_argument("--tests", default="pp,tg", help="which tests: pp, tg or both")
     ap.add_argument("--bw-gbs", type=float, default=65.0, help="memory read bandwidth for the decode ceiling")
     ap.add_argument("--lmc", default=os.path.join(ROOT, "build", "lmc"))
     ap.add_argument("--json", help="write all numbers here")
-    ap.add_argument("--no-llamacpp", action="store_true", help="lmc only")
+    ap.add_argument("--no-llamacpp", action="store_true", help="lmc only (all reps in one lmc bench process)")
     ap.add_argument("--no-membw", action="store_true", help="do not measure the read bandwidth")
     a = ap.parse_args()
     types = a.types.split(",")
     threads = [int(x) for x in a.t.split(",")]
+    tests = a.tests.split(",")
+    p, n = (a.p if "pp" in tests else 0), (a.n if "tg" in tests else 0)
     ensure_models(types)
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
@@ -162,25 +224,37 @@ def main():
     for t in types:
         path = model_path(t)
         size = os.path.getsize(path)
-        log(f"{t}: lmc ...")
-        lm = run_lmc(a.lmc, path, a.p, a.n, threads, a.r)
-        lc = {}
-        if not a.no_llamacpp:
-            log(f"{t}: llama.cpp ...")
-            lc = run_llamacpp(path, a.p, a.n, threads, a.r)
-        rows.append({"type": t, "file_bytes": size, "lmc": {f"{k}{th}": v for (k, th), v in lm.items()},
-                     "llamacpp": {f"{k}{th}": v for (k, th), v in lc.items()}})
+        row = {"type": t, "file_bytes": size, "lmc": {}, "llamacpp": {}, "ratio": {}, "samples": {}}
+        if a.no_llamacpp:
+            log(f"{t}: lmc ...")
+            for (k, th), xs in run_lmc(a.lmc, path, p, n, threads, a.r).items():
+                row["lmc"][f"{k}{th}"] = mean_sd(xs)
+                row["samples"][f"{k}{th}"] = {"lmc": xs}
+        else:
+            log(f"{t}: lmc and llama.cpp, interleaved ...")
+            for (k, th), (xs, ys, os_) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests).items():
+                key = f"{k}{th}"
+                clean = [i for i in range(len(xs)) if os_[i] <= CONTENDED]
+                all_contended = not clean
+                clean = clean or list(range(len(xs)))
+                xs_c, ys_c = [xs[i] for i in clean], [ys[i] for i in clean]
+                rs = [x / y for x, y in zip(xs_c, ys_c)]
+                row["lmc"][key], row["llamacpp"][key] = mean_sd(xs_c), mean_sd(ys_c)
+                row["ratio"][key] = {"median": statistics.median(rs), "mean": mean_sd(rs)[0], "sd": mean_sd(rs)[1],
+                                     "pairs": len(rs), "dropped": len(xs) - len(rs), "all_contended": all_contended}
+                row["samples"][key] = {"lmc": xs, "llamacpp": ys, "others_cpu_share": os_}
+        rows.append(row)
     with open("/proc/loadavg") as f:
         load_after = f.read().split()[:3]
 
-    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, mean ± sd of {a.r} runs; "
-          f"load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
+    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
+          f"t/s as mean ± sd; load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
     if membw:
         print("measured read bandwidth (bench/membw.c): " +
               ", ".join(f"{th} thread{'s' if th > 1 else ''} {g:.1f} GB/s" for th, g in membw.items()) + "\n")
-    print(f"| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | decode: share of {a.bw_gbs:g} GB/s "
-          "ceiling (lmc / llama.cpp) | decode: share of measured BW (lmc / llama.cpp) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | per-pair ratio: median (mean ± sd) "
+          f"| decode: share of {a.bw_gbs:g} GB/s ceiling (lmc / llama.cpp) | decode: share of measured BW (lmc / llama.cpp) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         for th in threads:
             for kind, cnt in (("pp", a.p), ("tg", a.n)):
@@ -190,6 +264,12 @@ def main():
                 m, s = r["lmc"][key]
                 lc = r["llamacpp"].get(key)
                 ratio = f"{m / lc[0]:.2f}" if lc else "-"
+                rr = r["ratio"].get(key)
+                pr = "-"
+                if rr:
+                    pr = f"{rr['median']:.3f} ({rr['mean']:.3f} ± {rr['sd']:.3f}), {rr['pairs']} pairs"
+                    pr += f" ({rr['dropped']} contended dropped)" if rr["dropped"] else ""
+                    pr += " (all contended: kept, not comparable)" if rr.get("all_contended") else ""
                 lcs = f"{lc[0]:.1f} ± {lc[1]:.1f}" if lc else "-"
                 bw = mbw = "-"
                 if kind == "tg":
@@ -200,11 +280,12 @@ def main():
                         mceil = membw[th] * 1e9 / r["file_bytes"]
                         mbw = f"{100 * m / mceil:.0f}% / " + (f"{100 * lc[0] / mceil:.0f}%" if lc else "-")
                         mbw += f" (ceiling {mceil:.1f} at {membw[th]:.1f} GB/s)"
-                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {bw} | {mbw} |")
+                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {pr} | {bw} | {mbw} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "membw_gbs": membw, "load_before": load_before,
-                       "load_after": load_after, "rows": rows}, f, indent=1)
+            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "interleaved": not a.no_llamacpp,
+                       "membw_gbs": membw, "load_before": load_before, "load_after": load_after, "rows": rows},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

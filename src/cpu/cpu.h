@@ -15,8 +15,9 @@ size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch);
 /* y = x W^T for a batch of tokens: x is (n_tok, W->ne[0]) and y is (n_tok, W->ne[1]), both
  * row-major f32. Threads split the output rows; every output element is computed by one thread in a
  * fixed order, so the result does not depend on the thread count. A token's outputs do not depend on
- * the other tokens of the batch, except that some kernels switch at 4 tokens to a layout that adds the
- * same (exact) block sums in another f32 order.
+ * the other tokens of the batch, except that kernels switch layouts at 4 tokens (decode below: one
+ * weight row at a time; F16 again past one token chunk), which adds the same products or (exact)
+ * block sums in another f32 order.
  * Quantized weights (where the kernels of kernels.h cover the type) see the activations rounded to
  * 8-bit blocks, as ggml does; float weights see them exactly. */
 void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool);
@@ -30,5 +31,7 @@ void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, t
 
 /* f32 dot product in a fixed order of 16 partial sums (vectorizable). */
 float cpu_dot_f32(const float *a, const float *b, int64_t n);
+/* y += a * x over n floats (vectorized; with FMA where the CPU has it). */
+void cpu_axpy_f32(float *y, float a, const float *x, int64_t n);
 
 #endif

@@ -132,11 +132,7 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         float inv = 1.0f / sum;
         float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
         for (int32_t d = 0; d < hd; d++) out[d] = 0;
-        for (int32_t t = t0; t <= pos; t++) {
-            const float *vt = vc + (size_t)t * s->kv_dim;
-            float w = score[t] * inv;
-            for (int32_t d = 0; d < hd; d++) out[d] += w * vt[d];
-        }
+        for (int32_t t = t0; t <= pos; t++) cpu_axpy_f32(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
     }
 }
 

@@ -660,6 +660,19 @@ static void gemm_q4_0p(int64_t K, const uint8_t *w, size_t ws, int nr, const uin
  * 2048 x 2048 64 -> 85 GMAC/s, 5632-wide rows 58 -> 78, weights from DRAM 53 -> 78). */
 enum { F16_SEG = 1024, F16_LD = F16_SEG + 16, FP_CHUNK = 64 }; /* buffer rows padded off a 4 KB stride */
 
+/* The horizontal sums of 8 vectors, as one vector of 8 sums: 25 instructions instead of 8 full
+ * reductions (~8 each), a tenth of the tile's work per 1024-wide segment. Every lane goes through
+ * the same additions of its own vector's elements, so a row's sum does not depend on its place. */
+KINLINE __m256 hsum_rows(const __m512 *v) {
+    __m256 a[8];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        a[i] = _mm256_add_ps(_mm512_castps512_ps256(v[i]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[i]), 1)));
+    const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+    const __m256 q0 = _mm256_hadd_ps(h01, h23), q1 = _mm256_hadd_ps(h45, h67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+}
+
 KINLINE void tile_f32seg(const int NR, const int NT, int kn, const float *wb, const float *x, size_t xs,
                          float *y, int64_t ldy, int first) {
     __m512 acc[KNR_F][KNT_F];
@@ -687,11 +700,15 @@ KINLINE void tile_f32seg(const int NR, const int NT, int kn, const float *wb, co
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
         }
     }
-    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const float s = hsum512(acc[r][t]);
-            y[t * ldy + r] = first ? s : y[t * ldy + r] + s;
-        }
+    /* per token, the NR rows' sums in one vector (hsum_rows), added to y under a mask */
+    const __mmask8 m = (__mmask8)((1u << NR) - 1);
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        __m512 v[8];
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) v[r] = r < NR ? acc[r][t] : _mm512_setzero_ps();
+        __m256 s = hsum_rows(v);
+        if (!first) s = _mm256_add_ps(_mm256_maskz_loadu_ps(m, y + t * ldy), s);
+        _mm256_mask_storeu_ps(y + t * ldy, m, s);
+    }
 }
 
 static void gemm_f16p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs, int nt,

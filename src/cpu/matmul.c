@@ -54,6 +54,24 @@ float cpu_dot_f32(const float *a, const float *b, int64_t n) {
     return cpu_has_avx2() ? cpu_dot_f32_avx2(a, b, n) : dot_f32_generic(a, b, n);
 }
 
+static void axpy_f32_generic(float *y, float a, const float *x, int64_t n) {
+    const v8f av = {a, a, a, a, a, a, a, a};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv, yv;
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&yv, y + i, sizeof yv);
+        yv += av * xv;
+        memcpy(y + i, &yv, sizeof yv);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) {
+    if (cpu_has_avx2()) cpu_axpy_f32_avx2(y, a, x, n);
+    else axpy_f32_generic(y, a, x, n);
+}
+
 size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch) {
     /* a dequantized row, or (thread 0) the batch's activations in the widest 8-bit format */
     size_t row = (size_t)ne0 * sizeof(float), xq = 0;

@@ -36,6 +36,13 @@ float cpu_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+void cpu_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 static float dot_f32_row(const void *row, const float *x, int64_t n) { return cpu_dot_f32_avx2(row, x, n); }
 
 static float dot_f16(const void *row, const float *x, int64_t n) {

@@ -12,5 +12,6 @@ typedef float (*cpu_row_dot_fn)(const void *row, const float *x, int64_t n);
  * CPU supports those extensions. */
 cpu_row_dot_fn cpu_row_dot_avx2(uint32_t type);
 float cpu_dot_f32_avx2(const float *a, const float *b, int64_t n);
+void cpu_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
 
 #endif
