@@ -505,13 +505,12 @@ __device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_
 // RMSNorm's scale applies (e.ss), then the epilogue.
 template <int R, int EPI>
 __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
-    const bool t0 = block_sum_rows<R>(acc);
-    if (t0 && e.ss) {
+    if (!block_sum_rows<R>(acc)) return;
+    if (e.ss) {
         const float sc = rsqrtf((float)(*e.ss / e.ss_n) + e.eps);
 #pragma unroll
         for (int r = 0; r < R; r++) acc[r] *= sc;
     }
-    if (!t0) return;
     if (EPI == EPI_ADD_NORM) mv_add_norm<R>(acc, r0, rows, y, e);
     else mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
@@ -609,16 +608,22 @@ template <class F> static cudaError_t epi_dispatch(int epi, F f) {
     }
 }
 
-template <class T, int R, int U>
-static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                                   cudaStream_t s) {
+// Launches a row-blocked mat-vec of w (R rows per block, `units` per row, mv_shape) with the epilogue
+// as a compile-time constant: kernel_of(E) names the kernel for epilogue E; args follow the weight.
+template <int R, class K, class... A>
+static cudaError_t launch_rows(const cuda_weight &w, int64_t units, int epi, cudaStream_t s, K kernel_of, A... args) {
     const wparams p = {w.q, w.d, w.cols};
     unsigned blocks;
     int nt;
-    mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
-    return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_matvec<T, R, U, decltype(E)::value>, blocks, nt, s, p, x, y, w.rows, e);
-    });
+    mv_shape(w.rows, R, units, &blocks, &nt);
+    return epi_dispatch(epi, [&](auto E) { return launch_pdl(kernel_of(E), blocks, nt, s, p, args...); });
+}
+
+template <class T, int R, int U>
+static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
+                                   cudaStream_t s) {
+    return launch_rows<R>(w, w.cols / T::UNIT, epi, s, [](auto E) { return k_matvec<T, R, U, decltype(E)::value>; },
+                          x, y, w.rows, e);
 }
 
 // Rows per block of the f32-activation unit kernels: LMC_CUDA_MV=4 or 8 (for timing) or the type's
@@ -903,13 +908,8 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_matvec_q8(wparams w, const in
 template <class T, int R, int U>
 static cudaError_t launch_matvec_q8_t(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
                                       const cuda_epi &e, cudaStream_t s) {
-    const wparams p = {w.q, w.d, w.cols};
-    unsigned blocks;
-    int nt;
-    mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
-    return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_matvec_q8<T, R, U, decltype(E)::value>, blocks, nt, s, p, xq, xds, y, w.rows, e);
-    });
+    return launch_rows<R>(w, w.cols / T::UNIT, epi, s,
+                          [](auto E) { return k_matvec_q8<T, R, U, decltype(E)::value>; }, xq, xds, y, w.rows, e);
 }
 
 // Variant from LMC_CUDA_Q8MV ("R,U": rows per block 2, 4, 8 or 16; units in flight 1 or 2), for timing;
@@ -1135,13 +1135,8 @@ __global__ void __launch_bounds__(MV_WARPS * 32) k_mv_coal(wparams w, act_in a, 
 template <class T, int R, int U>
 static cudaError_t launch_coal_t(const cuda_weight &w, const act_in &a, float *y, int epi, const cuda_epi &e,
                                  cudaStream_t s) {
-    const wparams p = {w.q, w.d, w.cols};
-    unsigned blocks;
-    int nt;
-    mv_shape(w.rows, R, w.cols / T::CW, &blocks, &nt);
-    return epi_dispatch(epi, [&](auto E) {
-        return launch_pdl(k_mv_coal<T, R, U, decltype(E)::value>, blocks, nt, s, p, a, y, w.rows, e);
-    });
+    return launch_rows<R>(w, w.cols / T::CW, epi, s, [](auto E) { return k_mv_coal<T, R, U, decltype(E)::value>; },
+                          a, y, w.rows, e);
 }
 
 // Whether a type's mat-vec takes the coalesced kernel, and its shape. Defaults from device run 13
@@ -1475,7 +1470,8 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
             if (d < n4) kr[d] = k4[d];
     }
     // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
-    const bool vreg = (hd & 3) == 0 && hd <= 128 && ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK;
+    static_assert(ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK, "8 values per warp cover a split");
+    const bool vreg = (hd & 3) == 0 && hd <= 128;
     const float *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
     float4 vr[8];
     if (vreg && lane * 4 < hd) {

@@ -68,7 +68,6 @@ struct lmc_cuda_ctx {
     float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
     cudaGraphExec_t graph;
     bool graph_ready;
-    bool eager_done; // the first decode step runs outside a graph (kernel attributes get set there)
     uint64_t w_bytes, bytes_per_token;
     lmc_status pending;   // an error of kv_shift, reported by the next forward
     char pending_msg[256];
@@ -95,13 +94,16 @@ static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers) {
     return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * 4;
 }
 
+// The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
+static size_t ssq_bytes(const lmc_hparams &hp) { return (2 * (size_t)hp.n_layer + 2) * sizeof(double); }
+
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
     const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim, kv_dim = (uint64_t)hp.n_head_kv * hp.head_dim;
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     uint64_t b = 0;
     b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4;       // h, x32
     b += 2 * (wide + wide / 32 * 8 + 8);                           // xq, xds, xq2, xds2
-    b += (2ull * hp.n_layer + 2) * 8;                              // ssq
+    b += ssq_bytes(hp);                                            // ssq
     b += (uint64_t)n_batch * wide * 2;                             // x16
     b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;             // qkv
     b += (uint64_t)n_batch * q_dim * 4;                            // att
@@ -388,7 +390,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->xds, (size_t)(wide / 32 + 1) * 8), "scratch");
     TRYC(cudaMalloc((void **)&c->xq2, (size_t)wide), "scratch");
     TRYC(cudaMalloc((void **)&c->xds2, (size_t)(wide / 32 + 1) * 8), "scratch");
-    TRYC(cudaMalloc((void **)&c->ssq, (2 * (size_t)hp.n_layer + 2) * 8), "scratch");
+    TRYC(cudaMalloc((void **)&c->ssq, ssq_bytes(hp)), "scratch");
     TRYC(cudaMalloc((void **)&c->x16, (size_t)p->n_batch * wide * 2), "scratch");
     TRYC(cudaMalloc((void **)&c->qkv, (size_t)p->n_batch * c->qkv_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att, (size_t)p->n_batch * c->q_dim * 4), "scratch");
@@ -528,7 +530,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     ein.ss_n = hp.n_embd;
     ein.eps = hp.norm_eps;
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
-    if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, (2 * (size_t)hp.n_layer + 2) * 8, s), "fold sums");
+    if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, ssq_bytes(hp), s), "fold sums");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         const cuda_weight &wq0 = D.fused_qkv ? D.qkv : D.wq, &wg0 = D.fused_gu ? D.gu : D.gate;
@@ -692,13 +694,6 @@ static cudaError_t copy_in_one(lmc_cuda_ctx *c) {
 // Decode step through the graph: inputs copied in from pinned memory (copy_in_one), logits copied out.
 static lmc_status decode_graph(lmc_cuda_ctx *c) {
     lmc_status st = LMC_OK;
-    if (!c->eager_done) { // once outside a graph: the kernels' attributes get set outside capture
-        TRYC(copy_in_one(c), "decode input");
-        TRY(step_one(c, NULL));
-        TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st), "logits");
-        c->eager_done = true;
-        goto done;
-    }
     if (!c->graph_ready) {
         cudaGraph_t g = NULL;
         TRYC(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal), "graph capture");
