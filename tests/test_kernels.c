@@ -83,19 +83,43 @@ static const uint32_t k_types[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16, 
 
 static int g_bad_reported;
 
+/* The inputs of one (table, type, K, rows, tokens) case: random weights (fill_weights), random
+ * activations (every 7th times 3 with spikes) and those in the table's activation format. */
+typedef struct {
+    kern_xfmt f;
+    size_t wrow, xrow;
+    uint8_t *w, *xq;
+    float *x;
+} kcase;
+
+static kcase kcase_make(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt, int spikes) {
+    kcase c = {.f = kt->xfmt[type], .wrow = lmc_row_size(type, K)};
+    c.xrow = kern_x_row_bytes(c.f, K);
+    c.w = malloc(c.wrow * (size_t)nr);
+    c.x = malloc(sizeof(float) * (size_t)(K * nt));
+    c.xq = aligned_alloc(64, c.xrow * (size_t)nt);
+    fill_weights(type, c.w, K, nr);
+    for (int64_t i = 0; i < K * nt; i++) c.x[i] = rnd_unit() * (spikes && i % 7 == 0 ? 3.0f : 1.0f);
+    for (int t = 0; t < nt; t++) kern_quantize_x(c.f, c.x + t * K, c.xq + t * c.xrow, K);
+    return c;
+}
+
+static void kcase_free(kcase *c) {
+    free(c->w);
+    free(c->x);
+    free(c->xq);
+}
+
 /* One (table, type, K, rows, tokens) case: y from the table's gemm, checked as described above. */
 static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
-    const kern_xfmt f = kt->xfmt[type];
-    const size_t wrow = lmc_row_size(type, K), xrow = kern_x_row_bytes(f, K);
-    uint8_t *w = malloc(wrow * (size_t)nr);
-    float *x = malloc(sizeof(float) * (size_t)(K * nt));
-    uint8_t *xq = aligned_alloc(64, xrow * (size_t)nt);
+    kcase c = kcase_make(kt, type, K, nr, nt, 1);
+    const kern_xfmt f = c.f;
+    const size_t wrow = c.wrow, xrow = c.xrow;
+    const uint8_t *w = c.w, *xq = c.xq;
+    const float *x = c.x;
     float *y = malloc(sizeof(float) * (size_t)(nr * nt + 1));
     float *wd = malloc(sizeof(float) * (size_t)K);
     double *xs = malloc(sizeof(double) * (size_t)K);
-    fill_weights(type, w, K, nr);
-    for (int64_t i = 0; i < K * nt; i++) x[i] = rnd_unit() * (i % 7 == 0 ? 3.0f : 1.0f);
-    for (int t = 0; t < nt; t++) kern_quantize_x(f, x + t * K, xq + t * xrow, K);
     y[nr * nt] = 12345.0f; /* guard: the kernel must not write past ldy * nt */
     kt->gemm[type](K, w, wrow, nr, xq, xrow, nt, y, nr);
     CHECK(y[nr * nt] == 12345.0f, "%s %s: wrote past the output", kt->name, lmc_type_name(type));
@@ -124,9 +148,7 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
         }
     }
     CHECK(!bad, "%s %s K=%lld nr=%d nt=%d", kt->name, lmc_type_name(type), (long long)K, nr, nt);
-    free(w);
-    free(x);
-    free(xq);
+    kcase_free(&c);
     free(y);
     free(wd);
     free(xs);
@@ -137,15 +159,10 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
  * split into two calls likewise, as long as both calls take the same path (prompt kernels start at 4
  * tokens for the 8-bit types, for F16 past one token chunk: 40 = 20 + 20, and 2 = 1 + 1 for decode). */
 static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
-    const kern_xfmt f = kt->xfmt[type];
-    const size_t wrow = lmc_row_size(type, K), xrow = kern_x_row_bytes(f, K);
-    uint8_t *w = malloc(wrow * (size_t)nr);
-    float *x = malloc(sizeof(float) * (size_t)(K * nt));
-    uint8_t *xq = aligned_alloc(64, xrow * (size_t)nt);
+    kcase c = kcase_make(kt, type, K, nr, nt, 0);
+    const size_t wrow = c.wrow, xrow = c.xrow;
+    const uint8_t *w = c.w, *xq = c.xq;
     float *y = malloc(sizeof(float) * (size_t)(nr * nt)), *y2 = malloc(sizeof(float) * (size_t)(nr * nt));
-    fill_weights(type, w, K, nr);
-    for (int64_t i = 0; i < K * nt; i++) x[i] = rnd_unit();
-    for (int t = 0; t < nt; t++) kern_quantize_x(f, x + t * K, xq + t * xrow, K);
     kt->gemm[type](K, w, wrow, nr, xq, xrow, nt, y, nr);
     const int cuts[] = {0, 3, 4, 20, 23, nr};
     for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++)
@@ -157,9 +174,7 @@ static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int n
     kt->gemm[type](K, w, wrow, nr, xq + (size_t)t1 * xrow, xrow, nt - t1, y2 + (size_t)t1 * nr, nr);
     CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "%s %s K=%lld nr=%d nt=%d: token split changes bits",
           kt->name, lmc_type_name(type), (long long)K, nr, nt);
-    free(w);
-    free(x);
-    free(xq);
+    kcase_free(&c);
     free(y);
     free(y2);
 }
