@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS="build-essential cmake pkg-config libpcre2-dev libcjson-dev libmicrohttpd-dev libedit-dev
+APT_PKGS="build-essential cmake pkg-config libpcre2-dev libcjson-dev libmicrohttpd-dev libedit-dev clang-format
           python3 python3-pip unzip chromium"
 PY_PKGS="numpy gguf jinja2 openai playwright"
 
