@@ -1,6 +1,7 @@
-/* test_kernels.c — every kernel table this CPU can run (scalar, avx2, avx512) against references on
- * random weights and activations of odd sizes (rows not a multiple of the tile, 1..17 tokens, many
- * blocks, the token-chunk edge). Two checks per output:
+/* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512) against references
+ * on random weights and activations of odd sizes (rows not a multiple of the tile, 1..17 tokens, many
+ * blocks, the token-chunk edge), and every table's f32 dot and axpy against double precision. Two
+ * checks per gemm output:
  *  1. against the exact dot (in double) of the dequantized weights with the activations as the kernel
  *     sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
  *  2. against lmc_vec_dot_ref with the unquantized activations: the difference must be within the
@@ -215,9 +216,74 @@ static void test_quantize_x(void) {
     free(qk);
 }
 
+/* A table's f32 dot and axpy on random vectors of every length up to 40 and a few long ones: the dot
+ * within f32 rounding of the double-precision dot, axpy within two roundings per element. Returns the
+ * dots of the last length, for comparing tables. */
+static void test_f32_helpers(const kern_table *kt, float *dots) {
+    const uint64_t saved = g_rng; /* own vectors, the same for every table; the gemm cases' unchanged */
+    g_rng = 0x9e3779b97f4a7c15ull;
+    const int64_t ns[] = {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 40, 64, 67, 301, 2500};
+    const int nn = (int)(sizeof ns / sizeof ns[0]);
+    const double u = 1.0 / 16777216.0;
+    float *a = malloc(sizeof(float) * 2500), *b = malloc(sizeof(float) * 2500), *y = malloc(sizeof(float) * 2501);
+    int bad_dot = 0, bad_axpy = 0;
+    for (int i = 0; i < nn; i++) {
+        const int64_t n = ns[i];
+        for (int rep = 0; rep < 4; rep++) {
+            for (int64_t k = 0; k < n; k++) {
+                a[k] = rnd_unit() * (k % 5 == 0 ? 8.0f : 1.0f);
+                b[k] = rnd_unit();
+                y[k] = rnd_unit();
+            }
+            double exact = 0, mag = 0;
+            for (int64_t k = 0; k < n; k++) {
+                exact += (double)a[k] * b[k];
+                mag += fabs((double)a[k] * b[k]);
+            }
+            const float got = kt->dot_f32(a, b, n);
+            if (!(fabs(got - exact) <= 2.0 * (double)(n + 16) * u * mag)) bad_dot++;
+            if (i == nn - 1) dots[rep] = got;
+            const float alpha = rnd_unit() * 2.0f;
+            double *want = malloc(sizeof(double) * (size_t)(n + 1));
+            for (int64_t k = 0; k < n; k++) want[k] = (double)y[k] + (double)alpha * a[k];
+            y[n] = 777.0f; /* guard */
+            float *yb = malloc(sizeof(float) * (size_t)(n + 1));
+            memcpy(yb, y, sizeof(float) * (size_t)n);
+            kt->axpy_f32(y, alpha, a, n);
+            for (int64_t k = 0; k < n; k++)
+                if (!(fabs(y[k] - want[k]) <= 2.0 * u * (fabs((double)yb[k]) + fabs((double)alpha * a[k])))) bad_axpy++;
+            if (y[n] != 777.0f) bad_axpy++;
+            free(want);
+            free(yb);
+        }
+    }
+    CHECK(bad_dot == 0, "%s dot_f32: %d results beyond f32 rounding", kt->name, bad_dot);
+    CHECK(bad_axpy == 0, "%s axpy_f32: %d elements beyond f32 rounding (or written past n)", kt->name, bad_axpy);
+    free(a);
+    free(b);
+    free(y);
+    g_rng = saved;
+}
+
 int main(void) {
     test_quantize_x();
+    const kern_table *best = kern_best();
+    CHECK(best != NULL && kern_named(best->name) == best, "kern_best() is one of the named tables");
+    const char *env = getenv("LMC_KERNELS");
+    if (env && kern_named(env)) CHECK(best == kern_named(env), "LMC_KERNELS=%s chooses that table", env);
+    const kern_table *ref = kern_named("ref");
+    CHECK(ref != NULL && kern_named("no-such-table") == NULL, "ref table present, unknown names refused");
+    if (ref) {
+        int any = 0;
+        for (int t = 0; t < LMC_TYPE_COUNT; t++) any |= ref->gemm[t] != NULL;
+        CHECK(!any, "ref has no gemm: every type takes the exact path");
+        CHECK(ref->dot_f32 == kern_dot_f32_portable && ref->axpy_f32 == kern_axpy_f32_portable, "ref: portable f32 helpers");
+        float d[4];
+        test_f32_helpers(ref, d);
+    }
     const char *names[] = {"scalar", "avx2", "avx512"};
+    float dots[3][4];
+    int have[3] = {0};
     for (int n = 0; n < 3; n++) {
         const kern_table *kt = kern_named(names[n]);
         if (!kt) {
@@ -225,6 +291,11 @@ int main(void) {
             continue;
         }
         printf("kernels %s\n", kt->name);
+        CHECK(kt->dot_f32 && kt->axpy_f32, "%s has the f32 helpers", kt->name);
+        if (kt->dot_f32 && kt->axpy_f32) {
+            test_f32_helpers(kt, dots[n]);
+            have[n] = 1;
+        }
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             const uint32_t type = k_types[ti];
             CHECK(kt->gemm[type] != NULL, "%s has %s", kt->name, lmc_type_name(type));
@@ -259,5 +330,8 @@ int main(void) {
             run_split_case(kt, type, Ks[2], 37, 2); /* decode kernels */
         }
     }
+    /* the AVX2 and AVX-512 tables share one f32 dot (kernels_x86.h): the same bits */
+    if (have[1] && have[2])
+        CHECK(memcmp(dots[1], dots[2], sizeof dots[1]) == 0, "avx2 and avx512 dot_f32 give the same bits");
     return t_done();
 }

@@ -1,12 +1,14 @@
 /* kernels.c — activation formats (quantization into 8-bit blocks), the portable scalar kernels and
- * the run-time choice of kernel table. The scalar kernels define what the SIMD ones compute: the same
- * integer block sums (exact), combined with the block scales in f32. They are not the exact reference
- * (that is lmc_vec_dot_ref, which uses unquantized activations). */
+ * f32 helpers, and the run-time choice of kernel table (the one CPU feature probe). The scalar kernels
+ * define what the SIMD ones compute: the same integer block sums (exact), combined with the block
+ * scales in f32. They are not the exact reference (that is lmc_vec_dot_ref, which uses unquantized
+ * activations, and cpu_matmul's exact path). */
 #include "kernels.h"
 
 #include "util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +71,43 @@ void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
         return;
     }
     }
+}
+
+/* --- portable f32 helpers ----------------------------------------------------------------------- */
+
+/* GCC/Clang vector extension: 8 floats, lowered to whatever SIMD the target has (two SSE registers on
+ * baseline x86-64). Keeps the dot product vectorized without -ffast-math or intrinsics. */
+typedef float v8f __attribute__((vector_size(32)));
+
+float kern_dot_f32_portable(const float *a, const float *b, int64_t n) {
+    v8f acc0 = {0}, acc1 = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v8f a0, a1, b0, b1;
+        memcpy(&a0, a + i, sizeof a0);
+        memcpy(&a1, a + i + 8, sizeof a1);
+        memcpy(&b0, b + i, sizeof b0);
+        memcpy(&b1, b + i + 8, sizeof b1);
+        acc0 += a0 * b0;
+        acc1 += a1 * b1;
+    }
+    acc0 += acc1;
+    float s = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n) {
+    const v8f av = {a, a, a, a, a, a, a, a};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv, yv;
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&yv, y + i, sizeof yv);
+        yv += av * xv;
+        memcpy(y + i, &yv, sizeof yv);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
 }
 
 /* --- scalar kernels ----------------------------------------------------------------------------- */
@@ -295,63 +334,52 @@ const kern_table kern_table_scalar = {
     .xfmt = {[LMC_TYPE_Q8_0] = KX_F32, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_F32,
              [LMC_TYPE_Q5_0] = KX_Q8_0, [LMC_TYPE_Q5_1] = KX_Q8_0, [LMC_TYPE_Q4_K] = KX_Q8_K,
              [LMC_TYPE_Q5_K] = KX_Q8_K, [LMC_TYPE_Q6_K] = KX_Q8_K},
+    .dot_f32 = kern_dot_f32_portable,
+    .axpy_f32 = kern_axpy_f32_portable,
 };
 
-/* --- choosing a table --------------------------------------------------------------------------- */
+const kern_table kern_table_ref = {
+    .name = "ref", .dot_f32 = kern_dot_f32_portable, .axpy_f32 = kern_axpy_f32_portable};
 
-static kern_table g_avx2, g_avx512;
+/* --- choosing a table: the one CPU feature probe ------------------------------------------------ */
 
-static int cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-    return 0;
-#endif
+static kern_table g_avx2, g_avx512; /* filled once by kern_init, when the CPU has the ISA */
+static const kern_table *g_best;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* A table by name among those filled (kern_init calls it too: not kern_named, which waits for it). */
+static const kern_table *kern_lookup(const char *name) {
+    if (!strcmp(name, "ref")) return &kern_table_ref;
+    if (!strcmp(name, "scalar")) return &kern_table_scalar;
+    if (!strcmp(name, "avx2")) return g_avx2.name ? &g_avx2 : NULL;
+    if (!strcmp(name, "avx512")) return g_avx512.name ? &g_avx512 : NULL;
+    return NULL;
 }
 
-static int cpu_has_avx512(void) {
+static void kern_init(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
-           __builtin_cpu_supports("avx512vbmi");
-#else
-    return 0;
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
+                       __builtin_cpu_supports("avx512vbmi");
+    if (avx2) kern_fill_avx2(&g_avx2);
+    if (avx512) kern_fill_avx512(&g_avx512);
 #endif
+    const char *env = getenv("LMC_KERNELS");
+    const kern_table *t = env && *env ? kern_lookup(env) : NULL;
+    if (!t) t = g_avx512.name ? &g_avx512 : g_avx2.name ? &g_avx2 : &kern_table_scalar;
+    g_best = t;
 }
 
 const kern_table *kern_named(const char *name) {
     if (!name) return NULL;
-    if (!strcmp(name, "scalar")) return &kern_table_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-    if (!strcmp(name, "avx2") && cpu_has_avx2()) {
-        if (!g_avx2.name) kern_fill_avx2(&g_avx2);
-        return &g_avx2;
-    }
-    if (!strcmp(name, "avx512") && cpu_has_avx512()) {
-        if (!g_avx512.name) kern_fill_avx512(&g_avx512);
-        return &g_avx512;
-    }
-#endif
-    return NULL;
+    pthread_once(&g_once, kern_init);
+    return kern_lookup(name);
 }
 
 const kern_table *kern_best(void) {
-    static const kern_table *chosen;
-    static int done;
-    if (done) return chosen;
-    const char *env = getenv("LMC_KERNELS");
-    if (env && !strcmp(env, "ref")) {
-        chosen = NULL;
-    } else {
-        const kern_table *t = env && *env ? kern_named(env) : NULL;
-        if (!t) t = kern_named("avx512");
-        if (!t) t = kern_named("avx2");
-        if (!t) t = &kern_table_scalar;
-        chosen = t;
-    }
-    done = 1;
-    return chosen;
+    pthread_once(&g_once, kern_init);
+    return g_best;
 }

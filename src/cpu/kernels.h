@@ -1,7 +1,19 @@
-/* kernels.h — the fast CPU matrix kernels behind cpu_matmul: per weight type a "gemm" over a tile of
- * weight rows x tokens, with the activations first converted once per matmul into the format the type
- * wants (f32, or 8-bit blocks for integer dot products). One table per ISA (scalar, AVX2, AVX-512 +
- * VNNI), chosen at run time. It does not thread and does not know about tensors: cpu_matmul does. */
+/* kernels.h — the CPU kernel tables behind cpu_matmul and the f32 vector helpers: per weight type a
+ * "gemm" over a tile of weight rows x tokens, with the activations first converted once per matmul into
+ * the format the type wants (f32, or 8-bit blocks for integer dot products), plus the f32 dot and axpy
+ * of attention. One table per ISA, one CPU feature probe, chosen once per process. It does not thread
+ * and does not know about tensors: cpu_matmul does.
+ *
+ * Env LMC_KERNELS chooses the table (the one place these values are defined):
+ *   ref     no gemm at all: every matmul takes cpu_matmul's exact path (each weight row dequantized by
+ *           the reference dequantizer, dotted with the f32 activations by the portable f32 dot), and
+ *           the portable dot/axpy in attention: results that do not depend on the CPU's SIMD
+ *           extensions. Slow; for verification.
+ *   scalar  the portable C kernels (what a CPU without AVX2 runs), portable dot/axpy.
+ *   avx2    AVX2 + FMA + F16C kernels.
+ *   avx512  AVX-512 (F, BW, VL, DQ, VNNI, BF16, VBMI) kernels.
+ * Unset, empty, unknown or not supported by this CPU: the best the CPU supports. Types a table has
+ * no gemm for (Q2_K, Q3_K, the IQ types, ...) take the exact path under every table. */
 #ifndef LMC_CPU_KERNELS_H
 #define LMC_CPU_KERNELS_H
 
@@ -22,26 +34,38 @@ typedef enum { KX_F32 = 0, KX_Q8_0, KX_Q8_K } kern_xfmt;
  * bytes apart (the GGUF rows, used in place), activation rows x_stride bytes apart. */
 typedef void (*kern_gemm_fn)(int64_t K, const uint8_t *w, size_t w_stride, int nr, const uint8_t *x,
                              size_t x_stride, int nt, float *y, int64_t ldy);
+/* f32 dot product of n floats, in an order fixed by the table (not by n's alignment or the caller). */
+typedef float (*kern_dot_fn)(const float *a, const float *b, int64_t n);
+/* y += a * x over n floats. */
+typedef void (*kern_axpy_fn)(float *y, float a, const float *x, int64_t n);
 
 typedef struct {
-    const char *name;                       /* "scalar", "avx2", "avx512" */
-    kern_gemm_fn gemm[LMC_TYPE_COUNT];      /* NULL: type not handled by this table */
-    kern_xfmt xfmt[LMC_TYPE_COUNT];         /* the activation format gemm[type] reads */
+    const char *name;                  /* "ref", "scalar", "avx2", "avx512" */
+    kern_gemm_fn gemm[LMC_TYPE_COUNT]; /* NULL: the type takes cpu_matmul's exact path */
+    kern_xfmt xfmt[LMC_TYPE_COUNT];    /* the activation format gemm[type] reads */
+    kern_dot_fn dot_f32;               /* attention scores */
+    kern_axpy_fn axpy_f32;             /* attention's weighted sum of values */
 } kern_table;
 
-/* The table for this process: env LMC_KERNELS=scalar|avx2|avx512 when set and supported by the CPU,
- * else the best the CPU supports. ("ref" is handled by cpu_matmul: the exact reference path; then this
- * returns NULL.) Chosen once. */
+/* The table for this process (env LMC_KERNELS, see above), chosen once; never NULL. Its name is the
+ * kernel set's name ("ref", "scalar", "avx2", "avx512"). */
 const kern_table *kern_best(void);
-/* A named table, or NULL when unknown or not supported by this CPU. */
+/* A named table ("ref" too), or NULL when unknown or not supported by this CPU. */
 const kern_table *kern_named(const char *name);
+
+/* The portable f32 dot (16 partial sums in a fixed order, vectorized by the compiler without FMA) and
+ * axpy: the exact path's row dots, and the ref and scalar tables' dot_f32 / axpy_f32. */
+float kern_dot_f32_portable(const float *a, const float *b, int64_t n);
+void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n);
 
 /* Bytes of one activation row of K values in format f (a multiple of 64; 0 if K does not fit f). */
 size_t kern_x_row_bytes(kern_xfmt f, int64_t K);
 /* Converts one row of K f32 activations into format f at dst (kern_x_row_bytes(f, K) bytes). */
 void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K);
 
-/* The per-ISA tables (defined in kernels.c, kernels_avx2.c, kernels_avx512.c). */
+/* The per-ISA tables (defined in kernels.c, kernels_avx2.c, kernels_avx512.c; the fill functions are
+ * called once, by kern_best / kern_named, and only when the CPU has the ISA). */
+extern const kern_table kern_table_ref;
 extern const kern_table kern_table_scalar;
 void kern_fill_avx2(kern_table *t);
 void kern_fill_avx512(kern_table *t);

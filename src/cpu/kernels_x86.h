@@ -546,6 +546,28 @@ KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, 
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
 }
 
+/* --- f32 helpers of attention ---------------------------------------------------------------------
+ * 256-bit in both builds (the AVX-512 one compiles the same instructions), so the two tables give the
+ * same bits: 16 partial sums in two FMA accumulators, reduced as hsum256 does. */
+static float dot_f32_x86(const float *a, const float *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_f32_x86(float *y, float a, const float *x, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 /* --- gemm drivers: full tiles, then the row and token remainders --------------------------------- */
 /* Tokens are taken in chunks of about 128 KB of activations (8 to 64 tokens, a multiple of 8) so
  * that a chunk stays in L2 while every row tile walks over it: f32 activations of 64 tokens would not
@@ -614,6 +636,8 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_K;
     t->gemm[LMC_TYPE_Q5_K] = gemm_q5_K;
     t->gemm[LMC_TYPE_Q6_K] = gemm_q6_K;
+    t->dot_f32 = dot_f32_x86;
+    t->axpy_f32 = axpy_f32_x86;
 #ifdef KERN_FILL_MORE
     KERN_FILL_MORE(t);
 #endif

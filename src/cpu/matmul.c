@@ -1,76 +1,20 @@
 /* matmul.c — cpu_matmul: weights (any supported type) times a batch of f32 activations, rows split
- * across threads. Three tiers: the tiled kernels of kernels.h (chosen by CPU, env LMC_KERNELS), which
- * quantize the activations once per call into 8-bit blocks for integer dot products and reuse each
- * weight block across tokens; then the AVX2 row kernels (matmul_avx2.c); then a row dequantized once
- * (reference dequantizer) and dotted with every token. LMC_KERNELS=ref keeps only the last two. */
+ * across threads. Two paths: the tiled kernels of the table kern_best() chose (kernels.h, env
+ * LMC_KERNELS), which convert the activations once per call (to 8-bit blocks for integer dot products)
+ * and reuse each weight block across tokens; and, for the types that table has no kernel for (every
+ * type under LMC_KERNELS=ref), the exact path: a row dequantized once by the reference dequantizer and
+ * dotted with every token by the portable f32 dot. */
 #include "cpu.h"
 #include "kernels.h"
-#include "matmul_kernels.h"
 #include "quant.h"
 
 #include <assert.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
-static bool g_avx2;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+float cpu_dot_f32(const float *a, const float *b, int64_t n) { return kern_best()->dot_f32(a, b, n); }
 
-static void cpu_detect(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    g_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#endif
-}
-
-static bool cpu_has_avx2(void) {
-    pthread_once(&g_once, cpu_detect);
-    return g_avx2;
-}
-
-/* GCC/Clang vector extension: 8 floats, lowered to whatever SIMD the target has (two SSE registers on
- * baseline x86-64). Keeps the dot product vectorized without -ffast-math or intrinsics. */
-typedef float v8f __attribute__((vector_size(32)));
-
-static float dot_f32_generic(const float *a, const float *b, int64_t n) {
-    v8f acc0 = {0}, acc1 = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v8f a0, a1, b0, b1;
-        memcpy(&a0, a + i, sizeof a0);
-        memcpy(&a1, a + i + 8, sizeof a1);
-        memcpy(&b0, b + i, sizeof b0);
-        memcpy(&b1, b + i + 8, sizeof b1);
-        acc0 += a0 * b0;
-        acc1 += a1 * b1;
-    }
-    acc0 += acc1;
-    float s = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-float cpu_dot_f32(const float *a, const float *b, int64_t n) {
-    return cpu_has_avx2() ? cpu_dot_f32_avx2(a, b, n) : dot_f32_generic(a, b, n);
-}
-
-static void axpy_f32_generic(float *y, float a, const float *x, int64_t n) {
-    const v8f av = {a, a, a, a, a, a, a, a};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f xv, yv;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&yv, y + i, sizeof yv);
-        yv += av * xv;
-        memcpy(y + i, &yv, sizeof yv);
-    }
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
-void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) {
-    if (cpu_has_avx2()) cpu_axpy_f32_avx2(y, a, x, n);
-    else axpy_f32_generic(y, a, x, n);
-}
+void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) { kern_best()->axpy_f32(y, a, x, n); }
 
 size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch) {
     /* a dequantized row, or (thread 0) the batch's activations in the widest 8-bit format */
@@ -89,22 +33,15 @@ typedef struct {
     int n_tok;
     uint64_t row_bytes;
     tp_pool *pool;
-    cpu_row_dot_fn kernel; /* NULL: dequantize the row, then dot */
 } mm_job;
 
-static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+/* The exact path: each row dequantized once (F32 rows read in place), then dotted with every token. */
+static void mm_rows_exact(void *arg, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = arg;
     const int64_t K = j->W->ne[0], N = j->W->ne[1];
     const uint8_t *base = j->W->data;
     float *row = tp_scratch(j->pool, tid); /* (K) the dequantized row */
     assert(tp_scratch_bytes(j->pool) >= (size_t)K * sizeof(float));
-    if (j->kernel) {
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *w = base + (uint64_t)r * j->row_bytes;
-            for (int t = 0; t < j->n_tok; t++) j->y[(int64_t)t * N + r] = j->kernel(w, j->x + (int64_t)t * K, K);
-        }
-        return;
-    }
     for (int64_t r = r0; r < r1; r++) {
         const float *w;
         if (j->W->type == LMC_TYPE_F32) {
@@ -113,7 +50,8 @@ static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
             lmc_dequantize(j->W->type, base + (uint64_t)r * j->row_bytes, row, K);
             w = row;
         }
-        for (int t = 0; t < j->n_tok; t++) j->y[(int64_t)t * N + r] = dot_f32_generic(w, j->x + (int64_t)t * K, K);
+        for (int t = 0; t < j->n_tok; t++)
+            j->y[(int64_t)t * N + r] = kern_dot_f32_portable(w, j->x + (int64_t)t * K, K);
     }
 }
 
@@ -180,7 +118,7 @@ static void mmq_rows(void *arg, int64_t t0, int64_t t1, int tid) {
 static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, const float *x, int n_tok,
                        tp_pool *pool) {
     const kern_table *kt = kern_best();
-    if (!kt || n_w < 1 || n_w > MM_MAX_MULTI) return false;
+    if (n_w < 1 || n_w > MM_MAX_MULTI) return false;
     const int64_t K = W[0]->ne[0];
     const kern_xfmt f = kt->xfmt[W[0]->type];
     mmk_job j = {.n_w = n_w, .n_tok = n_tok};
@@ -218,12 +156,11 @@ void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, con
 
 void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {
     if (mm_kernels(&W, &y, 1, x, n_tok, pool)) return;
-    mm_job j = {W, x, y, n_tok, lmc_row_size(W->type, W->ne[0]), pool,
-                cpu_has_avx2() ? cpu_row_dot_avx2(W->type) : NULL};
-    tp_parallel_for(pool, W->ne[1], mm_rows, &j);
+    mm_job j = {W, x, y, n_tok, lmc_row_size(W->type, W->ne[0]), pool};
+    tp_parallel_for(pool, W->ne[1], mm_rows_exact, &j);
 }
 
 void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {
-    mm_job j = {W, x, y, n_tok, lmc_row_size(W->type, W->ne[0]), pool, NULL};
+    mm_job j = {W, x, y, n_tok, lmc_row_size(W->type, W->ne[0]), pool};
     tp_parallel_for(pool, W->ne[1], mm_rows_ref, &j);
 }
