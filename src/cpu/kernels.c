@@ -121,34 +121,28 @@ static inline float f16_at(const uint8_t *p) {
 /* One (weight row, activation row) dot per type; the gemm loops over the tile. */
 typedef float (*dot1_fn)(int64_t K, const uint8_t *w, const uint8_t *x);
 
-static float dot1_f32(int64_t K, const uint8_t *w, const uint8_t *x) {
-    const float *xf = (const float *)x;
-    float s = 0.0f;
-    for (int64_t i = 0; i < K; i++) {
-        float v;
-        memcpy(&v, w + 4 * i, 4);
-        s += v * xf[i];
-    }
-    return s;
+static inline float f32_at(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline float bf16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return lmc_bf16_to_f32(h);
 }
 
-static float dot1_f16(int64_t K, const uint8_t *w, const uint8_t *x) {
-    const float *xf = (const float *)x;
-    float s = 0.0f;
-    for (int64_t i = 0; i < K; i++) s += f16_at(w + 2 * i) * xf[i];
-    return s;
-}
-
-static float dot1_bf16(int64_t K, const uint8_t *w, const uint8_t *x) {
-    const float *xf = (const float *)x;
-    float s = 0.0f;
-    for (int64_t i = 0; i < K; i++) {
-        uint16_t h;
-        memcpy(&h, w + 2 * i, 2);
-        s += lmc_bf16_to_f32(h) * xf[i];
+/* Float weights: ESZ bytes each, read by AT; summed in order. */
+#define DOT1_FLOAT(NAME, ESZ, AT)                                                                  \
+    static float dot1_##NAME(int64_t K, const uint8_t *w, const uint8_t *x) {                      \
+        const float *xf = (const float *)x;                                                        \
+        float s = 0.0f;                                                                            \
+        for (int64_t i = 0; i < K; i++) s += AT(w + (ESZ) * i) * xf[i];                            \
+        return s;                                                                                  \
     }
-    return s;
-}
+DOT1_FLOAT(f32, 4, f32_at)
+DOT1_FLOAT(f16, 2, f16_at)
+DOT1_FLOAT(bf16, 2, bf16_at)
 
 #define Q8_0_VIEW(K, x)                                                                            \
     const int8_t *xq = (const int8_t *)(x);                                                        \
@@ -186,16 +180,22 @@ static inline int32_t codes_dot(const int *c, const int8_t *xq) {
     return isum;
 }
 
-static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+/* Q4_0 / Q5_0: value = code - offset (8 / 16). */
+static float dot1_q45_0(int64_t K, const uint8_t *w, const uint8_t *x, int five) {
     Q8_0_VIEW(K, x);
+    const size_t bsz = five ? sizeof(block_q5_0) : sizeof(block_q4_0);
+    const int32_t offset = five ? 16 : 8;
     float s = 0.0f;
     int c[32];
-    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q4_0)) {
-        q4_codes(w + 2, c);
-        s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - 8 * xs[b]);
+    for (int64_t b = 0; b < K / 32; b++, w += bsz) {
+        if (five) q5_codes(w + 2, w + 6, c);
+        else q4_codes(w + 2, c);
+        s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - offset * xs[b]);
     }
     return s;
 }
+static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_0(K, w, x, 0); }
+static float dot1_q5_0(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_0(K, w, x, 1); }
 
 /* Q4_1 keeps exact f32 activations (see kernels_x86.h). */
 static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
@@ -206,17 +206,6 @@ static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
         q4_codes(w + 4, c);
         const float d = f16_at(w), m = f16_at(w + 2);
         for (int i = 0; i < 32; i++) s += (d * (float)c[i] + m) * xf[32 * b + i];
-    }
-    return s;
-}
-
-static float dot1_q5_0(int64_t K, const uint8_t *w, const uint8_t *x) {
-    Q8_0_VIEW(K, x);
-    float s = 0.0f;
-    int c[32];
-    for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q5_0)) {
-        q5_codes(w + 2, w + 6, c);
-        s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - 16 * xs[b]);
     }
     return s;
 }

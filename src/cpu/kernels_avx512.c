@@ -27,7 +27,7 @@ KINLINE float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
  * of a zmm and shift the upper half, giving weights 64c..64c+63 in order. */
 /* End of a K-quant super-block b: acc += iacc * (weight scale d x activation scale). */
-KINLINE void kq_fold(const int NR, const int NT, int64_t K, const uint8_t *x, size_t xs, int64_t b,
+KINLINE void kq_fold_512(const int NR, const int NT, int64_t K, const uint8_t *x, size_t xs, int64_t b,
                      __m512i iacc[KNR_K][KNT_K], const __m512 *dd, __m512 acc[KNR_K][KNT_K]) {
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
         const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
@@ -37,7 +37,7 @@ KINLINE void kq_fold(const int NR, const int NT, int64_t K, const uint8_t *x, si
 }
 
 /* y[t][r] = the horizontal sum of each accumulator of a K-quant tile. */
-KINLINE void tile_store(const int NR, const int NT, __m512 acc[KNR_K][KNT_K], float *y, int64_t ldy) {
+KINLINE void kq_store_512(const int NR, const int NT, __m512 acc[KNR_K][KNT_K], float *y, int64_t ldy) {
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
 }
@@ -95,18 +95,11 @@ KINLINE void tile_q45_Kz(const int NR, const int NT, const int FIVE, int64_t K, 
                     iacc[r][t] = _mm512_dpwssd_epi32(iacc[r][t], _mm512_maddubs_epi16(cd[r], xv), sv[r]);
             }
         }
-        kq_fold(NR, NT, K, x, xs, b, iacc, dd, acc);
+        kq_fold_512(NR, NT, K, x, xs, b, iacc, dd, acc);
     }
-    tile_store(NR, NT, acc, y, ldy);
+    kq_store_512(NR, NT, acc, y, ldy);
 }
-KINLINE void tile_q4_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    tile_q45_Kz(NR, NT, 0, K, w, ws, x, xs, y, ldy);
-}
-KINLINE void tile_q5_Kz(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    tile_q45_Kz(NR, NT, 1, K, w, ws, x, xs, y, ldy);
-}
+Q45_K_TILES(z)
 
 /* Q6_K: ql[64h .. 64h+63] low nibbles are weights 128h + 0..63 in order, high nibbles 128h + 64..127;
  * their top two bits come from qh[32h .. 32h+31] (bits 0-1 / 2-3 for the first 64, 4-5 / 6-7 for the
@@ -161,9 +154,9 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
                 }
             }
         }
-        kq_fold(NR, NT, K, x, xs, b, iacc, dd, acc);
+        kq_fold_512(NR, NT, K, x, xs, b, iacc, dd, acc);
     }
-    tile_store(NR, NT, acc, y, ldy);
+    kq_store_512(NR, NT, acc, y, ldy);
 }
 
 
@@ -311,6 +304,17 @@ KINLINE void transpose16x8(const __m256i *R, __m512i *T) {
     }
 }
 
+/* A 16-row tile's accumulators (lane l: row l, one per token) start at zero in the first K segment,
+ * else from the partial sums the earlier segments left in y; only the rows in mask m are loaded and
+ * stored. */
+KINLINE void tk_acc_load(const int NT, __m512 *acc, const float *y, int64_t ldy, __mmask16 m, int first) {
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+}
+KINLINE void tk_acc_store(const int NT, const __m512 *acc, float *y, int64_t ldy, __mmask16 m) {
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
 /* One Q4_K super-block of 16 rows. q[c][k], lane l: qs bytes 32c + 4k .. 32c + 4k + 3 of row l (low
  * nibbles: sub-block 2c, high: 2c + 1); sc[j]: the 6-bit scale of sub-block j; mn[j]: its min twice,
  * as an int16 pair for dpwssd with a pair of activation 16-sums. */
@@ -370,8 +374,7 @@ static void pack_q4_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, 
 KINLINE void tile_q4_Kt(const int NT, int64_t K, const pk_q4_K *P, int64_t b0, int nsb, const uint8_t *x,
                         size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
     __m512 acc[TK_TOK];
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
-        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    tk_acc_load(NT, acc, y, ldy, m, first);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int s = 0; s < nsb; s++) {
         const pk_q4_K *p = P + s;
@@ -406,7 +409,7 @@ KINLINE void tile_q4_Kt(const int NT, int64_t K, const pk_q4_K *P, int64_t b0, i
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(p->dmin, dx), acc[t]);
         }
     }
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+    tk_acc_store(NT, acc, y, ldy, m);
 }
 
 /* One Q6_K super-block of 16 rows: q[j][k], lane l: codes (0..63) 16j + 4k .. 16j + 4k + 3 of row l;
@@ -463,8 +466,7 @@ static void pack_q6_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, 
 KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, int nsb, const uint8_t *x,
                         size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
     __m512 acc[TK_TOK];
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
-        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    tk_acc_load(NT, acc, y, ldy, m, first);
     for (int s = 0; s < nsb; s++) {
         const pk_q6_K *p = P + s;
         const int64_t b = b0 + s;
@@ -500,7 +502,7 @@ KINLINE void tile_q6_Kt(const int NT, int64_t K, const pk_q6_K *P, int64_t b0, i
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), _mm512_mul_ps(p->d, dx), acc[t]);
         }
     }
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+    tk_acc_store(NT, acc, y, ldy, m);
 }
 
 /* Token chunks of TK_CHUNK (their activations stay in L2), row groups of 16, K in segments of TK_SEG
@@ -592,8 +594,7 @@ static void pack_q4_0(const uint8_t *w, size_t ws, int nr, int64_t b0, int nblk,
 KINLINE void tile_q4_0p(const int NT, int64_t K, const pk_q4_0 *P, int64_t b0, int nblk, const uint8_t *x,
                         size_t xs, float *y, int64_t ldy, __mmask16 m, int first) {
     __m512 acc[TK_TOK];
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
-        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    tk_acc_load(NT, acc, y, ldy, m, first);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int s = 0; s < nblk; s++) {
         const pk_q4_0 *p = P + s;
@@ -616,7 +617,7 @@ KINLINE void tile_q4_0p(const int NT, int64_t K, const pk_q4_0 *P, int64_t b0, i
                                      _mm512_mul_ps(dw, _mm512_set1_ps(XD(xr, K)[b])), acc[t]);
         }
     }
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+    tk_acc_store(NT, acc, y, ldy, m);
 }
 
 static void gemm_q4_0p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs, int nt,

@@ -187,29 +187,10 @@ FLOAT_MATVEC(bf16, 2, VLOAD_BF16, bf16_scalar)
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #endif
 #define Q8V (32 / VLEN)
-KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    vf acc[KNR_8][KNT_8];
-    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();
-    for (int64_t b = 0; b < K / 32; b++) {
-        vf wv[KNR_8][Q8V];
-        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
-            const uint8_t *blk = w + r * ws + b * 34;
-            PREFETCH_NEXT_TILE(blk);
-            const vf d = VSET1(f16_scalar(blk));
-            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[r][v] = VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
-        }
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const float *xf = (const float *)(x + t * xs) + 32 * b;
-            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) {
-                const vf xv = VLOAD_F32(xf + v * VLEN);
-                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r][v], xv, acc[r][t]);
-            }
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
+/* Block blk's 32 weights as f32 (q * d, exact) in Q8V vectors. */
+KINLINE void q8_0_block_f32(const uint8_t *blk, vf *wv) {
+    const vf d = VSET1(f16_scalar(blk));
+    _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[v] = VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
 }
 
 /* Q4_1 with exact f32 activations, like Q8_0: w = d * code + m (d * code is exact, so the fma rounds
@@ -230,17 +211,19 @@ KINLINE void q4_1_block_f32(const uint8_t *blk, vf *wv) {
 #endif
 }
 
-KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+/* Q8_0 (Q41 = 0) or Q4_1 (Q41 = 1) blocks dequantized in registers, each used for NT tokens. */
+KINLINE void tile_blockf(const int NR, const int NT, const int Q41, int64_t K, const uint8_t *w, size_t ws,
+                         const uint8_t *x, size_t xs, float *y, int64_t ldy) {
     vf acc[KNR_8][KNT_8];
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();
     for (int64_t b = 0; b < K / 32; b++) {
         vf wv[KNR_8][Q8V];
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
-            const uint8_t *blk = w + r * ws + b * 20;
+            const uint8_t *blk = w + r * ws + b * (Q41 ? 20 : 34);
             PREFETCH_NEXT_TILE(blk);
-            q4_1_block_f32(blk, wv[r]);
+            if (Q41) q4_1_block_f32(blk, wv[r]);
+            else q8_0_block_f32(blk, wv[r]);
         }
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const float *xf = (const float *)(x + t * xs) + 32 * b;
@@ -252,6 +235,14 @@ KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w,
     }
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
+}
+KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_blockf(NR, NT, 0, K, w, ws, x, xs, y, ldy);
+}
+KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
+                        const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+    tile_blockf(NR, NT, 1, K, w, ws, x, xs, y, ldy);
 }
 
 /* Q8_0 decode: one row at a time like the float mat-vec (one sequential stream per thread, prefetched
@@ -343,28 +334,21 @@ KINLINE __m256i q4_codes(const uint8_t *qs) {
 }
 #define Q4_CODES(qs) q4_codes(qs)
 
-/* Q4_0: codes . x - 8 * sum(x), the correction riding in lane 0 of the integer accumulator. */
-BLOCK_TILE(q4_0, 18,
-           {
-               c[r] = Q4_CODES(blk + 2);
-               dw[r] = _mm256_set1_ps(f16_scalar(blk));
-           },
-           zext_lane0(-8 * sx),
-           {
-               const __m256i p = DOT_U8S8(init, c[r], xv);
-               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-           })
-
-BLOCK_TILE(q5_0, 22,
-           {
-               c[r] = _mm256_or_si256(Q4_CODES(blk + 6), EXPAND_QH(u32_at(blk + 2)));
-               dw[r] = _mm256_set1_ps(f16_scalar(blk));
-           },
-           zext_lane0(-16 * sx),
-           {
-               const __m256i p = DOT_U8S8(init, c[r], xv);
-               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-           })
+/* Q4_0 / Q5_0 (value = code - OFFSET): codes . x - OFFSET * sum(x), the correction riding in lane 0
+ * of the integer accumulator. CODES: block blk's 32 codes. */
+#define OFFSET_TILE(NAME, BSZ, CODES, OFFSET)                                                      \
+    BLOCK_TILE(NAME, BSZ,                                                                          \
+               {                                                                                   \
+                   c[r] = CODES;                                                                   \
+                   dw[r] = _mm256_set1_ps(f16_scalar(blk));                                        \
+               },                                                                                  \
+               zext_lane0(-(OFFSET) * sx),                                                         \
+               {                                                                                   \
+                   const __m256i p = DOT_U8S8(init, c[r], xv);                                     \
+                   acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]); \
+               })
+OFFSET_TILE(q4_0, 18, Q4_CODES(blk + 2), 8)
+OFFSET_TILE(q5_0, 22, _mm256_or_si256(Q4_CODES(blk + 6), EXPAND_QH(u32_at(blk + 2))), 16)
 
 BLOCK_TILE(q5_1, 24,
            {
@@ -473,14 +457,18 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
 }
-KINLINE void tile_q4_K(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                       const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    tile_q45_K(NR, NT, 0, K, w, ws, x, xs, y, ldy);
-}
-KINLINE void tile_q5_K(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
-                       const uint8_t *x, size_t xs, float *y, int64_t ldy) {
-    tile_q45_K(NR, NT, 1, K, w, ws, x, xs, y, ldy);
-}
+/* tile_q4_K##Z and tile_q5_K##Z, in the tile signature the gemm drivers call: tile_q45_K##Z with
+ * FIVE = 0 or 1 (Z: empty here, z for the 512-bit ones of kernels_avx512.c). */
+#define Q45_K_TILES(Z)                                                                             \
+    KINLINE void tile_q4_K##Z(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,  \
+                              const uint8_t *x, size_t xs, float *y, int64_t ldy) {                \
+        tile_q45_K##Z(NR, NT, 0, K, w, ws, x, xs, y, ldy);                                         \
+    }                                                                                              \
+    KINLINE void tile_q5_K##Z(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,  \
+                              const uint8_t *x, size_t xs, float *y, int64_t ldy) {                \
+        tile_q45_K##Z(NR, NT, 1, K, w, ws, x, xs, y, ldy);                                         \
+    }
+Q45_K_TILES()
 
 /* Q6_K: codes 0..63 (value = code - 32) in 4 chunks of 32 per half; each chunk spans sub-blocks g
  * (low 128 bits) and g+1 (high 128 bits), so its scale vector is [sc_g x8 | sc_g+1 x8]. */
