@@ -216,6 +216,57 @@ static void test_quantize_x(void) {
     free(qk);
 }
 
+/* kern_dequantize_row (the exact path's dequantizer, SIMD where the CPU has it) gives lmc_dequantize's
+ * values bit for bit, for every type the kernels know, on random rows of several lengths; for F16 and
+ * BF16 also on raw random bits (subnormals, infinities; NaNs need only stay NaN). */
+static int same_bits_or_nan(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4) != 0 && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
+static void test_dequantize_row(void) {
+    const uint64_t saved = g_rng; /* the gemm cases' random inputs unchanged */
+    int n_xdot = 0;
+    for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+        const uint32_t type = k_types[ti];
+        const int blk = lmc_type_get(type)->blck_size;
+        const int64_t Ks[] = {blk == 1 ? 7 : blk, blk == 1 ? 301 : 3 * blk, blk == 1 ? 2500 : 67 * blk};
+        int ok = 1;
+        for (int ki = 0; ki < 3; ki++) {
+            const int64_t K = Ks[ki];
+            const size_t row = lmc_row_size(type, K);
+            uint8_t *w = malloc(row);
+            float *a = malloc(sizeof(float) * (size_t)K), *b = malloc(sizeof(float) * (size_t)K);
+            for (int raw = 0; raw < 2; raw++) {
+                if (raw && type != LMC_TYPE_F16 && type != LMC_TYPE_BF16) continue;
+                fill_weights(type, w, K, 1);
+                if (raw)
+                    for (size_t i = 0; i < row; i++) w[i] = (uint8_t)rnd_u32();
+                kern_dequantize_row(type, w, a, K);
+                lmc_dequantize(type, w, b, K);
+                ok &= same_bits_or_nan(a, b, K);
+                /* the one-pass exact dot: the portable dot of the dequantized row, bit for bit */
+                const kern_xdot_fn xdot = kern_exact_dot(type);
+                if (xdot) {
+                    float *x = malloc(sizeof(float) * (size_t)K);
+                    for (int64_t i = 0; i < K; i++) x[i] = rnd_unit();
+                    const float got = xdot(w, x, K), want = kern_dot_f32_c(b, x, K);
+                    ok &= memcmp(&got, &want, 4) == 0 || (isnan(got) && isnan(want));
+                    n_xdot++;
+                    free(x);
+                }
+            }
+            free(w);
+            free(a);
+            free(b);
+        }
+        CHECK(ok, "kern_dequantize_row %s: the reference dequantizer's values", lmc_type_name(type));
+    }
+    printf("kern_exact_dot: %d rows compared\n", n_xdot);
+    g_rng = saved;
+}
+
 /* A table's f32 dot and axpy on random vectors of every length up to 40 and a few long ones: the dot
  * within f32 rounding of the double-precision dot, axpy within two roundings per element. Returns the
  * dots of the last length, for comparing tables. */
@@ -226,7 +277,7 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
     const int nn = (int)(sizeof ns / sizeof ns[0]);
     const double u = 1.0 / 16777216.0;
     float *a = malloc(sizeof(float) * 2500), *b = malloc(sizeof(float) * 2500), *y = malloc(sizeof(float) * 2501);
-    int bad_dot = 0, bad_axpy = 0;
+    int bad_dot = 0, bad_axpy = 0, bad_c = 0;
     for (int i = 0; i < nn; i++) {
         const int64_t n = ns[i];
         for (int rep = 0; rep < 4; rep++) {
@@ -241,6 +292,8 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
                 mag += fabs((double)a[k] * b[k]);
             }
             const float got = kt->dot_f32(a, b, n);
+            const float pc = kern_dot_f32_c(a, b, n), pp = kern_dot_f32_portable(a, b, n);
+            if (memcmp(&pc, &pp, 4) != 0) bad_c++;
             if (!(fabs(got - exact) <= 2.0 * (double)(n + 16) * u * mag)) bad_dot++;
             if (i == nn - 1) dots[rep] = got;
             const float alpha = rnd_unit() * 2.0f;
@@ -258,6 +311,7 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
         }
     }
     CHECK(bad_dot == 0, "%s dot_f32: %d results beyond f32 rounding", kt->name, bad_dot);
+    CHECK(bad_c == 0, "kern_dot_f32_portable: %d results not the bits of kern_dot_f32_c", bad_c);
     CHECK(bad_axpy == 0, "%s axpy_f32: %d elements beyond f32 rounding (or written past n)", kt->name, bad_axpy);
     free(a);
     free(b);
@@ -267,6 +321,7 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
 
 int main(void) {
     test_quantize_x();
+    test_dequantize_row();
     const kern_table *best = kern_best();
     CHECK(best != NULL && kern_named(best->name) == best, "kern_best() is one of the named tables");
     const char *env = getenv("LMC_KERNELS");

@@ -79,7 +79,7 @@ void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
  * baseline x86-64). Keeps the dot product vectorized without -ffast-math or intrinsics. */
 typedef float v8f __attribute__((vector_size(32)));
 
-float kern_dot_f32_portable(const float *a, const float *b, int64_t n) {
+float kern_dot_f32_c(const float *a, const float *b, int64_t n) {
     v8f acc0 = {0}, acc1 = {0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -333,6 +333,9 @@ const kern_table kern_table_ref = {
 /* --- choosing a table: the one CPU feature probe ------------------------------------------------ */
 
 static kern_table g_avx2, g_avx512; /* filled once by kern_init, when the CPU has the ISA */
+static kern_deq_fn g_deq[LMC_TYPE_COUNT]; /* kern_dequantize_row's SIMD dequantizers, NULL: reference */
+static kern_xdot_fn g_xdot[LMC_TYPE_COUNT]; /* kern_exact_dot's */
+static kern_dot_fn g_dot_portable = kern_dot_f32_c; /* kern_dot_f32_portable's code */
 static const kern_table *g_best;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -354,6 +357,8 @@ static void kern_init(void) {
                        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
                        __builtin_cpu_supports("avx512vbmi");
     if (avx2) kern_fill_avx2(&g_avx2);
+    if (avx2) kern_fill_dequant_avx2(g_deq, g_xdot);
+    if (avx2) g_dot_portable = kern_dot_f32_portable_avx2;
     if (avx512) kern_fill_avx512(&g_avx512);
 #endif
     const char *env = getenv("LMC_KERNELS");
@@ -371,4 +376,20 @@ const kern_table *kern_named(const char *name) {
 const kern_table *kern_best(void) {
     pthread_once(&g_once, kern_init);
     return g_best;
+}
+
+void kern_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
+    pthread_once(&g_once, kern_init);
+    if (type < LMC_TYPE_COUNT && g_deq[type]) g_deq[type](src, dst, n);
+    else lmc_dequantize(type, src, dst, n);
+}
+
+float kern_dot_f32_portable(const float *a, const float *b, int64_t n) {
+    pthread_once(&g_once, kern_init);
+    return g_dot_portable(a, b, n);
+}
+
+kern_xdot_fn kern_exact_dot(uint32_t type) {
+    pthread_once(&g_once, kern_init);
+    return type < LMC_TYPE_COUNT ? g_xdot[type] : NULL;
 }

@@ -53,10 +53,25 @@ const kern_table *kern_best(void);
 /* A named table ("ref" too), or NULL when unknown or not supported by this CPU. */
 const kern_table *kern_named(const char *name);
 
-/* The portable f32 dot (16 partial sums in a fixed order, vectorized by the compiler without FMA) and
- * axpy: the exact path's row dots, and the ref and scalar tables' dot_f32 / axpy_f32. */
+/* The portable f32 dot and axpy: the exact path's row dots, and the ref and scalar tables' dot_f32 /
+ * axpy_f32. The dot's result is defined by kern_dot_f32_c (16 partial sums in a fixed order, each
+ * product rounded before it is added: no FMA); kern_dot_f32_portable gives the same bits through AVX
+ * where the CPU has AVX2, so its results do not depend on the CPU either. */
 float kern_dot_f32_portable(const float *a, const float *b, int64_t n);
+float kern_dot_f32_c(const float *a, const float *b, int64_t n);
+float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n); /* kernels_avx2.c */
 void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n);
+
+/* Dequantizes n weights of a row of the given type (any type lmc_dequantize takes) into dst: the
+ * same values as lmc_dequantize, bit for bit, through SIMD code where the CPU has it for the type
+ * (F16, BF16, Q8_0, Q4_0 with AVX2; whatever LMC_KERNELS says, as the values do not change). NaN
+ * weights stay NaN, their payload aside. The exact path's dequantizer. */
+void kern_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
+typedef void (*kern_deq_fn)(const void *src, float *dst, int64_t n);
+/* kern_dot_f32_portable(dequantized row, x, n) in one pass, the same bits (for decode, where the
+ * dequantization pass is not shared by several tokens); NULL where the CPU has none for the type. */
+typedef float (*kern_xdot_fn)(const void *row, const float *x, int64_t n);
+kern_xdot_fn kern_exact_dot(uint32_t type);
 
 /* Bytes of one activation row of K values in format f (a multiple of 64; 0 if K does not fit f). */
 size_t kern_x_row_bytes(kern_xfmt f, int64_t K);
@@ -69,5 +84,6 @@ extern const kern_table kern_table_ref;
 extern const kern_table kern_table_scalar;
 void kern_fill_avx2(kern_table *t);
 void kern_fill_avx512(kern_table *t);
+void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
 
 #endif

@@ -14,4 +14,137 @@
 #define KNR_8 1
 #define KNT_8 4
 #include "kernels_x86.h"
+
+/* --- exact dequantization for cpu_matmul's exact path --------------------------------------------
+ * The values lmc_dequantize gives, bit for bit (F16C converts every finite, infinite and subnormal
+ * half exactly; q * d is exact in f32 for these block types, so the order does not matter), only
+ * faster: the exact path's time went to the reference dequantizers (kernels.c keeps them for every
+ * other type). A NaN stays a NaN (F16C sets the quiet bit of a signalling one). */
+static void deq_f16(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) dst[i] = f16_scalar((const uint8_t *)(h + i));
+}
+
+static void deq_bf16(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, VLOAD_BF16(h + i));
+    for (; i < n; i++) dst[i] = bf16_scalar((const uint8_t *)(h + i));
+}
+
+static void deq_q8_0(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    for (int64_t b = 0; b < n / 32; b++, p += 34, dst += 32) {
+        const __m256 d = _mm256_set1_ps(f16_scalar(p));
+        for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + 8 * v, _mm256_mul_ps(d, VLOAD_I8(p + 2 + 8 * v)));
+    }
+}
+
+static void deq_q4_0(const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    for (int64_t b = 0; b < n / 32; b++, p += 18, dst += 32) {
+        const __m256 d = _mm256_set1_ps(f16_scalar(p));
+        const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2)), m4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+        const __m128i c[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+        for (int v = 0; v < 4; v++)
+            _mm256_storeu_ps(dst + 8 * v, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c[v]))));
+    }
+}
+
+/* kern_dot_f32_c's reduction of its two accumulators: ((0+4) + (1+5)) + ((2+6) + (3+7)). */
+static inline float portable_reduce(__m256 acc0, __m256 acc1) {
+    acc0 = _mm256_add_ps(acc0, acc1);
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+    const __m128 p = _mm_add_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1))); /* (h0+h1) in 0, (h2+h3) in 2 */
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehl_ps(p, p)));
+}
+
+/* kern_dot_f32_c's arithmetic in ymm registers: acc0 / acc1 hold its two v8f accumulators, products
+ * rounded before the adds (mul + add, never fused: this file is C11 without -ffp-contract=fast, and
+ * test_kernels compares the bits), then its reduction order. */
+float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+    }
+    float s = portable_reduce(acc0, acc1);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* --- the exact path's decode: dequantize and dot in one pass --------------------------------------
+ * kern_dot_f32_c of the dequantized row, bit for bit: the weights of columns i .. i+15, as
+ * kern_dequantize_row gives them, go into the same two accumulators, never through memory. For one
+ * token the two passes cost about twice this (synthetic F16 / Q8_0 models, lmc bench tg32). */
+#define PORTABLE_STEP(w0, w1, xp)                                                                  \
+    do {                                                                                           \
+        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps((w0), _mm256_loadu_ps(xp)));                      \
+        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps((w1), _mm256_loadu_ps((xp) + 8)));                \
+    } while (0)
+
+static float xdot_f16(const void *row, const float *x, int64_t n) {
+    const uint16_t *h = row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        PORTABLE_STEP(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))),
+                      _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), x + i);
+    float s = portable_reduce(acc0, acc1);
+    for (; i < n; i++) s += f16_scalar((const uint8_t *)(h + i)) * x[i];
+    return s;
+}
+
+static float xdot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *h = row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) PORTABLE_STEP(VLOAD_BF16(h + i), VLOAD_BF16(h + i + 8), x + i);
+    float s = portable_reduce(acc0, acc1);
+    for (; i < n; i++) s += bf16_scalar((const uint8_t *)(h + i)) * x[i];
+    return s;
+}
+
+static float xdot_q8_0(const void *row, const float *x, int64_t n) {
+    const uint8_t *p = row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
+        const __m256 d = _mm256_set1_ps(f16_scalar(p));
+        PORTABLE_STEP(_mm256_mul_ps(d, VLOAD_I8(p + 2)), _mm256_mul_ps(d, VLOAD_I8(p + 10)), x);
+        PORTABLE_STEP(_mm256_mul_ps(d, VLOAD_I8(p + 18)), _mm256_mul_ps(d, VLOAD_I8(p + 26)), x + 16);
+    }
+    return portable_reduce(acc0, acc1);
+}
+
+static float xdot_q4_0(const void *row, const float *x, int64_t n) {
+    const uint8_t *p = row;
+    const __m128i m4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, p += 18, x += 32) {
+        const __m256 d = _mm256_set1_ps(f16_scalar(p));
+        const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+#define Q4W(v) _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)))
+        PORTABLE_STEP(Q4W(lo), Q4W(_mm_srli_si128(lo, 8)), x);
+        PORTABLE_STEP(Q4W(hi), Q4W(_mm_srli_si128(hi, 8)), x + 16);
+#undef Q4W
+    }
+    return portable_reduce(acc0, acc1);
+}
+
+void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot) {
+    deq[LMC_TYPE_F16] = deq_f16;
+    deq[LMC_TYPE_BF16] = deq_bf16;
+    deq[LMC_TYPE_Q8_0] = deq_q8_0;
+    deq[LMC_TYPE_Q4_0] = deq_q4_0;
+    xdot[LMC_TYPE_F16] = xdot_f16;
+    xdot[LMC_TYPE_BF16] = xdot_bf16;
+    xdot[LMC_TYPE_Q8_0] = xdot_q8_0;
+    xdot[LMC_TYPE_Q4_0] = xdot_q4_0;
+}
 #endif

@@ -2,8 +2,8 @@
  * across threads. Two paths: the tiled kernels of the table kern_best() chose (kernels.h, env
  * LMC_KERNELS), which convert the activations once per call (to 8-bit blocks for integer dot products)
  * and reuse each weight block across tokens; and, for the types that table has no kernel for (every
- * type under LMC_KERNELS=ref), the exact path: a row dequantized once by the reference dequantizer and
- * dotted with every token by the portable f32 dot. */
+ * type under LMC_KERNELS=ref), the exact path: a row dequantized once (the reference dequantizer's
+ * values, kern_dequantize_row) and dotted with every token by the portable f32 dot. */
 #include "cpu.h"
 #include "kernels.h"
 #include "quant.h"
@@ -42,12 +42,19 @@ static void mm_rows_exact(void *arg, int64_t r0, int64_t r1, int tid) {
     const uint8_t *base = j->W->data;
     float *row = tp_scratch(j->pool, tid); /* (K) the dequantized row */
     assert(tp_scratch_bytes(j->pool) >= (size_t)K * sizeof(float));
+    const kern_xdot_fn xdot = j->n_tok < 4 ? kern_exact_dot(j->W->type) : NULL; /* one pass, same bits */
+    if (xdot) {
+        for (int64_t r = r0; r < r1; r++)
+            for (int t = 0; t < j->n_tok; t++)
+                j->y[(int64_t)t * N + r] = xdot(base + (uint64_t)r * j->row_bytes, j->x + (int64_t)t * K, K);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const float *w;
         if (j->W->type == LMC_TYPE_F32) {
             w = (const float *)(base + (uint64_t)r * j->row_bytes);
         } else {
-            lmc_dequantize(j->W->type, base + (uint64_t)r * j->row_bytes, row, K);
+            kern_dequantize_row(j->W->type, base + (uint64_t)r * j->row_bytes, row, K);
             w = row;
         }
         for (int t = 0; t < j->n_tok; t++)
