@@ -1,12 +1,12 @@
-/* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512) against references
- * on random weights and activations of odd sizes (rows not a multiple of the tile, 1..17 tokens, many
- * blocks, the token-chunk edge), and every table's f32 dot and axpy against double precision. Two
- * checks per gemm output:
- *  1. against the exact dot (in double) of the dequantized weights with the activations as the kernel
- *     sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
+/* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512) against
+ * references on random weights and activations of odd sizes (rows not a multiple of the tile, 1..17
+ * tokens, many blocks, the token-chunk edge), and every table's f32 dot and axpy against double
+ * precision. Two checks per gemm output:
+ *  1. against the exact dot (in double) of the dequantized weights with the activations as the
+ * kernel sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
  *  2. against lmc_vec_dot_ref with the unquantized activations: the difference must be within the
- *     error the activation quantization itself introduces (sum |w| |x - x_quantized|), plus rounding.
- * No speed is asserted here. */
+ *     error the activation quantization itself introduces (sum |w| |x - x_quantized|), plus
+ * rounding. No speed is asserted here. */
 #include "cpu/kernels.h"
 #include "quant.h"
 #include "testutil.h"
@@ -216,9 +216,10 @@ static void test_quantize_x(void) {
     free(qk);
 }
 
-/* kern_dequantize_row (the exact path's dequantizer, SIMD where the CPU has it) gives lmc_dequantize's
- * values bit for bit, for every type the kernels know, on random rows of several lengths; for F16 and
- * BF16 also on raw random bits (subnormals, infinities; NaNs need only stay NaN). */
+/* kern_dequantize_row (the exact path's dequantizer, SIMD where the CPU has it) gives
+ * lmc_dequantize's values bit for bit, for every type the kernels know, on random rows of several
+ * lengths; for F16 and BF16 also on raw random bits (subnormals, infinities; NaNs need only stay
+ * NaN). */
 static int same_bits_or_nan(const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         if (memcmp(&a[i], &b[i], 4) != 0 && !(isnan(a[i]) && isnan(b[i]))) return 0;
@@ -231,7 +232,8 @@ static void test_dequantize_row(void) {
     for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
         const uint32_t type = k_types[ti];
         const int blk = lmc_type_get(type)->blck_size;
-        const int64_t Ks[] = {blk == 1 ? 7 : blk, blk == 1 ? 301 : 3 * blk, blk == 1 ? 2500 : 67 * blk};
+        const int64_t Ks[] = {blk == 1 ? 7 : blk, blk == 1 ? 301 : 3 * blk,
+                              blk == 1 ? 2500 : 67 * blk};
         int ok = 1;
         for (int ki = 0; ki < 3; ki++) {
             const int64_t K = Ks[ki];
@@ -242,7 +244,8 @@ static void test_dequantize_row(void) {
                 if (raw && type != LMC_TYPE_F16 && type != LMC_TYPE_BF16) continue;
                 fill_weights(type, w, K, 1);
                 if (raw)
-                    for (size_t i = 0; i < row; i++) w[i] = (uint8_t)rnd_u32();
+                    for (size_t i = 0; i < row; i++)
+                        w[i] = (uint8_t)rnd_u32();
                 kern_dequantize_row(type, w, a, K);
                 lmc_dequantize(type, w, b, K);
                 ok &= same_bits_or_nan(a, b, K);
@@ -250,7 +253,8 @@ static void test_dequantize_row(void) {
                 const kern_xdot_fn xdot = kern_exact_dot(type);
                 if (xdot) {
                     float *x = malloc(sizeof(float) * (size_t)K);
-                    for (int64_t i = 0; i < K; i++) x[i] = rnd_unit();
+                    for (int64_t i = 0; i < K; i++)
+                        x[i] = rnd_unit();
                     const float got = xdot(w, x, K), want = kern_dot_f32_c(b, x, K);
                     ok &= memcmp(&got, &want, 4) == 0 || (isnan(got) && isnan(want));
                     n_xdot++;
@@ -261,22 +265,26 @@ static void test_dequantize_row(void) {
             free(a);
             free(b);
         }
-        CHECK(ok, "kern_dequantize_row %s: the reference dequantizer's values", lmc_type_name(type));
+        CHECK(ok, "kern_dequantize_row %s: the reference dequantizer's values",
+              lmc_type_name(type));
     }
     printf("kern_exact_dot: %d rows compared\n", n_xdot);
     g_rng = saved;
 }
 
-/* A table's f32 dot and axpy on random vectors of every length up to 40 and a few long ones: the dot
- * within f32 rounding of the double-precision dot, axpy within two roundings per element. Returns the
- * dots of the last length, for comparing tables. */
+/* A table's f32 dot and axpy on random vectors of every length up to 40 and a few long ones: the
+ * dot within f32 rounding of the double-precision dot, axpy within two roundings per element.
+ * Returns the dots of the last length, for comparing tables. */
 static void test_f32_helpers(const kern_table *kt, float *dots) {
-    const uint64_t saved = g_rng; /* own vectors, the same for every table; the gemm cases' unchanged */
+    const uint64_t saved =
+        g_rng; /* own vectors, the same for every table; the gemm cases' unchanged */
     g_rng = 0x9e3779b97f4a7c15ull;
-    const int64_t ns[] = {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 40, 64, 67, 301, 2500};
+    const int64_t ns[] = {0,  1,  2,  3,  5,  7,  8,  9,  15,  16,
+                          17, 23, 31, 32, 33, 40, 64, 67, 301, 2500};
     const int nn = (int)(sizeof ns / sizeof ns[0]);
     const double u = 1.0 / 16777216.0;
-    float *a = malloc(sizeof(float) * 2500), *b = malloc(sizeof(float) * 2500), *y = malloc(sizeof(float) * 2501);
+    float *a = malloc(sizeof(float) * 2500), *b = malloc(sizeof(float) * 2500),
+          *y = malloc(sizeof(float) * 2501);
     int bad_dot = 0, bad_axpy = 0, bad_c = 0;
     for (int i = 0; i < nn; i++) {
         const int64_t n = ns[i];
@@ -298,13 +306,16 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
             if (i == nn - 1) dots[rep] = got;
             const float alpha = rnd_unit() * 2.0f;
             double *want = malloc(sizeof(double) * (size_t)(n + 1));
-            for (int64_t k = 0; k < n; k++) want[k] = (double)y[k] + (double)alpha * a[k];
+            for (int64_t k = 0; k < n; k++)
+                want[k] = (double)y[k] + (double)alpha * a[k];
             y[n] = 777.0f; /* guard */
             float *yb = malloc(sizeof(float) * (size_t)(n + 1));
             memcpy(yb, y, sizeof(float) * (size_t)n);
             kt->axpy_f32(y, alpha, a, n);
             for (int64_t k = 0; k < n; k++)
-                if (!(fabs(y[k] - want[k]) <= 2.0 * u * (fabs((double)yb[k]) + fabs((double)alpha * a[k])))) bad_axpy++;
+                if (!(fabs(y[k] - want[k]) <=
+                      2.0 * u * (fabs((double)yb[k]) + fabs((double)alpha * a[k]))))
+                    bad_axpy++;
             if (y[n] != 777.0f) bad_axpy++;
             free(want);
             free(yb);
@@ -312,7 +323,8 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
     }
     CHECK(bad_dot == 0, "%s dot_f32: %d results beyond f32 rounding", kt->name, bad_dot);
     CHECK(bad_c == 0, "kern_dot_f32_portable: %d results not the bits of kern_dot_f32_c", bad_c);
-    CHECK(bad_axpy == 0, "%s axpy_f32: %d elements beyond f32 rounding (or written past n)", kt->name, bad_axpy);
+    CHECK(bad_axpy == 0, "%s axpy_f32: %d elements beyond f32 rounding (or written past n)",
+          kt->name, bad_axpy);
     free(a);
     free(b);
     free(y);
@@ -325,14 +337,18 @@ int main(void) {
     const kern_table *best = kern_best();
     CHECK(best != NULL && kern_named(best->name) == best, "kern_best() is one of the named tables");
     const char *env = getenv("LMC_KERNELS");
-    if (env && kern_named(env)) CHECK(best == kern_named(env), "LMC_KERNELS=%s chooses that table", env);
+    if (env && kern_named(env))
+        CHECK(best == kern_named(env), "LMC_KERNELS=%s chooses that table", env);
     const kern_table *ref = kern_named("ref");
-    CHECK(ref != NULL && kern_named("no-such-table") == NULL, "ref table present, unknown names refused");
+    CHECK(ref != NULL && kern_named("no-such-table") == NULL,
+          "ref table present, unknown names refused");
     if (ref) {
         int any = 0;
-        for (int t = 0; t < LMC_TYPE_COUNT; t++) any |= ref->gemm[t] != NULL;
+        for (int t = 0; t < LMC_TYPE_COUNT; t++)
+            any |= ref->gemm[t] != NULL;
         CHECK(!any, "ref has no gemm: every type takes the exact path");
-        CHECK(ref->dot_f32 == kern_dot_f32_portable && ref->axpy_f32 == kern_axpy_f32_portable, "ref: portable f32 helpers");
+        CHECK(ref->dot_f32 == kern_dot_f32_portable && ref->axpy_f32 == kern_axpy_f32_portable,
+              "ref: portable f32 helpers");
         float d[4];
         test_f32_helpers(ref, d);
     }
@@ -387,6 +403,7 @@ int main(void) {
     }
     /* the AVX2 and AVX-512 tables share one f32 dot (kernels_x86.h): the same bits */
     if (have[1] && have[2])
-        CHECK(memcmp(dots[1], dots[2], sizeof dots[1]) == 0, "avx2 and avx512 dot_f32 give the same bits");
+        CHECK(memcmp(dots[1], dots[2], sizeof dots[1]) == 0,
+              "avx2 and avx512 dot_f32 give the same bits");
     return t_done();
 }

@@ -1,8 +1,8 @@
 /* kernels.c — activation formats (quantization into 8-bit blocks), the portable scalar kernels and
- * f32 helpers, and the run-time choice of kernel table (the one CPU feature probe). The scalar kernels
- * define what the SIMD ones compute: the same integer block sums (exact), combined with the block
- * scales in f32. They are not the exact reference (that is lmc_vec_dot_ref, which uses unquantized
- * activations, and cpu_matmul's exact path). */
+ * f32 helpers, and the run-time choice of kernel table (the one CPU feature probe). The scalar
+ * kernels define what the SIMD ones compute: the same integer block sums (exact), combined with the
+ * block scales in f32. They are not the exact reference (that is lmc_vec_dot_ref, which uses
+ * unquantized activations, and cpu_matmul's exact path). */
 #include "kernels.h"
 
 #include "util.h"
@@ -73,10 +73,10 @@ void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
     }
 }
 
-/* --- portable f32 helpers ----------------------------------------------------------------------- */
+/* --- portable f32 helpers --------------------------------------------------------------------- */
 
-/* GCC/Clang vector extension: 8 floats, lowered to whatever SIMD the target has (two SSE registers on
- * baseline x86-64). Keeps the dot product vectorized without -ffast-math or intrinsics. */
+/* GCC/Clang vector extension: 8 floats, lowered to whatever SIMD the target has (two SSE registers
+ * on baseline x86-64). Keeps the dot product vectorized without -ffast-math or intrinsics. */
 typedef float v8f __attribute__((vector_size(32)));
 
 float kern_dot_f32_c(const float *a, const float *b, int64_t n) {
@@ -92,8 +92,10 @@ float kern_dot_f32_c(const float *a, const float *b, int64_t n) {
         acc1 += a1 * b1;
     }
     acc0 += acc1;
-    float s = ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
-    for (; i < n; i++) s += a[i] * b[i];
+    float s =
+        ((acc0[0] + acc0[4]) + (acc0[1] + acc0[5])) + ((acc0[2] + acc0[6]) + (acc0[3] + acc0[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -107,7 +109,8 @@ void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n) {
         yv += av * xv;
         memcpy(y + i, &yv, sizeof yv);
     }
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i < n; i++)
+        y[i] += a * x[i];
 }
 
 /* --- scalar kernels ----------------------------------------------------------------------------- */
@@ -137,7 +140,8 @@ static inline float bf16_at(const uint8_t *p) {
     static float dot1_##NAME(int64_t K, const uint8_t *w, const uint8_t *x) {                      \
         const float *xf = (const float *)x;                                                        \
         float s = 0.0f;                                                                            \
-        for (int64_t i = 0; i < K; i++) s += AT(w + (ESZ) * i) * xf[i];                            \
+        for (int64_t i = 0; i < K; i++)                                                            \
+            s += AT(w + (ESZ)*i) * xf[i];                                                          \
         return s;                                                                                  \
     }
 DOT1_FLOAT(f32, 4, f32_at)
@@ -188,14 +192,20 @@ static float dot1_q45_0(int64_t K, const uint8_t *w, const uint8_t *x, int five)
     float s = 0.0f;
     int c[32];
     for (int64_t b = 0; b < K / 32; b++, w += bsz) {
-        if (five) q5_codes(w + 2, w + 6, c);
-        else q4_codes(w + 2, c);
+        if (five)
+            q5_codes(w + 2, w + 6, c);
+        else
+            q4_codes(w + 2, c);
         s += f16_at(w) * xd[b] * (float)(codes_dot(c, xq + 32 * b) - offset * xs[b]);
     }
     return s;
 }
-static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_0(K, w, x, 0); }
-static float dot1_q5_0(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_0(K, w, x, 1); }
+static float dot1_q4_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+    return dot1_q45_0(K, w, x, 0);
+}
+static float dot1_q5_0(int64_t K, const uint8_t *w, const uint8_t *x) {
+    return dot1_q45_0(K, w, x, 1);
+}
 
 /* Q4_1 keeps exact f32 activations (see kernels_x86.h). */
 static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
@@ -314,15 +324,25 @@ SCALAR_GEMM(q6_K)
 
 const kern_table kern_table_scalar = {
     .name = "scalar",
-    .gemm = {[LMC_TYPE_F32] = gemm_scalar_f32, [LMC_TYPE_F16] = gemm_scalar_f16,
-             [LMC_TYPE_BF16] = gemm_scalar_bf16, [LMC_TYPE_Q8_0] = gemm_scalar_q8_0,
-             [LMC_TYPE_Q4_0] = gemm_scalar_q4_0, [LMC_TYPE_Q4_1] = gemm_scalar_q4_1,
-             [LMC_TYPE_Q5_0] = gemm_scalar_q5_0, [LMC_TYPE_Q5_1] = gemm_scalar_q5_1,
-             [LMC_TYPE_Q4_K] = gemm_scalar_q4_K, [LMC_TYPE_Q5_K] = gemm_scalar_q5_K,
+    .gemm = {[LMC_TYPE_F32] = gemm_scalar_f32,
+             [LMC_TYPE_F16] = gemm_scalar_f16,
+             [LMC_TYPE_BF16] = gemm_scalar_bf16,
+             [LMC_TYPE_Q8_0] = gemm_scalar_q8_0,
+             [LMC_TYPE_Q4_0] = gemm_scalar_q4_0,
+             [LMC_TYPE_Q4_1] = gemm_scalar_q4_1,
+             [LMC_TYPE_Q5_0] = gemm_scalar_q5_0,
+             [LMC_TYPE_Q5_1] = gemm_scalar_q5_1,
+             [LMC_TYPE_Q4_K] = gemm_scalar_q4_K,
+             [LMC_TYPE_Q5_K] = gemm_scalar_q5_K,
              [LMC_TYPE_Q6_K] = gemm_scalar_q6_K},
-    .xfmt = {[LMC_TYPE_Q8_0] = KX_F32, [LMC_TYPE_Q4_0] = KX_Q8_0, [LMC_TYPE_Q4_1] = KX_F32,
-             [LMC_TYPE_Q5_0] = KX_Q8_0, [LMC_TYPE_Q5_1] = KX_Q8_0, [LMC_TYPE_Q4_K] = KX_Q8_K,
-             [LMC_TYPE_Q5_K] = KX_Q8_K, [LMC_TYPE_Q6_K] = KX_Q8_K},
+    .xfmt = {[LMC_TYPE_Q8_0] = KX_F32,
+             [LMC_TYPE_Q4_0] = KX_Q8_0,
+             [LMC_TYPE_Q4_1] = KX_F32,
+             [LMC_TYPE_Q5_0] = KX_Q8_0,
+             [LMC_TYPE_Q5_1] = KX_Q8_0,
+             [LMC_TYPE_Q4_K] = KX_Q8_K,
+             [LMC_TYPE_Q5_K] = KX_Q8_K,
+             [LMC_TYPE_Q6_K] = KX_Q8_K},
     .dot_f32 = kern_dot_f32_portable,
     .axpy_f32 = kern_axpy_f32_portable,
 };
@@ -330,16 +350,17 @@ const kern_table kern_table_scalar = {
 const kern_table kern_table_ref = {
     .name = "ref", .dot_f32 = kern_dot_f32_portable, .axpy_f32 = kern_axpy_f32_portable};
 
-/* --- choosing a table: the one CPU feature probe ------------------------------------------------ */
+/* --- choosing a table: the one CPU feature probe ---------------------------------------------- */
 
 static kern_table g_avx2, g_avx512; /* filled once by kern_init, when the CPU has the ISA */
-static kern_deq_fn g_deq[LMC_TYPE_COUNT]; /* kern_dequantize_row's SIMD dequantizers, NULL: reference */
-static kern_xdot_fn g_xdot[LMC_TYPE_COUNT]; /* kern_exact_dot's */
+static kern_deq_fn
+    g_deq[LMC_TYPE_COUNT]; /* kern_dequantize_row's SIMD dequantizers, NULL: reference */
+static kern_xdot_fn g_xdot[LMC_TYPE_COUNT];         /* kern_exact_dot's */
 static kern_dot_fn g_dot_portable = kern_dot_f32_c; /* kern_dot_f32_portable's code */
 static const kern_table *g_best;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-/* A table by name among those filled (kern_init calls it too: not kern_named, which waits for it). */
+/* A table by name among those filled (kern_init calls it, not kern_named: that waits for it). */
 static const kern_table *kern_lookup(const char *name) {
     if (!strcmp(name, "ref")) return &kern_table_ref;
     if (!strcmp(name, "scalar")) return &kern_table_scalar;
@@ -351,11 +372,12 @@ static const kern_table *kern_lookup(const char *name) {
 static void kern_init(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
-                       __builtin_cpu_supports("avx512vbmi");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                     __builtin_cpu_supports("f16c");
+    const int avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+                       __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
     if (avx2) kern_fill_avx2(&g_avx2);
     if (avx2) kern_fill_dequant_avx2(g_deq, g_xdot);
     if (avx2) g_dot_portable = kern_dot_f32_portable_avx2;
@@ -380,8 +402,10 @@ const kern_table *kern_best(void) {
 
 void kern_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) {
     pthread_once(&g_once, kern_init);
-    if (type < LMC_TYPE_COUNT && g_deq[type]) g_deq[type](src, dst, n);
-    else lmc_dequantize(type, src, dst, n);
+    if (type < LMC_TYPE_COUNT && g_deq[type])
+        g_deq[type](src, dst, n);
+    else
+        lmc_dequantize(type, src, dst, n);
 }
 
 float kern_dot_f32_portable(const float *a, const float *b, int64_t n) {

@@ -1,14 +1,14 @@
 /* kernels.h — the CPU kernel tables behind cpu_matmul and the f32 vector helpers: per weight type a
- * "gemm" over a tile of weight rows x tokens, with the activations first converted once per matmul into
- * the format the type wants (f32, or 8-bit blocks for integer dot products), plus the f32 dot and axpy
- * of attention. One table per ISA, one CPU feature probe, chosen once per process. It does not thread
- * and does not know about tensors: cpu_matmul does.
+ * "gemm" over a tile of weight rows x tokens, with the activations first converted once per matmul
+ * into the format the type wants (f32, or 8-bit blocks for integer dot products), plus the f32 dot
+ * and axpy of attention. One table per ISA, one CPU feature probe, chosen once per process. It does
+ * not thread and does not know about tensors: cpu_matmul does.
  *
- * Env LMC_KERNELS chooses the table (the one place these values are defined):
- *   ref     no gemm at all: every matmul takes cpu_matmul's exact path (each weight row dequantized by
- *           the reference dequantizer, dotted with the f32 activations by the portable f32 dot), and
- *           the portable dot/axpy in attention: results that do not depend on the CPU's SIMD
- *           extensions. Slow; for verification.
+ * Env LMC_KERNELS chooses the table (the one place its values are defined):
+ *   ref     no gemm at all: every matmul takes cpu_matmul's exact path (each weight row dequantized
+ *           to the reference dequantizer's values, dotted with the f32 activations by the portable
+ *           f32 dot), and the portable dot/axpy in attention: results that do not depend on the
+ *           CPU's SIMD extensions. Slower; for verification.
  *   scalar  the portable C kernels (what a CPU without AVX2 runs), portable dot/axpy.
  *   avx2    AVX2 + FMA + F16C kernels.
  *   avx512  AVX-512 (F, BW, VL, DQ, VNNI, BF16, VBMI) kernels.
@@ -34,7 +34,7 @@ typedef enum { KX_F32 = 0, KX_Q8_0, KX_Q8_K } kern_xfmt;
  * bytes apart (the GGUF rows, used in place), activation rows x_stride bytes apart. */
 typedef void (*kern_gemm_fn)(int64_t K, const uint8_t *w, size_t w_stride, int nr, const uint8_t *x,
                              size_t x_stride, int nt, float *y, int64_t ldy);
-/* f32 dot product of n floats, in an order fixed by the table (not by n's alignment or the caller). */
+/* f32 dot product of n floats, in an order fixed by the table (not by the caller or alignment). */
 typedef float (*kern_dot_fn)(const float *a, const float *b, int64_t n);
 /* y += a * x over n floats. */
 typedef void (*kern_axpy_fn)(float *y, float a, const float *x, int64_t n);
@@ -53,10 +53,10 @@ const kern_table *kern_best(void);
 /* A named table ("ref" too), or NULL when unknown or not supported by this CPU. */
 const kern_table *kern_named(const char *name);
 
-/* The portable f32 dot and axpy: the exact path's row dots, and the ref and scalar tables' dot_f32 /
- * axpy_f32. The dot's result is defined by kern_dot_f32_c (16 partial sums in a fixed order, each
- * product rounded before it is added: no FMA); kern_dot_f32_portable gives the same bits through AVX
- * where the CPU has AVX2, so its results do not depend on the CPU either. */
+/* The portable f32 dot and axpy: the exact path's row dots, and the ref and scalar tables' dot_f32
+ * / axpy_f32. The dot's result is defined by kern_dot_f32_c (16 partial sums in a fixed order, each
+ * product rounded before it is added: no FMA); kern_dot_f32_portable gives the same bits through
+ * AVX where the CPU has AVX2, so its results do not depend on the CPU either. */
 float kern_dot_f32_portable(const float *a, const float *b, int64_t n);
 float kern_dot_f32_c(const float *a, const float *b, int64_t n);
 float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n); /* kernels_avx2.c */
@@ -69,7 +69,8 @@ void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n);
 void kern_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 typedef void (*kern_deq_fn)(const void *src, float *dst, int64_t n);
 /* kern_dot_f32_portable(dequantized row, x, n) in one pass, the same bits (for decode, where the
- * dequantization pass is not shared by several tokens); NULL where the CPU has none for the type. */
+ * dequantization pass is not shared by several tokens); NULL where the CPU has none for the type
+ * (the exact path then dequantizes the row first). */
 typedef float (*kern_xdot_fn)(const void *row, const float *x, int64_t n);
 kern_xdot_fn kern_exact_dot(uint32_t type);
 
@@ -78,12 +79,13 @@ size_t kern_x_row_bytes(kern_xfmt f, int64_t K);
 /* Converts one row of K f32 activations into format f at dst (kern_x_row_bytes(f, K) bytes). */
 void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K);
 
-/* The per-ISA tables (defined in kernels.c, kernels_avx2.c, kernels_avx512.c; the fill functions are
- * called once, by kern_best / kern_named, and only when the CPU has the ISA). */
+/* The per-ISA tables (defined in kernels.c, kernels_avx2.c, kernels_avx512.c; the fill functions
+ * are called once, by kern_best / kern_named, and only when the CPU has the ISA). */
 extern const kern_table kern_table_ref;
 extern const kern_table kern_table_scalar;
 void kern_fill_avx2(kern_table *t);
 void kern_fill_avx512(kern_table *t);
-void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
+void kern_fill_dequant_avx2(kern_deq_fn *deq,
+                            kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
 
 #endif

@@ -23,8 +23,10 @@
 static void deq_f16(const void *src, float *dst, int64_t n) {
     const uint16_t *h = src;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < n; i++) dst[i] = f16_scalar((const uint8_t *)(h + i));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        dst[i] = f16_scalar((const uint8_t *)(h + i));
 }
 
 static void deq_bf16(const void *src, float *dst, int64_t n) {
@@ -32,14 +34,16 @@ static void deq_bf16(const void *src, float *dst, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, VLOAD_BF16(h + i));
-    for (; i < n; i++) dst[i] = bf16_scalar((const uint8_t *)(h + i));
+    for (; i < n; i++)
+        dst[i] = bf16_scalar((const uint8_t *)(h + i));
 }
 
 static void deq_q8_0(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / 32; b++, p += 34, dst += 32) {
         const __m256 d = _mm256_set1_ps(f16_scalar(p));
-        for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + 8 * v, _mm256_mul_ps(d, VLOAD_I8(p + 2 + 8 * v)));
+        for (int v = 0; v < 4; v++)
+            _mm256_storeu_ps(dst + 8 * v, _mm256_mul_ps(d, VLOAD_I8(p + 2 + 8 * v)));
     }
 }
 
@@ -47,11 +51,14 @@ static void deq_q4_0(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / 32; b++, p += 18, dst += 32) {
         const __m256 d = _mm256_set1_ps(f16_scalar(p));
-        const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2)), m4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+        const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2)), m4 = _mm_set1_epi8(15),
+                      eight = _mm_set1_epi8(8);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight),
+                      hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
         const __m128i c[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
         for (int v = 0; v < 4; v++)
-            _mm256_storeu_ps(dst + 8 * v, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c[v]))));
+            _mm256_storeu_ps(dst + 8 * v,
+                             _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c[v]))));
     }
 }
 
@@ -59,7 +66,8 @@ static void deq_q4_0(const void *src, float *dst, int64_t n) {
 static inline float portable_reduce(__m256 acc0, __m256 acc1) {
     acc0 = _mm256_add_ps(acc0, acc1);
     const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-    const __m128 p = _mm_add_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1))); /* (h0+h1) in 0, (h2+h3) in 2 */
+    const __m128 p = _mm_add_ps(
+        h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1))); /* (h0+h1) in 0, (h2+h3) in 2 */
     return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehl_ps(p, p)));
 }
 
@@ -71,10 +79,12 @@ float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+        acc1 = _mm256_add_ps(acc1,
+                             _mm256_mul_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
     }
     float s = portable_reduce(acc0, acc1);
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -96,7 +106,8 @@ static float xdot_f16(const void *row, const float *x, int64_t n) {
         PORTABLE_STEP(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))),
                       _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), x + i);
     float s = portable_reduce(acc0, acc1);
-    for (; i < n; i++) s += f16_scalar((const uint8_t *)(h + i)) * x[i];
+    for (; i < n; i++)
+        s += f16_scalar((const uint8_t *)(h + i)) * x[i];
     return s;
 }
 
@@ -104,9 +115,11 @@ static float xdot_bf16(const void *row, const float *x, int64_t n) {
     const uint16_t *h = row;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) PORTABLE_STEP(VLOAD_BF16(h + i), VLOAD_BF16(h + i + 8), x + i);
+    for (; i + 16 <= n; i += 16)
+        PORTABLE_STEP(VLOAD_BF16(h + i), VLOAD_BF16(h + i + 8), x + i);
     float s = portable_reduce(acc0, acc1);
-    for (; i < n; i++) s += bf16_scalar((const uint8_t *)(h + i)) * x[i];
+    for (; i < n; i++)
+        s += bf16_scalar((const uint8_t *)(h + i)) * x[i];
     return s;
 }
 
@@ -116,7 +129,8 @@ static float xdot_q8_0(const void *row, const float *x, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
         const __m256 d = _mm256_set1_ps(f16_scalar(p));
         PORTABLE_STEP(_mm256_mul_ps(d, VLOAD_I8(p + 2)), _mm256_mul_ps(d, VLOAD_I8(p + 10)), x);
-        PORTABLE_STEP(_mm256_mul_ps(d, VLOAD_I8(p + 18)), _mm256_mul_ps(d, VLOAD_I8(p + 26)), x + 16);
+        PORTABLE_STEP(_mm256_mul_ps(d, VLOAD_I8(p + 18)), _mm256_mul_ps(d, VLOAD_I8(p + 26)),
+                      x + 16);
     }
     return portable_reduce(acc0, acc1);
 }
@@ -128,7 +142,8 @@ static float xdot_q4_0(const void *row, const float *x, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++, p += 18, x += 32) {
         const __m256 d = _mm256_set1_ps(f16_scalar(p));
         const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight),
+                      hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
 #define Q4W(v) _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)))
         PORTABLE_STEP(Q4W(lo), Q4W(_mm_srli_si128(lo, 8)), x);
         PORTABLE_STEP(Q4W(hi), Q4W(_mm_srli_si128(hi, 8)), x + 16);

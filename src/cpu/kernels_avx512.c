@@ -27,8 +27,9 @@ KINLINE float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * Q4_K/Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c+1 (high): broadcast to both halves
  * of a zmm and shift the upper half, giving weights 64c..64c+63 in order. */
 /* End of a K-quant super-block b: acc += iacc * (weight scale d x activation scale). */
-KINLINE void kq_fold_512(const int NR, const int NT, int64_t K, const uint8_t *x, size_t xs, int64_t b,
-                     __m512i iacc[KNR_K][KNT_K], const __m512 *dd, __m512 acc[KNR_K][KNT_K]) {
+KINLINE void kq_fold_512(const int NR, const int NT, int64_t K, const uint8_t *x, size_t xs,
+                         int64_t b, __m512i iacc[KNR_K][KNT_K], const __m512 *dd,
+                         __m512 acc[KNR_K][KNT_K]) {
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
         const __m512 dx = _mm512_set1_ps(KXD(x + t * xs, K)[b]);
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
@@ -37,7 +38,8 @@ KINLINE void kq_fold_512(const int NR, const int NT, int64_t K, const uint8_t *x
 }
 
 /* y[t][r] = the horizontal sum of each accumulator of a K-quant tile. */
-KINLINE void kq_store_512(const int NR, const int NT, __m512 acc[KNR_K][KNT_K], float *y, int64_t ldy) {
+KINLINE void kq_store_512(const int NR, const int NT, __m512 acc[KNR_K][KNT_K], float *y,
+                          int64_t ldy) {
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum512(acc[r][t]);
 }
@@ -307,12 +309,14 @@ KINLINE void transpose16x8(const __m256i *R, __m512i *T) {
 /* A 16-row tile's accumulators (lane l: row l, one per token) start at zero in the first K segment,
  * else from the partial sums the earlier segments left in y; only the rows in mask m are loaded and
  * stored. */
-KINLINE void tk_acc_load(const int NT, __m512 *acc, const float *y, int64_t ldy, __mmask16 m, int first) {
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
-        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+KINLINE void tk_acc_load(const int NT, __m512 *acc, const float *y, int64_t ldy, __mmask16 m,
+                         int first) {
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) acc[t] =
+        first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
 }
 KINLINE void tk_acc_store(const int NT, const __m512 *acc, float *y, int64_t ldy, __mmask16 m) {
-    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
 }
 
 /* One Q4_K super-block of 16 rows. q[c][k], lane l: qs bytes 32c + 4k .. 32c + 4k + 3 of row l (low

@@ -190,7 +190,8 @@ FLOAT_MATVEC(bf16, 2, VLOAD_BF16, bf16_scalar)
 /* Block blk's 32 weights as f32 (q * d, exact) in Q8V vectors. */
 KINLINE void q8_0_block_f32(const uint8_t *blk, vf *wv) {
     const vf d = VSET1(f16_scalar(blk));
-    _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[v] = VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
+    _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) wv[v] =
+        VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
 }
 
 /* Q4_1 with exact f32 activations, like Q8_0: w = d * code + m (d * code is exact, so the fma rounds
@@ -212,8 +213,8 @@ KINLINE void q4_1_block_f32(const uint8_t *blk, vf *wv) {
 }
 
 /* Q8_0 (Q41 = 0) or Q4_1 (Q41 = 1) blocks dequantized in registers, each used for NT tokens. */
-KINLINE void tile_blockf(const int NR, const int NT, const int Q41, int64_t K, const uint8_t *w, size_t ws,
-                         const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+KINLINE void tile_blockf(const int NR, const int NT, const int Q41, int64_t K, const uint8_t *w,
+                         size_t ws, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
     vf acc[KNR_8][KNT_8];
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = VZERO();
@@ -222,8 +223,10 @@ KINLINE void tile_blockf(const int NR, const int NT, const int Q41, int64_t K, c
         _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
             const uint8_t *blk = w + r * ws + b * (Q41 ? 20 : 34);
             PREFETCH_NEXT_TILE(blk);
-            if (Q41) q4_1_block_f32(blk, wv[r]);
-            else q8_0_block_f32(blk, wv[r]);
+            if (Q41)
+                q4_1_block_f32(blk, wv[r]);
+            else
+                q8_0_block_f32(blk, wv[r]);
         }
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const float *xf = (const float *)(x + t * xs) + 32 * b;
@@ -337,16 +340,18 @@ KINLINE __m256i q4_codes(const uint8_t *qs) {
 /* Q4_0 / Q5_0 (value = code - OFFSET): codes . x - OFFSET * sum(x), the correction riding in lane 0
  * of the integer accumulator. CODES: block blk's 32 codes. */
 #define OFFSET_TILE(NAME, BSZ, CODES, OFFSET)                                                      \
-    BLOCK_TILE(NAME, BSZ,                                                                          \
-               {                                                                                   \
-                   c[r] = CODES;                                                                   \
-                   dw[r] = _mm256_set1_ps(f16_scalar(blk));                                        \
-               },                                                                                  \
-               zext_lane0(-(OFFSET) * sx),                                                         \
-               {                                                                                   \
-                   const __m256i p = DOT_U8S8(init, c[r], xv);                                     \
-                   acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]); \
-               })
+    BLOCK_TILE(                                                                                    \
+        NAME, BSZ,                                                                                 \
+        {                                                                                          \
+            c[r] = CODES;                                                                          \
+            dw[r] = _mm256_set1_ps(f16_scalar(blk));                                               \
+        },                                                                                         \
+        zext_lane0(-(OFFSET)*sx),                                                                  \
+        {                                                                                          \
+            const __m256i p = DOT_U8S8(init, c[r], xv);                                            \
+            acc[r][t] =                                                                            \
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);       \
+        })
 OFFSET_TILE(q4_0, 18, Q4_CODES(blk + 2), 8)
 OFFSET_TILE(q5_0, 22, _mm256_or_si256(Q4_CODES(blk + 6), EXPAND_QH(u32_at(blk + 2))), 16)
 
@@ -534,9 +539,9 @@ KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, 
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
 }
 
-/* --- f32 helpers of attention ---------------------------------------------------------------------
- * 256-bit in both builds (the AVX-512 one compiles the same instructions), so the two tables give the
- * same bits: 16 partial sums in two FMA accumulators, reduced as hsum256 does. */
+/* --- f32 helpers of attention -------------------------------------------------------------------
+ * 256-bit in both builds (the AVX-512 one compiles the same instructions), so the two tables give
+ * the same bits: 16 partial sums in two FMA accumulators, reduced as hsum256 does. */
 static float dot_f32_x86(const float *a, const float *b, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -545,21 +550,25 @@ static float dot_f32_x86(const float *a, const float *b, int64_t n) {
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
     }
     float s = hsum256(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
 static void axpy_f32_x86(float *y, float a, const float *x, int64_t n) {
     const __m256 av = _mm256_set1_ps(a);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
 }
 
 /* --- gemm drivers: full tiles, then the row and token remainders --------------------------------- */
 /* Tokens are taken in chunks of about 128 KB of activations (8 to 64 tokens, a multiple of 8) so
- * that a chunk stays in L2 while every row tile walks over it: f32 activations of 64 tokens would not
- * (F16 prompts ran 20% slower with 64-token chunks of 2048-wide rows). */
+ * that a chunk stays in L2 while every row tile walks over it: f32 activations of 64 tokens would
+ * not (F16 prompts ran 20% slower with 64-token chunks of 2048-wide rows). */
 KINLINE int token_chunk(size_t xs) {
     size_t n = ((size_t)128 << 10) / (xs ? xs : 1);
     n = n < 8 ? 8 : n > 64 ? 64 : n;

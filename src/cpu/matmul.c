@@ -1,9 +1,9 @@
 /* matmul.c — cpu_matmul: weights (any supported type) times a batch of f32 activations, rows split
  * across threads. Two paths: the tiled kernels of the table kern_best() chose (kernels.h, env
- * LMC_KERNELS), which convert the activations once per call (to 8-bit blocks for integer dot products)
- * and reuse each weight block across tokens; and, for the types that table has no kernel for (every
- * type under LMC_KERNELS=ref), the exact path: a row dequantized once (the reference dequantizer's
- * values, kern_dequantize_row) and dotted with every token by the portable f32 dot. */
+ * LMC_KERNELS), which convert the activations once per call (to 8-bit blocks for integer dot
+ * products) and reuse each weight block across tokens; and, for the types that table has no kernel
+ * for (every type under LMC_KERNELS=ref), the exact path: a row dequantized once (the reference
+ * dequantizer's values, kern_dequantize_row) and dotted with every token by the portable dot. */
 #include "cpu.h"
 #include "kernels.h"
 #include "quant.h"
@@ -12,9 +12,13 @@
 #include <stdbool.h>
 #include <string.h>
 
-float cpu_dot_f32(const float *a, const float *b, int64_t n) { return kern_best()->dot_f32(a, b, n); }
+float cpu_dot_f32(const float *a, const float *b, int64_t n) {
+    return kern_best()->dot_f32(a, b, n);
+}
 
-void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) { kern_best()->axpy_f32(y, a, x, n); }
+void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) {
+    kern_best()->axpy_f32(y, a, x, n);
+}
 
 size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch) {
     /* a dequantized row, or (thread 0) the batch's activations in the widest 8-bit format */
@@ -35,18 +39,20 @@ typedef struct {
     tp_pool *pool;
 } mm_job;
 
-/* The exact path: each row dequantized once (F32 rows read in place), then dotted with every token. */
+/* The exact path: each row dequantized once (F32 rows read in place), dotted with each token. */
 static void mm_rows_exact(void *arg, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = arg;
     const int64_t K = j->W->ne[0], N = j->W->ne[1];
     const uint8_t *base = j->W->data;
     float *row = tp_scratch(j->pool, tid); /* (K) the dequantized row */
     assert(tp_scratch_bytes(j->pool) >= (size_t)K * sizeof(float));
-    const kern_xdot_fn xdot = j->n_tok < 4 ? kern_exact_dot(j->W->type) : NULL; /* one pass, same bits */
+    const kern_xdot_fn xdot =
+        j->n_tok < 4 ? kern_exact_dot(j->W->type) : NULL; /* one pass, same bits */
     if (xdot) {
         for (int64_t r = r0; r < r1; r++)
             for (int t = 0; t < j->n_tok; t++)
-                j->y[(int64_t)t * N + r] = xdot(base + (uint64_t)r * j->row_bytes, j->x + (int64_t)t * K, K);
+                j->y[(int64_t)t * N + r] =
+                    xdot(base + (uint64_t)r * j->row_bytes, j->x + (int64_t)t * K, K);
         return;
     }
     for (int64_t r = r0; r < r1; r++) {
