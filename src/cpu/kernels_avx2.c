@@ -20,23 +20,18 @@
  * half exactly; q * d is exact in f32 for these block types, so the order does not matter), only
  * faster: the exact path's time went to the reference dequantizers (kernels.c keeps them for every
  * other type). A NaN stays a NaN (F16C sets the quiet bit of a signalling one). */
-static void deq_f16(const void *src, float *dst, int64_t n) {
-    const uint16_t *h = src;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < n; i++)
-        dst[i] = f16_scalar((const uint8_t *)(h + i));
-}
-
-static void deq_bf16(const void *src, float *dst, int64_t n) {
-    const uint16_t *h = src;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, VLOAD_BF16(h + i));
-    for (; i < n; i++)
-        dst[i] = bf16_scalar((const uint8_t *)(h + i));
-}
+/* 16-bit float types: LOAD8 converts 8 weights (VLOAD_F16 / VLOAD_BF16, exact), SCALAR one. */
+#define DEQ_HALF(NAME, LOAD8, SCALAR)                                                              \
+    static void deq_##NAME(const void *src, float *dst, int64_t n) {                               \
+        const uint16_t *h = src;                                                                   \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            _mm256_storeu_ps(dst + i, LOAD8(h + i));                                               \
+        for (; i < n; i++)                                                                         \
+            dst[i] = SCALAR((const uint8_t *)(h + i));                                             \
+    }
+DEQ_HALF(f16, VLOAD_F16, f16_scalar)
+DEQ_HALF(bf16, VLOAD_BF16, bf16_scalar)
 
 static void deq_q8_0(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
@@ -98,30 +93,20 @@ float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n) {
         acc1 = _mm256_add_ps(acc1, _mm256_mul_ps((w1), _mm256_loadu_ps((xp) + 8)));                \
     } while (0)
 
-static float xdot_f16(const void *row, const float *x, int64_t n) {
-    const uint16_t *h = row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        PORTABLE_STEP(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))),
-                      _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), x + i);
-    float s = portable_reduce(acc0, acc1);
-    for (; i < n; i++)
-        s += f16_scalar((const uint8_t *)(h + i)) * x[i];
-    return s;
-}
-
-static float xdot_bf16(const void *row, const float *x, int64_t n) {
-    const uint16_t *h = row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        PORTABLE_STEP(VLOAD_BF16(h + i), VLOAD_BF16(h + i + 8), x + i);
-    float s = portable_reduce(acc0, acc1);
-    for (; i < n; i++)
-        s += bf16_scalar((const uint8_t *)(h + i)) * x[i];
-    return s;
-}
+#define XDOT_HALF(NAME, LOAD8, SCALAR)                                                             \
+    static float xdot_##NAME(const void *row, const float *x, int64_t n) {                         \
+        const uint16_t *h = row;                                                                   \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        int64_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16)                                                               \
+            PORTABLE_STEP(LOAD8(h + i), LOAD8(h + i + 8), x + i);                                  \
+        float s = portable_reduce(acc0, acc1);                                                     \
+        for (; i < n; i++)                                                                         \
+            s += SCALAR((const uint8_t *)(h + i)) * x[i];                                          \
+        return s;                                                                                  \
+    }
+XDOT_HALF(f16, VLOAD_F16, f16_scalar)
+XDOT_HALF(bf16, VLOAD_BF16, bf16_scalar)
 
 static float xdot_q8_0(const void *row, const float *x, int64_t n) {
     const uint8_t *p = row;
