@@ -1,7 +1,9 @@
 /* test_matmul.c — cpu_matmul (the kernels chosen at run time) against cpu_matmul_ref (reference
- * dequantization, f32 sums in order) for the weights of every synthetic type, on random activations,
- * one and several tokens, one and two threads; and the thread pool's split. Where the kernels round
- * activations to 8 bits, the allowed difference is the error of that rounding (computed exactly). */
+ * dequantization, f32 sums in order) for the weights of every synthetic type, on random
+ * activations, one and several tokens, one and two threads; and the thread pool's split. Where the
+ * kernels round activations to 8 bits, the allowed difference is the error of that rounding
+ * (computed exactly); where no kernel covers the type (LMC_KERNELS=ref: none), the exact path's
+ * bits are checked. */
 #include "cpu/cpu.h"
 #include "cpu/kernels.h"
 #include "gguf.h"
@@ -53,6 +55,26 @@ static int outside_quant_bound(const gguf_tensor *W, const float *x, const float
     return bad;
 }
 
+/* Where the kernel table has no gemm for the type (every type under LMC_KERNELS=ref), cpu_matmul
+ * takes the exact path: each output is kern_dot_f32_c of the row as lmc_dequantize gives it, bit
+ * for bit, whatever SIMD the CPU has and whether the batch takes the one-pass decode (< 4 tokens)
+ * or the dequantized row (more). Returns the number of outputs that differ. */
+static int exact_path_mismatches(const gguf_tensor *W, const float *x, const float *y, int n_tok) {
+    const int64_t K = W->ne[0], N = W->ne[1];
+    const size_t wrow = lmc_row_size(W->type, K);
+    float *wd = malloc(sizeof(float) * K);
+    int bad = 0;
+    for (int64_t r = 0; r < N; r++) {
+        lmc_dequantize(W->type, (const uint8_t *)W->data + r * wrow, wd, K);
+        for (int t = 0; t < n_tok; t++) {
+            const float want = kern_dot_f32_c(wd, x + t * K, K);
+            if (memcmp(&want, &y[t * N + r], sizeof want) != 0) bad++;
+        }
+    }
+    free(wd);
+    return bad;
+}
+
 static void cover(void *ctx, int64_t b, int64_t e, int tid) {
     (void)tid;
     int *hits = ctx;
@@ -83,6 +105,7 @@ int main(void) {
     tp_create(1, cpu_matmul_scratch_bytes(8192, 8), &pool1);
     tp_create(2, cpu_matmul_scratch_bytes(8192, 8), &pool2);
     uint32_t seed = 12345;
+    int exact_checked = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         char rel[128];
         snprintf(rel, sizeof rel, "models/synthetic/synthetic-A-%s.gguf", types[ti]);
@@ -118,6 +141,22 @@ int main(void) {
                 CHECK(e < 1e-5, "%s %s: relative error %g vs the reference", types[ti], tensors[k], e);
             }
             CHECK(memcmp(y, y2, sizeof(float) * N * n_tok) == 0, "%s %s: 1 and 2 threads differ", types[ti], tensors[k]);
+            if (!kt->gemm[W->type]) {
+                CHECK(exact_path_mismatches(W, x, y, n_tok) == 0,
+                      "%s %s: exact path (%d tokens) not the bits of dequantize + kern_dot_f32_c",
+                      types[ti], tensors[k], n_tok);
+                enum { BIG = 6 }; /* past the one-pass decode: the dequantized-row pass */
+                float *xb = malloc(sizeof(float) * K * BIG), *yb = malloc(sizeof(float) * N * BIG);
+                for (int64_t i = 0; i < K * BIG; i++)
+                    xb[i] = x[i % (K * n_tok)] * (i < K * n_tok ? 1.0f : -0.5f);
+                cpu_matmul(W, xb, yb, BIG, pool2);
+                CHECK(exact_path_mismatches(W, xb, yb, BIG) == 0,
+                      "%s %s: exact path (%d tokens) not the bits of dequantize + kern_dot_f32_c",
+                      types[ti], tensors[k], BIG);
+                exact_checked++;
+                free(xb);
+                free(yb);
+            }
             cpu_matmul(W, x + K, y2, 1, pool2); /* one token alone == its row of the batch */
             CHECK(memcmp(y2, y + N, sizeof(float) * N) == 0, "%s %s: batch row differs from alone", types[ti], tensors[k]);
             free(x);
@@ -128,6 +167,8 @@ int main(void) {
         printf("%-7s cpu_matmul vs reference: worst relative error %.3g\n", types[ti], worst);
         gguf_close(f);
     }
+    printf("exact path checked bit for bit on %d tensors (kernels: %s)\n", exact_checked,
+           kern_best()->name);
     tp_free(pool1);
     tp_free(pool2);
     return t_done();
