@@ -1,5 +1,5 @@
 /* arena.c — the memory and error exit of one render: a chunked arena (freed as a whole when the
- * render ends, bounded by JINJA_MAX_MEMORY), growable string buffers over it, and fail_at, which
+ * render ends, bounded by JINJA_MAX_MEMORY), growable string buffers over it, and jfail_at, which
  * records an error and longjmps back to jinja_render. Nothing here knows about values. */
 #include "jinja_int.h"
 
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void fail_at(jctx *c, int line, int col, const char *fmt, ...) {
+void jfail_at(jctx *c, int line, int col, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->err, sizeof c->err, fmt, ap);
@@ -18,7 +18,7 @@ void fail_at(jctx *c, int line, int col, const char *fmt, ...) {
     longjmp(c->jb, 1);
 }
 
-void *aalloc(jctx *c, size_t n) {
+void *arena_alloc(jctx *c, size_t n) {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     if (n == 0) n = sizeof(max_align_t);
     achunk *h = c->chunks;
@@ -52,23 +52,23 @@ void *aalloc(jctx *c, size_t n) {
     return p;
 }
 
-void *acalloc(jctx *c, size_t n) {
-    void *p = aalloc(c, n);
+void *arena_calloc(jctx *c, size_t n) {
+    void *p = arena_alloc(c, n);
     memset(p, 0, n);
     return p;
 }
 
-char *astrdup(jctx *c, const char *p, size_t n) {
-    char *s = aalloc(c, n + 1);
+char *arena_strdup(jctx *c, const char *p, size_t n) {
+    char *s = arena_alloc(c, n + 1);
     memcpy(s, p, n);
     s[n] = 0;
     return s;
 }
 
-void *agrow(jctx *c, void *old, size_t elem, size_t n, size_t *cap) {
+void *arena_grow(jctx *c, void *old, size_t elem, size_t n, size_t *cap) {
     if (n < *cap) return old;
     size_t nc = *cap ? *cap * 2 : 4;
-    void *p = aalloc(c, nc * elem);
+    void *p = arena_alloc(c, nc * elem);
     if (old) memcpy(p, old, n * elem);
     *cap = nc;
     return p;
@@ -81,7 +81,7 @@ static void sb_reserve(jctx *c, sbuf *b, size_t extra) {
     size_t nc = b->cap ? b->cap * 2 : 64;
     while (nc < b->n + extra + 1)
         nc *= 2;
-    char *np = aalloc(c, nc);
+    char *np = arena_alloc(c, nc);
     if (b->n) memcpy(np, b->p, b->n);
     b->p = np;
     b->cap = nc;

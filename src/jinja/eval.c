@@ -6,7 +6,7 @@
 #include <math.h>
 
 frame *frame_new(jctx *c, frame *parent) {
-    frame *f = acalloc(c, sizeof(frame));
+    frame *f = arena_calloc(c, sizeof(frame));
     f->parent = parent;
     return f;
 }
@@ -16,7 +16,7 @@ void frame_set(jctx *c, frame *f, const char *p, size_t n, jv v) {
             f->vars[i].v = v;
             return;
         }
-    f->vars = agrow(c, f->vars, sizeof(struct fvar), f->n, &f->cap);
+    f->vars = arena_grow(c, f->vars, sizeof(struct fvar), f->n, &f->cap);
     f->vars[f->n].p = p;
     f->vars[f->n].n = n;
     f->vars[f->n++].v = v;
@@ -31,7 +31,7 @@ static int frame_get(const frame *f, const char *p, size_t n, jv *out) {
     return 0;
 }
 
-int args_get(const jargs *A, size_t i, const char *kw, jv *out) {
+int jargs_get(const jargs *A, size_t i, const char *kw, jv *out) {
     if (i < A->npos) {
         *out = A->pos[i];
         return 1;
@@ -44,9 +44,9 @@ int args_get(const jargs *A, size_t i, const char *kw, jv *out) {
             }
     return 0;
 }
-jv args_or(const jargs *A, size_t i, const char *kw, jv dflt) {
+jv jargs_or(const jargs *A, size_t i, const char *kw, jv dflt) {
     jv v;
-    return args_get(A, i, kw, &v) ? v : dflt;
+    return jargs_get(A, i, kw, &v) ? v : dflt;
 }
 
 static jv eval(jctx *c, node *n, frame *f);
@@ -57,7 +57,7 @@ static jv loop_attr(jctx *c, const jv *obj, const char *name, size_t n) {
     jloop *l = obj->u.lp;
     jv key = jv_strn(name, n);
     char nm[16];
-    if (n >= sizeof nm) return undef_member(c, obj, &key);
+    if (n >= sizeof nm) return jv_undef_member(c, obj, &key);
     memcpy(nm, name, n);
     nm[n] = 0;
     if (!strcmp(nm, "index")) return jv_int((int64_t)l->i + 1);
@@ -75,16 +75,16 @@ static jv loop_attr(jctx *c, const jv *obj, const char *name, size_t n) {
         return l->i + 1 < l->n ? l->items->v[l->i + 1]
                                : jv_undef_msg(c, "there is no next item", 21);
     if (!strcmp(nm, "cycle")) return method_bind(c, obj, method_find(obj, "cycle", 5));
-    return undef_member(c, obj, &key);
+    return jv_undef_member(c, obj, &key);
 }
 
 /* obj.name: Python attribute first (methods), then item — jinja2's Environment.getattr. */
-jv getattr_v(jctx *c, const jv *obj, const char *name, size_t n) {
+jv jv_getattr(jctx *c, const jv *obj, const char *name, size_t n) {
     const jmethod_def *m;
     jv key = jv_strn(name, n);
     switch (obj->k) {
     case JV_UNDEF:
-        fail_undef(c, obj);
+        jv_fail_undef(c, obj);
     case JV_LOOP:
         return loop_attr(c, obj, name, n);
     case JV_STR:
@@ -94,14 +94,14 @@ jv getattr_v(jctx *c, const jv *obj, const char *name, size_t n) {
         if (obj->k != JV_DICT) break;
         /* fall through */
     case JV_NS: {
-        int i = dict_find_str(obj->u.d, name, n);
+        int i = jdict_find_str(obj->u.d, name, n);
         if (i >= 0) return obj->u.d->v[i];
         break;
     }
     default:
         break;
     }
-    return undef_member(c, obj, &key);
+    return jv_undef_member(c, obj, &key);
 }
 
 static int64_t norm_index(int64_t i, int64_t len) {
@@ -109,12 +109,12 @@ static int64_t norm_index(int64_t i, int64_t len) {
 }
 
 /* obj[key]: item first, then attribute — jinja2's Environment.getitem. */
-jv getitem_v(jctx *c, const jv *obj, const jv *key) {
+jv jv_getitem(jctx *c, const jv *obj, const jv *key) {
     switch (obj->k) {
     case JV_UNDEF:
-        fail_undef(c, obj);
+        jv_fail_undef(c, obj);
     case JV_DICT: {
-        int i = dict_find(obj->u.d, key);
+        int i = jdict_find(obj->u.d, key);
         if (i >= 0) return obj->u.d->v[i];
         break;
     }
@@ -122,7 +122,7 @@ jv getitem_v(jctx *c, const jv *obj, const jv *key) {
         if (is_intlike(key) && is_seq(obj)) {
             int64_t i = norm_index(num_i(key), (int64_t)obj->u.l->n);
             if (i >= 0 && i < (int64_t)obj->u.l->n) return obj->u.l->v[i];
-            return undef_member(c, obj, key);
+            return jv_undef_member(c, obj, key);
         }
         break;
     case JV_STR:
@@ -131,14 +131,14 @@ jv getitem_v(jctx *c, const jv *obj, const jv *key) {
             int64_t i = norm_index(num_i(key), (int64_t)ncp);
             if (i >= 0 && i < (int64_t)ncp)
                 return jv_strn(obj->u.s.p + off[i], off[i + 1] - off[i]);
-            return undef_member(c, obj, key);
+            return jv_undef_member(c, obj, key);
         }
         break;
     default:
         break;
     }
-    if (key->k == JV_STR) return getattr_v(c, obj, key->u.s.p, key->u.s.n);
-    return undef_member(c, obj, key);
+    if (key->k == JV_STR) return jv_getattr(c, obj, key->u.s.p, key->u.s.n);
+    return jv_undef_member(c, obj, key);
 }
 
 /* Python's slice.indices() */
@@ -173,14 +173,14 @@ static void slice_idx(jctx *c, int64_t len, const jv *a, const jv *b, const jv *
     }
 }
 
-jv slice_v(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s) {
+jv jv_slice(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s) {
     int64_t start, stop, step;
     if (obj->k == JV_LIST && is_seq(obj)) {
         slice_idx(c, (int64_t)obj->u.l->n, a, b, s, &start, &stop, &step);
         jv r = jv_list_new(c, 0);
         r.tuple = obj->tuple;
         for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
-            list_push(c, r.u.l, obj->u.l->v[i]);
+            jlist_push(c, r.u.l, obj->u.l->v[i]);
         return r;
     }
     if (obj->k == JV_STR) {
@@ -191,33 +191,33 @@ jv slice_v(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s) {
             sb_put(c, &o, obj->u.s.p + off[i], off[i + 1] - off[i]);
         return jv_sb(c, &o);
     }
-    if (obj->k == JV_UNDEF) fail_undef(c, obj);
+    if (obj->k == JV_UNDEF) jv_fail_undef(c, obj);
     return jv_undef_msg(c, "slice of a value that cannot be sliced", 38);
 }
 
-jlist *iter_list(jctx *c, const jv *v) {
+jlist *jv_iter(jctx *c, const jv *v) {
     switch (v->k) {
     case JV_LIST:
         return v->u.l;
     case JV_UNDEF:
-        return acalloc(c, sizeof(jlist));
+        return arena_calloc(c, sizeof(jlist));
     case JV_DICT: {
-        jlist *l = acalloc(c, sizeof(jlist));
+        jlist *l = arena_calloc(c, sizeof(jlist));
         for (size_t i = 0; i < v->u.d->n; i++)
-            list_push(c, l, v->u.d->k[i]);
+            jlist_push(c, l, v->u.d->k[i]);
         return l;
     }
     case JV_STR: {
-        jlist *l = acalloc(c, sizeof(jlist));
+        jlist *l = arena_calloc(c, sizeof(jlist));
         for (size_t i = 0; i < v->u.s.n;) {
             size_t st = i;
             u8_next(v->u.s.p, v->u.s.n, &i);
-            list_push(c, l, jv_strn(v->u.s.p + st, i - st));
+            jlist_push(c, l, jv_strn(v->u.s.p + st, i - st));
         }
         return l;
     }
     default:
-        rfail(c, "'%s' object is not iterable", type_name(v));
+        rfail(c, "'%s' object is not iterable", jv_type_name(v));
     }
 }
 
@@ -290,16 +290,16 @@ static jv num_binop(jctx *c, int op, const jv *a, const jv *b) {
 
 jv jv_binop(jctx *c, int op, const jv *a, const jv *b) {
     static const char *const sym[] = {"+", "-", "*", "/", "//", "%", "**"};
-    if (a->k == JV_UNDEF) fail_undef(c, a);
-    if (b->k == JV_UNDEF) fail_undef(c, b);
+    if (a->k == JV_UNDEF) jv_fail_undef(c, a);
+    if (b->k == JV_UNDEF) jv_fail_undef(c, b);
     if (is_num(a) && is_num(b)) return num_binop(c, op, a, b);
     if (op == OP_ADD && a->k == JV_STR && b->k == JV_STR) {
         sbuf o = {0};
         if (a->safe && !b->safe) {
             sb_put(c, &o, a->u.s.p, a->u.s.n);
-            html_escape(c, &o, b->u.s.p, b->u.s.n);
+            sb_put_html(c, &o, b->u.s.p, b->u.s.n);
         } else if (b->safe && !a->safe) {
-            html_escape(c, &o, a->u.s.p, a->u.s.n);
+            sb_put_html(c, &o, a->u.s.p, a->u.s.n);
             sb_put(c, &o, b->u.s.p, b->u.s.n);
         } else {
             sb_put(c, &o, a->u.s.p, a->u.s.n);
@@ -313,9 +313,9 @@ jv jv_binop(jctx *c, int op, const jv *a, const jv *b) {
         jv r = jv_list_new(c, a->u.l->n + b->u.l->n);
         r.tuple = a->tuple;
         for (size_t i = 0; i < a->u.l->n; i++)
-            list_push(c, r.u.l, a->u.l->v[i]);
+            jlist_push(c, r.u.l, a->u.l->v[i]);
         for (size_t i = 0; i < b->u.l->n; i++)
-            list_push(c, r.u.l, b->u.l->v[i]);
+            jlist_push(c, r.u.l, b->u.l->v[i]);
         return r;
     }
     if (op == OP_MUL && ((a->k == JV_STR && is_intlike(b)) || (b->k == JV_STR && is_intlike(a))))
@@ -330,22 +330,22 @@ jv jv_binop(jctx *c, int op, const jv *a, const jv *b) {
             rfail(c, "list repetition too large");
         for (int64_t i = 0; i < k; i++)
             for (size_t j = 0; j < l->u.l->n; j++)
-                list_push(c, r.u.l, l->u.l->v[j]);
+                jlist_push(c, r.u.l, l->u.l->v[j]);
         return r;
     }
-    if (op == OP_MOD && a->k == JV_STR) return py_percent_format(c, a, b);
+    if (op == OP_MOD && a->k == JV_STR) return str_percent_format(c, a, b);
     if (op == OP_ADD && (a->k == JV_STR || a->k == JV_LIST) && a->k != b->k)
-        rfail(c, "can only concatenate %s (not \"%s\") to %s", type_name(a), type_name(b),
-              type_name(a));
-    rfail(c, "unsupported operand type(s) for %s: '%s' and '%s'", sym[op], type_name(a),
-          type_name(b));
+        rfail(c, "can only concatenate %s (not \"%s\") to %s", jv_type_name(a), jv_type_name(b),
+              jv_type_name(a));
+    rfail(c, "unsupported operand type(s) for %s: '%s' and '%s'", sym[op], jv_type_name(a),
+          jv_type_name(b));
 }
 
 int jv_contains(jctx *c, const jv *hay, const jv *needle) {
     switch (hay->k) {
     case JV_STR:
         if (needle->k != JV_STR)
-            rfail(c, "'in <string>' requires string as left operand, not %s", type_name(needle));
+            rfail(c, "'in <string>' requires string as left operand, not %s", jv_type_name(needle));
         if (!needle->u.s.n) return 1;
         return memmem(hay->u.s.p, hay->u.s.n, needle->u.s.p, needle->u.s.n) != NULL;
     case JV_LIST:
@@ -353,11 +353,11 @@ int jv_contains(jctx *c, const jv *hay, const jv *needle) {
             if (jv_eq(&hay->u.l->v[i], needle)) return 1;
         return 0;
     case JV_DICT:
-        return dict_find(hay->u.d, needle) >= 0;
+        return jdict_find(hay->u.d, needle) >= 0;
     case JV_UNDEF:
         return 0;
     default:
-        rfail(c, "argument of type '%s' is not iterable", type_name(hay));
+        rfail(c, "argument of type '%s' is not iterable", jv_type_name(hay));
     }
 }
 
@@ -391,10 +391,10 @@ static void eval_args(jctx *c, node *call, frame *f, jargs *A) {
         else
             np++;
     }
-    A->pos = aalloc(c, (np + 1) * sizeof(jv));
-    A->kwv = aalloc(c, (nk + 1) * sizeof(jv));
-    A->kwn = aalloc(c, (nk + 1) * sizeof(char *));
-    A->kwl = aalloc(c, (nk + 1) * sizeof(size_t));
+    A->pos = arena_alloc(c, (np + 1) * sizeof(jv));
+    A->kwv = arena_alloc(c, (nk + 1) * sizeof(jv));
+    A->kwn = arena_alloc(c, (nk + 1) * sizeof(char *));
+    A->kwl = arena_alloc(c, (nk + 1) * sizeof(size_t));
     for (size_t i = 0; i < call->nk; i++) {
         node *k = call->kids[i];
         if (k->kind == E_KW) {
@@ -417,9 +417,9 @@ static jv eval_call(jctx *c, node *n, frame *f) {
     jargs A;
     eval_args(c, n, f, &A);
     set_pos(c, n);
-    if (n->kind == E_FILTER) return apply_filter(c, n->name, n->nlen, a, &A);
+    if (n->kind == E_FILTER) return filter_apply(c, n->name, n->nlen, a, &A);
     if (n->kind == E_TEST) {
-        int r = apply_test(c, n->name, n->nlen, &a, &A);
+        int r = test_apply(c, n->name, n->nlen, &a, &A);
         return jv_bool(n->flag ? !r : r);
     }
     jv none = {.k = JV_UNDEF};
@@ -428,9 +428,9 @@ static jv eval_call(jctx *c, node *n, frame *f) {
 
 /* unary - and + (kind E_NEG / E_POS) */
 static jv eval_sign(jctx *c, int kind, const jv *a) {
-    if (a->k == JV_UNDEF) fail_undef(c, a);
+    if (a->k == JV_UNDEF) jv_fail_undef(c, a);
     if (!is_num(a))
-        rfail(c, "bad operand type for unary %c: '%s'", kind == E_NEG ? '-' : '+', type_name(a));
+        rfail(c, "bad operand type for unary %c: '%s'", kind == E_NEG ? '-' : '+', jv_type_name(a));
     if (kind == E_POS) return a->k == JV_BOOL ? jv_int(a->u.b) : *a;
     if (a->k == JV_FLOAT) return jv_float(-a->u.f);
     if (num_i(a) == INT64_MIN) rfail(c, "integer overflow");
@@ -444,7 +444,7 @@ static jv eval_dict(jctx *c, node *n, frame *f) {
         set_pos(c, n);
         if (k.k == JV_LIST && !k.tuple) rfail(c, "unhashable type: 'list'");
         if (k.k == JV_DICT) rfail(c, "unhashable type: 'dict'");
-        dict_set(c, d.u.d, k, v);
+        jdict_set(c, d.u.d, k, v);
     }
     return d;
 }
@@ -468,23 +468,23 @@ static jv eval(jctx *c, node *n, frame *f) {
         return n->val;
     case E_NAME:
         if (frame_get(f, n->name, n->nlen, &a)) return a;
-        return undef_name(c, n->name, n->nlen);
+        return jv_undef_name(c, n->name, n->nlen);
     case E_ATTR:
         a = eval(c, n->a, f);
         set_pos(c, n);
-        return getattr_v(c, &a, n->name, n->nlen);
+        return jv_getattr(c, &a, n->name, n->nlen);
     case E_ITEM:
         a = eval(c, n->a, f);
         b = eval(c, n->b, f);
         set_pos(c, n);
-        return getitem_v(c, &a, &b);
+        return jv_getitem(c, &a, &b);
     case E_SLICE: {
         a = eval(c, n->a, f);
         jv none = jv_none();
         jv s0 = n->b ? eval(c, n->b, f) : none, s1 = n->c ? eval(c, n->c, f) : none,
            s2 = n->d ? eval(c, n->d, f) : none;
         set_pos(c, n);
-        return slice_v(c, &a, &s0, &s1, &s2);
+        return jv_slice(c, &a, &s0, &s1, &s2);
     }
     case E_CALL:
     case E_FILTER:
@@ -520,7 +520,7 @@ static jv eval(jctx *c, node *n, frame *f) {
         jv l = jv_list_new(c, n->nk);
         l.tuple = n->kind == E_TUPLE;
         for (size_t i = 0; i < n->nk; i++)
-            list_push(c, l.u.l, eval(c, n->kids[i], f));
+            jlist_push(c, l.u.l, eval(c, n->kids[i], f));
         return l;
     }
     case E_DICT:
@@ -531,7 +531,7 @@ static jv eval(jctx *c, node *n, frame *f) {
         sbuf o = {0};
         for (size_t i = 0; i < n->nk; i++) {
             a = eval(c, n->kids[i], f);
-            write_str(c, &o, &a);
+            jv_write_str(c, &o, &a);
         }
         return jv_sb(c, &o);
     }
@@ -564,7 +564,7 @@ static jv call_macro(jctx *c, jmacro *m, jargs *A, jv caller) {
     step(c);
     frame *fr = frame_new(c, m->closure);
     size_t np = def->nk;
-    int *used = acalloc(c, (A->nkw + 1) * sizeof(int));
+    int *used = arena_calloc(c, (A->nkw + 1) * sizeof(int));
     for (size_t i = 0; i < np; i++) {
         node *p = def->kids[i];
         jv v;
@@ -588,7 +588,7 @@ static jv call_macro(jctx *c, jmacro *m, jargs *A, jv caller) {
             else {
                 sbuf b = {0};
                 sb_puts(c, &b, "parameter ");
-                write_str_repr(c, &b, p->name, p->nlen);
+                sb_put_str_repr(c, &b, p->name, p->nlen);
                 sb_puts(c, &b, " was not provided");
                 v = jv_undef_msg(c, b.p, b.n);
             }
@@ -598,9 +598,9 @@ static jv call_macro(jctx *c, jmacro *m, jargs *A, jv caller) {
     jv varargs = jv_list_new(c, 0), kwargs = jv_dict_new(c, JV_DICT);
     varargs.tuple = 1;
     for (size_t i = np; i < A->npos; i++)
-        list_push(c, varargs.u.l, A->pos[i]);
+        jlist_push(c, varargs.u.l, A->pos[i]);
     for (size_t k = 0; k < A->nkw; k++)
-        if (!used[k]) dict_set(c, kwargs.u.d, jv_strn(A->kwn[k], A->kwl[k]), A->kwv[k]);
+        if (!used[k]) jdict_set(c, kwargs.u.d, jv_strn(A->kwn[k], A->kwl[k]), A->kwv[k]);
     frame_set(c, fr, "varargs", 7, varargs);
     frame_set(c, fr, "kwargs", 6, kwargs);
     if (caller.k == JV_MACRO) frame_set(c, fr, "caller", 6, caller);
@@ -614,13 +614,13 @@ static jv call_value(jctx *c, jv fn, jargs *A, jv caller) {
     case JV_MACRO:
         return call_macro(c, fn.u.m, A, caller);
     case JV_FUNC:
-        return call_global(c, fn.u.fn, A);
+        return global_call(c, fn.u.fn, A);
     case JV_METHOD:
-        return call_method(c, fn.u.bm, A);
+        return method_invoke(c, fn.u.bm, A);
     case JV_UNDEF:
-        fail_undef(c, &fn);
+        jv_fail_undef(c, &fn);
     default:
-        rfail(c, "'%s' object is not callable", type_name(&fn));
+        rfail(c, "'%s' object is not callable", jv_type_name(&fn));
     }
 }
 
@@ -633,7 +633,7 @@ static void assign_targets(jctx *c, node *tgt, jv v, frame *f) {
         frame_set(c, f, tgt->kids[0]->name, tgt->kids[0]->nlen, v);
         return;
     }
-    jlist *l = iter_list(c, &v);
+    jlist *l = jv_iter(c, &v);
     if (l->n > tgt->nk) rfail(c, "too many values to unpack (expected %zu)", tgt->nk);
     if (l->n < tgt->nk)
         rfail(c, "not enough values to unpack (expected %zu, got %zu)", tgt->nk, l->n);
@@ -653,7 +653,7 @@ static jv eval_on_hole(jctx *c, node *chain, jv in, frame *f) {
 /* A macro value for def (S_MACRO, or the body of S_CALLBLOCK as `caller`) closing over f. */
 static jv macro_new(jctx *c, node *def, frame *f) {
     jv m = {.k = JV_MACRO};
-    m.u.m = aalloc(c, sizeof(jmacro));
+    m.u.m = arena_alloc(c, sizeof(jmacro));
     m.u.m->def = def;
     m.u.m->closure = f;
     f->captured = 1;
@@ -665,14 +665,14 @@ static jv macro_new(jctx *c, node *def, frame *f) {
 static int exec_for(jctx *c, node *n, frame *f) {
     jv it = eval(c, n->b, f);
     set_pos(c, n);
-    jlist *src = iter_list(c, &it), *items = src;
+    jlist *src = jv_iter(c, &it), *items = src;
     if (n->d) { /* the loop filter sees the target names, not `loop` */
-        items = acalloc(c, sizeof(jlist));
+        items = arena_calloc(c, sizeof(jlist));
         for (size_t i = 0; i < src->n; i++) {
             frame *fr = frame_new(c, f);
             assign_targets(c, n->a, src->v[i], fr);
             jv ok = eval(c, n->d, fr);
-            if (jv_truthy(&ok)) list_push(c, items, src->v[i]);
+            if (jv_truthy(&ok)) jlist_push(c, items, src->v[i]);
             step(c);
         }
     }
@@ -680,7 +680,7 @@ static int exec_for(jctx *c, node *n, frame *f) {
         if (n->c) return exec_body(c, n->c->kids, n->c->nk, frame_new(c, f));
         return FLOW_NEXT;
     }
-    jloop *lp = acalloc(c, sizeof(jloop));
+    jloop *lp = arena_calloc(c, sizeof(jloop));
     lp->n = items->n;
     lp->items = items;
     jv lv = {.k = JV_LOOP};
@@ -710,7 +710,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         return FLOW_NEXT;
     case S_OUT:
         v = eval(c, n->a, f);
-        write_str(c, c->out, &v);
+        jv_write_str(c, c->out, &v);
         return FLOW_NEXT;
     case S_BODY:
         return exec_body(c, n->kids, n->nk, f);
@@ -731,7 +731,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
             jv ns;
             if (!frame_get(f, n->a->a->name, n->a->a->nlen, &ns) || ns.k != JV_NS)
                 rfail(c, "cannot assign attribute on non-namespace object");
-            dict_set(c, ns.u.d, jv_strn(n->a->name, n->a->nlen), v);
+            jdict_set(c, ns.u.d, jv_strn(n->a->name, n->a->nlen), v);
         } else
             assign_targets(c, n->a, v, f);
         return FLOW_NEXT;
@@ -742,7 +742,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         return FLOW_NEXT;
     case S_FILTERBLOCK:
         v = eval_on_hole(c, n->a, capture(c, n->b->kids, n->b->nk, f), f);
-        write_str(c, c->out, &v);
+        jv_write_str(c, c->out, &v);
         return FLOW_NEXT;
     case S_MACRO:
         frame_set(c, f, n->name, n->nlen, macro_new(c, n, f));
@@ -755,7 +755,7 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         set_pos(c, n);
         if (fn.k != JV_MACRO) rfail(c, "{%% call %%} needs a macro");
         v = call_value(c, fn, &A, caller);
-        write_str(c, c->out, &v);
+        jv_write_str(c, c->out, &v);
         return FLOW_NEXT;
     }
     case S_BREAK:

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 static jv attr_path(jctx *c, jv v, const jv *attr) {
-    if (attr->k != JV_STR) return getitem_v(c, &v, attr);
+    if (attr->k != JV_STR) return jv_getitem(c, &v, attr);
     const char *p = attr->u.s.p, *end = p + attr->u.s.n;
     while (p <= end) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
@@ -19,7 +19,7 @@ static jv attr_path(jctx *c, jv v, const jv *attr) {
         for (size_t i = 0; i < len; i++)
             digits &= is_dig(p[i]);
         jv key = digits ? jv_int(strtoll(p, NULL, 10)) : jv_strn(p, len);
-        v = getitem_v(c, &v, &key);
+        v = jv_getitem(c, &v, &key);
         p = dot + 1;
     }
     return v;
@@ -35,7 +35,7 @@ typedef struct {
 
 static void merge_sort(jctx *c, kvpair *a, size_t n, int reverse) {
     if (n < 2) return;
-    kvpair *tmp = aalloc(c, n * sizeof(kvpair));
+    kvpair *tmp = arena_alloc(c, n * sizeof(kvpair));
     for (size_t w = 1; w < n; w *= 2) {
         for (size_t lo_ = 0; lo_ < n; lo_ += 2 * w) {
             size_t mid = lo_ + w < n ? lo_ + w : n, hi = lo_ + 2 * w < n ? lo_ + 2 * w : n, i = lo_,
@@ -62,7 +62,7 @@ static jv sorted_values(jctx *c, kvpair *kv, size_t n, int reverse) {
     merge_sort(c, kv, n, reverse);
     jv r = jv_list_new(c, n);
     for (size_t i = 0; i < n; i++)
-        list_push(c, r.u.l, kv[i].val);
+        jlist_push(c, r.u.l, kv[i].val);
     return r;
 }
 
@@ -71,13 +71,13 @@ static jv select_impl(jctx *c, jv v, jargs *A, int by_attr, int reject) {
     jv r = jv_list_new(c, 0), attr = jv_none(), tname;
     r.tuple = LK_GEN;
     if (!jv_truthy(&v)) return r;
-    jlist *l = iter_list(c, &v);
+    jlist *l = jv_iter(c, &v);
     size_t off = 0;
     if (by_attr) {
-        if (!args_get(A, 0, NULL, &attr)) rfail(c, "selectattr/rejectattr need an attribute");
+        if (!jargs_get(A, 0, NULL, &attr)) rfail(c, "selectattr/rejectattr need an attribute");
         off = 1;
     }
-    int has_test = args_get(A, off, NULL, &tname);
+    int has_test = jargs_get(A, off, NULL, &tname);
     if (has_test && tname.k != JV_STR) rfail(c, "test name must be a string");
     jargs T = *A;
     T.pos = A->pos + (off + 1 <= A->npos ? off + 1 : A->npos);
@@ -89,10 +89,10 @@ static jv select_impl(jctx *c, jv v, jargs *A, int by_attr, int reject) {
             int sup;
             if (!test_known(tname.u.s.p, tname.u.s.n, &sup))
                 rfail(c, "No test named '%.*s'.", (int)tname.u.s.n, tname.u.s.p);
-            ok = apply_test(c, tname.u.s.p, tname.u.s.n, &x, &T);
+            ok = test_apply(c, tname.u.s.p, tname.u.s.n, &x, &T);
         } else
             ok = jv_truthy(&x);
-        if (ok != reject) list_push(c, r.u.l, l->v[i]);
+        if (ok != reject) jlist_push(c, r.u.l, l->v[i]);
     }
     return r;
 }
@@ -130,8 +130,8 @@ static int64_t to_int_or(jctx *c, const jv *v, int64_t dflt, int base, int *ok) 
 /* ---- filters: each gets the value, the arguments and the name it was called by ------------- */
 static jv f_default(jctx *c, jv v, jargs *A, const char *nm) {
     (void)c, (void)nm;
-    jv dflt = args_or(A, 0, "default_value", jv_cstr("")),
-       boolean = args_or(A, 1, "boolean", jv_bool(0));
+    jv dflt = jargs_or(A, 0, "default_value", jv_cstr("")),
+       boolean = jargs_or(A, 1, "boolean", jv_bool(0));
     if (v.k == JV_UNDEF || (jv_truthy(&boolean) && !jv_truthy(&v))) return dflt;
     return v;
 }
@@ -143,22 +143,22 @@ static jv f_length(jctx *c, jv v, jargs *A, const char *nm) {
         return jv_int((int64_t)u8_len(v.u.s.p, v.u.s.n));
     case JV_LIST:
         if (v.tuple == LK_GEN || v.tuple == LK_REVITER)
-            rfail(c, "object of type '%s' has no len()", type_name(&v));
+            rfail(c, "object of type '%s' has no len()", jv_type_name(&v));
         return jv_int((int64_t)v.u.l->n);
     case JV_DICT:
         return jv_int((int64_t)v.u.d->n);
     case JV_UNDEF:
         return jv_int(0);
     default:
-        rfail(c, "object of type '%s' has no len()", type_name(&v));
+        rfail(c, "object of type '%s' has no len()", jv_type_name(&v));
     }
 }
 
 /* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
 static jv f_tojson(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv ea = args_or(A, 0, "ensure_ascii", jv_bool(0)), ind = args_or(A, 1, "indent", jv_none()),
-       sep = args_or(A, 2, "separators", jv_none()), sk = args_or(A, 3, "sort_keys", jv_bool(0));
+    jv ea = jargs_or(A, 0, "ensure_ascii", jv_bool(0)), ind = jargs_or(A, 1, "indent", jv_none()),
+       sep = jargs_or(A, 2, "separators", jv_none()), sk = jargs_or(A, 3, "sort_keys", jv_bool(0));
     json_fmt jf = {0};
     jf.ensure_ascii = jv_truthy(&ea);
     jf.sort_keys = jv_truthy(&sk);
@@ -168,7 +168,7 @@ static jv f_tojson(jctx *c, jv v, jargs *A, const char *nm) {
     } else if (is_intlike(&ind)) {
         int64_t k = num_i(&ind);
         if (k > 64) rfail(c, "tojson: indent too large");
-        char *sp = aalloc(c, (size_t)(k > 0 ? k : 0) + 1);
+        char *sp = arena_alloc(c, (size_t)(k > 0 ? k : 0) + 1);
         memset(sp, ' ', (size_t)(k > 0 ? k : 0));
         jf.indent = sp;
         jf.indent_n = (size_t)(k > 0 ? k : 0);
@@ -187,13 +187,13 @@ static jv f_tojson(jctx *c, jv v, jargs *A, const char *nm) {
         jf.key_sep_n = strlen(jf.key_sep);
     }
     sbuf o = {0};
-    json_write(c, &o, &v, &jf, 0);
+    jv_write_json(c, &o, &v, &jf, 0);
     return jv_sb(c, &o);
 }
 
 static jv f_safe(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
-    jv r = to_str(c, &v);
+    jv r = jv_to_str(c, &v);
     r.safe = 1;
     return r;
 }
@@ -202,9 +202,9 @@ static jv f_safe(jctx *c, jv v, jargs *A, const char *nm) {
 static jv f_escape(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A;
     if (v.k == JV_STR && v.safe && strcmp(nm, "forceescape")) return v;
-    jv s = to_str(c, &v);
+    jv s = jv_to_str(c, &v);
     sbuf o = {0};
-    html_escape(c, &o, s.u.s.p, s.u.s.n);
+    sb_put_html(c, &o, s.u.s.p, s.u.s.n);
     jv r = jv_sb(c, &o);
     r.safe = 1;
     return r;
@@ -212,14 +212,14 @@ static jv f_escape(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_string(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
-    return to_str(c, &v);
+    return jv_to_str(c, &v);
 }
 
 static jv f_trim(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv s = to_str(c, &v), ch = args_or(A, 0, "chars", jv_none());
+    jv s = jv_to_str(c, &v), ch = jargs_or(A, 0, "chars", jv_none());
     if (ch.k != JV_NONE) {
-        ch = need_str(c, &ch, "trim");
+        ch = jv_need_str(c, &ch, "trim");
         return str_strip(c, &s, &ch, 3);
     }
     return str_strip(c, &s, NULL, 3);
@@ -228,7 +228,7 @@ static jv f_trim(jctx *c, jv v, jargs *A, const char *nm) {
 /* upper, lower, capitalize, title (jinja2's own word rule, not str.title) */
 static jv f_case(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A;
-    jv s = to_str(c, &v);
+    jv s = jv_to_str(c, &v);
     switch (nm[0]) {
     case 'u':
         return str_map(c, &s, up);
@@ -243,18 +243,18 @@ static jv f_case(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_replace(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv a0, a1, s = to_str(c, &v);
-    if (!args_get(A, 0, "old", &a0) || !args_get(A, 1, "new", &a1))
+    jv a0, a1, s = jv_to_str(c, &v);
+    if (!jargs_get(A, 0, "old", &a0) || !jargs_get(A, 1, "new", &a1))
         rfail(c, "replace needs old and new");
-    a0 = to_str(c, &a0);
-    a1 = to_str(c, &a1);
-    jv cnt = args_or(A, 2, "count", jv_none());
+    a0 = jv_to_str(c, &a0);
+    a1 = jv_to_str(c, &a1);
+    jv cnt = jargs_or(A, 2, "count", jv_none());
     return str_replace(c, &s, &a0, &a1, cnt.k == JV_NONE ? -1 : num_i(&cnt));
 }
 
 static jv f_center(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv s = to_str(c, &v), w = args_or(A, 0, "width", jv_int(80));
+    jv s = jv_to_str(c, &v), w = jargs_or(A, 0, "width", jv_int(80));
     jargs B = {0};
     B.pos = &w;
     B.npos = 1;
@@ -263,8 +263,8 @@ static jv f_center(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_indent(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv w = args_or(A, 0, "width", jv_int(4)), first = args_or(A, 1, "first", jv_bool(0)),
-       blank = args_or(A, 2, "blank", jv_bool(0));
+    jv w = jargs_or(A, 0, "width", jv_int(4)), first = jargs_or(A, 1, "first", jv_bool(0)),
+       blank = jargs_or(A, 2, "blank", jv_bool(0));
     jv ind;
     if (w.k == JV_STR)
         ind = w;
@@ -276,7 +276,7 @@ static jv f_indent(jctx *c, jv v, jargs *A, const char *nm) {
         ind = str_repeat(c, &sp, k);
     }
     sbuf sb = {0};
-    jv s0 = to_str(c, &v);
+    jv s0 = jv_to_str(c, &v);
     sb_put(c, &sb, s0.u.s.p, s0.u.s.n);
     sb_putc(c, &sb, '\n');
     jv lines = str_splitlines(c, sb.p, sb.n);
@@ -294,14 +294,14 @@ static jv f_indent(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_join(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv d = args_or(A, 0, "d", jv_cstr("")), attr = args_or(A, 1, "attribute", jv_none());
-    jlist *l = iter_list(c, &v);
-    jv ds = to_str(c, &d);
+    jv d = jargs_or(A, 0, "d", jv_cstr("")), attr = jargs_or(A, 1, "attribute", jv_none());
+    jlist *l = jv_iter(c, &v);
+    jv ds = jv_to_str(c, &d);
     sbuf o = {0};
     for (size_t i = 0; i < l->n; i++) {
         if (i) sb_put(c, &o, ds.u.s.p, ds.u.s.n);
         jv x = attr.k != JV_NONE ? attr_path(c, l->v[i], &attr) : l->v[i];
-        write_str(c, &o, &x);
+        jv_write_str(c, &o, &x);
     }
     return jv_sb(c, &o);
 }
@@ -310,7 +310,7 @@ static jv f_join(jctx *c, jv v, jargs *A, const char *nm) {
 static jv f_first(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A;
     int first = nm[0] == 'f';
-    jlist *l = iter_list(c, &v);
+    jlist *l = jv_iter(c, &v);
     if (!l->n)
         return jv_undef_msg(
             c, first ? "No first item, sequence was empty." : "No last item, sequence was empty.",
@@ -320,10 +320,10 @@ static jv f_first(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_list(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
-    jlist *l = iter_list(c, &v);
+    jlist *l = jv_iter(c, &v);
     jv r = jv_list_new(c, l->n);
     for (size_t i = 0; i < l->n; i++)
-        list_push(c, r.u.l, l->v[i]);
+        jlist_push(c, r.u.l, l->v[i]);
     return r;
 }
 
@@ -331,14 +331,14 @@ static jv f_reverse(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
     if (v.k == JV_STR) {
         jv none = jv_none(), m1 = jv_int(-1);
-        return slice_v(c, &v, &none, &none, &m1);
+        return jv_slice(c, &v, &none, &none, &m1);
     }
-    if (v.k == JV_LIST && !is_seq(&v)) rfail(c, "'%s' object is not reversible", type_name(&v));
-    jlist *l = iter_list(c, &v);
+    if (v.k == JV_LIST && !is_seq(&v)) rfail(c, "'%s' object is not reversible", jv_type_name(&v));
+    jlist *l = jv_iter(c, &v);
     jv r = jv_list_new(c, l->n);
     r.tuple = LK_REVITER;
     for (size_t i = l->n; i-- > 0;)
-        list_push(c, r.u.l, l->v[i]);
+        jlist_push(c, r.u.l, l->v[i]);
     return r;
 }
 
@@ -357,18 +357,18 @@ static jv f_items(jctx *c, jv v, jargs *A, const char *nm) {
 static jv f_dictsort(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
     if (v.k != JV_DICT) rfail(c, "You can only sort by either \"key\" or \"value\"");
-    jv cs = args_or(A, 0, "case_sensitive", jv_bool(0)), by = args_or(A, 1, "by", jv_cstr("key")),
-       rev = args_or(A, 2, "reverse", jv_bool(0));
+    jv cs = jargs_or(A, 0, "case_sensitive", jv_bool(0)), by = jargs_or(A, 1, "by", jv_cstr("key")),
+       rev = jargs_or(A, 2, "reverse", jv_bool(0));
     int by_val = by.k == JV_STR && by.u.s.n == 5 && !memcmp(by.u.s.p, "value", 5);
     if (!by_val && !(by.k == JV_STR && by.u.s.n == 3 && !memcmp(by.u.s.p, "key", 3)))
         rfail(c, "You can only sort by either \"key\" or \"value\"");
     size_t n = v.u.d->n;
-    kvpair *kv = aalloc(c, (n + 1) * sizeof(kvpair));
+    kvpair *kv = arena_alloc(c, (n + 1) * sizeof(kvpair));
     for (size_t i = 0; i < n; i++) {
         jv t = jv_list_new(c, 2);
         t.tuple = 1;
-        list_push(c, t.u.l, v.u.d->k[i]);
-        list_push(c, t.u.l, v.u.d->v[i]);
+        jlist_push(c, t.u.l, v.u.d->k[i]);
+        jlist_push(c, t.u.l, v.u.d->v[i]);
         kv[i].key = lower_if_str(c, by_val ? v.u.d->v[i] : v.u.d->k[i], jv_truthy(&cs));
         kv[i].val = t;
     }
@@ -378,11 +378,11 @@ static jv f_dictsort(jctx *c, jv v, jargs *A, const char *nm) {
 /* sort, unique, min, max: all compare keys (attribute= picks them, case-insensitive by default) */
 static jv f_sort(jctx *c, jv v, jargs *A, const char *nm) {
     int is_sort = !strcmp(nm, "sort"), is_uniq = !strcmp(nm, "unique");
-    jv rev = is_sort ? args_or(A, 0, "reverse", jv_bool(0)) : jv_bool(0);
-    jv cs = args_or(A, is_sort ? 1 : 0, "case_sensitive", jv_bool(0));
-    jv attr = args_or(A, is_sort ? 2 : 1, "attribute", jv_none());
-    jlist *l = iter_list(c, &v);
-    kvpair *kv = aalloc(c, (l->n + 1) * sizeof(kvpair));
+    jv rev = is_sort ? jargs_or(A, 0, "reverse", jv_bool(0)) : jv_bool(0);
+    jv cs = jargs_or(A, is_sort ? 1 : 0, "case_sensitive", jv_bool(0));
+    jv attr = jargs_or(A, is_sort ? 2 : 1, "attribute", jv_none());
+    jlist *l = jv_iter(c, &v);
+    kvpair *kv = arena_alloc(c, (l->n + 1) * sizeof(kvpair));
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
         jv key = attr.k != JV_NONE ? attr_path(c, l->v[i], &attr) : l->v[i];
@@ -400,7 +400,7 @@ static jv f_sort(jctx *c, jv v, jargs *A, const char *nm) {
         jv r = jv_list_new(c, n);
         r.tuple = LK_GEN;
         for (size_t i = 0; i < n; i++)
-            list_push(c, r.u.l, kv[i].val);
+            jlist_push(c, r.u.l, kv[i].val);
         return r;
     }
     if (is_sort) return sorted_values(c, kv, n, jv_truthy(&rev));
@@ -418,17 +418,17 @@ static jv f_map(jctx *c, jv v, jargs *A, const char *nm) {
     jv r = jv_list_new(c, 0), attr, a0;
     r.tuple = LK_GEN;
     if (!jv_truthy(&v)) return r;
-    jlist *l = iter_list(c, &v);
-    if (args_get(A, SIZE_MAX, "attribute", &attr)) {
+    jlist *l = jv_iter(c, &v);
+    if (jargs_get(A, SIZE_MAX, "attribute", &attr)) {
         jv dflt;
-        int has_d = args_get(A, SIZE_MAX, "default", &dflt);
+        int has_d = jargs_get(A, SIZE_MAX, "default", &dflt);
         for (size_t i = 0; i < l->n; i++) {
             jv x = attr_path(c, l->v[i], &attr);
-            list_push(c, r.u.l, (x.k == JV_UNDEF && has_d) ? dflt : x);
+            jlist_push(c, r.u.l, (x.k == JV_UNDEF && has_d) ? dflt : x);
         }
         return r;
     }
-    if (!args_get(A, 0, NULL, &a0) || a0.k != JV_STR)
+    if (!jargs_get(A, 0, NULL, &a0) || a0.k != JV_STR)
         rfail(c, "map: a filter name or attribute= is required");
     int sup;
     if (!filter_known(a0.u.s.p, a0.u.s.n, &sup) || !sup)
@@ -437,7 +437,7 @@ static jv f_map(jctx *c, jv v, jargs *A, const char *nm) {
     B.pos = A->pos + 1;
     B.npos = A->npos - 1;
     for (size_t i = 0; i < l->n; i++)
-        list_push(c, r.u.l, apply_filter(c, a0.u.s.p, a0.u.s.n, l->v[i], &B));
+        jlist_push(c, r.u.l, filter_apply(c, a0.u.s.p, a0.u.s.n, l->v[i], &B));
     return r;
 }
 
@@ -448,7 +448,7 @@ static jv f_select(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_int(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv d = args_or(A, 0, "default", jv_int(0)), base = args_or(A, 1, "base", jv_int(10));
+    jv d = jargs_or(A, 0, "default", jv_int(0)), base = jargs_or(A, 1, "base", jv_int(10));
     int ok;
     int64_t r = to_int_or(c, &v, 0, (int)num_i(&base), &ok);
     return ok ? jv_int(r) : d;
@@ -456,7 +456,7 @@ static jv f_int(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_float(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv d = args_or(A, 0, "default", jv_float(0.0));
+    jv d = jargs_or(A, 0, "default", jv_float(0.0));
     if (is_num(&v)) return jv_float(num_f(&v));
     if (v.k == JV_STR) {
         jv s = str_strip(c, &v, NULL, 3);
@@ -479,15 +479,15 @@ static jv f_abs(jctx *c, jv v, jargs *A, const char *nm) {
         if (num_i(&v) == INT64_MIN) rfail(c, "integer overflow");
         return jv_int(num_i(&v) < 0 ? -num_i(&v) : num_i(&v));
     }
-    rfail(c, "bad operand type for abs(): '%s'", type_name(&v));
+    rfail(c, "bad operand type for abs(): '%s'", jv_type_name(&v));
 }
 
 static jv f_round(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv pr = args_or(A, 0, "precision", jv_int(0)),
-       meth = args_or(A, 1, "method", jv_cstr("common"));
+    jv pr = jargs_or(A, 0, "precision", jv_int(0)),
+       meth = jargs_or(A, 1, "method", jv_cstr("common"));
     int64_t p = num_i(&pr);
-    if (!is_num(&v)) rfail(c, "type %s doesn't define __round__ method", type_name(&v));
+    if (!is_num(&v)) rfail(c, "type %s doesn't define __round__ method", jv_type_name(&v));
     if (meth.k != JV_STR) rfail(c, "method must be common, ceil or floor");
     double x = num_f(&v);
     if (meth.u.s.n == 6 && !memcmp(meth.u.s.p, "common", 6)) {
@@ -508,8 +508,8 @@ static jv f_round(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_sum(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv attr = args_or(A, 0, "attribute", jv_none()), total = args_or(A, 1, "start", jv_int(0));
-    jlist *l = iter_list(c, &v);
+    jv attr = jargs_or(A, 0, "attribute", jv_none()), total = jargs_or(A, 1, "start", jv_int(0));
+    jlist *l = jv_iter(c, &v);
     for (size_t i = 0; i < l->n; i++) {
         jv x = attr.k != JV_NONE ? attr_path(c, l->v[i], &attr) : l->v[i];
         total = jv_binop(c, OP_ADD, &total, &x);
@@ -519,7 +519,7 @@ static jv f_sum(jctx *c, jv v, jargs *A, const char *nm) {
 
 static jv f_wordcount(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
-    jv s = to_str(c, &v);
+    jv s = jv_to_str(c, &v);
     int64_t k = 0;
     int in = 0;
     for (size_t i = 0; i < s.u.s.n; i++) {
@@ -534,45 +534,45 @@ static jv f_wordcount(jctx *c, jv v, jargs *A, const char *nm) {
 /* "fmt" | format(args...): Python's '%' with the arguments as a tuple */
 static jv f_format(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv s = to_str(c, &v);
+    jv s = jv_to_str(c, &v);
     if (A->nkw) rfail(c, "format: keyword arguments are not supported");
     jv t = jv_list_new(c, A->npos);
     t.tuple = 1;
     for (size_t i = 0; i < A->npos; i++)
-        list_push(c, t.u.l, A->pos[i]);
-    return py_percent_format(c, &s, &t);
+        jlist_push(c, t.u.l, A->pos[i]);
+    return str_percent_format(c, &s, &t);
 }
 
 static jv f_attr(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
     jv a0;
-    if (!args_get(A, 0, "name", &a0) || a0.k != JV_STR) rfail(c, "attr: a name is required");
+    if (!jargs_get(A, 0, "name", &a0) || a0.k != JV_STR) rfail(c, "attr: a name is required");
     /* Python attributes only: a dict's keys are not attributes */
-    if (v.k == JV_DICT && !method_find(&v, a0.u.s.p, a0.u.s.n)) return undef_member(c, &v, &a0);
-    return getattr_v(c, &v, a0.u.s.p, a0.u.s.n);
+    if (v.k == JV_DICT && !method_find(&v, a0.u.s.p, a0.u.s.n)) return jv_undef_member(c, &v, &a0);
+    return jv_getattr(c, &v, a0.u.s.p, a0.u.s.n);
 }
 
 static jv f_batch(jctx *c, jv v, jargs *A, const char *nm) {
     (void)nm;
-    jv cnt = args_or(A, 0, "linecount", jv_int(1)), fill = args_or(A, 1, "fill_with", jv_none());
-    int has_fill = args_get(A, 1, "fill_with", &fill);
+    jv cnt = jargs_or(A, 0, "linecount", jv_int(1)), fill = jargs_or(A, 1, "fill_with", jv_none());
+    int has_fill = jargs_get(A, 1, "fill_with", &fill);
     int64_t k = num_i(&cnt);
     if (k <= 0) rfail(c, "batch: linecount must be positive");
-    jlist *l = iter_list(c, &v);
+    jlist *l = jv_iter(c, &v);
     jv r = jv_list_new(c, 0), cur = jv_list_new(c, 0);
     r.tuple = LK_GEN;
     for (size_t i = 0; i < l->n; i++) {
-        list_push(c, cur.u.l, l->v[i]);
+        jlist_push(c, cur.u.l, l->v[i]);
         if ((int64_t)cur.u.l->n == k) {
-            list_push(c, r.u.l, cur);
+            jlist_push(c, r.u.l, cur);
             cur = jv_list_new(c, 0);
         }
     }
     if (cur.u.l->n) {
         if (has_fill)
             while ((int64_t)cur.u.l->n < k)
-                list_push(c, cur.u.l, fill);
-        list_push(c, r.u.l, cur);
+                jlist_push(c, cur.u.l, fill);
+        jlist_push(c, r.u.l, cur);
     }
     return r;
 }
@@ -651,7 +651,7 @@ int filter_known(const char *p, size_t n, int *supported) {
     return i >= 0;
 }
 
-jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A) {
+jv filter_apply(jctx *c, const char *name, size_t nlen, jv v, jargs *A) {
     int i = filter_index(name, nlen);
     if (i < 0 || !FILTERS[i].fn) rfail(c, "filter '%.*s' is not supported", (int)nlen, name);
     return FILTERS[i].fn(c, v, A, FILTERS[i].name);
@@ -783,11 +783,11 @@ int test_known(const char *p, size_t n, int *supported) {
     return *supported;
 }
 
-int apply_test(jctx *c, const char *name, size_t nlen, const jv *v, jargs *A) {
+int test_apply(jctx *c, const char *name, size_t nlen, const jv *v, jargs *A) {
     int i = test_index(name, nlen);
     if (i < 0) rfail(c, "test '%.*s' is not supported", (int)nlen, name);
     jv a0 = jv_none();
-    int has0 = args_get(A, 0, NULL, &a0);
+    int has0 = jargs_get(A, 0, NULL, &a0);
     if (TESTS[i].needs_arg && !has0) rfail(c, "test '%s' needs an argument", TESTS[i].name);
     if (!TESTS[i].fn) return (TESTS[i].kinds >> v->k) & 1;
     return TESTS[i].fn(c, v, &a0, TESTS[i].name);

@@ -65,14 +65,14 @@ typedef struct jctx {
 #endif
 
 /* Records the error (LMC_ERR_TEMPLATE unless c->st says otherwise) and longjmps to jinja_render. */
-JNORET LMC_PRINTF(4, 5) void fail_at(jctx *c, int line, int col, const char *fmt, ...);
-#define rfail(c, ...) fail_at((c), (c)->line, (c)->col, __VA_ARGS__)
+JNORET LMC_PRINTF(4, 5) void jfail_at(jctx *c, int line, int col, const char *fmt, ...);
+#define rfail(c, ...) jfail_at((c), (c)->line, (c)->col, __VA_ARGS__)
 
-void *aalloc(jctx *c, size_t n);
-void *acalloc(jctx *c, size_t n);
-char *astrdup(jctx *c, const char *p, size_t n);
+void *arena_alloc(jctx *c, size_t n);
+void *arena_calloc(jctx *c, size_t n);
+char *arena_strdup(jctx *c, const char *p, size_t n);
 /* Grows an arena array (old storage is simply abandoned). */
-void *agrow(jctx *c, void *old, size_t elem, size_t n, size_t *cap);
+void *arena_grow(jctx *c, void *old, size_t elem, size_t n, size_t *cap);
 void arena_free(jctx *c);
 
 void sb_put(jctx *c, sbuf *b, const char *p, size_t n);
@@ -183,7 +183,7 @@ jv jv_str_copy(jctx *c, const char *p, size_t n);
 jv jv_sb(jctx *c, sbuf *b);
 jv jv_undef_msg(jctx *c, const char *msg, size_t n);
 jv jv_list_new(jctx *c, size_t cap);
-void list_push(jctx *c, jlist *l, jv x);
+void jlist_push(jctx *c, jlist *l, jv x);
 jv jv_dict_new(jctx *c, int kind);
 
 static inline int is_num(const jv *v) {
@@ -199,9 +199,9 @@ static inline int is_intlike(const jv *v) {
     return v->k == JV_INT || v->k == JV_BOOL;
 }
 
-int dict_find(const jdict *d, const jv *key);
-int dict_find_str(const jdict *d, const char *p, size_t n);
-void dict_set(jctx *c, jdict *d, jv key, jv val);
+int jdict_find(const jdict *d, const jv *key);
+int jdict_find_str(const jdict *d, const char *p, size_t n);
+void jdict_set(jctx *c, jdict *d, jv key, jv val);
 
 /* The escape for code point cp when it is one of the ASCII characters `from` (to[k] for from[k]),
  * else NULL. */
@@ -216,19 +216,19 @@ uint32_t u8_next(const char *p, size_t n, size_t *i);
 size_t u8_len(const char *p, size_t n);
 void sb_put_cp(jctx *c, sbuf *b, uint32_t cp);
 size_t *u8_offsets(jctx *c, const char *p, size_t n, size_t *ncp);
-int py_space(uint32_t cp); /* Python's str.isspace() */
+int u8_isspace(uint32_t cp); /* Python's str.isspace() */
 
 /* str(), repr() and the names Python gives types */
-void write_str_repr(jctx *c, sbuf *b, const char *p, size_t n);
-void write_str(jctx *c, sbuf *b, const jv *v);
-void write_repr(jctx *c, sbuf *b, const jv *v);
-jv to_str(jctx *c, const jv *v);
-const char *type_name(const jv *v);
+void sb_put_str_repr(jctx *c, sbuf *b, const char *p, size_t n);
+void jv_write_str(jctx *c, sbuf *b, const jv *v);
+void jv_write_repr(jctx *c, sbuf *b, const jv *v);
+jv jv_to_str(jctx *c, const jv *v);
+const char *jv_type_name(const jv *v);
 
 /* jinja2's Undefined: the message it carries, and the error when it is used */
-jv undef_name(jctx *c, const char *name, size_t n);
-jv undef_member(jctx *c, const jv *obj, const jv *key);
-JNORET void fail_undef(jctx *c, const jv *u);
+jv jv_undef_name(jctx *c, const char *name, size_t n);
+jv jv_undef_member(jctx *c, const jv *obj, const jv *key);
+JNORET void jv_fail_undef(jctx *c, const jv *u);
 
 int jv_truthy(const jv *v);
 int jv_eq(const jv *a, const jv *b);
@@ -236,7 +236,7 @@ int jv_eq(const jv *a, const jv *b);
 int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op);
 
 /* JSON in (the render context) and out (|tojson, Python's json.dumps) */
-jv from_json(jctx *c, const cJSON *j);
+jv jv_from_json(jctx *c, const cJSON *j);
 typedef struct {
     const char *indent; /* NULL: none */
     size_t indent_n;
@@ -244,7 +244,7 @@ typedef struct {
     size_t item_sep_n, key_sep_n;
     int sort_keys, ensure_ascii;
 } json_fmt;
-void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level);
+void jv_write_json(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level);
 
 /* ================================================================================================
  * Strings (strings.c): Python's str algorithms; case mapping is ASCII-only
@@ -279,9 +279,9 @@ jv str_replace(jctx *c, const jv *s, const jv *old, const jv *new_, int64_t coun
 jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit, int right);
 jv str_splitlines(jctx *c, const char *p, size_t n);
 jv str_repeat(jctx *c, const jv *s, int64_t k);
-jv need_str(jctx *c, const jv *v, const char *what);
-void html_escape(jctx *c, sbuf *b, const char *p, size_t n);
-jv py_percent_format(jctx *c, const jv *fmt, const jv *args);
+jv jv_need_str(jctx *c, const jv *v, const char *what);
+void sb_put_html(jctx *c, sbuf *b, const char *p, size_t n);
+jv str_percent_format(jctx *c, const jv *fmt, const jv *args);
 jv str_format(jctx *c, const jv *s, jargs *A);
 
 /* ================================================================================================
@@ -385,15 +385,15 @@ struct jargs {
 };
 
 /* Positional argument i or keyword `kw`; 0 when absent. */
-int args_get(const jargs *A, size_t i, const char *kw, jv *out);
-jv args_or(const jargs *A, size_t i, const char *kw, jv dflt);
+int jargs_get(const jargs *A, size_t i, const char *kw, jv *out);
+jv jargs_or(const jargs *A, size_t i, const char *kw, jv dflt);
 
 /* obj.name (attribute first, then item), obj[key] (item first, then attribute), obj[a:b:s] */
-jv getattr_v(jctx *c, const jv *obj, const char *name, size_t n);
-jv getitem_v(jctx *c, const jv *obj, const jv *key);
-jv slice_v(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s);
+jv jv_getattr(jctx *c, const jv *obj, const char *name, size_t n);
+jv jv_getitem(jctx *c, const jv *obj, const jv *key);
+jv jv_slice(jctx *c, const jv *obj, const jv *a, const jv *b, const jv *s);
 /* The items a for loop / filter iterates over. */
-jlist *iter_list(jctx *c, const jv *v);
+jlist *jv_iter(jctx *c, const jv *v);
 jv jv_binop(jctx *c, int op, const jv *a, const jv *b);
 int jv_contains(jctx *c, const jv *hay, const jv *needle);
 
@@ -417,7 +417,7 @@ struct jmethod {
 const jmethod_def *method_find(const jv *self, const char *name, size_t n);
 /* self.name as a bound method value */
 jv method_bind(jctx *c, const jv *self, const jmethod_def *def);
-jv call_method(jctx *c, jmethod *m, jargs *A);
+jv method_invoke(jctx *c, jmethod *m, jargs *A);
 /* Calls self.name(*A) for a name method_find knows. */
 jv method_call(jctx *c, const jv *self, const char *name, jargs *A);
 
@@ -427,13 +427,13 @@ jv method_call(jctx *c, const jv *self, const char *name, jargs *A);
 /* Whether jinja2 knows the filter / test, and (*supported) whether this interpreter has it. */
 int filter_known(const char *p, size_t n, int *supported);
 int test_known(const char *p, size_t n, int *supported);
-jv apply_filter(jctx *c, const char *name, size_t nlen, jv v, jargs *A);
-int apply_test(jctx *c, const char *name, size_t nlen, const jv *v, jargs *A);
+jv filter_apply(jctx *c, const char *name, size_t nlen, jv v, jargs *A);
+int test_apply(jctx *c, const char *name, size_t nlen, const jv *v, jargs *A);
 
 /* ================================================================================================
  * Globals (render.c): range, dict, namespace, raise_exception, strftime_now
  * ============================================================================================== */
 /* Calls the global function a JV_FUNC value stands for. */
-jv call_global(jctx *c, int fn, jargs *A);
+jv global_call(jctx *c, int fn, jargs *A);
 
 #endif

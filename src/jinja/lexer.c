@@ -33,7 +33,7 @@ static void lex_where(jctx *c, lexpos *lp, size_t pos, int *line, int *col) {
 }
 
 static tok *tok_push(jctx *c, lexpos *lp, int t, size_t pos, const char *p, size_t n) {
-    c->toks = agrow(c, c->toks, sizeof(tok), c->ntok, &c->tcap);
+    c->toks = arena_grow(c, c->toks, sizeof(tok), c->ntok, &c->tcap);
     tok *k = &c->toks[c->ntok++];
     memset(k, 0, sizeof *k);
     k->t = (uint8_t)t;
@@ -59,7 +59,7 @@ JNORET LMC_PRINTF(4, 5) static void lex_fail(jctx *c, lexpos *lp, size_t pos, co
     va_end(ap);
     int line, col;
     lex_where(c, lp, pos, &line, &col);
-    fail_at(c, line, col, "%s", msg);
+    jfail_at(c, line, col, "%s", msg);
 }
 
 /* \x, \u, \U: nd hex digits at s[i] (i just past the letter e) as one code point. */
@@ -202,7 +202,8 @@ static size_t lex_number(jctx *c, lexstate *L, size_t pos) {
     else {
         errno = 0;
         long long v = strtoll(num, NULL, 10);
-        if (errno || nn >= sizeof num - 1) fail_at(c, t->line, t->col, "integer literal too large");
+        if (errno || nn >= sizeof num - 1)
+            jfail_at(c, t->line, t->col, "integer literal too large");
         t->v = jv_int(v);
     }
     return k;
@@ -231,11 +232,11 @@ static size_t lex_op(jctx *c, lexstate *L, size_t pos, int *depth) {
         if (pos + 1 < n && s[pos] == ops2[k][0] && s[pos + 1] == ops2[k][1]) len = 2;
     if (!len && strchr(ops1, ch) && ch) len = 1;
     tok *t = tok_push(c, &L->lp, T_OP, pos, s + pos, len ? len : 1);
-    if (!len) fail_at(c, t->line, t->col, "unexpected char '%c'", ch);
+    if (!len) jfail_at(c, t->line, t->col, "unexpected char '%c'", ch);
     if (ch == '(' || ch == '[' || ch == '{')
         (*depth)++;
     else if (ch == ')' || ch == ']' || ch == '}') {
-        if (*depth == 0) fail_at(c, t->line, t->col, "unexpected '%c'", ch);
+        if (*depth == 0) jfail_at(c, t->line, t->col, "unexpected '%c'", ch);
         (*depth)--;
     }
     return pos + len;

@@ -8,7 +8,7 @@
 /* ---- str ------------------------------------------------------------------------------------- */
 static jv m_startswith(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "%s() takes at least 1 argument (0 given)", nm);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes at least 1 argument (0 given)", nm);
     int ends = nm[0] == 'e';
     jv *cands = &a0;
     size_t nc = 1;
@@ -19,7 +19,7 @@ static jv m_startswith(jctx *c, const jv *self, const char *nm, jargs *A) {
     for (size_t i = 0; i < nc; i++) {
         jv t = cands[i];
         if (t.k != JV_STR)
-            rfail(c, "%s first arg must be str or a tuple of str, not %s", nm, type_name(&t));
+            rfail(c, "%s first arg must be str or a tuple of str, not %s", nm, jv_type_name(&t));
         if (t.u.s.n <= self->u.s.n &&
             !memcmp(self->u.s.p + (ends ? self->u.s.n - t.u.s.n : 0), t.u.s.p, t.u.s.n))
             return jv_bool(1);
@@ -30,16 +30,16 @@ static jv m_startswith(jctx *c, const jv *self, const char *nm, jargs *A) {
 static jv m_strip(jctx *c, const jv *self, const char *nm, jargs *A) {
     int which = nm[0] == 'l' ? 1 : nm[0] == 'r' ? 2 : 3;
     jv a0;
-    if (args_get(A, 0, NULL, &a0) && a0.k != JV_NONE) {
-        a0 = need_str(c, &a0, nm);
+    if (jargs_get(A, 0, NULL, &a0) && a0.k != JV_NONE) {
+        a0 = jv_need_str(c, &a0, nm);
         return str_strip(c, self, &a0, which);
     }
     return str_strip(c, self, NULL, which);
 }
 
 static jv m_split(jctx *c, const jv *self, const char *nm, jargs *A) {
-    jv sep = args_or(A, 0, "sep", jv_none()), ms = args_or(A, 1, "maxsplit", jv_int(-1));
-    if (sep.k != JV_NONE) need_str(c, &sep, nm);
+    jv sep = jargs_or(A, 0, "sep", jv_none()), ms = jargs_or(A, 1, "maxsplit", jv_int(-1));
+    if (sep.k != JV_NONE) jv_need_str(c, &sep, nm);
     return str_split(c, self, sep.k == JV_STR ? &sep : NULL, num_i(&ms), nm[0] == 'r');
 }
 
@@ -70,19 +70,19 @@ static jv m_swapcase(jctx *c, const jv *self, const char *nm, jargs *A) {
 
 static jv m_replace(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0, a1;
-    if (!args_get(A, 0, NULL, &a0) || !args_get(A, 1, NULL, &a1))
+    if (!jargs_get(A, 0, NULL, &a0) || !jargs_get(A, 1, NULL, &a1))
         rfail(c, "replace expected at least 2 arguments");
-    need_str(c, &a0, nm);
-    need_str(c, &a1, nm);
-    jv cnt = args_or(A, 2, "count", jv_int(-1));
+    jv_need_str(c, &a0, nm);
+    jv_need_str(c, &a1, nm);
+    jv cnt = jargs_or(A, 2, "count", jv_int(-1));
     return str_replace(c, self, &a0, &a1, num_i(&cnt));
 }
 
 /* find, rfind, index (positions in code points) and count */
 static jv m_find(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "%s() takes at least 1 argument (0 given)", nm);
-    need_str(c, &a0, nm);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes at least 1 argument (0 given)", nm);
+    jv_need_str(c, &a0, nm);
     const char *p = self->u.s.p;
     size_t n = self->u.s.n;
     if (!strcmp(nm, "count")) {
@@ -113,12 +113,13 @@ static jv m_find(jctx *c, const jv *self, const char *nm, jargs *A) {
 static jv m_join(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
     (void)nm;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "join() takes exactly one argument (0 given)");
-    jlist *l = iter_list(c, &a0);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "join() takes exactly one argument (0 given)");
+    jlist *l = jv_iter(c, &a0);
     sbuf o = {0};
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].k != JV_STR)
-            rfail(c, "sequence item %zu: expected str instance, %s found", i, type_name(&l->v[i]));
+            rfail(c, "sequence item %zu: expected str instance, %s found", i,
+                  jv_type_name(&l->v[i]));
         if (i) sb_put(c, &o, self->u.s.p, self->u.s.n);
         sb_put(c, &o, l->v[i].u.s.p, l->v[i].u.s.n);
     }
@@ -166,8 +167,8 @@ static jv m_is(jctx *c, const jv *self, const char *nm, jargs *A) {
 /* removeprefix, removesuffix */
 static jv m_remove_affix(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
-    need_str(c, &a0, nm);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
+    jv_need_str(c, &a0, nm);
     int suf = nm[6] == 's';
     if (a0.u.s.n <= self->u.s.n &&
         !memcmp(self->u.s.p + (suf ? self->u.s.n - a0.u.s.n : 0), a0.u.s.p, a0.u.s.n))
@@ -177,21 +178,21 @@ static jv m_remove_affix(jctx *c, const jv *self, const char *nm, jargs *A) {
 
 static jv m_partition(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
-    need_str(c, &a0, nm);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
+    jv_need_str(c, &a0, nm);
     if (!a0.u.s.n) rfail(c, "empty separator");
     jv parts = str_split(c, self, &a0, 1, nm[0] == 'r');
     jv r = jv_list_new(c, 3), empty = jv_cstr("");
     r.tuple = 1;
     if (parts.u.l->n == 2) {
-        list_push(c, r.u.l, parts.u.l->v[0]);
-        list_push(c, r.u.l, a0);
-        list_push(c, r.u.l, parts.u.l->v[1]);
+        jlist_push(c, r.u.l, parts.u.l->v[0]);
+        jlist_push(c, r.u.l, a0);
+        jlist_push(c, r.u.l, parts.u.l->v[1]);
     } else {
         int right = nm[0] == 'r';
-        list_push(c, r.u.l, right ? empty : *self);
-        list_push(c, r.u.l, empty);
-        list_push(c, r.u.l, right ? *self : empty);
+        jlist_push(c, r.u.l, right ? empty : *self);
+        jlist_push(c, r.u.l, empty);
+        jlist_push(c, r.u.l, right ? *self : empty);
     }
     return r;
 }
@@ -199,9 +200,10 @@ static jv m_partition(jctx *c, const jv *self, const char *nm, jargs *A) {
 /* zfill, center, ljust, rjust (widths in code points) */
 static jv m_pad(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0) || !is_intlike(&a0)) rfail(c, "%s() needs an integer width", nm);
-    jv fill = args_or(A, 1, NULL, jv_cstr(nm[0] == 'z' ? "0" : " "));
-    need_str(c, &fill, nm);
+    if (!jargs_get(A, 0, NULL, &a0) || !is_intlike(&a0))
+        rfail(c, "%s() needs an integer width", nm);
+    jv fill = jargs_or(A, 1, NULL, jv_cstr(nm[0] == 'z' ? "0" : " "));
+    jv_need_str(c, &fill, nm);
     int64_t w = num_i(&a0), len = (int64_t)u8_len(self->u.s.p, self->u.s.n);
     if (w > (int64_t)JINJA_MAX_OUTPUT) rfail(c, "%s(): width too large", nm);
     if (w <= len) return *self;
@@ -266,15 +268,15 @@ static jv m_dict_view(jctx *c, const jv *self, const char *nm, jargs *A) {
     r.tuple = nm[0] == 'k' ? LK_KEYS : nm[0] == 'v' ? LK_VALUES : LK_ITEMS;
     for (size_t i = 0; i < d->n; i++) {
         if (nm[0] == 'k')
-            list_push(c, r.u.l, d->k[i]);
+            jlist_push(c, r.u.l, d->k[i]);
         else if (nm[0] == 'v')
-            list_push(c, r.u.l, d->v[i]);
+            jlist_push(c, r.u.l, d->v[i]);
         else {
             jv t = jv_list_new(c, 2);
             t.tuple = 1;
-            list_push(c, t.u.l, d->k[i]);
-            list_push(c, t.u.l, d->v[i]);
-            list_push(c, r.u.l, t);
+            jlist_push(c, t.u.l, d->k[i]);
+            jlist_push(c, t.u.l, d->v[i]);
+            jlist_push(c, r.u.l, t);
         }
     }
     return r;
@@ -283,16 +285,16 @@ static jv m_dict_view(jctx *c, const jv *self, const char *nm, jargs *A) {
 static jv m_dict_get(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
     (void)nm;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "get expected at least 1 argument, got 0");
-    int i = dict_find(self->u.d, &a0);
-    return i >= 0 ? self->u.d->v[i] : args_or(A, 1, NULL, jv_none());
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "get expected at least 1 argument, got 0");
+    int i = jdict_find(self->u.d, &a0);
+    return i >= 0 ? self->u.d->v[i] : jargs_or(A, 1, NULL, jv_none());
 }
 
 static jv m_dict_copy(jctx *c, const jv *self, const char *nm, jargs *A) {
     (void)nm, (void)A;
     jv r = jv_dict_new(c, JV_DICT);
     for (size_t i = 0; i < self->u.d->n; i++)
-        dict_set(c, r.u.d, self->u.d->k[i], self->u.d->v[i]);
+        jdict_set(c, r.u.d, self->u.d->k[i], self->u.d->v[i]);
     return r;
 }
 
@@ -307,7 +309,7 @@ static const jmethod_def DICT_METHODS[] = {
 /* index, count */
 static jv m_list_index(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
     int64_t k = 0;
     for (size_t i = 0; i < self->u.l->n; i++)
         if (jv_eq(&self->u.l->v[i], &a0)) {
@@ -322,7 +324,7 @@ static jv m_list_copy(jctx *c, const jv *self, const char *nm, jargs *A) {
     (void)nm, (void)A;
     jv r = jv_list_new(c, self->u.l->n);
     for (size_t i = 0; i < self->u.l->n; i++)
-        list_push(c, r.u.l, self->u.l->v[i]);
+        jlist_push(c, r.u.l, self->u.l->v[i]);
     return r;
 }
 
@@ -357,7 +359,7 @@ const jmethod_def *method_find(const jv *self, const char *name, size_t n) {
 }
 
 jv method_bind(jctx *c, const jv *self, const jmethod_def *def) {
-    jmethod *m = aalloc(c, sizeof(jmethod));
+    jmethod *m = arena_alloc(c, sizeof(jmethod));
     m->self = *self;
     m->def = def;
     jv v = {.k = JV_METHOD};
@@ -365,14 +367,14 @@ jv method_bind(jctx *c, const jv *self, const jmethod_def *def) {
     return v;
 }
 
-jv call_method(jctx *c, jmethod *m, jargs *A) {
+jv method_invoke(jctx *c, jmethod *m, jargs *A) {
     if (!m->def->fn)
         rfail(c, "access to attribute '%s' of '%s' object is unsafe.", m->def->name,
-              type_name(&m->self));
+              jv_type_name(&m->self));
     return m->def->fn(c, &m->self, m->def->name, A);
 }
 
 jv method_call(jctx *c, const jv *self, const char *name, jargs *A) {
     jmethod m = {*self, method_find(self, name, strlen(name))};
-    return call_method(c, &m, A);
+    return method_invoke(c, &m, A);
 }

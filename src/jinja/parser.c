@@ -6,14 +6,14 @@
 #include <stdio.h>
 
 static node *nnew(jctx *c, int kind, const tok *t) {
-    node *n = acalloc(c, sizeof(node));
+    node *n = arena_calloc(c, sizeof(node));
     n->kind = (uint8_t)kind;
     n->line = t->line;
     n->col = t->col;
     return n;
 }
 static void nadd(jctx *c, node *n, node *kid) {
-    n->kids = agrow(c, n->kids, sizeof(node *), n->nk, &n->kcap);
+    n->kids = arena_grow(c, n->kids, sizeof(node *), n->nk, &n->kcap);
     n->kids[n->nk++] = kid;
 }
 
@@ -48,15 +48,15 @@ static const char *tok_desc(jctx *c, const tok *t) {
                                         "float",
                                         "operator"};
     if (t->t == T_NAME || t->t == T_OP) {
-        char *s = aalloc(c, t->n + 3);
+        char *s = arena_alloc(c, t->n + 3);
         snprintf(s, t->n + 3, "'%.*s'", (int)t->n, t->p);
         return s;
     }
     return names[t->t];
 }
 JNORET static void perr_unexpected(jctx *c, const tok *t, const char *want) {
-    if (want) fail_at(c, t->line, t->col, "expected %s, got %s", want, tok_desc(c, t));
-    fail_at(c, t->line, t->col, "unexpected %s", tok_desc(c, t));
+    if (want) jfail_at(c, t->line, t->col, "expected %s, got %s", want, tok_desc(c, t));
+    jfail_at(c, t->line, t->col, "unexpected %s", tok_desc(c, t));
 }
 static void expect_op(jctx *c, const char *op) {
     if (!t_op(pk(c), op)) {
@@ -83,7 +83,7 @@ static node *parse_postfix(jctx *c, node *x);
 
 static void enter(jctx *c) {
     if (++c->pdepth > JINJA_MAX_DEPTH)
-        fail_at(c, pk(c)->line, pk(c)->col, "expression nested too deeply");
+        jfail_at(c, pk(c)->line, pk(c)->col, "expression nested too deeply");
 }
 
 /* a, b, c  (a tuple when there is a comma or the parentheses are explicit and empty) */
@@ -123,10 +123,10 @@ static void parse_call_args(jctx *c, node *call) {
             nadd(c, call, kw);
         } else {
             if (t_op(t, "*") || t_op(t, "**"))
-                fail_at(c, t->line, t->col, "*args and **kwargs calls are not supported");
+                jfail_at(c, t->line, t->col, "*args and **kwargs calls are not supported");
             for (size_t i = 0; i < call->nk; i++)
                 if (call->kids[i]->kind == E_KW)
-                    fail_at(c, t->line, t->col, "positional argument follows keyword argument");
+                    jfail_at(c, t->line, t->col, "positional argument follows keyword argument");
             nadd(c, call, parse_expr(c));
         }
     }
@@ -152,8 +152,8 @@ static node *parse_named(jctx *c, int kind, node *x, const tok *at, const char *
     tok *nt = parse_dotted_name(c, &len);
     int sup;
     if (!known(nt->p, len, &sup))
-        fail_at(c, nt->line, nt->col, "No %s named '%.*s'.", what, (int)len, nt->p);
-    if (!sup) fail_at(c, nt->line, nt->col, "%s '%.*s' is not supported", what, (int)len, nt->p);
+        jfail_at(c, nt->line, nt->col, "No %s named '%.*s'.", what, (int)len, nt->p);
+    if (!sup) jfail_at(c, nt->line, nt->col, "%s '%.*s' is not supported", what, (int)len, nt->p);
     node *f = nnew(c, kind, at ? at : nt);
     f->name = nt->p;
     f->nlen = len;
@@ -190,7 +190,8 @@ static node *parse_test(jctx *c, node *x) {
     else if ((a->t == T_NAME || a->t == T_STR || a->t == T_INT || a->t == T_FLOAT || t_op(a, "[") ||
               t_op(a, "{")) &&
              !t_name(a, "else") && !t_name(a, "or") && !t_name(a, "and")) {
-        if (t_name(a, "is")) fail_at(c, a->line, a->col, "You cannot chain multiple tests with is");
+        if (t_name(a, "is"))
+            jfail_at(c, a->line, a->col, "You cannot chain multiple tests with is");
         nadd(c, f, parse_postfix(c, parse_primary(c)));
     }
     return f;
@@ -426,12 +427,12 @@ static node *parse_compare(jctx *c) {
             n = nnew(c, E_CMP, t);
             nadd(c, n, x);
         }
-        if (n->nk > sizeof ops) fail_at(c, t->line, t->col, "comparison chain too long");
+        if (n->nk > sizeof ops) jfail_at(c, t->line, t->col, "comparison chain too long");
         ops[n->nk - 1] = (uint8_t)op;
         nadd(c, n, parse_math1(c));
     }
     if (!n) return x;
-    n->ops = aalloc(c, n->nk);
+    n->ops = arena_alloc(c, n->nk);
     memcpy(n->ops, ops, n->nk - 1);
     return n;
 }
@@ -504,14 +505,15 @@ static tok *end_tag(jctx *c, const char *block, const char *const *ends, const t
         }
         tok *t = pk(c);
         if (t->t == T_EOF)
-            fail_at(c, opener->line, opener->col,
-                    "Unexpected end of template. Jinja was looking for the following tags: %s. The "
-                    "innermost "
-                    "block that needs to be closed is '%s'.",
-                    want, block);
-        fail_at(c, pk2(c)->line, pk2(c)->col,
-                "Encountered unknown tag '%.*s'. Jinja was looking for the following tags: %s.",
-                (int)pk2(c)->n, pk2(c)->p, want);
+            jfail_at(
+                c, opener->line, opener->col,
+                "Unexpected end of template. Jinja was looking for the following tags: %s. The "
+                "innermost "
+                "block that needs to be closed is '%s'.",
+                want, block);
+        jfail_at(c, pk2(c)->line, pk2(c)->col,
+                 "Encountered unknown tag '%.*s'. Jinja was looking for the following tags: %s.",
+                 (int)pk2(c)->n, pk2(c)->p, want);
     }
     adv(c);
     return adv(c);
@@ -564,7 +566,7 @@ static void parse_params(jctx *c, node *m) {
         } else
             for (size_t i = 0; i < m->nk; i++)
                 if (m->kids[i]->a)
-                    fail_at(c, t->line, t->col, "non-default argument follows default argument");
+                    jfail_at(c, t->line, t->col, "non-default argument follows default argument");
         nadd(c, m, p);
     }
     adv(c);
@@ -626,7 +628,7 @@ static node *parse_for(jctx *c, tok *t) {
         n->d = parse_expr(c);
     }
     if (t_name(pk(c), "recursive"))
-        fail_at(c, pk(c)->line, pk(c)->col, "recursive loops are not supported");
+        jfail_at(c, pk(c)->line, pk(c)->col, "recursive loops are not supported");
     expect_bend(c);
     c->loopdepth++;
     node *body = parse_body(c, ends);
@@ -668,7 +670,7 @@ static node *parse_macro(jctx *c, tok *t) {
     if (is_call) {
         if (t_op(pk(c), "(")) parse_params(c, n);
         n->a = parse_expr(c);
-        if (n->a->kind != E_CALL) fail_at(c, t->line, t->col, "expected call");
+        if (n->a->kind != E_CALL) jfail_at(c, t->line, t->col, "expected call");
     } else {
         tok *nm = expect_name(c);
         n->name = nm->p;
@@ -693,7 +695,7 @@ static node *parse_filter_block(jctx *c, tok *t) {
 }
 
 static node *parse_loop_control(jctx *c, tok *t) {
-    if (!c->loopdepth) fail_at(c, t->line, t->col, "'%.*s' outside of a loop", (int)t->n, t->p);
+    if (!c->loopdepth) jfail_at(c, t->line, t->col, "'%.*s' outside of a loop", (int)t->n, t->p);
     node *n = nnew(c, t->p[0] == 'b' ? S_BREAK : S_CONTINUE, t);
     expect_bend(c);
     return n;
@@ -728,7 +730,7 @@ static node *parse_stmt(jctx *c) {
     adv(c);
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
         if (t_name(t, tags[i].name)) return tags[i].parse(c, t);
-    fail_at(c, t->line, t->col, "Encountered unknown tag '%.*s'.", (int)t->n, t->p);
+    jfail_at(c, t->line, t->col, "Encountered unknown tag '%.*s'.", (int)t->n, t->p);
 }
 
 static node *parse_body(jctx *c, const char *const *ends) {

@@ -11,21 +11,21 @@
 static jv g_range(jctx *c, jargs *A) {
     jv a0, a1, a2;
     int64_t start = 0, stop, stp = 1;
-    if (!args_get(A, 0, NULL, &a0)) rfail(c, "range expected at least 1 argument, got 0");
-    if (args_get(A, 1, NULL, &a1)) {
+    if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "range expected at least 1 argument, got 0");
+    if (jargs_get(A, 1, NULL, &a1)) {
         if (!is_intlike(&a0) || !is_intlike(&a1))
             rfail(c, "'%s' object cannot be interpreted as an integer",
-                  type_name(is_intlike(&a0) ? &a1 : &a0));
+                  jv_type_name(is_intlike(&a0) ? &a1 : &a0));
         start = num_i(&a0);
         stop = num_i(&a1);
-        if (args_get(A, 2, NULL, &a2)) {
+        if (jargs_get(A, 2, NULL, &a2)) {
             if (!is_intlike(&a2))
-                rfail(c, "'%s' object cannot be interpreted as an integer", type_name(&a2));
+                rfail(c, "'%s' object cannot be interpreted as an integer", jv_type_name(&a2));
             stp = num_i(&a2);
         }
     } else {
         if (!is_intlike(&a0))
-            rfail(c, "'%s' object cannot be interpreted as an integer", type_name(&a0));
+            rfail(c, "'%s' object cannot be interpreted as an integer", jv_type_name(&a0));
         stop = num_i(&a0);
     }
     if (stp == 0) rfail(c, "range() arg 3 must not be zero");
@@ -35,31 +35,31 @@ static jv g_range(jctx *c, jargs *A) {
         rfail(c, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
     jv r = jv_list_new(c, 0);
     for (int64_t i = start; stp > 0 ? i < stop : i > stop; i += stp)
-        list_push(c, r.u.l, jv_int(i));
+        jlist_push(c, r.u.l, jv_int(i));
     return r;
 }
 
 /* dict(...) and namespace(...): from a mapping or (key, value) pairs, then keyword arguments */
 static jv dict_from_args(jctx *c, jargs *A, int kind) {
     jv a0, r = jv_dict_new(c, kind);
-    if (args_get(A, 0, NULL, &a0)) {
+    if (jargs_get(A, 0, NULL, &a0)) {
         if (a0.k == JV_DICT || a0.k == JV_NS)
             for (size_t i = 0; i < a0.u.d->n; i++)
-                dict_set(c, r.u.d, a0.u.d->k[i], a0.u.d->v[i]);
+                jdict_set(c, r.u.d, a0.u.d->k[i], a0.u.d->v[i]);
         else {
-            jlist *l = iter_list(c, &a0);
+            jlist *l = jv_iter(c, &a0);
             for (size_t i = 0; i < l->n; i++) {
-                jlist *kv = iter_list(c, &l->v[i]);
+                jlist *kv = jv_iter(c, &l->v[i]);
                 if (kv->n != 2)
                     rfail(c,
                           "dictionary update sequence element #%zu has length %zu; 2 is required",
                           i, kv->n);
-                dict_set(c, r.u.d, kv->v[0], kv->v[1]);
+                jdict_set(c, r.u.d, kv->v[0], kv->v[1]);
             }
         }
     }
     for (size_t k = 0; k < A->nkw; k++)
-        dict_set(c, r.u.d, jv_strn(A->kwn[k], A->kwl[k]), A->kwv[k]);
+        jdict_set(c, r.u.d, jv_strn(A->kwn[k], A->kwl[k]), A->kwv[k]);
     return r;
 }
 static jv g_dict(jctx *c, jargs *A) {
@@ -71,15 +71,15 @@ static jv g_namespace(jctx *c, jargs *A) {
 
 /* raise_exception(msg): the error's message is exactly msg */
 static jv g_raise(jctx *c, jargs *A) {
-    jv msg = args_or(A, 0, NULL, jv_cstr(""));
-    jv s = to_str(c, &msg);
+    jv msg = jargs_or(A, 0, NULL, jv_cstr(""));
+    jv s = jv_to_str(c, &msg);
     c->raised = 1;
     rfail(c, "%.*s", (int)s.u.s.n, s.u.s.p);
 }
 
 static jv g_strftime(jctx *c, jargs *A) {
     jv a0;
-    if (!args_get(A, 0, NULL, &a0) || a0.k != JV_STR)
+    if (!jargs_get(A, 0, NULL, &a0) || a0.k != JV_STR)
         rfail(c, "strftime_now() expects a format string");
     char fmt[256], buf[1024];
     if (a0.u.s.n >= sizeof fmt) rfail(c, "strftime_now(): format too long");
@@ -99,7 +99,7 @@ static const struct {
                {"raise_exception", g_raise},
                {"strftime_now", g_strftime}};
 
-jv call_global(jctx *c, int fn, jargs *A) {
+jv global_call(jctx *c, int fn, jargs *A) {
     return GLOBALS[fn].fn(c, A);
 }
 
@@ -129,7 +129,7 @@ static int parse_now(const char *s, struct tm *tm) {
 static void load_source(jctx *c, const char *tmpl) {
     size_t n = strlen(tmpl), m = 0;
     if (n > JINJA_MAX_OUTPUT) rfail(c, "template larger than %u MiB", JINJA_MAX_OUTPUT >> 20);
-    char *src = aalloc(c, n + 1);
+    char *src = arena_alloc(c, n + 1);
     for (size_t i = 0; i < n; i++) {
         if (tmpl[i] == '\r') {
             src[m++] = '\n';
@@ -155,7 +155,7 @@ static frame *top_frame(jctx *c, const cJSON *context) {
     if (context)
         for (const cJSON *e = context->child; e; e = e->next) {
             size_t kl = strlen(e->string);
-            frame_set(c, top, astrdup(c, e->string, kl), kl, from_json(c, e));
+            frame_set(c, top, arena_strdup(c, e->string, kl), kl, jv_from_json(c, e));
         }
     return top;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 jv str_map(jctx *c, const jv *s, char (*fn)(char)) {
-    char *o = aalloc(c, s->u.s.n + 1);
+    char *o = arena_alloc(c, s->u.s.n + 1);
     for (size_t i = 0; i < s->u.s.n; i++)
         o[i] = fn(s->u.s.p[i]);
     o[s->u.s.n] = 0;
@@ -50,7 +50,7 @@ jv str_title_jinja(jctx *c, const jv *s) {
 }
 
 static int in_chars(uint32_t cp, const jv *chars) {
-    if (!chars) return py_space(cp);
+    if (!chars) return u8_isspace(cp);
     for (size_t i = 0; i < chars->u.s.n;)
         if (u8_next(chars->u.s.p, chars->u.s.n, &i) == cp) return 1;
     return 0;
@@ -124,10 +124,10 @@ jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit, int right) {
                                     ? memmem(p + i, n - i, sep->u.s.p, sep->u.s.n)
                                     : NULL;
                 if (!h) {
-                    list_push(c, r.u.l, jv_strn(p + i, n - i));
+                    jlist_push(c, r.u.l, jv_strn(p + i, n - i));
                     break;
                 }
-                list_push(c, r.u.l, jv_strn(p + i, (size_t)(h - p) - i));
+                jlist_push(c, r.u.l, jv_strn(p + i, (size_t)(h - p) - i));
                 i = (size_t)(h - p) + sep->u.s.n;
                 k++;
             }
@@ -144,15 +144,15 @@ jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit, int right) {
                             break;
                         }
                 if (!h) {
-                    list_push(c, tmp.u.l, jv_strn(p, e));
+                    jlist_push(c, tmp.u.l, jv_strn(p, e));
                     break;
                 }
-                list_push(c, tmp.u.l, jv_strn(h + sep->u.s.n, e - (size_t)(h - p) - sep->u.s.n));
+                jlist_push(c, tmp.u.l, jv_strn(h + sep->u.s.n, e - (size_t)(h - p) - sep->u.s.n));
                 e = (size_t)(h - p);
                 k++;
             }
             for (size_t j = tmp.u.l->n; j-- > 0;)
-                list_push(c, r.u.l, tmp.u.l->v[j]);
+                jlist_push(c, r.u.l, tmp.u.l->v[j]);
         }
         return r;
     }
@@ -163,22 +163,22 @@ jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit, int right) {
         size_t st = i, j = i;
         while (st < n) {
             j = st;
-            if (!py_space(u8_next(p, n, &j))) break;
+            if (!u8_isspace(u8_next(p, n, &j))) break;
             st = j;
         }
         if (st >= n) break;
         if (maxsplit >= 0 && k >= maxsplit) {
             jv rest = str_strip(c, &(jv){.k = JV_STR, .u.s = {p + st, n - st}}, NULL, 2);
-            list_push(c, r.u.l, rest);
+            jlist_push(c, r.u.l, rest);
             break;
         }
         size_t e = st;
         while (e < n) {
             j = e;
-            if (py_space(u8_next(p, n, &j))) break;
+            if (u8_isspace(u8_next(p, n, &j))) break;
             e = j;
         }
-        list_push(c, r.u.l, jv_strn(p + st, e - st));
+        jlist_push(c, r.u.l, jv_strn(p + st, e - st));
         k++;
         i = e;
     }
@@ -195,22 +195,22 @@ jv str_splitlines(jctx *c, const char *p, size_t n) {
         uint32_t cp = u8_next(p, n, &i);
         if (cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0x1c || cp == 0x1d ||
             cp == 0x1e || cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
-            list_push(c, r.u.l, jv_strn(p + st, here - st));
+            jlist_push(c, r.u.l, jv_strn(p + st, here - st));
             if (cp == '\r' && i < n && p[i] == '\n') i++;
             st = i;
         }
     }
-    if (st < n) list_push(c, r.u.l, jv_strn(p + st, n - st));
+    if (st < n) jlist_push(c, r.u.l, jv_strn(p + st, n - st));
     return r;
 }
 
-jv need_str(jctx *c, const jv *v, const char *what) {
+jv jv_need_str(jctx *c, const jv *v, const char *what) {
     if (v->k == JV_STR) return *v;
-    rfail(c, "%s: expected a string, got '%s'", what, type_name(v));
+    rfail(c, "%s: expected a string, got '%s'", what, jv_type_name(v));
 }
 
 /* Python's printf-style '%' with %s %r %d %i %f %e %g %x %o %c %% and flags/width/precision. */
-jv py_percent_format(jctx *c, const jv *fmt, const jv *args) {
+jv str_percent_format(jctx *c, const jv *fmt, const jv *args) {
     sbuf o = {0};
     size_t ai = 0;
     const jv *argv = args;
@@ -250,21 +250,21 @@ jv py_percent_format(jctx *c, const jv *fmt, const jv *args) {
         if (conv == 's' || conv == 'r') {
             sbuf s = {0};
             if (conv == 's')
-                write_str(c, &s, a);
+                jv_write_str(c, &s, a);
             else
-                write_repr(c, &s, a);
+                jv_write_repr(c, &s, a);
             spec[sl++] = 's';
             spec[sl] = 0;
             if (sl == 2) {
                 sb_put(c, &o, s.p, s.n);
                 continue;
             }
-            char *t = aalloc(c, s.n + 256);
+            char *t = arena_alloc(c, s.n + 256);
             snprintf(t, s.n + 256, spec, s.p ? s.p : "");
             sb_puts(c, &o, t);
         } else if (strchr("diouxXc", conv)) {
             if (!is_num(a))
-                rfail(c, "%%%c format: a real number is required, not %s", conv, type_name(a));
+                rfail(c, "%%%c format: a real number is required, not %s", conv, jv_type_name(a));
             if (conv == 'i' || conv == 'u') conv = 'd';
             if (conv == 'c') {
                 sb_put_cp(c, &o, (uint32_t)num_i(a));
@@ -277,7 +277,7 @@ jv py_percent_format(jctx *c, const jv *fmt, const jv *args) {
             snprintf(tmp, sizeof tmp, spec, (long long)num_i(a));
             sb_puts(c, &o, tmp);
         } else if (strchr("eEfFgG", conv)) {
-            if (!is_num(a)) rfail(c, "must be real number, not %s", type_name(a));
+            if (!is_num(a)) rfail(c, "must be real number, not %s", jv_type_name(a));
             spec[sl++] = conv;
             spec[sl] = 0;
             snprintf(tmp, sizeof tmp, spec, num_f(a));
@@ -319,12 +319,12 @@ jv str_format(jctx *c, const jv *s, jargs *A) {
         size_t fl = e - i - 1;
         jv v;
         if (!fl) {
-            if (!args_get(A, auto_i++, NULL, &v))
+            if (!jargs_get(A, auto_i++, NULL, &v))
                 rfail(c, "Replacement index %zu out of range for positional args tuple",
                       auto_i - 1);
         } else if (is_dig(f[0])) {
             size_t k = (size_t)atoi(f);
-            if (!args_get(A, k, NULL, &v))
+            if (!jargs_get(A, k, NULL, &v))
                 rfail(c, "Replacement index %zu out of range for positional args tuple", k);
         } else {
             int found = 0;
@@ -335,13 +335,13 @@ jv str_format(jctx *c, const jv *s, jargs *A) {
                 }
             if (!found) rfail(c, "'%.*s'", (int)fl, f);
         }
-        write_str(c, &o, &v);
+        jv_write_str(c, &o, &v);
         i = e;
     }
     return jv_sb(c, &o);
 }
 
-void html_escape(jctx *c, sbuf *b, const char *p, size_t n) {
+void sb_put_html(jctx *c, sbuf *b, const char *p, size_t n) {
     static const char *const to[] = {"&amp;", "&lt;", "&gt;", "&#34;", "&#39;"};
     for (size_t i = 0; i < n; i++) {
         const char *esc = escape_of((unsigned char)p[i], "&<>\"'", to);

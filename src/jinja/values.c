@@ -12,7 +12,7 @@ static const char *const LK_NAMES[] = {
     "list", "tuple", "generator", "list_reverseiterator", "dict_items", "dict_keys", "dict_values"};
 
 jv jv_str_copy(jctx *c, const char *p, size_t n) {
-    return jv_strn(astrdup(c, p, n), n);
+    return jv_strn(arena_strdup(c, p, n), n);
 }
 jv jv_sb(jctx *c, sbuf *b) {
     return jv_str_copy(c, b->p ? b->p : "", b->n);
@@ -20,51 +20,51 @@ jv jv_sb(jctx *c, sbuf *b) {
 
 jv jv_undef_msg(jctx *c, const char *msg, size_t n) {
     jv v = {.k = JV_UNDEF};
-    v.u.s.p = astrdup(c, msg, n);
+    v.u.s.p = arena_strdup(c, msg, n);
     v.u.s.n = n;
     return v;
 }
 
 jv jv_list_new(jctx *c, size_t cap) {
     jv v = {.k = JV_LIST};
-    v.u.l = acalloc(c, sizeof(jlist));
+    v.u.l = arena_calloc(c, sizeof(jlist));
     if (cap) {
-        v.u.l->v = aalloc(c, cap * sizeof(jv));
+        v.u.l->v = arena_alloc(c, cap * sizeof(jv));
         v.u.l->cap = cap;
     }
     return v;
 }
-void list_push(jctx *c, jlist *l, jv x) {
-    l->v = agrow(c, l->v, sizeof(jv), l->n, &l->cap);
+void jlist_push(jctx *c, jlist *l, jv x) {
+    l->v = arena_grow(c, l->v, sizeof(jv), l->n, &l->cap);
     l->v[l->n++] = x;
 }
 jv jv_dict_new(jctx *c, int kind) {
     jv v = {.k = (uint8_t)kind};
-    v.u.d = acalloc(c, sizeof(jdict));
+    v.u.d = arena_calloc(c, sizeof(jdict));
     return v;
 }
 
-int dict_find(const jdict *d, const jv *key) {
+int jdict_find(const jdict *d, const jv *key) {
     for (size_t i = 0; i < d->n; i++)
         if (jv_eq(&d->k[i], key)) return (int)i;
     return -1;
 }
-int dict_find_str(const jdict *d, const char *p, size_t n) {
+int jdict_find_str(const jdict *d, const char *p, size_t n) {
     for (size_t i = 0; i < d->n; i++)
         if (d->k[i].k == JV_STR && d->k[i].u.s.n == n && !memcmp(d->k[i].u.s.p, p, n))
             return (int)i;
     return -1;
 }
-void dict_set(jctx *c, jdict *d, jv key, jv val) {
-    int i = dict_find(d, &key);
+void jdict_set(jctx *c, jdict *d, jv key, jv val) {
+    int i = jdict_find(d, &key);
     if (i >= 0) {
         d->v[i] = val;
         return;
     }
     size_t cap = d->cap;
-    d->k = agrow(c, d->k, sizeof(jv), d->n, &cap);
+    d->k = arena_grow(c, d->k, sizeof(jv), d->n, &cap);
     cap = d->cap;
-    d->v = agrow(c, d->v, sizeof(jv), d->n, &cap);
+    d->v = arena_grow(c, d->v, sizeof(jv), d->n, &cap);
     d->cap = cap;
     d->k[d->n] = key;
     d->v[d->n++] = val;
@@ -137,7 +137,7 @@ void sb_put_cp(jctx *c, sbuf *b, uint32_t cp) {
     sb_put(c, b, t, n);
 }
 size_t *u8_offsets(jctx *c, const char *p, size_t n, size_t *ncp) {
-    size_t k = u8_len(p, n), *off = aalloc(c, (k + 1) * sizeof(size_t)), i = 0;
+    size_t k = u8_len(p, n), *off = arena_alloc(c, (k + 1) * sizeof(size_t)), i = 0;
     for (size_t j = 0; j < k; j++) {
         off[j] = i;
         u8_next(p, n, &i);
@@ -146,7 +146,7 @@ size_t *u8_offsets(jctx *c, const char *p, size_t n, size_t *ncp) {
     *ncp = k;
     return off;
 }
-int py_space(uint32_t cp) {
+int u8_isspace(uint32_t cp) {
     return (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 ||
            cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
            cp == 0x202f || cp == 0x205f || cp == 0x3000;
@@ -226,7 +226,7 @@ static void py_float_repr(double d, char *out, size_t size) {
 }
 
 /* ---- str() and repr() ---------------------------------------------------------------------- */
-void write_str_repr(jctx *c, sbuf *b, const char *p, size_t n) {
+void sb_put_str_repr(jctx *c, sbuf *b, const char *p, size_t n) {
     int has_sq = memchr(p, '\'', n) != NULL, has_dq = memchr(p, '"', n) != NULL;
     char q = (has_sq && !has_dq) ? '"' : '\'';
     sb_putc(c, b, q);
@@ -269,7 +269,7 @@ static int write_scalar(jctx *c, sbuf *b, const jv *v, const char *const names[3
 }
 
 /* Python str(v) (jinja2 prints Undefined as ""). */
-void write_str(jctx *c, sbuf *b, const jv *v) {
+void jv_write_str(jctx *c, sbuf *b, const jv *v) {
     char tmp[64];
     switch (v->k) {
     case JV_UNDEF:
@@ -282,11 +282,11 @@ void write_str(jctx *c, sbuf *b, const jv *v) {
         sb_puts(c, b, tmp);
         return;
     default:
-        write_repr(c, b, v);
+        jv_write_repr(c, b, v);
     }
 }
 
-void write_repr(jctx *c, sbuf *b, const jv *v) {
+void jv_write_repr(jctx *c, sbuf *b, const jv *v) {
     char tmp[64];
     static const char *const py_names[] = {"None", "True", "False"};
     if (write_scalar(c, b, v, py_names)) return;
@@ -299,7 +299,7 @@ void write_repr(jctx *c, sbuf *b, const jv *v) {
         sb_puts(c, b, tmp);
         return;
     case JV_STR:
-        write_str_repr(c, b, v->u.s.p, v->u.s.n);
+        sb_put_str_repr(c, b, v->u.s.p, v->u.s.n);
         return;
     case JV_LIST:
         if (v->tuple == LK_GEN || v->tuple == LK_REVITER) {
@@ -312,7 +312,7 @@ void write_repr(jctx *c, sbuf *b, const jv *v) {
             sb_putc(c, b, v->tuple ? '(' : '[');
         for (size_t i = 0; i < v->u.l->n; i++) {
             if (i) sb_puts(c, b, ", ");
-            write_repr(c, b, &v->u.l->v[i]);
+            jv_write_repr(c, b, &v->u.l->v[i]);
         }
         if (v->tuple == LK_TUPLE && v->u.l->n == 1) sb_putc(c, b, ',');
         if (v->tuple >= LK_ITEMS)
@@ -326,9 +326,9 @@ void write_repr(jctx *c, sbuf *b, const jv *v) {
         sb_putc(c, b, '{');
         for (size_t i = 0; i < v->u.d->n; i++) {
             if (i) sb_puts(c, b, ", ");
-            write_repr(c, b, &v->u.d->k[i]);
+            jv_write_repr(c, b, &v->u.d->k[i]);
             sb_puts(c, b, ": ");
-            write_repr(c, b, &v->u.d->v[i]);
+            jv_write_repr(c, b, &v->u.d->v[i]);
         }
         sb_putc(c, b, '}');
         if (v->k == JV_NS) sb_putc(c, b, '>');
@@ -349,14 +349,14 @@ void write_repr(jctx *c, sbuf *b, const jv *v) {
 }
 
 /* A string value of v: v itself when it is a string, else str(v). */
-jv to_str(jctx *c, const jv *v) {
+jv jv_to_str(jctx *c, const jv *v) {
     if (v->k == JV_STR) return *v;
     sbuf b = {0};
-    write_str(c, &b, v);
+    jv_write_str(c, &b, v);
     return jv_sb(c, &b);
 }
 
-const char *type_name(const jv *v) {
+const char *jv_type_name(const jv *v) {
     switch (v->k) {
     case JV_UNDEF:
         return "Undefined";
@@ -430,28 +430,28 @@ static const char *object_type_repr(const jv *v) {
     }
 }
 
-jv undef_name(jctx *c, const char *name, size_t n) {
+jv jv_undef_name(jctx *c, const char *name, size_t n) {
     sbuf b = {0};
-    write_str_repr(c, &b, name, n);
+    sb_put_str_repr(c, &b, name, n);
     sb_puts(c, &b, " is undefined");
     return jv_undef_msg(c, b.p, b.n);
 }
 /* The Undefined for obj.name / obj[key] that does not exist. */
-jv undef_member(jctx *c, const jv *obj, const jv *key) {
+jv jv_undef_member(jctx *c, const jv *obj, const jv *key) {
     sbuf b = {0};
     if (key->k == JV_STR) {
         const char *t = object_type_repr(obj);
-        write_str_repr(c, &b, t, strlen(t));
+        sb_put_str_repr(c, &b, t, strlen(t));
         sb_puts(c, &b, " has no attribute ");
     } else {
         sb_puts(c, &b, object_type_repr(obj));
         sb_puts(c, &b, " has no element ");
     }
-    write_repr(c, &b, key);
+    jv_write_repr(c, &b, key);
     return jv_undef_msg(c, b.p, b.n);
 }
 
-void fail_undef(jctx *c, const jv *u) {
+void jv_fail_undef(jctx *c, const jv *u) {
     rfail(c, "%.*s", (int)u->u.s.n, u->u.s.p);
 }
 
@@ -497,7 +497,7 @@ int jv_eq(const jv *a, const jv *b) {
     case JV_DICT:
         if (a->u.d->n != b->u.d->n) return 0;
         for (size_t i = 0; i < a->u.d->n; i++) {
-            int j = dict_find(b->u.d, &a->u.d->k[i]);
+            int j = jdict_find(b->u.d, &a->u.d->k[i]);
             if (j < 0 || !jv_eq(&a->u.d->v[i], &b->u.d->v[j])) return 0;
         }
         return 1;
@@ -515,8 +515,8 @@ int jv_eq(const jv *a, const jv *b) {
 }
 
 int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op) {
-    if (a->k == JV_UNDEF) fail_undef(c, a);
-    if (b->k == JV_UNDEF) fail_undef(c, b);
+    if (a->k == JV_UNDEF) jv_fail_undef(c, a);
+    if (b->k == JV_UNDEF) jv_fail_undef(c, b);
     if (is_num(a) && is_num(b)) {
         if (is_intlike(a) && is_intlike(b)) return num_i(a) < num_i(b) ? -1 : num_i(a) > num_i(b);
         double x = num_f(a), y = num_f(b);
@@ -536,12 +536,12 @@ int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op) {
         }
         return a->u.l->n < b->u.l->n ? -1 : a->u.l->n > b->u.l->n;
     }
-    rfail(c, "'%s' not supported between instances of '%s' and '%s'", op, type_name(a),
-          type_name(b));
+    rfail(c, "'%s' not supported between instances of '%s' and '%s'", op, jv_type_name(a),
+          jv_type_name(b));
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
-jv from_json(jctx *c, const cJSON *j) {
+jv jv_from_json(jctx *c, const cJSON *j) {
     if (!j || cJSON_IsNull(j)) return jv_none();
     if (cJSON_IsFalse(j)) return jv_bool(0);
     if (cJSON_IsTrue(j)) return jv_bool(1);
@@ -555,13 +555,13 @@ jv from_json(jctx *c, const cJSON *j) {
     if (cJSON_IsArray(j)) {
         jv l = jv_list_new(c, 0);
         for (const cJSON *e = j->child; e; e = e->next)
-            list_push(c, l.u.l, from_json(c, e));
+            jlist_push(c, l.u.l, jv_from_json(c, e));
         return l;
     }
     if (cJSON_IsObject(j)) {
         jv d = jv_dict_new(c, JV_DICT);
         for (const cJSON *e = j->child; e; e = e->next)
-            dict_set(c, d.u.d, jv_str_copy(c, e->string, strlen(e->string)), from_json(c, e));
+            jdict_set(c, d.u.d, jv_str_copy(c, e->string, strlen(e->string)), jv_from_json(c, e));
         return d;
     }
     return jv_none();
@@ -599,7 +599,7 @@ static void json_write_dict(jctx *c, sbuf *b, const jdict *d, const json_fmt *f,
         sb_puts(c, b, "{}");
         return;
     }
-    size_t *ord = aalloc(c, d->n * sizeof(size_t));
+    size_t *ord = arena_alloc(c, d->n * sizeof(size_t));
     for (size_t i = 0; i < d->n; i++)
         ord[i] = i;
     if (f->sort_keys) { /* insertion sort: dicts in templates are small */
@@ -622,22 +622,22 @@ static void json_write_dict(jctx *c, sbuf *b, const jdict *d, const json_fmt *f,
             json_str(c, b, k->u.s.p, k->u.s.n, f->ensure_ascii);
         else if (k->k == JV_INT || k->k == JV_FLOAT) {
             sb_putc(c, b, '"');
-            json_write(c, b, k, f, level + 1);
+            jv_write_json(c, b, k, f, level + 1);
             sb_putc(c, b, '"');
         } else if (k->k == JV_BOOL)
             sb_puts(c, b, k->u.b ? "\"true\"" : "\"false\"");
         else if (k->k == JV_NONE)
             sb_puts(c, b, "\"null\"");
         else
-            rfail(c, "keys must be str, int, float, bool or None, not %s", type_name(k));
+            rfail(c, "keys must be str, int, float, bool or None, not %s", jv_type_name(k));
         sb_put(c, b, f->key_sep, f->key_sep_n);
-        json_write(c, b, &d->v[i], f, level + 1);
+        jv_write_json(c, b, &d->v[i], f, level + 1);
     }
     if (f->indent) json_nl(c, b, f, level);
     sb_putc(c, b, '}');
 }
 
-void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level) {
+void jv_write_json(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level) {
     char tmp[64];
     static const char *const json_names[] = {"null", "true", "false"};
     if (level > JINJA_MAX_DEPTH) rfail(c, "tojson: nesting too deep");
@@ -657,7 +657,7 @@ void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level) {
         json_str(c, b, v->u.s.p, v->u.s.n, f->ensure_ascii);
         return;
     case JV_LIST:
-        if (!is_seq(v)) rfail(c, "Object of type %s is not JSON serializable", type_name(v));
+        if (!is_seq(v)) rfail(c, "Object of type %s is not JSON serializable", jv_type_name(v));
         if (!v->u.l->n) {
             sb_puts(c, b, "[]");
             return;
@@ -666,7 +666,7 @@ void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level) {
         for (size_t i = 0; i < v->u.l->n; i++) {
             if (i) sb_put(c, b, f->item_sep, f->item_sep_n);
             if (f->indent) json_nl(c, b, f, level + 1);
-            json_write(c, b, &v->u.l->v[i], f, level + 1);
+            jv_write_json(c, b, &v->u.l->v[i], f, level + 1);
         }
         if (f->indent) json_nl(c, b, f, level);
         sb_putc(c, b, ']');
@@ -675,6 +675,6 @@ void json_write(jctx *c, sbuf *b, const jv *v, const json_fmt *f, int level) {
         json_write_dict(c, b, v->u.d, f, level);
         return;
     default:
-        rfail(c, "Object of type %s is not JSON serializable", type_name(v));
+        rfail(c, "Object of type %s is not JSON serializable", jv_type_name(v));
     }
 }
