@@ -224,6 +224,61 @@ static void test_limits(void) {
     cJSON_Delete(arr);
 }
 
+/* The name tables (filters, tests, methods, tags, globals): each kind of entry, aliases, names
+ * jinja2 knows that are refused, and unknown names. Expected texts are jinja2's, except for a
+ * filter we do not support and a test missing its argument. */
+static void test_dispatch(void) {
+    static const struct {
+        const char *src, *want, *err; /* want: the output; else err: the error message */
+    } cases[] = {
+        {"{{ '12'|int(0, 1) }}|{{ 'x'|int(7, 1) }}|{{ '0x1A'|int(0, 16) }}", "12|7|26", NULL},
+        {"{{ '<a>'|e }}{{ '<a>'|safe|e }}{{ '<a>'|safe|forceescape }}{{ '<a>'|escape }}",
+         "&lt;a&gt;<a>&lt;a&gt;&lt;a&gt;", NULL},
+        {"{{ [3,1,2]|min }}{{ [3,1,2]|max }}{{ ['b','A']|sort|join }}{{ [1,1,2]|unique|list }}",
+         "13Ab[1, 2]", NULL},
+        {"{{ xs|d(0) }}{{ nope|d(0) }}{{ xs|count }}{{ xs|length }}{{ xs|first }}{{ xs|last }}",
+         "[1, 2, 3]03313", NULL},
+        {"{{ 'aB'|upper }}{{ 'aB'|lower }}{{ 'aB cd'|capitalize }}{{ 'aB cd'|title }}",
+         "ABabAb cdAb Cd", NULL},
+        {"{{ xs|select('odd')|list }}{{ xs|reject('odd')|list }}"
+         "{{ [{'a':1},{'a':2}]|selectattr('a','eq',2)|list }}"
+         "{{ [{'a':1},{'a':2}]|rejectattr('a','eq',2)|list }}",
+         "[1, 3][2][{'a': 2}][{'a': 1}]", NULL},
+        {"{{ xs is sequence }}|{{ 'a' is lower }}|{{ xs is callable }}|{{ xs.index is callable }}|"
+         "{{ none is none }}|{{ 3 is number }}|{{ 4 is even }}|{{ 3 is odd }}|{{ 3 is ge(3) }}|"
+         "{{ 3 is lessthan 4 }}|{{ 'upper' is filter }}|{{ 'odd' is test }}|{{ false is false }}",
+         "True|True|False|True|True|True|True|True|True|True|True|True|True", NULL},
+        {"{% for i in xs %}{{ loop.cycle('a','b') }}{% endfor %}", "aba", NULL},
+        {"{{ {'k': 1}|attr('k') }}|{{ {'k': 1}.get('k') }}|{{ {'k': 1}.k }}", "|1|1", NULL},
+        {"{{ 'a-b'.split('-') }}{{ 'a-b'.rsplit('-', 1) }}{{ 'ab'.startswith(('x', 'a')) }}",
+         "['a', 'b']['a', 'b']True", NULL},
+        {"{{ xs.count(2) }}{{ xs.index(3) }}{{ xs.copy() }}{{ {'a': 1}.items()|list }}",
+         "12[1, 2, 3][('a', 1)]", NULL},
+        {"{{ range(3)|list }}{{ dict(a=1) }}{{ namespace(a=1).a }}", "[0, 1, 2]{'a': 1}1", NULL},
+        {"{{ xs.append(4) }}", NULL, "access to attribute 'append' of 'list' object is unsafe."},
+        {"{{ {'a':1}.pop('a') }}", NULL, "access to attribute 'pop' of 'dict' object is unsafe."},
+        {"{{ xs|nosuch }}", NULL, "No filter named 'nosuch'."},
+        {"{{ xs is nosuch }}", NULL, "No test named 'nosuch'."},
+        {"{{ xs|groupby('a') }}", NULL, "filter 'groupby' is not supported"},
+        {"{{ xs|map('nosuch')|list }}", NULL, "No filter named 'nosuch'."},
+        {"{{ xs|select('nosuch')|list }}", NULL, "No test named 'nosuch'."},
+        {"{{ 1 is eq }}", NULL, "test 'eq' needs an argument"},
+        {"{% nosuch %}", NULL, "Encountered unknown tag 'nosuch'."},
+    };
+    jinja_opts o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        lmc_status st = render(cases[i].src, &out, &o);
+        if (cases[i].want)
+            CHECK(st == LMC_OK && !strcmp(out, cases[i].want), "%s: got \"%s\"", cases[i].src,
+                  st == LMC_OK ? out : o.err_msg);
+        else
+            CHECK(st == LMC_ERR_TEMPLATE && !strcmp(o.err_msg, cases[i].err), "%s: got \"%s\"",
+                  cases[i].src, st == LMC_OK ? out : o.err_msg);
+        free(out);
+    }
+}
+
 static void test_builtins(void) {
     static const char *const names[] = {"chatml", "llama2", "llama3", "mistral", "zephyr"};
     cJSON *msgs = cJSON_Parse("[{\"role\":\"user\",\"content\":\"hi\"}]");
@@ -250,6 +305,7 @@ int main(void) {
     test_cases();
     test_tool_cases();
     test_limits();
+    test_dispatch();
     test_builtins();
     return t_done();
 }
