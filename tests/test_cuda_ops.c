@@ -11,6 +11,7 @@
 #include "util.h"
 #ifdef LMC_WITH_CUDA
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_tuning.h"
 #endif
 
 #ifndef LMC_WITH_CUDA
@@ -354,10 +355,12 @@ int main(void) {
     for (size_t t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
     /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x chunks in
-     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types */
+     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types.
+     * Kernel switches are read once per process: cuda_tuning_reload takes each new value. */
     const char *variants[] = {"0", "2,1", "2,2", "4,1", "4,2", "8,1", "8,2"}; /* "0": the unit kernels */
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         setenv("LMC_CUDA_COAL", variants[v], 1);
+        cuda_tuning_reload();
         printf("LMC_CUDA_COAL=%s\n", variants[v]);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             test_type(LMC_TYPE_F16, shapes[s][0], shapes[s][1]);
@@ -365,6 +368,7 @@ int main(void) {
         }
     }
     unsetenv("LMC_CUDA_COAL");
+    cuda_tuning_reload();
     test_quant_q8(4096, 0);
     test_quant_q8(14336, 0);
     test_quant_q8(4096, 1);
