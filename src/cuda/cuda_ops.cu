@@ -186,21 +186,46 @@ static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                         float *y) {
+// y = W x through the decode path's mat-vec: on f32 activations, or (q8) on x quantized on the
+// device into 8-bit blocks first.
+static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                            float *y, bool q8) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    const cuda_epi e = {};
+    const char *what = q8 ? "matvec_q8" : "matvec";
     TRY(upload_matrix(&dw, type, w, rows, cols));
+    if (q8 && !cuda_q8_ok(dw)) {
+        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
+                     lmc_type_name(type), (long long)cols);
+        goto done;
+    }
     TRY(dev_copy_in((void **)&dx, x, cols * 4));
     TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
-    TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), "matvec");
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec");
+    if (q8) {
+        TRY(dev_copy_in((void **)&dq, NULL, cols));
+        TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
+        TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
+        TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), what);
+    } else {
+        TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), what);
+    }
+    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), what);
 done:
     cuda_weight_release(&dw);
     cudaFree(dx);
     cudaFree(dy);
+    cudaFree(dq);
+    cudaFree(dds);
     return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                         float *y) {
+    return op_matvec(type, w, rows, cols, x, y, false);
 }
 
 extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
@@ -245,32 +270,7 @@ done:
 
 extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
                                             float *y) {
-    lmc_status st;
-    cuda_weight dw = {};
-    float *dx = NULL, *dy = NULL;
-    int8_t *dq = NULL;
-    float2 *dds = NULL;
-    const cuda_epi e = {};
-    TRY(upload_matrix(&dw, type, w, rows, cols));
-    if (!cuda_q8_ok(dw)) {
-        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
-                     lmc_type_name(type), (long long)cols);
-        goto done;
-    }
-    TRY(dev_copy_in((void **)&dx, x, cols * 4));
-    TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
-    TRY(dev_copy_in((void **)&dq, NULL, cols));
-    TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
-    TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
-    TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), "matvec_q8");
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec_q8");
-done:
-    cuda_weight_release(&dw);
-    cudaFree(dx);
-    cudaFree(dy);
-    cudaFree(dq);
-    cudaFree(dds);
-    return st;
+    return op_matvec(type, w, rows, cols, x, y, true);
 }
 
 extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q,
