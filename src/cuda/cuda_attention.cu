@@ -21,6 +21,78 @@ extern "C" {
 #define ATT_KT 4
 #define ATT_THREADS (CUDA_ATT_CHUNK * ATT_KT)
 
+// The split's K and V rows kept in registers: OWN = false those before p0 (written by earlier
+// calls, fetched before the PDL wait), OWN = true those from p0 on (this call's, after it). K: this
+// thread's quarter of key j (n4 float4 at k4) when kreg; V: keys start + warp + 16 i, 4 dims a lane.
+template <bool OWN>
+__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const float4 *k4, int n4, bool kreg, int j,
+                                            int end, int p0) {
+    if (kreg && j < end && (OWN ? j >= p0 : j < p0)) {
+#pragma unroll
+        for (int d = 0; d < 8; d++)
+            if (d < n4) kr[d] = k4[d];
+    }
+}
+template <bool OWN>
+__device__ __forceinline__ void att_fetch_v(float4 (&vr)[8], const float *vb, int kv_dim, int start,
+                                            int end, int p0, int warp) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int jj = warp + i * (ATT_THREADS / 32);
+        if (start + jj < end && (OWN ? start + jj >= p0 : start + jj < p0))
+            vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+    }
+}
+
+// Key j's score against the scaled query qs: this thread's quarter (from kr when kreg, else from
+// the cache), summed over the ATT_KT threads of the key (0 past the split's end).
+__device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8], bool kreg, int n4,
+                                           int part4, int j, int end, const float *kc, int kv_dim,
+                                           int kvh, int hd) {
+    float s = 0.f;
+    if (j < end) {
+        if (kreg) {
+            const int d0 = part4 * n4;
+#pragma unroll
+            for (int d = 0; d < 8; d++)
+                if (d < n4) {
+                    const float *qq = qs + 4 * (d0 + d);
+                    s += qq[0] * kr[d].x + qq[1] * kr[d].y + qq[2] * kr[d].z + qq[3] * kr[d].w;
+                }
+        } else {
+            const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
+            for (int d = part4; d < hd; d += ATT_KT) s += qs[d] * k[d];
+        }
+    }
+#pragma unroll
+    for (int o = 1; o < ATT_KT; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+
+// The merge of the ns splits of (head h, token t) by the last of their blocks to finish: out, and
+// with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec, one warp per 32
+// dims.
+__device__ __forceinline__ void att_merge(const float *part, int t, int h, int n_head, int max_split,
+                                          int hd, int ns, float *out, int8_t *oq, float2 *ods) {
+    const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
+    float mm = -INFINITY;
+    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+    float ll = 0.f;
+    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
+    const bool q8 = oq != NULL && (hd & 31) == 0;
+    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
+        const int d = d0 + threadIdx.x;
+        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
+        float o = 0.f;
+        if (d < hd) {
+            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
+            o /= ll;
+            out[(int64_t)t * n_head * hd + h * hd + d] = o;
+        }
+        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
+    }
+}
+
 __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
         const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
         int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
@@ -44,23 +116,13 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     const bool kreg = hd % (4 * ATT_KT) == 0 && n4 <= 8;
     const float4 *k4 = (const float4 *)(kc + (int64_t)j * kv_dim + kvh * hd) + part4 * n4;
     float4 kr[8];
-    if (kreg && j < end && j < p0) {
-#pragma unroll
-        for (int d = 0; d < 8; d++)
-            if (d < n4) kr[d] = k4[d];
-    }
+    att_fetch_k<false>(kr, k4, n4, kreg, j, end, p0);
     // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
     static_assert(ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK, "8 values per warp cover a split");
     const bool vreg = (hd & 3) == 0 && hd <= 128;
     const float *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
     float4 vr[8];
-    if (vreg && lane * 4 < hd) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const int jj = warp + i * (ATT_THREADS / 32);
-            if (start + jj < end && start + jj < p0) vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
-        }
-    }
+    if (vreg && lane * 4 < hd) att_fetch_v<false>(vr, vb, kv_dim, start, end, p0, warp);
     pdl_wait();
     __shared__ float qs[256];
     __shared__ float sc[CUDA_ATT_CHUNK];
@@ -68,37 +130,11 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     const float scale = rsqrtf((float)hd);
     const float *qr = q + (int64_t)t * q_stride + h * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
-    if (kreg && j < end && j >= p0) { // this call's rows
-#pragma unroll
-        for (int d = 0; d < 8; d++)
-            if (d < n4) kr[d] = k4[d];
-    }
-    if (vreg && lane * 4 < hd) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const int jj = warp + i * (ATT_THREADS / 32);
-            if (start + jj < end && start + jj >= p0) vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
-        }
-    }
+    att_fetch_k<true>(kr, k4, n4, kreg, j, end, p0); // this call's rows
+    if (vreg && lane * 4 < hd) att_fetch_v<true>(vr, vb, kv_dim, start, end, p0, warp);
     __syncthreads();
     {
-        float s = 0.f;
-        if (j < end) {
-            if (kreg) {
-                const int d0 = part4 * n4;
-#pragma unroll
-                for (int d = 0; d < 8; d++)
-                    if (d < n4) {
-                        const float *qq = qs + 4 * (d0 + d);
-                        s += qq[0] * kr[d].x + qq[1] * kr[d].y + qq[2] * kr[d].z + qq[3] * kr[d].w;
-                    }
-            } else {
-                const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
-                for (int d = part4; d < hd; d += ATT_KT) s += qs[d] * k[d];
-            }
-        }
-#pragma unroll
-        for (int o = 1; o < ATT_KT; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        const float s = att_score(qs, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
         if (j < end && part4 == 0) sc[j - start] = s;
     }
     __syncthreads();
@@ -184,24 +220,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     } else {
         __syncthreads();
     }
-    const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
-    float mm = -INFINITY;
-    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
-    float ll = 0.f;
-    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
-    // oq (decode, hd % 32 == 0): the output's 8-bit blocks for the next mat-vec, one warp per 32 dims
-    const bool q8 = oq != NULL && (hd & 31) == 0;
-    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
-        const int d = d0 + threadIdx.x;
-        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
-        float o = 0.f;
-        if (d < hd) {
-            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
-            o /= ll;
-            out[(int64_t)t * n_head * hd + h * hd + d] = o;
-        }
-        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
-    }
+    att_merge(part, t, h, n_head, max_split, hd, ns, out, oq, ods);
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
