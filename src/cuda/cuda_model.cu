@@ -614,7 +614,6 @@ done:
 
 // Prompt attention through cuBLAS (cuda_attention_gemm) unless LMC_CUDA_ATT_GEMM=0 (for timing: the
 // attention kernel of the decode path, one block per query row, then does the prompt too).
-
 // n tokens (d_i32[1..n]) at positions d_i32[0].. (h_i32[0] on the host) through the GEMM path; logits
 // of the last.
 static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
