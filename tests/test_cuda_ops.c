@@ -11,6 +11,7 @@
 #include "util.h"
 #ifdef LMC_WITH_CUDA
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_tuning.h"
 #endif
 
 #ifndef LMC_WITH_CUDA
@@ -329,10 +330,62 @@ static void test_quant_q8(int n, int with_norm) {
     free(x); free(w); free(xn); free(d); free(gd); free(gs); free(gx); free(cx); free(ex); free(q); free(gq);
 }
 
+/* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
+ * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
+static void test_tuning(void) {
+    static const char *names[] = {"LMC_CUDA_Q8",  "LMC_CUDA_FOLD", "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP", "LMC_CUDA_PDL",  "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV", "LMC_CUDA_COAL", "LMC_CUDA_COAL_ONLY"};
+    enum { N = sizeof names / sizeof names[0] };
+    char *saved[N];
+    for (int i = 0; i < N; i++) {
+        const char *v = getenv(names[i]);
+        saved[i] = v ? strdup(v) : NULL;
+        unsetenv(names[i]);
+    }
+    cuda_tuning t = cuda_tuning_read();
+    CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.skip == 0, "tuning: defaults on");
+    CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
+          "tuning: no shape asked for");
+    for (int i = 0; i < 5; i++) setenv(names[i], "0", 1);
+    setenv("LMC_CUDA_SKIP", "6", 1);
+    setenv("LMC_CUDA_MV", "4", 1);
+    setenv("LMC_CUDA_Q8MV", "16,2", 1);
+    setenv("LMC_CUDA_COAL", "8,1", 1);
+    setenv("LMC_CUDA_COAL_ONLY", "Q6_K", 1);
+    t = cuda_tuning_read();
+    CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
+    CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
+          "tuning: MV 4, Q8MV 16,2, COAL 8,1");
+    CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
+    const char *q8mv[] = {"4,1", "4,2", "8,1", "8,2", "16,1", "2,1", "2,2", "x"};
+    const int want[] = {0, 1, 2, 3, 4, 6, 6, -1};
+    for (int i = 0; i < 8; i++) {
+        setenv("LMC_CUDA_Q8MV", q8mv[i], 1);
+        CHECK(cuda_tuning_read().q8mv == want[i], "tuning: Q8MV %s", q8mv[i]);
+    }
+    setenv("LMC_CUDA_Q8", "1", 1);
+    setenv("LMC_CUDA_COAL", "0", 1);
+    unsetenv("LMC_CUDA_COAL_ONLY");
+    t = cuda_tuning_read();
+    CHECK(t.q8 && t.coal_off, "tuning: Q8 1 on, COAL 0 off");
+    CHECK(((t.coal_types >> LMC_TYPE_F16) & 1) && ((t.coal_types >> LMC_TYPE_Q8_0) & 1),
+          "tuning: every type without COAL_ONLY");
+    setenv("LMC_CUDA_COAL", "3,1", 1);
+    t = cuda_tuning_read();
+    CHECK(!t.coal_off && t.coal_r == 0, "tuning: COAL 3,1 keeps the defaults");
+    for (int i = 0; i < N; i++) {
+        if (saved[i]) setenv(names[i], saved[i], 1);
+        else unsetenv(names[i]);
+        free(saved[i]);
+    }
+}
+
 int main(void) {
+    test_tuning();
     if (lmc_cuda_device_count() <= 0) {
-        printf("SKIP: no CUDA device\n");
-        return 77;
+        printf("SKIP: no CUDA device (%d tuning checks passed)\n", t_passed);
+        return t_failed ? 1 : 77;
     }
     char name[128];
     uint64_t fr, tot;
@@ -354,10 +407,12 @@ int main(void) {
     for (size_t t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
     /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x chunks in
-     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types */
+     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types.
+     * Kernel switches are read once per process: cuda_tuning_reload takes each new value. */
     const char *variants[] = {"0", "2,1", "2,2", "4,1", "4,2", "8,1", "8,2"}; /* "0": the unit kernels */
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         setenv("LMC_CUDA_COAL", variants[v], 1);
+        cuda_tuning_reload();
         printf("LMC_CUDA_COAL=%s\n", variants[v]);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             test_type(LMC_TYPE_F16, shapes[s][0], shapes[s][1]);
@@ -365,6 +420,7 @@ int main(void) {
         }
     }
     unsetenv("LMC_CUDA_COAL");
+    cuda_tuning_reload();
     test_quant_q8(4096, 0);
     test_quant_q8(14336, 0);
     test_quant_q8(4096, 1);

@@ -1,6 +1,7 @@
 /* cuda_internal.h — C++ declarations shared by the CUDA translation units: the device weight view
  * (GGUF blocks, or the "split" layout that moves the f16 scale out of each block so quants sit on
- * 16-byte boundaries) and the kernel launchers. Not part of the C boundary. */
+ * 16-byte boundaries) and the kernel launchers (cuda_matvec*.cu, cuda_matmul.cu, cuda_attention.cu,
+ * cuda_norm_rope.cu). Not part of the C boundary. */
 #ifndef LMC_CUDA_INTERNAL_H
 #define LMC_CUDA_INTERNAL_H
 
@@ -106,7 +107,7 @@ cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k
                                 int hd, int n_rot, int delta, const double *freq, cudaStream_t s);
 cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s);
 
-/* Host helpers (cuda_ops.cu). */
+/* Host helpers (cuda_ops.cu; cuda_gemm in cuda_matmul.cu). */
 lmc_status cuda_check(cudaError_t e, const char *what);
 lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols, const char *name);
 lmc_status cuda_weight_alloc(cuda_weight *w);

@@ -5,6 +5,7 @@
 // offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU layers.
 #include "cuda_backend.h"
 #include "cuda_internal.h"
+#include "cuda_tuning.h"
 #include <algorithm>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ struct lmc_cuda_ctx {
     int layer0;      // first layer held here; L[l] for l < layer0 stays empty
     bool use_graph;
     int gemm_min;
+    cuda_tuning tune; // the LMC_CUDA_* switches, read once by lmc_cuda_init
     cudaStream_t st;
     cublasHandle_t blas;
     std::vector<cuda_layer> L;
@@ -345,11 +347,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
     c->use_graph = p->use_graph != 0;
     c->gemm_min = p->gemm_min > 0 ? p->gemm_min : 16;
-    if (p->act_q8 != 0) c->q8 = p->act_q8 > 0;
-    else {
-        const char *env = getenv("LMC_CUDA_Q8");
-        c->q8 = !(env && env[0] == '0');
-    }
+    c->tune = cuda_tuning_read();
+    c->q8 = p->act_q8 != 0 ? p->act_q8 > 0 : c->tune.q8 != 0;
     c->L.resize(hp.n_layer);
     c->tied = m->output == m->tok_embd;
     uploader u = {};
@@ -488,8 +487,7 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run 23:
 // Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 static bool fold_on(const lmc_cuda_ctx *c) {
-    const char *e = getenv("LMC_CUDA_FOLD");
-    return !(e && e[0] == '0') && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
+    return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
 }
 
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
@@ -505,17 +503,8 @@ static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss) {
 // LMC_CUDA_SKIP=MASK leaves parts of the decode step out, for timing only (the logits are then wrong):
 // 1 attention RMSNorm, 2 q/k/v, 4 attention, 8 wo, 16 FFN RMSNorm, 32 gate/up, 64 quantizing down's
 // input, 128 down, 256 output norm and mat-vec. Time with a part minus time without it is that
-// part's share of a step, overlap with its neighbours included.
-enum { SK_NORM1 = 1, SK_QKV = 2, SK_ATT = 4, SK_WO = 8, SK_NORM2 = 16, SK_GU = 32, SK_QUANT = 64, SK_DOWN = 128,
-       SK_OUT = 256 };
-static int skip_mask() {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("LMC_CUDA_SKIP");
-        v = e ? atoi(e) : 0;
-    }
-    return v;
-}
+// part's share of a step, overlap with its neighbours included. The mask (SK_* in cuda_tuning.h) is
+// read once into the context; a dump run leaves nothing out.
 
 static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const lmc_hparams &hp = c->hp;
@@ -523,7 +512,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
     const cuda_epi no = {};
-    const int sk = dump ? 0 : skip_mask();
+    const int sk = dump ? 0 : c->tune.skip;
     const bool fold = fold_on(c);
     bool hq = false;
     cuda_epi ein = {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
@@ -625,11 +614,6 @@ done:
 
 // Prompt attention through cuBLAS (cuda_attention_gemm) unless LMC_CUDA_ATT_GEMM=0 (for timing: the
 // attention kernel of the decode path, one block per query row, then does the prompt too).
-static bool att_gemm_on() {
-    const char *e = getenv("LMC_CUDA_ATT_GEMM");
-    return !(e && e[0] == '0');
-}
-
 // n tokens (d_i32[1..n]) at positions d_i32[0].. (h_i32[0] on the host) through the GEMM path; logits
 // of the last.
 static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
@@ -652,7 +636,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
                           D.v_cache, s), "rope");
         bool att_done = false; // scores through tensor cores, in the split-merge scratch
-        if (att_gemm_on())
+        if (c->tune.att_gemm)
             TRY(cuda_attention_gemm(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache, D.v_cache, hp.n_head,
                                     hp.n_head_kv, hp.head_dim, c->part,
                                     (int64_t)c->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2), c->att,

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <algorithm>
-#include <math.h>
 
 extern "C" {
 #include "quant.h"
@@ -51,6 +49,44 @@ int lmc_cuda_type_supported(uint32_t type) {
         return 1;
     default:
         return 0;
+    }
+}
+
+// ---- weight layouts ------------------------------------------------------------------------------
+
+bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes) {
+    switch (type) {
+    case LMC_TYPE_Q4_0: *d_off = 0; *qbytes = 16; return true;
+    case LMC_TYPE_Q8_0: *d_off = 0; *qbytes = 32; return true;
+    case LMC_TYPE_Q6_K: *d_off = 208; *qbytes = 208; return true;
+    default: return false;
+    }
+}
+
+template <int DOFF, int QB, int TS>
+static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0, int64_t nb, uint8_t *q, uint8_t *d) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *s = src[r];
+        uint8_t *qo = q + (uint64_t)(row0 + r) * nb * QB;
+        uint8_t *dout = d + (uint64_t)(row0 + r) * nb * 2;
+        for (int64_t b = 0; b < nb; b++, s += TS) {
+            memcpy(dout + 2 * b, s + DOFF, 2);
+            memcpy(qo + b * QB, s + (DOFF == 0 ? 2 : 0), QB);
+        }
+    }
+}
+
+void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
+                      uint8_t *q, uint8_t *d) {
+    const lmc_type_traits *tr = lmc_type_get(type);
+    const int64_t nb = cols / tr->blck_size;
+    const uint64_t row_bytes = (uint64_t)nb * tr->type_size;
+    switch (type) {
+    case LMC_TYPE_Q4_0: repack_split<0, 16, 18>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q8_0: repack_split<0, 32, 34>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q6_K: repack_split<208, 208, 210>(src, n_rows, row0, nb, q, d); return;
+    default:
+        for (int64_t r = 0; r < n_rows; r++) memcpy(q + (uint64_t)(row0 + r) * row_bytes, src[r], row_bytes);
     }
 }
 
@@ -150,77 +186,46 @@ static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                         float *y) {
+// y = W x through the decode path's mat-vec: on f32 activations, or (q8) on x quantized on the
+// device into 8-bit blocks first.
+static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                            float *y, bool q8) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    const cuda_epi e = {};
+    const char *what = q8 ? "matvec_q8" : "matvec";
     TRY(upload_matrix(&dw, type, w, rows, cols));
+    if (q8 && !cuda_q8_ok(dw)) {
+        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
+                     lmc_type_name(type), (long long)cols);
+        goto done;
+    }
     TRY(dev_copy_in((void **)&dx, x, cols * 4));
     TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
-    TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), "matvec");
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec");
+    if (q8) {
+        TRY(dev_copy_in((void **)&dq, NULL, cols));
+        TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
+        TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
+        TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), what);
+    } else {
+        TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), what);
+    }
+    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), what);
 done:
     cuda_weight_release(&dw);
     cudaFree(dx);
     cudaFree(dy);
+    cudaFree(dq);
+    cudaFree(dds);
     return st;
 }
 
-lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, int n_tok, float *y, int ldc,
-                     float beta, __half *w16, cudaStream_t s) {
-    const __half *a = (const __half *)w.q;
-    if (w.type != LMC_TYPE_F16) {
-        lmc_status st = cuda_check(cuda_dequant_f16(w, 0, w.rows, w16, s), "dequantize");
-        if (st != LMC_OK) return st;
-        a = w16;
-    }
-    const float alpha = 1.f;
-    cublasSetStream(h, s);
-    // Column-major view: W is (cols x rows), X is (cols x n_tok), Y = W^T X is (rows x n_tok).
-    cublasStatus_t cs = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)w.rows, n_tok, (int)w.cols, &alpha, a,
-                                     CUDA_R_16F, (int)w.cols, x16, CUDA_R_16F, (int)w.cols, &beta, y, CUDA_R_32F, ldc,
-                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: GEMM failed (status %d)", (int)cs);
-    return LMC_OK;
-}
-
-lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
-                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
-                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done) {
-    const int r = n_head / n_head_kv, kv_dim = n_head_kv * head_dim;
-    const int64_t per_q = (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
-    const int qc = (int)std::min<int64_t>(n_tok, s_floats / per_q);
-    *done = false;
-    if (qc < 16 && qc < n_tok) return LMC_OK;
-    *done = true;
-    cublasSetStream(h, s);
-    const float scale = 1.f / sqrtf((float)head_dim), one = 1.f, zero = 0.f;
-    for (int t0 = 0; t0 < n_tok; t0 += qc) {
-        const int nq = std::min(qc, n_tok - t0), nkv = pos0 + t0 + nq;
-        const int64_t hs = (int64_t)nq * nkv; // one head's scores
-        // Heads g*r + hi share kv head g: one strided batch over g per hi. Column-major views: S_h^T
-        // (nkv x nq) = K_g (nkv x hd) Q_h^T, O_h^T (hd x nq) = V_g^T (hd x nkv) P_h^T.
-        for (int hi = 0; hi < r; hi++) {
-            cublasStatus_t cs = cublasGemmStridedBatchedEx(
-                h, CUBLAS_OP_T, CUBLAS_OP_N, nkv, nq, head_dim, &scale, k_cache, CUDA_R_32F, kv_dim, head_dim,
-                q + (int64_t)t0 * q_stride + (int64_t)hi * head_dim, CUDA_R_32F, q_stride, (long long)r * head_dim,
-                &zero, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32,
-                CUBLAS_GEMM_DEFAULT);
-            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)", (int)cs);
-        }
-        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s), "attention softmax");
-        if (st != LMC_OK) return st;
-        for (int hi = 0; hi < r; hi++) {
-            cublasStatus_t cs = cublasGemmStridedBatchedEx(
-                h, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, nq, nkv, &one, v_cache, CUDA_R_32F, kv_dim, head_dim,
-                S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, &zero,
-                out + (int64_t)t0 * out_stride + (int64_t)hi * head_dim, CUDA_R_32F, out_stride,
-                (long long)r * head_dim, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
-            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention output failed (status %d)", (int)cs);
-        }
-    }
-    return LMC_OK;
+extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                                         float *y) {
+    return op_matvec(type, w, rows, cols, x, y, false);
 }
 
 extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
@@ -265,32 +270,7 @@ done:
 
 extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
                                             float *y) {
-    lmc_status st;
-    cuda_weight dw = {};
-    float *dx = NULL, *dy = NULL;
-    int8_t *dq = NULL;
-    float2 *dds = NULL;
-    const cuda_epi e = {};
-    TRY(upload_matrix(&dw, type, w, rows, cols));
-    if (!cuda_q8_ok(dw)) {
-        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
-                     lmc_type_name(type), (long long)cols);
-        goto done;
-    }
-    TRY(dev_copy_in((void **)&dx, x, cols * 4));
-    TRY(dev_copy_in((void **)&dy, NULL, rows * 4));
-    TRY(dev_copy_in((void **)&dq, NULL, cols));
-    TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
-    TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
-    TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), "matvec_q8");
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), "matvec_q8");
-done:
-    cuda_weight_release(&dw);
-    cudaFree(dx);
-    cudaFree(dy);
-    cudaFree(dq);
-    cudaFree(dds);
-    return st;
+    return op_matvec(type, w, rows, cols, x, y, true);
 }
 
 extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q,

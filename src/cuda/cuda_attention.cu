@@ -1,0 +1,308 @@
+// cuda_attention.cu — attention: the split-context (flash-decoding) kernel of the decode path (also
+// for prompts the cuBLAS path cannot take) and the prompt path through cuBLAS (scores, causal
+// softmax, P V). RoPE and the KV store are not here (cuda_norm_rope.cu).
+#include "cuda_device.cuh"
+#include "cuda_launch.cuh"
+#include <algorithm>
+#include <math.h>
+
+extern "C" {
+#include "util.h"
+}
+
+// ---- attention -----------------------------------------------------------------------------------
+// Flash-decoding: block (head, split, token) scores CUDA_ATT_CHUNK keys, keeps its own max and sum,
+// and writes an unnormalised partial output; the last split block of a head merges them.
+
+// ATT_KT threads share one key's score (CUDA_ATT_CHUNK keys per block = one pass), and the V sum
+// gives each warp CUDA_ATT_CHUNK / (ATT_THREADS / 32) keys: every load of a phase is issued before the
+// first is used, so a block waits about one memory round trip per phase (decode attention is a chain of
+// latencies, not of bandwidth: 32 blocks read ~128 KB each).
+#define ATT_KT 4
+#define ATT_THREADS (CUDA_ATT_CHUNK * ATT_KT)
+
+// The split's K and V rows kept in registers: OWN = false those before p0 (written by earlier
+// calls, fetched before the PDL wait), OWN = true those from p0 on (this call's, after it). K: this
+// thread's quarter of key j (n4 float4 at k4) when kreg; V: keys start + warp + 16 i, 4 dims a lane.
+template <bool OWN>
+__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const float4 *k4, int n4, bool kreg, int j,
+                                            int end, int p0) {
+    if (kreg && j < end && (OWN ? j >= p0 : j < p0)) {
+#pragma unroll
+        for (int d = 0; d < 8; d++)
+            if (d < n4) kr[d] = k4[d];
+    }
+}
+template <bool OWN>
+__device__ __forceinline__ void att_fetch_v(float4 (&vr)[8], const float *vb, int kv_dim, int start,
+                                            int end, int p0, int warp) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int jj = warp + i * (ATT_THREADS / 32);
+        if (start + jj < end && (OWN ? start + jj >= p0 : start + jj < p0))
+            vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+    }
+}
+
+// Key j's score against the scaled query qs: this thread's quarter (from kr when kreg, else from
+// the cache), summed over the ATT_KT threads of the key (0 past the split's end).
+__device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8], bool kreg, int n4,
+                                           int part4, int j, int end, const float *kc, int kv_dim,
+                                           int kvh, int hd) {
+    float s = 0.f;
+    if (j < end) {
+        if (kreg) {
+            const int d0 = part4 * n4;
+#pragma unroll
+            for (int d = 0; d < 8; d++)
+                if (d < n4) {
+                    const float *qq = qs + 4 * (d0 + d);
+                    s += qq[0] * kr[d].x + qq[1] * kr[d].y + qq[2] * kr[d].z + qq[3] * kr[d].w;
+                }
+        } else {
+            const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
+            for (int d = part4; d < hd; d += ATT_KT) s += qs[d] * k[d];
+        }
+    }
+#pragma unroll
+    for (int o = 1; o < ATT_KT; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+
+// The merge of the ns splits of (head h, token t) by the last of their blocks to finish: out, and
+// with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec, one warp per 32
+// dims.
+__device__ __forceinline__ void att_merge(const float *part, int t, int h, int n_head, int max_split,
+                                          int hd, int ns, float *out, int8_t *oq, float2 *ods) {
+    const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
+    float mm = -INFINITY;
+    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+    float ll = 0.f;
+    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
+    const bool q8 = oq != NULL && (hd & 31) == 0;
+    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
+        const int d = d0 + threadIdx.x;
+        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
+        float o = 0.f;
+        if (d < hd) {
+            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
+            o /= ll;
+            out[(int64_t)t * n_head * hd + h * hd + d] = o;
+        }
+        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
+    }
+}
+
+__global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
+        const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
+        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
+        float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+    const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+    pdl_trigger();
+    // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
+    // rows of positions before it from earlier calls: both are read before waiting for the kernel
+    // that wrote q and this call's rows.
+    const int p0 = *pos0;
+    const int n_kv = p0 + t + 1;
+    const int start = sp * CUDA_ATT_CHUNK;
+    if (start >= n_kv) return;
+    const int end = min(start + CUDA_ATT_CHUNK, n_kv);
+    const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    // scores: ATT_KT neighbouring threads take one key, each a contiguous quarter of its dims (n4
+    // float4 of it, kept in registers when at most 8)
+    const int j = start + threadIdx.x / ATT_KT, part4 = threadIdx.x % ATT_KT;
+    const int n4 = hd / (4 * ATT_KT);
+    const bool kreg = hd % (4 * ATT_KT) == 0 && n4 <= 8;
+    const float4 *k4 = (const float4 *)(kc + (int64_t)j * kv_dim + kvh * hd) + part4 * n4;
+    float4 kr[8];
+    att_fetch_k<false>(kr, k4, n4, kreg, j, end, p0);
+    // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
+    static_assert(ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK, "8 values per warp cover a split");
+    const bool vreg = (hd & 3) == 0 && hd <= 128;
+    const float *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
+    float4 vr[8];
+    if (vreg && lane * 4 < hd) att_fetch_v<false>(vr, vb, kv_dim, start, end, p0, warp);
+    pdl_wait();
+    __shared__ float qs[256];
+    __shared__ float sc[CUDA_ATT_CHUNK];
+    __shared__ float red[32];
+    const float scale = rsqrtf((float)hd);
+    const float *qr = q + (int64_t)t * q_stride + h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
+    att_fetch_k<true>(kr, k4, n4, kreg, j, end, p0); // this call's rows
+    if (vreg && lane * 4 < hd) att_fetch_v<true>(vr, vb, kv_dim, start, end, p0, warp);
+    __syncthreads();
+    {
+        const float s = att_score(qs, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
+        if (j < end && part4 == 0) sc[j - start] = s;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < end - start; j += blockDim.x) m = fmaxf(m, sc[j]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int i = 1; i < ATT_THREADS / 32; i++) m = fmaxf(m, red[i]);
+    __syncthreads();
+    float l = 0.f;
+    for (int j = threadIdx.x; j < end - start; j += blockDim.x) {
+        float p = expf(sc[j] - m);
+        sc[j] = p;
+        l += p;
+    }
+    l = block_sum(l, red);
+    __syncthreads();
+    float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
+    if ((hd & 3) == 0 && hd <= 128) {
+        // each warp takes every 16th key; lane covers 4 dims; the warps' sums meet in shared memory
+        __shared__ float4 acc4[ATT_THREADS / 32][32];
+        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (lane * 4 < hd && vreg) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const int jj = warp + i * (ATT_THREADS / 32);
+                if (start + jj >= end) break;
+                const float p = sc[jj];
+                o.x += p * vr[i].x; o.y += p * vr[i].y; o.z += p * vr[i].z; o.w += p * vr[i].w;
+            }
+        } else if (lane * 4 < hd) {
+            for (int jj = warp; jj < end - start; jj += ATT_THREADS / 32) {
+                const float4 vv = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+                const float p = sc[jj];
+                o.x += p * vv.x; o.y += p * vv.y; o.z += p * vv.z; o.w += p * vv.w;
+            }
+        }
+        acc4[warp][lane] = o;
+        __syncthreads();
+        if (threadIdx.x < hd) {
+            const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
+            float sum = 0.f;
+#pragma unroll
+            for (int w = 0; w < ATT_THREADS / 32; w++) sum += ((const float *)&acc4[w][l4])[c];
+            if (n_kv <= CUDA_ATT_CHUNK) { // one split: no partial to publish and merge
+                const float o = sum / l;
+                const int64_t oi = (int64_t)t * n_head * hd + h * hd + threadIdx.x;
+                out[oi] = o;
+                if (oq && (hd & 31) == 0) quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
+            } else {
+                po[threadIdx.x] = sum;
+            }
+        }
+        if (n_kv <= CUDA_ATT_CHUNK) return;
+    } else {
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float o = 0.f;
+            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
+#pragma unroll 8
+            for (int j = 0; j < end - start; j++) o += sc[j] * v[(int64_t)j * kv_dim];
+            po[d] = o;
+        }
+    }
+    if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
+    // The last split block of this (head, token) to finish merges all splits (no combine kernel): each
+    // block publishes its partial, then counts itself in; the one that sees ns - 1 before it merges.
+    const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    __shared__ int is_last;
+    if (ns > 1) {
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int *cnt = counters + (int64_t)t * n_head + h;
+            is_last = atomicAdd(cnt, 1) == ns - 1;
+            if (is_last) *cnt = 0; // ready for the next call
+        }
+        __syncthreads();
+        if (!is_last) return;
+        __threadfence();
+    } else {
+        __syncthreads();
+    }
+    att_merge(part, t, h, n_head, max_split, hd, ns, out, oq, ods);
+}
+
+cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
+                           const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
+                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s) {
+    if (head_dim > 256) return cudaErrorInvalidValue;
+    dim3 g(n_head, max_split, n_tok);
+    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv,
+                      head_dim, max_split, part, counters, out, oq, ods);
+}
+
+// Rows of attention scores S (row = head * nq + t, nkv keys each, already scaled): query t sits at
+// position pos0 + t and sees keys 0..pos0+t. Softmax over those in place; later keys become 0.
+__global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos0) {
+    __shared__ float red[32];
+    const int row = blockIdx.x, t = row % nq, nw = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float *s = S + (int64_t)row * nkv;
+    const int valid = min(nkv, pos0 + t + 1);
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < valid; i += blockDim.x) m = fmaxf(m, s[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = red[0];
+    for (int k = 1; k < nw; k++) m = fmaxf(m, red[k]);
+    __syncthreads();
+    float sum = 0.f;
+    for (int i = threadIdx.x; i < valid; i += blockDim.x) {
+        const float e = expf(s[i] - m);
+        s[i] = e;
+        sum += e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    sum = 0.f;
+    for (int k = 0; k < nw; k++) sum += red[k];
+    const float inv = 1.f / sum;
+    for (int i = threadIdx.x; i < nkv; i += blockDim.x) s[i] = i < valid ? s[i] * inv : 0.f;
+}
+
+cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s) {
+    k_causal_softmax<<<rows, 256, 0, s>>>(S, nq, nkv, pos0);
+    return cudaGetLastError();
+}
+
+lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
+                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
+                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done) {
+    const int r = n_head / n_head_kv, kv_dim = n_head_kv * head_dim;
+    const int64_t per_q = (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
+    const int qc = (int)std::min<int64_t>(n_tok, s_floats / per_q);
+    *done = false;
+    if (qc < 16 && qc < n_tok) return LMC_OK;
+    *done = true;
+    cublasSetStream(h, s);
+    const float scale = 1.f / sqrtf((float)head_dim), one = 1.f, zero = 0.f;
+    for (int t0 = 0; t0 < n_tok; t0 += qc) {
+        const int nq = std::min(qc, n_tok - t0), nkv = pos0 + t0 + nq;
+        const int64_t hs = (int64_t)nq * nkv; // one head's scores
+        // Heads g*r + hi share kv head g: one strided batch over g per hi. Column-major views: S_h^T
+        // (nkv x nq) = K_g (nkv x hd) Q_h^T, O_h^T (hd x nq) = V_g^T (hd x nkv) P_h^T.
+        for (int hi = 0; hi < r; hi++) {
+            cublasStatus_t cs = cublasGemmStridedBatchedEx(
+                h, CUBLAS_OP_T, CUBLAS_OP_N, nkv, nq, head_dim, &scale, k_cache, CUDA_R_32F, kv_dim, head_dim,
+                q + (int64_t)t0 * q_stride + (int64_t)hi * head_dim, CUDA_R_32F, q_stride, (long long)r * head_dim,
+                &zero, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32,
+                CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)", (int)cs);
+        }
+        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s), "attention softmax");
+        if (st != LMC_OK) return st;
+        for (int hi = 0; hi < r; hi++) {
+            cublasStatus_t cs = cublasGemmStridedBatchedEx(
+                h, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, nq, nkv, &one, v_cache, CUDA_R_32F, kv_dim, head_dim,
+                S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, &zero,
+                out + (int64_t)t0 * out_stride + (int64_t)hi * head_dim, CUDA_R_32F, out_stride,
+                (long long)r * head_dim, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention output failed (status %d)", (int)cs);
+        }
+    }
+    return LMC_OK;
+}

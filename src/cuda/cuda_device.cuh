@@ -1,0 +1,52 @@
+// cuda_device.cuh — device helpers several kernel families share: a block-wide sum, the 8-bit
+// quantizing of a warp's 32 values, and the cosine and sine of a RoPE angle. Header-only and
+// forceinline (the kernels are built without relocatable device code); no kernels here.
+#ifndef LMC_CUDA_DEVICE_CUH
+#define LMC_CUDA_DEVICE_CUH
+
+#include "cuda_internal.h"
+
+// The sum of v over the block, for every thread (blockDim.x a multiple of 32; sh: 32 floats of
+// shared memory).
+__device__ __forceinline__ float block_sum(float v, float *sh) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.f;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
+__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
+                                              float2 *__restrict__ ods) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+    const int q = __float2int_rn(v * id);
+    int sq = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    oq[blk * 32 + lane] = (int8_t)q;
+    if (lane == 0) {
+        const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
+        ods[blk] = make_float2(d, d * (float)sq);
+    }
+}
+
+// cos and sin of pos * freq: the angle is formed and reduced modulo 2 pi in double (large positions
+// keep their precision under --use_fast_math), then the fast sincos runs on [-pi, pi].
+__device__ __forceinline__ float2 rope_cs(int pos, double freq) {
+    const double th = (double)pos * freq;
+    const double red = th - 6.283185307179586 * rint(th * 0.15915494309189535);
+    float sn, c;
+    __sincosf((float)red, &sn, &c);
+    return make_float2(c, sn);
+}
+
+#endif

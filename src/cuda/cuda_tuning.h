@@ -1,0 +1,74 @@
+/* cuda_tuning.h — the LMC_CUDA_* environment switches of the CUDA backend, parsed in one place
+ * (cuda_tuning.cu) into one struct. Timing and debugging aids only: the defaults are the tested
+ * fast paths; no other file of the backend reads the environment. Plain C (the op test uses it). */
+#ifndef LMC_CUDA_TUNING_H
+#define LMC_CUDA_TUNING_H
+
+#include <stdint.h>
+
+/* Each switch: values, default, when it is read, effect. "context": read by every lmc_cuda_init
+ * into that context, which keeps what it read; "kernel": read once per process, at the first launch
+ * that needs it (the launchers have no context). docs/CUDA_NOTES.md lists the same.
+ *
+ *  switch              values      default         read     effect
+ *  LMC_CUDA_Q8         0           on              context  0: decode mat-vecs on f32 activations
+ *                                                           (exact), not 8-bit blocks; a nonzero
+ *                                                           lmc_cuda_params.act_q8 overrides it
+ *  LMC_CUDA_FOLD       0           on              context  0: each decode RMSNorm (and the
+ *                                                           quantizing of down's input) a kernel
+ *                                                           of its own, not folded into mat-vecs
+ *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
+ *                                                           attention kernel, not cuBLAS
+ *  LMC_CUDA_SKIP       bit mask    0               context  leaves parts of the decode step out,
+ *                                                           for timing only (logits wrong): SK_*
+ *  LMC_CUDA_PDL        0           on              kernel   0: no programmatic dependent launch
+ *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
+ *                                                           unit mat-vecs (Q6_K: always 4)
+ *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
+ *                                  others 4,1               2, 4, 16 (Q6_K: 8), any other R 8
+ *                                                           (Q6_K: 4); U units in flight 1 or 2
+ *                                                           (1 with R 2)
+ *  LMC_CUDA_COAL       0 or R,U    per type        kernel   0: no type takes the coalesced mat-vec;
+ *                                  (coal_choice)            R,U (R 2, 4, 8; U 1, 2): every type
+ *                                                           with a chunk kernel takes it so
+ *  LMC_CUDA_COAL_ONLY  type name   every type      kernel   LMC_CUDA_COAL=R,U for that type only
+ *
+ * Any other value of a "0" switch leaves it on; an R,U that does not parse leaves the default. */
+
+/* LMC_CUDA_SKIP bits: attention RMSNorm, q/k/v, attention, wo, FFN RMSNorm, gate/up, quantizing
+ * down's input, down, output RMSNorm and mat-vec. */
+enum {
+    SK_NORM1 = 1, SK_QKV = 2, SK_ATT = 4, SK_WO = 8, SK_NORM2 = 16, SK_GU = 32, SK_QUANT = 64,
+    SK_DOWN = 128, SK_OUT = 256
+};
+
+typedef struct cuda_tuning {
+    /* context switches */
+    int q8;       /* LMC_CUDA_Q8: 1 on, 0 off */
+    int fold;     /* LMC_CUDA_FOLD */
+    int att_gemm; /* LMC_CUDA_ATT_GEMM */
+    int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
+    /* kernel switches */
+    int pdl;             /* LMC_CUDA_PDL */
+    int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
+    int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
+    int coal_off;        /* LMC_CUDA_COAL=0 */
+    int coal_r, coal_u;  /* LMC_CUDA_COAL=R,U when valid, else 0 */
+    uint64_t coal_types; /* bit t: R,U apply to type t (all, or the one LMC_CUDA_COAL_ONLY names) */
+} cuda_tuning;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Parses the environment now (lmc_cuda_init calls it for its context). */
+cuda_tuning cuda_tuning_read(void);
+/* The process's kernel switches: parsed at the first call (thread-safe), the same struct after. */
+const cuda_tuning *cuda_tuning_get(void);
+/* Parses the process's switches again, for a test that walks their values in one process; not
+ * while another thread launches kernels. */
+void cuda_tuning_reload(void);
+#ifdef __cplusplus
+}
+#endif
+
+#endif
