@@ -45,21 +45,22 @@ static void chain_free(chain *c) {
 }
 
 /* Tokens at positions pos.. (n <= N_BATCH), every row's logits wanted, into logits (n, n_vocab). */
-static lmc_status chain_run(chain *c, const lmc_model *m, const int32_t *tok, int32_t n, int32_t pos, float *logits) {
+static lmc_status chain_run(chain *c, const int32_t *tok, int32_t n, int32_t pos, float *logits) {
     int32_t p[N_BATCH], seq[N_BATCH] = {0};
     int8_t want[N_BATCH];
     for (int32_t i = 0; i < n; i++) p[i] = pos + i, want[i] = 1;
     if (pos == 0) c->seq_start = 0;
-    lmc_fwd_batch b = {.n = n, .token = tok, .pos = p, .seq = seq, .want = want, .logits = logits, .dump_row = -1};
+    lmc_fwd_batch b = {.n = n, .token = tok, .pos = p, .seq = seq, .seq_start = &c->seq_start, .want = want,
+                       .logits = logits};
     for (int k = 0; k < c->n_parts; k++) {
-        lmc_status st = cpu_part_forward(c->part[k], m, &c->seq_start, NULL, &b, k ? c->hidden : NULL, c->hidden);
+        lmc_status st = cpu_part_forward(c->part[k], &b, k ? c->hidden : NULL, c->hidden);
         if (st != LMC_OK) return st;
     }
     return LMC_OK;
 }
 
-static void chain_shift(chain *c, const lmc_model *m, int32_t from, int32_t n, int32_t to) {
-    for (int k = 0; k < c->n_parts; k++) cpu_part_kv_shift(c->part[k], m, 0, from, n, to);
+static void chain_shift(chain *c, int32_t from, int32_t n, int32_t to) {
+    for (int k = 0; k < c->n_parts; k++) cpu_part_kv_shift(c->part[k], 0, from, n, to);
 }
 
 /* Runs the same script through a chain: a prompt of 12 tokens in two slices, 3 decode steps, then a
@@ -68,15 +69,15 @@ static bool script(chain *c, const lmc_model *m, float *out) {
     const int32_t V = m->hp.n_vocab;
     int32_t A[12] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
     for (int i = 0; i < 12; i++) A[i] %= V;
-    lmc_status st = chain_run(c, m, A, 8, 0, out);
-    if (st == LMC_OK) st = chain_run(c, m, A + 8, 4, 8, out + (size_t)8 * V);
+    lmc_status st = chain_run(c, A, 8, 0, out);
+    if (st == LMC_OK) st = chain_run(c, A + 8, 4, 8, out + (size_t)8 * V);
     int32_t pos = 12, row = 12;
-    for (int i = 0; i < 3 && st == LMC_OK; i++, row++) st = chain_run(c, m, &A[i + 3], 1, pos++, out + (size_t)row * V);
+    for (int i = 0; i < 3 && st == LMC_OK; i++, row++) st = chain_run(c, &A[i + 3], 1, pos++, out + (size_t)row * V);
     if (st == LMC_OK) {
-        chain_shift(c, m, 6, pos - 6, 2);
+        chain_shift(c, 6, pos - 6, 2);
         pos -= 4;
     }
-    for (int i = 0; i < 2 && st == LMC_OK; i++, row++) st = chain_run(c, m, &A[i + 7], 1, pos++, out + (size_t)row * V);
+    for (int i = 0; i < 2 && st == LMC_OK; i++, row++) st = chain_run(c, &A[i + 7], 1, pos++, out + (size_t)row * V);
     CHECK(st == LMC_OK, "chain run: %s", lmc_last_error());
     return st == LMC_OK;
 }
