@@ -136,9 +136,11 @@ typedef enum {
     LMC_OBSERVE_LOGITS = 2      /* the logits (n_vocab values) */
 } lmc_observe_what;
 /* layer: the layer for LMC_OBSERVE_LAYER, else -1. v is valid only during the call. */
-typedef void (*lmc_observer)(void *user, lmc_observe_what what, int32_t layer, const float *v, int32_t n);
-/* From now on, the last token of every lmc_decode_batch call (of lmc_decode: its last token, however
- * n_batch cuts it) is shown to cb, layer by layer, while it runs. NULL turns it off (the default). */
+typedef void (*lmc_observer)(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                             int32_t n);
+/* From now on, the last token of every lmc_decode_batch call (of lmc_decode: its last token,
+ * however n_batch cuts it) is shown to cb, layer by layer, while it runs. NULL turns it off (the
+ * default). */
 void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user);
 
 /* ---- sampling --------------------------------------------------------------------------------- */

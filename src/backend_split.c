@@ -1,8 +1,8 @@
 /* backend_split.c — lmc_split_backend: the first layers on the CPU, the rest on the GPU. The last
  * n_gpu_layers layers and the output run on the GPU (src/cuda does the work); with partial offload
  * (-ngl below n_layer) the first layers run on the CPU (a cpu_part of src/cpu/forward.c) and their
- * residual stream is copied to the GPU once per slice. Batches are cut at each token whose logits are
- * wanted and at the observed token. One sequence only: several are refused, not scheduled. */
+ * residual stream is copied to the GPU once per slice. Batches are cut at each token whose logits
+ * are wanted and at the observed token. One sequence only: several are refused, not scheduled. */
 #include "backend.h"
 
 #ifdef LMC_WITH_CUDA
@@ -13,11 +13,12 @@
 
 typedef struct {
     const lmc_model *m;
-    lmc_cuda_ctx *c;     /* layers [layer0, n_layer), output norm and matrix */
-    int32_t layer0;      /* the first GPU layer: n_layer - n_gpu_layers */
-    cpu_state *cpu;      /* layers [0, layer0) on the CPU, NULL when layer0 == 0 */
-    float *hidden;       /* (n_batch, n_embd) residual stream after the CPU layers */
-    float *layer_out;    /* (n_layer - layer0, n_embd) residual of the observed token after each GPU layer */
+    lmc_cuda_ctx *c;  /* layers [layer0, n_layer), output norm and matrix */
+    int32_t layer0;   /* the first GPU layer: n_layer - n_gpu_layers */
+    cpu_state *cpu;   /* layers [0, layer0) on the CPU, NULL when layer0 == 0 */
+    float *hidden;    /* (n_batch, n_embd) residual stream after the CPU layers */
+    float *layer_out; /* (n_layer - layer0, n_embd) residual of the observed token after each GPU
+                         layer */
 } split_state;
 
 static void split_free(void *state) {
@@ -30,7 +31,8 @@ static void split_free(void *state) {
     free(s);
 }
 
-static lmc_status split_init_state(const lmc_model *m, const lmc_context_params *p, split_state *s) {
+static lmc_status split_init_state(const lmc_model *m, const lmc_context_params *p,
+                                   split_state *s) {
     const lmc_hparams *hp = &m->hp;
     s->m = m;
     s->layer0 = hp->n_layer - p->n_gpu_layers;
@@ -39,7 +41,9 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
     lmc_status st;
     if (s->layer0 > 0) {
         s->hidden = malloc((size_t)p->n_batch * hp->n_embd * sizeof(float));
-        if (!s->hidden) return lmc_err(LMC_ERR_OOM, "out of memory for the CPU layers' output (n_batch=%d)", p->n_batch);
+        if (!s->hidden)
+            return lmc_err(LMC_ERR_OOM, "out of memory for the CPU layers' output (n_batch=%d)",
+                           p->n_batch);
         if ((st = cpu_part_init(m, p, 0, s->layer0, &s->cpu)) != LMC_OK) return st;
     }
     lmc_cuda_params cp = {0};
@@ -55,11 +59,12 @@ static lmc_status split_init(const lmc_model *m, const lmc_context_params *p, vo
     *state = NULL;
     if (p->n_seq != 1)
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA backend: one sequence only (n_seq=%d), also with -ngl %d of %d layers on the GPU; "
-                       "use --device cpu (-ngl 0)", p->n_seq, p->n_gpu_layers, hp->n_layer);
+                       "CUDA backend: one sequence only (n_seq=%d), also with -ngl %d of %d layers "
+                       "on the GPU; use --device cpu (-ngl 0)",
+                       p->n_seq, p->n_gpu_layers, hp->n_layer);
     if (p->n_gpu_layers < 1 || p->n_gpu_layers > hp->n_layer)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA backend: %d GPU layers outside [1, %d]", p->n_gpu_layers,
-                       hp->n_layer);
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA backend: %d GPU layers outside [1, %d]",
+                       p->n_gpu_layers, hp->n_layer);
     split_state *s = calloc(1, sizeof *s);
     if (!s) return lmc_err(LMC_ERR_OOM, "out of memory");
     lmc_status st = split_init_state(m, p, s);
@@ -76,24 +81,27 @@ static lmc_status split_forward(void *state, const lmc_fwd_batch *b) {
     const lmc_hparams *hp = &s->m->hp;
     const lmc_observer obs = b->observe;
     lmc_status st;
-    if (s->cpu) { /* the first layers for the whole slice (they show the observer their layers), then the GPU's */
+    /* the first layers for the whole slice (they show the observer their layers), then the GPU's */
+    if (s->cpu) {
         st = cpu_part_forward(s->cpu, b, NULL, s->hidden);
         if (st != LMC_OK) return st;
     }
     int32_t row = 0;
     for (int32_t i = 0; i < b->n;) {
         int32_t j = i; /* the run ends at a wanted token, the observed token or the batch's end */
-        while (j < b->n - 1 && !b->want[j] && !(obs && j == b->observe_row)) j++;
+        while (j < b->n - 1 && !b->want[j] && !(obs && j == b->observe_row))
+            j++;
         float *logits = b->want[j] ? b->logits + (size_t)row * hp->n_vocab : NULL;
         const bool observe_here = obs && j == b->observe_row;
         float *lo = observe_here ? s->layer_out : NULL;
-        st = s->cpu ? lmc_cuda_forward_hidden(s->c, s->hidden + (size_t)i * hp->n_embd, j - i + 1, b->pos[i], logits, lo)
+        st = s->cpu ? lmc_cuda_forward_hidden(s->c, s->hidden + (size_t)i * hp->n_embd, j - i + 1,
+                                              b->pos[i], logits, lo)
                     : lmc_cuda_forward(s->c, b->token + i, j - i + 1, b->pos[i], logits, lo);
         if (st != LMC_OK) return st;
         if (observe_here) {
             for (int32_t l = s->layer0; l < hp->n_layer; l++)
-                obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->layer_out + (size_t)(l - s->layer0) * hp->n_embd,
-                    hp->n_embd);
+                obs(b->observe_user, LMC_OBSERVE_LAYER, l,
+                    s->layer_out + (size_t)(l - s->layer0) * hp->n_embd, hp->n_embd);
             if (logits) obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, logits, hp->n_vocab);
         }
         row += logits != NULL;
@@ -108,7 +116,8 @@ static void split_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, in
     lmc_cuda_kv_shift(s->c, from, n, to);
 }
 
-const lmc_backend lmc_split_backend = {"cuda", split_init, split_free, split_forward, split_kv_shift};
+const lmc_backend lmc_split_backend = {"cuda", split_init, split_free, split_forward,
+                                       split_kv_shift};
 
 #else
 typedef int lmc_backend_split_unused; /* built without CUDA: context.c never selects this backend */

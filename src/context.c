@@ -1,6 +1,7 @@
-/* context.c — lmc_context: resolves the parameters, picks the backend, validates batches (token ids,
- * positions, sequence ids), splits them into n_batch slices and keeps each sequence's cache length.
- * The forward pass and the KV cache belong to the backend (src/backend.h); nothing here computes. */
+/* context.c — lmc_context: resolves the parameters, picks the backend, validates batches (token
+ * ids, positions, sequence ids), splits them into n_batch slices and keeps each sequence's cache
+ * length. The forward pass and the KV cache belong to the backend (src/backend.h); nothing here
+ * computes. */
 #include "context.h"
 #ifdef LMC_WITH_CUDA
 #include "cuda/cuda_backend.h"
@@ -181,8 +182,9 @@ static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_
     return LMC_OK;
 }
 
-/* lmc_decode_batch; the observer (when set) sees the batch's last token only when observe is true. */
-static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, bool observe, const float **logits) {
+/* lmc_decode_batch; the observer (when set) sees the batch's last token when observe is true. */
+static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, bool observe,
+                                   const float **logits) {
     if (logits) *logits = NULL;
     int32_t n_wanted = 0;
     lmc_status st = ctx_validate(ctx, batch, &n_wanted);

@@ -1,5 +1,5 @@
-/* context.h — the inside of lmc_context (context.c: validation, batching, sequence bookkeeping). The
- * backends never see it: the context drives them through src/backend.h. */
+/* context.h — the inside of lmc_context (context.c: validation, batching, sequence bookkeeping).
+ * The backends never see it: the context drives them through src/backend.h. */
 #ifndef LMC_CONTEXT_H
 #define LMC_CONTEXT_H
 

@@ -1,14 +1,13 @@
-/* test_cuda_split.c — partial offload (-ngl N: the first n_layer-N layers on the CPU, the last N and
- * the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
- * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more after
- * a context shift, the prompt GEMM path, the observed residual of every layer (what --dump writes)
- * and logits, and the refusals. Exactness
- * needs f32 activations on both sides: env LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU
- * (its fast kernels round activations to 8 bits for quantized weights, as ggml does, which alone
- * moves a random-weight model's logits by NMSE ~1e-4). The default 8-bit GPU path is checked by
- * argmax.
- * The memory plan checks run without a GPU; the rest skips without one. Prints every number it
- * compares, so one run says where a split goes wrong. */
+/* test_cuda_split.c — partial offload (-ngl N: the first n_layer-N layers on the CPU, the last N
+ * and the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
+ * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more
+ * after a context shift, the prompt GEMM path, the observed residual of every layer (what --dump
+ * writes) and logits, and the refusals. Exactness needs f32 activations on both sides: env
+ * LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU (its fast kernels round activations to 8
+ * bits for quantized weights, as ggml does, which alone moves a random-weight model's logits by
+ * NMSE ~1e-4). The default 8-bit GPU path is checked by argmax. The memory plan checks run without
+ * a GPU; the rest skips without one. Prints every number it compares, so one run says where a split
+ * goes wrong. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -95,7 +94,8 @@ static void capture_free(capture *c) {
     free(c->logits);
 }
 
-static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v, int32_t n) {
+static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                            int32_t n) {
     capture *c = user;
     if (what == LMC_OBSERVE_LAYER && layer >= 0 && layer < c->n_layer && n == c->n_embd) {
         memcpy(c->layers + (size_t)layer * n, v, (size_t)n * sizeof(float));
@@ -117,7 +117,8 @@ typedef struct {
     int n_ids;
 } script_out;
 
-static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vocab, capture *cap, script_out *o) {
+static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vocab, capture *cap,
+                       script_out *o) {
     const float *lg = NULL;
     if (cap) lmc_context_set_observer(ctx, capture_observe, cap);
     lmc_status st = lmc_decode(ctx, prompt, np, 0, &lg);
@@ -144,26 +145,29 @@ static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vo
 
 /* Every layer observed once in got and ref, NMSE <= 1e-6 against ref; got's logits observed once
  * and equal to the prompt logits the decode returned. */
-static void compare_observed(const char *what, const capture *got, const capture *ref, const float *prompt_logits) {
+static void compare_observed(const char *what, const capture *got, const capture *ref,
+                             const float *prompt_logits) {
     double worst = 0;
     int worst_l = -1, missing = 0;
     for (int l = 0; l < got->n_layer; l++) {
         if (got->seen[l] != 1 || ref->seen[l] != 1) {
             missing++;
-            printf("  %s: layer %d observed %d times (CPU %d)\n", what, l, got->seen[l], ref->seen[l]);
+            printf("  %s: layer %d observed %d times (CPU %d)\n", what, l, got->seen[l],
+                   ref->seen[l]);
             continue;
         }
         const size_t at = (size_t)l * got->n_embd;
         double e = nmse_ff(got->layers + at, ref->layers + at, got->n_embd);
         if (!(e <= worst)) worst = e, worst_l = l;
     }
-    printf("  %s: %d layers observed, worst layer NMSE vs CPU %.3g (layer %d)\n", what, got->n_layer - missing, worst,
-           worst_l);
+    printf("  %s: %d layers observed, worst layer NMSE vs CPU %.3g (layer %d)\n", what,
+           got->n_layer - missing, worst, worst_l);
     CHECK(missing == 0, "%s: %d layers not observed once", what, missing);
     CHECK(worst <= 1e-6, "%s: layer %d observed NMSE %g", what, worst_l, worst);
-    CHECK(got->n_logits == 1 && got->n_other == 0, "%s: logits observed %d times, %d unexpected calls", what,
-          got->n_logits, got->n_other);
-    CHECK(got->n_logits != 1 || memcmp(got->logits, prompt_logits, (size_t)got->n_vocab * sizeof(float)) == 0,
+    CHECK(got->n_logits == 1 && got->n_other == 0,
+          "%s: logits observed %d times, %d unexpected calls", what, got->n_logits, got->n_other);
+    CHECK(got->n_logits != 1 ||
+              memcmp(got->logits, prompt_logits, (size_t)got->n_vocab * sizeof(float)) == 0,
           "%s: observed logits differ from the decode's", what);
 }
 

@@ -1,7 +1,7 @@
 /* test_forward.c — the decode API against itself: one batch vs token by token vs small n_batch,
  * several sequences in one batch vs each alone, logits of every row, truncation, context shift
- * (against a fresh decode at the new positions), thread counts (bitwise), the observer, and the error
- * cases. The logits against independent references are checked in test_logits.py. */
+ * (against a fresh decode at the new positions), thread counts (bitwise), the observer, and the
+ * error cases. The logits against independent references are checked in test_logits.py. */
 #include "lmc.h"
 #include "testutil.h"
 
@@ -49,9 +49,11 @@ typedef struct {
     int seen[64], n_norm, n_logits, n_bad;
 } capture;
 
-static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v, int32_t n) {
+static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                            int32_t n) {
     capture *c = user;
-    if (what == LMC_OBSERVE_LAYER && layer >= 0 && layer < c->n_layer && layer < 64 && n == c->n_embd) {
+    if (what == LMC_OBSERVE_LAYER && layer >= 0 && layer < c->n_layer && layer < 64 &&
+        n == c->n_embd) {
         memcpy(c->layers + (size_t)layer * n, v, (size_t)n * 4);
         c->seen[layer]++;
     } else if (what == LMC_OBSERVE_FINAL_NORM && layer == -1 && n == c->n_embd) {
@@ -67,7 +69,8 @@ static void capture_observe(void *user, lmc_observe_what what, int32_t layer, co
 
 static void capture_init(capture *c, const lmc_model *m) {
     memset(c, 0, sizeof *c);
-    c->n_layer = lmc_model_n_layer(m), c->n_embd = lmc_model_n_embd(m), c->n_vocab = lmc_model_n_vocab(m);
+    c->n_layer = lmc_model_n_layer(m), c->n_embd = lmc_model_n_embd(m),
+    c->n_vocab = lmc_model_n_vocab(m);
     c->layers = malloc((size_t)c->n_layer * c->n_embd * 4);
     c->norm = malloc((size_t)c->n_embd * 4);
     c->logits = malloc((size_t)c->n_vocab * 4);
@@ -79,10 +82,12 @@ static void capture_free(capture *c) {
     free(c->logits);
 }
 
-/* True when every layer, the final norm and the logits were shown exactly once (and nothing else). */
+/* True when every layer, the final norm and the logits were shown exactly once (and nothing else).
+ */
 static bool capture_once(const capture *c) {
     bool ok = c->n_norm == 1 && c->n_logits == 1 && c->n_bad == 0 && c->n_layer <= 64;
-    for (int l = 0; l < c->n_layer && l < 64; l++) ok = ok && c->seen[l] == 1;
+    for (int l = 0; l < c->n_layer && l < 64; l++)
+        ok = ok && c->seen[l] == 1;
     return ok;
 }
 
@@ -99,10 +104,13 @@ static void test_observer(lmc_model *m, const int32_t *toks, int n) {
     lmc_context_set_observer(c1, capture_observe, &one);
     lmc_context_set_observer(c5, capture_observe, &cut);
     CHECK(lmc_decode(c1, toks, n, 0, &lg1) == LMC_OK, "observed decode: %s", lmc_last_error());
-    CHECK(lmc_decode(c5, toks, n, 0, &lg5) == LMC_OK, "observed decode (n_batch 5): %s", lmc_last_error());
+    CHECK(lmc_decode(c5, toks, n, 0, &lg5) == LMC_OK, "observed decode (n_batch 5): %s",
+          lmc_last_error());
     if (!lg1 || !lg5) goto done;
-    CHECK(capture_once(&one) && capture_once(&cut), "observer: not every layer, norm and logits once");
-    CHECK(memcmp(one.logits, lg1, (size_t)V * 4) == 0 && memcmp(cut.logits, lg5, (size_t)V * 4) == 0,
+    CHECK(capture_once(&one) && capture_once(&cut),
+          "observer: not every layer, norm and logits once");
+    CHECK(memcmp(one.logits, lg1, (size_t)V * 4) == 0 &&
+              memcmp(cut.logits, lg5, (size_t)V * 4) == 0,
           "observed logits differ from the returned ones");
     /* n_batch 5 cuts the prompt into 5 + 5 + 2: the observed token is still the last one */
     double e = nmse_ff(cut.layers + (size_t)(L - 1) * E, one.layers + (size_t)(L - 1) * E, E);
@@ -115,7 +123,8 @@ static void test_observer(lmc_model *m, const int32_t *toks, int n) {
     cut.n_norm = cut.n_logits = cut.n_bad = 0;
     int32_t pos[16];
     int8_t want[16];
-    for (int i = 0; i < n && i < 16; i++) pos[i] = i, want[i] = 1;
+    for (int i = 0; i < n && i < 16; i++)
+        pos[i] = i, want[i] = 1;
     lmc_batch b = {.n_tokens = n < 16 ? n : 16, .token = toks, .pos = pos, .want_logits = want};
     CHECK(lmc_decode_batch(c5, &b, &lg5) == LMC_OK, "observed batch: %s", lmc_last_error());
     CHECK(lg5 && capture_once(&cut) &&

@@ -1,8 +1,9 @@
-/* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer RMSNorm,
- * Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV cache, output
- * projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only. A batch of
- * tokens goes through every matmul together. Readable first: the fast kernels live behind cpu_matmul.
- * A part (cpu_part_*) runs a range of layers only, for src/backend_split.c. It knows no context. */
+/* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer
+ * RMSNorm, Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV
+ * cache, output projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only.
+ * A batch of tokens goes through every matmul together. Readable first: the fast kernels live
+ * behind cpu_matmul. A part (cpu_part_*) runs a range of layers only, for src/backend_split.c. It
+ * knows no context. */
 #include "forward.h"
 #include "cpu.h"
 #include "quant.h"
@@ -136,7 +137,8 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
 
 /* ---- the forward pass --------------------------------------------------------------------------- */
 
-lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in, float *hidden_out) {
+lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
+                            float *hidden_out) {
     const lmc_model *m = s->m;
     const lmc_hparams *hp = &m->hp;
     const int32_t n = b->n, E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
@@ -215,13 +217,17 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
     if (n_out) cpu_matmul(m->output, s->xn, b->logits, n_out, s->pool);
     if (obs && b->want[b->observe_row]) { /* its logits are the last of the wanted rows up to it */
         int32_t r = 0;
-        for (int32_t i = 0; i < b->observe_row; i++) r += b->want[i] != 0;
-        obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, b->logits + (size_t)r * hp->n_vocab, hp->n_vocab);
+        for (int32_t i = 0; i < b->observe_row; i++)
+            r += b->want[i] != 0;
+        obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, b->logits + (size_t)r * hp->n_vocab,
+            hp->n_vocab);
     }
     return LMC_OK;
 }
 
-static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) { return cpu_part_forward(state, b, NULL, NULL); }
+static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
+    return cpu_part_forward(state, b, NULL, NULL);
+}
 
 /* ---- KV shift ----------------------------------------------------------------------------------- */
 
@@ -344,7 +350,9 @@ fail:
     return st;
 }
 
-static void cpu_free(void *state) { cpu_part_free(state); }
+static void cpu_free(void *state) {
+    cpu_part_free(state);
+}
 
 static lmc_status cpu_init(const lmc_model *m, const lmc_context_params *p, void **state) {
     cpu_state *s = NULL;

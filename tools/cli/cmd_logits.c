@@ -49,12 +49,16 @@ typedef struct {
     char failed_at[4200]; /* the file that could not be written */
 } dump_files;
 
-static void dump_observe(void *user, lmc_observe_what what, int32_t layer, const float *v, int32_t n) {
+static void dump_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                         int32_t n) {
     dump_files *d = user;
     if (d->failed) return;
     char path[4200];
-    if (what == LMC_OBSERVE_LAYER) snprintf(path, sizeof path, "%s/layer_%02d.f32", d->dir, layer);
-    else snprintf(path, sizeof path, "%s/%s", d->dir, what == LMC_OBSERVE_FINAL_NORM ? "final_norm.f32" : "logits.f32");
+    if (what == LMC_OBSERVE_LAYER)
+        snprintf(path, sizeof path, "%s/layer_%02d.f32", d->dir, layer);
+    else
+        snprintf(path, sizeof path, "%s/%s", d->dir,
+                 what == LMC_OBSERVE_FINAL_NORM ? "final_norm.f32" : "logits.f32");
     FILE *fp = fopen(path, "wb");
     size_t w = fp ? fwrite(v, sizeof(float), (size_t)n, fp) : 0;
     if (!fp || fclose(fp) != 0 || w != (size_t)n) {
@@ -64,10 +68,10 @@ static void dump_observe(void *user, lmc_observe_what what, int32_t layer, const
     }
 }
 
-/* Decodes the prompt with the dump of its last token in dir (nothing is observed after it). A failed
- * write is reported on stderr and leaves *dumped false. */
-static lmc_status decode_dumped(lmc_context *ctx, const int32_t *ids, int32_t n_ids, const char *dir,
-                                const float **logits, bool *dumped) {
+/* Decodes the prompt with the dump of its last token in dir (nothing is observed after it). A
+ * failed write is reported on stderr and leaves *dumped false. */
+static lmc_status decode_dumped(lmc_context *ctx, const int32_t *ids, int32_t n_ids,
+                                const char *dir, const float **logits, bool *dumped) {
     dump_files d = {.dir = dir};
     lmc_context_set_observer(ctx, dump_observe, &d);
     lmc_status st = lmc_decode(ctx, ids, n_ids, 0, logits);
@@ -213,7 +217,8 @@ int cmd_logits(int argc, char **argv) {
     const int32_t n_vocab = lmc_model_n_vocab(model);
     const float *logits = NULL;
     bool dumped = true;
-    st = dump ? decode_dumped(ctx, ids, n_ids, dump, &logits, &dumped) : lmc_decode(ctx, ids, n_ids, 0, &logits);
+    st = dump ? decode_dumped(ctx, ids, n_ids, dump, &logits, &dumped)
+              : lmc_decode(ctx, ids, n_ids, 0, &logits);
     if (st != LMC_OK) {
         rc = cli_fail(st, "decode failed");
         goto done;
