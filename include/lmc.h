@@ -133,7 +133,7 @@ typedef enum {
     LMC_OBSERVE_LAYER = 0,      /* the residual stream after layer `layer` (n_embd values) */
     LMC_OBSERVE_FINAL_NORM = 1, /* the output norm of the last residual (n_embd values; only where
                                    the output norm runs on the CPU) */
-    LMC_OBSERVE_LOGITS = 2      /* the logits (n_vocab values) */
+    LMC_OBSERVE_LOGITS = 2      /* the logits (n_vocab values), when the token's are wanted */
 } lmc_observe_what;
 /* layer: the layer for LMC_OBSERVE_LAYER, else -1. v is valid only during the call. */
 typedef void (*lmc_observer)(void *user, lmc_observe_what what, int32_t layer, const float *v,

@@ -1,8 +1,6 @@
-/* backend_split.c — lmc_split_backend: the first layers on the CPU, the rest on the GPU. The last
- * n_gpu_layers layers and the output run on the GPU (src/cuda does the work); with partial offload
- * (-ngl below n_layer) the first layers run on the CPU (a cpu_part of src/cpu/forward.c) and their
- * residual stream is copied to the GPU once per slice. Batches are cut at each token whose logits
- * are wanted and at the observed token. One sequence only: several are refused, not scheduled. */
+/* backend_split.c — lmc_split_backend: the first layers on the CPU (a cpu_part), the last
+ * n_gpu_layers and the output on the GPU (src/cuda), the residual copied over once per slice; runs
+ * are cut at wanted and observed tokens. One sequence only: several are refused, not scheduled. */
 #include "backend.h"
 
 #ifdef LMC_WITH_CUDA
