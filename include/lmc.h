@@ -128,9 +128,20 @@ lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from);
 /* Moves positions [from, from+n) of a sequence down to start at `to` (context shift), re-rotating keys. */
 lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to);
-/* Debug: write the residual stream after each layer for the last token of the next decode as
- * DIR/layer_NN.f32 (raw float32, n_embd values). NULL turns it off. */
-void lmc_context_set_dump_dir(lmc_context *ctx, const char *dir);
+/* Observing the forward pass (debugging, `lmc logits --dump`). What an observer is shown: */
+typedef enum {
+    LMC_OBSERVE_LAYER = 0,      /* the residual stream after layer `layer` (n_embd values) */
+    LMC_OBSERVE_FINAL_NORM = 1, /* the output norm of the last residual (n_embd values; only where
+                                   the output norm runs on the CPU) */
+    LMC_OBSERVE_LOGITS = 2      /* the logits (n_vocab values), when the token's are wanted */
+} lmc_observe_what;
+/* layer: the layer for LMC_OBSERVE_LAYER, else -1. v is valid only during the call. */
+typedef void (*lmc_observer)(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                             int32_t n);
+/* From now on, the last token of every lmc_decode_batch call (of lmc_decode: its last token,
+ * however n_batch cuts it) is shown to cb, layer by layer, while it runs. NULL turns it off (the
+ * default). */
+void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user);
 
 /* ---- sampling --------------------------------------------------------------------------------- */
 typedef struct {

@@ -1,14 +1,13 @@
-/* context.c — lmc_context: resolves the parameters, picks the backend, validates batches (token ids,
- * positions, sequence ids), splits them into n_batch slices and keeps each sequence's cache length.
- * The forward pass and the KV cache belong to the backend (src/cpu/forward.c); nothing here computes. */
+/* context.c — lmc_context: resolves the parameters, picks the backend, validates batches (token
+ * ids, positions, sequence ids), splits them into n_batch slices and keeps each sequence's cache
+ * length. The forward pass and the KV cache belong to the backend (src/backend.h); nothing here
+ * computes. */
 #include "context.h"
 #ifdef LMC_WITH_CUDA
 #include "cuda/cuda_backend.h"
 #endif
 #include "util.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -109,9 +108,9 @@ lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, 
     }
     ctx->backend = &lmc_cpu_backend;
 #ifdef LMC_WITH_CUDA
-    if (p->device == LMC_DEVICE_CUDA) ctx->backend = &lmc_cuda_backend;
+    if (p->device == LMC_DEVICE_CUDA) ctx->backend = &lmc_split_backend;
 #endif
-    st = ctx->backend->init(ctx);
+    st = ctx->backend->init(model, p, &ctx->backend_state);
     if (st != LMC_OK) goto fail;
     *out = ctx;
     return LMC_OK;
@@ -122,7 +121,7 @@ fail:
 
 void lmc_context_free(lmc_context *ctx) {
     if (!ctx) return;
-    if (ctx->backend) ctx->backend->free(ctx);
+    if (ctx->backend) ctx->backend->free(ctx->backend_state);
     free(ctx->seq_len);
     free(ctx->seq_next);
     free(ctx->seq_start);
@@ -130,13 +129,13 @@ void lmc_context_free(lmc_context *ctx) {
     free(ctx->tmp_pos);
     free(ctx->tmp_seq);
     free(ctx->tmp_want);
-    free(ctx->dump_dir);
     free(ctx);
 }
 
-void lmc_context_set_dump_dir(lmc_context *ctx, const char *dir) {
-    free(ctx->dump_dir);
-    ctx->dump_dir = dir ? strdup(dir) : NULL;
+void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user) {
+    if (!ctx) return;
+    ctx->observer = cb;
+    ctx->observer_user = cb ? user : NULL;
 }
 
 /* Checks every token of the batch before anything runs, so a bad batch leaves the caches as they
@@ -183,8 +182,9 @@ static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_
     return LMC_OK;
 }
 
-lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const float **logits) {
-    if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "decode: no context");
+/* lmc_decode_batch; the observer (when set) sees the batch's last token when observe is true. */
+static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, bool observe,
+                                   const float **logits) {
     if (logits) *logits = NULL;
     int32_t n_wanted = 0;
     lmc_status st = ctx_validate(ctx, batch, &n_wanted);
@@ -206,15 +206,18 @@ lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const floa
             memset(ctx->tmp_want, 0, (size_t)n);
             if (i0 + n == batch->n_tokens) ctx->tmp_want[n - 1] = 1;
         }
-        bool last_slice = i0 + n == batch->n_tokens;
+        const bool observed = observe && ctx->observer && i0 + n == batch->n_tokens;
         lmc_fwd_batch fb = {
             .n = n,
             .token = batch->token + i0,
             .pos = batch->pos + i0,
             .seq = seq,
+            .seq_start = ctx->seq_start,
             .want = want,
             .logits = ctx->logits + (size_t)out_row * (size_t)n_vocab,
-            .dump_row = ctx->dump_dir && last_slice ? n - 1 : -1,
+            .observe = observed ? ctx->observer : NULL,
+            .observe_user = observed ? ctx->observer_user : NULL,
+            .observe_row = observed ? n - 1 : -1,
         };
         /* The slice's tokens are in the cache once it runs: an empty sequence starts at its first
          * token, and the length follows the last position. */
@@ -222,13 +225,17 @@ lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const floa
             if (ctx->seq_len[seq[i]] <= ctx->seq_start[seq[i]]) ctx->seq_start[seq[i]] = fb.pos[i];
             ctx->seq_len[seq[i]] = fb.pos[i] + 1;
         }
-        st = ctx->backend->forward(ctx, &fb);
+        st = ctx->backend->forward(ctx->backend_state, &fb);
         if (st != LMC_OK) return st;
         for (int32_t i = 0; i < n; i++) out_row += want[i] != 0;
     }
-    if (ctx->dump_dir) lmc_context_set_dump_dir(ctx, NULL); /* one-shot */
     if (logits) *logits = ctx->logits;
     return LMC_OK;
+}
+
+lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const float **logits) {
+    if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "decode: no context");
+    return ctx_decode_batch(ctx, batch, true, logits);
 }
 
 lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos, const float **logits) {
@@ -246,7 +253,7 @@ lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_
         int32_t m = n - i0 < ctx->params.n_batch ? n - i0 : ctx->params.n_batch;
         for (int32_t i = 0; i < m; i++) ctx->tmp_pos[i] = pos + i0 + i;
         lmc_batch b = {.n_tokens = m, .token = tokens + i0, .pos = ctx->tmp_pos};
-        lmc_status st = lmc_decode_batch(ctx, &b, logits);
+        lmc_status st = ctx_decode_batch(ctx, &b, i0 + m == n, logits);
         if (st != LMC_OK) return st;
     }
     return LMC_OK;
@@ -269,18 +276,8 @@ lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n,
         return lmc_err(LMC_ERR_INVALID_ARG,
                        "seq_shift: cannot move positions [%d, %lld) of sequence %d (holding [%d, %d)) down to %d",
                        from, (long long)from + n, seq, start, len, to);
-    if (to != from) ctx->backend->kv_shift(ctx, seq, from, n, to);
+    if (to != from) ctx->backend->kv_shift(ctx->backend_state, seq, from, n, to);
     if (from == start) ctx->seq_start[seq] = to;
     ctx->seq_len[seq] = to + n; /* what followed the moved range is forgotten */
-    return LMC_OK;
-}
-
-lmc_status ctx_dump_floats(const char *dir, const char *name, const float *v, int32_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return lmc_err(LMC_ERR_IO, "dump: cannot write %s: %s", path, strerror(errno));
-    size_t w = fwrite(v, sizeof(float), (size_t)n, fp);
-    if (fclose(fp) != 0 || w != (size_t)n) return lmc_err(LMC_ERR_IO, "dump: cannot write %s", path);
     return LMC_OK;
 }

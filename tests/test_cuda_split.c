@@ -1,19 +1,17 @@
-/* test_cuda_split.c — partial offload (-ngl N: the first n_layer-N layers on the CPU, the last N and
- * the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
- * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more after
- * a context shift, the prompt GEMM path, --dump files of every layer, and the refusals. Exactness
- * needs f32 activations on both sides: env LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU
- * (its fast kernels round activations to 8 bits for quantized weights, as ggml does, which alone
- * moves a random-weight model's logits by NMSE ~1e-4). The default 8-bit GPU path is checked by
- * argmax.
- * The memory plan checks run without a GPU; the rest skips without one. Prints every number it
- * compares, so one run says where a split goes wrong. */
+/* test_cuda_split.c — partial offload (-ngl N: the first n_layer-N layers on the CPU, the last N
+ * and the output on the GPU) against the CPU backend through the public API: for N = 1, n_layer/2,
+ * n_layer-1 (and n_layer, the full-GPU path) prompt logits by NMSE, 32 greedy ids and one more
+ * after a context shift, the prompt GEMM path, the observed residual of every layer (what --dump
+ * writes) and logits, and the refusals. Exactness needs f32 activations on both sides: env
+ * LMC_CUDA_Q8=0 on the GPU and LMC_KERNELS=ref on the CPU (its fast kernels round activations to 8
+ * bits for quantized weights, as ggml does, which alone moves a random-weight model's logits by
+ * NMSE ~1e-4). The default 8-bit GPU path is checked by argmax. The memory plan checks run without
+ * a GPU; the rest skips without one. Prints every number it compares, so one run says where a split
+ * goes wrong. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "lmc.h"
 #include "model.h"
@@ -67,19 +65,64 @@ static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int ngl, int n_seq, l
     return ctx;
 }
 
+/* An lmc_observer keeping what it is shown of one token: the residual after each layer and the
+ * logits, with how often each came. */
+typedef struct {
+    float *layers; /* (n_layer, n_embd) */
+    float *logits; /* (n_vocab) */
+    int n_layer, n_embd, n_vocab;
+    int seen[512]; /* times each layer was shown (n_layer <= 512) */
+    int n_logits, n_other;
+} capture;
+
+static bool capture_init(capture *c, int n_layer, int n_embd, int n_vocab) {
+    memset(c, 0, sizeof *c);
+    c->n_layer = n_layer, c->n_embd = n_embd, c->n_vocab = n_vocab;
+    c->layers = malloc((size_t)n_layer * n_embd * sizeof(float));
+    c->logits = malloc((size_t)n_vocab * sizeof(float));
+    return n_layer <= 512 && c->layers && c->logits;
+}
+
+/* Forgets what was shown (the buffers stay). */
+static void capture_reset(capture *c) {
+    memset(c->seen, 0, sizeof c->seen);
+    c->n_logits = c->n_other = 0;
+}
+
+static void capture_free(capture *c) {
+    free(c->layers);
+    free(c->logits);
+}
+
+static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                            int32_t n) {
+    capture *c = user;
+    if (what == LMC_OBSERVE_LAYER && layer >= 0 && layer < c->n_layer && n == c->n_embd) {
+        memcpy(c->layers + (size_t)layer * n, v, (size_t)n * sizeof(float));
+        c->seen[layer]++;
+    } else if (what == LMC_OBSERVE_LOGITS && layer == -1 && n == c->n_vocab) {
+        memcpy(c->logits, v, (size_t)n * sizeof(float));
+        c->n_logits++;
+    } else if (what != LMC_OBSERVE_FINAL_NORM) {
+        c->n_other++;
+    }
+}
+
 /* What one context gives for the script: the logits after a prompt of np tokens (one decode call,
  * only the last token's logits), N_GEN greedy ids, then one more id after dropping positions 1..8
- * (lmc_seq_shift). With dump, the prompt's layer dumps go there. */
+ * (lmc_seq_shift). With cap, the prompt's last token is observed into it (and nothing after it). */
 typedef struct {
     float *prompt_logits; /* (n_vocab) */
     int32_t ids[MAX_IDS];
     int n_ids;
 } script_out;
 
-static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vocab, const char *dump, script_out *o) {
+static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vocab, capture *cap,
+                       script_out *o) {
     const float *lg = NULL;
-    if (dump) lmc_context_set_dump_dir(ctx, dump);
+    if (cap) lmc_context_set_observer(ctx, capture_observe, cap);
     lmc_status st = lmc_decode(ctx, prompt, np, 0, &lg);
+    lmc_context_set_observer(ctx, NULL, NULL);
     CHECK(st == LMC_OK, "prompt decode: %s", lmc_last_error());
     if (st != LMC_OK) return false;
     memcpy(o->prompt_logits, lg, (size_t)n_vocab * sizeof(float));
@@ -100,40 +143,32 @@ static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vo
     return true;
 }
 
-static bool read_floats(const char *path, float *v, int n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    size_t r = fread(v, sizeof(float), (size_t)n, f);
-    fclose(f);
-    return r == (size_t)n;
-}
-
-/* Every layer_XX.f32 of dir against ref_dir: present, NMSE <= 1e-6. */
-static void compare_dumps(const char *what, const char *dir, const char *ref_dir, int n_layer, int n_embd) {
-    float *a = malloc((size_t)n_embd * sizeof(float)), *b = malloc((size_t)n_embd * sizeof(float));
+/* Every layer observed once in got and ref, NMSE <= 1e-6 against ref; got's logits observed once
+ * and equal to the prompt logits the decode returned. */
+static void compare_observed(const char *what, const capture *got, const capture *ref,
+                             const float *prompt_logits) {
     double worst = 0;
     int worst_l = -1, missing = 0;
-    for (int l = 0; l < n_layer; l++) {
-        char pa[512], pb[512];
-        snprintf(pa, sizeof pa, "%s/layer_%02d.f32", dir, l);
-        snprintf(pb, sizeof pb, "%s/layer_%02d.f32", ref_dir, l);
-        if (!read_floats(pa, a, n_embd) || !read_floats(pb, b, n_embd)) {
+    for (int l = 0; l < got->n_layer; l++) {
+        if (got->seen[l] != 1 || ref->seen[l] != 1) {
             missing++;
-            printf("  %s: layer %d dump missing\n", what, l);
+            printf("  %s: layer %d observed %d times (CPU %d)\n", what, l, got->seen[l],
+                   ref->seen[l]);
             continue;
         }
-        double e = nmse_ff(a, b, n_embd);
+        const size_t at = (size_t)l * got->n_embd;
+        double e = nmse_ff(got->layers + at, ref->layers + at, got->n_embd);
         if (!(e <= worst)) worst = e, worst_l = l;
-        unlink(pa);
     }
-    printf("  %s: dumps of %d layers, worst layer NMSE vs CPU %.3g (layer %d)\n", what, n_layer - missing, worst, worst_l);
-    CHECK(missing == 0, "%s: %d layer dumps missing", what, missing);
-    CHECK(worst <= 1e-6, "%s: layer %d dump NMSE %g", what, worst_l, worst);
-    char p[512];
-    snprintf(p, sizeof p, "%s/logits.f32", dir);
-    unlink(p);
-    free(a);
-    free(b);
+    printf("  %s: %d layers observed, worst layer NMSE vs CPU %.3g (layer %d)\n", what,
+           got->n_layer - missing, worst, worst_l);
+    CHECK(missing == 0, "%s: %d layers not observed once", what, missing);
+    CHECK(worst <= 1e-6, "%s: layer %d observed NMSE %g", what, worst_l, worst);
+    CHECK(got->n_logits == 1 && got->n_other == 0,
+          "%s: logits observed %d times, %d unexpected calls", what, got->n_logits, got->n_other);
+    CHECK(got->n_logits != 1 ||
+              memcmp(got->logits, prompt_logits, (size_t)got->n_vocab * sizeof(float)) == 0,
+          "%s: observed logits differ from the decode's", what);
 }
 
 /* real: a trained model (well separated logits), where greedy ids and argmaxes must agree on every
@@ -146,23 +181,16 @@ static void test_model(const char *path, bool real) {
     printf("%s: %d layers\n", path, nl);
     int32_t prompt[LONG];
     for (int i = 0; i < LONG; i++) prompt[i] = (int32_t)((i == 0 ? 1 : 37 + 101 * i) % nv);
-    char tmp[] = "/tmp/lmc_split_XXXXXX";
-    if (!mkdtemp(tmp)) {
-        CHECK(0, "mkdtemp");
-        lmc_model_free(m);
-        return;
-    }
-    char cpu_dir[64], gpu_dir[64];
-    snprintf(cpu_dir, sizeof cpu_dir, "%s/cpu", tmp);
-    snprintf(gpu_dir, sizeof gpu_dir, "%s/gpu", tmp);
-    mkdir(cpu_dir, 0700);
-    mkdir(gpu_dir, 0700);
+    capture cpu_cap, gpu_cap;
+    bool ok = capture_init(&cpu_cap, nl, m->hp.n_embd, nv);
+    ok = capture_init(&gpu_cap, nl, m->hp.n_embd, nv) && ok;
+    CHECK(ok, "%s: capture buffers", path);
 
-    /* the CPU references: short prompt (decode path) with dumps, long prompt (GEMM path) */
+    /* the CPU references: short prompt (decode path) observed, long prompt (GEMM path) */
     script_out cs = {.prompt_logits = malloc((size_t)nv * 4)}, cl = {.prompt_logits = malloc((size_t)nv * 4)};
     script_out g = {.prompt_logits = malloc((size_t)nv * 4)};
     lmc_context *cpu = open_ctx(m, LMC_DEVICE_CPU, 0, 1, NULL);
-    bool ok = cpu && run_script(cpu, prompt, SHORT, nv, cpu_dir, &cs);
+    ok = ok && cpu && run_script(cpu, prompt, SHORT, nv, &cpu_cap, &cs);
     lmc_context_free(cpu);
     cpu = open_ctx(m, LMC_DEVICE_CPU, 0, 1, NULL);
     ok = ok && cpu && run_script(cpu, prompt, LONG, nv, NULL, &cl);
@@ -183,7 +211,8 @@ static void test_model(const char *path, bool real) {
         lmc_status st;
         lmc_context *ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
         CHECK(st == LMC_OK, "%s %s: init: %s", path, what, lmc_last_error());
-        if (ctx && run_script(ctx, prompt, SHORT, nv, gpu_dir, &g)) {
+        capture_reset(&gpu_cap);
+        if (ctx && run_script(ctx, prompt, SHORT, nv, &gpu_cap, &g)) {
             const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
             int same = 0;
             while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
@@ -194,7 +223,7 @@ static void test_model(const char *path, bool real) {
             CHECK(e <= 1e-6, "%s %s: prompt logits NMSE %g", path, what, e);
             if (real) CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
             else CHECK(same >= 1, "%s %s: first greedy id differs", path, what);
-            compare_dumps(what, gpu_dir, cpu_dir, nl, m->hp.n_embd);
+            compare_observed(what, &gpu_cap, &cpu_cap, g.prompt_logits);
         }
         lmc_context_free(ctx);
         /* the long prompt through the GEMMs (f16 operands: the bound of the GEMM path) */
@@ -252,9 +281,8 @@ static void test_model(const char *path, bool real) {
         CHECK(st == LMC_ERR_OOM && !c, "%s: oversized plan not refused (%d)", path, (int)st);
         lmc_cuda_free(c);
     }
-    rmdir(cpu_dir);
-    rmdir(gpu_dir);
-    rmdir(tmp);
+    capture_free(&cpu_cap);
+    capture_free(&gpu_cap);
     free(cs.prompt_logits);
     free(cl.prompt_logits);
     free(g.prompt_logits);

@@ -1,7 +1,7 @@
 /* test_forward.c — the decode API against itself: one batch vs token by token vs small n_batch,
  * several sequences in one batch vs each alone, logits of every row, truncation, context shift
- * (against a fresh decode at the new positions), thread counts (bitwise), and the error cases. The
- * logits against independent references are checked in test_logits.py. */
+ * (against a fresh decode at the new positions), thread counts (bitwise), the observer, and the
+ * error cases. The logits against independent references are checked in test_logits.py. */
 #include "lmc.h"
 #include "testutil.h"
 
@@ -39,6 +39,106 @@ static void decode_fresh(lmc_model *m, const int32_t *toks, int n, int n_threads
     CHECK(st == LMC_OK, "decode: %s", lmc_last_error());
     if (lg) memcpy(out, lg, (size_t)lmc_model_n_vocab(m) * sizeof(float));
     lmc_context_free(ctx);
+}
+
+/* An lmc_observer keeping what it was shown: layers (n_layer, n_embd), final norm, logits, and how
+ * often each came. */
+typedef struct {
+    int n_layer, n_embd, n_vocab;
+    float *layers, *norm, *logits;
+    int seen[64], n_norm, n_logits, n_bad;
+} capture;
+
+static void capture_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                            int32_t n) {
+    capture *c = user;
+    if (what == LMC_OBSERVE_LAYER && layer >= 0 && layer < c->n_layer && layer < 64 &&
+        n == c->n_embd) {
+        memcpy(c->layers + (size_t)layer * n, v, (size_t)n * 4);
+        c->seen[layer]++;
+    } else if (what == LMC_OBSERVE_FINAL_NORM && layer == -1 && n == c->n_embd) {
+        memcpy(c->norm, v, (size_t)n * 4);
+        c->n_norm++;
+    } else if (what == LMC_OBSERVE_LOGITS && layer == -1 && n == c->n_vocab) {
+        memcpy(c->logits, v, (size_t)n * 4);
+        c->n_logits++;
+    } else {
+        c->n_bad++;
+    }
+}
+
+static void capture_init(capture *c, const lmc_model *m) {
+    memset(c, 0, sizeof *c);
+    c->n_layer = lmc_model_n_layer(m), c->n_embd = lmc_model_n_embd(m),
+    c->n_vocab = lmc_model_n_vocab(m);
+    c->layers = malloc((size_t)c->n_layer * c->n_embd * 4);
+    c->norm = malloc((size_t)c->n_embd * 4);
+    c->logits = malloc((size_t)c->n_vocab * 4);
+}
+
+static void capture_free(capture *c) {
+    free(c->layers);
+    free(c->norm);
+    free(c->logits);
+}
+
+/* True when every layer, the final norm and the logits were shown exactly once (and nothing else).
+ */
+static bool capture_once(const capture *c) {
+    bool ok = c->n_norm == 1 && c->n_logits == 1 && c->n_bad == 0 && c->n_layer <= 64;
+    for (int l = 0; l < c->n_layer && l < 64; l++)
+        ok = ok && c->seen[l] == 1;
+    return ok;
+}
+
+/* The observer sees the last token of a decode call, whatever n_batch cuts it, once per call and
+ * nothing once unset; what it sees of the logits is what the decode returns. */
+static void test_observer(lmc_model *m, const int32_t *toks, int n) {
+    const int V = lmc_model_n_vocab(m), E = lmc_model_n_embd(m), L = lmc_model_n_layer(m);
+    capture one, cut;
+    capture_init(&one, m);
+    capture_init(&cut, m);
+    lmc_context *c1 = new_ctx(m, 64, 1, 2, 512), *c5 = new_ctx(m, 64, 1, 2, 5);
+    if (!c1 || !c5 || !one.layers || !cut.layers || L > 64) goto done;
+    const float *lg1 = NULL, *lg5 = NULL;
+    lmc_context_set_observer(c1, capture_observe, &one);
+    lmc_context_set_observer(c5, capture_observe, &cut);
+    CHECK(lmc_decode(c1, toks, n, 0, &lg1) == LMC_OK, "observed decode: %s", lmc_last_error());
+    CHECK(lmc_decode(c5, toks, n, 0, &lg5) == LMC_OK, "observed decode (n_batch 5): %s",
+          lmc_last_error());
+    if (!lg1 || !lg5) goto done;
+    CHECK(capture_once(&one) && capture_once(&cut),
+          "observer: not every layer, norm and logits once");
+    CHECK(memcmp(one.logits, lg1, (size_t)V * 4) == 0 &&
+              memcmp(cut.logits, lg5, (size_t)V * 4) == 0,
+          "observed logits differ from the returned ones");
+    /* n_batch 5 cuts the prompt into 5 + 5 + 2: the observed token is still the last one */
+    double e = nmse_ff(cut.layers + (size_t)(L - 1) * E, one.layers + (size_t)(L - 1) * E, E);
+    double en = nmse_ff(cut.norm, one.norm, E);
+    printf("  observed last layer, n_batch 5 vs 512: nmse %.3g (final norm %.3g)\n", e, en);
+    CHECK(e <= 1e-5 && en <= 1e-5, "observed token differs with n_batch 5: nmse %g, %g", e, en);
+    /* every row wanted: the last token is observed, its logits are the last row */
+    lmc_seq_truncate(c5, 0, 0);
+    memset(&cut.seen, 0, sizeof cut.seen);
+    cut.n_norm = cut.n_logits = cut.n_bad = 0;
+    int32_t pos[16];
+    int8_t want[16];
+    for (int i = 0; i < n && i < 16; i++)
+        pos[i] = i, want[i] = 1;
+    lmc_batch b = {.n_tokens = n < 16 ? n : 16, .token = toks, .pos = pos, .want_logits = want};
+    CHECK(lmc_decode_batch(c5, &b, &lg5) == LMC_OK, "observed batch: %s", lmc_last_error());
+    CHECK(lg5 && capture_once(&cut) &&
+              memcmp(cut.logits, lg5 + (size_t)(b.n_tokens - 1) * V, (size_t)V * 4) == 0,
+          "all-rows batch: the observer did not see the last row once");
+    /* unset: nothing more */
+    lmc_context_set_observer(c1, NULL, NULL);
+    CHECK(lmc_decode(c1, toks, 1, n, &lg1) == LMC_OK, "decode after unset: %s", lmc_last_error());
+    CHECK(capture_once(&one), "observer called after it was unset");
+done:
+    lmc_context_free(c1);
+    lmc_context_free(c5);
+    capture_free(&one);
+    capture_free(&cut);
 }
 
 static void test_model(const char *path) {
@@ -190,6 +290,8 @@ static void test_model(const char *path) {
     CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "1 thread differs from 2 (nmse %g)", nmse_ff(tmp, ref, V));
     decode_fresh(m, A, nA, 3, 512, tmp);
     CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "3 threads differ from 2 (nmse %g)", nmse_ff(tmp, ref, V));
+
+    test_observer(m, A, nA);
 
     free(ref);
     free(refB);

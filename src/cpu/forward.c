@@ -1,21 +1,21 @@
-/* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer RMSNorm,
- * Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV cache, output
- * projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only. A batch of
- * tokens goes through every matmul together. Readable first: the fast kernels live behind cpu_matmul.
- * A part (cpu_part_*) runs a range of layers only, for a context that splits layers with the GPU. */
+/* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer
+ * RMSNorm, Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV
+ * cache, output projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only.
+ * A batch of tokens goes through every matmul together. Readable first: the fast kernels live
+ * behind cpu_matmul. A part (cpu_part_*) runs a range of layers only, for src/backend_split.c. It
+ * knows no context. */
 #include "forward.h"
 #include "cpu.h"
 #include "quant.h"
 #include "util.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct cpu_state {
+    const lmc_model *m; /* the model whose layers [l0, l1) this part runs */
     tp_pool *pool;      /* n_threads workers with scratch for a weight row or a row of scores */
     int32_t n_ctx, n_batch, kv_dim, q_dim;
     int32_t l0, l1;     /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
@@ -99,7 +99,6 @@ static void swiglu_items(void *arg, int64_t i0, int64_t i1, int tid) {
 
 typedef struct {
     const lmc_hparams *hp;
-    const int32_t *seq_start;
     cpu_state *s;
     const lmc_fwd_batch *b;
     int32_t layer;
@@ -115,7 +114,7 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
-        int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->seq_start[seq];
+        int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
         size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
@@ -138,12 +137,12 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
 
 /* ---- the forward pass --------------------------------------------------------------------------- */
 
-lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq_start, const char *dump_dir,
-                            const lmc_fwd_batch *b, const float *hidden_in, float *hidden_out) {
+lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
+                            float *hidden_out) {
+    const lmc_model *m = s->m;
     const lmc_hparams *hp = &m->hp;
     const int32_t n = b->n, E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
-    const char *dump = b->dump_row >= 0 ? dump_dir : NULL;
-    lmc_status st;
+    const lmc_observer obs = b->observe;
 
     assert(hidden_in || s->l0 == 0); /* a part after layer 0 has no embedding lookup */
     if (hidden_in) {
@@ -176,7 +175,7 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq
             memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
             memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
         }
-        att_job aj = {hp, seq_start, s, b, l};
+        att_job aj = {hp, s, b, l};
         tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
         cpu_matmul(L->wo, s->att, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
@@ -193,11 +192,7 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq
         cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
         for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
 
-        if (dump) {
-            char name[32];
-            snprintf(name, sizeof name, "layer_%02d.f32", l);
-            if ((st = ctx_dump_floats(dump, name, s->x + (size_t)b->dump_row * E, E)) != LMC_OK) return st;
-        }
+        if (obs) obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->x + (size_t)b->observe_row * E, E);
     }
 
     if (s->l1 < hp->n_layer) { /* the rest of the layers run elsewhere: hand over the residual */
@@ -214,27 +209,32 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq
             n_out++;
         }
     }
-    if (dump) {
-        float *row = s->att; /* free now: the normalized last token for the dump */
-        cpu_rmsnorm(s->x + (size_t)b->dump_row * E, out_norm, row, E, hp->norm_eps);
-        if ((st = ctx_dump_floats(dump, "final_norm.f32", row, E)) != LMC_OK) return st;
+    if (obs) {
+        float *row = s->att; /* free now: the observed token's final norm */
+        cpu_rmsnorm(s->x + (size_t)b->observe_row * E, out_norm, row, E, hp->norm_eps);
+        obs(b->observe_user, LMC_OBSERVE_FINAL_NORM, -1, row, E);
     }
     if (n_out) cpu_matmul(m->output, s->xn, b->logits, n_out, s->pool);
-    if (dump && b->want[b->dump_row])
-        return ctx_dump_floats(dump, "logits.f32", b->logits + (size_t)(n_out - 1) * hp->n_vocab, hp->n_vocab);
+    if (obs && b->want[b->observe_row]) { /* its logits are the last of the wanted rows up to it */
+        int32_t r = 0;
+        for (int32_t i = 0; i < b->observe_row; i++)
+            r += b->want[i] != 0;
+        obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, b->logits + (size_t)r * hp->n_vocab,
+            hp->n_vocab);
+    }
     return LMC_OK;
 }
 
-static lmc_status cpu_forward(lmc_context *ctx, const lmc_fwd_batch *b) {
-    return cpu_part_forward(ctx->backend_state, ctx->model, ctx->seq_start, ctx->dump_dir, b, NULL, NULL);
+static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
+    return cpu_part_forward(state, b, NULL, NULL);
 }
 
 /* ---- KV shift ----------------------------------------------------------------------------------- */
 
 /* Keys are stored rotated by pos*inv_freq; rotations add, so turning them by (to - from)*inv_freq
  * gives the keys at their new positions. Values do not depend on the position and just move. */
-void cpu_part_kv_shift(cpu_state *s, const lmc_model *m, int32_t seq, int32_t from, int32_t n, int32_t to) {
-    const lmc_hparams *hp = &m->hp;
+void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32_t to) {
+    const lmc_hparams *hp = &s->m->hp;
     float *cs = tp_scratch(s->pool, 0); /* (head_dim) */
     cpu_rope_cos_sin((double)to - from, s->inv_freq, hp->head_dim, cs);
     for (int32_t l = s->l0; l < s->l1; l++) {
@@ -249,8 +249,8 @@ void cpu_part_kv_shift(cpu_state *s, const lmc_model *m, int32_t seq, int32_t fr
     }
 }
 
-static void cpu_kv_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to) {
-    cpu_part_kv_shift(ctx->backend_state, ctx->model, seq, from, n, to);
+static void cpu_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, int32_t to) {
+    cpu_part_kv_shift(state, seq, from, n, to);
 }
 
 /* ---- init / free -------------------------------------------------------------------------------- */
@@ -272,6 +272,7 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     cpu_state *s = calloc(1, sizeof *s);
     if (!s) return lmc_err(LMC_ERR_OOM, "out of memory");
     lmc_status st = LMC_OK;
+    s->m = m;
     s->n_ctx = p->n_ctx;
     s->n_batch = p->n_batch;
     s->l0 = l0;
@@ -349,15 +350,14 @@ fail:
     return st;
 }
 
-static void cpu_free(lmc_context *ctx) {
-    cpu_part_free(ctx->backend_state);
-    ctx->backend_state = NULL;
+static void cpu_free(void *state) {
+    cpu_part_free(state);
 }
 
-static lmc_status cpu_init(lmc_context *ctx) {
+static lmc_status cpu_init(const lmc_model *m, const lmc_context_params *p, void **state) {
     cpu_state *s = NULL;
-    lmc_status st = cpu_part_init(ctx->model, &ctx->params, 0, ctx->model->hp.n_layer, &s);
-    ctx->backend_state = s;
+    lmc_status st = cpu_part_init(m, p, 0, m->hp.n_layer, &s);
+    *state = s;
     return st;
 }
 

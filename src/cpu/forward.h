@@ -1,10 +1,11 @@
-/* forward.h — the CPU backend: the reference llama forward pass over a batch of tokens, the op-level
- * functions it is built from (exported so other backends can be compared with them op by op), and a
- * "part" that runs a range of layers only (the CPU half of a context split with the GPU). */
+/* forward.h — the CPU backend (lmc_cpu_backend of src/backend.h): the op-level functions of the
+ * reference llama forward pass (exported so other backends can be compared with them op by op), and
+ * a "part" that runs a range of layers only (the CPU half of src/backend_split.c). No context here.
+ */
 #ifndef LMC_CPU_FORWARD_H
 #define LMC_CPU_FORWARD_H
 
-#include "context.h"
+#include "backend.h"
 #include <stdint.h>
 
 /* out = x / sqrt(mean(x^2) + eps) * w for one row of n values (out may equal x). */
@@ -21,19 +22,20 @@ void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
 /* ---- a part of the forward: layers [l0, l1) with their own KV cache -------------------------------- */
 typedef struct cpu_state cpu_state;
 
-/* Allocates a part for the layers [l0, l1) (0 <= l0 < l1 <= n_layer) with the sizes, threads and
- * sequences of p (resolved params). lmc_cpu_backend is the part [0, n_layer). */
+/* Allocates a part for the layers [l0, l1) (0 <= l0 < l1 <= n_layer) of m with the sizes, threads
+ * and sequences of p (resolved params); m must outlive it. lmc_cpu_backend is the part [0,
+ * n_layer). */
 lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1, cpu_state **out);
 void cpu_part_free(cpu_state *s);
 /* Runs the slice b through the part's layers. The input is the embedding of b->token when hidden_in
- * is NULL (l0 must be 0), else hidden_in (b->n, n_embd), the residual stream after layer l0 - 1. When
- * l1 == n_layer the wanted rows' logits go to b->logits as the CPU backend writes them; otherwise the
- * residual after layer l1 - 1 goes to hidden_out (b->n, n_embd) when not NULL, and b->logits is not
- * touched. With b->dump_row >= 0 and dump_dir, layer_XX.f32 of the part's layers are written (and
- * final_norm.f32, logits.f32 when l1 == n_layer). seq_start: (n_seq) as lmc_context keeps it. */
-lmc_status cpu_part_forward(cpu_state *s, const lmc_model *m, const int32_t *seq_start, const char *dump_dir,
-                            const lmc_fwd_batch *b, const float *hidden_in, float *hidden_out);
+ * is NULL (l0 must be 0), else hidden_in (b->n, n_embd), the residual stream after layer l0 - 1.
+ * When l1 == n_layer the wanted rows' logits go to b->logits as the CPU backend writes them;
+ * otherwise the residual after layer l1 - 1 goes to hidden_out (b->n, n_embd) when not NULL, and
+ * b->logits is not touched. With b->observe, the observed row's residual after each of the part's
+ * layers is shown (and, when l1 == n_layer, its final norm and, when wanted, its logits). */
+lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
+                            float *hidden_out);
 /* lmc_backend.kv_shift for the part's layers. */
-void cpu_part_kv_shift(cpu_state *s, const lmc_model *m, int32_t seq, int32_t from, int32_t n, int32_t to);
+void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32_t to);
 
 #endif

@@ -3,6 +3,7 @@
  * (tests, comparisons with references) read this exact format; it prints nothing else on stdout. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,49 @@ static int32_t argmax(const float *v, int32_t n) {
     return best;
 }
 
+/* --dump: an lmc_observer writing what it is shown to DIR as raw float32 files (layer_NN.f32,
+ * final_norm.f32, logits.f32). The first failure is kept and reported after the decode. */
+typedef struct {
+    const char *dir;
+    bool failed;
+    int err;              /* errno of a failed open, else 0 */
+    char failed_at[4200]; /* the file that could not be written */
+} dump_files;
+
+static void dump_observe(void *user, lmc_observe_what what, int32_t layer, const float *v,
+                         int32_t n) {
+    dump_files *d = user;
+    if (d->failed) return;
+    char path[4200];
+    if (what == LMC_OBSERVE_LAYER)
+        snprintf(path, sizeof path, "%s/layer_%02d.f32", d->dir, layer);
+    else
+        snprintf(path, sizeof path, "%s/%s", d->dir,
+                 what == LMC_OBSERVE_FINAL_NORM ? "final_norm.f32" : "logits.f32");
+    FILE *fp = fopen(path, "wb");
+    size_t w = fp ? fwrite(v, sizeof(float), (size_t)n, fp) : 0;
+    if (!fp || fclose(fp) != 0 || w != (size_t)n) {
+        d->failed = true;
+        d->err = fp ? 0 : errno;
+        memcpy(d->failed_at, path, sizeof path);
+    }
+}
+
+/* Decodes the prompt with the dump of its last token in dir (nothing is observed after it). A
+ * failed write is reported on stderr and leaves *dumped false. */
+static lmc_status decode_dumped(lmc_context *ctx, const int32_t *ids, int32_t n_ids,
+                                const char *dir, const float **logits, bool *dumped) {
+    dump_files d = {.dir = dir};
+    lmc_context_set_observer(ctx, dump_observe, &d);
+    lmc_status st = lmc_decode(ctx, ids, n_ids, 0, logits);
+    lmc_context_set_observer(ctx, NULL, NULL);
+    *dumped = !d.failed;
+    if (st == LMC_OK && d.failed)
+        fprintf(stderr, "lmc: error: --dump: cannot write %s%s%s\n", d.failed_at, d.err ? ": " : "",
+                d.err ? strerror(d.err) : "");
+    return st;
+}
+
 /* Runs the prompt on the CPU with its dump in DIR/cpu and compares each layer file with the GPU's. */
 static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids, int n_ctx, int n_threads,
                             const char *dir) {
@@ -52,11 +96,12 @@ static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids,
     lmc_context *ctx = NULL;
     lmc_status st = lmc_context_init(model, &cp, &ctx);
     if (st != LMC_OK) return cli_fail(st, "cannot create the CPU context");
-    lmc_context_set_dump_dir(ctx, cpu_dir);
     const float *logits = NULL;
-    st = lmc_decode(ctx, ids, n_ids, 0, &logits);
+    bool dumped = false;
+    st = decode_dumped(ctx, ids, n_ids, cpu_dir, &logits, &dumped);
     lmc_context_free(ctx);
     if (st != LMC_OK) return cli_fail(st, "CPU decode failed");
+    if (!dumped) return CLI_ERR;
     const int32_t n_layer = lmc_model_n_layer(model), n_embd = lmc_model_n_embd(model);
     float *a = malloc((size_t)n_embd * sizeof *a), *b = malloc((size_t)n_embd * sizeof *b);
     int first = -1;
@@ -170,13 +215,15 @@ int cmd_logits(int argc, char **argv) {
         goto done;
     }
     const int32_t n_vocab = lmc_model_n_vocab(model);
-    if (dump) lmc_context_set_dump_dir(ctx, dump);
     const float *logits = NULL;
-    st = lmc_decode(ctx, ids, n_ids, 0, &logits);
+    bool dumped = true;
+    st = dump ? decode_dumped(ctx, ids, n_ids, dump, &logits, &dumped)
+              : lmc_decode(ctx, ids, n_ids, 0, &logits);
     if (st != LMC_OK) {
         rc = cli_fail(st, "decode failed");
         goto done;
     }
+    if (!dumped) goto done; /* its message is out */
     if (dump && !strcmp(device, "cuda") && compare_with_cpu(model, ids, n_ids, n_ctx, n_threads, dump) != CLI_OK)
         goto done;
     /* Everything is computed before anything is printed: a failure leaves stdout empty. */
