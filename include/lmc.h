@@ -58,6 +58,76 @@ const char *lmc_model_chat_template(const lmc_model *model);
 /* A metadata string value by key, or NULL. */
 const char *lmc_model_meta_str(const lmc_model *model, const char *key);
 
+/* ---- GGUF files, read-only ------------------------------------------------------------------- */
+/* The file as the reader sees it, without loading a model (so it works on files lmc cannot run):
+ * the header, the metadata key/values and the tensor table. Strings point into the mapped file and
+ * are not NUL-terminated (a length goes with each); they live until lmc_gguf_close. */
+typedef struct lmc_gguf lmc_gguf;
+
+/* Metadata value types, numbered as in the GGUF format. */
+typedef enum {
+    LMC_GGUF_UINT8 = 0, LMC_GGUF_INT8 = 1, LMC_GGUF_UINT16 = 2, LMC_GGUF_INT16 = 3,
+    LMC_GGUF_UINT32 = 4, LMC_GGUF_INT32 = 5, LMC_GGUF_FLOAT32 = 6, LMC_GGUF_BOOL = 7,
+    LMC_GGUF_STRING = 8, LMC_GGUF_ARRAY = 9, LMC_GGUF_UINT64 = 10, LMC_GGUF_INT64 = 11,
+    LMC_GGUF_FLOAT64 = 12
+} lmc_gguf_type;
+
+typedef struct {
+    const char *path;     /* NUL-terminated */
+    uint32_t version;
+    uint64_t alignment;   /* of tensor data (general.alignment, default 32) */
+    uint64_t n_kv;
+    uint64_t n_tensors;
+    uint64_t data_offset; /* where the tensor data section starts */
+    uint64_t size;        /* file size in bytes */
+} lmc_gguf_header;
+
+/* One metadata entry. Of the value fields only those of its type are set (the others are 0). */
+typedef struct {
+    const char *key;      /* key_len bytes */
+    uint64_t key_len;
+    uint32_t type;        /* lmc_gguf_type */
+    uint64_t u64;         /* unsigned integers; bool as 0 / 1 */
+    int64_t i64;          /* signed integers */
+    double f64;           /* float32, float64 */
+    const char *str;      /* string: str_len bytes */
+    uint64_t str_len;
+    uint32_t arr_type;    /* array: element type (LMC_GGUF_ARRAY for nested arrays, not shown) */
+    uint64_t arr_n;       /* array: element count */
+    uint64_t arr_nbytes;  /* array: bytes the elements take in the file */
+} lmc_gguf_kv;
+
+/* One tensor of the tensor table. ne[0] is the contiguous dimension; unused dims are 1. */
+typedef struct {
+    const char *name;      /* name_len bytes */
+    uint64_t name_len;
+    uint32_t n_dims;
+    int64_t ne[4];
+    uint32_t type;         /* ggml type id */
+    const char *type_name; /* "Q4_K", ... (NUL-terminated) */
+    bool supported;        /* lmc can compute with this type */
+    uint64_t offset;       /* relative to the data section */
+    uint64_t nbytes;
+} lmc_gguf_tensor;
+
+/* Opens and validates a file (every count, length and offset against its size). Errors:
+ * LMC_ERR_IO, LMC_ERR_FORMAT (the message names the item and its byte offset), LMC_ERR_UNSUPPORTED. */
+lmc_status lmc_gguf_open(const char *path, lmc_gguf **out);
+void lmc_gguf_close(lmc_gguf *g);
+void lmc_gguf_get_header(const lmc_gguf *g, lmc_gguf_header *out);
+/* Entry i (< n_kv) / tensor i (< n_tensors); LMC_ERR_INVALID_ARG when i is out of range. */
+lmc_status lmc_gguf_get_kv(const lmc_gguf *g, uint64_t i, lmc_gguf_kv *out);
+lmc_status lmc_gguf_get_tensor(const lmc_gguf *g, uint64_t i, lmc_gguf_tensor *out);
+/* Element j of the array of entry i: as a number (bool as 0 / 1; 0 when not a numeric array or out
+ * of range), or a string (its length in *len; NULL when not a string array or out of range). */
+double lmc_gguf_arr_f64(const lmc_gguf *g, uint64_t i, uint64_t j);
+int64_t lmc_gguf_arr_i64(const lmc_gguf *g, uint64_t i, uint64_t j);
+const char *lmc_gguf_arr_str(const lmc_gguf *g, uint64_t i, uint64_t j, uint64_t *len);
+/* "uint8", ..., "float64"; "?" when unknown. */
+const char *lmc_gguf_type_name(uint32_t type);
+/* A ggml tensor type's name ("F16", "Q4_K", ...); "?" when unknown. Ids are below 256. */
+const char *lmc_tensor_type_name(uint32_t type);
+
 /* ---- tokenizer -------------------------------------------------------------------------------- */
 /* Tokenize len bytes of text (len < 0: NUL-terminated). add_special: BOS/EOS as the metadata says.
  * parse_special: text of control/user-defined tokens (e.g. "<|im_start|>") becomes that token.
