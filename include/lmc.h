@@ -237,6 +237,15 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
 /* Template source of a built-in by name (chatml, llama2, llama3, mistral, zephyr), or NULL. */
 const char *lmc_chat_builtin(const char *name);
 
+/* Renders Jinja template source tmpl over JSON: messages_json a JSON array of message objects
+ * (passed to the template as-is, so tool calls and other fields reach it), extra_json NULL or a JSON
+ * object whose keys become further template variables (tools, documents, ...); bos_token/eos_token
+ * the text of those tokens (NULL: ""). *out is malloc'ed (caller frees). LMC_ERR_INVALID_ARG when
+ * the JSON is malformed or of the wrong kind, LMC_ERR_TEMPLATE with the template's error. */
+lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, const char *extra_json,
+                                bool add_generation_prompt, const char *bos_token,
+                                const char *eos_token, char **out);
+
 #ifdef __cplusplus
 }
 #endif
