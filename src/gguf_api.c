@@ -13,7 +13,8 @@ struct lmc_gguf {
 };
 
 lmc_status lmc_gguf_open(const char *path, lmc_gguf **out) {
-    if (!path || !out) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gguf_open: path and out are required");
+    if (!path || !out)
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gguf_open: path and out are required");
     *out = NULL;
     lmc_gguf *g = calloc(1, sizeof *g);
     if (!g) return lmc_err(LMC_ERR_OOM, "out of memory");
@@ -120,6 +121,10 @@ lmc_status lmc_gguf_get_tensor(const lmc_gguf *g, uint64_t i, lmc_gguf_tensor *o
     return LMC_OK;
 }
 
-const char *lmc_gguf_type_name(uint32_t type) { return gguf_vtype_name(type); }
+const char *lmc_gguf_type_name(uint32_t type) {
+    return gguf_vtype_name(type);
+}
 
-const char *lmc_tensor_type_name(uint32_t type) { return lmc_type_name(type); }
+const char *lmc_tensor_type_name(uint32_t type) {
+    return lmc_type_name(type);
+}
