@@ -202,6 +202,31 @@ lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n,
  * DIR/layer_NN.f32 (raw float32, n_embd values). NULL turns it off. */
 void lmc_context_set_dump_dir(lmc_context *ctx, const char *dir);
 
+/* ---- what a context runs on ------------------------------------------------------------------ */
+/* Number of usable devices of a kind: CPU 1; CUDA the GPUs found (0 when none), or -1 when this
+ * build of lmc has no CUDA backend. */
+int32_t lmc_device_count(lmc_device device);
+
+typedef struct {
+    lmc_device device;         /* resolved: LMC_DEVICE_CPU or LMC_DEVICE_CUDA */
+    const char *backend;       /* "cpu" or "cuda" */
+    int32_t n_gpu_layers;      /* layers on the GPU (the last ones); 0 on the CPU */
+    int32_t n_threads;         /* CPU threads */
+    const char *cpu_kernels;   /* the CPU kernel set in use: "avx512", "avx2", "scalar", or "ref"
+                                  (the reference path, env LMC_KERNELS=ref) */
+    char gpu_name[128];        /* the GPU's name; "" on the CPU */
+    uint64_t gpu_mem_total;    /* the GPU's memory in bytes; 0 on the CPU */
+    uint64_t gpu_mem_free;     /* of it free now */
+    uint64_t gpu_weight_bytes; /* weight bytes one decode step reads on the GPU (each matrix once,
+                                  one embedding row); 0 on the CPU */
+} lmc_context_info;
+
+lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out);
+/* The ceiling a decode step's weight reads compare with: times a device-to-device copy of 1 GiB ten
+ * times and gives bytes read + written per second in GB/s. Takes 2 GiB of GPU memory for a moment;
+ * LMC_ERR_UNSUPPORTED for a context on the CPU. */
+lmc_status lmc_context_measure_bandwidth(lmc_context *ctx, double *gb_s);
+
 /* ---- sampling --------------------------------------------------------------------------------- */
 typedef struct {
     float temp;              /* <= 0: greedy */

@@ -105,6 +105,11 @@ static void cuda_be_kv_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_
 
 const lmc_backend lmc_cuda_backend = {"cuda", cuda_be_init, cuda_be_free, cuda_be_forward, cuda_be_kv_shift};
 
+lmc_cuda_ctx *cuda_backend_gpu(const lmc_context *ctx) {
+    const cuda_state *s = ctx->backend == &lmc_cuda_backend ? ctx->backend_state : NULL;
+    return s ? s->c : NULL;
+}
+
 #else
 typedef int lmc_backend_cuda_unused; /* built without CUDA: context.c never selects this backend */
 #endif

@@ -53,6 +53,8 @@ lmc_status ctx_dump_floats(const char *dir, const char *name, const float *v, in
 extern const lmc_backend lmc_cpu_backend;
 #ifdef LMC_WITH_CUDA
 extern const lmc_backend lmc_cuda_backend; /* backend_cuda.c */
+/* The CUDA context of a context on lmc_cuda_backend, else NULL (for context_info.c). */
+struct lmc_cuda_ctx *cuda_backend_gpu(const lmc_context *ctx);
 #endif
 
 #endif
