@@ -66,16 +66,25 @@ typedef struct lmc_gguf lmc_gguf;
 
 /* Metadata value types, numbered as in the GGUF format. */
 typedef enum {
-    LMC_GGUF_UINT8 = 0, LMC_GGUF_INT8 = 1, LMC_GGUF_UINT16 = 2, LMC_GGUF_INT16 = 3,
-    LMC_GGUF_UINT32 = 4, LMC_GGUF_INT32 = 5, LMC_GGUF_FLOAT32 = 6, LMC_GGUF_BOOL = 7,
-    LMC_GGUF_STRING = 8, LMC_GGUF_ARRAY = 9, LMC_GGUF_UINT64 = 10, LMC_GGUF_INT64 = 11,
+    LMC_GGUF_UINT8 = 0,
+    LMC_GGUF_INT8 = 1,
+    LMC_GGUF_UINT16 = 2,
+    LMC_GGUF_INT16 = 3,
+    LMC_GGUF_UINT32 = 4,
+    LMC_GGUF_INT32 = 5,
+    LMC_GGUF_FLOAT32 = 6,
+    LMC_GGUF_BOOL = 7,
+    LMC_GGUF_STRING = 8,
+    LMC_GGUF_ARRAY = 9,
+    LMC_GGUF_UINT64 = 10,
+    LMC_GGUF_INT64 = 11,
     LMC_GGUF_FLOAT64 = 12
 } lmc_gguf_type;
 
 typedef struct {
-    const char *path;     /* NUL-terminated */
+    const char *path; /* NUL-terminated */
     uint32_t version;
-    uint64_t alignment;   /* of tensor data (general.alignment, default 32) */
+    uint64_t alignment; /* of tensor data (general.alignment, default 32) */
     uint64_t n_kv;
     uint64_t n_tensors;
     uint64_t data_offset; /* where the tensor data section starts */
@@ -84,22 +93,22 @@ typedef struct {
 
 /* One metadata entry. Of the value fields only those of its type are set (the others are 0). */
 typedef struct {
-    const char *key;      /* key_len bytes */
+    const char *key; /* key_len bytes */
     uint64_t key_len;
-    uint32_t type;        /* lmc_gguf_type */
-    uint64_t u64;         /* unsigned integers; bool as 0 / 1 */
-    int64_t i64;          /* signed integers */
-    double f64;           /* float32, float64 */
-    const char *str;      /* string: str_len bytes */
+    uint32_t type;   /* lmc_gguf_type */
+    uint64_t u64;    /* unsigned integers; bool as 0 / 1 */
+    int64_t i64;     /* signed integers */
+    double f64;      /* float32, float64 */
+    const char *str; /* string: str_len bytes */
     uint64_t str_len;
-    uint32_t arr_type;    /* array: element type (LMC_GGUF_ARRAY for nested arrays, not shown) */
-    uint64_t arr_n;       /* array: element count */
-    uint64_t arr_nbytes;  /* array: bytes the elements take in the file */
+    uint32_t arr_type;   /* array: element type (LMC_GGUF_ARRAY for nested arrays, not shown) */
+    uint64_t arr_n;      /* array: element count */
+    uint64_t arr_nbytes; /* array: bytes the elements take in the file */
 } lmc_gguf_kv;
 
 /* One tensor of the tensor table. ne[0] is the contiguous dimension; unused dims are 1. */
 typedef struct {
-    const char *name;      /* name_len bytes */
+    const char *name; /* name_len bytes */
     uint64_t name_len;
     uint32_t n_dims;
     int64_t ne[4];
@@ -111,7 +120,7 @@ typedef struct {
 } lmc_gguf_tensor;
 
 /* Opens and validates a file (every count, length and offset against its size). Errors:
- * LMC_ERR_IO, LMC_ERR_FORMAT (the message names the item and its byte offset), LMC_ERR_UNSUPPORTED. */
+ * LMC_ERR_IO, LMC_ERR_FORMAT (the message names the item and its offset), LMC_ERR_UNSUPPORTED. */
 lmc_status lmc_gguf_open(const char *path, lmc_gguf **out);
 void lmc_gguf_close(lmc_gguf *g);
 void lmc_gguf_get_header(const lmc_gguf *g, lmc_gguf_header *out);
@@ -263,10 +272,11 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
 const char *lmc_chat_builtin(const char *name);
 
 /* Renders Jinja template source tmpl over JSON: messages_json a JSON array of message objects
- * (passed to the template as-is, so tool calls and other fields reach it), extra_json NULL or a JSON
- * object whose keys become further template variables (tools, documents, ...); bos_token/eos_token
- * the text of those tokens (NULL: ""). *out is malloc'ed (caller frees). LMC_ERR_INVALID_ARG when
- * the JSON is malformed or of the wrong kind, LMC_ERR_TEMPLATE with the template's error. */
+ * (passed to the template as-is, so tool calls and other fields reach it), extra_json NULL or a
+ * JSON object whose keys become further template variables (tools, documents, ...);
+ * bos_token/eos_token the text of those tokens (NULL: ""). *out is malloc'ed (caller frees).
+ * LMC_ERR_INVALID_ARG when the JSON is malformed or of the wrong kind, LMC_ERR_TEMPLATE with the
+ * template's error. */
 lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, const char *extra_json,
                                 bool add_generation_prompt, const char *bos_token,
                                 const char *eos_token, char **out);

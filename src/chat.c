@@ -72,7 +72,8 @@ lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, con
     if (!out) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render_json: out is NULL");
     *out = NULL;
     if (!tmpl || !messages_json)
-        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render_json: a template and messages are required");
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "lmc_chat_render_json: a template and messages are required");
     lmc_status st = LMC_ERR_INVALID_ARG;
     cJSON *extra = NULL, *msgs = cJSON_Parse(messages_json);
     if (!msgs || !cJSON_IsArray(msgs)) {
@@ -83,7 +84,8 @@ lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, con
         st = lmc_err(st, "chat: the extra template variables are not a JSON object");
         goto done;
     }
-    st = chat_render_json(tmpl, msgs, add_generation_prompt, bos_token, eos_token, extra, NULL, out);
+    st =
+        chat_render_json(tmpl, msgs, add_generation_prompt, bos_token, eos_token, extra, NULL, out);
 done:
     cJSON_Delete(msgs);
     cJSON_Delete(extra);

@@ -1,7 +1,7 @@
 /* tokenizer.h — internal interface of the tokenizer (SentencePiece and byte-level BPE read from the
- * GGUF's tokenizer.ggml.* metadata). The public functions that take a model (lmc_tokenize, ...) are thin
- * wrappers over these in vocab.c; these take the vocabulary directly (handy for tests) and know
- * nothing of models. */
+ * GGUF's tokenizer.ggml.* metadata). The public functions that take a model (lmc_tokenize, ...) are
+ * thin wrappers over these in vocab.c; these take the vocabulary directly (handy for tests) and
+ * know nothing of models. */
 #ifndef LMC_TOKENIZER_H
 #define LMC_TOKENIZER_H
 

@@ -1,10 +1,10 @@
 /* cmd_bench.c — 'lmc bench': prompt processing (pp) and generation (tg) speed like llama-bench.
- * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens decoded
- * one at a time from position 0. Each test runs once as a warm-up, then -r times; the table (or the
- * JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures only what
- * lmc_decode does: no sampling, no tokenization. --device cuda runs the same way through lmc_context
- * (what users run); with every layer on the GPU a second table adds the weight bytes per token and
- * their share of the device's copy bandwidth. It uses nothing but lmc.h. */
+ * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens
+ * decoded one at a time from position 0. Each test runs once as a warm-up, then -r times; the table
+ * (or the JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures
+ * only what lmc_decode does: no sampling, no tokenization. --device cuda runs the same way through
+ * lmc_context (what users run); with every layer on the GPU a second table adds the weight bytes
+ * per token and their share of the device's copy bandwidth. It uses nothing but lmc.h. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -42,32 +42,35 @@ static double now_ns(void) {
 }
 
 static void usage(void) {
-    printf("usage: lmc bench -m MODEL [options]\n"
-           "\n"
-           "Measures prompt processing (pp) and text generation (tg) speed in tokens per second, like\n"
-           "llama-bench. pp decodes a random-token prompt of P tokens in one batch from position 0;\n"
-           "tg decodes N tokens one at a time from position 0. Each test runs once to warm up, then R\n"
-           "times; t/s is the mean and standard deviation over the R runs.\n"
-           "\n"
-           "options:\n"
-           "  -m, --model PATH   GGUF model (default: the default model in the cache)\n"
-           "  -p, --n-prompt P   prompt lengths, comma-separated (default 512; 0 skips pp)\n"
-           "  -n, --n-gen N      generation lengths, comma-separated (default 128; 0 skips tg)\n"
-           "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
-           "  -r, --repetitions R  runs per test (default 5)\n"
-           "  --device cpu|cuda  where to run (default cpu)\n"
-           "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). The\n"
-           "                     last N layers and the output run on the GPU, the first ones on the\n"
-           "                     CPU (-t threads); 0: CPU only. With all layers on the GPU a second\n"
-           "                     table follows: the first pp and tg test with the weight bytes read\n"
-           "                     per token and their share of the device's copy bandwidth\n"
-           "  -c N, -b N         --device cuda: context size (default the largest P or N), largest\n"
-           "                     prompt batch (default 512)\n"
-           "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
-           "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
-           "  -h, --help         this help\n"
-           "\n"
-           "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
+    printf(
+        "usage: lmc bench -m MODEL [options]\n"
+        "\n"
+        "Measures prompt processing (pp) and text generation (tg) speed in tokens per second, "
+        "like\n"
+        "llama-bench. pp decodes a random-token prompt of P tokens in one batch from position 0;\n"
+        "tg decodes N tokens one at a time from position 0. Each test runs once to warm up, then "
+        "R\n"
+        "times; t/s is the mean and standard deviation over the R runs.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH   GGUF model (default: the default model in the cache)\n"
+        "  -p, --n-prompt P   prompt lengths, comma-separated (default 512; 0 skips pp)\n"
+        "  -n, --n-gen N      generation lengths, comma-separated (default 128; 0 skips tg)\n"
+        "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
+        "  -r, --repetitions R  runs per test (default 5)\n"
+        "  --device cpu|cuda  where to run (default cpu)\n"
+        "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). The\n"
+        "                     last N layers and the output run on the GPU, the first ones on the\n"
+        "                     CPU (-t threads); 0: CPU only. With all layers on the GPU a second\n"
+        "                     table follows: the first pp and tg test with the weight bytes read\n"
+        "                     per token and their share of the device's copy bandwidth\n"
+        "  -c N, -b N         --device cuda: context size (default the largest P or N), largest\n"
+        "                     prompt batch (default 512)\n"
+        "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
+        "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
+        "  -h, --help         this help\n"
+        "\n"
+        "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
 }
 
 static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out, int min) {
@@ -129,7 +132,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             if (!cli_arg_int(argc, argv, &i, &o->n_ctx)) return CLI_USAGE;
         } else if (!strcmp(a, "-b")) {
             if (!cli_arg_int(argc, argv, &i, &o->n_batch)) return CLI_USAGE;
-            if (o->n_batch < 1) return cli_usage_error("bench", "-b: a positive batch size expected");
+            if (o->n_batch < 1)
+                return cli_usage_error("bench", "-b: a positive batch size expected");
         } else {
             return cli_usage_error("bench", "unknown option '%s'", a);
         }
@@ -187,7 +191,9 @@ typedef struct {
 } bench_run;
 
 /* CUDA when some layers run on the GPU (-ngl 0 puts none there). */
-static const char *backend_name(const bench_run *run) { return run->info.device == LMC_DEVICE_CUDA ? "CUDA" : "CPU"; }
+static const char *backend_name(const bench_run *run) {
+    return run->info.device == LMC_DEVICE_CUDA ? "CUDA" : "CPU";
+}
 
 static void print_table_header(void) {
     printf("| %-30s | %10s | %10s | %-8s | %7s | %12s | %20s |\n", "model", "size", "params", "backend",
@@ -197,35 +203,38 @@ static void print_table_header(void) {
            "------------", "--------------------");
 }
 
-static void print_table_row(const char *desc, const char *size, const char *params, const bench_run *run,
-                            const bench_test *bt) {
+static void print_table_row(const char *desc, const char *size, const char *params,
+                            const bench_run *run, const bench_test *bt) {
     char test[32], ts[48];
     if (bt->n_prompt > 0) snprintf(test, sizeof test, "pp%d", bt->n_prompt);
     else snprintf(test, sizeof test, "tg%d", bt->n_gen);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", bt->avg_ts, bt->stddev_ts);
-    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params, backend_name(run),
-           bt->n_threads, test, ts);
+    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params,
+           backend_name(run), bt->n_threads, test, ts);
     fflush(stdout);
 }
 
 /* tg reads every GPU weight once per token: that traffic as a share of the copy bandwidth. */
 static double gpu_bw_share(const bench_run *run, double tg_ts) {
-    return run->copy_gbps > 0 ? tg_ts * (double)run->info.gpu_weight_bytes / 1e9 / run->copy_gbps : 0.0;
+    return run->copy_gbps > 0 ? tg_ts * (double)run->info.gpu_weight_bytes / 1e9 / run->copy_gbps
+                              : 0.0;
 }
 
 /* The GPU table (every layer on the GPU): the first pp and tg test with the weight bytes per token,
  * the copy bandwidth, the decode's share of it and the start-up times. */
 static void print_gpu_table(const lmc_model *model, const char *desc, const bench_run *run) {
-    printf("\n| model | size GiB | pp%d tok/s | tg%d tok/s | weights GB/token | copy GB/s | decode share | load+init s | to first token s |\n",
+    printf("\n| model | size GiB | pp%d tok/s | tg%d tok/s | weights GB/token | copy GB/s | decode "
+           "share | load+init s | to first token s |\n",
            run->pp_n, run->tg_n);
     printf("| %s | %.2f | %.1f | %.1f | %.3f | %.0f | %.1f%% | %.2f | %.2f |\n", desc,
-           lmc_model_size_bytes(model) / 1073741824.0, run->pp_ts, run->tg_ts, run->info.gpu_weight_bytes / 1e9,
-           run->copy_gbps, 100.0 * gpu_bw_share(run, run->tg_ts), run->load_s, run->first_s);
+           lmc_model_size_bytes(model) / 1073741824.0, run->pp_ts, run->tg_ts,
+           run->info.gpu_weight_bytes / 1e9, run->copy_gbps, 100.0 * gpu_bw_share(run, run->tg_ts),
+           run->load_s, run->first_s);
     fflush(stdout);
 }
 
-static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc, const bench_run *run,
-                        const bench_test *bt, const char *when) {
+static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
+                        const bench_run *run, const bench_test *bt, const char *when) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "build_commit", "lmc-" LMC_VERSION_STRING);
     cJSON_AddStringToObject(j, "model_filename", o->model_path ? o->model_path : "(default)");
@@ -251,7 +260,8 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
         cJSON_AddStringToObject(j, "gpu_name", run->info.gpu_name);
         cJSON_AddNumberToObject(j, "gpu_weight_bytes", (double)run->info.gpu_weight_bytes);
         if (run->gpu_table) cJSON_AddNumberToObject(j, "copy_gbps", run->copy_gbps);
-        if (run->gpu_table && bt->n_gen > 0) cJSON_AddNumberToObject(j, "bw_share", gpu_bw_share(run, bt->avg_ts));
+        if (run->gpu_table && bt->n_gen > 0)
+            cJSON_AddNumberToObject(j, "bw_share", gpu_bw_share(run, bt->avg_ts));
     }
     cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"), *tss = cJSON_AddArrayToObject(j, "samples_ts");
     const int n_tok = bt->n_prompt > 0 ? bt->n_prompt : bt->n_gen;
@@ -264,18 +274,20 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
 
 /* After the first context starts: what it runs on and, with every layer on the GPU, the start-up
  * times (one token decoded from position 0) and the copy bandwidth, then the table's header. */
-static lmc_status first_context(lmc_context *ctx, const lmc_model *model, const bench_opts *o, const int32_t *toks,
-                                double t0, bench_run *run) {
+static lmc_status first_context(lmc_context *ctx, const lmc_model *model, const bench_opts *o,
+                                const int32_t *toks, double t0, bench_run *run) {
     lmc_status st = lmc_context_get_info(ctx, &run->info);
     if (st != LMC_OK) return st;
-    run->gpu_table = run->info.device == LMC_DEVICE_CUDA && run->info.n_gpu_layers >= lmc_model_n_layer(model);
+    run->gpu_table =
+        run->info.device == LMC_DEVICE_CUDA && run->info.n_gpu_layers >= lmc_model_n_layer(model);
     if (run->gpu_table) {
         const float *logits;
         run->load_s = (now_ns() - t0) * 1e-9;
         if ((st = lmc_decode(ctx, toks, 1, 0, &logits)) != LMC_OK) return st;
         run->first_s = (now_ns() - t0) * 1e-9;
         lmc_seq_truncate(ctx, 0, 0);
-        if (lmc_context_measure_bandwidth(ctx, &run->copy_gbps) != LMC_OK) run->copy_gbps = 0; /* unknown */
+        if (lmc_context_measure_bandwidth(ctx, &run->copy_gbps) != LMC_OK)
+            run->copy_gbps = 0; /* unknown */
     }
     if (!o->json) {
         if (run->info.device == LMC_DEVICE_CUDA) printf("device: %s\n", run->info.gpu_name);
@@ -328,7 +340,8 @@ int cmd_bench(int argc, char **argv) {
         lmc_context_params cp = lmc_context_default_params();
         cp.n_ctx = max_p > max_n ? max_p : max_n;
         cp.n_batch = max_p;
-        if (o.device == LMC_DEVICE_CUDA) { /* the GPU's defaults are lmc_context's: prompts in 512s */
+        if (o.device ==
+            LMC_DEVICE_CUDA) { /* the GPU's defaults are lmc_context's: prompts in 512s */
             if (o.n_ctx > 0) cp.n_ctx = o.n_ctx;
             cp.n_batch = o.n_batch > 0 ? o.n_batch : 512;
         }
@@ -362,10 +375,14 @@ int cmd_bench(int argc, char **argv) {
                     goto done;
                 }
                 finish_stats(&bt);
-                if (ti == 0 && bt.n_prompt > 0 && !run.pp_n) run.pp_n = bt.n_prompt, run.pp_ts = bt.avg_ts;
-                if (ti == 0 && bt.n_gen > 0 && !run.tg_n) run.tg_n = bt.n_gen, run.tg_ts = bt.avg_ts;
-                if (arr) cJSON_AddItemToArray(arr, test_json(&o, model, desc, &run, &bt, when));
-                else print_table_row(desc, size, params, &run, &bt);
+                if (ti == 0 && bt.n_prompt > 0 && !run.pp_n)
+                    run.pp_n = bt.n_prompt, run.pp_ts = bt.avg_ts;
+                if (ti == 0 && bt.n_gen > 0 && !run.tg_n)
+                    run.tg_n = bt.n_gen, run.tg_ts = bt.avg_ts;
+                if (arr)
+                    cJSON_AddItemToArray(arr, test_json(&o, model, desc, &run, &bt, when));
+                else
+                    print_table_row(desc, size, params, &run, &bt);
             }
         }
         lmc_context_free(ctx);

@@ -1,6 +1,7 @@
 /* cmd_inspect.c — 'lmc inspect MODEL.gguf': the header, every metadata key with its type and value,
  * the tensor table and the totals (parameters, bits per weight). It reads the file through the
- * library's read-only GGUF API (lmc_gguf_*) only; it does not load the model, so it also works on files lmc cannot run. */
+ * library's read-only GGUF API (lmc_gguf_*) only; it does not load the model, so it also works on
+ * files lmc cannot run. */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -110,8 +111,8 @@ static void print_array(const lmc_gguf *g, uint64_t i, const lmc_gguf_kv *kv, bo
             print_f32(lmc_gguf_arr_f64(g, i, j));
         else if (et == LMC_GGUF_FLOAT64)
             printf("%.17g", lmc_gguf_arr_f64(g, i, j));
-        else if (et == LMC_GGUF_UINT64)
-            printf("%.0f", lmc_gguf_arr_f64(g, i, j)); /* may exceed int64; double is enough for display */
+        else if (et == LMC_GGUF_UINT64) /* may exceed int64; double is enough for display */
+            printf("%.0f", lmc_gguf_arr_f64(g, i, j));
         else
             printf("%" PRId64, lmc_gguf_arr_i64(g, i, j));
     }
@@ -153,7 +154,8 @@ static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
     for (uint64_t i = 0; i < n_tensors; i++) {
         lmc_gguf_get_tensor(g, i, &t);
         uint64_t elems = 1;
-        for (int d = 0; d < 4; d++) elems *= (uint64_t)t.ne[d];
+        for (int d = 0; d < 4; d++)
+            elems *= (uint64_t)t.ne[d];
         n_params += elems;
         n_bytes += t.nbytes;
         if (t.type < INSPECT_TYPE_IDS) per_type[t.type]++;
@@ -162,15 +164,17 @@ static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
         char shape[96];
         int k = snprintf(shape, sizeof shape, "[");
         for (uint32_t d = 0; d < t.n_dims; d++)
-            k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t.ne[d]);
+            k +=
+                snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t.ne[d]);
         snprintf(shape + k, sizeof shape - (size_t)k, "]");
         char type[24];
         snprintf(type, sizeof type, "%s%s", t.type_name, t.supported ? "" : "*");
         uint64_t nlen = t.name_len > 64 ? 64 : t.name_len;
         printf("  %5" PRIu64 "  ", i);
         print_escaped(t.name, nlen);
-        printf("%*s  %-8s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", nlen < (uint64_t)name_w ? name_w - (int)nlen : 0,
-               "", type, shape, t.offset, t.nbytes);
+        printf("%*s  %-8s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n",
+               nlen < (uint64_t)name_w ? name_w - (int)nlen : 0, "", type, shape, t.offset,
+               t.nbytes);
     }
     if (table && n_unsupported) printf("  (* a type lmc cannot compute with)\n");
 
@@ -185,7 +189,8 @@ static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
     if (n_tensors > 0) {
         printf("types:");
         for (int ty = 0; ty < INSPECT_TYPE_IDS; ty++)
-            if (per_type[ty]) printf(" %s x %" PRIu64, lmc_tensor_type_name((uint32_t)ty), per_type[ty]);
+            if (per_type[ty])
+                printf(" %s x %" PRIu64, lmc_tensor_type_name((uint32_t)ty), per_type[ty]);
         putchar('\n');
     }
 }
