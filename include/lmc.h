@@ -58,6 +58,85 @@ const char *lmc_model_chat_template(const lmc_model *model);
 /* A metadata string value by key, or NULL. */
 const char *lmc_model_meta_str(const lmc_model *model, const char *key);
 
+/* ---- GGUF files, read-only ------------------------------------------------------------------- */
+/* The file as the reader sees it, without loading a model (so it works on files lmc cannot run):
+ * the header, the metadata key/values and the tensor table. Strings point into the mapped file and
+ * are not NUL-terminated (a length goes with each); they live until lmc_gguf_close. */
+typedef struct lmc_gguf lmc_gguf;
+
+/* Metadata value types, numbered as in the GGUF format. */
+typedef enum {
+    LMC_GGUF_UINT8 = 0,
+    LMC_GGUF_INT8 = 1,
+    LMC_GGUF_UINT16 = 2,
+    LMC_GGUF_INT16 = 3,
+    LMC_GGUF_UINT32 = 4,
+    LMC_GGUF_INT32 = 5,
+    LMC_GGUF_FLOAT32 = 6,
+    LMC_GGUF_BOOL = 7,
+    LMC_GGUF_STRING = 8,
+    LMC_GGUF_ARRAY = 9,
+    LMC_GGUF_UINT64 = 10,
+    LMC_GGUF_INT64 = 11,
+    LMC_GGUF_FLOAT64 = 12
+} lmc_gguf_type;
+
+typedef struct {
+    const char *path; /* NUL-terminated */
+    uint32_t version;
+    uint64_t alignment; /* of tensor data (general.alignment, default 32) */
+    uint64_t n_kv;
+    uint64_t n_tensors;
+    uint64_t data_offset; /* where the tensor data section starts */
+    uint64_t size;        /* file size in bytes */
+} lmc_gguf_header;
+
+/* One metadata entry. Of the value fields only those of its type are set (the others are 0). */
+typedef struct {
+    const char *key; /* key_len bytes */
+    uint64_t key_len;
+    uint32_t type;   /* lmc_gguf_type */
+    uint64_t u64;    /* unsigned integers; bool as 0 / 1 */
+    int64_t i64;     /* signed integers */
+    double f64;      /* float32, float64 */
+    const char *str; /* string: str_len bytes */
+    uint64_t str_len;
+    uint32_t arr_type;   /* array: element type (LMC_GGUF_ARRAY for nested arrays, not shown) */
+    uint64_t arr_n;      /* array: element count */
+    uint64_t arr_nbytes; /* array: bytes the elements take in the file */
+} lmc_gguf_kv;
+
+/* One tensor of the tensor table. ne[0] is the contiguous dimension; unused dims are 1. */
+typedef struct {
+    const char *name; /* name_len bytes */
+    uint64_t name_len;
+    uint32_t n_dims;
+    int64_t ne[4];
+    uint32_t type;         /* ggml type id */
+    const char *type_name; /* "Q4_K", ... (NUL-terminated) */
+    bool supported;        /* lmc can compute with this type */
+    uint64_t offset;       /* relative to the data section */
+    uint64_t nbytes;
+} lmc_gguf_tensor;
+
+/* Opens and validates a file (every count, length and offset against its size). Errors:
+ * LMC_ERR_IO, LMC_ERR_FORMAT (the message names the item and its offset), LMC_ERR_UNSUPPORTED. */
+lmc_status lmc_gguf_open(const char *path, lmc_gguf **out);
+void lmc_gguf_close(lmc_gguf *g);
+void lmc_gguf_get_header(const lmc_gguf *g, lmc_gguf_header *out);
+/* Entry i (< n_kv) / tensor i (< n_tensors); LMC_ERR_INVALID_ARG when i is out of range. */
+lmc_status lmc_gguf_get_kv(const lmc_gguf *g, uint64_t i, lmc_gguf_kv *out);
+lmc_status lmc_gguf_get_tensor(const lmc_gguf *g, uint64_t i, lmc_gguf_tensor *out);
+/* Element j of the array of entry i: as a number (bool as 0 / 1; 0 when not a numeric array or out
+ * of range), or a string (its length in *len; NULL when not a string array or out of range). */
+double lmc_gguf_arr_f64(const lmc_gguf *g, uint64_t i, uint64_t j);
+int64_t lmc_gguf_arr_i64(const lmc_gguf *g, uint64_t i, uint64_t j);
+const char *lmc_gguf_arr_str(const lmc_gguf *g, uint64_t i, uint64_t j, uint64_t *len);
+/* "uint8", ..., "float64"; "?" when unknown. */
+const char *lmc_gguf_type_name(uint32_t type);
+/* A ggml tensor type's name ("F16", "Q4_K", ...); "?" when unknown. Ids are below 256. */
+const char *lmc_tensor_type_name(uint32_t type);
+
 /* ---- tokenizer -------------------------------------------------------------------------------- */
 /* Tokenize len bytes of text (len < 0: NUL-terminated). add_special: BOS/EOS as the metadata says.
  * parse_special: text of control/user-defined tokens (e.g. "<|im_start|>") becomes that token.
@@ -143,6 +222,31 @@ typedef void (*lmc_observer)(void *user, lmc_observe_what what, int32_t layer, c
  * default). */
 void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user);
 
+/* ---- what a context runs on ------------------------------------------------------------------ */
+/* Number of usable devices of a kind: CPU 1; CUDA the GPUs found (0 when none), or -1 when this
+ * build of lmc has no CUDA backend. */
+int32_t lmc_device_count(lmc_device device);
+
+typedef struct {
+    lmc_device device;         /* resolved: LMC_DEVICE_CPU or LMC_DEVICE_CUDA */
+    const char *backend;       /* "cpu" or "cuda" */
+    int32_t n_gpu_layers;      /* layers on the GPU (the last ones); 0 on the CPU */
+    int32_t n_threads;         /* CPU threads */
+    const char *cpu_kernels;   /* the CPU kernel set in use: "avx512", "avx2", "scalar", or "ref"
+                                  (the reference path, env LMC_KERNELS=ref) */
+    char gpu_name[128];        /* the GPU's name; "" on the CPU */
+    uint64_t gpu_mem_total;    /* the GPU's memory in bytes; 0 on the CPU */
+    uint64_t gpu_mem_free;     /* of it free now */
+    uint64_t gpu_weight_bytes; /* weight bytes one decode step reads on the GPU (each matrix once,
+                                  one embedding row); 0 on the CPU */
+} lmc_context_info;
+
+lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out);
+/* The ceiling a decode step's weight reads compare with: times a device-to-device copy of 1 GiB ten
+ * times and gives bytes read + written per second in GB/s. Takes 2 GiB of GPU memory for a moment;
+ * LMC_ERR_UNSUPPORTED for a context on the CPU. */
+lmc_status lmc_context_measure_bandwidth(lmc_context *ctx, double *gb_s);
+
 /* ---- sampling --------------------------------------------------------------------------------- */
 typedef struct {
     float temp;              /* <= 0: greedy */
@@ -177,6 +281,16 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
                            size_t n_msgs, bool add_generation_prompt, char **out);
 /* Template source of a built-in by name (chatml, llama2, llama3, mistral, zephyr), or NULL. */
 const char *lmc_chat_builtin(const char *name);
+
+/* Renders Jinja template source tmpl over JSON: messages_json a JSON array of message objects
+ * (passed to the template as-is, so tool calls and other fields reach it), extra_json NULL or a
+ * JSON object whose keys become further template variables (tools, documents, ...);
+ * bos_token/eos_token the text of those tokens (NULL: ""). *out is malloc'ed (caller frees).
+ * LMC_ERR_INVALID_ARG when the JSON is malformed or of the wrong kind, LMC_ERR_TEMPLATE with the
+ * template's error. */
+lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, const char *extra_json,
+                                bool add_generation_prompt, const char *bos_token,
+                                const char *eos_token, char **out);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,8 @@ typedef struct {
 extern const lmc_backend lmc_cpu_backend; /* src/cpu/forward.c */
 #ifdef LMC_WITH_CUDA
 extern const lmc_backend lmc_split_backend; /* src/backend_split.c */
+/* The CUDA context inside a lmc_split_backend state (for context_info.c's device queries). */
+struct lmc_cuda_ctx *split_backend_gpu(void *state);
 #endif
 
 #endif

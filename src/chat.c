@@ -1,6 +1,6 @@
 /* chat.c — lmc_chat_render: a model's chat template (or a built-in one) rendered over messages,
  * with the model's BOS/EOS token text. The Jinja work is in jinja.c; this file only gathers the
- * inputs. */
+ * inputs (a model's messages and token text, or JSON text for lmc_chat_render_json). */
 #include "jinja.h"
 #include "util.h"
 
@@ -63,5 +63,31 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
     const char *eos = model ? token_text_or_empty(model, lmc_token_eos(model)) : "";
     lmc_status st = chat_render_json(src, arr, add_generation_prompt, bos, eos, NULL, NULL, out);
     cJSON_Delete(arr);
+    return st;
+}
+
+lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, const char *extra_json,
+                                bool add_generation_prompt, const char *bos_token,
+                                const char *eos_token, char **out) {
+    if (!out) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render_json: out is NULL");
+    *out = NULL;
+    if (!tmpl || !messages_json)
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "lmc_chat_render_json: a template and messages are required");
+    lmc_status st = LMC_ERR_INVALID_ARG;
+    cJSON *extra = NULL, *msgs = cJSON_Parse(messages_json);
+    if (!msgs || !cJSON_IsArray(msgs)) {
+        st = lmc_err(st, "chat: the messages are not a JSON array");
+        goto done;
+    }
+    if (extra_json && (!(extra = cJSON_Parse(extra_json)) || !cJSON_IsObject(extra))) {
+        st = lmc_err(st, "chat: the extra template variables are not a JSON object");
+        goto done;
+    }
+    st =
+        chat_render_json(tmpl, msgs, add_generation_prompt, bos_token, eos_token, extra, NULL, out);
+done:
+    cJSON_Delete(msgs);
+    cJSON_Delete(extra);
     return st;
 }

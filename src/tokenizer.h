@@ -1,6 +1,7 @@
 /* tokenizer.h — internal interface of the tokenizer (SentencePiece and byte-level BPE read from the
- * GGUF's tokenizer.ggml.* metadata). The public functions (lmc_tokenize, ...) are in lmc.h and are thin
- * wrappers over these, which take the vocabulary directly (handy for tests). */
+ * GGUF's tokenizer.ggml.* metadata). The public functions that take a model (lmc_tokenize, ...) are
+ * thin wrappers over these in vocab.c; these take the vocabulary directly (handy for tests) and
+ * know nothing of models. */
 #ifndef LMC_TOKENIZER_H
 #define LMC_TOKENIZER_H
 
@@ -33,5 +34,8 @@ bool tok_add_bos(const struct tok_vocab *v);
 bool tok_strips_leading_space(const struct tok_vocab *v);
 /* A note about the load the caller may want to show (e.g. an unknown pre-tokenizer), or NULL. */
 const char *tok_warning(const struct tok_vocab *v);
+/* A streaming detokenizer over v (the public lmc_detok of lmc.h; push/flush/free are lmc_detok_*).
+ * NULL when out of memory. v must outlive it. */
+lmc_detok *tok_detok_init(const struct tok_vocab *v, bool special);
 
 #endif

@@ -50,6 +50,23 @@ def main():
     check(len(rows) == 2 and "pp8" in rows[0] and "tg4" in rows[1] and "±" in rows[0], f"table rows: {rows}")
     check("t/s" in r.stdout and "threads" in r.stdout, "table header")
 
+    # The table's closing line names the CPU kernels the JSON reports.
+    kernels = {e["cpu_kernels"] for e in arr}
+    check(len(kernels) == 1 and f"CPU kernels: {kernels.pop() if kernels else '?'}" in r.stdout,
+          "one CPU kernel set, the same in the JSON and the table")
+
+    # --device cuda goes through lmc_context like the CPU: on a GPU the JSON adds the GPU's figures;
+    # without one (or without the CUDA backend) it fails with one line on stderr.
+    r = bench("-m", model, "--device", "cuda", "-p", "8", "-n", "4", "-r", "2", "--json")
+    if r.returncode == 0:
+        arr = json.loads(r.stdout)
+        check(len(arr) == 2 and all(e["backends"] == "CUDA" and e["gpu_name"] and e["gpu_weight_bytes"] > 0
+                                    and "copy_gbps" in e for e in arr), f"--device cuda JSON: {arr}")
+        check(all(("bw_share" in e) == (e["n_gen"] > 0) for e in arr), "bw_share on the tg test only")
+    else:
+        check(r.returncode == 1 and r.stderr.strip() and not r.stdout.strip(),
+              f"--device cuda without a usable GPU: exit {r.returncode}, {r.stderr.strip()}")
+
     for bad in (["-p", "x"], ["-r", "0"], ["-t", "0"], ["--device", "tpu"], ["--nope"]):
         r = bench("-m", model, *bad)
         check(r.returncode == 2 and "Try 'lmc bench --help'" in r.stderr, f"{bad}: exit {r.returncode}, {r.stderr.strip()}")

@@ -1,5 +1,5 @@
 /* cuda_backend.h — the C boundary of the CUDA backend: device query, op-level entry points on host
- * arrays (for the parity tests) and the whole-model GPU forward (upload, KV cache, decode, bench).
+ * arrays (for the parity tests) and the whole-model GPU forward (upload, KV cache, decode, copy bandwidth).
  * No CUDA types cross this header; it compiles in C without the toolkit. Only built with LMC_WITH_CUDA. */
 #ifndef LMC_CUDA_BACKEND_H
 #define LMC_CUDA_BACKEND_H
@@ -100,18 +100,9 @@ void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);
  * layer0 == 0). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);
 
-typedef struct {
-    double pp_tok_s;       /* prompt processing (one batch of n_prompt tokens) */
-    double tg_tok_s;       /* decode, n_gen steps after a prompt */
-    double copy_gb_s;      /* device-to-device copy bandwidth, bytes read + written */
-    double weight_gb;      /* weight bytes read per decode step, GB */
-    double bw_share;       /* tg_tok_s * weight bytes / copy bandwidth */
-    double load_s;         /* init (upload) time, filled by the caller */
-} lmc_cuda_bench_result;
-
-/* Times pp (n_prompt tokens in one batch, `reps` times, median) and tg (n_gen tokens). */
-lmc_status lmc_cuda_bench(lmc_cuda_ctx *c, int32_t n_prompt, int32_t n_gen, int32_t reps,
-                          lmc_cuda_bench_result *r);
+/* Device-to-device copy bandwidth on c's stream: 1 GiB copied ten times (after one warm-up copy),
+ * bytes read + written per second in GB/s. Allocates 2 GiB for the duration. */
+lmc_status lmc_cuda_copy_bandwidth(lmc_cuda_ctx *c, double *gb_s);
 
 #ifdef __cplusplus
 }

@@ -774,71 +774,33 @@ extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidd
     return forward_run(c, NULL, hidden, n, pos, logits, layer_out);
 }
 
-// ---- bench ---------------------------------------------------------------------------------------
+// ---- copy bandwidth ------------------------------------------------------------------------------
 
-extern "C" lmc_status lmc_cuda_bench(lmc_cuda_ctx *c, int32_t n_prompt, int32_t n_gen, int32_t reps,
-                                     lmc_cuda_bench_result *r) {
+extern "C" lmc_status lmc_cuda_copy_bandwidth(lmc_cuda_ctx *c, double *gb_s) {
+    // 1 GiB device-to-device, once to warm up, then ten times between two events on c's stream
+    const size_t nb = 1ull << 30;
     lmc_status st = LMC_OK;
-    memset(r, 0, sizeof *r);
-    std::vector<int32_t> toks((size_t)std::max(n_prompt, 1));
-    uint64_t seed = 12345;
-    for (auto &t : toks) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        t = (int32_t)((seed >> 33) % (uint64_t)c->hp.n_vocab);
-    }
-    // copy bandwidth: 1 GiB device-to-device, bytes read + written
-    {
-        const size_t nb = 1ull << 30;
-        void *a = NULL, *b = NULL;
-        cudaEvent_t e0, e1;
-        cudaEventCreate(&e0);
-        cudaEventCreate(&e1);
-        if (cudaMalloc(&a, nb) == cudaSuccess && cudaMalloc(&b, nb) == cudaSuccess) {
-            cudaMemsetAsync(a, 1, nb, c->st);
-            cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st);
-            cudaEventRecord(e0, c->st);
-            for (int i = 0; i < 10; i++) cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st);
-            cudaEventRecord(e1, c->st);
-            cudaEventSynchronize(e1);
-            float ms = 0;
-            cudaEventElapsedTime(&ms, e0, e1);
-            r->copy_gb_s = 2.0 * nb * 10 / (ms * 1e-3) / 1e9;
-        }
-        cudaGetLastError();
-        cudaFree(a);
-        cudaFree(b);
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
-    }
-    if (n_prompt > 0) {
-        std::vector<double> ts;
-        TRY(lmc_cuda_forward(c, toks.data(), n_prompt, 0, NULL, NULL)); // warm-up
-        for (int i = 0; i < std::max(reps, 1); i++) {
-            double t0 = lmc_time_s();
-            TRY(lmc_cuda_forward(c, toks.data(), n_prompt, 0, NULL, NULL));
-            ts.push_back(lmc_time_s() - t0);
-        }
-        std::sort(ts.begin(), ts.end());
-        r->pp_tok_s = n_prompt / ts[ts.size() / 2];
-    }
-    if (n_gen > 0) {
-        int32_t t = toks[0];
-        TRY(lmc_cuda_forward(c, &t, 1, 0, NULL, NULL)); // warm-up (graph capture)
-        TRY(lmc_cuda_forward(c, &t, 1, 1, NULL, NULL));
-        std::vector<double> ts;
-        for (int rep = 0; rep < std::max(reps, 1); rep++) {
-            double t0 = lmc_time_s();
-            for (int i = 0; i < n_gen && i < c->n_ctx; i++) {
-                t = toks[(size_t)i % toks.size()];
-                TRY(lmc_cuda_forward(c, &t, 1, i, NULL, NULL));
-            }
-            ts.push_back(lmc_time_s() - t0);
-        }
-        std::sort(ts.begin(), ts.end());
-        r->tg_tok_s = std::min(n_gen, c->n_ctx) / ts[ts.size() / 2];
-    }
-    r->weight_gb = c->bytes_per_token / 1e9;
-    if (r->copy_gb_s > 0) r->bw_share = r->tg_tok_s * r->weight_gb / r->copy_gb_s;
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float ms = 0;
+    *gb_s = 0;
+    TRYC(cudaEventCreate(&e0), "copy bandwidth: event");
+    TRYC(cudaEventCreate(&e1), "copy bandwidth: event");
+    TRYC(cudaMalloc(&a, nb), "copy bandwidth: 1 GiB buffer");
+    TRYC(cudaMalloc(&b, nb), "copy bandwidth: 1 GiB buffer");
+    TRYC(cudaMemsetAsync(a, 1, nb, c->st), "copy bandwidth: memset");
+    TRYC(cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st), "copy bandwidth: copy");
+    TRYC(cudaEventRecord(e0, c->st), "copy bandwidth: event");
+    for (int i = 0; i < 10; i++) TRYC(cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st), "copy bandwidth: copy");
+    TRYC(cudaEventRecord(e1, c->st), "copy bandwidth: event");
+    TRYC(cudaEventSynchronize(e1), "copy bandwidth: sync");
+    TRYC(cudaEventElapsedTime(&ms, e0, e1), "copy bandwidth: timing");
+    if (ms > 0) *gb_s = 2.0 * nb * 10 / (ms * 1e-3) / 1e9;
 done:
+    cudaGetLastError(); // a failed allocation here must not show up in the next forward
+    cudaFree(a);
+    cudaFree(b);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
     return st;
 }

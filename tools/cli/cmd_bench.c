@@ -1,12 +1,11 @@
 /* cmd_bench.c — 'lmc bench': prompt processing (pp) and generation (tg) speed like llama-bench.
- * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens decoded
- * one at a time from position 0. Each test runs once as a warm-up, then -r times; the table (or the
- * JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures only what
- * lmc_decode does: no sampling, no tokenization. --device cuda with every layer on the GPU runs
- * bench_cuda() (the CUDA backend's benchmark: tok/s, weight bytes per token, share of the device's
- * copy bandwidth); with -ngl below n_layer (layers split with the CPU) it times lmc_decode as above. */
+ * pp: a random-token prompt of -p tokens decoded in one batch from position 0; tg: -n tokens
+ * decoded one at a time from position 0. Each test runs once as a warm-up, then -r times; the table
+ * (or the JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures
+ * only what lmc_decode does: no sampling, no tokenization. --device cuda runs the same way through
+ * lmc_context (what users run); with every layer on the GPU a second table adds the weight bytes
+ * per token and their share of the device's copy bandwidth. It uses nothing but lmc.h. */
 #include "cli.h"
-#include "cpu/kernels.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -15,10 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef LMC_WITH_CUDA
-#include "cuda/cuda_backend.h"
-#endif
 
 enum { BENCH_MAX_LIST = 16 };
 
@@ -35,7 +30,7 @@ typedef struct {
     int n[BENCH_MAX_LIST], n_n;
     int t[BENCH_MAX_LIST], n_t;
     int reps, ngl;
-    int n_ctx, n_batch, graph; /* --device cuda only */
+    int n_ctx, n_batch; /* --device cuda only; 0: the default */
     lmc_device device;
     bool json;
 } bench_opts;
@@ -47,34 +42,35 @@ static double now_ns(void) {
 }
 
 static void usage(void) {
-    printf("usage: lmc bench -m MODEL [options]\n"
-           "\n"
-           "Measures prompt processing (pp) and text generation (tg) speed in tokens per second, like\n"
-           "llama-bench. pp decodes a random-token prompt of P tokens in one batch from position 0;\n"
-           "tg decodes N tokens one at a time from position 0. Each test runs once to warm up, then R\n"
-           "times; t/s is the mean and standard deviation over the R runs.\n"
-           "\n"
-           "options:\n"
-           "  -m, --model PATH   GGUF model (default: the default model in the cache)\n"
-           "  -p, --n-prompt P   prompt lengths, comma-separated (default 512; 0 skips pp)\n"
-           "  -n, --n-gen N      generation lengths, comma-separated (default 128; 0 skips tg)\n"
-           "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
-           "  -r, --repetitions R  runs per test (default 5)\n"
-           "  --device cpu|cuda  where to run (default cpu)\n"
-           "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). With\n"
-           "                     all layers the CUDA backend's own benchmark runs (one pp and one tg\n"
-           "                     test; weight bytes per token, share of the copy bandwidth). With N\n"
-           "                     below the model's layer count the last N layers and the output run\n"
-           "                     on the GPU, the first ones on the CPU (-t threads), timed like the\n"
-           "                     CPU runs; 0: CPU only\n"
-           "  -c N, -b N, --no-graph  --device cuda: context size (default p + n + 16), largest\n"
-           "                     prompt batch (default 512), decode without the CUDA graph (-b and\n"
-           "                     --no-graph: all layers on the GPU only)\n"
-           "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
-           "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
-           "  -h, --help         this help\n"
-           "\n"
-           "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
+    printf(
+        "usage: lmc bench -m MODEL [options]\n"
+        "\n"
+        "Measures prompt processing (pp) and text generation (tg) speed in tokens per second, "
+        "like\n"
+        "llama-bench. pp decodes a random-token prompt of P tokens in one batch from position 0;\n"
+        "tg decodes N tokens one at a time from position 0. Each test runs once to warm up, then "
+        "R\n"
+        "times; t/s is the mean and standard deviation over the R runs.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH   GGUF model (default: the default model in the cache)\n"
+        "  -p, --n-prompt P   prompt lengths, comma-separated (default 512; 0 skips pp)\n"
+        "  -n, --n-gen N      generation lengths, comma-separated (default 128; 0 skips tg)\n"
+        "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
+        "  -r, --repetitions R  runs per test (default 5)\n"
+        "  --device cpu|cuda  where to run (default cpu)\n"
+        "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). The\n"
+        "                     last N layers and the output run on the GPU, the first ones on the\n"
+        "                     CPU (-t threads); 0: CPU only. With all layers on the GPU a second\n"
+        "                     table follows: the first pp and tg test with the weight bytes read\n"
+        "                     per token and their share of the device's copy bandwidth\n"
+        "  -c N, -b N         --device cuda: context size (default the largest P or N), largest\n"
+        "                     prompt batch (default 512)\n"
+        "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
+        "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
+        "  -h, --help         this help\n"
+        "\n"
+        "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
 }
 
 static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out, int min) {
@@ -106,8 +102,6 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->t[0] = ncpu > 0 ? (int)ncpu : 1, o->n_t = 1;
     o->reps = 5;
     o->ngl = -1;
-    o->n_batch = 512;
-    o->graph = 1;
     o->device = LMC_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -138,9 +132,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             if (!cli_arg_int(argc, argv, &i, &o->n_ctx)) return CLI_USAGE;
         } else if (!strcmp(a, "-b")) {
             if (!cli_arg_int(argc, argv, &i, &o->n_batch)) return CLI_USAGE;
-            if (o->n_batch < 1) return cli_usage_error("bench", "-b: a positive batch size expected");
-        } else if (!strcmp(a, "--no-graph")) {
-            o->graph = 0;
+            if (o->n_batch < 1)
+                return cli_usage_error("bench", "-b: a positive batch size expected");
         } else {
             return cli_usage_error("bench", "unknown option '%s'", a);
         }
@@ -186,68 +179,20 @@ static void human_params(uint64_t n, char *buf, size_t size) {
     else snprintf(buf, size, "%.2f M", (double)n / 1e6);
 }
 
-#ifdef LMC_WITH_CUDA
-static double now_s(void) { return now_ns() * 1e-9; }
-
-static void cuda_progress(float done, void *user) {
-    (void)user;
-    static int last = -1;
-    int pct = (int)(done * 100);
-    if (pct / 10 != last / 10) fprintf(stderr, "\rupload %3d%%%s", pct, pct >= 100 ? "\n" : "");
-    last = pct;
-}
-
-/* The GPU benchmark (written with the CUDA backend): its own table with the weight bytes per token
- * and the share of the device's copy bandwidth. */
-static int bench_cuda(const char *path, int n_prompt, int n_gen, int reps, int n_ctx, int n_batch, int graph) {
-    const double t0 = now_s();
-    lmc_model *m = cli_load_model(path, false, true);
-    if (!m) return CLI_ERR;
-    lmc_cuda_params p = {0};
-    p.n_ctx = n_ctx > 0 ? n_ctx : n_prompt + n_gen + 16;
-    p.n_batch = n_batch;
-    p.use_graph = graph;
-    p.progress = cuda_progress;
-    lmc_cuda_ctx *c = NULL;
-    lmc_status st = lmc_cuda_init(m, &p, &c);
-    if (st != LMC_OK) {
-        lmc_model_free(m);
-        return cli_fail(st, "CUDA init");
-    }
-    const double t_init = now_s() - t0;
-    int32_t tok = lmc_model_n_vocab(m) > 1 ? 1 : 0;
-    st = lmc_cuda_forward(c, &tok, 1, 0, NULL, NULL);
-    const double t_first = now_s() - t0;
-    lmc_cuda_bench_result r;
-    if (st == LMC_OK) st = lmc_cuda_bench(c, n_prompt, n_gen, reps, &r);
-    if (st != LMC_OK) {
-        lmc_cuda_free(c);
-        lmc_model_free(m);
-        return cli_fail(st, "CUDA bench");
-    }
-    char desc[64], dev[128];
-    uint64_t fr, tot;
-    lmc_model_desc(m, desc, sizeof desc);
-    lmc_cuda_device_info(dev, sizeof dev, &fr, &tot);
-    printf("device: %s\n", dev);
-    printf("| model | size GiB | pp%d tok/s | tg%d tok/s | weights GB/token | copy GB/s | decode share | load+init s | to first token s |\n",
-           n_prompt, n_gen);
-    printf("| %s | %.2f | %.1f | %.1f | %.3f | %.0f | %.1f%% | %.2f | %.2f |\n", desc,
-           lmc_model_size_bytes(m) / 1073741824.0, r.pp_tok_s, r.tg_tok_s, r.weight_gb, r.copy_gb_s,
-           100.0 * r.bw_share, t_init, t_first);
-    fflush(stdout);
-    lmc_cuda_free(c);
-    lmc_model_free(m);
-    return CLI_OK;
-}
-#endif
+/* What the tests ran on (the first context's info) and, with every layer on the GPU, the figures of
+ * the GPU table: the first pp and tg test, the copy bandwidth, load and first-token times. */
+typedef struct {
+    lmc_context_info info;
+    bool gpu_table;
+    double copy_gbps;       /* 0 when it could not be measured */
+    double load_s, first_s; /* from before the model load to the context's start / first logits */
+    int pp_n, tg_n;
+    double pp_ts, tg_ts;
+} bench_run;
 
 /* CUDA when some layers run on the GPU (-ngl 0 puts none there). */
-static const char *backend_name(const bench_opts *o) { return o->device == LMC_DEVICE_CUDA && o->ngl != 0 ? "CUDA" : "CPU"; }
-
-static const char *cpu_kernels_name(void) {
-    const kern_table *k = kern_best();
-    return k ? k->name : "ref";
+static const char *backend_name(const bench_run *run) {
+    return run->info.device == LMC_DEVICE_CUDA ? "CUDA" : "CPU";
 }
 
 static void print_table_header(void) {
@@ -258,27 +203,46 @@ static void print_table_header(void) {
            "------------", "--------------------");
 }
 
-static void print_table_row(const char *desc, const char *size, const char *params, const bench_opts *o,
-                            const bench_test *bt) {
+static void print_table_row(const char *desc, const char *size, const char *params,
+                            const bench_run *run, const bench_test *bt) {
     char test[32], ts[48];
     if (bt->n_prompt > 0) snprintf(test, sizeof test, "pp%d", bt->n_prompt);
     else snprintf(test, sizeof test, "tg%d", bt->n_gen);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", bt->avg_ts, bt->stddev_ts);
-    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params, backend_name(o),
-           bt->n_threads, test, ts);
+    printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params,
+           backend_name(run), bt->n_threads, test, ts);
     fflush(stdout);
 }
 
-static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc, const bench_test *bt,
-                        const char *when) {
+/* tg reads every GPU weight once per token: that traffic as a share of the copy bandwidth. */
+static double gpu_bw_share(const bench_run *run, double tg_ts) {
+    return run->copy_gbps > 0 ? tg_ts * (double)run->info.gpu_weight_bytes / 1e9 / run->copy_gbps
+                              : 0.0;
+}
+
+/* The GPU table (every layer on the GPU): the first pp and tg test with the weight bytes per token,
+ * the copy bandwidth, the decode's share of it and the start-up times. */
+static void print_gpu_table(const lmc_model *model, const char *desc, const bench_run *run) {
+    printf("\n| model | size GiB | pp%d tok/s | tg%d tok/s | weights GB/token | copy GB/s | decode "
+           "share | load+init s | to first token s |\n",
+           run->pp_n, run->tg_n);
+    printf("| %s | %.2f | %.1f | %.1f | %.3f | %.0f | %.1f%% | %.2f | %.2f |\n", desc,
+           lmc_model_size_bytes(model) / 1073741824.0, run->pp_ts, run->tg_ts,
+           run->info.gpu_weight_bytes / 1e9, run->copy_gbps, 100.0 * gpu_bw_share(run, run->tg_ts),
+           run->load_s, run->first_s);
+    fflush(stdout);
+}
+
+static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
+                        const bench_run *run, const bench_test *bt, const char *when) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "build_commit", "lmc-" LMC_VERSION_STRING);
     cJSON_AddStringToObject(j, "model_filename", o->model_path ? o->model_path : "(default)");
     cJSON_AddStringToObject(j, "model_type", desc);
     cJSON_AddNumberToObject(j, "model_size", (double)lmc_model_size_bytes(model));
     cJSON_AddNumberToObject(j, "model_n_params", (double)lmc_model_n_params(model));
-    cJSON_AddStringToObject(j, "backends", backend_name(o));
-    cJSON_AddStringToObject(j, "cpu_kernels", cpu_kernels_name());
+    cJSON_AddStringToObject(j, "backends", backend_name(run));
+    cJSON_AddStringToObject(j, "cpu_kernels", run->info.cpu_kernels);
     cJSON_AddNumberToObject(j, "n_batch", bt->n_prompt > 0 ? bt->n_prompt : 1);
     cJSON_AddNumberToObject(j, "n_threads", bt->n_threads);
     cJSON_AddNumberToObject(j, "n_gpu_layers", o->device == LMC_DEVICE_CUDA ? o->ngl : 0);
@@ -292,6 +256,13 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     /* tg reads every weight once per token: the effective weight bandwidth */
     if (bt->n_gen > 0)
         cJSON_AddNumberToObject(j, "weights_gbps", (double)lmc_model_size_bytes(model) * bt->avg_ts / 1e9);
+    if (run->info.device == LMC_DEVICE_CUDA) { /* the GPU's figures, as in the GPU table */
+        cJSON_AddStringToObject(j, "gpu_name", run->info.gpu_name);
+        cJSON_AddNumberToObject(j, "gpu_weight_bytes", (double)run->info.gpu_weight_bytes);
+        if (run->gpu_table) cJSON_AddNumberToObject(j, "copy_gbps", run->copy_gbps);
+        if (run->gpu_table && bt->n_gen > 0)
+            cJSON_AddNumberToObject(j, "bw_share", gpu_bw_share(run, bt->avg_ts));
+    }
     cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"), *tss = cJSON_AddArrayToObject(j, "samples_ts");
     const int n_tok = bt->n_prompt > 0 ? bt->n_prompt : bt->n_gen;
     for (int r = 0; r < bt->reps; r++) {
@@ -301,36 +272,45 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     return j;
 }
 
+/* After the first context starts: what it runs on and, with every layer on the GPU, the start-up
+ * times (one token decoded from position 0) and the copy bandwidth, then the table's header. */
+static lmc_status first_context(lmc_context *ctx, const lmc_model *model, const bench_opts *o,
+                                const int32_t *toks, double t0, bench_run *run) {
+    lmc_status st = lmc_context_get_info(ctx, &run->info);
+    if (st != LMC_OK) return st;
+    run->gpu_table =
+        run->info.device == LMC_DEVICE_CUDA && run->info.n_gpu_layers >= lmc_model_n_layer(model);
+    if (run->gpu_table) {
+        const float *logits;
+        run->load_s = (now_ns() - t0) * 1e-9;
+        if ((st = lmc_decode(ctx, toks, 1, 0, &logits)) != LMC_OK) return st;
+        run->first_s = (now_ns() - t0) * 1e-9;
+        lmc_seq_truncate(ctx, 0, 0);
+        if (lmc_context_measure_bandwidth(ctx, &run->copy_gbps) != LMC_OK)
+            run->copy_gbps = 0; /* unknown */
+    }
+    if (!o->json) {
+        if (run->info.device == LMC_DEVICE_CUDA) printf("device: %s\n", run->info.gpu_name);
+        print_table_header();
+    }
+    return LMC_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc == -1) return CLI_OK;
     if (rc) return rc;
-    lmc_model *model = NULL;
     if (o.device == LMC_DEVICE_CUDA) {
-#ifdef LMC_WITH_CUDA
-        if (lmc_cuda_device_count() <= 0) {
-            fprintf(stderr, "lmc bench: no CUDA GPU found\n");
+        const int32_t n_gpu = lmc_device_count(LMC_DEVICE_CUDA);
+        if (n_gpu <= 0) {
+            fprintf(stderr, n_gpu < 0 ? "lmc bench: this lmc was built without the CUDA backend\n"
+                                      : "lmc bench: no CUDA GPU found\n");
             return CLI_ERR;
         }
-        /* Every layer on the GPU: the CUDA backend's own benchmark. A split (-ngl below n_layer) is
-         * timed through lmc_decode below, like the CPU. */
-        if (o.ngl >= 0) {
-            model = cli_load_model(o.model_path, false, o.json);
-            if (!model) return CLI_ERR;
-            if (o.ngl >= lmc_model_n_layer(model)) {
-                lmc_model_free(model);
-                model = NULL;
-            }
-        }
-        if (!model) return bench_cuda(o.model_path, o.p[0], o.n[0], o.reps, o.n_ctx, o.n_batch, o.graph);
-#else
-        fprintf(stderr, "lmc bench: this lmc was built without the CUDA backend\n");
-        return CLI_ERR;
-#endif
     }
-
-    if (!model) model = cli_load_model(o.model_path, false, o.json);
+    const double t0 = now_ns();
+    lmc_model *model = cli_load_model(o.model_path, false, o.json);
     if (!model) return CLI_ERR;
     int max_p = 1, max_n = 1;
     for (int i = 0; i < o.n_p; i++) max_p = o.p[i] > max_p ? o.p[i] : max_p;
@@ -345,6 +325,7 @@ int cmd_bench(int argc, char **argv) {
     time_t tnow = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tnow));
     cJSON *arr = o.json ? cJSON_CreateArray() : NULL;
+    bench_run run = {0};
     if (!toks || !samples) {
         rc = cli_fail(LMC_ERR_OOM, "bench");
         goto done;
@@ -354,21 +335,26 @@ int cmd_bench(int argc, char **argv) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         toks[i] = (int32_t)((rng >> 33) % (uint64_t)n_vocab);
     }
-    if (!o.json) print_table_header();
 
     for (int ti = 0; ti < o.n_t; ti++) {
         lmc_context_params cp = lmc_context_default_params();
         cp.n_ctx = max_p > max_n ? max_p : max_n;
-        if (o.device == LMC_DEVICE_CUDA && o.n_ctx > 0) cp.n_ctx = o.n_ctx;
         cp.n_batch = max_p;
+        if (o.device ==
+            LMC_DEVICE_CUDA) { /* the GPU's defaults are lmc_context's: prompts in 512s */
+            if (o.n_ctx > 0) cp.n_ctx = o.n_ctx;
+            cp.n_batch = o.n_batch > 0 ? o.n_batch : 512;
+        }
         cp.n_seq = 1;
         cp.n_threads = o.t[ti];
         cp.device = o.device;
         cp.n_gpu_layers = o.ngl;
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
+        if (st == LMC_OK && ti == 0) st = first_context(ctx, model, &o, toks, t0, &run);
         if (st != LMC_OK) {
             rc = cli_fail(st, "bench: creating the context");
+            lmc_context_free(ctx);
             goto done;
         }
         /* all pp tests, then all tg tests, as llama-bench orders them */
@@ -389,8 +375,14 @@ int cmd_bench(int argc, char **argv) {
                     goto done;
                 }
                 finish_stats(&bt);
-                if (arr) cJSON_AddItemToArray(arr, test_json(&o, model, desc, &bt, when));
-                else print_table_row(desc, size, params, &o, &bt);
+                if (ti == 0 && bt.n_prompt > 0 && !run.pp_n)
+                    run.pp_n = bt.n_prompt, run.pp_ts = bt.avg_ts;
+                if (ti == 0 && bt.n_gen > 0 && !run.tg_n)
+                    run.tg_n = bt.n_gen, run.tg_ts = bt.avg_ts;
+                if (arr)
+                    cJSON_AddItemToArray(arr, test_json(&o, model, desc, &run, &bt, when));
+                else
+                    print_table_row(desc, size, params, &run, &bt);
             }
         }
         lmc_context_free(ctx);
@@ -400,7 +392,8 @@ int cmd_bench(int argc, char **argv) {
         if (s) printf("%s\n", s);
         free(s);
     } else {
-        printf("\nbuild: lmc %s, CPU kernels: %s\n", LMC_VERSION_STRING, cpu_kernels_name());
+        if (run.gpu_table) print_gpu_table(model, desc, &run);
+        printf("\nbuild: lmc %s, CPU kernels: %s\n", LMC_VERSION_STRING, run.info.cpu_kernels);
     }
     rc = CLI_OK;
 done:

@@ -1,9 +1,8 @@
 /* cmd_inspect.c — 'lmc inspect MODEL.gguf': the header, every metadata key with its type and value,
- * the tensor table and the totals (parameters, bits per weight). It reads the file with the GGUF
- * reader only; it does not load the model, so it also works on files lmc cannot run. */
+ * the tensor table and the totals (parameters, bits per weight). It reads the file through the
+ * library's read-only GGUF API (lmc_gguf_*) only; it does not load the model, so it also works on
+ * files lmc cannot run. */
 #include "cli.h"
-#include "gguf.h"
-#include "quant.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -71,58 +70,61 @@ static void print_f32(double v) {
 }
 
 static bool is_signed(uint32_t t) {
-    return t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64;
+    return t == LMC_GGUF_INT8 || t == LMC_GGUF_INT16 || t == LMC_GGUF_INT32 || t == LMC_GGUF_INT64;
 }
 
-static void print_scalar(const gguf_kv *kv) {
-    if (kv->type == GGUF_VT_BOOL)
-        fputs(kv->v.u64 ? "true" : "false", stdout);
-    else if (kv->type == GGUF_VT_FLOAT32)
-        print_f32(kv->v.f64);
-    else if (kv->type == GGUF_VT_FLOAT64)
-        printf("%.17g", kv->v.f64);
+static void print_scalar(const lmc_gguf_kv *kv) {
+    if (kv->type == LMC_GGUF_BOOL)
+        fputs(kv->u64 ? "true" : "false", stdout);
+    else if (kv->type == LMC_GGUF_FLOAT32)
+        print_f32(kv->f64);
+    else if (kv->type == LMC_GGUF_FLOAT64)
+        printf("%.17g", kv->f64);
     else if (is_signed(kv->type))
-        printf("%" PRId64, kv->v.i64);
+        printf("%" PRId64, kv->i64);
     else
-        printf("%" PRIu64, kv->v.u64);
+        printf("%" PRIu64, kv->u64);
 }
 
-static void print_array(const gguf_kv *kv, bool full) {
-    uint32_t et = kv->v.arr.type;
-    uint64_t n = kv->v.arr.n;
-    if (et == GGUF_VT_ARRAY) { /* nested arrays: counted, not shown */
-        printf("[%" PRIu64 " arrays, %" PRIu64 " bytes]", n, kv->v.arr.nbytes);
+/* Entry i of g, an array: its element count and type, then its first elements (all with full). */
+static void print_array(const lmc_gguf *g, uint64_t i, const lmc_gguf_kv *kv, bool full) {
+    uint32_t et = kv->arr_type;
+    uint64_t n = kv->arr_n;
+    if (et == LMC_GGUF_ARRAY) { /* nested arrays: counted, not shown */
+        printf("[%" PRIu64 " arrays, %" PRIu64 " bytes]", n, kv->arr_nbytes);
         return;
     }
-    uint64_t show = full ? n : (et == GGUF_VT_STRING ? INSPECT_ARR_STRS : INSPECT_ARR_NUMS);
+    uint64_t show = full ? n : (et == LMC_GGUF_STRING ? INSPECT_ARR_STRS : INSPECT_ARR_NUMS);
     if (show > n) show = n;
-    printf("[%" PRIu64 " %s%s", n, et == GGUF_VT_STRING ? "string" : gguf_vtype_name(et),
-           et == GGUF_VT_STRING && n != 1 ? "s" : "");
+    printf("[%" PRIu64 " %s%s", n, et == LMC_GGUF_STRING ? "string" : lmc_gguf_type_name(et),
+           et == LMC_GGUF_STRING && n != 1 ? "s" : "");
     if (n > 0) fputs(":", stdout);
-    for (uint64_t i = 0; i < show; i++) {
-        fputs(i ? ", " : " ", stdout);
-        if (et == GGUF_VT_STRING)
-            print_str(kv->v.arr.strs[i].ptr, kv->v.arr.strs[i].len, full ? 0 : INSPECT_STR_MAX);
-        else if (et == GGUF_VT_BOOL)
-            fputs(gguf_arr_i64(kv, i) ? "true" : "false", stdout);
-        else if (et == GGUF_VT_FLOAT32)
-            print_f32(gguf_arr_f64(kv, i));
-        else if (et == GGUF_VT_FLOAT64)
-            printf("%.17g", gguf_arr_f64(kv, i));
-        else if (et == GGUF_VT_UINT64)
-            printf("%.0f", gguf_arr_f64(kv, i)); /* may exceed int64; double is enough for display */
+    for (uint64_t j = 0; j < show; j++) {
+        fputs(j ? ", " : " ", stdout);
+        if (et == LMC_GGUF_STRING) {
+            uint64_t len;
+            const char *s = lmc_gguf_arr_str(g, i, j, &len);
+            print_str(s, len, full ? 0 : INSPECT_STR_MAX);
+        } else if (et == LMC_GGUF_BOOL)
+            fputs(lmc_gguf_arr_i64(g, i, j) ? "true" : "false", stdout);
+        else if (et == LMC_GGUF_FLOAT32)
+            print_f32(lmc_gguf_arr_f64(g, i, j));
+        else if (et == LMC_GGUF_FLOAT64)
+            printf("%.17g", lmc_gguf_arr_f64(g, i, j));
+        else if (et == LMC_GGUF_UINT64) /* may exceed int64; double is enough for display */
+            printf("%.0f", lmc_gguf_arr_f64(g, i, j));
         else
-            printf("%" PRId64, gguf_arr_i64(kv, i));
+            printf("%" PRId64, lmc_gguf_arr_i64(g, i, j));
     }
     if (show < n) fputs(", ...", stdout);
     putchar(']');
 }
 
-static void print_type(const gguf_kv *kv, char *buf, size_t size) {
-    if (kv->type == GGUF_VT_ARRAY)
-        snprintf(buf, size, "array[%s]", gguf_vtype_name(kv->v.arr.type));
+static void print_type(const lmc_gguf_kv *kv, char *buf, size_t size) {
+    if (kv->type == LMC_GGUF_ARRAY)
+        snprintf(buf, size, "array[%s]", lmc_gguf_type_name(kv->arr_type));
     else
-        snprintf(buf, size, "%s", gguf_vtype_name(kv->type));
+        snprintf(buf, size, "%s", lmc_gguf_type_name(kv->type));
 }
 
 /* 1234567 -> "1.23M" */
@@ -133,55 +135,62 @@ static void human_count(double v, char *buf, size_t size) {
     snprintf(buf, size, u ? "%.2f%s" : "%.0f%s", v, unit[u]);
 }
 
-static void print_tensors(const gguf_file *f, bool table) {
+enum { INSPECT_TYPE_IDS = 256 }; /* ggml type ids are below this */
+
+static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
     uint64_t n_params = 0, n_bytes = 0, n_unsupported = 0;
-    uint64_t per_type[LMC_TYPE_COUNT] = {0};
+    uint64_t per_type[INSPECT_TYPE_IDS] = {0};
     int name_w = 4;
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        int len = f->tensors[i].name.len > 48 ? 48 : (int)f->tensors[i].name.len;
+    lmc_gguf_tensor t;
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        lmc_gguf_get_tensor(g, i, &t);
+        int len = t.name_len > 48 ? 48 : (int)t.name_len;
         if (len > name_w) name_w = len;
     }
-    if (table && f->n_tensors > 0) {
+    if (table && n_tensors > 0) {
         printf("\ntensors:\n  %5s  %-*s  %-8s  %-24s  %12s  %12s\n", "#", name_w, "name", "type", "shape",
                "offset", "bytes");
     }
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor *t = &f->tensors[i];
-        const lmc_type_traits *tr = lmc_type_get(t->type); /* never NULL: the reader checked the id */
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        lmc_gguf_get_tensor(g, i, &t);
         uint64_t elems = 1;
-        for (int d = 0; d < 4; d++) elems *= (uint64_t)t->ne[d];
+        for (int d = 0; d < 4; d++)
+            elems *= (uint64_t)t.ne[d];
         n_params += elems;
-        n_bytes += t->nbytes;
-        if (t->type < LMC_TYPE_COUNT) per_type[t->type]++;
-        if (!tr->supported) n_unsupported++;
+        n_bytes += t.nbytes;
+        if (t.type < INSPECT_TYPE_IDS) per_type[t.type]++;
+        if (!t.supported) n_unsupported++;
         if (!table) continue;
         char shape[96];
         int k = snprintf(shape, sizeof shape, "[");
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+        for (uint32_t d = 0; d < t.n_dims; d++)
+            k +=
+                snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t.ne[d]);
         snprintf(shape + k, sizeof shape - (size_t)k, "]");
         char type[24];
-        snprintf(type, sizeof type, "%s%s", tr->name, tr->supported ? "" : "*");
-        uint64_t nlen = t->name.len > 64 ? 64 : t->name.len;
+        snprintf(type, sizeof type, "%s%s", t.type_name, t.supported ? "" : "*");
+        uint64_t nlen = t.name_len > 64 ? 64 : t.name_len;
         printf("  %5" PRIu64 "  ", i);
-        print_escaped(t->name.ptr, nlen);
-        printf("%*s  %-8s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", nlen < (uint64_t)name_w ? name_w - (int)nlen : 0,
-               "", type, shape, t->offset, t->nbytes);
+        print_escaped(t.name, nlen);
+        printf("%*s  %-8s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n",
+               nlen < (uint64_t)name_w ? name_w - (int)nlen : 0, "", type, shape, t.offset,
+               t.nbytes);
     }
     if (table && n_unsupported) printf("  (* a type lmc cannot compute with)\n");
 
-    printf("\ntotal: %" PRIu64 " tensors", f->n_tensors);
-    if (f->n_tensors > 0) {
+    printf("\ntotal: %" PRIu64 " tensors", n_tensors);
+    if (n_tensors > 0) {
         char hp[32];
         human_count((double)n_params, hp, sizeof hp);
         printf(", %" PRIu64 " parameters (%s), %" PRIu64 " bytes (%.2f MiB), %.3f bits per weight", n_params, hp,
                n_bytes, (double)n_bytes / (1024.0 * 1024.0), n_params ? (double)n_bytes * 8.0 / (double)n_params : 0.0);
     }
     putchar('\n');
-    if (f->n_tensors > 0) {
+    if (n_tensors > 0) {
         printf("types:");
-        for (int t = 0; t < LMC_TYPE_COUNT; t++)
-            if (per_type[t]) printf(" %s x %" PRIu64, lmc_type_name((uint32_t)t), per_type[t]);
+        for (int ty = 0; ty < INSPECT_TYPE_IDS; ty++)
+            if (per_type[ty])
+                printf(" %s x %" PRIu64, lmc_tensor_type_name((uint32_t)ty), per_type[ty]);
         putchar('\n');
     }
 }
@@ -207,39 +216,44 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (!path) return cli_usage_error("inspect", "no model file given");
 
-    gguf_file *f = NULL;
-    lmc_status st = gguf_open(path, &f);
+    lmc_gguf *g = NULL;
+    lmc_status st = lmc_gguf_open(path, &g);
     if (st) return cli_fail(st, "cannot inspect");
 
-    printf("file:        %s\n", f->path);
-    printf("version:     %u\n", f->version);
-    printf("alignment:   %" PRIu64 "\n", f->alignment);
-    printf("n_kv:        %" PRIu64 "\n", f->n_kv);
-    printf("n_tensors:   %" PRIu64 "\n", f->n_tensors);
-    printf("data offset: %" PRIu64 "\n", f->data_offset);
-    printf("file size:   %" PRIu64 "\n", f->size);
+    lmc_gguf_header h;
+    lmc_gguf_get_header(g, &h);
+    printf("file:        %s\n", h.path);
+    printf("version:     %u\n", h.version);
+    printf("alignment:   %" PRIu64 "\n", h.alignment);
+    printf("n_kv:        %" PRIu64 "\n", h.n_kv);
+    printf("n_tensors:   %" PRIu64 "\n", h.n_tensors);
+    printf("data offset: %" PRIu64 "\n", h.data_offset);
+    printf("file size:   %" PRIu64 "\n", h.size);
 
     printf("\nmetadata:\n");
     int key_w = 8;
-    for (uint64_t i = 0; i < f->n_kv; i++)
-        if (f->kv[i].key.len > (uint64_t)key_w) key_w = f->kv[i].key.len > 48 ? 48 : (int)f->kv[i].key.len;
-    for (uint64_t i = 0; i < f->n_kv; i++) {
-        const gguf_kv *kv = &f->kv[i];
+    lmc_gguf_kv kv;
+    for (uint64_t i = 0; i < h.n_kv; i++) {
+        lmc_gguf_get_kv(g, i, &kv);
+        if (kv.key_len > (uint64_t)key_w) key_w = kv.key_len > 48 ? 48 : (int)kv.key_len;
+    }
+    for (uint64_t i = 0; i < h.n_kv; i++) {
+        lmc_gguf_get_kv(g, i, &kv);
         char type[32];
-        print_type(kv, type, sizeof type);
-        uint64_t klen = kv->key.len > 200 ? 200 : kv->key.len;
+        print_type(&kv, type, sizeof type);
+        uint64_t klen = kv.key_len > 200 ? 200 : kv.key_len;
         fputs("  ", stdout);
-        print_escaped(kv->key.ptr, klen);
+        print_escaped(kv.key, klen);
         printf("%*s  %-15s = ", klen < (uint64_t)key_w ? key_w - (int)klen : 0, "", type);
-        if (kv->type == GGUF_VT_STRING)
-            print_str(kv->v.str.ptr, kv->v.str.len, full ? 0 : INSPECT_STR_MAX);
-        else if (kv->type == GGUF_VT_ARRAY)
-            print_array(kv, full);
+        if (kv.type == LMC_GGUF_STRING)
+            print_str(kv.str, kv.str_len, full ? 0 : INSPECT_STR_MAX);
+        else if (kv.type == LMC_GGUF_ARRAY)
+            print_array(g, i, &kv, full);
         else
-            print_scalar(kv);
+            print_scalar(&kv);
         putchar('\n');
     }
-    print_tensors(f, tensors);
-    gguf_close(f);
+    print_tensors(g, h.n_tensors, tensors);
+    lmc_gguf_close(g);
     return CLI_OK;
 }

@@ -2,8 +2,8 @@
  * the exact text (no newline added). For checking what a model will be prompted with; no
  * generation. */
 #include "cli.h"
-#include "jinja.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +36,14 @@ static void usage(FILE *to) {
         "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n");
 }
 
-static cJSON *read_json(const char *path, const char *what) {
+/* Reads a JSON file: its text in *text (malloc'ed, for the library) and the parsed value (for the
+ * checks here), or NULL with a message. */
+static cJSON *read_json(const char *path, const char *what, char **text) {
     size_t len;
-    char *text = cli_read_file(path, &len);
-    if (!text) return NULL;
-    cJSON *j = cJSON_ParseWithLength(text, len);
+    *text = cli_read_file(path, &len);
+    if (!*text) return NULL;
+    cJSON *j = cJSON_ParseWithLength(*text, len);
     if (!j) fprintf(stderr, "lmc template: %s: %s is not valid JSON\n", path, what);
-    free(text);
     return j;
 }
 
@@ -88,15 +89,15 @@ int cmd_template(int argc, char **argv) {
             builtin);
 
     int rc = CLI_ERR;
-    char *file_text = NULL, *out = NULL;
+    char *file_text = NULL, *msgs_text = NULL, *extra_text = NULL, *out = NULL;
     cJSON *msgs = NULL, *extra = NULL;
     lmc_model *model = NULL;
-    if (!(msgs = read_json(msgs_path, "messages"))) goto done;
+    if (!(msgs = read_json(msgs_path, "messages", &msgs_text))) goto done;
     if (!cJSON_IsArray(msgs)) {
         fprintf(stderr, "lmc template: %s: messages must be a JSON array\n", msgs_path);
         goto done;
     }
-    if (ctx_path && !(extra = read_json(ctx_path, "context"))) goto done;
+    if (ctx_path && !(extra = read_json(ctx_path, "context", &extra_text))) goto done;
     if (extra && !cJSON_IsObject(extra)) {
         fprintf(stderr, "lmc template: %s: the context must be a JSON object\n", ctx_path);
         goto done;
@@ -119,7 +120,7 @@ int cmd_template(int argc, char **argv) {
             eos = id >= 0 && lmc_token_text(model, id) ? lmc_token_text(model, id) : "";
         }
     }
-    lmc_status st = chat_render_json(src, msgs, add_gen, bos, eos, extra, NULL, &out);
+    lmc_status st = lmc_chat_render_json(src, msgs_text, extra_text, add_gen, bos, eos, &out);
     if (st != LMC_OK) {
         rc = cli_fail(st, "template");
         goto done;
@@ -130,6 +131,8 @@ int cmd_template(int argc, char **argv) {
 done:
     free(out);
     free(file_text);
+    free(msgs_text);
+    free(extra_text);
     cJSON_Delete(msgs);
     cJSON_Delete(extra);
     lmc_model_free(model);
