@@ -153,7 +153,7 @@ void lmc_sampler_accept(lmc_sampler *s, int32_t token); /* record for the penalt
 void lmc_sampler_reset(lmc_sampler *s);
 void lmc_sampler_free(lmc_sampler *s);
 
-/* ---- generation ------------------------------------------------------------------------------- */
+/* ---- generation ------------------------------------------------------------------------------ */
 /* One generation core for every front end: an lmc_gen is bound to one sequence of a context and
  * owns what a generation needs besides the weights: the sampler, the streaming detokenizer, the
  * record of the tokens held in the sequence's KV cache (for prompt-prefix reuse), stop strings,
@@ -176,14 +176,15 @@ typedef struct {
                               * least one token is always sampled. */
     const char *const *stop; /* (n_stop) stop strings (copied; empty ones are ignored) */
     int32_t n_stop;
-    bool accept_prompt;      /* the penalties see the prompt tokens */
-    bool keep_sampler;       /* keep the sampler (RNG stream, penalty history) of the previous
-                              * generation, as a multi-turn chat does; the penalties then see only
-                              * the prompt tokens decoded now. false: a fresh sampler from
-                              * `sampling` (that sees the whole prompt when accept_prompt). */
+    bool accept_prompt; /* the penalties see the prompt tokens */
+    bool keep_sampler;  /* keep the sampler (RNG stream, penalty history) of the previous
+                         * generation, as a multi-turn chat does; the penalties then see only
+                         * the prompt tokens decoded now. false: a fresh sampler from
+                         * `sampling` (that sees the whole prompt when accept_prompt). */
 } lmc_gen_params;
 
-lmc_gen_params lmc_gen_default_params(void); /* default sampling, no limit, no stops, accept_prompt */
+/* Default sampling, no limit, no stop strings, accept_prompt, a fresh sampler. */
+lmc_gen_params lmc_gen_default_params(void);
 
 typedef enum {
     LMC_GEN_END_NONE = 0,  /* still going */
@@ -212,11 +213,11 @@ typedef struct {
 } lmc_gen_stats;
 
 typedef struct {
-    const char *text;    /* newly visible text (not NUL-terminated), valid until the next call on
-                          * this lmc_gen; NULL when len is 0 */
+    const char *text; /* newly visible text (not NUL-terminated), valid until the next call on
+                       * this lmc_gen; NULL when len is 0 */
     size_t len;
-    int32_t token;       /* the token sampled in this step, -1 when none (a prompt chunk) */
-    lmc_gen_end end;     /* LMC_GEN_END_NONE while the generation goes on */
+    int32_t token;   /* the token sampled in this step, -1 when none (a prompt chunk) */
+    lmc_gen_end end; /* LMC_GEN_END_NONE while the generation goes on */
     lmc_gen_stats stats;
 } lmc_gen_event;
 
@@ -236,7 +237,8 @@ void lmc_gen_forget(lmc_gen *g);
  * or keeps the sampler (params->keep_sampler). A running generation is dropped without an event.
  * Errors: LMC_ERR_INVALID_ARG (empty prompt, bad sampler parameters), LMC_ERR_CONTEXT_FULL (n is
  * more than the context holds), LMC_ERR_OOM. */
-lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n, const lmc_gen_params *params);
+lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
+                         const lmc_gen_params *params);
 
 lmc_gen_state lmc_gen_get_state(const lmc_gen *g);
 void lmc_gen_get_stats(const lmc_gen *g, lmc_gen_stats *out);

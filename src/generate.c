@@ -22,8 +22,8 @@ struct lmc_gen {
 
     int32_t n_predict;
     bool accept_prompt;
-    char **stop;       /* (n_stop) own copies, non-empty; one allocation with the strings */
-    size_t *stop_len;  /* (n_stop) */
+    char **stop;      /* (n_stop) own copies, non-empty; one allocation with the strings */
+    size_t *stop_len; /* (n_stop) */
     int32_t n_stop;
     lmc_sampler *smp;
     lmc_detok *detok;
@@ -98,7 +98,8 @@ void lmc_gen_free(lmc_gen *g) {
 int32_t lmc_gen_prefix(const lmc_gen *g, const int32_t *prompt, int32_t n) {
     if (!g || !prompt) return 0;
     int32_t m = n < g->n_cache ? n : g->n_cache, i = 0;
-    while (i < m && g->tok[i] == prompt[i]) i++;
+    while (i < m && g->tok[i] == prompt[i])
+        i++;
     return i;
 }
 
@@ -109,11 +110,15 @@ void lmc_gen_forget(lmc_gen *g) {
     lmc_seq_truncate(g->ctx, g->seq, 0);
 }
 
-lmc_gen_state lmc_gen_get_state(const lmc_gen *g) { return g ? g->state : LMC_GEN_IDLE; }
+lmc_gen_state lmc_gen_get_state(const lmc_gen *g) {
+    return g ? g->state : LMC_GEN_IDLE;
+}
 
 void lmc_gen_get_stats(const lmc_gen *g, lmc_gen_stats *out) {
-    if (g) *out = g->st;
-    else memset(out, 0, sizeof *out);
+    if (g)
+        *out = g->st;
+    else
+        memset(out, 0, sizeof *out);
 }
 
 /* Copies the non-empty stop strings (one allocation: pointers, lengths, bytes). */
@@ -144,7 +149,8 @@ static lmc_status set_stops(lmc_gen *g, const char *const *stop, int32_t n) {
     return LMC_OK;
 }
 
-lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n, const lmc_gen_params *params) {
+lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
+                         const lmc_gen_params *params) {
     if (!g) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: no lmc_gen");
     lmc_gen_params par = params ? *params : lmc_gen_default_params();
     if (n <= 0 || !prompt) return lmc_err(LMC_ERR_INVALID_ARG, "the prompt is empty (no tokens)");
@@ -152,7 +158,8 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n, const lmc
         return lmc_err(LMC_ERR_CONTEXT_FULL, "the prompt is %d tokens but the context holds %d", n,
                        g->n_ctx);
     if (par.n_stop < 0 || (par.n_stop > 0 && !par.stop))
-        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: %d stop strings but no array", par.n_stop);
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: %d stop strings but no array",
+                       par.n_stop);
     const bool fresh = !par.keep_sampler || !g->smp;
     if (fresh) {
         lmc_sampler *smp = lmc_sampler_init(&par.sampling, g->n_vocab);
@@ -174,7 +181,8 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n, const lmc
     g->n_end = n;
     g->n_offered = 0;
     if (fresh && par.accept_prompt) /* a fresh sampler sees the reused prefix too */
-        for (int32_t i = 0; i < p; i++) lmc_sampler_accept(g->smp, prompt[i]);
+        for (int32_t i = 0; i < p; i++)
+            lmc_sampler_accept(g->smp, prompt[i]);
 
     size_t len;
     lmc_detok_flush(g->detok, &len); /* start clean */
@@ -187,7 +195,7 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n, const lmc
     return LMC_OK;
 }
 
-/* ---- text: complete UTF-8 only, stop strings cut, their possible starts held back --------------- */
+/* ---- text: complete UTF-8 only, stop strings cut, their possible starts held back ------------ */
 
 /* Drops what the previous event handed out. */
 static void text_begin(lmc_gen *g) {
@@ -200,7 +208,8 @@ static void text_begin(lmc_gen *g) {
 static bool text_add(lmc_gen *g, const char *s, size_t n) {
     if (g->n_text + n > g->cap_text) {
         size_t cap = g->cap_text * 2;
-        while (cap < g->n_text + n) cap *= 2;
+        while (cap < g->n_text + n)
+            cap *= 2;
         char *t = realloc(g->text, cap);
         if (!t) return false;
         g->text = t;
@@ -218,8 +227,9 @@ static bool text_add(lmc_gen *g, const char *s, size_t n) {
 static bool text_scan(lmc_gen *g, bool at_end) {
     size_t first = g->n_text;
     for (int32_t k = 0; k < g->n_stop; k++) {
-        const char *hit =
-            g->stop_len[k] <= g->n_text ? memmem(g->text, g->n_text, g->stop[k], g->stop_len[k]) : NULL;
+        const char *hit = g->stop_len[k] <= g->n_text
+                              ? memmem(g->text, g->n_text, g->stop[k], g->stop_len[k])
+                              : NULL;
         if (hit && (size_t)(hit - g->text) < first) first = (size_t)(hit - g->text);
     }
     if (first < g->n_text) {
@@ -237,14 +247,15 @@ static bool text_scan(lmc_gen *g, bool at_end) {
     return false;
 }
 
-/* ---- the end of a generation --------------------------------------------------------------------- */
+/* ---- the end of a generation ----------------------------------------------------------------- */
 static void gen_finish(lmc_gen *g, lmc_gen_end end, lmc_gen_event *ev) {
     size_t n = 0;
     const char *tail = lmc_detok_flush(g->detok, &n); /* bytes of an unfinished UTF-8 sequence */
     if (end == LMC_GEN_END_ERROR) {
         g->n_text = g->n_emit = 0; /* nothing more goes out after a failure */
     } else if (end != LMC_GEN_END_STOP) {
-        if (n && tail) text_add(g, tail, n); /* out of memory: the tail is lost, the rest goes out */
+        if (n && tail)
+            text_add(g, tail, n); /* out of memory: the tail is lost, the rest goes out */
         if (text_scan(g, true) && end != LMC_GEN_END_CANCELLED) end = LMC_GEN_END_STOP;
     }
     double now = lmc_time_s();
@@ -255,7 +266,7 @@ static void gen_finish(lmc_gen *g, lmc_gen_end end, lmc_gen_event *ev) {
     ev->end = end;
 }
 
-/* ---- events ---------------------------------------------------------------------------------------- */
+/* ---- events ---------------------------------------------------------------------------------- */
 static void ev_begin(lmc_gen *g, lmc_gen_event *ev) {
     memset(ev, 0, sizeof *ev);
     ev->token = -1;
@@ -271,15 +282,20 @@ static void ev_end(const lmc_gen *g, lmc_gen_event *ev) {
     ev->stats = g->st;
 }
 
-/* ---- the sampler chain ------------------------------------------------------------------------------
- * The one place a token is chosen: lmc_sampler's chain (penalties, top-k, top-p, min-p, temperature,
- * draw; or greedy). A constraint (a grammar, a JSON schema) joins as the first link here: it copies
- * the logits row with -INFINITY for every token its state forbids, so that every later link and the
- * greedy argmax see only allowed tokens, and gen_accept advances its state with the chosen token.
- * Prompt tokens go to the penalty history only (lmc_sampler_accept), never to a constraint. */
-static int32_t gen_sample(lmc_gen *g, const float *logits) { return lmc_sampler_sample(g->smp, logits); }
+/* ---- the sampler chain ----------------------------------------------------------------------- */
+/* The one place a token is chosen: lmc_sampler's chain (penalties, top-k, top-p, min-p,
+ * temperature, draw; or greedy). A constraint (a grammar, a JSON schema) joins as the first link
+ * here: it copies the logits row with -INFINITY for every token its state forbids, so that every
+ * later link and the greedy argmax see only allowed tokens, and gen_accept advances its state with
+ * the chosen token. Prompt tokens go to the penalty history only (lmc_sampler_accept), never to a
+ * constraint. */
+static int32_t gen_sample(lmc_gen *g, const float *logits) {
+    return lmc_sampler_sample(g->smp, logits);
+}
 
-static void gen_accept(lmc_gen *g, int32_t tok) { lmc_sampler_accept(g->smp, tok); }
+static void gen_accept(lmc_gen *g, int32_t tok) {
+    lmc_sampler_accept(g->smp, tok);
+}
 
 /* Samples from the logits of the last held token; then, in this order: an EOG token, a stop string,
  * n_predict and the end of the context end the generation, else the token is pending. */
@@ -319,7 +335,7 @@ static lmc_status gen_next(lmc_gen *g, const float *logits, lmc_gen_event *ev) {
     return LMC_OK;
 }
 
-/* ---- the step -------------------------------------------------------------------------------------- */
+/* ---- the step -------------------------------------------------------------------------------- */
 int32_t lmc_gen_pending(lmc_gen *g, int32_t max, int32_t *tok, int32_t *pos, int32_t *seq,
                         int8_t *want) {
     if (!g || g->state == LMC_GEN_IDLE || max < 1 || !tok || !pos) return 0;
@@ -344,11 +360,13 @@ lmc_status lmc_gen_commit(lmc_gen *g, int32_t n_taken, const float *logits, lmc_
                        n_taken, g->n_offered);
     const bool last = n_taken > 0 && g->n_cache + n_taken == g->n_end; /* its logits are needed */
     if (last != (logits != NULL))
-        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_commit: logits are %s for the last token taken",
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "lmc_gen_commit: logits are %s for the last token taken",
                        last ? "needed" : "not expected");
     if (g->state == LMC_GEN_PROMPT) {
         if (g->accept_prompt)
-            for (int32_t i = 0; i < n_taken; i++) lmc_sampler_accept(g->smp, g->tok[g->n_cache + i]);
+            for (int32_t i = 0; i < n_taken; i++)
+                lmc_sampler_accept(g->smp, g->tok[g->n_cache + i]);
         g->st.n_processed += n_taken;
         if (last) {
             g->st.t_prompt = lmc_time_s() - g->t_start;
@@ -381,8 +399,11 @@ lmc_status lmc_gen_step(lmc_gen *g, lmc_gen_event *ev) {
     int32_t n = lmc_gen_pending(g, g ? g->n_batch : 0, g ? g->b_tok : NULL, g ? g->b_pos : NULL,
                                 g ? g->b_seq : NULL, g ? g->b_want : NULL);
     if (n == 0) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_step: no generation is running");
-    lmc_batch b = {
-        .n_tokens = n, .token = g->b_tok, .pos = g->b_pos, .seq_id = g->b_seq, .want_logits = g->b_want};
+    lmc_batch b = {.n_tokens = n,
+                   .token = g->b_tok,
+                   .pos = g->b_pos,
+                   .seq_id = g->b_seq,
+                   .want_logits = g->b_want};
     const float *logits = NULL;
     lmc_status st = lmc_decode_batch(g->ctx, &b, &logits);
     if (st != LMC_OK) {

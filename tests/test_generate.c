@@ -56,8 +56,10 @@ typedef struct {
 
 static void out_event(run_out *o, const lmc_gen_event *ev) {
     if (ev->token >= 0) {
-        if (o->n_ids < MAXTOK) o->ids[o->n_ids++] = ev->token;
-        else o->overflow = true;
+        if (o->n_ids < MAXTOK)
+            o->ids[o->n_ids++] = ev->token;
+        else
+            o->overflow = true;
     }
     if (ev->len) {
         if (o->len + ev->len >= sizeof o->text) {
@@ -73,7 +75,8 @@ static void out_event(run_out *o, const lmc_gen_event *ev) {
 }
 
 /* Starts g on prompt and steps it to the end (the single-sequence driver). */
-static lmc_status run_gen(lmc_gen *g, const int32_t *prompt, int n, const lmc_gen_params *p, run_out *o) {
+static lmc_status run_gen(lmc_gen *g, const int32_t *prompt, int n, const lmc_gen_params *p,
+                          run_out *o) {
     memset(o, 0, sizeof *o);
     lmc_status st = lmc_gen_start(g, prompt, n, p);
     if (st != LMC_OK) return st;
@@ -105,7 +108,8 @@ static int ref_greedy(const int32_t *prompt, int n, int n_gen, int n_ctx, int32_
     return k;
 }
 
-/* The text of ids through a fresh streaming detokenizer (offs[i]: bytes after token i, if given). */
+/* The text of ids through a fresh streaming detokenizer (offs[i]: bytes after token i, if given).
+ */
 static size_t detok_text(const int32_t *ids, int n, char *buf, size_t cap, size_t *offs) {
     lmc_detok *d = lmc_detok_init(g_model, false);
     size_t len = 0, k;
@@ -119,9 +123,12 @@ static size_t detok_text(const int32_t *ids, int n, char *buf, size_t cap, size_
     return len;
 }
 
-static bool same_ids(const int32_t *a, const int32_t *b, int n) { return !memcmp(a, b, (size_t)n * 4); }
+static bool same_ids(const int32_t *a, const int32_t *b, int n) {
+    return !memcmp(a, b, (size_t)n * 4);
+}
 
-static cJSON *load_golden(const char *rel, int32_t *prompt, int *n_prompt, int32_t *ids, int *n_ids) {
+static cJSON *load_golden(const char *rel, int32_t *prompt, int *n_prompt, int32_t *ids,
+                          int *n_ids) {
     char *s = t_read_file(t_shared(rel), NULL);
     cJSON *j = s ? cJSON_Parse(s) : NULL;
     free(s);
@@ -129,12 +136,25 @@ static cJSON *load_golden(const char *rel, int32_t *prompt, int *n_prompt, int32
     if (!j) return NULL;
     const cJSON *e;
     *n_prompt = *n_ids = 0;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "prompt_ids")) prompt[(*n_prompt)++] = (int32_t)e->valuedouble;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "greedy_ids")) ids[(*n_ids)++] = (int32_t)e->valuedouble;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "prompt_ids")) prompt[(*n_prompt)++] =
+        (int32_t)e->valuedouble;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "greedy_ids")) ids[(*n_ids)++] =
+        (int32_t)e->valuedouble;
     return j;
 }
 
-/* ---- greedy ids: lmc_gen == decode + argmax == golden; prompt chunking does not matter ---------- */
+#define ONCE "models/golden/stories260K.once-upon-a-time.greedy32.json"
+#define BOS64 "models/golden/stories260K.bos.greedy64.json"
+
+/* Just the prompt and greedy ids of a golden. */
+static bool load_ids(const char *rel, int32_t *prompt, int *n_prompt, int32_t *ids, int *n_ids) {
+    cJSON *j = load_golden(rel, prompt, n_prompt, ids, n_ids);
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+/* ---- greedy ids: lmc_gen == decode + argmax == golden; prompt chunking does not matter ----------
+ */
 static void test_golden(const char *rel, int n_batch) {
     int32_t prompt[64], gold[MAXTOK], ref[MAXTOK];
     int np, ng;
@@ -148,10 +168,12 @@ static void test_golden(const char *rel, int n_batch) {
     CHECK(st == LMC_OK, "%s: generation: %s", rel, lmc_last_error());
     int nr = ref_greedy(prompt, np, ng, 256, ref);
     int same = 0;
-    while (same < o.n_ids && same < ng && o.ids[same] == gold[same]) same++;
+    while (same < o.n_ids && same < ng && o.ids[same] == gold[same])
+        same++;
     printf("%s (n_batch %d): %d/%d ids equal the golden\n", rel, n_batch, same, ng);
     CHECK(o.n_ids == ng && same == ng, "%s: %d of %d ids equal the golden", rel, same, ng);
-    CHECK(nr == ng && same_ids(ref, o.ids, ng), "%s: ids differ from the decode + argmax loop", rel);
+    CHECK(nr == ng && same_ids(ref, o.ids, ng), "%s: ids differ from the decode + argmax loop",
+          rel);
     CHECK(o.end == LMC_GEN_END_LENGTH, "%s: end %d, want LENGTH", rel, o.end);
     CHECK(o.st.n_prompt == np && o.st.n_reused == 0 && o.st.n_processed == np && o.st.n_gen == ng,
           "%s: stats prompt %d reused %d processed %d gen %d", rel, o.st.n_prompt, o.st.n_reused,
@@ -163,26 +185,29 @@ static void test_golden(const char *rel, int n_batch) {
     CHECK(!strcmp(o.text, want), "%s: text %s\n  want %s", rel, o.text, want);
     const cJSON *gt = cJSON_GetObjectItem(j, "greedy_text");
     if (gt && !strstr(gt->valuestring, "<0x")) /* llama.cpp writes byte tokens as <0xNN> */
-        CHECK(!strcmp(o.text, gt->valuestring), "%s: text %s\n  golden %s", rel, o.text, gt->valuestring);
+        CHECK(!strcmp(o.text, gt->valuestring), "%s: text %s\n  golden %s", rel, o.text,
+              gt->valuestring);
     lmc_gen_free(g);
     lmc_context_free(ctx);
     cJSON_Delete(j);
 }
 
-/* ---- stop strings ------------------------------------------------------------------------------- */
-static void check_stop(lmc_gen *g, const int32_t *prompt, int np, const char *const *stops, int n_stops,
-                       const char *want, lmc_gen_end want_end, int want_gen, const char *what) {
+/* ---- stop strings -------------------------------------------------------------------------------
+ */
+static void check_stop(lmc_gen *g, const int32_t *prompt, int np, const char *const *stops,
+                       int n_stops, const char *want, lmc_gen_end want_end, int want_gen,
+                       const char *what) {
     lmc_gen_params p = greedy(60);
     p.stop = stops;
     p.n_stop = n_stops;
     run_out o;
     lmc_status st = run_gen(g, prompt, np, &p, &o);
     CHECK(st == LMC_OK, "%s: %s", what, lmc_last_error());
-    CHECK(o.len == strlen(want) && !memcmp(o.text, want, o.len), "%s: text\n  %s\n  want %s", what, o.text,
-          want);
+    CHECK(o.len == strlen(want) && !memcmp(o.text, want, o.len), "%s: text\n  %s\n  want %s", what,
+          o.text, want);
     CHECK(o.end == want_end, "%s: end %d, want %d", what, o.end, want_end);
-    CHECK(want_gen < 0 || o.st.n_gen == want_gen, "%s: %d tokens sampled, want %d", what, o.st.n_gen,
-          want_gen);
+    CHECK(want_gen < 0 || o.st.n_gen == want_gen, "%s: %d tokens sampled, want %d", what,
+          o.st.n_gen, want_gen);
 }
 
 static void test_stop(void) {
@@ -195,7 +220,8 @@ static void test_stop(void) {
     lmc_context *ctx = new_ctx(256, 1, 512);
     lmc_gen *g = new_gen(ctx, 0);
     int tested = 0;
-    /* every token boundary with 2 bytes before it and 3 after in the next pieces: a stop across it */
+    /* every token boundary with 2 bytes before it and 3 after in the next pieces: a stop across it
+     */
     for (int i = 4; i < n - 4 && tested < 6; i += 7) {
         size_t b = offs[i];
         if (b < 2 || b + 3 > len) continue;
@@ -205,7 +231,8 @@ static void test_stop(void) {
         const char *first = strstr(full, stop);
         size_t cut = (size_t)(first - full);
         int end_tok = 0; /* the token whose text completes the first occurrence */
-        while (offs[end_tok] < cut + 5) end_tok++;
+        while (offs[end_tok] < cut + 5)
+            end_tok++;
         char want[4096];
         memcpy(want, full, cut);
         want[cut] = 0;
@@ -236,20 +263,20 @@ static void test_stop(void) {
         snprintf(stop_late, sizeof stop_late, "%.4s", late);
         const char *stops[] = {stop_late, stop3};
         if (strstr(full, stop_late) > full + cut)
-            check_stop(g, &bos, 1, stops, 2, want, LMC_GEN_END_STOP, -1, "stop across three tokens");
+            check_stop(g, &bos, 1, stops, 2, want, LMC_GEN_END_STOP, -1,
+                       "stop across three tokens");
     }
     printf("stop strings: %d boundaries\n", tested);
     lmc_gen_free(g);
     lmc_context_free(ctx);
 }
 
-/* ---- prefix reuse ------------------------------------------------------------------------------ */
+/* ---- prefix reuse ------------------------------------------------------------------------------
+ */
 static void test_prefix(void) {
     int32_t P[64], gold[MAXTOK];
     int np, ng;
-    cJSON *j = load_golden("models/golden/stories260K.once-upon-a-time.greedy32.json", P, &np, gold, &ng);
-    if (!j) return;
-    cJSON_Delete(j);
+    if (!load_ids(ONCE, P, &np, gold, &ng)) return;
     lmc_context *ctx = new_ctx(256, 1, 512);
     lmc_gen *g = new_gen(ctx, 0);
     lmc_gen_params p = greedy(ng);
@@ -261,12 +288,13 @@ static void test_prefix(void) {
     int32_t q[64];
     memcpy(q, P, (size_t)np * 4);
     memcpy(q + np, gold, 10 * 4);
-    CHECK(lmc_gen_prefix(g, q, np + 10) == np + 10, "prefix %d, want %d", lmc_gen_prefix(g, q, np + 10),
-          np + 10);
+    CHECK(lmc_gen_prefix(g, q, np + 10) == np + 10, "prefix %d, want %d",
+          lmc_gen_prefix(g, q, np + 10), np + 10);
     p = greedy(ng - 10);
     run_gen(g, q, np + 10, &p, &o);
-    CHECK(o.st.n_reused == np + 9 && o.st.n_processed == 1, "shared prompt: reused %d processed %d, want %d 1",
-          o.st.n_reused, o.st.n_processed, np + 9);
+    CHECK(o.st.n_reused == np + 9 && o.st.n_processed == 1,
+          "shared prompt: reused %d processed %d, want %d 1", o.st.n_reused, o.st.n_processed,
+          np + 9);
     CHECK(o.n_ids == ng - 10 && same_ids(o.ids, gold + 10, ng - 10), "ids after a reused prefix");
 
     /* a prompt that differs after P + gold[0]: reuse stops there, ids equal a fresh context's */
@@ -281,7 +309,8 @@ static void test_prefix(void) {
 
     /* the same prompt again reuses all but its last token; forget reuses nothing */
     run_gen(g, q, np + 2, &p, &o);
-    CHECK(o.st.n_reused == np + 1 && same_ids(o.ids, ref, 20), "same prompt: reused %d", o.st.n_reused);
+    CHECK(o.st.n_reused == np + 1 && same_ids(o.ids, ref, 20), "same prompt: reused %d",
+          o.st.n_reused);
     lmc_gen_forget(g);
     run_gen(g, q, np + 2, &p, &o);
     CHECK(o.st.n_reused == 0 && o.st.n_processed == np + 2 && same_ids(o.ids, ref, 20),
@@ -304,16 +333,14 @@ static void test_prefix(void) {
     lmc_context_free(ctx);
 }
 
-/* ---- two sequences in one batch ------------------------------------------------------------------ */
+/* ---- two sequences in one batch
+ * ------------------------------------------------------------------ */
 static void test_batched(void) {
     int32_t P1[64], gold1[MAXTOK], P2[64], gold2[MAXTOK];
     int n1, g1n, n2, g2n;
-    cJSON *j1 = load_golden("models/golden/stories260K.once-upon-a-time.greedy32.json", P1, &n1, gold1, &g1n);
-    cJSON *j2 = load_golden("models/golden/stories260K.bos.greedy64.json", P2, &n2, gold2, &g2n);
-    cJSON_Delete(j1);
-    cJSON_Delete(j2);
-    if (!j1 || !j2) return;
-    /* the second sequence's prompt is longer, so that its chunks share batches with the first's tokens */
+    if (!load_ids(ONCE, P1, &n1, gold1, &g1n) || !load_ids(BOS64, P2, &n2, gold2, &g2n)) return;
+    /* the second sequence's prompt is longer, so that its chunks share batches with the first's
+     * tokens */
     int32_t Q[64];
     memcpy(Q, P2, (size_t)n2 * 4);
     memcpy(Q + n2, gold2, 12 * 4);
@@ -348,7 +375,8 @@ static void test_batched(void) {
         for (int s = 0; s < 2; s++) {
             if (!k[s]) continue;
             lmc_gen_event ev;
-            st = lmc_gen_commit(g[s], k[s], row[s] >= 0 ? lg + (size_t)row[s] * g_vocab : NULL, &ev);
+            st =
+                lmc_gen_commit(g[s], k[s], row[s] >= 0 ? lg + (size_t)row[s] * g_vocab : NULL, &ev);
             CHECK(st == LMC_OK, "commit %d: %s", s, lmc_last_error());
             out_event(&o[s], &ev);
         }
@@ -356,7 +384,8 @@ static void test_batched(void) {
     CHECK(started1 && mixed, "the two sequences shared batches");
     CHECK(o[0].end == LMC_GEN_END_LENGTH && o[0].n_ids == g1n && same_ids(o[0].ids, gold1, g1n),
           "batched sequence 0: %d ids, end %d", o[0].n_ids, o[0].end);
-    CHECK(o[1].end == LMC_GEN_END_LENGTH && o[1].n_ids == want_q && same_ids(o[1].ids, gold2 + 12, want_q),
+    CHECK(o[1].end == LMC_GEN_END_LENGTH && o[1].n_ids == want_q &&
+              same_ids(o[1].ids, gold2 + 12, want_q),
           "batched sequence 1: %d ids, end %d", o[1].n_ids, o[1].end);
     /* each alone, through the single-sequence driver, on the same context */
     run_out a;
@@ -368,52 +397,59 @@ static void test_batched(void) {
     run_gen(g[1], Q, nq, &p1, &a);
     CHECK(a.n_ids == o[1].n_ids && same_ids(a.ids, o[1].ids, a.n_ids) && !strcmp(a.text, o[1].text),
           "sequence 1 alone equals batched");
-    printf("batched: 2 sequences, %d + %d ids equal the goldens and each alone\n", o[0].n_ids, o[1].n_ids);
+    printf("batched: 2 sequences, %d + %d ids equal the goldens and each alone\n", o[0].n_ids,
+           o[1].n_ids);
     lmc_gen_free(g[0]);
     lmc_gen_free(g[1]);
     lmc_context_free(ctx);
 }
 
-/* ---- limits ----------------------------------------------------------------------------------------- */
+/* ---- limits
+ * ----------------------------------------------------------------------------------------- */
 static void test_limits(void) {
     int32_t P[64], gold[MAXTOK];
     int np, ng;
-    cJSON *j = load_golden("models/golden/stories260K.once-upon-a-time.greedy32.json", P, &np, gold, &ng);
-    if (!j) return;
-    cJSON_Delete(j);
+    if (!load_ids(ONCE, P, &np, gold, &ng)) return;
     lmc_context *ctx = new_ctx(16, 1, 4);
     lmc_gen *g = new_gen(ctx, 0);
     run_out o;
     lmc_gen_params p = greedy(5);
     run_gen(g, P, np, &p, &o);
-    CHECK(o.end == LMC_GEN_END_LENGTH && o.n_ids == 5 && same_ids(o.ids, gold, 5), "n_predict 5: %d ids",
-          o.n_ids);
+    CHECK(o.end == LMC_GEN_END_LENGTH && o.n_ids == 5 && same_ids(o.ids, gold, 5),
+          "n_predict 5: %d ids", o.n_ids);
     p = greedy(0);
     run_gen(g, P, np, &p, &o);
-    CHECK(o.end == LMC_GEN_END_LENGTH && o.n_ids == 1 && o.ids[0] == gold[0], "n_predict 0 samples one");
-    /* no limit: the sequence fills the context (16 positions; the last sampled token is not decoded) */
+    CHECK(o.end == LMC_GEN_END_LENGTH && o.n_ids == 1 && o.ids[0] == gold[0],
+          "n_predict 0 samples one");
+    /* no limit: the sequence fills the context (16 positions; the last sampled token is not
+     * decoded) */
     p = greedy(-1);
     run_gen(g, P, np, &p, &o);
-    CHECK(o.end == LMC_GEN_END_CONTEXT && o.n_ids == 16 - np + 1 && same_ids(o.ids, gold, 16 - np + 1),
+    CHECK(o.end == LMC_GEN_END_CONTEXT && o.n_ids == 16 - np + 1 &&
+              same_ids(o.ids, gold, 16 - np + 1),
           "context full: end %d, %d ids (want %d)", o.end, o.n_ids, 16 - np + 1);
     int32_t big[17];
-    for (int i = 0; i < 17; i++) big[i] = i < np ? P[i] : gold[i - np];
+    for (int i = 0; i < 17; i++)
+        big[i] = i < np ? P[i] : gold[i - np];
     run_gen(g, big, 16, &p, &o);
     CHECK(o.end == LMC_GEN_END_CONTEXT && o.n_ids == 1 && o.ids[0] == gold[16 - np],
           "a prompt filling the context gives one token: %d", o.n_ids);
     CHECK(lmc_gen_start(g, big, 17, &p) == LMC_ERR_CONTEXT_FULL, "a prompt beyond the context");
     CHECK(lmc_gen_start(g, big, 0, &p) == LMC_ERR_INVALID_ARG, "an empty prompt");
     lmc_gen_event ev;
-    CHECK(lmc_gen_step(g, &ev) == LMC_ERR_INVALID_ARG && ev.end == LMC_GEN_END_NONE, "a step when idle");
+    CHECK(lmc_gen_step(g, &ev) == LMC_ERR_INVALID_ARG && ev.end == LMC_GEN_END_NONE,
+          "a step when idle");
     lmc_gen_free(g);
     lmc_context_free(ctx);
     lmc_gen *bad = NULL;
     ctx = new_ctx(16, 1, 4);
-    CHECK(lmc_gen_init(ctx, 1, &bad) == LMC_ERR_INVALID_ARG && !bad, "a sequence the context lacks");
+    CHECK(lmc_gen_init(ctx, 1, &bad) == LMC_ERR_INVALID_ARG && !bad,
+          "a sequence the context lacks");
     lmc_context_free(ctx);
 }
 
-/* ---- forced tokens: UTF-8 held back, EOG never emitted, cancel flushes --------------------------- */
+/* ---- forced tokens: UTF-8 held back, EOG never emitted, cancel flushes
+ * --------------------------- */
 static int32_t byte_token(int byte) {
     char want[16];
     snprintf(want, sizeof want, "<0x%02X>", byte);
@@ -423,7 +459,8 @@ static int32_t byte_token(int byte) {
 }
 
 /* One batched step of g whose sampled token is forced to `force` by one-hot logits. */
-static lmc_status forced_step(lmc_context *ctx, lmc_gen *g, int32_t force, float *row, lmc_gen_event *ev) {
+static lmc_status forced_step(lmc_context *ctx, lmc_gen *g, int32_t force, float *row,
+                              lmc_gen_event *ev) {
     int32_t tok[8], pos[8], seq[8];
     int8_t want[8];
     int n = lmc_gen_pending(g, 8, tok, pos, seq, want);
@@ -431,7 +468,8 @@ static lmc_status forced_step(lmc_context *ctx, lmc_gen *g, int32_t force, float
     const float *lg;
     lmc_status st = lmc_decode_batch(ctx, &b, &lg);
     if (st != LMC_OK) return st;
-    for (int i = 0; i < g_vocab; i++) row[i] = i == force ? 10.0f : 0.0f;
+    for (int i = 0; i < g_vocab; i++)
+        row[i] = i == force ? 10.0f : 0.0f;
     return lmc_gen_commit(g, n, row, ev);
 }
 
@@ -450,15 +488,19 @@ static void test_forced(void) {
     CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_OK, "start");
     /* "é" = C3 A9 in two tokens: nothing after the first, both bytes after the second; then EOG */
     forced_step(ctx, g, c3, row, &ev);
-    CHECK(ev.token == c3 && ev.len == 0 && ev.end == LMC_GEN_END_NONE, "half a character is held back");
+    CHECK(ev.token == c3 && ev.len == 0 && ev.end == LMC_GEN_END_NONE,
+          "half a character is held back");
     forced_step(ctx, g, a9, row, &ev);
-    CHECK(ev.len == 2 && !memcmp(ev.text, "\xC3\xA9", 2), "the character completes: %zu bytes", ev.len);
+    CHECK(ev.len == 2 && !memcmp(ev.text, "\xC3\xA9", 2), "the character completes: %zu bytes",
+          ev.len);
     forced_step(ctx, g, c3, row, &ev);
     CHECK(ev.len == 0, "half a character again");
     forced_step(ctx, g, eos, row, &ev);
-    CHECK(ev.token == eos && ev.end == LMC_GEN_END_EOG && ev.len == 1 && (uint8_t)ev.text[0] == 0xC3,
+    CHECK(ev.token == eos && ev.end == LMC_GEN_END_EOG && ev.len == 1 &&
+              (uint8_t)ev.text[0] == 0xC3,
           "EOG: end %d, only the held-back byte goes out (%zu bytes)", ev.end, ev.len);
-    CHECK(ev.stats.n_gen == 4 && lmc_gen_get_state(g) == LMC_GEN_IDLE, "EOG counted, generation over");
+    CHECK(ev.stats.n_gen == 4 && lmc_gen_get_state(g) == LMC_GEN_IDLE,
+          "EOG counted, generation over");
 
     /* a stop string half matched, then cancel: the held-back text is flushed, end CANCELLED */
     const int32_t x = byte_token('x'), y = byte_token('y');
@@ -473,7 +515,8 @@ static void test_forced(void) {
     forced_step(ctx, g, x, row, &ev);
     CHECK(ev.len == 2 && !memcmp(ev.text, "xy", 2), "'xyx': 'xy' goes out, 'x' is held");
     CHECK(lmc_gen_abort(g, LMC_ERR_CANCELLED, &ev) == LMC_OK, "abort");
-    CHECK(ev.end == LMC_GEN_END_CANCELLED && ev.len == 1 && ev.text[0] == 'x', "cancel flushes 'x'");
+    CHECK(ev.end == LMC_GEN_END_CANCELLED && ev.len == 1 && ev.text[0] == 'x',
+          "cancel flushes 'x'");
     CHECK(lmc_gen_abort(g, LMC_ERR_CANCELLED, &ev) == LMC_ERR_INVALID_ARG, "abort when idle");
 
     /* the logits row is required exactly for the last pending token */
@@ -484,7 +527,8 @@ static void test_forced(void) {
     int32_t tok[8], pos[8], seq[8];
     int8_t want[8];
     int n = lmc_gen_pending(g, 1, tok, pos, seq, want);
-    CHECK(n == 1 && want[0] == 0 && seq[0] == 0, "a chunk of 1 before the prompt's end wants no logits");
+    CHECK(n == 1 && want[0] == 0 && seq[0] == 0,
+          "a chunk of 1 before the prompt's end wants no logits");
     CHECK(lmc_gen_commit(g, 1, row, &ev) == LMC_ERR_INVALID_ARG, "logits where none are expected");
     CHECK(lmc_gen_commit(g, 2, NULL, &ev) == LMC_ERR_INVALID_ARG, "more taken than pending");
     free(row);
@@ -497,9 +541,9 @@ int main(void) {
     g_model = t_load_model_or_skip(t_shared("models/stories260K.gguf"));
     if (!g_model) return t_failed ? 1 : 77;
     g_vocab = lmc_model_n_vocab(g_model);
-    test_golden("models/golden/stories260K.once-upon-a-time.greedy32.json", 512);
-    test_golden("models/golden/stories260K.once-upon-a-time.greedy32.json", 2);
-    test_golden("models/golden/stories260K.bos.greedy64.json", 512);
+    test_golden(ONCE, 512);
+    test_golden(ONCE, 2);
+    test_golden(BOS64, 512);
     test_stop();
     test_prefix();
     test_batched();

@@ -225,14 +225,16 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     s->load_s = now_s() - t0;
     s->n_ctx = lmc_context_n_ctx(s->ctx);
     if (o->n_ctx == 0 && s->n_ctx != lmc_model_n_ctx_train(s->model))
-        fprintf(stderr, "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
+        fprintf(stderr,
+                "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
                 s->n_ctx, lmc_model_n_ctx_train(s->model));
     lmc_sampler_params sp = o->sp;
     if (!o->seed_given) sp.seed = random_seed();
     if (sp.repeat_last_n < 0) sp.repeat_last_n = s->n_ctx; /* -1 = the whole context */
     s->seed = sp.seed;
     s->sp = sp;
-    lmc_sampler *probe = lmc_sampler_init(&sp, lmc_model_n_vocab(s->model)); /* bad values fail here */
+    /* bad values fail here, before anything is printed, rather than at the first generation */
+    lmc_sampler *probe = lmc_sampler_init(&sp, lmc_model_n_vocab(s->model));
     if (!probe) {
         cli_fail(LMC_ERR_INVALID_ARG, "sampler");
         goto fail;
@@ -319,7 +321,7 @@ void gen_text_append(const char *text, size_t len, void *user) {
     b->buf[b->len] = 0;
 }
 
-/* ---- the loop: the library's step until the generation ends ------------------------------------ */
+/* ---- the loop: the library's step until the generation ends ---------------------------------- */
 lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt, int n_predict,
                         const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
                         void *user, volatile sig_atomic_t *cancel, gen_result *res) {
@@ -357,8 +359,8 @@ void gen_print_stats(const gen_session *s, const gen_result *r) {
     const lmc_gen_stats *t = &r->st;
     fprintf(stderr, "\n");
     fprintf(stderr, "load:        %8.2f s\n", s->load_s);
-    fprintf(stderr, "prompt:      %8d tokens (%d reused), %.2f s, %.1f tok/s\n", t->n_prompt, t->n_reused,
-            t->t_prompt, t->t_prompt > 0 ? t->n_processed / t->t_prompt : 0.0);
+    fprintf(stderr, "prompt:      %8d tokens (%d reused), %.2f s, %.1f tok/s\n", t->n_prompt,
+            t->n_reused, t->t_prompt, t->t_prompt > 0 ? t->n_processed / t->t_prompt : 0.0);
     fprintf(stderr, "first token: %8.2f s\n", t->t_first);
     fprintf(stderr, "generated:   %8d tokens, %.2f s, %.1f tok/s\n", t->n_gen, t->t_gen,
             t->t_gen > 0 && t->n_gen > 1 ? (t->n_gen - 1) / t->t_gen : 0.0);

@@ -41,8 +41,8 @@ char *gen_load_template(const gen_opts *o, bool *err);
 typedef struct {
     lmc_model *model;
     lmc_context *ctx;
-    lmc_gen *gen;          /* the generation core on sequence 0 (sampler, detokenizer, cached tokens) */
-    lmc_sampler_params sp; /* the options' sampling, with the seed drawn and repeat_last_n resolved */
+    lmc_gen *gen;          /* the generation core on sequence 0 (sampler, detokenizer, cache) */
+    lmc_sampler_params sp; /* the options' sampling: seed drawn, repeat_last_n resolved */
     int32_t n_ctx;
     uint64_t seed; /* the seed in use (drawn here when none was given, so it can be printed) */
     double load_s;

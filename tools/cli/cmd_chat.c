@@ -161,8 +161,9 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
     if (!conv_push(c, "assistant", reply.buf ? reply.buf : ""))
         fprintf(stderr, "lmc: error: out of memory keeping the reply\n");
     free(reply.buf);
-    fprintf(stderr, "[turn %d: %d new prompt tokens processed (of %d in context, %d reused), %d generated, "
-                    "%.1f tok/s]\n",
+    fprintf(stderr,
+            "[turn %d: %d new prompt tokens processed (of %d in context, %d reused), %d generated, "
+            "%.1f tok/s]\n",
             turn, res.st.n_processed, res.st.n_prompt, res.st.n_reused, res.st.n_gen,
             res.st.t_gen > 0 && res.st.n_gen > 1 ? (res.st.n_gen - 1) / res.st.t_gen : 0.0);
 }

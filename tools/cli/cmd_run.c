@@ -44,13 +44,19 @@ static void emit_stdout(const char *text, size_t len, void *user) {
 
 static const char *stop_name(lmc_gen_end s) {
     switch (s) {
-    case LMC_GEN_END_EOG: return "eog";
-    case LMC_GEN_END_LENGTH: return "limit";
-    case LMC_GEN_END_STOP: return "stop_string";
-    case LMC_GEN_END_CONTEXT: return "context";
-    case LMC_GEN_END_CANCELLED: return "interrupted";
+    case LMC_GEN_END_EOG:
+        return "eog";
+    case LMC_GEN_END_LENGTH:
+        return "limit";
+    case LMC_GEN_END_STOP:
+        return "stop_string";
+    case LMC_GEN_END_CONTEXT:
+        return "context";
+    case LMC_GEN_END_CANCELLED:
+        return "interrupted";
     case LMC_GEN_END_NONE:
-    case LMC_GEN_END_ERROR: break;
+    case LMC_GEN_END_ERROR:
+        break;
     }
     return "?";
 }
@@ -150,7 +156,8 @@ int cmd_run(int argc, char **argv) {
     if (print_ids) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddItemToObject(j, "prompt_ids", ids_json(toks, n_toks));
-        cJSON_AddItemToObject(j, "ids", ids_json(ids, res.st.n_gen < res.ids_cap ? res.st.n_gen : res.ids_cap));
+        cJSON_AddItemToObject(
+            j, "ids", ids_json(ids, res.st.n_gen < res.ids_cap ? res.st.n_gen : res.ids_cap));
         cJSON_AddStringToObject(j, "text", out.buf ? out.buf : "");
         cJSON_AddStringToObject(j, "stop", stop_name(res.stop));
         char *js = cJSON_PrintUnformatted(j);

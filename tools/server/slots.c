@@ -1,9 +1,9 @@
 /* slots.c — the server's engine: one thread owns the lmc_context and serves N slots (one sequence
  * and one lmc_gen each) by continuous batching: every step decodes, in ONE lmc_decode_batch, the
- * next token of each generating slot plus prompt chunks of newly admitted ones. A bounded FIFO queue
- * holds requests waiting for a slot; a new request goes to the slot whose cache shares the longest
- * prompt prefix. Generation itself (prefix reuse, sampling, stop strings, limits) is the library's
- * lmc_gen; this file only schedules. It knows nothing about HTTP or JSON. */
+ * next token of each generating slot plus prompt chunks of newly admitted ones. A bounded FIFO
+ * queue holds requests waiting for a slot; a new request goes to the slot whose cache shares the
+ * longest prompt prefix. Generation itself (prefix reuse, sampling, stop strings, limits) is the
+ * library's lmc_gen; this file only schedules. It knows nothing about HTTP or JSON. */
 #include "server.h"
 
 #include <errno.h>
@@ -141,13 +141,22 @@ static void slot_event(srv_engine *e, srv_slot *s, const lmc_gen_event *ev, cons
         return;
     }
     switch (ev->end) {
-    case LMC_GEN_END_NONE: break;
+    case LMC_GEN_END_NONE:
+        break;
     case LMC_GEN_END_EOG:
-    case LMC_GEN_END_STOP: slot_finish(e, s, SRV_FINISH_STOP, 0, NULL); break;
+    case LMC_GEN_END_STOP:
+        slot_finish(e, s, SRV_FINISH_STOP, 0, NULL);
+        break;
     case LMC_GEN_END_LENGTH:
-    case LMC_GEN_END_CONTEXT: slot_finish(e, s, SRV_FINISH_LENGTH, 0, NULL); break;
-    case LMC_GEN_END_CANCELLED: slot_finish(e, s, SRV_FINISH_CANCELLED, 0, NULL); break;
-    case LMC_GEN_END_ERROR: slot_finish(e, s, SRV_FINISH_ERROR, 500, err); break;
+    case LMC_GEN_END_CONTEXT:
+        slot_finish(e, s, SRV_FINISH_LENGTH, 0, NULL);
+        break;
+    case LMC_GEN_END_CANCELLED:
+        slot_finish(e, s, SRV_FINISH_CANCELLED, 0, NULL);
+        break;
+    case LMC_GEN_END_ERROR:
+        slot_finish(e, s, SRV_FINISH_ERROR, 500, err);
+        break;
     }
 }
 
@@ -212,8 +221,8 @@ static bool slot_start(srv_engine *e, srv_slot *s) {
 
 /* Puts slot s's pending tokens (at most max) into the batch at *n. */
 static void slot_batch(srv_engine *e, srv_slot *s, int32_t max, int32_t *n, int32_t *n_rows) {
-    int32_t k = lmc_gen_pending(s->gen, max, e->b_tok + *n, e->b_pos + *n, e->b_seq + *n,
-                                e->b_want + *n);
+    int32_t k =
+        lmc_gen_pending(s->gen, max, e->b_tok + *n, e->b_pos + *n, e->b_seq + *n, e->b_want + *n);
     if (k > 0 && e->b_want[*n + k - 1]) s->row = (*n_rows)++;
     s->n_step = k;
     *n += k;
