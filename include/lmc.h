@@ -167,7 +167,9 @@ void lmc_sampler_free(lmc_sampler *s);
  * pending + lmc_decode_batch + commit.
  *
  * Text: an event carries only complete UTF-8; end-of-generation tokens and stop strings are never
- * emitted, and text that could be the start of a stop string is held back until resolved. */
+ * emitted, and text that could be the start of a stop string is held back until resolved.
+ * Tokens are chosen in one place (gen_sample in src/generate.c): a grammar or JSON-schema
+ * constraint joins the sampler chain there as its first link, set through lmc_gen_params. */
 typedef struct lmc_gen lmc_gen;
 
 typedef struct {
