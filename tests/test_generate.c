@@ -153,8 +153,7 @@ static bool load_ids(const char *rel, int32_t *prompt, int *n_prompt, int32_t *i
     return j != NULL;
 }
 
-/* ---- greedy ids: lmc_gen == decode + argmax == golden; prompt chunking does not matter ----------
- */
+/* ---- greedy ids: lmc_gen == decode + argmax == golden; prompt chunking does not matter ------- */
 static void test_golden(const char *rel, int n_batch) {
     int32_t prompt[64], gold[MAXTOK], ref[MAXTOK];
     int np, ng;
@@ -192,8 +191,7 @@ static void test_golden(const char *rel, int n_batch) {
     cJSON_Delete(j);
 }
 
-/* ---- stop strings -------------------------------------------------------------------------------
- */
+/* ---- stop strings ---------------------------------------------------------------------------- */
 static void check_stop(lmc_gen *g, const int32_t *prompt, int np, const char *const *stops,
                        int n_stops, const char *want, lmc_gen_end want_end, int want_gen,
                        const char *what) {
@@ -271,8 +269,7 @@ static void test_stop(void) {
     lmc_context_free(ctx);
 }
 
-/* ---- prefix reuse ------------------------------------------------------------------------------
- */
+/* ---- prefix reuse ---------------------------------------------------------------------------- */
 static void test_prefix(void) {
     int32_t P[64], gold[MAXTOK];
     int np, ng;
@@ -333,8 +330,7 @@ static void test_prefix(void) {
     lmc_context_free(ctx);
 }
 
-/* ---- two sequences in one batch
- * ------------------------------------------------------------------ */
+/* ---- two sequences in one batch -------------------------------------------------------------- */
 static void test_batched(void) {
     int32_t P1[64], gold1[MAXTOK], P2[64], gold2[MAXTOK];
     int n1, g1n, n2, g2n;
@@ -404,8 +400,7 @@ static void test_batched(void) {
     lmc_context_free(ctx);
 }
 
-/* ---- limits
- * ----------------------------------------------------------------------------------------- */
+/* ---- limits ---------------------------------------------------------------------------------- */
 static void test_limits(void) {
     int32_t P[64], gold[MAXTOK];
     int np, ng;
@@ -448,8 +443,7 @@ static void test_limits(void) {
     lmc_context_free(ctx);
 }
 
-/* ---- forced tokens: UTF-8 held back, EOG never emitted, cancel flushes
- * --------------------------- */
+/* ---- forced tokens: UTF-8 held back, EOG never emitted, cancel flushes ----------------------- */
 static int32_t byte_token(int byte) {
     char want[16];
     snprintf(want, sizeof want, "<0x%02X>", byte);
