@@ -434,6 +434,18 @@ static void test_limits(void) {
     lmc_gen_event ev;
     CHECK(lmc_gen_step(g, &ev) == LMC_ERR_INVALID_ARG && ev.end == LMC_GEN_END_NONE,
           "a step when idle");
+    /* a failed decode ends the generation; only the chunks decoded before it stay held */
+    int32_t broken[8] = {P[0], P[1], P[2], P[3], P[4], gold[0], gold[1], g_vocab + 7};
+    lmc_gen_forget(g);
+    lmc_status st = run_gen(g, broken, 8, &p, &o);
+    CHECK(st == LMC_ERR_INVALID_ARG && o.end == LMC_GEN_END_ERROR && o.n_ids == 0 && o.len == 0 &&
+              lmc_gen_get_state(g) == LMC_GEN_IDLE,
+          "a token outside the vocabulary: status %d end %d", st, o.end);
+    p = greedy(4);
+    run_gen(g, broken, 7, &p, &o);
+    CHECK(o.st.n_reused == 4 && o.n_ids == 4 && same_ids(o.ids, gold + 2, 4),
+          "after the failure: reused %d (the first chunk of 4), ids equal the golden",
+          o.st.n_reused);
     lmc_gen_free(g);
     lmc_context_free(ctx);
     lmc_gen *bad = NULL;
