@@ -268,6 +268,119 @@ void lmc_sampler_accept(lmc_sampler *s, int32_t token); /* record for the penalt
 void lmc_sampler_reset(lmc_sampler *s);
 void lmc_sampler_free(lmc_sampler *s);
 
+/* ---- generation ------------------------------------------------------------------------------ */
+/* One generation core for every front end: an lmc_gen is bound to one sequence of a context and
+ * owns what a generation needs besides the weights: the sampler, the streaming detokenizer, the
+ * record of the tokens held in the sequence's KV cache (for prompt-prefix reuse), stop strings,
+ * limits and timing. A generation is: lmc_gen_start(prompt) → steps → events with newly visible
+ * text → a final event with the reason it ended.
+ *
+ * Two drivers share one step loop. Single sequence: lmc_gen_step decodes and samples (a prompt
+ * chunk of the context's n_batch tokens, or one token) and returns an event. Many sequences in one
+ * batch (a server): ask each lmc_gen for lmc_gen_pending tokens, decode them all in one
+ * lmc_decode_batch, then give each its logits row with lmc_gen_commit. lmc_gen_step is exactly
+ * pending + lmc_decode_batch + commit.
+ *
+ * Text: an event carries only complete UTF-8; end-of-generation tokens and stop strings are never
+ * emitted, and text that could be the start of a stop string is held back until resolved.
+ * Tokens are chosen in one place (gen_sample in src/generate.c): a grammar or JSON-schema
+ * constraint joins the sampler chain there as its first link, set through lmc_gen_params. */
+typedef struct lmc_gen lmc_gen;
+
+typedef struct {
+    lmc_sampler_params sampling;
+    int32_t n_predict;       /* tokens to sample at most (an EOG one included); -1: no limit. At
+                              * least one token is always sampled. */
+    const char *const *stop; /* (n_stop) stop strings (copied; empty ones are ignored) */
+    int32_t n_stop;
+    bool accept_prompt; /* the penalties see the prompt tokens */
+    bool keep_sampler;  /* keep the sampler (RNG stream, penalty history) of the previous
+                         * generation, as a multi-turn chat does; the penalties then see only
+                         * the prompt tokens decoded now. false: a fresh sampler from
+                         * `sampling` (that sees the whole prompt when accept_prompt). */
+} lmc_gen_params;
+
+/* Default sampling, no limit, no stop strings, accept_prompt, a fresh sampler. */
+lmc_gen_params lmc_gen_default_params(void);
+
+typedef enum {
+    LMC_GEN_END_NONE = 0,  /* still going */
+    LMC_GEN_END_EOG,       /* the model produced an end-of-generation token */
+    LMC_GEN_END_LENGTH,    /* n_predict tokens were sampled */
+    LMC_GEN_END_STOP,      /* a stop string appeared (the text ends before it) */
+    LMC_GEN_END_CONTEXT,   /* the sequence filled the context */
+    LMC_GEN_END_CANCELLED, /* lmc_gen_abort(LMC_ERR_CANCELLED) */
+    LMC_GEN_END_ERROR,     /* decode or sampling failed; lmc_last_error() says why */
+} lmc_gen_end;
+
+typedef enum {
+    LMC_GEN_IDLE = 0,   /* no generation running: the next call is lmc_gen_start */
+    LMC_GEN_PROMPT,     /* prompt tokens are pending */
+    LMC_GEN_GENERATING, /* a sampled token is pending (its decode gives the next logits) */
+} lmc_gen_state;
+
+typedef struct {
+    int32_t n_prompt;    /* tokens of the prompt */
+    int32_t n_reused;    /* of them, already in the cache (not decoded again) */
+    int32_t n_processed; /* of them, decoded so far */
+    int32_t n_gen;       /* tokens sampled (an EOG one included) */
+    double t_prompt;     /* seconds from lmc_gen_start to the end of the prompt */
+    double t_first;      /* seconds from lmc_gen_start to the first sampled token (0: none yet) */
+    double t_gen;        /* seconds from the first sampled token to the end (set at the end) */
+} lmc_gen_stats;
+
+typedef struct {
+    const char *text; /* newly visible text (not NUL-terminated), valid until the next call on
+                       * this lmc_gen; NULL when len is 0 */
+    size_t len;
+    int32_t token;   /* the token sampled in this step, -1 when none (a prompt chunk) */
+    lmc_gen_end end; /* LMC_GEN_END_NONE while the generation goes on */
+    lmc_gen_stats stats;
+} lmc_gen_event;
+
+/* Binds a generation core to sequence seq_id of ctx (which must outlive it). */
+lmc_status lmc_gen_init(lmc_context *ctx, int32_t seq_id, lmc_gen **out);
+void lmc_gen_free(lmc_gen *g);
+
+/* How many leading tokens of prompt[0..n) the sequence's cache holds (a start reuses that many, but
+ * at most n - 1: the last prompt token is always decoded again for its logits). For choosing among
+ * several sequences; valid while no generation is running on g. */
+int32_t lmc_gen_prefix(const lmc_gen *g, const int32_t *prompt, int32_t n);
+/* Forgets the tokens held (the next start decodes its whole prompt). Sampler state is kept. */
+void lmc_gen_forget(lmc_gen *g);
+
+/* Starts a generation: keeps the longest prefix of prompt[0..n) the cache holds (the sequence is
+ * truncated at the first differing position), resets the detokenizer and stop matching, and makes
+ * or keeps the sampler (params->keep_sampler). A running generation is dropped without an event.
+ * Errors: LMC_ERR_INVALID_ARG (empty prompt, bad sampler parameters), LMC_ERR_CONTEXT_FULL (n is
+ * more than the context holds), LMC_ERR_OOM. */
+lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
+                         const lmc_gen_params *params);
+
+lmc_gen_state lmc_gen_get_state(const lmc_gen *g);
+void lmc_gen_get_stats(const lmc_gen *g, lmc_gen_stats *out);
+
+/* Single-sequence driver: decodes the next pending tokens (at most the context's n_batch) and
+ * commits them. Returns the decode's status on failure (the generation then ends with
+ * LMC_GEN_END_ERROR). To cancel, call lmc_gen_abort instead of the next step. */
+lmc_status lmc_gen_step(lmc_gen *g, lmc_gen_event *ev);
+
+/* Batched driver. Writes the tokens this sequence wants decoded next (at most max: a chunk of the
+ * prompt, or its one sampled token) as token, position, sequence id and want-logits flag (seq and
+ * want may be NULL), and returns their count (0 when idle or max < 1). The last one wants logits
+ * when the prompt is complete with it, or always for a sampled token. */
+int32_t lmc_gen_pending(lmc_gen *g, int32_t max, int32_t *tok, int32_t *pos, int32_t *seq,
+                        int8_t *want);
+/* After the caller decoded the first n_taken tokens of the last lmc_gen_pending: records them as
+ * held in the cache and, given the logits row of the last one (required exactly when it wanted
+ * logits), samples the next token: the sampler chain, text, stop strings, limits. Fills *ev. */
+lmc_status lmc_gen_commit(lmc_gen *g, int32_t n_taken, const float *logits, lmc_gen_event *ev);
+/* Ends the running generation and fills the final event. why = LMC_ERR_CANCELLED: the caller's
+ * cancel (held-back text is flushed into ev, end LMC_GEN_END_CANCELLED). Any other status: the
+ * pending tokens could not be decoded (the sequence is truncated to the tokens recorded, end
+ * LMC_GEN_END_ERROR; lmc_last_error() is left as it was). */
+lmc_status lmc_gen_abort(lmc_gen *g, lmc_status why, lmc_gen_event *ev);
+
 /* ---- chat templates --------------------------------------------------------------------------- */
 typedef struct {
     const char *role;

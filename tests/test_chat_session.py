@@ -5,8 +5,11 @@
   replies equal those of a run that processes every turn from scratch (--no-prefix-cache);
 - /reset starts a short conversation again; a tiny context drops old turns, says so, never crashes;
 - seeded sampling: same seed same text, another seed different text;
-- --stop: the output is exactly the greedy text up to the stop string.
+- --stop: the output is exactly the greedy text up to the stop string; with --print-ids the reason is
+  stop_string and the ids are the greedy ones up to the token that completes it;
+- a seeded chat (temperature > 0) gives the same replies twice.
 Skips (77) when the default model is not in the cache."""
+import json
 import os
 import re
 import subprocess
@@ -95,6 +98,33 @@ def main():
                            "--no-display-prompt", "-c", "256", "--stop", stop, "--stop", "never-in-text-xyz")
         check(rc == 0 and cut == full[:full.index(stop)] + "\n",
               "--stop %r: %r, expected %r" % (stop, cut, full[:full.index(stop)]))
+        # the same through --print-ids: the reason, and no token sampled past the one completing it
+        ids_args = ["-p", "The history of the Roman Empire", "-n", "48", "--temp", "0", "-c", "256", "--print-ids"]
+        rc1, j_full, _ = run(lmc, *ids_args)
+        rc2, j_cut, _ = run(lmc, *ids_args, "--stop", stop)
+        try:
+            j_full, j_cut = json.loads(j_full), json.loads(j_cut)
+        except ValueError:
+            j_full = j_cut = None
+        check(rc1 == 0 and rc2 == 0 and j_full and j_cut, "--print-ids runs: %d %d" % (rc1, rc2))
+        if j_full and j_cut:
+            n = len(j_cut["ids"])
+            check(j_full["stop"] == "limit" and len(j_full["ids"]) == 48, "48 ids, limit: %s" % j_full["stop"])
+            check(j_cut["stop"] == "stop_string" and j_cut["text"] == full[:full.index(stop)]
+                  and j_cut["ids"] == j_full["ids"][:n] and 0 < n < 48,
+                  "--stop with --print-ids: %s %r %d ids" % (j_cut["stop"], j_cut["text"], n))
+            # one token fewer and the stop string is not complete yet: it ends by the limit instead
+            rc3, j_less, _ = run(lmc, *ids_args[:2], "-n", str(n - 1), *ids_args[4:], "--stop", stop)
+            j_less = json.loads(j_less) if rc3 == 0 else {}
+            check(j_less.get("stop") == "limit" and stop not in j_less.get("text", stop),
+                  "%d tokens do not complete the stop string yet: %s" % (n - 1, j_less))
+
+    # --- a seeded chat repeats itself turn by turn (one sampler carries on across turns) ---------------
+    sampled = ["-n", "20", "-c", "512", "--temp", "0.9", "--seed", "5"]
+    rc1, o1, e1, t1 = chat(lmc, msgs[:2], *sampled)
+    rc2, o2, e2, t2 = chat(lmc, msgs[:2], *sampled)
+    check(rc1 == 0 and rc2 == 0 and sorted(t1) == [1, 2], "seeded chats exit: %d %d %s" % (rc1, rc2, e1[-300:]))
+    check(o1 == o2 and len(o1) > 10, "a seeded chat repeats itself: %r vs %r" % (o1, o2))
 
     return finish()
 

@@ -172,6 +172,22 @@ def run_tests(port):
     s2 = list(client.completions.create(model=model_id, prompt="1, 2, 3, 4, 5,", max_tokens=20, temperature=0,
                                         stop=["never-appears", stop], stream=True))
     check("".join(x.choices[0].text for x in s2 if x.choices) == want, "stop (array) while streaming")
+    # generation ends with the token that completes the stop string: one token fewer does not finish it
+    n_stop = s1.usage.completion_tokens
+    s3 = client.completions.create(model=model_id, prompt="1, 2, 3, 4, 5,", max_tokens=n_stop - 1, temperature=0,
+                                   stop=stop)
+    check(0 < n_stop < 20 and s3.choices[0].finish_reason == "length" and stop not in s3.choices[0].text
+          and full.startswith(s3.choices[0].text),
+          f"stop after {n_stop} tokens; {n_stop - 1}: {s3.choices[0].finish_reason} {s3.choices[0].text!r}")
+
+    # timings (the page's tok/s) agree with usage
+    st, d, _ = raw(port, "POST", "/v1/completions", body={"prompt": "1, 2, 3, 4, 5,", "max_tokens": 6,
+                                                           "temperature": 0})
+    t, us = d.get("timings", {}) if st == 200 else {}, d.get("usage", {}) if st == 200 else {}
+    check(t.get("predicted_n") == us.get("completion_tokens") == 6
+          and t.get("prompt_n") == us.get("prompt_tokens", 0) - us.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+          and t.get("prompt_ms", 0) > 0 and t.get("predicted_ms", 0) > 0 and t.get("predicted_per_second", 0) > 0,
+          f"timings {t} vs usage {us}")
 
     # --- seeds ---------------------------------------------------------------------------------
     def sampled(seed):

@@ -1,5 +1,5 @@
 /* cli_gen.c — see cli_gen.h: shared flags, the session, and the generation loop of run and chat
- * (prefix reuse of the KV cache, sampling, streaming with stop strings held back, timing).
+ * (the library's generation core stepped until it ends, its text streamed through a callback).
  * It does not read user input or choose output formats; the commands do. */
 #include "cli_gen.h"
 
@@ -224,27 +224,25 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     }
     s->load_s = now_s() - t0;
     s->n_ctx = lmc_context_n_ctx(s->ctx);
-    s->n_batch = o->n_batch;
     if (o->n_ctx == 0 && s->n_ctx != lmc_model_n_ctx_train(s->model))
-        fprintf(stderr, "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
+        fprintf(stderr,
+                "lmc: using a context of %d tokens (the model was trained for %d; -c sets it)\n",
                 s->n_ctx, lmc_model_n_ctx_train(s->model));
-    s->cache = malloc((size_t)s->n_ctx * sizeof *s->cache);
-    if (!s->cache) {
-        fprintf(stderr, "lmc: error: out of memory\n");
-        goto fail;
-    }
     lmc_sampler_params sp = o->sp;
     if (!o->seed_given) sp.seed = random_seed();
     if (sp.repeat_last_n < 0) sp.repeat_last_n = s->n_ctx; /* -1 = the whole context */
     s->seed = sp.seed;
-    s->smp = lmc_sampler_init(&sp, lmc_model_n_vocab(s->model));
-    if (!s->smp) {
+    s->sp = sp;
+    /* bad values fail here, before anything is printed, rather than at the first generation */
+    lmc_sampler *probe = lmc_sampler_init(&sp, lmc_model_n_vocab(s->model));
+    if (!probe) {
         cli_fail(LMC_ERR_INVALID_ARG, "sampler");
         goto fail;
     }
-    s->detok = lmc_detok_init(s->model, false);
-    if (!s->detok) {
-        cli_fail(LMC_ERR_OOM, "detokenizer");
+    lmc_sampler_free(probe);
+    st = lmc_gen_init(s->ctx, 0, &s->gen);
+    if (st != LMC_OK) {
+        cli_fail(st, "generation");
         goto fail;
     }
     return true;
@@ -254,11 +252,9 @@ fail:
 }
 
 void gen_session_close(gen_session *s) {
-    lmc_detok_free(s->detok);
-    lmc_sampler_free(s->smp);
+    lmc_gen_free(s->gen);
     lmc_context_free(s->ctx);
     lmc_model_free(s->model);
-    free(s->cache);
     memset(s, 0, sizeof *s);
 }
 
@@ -325,183 +321,47 @@ void gen_text_append(const char *text, size_t len, void *user) {
     b->buf[b->len] = 0;
 }
 
-/* ---- stop strings: text that could begin a stop string waits until it is resolved --------------- */
-typedef struct {
-    const char *const *stops;
-    int n_stops;
-    char *buf;
-    size_t len, cap;
-} stopper;
-
-/* Appends text; emits what can no longer be part of a stop string. Returns true when a stop string
- * was found (the text before it is emitted, the rest dropped). */
-static bool stopper_push(stopper *sp, const char *text, size_t n, gen_emit_fn emit, void *user) {
-    if (!text) n = 0; /* the detokenizer failed on a token: nothing to add */
-    if (sp->n_stops == 0) {
-        if (n) emit(text, n, user);
-        return false;
-    }
-    if (sp->len + n + 1 > sp->cap) {
-        size_t cap = (sp->len + n + 1) * 2;
-        char *nb = realloc(sp->buf, cap);
-        if (!nb) { /* cannot hold back: emit as is rather than lose text */
-            if (sp->len) emit(sp->buf, sp->len, user);
-            sp->len = 0;
-            if (n) emit(text, n, user);
-            return false;
-        }
-        sp->buf = nb;
-        sp->cap = cap;
-    }
-    if (n) memcpy(sp->buf + sp->len, text, n);
-    sp->len += n;
-    /* earliest occurrence of any stop string */
-    size_t first = sp->len;
-    for (int k = 0; k < sp->n_stops; k++) {
-        size_t sl = strlen(sp->stops[k]);
-        const char *hit = sl <= sp->len ? memmem(sp->buf, sp->len, sp->stops[k], sl) : NULL;
-        if (hit && (size_t)(hit - sp->buf) < first) first = (size_t)(hit - sp->buf);
-    }
-    if (first < sp->len) {
-        if (first) emit(sp->buf, first, user);
-        sp->len = 0;
-        return true;
-    }
-    /* longest suffix that is a proper prefix of some stop string stays */
-    size_t hold = 0;
-    for (int k = 0; k < sp->n_stops; k++) {
-        size_t sl = strlen(sp->stops[k]);
-        size_t m = sl - 1 < sp->len ? sl - 1 : sp->len;
-        for (; m > hold; m--)
-            if (!memcmp(sp->buf + sp->len - m, sp->stops[k], m)) break;
-        if (m > hold) hold = m;
-    }
-    size_t out = sp->len - hold;
-    if (out) {
-        emit(sp->buf, out, user);
-        memmove(sp->buf, sp->buf + out, hold);
-        sp->len = hold;
-    }
-    return false;
-}
-
-static void stopper_flush(stopper *sp, gen_emit_fn emit, void *user) {
-    if (sp->len) emit(sp->buf, sp->len, user);
-    sp->len = 0;
-}
-
-/* ---- the loop ------------------------------------------------------------------------------------ */
+/* ---- the loop: the library's step until the generation ends ---------------------------------- */
 lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt, int n_predict,
                         const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
                         void *user, volatile sig_atomic_t *cancel, gen_result *res) {
-    res->n_prompt = n_prompt;
-    res->n_reused = res->n_processed = res->n_gen = 0;
-    res->t_prompt = res->t_first = res->t_gen = 0;
-    res->stop = GEN_STOP_EOG;
-    if (n_prompt <= 0) {
-        fprintf(stderr, "lmc: error: the prompt is empty (no tokens)\n");
-        return LMC_ERR_INVALID_ARG;
+    memset(&res->st, 0, sizeof res->st);
+    res->st.n_prompt = n_prompt;
+    res->stop = LMC_GEN_END_EOG;
+    lmc_gen_params gp = lmc_gen_default_params();
+    gp.sampling = s->sp;
+    gp.n_predict = n_predict;
+    gp.stop = stops;
+    gp.n_stop = n_stops;
+    gp.accept_prompt = accept_prompt;
+    gp.keep_sampler = true; /* one sampler for the session: a chat's turns continue its RNG */
+    lmc_status st = lmc_gen_start(s->gen, prompt, n_prompt, &gp);
+    if (st != LMC_OK) {
+        fprintf(stderr, "lmc: error: %s%s\n", lmc_last_error(),
+                st == LMC_ERR_CONTEXT_FULL ? " (-c to change)" : "");
+        return st;
     }
-    if (n_prompt > s->n_ctx) {
-        fprintf(stderr, "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
-                n_prompt, s->n_ctx);
-        return LMC_ERR_CONTEXT_FULL;
-    }
-    double t0 = now_s();
-
-    /* reuse the longest common prefix; at least the last prompt token is decoded to get logits */
-    int32_t p = 0;
-    while (p < s->n_cache && p < n_prompt && s->cache[p] == prompt[p]) p++;
-    if (p == n_prompt) p--;
-    lmc_seq_truncate(s->ctx, 0, p);
-    s->n_cache = p;
-    res->n_reused = p;
-
-    const float *logits = NULL;
-    for (int32_t i = p; i < n_prompt; i += s->n_batch) {
-        int32_t n = n_prompt - i < s->n_batch ? n_prompt - i : s->n_batch;
-        lmc_status st = lmc_decode(s->ctx, prompt + i, n, i, &logits);
-        if (st != LMC_OK) {
-            lmc_seq_truncate(s->ctx, 0, i); /* what is cached stays consistent with s->cache */
-            s->n_cache = i;
-            return cli_fail(st, "decoding the prompt"), st;
-        }
-        memcpy(s->cache + i, prompt + i, (size_t)n * sizeof *prompt);
-        s->n_cache = i + n;
-        if (accept_prompt)
-            for (int32_t j = 0; j < n; j++) lmc_sampler_accept(s->smp, prompt[i + j]);
-        if (cancel && *cancel) {
-            res->stop = GEN_STOP_INTERRUPT;
-            res->n_processed = s->n_cache - p;
-            res->t_prompt = now_s() - t0;
-            return LMC_OK;
-        }
-    }
-    res->n_processed = n_prompt - p;
-    double t1 = now_s();
-    res->t_prompt = t1 - t0;
-
-    stopper sp = {stops, n_stops, NULL, 0, 0};
-    double t_first = t1;
-    size_t len;
-    const char *text;
-    lmc_detok_flush(s->detok, &len); /* start clean */
-    for (;;) {
-        int32_t tok = lmc_sampler_sample(s->smp, logits);
-        lmc_sampler_accept(s->smp, tok);
-        if (res->ids && res->n_gen < res->ids_cap) res->ids[res->n_gen] = tok;
-        res->n_gen++;
-        if (res->n_gen == 1) {
-            t_first = now_s();
-            res->t_first = t_first - t0;
-        }
-        if (lmc_token_is_eog(s->model, tok)) {
-            res->stop = GEN_STOP_EOG;
-            break;
-        }
-        text = lmc_detok_push(s->detok, tok, &len);
-        if (stopper_push(&sp, text, len, emit, user)) {
-            res->stop = GEN_STOP_STRING;
-            break;
-        }
-        if (n_predict >= 0 && res->n_gen >= n_predict) {
-            res->stop = GEN_STOP_LIMIT;
-            break;
-        }
-        if (cancel && *cancel) {
-            res->stop = GEN_STOP_INTERRUPT;
-            break;
-        }
-        if (s->n_cache >= s->n_ctx) {
-            res->stop = GEN_STOP_CONTEXT;
-            break;
-        }
-        lmc_status st = lmc_decode(s->ctx, &tok, 1, s->n_cache, &logits);
-        if (st != LMC_OK) {
-            free(sp.buf);
-            lmc_seq_truncate(s->ctx, 0, s->n_cache);
-            res->t_gen = now_s() - t_first;
-            return cli_fail(st, "decoding"), st;
-        }
-        s->cache[s->n_cache++] = tok;
-    }
-    if (res->stop != GEN_STOP_STRING) {
-        text = lmc_detok_flush(s->detok, &len);
-        if (!stopper_push(&sp, text, len, emit, user)) stopper_flush(&sp, emit, user);
-    } else {
-        lmc_detok_flush(s->detok, &len);
-    }
-    free(sp.buf);
-    res->t_gen = now_s() - t_first;
-    return LMC_OK;
+    lmc_gen_event ev;
+    do {
+        st = cancel && *cancel ? lmc_gen_abort(s->gen, LMC_ERR_CANCELLED, &ev)
+                               : lmc_gen_step(s->gen, &ev);
+        if (ev.len) emit(ev.text, ev.len, user);
+        if (ev.token >= 0 && res->ids && ev.stats.n_gen <= res->ids_cap)
+            res->ids[ev.stats.n_gen - 1] = ev.token;
+    } while (st == LMC_OK && ev.end == LMC_GEN_END_NONE);
+    res->st = ev.stats;
+    res->stop = ev.end;
+    if (st != LMC_OK) cli_fail(st, ev.stats.n_gen ? "decoding" : "decoding the prompt");
+    return st;
 }
 
 void gen_print_stats(const gen_session *s, const gen_result *r) {
+    const lmc_gen_stats *t = &r->st;
     fprintf(stderr, "\n");
     fprintf(stderr, "load:        %8.2f s\n", s->load_s);
-    fprintf(stderr, "prompt:      %8d tokens (%d reused), %.2f s, %.1f tok/s\n", r->n_prompt, r->n_reused,
-            r->t_prompt, r->t_prompt > 0 ? r->n_processed / r->t_prompt : 0.0);
-    fprintf(stderr, "first token: %8.2f s\n", r->t_first);
-    fprintf(stderr, "generated:   %8d tokens, %.2f s, %.1f tok/s\n", r->n_gen, r->t_gen,
-            r->t_gen > 0 && r->n_gen > 1 ? (r->n_gen - 1) / r->t_gen : 0.0);
+    fprintf(stderr, "prompt:      %8d tokens (%d reused), %.2f s, %.1f tok/s\n", t->n_prompt,
+            t->n_reused, t->t_prompt, t->t_prompt > 0 ? t->n_processed / t->t_prompt : 0.0);
+    fprintf(stderr, "first token: %8.2f s\n", t->t_first);
+    fprintf(stderr, "generated:   %8d tokens, %.2f s, %.1f tok/s\n", t->n_gen, t->t_gen,
+            t->t_gen > 0 && t->n_gen > 1 ? (t->n_gen - 1) / t->t_gen : 0.0);
 }

@@ -1,6 +1,7 @@
 /* cli_gen.h — what 'lmc run' and 'lmc chat' share: the sampling/context flags, a session (model,
- * context, sampler, the tokens held in the KV cache), the generation loop with streaming, EOG and
- * stop strings, and timing. Interactive input and output formats stay in the commands. */
+ * context and the library's generation core), a generation streamed through a callback, and the
+ * timing lines. The generation itself is the library's (lmc_gen); interactive input and output
+ * formats stay in the commands. */
 #ifndef LMC_CLI_GEN_H
 #define LMC_CLI_GEN_H
 
@@ -40,48 +41,32 @@ char *gen_load_template(const gen_opts *o, bool *err);
 typedef struct {
     lmc_model *model;
     lmc_context *ctx;
-    lmc_sampler *smp;
-    lmc_detok *detok;
-    int32_t *cache; /* (n_ctx) the tokens whose keys/values are in the cache of sequence 0 */
-    int32_t n_cache;
+    lmc_gen *gen;          /* the generation core on sequence 0 (sampler, detokenizer, cache) */
+    lmc_sampler_params sp; /* the options' sampling: seed drawn, repeat_last_n resolved */
     int32_t n_ctx;
-    int32_t n_batch;
     uint64_t seed; /* the seed in use (drawn here when none was given, so it can be printed) */
     double load_s;
 } gen_session;
 
-/* Loads the model, creates the context and sampler. Prints a friendly error and returns false. */
+/* Loads the model, creates the context and the generation core. Prints a friendly error and
+ * returns false. */
 bool gen_session_open(gen_session *s, gen_opts *o);
 void gen_session_close(gen_session *s);
 
-typedef enum {
-    GEN_STOP_EOG,       /* the model produced an end-of-generation token */
-    GEN_STOP_LIMIT,     /* -n tokens */
-    GEN_STOP_STRING,    /* a --stop string appeared */
-    GEN_STOP_CONTEXT,   /* no room left in the context */
-    GEN_STOP_INTERRUPT, /* Ctrl-C */
-} gen_stop;
-
 typedef struct {
-    int32_t n_prompt;    /* tokens of the prompt */
-    int32_t n_reused;    /* of them, already in the cache (not decoded again) */
-    int32_t n_processed; /* of them, decoded now */
-    int32_t n_gen;       /* tokens sampled (an EOG one included) */
-    double t_prompt;     /* seconds to process the prompt */
-    double t_first;      /* seconds from the start to the first sampled token */
-    double t_gen;        /* seconds from the first sampled token to the last */
-    gen_stop stop;
+    lmc_gen_stats st;
+    lmc_gen_end stop;
     int32_t *ids; /* optional (set by the caller): every sampled token, up to ids_cap */
     int32_t ids_cap;
 } gen_result;
 
 typedef void (*gen_emit_fn)(const char *text, size_t len, void *user);
 
-/* Makes the cache hold `prompt` (reusing the longest common prefix with what it holds, decoding the
- * rest), then samples up to n_predict tokens (-1: no limit but the context), streaming their text
- * through emit: complete UTF-8 only, EOG tokens and stop strings never emitted, text that could be
- * the start of a stop string held back until resolved. *cancel (may be NULL) stops it early.
- * accept_prompt: feed the newly decoded prompt tokens to the sampler's penalty history. */
+/* One generation through the library's core (lmc_gen): makes the cache hold `prompt` (reusing the
+ * longest common prefix with what it holds), then samples up to n_predict tokens (-1: no limit but
+ * the context), streaming their text through emit. *cancel (may be NULL) stops it early; the
+ * sampler carries on from the previous call (a chat's turns). accept_prompt: feed the newly decoded
+ * prompt tokens to the sampler's penalty history. Prints its errors. */
 lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt, int n_predict,
                         const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
                         void *user, volatile sig_atomic_t *cancel, gen_result *res);

@@ -141,7 +141,7 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
     gen_result res;
     memset(&res, 0, sizeof res);
     g_stop = 0;
-    if (g_no_prefix_cache) s->n_cache = 0;
+    if (g_no_prefix_cache) lmc_gen_forget(s->gen);
     lmc_status st = gen_generate(s, toks, n, o->n_predict, o->stops, o->n_stops, true, emit_reply, &reply,
                                  &g_stop, &res);
     free(toks);
@@ -152,19 +152,20 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
         free(reply.buf);
         return;
     }
-    if (res.stop == GEN_STOP_CONTEXT)
+    if (res.stop == LMC_GEN_END_CONTEXT)
         fprintf(stderr, "[reply stopped: the context (%d tokens) is full; older turns will be dropped "
                         "next turn]\n",
                 s->n_ctx);
-    else if (res.stop == GEN_STOP_INTERRUPT)
+    else if (res.stop == LMC_GEN_END_CANCELLED)
         fprintf(stderr, "[reply interrupted]\n");
     if (!conv_push(c, "assistant", reply.buf ? reply.buf : ""))
         fprintf(stderr, "lmc: error: out of memory keeping the reply\n");
     free(reply.buf);
-    fprintf(stderr, "[turn %d: %d new prompt tokens processed (of %d in context, %d reused), %d generated, "
-                    "%.1f tok/s]\n",
-            turn, res.n_processed, res.n_prompt, res.n_reused, res.n_gen,
-            res.t_gen > 0 && res.n_gen > 1 ? (res.n_gen - 1) / res.t_gen : 0.0);
+    fprintf(stderr,
+            "[turn %d: %d new prompt tokens processed (of %d in context, %d reused), %d generated, "
+            "%.1f tok/s]\n",
+            turn, res.st.n_processed, res.st.n_prompt, res.st.n_reused, res.st.n_gen,
+            res.st.t_gen > 0 && res.st.n_gen > 1 ? (res.st.n_gen - 1) / res.st.t_gen : 0.0);
 }
 
 static char *read_line(bool tty) {

@@ -42,13 +42,21 @@ static void emit_stdout(const char *text, size_t len, void *user) {
     fflush(stdout);
 }
 
-static const char *stop_name(gen_stop s) {
+static const char *stop_name(lmc_gen_end s) {
     switch (s) {
-    case GEN_STOP_EOG: return "eog";
-    case GEN_STOP_LIMIT: return "limit";
-    case GEN_STOP_STRING: return "stop_string";
-    case GEN_STOP_CONTEXT: return "context";
-    case GEN_STOP_INTERRUPT: return "interrupted";
+    case LMC_GEN_END_EOG:
+        return "eog";
+    case LMC_GEN_END_LENGTH:
+        return "limit";
+    case LMC_GEN_END_STOP:
+        return "stop_string";
+    case LMC_GEN_END_CONTEXT:
+        return "context";
+    case LMC_GEN_END_CANCELLED:
+        return "interrupted";
+    case LMC_GEN_END_NONE:
+    case LMC_GEN_END_ERROR:
+        break;
     }
     return "?";
 }
@@ -148,7 +156,8 @@ int cmd_run(int argc, char **argv) {
     if (print_ids) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddItemToObject(j, "prompt_ids", ids_json(toks, n_toks));
-        cJSON_AddItemToObject(j, "ids", ids_json(ids, res.n_gen < res.ids_cap ? res.n_gen : res.ids_cap));
+        cJSON_AddItemToObject(
+            j, "ids", ids_json(ids, res.st.n_gen < res.ids_cap ? res.st.n_gen : res.ids_cap));
         cJSON_AddStringToObject(j, "text", out.buf ? out.buf : "");
         cJSON_AddStringToObject(j, "stop", stop_name(res.stop));
         char *js = cJSON_PrintUnformatted(j);
@@ -159,9 +168,9 @@ int cmd_run(int argc, char **argv) {
         printf("\n");
     }
     fflush(stdout);
-    if (res.stop == GEN_STOP_CONTEXT)
+    if (res.stop == LMC_GEN_END_CONTEXT)
         fprintf(stderr, "lmc: stopped: the context (%d tokens) is full; -c sets a larger one\n", s.n_ctx);
-    else if (res.stop == GEN_STOP_INTERRUPT)
+    else if (res.stop == LMC_GEN_END_CANCELLED)
         fprintf(stderr, "lmc: stopped by Ctrl-C\n");
     gen_print_stats(&s, &res);
     fprintf(stderr, "seed:        %8llu\n", (unsigned long long)s.seed);

@@ -301,8 +301,7 @@ static void add_usage(cJSON *root, const srv_request *r) {
     cJSON_AddNumberToObject(d, "cached_tokens", r->n_reused);
     /* llama.cpp-style timings: what the chat page shows as tok/s */
     cJSON *t = cJSON_AddObjectToObject(root, "timings");
-    double pms = r->t_first > 0 ? (r->t_first - r->t_start) * 1e3 : 0;
-    double gms = r->t_first > 0 ? (r->t_end - r->t_first) * 1e3 : 0;
+    double pms = r->t_first * 1e3, gms = r->t_gen * 1e3;
     cJSON_AddNumberToObject(t, "prompt_n", r->n_prompt - r->n_reused);
     cJSON_AddNumberToObject(t, "prompt_ms", pms);
     cJSON_AddNumberToObject(t, "predicted_n", r->n_gen);

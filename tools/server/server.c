@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-double lmc_time_s(void); /* src/util.c */
-
 typedef struct {
     lmc_model *model;
     srv_engine *eng;
@@ -256,11 +254,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             }
         }
         srv_engine_lock(S->eng);
-        if (r->n_visible == ss->sent && !r->done) srv_engine_wait(S->eng, r, 250);
-        size_t n = r->n_visible - ss->sent;
+        if (r->text_len == ss->sent && !r->done) srv_engine_wait(S->eng, r, 250);
+        size_t n = r->text_len - ss->sent;
         char *text = n ? malloc(n) : NULL;
         if (text) memcpy(text, r->text + ss->sent, n);
-        ss->sent = r->n_visible;
+        ss->sent = r->text_len;
         bool done = r->done;
         srv_engine_unlock(S->eng);
         if (n && text)

@@ -43,15 +43,15 @@ typedef struct srv_request {
 
     /* output: guarded by the engine mutex; cond is signalled on every change */
     pthread_cond_t cond;
-    char *text; /* (text_len) generated text, NUL-terminated; only [0, n_visible) may be sent */
-    size_t text_len, text_cap, n_visible;
+    char *text; /* (text_len) visible generated text, NUL-terminated (stop strings already cut) */
+    size_t text_len, text_cap;
     int32_t n_gen;    /* tokens generated */
     int32_t n_reused; /* prompt tokens found in the slot's cache */
     srv_finish finish;
     bool done;
     int err_status; /* HTTP status for SRV_FINISH_ERROR */
     char err[256];
-    double t_submit, t_start, t_first, t_end; /* seconds (lmc_time_s) */
+    double t_first, t_gen; /* seconds: start to the first token, first token to the end */
 
     atomic_bool cancel; /* set by the HTTP side when the client goes away */
     atomic_int refs;
