@@ -1,9 +1,9 @@
-/* membw.c — the machine's memory read bandwidth as decode sees it: T threads each stream their share
- * of a buffer much larger than the caches (64-byte vector loads, four accumulators, software prefetch
- * 2 KB ahead, as lmc's decode kernels read weights), best of REPS passes, in GB/s (1e9 bytes / s).
- * It measures reads only (no copy, no write traffic) and asserts nothing.
- * Build: cc -O2 -march=native -pthread bench/membw.c -o build/membw   (bench/cpu_vs_llamacpp.py does)
- * Usage: build/membw [THREADS=1] [MIB=1024] [REPS=5] */
+/* membw.c — the machine's memory read bandwidth as decode sees it: T threads each stream their
+ * share of a buffer much larger than the caches (64-byte vector loads, four accumulators, software
+ * prefetch 2 KB ahead, as lmc's decode kernels read weights), best of REPS passes, in GB/s (1e9
+ * bytes / s). It measures reads only (no copy, no write traffic) and asserts nothing. Build: cc -O2
+ * -march=native -pthread bench/membw.c -o build/membw   (bench/cpu_vs_llamacpp.py does) Usage:
+ * build/membw [THREADS=1] [MIB=1024] [REPS=5] */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +51,8 @@ static void *reader(void *arg) {
     j->secs = now_s() - t0;
     a0 ^= a1 ^ a2 ^ a3;
     long long s = 0;
-    for (int k = 0; k < 8; k++) s ^= a0[k];
+    for (int k = 0; k < 8; k++)
+        s ^= a0[k];
     j->sink = s;
     return NULL;
 }
@@ -70,7 +71,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "membw: cannot allocate %zu MiB\n", mib);
         return 1;
     }
-    for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)(i * 131u + 7u); /* really backed, not zero pages */
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 131u + 7u); /* really backed, not zero pages */
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, (unsigned)T);
     job *jobs = calloc((size_t)T, sizeof *jobs);
@@ -89,12 +91,13 @@ int main(int argc, char **argv) {
             pthread_join(th[t], NULL);
             if (jobs[t].secs > slowest) slowest = jobs[t].secs;
         }
-        for (int t = 0; t < T; t++) sink ^= jobs[t].sink;
+        for (int t = 0; t < T; t++)
+            sink ^= jobs[t].sink;
         const double gbs = (double)share * T / slowest * 1e-9;
         if (gbs > best) best = gbs;
     }
-    printf("threads %d: %.1f GB/s read (best of %d passes over %zu MiB; checksum %llx)\n", T, best, reps, mib,
-           (unsigned long long)sink & 0xff);
+    printf("threads %d: %.1f GB/s read (best of %d passes over %zu MiB; checksum %llx)\n", T, best,
+           reps, mib, (unsigned long long)sink & 0xff);
     pthread_barrier_destroy(&bar);
     free(jobs);
     free(th);

@@ -1,6 +1,6 @@
-/* lmc.h — the public C API of lmc: load a llama-family GGUF, tokenize, decode, sample, render chats.
- * Opaque handles with init/free pairs; every _free accepts NULL. The library never prints and never
- * exits: functions return an lmc_status and leave a message in lmc_last_error(). */
+/* lmc.h — the public C API of lmc: load a llama-family GGUF, tokenize, decode, sample, render
+ * chats. Opaque handles with init/free pairs; every _free accepts NULL. The library never prints
+ * and never exits: functions return an lmc_status and leave a message in lmc_last_error(). */
 #ifndef LMC_H
 #define LMC_H
 
@@ -14,15 +14,15 @@ extern "C" {
 
 typedef enum {
     LMC_OK = 0,
-    LMC_ERR_IO = -1,            /* file could not be opened / read / mapped */
-    LMC_ERR_FORMAT = -2,        /* malformed file or input */
-    LMC_ERR_UNSUPPORTED = -3,   /* valid but not supported (architecture, tensor type, ...) */
-    LMC_ERR_OOM = -4,           /* allocation failed (host or device) */
-    LMC_ERR_CONTEXT_FULL = -5,  /* positions beyond n_ctx */
-    LMC_ERR_BACKEND = -6,       /* GPU / backend failure */
-    LMC_ERR_INVALID_ARG = -7,   /* bad argument from the caller */
-    LMC_ERR_TEMPLATE = -8,      /* chat template failed to parse or raised */
-    LMC_ERR_CANCELLED = -9,     /* stopped by the caller */
+    LMC_ERR_IO = -1,           /* file could not be opened / read / mapped */
+    LMC_ERR_FORMAT = -2,       /* malformed file or input */
+    LMC_ERR_UNSUPPORTED = -3,  /* valid but not supported (architecture, tensor type, ...) */
+    LMC_ERR_OOM = -4,          /* allocation failed (host or device) */
+    LMC_ERR_CONTEXT_FULL = -5, /* positions beyond n_ctx */
+    LMC_ERR_BACKEND = -6,      /* GPU / backend failure */
+    LMC_ERR_INVALID_ARG = -7,  /* bad argument from the caller */
+    LMC_ERR_TEMPLATE = -8,     /* chat template failed to parse or raised */
+    LMC_ERR_CANCELLED = -9,    /* stopped by the caller */
 } lmc_status;
 
 /* Message of the last error on this thread ("" when none). */
@@ -33,10 +33,11 @@ typedef struct lmc_model lmc_model;
 typedef struct lmc_context lmc_context;
 typedef struct lmc_sampler lmc_sampler;
 
-/* ---- model ------------------------------------------------------------------------------------ */
+/* ---- model ------------------------------------------------------------------------------------
+ */
 typedef struct {
-    bool vocab_only;                           /* load only the tokenizer (vocab GGUFs have no weights) */
-    void (*progress)(float done, void *user);  /* called during long loads, done in [0,1] */
+    bool vocab_only; /* load only the tokenizer (vocab GGUFs have no weights) */
+    void (*progress)(float done, void *user); /* called during long loads, done in [0,1] */
     void *progress_user;
 } lmc_model_params;
 
@@ -137,15 +138,18 @@ const char *lmc_gguf_type_name(uint32_t type);
 /* A ggml tensor type's name ("F16", "Q4_K", ...); "?" when unknown. Ids are below 256. */
 const char *lmc_tensor_type_name(uint32_t type);
 
-/* ---- tokenizer -------------------------------------------------------------------------------- */
+/* ---- tokenizer --------------------------------------------------------------------------------
+ */
 /* Tokenize len bytes of text (len < 0: NUL-terminated). add_special: BOS/EOS as the metadata says.
  * parse_special: text of control/user-defined tokens (e.g. "<|im_start|>") becomes that token.
  * Returns the number of tokens, or -(needed) when n_max is too small, or INT32_MIN on error. */
 int32_t lmc_tokenize(const lmc_model *model, const char *text, int32_t len, int32_t *tokens,
                      int32_t n_max, bool add_special, bool parse_special);
-/* Raw bytes of a token's piece (SPM "▁" becomes " ", byte tokens become their byte). special: render
- * control tokens' text (otherwise they give no bytes). Returns bytes written, or -(needed). */
-int32_t lmc_token_to_piece(const lmc_model *model, int32_t token, char *buf, int32_t size, bool special);
+/* Raw bytes of a token's piece (SPM "▁" becomes " ", byte tokens become their byte). special:
+ * render control tokens' text (otherwise they give no bytes). Returns bytes written, or -(needed).
+ */
+int32_t lmc_token_to_piece(const lmc_model *model, int32_t token, char *buf, int32_t size,
+                           bool special);
 /* The token's text exactly as stored in the vocabulary. */
 const char *lmc_token_text(const lmc_model *model, int32_t token);
 int32_t lmc_token_bos(const lmc_model *model); /* -1 when none */
@@ -157,24 +161,26 @@ bool lmc_vocab_add_bos(const lmc_model *model);
 const char *lmc_vocab_warning(const lmc_model *model);
 
 /* Streaming detokenizer: feed tokens, get complete UTF-8 out; incomplete sequences are held back.
- * Handles SentencePiece's leading space of the first piece as llama.cpp does (stripped after BOS). */
+ * Handles SentencePiece's leading space of the first piece as llama.cpp does (stripped after BOS).
+ */
 typedef struct lmc_detok lmc_detok;
 lmc_detok *lmc_detok_init(const lmc_model *model, bool special);
-/* Appends the text of tok; returns a pointer to the newly completed bytes (valid until the next call)
- * and their length in *len. */
+/* Appends the text of tok; returns a pointer to the newly completed bytes (valid until the next
+ * call) and their length in *len. */
 const char *lmc_detok_push(lmc_detok *d, int32_t tok, size_t *len);
 /* Whatever is held back (invalid/incomplete UTF-8 at the end), then reset. */
 const char *lmc_detok_flush(lmc_detok *d, size_t *len);
 void lmc_detok_free(lmc_detok *d);
 
-/* ---- context and decoding --------------------------------------------------------------------- */
+/* ---- context and decoding ---------------------------------------------------------------------
+ */
 typedef enum { LMC_DEVICE_CPU = 0, LMC_DEVICE_CUDA = 1, LMC_DEVICE_AUTO = 2 } lmc_device;
 
 typedef struct {
-    int32_t n_ctx;       /* positions per sequence; 0 = model's context_length bounded by memory */
-    int32_t n_seq;       /* independent sequences (server slots), each with its own KV cache */
-    int32_t n_threads;   /* CPU threads; 0 = number of cores */
-    int32_t n_batch;     /* max tokens per forward (prompts are split into batches of this size) */
+    int32_t n_ctx;     /* positions per sequence; 0 = model's context_length bounded by memory */
+    int32_t n_seq;     /* independent sequences (server slots), each with its own KV cache */
+    int32_t n_threads; /* CPU threads; 0 = number of cores */
+    int32_t n_batch;   /* max tokens per forward (prompts are split into batches of this size) */
     lmc_device device;
     int32_t n_gpu_layers; /* -1 = all */
 } lmc_context_params;
@@ -185,10 +191,10 @@ void lmc_context_free(lmc_context *ctx);
 int32_t lmc_context_n_ctx(const lmc_context *ctx);
 
 /* A batch of tokens, possibly from several sequences. Token i sits at position pos[i] of sequence
- * seq_id[i] (NULL = all 0) and attends to its own sequence's cached positions up to pos[i]. A sequence
- * holds consecutive positions [start, len): its tokens in a batch must continue it (a first position
- * below len rewinds it; an empty sequence may start anywhere) with consecutive positions.
- * want_logits[i] (NULL = only the last token) asks for its logits. */
+ * seq_id[i] (NULL = all 0) and attends to its own sequence's cached positions up to pos[i]. A
+ * sequence holds consecutive positions [start, len): its tokens in a batch must continue it (a
+ * first position below len rewinds it; an empty sequence may start anywhere) with consecutive
+ * positions. want_logits[i] (NULL = only the last token) asks for its logits. */
 typedef struct {
     int32_t n_tokens;
     const int32_t *token;
@@ -197,15 +203,16 @@ typedef struct {
     const int8_t *want_logits;
 } lmc_batch;
 
-/* Runs the batch; *logits receives (n_wanted, n_vocab) floats owned by ctx, valid until the next call,
- * in batch order of the wanted rows. */
+/* Runs the batch; *logits receives (n_wanted, n_vocab) floats owned by ctx, valid until the next
+ * call, in batch order of the wanted rows. */
 lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const float **logits);
 /* Convenience: n tokens of sequence 0 at positions pos..pos+n-1; logits of the last one. */
 lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
                       const float **logits);
 /* Forget positions >= from of a sequence (so it can be rewound or reused). */
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from);
-/* Moves positions [from, from+n) of a sequence down to start at `to` (context shift), re-rotating keys. */
+/* Moves positions [from, from+n) of a sequence down to start at `to` (context shift), re-rotating
+ * keys. */
 lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to);
 /* Observing the forward pass (debugging, `lmc logits --dump`). What an observer is shown: */
 typedef enum {
@@ -247,7 +254,8 @@ lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out);
  * LMC_ERR_UNSUPPORTED for a context on the CPU. */
 lmc_status lmc_context_measure_bandwidth(lmc_context *ctx, double *gb_s);
 
-/* ---- sampling --------------------------------------------------------------------------------- */
+/* ---- sampling ---------------------------------------------------------------------------------
+ */
 typedef struct {
     float temp;              /* <= 0: greedy */
     int32_t top_k;           /* <= 0: off */
@@ -381,15 +389,17 @@ lmc_status lmc_gen_commit(lmc_gen *g, int32_t n_taken, const float *logits, lmc_
  * LMC_GEN_END_ERROR; lmc_last_error() is left as it was). */
 lmc_status lmc_gen_abort(lmc_gen *g, lmc_status why, lmc_gen_event *ev);
 
-/* ---- chat templates --------------------------------------------------------------------------- */
+/* ---- chat templates ---------------------------------------------------------------------------
+ */
 typedef struct {
     const char *role;
     const char *content;
 } lmc_chat_msg;
 
-/* Renders messages with a Jinja chat template. tmpl: NULL = the model's own (a GGUF without one gets
- * a built-in chosen by its vocabulary: llama3, mistral, else chatml); a built-in name; or Jinja source.
- * *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with its message. */
+/* Renders messages with a Jinja chat template. tmpl: NULL = the model's own (a GGUF without one
+ * gets a built-in chosen by its vocabulary: llama3, mistral, else chatml); a built-in name; or
+ * Jinja source. *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with
+ * its message. */
 lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_chat_msg *msgs,
                            size_t n_msgs, bool add_generation_prompt, char **out);
 /* Template source of a built-in by name (chatml, llama2, llama3, mistral, zephyr), or NULL. */

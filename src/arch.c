@@ -23,10 +23,10 @@ static bool arch_key_f32(const gguf_file *f, const char *arch, const char *suffi
     return gguf_get_f32(f, key, out);
 }
 
-/* Finds a tensor and checks its shape (ne0, ne1; ne1 == 0 means 1-D). Returns NULL and sets the error
- * when it is missing (and required) or has another shape or an unsupported type. */
-static const gguf_tensor *arch_tensor(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1,
-                                      bool required, lmc_status *st) {
+/* Finds a tensor and checks its shape (ne0, ne1; ne1 == 0 means 1-D). Returns NULL and sets the
+ * error when it is missing (and required) or has another shape or an unsupported type. */
+static const gguf_tensor *arch_tensor(const gguf_file *f, const char *name, int64_t ne0,
+                                      int64_t ne1, bool required, lmc_status *st) {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t) {
         if (required) *st = lmc_err(LMC_ERR_FORMAT, "%s: tensor %s is missing", f->path, name);
@@ -43,10 +43,11 @@ static const gguf_tensor *arch_tensor(const gguf_file *f, const char *name, int6
     }
     const lmc_type_traits *tr = lmc_type_get(t->type);
     if (!tr || !tr->supported) {
-        *st = lmc_err(LMC_ERR_UNSUPPORTED,
-                      "%s: tensor %s has type %s, which lmc does not support (supported: F32 F16 BF16 "
-                      "Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)",
-                      f->path, name, lmc_type_name(t->type));
+        *st = lmc_err(
+            LMC_ERR_UNSUPPORTED,
+            "%s: tensor %s has type %s, which lmc does not support (supported: F32 F16 BF16 "
+            "Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K)",
+            f->path, name, lmc_type_name(t->type));
         return NULL;
     }
     return t;
@@ -68,7 +69,8 @@ lmc_status arch_load(struct lmc_model *m) {
         known |= !strcmp(arch, k_llama_like[i]);
     if (!known) {
         st = lmc_err(LMC_ERR_UNSUPPORTED,
-                     "%s: architecture '%s' is not supported (lmc runs: llama, mistral)", f->path, arch);
+                     "%s: architecture '%s' is not supported (lmc runs: llama, mistral)", f->path,
+                     arch);
         free(arch);
         return st;
     }
@@ -91,8 +93,8 @@ lmc_status arch_load(struct lmc_model *m) {
     arch_key_u32(f, hp->arch, "context_length", &n_ctx);
     hp->norm_eps = 1e-5f;
     if (!arch_key_f32(f, hp->arch, "attention.layer_norm_rms_epsilon", &hp->norm_eps))
-        return lmc_err(LMC_ERR_FORMAT, "%s: %s.attention.layer_norm_rms_epsilon is missing", f->path,
-                       hp->arch);
+        return lmc_err(LMC_ERR_FORMAT, "%s: %s.attention.layer_norm_rms_epsilon is missing",
+                       f->path, hp->arch);
     hp->rope_base = 10000.0f;
     arch_key_f32(f, hp->arch, "rope.freq_base", &hp->rope_base);
 
@@ -112,19 +114,21 @@ lmc_status arch_load(struct lmc_model *m) {
     hp->n_ctx_train = (int32_t)(n_ctx ? n_ctx : 2048);
     if (!arch_key_u32(f, hp->arch, "rope.dimension_count", &n_rot)) n_rot = (uint32_t)hp->head_dim;
     if ((int32_t)n_rot != hp->head_dim || hp->head_dim % 2)
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "%s: rope.dimension_count %u with head size %d: partial rotary embeddings are "
-                       "not supported",
-                       f->path, n_rot, hp->head_dim);
+        return lmc_err(
+            LMC_ERR_UNSUPPORTED,
+            "%s: rope.dimension_count %u with head size %d: partial rotary embeddings are "
+            "not supported",
+            f->path, n_rot, hp->head_dim);
     hp->n_rot = (int32_t)n_rot;
 
     /* The vocabulary size comes from token_embd; model.c checks it against the tokenizer. */
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb) return lmc_err(LMC_ERR_FORMAT, "%s: tensor token_embd.weight is missing", f->path);
     if (emb->n_dims != 2 || emb->ne[0] != n_embd || emb->ne[1] < 1 || emb->ne[1] > (1 << 24))
-        return lmc_err(LMC_ERR_FORMAT, "%s: tensor token_embd.weight: shape [%u, n_vocab] expected, "
-                       "file has [%lld, %lld] (%u dims)", f->path, n_embd, (long long)emb->ne[0],
-                       (long long)emb->ne[1], emb->n_dims);
+        return lmc_err(LMC_ERR_FORMAT,
+                       "%s: tensor token_embd.weight: shape [%u, n_vocab] expected, "
+                       "file has [%lld, %lld] (%u dims)",
+                       f->path, n_embd, (long long)emb->ne[0], (long long)emb->ne[1], emb->n_dims);
     hp->n_vocab = (int32_t)emb->ne[1];
 
     const int64_t E = n_embd, V = hp->n_vocab, F = n_ff;

@@ -117,7 +117,9 @@ static void split_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, in
 const lmc_backend lmc_split_backend = {"cuda", split_init, split_free, split_forward,
                                        split_kv_shift};
 
-struct lmc_cuda_ctx *split_backend_gpu(void *state) { return state ? ((split_state *)state)->c : NULL; }
+struct lmc_cuda_ctx *split_backend_gpu(void *state) {
+    return state ? ((split_state *)state)->c : NULL;
+}
 
 #else
 typedef int lmc_backend_split_unused; /* built without CUDA: context.c never selects this backend */

@@ -28,13 +28,14 @@ static int32_t ctx_auto_n_ctx(const lmc_model *m, int32_t n_seq) {
     uint64_t per_pos = 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv *
                        (uint64_t)m->hp.head_dim * sizeof(float) * (uint64_t)n_seq;
     uint64_t avail = ctx_mem_available();
-    while (avail && n > CTX_MIN_AUTO && per_pos * (uint64_t)n > avail / 2) n /= 2;
+    while (avail && n > CTX_MIN_AUTO && per_pos * (uint64_t)n > avail / 2)
+        n /= 2;
     return n;
 }
 
 lmc_context_params lmc_context_default_params(void) {
     lmc_context_params p = {0};
-    p.n_ctx = 0;   /* the model's context_length, bounded by available memory */
+    p.n_ctx = 0; /* the model's context_length, bounded by available memory */
     p.n_seq = 1;
     p.n_threads = 0; /* online cores */
     p.n_batch = 512;
@@ -43,17 +44,20 @@ lmc_context_params lmc_context_default_params(void) {
     return p;
 }
 
-int32_t lmc_context_n_ctx(const lmc_context *ctx) { return ctx->params.n_ctx; }
+int32_t lmc_context_n_ctx(const lmc_context *ctx) {
+    return ctx->params.n_ctx;
+}
 
 static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_params *in,
                                      lmc_context_params *p) {
     *p = *in;
     if (p->n_ctx == 0) p->n_ctx = ctx_auto_n_ctx(m, p->n_seq > 0 ? p->n_seq : 1);
     if (p->n_ctx < 1 || p->n_ctx > CTX_MAX_N_CTX)
-        return lmc_err(LMC_ERR_INVALID_ARG, "context size n_ctx=%d is out of range (1..%d)", p->n_ctx,
-                       CTX_MAX_N_CTX);
+        return lmc_err(LMC_ERR_INVALID_ARG, "context size n_ctx=%d is out of range (1..%d)",
+                       p->n_ctx, CTX_MAX_N_CTX);
     if (p->n_seq < 1 || p->n_seq > CTX_MAX_SEQ)
-        return lmc_err(LMC_ERR_INVALID_ARG, "n_seq=%d is out of range (1..%d)", p->n_seq, CTX_MAX_SEQ);
+        return lmc_err(LMC_ERR_INVALID_ARG, "n_seq=%d is out of range (1..%d)", p->n_seq,
+                       CTX_MAX_SEQ);
     if (p->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         p->n_threads = n > 0 ? (int32_t)(n < 256 ? n : 256) : 1;
@@ -70,23 +74,27 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     /* AUTO: the GPU when one is present, some layers go there (-ngl N puts the last N on it, the
      * first ones stay on the CPU) and there is one sequence (the CUDA backend's limit) */
     if (p->device == LMC_DEVICE_AUTO)
-        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1 ? LMC_DEVICE_CUDA
-                                                                                         : LMC_DEVICE_CPU;
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1
+                        ? LMC_DEVICE_CUDA
+                        : LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
 #else
     if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA)
-        return lmc_err(LMC_ERR_UNSUPPORTED, "this build of lmc has no CUDA backend (built without nvcc)");
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "this build of lmc has no CUDA backend (built without nvcc)");
     if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
 #endif
     return LMC_OK;
 }
 
 lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, lmc_context **out) {
-    if (!model || !out) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_context_init: model and out are required");
+    if (!model || !out)
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_context_init: model and out are required");
     *out = NULL;
-    if (!model->layers) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_context_init: the model was loaded vocab-only");
+    if (!model->layers)
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_context_init: the model was loaded vocab-only");
     lmc_context_params defaults = lmc_context_default_params();
     lmc_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return lmc_err(LMC_ERR_OOM, "out of memory");
@@ -102,7 +110,8 @@ lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, 
     ctx->tmp_pos = malloc((size_t)p->n_batch * sizeof *ctx->tmp_pos);
     ctx->tmp_seq = calloc((size_t)p->n_batch, sizeof *ctx->tmp_seq);
     ctx->tmp_want = calloc((size_t)p->n_batch, sizeof *ctx->tmp_want);
-    if (!ctx->seq_len || !ctx->seq_start || !ctx->seq_next || !ctx->logits || !ctx->tmp_pos || !ctx->tmp_seq || !ctx->tmp_want) {
+    if (!ctx->seq_len || !ctx->seq_start || !ctx->seq_next || !ctx->logits || !ctx->tmp_pos ||
+        !ctx->tmp_seq || !ctx->tmp_want) {
         st = lmc_err(LMC_ERR_OOM, "out of memory for the context");
         goto fail;
     }
@@ -140,41 +149,52 @@ void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user) {
 
 /* Checks every token of the batch before anything runs, so a bad batch leaves the caches as they
  * were. A sequence holds the positions [seq_start, seq_len). The first token of a sequence in the
- * batch continues it (seq_start <= pos <= seq_len; lower rewinds it) or, when the sequence is empty,
- * starts it at any position; its later tokens in the batch follow one by one. */
+ * batch continues it (seq_start <= pos <= seq_len; lower rewinds it) or, when the sequence is
+ * empty, starts it at any position; its later tokens in the batch follow one by one. */
 static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_wanted) {
-    const int32_t n_vocab = ctx->model->hp.n_vocab, n_ctx = ctx->params.n_ctx, n_seq = ctx->params.n_seq;
+    const int32_t n_vocab = ctx->model->hp.n_vocab, n_ctx = ctx->params.n_ctx,
+                  n_seq = ctx->params.n_seq;
     if (!b || b->n_tokens < 1 || !b->token || !b->pos)
-        return lmc_err(LMC_ERR_INVALID_ARG, "decode: the batch needs n_tokens >= 1, tokens and positions");
-    int32_t *next = ctx->seq_next; /* (n_seq) next expected position, -1 before a seq's first token */
-    for (int32_t s = 0; s < n_seq; s++) next[s] = -1;
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "decode: the batch needs n_tokens >= 1, tokens and positions");
+    int32_t *next =
+        ctx->seq_next; /* (n_seq) next expected position, -1 before a seq's first token */
+    for (int32_t s = 0; s < n_seq; s++)
+        next[s] = -1;
     int32_t wanted = 0;
     for (int32_t i = 0; i < b->n_tokens; i++) {
         int32_t tok = b->token[i], pos = b->pos[i], seq = b->seq_id ? b->seq_id[i] : 0;
         if (tok < 0 || tok >= n_vocab)
-            return lmc_err(LMC_ERR_INVALID_ARG, "decode: token %d of the batch has id %d, outside the vocabulary [0, %d)",
-                           i, tok, n_vocab);
+            return lmc_err(
+                LMC_ERR_INVALID_ARG,
+                "decode: token %d of the batch has id %d, outside the vocabulary [0, %d)", i, tok,
+                n_vocab);
         if (seq < 0 || seq >= n_seq)
-            return lmc_err(LMC_ERR_INVALID_ARG, "decode: token %d of the batch has sequence id %d, outside [0, %d)",
-                           i, seq, n_seq);
+            return lmc_err(LMC_ERR_INVALID_ARG,
+                           "decode: token %d of the batch has sequence id %d, outside [0, %d)", i,
+                           seq, n_seq);
         if (pos < 0)
-            return lmc_err(LMC_ERR_INVALID_ARG, "decode: token %d of the batch has negative position %d", i, pos);
+            return lmc_err(LMC_ERR_INVALID_ARG,
+                           "decode: token %d of the batch has negative position %d", i, pos);
         if (pos >= n_ctx)
-            return lmc_err(LMC_ERR_CONTEXT_FULL,
-                           "context full: token %d of the batch is at position %d but the context holds "
-                           "%d positions (n_ctx; raise it with -c)",
-                           i, pos, n_ctx);
+            return lmc_err(
+                LMC_ERR_CONTEXT_FULL,
+                "context full: token %d of the batch is at position %d but the context holds "
+                "%d positions (n_ctx; raise it with -c)",
+                i, pos, n_ctx);
         int32_t expect = next[seq], start = ctx->seq_start[seq], len = ctx->seq_len[seq];
         if (expect < 0 && len > start && (pos < start || pos > len))
-            return lmc_err(LMC_ERR_INVALID_ARG,
-                           "decode: token %d of the batch is at position %d of sequence %d, which holds "
-                           "positions [%d, %d) (positions must follow each other without gaps)",
-                           i, pos, seq, start, len);
+            return lmc_err(
+                LMC_ERR_INVALID_ARG,
+                "decode: token %d of the batch is at position %d of sequence %d, which holds "
+                "positions [%d, %d) (positions must follow each other without gaps)",
+                i, pos, seq, start, len);
         if (expect >= 0 && pos != expect)
-            return lmc_err(LMC_ERR_INVALID_ARG,
-                           "decode: token %d of the batch is at position %d of sequence %d, expected %d "
-                           "(a sequence's tokens in a batch must have consecutive positions)",
-                           i, pos, seq, expect);
+            return lmc_err(
+                LMC_ERR_INVALID_ARG,
+                "decode: token %d of the batch is at position %d of sequence %d, expected %d "
+                "(a sequence's tokens in a batch must have consecutive positions)",
+                i, pos, seq, expect);
         next[seq] = pos + 1;
         if (b->want_logits ? b->want_logits[i] != 0 : i == b->n_tokens - 1) wanted++;
     }
@@ -193,7 +213,8 @@ static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, boo
     if (n_wanted > ctx->logits_rows) {
         /* Grows only when a caller asks for more rows than ever before (e.g. all prompt logits). */
         float *nl = realloc(ctx->logits, (size_t)n_wanted * (size_t)n_vocab * sizeof(float));
-        if (!nl) return lmc_err(LMC_ERR_OOM, "decode: out of memory for %d rows of logits", n_wanted);
+        if (!nl)
+            return lmc_err(LMC_ERR_OOM, "decode: out of memory for %d rows of logits", n_wanted);
         ctx->logits = nl;
         ctx->logits_rows = n_wanted;
     }
@@ -227,7 +248,8 @@ static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, boo
         }
         st = ctx->backend->forward(ctx->backend_state, &fb);
         if (st != LMC_OK) return st;
-        for (int32_t i = 0; i < n; i++) out_row += want[i] != 0;
+        for (int32_t i = 0; i < n; i++)
+            out_row += want[i] != 0;
     }
     if (logits) *logits = ctx->logits;
     return LMC_OK;
@@ -238,20 +260,23 @@ lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const floa
     return ctx_decode_batch(ctx, batch, true, logits);
 }
 
-lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos, const float **logits) {
+lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
+                      const float **logits) {
     if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "decode: no context");
     if (logits) *logits = NULL;
     if (n < 1 || !tokens) return lmc_err(LMC_ERR_INVALID_ARG, "decode: no tokens");
     if (pos < 0) return lmc_err(LMC_ERR_INVALID_ARG, "decode: negative position %d", pos);
     if ((int64_t)pos + n > ctx->params.n_ctx)
-        return lmc_err(LMC_ERR_CONTEXT_FULL,
-                       "context full: %d tokens at position %d need %lld positions but the context holds "
-                       "%d (n_ctx; raise it with -c)",
-                       n, pos, (long long)pos + n, ctx->params.n_ctx);
+        return lmc_err(
+            LMC_ERR_CONTEXT_FULL,
+            "context full: %d tokens at position %d need %lld positions but the context holds "
+            "%d (n_ctx; raise it with -c)",
+            n, pos, (long long)pos + n, ctx->params.n_ctx);
     /* Slices of n_batch tokens through lmc_decode_batch; only the last slice asks for logits. */
     for (int32_t i0 = 0; i0 < n; i0 += ctx->params.n_batch) {
         int32_t m = n - i0 < ctx->params.n_batch ? n - i0 : ctx->params.n_batch;
-        for (int32_t i = 0; i < m; i++) ctx->tmp_pos[i] = pos + i0 + i;
+        for (int32_t i = 0; i < m; i++)
+            ctx->tmp_pos[i] = pos + i0 + i;
         lmc_batch b = {.n_tokens = m, .token = tokens + i0, .pos = ctx->tmp_pos};
         lmc_status st = ctx_decode_batch(ctx, &b, i0 + m == n, logits);
         if (st != LMC_OK) return st;
@@ -261,20 +286,25 @@ lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_
 
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from) {
     if (!ctx || seq < 0 || seq >= ctx->params.n_seq) return;
-    if (from < ctx->seq_len[seq]) ctx->seq_len[seq] = from > ctx->seq_start[seq] ? from : ctx->seq_start[seq];
-    if (ctx->seq_len[seq] == ctx->seq_start[seq]) ctx->seq_len[seq] = ctx->seq_start[seq] = 0; /* empty */
+    if (from < ctx->seq_len[seq])
+        ctx->seq_len[seq] = from > ctx->seq_start[seq] ? from : ctx->seq_start[seq];
+    if (ctx->seq_len[seq] == ctx->seq_start[seq])
+        ctx->seq_len[seq] = ctx->seq_start[seq] = 0; /* empty */
 }
 
 lmc_status lmc_seq_shift(lmc_context *ctx, int32_t seq, int32_t from, int32_t n, int32_t to) {
     if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "seq_shift: no context");
     if (seq < 0 || seq >= ctx->params.n_seq)
-        return lmc_err(LMC_ERR_INVALID_ARG, "seq_shift: sequence %d outside [0, %d)", seq, ctx->params.n_seq);
+        return lmc_err(LMC_ERR_INVALID_ARG, "seq_shift: sequence %d outside [0, %d)", seq,
+                       ctx->params.n_seq);
     int32_t start = ctx->seq_start[seq], len = ctx->seq_len[seq];
     /* The moved range must lie in the sequence and land inside it, or be its whole beginning (then
      * the sequence starts at `to`). */
-    if (n < 1 || to < 0 || to > from || from < start || (int64_t)from + n > len || (to < start && from != start))
+    if (n < 1 || to < 0 || to > from || from < start || (int64_t)from + n > len ||
+        (to < start && from != start))
         return lmc_err(LMC_ERR_INVALID_ARG,
-                       "seq_shift: cannot move positions [%d, %lld) of sequence %d (holding [%d, %d)) down to %d",
+                       "seq_shift: cannot move positions [%d, %lld) of sequence %d (holding [%d, "
+                       "%d)) down to %d",
                        from, (long long)from + n, seq, start, len, to);
     if (to != from) ctx->backend->kv_shift(ctx->backend_state, seq, from, n, to);
     if (from == start) ctx->seq_start[seq] = to;

@@ -31,7 +31,7 @@
 /* The public struct plus the private hash tables used for lookups and duplicate checks. */
 typedef struct {
     gguf_file pub;
-    uint32_t *kv_hash;     /* open addressing, (index + 1) or 0 for empty; hash_cap slots */
+    uint32_t *kv_hash; /* open addressing, (index + 1) or 0 for empty; hash_cap slots */
     uint32_t *tensor_hash;
     uint64_t kv_hash_cap, tensor_hash_cap;
 } gguf_file_impl;
@@ -46,7 +46,8 @@ typedef struct {
     uint64_t item_offset;
 } gguf_cursor;
 
-/* ---- messages ---------------------------------------------------------------------------------- */
+/* ---- messages ----------------------------------------------------------------------------------
+ */
 
 /* Copies a file string into buf for a message: at most 64 bytes, non-printable bytes as '?'. */
 static const char *gguf_printable(gguf_str s, char *buf, size_t size) {
@@ -71,24 +72,29 @@ static void gguf_set_item(gguf_cursor *c, uint64_t offset, const char *fmt, ...)
 }
 
 /* A format error at byte offset `at`, naming the file and the current item. */
-static lmc_status gguf_fail(const gguf_cursor *c, uint64_t at, const char *fmt, ...) LMC_PRINTF(3, 4);
+static lmc_status gguf_fail(const gguf_cursor *c, uint64_t at, const char *fmt, ...)
+    LMC_PRINTF(3, 4);
 static lmc_status gguf_fail(const gguf_cursor *c, uint64_t at, const char *fmt, ...) {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return lmc_err(LMC_ERR_FORMAT, "%s: %s at offset %llu: %s", c->path, c->item, (unsigned long long)at,
-                   what);
+    return lmc_err(LMC_ERR_FORMAT, "%s: %s at offset %llu: %s", c->path, c->item,
+                   (unsigned long long)at, what);
 }
 
-/* ---- primitive reads (memcpy: the file gives no alignment guarantees) ---------------------------- */
+/* ---- primitive reads (memcpy: the file gives no alignment guarantees)
+ * ---------------------------- */
 
-static uint64_t gguf_remaining(const gguf_cursor *c) { return c->size - c->pos; }
+static uint64_t gguf_remaining(const gguf_cursor *c) {
+    return c->size - c->pos;
+}
 
 static lmc_status gguf_need(gguf_cursor *c, uint64_t n, const char *what) {
     if (n > gguf_remaining(c))
-        return gguf_fail(c, c->pos, "%s needs %llu bytes but the file ends %llu bytes later (file size %llu)",
+        return gguf_fail(c, c->pos,
+                         "%s needs %llu bytes but the file ends %llu bytes later (file size %llu)",
                          what, (unsigned long long)n, (unsigned long long)gguf_remaining(c),
                          (unsigned long long)c->size);
     return LMC_OK;
@@ -110,7 +116,8 @@ static lmc_status gguf_read_u64(gguf_cursor *c, uint64_t *out, const char *what)
     uint8_t b[8];
     memcpy(b, c->base + c->pos, 8);
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
     *out = v;
     c->pos += 8;
     return LMC_OK;
@@ -121,31 +128,45 @@ static lmc_status gguf_read_str(gguf_cursor *c, gguf_str *out, const char *what)
     lmc_status st = gguf_read_u64(c, &len, what);
     if (st) return st;
     if (len > gguf_remaining(c))
-        return gguf_fail(c, at, "%s length %llu runs past the end of the file (%llu bytes left, file size %llu)",
-                         what, (unsigned long long)len, (unsigned long long)gguf_remaining(c),
-                         (unsigned long long)c->size);
+        return gguf_fail(
+            c, at, "%s length %llu runs past the end of the file (%llu bytes left, file size %llu)",
+            what, (unsigned long long)len, (unsigned long long)gguf_remaining(c),
+            (unsigned long long)c->size);
     out->len = len;
     out->ptr = (const char *)c->base + c->pos;
     c->pos += len;
     return LMC_OK;
 }
 
-/* ---- values -------------------------------------------------------------------------------------- */
+/* ---- values
+ * -------------------------------------------------------------------------------------- */
 
 size_t gguf_vtype_size(uint32_t t) {
     switch (t) {
-    case GGUF_VT_UINT8: case GGUF_VT_INT8: case GGUF_VT_BOOL: return 1;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: return 2;
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: case GGUF_VT_FLOAT32: return 4;
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: case GGUF_VT_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_VT_UINT8:
+    case GGUF_VT_INT8:
+    case GGUF_VT_BOOL:
+        return 1;
+    case GGUF_VT_UINT16:
+    case GGUF_VT_INT16:
+        return 2;
+    case GGUF_VT_UINT32:
+    case GGUF_VT_INT32:
+    case GGUF_VT_FLOAT32:
+        return 4;
+    case GGUF_VT_UINT64:
+    case GGUF_VT_INT64:
+    case GGUF_VT_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
 const char *gguf_vtype_name(uint32_t t) {
-    static const char *names[GGUF_VT_COUNT] = {"uint8", "int8", "uint16", "int16", "uint32", "int32",
-                                               "float32", "bool", "string", "array", "uint64", "int64",
-                                               "float64"};
+    static const char *names[GGUF_VT_COUNT] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                               "int32",  "float32", "bool",   "string", "array",
+                                               "uint64", "int64",   "float64"};
     return t < GGUF_VT_COUNT ? names[t] : "?";
 }
 
@@ -153,12 +174,21 @@ const char *gguf_vtype_name(uint32_t t) {
 static void gguf_decode_scalar(uint32_t t, const uint8_t *p, gguf_kv *kv) {
     uint64_t u = 0;
     size_t n = gguf_vtype_size(t);
-    for (size_t i = n; i-- > 0;) u = u << 8 | p[i];
+    for (size_t i = n; i-- > 0;)
+        u = u << 8 | p[i];
     switch (t) {
-    case GGUF_VT_INT8: kv->v.i64 = (int8_t)(uint8_t)u; break;
-    case GGUF_VT_INT16: kv->v.i64 = (int16_t)(uint16_t)u; break;
-    case GGUF_VT_INT32: kv->v.i64 = (int32_t)(uint32_t)u; break;
-    case GGUF_VT_INT64: kv->v.i64 = (int64_t)u; break;
+    case GGUF_VT_INT8:
+        kv->v.i64 = (int8_t)(uint8_t)u;
+        break;
+    case GGUF_VT_INT16:
+        kv->v.i64 = (int16_t)(uint16_t)u;
+        break;
+    case GGUF_VT_INT32:
+        kv->v.i64 = (int32_t)(uint32_t)u;
+        break;
+    case GGUF_VT_INT64:
+        kv->v.i64 = (int64_t)u;
+        break;
     case GGUF_VT_FLOAT32: {
         uint32_t b = (uint32_t)u;
         float f;
@@ -166,14 +196,19 @@ static void gguf_decode_scalar(uint32_t t, const uint8_t *p, gguf_kv *kv) {
         kv->v.f64 = f;
         break;
     }
-    case GGUF_VT_FLOAT64: memcpy(&kv->v.f64, &u, 8); break;
-    default: kv->v.u64 = u; break;
+    case GGUF_VT_FLOAT64:
+        memcpy(&kv->v.f64, &u, 8);
+        break;
+    default:
+        kv->v.u64 = u;
+        break;
     }
 }
 
 /* Skips (and validates) n array elements of type t at the cursor: the recursive part, used for
  * nested arrays. strs, when not NULL, receives string elements. */
-static lmc_status gguf_skip_elems(gguf_cursor *c, uint32_t t, uint64_t n, gguf_str *strs, int depth) {
+static lmc_status gguf_skip_elems(gguf_cursor *c, uint32_t t, uint64_t n, gguf_str *strs,
+                                  int depth) {
     uint64_t at = c->pos;
     if (t == GGUF_VT_STRING) {
         if (n > gguf_remaining(c) / 8)
@@ -202,7 +237,8 @@ static lmc_status gguf_skip_elems(gguf_cursor *c, uint32_t t, uint64_t n, gguf_s
             if (!st) st = gguf_read_u64(c, &en, "nested array count");
             if (st) return st;
             if (et >= GGUF_VT_COUNT)
-                return gguf_fail(c, eat, "nested array %llu has unknown element type %u", (unsigned long long)i, et);
+                return gguf_fail(c, eat, "nested array %llu has unknown element type %u",
+                                 (unsigned long long)i, et);
             st = gguf_skip_elems(c, et, en, NULL, depth + 1);
             if (st) return st;
         }
@@ -211,7 +247,9 @@ static lmc_status gguf_skip_elems(gguf_cursor *c, uint32_t t, uint64_t n, gguf_s
     size_t es = gguf_vtype_size(t);
     if (es == 0) return gguf_fail(c, at, "unknown array element type %u", t);
     if (n > gguf_remaining(c) / es)
-        return gguf_fail(c, at, "array of %llu %s values (%llu bytes each) runs past the end of the file (%llu bytes left)",
+        return gguf_fail(c, at,
+                         "array of %llu %s values (%llu bytes each) runs past the end of the file "
+                         "(%llu bytes left)",
                          (unsigned long long)n, gguf_vtype_name(t), (unsigned long long)es,
                          (unsigned long long)gguf_remaining(c));
     if (t == GGUF_VT_BOOL)
@@ -243,8 +281,8 @@ static lmc_status gguf_read_value(gguf_cursor *c, gguf_kv *kv) {
                                  (unsigned long long)n, (unsigned long long)gguf_remaining(c));
             kv->v.arr.strs = malloc((size_t)n * sizeof(gguf_str));
             if (!kv->v.arr.strs)
-                return lmc_err(LMC_ERR_OOM, "%s: %s: cannot allocate %llu string entries", c->path, c->item,
-                               (unsigned long long)n);
+                return lmc_err(LMC_ERR_OOM, "%s: %s: cannot allocate %llu string entries", c->path,
+                               c->item, (unsigned long long)n);
         }
         uint64_t start = c->pos;
         st = gguf_skip_elems(c, et, n, kv->v.arr.strs, 1);
@@ -257,17 +295,20 @@ static lmc_status gguf_read_value(gguf_cursor *c, gguf_kv *kv) {
     lmc_status st = gguf_need(c, es, "value");
     if (st) return st;
     const uint8_t *p = c->base + c->pos;
-    if (kv->type == GGUF_VT_BOOL && *p > 1) return gguf_fail(c, at, "bool value %u (0 or 1 expected)", *p);
+    if (kv->type == GGUF_VT_BOOL && *p > 1)
+        return gguf_fail(c, at, "bool value %u (0 or 1 expected)", *p);
     gguf_decode_scalar(kv->type, p, kv);
     c->pos += es;
     return LMC_OK;
 }
 
-/* ---- lookups (FNV-1a over the name, open addressing) -------------------------------------------- */
+/* ---- lookups (FNV-1a over the name, open addressing) --------------------------------------------
+ */
 
 static uint64_t gguf_hash(const char *s, uint64_t len) {
     uint64_t h = 1469598103934665603ull;
-    for (uint64_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (uint64_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -278,13 +319,15 @@ static bool gguf_str_eq(gguf_str a, const char *s, uint64_t len) {
 /* Table capacity: a power of two at least twice n (n is bounded by the file size already). */
 static uint64_t gguf_hash_cap(uint64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
+    while (cap < 2 * n)
+        cap <<= 1;
     return cap;
 }
 
 /* Finds name among names[] through the table; inserts index idx when not found and idx is given.
  * Returns the existing index, or -1. */
-static int64_t gguf_hash_lookup(uint32_t *table, uint64_t cap, const gguf_str *(*name_of)(const void *, uint64_t),
+static int64_t gguf_hash_lookup(uint32_t *table, uint64_t cap,
+                                const gguf_str *(*name_of)(const void *, uint64_t),
                                 const void *items, const char *s, uint64_t len, int64_t idx) {
     if (!table) return -1;
     uint64_t mask = cap - 1, h = gguf_hash(s, len) & mask;
@@ -299,7 +342,9 @@ static int64_t gguf_hash_lookup(uint32_t *table, uint64_t cap, const gguf_str *(
     }
 }
 
-static const gguf_str *gguf_kv_name(const void *items, uint64_t i) { return &((const gguf_kv *)items)[i].key; }
+static const gguf_str *gguf_kv_name(const void *items, uint64_t i) {
+    return &((const gguf_kv *)items)[i].key;
+}
 static const gguf_str *gguf_tensor_name(const void *items, uint64_t i) {
     return &((const gguf_tensor *)items)[i].name;
 }
@@ -307,19 +352,21 @@ static const gguf_str *gguf_tensor_name(const void *items, uint64_t i) {
 const gguf_kv *gguf_find_key(const gguf_file *f, const char *key) {
     if (!f || !key) return NULL;
     const gguf_file_impl *fi = (const gguf_file_impl *)f;
-    int64_t i = gguf_hash_lookup(fi->kv_hash, fi->kv_hash_cap, gguf_kv_name, f->kv, key, strlen(key), -1);
+    int64_t i =
+        gguf_hash_lookup(fi->kv_hash, fi->kv_hash_cap, gguf_kv_name, f->kv, key, strlen(key), -1);
     return i >= 0 ? &f->kv[i] : NULL;
 }
 
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
     if (!f || !name) return NULL;
     const gguf_file_impl *fi = (const gguf_file_impl *)f;
-    int64_t i = gguf_hash_lookup(fi->tensor_hash, fi->tensor_hash_cap, gguf_tensor_name, f->tensors, name,
-                                 strlen(name), -1);
+    int64_t i = gguf_hash_lookup(fi->tensor_hash, fi->tensor_hash_cap, gguf_tensor_name, f->tensors,
+                                 name, strlen(name), -1);
     return i >= 0 ? &f->tensors[i] : NULL;
 }
 
-/* ---- parsing ------------------------------------------------------------------------------------- */
+/* ---- parsing
+ * ------------------------------------------------------------------------------------- */
 
 static lmc_status gguf_parse_kvs(gguf_cursor *c, gguf_file_impl *fi) {
     gguf_file *f = &fi->pub;
@@ -334,8 +381,8 @@ static lmc_status gguf_parse_kvs(gguf_cursor *c, gguf_file_impl *fi) {
         gguf_printable(kv->key, name, sizeof name);
         gguf_set_item(c, at, "key '%s' (key/value entry %llu)", name, (unsigned long long)i);
         if (kv->key.len == 0) return gguf_fail(c, at, "empty key name");
-        if (gguf_hash_lookup(fi->kv_hash, fi->kv_hash_cap, gguf_kv_name, f->kv, kv->key.ptr, kv->key.len,
-                             (int64_t)i) >= 0)
+        if (gguf_hash_lookup(fi->kv_hash, fi->kv_hash_cap, gguf_kv_name, f->kv, kv->key.ptr,
+                             kv->key.len, (int64_t)i) >= 0)
             return gguf_fail(c, at, "duplicate key");
         uint64_t tat = c->pos;
         st = gguf_read_u32(c, &kv->type, "value type");
@@ -356,8 +403,9 @@ static lmc_status gguf_parse_alignment(gguf_cursor *c, gguf_file *f) {
     if (kv->type != GGUF_VT_UINT32)
         return gguf_fail(c, kv->offset, "type %s (uint32 expected)", gguf_vtype_name(kv->type));
     uint64_t a = kv->v.u64;
-    if (a == 0 || (a & (a - 1)) != 0) return gguf_fail(c, kv->offset, "alignment %llu is not a power of two",
-                                                        (unsigned long long)a);
+    if (a == 0 || (a & (a - 1)) != 0)
+        return gguf_fail(c, kv->offset, "alignment %llu is not a power of two",
+                         (unsigned long long)a);
     f->alignment = a;
     return LMC_OK;
 }
@@ -373,8 +421,8 @@ static lmc_status gguf_parse_tensor(gguf_cursor *c, gguf_file_impl *fi, uint64_t
     gguf_printable(t->name, name, sizeof name);
     gguf_set_item(c, at, "tensor '%s' (tensor table entry %llu)", name, (unsigned long long)i);
     if (t->name.len == 0) return gguf_fail(c, at, "empty tensor name");
-    if (gguf_hash_lookup(fi->tensor_hash, fi->tensor_hash_cap, gguf_tensor_name, f->tensors, t->name.ptr,
-                         t->name.len, (int64_t)i) >= 0)
+    if (gguf_hash_lookup(fi->tensor_hash, fi->tensor_hash_cap, gguf_tensor_name, f->tensors,
+                         t->name.ptr, t->name.len, (int64_t)i) >= 0)
         return gguf_fail(c, at, "duplicate tensor name");
 
     uint64_t dat = c->pos;
@@ -383,7 +431,8 @@ static lmc_status gguf_parse_tensor(gguf_cursor *c, gguf_file_impl *fi, uint64_t
     if (t->n_dims > GGUF_MAX_DIMS)
         return gguf_fail(c, dat, "n_dims %u (at most %d supported)", t->n_dims, GGUF_MAX_DIMS);
     int64_t n_elem = 1;
-    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         uint64_t v, vat = c->pos;
         st = gguf_read_u64(c, &v, "dimension");
@@ -392,7 +441,8 @@ static lmc_status gguf_parse_tensor(gguf_cursor *c, gguf_file_impl *fi, uint64_t
             return gguf_fail(c, vat, "ne[%u] = %lld (must be positive)", d, (long long)(int64_t)v);
         t->ne[d] = (int64_t)v;
         if (t->ne[d] > INT64_MAX / n_elem)
-            return gguf_fail(c, vat, "element count overflows at ne[%u] = %lld", d, (long long)t->ne[d]);
+            return gguf_fail(c, vat, "element count overflows at ne[%u] = %lld", d,
+                             (long long)t->ne[d]);
         n_elem *= t->ne[d];
     }
 
@@ -402,15 +452,16 @@ static lmc_status gguf_parse_tensor(gguf_cursor *c, gguf_file_impl *fi, uint64_t
     const lmc_type_traits *tr = lmc_type_get(t->type);
     if (!tr) return gguf_fail(c, tat, "unknown tensor type id %u", t->type);
     if (t->ne[0] % tr->blck_size != 0)
-        return gguf_fail(c, tat, "ne[0] = %lld is not a multiple of the %s block size %d", (long long)t->ne[0],
-                         tr->name, tr->blck_size);
+        return gguf_fail(c, tat, "ne[0] = %lld is not a multiple of the %s block size %d",
+                         (long long)t->ne[0], tr->name, tr->blck_size);
     /* bytes = (ne0 / blck) * type_size * ne1 * ne2 * ne3, each step checked for overflow */
     uint64_t nbytes = (uint64_t)(t->ne[0] / tr->blck_size);
     if (nbytes > UINT64_MAX / (uint64_t)tr->type_size)
         return gguf_fail(c, tat, "byte size overflows");
     nbytes *= (uint64_t)tr->type_size;
     for (int d = 1; d < GGUF_MAX_DIMS; d++) {
-        if (nbytes > UINT64_MAX / (uint64_t)t->ne[d]) return gguf_fail(c, tat, "byte size overflows");
+        if (nbytes > UINT64_MAX / (uint64_t)t->ne[d])
+            return gguf_fail(c, tat, "byte size overflows");
         nbytes *= (uint64_t)t->ne[d];
     }
     t->nbytes = nbytes;
@@ -438,27 +489,31 @@ static lmc_status gguf_check_data(gguf_cursor *c, gguf_file *f) {
         if (t->offset > avail || t->nbytes > avail - t->offset) {
             gguf_set_item(c, f->data_offset + t->offset, "tensor '%s' (tensor table entry %llu)",
                           gguf_printable(t->name, name, sizeof name), (unsigned long long)i);
-            return gguf_fail(c, f->data_offset + t->offset,
-                             "data of %llu bytes runs past the end of the file (data section starts at %llu, "
-                             "file size %llu)",
-                             (unsigned long long)t->nbytes, (unsigned long long)f->data_offset,
-                             (unsigned long long)f->size);
+            return gguf_fail(
+                c, f->data_offset + t->offset,
+                "data of %llu bytes runs past the end of the file (data section starts at %llu, "
+                "file size %llu)",
+                (unsigned long long)t->nbytes, (unsigned long long)f->data_offset,
+                (unsigned long long)f->size);
         }
         t->data = f->base + f->data_offset + t->offset;
     }
     if (f->n_tensors < 2) return LMC_OK;
     const gguf_tensor **order = malloc((size_t)f->n_tensors * sizeof *order);
     if (!order) return lmc_err(LMC_ERR_OOM, "%s: cannot allocate the tensor order", f->path);
-    for (uint64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        order[i] = &f->tensors[i];
     qsort(order, (size_t)f->n_tensors, sizeof *order, gguf_cmp_offset);
     lmc_status st = LMC_OK;
     for (uint64_t i = 0; i + 1 < f->n_tensors; i++) {
         const gguf_tensor *a = order[i], *b = order[i + 1];
         if (a->offset + a->nbytes > b->offset) { /* no overflow: both lie inside the file */
-            gguf_set_item(c, f->data_offset + b->offset, "tensor '%s'", gguf_printable(b->name, name, sizeof name));
-            st = gguf_fail(c, f->data_offset + b->offset, "data overlaps tensor '%s' (data offset %llu, %llu bytes)",
-                           gguf_printable(a->name, name2, sizeof name2), (unsigned long long)a->offset,
-                           (unsigned long long)a->nbytes);
+            gguf_set_item(c, f->data_offset + b->offset, "tensor '%s'",
+                          gguf_printable(b->name, name, sizeof name));
+            st = gguf_fail(c, f->data_offset + b->offset,
+                           "data overlaps tensor '%s' (data offset %llu, %llu bytes)",
+                           gguf_printable(a->name, name2, sizeof name2),
+                           (unsigned long long)a->offset, (unsigned long long)a->nbytes);
             break;
         }
     }
@@ -473,15 +528,17 @@ static lmc_status gguf_parse(gguf_file_impl *fi) {
     lmc_status st = gguf_need(&c, 4, "magic");
     if (st) return st;
     if (memcmp(f->base, GGUF_MAGIC, 4) != 0)
-        return gguf_fail(&c, 0, "bad magic %02x %02x %02x %02x (not a GGUF file)", f->base[0], f->base[1],
-                         f->base[2], f->base[3]);
+        return gguf_fail(&c, 0, "bad magic %02x %02x %02x %02x (not a GGUF file)", f->base[0],
+                         f->base[1], f->base[2], f->base[3]);
     c.pos = 4;
     st = gguf_read_u32(&c, &f->version, "version");
     if (st) return st;
     if (f->version != 2 && f->version != 3) {
         const char *hint = f->version == 1 ? " (GGUF v1 predates 64-bit counts; convert the file)"
-                           : (f->version & 0xffff) == 0 ? " (a big-endian file?)" : "";
-        return lmc_err(LMC_ERR_UNSUPPORTED, "%s: header at offset 4: GGUF version %u is not supported (2 or 3)%s",
+                           : (f->version & 0xffff) == 0 ? " (a big-endian file?)"
+                                                        : "";
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "%s: header at offset 4: GGUF version %u is not supported (2 or 3)%s",
                        f->path, f->version, hint);
     }
     st = gguf_read_u64(&c, &f->n_tensors, "tensor count");
@@ -504,8 +561,8 @@ static lmc_status gguf_parse(gguf_file_impl *fi) {
     fi->kv_hash = calloc((size_t)fi->kv_hash_cap, sizeof *fi->kv_hash);
     fi->tensor_hash = calloc((size_t)fi->tensor_hash_cap, sizeof *fi->tensor_hash);
     if (!f->kv || !f->tensors || !fi->kv_hash || !fi->tensor_hash)
-        return lmc_err(LMC_ERR_OOM, "%s: cannot allocate tables for %llu keys and %llu tensors", f->path,
-                       (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors);
+        return lmc_err(LMC_ERR_OOM, "%s: cannot allocate tables for %llu keys and %llu tensors",
+                       f->path, (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors);
 
     st = gguf_parse_kvs(&c, fi);
     if (!st) st = gguf_parse_alignment(&c, f);
@@ -525,7 +582,8 @@ static lmc_status gguf_parse(gguf_file_impl *fi) {
     if (data_offset > f->size) {
         if (f->n_tensors > 0) {
             gguf_set_item(&c, c.pos, "tensor data section");
-            return gguf_fail(&c, c.pos, "aligned start %llu lies past the end of the file (size %llu)",
+            return gguf_fail(&c, c.pos,
+                             "aligned start %llu lies past the end of the file (size %llu)",
                              (unsigned long long)data_offset, (unsigned long long)f->size);
         }
         data_offset = f->size;
@@ -534,9 +592,11 @@ static lmc_status gguf_parse(gguf_file_impl *fi) {
     return gguf_check_data(&c, f);
 }
 
-/* ---- open / close -------------------------------------------------------------------------------- */
+/* ---- open / close
+ * -------------------------------------------------------------------------------- */
 
-static lmc_status gguf_open_impl(const void *buf, uint64_t size, bool mapped, const char *name, gguf_file **out) {
+static lmc_status gguf_open_impl(const void *buf, uint64_t size, bool mapped, const char *name,
+                                 gguf_file **out) {
     *out = NULL;
     gguf_file_impl *fi = calloc(1, sizeof *fi);
     char *path = strdup(name ? name : "(buffer)");
@@ -589,13 +649,15 @@ lmc_status gguf_open(const char *path, gguf_file **out) {
     }
     if (size > (uint64_t)SIZE_MAX) {
         close(fd);
-        return lmc_err(LMC_ERR_IO, "%s: file of %llu bytes cannot be mapped", path, (unsigned long long)size);
+        return lmc_err(LMC_ERR_IO, "%s: file of %llu bytes cannot be mapped", path,
+                       (unsigned long long)size);
     }
     void *base = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd); /* the mapping keeps the file alive */
-    if (base == MAP_FAILED) return lmc_err(LMC_ERR_IO, "%s: cannot map %llu bytes: %s", path,
-                                           (unsigned long long)size, strerror(e));
+    if (base == MAP_FAILED)
+        return lmc_err(LMC_ERR_IO, "%s: cannot map %llu bytes: %s", path, (unsigned long long)size,
+                       strerror(e));
     return gguf_open_impl(base, size, true, path, out);
 }
 
@@ -614,7 +676,8 @@ void gguf_close(gguf_file *f) {
     free(fi);
 }
 
-/* ---- typed getters ------------------------------------------------------------------------------- */
+/* ---- typed getters
+ * ------------------------------------------------------------------------------- */
 
 static bool gguf_is_unsigned(uint32_t t) {
     return t == GGUF_VT_UINT8 || t == GGUF_VT_UINT16 || t == GGUF_VT_UINT32 || t == GGUF_VT_UINT64;

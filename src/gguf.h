@@ -1,8 +1,8 @@
 /* gguf.h — a bounds-checked GGUF v2/v3 reader over a read-only mmap (or a caller's buffer).
  * It parses the header, the key/value table and the tensor table and validates every count, length
- * and offset against the file size; it does not interpret keys (arch.c does) or tensor data (quant.c).
- * Layout reminder: ne[0] is the contiguous (innermost) dimension; a 2-D weight W has ne[0] = inputs
- * and ne[1] = outputs (rows). */
+ * and offset against the file size; it does not interpret keys (arch.c does) or tensor data
+ * (quant.c). Layout reminder: ne[0] is the contiguous (innermost) dimension; a 2-D weight W has
+ * ne[0] = inputs and ne[1] = outputs (rows). */
 #ifndef LMC_GGUF_H
 #define LMC_GGUF_H
 
@@ -12,10 +12,20 @@
 #include <stdint.h>
 
 enum gguf_vtype {
-    GGUF_VT_UINT8 = 0, GGUF_VT_INT8 = 1, GGUF_VT_UINT16 = 2, GGUF_VT_INT16 = 3,
-    GGUF_VT_UINT32 = 4, GGUF_VT_INT32 = 5, GGUF_VT_FLOAT32 = 6, GGUF_VT_BOOL = 7,
-    GGUF_VT_STRING = 8, GGUF_VT_ARRAY = 9, GGUF_VT_UINT64 = 10, GGUF_VT_INT64 = 11,
-    GGUF_VT_FLOAT64 = 12, GGUF_VT_COUNT
+    GGUF_VT_UINT8 = 0,
+    GGUF_VT_INT8 = 1,
+    GGUF_VT_UINT16 = 2,
+    GGUF_VT_INT16 = 3,
+    GGUF_VT_UINT32 = 4,
+    GGUF_VT_INT32 = 5,
+    GGUF_VT_FLOAT32 = 6,
+    GGUF_VT_BOOL = 7,
+    GGUF_VT_STRING = 8,
+    GGUF_VT_ARRAY = 9,
+    GGUF_VT_UINT64 = 10,
+    GGUF_VT_INT64 = 11,
+    GGUF_VT_FLOAT64 = 12,
+    GGUF_VT_COUNT
 };
 
 /* A string inside the file: not NUL-terminated. */
@@ -26,19 +36,19 @@ typedef struct {
 
 typedef struct gguf_kv {
     gguf_str key;
-    uint32_t type; /* enum gguf_vtype */
+    uint32_t type;   /* enum gguf_vtype */
     uint64_t offset; /* byte offset of the key in the file, for messages */
     union {
-        uint64_t u64;  /* all unsigned integer types, bool */
-        int64_t i64;   /* all signed integer types */
-        double f64;    /* float32, float64 */
+        uint64_t u64; /* all unsigned integer types, bool */
+        int64_t i64;  /* all signed integer types */
+        double f64;   /* float32, float64 */
         gguf_str str;
         struct {
-            uint32_t type;         /* element type */
-            uint64_t n;            /* element count */
-            const uint8_t *data;   /* first element in the file (may be unaligned: memcpy to read) */
-            uint64_t nbytes;       /* bytes the elements occupy in the file */
-            gguf_str *strs;        /* for arrays of strings: n entries (allocated by the reader) */
+            uint32_t type;       /* element type */
+            uint64_t n;          /* element count */
+            const uint8_t *data; /* first element in the file (may be unaligned: memcpy to read) */
+            uint64_t nbytes;     /* bytes the elements occupy in the file */
+            gguf_str *strs;      /* for arrays of strings: n entries (allocated by the reader) */
         } arr;
     } v;
 } gguf_kv;
@@ -46,31 +56,33 @@ typedef struct gguf_kv {
 typedef struct gguf_tensor {
     gguf_str name;
     uint32_t n_dims;
-    int64_t ne[4];      /* ne[0] contiguous; unused dims are 1 */
-    uint32_t type;      /* ggml type id (see quant.h) */
-    uint64_t offset;    /* relative to the data section */
+    int64_t ne[4];   /* ne[0] contiguous; unused dims are 1 */
+    uint32_t type;   /* ggml type id (see quant.h) */
+    uint64_t offset; /* relative to the data section */
     uint64_t nbytes;
-    const void *data;   /* base + data_offset + offset */
+    const void *data; /* base + data_offset + offset */
 } gguf_tensor;
 
 typedef struct gguf_file {
-    char *path;                 /* for messages */
-    const uint8_t *base;        /* mapped bytes */
+    char *path;          /* for messages */
+    const uint8_t *base; /* mapped bytes */
     uint64_t size;
-    bool mapped;                /* base came from mmap (unmapped on close) */
+    bool mapped; /* base came from mmap (unmapped on close) */
     uint32_t version;
     uint64_t n_kv;
     gguf_kv *kv;
     uint64_t n_tensors;
     gguf_tensor *tensors;
-    uint64_t alignment;         /* general.alignment, default 32 */
-    uint64_t data_offset;       /* start of the tensor data section */
+    uint64_t alignment;   /* general.alignment, default 32 */
+    uint64_t data_offset; /* start of the tensor data section */
 } gguf_file;
 
 /* Opens and validates a file. Errors: LMC_ERR_IO (cannot open/map), LMC_ERR_FORMAT (malformed: the
- * message names the file, the item and the byte offset), LMC_ERR_UNSUPPORTED (version, tensor type). */
+ * message names the file, the item and the byte offset), LMC_ERR_UNSUPPORTED (version, tensor
+ * type). */
 lmc_status gguf_open(const char *path, gguf_file **out);
-/* Same over a caller-owned buffer (kept alive by the caller until gguf_close). name is for messages. */
+/* Same over a caller-owned buffer (kept alive by the caller until gguf_close). name is for
+ * messages. */
 lmc_status gguf_open_buffer(const void *buf, uint64_t size, const char *name, gguf_file **out);
 void gguf_close(gguf_file *f);
 

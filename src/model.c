@@ -36,7 +36,8 @@ static void model_describe(struct lmc_model *m) {
     uint64_t counts[LMC_TYPE_COUNT] = {0};
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
-        uint64_t n = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+        uint64_t n =
+            (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
         m->n_params += n;
         m->n_bytes += t->nbytes;
         if (t->type < LMC_TYPE_COUNT && t->n_dims >= 2) counts[t->type] += n;
@@ -58,7 +59,8 @@ static void model_describe(struct lmc_model *m) {
 lmc_status lmc_model_load(const char *path, const lmc_model_params *params, lmc_model **out) {
     lmc_model_params defaults = lmc_model_default_params();
     if (!params) params = &defaults;
-    if (!path || !out) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_model_load: path and out are required");
+    if (!path || !out)
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_model_load: path and out are required");
     *out = NULL;
     struct lmc_model *m = calloc(1, sizeof *m);
     if (!m) return lmc_err(LMC_ERR_OOM, "out of memory");
@@ -104,13 +106,27 @@ void lmc_model_free(lmc_model *m) {
     free(m);
 }
 
-int32_t lmc_model_n_vocab(const lmc_model *m) { return m->hp.n_vocab; }
-int32_t lmc_model_n_embd(const lmc_model *m) { return m->hp.n_embd; }
-int32_t lmc_model_n_layer(const lmc_model *m) { return m->hp.n_layer; }
-int32_t lmc_model_n_ctx_train(const lmc_model *m) { return m->hp.n_ctx_train; }
-uint64_t lmc_model_size_bytes(const lmc_model *m) { return m->n_bytes; }
-uint64_t lmc_model_n_params(const lmc_model *m) { return m->n_params; }
-const char *lmc_model_chat_template(const lmc_model *m) { return m ? m->chat_template : NULL; }
+int32_t lmc_model_n_vocab(const lmc_model *m) {
+    return m->hp.n_vocab;
+}
+int32_t lmc_model_n_embd(const lmc_model *m) {
+    return m->hp.n_embd;
+}
+int32_t lmc_model_n_layer(const lmc_model *m) {
+    return m->hp.n_layer;
+}
+int32_t lmc_model_n_ctx_train(const lmc_model *m) {
+    return m->hp.n_ctx_train;
+}
+uint64_t lmc_model_size_bytes(const lmc_model *m) {
+    return m->n_bytes;
+}
+uint64_t lmc_model_n_params(const lmc_model *m) {
+    return m->n_params;
+}
+const char *lmc_model_chat_template(const lmc_model *m) {
+    return m ? m->chat_template : NULL;
+}
 
 int32_t lmc_model_desc(const lmc_model *m, char *buf, size_t size) {
     return (int32_t)snprintf(buf, size, "%s", m->desc);

@@ -9,31 +9,31 @@
 struct tok_vocab; /* tokenizer.c */
 
 typedef struct {
-    char arch[32];       /* general.architecture */
+    char arch[32]; /* general.architecture */
     int32_t n_vocab;
-    int32_t n_embd;      /* model width */
-    int32_t n_ff;        /* FFN hidden width */
+    int32_t n_embd; /* model width */
+    int32_t n_ff;   /* FFN hidden width */
     int32_t n_head;
     int32_t n_head_kv;
-    int32_t head_dim;    /* n_embd / n_head */
+    int32_t head_dim; /* n_embd / n_head */
     int32_t n_layer;
     int32_t n_ctx_train;
-    int32_t n_rot;       /* rope.dimension_count (default head_dim) */
+    int32_t n_rot; /* rope.dimension_count (default head_dim) */
     float norm_eps;
     float rope_base;
 } lmc_hparams;
 
 /* Weights are gguf_tensor views: t->type, t->ne[0] = inputs, t->ne[1] = outputs, t->data. */
 typedef struct {
-    const gguf_tensor *attn_norm;  /* (n_embd) */
-    const gguf_tensor *wq;         /* (n_embd -> n_head*head_dim) */
-    const gguf_tensor *wk;         /* (n_embd -> n_head_kv*head_dim) */
-    const gguf_tensor *wv;         /* (n_embd -> n_head_kv*head_dim) */
-    const gguf_tensor *wo;         /* (n_head*head_dim -> n_embd) */
-    const gguf_tensor *ffn_norm;   /* (n_embd) */
-    const gguf_tensor *ffn_gate;   /* (n_embd -> n_ff) */
-    const gguf_tensor *ffn_up;     /* (n_embd -> n_ff) */
-    const gguf_tensor *ffn_down;   /* (n_ff -> n_embd) */
+    const gguf_tensor *attn_norm; /* (n_embd) */
+    const gguf_tensor *wq;        /* (n_embd -> n_head*head_dim) */
+    const gguf_tensor *wk;        /* (n_embd -> n_head_kv*head_dim) */
+    const gguf_tensor *wv;        /* (n_embd -> n_head_kv*head_dim) */
+    const gguf_tensor *wo;        /* (n_head*head_dim -> n_embd) */
+    const gguf_tensor *ffn_norm;  /* (n_embd) */
+    const gguf_tensor *ffn_gate;  /* (n_embd -> n_ff) */
+    const gguf_tensor *ffn_up;    /* (n_embd -> n_ff) */
+    const gguf_tensor *ffn_down;  /* (n_ff -> n_embd) */
 } lmc_layer;
 
 struct lmc_model {
@@ -44,7 +44,7 @@ struct lmc_model {
     const gguf_tensor *output;      /* (n_embd -> n_vocab); == tok_embd when tied */
     lmc_layer *layers;              /* n_layer */
     struct tok_vocab *vocab;
-    char *chat_template;            /* tokenizer.chat_template or NULL */
+    char *chat_template; /* tokenizer.chat_template or NULL */
     uint64_t n_params;
     uint64_t n_bytes;
     char desc[64];

@@ -1,7 +1,7 @@
 /* quant.c — the ggml type table (name, block size, bytes per block for every known type id) and the
  * scalar reference dequantizers, bit-exact with the `gguf` package's numpy code. No SIMD here: fast
- * kernels live in src/cpu/ and are tested against these. IQ*, TQ*, MXFP4 and integer types are known
- * (sizes) but not computed with. */
+ * kernels live in src/cpu/ and are tested against these. IQ*, TQ*, MXFP4 and integer types are
+ * known (sizes) but not computed with. */
 #include "quant.h"
 
 #include "util.h"
@@ -11,26 +11,33 @@
 
 /* Exactness note: every formula below follows the numpy reference's order of f32 operations (e.g.
  * Q4_K is (d*sc)*q - (dmin*m)). With f16 scales and small integer quants the products are exact in
- * f32 (but Q6_K's), so at most one rounding happens and it is the reference's; this file is still built
- * with -ffp-contract=off (CMakeLists) so no compiler fuses a multiply-add into a different result. */
+ * f32 (but Q6_K's), so at most one rounding happens and it is the reference's; this file is still
+ * built with -ffp-contract=off (CMakeLists) so no compiler fuses a multiply-add into a different
+ * result. */
 
-static inline float half(lmc_half h) { return lmc_f16_to_f32(h); }
+static inline float half(lmc_half h) {
+    return lmc_f16_to_f32(h);
+}
 
-/* f16 fields are read with memcpy so that unaligned rows (GGUF offsets are only 32-byte aligned, and
- * rows of odd-sized blocks are not aligned at all) never trip UBSan. */
+/* f16 fields are read with memcpy so that unaligned rows (GGUF offsets are only 32-byte aligned,
+ * and rows of odd-sized blocks are not aligned at all) never trip UBSan. */
 static inline float half_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return half(h);
 }
 
-/* --- plain floats ------------------------------------------------------------------------------ */
+/* --- plain floats ------------------------------------------------------------------------------
+ */
 
-static void to_float_f32(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void to_float_f32(const void *src, float *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * 4);
+}
 
 static void to_float_f16(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
-    for (int64_t i = 0; i < n; i++) dst[i] = half_at(p + 2 * i);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = half_at(p + 2 * i);
 }
 
 static void to_float_bf16(const void *src, float *dst, int64_t n) {
@@ -61,7 +68,8 @@ static void to_float_q4_0(const void *src, float *dst, int64_t n) {
 static void to_float_q4_1(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / QK4_1; b++, p += sizeof(block_q4_1), dst += QK4_1) {
-        const float d = half_at(p + offsetof(block_q4_1, d)), m = half_at(p + offsetof(block_q4_1, m));
+        const float d = half_at(p + offsetof(block_q4_1, d)),
+                    m = half_at(p + offsetof(block_q4_1, m));
         const uint8_t *qs = p + offsetof(block_q4_1, qs);
         for (int j = 0; j < QK4_1 / 2; j++) {
             dst[j] = d * (float)(qs[j] & 15) + m;
@@ -92,7 +100,8 @@ static void to_float_q5_0(const void *src, float *dst, int64_t n) {
 static void to_float_q5_1(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / QK5_1; b++, p += sizeof(block_q5_1), dst += QK5_1) {
-        const float d = half_at(p + offsetof(block_q5_1, d)), m = half_at(p + offsetof(block_q5_1, m));
+        const float d = half_at(p + offsetof(block_q5_1, d)),
+                    m = half_at(p + offsetof(block_q5_1, m));
         const uint32_t qh = load_u32le(p + offsetof(block_q5_1, qh));
         const uint8_t *qs = p + offsetof(block_q5_1, qs);
         for (int j = 0; j < QK5_1 / 2; j++) {
@@ -109,19 +118,24 @@ static void to_float_q8_0(const void *src, float *dst, int64_t n) {
     for (int64_t b = 0; b < n / QK8_0; b++, p += sizeof(block_q8_0), dst += QK8_0) {
         const float d = half_at(p);
         const int8_t *qs = (const int8_t *)(p + offsetof(block_q8_0, qs));
-        for (int j = 0; j < QK8_0; j++) dst[j] = d * (float)qs[j];
+        for (int j = 0; j < QK8_0; j++)
+            dst[j] = d * (float)qs[j];
     }
 }
 
-/* --- K-quants: 256-weight super-blocks ---------------------------------------------------------- */
+/* --- K-quants: 256-weight super-blocks ----------------------------------------------------------
+ */
 
 /* Q2_K: 16 sub-blocks of 16. scales[i] = 4-bit scale (low) | 4-bit min (high). The 2-bit quants are
- * in two halves of 128 weights; in half h, bits 2s..2s+1 of qs[32h + l] give weight 128h + 32s + l. */
+ * in two halves of 128 weights; in half h, bits 2s..2s+1 of qs[32h + l] give weight 128h + 32s + l.
+ */
 static void to_float_q2_K(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q2_K), dst += QK_K) {
-        const uint8_t *scales = p + offsetof(block_q2_K, scales), *qs = p + offsetof(block_q2_K, qs);
-        const float d = half_at(p + offsetof(block_q2_K, d)), dmin = half_at(p + offsetof(block_q2_K, dmin));
+        const uint8_t *scales = p + offsetof(block_q2_K, scales),
+                      *qs = p + offsetof(block_q2_K, qs);
+        const float d = half_at(p + offsetof(block_q2_K, d)),
+                    dmin = half_at(p + offsetof(block_q2_K, dmin));
         for (int i = 0; i < QK_K; i++) {
             const int h = i / 128, s = (i / 32) % 4, l = i % 32;
             const uint8_t sc = scales[i / 16];
@@ -157,9 +171,10 @@ static void to_float_q3_K(const void *src, float *dst, int64_t n) {
     }
 }
 
-/* Q4_K/Q5_K: 8 sub-blocks of 32, each with an unsigned 6-bit scale and 6-bit min packed in 12 bytes.
- * For j < 4: scale = b[j] & 63, min = b[j+4] & 63. For j >= 4: scale = low nibble of b[j+4] plus the
- * top 2 bits of b[j-4] as bits 4-5; min = high nibble of b[j+4] plus the top 2 bits of b[j]. */
+/* Q4_K/Q5_K: 8 sub-blocks of 32, each with an unsigned 6-bit scale and 6-bit min packed in 12
+ * bytes. For j < 4: scale = b[j] & 63, min = b[j+4] & 63. For j >= 4: scale = low nibble of b[j+4]
+ * plus the top 2 bits of b[j-4] as bits 4-5; min = high nibble of b[j+4] plus the top 2 bits of
+ * b[j]. */
 static void k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
     if (j < 4) {
         *sc = b[j] & 63;
@@ -170,11 +185,11 @@ static void k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
     }
 }
 
-/* One Q4_K / Q5_K super-block: sub-blocks 2c and 2c+1 share qs[32c .. 32c+31] (low nibbles, then high
- * nibbles), 6-bit scales and mins; y = d*sc*q - dmin*m. Q5_K's qh adds a fifth bit per weight: bit j of
- * qh[l] for weight 32j + l (qh NULL for Q4_K). */
-static void to_float_k4(float d, float dmin, const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                        float *dst) {
+/* One Q4_K / Q5_K super-block: sub-blocks 2c and 2c+1 share qs[32c .. 32c+31] (low nibbles, then
+ * high nibbles), 6-bit scales and mins; y = d*sc*q - dmin*m. Q5_K's qh adds a fifth bit per weight:
+ * bit j of qh[l] for weight 32j + l (qh NULL for Q4_K). */
+static void to_float_k4(float d, float dmin, const uint8_t *scales, const uint8_t *qs,
+                        const uint8_t *qh, float *dst) {
     for (int j = 0; j < 8; j++) {
         int sc, m;
         k_scale_min(scales, j, &sc, &m);
@@ -199,13 +214,13 @@ static void to_float_q5_K(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q5_K), dst += QK_K)
         to_float_k4(half_at(p + offsetof(block_q5_K, d)), half_at(p + offsetof(block_q5_K, dmin)),
-                    p + offsetof(block_q5_K, scales), p + offsetof(block_q5_K, qs), p + offsetof(block_q5_K, qh),
-                    dst);
+                    p + offsetof(block_q5_K, scales), p + offsetof(block_q5_K, qs),
+                    p + offsetof(block_q5_K, qh), dst);
 }
 
 /* Q6_K: 16 sub-blocks of 16 with signed 8-bit scales. Two halves of 128 weights; in half h, weight
- * 128h + 64k + l (l < 64) takes its low 4 bits from nibble k of ql[64h + l], and weight 128h + 32s + l
- * (l < 32) takes its high 2 bits from bits 2s..2s+1 of qh[32h + l]. Values are q - 32. */
+ * 128h + 64k + l (l < 64) takes its low 4 bits from nibble k of ql[64h + l], and weight 128h + 32s
+ * + l (l < 32) takes its high 2 bits from bits 2s..2s+1 of qh[32h + l]. Values are q - 32. */
 static void to_float_q6_K(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q6_K), dst += QK_K) {
@@ -222,10 +237,11 @@ static void to_float_q6_K(const void *src, float *dst, int64_t n) {
     }
 }
 
-/* --- the table ---------------------------------------------------------------------------------- */
+/* --- the table ----------------------------------------------------------------------------------
+ */
 
-/* Sizes are ggml's (ggml.c type_traits). They equal the gguf package's GGML_QUANT_SIZES except Q8_1,
- * which gguf-py lists as 40 bytes (two f32) while ggml stores two f16: 36. */
+/* Sizes are ggml's (ggml.c type_traits). They equal the gguf package's GGML_QUANT_SIZES except
+ * Q8_1, which gguf-py lists as 40 bytes (two f32) while ggml stores two f16: 36. */
 static const lmc_type_traits g_traits[LMC_TYPE_COUNT] = {
     [LMC_TYPE_F32] = {"F32", 1, 4, true, to_float_f32},
     [LMC_TYPE_F16] = {"F16", 1, 2, true, to_float_f16},
@@ -259,7 +275,8 @@ static const lmc_type_traits g_traits[LMC_TYPE_COUNT] = {
     [LMC_TYPE_TQ1_0] = {"TQ1_0", QK_K, 54, false, NULL},
     [LMC_TYPE_TQ2_0] = {"TQ2_0", QK_K, 66, false, NULL},
     [LMC_TYPE_MXFP4] = {"MXFP4", 32, 17, false, NULL},
-    /* 4, 5 (removed Q4_2/Q4_3), 31-33 (removed Q4_0_4_4 ...), 36-38 (removed IQ4_NL_x_x): no name */
+    /* 4, 5 (removed Q4_2/Q4_3), 31-33 (removed Q4_0_4_4 ...), 36-38 (removed IQ4_NL_x_x): no name
+     */
 };
 
 const lmc_type_traits *lmc_type_get(uint32_t type) {
@@ -297,13 +314,15 @@ float lmc_vec_dot_ref(uint32_t type, const void *row, const float *x, int64_t n)
      * floats, or 8 small blocks) so the scratch stays on the stack. */
     enum { CHUNK = QK_K };
     float buf[CHUNK];
-    const int64_t per_chunk = CHUNK / t->blck_size; /* blocks per chunk; every blck_size divides 256 */
+    const int64_t per_chunk =
+        CHUNK / t->blck_size; /* blocks per chunk; every blck_size divides 256 */
     const uint8_t *p = row;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i += CHUNK) {
         const int64_t m = n - i < CHUNK ? n - i : CHUNK;
         t->to_float(p, buf, m);
-        for (int64_t j = 0; j < m; j++) sum += buf[j] * x[i + j];
+        for (int64_t j = 0; j < m; j++)
+            sum += buf[j] * x[i + j];
         p += (size_t)(per_chunk * t->type_size);
     }
     return sum;

@@ -1,6 +1,7 @@
 /* sampler.c — picks the next token from logits: penalties → top-k → top-p → min-p → temperature →
  * draw from the softmax (llama.cpp's default chain and defaults), or greedy argmax when temp <= 0.
- * All buffers are allocated once in init; sampling allocates nothing. No grammar, no DRY/XTC/typical. */
+ * All buffers are allocated once in init; sampling allocates nothing. No grammar, no
+ * DRY/XTC/typical. */
 #include "util.h"
 
 #include <math.h>
@@ -18,7 +19,7 @@ typedef struct {
 struct lmc_sampler {
     lmc_sampler_params par;
     int32_t n_vocab;
-    cand *cand;      /* (n_vocab) working candidates; the first n_sorted are the largest, in order */
+    cand *cand; /* (n_vocab) working candidates; the first n_sorted are the largest, in order */
     int32_t n_cand;
     int32_t n_sorted;
     int32_t *counts; /* (n_vocab) occurrences of each token inside the penalty window */
@@ -38,10 +39,13 @@ static uint64_t splitmix64(uint64_t *x) {
 
 static void rng_seed(lmc_sampler *s) {
     uint64_t x = s->seed;
-    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        s->rng[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(lmc_sampler *s) {
     uint64_t *r = s->rng;
@@ -56,16 +60,20 @@ static uint64_t rng_next(lmc_sampler *s) {
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
-static double rng_uniform(lmc_sampler *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+static double rng_uniform(lmc_sampler *s) {
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
 
 static uint64_t seed_random(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    uint64_t x =
+        (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
     return splitmix64(&x);
 }
 
-/* ---- ordering: larger logit first, ties to the lower id (so greedy ties pick the lowest id) --- */
+/* ---- ordering: larger logit first, ties to the lower id (so greedy ties pick the lowest id) ---
+ */
 static inline int cand_before(const cand *a, const cand *b) {
     return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
 }
@@ -94,9 +102,11 @@ static void heap_sift(cand *h, int32_t k, int32_t i) {
 }
 
 /* Rearranges c[0..n) so its k first elements are the k largest (in no particular order): a heap of
- * the best k seen so far in c[0..k); most later elements lose against its root at one comparison. */
+ * the best k seen so far in c[0..k); most later elements lose against its root at one comparison.
+ */
 static void cand_select(cand *c, int32_t n, int32_t k) {
-    for (int32_t i = k / 2 - 1; i >= 0; i--) heap_sift(c, k, i);
+    for (int32_t i = k / 2 - 1; i >= 0; i--)
+        heap_sift(c, k, i);
     for (int32_t i = k; i < n; i++) {
         if (cand_before(&c[i], &c[0])) {
             cand_swap(&c[i], &c[0]);
@@ -121,7 +131,8 @@ static void cand_sort_top(lmc_sampler *s, int32_t m) {
     s->n_sorted = m;
 }
 
-/* ---- public ----------------------------------------------------------------------------------- */
+/* ---- public -----------------------------------------------------------------------------------
+ */
 lmc_sampler_params lmc_sampler_default_params(void) {
     lmc_sampler_params p = {
         .temp = 0.8f,
@@ -144,7 +155,8 @@ lmc_sampler *lmc_sampler_init(const lmc_sampler_params *params, int32_t n_vocab)
         return NULL;
     }
     if (par.repeat_last_n < -1) {
-        lmc_err(LMC_ERR_INVALID_ARG, "sampler: repeat_last_n must be >= -1 (got %d)", par.repeat_last_n);
+        lmc_err(LMC_ERR_INVALID_ARG, "sampler: repeat_last_n must be >= -1 (got %d)",
+                par.repeat_last_n);
         return NULL;
     }
     if (isnan(par.temp) || isnan(par.top_p) || isnan(par.min_p) || isnan(par.repeat_penalty) ||
@@ -224,7 +236,8 @@ int32_t lmc_sampler_sample(lmc_sampler *s, const float *logits) {
     const int32_t n = s->n_vocab;
     const bool pen = penalties_on(s);
 
-    if (p->temp <= 0.0f) { /* greedy: no filter ever removes the maximum, so only penalties matter */
+    if (p->temp <=
+        0.0f) { /* greedy: no filter ever removes the maximum, so only penalties matter */
         int32_t best = 0;
         float best_l = -INFINITY;
         for (int32_t i = 0; i < n; i++) {
@@ -254,7 +267,8 @@ int32_t lmc_sampler_sample(lmc_sampler *s, const float *logits) {
         for (int32_t i = 0; i < s->n_cand; i++)
             if (s->cand[i].logit > max_l) max_l = s->cand[i].logit;
         double sum = 0.0;
-        for (int32_t i = 0; i < s->n_cand; i++) sum += exp((double)(s->cand[i].logit - max_l));
+        for (int32_t i = 0; i < s->n_cand; i++)
+            sum += exp((double)(s->cand[i].logit - max_l));
         /* walk the sorted prefix; sort more only when the mass is not reached yet */
         double cum = 0.0;
         int32_t keep = s->n_cand, i = 0, chunk = 64;

@@ -1,8 +1,9 @@
 /* tokenizer.c — the tokenizers a llama-family GGUF describes in tokenizer.ggml.*: SentencePiece
- * (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE (ranked merges over
- * GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens, and a streaming
- * detokenizer. Not handled: Unigram/WordPiece vocabularies, Unicode normalization (NFC/NFKC), and the
- * lstrip/rstrip attributes some added tokens carry in Hugging Face's tokenizer.json. */
+ * (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE (ranked merges
+ * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens, and a
+ * streaming detokenizer. Not handled: Unigram/WordPiece vocabularies, Unicode normalization
+ * (NFC/NFKC), and the lstrip/rstrip attributes some added tokens carry in Hugging Face's
+ * tokenizer.json. */
 #include "tokenizer.h"
 #include "util.h"
 
@@ -18,11 +19,13 @@ enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5
 enum tok_kind { TOK_SPM, TOK_BPE };
 #define TOK_MAX_RE 8
 
-/* ---- hash maps -------------------------------------------------------------------------------- */
+/* ---- hash maps --------------------------------------------------------------------------------
+ */
 
 static uint64_t tok_hash(const char *s, size_t n) { /* FNV-1a, 64-bit */
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
     return h;
 }
 
@@ -60,13 +63,13 @@ struct tok_vocab {
     uint32_t sp_start[257];
     uint32_t *sp_lens;
     pair_map merges;
-    int32_t byte_tok[256];  /* SPM: id of <0xNN>; BPE: id of the one-character token of byte NN */
-    uint32_t byte_cp[256];  /* BPE: GPT-2's byte -> code point */
-    int16_t cp_byte[324];   /* BPE: code point -> byte (-1: not a byte character) */
+    int32_t byte_tok[256]; /* SPM: id of <0xNN>; BPE: id of the one-character token of byte NN */
+    uint32_t byte_cp[256]; /* BPE: GPT-2's byte -> code point */
+    int16_t cp_byte[324];  /* BPE: code point -> byte (-1: not a byte character) */
     int32_t bos, eos, unk, eot, eom;
-    uint8_t *eog;           /* (n_vocab) end-of-generation flags */
+    uint8_t *eog; /* (n_vocab) end-of-generation flags */
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
-    bool spm_split_ws;      /* no token has "▁" right after another character (see spm_encode) */
+    bool spm_split_ws; /* no token has "▁" right after another character (see spm_encode) */
     pcre2_code *re[TOK_MAX_RE];
     int n_re;
     char *warning;
@@ -74,15 +77,19 @@ struct tok_vocab {
 
 static lmc_status map_init(str_map *m, uint64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
+    while (cap < 2 * n)
+        cap <<= 1;
     m->slot = malloc(cap * sizeof *m->slot);
-    if (!m->slot) return lmc_err(LMC_ERR_OOM, "out of memory (token map of %llu)", (unsigned long long)cap);
+    if (!m->slot)
+        return lmc_err(LMC_ERR_OOM, "out of memory (token map of %llu)", (unsigned long long)cap);
     memset(m->slot, 0xff, cap * sizeof *m->slot);
     m->mask = cap - 1;
     return LMC_OK;
 }
 
-static const char *tok_str(const struct tok_vocab *v, int32_t id) { return v->arena + v->off[id]; }
+static const char *tok_str(const struct tok_vocab *v, int32_t id) {
+    return v->arena + v->off[id];
+}
 
 /* Later duplicates replace earlier ones (a token text appearing twice maps to its last id). */
 static void map_put(const struct tok_vocab *v, str_map *m, int32_t id) {
@@ -114,10 +121,12 @@ static uint64_t pair_hash(uint64_t k) {
 
 static lmc_status pair_init(pair_map *m, uint64_t n) {
     uint64_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
+    while (cap < 2 * n)
+        cap <<= 1;
     m->slot = malloc(cap * sizeof *m->slot);
     if (!m->slot) return lmc_err(LMC_ERR_OOM, "out of memory (merge table)");
-    for (uint64_t i = 0; i < cap; i++) m->slot[i].key = UINT64_MAX;
+    for (uint64_t i = 0; i < cap; i++)
+        m->slot[i].key = UINT64_MAX;
     m->mask = cap - 1;
     return LMC_OK;
 }
@@ -125,7 +134,8 @@ static lmc_status pair_init(pair_map *m, uint64_t n) {
 static void pair_put(pair_map *m, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     uint64_t i = pair_hash(k) & m->mask;
-    while (m->slot[i].key != UINT64_MAX && m->slot[i].key != k) i = (i + 1) & m->mask;
+    while (m->slot[i].key != UINT64_MAX && m->slot[i].key != k)
+        i = (i + 1) & m->mask;
     m->slot[i] = (pair_slot){k, rank, merged};
 }
 
@@ -138,7 +148,8 @@ static const pair_slot *pair_get(const pair_map *m, int32_t a, int32_t b) {
     return NULL;
 }
 
-/* ---- UTF-8 helpers ---------------------------------------------------------------------------- */
+/* ---- UTF-8 helpers ----------------------------------------------------------------------------
+ */
 
 /* Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for invalid bytes). */
 static int utf8_len(uint8_t c) {
@@ -150,19 +161,30 @@ static int utf8_len(uint8_t c) {
 }
 
 static int utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
     if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
         o[2] = (char)(0x80 | (cp & 0x3f));
         return 3;
     }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
 
-/* Decodes one code point at s (n bytes left); *used gets its length. Invalid: returns -1, used 1. */
+/* Decodes one code point at s (n bytes left); *used gets its length. Invalid: returns -1, used 1.
+ */
 static int32_t utf8_get(const uint8_t *s, size_t n, int *used) {
     int l = utf8_len(s[0]);
     *used = 1;
@@ -183,51 +205,56 @@ static int byte_token_value(const char *s, size_t n) {
     int v = 0;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
     return v;
 }
 
-/* ---- pre-tokenizers --------------------------------------------------------------------------- */
+/* ---- pre-tokenizers ---------------------------------------------------------------------------
+ */
 
-/* The split regexes per pre-tokenizer (tokenizer.ggml.pre), applied in order: each regex splits every
- * piece into its matches and the text between them (both kept, like Hugging Face's Split with
- * behavior "Isolated"). The contractions are spelled with explicit case classes rather than (?i:...)
- * because PCRE2's caseless matching with UCP would also accept e.g. U+017F for 's'. */
+/* The split regexes per pre-tokenizer (tokenizer.ggml.pre), applied in order: each regex splits
+ * every piece into its matches and the text between them (both kept, like Hugging Face's Split with
+ * behavior "Isolated"). The contractions are spelled with explicit case classes rather than
+ * (?i:...) because PCRE2's caseless matching with UCP would also accept e.g. U+017F for 's'. */
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define RE_CONTRACTIONS "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
-#define RE_LLAMA3                                                                                  \
-    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" \
-                    "\\s+(?!\\S)|\\s+"
-#define RE_QWEN2                                                                                   \
-    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" \
-                    "\\s+(?!\\S)|\\s+"
-/* DeepSeek LLM (its tokenizer.json's Split sequence): newlines, runs of cased letters (Latin, Greek,
- * Cyrillic, ...), ASCII and full-width punctuation, trailing spaces, CJK/Hangul runs, single digits.
- * Code points are written as escapes: Unicode normalization by an editor would silently change
- * literal characters such as U+212A KELVIN SIGN. */
+/* the part of the Llama-3 and Qwen2 regexes after the contractions; they differ in \p{N}'s count */
+#define RE_L3_TAIL(DIGITS)                                                                         \
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" DIGITS                                                 \
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define RE_LLAMA3 RE_CONTRACTIONS RE_L3_TAIL("{1,3}")
+#define RE_QWEN2 RE_CONTRACTIONS RE_L3_TAIL("")
+/* DeepSeek LLM (its tokenizer.json's Split sequence): newlines, runs of cased letters (Latin,
+ * Greek, Cyrillic, ...), ASCII and full-width punctuation, trailing spaces, CJK/Hangul runs, single
+ * digits. Code points are written as escapes: Unicode normalization by an editor would silently
+ * change literal characters such as U+212A KELVIN SIGN. */
 #define RE_DS_LETTERS                                                                              \
-    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}" \
-    "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}-\\x{377}\\x{37B}-\\x{37D}" \
-    "\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}" \
-    "\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}" \
-    "\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}" \
-    "\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}" \
-    "\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}" \
-    "\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}" \
-    "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}" \
-    "\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}" \
-    "\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}" \
-    "\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}-\\x{2184}" \
-    "\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}\\x{2CF2}-\\x{2CF3}" \
-    "\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}" \
-    "\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}" \
-    "\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}" \
-    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}" \
+    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}"            \
+    "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}-\\x{377}\\x{37B}-\\x{37D}"        \
+    "\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}"                  \
+    "\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}"    \
+    "\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}"                 \
+    "\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}"                 \
+    "\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}"         \
+    "\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}"        \
+    "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}"                 \
+    "\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}"         \
+    "\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}"         \
+    "\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}-\\x{2184}"                  \
+    "\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}\\x{2CF2}-\\x{2CF3}"                 \
+    "\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}"                 \
+    "\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}"                 \
+    "\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}"             \
+    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}"         \
     "\\x{1E900}-\\x{1E943}]+"
-#define RE_DS_PUNCT "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+"
+#define RE_DS_PUNCT                                                                                \
+    "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+"
 
 typedef struct {
     const char *names; /* '|'-separated names of tokenizer.ggml.pre */
@@ -240,7 +267,10 @@ static const pre_rules pre_table[] = {
     {"llama-bpe|llama3|llama-v3", {RE_LLAMA3}, true},
     {"qwen2|deepseek-r1-qwen", {RE_QWEN2}, false},
     {"starcoder|smollm", {"\\p{N}", RE_GPT2}, false},
-    {"deepseek-llm", {"[\\r\\n]", RE_DS_LETTERS, RE_DS_PUNCT, "\\s+$", "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}"}, false},
+    {"deepseek-llm",
+     {"[\\r\\n]", RE_DS_LETTERS, RE_DS_PUNCT, "\\s+$",
+      "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}"},
+     false},
 };
 
 static bool name_in_list(const char *name, const char *list) {
@@ -258,22 +288,26 @@ static lmc_status pre_compile(struct tok_vocab *v, const pre_rules *r, const cha
     for (int i = 0; i < TOK_MAX_RE && r->re[i]; i++) {
         int err;
         PCRE2_SIZE at;
-        pcre2_code *c = pcre2_compile((PCRE2_SPTR)r->re[i], PCRE2_ZERO_TERMINATED,
-                                      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
-                                      &err, &at, NULL);
+        pcre2_code *c =
+            pcre2_compile((PCRE2_SPTR)r->re[i], PCRE2_ZERO_TERMINATED,
+                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                          &err, &at, NULL);
         if (!c) {
             char msg[128];
             pcre2_get_error_message(err, (PCRE2_UCHAR *)msg, sizeof msg);
-            return lmc_err(LMC_ERR_UNSUPPORTED, "%s: pre-tokenizer regex %d: %s at %zu", path, i, msg, (size_t)at);
+            return lmc_err(LMC_ERR_UNSUPPORTED, "%s: pre-tokenizer regex %d: %s at %zu", path, i,
+                           msg, (size_t)at);
         }
-        pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* falls back to the interpreter when JIT is absent */
+        pcre2_jit_compile(
+            c, PCRE2_JIT_COMPLETE); /* falls back to the interpreter when JIT is absent */
         v->re[v->n_re++] = c;
     }
     v->ignore_merges = r->ignore_merges;
     return LMC_OK;
 }
 
-/* ---- loading ---------------------------------------------------------------------------------- */
+/* ---- loading ----------------------------------------------------------------------------------
+ */
 
 static int32_t meta_id(const gguf_file *f, const char *key, int32_t n_vocab) {
     int64_t x;
@@ -288,7 +322,8 @@ static bool meta_bool(const gguf_file *f, const char *key, bool def) {
 
 static void gpt2_byte_map(struct tok_vocab *v) {
     uint32_t extra = 256;
-    for (int i = 0; i < 324; i++) v->cp_byte[i] = -1;
+    for (int i = 0; i < 324; i++)
+        v->cp_byte[i] = -1;
     for (int b = 0; b < 256; b++) {
         bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
         v->byte_cp[b] = printable ? (uint32_t)b : extra++;
@@ -306,7 +341,9 @@ static lmc_status build_specials(struct tok_vocab *v) {
     uint32_t count[257] = {0};
     int32_t n_sp = 0;
     for (int32_t i = 0; i < v->n_vocab; i++)
-        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) && v->len[i]) n_sp++;
+        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) &&
+            v->len[i])
+            n_sp++;
     lmc_status st = map_init(&v->specials, (uint64_t)n_sp);
     if (st != LMC_OK) return st;
     uint32_t *tmp = malloc(((size_t)n_sp + 1) * sizeof *tmp);
@@ -316,7 +353,8 @@ static lmc_status build_specials(struct tok_vocab *v) {
         return lmc_err(LMC_ERR_OOM, "out of memory (special tokens)");
     }
     for (int32_t i = 0; i < v->n_vocab; i++)
-        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) && v->len[i]) {
+        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) &&
+            v->len[i]) {
             map_put(v, &v->specials, i);
             count[(uint8_t)tok_str(v, i)[0]]++;
         }
@@ -325,7 +363,8 @@ static lmc_status build_specials(struct tok_vocab *v) {
         uint32_t k = 0;
         if (count[b]) {
             for (int32_t i = 0; i < v->n_vocab; i++)
-                if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) &&
+                if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER ||
+                     v->type[i] == TT_UNKNOWN) &&
                     v->len[i] && (uint8_t)tok_str(v, i)[0] == b)
                     tmp[k++] = v->len[i];
             qsort(tmp, k, sizeof *tmp, cmp_u32_desc);
@@ -341,17 +380,22 @@ static lmc_status build_specials(struct tok_vocab *v) {
 
 static lmc_status load_merges(struct tok_vocab *v, const gguf_file *f) {
     const gguf_kv *m = gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_VT_STRING);
-    if (!m) return lmc_err(LMC_ERR_FORMAT, "%s: byte-level BPE vocabulary without tokenizer.ggml.merges", f->path);
+    if (!m)
+        return lmc_err(LMC_ERR_FORMAT,
+                       "%s: byte-level BPE vocabulary without tokenizer.ggml.merges", f->path);
     if (m->v.arr.n > INT32_MAX) return lmc_err(LMC_ERR_FORMAT, "%s: too many merges", f->path);
     lmc_status st = pair_init(&v->merges, m->v.arr.n);
     if (st != LMC_OK) return st;
     char buf[1024];
     for (uint64_t r = 0; r < m->v.arr.n; r++) {
         const gguf_str *s = &m->v.arr.strs[r];
-        /* "left right": the separator is the first space after the first byte (a left part of a single
-         * space would otherwise split at 0). Merges whose parts are not tokens cannot apply. */
+        /* "left right": the separator is the first space after the first byte (a left part of a
+         * single space would otherwise split at 0). Merges whose parts are not tokens cannot apply.
+         */
         const char *sp = s->len > 1 ? memchr(s->ptr + 1, ' ', s->len - 1) : NULL;
-        if (!sp) return lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] has no space", f->path, (unsigned long long)r);
+        if (!sp)
+            return lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] has no space", f->path,
+                           (unsigned long long)r);
         size_t la = (size_t)(sp - s->ptr), lb = s->len - la - 1;
         if (la + lb > sizeof buf) continue;
         int32_t a = map_get(v, &v->tokens, s->ptr, la), b = map_get(v, &v->tokens, sp + 1, lb);
@@ -372,8 +416,9 @@ static void set_warning(struct tok_vocab *v, const char *fmt, const char *arg) {
     if (v->warning) snprintf(v->warning, n, fmt, arg);
 }
 
-static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|endoftext|>", "<|eom_id|>",
-                                         "<end_of_turn>", "<|end_of_text|>", "<EOT>", "<｜end▁of▁sentence｜>"};
+static const char *const eog_texts[] = {"<|eot_id|>",      "<|im_end|>", "<|end|>",
+                                        "<|endoftext|>",   "<|eom_id|>", "<end_of_turn>",
+                                        "<|end_of_text|>", "<EOT>",      "<｜end▁of▁sentence｜>"};
 
 lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     *out = NULL;
@@ -387,7 +432,10 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         goto fail;
     }
     if (!model || !toks) {
-        st = lmc_err(LMC_ERR_FORMAT, "%s: no tokenizer in the file (tokenizer.ggml.model and tokenizer.ggml.tokens are required)", f->path);
+        st = lmc_err(LMC_ERR_FORMAT,
+                     "%s: no tokenizer in the file (tokenizer.ggml.model and tokenizer.ggml.tokens "
+                     "are required)",
+                     f->path);
         goto fail;
     }
     if (!strcmp(model, "llama")) {
@@ -395,19 +443,23 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     } else if (!strcmp(model, "gpt2")) {
         v->kind = TOK_BPE;
     } else {
-        st = lmc_err(LMC_ERR_UNSUPPORTED, "%s: tokenizer model '%s' is not supported (only 'llama' and 'gpt2')", f->path, model);
+        st = lmc_err(LMC_ERR_UNSUPPORTED,
+                     "%s: tokenizer model '%s' is not supported (only 'llama' and 'gpt2')", f->path,
+                     model);
         goto fail;
     }
     uint64_t n = toks->v.arr.n;
     if (n == 0 || n > INT32_MAX) {
-        st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", f->path, (unsigned long long)n);
+        st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", f->path,
+                     (unsigned long long)n);
         goto fail;
     }
     v->n_vocab = (int32_t)n;
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (toks->v.arr.strs[i].len > UINT32_MAX) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: token %llu is too long", f->path, (unsigned long long)i);
+            st = lmc_err(LMC_ERR_FORMAT, "%s: token %llu is too long", f->path,
+                         (unsigned long long)i);
             goto fail;
         }
         total += toks->v.arr.strs[i].len + 1; /* bounded by the file size: the reader checked it */
@@ -419,7 +471,8 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     v->type = malloc(n);
     v->eog = calloc(n, 1);
     if (!v->arena || !v->off || !v->len || !v->score || !v->type || !v->eog) {
-        st = lmc_err(LMC_ERR_OOM, "out of memory (vocabulary of %llu tokens)", (unsigned long long)n);
+        st = lmc_err(LMC_ERR_OOM, "out of memory (vocabulary of %llu tokens)",
+                     (unsigned long long)n);
         goto fail;
     }
     uint64_t pos = 0;
@@ -434,28 +487,35 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     }
     const gguf_kv *scores = gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_COUNT);
     if (scores) {
-        if ((scores->v.arr.type != GGUF_VT_FLOAT32 && scores->v.arr.type != GGUF_VT_FLOAT64) || scores->v.arr.n != n) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.scores must hold %llu floats", f->path, (unsigned long long)n);
+        if ((scores->v.arr.type != GGUF_VT_FLOAT32 && scores->v.arr.type != GGUF_VT_FLOAT64) ||
+            scores->v.arr.n != n) {
+            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.scores must hold %llu floats", f->path,
+                         (unsigned long long)n);
             goto fail;
         }
-        for (uint64_t i = 0; i < n; i++) v->score[i] = (float)gguf_arr_f64(scores, i);
+        for (uint64_t i = 0; i < n; i++)
+            v->score[i] = (float)gguf_arr_f64(scores, i);
     }
     const gguf_kv *types = gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_VT_COUNT);
     if (types) {
         uint32_t t = types->v.arr.type;
-        bool integer = t == GGUF_VT_INT32 || t == GGUF_VT_UINT32 || t == GGUF_VT_INT8 || t == GGUF_VT_UINT8 ||
-                       t == GGUF_VT_INT16 || t == GGUF_VT_UINT16 || t == GGUF_VT_INT64 || t == GGUF_VT_UINT64;
+        bool integer = t == GGUF_VT_INT32 || t == GGUF_VT_UINT32 || t == GGUF_VT_INT8 ||
+                       t == GGUF_VT_UINT8 || t == GGUF_VT_INT16 || t == GGUF_VT_UINT16 ||
+                       t == GGUF_VT_INT64 || t == GGUF_VT_UINT64;
         if (!integer || types->v.arr.n != n) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.token_type must hold %llu integers", f->path, (unsigned long long)n);
+            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.token_type must hold %llu integers",
+                         f->path, (unsigned long long)n);
             goto fail;
         }
         for (uint64_t i = 0; i < n; i++) {
             int64_t x = gguf_arr_i64(types, i);
-            v->type[i] = x >= TT_NORMAL && x <= TT_BYTE ? (uint8_t)x : TT_NORMAL; /* 0 = undefined */
+            v->type[i] =
+                x >= TT_NORMAL && x <= TT_BYTE ? (uint8_t)x : TT_NORMAL; /* 0 = undefined */
         }
     }
     if ((st = map_init(&v->tokens, n)) != LMC_OK) goto fail;
-    for (int32_t i = 0; i < v->n_vocab; i++) map_put(v, &v->tokens, i);
+    for (int32_t i = 0; i < v->n_vocab; i++)
+        map_put(v, &v->tokens, i);
     if ((st = build_specials(v)) != LMC_OK) goto fail;
 
     v->bos = meta_id(f, "tokenizer.ggml.bos_token_id", v->n_vocab);
@@ -463,7 +523,8 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     v->unk = meta_id(f, "tokenizer.ggml.unknown_token_id", v->n_vocab);
     v->eot = meta_id(f, "tokenizer.ggml.eot_token_id", v->n_vocab);
     v->eom = meta_id(f, "tokenizer.ggml.eom_token_id", v->n_vocab);
-    for (int b = 0; b < 256; b++) v->byte_tok[b] = -1;
+    for (int b = 0; b < 256; b++)
+        v->byte_tok[b] = -1;
 
     if (v->kind == TOK_SPM) {
         for (int32_t i = 0; i < v->n_vocab; i++) {
@@ -474,7 +535,8 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         for (int32_t i = 0; i < v->n_vocab && v->spm_split_ws; i++) {
             const char *t = tok_str(v, i);
             for (uint32_t k = 1; k + 3 <= v->len[i]; k++)
-                if (!memcmp(t + k, "\xe2\x96\x81", 3) && (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3))) {
+                if (!memcmp(t + k, "\xe2\x96\x81", 3) &&
+                    (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3))) {
                     v->spm_split_ws = false;
                     break;
                 }
@@ -499,12 +561,17 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         if (!rules) {
             rules = &pre_table[0];
             if (pre)
-                set_warning(v, "unknown pre-tokenizer '%s': using the GPT-2 split rules instead; token ids may differ from the model's own tokenizer", pre);
+                set_warning(v,
+                            "unknown pre-tokenizer '%s': using the GPT-2 split rules instead; "
+                            "token ids may differ from the model's own tokenizer",
+                            pre);
             else
-                set_warning(v, "%sno tokenizer.ggml.pre in the file: using the GPT-2 split rules", "");
+                set_warning(v, "%sno tokenizer.ggml.pre in the file: using the GPT-2 split rules",
+                            "");
         }
         if ((st = pre_compile(v, rules, f->path)) != LMC_OK) goto fail;
-        v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token", rules->ignore_merges /* Llama-3 adds BOS */);
+        v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token",
+                               rules->ignore_merges /* Llama-3 adds BOS */);
         v->add_space_prefix = false;
     }
     v->add_eos = meta_bool(f, "tokenizer.ggml.add_eos_token", false);
@@ -539,23 +606,39 @@ void tok_free(struct tok_vocab *v) {
     free(v->specials.slot);
     free(v->sp_lens);
     free(v->merges.slot);
-    for (int i = 0; i < v->n_re; i++) pcre2_code_free(v->re[i]);
+    for (int i = 0; i < v->n_re; i++)
+        pcre2_code_free(v->re[i]);
     free(v->warning);
     free(v);
 }
 
-int32_t tok_n_vocab(const struct tok_vocab *v) { return v->n_vocab; }
-int32_t tok_bos(const struct tok_vocab *v) { return v->bos; }
-int32_t tok_eos(const struct tok_vocab *v) { return v->eos; }
-bool tok_add_bos(const struct tok_vocab *v) { return v->add_bos && v->bos >= 0; }
-bool tok_is_eog(const struct tok_vocab *v, int32_t id) { return id >= 0 && id < v->n_vocab && v->eog[id]; }
-bool tok_strips_leading_space(const struct tok_vocab *v) { return v->kind == TOK_SPM && v->add_space_prefix; }
-const char *tok_warning(const struct tok_vocab *v) { return v->warning; }
+int32_t tok_n_vocab(const struct tok_vocab *v) {
+    return v->n_vocab;
+}
+int32_t tok_bos(const struct tok_vocab *v) {
+    return v->bos;
+}
+int32_t tok_eos(const struct tok_vocab *v) {
+    return v->eos;
+}
+bool tok_add_bos(const struct tok_vocab *v) {
+    return v->add_bos && v->bos >= 0;
+}
+bool tok_is_eog(const struct tok_vocab *v, int32_t id) {
+    return id >= 0 && id < v->n_vocab && v->eog[id];
+}
+bool tok_strips_leading_space(const struct tok_vocab *v) {
+    return v->kind == TOK_SPM && v->add_space_prefix;
+}
+const char *tok_warning(const struct tok_vocab *v) {
+    return v->warning;
+}
 const char *tok_text(const struct tok_vocab *v, int32_t id) {
     return id >= 0 && id < v->n_vocab ? tok_str(v, id) : NULL;
 }
 
-/* ---- encoding --------------------------------------------------------------------------------- */
+/* ---- encoding ---------------------------------------------------------------------------------
+ */
 
 /* A heap entry: key orders the queue (smallest first); a, b, c are the merge's operands. */
 typedef struct {
@@ -662,10 +745,16 @@ static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix)
     }
     if (!grow((void **)&w->buf, &w->cap_buf, 3 * len + 3, 1, w)) return;
     size_t n = 0;
-    if (space_prefix) { memcpy(w->buf, "\xe2\x96\x81", 3); n = 3; }
+    if (space_prefix) {
+        memcpy(w->buf, "\xe2\x96\x81", 3);
+        n = 3;
+    }
     for (size_t i = 0; i < len; i++) {
-        if (frag[i] == ' ') { memcpy(w->buf + n, "\xe2\x96\x81", 3); n += 3; }
-        else w->buf[n++] = frag[i];
+        if (frag[i] == ' ') {
+            memcpy(w->buf + n, "\xe2\x96\x81", 3);
+            n += 3;
+        } else
+            w->buf[n++] = frag[i];
     }
     if (n > UINT32_MAX || n > INT32_MAX) {
         w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long (%zu bytes)", n);
@@ -673,7 +762,8 @@ static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix)
     }
     /* Where no token has "▁" after another character, no merge can span the start of a run of "▁"
      * that follows another character: the runs' pieces are then merged independently, which gives
-     * the same result as one queue over the whole text and keeps the queue small (cache-resident). */
+     * the same result as one queue over the whole text and keeps the queue small (cache-resident).
+     */
     size_t s = 0;
     for (size_t i = 3; i + 3 <= n && w->st == LMC_OK && v->spm_split_ws; i++)
         if (!memcmp(w->buf + i, "\xe2\x96\x81", 3) && memcmp(w->buf + i - 3, "\xe2\x96\x81", 3)) {
@@ -696,7 +786,8 @@ static void spm_chunk(work *w, const char *text, size_t n) {
         i += l;
     }
     w->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++) spm_try_pair(w, text, i, i + 1);
+    for (int32_t i = 0; i + 1 < ns; i++)
+        spm_try_pair(w, text, i, i + 1);
     while (w->n_heap && w->st == LMC_OK) {
         heap_ent e = heap_pop(w);
         sym *a = &w->syms[e.a], *b = &w->syms[e.b];
@@ -721,7 +812,8 @@ static void spm_chunk(work *w, const char *text, size_t n) {
             int32_t bt = v->byte_tok[(uint8_t)text[s->start + k]];
             if (bt < 0) bt = v->unk;
             if (bt < 0) {
-                w->st = lmc_err(LMC_ERR_UNSUPPORTED, "byte 0x%02x has no token and the vocabulary has no unknown token",
+                w->st = lmc_err(LMC_ERR_UNSUPPORTED,
+                                "byte 0x%02x has no token and the vocabulary has no unknown token",
                                 (uint8_t)text[s->start + k]);
                 return;
             }
@@ -731,7 +823,8 @@ static void spm_chunk(work *w, const char *text, size_t n) {
 }
 
 /* Byte-level BPE of one pre-tokenized word: symbols start as one byte each (one GPT-2 character)
- * and the adjacent pair with the lowest merge rank is merged until none applies (ties: leftmost). */
+ * and the adjacent pair with the lowest merge rank is merged until none applies (ties: leftmost).
+ */
 static void bpe_try_pair(work *w, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     int32_t a = w->syms[l].id, b = w->syms[r].id;
@@ -753,7 +846,8 @@ static void bpe_word(work *w, const char *word, size_t n) {
         /* the word as GPT-2 characters: a whole-word token wins outright */
         if (!grow((void **)&w->buf, &w->cap_buf, 2 * n, 1, w)) return;
         size_t m = 0;
-        for (size_t i = 0; i < n; i++) m += (size_t)utf8_put(v->byte_cp[(uint8_t)word[i]], w->buf + m);
+        for (size_t i = 0; i < n; i++)
+            m += (size_t)utf8_put(v->byte_cp[(uint8_t)word[i]], w->buf + m);
         int32_t id = map_get(v, &v->tokens, w->buf, m);
         if (id >= 0) {
             emit(w, id);
@@ -762,9 +856,12 @@ static void bpe_word(work *w, const char *word, size_t n) {
     }
     if (!grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms, w)) return;
     int32_t ns = (int32_t)n;
-    for (int32_t i = 0; i < ns; i++) w->syms[i] = (sym){v->byte_tok[(uint8_t)word[i]], (uint32_t)i, 1, i - 1, i + 1 < ns ? i + 1 : -1};
+    for (int32_t i = 0; i < ns; i++)
+        w->syms[i] =
+            (sym){v->byte_tok[(uint8_t)word[i]], (uint32_t)i, 1, i - 1, i + 1 < ns ? i + 1 : -1};
     w->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++) bpe_try_pair(w, i, i + 1);
+    for (int32_t i = 0; i + 1 < ns; i++)
+        bpe_try_pair(w, i, i + 1);
     while (w->n_heap && w->st == LMC_OK) {
         heap_ent e = heap_pop(w);
         sym *a = &w->syms[e.a];
@@ -783,7 +880,8 @@ static void bpe_word(work *w, const char *word, size_t n) {
         int32_t id = w->syms[i].id;
         if (id < 0) id = v->unk;
         if (id < 0) {
-            w->st = lmc_err(LMC_ERR_UNSUPPORTED, "byte 0x%02x has no token and the vocabulary has no unknown token",
+            w->st = lmc_err(LMC_ERR_UNSUPPORTED,
+                            "byte 0x%02x has no token and the vocabulary has no unknown token",
                             (uint8_t)word[w->syms[i].start]);
             return;
         }
@@ -807,7 +905,8 @@ static void bpe_split(work *w, const char *text, size_t s, size_t e, int level) 
         if (rc < 0) {
             char msg[128];
             pcre2_get_error_message(rc, (PCRE2_UCHAR *)msg, sizeof msg);
-            w->st = lmc_err(LMC_ERR_UNSUPPORTED, "pre-tokenizer regex %d failed at byte %zu: %s", level, s + pos, msg);
+            w->st = lmc_err(LMC_ERR_UNSUPPORTED, "pre-tokenizer regex %d failed at byte %zu: %s",
+                            level, s + pos, msg);
             return;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(w->md);
@@ -828,8 +927,8 @@ static void bpe_split(work *w, const char *text, size_t s, size_t e, int level) 
 
 /* Length of the special token starting at text[i] (0: none). Plain mode matches only user-defined
  * tokens; parse_special also control and unknown tokens. Longest first. */
-static size_t special_at(const struct tok_vocab *v, const char *text, size_t i, size_t len, bool parse_special,
-                         int32_t *id) {
+static size_t special_at(const struct tok_vocab *v, const char *text, size_t i, size_t len,
+                         bool parse_special, int32_t *id) {
     uint8_t b = (uint8_t)text[i];
     for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++) {
         size_t l = v->sp_lens[k];
@@ -860,8 +959,8 @@ lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, b
         pcre2_jit_stack_assign(w.mctx, NULL, w.jit);
     }
     if (add_special && v->add_bos && v->bos >= 0) emit(&w, v->bos);
-    /* Split the text at special tokens; SentencePiece gives a leading space to the text at the start
-     * and after each special token (as llama.cpp does). */
+    /* Split the text at special tokens; SentencePiece gives a leading space to the text at the
+     * start and after each special token (as llama.cpp does). */
     bool prev_special = true;
     size_t frag = 0;
     for (size_t i = 0; i <= len && w.st == LMC_OK;) {
@@ -903,7 +1002,8 @@ done:
     return LMC_OK;
 }
 
-/* ---- decoding --------------------------------------------------------------------------------- */
+/* ---- decoding ---------------------------------------------------------------------------------
+ */
 
 static size_t put(char *buf, size_t size, size_t at, const char *s, size_t n) {
     if (at < size) memcpy(buf + at, s, n <= size - at ? n : size - at);
@@ -959,15 +1059,16 @@ int32_t tok_piece(const struct tok_vocab *v, int32_t id, char *buf, size_t size,
     return (int32_t)o;
 }
 
-/* ---- streaming detokenizer -------------------------------------------------------------------- */
+/* ---- streaming detokenizer --------------------------------------------------------------------
+ */
 
 struct lmc_detok {
     const struct tok_vocab *v;
     bool special;
-    bool after_bos;   /* the previous token was BOS: SentencePiece's leading space is dropped */
-    char *pend;       /* bytes not yet returned (an incomplete UTF-8 sequence at the end) */
+    bool after_bos; /* the previous token was BOS: SentencePiece's leading space is dropped */
+    char *pend;     /* bytes not yet returned (an incomplete UTF-8 sequence at the end) */
     size_t n_pend, cap_pend;
-    char *out;        /* what the last push/flush returned */
+    char *out; /* what the last push/flush returned */
     size_t cap_out;
 };
 
@@ -985,7 +1086,8 @@ lmc_detok *tok_detok_init(const struct tok_vocab *v, bool special) {
 static bool detok_reserve(char **p, size_t *cap, size_t need) {
     if (need <= *cap) return true;
     size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     char *q = realloc(*p, c);
     if (!q) return false;
     *p = q;

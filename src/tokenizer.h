@@ -21,8 +21,9 @@ int32_t tok_n_vocab(const struct tok_vocab *v);
  * (user-defined tokens are always matched, as Hugging Face's added tokens are). */
 lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special,
                       bool parse_special, int32_t **ids, size_t *n_ids);
-/* Raw bytes of a token's piece into buf (at most size bytes); returns the piece's full length (which
- * may exceed size), or -1 for an id out of range. special: control tokens render their text. */
+/* Raw bytes of a token's piece into buf (at most size bytes); returns the piece's full length
+ * (which may exceed size), or -1 for an id out of range. special: control tokens render their text.
+ */
 int32_t tok_piece(const struct tok_vocab *v, int32_t id, char *buf, size_t size, bool special);
 /* Token text as stored (NUL-terminated), or NULL for an id out of range. */
 const char *tok_text(const struct tok_vocab *v, int32_t id);

@@ -7,7 +7,9 @@
 
 static _Thread_local char g_err[2048];
 
-const char *lmc_last_error(void) { return g_err; }
+const char *lmc_last_error(void) {
+    return g_err;
+}
 
 lmc_status lmc_err(lmc_status st, const char *fmt, ...) {
     va_list ap;
@@ -28,23 +30,34 @@ void lmc_err_prefix(const char *fmt, ...) {
     memcpy(prefix + plen, ": ", 3);
     plen += 2;
     if (plen + old >= sizeof g_err) old = sizeof g_err - 1 - plen;
-    memmove(g_err + plen, g_err, old); /* shift the old message right, then put the prefix in front */
+    memmove(g_err + plen, g_err,
+            old); /* shift the old message right, then put the prefix in front */
     g_err[plen + old] = 0;
     memcpy(g_err, prefix, plen);
 }
 
 const char *lmc_status_str(lmc_status st) {
     switch (st) {
-    case LMC_OK: return "ok";
-    case LMC_ERR_IO: return "I/O error";
-    case LMC_ERR_FORMAT: return "format error";
-    case LMC_ERR_UNSUPPORTED: return "unsupported";
-    case LMC_ERR_OOM: return "out of memory";
-    case LMC_ERR_CONTEXT_FULL: return "context full";
-    case LMC_ERR_BACKEND: return "backend error";
-    case LMC_ERR_INVALID_ARG: return "invalid argument";
-    case LMC_ERR_TEMPLATE: return "template error";
-    case LMC_ERR_CANCELLED: return "cancelled";
+    case LMC_OK:
+        return "ok";
+    case LMC_ERR_IO:
+        return "I/O error";
+    case LMC_ERR_FORMAT:
+        return "format error";
+    case LMC_ERR_UNSUPPORTED:
+        return "unsupported";
+    case LMC_ERR_OOM:
+        return "out of memory";
+    case LMC_ERR_CONTEXT_FULL:
+        return "context full";
+    case LMC_ERR_BACKEND:
+        return "backend error";
+    case LMC_ERR_INVALID_ARG:
+        return "invalid argument";
+    case LMC_ERR_TEMPLATE:
+        return "template error";
+    case LMC_ERR_CANCELLED:
+        return "cancelled";
     }
     return "unknown status";
 }

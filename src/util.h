@@ -26,7 +26,10 @@ static inline float lmc_f16_to_f32(uint16_t h) {
             bits = sign;
         } else { /* subnormal: normalise */
             exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) { mant <<= 1; exp--; }
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                exp--;
+            }
             bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
         }
     } else if (exp == 31) {

@@ -67,7 +67,8 @@ static bool chain_init(chain *c, const lmc_model *m, const int32_t *cuts, int n_
 }
 
 static void chain_free(chain *c) {
-    for (int k = 0; k < c->n_parts; k++) cpu_part_free(c->part[k]);
+    for (int k = 0; k < c->n_parts; k++)
+        cpu_part_free(c->part[k]);
     free(c->hidden);
     free(c->obs.v);
 }
@@ -77,7 +78,8 @@ static lmc_status chain_run(chain *c, const int32_t *tok, int32_t n, int32_t pos
                             bool with_obs) {
     int32_t p[N_BATCH], seq[N_BATCH] = {0};
     int8_t want[N_BATCH];
-    for (int32_t i = 0; i < n; i++) p[i] = pos + i, want[i] = 1;
+    for (int32_t i = 0; i < n; i++)
+        p[i] = pos + i, want[i] = 1;
     if (pos == 0) c->seq_start = 0;
     lmc_fwd_batch b = {.n = n,
                        .token = tok,
@@ -101,11 +103,13 @@ static void chain_shift(chain *c, int32_t from, int32_t n, int32_t to) {
 }
 
 /* Runs the same script through a chain: a prompt of 12 tokens in two slices, 3 decode steps, then a
- * shift of positions [6, 15) down to 2 and 2 more steps. Returns the logits of every row (27 rows). */
+ * shift of positions [6, 15) down to 2 and 2 more steps. Returns the logits of every row (27 rows).
+ */
 static bool script(chain *c, const lmc_model *m, float *out) {
     const int32_t V = m->hp.n_vocab;
     int32_t A[12] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
-    for (int i = 0; i < 12; i++) A[i] %= V;
+    for (int i = 0; i < 12; i++)
+        A[i] %= V;
     lmc_status st = chain_run(c, A, 8, 0, out, true);
     if (st == LMC_OK) st = chain_run(c, A + 8, 4, 8, out + (size_t)8 * V, false);
     int32_t pos = 12, row = 12;
@@ -146,19 +150,22 @@ static void test_model(const char *path) {
         int32_t cuts[][2] = {{nl - 1, 0}, {nl - nl / 2, 0}, {1, 0}, {1, nl - 1}};
         const int n_cuts[] = {1, 1, 1, 2};
         for (size_t k = 0; k < sizeof n_cuts / sizeof n_cuts[0]; k++) {
-            if (cuts[k][0] < 1 || cuts[k][0] >= nl || (n_cuts[k] == 2 && cuts[k][1] <= cuts[k][0])) continue;
+            if (cuts[k][0] < 1 || cuts[k][0] >= nl || (n_cuts[k] == 2 && cuts[k][1] <= cuts[k][0]))
+                continue;
             chain c;
             if (chain_init(&c, m, cuts[k], n_cuts[k]) && script(&c, m, got)) {
                 size_t first = 0;
-                while (first < nf && memcmp(&got[first], &ref[first], sizeof(float)) == 0) first++;
+                while (first < nf && memcmp(&got[first], &ref[first], sizeof(float)) == 0)
+                    first++;
                 if (n_cuts[k] == 1)
                     printf("%s: parts [0,%d) [%d,%d): %s\n", path, cuts[k][0], cuts[k][0], nl,
                            first == nf ? "bitwise equal" : "DIFFER");
                 else
-                    printf("%s: parts [0,%d) [%d,%d) [%d,%d): %s\n", path, cuts[k][0], cuts[k][0], cuts[k][1],
-                           cuts[k][1], nl, first == nf ? "bitwise equal" : "DIFFER");
-                CHECK(first == nf, "%s cut %zu: logits differ at row %zu, id %zu (%g vs %g)", path, k, first / V,
-                      first % V, first < nf ? got[first] : 0.0, first < nf ? ref[first] : 0.0);
+                    printf("%s: parts [0,%d) [%d,%d) [%d,%d): %s\n", path, cuts[k][0], cuts[k][0],
+                           cuts[k][1], cuts[k][1], nl, first == nf ? "bitwise equal" : "DIFFER");
+                CHECK(first == nf, "%s cut %zu: logits differ at row %zu, id %zu (%g vs %g)", path,
+                      k, first / V, first % V, first < nf ? got[first] : 0.0,
+                      first < nf ? ref[first] : 0.0);
                 const size_t n_obs = (size_t)(nl + 1) * m->hp.n_embd + V;
                 CHECK(c.obs.calls == nl + 2 && c.obs.out_of_order == 0 &&
                           memcmp(c.obs.v, whole.obs.v, n_obs * sizeof(float)) == 0,
@@ -174,8 +181,10 @@ static void test_model(const char *path) {
     lmc_context_params p = lmc_context_default_params();
     p.n_ctx = 8, p.n_batch = 1, p.n_threads = 1;
     cpu_state *s = NULL;
-    CHECK(cpu_part_init(m, &p, 2, 2, &s) == LMC_ERR_INVALID_ARG && !s, "empty layer range accepted");
-    CHECK(cpu_part_init(m, &p, 0, nl + 1, &s) == LMC_ERR_INVALID_ARG && !s, "range past n_layer accepted");
+    CHECK(cpu_part_init(m, &p, 2, 2, &s) == LMC_ERR_INVALID_ARG && !s,
+          "empty layer range accepted");
+    CHECK(cpu_part_init(m, &p, 0, nl + 1, &s) == LMC_ERR_INVALID_ARG && !s,
+          "range past n_layer accepted");
     free(ref);
     free(got);
     lmc_model_free(m);
@@ -186,11 +195,17 @@ int main(void) {
     test_model(t_shared("models/stories260K.gguf"));
     /* SmolLM2 (the default model, 30 layers of Q4_1/Q8_0) when the cache holds it */
     char smol[4096];
-    const char *env = getenv("LMC_SMOLLM2"), *cache = getenv("LMC_CACHE"), *xdg = getenv("XDG_CACHE_HOME");
-    if (env) snprintf(smol, sizeof smol, "%s", env);
-    else if (cache) snprintf(smol, sizeof smol, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else if (xdg) snprintf(smol, sizeof smol, "%s/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-    else snprintf(smol, sizeof smol, "%s/.cache/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    const char *env = getenv("LMC_SMOLLM2"), *cache = getenv("LMC_CACHE"),
+               *xdg = getenv("XDG_CACHE_HOME");
+    if (env)
+        snprintf(smol, sizeof smol, "%s", env);
+    else if (cache)
+        snprintf(smol, sizeof smol, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
+    else if (xdg)
+        snprintf(smol, sizeof smol, "%s/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
+    else
+        snprintf(smol, sizeof smol, "%s/.cache/lmc/SmolLM2-135M-Instruct.Q4_1.gguf",
+                 getenv("HOME") ? getenv("HOME") : ".");
     FILE *f = fopen(smol, "rb");
     if (f) {
         fclose(f);

@@ -1,7 +1,8 @@
 /* test_cuda_model.c — the CUDA forward end to end against independent references in ../shared:
  * greedy ids of stories260K and llama-2-tiny-random equal to the llama.cpp goldens, and logits of
  * every synthetic-A type against the float64 numpy forward (logits_exact), through both the decode
- * path (f32) and the prompt GEMM path (f16 operands). Skips without the CUDA build, a GPU or shared. */
+ * path (f32) and the prompt GEMM path (f16 operands). Skips without the CUDA build, a GPU or
+ * shared. */
 #include "testutil.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -38,7 +39,8 @@ static int ids_of(const cJSON *a, int32_t *out, int max) {
 
 static int argmax(const float *a, int n) {
     int b = 0;
-    for (int i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    for (int i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
     return b;
 }
 
@@ -69,7 +71,8 @@ static void test_golden(const char *model_rel, const char *golden_rel) {
     const int ng = ids_of(cJSON_GetObjectItem(g, "greedy_ids"), want, 128);
     const int nv = lmc_model_n_vocab(m);
     float *logits = malloc(sizeof(float) * nv);
-    for (int mode = 0; mode < 2; mode++) { /* 0: token by token (graph), 1: prompt through the GEMMs */
+    for (int mode = 0; mode < 2;
+         mode++) { /* 0: token by token (graph), 1: prompt through the GEMMs */
         lmc_cuda_ctx *c = open_ctx(m, mode ? 2 : 0, 0);
         if (!c) break;
         lmc_status st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
@@ -81,7 +84,8 @@ static void test_golden(const char *model_rel, const char *golden_rel) {
             const cJSON *e;
             cJSON_ArrayForEach(e, all) ref[i++] = e->valuedouble;
             double err = t_nmse(logits, ref, nv);
-            printf("%s %s: prompt logits NMSE vs llama.cpp %.3g\n", model_rel, mode ? "gemm" : "decode", err);
+            printf("%s %s: prompt logits NMSE vs llama.cpp %.3g\n", model_rel,
+                   mode ? "gemm" : "decode", err);
             CHECK(err <= (mode ? 1e-4 : 1e-6), "%s mode %d logits NMSE %g", model_rel, mode, err);
             free(ref);
         }
@@ -92,10 +96,12 @@ static void test_golden(const char *model_rel, const char *golden_rel) {
             CHECK(st == LMC_OK, "forward: %s", lmc_last_error());
         }
         int same = 0;
-        while (same < ng && got[same] == want[same]) same++;
-        printf("%s %s: %d/%d greedy ids equal the golden\n", model_rel, mode ? "gemm" : "decode", same, ng);
-        CHECK(same == ng, "%s mode %d: greedy ids differ at %d (got %d want %d)", model_rel, mode, same,
-              same < ng ? got[same] : -1, same < ng ? want[same] : -1);
+        while (same < ng && got[same] == want[same])
+            same++;
+        printf("%s %s: %d/%d greedy ids equal the golden\n", model_rel, mode ? "gemm" : "decode",
+               same, ng);
+        CHECK(same == ng, "%s mode %d: greedy ids differ at %d (got %d want %d)", model_rel, mode,
+              same, same < ng ? got[same] : -1, same < ng ? want[same] : -1);
         lmc_cuda_free(c);
     }
     free(logits);
@@ -129,10 +135,12 @@ static void test_synthetic(const char *type) {
     float *logits = malloc(sizeof(float) * nv);
     int i = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "logits_exact")) if (i < nv) ref[i++] = e->valuedouble;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "logits_exact")) if (i < nv) ref[i++] =
+        e->valuedouble;
     CHECK(i == nv, "%s: logits_exact has %d values", type, i);
     int ra = 0;
-    for (int k = 1; k < nv; k++) if (ref[k] > ref[ra]) ra = k;
+    for (int k = 1; k < nv; k++)
+        if (ref[k] > ref[ra]) ra = k;
     /* 0: decode on f32 activations, 1: prompt GEMMs (f16 operands), 2: decode on 8-bit activations
      * (where the types have that path; the bound is the CPU test's for quantized types) */
     const char *mname[] = {"decode   ", "gemm     ", "decode-q8"};
@@ -143,10 +151,11 @@ static void test_synthetic(const char *type) {
         lmc_status st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
         CHECK(st == LMC_OK, "%s forward: %s", type, lmc_last_error());
         double err = t_nmse(logits, ref, nv);
-        printf("synthetic %-7s %s: logits NMSE vs exact %.3g, argmax %d (exact %d)\n", type, mname[mode], err,
-               argmax(logits, nv), ra);
+        printf("synthetic %-7s %s: logits NMSE vs exact %.3g, argmax %d (exact %d)\n", type,
+               mname[mode], err, argmax(logits, nv), ra);
         CHECK(err <= bound[mode], "%s mode %d NMSE %g", type, mode, err);
-        CHECK(argmax(logits, nv) == ra, "%s mode %d argmax %d vs %d", type, mode, argmax(logits, nv), ra);
+        CHECK(argmax(logits, nv) == ra, "%s mode %d argmax %d vs %d", type, mode,
+              argmax(logits, nv), ra);
         lmc_cuda_free(c);
     }
     free(ref);
@@ -191,8 +200,10 @@ static void test_ctx_parity(const char *path, int n_gen) {
         lmc_context_free(ctx);
     }
     int same = 0;
-    while (same <= n_gen && ids[0][same] == ids[1][same]) same++;
-    printf("%s: CPU and CUDA contexts: %d/%d greedy ids equal (the last after a context shift)\n", path, same, n_gen + 1);
+    while (same <= n_gen && ids[0][same] == ids[1][same])
+        same++;
+    printf("%s: CPU and CUDA contexts: %d/%d greedy ids equal (the last after a context shift)\n",
+           path, same, n_gen + 1);
     CHECK(same == n_gen + 1, "%s: CPU/CUDA greedy ids differ at %d", path, same);
     lmc_model_free(m);
 }
@@ -203,21 +214,28 @@ int main(void) {
         return 77;
     }
     t_require_shared();
-    test_golden("models/stories260K.gguf", "models/golden/stories260K.once-upon-a-time.greedy32.json");
+    test_golden("models/stories260K.gguf",
+                "models/golden/stories260K.once-upon-a-time.greedy32.json");
     test_golden("models/stories260K.gguf", "models/golden/stories260K.bos.greedy64.json");
-    test_golden("models/llama-2-tiny-random.gguf", "models/golden/llama-2-tiny-random.hello-world.greedy16.json");
-    const char *types[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
-    /* the decode step with its RMSNorms folded into the mat-vecs (default) and with them as kernels */
+    test_golden("models/llama-2-tiny-random.gguf",
+                "models/golden/llama-2-tiny-random.hello-world.greedy16.json");
+    const char *types[] = {"F16",  "BF16", "Q8_0",   "Q4_0",   "Q4_1",   "Q5_0",
+                           "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
+    /* the decode step with its RMSNorms folded into the mat-vecs (default) and with them as kernels
+     */
     for (int fold = 1; fold >= 0; fold--) {
         printf("LMC_CUDA_FOLD=%d\n", fold);
         setenv("LMC_CUDA_FOLD", fold ? "1" : "0", 1);
-        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) test_synthetic(types[k]);
+        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+            test_synthetic(types[k]);
     }
     unsetenv("LMC_CUDA_FOLD");
     test_ctx_parity(t_shared("models/stories260K.gguf"), 48);
     const char *smol = getenv("LMC_SMOLLM2");
-    if (smol) test_ctx_parity(smol, 32);
-    else printf("SmolLM2 CPU/CUDA parity skipped (set LMC_SMOLLM2 to the GGUF's path)\n");
+    if (smol)
+        test_ctx_parity(smol, 32);
+    else
+        printf("SmolLM2 CPU/CUDA parity skipped (set LMC_SMOLLM2 to the GGUF's path)\n");
     return t_done();
 }
 #endif

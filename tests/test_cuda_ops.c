@@ -1,6 +1,7 @@
 /* test_cuda_ops.c — every CUDA op against an independent CPU reference on random inputs of several
  * shapes: mat-vec and GEMM per weight type (reference: lmc_dequantize, sums in double), dequantize,
- * RMSNorm, RoPE, SwiGLU, split-context attention. Skips (77) without the CUDA build or without a GPU. */
+ * RMSNorm, RoPE, SwiGLU, split-context attention. Skips (77) without the CUDA build or without a
+ * GPU. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -28,17 +29,38 @@ static uint32_t rnd_u32(void) {
     rng ^= rng << 17;
     return (uint32_t)(rng >> 16);
 }
-static float rnd_f(void) { return (float)((rnd_u32() & 0xFFFFFF) / 16777216.0 * 2.0 - 1.0); } /* [-1, 1) */
+static float rnd_f(void) {
+    return (float)((rnd_u32() & 0xFFFFFF) / 16777216.0 * 2.0 - 1.0);
+} /* [-1, 1) */
 
-/* Byte offsets of the f16 scale fields of each block type (the rest of a block is any bit pattern). */
+/* Byte offsets of the f16 scale fields of each block type (the rest of a block is any bit pattern).
+ */
 static int scale_offsets(uint32_t type, int *off) {
     switch (type) {
-    case LMC_TYPE_Q4_0: case LMC_TYPE_Q5_0: case LMC_TYPE_Q8_0: off[0] = 0; return 1;
-    case LMC_TYPE_Q4_1: case LMC_TYPE_Q5_1: case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K: off[0] = 0; off[1] = 2; return 2;
-    case LMC_TYPE_Q2_K: off[0] = 80; off[1] = 82; return 2;
-    case LMC_TYPE_Q3_K: off[0] = 108; return 1;
-    case LMC_TYPE_Q6_K: off[0] = 208; return 1;
-    default: return 0;
+    case LMC_TYPE_Q4_0:
+    case LMC_TYPE_Q5_0:
+    case LMC_TYPE_Q8_0:
+        off[0] = 0;
+        return 1;
+    case LMC_TYPE_Q4_1:
+    case LMC_TYPE_Q5_1:
+    case LMC_TYPE_Q4_K:
+    case LMC_TYPE_Q5_K:
+        off[0] = 0;
+        off[1] = 2;
+        return 2;
+    case LMC_TYPE_Q2_K:
+        off[0] = 80;
+        off[1] = 82;
+        return 2;
+    case LMC_TYPE_Q3_K:
+        off[0] = 108;
+        return 1;
+    case LMC_TYPE_Q6_K:
+        off[0] = 208;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -48,9 +70,11 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
     const uint64_t nbytes = lmc_row_size(type, cols) * rows;
     uint8_t *w = malloc(nbytes);
     if (type == LMC_TYPE_F32) {
-        for (int64_t i = 0; i < rows * cols; i++) ((float *)w)[i] = rnd_f();
+        for (int64_t i = 0; i < rows * cols; i++)
+            ((float *)w)[i] = rnd_f();
     } else if (type == LMC_TYPE_F16) {
-        for (int64_t i = 0; i < rows * cols; i++) ((uint16_t *)w)[i] = lmc_f32_to_f16(rnd_f());
+        for (int64_t i = 0; i < rows * cols; i++)
+            ((uint16_t *)w)[i] = lmc_f32_to_f16(rnd_f());
     } else if (type == LMC_TYPE_BF16) {
         for (int64_t i = 0; i < rows * cols; i++) {
             float f = rnd_f();
@@ -59,7 +83,8 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
             ((uint16_t *)w)[i] = (uint16_t)(b >> 16);
         }
     } else {
-        for (uint64_t i = 0; i < nbytes; i++) w[i] = (uint8_t)rnd_u32();
+        for (uint64_t i = 0; i < nbytes; i++)
+            w[i] = (uint8_t)rnd_u32();
         int off[2];
         const int n = scale_offsets(type, off);
         const uint64_t nb = nbytes / tr->type_size;
@@ -74,12 +99,14 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
 
 static int argmax_f(const float *a, int64_t n) {
     int64_t b = 0;
-    for (int64_t i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    for (int64_t i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
     return (int)b;
 }
 static int argmax_d(const double *a, int64_t n) {
     int64_t b = 0;
-    for (int64_t i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    for (int64_t i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
     return (int)b;
 }
 
@@ -89,25 +116,30 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     float *deq = malloc(sizeof(float) * rows * cols), *gdeq = malloc(sizeof(float) * rows * cols);
     const int n_tok = 20;
     float *x = malloc(sizeof(float) * cols * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
-    double *ref = malloc(sizeof(double) * rows * n_tok), *dref = malloc(sizeof(double) * rows * cols);
-    for (int64_t i = 0; i < cols * n_tok; i++) x[i] = rnd_f();
+    double *ref = malloc(sizeof(double) * rows * n_tok),
+           *dref = malloc(sizeof(double) * rows * cols);
+    for (int64_t i = 0; i < cols * n_tok; i++)
+        x[i] = rnd_f();
     lmc_dequantize(type, w, deq, rows * cols);
     for (int t = 0; t < n_tok; t++)
         for (int64_t r = 0; r < rows; r++) {
             double s = 0;
-            for (int64_t i = 0; i < cols; i++) s += (double)deq[r * cols + i] * x[t * cols + i];
+            for (int64_t i = 0; i < cols; i++)
+                s += (double)deq[r * cols + i] * x[t * cols + i];
             ref[t * rows + r] = s;
         }
 
     /* dequantize */
     lmc_status st = lmc_cuda_op_dequant(type, w, rows, cols, gdeq);
     CHECK(st == LMC_OK, "%s dequant: %s", name, lmc_last_error());
-    for (int64_t i = 0; i < rows * cols; i++) dref[i] = deq[i];
+    for (int64_t i = 0; i < rows * cols; i++)
+        dref[i] = deq[i];
     double e = t_nmse(gdeq, dref, rows * cols);
     CHECK(e <= 1e-12, "%s dequant %lldx%lld NMSE %g", name, (long long)rows, (long long)cols, e);
 
     /* mat-vec (the decode path), f32 all the way */
-    for (int i = 0; i < (int)rows; i++) y[i] = NAN;
+    for (int i = 0; i < (int)rows; i++)
+        y[i] = NAN;
     st = lmc_cuda_op_matvec(type, w, rows, cols, x, y);
     CHECK(st == LMC_OK, "%s matvec: %s", name, lmc_last_error());
     e = t_nmse(y, ref, rows);
@@ -115,37 +147,58 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     CHECK(argmax_f(y, rows) == argmax_d(ref, rows), "%s matvec argmax", name);
 
     /* GEMM (the prompt path): f16 operands, f32 accumulation */
-    for (int64_t i = 0; i < rows * n_tok; i++) y[i] = NAN;
+    for (int64_t i = 0; i < rows * n_tok; i++)
+        y[i] = NAN;
     st = lmc_cuda_op_matmul(type, w, rows, cols, x, n_tok, y);
     CHECK(st == LMC_OK, "%s matmul: %s", name, lmc_last_error());
     e = t_nmse(y, ref, rows * n_tok);
-    CHECK(e <= 1e-4, "%s matmul %lldx%lld x %d NMSE %g", name, (long long)rows, (long long)cols, n_tok, e);
+    CHECK(e <= 1e-4, "%s matmul %lldx%lld x %d NMSE %g", name, (long long)rows, (long long)cols,
+          n_tok, e);
     for (int t = 0; t < n_tok; t++)
-        CHECK(argmax_f(y + t * rows, rows) == argmax_d(ref + t * rows, rows), "%s matmul argmax token %d", name, t);
-    printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows, (long long)cols);
+        CHECK(argmax_f(y + t * rows, rows) == argmax_d(ref + t * rows, rows),
+              "%s matmul argmax token %d", name, t);
+    printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows,
+           (long long)cols);
 
-    free(w); free(deq); free(gdeq); free(x); free(y); free(ref); free(dref);
+    free(w);
+    free(deq);
+    free(gdeq);
+    free(x);
+    free(y);
+    free(ref);
+    free(dref);
 }
 
 static void test_rmsnorm(int n) {
     float *x = malloc(4 * n), *w = malloc(4 * n), *y = malloc(4 * n);
     double *ref = malloc(8 * n), ss = 0;
-    for (int i = 0; i < n; i++) { x[i] = rnd_f() * 3; w[i] = rnd_f(); ss += (double)x[i] * x[i]; }
+    for (int i = 0; i < n; i++) {
+        x[i] = rnd_f() * 3;
+        w[i] = rnd_f();
+        ss += (double)x[i] * x[i];
+    }
     const float eps = 1e-5f;
     const double sc = 1.0 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) ref[i] = x[i] * sc * w[i];
+    for (int i = 0; i < n; i++)
+        ref[i] = x[i] * sc * w[i];
     lmc_status st = lmc_cuda_op_rmsnorm(x, w, n, eps, y);
     CHECK(st == LMC_OK, "rmsnorm: %s", lmc_last_error());
     double e = t_nmse(y, ref, n);
     CHECK(e <= 1e-6, "rmsnorm n=%d NMSE %g", n, e);
-    free(x); free(w); free(y); free(ref);
+    free(x);
+    free(w);
+    free(y);
+    free(ref);
 }
 
 static void test_rope(int n_head, int hd, int n_rot, int pos) {
     const int n = n_head * hd;
     float *x = malloc(4 * n);
     double *ref = malloc(8 * n);
-    for (int i = 0; i < n; i++) { x[i] = rnd_f(); ref[i] = x[i]; }
+    for (int i = 0; i < n; i++) {
+        x[i] = rnd_f();
+        ref[i] = x[i];
+    }
     const double base = 10000.0;
     for (int h = 0; h < n_head; h++)
         for (int i = 0; i < n_rot / 2; i++) {
@@ -158,40 +211,50 @@ static void test_rope(int n_head, int hd, int n_rot, int pos) {
     CHECK(st == LMC_OK, "rope: %s", lmc_last_error());
     double e = t_nmse(x, ref, n);
     CHECK(e <= 1e-6, "rope heads %d hd %d rot %d pos %d NMSE %g", n_head, hd, n_rot, pos, e);
-    free(x); free(ref);
+    free(x);
+    free(ref);
 }
 
 static void test_swiglu(int n) {
     float *g = malloc(4 * n), *u = malloc(4 * n), *y = malloc(4 * n);
     double *ref = malloc(8 * n);
     for (int i = 0; i < n; i++) {
-        g[i] = rnd_f() * 6; u[i] = rnd_f() * 2;
+        g[i] = rnd_f() * 6;
+        u[i] = rnd_f() * 2;
         ref[i] = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
     }
     lmc_status st = lmc_cuda_op_swiglu(g, u, n, y);
     CHECK(st == LMC_OK, "swiglu: %s", lmc_last_error());
     double e = t_nmse(y, ref, n);
     CHECK(e <= 1e-6, "swiglu n=%d NMSE %g", n, e);
-    free(g); free(u); free(y); free(ref);
+    free(g);
+    free(u);
+    free(y);
+    free(ref);
 }
 
 /* Double-precision attention of one query row (n_head heads) over keys 0..n_keys-1. */
-static void ref_attention(const float *q, const float *k, const float *v, int n_head, int n_head_kv, int hd,
-                          int n_keys, double *ref, double *s) {
+static void ref_attention(const float *q, const float *k, const float *v, int n_head, int n_head_kv,
+                          int hd, int n_keys, double *ref, double *s) {
     const int kv_dim = n_head_kv * hd;
     for (int h = 0; h < n_head; h++) {
         const int kh = h / (n_head / n_head_kv);
         double m = -1e300, l = 0;
         for (int j = 0; j < n_keys; j++) {
             double d = 0;
-            for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * k[(size_t)j * kv_dim + kh * hd + i];
+            for (int i = 0; i < hd; i++)
+                d += (double)q[h * hd + i] * k[(size_t)j * kv_dim + kh * hd + i];
             s[j] = d / sqrt((double)hd);
             if (s[j] > m) m = s[j];
         }
-        for (int j = 0; j < n_keys; j++) { s[j] = exp(s[j] - m); l += s[j]; }
+        for (int j = 0; j < n_keys; j++) {
+            s[j] = exp(s[j] - m);
+            l += s[j];
+        }
         for (int i = 0; i < hd; i++) {
             double o = 0;
-            for (int j = 0; j < n_keys; j++) o += s[j] * v[(size_t)j * kv_dim + kh * hd + i];
+            for (int j = 0; j < n_keys; j++)
+                o += s[j] * v[(size_t)j * kv_dim + kh * hd + i];
             ref[h * hd + i] = o / l;
         }
     }
@@ -199,41 +262,63 @@ static void ref_attention(const float *q, const float *k, const float *v, int n_
 
 static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     const int kv_dim = n_head_kv * hd;
-    float *q = malloc(4 * n_head * hd), *k = malloc(4 * (size_t)n_kv * kv_dim), *v = malloc(4 * (size_t)n_kv * kv_dim);
+    float *q = malloc(4 * n_head * hd), *k = malloc(4 * (size_t)n_kv * kv_dim),
+          *v = malloc(4 * (size_t)n_kv * kv_dim);
     float *y = malloc(4 * n_head * hd);
     double *ref = malloc(8 * n_head * hd), *s = malloc(8 * (size_t)n_kv);
-    for (int i = 0; i < n_head * hd; i++) q[i] = rnd_f() * 2;
-    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) { k[i] = rnd_f() * 2; v[i] = rnd_f(); }
+    for (int i = 0; i < n_head * hd; i++)
+        q[i] = rnd_f() * 2;
+    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) {
+        k[i] = rnd_f() * 2;
+        v[i] = rnd_f();
+    }
     ref_attention(q, k, v, n_head, n_head_kv, hd, n_kv, ref, s);
     lmc_status st = lmc_cuda_op_attention(q, k, v, n_head, n_head_kv, hd, n_kv, y);
     CHECK(st == LMC_OK, "attention: %s", lmc_last_error());
     double e = t_nmse(y, ref, n_head * hd);
     CHECK(e <= 1e-6, "attention heads %d/%d hd %d n_kv %d NMSE %g", n_head, n_head_kv, hd, n_kv, e);
-    free(q); free(k); free(v); free(y); free(ref); free(s);
+    free(q);
+    free(k);
+    free(v);
+    free(y);
+    free(ref);
+    free(s);
 }
 
 /* Prompt attention through the GEMM path (TF32 tensor cores, so the f16-class bound 1e-4): n_tok
- * queries after pos0 cached positions, each seeing the keys up to its own; chunk_rows > 0 shrinks the
- * score scratch to that many query rows per pass. */
-static void test_attention_prompt(int n_head, int n_head_kv, int hd, int pos0, int n_tok, int chunk_rows) {
+ * queries after pos0 cached positions, each seeing the keys up to its own; chunk_rows > 0 shrinks
+ * the score scratch to that many query rows per pass. */
+static void test_attention_prompt(int n_head, int n_head_kv, int hd, int pos0, int n_tok,
+                                  int chunk_rows) {
     const int kv_dim = n_head_kv * hd, q_dim = n_head * hd, n_kv = pos0 + n_tok;
     float *q = malloc(4 * (size_t)n_tok * q_dim), *k = malloc(4 * (size_t)n_kv * kv_dim);
     float *v = malloc(4 * (size_t)n_kv * kv_dim), *y = malloc(4 * (size_t)n_tok * q_dim);
     double *ref = malloc(8 * (size_t)n_tok * q_dim), *s = malloc(8 * (size_t)n_kv);
-    for (size_t i = 0; i < (size_t)n_tok * q_dim; i++) q[i] = rnd_f() * 2;
-    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) { k[i] = rnd_f() * 2; v[i] = rnd_f(); }
+    for (size_t i = 0; i < (size_t)n_tok * q_dim; i++)
+        q[i] = rnd_f() * 2;
+    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) {
+        k[i] = rnd_f() * 2;
+        v[i] = rnd_f();
+    }
     for (int t = 0; t < n_tok; t++)
-        ref_attention(q + (size_t)t * q_dim, k, v, n_head, n_head_kv, hd, pos0 + t + 1, ref + (size_t)t * q_dim, s);
+        ref_attention(q + (size_t)t * q_dim, k, v, n_head, n_head_kv, hd, pos0 + t + 1,
+                      ref + (size_t)t * q_dim, s);
     const int64_t s_floats = (int64_t)n_head * n_kv * (chunk_rows > 0 ? chunk_rows : n_tok);
     int used = 0;
-    lmc_status st = lmc_cuda_op_attention_prompt(q, k, v, n_head, n_head_kv, hd, pos0, n_tok, s_floats, y, &used);
+    lmc_status st = lmc_cuda_op_attention_prompt(q, k, v, n_head, n_head_kv, hd, pos0, n_tok,
+                                                 s_floats, y, &used);
     CHECK(st == LMC_OK && used, "attention_prompt: %s", lmc_last_error());
     const double e = t_nmse(y, ref, (int64_t)n_tok * q_dim);
-    CHECK(e <= 1e-4, "attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d NMSE %g", n_head, n_head_kv, hd,
-          pos0, n_tok, chunk_rows, e);
-    printf("attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d: NMSE %.3g\n", n_head, n_head_kv, hd, pos0,
-           n_tok, chunk_rows, e);
-    free(q); free(k); free(v); free(y); free(ref); free(s);
+    CHECK(e <= 1e-4, "attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d NMSE %g", n_head,
+          n_head_kv, hd, pos0, n_tok, chunk_rows, e);
+    printf("attention_prompt heads %d/%d hd %d pos0 %d n_tok %d chunk %d: NMSE %.3g\n", n_head,
+           n_head_kv, hd, pos0, n_tok, chunk_rows, e);
+    free(q);
+    free(k);
+    free(v);
+    free(y);
+    free(ref);
+    free(s);
 }
 
 /* CPU twin of the device activation quantizer: blocks of 32, id = 127 / amax (IEEE division),
@@ -241,9 +326,11 @@ static void test_attention_prompt(int n_head, int n_head_kv, int hd, int pos0, i
 static void cpu_quant_q8(const float *x, int64_t n, int8_t *q, float *d) {
     for (int64_t b = 0; b < n / 32; b++) {
         float amax = 0.f;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(x[32 * b + i]));
         const float id = amax > 0.f ? 127.f / amax : 0.f;
-        for (int i = 0; i < 32; i++) q[32 * b + i] = (int8_t)nearbyintf(x[32 * b + i] * id);
+        for (int i = 0; i < 32; i++)
+            q[32 * b + i] = (int8_t)nearbyintf(x[32 * b + i] * id);
         d[b] = amax / 127.f;
     }
 }
@@ -257,7 +344,8 @@ static void test_matvec_q8(uint32_t type, int64_t rows, int64_t cols) {
     float *d = malloc(4 * (cols / 32));
     int8_t *q = malloc(cols);
     double *ref = malloc(8 * rows), *refq = malloc(8 * rows);
-    for (int64_t i = 0; i < cols; i++) x[i] = rnd_f() * (i % 97 == 0 ? 4.f : 1.f);
+    for (int64_t i = 0; i < cols; i++)
+        x[i] = rnd_f() * (i % 97 == 0 ? 4.f : 1.f);
     lmc_dequantize(type, w, deq, rows * cols);
     cpu_quant_q8(x, cols, q, d);
     for (int64_t r = 0; r < rows; r++) {
@@ -270,32 +358,52 @@ static void test_matvec_q8(uint32_t type, int64_t rows, int64_t cols) {
         refq[r] = sq;
     }
     double num = 0, den = 0;
-    for (int64_t r = 0; r < rows; r++) { num += (refq[r] - ref[r]) * (refq[r] - ref[r]); den += ref[r] * ref[r]; }
+    for (int64_t r = 0; r < rows; r++) {
+        num += (refq[r] - ref[r]) * (refq[r] - ref[r]);
+        den += ref[r] * ref[r];
+    }
     const double e_round = den > 0 ? num / den : 0;
-    for (int64_t r = 0; r < rows; r++) y[r] = NAN;
+    for (int64_t r = 0; r < rows; r++)
+        y[r] = NAN;
     lmc_status st = lmc_cuda_op_matvec_q8(type, w, rows, cols, x, y);
     CHECK(st == LMC_OK, "%s matvec_q8: %s", name, lmc_last_error());
     const double eq = t_nmse(y, refq, rows), ef = t_nmse(y, ref, rows);
-    CHECK(eq <= 1e-6, "%s matvec_q8 %lldx%lld NMSE vs rounded-activation reference %g", name, (long long)rows,
-          (long long)cols, eq);
-    CHECK(ef <= 2 * e_round + 1e-6, "%s matvec_q8 %lldx%lld NMSE vs f32 %g (rounding alone %g)", name, (long long)rows,
-          (long long)cols, ef, e_round);
-    printf("%-5s %5lldx%-5lld matvec_q8 NMSE %.3g vs rounded x, %.3g vs f32 (rounding alone %.3g)\n", name,
-           (long long)rows, (long long)cols, eq, ef, e_round);
-    free(w); free(deq); free(x); free(y); free(d); free(q); free(ref); free(refq);
+    CHECK(eq <= 1e-6, "%s matvec_q8 %lldx%lld NMSE vs rounded-activation reference %g", name,
+          (long long)rows, (long long)cols, eq);
+    CHECK(ef <= 2 * e_round + 1e-6, "%s matvec_q8 %lldx%lld NMSE vs f32 %g (rounding alone %g)",
+          name, (long long)rows, (long long)cols, ef, e_round);
+    printf(
+        "%-5s %5lldx%-5lld matvec_q8 NMSE %.3g vs rounded x, %.3g vs f32 (rounding alone %.3g)\n",
+        name, (long long)rows, (long long)cols, eq, ef, e_round);
+    free(w);
+    free(deq);
+    free(x);
+    free(y);
+    free(d);
+    free(q);
+    free(ref);
+    free(refq);
 }
 
-/* The quantizer alone must equal the CPU twin bit for bit. Fused into RMSNorm, the normed values differ
- * from the CPU's double-precision norm in the last bits, so codes may move by one at near ties and
- * the dequantized output must sit within twice the rounding's own NMSE of the exact normed values. */
+/* The quantizer alone must equal the CPU twin bit for bit. Fused into RMSNorm, the normed values
+ * differ from the CPU's double-precision norm in the last bits, so codes may move by one at near
+ * ties and the dequantized output must sit within twice the rounding's own NMSE of the exact normed
+ * values. */
 static void test_quant_q8(int n, int with_norm) {
     float *x = malloc(4 * n), *w = malloc(4 * n), *xn = malloc(4 * n), *d = malloc(4 * (n / 32));
-    float *gd = malloc(4 * (n / 32)), *gs = malloc(4 * (n / 32)), *gx = malloc(4 * n), *cx = malloc(4 * n);
+    float *gd = malloc(4 * (n / 32)), *gs = malloc(4 * (n / 32)), *gx = malloc(4 * n),
+          *cx = malloc(4 * n);
     double *ex = malloc(8 * n);
     int8_t *q = malloc(n), *gq = malloc(n);
     double ss = 0;
-    for (int i = 0; i < n; i++) { x[i] = rnd_f() * 3; w[i] = rnd_f(); ss += (double)x[i] * x[i]; }
-    if (n >= 64 && !with_norm) for (int i = 32; i < 64; i++) x[i] = 0.f; /* an all-zero block */
+    for (int i = 0; i < n; i++) {
+        x[i] = rnd_f() * 3;
+        w[i] = rnd_f();
+        ss += (double)x[i] * x[i];
+    }
+    if (n >= 64 && !with_norm)
+        for (int i = 32; i < 64; i++)
+            x[i] = 0.f; /* an all-zero block */
     const float eps = 1e-5f;
     const double sc = 1.0 / sqrt(ss / n + eps);
     for (int i = 0; i < n; i++) {
@@ -314,26 +422,40 @@ static void test_quant_q8(int n, int with_norm) {
     }
     for (int b = 0; b < n / 32; b++) {
         int sum = 0;
-        for (int i = 0; i < 32; i++) sum += gq[32 * b + i];
+        for (int i = 0; i < 32; i++)
+            sum += gq[32 * b + i];
         if (!with_norm) bad_d += gd[b] != d[b];
         bad_s += fabs(gs[b] - (double)gd[b] * sum) > 1e-6 * fabs((double)gd[b] * sum) + 1e-30;
     }
     if (!with_norm) {
-        CHECK(diff == 0 && bad_d == 0, "quant_q8 n=%d: %d codes, %d scales differ from the CPU twin", n, diff, bad_d);
+        CHECK(diff == 0 && bad_d == 0,
+              "quant_q8 n=%d: %d codes, %d scales differ from the CPU twin", n, diff, bad_d);
     } else {
         const double e_round = t_nmse(cx, ex, n), e = t_nmse(gx, ex, n);
         CHECK(big == 0, "rmsnorm_q8 n=%d: %d codes differ by more than one", n, big);
-        CHECK(e <= 2 * e_round + 1e-7, "rmsnorm_q8 n=%d: NMSE %g vs exact norm (rounding alone %g)", n, e, e_round);
-        printf("rmsnorm_q8 n=%d: %d codes differ by one, NMSE %.3g (rounding alone %.3g)\n", n, diff, e, e_round);
+        CHECK(e <= 2 * e_round + 1e-7, "rmsnorm_q8 n=%d: NMSE %g vs exact norm (rounding alone %g)",
+              n, e, e_round);
+        printf("rmsnorm_q8 n=%d: %d codes differ by one, NMSE %.3g (rounding alone %.3g)\n", n,
+               diff, e, e_round);
     }
     CHECK(bad_s == 0, "quant_q8 n=%d norm %d: %d block sums differ", n, with_norm, bad_s);
-    free(x); free(w); free(xn); free(d); free(gd); free(gs); free(gx); free(cx); free(ex); free(q); free(gq);
+    free(x);
+    free(w);
+    free(xn);
+    free(d);
+    free(gd);
+    free(gs);
+    free(gx);
+    free(cx);
+    free(ex);
+    free(q);
+    free(gq);
 }
 
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {"LMC_CUDA_Q8",  "LMC_CUDA_FOLD", "LMC_CUDA_ATT_GEMM",
+    static const char *names[] = {"LMC_CUDA_Q8",   "LMC_CUDA_FOLD", "LMC_CUDA_ATT_GEMM",
                                   "LMC_CUDA_SKIP", "LMC_CUDA_PDL",  "LMC_CUDA_MV",
                                   "LMC_CUDA_Q8MV", "LMC_CUDA_COAL", "LMC_CUDA_COAL_ONLY"};
     enum { N = sizeof names / sizeof names[0] };
@@ -347,7 +469,8 @@ static void test_tuning(void) {
     CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.skip == 0, "tuning: defaults on");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
-    for (int i = 0; i < 5; i++) setenv(names[i], "0", 1);
+    for (int i = 0; i < 5; i++)
+        setenv(names[i], "0", 1);
     setenv("LMC_CUDA_SKIP", "6", 1);
     setenv("LMC_CUDA_MV", "4", 1);
     setenv("LMC_CUDA_Q8MV", "16,2", 1);
@@ -375,8 +498,10 @@ static void test_tuning(void) {
     t = cuda_tuning_read();
     CHECK(!t.coal_off && t.coal_r == 0, "tuning: COAL 3,1 keeps the defaults");
     for (int i = 0; i < N; i++) {
-        if (saved[i]) setenv(names[i], saved[i], 1);
-        else unsetenv(names[i]);
+        if (saved[i])
+            setenv(names[i], saved[i], 1);
+        else
+            unsetenv(names[i]);
         free(saved[i]);
     }
 }
@@ -392,31 +517,37 @@ int main(void) {
     lmc_cuda_device_info(name, sizeof name, &fr, &tot);
     printf("device: %s, %.1f GiB free\n", name, fr / 1073741824.0);
 
-    const uint32_t types[] = {LMC_TYPE_F32, LMC_TYPE_F16, LMC_TYPE_BF16, LMC_TYPE_Q4_0, LMC_TYPE_Q4_1,
-                              LMC_TYPE_Q5_0, LMC_TYPE_Q5_1, LMC_TYPE_Q8_0, LMC_TYPE_Q2_K, LMC_TYPE_Q3_K,
-                              LMC_TYPE_Q4_K, LMC_TYPE_Q5_K, LMC_TYPE_Q6_K};
+    const uint32_t types[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16, LMC_TYPE_Q4_0,
+                              LMC_TYPE_Q4_1, LMC_TYPE_Q5_0, LMC_TYPE_Q5_1, LMC_TYPE_Q8_0,
+                              LMC_TYPE_Q2_K, LMC_TYPE_Q3_K, LMC_TYPE_Q4_K, LMC_TYPE_Q5_K,
+                              LMC_TYPE_Q6_K};
     /* rows odd (tails of the rows-per-warp), cols from one unit per lane to several and uneven */
     const int64_t shapes[][2] = {{33, 256}, {64, 1280}, {301, 4096}, {17, 14336}};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_type(types[t], shapes[s][0], shapes[s][1]);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            test_type(types[t], shapes[s][0], shapes[s][1]);
     /* float rows that are not a multiple of 32 (stories260K's n_ff = 172) */
     test_type(LMC_TYPE_F32, 64, 172);
     test_type(LMC_TYPE_F16, 9, 172);
 
     const uint32_t q8types[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
     for (size_t t = 0; t < 4; t++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
-    /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x chunks in
-     * flight of the coalesced ones) on the same checks: F16 through the f32 path, the 8-bit types.
-     * Kernel switches are read once per process: cuda_tuning_reload takes each new value. */
-    const char *variants[] = {"0", "2,1", "2,2", "4,1", "4,2", "8,1", "8,2"}; /* "0": the unit kernels */
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+    /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x
+     * chunks in flight of the coalesced ones) on the same checks: F16 through the f32 path, the
+     * 8-bit types. Kernel switches are read once per process: cuda_tuning_reload takes each new
+     * value. */
+    const char *variants[] = {"0",   "2,1", "2,2", "4,1",
+                              "4,2", "8,1", "8,2"}; /* "0": the unit kernels */
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         setenv("LMC_CUDA_COAL", variants[v], 1);
         cuda_tuning_reload();
         printf("LMC_CUDA_COAL=%s\n", variants[v]);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             test_type(LMC_TYPE_F16, shapes[s][0], shapes[s][1]);
-            for (size_t t = 0; t < 4; t++) test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+            for (size_t t = 0; t < 4; t++)
+                test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
         }
     }
     unsetenv("LMC_CUDA_COAL");
@@ -427,7 +558,8 @@ int main(void) {
     test_quant_q8(576, 1);
 
     const int norms[] = {64, 576, 4096, 5000};
-    for (size_t i = 0; i < 4; i++) test_rmsnorm(norms[i]);
+    for (size_t i = 0; i < 4; i++)
+        test_rmsnorm(norms[i]);
     test_rope(8, 8, 8, 3);
     test_rope(9, 64, 64, 17);
     test_rope(32, 128, 128, 4000);

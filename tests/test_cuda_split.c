@@ -40,15 +40,18 @@ static double nmse_ff(const float *a, const float *ref, int n) {
 
 static int argmax(const float *a, int n) {
     int b = 0;
-    for (int i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    for (int i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
     return b;
 }
 
 /* The decode path on f32 activations (exact) or the default (8-bit activations where the type has
  * that path). The CUDA context reads the env at init. */
 static void set_exact(bool exact) {
-    if (exact) setenv("LMC_CUDA_Q8", "0", 1);
-    else unsetenv("LMC_CUDA_Q8");
+    if (exact)
+        setenv("LMC_CUDA_Q8", "0", 1);
+    else
+        unsetenv("LMC_CUDA_Q8");
 }
 
 static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int ngl, int n_seq, lmc_status *st_out) {
@@ -180,14 +183,16 @@ static void test_model(const char *path, bool real) {
     const int nv = m->hp.n_vocab, nl = m->hp.n_layer;
     printf("%s: %d layers\n", path, nl);
     int32_t prompt[LONG];
-    for (int i = 0; i < LONG; i++) prompt[i] = (int32_t)((i == 0 ? 1 : 37 + 101 * i) % nv);
+    for (int i = 0; i < LONG; i++)
+        prompt[i] = (int32_t)((i == 0 ? 1 : 37 + 101 * i) % nv);
     capture cpu_cap, gpu_cap;
     bool ok = capture_init(&cpu_cap, nl, m->hp.n_embd, nv);
     ok = capture_init(&gpu_cap, nl, m->hp.n_embd, nv) && ok;
     CHECK(ok, "%s: capture buffers", path);
 
     /* the CPU references: short prompt (decode path) observed, long prompt (GEMM path) */
-    script_out cs = {.prompt_logits = malloc((size_t)nv * 4)}, cl = {.prompt_logits = malloc((size_t)nv * 4)};
+    script_out cs = {.prompt_logits = malloc((size_t)nv * 4)},
+               cl = {.prompt_logits = malloc((size_t)nv * 4)};
     script_out g = {.prompt_logits = malloc((size_t)nv * 4)};
     lmc_context *cpu = open_ctx(m, LMC_DEVICE_CPU, 0, 1, NULL);
     ok = ok && cpu && run_script(cpu, prompt, SHORT, nv, &cpu_cap, &cs);
@@ -201,7 +206,8 @@ static void test_model(const char *path, bool real) {
     for (int k = 0; ok && k < 4; k++) {
         const int N = ngls[k];
         bool dup = N < 1 || N > nl;
-        for (int j = 0; j < k; j++) dup = dup || done[j] == N;
+        for (int j = 0; j < k; j++)
+            dup = dup || done[j] == N;
         if (dup) continue;
         done[k] = N;
         char what[64];
@@ -215,14 +221,19 @@ static void test_model(const char *path, bool real) {
         if (ctx && run_script(ctx, prompt, SHORT, nv, &gpu_cap, &g)) {
             const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
             int same = 0;
-            while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
-            printf("  %s exact: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal", what, e,
-                   argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
-            if (same < g.n_ids) printf(" (first difference at %d: %d vs CPU %d)", same, g.ids[same], cs.ids[same]);
+            while (same < g.n_ids && g.ids[same] == cs.ids[same])
+                same++;
+            printf(
+                "  %s exact: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal",
+                what, e, argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
+            if (same < g.n_ids)
+                printf(" (first difference at %d: %d vs CPU %d)", same, g.ids[same], cs.ids[same]);
             printf("\n");
             CHECK(e <= 1e-6, "%s %s: prompt logits NMSE %g", path, what, e);
-            if (real) CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
-            else CHECK(same >= 1, "%s %s: first greedy id differs", path, what);
+            if (real)
+                CHECK(same == g.n_ids, "%s %s: greedy ids differ at %d", path, what, same);
+            else
+                CHECK(same >= 1, "%s %s: first greedy id differs", path, what);
             compare_observed(what, &gpu_cap, &cpu_cap, g.prompt_logits);
         }
         lmc_context_free(ctx);
@@ -230,10 +241,12 @@ static void test_model(const char *path, bool real) {
         ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
         if (ctx && run_script(ctx, prompt, LONG, nv, NULL, &g)) {
             const double e = nmse_ff(g.prompt_logits, cl.prompt_logits, nv);
-            printf("  %s gemm: %d-token prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d)\n", what, LONG, e,
-                   argmax(g.prompt_logits, nv), argmax(cl.prompt_logits, nv));
+            printf("  %s gemm: %d-token prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d)\n", what,
+                   LONG, e, argmax(g.prompt_logits, nv), argmax(cl.prompt_logits, nv));
             CHECK(e <= 1e-4, "%s %s: GEMM prompt logits NMSE %g", path, what, e);
-            if (real) CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv), "%s %s: GEMM argmax", path, what);
+            if (real)
+                CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv),
+                      "%s %s: GEMM argmax", path, what);
         }
         lmc_context_free(ctx);
         /* the default decode path (8-bit activations where the weight types have it) */
@@ -243,16 +256,21 @@ static void test_model(const char *path, bool real) {
         if (ctx && run_script(ctx, prompt, SHORT, nv, NULL, &g)) {
             const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
             int same = 0;
-            while (same < g.n_ids && g.ids[same] == cs.ids[same]) same++;
-            printf("  %s default: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal\n", what, e,
-                   argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
+            while (same < g.n_ids && g.ids[same] == cs.ids[same])
+                same++;
+            printf("  %s default: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids "
+                   "equal\n",
+                   what, e, argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same,
+                   g.n_ids);
             if (real)
-                CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv), "%s %s default: argmax", path, what);
+                CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv),
+                      "%s %s default: argmax", path, what);
         }
         lmc_context_free(ctx);
     }
     if (nl > 1) {
-        /* refusals: several sequences with a split; the token entry of a GPU part that starts later */
+        /* refusals: several sequences with a split; the token entry of a GPU part that starts later
+         */
         lmc_status st;
         lmc_context *ctx = open_ctx(m, LMC_DEVICE_CUDA, nl - 1, 2, &st);
         printf("  n_seq 2 with -ngl %d: %s\n", nl - 1, lmc_last_error());
@@ -268,8 +286,10 @@ static void test_model(const char *path, bool real) {
         CHECK(st == LMC_OK, "%s: lmc_cuda_init layer0 1: %s", path, lmc_last_error());
         if (c) {
             int32_t t = 1;
-            CHECK(lmc_cuda_forward(c, &t, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG, "token entry of a split part");
-            CHECK(lmc_cuda_forward_hidden(c, NULL, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG, "NULL hidden");
+            CHECK(lmc_cuda_forward(c, &t, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG,
+                  "token entry of a split part");
+            CHECK(lmc_cuda_forward_hidden(c, NULL, 1, 0, NULL, NULL) == LMC_ERR_INVALID_ARG,
+                  "NULL hidden");
         }
         lmc_cuda_free(c);
         /* a plan larger than any GPU (the attention scratch grows with n_batch * n_ctx) is refused
@@ -304,36 +324,46 @@ static void test_plan(const char *path) {
     CHECK(lmc_cuda_plan(m, &p, &w0, &kv0, &s0) == LMC_OK, "plan: %s", lmc_last_error());
     for (int l0 = 1; l0 < nl; l0++) {
         p.layer0 = l0;
-        CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_OK, "plan layer0 %d: %s", l0, lmc_last_error());
-        CHECK(kv1 * (uint64_t)nl == kv0 * (uint64_t)(nl - l0), "plan layer0 %d: KV %llu of %llu", l0,
-              (unsigned long long)kv1, (unsigned long long)kv0);
-        CHECK(w1 < w0 && s1 <= s0, "plan layer0 %d: weights %llu (all: %llu)", l0, (unsigned long long)w1,
-              (unsigned long long)w0);
+        CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_OK, "plan layer0 %d: %s", l0,
+              lmc_last_error());
+        CHECK(kv1 * (uint64_t)nl == kv0 * (uint64_t)(nl - l0), "plan layer0 %d: KV %llu of %llu",
+              l0, (unsigned long long)kv1, (unsigned long long)kv0);
+        CHECK(w1 < w0 && s1 <= s0, "plan layer0 %d: weights %llu (all: %llu)", l0,
+              (unsigned long long)w1, (unsigned long long)w0);
     }
     p.layer0 = nl;
-    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG, "plan with no GPU layer accepted");
+    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG,
+          "plan with no GPU layer accepted");
     p.layer0 = -1;
-    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG, "plan with layer0 -1 accepted");
+    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG,
+          "plan with layer0 -1 accepted");
     lmc_model_free(m);
 }
 
 static const char *smollm2_path(char *buf, size_t size) {
-    const char *env = getenv("LMC_SMOLLM2"), *cache = getenv("LMC_CACHE"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *env = getenv("LMC_SMOLLM2"), *cache = getenv("LMC_CACHE"),
+               *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
-    if (env) snprintf(buf, size, "%s", env);
-    else if (cache) snprintf(buf, size, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else if (xdg) snprintf(buf, size, "%s/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-    else snprintf(buf, size, "%s/.cache/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
+    if (env)
+        snprintf(buf, size, "%s", env);
+    else if (cache)
+        snprintf(buf, size, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
+    else if (xdg)
+        snprintf(buf, size, "%s/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
+    else
+        snprintf(buf, size, "%s/.cache/lmc/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
     return buf;
 }
 
 int main(void) {
     t_require_shared();
-    setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations (read once, at the first matmul) */
+    setenv("LMC_KERNELS", "ref",
+           1); /* CPU matmuls on f32 activations (read once, at the first matmul) */
     test_plan(t_shared("models/stories260K.gguf"));
     test_plan(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"));
     if (lmc_cuda_device_count() <= 0) {
-        printf("plan checks: %d passed, %d failed; SKIP: no CUDA device for the rest\n", t_passed, t_failed);
+        printf("plan checks: %d passed, %d failed; SKIP: no CUDA device for the rest\n", t_passed,
+               t_failed);
         return t_failed ? 1 : 77;
     }
     test_model(t_shared("models/stories260K.gguf"), true);

@@ -31,7 +31,8 @@ static lmc_context *new_ctx(lmc_model *m, int n_ctx, int n_seq, int n_threads, i
 }
 
 /* Logits after decoding toks at positions 0..n-1 in a fresh context, copied to out. */
-static void decode_fresh(lmc_model *m, const int32_t *toks, int n, int n_threads, int n_batch, float *out) {
+static void decode_fresh(lmc_model *m, const int32_t *toks, int n, int n_threads, int n_batch,
+                         float *out) {
     lmc_context *ctx = new_ctx(m, 64, 1, n_threads, n_batch);
     if (!ctx) return;
     const float *lg = NULL;
@@ -176,7 +177,8 @@ static void test_model(const char *path) {
     lmc_seq_truncate(ctx, 0, 0);
     int32_t pos[16];
     int8_t want[16];
-    for (int i = 0; i < nA; i++) pos[i] = i, want[i] = 1;
+    for (int i = 0; i < nA; i++)
+        pos[i] = i, want[i] = 1;
     lmc_batch b = {.n_tokens = nA, .token = A, .pos = pos, .want_logits = want};
     st = lmc_decode_batch(ctx, &b, &lg);
     CHECK(st == LMC_OK, "all-rows batch: %s", lmc_last_error());
@@ -188,7 +190,8 @@ static void test_model(const char *path) {
     printf("  all rows of one batch vs prefixes: worst nmse %.3g\n", worst);
     CHECK(worst <= 1e-5, "all rows: nmse %g", worst);
 
-    /* truncate and re-decode: decode 4 more tokens, forget them and 3 of the prompt, redo those 3 */
+    /* truncate and re-decode: decode 4 more tokens, forget them and 3 of the prompt, redo those 3
+     */
     st = lmc_decode(ctx, B + 1, 4, nA, &lg);
     CHECK(st == LMC_OK, "decode more: %s", lmc_last_error());
     lmc_seq_truncate(ctx, 0, nA - 3);
@@ -214,7 +217,8 @@ static void test_model(const char *path) {
         if (i < nA) tok2[n2] = A[i], pos2[n2] = i, seq2[n2] = 0, want2[n2++] = i == nA - 1;
         if (i < nB) tok2[n2] = B[i], pos2[n2] = i, seq2[n2] = 1, want2[n2++] = i == nB - 1;
     }
-    lmc_batch b2 = {.n_tokens = n2, .token = tok2, .pos = pos2, .seq_id = seq2, .want_logits = want2};
+    lmc_batch b2 = {
+        .n_tokens = n2, .token = tok2, .pos = pos2, .seq_id = seq2, .want_logits = want2};
     st = lmc_decode_batch(ctx, &b2, &lg);
     CHECK(st == LMC_OK, "two-sequence batch: %s", lmc_last_error());
     if (st == LMC_OK) {
@@ -228,7 +232,8 @@ static void test_model(const char *path) {
      * 12. RoPE attention depends only on relative positions, so this must match A then B[1] decoded
      * from position 0. */
     lmc_seq_truncate(ctx, 1, 0);
-    for (int i = 0; i < nA; i++) pos2[i] = 20 + i, seq2[i] = 1;
+    for (int i = 0; i < nA; i++)
+        pos2[i] = 20 + i, seq2[i] = 1;
     lmc_batch b3 = {.n_tokens = nA, .token = A, .pos = pos2, .seq_id = seq2};
     st = lmc_decode_batch(ctx, &b3, &lg);
     CHECK(st == LMC_OK, "decode at 20: %s", lmc_last_error());
@@ -256,25 +261,30 @@ static void test_model(const char *path) {
     p12 = 9;
     st = lmc_decode_batch(ctx, &b4, &lg);
     CHECK(st == LMC_OK, "decode after drop-shift: %s", lmc_last_error());
-    CHECK(lmc_seq_shift(ctx, 1, 5, 20, 0) == LMC_ERR_INVALID_ARG, "shift beyond the sequence accepted");
-    CHECK(lmc_seq_shift(ctx, 7, 0, 1, 0) == LMC_ERR_INVALID_ARG, "shift of a bad sequence accepted");
+    CHECK(lmc_seq_shift(ctx, 1, 5, 20, 0) == LMC_ERR_INVALID_ARG,
+          "shift beyond the sequence accepted");
+    CHECK(lmc_seq_shift(ctx, 7, 0, 1, 0) == LMC_ERR_INVALID_ARG,
+          "shift of a bad sequence accepted");
 
     /* errors leave a message and the state untouched */
     int32_t bad = V;
     int32_t p0 = 0;
     st = lmc_decode(ctx, &bad, 1, 0, &lg);
-    CHECK(st == LMC_ERR_INVALID_ARG && strstr(lmc_last_error(), "vocabulary"), "token id %d: %d %s", bad, st, lmc_last_error());
+    CHECK(st == LMC_ERR_INVALID_ARG && strstr(lmc_last_error(), "vocabulary"), "token id %d: %d %s",
+          bad, st, lmc_last_error());
     bad = -1;
     st = lmc_decode(ctx, &bad, 1, 0, &lg);
     CHECK(st == LMC_ERR_INVALID_ARG, "token id -1: %d", st);
     st = lmc_decode(ctx, A, 1, 64, &lg);
-    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "-c"), "pos 64 of 64: %d %s", st, lmc_last_error());
+    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "-c"), "pos 64 of 64: %d %s", st,
+          lmc_last_error());
     st = lmc_decode(ctx, A, 5, 62, &lg);
     CHECK(st == LMC_ERR_CONTEXT_FULL, "positions 62..66 of 64: %d", st);
     int32_t p64 = 64;
     lmc_batch b5 = {.n_tokens = 1, .token = A, .pos = &p64};
     st = lmc_decode_batch(ctx, &b5, &lg);
-    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "n_ctx"), "batch pos 64: %d %s", st, lmc_last_error());
+    CHECK(st == LMC_ERR_CONTEXT_FULL && strstr(lmc_last_error(), "n_ctx"), "batch pos 64: %d %s",
+          st, lmc_last_error());
     int32_t s9 = 9;
     lmc_batch b6 = {.n_tokens = 1, .token = A, .pos = &p0, .seq_id = &s9};
     CHECK(lmc_decode_batch(ctx, &b6, &lg) == LMC_ERR_INVALID_ARG, "sequence id 9 accepted");
@@ -287,9 +297,11 @@ static void test_model(const char *path) {
 
     /* thread counts: every output is computed by one thread in a fixed order: bitwise equal */
     decode_fresh(m, A, nA, 1, 512, tmp);
-    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "1 thread differs from 2 (nmse %g)", nmse_ff(tmp, ref, V));
+    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "1 thread differs from 2 (nmse %g)",
+          nmse_ff(tmp, ref, V));
     decode_fresh(m, A, nA, 3, 512, tmp);
-    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "3 threads differ from 2 (nmse %g)", nmse_ff(tmp, ref, V));
+    CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "3 threads differ from 2 (nmse %g)",
+          nmse_ff(tmp, ref, V));
 
     test_observer(m, A, nA);
 
@@ -302,7 +314,7 @@ static void test_model(const char *path) {
 
 int main(void) {
     t_require_shared();
-    test_model(t_shared("models/stories260K.gguf"));                 /* F32, GQA 8/4, 512 vocab */
+    test_model(t_shared("models/stories260K.gguf"));                  /* F32, GQA 8/4, 512 vocab */
     test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf")); /* k-quants, GQA 8/2 */
     return t_done();
 }

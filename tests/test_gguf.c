@@ -1,6 +1,7 @@
 /* test_gguf.c — the GGUF reader: every shared model opens with sane facts; a small in-memory GGUF
- * writer builds a valid file and hostile variants (truncations, absurd counts, bad tensors), each of
- * which must fail with a message naming the item and the offset; then a deterministic mutation fuzz. */
+ * writer builds a valid file and hostile variants (truncations, absurd counts, bad tensors), each
+ * of which must fail with a message naming the item and the offset; then a deterministic mutation
+ * fuzz. */
 #include "gguf.h"
 #include "testutil.h"
 
@@ -9,15 +10,26 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- a tiny GGUF writer -------------------------------------------------------------------------- */
+/* ---- a tiny GGUF writer
+ * -------------------------------------------------------------------------- */
 
 typedef t_buf wbuf;
 
-static void w_raw(wbuf *b, const void *d, size_t n) { t_buf_put(b, d, n); }
-static void w_u8(wbuf *b, uint8_t v) { t_buf_le(b, v, 1); }
-static void w_u16(wbuf *b, uint16_t v) { t_buf_le(b, v, 2); }
-static void w_u32(wbuf *b, uint32_t v) { t_buf_le(b, v, 4); }
-static void w_u64(wbuf *b, uint64_t v) { t_buf_le(b, v, 8); }
+static void w_raw(wbuf *b, const void *d, size_t n) {
+    t_buf_put(b, d, n);
+}
+static void w_u8(wbuf *b, uint8_t v) {
+    t_buf_le(b, v, 1);
+}
+static void w_u16(wbuf *b, uint16_t v) {
+    t_buf_le(b, v, 2);
+}
+static void w_u32(wbuf *b, uint32_t v) {
+    t_buf_le(b, v, 4);
+}
+static void w_u64(wbuf *b, uint64_t v) {
+    t_buf_le(b, v, 8);
+}
 static void w_f32(wbuf *b, float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -50,25 +62,34 @@ typedef struct {
     char magic[5];
     uint32_t version;
     bool n_kv_set, n_tensors_set;
-    uint64_t n_kv, n_tensors;   /* header counts when *_set, else the real ones */
+    uint64_t n_kv, n_tensors; /* header counts when *_set, else the real ones */
     bool no_align_key;
-    uint32_t align;             /* value of general.alignment */
-    int (*extra)(wbuf *);       /* writes extra kvs after the standard ones, returns how many */
+    uint32_t align;       /* value of general.alignment */
+    int (*extra)(wbuf *); /* writes extra kvs after the standard ones, returns how many */
     ttensor t[4];
     int nt;
     bool data_size_set;
-    uint64_t data_size;         /* bytes after the aligned data start; default: end of the last tensor */
+    uint64_t data_size; /* bytes after the aligned data start; default: end of the last tensor */
 } tspec;
 
 /* Test-side table of the few types the tests use (block size, bytes per block). */
 static uint64_t t_nbytes(const ttensor *t) {
     int64_t blk, sz;
     switch (t->type) {
-    case 0: blk = 1, sz = 4; break;     /* F32 */
-    case 1: blk = 1, sz = 2; break;     /* F16 */
-    case 8: blk = 32, sz = 34; break;   /* Q8_0 */
-    case 16: blk = 256, sz = 66; break; /* IQ2_XXS */
-    default: return 0;
+    case 0:
+        blk = 1, sz = 4;
+        break; /* F32 */
+    case 1:
+        blk = 1, sz = 2;
+        break; /* F16 */
+    case 8:
+        blk = 32, sz = 34;
+        break; /* Q8_0 */
+    case 16:
+        blk = 256, sz = 66;
+        break; /* IQ2_XXS */
+    default:
+        return 0;
     }
     uint64_t n = 1;
     if (t->ne[0] <= 0 || t->ne[0] > (1 << 20)) return 0;
@@ -92,11 +113,13 @@ static void w_std_kvs(wbuf *b, const tspec *s) {
     w_key(b, "test.f32", 6), w_f32(b, 1.5f);
     w_key(b, "test.bool", 7), w_u8(b, 1);
     w_key(b, "test.u64", 10), w_u64(b, 1ull << 40);
-    w_key(b, "test.i64", 11), w_u64(b, (uint64_t)-(1ll << 40));
+    w_key(b, "test.i64", 11), w_u64(b, (uint64_t) - (1ll << 40));
     w_key(b, "test.f64", 12), w_f64(b, -2.25);
-    w_key(b, "test.arr_i32", 9), w_u32(b, 5), w_u64(b, 3), w_u32(b, 1), w_u32(b, (uint32_t)-2), w_u32(b, 3);
+    w_key(b, "test.arr_i32", 9), w_u32(b, 5), w_u64(b, 3), w_u32(b, 1), w_u32(b, (uint32_t)-2),
+        w_u32(b, 3);
     w_key(b, "test.arr_f32", 9), w_u32(b, 6), w_u64(b, 2), w_f32(b, 0.5f), w_f32(b, -4.0f);
-    w_key(b, "test.arr_str", 9), w_u32(b, 8), w_u64(b, 3), w_str(b, "<unk>"), w_str(b, "<s>"), w_str(b, "</s>");
+    w_key(b, "test.arr_str", 9), w_u32(b, 8), w_u64(b, 3), w_str(b, "<unk>"), w_str(b, "<s>"),
+        w_str(b, "</s>");
     /* [[1, 2], [3]] as arrays of uint8 */
     w_key(b, "test.nested", 9), w_u32(b, 9), w_u64(b, 2);
     w_u32(b, 0), w_u64(b, 2), w_u8(b, 1), w_u8(b, 2);
@@ -105,13 +128,14 @@ static void w_std_kvs(wbuf *b, const tspec *s) {
 
 static tspec t_valid_spec(void) {
     tspec s = {.magic = "GGUF", .version = 3, .align = 32, .nt = 3};
-    s.t[0] = (ttensor){"a", 2, {4, 2, 1, 1}, 0, 0};      /* F32: 32 bytes */
-    s.t[1] = (ttensor){"b", 2, {32, 2, 1, 1}, 8, 32};    /* Q8_0: 68 bytes */
-    s.t[2] = (ttensor){"c", 1, {8, 1, 1, 1}, 1, 128};    /* F16: 16 bytes */
+    s.t[0] = (ttensor){"a", 2, {4, 2, 1, 1}, 0, 0};   /* F32: 32 bytes */
+    s.t[1] = (ttensor){"b", 2, {32, 2, 1, 1}, 8, 32}; /* Q8_0: 68 bytes */
+    s.t[2] = (ttensor){"c", 1, {8, 1, 1, 1}, 1, 128}; /* F16: 16 bytes */
     return s;
 }
 
-/* Builds the file; returns a malloc'ed buffer of exactly *len bytes (so ASan sees any over-read). */
+/* Builds the file; returns a malloc'ed buffer of exactly *len bytes (so ASan sees any over-read).
+ */
 static uint8_t *t_build(const tspec *s, size_t *len) {
     wbuf b = {0};
     w_raw(&b, s->magic, 4);
@@ -130,7 +154,8 @@ static uint8_t *t_build(const tspec *s, size_t *len) {
         const ttensor *t = &s->t[i];
         w_str(&b, t->name);
         w_u32(&b, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) w_u64(&b, d < 4 ? (uint64_t)t->ne[d] : 1);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            w_u64(&b, d < 4 ? (uint64_t)t->ne[d] : 1);
         w_u32(&b, t->type);
         w_u64(&b, t->offset);
         uint64_t e = t->offset + t_nbytes(t);
@@ -138,9 +163,11 @@ static uint8_t *t_build(const tspec *s, size_t *len) {
     }
     uint64_t align = s->align && !(s->align & (s->align - 1)) && !s->no_align_key ? s->align : 32;
     if (s->nt > 0 || s->data_size_set) /* vocab-only files may end without padding */
-        while (b.n % align) w_u8(&b, 0);
+        while (b.n % align)
+            w_u8(&b, 0);
     uint64_t data = s->data_size_set ? s->data_size : end;
-    for (uint64_t i = 0; i < data; i++) w_u8(&b, (uint8_t)(i * 7 + 1));
+    for (uint64_t i = 0; i < data; i++)
+        w_u8(&b, (uint8_t)(i * 7 + 1));
     uint8_t *out = malloc(b.n ? b.n : 1);
     memcpy(out, b.p, b.n);
     *len = b.n;
@@ -149,7 +176,8 @@ static uint8_t *t_build(const tspec *s, size_t *len) {
 }
 
 /* Opens a spec'd file and checks the status and that the message holds every needle. */
-static void t_expect(const char *what, const tspec *s, lmc_status want, const char *n1, const char *n2) {
+static void t_expect(const char *what, const tspec *s, lmc_status want, const char *n1,
+                     const char *n2) {
     size_t len;
     uint8_t *buf = t_build(s, &len);
     gguf_file *f = NULL;
@@ -164,21 +192,43 @@ static void t_expect(const char *what, const tspec *s, lmc_status want, const ch
     free(buf);
 }
 
-/* ---- extra kv writers for the hostile cases ------------------------------------------------------ */
+/* ---- extra kv writers for the hostile cases
+ * ------------------------------------------------------ */
 
-static int x_huge_str(wbuf *b) { return w_key(b, "test.badstr", 8), w_u64(b, 1ull << 62), 1; }
-static int x_huge_key(wbuf *b) { return w_u64(b, 1ull << 62), w_raw(b, "abc", 3), 1; }
-static int x_empty_key(wbuf *b) { return w_u64(b, 0), w_u32(b, 0), w_u8(b, 0), 1; }
-static int x_huge_arr(wbuf *b) { return w_key(b, "test.badarr", 9), w_u32(b, 4), w_u64(b, 1ull << 62), 1; }
-static int x_huge_arr_str(wbuf *b) { return w_key(b, "test.badarrs", 9), w_u32(b, 8), w_u64(b, 1ull << 61), 1; }
-static int x_huge_arr_arr(wbuf *b) { return w_key(b, "test.badarra", 9), w_u32(b, 9), w_u64(b, 1ull << 60), 1; }
-static int x_bad_type(wbuf *b) { return w_key(b, "test.badtype", 13), w_u32(b, 0), 1; }
-static int x_bad_elem(wbuf *b) { return w_key(b, "test.badelem", 9), w_u32(b, 77), w_u64(b, 1), w_u32(b, 0), 1; }
-static int x_bad_bool(wbuf *b) { return w_key(b, "test.badbool", 7), w_u8(b, 2), 1; }
-static int x_dup_key(wbuf *b) { return w_key(b, "test.u8", 0), w_u8(b, 1), 1; }
+static int x_huge_str(wbuf *b) {
+    return w_key(b, "test.badstr", 8), w_u64(b, 1ull << 62), 1;
+}
+static int x_huge_key(wbuf *b) {
+    return w_u64(b, 1ull << 62), w_raw(b, "abc", 3), 1;
+}
+static int x_empty_key(wbuf *b) {
+    return w_u64(b, 0), w_u32(b, 0), w_u8(b, 0), 1;
+}
+static int x_huge_arr(wbuf *b) {
+    return w_key(b, "test.badarr", 9), w_u32(b, 4), w_u64(b, 1ull << 62), 1;
+}
+static int x_huge_arr_str(wbuf *b) {
+    return w_key(b, "test.badarrs", 9), w_u32(b, 8), w_u64(b, 1ull << 61), 1;
+}
+static int x_huge_arr_arr(wbuf *b) {
+    return w_key(b, "test.badarra", 9), w_u32(b, 9), w_u64(b, 1ull << 60), 1;
+}
+static int x_bad_type(wbuf *b) {
+    return w_key(b, "test.badtype", 13), w_u32(b, 0), 1;
+}
+static int x_bad_elem(wbuf *b) {
+    return w_key(b, "test.badelem", 9), w_u32(b, 77), w_u64(b, 1), w_u32(b, 0), 1;
+}
+static int x_bad_bool(wbuf *b) {
+    return w_key(b, "test.badbool", 7), w_u8(b, 2), 1;
+}
+static int x_dup_key(wbuf *b) {
+    return w_key(b, "test.u8", 0), w_u8(b, 1), 1;
+}
 static int x_deep(wbuf *b) {
     w_key(b, "test.deep", 9);
-    for (int i = 0; i < 20; i++) w_u32(b, 9), w_u64(b, 1);
+    for (int i = 0; i < 20; i++)
+        w_u32(b, 9), w_u64(b, 1);
     w_u32(b, 0), w_u64(b, 0);
     return 1;
 }
@@ -188,7 +238,8 @@ static int x_nested_bad_str(wbuf *b) { /* [["ok", <string running past the end>]
     return 1;
 }
 
-/* ---- the valid file ------------------------------------------------------------------------------ */
+/* ---- the valid file
+ * ------------------------------------------------------------------------------ */
 
 static void test_valid(void) {
     tspec s = t_valid_spec();
@@ -205,7 +256,8 @@ static void test_valid(void) {
           (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors);
     CHECK(f->alignment == 32 && f->data_offset % 32 == 0, "alignment %llu data %llu",
           (unsigned long long)f->alignment, (unsigned long long)f->data_offset);
-    CHECK(f->data_offset + 144 == len, "data offset %llu len %zu", (unsigned long long)f->data_offset, len);
+    CHECK(f->data_offset + 144 == len, "data offset %llu len %zu",
+          (unsigned long long)f->data_offset, len);
 
     char *arch = gguf_get_str_dup(f, "general.architecture");
     CHECK(arch && !strcmp(arch, "llama"), "architecture %s", arch ? arch : "(null)");
@@ -247,7 +299,8 @@ static void test_valid(void) {
                   a->v.arr.strs[2].len == 4 && !memcmp(a->v.arr.strs[2].ptr, "</s>", 4),
               "string array elements");
     a = gguf_get_arr(f, "test.nested", GGUF_VT_ARRAY);
-    CHECK(a && a->v.arr.n == 2 && a->v.arr.strs == NULL && a->v.arr.nbytes == 2 * 12 + 3, "nested array");
+    CHECK(a && a->v.arr.n == 2 && a->v.arr.strs == NULL && a->v.arr.nbytes == 2 * 12 + 3,
+          "nested array");
 
     const gguf_tensor *t = gguf_find_tensor(f, "b");
     CHECK(t && t->type == 8 && t->n_dims == 2 && t->ne[0] == 32 && t->ne[1] == 2 && t->ne[2] == 1 &&
@@ -257,8 +310,9 @@ static void test_valid(void) {
     t = gguf_find_tensor(f, "c");
     CHECK(t && t->nbytes == 16 && t->ne[1] == 1, "tensor c");
     CHECK(gguf_find_tensor(f, "d") == NULL, "missing tensor found");
-    CHECK(!strcmp(gguf_vtype_name(GGUF_VT_FLOAT32), "float32") && gguf_vtype_size(GGUF_VT_UINT16) == 2 &&
-              gguf_vtype_size(GGUF_VT_STRING) == 0 && !strcmp(gguf_vtype_name(99), "?"),
+    CHECK(!strcmp(gguf_vtype_name(GGUF_VT_FLOAT32), "float32") &&
+              gguf_vtype_size(GGUF_VT_UINT16) == 2 && gguf_vtype_size(GGUF_VT_STRING) == 0 &&
+              !strcmp(gguf_vtype_name(99), "?"),
           "vtype helpers");
     gguf_close(f);
 
@@ -271,7 +325,8 @@ static void test_valid(void) {
         close(fd);
         f = NULL;
         st = gguf_open(path, &f);
-        CHECK(st == LMC_OK && f && f->mapped && f->n_tensors == 3, "gguf_open: %s", lmc_last_error());
+        CHECK(st == LMC_OK && f && f->mapped && f->n_tensors == 3, "gguf_open: %s",
+              lmc_last_error());
         gguf_close(f);
         unlink(path);
     }
@@ -300,7 +355,8 @@ static void test_valid(void) {
     free(buf);
 }
 
-/* ---- hostile variants ---------------------------------------------------------------------------- */
+/* ---- hostile variants
+ * ---------------------------------------------------------------------------- */
 
 static void test_malformed(void) {
     tspec s;
@@ -380,7 +436,8 @@ static void test_malformed(void) {
     s = t_valid_spec(), s.t[1].offset = 0;
     t_expect("overlapping tensors", &s, LMC_ERR_FORMAT, "overlaps", "offset");
     s = t_valid_spec(), s.t[2].name = "a";
-    t_expect("duplicate tensor name", &s, LMC_ERR_FORMAT, "tensor 'a' (tensor table entry 2)", "duplicate");
+    t_expect("duplicate tensor name", &s, LMC_ERR_FORMAT, "tensor 'a' (tensor table entry 2)",
+             "duplicate");
     s = t_valid_spec(), s.t[0].name = "";
     t_expect("empty tensor name", &s, LMC_ERR_FORMAT, "tensor table entry 0", "empty");
 }
@@ -392,27 +449,33 @@ static void test_valid_variants(void) {
     size_t len;
     uint8_t *buf = t_build(&s, &len);
     gguf_file *f = NULL;
-    CHECK(gguf_open_buffer(buf, len, "a64.gguf", &f) == LMC_OK && f->alignment == 64 && f->data_offset % 64 == 0,
+    CHECK(gguf_open_buffer(buf, len, "a64.gguf", &f) == LMC_OK && f->alignment == 64 &&
+              f->data_offset % 64 == 0,
           "alignment 64: %s", lmc_last_error());
     gguf_close(f), free(buf);
 
     s = t_valid_spec(), s.no_align_key = true;
     buf = t_build(&s, &len);
-    CHECK(gguf_open_buffer(buf, len, "noalign.gguf", &f) == LMC_OK && f->alignment == 32 && f->n_kv == N_STD_KV - 1,
+    CHECK(gguf_open_buffer(buf, len, "noalign.gguf", &f) == LMC_OK && f->alignment == 32 &&
+              f->n_kv == N_STD_KV - 1,
           "default alignment: %s", lmc_last_error());
     gguf_close(f), free(buf);
 
     s = t_valid_spec(), s.version = 2;
-    s.t[2] = (ttensor){"iq", 2, {256, 3, 1, 1}, 16, 128}; /* IQ2_XXS: known to ggml, unsupported by lmc */
+    s.t[2] = (ttensor){
+        "iq", 2, {256, 3, 1, 1}, 16, 128}; /* IQ2_XXS: known to ggml, unsupported by lmc */
     buf = t_build(&s, &len);
-    CHECK(gguf_open_buffer(buf, len, "iq.gguf", &f) == LMC_OK && f->version == 2, "IQ2_XXS tensor: %s",
-          lmc_last_error());
-    if (f) CHECK(gguf_find_tensor(f, "iq") && gguf_find_tensor(f, "iq")->nbytes == 3 * 66, "IQ2_XXS bytes");
+    CHECK(gguf_open_buffer(buf, len, "iq.gguf", &f) == LMC_OK && f->version == 2,
+          "IQ2_XXS tensor: %s", lmc_last_error());
+    if (f)
+        CHECK(gguf_find_tensor(f, "iq") && gguf_find_tensor(f, "iq")->nbytes == 3 * 66,
+              "IQ2_XXS bytes");
     gguf_close(f), free(buf);
 
     s = t_valid_spec(), s.nt = 0;
     buf = t_build(&s, &len);
-    CHECK(gguf_open_buffer(buf, len, "vocab.gguf", &f) == LMC_OK && f->n_tensors == 0 && f->data_offset <= len,
+    CHECK(gguf_open_buffer(buf, len, "vocab.gguf", &f) == LMC_OK && f->n_tensors == 0 &&
+              f->data_offset <= len,
           "no tensors: %s", lmc_last_error());
     gguf_close(f), free(buf);
 }
@@ -453,7 +516,8 @@ static void test_fuzz(void) {
     free(orig);
 }
 
-/* ---- the shared models --------------------------------------------------------------------------- */
+/* ---- the shared models
+ * --------------------------------------------------------------------------- */
 
 static int n_models;
 
@@ -468,13 +532,15 @@ static int visit(const char *path, const struct stat *sb, int flag, struct FTW *
     n_models++;
     CHECK(f->n_kv > 0 && f->data_offset <= f->size, "%s: basic facts", path);
     /* vocab-only files may end before the aligned data start; the reader clamps it there */
-    CHECK(f->n_tensors == 0 || f->data_offset % f->alignment == 0, "%s: data offset unaligned", path);
-    CHECK(gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STRING) != NULL, "%s: no token list", path);
+    CHECK(f->n_tensors == 0 || f->data_offset % f->alignment == 0, "%s: data offset unaligned",
+          path);
+    CHECK(gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STRING) != NULL, "%s: no token list",
+          path);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         const uint8_t *d = t->data;
-        CHECK(d >= f->base + f->data_offset && d + t->nbytes <= f->base + f->size, "%s: tensor %llu outside",
-              path, (unsigned long long)i);
+        CHECK(d >= f->base + f->data_offset && d + t->nbytes <= f->base + f->size,
+              "%s: tensor %llu outside", path, (unsigned long long)i);
     }
     char *arch = gguf_get_str_dup(f, "general.architecture");
     CHECK(arch != NULL, "%s: no architecture", path);
@@ -501,7 +567,8 @@ static void test_models(void) {
         const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
         CHECK(emb && emb->ne[1] == 512 && emb->type == 0, "stories260K token_embd");
         uint32_t n_layer = 0;
-        CHECK(gguf_get_u32(f, "llama.block_count", &n_layer) && n_layer > 0, "stories260K block_count");
+        CHECK(gguf_get_u32(f, "llama.block_count", &n_layer) && n_layer > 0,
+              "stories260K block_count");
         gguf_close(f);
     }
     st = gguf_open(t_shared("models/llama-2-tiny-random.gguf"), &f);

@@ -23,7 +23,9 @@ static uint32_t rnd_u32(void) {
     g_rng ^= g_rng >> 27;
     return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
 }
-static float rnd_unit(void) { return (float)((double)rnd_u32() / 4294967296.0 * 2.0 - 1.0); }
+static float rnd_unit(void) {
+    return (float)((double)rnd_u32() / 4294967296.0 * 2.0 - 1.0);
+}
 
 static void put_f16(uint8_t *p, float f) {
     uint16_t h = lmc_f32_to_f16(f);
@@ -34,7 +36,8 @@ static void put_f16(uint8_t *p, float f) {
 static void fill_weights(uint32_t type, uint8_t *w, int64_t K, int rows) {
     const lmc_type_traits *tr = lmc_type_get(type);
     const size_t row = lmc_row_size(type, K);
-    for (size_t i = 0; i < row * (size_t)rows; i++) w[i] = (uint8_t)rnd_u32();
+    for (size_t i = 0; i < row * (size_t)rows; i++)
+        w[i] = (uint8_t)rnd_u32();
     const int64_t nblk = (int64_t)(row * (size_t)rows) / tr->type_size;
     for (int64_t b = 0; b < nblk; b++) {
         uint8_t *p = w + b * tr->type_size;
@@ -45,7 +48,9 @@ static void fill_weights(uint32_t type, uint8_t *w, int64_t K, int rows) {
                 memcpy(p, &f, 4);
             }
             break;
-        case LMC_TYPE_F16: put_f16(p, rnd_unit()); break;
+        case LMC_TYPE_F16:
+            put_f16(p, rnd_unit());
+            break;
         case LMC_TYPE_BF16: {
             float f = rnd_unit();
             uint32_t u;
@@ -54,15 +59,23 @@ static void fill_weights(uint32_t type, uint8_t *w, int64_t K, int rows) {
             memcpy(p, &h, 2);
             break;
         }
-        case LMC_TYPE_Q4_0: case LMC_TYPE_Q5_0: case LMC_TYPE_Q8_0:
+        case LMC_TYPE_Q4_0:
+        case LMC_TYPE_Q5_0:
+        case LMC_TYPE_Q8_0:
             put_f16(p, 0.001f + 0.05f * fabsf(rnd_unit()));
             break;
-        case LMC_TYPE_Q4_1: case LMC_TYPE_Q5_1: case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K:
+        case LMC_TYPE_Q4_1:
+        case LMC_TYPE_Q5_1:
+        case LMC_TYPE_Q4_K:
+        case LMC_TYPE_Q5_K:
             put_f16(p, 0.001f + 0.05f * fabsf(rnd_unit()));
             put_f16(p + 2, 0.05f * rnd_unit());
             break;
-        case LMC_TYPE_Q6_K: put_f16(p + 208, 0.0001f + 0.002f * fabsf(rnd_unit())); break;
-        default: break;
+        case LMC_TYPE_Q6_K:
+            put_f16(p + 208, 0.0001f + 0.002f * fabsf(rnd_unit()));
+            break;
+        default:
+            break;
         }
     }
 }
@@ -70,12 +83,14 @@ static void fill_weights(uint32_t type, uint8_t *w, int64_t K, int rows) {
 /* The activations as the kernel sees them, dequantized from format f. */
 static void x_as_seen(kern_xfmt f, const uint8_t *xq, int64_t K, double *out) {
     if (f == KX_F32) {
-        for (int64_t i = 0; i < K; i++) out[i] = ((const float *)xq)[i];
+        for (int64_t i = 0; i < K; i++)
+            out[i] = ((const float *)xq)[i];
         return;
     }
     const int blk = f == KX_Q8_0 ? 32 : 256;
     const float *d = (const float *)(xq + K);
-    for (int64_t i = 0; i < K; i++) out[i] = (double)d[i / blk] * (double)((const int8_t *)xq)[i];
+    for (int64_t i = 0; i < K; i++)
+        out[i] = (double)d[i / blk] * (double)((const int8_t *)xq)[i];
 }
 
 static const uint32_t k_types[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16, LMC_TYPE_Q4_0,
@@ -93,15 +108,18 @@ typedef struct {
     float *x;
 } kcase;
 
-static kcase kcase_make(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt, int spikes) {
+static kcase kcase_make(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt,
+                        int spikes) {
     kcase c = {.f = kt->xfmt[type], .wrow = lmc_row_size(type, K)};
     c.xrow = kern_x_row_bytes(c.f, K);
     c.w = malloc(c.wrow * (size_t)nr);
     c.x = malloc(sizeof(float) * (size_t)(K * nt));
     c.xq = aligned_alloc(64, c.xrow * (size_t)nt);
     fill_weights(type, c.w, K, nr);
-    for (int64_t i = 0; i < K * nt; i++) c.x[i] = rnd_unit() * (spikes && i % 7 == 0 ? 3.0f : 1.0f);
-    for (int t = 0; t < nt; t++) kern_quantize_x(c.f, c.x + t * K, c.xq + t * c.xrow, K);
+    for (int64_t i = 0; i < K * nt; i++)
+        c.x[i] = rnd_unit() * (spikes && i % 7 == 0 ? 3.0f : 1.0f);
+    for (int t = 0; t < nt; t++)
+        kern_quantize_x(c.f, c.x + t * K, c.xq + t * c.xrow, K);
     return c;
 }
 
@@ -143,8 +161,11 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
             if (!(fabs(got - exact) <= tol1) || !(fabs(got - ref) <= tol2)) {
                 bad = 1;
                 if (g_bad_reported++ < 10)
-                    fprintf(stderr, "  %s %s K=%lld nr=%d nt=%d r=%d t=%d: got %.9g exact(quantized x) %.9g (tol %.3g) ref %.9g (tol %.3g)\n",
-                            kt->name, lmc_type_name(type), (long long)K, nr, nt, r, t, got, exact, tol1, ref, tol2);
+                    fprintf(stderr,
+                            "  %s %s K=%lld nr=%d nt=%d r=%d t=%d: got %.9g exact(quantized x) "
+                            "%.9g (tol %.3g) ref %.9g (tol %.3g)\n",
+                            kt->name, lmc_type_name(type), (long long)K, nr, nt, r, t, got, exact,
+                            tol1, ref, tol2);
             }
         }
     }
@@ -157,24 +178,29 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
 
 /* A row's result must not depend on how the rows were split between calls (threads take ranges of
  * rows; the 16-row kernels pad partial groups): the same rows in pieces give the same bits. Tokens
- * split into two calls likewise, as long as both calls take the same path (prompt kernels start at 4
- * tokens for the 8-bit types, for F16 past one token chunk: 40 = 20 + 20, and 2 = 1 + 1 for decode). */
+ * split into two calls likewise, as long as both calls take the same path (prompt kernels start at
+ * 4 tokens for the 8-bit types, for F16 past one token chunk: 40 = 20 + 20, and 2 = 1 + 1 for
+ * decode). */
 static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int nt) {
     kcase c = kcase_make(kt, type, K, nr, nt, 0);
     const size_t wrow = c.wrow, xrow = c.xrow;
     const uint8_t *w = c.w, *xq = c.xq;
-    float *y = malloc(sizeof(float) * (size_t)(nr * nt)), *y2 = malloc(sizeof(float) * (size_t)(nr * nt));
+    float *y = malloc(sizeof(float) * (size_t)(nr * nt)),
+          *y2 = malloc(sizeof(float) * (size_t)(nr * nt));
     kt->gemm[type](K, w, wrow, nr, xq, xrow, nt, y, nr);
     const int cuts[] = {0, 3, 4, 20, 23, nr};
     for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++)
-        kt->gemm[type](K, w + (size_t)cuts[c] * wrow, wrow, cuts[c + 1] - cuts[c], xq, xrow, nt, y2 + cuts[c], nr);
-    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "%s %s K=%lld nr=%d nt=%d: row split changes bits",
-          kt->name, lmc_type_name(type), (long long)K, nr, nt);
+        kt->gemm[type](K, w + (size_t)cuts[c] * wrow, wrow, cuts[c + 1] - cuts[c], xq, xrow, nt,
+                       y2 + cuts[c], nr);
+    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0,
+          "%s %s K=%lld nr=%d nt=%d: row split changes bits", kt->name, lmc_type_name(type),
+          (long long)K, nr, nt);
     const int t1 = nt / 2;
     kt->gemm[type](K, w, wrow, nr, xq, xrow, t1, y2, nr);
     kt->gemm[type](K, w, wrow, nr, xq + (size_t)t1 * xrow, xrow, nt - t1, y2 + (size_t)t1 * nr, nr);
-    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "%s %s K=%lld nr=%d nt=%d: token split changes bits",
-          kt->name, lmc_type_name(type), (long long)K, nr, nt);
+    CHECK(memcmp(y, y2, sizeof(float) * (size_t)(nr * nt)) == 0,
+          "%s %s K=%lld nr=%d nt=%d: token split changes bits", kt->name, lmc_type_name(type),
+          (long long)K, nr, nt);
     kcase_free(&c);
     free(y);
     free(y2);
@@ -184,7 +210,8 @@ static void run_split_case(const kern_table *kt, uint32_t type, int64_t K, int n
 static void test_quantize_x(void) {
     enum { K = 512 };
     float x[K];
-    for (int i = 0; i < K; i++) x[i] = i < 256 ? 0.0f : rnd_unit() * 10.0f;
+    for (int i = 0; i < K; i++)
+        x[i] = i < 256 ? 0.0f : rnd_unit() * 10.0f;
     uint8_t *q0 = aligned_alloc(64, kern_x_row_bytes(KX_Q8_0, K));
     uint8_t *qk = aligned_alloc(64, kern_x_row_bytes(KX_Q8_K, K));
     kern_quantize_x(KX_Q8_0, x, q0, K);
@@ -206,11 +233,13 @@ static void test_quantize_x(void) {
     ok = 1;
     for (int g = 0; g < K / 16; g++) {
         int sum = 0;
-        for (int i = 0; i < 16; i++) sum += ((const int8_t *)qk)[16 * g + i];
+        for (int i = 0; i < 16; i++)
+            sum += ((const int8_t *)qk)[16 * g + i];
         if (sum != bs[g]) ok = 0;
     }
     CHECK(ok, "Q8_K activation 16-sums");
-    CHECK(kern_x_row_bytes(KX_Q8_0, 33) == 0 && kern_x_row_bytes(KX_Q8_K, 32) == 0, "bad K refused");
+    CHECK(kern_x_row_bytes(KX_Q8_0, 33) == 0 && kern_x_row_bytes(KX_Q8_K, 32) == 0,
+          "bad K refused");
     CHECK(kern_x_row_bytes(KX_F32, 3) % 64 == 0, "rows 64-byte multiples");
     free(q0);
     free(qk);
@@ -373,26 +402,43 @@ int main(void) {
             if (!kt->gemm[type]) continue;
             const int blk = lmc_type_get(type)->blck_size;
             int64_t Ks[3];
-            if (blk == 1) { Ks[0] = 7; Ks[1] = 40; Ks[2] = 301; }
-            else if (blk == 32) { Ks[0] = 32; Ks[1] = 96; Ks[2] = 544; }
-            else { Ks[0] = 256; Ks[1] = 512; Ks[2] = 1280; }
+            if (blk == 1) {
+                Ks[0] = 7;
+                Ks[1] = 40;
+                Ks[2] = 301;
+            } else if (blk == 32) {
+                Ks[0] = 32;
+                Ks[1] = 96;
+                Ks[2] = 544;
+            } else {
+                Ks[0] = 256;
+                Ks[1] = 512;
+                Ks[2] = 1280;
+            }
             for (int ki = 0; ki < 3; ki++) {
-                for (int nt = 1; nt <= 17; nt++) run_case(kt, type, Ks[ki], 9, nt);
-                for (int nr = 1; nr <= 6; nr++) run_case(kt, type, Ks[ki], nr, 5);
+                for (int nt = 1; nt <= 17; nt++)
+                    run_case(kt, type, Ks[ki], 9, nt);
+                for (int nr = 1; nr <= 6; nr++)
+                    run_case(kt, type, Ks[ki], nr, 5);
                 /* wide tiles (16 rows) with a remainder */
-                for (int nt = 1; nt <= 17; nt += 4) run_case(kt, type, Ks[ki], 35, nt);
+                for (int nt = 1; nt <= 17; nt += 4)
+                    run_case(kt, type, Ks[ki], 35, nt);
             }
             run_case(kt, type, Ks[0], 5, 70); /* more tokens than one chunk */
-            /* long rows: K in several segments of the 16-row K-quant kernels (TK_SEG super-blocks) */
+            /* long rows: K in several segments of the 16-row K-quant kernels (TK_SEG super-blocks)
+             */
             if (blk == 256) run_case(kt, type, 256 * 27, 19, 21);
-            /* 32-blocks: block counts with every remainder of 4 (the Q4_0 decode kernel's groups) */
+            /* 32-blocks: block counts with every remainder of 4 (the Q4_0 decode kernel's groups)
+             */
             if (blk == 32) {
                 run_case(kt, type, 32 * 6, 9, 3);
                 run_case(kt, type, 32 * 8, 17, 1);
                 run_case(kt, type, 32 * 67, 11, 2);
-                run_case(kt, type, 32 * 131, 19, 21); /* the Q4_0 prompt kernel's K segments (64 blocks) */
+                run_case(kt, type, 32 * 131, 19,
+                         21); /* the Q4_0 prompt kernel's K segments (64 blocks) */
             }
-            /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail */
+            /* float rows longer than the F16 prompt kernel's K segment (1024), with a ragged tail
+             */
             if (blk == 1) {
                 run_case(kt, type, 2500, 13, 21);
                 run_split_case(kt, type, 2500, 37, 40);

@@ -23,9 +23,10 @@ static double rel_err(const float *a, const float *b, int64_t n) {
 }
 
 /* Where the kernels round the activations to 8-bit blocks (kern_best()->xfmt[type]), cpu_matmul
- * differs from the reference by at most the error that rounding introduces, sum_k |w_k| |x_k - xq_k|,
- * plus f32 rounding of both sums. Returns the number of outputs outside that bound. */
-static int outside_quant_bound(const gguf_tensor *W, const float *x, const float *y, const float *yr, int n_tok) {
+ * differs from the reference by at most the error that rounding introduces, sum_k |w_k| |x_k -
+ * xq_k|, plus f32 rounding of both sums. Returns the number of outputs outside that bound. */
+static int outside_quant_bound(const gguf_tensor *W, const float *x, const float *y,
+                               const float *yr, int n_tok) {
     const kern_table *kt = kern_best();
     const int64_t K = W->ne[0], N = W->ne[1];
     const kern_xfmt f = kt->xfmt[W->type];
@@ -37,7 +38,8 @@ static int outside_quant_bound(const gguf_tensor *W, const float *x, const float
         const float *xt = x + t * K;
         kern_quantize_x(f, xt, xq, K);
         const int blk = f == KX_Q8_0 ? 32 : 256;
-        for (int64_t i = 0; i < K; i++) xs[i] = ((const float *)(xq + K))[i / blk] * (float)((const int8_t *)xq)[i];
+        for (int64_t i = 0; i < K; i++)
+            xs[i] = ((const float *)(xq + K))[i / blk] * (float)((const int8_t *)xq)[i];
         for (int64_t r = 0; r < N; r++) {
             lmc_dequantize(W->type, (const uint8_t *)W->data + r * wrow, wd, K);
             double qerr = 0, mag = 0;
@@ -78,7 +80,8 @@ static int exact_path_mismatches(const gguf_tensor *W, const float *x, const flo
 static void cover(void *ctx, int64_t b, int64_t e, int tid) {
     (void)tid;
     int *hits = ctx;
-    for (int64_t i = b; i < e; i++) hits[i]++;
+    for (int64_t i = b; i < e; i++)
+        hits[i]++;
 }
 
 int main(void) {
@@ -91,16 +94,18 @@ int main(void) {
             int hits[40] = {0};
             tp_parallel_for(p, n, cover, hits);
             int ok = 1;
-            for (int i = 0; i < 40; i++) ok &= hits[i] == (i < n);
+            for (int i = 0; i < 40; i++)
+                ok &= hits[i] == (i < n);
             CHECK(ok, "parallel_for(%d) with %d threads", n, T);
         }
         tp_free(p);
     }
 
     t_require_shared();
-    const char *types[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
-                           "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
-    const char *tensors[] = {"blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.1.ffn_gate.weight"};
+    const char *types[] = {"F16",  "BF16", "Q8_0",   "Q4_0",   "Q4_1",   "Q5_0",
+                           "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"};
+    const char *tensors[] = {"blk.0.attn_q.weight", "blk.0.ffn_down.weight",
+                             "blk.1.ffn_gate.weight"};
     tp_pool *pool1 = NULL, *pool2 = NULL;
     tp_create(1, cpu_matmul_scratch_bytes(8192, 8), &pool1);
     tp_create(2, cpu_matmul_scratch_bytes(8192, 8), &pool2);
@@ -135,12 +140,16 @@ int main(void) {
             const kern_table *kt = kern_best();
             if (kt && kt->gemm[W->type] && kt->xfmt[W->type] != KX_F32) {
                 int bad = outside_quant_bound(W, x, y, yr, n_tok);
-                CHECK(bad == 0, "%s %s: %d outputs differ from the reference by more than the activation rounding allows",
+                CHECK(bad == 0,
+                      "%s %s: %d outputs differ from the reference by more than the activation "
+                      "rounding allows",
                       types[ti], tensors[k], bad);
             } else {
-                CHECK(e < 1e-5, "%s %s: relative error %g vs the reference", types[ti], tensors[k], e);
+                CHECK(e < 1e-5, "%s %s: relative error %g vs the reference", types[ti], tensors[k],
+                      e);
             }
-            CHECK(memcmp(y, y2, sizeof(float) * N * n_tok) == 0, "%s %s: 1 and 2 threads differ", types[ti], tensors[k]);
+            CHECK(memcmp(y, y2, sizeof(float) * N * n_tok) == 0, "%s %s: 1 and 2 threads differ",
+                  types[ti], tensors[k]);
             if (!kt->gemm[W->type]) {
                 CHECK(exact_path_mismatches(W, x, y, n_tok) == 0,
                       "%s %s: exact path (%d tokens) not the bits of dequantize + kern_dot_f32_c",
@@ -158,7 +167,8 @@ int main(void) {
                 free(yb);
             }
             cpu_matmul(W, x + K, y2, 1, pool2); /* one token alone == its row of the batch */
-            CHECK(memcmp(y2, y + N, sizeof(float) * N) == 0, "%s %s: batch row differs from alone", types[ti], tensors[k]);
+            CHECK(memcmp(y2, y + N, sizeof(float) * N) == 0, "%s %s: batch row differs from alone",
+                  types[ti], tensors[k]);
             free(x);
             free(y);
             free(y2);

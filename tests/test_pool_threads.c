@@ -13,7 +13,8 @@ enum { N_GEN = 48 };
 
 static int argmax(const float *a, int n) {
     int b = 0;
-    for (int i = 1; i < n; i++) if (a[i] > a[b]) b = i;
+    for (int i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
     return b;
 }
 
@@ -55,8 +56,10 @@ int main(void) {
             const int ok = run(m, nt, ids);
             CHECK(ok, "%d threads: %s", nt, lmc_last_error());
             int same = 0;
-            while (ok && same <= N_GEN && ids[same] == ref[same]) same++;
-            CHECK(!ok || same == N_GEN + 1, "%d threads (run %d): ids differ from 1 thread's at %d", nt, rep, same);
+            while (ok && same <= N_GEN && ids[same] == ref[same])
+                same++;
+            CHECK(!ok || same == N_GEN + 1, "%d threads (run %d): ids differ from 1 thread's at %d",
+                  nt, rep, same);
         }
     }
     lmc_model_free(m);

@@ -16,13 +16,14 @@ static void softmax_ref(const float *l, int n, float temp, const int *keep, doub
         p[i] = (!keep || keep[i]) ? exp(((double)l[i] - mx) / temp) : 0.0;
         sum += p[i];
     }
-    for (int i = 0; i < n; i++) p[i] /= sum;
+    for (int i = 0; i < n; i++)
+        p[i] /= sum;
 }
 
 /* Draws `draws` samples; returns the chi-square statistic against p, and counts hits on tokens with
  * p == 0 in *bad. df = tokens with p > 0, minus one. */
-static double chi_square(lmc_sampler *s, const float *l, int n, const double *p, int draws, int *bad,
-                         int *df) {
+static double chi_square(lmc_sampler *s, const float *l, int n, const double *p, int draws,
+                         int *bad, int *df) {
     static int cnt[8192];
     memset(cnt, 0, sizeof cnt);
     for (int d = 0; d < draws; d++) {
@@ -46,7 +47,8 @@ static double chi_square(lmc_sampler *s, const float *l, int n, const double *p,
 
 /* Upper 0.1% critical values of chi-square for df = 1..10 (fixed seeds make the test deterministic;
  * the bound just documents that the frequencies are what a correct sampler gives). */
-static const double chi_crit[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59};
+static const double chi_crit[] = {0,     10.83, 13.82, 16.27, 18.47, 20.52,
+                                  22.46, 24.32, 26.12, 27.88, 29.59};
 
 static lmc_sampler_params plain(float temp, uint64_t seed) {
     lmc_sampler_params p = lmc_sampler_default_params();
@@ -58,16 +60,16 @@ static lmc_sampler_params plain(float temp, uint64_t seed) {
     return p;
 }
 
-static void check_dist(const char *what, lmc_sampler_params sp, const float *l, int n, const int *keep,
-                       float temp) {
+static void check_dist(const char *what, lmc_sampler_params sp, const float *l, int n,
+                       const int *keep, float temp) {
     double p[64];
     softmax_ref(l, n, temp, keep, p);
     lmc_sampler *s = lmc_sampler_init(&sp, n);
     int bad, df;
     double chi = chi_square(s, l, n, p, 100000, &bad, &df);
     CHECK(bad == 0, "%s: %d draws of excluded tokens", what, bad);
-    CHECK(df >= 0 && df <= 10 && (df == 0 ? chi == 0 : chi < chi_crit[df]), "%s: chi-square %.2f with df %d",
-          what, chi, df);
+    CHECK(df >= 0 && df <= 10 && (df == 0 ? chi == 0 : chi < chi_crit[df]),
+          "%s: chi-square %.2f with df %d", what, chi, df);
     lmc_sampler_free(s);
 }
 
@@ -170,16 +172,20 @@ int main(void) {
         check_dist("top-p 0.9 then temp 0.7", p, l4, 4, k3, 0.7f);
     }
 
-    /* top-p over a large vocabulary (the partial sort grows in chunks): draws stay in the nucleus */
+    /* top-p over a large vocabulary (the partial sort grows in chunks): draws stay in the nucleus
+     */
     {
         enum { N = 4000 };
         static float l[N];
         static int order[N];
-        for (int i = 0; i < N; i++) l[i] = frand() * 8.0f, order[i] = i;
+        for (int i = 0; i < N; i++)
+            l[i] = frand() * 8.0f, order[i] = i;
         /* reference nucleus by a plain selection sort on probabilities */
         double mx = 0, sum = 0;
-        for (int i = 0; i < N; i++) mx = l[i] > mx ? l[i] : mx;
-        for (int i = 0; i < N; i++) sum += exp(l[i] - mx);
+        for (int i = 0; i < N; i++)
+            mx = l[i] > mx ? l[i] : mx;
+        for (int i = 0; i < N; i++)
+            sum += exp(l[i] - mx);
         for (int i = 0; i < N; i++)
             for (int j = i + 1; j < N && i < 400; j++)
                 if (l[order[j]] > l[order[i]]) {
@@ -200,8 +206,10 @@ int main(void) {
         p.top_p = 0.3f;
         lmc_sampler *s = lmc_sampler_init(&p, N);
         int outside = 0;
-        for (int d2 = 0; d2 < 3000; d2++) outside += !in[lmc_sampler_sample(s, l)];
-        CHECK(n_keep > 64 && outside == 0, "top-p nucleus of %d tokens: %d draws outside", n_keep, outside);
+        for (int d2 = 0; d2 < 3000; d2++)
+            outside += !in[lmc_sampler_sample(s, l)];
+        CHECK(n_keep > 64 && outside == 0, "top-p nucleus of %d tokens: %d draws outside", n_keep,
+              outside);
         lmc_sampler_free(s);
     }
 
@@ -281,7 +289,8 @@ int main(void) {
         p.repeat_last_n = -1; /* whole history */
         s = lmc_sampler_init(&p, 5);
         lmc_sampler_accept(s, 0);
-        for (int i = 0; i < 500; i++) lmc_sampler_accept(s, 3);
+        for (int i = 0; i < 500; i++)
+            lmc_sampler_accept(s, 3);
         CHECK(lmc_sampler_sample(s, w) == 1, "repeat_last_n -1 remembers everything");
         lmc_sampler_free(s);
         p.repeat_last_n = 0; /* off */
@@ -314,7 +323,8 @@ int main(void) {
         lmc_sampler *c = lmc_sampler_init(&p, 16);
         int same = 0, diff = 0, first[100];
         for (int i = 0; i < 100; i++) {
-            int x = lmc_sampler_sample(a, u), y = lmc_sampler_sample(b, u), z = lmc_sampler_sample(c, u);
+            int x = lmc_sampler_sample(a, u), y = lmc_sampler_sample(b, u),
+                z = lmc_sampler_sample(c, u);
             first[i] = x;
             same += x == y;
             diff += x != z;
@@ -323,7 +333,8 @@ int main(void) {
         CHECK(diff > 50, "different seeds differ: %d of 100", diff);
         lmc_sampler_reset(a);
         int replay = 0;
-        for (int i = 0; i < 100; i++) replay += lmc_sampler_sample(a, u) == first[i];
+        for (int i = 0; i < 100; i++)
+            replay += lmc_sampler_sample(a, u) == first[i];
         CHECK(replay == 100, "reset replays the seed: %d of 100", replay);
         lmc_sampler_free(a);
         lmc_sampler_free(b);
@@ -333,7 +344,8 @@ int main(void) {
         a = lmc_sampler_init(&p, 16);
         b = lmc_sampler_init(&p, 16);
         diff = 0;
-        for (int i = 0; i < 100; i++) diff += lmc_sampler_sample(a, u) != lmc_sampler_sample(b, u);
+        for (int i = 0; i < 100; i++)
+            diff += lmc_sampler_sample(a, u) != lmc_sampler_sample(b, u);
         CHECK(diff > 50, "random seeds differ: %d of 100", diff);
         lmc_sampler_free(a);
         lmc_sampler_free(b);
@@ -344,7 +356,8 @@ int main(void) {
         const float l[4] = {NAN, -INFINITY, 1.0f, NAN};
         lmc_sampler *s = lmc_sampler_init(&d, 4);
         int ok = 1;
-        for (int i = 0; i < 100; i++) ok &= lmc_sampler_sample(s, l) == 2;
+        for (int i = 0; i < 100; i++)
+            ok &= lmc_sampler_sample(s, l) == 2;
         CHECK(ok, "NaN and -inf are never drawn");
         const float all[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
         int t = lmc_sampler_sample(s, all);

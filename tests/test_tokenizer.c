@@ -1,7 +1,8 @@
 /* test_tokenizer.c — the tokenizer against independent references: every case of the .inp files
- * beside the shared vocab GGUFs must give exactly the ids of the matching .out (made by Hugging Face tokenizers),
- * stories260K's prompt ids, detokenize(tokenize(s)) == s, special-token parsing, streaming UTF-8
- * hold-back, buffer-size conventions, and clear errors for GGUFs without (or with broken) tokenizers. */
+ * beside the shared vocab GGUFs must give exactly the ids of the matching .out (made by Hugging
+ * Face tokenizers), stories260K's prompt ids, detokenize(tokenize(s)) == s, special-token parsing,
+ * streaming UTF-8 hold-back, buffer-size conventions, and clear errors for GGUFs without (or with
+ * broken) tokenizers. */
 #include "lmc.h"
 #include "testutil.h"
 #include "tokenizer.h"
@@ -12,15 +13,22 @@
 
 #define CASE_SEP "\n__ggml_vocab_test__\n"
 
-/* ---- a tiny in-memory GGUF writer for the synthetic vocabularies ------------------------------ */
+/* ---- a tiny in-memory GGUF writer for the synthetic vocabularies ------------------------------
+ */
 typedef struct {
     t_buf buf;
     uint64_t n_kv;
 } gb;
 
-static void gb_put(gb *b, const void *d, size_t n) { t_buf_put(&b->buf, d, n); }
-static void gb_u32(gb *b, uint32_t x) { gb_put(b, &x, 4); }
-static void gb_u64(gb *b, uint64_t x) { gb_put(b, &x, 8); }
+static void gb_put(gb *b, const void *d, size_t n) {
+    t_buf_put(&b->buf, d, n);
+}
+static void gb_u32(gb *b, uint32_t x) {
+    gb_put(b, &x, 4);
+}
+static void gb_u64(gb *b, uint64_t x) {
+    gb_put(b, &x, 8);
+}
 static void gb_s(gb *b, const char *s) {
     gb_u64(b, strlen(s));
     gb_put(b, s, strlen(s));
@@ -42,7 +50,8 @@ static void kv_strs(gb *b, const char *k, const char *const *v, size_t n) {
     gb_u32(b, 9);
     gb_u32(b, 8);
     gb_u64(b, n);
-    for (size_t i = 0; i < n; i++) gb_s(b, v[i]);
+    for (size_t i = 0; i < n; i++)
+        gb_s(b, v[i]);
     b->n_kv++;
 }
 static void kv_f32s(gb *b, const char *k, const float *v, size_t n) {
@@ -83,7 +92,11 @@ static lmc_status load_synthetic(gb *body, struct tok_vocab **v) {
 static bool utf8_valid(const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        size_t l = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        size_t l = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
         if (!l || i + l > n) return false;
         for (size_t k = 1; k < l; k++)
             if (((unsigned char)s[i + k] & 0xc0) != 0x80) return false;
@@ -92,7 +105,8 @@ static bool utf8_valid(const char *s, size_t n) {
     return true;
 }
 
-/* ---- synthetic vocabularies: errors and edge cases -------------------------------------------- */
+/* ---- synthetic vocabularies: errors and edge cases --------------------------------------------
+ */
 static void test_synthetic(void) {
     struct tok_vocab *v;
     gb b = {0};
@@ -101,28 +115,42 @@ static void test_synthetic(void) {
     CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "no tokenizer"),
           "GGUF without tokenizer: %s", lmc_last_error());
 
-    const char *toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "ab", "<|x|>", "<u>"};
+    const char *toks[] = {"<unk>",
+                          "<s>",
+                          "</s>",
+                          "\xe2\x96\x81",
+                          "a",
+                          "b",
+                          "ab",
+                          "\xe2\x96\x81"
+                          "ab",
+                          "<|x|>",
+                          "<u>"};
     const float scores[] = {0, 0, 0, -1, -2, -3, -0.5f, -0.25f, 0, 0};
     const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1, 3, 4};
     const size_t nt = sizeof toks / sizeof toks[0];
 
     kv_str(&b, "tokenizer.ggml.model", "bert");
     kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
-    CHECK(load_synthetic(&b, &v) == LMC_ERR_UNSUPPORTED && strstr(lmc_last_error(), "bert"), "bert: %s", lmc_last_error());
+    CHECK(load_synthetic(&b, &v) == LMC_ERR_UNSUPPORTED && strstr(lmc_last_error(), "bert"),
+          "bert: %s", lmc_last_error());
 
     kv_str(&b, "tokenizer.ggml.model", "llama");
     kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
     kv_f32s(&b, "tokenizer.ggml.scores", scores, nt - 1);
-    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "scores"), "short scores: %s", lmc_last_error());
+    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "scores"),
+          "short scores: %s", lmc_last_error());
 
     kv_str(&b, "tokenizer.ggml.model", "llama");
     kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
     kv_strs(&b, "tokenizer.ggml.token_type", toks, nt);
-    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "token_type"), "string types: %s", lmc_last_error());
+    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "token_type"),
+          "string types: %s", lmc_last_error());
 
     kv_str(&b, "tokenizer.ggml.model", "gpt2");
     kv_strs(&b, "tokenizer.ggml.tokens", toks, nt);
-    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "merges"), "no merges: %s", lmc_last_error());
+    CHECK(load_synthetic(&b, &v) == LMC_ERR_FORMAT && strstr(lmc_last_error(), "merges"),
+          "no merges: %s", lmc_last_error());
 
     /* SentencePiece without byte tokens: characters outside the vocabulary become <unk> */
     kv_str(&b, "tokenizer.ggml.model", "llama");
@@ -135,11 +163,13 @@ static void test_synthetic(void) {
     if (v) {
         int32_t *ids;
         size_t n;
-        CHECK(tok_encode(v, "ab c<u><|x|>", 12, true, false, &ids, &n) == LMC_OK, "%s", lmc_last_error());
+        CHECK(tok_encode(v, "ab c<u><|x|>", 12, true, false, &ids, &n) == LMC_OK, "%s",
+              lmc_last_error());
         /* BOS, "▁ab", "▁", <unk> for 'c', user-defined <u> (always matched), then "<|x|>" as text:
          * '<' '|' 'x' '|' '>' are all unknown; a leading space follows the user-defined token */
         int32_t want[] = {1, 7, 3, 0, 9, 3, 0, 0, 0, 0, 0};
-        CHECK(n == sizeof want / sizeof want[0] && !memcmp(ids, want, sizeof want), "spm ids (n=%zu)", n);
+        CHECK(n == sizeof want / sizeof want[0] && !memcmp(ids, want, sizeof want),
+              "spm ids (n=%zu)", n);
         free(ids);
         CHECK(tok_encode(v, "<|x|>ab", 7, false, true, &ids, &n) == LMC_OK, "%s", lmc_last_error());
         int32_t want2[] = {8, 7};
@@ -151,8 +181,16 @@ static void test_synthetic(void) {
     }
 
     /* byte-level BPE with an unknown pre-tokenizer: a warning, and the GPT-2 rules */
-    const char *btoks[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0" /* Ġ = space */, "\xc4\xa0" "a"};
-    const char *merges[] = {"a b", "ab c", "\xc4\xa0 a", "zz top" /* parts not in the vocabulary: ignored */};
+    const char *btoks[] = {"a",
+                           "b",
+                           "c",
+                           "ab",
+                           "abc",
+                           "\xc4\xa0" /* Ġ = space */,
+                           "\xc4\xa0"
+                           "a"};
+    const char *merges[] = {"a b", "ab c", "\xc4\xa0 a",
+                            "zz top" /* parts not in the vocabulary: ignored */};
     kv_str(&b, "tokenizer.ggml.model", "gpt2");
     kv_str(&b, "tokenizer.ggml.pre", "no-such-pre");
     kv_strs(&b, "tokenizer.ggml.tokens", btoks, 7);
@@ -163,13 +201,15 @@ static void test_synthetic(void) {
         CHECK(w && strstr(w, "no-such-pre") && strstr(w, "GPT-2"), "warning: %s", w ? w : "(none)");
         int32_t *ids;
         size_t n;
-        CHECK(tok_encode(v, "abc ab a", 8, true, false, &ids, &n) == LMC_OK, "%s", lmc_last_error());
+        CHECK(tok_encode(v, "abc ab a", 8, true, false, &ids, &n) == LMC_OK, "%s",
+              lmc_last_error());
         /* "abc" | " ab" | " a": in " ab" the merge "a b" (rank 0) beats "Ġ a" (rank 2), and "Ġ ab"
          * is no merge, so it stays Ġ + ab */
         int32_t want[] = {4, 5, 3, 6};
         CHECK(n == 4 && !memcmp(ids, want, sizeof want), "bpe ids (n=%zu)", n);
         free(ids);
-        CHECK(tok_encode(v, "x", 1, false, false, &ids, &n) == LMC_ERR_UNSUPPORTED, "a byte without token and no <unk> must fail");
+        CHECK(tok_encode(v, "x", 1, false, false, &ids, &n) == LMC_ERR_UNSUPPORTED,
+              "a byte without token and no <unk> must fail");
         char buf[8];
         CHECK(tok_piece(v, 6, buf, sizeof buf, false) == 2 && !memcmp(buf, " a", 2), "bpe piece");
         CHECK(tok_piece(v, 7, buf, sizeof buf, false) == -1, "out of range piece");
@@ -177,7 +217,8 @@ static void test_synthetic(void) {
     }
 }
 
-/* ---- the shared vocabularies ------------------------------------------------------------------ */
+/* ---- the shared vocabularies ------------------------------------------------------------------
+ */
 static int split_cases(char *data, size_t len, char **starts, size_t *lens, int max) {
     int n = 0;
     const size_t sl = strlen(CASE_SEP);
@@ -203,9 +244,10 @@ static int parse_ids(const char *line, int32_t *ids, int max) {
     return n;
 }
 
-/* Detokenizes ids with the streaming detokenizer; every chunk must be valid UTF-8 when the whole is. */
-static char *detok_all(const lmc_model *m, const int32_t *ids, int32_t n, bool special, bool *chunks_valid,
-                       size_t *out_len) {
+/* Detokenizes ids with the streaming detokenizer; every chunk must be valid UTF-8 when the whole
+ * is. */
+static char *detok_all(const lmc_model *m, const int32_t *ids, int32_t n, bool special,
+                       bool *chunks_valid, size_t *out_len) {
     lmc_detok *d = lmc_detok_init(m, special);
     size_t cap = 64, len = 0, l;
     char *out = malloc(cap);
@@ -214,7 +256,8 @@ static char *detok_all(const lmc_model *m, const int32_t *ids, int32_t n, bool s
         const char *s = i < n ? lmc_detok_push(d, ids[i], &l) : lmc_detok_flush(d, &l);
         if (!s) break;
         if (i < n && !utf8_valid(s, l)) *chunks_valid = false;
-        while (len + l + 1 > cap) out = realloc(out, cap *= 2);
+        while (len + l + 1 > cap)
+            out = realloc(out, cap *= 2);
         memcpy(out + len, s, l);
         len += l;
     }
@@ -256,9 +299,9 @@ static void test_vocab(const char *name, bool spm) {
         line = line ? strchr(line, '\n') : NULL;
         if (line) line++;
 
-        /* round trip. SentencePiece rule: the text is tokenized with BOS and the vocabulary's leading
-         * space; the detokenizer drops the single leading space of the first piece after BOS, so the
-         * text comes back exactly. BPE: no BOS, exact bytes. */
+        /* round trip. SentencePiece rule: the text is tokenized with BOS and the vocabulary's
+         * leading space; the detokenizer drops the single leading space of the first piece after
+         * BOS, so the text comes back exactly. BPE: no BOS, exact bytes. */
         ng = lmc_tokenize(m, cs[c], (int32_t)cl[c], got, 65536, spm, false);
         bool chunks_valid;
         char *back = detok_all(m, got, ng, false, &chunks_valid, NULL);
@@ -267,18 +310,45 @@ static void test_vocab(const char *name, bool spm) {
         rt_pass += rt;
         free(back);
     }
-    CHECK(nc > 0 && line && *line == 0, "%s: %d cases but the .out has a different number of lines", name, nc);
+    CHECK(nc > 0 && line && *line == 0, "%s: %d cases but the .out has a different number of lines",
+          name, nc);
     printf("%-14s ids %d/%d, round trip %d/%d\n", name, pass, nc, rt_pass, nc);
 
     /* random texts from fragments (words, runs of spaces, newlines, digits, multi-byte characters,
-     * contractions, special-token text, stray UTF-8 bytes): the round trip must be exact. Not drawn:
-     * bytes C0, C1, F5-FF (never in UTF-8; some byte-level vocabularies lack them or map them to
-     * user-defined tokens); for SentencePiece a literal U+2581 (it is the vocabulary's space) and
-     * the text of user-defined tokens (phi-3's "</s>": a leading space follows a special token). */
-    static const char *const frags[] = {"Hello", " world", "  ", "   ", "\t", "\n", "\n\n", " \n", "123", "4567", "'s",
-                                        "'LL", "\xc3\xbc", "\xe2\x96\x81", "\xf0\x9f\xa6\x99", "\xe4\xbd\xa0\xe5\xa5\xbd",
-                                        "\xd0\xbf\xd1\x80\xd0\xb8", "<|im_start|>", "<s>", "</s>", "<think>", "!!", "...",
-                                        "\x80", "\xc3", "\x00", " \xe2\x80\x83 ", "\r\n", "a"};
+     * contractions, special-token text, stray UTF-8 bytes): the round trip must be exact. Not
+     * drawn: bytes C0, C1, F5-FF (never in UTF-8; some byte-level vocabularies lack them or map
+     * them to user-defined tokens); for SentencePiece a literal U+2581 (it is the vocabulary's
+     * space) and the text of user-defined tokens (phi-3's "</s>": a leading space follows a special
+     * token). */
+    static const char *const frags[] = {"Hello",
+                                        " world",
+                                        "  ",
+                                        "   ",
+                                        "\t",
+                                        "\n",
+                                        "\n\n",
+                                        " \n",
+                                        "123",
+                                        "4567",
+                                        "'s",
+                                        "'LL",
+                                        "\xc3\xbc",
+                                        "\xe2\x96\x81",
+                                        "\xf0\x9f\xa6\x99",
+                                        "\xe4\xbd\xa0\xe5\xa5\xbd",
+                                        "\xd0\xbf\xd1\x80\xd0\xb8",
+                                        "<|im_start|>",
+                                        "<s>",
+                                        "</s>",
+                                        "<think>",
+                                        "!!",
+                                        "...",
+                                        "\x80",
+                                        "\xc3",
+                                        "\x00",
+                                        " \xe2\x80\x83 ",
+                                        "\r\n",
+                                        "a"};
     const int nf = (int)(sizeof frags / sizeof frags[0]);
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     int rnd_pass = 0, n_rnd = 200;
@@ -307,7 +377,8 @@ static void test_vocab(const char *name, bool spm) {
         if (!spm) { /* BPE with special tokens parsed and rendered: exact as well */
             ng = lmc_tokenize(m, text, (int32_t)tl, got, 65536, false, true);
             back = detok_all(m, got, ng, true, &cv, &bl);
-            CHECK(ng >= 0 && bl == tl && !memcmp(back, text, tl), "%s random case %d: special round trip", name, c);
+            CHECK(ng >= 0 && bl == tl && !memcmp(back, text, tl),
+                  "%s random case %d: special round trip", name, c);
             free(back);
         }
     }
@@ -334,16 +405,23 @@ static void test_stories(void) {
     int32_t n = lmc_tokenize(m, "Once upon a time", -1, ids, 16, true, false);
     int32_t want[] = {1, 403, 407, 261, 378};
     CHECK(n == 5 && !memcmp(ids, want, sizeof want), "stories260K: n=%d", n);
-    CHECK(lmc_tokenize(m, "Once upon a time", -1, ids, 3, true, false) == -5, "small buffer gives -(needed)");
-    CHECK(lmc_token_bos(m) == 1 && lmc_token_eos(m) == 2 && lmc_vocab_add_bos(m), "stories specials");
-    CHECK(lmc_token_is_eog(m, 2) && !lmc_token_is_eog(m, 1) && !lmc_token_is_eog(m, 100000), "stories eog");
+    CHECK(lmc_tokenize(m, "Once upon a time", -1, ids, 3, true, false) == -5,
+          "small buffer gives -(needed)");
+    CHECK(lmc_token_bos(m) == 1 && lmc_token_eos(m) == 2 && lmc_vocab_add_bos(m),
+          "stories specials");
+    CHECK(lmc_token_is_eog(m, 2) && !lmc_token_is_eog(m, 1) && !lmc_token_is_eog(m, 100000),
+          "stories eog");
     char buf[16];
-    CHECK(lmc_token_to_piece(m, 403, buf, sizeof buf, false) == 5 && !memcmp(buf, " Once", 5), "piece ' Once'");
+    CHECK(lmc_token_to_piece(m, 403, buf, sizeof buf, false) == 5 && !memcmp(buf, " Once", 5),
+          "piece ' Once'");
     CHECK(lmc_token_to_piece(m, 403, buf, 2, false) == -5, "piece: small buffer gives -(needed)");
-    CHECK(lmc_token_to_piece(m, 1, buf, sizeof buf, false) == 0, "BOS renders nothing without special");
-    CHECK(lmc_token_to_piece(m, 1, buf, sizeof buf, true) == 3 && !memcmp(buf, "<s>", 3), "BOS with special");
+    CHECK(lmc_token_to_piece(m, 1, buf, sizeof buf, false) == 0,
+          "BOS renders nothing without special");
+    CHECK(lmc_token_to_piece(m, 1, buf, sizeof buf, true) == 3 && !memcmp(buf, "<s>", 3),
+          "BOS with special");
     CHECK(lmc_token_to_piece(m, 512, buf, sizeof buf, true) == INT32_MIN, "id out of range");
-    CHECK(lmc_token_text(m, 403) && !strcmp(lmc_token_text(m, 403), "\xe2\x96\x81Once"), "token text");
+    CHECK(lmc_token_text(m, 403) && !strcmp(lmc_token_text(m, 403), "\xe2\x96\x81Once"),
+          "token text");
     CHECK(lmc_token_text(m, -1) == NULL, "token text out of range");
     CHECK(lmc_vocab_warning(m) == NULL, "no warning for SPM");
 
@@ -382,23 +460,31 @@ static void test_special(void) {
     if (!m) return;
     int32_t ids[32];
     int32_t n = lmc_tokenize(m, "<|im_start|>user", -1, ids, 32, false, true);
-    CHECK(n == 2 && ids[0] == 151644 && ids[1] == 872, "parse_special: n=%d first=%d", n, n > 0 ? ids[0] : -1);
+    CHECK(n == 2 && ids[0] == 151644 && ids[1] == 872, "parse_special: n=%d first=%d", n,
+          n > 0 ? ids[0] : -1);
     n = lmc_tokenize(m, "<|im_start|>user", -1, ids, 32, false, false);
     CHECK(n > 2 && ids[0] != 151644, "plain mode keeps the text: n=%d", n);
-    for (int32_t i = 0; i < n; i++) CHECK(ids[i] < 151643, "plain mode gave special token %d", ids[i]);
-    /* user-defined tokens (type 4) are matched in plain mode too, like Hugging Face's added tokens */
+    for (int32_t i = 0; i < n; i++)
+        CHECK(ids[i] < 151643, "plain mode gave special token %d", ids[i]);
+    /* user-defined tokens (type 4) are matched in plain mode too, like Hugging Face's added tokens
+     */
     n = lmc_tokenize(m, "<think>", -1, ids, 32, false, false);
     CHECK(n == 1 && ids[0] == 151667, "user-defined <think>: n=%d", n);
-    CHECK(lmc_token_is_eog(m, 151645) && lmc_token_is_eog(m, 151643) && !lmc_token_is_eog(m, 151644), "qwen2 eog");
+    CHECK(lmc_token_is_eog(m, 151645) && lmc_token_is_eog(m, 151643) &&
+              !lmc_token_is_eog(m, 151644),
+          "qwen2 eog");
     CHECK(!lmc_vocab_add_bos(m) && lmc_token_bos(m) == -1, "qwen2 has no BOS");
     /* control tokens render only with special */
     char buf[32];
     CHECK(lmc_token_to_piece(m, 151644, buf, sizeof buf, false) == 0, "control without special");
-    CHECK(lmc_token_to_piece(m, 151644, buf, sizeof buf, true) == 12 && !memcmp(buf, "<|im_start|>", 12), "control with special");
+    CHECK(lmc_token_to_piece(m, 151644, buf, sizeof buf, true) == 12 &&
+              !memcmp(buf, "<|im_start|>", 12),
+          "control with special");
     /* a long word without spaces stays fast (heap merges, not quadratic) and round-trips */
     size_t big = 200000;
     char *s = malloc(big + 1);
-    for (size_t i = 0; i < big; i++) s[i] = "abcdefghij"[i * 7 % 10];
+    for (size_t i = 0; i < big; i++)
+        s[i] = "abcdefghij"[i * 7 % 10];
     s[big] = 0;
     double t0 = lmc_time_s();
     int32_t need = lmc_tokenize(m, s, (int32_t)big, NULL, 0, false, false);

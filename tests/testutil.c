@@ -74,7 +74,8 @@ void t_buf_put(t_buf *b, const void *d, size_t n) {
 
 void t_buf_le(t_buf *b, uint64_t v, int nbytes) {
     uint8_t t[8];
-    for (int i = 0; i < nbytes; i++) t[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < nbytes; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
     t_buf_put(b, t, (size_t)nbytes);
 }
 

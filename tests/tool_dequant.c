@@ -1,6 +1,6 @@
-/* tool_dequant.c — a test helper (not a test): exposes lmc's type table and reference dequantization
- * to tests/test_dequant.py, which compares them with the `gguf` package. It reads raw block bytes
- * from stdin rather than a GGUF so it does not depend on the GGUF reader.
+/* tool_dequant.c — a test helper (not a test): exposes lmc's type table and reference
+ * dequantization to tests/test_dequant.py, which compares them with the `gguf` package. It reads
+ * raw block bytes from stdin rather than a GGUF so it does not depend on the GGUF reader.
  *   lmc_dequant_tool TYPE N  < N weights of TYPE (raw bytes)  > N little-endian float32
  *   lmc_dequant_tool --types  one line per known id: "id name blck_size type_size supported" */
 #include "quant.h"
@@ -35,7 +35,9 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--types") == 0) {
         for (uint32_t t = 0; t < 256; t++) {
             const lmc_type_traits *tr = lmc_type_get(t);
-            if (tr) printf("%u %s %d %d %d\n", t, tr->name, tr->blck_size, tr->type_size, tr->supported ? 1 : 0);
+            if (tr)
+                printf("%u %s %d %d %d\n", t, tr->name, tr->blck_size, tr->type_size,
+                       tr->supported ? 1 : 0);
         }
         return 0;
     }
@@ -74,8 +76,8 @@ int main(int argc, char **argv) {
         len += got;
     }
     if (len != want) {
-        fprintf(stderr, "lmc_dequant_tool: %lld weights of %s need %llu bytes, stdin has %zu\n", n, tr->name,
-                (unsigned long long)want, len);
+        fprintf(stderr, "lmc_dequant_tool: %lld weights of %s need %llu bytes, stdin has %zu\n", n,
+                tr->name, (unsigned long long)want, len);
         goto done;
     }
     out = malloc(n ? (size_t)n * sizeof(float) : 1);

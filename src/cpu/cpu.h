@@ -1,6 +1,7 @@
 /* cpu.h — the CPU kernels the forward pass is built from: the matrix multiply over any supported
- * weight type, and the small f32 vector helpers. The reference kernels define the semantics (weights
- * dequantized exactly, products summed in f32); faster kernels must stay equivalent to them. */
+ * weight type, and the small f32 vector helpers. The reference kernels define the semantics
+ * (weights dequantized exactly, products summed in f32); faster kernels must stay equivalent to
+ * them. */
 #ifndef LMC_CPU_H
 #define LMC_CPU_H
 
@@ -23,9 +24,10 @@ size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch);
  * type through the exact path (reference dequantization, f32 activations). */
 void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool);
 /* y[i] = x W[i]^T for n_w <= 4 weights with the same input width (q/k/v, gate/up): the activations
- * are converted once and one parallel pass covers all rows. Same results as n_w cpu_matmul calls. */
-void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x, int n_tok,
-                      tp_pool *pool);
+ * are converted once and one parallel pass covers all rows. Same results as n_w cpu_matmul calls.
+ */
+void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x,
+                      int n_tok, tp_pool *pool);
 /* The same through lmc_vec_dot_ref one row and one token at a time: slow, the semantics to test
  * against. */
 void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool);

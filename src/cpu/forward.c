@@ -18,40 +18,46 @@ struct cpu_state {
     const lmc_model *m; /* the model whose layers [l0, l1) this part runs */
     tp_pool *pool;      /* n_threads workers with scratch for a weight row or a row of scores */
     int32_t n_ctx, n_batch, kv_dim, q_dim;
-    int32_t l0, l1;     /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
-    /* the cache: sequence s, layer l, position p starts at ((s*n_lc + l - l0)*n_ctx + p)*kv_dim with
-     * n_lc = l1 - l0 the cached layers */
-    float *k_cache;     /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
-    float *v_cache;     /* (n_seq, n_lc, n_ctx, kv_dim) */
-    float *norm_w;      /* (2*n_layer + 1, n_embd) attn_norm, ffn_norm of each layer, then output_norm */
-    double *inv_freq;   /* (head_dim/2) base^(-2i/head_dim) */
+    int32_t l0, l1; /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
+    /* the cache: sequence s, layer l, position p starts at ((s*n_lc + l - l0)*n_ctx + p)*kv_dim
+     * with n_lc = l1 - l0 the cached layers */
+    float *k_cache; /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
+    float *v_cache; /* (n_seq, n_lc, n_ctx, kv_dim) */
+    float *norm_w; /* (2*n_layer + 1, n_embd) attn_norm, ffn_norm of each layer, then output_norm */
+    double *inv_freq; /* (head_dim/2) base^(-2i/head_dim) */
     /* activations of one slice of a batch */
-    float *x;           /* (n_batch, n_embd) residual stream */
-    float *xn;          /* (n_batch, n_embd) normalized input of a block */
-    float *q;           /* (n_batch, q_dim) queries, q_dim = n_head*head_dim */
-    float *k;           /* (n_batch, kv_dim) keys, kv_dim = n_head_kv*head_dim */
-    float *v;           /* (n_batch, kv_dim) values */
-    float *att;         /* (n_batch, q_dim) attention output, heads side by side */
-    float *gate;        /* (n_batch, n_ff) FFN gate, then silu(gate)*up */
-    float *up;          /* (n_batch, n_ff) FFN up */
-    float *rope_cs;     /* (n_batch, head_dim) (cos, sin) pairs of each token's position */
-    void *block;        /* the one allocation the buffers above are carved from */
+    float *x;       /* (n_batch, n_embd) residual stream */
+    float *xn;      /* (n_batch, n_embd) normalized input of a block */
+    float *q;       /* (n_batch, q_dim) queries, q_dim = n_head*head_dim */
+    float *k;       /* (n_batch, kv_dim) keys, kv_dim = n_head_kv*head_dim */
+    float *v;       /* (n_batch, kv_dim) values */
+    float *att;     /* (n_batch, q_dim) attention output, heads side by side */
+    float *gate;    /* (n_batch, n_ff) FFN gate, then silu(gate)*up */
+    float *up;      /* (n_batch, n_ff) FFN up */
+    float *rope_cs; /* (n_batch, head_dim) (cos, sin) pairs of each token's position */
+    void *block;    /* the one allocation the buffers above are carved from */
 };
 
 /* Start of the cache rows of sequence seq, layer l (a layer of the part). */
 static size_t cpu_kv_base(const cpu_state *s, int32_t seq, int32_t l) {
-    return (((size_t)seq * (size_t)(s->l1 - s->l0) + (size_t)(l - s->l0)) * (size_t)s->n_ctx) * (size_t)s->kv_dim;
+    return (((size_t)seq * (size_t)(s->l1 - s->l0) + (size_t)(l - s->l0)) * (size_t)s->n_ctx) *
+           (size_t)s->kv_dim;
 }
 
-static size_t cpu_floats(int64_t n) { return ((size_t)n + 15) & ~(size_t)15; } /* 64-byte steps */
+static size_t cpu_floats(int64_t n) {
+    return ((size_t)n + 15) & ~(size_t)15;
+} /* 64-byte steps */
 
-/* ---- ops ---------------------------------------------------------------------------------------- */
+/* ---- ops ----------------------------------------------------------------------------------------
+ */
 
 void cpu_rmsnorm(const float *x, const float *w, float *out, int32_t n, float eps) {
     double ss = 0; /* double: n terms of x^2 without f32 rounding drift; the cost is O(n) */
-    for (int32_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    for (int32_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
     float scale = (float)(1.0 / sqrt(ss / n + eps));
-    for (int32_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    for (int32_t i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
 }
 
 void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs) {
@@ -95,7 +101,8 @@ static void swiglu_items(void *arg, int64_t i0, int64_t i1, int tid) {
     cpu_swiglu(j->gate + b, j->up + b, j->gate + b, e - b);
 }
 
-/* ---- attention ---------------------------------------------------------------------------------- */
+/* ---- attention ----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     const lmc_hparams *hp;
@@ -130,12 +137,15 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         }
         float inv = 1.0f / sum;
         float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
-        for (int32_t d = 0; d < hd; d++) out[d] = 0;
-        for (int32_t t = t0; t <= pos; t++) cpu_axpy_f32(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
+        for (int32_t d = 0; d < hd; d++)
+            out[d] = 0;
+        for (int32_t t = t0; t <= pos; t++)
+            cpu_axpy_f32(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
     }
 }
 
-/* ---- the forward pass --------------------------------------------------------------------------- */
+/* ---- the forward pass ---------------------------------------------------------------------------
+ */
 
 lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
                             float *hidden_out) {
@@ -151,17 +161,20 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
         /* embeddings: dequantize each token's row of token_embd */
         const uint64_t emb_row = lmc_row_size(m->tok_embd->type, E);
         for (int32_t i = 0; i < n; i++)
-            lmc_dequantize(m->tok_embd->type, (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
+            lmc_dequantize(m->tok_embd->type,
+                           (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
                            s->x + (size_t)i * E, E);
     }
-    for (int32_t i = 0; i < n; i++) cpu_rope_cos_sin(b->pos[i], s->inv_freq, hd, s->rope_cs + (size_t)i * hd);
+    for (int32_t i = 0; i < n; i++)
+        cpu_rope_cos_sin(b->pos[i], s->inv_freq, hd, s->rope_cs + (size_t)i * hd);
 
     for (int32_t l = s->l0; l < s->l1; l++) {
         const lmc_layer *L = &m->layers[l];
         const float *attn_norm = s->norm_w + (size_t)(2 * l) * E, *ffn_norm = attn_norm + E;
 
         /* attention block */
-        for (int32_t i = 0; i < n; i++) cpu_rmsnorm(s->x + (size_t)i * E, attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
+        for (int32_t i = 0; i < n; i++)
+            cpu_rmsnorm(s->x + (size_t)i * E, attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
         {
             const gguf_tensor *w3[3] = {L->wq, L->wk, L->wv};
             float *y3[3] = {s->q, s->k, s->v};
@@ -172,16 +185,20 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
             cpu_rope(s->q + (size_t)i * s->q_dim, hp->n_head, hd, cs);
             cpu_rope(s->k + (size_t)i * s->kv_dim, hp->n_head_kv, hd, cs);
             size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * s->kv_dim;
-            memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
-            memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
+            memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim,
+                   (size_t)s->kv_dim * sizeof(float));
+            memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim,
+                   (size_t)s->kv_dim * sizeof(float));
         }
         att_job aj = {hp, s, b, l};
         tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
         cpu_matmul(L->wo, s->att, s->xn, n, s->pool);
-        for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            s->x[i] += s->xn[i];
 
         /* feed-forward block */
-        for (int32_t i = 0; i < n; i++) cpu_rmsnorm(s->x + (size_t)i * E, ffn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
+        for (int32_t i = 0; i < n; i++)
+            cpu_rmsnorm(s->x + (size_t)i * E, ffn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
         {
             const gguf_tensor *w2[2] = {L->ffn_gate, L->ffn_up};
             float *y2[2] = {s->gate, s->up};
@@ -190,7 +207,8 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
         swiglu_job sj = {s->gate, s->up, (int64_t)n * F};
         tp_parallel_for(s->pool, (sj.n + 1023) / 1024, swiglu_items, &sj);
         cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
-        for (size_t i = 0; i < (size_t)n * E; i++) s->x[i] += s->xn[i];
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            s->x[i] += s->xn[i];
 
         if (obs) obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->x + (size_t)b->observe_row * E, E);
     }
@@ -229,7 +247,8 @@ static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
     return cpu_part_forward(state, b, NULL, NULL);
 }
 
-/* ---- KV shift ----------------------------------------------------------------------------------- */
+/* ---- KV shift -----------------------------------------------------------------------------------
+ */
 
 /* Keys are stored rotated by pos*inv_freq; rotations add, so turning them by (to - from)*inv_freq
  * gives the keys at their new positions. Values do not depend on the position and just move. */
@@ -242,8 +261,10 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
         for (int32_t p = 0; p < n; p++) { /* to < from: moving down in increasing order is safe */
             float *kd = s->k_cache + base + (size_t)(to + p) * s->kv_dim;
             float *vd = s->v_cache + base + (size_t)(to + p) * s->kv_dim;
-            memmove(kd, s->k_cache + base + (size_t)(from + p) * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
-            memmove(vd, s->v_cache + base + (size_t)(from + p) * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
+            memmove(kd, s->k_cache + base + (size_t)(from + p) * s->kv_dim,
+                    (size_t)s->kv_dim * sizeof(float));
+            memmove(vd, s->v_cache + base + (size_t)(from + p) * s->kv_dim,
+                    (size_t)s->kv_dim * sizeof(float));
             cpu_rope(kd, hp->n_head_kv, hp->head_dim, cs);
         }
     }
@@ -253,7 +274,8 @@ static void cpu_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, int3
     cpu_part_kv_shift(state, seq, from, n, to);
 }
 
-/* ---- init / free -------------------------------------------------------------------------------- */
+/* ---- init / free --------------------------------------------------------------------------------
+ */
 
 void cpu_part_free(cpu_state *s) {
     if (!s) return;
@@ -264,11 +286,13 @@ void cpu_part_free(cpu_state *s) {
     free(s);
 }
 
-lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1, cpu_state **out) {
+lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1,
+                         cpu_state **out) {
     const lmc_hparams *hp = &m->hp;
     *out = NULL;
     if (l0 < 0 || l0 >= l1 || l1 > hp->n_layer)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CPU forward: layer range [%d, %d) outside [0, %d)", l0, l1, hp->n_layer);
+        return lmc_err(LMC_ERR_INVALID_ARG, "CPU forward: layer range [%d, %d) outside [0, %d)", l0,
+                       l1, hp->n_layer);
     cpu_state *s = calloc(1, sizeof *s);
     if (!s) return lmc_err(LMC_ERR_OOM, "out of memory");
     lmc_status st = LMC_OK;
@@ -282,7 +306,8 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     const int32_t E = hp->n_embd, B = p->n_batch, hd = hp->head_dim;
 
     /* KV cache of the part's layers: calloc'ed so untouched positions cost no memory until used */
-    uint64_t kv_n = (uint64_t)p->n_seq * (uint64_t)(l1 - l0) * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
+    uint64_t kv_n =
+        (uint64_t)p->n_seq * (uint64_t)(l1 - l0) * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
     if (kv_n > SIZE_MAX / sizeof(float) / 2) {
         st = lmc_err(LMC_ERR_OOM, "KV cache too large");
         goto fail;
@@ -290,53 +315,73 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     s->k_cache = calloc(kv_n, sizeof(float));
     s->v_cache = calloc(kv_n, sizeof(float));
     if (!s->k_cache || !s->v_cache) {
-        st = lmc_err(LMC_ERR_OOM, "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
-                     "lower it with -c)", 2.0 * (double)kv_n * 4 / 1048576.0, p->n_ctx, p->n_seq);
+        st = lmc_err(LMC_ERR_OOM,
+                     "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
+                     "lower it with -c)",
+                     2.0 * (double)kv_n * 4 / 1048576.0, p->n_ctx, p->n_seq);
         goto fail;
     }
 
     /* everything else: one block carved into the named buffers */
     size_t sizes[] = {
         cpu_floats((int64_t)(2 * hp->n_layer + 1) * E), /* norm_w */
-        cpu_floats(hd) * 2,                                /* inv_freq (doubles) */
-        cpu_floats((int64_t)B * E),                        /* x */
-        cpu_floats((int64_t)B * E),                        /* xn */
-        cpu_floats((int64_t)B * s->q_dim),                 /* q */
-        cpu_floats((int64_t)B * s->kv_dim),                /* k */
-        cpu_floats((int64_t)B * s->kv_dim),                /* v */
-        cpu_floats((int64_t)B * s->q_dim),                 /* att */
-        cpu_floats((int64_t)B * hp->n_ff),                 /* gate */
-        cpu_floats((int64_t)B * hp->n_ff),                 /* up */
-        cpu_floats((int64_t)B * hd),                       /* rope_cs */
+        cpu_floats(hd) * 2,                             /* inv_freq (doubles) */
+        cpu_floats((int64_t)B * E),                     /* x */
+        cpu_floats((int64_t)B * E),                     /* xn */
+        cpu_floats((int64_t)B * s->q_dim),              /* q */
+        cpu_floats((int64_t)B * s->kv_dim),             /* k */
+        cpu_floats((int64_t)B * s->kv_dim),             /* v */
+        cpu_floats((int64_t)B * s->q_dim),              /* att */
+        cpu_floats((int64_t)B * hp->n_ff),              /* gate */
+        cpu_floats((int64_t)B * hp->n_ff),              /* up */
+        cpu_floats((int64_t)B * hd),                    /* rope_cs */
     };
     size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += sizes[i];
     s->block = aligned_alloc(64, total * sizeof(float));
     if (!s->block) {
-        st = lmc_err(LMC_ERR_OOM, "out of memory for %.1f MiB of scratch (n_batch=%d)", (double)total * 4 / 1048576.0, B);
+        st = lmc_err(LMC_ERR_OOM, "out of memory for %.1f MiB of scratch (n_batch=%d)",
+                     (double)total * 4 / 1048576.0, B);
         goto fail;
     }
     float *at = s->block;
-    s->norm_w = at; at += sizes[0];
-    s->inv_freq = (double *)at; at += sizes[1];
-    s->x = at; at += sizes[2];
-    s->xn = at; at += sizes[3];
-    s->q = at; at += sizes[4];
-    s->k = at; at += sizes[5];
-    s->v = at; at += sizes[6];
-    s->att = at; at += sizes[7];
-    s->gate = at; at += sizes[8];
-    s->up = at; at += sizes[9];
-    s->rope_cs = at; at += sizes[10];
+    s->norm_w = at;
+    at += sizes[0];
+    s->inv_freq = (double *)at;
+    at += sizes[1];
+    s->x = at;
+    at += sizes[2];
+    s->xn = at;
+    at += sizes[3];
+    s->q = at;
+    at += sizes[4];
+    s->k = at;
+    at += sizes[5];
+    s->v = at;
+    at += sizes[6];
+    s->att = at;
+    at += sizes[7];
+    s->gate = at;
+    at += sizes[8];
+    s->up = at;
+    at += sizes[9];
+    s->rope_cs = at;
+    at += sizes[10];
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
-        lmc_dequantize(m->layers[l].attn_norm->type, m->layers[l].attn_norm->data, s->norm_w + (size_t)(2 * l) * E, E);
-        lmc_dequantize(m->layers[l].ffn_norm->type, m->layers[l].ffn_norm->data, s->norm_w + (size_t)(2 * l + 1) * E, E);
+        lmc_dequantize(m->layers[l].attn_norm->type, m->layers[l].attn_norm->data,
+                       s->norm_w + (size_t)(2 * l) * E, E);
+        lmc_dequantize(m->layers[l].ffn_norm->type, m->layers[l].ffn_norm->data,
+                       s->norm_w + (size_t)(2 * l + 1) * E, E);
     }
-    lmc_dequantize(m->output_norm->type, m->output_norm->data, s->norm_w + (size_t)(2 * hp->n_layer) * E, E);
-    for (int32_t i = 0; i < hd / 2; i++) s->inv_freq[i] = pow((double)hp->rope_base, -2.0 * i / hd);
+    lmc_dequantize(m->output_norm->type, m->output_norm->data,
+                   s->norm_w + (size_t)(2 * hp->n_layer) * E, E);
+    for (int32_t i = 0; i < hd / 2; i++)
+        s->inv_freq[i] = pow((double)hp->rope_base, -2.0 * i / hd);
 
-    /* per-thread scratch: a dequantized weight row, a row of attention scores, or rope (cos, sin) */
+    /* per-thread scratch: a dequantized weight row, a row of attention scores, or rope (cos, sin)
+     */
     int64_t max_k = E > hp->n_ff ? E : hp->n_ff;
     if (s->q_dim > max_k) max_k = s->q_dim;
     size_t scratch = cpu_matmul_scratch_bytes(max_k, p->n_batch);

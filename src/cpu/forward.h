@@ -11,21 +11,23 @@
 /* out = x / sqrt(mean(x^2) + eps) * w for one row of n values (out may equal x). */
 void cpu_rmsnorm(const float *x, const float *w, float *out, int32_t n, float eps);
 /* Rotates n_heads heads of head_dim values in place by position angles: llama's normal mode, pair
- * (v[2i], v[2i+1]) turned by theta_i = pos * base^(-2i/head_dim); cs holds (cos, sin) of theta_i for
- * i < head_dim/2 (see cpu_rope_cos_sin). */
+ * (v[2i], v[2i+1]) turned by theta_i = pos * base^(-2i/head_dim); cs holds (cos, sin) of theta_i
+ * for i < head_dim/2 (see cpu_rope_cos_sin). */
 void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
 /* cs[2i], cs[2i+1] = cos, sin of pos * inv_freq[i] for i < head_dim/2, computed in double. */
 void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs);
 /* out = silu(gate) * up, n values (out may alias gate). */
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
 
-/* ---- a part of the forward: layers [l0, l1) with their own KV cache -------------------------------- */
+/* ---- a part of the forward: layers [l0, l1) with their own KV cache
+ * -------------------------------- */
 typedef struct cpu_state cpu_state;
 
 /* Allocates a part for the layers [l0, l1) (0 <= l0 < l1 <= n_layer) of m with the sizes, threads
  * and sequences of p (resolved params); m must outlive it. lmc_cpu_backend is the part [0,
  * n_layer). */
-lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1, cpu_state **out);
+lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1,
+                         cpu_state **out);
 void cpu_part_free(cpu_state *s);
 /* Runs the slice b through the part's layers. The input is the embedding of b->token when hidden_in
  * is NULL (l0 must be 0), else hidden_in (b->n, n_embd), the residual stream after layer l0 - 1.

@@ -12,12 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* --- activation formats ------------------------------------------------------------------------- */
+/* --- activation formats -------------------------------------------------------------------------
+ */
 
 size_t kern_x_row_bytes(kern_xfmt f, int64_t K) {
     size_t n = 0;
     switch (f) {
-    case KX_F32: n = (size_t)K * 4; break;
+    case KX_F32:
+        n = (size_t)K * 4;
+        break;
     case KX_Q8_0:
         if (K % 32) return 0;
         n = (size_t)K + (size_t)(K / 32) * 8;
@@ -35,17 +38,22 @@ static float quant_block(const float *x, int8_t *q, int n, float *d_out, int f16
     float amax = 0.0f;
     for (int i = 0; i < n; i++) {
         const float a = fabsf(x[i]);
-        amax = a > amax ? a : amax; /* not fmaxf: a libm call per value where NaN handling is not wanted */
+        amax = a > amax
+                   ? a
+                   : amax; /* not fmaxf: a libm call per value where NaN handling is not wanted */
     }
     const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    for (int i = 0; i < n; i++) q[i] = (int8_t)nearbyintf(x[i] * id);
+    for (int i = 0; i < n; i++)
+        q[i] = (int8_t)nearbyintf(x[i] * id);
     *d_out = f16_scale ? lmc_f16_to_f32(lmc_f32_to_f16(d)) : d;
     return d;
 }
 
 void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
     switch (f) {
-    case KX_F32: memcpy(dst, x, (size_t)K * 4); return;
+    case KX_F32:
+        memcpy(dst, x, (size_t)K * 4);
+        return;
     case KX_Q8_0: {
         int8_t *q = (int8_t *)dst;
         float *d = (float *)(dst + K);
@@ -53,7 +61,8 @@ void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
         for (int64_t b = 0; b < K / 32; b++) {
             quant_block(x + 32 * b, q + 32 * b, 32, &d[b], 1);
             int32_t sum = 0;
-            for (int i = 0; i < 32; i++) sum += q[32 * b + i];
+            for (int i = 0; i < 32; i++)
+                sum += q[32 * b + i];
             s[b] = sum;
         }
         return;
@@ -62,10 +71,12 @@ void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
         int8_t *q = (int8_t *)dst;
         float *d = (float *)(dst + K);
         int16_t *bs = (int16_t *)(dst + K + (K / 256) * 4);
-        for (int64_t b = 0; b < K / 256; b++) quant_block(x + 256 * b, q + 256 * b, 256, &d[b], 0);
+        for (int64_t b = 0; b < K / 256; b++)
+            quant_block(x + 256 * b, q + 256 * b, 256, &d[b], 0);
         for (int64_t g = 0; g < K / 16; g++) {
             int sum = 0;
-            for (int i = 0; i < 16; i++) sum += q[16 * g + i];
+            for (int i = 0; i < 16; i++)
+                sum += q[16 * g + i];
             bs[g] = (int16_t)sum;
         }
         return;
@@ -113,7 +124,8 @@ void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n) {
         y[i] += a * x[i];
 }
 
-/* --- scalar kernels ----------------------------------------------------------------------------- */
+/* --- scalar kernels -----------------------------------------------------------------------------
+ */
 
 static inline float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -159,7 +171,8 @@ static float dot1_q8_0(int64_t K, const uint8_t *w, const uint8_t *x) {
     float s = 0.0f;
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q8_0)) {
         const float d = f16_at(w);
-        for (int i = 0; i < 32; i++) s += (float)(int8_t)w[2 + i] * d * xf[32 * b + i];
+        for (int i = 0; i < 32; i++)
+            s += (float)(int8_t)w[2 + i] * d * xf[32 * b + i];
     }
     return s;
 }
@@ -176,11 +189,13 @@ static inline void q5_codes(const uint8_t *qh4, const uint8_t *qs, int *c) {
     uint32_t qh;
     memcpy(&qh, qh4, 4);
     q4_codes(qs, c);
-    for (int j = 0; j < 32; j++) c[j] |= (int)((qh >> j) & 1) << 4;
+    for (int j = 0; j < 32; j++)
+        c[j] |= (int)((qh >> j) & 1) << 4;
 }
 static inline int32_t codes_dot(const int *c, const int8_t *xq) {
     int32_t isum = 0;
-    for (int i = 0; i < 32; i++) isum += c[i] * xq[i];
+    for (int i = 0; i < 32; i++)
+        isum += c[i] * xq[i];
     return isum;
 }
 
@@ -215,7 +230,8 @@ static float dot1_q4_1(int64_t K, const uint8_t *w, const uint8_t *x) {
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q4_1)) {
         q4_codes(w + 4, c);
         const float d = f16_at(w), m = f16_at(w + 2);
-        for (int i = 0; i < 32; i++) s += (d * (float)c[i] + m) * xf[32 * b + i];
+        for (int i = 0; i < 32; i++)
+            s += (d * (float)c[i] + m) * xf[32 * b + i];
     }
     return s;
 }
@@ -226,7 +242,8 @@ static float dot1_q5_1(int64_t K, const uint8_t *w, const uint8_t *x) {
     int c[32];
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q5_1)) {
         q5_codes(w + 4, w + 8, c);
-        s += f16_at(w) * xd[b] * (float)codes_dot(c, xq + 32 * b) + f16_at(w + 2) * xd[b] * (float)xs[b];
+        s += f16_at(w) * xd[b] * (float)codes_dot(c, xq + 32 * b) +
+             f16_at(w + 2) * xd[b] * (float)xs[b];
     }
     return s;
 }
@@ -273,8 +290,12 @@ static float dot1_q45_K(int64_t K, const uint8_t *w, const uint8_t *x, int five)
     }
     return s;
 }
-static float dot1_q4_K(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_K(K, w, x, 0); }
-static float dot1_q5_K(int64_t K, const uint8_t *w, const uint8_t *x) { return dot1_q45_K(K, w, x, 1); }
+static float dot1_q4_K(int64_t K, const uint8_t *w, const uint8_t *x) {
+    return dot1_q45_K(K, w, x, 0);
+}
+static float dot1_q5_K(int64_t K, const uint8_t *w, const uint8_t *x) {
+    return dot1_q45_K(K, w, x, 1);
+}
 
 /* Q6_K: 16 sub-blocks of 16 with int8 scales; values are code - 32. */
 static float dot1_q6_K(int64_t K, const uint8_t *w, const uint8_t *x) {
@@ -302,7 +323,8 @@ static float dot1_q6_K(int64_t K, const uint8_t *w, const uint8_t *x) {
 static void gemm_by_dot(dot1_fn dot, int64_t K, const uint8_t *w, size_t w_stride, int nr,
                         const uint8_t *x, size_t x_stride, int nt, float *y, int64_t ldy) {
     for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) y[t * ldy + r] = dot(K, w + r * w_stride, x + t * x_stride);
+        for (int t = 0; t < nt; t++)
+            y[t * ldy + r] = dot(K, w + r * w_stride, x + t * x_stride);
 }
 
 #define SCALAR_GEMM(T)                                                                             \

@@ -1,5 +1,6 @@
 /* kernels_avx2.c — the x86 kernels (kernels_x86.h) for AVX2 + FMA + F16C: 256-bit everything, int8
- * dots through maddubs/madd, tiles sized for 16 vector registers. Used only when the CPU has AVX2. */
+ * dots through maddubs/madd, tiles sized for 16 vector registers. Used only when the CPU has AVX2.
+ */
 #if defined(__x86_64__) || defined(__i386__)
 #define KERN_VNNI 0
 #define KERN_512 0
@@ -83,10 +84,11 @@ float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-/* --- the exact path's decode: dequantize and dot in one pass --------------------------------------
- * kern_dot_f32_c of the dequantized row, bit for bit: the weights of columns i .. i+15, as
- * kern_dequantize_row gives them, go into the same two accumulators, never through memory. For one
- * token the two passes cost about twice this (synthetic F16 / Q8_0 models, lmc bench tg32). */
+/* --- the exact path's decode: dequantize and dot in one pass
+ * -------------------------------------- kern_dot_f32_c of the dequantized row, bit for bit: the
+ * weights of columns i .. i+15, as kern_dequantize_row gives them, go into the same two
+ * accumulators, never through memory. For one token the two passes cost about twice this (synthetic
+ * F16 / Q8_0 models, lmc bench tg32). */
 #define PORTABLE_STEP(w0, w1, xp)                                                                  \
     do {                                                                                           \
         acc0 = _mm256_add_ps(acc0, _mm256_mul_ps((w0), _mm256_loadu_ps(xp)));                      \

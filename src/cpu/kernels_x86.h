@@ -1,11 +1,12 @@
 /* kernels_x86.h — the x86 SIMD kernels, written once and compiled twice: by kernels_avx2.c (AVX2 +
- * FMA + F16C, int8 dots through maddubs/madd) and by kernels_avx512.c (the same 256-bit integer code
- * with AVX-512 VNNI dpbusd/dpwssd and 32 registers, and 512-bit float code). Not a public header.
+ * FMA + F16C, int8 dots through maddubs/madd) and by kernels_avx512.c (the same 256-bit integer
+ * code with AVX-512 VNNI dpbusd/dpwssd and 32 registers, and 512-bit float code). Not a public
+ * header.
  *
  * Each gemm walks a tile of KNR weight rows x KNT tokens held in registers, so every weight block
  * loaded and unpacked is used for KNT tokens (prompt processing is then arithmetic-bound, not
- * bandwidth-bound) and every activation block for KNR rows. Integer block sums are exact, so results
- * equal the scalar kernels' up to the order of f32 additions.
+ * bandwidth-bound) and every activation block for KNR rows. Integer block sums are exact, so
+ * results equal the scalar kernels' up to the order of f32 additions.
  *
  * The including file defines: KERN_VNNI (0/1), KERN_512 (0/1: float kernels in zmm), KERN_FILL (the
  * fill function's name), and tile sizes KNR/KNT (32-blocks and floats), KNR_K/KNT_K (K-quants). */
@@ -16,7 +17,8 @@
 
 #define KINLINE static inline __attribute__((always_inline))
 
-/* --- integer dot helpers ------------------------------------------------------------------------ */
+/* --- integer dot helpers ------------------------------------------------------------------------
+ */
 #if KERN_VNNI
 /* acc += sum over groups of 4 of u8 * s8 */
 #define DOT_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
@@ -26,11 +28,12 @@
 #define EXPAND_QH(qh) _mm256_maskz_mov_epi8((__mmask32)(qh), _mm256_set1_epi8(0x10))
 #else
 /* maddubs cannot saturate here: |u| <= 128 and |s| <= 127, so a pair sums to at most 32512. */
-#define DOT_U8S8(acc, u, s) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define DOT_U8S8(acc, u, s)                                                                        \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #define DOT_S16(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 KINLINE __m256i expand_qh_avx2(uint32_t qh) {
-    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
-                                          2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                          2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
     v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
@@ -67,14 +70,17 @@ KINLINE uint32_t u32_at(const uint8_t *p) {
     return v;
 }
 
-/* --- float weights: F32, F16, BF16 --------------------------------------------------------------- */
+/* --- float weights: F32, F16, BF16 ---------------------------------------------------------------
+ */
 #if KERN_512
 typedef __m512 vf;
 #define VLEN 16
 #define VZERO() _mm512_setzero_ps()
 #define VLOAD_F32(p) _mm512_loadu_ps((const float *)(p))
 #define VLOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-#define VLOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define VLOAD_BF16(p)                                                                              \
+    _mm512_castsi512_ps(                                                                           \
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 #else
@@ -83,7 +89,9 @@ typedef __m256 vf;
 #define VZERO() _mm256_setzero_ps()
 #define VLOAD_F32(p) _mm256_loadu_ps((const float *)(p))
 #define VLOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define VLOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#define VLOAD_BF16(p)                                                                              \
+    _mm256_castsi256_ps(                                                                           \
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define VHSUM(v) hsum256(v)
 #endif
@@ -103,7 +111,7 @@ KINLINE float f32_scalar(const uint8_t *p) {
 }
 
 /* ESZ: bytes per weight; LOADW: VLEN weights as f32; SCALARW: one weight. */
-#define FLOAT_TILE(NAME, ESZ, LOADW, SCALARW)                                                       \
+#define FLOAT_TILE(NAME, ESZ, LOADW, SCALARW)                                                      \
     KINLINE void tile_##NAME(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,   \
                              const uint8_t *x, size_t xs, float *y, int64_t ldy) {                 \
         vf acc[KNR_F][KNT_F];                                                                      \
@@ -114,21 +122,23 @@ KINLINE float f32_scalar(const uint8_t *p) {
             vf wv[KNR_F];                                                                          \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
                 /* decode only, once per cache line: a prompt's 6 rows are 6 contiguous rows the   \
-                 * hardware prefetcher follows, and prefetches took load slots from the FMAs */   \
+                 * hardware prefetcher follows, and prefetches took load slots from the FMAs */    \
                 if (NT == 1 && (ESZ * VLEN >= 64 || (k * ESZ) % 64 == 0))                          \
                     PREFETCH_NEXT_TILE(w + r * ws + k * ESZ);                                      \
                 wv[r] = LOADW(w + r * ws + k * ESZ);                                               \
             }                                                                                      \
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                 \
                 const vf xv = VLOAD_F32(x + t * xs + k * 4);                                       \
-                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r], xv, acc[r][t]); \
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] =                   \
+                    VFMA(wv[r], xv, acc[r][t]);                                                    \
             }                                                                                      \
         }                                                                                          \
         for (int r = 0; r < NR; r++)                                                               \
             for (int t = 0; t < NT; t++) {                                                         \
                 float s = VHSUM(acc[r][t]);                                                        \
                 const float *xf = (const float *)(x + t * xs);                                     \
-                for (int64_t i = k; i < K; i++) s += SCALARW(w + r * ws + i * ESZ) * xf[i];        \
+                for (int64_t i = k; i < K; i++)                                                    \
+                    s += SCALARW(w + r * ws + i * ESZ) * xf[i];                                    \
                 y[t * ldy + r] = s;                                                                \
             }                                                                                      \
     }
@@ -155,16 +165,18 @@ enum { DECODE_PF = 6144 };
             int64_t k = 0;                                                                         \
             for (; k + 4 * VLEN <= K; k += 4 * VLEN) {                                             \
                 const uint8_t *p = wr + k * ESZ;                                                   \
-                _Pragma("GCC unroll 4") for (int o = 0; o < 4 * VLEN * ESZ; o += 64)              \
+                _Pragma("GCC unroll 4") for (int o = 0; o < 4 * VLEN * ESZ; o += 64)               \
                     _mm_prefetch((const char *)p + DECODE_PF + o, _MM_HINT_T0);                    \
                 a0 = VFMA(LOADW(p), VLOAD_F32(xf + k), a0);                                        \
                 a1 = VFMA(LOADW(p + VLEN * ESZ), VLOAD_F32(xf + k + VLEN), a1);                    \
                 a2 = VFMA(LOADW(p + 2 * VLEN * ESZ), VLOAD_F32(xf + k + 2 * VLEN), a2);            \
                 a3 = VFMA(LOADW(p + 3 * VLEN * ESZ), VLOAD_F32(xf + k + 3 * VLEN), a3);            \
             }                                                                                      \
-            for (; k + VLEN <= K; k += VLEN) a0 = VFMA(LOADW(wr + k * ESZ), VLOAD_F32(xf + k), a0); \
+            for (; k + VLEN <= K; k += VLEN)                                                       \
+                a0 = VFMA(LOADW(wr + k * ESZ), VLOAD_F32(xf + k), a0);                             \
             float s = VHSUM((a0 + a1) + (a2 + a3));                                                \
-            for (; k < K; k++) s += SCALARW(wr + k * ESZ) * xf[k];                                 \
+            for (; k < K; k++)                                                                     \
+                s += SCALARW(wr + k * ESZ) * xf[k];                                                \
             y[r] = s;                                                                              \
         }                                                                                          \
     }
@@ -173,10 +185,11 @@ FLOAT_MATVEC(f32, 4, VLOAD_F32, f32_scalar)
 FLOAT_MATVEC(f16, 2, VLOAD_F16, f16_scalar)
 FLOAT_MATVEC(bf16, 2, VLOAD_BF16, bf16_scalar)
 
-/* Q8_0 with exact f32 activations: each block is dequantized in registers (q * d is exact in f32) and
- * used for KNT_8 tokens, so the result is the reference's (dequantize, then f32 dot) up to summation
- * order. 8-bit weights keep exact activations: rounding activations to 8 bits too would double the
- * error for little gain, and llama.cpp's greedy ids on Q8_0 are only reproduced near the exact result. */
+/* Q8_0 with exact f32 activations: each block is dequantized in registers (q * d is exact in f32)
+ * and used for KNT_8 tokens, so the result is the reference's (dequantize, then f32 dot) up to
+ * summation order. 8-bit weights keep exact activations: rounding activations to 8 bits too would
+ * double the error for little gain, and llama.cpp's greedy ids on Q8_0 are only reproduced near the
+ * exact result. */
 #if KERN_512
 #define VLOAD_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 #define VSET1(v) _mm512_set1_ps(v)
@@ -194,9 +207,10 @@ KINLINE void q8_0_block_f32(const uint8_t *blk, vf *wv) {
         VMUL(VLOAD_I8(blk + 2 + v * VLEN), d);
 }
 
-/* Q4_1 with exact f32 activations, like Q8_0: w = d * code + m (d * code is exact, so the fma rounds
- * once, as the reference's multiply-then-add does). Q4_1 is the type of lmc's default model, whose
- * greedy output departs from the exact model's at near-ties when activations are rounded to 8 bits. */
+/* Q4_1 with exact f32 activations, like Q8_0: w = d * code + m (d * code is exact, so the fma
+ * rounds once, as the reference's multiply-then-add does). Q4_1 is the type of lmc's default model,
+ * whose greedy output departs from the exact model's at near-ties when activations are rounded to 8
+ * bits. */
 KINLINE void q4_1_block_f32(const uint8_t *blk, vf *wv) {
     const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 4)), m4 = _mm_set1_epi8(15);
     const __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
@@ -232,12 +246,14 @@ KINLINE void tile_blockf(const int NR, const int NT, const int Q41, int64_t K, c
             const float *xf = (const float *)(x + t * xs) + 32 * b;
             _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) {
                 const vf xv = VLOAD_F32(xf + v * VLEN);
-                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = VFMA(wv[r][v], xv, acc[r][t]);
+                _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] =
+                    VFMA(wv[r][v], xv, acc[r][t]);
             }
         }
     }
     for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = VHSUM(acc[r][t]);
+        for (int t = 0; t < NT; t++)
+            y[t * ldy + r] = VHSUM(acc[r][t]);
 }
 KINLINE void tile_q8_0f(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
                         const uint8_t *x, size_t xs, float *y, int64_t ldy) {
@@ -248,14 +264,15 @@ KINLINE void tile_q4_1f(const int NR, const int NT, int64_t K, const uint8_t *w,
     tile_blockf(NR, NT, 1, K, w, ws, x, xs, y, ldy);
 }
 
-/* Q8_0 decode: one row at a time like the float mat-vec (one sequential stream per thread, prefetched
- * DECODE_PF bytes ahead; same benchmark, three runs: 4-row tile 29.9 / 30.2 / 38.9 tok/s, one row
- * at a time 34.9 / 34.8 / 39.1), two blocks
- * per step into separate accumulators, each block dequantized exactly as in the tile above. (Summing
- * q . x per block and scaling after, one multiply fewer, measured within the noise: +11% and -5% in
- * two 12-round runs.) Q4_1 keeps its 4-row tile for decode: one row at a time was slower there (in L2
- * 16 -> 14 GB/s, decode benchmark 0.93x), its unpacking (nibbles, d and m) dominating. */
-KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, float *y) {
+/* Q8_0 decode: one row at a time like the float mat-vec (one sequential stream per thread,
+ * prefetched DECODE_PF bytes ahead; same benchmark, three runs: 4-row tile 29.9 / 30.2 / 38.9
+ * tok/s, one row at a time 34.9 / 34.8 / 39.1), two blocks per step into separate accumulators,
+ * each block dequantized exactly as in the tile above. (Summing q . x per block and scaling after,
+ * one multiply fewer, measured within the noise: +11% and -5% in two 12-round runs.) Q4_1 keeps its
+ * 4-row tile for decode: one row at a time was slower there (in L2 16 -> 14 GB/s, decode benchmark
+ * 0.93x), its unpacking (nibbles, d and m) dominating. */
+KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,
+                          float *y) {
     const float *xf = (const float *)x;
     const int64_t nb = K / 32;
     for (int r = 0; r < nr; r++) {
@@ -270,14 +287,16 @@ KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const 
             _mm_prefetch((const char *)blk + DECODE_PF + 64, _MM_HINT_T0);
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {
                 const vf d = VSET1(f16_scalar(blk + 34 * j));
-                _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)
-                    acc[j][v] = VFMA(VMUL(VLOAD_I8(blk + 34 * j + 2 + v * VLEN), d), VLOAD_F32(xf + 32 * (b + j) + v * VLEN), acc[j][v]);
+                _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) acc[j][v] =
+                    VFMA(VMUL(VLOAD_I8(blk + 34 * j + 2 + v * VLEN), d),
+                         VLOAD_F32(xf + 32 * (b + j) + v * VLEN), acc[j][v]);
             }
         }
         if (b < nb) {
             const vf d = VSET1(f16_scalar(wr + b * 34));
-            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++)
-                acc[0][v] = VFMA(VMUL(VLOAD_I8(wr + b * 34 + 2 + v * VLEN), d), VLOAD_F32(xf + 32 * b + v * VLEN), acc[0][v]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) acc[0][v] =
+                VFMA(VMUL(VLOAD_I8(wr + b * 34 + 2 + v * VLEN), d),
+                     VLOAD_F32(xf + 32 * b + v * VLEN), acc[0][v]);
         }
         vf sum = acc[0][0] + acc[1][0];
         _Pragma("GCC unroll 4") for (int v = 1; v < Q8V; v++) sum += acc[0][v] + acc[1][v];
@@ -285,14 +304,19 @@ KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const 
     }
 }
 
-/* --- 32-weight blocks with Q8_0-style activations ----------------------------------------------- */
+/* --- 32-weight blocks with Q8_0-style activations -----------------------------------------------
+ */
 /* Activation row views (see kernels.h). */
 #define XQ(x) ((const int8_t *)(x))
 #define XD(x, K) ((const float *)((x) + (K)))
 #define XS(x, K) ((const int32_t *)((x) + (K) + ((K) / 32) * 4))
 
-KINLINE __m256i zext_lane0(int32_t v) { return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v)); }
-KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v)); }
+KINLINE __m256i zext_lane0(int32_t v) {
+    return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v));
+}
+KINLINE __m256 zext_lane0f(float v) {
+    return _mm256_zextps128_ps256(_mm_set_ss(v));
+}
 
 /* Unpacks block r's 32 codes (unsigned for Q4/Q5, absolute value for Q8_0) into c, the value the
  * activations are multiplied by; sign (Q8_0) carries the weights' signs for the activations. */
@@ -304,7 +328,7 @@ KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();  \
         const int64_t nb = K / 32;                                                                 \
         for (int64_t b = 0; b < nb; b++) {                                                         \
-            __m256i c[KNR];                                                               \
+            __m256i c[KNR];                                                                        \
             __m256 dw[KNR], mw[KNR];                                                               \
             (void)mw;                                                                              \
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                                 \
@@ -326,7 +350,8 @@ KINLINE __m256 zext_lane0f(float v) { return _mm256_zextps128_ps256(_mm_set_ss(v
             }                                                                                      \
         }                                                                                          \
         for (int r = 0; r < NR; r++)                                                               \
-            for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);                      \
+            for (int t = 0; t < NT; t++)                                                           \
+                y[t * ldy + r] = hsum256(acc[r][t]);                                               \
     }
 
 #define M4 _mm256_set1_epi8(15)
@@ -355,20 +380,22 @@ KINLINE __m256i q4_codes(const uint8_t *qs) {
 OFFSET_TILE(q4_0, 18, Q4_CODES(blk + 2), 8)
 OFFSET_TILE(q5_0, 22, _mm256_or_si256(Q4_CODES(blk + 6), EXPAND_QH(u32_at(blk + 2))), 16)
 
-BLOCK_TILE(q5_1, 24,
-           {
-               c[r] = _mm256_or_si256(Q4_CODES(blk + 8), EXPAND_QH(u32_at(blk + 4)));
-               dw[r] = _mm256_set1_ps(f16_scalar(blk));
-               mw[r] = _mm256_set1_ps(f16_scalar(blk + 2));
-           },
-           _mm256_setzero_si256(),
-           {
-               const __m256i p = DOT_U8S8(init, c[r], xv);
-               acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
-               acc[r][t] = _mm256_fmadd_ps(mw[r], zext_lane0f(dxs * (float)sx), acc[r][t]);
-           })
+BLOCK_TILE(
+    q5_1, 24,
+    {
+        c[r] = _mm256_or_si256(Q4_CODES(blk + 8), EXPAND_QH(u32_at(blk + 4)));
+        dw[r] = _mm256_set1_ps(f16_scalar(blk));
+        mw[r] = _mm256_set1_ps(f16_scalar(blk + 2));
+    },
+    _mm256_setzero_si256(),
+    {
+        const __m256i p = DOT_U8S8(init, c[r], xv);
+        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][t]);
+        acc[r][t] = _mm256_fmadd_ps(mw[r], zext_lane0f(dxs * (float)sx), acc[r][t]);
+    })
 
-/* --- K-quants with Q8_K-style activations ------------------------------------------------------- */
+/* --- K-quants with Q8_K-style activations -------------------------------------------------------
+ */
 #define KXQ(x) ((const int8_t *)(x))
 #define KXD(x, K) ((const float *)((x) + (K)))
 #define KXB(x, K) ((const int16_t *)((x) + (K) + ((K) / 256) * 4))
@@ -402,14 +429,16 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
             const uint8_t *blk = w + r * ws + b * BSZ;
             uint64_t sc, mn;
             k_scales8(blk + 4, &sc, &mn);
-            scv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+            scv[r] =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
             /* mins duplicated per 16-sum: m0 m0 m1 m1 ... (16 x int16) */
             const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
             const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
             dd[r] = _mm256_set1_ps(f16_scalar(blk));
             dm[r] = _mm256_set1_ps(f16_scalar(blk + 2));
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                const __m256i bs =
+                    _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
                 /* minus the mins' term, pre-scaled later by dmin/d: keep it separate in iacc's
                  * float conversion below */
                 iacc[r][t] = _mm256_madd_epi16(mm, bs);
@@ -419,7 +448,8 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
-                acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dm[r], dx), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]),
+                                             _mm256_mul_ps(dm[r], dx), acc[r][t]);
                 iacc[r][t] = _mm256_setzero_si256();
             }
         }
@@ -428,15 +458,18 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
             _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                 const uint8_t *blk = w + r * ws + b * BSZ;
                 PREFETCH_NEXT_TILE(blk + 48 * ch);
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch));
+                const __m256i q =
+                    _mm256_loadu_si256((const __m256i *)(blk + (FIVE ? 48 : 16) + 32 * ch));
                 lo[r] = _mm256_and_si256(q, M4);
                 hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), M4);
                 if (FIVE) {
                     const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
                     const int j0 = 2 * ch, j1 = 2 * ch + 1; /* fifth bit: bit j of qh[l] -> 0x10 */
                     const __m256i m10 = _mm256_set1_epi8(0x10);
-                    __m256i h0 = j0 <= 4 ? _mm256_slli_epi16(qh, 4 - j0) : _mm256_srli_epi16(qh, j0 - 4);
-                    __m256i h1 = j1 <= 4 ? _mm256_slli_epi16(qh, 4 - j1) : _mm256_srli_epi16(qh, j1 - 4);
+                    __m256i h0 =
+                        j0 <= 4 ? _mm256_slli_epi16(qh, 4 - j0) : _mm256_srli_epi16(qh, j0 - 4);
+                    __m256i h1 =
+                        j1 <= 4 ? _mm256_slli_epi16(qh, 4 - j1) : _mm256_srli_epi16(qh, j1 - 4);
                     lo[r] = _mm256_or_si256(lo[r], _mm256_and_si256(h0, m10));
                     hi[r] = _mm256_or_si256(hi[r], _mm256_and_si256(h1, m10));
                 }
@@ -455,12 +488,13 @@ KINLINE void tile_q45_K(const int NR, const int NT, const int FIVE, int64_t K, c
         }
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
         }
     }
     for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
+        for (int t = 0; t < NT; t++)
+            y[t * ldy + r] = hsum256(acc[r][t]);
 }
 /* tile_q4_K##Z and tile_q5_K##Z, in the tile signature the gemm drivers call: tile_q45_K##Z with
  * FIVE = 0 or 1 (Z: empty here, z for the 512-bit ones of kernels_avx512.c). */
@@ -493,50 +527,66 @@ KINLINE void tile_q6_K(const int NR, const int NT, int64_t K, const uint8_t *w, 
             sB[r] = _mm256_permute2x128_si256(s16, s16, 0x11);
             dd[r] = _mm256_set1_ps(f16_scalar(blk + 208));
             _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-                const __m256i bs = _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
+                const __m256i bs =
+                    _mm256_loadu_si256((const __m256i *)(KXB(x + t * xs, K) + 16 * b));
                 /* -32 * sum_g sc_g * bsum_g */
-                iacc[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(s16, bs), 5));
+                iacc[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                              _mm256_slli_epi32(_mm256_madd_epi16(s16, bs), 5));
             }
         }
         for (int h = 0; h < 2; h++) {
             for (int s = 0; s < 4; s++) {
                 __m256i cd[KNR_K], sv[KNR_K];
                 /* element 2s in the low lane, 2s+1 in the high lane */
-                const __m256i idx = _mm256_setr_epi8(4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s,
-                    4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s + 2,
-                    4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2,
-                    4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3);
+                const __m256i idx = _mm256_setr_epi8(
+                    4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s,
+                    4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s, 4 * s + 1, 4 * s + 2,
+                    4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3,
+                    4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2, 4 * s + 3, 4 * s + 2,
+                    4 * s + 3);
                 _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {
                     const uint8_t *blk = w + r * ws + b * 210;
                     PREFETCH_NEXT_TILE(blk + 32 * (4 * h + s));
-                    const __m256i ql = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (s & 1)));
+                    const __m256i ql =
+                        _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (s & 1)));
                     const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-                    const __m256i low = (s & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), M4) : _mm256_and_si256(ql, M4);
+                    const __m256i low = (s & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), M4)
+                                                : _mm256_and_si256(ql, M4);
                     __m256i high;
                     switch (s) {
-                    case 0: high = _mm256_slli_epi16(qh, 4); break;
-                    case 1: high = _mm256_slli_epi16(qh, 2); break;
-                    case 2: high = qh; break;
-                    default: high = _mm256_srli_epi16(qh, 2); break;
+                    case 0:
+                        high = _mm256_slli_epi16(qh, 4);
+                        break;
+                    case 1:
+                        high = _mm256_slli_epi16(qh, 2);
+                        break;
+                    case 2:
+                        high = qh;
+                        break;
+                    default:
+                        high = _mm256_srli_epi16(qh, 2);
+                        break;
                     }
                     cd[r] = _mm256_or_si256(low, _mm256_and_si256(high, m30));
                     sv[r] = _mm256_shuffle_epi8(h ? sB[r] : sA[r], idx);
                 }
                 _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(KXQ(x + t * xs) + 256 * b + 128 * h + 32 * s));
-                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-                        iacc[r][t] = DOT_S16(iacc[r][t], _mm256_maddubs_epi16(cd[r], xv), sv[r]);
+                    const __m256i xv = _mm256_loadu_si256(
+                        (const __m256i *)(KXQ(x + t * xs) + 256 * b + 128 * h + 32 * s));
+                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) iacc[r][t] =
+                        DOT_S16(iacc[r][t], _mm256_maddubs_epi16(cd[r], xv), sv[r]);
                 }
             }
         }
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const __m256 dx = _mm256_set1_ps(KXD(x + t * xs, K)[b]);
-            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(iacc[r][t]), _mm256_mul_ps(dd[r], dx), acc[r][t]);
         }
     }
     for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum256(acc[r][t]);
+        for (int t = 0; t < NT; t++)
+            y[t * ldy + r] = hsum256(acc[r][t]);
 }
 
 /* --- f32 helpers of attention -------------------------------------------------------------------
@@ -565,7 +615,8 @@ static void axpy_f32_x86(float *y, float a, const float *x, int64_t n) {
         y[i] += a * x[i];
 }
 
-/* --- gemm drivers: full tiles, then the row and token remainders --------------------------------- */
+/* --- gemm drivers: full tiles, then the row and token remainders ---------------------------------
+ */
 /* Tokens are taken in chunks of about 128 KB of activations (8 to 64 tokens, a multiple of 8) so
  * that a chunk stays in L2 while every row tile walks over it: f32 activations of 64 tokens would
  * not (F16 prompts ran 20% slower with 64-token chunks of 2048-wide rows). */
@@ -576,8 +627,8 @@ KINLINE int token_chunk(size_t xs) {
 }
 #define GEMM(NAME, R, T) GEMM_AS(gemm_##NAME, NAME, R, T)
 #define GEMM_AS(FN, NAME, R, T)                                                                    \
-    static void FN(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,      \
-                            size_t xs, int nt, float *y, int64_t ldy) {                            \
+    static void FN(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x, size_t xs,    \
+                   int nt, float *y, int64_t ldy) {                                                \
         const int tch = token_chunk(xs);                                                           \
         for (int t0 = 0; t0 < nt; t0 += tch) {                                                     \
             const int tn = nt - t0 < tch ? nt - t0 : tch;                                          \
@@ -586,13 +637,17 @@ KINLINE int token_chunk(size_t xs) {
             int r = 0;                                                                             \
             for (; r + R <= nr; r += R) {                                                          \
                 int t = 0;                                                                         \
-                for (; t + T <= tn; t += T) tile_##NAME(R, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
-                for (; t < tn; t++) tile_##NAME(R, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+                for (; t + T <= tn; t += T)                                                        \
+                    tile_##NAME(R, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy);  \
+                for (; t < tn; t++)                                                                \
+                    tile_##NAME(R, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy);  \
             }                                                                                      \
             for (; r < nr; r++) {                                                                  \
                 int t = 0;                                                                         \
-                for (; t + T <= tn; t += T) tile_##NAME(1, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
-                for (; t < tn; t++) tile_##NAME(1, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy); \
+                for (; t + T <= tn; t += T)                                                        \
+                    tile_##NAME(1, T, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy);  \
+                for (; t < tn; t++)                                                                \
+                    tile_##NAME(1, 1, K, w + r * ws, ws, xc + t * xs, xs, yc + t * ldy + r, ldy);  \
             }                                                                                      \
         }                                                                                          \
     }
@@ -604,8 +659,10 @@ KINLINE int token_chunk(size_t xs) {
     static void gemm_##NAME(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,      \
                             size_t xs, int nt, float *y, int64_t ldy) {                            \
         if (nt < T)                                                                                \
-            for (int t = 0; t < nt; t++) matvec_##NAME(K, w, ws, nr, x + (size_t)t * xs, y + t * ldy); \
-        else gemm_##NAME##_tiles(K, w, ws, nr, x, xs, nt, y, ldy);                                 \
+            for (int t = 0; t < nt; t++)                                                           \
+                matvec_##NAME(K, w, ws, nr, x + (size_t)t * xs, y + t * ldy);                      \
+        else                                                                                       \
+            gemm_##NAME##_tiles(K, w, ws, nr, x, xs, nt, y, ldy);                                  \
     }
 GEMM_MV(f32, KNR_F, KNT_F)
 GEMM_MV(f16, KNR_F, KNT_F)

@@ -24,7 +24,8 @@ size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch) {
     /* a dequantized row, or (thread 0) the batch's activations in the widest 8-bit format */
     size_t row = (size_t)ne0 * sizeof(float), xq = 0;
     for (int f = KX_Q8_0; f <= KX_Q8_K; f++) {
-        size_t b = kern_x_row_bytes((kern_xfmt)f, ne0 - ne0 % 256 + 256) * (size_t)(n_batch > 0 ? n_batch : 1);
+        size_t b = kern_x_row_bytes((kern_xfmt)f, ne0 - ne0 % 256 + 256) *
+                   (size_t)(n_batch > 0 ? n_batch : 1);
         if (b > xq) xq = b;
     }
     return row > xq ? row : xq;
@@ -75,11 +76,12 @@ static void mm_rows_ref(void *arg, int64_t r0, int64_t r1, int tid) {
     const uint8_t *base = j->W->data;
     for (int64_t r = r0; r < r1; r++)
         for (int t = 0; t < j->n_tok; t++)
-            j->y[(int64_t)t * N + r] =
-                lmc_vec_dot_ref(j->W->type, base + (uint64_t)r * j->row_bytes, j->x + (int64_t)t * K, K);
+            j->y[(int64_t)t * N + r] = lmc_vec_dot_ref(
+                j->W->type, base + (uint64_t)r * j->row_bytes, j->x + (int64_t)t * K, K);
 }
 
-/* --- the tiled kernels -------------------------------------------------------------------------- */
+/* --- the tiled kernels --------------------------------------------------------------------------
+ */
 
 enum { MM_ROWS_PER_ITEM = 4 }; /* rows per parallel item: a whole register tile */
 enum { MM_MAX_MULTI = 4 };
@@ -106,8 +108,8 @@ static void mmk_items(void *arg, int64_t i0, int64_t i1, int tid) {
         const int64_t N = W->ne[1], r0 = (b - first) * MM_ROWS_PER_ITEM;
         const int64_t r1 = (e - first) * MM_ROWS_PER_ITEM < N ? (e - first) * MM_ROWS_PER_ITEM : N;
         const uint64_t rb = lmc_row_size(W->type, W->ne[0]);
-        j->gemm[w](W->ne[0], (const uint8_t *)W->data + (uint64_t)r0 * rb, rb, (int)(r1 - r0), j->xq, j->x_stride,
-                   j->n_tok, j->y[w] + r0, N);
+        j->gemm[w](W->ne[0], (const uint8_t *)W->data + (uint64_t)r0 * rb, rb, (int)(r1 - r0),
+                   j->xq, j->x_stride, j->n_tok, j->y[w] + r0, N);
     }
 }
 
@@ -122,14 +124,15 @@ typedef struct {
 static void mmq_rows(void *arg, int64_t t0, int64_t t1, int tid) {
     (void)tid;
     const mmq_job *j = arg;
-    for (int64_t t = t0; t < t1; t++) kern_quantize_x(j->f, j->x + t * j->K, j->xq + (size_t)t * j->x_stride, j->K);
+    for (int64_t t = t0; t < t1; t++)
+        kern_quantize_x(j->f, j->x + t * j->K, j->xq + (size_t)t * j->x_stride, j->K);
 }
 
-/* y[i] = x W[i]^T for n_w weights sharing the input width, through the tiled kernels: the activations
- * are converted once, then one parallel pass covers the rows of every W. Returns false (nothing
- * done) when the kernels do not cover these weights or the scratch is too small. */
-static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, const float *x, int n_tok,
-                       tp_pool *pool) {
+/* y[i] = x W[i]^T for n_w weights sharing the input width, through the tiled kernels: the
+ * activations are converted once, then one parallel pass covers the rows of every W. Returns false
+ * (nothing done) when the kernels do not cover these weights or the scratch is too small. */
+static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, const float *x,
+                       int n_tok, tp_pool *pool) {
     const kern_table *kt = kern_best();
     if (n_w < 1 || n_w > MM_MAX_MULTI) return false;
     const int64_t K = W[0]->ne[0];
@@ -137,7 +140,8 @@ static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, co
     mmk_job j = {.n_w = n_w, .n_tok = n_tok};
     int64_t items = 0;
     for (int i = 0; i < n_w; i++) {
-        if (W[i]->type >= LMC_TYPE_COUNT || !kt->gemm[W[i]->type] || kt->xfmt[W[i]->type] != f || W[i]->ne[0] != K)
+        if (W[i]->type >= LMC_TYPE_COUNT || !kt->gemm[W[i]->type] || kt->xfmt[W[i]->type] != f ||
+            W[i]->ne[0] != K)
             return false;
         j.W[i] = W[i];
         j.y[i] = y[i];
@@ -153,18 +157,21 @@ static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, co
         if (!j.x_stride || j.x_stride * (size_t)n_tok > tp_scratch_bytes(pool)) return false;
         uint8_t *xq = tp_scratch(pool, 0); /* thread 0's scratch, read by all during this call */
         mmq_job q = {f, x, xq, K, j.x_stride};
-        if (n_tok >= 4) tp_parallel_for(pool, n_tok, mmq_rows, &q);
-        else mmq_rows(&q, 0, n_tok, 0);
+        if (n_tok >= 4)
+            tp_parallel_for(pool, n_tok, mmq_rows, &q);
+        else
+            mmq_rows(&q, 0, n_tok, 0);
         j.xq = xq;
     }
     tp_parallel_for(pool, items, mmk_items, &j);
     return true;
 }
 
-void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x, int n_tok,
-                      tp_pool *pool) {
+void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x,
+                      int n_tok, tp_pool *pool) {
     if (mm_kernels(W, y, n_w, x, n_tok, pool)) return;
-    for (int i = 0; i < n_w; i++) cpu_matmul(W[i], x, y[i], n_tok, pool);
+    for (int i = 0; i < n_w; i++)
+        cpu_matmul(W[i], x, y[i], n_tok, pool);
 }
 
 void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {

@@ -1,8 +1,8 @@
 /* threadpool.c — see threadpool.h. A job is split into chunks that threads claim from one atomic
- * counter, the caller included, and the caller returns when every chunk is done: a worker the OS has
- * not scheduled yet (2 cores shared with other processes) delays nothing, the caller takes its chunks.
- * Workers spin briefly for the next job (a decode step issues hundreds of short jobs, and waking a
- * sleeping thread costs tens of microseconds), then sleep on a condition variable. */
+ * counter, the caller included, and the caller returns when every chunk is done: a worker the OS
+ * has not scheduled yet (2 cores shared with other processes) delays nothing, the caller takes its
+ * chunks. Workers spin briefly for the next job (a decode step issues hundreds of short jobs, and
+ * waking a sleeping thread costs tens of microseconds), then sleep on a condition variable. */
 #include "threadpool.h"
 #include "util.h"
 
@@ -13,7 +13,8 @@
 #include <stdlib.h>
 
 enum {
-    TP_SPIN = 5000,      /* pause loops (tens of microseconds) before a worker sleeps or the caller yields */
+    TP_SPIN =
+        5000, /* pause loops (tens of microseconds) before a worker sleeps or the caller yields */
     TP_CHUNKS_PER_THREAD = 8,
 };
 
@@ -25,15 +26,15 @@ typedef struct {
 
 struct tp_pool {
     int n_threads;
-    tp_worker *workers;      /* (n_threads - 1) */
-    uint8_t *scratch;        /* (n_threads, scratch_stride) */
+    tp_worker *workers; /* (n_threads - 1) */
+    uint8_t *scratch;   /* (n_threads, scratch_stride) */
     size_t scratch_bytes, scratch_stride;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* (generation << 32) | next unclaimed chunk. A claim is a CAS that keeps the generation, so a
      * late worker can never claim a chunk of a newer job with an older job's function. */
     _Atomic uint64_t claim;
-    atomic_int done;         /* chunks finished in the current job */
+    atomic_int done; /* chunks finished in the current job */
     atomic_bool quit;
     /* the current job; atomics because a late worker may read them while the next job is posted
      * (its claim then fails and the values are ignored) */
@@ -81,7 +82,8 @@ static void *tp_worker_main(void *arg) {
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> 32)) == seen &&
+            while ((g = (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> 32)) ==
+                       seen &&
                    !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
@@ -96,7 +98,8 @@ static void *tp_worker_main(void *arg) {
 lmc_status tp_create(int n_threads, size_t scratch_bytes, tp_pool **out) {
     *out = NULL;
     if (n_threads < 1 || n_threads > 1024)
-        return lmc_err(LMC_ERR_INVALID_ARG, "thread pool: %d threads requested (1..1024)", n_threads);
+        return lmc_err(LMC_ERR_INVALID_ARG, "thread pool: %d threads requested (1..1024)",
+                       n_threads);
     tp_pool *p = calloc(1, sizeof *p);
     if (!p) return lmc_err(LMC_ERR_OOM, "thread pool: out of memory");
     p->n_threads = n_threads;
@@ -135,8 +138,9 @@ lmc_status tp_create(int n_threads, size_t scratch_bytes, tp_pool **out) {
 oom:
     p->n_threads = 1;
     tp_free(p);
-    return lmc_err(LMC_ERR_OOM, "thread pool: out of memory for %d threads' scratch (%zu bytes each)",
-                   n_threads, scratch_bytes);
+    return lmc_err(LMC_ERR_OOM,
+                   "thread pool: out of memory for %d threads' scratch (%zu bytes each)", n_threads,
+                   scratch_bytes);
 }
 
 void tp_free(tp_pool *p) {
@@ -145,7 +149,8 @@ void tp_free(tp_pool *p) {
     atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_threads - 1; i++) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < p->n_threads - 1; i++)
+        pthread_join(p->workers[i].thread, NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->workers);
@@ -153,9 +158,15 @@ void tp_free(tp_pool *p) {
     free(p);
 }
 
-int tp_n_threads(const tp_pool *p) { return p->n_threads; }
-size_t tp_scratch_bytes(const tp_pool *p) { return p->scratch_bytes; }
-void *tp_scratch(tp_pool *p, int tid) { return p->scratch + p->scratch_stride * (size_t)tid; }
+int tp_n_threads(const tp_pool *p) {
+    return p->n_threads;
+}
+size_t tp_scratch_bytes(const tp_pool *p) {
+    return p->scratch_bytes;
+}
+void *tp_scratch(tp_pool *p, int tid) {
+    return p->scratch + p->scratch_stride * (size_t)tid;
+}
 
 void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx) {
     if (n_items <= 0) return;
@@ -168,7 +179,8 @@ void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx) {
     /* Close the last job's counter before its parameters are overwritten: a worker still inside the
      * last job may read the new chunk count, and with the old counter open it could claim an index
      * past the last job's chunks, run a chunk on mixed parameters and count it into this job's done
-     * (this job then returned while that chunk still ran: a stale stack job, seen at 12-16 threads). */
+     * (this job then returned while that chunk still ran: a stale stack job, seen at 12-16
+     * threads). */
     const uint64_t last = atomic_load(&p->claim);
     atomic_store(&p->claim, (last & ~(uint64_t)0xFFFFFFFFu) | 0xFFFFFFFFu);
     atomic_store(&p->fn, fn);
@@ -177,14 +189,17 @@ void tp_parallel_for(tp_pool *p, int64_t n_items, tp_fn fn, void *ctx) {
     atomic_store(&p->n_chunks, (int)C);
     atomic_store(&p->done, 0);
     uint32_t gen = (uint32_t)(last >> 32) + 1;
-    /* Publish under the mutex so a worker between its check and pthread_cond_wait cannot miss it. */
+    /* Publish under the mutex so a worker between its check and pthread_cond_wait cannot miss it.
+     */
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     tp_work(p, gen, 0);
     for (int spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < C; spin++) {
-        if (spin > TP_SPIN) sched_yield();
-        else tp_pause();
+        if (spin > TP_SPIN)
+            sched_yield();
+        else
+            tp_pause();
     }
 }

@@ -1,7 +1,7 @@
-/* threadpool.h — a small persistent pthread pool for the CPU backend: parallel_for over n items split
- * into contiguous chunks that the threads claim as they go, with per-thread scratch memory. Which
- * thread runs a chunk varies; callers keep results independent of that (each item computed whole by
- * one thread). No nested parallelism. */
+/* threadpool.h — a small persistent pthread pool for the CPU backend: parallel_for over n items
+ * split into contiguous chunks that the threads claim as they go, with per-thread scratch memory.
+ * Which thread runs a chunk varies; callers keep results independent of that (each item computed
+ * whole by one thread). No nested parallelism. */
 #ifndef LMC_CPU_THREADPOOL_H
 #define LMC_CPU_THREADPOOL_H
 

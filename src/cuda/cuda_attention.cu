@@ -10,23 +10,25 @@ extern "C" {
 #include "util.h"
 }
 
-// ---- attention -----------------------------------------------------------------------------------
+// ---- attention
+// -----------------------------------------------------------------------------------
 // Flash-decoding: block (head, split, token) scores CUDA_ATT_CHUNK keys, keeps its own max and sum,
 // and writes an unnormalised partial output; the last split block of a head merges them.
 
 // ATT_KT threads share one key's score (CUDA_ATT_CHUNK keys per block = one pass), and the V sum
-// gives each warp CUDA_ATT_CHUNK / (ATT_THREADS / 32) keys: every load of a phase is issued before the
-// first is used, so a block waits about one memory round trip per phase (decode attention is a chain of
-// latencies, not of bandwidth: 32 blocks read ~128 KB each).
+// gives each warp CUDA_ATT_CHUNK / (ATT_THREADS / 32) keys: every load of a phase is issued before
+// the first is used, so a block waits about one memory round trip per phase (decode attention is a
+// chain of latencies, not of bandwidth: 32 blocks read ~128 KB each).
 #define ATT_KT 4
 #define ATT_THREADS (CUDA_ATT_CHUNK * ATT_KT)
 
 // The split's K and V rows kept in registers: OWN = false those before p0 (written by earlier
 // calls, fetched before the PDL wait), OWN = true those from p0 on (this call's, after it). K: this
-// thread's quarter of key j (n4 float4 at k4) when kreg; V: keys start + warp + 16 i, 4 dims a lane.
+// thread's quarter of key j (n4 float4 at k4) when kreg; V: keys start + warp + 16 i, 4 dims a
+// lane.
 template <bool OWN>
-__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const float4 *k4, int n4, bool kreg, int j,
-                                            int end, int p0) {
+__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const float4 *k4, int n4, bool kreg,
+                                            int j, int end, int p0) {
     if (kreg && j < end && (OWN ? j >= p0 : j < p0)) {
 #pragma unroll
         for (int d = 0; d < 8; d++)
@@ -46,9 +48,9 @@ __device__ __forceinline__ void att_fetch_v(float4 (&vr)[8], const float *vb, in
 
 // Key j's score against the scaled query qs: this thread's quarter (from kr when kreg, else from
 // the cache), summed over the ATT_KT threads of the key (0 past the split's end).
-__device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8], bool kreg, int n4,
-                                           int part4, int j, int end, const float *kc, int kv_dim,
-                                           int kvh, int hd) {
+__device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8], bool kreg,
+                                           int n4, int part4, int j, int end, const float *kc,
+                                           int kv_dim, int kvh, int hd) {
     float s = 0.f;
     if (j < end) {
         if (kreg) {
@@ -61,42 +63,52 @@ __device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8
                 }
         } else {
             const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
-            for (int d = part4; d < hd; d += ATT_KT) s += qs[d] * k[d];
+            for (int d = part4; d < hd; d += ATT_KT)
+                s += qs[d] * k[d];
         }
     }
 #pragma unroll
-    for (int o = 1; o < ATT_KT; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    for (int o = 1; o < ATT_KT; o <<= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, o);
     return s;
 }
 
 // The merge of the ns splits of (head h, token t) by the last of their blocks to finish: out, and
 // with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec, one warp per 32
 // dims.
-__device__ __forceinline__ void att_merge(const float *part, int t, int h, int n_head, int max_split,
-                                          int hd, int ns, float *out, int8_t *oq, float2 *ods) {
+__device__ __forceinline__ void att_merge(const float *part, int t, int h, int n_head,
+                                          int max_split, int hd, int ns, float *out, int8_t *oq,
+                                          float2 *ods) {
     const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
     float mm = -INFINITY;
-    for (int s = 0; s < ns; s++) mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+    for (int s = 0; s < ns; s++)
+        mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
     float ll = 0.f;
-    for (int s = 0; s < ns; s++) ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
+    for (int s = 0; s < ns; s++)
+        ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
     const bool q8 = oq != NULL && (hd & 31) == 0;
     for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
         const int d = d0 + threadIdx.x;
         if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
         float o = 0.f;
         if (d < hd) {
-            for (int s = 0; s < ns; s++) o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
+            for (int s = 0; s < ns; s++)
+                o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
             o /= ll;
             out[(int64_t)t * n_head * hd + h * hd + d] = o;
         }
-        if (q8) quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq, ods);
+        if (q8)
+            quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq,
+                          ods);
     }
 }
 
-__global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restrict__ q, int q_stride,
-        const int32_t *__restrict__ pos0, const float *__restrict__ kc, const float *__restrict__ vc,
-        int n_head, int n_head_kv, int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
-        float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+__global__ void __launch_bounds__(ATT_THREADS)
+    k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
+                const float *__restrict__ kc, const float *__restrict__ vc, int n_head,
+                int n_head_kv, int hd, int max_split, float *__restrict__ part,
+                int *__restrict__ counters, float *__restrict__ out, int8_t *__restrict__ oq,
+                float2 *__restrict__ ods) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
     // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
@@ -129,7 +141,8 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     __shared__ float red[32];
     const float scale = rsqrtf((float)hd);
     const float *qr = q + (int64_t)t * q_stride + h * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = qr[d] * scale;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+        qs[d] = qr[d] * scale;
     att_fetch_k<true>(kr, k4, n4, kreg, j, end, p0); // this call's rows
     if (vreg && lane * 4 < hd) att_fetch_v<true>(vr, vb, kv_dim, start, end, p0, warp);
     __syncthreads();
@@ -139,13 +152,16 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     }
     __syncthreads();
     float m = -INFINITY;
-    for (int j = threadIdx.x; j < end - start; j += blockDim.x) m = fmaxf(m, sc[j]);
+    for (int j = threadIdx.x; j < end - start; j += blockDim.x)
+        m = fmaxf(m, sc[j]);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    for (int o = 16; o > 0; o >>= 1)
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
     if (lane == 0) red[warp] = m;
     __syncthreads();
     m = red[0];
-    for (int i = 1; i < ATT_THREADS / 32; i++) m = fmaxf(m, red[i]);
+    for (int i = 1; i < ATT_THREADS / 32; i++)
+        m = fmaxf(m, red[i]);
     __syncthreads();
     float l = 0.f;
     for (int j = threadIdx.x; j < end - start; j += blockDim.x) {
@@ -166,13 +182,19 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
                 const int jj = warp + i * (ATT_THREADS / 32);
                 if (start + jj >= end) break;
                 const float p = sc[jj];
-                o.x += p * vr[i].x; o.y += p * vr[i].y; o.z += p * vr[i].z; o.w += p * vr[i].w;
+                o.x += p * vr[i].x;
+                o.y += p * vr[i].y;
+                o.z += p * vr[i].z;
+                o.w += p * vr[i].w;
             }
         } else if (lane * 4 < hd) {
             for (int jj = warp; jj < end - start; jj += ATT_THREADS / 32) {
                 const float4 vv = *(const float4 *)(vb + (int64_t)jj * kv_dim);
                 const float p = sc[jj];
-                o.x += p * vv.x; o.y += p * vv.y; o.z += p * vv.z; o.w += p * vv.w;
+                o.x += p * vv.x;
+                o.y += p * vv.y;
+                o.z += p * vv.z;
+                o.w += p * vv.w;
             }
         }
         acc4[warp][lane] = o;
@@ -181,12 +203,14 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
             const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
             float sum = 0.f;
 #pragma unroll
-            for (int w = 0; w < ATT_THREADS / 32; w++) sum += ((const float *)&acc4[w][l4])[c];
+            for (int w = 0; w < ATT_THREADS / 32; w++)
+                sum += ((const float *)&acc4[w][l4])[c];
             if (n_kv <= CUDA_ATT_CHUNK) { // one split: no partial to publish and merge
                 const float o = sum / l;
                 const int64_t oi = (int64_t)t * n_head * hd + h * hd + threadIdx.x;
                 out[oi] = o;
-                if (oq && (hd & 31) == 0) quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
+                if (oq && (hd & 31) == 0)
+                    quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
             } else {
                 po[threadIdx.x] = sum;
             }
@@ -197,13 +221,18 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
             float o = 0.f;
             const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
 #pragma unroll 8
-            for (int j = 0; j < end - start; j++) o += sc[j] * v[(int64_t)j * kv_dim];
+            for (int j = 0; j < end - start; j++)
+                o += sc[j] * v[(int64_t)j * kv_dim];
             po[d] = o;
         }
     }
-    if (threadIdx.x == 0) { po[hd] = m; po[hd + 1] = l; }
-    // The last split block of this (head, token) to finish merges all splits (no combine kernel): each
-    // block publishes its partial, then counts itself in; the one that sees ns - 1 before it merges.
+    if (threadIdx.x == 0) {
+        po[hd] = m;
+        po[hd + 1] = l;
+    }
+    // The last split block of this (head, token) to finish merges all splits (no combine kernel):
+    // each block publishes its partial, then counts itself in; the one that sees ns - 1 before it
+    // merges.
     const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
     __shared__ int is_last;
     if (ns > 1) {
@@ -223,30 +252,35 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(const float *__restri
     att_merge(part, t, h, n_head, max_split, hd, ns, out, oq, ods);
 }
 
-cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
-                           const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
-                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s) {
+cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
+                           const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
+                           int head_dim, int max_split, float *part, int *counters, float *out,
+                           int8_t *oq, float2 *ods, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
     dim3 g(n_head, max_split, n_tok);
-    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache, n_head, n_head_kv,
-                      head_dim, max_split, part, counters, out, oq, ods);
+    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache,
+                      n_head, n_head_kv, head_dim, max_split, part, counters, out, oq, ods);
 }
 
 // Rows of attention scores S (row = head * nq + t, nkv keys each, already scaled): query t sits at
 // position pos0 + t and sees keys 0..pos0+t. Softmax over those in place; later keys become 0.
 __global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos0) {
     __shared__ float red[32];
-    const int row = blockIdx.x, t = row % nq, nw = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x, t = row % nq, nw = blockDim.x >> 5, lane = threadIdx.x & 31,
+              warp = threadIdx.x >> 5;
     float *s = S + (int64_t)row * nkv;
     const int valid = min(nkv, pos0 + t + 1);
     float m = -INFINITY;
-    for (int i = threadIdx.x; i < valid; i += blockDim.x) m = fmaxf(m, s[i]);
+    for (int i = threadIdx.x; i < valid; i += blockDim.x)
+        m = fmaxf(m, s[i]);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    for (int o = 16; o > 0; o >>= 1)
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
     if (lane == 0) red[warp] = m;
     __syncthreads();
     m = red[0];
-    for (int k = 1; k < nw; k++) m = fmaxf(m, red[k]);
+    for (int k = 1; k < nw; k++)
+        m = fmaxf(m, red[k]);
     __syncthreads();
     float sum = 0.f;
     for (int i = threadIdx.x; i < valid; i += blockDim.x) {
@@ -255,13 +289,16 @@ __global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos
         sum += e;
     }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    for (int o = 16; o > 0; o >>= 1)
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
     if (lane == 0) red[warp] = sum;
     __syncthreads();
     sum = 0.f;
-    for (int k = 0; k < nw; k++) sum += red[k];
+    for (int k = 0; k < nw; k++)
+        sum += red[k];
     const float inv = 1.f / sum;
-    for (int i = threadIdx.x; i < nkv; i += blockDim.x) s[i] = i < valid ? s[i] * inv : 0.f;
+    for (int i = threadIdx.x; i < nkv; i += blockDim.x)
+        s[i] = i < valid ? s[i] * inv : 0.f;
 }
 
 cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s) {
@@ -270,10 +307,12 @@ cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, c
 }
 
 lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
-                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
-                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done) {
+                               const float *k_cache, const float *v_cache, int n_head,
+                               int n_head_kv, int head_dim, float *S, int64_t s_floats, float *out,
+                               int out_stride, cudaStream_t s, bool *done) {
     const int r = n_head / n_head_kv, kv_dim = n_head_kv * head_dim;
-    const int64_t per_q = (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
+    const int64_t per_q =
+        (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
     const int qc = (int)std::min<int64_t>(n_tok, s_floats / per_q);
     *done = false;
     if (qc < 16 && qc < n_tok) return LMC_OK;
@@ -283,25 +322,31 @@ lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, i
     for (int t0 = 0; t0 < n_tok; t0 += qc) {
         const int nq = std::min(qc, n_tok - t0), nkv = pos0 + t0 + nq;
         const int64_t hs = (int64_t)nq * nkv; // one head's scores
-        // Heads g*r + hi share kv head g: one strided batch over g per hi. Column-major views: S_h^T
-        // (nkv x nq) = K_g (nkv x hd) Q_h^T, O_h^T (hd x nq) = V_g^T (hd x nkv) P_h^T.
+        // Heads g*r + hi share kv head g: one strided batch over g per hi. Column-major views:
+        // S_h^T (nkv x nq) = K_g (nkv x hd) Q_h^T, O_h^T (hd x nq) = V_g^T (hd x nkv) P_h^T.
         for (int hi = 0; hi < r; hi++) {
             cublasStatus_t cs = cublasGemmStridedBatchedEx(
-                h, CUBLAS_OP_T, CUBLAS_OP_N, nkv, nq, head_dim, &scale, k_cache, CUDA_R_32F, kv_dim, head_dim,
-                q + (int64_t)t0 * q_stride + (int64_t)hi * head_dim, CUDA_R_32F, q_stride, (long long)r * head_dim,
-                &zero, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32,
-                CUBLAS_GEMM_DEFAULT);
-            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)", (int)cs);
+                h, CUBLAS_OP_T, CUBLAS_OP_N, nkv, nq, head_dim, &scale, k_cache, CUDA_R_32F, kv_dim,
+                head_dim, q + (int64_t)t0 * q_stride + (int64_t)hi * head_dim, CUDA_R_32F, q_stride,
+                (long long)r * head_dim, &zero, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs,
+                n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS)
+                return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)",
+                               (int)cs);
         }
-        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s), "attention softmax");
+        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s),
+                                   "attention softmax");
         if (st != LMC_OK) return st;
         for (int hi = 0; hi < r; hi++) {
             cublasStatus_t cs = cublasGemmStridedBatchedEx(
-                h, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, nq, nkv, &one, v_cache, CUDA_R_32F, kv_dim, head_dim,
-                S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, &zero,
+                h, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, nq, nkv, &one, v_cache, CUDA_R_32F, kv_dim,
+                head_dim, S + hi * hs, CUDA_R_32F, nkv, (long long)r * hs, &zero,
                 out + (int64_t)t0 * out_stride + (int64_t)hi * head_dim, CUDA_R_32F, out_stride,
-                (long long)r * head_dim, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
-            if (cs != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention output failed (status %d)", (int)cs);
+                (long long)r * head_dim, n_head_kv, CUBLAS_COMPUTE_32F_FAST_TF32,
+                CUBLAS_GEMM_DEFAULT);
+            if (cs != CUBLAS_STATUS_SUCCESS)
+                return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention output failed (status %d)",
+                               (int)cs);
         }
     }
     return LMC_OK;

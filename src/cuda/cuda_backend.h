@@ -1,6 +1,7 @@
 /* cuda_backend.h — the C boundary of the CUDA backend: device query, op-level entry points on host
- * arrays (for the parity tests) and the whole-model GPU forward (upload, KV cache, decode, copy bandwidth).
- * No CUDA types cross this header; it compiles in C without the toolkit. Only built with LMC_WITH_CUDA. */
+ * arrays (for the parity tests) and the whole-model GPU forward (upload, KV cache, decode, copy
+ * bandwidth). No CUDA types cross this header; it compiles in C without the toolkit. Only built
+ * with LMC_WITH_CUDA. */
 #ifndef LMC_CUDA_BACKEND_H
 #define LMC_CUDA_BACKEND_H
 
@@ -20,28 +21,32 @@ void lmc_cuda_device_info(char *name, int name_size, uint64_t *free_bytes, uint6
 /* True when the GPU kernels handle this ggml type for weights. */
 int lmc_cuda_type_supported(uint32_t type);
 
-/* ---- op level, on host arrays (each call copies in, runs one kernel path, copies out) ---------- */
-/* y[r] = dot(row r of w, x) for a (rows, cols) weight of `type` in GGUF block layout, rows contiguous. */
-lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                              float *y);
+/* ---- op level, on host arrays (each call copies in, runs one kernel path, copies out) ----------
+ */
+/* y[r] = dot(row r of w, x) for a (rows, cols) weight of `type` in GGUF block layout, rows
+ * contiguous. */
+lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                              const float *x, float *y);
 /* The decode path on 8-bit activations: x quantized on the device in blocks of 32 (int8 q =
  * rn(x * 127 / amax), d = amax / 127), then dp4a mat-vec. Types: Q4_0, Q8_0, Q4_K, Q6_K. */
-lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                 float *y);
-/* The activation quantizer alone (norm_w NULL) or fused into RMSNorm (out = rmsnorm(x) * norm_w first):
- * q (n int8), d (n / 32 block scales), dsum (n / 32: d * sum of the block's q). n % 32 == 0. */
-lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q, float *d,
-                                float *dsum);
+lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                 const float *x, float *y);
+/* The activation quantizer alone (norm_w NULL) or fused into RMSNorm (out = rmsnorm(x) * norm_w
+ * first): q (n int8), d (n / 32 block scales), dsum (n / 32: d * sum of the block's q). n % 32 ==
+ * 0. */
+lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps,
+                                int8_t *q, float *d, float *dsum);
 /* Y[t][r] = dot(row r, X[t]) for n_tok activation rows through the prompt path (dequantize to f16,
  * tensor-core GEMM, f32 accumulate). */
-lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                              int32_t n_tok, float *y);
+lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                              const float *x, int32_t n_tok, float *y);
 /* Dequantize n weights (n a multiple of the block size, a whole number of rows of `cols`). */
-lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols, float *out);
+lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                               float *out);
 /* out = x / rms(x) * w, n values. */
 lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps, float *out);
-/* In place llama (adjacent pair) rotation of n_head heads of head_dim at position pos; the first n_rot
- * dims of each head rotate. */
+/* In place llama (adjacent pair) rotation of n_head heads of head_dim at position pos; the first
+ * n_rot dims of each head rotate. */
 lmc_status lmc_cuda_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t n_rot, int32_t pos,
                             float base);
 /* out[i] = silu(g[i]) * u[i]. */
@@ -52,26 +57,30 @@ lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v,
                                  int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out);
 
 /* Prompt attention through the GEMM path: n_tok queries q (n_tok, n_head * head_dim) at positions
- * pos0.., keys/values (pos0 + n_tok, n_head_kv * head_dim); query t sees keys 0..pos0+t. s_floats: the
- * score scratch (fewer than n_head * n_kv * n_tok forces query chunks); refused when fewer than 16
- * query rows fit. *used_gemm (may be NULL) says the GEMM path ran. */
-lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v, int32_t n_head,
-                                        int32_t n_head_kv, int32_t head_dim, int32_t pos0, int32_t n_tok,
-                                        int64_t s_floats, float *out, int *used_gemm);
+ * pos0.., keys/values (pos0 + n_tok, n_head_kv * head_dim); query t sees keys 0..pos0+t. s_floats:
+ * the score scratch (fewer than n_head * n_kv * n_tok forces query chunks); refused when fewer than
+ * 16 query rows fit. *used_gemm (may be NULL) says the GEMM path ran. */
+lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v,
+                                        int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                        int32_t pos0, int32_t n_tok, int64_t s_floats, float *out,
+                                        int *used_gemm);
 
-/* ---- whole model ------------------------------------------------------------------------------ */
+/* ---- whole model ------------------------------------------------------------------------------
+ */
 typedef struct lmc_cuda_ctx lmc_cuda_ctx;
 
 typedef struct {
-    int32_t n_ctx;     /* KV positions */
-    int32_t n_batch;   /* largest prompt batch for the GEMM path */
-    int use_graph;     /* capture the decode step in a CUDA graph (1 = yes) */
-    int32_t gemm_min;  /* runs of at least this many tokens use the GEMM path (0 = default 16) */
-    int32_t act_q8;    /* decode mat-vecs of Q4_0/Q8_0/Q4_K/Q6_K on 8-bit activations (dp4a): 1 = on,
-                          -1 = off (f32 activations, exact), 0 = default: on unless env LMC_CUDA_Q8=0 */
-    int32_t layer0;    /* first layer on the GPU (0 = all, from the embedding lookup). With layer0 > 0 only
-                          the layers [layer0, n_layer), the output norm and the output matrix are uploaded
-                          and given KV cache, and the input is hidden states (lmc_cuda_forward_hidden) */
+    int32_t n_ctx;    /* KV positions */
+    int32_t n_batch;  /* largest prompt batch for the GEMM path */
+    int use_graph;    /* capture the decode step in a CUDA graph (1 = yes) */
+    int32_t gemm_min; /* runs of at least this many tokens use the GEMM path (0 = default 16) */
+    int32_t
+        act_q8; /* decode mat-vecs of Q4_0/Q8_0/Q4_K/Q6_K on 8-bit activations (dp4a): 1 = on,
+                   -1 = off (f32 activations, exact), 0 = default: on unless env LMC_CUDA_Q8=0 */
+    int32_t
+        layer0; /* first layer on the GPU (0 = all, from the embedding lookup). With layer0 > 0 only
+                   the layers [layer0, n_layer), the output norm and the output matrix are uploaded
+                   and given KV cache, and the input is hidden states (lmc_cuda_forward_hidden) */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
 } lmc_cuda_params;
@@ -87,12 +96,12 @@ void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
  * layer_out, when not NULL, receives the residual stream of the last token after each GPU layer
  * ((n_layer - layer0) * n_embd floats; runs without the graph). Needs layer0 == 0. */
-lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
-                            float *layer_out);
-/* The same from the residual stream after layer layer0 - 1 of n tokens, hidden (n, n_embd) on the host
- * (copied to the device once per call). Needs layer0 > 0. */
-lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos, float *logits,
-                                   float *layer_out);
+lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos,
+                            float *logits, float *layer_out);
+/* The same from the residual stream after layer layer0 - 1 of n tokens, hidden (n, n_embd) on the
+ * host (copied to the device once per call). Needs layer0 > 0. */
+lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
+                                   float *logits, float *layer_out);
 /* Moves cache positions [from, from+n) down to `to` (to <= from), re-rotating the keys. Errors are
  * kept for the next forward (the backend table's kv_shift returns nothing). */
 void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);

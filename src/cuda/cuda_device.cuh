@@ -10,28 +10,32 @@
 // shared memory).
 __device__ __forceinline__ float block_sum(float v, float *sh) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0) sh[warp] = v;
     __syncthreads();
     v = lane < nw ? sh[lane] : 0.f;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
 // One warp quantizes 32 consecutive values v (lane l holds element 32*blk + l).
-__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk, int8_t *__restrict__ oq,
-                                              float2 *__restrict__ ods) {
+__device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
+                                              int8_t *__restrict__ oq, float2 *__restrict__ ods) {
     float amax = fabsf(v);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    for (int o = 16; o > 0; o >>= 1)
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     const float id = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
     const int q = __float2int_rn(v * id);
     int sq = q;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    for (int o = 16; o > 0; o >>= 1)
+        sq += __shfl_xor_sync(0xffffffffu, sq, o);
     oq[blk * 32 + lane] = (int8_t)q;
     if (lane == 0) {
         const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math

@@ -27,19 +27,20 @@ struct cuda_weight {
 bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
 /* Repacks `rows` GGUF rows (row pointers src[i]) into the device layout at host buffers q/d (row
  * offset row0 of the destination matrix). */
-void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
-                      uint8_t *q, uint8_t *d);
+void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows,
+                      int64_t row0, uint8_t *q, uint8_t *d);
 
 enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4 };
 
 /* What a mat-vec does with its results besides the plain store.
  * EPI_QKV: rows are q | k | v of one token; pairs of q and k rows rotate at *pos (freq[i] =
  * base^(-2i/n_rot), double), k and v go straight into the caches, q into y.
- * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps) *
- * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
+ * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps)
+ * * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
  * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
  *   out32[i] = v * nw[i] and the sum of v^2 into *ss_out;
- * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n + eps). */
+ * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n +
+ * eps). */
 struct cuda_epi {
     const int32_t *pos;
     const double *freq;
@@ -48,7 +49,7 @@ struct cuda_epi {
     const double *ss; /* consumer side */
     int ss_n;
     float eps;
-    const float *nw;  /* producer side */
+    const float *nw; /* producer side */
     float *out32;
     double *ss_out;
 };
@@ -56,67 +57,77 @@ struct cuda_epi {
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
  * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x). */
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
-cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                            cudaStream_t s);
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi,
+                            const cuda_epi &e, cudaStream_t s);
 /* 8-bit activations: x (n, n % 32 == 0) as blocks of 32, int8 q = rn(x * 127 / amax) in oq and
  * ods[b] = (d, d * sum q), d = amax / 127. cuda_matvec_q8 takes them for weights cuda_q8_ok
  * accepts (dp4a dot products); cuda_rmsnorm_q8 is RMSNorm of one row that also writes them. */
 bool cuda_q8_ok(const cuda_weight &w); /* Q4_0, Q8_0, Q4_K, Q6_K in whole units */
 cudaError_t cuda_quant_q8(const float *x, int64_t n, int8_t *oq, float2 *ods, cudaStream_t s);
-cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y, int epi,
-                           const cuda_epi &e, cudaStream_t s);
-cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,
-                            cudaStream_t s);
+cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, float *y,
+                           int epi, const cuda_epi &e, cudaStream_t s);
+cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32,
+                            int8_t *oq, float2 *ods, cudaStream_t s);
 /* Rows [row0, row0+n_rows) of W as f16 into out (n_rows, cols). */
-cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out, cudaStream_t s);
+cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out,
+                             cudaStream_t s);
 cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);
 /* out[t] = row tok[t] of W (embedding lookup), n_tok tokens, ids read on the device. */
-cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out, cudaStream_t s);
+cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out,
+                          cudaStream_t s);
 /* RMSNorm of n_tok rows of n: out32 and/or out16 (either may be NULL). */
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
                          __half *out16, cudaStream_t s);
 /* Rotates q and k in qkv rows (n_tok, (n_head + 2 n_head_kv) * head_dim) at positions *pos + t and
  * stores k, v into the layer's caches (n_ctx, n_head_kv * head_dim). */
-cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv, int head_dim,
-                         int n_rot, float base, float *k_cache, float *v_cache, cudaStream_t s);
+cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
+                         int head_dim, int n_rot, float base, float *k_cache, float *v_cache,
+                         cudaStream_t s);
 /* Rope alone on (n_head, head_dim) at a host position (op tests). */
-cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s);
+cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base,
+                      cudaStream_t s);
 /* Attention for n_tok queries whose rows sit in q (row stride q_stride floats); token t attends
  * to cache positions 0..*pos+t. part: (n_tok, n_head, max_split, head_dim + 2) floats; counters:
  * n_tok * n_head ints, zero before the first call (left zero after each). The last split block of
- * each head merges the splits into out; with oq/ods (one token, head_dim % 32 == 0) it also writes the
- * output's 8-bit activation blocks. */
+ * each head merges the splits into out; with oq/ods (one token, head_dim % 32 == 0) it also writes
+ * the output's 8-bit activation blocks. */
 #define CUDA_ATT_CHUNK 128
-cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos, const float *k_cache,
-                           const float *v_cache, int n_head, int n_head_kv, int head_dim, int max_split,
-                           float *part, int *counters, float *out, int8_t *oq, float2 *ods, cudaStream_t s);
+cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
+                           const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
+                           int head_dim, int max_split, float *part, int *counters, float *out,
+                           int8_t *oq, float2 *ods, cudaStream_t s);
 /* Softmax of score rows S (row = head * nq + t, nkv each) in place, query t at position pos0 + t
  * seeing keys 0..pos0+t; the keys after it become 0. */
 cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s);
-/* Prompt attention through cuBLAS (TF32 tensor cores): for n_tok queries at positions pos0.. (rows of q
- * with stride q_stride), S = Q K^T / sqrt(head_dim) per head into the scratch S (s_floats floats), causal
- * softmax, out = P V (rows with stride out_stride). Queries go in chunks that fit S; *done is false
- * (nothing launched) when fewer than 16 query rows fit and the prompt is longer. */
+/* Prompt attention through cuBLAS (TF32 tensor cores): for n_tok queries at positions pos0.. (rows
+ * of q with stride q_stride), S = Q K^T / sqrt(head_dim) per head into the scratch S (s_floats
+ * floats), causal softmax, out = P V (rows with stride out_stride). Queries go in chunks that fit
+ * S; *done is false (nothing launched) when fewer than 16 query rows fit and the prompt is longer.
+ */
 lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
-                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv, int head_dim,
-                               float *S, int64_t s_floats, float *out, int out_stride, cudaStream_t s, bool *done);
+                               const float *k_cache, const float *v_cache, int n_head,
+                               int n_head_kv, int head_dim, float *S, int64_t s_floats, float *out,
+                               int out_stride, cudaStream_t s, bool *done);
 /* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
 cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
                         __half *out16, cudaStream_t s);
-cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
-                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s);
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst,
+                                int n, int kv_dim, int hd, int n_rot, int delta, const double *freq,
+                                cudaStream_t s);
 cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s);
 
 /* Host helpers (cuda_ops.cu; cuda_gemm in cuda_matmul.cu). */
 lmc_status cuda_check(cudaError_t e, const char *what);
-lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols, const char *name);
+lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols,
+                             const char *name);
 lmc_status cuda_weight_alloc(cuda_weight *w);
 void cuda_weight_release(cuda_weight *w);
 void cuda_weight_row_bytes(const cuda_weight *w, uint64_t *qb, uint64_t *db);
-lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d, int64_t row0,
-                                 int64_t n, cudaStream_t s);
-/* y (n_tok, rows; leading dim ldc) = beta*y + X W^T through cuBLAS on f16 (W dequantized into w16). */
-lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, int n_tok, float *y, int ldc,
-                     float beta, __half *w16, cudaStream_t s);
+lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d,
+                                 int64_t row0, int64_t n, cudaStream_t s);
+/* y (n_tok, rows; leading dim ldc) = beta*y + X W^T through cuBLAS on f16 (W dequantized into w16).
+ */
+lmc_status cuda_gemm(cublasHandle_t h, const cuda_weight &w, const __half *x16, int n_tok, float *y,
+                     int ldc, float beta, __half *w16, cudaStream_t s);
 
 #endif

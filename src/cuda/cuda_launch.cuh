@@ -8,9 +8,9 @@
 #include "cuda_tuning.h"
 
 // Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization
-// attribute may start while its predecessor runs; pdl_wait() blocks until the predecessor finished and
-// its writes are visible, so everything before it may only touch data no neighbour writes (weights).
-// pdl_trigger() lets the successor start early (each block calls it once it has begun).
+// attribute may start while its predecessor runs; pdl_wait() blocks until the predecessor finished
+// and its writes are visible, so everything before it may only touch data no neighbour writes
+// (weights). pdl_trigger() lets the successor start early (each block calls it once it has begun).
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -25,7 +25,8 @@ __device__ __forceinline__ void pdl_trigger() {
 // Launches a kernel that calls pdl_wait() before reading what earlier kernels wrote, allowing it to
 // start during its predecessor's tail. LMC_CUDA_PDL=0 turns the attribute off (for timing).
 template <typename... KArgs, typename... Args>
-static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+static cudaError_t launch_pdl(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s,
+                              Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;

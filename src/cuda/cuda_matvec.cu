@@ -4,7 +4,8 @@
 #include "cuda_matvec.cuh"
 
 template <class T, int R>
-__device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const float *__restrict__ x, int u, float *acc) {
+__device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const float *__restrict__ x,
+                                        int u, float *acc) {
 #pragma unroll
     for (int p = 0; p < T::UNIT / 32; p++) {
         float xv[32];
@@ -12,26 +13,32 @@ __device__ __forceinline__ void mv_unit(const typename T::raw (&rw)[R], const fl
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             float4 v = xp[i];
-            xv[4*i] = v.x; xv[4*i+1] = v.y; xv[4*i+2] = v.z; xv[4*i+3] = v.w;
+            xv[4 * i] = v.x;
+            xv[4 * i + 1] = v.y;
+            xv[4 * i + 2] = v.z;
+            xv[4 * i + 3] = v.w;
         }
 #pragma unroll
-        for (int r = 0; r < R; r++) acc[r] += T::dot(rw[r], p, xv);
+        for (int r = 0; r < R; r++)
+            acc[r] += T::dot(rw[r], p, xv);
     }
 }
 
 template <class T, int R, int U, int EPI>
-__global__ void __launch_bounds__(MV_WARPS * 32) k_matvec(wparams w, const float *__restrict__ x,
-                                                          float *__restrict__ y, int64_t rows, cuda_epi e) {
+__global__ void __launch_bounds__(MV_WARPS * 32)
+    k_matvec(wparams w, const float *__restrict__ x, float *__restrict__ y, int64_t rows,
+             cuda_epi e) {
     mv_rows<T, R, U, EPI>(w, y, rows, e, [=](const typename T::raw(&a)[R], int u, float *acc) {
         mv_unit<T, R>(a, x, u, acc);
     });
 }
 
 template <class T, int R, int U>
-static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                                   cudaStream_t s) {
-    return launch_rows<R>(w, w.cols / T::UNIT, epi, s, [](auto E) { return k_matvec<T, R, U, decltype(E)::value>; },
-                          x, y, w.rows, e);
+static cudaError_t launch_matvec_t(const cuda_weight &w, const float *x, float *y, int epi,
+                                   const cuda_epi &e, cudaStream_t s) {
+    return launch_rows<R>(
+        w, w.cols / T::UNIT, epi, s, [](auto E) { return k_matvec<T, R, U, decltype(E)::value>; },
+        x, y, w.rows, e);
 }
 
 // Rows per block of the f32-activation unit kernels: LMC_CUDA_MV=4 or 8 (for timing) or the type's
@@ -46,17 +53,20 @@ static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, flo
     return launch_matvec_t<T, 4, 1>(w, x, y, epi, e, s);
 }
 
-__global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols, const float *__restrict__ x,
-                              float *__restrict__ y, int64_t rows, int epi) {
+__global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols,
+                              const float *__restrict__ x, float *__restrict__ y, int64_t rows,
+                              int epi) {
     const int lane = threadIdx.x & 31;
     const int64_t r0 = ((int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * 2;
     if (r0 >= rows) return;
     float acc[2] = {0.f, 0.f};
     for (int r = 0; r < 2; r++) {
         if (r0 + r >= rows) break;
-        for (int64_t i = lane; i < cols; i += 32) acc[r] += float_at(type, q, (r0 + r) * cols + i) * x[i];
+        for (int64_t i = lane; i < cols; i += 32)
+            acc[r] += float_at(type, q, (r0 + r) * cols + i) * x[i];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        for (int o = 16; o > 0; o >>= 1)
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
     }
     if (lane != 0) return;
     if (epi == EPI_SWIGLU) {
@@ -64,17 +74,20 @@ __global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int6
         return;
     }
     for (int r = 0; r < 2 && r0 + r < rows; r++) {
-        if (epi == EPI_ADD) y[r0 + r] += acc[r];
-        else y[r0 + r] = acc[r];
+        if (epi == EPI_ADD)
+            y[r0 + r] += acc[r];
+        else
+            y[r0 + r] = acc[r];
     }
 }
 
-cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi, const cuda_epi &e,
-                            cudaStream_t s) {
+cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi,
+                            const cuda_epi &e, cudaStream_t s) {
     if (is_anyf(w)) {
         if (epi == EPI_QKV || epi == EPI_ADD_NORM || e.ss) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
-        k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(w.type, w.q, w.cols, x, y, w.rows, epi);
+        k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(
+            w.type, w.q, w.cols, x, y, w.rows, epi);
         return cudaGetLastError();
     }
     if (w.type == LMC_TYPE_F16) {
@@ -82,12 +95,18 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
         if (r != cudaErrorNotSupported) return r;
     }
     switch (w.type) {
-    case LMC_TYPE_F16: return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 8, s);
-    case LMC_TYPE_Q4_0: return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 8, s);
-    case LMC_TYPE_Q8_0: return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 8, s);
-    case LMC_TYPE_Q4_K: return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 8, s);
-    case LMC_TYPE_Q6_K: return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 4, s);
-    default: break;
+    case LMC_TYPE_F16:
+        return launch_matvec_tuned<t_f16, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q4_0:
+        return launch_matvec_tuned<t_q4_0, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q8_0:
+        return launch_matvec_tuned<t_q8_0, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q4_K:
+        return launch_matvec_tuned<t_q4_K, 8>(w, x, y, epi, e, 8, s);
+    case LMC_TYPE_Q6_K:
+        return launch_matvec_tuned<t_q6_K, 4>(w, x, y, epi, e, 4, s);
+    default:
+        break;
     }
     TYPE_SWITCH(w.type, return launch_matvec_t<TT, 2, 1>(w, x, y, epi, e, s));
 }

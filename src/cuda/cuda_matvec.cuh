@@ -13,14 +13,14 @@
 
 // Sums each of a block's R per-lane accumulators over the block (warp shuffles, then one shared
 // array); thread 0 returns true with the totals in acc, every other thread false.
-template <int R>
-__device__ __forceinline__ bool block_sum_rows(float (&acc)[R]) {
+template <int R> __device__ __forceinline__ bool block_sum_rows(float (&acc)[R]) {
     __shared__ float red[MV_WARPS][R];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
 #pragma unroll
     for (int r = 0; r < R; r++) {
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        for (int o = 16; o > 0; o >>= 1)
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
         if (lane == 0) red[warp][r] = acc[r];
     }
     __syncthreads();
@@ -29,15 +29,17 @@ __device__ __forceinline__ bool block_sum_rows(float (&acc)[R]) {
     for (int r = 0; r < R; r++) {
         float v = 0.f;
 #pragma unroll
-        for (int k = 0; k < MV_WARPS; k++) v += k < nw ? red[k][r] : 0.f;
+        for (int k = 0; k < MV_WARPS; k++)
+            v += k < nw ? red[k][r] : 0.f;
         acc[r] = v;
     }
     return true;
 }
 
-// Decode-path RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are rotation pairs,
-// and R is even, so one warp holds both halves of each pair.
-__device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float va, float vb, float *q) {
+// Decode-path RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are rotation
+// pairs, and R is even, so one warp holds both halves of each pair.
+__device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float va, float vb,
+                                             float *q) {
     const int pos = *e.pos;
     const int q_dim = e.n_head * e.hd, kv_dim = e.n_head_kv * e.hd;
     int64_t idx = a < q_dim ? a : (a < q_dim + kv_dim ? a - q_dim : a - q_dim - kv_dim);
@@ -48,13 +50,16 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float
         va = ra;
         vb = rb;
     }
-    float *dst = a < q_dim ? q + a : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
+    float *dst = a < q_dim
+                     ? q + a
+                     : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
     dst[0] = va;
     dst[1] = vb;
 }
 
 template <int R, int EPI>
-__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
+__device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_t rows, float *y,
+                                            const cuda_epi &e) {
     if (EPI == EPI_QKV) {
 #pragma unroll
         for (int r = 0; r < R; r += 2)
@@ -67,15 +72,18 @@ __device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_
 #pragma unroll
         for (int r = 0; r < R; r++)
             if (r0 + r < rows) {
-                if (EPI == EPI_ADD) y[r0 + r] += acc[r];
-                else y[r0 + r] = acc[r];
+                if (EPI == EPI_ADD)
+                    y[r0 + r] += acc[r];
+                else
+                    y[r0 + r] = acc[r];
             }
     }
 }
 
 // EPI_ADD_NORM (see cuda_epi), by thread 0 with the block's R sums.
 template <int R>
-__device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
+__device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_t rows, float *y,
+                                            const cuda_epi &e) {
     float ss = 0.f;
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -91,15 +99,19 @@ __device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_
 // The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
 // RMSNorm's scale applies (e.ss), then the epilogue.
 template <int R, int EPI>
-__device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t rows, float *y, const cuda_epi &e) {
+__device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t rows, float *y,
+                                          const cuda_epi &e) {
     if (!block_sum_rows<R>(acc)) return;
     if (e.ss) {
         const float sc = rsqrtf((float)(*e.ss / e.ss_n) + e.eps);
 #pragma unroll
-        for (int r = 0; r < R; r++) acc[r] *= sc;
+        for (int r = 0; r < R; r++)
+            acc[r] *= sc;
     }
-    if (EPI == EPI_ADD_NORM) mv_add_norm<R>(acc, r0, rows, y, e);
-    else mv_epilogue<R, EPI>(acc, r0, rows, y, e);
+    if (EPI == EPI_ADD_NORM)
+        mv_add_norm<R>(acc, r0, rows, y, e);
+    else
+        mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
 
 // The body of the unit kernels (k_matvec, k_matvec_q8): a block of MV_WARPS warps computes R
@@ -115,10 +127,12 @@ __device__ __forceinline__ void mv_rows(const wparams &w, float *__restrict__ y,
     const int nu = (int)(w.cols / T::UNIT);
     float acc[R];
 #pragma unroll
-    for (int r = 0; r < R; r++) acc[r] = 0.f;
+    for (int r = 0; r < R; r++)
+        acc[r] = 0.f;
     int64_t rr[R];
 #pragma unroll
-    for (int r = 0; r < R; r++) rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    for (int r = 0; r < R; r++)
+        rr[r] = r0 + r < rows ? r0 + r : rows - 1;
     const int nw = blockDim.x >> 5; // warps splitting the row (<= MV_WARPS)
     const int step = 32 * nw;
     int u = lane + 32 * warp;
@@ -128,33 +142,37 @@ __device__ __forceinline__ void mv_rows(const wparams &w, float *__restrict__ y,
         for (; u + step < nu; u += 2 * step) {
             typename T::raw a[R], b[R];
 #pragma unroll
-            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+            for (int r = 0; r < R; r++)
+                a[r] = T::load(w, rr[r], u);
 #pragma unroll
-            for (int r = 0; r < R; r++) b[r] = T::load(w, rr[r], u + step);
+            for (int r = 0; r < R; r++)
+                b[r] = T::load(w, rr[r], u + step);
             unit(a, u, acc);
             unit(b, u + step, acc);
         }
     }
-    {   // the first unit's weights are loaded before waiting for the kernel that wrote x
+    { // the first unit's weights are loaded before waiting for the kernel that wrote x
         typename T::raw a[R];
         if (u < nu) {
 #pragma unroll
-            for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u);
+            for (int r = 0; r < R; r++)
+                a[r] = T::load(w, rr[r], u);
         }
         if (U != 2) pdl_wait();
         for (; u < nu; u += step) {
             unit(a, u, acc);
             if (u + step < nu) {
 #pragma unroll
-                for (int r = 0; r < R; r++) a[r] = T::load(w, rr[r], u + step);
+                for (int r = 0; r < R; r++)
+                    a[r] = T::load(w, rr[r], u + step);
             }
         }
     }
     mv_finish<R, EPI>(acc, r0, rows, y, e);
 }
 
-// Block shape of the row-blocked mat-vecs: R rows per block, MV_WARPS warps (fewer for rows of fewer
-// than 32 * MV_WARPS units) splitting each row's units.
+// Block shape of the row-blocked mat-vecs: R rows per block, MV_WARPS warps (fewer for rows of
+// fewer than 32 * MV_WARPS units) splitting each row's units.
 static inline void mv_shape(int64_t rows, int R, int64_t units, unsigned *blocks, int *threads) {
     *blocks = (unsigned)((rows + R - 1) / R);
     *threads = 32 * (int)(units >= 32 * MV_WARPS ? MV_WARPS : (units + 31) / 32);
@@ -163,23 +181,31 @@ static inline void mv_shape(int64_t rows, int R, int64_t units, unsigned *blocks
 // Calls f with the epilogue as a compile-time constant (std::integral_constant<int, EPI>).
 template <class F> static cudaError_t epi_dispatch(int epi, F f) {
     switch (epi) {
-    case EPI_ADD: return f(std::integral_constant<int, EPI_ADD>());
-    case EPI_SWIGLU: return f(std::integral_constant<int, EPI_SWIGLU>());
-    case EPI_QKV: return f(std::integral_constant<int, EPI_QKV>());
-    case EPI_ADD_NORM: return f(std::integral_constant<int, EPI_ADD_NORM>());
-    default: return f(std::integral_constant<int, EPI_STORE>());
+    case EPI_ADD:
+        return f(std::integral_constant<int, EPI_ADD>());
+    case EPI_SWIGLU:
+        return f(std::integral_constant<int, EPI_SWIGLU>());
+    case EPI_QKV:
+        return f(std::integral_constant<int, EPI_QKV>());
+    case EPI_ADD_NORM:
+        return f(std::integral_constant<int, EPI_ADD_NORM>());
+    default:
+        return f(std::integral_constant<int, EPI_STORE>());
     }
 }
 
-// Launches a row-blocked mat-vec of w (R rows per block, `units` per row, mv_shape) with the epilogue
-// as a compile-time constant: kernel_of(E) names the kernel for epilogue E; args follow the weight.
+// Launches a row-blocked mat-vec of w (R rows per block, `units` per row, mv_shape) with the
+// epilogue as a compile-time constant: kernel_of(E) names the kernel for epilogue E; args follow
+// the weight.
 template <int R, class K, class... A>
-static cudaError_t launch_rows(const cuda_weight &w, int64_t units, int epi, cudaStream_t s, K kernel_of, A... args) {
+static cudaError_t launch_rows(const cuda_weight &w, int64_t units, int epi, cudaStream_t s,
+                               K kernel_of, A... args) {
     const wparams p = {w.q, w.d, w.cols};
     unsigned blocks;
     int nt;
     mv_shape(w.rows, R, units, &blocks, &nt);
-    return epi_dispatch(epi, [&](auto E) { return launch_pdl(kernel_of(E), blocks, nt, s, p, args...); });
+    return epi_dispatch(
+        epi, [&](auto E) { return launch_pdl(kernel_of(E), blocks, nt, s, p, args...); });
 }
 
 // The coalesced mat-vecs (cuda_matvec_coal.cu); cudaErrorNotSupported where a type keeps the unit

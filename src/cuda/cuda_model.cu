@@ -1,8 +1,9 @@
 // cuda_model.cu — the whole llama forward on the GPU: weights uploaded once (repacked, q/k/v and
 // gate/up fused where their types agree), f32 KV cache and scratch allocated once after a memory
-// check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU forward is
-// the reference this is tested against. With layer0 > 0 it holds only the last layers (partial
-// offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU layers.
+// check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU forward
+// is the reference this is tested against. With layer0 > 0 it holds only the last layers (partial
+// offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU
+// layers.
 #include "cuda_backend.h"
 #include "cuda_internal.h"
 #include "cuda_tuning.h"
@@ -22,20 +23,20 @@ extern "C" {
 struct cuda_layer {
     float *attn_norm, *ffn_norm; // (n_embd) f32
     bool fused_qkv, fused_gu;
-    cuda_weight qkv;             // fused: rows q | k | v
-    cuda_weight wq, wk, wv;      // unfused
+    cuda_weight qkv;        // fused: rows q | k | v
+    cuda_weight wq, wk, wv; // unfused
     cuda_weight wo;
-    cuda_weight gu;              // fused: rows interleaved gate0, up0, gate1, up1, ...
-    cuda_weight gate, up;        // unfused
+    cuda_weight gu;       // fused: rows interleaved gate0, up0, gate1, up1, ...
+    cuda_weight gate, up; // unfused
     cuda_weight down;
-    float *k_cache, *v_cache;    // (n_ctx, n_head_kv * head_dim)
+    float *k_cache, *v_cache; // (n_ctx, n_head_kv * head_dim)
 };
 
 struct lmc_cuda_ctx {
     const lmc_model *m;
     lmc_hparams hp;
     int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
-    int layer0;      // first layer held here; L[l] for l < layer0 stays empty
+    int layer0; // first layer held here; L[l] for l < layer0 stays empty
     bool use_graph;
     int gemm_min;
     cuda_tuning tune; // the LMC_CUDA_* switches, read once by lmc_cuda_init
@@ -47,12 +48,12 @@ struct lmc_cuda_ctx {
     float *out_norm;
     double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
     // scratch
-    float *h;        // (n_batch, n_embd) residual stream
-    float *x32;      // (n_embd) normed input of the decode path
-    bool q8;         // decode mat-vecs on 8-bit activations where the weight type allows
-    int8_t *xq;      // (wide) 8-bit activations of the current mat-vec input: buffer A (q/k/v, gate/up,
-    float2 *xds;     // (wide / 32) output), with their block scales
-    int8_t *xq2;     // buffer B (wo, down): a mat-vec that folds the next RMSNorm reads one and writes
+    float *h;    // (n_batch, n_embd) residual stream
+    float *x32;  // (n_embd) normed input of the decode path
+    bool q8;     // decode mat-vecs on 8-bit activations where the weight type allows
+    int8_t *xq;  // (wide) 8-bit activations of the current mat-vec input: buffer A (q/k/v, gate/up,
+    float2 *xds; // (wide / 32) output), with their block scales
+    int8_t *xq2; // buffer B (wo, down): a mat-vec that folds the next RMSNorm reads one and writes
     float2 *xds2;    // the other
     double *ssq;     // (2 n_layer + 2) sums of squares of the folded RMSNorms, zeroed per step
     __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
@@ -71,11 +72,15 @@ struct lmc_cuda_ctx {
     cudaGraphExec_t graph;
     bool graph_ready;
     uint64_t w_bytes, bytes_per_token;
-    lmc_status pending;   // an error of kv_shift, reported by the next forward
+    lmc_status pending; // an error of kv_shift, reported by the next forward
     char pending_msg[256];
 };
 
-#define TRY(expr) do { st = (expr); if (st != LMC_OK) goto done; } while (0)
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != LMC_OK) goto done;                                                               \
+    } while (0)
 #define TRYC(expr, what) TRY(cuda_check((expr), what))
 
 static const char *tname(const gguf_tensor *t) {
@@ -90,28 +95,33 @@ struct plan {
     uint64_t weights, kv, scratch, w16;
 };
 
-static int max_split_of(int n_ctx) { return (n_ctx + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK; }
+static int max_split_of(int n_ctx) {
+    return (n_ctx + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+}
 
 static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers) {
     return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * 4;
 }
 
 // The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
-static size_t ssq_bytes(const lmc_hparams &hp) { return (2 * (size_t)hp.n_layer + 2) * sizeof(double); }
+static size_t ssq_bytes(const lmc_hparams &hp) {
+    return (2 * (size_t)hp.n_layer + 2) * sizeof(double);
+}
 
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
-    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim, kv_dim = (uint64_t)hp.n_head_kv * hp.head_dim;
+    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim,
+                   kv_dim = (uint64_t)hp.n_head_kv * hp.head_dim;
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     uint64_t b = 0;
-    b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4;       // h, x32
-    b += 2 * (wide + wide / 32 * 8 + 8);                           // xq, xds, xq2, xds2
-    b += ssq_bytes(hp);                                            // ssq
-    b += (uint64_t)n_batch * wide * 2;                             // x16
-    b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;             // qkv
-    b += (uint64_t)n_batch * q_dim * 4;                            // att
-    b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4;        // gu, ff
+    b += (uint64_t)n_batch * hp.n_embd * 4 + hp.n_embd * 4; // h, x32
+    b += 2 * (wide + wide / 32 * 8 + 8);                    // xq, xds, xq2, xds2
+    b += ssq_bytes(hp);                                     // ssq
+    b += (uint64_t)n_batch * wide * 2;                      // x16
+    b += (uint64_t)n_batch * (q_dim + 2 * kv_dim) * 4;      // qkv
+    b += (uint64_t)n_batch * q_dim * 4;                     // att
+    b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4; // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
-    b += (uint64_t)n_batch * hp.n_head * 4;                        // att_cnt
+    b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -121,7 +131,8 @@ static uint64_t layer_weight_bytes(const lmc_model *m, int l) {
     const lmc_layer *L = &m->layers[l];
     const gguf_tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
     uint64_t w = 2ull * m->hp.n_embd * 4;
-    for (const gguf_tensor *t : ts) w += t->nbytes;
+    for (const gguf_tensor *t : ts)
+        w += t->nbytes;
     return w;
 }
 
@@ -136,18 +147,28 @@ static uint64_t outer_weight_bytes(const lmc_model *m, int layer0) {
 static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *pl) {
     const lmc_hparams &hp = m->hp;
     if (p->layer0 < 0 || p->layer0 >= hp.n_layer)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: first GPU layer %d outside [0, %d)", p->layer0, hp.n_layer);
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: first GPU layer %d outside [0, %d)", p->layer0,
+                       hp.n_layer);
     uint64_t w = outer_weight_bytes(m, p->layer0), maxw = 0;
-    auto add = [&](const gguf_tensor *t) { maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]); };
+    auto add = [&](const gguf_tensor *t) {
+        maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
+    };
     if (p->layer0 == 0 || m->output == m->tok_embd) add(m->tok_embd);
     add(m->output);
     for (int l = p->layer0; l < hp.n_layer; l++) {
         const lmc_layer *L = &m->layers[l];
-        add(L->wq); add(L->wk); add(L->wv); add(L->wo); add(L->ffn_gate); add(L->ffn_up); add(L->ffn_down);
+        add(L->wq);
+        add(L->wk);
+        add(L->wv);
+        add(L->wo);
+        add(L->ffn_gate);
+        add(L->ffn_up);
+        add(L->ffn_down);
         w += layer_weight_bytes(m, l);
     }
     // Fused matrices dequantize as one: q+k+v rows, gate+up rows.
-    maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * (hp.n_head + 2 * hp.n_head_kv) * hp.head_dim);
+    maxw = std::max<uint64_t>(maxw,
+                              (uint64_t)hp.n_embd * (hp.n_head + 2 * hp.n_head_kv) * hp.head_dim);
     maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * 2 * hp.n_ff);
     pl->weights = w;
     pl->w16 = maxw * 2;
@@ -156,8 +177,8 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
     return LMC_OK;
 }
 
-extern "C" lmc_status lmc_cuda_plan(const lmc_model *m, const lmc_cuda_params *p, uint64_t *weights, uint64_t *kv,
-                                    uint64_t *scratch) {
+extern "C" lmc_status lmc_cuda_plan(const lmc_model *m, const lmc_cuda_params *p, uint64_t *weights,
+                                    uint64_t *kv, uint64_t *scratch) {
     plan pl;
     lmc_status st = make_plan(m, p, &pl);
     if (st != LMC_OK) return st;
@@ -167,7 +188,8 @@ extern "C" lmc_status lmc_cuda_plan(const lmc_model *m, const lmc_cuda_params *p
     return LMC_OK;
 }
 
-// ---- upload --------------------------------------------------------------------------------------
+// ---- upload
+// --------------------------------------------------------------------------------------
 
 #define STAGE_BYTES (64u << 20)
 
@@ -182,8 +204,7 @@ struct uploader {
 };
 
 // Uploads a matrix whose row r comes from src_of(r) (GGUF rows), in staged chunks.
-template <class F>
-static lmc_status upload_rows(uploader &u, cuda_weight *w, F src_of) {
+template <class F> static lmc_status upload_rows(uploader &u, cuda_weight *w, F src_of) {
     uint64_t qb, db;
     cuda_weight_row_bytes(w, &qb, &db);
     const int64_t chunk = std::max<int64_t>(1, STAGE_BYTES / (qb + db));
@@ -194,7 +215,8 @@ static lmc_status upload_rows(uploader &u, cuda_weight *w, F src_of) {
         const int64_t n = std::min<int64_t>(chunk, w->rows - r0);
         st = cuda_check(cudaEventSynchronize(u.ev[u.cur]), "weight upload");
         if (st != LMC_OK) return st;
-        for (int64_t i = 0; i < n; i++) src[i] = src_of(r0 + i);
+        for (int64_t i = 0; i < n; i++)
+            src[i] = src_of(r0 + i);
         uint8_t *sq = u.stage[u.cur], *sd = sq + n * qb;
         cuda_repack_rows(w->type, w->cols, src.data(), n, 0, sq, sd);
         st = cuda_weight_copy_rows(w, sq, sd, r0, n, u.s);
@@ -221,10 +243,12 @@ static lmc_status upload_norm(float **d, const gguf_tensor *t, int n) {
     std::vector<float> tmp(n);
     const lmc_type_traits *tr = lmc_type_get(t->type);
     if (!tr || !tr->to_float || t->ne[0] != n)
-        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: norm weight type %s", tname(t), lmc_type_name(t->type));
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: norm weight type %s", tname(t),
+                       lmc_type_name(t->type));
     lmc_dequantize(t->type, t->data, tmp.data(), n);
     lmc_status st = cuda_check(cudaMalloc((void **)d, n * 4), "norm allocation");
-    if (st == LMC_OK) st = cuda_check(cudaMemcpy(*d, tmp.data(), n * 4, cudaMemcpyHostToDevice), "norm upload");
+    if (st == LMC_OK)
+        st = cuda_check(cudaMemcpy(*d, tmp.data(), n * 4, cudaMemcpyHostToDevice), "norm upload");
     return st;
 }
 
@@ -240,7 +264,9 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
         st = cuda_weight_shape(&D.qkv, S->wq->type, nq + nk + nv, S->wq->ne[0], tname(S->wq));
         if (st == LMC_OK)
             st = upload_rows(u, &D.qkv, [&](int64_t r) {
-                return r < nq ? row_ptr(S->wq, r) : r < nq + nk ? row_ptr(S->wk, r - nq) : row_ptr(S->wv, r - nq - nk);
+                return r < nq        ? row_ptr(S->wq, r)
+                       : r < nq + nk ? row_ptr(S->wk, r - nq)
+                                     : row_ptr(S->wv, r - nq - nk);
             });
     } else {
         st = upload_one(u, &D.wq, S->wq);
@@ -251,9 +277,12 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
     if (st != LMC_OK) return st;
     D.fused_gu = S->ffn_gate->type == S->ffn_up->type;
     if (D.fused_gu) {
-        st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * S->ffn_gate->ne[1], S->ffn_gate->ne[0], tname(S->ffn_gate));
+        st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * S->ffn_gate->ne[1], S->ffn_gate->ne[0],
+                               tname(S->ffn_gate));
         if (st == LMC_OK)
-            st = upload_rows(u, &D.gu, [&](int64_t r) { return row_ptr(r & 1 ? S->ffn_up : S->ffn_gate, r >> 1); });
+            st = upload_rows(u, &D.gu, [&](int64_t r) {
+                return row_ptr(r & 1 ? S->ffn_up : S->ffn_gate, r >> 1);
+            });
     } else {
         st = upload_one(u, &D.gate, S->ffn_gate);
         if (st == LMC_OK) st = upload_one(u, &D.up, S->ffn_up);
@@ -264,17 +293,22 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
 
 static void release_all(lmc_cuda_ctx *c) {
     for (auto &D : c->L) {
-        cudaFree(D.attn_norm); cudaFree(D.ffn_norm);
+        cudaFree(D.attn_norm);
+        cudaFree(D.ffn_norm);
         cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
-        for (cuda_weight *w : ws) cuda_weight_release(w);
-        cudaFree(D.k_cache); cudaFree(D.v_cache);
+        for (cuda_weight *w : ws)
+            cuda_weight_release(w);
+        cudaFree(D.k_cache);
+        cudaFree(D.v_cache);
     }
     cuda_weight_release(&c->tok_embd);
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
-    void *bufs[] = {c->xq, c->xds, c->xq2, c->xds2, c->ssq, c->h, c->x32, c->x16, c->qkv, c->att, c->gu, c->ff, c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
-    for (void *b : bufs) cudaFree(b);
+    void *bufs[] = {c->xq,  c->xds, c->xq2, c->xds2, c->ssq,     c->h,   c->x32,    c->x16,  c->qkv,
+                    c->att, c->gu,  c->ff,  c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
+    for (void *b : bufs)
+        cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
     cudaFreeHost(c->h_in);
@@ -289,16 +323,22 @@ extern "C" void lmc_cuda_free(lmc_cuda_ctx *c) {
     delete c;
 }
 
-static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+static double gib(uint64_t b) {
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
 
-extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p, lmc_cuda_ctx **out) {
+extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
+                                    lmc_cuda_ctx **out) {
     *out = NULL;
     lmc_status st = LMC_OK;
     const lmc_hparams &hp = m->hp;
     if (lmc_cuda_device_count() <= 0) return lmc_err(LMC_ERR_BACKEND, "CUDA: no GPU found");
-    if (p->n_ctx <= 0 || p->n_batch <= 0) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: n_ctx and n_batch must be > 0");
-    if (hp.head_dim > 256 || hp.n_head % hp.n_head_kv != 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2)
-        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
+    if (p->n_ctx <= 0 || p->n_batch <= 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: n_ctx and n_batch must be > 0");
+    if (hp.head_dim > 256 || hp.n_head % hp.n_head_kv != 0 || hp.n_rot > hp.head_dim ||
+        hp.n_rot % 2)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
                        hp.n_rot, hp.n_head, hp.n_head_kv);
     plan pl;
     if ((st = make_plan(m, p, &pl)) != LMC_OK) return st;
@@ -306,16 +346,20 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if ((st = cuda_check(cudaMemGetInfo(&free_b, &total_b), "memory query")) != LMC_OK) return st;
     const uint64_t need = pl.weights + pl.kv + pl.scratch;
     if (need > free_b) {
-        // What would fit instead: a smaller context with these layers, or fewer layers (the last ones,
-        // as -ngl counts them) with this context.
+        // What would fit instead: a smaller context with these layers, or fewer layers (the last
+        // ones, as -ngl counts them) with this context.
         char hint[160] = "";
         const int n_gpu = hp.n_layer - p->layer0;
-        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) + (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK;
+        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) + (uint64_t)p->n_batch * hp.n_head *
+                                                              (hp.head_dim + 2) * 4 /
+                                                              CUDA_ATT_CHUNK;
         const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16);
         if (fixed < free_b && (free_b - fixed) / per_pos >= 256)
             snprintf(hint, sizeof hint, "-c %lld would fit",
-                     (long long)std::min<uint64_t>((free_b - fixed) / per_pos / 256 * 256, (uint64_t)INT32_MAX));
-        uint64_t sum = outer_weight_bytes(m, 1) + pl.scratch; // scratch does not shrink with fewer layers
+                     (long long)std::min<uint64_t>((free_b - fixed) / per_pos / 256 * 256,
+                                                   (uint64_t)INT32_MAX));
+        uint64_t sum =
+            outer_weight_bytes(m, 1) + pl.scratch; // scratch does not shrink with fewer layers
         int ngl = 0;
         for (int l = hp.n_layer - 1; l > p->layer0; l--) {
             sum += layer_weight_bytes(m, l) + kv_bytes(hp, p->n_ctx, 1);
@@ -324,15 +368,17 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         }
         if (ngl > 0) {
             const size_t len = strlen(hint);
-            snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)", len ? ", or " : "", ngl,
-                     p->n_ctx);
+            snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)",
+                     len ? ", or " : "", ngl, p->n_ctx);
         }
-        if (!hint[0]) snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
+        if (!hint[0])
+            snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
         return lmc_err(LMC_ERR_OOM,
-                       "CUDA: needs %.2f GiB on the GPU for %d of %d layers (weights %.2f, KV cache %.2f for -c %d, "
+                       "CUDA: needs %.2f GiB on the GPU for %d of %d layers (weights %.2f, KV "
+                       "cache %.2f for -c %d, "
                        "scratch %.2f) but %.2f GiB is free; %s",
-                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx, gib(pl.scratch),
-                       gib(free_b), hint);
+                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx,
+                       gib(pl.scratch), gib(free_b), hint);
     }
 
     lmc_cuda_ctx *c = new lmc_cuda_ctx();
@@ -368,16 +414,22 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaEventCreateWithFlags(&u.ev[i], cudaEventDisableTiming), "event");
     }
     if (c->layer0 == 0 || c->tied) TRY(upload_one(u, &c->tok_embd, m->tok_embd));
-    if (c->tied) c->output = c->tok_embd;
-    else TRY(upload_one(u, &c->output, m->output));
+    if (c->tied)
+        c->output = c->tok_embd;
+    else
+        TRY(upload_one(u, &c->output, m->output));
     TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
     {
         std::vector<double> fr(hp.n_rot / 2 + 1);
-        for (int i = 0; i < hp.n_rot / 2; i++) fr[i] = pow((double)hp.rope_base, -2.0 * i / hp.n_rot);
+        for (int i = 0; i < hp.n_rot / 2; i++)
+            fr[i] = pow((double)hp.rope_base, -2.0 * i / hp.n_rot);
         TRYC(cudaMalloc((void **)&c->rope_freq, fr.size() * sizeof(double)), "rope table");
-        TRYC(cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice), "rope table");
+        TRYC(
+            cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice),
+            "rope table");
     }
-    for (int l = c->layer0; l < hp.n_layer; l++) TRY(upload_layer(u, c, l));
+    for (int l = c->layer0; l < hp.n_layer; l++)
+        TRY(upload_layer(u, c, l));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         TRYC(cudaMalloc((void **)&c->L[l].k_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
@@ -397,18 +449,23 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
-    TRYC(cudaMalloc((void **)&c->part, (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->part,
+                    (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4),
+         "scratch");
     TRYC(cudaMalloc((void **)&c->w16, pl.w16), "scratch");
     TRYC(cudaMalloc((void **)&c->logits, (size_t)hp.n_vocab * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->d_i32, (size_t)(p->n_batch + 1) * 4), "scratch");
     TRYC(cudaMallocHost((void **)&c->h_i32, (size_t)(p->n_batch + 1) * 4), "pinned scratch");
     TRYC(cudaMallocHost((void **)&c->h_logits, (size_t)hp.n_vocab * 4), "pinned scratch");
-    if (c->layer0 > 0) TRYC(cudaMallocHost((void **)&c->h_in, (size_t)hp.n_embd * 4), "pinned scratch");
+    if (c->layer0 > 0)
+        TRYC(cudaMallocHost((void **)&c->h_in, (size_t)hp.n_embd * 4), "pinned scratch");
     {
         uint64_t b = c->output.bytes + (c->layer0 == 0 ? c->tok_embd.bytes / c->tok_embd.rows : 0);
         for (auto &D : c->L) {
-            const cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
-            for (const cuda_weight *w : ws) b += w->q ? w->bytes : 0;
+            const cuda_weight *ws[] = {&D.qkv, &D.wq,   &D.wk, &D.wv,  &D.wo,
+                                       &D.gu,  &D.gate, &D.up, &D.down};
+            for (const cuda_weight *w : ws)
+                b += w->q ? w->bytes : 0;
         }
         c->bytes_per_token = b;
     }
@@ -434,10 +491,16 @@ extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int3
     TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
     for (int l = c->layer0; l < c->hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
-        TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim, D.v_cache + (size_t)from * c->kv_dim, tk, tv, n,
-                                 c->kv_dim, c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st), "kv shift");
-        TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
-        TRYC(cudaMemcpyAsync(D.v_cache + (size_t)to * c->kv_dim, tv, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+        TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim,
+                                 D.v_cache + (size_t)from * c->kv_dim, tk, tv, n, c->kv_dim,
+                                 c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st),
+             "kv shift");
+        TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes,
+                             cudaMemcpyDeviceToDevice, c->st),
+             "kv shift");
+        TRYC(cudaMemcpyAsync(D.v_cache + (size_t)to * c->kv_dim, tv, bytes,
+                             cudaMemcpyDeviceToDevice, c->st),
+             "kv shift");
     }
     TRYC(cudaStreamSynchronize(c->st), "kv shift");
 done:
@@ -449,20 +512,27 @@ done:
     }
 }
 
-extern "C" uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c) { return c->bytes_per_token; }
+extern "C" uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c) {
+    return c->bytes_per_token;
+}
 
-// ---- forward -------------------------------------------------------------------------------------
+// ---- forward
+// -------------------------------------------------------------------------------------
 
-// One token: token id at d_i32[1], position at d_i32[0]; logits land in c->logits. When dump is set,
-// the residual after each layer is copied to dump (synchronously; not while capturing).
-static bool use_q8(const lmc_cuda_ctx *c, const cuda_weight &w) { return c->q8 && cuda_q8_ok(w); }
+// One token: token id at d_i32[1], position at d_i32[0]; logits land in c->logits. When dump is
+// set, the residual after each layer is copied to dump (synchronously; not while capturing).
+static bool use_q8(const lmc_cuda_ctx *c, const cuda_weight &w) {
+    return c->q8 && cuda_q8_ok(w);
+}
 
 // RMSNorm of the residual into x32; also into the 8-bit blocks when `next` (the mat-vec that reads
 // it) takes them. Returns whether xq now holds x32.
-static cudaError_t norm_for(lmc_cuda_ctx *c, const float *wn, const cuda_weight &next, bool *have_q8) {
+static cudaError_t norm_for(lmc_cuda_ctx *c, const float *wn, const cuda_weight &next,
+                            bool *have_q8) {
     const lmc_hparams &hp = c->hp;
     *have_q8 = use_q8(c, next) && hp.n_embd % 32 == 0;
-    if (*have_q8) return cuda_rmsnorm_q8(c->h, wn, hp.n_embd, hp.norm_eps, c->x32, c->xq, c->xds, c->st);
+    if (*have_q8)
+        return cuda_rmsnorm_q8(c->h, wn, hp.n_embd, hp.norm_eps, c->x32, c->xq, c->xds, c->st);
     return cuda_rmsnorm(c->h, wn, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, c->st);
 }
 
@@ -482,16 +552,17 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 
 // LMC_CUDA_FOLD=0 keeps each RMSNorm and the quantizing of ffn_down's input as kernels of their own
 // (for timing, and as the reference the folded form is tested against); by default the decode step
-// folds each RMSNorm into the mat-vecs around it (cuda_epi: EPI_ADD_NORM, ss); 8-bit inputs then come
-// from a quantizing pass over x32 = h * nw, which needs no block reduction. (Quantizing in the
-// producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run 23:
-// Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
+// folds each RMSNorm into the mat-vecs around it (cuda_epi: EPI_ADD_NORM, ss); 8-bit inputs then
+// come from a quantizing pass over x32 = h * nw, which needs no block reduction. (Quantizing in the
+// producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run
+// 23: Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 static bool fold_on(const lmc_cuda_ctx *c) {
     return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
 }
 
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
-// that read the normed h, quantized by them where they take 8-bit blocks), the sum of squares into *ss.
+// that read the normed h, quantized by them where they take 8-bit blocks), the sum of squares into
+// *ss.
 static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss) {
     cuda_epi e = {};
     e.nw = nw;
@@ -500,11 +571,11 @@ static cuda_epi fold_into(lmc_cuda_ctx *c, const float *nw, double *ss) {
     return e;
 }
 
-// LMC_CUDA_SKIP=MASK leaves parts of the decode step out, for timing only (the logits are then wrong):
-// 1 attention RMSNorm, 2 q/k/v, 4 attention, 8 wo, 16 FFN RMSNorm, 32 gate/up, 64 quantizing down's
-// input, 128 down, 256 output norm and mat-vec. Time with a part minus time without it is that
-// part's share of a step, overlap with its neighbours included. The mask (SK_* in cuda_tuning.h) is
-// read once into the context; a dump run leaves nothing out.
+// LMC_CUDA_SKIP=MASK leaves parts of the decode step out, for timing only (the logits are then
+// wrong): 1 attention RMSNorm, 2 q/k/v, 4 attention, 8 wo, 16 FFN RMSNorm, 32 gate/up, 64
+// quantizing down's input, 128 down, 256 output norm and mat-vec. Time with a part minus time
+// without it is that part's share of a step, overlap with its neighbours included. The mask (SK_*
+// in cuda_tuning.h) is read once into the context; a dump run leaves nothing out.
 
 static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const lmc_hparams &hp = c->hp;
@@ -515,7 +586,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const int sk = dump ? 0 : c->tune.skip;
     const bool fold = fold_on(c);
     bool hq = false;
-    cuda_epi ein = {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
+    cuda_epi ein =
+        {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
     ein.ss_n = hp.n_embd;
     ein.eps = hp.norm_eps;
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
@@ -523,7 +595,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         const cuda_weight &wq0 = D.fused_qkv ? D.qkv : D.wq, &wg0 = D.fused_gu ? D.gu : D.gate;
-        // attention RMSNorm: folded into the previous layer's down, a kernel of its own in the first
+        // attention RMSNorm: folded into the previous layer's down, a kernel of its own in the
+        // first
         ein.ss = NULL;
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
@@ -534,7 +607,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             hq = use_q8(c, wq0);
         }
         if (sk & SK_QKV) {
-        } else if (D.fused_qkv && D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
+        } else if (D.fused_qkv &&
+                   D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
             cuda_epi e = ein;
             e.pos = pos;
             e.freq = c->rope_freq;
@@ -553,15 +627,20 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                 hq = hq || use_q8(c, D.wq);
                 TRYC(mv(c, D.wk, c->x32, c->qkv + c->q_dim, EPI_STORE, ein, hq), "matvec k");
                 hq = hq || use_q8(c, D.wk);
-                TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, ein, hq), "matvec v");
+                TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, ein, hq),
+                     "matvec v");
             }
-            TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
-                              D.v_cache, s), "rope");
+            TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
+                              hp.rope_base, D.k_cache, D.v_cache, s),
+                 "rope");
         }
-        hq = use_q8(c, D.wo) && hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too (buffer B)
+        hq = use_q8(c, D.wo) &&
+             hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too (buffer B)
         if (!(sk & SK_ATT))
-            TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim,
-                                c->max_split, c->part, c->att_cnt, c->att, hq ? c->xq2 : NULL, c->xds2, s), "attention");
+            TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head,
+                                hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
+                                c->att, hq ? c->xq2 : NULL, c->xds2, s),
+                 "attention");
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
         if (fold) {
@@ -571,8 +650,10 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             hq = false;
         } else {
             if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq, 1), "matvec wo");
-            if (!(sk & SK_NORM2)) TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
-            else hq = use_q8(c, wg0);
+            if (!(sk & SK_NORM2))
+                TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
+            else
+                hq = use_q8(c, wg0);
         }
         const bool hq_down = (sk & SK_QUANT) != 0;
         if (sk & SK_GU) {
@@ -584,19 +665,23 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             TRYC(mv(c, D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, ein, hq), "matvec up");
             TRYC(cuda_swiglu(c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff, NULL, s), "swiglu");
         }
-        // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded into it
+        // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded
+        // into it
         if (fold) {
             const bool last = l + 1 == hp.n_layer;
-            const cuda_epi e = fold_into(c, last ? c->out_norm : c->L[l + 1].attn_norm, c->ssq + 2 * (l + 1));
-            if (!(sk & SK_DOWN)) TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
+            const cuda_epi e =
+                fold_into(c, last ? c->out_norm : c->L[l + 1].attn_norm, c->ssq + 2 * (l + 1));
+            if (!(sk & SK_DOWN))
+                TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
             TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, hq_down, 1), "matvec down");
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
             TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
         if (dump)
-            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4, cudaMemcpyDeviceToHost,
-                                 s), "dump");
+            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h, hp.n_embd * 4,
+                                 cudaMemcpyDeviceToHost, s),
+                 "dump");
     }
     if (!(sk & SK_OUT)) {
         ein.ss = NULL;
@@ -614,8 +699,8 @@ done:
 
 // Prompt attention through cuBLAS (cuda_attention_gemm) unless LMC_CUDA_ATT_GEMM=0 (for timing: the
 // attention kernel of the decode path, one block per query row, then does the prompt too).
-// n tokens (d_i32[1..n]) at positions d_i32[0].. (h_i32[0] on the host) through the GEMM path; logits
-// of the last.
+// n tokens (d_i32[1..n]) at positions d_i32[0].. (h_i32[0] on the host) through the GEMM path;
+// logits of the last.
 static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
@@ -625,25 +710,31 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
-        TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
+        TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s),
+             "rmsnorm");
         if (D.fused_qkv) {
             TRY(cuda_gemm(c->blas, D.qkv, c->x16, n, c->qkv, c->qkv_dim, 0.f, c->w16, s));
         } else {
             TRY(cuda_gemm(c->blas, D.wq, c->x16, n, c->qkv, c->qkv_dim, 0.f, c->w16, s));
             TRY(cuda_gemm(c->blas, D.wk, c->x16, n, c->qkv + c->q_dim, c->qkv_dim, 0.f, c->w16, s));
-            TRY(cuda_gemm(c->blas, D.wv, c->x16, n, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, 0.f, c->w16, s));
+            TRY(cuda_gemm(c->blas, D.wv, c->x16, n, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, 0.f,
+                          c->w16, s));
         }
-        TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, D.k_cache,
-                          D.v_cache, s), "rope");
+        TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
+                          hp.rope_base, D.k_cache, D.v_cache, s),
+             "rope");
         bool att_done = false; // scores through tensor cores, in the split-merge scratch
         if (c->tune.att_gemm)
-            TRY(cuda_attention_gemm(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache, D.v_cache, hp.n_head,
-                                    hp.n_head_kv, hp.head_dim, c->part,
-                                    (int64_t)c->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2), c->att,
-                                    c->q_dim, s, &att_done));
+            TRY(cuda_attention_gemm(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache,
+                                    D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
+                                    (int64_t)c->n_batch * hp.n_head * c->max_split *
+                                        (hp.head_dim + 2),
+                                    c->att, c->q_dim, s, &att_done));
         if (!att_done)
-            TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head, hp.n_head_kv,
-                                hp.head_dim, c->max_split, c->part, c->att_cnt, c->att, NULL, NULL, s), "attention");
+            TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head,
+                                hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
+                                c->att, NULL, NULL, s),
+                 "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
@@ -657,17 +748,21 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
         }
         TRY(cuda_gemm(c->blas, D.down, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
         if (dump)
-            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd, c->h + (size_t)(n - 1) * hp.n_embd,
-                                 hp.n_embd * 4, cudaMemcpyDeviceToHost, s), "dump");
+            TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd,
+                                 c->h + (size_t)(n - 1) * hp.n_embd, hp.n_embd * 4,
+                                 cudaMemcpyDeviceToHost, s),
+                 "dump");
     }
-    TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps, c->x32, NULL, s),
+    TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps,
+                      c->x32, NULL, s),
          "rmsnorm");
     TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
 done:
     return st;
 }
 
-// The inputs of one decode step from pinned memory: [pos, tok], and with layer0 > 0 the hidden state.
+// The inputs of one decode step from pinned memory: [pos, tok], and with layer0 > 0 the hidden
+// state.
 static cudaError_t copy_in_one(lmc_cuda_ctx *c) {
     cudaError_t e = cudaMemcpyAsync(c->d_i32, c->h_i32, 8, cudaMemcpyHostToDevice, c->st);
     if (e == cudaSuccess && c->layer0 > 0)
@@ -675,7 +770,8 @@ static cudaError_t copy_in_one(lmc_cuda_ctx *c) {
     return e;
 }
 
-// Decode step through the graph: inputs copied in from pinned memory (copy_in_one), logits copied out.
+// Decode step through the graph: inputs copied in from pinned memory (copy_in_one), logits copied
+// out.
 static lmc_status decode_graph(lmc_cuda_ctx *c) {
     lmc_status st = LMC_OK;
     if (!c->graph_ready) {
@@ -683,7 +779,8 @@ static lmc_status decode_graph(lmc_cuda_ctx *c) {
         TRYC(cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal), "graph capture");
         copy_in_one(c);
         st = step_one(c, NULL);
-        cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st);
+        cudaMemcpyAsync(c->h_logits, c->logits, (size_t)c->hp.n_vocab * 4, cudaMemcpyDeviceToHost,
+                        c->st);
         {
             cudaError_t e = cudaStreamEndCapture(c->st, &g);
             if (st != LMC_OK) {
@@ -703,19 +800,19 @@ done:
 }
 
 // n inputs at positions pos..: token ids (layer0 == 0) or hidden states (n, n_embd) (layer0 > 0).
-static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden, int32_t n, int32_t pos,
-                              float *logits, float *layer_out) {
+static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden,
+                              int32_t n, int32_t pos, float *logits, float *layer_out) {
     const lmc_hparams &hp = c->hp;
     lmc_status st = LMC_OK;
     if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
     if (n <= 0) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
     if (pos < 0 || (int64_t)pos + n > c->n_ctx)
-        return lmc_err(LMC_ERR_CONTEXT_FULL, "CUDA forward: positions %d..%d beyond n_ctx %d", pos, pos + n - 1,
-                       c->n_ctx);
+        return lmc_err(LMC_ERR_CONTEXT_FULL, "CUDA forward: positions %d..%d beyond n_ctx %d", pos,
+                       pos + n - 1, c->n_ctx);
     for (int i = 0; tokens && i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
-            return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: token %d out of range (n_vocab %d)", tokens[i],
-                           hp.n_vocab);
+            return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: token %d out of range (n_vocab %d)",
+                           tokens[i], hp.n_vocab);
     // Short runs go token by token through the decode path (exact f32); long prompts use the GEMMs.
     const int gemm_min = c->gemm_min;
     int done_n = 0;
@@ -726,13 +823,17 @@ static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const floa
             const int b = std::min(left, c->n_batch);
             c->h_i32[0] = pos + done_n;
             if (tokens) memcpy(c->h_i32 + 1, tokens + done_n, (size_t)b * 4);
-            TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, (size_t)(tokens ? b + 1 : 1) * 4, cudaMemcpyHostToDevice, c->st),
+            TRYC(cudaMemcpyAsync(c->d_i32, c->h_i32, (size_t)(tokens ? b + 1 : 1) * 4,
+                                 cudaMemcpyHostToDevice, c->st),
                  "copy");
             if (hidden)
-                TRYC(cudaMemcpyAsync(c->h, hidden + (size_t)done_n * hp.n_embd, (size_t)b * hp.n_embd * 4,
-                                     cudaMemcpyHostToDevice, c->st), "copy");
+                TRYC(cudaMemcpyAsync(c->h, hidden + (size_t)done_n * hp.n_embd,
+                                     (size_t)b * hp.n_embd * 4, cudaMemcpyHostToDevice, c->st),
+                     "copy");
             TRY(step_batch(c, b, last_chunk_dump && done_n + b == n ? layer_out : NULL));
-            TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st), "copy");
+            TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
+                                 cudaMemcpyDeviceToHost, c->st),
+                 "copy");
             TRYC(cudaStreamSynchronize(c->st), "forward");
             done_n += b;
         } else {
@@ -745,7 +846,8 @@ static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const floa
             } else {
                 TRYC(copy_in_one(c), "copy");
                 TRY(step_one(c, dump));
-                TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4, cudaMemcpyDeviceToHost, c->st),
+                TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
+                                     cudaMemcpyDeviceToHost, c->st),
                      "copy");
             }
             TRYC(cudaStreamSynchronize(c->st), "forward");
@@ -757,24 +859,27 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, int32_t pos, float *logits,
-                                       float *layer_out) {
+extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n,
+                                       int32_t pos, float *logits, float *layer_out) {
     if (c->layer0 > 0)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: this context starts at layer %d and takes hidden states",
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "CUDA forward: this context starts at layer %d and takes hidden states",
                        c->layer0);
     if (!tokens) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
     return forward_run(c, tokens, NULL, n, pos, logits, layer_out);
 }
 
-extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
-                                              float *logits, float *layer_out) {
+extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n,
+                                              int32_t pos, float *logits, float *layer_out) {
     if (c->layer0 == 0)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: this context holds every layer and takes token ids");
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "CUDA forward: this context holds every layer and takes token ids");
     if (!hidden) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no hidden states");
     return forward_run(c, NULL, hidden, n, pos, logits, layer_out);
 }
 
-// ---- copy bandwidth ------------------------------------------------------------------------------
+// ---- copy bandwidth
+// ------------------------------------------------------------------------------
 
 extern "C" lmc_status lmc_cuda_copy_bandwidth(lmc_cuda_ctx *c, double *gb_s) {
     // 1 GiB device-to-device, once to warm up, then ten times between two events on c's stream
@@ -791,7 +896,8 @@ extern "C" lmc_status lmc_cuda_copy_bandwidth(lmc_cuda_ctx *c, double *gb_s) {
     TRYC(cudaMemsetAsync(a, 1, nb, c->st), "copy bandwidth: memset");
     TRYC(cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st), "copy bandwidth: copy");
     TRYC(cudaEventRecord(e0, c->st), "copy bandwidth: event");
-    for (int i = 0; i < 10; i++) TRYC(cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st), "copy bandwidth: copy");
+    for (int i = 0; i < 10; i++)
+        TRYC(cudaMemcpyAsync(b, a, nb, cudaMemcpyDeviceToDevice, c->st), "copy bandwidth: copy");
     TRYC(cudaEventRecord(e1, c->st), "copy bandwidth: event");
     TRYC(cudaEventSynchronize(e1), "copy bandwidth: sync");
     TRYC(cudaEventElapsedTime(&ms, e0, e1), "copy bandwidth: timing");

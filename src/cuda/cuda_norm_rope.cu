@@ -8,20 +8,23 @@
 
 // oq/ods (may be NULL): the 8-bit activation blocks of the output (n % 32 == 0; every warp of the
 // block then walks whole 32-element blocks together).
-// One block per row. Rows up to RMS_KEEP * blockDim values keep x in registers between the two passes
-// and fetch the norm weights before waiting for the kernel that wrote x (the decode path's RMSNorm is a
-// one-block kernel on the critical path: each saved memory round trip counts). Each thread sums its
-// values in the same order either way, so both forms give the same bits.
-// Writes the normalized value v of element o + i into the outputs asked for.
-__device__ __forceinline__ void rms_store(float v, int64_t oi, float *out32, __half *out16, int8_t *oq, float2 *ods) {
+// One block per row. Rows up to RMS_KEEP * blockDim values keep x in registers between the two
+// passes and fetch the norm weights before waiting for the kernel that wrote x (the decode path's
+// RMSNorm is a one-block kernel on the critical path: each saved memory round trip counts). Each
+// thread sums its values in the same order either way, so both forms give the same bits. Writes the
+// normalized value v of element o + i into the outputs asked for.
+__device__ __forceinline__ void rms_store(float v, int64_t oi, float *out32, __half *out16,
+                                          int8_t *oq, float2 *ods) {
     if (out32) out32[oi] = v;
     if (out16) out16[oi] = __float2half_rn(v);
     if (oq) quant_q8_warp(v, threadIdx.x & 31, oi >> 5, oq, ods);
 }
-#define RMS_KEEP 8 // 1024 threads x 8 values: registers for a whole block; run 16: 256 or 512 threads were slower
-__global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n, float eps,
-                          float *__restrict__ out32, __half *__restrict__ out16, int8_t *__restrict__ oq,
-                          float2 *__restrict__ ods) {
+#define RMS_KEEP                                                                                   \
+    8 // 1024 threads x 8 values: registers for a whole block; run 16: 256 or 512 threads were
+      // slower
+__global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, int n,
+                          float eps, float *__restrict__ out32, __half *__restrict__ out16,
+                          int8_t *__restrict__ oq, float2 *__restrict__ ods) {
     __shared__ float sh[32];
     pdl_trigger();
     const float *xr = x + (int64_t)blockIdx.x * n;
@@ -53,10 +56,12 @@ __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__
     }
     pdl_wait();
     float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        ss += xr[i] * xr[i];
     ss = block_sum(ss, sh);
     const float scale = rsqrtf(ss / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) rms_store(xr[i] * scale * w[i], o + i, out32, out16, oq, ods);
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        rms_store(xr[i] * scale * w[i], o + i, out32, out16, oq, ods);
 }
 
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
@@ -65,18 +70,20 @@ cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float
     return cudaGetLastError();
 }
 
-cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32, int8_t *oq, float2 *ods,
-                            cudaStream_t s) {
+cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32,
+                            int8_t *oq, float2 *ods, cudaStream_t s) {
     if (n % 32) return cudaErrorInvalidValue;
-    return launch_pdl(k_rmsnorm, dim3(1), dim3(1024), s, x, w, n, eps, out32, (__half *)NULL, oq, ods);
+    return launch_pdl(k_rmsnorm, dim3(1), dim3(1024), s, x, w, n, eps, out32, (__half *)NULL, oq,
+                      ods);
 }
 
-// ---- RoPE + KV store -----------------------------------------------------------------------------
-// llama "normal" mode: adjacent pairs (2i, 2i+1) of each head rotate by pos * base^(-2i/n_rot).
-// The angle is computed in double so large positions keep their precision under --use_fast_math.
+// ---- RoPE + KV store
+// ----------------------------------------------------------------------------- llama "normal"
+// mode: adjacent pairs (2i, 2i+1) of each head rotate by pos * base^(-2i/n_rot). The angle is
+// computed in double so large positions keep their precision under --use_fast_math.
 
-// The angle pos * base^(-2i/n_rot) is formed and reduced modulo 2 pi in double (large positions keep
-// their precision under --use_fast_math), then the fast sincos runs on [-pi, pi].
+// The angle pos * base^(-2i/n_rot) is formed and reduced modulo 2 pi in double (large positions
+// keep their precision under --use_fast_math), then the fast sincos runs on [-pi, pi].
 __device__ __forceinline__ void rope_angles(int n_rot, int pos, float base, float2 *cs) {
     for (int i = threadIdx.x; i < n_rot / 2; i += blockDim.x) {
         const double th = (double)pos * exp2(-2.0 * i / n_rot * log2((double)base));
@@ -93,8 +100,8 @@ __device__ __forceinline__ void rope_rotate(float *p, int i, float2 cs) {
     p[2 * i + 1] = a * cs.y + b * cs.x;
 }
 
-__global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd, int n_rot,
-                          float base, float *k_cache, float *v_cache) {
+__global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd,
+                          int n_rot, float base, float *k_cache, float *v_cache) {
     __shared__ float2 cs[128];
     const int t = blockIdx.x;
     const int pos = *pos0 + t;
@@ -115,9 +122,11 @@ __global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_hea
     }
 }
 
-cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv, int head_dim,
-                         int n_rot, float base, float *k_cache, float *v_cache, cudaStream_t s) {
-    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, head_dim, n_rot, base, k_cache, v_cache);
+cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
+                         int head_dim, int n_rot, float base, float *k_cache, float *v_cache,
+                         cudaStream_t s) {
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, head_dim, n_rot, base, k_cache,
+                                    v_cache);
     return cudaGetLastError();
 }
 
@@ -126,18 +135,21 @@ __global__ void k_rope(float *x, int n_head, int hd, int n_rot, int pos, float b
     const int half = n_rot / 2;
     rope_angles(n_rot, pos, base, cs);
     __syncthreads();
-    for (int i = threadIdx.x; i < n_head * half; i += blockDim.x) rope_rotate(x + (i / half) * hd, i % half, cs[i % half]);
+    for (int i = threadIdx.x; i < n_head * half; i += blockDim.x)
+        rope_rotate(x + (i / half) * hd, i % half, cs[i % half]);
 }
 
-cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base, cudaStream_t s) {
+cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base,
+                      cudaStream_t s) {
     k_rope<<<1, 256, 0, s>>>(x, n_head, head_dim, n_rot, pos, base);
     return cudaGetLastError();
 }
 
-// ---- SwiGLU, conversions -------------------------------------------------------------------------
+// ---- SwiGLU, conversions
+// -------------------------------------------------------------------------
 
-__global__ void k_swiglu(const float *__restrict__ g, int n, int row, int step, int uoff, float *out32,
-                         __half *out16) {
+__global__ void k_swiglu(const float *__restrict__ g, int n, int row, int step, int uoff,
+                         float *out32, __half *out16) {
     const int t = blockIdx.y;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -164,12 +176,13 @@ cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t
     return cudaGetLastError();
 }
 
-// ---- KV shift ------------------------------------------------------------------------------------
-// Copies n cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation
-// by delta * freq composes with the one the key already carries.
-__global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs, float *__restrict__ kd,
-                                 float *__restrict__ vd, int kv_dim, int hd, int n_rot, int delta,
-                                 const double *__restrict__ freq) {
+// ---- KV shift
+// ------------------------------------------------------------------------------------ Copies n
+// cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation by
+// delta * freq composes with the one the key already carries.
+__global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs,
+                                 float *__restrict__ kd, float *__restrict__ vd, int kv_dim, int hd,
+                                 int n_rot, int delta, const double *__restrict__ freq) {
     const int64_t row = blockIdx.x;
     for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
         const int64_t a = row * kv_dim + 2 * i;
@@ -188,8 +201,9 @@ __global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__re
     }
 }
 
-cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst, int n, int kv_dim,
-                                int hd, int n_rot, int delta, const double *freq, cudaStream_t s) {
+cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst,
+                                int n, int kv_dim, int hd, int n_rot, int delta, const double *freq,
+                                cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     k_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta, freq);
     return cudaGetLastError();

@@ -33,7 +33,8 @@ void lmc_cuda_device_info(char *name, int name_size, uint64_t *free_bytes, uint6
     if (total_bytes) *total_bytes = 0;
     if (lmc_cuda_device_count() <= 0) return;
     cudaDeviceProp p;
-    if (name && cudaGetDeviceProperties(&p, 0) == cudaSuccess) snprintf(name, name_size, "%s", p.name);
+    if (name && cudaGetDeviceProperties(&p, 0) == cudaSuccess)
+        snprintf(name, name_size, "%s", p.name);
     size_t f = 0, t = 0;
     if (cudaMemGetInfo(&f, &t) == cudaSuccess) {
         if (free_bytes) *free_bytes = f;
@@ -43,28 +44,50 @@ void lmc_cuda_device_info(char *name, int name_size, uint64_t *free_bytes, uint6
 
 int lmc_cuda_type_supported(uint32_t type) {
     switch (type) {
-    case LMC_TYPE_F32: case LMC_TYPE_F16: case LMC_TYPE_BF16: case LMC_TYPE_Q4_0: case LMC_TYPE_Q4_1:
-    case LMC_TYPE_Q5_0: case LMC_TYPE_Q5_1: case LMC_TYPE_Q8_0: case LMC_TYPE_Q2_K: case LMC_TYPE_Q3_K:
-    case LMC_TYPE_Q4_K: case LMC_TYPE_Q5_K: case LMC_TYPE_Q6_K:
+    case LMC_TYPE_F32:
+    case LMC_TYPE_F16:
+    case LMC_TYPE_BF16:
+    case LMC_TYPE_Q4_0:
+    case LMC_TYPE_Q4_1:
+    case LMC_TYPE_Q5_0:
+    case LMC_TYPE_Q5_1:
+    case LMC_TYPE_Q8_0:
+    case LMC_TYPE_Q2_K:
+    case LMC_TYPE_Q3_K:
+    case LMC_TYPE_Q4_K:
+    case LMC_TYPE_Q5_K:
+    case LMC_TYPE_Q6_K:
         return 1;
     default:
         return 0;
     }
 }
 
-// ---- weight layouts ------------------------------------------------------------------------------
+// ---- weight layouts
+// ------------------------------------------------------------------------------
 
 bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes) {
     switch (type) {
-    case LMC_TYPE_Q4_0: *d_off = 0; *qbytes = 16; return true;
-    case LMC_TYPE_Q8_0: *d_off = 0; *qbytes = 32; return true;
-    case LMC_TYPE_Q6_K: *d_off = 208; *qbytes = 208; return true;
-    default: return false;
+    case LMC_TYPE_Q4_0:
+        *d_off = 0;
+        *qbytes = 16;
+        return true;
+    case LMC_TYPE_Q8_0:
+        *d_off = 0;
+        *qbytes = 32;
+        return true;
+    case LMC_TYPE_Q6_K:
+        *d_off = 208;
+        *qbytes = 208;
+        return true;
+    default:
+        return false;
     }
 }
 
 template <int DOFF, int QB, int TS>
-static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0, int64_t nb, uint8_t *q, uint8_t *d) {
+static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0, int64_t nb,
+                         uint8_t *q, uint8_t *d) {
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *s = src[r];
         uint8_t *qo = q + (uint64_t)(row0 + r) * nb * QB;
@@ -76,31 +99,39 @@ static void repack_split(const uint8_t *const *src, int64_t n_rows, int64_t row0
     }
 }
 
-void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows, int64_t row0,
-                      uint8_t *q, uint8_t *d) {
+void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows,
+                      int64_t row0, uint8_t *q, uint8_t *d) {
     const lmc_type_traits *tr = lmc_type_get(type);
     const int64_t nb = cols / tr->blck_size;
     const uint64_t row_bytes = (uint64_t)nb * tr->type_size;
     switch (type) {
-    case LMC_TYPE_Q4_0: repack_split<0, 16, 18>(src, n_rows, row0, nb, q, d); return;
-    case LMC_TYPE_Q8_0: repack_split<0, 32, 34>(src, n_rows, row0, nb, q, d); return;
-    case LMC_TYPE_Q6_K: repack_split<208, 208, 210>(src, n_rows, row0, nb, q, d); return;
+    case LMC_TYPE_Q4_0:
+        repack_split<0, 16, 18>(src, n_rows, row0, nb, q, d);
+        return;
+    case LMC_TYPE_Q8_0:
+        repack_split<0, 32, 34>(src, n_rows, row0, nb, q, d);
+        return;
+    case LMC_TYPE_Q6_K:
+        repack_split<208, 208, 210>(src, n_rows, row0, nb, q, d);
+        return;
     default:
-        for (int64_t r = 0; r < n_rows; r++) memcpy(q + (uint64_t)(row0 + r) * row_bytes, src[r], row_bytes);
+        for (int64_t r = 0; r < n_rows; r++)
+            memcpy(q + (uint64_t)(row0 + r) * row_bytes, src[r], row_bytes);
     }
 }
 
-lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols, const char *name) {
+lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols,
+                             const char *name) {
     memset(w, 0, sizeof *w);
     const lmc_type_traits *tr = lmc_type_get(type);
     if (!tr || !lmc_cuda_type_supported(type))
-        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: tensor type %s is not supported on the GPU", name,
-                       lmc_type_name(type));
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: tensor type %s is not supported on the GPU",
+                       name, lmc_type_name(type));
     const bool flt = type == LMC_TYPE_F32 || type == LMC_TYPE_F16 || type == LMC_TYPE_BF16;
     const int unit = type == LMC_TYPE_Q4_K ? 64 : type == LMC_TYPE_Q6_K ? 128 : 32;
     if (rows <= 0 || cols <= 0 || cols % tr->blck_size != 0 || (!flt && cols % unit != 0))
-        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: %lld columns of %s are not a multiple of %d", name,
-                       (long long)cols, tr->name, flt ? tr->blck_size : unit);
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s: %lld columns of %s are not a multiple of %d",
+                       name, (long long)cols, tr->name, flt ? tr->blck_size : unit);
     w->type = type;
     w->rows = rows;
     w->cols = cols;
@@ -111,9 +142,12 @@ lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_
 lmc_status cuda_weight_alloc(cuda_weight *w) {
     int d_off, qbytes;
     const bool split = cuda_split_layout(w->type, &d_off, &qbytes);
-    const uint64_t nb = split ? (uint64_t)(w->cols / lmc_type_get(w->type)->blck_size) * w->rows : 0;
-    lmc_status st = cuda_check(cudaMalloc((void **)&w->q, split ? nb * qbytes : w->bytes), "weight allocation");
-    if (st == LMC_OK && split) st = cuda_check(cudaMalloc((void **)&w->d, nb * 2), "weight allocation");
+    const uint64_t nb =
+        split ? (uint64_t)(w->cols / lmc_type_get(w->type)->blck_size) * w->rows : 0;
+    lmc_status st =
+        cuda_check(cudaMalloc((void **)&w->q, split ? nb * qbytes : w->bytes), "weight allocation");
+    if (st == LMC_OK && split)
+        st = cuda_check(cudaMalloc((void **)&w->d, nb * 2), "weight allocation");
     return st;
 }
 
@@ -138,20 +172,23 @@ void cuda_weight_row_bytes(const cuda_weight *w, uint64_t *qb, uint64_t *db) {
 }
 
 /* Async copy of rows [row0, row0+n) already repacked at the start of stage_q/stage_d. */
-lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d, int64_t row0,
-                                 int64_t n, cudaStream_t s) {
+lmc_status cuda_weight_copy_rows(cuda_weight *w, const uint8_t *stage_q, const uint8_t *stage_d,
+                                 int64_t row0, int64_t n, cudaStream_t s) {
     uint64_t qb, db;
     cuda_weight_row_bytes(w, &qb, &db);
-    lmc_status st = cuda_check(cudaMemcpyAsync(w->q + row0 * qb, stage_q, n * qb, cudaMemcpyHostToDevice, s),
-                               "weight upload");
+    lmc_status st =
+        cuda_check(cudaMemcpyAsync(w->q + row0 * qb, stage_q, n * qb, cudaMemcpyHostToDevice, s),
+                   "weight upload");
     if (st == LMC_OK && db)
-        st = cuda_check(cudaMemcpyAsync((uint8_t *)w->d + row0 * db, stage_d, n * db, cudaMemcpyHostToDevice, s),
+        st = cuda_check(cudaMemcpyAsync((uint8_t *)w->d + row0 * db, stage_d, n * db,
+                                        cudaMemcpyHostToDevice, s),
                         "weight upload");
     return st;
 }
 
 /* Synchronous upload of a whole GGUF matrix (tests). */
-static lmc_status upload_matrix(cuda_weight *w, uint32_t type, const void *data, int64_t rows, int64_t cols) {
+static lmc_status upload_matrix(cuda_weight *w, uint32_t type, const void *data, int64_t rows,
+                                int64_t cols) {
     lmc_status st = cuda_weight_shape(w, type, rows, cols, "test matrix");
     if (st != LMC_OK) return st;
     uint64_t qb, db;
@@ -162,7 +199,8 @@ static lmc_status upload_matrix(cuda_weight *w, uint32_t type, const void *data,
         st = lmc_err(LMC_ERR_OOM, "CUDA: host staging");
         goto done;
     }
-    for (int64_t r = 0; r < rows; r++) src[r] = (const uint8_t *)data + r * lmc_row_size(type, cols);
+    for (int64_t r = 0; r < rows; r++)
+        src[r] = (const uint8_t *)data + r * lmc_row_size(type, cols);
     cuda_repack_rows(type, cols, src, rows, 0, hq, hd);
     st = cuda_weight_alloc(w);
     if (st == LMC_OK) st = cuda_weight_copy_rows(w, hq, hd, 0, rows, 0);
@@ -177,7 +215,11 @@ done:
 
 // ---- op-level wrappers -------------------------------------------------------------------------
 
-#define TRY(expr) do { st = (expr); if (st != LMC_OK) goto done; } while (0)
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != LMC_OK) goto done;                                                               \
+    } while (0)
 #define TRYC(expr, what) TRY(cuda_check((expr), what))
 
 static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
@@ -188,8 +230,8 @@ static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
 
 // y = W x through the decode path's mat-vec: on f32 activations, or (q8) on x quantized on the
 // device into 8-bit blocks first.
-static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                            float *y, bool q8) {
+static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                            const float *x, float *y, bool q8) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
@@ -199,7 +241,8 @@ static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t 
     const char *what = q8 ? "matvec_q8" : "matvec";
     TRY(upload_matrix(&dw, type, w, rows, cols));
     if (q8 && !cuda_q8_ok(dw)) {
-        st = lmc_err(LMC_ERR_INVALID_ARG, "matvec_q8: type %s with %lld columns has no 8-bit activation path",
+        st = lmc_err(LMC_ERR_INVALID_ARG,
+                     "matvec_q8: type %s with %lld columns has no 8-bit activation path",
                      lmc_type_name(type), (long long)cols);
         goto done;
     }
@@ -223,19 +266,20 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                         float *y) {
+extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                         const float *x, float *y) {
     return op_matvec(type, w, rows, cols, x, y, false);
 }
 
-extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                         int32_t n_tok, float *y) {
+extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                         const float *x, int32_t n_tok, float *y) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
     __half *x16 = NULL, *w16 = NULL;
     cublasHandle_t h = NULL;
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
+        return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
     TRY(upload_matrix(&dw, type, w, rows, cols));
     TRY(dev_copy_in((void **)&dx, x, (size_t)n_tok * cols * 4));
     TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_tok * rows * 4));
@@ -254,7 +298,8 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols, float *out) {
+extern "C" lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                          float *out) {
     lmc_status st;
     cuda_weight dw = {};
     float *dy = NULL;
@@ -268,19 +313,20 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                                            float *y) {
+extern "C" lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows,
+                                            int64_t cols, const float *x, float *y) {
     return op_matvec(type, w, rows, cols, x, y, true);
 }
 
-extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps, int8_t *q,
-                                           float *d, float *dsum) {
+extern "C" lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w,
+                                           float eps, int8_t *q, float *d, float *dsum) {
     lmc_status st;
     float *dx = NULL, *dw = NULL, *dy = NULL;
     int8_t *dq = NULL;
     float2 *dds = NULL;
     float2 *hds = NULL;
-    if (n <= 0 || n % 32) return lmc_err(LMC_ERR_INVALID_ARG, "quant_q8: n = %d is not a positive multiple of 32", n);
+    if (n <= 0 || n % 32)
+        return lmc_err(LMC_ERR_INVALID_ARG, "quant_q8: n = %d is not a positive multiple of 32", n);
     TRY(dev_copy_in((void **)&dx, x, n * 4));
     TRY(dev_copy_in((void **)&dq, NULL, n));
     TRY(dev_copy_in((void **)&dds, NULL, n / 32 * 8));
@@ -312,7 +358,8 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps, float *out) {
+extern "C" lmc_status lmc_cuda_op_rmsnorm(const float *x, const float *w, int32_t n, float eps,
+                                          float *out) {
     lmc_status st;
     float *dx = NULL, *dw = NULL, *dy = NULL;
     TRY(dev_copy_in((void **)&dx, x, n * 4));
@@ -327,8 +374,8 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t n_rot, int32_t pos,
-                                       float base) {
+extern "C" lmc_status lmc_cuda_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t n_rot,
+                                       int32_t pos, float base) {
     lmc_status st;
     float *dx = NULL;
     const size_t n = (size_t)n_head * head_dim * 4;
@@ -355,8 +402,9 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v, int32_t n_head,
-                                                   int32_t n_head_kv, int32_t head_dim, int32_t pos0, int32_t n_tok,
+extern "C" lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const float *v,
+                                                   int32_t n_head, int32_t n_head_kv,
+                                                   int32_t head_dim, int32_t pos0, int32_t n_tok,
                                                    int64_t s_floats, float *out, int *used_gemm) {
     lmc_status st;
     float *dq = NULL, *dk = NULL, *dv = NULL, *dS = NULL, *dy = NULL;
@@ -366,17 +414,20 @@ extern "C" lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *
     bool done = false;
     if (n_head % n_head_kv != 0 || n_tok <= 0 || pos0 < 0 || s_floats <= 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: bad shape");
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
+        return lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
     TRY(dev_copy_in((void **)&dq, q, (size_t)n_tok * q_dim * 4));
     TRY(dev_copy_in((void **)&dk, k, kvn));
     TRY(dev_copy_in((void **)&dv, v, kvn));
     TRY(dev_copy_in((void **)&dS, NULL, (size_t)s_floats * 4));
     TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_tok * q_dim * 4));
-    TRY(cuda_attention_gemm(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, head_dim, dS, s_floats, dy, q_dim, 0,
-                            &done));
+    TRY(cuda_attention_gemm(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, head_dim, dS,
+                            s_floats, dy, q_dim, 0, &done));
     if (used_gemm) *used_gemm = done;
-    if (done) TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
-    else st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: scratch too small for 16 query rows");
+    if (done)
+        TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
+    else
+        st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: scratch too small for 16 query rows");
 done:
     cublasDestroy(h);
     cudaFree(dq);
@@ -387,8 +438,9 @@ done:
     return st;
 }
 
-extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
-                                            int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out) {
+extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v,
+                                            int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                            int32_t n_kv, float *out) {
     lmc_status st;
     float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
     int32_t *dpos = NULL;
@@ -406,8 +458,8 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     TRY(dev_copy_in((void **)&dpos, &pos, 4));
     TRY(dev_copy_in((void **)&dcnt, NULL, (size_t)n_head * 4));
     TRYC(cudaMemset(dcnt, 0, (size_t)n_head * 4), "attention");
-    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim, max_split, dpart, dcnt, dy,
-                        NULL, NULL, 0),
+    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim,
+                        max_split, dpart, dcnt, dy, NULL, NULL, 0),
          "attention");
     TRYC(cudaMemcpy(out, dy, (size_t)n_head * head_dim * 4, cudaMemcpyDeviceToHost), "attention");
 done:

@@ -56,6 +56,10 @@ static cuda_tuning &process_tuning() {
     return t;
 }
 
-extern "C" const cuda_tuning *cuda_tuning_get(void) { return &process_tuning(); }
+extern "C" const cuda_tuning *cuda_tuning_get(void) {
+    return &process_tuning();
+}
 
-extern "C" void cuda_tuning_reload(void) { process_tuning() = cuda_tuning_read(); }
+extern "C" void cuda_tuning_reload(void) {
+    process_tuning() = cuda_tuning_read();
+}

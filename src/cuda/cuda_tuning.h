@@ -38,8 +38,15 @@
 /* LMC_CUDA_SKIP bits: attention RMSNorm, q/k/v, attention, wo, FFN RMSNorm, gate/up, quantizing
  * down's input, down, output RMSNorm and mat-vec. */
 enum {
-    SK_NORM1 = 1, SK_QKV = 2, SK_ATT = 4, SK_WO = 8, SK_NORM2 = 16, SK_GU = 32, SK_QUANT = 64,
-    SK_DOWN = 128, SK_OUT = 256
+    SK_NORM1 = 1,
+    SK_QKV = 2,
+    SK_ATT = 4,
+    SK_WO = 8,
+    SK_NORM2 = 16,
+    SK_GU = 32,
+    SK_QUANT = 64,
+    SK_DOWN = 128,
+    SK_OUT = 256
 };
 
 typedef struct cuda_tuning {

@@ -10,11 +10,12 @@ extern "C" {
 #include "quant.h"
 }
 
-// ---- per-type decoding ---------------------------------------------------------------------------
-// Each type class decodes "units" (UNIT weights a lane loads at once, several 16-byte loads) and
-// offers dot(raw, piece, x[32]) and deq(raw, piece, out[32]) over 32-weight pieces of a unit, in
-// natural weight order. Integer quants become floats through the 2^23 magic (0x4B000000 | q is the
-// float 8388608 + q), which avoids the slow integer-to-float conversion.
+// ---- per-type decoding
+// --------------------------------------------------------------------------- Each type class
+// decodes "units" (UNIT weights a lane loads at once, several 16-byte loads) and offers dot(raw,
+// piece, x[32]) and deq(raw, piece, out[32]) over 32-weight pieces of a unit, in natural weight
+// order. Integer quants become floats through the 2^23 magic (0x4B000000 | q is the float 8388608 +
+// q), which avoids the slow integer-to-float conversion.
 
 struct wparams {
     const uint8_t *__restrict__ q;
@@ -25,40 +26,59 @@ struct wparams {
 __device__ __forceinline__ float magic_byte(uint32_t w, int k) { // float(8388608 + byte k of w)
     return __int_as_float(__byte_perm(w, 0x4B000000u, 0x7440 | k));
 }
-__device__ __forceinline__ uint4 ldg16(const void *p) { return __ldg((const uint4 *)p); }
-__device__ __forceinline__ float h2f(__half h) { return __half2float(h); }
-__device__ __forceinline__ float f16_bits(uint32_t b) { return __half2float(__ushort_as_half((unsigned short)b)); }
+__device__ __forceinline__ uint4 ldg16(const void *p) {
+    return __ldg((const uint4 *)p);
+}
+__device__ __forceinline__ float h2f(__half h) {
+    return __half2float(h);
+}
+__device__ __forceinline__ float f16_bits(uint32_t b) {
+    return __half2float(__ushort_as_half((unsigned short)b));
+}
 
 struct t_f32 {
     enum { UNIT = 32 };
-    struct raw { float4 v[8]; };
+    struct raw {
+        float4 v[8];
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         raw r;
         const float4 *p = (const float4 *)(w.q) + (row * w.cols + (int64_t)u * 32) / 4;
 #pragma unroll
-        for (int i = 0; i < 8; i++) r.v[i] = __ldg(p + i);
+        for (int i = 0; i < 8; i++)
+            r.v[i] = __ldg(p + i);
         return r;
     }
     static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
 #pragma unroll
-        for (int i = 0; i < 8; i++) { o[4*i] = r.v[i].x; o[4*i+1] = r.v[i].y; o[4*i+2] = r.v[i].z; o[4*i+3] = r.v[i].w; }
+        for (int i = 0; i < 8; i++) {
+            o[4 * i] = r.v[i].x;
+            o[4 * i + 1] = r.v[i].y;
+            o[4 * i + 2] = r.v[i].z;
+            o[4 * i + 3] = r.v[i].w;
+        }
     }
     static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
         float s = 0.f;
 #pragma unroll
-        for (int i = 0; i < 8; i++) s += r.v[i].x * x[4*i] + r.v[i].y * x[4*i+1] + r.v[i].z * x[4*i+2] + r.v[i].w * x[4*i+3];
+        for (int i = 0; i < 8; i++)
+            s += r.v[i].x * x[4 * i] + r.v[i].y * x[4 * i + 1] + r.v[i].z * x[4 * i + 2] +
+                 r.v[i].w * x[4 * i + 3];
         return s;
     }
 };
 
 struct t_f16 {
     enum { UNIT = 32 };
-    struct raw { uint4 v[4]; };
+    struct raw {
+        uint4 v[4];
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         raw r;
         const uint4 *p = (const uint4 *)(w.q + (row * w.cols + (int64_t)u * 32) * 2);
 #pragma unroll
-        for (int i = 0; i < 4; i++) r.v[i] = ldg16(p + i);
+        for (int i = 0; i < 4; i++)
+            r.v[i] = ldg16(p + i);
         return r;
     }
     static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
@@ -66,7 +86,8 @@ struct t_f16 {
 #pragma unroll
         for (int i = 0; i < 16; i++) {
             float2 f = __half22float2(*(const __half2 *)&w[i]);
-            o[2*i] = f.x; o[2*i+1] = f.y;
+            o[2 * i] = f.x;
+            o[2 * i + 1] = f.y;
         }
     }
     static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
@@ -75,7 +96,7 @@ struct t_f16 {
 #pragma unroll
         for (int i = 0; i < 16; i++) {
             float2 f = __half22float2(*(const __half2 *)&w[i]);
-            s += f.x * x[2*i] + f.y * x[2*i+1];
+            s += f.x * x[2 * i] + f.y * x[2 * i + 1];
         }
         return s;
     }
@@ -84,17 +105,24 @@ struct t_f16 {
 struct t_bf16 {
     enum { UNIT = 32 };
     typedef t_f16::raw raw;
-    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) { return t_f16::load(w, row, u); }
+    static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
+        return t_f16::load(w, row, u);
+    }
     static __device__ __forceinline__ void deq(const raw &r, int, float *o) {
         const uint32_t *w = (const uint32_t *)r.v;
 #pragma unroll
-        for (int i = 0; i < 16; i++) { o[2*i] = __uint_as_float(w[i] << 16); o[2*i+1] = __uint_as_float(w[i] & 0xFFFF0000u); }
+        for (int i = 0; i < 16; i++) {
+            o[2 * i] = __uint_as_float(w[i] << 16);
+            o[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+        }
     }
     static __device__ __forceinline__ float dot(const raw &r, int, const float *x) {
         const uint32_t *w = (const uint32_t *)r.v;
         float s = 0.f;
 #pragma unroll
-        for (int i = 0; i < 16; i++) s += __uint_as_float(w[i] << 16) * x[2*i] + __uint_as_float(w[i] & 0xFFFF0000u) * x[2*i+1];
+        for (int i = 0; i < 16; i++)
+            s += __uint_as_float(w[i] << 16) * x[2 * i] +
+                 __uint_as_float(w[i] & 0xFFFF0000u) * x[2 * i + 1];
         return s;
     }
 };
@@ -103,12 +131,15 @@ struct t_bf16 {
 template <class D> struct scaled32 {
     template <class R> static __device__ __forceinline__ void deq(const R &r, int, float *o) {
 #pragma unroll
-        for (int j = 0; j < 32; j++) o[j] = D::q(r, j) * r.d;
+        for (int j = 0; j < 32; j++)
+            o[j] = D::q(r, j) * r.d;
     }
-    template <class R> static __device__ __forceinline__ float dot(const R &r, int, const float *x) {
+    template <class R>
+    static __device__ __forceinline__ float dot(const R &r, int, const float *x) {
         float s = 0.f;
 #pragma unroll
-        for (int j = 0; j < 32; j++) s += D::q(r, j) * x[j];
+        for (int j = 0; j < 32; j++)
+            s += D::q(r, j) * x[j];
         return s * r.d;
     }
 };
@@ -116,7 +147,10 @@ template <class D> struct scaled32 {
 // Q4_0, split: 16 quant bytes per block; byte j holds weight j (low nibble) and j+16 (high), q-8.
 struct t_q4_0 : scaled32<t_q4_0> {
     enum { UNIT = 32 };
-    struct raw { uint4 v; float d; };
+    struct raw {
+        uint4 v;
+        float d;
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         const int64_t b = row * (w.cols / 32) + u;
         raw r;
@@ -135,7 +169,10 @@ struct t_q4_0 : scaled32<t_q4_0> {
 // Q8_0, split: 32 signed bytes per block. (b ^ 0x80) is b + 128 as an unsigned byte.
 struct t_q8_0 : scaled32<t_q8_0> {
     enum { UNIT = 32 };
-    struct raw { uint4 v[2]; float d; };
+    struct raw {
+        uint4 v[2];
+        float d;
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         const int64_t b = row * (w.cols / 32) + u;
         raw r;
@@ -155,7 +192,8 @@ __device__ __forceinline__ uint32_t byte_of12(uint32_t a, uint32_t b, uint32_t c
     return (w >> (8 * (i & 3))) & 0xFF;
 }
 // The 6-bit scale and min of sub-block j from the 12 packed scale bytes of Q4_K / Q5_K.
-__device__ __forceinline__ void scale_min_k4(int j, uint32_t a, uint32_t b, uint32_t c, float *sc, float *m) {
+__device__ __forceinline__ void scale_min_k4(int j, uint32_t a, uint32_t b, uint32_t c, float *sc,
+                                             float *m) {
     if (j < 4) {
         *sc = (float)(byte_of12(a, b, c, j) & 63);
         *m = (float)(byte_of12(a, b, c, j + 4) & 63);
@@ -169,7 +207,10 @@ __device__ __forceinline__ void scale_min_k4(int j, uint32_t a, uint32_t b, uint
 // of qs[32j..32j+31]) and 2j+1 (high nibbles). y = d*sc*q - dmin*m.
 struct t_q4_K {
     enum { UNIT = 64 };
-    struct raw { uint4 h, a, b; int j; };
+    struct raw {
+        uint4 h, a, b;
+        int j;
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         const uint8_t *blk = w.q + (row * (w.cols / 256) + (u >> 2)) * 144;
         raw r;
@@ -196,13 +237,17 @@ struct t_q4_K {
         float d1, m1;
         scales(r, piece, &d1, &m1);
 #pragma unroll
-        for (int l = 0; l < 32; l++) o[l] = d1 * q(r, piece, l) - m1;
+        for (int l = 0; l < 32; l++)
+            o[l] = d1 * q(r, piece, l) - m1;
     }
     static __device__ __forceinline__ float dot(const raw &r, int piece, const float *x) {
         float d1, m1, sq = 0.f, sx = 0.f;
         scales(r, piece, &d1, &m1);
 #pragma unroll
-        for (int l = 0; l < 32; l++) { sq += q(r, piece, l) * x[l]; sx += x[l]; }
+        for (int l = 0; l < 32; l++) {
+            sq += q(r, piece, l) * x[l];
+            sx += x[l];
+        }
         return d1 * sq - m1 * sx;
     }
 };
@@ -212,14 +257,19 @@ struct t_q4_K {
 // 2 bits (qh[32n + l] >> 2k) and scale sc[8n + 2k + l/16]; q - 32.
 struct t_q6_K {
     enum { UNIT = 128 };
-    struct raw { uint4 ql[4], qh[2]; uint2 sc; float d; };
+    struct raw {
+        uint4 ql[4], qh[2];
+        uint2 sc;
+        float d;
+    };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         const int64_t b = row * (w.cols / 256) + (u >> 1);
         const int n = u & 1;
         const uint8_t *blk = w.q + b * 208;
         raw r;
 #pragma unroll
-        for (int i = 0; i < 4; i++) r.ql[i] = ldg16(blk + 64 * n + 16 * i);
+        for (int i = 0; i < 4; i++)
+            r.ql[i] = ldg16(blk + 64 * n + 16 * i);
         r.qh[0] = ldg16(blk + 128 + 32 * n);
         r.qh[1] = ldg16(blk + 144 + 32 * n);
         r.sc = __ldg((const uint2 *)(blk + 192 + 8 * n));
@@ -241,14 +291,17 @@ struct t_q6_K {
     static __device__ __forceinline__ void deq(const raw &r, int k, float *o) {
         const float d0 = r.d * scale(r, 2 * k), d1 = r.d * scale(r, 2 * k + 1);
 #pragma unroll
-        for (int l = 0; l < 32; l++) o[l] = (l < 16 ? d0 : d1) * q(r, k, l);
+        for (int l = 0; l < 32; l++)
+            o[l] = (l < 16 ? d0 : d1) * q(r, k, l);
     }
     static __device__ __forceinline__ float dot(const raw &r, int k, const float *x) {
         float s0 = 0.f, s1 = 0.f;
 #pragma unroll
-        for (int l = 0; l < 16; l++) s0 += q(r, k, l) * x[l];
+        for (int l = 0; l < 16; l++)
+            s0 += q(r, k, l) * x[l];
 #pragma unroll
-        for (int l = 16; l < 32; l++) s1 += q(r, k, l) * x[l];
+        for (int l = 16; l < 32; l++)
+            s1 += q(r, k, l) * x[l];
         return r.d * (scale(r, 2 * k) * s0 + scale(r, 2 * k + 1) * s1);
     }
 };
@@ -257,11 +310,18 @@ struct t_q6_K {
 // every type, not tuned (these types are rare in the models that matter for speed).
 template <int TYPE> struct t_generic {
     enum { UNIT = 32 };
-    struct raw { const uint8_t *blk; int c; };
+    struct raw {
+        const uint8_t *blk;
+        int c;
+    };
     enum {
         BS = (TYPE == LMC_TYPE_Q4_1 || TYPE == LMC_TYPE_Q5_0 || TYPE == LMC_TYPE_Q5_1) ? 32 : 256,
-        TS = TYPE == LMC_TYPE_Q4_1 ? 20 : TYPE == LMC_TYPE_Q5_0 ? 22 : TYPE == LMC_TYPE_Q5_1 ? 24
-           : TYPE == LMC_TYPE_Q2_K ? 84 : TYPE == LMC_TYPE_Q3_K ? 110 : 176 /* Q5_K */
+        TS = TYPE == LMC_TYPE_Q4_1   ? 20
+             : TYPE == LMC_TYPE_Q5_0 ? 22
+             : TYPE == LMC_TYPE_Q5_1 ? 24
+             : TYPE == LMC_TYPE_Q2_K ? 84
+             : TYPE == LMC_TYPE_Q3_K ? 110
+                                     : 176 /* Q5_K */
     };
     static __device__ __forceinline__ raw load(const wparams &w, int64_t row, int u) {
         const int per = BS / 32;
@@ -270,12 +330,17 @@ template <int TYPE> struct t_generic {
         r.c = u % per;
         return r;
     }
-    static __device__ __forceinline__ float f16at(const uint8_t *p) { return f16_bits(p[0] | (p[1] << 8)); }
+    static __device__ __forceinline__ float f16at(const uint8_t *p) {
+        return f16_bits(p[0] | (p[1] << 8));
+    }
     static __device__ void deq(const raw &r, int, float *o) {
         const uint8_t *b = r.blk;
         if (TYPE == LMC_TYPE_Q4_1) {
             float d = f16at(b), m = f16at(b + 2);
-            for (int j = 0; j < 16; j++) { o[j] = d * (b[4 + j] & 15) + m; o[j + 16] = d * (b[4 + j] >> 4) + m; }
+            for (int j = 0; j < 16; j++) {
+                o[j] = d * (b[4 + j] & 15) + m;
+                o[j + 16] = d * (b[4 + j] >> 4) + m;
+            }
         } else if (TYPE == LMC_TYPE_Q5_0 || TYPE == LMC_TYPE_Q5_1) {
             const bool one = TYPE == LMC_TYPE_Q5_1;
             float d = f16at(b), m = one ? f16at(b + 2) : 0.f;
@@ -284,8 +349,13 @@ template <int TYPE> struct t_generic {
             for (int j = 0; j < 16; j++) {
                 int x0 = (qs[j] & 15) | (((qh >> j) << 4) & 0x10);
                 int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
-                if (one) { o[j] = d * x0 + m; o[j + 16] = d * x1 + m; }
-                else { o[j] = d * (x0 - 16); o[j + 16] = d * (x1 - 16); }
+                if (one) {
+                    o[j] = d * x0 + m;
+                    o[j + 16] = d * x1 + m;
+                } else {
+                    o[j] = d * (x0 - 16);
+                    o[j + 16] = d * (x1 - 16);
+                }
             }
         } else if (TYPE == LMC_TYPE_Q2_K) {
             const uint8_t *sc = b, *qs = b + 16;
@@ -295,7 +365,8 @@ template <int TYPE> struct t_generic {
             for (int h = 0; h < 2; h++) {
                 uint8_t s = sc[8 * n + 2 * j + h];
                 float dl = d * (s & 0xF), ml = dmin * (s >> 4);
-                for (int l = 0; l < 16; l++) o[16 * h + l] = dl * ((q[16 * h + l] >> shift) & 3) - ml;
+                for (int l = 0; l < 16; l++)
+                    o[16 * h + l] = dl * ((q[16 * h + l] >> shift) & 3) - ml;
             }
         } else if (TYPE == LMC_TYPE_Q3_K) {
             const uint8_t *hm = b, *qs = b + 32, *scb = b + 96;
@@ -304,7 +375,9 @@ template <int TYPE> struct t_generic {
             uint8_t m = (uint8_t)(1u << (4 * n + j));
             const uint8_t *q = qs + 32 * n;
             for (int h = 0; h < 2; h++) {
-                int is = 8 * n + 2 * j + h; // 6-bit scale: low 4 bits from scb[is%8] nibble, high 2 from scb[8+is%4]
+                int is =
+                    8 * n + 2 * j +
+                    h; // 6-bit scale: low 4 bits from scb[is%8] nibble, high 2 from scb[8+is%4]
                 int lo = is < 8 ? (scb[is] & 0xF) : (scb[is - 8] >> 4);
                 int hi = (scb[8 + (is & 3)] >> (2 * (is >> 2))) & 3;
                 float dl = d * (float)((lo | (hi << 4)) - 32);
@@ -335,27 +408,68 @@ template <int TYPE> struct t_generic {
         float w[32], s = 0.f;
         deq(r, piece, w);
 #pragma unroll
-        for (int l = 0; l < 32; l++) s += w[l] * x[l];
+        for (int l = 0; l < 32; l++)
+            s += w[l] * x[l];
         return s;
     }
 };
 
-#define TYPE_SWITCH(type, ...)                                                                      \
-    switch (type) {                                                                                 \
-    case LMC_TYPE_F32: { typedef t_f32 TT; __VA_ARGS__; }                                                  \
-    case LMC_TYPE_F16: { typedef t_f16 TT; __VA_ARGS__; }                                                  \
-    case LMC_TYPE_BF16: { typedef t_bf16 TT; __VA_ARGS__; }                                                \
-    case LMC_TYPE_Q4_0: { typedef t_q4_0 TT; __VA_ARGS__; }                                                \
-    case LMC_TYPE_Q8_0: { typedef t_q8_0 TT; __VA_ARGS__; }                                                \
-    case LMC_TYPE_Q4_K: { typedef t_q4_K TT; __VA_ARGS__; }                                                \
-    case LMC_TYPE_Q6_K: { typedef t_q6_K TT; __VA_ARGS__; }                                                \
-    case LMC_TYPE_Q4_1: { typedef t_generic<LMC_TYPE_Q4_1> TT; __VA_ARGS__; }                              \
-    case LMC_TYPE_Q5_0: { typedef t_generic<LMC_TYPE_Q5_0> TT; __VA_ARGS__; }                              \
-    case LMC_TYPE_Q5_1: { typedef t_generic<LMC_TYPE_Q5_1> TT; __VA_ARGS__; }                              \
-    case LMC_TYPE_Q2_K: { typedef t_generic<LMC_TYPE_Q2_K> TT; __VA_ARGS__; }                              \
-    case LMC_TYPE_Q3_K: { typedef t_generic<LMC_TYPE_Q3_K> TT; __VA_ARGS__; }                              \
-    case LMC_TYPE_Q5_K: { typedef t_generic<LMC_TYPE_Q5_K> TT; __VA_ARGS__; }                              \
-    default: return cudaErrorInvalidValue;                                                          \
+#define TYPE_SWITCH(type, ...)                                                                     \
+    switch (type) {                                                                                \
+    case LMC_TYPE_F32: {                                                                           \
+        typedef t_f32 TT;                                                                          \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_F16: {                                                                           \
+        typedef t_f16 TT;                                                                          \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_BF16: {                                                                          \
+        typedef t_bf16 TT;                                                                         \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q4_0: {                                                                          \
+        typedef t_q4_0 TT;                                                                         \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q8_0: {                                                                          \
+        typedef t_q8_0 TT;                                                                         \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q4_K: {                                                                          \
+        typedef t_q4_K TT;                                                                         \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q6_K: {                                                                          \
+        typedef t_q6_K TT;                                                                         \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q4_1: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q4_1> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q5_0: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q5_0> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q5_1: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q5_1> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q2_K: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q2_K> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q3_K: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q3_K> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    case LMC_TYPE_Q5_K: {                                                                          \
+        typedef t_generic<LMC_TYPE_Q5_K> TT;                                                       \
+        __VA_ARGS__;                                                                               \
+    }                                                                                              \
+    default:                                                                                       \
+        return cudaErrorInvalidValue;                                                              \
     }
 
 // Float weights whose rows are not a multiple of 32 (tiny models: stories260K has n_ff = 172).
@@ -367,7 +481,8 @@ __device__ __forceinline__ float float_at(uint32_t type, const uint8_t *q, int64
 
 // Float weights whose rows take the float_at kernels.
 static inline bool is_anyf(const cuda_weight &w) {
-    return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) && w.cols % 32 != 0;
+    return (w.type == LMC_TYPE_F32 || w.type == LMC_TYPE_F16 || w.type == LMC_TYPE_BF16) &&
+           w.cols % 32 != 0;
 }
 
 #endif

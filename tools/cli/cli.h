@@ -25,7 +25,8 @@ enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };
 
 /* Prints "lmc: error: <what>: <lmc_last_error()>" to stderr and returns the exit code for st. */
 int cli_fail(lmc_status st, const char *what);
-/* Prints "lmc <cmd>: <msg>" (printf-style) and "Try 'lmc <cmd> --help'." to stderr; returns CLI_USAGE. */
+/* Prints "lmc <cmd>: <msg>" (printf-style) and "Try 'lmc <cmd> --help'." to stderr; returns
+ * CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 /* The default model's path (SmolLM2-135M-Instruct in the cache: $LMC_CACHE, else

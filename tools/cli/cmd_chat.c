@@ -1,7 +1,8 @@
-/* cmd_chat.c — 'lmc chat': an interactive, multi-turn chat. Each turn renders the whole conversation
- * with the chat template and decodes only the tokens after the prefix already in the KV cache.
- * Line editing and history through libedit on a terminal; one message per line otherwise. When the
- * conversation outgrows the context, the oldest turns are dropped (the system prompt stays). */
+/* cmd_chat.c — 'lmc chat': an interactive, multi-turn chat. Each turn renders the whole
+ * conversation with the chat template and decodes only the tokens after the prefix already in the
+ * KV cache. Line editing and history through libedit on a terminal; one message per line otherwise.
+ * When the conversation outgrows the context, the oldest turns are dropped (the system prompt
+ * stays). */
 #include "cli_gen.h"
 
 #include <editline/readline.h>
@@ -14,7 +15,8 @@
 static volatile sig_atomic_t g_stop;      /* Ctrl-C during a reply: stop it */
 static volatile sig_atomic_t g_at_prompt; /* waiting for the user's line */
 static volatile sig_atomic_t g_prompt_int;
-static bool g_no_prefix_cache; /* --no-prefix-cache: decode every turn from scratch (to test reuse) */
+static bool
+    g_no_prefix_cache; /* --no-prefix-cache: decode every turn from scratch (to test reuse) */
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -22,25 +24,29 @@ static void on_sigint(int sig) {
         g_stop = 1;
         return;
     }
-    if (g_prompt_int) { /* second Ctrl-C at the prompt: leave (the terminal is in cooked mode here) */
-        if (write(2, "\n", 1) < 0) {}
+    if (g_prompt_int) { /* second Ctrl-C at the prompt: leave (the terminal is in cooked mode here)
+                         */
+        if (write(2, "\n", 1) < 0) {
+        }
         _exit(0);
     }
     g_prompt_int = 1;
     static const char msg[] = "\n(Ctrl-C again to quit, or /exit)\n";
-    if (write(2, msg, sizeof msg - 1) < 0) {}
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
 }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: lmc chat [-m MODEL] [--system TEXT] [options]\n\n"
-                "Interactive chat using the model's chat template. Replies stream as they are\n"
-                "generated; the KV cache is kept between turns, so each turn only processes the new\n"
-                "tokens. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
-                "When stdin is not a terminal, each line is one user message (for scripts); a line\n"
-                "per turn on stderr says how many prompt tokens were processed.\n\n"
-                "commands:  /reset  forget the conversation   /system TEXT  set the system prompt\n"
-                "           /help   this list                 /exit         quit\n\n"
-                "  --no-prefix-cache       process the whole conversation every turn (for tests)\n");
+    fprintf(to,
+            "usage: lmc chat [-m MODEL] [--system TEXT] [options]\n\n"
+            "Interactive chat using the model's chat template. Replies stream as they are\n"
+            "generated; the KV cache is kept between turns, so each turn only processes the new\n"
+            "tokens. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
+            "When stdin is not a terminal, each line is one user message (for scripts); a line\n"
+            "per turn on stderr says how many prompt tokens were processed.\n\n"
+            "commands:  /reset  forget the conversation   /system TEXT  set the system prompt\n"
+            "           /help   this list                 /exit         quit\n\n"
+            "  --no-prefix-cache       process the whole conversation every turn (for tests)\n");
     gen_print_flags_help(to, true);
 }
 
@@ -79,11 +85,14 @@ static void conv_remove(conv *c, size_t i) {
     c->n--;
 }
 
-static bool has_system(const conv *c) { return c->n > 0 && !strcmp(c->v[0].role, "system"); }
+static bool has_system(const conv *c) {
+    return c->n > 0 && !strcmp(c->v[0].role, "system");
+}
 
 static void conv_clear(conv *c, bool keep_system) {
     size_t first = keep_system && has_system(c) ? 1 : 0;
-    while (c->n > first) conv_remove(c, c->n - 1);
+    while (c->n > first)
+        conv_remove(c, c->n - 1);
 }
 
 /* Streams the reply to stdout and keeps it (gen_text) for the conversation. */
@@ -97,7 +106,8 @@ static void emit_reply(const char *text, size_t len, void *user) {
 static int32_t *render_tokens(gen_session *s, const char *tmpl, const conv *c, int32_t *n) {
     lmc_chat_msg *m = malloc((c->n ? c->n : 1) * sizeof *m);
     if (!m) return NULL;
-    for (size_t i = 0; i < c->n; i++) m[i] = (lmc_chat_msg){c->v[i].role, c->v[i].content};
+    for (size_t i = 0; i < c->n; i++)
+        m[i] = (lmc_chat_msg){c->v[i].role, c->v[i].content};
     int32_t *t = gen_chat_tokens(s->model, tmpl, m, c->n, n);
     free(m);
     return t;
@@ -115,7 +125,8 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
             return;
         }
         size_t first = has_system(c) ? 1 : 0;
-        bool can_drop = c->n - first >= 3; /* an older user/assistant pair exists before the newest */
+        bool can_drop =
+            c->n - first >= 3; /* an older user/assistant pair exists before the newest */
         if (n <= budget || !can_drop) break;
         int dropped = 0;
         conv_remove(c, first); /* oldest user message ... */
@@ -124,14 +135,16 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
             conv_remove(c, first);
             dropped++;
         }
-        fprintf(stderr, "[context: the conversation (%d tokens) leaves too little of the context (%d) "
-                        "for a reply; dropped the oldest turn (%d message%s)]\n",
+        fprintf(stderr,
+                "[context: the conversation (%d tokens) leaves too little of the context (%d) "
+                "for a reply; dropped the oldest turn (%d message%s)]\n",
                 n, s->n_ctx, dropped, dropped == 1 ? "" : "s");
         free(toks);
     }
     if (n >= s->n_ctx) {
-        fprintf(stderr, "[your message is too long: %d tokens with the template, the context holds %d "
-                        "(-c to change); it was not sent]\n",
+        fprintf(stderr,
+                "[your message is too long: %d tokens with the template, the context holds %d "
+                "(-c to change); it was not sent]\n",
                 n, s->n_ctx);
         free(toks);
         conv_remove(c, c->n - 1);
@@ -142,8 +155,8 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
     memset(&res, 0, sizeof res);
     g_stop = 0;
     if (g_no_prefix_cache) lmc_gen_forget(s->gen);
-    lmc_status st = gen_generate(s, toks, n, o->n_predict, o->stops, o->n_stops, true, emit_reply, &reply,
-                                 &g_stop, &res);
+    lmc_status st = gen_generate(s, toks, n, o->n_predict, o->stops, o->n_stops, true, emit_reply,
+                                 &reply, &g_stop, &res);
     free(toks);
     printf("\n");
     fflush(stdout);
@@ -153,8 +166,9 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
         return;
     }
     if (res.stop == LMC_GEN_END_CONTEXT)
-        fprintf(stderr, "[reply stopped: the context (%d tokens) is full; older turns will be dropped "
-                        "next turn]\n",
+        fprintf(stderr,
+                "[reply stopped: the context (%d tokens) is full; older turns will be dropped "
+                "next turn]\n",
                 s->n_ctx);
     else if (res.stop == LMC_GEN_END_CANCELLED)
         fprintf(stderr, "[reply interrupted]\n");
@@ -184,7 +198,8 @@ static char *read_line(bool tty) {
         free(line);
         return NULL;
     }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
     return line;
 }
 
@@ -233,7 +248,8 @@ int cmd_chat(int argc, char **argv) {
     char *line;
     while ((line = read_line(tty)) != NULL) {
         const char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (!*p) {
             free(line);
             continue;
@@ -250,7 +266,8 @@ int cmd_chat(int argc, char **argv) {
             fprintf(stderr, "[conversation reset]\n");
         } else if (!strncmp(p, "/system", 7) && (p[7] == 0 || p[7] == ' ')) {
             const char *t = p + 7;
-            while (*t == ' ') t++;
+            while (*t == ' ')
+                t++;
             if (has_system(&c)) conv_remove(&c, 0);
             if (*t) {
                 /* the system message goes first */
@@ -267,7 +284,8 @@ int cmd_chat(int argc, char **argv) {
                 fprintf(stderr, "[system prompt cleared]\n");
             }
         } else if (*p == '/' && p[1] != '/') {
-            fprintf(stderr, "unknown command '%s' (/help lists them; start with // to send a '/')\n", p);
+            fprintf(stderr,
+                    "unknown command '%s' (/help lists them; start with // to send a '/')\n", p);
         } else {
             if (*p == '/') p++; /* "//text" sends "/text" */
             if (!conv_push(&c, "user", p)) {
@@ -282,7 +300,8 @@ int cmd_chat(int argc, char **argv) {
     }
 done:
     signal(SIGINT, SIG_DFL);
-    for (size_t i = 0; i < c.n; i++) free(c.v[i].role), free(c.v[i].content);
+    for (size_t i = 0; i < c.n; i++)
+        free(c.v[i].role), free(c.v[i].content);
     free(c.v);
     gen_session_close(&s);
     free(tmpl);

@@ -9,20 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INSPECT_STR_MAX 80   /* bytes of a string value shown before it is cut */
-#define INSPECT_ARR_STRS 3   /* string elements shown of a long array */
-#define INSPECT_ARR_NUMS 8   /* numeric elements shown of a long array */
+#define INSPECT_STR_MAX 80 /* bytes of a string value shown before it is cut */
+#define INSPECT_ARR_STRS 3 /* string elements shown of a long array */
+#define INSPECT_ARR_NUMS 8 /* numeric elements shown of a long array */
 
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: lmc inspect [options] MODEL.gguf\n\n"
-            "Print a GGUF file's header, metadata (key, type, value) and tensor table (name, type, shape,\n"
-            "data offset, bytes), then the parameter count and bits per weight. Long strings (such as\n"
-            "chat templates) and long arrays (such as vocabularies) are abbreviated.\n\n"
-            "options:\n"
-            "  --full          print every string and array element in full\n"
-            "  --no-tensors    leave out the tensor table (totals are still printed)\n"
-            "  -h, --help      show this help\n");
+    fprintf(
+        to,
+        "usage: lmc inspect [options] MODEL.gguf\n\n"
+        "Print a GGUF file's header, metadata (key, type, value) and tensor table (name, type, "
+        "shape,\n"
+        "data offset, bytes), then the parameter count and bits per weight. Long strings (such as\n"
+        "chat templates) and long arrays (such as vocabularies) are abbreviated.\n\n"
+        "options:\n"
+        "  --full          print every string and array element in full\n"
+        "  --no-tensors    leave out the tensor table (totals are still printed)\n"
+        "  -h, --help      show this help\n");
 }
 
 /* Writes n bytes with C escapes for quotes, backslashes and control bytes (a hostile file cannot
@@ -31,11 +33,21 @@ static void print_escaped(const char *s, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': fputs("\\\"", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
+        case '"':
+            fputs("\\\"", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
+        case '\t':
+            fputs("\\t", stdout);
+            break;
         default:
             if (c < 0x20 || c == 0x7f)
                 printf("\\x%02x", c);
@@ -51,7 +63,8 @@ static void print_str(const char *s, uint64_t len, uint64_t max) {
     uint64_t n = len;
     if (max && len > max) {
         n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* don't split a character */
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--; /* don't split a character */
     }
     putchar('"');
     print_escaped(s, n);
@@ -131,7 +144,8 @@ static void print_type(const lmc_gguf_kv *kv, char *buf, size_t size) {
 static void human_count(double v, char *buf, size_t size) {
     const char *unit[] = {"", "K", "M", "B", "T"};
     int u = 0;
-    while (v >= 1000.0 && u < 4) v /= 1000.0, u++;
+    while (v >= 1000.0 && u < 4)
+        v /= 1000.0, u++;
     snprintf(buf, size, u ? "%.2f%s" : "%.0f%s", v, unit[u]);
 }
 
@@ -148,8 +162,8 @@ static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
         if (len > name_w) name_w = len;
     }
     if (table && n_tensors > 0) {
-        printf("\ntensors:\n  %5s  %-*s  %-8s  %-24s  %12s  %12s\n", "#", name_w, "name", "type", "shape",
-               "offset", "bytes");
+        printf("\ntensors:\n  %5s  %-*s  %-8s  %-24s  %12s  %12s\n", "#", name_w, "name", "type",
+               "shape", "offset", "bytes");
     }
     for (uint64_t i = 0; i < n_tensors; i++) {
         lmc_gguf_get_tensor(g, i, &t);
@@ -182,8 +196,9 @@ static void print_tensors(const lmc_gguf *g, uint64_t n_tensors, bool table) {
     if (n_tensors > 0) {
         char hp[32];
         human_count((double)n_params, hp, sizeof hp);
-        printf(", %" PRIu64 " parameters (%s), %" PRIu64 " bytes (%.2f MiB), %.3f bits per weight", n_params, hp,
-               n_bytes, (double)n_bytes / (1024.0 * 1024.0), n_params ? (double)n_bytes * 8.0 / (double)n_params : 0.0);
+        printf(", %" PRIu64 " parameters (%s), %" PRIu64 " bytes (%.2f MiB), %.3f bits per weight",
+               n_params, hp, n_bytes, (double)n_bytes / (1024.0 * 1024.0),
+               n_params ? (double)n_bytes * 8.0 / (double)n_params : 0.0);
     }
     putchar('\n');
     if (n_tensors > 0) {
@@ -209,7 +224,8 @@ int cmd_inspect(int argc, char **argv) {
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
         } else if (path) {
-            return cli_usage_error("inspect", "one model file expected, got '%s' and '%s'", path, argv[i]);
+            return cli_usage_error("inspect", "one model file expected, got '%s' and '%s'", path,
+                                   argv[i]);
         } else {
             path = argv[i];
         }

@@ -1,6 +1,7 @@
 /* cmd_logits.c — 'lmc logits': decode a prompt (token ids or text) and print, as one JSON object on
- * stdout, the prompt ids, the logits after the last one and N greedy continuation ids. Other programs
- * (tests, comparisons with references) read this exact format; it prints nothing else on stdout. */
+ * stdout, the prompt ids, the logits after the last one and N greedy continuation ids. Other
+ * programs (tests, comparisons with references) read this exact format; it prints nothing else on
+ * stdout. */
 #include "cli.h"
 
 #include <errno.h>
@@ -10,27 +11,30 @@
 #include <sys/stat.h>
 
 static void logits_help(void) {
-    printf("usage: lmc logits [-m MODEL] (--ids 1,2,3 | --prompt TEXT) [options]\n\n"
-           "Decodes the prompt and prints one JSON object on stdout:\n"
-           "  {\"prompt_ids\": [...], \"logits\": [n_vocab floats after the last prompt id],\n"
-           "   \"greedy_ids\": [N ids, each the argmax (lowest id on ties) of the previous logits]}\n"
-           "Floats are printed with %%.9g so they read back exactly.\n\n"
-           "options:\n"
-           "  -m, --model FILE   GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-           "  --ids LIST         prompt as comma-separated token ids\n"
-           "  --prompt TEXT      prompt as text, tokenized with BOS as the model says (special-token\n"
-           "                     text is not parsed)\n"
-           "  -n N               greedy ids to generate after the prompt (default 16; 0 = none)\n"
-           "  -t, --threads N    CPU threads (default: all cores)\n"
-           "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
-           "  --dump DIR         write the residual stream after each layer for the last prompt token\n"
-           "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
-           "  --device cpu|cuda|auto  where to run (default auto). With cuda and --dump, the prompt\n"
-           "                     also runs on the CPU into DIR/cpu/ and the first layer whose CUDA\n"
-           "                     residual differs from the CPU's (NMSE > 1e-6) is reported on stderr\n"
-           "  -ngl N             layers on the GPU (default -1: all): the last N layers and the output\n"
-           "                     on the GPU, the first ones on the CPU; 0: CPU only\n"
-           "  -h, --help         this help\n");
+    printf(
+        "usage: lmc logits [-m MODEL] (--ids 1,2,3 | --prompt TEXT) [options]\n\n"
+        "Decodes the prompt and prints one JSON object on stdout:\n"
+        "  {\"prompt_ids\": [...], \"logits\": [n_vocab floats after the last prompt id],\n"
+        "   \"greedy_ids\": [N ids, each the argmax (lowest id on ties) of the previous logits]}\n"
+        "Floats are printed with %%.9g so they read back exactly.\n\n"
+        "options:\n"
+        "  -m, --model FILE   GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
+        "  --ids LIST         prompt as comma-separated token ids\n"
+        "  --prompt TEXT      prompt as text, tokenized with BOS as the model says (special-token\n"
+        "                     text is not parsed)\n"
+        "  -n N               greedy ids to generate after the prompt (default 16; 0 = none)\n"
+        "  -t, --threads N    CPU threads (default: all cores)\n"
+        "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
+        "  --dump DIR         write the residual stream after each layer for the last prompt "
+        "token\n"
+        "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
+        "  --device cpu|cuda|auto  where to run (default auto). With cuda and --dump, the prompt\n"
+        "                     also runs on the CPU into DIR/cpu/ and the first layer whose CUDA\n"
+        "                     residual differs from the CPU's (NMSE > 1e-6) is reported on stderr\n"
+        "  -ngl N             layers on the GPU (default -1: all): the last N layers and the "
+        "output\n"
+        "                     on the GPU, the first ones on the CPU; 0: CPU only\n"
+        "  -h, --help         this help\n");
 }
 
 static int32_t argmax(const float *v, int32_t n) {
@@ -83,9 +87,10 @@ static lmc_status decode_dumped(lmc_context *ctx, const int32_t *ids, int32_t n_
     return st;
 }
 
-/* Runs the prompt on the CPU with its dump in DIR/cpu and compares each layer file with the GPU's. */
-static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids, int n_ctx, int n_threads,
-                            const char *dir) {
+/* Runs the prompt on the CPU with its dump in DIR/cpu and compares each layer file with the GPU's.
+ */
+static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids, int n_ctx,
+                            int n_threads, const char *dir) {
     char cpu_dir[4096];
     snprintf(cpu_dir, sizeof cpu_dir, "%s/cpu", dir);
     mkdir(cpu_dir, 0777);
@@ -110,7 +115,8 @@ static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids,
         snprintf(pa, sizeof pa, "%s/layer_%02d.f32", dir, l);
         snprintf(pb, sizeof pb, "%s/layer_%02d.f32", cpu_dir, l);
         FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-        size_t ra = fa ? fread(a, sizeof *a, (size_t)n_embd, fa) : 0, rb = fb ? fread(b, sizeof *b, (size_t)n_embd, fb) : 0;
+        size_t ra = fa ? fread(a, sizeof *a, (size_t)n_embd, fa) : 0,
+               rb = fb ? fread(b, sizeof *b, (size_t)n_embd, fb) : 0;
         if (fa) fclose(fa);
         if (fb) fclose(fb);
         if (ra != (size_t)n_embd || rb != (size_t)n_embd) {
@@ -128,8 +134,10 @@ static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids,
     }
     free(a);
     free(b);
-    if (first >= 0) fprintf(stderr, "first diverging layer: %d (NMSE > 1e-6)\n", first);
-    else fprintf(stderr, "no layer diverges (every NMSE <= 1e-6)\n");
+    if (first >= 0)
+        fprintf(stderr, "first diverging layer: %d (NMSE > 1e-6)\n", first);
+    else
+        fprintf(stderr, "no layer diverges (every NMSE <= 1e-6)\n");
     return CLI_OK;
 }
 
@@ -166,7 +174,8 @@ int cmd_logits(int argc, char **argv) {
         }
         if (!ok) return cli_usage_error(argv[0], "bad value for %s", a);
     }
-    if (!!ids_arg == !!prompt) return cli_usage_error(argv[0], "give exactly one of --ids and --prompt");
+    if (!!ids_arg == !!prompt)
+        return cli_usage_error(argv[0], "give exactly one of --ids and --prompt");
     if (n_gen < 0) return cli_usage_error(argv[0], "-n must be >= 0");
     if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
     if (n_ctx < 0) return cli_usage_error(argv[0], "-c must be >= 0");
@@ -181,7 +190,8 @@ int cmd_logits(int argc, char **argv) {
     if (ids_arg) {
         n_ids = cli_parse_ids(ids_arg, &ids);
         if (n_ids < 0) {
-            rc = cli_usage_error(argv[0], "--ids: '%s' is not a comma-separated list of token ids", ids_arg);
+            rc = cli_usage_error(argv[0], "--ids: '%s' is not a comma-separated list of token ids",
+                                 ids_arg);
             goto done;
         }
     } else {
@@ -207,7 +217,9 @@ int cmd_logits(int argc, char **argv) {
     lmc_context_params cp = lmc_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
-    cp.device = !strcmp(device, "cpu") ? LMC_DEVICE_CPU : !strcmp(device, "cuda") ? LMC_DEVICE_CUDA : LMC_DEVICE_AUTO;
+    cp.device = !strcmp(device, "cpu")    ? LMC_DEVICE_CPU
+                : !strcmp(device, "cuda") ? LMC_DEVICE_CUDA
+                                          : LMC_DEVICE_AUTO;
     cp.n_gpu_layers = n_gpu_layers;
     lmc_status st = lmc_context_init(model, &cp, &ctx);
     if (st != LMC_OK) {
@@ -224,7 +236,8 @@ int cmd_logits(int argc, char **argv) {
         goto done;
     }
     if (!dumped) goto done; /* its message is out */
-    if (dump && !strcmp(device, "cuda") && compare_with_cpu(model, ids, n_ids, n_ctx, n_threads, dump) != CLI_OK)
+    if (dump && !strcmp(device, "cuda") &&
+        compare_with_cpu(model, ids, n_ids, n_ctx, n_threads, dump) != CLI_OK)
         goto done;
     /* Everything is computed before anything is printed: a failure leaves stdout empty. */
     prompt_logits = malloc((size_t)n_vocab * sizeof *prompt_logits);
@@ -244,11 +257,14 @@ int cmd_logits(int argc, char **argv) {
         }
     }
     printf("{\"prompt_ids\": [");
-    for (int32_t i = 0; i < n_ids; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    for (int32_t i = 0; i < n_ids; i++)
+        printf("%s%d", i ? ", " : "", ids[i]);
     printf("], \"logits\": [");
-    for (int32_t i = 0; i < n_vocab; i++) printf("%s%.9g", i ? ", " : "", prompt_logits[i]);
+    for (int32_t i = 0; i < n_vocab; i++)
+        printf("%s%.9g", i ? ", " : "", prompt_logits[i]);
     printf("], \"greedy_ids\": [");
-    for (int i = 0; i < n_gen; i++) printf("%s%d", i ? ", " : "", greedy[i]);
+    for (int i = 0; i < n_gen; i++)
+        printf("%s%d", i ? ", " : "", greedy[i]);
     printf("]}\n");
     rc = fflush(stdout) == 0 ? CLI_OK : CLI_ERR;
 done:

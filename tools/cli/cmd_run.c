@@ -1,6 +1,6 @@
-/* cmd_run.c — 'lmc run': one prompt in, generated text streamed out (plain completion, or wrapped in
- * the model's chat template with --chat). Timing on stderr. --print-ids gives a JSON record instead
- * (for golden tests). No interaction; see cmd_chat.c for that. */
+/* cmd_run.c — 'lmc run': one prompt in, generated text streamed out (plain completion, or wrapped
+ * in the model's chat template with --chat). Timing on stderr. --print-ids gives a JSON record
+ * instead (for golden tests). No interaction; see cmd_chat.c for that. */
 #include "cli_gen.h"
 
 #include <cjson/cJSON.h>
@@ -18,22 +18,26 @@ static void on_sigint(int sig) {
 }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: lmc run [-m MODEL] (-p PROMPT | -f FILE) [options]\n\n"
-                "Generates text from a prompt and streams it to stdout; timing goes to stderr.\n"
-                "Plain completion by default (the prompt is continued as is, BOS as the model says);\n"
-                "--chat wraps the prompt as a user message in the model's chat template.\n\n"
-                "prompt:\n"
-                "  -p, --prompt TEXT       the prompt\n"
-                "  -f, --file FILE         read the prompt from FILE ('-' = stdin)\n"
-                "  --chat                  use the chat template (user message + assistant turn)\n"
-                "  --no-display-prompt     do not echo the prompt before the completion\n"
-                "  --print-ids             print JSON {prompt_ids, ids, text, stop} instead of text\n"
-                "                          (ids: every sampled token, an end-of-generation one included)\n");
+    fprintf(to,
+            "usage: lmc run [-m MODEL] (-p PROMPT | -f FILE) [options]\n\n"
+            "Generates text from a prompt and streams it to stdout; timing goes to stderr.\n"
+            "Plain completion by default (the prompt is continued as is, BOS as the model says);\n"
+            "--chat wraps the prompt as a user message in the model's chat template.\n\n"
+            "prompt:\n"
+            "  -p, --prompt TEXT       the prompt\n"
+            "  -f, --file FILE         read the prompt from FILE ('-' = stdin)\n"
+            "  --chat                  use the chat template (user message + assistant turn)\n"
+            "  --no-display-prompt     do not echo the prompt before the completion\n"
+            "  --print-ids             print JSON {prompt_ids, ids, text, stop} instead of text\n"
+            "                          (ids: every sampled token, an end-of-generation one "
+            "included)\n");
     gen_print_flags_help(to, true);
-    fprintf(to, "\nGeneration stops at an end-of-generation token, a --stop string, -n tokens, the end\n"
-                "of the context, or Ctrl-C. Examples:\n"
-                "  lmc run -p \"Once upon a time\" -n 64\n"
-                "  lmc run --chat -p \"What is the capital of France?\" --temp 0\n");
+    fprintf(
+        to,
+        "\nGeneration stops at an end-of-generation token, a --stop string, -n tokens, the end\n"
+        "of the context, or Ctrl-C. Examples:\n"
+        "  lmc run -p \"Once upon a time\" -n 64\n"
+        "  lmc run --chat -p \"What is the capital of France?\" --temp 0\n");
 }
 
 static void emit_stdout(const char *text, size_t len, void *user) {
@@ -63,7 +67,8 @@ static const char *stop_name(lmc_gen_end s) {
 
 static cJSON *ids_json(const int32_t *ids, int n) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
     return a;
 }
 
@@ -95,7 +100,8 @@ int cmd_run(int argc, char **argv) {
             return cli_usage_error(argv[0], "unknown option '%s'", a);
         }
     }
-    if (!prompt_arg == !file) return cli_usage_error(argv[0], "give exactly one of -p PROMPT or -f FILE");
+    if (!prompt_arg == !file)
+        return cli_usage_error(argv[0], "give exactly one of -p PROMPT or -f FILE");
     if (o.system && !chat) return cli_usage_error(argv[0], "--system needs --chat");
     if (o.chat_template && !chat) return cli_usage_error(argv[0], "--chat-template needs --chat");
 
@@ -128,7 +134,8 @@ int cmd_run(int argc, char **argv) {
     }
     if (!toks) goto done;
     if (n_toks >= s.n_ctx) { /* refuse before echoing anything */
-        fprintf(stderr, "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
+        fprintf(stderr,
+                "lmc: error: the prompt is %d tokens but the context holds %d (-c to change)\n",
                 n_toks, s.n_ctx);
         goto done;
     }
@@ -148,8 +155,8 @@ int cmd_run(int argc, char **argv) {
     }
     signal(SIGINT, on_sigint);
     lmc_status st = gen_generate(&s, toks, n_toks, o.n_predict, o.stops, o.n_stops, true,
-                                 print_ids ? gen_text_append : emit_stdout, print_ids ? (void *)&out : NULL,
-                                 &g_interrupted, &res);
+                                 print_ids ? gen_text_append : emit_stdout,
+                                 print_ids ? (void *)&out : NULL, &g_interrupted, &res);
     signal(SIGINT, SIG_DFL);
     if (st != LMC_OK) goto done;
 
@@ -169,7 +176,8 @@ int cmd_run(int argc, char **argv) {
     }
     fflush(stdout);
     if (res.stop == LMC_GEN_END_CONTEXT)
-        fprintf(stderr, "lmc: stopped: the context (%d tokens) is full; -c sets a larger one\n", s.n_ctx);
+        fprintf(stderr, "lmc: stopped: the context (%d tokens) is full; -c sets a larger one\n",
+                s.n_ctx);
     else if (res.stop == LMC_GEN_END_CANCELLED)
         fprintf(stderr, "lmc: stopped by Ctrl-C\n");
     gen_print_stats(&s, &res);

@@ -1,5 +1,6 @@
-/* cmd_tokenize.c — 'lmc tokenize': text to token ids with the model's tokenizer (only the vocabulary
- * is loaded), and the test-case format of the .inp files beside the shared vocab GGUFs. It does not detokenize. */
+/* cmd_tokenize.c — 'lmc tokenize': text to token ids with the model's tokenizer (only the
+ * vocabulary is loaded), and the test-case format of the .inp files beside the shared vocab GGUFs.
+ * It does not detokenize. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -9,21 +10,26 @@
 #define CASE_SEP "\n__ggml_vocab_test__\n"
 
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: lmc tokenize [-m MODEL] (-p TEXT | -f FILE | --cases FILE) [--bos] [--parse-special] [--pieces]\n\n"
-            "Tokenizes text with the tokenizer stored in a GGUF file (only the vocabulary is read).\n\n"
-            "  -m, --model FILE   GGUF file (default: the default model)\n"
-            "  -p, --prompt TEXT  text to tokenize\n"
-            "  -f, --file FILE    tokenize the bytes of FILE\n"
-            "  --cases FILE       FILE holds test cases separated by \"\\n__ggml_vocab_test__\\n\"; prints one\n"
-            "                     line per case, each id preceded by a space (the format of the .out files\n"
-            "                     next to the shared vocab GGUFs): no BOS, special-token text not parsed\n"
-            "  --bos              add BOS/EOS as the vocabulary's metadata says (default: off)\n"
-            "  --parse-special    text of control tokens (e.g. <|im_start|>) becomes those tokens\n"
-            "  --pieces           one line per token: id 'piece' (bytes that are not printable or not\n"
-            "                     UTF-8 are shown as \\xNN)\n"
-            "  -h, --help         this help\n\n"
-            "Default output: the ids on one line, separated by spaces.\n");
+    fprintf(
+        to,
+        "usage: lmc tokenize [-m MODEL] (-p TEXT | -f FILE | --cases FILE) [--bos] "
+        "[--parse-special] [--pieces]\n\n"
+        "Tokenizes text with the tokenizer stored in a GGUF file (only the vocabulary is read).\n\n"
+        "  -m, --model FILE   GGUF file (default: the default model)\n"
+        "  -p, --prompt TEXT  text to tokenize\n"
+        "  -f, --file FILE    tokenize the bytes of FILE\n"
+        "  --cases FILE       FILE holds test cases separated by \"\\n__ggml_vocab_test__\\n\"; "
+        "prints one\n"
+        "                     line per case, each id preceded by a space (the format of the .out "
+        "files\n"
+        "                     next to the shared vocab GGUFs): no BOS, special-token text not "
+        "parsed\n"
+        "  --bos              add BOS/EOS as the vocabulary's metadata says (default: off)\n"
+        "  --parse-special    text of control tokens (e.g. <|im_start|>) becomes those tokens\n"
+        "  --pieces           one line per token: id 'piece' (bytes that are not printable or not\n"
+        "                     UTF-8 are shown as \\xNN)\n"
+        "  -h, --help         this help\n\n"
+        "Default output: the ids on one line, separated by spaces.\n");
 }
 
 /* Writes a piece between quotes, escaping what would not show: controls, quote, backslash, bytes
@@ -32,19 +38,30 @@ static void print_piece(const char *s, int32_t n) {
     putchar('\'');
     for (int32_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        int l = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        int l = c < 0x80             ? 1
+                : (c & 0xe0) == 0xc0 ? 2
+                : (c & 0xf0) == 0xe0 ? 3
+                : (c & 0xf8) == 0xf0 ? 4
+                                     : 0;
         bool ok = l > 0 && i + l <= n;
-        for (int k = 1; ok && k < l; k++) ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+        for (int k = 1; ok && k < l; k++)
+            ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
         if (!ok) {
             printf("\\x%02x", c);
             i++;
         } else if (l == 1) {
-            if (c == '\n') fputs("\\n", stdout);
-            else if (c == '\t') fputs("\\t", stdout);
-            else if (c == '\r') fputs("\\r", stdout);
-            else if (c == '\'' || c == '\\') printf("\\%c", c);
-            else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-            else putchar(c);
+            if (c == '\n')
+                fputs("\\n", stdout);
+            else if (c == '\t')
+                fputs("\\t", stdout);
+            else if (c == '\r')
+                fputs("\\r", stdout);
+            else if (c == '\'' || c == '\\')
+                printf("\\%c", c);
+            else if (c < 0x20 || c == 0x7f)
+                printf("\\x%02x", c);
+            else
+                putchar(c);
             i++;
         } else {
             fwrite(s + i, 1, (size_t)l, stdout);
@@ -55,8 +72,8 @@ static void print_piece(const char *s, int32_t n) {
 }
 
 /* Tokenizes text and prints it in the requested format. */
-static int tokenize_print(lmc_model *model, const char *text, size_t len, bool add_special, bool parse_special,
-                          bool pieces, bool leading_space) {
+static int tokenize_print(lmc_model *model, const char *text, size_t len, bool add_special,
+                          bool parse_special, bool pieces, bool leading_space) {
     if (len > (size_t)INT32_MAX) {
         fprintf(stderr, "lmc tokenize: the text is too long (%zu bytes)\n", len);
         return CLI_ERR;
@@ -89,7 +106,8 @@ static int tokenize_print(lmc_model *model, const char *text, size_t len, bool a
             if (buf != small) free(buf);
         }
     } else {
-        for (int32_t i = 0; i < n; i++) printf(leading_space || i ? " %d" : "%d", ids[i]);
+        for (int32_t i = 0; i < n; i++)
+            printf(leading_space || i ? " %d" : "%d", ids[i]);
         putchar('\n');
     }
     free(ids);
@@ -145,7 +163,8 @@ int cmd_tokenize(int argc, char **argv) {
     } else if (file) {
         rc = tokenize_print(model, data, len, bos, parse_special, pieces, false);
     } else {
-        /* cases: the text between separators; a final empty chunk is the file's closing separator */
+        /* cases: the text between separators; a final empty chunk is the file's closing separator
+         */
         const size_t sl = strlen(CASE_SEP);
         for (size_t pos = 0; pos < len && rc == CLI_OK;) {
             const char *end = memmem(data + pos, len - pos, CASE_SEP, sl);

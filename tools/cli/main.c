@@ -22,9 +22,10 @@ static const command commands[] = {
 };
 
 static void usage(FILE *to) {
-    fprintf(to, "lmc %s — run llama-family GGUF models on CPUs and NVIDIA GPUs\n\n"
-                "usage: lmc <command> [options]    (lmc <command> --help for its options)\n\n"
-                "commands:\n",
+    fprintf(to,
+            "lmc %s — run llama-family GGUF models on CPUs and NVIDIA GPUs\n\n"
+            "usage: lmc <command> [options]    (lmc <command> --help for its options)\n\n"
+            "commands:\n",
             LMC_VERSION_STRING);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].help);
