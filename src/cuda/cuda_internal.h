@@ -118,6 +118,14 @@ cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t
 
 /* Host helpers (cuda_ops.cu; cuda_gemm in cuda_matmul.cu). */
 lmc_status cuda_check(cudaError_t e, const char *what);
+/* Host-side error flow of a function with `lmc_status st` and a `done:` label: TRY runs an lmc
+ * call, TRYC a CUDA runtime call, and either jumps to done on failure. */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != LMC_OK) goto done;                                                               \
+    } while (0)
+#define TRYC(expr, what) TRY(cuda_check((expr), what))
 lmc_status cuda_weight_shape(cuda_weight *w, uint32_t type, int64_t rows, int64_t cols,
                              const char *name);
 lmc_status cuda_weight_alloc(cuda_weight *w);

@@ -76,13 +76,6 @@ struct lmc_cuda_ctx {
     char pending_msg[256];
 };
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != LMC_OK) goto done;                                                               \
-    } while (0)
-#define TRYC(expr, what) TRY(cuda_check((expr), what))
-
 static const char *tname(const gguf_tensor *t) {
     static thread_local char buf[96];
     snprintf(buf, sizeof buf, "%.*s", (int)t->name.len, t->name.ptr);

@@ -215,13 +215,6 @@ done:
 
 // ---- op-level wrappers -------------------------------------------------------------------------
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != LMC_OK) goto done;                                                               \
-    } while (0)
-#define TRYC(expr, what) TRY(cuda_check((expr), what))
-
 static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
     lmc_status st = cuda_check(cudaMalloc(d, n ? n : 4), "allocation");
     if (st == LMC_OK && h) st = cuda_check(cudaMemcpy(*d, h, n, cudaMemcpyHostToDevice), "copy in");
