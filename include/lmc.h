@@ -295,6 +295,21 @@ void lmc_sampler_free(lmc_sampler *s);
  * constraint joins the sampler chain there as its first link, set through lmc_gen_params. */
 typedef struct lmc_gen lmc_gen;
 
+/* A change to one token's logit before sampling (OpenAI's logit_bias): bias is added to the raw
+ * logit; bias <= -100 removes the token (its logit becomes -INFINITY). */
+typedef struct {
+    int32_t token;
+    float bias;
+} lmc_logit_bias;
+
+/* A token and its log-probability. */
+typedef struct {
+    int32_t token;
+    float logprob;
+} lmc_token_prob;
+
+#define LMC_GEN_MAX_PROBS 100 /* most alternatives an event carries (lmc_gen_params.n_probs) */
+
 typedef struct {
     lmc_sampler_params sampling;
     int32_t n_predict;       /* tokens to sample at most (an EOG one included); -1: no limit. At
@@ -306,6 +321,15 @@ typedef struct {
                          * generation, as a multi-turn chat does; the penalties then see only
                          * the prompt tokens decoded now. false: a fresh sampler from
                          * `sampling` (that sees the whole prompt when accept_prompt). */
+    const lmc_logit_bias *logit_bias; /* (n_logit_bias) copied; a token may appear more than once
+                                       * (the biases add up) */
+    int32_t n_logit_bias;
+    int32_t n_probs; /* > 0: every sampled token's event carries its log-probability and the
+                      * n_probs most likely tokens (at most LMC_GEN_MAX_PROBS); 0: none.
+                      * Log-probabilities are the log-softmax of the logits after logit_bias (and
+                      * a constraint's mask), before penalties and temperature: the model's own
+                      * distribution as the caller biased it, so the greedy token is the first
+                      * alternative unless penalties moved it. */
 } lmc_gen_params;
 
 /* Default sampling, no limit, no stop strings, accept_prompt, a fresh sampler. */
@@ -341,7 +365,12 @@ typedef struct {
     const char *text; /* newly visible text (not NUL-terminated), valid until the next call on
                        * this lmc_gen; NULL when len is 0 */
     size_t len;
-    int32_t token;   /* the token sampled in this step, -1 when none (a prompt chunk) */
+    int32_t token;               /* the token sampled in this step, -1 when none (a prompt chunk) */
+    float logprob;               /* of token, when n_probs > 0 and token >= 0 (else 0) */
+    const lmc_token_prob *probs; /* (n_probs) the most likely tokens, most likely first, when
+                                  * n_probs > 0 and token >= 0 (else NULL, 0); valid until the
+                                  * next call on this lmc_gen */
+    int32_t n_probs;
     lmc_gen_end end; /* LMC_GEN_END_NONE while the generation goes on */
     lmc_gen_stats stats;
 } lmc_gen_event;
@@ -356,6 +385,8 @@ void lmc_gen_free(lmc_gen *g);
 int32_t lmc_gen_prefix(const lmc_gen *g, const int32_t *prompt, int32_t n);
 /* Forgets the tokens held (the next start decodes its whole prompt). Sampler state is kept. */
 void lmc_gen_forget(lmc_gen *g);
+/* Tokens of the sequence held in its KV cache now (prompt and generated). */
+int32_t lmc_gen_n_cached(const lmc_gen *g);
 
 /* Starts a generation: keeps the longest prefix of prompt[0..n) the cache holds (the sequence is
  * truncated at the first differing position), resets the detokenizer and stop matching, and makes

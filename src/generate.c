@@ -5,6 +5,7 @@
 #include "context.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,13 @@ struct lmc_gen {
     int32_t n_stop;
     lmc_sampler *smp;
     lmc_detok *detok;
+
+    lmc_logit_bias *bias; /* (n_bias) own copy */
+    int32_t n_bias;
+    float *row;      /* (n_vocab) the biased logits, allocated with the first bias */
+    int32_t n_probs; /* alternatives each sampled token reports; 0: no log-probabilities */
+    float logprob;   /* of the last sampled token */
+    lmc_token_prob probs[LMC_GEN_MAX_PROBS];
 
     /* Text not handed out before this call: [0, n_emit) goes out with the current event,
      * [n_emit, n_text) is held back (it could be the start of a stop string). */
@@ -90,6 +98,8 @@ void lmc_gen_free(lmc_gen *g) {
     free(g->b_want);
     free(g->text);
     free(g->stop);
+    free(g->bias);
+    free(g->row);
     lmc_detok_free(g->detok);
     lmc_sampler_free(g->smp);
     free(g);
@@ -108,6 +118,10 @@ void lmc_gen_forget(lmc_gen *g) {
     g->state = LMC_GEN_IDLE;
     g->n_cache = g->n_end = g->n_offered = 0;
     lmc_seq_truncate(g->ctx, g->seq, 0);
+}
+
+int32_t lmc_gen_n_cached(const lmc_gen *g) {
+    return g ? g->n_cache : 0;
 }
 
 lmc_gen_state lmc_gen_get_state(const lmc_gen *g) {
@@ -149,6 +163,40 @@ static lmc_status set_stops(lmc_gen *g, const char *const *stop, int32_t n) {
     return LMC_OK;
 }
 
+/* Checks and copies the logit biases and the number of log-probability alternatives. */
+static lmc_status set_bias_probs(lmc_gen *g, const lmc_gen_params *par) {
+    if (par->n_probs < 0 || par->n_probs > LMC_GEN_MAX_PROBS)
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: n_probs %d is not in [0, %d]",
+                       par->n_probs, LMC_GEN_MAX_PROBS);
+    if (par->n_logit_bias < 0 || (par->n_logit_bias > 0 && !par->logit_bias))
+        return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: %d logit biases but no array",
+                       par->n_logit_bias);
+    for (int32_t i = 0; i < par->n_logit_bias; i++) {
+        const lmc_logit_bias *b = &par->logit_bias[i];
+        if (b->token < 0 || b->token >= g->n_vocab)
+            return lmc_err(LMC_ERR_INVALID_ARG, "logit_bias: token %d is not in [0, %d)", b->token,
+                           g->n_vocab);
+        if (isnan(b->bias))
+            return lmc_err(LMC_ERR_INVALID_ARG, "logit_bias: the bias of token %d is NaN",
+                           b->token);
+    }
+    lmc_logit_bias *copy = NULL;
+    if (par->n_logit_bias > 0) {
+        copy = malloc((size_t)par->n_logit_bias * sizeof *copy);
+        if (!g->row) g->row = malloc((size_t)g->n_vocab * sizeof *g->row);
+        if (!copy || !g->row) {
+            free(copy);
+            return lmc_err(LMC_ERR_OOM, "lmc_gen_start: out of memory for the logit biases");
+        }
+        memcpy(copy, par->logit_bias, (size_t)par->n_logit_bias * sizeof *copy);
+    }
+    free(g->bias);
+    g->bias = copy;
+    g->n_bias = par->n_logit_bias;
+    g->n_probs = par->n_probs;
+    return LMC_OK;
+}
+
 lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
                          const lmc_gen_params *params) {
     if (!g) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: no lmc_gen");
@@ -168,6 +216,7 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
         g->smp = smp;
     }
     lmc_status st = set_stops(g, par.stop, par.n_stop);
+    if (st == LMC_OK) st = set_bias_probs(g, &par);
     if (st != LMC_OK) return st;
     g->n_predict = par.n_predict;
     g->accept_prompt = par.accept_prompt;
@@ -283,14 +332,53 @@ static void ev_end(const lmc_gen *g, lmc_gen_event *ev) {
 }
 
 /* ---- the sampler chain ----------------------------------------------------------------------- */
-/* The one place a token is chosen: lmc_sampler's chain (penalties, top-k, top-p, min-p,
- * temperature, draw; or greedy). A constraint (a grammar, a JSON schema) joins as the first link
- * here: it copies the logits row with -INFINITY for every token its state forbids, so that every
- * later link and the greedy argmax see only allowed tokens, and gen_accept advances its state with
- * the chosen token. Prompt tokens go to the penalty history only (lmc_sampler_accept), never to a
- * constraint. */
+/* logit_bias: a copy of the row with the biases added (<= -100: the token is removed). */
+static const float *gen_bias(lmc_gen *g, const float *logits) {
+    memcpy(g->row, logits, (size_t)g->n_vocab * sizeof *g->row);
+    for (int32_t i = 0; i < g->n_bias; i++) {
+        const lmc_logit_bias *b = &g->bias[i];
+        g->row[b->token] = b->bias <= -100.0f ? -INFINITY : g->row[b->token] + b->bias;
+    }
+    return g->row;
+}
+
+/* Log-probabilities of the row the sampler saw (log-softmax; NaN counts as -inf): the chosen
+ * token's, and the n_probs largest, in order (ties: the lower id first, as greedy picks). */
+static void gen_logprobs(lmc_gen *g, const float *l, int32_t tok) {
+    const int32_t n = g->n_probs;
+    float max = -INFINITY;
+    for (int32_t i = 0; i < g->n_vocab; i++)
+        if (l[i] > max) max = l[i];
+    double sum = 0.0;
+    for (int32_t i = 0; i < g->n_vocab && max > -INFINITY; i++)
+        if (l[i] > -INFINITY) sum += exp((double)l[i] - max);
+    const double lse = max > -INFINITY ? max + log(sum) : 0.0;
+    int32_t k = 0; /* insertion into the sorted top n (most rows lose at the first comparison) */
+    for (int32_t i = 0; i < g->n_vocab; i++) {
+        const float v = isnan(l[i]) ? -INFINITY : l[i];
+        if (k == n && !(v > g->probs[n - 1].logprob)) continue;
+        int32_t j = k < n ? k++ : n - 1;
+        for (; j > 0 && g->probs[j - 1].logprob < v; j--)
+            g->probs[j] = g->probs[j - 1];
+        g->probs[j] = (lmc_token_prob){i, v};
+    }
+    for (int32_t j = 0; j < k; j++)
+        g->probs[j].logprob = (float)((double)g->probs[j].logprob - lse);
+    g->logprob = isnan(l[tok]) ? -INFINITY : (float)((double)l[tok] - lse);
+}
+
+/* The one place a token is chosen: logit_bias (gen_bias), then lmc_sampler's chain (penalties,
+ * top-k, top-p, min-p, temperature, draw; or greedy); the log-probabilities (gen_logprobs) are
+ * those of the row the sampler is given. A constraint (a grammar, a JSON schema) joins as the first
+ * link here: it copies the logits row with -INFINITY for every token its state forbids, so that
+ * every later link and the greedy argmax see only allowed tokens, and gen_accept advances its state
+ * with the chosen token. Prompt tokens go to the penalty history only (lmc_sampler_accept), never
+ * to a constraint. */
 static int32_t gen_sample(lmc_gen *g, const float *logits) {
-    return lmc_sampler_sample(g->smp, logits);
+    if (g->n_bias) logits = gen_bias(g, logits);
+    int32_t tok = lmc_sampler_sample(g->smp, logits);
+    if (g->n_probs && tok >= 0 && tok < g->n_vocab) gen_logprobs(g, logits, tok);
+    return tok;
 }
 
 static void gen_accept(lmc_gen *g, int32_t tok) {
@@ -307,6 +395,11 @@ static lmc_status gen_next(lmc_gen *g, const float *logits, lmc_gen_event *ev) {
         g->st.t_first = g->t_first - g->t_start;
     }
     ev->token = tok;
+    if (g->n_probs && tok >= 0 && tok < g->n_vocab) {
+        ev->logprob = g->logprob;
+        ev->probs = g->probs;
+        ev->n_probs = g->n_probs < g->n_vocab ? g->n_probs : g->n_vocab;
+    }
     if (tok < 0 || tok >= g->n_vocab) {
         gen_finish(g, LMC_GEN_END_ERROR, ev);
         return lmc_err(LMC_ERR_BACKEND, "sampler returned an invalid token (%d)", tok);

@@ -1,8 +1,9 @@
 /* test_generate.c — the generation core (lmc_gen) against references on stories260K: greedy ids
  * equal to a plain lmc_decode + argmax loop and to the llama.cpp goldens; stop strings split across
  * tokens cut exactly; prefix reuse counts and ids; two sequences in one batch equal to each alone;
- * n_predict and context limits; UTF-8 held back, EOG and cancel through forced tokens. The front
- * ends' behaviour on the default model is checked by the Python suites. */
+ * n_predict and context limits; UTF-8 held back, EOG and cancel through forced tokens;
+ * log-probabilities and logit_bias on hand-made logits rows against a hand-computed log-softmax.
+ * The front ends' behaviour on the default model is checked by the Python suites. */
 #include "lmc.h"
 #include "testutil.h"
 
@@ -542,6 +543,106 @@ static void test_forced(void) {
     lmc_context_free(ctx);
 }
 
+/* ---- log-probabilities and logit_bias on a hand-made row ------------------------------------- */
+/* One batched step of g with the caller's logits row. */
+static lmc_status row_step(lmc_context *ctx, lmc_gen *g, const float *row, lmc_gen_event *ev) {
+    int32_t tok[8], pos[8], seq[8];
+    int8_t want[8];
+    int n = lmc_gen_pending(g, 8, tok, pos, seq, want);
+    lmc_batch b = {.n_tokens = n, .token = tok, .pos = pos, .seq_id = seq, .want_logits = want};
+    const float *lg;
+    lmc_status st = lmc_decode_batch(ctx, &b, &lg);
+    if (st != LMC_OK) return st;
+    return lmc_gen_commit(g, n, row, ev);
+}
+
+/* log-softmax of row at token t, in double, by the definition */
+static double ref_logprob(const float *row, int t) {
+    double sum = 0;
+    for (int i = 0; i < g_vocab; i++)
+        if (row[i] > -INFINITY) sum += exp((double)row[i]);
+    return (double)row[t] - log(sum);
+}
+
+static void test_logprobs(void) {
+    lmc_context *ctx = new_ctx(64, 1, 64);
+    lmc_gen *g = new_gen(ctx, 0);
+    float *row = malloc((size_t)g_vocab * sizeof *row), *biased = malloc(g_vocab * sizeof *row);
+    const int32_t bos = lmc_token_bos(g_model), ref_order[6] = {5, 7, 9, 11, 0, 1};
+    for (int i = 0; i < g_vocab; i++)
+        row[i] = 0.0f;
+    row[5] = 3.0f, row[7] = 2.0f, row[9] = 2.0f, row[11] = 1.0f; /* 7 and 9 tie: 7 comes first */
+    lmc_gen_event ev;
+    lmc_gen_params p = greedy(-1);
+    p.n_probs = 6;
+    CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_OK, "start: %s", lmc_last_error());
+    CHECK(row_step(ctx, g, row, &ev) == LMC_OK, "step");
+    CHECK(ev.token == 5 && ev.n_probs == 6 && ev.probs, "greedy 5 with 6 alternatives: %d %d",
+          ev.token, ev.n_probs);
+    double total = 0;
+    for (int j = 0; j < ev.n_probs && ev.probs; j++) {
+        int32_t t = ev.probs[j].token;
+        CHECK(t == ref_order[j], "alternative %d is %d, expected %d", j, t, ref_order[j]);
+        CHECK(fabs(ev.probs[j].logprob - ref_logprob(row, t)) < 1e-5, "logprob of %d: %g vs %g", t,
+              ev.probs[j].logprob, ref_logprob(row, t));
+        CHECK(ev.probs[j].logprob <= 0, "log-probabilities are <= 0");
+        total += exp(ev.probs[j].logprob);
+    }
+    CHECK(total <= 1.0 + 1e-6, "the alternatives hold at most all the mass: %g", total);
+    CHECK(fabs(ev.logprob - ref_logprob(row, 5)) < 1e-5 && ev.probs &&
+              ev.logprob == ev.probs[0].logprob,
+          "the chosen token's logprob %g is the top entry's", ev.logprob);
+
+    /* logit_bias: -100 removes 5 (greedy then picks 7), +1.5 on 11 joins the tie above it */
+    lmc_logit_bias bias[2] = {{5, -100.0f}, {11, 1.5f}};
+    p.logit_bias = bias;
+    p.n_logit_bias = 2;
+    CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_OK, "start with biases: %s", lmc_last_error());
+    CHECK(row_step(ctx, g, row, &ev) == LMC_OK, "step");
+    memcpy(biased, row, g_vocab * sizeof *row);
+    biased[5] = -INFINITY, biased[11] = 2.5f;
+    CHECK(ev.token == 11 && ev.probs && ev.probs[0].token == 11 && ev.probs[1].token == 7 &&
+              ev.probs[2].token == 9,
+          "biased greedy picks 11 then 7, 9: %d", ev.token);
+    for (int j = 0; j < ev.n_probs && ev.probs; j++) {
+        CHECK(ev.probs[j].token != 5, "the removed token is not an alternative");
+        CHECK(fabs(ev.probs[j].logprob - ref_logprob(biased, ev.probs[j].token)) < 1e-5,
+              "biased logprob of %d", ev.probs[j].token);
+    }
+
+    /* sampling at temperature 1: the dominant token, removed, never comes back */
+    for (int i = 0; i < g_vocab; i++)
+        row[i] = i == 5 ? 12.0f : 0.0f;
+    p = lmc_gen_default_params();
+    p.sampling.temp = 1.0f, p.sampling.top_k = 0, p.sampling.top_p = 1.0f, p.sampling.min_p = 0;
+    p.sampling.seed = 42;
+    p.logit_bias = bias;
+    p.n_logit_bias = 1;
+    p.n_predict = 40;
+    CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_OK, "start");
+    int seen5 = 0, steps = 0;
+    do {
+        if (row_step(ctx, g, row, &ev) != LMC_OK) break;
+        seen5 += ev.token == 5;
+        steps++;
+    } while (ev.end == LMC_GEN_END_NONE);
+    CHECK(seen5 == 0 && steps > 1, "token 5 sampled %d times in %d steps", seen5, steps);
+
+    /* bad arguments */
+    lmc_logit_bias bad = {g_vocab, 1.0f};
+    p = greedy(-1);
+    p.logit_bias = &bad;
+    p.n_logit_bias = 1;
+    CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_ERR_INVALID_ARG, "a token outside the vocabulary");
+    p = greedy(-1);
+    p.n_probs = LMC_GEN_MAX_PROBS + 1;
+    CHECK(lmc_gen_start(g, &bos, 1, &p) == LMC_ERR_INVALID_ARG, "too many alternatives");
+    free(row);
+    free(biased);
+    lmc_gen_free(g);
+    lmc_context_free(ctx);
+}
+
 int main(void) {
     t_require_shared();
     g_model = t_load_model_or_skip(t_shared("models/stories260K.gguf"));
@@ -555,6 +656,7 @@ int main(void) {
     test_batched();
     test_limits();
     test_forced();
+    test_logprobs();
     lmc_model_free(g_model);
     return t_done();
 }
