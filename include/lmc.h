@@ -209,6 +209,13 @@ lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const floa
 /* Convenience: n tokens of sequence 0 at positions pos..pos+n-1; logits of the last one. */
 lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
                       const float **logits);
+/* Embeddings: runs tokens[0..n) as sequence seq from position 0 (what it held is forgotten; it
+ * holds these tokens afterwards) and writes every token's final hidden state, the last residual
+ * after the output norm, to out: (n, n_embd) floats. Pooling and normalization are the caller's
+ * (lmc serve's /v1/embeddings takes the mean and L2-normalizes). No logits are computed. The CPU
+ * backend only: LMC_ERR_UNSUPPORTED on a context with GPU layers; LMC_ERR_CONTEXT_FULL when n is
+ * more than the context holds. */
+lmc_status lmc_embed(lmc_context *ctx, int32_t seq, const int32_t *tokens, int32_t n, float *out);
 /* Forget positions >= from of a sequence (so it can be rewound or reused). */
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from);
 /* Moves positions [from, from+n) of a sequence down to start at `to` (context shift), re-rotating

@@ -37,6 +37,8 @@ typedef struct {
     lmc_observer observe;     /* NULL: nothing observed; else it sees the token observe_row */
     void *observe_user;
     int32_t observe_row;
+    float *hidden; /* NULL, or (n, n_embd): every token's last residual after the output norm
+                    * (lmc_embed). Only the CPU backend writes it; the split backend refuses it */
 } lmc_fwd_batch;
 
 typedef struct {

@@ -79,6 +79,10 @@ static lmc_status split_forward(void *state, const lmc_fwd_batch *b) {
     const lmc_hparams *hp = &s->m->hp;
     const lmc_observer obs = b->observe;
     lmc_status st;
+    if (b->hidden)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "hidden states (embeddings) are computed on the CPU only; use a context "
+                       "with -ngl 0");
     /* the first layers for the whole slice (they show the observer their layers), then the GPU's */
     if (s->cpu) {
         st = cpu_part_forward(s->cpu, b, NULL, s->hidden);

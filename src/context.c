@@ -202,9 +202,10 @@ static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_
     return LMC_OK;
 }
 
-/* lmc_decode_batch; the observer (when set) sees the batch's last token when observe is true. */
+/* lmc_decode_batch; the observer (when set) sees the batch's last token when observe is true;
+ * hidden (NULL or (n_tokens, n_embd)) receives every token's final norm. */
 static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, bool observe,
-                                   const float **logits) {
+                                   float *hidden, const float **logits) {
     if (logits) *logits = NULL;
     int32_t n_wanted = 0;
     lmc_status st = ctx_validate(ctx, batch, &n_wanted);
@@ -239,6 +240,7 @@ static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, boo
             .observe = observed ? ctx->observer : NULL,
             .observe_user = observed ? ctx->observer_user : NULL,
             .observe_row = observed ? n - 1 : -1,
+            .hidden = hidden ? hidden + (size_t)i0 * (size_t)ctx->model->hp.n_embd : NULL,
         };
         /* The slice's tokens are in the cache once it runs: an empty sequence starts at its first
          * token, and the length follows the last position. */
@@ -257,7 +259,7 @@ static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, boo
 
 lmc_status lmc_decode_batch(lmc_context *ctx, const lmc_batch *batch, const float **logits) {
     if (!ctx) return lmc_err(LMC_ERR_INVALID_ARG, "decode: no context");
-    return ctx_decode_batch(ctx, batch, true, logits);
+    return ctx_decode_batch(ctx, batch, true, NULL, logits);
 }
 
 lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_t pos,
@@ -278,10 +280,34 @@ lmc_status lmc_decode(lmc_context *ctx, const int32_t *tokens, int32_t n, int32_
         for (int32_t i = 0; i < m; i++)
             ctx->tmp_pos[i] = pos + i0 + i;
         lmc_batch b = {.n_tokens = m, .token = tokens + i0, .pos = ctx->tmp_pos};
-        lmc_status st = ctx_decode_batch(ctx, &b, i0 + m == n, logits);
+        lmc_status st = ctx_decode_batch(ctx, &b, i0 + m == n, NULL, logits);
         if (st != LMC_OK) return st;
     }
     return LMC_OK;
+}
+
+lmc_status lmc_embed(lmc_context *ctx, int32_t seq, const int32_t *tokens, int32_t n, float *out) {
+    if (!ctx || !tokens || !out || n < 1)
+        return lmc_err(LMC_ERR_INVALID_ARG, "embed: no context, tokens or output");
+    if (seq < 0 || seq >= ctx->params.n_seq)
+        return lmc_err(LMC_ERR_INVALID_ARG, "embed: sequence %d outside [0, %d)", seq,
+                       ctx->params.n_seq);
+    if (n > ctx->params.n_ctx)
+        return lmc_err(LMC_ERR_CONTEXT_FULL, "embed: %d tokens but the context holds %d", n,
+                       ctx->params.n_ctx);
+    int32_t *pos = malloc((size_t)n * sizeof *pos), *sq = malloc((size_t)n * sizeof *sq);
+    int8_t *want = calloc((size_t)n, 1); /* no logits: the output projection is skipped */
+    lmc_status st = pos && sq && want ? LMC_OK : lmc_err(LMC_ERR_OOM, "embed: out of memory");
+    for (int32_t i = 0; st == LMC_OK && i < n; i++)
+        pos[i] = i, sq[i] = seq;
+    lmc_seq_truncate(ctx, seq, 0);
+    lmc_batch b = {.n_tokens = n, .token = tokens, .pos = pos, .seq_id = sq, .want_logits = want};
+    if (st == LMC_OK) st = ctx_decode_batch(ctx, &b, false, out, NULL);
+    if (st != LMC_OK) lmc_seq_truncate(ctx, seq, 0);
+    free(pos);
+    free(sq);
+    free(want);
+    return st;
 }
 
 void lmc_seq_truncate(lmc_context *ctx, int32_t seq, int32_t from) {

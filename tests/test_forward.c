@@ -142,6 +142,41 @@ done:
     capture_free(&cut);
 }
 
+/* lmc_embed: every token's final hidden state equals the observer's final norm of a decode that
+ * ends at that token (n_batch 5 cuts the embedding into slices); the sequence holds the tokens. */
+static void test_embed(lmc_model *m, const int32_t *toks, int n) {
+    const int E = lmc_model_n_embd(m);
+    capture cap;
+    capture_init(&cap, m);
+    float *h = malloc((size_t)n * E * 4);
+    lmc_context *ce = new_ctx(m, 64, 2, 2, 5), *c1 = new_ctx(m, 64, 1, 2, 512);
+    if (!ce || !c1 || !h || !cap.norm) goto done;
+    CHECK(lmc_embed(ce, 1, toks, n, h) == LMC_OK, "embed: %s", lmc_last_error());
+    lmc_context_set_observer(c1, capture_observe, &cap);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        const float *lg;
+        lmc_seq_truncate(c1, 0, 0);
+        CHECK(lmc_decode(c1, toks, i + 1, 0, &lg) == LMC_OK, "decode: %s", lmc_last_error());
+        double e = nmse_ff(h + (size_t)i * E, cap.norm, E);
+        if (e > worst) worst = e;
+    }
+    printf("  lmc_embed vs observed final norms, %d tokens: worst nmse %.3g\n", n, worst);
+    CHECK(worst <= 1e-5, "embedding rows differ from the observed final norms: nmse %g", worst);
+    int32_t pos = n, seq = 1, next = toks[0];
+    lmc_batch b = {.n_tokens = 1, .token = &next, .pos = &pos, .seq_id = &seq};
+    const float *lg;
+    CHECK(lmc_decode_batch(ce, &b, &lg) == LMC_OK, "the embedded sequence continues: %s",
+          lmc_last_error());
+    CHECK(lmc_embed(ce, 2, toks, n, h) == LMC_ERR_INVALID_ARG, "a sequence outside n_seq");
+    CHECK(lmc_embed(ce, 0, toks, 65, h) == LMC_ERR_CONTEXT_FULL, "more tokens than the context");
+done:
+    free(h);
+    lmc_context_free(ce);
+    lmc_context_free(c1);
+    capture_free(&cap);
+}
+
 static void test_model(const char *path) {
     lmc_model *m = NULL;
     lmc_status st = lmc_model_load(path, NULL, &m);
@@ -304,6 +339,7 @@ static void test_model(const char *path) {
           nmse_ff(tmp, ref, V));
 
     test_observer(m, A, nA);
+    test_embed(m, A, nA);
 
     free(ref);
     free(refB);

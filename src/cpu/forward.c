@@ -227,6 +227,8 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
             n_out++;
         }
     }
+    for (int32_t i = 0; b->hidden && i < n; i++) /* lmc_embed: every token's final norm */
+        cpu_rmsnorm(s->x + (size_t)i * E, out_norm, b->hidden + (size_t)i * E, E, hp->norm_eps);
     if (obs) {
         float *row = s->att; /* free now: the observed token's final norm */
         cpu_rmsnorm(s->x + (size_t)b->observe_row * E, out_norm, row, E, hp->norm_eps);
