@@ -99,11 +99,193 @@ static bool add_stop(srv_request *r, const char *s, api_error *err) {
     return true;
 }
 
-bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
+/* ---- the fields each endpoint knows ---------------------------------------------------------
+ * Every field a request may carry, and where. A field not listed is refused with a 400 naming it
+ * (OpenAI does the same), so a caller never believes lmc honoured something it ignored. Listed
+ * fields are honoured, or accepted only in the forms whose meaning lmc fulfils (see
+ * parse_accepted). The structured-output and tool fields are listed but take only their trivial
+ * forms until the grammar engine lands. */
+enum { F_CHAT = 1, F_TEXT = 2, F_BOTH = 3 };
+static const struct {
+    const char *name;
+    int where;
+} api_fields[] = {
+    {"model", F_BOTH},
+    {"messages", F_CHAT},
+    {"prompt", F_TEXT},
+    {"temperature", F_BOTH},
+    {"top_p", F_BOTH},
+    {"top_k", F_BOTH}, /* llama-server's */
+    {"min_p", F_BOTH}, /* llama-server's */
+    {"presence_penalty", F_BOTH},
+    {"frequency_penalty", F_BOTH},
+    {"repeat_penalty", F_BOTH}, /* llama-server's */
+    {"seed", F_BOTH},
+    {"max_tokens", F_BOTH},
+    {"max_completion_tokens", F_BOTH},
+    {"n", F_BOTH},
+    {"stream", F_BOTH},
+    {"stream_options", F_BOTH},
+    {"stop", F_BOTH},
+    {"logprobs", F_BOTH}, /* chat: true/false; completions: 0..20 alternatives */
+    {"top_logprobs", F_CHAT},
+    {"logit_bias", F_BOTH},
+    {"user", F_BOTH},
+    {"echo", F_TEXT},
+    {"best_of", F_TEXT},
+    {"suffix", F_TEXT},
+    {"store", F_CHAT},
+    {"metadata", F_CHAT},
+    {"modalities", F_CHAT},
+    {"response_format", F_BOTH}, /* grammar engine: text only for now */
+    {"grammar", F_BOTH},
+    {"json_schema", F_BOTH},
+    {"tools", F_CHAT},
+    {"tool_choice", F_CHAT},
+    {"parallel_tool_calls", F_CHAT},
+};
+
+static bool check_known(const cJSON *root, srv_kind kind, api_error *err) {
+    const int where = kind == SRV_KIND_CHAT ? F_CHAT : F_TEXT;
+    const char *ep = kind == SRV_KIND_CHAT ? "/v1/chat/completions" : "/v1/completions";
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        size_t i = 0, n = sizeof api_fields / sizeof api_fields[0];
+        while (i < n && strcmp(api_fields[i].name, it->string))
+            i++;
+        if (i == n || !(api_fields[i].where & where))
+            return api_fail(err, 400, it->string, "unknown field '%.64s': %s does not support it",
+                            it->string, ep);
+    }
+    return true;
+}
+
+static bool is_absent(const cJSON *v) {
+    return !v || cJSON_IsNull(v);
+}
+
+/* Fields lmc accepts only in the forms it fulfils; anything else is a 400 naming the field. */
+static bool parse_accepted(const cJSON *root, api_error *err) {
+    const cJSON *v;
+    bool ok = true, b;
+    int64_t i;
+    if (get_int(root, "n", 1, 1, &i, &ok, err), !ok)
+        return api_fail(err, 400, "n", "only 'n': 1 is supported (one choice per request)");
+    if (get_int(root, "best_of", 1, 1, &i, &ok, err), !ok)
+        return api_fail(err, 400, "best_of", "only 'best_of': 1 is supported");
+    if (get_bool(root, "echo", &b, &ok, err) && b)
+        return api_fail(err, 400, "echo", "'echo': true is not supported");
+    if (!ok) return false;
+    if (get_bool(root, "store", &b, &ok, err) && b)
+        return api_fail(err, 400, "store", "'store': true is not supported (nothing is stored)");
+    if (!ok) return false;
+    if (get_bool(root, "parallel_tool_calls", &b, &ok, err), !ok) return false;
+    v = cJSON_GetObjectItemCaseSensitive(root, "user");
+    if (!is_absent(v) && !cJSON_IsString(v))
+        return api_fail(err, 400, "user", "'user' must be a string");
+    v = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    if (!is_absent(v) && !cJSON_IsObject(v))
+        return api_fail(err, 400, "metadata", "'metadata' must be an object");
+    v = cJSON_GetObjectItemCaseSensitive(root, "suffix");
+    if (!is_absent(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
+        return api_fail(err, 400, "suffix", "'suffix' (insertion) is not supported");
+    v = cJSON_GetObjectItemCaseSensitive(root, "modalities");
+    if (!is_absent(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 &&
+                           cJSON_IsString(cJSON_GetArrayItem(v, 0)) &&
+                           !strcmp(cJSON_GetArrayItem(v, 0)->valuestring, "text")))
+        return api_fail(err, 400, "modalities", "only 'modalities': [\"text\"] is supported");
+    /* structured output and tools: only their trivial forms until the grammar engine lands */
+    v = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+    if (!is_absent(v)) {
+        const cJSON *t = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "type") : NULL;
+        if (!cJSON_IsString(t))
+            return api_fail(err, 400, "response_format",
+                            "'response_format' must be an object with a string 'type'");
+        if (strcmp(t->valuestring, "text"))
+            return api_fail(err, 400, "response_format",
+                            "'response_format' type '%.32s' is not supported yet (only 'text')",
+                            t->valuestring);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "grammar");
+    if (!is_absent(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
+        return api_fail(err, 400, "grammar", "'grammar' is not supported yet");
+    v = cJSON_GetObjectItemCaseSensitive(root, "json_schema");
+    if (!is_absent(v))
+        return api_fail(err, 400, "json_schema", "'json_schema' is not supported yet");
+    v = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    if (!is_absent(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
+        return api_fail(err, 400, "tools", "'tools' (tool calls) is not supported yet");
+    v = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
+    if (!is_absent(v) && !(cJSON_IsString(v) &&
+                           (!strcmp(v->valuestring, "none") || !strcmp(v->valuestring, "auto"))))
+        return api_fail(err, 400, "tool_choice",
+                        "'tool_choice' other than 'none' or 'auto' is not supported yet");
+    return true;
+}
+
+/* logit_bias: {"token id": bias in [-100, 100]}. */
+static bool parse_logit_bias(const cJSON *root, int32_t n_vocab, srv_request *r, api_error *err) {
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(root, "logit_bias"), *it;
+    if (is_absent(lb)) return true;
+    if (!cJSON_IsObject(lb))
+        return api_fail(err, 400, "logit_bias",
+                        "'logit_bias' must be an object of token ids (as strings) to biases");
+    int n = cJSON_GetArraySize(lb);
+    if (n > SRV_MAX_BIAS)
+        return api_fail(err, 400, "logit_bias", "'logit_bias' may hold at most %d tokens",
+                        SRV_MAX_BIAS);
+    if (!n) return true;
+    r->bias = malloc((size_t)n * sizeof *r->bias);
+    if (!r->bias) return api_fail(err, 500, NULL, "out of memory");
+    cJSON_ArrayForEach(it, lb) {
+        char *end = NULL;
+        long t = strtol(it->string, &end, 10);
+        if (!it->string[0] || *end || t < 0 || t >= n_vocab)
+            return api_fail(err, 400, "logit_bias",
+                            "'logit_bias' key '%.32s' is not a token id in [0, %d)", it->string,
+                            n_vocab);
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < -100 ||
+            it->valuedouble > 100)
+            return api_fail(err, 400, "logit_bias",
+                            "'logit_bias' of token %ld must be a number in [-100, 100]", t);
+        r->bias[r->n_bias++] = (lmc_logit_bias){(int32_t)t, (float)it->valuedouble};
+    }
+    return true;
+}
+
+/* chat: logprobs true/false and top_logprobs 0..20; completions: logprobs 0..20 (alternatives). */
+static bool parse_logprobs(const cJSON *root, srv_kind kind, srv_request *r, api_error *err) {
+    bool ok = true, b = false;
+    int64_t i = 0;
+    if (kind == SRV_KIND_CHAT) {
+        if (get_bool(root, "logprobs", &b, &ok, err)) r->logprobs = b;
+        if (ok && get_int(root, "top_logprobs", 0, SRV_MAX_TOP, &i, &ok, err)) {
+            if (!r->logprobs)
+                return api_fail(err, 400, "top_logprobs",
+                                "'top_logprobs' requires 'logprobs': true");
+            r->top_logprobs = (int32_t)i;
+        }
+        return ok;
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
+    if (cJSON_IsBool(v)) { /* some clients send a boolean here too */
+        r->logprobs = cJSON_IsTrue(v);
+        return true;
+    }
+    if (get_int(root, "logprobs", 0, SRV_MAX_TOP, &i, &ok, err)) {
+        r->logprobs = true;
+        r->top_logprobs = (int32_t)i;
+    }
+    return ok;
+}
+
+bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_request *r,
+                      api_error *err) {
     bool ok = true;
     double d;
     int64_t i;
     bool b;
+    if (!check_known(root, kind, err)) return false;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (v && !cJSON_IsNull(v) && !cJSON_IsString(v))
         return api_fail(err, 400, "model", "'model' must be a string");
@@ -124,15 +306,21 @@ bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
     const char *mt_keys[] = {"max_tokens", "max_completion_tokens"};
     for (int k = 0; k < 2 && ok; k++)
         if (get_int(root, mt_keys[k], 1, 2147483647.0, &i, &ok, err)) r->max_tokens = (int32_t)i;
-    if (!ok) return false;
-    if (get_int(root, "n", 1, 1, &i, &ok, err), !ok)
-        return api_fail(err, 400, "n", "only 'n': 1 is supported");
+    if (!ok || !parse_accepted(root, err)) return false;
+    if (!parse_logprobs(root, kind, r, err) || !parse_logit_bias(root, n_vocab, r, err))
+        return false;
     if (get_bool(root, "stream", &b, &ok, err)) r->stream = b;
     if (!ok) return false;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))
             return api_fail(err, 400, "stream_options", "'stream_options' must be an object");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, so) {
+            if (strcmp(it->string, "include_usage"))
+                return api_fail(err, 400, "stream_options", "unknown field 'stream_options.%.64s'",
+                                it->string);
+        }
         if (get_bool(so, "include_usage", &b, &ok, err)) r->include_usage = b;
         if (!ok)
             return api_fail(err, 400, "stream_options.include_usage",
@@ -255,7 +443,7 @@ const char *api_finish_str(srv_finish f) {
 
 /* Valid UTF-8 copy of s[0, n): invalid bytes become U+FFFD, NULs are dropped (cJSON strings end at
  * NUL), so a JSON body never carries broken text. */
-static char *utf8_clean(const char *s, size_t n) {
+char *api_utf8_clean(const char *s, size_t n) {
     char *out = malloc(n * 3 + 1), *o = out;
     if (!out) return NULL;
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -286,7 +474,7 @@ static char *utf8_clean(const char *s, size_t n) {
 }
 
 static cJSON *add_text(cJSON *obj, const char *key, const char *text, size_t len) {
-    char *clean = utf8_clean(text ? text : "", text ? len : 0);
+    char *clean = api_utf8_clean(text ? text : "", text ? len : 0);
     cJSON *v = cJSON_AddStringToObject(obj, key, clean ? clean : "");
     free(clean);
     return v;
@@ -328,8 +516,87 @@ static cJSON *add_choice(cJSON *root) {
     return c;
 }
 
-char *api_completion_json(const srv_request *r, const char *model_id, const char *text,
-                          size_t len) {
+/* ---- log-probabilities -------------------------------------------------------------------------
+ * Chat: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}.
+ * Completions (legacy): {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}
+ * (offsets in bytes of the generated text). A token's text shows control tokens as written;
+ * -inf (a removed token) is given as -9999, as OpenAI does. */
+static double lp_value(float lp) {
+    return lp > -9999.0f ? (double)lp : -9999.0;
+}
+
+/* The token's piece into buf (NUL-terminated); returns its length. */
+static int32_t piece(const lmc_model *m, int32_t tok, char *buf, int32_t size) {
+    int32_t n = lmc_token_to_piece(m, tok, buf, size - 1, true);
+    if (n < 0 || n >= size) n = 0;
+    buf[n] = 0;
+    return n;
+}
+
+static void add_token_entry(cJSON *obj, const lmc_model *m, int32_t tok, float lp) {
+    char buf[256];
+    int32_t n = piece(m, tok, buf, sizeof buf);
+    add_text(obj, "token", buf, (size_t)n);
+    cJSON_AddNumberToObject(obj, "logprob", lp_value(lp));
+    cJSON *bytes = cJSON_AddArrayToObject(obj, "bytes");
+    for (int32_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(bytes, cJSON_CreateNumber((unsigned char)buf[i]));
+}
+
+static void add_logprobs(cJSON *c, const srv_request *r, const lmc_model *m, const srv_logprob *lp,
+                         int32_t n_lp) {
+    if (!r->logprobs) {
+        cJSON_AddNullToObject(c, "logprobs");
+        return;
+    }
+    cJSON *o = cJSON_AddObjectToObject(c, "logprobs");
+    const int32_t n_top = r->top_logprobs;
+    if (r->kind == SRV_KIND_CHAT) {
+        cJSON *content = cJSON_AddArrayToObject(o, "content");
+        for (int32_t i = 0; i < n_lp; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddItemToArray(content, e);
+            add_token_entry(e, m, lp[i].token, lp[i].logprob);
+            cJSON *top = cJSON_AddArrayToObject(e, "top_logprobs");
+            for (int32_t k = 0; k < n_top && k < lp[i].n_top; k++) {
+                cJSON *t = cJSON_CreateObject();
+                cJSON_AddItemToArray(top, t);
+                add_token_entry(t, m, lp[i].top[k].token, lp[i].top[k].logprob);
+            }
+        }
+        cJSON_AddNullToObject(o, "refusal");
+        return;
+    }
+    cJSON *toks = cJSON_AddArrayToObject(o, "tokens");
+    cJSON *tlp = cJSON_AddArrayToObject(o, "token_logprobs");
+    cJSON *top = cJSON_AddArrayToObject(o, "top_logprobs");
+    cJSON *off = cJSON_AddArrayToObject(o, "text_offset");
+    char buf[256];
+    for (int32_t i = 0; i < n_lp; i++) {
+        int32_t n = piece(m, lp[i].token, buf, sizeof buf);
+        char *clean = api_utf8_clean(buf, (size_t)n);
+        cJSON_AddItemToArray(toks, cJSON_CreateString(clean ? clean : ""));
+        free(clean);
+        cJSON_AddItemToArray(tlp, cJSON_CreateNumber(lp_value(lp[i].logprob)));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)lp[i].offset));
+        if (!n_top) {
+            cJSON_AddItemToArray(top, cJSON_CreateNull());
+            continue;
+        }
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddItemToArray(top, d);
+        for (int32_t k = 0; k < n_top && k < lp[i].n_top; k++) {
+            n = piece(m, lp[i].top[k].token, buf, sizeof buf);
+            clean = api_utf8_clean(buf, (size_t)n);
+            if (clean && !cJSON_GetObjectItemCaseSensitive(d, clean))
+                cJSON_AddNumberToObject(d, clean, lp_value(lp[i].top[k].logprob));
+            free(clean);
+        }
+    }
+}
+
+char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
+                          const char *text, size_t len, const srv_logprob *lp, int32_t n_lp) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
     cJSON *c = add_choice(root);
@@ -340,7 +607,7 @@ char *api_completion_json(const srv_request *r, const char *model_id, const char
     } else {
         add_text(c, "text", text, len);
     }
-    cJSON_AddNullToObject(c, "logprobs");
+    add_logprobs(c, r, model, lp, n_lp);
     cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
     add_usage(root, r);
     char *s = cJSON_PrintUnformatted(root);
@@ -381,8 +648,9 @@ void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t
     sse_emit(root, buf, len, cap);
 }
 
-void api_sse_chunk(const srv_request *r, const char *model_id, const char *text, size_t n,
-                   bool final, char **buf, size_t *len, size_t *cap) {
+void api_sse_chunk(const srv_request *r, const lmc_model *model, const char *model_id,
+                   const char *text, size_t n, const srv_logprob *lp, int32_t n_lp, bool final,
+                   char **buf, size_t *len, size_t *cap) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *c = add_choice(root);
@@ -392,7 +660,10 @@ void api_sse_chunk(const srv_request *r, const char *model_id, const char *text,
     } else {
         add_text(c, "text", text, n);
     }
-    cJSON_AddNullToObject(c, "logprobs");
+    if (n_lp > 0)
+        add_logprobs(c, r, model, lp, n_lp);
+    else
+        cJSON_AddNullToObject(c, "logprobs");
     if (final)
         cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
     else

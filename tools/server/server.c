@@ -1,7 +1,8 @@
 /* server.c — `lmc serve`: an OpenAI-compatible HTTP server on libmicrohttpd (a thread per
  * connection), routes, auth, body limits, streaming as server-sent events, client-disconnect
  * detection and graceful shutdown. Generation itself is the engine's (slots.c); JSON shapes are
- * api.c's. It does no TLS and no CORS: put a reverse proxy in front for that. */
+ * api.c's, the other endpoints' endpoints.c's. It does no TLS: put a reverse proxy in front for
+ * that. CORS: --cors ORIGIN adds Access-Control-Allow-Origin and answers preflights. */
 #include "cli.h"
 #include "server.h"
 
@@ -18,10 +19,27 @@
 #include <time.h>
 #include <unistd.h>
 
+typedef enum {
+    R_PAGE,
+    R_HEALTH,
+    R_MODELS,
+    R_CHAT,
+    R_TEXT,
+    R_TOKENIZE,
+    R_DETOKENIZE,
+    R_EMBED,
+    R_PROPS,
+    R_METRICS,
+    R_COUNT
+} route_id;
+
 typedef struct {
     lmc_model *model;
     srv_engine *eng;
+    srv_embedder *embedder; /* NULL without --embeddings */
     const char *api_key;
+    const char *model_path;
+    atomic_uint_fast64_t hits[R_COUNT]; /* requests routed, for /metrics */
     char model_id[256];
     int32_t n_ctx, n_slots, queue_max;
     size_t max_body;
@@ -46,12 +64,20 @@ typedef struct {
     int fd;
     char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
     size_t out_len, out_cap, out_off;
-    size_t sent; /* bytes of req->text already in events */
+    size_t sent;  /* bytes of req->text already in events */
+    int32_t n_lp; /* of req->lp, entries already in events */
     bool role_sent, finished;
 } stream_state;
 
 /* ---- small helpers ----------------------------------------------------------------------------
  */
+static const char *cors_origin; /* --cors ORIGIN, or NULL; set once before the daemon starts */
+
+static void add_cors(struct MHD_Response *resp) {
+    if (cors_origin)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cors_origin);
+}
+
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
                                  char *body, size_t len, bool owned) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -62,6 +88,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, cons
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    add_cors(resp);
     if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
@@ -178,7 +205,7 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
         goto done;
     }
     r->kind = kind;
-    if (!api_parse_common(root, r, err)) goto done;
+    if (!api_parse_common(root, kind, lmc_model_n_vocab(S->model), r, err)) goto done;
     const char *param = kind == SRV_KIND_CHAT ? "messages" : "prompt";
     if (kind == SRV_KIND_CHAT) {
         if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
@@ -259,11 +286,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         char *text = n ? malloc(n) : NULL;
         if (text) memcpy(text, r->text + ss->sent, n);
         ss->sent = r->text_len;
+        /* the log-probabilities of the tokens whose text begins in this chunk */
+        int32_t lp0 = ss->n_lp, lp1 = lp0;
+        while (lp1 < r->n_lp && r->lp[lp1].offset < r->text_len)
+            lp1++;
+        srv_logprob *lp = lp1 > lp0 ? malloc((size_t)(lp1 - lp0) * sizeof *lp) : NULL;
+        if (lp) memcpy(lp, r->lp + lp0, (size_t)(lp1 - lp0) * sizeof *lp);
+        ss->n_lp = lp1;
         bool done = r->done;
         srv_engine_unlock(S->eng);
         if (n && text)
-            api_sse_chunk(r, S->model_id, text, n, false, &ss->out, &ss->out_len, &ss->out_cap);
+            api_sse_chunk(r, S->model, S->model_id, text, n, lp, lp ? lp1 - lp0 : 0, false,
+                          &ss->out, &ss->out_len, &ss->out_cap);
         free(text);
+        free(lp);
         if (done) {
             ss->finished = true;
             if (r->finish == SRV_FINISH_ERROR) {
@@ -271,7 +307,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             } else if (r->finish == SRV_FINISH_CANCELLED) {
                 stream_error_event(ss, 503, "generation cancelled: the server is shutting down");
             } else {
-                api_sse_chunk(r, S->model_id, NULL, 0, true, &ss->out, &ss->out_len, &ss->out_cap);
+                api_sse_chunk(r, S->model, S->model_id, NULL, 0, NULL, 0, true, &ss->out,
+                              &ss->out_len, &ss->out_cap);
                 if (r->include_usage)
                     api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
                 api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
@@ -337,6 +374,7 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        add_cors(resp);
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -364,7 +402,12 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     } else if (r->finish == SRV_FINISH_CANCELLED) {
         ret = fail(c, 503, NULL, NULL, "%s", "generation cancelled: the server is shutting down");
     } else {
-        ret = send_json(c, MHD_HTTP_OK, api_completion_json(r, S->model_id, r->text, r->text_len));
+        int32_t n_lp = 0; /* the tokens whose text begins in the reply */
+        while (n_lp < r->n_lp && r->lp[n_lp].offset < r->text_len)
+            n_lp++;
+        ret = send_json(
+            c, MHD_HTTP_OK,
+            api_completion_json(r, S->model, S->model_id, r->text, r->text_len, r->lp, n_lp));
     }
     srv_request_release(r);
     return ret;
@@ -404,7 +447,70 @@ static enum MHD_Result handle_health(server *S, struct MHD_Connection *c) {
     return send_json(c, stopping ? 503 : MHD_HTTP_OK, strdup(buf));
 }
 
-typedef enum { R_PAGE, R_HEALTH, R_MODELS, R_CHAT, R_TEXT } route_id;
+/* The endpoints of endpoints.c: a body in, a body out. */
+static enum MHD_Result handle_simple(server *S, struct MHD_Connection *c, conn_state *cs,
+                                     route_id id) {
+    api_error err;
+    char *out = NULL;
+    const char *type = "application/json";
+    srv_props props = {S->model, S->model_id, S->model_path, S->n_ctx, S->n_slots, !!S->embedder};
+    static const char *const names[R_COUNT] = {"/",
+                                               "/health",
+                                               "/v1/models",
+                                               "/v1/chat/completions",
+                                               "/v1/completions",
+                                               "/tokenize",
+                                               "/detokenize",
+                                               "/v1/embeddings",
+                                               "/props",
+                                               "/metrics"};
+    uint64_t hits[R_COUNT];
+    switch (id) {
+    case R_TOKENIZE:
+    case R_DETOKENIZE:
+        pthread_mutex_lock(&S->tok_mu);
+        out = id == R_TOKENIZE ? ep_tokenize(S->model, cs->body, cs->len, &err)
+                               : ep_detokenize(S->model, cs->body, cs->len, &err);
+        pthread_mutex_unlock(&S->tok_mu);
+        break;
+    case R_EMBED:
+        if (!S->embedder) {
+            api_fail(&err, 501, NULL,
+                     "this server does not compute embeddings; start it with --embeddings");
+            break;
+        }
+        out = ep_embeddings(S->embedder, S->model_id, cs->body, cs->len, &err);
+        break;
+    case R_PROPS:
+        out = ep_props(&props);
+        if (!out) api_fail(&err, 500, NULL, "out of memory");
+        break;
+    default: /* R_METRICS */
+        for (int i = 0; i < R_COUNT; i++)
+            hits[i] = atomic_load(&S->hits[i]);
+        out = ep_metrics(S->eng, names, hits, R_COUNT);
+        type = "text/plain; version=0.0.4; charset=utf-8";
+        if (!out) api_fail(&err, 500, NULL, "out of memory");
+        break;
+    }
+    if (!out) return send_error(c, &err);
+    return send_body(c, MHD_HTTP_OK, type, out, strlen(out), true);
+}
+
+/* A CORS preflight (OPTIONS with --cors): what a browser may send to the path. */
+static enum MHD_Result send_preflight(struct MHD_Connection *c, const char *methods) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    add_cors(resp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, methods);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    enum MHD_Result ret = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static const struct {
     const char *path;
     const char *method;
@@ -420,6 +526,12 @@ static const struct {
     {"/chat/completions", "POST", R_CHAT, true},
     {"/v1/completions", "POST", R_TEXT, true},
     {"/completions", "POST", R_TEXT, true},
+    {"/tokenize", "POST", R_TOKENIZE, true},
+    {"/detokenize", "POST", R_DETOKENIZE, true},
+    {"/v1/embeddings", "POST", R_EMBED, true},
+    {"/embeddings", "POST", R_EMBED, true},
+    {"/props", "GET", R_PROPS, true},
+    {"/metrics", "GET", R_METRICS, true},
 };
 
 static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *url,
@@ -427,6 +539,8 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path)) continue;
         bool get = !strcmp(routes[i].method, "GET");
+        if (cors_origin && !strcmp(method, "OPTIONS"))
+            return send_preflight(c, get ? "GET, HEAD, OPTIONS" : "POST, OPTIONS");
         if (strcmp(method, routes[i].method) && !(get && !strcmp(method, "HEAD"))) {
             api_error err;
             api_fail(&err, 405, NULL, "method %.16s is not allowed on %.64s; use %s", method, url,
@@ -441,6 +555,7 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                     get ? "GET, HEAD" : routes[i].method);
+            add_cors(resp);
             enum MHD_Result ret = MHD_queue_response(c, 405, resp);
             MHD_destroy_response(resp);
             return ret;
@@ -452,6 +567,7 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
             err.code = "invalid_api_key";
             return send_error(c, &err);
         }
+        atomic_fetch_add(&S->hits[routes[i].id], 1);
         switch (routes[i].id) {
         case R_PAGE:
             return send_body(c, MHD_HTTP_OK, "text/html; charset=utf-8", (char *)srv_page_html,
@@ -464,6 +580,8 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
             return handle_generate(S, c, cs, SRV_KIND_CHAT);
         case R_TEXT:
             return handle_generate(S, c, cs, SRV_KIND_TEXT);
+        default:
+            return handle_simple(S, c, cs, routes[i].id);
         }
     }
     return fail(c, 404, NULL, NULL, "no route %.200s", url);
@@ -549,7 +667,9 @@ static void usage(FILE *to) {
         to,
         "usage: lmc serve [options]\n\n"
         "An OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions,\n"
-        "GET /v1/models, GET /health, and a chat page at /. Requests are served by N slots with\n"
+        "GET /v1/models, GET /health, POST /tokenize, POST /detokenize, POST /v1/embeddings\n"
+        "(--embeddings), GET /props, GET /metrics (Prometheus), and a chat page at /. Requests are "
+        "served by N slots with\n"
         "continuous batching; a shared prompt prefix is reused from a slot's KV cache.\n\n"
         "options:\n"
         "  -m, --model FILE       GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
@@ -565,8 +685,12 @@ static void usage(FILE *to) {
         "                         layers and the output, the first ones on the CPU). The GPU\n"
         "                         serves one sequence: with -np above 1 everything runs on the "
         "CPU\n"
-        "  --api-key KEY          require 'Authorization: Bearer KEY' on /v1/* (also env\n"
-        "                         LMC_API_KEY)\n"
+        "  --api-key KEY          require 'Authorization: Bearer KEY' on every endpoint but\n"
+        "                         / and /health (also env LMC_API_KEY)\n"
+        "  --cors ORIGIN          allow browsers on ORIGIN (e.g. https://example.com or *):\n"
+        "                         Access-Control-Allow-Origin and answers to preflights\n"
+        "  --embeddings           serve POST /v1/embeddings (a second context of one sequence,\n"
+        "                         on the CPU, with the same -c; off by default)\n"
         "  --timeout S            close a connection idle for S seconds (default 600)\n"
         "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
         "  -v, --verbose          log each request and HTTP-level errors\n"
@@ -591,7 +715,8 @@ int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
     int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
     int timeout = 600, max_body = 1 << 20;
-    bool verbose = false;
+    bool verbose = false, embeddings = false;
+    const char *cors = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -618,6 +743,10 @@ int cmd_serve(int argc, char **argv) {
             ok = cli_arg_int(argc, argv, &i, &ngl);
         else if (!strcmp(a, "--api-key"))
             ok = cli_arg_str(argc, argv, &i, &api_key);
+        else if (!strcmp(a, "--cors"))
+            ok = cli_arg_str(argc, argv, &i, &cors);
+        else if (!strcmp(a, "--embeddings"))
+            embeddings = true;
         else if (!strcmp(a, "--timeout"))
             ok = cli_arg_int(argc, argv, &i, &timeout);
         else if (!strcmp(a, "--max-body"))
@@ -637,6 +766,9 @@ int cmd_serve(int argc, char **argv) {
     if (timeout < 1) return cli_usage_error(argv[0], "--timeout must be at least 1 second");
     if (max_body < 1024) return cli_usage_error(argv[0], "--max-body must be at least 1024");
     if (api_key && !*api_key) api_key = NULL;
+    if (cors && (!*cors || strpbrk(cors, "\r\n")))
+        return cli_usage_error(argv[0], "--cors needs an origin (e.g. https://example.com or *)");
+    cors_origin = cors;
 
     struct sockaddr_storage addr;
     bool v6 = false;
@@ -670,6 +802,7 @@ int cmd_serve(int argc, char **argv) {
     if (!path) path = cli_default_model(def, sizeof def) ? def : "model";
     const char *base = strrchr(path, '/');
     snprintf(S.model_id, sizeof S.model_id, "%.255s", base ? base + 1 : path);
+    S.model_path = path;
 
     int32_t n_train = lmc_model_n_ctx_train(S.model);
     if (n_train > 0 && n_ctx > n_train) n_ctx = n_train;
@@ -686,6 +819,14 @@ int cmd_serve(int argc, char **argv) {
         goto out;
     }
     S.n_ctx = lmc_context_n_ctx(ctx);
+
+    if (embeddings) {
+        st = srv_embedder_init(S.model, S.n_ctx, n_batch, n_threads, &S.tok_mu, &S.embedder);
+        if (st != LMC_OK) {
+            cli_fail(st, "cannot create the embeddings context");
+            goto out;
+        }
+    }
 
     srv_engine_params ep = {
         .n_slots = n_par, .queue_max = queue, .n_batch = n_batch, .verbose = verbose};
@@ -731,6 +872,7 @@ int cmd_serve(int argc, char **argv) {
 out:
     if (d) MHD_stop_daemon(d);
     srv_engine_free(S.eng);
+    srv_embedder_free(S.embedder);
     lmc_context_free(ctx);
     lmc_model_free(S.model);
     pthread_mutex_destroy(&S.tok_mu);

@@ -15,6 +15,18 @@
 
 #define SRV_MAX_STOP 16      /* stop strings per request */
 #define SRV_MAX_STOP_LEN 256 /* bytes per stop string */
+#define SRV_MAX_TOP 20       /* top_logprobs (and legacy logprobs) at most */
+#define SRV_MAX_BIAS 1024    /* logit_bias entries */
+
+/* One sampled token's log-probabilities (EOG tokens have none): its id and logprob, the byte
+ * offset of its text in the generated text, and the n_top most likely tokens. */
+typedef struct {
+    int32_t token;
+    float logprob;
+    size_t offset;
+    int32_t n_top;
+    lmc_token_prob top[SRV_MAX_TOP];
+} srv_logprob;
 
 typedef enum { SRV_KIND_CHAT, SRV_KIND_TEXT } srv_kind;
 
@@ -38,6 +50,10 @@ typedef struct srv_request {
     lmc_sampler_params sp;
     char *stop[SRV_MAX_STOP];
     int n_stop;
+    bool logprobs;        /* record log-probabilities (chat: logprobs; text: logprobs >= 0) */
+    int32_t top_logprobs; /* alternatives per token, 0..SRV_MAX_TOP */
+    lmc_logit_bias *bias; /* (n_bias) malloc'ed */
+    int32_t n_bias;
     char id[48];
     int64_t created;
 
@@ -45,6 +61,9 @@ typedef struct srv_request {
     pthread_cond_t cond;
     char *text; /* (text_len) visible generated text, NUL-terminated (stop strings already cut) */
     size_t text_len, text_cap;
+    srv_logprob *lp; /* (n_lp) when logprobs: one per sampled token, EOG excluded */
+    int32_t n_lp, cap_lp;
+    size_t lp_bytes;  /* bytes of the recorded tokens' pieces: the next one's offset */
     int32_t n_gen;    /* tokens generated */
     int32_t n_reused; /* prompt tokens found in the slot's cache */
     srv_finish finish;
@@ -90,6 +109,18 @@ void srv_engine_free(srv_engine *e);
 /* Counts for /health. */
 void srv_engine_counts(srv_engine *e, int *n_slots, int *n_busy, int *n_queued);
 
+/* Counters since start and the state now, for /metrics. */
+typedef struct {
+    uint64_t n_finished;      /* generation requests that ended (any reason) */
+    uint64_t n_prompt_tokens; /* prompt tokens decoded (not those reused from a cache) */
+    uint64_t n_cached_tokens; /* prompt tokens reused from a slot's cache */
+    uint64_t n_gen_tokens;    /* tokens generated */
+    double t_prompt, t_gen;   /* seconds spent on prompts / generating, summed over requests */
+    int n_slots, n_busy, n_queued;
+    int64_t kv_tokens, kv_cap; /* tokens held in the slots' KV caches / positions they hold */
+} srv_engine_metrics;
+void srv_engine_get_metrics(srv_engine *e, srv_engine_metrics *m);
+
 /* ---- api.c: request parsing and response shapes (OpenAI's JSON) -------------------------------
  */
 typedef struct {
@@ -103,11 +134,17 @@ typedef struct {
 /* Sets *err and returns false (for `return api_fail(...)`). */
 bool api_fail(api_error *err, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Valid UTF-8 copy of s[0, n) (invalid bytes become U+FFFD, NULs are dropped), malloc'ed. */
+char *api_utf8_clean(const char *s, size_t n);
 /* {"error": {...}} as a malloc'ed string. */
 char *api_error_json(const api_error *err);
 
-/* The request fields both endpoints share: sampling, max_tokens (0 when absent), stop, stream. */
-bool api_parse_common(const cJSON *root, srv_request *r, api_error *err);
+/* Every top-level field of a request is checked against the endpoint's table of known fields (an
+ * unknown one is a 400 naming it), then the fields both endpoints share are read: sampling,
+ * max_tokens (0 when absent), stop, stream, logprobs, logit_bias (token ids below n_vocab), and
+ * the fields accepted only in a form lmc honours (n 1, echo false, response_format text, ...). */
+bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_request *r,
+                      api_error *err);
 /* messages -> (role, content) pairs; strings point into root (or into *arena, which the caller
  * frees). */
 bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,
@@ -115,18 +152,50 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
 /* "prompt": a string (or an array holding one string). Points into root. */
 bool api_parse_prompt(const cJSON *root, const char **prompt, api_error *err);
 
-/* Response bodies (malloc'ed JSON). text may be NULL (empty). */
-char *api_completion_json(const srv_request *r, const char *model_id, const char *text, size_t len);
+/* Response bodies (malloc'ed JSON). text may be NULL (empty). The log-probabilities given are
+ * lp[0..n_lp) (the tokens whose text the body carries); model renders their pieces. */
+char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
+                          const char *text, size_t len, const srv_logprob *lp, int32_t n_lp);
 /* One SSE event "data: {...}\n\n" appended to *buf. first: the role chunk (chat). final: the chunk
- * with finish_reason (and usage). */
-void api_sse_chunk(const srv_request *r, const char *model_id, const char *text, size_t len,
-                   bool final, char **buf, size_t *len_buf, size_t *cap);
+ * with finish_reason (and usage). lp/n_lp as above, for this chunk's tokens. */
+void api_sse_chunk(const srv_request *r, const lmc_model *model, const char *model_id,
+                   const char *text, size_t len, const srv_logprob *lp, int32_t n_lp, bool final,
+                   char **buf, size_t *len_buf, size_t *cap);
 void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len_buf,
                   size_t *cap);
 void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len_buf,
                    size_t *cap);
 void api_sse_raw(const char *data, char **buf, size_t *len_buf, size_t *cap);
 const char *api_finish_str(srv_finish f);
+
+/* ---- endpoints.c: the endpoints besides generation -------------------------------------------
+ * Each returns a malloc'ed body (JSON, or Prometheus text for metrics) or NULL with *err set. */
+/* POST /tokenize {"content", "add_special", "with_pieces"} -> {"tokens"}; the caller holds the
+ * tokenizer lock. */
+char *ep_tokenize(const lmc_model *m, const char *body, size_t len, api_error *err);
+/* POST /detokenize {"tokens"} -> {"content"}; the caller holds the tokenizer lock. */
+char *ep_detokenize(const lmc_model *m, const char *body, size_t len, api_error *err);
+
+/* /v1/embeddings runs on its own CPU context of one sequence (lmc serve --embeddings), one request
+ * at a time, beside the generation engine. */
+typedef struct srv_embedder srv_embedder;
+lmc_status srv_embedder_init(lmc_model *m, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                             pthread_mutex_t *tok_mu, srv_embedder **out);
+void srv_embedder_free(srv_embedder *e);
+/* POST /v1/embeddings (OpenAI's shape): mean-pooled, L2-normalized final hidden states. */
+char *ep_embeddings(srv_embedder *e, const char *model_id, const char *body, size_t len,
+                    api_error *err);
+
+/* GET /props: llama-server's shape (context size, slots, template, model, default settings). */
+typedef struct {
+    const lmc_model *model;
+    const char *model_id, *model_path;
+    int32_t n_ctx, n_slots;
+    bool embeddings;
+} srv_props;
+char *ep_props(const srv_props *p);
+/* GET /metrics: Prometheus text. hits[i]: requests served on route name[i]. */
+char *ep_metrics(srv_engine *e, const char *const *name, const uint64_t *hits, int n);
 
 /* ---- page -------------------------------------------------------------------------------------
  */

@@ -25,6 +25,7 @@ typedef struct {
     bool started;     /* req's generation was started on gen */
     int32_t row;      /* logits row of this slot in the current step, -1 none */
     int32_t n_step;   /* tokens this slot put in the current batch */
+    int32_t n_cached; /* tokens in its KV cache (for /metrics; engine mutex) */
     uint64_t last_used;
 } srv_slot;
 
@@ -48,7 +49,8 @@ struct srv_engine {
     srv_request **queue; /* ring of (queue_cap) */
     int32_t q_head, q_len, q_cap;
 
-    uint64_t clock; /* admission counter for LRU */
+    uint64_t clock;       /* admission counter for LRU */
+    srv_engine_metrics m; /* the counters of /metrics (engine mutex) */
 
     /* batch buffers, (n_batch) each */
     int32_t *b_tok, *b_pos, *b_seq;
@@ -75,6 +77,8 @@ void srv_request_release(srv_request *r) {
     for (int i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->text);
+    free(r->lp);
+    free(r->bias);
     free(r);
 }
 
@@ -109,6 +113,12 @@ static void slot_finish(srv_engine *e, srv_slot *s, srv_finish f, int err_status
     s->req = NULL;
     s->started = false;
     e->n_busy--;
+    e->m.n_finished++;
+    e->m.n_prompt_tokens += (uint64_t)(r->n_prompt - r->n_reused);
+    e->m.n_cached_tokens += (uint64_t)r->n_reused;
+    e->m.n_gen_tokens += (uint64_t)r->n_gen;
+    e->m.t_prompt += r->t_first;
+    e->m.t_gen += r->t_gen;
     pthread_mutex_unlock(&e->mu);
 
     if (e->verbose) {
@@ -124,10 +134,34 @@ static void slot_finish(srv_engine *e, srv_slot *s, srv_finish f, int err_status
 
 /* Hands an event of slot s's generation to its request: the new text and counts, and at the end
  * the finish reason (err: the message when it ended in an error). */
+/* Records the log-probabilities of a sampled token (mutex held); false when out of memory. */
+static bool req_logprob(srv_engine *e, srv_request *r, const lmc_gen_event *ev) {
+    if (!r->logprobs || ev->token < 0 || !ev->probs || lmc_token_is_eog(e->model, ev->token))
+        return true;
+    if (r->n_lp == r->cap_lp) {
+        int32_t cap = r->cap_lp ? 2 * r->cap_lp : 64;
+        srv_logprob *lp = realloc(r->lp, (size_t)cap * sizeof *lp);
+        if (!lp) return false;
+        r->lp = lp;
+        r->cap_lp = cap;
+    }
+    srv_logprob *x = &r->lp[r->n_lp++];
+    x->token = ev->token;
+    x->logprob = ev->logprob;
+    x->offset = r->lp_bytes;
+    x->n_top = ev->n_probs < SRV_MAX_TOP ? ev->n_probs : SRV_MAX_TOP;
+    memcpy(x->top, ev->probs, (size_t)x->n_top * sizeof *x->top);
+    char buf[256];
+    int32_t n = lmc_token_to_piece(e->model, ev->token, buf, sizeof buf, false);
+    r->lp_bytes += n > 0 ? (size_t)n : 0;
+    return true;
+}
+
 static void slot_event(srv_engine *e, srv_slot *s, const lmc_gen_event *ev, const char *err) {
     srv_request *r = s->req;
     pthread_mutex_lock(&e->mu);
-    bool ok = !ev->len || req_append(r, ev->text, ev->len);
+    bool ok = (!ev->len || req_append(r, ev->text, ev->len)) && req_logprob(e, r, ev);
+    s->n_cached = lmc_gen_n_cached(s->gen);
     r->n_gen = ev->stats.n_gen;
     r->n_reused = ev->stats.n_reused;
     r->t_first = ev->stats.t_first;
@@ -207,6 +241,9 @@ static bool slot_start(srv_engine *e, srv_slot *s) {
     gp.stop = (const char *const *)r->stop;
     gp.n_stop = r->n_stop;
     gp.accept_prompt = true; /* penalties see the prompt, as llama.cpp's server does */
+    gp.logit_bias = r->bias;
+    gp.n_logit_bias = r->n_bias;
+    gp.n_probs = r->logprobs ? (r->top_logprobs > 0 ? r->top_logprobs : 1) : 0;
     lmc_status st = lmc_gen_start(s->gen, r->prompt, r->n_prompt, &gp);
     if (st != LMC_OK) {
         slot_finish(e, s, SRV_FINISH_ERROR, 500, lmc_last_error());
@@ -379,6 +416,20 @@ void srv_engine_counts(srv_engine *e, int *n_slots, int *n_busy, int *n_queued) 
     *n_slots = e->n_slots;
     *n_busy = e->n_busy;
     *n_queued = e->q_len;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void srv_engine_get_metrics(srv_engine *e, srv_engine_metrics *m) {
+    const int64_t n_ctx = lmc_context_n_ctx(e->ctx);
+    pthread_mutex_lock(&e->mu);
+    *m = e->m;
+    m->n_slots = e->n_slots;
+    m->n_busy = e->n_busy;
+    m->n_queued = e->q_len;
+    m->kv_tokens = 0;
+    for (int32_t i = 0; i < e->n_slots; i++)
+        m->kv_tokens += e->slots[i].n_cached;
+    m->kv_cap = (int64_t)e->n_slots * n_ctx;
     pthread_mutex_unlock(&e->mu);
 }
 
