@@ -183,8 +183,8 @@ char *ep_detokenize(const lmc_model *m, const char *body, size_t len, api_error 
 /* ---- /v1/embeddings -------------------------------------------------------------------------- */
 struct srv_embedder {
     lmc_model *m;
-    lmc_context *ctx;       /* CPU, one sequence */
-    pthread_mutex_t mu;     /* one request at a time on ctx */
+    lmc_context *ctx;        /* CPU, one sequence */
+    pthread_mutex_t mu;      /* one request at a time on ctx */
     pthread_mutex_t *tok_mu; /* the server's tokenizer lock */
     int32_t n_ctx, n_embd;
 };
@@ -254,8 +254,7 @@ static char *base64(const unsigned char *p, size_t n) {
 }
 
 /* One input's tokens: a string (tokenized with BOS/EOS as the model says) or an array of ids. */
-static int32_t *input_tokens(srv_embedder *e, const cJSON *v, int idx, int32_t *n,
-                             api_error *err) {
+static int32_t *input_tokens(srv_embedder *e, const cJSON *v, int idx, int32_t *n, api_error *err) {
     char param[32];
     snprintf(param, sizeof param, "input[%d]", idx);
     if (cJSON_IsString(v)) {
@@ -317,8 +316,8 @@ static bool embed_one(srv_embedder *e, const cJSON *v, int idx, float *emb, int6
 
 char *ep_embeddings(srv_embedder *e, const char *model_id, const char *body, size_t len,
                     api_error *err) {
-    static const char *const known[] = {"input", "model", "encoding_format", "dimensions", "user",
-                                        NULL};
+    static const char *const known[] = {"input",      "model", "encoding_format",
+                                        "dimensions", "user",  NULL};
     cJSON *root = parse_body(body, len, known, "/v1/embeddings", err);
     if (!root) return NULL;
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
@@ -459,8 +458,8 @@ static void tb_printf(textbuf *b, const char *fmt, ...) {
 }
 
 static void metric(textbuf *b, const char *name, const char *type, const char *help, double v) {
-    tb_printf(b, "# HELP lmc_%s %s\n# TYPE lmc_%s %s\nlmc_%s %.17g\n", name, help, name, type,
-              name, v);
+    tb_printf(b, "# HELP lmc_%s %s\n# TYPE lmc_%s %s\nlmc_%s %.17g\n", name, help, name, type, name,
+              v);
 }
 
 char *ep_metrics(srv_engine *e, const char *const *name, const uint64_t *hits, int n) {
