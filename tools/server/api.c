@@ -4,6 +4,7 @@
 #include "server.h"
 #include "cli.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,7 +241,7 @@ static bool parse_logit_bias(const cJSON *root, int32_t n_vocab, srv_request *r,
     cJSON_ArrayForEach(it, lb) {
         char *end = NULL;
         long t = strtol(it->string, &end, 10);
-        if (!it->string[0] || *end || t < 0 || t >= n_vocab)
+        if (!isdigit((unsigned char)it->string[0]) || *end || t < 0 || t >= n_vocab)
             return api_fail(err, 400, "logit_bias",
                             "'logit_bias' key '%.32s' is not a token id in [0, %d)", it->string,
                             n_vocab);
