@@ -3,6 +3,7 @@
  * streaming text with stop strings held back, limits and timing. It does not schedule several
  * sequences (the server builds their batches) and never prints. */
 #include "context.h"
+#include "grammar.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -27,6 +28,9 @@ struct lmc_gen {
     int32_t n_stop;
     lmc_sampler *smp;
     lmc_detok *detok;
+    grammar_vocab *gv;   /* the vocabulary as grammars see it (built at the first grammar) */
+    grammar_matcher *gm; /* the grammar of the current generation, NULL when none */
+    float *row;          /* (n_vocab) logits the grammar masked */
 
     /* Text not handed out before this call: [0, n_emit) goes out with the current event,
      * [n_emit, n_text) is held back (it could be the start of a stop string). */
@@ -92,6 +96,9 @@ void lmc_gen_free(lmc_gen *g) {
     free(g->stop);
     lmc_detok_free(g->detok);
     lmc_sampler_free(g->smp);
+    grammar_matcher_free(g->gm);
+    grammar_vocab_free(g->gv);
+    free(g->row);
     free(g);
 }
 
@@ -149,6 +156,18 @@ static lmc_status set_stops(lmc_gen *g, const char *const *stop, int32_t n) {
     return LMC_OK;
 }
 
+/* A fresh match state for grammar (NULL: none); the vocabulary table is built once. */
+static lmc_status set_grammar(lmc_gen *g, const lmc_grammar *grammar) {
+    grammar_matcher_free(g->gm);
+    g->gm = NULL;
+    if (!grammar) return LMC_OK;
+    if (!g->gv && !(g->gv = grammar_vocab_init(g->model))) return LMC_ERR_OOM;
+    if (!g->row && !(g->row = malloc((size_t)g->n_vocab * sizeof *g->row)))
+        return lmc_err(LMC_ERR_OOM, "lmc_gen_start: out of memory for the grammar");
+    g->gm = grammar_matcher_init(grammar, g->gv);
+    return g->gm ? LMC_OK : LMC_ERR_OOM;
+}
+
 lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
                          const lmc_gen_params *params) {
     if (!g) return lmc_err(LMC_ERR_INVALID_ARG, "lmc_gen_start: no lmc_gen");
@@ -168,6 +187,8 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
         g->smp = smp;
     }
     lmc_status st = set_stops(g, par.stop, par.n_stop);
+    if (st != LMC_OK) return st;
+    st = set_grammar(g, par.grammar);
     if (st != LMC_OK) return st;
     g->n_predict = par.n_predict;
     g->accept_prompt = par.accept_prompt;
@@ -290,11 +311,17 @@ static void ev_end(const lmc_gen *g, lmc_gen_event *ev) {
  * the chosen token. Prompt tokens go to the penalty history only (lmc_sampler_accept), never to a
  * constraint. */
 static int32_t gen_sample(lmc_gen *g, const float *logits) {
-    return lmc_sampler_sample(g->smp, logits);
+    int32_t tok = lmc_sampler_sample(g->smp, logits);
+    /* The grammar is checked lazily: the unconstrained choice stands when the grammar allows it
+     * (most steps); otherwise the whole vocabulary is masked and the chain runs again. */
+    if (g->gm && !grammar_allows(g->gm, tok))
+        tok = grammar_mask(g->gm, logits, g->row) ? lmc_sampler_sample(g->smp, g->row) : -2;
+    return tok;
 }
 
 static void gen_accept(lmc_gen *g, int32_t tok) {
     lmc_sampler_accept(g->smp, tok);
+    if (g->gm && tok >= 0 && tok < g->n_vocab) grammar_accept(g->gm, tok);
 }
 
 /* Samples from the logits of the last held token; then, in this order: an EOG token, a stop string,
@@ -307,6 +334,10 @@ static lmc_status gen_next(lmc_gen *g, const float *logits, lmc_gen_event *ev) {
         g->st.t_first = g->t_first - g->t_start;
     }
     ev->token = tok;
+    if (tok == -2) {
+        gen_finish(g, LMC_GEN_END_ERROR, ev);
+        return lmc_err(LMC_ERR_INVALID_ARG, "the grammar allows no token here");
+    }
     if (tok < 0 || tok >= g->n_vocab) {
         gen_finish(g, LMC_GEN_END_ERROR, ev);
         return lmc_err(LMC_ERR_BACKEND, "sampler returned an invalid token (%d)", tok);
