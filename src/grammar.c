@@ -26,7 +26,8 @@ typedef struct {
 } parser;
 
 /* ---- errors with line and column ---------------------------------------------------------- */
-static const char *perr(parser *p, const char *at, lmc_status st, const char *what, const char *arg) {
+static const char *perr(parser *p, const char *at, lmc_status st, const char *what,
+                        const char *arg) {
     if (p->st != LMC_OK) return NULL;
     int line = 1, col = 1;
     for (const char *s = p->src; s < at && s < p->end; s++) {
@@ -159,10 +160,23 @@ static const char *parse_char(parser *p, const char *s, uint32_t *cp) {
             return s + 2 + nhex;
         }
         switch (c) {
-        case 't': *cp = '\t'; break;
-        case 'r': *cp = '\r'; break;
-        case 'n': *cp = '\n'; break;
-        case '\\': case '"': case '[': case ']': case '-': case '.': *cp = (uint32_t)c; break;
+        case 't':
+            *cp = '\t';
+            break;
+        case 'r':
+            *cp = '\r';
+            break;
+        case 'n':
+            *cp = '\n';
+            break;
+        case '\\':
+        case '"':
+        case '[':
+        case ']':
+        case '-':
+        case '.':
+            *cp = (uint32_t)c;
+            break;
         default: {
             char esc[3] = {'\\', c, 0};
             return perr(p, s, LMC_ERR_FORMAT, "unknown escape", esc);
@@ -189,7 +203,8 @@ static const char *parse_int(parser *p, const char *s, uint32_t *out) {
     uint64_t v = 0;
     while (s < p->end && isdigit((unsigned char)*s)) {
         v = v * 10 + (uint64_t)(*s++ - '0');
-        if (v > 100000) return perr(p, s, LMC_ERR_UNSUPPORTED, "repetition count above 100000", NULL);
+        if (v > 100000)
+            return perr(p, s, LMC_ERR_UNSUPPORTED, "repetition count above 100000", NULL);
     }
     *out = (uint32_t)v;
     return s;
@@ -258,8 +273,8 @@ static const char *parse_class(parser *p, const char *s, seq *out) {
     return s + 1;
 }
 
-static const char *parse_repeat_op(parser *p, const char *s, seq *out, uint32_t last,
-                                   uint32_t rule, bool nested) {
+static const char *parse_repeat_op(parser *p, const char *s, seq *out, uint32_t last, uint32_t rule,
+                                   bool nested) {
     uint32_t min = 0, max = UINT32_MAX;
     if (last == out->n)
         return perr(p, s, LMC_ERR_FORMAT, "nothing before the repetition operator", NULL);
@@ -276,7 +291,8 @@ static const char *parse_repeat_op(parser *p, const char *s, seq *out, uint32_t 
             if (s < p->end && isdigit((unsigned char)*s)) {
                 if (!(s = parse_int(p, s, &max))) return NULL;
                 s = skip_space(p, s, nested);
-                if (max < min) return perr(p, s, LMC_ERR_FORMAT, "repetition {m,n} with n < m", NULL);
+                if (max < min)
+                    return perr(p, s, LMC_ERR_FORMAT, "repetition {m,n} with n < m", NULL);
             }
         } else {
             max = min;
@@ -365,7 +381,8 @@ static const char *parse_rule(parser *p, const char *s) {
     int32_t id = rule_id(p, s, (size_t)(e - s));
     if (id < 0) return TOO_BIG(p, s);
     s = skip_space(p, e, false);
-    if (p->end - s < 3 || memcmp(s, "::=", 3)) return perr(p, s, LMC_ERR_FORMAT, "expecting ::=", NULL);
+    if (p->end - s < 3 || memcmp(s, "::=", 3))
+        return perr(p, s, LMC_ERR_FORMAT, "expecting ::=", NULL);
     s = parse_alternates(p, skip_space(p, s + 3, true), (uint32_t)id, (uint32_t)id, false);
     if (!s) return NULL;
     if (s < p->end && *s == '\r')

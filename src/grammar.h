@@ -15,9 +15,9 @@
 typedef enum {
     GE_END = 0,
     GE_ALT,
-    GE_RULE_REF,     /* value: rule id */
-    GE_CHAR,         /* value: code point (starts a class) */
-    GE_CHAR_NOT,     /* value: code point (starts a negated class) */
+    GE_RULE_REF, /* value: rule id */
+    GE_CHAR,     /* value: code point (starts a class) */
+    GE_CHAR_NOT, /* value: code point (starts a negated class) */
     GE_CHAR_RNG_UPPER,
     GE_CHAR_ALT,
     GE_CHAR_ANY, /* '.' */
@@ -35,13 +35,13 @@ struct lmc_grammar {
 };
 
 /* Limits against hostile grammars (each a clear error, or a path not followed while matching). */
-#define GRAMMAR_MAX_TEXT (4u << 20)     /* bytes of GBNF text */
-#define GRAMMAR_MAX_ELEMS (1u << 20)    /* elements after repetitions are expanded */
-#define GRAMMAR_MAX_RULES 4096u         /* rules, generated ones included */
-#define GRAMMAR_MAX_NEST 200            /* nested parentheses */
-#define GRAMMAR_MAX_STACKS 1024         /* parses alive at once; more are not followed */
-#define GRAMMAR_MAX_STACK_DEPTH 4096    /* elements on one parse stack; deeper is not followed */
-#define GRAMMAR_MAX_STORE (1u << 22)    /* stack elements held while matching one step */
+#define GRAMMAR_MAX_TEXT (4u << 20)  /* bytes of GBNF text */
+#define GRAMMAR_MAX_ELEMS (1u << 20) /* elements after repetitions are expanded */
+#define GRAMMAR_MAX_RULES 4096u      /* rules, generated ones included */
+#define GRAMMAR_MAX_NEST 200         /* nested parentheses */
+#define GRAMMAR_MAX_STACKS 1024      /* parses alive at once; more are not followed */
+#define GRAMMAR_MAX_STACK_DEPTH 4096 /* elements on one parse stack; deeper is not followed */
+#define GRAMMAR_MAX_STORE (1u << 22) /* stack elements held while matching one step */
 
 /* The vocabulary as the matcher sees it: each token's bytes (as lmc_detok emits them), sorted so
  * that tokens sharing a prefix are walked once. Built once per model and generation core. */
@@ -63,6 +63,13 @@ lmc_status grammar_accept(grammar_matcher *m, int32_t tok);
 /* Direct byte-level use (tests): feeds bytes; false when the grammar rejects them (the state is
  * then unchanged). */
 bool grammar_accept_bytes(grammar_matcher *m, const char *s, size_t n);
+/* Whether bytes could come next (the state is unchanged). */
+bool grammar_probe_bytes(grammar_matcher *m, const char *s, size_t n);
 bool grammar_can_end(const grammar_matcher *m);
+
+/* A regular expression (a JSON schema's "pattern": literals, escapes \\d \\w \\s, classes, '.',
+ * groups, alternation, * + ? {m,n}; anchored at both ends) as a GBNF expression over the JSON
+ * encoding of the matching strings (malloc'ed). NULL with err set for unsupported features. */
+char *schema_regex_to_gbnf(const char *re, char *err, size_t err_size);
 
 #endif

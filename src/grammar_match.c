@@ -12,12 +12,12 @@
 
 struct grammar_vocab {
     int32_t n_vocab;
-    char *bytes;      /* every token's piece, one after another */
-    uint32_t *off;    /* (n_vocab) where token t's piece starts in bytes */
-    uint32_t *len;    /* (n_vocab) its length */
-    uint8_t *eog;     /* (n_vocab) end-of-generation tokens */
-    int32_t *sorted;  /* (n_sorted) tokens with a non-empty piece, not EOG, by bytes */
-    uint32_t *lcp;    /* (n_sorted) bytes shared with the previous token in that order */
+    char *bytes;     /* every token's piece, one after another */
+    uint32_t *off;   /* (n_vocab) where token t's piece starts in bytes */
+    uint32_t *len;   /* (n_vocab) its length */
+    uint8_t *eog;    /* (n_vocab) end-of-generation tokens */
+    int32_t *sorted; /* (n_sorted) tokens with a non-empty piece, not EOG, by bytes */
+    uint32_t *lcp;   /* (n_sorted) bytes shared with the previous token in that order */
     int32_t n_sorted;
     uint32_t max_len; /* longest piece */
 };
@@ -153,7 +153,8 @@ static inline bool is_end(const gelem *e) {
 /* Keeps the stack el[off, off+len) unless an equal one is already among st[first, n_st). */
 static void add_final(gstore *s, uint32_t off, uint32_t len, size_t first) {
     for (size_t i = first; i < s->n_st; i++)
-        if (s->st[i].len == len && !memcmp(s->el + s->st[i].off, s->el + off, len * sizeof(uint32_t))) {
+        if (s->st[i].len == len &&
+            !memcmp(s->el + s->st[i].off, s->el + off, len * sizeof(uint32_t))) {
             if (off + len == s->n_el) s->n_el = off;
             return;
         }
@@ -375,6 +376,13 @@ bool grammar_accept_bytes(grammar_matcher *m, const char *s, size_t n) {
     gframe f;
     bool ok = walk(m, (const uint8_t *)s, n, &f);
     if (ok) commit(m, &f);
+    scratch_reset(m);
+    return ok;
+}
+
+bool grammar_probe_bytes(grammar_matcher *m, const char *s, size_t n) {
+    gframe f;
+    bool ok = walk(m, (const uint8_t *)s, n, &f);
     scratch_reset(m);
     return ok;
 }

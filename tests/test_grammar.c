@@ -264,8 +264,8 @@ static void test_mask(lmc_model *model) {
             k2 += ok;
             diff += ok != (row[t] != -INFINITY) || (ok && row[t] != logits[t]);
         }
-        CHECK(k == k2 && diff == 0 && k > 0, "step %d: mask %d, token by token %d, %d differ", s,
-              k, k2, diff);
+        CHECK(k == k2 && diff == 0 && k > 0, "step %d: mask %d, token by token %d, %d differ", s, k,
+              k2, diff);
     }
     grammar_matcher_free(m);
 
@@ -291,7 +291,8 @@ static void test_mask(lmc_model *model) {
         lmc_gen_event ev;
         do {
             if (lmc_gen_step(gen, &ev) != LMC_OK) break;
-            if (ev.len && len + ev.len < sizeof out) memcpy(out + len, ev.text, ev.len), len += ev.len;
+            if (ev.len && len + ev.len < sizeof out)
+                memcpy(out + len, ev.text, ev.len), len += ev.len;
         } while (ev.end == LMC_GEN_END_NONE);
         out[len] = 0;
         CHECK(ev.end == LMC_GEN_END_EOG, "seed %llu ended with %d: '%s' (%s)",
