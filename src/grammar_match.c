@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     uint32_t st0, n_st;
     uint32_t cp;
-    int32_t remain;
+    int16_t remain, total; /* bytes to come; bytes of the whole sequence */
 } gframe;
 
 struct grammar_matcher {
@@ -243,34 +243,40 @@ static gframe accept_cp(const lmc_grammar *g, gstore *s, const gframe *f, uint32
         s->n_el += n;
         expand(g, s, o, n, first, 0);
     }
-    return (gframe){(uint32_t)first, (uint32_t)(s->n_st - first), 0, 0};
+    return (gframe){(uint32_t)first, (uint32_t)(s->n_st - first), 0, 0, 0};
 }
 
 /* Frame f followed by byte b into *out; false when no parse survives. */
 static bool step_byte(const lmc_grammar *g, gstore *s, const gframe *f, uint8_t b, gframe *out) {
+    static const uint32_t MIN[5] = {0, 0, 0x80, 0x800, 0x10000}; /* shortest form by length */
     uint32_t cp;
-    int32_t remain;
+    int16_t remain, total = f->total;
     if (f->remain > 0) {
         if ((b & 0xC0) != 0x80) return false;
         cp = f->cp << 6 | (b & 0x3Fu);
-        remain = f->remain - 1;
+        remain = (int16_t)(f->remain - 1);
     } else if (b < 0x80) {
-        cp = b, remain = 0;
+        cp = b, remain = 0, total = 1;
     } else if ((b >> 5) == 6 && b >= 0xC2) {
-        cp = b & 0x1Fu, remain = 1;
+        cp = b & 0x1Fu, remain = 1, total = 2;
     } else if ((b >> 4) == 14) {
-        cp = b & 0x0Fu, remain = 2;
+        cp = b & 0x0Fu, remain = 2, total = 3;
     } else if ((b >> 3) == 30 && b <= 0xF4) {
-        cp = b & 0x07u, remain = 3;
+        cp = b & 0x07u, remain = 3, total = 4;
     } else {
         return false;
     }
     if (remain == 0) {
+        if (cp < MIN[total] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
         *out = accept_cp(g, s, f, cp);
         return out->n_st > 0;
     }
+    /* the code points this prefix can still become: overlong forms and beyond U+10FFFF excluded */
     uint32_t lo = cp << (6 * remain), hi = lo | ((1u << (6 * remain)) - 1);
-    *out = (gframe){f->st0, f->n_st, cp, remain};
+    if (lo < MIN[total]) lo = MIN[total];
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    if (lo > hi) return false;
+    *out = (gframe){f->st0, f->n_st, cp, remain, total};
     for (uint32_t i = 0; i < f->n_st; i++) {
         gstack k = s->st[f->st0 + i];
         if (k.len && match_range(g->elems, s->el[k.off + k.len - 1], lo, hi)) return true;
@@ -310,7 +316,7 @@ grammar_matcher *grammar_matcher_init(const lmc_grammar *g, const grammar_vocab 
             a++;
         if (g->elems[a].type == GE_END) break;
     }
-    gframe f0 = {0, (uint32_t)s->n_st, 0, 0};
+    gframe f0 = {0, (uint32_t)s->n_st, 0, 0, 0};
     commit(m, &f0);
     if (!m->cur.n_st) {
         grammar_matcher_free(m);
@@ -368,7 +374,7 @@ static void commit(grammar_matcher *m, const gframe *f) {
     gstore tmp = m->s;
     m->s = *t;
     *t = tmp;
-    m->cur = (gframe){0, (uint32_t)m->s.n_st, f->cp, f->remain};
+    m->cur = (gframe){0, (uint32_t)m->s.n_st, f->cp, f->remain, f->total};
     m->base_el = m->s.n_el;
 }
 

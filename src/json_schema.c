@@ -149,8 +149,7 @@ static const char *prim(conv *c, const char *name) {
         {"null", "\"null\" space", "space"},
         {"integral-part", "[0] | [1-9] [0-9]{0,15}", ""},
         {"decimal-part", "[0-9]{1,16}", ""},
-        {"number",
-         "(\"-\"? integral-part) (\".\" decimal-part)? ([eE] [-+]? integral-part)? space",
+        {"number", "(\"-\"? integral-part) (\".\" decimal-part)? ([eE] [-+]? integral-part)? space",
          "integral-part decimal-part space"},
         {"integer", "(\"-\"? integral-part) space", "integral-part space"},
         {"char", "[^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})", ""},
@@ -203,16 +202,32 @@ static void child(char *out, size_t size, const char *path, const char *key) {
 }
 
 /* ---- keywords ------------------------------------------------------------------------------- */
-static const char *const ANNOTATIONS[] = {"title",    "description", "$schema",   "$id",
-                                          "$comment", "default",     "examples",  "deprecated",
-                                          "readOnly", "writeOnly",   "$defs",     "definitions",
+static const char *const ANNOTATIONS[] = {"title",    "description", "$schema",  "$id",
+                                          "$comment", "default",     "examples", "deprecated",
+                                          "readOnly", "writeOnly",   "$defs",    "definitions",
                                           "strict",   "nullable_ok", "$anchor"};
-static const char *const KNOWN[] = {
-    "type",     "properties", "required",  "additionalProperties", "items",
-    "prefixItems", "minItems", "maxItems",  "enum",                 "const",
-    "anyOf",    "oneOf",      "allOf",     "$ref",                 "pattern",
-    "minLength", "maxLength", "format",    "minimum",              "maximum",
-    "exclusiveMinimum", "exclusiveMaximum"};
+static const char *const KNOWN[] = {"type",
+                                    "properties",
+                                    "required",
+                                    "additionalProperties",
+                                    "items",
+                                    "prefixItems",
+                                    "minItems",
+                                    "maxItems",
+                                    "enum",
+                                    "const",
+                                    "anyOf",
+                                    "oneOf",
+                                    "allOf",
+                                    "$ref",
+                                    "pattern",
+                                    "minLength",
+                                    "maxLength",
+                                    "format",
+                                    "minimum",
+                                    "maximum",
+                                    "exclusiveMinimum",
+                                    "exclusiveMaximum"};
 
 static bool in_list(const char *k, const char *const *list, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -505,7 +520,8 @@ static const char *visit_string(conv *c, const cJSON *s, const char *hint, const
     sbuf b = {0};
     if (pat) {
         char err[200];
-        if (!cJSON_IsString(pat)) return fail(c, LMC_ERR_FORMAT, path, "'pattern' must be a string");
+        if (!cJSON_IsString(pat))
+            return fail(c, LMC_ERR_FORMAT, path, "'pattern' must be a string");
         char *re = schema_regex_to_gbnf(pat->valuestring, err, sizeof err);
         if (!re) return fail(c, LMC_ERR_UNSUPPORTED, path, "'pattern': %s", err);
         sb_printf(&b, "\"\\\"\" %s \"\\\"\" space", re);
@@ -577,7 +593,8 @@ static const char *visit_array(conv *c, const cJSON *s, const char *hint, const 
             free(b.p);
             return NULL;
         }
-        if (hi >= 0 && hi < lo) return fail(c, LMC_ERR_FORMAT, path, "'maxItems' is below 'minItems'");
+        if (hi >= 0 && hi < lo)
+            return fail(c, LMC_ERR_FORMAT, path, "'maxItems' is below 'minItems'");
         if ((hi >= 0 ? hi : lo) > MAX_REPEAT)
             return fail(c, LMC_ERR_UNSUPPORTED, path, "item counts above %d are not supported",
                         MAX_REPEAT);
@@ -611,7 +628,8 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
     prim(c, "space");
     if (props && !cJSON_IsObject(props))
         return fail(c, LMC_ERR_FORMAT, path, "'properties' must be an object");
-    if (req && !cJSON_IsArray(req)) return fail(c, LMC_ERR_FORMAT, path, "'required' must be an array");
+    if (req && !cJSON_IsArray(req))
+        return fail(c, LMC_ERR_FORMAT, path, "'required' must be an array");
     for (const cJSON *r = req ? req->child : NULL; r; r = r->next)
         if (!cJSON_IsString(r))
             return fail(c, LMC_ERR_FORMAT, path, "'required' must hold strings");
@@ -754,8 +772,8 @@ static const char *visit_ref(conv *c, const cJSON *s, const char *path) {
     return rn;
 }
 
-static const char *visit_alternatives(conv *c, const cJSON *list, const char *key,
-                                      const char *hint, const char *path) {
+static const char *visit_alternatives(conv *c, const cJSON *list, const char *key, const char *hint,
+                                      const char *path) {
     char p[512], name[160];
     if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list))
         return fail(c, LMC_ERR_FORMAT, path, "'%s' must be a non-empty array", key);

@@ -213,7 +213,11 @@ static bool read_cp(rx *r, uint32_t *cp) {
         r->s += 2;
         return true;
     }
-    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
+    int len = s[0] < 0x80         ? 1
+              : (s[0] >> 5) == 6  ? 2
+              : (s[0] >> 4) == 14 ? 3
+              : (s[0] >> 3) == 30 ? 4
+                                  : 0;
     if (!len) return rfail(r, "invalid UTF-8");
     uint32_t v = len == 1 ? s[0] : s[0] & (0x7F >> len);
     for (int i = 1; i < len; i++) {

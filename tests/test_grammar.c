@@ -148,6 +148,24 @@ static void test_features(void) {
         grammar_matcher_free(m);
         lmc_grammar_free(g);
     }
+    /* lead bytes are pruned by the code points they can still become: no overlong forms, no
+     * surrogates, nothing past U+10FFFF */
+    g = compile("root ::= \"s\" | [\\x00-\\x7F\\u0800-\\uFFFF]");
+    if (g) {
+        REJECT(g, "\xc2");         /* U+0080.. : not in the class */
+        PREFIX(g, "\xe0");         /* U+0800.. */
+        REJECT(g, "\xe0\x80");     /* overlong */
+        REJECT(g, "\xed\xa0\x80"); /* a surrogate */
+        ACCEPT(g, "\xe0\xa0\x80"); /* U+0800 */
+        REJECT(g, "\xf0");         /* beyond the class */
+        lmc_grammar_free(g);
+    }
+    g = compile("root ::= \"s\"");
+    if (g) {
+        REJECT(g, "\xe0");
+        REJECT(g, "\xf0");
+        lmc_grammar_free(g);
+    }
     /* recursion that is not left recursion, and an empty alternative */
     g = compile("root ::= \"(\" root \")\" | ");
     if (g) {

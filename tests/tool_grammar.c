@@ -2,9 +2,9 @@
  *   tool_grammar gbnf   SCHEMA_FILE              prints the GBNF the schema converts to
  *   tool_grammar sample SCHEMA_FILE N SEED       prints N random strings of the grammar's language,
  *                                                each followed by a NUL byte
- *   tool_grammar accept SCHEMA_FILE              reads NUL-separated strings on stdin, prints 1 or 0
- *                                                per string (accepted whole by the grammar)
- * SCHEMA_FILE ending in .gbnf is taken as GBNF. Errors: the library's message on stderr, exit 1. */
+ *   tool_grammar accept SCHEMA_FILE              reads NUL-separated strings on stdin, prints 1 or
+ * 0 per string (accepted whole by the grammar) SCHEMA_FILE ending in .gbnf is taken as GBNF.
+ * Errors: the library's message on stderr, exit 1. */
 #include "grammar.h"
 #include "lmc.h"
 #include "testutil.h"
