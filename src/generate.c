@@ -279,6 +279,8 @@ static void gen_finish(lmc_gen *g, lmc_gen_end end, lmc_gen_event *ev) {
             text_add(g, tail, n); /* out of memory: the tail is lost, the rest goes out */
         if (text_scan(g, true) && end != LMC_GEN_END_CANCELLED) end = LMC_GEN_END_STOP;
     }
+    grammar_matcher_free(g->gm); /* the grammar is the caller's only while the generation runs */
+    g->gm = NULL;
     double now = lmc_time_s();
     if (g->state == LMC_GEN_PROMPT) g->st.t_prompt = now - g->t_start;
     g->st.t_gen = g->st.n_gen ? now - g->t_first : 0;

@@ -945,6 +945,11 @@ lmc_status lmc_json_schema_to_gbnf(const char *schema_json, size_t len, char **g
     conv c = {.root = root};
     const char *top = visit(&c, root, "root", "");
     if (top && strcmp(top, "root")) add_rule(&c, "root", top); /* root ::= the schema's rule */
+    for (int i = 0; top && i < c.n; i++) { /* no whitespace after the whole value */
+        size_t l = c.rules[i].body ? strlen(c.rules[i].body) : 0;
+        if (!strcmp(c.rules[i].name, "root") && l > 6 && !strcmp(c.rules[i].body + l - 6, " space"))
+            c.rules[i].body[l - 6] = 0;
+    }
     sbuf b = {0};
     for (int i = 0; c.st == LMC_OK && i < c.n; i++)
         sb_printf(&b, "%s ::= %s\n", c.rules[i].name, c.rules[i].body ? c.rules[i].body : "\"\"");

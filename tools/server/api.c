@@ -154,7 +154,7 @@ bool api_parse_common(const cJSON *root, srv_request *r, api_error *err) {
             return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
         }
     }
-    return true;
+    return api_parse_format(root, r, err);
 }
 
 bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,

@@ -38,6 +38,7 @@ typedef struct srv_request {
     lmc_sampler_params sp;
     char *stop[SRV_MAX_STOP];
     int n_stop;
+    lmc_grammar *grammar; /* response_format / grammar / json_schema compiled; NULL: none (owned) */
     char id[48];
     int64_t created;
 
@@ -108,6 +109,8 @@ char *api_error_json(const api_error *err);
 
 /* The request fields both endpoints share: sampling, max_tokens (0 when absent), stop, stream. */
 bool api_parse_common(const cJSON *root, srv_request *r, api_error *err);
+/* api_format.c: response_format, grammar, json_schema → r->grammar (a bad one: 400 naming it). */
+bool api_parse_format(const cJSON *root, srv_request *r, api_error *err);
 /* messages -> (role, content) pairs; strings point into root (or into *arena, which the caller
  * frees). */
 bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,

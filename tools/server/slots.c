@@ -75,6 +75,7 @@ void srv_request_release(srv_request *r) {
     for (int i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->text);
+    lmc_grammar_free(r->grammar);
     free(r);
 }
 
@@ -206,6 +207,7 @@ static bool slot_start(srv_engine *e, srv_slot *s) {
     gp.n_predict = r->max_tokens;
     gp.stop = (const char *const *)r->stop;
     gp.n_stop = r->n_stop;
+    gp.grammar = r->grammar;
     gp.accept_prompt = true; /* penalties see the prompt, as llama.cpp's server does */
     lmc_status st = lmc_gen_start(s->gen, r->prompt, r->n_prompt, &gp);
     if (st != LMC_OK) {
