@@ -427,12 +427,18 @@ static lmc_status check(const lmc_grammar *g, parser *p) {
     bool *nul = calloc(g->n_rules, 1);
     uint8_t *state = calloc(g->n_rules, 1);
     lmc_status st = LMC_OK;
+    double work = 0;
     if (!nul || !state) {
         st = lmc_err(LMC_ERR_OOM, "grammar: out of memory");
         goto done;
     }
     for (bool changed = true; changed;) { /* nullable rules: a fixpoint */
         changed = false;
+        if ((work += g->n_elems) > GRAMMAR_MAX_CHECK_WORK) {
+            st = lmc_err(LMC_ERR_UNSUPPORTED, "grammar: too complex to check (%u rules)",
+                         g->n_rules);
+            goto done;
+        }
         for (uint32_t r = 0; r < g->n_rules; r++) {
             if (nul[r]) continue;
             for (const gelem *e = g->elems + g->rule_start[r];; e++) {

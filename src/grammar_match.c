@@ -31,6 +31,7 @@ typedef struct {
     size_t n_el, cap_el;
     gstack *st;
     size_t n_st, cap_st;
+    size_t work, limit; /* expansions done and allowed (a bound on ambiguous grammars' cost) */
 } gstore;
 
 /* The stacks st[st0, st0+n_st) of the store with a pending partial code point (remain bytes to
@@ -173,7 +174,7 @@ static void expand(const lmc_grammar *g, gstore *s, uint32_t off, uint32_t len, 
         add_final(s, off, len, first);
         return;
     }
-    if (depth > g->n_rules) return;
+    if (depth > g->n_rules || ++s->work > s->limit) return; /* beyond the budget: not followed */
     bool has_next = !is_end(&E[top + 1]);
     for (uint32_t a = g->rule_start[E[top].value];; a++) {
         bool nonempty = !is_end(&E[a]);
@@ -229,6 +230,7 @@ static bool match_range(const gelem *E, uint32_t e, uint32_t lo, uint32_t hi) {
 /* The stacks after code point cp from frame f, appended to the store. */
 static gframe accept_cp(const lmc_grammar *g, gstore *s, const gframe *f, uint32_t cp) {
     size_t first = s->n_st;
+    if (s->work > s->limit) return (gframe){(uint32_t)first, 0, 0, 0, 0};
     for (uint32_t i = 0; i < f->n_st; i++) {
         gstack k = s->st[f->st0 + i];
         if (!k.len) continue;
@@ -306,6 +308,7 @@ grammar_matcher *grammar_matcher_init(const lmc_grammar *g, const grammar_vocab 
     m->mark_st = malloc((m->max_len + 1) * sizeof *m->mark_st);
     if (!m->frames || !m->mark_el || !m->mark_st) goto oom;
     gstore *s = &m->s;
+    s->limit = GRAMMAR_WORK_PER_BYTE;
     for (uint32_t a = g->rule_start[g->root];; a++) { /* one stack per alternate of root */
         bool nonempty = !is_end(&g->elems[a]);
         if (!reserve(s, 1)) goto oom;
@@ -351,6 +354,7 @@ static void scratch_reset(grammar_matcher *m) {
 /* Walks bytes from the state; *out the last frame. */
 static bool walk(grammar_matcher *m, const uint8_t *b, size_t n, gframe *out) {
     gframe f = m->cur;
+    m->s.limit = m->s.work + GRAMMAR_WORK_PER_BYTE * (n + 1);
     for (size_t i = 0; i < n; i++) {
         gframe next;
         if (!step_byte(m->g, &m->s, &f, b[i], &next)) return false;
@@ -426,6 +430,7 @@ int32_t grammar_mask(grammar_matcher *m, const float *logits, float *row) {
     for (int32_t t = 0; t < v->n_vocab; t++)
         row[t] = -INFINITY;
     m->frames[0] = m->cur;
+    m->s.limit = m->s.work + GRAMMAR_WORK_PER_MASK;
     m->mark_el[0] = m->s.n_el;
     m->mark_st[0] = m->s.n_st;
     uint32_t depth = 0; /* frames[0..depth] hold for the previous token's prefix */

@@ -6,6 +6,7 @@
 #include "grammar.h"
 #include "lmc.h"
 #include "testutil.h"
+#include "util.h"
 
 #include <math.h>
 #include <string.h>
@@ -252,6 +253,23 @@ static void test_bounds(void) {
         CHECK(run(g, s) == 1, "2000 a's");
         lmc_grammar_free(g);
     }
+    /* 2^60 ways to expand the first character: the work budget cuts it short, quickly */
+    static char chain[4096];
+    size_t k = (size_t)snprintf(chain, sizeof chain, "root ::= r0\n");
+    for (int i = 0; i < 60; i++)
+        k += (size_t)snprintf(chain + k, sizeof chain - k, "r%d ::= r%d | r%d \"x\"\n", i, i + 1,
+                              i + 1);
+    snprintf(chain + k, sizeof chain - k, "r60 ::= \"a\"\n");
+    double t0 = lmc_time_s();
+    g = compile(chain);
+    if (g) {
+        grammar_matcher *m = grammar_matcher_init(g, NULL);
+        if (m) grammar_accept_bytes(m, "axx", 3);
+        grammar_matcher_free(m);
+        lmc_grammar_free(g);
+    }
+    CHECK(lmc_time_s() - t0 < 5, "an exponentially ambiguous grammar took %.1f s",
+          lmc_time_s() - t0);
     g = compile("root ::= \"[\" root \"]\" | \"x\"");
     if (g) { /* nesting beyond GRAMMAR_MAX_STACK_DEPTH is not followed, never a crash */
         static char s[GRAMMAR_MAX_STACK_DEPTH + 100];
