@@ -143,6 +143,51 @@ ERRORS = [
 ]
 
 
+def random_schema(rng, depth=0):
+    """A random, often invalid or unsupported, schema: the converter must answer with a grammar or
+    an error, never crash or hang."""
+    kinds = ["string", "integer", "number", "boolean", "null", "object", "array", "junk"]
+    s = {}
+    for _ in range(rng.randint(0, 4)):
+        k = rng.choice(["type", "properties", "required", "items", "enum", "const", "anyOf", "allOf",
+                        "$ref", "pattern", "minLength", "maxLength", "minimum", "maximum",
+                        "minItems", "maxItems", "additionalProperties", "prefixItems", "format",
+                        "exclusiveMinimum", "$defs", "not", "oneOf"])
+        sub = (lambda: random_schema(rng, depth + 1)) if depth < 4 else (lambda: {})
+        v = {"type": lambda: rng.choice(kinds + [[rng.choice(kinds), "null"]]),
+             "properties": lambda: {f"p{i}\"{i}": sub() for i in range(rng.randint(0, 3))},
+             "required": lambda: rng.choice([["p0\"0"], ["zz"], [], [1], "x"]),
+             "items": sub, "additionalProperties": lambda: rng.choice([True, False, sub()]),
+             "enum": lambda: rng.choice([[1, "a", None], [], "x", [{"k": [1, 2]}]]),
+             "const": lambda: rng.choice([1, "é\u0001", None, [1], {"a": {}}]),
+             "anyOf": lambda: [sub() for _ in range(rng.randint(0, 3))],
+             "oneOf": lambda: [sub() for _ in range(rng.randint(0, 3))],
+             "allOf": lambda: [sub() for _ in range(rng.randint(0, 3))],
+             "prefixItems": lambda: [sub() for _ in range(rng.randint(0, 3))],
+             "$defs": lambda: {"d": sub()},
+             "$ref": lambda: rng.choice(["#", "#/$defs/d", "#/properties/x", "#/nope", "http://x"]),
+             "pattern": lambda: rng.choice(["^a+$", "(", "[z-a]", "a{2,1}", "\\", "(?:x|y)*",
+                                            "[^\"\\\\]{1,3}", ".*?", "a**", "[]", "\\u00e9+"]),
+             "format": lambda: rng.choice(["date", "uuid", "email", 3]),
+             }.get(k, lambda: rng.choice([0, 1, 3, -7, 2.5, 1e300, "x", None, True, 5000]))
+        s[k] = v()
+    return s
+
+
+def fuzz(n):
+    import random
+    rng = random.Random(1234)
+    for i in range(n):
+        schema = random_schema(rng)
+        r = tool("gbnf", schema=schema)
+        msg = r.stderr.decode()
+        check(r.returncode == 0 or (r.returncode == 1 and msg.startswith("json schema: ")),
+              f"fuzz {i}: rc {r.returncode} '{msg.strip()}' for {json.dumps(schema)}")
+        if r.returncode == 0:  # what converts must also compile and match
+            r = tool("sample", "2", str(i), schema=schema)
+            check(r.returncode in (0, 1), f"fuzz {i}: sample rc {r.returncode}")
+
+
 def main():
     for i, (schema, good, bad) in enumerate(CASES):
         r = tool("gbnf", schema=schema)
@@ -180,6 +225,7 @@ def main():
         msg = r.stderr.decode()
         check(r.returncode == 1 and want in msg, f"{schema}: want an error with '{want}', got "
               f"rc {r.returncode} '{msg.strip()}'")
+    fuzz(300)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
