@@ -17,7 +17,8 @@
 #include <string.h>
 
 static const char *SCHEMA =
-    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},\"age\":{\"type\":"
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},\"age\":{"
+    "\"type\":"
     "\"integer\",\"minimum\":0,\"maximum\":120},\"bio\":{\"type\":\"string\"},\"hobbies\":{"
     "\"type\":\"array\",\"items\":{\"type\":\"string\"}}},\"required\":[\"name\",\"age\",\"bio\","
     "\"hobbies\"]}";

@@ -35,15 +35,16 @@ struct lmc_grammar {
 };
 
 /* Limits against hostile grammars (each a clear error, or a path not followed while matching). */
-#define GRAMMAR_MAX_TEXT (4u << 20)      /* bytes of GBNF text */
-#define GRAMMAR_MAX_ELEMS (1u << 20)     /* elements after repetitions are expanded */
-#define GRAMMAR_MAX_RULES 4096u          /* rules, generated ones included */
-#define GRAMMAR_MAX_NEST 200             /* nested parentheses */
-#define GRAMMAR_MAX_STACKS 1024          /* parses alive at once; more are not followed */
-#define GRAMMAR_MAX_STACK_DEPTH 4096     /* elements on one parse stack; deeper is not followed */
-#define GRAMMAR_MAX_STORE (1u << 22)     /* stack elements held while matching one step */
-#define GRAMMAR_WORK_PER_BYTE (1u << 16) /* rule expansions per byte matched; more: not followed   \
-                                          */
+#define GRAMMAR_MAX_TEXT (4u << 20)  /* bytes of GBNF text */
+#define GRAMMAR_MAX_ELEMS (1u << 20) /* elements after repetitions are expanded */
+#define GRAMMAR_MAX_RULES 4096u      /* rules, generated ones included */
+#define GRAMMAR_MAX_NEST 200         /* nested parentheses */
+#define GRAMMAR_MAX_STACKS 1024      /* parses alive at once; more are not followed */
+#define GRAMMAR_MAX_STACK_DEPTH 4096 /* elements on one parse stack; deeper is not followed */
+#define GRAMMAR_MAX_STORE (1u << 22) /* stack elements held while matching one step */
+#define GRAMMAR_WORK_PER_BYTE                                                                      \
+    (1u << 16) /* rule expansions per byte matched; more: not followed                             \
+                */
 #define GRAMMAR_WORK_PER_MASK                                                                      \
     (1u << 25)                             /* rule expansions per token mask; more: tokens not yet \
                                               walked are refused */

@@ -8,8 +8,7 @@
 #include <string.h>
 
 /* Compiles schema (a JSON value) into r->grammar; a failure is a 400 naming param. */
-static bool compile_schema(const cJSON *schema, srv_request *r, const char *param,
-                           api_error *err) {
+static bool compile_schema(const cJSON *schema, srv_request *r, const char *param, api_error *err) {
     char *text = cJSON_PrintUnformatted(schema);
     if (!text) return api_fail(err, 500, NULL, "out of memory");
     lmc_status st = lmc_grammar_init_json_schema(text, strlen(text), &r->grammar);
@@ -71,7 +70,8 @@ static bool parse_tools(const cJSON *root, api_error *err) {
     const cJSON *par = cJSON_GetObjectItemCaseSensitive(root, "parallel_tool_calls");
     bool none = cJSON_IsString(choice) && !strcmp(choice->valuestring, "none");
     if (par && !cJSON_IsNull(par) && !cJSON_IsBool(par))
-        return api_fail(err, 400, "parallel_tool_calls", "'parallel_tool_calls' must be true or false");
+        return api_fail(err, 400, "parallel_tool_calls",
+                        "'parallel_tool_calls' must be true or false");
     if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools))
         return api_fail(err, 400, "tools", "'tools' must be an array");
     if (cJSON_GetArraySize(tools) > 0 && !none)
