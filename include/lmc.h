@@ -283,6 +283,22 @@ void lmc_sampler_accept(lmc_sampler *s, int32_t token); /* record for the penalt
 void lmc_sampler_reset(lmc_sampler *s);
 void lmc_sampler_free(lmc_sampler *s);
 
+/* ---- constrained output: grammars ----------------------------------------------------------- */
+/* A grammar compiled up front (so its errors come before generation) and then shared read-only by
+ * any number of generations: llama.cpp's GBNF language, or a JSON schema converted to GBNF. */
+typedef struct lmc_grammar lmc_grammar;
+
+/* Compiles GBNF text (len bytes) with start rule root (NULL: "root"). Errors: LMC_ERR_FORMAT (the
+ * message names the line and column), LMC_ERR_UNSUPPORTED (left recursion, size limits). */
+lmc_status lmc_grammar_init_gbnf(const char *text, size_t len, const char *root, lmc_grammar **out);
+/* Compiles a JSON schema (JSON text of len bytes). Errors name the schema keyword and its path:
+ * LMC_ERR_FORMAT (not JSON, a malformed schema), LMC_ERR_UNSUPPORTED (a keyword or feature the
+ * converter does not handle: never a silently weaker grammar). */
+lmc_status lmc_grammar_init_json_schema(const char *schema_json, size_t len, lmc_grammar **out);
+/* The GBNF a JSON schema converts to (*gbnf malloc'ed, NUL-terminated; free() it). */
+lmc_status lmc_json_schema_to_gbnf(const char *schema_json, size_t len, char **gbnf);
+void lmc_grammar_free(lmc_grammar *g);
+
 /* ---- generation ------------------------------------------------------------------------------ */
 /* One generation core for every front end: an lmc_gen is bound to one sequence of a context and
  * owns what a generation needs besides the weights: the sampler, the streaming detokenizer, the
@@ -337,6 +353,10 @@ typedef struct {
                       * a constraint's mask), before penalties and temperature: the model's own
                       * distribution as the caller biased it, so the greedy token is the first
                       * alternative unless penalties moved it. */
+    const lmc_grammar *grammar; /* NULL: unconstrained. Borrowed (must outlive the generation);
+                                 * the generation keeps its own match state. Only tokens the
+                                 * grammar allows are sampled, end-of-generation only where it can
+                                 * end. */
 } lmc_gen_params;
 
 /* Default sampling, no limit, no stop strings, accept_prompt, a fresh sampler. */

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS="build-essential cmake pkg-config libpcre2-dev libcjson-dev libmicrohttpd-dev libedit-dev clang-format
           python3 python3-pip unzip chromium"
-PY_PKGS="numpy gguf jinja2 openai playwright"
+PY_PKGS="numpy gguf jinja2 openai playwright jsonschema"
 
 missing=""
 for p in $APT_PKGS; do

@@ -3,6 +3,7 @@
  * streaming text with stop strings held back, limits and timing. It does not schedule several
  * sequences (the server builds their batches) and never prints. */
 #include "context.h"
+#include "grammar.h"
 #include "util.h"
 
 #include <math.h>
@@ -28,10 +29,13 @@ struct lmc_gen {
     int32_t n_stop;
     lmc_sampler *smp;
     lmc_detok *detok;
+    grammar_vocab *gv;   /* the vocabulary as grammars see it (built at the first grammar) */
+    grammar_matcher *gm; /* the grammar of the current generation, NULL when none */
+    float *row;          /* (n_vocab) logits the grammar masked */
 
     lmc_logit_bias *bias; /* (n_bias) own copy */
     int32_t n_bias;
-    float *row;      /* (n_vocab) the biased logits, allocated with the first bias */
+    float *brow;     /* (n_vocab) the biased logits, allocated with the first bias */
     int32_t n_probs; /* alternatives each sampled token reports; 0: no log-probabilities */
     float logprob;   /* of the last sampled token */
     lmc_token_prob probs[LMC_GEN_MAX_PROBS];
@@ -99,9 +103,12 @@ void lmc_gen_free(lmc_gen *g) {
     free(g->text);
     free(g->stop);
     free(g->bias);
-    free(g->row);
+    free(g->brow);
     lmc_detok_free(g->detok);
     lmc_sampler_free(g->smp);
+    grammar_matcher_free(g->gm);
+    grammar_vocab_free(g->gv);
+    free(g->row);
     free(g);
 }
 
@@ -183,8 +190,8 @@ static lmc_status set_bias_probs(lmc_gen *g, const lmc_gen_params *par) {
     lmc_logit_bias *copy = NULL;
     if (par->n_logit_bias > 0) {
         copy = malloc((size_t)par->n_logit_bias * sizeof *copy);
-        if (!g->row) g->row = malloc((size_t)g->n_vocab * sizeof *g->row);
-        if (!copy || !g->row) {
+        if (!g->brow) g->brow = malloc((size_t)g->n_vocab * sizeof *g->brow);
+        if (!copy || !g->brow) {
             free(copy);
             return lmc_err(LMC_ERR_OOM, "lmc_gen_start: out of memory for the logit biases");
         }
@@ -195,6 +202,18 @@ static lmc_status set_bias_probs(lmc_gen *g, const lmc_gen_params *par) {
     g->n_bias = par->n_logit_bias;
     g->n_probs = par->n_probs;
     return LMC_OK;
+}
+
+/* A fresh match state for grammar (NULL: none); the vocabulary table is built once. */
+static lmc_status set_grammar(lmc_gen *g, const lmc_grammar *grammar) {
+    grammar_matcher_free(g->gm);
+    g->gm = NULL;
+    if (!grammar) return LMC_OK;
+    if (!g->gv && !(g->gv = grammar_vocab_init(g->model))) return LMC_ERR_OOM;
+    if (!g->row && !(g->row = malloc((size_t)g->n_vocab * sizeof *g->row)))
+        return lmc_err(LMC_ERR_OOM, "lmc_gen_start: out of memory for the grammar");
+    g->gm = grammar_matcher_init(grammar, g->gv);
+    return g->gm ? LMC_OK : LMC_ERR_OOM;
 }
 
 lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
@@ -217,6 +236,8 @@ lmc_status lmc_gen_start(lmc_gen *g, const int32_t *prompt, int32_t n,
     }
     lmc_status st = set_stops(g, par.stop, par.n_stop);
     if (st == LMC_OK) st = set_bias_probs(g, &par);
+    if (st != LMC_OK) return st;
+    st = set_grammar(g, par.grammar);
     if (st != LMC_OK) return st;
     g->n_predict = par.n_predict;
     g->accept_prompt = par.accept_prompt;
@@ -307,6 +328,8 @@ static void gen_finish(lmc_gen *g, lmc_gen_end end, lmc_gen_event *ev) {
             text_add(g, tail, n); /* out of memory: the tail is lost, the rest goes out */
         if (text_scan(g, true) && end != LMC_GEN_END_CANCELLED) end = LMC_GEN_END_STOP;
     }
+    grammar_matcher_free(g->gm); /* the grammar is the caller's only while the generation runs */
+    g->gm = NULL;
     double now = lmc_time_s();
     if (g->state == LMC_GEN_PROMPT) g->st.t_prompt = now - g->t_start;
     g->st.t_gen = g->st.n_gen ? now - g->t_first : 0;
@@ -334,12 +357,12 @@ static void ev_end(const lmc_gen *g, lmc_gen_event *ev) {
 /* ---- the sampler chain ----------------------------------------------------------------------- */
 /* logit_bias: a copy of the row with the biases added (<= -100: the token is removed). */
 static const float *gen_bias(lmc_gen *g, const float *logits) {
-    memcpy(g->row, logits, (size_t)g->n_vocab * sizeof *g->row);
+    memcpy(g->brow, logits, (size_t)g->n_vocab * sizeof *g->brow);
     for (int32_t i = 0; i < g->n_bias; i++) {
         const lmc_logit_bias *b = &g->bias[i];
-        g->row[b->token] = b->bias <= -100.0f ? -INFINITY : g->row[b->token] + b->bias;
+        g->brow[b->token] = b->bias <= -100.0f ? -INFINITY : g->brow[b->token] + b->bias;
     }
-    return g->row;
+    return g->brow;
 }
 
 /* Log-probabilities of the row the sampler saw (log-softmax; NaN counts as -inf): the chosen
@@ -377,12 +400,22 @@ static void gen_logprobs(lmc_gen *g, const float *l, int32_t tok) {
 static int32_t gen_sample(lmc_gen *g, const float *logits) {
     if (g->n_bias) logits = gen_bias(g, logits);
     int32_t tok = lmc_sampler_sample(g->smp, logits);
+    /* The grammar is checked lazily: the unconstrained choice stands when the grammar allows it
+     * (most steps); otherwise the whole vocabulary is masked and the chain runs again. With
+     * log-probabilities asked for, the row is always masked, so the alternatives are allowed ones.
+     */
+    if (g->gm && (g->n_probs || !grammar_allows(g->gm, tok))) {
+        if (!grammar_mask(g->gm, logits, g->row)) return -2;
+        logits = g->row;
+        if (!grammar_allows(g->gm, tok)) tok = lmc_sampler_sample(g->smp, logits);
+    }
     if (g->n_probs && tok >= 0 && tok < g->n_vocab) gen_logprobs(g, logits, tok);
     return tok;
 }
 
 static void gen_accept(lmc_gen *g, int32_t tok) {
     lmc_sampler_accept(g->smp, tok);
+    if (g->gm && tok >= 0 && tok < g->n_vocab) grammar_accept(g->gm, tok);
 }
 
 /* Samples from the logits of the last held token; then, in this order: an EOG token, a stop string,
@@ -395,6 +428,10 @@ static lmc_status gen_next(lmc_gen *g, const float *logits, lmc_gen_event *ev) {
         g->st.t_first = g->t_first - g->t_start;
     }
     ev->token = tok;
+    if (tok == -2) {
+        gen_finish(g, LMC_GEN_END_ERROR, ev);
+        return lmc_err(LMC_ERR_INVALID_ARG, "the grammar allows no token here");
+    }
     if (g->n_probs && tok >= 0 && tok < g->n_vocab) {
         ev->logprob = g->logprob;
         ev->probs = g->probs;

@@ -181,8 +181,6 @@ def test_fields(client, model, port):
     expect_400(lambda: comp(model=model, prompt="x", max_tokens=2, extra_body={"messages": []}),
                "messages", "a chat field on completions")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2), "n", "n=2")
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, response_format={"type": "json_object"}),
-               "response_format", "response_format json_object (not yet)")
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools", "tools (not yet)")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tool_choice="required"), "tool_choice",

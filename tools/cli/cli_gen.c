@@ -142,6 +142,11 @@ int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
     if (IS("--chat-template")) return cli_arg_str(argc, argv, i, &o->chat_template) ? 1 : -1;
     if (IS("--system") || IS("-sys") || IS("--system-prompt"))
         return cli_arg_str(argc, argv, i, &o->system) ? 1 : -1;
+    if (IS("--grammar")) return cli_arg_str(argc, argv, i, &o->grammar) ? 1 : -1;
+    if (IS("--grammar-file")) return cli_arg_str(argc, argv, i, &o->grammar_file) ? 1 : -1;
+    if (IS("-j") || IS("--json-schema"))
+        return cli_arg_str(argc, argv, i, &o->json_schema) ? 1 : -1;
+    if (IS("--json-schema-file")) return cli_arg_str(argc, argv, i, &o->json_schema_file) ? 1 : -1;
 #undef IS
     return 0;
 }
@@ -174,7 +179,13 @@ void gen_print_flags_help(FILE *to, bool chat) {
         "  --repeat-last-n N       window of the penalties (default 64; 0 = off; -1 = context)\n"
         "  --frequency-penalty F   subtract F x count (default 0)\n"
         "  --presence-penalty F    subtract F once per repeated token (default 0)\n"
-        "  -s, --seed N            random seed (default: random; same seed, same text)\n",
+        "  -s, --seed N            random seed (default: random; same seed, same text)\n"
+        "constrained output (one of them; the model samples only what it allows):\n"
+        "  --grammar GBNF          a grammar in llama.cpp's GBNF (start rule: root)\n"
+        "  --grammar-file FILE     the same, from a file (e.g. llama.cpp's grammars/*.gbnf)\n"
+        "  -j, --json-schema JSON  a JSON schema: the output is JSON that it validates\n"
+        "                          ('{}': any JSON value)\n"
+        "  --json-schema-file FILE the same, from a file\n",
         lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
         chat ? " per reply" : "",
         chat ? "  --system TEXT           system prompt\n"
@@ -201,6 +212,35 @@ char *gen_load_template(const gen_opts *o, bool *err) {
     return t;
 }
 
+bool gen_load_grammar(const gen_opts *o, lmc_grammar **out) {
+    *out = NULL;
+    const char *src[4] = {o->grammar, o->grammar_file, o->json_schema, o->json_schema_file};
+    const char *flag[4] = {"--grammar", "--grammar-file", "--json-schema", "--json-schema-file"};
+    int k = -1, n = 0;
+    for (int i = 0; i < 4; i++)
+        if (src[i]) k = i, n++;
+    if (n == 0) return true;
+    if (n > 1) {
+        fprintf(stderr, "lmc: error: give only one of --grammar, --grammar-file, --json-schema, "
+                        "--json-schema-file\n");
+        return false;
+    }
+    size_t len = strlen(src[k]);
+    char *text = NULL;
+    if (k == 1 || k == 3) {
+        if (!(text = cli_read_file(src[k], &len))) return false;
+    }
+    const char *t = text ? text : src[k];
+    lmc_status st = k < 2 ? lmc_grammar_init_gbnf(t, len, NULL, out)
+                          : lmc_grammar_init_json_schema(t, len, out);
+    free(text);
+    if (st != LMC_OK) {
+        cli_fail(st, flag[k]);
+        return false;
+    }
+    return true;
+}
+
 static uint64_t random_seed(void) {
     uint64_t x = 0;
     FILE *f = fopen("/dev/urandom", "rb");
@@ -215,8 +255,9 @@ static uint64_t random_seed(void) {
 bool gen_session_open(gen_session *s, gen_opts *o) {
     memset(s, 0, sizeof *s);
     double t0 = now_s();
+    if (!gen_load_grammar(o, &s->grammar)) return false; /* its errors before the model loads */
     s->model = cli_load_model(o->model_path, false, false);
-    if (!s->model) return false;
+    if (!s->model) goto fail;
     lmc_context_params cp = lmc_context_default_params();
     cp.n_ctx = o->n_ctx;
     cp.n_seq = 1;
@@ -260,6 +301,7 @@ fail:
 
 void gen_session_close(gen_session *s) {
     lmc_gen_free(s->gen);
+    lmc_grammar_free(s->grammar);
     lmc_context_free(s->ctx);
     lmc_model_free(s->model);
     memset(s, 0, sizeof *s);
@@ -343,6 +385,7 @@ lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt,
     gp.n_stop = n_stops;
     gp.accept_prompt = accept_prompt;
     gp.keep_sampler = true; /* one sampler for the session: a chat's turns continue its RNG */
+    gp.grammar = s->grammar;
     lmc_status st = lmc_gen_start(s->gen, prompt, n_prompt, &gp);
     if (st != LMC_OK) {
         fprintf(stderr, "lmc: error: %s%s\n", lmc_last_error(),

@@ -26,6 +26,8 @@ typedef struct {
     int n_stops;
     const char *chat_template; /* NAME of a built-in or a FILE; NULL: the model's */
     const char *system;        /* system prompt for --chat / chat */
+    /* constrained output: at most one of them (GBNF text or file, JSON schema text or file) */
+    const char *grammar, *grammar_file, *json_schema, *json_schema_file;
 } gen_opts;
 
 void gen_opts_default(gen_opts *o);
@@ -38,10 +40,15 @@ void gen_print_flags_help(FILE *to, bool chat_flags);
  * own is wanted; NULL with *err=true after printing an error). */
 char *gen_load_template(const gen_opts *o, bool *err);
 
+/* Compiles the grammar or JSON schema the options give (*out NULL when none). Prints the error
+ * (naming the flag, and the line/column or schema path) and returns false. */
+bool gen_load_grammar(const gen_opts *o, lmc_grammar **out);
+
 typedef struct {
     lmc_model *model;
     lmc_context *ctx;
     lmc_gen *gen;          /* the generation core on sequence 0 (sampler, detokenizer, cache) */
+    lmc_grammar *grammar;  /* the options' grammar or JSON schema, compiled; NULL: none */
     lmc_sampler_params sp; /* the options' sampling: seed drawn, repeat_last_n resolved */
     int32_t n_ctx;
     uint64_t seed; /* the seed in use (drawn here when none was given, so it can be printed) */

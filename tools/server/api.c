@@ -195,32 +195,8 @@ static bool parse_accepted(const cJSON *root, api_error *err) {
                            cJSON_IsString(cJSON_GetArrayItem(v, 0)) &&
                            !strcmp(cJSON_GetArrayItem(v, 0)->valuestring, "text")))
         return api_fail(err, 400, "modalities", "only 'modalities': [\"text\"] is supported");
-    /* structured output and tools: only their trivial forms until the grammar engine lands */
-    v = cJSON_GetObjectItemCaseSensitive(root, "response_format");
-    if (!is_absent(v)) {
-        const cJSON *t = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "type") : NULL;
-        if (!cJSON_IsString(t))
-            return api_fail(err, 400, "response_format",
-                            "'response_format' must be an object with a string 'type'");
-        if (strcmp(t->valuestring, "text"))
-            return api_fail(err, 400, "response_format",
-                            "'response_format' type '%.32s' is not supported yet (only 'text')",
-                            t->valuestring);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "grammar");
-    if (!is_absent(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
-        return api_fail(err, 400, "grammar", "'grammar' is not supported yet");
-    v = cJSON_GetObjectItemCaseSensitive(root, "json_schema");
-    if (!is_absent(v))
-        return api_fail(err, 400, "json_schema", "'json_schema' is not supported yet");
-    v = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    if (!is_absent(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
-        return api_fail(err, 400, "tools", "'tools' (tool calls) is not supported yet");
-    v = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
-    if (!is_absent(v) && !(cJSON_IsString(v) &&
-                           (!strcmp(v->valuestring, "none") || !strcmp(v->valuestring, "auto"))))
-        return api_fail(err, 400, "tool_choice",
-                        "'tool_choice' other than 'none' or 'auto' is not supported yet");
+    /* response_format, grammar, json_schema, tools, tool_choice, parallel_tool_calls:
+     * api_parse_format (api_format.c) */
     return true;
 }
 
@@ -343,7 +319,7 @@ bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_req
             return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
         }
     }
-    return true;
+    return api_parse_format(root, r, err);
 }
 
 bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,

@@ -54,6 +54,7 @@ typedef struct srv_request {
     int32_t top_logprobs; /* alternatives per token, 0..SRV_MAX_TOP */
     lmc_logit_bias *bias; /* (n_bias) malloc'ed */
     int32_t n_bias;
+    lmc_grammar *grammar; /* response_format / grammar / json_schema compiled; NULL: none (owned) */
     char id[48];
     int64_t created;
 
@@ -145,6 +146,8 @@ char *api_error_json(const api_error *err);
  * the fields accepted only in a form lmc honours (n 1, echo false, response_format text, ...). */
 bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_request *r,
                       api_error *err);
+/* api_format.c: response_format, grammar, json_schema → r->grammar (a bad one: 400 naming it). */
+bool api_parse_format(const cJSON *root, srv_request *r, api_error *err);
 /* messages -> (role, content) pairs; strings point into root (or into *arena, which the caller
  * frees). */
 bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char ***arena,

@@ -79,6 +79,7 @@ void srv_request_release(srv_request *r) {
     free(r->text);
     free(r->lp);
     free(r->bias);
+    lmc_grammar_free(r->grammar);
     free(r);
 }
 
@@ -240,6 +241,7 @@ static bool slot_start(srv_engine *e, srv_slot *s) {
     gp.n_predict = r->max_tokens;
     gp.stop = (const char *const *)r->stop;
     gp.n_stop = r->n_stop;
+    gp.grammar = r->grammar;
     gp.accept_prompt = true; /* penalties see the prompt, as llama.cpp's server does */
     gp.logit_bias = r->bias;
     gp.n_logit_bias = r->n_bias;
