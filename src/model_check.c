@@ -1,7 +1,8 @@
 /* model_check.c — the generic checks of a loaded model's metadata that keep hostile files from
  * producing nonsense: finite, positive numbers (RMS epsilon, RoPE base), a sane context length,
  * block_count equal to the blocks the file holds, special token ids inside the vocabulary and no
- * NUL inside the chat template. Per-architecture shapes stay arch.c's; this file reads keys only. */
+ * NUL inside the chat template. Per-architecture shapes stay arch.c's; this file reads keys only.
+ */
 #include "model_check.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -69,14 +70,14 @@ static lmc_status check_blocks(const struct lmc_model *m) {
 
 lmc_status model_check_vocab(const gguf_file *f, int32_t n_vocab) {
     static const char *const ids[] = {
-        "tokenizer.ggml.bos_token_id",       "tokenizer.ggml.eos_token_id",
-        "tokenizer.ggml.unknown_token_id",   "tokenizer.ggml.separator_token_id",
-        "tokenizer.ggml.padding_token_id",   "tokenizer.ggml.eot_token_id",
-        "tokenizer.ggml.eom_token_id",       "tokenizer.ggml.mask_token_id",
-        "tokenizer.ggml.prefix_token_id",    "tokenizer.ggml.suffix_token_id",
-        "tokenizer.ggml.middle_token_id",    "tokenizer.ggml.fim_pre_token_id",
-        "tokenizer.ggml.fim_suf_token_id",   "tokenizer.ggml.fim_mid_token_id",
-        "tokenizer.ggml.fim_pad_token_id",   "tokenizer.ggml.fim_rep_token_id",
+        "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.separator_token_id",
+        "tokenizer.ggml.padding_token_id", "tokenizer.ggml.eot_token_id",
+        "tokenizer.ggml.eom_token_id",     "tokenizer.ggml.mask_token_id",
+        "tokenizer.ggml.prefix_token_id",  "tokenizer.ggml.suffix_token_id",
+        "tokenizer.ggml.middle_token_id",  "tokenizer.ggml.fim_pre_token_id",
+        "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id",
+        "tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id",
         "tokenizer.ggml.fim_sep_token_id",
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
@@ -87,19 +88,18 @@ lmc_status model_check_vocab(const gguf_file *f, int32_t n_vocab) {
             return lmc_err(LMC_ERR_FORMAT, "%s: %s is not an integer", f->path, ids[i]);
         /* -1 is how some converters write "none" */
         if (id != -1 && (id < 0 || id >= n_vocab))
-            return lmc_err(LMC_ERR_FORMAT,
-                           "%s: %s is %lld, outside the vocabulary of %d tokens", f->path, ids[i],
-                           (long long)id, n_vocab);
+            return lmc_err(LMC_ERR_FORMAT, "%s: %s is %lld, outside the vocabulary of %d tokens",
+                           f->path, ids[i], (long long)id, n_vocab);
     }
     const gguf_kv *t = gguf_find_key(f, "tokenizer.chat_template");
     if (t && t->type == GGUF_VT_STRING && t->v.str.len &&
         memchr(t->v.str.ptr, 0, (size_t)t->v.str.len))
-        return lmc_err(LMC_ERR_FORMAT,
-                       "%s: tokenizer.chat_template contains a NUL byte (at byte %zu): refused "
-                       "rather than cut short",
-                       f->path,
-                       (size_t)((const char *)memchr(t->v.str.ptr, 0, (size_t)t->v.str.len) -
-                                t->v.str.ptr));
+        return lmc_err(
+            LMC_ERR_FORMAT,
+            "%s: tokenizer.chat_template contains a NUL byte (at byte %zu): refused "
+            "rather than cut short",
+            f->path,
+            (size_t)((const char *)memchr(t->v.str.ptr, 0, (size_t)t->v.str.len) - t->v.str.ptr));
     return LMC_OK;
 }
 

@@ -22,14 +22,15 @@ except ImportError:
 E, F, H, L, V = 16, 32, 2, 2, 24  # width, FFN, heads, blocks, vocabulary
 
 
-def write_model(path, kv=None, drop=(), blocks=L, block_count=L, nan_weight=False):
+def write_model(path, kv=None, drop=(), blocks=L, block_count=L, nan_weight=False, width=E, ffn=F, n_ctx=128):
     """A llama with an SPM vocabulary; kv overrides metadata (value None removes the key)."""
     kv = dict(kv or {})
+    E, F = width, ffn
     w = gguf.GGUFWriter(path, "llama")
     meta = {
         "llama.embedding_length": ("u32", E), "llama.block_count": ("u32", block_count),
         "llama.feed_forward_length": ("u32", F), "llama.attention.head_count": ("u32", H),
-        "llama.attention.head_count_kv": ("u32", H), "llama.context_length": ("u32", 128),
+        "llama.attention.head_count_kv": ("u32", H), "llama.context_length": ("u32", n_ctx),
         "llama.attention.layer_norm_rms_epsilon": ("f32", 1e-5), "llama.rope.freq_base": ("f32", 10000.0),
         "tokenizer.ggml.bos_token_id": ("u32", 1), "tokenizer.ggml.eos_token_id": ("u32", 2),
     }

@@ -4,6 +4,7 @@
 #include "jinja_int.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,12 +32,19 @@ void jbudget_start(jctx *c, int max_ms) {
 
 /* The clock is read once per 1024 steps: cheap, and no step is long (scans of strings and lists
  * spend a step per KiB or per 64 items). */
+static atomic_int cancel_all;
+void lmc_chat_render_cancel(void) {
+    atomic_store(&cancel_all, 1);
+}
+
 void jstep(jctx *c, size_t n) {
     size_t before = c->steps;
     c->steps += n;
     if (c->steps > JINJA_MAX_STEPS)
         rfail(c, "template ran for too many steps (%u)", JINJA_MAX_STEPS);
-    if ((before >> 10) != (c->steps >> 10) && c->deadline_ns && now_ns() > c->deadline_ns)
+    if ((before >> 10) == (c->steps >> 10) && before) return;
+    if (atomic_load(&cancel_all)) rfail(c, "cancelled (the program is shutting down)");
+    if (c->deadline_ns && now_ns() > c->deadline_ns)
         rfail(c, "template ran for too long (more than %.1f s)",
               (double)(c->deadline_ns - c->started_ns) / 1e9);
 }

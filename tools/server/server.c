@@ -27,7 +27,7 @@ typedef struct {
     size_t max_body;
     bool verbose;
     int64_t started;
-    pthread_mutex_t tok_mu; /* chat rendering + tokenization: one HTTP thread at a time */
+    pthread_mutex_t tok_mu; /* tokenization: one HTTP thread at a time */
     atomic_bool stopping;
 } server;
 
@@ -37,6 +37,7 @@ typedef struct {
     size_t len;
     bool too_large;
     bool responded;
+    bool http11; /* HTTP/1.1 or later: 1xx responses allowed */
 } conn_state;
 
 /* A streaming response's state: owned by the response (freed by MHD's free callback). */
@@ -86,14 +87,31 @@ static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *pa
     return send_error(c, &err);
 }
 
-/* True when the client closed its end (we only peek: a pipelined request stays unread). */
-static bool client_gone(int fd) {
-    if (fd < 0) return false;
+/* What the client's socket says (we only peek: a pipelined request stays unread). PEER_HALF: it
+ * sent FIN — done sending, and maybe still reading (a half-close: it must get its reply) or gone
+ * altogether; only a write can tell those apart (the peer answers it with a reset). PEER_GONE: the
+ * connection is reset or broken. */
+enum { PEER_OPEN, PEER_HALF, PEER_GONE };
+static int peer_state(int fd) {
+    if (fd < 0) return PEER_OPEN;
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    if (poll(&p, 1, 0) <= 0) return PEER_OPEN;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return PEER_GONE;
+    if (p.revents & POLLRDHUP) return PEER_HALF;
     char ch;
-    return recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    ssize_t k = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (k == 0) return PEER_HALF;
+    if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return PEER_GONE;
+    return PEER_OPEN;
+}
+
+/* A client that sent FIN while its non-streamed reply is being generated: an interim
+ * "100 Continue" (HTTP/1.1 clients must skip 1xx responses) makes a closed peer reset the
+ * connection, which peer_state then sees, while a half-closed one reads and ignores it. */
+static void probe_peer(int fd) {
+    static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t k = send(fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)k;
 }
 
 static int conn_fd(struct MHD_Connection *c) {
@@ -163,10 +181,49 @@ static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_err
     return true;
 }
 
+/* JSON text is UTF-8 (RFC 8259), and lmc's strings are C strings: invalid UTF-8 and NUL (raw or
+ * as \u0000, which cJSON would silently cut the string at) are refused, naming the byte. */
+static bool check_body_text(const unsigned char *s, size_t n, api_error *err) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c == 0)
+            return api_fail(err, 400, NULL, "the request body contains a NUL byte (byte %zu)", i);
+        if (c == '\\' && i + 5 < n && s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' &&
+            s[i + 4] == '0' && s[i + 5] == '0')
+            return api_fail(err, 400, NULL,
+                            "the request body has \\u0000 (byte %zu): NUL characters are not "
+                            "supported",
+                            i);
+        if (c == '\\') { /* an escape: its second character can be a backslash */
+            i += 2;
+            continue;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+        bool ok = c >= 0xC2 && c <= 0xF4 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++) {
+            ok = (s[i + (size_t)k] & 0xC0) == 0x80;
+            cp = (cp << 6) | (s[i + (size_t)k] & 0x3F);
+        }
+        if (ok) /* no overlong 3/4-byte forms, no surrogates, nothing past U+10FFFF */
+            ok = !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (!ok)
+            return api_fail(err, 400, NULL, "the request body is not valid UTF-8 (byte %zu)", i);
+        i += (size_t)len;
+    }
+    return true;
+}
+
 /* Parses and tokenizes a chat or completion request into r. */
 static bool build_request(server *S, const char *body, size_t len, srv_kind kind, srv_request *r,
                           api_error *err) {
     if (!len) return api_fail(err, 400, NULL, "the request body is empty; send a JSON object");
+    if (!check_body_text((const unsigned char *)body, len, err)) return false;
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root) return api_fail(err, 400, NULL, "the request body is not valid JSON");
     bool ok = false;
@@ -182,14 +239,15 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
     const char *param = kind == SRV_KIND_CHAT ? "messages" : "prompt";
     if (kind == SRV_KIND_CHAT) {
         if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
-        pthread_mutex_lock(&S->tok_mu);
+        /* Rendering is reentrant and bounded (steps, memory, 10 s, cancelled at shutdown): it runs
+         * outside the lock, so a slow template holds up only its own request. */
         lmc_status st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
         if (st != LMC_OK) {
-            pthread_mutex_unlock(&S->tok_mu);
             api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
                      lmc_last_error()[0] ? lmc_last_error() : lmc_status_str(st));
             goto done;
         }
+        pthread_mutex_lock(&S->tok_mu);
         ok = tokenize_prompt(S, r, rendered, err);
         pthread_mutex_unlock(&S->tok_mu);
     } else {
@@ -268,15 +326,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             ss->finished = true;
             if (r->finish == SRV_FINISH_ERROR) {
                 stream_error_event(ss, r->err_status, r->err);
-            } else if (r->finish == SRV_FINISH_CANCELLED) {
-                stream_error_event(ss, 503, "generation cancelled: the server is shutting down");
+                api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
             } else {
+                /* a reply cut by the server's shutdown ends as any other: a final chunk whose
+                 * finish_reason is "cancelled", then [DONE] */
                 api_sse_chunk(r, S->model_id, NULL, 0, true, &ss->out, &ss->out_len, &ss->out_cap);
                 if (r->include_usage)
                     api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
                 api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
             }
-        } else if (!n && client_gone(ss->fd)) {
+        } else if (!n && peer_state(ss->fd) == PEER_GONE) {
             atomic_store(&r->cancel, true);
             srv_engine_poke(S->eng);
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -342,12 +401,18 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
         return ret;
     }
     /* not streaming: this connection's thread waits here, watching for a hang-up */
+    bool probed = false;
     srv_engine_lock(S->eng);
     while (!r->done) {
         srv_engine_wait(S->eng, r, 250);
         if (r->done) break;
         srv_engine_unlock(S->eng);
-        bool gone = client_gone(fd);
+        int ps = peer_state(fd);
+        if (ps == PEER_HALF && !probed && cs->http11) {
+            probe_peer(fd); /* the next look tells a half-close from a hang-up */
+            probed = true;
+        }
+        bool gone = ps == PEER_GONE;
         srv_engine_lock(S->eng);
         if (gone) {
             srv_engine_unlock(S->eng);
@@ -472,13 +537,13 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
-    (void)version;
     server *S = cls;
     conn_state *cs = *con_cls;
     if (!cs) { /* headers are in; the body (if any) follows in later calls */
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        cs->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_0) != 0;
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) cs->too_large = true;
@@ -569,9 +634,12 @@ static void usage(FILE *to) {
         "                         LMC_API_KEY)\n"
         "  --timeout S            close a connection idle for S seconds (default 600)\n"
         "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
+        "  --shutdown-grace S     on SIGINT/SIGTERM, seconds running replies get to finish\n"
+        "                         before they are cut (final chunk + [DONE]; default 5)\n"
         "  -v, --verbose          log each request and HTTP-level errors\n"
         "  -h, --help             this help\n\n"
-        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get 5 s to finish.\n");
+        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get the grace to\n"
+        "finish, then end with finish_reason \"cancelled\".\n");
 }
 
 static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
@@ -591,6 +659,7 @@ int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
     int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
     int timeout = 600, max_body = 1 << 20;
+    float grace = 5.0f;
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -622,6 +691,8 @@ int cmd_serve(int argc, char **argv) {
             ok = cli_arg_int(argc, argv, &i, &timeout);
         else if (!strcmp(a, "--max-body"))
             ok = cli_arg_int(argc, argv, &i, &max_body);
+        else if (!strcmp(a, "--shutdown-grace"))
+            ok = cli_arg_float(argc, argv, &i, &grace);
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = true;
         else
@@ -636,6 +707,8 @@ int cmd_serve(int argc, char **argv) {
     if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
     if (timeout < 1) return cli_usage_error(argv[0], "--timeout must be at least 1 second");
     if (max_body < 1024) return cli_usage_error(argv[0], "--max-body must be at least 1024");
+    if (!(grace >= 0 && grace <= 3600))
+        return cli_usage_error(argv[0], "--shutdown-grace must be in 0..3600 seconds");
     if (api_key && !*api_key) api_key = NULL;
 
     struct sockaddr_storage addr;
@@ -722,9 +795,10 @@ int cmd_serve(int argc, char **argv) {
     sigwait(&sigs, &sig);
     fprintf(stderr, "lmc serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&S.stopping, true);
+    lmc_chat_render_cancel(); /* a template still running (up to its 10 s budget) stops now */
     MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections */
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
-    srv_engine_shutdown(S.eng, 5.0);
+    srv_engine_shutdown(S.eng, grace);
     MHD_stop_daemon(d); /* waits for every connection thread */
     d = NULL;
     rc = CLI_OK;
