@@ -181,49 +181,11 @@ static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_err
     return true;
 }
 
-/* JSON text is UTF-8 (RFC 8259), and lmc's strings are C strings: invalid UTF-8 and NUL (raw or
- * as \u0000, which cJSON would silently cut the string at) are refused, naming the byte. */
-static bool check_body_text(const unsigned char *s, size_t n, api_error *err) {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == 0)
-            return api_fail(err, 400, NULL, "the request body contains a NUL byte (byte %zu)", i);
-        if (c == '\\' && i + 5 < n && s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' &&
-            s[i + 4] == '0' && s[i + 5] == '0')
-            return api_fail(err, 400, NULL,
-                            "the request body has \\u0000 (byte %zu): NUL characters are not "
-                            "supported",
-                            i);
-        if (c == '\\') { /* an escape: its second character can be a backslash */
-            i += 2;
-            continue;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-        uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-        bool ok = c >= 0xC2 && c <= 0xF4 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++) {
-            ok = (s[i + (size_t)k] & 0xC0) == 0x80;
-            cp = (cp << 6) | (s[i + (size_t)k] & 0x3F);
-        }
-        if (ok) /* no overlong 3/4-byte forms, no surrogates, nothing past U+10FFFF */
-            ok = !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
-                 !(cp >= 0xD800 && cp <= 0xDFFF);
-        if (!ok)
-            return api_fail(err, 400, NULL, "the request body is not valid UTF-8 (byte %zu)", i);
-        i += (size_t)len;
-    }
-    return true;
-}
-
 /* Parses and tokenizes a chat or completion request into r. */
 static bool build_request(server *S, const char *body, size_t len, srv_kind kind, srv_request *r,
                           api_error *err) {
     if (!len) return api_fail(err, 400, NULL, "the request body is empty; send a JSON object");
-    if (!check_body_text((const unsigned char *)body, len, err)) return false;
+    if (!srv_check_body_text(body, len, err)) return false;
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root) return api_fail(err, 400, NULL, "the request body is not valid JSON");
     bool ok = false;

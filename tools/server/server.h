@@ -128,6 +128,12 @@ void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_
 void api_sse_raw(const char *data, char **buf, size_t *len_buf, size_t *cap);
 const char *api_finish_str(srv_finish f);
 
+/* ---- body_check.c ------------------------------------------------------------------------------
+ */
+/* JSON text is UTF-8 (RFC 8259) and lmc's strings are C strings: invalid UTF-8 and NUL (raw or as
+ * \u0000) are refused with a 400 in *err naming the byte. */
+bool srv_check_body_text(const char *body, size_t n, api_error *err);
+
 /* ---- page -------------------------------------------------------------------------------------
  */
 extern const char srv_page_html[];
