@@ -18,7 +18,7 @@ for t in "$@"; do
         echo "fuzz: $t skipped (no vocabularies at $LMC_FUZZ_VOCAB_DIR)"
         continue
     fi
-    if ! "$build/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 -max_len=65536 \
+    if ! "$build/$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
         "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
         echo "fuzz: $t FOUND A PROBLEM (log: $log)"

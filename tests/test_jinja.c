@@ -323,6 +323,9 @@ static void test_hostile(void) {
         {"{{ 'a\\x00b'|length }}", "3", NULL},
         {"{{ '%s'|format('a\\x00b')|length }}|{{ '%-4s'|format('\\x00')|length }}", "3|4", NULL},
         {"x{{ 'a\\x00b' }}", NULL, "NUL byte (at byte 2)"},
+        /* found by fuzz_jinja: the fill of the last batch built a list as long as asked */
+        {"{{ range(2)|batch(1000000000000, 'x')|list|length }}", NULL, "too large to fill"},
+        {"{{ range(5)|batch(3, 'x')|list }}", "[[0, 1, 2], [3, 4, 'x']]", NULL},
         /* memory and output budgets */
         {"{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
          "{% endfor %}",

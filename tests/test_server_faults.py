@@ -28,7 +28,7 @@ except SystemExit:
 except ImportError:
     skip("the gguf and numpy packages are needed")
 
-SLOW_TEMPLATE = ("{% set big = 'ab' * 4000000 %}{% for i in range(100000) %}{% set x = big.count('b') %}"
+SLOW_TEMPLATE = ("{% set big = 'ab' * 4000000 %}{% for i in range(100000) %}{% set x = big|length %}"
                  "{% endfor %}{{ messages[0]['content'] }}")
 
 
@@ -130,10 +130,23 @@ def test_exchanges(port):
     # the server still answers correctly
     st, body = status_of(raw_exchange(port, post("/v1/completions", comp)))
     check(st == 200, f"server answers after the hostile exchanges: {st}")
+    # streams waiting for the one slot longer than --timeout get SSE keep-alive comments, not cut
+    out, threads = {}, []
+    for i in range(5):
+        threads.append(threading.Thread(target=lambda i=i: out.__setitem__(i, status_of(raw_exchange(
+            port, post("/v1/completions", {"prompt": "b b", "max_tokens": 500, "temperature": 0, "stream": True}),
+            timeout=120)))))
+        threads[-1].start()
+        time.sleep(0.1)
+    for t in threads:
+        t.join(150)
+    last = out.get(4, (None, b""))
+    check(last[0] == 200 and b": keep-alive" in last[1] and sse_events(last[1])[-1:] == ["[DONE]"],
+          f"a stream queued past --timeout is kept alive to [DONE]: {last[0]} {last[1][-120:]!r}")
 
 
-def start(model, extra, n_ctx=512):
-    return lmctest.start_server(["-m", model, "--timeout", "3"] + extra, n_ctx=n_ctx)
+def start(model, extra, n_ctx=512, timeout=30):
+    return lmctest.start_server(["-m", model, "--timeout", str(timeout)] + extra, n_ctx=n_ctx)
 
 
 def stream_request(port, body, out, key, read_events=None, drop_after=None):
@@ -177,9 +190,14 @@ def final_reason(events):
 
 
 def test_load(model):
-    proc, port = start(model, ["--parallel", "2", "--queue", "1", "--shutdown-grace", "0.3"])
+    proc, port = start(model, ["--parallel", "1", "--queue", "4"], timeout=3)  # a short --timeout
     try:
         test_exchanges(port)
+    finally:
+        proc.kill()
+        proc.wait()
+    proc, port = start(model, ["--parallel", "2", "--queue", "1", "--shutdown-grace", "0.3"])
+    try:
         # a burst of 8 streams on 2 slots + 1 queue place: 3 run, 5 get 503 with Retry-After;
         # one of the running clients leaves mid-stream
         out, threads = {}, []

@@ -30,8 +30,8 @@ void jbudget_start(jctx *c, int max_ms) {
     c->deadline_ns = c->started_ns + (uint64_t)(max_ms > 0 ? max_ms : JINJA_MAX_MS) * 1000000u;
 }
 
-/* The clock is read once per 1024 steps: cheap, and no step is long (scans of strings and lists
- * spend a step per KiB or per 64 items). */
+/* The clock (and the cancel flag) is read once per 1024 steps: cheap, and no step is long (scans
+ * of strings and lists spend a step per KiB or per 64 items). */
 static atomic_int cancel_all;
 void lmc_chat_render_cancel(void) {
     atomic_store(&cancel_all, 1);

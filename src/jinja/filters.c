@@ -568,6 +568,9 @@ static jv f_batch(jctx *c, jv v, jargs *A, const char *nm) {
     int64_t k = num_i(&cnt);
     if (k <= 0) rfail(c, "batch: linecount must be positive");
     jlist *l = jv_iter(c, &v);
+    /* the padding of the last batch is made here: bound it as range() is bounded */
+    if (has_fill && k > (int64_t)l->n + 100000) rfail(c, "batch: linecount too large to fill");
+    jstep(c, l->n >> 6);
     jv r = jv_list_new(c, 0), cur = jv_list_new(c, 0);
     r.tuple = LK_GEN;
     for (size_t i = 0; i < l->n; i++) {

@@ -25,10 +25,12 @@ typedef struct {
     char model_id[256];
     int32_t n_ctx, n_slots, queue_max;
     size_t max_body;
+    int keepalive_ms; /* a stream silent this long gets an SSE comment (a third of --timeout) */
     bool verbose;
     int64_t started;
     pthread_mutex_t tok_mu; /* tokenization: one HTTP thread at a time */
     atomic_bool stopping;
+    atomic_int n_replies; /* accepted generations whose response MHD has not finished sending */
 } server;
 
 /* Per connection-request state (MHD's con_cls). */
@@ -37,7 +39,8 @@ typedef struct {
     size_t len;
     bool too_large;
     bool responded;
-    bool http11; /* HTTP/1.1 or later: 1xx responses allowed */
+    bool http11;  /* HTTP/1.1 or later: 1xx responses allowed */
+    bool counted; /* in server.n_replies until on_completed */
 } conn_state;
 
 /* A streaming response's state: owned by the response (freed by MHD's free callback). */
@@ -47,7 +50,8 @@ typedef struct {
     int fd;
     char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
     size_t out_len, out_cap, out_off;
-    size_t sent; /* bytes of req->text already in events */
+    size_t sent;   /* bytes of req->text already in events */
+    int silent_ms; /* time since the last bytes handed to MHD */
     bool role_sent, finished;
 } stream_state;
 
@@ -258,6 +262,21 @@ static void stream_error_event(stream_state *ss, int status, const char *msg) {
     free(j);
 }
 
+/* An SSE comment line: clients skip it; the bytes reset the connection's idle timer. */
+static void stream_keepalive(stream_state *ss) {
+    static const char ka[] = ": keep-alive\n\n";
+    if (ss->out_len + sizeof ka > ss->out_cap) {
+        size_t cap = ss->out_cap ? 2 * ss->out_cap : 1024;
+        char *b = realloc(ss->out, cap);
+        if (!b) return;
+        ss->out = b;
+        ss->out_cap = cap;
+    }
+    memcpy(ss->out + ss->out_len, ka, sizeof ka - 1);
+    ss->out_len += sizeof ka - 1;
+    ss->silent_ms = 0;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     stream_state *ss = cls;
@@ -301,8 +320,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             atomic_store(&r->cancel, true);
             srv_engine_poke(S->eng);
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (!n && (ss->silent_ms += 250) >= S->keepalive_ms) {
+            /* a long prompt or a wait for a slot is the server's slowness, not an idle client:
+             * a comment (which SSE clients skip) keeps --timeout from closing the stream */
+            stream_keepalive(ss);
         }
     }
+    ss->silent_ms = 0;
     size_t k = ss->out_len - ss->out_off;
     if (k > max) k = max;
     memcpy(buf, ss->out + ss->out_off, k);
@@ -340,6 +364,8 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
         err.code = "server_busy";
         return send_error(c, &err);
     }
+    cs->counted = true; /* shutdown waits for this response to be sent (on_completed) */
+    atomic_fetch_add(&S->n_replies, 1);
     int fd = conn_fd(c);
     if (r->stream) {
         stream_state *ss = calloc(1, sizeof *ss);
@@ -552,11 +578,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    server *S = cls;
     (void)c;
     (void)toe;
     conn_state *cs = *con_cls;
     if (!cs) return;
+    if (cs->counted) atomic_fetch_sub(&S->n_replies, 1);
     free(cs->body);
     free(cs);
     *con_cls = NULL;
@@ -689,6 +716,7 @@ int cmd_serve(int argc, char **argv) {
 
     int rc = CLI_ERR;
     server S = {.api_key = api_key,
+                .keepalive_ms = timeout * 1000 / 3 > 1000 ? timeout * 1000 / 3 : 1000,
                 .verbose = verbose,
                 .max_body = (size_t)max_body,
                 .n_slots = n_par,
@@ -761,6 +789,10 @@ int cmd_serve(int argc, char **argv) {
     MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections */
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
     srv_engine_shutdown(S.eng, grace);
+    /* every reply is now done or cut; let MHD send the last bytes ([DONE]) before it closes the
+     * connections (bounded: a client that does not read is not waited for long) */
+    for (int i = 0; i < 300 && atomic_load(&S.n_replies) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     MHD_stop_daemon(d); /* waits for every connection thread */
     d = NULL;
     rc = CLI_OK;
