@@ -221,12 +221,13 @@ def test_load(model):
                        .split(b"\r\n\r\n", 1)[1])
         check(h.get("status") == "ok", f"healthy after the burst: {h}")
         # SIGTERM mid-load: the running streams get a final chunk and [DONE]; exit 0 in seconds
-        out, threads, started = {}, [], threading.Event()
+        out, threads, started = {}, [], [threading.Event(), threading.Event()]
         for i in range(2):
-            t = threading.Thread(target=stream_request, args=(port, dict(long, max_tokens=500), out, i, started))
+            t = threading.Thread(target=stream_request, args=(port, dict(long, max_tokens=500), out, i, started[i]))
             t.start()
             threads.append(t)
-        started.wait(30)
+        for e in started:  # both streams generating (none still queued)
+            e.wait(30)
         t0 = time.time()
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
@@ -291,11 +292,43 @@ def test_slow_template(tmp):
             print("server log (tail):\n" + "".join(proc.log_tail))
 
 
-def test_default_host():
+def local_address():
+    """A non-loopback address of this machine, or None."""
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks a route
+        addr = s.getsockname()[0]
+        s.close()
+        return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
+
+
+def test_default_host(model):
     """Without --host, lmc serve listens on the loopback only."""
     import re
-    p = subprocess.run([lmctest.lmc_bin(), "serve", "--help"], capture_output=True, text=True)
-    check(re.search(r"--host ADDR .*default 127\.0\.0\.1", p.stdout) is not None, "--help: --host defaults to 127.0.0.1")
+    proc = subprocess.Popen([lmctest.lmc_bin(), "serve", "-m", model, "--port", "0", "-c", "64", "-t", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        port, line = None, ""
+        for _ in range(20):
+            line = proc.stderr.readline()
+            m = re.search(r"listening on http://([^/]+):(\d+)/", line)
+            if m:
+                port = int(m.group(2))
+                check(m.group(1) == "127.0.0.1", f"default --host is 127.0.0.1: {line.strip()}")
+                break
+        check(port is not None, f"the server started: {line.strip()}")
+        other = local_address()
+        if port and other:
+            try:
+                socket.create_connection((other, port), timeout=2).close()
+                check(False, f"not reachable on {other}")
+            except OSError:
+                check(True, "")
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def main():
@@ -303,7 +336,7 @@ def main():
     model = os.path.join(tmp, "tiny.gguf")
     tiny.write_model(model, width=384, ffn=1536, n_ctx=512)  # a few ms a token: streams overlap
     try:
-        test_default_host()
+        test_default_host(model)
         test_load(model)
         test_slow_template(tmp)
     finally:
