@@ -86,8 +86,8 @@ lmc_status model_check_vocab(const gguf_file *f, int32_t n_vocab) {
         int64_t id;
         if (!gguf_get_i64(f, ids[i], &id))
             return lmc_err(LMC_ERR_FORMAT, "%s: %s is not an integer", f->path, ids[i]);
-        /* -1 is how some converters write "none" */
-        if (id != -1 && (id < 0 || id >= n_vocab))
+        /* -1 (or its 32-bit pattern, 4294967295, in a u32 key) is how converters write "none" */
+        if (id != -1 && id != (int64_t)UINT32_MAX && (id < 0 || id >= n_vocab))
             return lmc_err(LMC_ERR_FORMAT, "%s: %s is %lld, outside the vocabulary of %d tokens",
                            f->path, ids[i], (long long)id, n_vocab);
     }

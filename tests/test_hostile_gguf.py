@@ -85,6 +85,13 @@ def main():
         logits = json.loads(out)["logits"]
         ok = len(logits) == V and all(math.isfinite(x) for x in logits)
     check(ok, f"the valid tiny model loads and gives finite logits: rc {rc} {err.strip()}")
+    # "none" written as -1, or as its u32 pattern (llama2.c conversions), is not an error
+    for none in (("i32", -1), ("u32", 4294967295)):
+        path = os.path.join(tmp, "pad_none.gguf")
+        write_model(path, {"tokenizer.ggml.padding_token_id": none})
+        rc, out, err = run_logits(path)
+        check(rc == 0, f"padding_token_id {none[1]} means none: rc {rc} {err.strip()}")
+        os.remove(path)
 
     nan, inf = float("nan"), float("inf")
     cases = [
@@ -112,6 +119,8 @@ def main():
         ("eos outside", {"tokenizer.ggml.eos_token_id": ("u32", 1 << 31)}, {},
          "tokenizer.ggml.eos_token_id is 2147483648, outside"),
         ("eot outside", {"tokenizer.ggml.eot_token_id": ("i32", -7)}, {}, "tokenizer.ggml.eot_token_id is -7"),
+        ("pad outside", {"tokenizer.ggml.padding_token_id": ("u32", 4294967294)}, {},
+         "tokenizer.ggml.padding_token_id is 4294967294, outside"),
         ("nan in a weight (valid metadata)", {}, {"nan_weight": True},
          "numeric fault: the logits at position 2 are not finite"),
         ("template with NUL", {"tokenizer.chat_template": ("str", "{{ 'a' }}\0{{ evil }}")}, {},
