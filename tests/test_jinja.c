@@ -170,11 +170,13 @@ static void test_limits(void) {
                   LMC_ERR_TEMPLATE &&
               strstr(o.err_msg, "MiB"),
           "output limit: %s", o.err_msg);
+    o.max_ms = 600000; /* the step budget, not the clock, must stop it (slow under ASan) */
     CHECK(
         render("{% set r = range(5000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
                &out, &o) == LMC_ERR_TEMPLATE &&
             strstr(o.err_msg, "steps"),
         "step limit: %s", o.err_msg);
+    o.max_ms = 0;
     CHECK(render("{{ 'ab' * 100000000 }}", &out, &o) == LMC_ERR_TEMPLATE,
           "string repetition limit");
     CHECK(render("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s "
@@ -349,7 +351,7 @@ static void test_hostile(void) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lmc_status st = render("{% set big = 'ab' * 5000000 %}{% for i in range(100000) %}"
-                           "{% set x = big.count('b') %}{% endfor %}",
+                           "{% set x = big|length %}{% endfor %}",
                            &out, &o);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
