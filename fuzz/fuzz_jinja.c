@@ -9,7 +9,8 @@
 static const char k_context[] =
     "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
     "\"content\": \"Hi <b>there</b>\"}, {\"role\": \"assistant\", \"content\": \"Hello!\", "
-    "\"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"x\": [1, 2.5, null]}}}]}], "
+    "\"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"x\": [1, 2.5, "
+    "null]}}}]}], "
     "\"add_generation_prompt\": true, \"bos_token\": \"<s>\", \"eos_token\": \"</s>\", "
     "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]}";
 

@@ -1,8 +1,8 @@
 /* fuzz_tokenizer.c — libFuzzer target: any bytes as text through the tokenizers of the vocabulary
- * files in LMC_FUZZ_VOCAB_DIR (default ../shared/models/vocab, the test vocabularies). Encoding must
- * succeed on any input, every id must be in range, and for byte-level BPE vocabularies decoding the
- * ids must give the input back exactly (the first byte of the input picks the vocabulary and
- * whether special-token text is parsed). */
+ * files in LMC_FUZZ_VOCAB_DIR (default ../shared/models/vocab, the test vocabularies). Encoding
+ * must succeed on any input, every id must be in range, and for byte-level BPE vocabularies
+ * decoding the ids must give the input back exactly (the first byte of the input picks the
+ * vocabulary and whether special-token text is parsed). */
 #include "gguf.h"
 #include "tokenizer.h"
 
