@@ -462,6 +462,10 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
                            size_t n_msgs, bool add_generation_prompt, char **out);
 /* Template source of a built-in by name (chatml, llama2, llama3, mistral, zephyr), or NULL. */
 const char *lmc_chat_builtin(const char *name);
+/* Makes every chat template render in progress, and every later one, fail within milliseconds with
+ * LMC_ERR_TEMPLATE ("cancelled"): for a server shutting down while a template runs. Process-wide
+ * and final. (Each render is also bounded on its own: steps, memory, output, 10 s.) */
+void lmc_chat_render_cancel(void);
 
 /* Renders Jinja template source tmpl over JSON: messages_json a JSON array of message objects
  * (passed to the template as-is, so tool calls and other fields reach it), extra_json NULL or a

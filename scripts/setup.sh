@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# setup.sh — installs what a fresh Debian machine lacks to build and test lmc (compiler, CMake, the
+# setup.sh — installs what a fresh Debian machine lacks to build and test lmc (compilers — clang for the fuzzers —, CMake, the
 # -dev packages of PCRE2, cJSON, libmicrohttpd and libedit; Python packages for the tests) and fetches
 # the default model. Installs only what is missing; safe to run again. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS="build-essential cmake pkg-config libpcre2-dev libcjson-dev libmicrohttpd-dev libedit-dev clang-format
+APT_PKGS="build-essential cmake pkg-config libpcre2-dev libcjson-dev libmicrohttpd-dev libedit-dev clang-format clang
           python3 python3-pip unzip chromium"
 PY_PKGS="numpy gguf jinja2 openai playwright jsonschema"
 

@@ -202,6 +202,18 @@ static lmc_status ctx_validate(lmc_context *ctx, const lmc_batch *b, int32_t *n_
     return LMC_OK;
 }
 
+/* A numeric fault (weights or metadata that overflow) must not reach a sampler or a JSON reply as
+ * nan: the decode fails instead. One pass over the row, small beside the forward that made it. */
+static lmc_status check_finite(const float *row, int32_t n_vocab, int32_t pos) {
+    float acc = 0.0f;
+    for (int32_t i = 0; i < n_vocab; i++)
+        acc += row[i] * 0.0f; /* stays 0 unless some row[i] is nan or inf */
+    if (acc == 0.0f) return LMC_OK;
+    return lmc_err(LMC_ERR_BACKEND,
+                   "decode: numeric fault: the logits at position %d are not finite (nan or inf)",
+                   pos);
+}
+
 /* lmc_decode_batch; the observer (when set) sees the batch's last token when observe is true;
  * hidden (NULL or (n_tokens, n_embd)) receives every token's final norm. */
 static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, bool observe,
@@ -251,7 +263,9 @@ static lmc_status ctx_decode_batch(lmc_context *ctx, const lmc_batch *batch, boo
         st = ctx->backend->forward(ctx->backend_state, &fb);
         if (st != LMC_OK) return st;
         for (int32_t i = 0; i < n; i++)
-            out_row += want[i] != 0;
+            if (want[i] && (st = check_finite(ctx->logits + (size_t)(out_row++) * (size_t)n_vocab,
+                                              n_vocab, fb.pos[i])) != LMC_OK)
+                return st;
     }
     if (logits) *logits = ctx->logits;
     return LMC_OK;

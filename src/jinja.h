@@ -12,13 +12,18 @@
 /* Limits that keep a hostile template from exhausting the machine. */
 #define JINJA_MAX_OUTPUT (16u << 20)  /* bytes of rendered text (and of any one string) */
 #define JINJA_MAX_MEMORY (256u << 20) /* bytes of interpreter memory per render */
-#define JINJA_MAX_DEPTH 200           /* nested macro calls / expression nesting */
-#define JINJA_MAX_STEPS 5000000u      /* loop iterations + macro calls per render */
+#define JINJA_MAX_DEPTH 200           /* nested macro calls / expression and block nesting */
+#define JINJA_MAX_EVAL_DEPTH 1000     /* evaluator recursion in all (the C stack it may use) */
+#define JINJA_MAX_STEPS 20000000u     /* evaluated nodes + loop iterations + calls per render */
+#define JINJA_MAX_MS 10000            /* wall-clock milliseconds per render (jinja_opts.max_ms) */
+#define JINJA_MAX_FORMAT 4096         /* width and precision of a '%' format field */
 
 typedef struct {
     /* "Now" for strftime_now as "YYYY-MM-DD[THH:MM:SS]"; NULL: env LMC_TEMPLATE_NOW, else the
      * real local time. */
     const char *now;
+    /* Wall-clock budget of this render in milliseconds; 0: JINJA_MAX_MS. */
+    int max_ms;
     /* Out: the bare error message (for raise_exception exactly the raised text, for undefined
      * values jinja2's wording) and where it happened (line 0 when unknown). */
     char err_msg[512];

@@ -1,6 +1,7 @@
 /* model.c — lmc_model: open the GGUF, read the tokenizer and the architecture, check that they
  * agree, and describe the model. Weights stay views into the mapped file; backends upload them. */
 #include "model.h"
+#include "model_check.h"
 #include "quant.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -74,6 +75,7 @@ lmc_status lmc_model_load(const char *path, const lmc_model_params *params, lmc_
         snprintf(m->hp.arch, sizeof m->hp.arch, "%s", arch ? arch : "?");
         free(arch);
         m->hp.n_vocab = tok_n_vocab(m->vocab);
+        if ((st = model_check_vocab(m->gguf, m->hp.n_vocab)) != LMC_OK) goto fail;
         snprintf(m->desc, sizeof m->desc, "%s vocab (%d tokens)", m->hp.arch, m->hp.n_vocab);
         *out = m;
         return LMC_OK;
@@ -87,6 +89,7 @@ lmc_status lmc_model_load(const char *path, const lmc_model_params *params, lmc_
                      path, tok_n_vocab(m->vocab), m->hp.n_vocab);
         goto fail;
     }
+    if ((st = model_check(m)) != LMC_OK) goto fail;
     model_describe(m);
     model_prefault(m, params);
     if (params->progress) params->progress(1.0f, params->progress_user);

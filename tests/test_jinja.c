@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static cJSON *load_json(const char *path) {
     char *text = t_read_file(path, NULL);
@@ -169,11 +170,13 @@ static void test_limits(void) {
                   LMC_ERR_TEMPLATE &&
               strstr(o.err_msg, "MiB"),
           "output limit: %s", o.err_msg);
+    o.max_ms = 600000; /* the step budget, not the clock, must stop it (slow under ASan) */
     CHECK(
-        render("{% set r = range(3000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
+        render("{% set r = range(5000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
                &out, &o) == LMC_ERR_TEMPLATE &&
             strstr(o.err_msg, "steps"),
         "step limit: %s", o.err_msg);
+    o.max_ms = 0;
     CHECK(render("{{ 'ab' * 100000000 }}", &out, &o) == LMC_ERR_TEMPLATE,
           "string repetition limit");
     CHECK(render("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s "
@@ -222,6 +225,139 @@ static void test_limits(void) {
     cJSON *arr = cJSON_CreateArray();
     CHECK(jinja_render("x", arr, NULL, &out) == LMC_ERR_INVALID_ARG, "context must be an object");
     cJSON_Delete(arr);
+}
+
+/* A template of `n` copies of `unit` between `head` and `tail` (malloc'ed). */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail) {
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *s = malloc(hl + ul * n + tl + 1), *p = s;
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < n; i++, p += ul)
+        memcpy(p, unit, ul);
+    memcpy(p, tail, tl + 1);
+    return s;
+}
+
+/* Issue 17's hostile templates: each renders or fails with a clear template error, within the
+ * budgets, never a crash (these crashed or hung before). */
+static void test_hostile(void) {
+    static const struct {
+        const char *head, *unit;
+        size_t n;
+        const char *tail, *want, *err; /* want: the output; err: a substring of the error */
+    } chains[] = {
+        {"{{ 1", " + 1", 100000, " }}", "100001", NULL},
+        {"{{ 0", " - 1", 100000, " }}", "-100000", NULL},
+        {"{{ 1", " * 1", 100000, " }}", "1", NULL},
+        {"{{ 1", " ** 1", 100000, " }}", "1", NULL},
+        {"{{ 1", " and 1", 100000, " }}", "1", NULL},
+        {"{{ 0", " or 0", 100000, " }}", "0", NULL},
+        {"{{ ('a'", " ~ 'a'", 100000, ")|length }}", "100001", NULL},
+        {"{{ 1", "|string", 100000, " }}", NULL, "nested too deeply"},
+        {"{{ xs", ".a", 100000, " }}", NULL, "nested too deeply"},
+        {"{{ xs", "[0]", 100000, " }}", NULL, "nested too deeply"},
+        {"{{ range", "(1)", 100000, " }}", NULL, "nested too deeply"},
+        {"{{ 1", " if 1", 100000, " }}", NULL, "nested too deeply"},
+        {"{{ ", "-", 100000, "1 }}", NULL, "nested too deeply"},
+        {"", "{% if 1 %}", 100000, "", NULL, "nested too deeply"},
+        {"", "{% for i in xs %}", 10000, "", NULL, "nested too deeply"},
+        {"", "{% macro f() %}", 10000, "", NULL, "nested too deeply"},
+    };
+    for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
+        char *src = repeat(chains[i].head, chains[i].unit, chains[i].n, chains[i].tail),
+             *out = NULL;
+        jinja_opts o = {0};
+        lmc_status st = render(src, &out, &o);
+        if (chains[i].want)
+            CHECK(st == LMC_OK && !strcmp(out, chains[i].want), "%s%s x%zu: %s", chains[i].head,
+                  chains[i].unit, chains[i].n, st == LMC_OK ? out : o.err_msg);
+        else
+            CHECK(st == LMC_ERR_TEMPLATE && strstr(o.err_msg, chains[i].err), "%s%s x%zu: %s",
+                  chains[i].head, chains[i].unit, chains[i].n, st == LMC_OK ? out : o.err_msg);
+        free(out);
+        free(src);
+    }
+    /* deeply nested list and dict literals, closed */
+    for (int k = 0; k < 2; k++) {
+        char *close = repeat("1", k ? "}" : "]", 100000, " }}");
+        char *src = repeat("{{ ", k ? "{'a': " : "[", 100000, close), *out = NULL;
+        jinja_opts o = {0};
+        CHECK(render(src, &out, &o) == LMC_ERR_TEMPLATE && strstr(o.err_msg, "nested too deeply"),
+              "nested %s literal: %s", k ? "dict" : "list", o.err_msg);
+        free(out);
+        free(src);
+        free(close);
+    }
+    static const struct {
+        const char *src, *want, *err;
+    } cases[] = {
+        /* values nested deeper than the evaluator may recurse: repr, ==, < */
+        {"{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l }}",
+         NULL, "nested too deeply"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l == ns.l }}",
+         NULL, "nested too deeply"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l < ns.l }}",
+         NULL, "nested too deeply"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(500) %}{% set ns.l = [ns.l] %}"
+         "{% endfor %}{{ ns.l|string|length }}",
+         "1002", NULL},
+        /* numeric conversions */
+        {"{{ 1e300|int }}", NULL, "does not fit in a 64-bit integer"},
+        {"{{ (1e308 * 10)|int }}", NULL, "does not fit in a 64-bit integer"},
+        {"{{ (1e308 * 10 - 1e308 * 10)|int }}", "0", NULL}, /* NaN: jinja2's default */
+        {"{{ 2.5|int }}|{{ -2.5|int }}", "2|-2", NULL},
+        {"{{ 1.5|round(1000000000) }}", "1.5", NULL},
+        {"{{ 1.5|round(-1000000000) }}", "0.0", NULL},
+        {"{{ 5|round(1000) }}", "5", NULL},
+        {"{{ 1e308|round(300) }}", "1e+308", NULL},
+        {"{{ 1.55|round(400, 'ceil') }}", "1.55", NULL},
+        {"{{ 2.675|round(2) }}|{{ 1234.5|round(-2) }}", "2.67|1200.0", NULL},
+        {"{{ '%1000000000d'|format(1) }}", NULL, "format width larger than"},
+        {"{{ '%.1000000000f'|format(1.5) }}", NULL, "format precision larger than"},
+        {"{{ '%.400f'|format(1e308)|length }}", "710", NULL},
+        {"{{ '[%5s|%-5s|%.2s]'|format('ab', 'c', 'xyz') }}", "[   ab|c    |xy]", NULL},
+        {"{{ '%c'|format(99999999999) }}", NULL, "range(0x110000)"},
+        /* NUL is data inside the engine; the text handed back is a C string, so it is refused */
+        {"{{ 'a\\x00b'|length }}", "3", NULL},
+        {"{{ '%s'|format('a\\x00b')|length }}|{{ '%-4s'|format('\\x00')|length }}", "3|4", NULL},
+        {"x{{ 'a\\x00b' }}", NULL, "NUL byte (at byte 2)"},
+        /* found by fuzz_jinja: the fill of the last batch built a list as long as asked */
+        {"{{ range(2)|batch(1000000000000, 'x')|list|length }}", NULL, "too large to fill"},
+        {"{{ range(5)|batch(3, 'x')|list }}", "[[0, 1, 2], [3, 4, 'x']]", NULL},
+        /* memory and output budgets */
+        {"{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+         "{% endfor %}",
+         NULL, "MiB"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        jinja_opts o = {0};
+        lmc_status st = render(cases[i].src, &out, &o);
+        if (cases[i].want)
+            CHECK(st == LMC_OK && !strcmp(out, cases[i].want), "%s: %s", cases[i].src,
+                  st == LMC_OK ? out : o.err_msg);
+        else
+            CHECK(st == LMC_ERR_TEMPLATE && strstr(o.err_msg, cases[i].err), "%s: %s", cases[i].src,
+                  st == LMC_OK ? out : o.err_msg);
+        free(out);
+    }
+    /* the wall-clock budget: a scan of 10 MB per iteration stops at max_ms, not minutes later */
+    jinja_opts o = {.max_ms = 300};
+    char *out = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lmc_status st = render("{% set big = 'ab' * 5000000 %}{% for i in range(100000) %}"
+                           "{% set x = big|length %}{% endfor %}",
+                           &out, &o);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(st == LMC_ERR_TEMPLATE && strstr(o.err_msg, "too long") && dt < 3.0,
+          "time budget: %s after %.1f s", o.err_msg, dt);
+    free(out);
 }
 
 /* The name tables (filters, tests, methods, tags, globals): each kind of entry, aliases, names
@@ -305,6 +441,7 @@ int main(void) {
     test_cases();
     test_tool_cases();
     test_limits();
+    test_hostile();
     test_dispatch();
     test_builtins();
     return t_done();

@@ -4,6 +4,7 @@
 #include "jinja_int.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,7 +19,46 @@ void jfail_at(jctx *c, int line, int col, const char *fmt, ...) {
     longjmp(c->jb, 1);
 }
 
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void jbudget_start(jctx *c, int max_ms) {
+    c->started_ns = now_ns();
+    c->deadline_ns = c->started_ns + (uint64_t)(max_ms > 0 ? max_ms : JINJA_MAX_MS) * 1000000u;
+}
+
+/* The clock (and the cancel flag) is read once per 1024 steps: cheap, and no step is long (scans
+ * of strings and lists spend a step per KiB or per 64 items). */
+static atomic_int cancel_all;
+void lmc_chat_render_cancel(void) {
+    atomic_store(&cancel_all, 1);
+}
+
+void jstep(jctx *c, size_t n) {
+    size_t before = c->steps;
+    c->steps += n;
+    if (c->steps > JINJA_MAX_STEPS)
+        rfail(c, "template ran for too many steps (%u)", JINJA_MAX_STEPS);
+    if ((before >> 10) == (c->steps >> 10) && before) return;
+    if (atomic_load(&cancel_all)) rfail(c, "cancelled (the program is shutting down)");
+    if (c->deadline_ns && now_ns() > c->deadline_ns)
+        rfail(c, "template ran for too long (more than %.1f s)",
+              (double)(c->deadline_ns - c->started_ns) / 1e9);
+}
+
+void jenter(jctx *c) {
+    if (++c->edepth > JINJA_MAX_EVAL_DEPTH)
+        rfail(c, "template nested too deeply (more than %d levels)", JINJA_MAX_EVAL_DEPTH);
+}
+
 void *arena_alloc(jctx *c, size_t n) {
+    if (n > JINJA_MAX_MEMORY) {
+        c->st = LMC_ERR_TEMPLATE;
+        rfail(c, "template needs more than %u MiB of memory", JINJA_MAX_MEMORY >> 20);
+    }
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     if (n == 0) n = sizeof(max_align_t);
     achunk *h = c->chunks;
@@ -88,6 +128,7 @@ static void sb_reserve(jctx *c, sbuf *b, size_t extra) {
 }
 void sb_put(jctx *c, sbuf *b, const char *p, size_t n) {
     if (!n) return;
+    if (n >> 10) jstep(c, n >> 10);
     sb_reserve(c, b, n);
     memcpy(b->p + b->n, p, n);
     b->n += n;

@@ -114,7 +114,7 @@ jv jv_getitem(jctx *c, const jv *obj, const jv *key) {
     case JV_UNDEF:
         jv_fail_undef(c, obj);
     case JV_DICT: {
-        int i = jdict_find(obj->u.d, key);
+        int i = jdict_find(c, obj->u.d, key);
         if (i >= 0) return obj->u.d->v[i];
         break;
     }
@@ -347,13 +347,15 @@ int jv_contains(jctx *c, const jv *hay, const jv *needle) {
         if (needle->k != JV_STR)
             rfail(c, "'in <string>' requires string as left operand, not %s", jv_type_name(needle));
         if (!needle->u.s.n) return 1;
+        jstep(c, hay->u.s.n >> 10);
         return memmem(hay->u.s.p, hay->u.s.n, needle->u.s.p, needle->u.s.n) != NULL;
     case JV_LIST:
+        jstep(c, hay->u.l->n >> 6);
         for (size_t i = 0; i < hay->u.l->n; i++)
-            if (jv_eq(&hay->u.l->v[i], needle)) return 1;
+            if (jv_eq(c, &hay->u.l->v[i], needle)) return 1;
         return 0;
     case JV_DICT:
-        return jdict_find(hay->u.d, needle) >= 0;
+        return jdict_find(c, hay->u.d, needle) >= 0;
     case JV_UNDEF:
         return 0;
     default:
@@ -364,9 +366,9 @@ int jv_contains(jctx *c, const jv *hay, const jv *needle) {
 static int compare(jctx *c, int op, const jv *a, const jv *b) {
     switch (op) {
     case CMP_EQ:
-        return jv_eq(a, b);
+        return jv_eq(c, a, b);
     case CMP_NE:
-        return !jv_eq(a, b);
+        return !jv_eq(c, a, b);
     case CMP_LT:
         return jv_cmp(c, a, b, "<") < 0;
     case CMP_LE:
@@ -461,7 +463,34 @@ static jv eval_compare(jctx *c, node *n, frame *f) {
     return jv_bool(1);
 }
 
-static jv eval(jctx *c, node *n, frame *f) {
+/* A left-deep chain of E_BIN (a + b - c ...) or of one of E_AND / E_OR, walked without recursion
+ * down its left spine: a chain of 10^5 terms costs no C stack. */
+static jv eval_chain(jctx *c, node *n, frame *f) {
+    size_t k = 0;
+    for (node *x = n; x->kind == n->kind; x = x->a)
+        k++;
+    node **spine = arena_alloc(c, k * sizeof *spine); /* spine[0] = n, spine[k-1] the innermost */
+    k = 0;
+    for (node *x = n; x->kind == n->kind; x = x->a)
+        spine[k++] = x;
+    jv a = eval(c, spine[k - 1]->a, f);
+    while (k--) {
+        node *x = spine[k];
+        jstep(c, 1);
+        if (x->kind == E_AND && !jv_truthy(&a)) continue;
+        if (x->kind == E_OR && jv_truthy(&a)) continue;
+        jv b = eval(c, x->b, f);
+        if (x->kind != E_BIN) {
+            a = b;
+            continue;
+        }
+        set_pos(c, x);
+        a = jv_binop(c, x->op, &a, &b);
+    }
+    return a;
+}
+
+static jv eval_node(jctx *c, node *n, frame *f) {
     jv a, b;
     switch (n->kind) {
     case E_CONST:
@@ -491,10 +520,9 @@ static jv eval(jctx *c, node *n, frame *f) {
     case E_TEST:
         return eval_call(c, n, f);
     case E_BIN:
-        a = eval(c, n->a, f);
-        b = eval(c, n->b, f);
-        set_pos(c, n);
-        return jv_binop(c, n->op, &a, &b);
+    case E_AND:
+    case E_OR:
+        return eval_chain(c, n, f);
     case E_NEG:
     case E_POS:
         a = eval(c, n->a, f);
@@ -503,12 +531,6 @@ static jv eval(jctx *c, node *n, frame *f) {
     case E_NOT:
         a = eval(c, n->a, f);
         return jv_bool(!jv_truthy(&a));
-    case E_AND:
-        a = eval(c, n->a, f);
-        return jv_truthy(&a) ? eval(c, n->b, f) : a;
-    case E_OR:
-        a = eval(c, n->a, f);
-        return jv_truthy(&a) ? a : eval(c, n->b, f);
     case E_COND:
         a = eval(c, n->a, f);
         if (jv_truthy(&a)) return eval(c, n->b, f);
@@ -543,6 +565,15 @@ static jv eval(jctx *c, node *n, frame *f) {
     }
 }
 
+/* Every expression node is one step of the budget and one level of recursion. */
+static jv eval(jctx *c, node *n, frame *f) {
+    jenter(c);
+    jstep(c, 1);
+    jv v = eval_node(c, n, f);
+    jleave(c);
+    return v;
+}
+
 /* Renders kids into a fresh buffer and returns the text. */
 static jv capture(jctx *c, node **kids, size_t nk, frame *f) {
     sbuf *saved = c->out, b = {0};
@@ -552,16 +583,11 @@ static jv capture(jctx *c, node **kids, size_t nk, frame *f) {
     return jv_sb(c, &b);
 }
 
-static void step(jctx *c) {
-    if (++c->steps > JINJA_MAX_STEPS)
-        rfail(c, "template ran for too many steps (%u)", JINJA_MAX_STEPS);
-}
-
 /* Binds macro parameters and renders the macro body; returns its output as a string. */
 static jv call_macro(jctx *c, jmacro *m, jargs *A, jv caller) {
     node *def = m->def;
     if (++c->depth > JINJA_MAX_DEPTH) rfail(c, "maximum recursion depth exceeded in macro calls");
-    step(c);
+    jstep(c, 1);
     frame *fr = frame_new(c, m->closure);
     size_t np = def->nk;
     int *used = arena_calloc(c, (A->nkw + 1) * sizeof(int));
@@ -673,7 +699,7 @@ static int exec_for(jctx *c, node *n, frame *f) {
             assign_targets(c, n->a, src->v[i], fr);
             jv ok = eval(c, n->d, fr);
             if (jv_truthy(&ok)) jlist_push(c, items, src->v[i]);
-            step(c);
+            jstep(c, 1);
         }
     }
     if (!items->n) {
@@ -687,7 +713,7 @@ static int exec_for(jctx *c, node *n, frame *f) {
     lv.u.lp = lp;
     frame *fr = NULL;
     for (size_t i = 0; i < items->n; i++) {
-        step(c);
+        jstep(c, 1);
         lp->i = i;
         /* each iteration starts with no loop-local variables */
         if (!fr || fr->captured)
@@ -702,7 +728,7 @@ static int exec_for(jctx *c, node *n, frame *f) {
     return FLOW_NEXT;
 }
 
-static int exec_stmt(jctx *c, node *n, frame *f) {
+static int exec_stmt_node(jctx *c, node *n, frame *f) {
     jv v;
     switch (n->kind) {
     case S_TEXT:
@@ -766,6 +792,14 @@ static int exec_stmt(jctx *c, node *n, frame *f) {
         set_pos(c, n);
         rfail(c, "internal error: unexpected statement %d", n->kind);
     }
+}
+
+static int exec_stmt(jctx *c, node *n, frame *f) {
+    jenter(c);
+    jstep(c, 1);
+    int r = exec_stmt_node(c, n, f);
+    jleave(c);
+    return r;
 }
 
 int exec_body(jctx *c, node **kids, size_t nk, frame *f) {

@@ -101,10 +101,12 @@ static int64_t to_int_or(jctx *c, const jv *v, int64_t dflt, int base, int *ok) 
     *ok = 1;
     if (is_intlike(v)) return num_i(v);
     if (v->k == JV_FLOAT) {
-        if (isnan(v->u.f) || isinf(v->u.f)) {
+        if (isnan(v->u.f)) { /* Python: ValueError, which jinja2's int filter turns into default */
             *ok = 0;
             return dflt;
         }
+        /* Python makes a big int (or OverflowError for inf); lmc's ints are 64-bit */
+        if (!float_fits_i64(v->u.f)) rfail(c, "int: %g does not fit in a 64-bit integer", v->u.f);
         return (int64_t)v->u.f;
     }
     if (v->k == JV_STR) {
@@ -140,6 +142,7 @@ static jv f_length(jctx *c, jv v, jargs *A, const char *nm) {
     (void)A, (void)nm;
     switch (v.k) {
     case JV_STR:
+        jstep(c, v.u.s.n >> 10);
         return jv_int((int64_t)u8_len(v.u.s.p, v.u.s.n));
     case JV_LIST:
         if (v.tuple == LK_GEN || v.tuple == LK_REVITER)
@@ -390,7 +393,7 @@ static jv f_sort(jctx *c, jv v, jargs *A, const char *nm) {
         if (is_uniq) {
             int seen = 0;
             for (size_t j = 0; j < n && !seen; j++)
-                seen = jv_eq(&kv[j].key, &key);
+                seen = jv_eq(c, &kv[j].key, &key);
             if (seen) continue;
         }
         kv[n].key = key;
@@ -490,9 +493,14 @@ static jv f_round(jctx *c, jv v, jargs *A, const char *nm) {
     if (!is_num(&v)) rfail(c, "type %s doesn't define __round__ method", jv_type_name(&v));
     if (meth.k != JV_STR) rfail(c, "method must be common, ceil or floor");
     double x = num_f(&v);
+    if (is_intlike(&v) && p >= 0) return jv_int(num_i(&v));
+    /* Huge precisions (either sign) must not reach pow() or the text buffer: a double has nothing
+     * to round past 340 digits or at |x| >= 2^53, and 10^-308 rounds everything to zero. */
+    if (!isfinite(x) || (p >= 0 && fabs(x) >= 9007199254740992.0)) return jv_float(x);
+    if (p < -308) return jv_float(x * 0.0);
+    if (p > 340) p = 340;
     if (meth.u.s.n == 6 && !memcmp(meth.u.s.p, "common", 6)) {
-        if (is_intlike(&v) && p >= 0) return jv_int(num_i(&v));
-        if (p < 0 || p > 300) {
+        if (p < 0) {
             double m = pow(10.0, (double)p);
             return jv_float(rint(x * m) / m);
         }
@@ -500,6 +508,7 @@ static jv f_round(jctx *c, jv v, jargs *A, const char *nm) {
         snprintf(buf, sizeof buf, "%.*f", (int)p, x);
         return jv_float(strtod(buf, NULL));
     }
+    if (p > 300) p = 300;
     double m = pow(10.0, (double)p);
     if (meth.u.s.n == 4 && !memcmp(meth.u.s.p, "ceil", 4)) return jv_float(ceil(x * m) / m);
     if (meth.u.s.n == 5 && !memcmp(meth.u.s.p, "floor", 5)) return jv_float(floor(x * m) / m);
@@ -559,6 +568,9 @@ static jv f_batch(jctx *c, jv v, jargs *A, const char *nm) {
     int64_t k = num_i(&cnt);
     if (k <= 0) rfail(c, "batch: linecount must be positive");
     jlist *l = jv_iter(c, &v);
+    /* the padding of the last batch is made here: bound it as range() is bounded */
+    if (has_fill && k > (int64_t)l->n + 100000) rfail(c, "batch: linecount too large to fill");
+    jstep(c, l->n >> 6);
     jv r = jv_list_new(c, 0), cur = jv_list_new(c, 0);
     r.tuple = LK_GEN;
     for (size_t i = 0; i < l->n; i++) {
@@ -700,8 +712,8 @@ static int t_odd(jctx *c, const jv *v, const jv *a, const char *nm) {
 
 /* eq, ne, lt, le, gt, ge and their aliases */
 static int t_compare(jctx *c, const jv *v, const jv *a, const char *nm) {
-    if (!strcmp(nm, "eq") || !strcmp(nm, "equalto")) return jv_eq(v, a);
-    if (!strcmp(nm, "ne")) return !jv_eq(v, a);
+    if (!strcmp(nm, "eq") || !strcmp(nm, "equalto")) return jv_eq(c, v, a);
+    if (!strcmp(nm, "ne")) return !jv_eq(c, v, a);
     if (!strcmp(nm, "lt") || !strcmp(nm, "lessthan")) return jv_cmp(c, v, a, "<") < 0;
     if (!strcmp(nm, "le")) return jv_cmp(c, v, a, "<=") <= 0;
     if (!strcmp(nm, "gt") || !strcmp(nm, "greaterthan")) return jv_cmp(c, v, a, ">") > 0;
@@ -718,7 +730,7 @@ static int t_sameas(jctx *c, const jv *v, const jv *a, const char *nm) {
     if (v->k != a->k) return 0;
     if (v->k == JV_LIST) return v->u.l == a->u.l;
     if (v->k == JV_DICT || v->k == JV_NS) return v->u.d == a->u.d;
-    return jv_eq(v, a);
+    return jv_eq(c, v, a);
 }
 
 static int t_divisibleby(jctx *c, const jv *v, const jv *a, const char *nm) {

@@ -52,8 +52,10 @@ typedef struct jctx {
     /* evaluator */
     sbuf *out;
     frame *root;
-    int depth;
-    size_t steps;
+    int depth;    /* macro calls in progress */
+    int edepth;   /* evaluator recursion (expressions, statements, value walks) */
+    size_t steps; /* the step budget spent (JINJA_MAX_STEPS) */
+    uint64_t started_ns, deadline_ns; /* CLOCK_MONOTONIC: when the render began, must end */
     struct tm now;
     jv *hole; /* the value a {% filter %} / {% set x | f %} chain is applied to */
 } jctx;
@@ -67,6 +69,16 @@ typedef struct jctx {
 /* Records the error (LMC_ERR_TEMPLATE unless c->st says otherwise) and longjmps to jinja_render. */
 JNORET LMC_PRINTF(4, 5) void jfail_at(jctx *c, int line, int col, const char *fmt, ...);
 #define rfail(c, ...) jfail_at((c), (c)->line, (c)->col, __VA_ARGS__)
+
+/* Budgets: jstep spends n steps (and looks at the clock now and then); jenter/jleave bracket
+ * one level of evaluator recursion (failing past JINJA_MAX_EVAL_DEPTH, before the C stack runs
+ * out). */
+void jbudget_start(jctx *c, int max_ms);
+void jstep(jctx *c, size_t n);
+void jenter(jctx *c);
+static inline void jleave(jctx *c) {
+    c->edepth--;
+}
 
 void *arena_alloc(jctx *c, size_t n);
 void *arena_calloc(jctx *c, size_t n);
@@ -192,14 +204,21 @@ static inline int is_num(const jv *v) {
 static inline double num_f(const jv *v) {
     return v->k == JV_FLOAT ? v->u.f : v->k == JV_INT ? (double)v->u.i : (double)v->u.b;
 }
+/* A float outside int64 saturates (NaN is 0): never undefined behaviour. Where Python would make
+ * a big int (the int filter) the caller checks float_fits_i64 and fails instead. */
+static inline int float_fits_i64(double f) {
+    return f >= -9223372036854775808.0 && f < 9223372036854775808.0; /* false for NaN */
+}
 static inline int64_t num_i(const jv *v) {
-    return v->k == JV_INT ? v->u.i : v->k == JV_BOOL ? v->u.b : (int64_t)v->u.f;
+    if (v->k != JV_FLOAT) return v->k == JV_INT ? v->u.i : v->u.b;
+    if (float_fits_i64(v->u.f)) return (int64_t)v->u.f;
+    return v->u.f != v->u.f ? 0 : v->u.f > 0 ? INT64_MAX : INT64_MIN;
 }
 static inline int is_intlike(const jv *v) {
     return v->k == JV_INT || v->k == JV_BOOL;
 }
 
-int jdict_find(const jdict *d, const jv *key);
+int jdict_find(jctx *c, const jdict *d, const jv *key);
 int jdict_find_str(const jdict *d, const char *p, size_t n);
 void jdict_set(jctx *c, jdict *d, jv key, jv val);
 
@@ -231,7 +250,7 @@ jv jv_undef_member(jctx *c, const jv *obj, const jv *key);
 JNORET void jv_fail_undef(jctx *c, const jv *u);
 
 int jv_truthy(const jv *v);
-int jv_eq(const jv *a, const jv *b);
+int jv_eq(jctx *c, const jv *a, const jv *b);
 /* Python ordering; fails with Python's TypeError text for unorderable types. */
 int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op);
 

@@ -286,7 +286,7 @@ static jv m_dict_get(jctx *c, const jv *self, const char *nm, jargs *A) {
     jv a0;
     (void)nm;
     if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "get expected at least 1 argument, got 0");
-    int i = jdict_find(self->u.d, &a0);
+    int i = jdict_find(c, self->u.d, &a0);
     return i >= 0 ? self->u.d->v[i] : jargs_or(A, 1, NULL, jv_none());
 }
 
@@ -312,7 +312,7 @@ static jv m_list_index(jctx *c, const jv *self, const char *nm, jargs *A) {
     if (!jargs_get(A, 0, NULL, &a0)) rfail(c, "%s() takes exactly one argument (0 given)", nm);
     int64_t k = 0;
     for (size_t i = 0; i < self->u.l->n; i++)
-        if (jv_eq(&self->u.l->v[i], &a0)) {
+        if (jv_eq(c, &self->u.l->v[i], &a0)) {
             if (nm[0] == 'i') return jv_int((int64_t)i);
             k++;
         }
@@ -371,6 +371,8 @@ jv method_invoke(jctx *c, jmethod *m, jargs *A) {
     if (!m->def->fn)
         rfail(c, "access to attribute '%s' of '%s' object is unsafe.", m->def->name,
               jv_type_name(&m->self));
+    if (m->self.k == JV_STR) jstep(c, m->self.u.s.n >> 10); /* a scan: 1 step per KiB */
+    if (m->self.k == JV_LIST) jstep(c, m->self.u.l->n >> 6);
     return m->def->fn(c, &m->self, m->def->name, A);
 }
 

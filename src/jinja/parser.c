@@ -83,7 +83,8 @@ static node *parse_postfix(jctx *c, node *x);
 
 static void enter(jctx *c) {
     if (++c->pdepth > JINJA_MAX_DEPTH)
-        jfail_at(c, pk(c)->line, pk(c)->col, "expression nested too deeply");
+        jfail_at(c, pk(c)->line, pk(c)->col, "expression or blocks nested too deeply (limit %d)",
+                 JINJA_MAX_DEPTH);
 }
 
 /* a, b, c  (a tuple when there is a comma or the parentheses are explicit and empty) */
@@ -192,14 +193,19 @@ static node *parse_test(jctx *c, node *x) {
              !t_name(a, "else") && !t_name(a, "or") && !t_name(a, "and")) {
         if (t_name(a, "is"))
             jfail_at(c, a->line, a->col, "You cannot chain multiple tests with is");
+        int depth0 = c->pdepth;
         nadd(c, f, parse_postfix(c, parse_primary(c)));
+        c->pdepth = depth0;
     }
     return f;
 }
 
+/* Postfix and filter chains build left-deep trees the evaluator recurses into: each link counts
+ * as one level of nesting (restored by the caller, parse_unary). */
 static node *parse_filter_expr(jctx *c, node *x) {
     for (;;) {
         tok *t = pk(c);
+        enter(c);
         if (t_op(t, "|"))
             x = parse_filter(c, x, adv(c));
         else if (t_name(t, "is"))
@@ -214,6 +220,7 @@ static node *parse_filter_expr(jctx *c, node *x) {
 static node *parse_postfix(jctx *c, node *x) {
     for (;;) {
         tok *t = pk(c);
+        enter(c);
         if (t_op(t, ".")) {
             adv(c);
             tok *nt = pk(c);
@@ -342,6 +349,7 @@ static node *parse_primary(jctx *c) {
 static node *parse_unary(jctx *c, int with_filter) {
     tok *t = pk(c);
     node *x;
+    int depth0 = c->pdepth;
     enter(c);
     if (t_op(t, "-") || t_op(t, "+")) {
         adv(c);
@@ -351,7 +359,7 @@ static node *parse_unary(jctx *c, int with_filter) {
         x = parse_primary(c);
     x = parse_postfix(c, x);
     if (with_filter) x = parse_filter_expr(c, x);
-    c->pdepth--;
+    c->pdepth = depth0;
     return x;
 }
 
@@ -467,10 +475,12 @@ static node *parse_or(jctx *c) {
     return parse_kw_chain(c, "or", E_OR, parse_and);
 }
 static node *parse_expr(jctx *c) {
+    int depth0 = c->pdepth;
     enter(c);
     node *x = parse_or(c);
     while (t_name(pk(c), "if")) {
         tok *t = adv(c);
+        enter(c); /* x if a if b ...: a left-deep chain */
         node *n = nnew(c, E_COND, t);
         n->b = x;
         n->a = parse_or(c);
@@ -480,7 +490,7 @@ static node *parse_expr(jctx *c) {
         }
         x = n;
     }
-    c->pdepth--;
+    c->pdepth = depth0;
     return x;
 }
 
@@ -728,8 +738,14 @@ static node *parse_stmt(jctx *c) {
     tok *t = pk(c);
     if (t->t != T_NAME) perr_unexpected(c, t, "a tag name");
     adv(c);
+    /* blocks inside blocks: the same nesting limit as expressions */
+    if (++c->pdepth > JINJA_MAX_DEPTH) jfail_at(c, t->line, t->col, "blocks nested too deeply");
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (t_name(t, tags[i].name)) return tags[i].parse(c, t);
+        if (t_name(t, tags[i].name)) {
+            node *n = tags[i].parse(c, t);
+            c->pdepth--;
+            return n;
+        }
     jfail_at(c, t->line, t->col, "Encountered unknown tag '%.*s'.", (int)t->n, t->p);
 }
 

@@ -193,6 +193,7 @@ lmc_status jinja_render(const char *tmpl, const cJSON *context, jinja_opts *opts
     jctx *c = calloc(1, sizeof *c);
     if (!c) return lmc_err(LMC_ERR_OOM, "jinja_render: out of memory");
     if (setjmp(c->jb)) return render_failed(c, opts);
+    jbudget_start(c, opts ? opts->max_ms : 0);
     load_source(c, tmpl);
     lex_template(c);
     node *root = parse_template(c);
@@ -209,6 +210,12 @@ lmc_status jinja_render(const char *tmpl, const cJSON *context, jinja_opts *opts
     sbuf o = {0};
     c->out = &o;
     exec_body(c, root->kids, root->nk, top);
+    /* callers take the text as a C string: a NUL inside would silently cut it short */
+    const char *nul = o.n ? memchr(o.p, 0, o.n) : NULL;
+    if (nul) {
+        c->line = c->col = 0;
+        rfail(c, "the rendered text contains a NUL byte (at byte %zu)", (size_t)(nul - o.p));
+    }
     char *res = malloc(o.n + 1);
     if (!res) {
         c->st = LMC_ERR_OOM;

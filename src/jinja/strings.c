@@ -39,7 +39,7 @@ jv str_title_jinja(jctx *c, const jv *s) {
     int start = 1;
     for (size_t i = 0; i < r.u.s.n; i++) {
         char ch = o[i];
-        if (is_ws(ch) || strchr("-([{<", ch)) {
+        if (is_ws(ch) || (ch && strchr("-([{<", ch))) {
             start = 1;
             continue;
         }
@@ -78,6 +78,7 @@ jv str_strip(jctx *c, const jv *s, const jv *chars, int which) {
 }
 
 jv str_replace(jctx *c, const jv *s, const jv *old, const jv *new_, int64_t count) {
+    jstep(c, s->u.s.n >> 10);
     sbuf o = {0};
     const char *p = s->u.s.p;
     size_t n = s->u.s.n, i = 0;
@@ -111,6 +112,7 @@ jv str_replace(jctx *c, const jv *s, const jv *old, const jv *new_, int64_t coun
 }
 
 jv str_split(jctx *c, const jv *s, const jv *sep, int64_t maxsplit, int right) {
+    jstep(c, s->u.s.n >> 10);
     jv r = jv_list_new(c, 0);
     const char *p = s->u.s.p;
     size_t n = s->u.s.n;
@@ -229,15 +231,22 @@ jv str_percent_format(jctx *c, const jv *fmt, const jv *args) {
         if (++i >= n) rfail(c, "incomplete format");
         char spec[32] = "%";
         size_t sl = 1;
-        while (i < n && strchr("-+ #0", p[i]) && sl < 8)
-            spec[sl++] = p[i++];
-        while (i < n && is_dig(p[i]) && sl < 16)
-            spec[sl++] = p[i++];
-        if (i < n && p[i] == '.') {
-            spec[sl++] = p[i++];
-            while (i < n && is_dig(p[i]) && sl < 24)
+        while (i < n && p[i] && strchr("-+ #0", p[i]))
+            if (sl < 8)
                 spec[sl++] = p[i++];
-        }
+            else
+                i++;
+        /* width and precision are numbers the budget bounds, not text copied into the spec */
+        long width = -1, prec = -1;
+        for (; i < n && is_dig(p[i]); i++)
+            if ((width = (width < 0 ? 0 : width) * 10 + (p[i] - '0')) > JINJA_MAX_FORMAT)
+                rfail(c, "format width larger than %d", JINJA_MAX_FORMAT);
+        if (i < n && p[i] == '.')
+            for (prec = 0, i++; i < n && is_dig(p[i]); i++)
+                if ((prec = prec * 10 + (p[i] - '0')) > JINJA_MAX_FORMAT)
+                    rfail(c, "format precision larger than %d", JINJA_MAX_FORMAT);
+        if (width >= 0) sl += (size_t)snprintf(spec + sl, sizeof spec - sl, "%ld", width);
+        if (prec >= 0) sl += (size_t)snprintf(spec + sl, sizeof spec - sl, ".%ld", prec);
         if (i >= n) rfail(c, "incomplete format");
         char conv = p[i];
         if (conv == '%') {
@@ -246,27 +255,31 @@ jv str_percent_format(jctx *c, const jv *fmt, const jv *args) {
         }
         if (ai >= argc) rfail(c, "not enough arguments for format string");
         const jv *a = &argv[ai++];
-        char tmp[512];
+        /* a number is at most 320 digits before the point, then the precision and the width */
+        size_t tcap = 400 + (size_t)(width > 0 ? width : 0) + (size_t)(prec > 0 ? prec : 0);
+        char *tmp = arena_alloc(c, tcap);
         if (conv == 's' || conv == 'r') {
             sbuf s = {0};
             if (conv == 's')
                 jv_write_str(c, &s, a);
             else
                 jv_write_repr(c, &s, a);
-            spec[sl++] = 's';
-            spec[sl] = 0;
-            if (sl == 2) {
-                sb_put(c, &o, s.p, s.n);
-                continue;
-            }
-            char *t = arena_alloc(c, s.n + 256);
-            snprintf(t, s.n + 256, spec, s.p ? s.p : "");
-            sb_puts(c, &o, t);
-        } else if (strchr("diouxXc", conv)) {
+            /* by code points, as Python counts, and byte-exact (a NUL is data) */
+            size_t ncp, *off = u8_offsets(c, s.p, s.n, &ncp);
+            if (prec >= 0 && (size_t)prec < ncp) ncp = (size_t)prec;
+            size_t pad = width > 0 && (size_t)width > ncp ? (size_t)width - ncp : 0;
+            int left = memchr(spec, '-', sl) != NULL;
+            for (size_t k = 0; !left && k < pad; k++)
+                sb_putc(c, &o, ' ');
+            sb_put(c, &o, s.p, off[ncp]);
+            for (size_t k = 0; left && k < pad; k++)
+                sb_putc(c, &o, ' ');
+        } else if (conv && strchr("diouxXc", conv)) {
             if (!is_num(a))
                 rfail(c, "%%%c format: a real number is required, not %s", conv, jv_type_name(a));
             if (conv == 'i' || conv == 'u') conv = 'd';
             if (conv == 'c') {
+                if (num_i(a) < 0 || num_i(a) > 0x10FFFF) rfail(c, "%%c arg not in range(0x110000)");
                 sb_put_cp(c, &o, (uint32_t)num_i(a));
                 continue;
             }
@@ -274,16 +287,17 @@ jv str_percent_format(jctx *c, const jv *fmt, const jv *args) {
             spec[sl++] = 'l';
             spec[sl++] = conv;
             spec[sl] = 0;
-            snprintf(tmp, sizeof tmp, spec, (long long)num_i(a));
+            snprintf(tmp, tcap, spec, (long long)num_i(a));
             sb_puts(c, &o, tmp);
-        } else if (strchr("eEfFgG", conv)) {
+        } else if (conv && strchr("eEfFgG", conv)) {
             if (!is_num(a)) rfail(c, "must be real number, not %s", jv_type_name(a));
             spec[sl++] = conv;
             spec[sl] = 0;
-            snprintf(tmp, sizeof tmp, spec, num_f(a));
+            snprintf(tmp, tcap, spec, num_f(a));
             sb_puts(c, &o, tmp);
         } else
-            rfail(c, "unsupported format character '%c'", conv);
+            rfail(c, "unsupported format character '%c' (0x%02x)", conv > 32 ? conv : '?',
+                  (unsigned char)conv);
     }
     if (ai < argc && args->k == JV_LIST && args->tuple)
         rfail(c, "not all arguments converted during string formatting");

@@ -44,9 +44,10 @@ jv jv_dict_new(jctx *c, int kind) {
     return v;
 }
 
-int jdict_find(const jdict *d, const jv *key) {
+int jdict_find(jctx *c, const jdict *d, const jv *key) {
+    jstep(c, d->n / 16); /* a linear scan: big dicts spend the budget */
     for (size_t i = 0; i < d->n; i++)
-        if (jv_eq(&d->k[i], key)) return (int)i;
+        if (jv_eq(c, &d->k[i], key)) return (int)i;
     return -1;
 }
 int jdict_find_str(const jdict *d, const char *p, size_t n) {
@@ -56,7 +57,7 @@ int jdict_find_str(const jdict *d, const char *p, size_t n) {
     return -1;
 }
 void jdict_set(jctx *c, jdict *d, jv key, jv val) {
-    int i = jdict_find(d, &key);
+    int i = jdict_find(c, d, &key);
     if (i >= 0) {
         d->v[i] = val;
         return;
@@ -137,6 +138,7 @@ void sb_put_cp(jctx *c, sbuf *b, uint32_t cp) {
     sb_put(c, b, t, n);
 }
 size_t *u8_offsets(jctx *c, const char *p, size_t n, size_t *ncp) {
+    jstep(c, n >> 10);
     size_t k = u8_len(p, n), *off = arena_alloc(c, (k + 1) * sizeof(size_t)), i = 0;
     for (size_t j = 0; j < k; j++) {
         off[j] = i;
@@ -286,7 +288,16 @@ void jv_write_str(jctx *c, sbuf *b, const jv *v) {
     }
 }
 
+static void write_repr(jctx *c, sbuf *b, const jv *v);
+
+/* Nested (or self-containing) lists and dicts end in a template error, not a stack overflow. */
 void jv_write_repr(jctx *c, sbuf *b, const jv *v) {
+    jenter(c);
+    write_repr(c, b, v);
+    jleave(c);
+}
+
+static void write_repr(jctx *c, sbuf *b, const jv *v) {
     char tmp[64];
     static const char *const py_names[] = {"None", "True", "False"};
     if (write_scalar(c, b, v, py_names)) return;
@@ -477,7 +488,15 @@ int jv_truthy(const jv *v) {
     }
 }
 
-int jv_eq(const jv *a, const jv *b) {
+static int eq(jctx *c, const jv *a, const jv *b);
+int jv_eq(jctx *c, const jv *a, const jv *b) {
+    jenter(c);
+    int r = eq(c, a, b);
+    jleave(c);
+    return r;
+}
+
+static int eq(jctx *c, const jv *a, const jv *b) {
     if (is_num(a) && is_num(b)) {
         if (is_intlike(a) && is_intlike(b)) return num_i(a) == num_i(b);
         return num_f(a) == num_f(b);
@@ -492,13 +511,13 @@ int jv_eq(const jv *a, const jv *b) {
     case JV_LIST:
         if (a->tuple != b->tuple || a->u.l->n != b->u.l->n) return 0;
         for (size_t i = 0; i < a->u.l->n; i++)
-            if (!jv_eq(&a->u.l->v[i], &b->u.l->v[i])) return 0;
+            if (!jv_eq(c, &a->u.l->v[i], &b->u.l->v[i])) return 0;
         return 1;
     case JV_DICT:
         if (a->u.d->n != b->u.d->n) return 0;
         for (size_t i = 0; i < a->u.d->n; i++) {
-            int j = jdict_find(b->u.d, &a->u.d->k[i]);
-            if (j < 0 || !jv_eq(&a->u.d->v[i], &b->u.d->v[j])) return 0;
+            int j = jdict_find(c, b->u.d, &a->u.d->k[i]);
+            if (j < 0 || !jv_eq(c, &a->u.d->v[i], &b->u.d->v[j])) return 0;
         }
         return 1;
     case JV_NS:
@@ -514,7 +533,15 @@ int jv_eq(const jv *a, const jv *b) {
     }
 }
 
+static int cmp(jctx *c, const jv *a, const jv *b, const char *op);
 int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op) {
+    jenter(c);
+    int r = cmp(c, a, b, op);
+    jleave(c);
+    return r;
+}
+
+static int cmp(jctx *c, const jv *a, const jv *b, const char *op) {
     if (a->k == JV_UNDEF) jv_fail_undef(c, a);
     if (b->k == JV_UNDEF) jv_fail_undef(c, b);
     if (is_num(a) && is_num(b)) {
@@ -531,7 +558,7 @@ int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op) {
     if (a->k == JV_LIST && b->k == JV_LIST && a->tuple == b->tuple) {
         size_t n = a->u.l->n < b->u.l->n ? a->u.l->n : b->u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_eq(&a->u.l->v[i], &b->u.l->v[i])) continue;
+            if (jv_eq(c, &a->u.l->v[i], &b->u.l->v[i])) continue;
             return jv_cmp(c, &a->u.l->v[i], &b->u.l->v[i], op);
         }
         return a->u.l->n < b->u.l->n ? -1 : a->u.l->n > b->u.l->n;
@@ -541,7 +568,15 @@ int jv_cmp(jctx *c, const jv *a, const jv *b, const char *op) {
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
+static jv from_json(jctx *c, const cJSON *j);
 jv jv_from_json(jctx *c, const cJSON *j) {
+    jenter(c);
+    jv v = from_json(c, j);
+    jleave(c);
+    return v;
+}
+
+static jv from_json(jctx *c, const cJSON *j) {
     if (!j || cJSON_IsNull(j)) return jv_none();
     if (cJSON_IsFalse(j)) return jv_bool(0);
     if (cJSON_IsTrue(j)) return jv_bool(1);

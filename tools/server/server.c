@@ -43,10 +43,12 @@ typedef struct {
     char model_id[256];
     int32_t n_ctx, n_slots, queue_max;
     size_t max_body;
+    int keepalive_ms; /* a stream silent this long gets an SSE comment (a third of --timeout) */
     bool verbose;
     int64_t started;
-    pthread_mutex_t tok_mu; /* chat rendering + tokenization: one HTTP thread at a time */
+    pthread_mutex_t tok_mu; /* tokenization: one HTTP thread at a time */
     atomic_bool stopping;
+    atomic_int n_replies; /* accepted generations whose response MHD has not finished sending */
 } server;
 
 /* Per connection-request state (MHD's con_cls). */
@@ -55,6 +57,8 @@ typedef struct {
     size_t len;
     bool too_large;
     bool responded;
+    bool http11;  /* HTTP/1.1 or later: 1xx responses allowed */
+    bool counted; /* in server.n_replies until on_completed */
 } conn_state;
 
 /* A streaming response's state: owned by the response (freed by MHD's free callback). */
@@ -64,8 +68,9 @@ typedef struct {
     int fd;
     char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
     size_t out_len, out_cap, out_off;
-    size_t sent;  /* bytes of req->text already in events */
-    int32_t n_lp; /* of req->lp, entries already in events */
+    size_t sent;   /* bytes of req->text already in events */
+    int32_t n_lp;  /* of req->lp, entries already in events */
+    int silent_ms; /* time since the last bytes handed to MHD */
     bool role_sent, finished;
 } stream_state;
 
@@ -113,14 +118,31 @@ static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *pa
     return send_error(c, &err);
 }
 
-/* True when the client closed its end (we only peek: a pipelined request stays unread). */
-static bool client_gone(int fd) {
-    if (fd < 0) return false;
+/* What the client's socket says (we only peek: a pipelined request stays unread). PEER_HALF: it
+ * sent FIN — done sending, and maybe still reading (a half-close: it must get its reply) or gone
+ * altogether; only a write can tell those apart (the peer answers it with a reset). PEER_GONE: the
+ * connection is reset or broken. */
+enum { PEER_OPEN, PEER_HALF, PEER_GONE };
+static int peer_state(int fd) {
+    if (fd < 0) return PEER_OPEN;
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    if (poll(&p, 1, 0) <= 0) return PEER_OPEN;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return PEER_GONE;
+    if (p.revents & POLLRDHUP) return PEER_HALF;
     char ch;
-    return recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    ssize_t k = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (k == 0) return PEER_HALF;
+    if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return PEER_GONE;
+    return PEER_OPEN;
+}
+
+/* A client that sent FIN while its non-streamed reply is being generated: an interim
+ * "100 Continue" (HTTP/1.1 clients must skip 1xx responses) makes a closed peer reset the
+ * connection, which peer_state then sees, while a half-closed one reads and ignores it. */
+static void probe_peer(int fd) {
+    static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t k = send(fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)k;
 }
 
 static int conn_fd(struct MHD_Connection *c) {
@@ -194,6 +216,7 @@ static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_err
 static bool build_request(server *S, const char *body, size_t len, srv_kind kind, srv_request *r,
                           api_error *err) {
     if (!len) return api_fail(err, 400, NULL, "the request body is empty; send a JSON object");
+    if (!srv_check_body_text(body, len, err)) return false;
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root) return api_fail(err, 400, NULL, "the request body is not valid JSON");
     bool ok = false;
@@ -209,14 +232,15 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
     const char *param = kind == SRV_KIND_CHAT ? "messages" : "prompt";
     if (kind == SRV_KIND_CHAT) {
         if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
-        pthread_mutex_lock(&S->tok_mu);
+        /* Rendering is reentrant and bounded (steps, memory, 10 s, cancelled at shutdown): it runs
+         * outside the lock, so a slow template holds up only its own request. */
         lmc_status st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
         if (st != LMC_OK) {
-            pthread_mutex_unlock(&S->tok_mu);
             api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
                      lmc_last_error()[0] ? lmc_last_error() : lmc_status_str(st));
             goto done;
         }
+        pthread_mutex_lock(&S->tok_mu);
         ok = tokenize_prompt(S, r, rendered, err);
         pthread_mutex_unlock(&S->tok_mu);
     } else {
@@ -265,6 +289,21 @@ static void stream_error_event(stream_state *ss, int status, const char *msg) {
     free(j);
 }
 
+/* An SSE comment line: clients skip it; the bytes reset the connection's idle timer. */
+static void stream_keepalive(stream_state *ss) {
+    static const char ka[] = ": keep-alive\n\n";
+    if (ss->out_len + sizeof ka > ss->out_cap) {
+        size_t cap = ss->out_cap ? 2 * ss->out_cap : 1024;
+        char *b = realloc(ss->out, cap);
+        if (!b) return;
+        ss->out = b;
+        ss->out_cap = cap;
+    }
+    memcpy(ss->out + ss->out_len, ka, sizeof ka - 1);
+    ss->out_len += sizeof ka - 1;
+    ss->silent_ms = 0;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     stream_state *ss = cls;
@@ -304,21 +343,27 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             ss->finished = true;
             if (r->finish == SRV_FINISH_ERROR) {
                 stream_error_event(ss, r->err_status, r->err);
-            } else if (r->finish == SRV_FINISH_CANCELLED) {
-                stream_error_event(ss, 503, "generation cancelled: the server is shutting down");
+                api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
             } else {
+                /* a reply cut by the server's shutdown ends as any other: a final chunk whose
+                 * finish_reason is "cancelled", then [DONE] */
                 api_sse_chunk(r, S->model, S->model_id, NULL, 0, NULL, 0, true, &ss->out,
                               &ss->out_len, &ss->out_cap);
                 if (r->include_usage)
                     api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
                 api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
             }
-        } else if (!n && client_gone(ss->fd)) {
+        } else if (!n && peer_state(ss->fd) == PEER_GONE) {
             atomic_store(&r->cancel, true);
             srv_engine_poke(S->eng);
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (!n && (ss->silent_ms += 250) >= S->keepalive_ms) {
+            /* a long prompt or a wait for a slot is the server's slowness, not an idle client:
+             * a comment (which SSE clients skip) keeps --timeout from closing the stream */
+            stream_keepalive(ss);
         }
     }
+    ss->silent_ms = 0;
     size_t k = ss->out_len - ss->out_off;
     if (k > max) k = max;
     memcpy(buf, ss->out + ss->out_off, k);
@@ -356,6 +401,8 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
         err.code = "server_busy";
         return send_error(c, &err);
     }
+    cs->counted = true; /* shutdown waits for this response to be sent (on_completed) */
+    atomic_fetch_add(&S->n_replies, 1);
     int fd = conn_fd(c);
     if (r->stream) {
         stream_state *ss = calloc(1, sizeof *ss);
@@ -380,12 +427,18 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
         return ret;
     }
     /* not streaming: this connection's thread waits here, watching for a hang-up */
+    bool probed = false;
     srv_engine_lock(S->eng);
     while (!r->done) {
         srv_engine_wait(S->eng, r, 250);
         if (r->done) break;
         srv_engine_unlock(S->eng);
-        bool gone = client_gone(fd);
+        int ps = peer_state(fd);
+        if (ps == PEER_HALF && !probed && cs->http11) {
+            probe_peer(fd); /* the next look tells a half-close from a hang-up */
+            probed = true;
+        }
+        bool gone = ps == PEER_GONE;
         srv_engine_lock(S->eng);
         if (gone) {
             srv_engine_unlock(S->eng);
@@ -590,13 +643,13 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
-    (void)version;
     server *S = cls;
     conn_state *cs = *con_cls;
     if (!cs) { /* headers are in; the body (if any) follows in later calls */
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        cs->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_0) != 0;
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) cs->too_large = true;
@@ -643,11 +696,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    server *S = cls;
     (void)c;
     (void)toe;
     conn_state *cs = *con_cls;
     if (!cs) return;
+    if (cs->counted) atomic_fetch_sub(&S->n_replies, 1);
     free(cs->body);
     free(cs);
     *con_cls = NULL;
@@ -693,9 +747,12 @@ static void usage(FILE *to) {
         "                         on the CPU, with the same -c; off by default)\n"
         "  --timeout S            close a connection idle for S seconds (default 600)\n"
         "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
+        "  --shutdown-grace S     on SIGINT/SIGTERM, seconds running replies get to finish\n"
+        "                         before they are cut (final chunk + [DONE]; default 5)\n"
         "  -v, --verbose          log each request and HTTP-level errors\n"
         "  -h, --help             this help\n\n"
-        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get 5 s to finish.\n");
+        "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get the grace to\n"
+        "finish, then end with finish_reason \"cancelled\".\n");
 }
 
 static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
@@ -715,6 +772,7 @@ int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
     int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
     int timeout = 600, max_body = 1 << 20;
+    float grace = 5.0f;
     bool verbose = false, embeddings = false;
     const char *cors = NULL;
     for (int i = 1; i < argc; i++) {
@@ -751,6 +809,8 @@ int cmd_serve(int argc, char **argv) {
             ok = cli_arg_int(argc, argv, &i, &timeout);
         else if (!strcmp(a, "--max-body"))
             ok = cli_arg_int(argc, argv, &i, &max_body);
+        else if (!strcmp(a, "--shutdown-grace"))
+            ok = cli_arg_float(argc, argv, &i, &grace);
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = true;
         else
@@ -765,6 +825,8 @@ int cmd_serve(int argc, char **argv) {
     if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
     if (timeout < 1) return cli_usage_error(argv[0], "--timeout must be at least 1 second");
     if (max_body < 1024) return cli_usage_error(argv[0], "--max-body must be at least 1024");
+    if (!(grace >= 0 && grace <= 3600))
+        return cli_usage_error(argv[0], "--shutdown-grace must be in 0..3600 seconds");
     if (api_key && !*api_key) api_key = NULL;
     if (cors && (!*cors || strpbrk(cors, "\r\n")))
         return cli_usage_error(argv[0], "--cors needs an origin (e.g. https://example.com or *)");
@@ -786,6 +848,7 @@ int cmd_serve(int argc, char **argv) {
 
     int rc = CLI_ERR;
     server S = {.api_key = api_key,
+                .keepalive_ms = timeout * 1000 / 3 > 1000 ? timeout * 1000 / 3 : 1000,
                 .verbose = verbose,
                 .max_body = (size_t)max_body,
                 .n_slots = n_par,
@@ -863,9 +926,14 @@ int cmd_serve(int argc, char **argv) {
     sigwait(&sigs, &sig);
     fprintf(stderr, "lmc serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&S.stopping, true);
+    lmc_chat_render_cancel(); /* a template still running (up to its 10 s budget) stops now */
     MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections */
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
-    srv_engine_shutdown(S.eng, 5.0);
+    srv_engine_shutdown(S.eng, grace);
+    /* every reply is now done or cut; let MHD send the last bytes ([DONE]) before it closes the
+     * connections (bounded: a client that does not read is not waited for long) */
+    for (int i = 0; i < 300 && atomic_load(&S.n_replies) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     MHD_stop_daemon(d); /* waits for every connection thread */
     d = NULL;
     rc = CLI_OK;

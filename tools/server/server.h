@@ -200,6 +200,12 @@ char *ep_props(const srv_props *p);
 /* GET /metrics: Prometheus text. hits[i]: requests served on route name[i]. */
 char *ep_metrics(srv_engine *e, const char *const *name, const uint64_t *hits, int n);
 
+/* ---- body_check.c ------------------------------------------------------------------------------
+ */
+/* JSON text is UTF-8 (RFC 8259) and lmc's strings are C strings: invalid UTF-8 and NUL (raw or as
+ * \u0000) are refused with a 400 in *err naming the byte. */
+bool srv_check_body_text(const char *body, size_t n, api_error *err);
+
 /* ---- page -------------------------------------------------------------------------------------
  */
 extern const char srv_page_html[];

@@ -85,18 +85,27 @@ void srv_request_release(srv_request *r) {
 
 /* ---- slots (engine thread) --------------------------------------------------------------------
  */
+/* Appends generated text. A NUL byte (a model may emit <0x00>) becomes U+FFFD: the JSON writer
+ * takes C strings and would silently cut the reply at it. */
 static bool req_append(srv_request *r, const char *s, size_t n) { /* mutex held */
-    if (r->text_len + n + 1 > r->text_cap) {
+    size_t need = r->text_len + 3 * n + 1; /* every byte a NUL: 3 bytes each */
+    if (need > r->text_cap) {
         size_t cap = r->text_cap ? r->text_cap : 256;
-        while (cap < r->text_len + n + 1)
+        while (cap < need)
             cap *= 2;
         char *t = realloc(r->text, cap);
         if (!t) return false;
         r->text = t;
         r->text_cap = cap;
     }
-    memcpy(r->text + r->text_len, s, n);
-    r->text_len += n;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i])
+            r->text[r->text_len++] = s[i];
+        else {
+            memcpy(r->text + r->text_len, "\xEF\xBF\xBD", 3);
+            r->text_len += 3;
+        }
+    }
     r->text[r->text_len] = 0;
     return true;
 }
