@@ -10,6 +10,10 @@ special-token text parsed or not) and writes tests/data/tok/<vocab>.json:
   {"gguf": where the file is, "cases": {"llama": {"plain"|"bos"|"special"|"bos+special": [[ids]..]},
    "hard": {...}}, "eog": [ids llama.cpp ends a generation on],
    "pieces_fnv": {"plain": hex, "special": hex}}
+For Gemma-3 (its GGUF carries no chat template; lmc falls back to its "gemma" built-in) also
+  "chat": {"messages", "text": Gemma-3's Hugging Face template (tests/data/templates) rendered by
+  Jinja2 with BOS text "<bos>", "ids": llama.cpp's ids for it (the leading BOS text removed and BOS
+  added by the tokenizer, as llama.cpp's chat code does)}.
 pieces_fnv is FNV-1a 64 over every token's piece in id order (llama_token_to_piece, special off/on),
 each piece preceded by its length as 4 little-endian bytes: one number that checks the detokenizer on
 all tokens.
@@ -22,6 +26,7 @@ import os
 import struct
 import sys
 
+import jinja2
 import llama_cpp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,6 +72,9 @@ HARD = [
     b"<s", b"</s", b"<|im_", b"<start_of_turn", b"<<|im_end|>>", b"<</s>>",
     b"\n<|end|>\n", b" <|end|> ", b"\t<end_of_turn>\t",
 ] + [(" " + s + "  x").encode() for s in SPECIALS]
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there </s> "},
+        {"role": "assistant", "content": " Hello!\n"}, {"role": "user", "content": "日本語で？"}]
 
 MODES = {"plain": (False, False), "bos": (True, False), "special": (False, True),
          "bos+special": (True, True)}
@@ -119,6 +127,14 @@ def main():
         for cname, cases in case_files.items():
             g["cases"][cname] = {m: [llm.tokenize(c, add_bos=b, special=s) for c in cases]
                                  for m, (b, s) in MODES.items()}
+        if name == "gemma3":
+            tmpl = open(os.path.join(HERE, "..", "tests", "data", "templates", "google-gemma-3-it.jinja")).read()
+            env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+            text = env.from_string(tmpl).render(messages=CHAT, bos_token="<bos>", eos_token="<eos>",
+                                                add_generation_prompt=True)
+            body = text[len("<bos>"):] if text.startswith("<bos>") else text
+            g["chat"] = {"messages": CHAT, "text": text,
+                         "ids": llm.tokenize(body.encode(), add_bos=True, special=True)}
         g["eog"] = [i for i in range(n) if llama_cpp.llama_vocab_is_eog(voc, i)]
         g["pieces_fnv"] = {"plain": fnv_pieces(voc, n, False), "special": fnv_pieces(voc, n, True)}
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:

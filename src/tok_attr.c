@@ -30,9 +30,9 @@ uint16_t tok_attr_of_type(int64_t type) {
 
 /* NULL-terminated lists of token texts. */
 static const char *const EOT_TEXTS[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>",  "<end_of_turn>",      "<|endoftext|>",
-    "<|end_of_text|>", "<EOT>", "_<EOT>",   "[EOT]",              "<end_of_utterance>",
-    NULL};
+    "<|eot_id|>",    "<|im_end|>",         "<|end|>", "<end_of_turn>",
+    "<|endoftext|>", "<|end_of_text|>",    "<EOT>",   "_<EOT>",
+    "[EOT]",         "<end_of_utterance>", NULL};
 static const char *const EOM_TEXTS[] = {"<|eom_id|>", NULL};
 static const char *const FIM_TEXTS[FIM_N][8] = {
     [FIM_PRE] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "<|code_prefix|>",
@@ -45,15 +45,30 @@ static const char *const FIM_TEXTS[FIM_N][8] = {
     [FIM_REP] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL},
     [FIM_SEP] = {"<|file_sep|>", NULL},
 };
-static const char *const EOG_TEXTS[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>",       "<|return|>",         "<|call|>",
-    "<|flush|>",  "<|calls|>",  "<end_of_turn>", "<|endoftext|>",      "</s>",
-    "<|eom_id|>", "<EOT>",      "_<EOT>",        "[EOT]",              "[EOS]",
-    "<|end_of_text|>",          "<end_of_utterance>", "<eos>",   "<turn|>",
-    "<|tool_response>",         NULL};
+static const char *const EOG_TEXTS[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<|return|>",
+                                        "<|call|>",
+                                        "<|flush|>",
+                                        "<|calls|>",
+                                        "<end_of_turn>",
+                                        "<|endoftext|>",
+                                        "</s>",
+                                        "<|eom_id|>",
+                                        "<EOT>",
+                                        "_<EOT>",
+                                        "[EOT]",
+                                        "[EOS]",
+                                        "<|end_of_text|>",
+                                        "<end_of_utterance>",
+                                        "<eos>",
+                                        "<turn|>",
+                                        "<|tool_response>",
+                                        NULL};
 /* gpt-oss: always rendered, never special */
-static const char *const USER_TEXTS[] = {"<|channel|>", "<|message|>", "<|start|>",
-                                         "<|constrain|>", NULL};
+static const char *const USER_TEXTS[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>",
+                                         NULL};
 
 static bool text_is(const tok_attr_in *a, int32_t id, const char *s) {
     size_t n = strlen(s);

@@ -76,8 +76,7 @@ static void check_cases(lmc_model *m, const char *vocab, const char *set, const 
               cJSON_GetArraySize(want), c->n);
         int bad = 0;
         for (int i = 0; i < c->n && i < cJSON_GetArraySize(want); i++) {
-            bool ok = same_ids(m, c->text[i], c->len[i], k & 1, k & 2,
-                               cJSON_GetArrayItem(want, i));
+            bool ok = same_ids(m, c->text[i], c->len[i], k & 1, k & 2, cJSON_GetArrayItem(want, i));
             CHECK(ok, "%s %s %s case %d (%.*s) differs from llama.cpp", vocab, set, names[k], i,
                   (int)(c->len[i] < 60 ? c->len[i] : 60), c->text[i]);
             bad += !ok;
@@ -114,9 +113,9 @@ static void check_vocab_tables(lmc_model *m, const char *vocab, const cJSON *g) 
         }
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-        const char *want = cJSON_GetObjectItem(cJSON_GetObjectItem(g, "pieces_fnv"),
-                                               special ? "special" : "plain")
-                               ->valuestring;
+        const char *want =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(g, "pieces_fnv"), special ? "special" : "plain")
+                ->valuestring;
         CHECK(!strcmp(hex, want), "%s: pieces (special %d) differ from llama.cpp's", vocab,
               special);
     }
@@ -146,7 +145,7 @@ static void check_round_trip(lmc_model *m, const char *vocab, const cases *c) {
     int bad = 0;
     int32_t ids[4096], one[4];
     bool prefix = lmc_tokenize(m, "a", 1, one, 4, false, false) == 1 &&
-             lmc_token_to_piece(m, one[0], NULL, 0, false) == -2; /* "a" became " a" */
+                  lmc_token_to_piece(m, one[0], NULL, 0, false) == -2; /* "a" became " a" */
     int n_valid = 0;
     for (int i = 0; i < c->n; i++) {
         if (!valid_utf8((const uint8_t *)c->text[i], c->len[i])) continue;
@@ -156,8 +155,8 @@ static void check_round_trip(lmc_model *m, const char *vocab, const cases *c) {
         size_t nj = 0, ns = 0, len;
         lmc_detok *d = lmc_detok_init(m, false);
         for (int32_t k = 0; k < n; k++) {
-            int32_t p = lmc_token_to_piece(m, ids[k], joined + nj, (int32_t)(sizeof joined - nj),
-                                           false);
+            int32_t p =
+                lmc_token_to_piece(m, ids[k], joined + nj, (int32_t)(sizeof joined - nj), false);
             nj += p > 0 ? (size_t)p : 0;
             const char *s = lmc_detok_push(d, ids[k], &len);
             memcpy(streamed + ns, s, len);
@@ -174,6 +173,37 @@ static void check_round_trip(lmc_model *m, const char *vocab, const cases *c) {
         bad += !ok;
     }
     printf("%-10s round trip %d/%d (the valid UTF-8 cases)\n", vocab, n_valid - bad, n_valid);
+}
+
+/* The chat path: lmc_chat_render with the model's template (or the built-in its vocabulary picks)
+ * gives the Hugging Face render, and its tokens (BOS added, special text parsed, the template's own
+ * BOS kept once, as lmc chat/serve do) are llama.cpp's. */
+static void check_chat(lmc_model *m, const char *vocab, const cJSON *chat) {
+    const cJSON *msgs = cJSON_GetObjectItem(chat, "messages"),
+                *want = cJSON_GetObjectItem(chat, "ids");
+    lmc_chat_msg cm[16];
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, msgs) {
+        if (n == 16) break;
+        cm[n++] = (lmc_chat_msg){cJSON_GetObjectItem(e, "role")->valuestring,
+                                 cJSON_GetObjectItem(e, "content")->valuestring};
+    }
+    char *text = NULL;
+    CHECK(lmc_chat_render(m, NULL, cm, (size_t)n, true, &text) == LMC_OK, "%s: chat render: %s",
+          vocab, lmc_last_error());
+    if (!text) return;
+    CHECK(!strcmp(text, cJSON_GetObjectItem(chat, "text")->valuestring),
+          "%s: chat render differs:\n%s", vocab, text);
+    int32_t ids[512];
+    int32_t k = lmc_tokenize(m, text, -1, ids, 512, true, true), bos = lmc_token_bos(m);
+    if (k >= 2 && ids[0] == bos && ids[1] == bos) memmove(ids, ids + 1, (size_t)--k * sizeof *ids);
+    bool same = k == cJSON_GetArraySize(want);
+    for (int32_t i = 0; same && i < k; i++)
+        same = ids[i] == cJSON_GetArrayItem(want, i)->valueint;
+    CHECK(same, "%s: chat prompt ids differ from llama.cpp's", vocab);
+    printf("%-10s chat prompt %s llama.cpp's (%d tokens)\n", vocab, same ? "as" : "NOT as", k);
+    free(text);
 }
 
 int main(void) {
@@ -215,6 +245,8 @@ int main(void) {
             check_cases(m, vocabs[v], "hard", &hard, cJSON_GetObjectItem(cs, "hard"));
             check_vocab_tables(m, vocabs[v], g);
             check_round_trip(m, vocabs[v], &hard);
+            if (cJSON_GetObjectItem(g, "chat"))
+                check_chat(m, vocabs[v], cJSON_GetObjectItem(g, "chat"));
         }
         lmc_model_free(m);
         cJSON_Delete(g);
