@@ -62,6 +62,8 @@ struct tok_vocab {
      * sp_lens[sp_start[b] .. sp_start[b+1]) */
     uint32_t sp_start[257];
     uint32_t *sp_lens;
+    uint32_t *sp_all; /* every distinct special-token length, longest first (n_sp_all) */
+    uint32_t n_sp_all;
     pair_map merges;
     int32_t byte_tok[256]; /* SPM: id of <0xNN>; BPE: id of the one-character token of byte NN */
     uint32_t byte_cp[256]; /* BPE: GPT-2's byte -> code point */
@@ -370,6 +372,13 @@ static lmc_status build_specials(struct tok_vocab *v) {
     }
     v->sp_start[256] = pos;
     free(tmp);
+    if (!(v->sp_all = malloc(((size_t)pos + 1) * sizeof *v->sp_all)))
+        return lmc_err(LMC_ERR_OOM, "out of memory (special tokens)");
+    memcpy(v->sp_all, v->sp_lens, (size_t)pos * sizeof *v->sp_all);
+    qsort(v->sp_all, pos, sizeof *v->sp_all, cmp_u32_desc);
+    for (uint32_t j = 0; j < pos; j++)
+        if (j == 0 || v->sp_all[j] != v->sp_all[v->n_sp_all - 1])
+            v->sp_all[v->n_sp_all++] = v->sp_all[j];
     return LMC_OK;
 }
 
@@ -623,6 +632,7 @@ void tok_free(struct tok_vocab *v) {
     free(v->tokens.slot);
     free(v->specials.slot);
     free(v->sp_lens);
+    free(v->sp_all);
     free(v->merges.slot);
     for (int i = 0; i < v->n_re; i++)
         pcre2_code_free(v->re[i]);
@@ -957,18 +967,6 @@ static void bpe_split(work *w, const char *text, size_t s, size_t e, int level) 
     if (pos < n) bpe_split(w, text, s + pos, e, level + 1);
 }
 
-typedef struct {
-    uint64_t key; /* longer tokens first, then lower ids */
-    size_t pos;
-    int32_t id;
-} sp_match;
-
-static int cmp_match(const void *pa, const void *pb) {
-    const sp_match *a = pa, *b = pb;
-    if (a->key != b->key) return a->key < b->key ? -1 : 1;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
-}
-
 static bool is_c_space(char c) { /* C's isspace in the "C" locale */
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
@@ -1019,46 +1017,48 @@ static void bpe_fragment(work *w, const char *text, size_t n) {
     free(clean);
 }
 
-/* Splits text at special tokens as llama.cpp's partition does: each special token in turn,
- * longest first (ties: lower id), takes its occurrences left to right in the text no earlier token
- * took, and with TA_LSTRIP/TA_RSTRIP also the whitespace before/after it (up to the neighbouring
- * token). Plain mode matches only user-defined tokens. mark[i] (len): the token starting at byte i,
- * MARK_TEXT, or MARK_COVERED (the rest of a token, or stripped whitespace). */
-static void sp_partition(work *w, const char *text, size_t len, bool parse_special, int32_t *mark) {
-    const struct tok_vocab *v = w->v;
-    sp_match *m = NULL;
-    size_t n_m = 0, cap_m = 0;
-    for (size_t i = 0; i < len; i++) {
+/* True when a special token of length l starts with byte b. */
+static bool sp_has_len(const struct tok_vocab *v, uint8_t b, uint32_t l) {
+    for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++)
+        if (v->sp_lens[k] == l) return true;
+    return false;
+}
+
+/* Splits text at special tokens as llama.cpp's partition does: longer tokens first, each taking
+ * its occurrences left to right in the text no longer token took, with TA_LSTRIP/TA_RSTRIP also
+ * the whitespace before/after it (up to the neighbouring token). (llama.cpp orders tokens of equal
+ * length arbitrarily; lmc takes them left to right, which differs only where two equal-length
+ * special tokens overlap in the text.) Plain mode matches only user-defined tokens. mark[i]
+ * (len): the token starting at byte i, MARK_TEXT, or MARK_COVERED (the rest of a token, or
+ * stripped whitespace). Time: the text times the number of distinct special-token lengths; no
+ * memory besides mark. */
+static void sp_partition(const struct tok_vocab *v, const char *text, size_t len,
+                         bool parse_special, int32_t *mark) {
+    for (size_t i = 0; i < len; i++)
         mark[i] = MARK_TEXT;
-        uint8_t b = (uint8_t)text[i];
-        for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++) {
-            size_t l = v->sp_lens[k];
-            if (l > len - i) continue;
-            int32_t t = map_get(v, &v->specials, text + i, l);
+    for (uint32_t k = 0; k < v->n_sp_all; k++) {
+        size_t l = v->sp_all[k];
+        for (size_t p = 0; l <= len && p <= len - l; p++) {
+            if (mark[p] != MARK_TEXT || !sp_has_len(v, (uint8_t)text[p], (uint32_t)l)) continue;
+            int32_t t = map_get(v, &v->specials, text + p, l);
             if (t < 0 || (!parse_special && (v->attr[t] & (TA_CONTROL | TA_UNKNOWN)))) continue;
-            if (!grow((void **)&m, &cap_m, n_m + 1, sizeof *m, w)) goto done;
-            m[n_m++] = (sp_match){(uint64_t)(UINT32_MAX - l) << 32 | (uint32_t)t, i, t};
+            bool free_run = true;
+            for (size_t i = p + 1; i < p + l && free_run; i++)
+                free_run = mark[i] == MARK_TEXT;
+            if (!free_run) continue;
+            mark[p] = t;
+            for (size_t i = p + 1; i < p + l; i++)
+                mark[i] = MARK_COVERED;
+            if (v->attr[t] & TA_LSTRIP)
+                for (size_t i = p; i > 0 && mark[i - 1] == MARK_TEXT && is_c_space(text[i - 1]);
+                     i--)
+                    mark[i - 1] = MARK_COVERED;
+            if (v->attr[t] & TA_RSTRIP)
+                for (size_t i = p + l; i < len && mark[i] == MARK_TEXT && is_c_space(text[i]); i++)
+                    mark[i] = MARK_COVERED;
+            p += l - 1;
         }
     }
-    qsort(m, n_m, sizeof *m, cmp_match);
-    for (size_t k = 0; k < n_m; k++) {
-        size_t p = m[k].pos, l = v->len[m[k].id], e = p + l;
-        bool free_run = true;
-        for (size_t i = p; i < e && free_run; i++)
-            free_run = mark[i] == MARK_TEXT;
-        if (!free_run) continue;
-        mark[p] = m[k].id;
-        for (size_t i = p + 1; i < e; i++)
-            mark[i] = MARK_COVERED;
-        if (v->attr[m[k].id] & TA_LSTRIP)
-            for (size_t i = p; i > 0 && mark[i - 1] == MARK_TEXT && is_c_space(text[i - 1]); i--)
-                mark[i - 1] = MARK_COVERED;
-        if (v->attr[m[k].id] & TA_RSTRIP)
-            for (size_t i = e; i < len && mark[i] == MARK_TEXT && is_c_space(text[i]); i++)
-                mark[i] = MARK_COVERED;
-    }
-done:
-    free(m);
 }
 
 lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special,
@@ -1085,7 +1085,7 @@ lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, b
         w.st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
         goto done;
     }
-    sp_partition(&w, text, len, parse_special, mark);
+    sp_partition(v, text, len, parse_special, mark);
     bool prev_special = true;
     for (size_t i = 0; i < len && w.st == LMC_OK;) {
         if (mark[i] == MARK_COVERED) {
