@@ -1,9 +1,9 @@
 /* tokenizer.c — the tokenizers a llama-family GGUF describes in tokenizer.ggml.*: SentencePiece
  * (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE (ranked merges
- * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens, and a
- * streaming detokenizer. Not handled: Unigram/WordPiece vocabularies, Unicode normalization
- * (NFC/NFKC), and the lstrip/rstrip attributes some added tokens carry in Hugging Face's
- * tokenizer.json. */
+ * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens split off
+ * first as llama.cpp splits them (with the lstrip/rstrip attributes tok_attr.c derives), and a
+ * streaming detokenizer. Ids equal llama.cpp's (tests/test_tok_goldens.c). Not handled:
+ * Unigram/WordPiece vocabularies, Unicode normalization (NFC/NFKC). */
 #include "tokenizer.h"
 #include "tok_attr.h"
 #include "util.h"
