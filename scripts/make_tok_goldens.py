@@ -2,8 +2,9 @@
 """make_tok_goldens.py — llama.cpp's token ids, end-of-generation tokens and pieces for the vocabularies
 of the families lmc runs, so CI can check lmc's tokenizer without llama-cpp-python.
 
-For each vocabulary (the shared llama-spm, llama-bpe, phi-3 and qwen2 vocab GGUFs, and the real
-Gemma-3-270M from the lmc cache when present) and each of two case files (llama.cpp's test strings,
+For each vocabulary (the shared llama-spm, llama-bpe, phi-3 and qwen2 vocab GGUFs, the synthetic
+tests/data/tok/synth-gpt-4o.gguf of scripts/make_synth_vocab.py (Phi-4-mini's pre-tokenizer), and the
+real Gemma-3-270M from the lmc cache when present) and each of two case files (llama.cpp's test strings,
 ../shared/models/vocab/*.inp, and lmc's own hard cases, tests/data/tok/hard_cases.inp, written by this
 script from HARD below) it tokenizes every case with llama.cpp four ways (BOS/EOS added or not ×
 special-token text parsed or not) and writes tests/data/tok/<vocab>.json:
@@ -84,6 +85,8 @@ def vocabs():
     vdir = os.path.join(shared_root(), "models", "vocab")
     out = {n: ("shared", f"models/vocab/ggml-vocab-{n}.gguf", os.path.join(vdir, f"ggml-vocab-{n}.gguf"))
            for n in ["llama-spm", "llama-bpe", "phi-3", "qwen2"]}
+    out["synth-gpt-4o"] = ("source", "tests/data/tok/synth-gpt-4o.gguf",
+                           os.path.join(HERE, "..", "tests", "data", "tok", "synth-gpt-4o.gguf"))
     g = os.path.join(cache_dir(), GEMMA3)
     if os.path.exists(g):
         out["gemma3"] = ("cache", GEMMA3, g)

@@ -258,6 +258,15 @@ static int byte_token_value(const char *s, size_t n) {
 #define RE_DS_PUNCT                                                                                \
     "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+"
 
+/* GPT-4o / Phi-4-mini, as llama.cpp spells it: "an upper-case letter" is a letter that is not
+ * a-z (so any non-ASCII letter), "a lower-case letter" one that is not A-Z. */
+#define RE_GPT4O_UPPER "(?:(?=\\p{L})[^a-z])"
+#define RE_GPT4O_LOWER "(?:(?=\\p{L})[^A-Z])"
+#define RE_GPT4O                                                                                   \
+    "[^\\r\\n\\p{L}\\p{N}]?" RE_GPT4O_UPPER "*" RE_GPT4O_LOWER "+" RE_CONTRACTIONS                 \
+    "?|[^\\r\\n\\p{L}\\p{N}]?" RE_GPT4O_UPPER "+" RE_GPT4O_LOWER "*" RE_CONTRACTIONS               \
+    "?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
 typedef struct {
     const char *names; /* '|'-separated names of tokenizer.ggml.pre */
     const char *re[TOK_MAX_RE];
@@ -268,6 +277,7 @@ static const pre_rules pre_table[] = {
     {"default|gpt-2|gpt2", {RE_GPT2}, false},
     {"llama-bpe|llama3|llama-v3", {RE_LLAMA3}, true},
     {"qwen2|deepseek-r1-qwen", {RE_QWEN2}, false},
+    {"gpt-4o", {RE_GPT4O}, false},
     {"starcoder|smollm", {"\\p{N}", RE_GPT2}, false},
     {"deepseek-llm",
      {"[\\r\\n]", RE_DS_LETTERS, RE_DS_PUNCT, "\\s+$",

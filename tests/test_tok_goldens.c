@@ -207,7 +207,8 @@ static void check_chat(lmc_model *m, const char *vocab, const cJSON *chat) {
 }
 
 int main(void) {
-    static const char *const vocabs[] = {"llama-spm", "llama-bpe", "phi-3", "qwen2", "gemma3"};
+    static const char *const vocabs[] = {"llama-spm", "llama-bpe",    "phi-3",
+                                         "qwen2",     "synth-gpt-4o", "gemma3"};
     cases llama = {0}, hard = {0};
     CHECK(read_cases(source_path("tests/data/tok/hard_cases.inp"), &hard), "hard cases");
     t_require_shared();
@@ -226,8 +227,10 @@ int main(void) {
         }
         const cJSON *where = cJSON_GetObjectItem(g, "gguf");
         const char *path = cJSON_GetObjectItem(where, "path")->valuestring;
-        bool cached = !strcmp(cJSON_GetObjectItem(where, "where")->valuestring, "cache");
-        path = cached ? cache_path(path) : t_shared(path);
+        const char *w = cJSON_GetObjectItem(where, "where")->valuestring;
+        path = !strcmp(w, "cache")    ? cache_path(path)
+               : !strcmp(w, "source") ? source_path(path)
+                                      : t_shared(path);
         lmc_model_params mp = lmc_model_default_params();
         mp.vocab_only = true;
         lmc_model *m = NULL;
