@@ -455,12 +455,13 @@ typedef struct {
 } lmc_chat_msg;
 
 /* Renders messages with a Jinja chat template. tmpl: NULL = the model's own (a GGUF without one
- * gets a built-in chosen by its vocabulary: llama3, mistral, else chatml); a built-in name; or
- * Jinja source. *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with
+ * gets a built-in chosen by its vocabulary: llama3, mistral, gemma, else chatml); a built-in name;
+ * or Jinja source. *out is malloc'ed (caller frees). A template error returns LMC_ERR_TEMPLATE with
  * its message. */
 lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_chat_msg *msgs,
                            size_t n_msgs, bool add_generation_prompt, char **out);
-/* Template source of a built-in by name (chatml, llama2, llama3, mistral, zephyr), or NULL. */
+/* Template source of a built-in by name (chatml, gemma, llama2, llama3, mistral, zephyr), or
+ * NULL. */
 const char *lmc_chat_builtin(const char *name);
 /* Makes every chat template render in progress, and every later one, fail within milliseconds with
  * LMC_ERR_TEMPLATE ("cancelled"): for a server shutting down while a template runs. Process-wide

@@ -17,6 +17,7 @@ static bool model_has_token(const lmc_model *model, const char *text) {
 static const char *chat_fallback_name(const lmc_model *model) {
     if (model_has_token(model, "<|start_header_id|>")) return "llama3";
     if (model_has_token(model, "[INST]")) return "mistral";
+    if (model_has_token(model, "<start_of_turn>")) return "gemma";
     return "chatml";
 }
 
@@ -37,10 +38,10 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
         /* not a built-in name: accept Jinja source, so callers can pass their own template */
         if (!src && (strstr(tmpl, "{{") || strstr(tmpl, "{%"))) src = tmpl;
         if (!src)
-            return lmc_err(
-                LMC_ERR_INVALID_ARG,
-                "unknown built-in chat template '%s' (chatml, llama2, llama3, mistral, zephyr)",
-                tmpl);
+            return lmc_err(LMC_ERR_INVALID_ARG,
+                           "unknown built-in chat template '%s' (chatml, gemma, llama2, llama3, "
+                           "mistral, zephyr)",
+                           tmpl);
     } else {
         if (!model)
             return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render: no model and no template");

@@ -62,14 +62,33 @@ static const char ZEPHYR[] =
     "{%- endfor -%}\n"
     "{%- if add_generation_prompt -%}{{- '<|assistant|>\\n' -}}{%- endif -%}\n";
 
+/* Gemma 2/3: "model" for the assistant, a system message folded into the first user turn (as
+ * Gemma-3's template does; Gemma-2's refuses it), BOS text at the start (the tokenizer keeps one).
+ */
+static const char GEMMA[] =
+    "{{- bos_token -}}\n"
+    "{%- if messages and messages[0]['role'] == 'system' -%}\n"
+    "{%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n"
+    "{%- set loop_messages = messages[1:] -%}\n"
+    "{%- else -%}\n"
+    "{%- set first_user_prefix = '' -%}\n"
+    "{%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n"
+    "{%- for message in loop_messages -%}\n"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') -}}"
+    "{%- endif -%}\n"
+    "{{- '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + "
+    "'\\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + "
+    "'<end_of_turn>\\n' -}}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}\n";
+
 const char *lmc_chat_builtin(const char *name) {
     static const struct {
         const char *name, *src;
-    } T[] = {{"chatml", CHATML},
-             {"llama2", LLAMA2},
-             {"llama3", LLAMA3},
-             {"mistral", MISTRAL},
-             {"zephyr", ZEPHYR}};
+    } T[] = {{"chatml", CHATML},   {"llama2", LLAMA2}, {"llama3", LLAMA3},
+             {"mistral", MISTRAL}, {"zephyr", ZEPHYR}, {"gemma", GEMMA}};
     if (!name) return NULL;
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
         if (!strcmp(name, T[i].name)) return T[i].src;

@@ -1,10 +1,11 @@
 /* tokenizer.c — the tokenizers a llama-family GGUF describes in tokenizer.ggml.*: SentencePiece
  * (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE (ranked merges
- * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens, and a
- * streaming detokenizer. Not handled: Unigram/WordPiece vocabularies, Unicode normalization
- * (NFC/NFKC), and the lstrip/rstrip attributes some added tokens carry in Hugging Face's
- * tokenizer.json. */
+ * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens split off
+ * first as llama.cpp splits them (with the lstrip/rstrip attributes tok_attr.c derives), and a
+ * streaming detokenizer. Ids equal llama.cpp's (tests/test_tok_goldens.c). Not handled:
+ * Unigram/WordPiece vocabularies, Unicode normalization (NFC/NFKC). */
 #include "tokenizer.h"
+#include "tok_attr.h"
 #include "util.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 enum tok_kind { TOK_SPM, TOK_BPE };
 #define TOK_MAX_RE 8
 
@@ -55,13 +55,15 @@ struct tok_vocab {
     uint64_t *off;    /* (n_vocab) start of token i in arena */
     uint32_t *len;    /* (n_vocab) its length in bytes */
     float *score;     /* (n_vocab) SentencePiece scores (0 when absent) */
-    uint8_t *type;    /* (n_vocab) TT_* */
+    uint16_t *attr;   /* (n_vocab) TA_* bits (tok_attr.h) */
     str_map tokens;   /* text -> id, every token */
-    str_map specials; /* text -> id, control / user-defined / unknown tokens */
+    str_map specials; /* text -> id, tokens with TA_SPECIAL bits */
     /* For each first byte, the distinct lengths of special tokens starting with it, longest first:
      * sp_lens[sp_start[b] .. sp_start[b+1]) */
     uint32_t sp_start[257];
     uint32_t *sp_lens;
+    uint32_t *sp_all; /* every distinct special-token length, longest first (n_sp_all) */
+    uint32_t n_sp_all;
     pair_map merges;
     int32_t byte_tok[256]; /* SPM: id of <0xNN>; BPE: id of the one-character token of byte NN */
     uint32_t byte_cp[256]; /* BPE: GPT-2's byte -> code point */
@@ -256,6 +258,15 @@ static int byte_token_value(const char *s, size_t n) {
 #define RE_DS_PUNCT                                                                                \
     "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+"
 
+/* GPT-4o / Phi-4-mini, as llama.cpp spells it: "an upper-case letter" is a letter that is not
+ * a-z (so any non-ASCII letter), "a lower-case letter" one that is not A-Z. */
+#define RE_GPT4O_UPPER "(?:(?=\\p{L})[^a-z])"
+#define RE_GPT4O_LOWER "(?:(?=\\p{L})[^A-Z])"
+#define RE_GPT4O                                                                                   \
+    "[^\\r\\n\\p{L}\\p{N}]?" RE_GPT4O_UPPER "*" RE_GPT4O_LOWER "+" RE_CONTRACTIONS                 \
+    "?|[^\\r\\n\\p{L}\\p{N}]?" RE_GPT4O_UPPER "+" RE_GPT4O_LOWER "*" RE_CONTRACTIONS               \
+    "?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
 typedef struct {
     const char *names; /* '|'-separated names of tokenizer.ggml.pre */
     const char *re[TOK_MAX_RE];
@@ -266,6 +277,7 @@ static const pre_rules pre_table[] = {
     {"default|gpt-2|gpt2", {RE_GPT2}, false},
     {"llama-bpe|llama3|llama-v3", {RE_LLAMA3}, true},
     {"qwen2|deepseek-r1-qwen", {RE_QWEN2}, false},
+    {"gpt-4o", {RE_GPT4O}, false},
     {"starcoder|smollm", {"\\p{N}", RE_GPT2}, false},
     {"deepseek-llm",
      {"[\\r\\n]", RE_DS_LETTERS, RE_DS_PUNCT, "\\s+$",
@@ -341,9 +353,7 @@ static lmc_status build_specials(struct tok_vocab *v) {
     uint32_t count[257] = {0};
     int32_t n_sp = 0;
     for (int32_t i = 0; i < v->n_vocab; i++)
-        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) &&
-            v->len[i])
-            n_sp++;
+        if ((v->attr[i] & TA_SPECIAL) && v->len[i]) n_sp++;
     lmc_status st = map_init(&v->specials, (uint64_t)n_sp);
     if (st != LMC_OK) return st;
     uint32_t *tmp = malloc(((size_t)n_sp + 1) * sizeof *tmp);
@@ -353,8 +363,7 @@ static lmc_status build_specials(struct tok_vocab *v) {
         return lmc_err(LMC_ERR_OOM, "out of memory (special tokens)");
     }
     for (int32_t i = 0; i < v->n_vocab; i++)
-        if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER || v->type[i] == TT_UNKNOWN) &&
-            v->len[i]) {
+        if ((v->attr[i] & TA_SPECIAL) && v->len[i]) {
             map_put(v, &v->specials, i);
             count[(uint8_t)tok_str(v, i)[0]]++;
         }
@@ -363,9 +372,7 @@ static lmc_status build_specials(struct tok_vocab *v) {
         uint32_t k = 0;
         if (count[b]) {
             for (int32_t i = 0; i < v->n_vocab; i++)
-                if ((v->type[i] == TT_CONTROL || v->type[i] == TT_USER ||
-                     v->type[i] == TT_UNKNOWN) &&
-                    v->len[i] && (uint8_t)tok_str(v, i)[0] == b)
+                if ((v->attr[i] & TA_SPECIAL) && v->len[i] && (uint8_t)tok_str(v, i)[0] == b)
                     tmp[k++] = v->len[i];
             qsort(tmp, k, sizeof *tmp, cmp_u32_desc);
         }
@@ -375,6 +382,13 @@ static lmc_status build_specials(struct tok_vocab *v) {
     }
     v->sp_start[256] = pos;
     free(tmp);
+    if (!(v->sp_all = malloc(((size_t)pos + 1) * sizeof *v->sp_all)))
+        return lmc_err(LMC_ERR_OOM, "out of memory (special tokens)");
+    memcpy(v->sp_all, v->sp_lens, (size_t)pos * sizeof *v->sp_all);
+    qsort(v->sp_all, pos, sizeof *v->sp_all, cmp_u32_desc);
+    for (uint32_t j = 0; j < pos; j++)
+        if (j == 0 || v->sp_all[j] != v->sp_all[v->n_sp_all - 1])
+            v->sp_all[v->n_sp_all++] = v->sp_all[j];
     return LMC_OK;
 }
 
@@ -416,9 +430,39 @@ static void set_warning(struct tok_vocab *v, const char *fmt, const char *arg) {
     if (v->warning) snprintf(v->warning, n, fmt, arg);
 }
 
-static const char *const eog_texts[] = {"<|eot_id|>",      "<|im_end|>", "<|end|>",
-                                        "<|endoftext|>",   "<|eom_id|>", "<end_of_turn>",
-                                        "<|end_of_text|>", "<EOT>",      "<｜end▁of▁sentence｜>"};
+/* Attributes and end-of-generation tokens as llama.cpp derives them (tok_attr.c). */
+static lmc_status derive_attrs(struct tok_vocab *v, const gguf_file *f) {
+    static const char *const fim_keys[FIM_N][2] = {
+        [FIM_PRE] = {"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"},
+        [FIM_SUF] = {"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"},
+        [FIM_MID] = {"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"},
+        [FIM_PAD] = {"tokenizer.ggml.fim_pad_token_id", NULL},
+        [FIM_REP] = {"tokenizer.ggml.fim_rep_token_id", NULL},
+        [FIM_SEP] = {"tokenizer.ggml.fim_sep_token_id", NULL},
+    };
+    char *name = gguf_get_str_dup(f, "general.name");
+    tok_attr_in a = {.n_vocab = v->n_vocab,
+                     .arena = v->arena,
+                     .off = v->off,
+                     .len = v->len,
+                     .attr = v->attr,
+                     .eog = v->eog,
+                     .eos = v->eos,
+                     .eot = v->eot,
+                     .eom = v->eom,
+                     .name = name};
+    for (int k = 0; k < FIM_N; k++) {
+        /* the deprecated key wins when both are present, as in llama.cpp (read last) */
+        a.fim[k] = meta_id(f, fim_keys[k][0], v->n_vocab);
+        int32_t old = fim_keys[k][1] ? meta_id(f, fim_keys[k][1], v->n_vocab) : -1;
+        if (old >= 0) a.fim[k] = old;
+    }
+    tok_attr_derive(&a);
+    v->eot = a.eot;
+    v->eom = a.eom;
+    free(name);
+    return LMC_OK;
+}
 
 lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     *out = NULL;
@@ -468,9 +512,9 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     v->off = malloc(n * sizeof *v->off);
     v->len = malloc(n * sizeof *v->len);
     v->score = calloc(n, sizeof *v->score);
-    v->type = malloc(n);
+    v->attr = malloc(n * sizeof *v->attr);
     v->eog = calloc(n, 1);
-    if (!v->arena || !v->off || !v->len || !v->score || !v->type || !v->eog) {
+    if (!v->arena || !v->off || !v->len || !v->score || !v->attr || !v->eog) {
         st = lmc_err(LMC_ERR_OOM, "out of memory (vocabulary of %llu tokens)",
                      (unsigned long long)n);
         goto fail;
@@ -482,7 +526,7 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         v->arena[pos + s->len] = 0;
         v->off[i] = pos;
         v->len[i] = (uint32_t)s->len;
-        v->type[i] = TT_NORMAL;
+        v->attr[i] = TA_NORMAL;
         pos += s->len + 1;
     }
     const gguf_kv *scores = gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_COUNT);
@@ -509,14 +553,12 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         }
         for (uint64_t i = 0; i < n; i++) {
             int64_t x = gguf_arr_i64(types, i);
-            v->type[i] =
-                x >= TT_NORMAL && x <= TT_BYTE ? (uint8_t)x : TT_NORMAL; /* 0 = undefined */
+            v->attr[i] = tok_attr_of_type(x);
         }
     }
     if ((st = map_init(&v->tokens, n)) != LMC_OK) goto fail;
     for (int32_t i = 0; i < v->n_vocab; i++)
         map_put(v, &v->tokens, i);
-    if ((st = build_specials(v)) != LMC_OK) goto fail;
 
     v->bos = meta_id(f, "tokenizer.ggml.bos_token_id", v->n_vocab);
     v->eos = meta_id(f, "tokenizer.ggml.eos_token_id", v->n_vocab);
@@ -528,7 +570,7 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
 
     if (v->kind == TOK_SPM) {
         for (int32_t i = 0; i < v->n_vocab; i++) {
-            int b = v->type[i] == TT_BYTE ? byte_token_value(tok_str(v, i), v->len[i]) : -1;
+            int b = (v->attr[i] & TA_BYTE) ? byte_token_value(tok_str(v, i), v->len[i]) : -1;
             if (b >= 0) v->byte_tok[b] = i;
         }
         v->spm_split_ws = true;
@@ -543,7 +585,7 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         }
         if (v->unk < 0)
             for (int32_t i = 0; i < v->n_vocab && v->unk < 0; i++)
-                if (v->type[i] == TT_UNKNOWN) v->unk = i;
+                if (v->attr[i] & TA_UNKNOWN) v->unk = i;
         v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token", true);
         v->add_space_prefix = meta_bool(f, "tokenizer.ggml.add_space_prefix", true);
     } else {
@@ -576,13 +618,8 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     }
     v->add_eos = meta_bool(f, "tokenizer.ggml.add_eos_token", false);
 
-    if (v->eos >= 0) v->eog[v->eos] = 1;
-    if (v->eot >= 0) v->eog[v->eot] = 1;
-    if (v->eom >= 0) v->eog[v->eom] = 1;
-    for (size_t i = 0; i < sizeof eog_texts / sizeof eog_texts[0]; i++) {
-        int32_t id = map_get(v, &v->specials, eog_texts[i], strlen(eog_texts[i]));
-        if (id >= 0 && v->type[id] == TT_CONTROL) v->eog[id] = 1;
-    }
+    if ((st = derive_attrs(v, f)) != LMC_OK) goto fail;
+    if ((st = build_specials(v)) != LMC_OK) goto fail;
     free(model);
     free(pre);
     *out = v;
@@ -600,11 +637,12 @@ void tok_free(struct tok_vocab *v) {
     free(v->off);
     free(v->len);
     free(v->score);
-    free(v->type);
+    free(v->attr);
     free(v->eog);
     free(v->tokens.slot);
     free(v->specials.slot);
     free(v->sp_lens);
+    free(v->sp_all);
     free(v->merges.slot);
     for (int i = 0; i < v->n_re; i++)
         pcre2_code_free(v->re[i]);
@@ -734,6 +772,13 @@ static void spm_try_pair(work *w, const char *text, int32_t l, int32_t r) {
     heap_push(w, e);
 }
 
+/* llama.cpp's length of the character a byte starts, by its high nibble (so 0xF8..0xFF take 4
+ * bytes, where utf8_len says 1): SentencePiece symbols are split the same way. */
+static size_t spm_char_len(uint8_t c) {
+    static const uint8_t by_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return by_nibble[c >> 4];
+}
+
 static void spm_chunk(work *w, const char *text, size_t n);
 
 static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix) {
@@ -765,11 +810,18 @@ static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix)
      * the same result as one queue over the whole text and keeps the queue small (cache-resident).
      */
     size_t s = 0;
-    for (size_t i = 3; i + 3 <= n && w->st == LMC_OK && v->spm_split_ws; i++)
-        if (!memcmp(w->buf + i, "\xe2\x96\x81", 3) && memcmp(w->buf + i - 3, "\xe2\x96\x81", 3)) {
+    bool prev_ws = true; /* (walks characters as spm_chunk splits them) */
+    for (size_t i = 0; i < n && w->st == LMC_OK && v->spm_split_ws;) {
+        size_t l = spm_char_len((uint8_t)w->buf[i]);
+        if (l > n - i) l = n - i;
+        bool ws = l == 3 && !memcmp(w->buf + i, "\xe2\x96\x81", 3);
+        if (ws && !prev_ws) {
             spm_chunk(w, w->buf + s, i - s);
             s = i;
         }
+        prev_ws = ws;
+        i += l;
+    }
     if (w->st == LMC_OK) spm_chunk(w, w->buf + s, n - s);
 }
 
@@ -778,7 +830,7 @@ static void spm_chunk(work *w, const char *text, size_t n) {
     if (!grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms, w)) return;
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = (size_t)utf8_len((uint8_t)text[i]);
+        size_t l = spm_char_len((uint8_t)text[i]);
         if (l > n - i) l = n - i;
         w->syms[ns] = (sym){-1, (uint32_t)i, (uint32_t)l, ns - 1, -1};
         if (ns > 0) w->syms[ns - 1].next = ns;
@@ -925,21 +977,98 @@ static void bpe_split(work *w, const char *text, size_t s, size_t e, int level) 
     if (pos < n) bpe_split(w, text, s + pos, e, level + 1);
 }
 
-/* Length of the special token starting at text[i] (0: none). Plain mode matches only user-defined
- * tokens; parse_special also control and unknown tokens. Longest first. */
-static size_t special_at(const struct tok_vocab *v, const char *text, size_t i, size_t len,
-                         bool parse_special, int32_t *id) {
-    uint8_t b = (uint8_t)text[i];
-    for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++) {
-        size_t l = v->sp_lens[k];
-        if (l > len - i) continue;
-        int32_t t = map_get(v, &v->specials, text + i, l);
-        if (t >= 0 && (parse_special || v->type[t] == TT_USER)) {
-            *id = t;
-            return l;
+static bool is_c_space(char c) { /* C's isspace in the "C" locale */
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+enum { MARK_TEXT = -1, MARK_COVERED = -2 };
+
+/* llama.cpp's decoding of one character at s (n > 0 bytes left) for byte-level BPE: a lead byte
+ * with its continuation bytes gives a code point (overlong forms and surrogates included), anything
+ * else one U+FFFD for one byte. */
+static uint32_t bpe_cpt(const uint8_t *s, size_t n, size_t *used) {
+    int l = s[0] < 0x80   ? 1
+            : s[0] < 0xc0 ? 0
+            : s[0] < 0xe0 ? 2
+            : s[0] < 0xf0 ? 3
+            : s[0] < 0xf8 ? 4
+                          : 0;
+    *used = 1;
+    if (l == 0 || (size_t)l > n) return 0xfffd;
+    uint32_t cp = l == 1 ? s[0] : s[0] & (0x7f >> l);
+    for (int i = 1; i < l; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0xfffd;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    *used = (size_t)l;
+    return cp > 0x10ffff ? 0xfffd : cp;
+}
+
+/* Byte-level BPE of a text fragment: llama.cpp first turns it into code points and back (invalid
+ * bytes become U+FFFD, overlong forms their character), then splits and merges. */
+static void bpe_fragment(work *w, const char *text, size_t n) {
+    if (n > SIZE_MAX / 3) {
+        w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long");
+        return;
+    }
+    char *clean = malloc(3 * n + 1); /* U+FFFD for one byte is the worst case: 3 bytes */
+    if (!clean) {
+        w->st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
+        return;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        size_t used;
+        uint32_t cp = bpe_cpt((const uint8_t *)text + i, n - i, &used);
+        m += (size_t)utf8_put(cp, clean + m);
+        i += used;
+    }
+    bpe_split(w, clean, 0, m, 0);
+    free(clean);
+}
+
+/* True when a special token of length l starts with byte b. */
+static bool sp_has_len(const struct tok_vocab *v, uint8_t b, uint32_t l) {
+    for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++)
+        if (v->sp_lens[k] == l) return true;
+    return false;
+}
+
+/* Splits text at special tokens as llama.cpp's partition does: longer tokens first, each taking
+ * its occurrences left to right in the text no longer token took, with TA_LSTRIP/TA_RSTRIP also
+ * the whitespace before/after it (up to the neighbouring token). (llama.cpp orders tokens of equal
+ * length arbitrarily; lmc takes them left to right, which differs only where two equal-length
+ * special tokens overlap in the text.) Plain mode matches only user-defined tokens. mark[i]
+ * (len): the token starting at byte i, MARK_TEXT, or MARK_COVERED (the rest of a token, or
+ * stripped whitespace). Time: the text times the number of distinct special-token lengths; no
+ * memory besides mark. */
+static void sp_partition(const struct tok_vocab *v, const char *text, size_t len,
+                         bool parse_special, int32_t *mark) {
+    for (size_t i = 0; i < len; i++)
+        mark[i] = MARK_TEXT;
+    for (uint32_t k = 0; k < v->n_sp_all; k++) {
+        size_t l = v->sp_all[k];
+        for (size_t p = 0; l <= len && p <= len - l; p++) {
+            if (mark[p] != MARK_TEXT || !sp_has_len(v, (uint8_t)text[p], (uint32_t)l)) continue;
+            int32_t t = map_get(v, &v->specials, text + p, l);
+            if (t < 0 || (!parse_special && (v->attr[t] & (TA_CONTROL | TA_UNKNOWN)))) continue;
+            bool free_run = true;
+            for (size_t i = p + 1; i < p + l && free_run; i++)
+                free_run = mark[i] == MARK_TEXT;
+            if (!free_run) continue;
+            mark[p] = t;
+            for (size_t i = p + 1; i < p + l; i++)
+                mark[i] = MARK_COVERED;
+            if (v->attr[t] & TA_LSTRIP)
+                for (size_t i = p; i > 0 && mark[i - 1] == MARK_TEXT && is_c_space(text[i - 1]);
+                     i--)
+                    mark[i - 1] = MARK_COVERED;
+            if (v->attr[t] & TA_RSTRIP)
+                for (size_t i = p + l; i < len && mark[i] == MARK_TEXT && is_c_space(text[i]); i++)
+                    mark[i] = MARK_COVERED;
+            p += l - 1;
         }
     }
-    return 0;
 }
 
 lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special,
@@ -961,30 +1090,33 @@ lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, b
     if (add_special && v->add_bos && v->bos >= 0) emit(&w, v->bos);
     /* Split the text at special tokens; SentencePiece gives a leading space to the text at the
      * start and after each special token (as llama.cpp does). */
-    bool prev_special = true;
-    size_t frag = 0;
-    for (size_t i = 0; i <= len && w.st == LMC_OK;) {
-        int32_t sid = -1;
-        size_t sl = i < len && v->sp_start[(uint8_t)text[i]] != v->sp_start[(uint8_t)text[i] + 1]
-                        ? special_at(v, text, i, len, parse_special, &sid)
-                        : 0;
-        if (!sl && i < len) {
-            i++;
-            continue;
-        }
-        if (i > frag) {
-            if (v->kind == TOK_SPM)
-                spm_encode(&w, text + frag, i - frag, v->add_space_prefix && prev_special);
-            else
-                bpe_split(&w, text, frag, i, 0);
-            prev_special = false;
-        }
-        if (!sl) break; /* i == len */
-        emit(&w, sid);
-        prev_special = true;
-        i += sl;
-        frag = i;
+    int32_t *mark = len ? malloc(len * sizeof *mark) : NULL;
+    if (len && !mark) {
+        w.st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
+        goto done;
     }
+    sp_partition(v, text, len, parse_special, mark);
+    bool prev_special = true;
+    for (size_t i = 0; i < len && w.st == LMC_OK;) {
+        if (mark[i] == MARK_COVERED) {
+            i++;
+        } else if (mark[i] >= 0) {
+            emit(&w, mark[i]);
+            prev_special = true;
+            i++;
+        } else {
+            size_t e = i;
+            while (e < len && mark[e] == MARK_TEXT)
+                e++;
+            if (v->kind == TOK_SPM)
+                spm_encode(&w, text + i, e - i, v->add_space_prefix && prev_special);
+            else
+                bpe_fragment(&w, text + i, e - i);
+            prev_special = false;
+            i = e;
+        }
+    }
+    free(mark);
     if (w.st == LMC_OK && add_special && v->add_eos && v->eos >= 0) emit(&w, v->eos);
 done:
     free(w.syms);
@@ -1014,24 +1146,16 @@ int32_t tok_piece(const struct tok_vocab *v, int32_t id, char *buf, size_t size,
     if (id < 0 || id >= v->n_vocab) return -1;
     const char *s = tok_str(v, id);
     size_t n = v->len[id], o = 0;
-    switch (v->type[id]) {
-    case TT_CONTROL:
-    case TT_UNKNOWN:
-        return special ? (int32_t)put(buf, size, 0, s, n) : 0;
-    case TT_UNUSED:
-        return 0;
-    case TT_USER:
-        return (int32_t)put(buf, size, 0, s, n);
-    case TT_BYTE: {
-        int b = byte_token_value(s, n);
-        if (b >= 0) {
-            char c = (char)b;
-            return (int32_t)put(buf, size, 0, &c, 1);
-        }
-        return (int32_t)put(buf, size, 0, s, n);
-    }
-    default:
-        break;
+    uint16_t a = v->attr[id];
+    /* as llama.cpp: control and unknown tokens only when asked for, user-defined ones always as
+     * stored, byte tokens as their byte, normal ones decoded, anything else (unused) as nothing */
+    if ((a & (TA_CONTROL | TA_UNKNOWN)) && !special) return 0;
+    if (a & TA_SPECIAL) return (int32_t)put(buf, size, 0, s, n);
+    if (!(a & TA_NORMAL)) {
+        int b = (a & TA_BYTE) ? byte_token_value(s, n) : -1;
+        if (b < 0) return 0;
+        char c = (char)b;
+        return (int32_t)put(buf, size, 0, &c, 1);
     }
     if (v->kind == TOK_SPM) {
         for (size_t i = 0; i < n;) {

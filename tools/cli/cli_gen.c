@@ -189,8 +189,9 @@ void gen_print_flags_help(FILE *to, bool chat) {
         lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
         chat ? " per reply" : "",
         chat ? "  --system TEXT           system prompt\n"
-               "  --chat-template NAME|FILE  chat template: a built-in (chatml, llama2, llama3,\n"
-               "                          mistral, zephyr) or a Jinja file (default: the model's)\n"
+               "  --chat-template NAME|FILE  chat template: a built-in (chatml, gemma, llama2,\n"
+               "                          llama3, mistral, zephyr) or a Jinja file (default: the\n"
+               "                          model's)\n"
              : "");
 }
 
@@ -201,8 +202,8 @@ char *gen_load_template(const gen_opts *o, bool *err) {
     if (b) return strdup(b);
     if (access(o->chat_template, R_OK) != 0) {
         fprintf(stderr,
-                "lmc: error: --chat-template '%s' is neither a built-in (chatml, llama2, llama3, "
-                "mistral, zephyr) nor a readable file\n",
+                "lmc: error: --chat-template '%s' is neither a built-in (chatml, gemma, llama2, "
+                "llama3, mistral, zephyr) nor a readable file\n",
                 o->chat_template);
         *err = true;
         return NULL;

@@ -22,7 +22,8 @@ static void usage(FILE *to) {
         "BOS/EOS text\n"
         "                          (default: the default model, when no --file / --chat-template)\n"
         "  --file PATH             a Jinja template file\n"
-        "  --chat-template NAME    a built-in template: chatml, llama2, llama3, mistral, zephyr\n"
+        "  --chat-template NAME    a built-in template: chatml, gemma, llama2, llama3, mistral,\n"
+        "                          zephyr\n"
         "  --messages PATH         JSON array of {\"role\", \"content\", ...} objects (passed "
         "through as-is)\n"
         "  --context PATH          JSON object of extra template variables (e.g. tools, "
@@ -85,7 +86,8 @@ int cmd_template(int argc, char **argv) {
     const char *src = NULL;
     if (builtin && !(src = lmc_chat_builtin(builtin)))
         return cli_usage_error(
-            argv[0], "unknown built-in template '%s' (chatml, llama2, llama3, mistral, zephyr)",
+            argv[0],
+            "unknown built-in template '%s' (chatml, gemma, llama2, llama3, mistral, zephyr)",
             builtin);
 
     int rc = CLI_ERR;
