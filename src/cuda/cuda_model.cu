@@ -320,11 +320,31 @@ static double gib(uint64_t b) {
     return (double)b / (1024.0 * 1024.0 * 1024.0);
 }
 
+extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t size) {
+    const lmc_hparams &hp = m->hp;
+    bool same_rope = true;
+    for (int l = 0; l < hp.n_layer; l++)
+        same_rope &= m->layers[l].rope_base == hp.rope_base && m->layers[l].rope_scale == 1.0f;
+    if (hp.flags == 0 && hp.rope == LMC_ROPE_NORM && hp.act == LMC_ACT_SILU && same_rope &&
+        hp.attn_scale == 1.0f / sqrtf((float)hp.head_dim))
+        return 1;
+    char variant[512];
+    arch_describe(&hp, variant, sizeof variant);
+    snprintf(why, size,
+             "the CUDA backend does not implement this block variant yet (it runs the llama block: "
+             "normal RoPE, one base, no scaling, SiLU FFN) — %s",
+             variant);
+    return 0;
+}
+
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
                                     lmc_cuda_ctx **out) {
     *out = NULL;
     lmc_status st = LMC_OK;
     const lmc_hparams &hp = m->hp;
+    char why[768];
+    if (!lmc_cuda_model_supported(m, why, sizeof why))
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s; use --device cpu (-ngl 0)", why);
     if (lmc_cuda_device_count() <= 0) return lmc_err(LMC_ERR_BACKEND, "CUDA: no GPU found");
     if (p->n_ctx <= 0 || p->n_batch <= 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: n_ctx and n_batch must be > 0");
