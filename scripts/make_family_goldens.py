@@ -50,6 +50,7 @@ MODELS = [
          ff=256, layers=2, tied=True, seed=8, n_swa=8, rope_base=1e6, types=["F32", "Q4_K_M"]),
     dict(name="phi3-fused-longrope", arch="phi3", embd=128, heads=4, kv_heads=4, ff=96, layers=3,
          tied=False, seed=9, fused_qkv=True, rope_factors=True, orig_ctx=256, n_swa=16,
+         rope_attn_factor=1.19,
          types=["F32", "F16", "Q8_0", "Q4_0", "Q4_1"], ctxs=[512, 256]),
     dict(name="phi3-gqa-k", arch="phi3", embd=256, heads=4, kv_heads=2, ff=256, layers=2,
          tied=True, seed=10, fused_qkv=False, types=["F32", "Q4_K_M"]),
@@ -150,6 +151,8 @@ def write_model(c, path, ftype="F32", edit=None):
         w.add_rope_scaling_factor(c["rope_linear"])
     if "orig_ctx" in c:
         w.add_rope_scaling_orig_ctx_len(c["orig_ctx"])
+    if "rope_attn_factor" in c:
+        w.add_rope_scaling_attn_factors(c["rope_attn_factor"])
     toks, scores, types = vocab()
     w.add_tokenizer_model("llama")
     w.add_token_list(toks)

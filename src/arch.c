@@ -77,7 +77,8 @@ typedef struct {
  * block_count, feed_forward_length, attention.head_count, attention.head_count_kv (default
  * head_count), attention.key_length / value_length (default n_embd / head_count),
  * attention.layer_norm_rms_epsilon, rope.freq_base (10000), rope.dimension_count (head_dim),
- * rope.scaling.type / factor (linear only), rope.scaling.original_context_length; the keys of
+ * rope.scaling.type / factor (linear only), rope.scaling.attn_factor (1),
+ * rope.scaling.original_context_length; the keys of
  * the flags below where the row has them: attention.sliding_window (SWA), rope.freq_base_swa
  * (rope_base_swa), attn_logit_softcapping, final_logit_softcapping. */
 typedef struct {
@@ -281,6 +282,11 @@ static lmc_status arch_rope(const gguf_file *f, const arch_row *row, lmc_hparams
     if (!(hp->rope_base > 0) || !(hp->rope_base_swa > 0) || !isfinite(hp->rope_freq_scale))
         return lmc_err(LMC_ERR_FORMAT, "%s: rope.freq_base %g / scaling %g out of range", f->path,
                        hp->rope_base, hp->rope_freq_scale);
+    hp->rope_attn_factor = 1.0f;
+    arch_key_f32(f, hp->arch, "rope.scaling.attn_factor", &hp->rope_attn_factor);
+    if (!(hp->rope_attn_factor > 0 && hp->rope_attn_factor < 100))
+        return lmc_err(LMC_ERR_FORMAT, "%s: %s.rope.scaling.attn_factor %g out of range", f->path,
+                       hp->arch, hp->rope_attn_factor);
     uint32_t orig = (uint32_t)hp->n_ctx_train;
     arch_key_u32(f, hp->arch, "rope.scaling.original_context_length", &orig);
     hp->n_ctx_orig = (int32_t)(orig < (1u << 30) ? orig : (1u << 30));
@@ -464,11 +470,13 @@ int arch_describe(const lmc_hparams *hp, char *buf, size_t size) {
     return snprintf(
         buf, size,
         "%s: n_embd %d, n_layer %d, n_ff %d, n_head %d, n_head_kv %d, head_dim %d, n_ctx_train "
-        "%d, norm_eps %g, rope %s base %g (sliding layers %g) scale %g, ffn %s, attn_scale %g%s%s",
+        "%d, norm_eps %g, rope %s base %g (sliding layers %g) scale %g attn_factor %g, ffn %s, "
+        "attn_scale %g%s%s",
         hp->arch, hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim,
         hp->n_ctx_train, hp->norm_eps, hp->rope == LMC_ROPE_NEOX ? "neox" : "norm", hp->rope_base,
-        hp->rope_base_swa, hp->rope_freq_scale, hp->act == LMC_ACT_GELU_TANH ? "gelu-tanh" : "silu",
-        hp->attn_scale, at ? ", variant:" : "", flags);
+        hp->rope_base_swa, hp->rope_freq_scale, hp->rope_attn_factor,
+        hp->act == LMC_ACT_GELU_TANH ? "gelu-tanh" : "silu", hp->attn_scale, at ? ", variant:" : "",
+        flags);
 }
 
 /* For lmc inspect (gguf_api.c): the architecture's hyperparameters without loading tensors. */

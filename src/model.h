@@ -50,18 +50,19 @@ typedef struct {
     float norm_eps;
     float rope_base; /* rope.freq_base: the global layers' base */
     /* the block variant, from the architecture's row and the file */
-    uint32_t flags;        /* LMC_BLK_* */
-    lmc_rope_style rope;   /* rotation pairing */
-    lmc_ffn_act act;       /* FFN gate activation */
-    float rope_freq_scale; /* 1 / rope.scaling.factor for linear scaling (else 1) */
-    float rope_base_swa;   /* base of the sliding-window layers (gemma3: 10000) */
-    int32_t n_swa;         /* sliding window: a SWA layer's query at p sees keys > p - n_swa */
-    int32_t swa_pattern;   /* layer l slides when l % swa_pattern < swa_pattern - 1 */
-    int32_t n_ctx_orig;    /* rope.scaling.original_context_length (LongRoPE: short/long) */
-    float attn_scale;      /* query scale (default 1/sqrt(head_dim)) */
-    float attn_softcap;    /* LMC_BLK_ATTN_SOFTCAP: the cap */
-    float final_softcap;   /* LMC_BLK_FINAL_SOFTCAP: the cap */
-    float embd_scale;      /* LMC_BLK_EMBD_SCALE: sqrt(n_embd) as f32, else 1 */
+    uint32_t flags;         /* LMC_BLK_* */
+    lmc_rope_style rope;    /* rotation pairing */
+    lmc_ffn_act act;        /* FFN gate activation */
+    float rope_freq_scale;  /* 1 / rope.scaling.factor for linear scaling (else 1) */
+    float rope_base_swa;    /* base of the sliding-window layers (gemma3: 10000) */
+    int32_t n_swa;          /* sliding window: a SWA layer's query at p sees keys > p - n_swa */
+    int32_t swa_pattern;    /* layer l slides when l % swa_pattern < swa_pattern - 1 */
+    int32_t n_ctx_orig;     /* rope.scaling.original_context_length (LongRoPE: short/long) */
+    float rope_attn_factor; /* rope.scaling.attn_factor: cos and sin scaled by it (LongRoPE) */
+    float attn_scale;       /* query scale (default 1/sqrt(head_dim)) */
+    float attn_softcap;     /* LMC_BLK_ATTN_SOFTCAP: the cap */
+    float final_softcap;    /* LMC_BLK_FINAL_SOFTCAP: the cap */
+    float embd_scale;       /* LMC_BLK_EMBD_SCALE: sqrt(n_embd) as f32, else 1 */
 } lmc_hparams;
 
 /* Weights are gguf_tensor views: t->type, t->ne[0] = inputs, t->ne[1] = outputs, t->data. Optional

@@ -373,6 +373,9 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
         for (int32_t i = 0; i < n; i++)
             cpu_rope_cos_sin(b->pos[i], s->inv_freq + (size_t)r * (hd / 2), hd,
                              s->rope_cs + ((size_t)r * s->n_batch + i) * hd);
+    if (hp->rope_attn_factor != 1.0f) /* LongRoPE: q and k both scaled (ggml's rope mscale) */
+        for (size_t i = 0; i < (size_t)s->n_rope_sets * s->n_batch * hd; i++)
+            s->rope_cs[i] *= hp->rope_attn_factor;
 
     for (int32_t l = s->l0; l < s->l1; l++) {
         attention_block(s, b, l);
@@ -396,7 +399,8 @@ static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
  */
 
 /* Keys are stored rotated by pos*inv_freq; rotations add, so turning them by (to - from)*inv_freq
- * gives the keys at their new positions. Values do not depend on the position and just move. */
+ * gives the keys at their new positions (without rope_attn_factor: their scale is already in).
+ * Values do not depend on the position and just move. */
 void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32_t to) {
     const lmc_hparams *hp = &s->m->hp;
     float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim) */

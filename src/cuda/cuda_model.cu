@@ -326,7 +326,7 @@ extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t si
     for (int l = 0; l < hp.n_layer; l++)
         same_rope &= m->layers[l].rope_base == hp.rope_base && m->layers[l].rope_scale == 1.0f;
     if (hp.flags == 0 && hp.rope == LMC_ROPE_NORM && hp.act == LMC_ACT_SILU && same_rope &&
-        hp.attn_scale == 1.0f / sqrtf((float)hp.head_dim))
+        hp.rope_attn_factor == 1.0f && hp.attn_scale == 1.0f / sqrtf((float)hp.head_dim))
         return 1;
     char variant[512];
     arch_describe(&hp, variant, sizeof variant);
