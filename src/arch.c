@@ -431,6 +431,17 @@ static lmc_status arch_globals(struct lmc_model *m) {
     if (!!m->rope_long != !!m->rope_short)
         return lmc_err(LMC_ERR_FORMAT, "%s: tensor rope_factors_%s.weight is missing", f->path,
                        m->rope_long ? "short" : "long");
+    for (int k = 0; k < 2 && m->rope_long; k++) { /* divisors: finite and positive */
+        const gguf_tensor *t = k ? m->rope_short : m->rope_long;
+        float v[512]; /* n_rot/2 <= 512 */
+        lmc_dequantize(t->type, t->data, v, hp->n_rot / 2);
+        for (int i = 0; i < hp->n_rot / 2; i++)
+            if (!(v[i] > 0 && v[i] < 1e30f))
+                return lmc_err(LMC_ERR_FORMAT,
+                               "%s: tensor rope_factors_%s.weight: value %d is %g (a RoPE divisor "
+                               "must be positive and finite)",
+                               f->path, k ? "short" : "long", i, v[i]);
+    }
     if (m->rope_long) hp->flags |= LMC_BLK_ROPE_FACTORS;
     return LMC_OK;
 }

@@ -96,6 +96,9 @@ def check_hostile(gen, tmp):
          lambda ts: [t for t in ts if "attn_qkv" not in t[0] or t[0].startswith("blk.0")],
          "blk.1.attn_q.weight is missing"),
         ("unknown-arch", dict(c, arch="gpt2"), None, "lmc runs: llama, mistral, qwen2, qwen3"),
+        ("zero-rope-factor", dict(c, arch="phi3", head_dim=32, rope_factors=True),
+         lambda ts: [(n, a * 0 if n == "rope_factors_short.weight" else a) for n, a in ts],
+         "rope_factors_short.weight: value 0 is 0"),
     ]
     for name, cfg, edit, want in cases:
         path = os.path.join(tmp, f"hostile-{name}.gguf")
