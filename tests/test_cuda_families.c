@@ -74,7 +74,7 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
     p.n_batch = 64;
     p.use_graph = 1;
     p.gemm_min = mode == 1 ? 2 : 1000;
-    p.act_q8 = mode == 2 ? 1 : 0;
+    p.act_q8 = mode == 2 ? 1 : -1; /* 0 would be the default (8-bit where the type allows) */
     lmc_cuda_ctx *c = NULL;
     lmc_status st = lmc_cuda_init(m, &p, &c);
     CHECK(st == LMC_OK, "%s: cuda init: %s", file, lmc_last_error());
