@@ -148,7 +148,8 @@ static void test_softcap_scale(int n) {
 static void ref_attention(const float *q, const float *k, const float *v, int n_head, int n_head_kv,
                           int hd, int pos, float scale, float cap, int window, double *ref,
                           double *s) {
-    const int kv_dim = n_head_kv * hd, lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+    const int kv_dim = n_head_kv * hd,
+              lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
     for (int h = 0; h < n_head; h++) {
         const int kh = h / (n_head / n_head_kv);
         double m = -1e300, l = 0;
@@ -191,8 +192,9 @@ static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_to
                                                   scale, cap, window, gemm, y);
     CHECK(st == LMC_OK, "attention_variant: %s", lmc_last_error());
     const double e = t_nmse(y, ref, (size_t)n_tok * q_dim), bound = gemm ? 1e-4 : 1e-6;
-    CHECK(e <= bound, "attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d gemm %d NMSE %g",
-          n_head, n_head_kv, hd, pos0, n_tok, cap, window, gemm, e);
+    CHECK(e <= bound,
+          "attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d gemm %d NMSE %g", n_head,
+          n_head_kv, hd, pos0, n_tok, cap, window, gemm, e);
     printf("attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d %s: NMSE %.3g\n", n_head,
            n_head_kv, hd, pos0, n_tok, cap, window, gemm ? "gemm" : "split", e);
     free(q), free(k), free(v), free(y), free(ref), free(s);

@@ -1,6 +1,6 @@
 /* test_cuda_families.c — qwen2, qwen3, gemma2, gemma3 and phi3 on the CUDA backend against the
- * llama-cpp-python goldens of tests/data/families (scripts/make_family_goldens.py): logits after the
- * prompt within the issue's bounds (NMSE <= 1e-4 F32/F16, 5e-3 quantized), the same argmax, and
+ * llama-cpp-python goldens of tests/data/families (scripts/make_family_goldens.py): logits after
+ * the prompt within the issue's bounds (NMSE <= 1e-4 F32/F16, 5e-3 quantized), the same argmax, and
  * greedy ids equal until the reference's top-1/top-2 margin falls below 0.05, through the decode
  * path (f32 and 8-bit activations, CUDA graph) and the prompt GEMM path. The quantized models are
  * committed; F32/F16 ones are read from $LMC_FAMILY_MODELS when set (the script's write_model
@@ -97,8 +97,7 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
             st = lmc_cuda_forward(c, &got[n], 1, pos++, logits, NULL);
         }
         printf("%-32s n_ctx %4d %-9s: NMSE %.3g, argmax %s, greedy %s (%d ids)\n", file, p.n_ctx,
-               mname[mode], err, first == ra ? "same" : "DIFFERS", agree ? "agrees" : "DIFFERS",
-               n);
+               mname[mode], err, first == ra ? "same" : "DIFFERS", agree ? "agrees" : "DIFFERS", n);
         CHECK(st == LMC_OK, "%s: decode: %s", file, lmc_last_error());
         CHECK(err <= bound, "%s %s: NMSE %g > %g", file, mname[mode], err, bound);
         CHECK(first == ra, "%s %s: argmax %d vs %d", file, mname[mode], first, ra);

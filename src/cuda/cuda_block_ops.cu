@@ -15,7 +15,7 @@ extern "C" {
 
 #define FAM_FLAGS                                                                                  \
     (LMC_BLK_QKV_BIAS | LMC_BLK_QK_NORM | LMC_BLK_POST_NORMS | LMC_BLK_FUSED_QKV |                 \
-     LMC_BLK_FUSED_UP | LMC_BLK_EMBD_SCALE | LMC_BLK_ATTN_SOFTCAP | LMC_BLK_FINAL_SOFTCAP |         \
+     LMC_BLK_FUSED_UP | LMC_BLK_EMBD_SCALE | LMC_BLK_ATTN_SOFTCAP | LMC_BLK_FINAL_SOFTCAP |        \
      LMC_BLK_SWA | LMC_BLK_ROPE_FACTORS)
 
 // ---- variant state -----------------------------------------------------------------------------
@@ -77,9 +77,10 @@ static lmc_status fam_bias(float **d, const lmc_layer *L, int q_dim, int kv_dim)
 
 uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch) {
     const lmc_hparams &hp = m->hp;
-    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim, kv = (uint64_t)hp.n_head_kv * hp.head_dim;
-    const uint64_t per_layer = (q_dim + 2 * kv + 2 * hp.head_dim + 2 * hp.n_embd) * 4 +
-                               (uint64_t)hp.head_dim / 2 * 8;
+    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim,
+                   kv = (uint64_t)hp.n_head_kv * hp.head_dim;
+    const uint64_t per_layer =
+        (q_dim + 2 * kv + 2 * hp.head_dim + 2 * hp.n_embd) * 4 + (uint64_t)hp.head_dim / 2 * 8;
     return per_layer * hp.n_layer + (uint64_t)n_batch * hp.n_embd * 4;
 }
 
@@ -243,7 +244,7 @@ cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row,
                            float *out32, __half *out16, cudaStream_t s) {
     if (!gelu) return cuda_swiglu(g, n, n_tok, row, step, uoff, out32, out16, s);
     k_gated_act<<<dim3((n + 255) / 256, n_tok), 256, 0, s>>>(gelu, g, n, row, step, uoff, out32,
-                                                            out16);
+                                                             out16);
     return cudaGetLastError();
 }
 
@@ -301,7 +302,8 @@ cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s) {
 // attn_factor is in it already, as on the CPU).
 __global__ void k_fam_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs,
                                      float *__restrict__ kd, float *__restrict__ vd, int kv_dim,
-                                     int hd, int delta, bool neox, const double *__restrict__ freq) {
+                                     int hd, int delta, bool neox,
+                                     const double *__restrict__ freq) {
     const int64_t row = (int64_t)blockIdx.x * kv_dim;
     const int half = hd / 2;
     for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
