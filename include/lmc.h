@@ -133,6 +133,11 @@ lmc_status lmc_gguf_get_tensor(const lmc_gguf *g, uint64_t i, lmc_gguf_tensor *o
 double lmc_gguf_arr_f64(const lmc_gguf *g, uint64_t i, uint64_t j);
 int64_t lmc_gguf_arr_i64(const lmc_gguf *g, uint64_t i, uint64_t j);
 const char *lmc_gguf_arr_str(const lmc_gguf *g, uint64_t i, uint64_t j, uint64_t *len);
+/* The architecture as lmc would run it, from the metadata alone: its name, hyperparameters (with
+ * the defaults lmc applies) and block variant, one line into buf (snprintf semantics). LMC_OK, or
+ * the status and lmc_last_error() message loading would give (e.g. an unsupported architecture,
+ * with the list of supported ones). */
+lmc_status lmc_gguf_arch_summary(const lmc_gguf *g, char *buf, size_t size);
 /* "uint8", ..., "float64"; "?" when unknown. */
 const char *lmc_gguf_type_name(uint32_t type);
 /* A ggml tensor type's name ("F16", "Q4_K", ...); "?" when unknown. Ids are below 256. */

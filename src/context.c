@@ -73,8 +73,10 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
 #ifdef LMC_WITH_CUDA
     /* AUTO: the GPU when one is present, some layers go there (-ngl N puts the last N on it, the
      * first ones stay on the CPU) and there is one sequence (the CUDA backend's limit) */
-    if (p->device == LMC_DEVICE_AUTO)
-        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1
+    char why[768];
+    if (p->device == LMC_DEVICE_AUTO) /* and a model whose block the GPU forward implements */
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1 &&
+                            lmc_cuda_model_supported(m, why, sizeof why)
                         ? LMC_DEVICE_CUDA
                         : LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;

@@ -1,7 +1,9 @@
 /* gguf_api.c — the public read-only GGUF API of lmc.h (lmc_gguf_*): a handle over gguf.c's reader
  * that copies its header, key/value and tensor entries out into the public structs. It parses
- * nothing itself (gguf.c does) and never interprets keys or tensor data. */
+ * nothing itself (gguf.c does) and never interprets tensor data; the architecture summary comes
+ * from arch.c. */
 #include "gguf.h"
+#include "model.h"
 #include "quant.h"
 #include "util.h"
 
@@ -127,4 +129,9 @@ const char *lmc_gguf_type_name(uint32_t type) {
 
 const char *lmc_tensor_type_name(uint32_t type) {
     return lmc_type_name(type);
+}
+
+lmc_status lmc_gguf_arch_summary(const lmc_gguf *g, char *buf, size_t size) {
+    if (size) buf[0] = 0;
+    return arch_describe_file(g->f, buf, size);
 }

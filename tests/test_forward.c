@@ -1,7 +1,8 @@
 /* test_forward.c — the decode API against itself: one batch vs token by token vs small n_batch,
  * several sequences in one batch vs each alone, logits of every row, truncation, context shift
  * (against a fresh decode at the new positions), thread counts (bitwise), the observer, and the
- * error cases. The logits against independent references are checked in test_logits.py. */
+ * error cases, on llama models and on one model of each other family (tests/data/families). The
+ * logits against independent references are checked in test_logits.py and test_families.py. */
 #include "lmc.h"
 #include "testutil.h"
 
@@ -184,9 +185,13 @@ static void test_model(const char *path) {
     if (!m) return;
     const int V = lmc_model_n_vocab(m);
     printf("%s\n", path);
-    const int32_t A[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
-    const int32_t B[] = {1, 300, 42, 7, 99, 123, 400};
+    int32_t A[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
+    int32_t B[] = {1, 300, 42, 7, 99, 123, 400};
     const int nA = 12, nB = 7;
+    for (int i = 0; i < nA; i++) /* the family models have 320 tokens */
+        A[i] %= V;
+    for (int i = 0; i < nB; i++)
+        B[i] %= V;
     float *ref = malloc((size_t)V * 4), *tmp = malloc((size_t)V * 4), *refB = malloc((size_t)V * 4);
     float *rows = malloc((size_t)V * 4 * nA);
 
@@ -348,9 +353,24 @@ static void test_model(const char *path) {
     lmc_model_free(m);
 }
 
+/* A model of tests/data/families (scripts/make_family_goldens.py) in the source tree. */
+static const char *family_model(const char *name) {
+    static char path[1024];
+    const char *src = getenv("LMC_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/data/families/%s", src ? src : "..", name);
+    return path;
+}
+
 int main(void) {
     t_require_shared();
     test_model(t_shared("models/stories260K.gguf"));                  /* F32, GQA 8/4, 512 vocab */
     test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf")); /* k-quants, GQA 8/2 */
+    /* the other families: q/k/v biases; soft-caps and a sliding window of 8 over a 12-token
+     * prompt; two RoPE bases (sliding and global layers) and linear scaling; fused qkv, fused
+     * gate|up, LongRoPE factors and attn_factor */
+    test_model(family_model("qwen2-gqa-tied-Q5_1.gguf"));
+    test_model(family_model("gemma2-swa-Q8_0.gguf"));
+    test_model(family_model("gemma3-swa-linear-Q8_0.gguf"));
+    test_model(family_model("phi3-fused-longrope-Q4_0.gguf"));
     return t_done();
 }

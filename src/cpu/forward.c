@@ -1,9 +1,12 @@
-/* forward.c — the CPU backend and reference llama forward pass: embedding lookup, per layer
- * RMSNorm, Q/K/V projections, RoPE (normal mode), causal GQA attention over the per-sequence KV
- * cache, output projection, SwiGLU FFN, residuals; final norm and logits for the wanted rows only.
- * A batch of tokens goes through every matmul together. Readable first: the fast kernels live
- * behind cpu_matmul. A part (cpu_part_*) runs a range of layers only, for src/backend_split.c. It
- * knows no context. */
+/* forward.c — the CPU backend and reference forward pass of every architecture of arch.c's table:
+ * embedding lookup (times sqrt(n_embd) for gemma), per layer RMSNorm, Q/K/V projections (fused or
+ * not, with biases where the variant has them), per-head q/k RMSNorm, RoPE (normal or NEOX pairing,
+ * per-layer base, LongRoPE divisors), causal GQA attention over the per-sequence KV cache (sliding
+ * window on the layers that have one, score soft-cap), output projection, post-norms, gated FFN
+ * (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits (soft-capped where
+ * the variant says) for the wanted rows only. A batch of tokens goes through every matmul
+ * together. Readable first: the fast kernels live behind cpu_matmul. A part (cpu_part_*) runs a
+ * range of layers only, for src/backend_split.c. It knows no context. */
 #include "forward.h"
 #include "cpu.h"
 #include "quant.h"
@@ -14,6 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The small per-layer vectors, dequantized to f32 once at init (NULL where the layer has none). */
+typedef struct {
+    float *attn_norm, *ffn_norm;           /* (n_embd) */
+    float *attn_post_norm, *ffn_post_norm; /* (n_embd) */
+    float *q_norm, *k_norm;                /* (head_dim) */
+    float *bq, *bk, *bv;                   /* (q_dim), (kv_dim), (kv_dim) */
+    int32_t rope_set;                      /* which of the state's inv_freq sets rotates it */
+} cpu_layer_vecs;
+
+#define CPU_ROPE_SETS 2 /* distinct (base, scale) pairs: global layers and sliding layers */
+
 struct cpu_state {
     const lmc_model *m; /* the model whose layers [l0, l1) this part runs */
     tp_pool *pool;      /* n_threads workers with scratch for a weight row or a row of scores */
@@ -21,20 +35,24 @@ struct cpu_state {
     int32_t l0, l1; /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
     /* the cache: sequence s, layer l, position p starts at ((s*n_lc + l - l0)*n_ctx + p)*kv_dim
      * with n_lc = l1 - l0 the cached layers */
-    float *k_cache; /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
-    float *v_cache; /* (n_seq, n_lc, n_ctx, kv_dim) */
-    float *norm_w; /* (2*n_layer + 1, n_embd) attn_norm, ffn_norm of each layer, then output_norm */
-    double *inv_freq; /* (head_dim/2) base^(-2i/head_dim) */
+    float *k_cache;      /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
+    float *v_cache;      /* (n_seq, n_lc, n_ctx, kv_dim) */
+    cpu_layer_vecs *lv;  /* (n_layer) */
+    float *vecs;         /* the floats lv points into, and output_norm (n_embd) at the end */
+    float *out_norm;     /* (n_embd) */
+    int32_t n_rope_sets; /* 1 or 2 */
+    double *inv_freq;    /* (CPU_ROPE_SETS, head_dim/2) scale * base^(-2i/head_dim) / factor_i */
     /* activations of one slice of a batch */
     float *x;       /* (n_batch, n_embd) residual stream */
     float *xn;      /* (n_batch, n_embd) normalized input of a block */
     float *q;       /* (n_batch, q_dim) queries, q_dim = n_head*head_dim */
     float *k;       /* (n_batch, kv_dim) keys, kv_dim = n_head_kv*head_dim */
     float *v;       /* (n_batch, kv_dim) values */
+    float *qkv;     /* (n_batch, q_dim + 2*kv_dim) fused projection output (FUSED_QKV only) */
     float *att;     /* (n_batch, q_dim) attention output, heads side by side */
-    float *gate;    /* (n_batch, n_ff) FFN gate, then silu(gate)*up */
-    float *up;      /* (n_batch, n_ff) FFN up */
-    float *rope_cs; /* (n_batch, head_dim) (cos, sin) pairs of each token's position */
+    float *gate;    /* (n_batch, n_ff) FFN gate, then act(gate)*up */
+    float *up;      /* (n_batch, n_ff) FFN up; (n_batch, 2*n_ff) gate | up when fused */
+    float *rope_cs; /* (CPU_ROPE_SETS, n_batch, head_dim) (cos, sin) pairs of each position */
     void *block;    /* the one allocation the buffers above are carved from */
 };
 
@@ -79,6 +97,26 @@ void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs) {
     }
 }
 
+void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, const float *cs) {
+    const int32_t half = head_dim / 2;
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *p = v + (int64_t)h * head_dim;
+        for (int32_t i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1], a = p[i], b = p[i + half];
+            p[i] = a * c - b * s;
+            p[i + half] = a * s + b * c;
+        }
+    }
+}
+
+static void cpu_rope_style(lmc_rope_style style, float *v, int32_t n_heads, int32_t head_dim,
+                           const float *cs) {
+    if (style == LMC_ROPE_NEOX)
+        cpu_rope_neox(v, n_heads, head_dim, cs);
+    else
+        cpu_rope(v, n_heads, head_dim, cs);
+}
+
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float g = gate[i];
@@ -86,19 +124,51 @@ void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
     }
 }
 
-/* silu(gate) * up over a batch, split by 1024-value items across the pool (a prompt's FFN has
- * n_tok * n_ff values: too many expf for one thread while the other waits). */
-typedef struct {
-    float *gate;
-    const float *up;
-    int64_t n;
-} swiglu_job;
+void cpu_geglu_tanh(const float *gate, const float *up, float *out, int64_t n) {
+    const float k = 0.79788456080286535588f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = 0.5f * g * (1.0f + tanhf(k * g * (1.0f + 0.044715f * g * g))) * up[i];
+    }
+}
 
-static void swiglu_items(void *arg, int64_t i0, int64_t i1, int tid) {
+void cpu_softcap(float *x, int64_t n, float cap) {
+    const float inv = 1.0f / cap;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = cap * tanhf(x[i] * inv);
+}
+
+void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n) {
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int32_t i = 0; i < n; i++)
+            y[(size_t)r * n + i] += b[i];
+}
+
+/* act(gate)*up over a batch, split by 1024-value items across the pool (a prompt's FFN has n_tok *
+ * n_ff values: too many expf for one thread while the other waits). Row r's gate and up start at
+ * r*stride and r*stride + up_off of `in` (fused gate|up: stride 2*n_ff, up_off n_ff; separate
+ * buffers: stride n_ff, in = gate, up passed apart); out is (n_rows, n_ff). */
+typedef struct {
+    const float *gate, *up;
+    float *out;
+    int64_t stride, n_ff, n;
+    lmc_ffn_act act;
+} ffn_act_job;
+
+static void ffn_act_items(void *arg, int64_t i0, int64_t i1, int tid) {
     (void)tid;
-    const swiglu_job *j = arg;
+    const ffn_act_job *j = arg;
     const int64_t b = i0 * 1024, e = i1 * 1024 < j->n ? i1 * 1024 : j->n;
-    cpu_swiglu(j->gate + b, j->up + b, j->gate + b, e - b);
+    for (int64_t at = b; at < e;) { /* one run within a row at a time */
+        int64_t r = at / j->n_ff, c = at % j->n_ff, len = j->n_ff - c;
+        if (len > e - at) len = e - at;
+        const float *g = j->gate + r * j->stride + c, *u = j->up + r * j->stride + c;
+        if (j->act == LMC_ACT_GELU_TANH)
+            cpu_geglu_tanh(g, u, j->out + at, len);
+        else
+            cpu_swiglu(g, u, j->out + at, len);
+        at += len;
+    }
 }
 
 /* ---- attention ----------------------------------------------------------------------------------
@@ -111,23 +181,28 @@ typedef struct {
     int32_t layer;
 } att_job;
 
-/* Items are (token, head) pairs: item = i*n_head + h. Scores of one row live in thread scratch. */
+/* Items are (token, head) pairs: item = i*n_head + h. Scores of one row live in thread scratch. A
+ * sliding-window layer's query at pos sees the keys at positions > pos - n_swa only. */
 static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     const att_job *j = arg;
     const lmc_hparams *hp = j->hp;
     cpu_state *s = j->s;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = hp->attn_scale;
+    const bool swa = s->m->layers[j->layer].swa;
+    const bool capped = (hp->flags & LMC_BLK_ATTN_SOFTCAP) != 0;
     float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
         int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
+        if (swa && pos - hp->n_swa + 1 > t0) t0 = pos - hp->n_swa + 1;
         size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
         float mx = -INFINITY;
         for (int32_t t = t0; t <= pos; t++) {
             score[t] = cpu_dot_f32(q, kc + (size_t)t * s->kv_dim, hd) * scale;
+            if (capped) score[t] = hp->attn_softcap * tanhf(score[t] / hp->attn_softcap);
             if (score[t] > mx) mx = score[t];
         }
         float sum = 0;
@@ -144,86 +219,112 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     }
 }
 
-/* ---- the forward pass ---------------------------------------------------------------------------
+/* ---- the blocks ---------------------------------------------------------------------------------
  */
 
-lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
-                            float *hidden_out) {
+/* q, k, v of the batch's n rows from the normalized input xn: the projections (fused or not) and
+ * their biases, the per-head q/k norms, RoPE; k and v then go to the cache. */
+static void qkv_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
     const lmc_model *m = s->m;
     const lmc_hparams *hp = &m->hp;
-    const int32_t n = b->n, E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
-    const lmc_observer obs = b->observe;
-
-    assert(hidden_in || s->l0 == 0); /* a part after layer 0 has no embedding lookup */
-    if (hidden_in) {
-        memcpy(s->x, hidden_in, (size_t)n * E * sizeof(float));
-    } else {
-        /* embeddings: dequantize each token's row of token_embd */
-        const uint64_t emb_row = lmc_row_size(m->tok_embd->type, E);
-        for (int32_t i = 0; i < n; i++)
-            lmc_dequantize(m->tok_embd->type,
-                           (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
-                           s->x + (size_t)i * E, E);
-    }
-    for (int32_t i = 0; i < n; i++)
-        cpu_rope_cos_sin(b->pos[i], s->inv_freq, hd, s->rope_cs + (size_t)i * hd);
-
-    for (int32_t l = s->l0; l < s->l1; l++) {
-        const lmc_layer *L = &m->layers[l];
-        const float *attn_norm = s->norm_w + (size_t)(2 * l) * E, *ffn_norm = attn_norm + E;
-
-        /* attention block */
-        for (int32_t i = 0; i < n; i++)
-            cpu_rmsnorm(s->x + (size_t)i * E, attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
-        {
-            const gguf_tensor *w3[3] = {L->wq, L->wk, L->wv};
-            float *y3[3] = {s->q, s->k, s->v};
-            cpu_matmul_multi(w3, y3, 3, s->xn, n, s->pool);
-        }
+    const lmc_layer *L = &m->layers[l];
+    const cpu_layer_vecs *V = &s->lv[l];
+    const int32_t n = b->n, hd = hp->head_dim, Q = s->q_dim, KV = s->kv_dim;
+    if (L->wqkv) { /* fused: each row is q | k | v */
+        cpu_matmul(L->wqkv, s->xn, s->qkv, n, s->pool);
         for (int32_t i = 0; i < n; i++) {
-            const float *cs = s->rope_cs + (size_t)i * hd;
-            cpu_rope(s->q + (size_t)i * s->q_dim, hp->n_head, hd, cs);
-            cpu_rope(s->k + (size_t)i * s->kv_dim, hp->n_head_kv, hd, cs);
-            size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * s->kv_dim;
-            memcpy(s->k_cache + at, s->k + (size_t)i * s->kv_dim,
-                   (size_t)s->kv_dim * sizeof(float));
-            memcpy(s->v_cache + at, s->v + (size_t)i * s->kv_dim,
-                   (size_t)s->kv_dim * sizeof(float));
+            const float *r = s->qkv + (size_t)i * (Q + 2 * KV);
+            memcpy(s->q + (size_t)i * Q, r, (size_t)Q * sizeof(float));
+            memcpy(s->k + (size_t)i * KV, r + Q, (size_t)KV * sizeof(float));
+            memcpy(s->v + (size_t)i * KV, r + Q + KV, (size_t)KV * sizeof(float));
         }
-        att_job aj = {hp, s, b, l};
-        tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
-        cpu_matmul(L->wo, s->att, s->xn, n, s->pool);
-        for (size_t i = 0; i < (size_t)n * E; i++)
-            s->x[i] += s->xn[i];
+    } else {
+        const gguf_tensor *w3[3] = {L->wq, L->wk, L->wv};
+        float *y3[3] = {s->q, s->k, s->v};
+        cpu_matmul_multi(w3, y3, 3, s->xn, n, s->pool);
+    }
+    if (V->bq) {
+        cpu_add_bias(s->q, V->bq, n, Q);
+        cpu_add_bias(s->k, V->bk, n, KV);
+        cpu_add_bias(s->v, V->bv, n, KV);
+    }
+    const float *cs_set = s->rope_cs + (size_t)V->rope_set * s->n_batch * hd;
+    for (int32_t i = 0; i < n; i++) {
+        float *q = s->q + (size_t)i * Q, *k = s->k + (size_t)i * KV;
+        if (V->q_norm) {
+            for (int32_t h = 0; h < hp->n_head; h++)
+                cpu_rmsnorm(q + (size_t)h * hd, V->q_norm, q + (size_t)h * hd, hd, hp->norm_eps);
+            for (int32_t h = 0; h < hp->n_head_kv; h++)
+                cpu_rmsnorm(k + (size_t)h * hd, V->k_norm, k + (size_t)h * hd, hd, hp->norm_eps);
+        }
+        const float *cs = cs_set + (size_t)i * hd;
+        cpu_rope_style(hp->rope, q, hp->n_head, hd, cs);
+        cpu_rope_style(hp->rope, k, hp->n_head_kv, hd, cs);
+        size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * KV;
+        memcpy(s->k_cache + at, k, (size_t)KV * sizeof(float));
+        memcpy(s->v_cache + at, s->v + (size_t)i * KV, (size_t)KV * sizeof(float));
+    }
+}
 
-        /* feed-forward block */
+/* x += [post_norm](attention(rmsnorm(x))) */
+static void attention_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
+    const lmc_hparams *hp = &s->m->hp;
+    const cpu_layer_vecs *V = &s->lv[l];
+    const int32_t n = b->n, E = hp->n_embd;
+    for (int32_t i = 0; i < n; i++)
+        cpu_rmsnorm(s->x + (size_t)i * E, V->attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
+    qkv_block(s, b, l);
+    att_job aj = {hp, s, b, l};
+    tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
+    cpu_matmul(s->m->layers[l].wo, s->att, s->xn, n, s->pool);
+    if (V->attn_post_norm)
         for (int32_t i = 0; i < n; i++)
-            cpu_rmsnorm(s->x + (size_t)i * E, ffn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
-        {
-            const gguf_tensor *w2[2] = {L->ffn_gate, L->ffn_up};
-            float *y2[2] = {s->gate, s->up};
-            cpu_matmul_multi(w2, y2, 2, s->xn, n, s->pool);
-        }
-        swiglu_job sj = {s->gate, s->up, (int64_t)n * F};
-        tp_parallel_for(s->pool, (sj.n + 1023) / 1024, swiglu_items, &sj);
-        cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
-        for (size_t i = 0; i < (size_t)n * E; i++)
-            s->x[i] += s->xn[i];
+            cpu_rmsnorm(s->xn + (size_t)i * E, V->attn_post_norm, s->xn + (size_t)i * E, E,
+                        hp->norm_eps);
+    for (size_t i = 0; i < (size_t)n * E; i++)
+        s->x[i] += s->xn[i];
+}
 
-        if (obs) obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->x + (size_t)b->observe_row * E, E);
+/* x += [post_norm](down(act(gate(xn)) * up(xn))), xn = rmsnorm(x) */
+static void ffn_block(cpu_state *s, int32_t n, int32_t l) {
+    const lmc_hparams *hp = &s->m->hp;
+    const lmc_layer *L = &s->m->layers[l];
+    const cpu_layer_vecs *V = &s->lv[l];
+    const int32_t E = hp->n_embd, F = hp->n_ff;
+    for (int32_t i = 0; i < n; i++)
+        cpu_rmsnorm(s->x + (size_t)i * E, V->ffn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
+    ffn_act_job fj = {s->gate, s->up, s->gate, F, F, (int64_t)n * F, hp->act};
+    if (L->ffn_gate) {
+        const gguf_tensor *w2[2] = {L->ffn_gate, L->ffn_up};
+        float *y2[2] = {s->gate, s->up};
+        cpu_matmul_multi(w2, y2, 2, s->xn, n, s->pool);
+    } else { /* fused: each row of up is gate | up */
+        cpu_matmul(L->ffn_up, s->xn, s->up, n, s->pool);
+        fj.gate = s->up;
+        fj.up = s->up + F;
+        fj.stride = 2 * (int64_t)F;
     }
+    tp_parallel_for(s->pool, (fj.n + 1023) / 1024, ffn_act_items, &fj);
+    cpu_matmul(L->ffn_down, s->gate, s->xn, n, s->pool);
+    if (V->ffn_post_norm)
+        for (int32_t i = 0; i < n; i++)
+            cpu_rmsnorm(s->xn + (size_t)i * E, V->ffn_post_norm, s->xn + (size_t)i * E, E,
+                        hp->norm_eps);
+    for (size_t i = 0; i < (size_t)n * E; i++)
+        s->x[i] += s->xn[i];
+}
 
-    if (s->l1 < hp->n_layer) { /* the rest of the layers run elsewhere: hand over the residual */
-        if (hidden_out) memcpy(hidden_out, s->x, (size_t)n * E * sizeof(float));
-        return LMC_OK;
-    }
-
-    /* final norm of the wanted rows, packed at the top of xn, then the output projection */
-    const float *out_norm = s->norm_w + (size_t)(2 * hp->n_layer) * E;
+/* Final norm of the wanted rows, packed at the top of xn, then the output projection (and the
+ * final soft-cap); the observer sees the observed row's norm and logits. */
+static void output_block(cpu_state *s, const lmc_fwd_batch *b) {
+    const lmc_hparams *hp = &s->m->hp;
+    const int32_t n = b->n, E = hp->n_embd;
+    const lmc_observer obs = b->observe;
     int32_t n_out = 0;
     for (int32_t i = 0; i < n; i++) {
         if (b->want[i]) {
-            cpu_rmsnorm(s->x + (size_t)i * E, out_norm, s->xn + (size_t)n_out * E, E, hp->norm_eps);
+            cpu_rmsnorm(s->x + (size_t)i * E, s->out_norm, s->xn + (size_t)n_out * E, E,
+                        hp->norm_eps);
             n_out++;
         }
     }
@@ -231,10 +332,12 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
         cpu_rmsnorm(s->x + (size_t)i * E, out_norm, b->hidden + (size_t)i * E, E, hp->norm_eps);
     if (obs) {
         float *row = s->att; /* free now: the observed token's final norm */
-        cpu_rmsnorm(s->x + (size_t)b->observe_row * E, out_norm, row, E, hp->norm_eps);
+        cpu_rmsnorm(s->x + (size_t)b->observe_row * E, s->out_norm, row, E, hp->norm_eps);
         obs(b->observe_user, LMC_OBSERVE_FINAL_NORM, -1, row, E);
     }
-    if (n_out) cpu_matmul(m->output, s->xn, b->logits, n_out, s->pool);
+    if (n_out) cpu_matmul(s->m->output, s->xn, b->logits, n_out, s->pool);
+    if (n_out && (hp->flags & LMC_BLK_FINAL_SOFTCAP))
+        cpu_softcap(b->logits, (int64_t)n_out * hp->n_vocab, hp->final_softcap);
     if (obs && b->want[b->observe_row]) { /* its logits are the last of the wanted rows up to it */
         int32_t r = 0;
         for (int32_t i = 0; i < b->observe_row; i++)
@@ -242,6 +345,51 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
         obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, b->logits + (size_t)r * hp->n_vocab,
             hp->n_vocab);
     }
+}
+
+/* ---- the forward pass ---------------------------------------------------------------------------
+ */
+
+lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *hidden_in,
+                            float *hidden_out) {
+    const lmc_model *m = s->m;
+    const lmc_hparams *hp = &m->hp;
+    const int32_t n = b->n, E = hp->n_embd, hd = hp->head_dim;
+    const lmc_observer obs = b->observe;
+
+    assert(hidden_in || s->l0 == 0); /* a part after layer 0 has no embedding lookup */
+    if (hidden_in) {
+        memcpy(s->x, hidden_in, (size_t)n * E * sizeof(float));
+    } else {
+        /* embeddings: dequantize each token's row of token_embd (gemma: times sqrt(n_embd)) */
+        const uint64_t emb_row = lmc_row_size(m->tok_embd->type, E);
+        for (int32_t i = 0; i < n; i++)
+            lmc_dequantize(m->tok_embd->type,
+                           (const uint8_t *)m->tok_embd->data + (uint64_t)b->token[i] * emb_row,
+                           s->x + (size_t)i * E, E);
+        if (hp->flags & LMC_BLK_EMBD_SCALE)
+            for (size_t i = 0; i < (size_t)n * E; i++)
+                s->x[i] *= hp->embd_scale;
+    }
+    for (int32_t r = 0; r < s->n_rope_sets; r++)
+        for (int32_t i = 0; i < n; i++)
+            cpu_rope_cos_sin(b->pos[i], s->inv_freq + (size_t)r * (hd / 2), hd,
+                             s->rope_cs + ((size_t)r * s->n_batch + i) * hd);
+    if (hp->rope_attn_factor != 1.0f) /* LongRoPE: q and k both scaled (ggml's rope mscale) */
+        for (size_t i = 0; i < (size_t)s->n_rope_sets * s->n_batch * hd; i++)
+            s->rope_cs[i] *= hp->rope_attn_factor;
+
+    for (int32_t l = s->l0; l < s->l1; l++) {
+        attention_block(s, b, l);
+        ffn_block(s, n, l);
+        if (obs) obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->x + (size_t)b->observe_row * E, E);
+    }
+
+    if (s->l1 < hp->n_layer) { /* the rest of the layers run elsewhere: hand over the residual */
+        if (hidden_out) memcpy(hidden_out, s->x, (size_t)n * E * sizeof(float));
+        return LMC_OK;
+    }
+    output_block(s, b);
     return LMC_OK;
 }
 
@@ -253,13 +401,17 @@ static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
  */
 
 /* Keys are stored rotated by pos*inv_freq; rotations add, so turning them by (to - from)*inv_freq
- * gives the keys at their new positions. Values do not depend on the position and just move. */
+ * gives the keys at their new positions (without rope_attn_factor: their scale is already in).
+ * Values do not depend on the position and just move. */
 void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32_t to) {
     const lmc_hparams *hp = &s->m->hp;
-    float *cs = tp_scratch(s->pool, 0); /* (head_dim) */
-    cpu_rope_cos_sin((double)to - from, s->inv_freq, hp->head_dim, cs);
+    float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim) */
+    for (int32_t r = 0; r < s->n_rope_sets; r++)
+        cpu_rope_cos_sin((double)to - from, s->inv_freq + (size_t)r * (hp->head_dim / 2),
+                         hp->head_dim, cs + (size_t)r * hp->head_dim);
     for (int32_t l = s->l0; l < s->l1; l++) {
         size_t base = cpu_kv_base(s, seq, l);
+        const float *lcs = cs + (size_t)s->lv[l].rope_set * hp->head_dim;
         for (int32_t p = 0; p < n; p++) { /* to < from: moving down in increasing order is safe */
             float *kd = s->k_cache + base + (size_t)(to + p) * s->kv_dim;
             float *vd = s->v_cache + base + (size_t)(to + p) * s->kv_dim;
@@ -267,7 +419,7 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
                     (size_t)s->kv_dim * sizeof(float));
             memmove(vd, s->v_cache + base + (size_t)(from + p) * s->kv_dim,
                     (size_t)s->kv_dim * sizeof(float));
-            cpu_rope(kd, hp->n_head_kv, hp->head_dim, cs);
+            cpu_rope_style(hp->rope, kd, hp->n_head_kv, hp->head_dim, lcs);
         }
     }
 }
@@ -284,8 +436,73 @@ void cpu_part_free(cpu_state *s) {
     tp_free(s->pool);
     free(s->k_cache);
     free(s->v_cache);
+    free(s->lv);
+    free(s->vecs);
     free(s->block);
     free(s);
+}
+
+/* Dequantizes a small vector (a norm or a bias) to f32 at *at and advances *at; NULL when absent.
+ */
+static float *vec_take(const gguf_tensor *t, int64_t n, float **at) {
+    if (!t) return NULL;
+    float *v = *at;
+    lmc_dequantize(t->type, t->data, v, n);
+    *at += cpu_floats(n);
+    return v;
+}
+
+/* The per-layer vectors (norms, biases), the output norm and the RoPE frequency sets: layer l
+ * rotates by theta_i = pos * scale_l * base_l^(-2i/head_dim) / factor_i, with the LongRoPE
+ * divisors chosen by n_ctx as llama.cpp chooses them. */
+static lmc_status cpu_init_vectors(cpu_state *s, const lmc_context_params *p) {
+    const lmc_model *m = s->m;
+    const lmc_hparams *hp = &m->hp;
+    const int32_t E = hp->n_embd, hd = hp->head_dim;
+    int64_t n = cpu_floats(E);
+    for (int32_t l = 0; l < hp->n_layer; l++)
+        n += 4 * cpu_floats(E) + 2 * cpu_floats(hd) + cpu_floats(s->q_dim) +
+             2 * cpu_floats(s->kv_dim);
+    s->lv = calloc((size_t)hp->n_layer, sizeof *s->lv);
+    s->vecs = malloc((size_t)n * sizeof(float));
+    if (!s->lv || !s->vecs) return lmc_err(LMC_ERR_OOM, "out of memory for the norm weights");
+    float *at = s->vecs;
+    float factors[512]; /* n_rot/2 <= 512 (arch.c caps head_dim at 1024) */
+    const gguf_tensor *ft = arch_rope_factors(m, p->n_ctx);
+    if (ft) lmc_dequantize(ft->type, ft->data, factors, hd / 2);
+    float set_base[CPU_ROPE_SETS], set_scale[CPU_ROPE_SETS];
+    s->n_rope_sets = 0;
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const lmc_layer *L = &m->layers[l];
+        cpu_layer_vecs *V = &s->lv[l];
+        V->attn_norm = vec_take(L->attn_norm, E, &at);
+        V->ffn_norm = vec_take(L->ffn_norm, E, &at);
+        V->attn_post_norm = vec_take(L->attn_post_norm, E, &at);
+        V->ffn_post_norm = vec_take(L->ffn_post_norm, E, &at);
+        V->q_norm = vec_take(L->q_norm, hd, &at);
+        V->k_norm = vec_take(L->k_norm, hd, &at);
+        V->bq = vec_take(L->bq, s->q_dim, &at);
+        V->bk = vec_take(L->bk, s->kv_dim, &at);
+        V->bv = vec_take(L->bv, s->kv_dim, &at);
+        int32_t r = 0;
+        while (r < s->n_rope_sets && (set_base[r] != L->rope_base || set_scale[r] != L->rope_scale))
+            r++;
+        if (r == s->n_rope_sets) {
+            if (r == CPU_ROPE_SETS)
+                return lmc_err(LMC_ERR_UNSUPPORTED, "CPU forward: more than %d RoPE bases",
+                               CPU_ROPE_SETS);
+            set_base[r] = L->rope_base;
+            set_scale[r] = L->rope_scale;
+            for (int32_t i = 0; i < hd / 2; i++)
+                s->inv_freq[(size_t)r * (hd / 2) + i] = (double)L->rope_scale *
+                                                        pow((double)L->rope_base, -2.0 * i / hd) /
+                                                        (ft ? (double)factors[i] : 1.0);
+            s->n_rope_sets++;
+        }
+        V->rope_set = r;
+    }
+    s->out_norm = vec_take(m->output_norm, E, &at);
+    return LMC_OK;
 }
 
 lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_t l0, int32_t l1,
@@ -306,6 +523,8 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     s->q_dim = hp->n_head * hp->head_dim;
     s->kv_dim = hp->n_head_kv * hp->head_dim;
     const int32_t E = hp->n_embd, B = p->n_batch, hd = hp->head_dim;
+    const bool fused_qkv = (hp->flags & LMC_BLK_FUSED_QKV) != 0;
+    const bool fused_up = (hp->flags & LMC_BLK_FUSED_UP) != 0;
 
     /* KV cache of the part's layers: calloc'ed so untouched positions cost no memory until used */
     uint64_t kv_n =
@@ -325,18 +544,29 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     }
 
     /* everything else: one block carved into the named buffers */
+    float **dst[] = {(float **)&s->inv_freq,
+                     &s->x,
+                     &s->xn,
+                     &s->q,
+                     &s->k,
+                     &s->v,
+                     &s->qkv,
+                     &s->att,
+                     &s->gate,
+                     &s->up,
+                     &s->rope_cs};
     size_t sizes[] = {
-        cpu_floats((int64_t)(2 * hp->n_layer + 1) * E), /* norm_w */
-        cpu_floats(hd) * 2,                             /* inv_freq (doubles) */
-        cpu_floats((int64_t)B * E),                     /* x */
-        cpu_floats((int64_t)B * E),                     /* xn */
-        cpu_floats((int64_t)B * s->q_dim),              /* q */
-        cpu_floats((int64_t)B * s->kv_dim),             /* k */
-        cpu_floats((int64_t)B * s->kv_dim),             /* v */
-        cpu_floats((int64_t)B * s->q_dim),              /* att */
-        cpu_floats((int64_t)B * hp->n_ff),              /* gate */
-        cpu_floats((int64_t)B * hp->n_ff),              /* up */
-        cpu_floats((int64_t)B * hd),                    /* rope_cs */
+        cpu_floats((int64_t)CPU_ROPE_SETS * hd) * 2, /* inv_freq (doubles) */
+        cpu_floats((int64_t)B * E),                  /* x */
+        cpu_floats((int64_t)B * E),                  /* xn */
+        cpu_floats((int64_t)B * s->q_dim),           /* q */
+        cpu_floats((int64_t)B * s->kv_dim),          /* k */
+        cpu_floats((int64_t)B * s->kv_dim),          /* v */
+        fused_qkv ? cpu_floats((int64_t)B * (s->q_dim + 2 * s->kv_dim)) : 0, /* qkv */
+        cpu_floats((int64_t)B * s->q_dim),                                   /* att */
+        cpu_floats((int64_t)B * hp->n_ff),                                   /* gate */
+        cpu_floats((int64_t)B * hp->n_ff * (fused_up ? 2 : 1)),              /* up */
+        cpu_floats((int64_t)CPU_ROPE_SETS * B * hd),                         /* rope_cs */
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
@@ -348,39 +578,11 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
         goto fail;
     }
     float *at = s->block;
-    s->norm_w = at;
-    at += sizes[0];
-    s->inv_freq = (double *)at;
-    at += sizes[1];
-    s->x = at;
-    at += sizes[2];
-    s->xn = at;
-    at += sizes[3];
-    s->q = at;
-    at += sizes[4];
-    s->k = at;
-    at += sizes[5];
-    s->v = at;
-    at += sizes[6];
-    s->att = at;
-    at += sizes[7];
-    s->gate = at;
-    at += sizes[8];
-    s->up = at;
-    at += sizes[9];
-    s->rope_cs = at;
-    at += sizes[10];
-
-    for (int32_t l = 0; l < hp->n_layer; l++) {
-        lmc_dequantize(m->layers[l].attn_norm->type, m->layers[l].attn_norm->data,
-                       s->norm_w + (size_t)(2 * l) * E, E);
-        lmc_dequantize(m->layers[l].ffn_norm->type, m->layers[l].ffn_norm->data,
-                       s->norm_w + (size_t)(2 * l + 1) * E, E);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *dst[i] = sizes[i] ? at : NULL;
+        at += sizes[i];
     }
-    lmc_dequantize(m->output_norm->type, m->output_norm->data,
-                   s->norm_w + (size_t)(2 * hp->n_layer) * E, E);
-    for (int32_t i = 0; i < hd / 2; i++)
-        s->inv_freq[i] = pow((double)hp->rope_base, -2.0 * i / hd);
+    if ((st = cpu_init_vectors(s, p)) != LMC_OK) goto fail;
 
     /* per-thread scratch: a dequantized weight row, a row of attention scores, or rope (cos, sin)
      */
@@ -388,7 +590,8 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     if (s->q_dim > max_k) max_k = s->q_dim;
     size_t scratch = cpu_matmul_scratch_bytes(max_k, p->n_batch);
     if ((size_t)p->n_ctx * sizeof(float) > scratch) scratch = (size_t)p->n_ctx * sizeof(float);
-    if ((size_t)hd * sizeof(float) > scratch) scratch = (size_t)hd * sizeof(float);
+    if ((size_t)CPU_ROPE_SETS * hd * sizeof(float) > scratch)
+        scratch = (size_t)CPU_ROPE_SETS * hd * sizeof(float);
     if ((st = tp_create(p->n_threads, scratch, &s->pool)) != LMC_OK) goto fail;
     *out = s;
     return LMC_OK;

@@ -16,8 +16,17 @@ void cpu_rmsnorm(const float *x, const float *w, float *out, int32_t n, float ep
 void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
 /* cs[2i], cs[2i+1] = cos, sin of pos * inv_freq[i] for i < head_dim/2, computed in double. */
 void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs);
+/* NEOX pairing (gpt-neox, qwen, gemma, phi3): pair (v[i], v[i + head_dim/2]) turned by theta_i. */
+void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
 /* out = silu(gate) * up, n values (out may alias gate). */
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
+/* out = gelu_tanh(gate) * up, n values (out may alias gate); gelu_tanh(x) = 0.5 x (1 + tanh(
+ * sqrt(2/pi) x (1 + 0.044715 x^2))) as ggml's GELU. */
+void cpu_geglu_tanh(const float *gate, const float *up, float *out, int64_t n);
+/* x = cap * tanh(x / cap), n values (gemma2's attention and final logit soft-caps). */
+void cpu_softcap(float *x, int64_t n, float cap);
+/* y[r] += b for n_rows rows of n values. */
+void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n);
 
 /* ---- a part of the forward: layers [l0, l1) with their own KV cache
  * -------------------------------- */

@@ -2,6 +2,7 @@
 // for prompts the cuBLAS path cannot take) and the prompt path through cuBLAS (scores, causal
 // softmax, P V). RoPE and the KV store are not here (cuda_norm_rope.cu).
 #include "cuda_device.cuh"
+#include "cuda_block_ops.cuh"
 #include "cuda_launch.cuh"
 #include <algorithm>
 #include <math.h>
@@ -108,7 +109,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
                 const float *__restrict__ kc, const float *__restrict__ vc, int n_head,
                 int n_head_kv, int hd, int max_split, float *__restrict__ part,
                 int *__restrict__ counters, float *__restrict__ out, int8_t *__restrict__ oq,
-                float2 *__restrict__ ods) {
+                float2 *__restrict__ ods, cuda_att_opts opt) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
     // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
@@ -139,7 +140,9 @@ __global__ void __launch_bounds__(ATT_THREADS)
     __shared__ float qs[256];
     __shared__ float sc[CUDA_ATT_CHUNK];
     __shared__ float red[32];
-    const float scale = rsqrtf((float)hd);
+    const float scale = opt.scale > 0.f ? opt.scale : rsqrtf((float)hd);
+    // keys before lo are outside a sliding window (a split wholly before it weighs nothing)
+    const int lo = opt.window > 0 ? max(0, p0 + t - opt.window + 1) : 0;
     const float *qr = q + (int64_t)t * q_stride + h * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x)
         qs[d] = qr[d] * scale;
@@ -147,7 +150,9 @@ __global__ void __launch_bounds__(ATT_THREADS)
     if (vreg && lane * 4 < hd) att_fetch_v<true>(vr, vb, kv_dim, start, end, p0, warp);
     __syncthreads();
     {
-        const float s = att_score(qs, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
+        float s = att_score(qs, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
+        if (opt.softcap > 0.f) s = opt.softcap * tanhf(s / opt.softcap);
+        if (j < lo) s = -INFINITY;
         if (j < end && part4 == 0) sc[j - start] = s;
     }
     __syncthreads();
@@ -165,7 +170,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
     __syncthreads();
     float l = 0.f;
     for (int j = threadIdx.x; j < end - start; j += blockDim.x) {
-        float p = expf(sc[j] - m);
+        const float p = m == -INFINITY ? 0.f : expf(sc[j] - m);
         sc[j] = p;
         l += p;
     }
@@ -252,27 +257,40 @@ __global__ void __launch_bounds__(ATT_THREADS)
     att_merge(part, t, h, n_head, max_split, hd, ns, out, oq, ods);
 }
 
+cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
+                              const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
+                              int head_dim, int max_split, float *part, int *counters, float *out,
+                              int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
+    if (head_dim > 256) return cudaErrorInvalidValue;
+    dim3 g(n_head, max_split, n_tok);
+    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache,
+                      n_head, n_head_kv, head_dim, max_split, part, counters, out, oq, ods, o);
+}
+
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
                            const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
                            int head_dim, int max_split, float *part, int *counters, float *out,
                            int8_t *oq, float2 *ods, cudaStream_t s) {
-    if (head_dim > 256) return cudaErrorInvalidValue;
-    dim3 g(n_head, max_split, n_tok);
-    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache,
-                      n_head, n_head_kv, head_dim, max_split, part, counters, out, oq, ods);
+    const cuda_att_opts o = {};
+    return cuda_attention_ex(q, q_stride, n_tok, pos, k_cache, v_cache, n_head, n_head_kv, head_dim,
+                             max_split, part, counters, out, oq, ods, o, s);
 }
 
 // Rows of attention scores S (row = head * nq + t, nkv keys each, already scaled): query t sits at
 // position pos0 + t and sees keys 0..pos0+t. Softmax over those in place; later keys become 0.
-__global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos0) {
+__global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos0, float softcap,
+                                 int window) {
     __shared__ float red[32];
     const int row = blockIdx.x, t = row % nq, nw = blockDim.x >> 5, lane = threadIdx.x & 31,
               warp = threadIdx.x >> 5;
     float *s = S + (int64_t)row * nkv;
     const int valid = min(nkv, pos0 + t + 1);
+    const int lo = window > 0 ? max(0, pos0 + t - window + 1) : 0; // the sliding window's first key
     float m = -INFINITY;
-    for (int i = threadIdx.x; i < valid; i += blockDim.x)
+    for (int i = lo + threadIdx.x; i < valid; i += blockDim.x) {
+        if (softcap > 0.f) s[i] = softcap * tanhf(s[i] / softcap);
         m = fmaxf(m, s[i]);
+    }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
@@ -283,7 +301,7 @@ __global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos
         m = fmaxf(m, red[k]);
     __syncthreads();
     float sum = 0.f;
-    for (int i = threadIdx.x; i < valid; i += blockDim.x) {
+    for (int i = lo + threadIdx.x; i < valid; i += blockDim.x) {
         const float e = expf(s[i] - m);
         s[i] = e;
         sum += e;
@@ -298,18 +316,32 @@ __global__ void k_causal_softmax(float *__restrict__ S, int nq, int nkv, int pos
         sum += red[k];
     const float inv = 1.f / sum;
     for (int i = threadIdx.x; i < nkv; i += blockDim.x)
-        s[i] = i < valid ? s[i] * inv : 0.f;
+        s[i] = i >= lo && i < valid ? s[i] * inv : 0.f;
+}
+
+static cudaError_t causal_softmax(float *S, int rows, int nq, int nkv, int pos0,
+                                  const cuda_att_opts &o, cudaStream_t s) {
+    k_causal_softmax<<<rows, 256, 0, s>>>(S, nq, nkv, pos0, o.softcap, o.window);
+    return cudaGetLastError();
 }
 
 cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s) {
-    k_causal_softmax<<<rows, 256, 0, s>>>(S, nq, nkv, pos0);
-    return cudaGetLastError();
+    return causal_softmax(S, rows, nq, nkv, pos0, cuda_att_opts{}, s);
 }
 
 lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
                                const float *k_cache, const float *v_cache, int n_head,
                                int n_head_kv, int head_dim, float *S, int64_t s_floats, float *out,
                                int out_stride, cudaStream_t s, bool *done) {
+    return cuda_attention_gemm_ex(h, q, q_stride, n_tok, pos0, k_cache, v_cache, n_head, n_head_kv,
+                                  head_dim, S, s_floats, out, out_stride, cuda_att_opts{}, s, done);
+}
+
+lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
+                                  int pos0, const float *k_cache, const float *v_cache, int n_head,
+                                  int n_head_kv, int head_dim, float *S, int64_t s_floats,
+                                  float *out, int out_stride, const cuda_att_opts &o,
+                                  cudaStream_t s, bool *done) {
     const int r = n_head / n_head_kv, kv_dim = n_head_kv * head_dim;
     const int64_t per_q =
         (int64_t)n_head * (pos0 + n_tok); // score floats of one query row, all heads
@@ -318,7 +350,8 @@ lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, i
     if (qc < 16 && qc < n_tok) return LMC_OK;
     *done = true;
     cublasSetStream(h, s);
-    const float scale = 1.f / sqrtf((float)head_dim), one = 1.f, zero = 0.f;
+    const float scale = o.scale > 0.f ? o.scale : 1.f / sqrtf((float)head_dim), one = 1.f,
+                zero = 0.f;
     for (int t0 = 0; t0 < n_tok; t0 += qc) {
         const int nq = std::min(qc, n_tok - t0), nkv = pos0 + t0 + nq;
         const int64_t hs = (int64_t)nq * nkv; // one head's scores
@@ -334,7 +367,7 @@ lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, i
                 return lmc_err(LMC_ERR_BACKEND, "cuBLAS: attention scores failed (status %d)",
                                (int)cs);
         }
-        lmc_status st = cuda_check(cuda_causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, s),
+        lmc_status st = cuda_check(causal_softmax(S, n_head * nq, nq, nkv, pos0 + t0, o, s),
                                    "attention softmax");
         if (st != LMC_OK) return st;
         for (int hi = 0; hi < r; hi++) {

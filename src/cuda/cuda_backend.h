@@ -92,6 +92,11 @@ lmc_status lmc_cuda_plan(const struct lmc_model *m, const lmc_cuda_params *p, ui
 /* Uploads the weights, allocates KV + scratch; refuses with a message naming needed and free memory
  * (and an n_ctx, or a number of GPU layers, -ngl, that would fit) when the device is too small. */
 lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lmc_cuda_ctx **out);
+/* 1 when the GPU forward implements the model's block variant (model.h: the llama block and every
+ * LMC_BLK_* flag of arch.c's families, cuda_block_ops.cuh); else 0 and a sentence saying what it
+ * lacks in why (lmc_cuda_init refuses such a model with it; an AUTO context keeps it on the CPU).
+ * Needs no GPU. */
+int lmc_cuda_model_supported(const struct lmc_model *m, char *why, size_t size);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
  * layer_out, when not NULL, receives the residual stream of the last token after each GPU layer

@@ -5,6 +5,7 @@
 // offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU
 // layers.
 #include "cuda_backend.h"
+#include "cuda_block_ops.cuh"
 #include "cuda_internal.h"
 #include "cuda_tuning.h"
 #include <algorithm>
@@ -72,6 +73,7 @@ struct lmc_cuda_ctx {
     cudaGraphExec_t graph;
     bool graph_ready;
     uint64_t w_bytes, bytes_per_token;
+    cuda_fam *fam;      // the block variant's state (cuda_block_ops.cuh); NULL for the llama block
     lmc_status pending; // an error of kv_shift, reported by the next forward
     char pending_msg[256];
 };
@@ -122,10 +124,11 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
 // Device bytes of layer l's weights (matrices as GGUF stores them, norms as f32).
 static uint64_t layer_weight_bytes(const lmc_model *m, int l) {
     const lmc_layer *L = &m->layers[l];
-    const gguf_tensor *ts[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+    const gguf_tensor *ts[] = {L->wq, L->wk,       L->wv,     L->wqkv,
+                               L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
     uint64_t w = 2ull * m->hp.n_embd * 4;
     for (const gguf_tensor *t : ts)
-        w += t->nbytes;
+        w += t ? t->nbytes : 0; // wq/wk/wv or wqkv; ffn_gate absent when ffn_up is fused
     return w;
 }
 
@@ -144,7 +147,7 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
                        hp.n_layer);
     uint64_t w = outer_weight_bytes(m, p->layer0), maxw = 0;
     auto add = [&](const gguf_tensor *t) {
-        maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
+        if (t) maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
     };
     if (p->layer0 == 0 || m->output == m->tok_embd) add(m->tok_embd);
     add(m->output);
@@ -167,6 +170,7 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
     pl->w16 = maxw * 2;
     pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0);
     pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16);
+    if (!cuda_fam_plain(m)) pl->scratch += cuda_fam_bytes(m, p->n_batch);
     return LMC_OK;
 }
 
@@ -251,8 +255,10 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
     lmc_status st = upload_norm(&D.attn_norm, S->attn_norm, c->hp.n_embd);
     if (st == LMC_OK) st = upload_norm(&D.ffn_norm, S->ffn_norm, c->hp.n_embd);
     if (st != LMC_OK) return st;
-    D.fused_qkv = S->wq->type == S->wk->type && S->wq->type == S->wv->type;
-    if (D.fused_qkv) {
+    D.fused_qkv = S->wqkv || (S->wq->type == S->wk->type && S->wq->type == S->wv->type);
+    if (S->wqkv) { // the file's fused matrix (phi3): rows q | k | v already
+        st = upload_one(u, &D.qkv, S->wqkv);
+    } else if (D.fused_qkv) {
         const int64_t nq = S->wq->ne[1], nk = S->wk->ne[1], nv = S->wv->ne[1];
         st = cuda_weight_shape(&D.qkv, S->wq->type, nq + nk + nv, S->wq->ne[0], tname(S->wq));
         if (st == LMC_OK)
@@ -268,8 +274,15 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
     }
     if (st == LMC_OK) st = upload_one(u, &D.wo, S->wo);
     if (st != LMC_OK) return st;
-    D.fused_gu = S->ffn_gate->type == S->ffn_up->type;
-    if (D.fused_gu) {
+    D.fused_gu = !S->ffn_gate || S->ffn_gate->type == S->ffn_up->type;
+    if (!S->ffn_gate) { // the file's fused gate | up (phi3), interleaved as below
+        const int64_t nf = S->ffn_up->ne[1] / 2;
+        st = cuda_weight_shape(&D.gu, S->ffn_up->type, 2 * nf, S->ffn_up->ne[0], tname(S->ffn_up));
+        if (st == LMC_OK)
+            st = upload_rows(u, &D.gu, [&](int64_t r) {
+                return row_ptr(S->ffn_up, (r & 1 ? nf : 0) + (r >> 1));
+            });
+    } else if (D.fused_gu) {
         st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * S->ffn_gate->ne[1], S->ffn_gate->ne[0],
                                tname(S->ffn_gate));
         if (st == LMC_OK)
@@ -298,6 +311,7 @@ static void release_all(lmc_cuda_ctx *c) {
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
+    cuda_fam_free(c->fam);
     void *bufs[] = {c->xq,  c->xds, c->xq2, c->xds2, c->ssq,     c->h,   c->x32,    c->x16,  c->qkv,
                     c->att, c->gu,  c->ff,  c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
     for (void *b : bufs)
@@ -320,11 +334,18 @@ static double gib(uint64_t b) {
     return (double)b / (1024.0 * 1024.0 * 1024.0);
 }
 
+extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t size) {
+    return cuda_fam_supported(m, why, size) ? 1 : 0;
+}
+
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
                                     lmc_cuda_ctx **out) {
     *out = NULL;
     lmc_status st = LMC_OK;
     const lmc_hparams &hp = m->hp;
+    char why[768];
+    if (!lmc_cuda_model_supported(m, why, sizeof why))
+        return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s; use --device cpu (-ngl 0)", why);
     if (lmc_cuda_device_count() <= 0) return lmc_err(LMC_ERR_BACKEND, "CUDA: no GPU found");
     if (p->n_ctx <= 0 || p->n_batch <= 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: n_ctx and n_batch must be > 0");
@@ -423,6 +444,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     }
     for (int l = c->layer0; l < hp.n_layer; l++)
         TRY(upload_layer(u, c, l));
+    if (!cuda_fam_plain(m)) TRY(cuda_fam_init(m, p->n_ctx, p->n_batch, c->layer0, &c->fam));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         TRYC(cudaMalloc((void **)&c->L[l].k_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
@@ -484,9 +506,12 @@ extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int3
     TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
     for (int l = c->layer0; l < c->hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
-        TRYC(cuda_kv_rotate_copy(D.k_cache + (size_t)from * c->kv_dim,
-                                 D.v_cache + (size_t)from * c->kv_dim, tk, tv, n, c->kv_dim,
-                                 c->hp.head_dim, c->hp.n_rot, to - from, c->rope_freq, c->st),
+        const float *ks = D.k_cache + (size_t)from * c->kv_dim,
+                    *vs = D.v_cache + (size_t)from * c->kv_dim;
+        TRYC(c->fam ? cuda_fam_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim,
+                                              to - from, c->fam->neox, c->fam->L[l].freq, c->st)
+                    : cuda_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim, c->hp.n_rot,
+                                          to - from, c->rope_freq, c->st),
              "kv shift");
         TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes,
                              cudaMemcpyDeviceToDevice, c->st),
@@ -549,8 +574,45 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // come from a quantizing pass over x32 = h * nw, which needs no block reduction. (Quantizing in the
 // producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run
 // 23: Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
+// Post-norms (gemma) sit between a block's output and the residual add: the next RMSNorm cannot
+// ride in that mat-vec, so such models run unfolded.
 static bool fold_on(const lmc_cuda_ctx *c) {
-    return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
+    return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0 &&
+           !(c->fam && (c->fam->flags & LMC_BLK_POST_NORMS));
+}
+
+// The variant steps of a block (cuda_block_ops.cuh), each a no-op for the llama block.
+static const cuda_att_opts no_att = {};
+static const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].att : no_att;
+}
+// After the embedding lookup of n rows: gemma's scale.
+static cudaError_t fam_embed(lmc_cuda_ctx *c, int n) {
+    if (!c->fam || !(c->fam->flags & LMC_BLK_EMBD_SCALE)) return cudaSuccess;
+    return cuda_scale(c->h, (int64_t)n * c->hp.n_embd, c->fam->embd_scale, c->st);
+}
+// After the output mat-vec: gemma2's final soft-cap.
+static cudaError_t fam_logits(lmc_cuda_ctx *c) {
+    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
+    return cuda_softcap(c->logits, c->hp.n_vocab, c->fam->final_softcap, c->st);
+}
+// Where a block's output goes before the residual: c->h directly, or the variant's scratch when a
+// post-norm follows (fam_post then adds it).
+static float *fam_out(lmc_cuda_ctx *c, const float *post) {
+    return post ? c->fam->tmp : c->h;
+}
+static const float *post_attn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].attn_post : NULL;
+}
+static const float *post_ffn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].ffn_post : NULL;
+}
+static cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
+    if (!post) return cudaSuccess;
+    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
+}
+static bool fam_gelu(const lmc_cuda_ctx *c) {
+    return c->fam && c->fam->gelu;
 }
 
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
@@ -584,6 +646,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     ein.ss_n = hp.n_embd;
     ein.eps = hp.norm_eps;
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
+    if (c->layer0 == 0) TRYC(fam_embed(c, 1), "embedding scale");
     if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, ssq_bytes(hp), s), "fold sums");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
@@ -600,8 +663,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             hq = use_q8(c, wq0);
         }
         if (sk & SK_QKV) {
-        } else if (D.fused_qkv &&
-                   D.qkv.cols % 32 == 0) { // rope and the KV store ride in the mat-vec's epilogue
+        } else if (D.fused_qkv && D.qkv.cols % 32 == 0 &&
+                   !c->fam) { // rope and the KV store ride in the mat-vec's epilogue
             cuda_epi e = ein;
             e.pos = pos;
             e.freq = c->rope_freq;
@@ -623,16 +686,18 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                 TRYC(mv(c, D.wv, c->x32, c->qkv + c->q_dim + c->kv_dim, EPI_STORE, ein, hq),
                      "matvec v");
             }
-            TRYC(cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
-                              hp.rope_base, D.k_cache, D.v_cache, s),
+            TRYC(c->fam ? cuda_fam_qkv(c->fam, l, c->qkv, 1, pos, hp.n_head, hp.n_head_kv,
+                                       hp.head_dim, D.k_cache, D.v_cache, s)
+                        : cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim,
+                                       hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
                  "rope");
         }
         hq = use_q8(c, D.wo) &&
              hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too (buffer B)
         if (!(sk & SK_ATT))
-            TRYC(cuda_attention(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head,
-                                hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
-                                c->att, hq ? c->xq2 : NULL, c->xds2, s),
+            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head,
+                                   hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
+                                   c->att, hq ? c->xq2 : NULL, c->xds2, att_opts(c, l), s),
                  "attention");
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
@@ -642,7 +707,11 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             ein.ss = c->ssq + 2 * l + 1;
             hq = false;
         } else {
-            if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD, no, hq, 1), "matvec wo");
+            const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
+            if (!(sk & SK_WO))
+                TRYC(mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq, 1),
+                     "matvec wo");
+            TRYC(fam_post(c, post, 1), "post-norm");
             if (!(sk & SK_NORM2))
                 TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
             else
@@ -650,13 +719,19 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         }
         const bool hq_down = (sk & SK_QUANT) != 0;
         if (sk & SK_GU) {
+        } else if (D.fused_gu && fam_gelu(c)) { // interleaved gate/up rows, then GELU-tanh
+            TRYC(mv(c, D.gu, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate/up");
+            TRYC(cuda_gated_act(true, c->gu, hp.n_ff, 1, 2 * hp.n_ff, 2, 1, c->ff, NULL, s),
+                 "geglu");
         } else if (D.fused_gu) {
             TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, ein, hq), "matvec gate/up");
         } else {
             TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate");
             hq = hq || use_q8(c, D.gate);
             TRYC(mv(c, D.up, c->x32, c->gu + hp.n_ff, EPI_STORE, ein, hq), "matvec up");
-            TRYC(cuda_swiglu(c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff, NULL, s), "swiglu");
+            TRYC(cuda_gated_act(fam_gelu(c), c->gu, hp.n_ff, 1, 2 * hp.n_ff, 1, hp.n_ff, c->ff,
+                                NULL, s),
+                 "swiglu");
         }
         // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded
         // into it
@@ -667,7 +742,10 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             if (!(sk & SK_DOWN))
                 TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
-            TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD, no, hq_down, 1), "matvec down");
+            const float *post = post_ffn(c, l); // gemma: h += post_norm(down ff)
+            TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq_down, 1),
+                 "matvec down");
+            TRYC(fam_post(c, post, 1), "post-norm");
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
             TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
@@ -685,6 +763,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
         TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, ein, hq), "matvec output");
+        TRYC(fam_logits(c), "soft-cap");
     }
 done:
     return st;
@@ -701,6 +780,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     const int32_t *pos = c->d_i32;
     const int nff = hp.n_ff;
     if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
+    if (c->layer0 == 0) TRYC(fam_embed(c, n), "embedding scale");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s),
@@ -713,33 +793,43 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
             TRY(cuda_gemm(c->blas, D.wv, c->x16, n, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, 0.f,
                           c->w16, s));
         }
-        TRYC(cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
-                          hp.rope_base, D.k_cache, D.v_cache, s),
+        TRYC(c->fam ? cuda_fam_qkv(c->fam, l, c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim,
+                                   D.k_cache, D.v_cache, s)
+                    : cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
+                                   hp.rope_base, D.k_cache, D.v_cache, s),
              "rope");
         bool att_done = false; // scores through tensor cores, in the split-merge scratch
         if (c->tune.att_gemm)
-            TRY(cuda_attention_gemm(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache,
-                                    D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
-                                    (int64_t)c->n_batch * hp.n_head * c->max_split *
-                                        (hp.head_dim + 2),
-                                    c->att, c->q_dim, s, &att_done));
+            TRY(cuda_attention_gemm_ex(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache,
+                                       D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
+                                       (int64_t)c->n_batch * hp.n_head * c->max_split *
+                                           (hp.head_dim + 2),
+                                       c->att, c->q_dim, att_opts(c, l), s, &att_done));
         if (!att_done)
-            TRYC(cuda_attention(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head,
-                                hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
-                                c->att, NULL, NULL, s),
+            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head,
+                                   hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
+                                   c->att, NULL, NULL, att_opts(c, l), s),
                  "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
-        TRY(cuda_gemm(c->blas, D.wo, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
+        const float *post = post_attn(c, l);
+        TRY(cuda_gemm(c->blas, D.wo, c->x16, n, fam_out(c, post), hp.n_embd, post ? 0.f : 1.f,
+                      c->w16, s));
+        TRYC(fam_post(c, post, n), "post-norm");
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
         if (D.fused_gu) {
             TRY(cuda_gemm(c->blas, D.gu, c->x16, n, c->gu, 2 * nff, 0.f, c->w16, s));
-            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 2, 1, NULL, c->x16, s), "swiglu");
+            TRYC(cuda_gated_act(fam_gelu(c), c->gu, nff, n, 2 * nff, 2, 1, NULL, c->x16, s),
+                 "swiglu");
         } else {
             TRY(cuda_gemm(c->blas, D.gate, c->x16, n, c->gu, 2 * nff, 0.f, c->w16, s));
             TRY(cuda_gemm(c->blas, D.up, c->x16, n, c->gu + nff, 2 * nff, 0.f, c->w16, s));
-            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 1, nff, NULL, c->x16, s), "swiglu");
+            TRYC(cuda_gated_act(fam_gelu(c), c->gu, nff, n, 2 * nff, 1, nff, NULL, c->x16, s),
+                 "swiglu");
         }
-        TRY(cuda_gemm(c->blas, D.down, c->x16, n, c->h, hp.n_embd, 1.f, c->w16, s));
+        post = post_ffn(c, l);
+        TRY(cuda_gemm(c->blas, D.down, c->x16, n, fam_out(c, post), hp.n_embd, post ? 0.f : 1.f,
+                      c->w16, s));
+        TRYC(fam_post(c, post, n), "post-norm");
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd,
                                  c->h + (size_t)(n - 1) * hp.n_embd, hp.n_embd * 4,
@@ -750,6 +840,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                       c->x32, NULL, s),
          "rmsnorm");
     TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
+    TRYC(fam_logits(c), "soft-cap");
 done:
     return st;
 }

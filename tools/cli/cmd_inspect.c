@@ -1,5 +1,6 @@
 /* cmd_inspect.c — 'lmc inspect MODEL.gguf': the header, every metadata key with its type and value,
- * the tensor table and the totals (parameters, bits per weight). It reads the file through the
+ * the tensor table and the totals (parameters, bits per weight), then the architecture's
+ * hyperparameters and block variant as lmc would run it. It reads the file through the
  * library's read-only GGUF API (lmc_gguf_*) only; it does not load the model, so it also works on
  * files lmc cannot run. */
 #include "cli.h"
@@ -270,6 +271,11 @@ int cmd_inspect(int argc, char **argv) {
         putchar('\n');
     }
     print_tensors(g, h.n_tensors, tensors);
+    char arch[768];
+    if (lmc_gguf_arch_summary(g, arch, sizeof arch) == LMC_OK)
+        printf("architecture: %s\n", arch);
+    else if (h.n_tensors > 0)
+        printf("architecture: lmc cannot run this file: %s\n", lmc_last_error());
     lmc_gguf_close(g);
     return CLI_OK;
 }

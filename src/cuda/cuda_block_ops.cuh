@@ -1,0 +1,95 @@
+// cuda_block_ops.cuh — the block operations of the model families beyond the llama block (qwen2,
+// qwen3, gemma2, gemma3, phi3: arch.c's LMC_BLK_* flags) on the GPU: the per-model variant state
+// uploaded once (biases, q/k norms, post norms, per-layer RoPE frequencies, attention options) and
+// the kernels cuda_model.cu calls, one per variant step. The CPU forward (src/cpu/forward.c) is the
+// reference each of them is tested against (tests/test_cuda_block_ops.c).
+#ifndef LMC_CUDA_BLOCK_OPS_CUH
+#define LMC_CUDA_BLOCK_OPS_CUH
+
+#include "cuda_internal.h"
+#include <vector>
+
+struct lmc_model;
+
+// What the attention of a layer does beyond softmax(q k^T / sqrt(head_dim)) v: its query scale (0:
+// 1/sqrt(head_dim), as the llama kernel computes it), the score soft-cap (0: none) and the sliding
+// window (0: none; else query at p sees keys > p - window).
+struct cuda_att_opts {
+    float scale;
+    float softcap;
+    int window;
+};
+
+// One layer's variant data on the device (NULL where the layer has none).
+struct cuda_fam_layer {
+    float *bias;                 // (q_dim + 2 kv_dim): bq | bk | bv
+    float *q_norm, *k_norm;      // (head_dim)
+    float *attn_post, *ffn_post; // (n_embd)
+    double *freq;                // (head_dim / 2) scale * base^(-2i/head_dim) / factor_i
+    cuda_att_opts att;
+};
+
+// The variant state of a model whose block is not the plain llama block (NULL for llama).
+struct cuda_fam {
+    uint32_t flags; // LMC_BLK_*
+    bool neox;      // NEOX RoPE pairing (i, i + head_dim/2)
+    bool gelu;      // GELU-tanh gated FFN (else SiLU)
+    float eps, attn_factor, embd_scale, final_softcap;
+    std::vector<cuda_fam_layer> L; // n_layer (layers below layer0 stay empty)
+    double *freq_all;              // the per-layer tables, one allocation
+    float *tmp;                    // (n_batch, n_embd) a block output before its post-norm
+};
+
+// Whether the model's block is the plain llama one (normal RoPE with one base and no scaling, SiLU,
+// the default query scale, no LMC_BLK_* flag): the llama path runs it unchanged, no cuda_fam.
+bool cuda_fam_plain(const lmc_model *m);
+// Whether every flag of the model is one this backend implements (else why says which).
+bool cuda_fam_supported(const lmc_model *m, char *why, size_t size);
+// Uploads the variant state of layers [layer0, n_layer) for a context of n_ctx positions per
+// sequence (LongRoPE picks its divisors by it) and n_batch rows.
+lmc_status cuda_fam_init(const lmc_model *m, int n_ctx, int n_batch, int layer0, cuda_fam **out);
+void cuda_fam_free(cuda_fam *f);
+// Device bytes cuda_fam_init allocates (for the memory plan).
+uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch);
+
+// After the q/k/v projections of layer l (n_tok rows of qkv, (n_head + 2 n_head_kv) * hd each, at
+// positions *pos + t): biases, per-head q/k RMSNorm, RoPE (pairing, per-layer frequencies,
+// attn_factor), then k and v into the layer's caches. One kernel; the position is read on the
+// device (graph friendly).
+cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
+                         int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
+                         cudaStream_t s);
+// The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (hd/2) doubles.
+cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
+                          int hd, const float *bias, const float *q_norm, const float *k_norm,
+                          float eps, bool neox, const double *freq, float attn_factor,
+                          float *k_cache, float *v_cache, cudaStream_t s);
+// out[t][i] = act(g[t*row + i*step]) * g[t*row + i*step + uoff], act silu or gelu_tanh; out32 or
+// out16 (as cuda_swiglu).
+cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row, int step, int uoff,
+                           float *out32, __half *out16, cudaStream_t s);
+// h[t] += RMSNorm(y[t]) * w for n_tok rows of n (a post-attention / post-FFN norm).
+cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok, float eps,
+                               float *h, cudaStream_t s);
+// x *= a (the embedding scale), n values.
+cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
+// x = cap * tanh(x / cap), n values (the final logit soft-cap).
+cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s);
+// The KV shift's rotating copy with the variant's pairing and a layer's frequencies.
+cudaError_t cuda_fam_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst,
+                                    float *v_dst, int n, int kv_dim, int hd, int delta, bool neox,
+                                    const double *freq, cudaStream_t s);
+
+// The attention kernels (cuda_attention.cu) with a layer's options; cuda_attention and
+// cuda_attention_gemm are these with the default options.
+cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
+                              const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
+                              int head_dim, int max_split, float *part, int *counters, float *out,
+                              int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s);
+lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
+                                  int pos0, const float *k_cache, const float *v_cache, int n_head,
+                                  int n_head_kv, int head_dim, float *S, int64_t s_floats,
+                                  float *out, int out_stride, const cuda_att_opts &o,
+                                  cudaStream_t s, bool *done);
+
+#endif

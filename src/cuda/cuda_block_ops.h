@@ -1,0 +1,44 @@
+/* cuda_block_ops.h — C entry points of the model families' CUDA block operations one at a time
+ * (cuda_block_ops.cuh), on host buffers, for the op-level tests against the CPU reference ops
+ * (tests/test_cuda_block_ops.c). Only in the CUDA build. */
+#ifndef LMC_CUDA_BLOCK_OPS_H
+#define LMC_CUDA_BLOCK_OPS_H
+
+#include "lmc.h"
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* n_tok rows of qkv ((n_head + 2 n_head_kv) * hd each, in place) at positions pos0..: bias (may be
+ * NULL), per-head RMSNorm with q_norm/k_norm (both NULL or both set), RoPE with freq (hd/2 doubles)
+ * NEOX or normal pairing, cos and sin times attn_factor; the rotated k and the v of each row also
+ * come back in k_out/v_out (n_tok, n_head_kv * hd) as the cache holds them. */
+lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
+                                int32_t n_head_kv, int32_t hd, const float *bias,
+                                const float *q_norm, const float *k_norm, float eps, int neox,
+                                const double *freq, float attn_factor, float *k_out, float *v_out);
+/* out[i] = act(g[i]) * u[i], act gelu_tanh (gelu != 0) or silu. */
+lmc_status lmc_cuda_op_gated_act(int gelu, const float *g, const float *u, int32_t n, float *out);
+/* h[t] += rmsnorm(y[t]) * w for n_tok rows of n. */
+lmc_status lmc_cuda_op_post_norm_add(const float *y, const float *w, int32_t n, int32_t n_tok,
+                                     float eps, float *h);
+/* x = cap * tanh(x / cap) (cap > 0), or x *= scale (cap == 0), in place. */
+lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale);
+/* Attention of n_tok queries q (n_tok, n_head * hd) at positions pos0.. over keys/values
+ * (pos0 + n_tok, n_head_kv * hd) with a query scale, a score soft-cap (0: none) and a sliding
+ * window (0: none), through the split-context kernel (gemm == 0) or the cuBLAS prompt path. */
+lmc_status lmc_cuda_op_attention_variant(const float *q, const float *k, const float *v,
+                                         int32_t n_head, int32_t n_head_kv, int32_t hd,
+                                         int32_t pos0, int32_t n_tok, float scale, float softcap,
+                                         int32_t window, int gemm, float *out);
+/* The KV shift's rotation of n rows of keys (n, kv_dim) by delta positions (k in place). */
+lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd, int32_t delta,
+                                 int neox, const double *freq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

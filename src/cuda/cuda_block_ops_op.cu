@@ -1,0 +1,167 @@
+// cuda_block_ops_op.cu — the C entry points of cuda_block_ops.h: each family block operation once,
+// on host buffers copied to the device and back (op tests; not a fast path).
+#include "cuda_block_ops.cuh"
+#include "cuda_block_ops.h"
+#include <algorithm>
+
+extern "C" {
+#include "util.h"
+}
+
+static lmc_status op_in(void **d, const void *h, size_t n) {
+    lmc_status st = cuda_check(cudaMalloc(d, n ? n : 4), "allocation");
+    if (st == LMC_OK && h) st = cuda_check(cudaMemcpy(*d, h, n, cudaMemcpyHostToDevice), "copy in");
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
+                                           int32_t n_head_kv, int32_t hd, const float *bias,
+                                           const float *q_norm, const float *k_norm, float eps,
+                                           int neox, const double *freq, float attn_factor,
+                                           float *k_out, float *v_out) {
+    lmc_status st = LMC_OK;
+    const int kv_dim = n_head_kv * hd, row = n_head * hd + 2 * kv_dim;
+    const size_t cache = (size_t)(pos0 + n_tok) * kv_dim * 4, off = (size_t)pos0 * kv_dim;
+    float *dx = NULL, *db = NULL, *dqn = NULL, *dkn = NULL, *dk = NULL, *dv = NULL;
+    double *dfr = NULL;
+    int32_t *dpos = NULL;
+    TRY(op_in((void **)&dx, qkv, (size_t)n_tok * row * 4));
+    if (bias) TRY(op_in((void **)&db, bias, (size_t)row * 4));
+    if (q_norm) TRY(op_in((void **)&dqn, q_norm, (size_t)hd * 4));
+    if (k_norm) TRY(op_in((void **)&dkn, k_norm, (size_t)hd * 4));
+    TRY(op_in((void **)&dfr, freq, (size_t)hd / 2 * 8));
+    TRY(op_in((void **)&dpos, &pos0, 4));
+    TRY(op_in((void **)&dk, NULL, cache));
+    TRY(op_in((void **)&dv, NULL, cache));
+    TRYC(cuda_qkv_post(dx, n_tok, dpos, n_head, n_head_kv, hd, db, dqn, dkn, eps, neox != 0, dfr,
+                       attn_factor, dk, dv, 0),
+         "qkv post");
+    TRYC(cudaMemcpy(qkv, dx, (size_t)n_tok * row * 4, cudaMemcpyDeviceToHost), "copy out");
+    TRYC(cudaMemcpy(k_out, dk + off, (size_t)n_tok * kv_dim * 4, cudaMemcpyDeviceToHost),
+         "copy out");
+    TRYC(cudaMemcpy(v_out, dv + off, (size_t)n_tok * kv_dim * 4, cudaMemcpyDeviceToHost),
+         "copy out");
+done:
+    void *bufs[] = {dx, db, dqn, dkn, dk, dv, dfr, dpos};
+    for (void *b : bufs)
+        cudaFree(b);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_gated_act(int gelu, const float *g, const float *u, int32_t n,
+                                            float *out) {
+    lmc_status st = LMC_OK;
+    float *dg = NULL, *dy = NULL;
+    TRY(op_in((void **)&dg, NULL, (size_t)2 * n * 4));
+    TRYC(cudaMemcpy(dg, g, (size_t)n * 4, cudaMemcpyHostToDevice), "copy in");
+    TRYC(cudaMemcpy(dg + n, u, (size_t)n * 4, cudaMemcpyHostToDevice), "copy in");
+    TRY(op_in((void **)&dy, NULL, (size_t)n * 4));
+    TRYC(cuda_gated_act(gelu != 0, dg, n, 1, 2 * n, 1, n, dy, NULL, 0), "gated act");
+    TRYC(cudaMemcpy(out, dy, (size_t)n * 4, cudaMemcpyDeviceToHost), "copy out");
+done:
+    cudaFree(dg);
+    cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_post_norm_add(const float *y, const float *w, int32_t n,
+                                                int32_t n_tok, float eps, float *h) {
+    lmc_status st = LMC_OK;
+    float *dy = NULL, *dw = NULL, *dh = NULL;
+    const size_t bytes = (size_t)n * n_tok * 4;
+    TRY(op_in((void **)&dy, y, bytes));
+    TRY(op_in((void **)&dw, w, (size_t)n * 4));
+    TRY(op_in((void **)&dh, h, bytes));
+    TRYC(cuda_post_norm_add(dy, dw, n, n_tok, eps, dh, 0), "post norm");
+    TRYC(cudaMemcpy(h, dh, bytes, cudaMemcpyDeviceToHost), "copy out");
+done:
+    cudaFree(dy);
+    cudaFree(dw);
+    cudaFree(dh);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale) {
+    lmc_status st = LMC_OK;
+    float *dx = NULL;
+    TRY(op_in((void **)&dx, x, (size_t)n * 4));
+    TRYC(cap > 0 ? cuda_softcap(dx, n, cap, 0) : cuda_scale(dx, n, scale, 0), "softcap/scale");
+    TRYC(cudaMemcpy(x, dx, (size_t)n * 4, cudaMemcpyDeviceToHost), "copy out");
+done:
+    cudaFree(dx);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float *k, const float *v,
+                                                    int32_t n_head, int32_t n_head_kv, int32_t hd,
+                                                    int32_t pos0, int32_t n_tok, float scale,
+                                                    float softcap, int32_t window, int gemm,
+                                                    float *out) {
+    lmc_status st = LMC_OK;
+    const int q_dim = n_head * hd, n_kv = pos0 + n_tok;
+    const int max_split = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    const size_t kvn = (size_t)n_kv * n_head_kv * hd * 4;
+    const int64_t part_n = std::max<int64_t>((int64_t)n_tok * n_head * max_split * (hd + 2),
+                                             (int64_t)n_head * n_kv * n_tok);
+    const cuda_att_opts o = {scale, softcap, window};
+    float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
+    int32_t *dpos = NULL;
+    int *dcnt = NULL;
+    cublasHandle_t h = NULL;
+    bool used = false;
+    if (n_head % n_head_kv != 0 || hd > 256 || n_tok <= 0 || pos0 < 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: bad shape");
+    TRY(op_in((void **)&dq, q, (size_t)n_tok * q_dim * 4));
+    TRY(op_in((void **)&dk, k, kvn));
+    TRY(op_in((void **)&dv, v, kvn));
+    TRY(op_in((void **)&dpart, NULL, (size_t)part_n * 4));
+    TRY(op_in((void **)&dy, NULL, (size_t)n_tok * q_dim * 4));
+    TRY(op_in((void **)&dpos, &pos0, 4));
+    TRY(op_in((void **)&dcnt, NULL, (size_t)n_tok * n_head * 4));
+    TRYC(cudaMemset(dcnt, 0, (size_t)n_tok * n_head * 4), "attention");
+    if (gemm) {
+        if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+            st = lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
+            goto done;
+        }
+        TRY(cuda_attention_gemm_ex(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, hd, dpart,
+                                   part_n, dy, q_dim, o, 0, &used));
+        if (!used) {
+            st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: the GEMM path did not run");
+            goto done;
+        }
+    } else {
+        TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, dk, dv, n_head, n_head_kv, hd, max_split,
+                               dpart, dcnt, dy, NULL, NULL, o, 0),
+             "attention");
+    }
+    TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
+done:
+    if (h) cublasDestroy(h);
+    void *bufs[] = {dq, dk, dv, dpart, dy, dpos, dcnt};
+    for (void *b : bufs)
+        cudaFree(b);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd,
+                                            int32_t delta, int neox, const double *freq) {
+    lmc_status st = LMC_OK;
+    const size_t bytes = (size_t)n * kv_dim * 4;
+    float *dk = NULL, *dv = NULL, *dk2 = NULL, *dv2 = NULL;
+    double *dfr = NULL;
+    TRY(op_in((void **)&dk, k, bytes));
+    TRY(op_in((void **)&dv, NULL, bytes));
+    TRYC(cudaMemset(dv, 0, bytes), "kv rotate");
+    TRY(op_in((void **)&dk2, NULL, bytes));
+    TRY(op_in((void **)&dv2, NULL, bytes));
+    TRY(op_in((void **)&dfr, freq, (size_t)hd / 2 * 8));
+    TRYC(cuda_fam_kv_rotate_copy(dk, dv, dk2, dv2, n, kv_dim, hd, delta, neox != 0, dfr, 0),
+         "kv rotate");
+    TRYC(cudaMemcpy(k, dk2, bytes, cudaMemcpyDeviceToHost), "copy out");
+done:
+    void *bufs[] = {dk, dv, dk2, dv2, dfr};
+    for (void *b : bufs)
+        cudaFree(b);
+    return st;
+}
