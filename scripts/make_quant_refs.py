@@ -39,7 +39,6 @@ def quantize(src, dst, ftype, opts, allow_requantize=False):
 
 def main():
     work = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="lmc-qref-")
-    qm.main_dir = work
     os.makedirs(work, exist_ok=True)
     for g in qm.GEOMETRIES:
         qm.write_model(g, os.path.join(work, g + ".gguf"))

@@ -93,7 +93,8 @@ lmc_status gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) {
 lmc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, size_t name_len,
                                   uint32_t n_dims, const int64_t *ne, uint32_t type,
                                   uint64_t nbytes) {
-    if (n_dims < 1 || n_dims > 4) return lmc_err(LMC_ERR_INVALID_ARG, "gguf writer: %u dims", n_dims);
+    if (n_dims < 1 || n_dims > 4)
+        return lmc_err(LMC_ERR_INVALID_ARG, "gguf writer: %u dims", n_dims);
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? 2 * w->cap_t : 64;
         wtensor *nt = realloc(w->t, cap * sizeof *nt);
@@ -103,7 +104,8 @@ lmc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, size_t name_
     }
     wtensor *t = &w->t[w->n_t];
     memset(t, 0, sizeof *t);
-    if (!(t->name = malloc(name_len + 1))) return lmc_err(LMC_ERR_OOM, "gguf writer: out of memory");
+    if (!(t->name = malloc(name_len + 1)))
+        return lmc_err(LMC_ERR_OOM, "gguf writer: out of memory");
     memcpy(t->name, name, name_len);
     t->name[name_len] = 0;
     t->name_len = name_len;

@@ -1,6 +1,6 @@
 /* quantize.c — float rows to ggml blocks, bit-exact with ggml's reference quantizers (the ones
- * llama-quantize runs when no importance matrix is given). Bit-exactness rests on doing the same f32
- * operations in the same order: every expression below keeps ggml's association (a*b*c is
+ * llama-quantize runs when no importance matrix is given). Bit-exactness rests on doing the same
+ * f32 operations in the same order: every expression below keeps ggml's association (a*b*c is
  * (a*b)*c), and this file is built with -ffp-contract=off (CMakeLists) so no multiply-add is fused.
  * No SIMD and no imatrix-weighted variants here. */
 #include "quantize.h"
@@ -214,9 +214,8 @@ static float fit_symmetric_q3(int n, int nmax, const float *x, int8_t *L) {
 
 /* Asymmetric: levels in [0, nmax] with x ≈ scale*L - the_min, fitted by weighted least squares
  * (absolute error when use_mad) over nstep+1 trial scales. Returns scale; *the_min >= 0. */
-static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                        float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
-                        bool use_mad) {
+static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                        uint8_t *Laux, float rmin, float rdelta, int nstep, bool use_mad) {
     float min = x[0], max = x[0];
     float sum_w = w[0];
     float sum_x = sum_w * x[0];
@@ -304,8 +303,8 @@ static void q2_K_block(const float *x, block_q2_K *y) {
     for (int j = 0; j < QK_K / 16; ++j) {
         for (int l = 0; l < 16; ++l)
             w[l] = fabsf(x[16 * j + l]);
-        scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15,
-                               true);
+        scales[j] =
+            fit_affine(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -506,17 +505,28 @@ typedef void (*block_fn)(const float *x, void *y);
 
 static block_fn block_quantizer(uint32_t type) {
     switch (type) {
-    case LMC_TYPE_Q4_0: return (block_fn)q4_0_block;
-    case LMC_TYPE_Q4_1: return (block_fn)q4_1_block;
-    case LMC_TYPE_Q5_0: return (block_fn)q5_0_block;
-    case LMC_TYPE_Q5_1: return (block_fn)q5_1_block;
-    case LMC_TYPE_Q8_0: return (block_fn)q8_0_block;
-    case LMC_TYPE_Q2_K: return (block_fn)q2_K_block;
-    case LMC_TYPE_Q3_K: return (block_fn)q3_K_block;
-    case LMC_TYPE_Q4_K: return (block_fn)q4_K_block;
-    case LMC_TYPE_Q5_K: return (block_fn)q5_K_block;
-    case LMC_TYPE_Q6_K: return (block_fn)q6_K_block;
-    default: return NULL;
+    case LMC_TYPE_Q4_0:
+        return (block_fn)q4_0_block;
+    case LMC_TYPE_Q4_1:
+        return (block_fn)q4_1_block;
+    case LMC_TYPE_Q5_0:
+        return (block_fn)q5_0_block;
+    case LMC_TYPE_Q5_1:
+        return (block_fn)q5_1_block;
+    case LMC_TYPE_Q8_0:
+        return (block_fn)q8_0_block;
+    case LMC_TYPE_Q2_K:
+        return (block_fn)q2_K_block;
+    case LMC_TYPE_Q3_K:
+        return (block_fn)q3_K_block;
+    case LMC_TYPE_Q4_K:
+        return (block_fn)q4_K_block;
+    case LMC_TYPE_Q5_K:
+        return (block_fn)q5_K_block;
+    case LMC_TYPE_Q6_K:
+        return (block_fn)q6_K_block;
+    default:
+        return NULL;
     }
 }
 

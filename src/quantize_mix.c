@@ -1,7 +1,8 @@
 /* quantize_mix.c — the per-tensor type choice of llama.cpp's quantizer (src/llama-quant.cpp:
  * tensor_allows_quantization, llama_tensor_get_type, tensor_type_fallback), reimplemented for the
  * file types lmc writes. Quirks kept on purpose, since bit-identity depends on them: the layer
- * counters count tensors in output order (not the blk number), and attn_qkv is treated as attn_v. */
+ * counters count tensors in output order (not the blk number), and attn_qkv is treated as attn_v.
+ */
 #include "quantize_mix.h"
 
 #include "quant.h"
@@ -36,8 +37,7 @@ static category categorize(const char *name) {
     if (!strcmp(name, "output.weight")) return CAT_OUTPUT;
     if (!strcmp(name, "token_embd.weight") || !strcmp(name, "per_layer_token_embd.weight"))
         return CAT_TOKEN_EMBD;
-    if (has(name, "attn_qkv.weight") || has(name, "attn_kv_b.weight") ||
-        has(name, "attn_v.weight"))
+    if (has(name, "attn_qkv.weight") || has(name, "attn_kv_b.weight") || has(name, "attn_v.weight"))
         return CAT_ATTN_V;
     if (has(name, "attn_k.weight")) return CAT_ATTN_K;
     if (has(name, "attn_q.weight")) return CAT_ATTN_Q;
@@ -56,16 +56,41 @@ uint32_t quant_n_dims(const int64_t *ne) {
 
 /* Tensors llama.cpp never quantizes: 1-D ones, norms, routers, small special matrices. */
 static bool allows_quantization(const char *name, const int64_t *ne) {
-    static const char *const never[] = {
-        "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel",
-        "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight",
-        "indexer.q_proj.weight", "time_mix_first.weight", "time_mix_w0.weight",
-        "time_mix_w1.weight", "time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
-        "time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight", "time_mix_a2.weight",
-        "time_mix_g1.weight", "time_mix_g2.weight", "time_mix_decay_w1.weight",
-        "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight", "attn_rel_b.weight",
-        ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos", ".patch_embd",
-        ".patch_merger", "a.rvq.codebook", "mm.a.code_embd"};
+    static const char *const never[] = {"_norm.weight",
+                                        "ffn_gate_inp.weight",
+                                        "ffn_gate_tid2eid.weight",
+                                        "altup",
+                                        "laurel",
+                                        "per_layer_model_proj",
+                                        "ssm_conv1d",
+                                        "shortconv.conv.weight",
+                                        "indexer.k_proj.weight",
+                                        "indexer.q_proj.weight",
+                                        "time_mix_first.weight",
+                                        "time_mix_w0.weight",
+                                        "time_mix_w1.weight",
+                                        "time_mix_w2.weight",
+                                        "time_mix_v0.weight",
+                                        "time_mix_v1.weight",
+                                        "time_mix_v2.weight",
+                                        "time_mix_a0.weight",
+                                        "time_mix_a1.weight",
+                                        "time_mix_a2.weight",
+                                        "time_mix_g1.weight",
+                                        "time_mix_g2.weight",
+                                        "time_mix_decay_w1.weight",
+                                        "time_mix_decay_w2.weight",
+                                        "time_mix_lerp_fused.weight",
+                                        "attn_rel_b.weight",
+                                        ".position_embd",
+                                        "sam.pos_embd",
+                                        "sam.neck.",
+                                        "sam.net_",
+                                        ".rel_pos",
+                                        ".patch_embd",
+                                        ".patch_merger",
+                                        "a.rvq.codebook",
+                                        "mm.a.code_embd"};
     if (quant_n_dims(ne) < 2 || !ends_with(name, "weight")) return false;
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
         if (has(name, never[i])) return false;
@@ -74,24 +99,38 @@ static bool allows_quantization(const char *name, const int64_t *ne) {
 
 int32_t quant_ftype_default_type(int32_t ftype) {
     switch (ftype) {
-    case LMC_FTYPE_ALL_F32: return LMC_TYPE_F32;
-    case LMC_FTYPE_F16: return LMC_TYPE_F16;
-    case LMC_FTYPE_BF16: return LMC_TYPE_BF16;
-    case LMC_FTYPE_Q4_0: return LMC_TYPE_Q4_0;
-    case LMC_FTYPE_Q4_1: return LMC_TYPE_Q4_1;
-    case LMC_FTYPE_Q5_0: return LMC_TYPE_Q5_0;
-    case LMC_FTYPE_Q5_1: return LMC_TYPE_Q5_1;
-    case LMC_FTYPE_Q8_0: return LMC_TYPE_Q8_0;
-    case LMC_FTYPE_Q2_K: return LMC_TYPE_Q2_K;
+    case LMC_FTYPE_ALL_F32:
+        return LMC_TYPE_F32;
+    case LMC_FTYPE_F16:
+        return LMC_TYPE_F16;
+    case LMC_FTYPE_BF16:
+        return LMC_TYPE_BF16;
+    case LMC_FTYPE_Q4_0:
+        return LMC_TYPE_Q4_0;
+    case LMC_FTYPE_Q4_1:
+        return LMC_TYPE_Q4_1;
+    case LMC_FTYPE_Q5_0:
+        return LMC_TYPE_Q5_0;
+    case LMC_FTYPE_Q5_1:
+        return LMC_TYPE_Q5_1;
+    case LMC_FTYPE_Q8_0:
+        return LMC_TYPE_Q8_0;
+    case LMC_FTYPE_Q2_K:
+        return LMC_TYPE_Q2_K;
     case LMC_FTYPE_Q3_K_S:
     case LMC_FTYPE_Q3_K_M:
-    case LMC_FTYPE_Q3_K_L: return LMC_TYPE_Q3_K;
+    case LMC_FTYPE_Q3_K_L:
+        return LMC_TYPE_Q3_K;
     case LMC_FTYPE_Q4_K_S:
-    case LMC_FTYPE_Q4_K_M: return LMC_TYPE_Q4_K;
+    case LMC_FTYPE_Q4_K_M:
+        return LMC_TYPE_Q4_K;
     case LMC_FTYPE_Q5_K_S:
-    case LMC_FTYPE_Q5_K_M: return LMC_TYPE_Q5_K;
-    case LMC_FTYPE_Q6_K: return LMC_TYPE_Q6_K;
-    default: return -1;
+    case LMC_FTYPE_Q5_K_M:
+        return LMC_TYPE_Q5_K;
+    case LMC_FTYPE_Q6_K:
+        return LMC_TYPE_Q6_K;
+    default:
+        return -1;
     }
 }
 
@@ -147,7 +186,7 @@ static int32_t ffn_down_type(quant_mix *m, int32_t t, const char *name) {
     if (f == LMC_FTYPE_Q2_K)
         t = LMC_TYPE_Q3_K;
     else if (f == LMC_FTYPE_Q3_K_M)
-        t = il < nl / 16                        ? LMC_TYPE_Q5_K
+        t = il < nl / 16                      ? LMC_TYPE_Q5_K
             : !m->falcon || more_bits(il, nl) ? LMC_TYPE_Q4_K
                                               : LMC_TYPE_Q3_K;
     else if (f == LMC_FTYPE_Q3_K_L)
@@ -188,14 +227,24 @@ static int32_t mix_type(quant_mix *m, int32_t t, const char *name, const int64_t
         return t != LMC_TYPE_Q8_0 ? LMC_TYPE_Q6_K : t;
     }
     switch (c) {
-    case CAT_TOKEN_EMBD: return m->embd_type >= 0 ? m->embd_type : t;
-    case CAT_ATTN_V: return attn_v_type(m, t);
-    case CAT_ATTN_K: return m->n_expert == 8 ? LMC_TYPE_Q8_0 : t;
-    case CAT_FFN_DOWN: return ffn_down_type(m, t, name);
-    case CAT_ATTN_OUTPUT: return attn_output_type(m, t);
-    case CAT_FFN_GATE: ++m->i_ffn_gate; return t;
-    case CAT_FFN_UP: ++m->i_ffn_up; return t;
-    default: return t;
+    case CAT_TOKEN_EMBD:
+        return m->embd_type >= 0 ? m->embd_type : t;
+    case CAT_ATTN_V:
+        return attn_v_type(m, t);
+    case CAT_ATTN_K:
+        return m->n_expert == 8 ? LMC_TYPE_Q8_0 : t;
+    case CAT_FFN_DOWN:
+        return ffn_down_type(m, t, name);
+    case CAT_ATTN_OUTPUT:
+        return attn_output_type(m, t);
+    case CAT_FFN_GATE:
+        ++m->i_ffn_gate;
+        return t;
+    case CAT_FFN_UP:
+        ++m->i_ffn_up;
+        return t;
+    default:
+        return t;
     }
 }
 
@@ -206,11 +255,21 @@ static int32_t fallback(quant_mix *m, int64_t ne0, int32_t t) {
     int32_t r;
     switch (t) {
     case LMC_TYPE_Q2_K:
-    case LMC_TYPE_Q3_K: r = LMC_TYPE_Q4_0; break;
-    case LMC_TYPE_Q4_K: r = LMC_TYPE_Q5_0; break;
-    case LMC_TYPE_Q5_K: r = LMC_TYPE_Q5_1; break;
-    case LMC_TYPE_Q6_K: r = LMC_TYPE_Q8_0; break;
-    default: r = t; break; /* 32-weight blocks: nothing smaller, so F16 below */
+    case LMC_TYPE_Q3_K:
+        r = LMC_TYPE_Q4_0;
+        break;
+    case LMC_TYPE_Q4_K:
+        r = LMC_TYPE_Q5_0;
+        break;
+    case LMC_TYPE_Q5_K:
+        r = LMC_TYPE_Q5_1;
+        break;
+    case LMC_TYPE_Q6_K:
+        r = LMC_TYPE_Q8_0;
+        break;
+    default:
+        r = t;
+        break; /* 32-weight blocks: nothing smaller, so F16 below */
     }
     return ne0 % lmc_type_get((uint32_t)r)->blck_size ? LMC_TYPE_F16 : r;
 }

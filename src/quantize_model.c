@@ -115,7 +115,8 @@ static lmc_status make_plan(const gguf_file *f, const lmc_quantize_params *p, qu
     for (uint64_t i = 0; i < n; i++) {
         const gguf_tensor *t = &f->tensors[i];
         items[i].t = t;
-        if (!(items[i].name = malloc(t->name.len + 1))) return lmc_err(LMC_ERR_OOM, "out of memory");
+        if (!(items[i].name = malloc(t->name.len + 1)))
+            return lmc_err(LMC_ERR_OOM, "out of memory");
         memcpy(items[i].name, t->name.ptr, t->name.len);
         items[i].name[t->name.len] = 0;
         items[i].layer = -1;
@@ -150,10 +151,10 @@ static lmc_status make_plan(const gguf_file *f, const lmc_quantize_params *p, qu
                                items[i].name, (long long)t->ne[0], lmc_type_name((uint32_t)to));
         }
         items[i].type_out = to;
-        items[i].bytes_out = (uint32_t)to == t->type
-                                 ? t->nbytes
-                                 : lmc_row_size((uint32_t)to, t->ne[0]) *
-                                       (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+        items[i].bytes_out =
+            (uint32_t)to == t->type
+                ? t->nbytes
+                : lmc_row_size((uint32_t)to, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
     }
     return LMC_OK;
 }
@@ -164,9 +165,12 @@ static lmc_status make_plan(const gguf_file *f, const lmc_quantize_params *p, qu
 /* Bytes of a key/value's encoded value (after its type). */
 static uint64_t kv_value_bytes(const gguf_kv *kv) {
     switch (kv->type) {
-    case GGUF_VT_STRING: return 8 + kv->v.str.len;
-    case GGUF_VT_ARRAY: return 4 + 8 + kv->v.arr.nbytes;
-    default: return gguf_vtype_size(kv->type);
+    case GGUF_VT_STRING:
+        return 8 + kv->v.str.len;
+    case GGUF_VT_ARRAY:
+        return 4 + 8 + kv->v.arr.nbytes;
+    default:
+        return gguf_vtype_size(kv->type);
     }
 }
 
@@ -175,8 +179,7 @@ static lmc_status copy_metadata(const gguf_file *f, int32_t ftype, gguf_writer *
     for (uint64_t i = 0; !st && i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
         const uint8_t *value = f->base + kv->offset + 8 + kv->key.len + 4;
-        st = gguf_writer_set_raw(w, kv->key.ptr, kv->key.len, kv->type, value,
-                                 kv_value_bytes(kv));
+        st = gguf_writer_set_raw(w, kv->key.ptr, kv->key.len, kv->type, value, kv_value_bytes(kv));
     }
     if (!st) st = gguf_writer_set_u32(w, "general.quantization_version", 2);
     if (!st) st = gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype);
@@ -233,7 +236,11 @@ static lmc_status write_tensors(qrun *q, const lmc_quantize_params *p) {
         double t0 = lmc_time_s();
         const void *data = t->data;
         if ((uint32_t)it->type_out != t->type) {
-            rows_job j = {q->pool, t, (uint32_t)it->type_out, q->buf, lmc_row_size(t->type, t->ne[0]),
+            rows_job j = {q->pool,
+                          t,
+                          (uint32_t)it->type_out,
+                          q->buf,
+                          lmc_row_size(t->type, t->ne[0]),
                           lmc_row_size((uint32_t)it->type_out, t->ne[0])};
             tp_parallel_for(q->pool, t->ne[1] * t->ne[2] * t->ne[3], quantize_rows_fn, &j);
             data = q->buf;
@@ -241,8 +248,15 @@ static lmc_status write_tensors(qrun *q, const lmc_quantize_params *p) {
         lmc_status st = gguf_writer_write_data(q->w, q->fp, q->tmp_path, data, it->bytes_out);
         if (st) return st;
         if (p->progress) {
-            lmc_quantize_tensor_info info = {(int32_t)i + 1, (int32_t)n, it->name, {0}, 0, t->type,
-                                             (uint32_t)it->type_out, t->nbytes, it->bytes_out,
+            lmc_quantize_tensor_info info = {(int32_t)i + 1,
+                                             (int32_t)n,
+                                             it->name,
+                                             {0},
+                                             0,
+                                             t->type,
+                                             (uint32_t)it->type_out,
+                                             t->nbytes,
+                                             it->bytes_out,
                                              lmc_time_s() - t0};
             memcpy(info.ne, t->ne, sizeof info.ne);
             info.n_dims = quant_n_dims(t->ne);
@@ -298,7 +312,8 @@ lmc_status lmc_quantize(const char *in, const char *out, const lmc_quantize_para
         if (ot[i] >= 0 && !quant_can_write((uint32_t)ot[i]))
             return lmc_err(LMC_ERR_INVALID_ARG, "lmc cannot write tensors of type %s",
                            lmc_type_name((uint32_t)ot[i]));
-    if (!strcmp(in, out)) return lmc_err(LMC_ERR_INVALID_ARG, "%s: input and output are the same", out);
+    if (!strcmp(in, out))
+        return lmc_err(LMC_ERR_INVALID_ARG, "%s: input and output are the same", out);
     if (!p.force && access(out, F_OK) == 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "%s exists (use --force to overwrite it)", out);
 
