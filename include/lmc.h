@@ -473,9 +473,9 @@ lmc_status lmc_quantize(const char *in, const char *out, const lmc_quantize_para
 /* "Q4_K_M" (any case) to its file type; -1 when unknown. */
 int32_t lmc_ftype_from_name(const char *name);
 const char *lmc_ftype_name(int32_t ftype); /* NULL when unknown */
-/* A ggml type name ("q8_0", "F16", any case) to its id, -1 when unknown; and back ("?"). */
+/* A ggml type name ("q8_0", "F16", any case) to its id, -1 when unknown (lmc_tensor_type_name is
+ * the way back). */
 int32_t lmc_type_from_name(const char *name);
-const char *lmc_type_name(uint32_t type);
 
 #ifdef __cplusplus
 }

@@ -54,12 +54,12 @@ static void on_tensor(const lmc_quantize_tensor_info *t, void *user) {
     char shape[96];
     shape_str(t, shape, sizeof shape);
     printf("[%4d/%4d] %-36s - [%s], type = %6s, ", t->index, t->count, t->name, shape,
-           lmc_type_name(t->type_in));
+           lmc_tensor_type_name(t->type_in));
     if (t->type_in == t->type_out)
         printf("size = %8.3f MiB\n", t->bytes_in / 1048576.0);
     else
         printf("converting to %s .. size = %8.2f MiB -> %8.2f MiB (%.2fs)\n",
-               lmc_type_name(t->type_out), t->bytes_in / 1048576.0, t->bytes_out / 1048576.0,
+               lmc_tensor_type_name(t->type_out), t->bytes_in / 1048576.0, t->bytes_out / 1048576.0,
                t->seconds);
     fflush(stdout);
 }

@@ -1,5 +1,6 @@
 /* ppl_math.c — see ppl_math.h. Each function follows llama-perplexity's order and precision of
- * operations: max in f32, the sum of expf in f64, the log in f64 or rounded to f32 where it does. */
+ * operations: max in f32, the sum of expf in f64, the log in f64 or rounded to f32 where it does.
+ */
 #include "ppl_math.h"
 
 #include <math.h>
