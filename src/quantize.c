@@ -6,6 +6,7 @@
 #include "quantize.h"
 
 #include "quant.h"
+#include "quantize_simd.h"
 #include "util.h"
 
 #include <float.h>
@@ -275,6 +276,42 @@ static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t
     return scale;
 }
 
+/* --- 8 sub-blocks at once (quantize_avx2.c when the CPU has AVX2; bit-identical) ------------- */
+
+static int g_simd = -1; /* -1: not decided yet */
+
+void quant_use_simd(bool on) {
+    g_simd = on && __builtin_cpu_supports("avx2");
+}
+
+static bool use_simd(void) {
+    if (g_simd < 0) quant_use_simd(true);
+    return g_simd > 0;
+}
+
+/* fit_affine over 8 consecutive sub-blocks of n weights each (x, w: 8*n), levels into L (8*n),
+ * scales and mins into 8 floats each. */
+static void fit_affine_8(int n, int nmax, const float *x, const float *w, uint8_t *L, float *mins,
+                         float *scales, float rmin, float rdelta, int nstep, bool use_mad) {
+    if (!use_simd()) {
+        uint8_t Laux[32];
+        for (int j = 0; j < 8; j++)
+            scales[j] = fit_affine(n, nmax, x + n * j, w + n * j, L + n * j, &mins[j], Laux, rmin,
+                                   rdelta, nstep, use_mad);
+        return;
+    }
+    float xt[32 * 8], wt[32 * 8], Lt[32 * 8];
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < n; i++) {
+            xt[8 * i + j] = x[n * j + i];
+            wt[8 * i + j] = w[n * j + i];
+        }
+    quant_fit_affine_x8_avx2(n, nmax, xt, wt, Lt, mins, scales, rmin, rdelta, nstep, use_mad);
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < n; i++)
+            L[n * j + i] = (uint8_t)Lt[8 * i + j];
+}
+
 /* The 6-bit scale and min of sub-block j of Q4_K/Q5_K's packed 12 bytes. */
 static void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {
@@ -297,14 +334,15 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
 /* --- k-quants (super-blocks of 256) ----------------------------------------------------------- */
 
 static void q2_K_block(const float *x, block_q2_K *y) {
-    uint8_t L[QK_K], Laux[16];
-    float w[16], mins[QK_K / 16], scales[QK_K / 16];
+    uint8_t L[QK_K];
+    float w[QK_K], mins[QK_K / 16], scales[QK_K / 16];
+    for (int l = 0; l < QK_K; ++l)
+        w[l] = fabsf(x[l]);
+    for (int h = 0; h < 2; h++)
+        fit_affine_8(16, 3, x + 128 * h, w + 128 * h, L + 128 * h, mins + 8 * h, scales + 8 * h,
+                     -0.5f, 0.1f, 15, true);
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < QK_K / 16; ++j) {
-        for (int l = 0; l < 16; ++l)
-            w[l] = fabsf(x[16 * j + l]);
-        scales[j] =
-            fit_affine(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -388,18 +426,18 @@ static void q3_K_block(const float *x, block_q3_K *y) {
 /* Q4_K and Q5_K share the scale search (8 sub-blocks of 32, 6-bit scales and mins). */
 static void k4_scales(const float *x, int nmax, float rmin, int nstep, uint8_t *L, uint8_t *packed,
                       lmc_half *d_out, lmc_half *dmin_out) {
-    uint8_t Laux[32];
-    float w[32], mins[QK_K / 32], scales[QK_K / 32];
-    float max_scale = 0, max_min = 0;
+    float w[QK_K], mins[QK_K / 32], scales[QK_K / 32];
     for (int j = 0; j < QK_K / 32; ++j) {
         float sum_x2 = 0;
         for (int l = 0; l < 32; ++l)
             sum_x2 += x[32 * j + l] * x[32 * j + l];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; ++l)
-            w[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                               nstep, false);
+            w[32 * j + l] = av_x + fabsf(x[32 * j + l]);
+    }
+    fit_affine_8(32, nmax, x, w, L, mins, scales, rmin, 0.1f, nstep, false);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }

@@ -14,4 +14,8 @@ bool quant_can_write(uint32_t type);
  * n_per_row must be a multiple of the type's block size and the type writable. */
 void quant_rows(uint32_t type, const float *src, void *dst, int64_t nrows, int64_t n_per_row);
 
+/* Whether the AVX2 searches may be used (default: when the CPU has AVX2). Both paths give the same
+ * bytes; tests compare them. */
+void quant_use_simd(bool on);
+
 #endif

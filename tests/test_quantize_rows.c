@@ -1,8 +1,8 @@
 /* test_quantize_rows.c — the row quantizers (src/quantize.c) on their own: quantize then
  * dequantize random rows of several lengths and check the error is within what each type can hold;
  * all-zero rows come back as zeros; special values (tiny, huge, constant, one outlier) neither
- * crash nor leave the sanitizers a complaint. Bit-identity with llama.cpp is tests/test_quantize.py's
- * job; this one runs under `make asan`. */
+ * crash nor leave the sanitizers a complaint. Bit-identity with llama.cpp is
+ * tests/test_quantize.py's job; this one runs under `make asan`. */
 #include "quant.h"
 #include "quantize.h"
 #include "testutil.h"
@@ -26,10 +26,9 @@ static const struct {
     uint32_t type;
     double max_nmse; /* random N(0,1) rows: what the type's bits allow, with a margin */
 } types[] = {
-    {LMC_TYPE_F32, 0},      {LMC_TYPE_F16, 1e-6},   {LMC_TYPE_BF16, 1e-4},
-    {LMC_TYPE_Q8_0, 1e-4},  {LMC_TYPE_Q5_0, 3e-3},  {LMC_TYPE_Q5_1, 3e-3},
-    {LMC_TYPE_Q4_0, 1.2e-2}, {LMC_TYPE_Q4_1, 1e-2},  {LMC_TYPE_Q6_K, 1e-3},
-    {LMC_TYPE_Q5_K, 3e-3},  {LMC_TYPE_Q4_K, 1e-2},  {LMC_TYPE_Q3_K, 4e-2},
+    {LMC_TYPE_F32, 0},       {LMC_TYPE_F16, 1e-6},  {LMC_TYPE_BF16, 1e-4},   {LMC_TYPE_Q8_0, 1e-4},
+    {LMC_TYPE_Q5_0, 3e-3},   {LMC_TYPE_Q5_1, 3e-3}, {LMC_TYPE_Q4_0, 1.2e-2}, {LMC_TYPE_Q4_1, 1e-2},
+    {LMC_TYPE_Q6_K, 1e-3},   {LMC_TYPE_Q5_K, 3e-3}, {LMC_TYPE_Q4_K, 1e-2},   {LMC_TYPE_Q3_K, 4e-2},
     {LMC_TYPE_Q2_K, 1.5e-1},
 };
 
@@ -74,7 +73,32 @@ static void check_type(uint32_t type, double max_nmse, int64_t n) {
     free(q);
 }
 
+/* The AVX2 searches give the scalar bytes (rows with zeros, constant runs and outliers too). */
+static void check_simd_same(uint32_t type) {
+    enum { N = 4096 };
+    static float x[N];
+    static uint8_t a[N * 2], b[N * 2];
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < N; i++) {
+            float v = frand() * (rep % 3 == 0 ? 1e-3f : 1.0f);
+            if (rep % 4 == 1 && i % 37 < 9) v = 0;
+            if (rep % 5 == 2 && i % 101 == 7) v = 25.0f;
+            if (rep % 6 == 3 && (i / 32) % 3 == 0) v = 0.25f;
+            x[i] = v;
+        }
+        quant_use_simd(false);
+        quant_rows(type, x, a, 1, N);
+        quant_use_simd(true);
+        quant_rows(type, x, b, 1, N);
+        CHECK(!memcmp(a, b, lmc_row_size(type, N)), "%s: the AVX2 search differs (rep %d)",
+              lmc_type_name(type), rep);
+    }
+}
+
 int main(void) {
+    check_simd_same(LMC_TYPE_Q2_K);
+    check_simd_same(LMC_TYPE_Q4_K);
+    check_simd_same(LMC_TYPE_Q5_K);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         CHECK(quant_can_write(types[t].type), "%s not writable", lmc_type_name(types[t].type));
         int bs = lmc_type_get(types[t].type)->blck_size;
