@@ -500,12 +500,30 @@ static void q5_K_block(const float *x, block_q5_K *y) {
         }
 }
 
+/* fit_symmetric(16, 32) over 8 consecutive sub-blocks of 16 weights (x: 128). */
+static void fit_symmetric_8(const float *x, int8_t *L, float *scales) {
+    if (!use_simd()) {
+        for (int j = 0; j < 8; j++)
+            scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
+        return;
+    }
+    float xt[16 * 8], Lt[16 * 8];
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < 16; i++)
+            xt[8 * i + j] = x[16 * j + i];
+    quant_fit_symmetric_x8_avx2(16, 32, xt, Lt, scales);
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < 16; i++)
+            L[16 * j + i] = (int8_t)Lt[8 * i + j];
+}
+
 static void q6_K_block(const float *x, block_q6_K *y) {
     int8_t L[QK_K];
     float scales[QK_K / 16];
+    fit_symmetric_8(x, L, scales);
+    fit_symmetric_8(x + 128, L + 128, scales + 8);
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
-        scales[ib] = fit_symmetric(16, 32, x + 16 * ib, L + 16 * ib);
         if (fabsf(scales[ib]) > max_abs_scale) {
             max_abs_scale = fabsf(scales[ib]);
             max_scale = scales[ib];

@@ -94,3 +94,62 @@ void quant_fit_affine_x8_avx2(int n, int nmax, const float *xt, const float *wt,
     _mm256_storeu_ps(scale_out, _mm256_blendv_ps(scale, zero, flat));
     _mm256_storeu_ps(the_min, _mm256_xor_ps(min, _mm256_set1_ps(-0.0f))); /* -min */
 }
+
+/* levels l = clamp(nearest_int(iscale*x), -nmax, nmax-1) for one trial, and the weighted sums */
+static inline void sym_trial(int n, const __m256 *X, const __m256 *WX, const __m256 *W,
+                             __m256 iscale, int nmax, __m256 *Lv, __m256 *sumlx, __m256 *suml2) {
+    const __m256 magic = _mm256_set1_ps(12582912.f);
+    const __m256i lo = _mm256_set1_epi32(-nmax), hi = _mm256_set1_epi32(nmax - 1);
+    __m256 slx = _mm256_setzero_ps(), sl2 = _mm256_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        __m256i q = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(iscale, X[i]), magic));
+        q = _mm256_sub_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0x007fffff)),
+                             _mm256_set1_epi32(0x00400000));
+        q = _mm256_max_epi32(lo, _mm256_min_epi32(hi, q));
+        Lv[i] = _mm256_cvtepi32_ps(q);
+        slx = _mm256_add_ps(slx, _mm256_mul_ps(WX[i], Lv[i]));
+        sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(W[i], Lv[i]), Lv[i]));
+    }
+    *sumlx = slx;
+    *suml2 = sl2;
+}
+
+void quant_fit_symmetric_x8_avx2(int n, int nmax, const float *xt, float *Lt, float *scale_out) {
+    __m256 X[16], W[16], WX[16], L[16], La[16];
+    if (n < 1 || n > 16) return;
+    const __m256 zero = _mm256_setzero_ps(), nm = _mm256_set1_ps((float)nmax);
+    __m256 amax = zero, max = zero;
+    for (int i = 0; i < n; i++) {
+        X[i] = _mm256_loadu_ps(xt + 8 * i);
+        W[i] = _mm256_mul_ps(X[i], X[i]);
+        WX[i] = _mm256_mul_ps(W[i], X[i]);
+        const __m256 a = absv(X[i]), gt = _mm256_cmp_ps(amax, a, _CMP_LT_OQ);
+        amax = _mm256_blendv_ps(amax, a, gt);
+        max = _mm256_blendv_ps(max, X[i], gt);
+    }
+    const __m256 flat = _mm256_cmp_ps(absv(max), _mm256_set1_ps(1e-15f), _CMP_LT_OQ);
+    __m256 sumlx, suml2;
+    sym_trial(n, X, WX, W, _mm256_div_ps(_mm256_set1_ps((float)-nmax), max), nmax, L, &sumlx,
+              &suml2);
+    __m256 scale = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ),
+                                 _mm256_div_ps(sumlx, suml2)); /* suml2 ? sumlx/suml2 : 0 */
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax + 0.1f * is)), max);
+        sym_trial(n, X, WX, W, iscale, nmax, La, &sumlx, &suml2);
+        __m256 take = _mm256_and_ps(
+            _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+        take = _mm256_andnot_ps(flat, take);
+        if (_mm256_movemask_ps(take) == 0) continue;
+        for (int i = 0; i < n; i++)
+            L[i] = _mm256_blendv_ps(L[i], La[i], take);
+        const __m256 s = _mm256_div_ps(sumlx, suml2);
+        scale = _mm256_blendv_ps(scale, s, take);
+        best = _mm256_blendv_ps(best, _mm256_mul_ps(s, sumlx), take);
+    }
+    for (int i = 0; i < n; i++) /* stored as level + nmax; flat lanes all 0 */
+        _mm256_storeu_ps(Lt + 8 * i, _mm256_blendv_ps(_mm256_add_ps(L[i], nm), zero, flat));
+    _mm256_storeu_ps(scale_out, _mm256_blendv_ps(scale, zero, flat));
+}

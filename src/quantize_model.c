@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static const struct {
@@ -200,6 +201,16 @@ typedef struct {
     uint64_t row_in, row_out; /* bytes per row */
 } rows_job;
 
+/* f16 -> f32 for every half: a table is several times faster than converting bit by bit, and the
+ * conversion is exact either way. Filled once, before the threads start. */
+static float g_f16_table[65536];
+static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_fill(void) {
+    for (uint32_t h = 0; h < 65536; h++)
+        g_f16_table[h] = lmc_f16_to_f32((uint16_t)h);
+}
+
 /* Rows [begin, end): to f32 (in the thread's scratch unless already f32), then quantized. */
 static void quantize_rows_fn(void *ctx, int64_t begin, int64_t end, int tid) {
     const rows_job *j = ctx;
@@ -208,7 +219,14 @@ static void quantize_rows_fn(void *ctx, int64_t begin, int64_t end, int tid) {
     for (int64_t r = begin; r < end; r++) {
         const uint8_t *src = (const uint8_t *)j->t->data + (uint64_t)r * j->row_in;
         const float *x = (const float *)src;
-        if (j->t->type != LMC_TYPE_F32 || ((uintptr_t)src & 3)) {
+        if (j->t->type == LMC_TYPE_F16) {
+            for (int64_t i = 0; i < ne0; i++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * i, 2);
+                tmp[i] = g_f16_table[h];
+            }
+            x = tmp;
+        } else if (j->t->type != LMC_TYPE_F32 || ((uintptr_t)src & 3)) {
             lmc_dequantize(j->t->type, src, tmp, ne0);
             x = tmp;
         }
@@ -298,6 +316,7 @@ static lmc_status prepare(qrun *q, const lmc_quantize_params *p) {
     if (max_buf && !(q->buf = malloc(max_buf)))
         return lmc_err(LMC_ERR_OOM, "out of memory (%llu bytes for one tensor)",
                        (unsigned long long)max_buf);
+    pthread_once(&g_f16_once, f16_table_fill);
     int nt = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     return tp_create(nt > 0 ? nt : 1, (size_t)max_ne0 * sizeof(float), &q->pool);
 }

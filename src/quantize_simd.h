@@ -10,4 +10,8 @@ void quant_fit_affine_x8_avx2(int n, int nmax, const float *xt, const float *wt,
                               float *the_min, float *scale_out, float rmin, float rdelta, int nstep,
                               int use_mad);
 
+/* fit_symmetric (Q6_K's make_qx_quants with x*x weights) for 8 sub-blocks of n (<= 16) weights:
+ * Lt gets level + nmax as floats (n*8), scale_out 8 values. */
+void quant_fit_symmetric_x8_avx2(int n, int nmax, const float *xt, float *Lt, float *scale_out);
+
 #endif

@@ -99,6 +99,7 @@ int main(void) {
     check_simd_same(LMC_TYPE_Q2_K);
     check_simd_same(LMC_TYPE_Q4_K);
     check_simd_same(LMC_TYPE_Q5_K);
+    check_simd_same(LMC_TYPE_Q6_K);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         CHECK(quant_can_write(types[t].type), "%s not writable", lmc_type_name(types[t].type));
         int bs = lmc_type_get(types[t].type)->blck_size;
