@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -245,6 +246,15 @@ typedef struct {
     uint8_t *buf; /* the output of the largest converted tensor */
 } qrun;
 
+/* Lets the kernel drop the input tensor's mapped pages (they are file-backed and read-only: a page
+ * shared with the next tensor is simply read again), so the resident set stays about one tensor. */
+static void drop_pages(const gguf_file *f, const gguf_tensor *t) {
+    if (!f->mapped || !t->nbytes) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)t->data & ~(page - 1), b = (uintptr_t)t->data + t->nbytes;
+    madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static lmc_status write_tensors(qrun *q, const lmc_quantize_params *p) {
     const uint64_t n = q->f->n_tensors;
     for (uint64_t i = 0; i < n; i++) {
@@ -265,6 +275,7 @@ static lmc_status write_tensors(qrun *q, const lmc_quantize_params *p) {
         }
         lmc_status st = gguf_writer_write_data(q->w, q->fp, q->tmp_path, data, it->bytes_out);
         if (st) return st;
+        drop_pages(q->f, t);
         if (p->progress) {
             lmc_quantize_tensor_info info = {(int32_t)i + 1,
                                              (int32_t)n,
