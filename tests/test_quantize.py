@@ -3,7 +3,8 @@
 (four synthetic geometries x 17 file types, plus --pure, explicit output/embedding types and
 requantization) must give the file llama.cpp gives, byte for byte; the per-tensor hashes say which
 tensor differs when not. References: tests/data/quantize_refs.json (scripts/make_quant_refs.py).
-Also the error cases: an existing output without --force, an unknown type, a truncated input,
+Also the error cases: an existing output without --force, an unknown type, a truncated or
+non-GGUF input,
 a quantized input without --allow-requantize, and a quantized model that runs."""
 import hashlib
 import json
@@ -90,6 +91,12 @@ def check_errors(work):
     r = lmc("quantize", "-q", trunc, dst, "Q4_0")
     if r.returncode == 0 or os.path.exists(dst) or "error" not in r.stderr:
         print(f"FAIL: a truncated input: rc {r.returncode} {r.stderr.strip()}")
+        fails += 1
+    notgguf = os.path.join(work, "text.gguf")
+    open(notgguf, "w").write("this is not a model\n" * 10)
+    r = lmc("quantize", "-q", notgguf, dst, "Q4_0")
+    if r.returncode == 0 or os.path.exists(dst) or "error" not in r.stderr:
+        print(f"FAIL: a non-GGUF input: rc {r.returncode} {r.stderr.strip()}")
         fails += 1
     q = os.path.join(work, "q8.gguf")
     lmc("quantize", "-q", "--force", src, q, "Q8_0")
