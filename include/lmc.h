@@ -483,6 +483,68 @@ lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, con
                                 bool add_generation_prompt, const char *bos_token,
                                 const char *eos_token, char **out);
 
+/* ---- quantization ---------------------------------------------------------------------------- */
+/* Writes a quantized copy of a GGUF model, as llama-quantize does (the same per-tensor types and,
+ * without an importance matrix, the same bytes). File types are llama.cpp's llama_ftype numbers
+ * (general.file_type): */
+typedef enum {
+    LMC_FTYPE_ALL_F32 = 0,
+    LMC_FTYPE_F16 = 1,
+    LMC_FTYPE_Q4_0 = 2,
+    LMC_FTYPE_Q4_1 = 3,
+    LMC_FTYPE_Q8_0 = 7,
+    LMC_FTYPE_Q5_0 = 8,
+    LMC_FTYPE_Q5_1 = 9,
+    LMC_FTYPE_Q2_K = 10,
+    LMC_FTYPE_Q3_K_S = 11,
+    LMC_FTYPE_Q3_K_M = 12,
+    LMC_FTYPE_Q3_K_L = 13,
+    LMC_FTYPE_Q4_K_S = 14,
+    LMC_FTYPE_Q4_K_M = 15,
+    LMC_FTYPE_Q5_K_S = 16,
+    LMC_FTYPE_Q5_K_M = 17,
+    LMC_FTYPE_Q6_K = 18,
+    LMC_FTYPE_BF16 = 32,
+} lmc_ftype;
+
+/* What the progress callback is told, once per tensor after it is written. */
+typedef struct {
+    int32_t index, count; /* 1-based tensor index, tensors in the file */
+    const char *name;     /* NUL-terminated */
+    int64_t ne[4];        /* shape (ne[0] contiguous) */
+    uint32_t n_dims;
+    uint32_t type_in, type_out; /* ggml type ids */
+    uint64_t bytes_in, bytes_out;
+    double seconds; /* spent on this tensor */
+} lmc_quantize_tensor_info;
+
+typedef struct {
+    int32_t ftype;                /* lmc_ftype */
+    int32_t n_threads;            /* 0 = number of cores */
+    int32_t output_tensor_type;   /* ggml type id for output.weight, -1 = the mix's choice */
+    int32_t token_embedding_type; /* ggml type id for token_embd.weight, -1 = the mix's choice */
+    bool allow_requantize;        /* accept quantized input tensors (dequantized first) */
+    bool pure;                    /* every quantizable tensor gets the default type (no mix) */
+    bool force;                   /* overwrite an existing output file */
+    void (*progress)(const lmc_quantize_tensor_info *info, void *user);
+    void *progress_user;
+    const volatile int *cancel; /* NULL, or set nonzero (e.g. from a signal handler) to stop */
+} lmc_quantize_params;
+
+lmc_quantize_params lmc_quantize_default_params(void); /* Q8_0, as llama.cpp's */
+/* Reads in, writes out through a temporary file renamed at the end (an error or an interruption
+ * never leaves a partial file under the output name). Memory: about one tensor in f32 plus its
+ * quantized copy. Errors: LMC_ERR_IO, LMC_ERR_FORMAT (input), LMC_ERR_INVALID_ARG (an output that
+ * exists without force, an unknown ftype or type), LMC_ERR_UNSUPPORTED (a quantized input without
+ * allow_requantize, an input type lmc cannot dequantize). */
+lmc_status lmc_quantize(const char *in, const char *out, const lmc_quantize_params *params);
+/* "Q4_K_M" (any case) to its file type; -1 when unknown. */
+int32_t lmc_ftype_from_name(const char *name);
+const char *lmc_ftype_name(int32_t ftype); /* NULL when unknown */
+/* A ggml type name ("q8_0", "F16", any case) to its id, -1 when unknown (lmc_tensor_type_name is
+ * the way back). */
+int32_t lmc_type_from_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,8 @@ int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 /* Exit codes */
 enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };

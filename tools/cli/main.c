@@ -19,6 +19,9 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text to token ids (and the tokenizer test-case format)"},
     {"template", cmd_template, "render a chat template over messages"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensor table"},
+    {"quantize", cmd_quantize, "write a quantized copy of a model, like llama-quantize"},
+    {"perplexity", cmd_perplexity,
+     "perplexity and KL divergence over a text, like llama-perplexity"},
 };
 
 static void usage(FILE *to) {

@@ -1,0 +1,134 @@
+/* cmd_quantize.c — 'lmc quantize IN.gguf OUT.gguf TYPE': llama-quantize's command line and output
+ * (a line per tensor, the sizes before and after) over lmc_quantize. Ctrl-C stops cleanly: the
+ * library removes its temporary file and no output file appears. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int g_cancel;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_cancel = 1;
+}
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: lmc quantize [options] IN.gguf OUT.gguf TYPE [N_THREADS]\n\n"
+            "Write a quantized copy of a GGUF model. Without an importance matrix the output is\n"
+            "bit-identical to llama-quantize's: the same type per tensor (the _S/_M/_L mixes) and\n"
+            "the same bytes.\n\n"
+            "TYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+            "      Q5_K_S Q5_K_M Q6_K\n\n"
+            "options:\n"
+            "  -t, --threads N              threads (default: all cores)\n"
+            "  --allow-requantize           accept quantized input (it loses quality twice)\n"
+            "  --pure                       every quantizable tensor gets TYPE (no mix)\n"
+            "  --output-tensor-type T       type of output.weight (e.g. q8_0, f16)\n"
+            "  --token-embedding-type T     type of token_embd.weight\n"
+            "  --force                      overwrite OUT.gguf if it exists\n"
+            "  -q, --quiet                  no line per tensor\n"
+            "  -h, --help                   show this help\n");
+}
+
+static void shape_str(const lmc_quantize_tensor_info *t, char *buf, size_t n) {
+    int k = snprintf(buf, n, "%5lld", (long long)t->ne[0]);
+    for (int i = 1; i < 4 && k > 0 && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, ", %5lld", (long long)t->ne[i]);
+}
+
+typedef struct {
+    bool quiet;
+    double bytes_in, bytes_out;
+} progress_state;
+
+/* One line per tensor, in llama-quantize's format. */
+static void on_tensor(const lmc_quantize_tensor_info *t, void *user) {
+    progress_state *ps = user;
+    ps->bytes_in += (double)t->bytes_in;
+    ps->bytes_out += (double)t->bytes_out;
+    if (ps->quiet) return;
+    char shape[96];
+    shape_str(t, shape, sizeof shape);
+    printf("[%4d/%4d] %-36s - [%s], type = %6s, ", t->index, t->count, t->name, shape,
+           lmc_tensor_type_name(t->type_in));
+    if (t->type_in == t->type_out)
+        printf("size = %8.3f MiB\n", t->bytes_in / 1048576.0);
+    else
+        printf("converting to %s .. size = %8.2f MiB -> %8.2f MiB (%.2fs)\n",
+               lmc_tensor_type_name(t->type_out), t->bytes_in / 1048576.0, t->bytes_out / 1048576.0,
+               t->seconds);
+    fflush(stdout);
+}
+
+static bool parse_type_opt(int argc, char **argv, int *i, int32_t *out) {
+    const char *s;
+    if (!cli_arg_str(argc, argv, i, &s)) return false;
+    if ((*out = lmc_type_from_name(s)) < 0) {
+        cli_usage_error("quantize", "unknown tensor type '%s'", s);
+        return false;
+    }
+    return true;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    lmc_quantize_params p = lmc_quantize_default_params();
+    progress_state ps = {0};
+    const char *pos[4];
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!cli_arg_int(argc, argv, &i, &p.n_threads)) return CLI_USAGE;
+        } else if (!strcmp(a, "--allow-requantize")) {
+            p.allow_requantize = true;
+        } else if (!strcmp(a, "--pure")) {
+            p.pure = true;
+        } else if (!strcmp(a, "--force")) {
+            p.force = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            ps.quiet = true;
+        } else if (!strcmp(a, "--output-tensor-type")) {
+            if (!parse_type_opt(argc, argv, &i, &p.output_tensor_type)) return CLI_USAGE;
+        } else if (!strcmp(a, "--token-embedding-type")) {
+            if (!parse_type_opt(argc, argv, &i, &p.token_embedding_type)) return CLI_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("quantize", "unknown option '%s'", a);
+        } else if (n_pos < 4) {
+            pos[n_pos++] = a;
+        } else {
+            return cli_usage_error("quantize", "too many arguments");
+        }
+    }
+    if (n_pos < 3) return cli_usage_error("quantize", "expected IN.gguf OUT.gguf TYPE");
+    if ((p.ftype = lmc_ftype_from_name(pos[2])) < 0)
+        return cli_usage_error("quantize", "unknown type '%s'", pos[2]);
+    if (n_pos == 4) {
+        char *end;
+        long n = strtol(pos[3], &end, 10);
+        if (*end || n < 1 || n > 4096)
+            return cli_usage_error("quantize", "'%s' is not a thread count", pos[3]);
+        p.n_threads = (int)n;
+    }
+    p.progress = on_tensor;
+    p.progress_user = &ps;
+    p.cancel = &g_cancel;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (!ps.quiet)
+        printf("lmc quantize: %s -> %s as %s\n", pos[0], pos[1], lmc_ftype_name(p.ftype));
+    lmc_status st = lmc_quantize(pos[0], pos[1], &p);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (st) return cli_fail(st, "quantize");
+    if (!ps.quiet)
+        printf("model size = %8.2f MiB\nquant size = %8.2f MiB\n", ps.bytes_in / 1048576.0,
+               ps.bytes_out / 1048576.0);
+    return CLI_OK;
+}
