@@ -90,8 +90,8 @@ static void add_tok(gpu_run *g, int s, int32_t t, bool want) {
 
 /* Runs the batch and hands each wanted row to its life; returns false on failure. */
 static bool flush(gpu_run *g) {
-    lmc_batch b = {.n_tokens = g->n, .token = g->tok, .pos = g->pos, .seq_id = g->seq,
-                   .want_logits = g->want};
+    lmc_batch b = {
+        .n_tokens = g->n, .token = g->tok, .pos = g->pos, .seq_id = g->seq, .want_logits = g->want};
     const float *lg = NULL;
     lmc_status st = lmc_decode_batch(g->ctx, &b, &lg);
     CHECK(st == LMC_OK, "GPU batch of %d: %s", g->n, lmc_last_error());
@@ -144,8 +144,8 @@ static void check_life(lmc_model *m, const life *L, const char *what, bool real)
         int32_t pos[MAXT];
         for (int i = i0; i < i1; i++)
             pos[i - i0] = len + i - i0;
-        lmc_batch b = {.n_tokens = i1 - i0, .token = L->tok + i0, .pos = pos,
-                       .want_logits = L->want + i0};
+        lmc_batch b = {
+            .n_tokens = i1 - i0, .token = L->tok + i0, .pos = pos, .want_logits = L->want + i0};
         const float *lg = NULL;
         lmc_status st = lmc_decode_batch(cpu, &b, &lg);
         CHECK(st == LMC_OK, "CPU reference: %s", lmc_last_error());
@@ -159,8 +159,8 @@ static void check_life(lmc_model *m, const life *L, const char *what, bool real)
                 worst_g = fmax(worst_g, e);
             else
                 worst = fmax(worst, e);
-            CHECK(e <= (L->gemm[row] ? 1e-4 : 1e-6), "%s: row %d (token %d) NMSE %g", what, row,
-                  i, e);
+            CHECK(e <= (L->gemm[row] ? 1e-4 : 1e-6), "%s: row %d (token %d) NMSE %g", what, row, i,
+                  e);
             same += argmax(L->logits[row], nv) == argmax(ref, nv);
             row++;
         }

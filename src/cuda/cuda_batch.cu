@@ -56,7 +56,8 @@ static int plan_step(lmc_cuda_ctx *c, int n, const int32_t *tokens, const int32_
     }
     runs.clear();
     if (!gemm || !c->tune.att_gemm) return n_want;
-    const int64_t s_floats = (int64_t)c->n_batch * c->hp.n_head * c->max_split * (c->hp.head_dim + 2);
+    const int64_t s_floats =
+        (int64_t)c->n_batch * c->hp.n_head * c->max_split * (c->hp.head_dim + 2);
     for (int i = 0; i < n;) {
         int j = i + 1;
         while (j < n && seq[j] == seq[i])
@@ -144,7 +145,7 @@ static lmc_status run_logits(lmc_cuda_ctx *c, int n_want, float *logits) {
     lmc_status st = LMC_OK;
     for (int r0 = 0; r0 < n_want; r0 += CUDA_LOGIT_ROWS) {
         const int nr = std::min(CUDA_LOGIT_ROWS, n_want - r0);
-        const bool gemm = nr > CUDA_MVB_MAX;
+        const bool gemm = nr > c->tune.batch_mv;
         TRYC(cuda_gather_rows(c->h, c->d_b + 4 * c->n_batch + r0, nr, hp.n_embd, c->hrow, s),
              "gather");
         TRYC(cuda_rmsnorm(c->hrow, c->out_norm, hp.n_embd, nr, hp.norm_eps, gemm ? NULL : c->xb32,
@@ -178,8 +179,7 @@ static lmc_status check_batch(const lmc_cuda_ctx *c, int32_t n, const int32_t *t
         if (seq[i] < 0 || seq[i] >= c->n_seq)
             return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: sequence %d outside [0, %d)", seq[i],
                            c->n_seq);
-        if (pos[i] < 0 || pos[i] >= c->n_ctx || seq_start[seq[i]] < 0 ||
-            seq_start[seq[i]] > pos[i])
+        if (pos[i] < 0 || pos[i] >= c->n_ctx || seq_start[seq[i]] < 0 || seq_start[seq[i]] > pos[i])
             return lmc_err(LMC_ERR_CONTEXT_FULL,
                            "CUDA forward: position %d of sequence %d (starting at %d) outside "
                            "n_ctx %d",
@@ -191,17 +191,15 @@ static lmc_status check_batch(const lmc_cuda_ctx *c, int32_t n, const int32_t *t
 extern "C" lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tokens,
                                              const int32_t *pos, const int32_t *seq,
                                              const int32_t *seq_start, const int8_t *want,
-                                             float *logits, int32_t observe_row,
-                                             float *layer_out) {
+                                             float *logits, int32_t observe_row, float *layer_out) {
     if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
     lmc_status st = check_batch(c, n, tokens, pos, seq, seq_start);
     if (st != LMC_OK) return st;
-    const bool gemm = n > CUDA_MVB_MAX;
+    const bool gemm = n > c->tune.batch_mv;
     std::vector<att_run> runs;
     const int n_want = plan_step(c, n, tokens, pos, seq, seq_start, want, gemm, runs);
     float *dump = observe_row >= 0 && observe_row < n ? layer_out : NULL;
-    TRYC(cudaMemcpyAsync(c->d_b, c->h_b, (size_t)5 * c->n_batch * 4, cudaMemcpyHostToDevice,
-                         c->st),
+    TRYC(cudaMemcpyAsync(c->d_b, c->h_b, (size_t)5 * c->n_batch * 4, cudaMemcpyHostToDevice, c->st),
          "copy");
     TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st), "embedding");
     TRY(run_layers(c, n, gemm, runs, observe_row, dump));

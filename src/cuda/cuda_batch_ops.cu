@@ -1,6 +1,7 @@
 // cuda_batch_ops.cu — kernels of the multi-sequence step (cuda_batch.cu): attention of each token
 // over its own sequence's cache rows (per-token first and last row), and the gather of the rows
-// whose logits a batch wants. RoPE with per-token positions is cuda_rope_kv_rows (cuda_norm_rope.cu).
+// whose logits a batch wants. RoPE with per-token positions is cuda_rope_kv_rows
+// (cuda_norm_rope.cu).
 #include "cuda_device.cuh"
 #include <math.h>
 

@@ -65,7 +65,8 @@ struct lmc_cuda_ctx {
     int32_t *h_i32;  // pinned mirror
     float *h_logits; // pinned (n_vocab)
     float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
-    // several sequences (n_seq > 1, cuda_batch.cu): sequence s owns cache rows [s n_ctx, (s+1) n_ctx)
+    // several sequences (n_seq > 1, cuda_batch.cu): sequence s owns cache rows [s n_ctx, (s+1)
+    // n_ctx)
     int n_seq;
     float *xb32;       // (n_batch, wide) f32 inputs of the small-batch mat-vecs
     float *logits_b;   // (CUDA_LOGIT_ROWS, n_vocab) logits of wanted rows

@@ -19,13 +19,13 @@
  *                                                           of its own, not folded into mat-vecs
  *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
  *                                                           attention kernel, not cuBLAS
- *  LMC_CUDA_SKIP       bit mask    0               context  leaves parts of the decode step out,
- *                                                           for timing only (logits wrong): SK_*
- *  LMC_CUDA_PDL        0           on              kernel   0: no programmatic dependent launch
- *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
- *                                                           unit mat-vecs (Q6_K: always 4)
- *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
- *                                  others 4,1               2, 4, 16 (Q6_K: 8), any other R 8
+ *  LMC_CUDA_BATCH_MV   0..16       16              context  several sequences: steps of at most
+ * this many tokens through the batched mat-vecs, longer ones through the GEMMs LMC_CUDA_SKIP bit
+ * mask    0               context  leaves parts of the decode step out, for timing only (logits
+ * wrong): SK_* LMC_CUDA_PDL        0           on              kernel   0: no programmatic
+ * dependent launch LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the
+ * f32-activation unit mat-vecs (Q6_K: always 4) LMC_CUDA_Q8MV       R,U         Q4_0 4,2; kernel
+ * 8-bit unit mat-vecs: R rows per block others 4,1               2, 4, 16 (Q6_K: 8), any other R 8
  *                                                           (Q6_K: 4); U units in flight 1 or 2
  *                                                           (1 with R 2)
  *  LMC_CUDA_COAL       0 or R,U    per type        kernel   0: no type takes the coalesced mat-vec;
@@ -55,6 +55,7 @@ typedef struct cuda_tuning {
     int fold;     /* LMC_CUDA_FOLD */
     int att_gemm; /* LMC_CUDA_ATT_GEMM */
     int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
+    int batch_mv; /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
