@@ -264,6 +264,9 @@ static void test_model(const char *path, bool real) {
 int main(void) {
     t_require_shared();
     setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations */
+    /* steps of up to 16 tokens through the batched mat-vecs (the default stops at 8), so both
+     * paths of the step are checked; a row's tolerance follows its step's size */
+    setenv("LMC_CUDA_BATCH_MV", "16", 1);
     if (lmc_cuda_device_count() <= 0) {
         printf("SKIP: no CUDA device\n");
         return 77;

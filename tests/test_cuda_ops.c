@@ -133,7 +133,7 @@ static void test_matvec_batch(uint32_t type, int64_t rows, int64_t cols) {
     for (int nb = 1; nb <= NB; nb++) {
         for (int64_t i = 0; i < rows * NB; i++)
             y[i] = NAN;
-        lmc_status st = lmc_cuda_op_matvec_batch(type, w, rows, cols, x, nb, y);
+        lmc_status st = lmc_cuda_op_matvec_batch(type, w, rows, cols, x, nb, 0, y);
         CHECK(st == LMC_OK, "%s matvec_batch x%d: %s", name, nb, lmc_last_error());
         if (st != LMC_OK) break;
         for (int b = 0; b < nb; b++) {
@@ -152,6 +152,46 @@ static void test_matvec_batch(uint32_t type, int64_t rows, int64_t cols) {
     free(deq);
     free(x);
     free(y);
+    free(ref);
+}
+
+/* The small-batch mat-vec on 8-bit activations (LMC_CUDA_BATCH_Q8): each row equals the one-row
+ * 8-bit mat-vec of that row (the same quantized activations; only the summation order differs). */
+static void test_matvec_batch_q8(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    enum { NB = 16 };
+    void *w = random_weights(type, rows, cols);
+    float *x = malloc(sizeof(float) * cols * NB), *y = malloc(sizeof(float) * rows * NB),
+          *one = malloc(sizeof(float) * rows * NB);
+    double *ref = malloc(sizeof(double) * rows);
+    for (int64_t i = 0; i < cols * NB; i++)
+        x[i] = rnd_f();
+    for (int b = 0; b < NB; b++) {
+        lmc_status st = lmc_cuda_op_matvec_q8(type, w, rows, cols, x + b * cols, one + b * rows);
+        CHECK(st == LMC_OK, "%s matvec_q8: %s", name, lmc_last_error());
+    }
+    double worst = 0;
+    const int nbs[] = {1, 2, 3, 4, 5, 8, 9, 16};
+    for (size_t k = 0; k < sizeof nbs / sizeof nbs[0]; k++) {
+        const int nb = nbs[k];
+        lmc_status st = lmc_cuda_op_matvec_batch(type, w, rows, cols, x, nb, 1, y);
+        CHECK(st == LMC_OK, "%s matvec_batch q8 x%d: %s", name, nb, lmc_last_error());
+        if (st != LMC_OK) break;
+        for (int b = 0; b < nb; b++) {
+            for (int64_t r = 0; r < rows; r++)
+                ref[r] = one[b * rows + r];
+            const double e = t_nmse(y + b * rows, ref, rows);
+            worst = e > worst ? e : worst;
+            CHECK(e <= 1e-9, "%s matvec_batch q8 %lldx%lld x%d row %d NMSE %g vs one-row q8", name,
+                  (long long)rows, (long long)cols, nb, b, e);
+        }
+    }
+    printf("%-5s %5lldx%-5lld matvec_batch q8 worst NMSE vs one-row q8 %.3g\n", name,
+           (long long)rows, (long long)cols, worst);
+    free(w);
+    free(x);
+    free(y);
+    free(one);
     free(ref);
 }
 
@@ -577,10 +617,16 @@ int main(void) {
     for (size_t t = 0; t < sizeof btypes / sizeof btypes[0]; t++)
         for (size_t s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
             test_matvec_batch(btypes[t], bshapes[s][0], bshapes[s][1]);
+    for (size_t t = 2; t < sizeof btypes / sizeof btypes[0]; t++) /* the 8-bit types */
+        for (size_t s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
+            test_matvec_batch_q8(btypes[t], bshapes[s][0], bshapes[s][1]);
     {
         void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 64);
         float x5[64] = {0}, y5[4];
-        CHECK(lmc_cuda_op_matvec_batch(LMC_TYPE_Q5_0, w5, 4, 64, x5, 1, y5) == LMC_ERR_UNSUPPORTED,
+        CHECK(lmc_cuda_op_matvec_batch(LMC_TYPE_Q5_0, w5, 4, 64, x5, 1, 0, y5) ==
+                      LMC_ERR_UNSUPPORTED &&
+                  lmc_cuda_op_matvec_batch(LMC_TYPE_F16, w5, 4, 64, x5, 1, 1, y5) ==
+                      LMC_ERR_UNSUPPORTED,
               "matvec_batch of a type without a batched kernel not refused");
         free(w5);
     }

@@ -37,10 +37,11 @@ lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int
 lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps,
                                 int8_t *q, float *d, float *dsum);
 /* Y[b][r] = dot(row r, X[b]) for nb <= 16 activation rows through the small-batch kernel (each
- * weight read once for all rows, f32 activations): F32, F16, Q4_0, Q8_0, Q4_K, Q6_K; other types
+ * weight read once for all rows). act_q8 0: f32 activations (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K);
+ * 1: the rows quantized as lmc_cuda_op_matvec_q8 does, dp4a (Q4_0, Q8_0, Q4_K, Q6_K). Other types
  * LMC_ERR_UNSUPPORTED. */
 lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows, int64_t cols,
-                                    const float *x, int32_t nb, float *y);
+                                    const float *x, int32_t nb, int act_q8, float *y);
 /* Y[t][r] = dot(row r, X[t]) for n_tok activation rows through the prompt path (dequantize to f16,
  * tensor-core GEMM, f32 accumulate). */
 lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
@@ -111,10 +112,10 @@ lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t
                                    float *logits, float *layer_out);
 /* Several sequences in one step (a slice of lmc_fwd_batch, see backend.h): n tokens, each with its
  * position and sequence id; token i attends to positions seq_start[seq[i]]..pos[i] of its own
- * sequence's cache. Rows up to CUDA_MVB_MAX (16) tokens run through batched mat-vecs (f32
- * activations), longer ones through the GEMMs (f16 operands). Logits of the tokens with want[i]
- * set go to logits in batch order. observe_row >= 0: layer_out receives that token's residual
- * after each layer. Needs layer0 == 0; works for any n_seq. */
+ * sequence's cache. Steps of up to 8 tokens (LMC_CUDA_BATCH_MV, at most 16) run through batched
+ * mat-vecs (f32 activations), longer ones through the GEMMs (f16 operands). Logits of the tokens
+ * with want[i] set go to logits in batch order. observe_row >= 0: layer_out receives that token's
+ * residual after each layer. Needs layer0 == 0; works for any n_seq. */
 lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tokens,
                                   const int32_t *pos, const int32_t *seq, const int32_t *seq_start,
                                   const int8_t *want, float *logits, int32_t observe_row,

@@ -1,8 +1,9 @@
 // cuda_batch.cu — several sequences in one forward step (lmc_cuda_forward_batch): tokens of any
 // sequences, each at its own position, prompt chunks next to single decode tokens. Sequence s owns
 // cache rows [s n_ctx, (s+1) n_ctx) of every layer (a contiguous region per sequence; paged blocks
-// are noted work). Up to CUDA_MVB_MAX tokens run through batched mat-vecs on f32 activations, more
-// through the dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own
+// are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 8, at most CUDA_MVB_MAX) run
+// through batched mat-vecs on f32 activations, longer ones through the dequantize + cuBLAS GEMMs of
+// the prompt path; attention is per token over its own
 // sequence (runs of one sequence's prompt starting at position 0 through the GEMM attention).
 #include "cuda_ctx.h"
 #include <algorithm>
@@ -13,8 +14,9 @@ extern "C" {
 }
 
 // y (n rows, stride ldy) = (y +) W x for n activation rows: the GEMM on c->x16 (x in f16) when
-// gemm, else the batched mat-vec on x32 (n, cols) f32, or the one-row mat-vec per row for types
-// without a batched kernel.
+// gemm, else the batched mat-vec on x32 (n, cols) f32 (on 8-bit activations with
+// LMC_CUDA_BATCH_Q8=1 where the type has them), or the one-row mat-vec per row for types without a
+// batched kernel.
 static lmc_status mm(lmc_cuda_ctx *c, const cuda_weight &w, int n, bool gemm, const float *x32,
                      float *y, int64_t ldy, bool add) {
     if (gemm) return cuda_gemm(c->blas, w, c->x16, n, y, (int)ldy, add ? 1.f : 0.f, c->w16, c->st);
@@ -22,7 +24,13 @@ static lmc_status mm(lmc_cuda_ctx *c, const cuda_weight &w, int n, bool gemm, co
         const int nb = std::min(CUDA_MVB_MAX, n - i0);
         const float *x = x32 + (size_t)i0 * w.cols;
         float *yy = y + (size_t)i0 * ldy;
-        cudaError_t e = cuda_matvec_batch(w, x, nb, yy, ldy, add, c->st);
+        cudaError_t e = cudaErrorNotSupported;
+        if (c->tune.batch_q8 && c->q8 && cuda_q8_ok(w)) {
+            e = cuda_quant_q8(x, (int64_t)nb * w.cols, c->xbq, c->xbds, c->st);
+            if (e == cudaSuccess)
+                e = cuda_matvec_batch_q8(w, c->xbq, c->xbds, nb, yy, ldy, add, c->st);
+        }
+        if (e == cudaErrorNotSupported) e = cuda_matvec_batch(w, x, nb, yy, ldy, add, c->st);
         if (e == cudaErrorNotSupported) {
             e = cudaSuccess;
             for (int i = 0; i < nb && e == cudaSuccess; i++)

@@ -65,13 +65,14 @@ struct lmc_cuda_ctx {
     int32_t *h_i32;  // pinned mirror
     float *h_logits; // pinned (n_vocab)
     float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
-    // several sequences (n_seq > 1, cuda_batch.cu): sequence s owns cache rows [s n_ctx, (s+1)
-    // n_ctx)
+    // several sequences (n_seq > 1, cuda_batch.cu); sequence s owns the cache rows from s n_ctx
     int n_seq;
     float *xb32;       // (n_batch, wide) f32 inputs of the small-batch mat-vecs
     float *logits_b;   // (CUDA_LOGIT_ROWS, n_vocab) logits of wanted rows
     float *h_logits_b; // pinned mirror
     float *hrow;       // (CUDA_LOGIT_ROWS, n_embd) the wanted rows' residuals, gathered
+    int8_t *xbq;       // (CUDA_MVB_MAX, wide) 8-bit batched mat-vec inputs (LMC_CUDA_BATCH_Q8)
+    float2 *xbds;      // (CUDA_MVB_MAX, wide / 32) their block scales
     int32_t *d_b;      // (5, n_batch) per token: token, pos, kv row, first kv row, wanted rows
     int32_t *h_b;      // pinned mirror
     cudaGraphExec_t graph;

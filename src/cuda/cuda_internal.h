@@ -74,6 +74,11 @@ cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, fl
 #define CUDA_MVB_MAX 16
 cudaError_t cuda_matvec_batch(const cuda_weight &w, const float *x, int nb, float *y, int64_t ldy,
                               bool add, cudaStream_t s);
+/* The same on 8-bit activations (cuda_matvec_q8.cu): nb rows quantized by cuda_quant_q8 over nb *
+ * cols values (xq in row order, xds nb * cols / 32 blocks), dp4a dot products; the types
+ * cuda_q8_ok takes, else cudaErrorNotSupported. Opt-in (LMC_CUDA_BATCH_Q8=1) until measured. */
+cudaError_t cuda_matvec_batch_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, int nb,
+                                 float *y, int64_t ldy, bool add, cudaStream_t s);
 /* The multi-sequence step's kernels (cuda_batch_ops.cu). Per token t: pos[t], kvrow[t] (the cache
  * row its k/v go to: seq * n_ctx + pos) and kv0[t] (the cache row of its sequence's first attended
  * position; < 0: the token's attention is done elsewhere and skipped). */

@@ -52,7 +52,7 @@ static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq
     const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim;
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     return (uint64_t)n_batch * wide * 4 + (uint64_t)CUDA_LOGIT_ROWS * (hp.n_vocab + hp.n_embd) * 4 +
-           (uint64_t)5 * n_batch * 4;
+           (uint64_t)5 * n_batch * 4 + (uint64_t)CUDA_MVB_MAX * (wide + wide / 32 * 8);
 }
 
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
@@ -258,9 +258,9 @@ static void release_all(lmc_cuda_ctx *c) {
     if (!c->tied) cuda_weight_release(&c->output);
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
-    void *bufs[] = {c->xq,  c->xds,    c->xq2,   c->xds2, c->ssq,      c->h,    c->x32,
-                    c->x16, c->qkv,    c->att,   c->gu,   c->ff,       c->part, c->att_cnt,
-                    c->w16, c->logits, c->d_i32, c->xb32, c->logits_b, c->hrow, c->d_b};
+    void *bufs[] = {c->xq,    c->xds,  c->xq2,      c->xds2, c->ssq,  c->h,       c->x32, c->x16,
+                    c->qkv,   c->att,  c->gu,       c->ff,   c->part, c->att_cnt, c->w16, c->logits,
+                    c->d_i32, c->xb32, c->logits_b, c->hrow, c->d_b,  c->xbq,     c->xbds};
     for (void *b : bufs)
         cudaFree(b);
     cudaFreeHost(c->h_i32);
@@ -429,6 +429,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->logits_b, lb), "scratch");
         TRYC(cudaMalloc((void **)&c->hrow, (size_t)CUDA_LOGIT_ROWS * hp.n_embd * 4), "scratch");
         TRYC(cudaMalloc((void **)&c->d_b, (size_t)5 * p->n_batch * 4), "scratch");
+        TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
+        TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
         TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
         TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");
     }

@@ -399,6 +399,7 @@ static lmc_status par_test(lmc_context *ctx, lmc_model *model, const bench_opts 
             cJSON *j = test_json(o, model, desc, run, &t, when);
             cJSON_ReplaceItemInObject(j, "n_prompt", cJSON_CreateNumber(n_p));
             cJSON_ReplaceItemInObject(j, "n_gen", cJSON_CreateNumber(kind ? n_g : 0));
+            cJSON_DeleteItemFromObject(j, "weights_gbps"); /* one weight read serves npl tokens */
             cJSON_AddStringToObject(j, "test", kind ? "tg" : "pp");
             cJSON_AddNumberToObject(j, "n_parallel", npl);
             cJSON_AddNumberToObject(j, "per_seq_ts", t.avg_ts / npl);
