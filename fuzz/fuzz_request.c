@@ -1,7 +1,8 @@
 /* fuzz_request.c — libFuzzer target: any bytes as the body of a chat or completion request,
  * through what `lmc serve` does before tokenizing: the text check (UTF-8, NUL), cJSON, the shared
- * fields (the field table, sampling, max_tokens, stop, stream, logit_bias, grammars) and the messages or the prompt. Each must accept or
- * give an HTTP 4xx with a message; never crash or leak. Sockets and the model are left out. */
+ * fields (the field table, sampling, max_tokens, stop, stream, logit_bias, grammars) and the
+ * messages or the prompt. Each must accept or give an HTTP 4xx with a message; never crash or leak.
+ * Sockets and the model are left out. */
 #include "server.h"
 
 #include <stdlib.h>
@@ -19,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!r) abort();
     r->sp = lmc_sampler_default_params();
     bool chat = size && (data[0] & 1);
-    /* a vocabulary of 32000 ids for logit_bias; response_format/grammar/json_schema compile grammars */
+    /* a vocabulary of 32000 ids for logit_bias; response_format/grammar/json_schema compile
+     * grammars */
     if (api_parse_common(root, chat ? SRV_KIND_CHAT : SRV_KIND_TEXT, 32000, r, &err)) {
         if (chat) {
             lmc_chat_msg *msgs = NULL;

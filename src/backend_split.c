@@ -1,6 +1,7 @@
 /* backend_split.c — lmc_split_backend: the first layers on the CPU (a cpu_part), the last
  * n_gpu_layers and the output on the GPU (src/cuda), the residual copied over once per slice; runs
- * are cut at wanted and observed tokens. One sequence only: several are refused, not scheduled. */
+ * are cut at wanted and observed tokens. Several sequences (n_seq > 1) need every layer on the GPU
+ * and go through lmc_cuda_forward_batch, a whole slice of any sequences in one step. */
 #include "backend.h"
 
 #ifdef LMC_WITH_CUDA
@@ -11,6 +12,7 @@
 
 typedef struct {
     const lmc_model *m;
+    int32_t n_seq;
     lmc_cuda_ctx *c;  /* layers [layer0, n_layer), output norm and matrix */
     int32_t layer0;   /* the first GPU layer: n_layer - n_gpu_layers */
     cpu_state *cpu;   /* layers [0, layer0) on the CPU, NULL when layer0 == 0 */
@@ -33,6 +35,7 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
                                    split_state *s) {
     const lmc_hparams *hp = &m->hp;
     s->m = m;
+    s->n_seq = p->n_seq;
     s->layer0 = hp->n_layer - p->n_gpu_layers;
     s->layer_out = malloc((size_t)(hp->n_layer - s->layer0) * hp->n_embd * sizeof(float));
     if (!s->layer_out) return lmc_err(LMC_ERR_OOM, "out of memory");
@@ -46,6 +49,7 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
     }
     lmc_cuda_params cp = {0};
     cp.n_ctx = p->n_ctx;
+    cp.n_seq = p->n_seq;
     cp.n_batch = p->n_batch;
     cp.use_graph = 1;
     cp.layer0 = s->layer0;
@@ -55,10 +59,10 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
 static lmc_status split_init(const lmc_model *m, const lmc_context_params *p, void **state) {
     const lmc_hparams *hp = &m->hp;
     *state = NULL;
-    if (p->n_seq != 1)
+    if (p->n_seq != 1 && p->n_gpu_layers != hp->n_layer)
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA backend: one sequence only (n_seq=%d), also with -ngl %d of %d layers "
-                       "on the GPU; use --device cpu (-ngl 0)",
+                       "CUDA backend: %d sequences need every layer on the GPU (-ngl %d of %d "
+                       "layers: partial offload runs one sequence); use -ngl -1 or --device cpu",
                        p->n_seq, p->n_gpu_layers, hp->n_layer);
     if (p->n_gpu_layers < 1 || p->n_gpu_layers > hp->n_layer)
         return lmc_err(LMC_ERR_INVALID_ARG, "CUDA backend: %d GPU layers outside [1, %d]",
@@ -83,6 +87,23 @@ static lmc_status split_forward(void *state, const lmc_fwd_batch *b) {
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "hidden states (embeddings) are computed on the CPU only; use a context "
                        "with -ngl 0");
+    if (s->n_seq > 1) { /* every layer on the GPU: the slice in one step, any sequences */
+        const int32_t orow = obs ? b->observe_row : -1;
+        st = lmc_cuda_forward_batch(s->c, b->n, b->token, b->pos, b->seq, b->seq_start, b->want,
+                                    b->logits, orow, s->layer_out);
+        if (st != LMC_OK || orow < 0) return st;
+        for (int32_t l = 0; l < hp->n_layer; l++)
+            obs(b->observe_user, LMC_OBSERVE_LAYER, l, s->layer_out + (size_t)l * hp->n_embd,
+                hp->n_embd);
+        if (b->want[orow]) {
+            int32_t row = 0;
+            for (int32_t i = 0; i < orow; i++)
+                row += b->want[i] != 0;
+            obs(b->observe_user, LMC_OBSERVE_LOGITS, -1, b->logits + (size_t)row * hp->n_vocab,
+                hp->n_vocab);
+        }
+        return LMC_OK;
+    }
     /* the first layers for the whole slice (they show the observer their layers), then the GPU's */
     if (s->cpu) {
         st = cpu_part_forward(s->cpu, b, NULL, s->hidden);
@@ -115,7 +136,7 @@ static lmc_status split_forward(void *state, const lmc_fwd_batch *b) {
 static void split_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, int32_t to) {
     split_state *s = state;
     if (s->cpu) cpu_part_kv_shift(s->cpu, seq, from, n, to);
-    lmc_cuda_kv_shift(s->c, from, n, to);
+    lmc_cuda_kv_shift(s->c, seq, from, n, to);
 }
 
 const lmc_backend lmc_split_backend = {"cuda", split_init, split_free, split_forward,

@@ -71,12 +71,16 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
 #ifdef LMC_WITH_CUDA
-    /* AUTO: the GPU when one is present, some layers go there (-ngl N puts the last N on it, the
-     * first ones stay on the CPU) and there is one sequence (the CUDA backend's limit) */
+    /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
+     * the first ones stay on the CPU), for a model whose block the GPU forward implements; several
+     * sequences run on the GPU only with every layer there and the llama block (partial offload
+     * is one sequence; lmc serve says which device runs the batches and why) */
     char why[768];
-    if (p->device == LMC_DEVICE_AUTO) /* and a model whose block the GPU forward implements */
-        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 && p->n_seq == 1 &&
-                            lmc_cuda_model_supported(m, why, sizeof why)
+    if (p->device == LMC_DEVICE_AUTO)
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 &&
+                            lmc_cuda_model_supported(m, why, sizeof why) &&
+                            (p->n_seq == 1 || (p->n_gpu_layers >= m->hp.n_layer &&
+                                               lmc_cuda_model_batch_supported(m)))
                         ? LMC_DEVICE_CUDA
                         : LMC_DEVICE_CPU;
     if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;

@@ -67,7 +67,24 @@ def main():
         check(r.returncode == 1 and r.stderr.strip() and not r.stdout.strip(),
               f"--device cuda without a usable GPU: exit {r.returncode}, {r.stderr.strip()}")
 
-    for bad in (["-p", "x"], ["-r", "0"], ["-t", "0"], ["--device", "tpu"], ["--nope"]):
+    # --parallel N (-npl N): N sequences at once, pp then tg after it, aggregate and per sequence.
+    r = bench("-m", model, "--parallel", "1,3", "-p", "8", "-n", "4", "-t", "2", "-r", "2", "--json")
+    check(r.returncode == 0, f"--parallel exit {r.returncode}: {r.stderr.strip()}")
+    arr = json.loads(r.stdout) if r.returncode == 0 else []
+    check(sorted((e["n_parallel"], e["test"], e["n_prompt"], e["n_gen"]) for e in arr) ==
+          [(1, "pp", 8, 0), (1, "tg", 8, 4), (3, "pp", 8, 0), (3, "tg", 8, 4)], f"--parallel tests: {arr}")
+    for e in arr:
+        n_tok = e["n_parallel"] * (e["n_gen"] if e["test"] == "tg" else e["n_prompt"])
+        mean = sum(n_tok * 1e9 / s for s in e["samples_ns"]) / len(e["samples_ns"])
+        check(len(e["samples_ns"]) == 2 and abs(mean - e["avg_ts"]) <= 1e-6 * mean,
+              f"--parallel avg_ts {e['avg_ts']} is the aggregate mean ({mean})")
+        check(abs(e["per_seq_ts"] * e["n_parallel"] - e["avg_ts"]) <= 1e-6 * e["avg_ts"], "per_seq_ts")
+    r = bench("-m", model, "-npl", "2", "-p", "8", "-n", "4", "-t", "2", "-r", "1")
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| llama")]
+    check(r.returncode == 0 and len(rows) == 2 and "pp8 x2" in rows[0] and "tg4 x2" in rows[1],
+          f"-npl table rows: {rows}")
+
+    for bad in (["-p", "x"], ["-r", "0"], ["-t", "0"], ["--device", "tpu"], ["--nope"], ["--parallel", "0"]):
         r = bench("-m", model, *bad)
         check(r.returncode == 2 and "Try 'lmc bench --help'" in r.stderr, f"{bad}: exit {r.returncode}, {r.stderr.strip()}")
     r = bench("-m", os.path.join(shared, "does-not-exist.gguf"))

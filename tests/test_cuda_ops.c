@@ -110,6 +110,91 @@ static int argmax_d(const double *a, int64_t n) {
     return (int)b;
 }
 
+/* The small-batch mat-vec (several sequences' decode tokens): for every batch size 1..16, each row
+ * of Y equals the float64 product of the dequantized weights with its X row (f32 all the way). */
+static void test_matvec_batch(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    enum { NB = 16 };
+    void *w = random_weights(type, rows, cols);
+    float *deq = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols * NB),
+          *y = malloc(sizeof(float) * rows * NB);
+    double *ref = malloc(sizeof(double) * rows * NB);
+    for (int64_t i = 0; i < cols * NB; i++)
+        x[i] = rnd_f();
+    lmc_dequantize(type, w, deq, rows * cols);
+    for (int b = 0; b < NB; b++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; i++)
+                s += (double)deq[r * cols + i] * x[b * cols + i];
+            ref[b * rows + r] = s;
+        }
+    double worst = 0;
+    for (int nb = 1; nb <= NB; nb++) {
+        for (int64_t i = 0; i < rows * NB; i++)
+            y[i] = NAN;
+        lmc_status st = lmc_cuda_op_matvec_batch(type, w, rows, cols, x, nb, 0, y);
+        CHECK(st == LMC_OK, "%s matvec_batch x%d: %s", name, nb, lmc_last_error());
+        if (st != LMC_OK) break;
+        for (int b = 0; b < nb; b++) {
+            const double e = t_nmse(y + b * rows, ref + b * rows, rows);
+            worst = e > worst ? e : worst;
+            CHECK(e <= 1e-6, "%s matvec_batch %lldx%lld x%d row %d NMSE %g", name, (long long)rows,
+                  (long long)cols, nb, b, e);
+            CHECK(argmax_f(y + b * rows, rows) == argmax_d(ref + b * rows, rows),
+                  "%s matvec_batch x%d row %d argmax", name, nb, b);
+        }
+        CHECK(isnan(y[nb * rows]) || nb == NB, "%s matvec_batch x%d wrote past its rows", name, nb);
+    }
+    printf("%-5s %5lldx%-5lld matvec_batch x1..16 worst NMSE %.3g\n", name, (long long)rows,
+           (long long)cols, worst);
+    free(w);
+    free(deq);
+    free(x);
+    free(y);
+    free(ref);
+}
+
+/* The small-batch mat-vec on 8-bit activations (LMC_CUDA_BATCH_Q8): each row equals the one-row
+ * 8-bit mat-vec of that row (the same quantized activations; only the summation order differs). */
+static void test_matvec_batch_q8(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    enum { NB = 16 };
+    void *w = random_weights(type, rows, cols);
+    float *x = malloc(sizeof(float) * cols * NB), *y = malloc(sizeof(float) * rows * NB),
+          *one = malloc(sizeof(float) * rows * NB);
+    double *ref = malloc(sizeof(double) * rows);
+    for (int64_t i = 0; i < cols * NB; i++)
+        x[i] = rnd_f();
+    for (int b = 0; b < NB; b++) {
+        lmc_status st = lmc_cuda_op_matvec_q8(type, w, rows, cols, x + b * cols, one + b * rows);
+        CHECK(st == LMC_OK, "%s matvec_q8: %s", name, lmc_last_error());
+    }
+    double worst = 0;
+    const int nbs[] = {1, 2, 3, 4, 5, 8, 9, 16};
+    for (size_t k = 0; k < sizeof nbs / sizeof nbs[0]; k++) {
+        const int nb = nbs[k];
+        lmc_status st = lmc_cuda_op_matvec_batch(type, w, rows, cols, x, nb, 1, y);
+        CHECK(st == LMC_OK, "%s matvec_batch q8 x%d: %s", name, nb, lmc_last_error());
+        if (st != LMC_OK) break;
+        for (int b = 0; b < nb; b++) {
+            for (int64_t r = 0; r < rows; r++)
+                ref[r] = one[b * rows + r];
+            const double e = t_nmse(y + b * rows, ref, rows);
+            worst = e > worst ? e : worst;
+            CHECK(e <= 1e-9, "%s matvec_batch q8 %lldx%lld x%d row %d NMSE %g vs one-row q8", name,
+                  (long long)rows, (long long)cols, nb, b, e);
+        }
+    }
+    printf("%-5s %5lldx%-5lld matvec_batch q8 worst NMSE vs one-row q8 %.3g\n", name,
+           (long long)rows, (long long)cols, worst);
+    free(w);
+    free(x);
+    free(y);
+    free(one);
+    free(ref);
+}
+
 static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     const char *name = lmc_type_name(type);
     void *w = random_weights(type, rows, cols);
@@ -526,6 +611,25 @@ int main(void) {
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             test_type(types[t], shapes[s][0], shapes[s][1]);
+    const uint32_t btypes[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_Q4_0,
+                               LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
+    const int64_t bshapes[][2] = {{33, 256}, {301, 4096}, {17, 14336}};
+    for (size_t t = 0; t < sizeof btypes / sizeof btypes[0]; t++)
+        for (size_t s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
+            test_matvec_batch(btypes[t], bshapes[s][0], bshapes[s][1]);
+    for (size_t t = 2; t < sizeof btypes / sizeof btypes[0]; t++) /* the 8-bit types */
+        for (size_t s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
+            test_matvec_batch_q8(btypes[t], bshapes[s][0], bshapes[s][1]);
+    {
+        void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 64);
+        float x5[64] = {0}, y5[4];
+        CHECK(lmc_cuda_op_matvec_batch(LMC_TYPE_Q5_0, w5, 4, 64, x5, 1, 0, y5) ==
+                      LMC_ERR_UNSUPPORTED &&
+                  lmc_cuda_op_matvec_batch(LMC_TYPE_F16, w5, 4, 64, x5, 1, 1, y5) ==
+                      LMC_ERR_UNSUPPORTED,
+              "matvec_batch of a type without a batched kernel not refused");
+        free(w5);
+    }
     /* float rows that are not a multiple of 32 (stories260K's n_ff = 172) */
     test_type(LMC_TYPE_F32, 64, 172);
     test_type(LMC_TYPE_F16, 9, 172);

@@ -329,7 +329,7 @@ static void output_block(cpu_state *s, const lmc_fwd_batch *b) {
         }
     }
     for (int32_t i = 0; b->hidden && i < n; i++) /* lmc_embed: every token's final norm */
-        cpu_rmsnorm(s->x + (size_t)i * E, out_norm, b->hidden + (size_t)i * E, E, hp->norm_eps);
+        cpu_rmsnorm(s->x + (size_t)i * E, s->out_norm, b->hidden + (size_t)i * E, E, hp->norm_eps);
     if (obs) {
         float *row = s->att; /* free now: the observed token's final norm */
         cpu_rmsnorm(s->x + (size_t)b->observe_row * E, s->out_norm, row, E, hp->norm_eps);

@@ -36,6 +36,12 @@ lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int
  * 0. */
 lmc_status lmc_cuda_op_quant_q8(const float *x, int32_t n, const float *norm_w, float eps,
                                 int8_t *q, float *d, float *dsum);
+/* Y[b][r] = dot(row r, X[b]) for nb <= 16 activation rows through the small-batch kernel (each
+ * weight read once for all rows). act_q8 0: f32 activations (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K);
+ * 1: the rows quantized as lmc_cuda_op_matvec_q8 does, dp4a (Q4_0, Q8_0, Q4_K, Q6_K). Other types
+ * LMC_ERR_UNSUPPORTED. */
+lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                    const float *x, int32_t nb, int act_q8, float *y);
 /* Y[t][r] = dot(row r, X[t]) for n_tok activation rows through the prompt path (dequantize to f16,
  * tensor-core GEMM, f32 accumulate). */
 lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
@@ -70,7 +76,9 @@ lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *k, const fl
 typedef struct lmc_cuda_ctx lmc_cuda_ctx;
 
 typedef struct {
-    int32_t n_ctx;    /* KV positions */
+    int32_t n_ctx;    /* KV positions per sequence */
+    int32_t n_seq;    /* sequences, each with n_ctx positions of KV cache (0 = 1); > 1 needs
+                         layer0 == 0 and runs through lmc_cuda_forward_batch */
     int32_t n_batch;  /* largest prompt batch for the GEMM path */
     int use_graph;    /* capture the decode step in a CUDA graph (1 = yes) */
     int32_t gemm_min; /* runs of at least this many tokens use the GEMM path (0 = default 16) */
@@ -97,6 +105,9 @@ lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lm
  * lacks in why (lmc_cuda_init refuses such a model with it; an AUTO context keeps it on the CPU).
  * Needs no GPU. */
 int lmc_cuda_model_supported(const struct lmc_model *m, char *why, size_t size);
+/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: the llama
+ * block only so far. Needs no GPU. */
+int lmc_cuda_model_batch_supported(const struct lmc_model *m);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
  * layer_out, when not NULL, receives the residual stream of the last token after each GPU layer
@@ -107,9 +118,19 @@ lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, i
  * host (copied to the device once per call). Needs layer0 > 0. */
 lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
                                    float *logits, float *layer_out);
-/* Moves cache positions [from, from+n) down to `to` (to <= from), re-rotating the keys. Errors are
- * kept for the next forward (the backend table's kv_shift returns nothing). */
-void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to);
+/* Several sequences in one step (a slice of lmc_fwd_batch, see backend.h): n tokens, each with its
+ * position and sequence id; token i attends to positions seq_start[seq[i]]..pos[i] of its own
+ * sequence's cache. Steps of up to 8 tokens (LMC_CUDA_BATCH_MV, at most 16) run through batched
+ * mat-vecs (f32 activations), longer ones through the GEMMs (f16 operands). Logits of the tokens
+ * with want[i] set go to logits in batch order. observe_row >= 0: layer_out receives that token's
+ * residual after each layer. Needs layer0 == 0; works for any n_seq. */
+lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tokens,
+                                  const int32_t *pos, const int32_t *seq, const int32_t *seq_start,
+                                  const int8_t *want, float *logits, int32_t observe_row,
+                                  float *layer_out);
+/* Moves cache positions [from, from+n) of sequence seq down to `to` (to <= from), re-rotating the
+ * keys. Errors are kept for the next forward (the backend table's kv_shift returns nothing). */
+void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n, int32_t to);
 /* Bytes of weights one decode step reads on the GPU (every matrix once plus one embedding row when
  * layer0 == 0). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);

@@ -68,6 +68,32 @@ cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 
                            int epi, const cuda_epi &e, cudaStream_t s);
 cudaError_t cuda_rmsnorm_q8(const float *x, const float *w, int n, float eps, float *out32,
                             int8_t *oq, float2 *ods, cudaStream_t s);
+/* Small batches: y + b * ldy = W x[b] (or += with add) for nb <= CUDA_MVB_MAX activation rows x
+ * (nb, cols) f32, every weight unit read once for all rows (cuda_matvec_batch.cu). F32, F16, Q4_0,
+ * Q8_0, Q4_K, Q6_K; cudaErrorNotSupported for other types (run cuda_matvec per row). */
+#define CUDA_MVB_MAX 16
+cudaError_t cuda_matvec_batch(const cuda_weight &w, const float *x, int nb, float *y, int64_t ldy,
+                              bool add, cudaStream_t s);
+/* The same on 8-bit activations (cuda_matvec_q8.cu): nb rows quantized by cuda_quant_q8 over nb *
+ * cols values (xq in row order, xds nb * cols / 32 blocks), dp4a dot products; the types
+ * cuda_q8_ok takes, else cudaErrorNotSupported. Opt-in (LMC_CUDA_BATCH_Q8=1) until measured. */
+cudaError_t cuda_matvec_batch_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, int nb,
+                                 float *y, int64_t ldy, bool add, cudaStream_t s);
+/* The multi-sequence step's kernels (cuda_batch_ops.cu). Per token t: pos[t], kvrow[t] (the cache
+ * row its k/v go to: seq * n_ctx + pos) and kv0[t] (the cache row of its sequence's first attended
+ * position; < 0: the token's attention is done elsewhere and skipped). */
+cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
+                              int n_head, int n_head_kv, int head_dim, int n_rot, float base,
+                              float *k_cache, float *v_cache, cudaStream_t s);
+/* Token t attends to cache rows kv0[t]..kvrow[t] of its sequence (online softmax, one block per
+ * head and token); out (n_tok, n_head * head_dim). */
+cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
+                                const int32_t *kvrow, const float *k_cache, const float *v_cache,
+                                int n_head, int n_head_kv, int head_dim, float *out,
+                                cudaStream_t s);
+/* out[i] = x[rows[i]] for n rows of n_embd floats. */
+cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_embd, float *out,
+                             cudaStream_t s);
 /* Rows [row0, row0+n_rows) of W as f16 into out (n_rows, cols). */
 cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out,
                              cudaStream_t s);

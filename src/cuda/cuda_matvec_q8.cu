@@ -186,3 +186,95 @@ cudaError_t cuda_matvec_q8(const cuda_weight &w, const int8_t *xq, const float2 
         return cudaErrorInvalidValue;
     }
 }
+
+// ---- small batches on 8-bit activations (opt-in: LMC_CUDA_BATCH_Q8=1) --------------------------
+// nb activation rows, each quantized like the one-row path (xq: nb * cols int8 in row order, xds:
+// nb * cols / 32 blocks), dotted with every weight unit once it is loaded. A lane's 32 activation
+// bytes per piece are adjacent to its neighbours' (a warp load covers 1 KB), so no staging is
+// needed; dp4a does four products an instruction, where the f32 batched kernel is bound by its
+// multiply-adds. Block shape as k_matvec: MV_WARPS warps split the units of R rows.
+template <class T, int R, int NB>
+__global__ void __launch_bounds__(MV_WARPS * 32)
+    k_matvec_batch_q8(wparams w, const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                      int nb, float *__restrict__ y, int64_t ldy, int64_t rows, int add) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t r0 = (int64_t)blockIdx.x * R;
+    const int nu = (int)(w.cols / T::UNIT), nblk = (int)(w.cols / 32);
+    float acc[R * NB];
+#pragma unroll
+    for (int i = 0; i < R * NB; i++)
+        acc[i] = 0.f;
+    int64_t rr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        rr[r] = r0 + r < rows ? r0 + r : rows - 1;
+    const int step = 32 * (blockDim.x >> 5);
+    for (int u = lane + 32 * warp; u < nu; u += step) {
+        typename T::raw a[R];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            a[r] = T::load(w, rr[r], u);
+#pragma unroll
+        for (int p = 0; p < T::UNIT / 32; p++) {
+            const int blk = u * (T::UNIT / 32) + p;
+#pragma unroll
+            for (int b = 0; b < NB; b++) {
+                if (b >= nb) break;
+                const int4 *xp = (const int4 *)(xq + ((int64_t)b * nblk + blk) * 32);
+                const int4 x0 = xp[0], x1 = xp[1];
+                const int xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+                const float2 ds = xds[(int64_t)b * nblk + blk];
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    acc[r * NB + b] += q8dot<T>::dotq(a[r], p, xw, ds);
+            }
+        }
+    }
+    if (!block_sum_rows<R * NB>(acc)) return;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int b = 0; b < NB; b++)
+            if (b < nb && r0 + r < rows) {
+                float *o = y + (int64_t)b * ldy + r0 + r;
+                *o = add ? *o + acc[r * NB + b] : acc[r * NB + b];
+            }
+}
+
+template <class T, int NB>
+static cudaError_t launch_batch_q8_nb(const cuda_weight &w, const int8_t *xq, const float2 *xds,
+                                      int nb, float *y, int64_t ldy, bool add, cudaStream_t s) {
+    constexpr int R = NB >= 16 ? 2 : 4;
+    const wparams p = {w.q, w.d, w.cols};
+    unsigned blocks;
+    int nt;
+    mv_shape(w.rows, R, w.cols / T::UNIT, &blocks, &nt);
+    k_matvec_batch_q8<T, R, NB><<<blocks, nt, 0, s>>>(p, xq, xds, nb, y, ldy, w.rows, add);
+    return cudaGetLastError();
+}
+
+template <class T>
+static cudaError_t launch_batch_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds,
+                                   int nb, float *y, int64_t ldy, bool add, cudaStream_t s) {
+    if (nb <= 2) return launch_batch_q8_nb<T, 2>(w, xq, xds, nb, y, ldy, add, s);
+    if (nb <= 4) return launch_batch_q8_nb<T, 4>(w, xq, xds, nb, y, ldy, add, s);
+    if (nb <= 8) return launch_batch_q8_nb<T, 8>(w, xq, xds, nb, y, ldy, add, s);
+    return launch_batch_q8_nb<T, 16>(w, xq, xds, nb, y, ldy, add, s);
+}
+
+cudaError_t cuda_matvec_batch_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, int nb,
+                                 float *y, int64_t ldy, bool add, cudaStream_t s) {
+    if (nb < 1 || nb > CUDA_MVB_MAX || !cuda_q8_ok(w)) return cudaErrorNotSupported;
+    switch (w.type) {
+    case LMC_TYPE_Q4_0:
+        return launch_batch_q8<t_q4_0>(w, xq, xds, nb, y, ldy, add, s);
+    case LMC_TYPE_Q8_0:
+        return launch_batch_q8<t_q8_0>(w, xq, xds, nb, y, ldy, add, s);
+    case LMC_TYPE_Q4_K:
+        return launch_batch_q8<t_q4_K>(w, xq, xds, nb, y, ldy, add, s);
+    case LMC_TYPE_Q6_K:
+        return launch_batch_q8<t_q6_K>(w, xq, xds, nb, y, ldy, add, s);
+    default:
+        return cudaErrorNotSupported;
+    }
+}

@@ -5,8 +5,7 @@
 // offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU
 // layers.
 #include "cuda_backend.h"
-#include "cuda_block_ops.cuh"
-#include "cuda_internal.h"
+#include "cuda_ctx.h"
 #include "cuda_tuning.h"
 #include <algorithm>
 #include <math.h>
@@ -20,63 +19,6 @@ extern "C" {
 #include "quant.h"
 #include "util.h"
 }
-
-struct cuda_layer {
-    float *attn_norm, *ffn_norm; // (n_embd) f32
-    bool fused_qkv, fused_gu;
-    cuda_weight qkv;        // fused: rows q | k | v
-    cuda_weight wq, wk, wv; // unfused
-    cuda_weight wo;
-    cuda_weight gu;       // fused: rows interleaved gate0, up0, gate1, up1, ...
-    cuda_weight gate, up; // unfused
-    cuda_weight down;
-    float *k_cache, *v_cache; // (n_ctx, n_head_kv * head_dim)
-};
-
-struct lmc_cuda_ctx {
-    const lmc_model *m;
-    lmc_hparams hp;
-    int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
-    int layer0; // first layer held here; L[l] for l < layer0 stays empty
-    bool use_graph;
-    int gemm_min;
-    cuda_tuning tune; // the LMC_CUDA_* switches, read once by lmc_cuda_init
-    cudaStream_t st;
-    cublasHandle_t blas;
-    std::vector<cuda_layer> L;
-    cuda_weight tok_embd, output;
-    bool tied;
-    float *out_norm;
-    double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
-    // scratch
-    float *h;    // (n_batch, n_embd) residual stream
-    float *x32;  // (n_embd) normed input of the decode path
-    bool q8;     // decode mat-vecs on 8-bit activations where the weight type allows
-    int8_t *xq;  // (wide) 8-bit activations of the current mat-vec input: buffer A (q/k/v, gate/up,
-    float2 *xds; // (wide / 32) output), with their block scales
-    int8_t *xq2; // buffer B (wo, down): a mat-vec that folds the next RMSNorm reads one and writes
-    float2 *xds2;    // the other
-    double *ssq;     // (2 n_layer + 2) sums of squares of the folded RMSNorms, zeroed per step
-    __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
-    float *qkv;      // (n_batch, qkv_dim)
-    float *att;      // (n_batch, q_dim)
-    float *gu;       // (n_batch, 2 n_ff)
-    float *ff;       // (n_ff) decode path
-    float *part;     // (n_batch, n_head, max_split, head_dim + 2)
-    int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
-    __half *w16;     // (largest matrix) dequantized weights for the GEMMs
-    float *logits;   // (n_vocab)
-    int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
-    int32_t *h_i32;  // pinned mirror
-    float *h_logits; // pinned (n_vocab)
-    float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
-    cudaGraphExec_t graph;
-    bool graph_ready;
-    uint64_t w_bytes, bytes_per_token;
-    cuda_fam *fam;      // the block variant's state (cuda_block_ops.cuh); NULL for the llama block
-    lmc_status pending; // an error of kv_shift, reported by the next forward
-    char pending_msg[256];
-};
 
 static const char *tname(const gguf_tensor *t) {
     static thread_local char buf[96];
@@ -101,6 +43,16 @@ static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers) {
 // The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
 static size_t ssq_bytes(const lmc_hparams &hp) {
     return (2 * (size_t)hp.n_layer + 2) * sizeof(double);
+}
+
+// Scratch of the multi-sequence step (n_seq > 1): f32 batch inputs, wanted rows' logits and
+// residuals (device and pinned), per-token indices.
+static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq) {
+    if (n_seq <= 1) return 0;
+    const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim;
+    const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
+    return (uint64_t)n_batch * wide * 4 + (uint64_t)CUDA_LOGIT_ROWS * (hp.n_vocab + hp.n_embd) * 4 +
+           (uint64_t)5 * n_batch * 4 + (uint64_t)CUDA_MVB_MAX * (wide + wide / 32 * 8);
 }
 
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
@@ -168,8 +120,19 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
     maxw = std::max<uint64_t>(maxw, (uint64_t)hp.n_embd * 2 * hp.n_ff);
     pl->weights = w;
     pl->w16 = maxw * 2;
-    pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0);
-    pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16);
+    const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
+    if (n_seq > 1 && p->layer0 != 0)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "CUDA: %d sequences need every layer on the GPU (first GPU layer is %d)",
+                       n_seq, p->layer0);
+    if (n_seq > 1 && !cuda_fam_plain(m))
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "CUDA: several sequences run the llama block only so far (%s is not); use "
+                       "--parallel 1 or --device cpu",
+                       m->hp.arch);
+    pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0) * n_seq;
+    pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16) +
+                  seqs_scratch_bytes(hp, p->n_batch, n_seq);
     if (!cuda_fam_plain(m)) pl->scratch += cuda_fam_bytes(m, p->n_batch);
     return LMC_OK;
 }
@@ -312,13 +275,16 @@ static void release_all(lmc_cuda_ctx *c) {
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
     cuda_fam_free(c->fam);
-    void *bufs[] = {c->xq,  c->xds, c->xq2, c->xds2, c->ssq,     c->h,   c->x32,    c->x16,  c->qkv,
-                    c->att, c->gu,  c->ff,  c->part, c->att_cnt, c->w16, c->logits, c->d_i32};
+    void *bufs[] = {c->xq,    c->xds,  c->xq2,      c->xds2, c->ssq,  c->h,       c->x32, c->x16,
+                    c->qkv,   c->att,  c->gu,       c->ff,   c->part, c->att_cnt, c->w16, c->logits,
+                    c->d_i32, c->xb32, c->logits_b, c->hrow, c->d_b,  c->xbq,     c->xbds};
     for (void *b : bufs)
         cudaFree(b);
     cudaFreeHost(c->h_i32);
     cudaFreeHost(c->h_logits);
     cudaFreeHost(c->h_in);
+    cudaFreeHost(c->h_logits_b);
+    cudaFreeHost(c->h_b);
     if (c->graph_ready) cudaGraphExecDestroy(c->graph);
     if (c->blas) cublasDestroy(c->blas);
     if (c->st) cudaStreamDestroy(c->st);
@@ -336,6 +302,10 @@ static double gib(uint64_t b) {
 
 extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t size) {
     return cuda_fam_supported(m, why, size) ? 1 : 0;
+}
+
+extern "C" int lmc_cuda_model_batch_supported(const lmc_model *m) {
+    return cuda_fam_plain(m) ? 1 : 0;
 }
 
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
@@ -364,9 +334,10 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         // ones, as -ngl counts them) with this context.
         char hint[160] = "";
         const int n_gpu = hp.n_layer - p->layer0;
-        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) + (uint64_t)p->n_batch * hp.n_head *
-                                                              (hp.head_dim + 2) * 4 /
-                                                              CUDA_ATT_CHUNK;
+        const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
+        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) * n_seq + (uint64_t)p->n_batch * hp.n_head *
+                                                                      (hp.head_dim + 2) * 4 /
+                                                                      CUDA_ATT_CHUNK;
         const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16);
         if (fixed < free_b && (free_b - fixed) / per_pos >= 256)
             snprintf(hint, sizeof hint, "-c %lld would fit",
@@ -376,23 +347,28 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
             outer_weight_bytes(m, 1) + pl.scratch; // scratch does not shrink with fewer layers
         int ngl = 0;
         for (int l = hp.n_layer - 1; l > p->layer0; l--) {
-            sum += layer_weight_bytes(m, l) + kv_bytes(hp, p->n_ctx, 1);
+            sum += layer_weight_bytes(m, l) + kv_bytes(hp, p->n_ctx, 1) * n_seq;
             if (sum > free_b) break;
             ngl++;
         }
-        if (ngl > 0) {
+        if (ngl > 0 && n_seq == 1) {
             const size_t len = strlen(hint);
             snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)",
                      len ? ", or " : "", ngl, p->n_ctx);
         }
         if (!hint[0])
             snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
+        if (n_seq > 1) {
+            const size_t len = strlen(hint);
+            snprintf(hint + len, sizeof hint - len, "%sor fewer sequences (--parallel)",
+                     len ? ", " : "");
+        }
         return lmc_err(LMC_ERR_OOM,
                        "CUDA: needs %.2f GiB on the GPU for %d of %d layers (weights %.2f, KV "
-                       "cache %.2f for -c %d, "
+                       "cache %.2f for -c %d x %d sequence%s, "
                        "scratch %.2f) but %.2f GiB is free; %s",
-                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx,
-                       gib(pl.scratch), gib(free_b), hint);
+                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx, n_seq,
+                       n_seq == 1 ? "" : "s", gib(pl.scratch), gib(free_b), hint);
     }
 
     lmc_cuda_ctx *c = new lmc_cuda_ctx();
@@ -401,6 +377,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->n_ctx = p->n_ctx;
     c->n_batch = p->n_batch;
     c->layer0 = p->layer0;
+    c->n_seq = p->n_seq > 0 ? p->n_seq : 1;
     c->max_split = max_split_of(p->n_ctx);
     c->q_dim = hp.n_head * hp.head_dim;
     c->kv_dim = hp.n_head_kv * hp.head_dim;
@@ -447,8 +424,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if (!cuda_fam_plain(m)) TRY(cuda_fam_init(m, p->n_ctx, p->n_batch, c->layer0, &c->fam));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
     for (int l = c->layer0; l < hp.n_layer; l++) {
-        TRYC(cudaMalloc((void **)&c->L[l].k_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
-        TRYC(cudaMalloc((void **)&c->L[l].v_cache, (size_t)p->n_ctx * c->kv_dim * 4), "KV cache");
+        const size_t kvb = (size_t)c->n_seq * p->n_ctx * c->kv_dim * 4;
+        TRYC(cudaMalloc((void **)&c->L[l].k_cache, kvb), "KV cache");
+        TRYC(cudaMalloc((void **)&c->L[l].v_cache, kvb), "KV cache");
     }
     TRYC(cudaMalloc((void **)&c->h, (size_t)p->n_batch * hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
@@ -474,6 +452,17 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMallocHost((void **)&c->h_logits, (size_t)hp.n_vocab * 4), "pinned scratch");
     if (c->layer0 > 0)
         TRYC(cudaMallocHost((void **)&c->h_in, (size_t)hp.n_embd * 4), "pinned scratch");
+    if (c->n_seq > 1) {
+        const size_t lb = (size_t)CUDA_LOGIT_ROWS * hp.n_vocab * 4;
+        TRYC(cudaMalloc((void **)&c->xb32, (size_t)p->n_batch * wide * 4), "scratch");
+        TRYC(cudaMalloc((void **)&c->logits_b, lb), "scratch");
+        TRYC(cudaMalloc((void **)&c->hrow, (size_t)CUDA_LOGIT_ROWS * hp.n_embd * 4), "scratch");
+        TRYC(cudaMalloc((void **)&c->d_b, (size_t)5 * p->n_batch * 4), "scratch");
+        TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
+        TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
+        TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
+        TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");
+    }
     {
         uint64_t b = c->output.bytes + (c->layer0 == 0 ? c->tok_embd.bytes / c->tok_embd.rows : 0);
         for (auto &D : c->L) {
@@ -497,8 +486,11 @@ done:
     return LMC_OK;
 }
 
-extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t from, int32_t n, int32_t to) {
-    if (n <= 0 || to == from) return;
+extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n,
+                                  int32_t to) {
+    if (n <= 0 || to == from || seq < 0 || seq >= c->n_seq) return;
+    from += seq * c->n_ctx; // the sequence's rows
+    to += seq * c->n_ctx;
     const size_t bytes = (size_t)n * c->kv_dim * 4;
     float *tk = NULL, *tv = NULL;
     lmc_status st = LMC_OK;

@@ -100,11 +100,15 @@ __device__ __forceinline__ void rope_rotate(float *p, int i, float2 cs) {
     p[2 * i + 1] = a * cs.y + b * cs.x;
 }
 
-__global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd,
-                          int n_rot, float base, float *k_cache, float *v_cache) {
+// kvrow NULL: token t at position *pos0 + t, cache row the same; else at pos0[t], cache row
+// kvrow[t] (several sequences in one batch).
+__global__ void k_rope_kv(float *qkv, const int32_t *pos0, const int32_t *kvrow, int n_head,
+                          int n_head_kv, int hd, int n_rot, float base, float *k_cache,
+                          float *v_cache) {
     __shared__ float2 cs[128];
     const int t = blockIdx.x;
-    const int pos = *pos0 + t;
+    const int pos = kvrow ? pos0[t] : *pos0 + t;
+    const int64_t crow = kvrow ? kvrow[t] : pos;
     const int kv_dim = n_head_kv * hd;
     float *row = qkv + (int64_t)t * (n_head + 2 * n_head_kv) * hd;
     const int half = n_rot / 2;
@@ -115,7 +119,7 @@ __global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_hea
         rope_rotate(row + h * hd, p, cs[p]);
     }
     __syncthreads();
-    float *kc = k_cache + (int64_t)pos * kv_dim, *vc = v_cache + (int64_t)pos * kv_dim;
+    float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
         kc[i] = row[n_head * hd + i];
         vc[i] = row[n_head * hd + kv_dim + i];
@@ -125,8 +129,16 @@ __global__ void k_rope_kv(float *qkv, const int32_t *pos0, int n_head, int n_hea
 cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
                          int head_dim, int n_rot, float base, float *k_cache, float *v_cache,
                          cudaStream_t s) {
-    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, head_dim, n_rot, base, k_cache,
-                                    v_cache);
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, NULL, n_head, n_head_kv, head_dim, n_rot, base,
+                                    k_cache, v_cache);
+    return cudaGetLastError();
+}
+
+cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
+                              int n_head, int n_head_kv, int head_dim, int n_rot, float base,
+                              float *k_cache, float *v_cache, cudaStream_t s) {
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, kvrow, n_head, n_head_kv, head_dim, n_rot, base,
+                                    k_cache, v_cache);
     return cudaGetLastError();
 }
 

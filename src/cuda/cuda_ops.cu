@@ -264,6 +264,44 @@ extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t r
     return op_matvec(type, w, rows, cols, x, y, false);
 }
 
+extern "C" lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows,
+                                               int64_t cols, const float *x, int32_t nb, int act_q8,
+                                               float *y) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dx = NULL, *dy = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    TRY(dev_copy_in((void **)&dx, x, (size_t)nb * cols * 4));
+    TRY(dev_copy_in((void **)&dy, NULL, (size_t)nb * rows * 4));
+    if (act_q8) {
+        TRY(dev_copy_in((void **)&dq, NULL, (size_t)nb * cols));
+        TRY(dev_copy_in((void **)&dds, NULL, (size_t)nb * cols / 32 * 8 + 8));
+        if (cols % 32 == 0) TRYC(cuda_quant_q8(dx, (int64_t)nb * cols, dq, dds, 0), "quant_q8");
+    }
+    {
+        const cudaError_t e = act_q8 && cols % 32 == 0
+                                  ? cuda_matvec_batch_q8(dw, dq, dds, nb, dy, rows, false, 0)
+                              : act_q8 ? cudaErrorNotSupported
+                                       : cuda_matvec_batch(dw, dx, nb, dy, rows, false, 0);
+        if (e == cudaErrorNotSupported) {
+            st = lmc_err(LMC_ERR_UNSUPPORTED, "matvec_batch: no batched kernel for %s x %d rows",
+                         lmc_type_name(type), nb);
+            goto done;
+        }
+        TRYC(e, "matvec_batch");
+    }
+    TRYC(cudaMemcpy(y, dy, (size_t)nb * rows * 4, cudaMemcpyDeviceToHost), "matvec_batch");
+done:
+    cuda_weight_release(&dw);
+    cudaFree(dx);
+    cudaFree(dy);
+    cudaFree(dq);
+    cudaFree(dds);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
                                          const float *x, int32_t n_tok, float *y) {
     lmc_status st;

@@ -19,6 +19,14 @@
  *                                                           of its own, not folded into mat-vecs
  *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
  *                                                           attention kernel, not cuBLAS
+ *  LMC_CUDA_BATCH_MV   0..16       8               context  several sequences: steps of at most
+ *                                                           this many tokens through batched
+ *                                                           mat-vecs, longer ones through the
+ *                                                           GEMMs (7B Q4_0, H100, tg x16: GEMMs
+ *                                                           827 t/s, mat-vecs 438; x4: 213, 487)
+ *  LMC_CUDA_BATCH_Q8   1           off             context  1: those batched mat-vecs on 8-bit
+ *                                                           activations (dp4a; Q4_0, Q8_0, Q4_K,
+ *                                                           Q6_K), unless LMC_CUDA_Q8=0
  *  LMC_CUDA_SKIP       bit mask    0               context  leaves parts of the decode step out,
  *                                                           for timing only (logits wrong): SK_*
  *  LMC_CUDA_PDL        0           on              kernel   0: no programmatic dependent launch
@@ -55,6 +63,8 @@ typedef struct cuda_tuning {
     int fold;     /* LMC_CUDA_FOLD */
     int att_gemm; /* LMC_CUDA_ATT_GEMM */
     int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
+    int batch_mv; /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
+    int batch_q8; /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */

@@ -4,7 +4,10 @@
  * (or the JSON array, llama-bench's field names) gives tokens per second as mean ± sd. It measures
  * only what lmc_decode does: no sampling, no tokenization. --device cuda runs the same way through
  * lmc_context (what users run); with every layer on the GPU a second table adds the weight bytes
- * per token and their share of the device's copy bandwidth. It uses nothing but lmc.h. */
+ * per token and their share of the device's copy bandwidth. --parallel N (-npl N, as
+ * llama-batched-bench) runs N sequences at once: each prompt of P tokens in one batch of N * P
+ * tokens (cut at -b), then N-token decode steps, aggregate and per-sequence tok/s. It uses nothing
+ * but lmc.h. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -30,7 +33,8 @@ typedef struct {
     int n[BENCH_MAX_LIST], n_n;
     int t[BENCH_MAX_LIST], n_t;
     int reps, ngl;
-    int n_ctx, n_batch; /* --device cuda only; 0: the default */
+    int n_ctx, n_batch;             /* --device cuda only; 0: the default */
+    int npl[BENCH_MAX_LIST], n_npl; /* --parallel: sequences at once (0 entries: the plain bench) */
     lmc_device device;
     bool json;
 } bench_opts;
@@ -66,6 +70,10 @@ static void usage(void) {
         "                     per token and their share of the device's copy bandwidth\n"
         "  -c N, -b N         --device cuda: context size (default the largest P or N), largest\n"
         "                     prompt batch (default 512)\n"
+        "  --parallel N, -npl N  sequence counts, comma-separated: N sequences at once, as\n"
+        "                     llama-batched-bench: pp = N prompts of P tokens (one batch, cut at\n"
+        "                     -b), then tg = N-token decode steps after them; t/s aggregate\n"
+        "                     and per sequence (-c: positions per sequence, default P + N)\n"
         "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
         "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
         "  -h, --help         this help\n"
@@ -136,6 +144,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 o->device = LMC_DEVICE_CUDA;
             else
                 return cli_usage_error("bench", "--device: 'cpu' or 'cuda' expected, got '%s'", v);
+        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-npl")) {
+            if (!cli_arg_str(argc, argv, &i, &v) ||
+                !parse_list("bench", a, v, o->npl, &o->n_npl, 1))
+                return CLI_USAGE;
         } else if (!strcmp(a, "--json")) {
             o->json = true;
         } else if (!strcmp(a, "-c")) {
@@ -316,6 +328,144 @@ static lmc_status first_context(lmc_context *ctx, const lmc_model *model, const 
     return LMC_OK;
 }
 
+/* ---- --parallel: N sequences at once ----------------------------------------------------------
+ */
+
+/* One timed run of npl sequences: their prompts of n_p tokens (sequence i reads toks from i * n_p)
+ * as one batch, each wanting its last logits; then n_g steps of one token per sequence. */
+static lmc_status par_once(lmc_context *ctx, const int32_t *toks, int npl, int n_p, int n_g,
+                           int32_t *bt, int32_t *bp, int32_t *bs, int8_t *bw, double *pp_ns,
+                           double *tg_ns) {
+    const float *logits;
+    lmc_status st = LMC_OK;
+    for (int q = 0; q < npl; q++)
+        lmc_seq_truncate(ctx, q, 0);
+    double t0 = now_ns();
+    int n = 0;
+    for (int q = 0; q < npl; q++)
+        for (int k = 0; k < n_p; k++, n++) {
+            bt[n] = toks[q * n_p + k], bp[n] = k, bs[n] = q, bw[n] = k == n_p - 1;
+        }
+    if (n > 0) {
+        lmc_batch b = {.n_tokens = n, .token = bt, .pos = bp, .seq_id = bs, .want_logits = bw};
+        st = lmc_decode_batch(ctx, &b, &logits);
+    }
+    *pp_ns = now_ns() - t0;
+    t0 = now_ns();
+    for (int g = 0; g < n_g && st == LMC_OK; g++) {
+        for (int q = 0; q < npl; q++)
+            bt[q] = toks[npl * n_p + g + q], bp[q] = n_p + g, bs[q] = q, bw[q] = 1;
+        lmc_batch b = {.n_tokens = npl, .token = bt, .pos = bp, .seq_id = bs, .want_logits = bw};
+        st = lmc_decode_batch(ctx, &b, &logits);
+    }
+    *tg_ns = now_ns() - t0;
+    return st;
+}
+
+/* pp and tg of npl sequences (n_p, n_g) on ctx: -r runs after a warm-up; rows (or JSON objects
+ * with n_parallel, the aggregate avg_ts and per_seq_ts) for each. */
+static lmc_status par_test(lmc_context *ctx, lmc_model *model, const bench_opts *o,
+                           const char *desc, const char *size, const char *params,
+                           const bench_run *run, const char *when, cJSON *arr, int npl, int n_p,
+                           int n_g) {
+    const int len = npl * n_p + npl + n_g;
+    int32_t *toks = malloc(sizeof(int32_t) * (size_t)len * 4);
+    int8_t *bw = malloc((size_t)len);
+    double *s_pp = malloc(sizeof(double) * (size_t)o->reps * 2), *s_tg = s_pp + o->reps;
+    lmc_status st = LMC_OK;
+    if (!toks || !bw || !s_pp) {
+        st = LMC_ERR_OOM;
+        goto done;
+    }
+    uint64_t rng = 7654321;
+    for (int i = 0; i < len; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = (int32_t)((rng >> 33) % (uint64_t)lmc_model_n_vocab(model));
+    }
+    int32_t *bt = toks + len, *bp = bt + len, *bs = bp + len;
+    double w1, w2;
+    st = par_once(ctx, toks, npl, n_p, n_g, bt, bp, bs, bw, &w1, &w2);
+    for (int r = 0; st == LMC_OK && r < o->reps; r++)
+        st = par_once(ctx, toks, npl, n_p, n_g, bt, bp, bs, bw, &s_pp[r], &s_tg[r]);
+    for (int kind = 0; st == LMC_OK && kind < 2; kind++) {
+        bench_test t = {.n_threads = o->t[0], .reps = o->reps, .samples_ns = kind ? s_tg : s_pp};
+        if ((kind == 0 ? n_p : n_g) == 0) continue;
+        if (kind == 0)
+            t.n_prompt = npl * n_p; /* aggregate tokens: the stats give aggregate tok/s */
+        else
+            t.n_gen = npl * n_g;
+        finish_stats(&t);
+        if (arr) {
+            cJSON *j = test_json(o, model, desc, run, &t, when);
+            cJSON_ReplaceItemInObject(j, "n_prompt", cJSON_CreateNumber(n_p));
+            cJSON_ReplaceItemInObject(j, "n_gen", cJSON_CreateNumber(kind ? n_g : 0));
+            cJSON_DeleteItemFromObject(j, "weights_gbps"); /* one weight read serves npl tokens */
+            cJSON_AddStringToObject(j, "test", kind ? "tg" : "pp");
+            cJSON_AddNumberToObject(j, "n_parallel", npl);
+            cJSON_AddNumberToObject(j, "per_seq_ts", t.avg_ts / npl);
+            cJSON_AddItemToArray(arr, j);
+        } else {
+            char test[48], ts[48];
+            snprintf(test, sizeof test, kind ? "tg%d x%d" : "pp%d x%d", kind ? n_g : n_p, npl);
+            snprintf(ts, sizeof ts, "%.2f ± %.2f", t.avg_ts, t.stddev_ts);
+            printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s | %12.2f |\n", desc, size,
+                   params, backend_name(run), t.n_threads, test, ts, t.avg_ts / npl);
+            fflush(stdout);
+        }
+    }
+done:
+    free(toks);
+    free(bw);
+    free(s_pp);
+    return st;
+}
+
+/* The --parallel mode: a context of npl sequences for each count, every -p and -n under it. */
+static int bench_parallel(const bench_opts *o, lmc_model *model, const char *desc, const char *size,
+                          const char *params, const char *when, cJSON *arr) {
+    bench_run run = {0};
+    for (int k = 0; k < o->n_npl; k++) {
+        const int npl = o->npl[k];
+        int max_p = 0, max_n = 0;
+        for (int i = 0; i < o->n_p; i++)
+            max_p = o->p[i] > max_p ? o->p[i] : max_p;
+        for (int i = 0; i < o->n_n; i++)
+            max_n = o->n[i] > max_n ? o->n[i] : max_n;
+        lmc_context_params cp = lmc_context_default_params();
+        cp.n_ctx = o->n_ctx > 0 ? o->n_ctx : max_p + max_n + 1;
+        cp.n_batch = o->n_batch > 0 ? o->n_batch : 512;
+        cp.n_seq = npl;
+        cp.n_threads = o->t[0];
+        cp.device = o->device;
+        cp.n_gpu_layers = o->ngl;
+        lmc_context *ctx = NULL;
+        lmc_status st = lmc_context_init(model, &cp, &ctx);
+        if (st == LMC_OK && k == 0) st = lmc_context_get_info(ctx, &run.info);
+        if (st == LMC_OK && k == 0 && !arr) {
+            if (run.info.device == LMC_DEVICE_CUDA) printf("device: %s\n", run.info.gpu_name);
+            printf("| %-30s | %10s | %10s | %-8s | %7s | %12s | %20s | %12s |\n", "model", "size",
+                   "params", "backend", "threads", "test", "t/s (all)", "t/s per seq");
+            printf("| %.30s | %.10s: | %.10s: | %.8s | %.6s: | %.11s: | %.19s: | %.11s: |\n",
+                   "------------------------------", "----------", "----------", "--------",
+                   "-------", "------------", "--------------------", "------------");
+        }
+        for (int i = 0; st == LMC_OK && i < o->n_p; i++)
+            for (int j = 0; st == LMC_OK && j < o->n_n; j++)
+                st = par_test(ctx, model, o, desc, size, params, &run, when, arr, npl, o->p[i],
+                              o->n[j]);
+        lmc_context_free(ctx);
+        if (st != LMC_OK) return cli_fail(st, "bench --parallel");
+    }
+    if (arr) {
+        char *s = cJSON_Print(arr);
+        if (s) printf("%s\n", s);
+        free(s);
+    } else {
+        printf("\nbuild: lmc %s, CPU kernels: %s\n", LMC_VERSION_STRING, run.info.cpu_kernels);
+    }
+    return CLI_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -350,6 +500,10 @@ int cmd_bench(int argc, char **argv) {
     bench_run run = {0};
     if (!toks || !samples) {
         rc = cli_fail(LMC_ERR_OOM, "bench");
+        goto done;
+    }
+    if (o.n_npl > 0) {
+        rc = bench_parallel(&o, model, desc, size, params, when, arr);
         goto done;
     }
     uint64_t rng = 1234567;

@@ -640,6 +640,28 @@ static enum MHD_Result route(server *S, struct MHD_Connection *c, const char *ur
     return fail(c, 404, NULL, NULL, "no route %.200s", url);
 }
 
+/* Which device runs the slots' batches and why (never a silent fallback to the CPU). */
+static void srv_print_device(const lmc_context *ctx, const lmc_model *m, int n_par, int ngl) {
+    lmc_context_info ci;
+    if (lmc_context_get_info(ctx, &ci) != LMC_OK) return;
+    const int n_layer = lmc_model_n_layer(m), on_gpu = ngl < 0 || ngl > n_layer ? n_layer : ngl;
+    if (ci.device == LMC_DEVICE_CUDA)
+        fprintf(stderr, "lmc serve: batches of %d slot%s run on the GPU (%s, %d of %d layers)\n",
+                n_par, n_par == 1 ? "" : "s", ci.gpu_name, ci.n_gpu_layers, n_layer);
+    else if (ngl == 0)
+        fprintf(stderr, "lmc serve: batches run on the CPU (%d threads; -ngl 0)\n", ci.n_threads);
+    else if (lmc_device_count(LMC_DEVICE_CUDA) <= 0)
+        fprintf(stderr, "lmc serve: batches run on the CPU (%d threads): no CUDA GPU %s\n",
+                ci.n_threads,
+                lmc_device_count(LMC_DEVICE_CUDA) < 0 ? "backend in this build" : "found");
+    else
+        fprintf(stderr,
+                "lmc serve: batches run on the CPU (%d threads): %d slots need every layer on the "
+                "GPU, -ngl %d puts %d of %d there (partial offload serves one slot; use -ngl -1 "
+                "or --parallel 1)\n",
+                ci.n_threads, n_par, ngl, on_gpu, n_layer);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
@@ -736,9 +758,9 @@ static void usage(FILE *to) {
         "  -b, --batch-size N     tokens per decode step (default 512)\n"
         "  -t, --threads N        CPU threads (default: all cores)\n"
         "  -ngl, --n-gpu-layers N layers on the GPU (default 0 = CPU; -1 = all; N: the last N\n"
-        "                         layers and the output, the first ones on the CPU). The GPU\n"
-        "                         serves one sequence: with -np above 1 everything runs on the "
-        "CPU\n"
+        "                         layers and the output, the first ones on the CPU). With all\n"
+        "                         layers there the GPU runs every slot's batches; partial\n"
+        "                         offload serves one slot (-np above 1 then runs on the CPU)\n"
         "  --api-key KEY          require 'Authorization: Bearer KEY' on every endpoint but\n"
         "                         / and /health (also env LMC_API_KEY)\n"
         "  --cors ORIGIN          allow browsers on ORIGIN (e.g. https://example.com or *):\n"
@@ -918,6 +940,7 @@ int cmd_serve(int argc, char **argv) {
     lmc_model_desc(S.model, desc, sizeof desc);
     fprintf(stderr, "lmc serve: %s, %d slot%s x %d tokens of context, queue %d\n", desc, n_par,
             n_par == 1 ? "" : "s", S.n_ctx, queue);
+    srv_print_device(ctx, S.model, n_par, ngl);
     fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host,
             v6 ? "]" : "", bound);
     fflush(stderr);

@@ -1,0 +1,87 @@
+// cuda_ctx.h — the whole-model CUDA context (lmc_cuda_ctx of cuda_backend.h) as the model files
+// see it: uploaded layers, the KV cache of every sequence and the scratch buffers. Shared by
+// cuda_model.cu (upload, one sequence, graphs) and cuda_batch.cu (several sequences in one step).
+#ifndef LMC_CUDA_CTX_H
+#define LMC_CUDA_CTX_H
+
+#include "cuda_backend.h"
+#include "cuda_block_ops.cuh"
+#include "cuda_internal.h"
+#include "cuda_tuning.h"
+#include <vector>
+
+extern "C" {
+#include "model.h"
+}
+
+// Rows of logits one multi-sequence step computes at once (more wanted rows go in rounds).
+#define CUDA_LOGIT_ROWS 32
+
+struct cuda_layer {
+    float *attn_norm, *ffn_norm; // (n_embd) f32
+    bool fused_qkv, fused_gu;
+    cuda_weight qkv;        // fused: rows q | k | v
+    cuda_weight wq, wk, wv; // unfused
+    cuda_weight wo;
+    cuda_weight gu;       // fused: rows interleaved gate0, up0, gate1, up1, ...
+    cuda_weight gate, up; // unfused
+    cuda_weight down;
+    float *k_cache, *v_cache; // (n_seq * n_ctx, n_head_kv * head_dim): sequence s at row s n_ctx
+};
+
+struct lmc_cuda_ctx {
+    const lmc_model *m;
+    lmc_hparams hp;
+    int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
+    int layer0; // first layer held here; L[l] for l < layer0 stays empty
+    bool use_graph;
+    int gemm_min;
+    cuda_tuning tune; // the LMC_CUDA_* switches, read once by lmc_cuda_init
+    cudaStream_t st;
+    cublasHandle_t blas;
+    std::vector<cuda_layer> L;
+    cuda_weight tok_embd, output;
+    bool tied;
+    float *out_norm;
+    double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
+    // scratch
+    float *h;    // (n_batch, n_embd) residual stream
+    float *x32;  // (n_embd) normed input of the decode path
+    bool q8;     // decode mat-vecs on 8-bit activations where the weight type allows
+    int8_t *xq;  // (wide) 8-bit activations of the current mat-vec input: buffer A (q/k/v, gate/up,
+    float2 *xds; // (wide / 32) output), with their block scales
+    int8_t *xq2; // buffer B (wo, down): a mat-vec that folds the next RMSNorm reads one and writes
+    float2 *xds2;    // the other
+    double *ssq;     // (2 n_layer + 2) sums of squares of the folded RMSNorms, zeroed per step
+    __half *x16;     // (n_batch, max(n_embd, q_dim, n_ff)) GEMM inputs
+    float *qkv;      // (n_batch, qkv_dim)
+    float *att;      // (n_batch, q_dim)
+    float *gu;       // (n_batch, 2 n_ff)
+    float *ff;       // (n_ff) decode path
+    float *part;     // (n_batch, n_head, max_split, head_dim + 2)
+    int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
+    __half *w16;     // (largest matrix) dequantized weights for the GEMMs
+    float *logits;   // (n_vocab)
+    int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)
+    int32_t *h_i32;  // pinned mirror
+    float *h_logits; // pinned (n_vocab)
+    float *h_in;     // pinned (n_embd) decode input when layer0 > 0 (the graph copies it into h)
+    // several sequences (n_seq > 1, cuda_batch.cu); sequence s owns the cache rows from s n_ctx
+    int n_seq;
+    float *xb32;       // (n_batch, wide) f32 inputs of the small-batch mat-vecs
+    float *logits_b;   // (CUDA_LOGIT_ROWS, n_vocab) logits of wanted rows
+    float *h_logits_b; // pinned mirror
+    float *hrow;       // (CUDA_LOGIT_ROWS, n_embd) the wanted rows' residuals, gathered
+    int8_t *xbq;       // (CUDA_MVB_MAX, wide) 8-bit batched mat-vec inputs (LMC_CUDA_BATCH_Q8)
+    float2 *xbds;      // (CUDA_MVB_MAX, wide / 32) their block scales
+    int32_t *d_b;      // (5, n_batch) per token: token, pos, kv row, first kv row, wanted rows
+    int32_t *h_b;      // pinned mirror
+    cudaGraphExec_t graph;
+    bool graph_ready;
+    uint64_t w_bytes, bytes_per_token;
+    cuda_fam *fam;      // the block variant's state (cuda_block_ops.cuh); NULL for the llama block
+    lmc_status pending; // an error of kv_shift, reported by the next forward
+    char pending_msg[256];
+};
+
+#endif
