@@ -185,8 +185,6 @@ def test_fields(client, model, port):
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools", "tools (not yet)")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tool_choice="required"), "tool_choice",
                "tool_choice required (not yet)")
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, extra_body={"grammar": "root ::= \"a\""}),
-               "grammar", "grammar (not yet)")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, top_logprobs=3), "top_logprobs",
                "top_logprobs without logprobs")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, logprobs=True, top_logprobs=21),
