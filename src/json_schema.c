@@ -14,48 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a growing string ----------------------------------------------------------------------- */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) LMC_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0 || b->oom) return;
-    if (b->n + (size_t)k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + (size_t)k + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
-
 /* s as the inside of a GBNF string literal (quotes, backslashes and control bytes escaped). */
-static void sb_lit(sbuf *b, const char *s) {
+static void sb_lit(strbuf *b, const char *s) {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            sb_printf(b, "\\%c", c);
+            strbuf_printf(b, "\\%c", c);
         else if (c < 0x20 || c == 0x7F)
-            sb_printf(b, "\\x%02X", c);
+            strbuf_printf(b, "\\x%02X", c);
         else
-            sb_printf(b, "%c", c);
+            strbuf_printf(b, "%c", c);
     }
 }
 
@@ -254,20 +222,20 @@ static const char *other_keyword(const cJSON *s, const char *const *allowed, siz
 }
 
 /* ---- literals: const and enum --------------------------------------------------------------- */
-static void lit_json(sbuf *b, const cJSON *v) {
+static void lit_json(strbuf *b, const cJSON *v) {
     char *t = cJSON_PrintUnformatted(v);
     if (!t) {
         b->oom = true;
         return;
     }
-    sb_printf(b, "\"");
+    strbuf_printf(b, "\"");
     sb_lit(b, t);
-    sb_printf(b, "\"");
+    strbuf_printf(b, "\"");
     free(t);
 }
 
 /* "\"key\"" as a GBNF literal of the key's JSON text. */
-static void lit_key(sbuf *b, const char *key) {
+static void lit_key(strbuf *b, const char *key) {
     cJSON *k = cJSON_CreateString(key);
     if (!k) {
         b->oom = true;
@@ -279,22 +247,22 @@ static void lit_key(sbuf *b, const char *key) {
 
 static const char *visit_literals(conv *c, const cJSON *e, bool is_enum, const char *hint,
                                   const char *path) {
-    sbuf b = {0};
+    strbuf b = {0};
     if (is_enum) {
         if (!cJSON_IsArray(e) || !cJSON_GetArraySize(e)) {
             free(b.p);
             return fail(c, LMC_ERR_FORMAT, path, "'enum' must be a non-empty array");
         }
-        sb_printf(&b, "(");
+        strbuf_printf(&b, "(");
         int i = 0;
         for (const cJSON *v = e->child; v; v = v->next, i++) {
-            if (i) sb_printf(&b, " | ");
+            if (i) strbuf_printf(&b, " | ");
             lit_json(&b, v);
         }
-        sb_printf(&b, ") space");
+        strbuf_printf(&b, ") space");
     } else {
         lit_json(&b, e);
-        sb_printf(&b, " space");
+        strbuf_printf(&b, " space");
     }
     prim(c, "space");
     const char *r = b.oom ? oom(c) : add_rule(c, hint, b.p);
@@ -304,22 +272,22 @@ static const char *visit_literals(conv *c, const cJSON *e, bool is_enum, const c
 
 /* ---- integers ------------------------------------------------------------------------------- */
 /* Non-negative integers with as many digits as x and y, x <= y, as a GBNF expression. */
-static void digits_range(sbuf *b, const char *x, const char *y) {
+static void digits_range(strbuf *b, const char *x, const char *y) {
     size_t n = strlen(x);
     if (!n) return;
     bool zeros = strspn(x, "0") == n, nines = strspn(y, "9") == n;
     if (zeros && nines) {
-        sb_printf(b, "[0-9]{%zu}", n);
+        strbuf_printf(b, "[0-9]{%zu}", n);
         return;
     }
     if (strspn(x + 1, "0") == n - 1 && strspn(y + 1, "9") == n - 1) {
-        sb_printf(b, "[%c-%c]", x[0], y[0]);
-        if (n > 1) sb_printf(b, " [0-9]{%zu}", n - 1);
+        strbuf_printf(b, "[%c-%c]", x[0], y[0]);
+        if (n > 1) strbuf_printf(b, " [0-9]{%zu}", n - 1);
         return;
     }
     if (x[0] == y[0]) {
-        sb_printf(b, "\"%c\"", x[0]);
-        if (n > 1) sb_printf(b, " ");
+        strbuf_printf(b, "\"%c\"", x[0]);
+        if (n > 1) strbuf_printf(b, " ");
         digits_range(b, x + 1, y + 1);
         return;
     }
@@ -328,27 +296,27 @@ static void digits_range(sbuf *b, const char *x, const char *y) {
     lo[n - 1] = 0;
     memset(hi, '9', n - 1);
     hi[n - 1] = 0;
-    sb_printf(b, "(");
-    sb_printf(b, "\"%c\"", x[0]); /* x0 then x[1..] .. 99 */
-    if (n > 1) sb_printf(b, " "), digits_range(b, x + 1, hi);
+    strbuf_printf(b, "(");
+    strbuf_printf(b, "\"%c\"", x[0]); /* x0 then x[1..] .. 99 */
+    if (n > 1) strbuf_printf(b, " "), digits_range(b, x + 1, hi);
     if (x[0] + 1 <= y[0] - 1) {
-        sb_printf(b, " | [%c-%c]", x[0] + 1, y[0] - 1);
-        if (n > 1) sb_printf(b, " [0-9]{%zu}", n - 1);
+        strbuf_printf(b, " | [%c-%c]", x[0] + 1, y[0] - 1);
+        if (n > 1) strbuf_printf(b, " [0-9]{%zu}", n - 1);
     }
-    sb_printf(b, " | \"%c\"", y[0]); /* y0 then 00 .. y[1..] */
-    if (n > 1) sb_printf(b, " "), digits_range(b, lo, y + 1);
-    sb_printf(b, ")");
+    strbuf_printf(b, " | \"%c\"", y[0]); /* y0 then 00 .. y[1..] */
+    if (n > 1) strbuf_printf(b, " "), digits_range(b, lo, y + 1);
+    strbuf_printf(b, ")");
 }
 
 #define INT_MAX_DIGITS 16 /* as llama.cpp's integral-part: at most 16 digits */
 
 /* Non-negative integers in [a, b] (b < 0: unbounded) without leading zeros. */
-static void uint_range(sbuf *b, int64_t a, int64_t hi) {
+static void uint_range(strbuf *b, int64_t a, int64_t hi) {
     char sa[24], sh[24];
     snprintf(sa, sizeof sa, "%lld", (long long)a);
     int la = (int)strlen(sa), lh = INT_MAX_DIGITS;
     if (hi >= 0) lh = snprintf(sh, sizeof sh, "%lld", (long long)hi);
-    sb_printf(b, "(");
+    strbuf_printf(b, "(");
     for (int L = la; L <= lh; L++) {
         char lo_s[24], hi_s[24];
         if (L == la)
@@ -359,10 +327,10 @@ static void uint_range(sbuf *b, int64_t a, int64_t hi) {
             snprintf(hi_s, sizeof hi_s, "%s", sh);
         else
             memset(hi_s, '9', (size_t)L), hi_s[L] = 0;
-        if (L > la) sb_printf(b, " | ");
+        if (L > la) strbuf_printf(b, " | ");
         digits_range(b, lo_s, hi_s);
     }
-    sb_printf(b, ")");
+    strbuf_printf(b, ")");
 }
 
 /* Reads minimum/maximum (and the exclusive forms) as integer bounds for an integer. */
@@ -405,17 +373,17 @@ static bool int_bounds(conv *c, const cJSON *s, const char *path, bool *has_lo, 
 }
 
 /* Integers in [lo, hi] (either side may be open) as a GBNF expression. */
-static void int_range(sbuf *b, bool has_lo, int64_t lo, bool has_hi, int64_t hi) {
+static void int_range(strbuf *b, bool has_lo, int64_t lo, bool has_hi, int64_t hi) {
     bool neg = !has_lo || lo < 0, pos = !has_hi || hi >= 0;
-    sb_printf(b, "(");
+    strbuf_printf(b, "(");
     if (neg) { /* -m for m in [max(1, -hi), -lo] */
         int64_t a = has_hi && hi < 0 ? -hi : 1, m = has_lo ? -lo : -1;
-        sb_printf(b, "\"-\" ");
+        strbuf_printf(b, "\"-\" ");
         uint_range(b, a, m);
     }
-    if (neg && pos) sb_printf(b, " | ");
+    if (neg && pos) strbuf_printf(b, " | ");
     if (pos) uint_range(b, has_lo && lo > 0 ? lo : 0, has_hi ? hi : -1);
-    sb_printf(b, ")");
+    strbuf_printf(b, ")");
 }
 
 static const char *visit_integer(conv *c, const cJSON *s, const char *hint, const char *path) {
@@ -423,9 +391,9 @@ static const char *visit_integer(conv *c, const cJSON *s, const char *hint, cons
     int64_t lo = 0, hi = 0;
     if (!int_bounds(c, s, path, &hl, &lo, &hh, &hi)) return NULL;
     if (!hl && !hh) return prim(c, "integer");
-    sbuf b = {0};
+    strbuf b = {0};
     int_range(&b, hl, lo, hh, hi);
-    sb_printf(&b, " space");
+    strbuf_printf(&b, " space");
     prim(c, "space");
     const char *r = b.oom ? oom(c) : add_rule(c, hint, b.p);
     free(b.p);
@@ -433,21 +401,21 @@ static const char *visit_integer(conv *c, const cJSON *s, const char *hint, cons
 }
 
 /* Numbers: unbounded, or with integer bounds (magnitude ranges with an optional fraction). */
-static void mag_range(sbuf *b, int64_t a, int64_t m) {
+static void mag_range(strbuf *b, int64_t a, int64_t m) {
     /* magnitudes v with a <= v <= m (m < 0: unbounded), v = I or I.f */
-    sb_printf(b, "(");
+    strbuf_printf(b, "(");
     if (m < 0) {
         uint_range(b, a, -1);
-        sb_printf(b, " (\".\" decimal-part)?");
+        strbuf_printf(b, " (\".\" decimal-part)?");
     } else {
         if (a <= m - 1) {
             uint_range(b, a, m - 1);
-            sb_printf(b, " (\".\" decimal-part)? | ");
+            strbuf_printf(b, " (\".\" decimal-part)? | ");
         }
         uint_range(b, m, m);
-        sb_printf(b, " (\".\" \"0\"{1,16})?");
+        strbuf_printf(b, " (\".\" \"0\"{1,16})?");
     }
-    sb_printf(b, ")");
+    strbuf_printf(b, ")");
 }
 
 static const char *visit_number(conv *c, const cJSON *s, const char *hint, const char *path) {
@@ -469,16 +437,16 @@ static const char *visit_number(conv *c, const cJSON *s, const char *hint, const
     bool hl, hh;
     int64_t lo = 0, hi = 0;
     if (!int_bounds(c, s, path, &hl, &lo, &hh, &hi)) return NULL;
-    sbuf b = {0};
-    sb_printf(&b, "(");
+    strbuf b = {0};
+    strbuf_printf(&b, "(");
     bool neg = !hl || lo < 0, pos = !hh || hi >= 0;
     if (neg) { /* -v, v in [max(0, -hi), -lo] */
-        sb_printf(&b, "\"-\" ");
+        strbuf_printf(&b, "\"-\" ");
         mag_range(&b, hh && hi < 0 ? -hi : 0, hl ? -lo : -1);
     }
-    if (neg && pos) sb_printf(&b, " | ");
+    if (neg && pos) strbuf_printf(&b, " | ");
     if (pos) mag_range(&b, hl && lo > 0 ? lo : 0, hh ? hi : -1);
-    sb_printf(&b, ") space");
+    strbuf_printf(&b, ") space");
     prim(c, "decimal-part");
     prim(c, "space");
     const char *r = b.oom ? oom(c) : add_rule(c, hint, b.p);
@@ -517,14 +485,14 @@ static const char *visit_string(conv *c, const cJSON *s, const char *hint, const
         return fail(c, LMC_ERR_UNSUPPORTED, path,
                     "'format': '%s' is not supported (date, time, date-time, uuid are)", f);
     }
-    sbuf b = {0};
+    strbuf b = {0};
     if (pat) {
         char err[200];
         if (!cJSON_IsString(pat))
             return fail(c, LMC_ERR_FORMAT, path, "'pattern' must be a string");
         char *re = schema_regex_to_gbnf(pat->valuestring, err, sizeof err);
         if (!re) return fail(c, LMC_ERR_UNSUPPORTED, path, "'pattern': %s", err);
-        sb_printf(&b, "\"\\\"\" %s \"\\\"\" space", re);
+        strbuf_printf(&b, "\"\\\"\" %s \"\\\"\" space", re);
         free(re);
     } else {
         int64_t lo = 0, hi = -1;
@@ -538,9 +506,10 @@ static const char *visit_string(conv *c, const cJSON *s, const char *hint, const
                         MAX_REPEAT);
         prim(c, "char");
         if (hi >= 0)
-            sb_printf(&b, "\"\\\"\" char{%lld,%lld} \"\\\"\" space", (long long)lo, (long long)hi);
+            strbuf_printf(&b, "\"\\\"\" char{%lld,%lld} \"\\\"\" space", (long long)lo,
+                          (long long)hi);
         else
-            sb_printf(&b, "\"\\\"\" char{%lld,} \"\\\"\" space", (long long)lo);
+            strbuf_printf(&b, "\"\\\"\" char{%lld,} \"\\\"\" space", (long long)lo);
     }
     prim(c, "space");
     const char *r = b.oom ? oom(c) : add_rule(c, hint, b.p);
@@ -553,7 +522,7 @@ static const char *visit_array(conv *c, const cJSON *s, const char *hint, const 
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
     const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(s, "prefixItems");
     char p[512], name[160];
-    sbuf b = {0};
+    strbuf b = {0};
     prim(c, "space");
     if (prefix) { /* a tuple: exactly these items (then more only when 'items' is a schema) */
         if (!cJSON_IsArray(prefix))
@@ -562,22 +531,22 @@ static const char *visit_array(conv *c, const cJSON *s, const char *hint, const 
             cJSON_GetObjectItemCaseSensitive(s, "maxItems"))
             return fail(c, LMC_ERR_UNSUPPORTED, path,
                         "'minItems'/'maxItems' with 'prefixItems' are not supported");
-        sb_printf(&b, "\"[\" space");
+        strbuf_printf(&b, "\"[\" space");
         int i = 0;
         for (const cJSON *it = prefix->child; it; it = it->next, i++) {
             snprintf(p, sizeof p, "%s/prefixItems/%d", path, i);
             snprintf(name, sizeof name, "%s-%d", hint, i);
             const char *r = visit(c, it, name, p);
             if (!r) break;
-            sb_printf(&b, "%s %s", i ? " \",\" space" : "", r);
+            strbuf_printf(&b, "%s %s", i ? " \",\" space" : "", r);
         }
         if (items && !cJSON_IsFalse(items)) {
             child(p, sizeof p, path, "items");
             snprintf(name, sizeof name, "%s-item", hint);
             const char *r = visit(c, items, name, p);
-            if (r) sb_printf(&b, " (\",\" space %s)*", r);
+            if (r) strbuf_printf(&b, " (\",\" space %s)*", r);
         }
-        sb_printf(&b, " \"]\" space");
+        strbuf_printf(&b, " \"]\" space");
     } else {
         const char *r = "value";
         if (items) {
@@ -599,14 +568,15 @@ static const char *visit_array(conv *c, const cJSON *s, const char *hint, const 
             return fail(c, LMC_ERR_UNSUPPORTED, path, "item counts above %d are not supported",
                         MAX_REPEAT);
         if (hi == 0) {
-            sb_printf(&b, "\"[\" space \"]\" space");
+            strbuf_printf(&b, "\"[\" space \"]\" space");
         } else {
-            sb_printf(&b, "\"[\" space ( %s (\",\" space %s)", r, r);
+            strbuf_printf(&b, "\"[\" space ( %s (\",\" space %s)", r, r);
             if (hi < 0)
-                sb_printf(&b, "{%lld,}", (long long)(lo > 0 ? lo - 1 : 0));
+                strbuf_printf(&b, "{%lld,}", (long long)(lo > 0 ? lo - 1 : 0));
             else
-                sb_printf(&b, "{%lld,%lld}", (long long)(lo > 0 ? lo - 1 : 0), (long long)hi - 1);
-            sb_printf(&b, " )%s \"]\" space", lo > 0 ? "" : "?");
+                strbuf_printf(&b, "{%lld,%lld}", (long long)(lo > 0 ? lo - 1 : 0),
+                              (long long)hi - 1);
+            strbuf_printf(&b, " )%s \"]\" space", lo > 0 ? "" : "?");
         }
     }
     const char *r = c->st != LMC_OK ? NULL : b.oom ? oom(c) : add_rule(c, hint, b.p);
@@ -645,9 +615,9 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
         snprintf(name, sizeof name, "%s-%s", hint, q->string);
         const char *vr = visit(c, q, name, p);
         if (!vr) return NULL;
-        sbuf b = {0};
+        strbuf b = {0};
         lit_key(&b, q->string);
-        sb_printf(&b, " space \":\" space %s", vr);
+        strbuf_printf(&b, " space \":\" space %s", vr);
         snprintf(name, sizeof name, "%s-%s-kv", hint, q->string);
         kv[n] = b.oom ? oom(c) : add_rule(c, name, b.p);
         free(b.p);
@@ -657,9 +627,9 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
     for (const cJSON *r = req ? req->child : NULL; r; r = r->next) {
         if (props && cJSON_GetObjectItemCaseSensitive(props, r->valuestring)) continue;
         if (n == 256) return fail(c, LMC_ERR_UNSUPPORTED, path, "more than 256 properties");
-        sbuf b = {0};
+        strbuf b = {0};
         lit_key(&b, r->valuestring);
-        sb_printf(&b, " space \":\" space value");
+        strbuf_printf(&b, " space \":\" space value");
         prim(c, "value");
         snprintf(name, sizeof name, "%s-%s-kv", hint, r->valuestring);
         kv[n] = b.oom ? oom(c) : add_rule(c, name, b.p);
@@ -674,9 +644,9 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
         snprintf(name, sizeof name, "%s-additional", hint);
         const char *vr = cJSON_IsTrue(addl) ? prim(c, "value") : visit(c, addl, name, p);
         if (!vr) return NULL;
-        sbuf b = {0};
+        strbuf b = {0};
         prim(c, "string");
-        sb_printf(&b, "string \":\" space %s", vr);
+        strbuf_printf(&b, "string \":\" space %s", vr);
         snprintf(name, sizeof name, "%s-additional-kv", hint);
         extra = b.oom ? oom(c) : add_rule(c, name, b.p);
         free(b.p);
@@ -687,17 +657,17 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
     for (int i = n; i >= 0; i--) {
         const char *cur[2];
         for (int f = 0; f < 2; f++) {
-            sbuf b = {0};
+            strbuf b = {0};
             const char *comma = f ? "" : "\",\" space ";
             if (i == n) {
                 if (extra)
-                    sb_printf(&b, "( %s%s (\",\" space %s)* )?", comma, extra, extra);
+                    strbuf_printf(&b, "( %s%s (\",\" space %s)* )?", comma, extra, extra);
                 else
-                    sb_printf(&b, "\"\"");
+                    strbuf_printf(&b, "\"\"");
             } else if (need[i]) {
-                sb_printf(&b, "%s%s %s", comma, kv[i], rest[0]);
+                strbuf_printf(&b, "%s%s %s", comma, kv[i], rest[0]);
             } else {
-                sb_printf(&b, "%s%s %s | %s", comma, kv[i], rest[0], rest[f]);
+                strbuf_printf(&b, "%s%s %s | %s", comma, kv[i], rest[0], rest[f]);
             }
             snprintf(name, sizeof name, "%s-rest%d%s", hint, i, f ? "-first" : "");
             cur[f] = b.oom ? oom(c) : add_rule(c, name, b.p);
@@ -707,8 +677,8 @@ static const char *visit_object(conv *c, const cJSON *s, const cJSON *props, con
         rest[0] = cur[0];
         rest[1] = cur[1];
     }
-    sbuf b = {0};
-    sb_printf(&b, "\"{\" space %s \"}\" space", rest[1]);
+    strbuf b = {0};
+    strbuf_printf(&b, "\"{\" space %s \"}\" space", rest[1]);
     const char *r = b.oom ? oom(c) : add_rule(c, hint, b.p);
     free(b.p);
     return r;
@@ -777,14 +747,14 @@ static const char *visit_alternatives(conv *c, const cJSON *list, const char *ke
     char p[512], name[160];
     if (!cJSON_IsArray(list) || !cJSON_GetArraySize(list))
         return fail(c, LMC_ERR_FORMAT, path, "'%s' must be a non-empty array", key);
-    sbuf b = {0};
+    strbuf b = {0};
     int i = 0;
     for (const cJSON *s = list->child; s; s = s->next, i++) {
         snprintf(p, sizeof p, "%s/%s/%d", path, key, i);
         snprintf(name, sizeof name, "%s-%d", hint, i);
         const char *r = visit(c, s, name, p);
         if (!r) break;
-        sb_printf(&b, "%s%s", i ? " | " : "", r);
+        strbuf_printf(&b, "%s%s", i ? " | " : "", r);
     }
     const char *r = c->st != LMC_OK ? NULL : b.oom ? oom(c) : add_rule(c, hint, b.p);
     free(b.p);
@@ -886,7 +856,7 @@ static const char *visit(conv *c, const cJSON *s, const char *hint, const char *
     } else if (cJSON_IsString(type)) {
         r = visit_type(c, s, type->valuestring, hint, path);
     } else if (cJSON_IsArray(type)) {
-        sbuf b = {0};
+        strbuf b = {0};
         int i = 0;
         for (const cJSON *t = type->child; t && c->st == LMC_OK; t = t->next, i++) {
             char name[160];
@@ -894,7 +864,7 @@ static const char *visit(conv *c, const cJSON *s, const char *hint, const char *
             const char *tr = cJSON_IsString(t) ? visit_type(c, s, t->valuestring, name, path)
                                                : fail(c, LMC_ERR_FORMAT, path,
                                                       "'type' must be a string or strings");
-            if (tr) sb_printf(&b, "%s%s", i ? " | " : "", tr);
+            if (tr) strbuf_printf(&b, "%s%s", i ? " | " : "", tr);
         }
         if (!i) fail(c, LMC_ERR_FORMAT, path, "'type' is an empty list");
         r = c->st != LMC_OK ? NULL : b.oom ? oom(c) : add_rule(c, hint, b.p);
@@ -950,9 +920,10 @@ lmc_status lmc_json_schema_to_gbnf(const char *schema_json, size_t len, char **g
         if (!strcmp(c.rules[i].name, "root") && l > 6 && !strcmp(c.rules[i].body + l - 6, " space"))
             c.rules[i].body[l - 6] = 0;
     }
-    sbuf b = {0};
+    strbuf b = {0};
     for (int i = 0; c.st == LMC_OK && i < c.n; i++)
-        sb_printf(&b, "%s ::= %s\n", c.rules[i].name, c.rules[i].body ? c.rules[i].body : "\"\"");
+        strbuf_printf(&b, "%s ::= %s\n", c.rules[i].name,
+                      c.rules[i].body ? c.rules[i].body : "\"\"");
     lmc_status st = c.st;
     if (st == LMC_OK && b.oom) st = lmc_err(LMC_ERR_OOM, "json schema: out of memory");
     if (st == LMC_OK)

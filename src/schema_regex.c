@@ -5,42 +5,13 @@
  * produced in their JSON encoding ('"' as \", controls escaped); where a class holds characters
  * JSON must escape, only those with a short escape are kept. Backreferences, lookaround, word
  * boundaries and inner anchors are refused with an error. */
+#include "util.h"
 #include "grammar.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} rbuf;
-
-static void put(rbuf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0 || b->oom) return;
-    if (b->n + (size_t)k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->n + (size_t)k + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
 
 typedef struct {
     const char *s, *end;
@@ -61,31 +32,31 @@ static bool rfail(rx *r, const char *fmt, ...) {
 }
 
 /* ---- code points in their JSON encoding ---------------------------------------------------- */
-static void class_char(rbuf *b, uint32_t cp) {
+static void class_char(strbuf *b, uint32_t cp) {
     if (cp >= 0x20 && cp < 0x7F && !strchr("]\\-^[\"", (int)cp))
-        put(b, "%c", (int)cp);
+        strbuf_printf(b, "%c", (int)cp);
     else if (cp <= 0xFF)
-        put(b, "\\x%02X", cp);
+        strbuf_printf(b, "\\x%02X", cp);
     else if (cp <= 0xFFFF)
-        put(b, "\\u%04X", cp);
+        strbuf_printf(b, "\\u%04X", cp);
     else
-        put(b, "\\U%08X", cp);
+        strbuf_printf(b, "\\U%08X", cp);
 }
 
-static void lit_cp(rbuf *b, uint32_t cp) {
+static void lit_cp(strbuf *b, uint32_t cp) {
     static const char *const ESC[32] = {[8] = "b", [9] = "t", [10] = "n", [12] = "f", [13] = "r"};
     if (cp == '"')
-        put(b, "\"\\\\\\\"\"");
+        strbuf_printf(b, "\"\\\\\\\"\"");
     else if (cp == '\\')
-        put(b, "\"\\\\\\\\\"");
+        strbuf_printf(b, "\"\\\\\\\\\"");
     else if (cp < 0x20 && ESC[cp])
-        put(b, "\"\\\\%s\"", ESC[cp]);
+        strbuf_printf(b, "\"\\\\%s\"", ESC[cp]);
     else if (cp < 0x20)
-        put(b, "\"\\\\u%04x\"", cp);
+        strbuf_printf(b, "\"\\\\u%04x\"", cp);
     else {
-        put(b, "[");
+        strbuf_printf(b, "[");
         class_char(b, cp);
-        put(b, "]");
+        strbuf_printf(b, "]");
     }
 }
 
@@ -115,22 +86,22 @@ static bool has_cp(const cclass *c, uint32_t cp) {
 }
 
 /* The class as GBNF: what JSON carries raw in one class, the escaped characters as literals. */
-static bool emit_class(rx *r, rbuf *b, const cclass *c) {
+static bool emit_class(rx *r, strbuf *b, const cclass *c) {
     static const uint32_t SPECIAL[] = {'"', '\\', '\b', '\t', '\n', '\f', '\r'};
     int alts = 0;
-    put(b, "(");
+    strbuf_printf(b, "(");
     if (c->neg) {
-        put(b, "[^");
+        strbuf_printf(b, "[^");
         for (int i = 0; i < c->n; i++) {
             class_char(b, c->r[i].lo);
-            if (c->r[i].hi > c->r[i].lo) put(b, "-"), class_char(b, c->r[i].hi);
+            if (c->r[i].hi > c->r[i].lo) strbuf_printf(b, "-"), class_char(b, c->r[i].hi);
         }
-        put(b, "\\x00-\\x1F\\x22\\x5C]");
+        strbuf_printf(b, "\\x00-\\x1F\\x22\\x5C]");
         alts++;
         for (int k = 0; k < 2; k++) /* '"' and '\' unless excluded (controls: left out) */
-            if (!has_cp(c, SPECIAL[k])) put(b, " | "), lit_cp(b, SPECIAL[k]), alts++;
+            if (!has_cp(c, SPECIAL[k])) strbuf_printf(b, " | "), lit_cp(b, SPECIAL[k]), alts++;
     } else {
-        rbuf in = {0};
+        strbuf in = {0};
         for (int i = 0; i < c->n; i++) { /* the ranges minus controls, '"' and '\' */
             uint32_t lo = c->r[i].lo < 0x20 ? 0x20 : c->r[i].lo, hi = c->r[i].hi;
             const uint32_t cut[2] = {0x22, 0x5C};
@@ -138,21 +109,22 @@ static bool emit_class(rx *r, rbuf *b, const cclass *c) {
                 if (cut[k] < lo || cut[k] > hi) continue;
                 if (cut[k] > lo) {
                     class_char(&in, lo);
-                    if (cut[k] - 1 > lo) put(&in, "-"), class_char(&in, cut[k] - 1);
+                    if (cut[k] - 1 > lo) strbuf_printf(&in, "-"), class_char(&in, cut[k] - 1);
                 }
                 lo = cut[k] + 1;
             }
             if (lo <= hi) {
                 class_char(&in, lo);
-                if (hi > lo) put(&in, "-"), class_char(&in, hi);
+                if (hi > lo) strbuf_printf(&in, "-"), class_char(&in, hi);
             }
         }
-        if (in.n) put(b, "[%s]", in.p), alts++;
+        if (in.n) strbuf_printf(b, "[%s]", in.p), alts++;
         free(in.p);
         for (size_t k = 0; k < sizeof SPECIAL / sizeof SPECIAL[0]; k++)
-            if (has_cp(c, SPECIAL[k])) put(b, alts ? " | " : ""), lit_cp(b, SPECIAL[k]), alts++;
+            if (has_cp(c, SPECIAL[k]))
+                strbuf_printf(b, alts ? " | " : ""), lit_cp(b, SPECIAL[k]), alts++;
     }
-    put(b, ")");
+    strbuf_printf(b, ")");
     return alts ? true : rfail(r, "a character class that no JSON string character matches");
 }
 
@@ -229,7 +201,7 @@ static bool read_cp(rx *r, uint32_t *cp) {
     return true;
 }
 
-static bool parse_class(rx *r, rbuf *b) {
+static bool parse_class(rx *r, strbuf *b) {
     cclass c = {.n = 0};
     r->s++; /* '[' */
     if (*r->s == '^') c.neg = true, r->s++;
@@ -260,9 +232,9 @@ static bool parse_class(rx *r, rbuf *b) {
 }
 
 /* ---- atoms, sequences, alternation ---------------------------------------------------------- */
-static bool parse_alt(rx *r, rbuf *b);
+static bool parse_alt(rx *r, strbuf *b);
 
-static bool parse_atom(rx *r, rbuf *b) {
+static bool parse_atom(rx *r, strbuf *b) {
     const char *s = r->s;
     if (*s == '(') {
         if (++r->depth > 50) return rfail(r, "groups nested too deep");
@@ -311,10 +283,10 @@ static bool read_uint(rx *r, long *out) {
     return true;
 }
 
-static bool parse_quant(rx *r, rbuf *b) {
+static bool parse_quant(rx *r, strbuf *b) {
     char q = *r->s;
     if (q == '*' || q == '+' || q == '?') {
-        put(b, "%c", q);
+        strbuf_printf(b, "%c", q);
         r->s++;
     } else if (q == '{') {
         long m, n = -1;
@@ -325,9 +297,9 @@ static bool parse_quant(rx *r, rbuf *b) {
             if (*r->s != '}' && !read_uint(r, &n))
                 return rfail(r, "a bad {m,n} repetition (counts up to 1000)");
             if (n >= 0 && n < m) return rfail(r, "a {m,n} repetition with n < m");
-            put(b, n >= 0 ? "{%ld,%ld}" : "{%ld,}", m, n);
+            strbuf_printf(b, n >= 0 ? "{%ld,%ld}" : "{%ld,}", m, n);
         } else {
-            put(b, "{%ld}", m);
+            strbuf_printf(b, "{%ld}", m);
         }
         if (*r->s != '}') return rfail(r, "a missing '}'");
         r->s++;
@@ -340,30 +312,30 @@ static bool parse_quant(rx *r, rbuf *b) {
     return true;
 }
 
-static bool parse_seq(rx *r, rbuf *b) {
+static bool parse_seq(rx *r, strbuf *b) {
     int n = 0;
-    put(b, "(");
+    strbuf_printf(b, "(");
     while (r->s < r->end && *r->s != '|' && *r->s != ')') {
-        if (n++) put(b, " ");
-        put(b, "(");
+        if (n++) strbuf_printf(b, " ");
+        strbuf_printf(b, "(");
         if (!parse_atom(r, b)) return false;
-        put(b, ")");
+        strbuf_printf(b, ")");
         if (!parse_quant(r, b)) return false;
     }
-    if (!n) put(b, "\"\"");
-    put(b, ")");
+    if (!n) strbuf_printf(b, "\"\"");
+    strbuf_printf(b, ")");
     return true;
 }
 
-static bool parse_alt(rx *r, rbuf *b) {
-    put(b, "(");
+static bool parse_alt(rx *r, strbuf *b) {
+    strbuf_printf(b, "(");
     if (!parse_seq(r, b)) return false;
     while (*r->s == '|') {
         r->s++;
-        put(b, " | ");
+        strbuf_printf(b, " | ");
         if (!parse_seq(r, b)) return false;
     }
-    put(b, ")");
+    strbuf_printf(b, ")");
     return true;
 }
 
@@ -383,7 +355,7 @@ char *schema_regex_to_gbnf(const char *re, char *err, size_t err_size) {
     }
     /* parse a copy that ends where the pattern does (a final '$' cut) */
     char *copy = strndup(r.s, (size_t)(r.end - r.s));
-    rbuf b = {0};
+    strbuf b = {0};
     if (!copy) return NULL;
     r.s = copy;
     r.end = copy + strlen(copy);

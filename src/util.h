@@ -73,4 +73,13 @@ static inline float lmc_bf16_to_f32(uint16_t h) {
 /* Monotonic time in seconds. */
 double lmc_time_s(void);
 
+/* A growing string for text built piece by piece (grammar and schema converters): strbuf_printf
+ * appends; on out of memory it sets oom and appends nothing more. The caller frees p. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} strbuf;
+void strbuf_printf(strbuf *b, const char *fmt, ...) LMC_PRINTF(2, 3);
+
 #endif
