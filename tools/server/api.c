@@ -138,7 +138,7 @@ static const struct {
     {"store", F_CHAT},
     {"metadata", F_CHAT},
     {"modalities", F_CHAT},
-    {"response_format", F_BOTH}, /* grammar engine: text only for now */
+    {"response_format", F_BOTH}, /* these six: api_format.c */
     {"grammar", F_BOTH},
     {"json_schema", F_BOTH},
     {"tools", F_CHAT},
@@ -150,6 +150,8 @@ static bool check_known(const cJSON *root, srv_kind kind, api_error *err) {
     const int where = kind == SRV_KIND_CHAT ? F_CHAT : F_TEXT;
     const char *ep = kind == SRV_KIND_CHAT ? "/v1/chat/completions" : "/v1/completions";
     const cJSON *it;
+    if (!cJSON_IsObject(root))
+        return api_fail(err, 400, NULL, "the request body must be a JSON object");
     cJSON_ArrayForEach(it, root) {
         size_t i = 0, n = sizeof api_fields / sizeof api_fields[0];
         while (i < n && strcmp(api_fields[i].name, it->string))
