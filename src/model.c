@@ -80,7 +80,10 @@ lmc_status lmc_model_load(const char *path, const lmc_model_params *params, lmc_
         *out = m;
         return LMC_OK;
     }
-    st = arch_load(m);
+    char *arch = gguf_get_str_dup(m->gguf, "general.architecture");
+    st = arch ? model_check_keys(m->gguf, arch) : LMC_OK; /* no arch: arch_load says so */
+    free(arch);
+    if (st == LMC_OK) st = arch_load(m);
     if (st != LMC_OK) goto fail;
     if (tok_n_vocab(m->vocab) != m->hp.n_vocab) {
         st = lmc_err(LMC_ERR_FORMAT,

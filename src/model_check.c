@@ -26,9 +26,7 @@ static lmc_status check_f32(const gguf_file *f, const char *arch, const char *su
     return LMC_OK;
 }
 
-static lmc_status check_numbers(const struct lmc_model *m) {
-    const gguf_file *f = m->gguf;
-    const char *a = m->hp.arch;
+lmc_status model_check_keys(const gguf_file *f, const char *a) {
     lmc_status st = check_f32(f, a, "attention.layer_norm_rms_epsilon", 0.0, 1.0,
                               "it must be finite and in (0, 1]");
     if (st == LMC_OK)
@@ -104,8 +102,7 @@ lmc_status model_check_vocab(const gguf_file *f, int32_t n_vocab) {
 }
 
 lmc_status model_check(const struct lmc_model *m) {
-    lmc_status st = check_numbers(m);
-    if (st == LMC_OK) st = check_blocks(m);
+    lmc_status st = check_blocks(m);
     if (st == LMC_OK) st = model_check_vocab(m->gguf, m->hp.n_vocab);
     return st;
 }
