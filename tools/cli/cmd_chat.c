@@ -45,9 +45,8 @@ static void usage(FILE *to) {
             "When stdin is not a terminal, each line is one user message (for scripts); a line\n"
             "per turn on stderr says how many prompt tokens were processed.\n\n"
             "commands:  /reset  forget the conversation   /system TEXT  set the system prompt\n"
-            "           /help   this list                 /exit         quit\n\n"
-            "  --no-prefix-cache       process the whole conversation every turn (for tests)\n");
-    gen_print_flags_help(to, true);
+            "           /help   this list                 /exit         quit\n\n");
+    flags_help(to, CMD_CHAT);
 }
 
 typedef struct {
@@ -207,18 +206,20 @@ int cmd_chat(int argc, char **argv) {
     gen_opts o;
     gen_opts_default(&o);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_CHAT, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        if (v.id == FL_HELP) {
             usage(stdout);
             return CLI_OK;
         }
-        if (!strcmp(a, "--no-prefix-cache")) {
+        if (v.id == FL_NO_PREFIX_CACHE)
             g_no_prefix_cache = true;
-            continue;
-        }
-        int r = gen_parse_flag(&o, argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r == 0) return cli_usage_error(argv[0], "unknown option '%s'", a);
+        else if (v.id == FL_CONVERSATION)
+            continue; /* chat is llama.cpp's conversation mode already */
+        else if ((r = gen_apply_flag(&o, CMD_CHAT, &v)) <= 0)
+            return r < 0 ? CLI_USAGE : cli_usage_error(argv[0], "option %s is not handled", v.flag);
     }
     bool tmpl_err;
     char *tmpl = gen_load_template(&o, &tmpl_err);
