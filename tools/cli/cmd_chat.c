@@ -12,28 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_stop;      /* Ctrl-C during a reply: stop it */
-static volatile sig_atomic_t g_at_prompt; /* waiting for the user's line */
-static volatile sig_atomic_t g_prompt_int;
+static volatile sig_atomic_t g_stop;       /* Ctrl-C during a reply: stop it */
+static volatile sig_atomic_t g_at_prompt;  /* waiting for the user's line */
+static volatile sig_atomic_t g_prompt_int; /* Ctrl-C at the prompt since the last line entered */
 static bool
     g_no_prefix_cache; /* --no-prefix-cache: decode every turn from scratch (to test reuse) */
 
+/* Ctrl-C: during a reply it stops the reply; at the prompt it makes readline return (no
+ * SA_RESTART), and read_line clears the line or, the second time in a row, quits. */
 static void on_sigint(int sig) {
     (void)sig;
-    if (!g_at_prompt) {
+    if (g_at_prompt)
+        g_prompt_int++;
+    else
         g_stop = 1;
-        return;
-    }
-    if (g_prompt_int) { /* second Ctrl-C at the prompt: leave (the terminal is in cooked mode here)
-                         */
-        if (write(2, "\n", 1) < 0) {
-        }
-        _exit(0);
-    }
-    g_prompt_int = 1;
-    static const char msg[] = "\n(Ctrl-C again to quit, or /exit)\n";
-    if (write(2, msg, sizeof msg - 1) < 0) {
-    }
 }
 
 static void usage(FILE *to) {
@@ -181,14 +173,32 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
             res.st.t_gen > 0 && res.st.n_gen > 1 ? (res.st.n_gen - 1) / res.st.t_gen : 0.0);
 }
 
+/* The user's next line; NULL to quit (Ctrl-D, twice Ctrl-C at the prompt, the end of stdin). On a
+ * terminal, quitting leaves the cursor on a fresh line. */
 static char *read_line(bool tty) {
     if (tty) {
-        g_prompt_int = 0;
-        g_at_prompt = 1;
-        char *line = readline("> ");
-        g_at_prompt = 0;
-        if (line && *line) add_history(line);
-        return line;
+        for (;;) {
+            int ints = g_prompt_int;
+            g_at_prompt = 1;
+            char *line = readline("> ");
+            g_at_prompt = 0;
+            if (g_prompt_int == ints) { /* a line, or Ctrl-D (end of input) */
+                g_prompt_int = 0;
+                if (!line) {
+                    fputc('\n', stdout);
+                    fflush(stdout);
+                }
+                if (line && *line) add_history(line);
+                return line;
+            }
+            free(line); /* Ctrl-C: the line is dropped */
+            if (g_prompt_int >= 2) {
+                fputc('\n', stdout);
+                fflush(stdout);
+                return NULL;
+            }
+            fprintf(stderr, "\n(Ctrl-C again to quit, Ctrl-D or /exit)\n");
+        }
     }
     char *line = NULL;
     size_t cap = 0;
