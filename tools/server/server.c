@@ -269,6 +269,7 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
         goto done;
     }
     int32_t room = S->n_ctx - r->n_prompt;
+    if (r->max_tokens <= 0 && S->n_predict > 0) r->max_tokens = S->n_predict; /* serve -n */
     if (r->max_tokens <= 0 || r->max_tokens > room) r->max_tokens = room;
     make_id(r->id, sizeof r->id, kind == SRV_KIND_CHAT ? "chatcmpl-" : "cmpl-");
     r->created = (int64_t)time(NULL);
@@ -394,7 +395,6 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     srv_request *r = srv_request_new();
     if (!r) return fail(c, 500, NULL, NULL, "%s", "out of memory");
     r->sp = S->sp; /* the command line's defaults; the request's fields override them */
-    if (S->n_predict > 0) r->max_tokens = S->n_predict;
     if (!build_request(S, cs->body, cs->len, kind, r, &err)) {
         srv_request_release(r);
         return send_error(c, &err);
