@@ -129,6 +129,9 @@ def main():
               f"-n 6: max_tokens by default: {a['usage']}")
         h = post(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0})
         check(h["usage"]["completion_tokens"] > 6, f"a request's max_tokens wins: {h['usage']}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/props", timeout=30) as r:
+            par = json.loads(r.read())["default_generation_settings"]["params"]
+        check(par["temperature"] == 0 and par["n_predict"] == 6, f"/props shows --temp and -n: {par}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -154,6 +157,9 @@ def main():
         a = post(port, "/v1/chat/completions", {"messages": msgs, "max_tokens": 1})
         check(a["usage"]["prompt_tokens"] == n_expect,
               f"--chat-template llama3: {a['usage']['prompt_tokens']} prompt tokens, expected {n_expect}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/props", timeout=30) as r:
+            tmpl = json.loads(r.read())["chat_template"]
+        check("<|start_header_id|>" in tmpl, "/props shows the --chat-template in use")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -512,7 +512,8 @@ static enum MHD_Result handle_simple(server *S, struct MHD_Connection *c, conn_s
     api_error err;
     char *out = NULL;
     const char *type = "application/json";
-    srv_props props = {S->model, S->model_id, S->model_path, S->n_ctx, S->n_slots, !!S->embedder};
+    srv_props props = {S->model,      S->model_id, S->model_path, S->n_ctx, S->n_slots,
+                       !!S->embedder, S->sp,       S->n_predict,  S->tmpl};
     static const char *const names[R_COUNT] = {"/",
                                                "/health",
                                                "/v1/models",
