@@ -4,8 +4,11 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define KERN_VNNI 1
 #define KERN_512 1
+#ifndef KERN_FILL /* kernels_np_avx512.c compiles this file again under other names */
 #define KERN_FILL kern_fill_avx512
 #define KERN_NAME "avx512"
+#define KERN_FILL_MORE kern_fill_avx512_z
+#endif
 #define KNR_F 6
 #define KNT_F 4
 #define KNR 4
@@ -14,9 +17,8 @@
 #define KNT_K 4
 #define KNR_8 4
 #define KNT_8 4
-#define KERN_FILL_MORE kern_fill_avx512_z
 #include "kernels.h"
-void kern_fill_avx512_z(kern_table *t);
+void KERN_FILL_MORE(kern_table *t);
 #include "kernels_x86.h"
 #endif
 
@@ -239,8 +241,8 @@ KINLINE void q4_0d_step(const int NR, const int NT, int64_t K, const uint8_t *w,
         const uint8_t *blk = w + r * ws + b * 18;
         /* the next tile's rows (2 or 4 tiles ahead was no better in the model's decode, 2 threads)
          */
-        _mm_prefetch((const char *)blk + NR * ws, _MM_HINT_T0);
-        _mm_prefetch((const char *)blk + NR * ws + 64, _MM_HINT_T0);
+        KPF((const char *)blk + NR * ws);
+        KPF((const char *)blk + NR * ws + 64);
         __m512i A, B;
         if (nblk == 4) {
             A = _mm512_loadu_si512((const void *)blk);
@@ -857,7 +859,7 @@ static void gemm_f16p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint
     }
 }
 
-void kern_fill_avx512_z(kern_table *t) {
+void KERN_FILL_MORE(kern_table *t) {
     t->gemm[LMC_TYPE_F16] = gemm_f16p;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0p;
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kt;
