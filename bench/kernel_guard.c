@@ -14,7 +14,8 @@
  * Build after `make`:  cc -O2 -Isrc -Iinclude bench/kernel_guard.c build/liblmccore.a -lpcre2-8
  *   -lcjson -lm -lpthread -o build/kernel_guard
  * Usage: build/kernel_guard MODEL.gguf [THREADS=2] [ROUNDS=7] [P=64] [PLAYERS=1] [MARGIN=0.02]
- *   (P 0: decode only; env GUARD_TABLES=avx2,avx512np: only those SIMD tables besides the default) */
+ *   (P 0: decode only; env GUARD_TABLES=avx2,avx512np: only those SIMD tables besides the default)
+ */
 #include "cpu/cpu.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
@@ -35,7 +36,8 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* The weights of layers [l0, l1) (and the output when with_output), through table kt, n_tok tokens. */
+/* The weights of layers [l0, l1) (and the output when with_output), through table kt, n_tok tokens.
+ */
 static void pass(tp_pool *p, const lmc_model *m, const kern_table *kt, int l0, int l1,
                  int with_output, const float *x, float *y, int n_tok) {
     for (int l = l0; l < l1; l++) {
@@ -102,7 +104,8 @@ static int run_test(const char *test, tp_pool *p, const lmc_model *m, const kern
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MODEL.gguf [THREADS=2] [ROUNDS=7] [P=64] [PLAYERS=1] [MARGIN=0.02]\n",
+        fprintf(stderr,
+                "usage: %s MODEL.gguf [THREADS=2] [ROUNDS=7] [P=64] [PLAYERS=1] [MARGIN=0.02]\n",
                 argv[0]);
         return 2;
     }
@@ -119,6 +122,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", lmc_last_error());
         return 1;
     }
+    model_weights_hugepages(m); /* as the CPU backend does (env LMC_HUGEPAGES) */
+    printf("weights: %s\n", m->weights_copy ? "copied into huge-page memory" : "the file mapping");
     const kern_table *kt[MAX_V];
     const char *names[MAX_V];
     static char best_name[64];
@@ -127,7 +132,8 @@ int main(int argc, char **argv) {
     const char *simd[] = {"avx2", "avx2np", "avx512", "avx512np", "zen4"};
     const char *only = getenv("GUARD_TABLES"); /* e.g. "avx2,avx512np": only these (and ref) */
     for (int i = 0; i < 5; i++)
-        if (kern_named(simd[i]) && kern_named(simd[i]) != kern_best() && (!only || in_list(only, simd[i])))
+        if (kern_named(simd[i]) && kern_named(simd[i]) != kern_best() &&
+            (!only || in_list(only, simd[i])))
             kt[nv] = kern_named(simd[i]), names[nv++] = simd[i];
     snprintf(best_name, sizeof best_name, "default(%s)", kern_best()->name);
     kt[nv] = kern_best(), names[nv++] = best_name;
@@ -143,7 +149,8 @@ int main(int argc, char **argv) {
     if (tp_create(nth, cpu_matmul_scratch_bytes(K, ntok), &p) != LMC_OK) return 1;
     printf("kernel_guard: %s, %d thread%s, CPU: %s\n", argv[1], nth, nth > 1 ? "s" : "",
            kern_cpu_description());
-    int fails = run_test("decode", p, m, kt, names, nv, rounds, 0, m->hp.n_layer, 1, x, y, 1, margin);
+    int fails =
+        run_test("decode", p, m, kt, names, nv, rounds, 0, m->hp.n_layer, 1, x, y, 1, margin);
     if (P > 0) {
         const int l1 = players < m->hp.n_layer ? players : m->hp.n_layer;
         fails += run_test("prompt", p, m, kt, names, nv, rounds, 0, l1, 0, x, y, P, margin);
@@ -152,7 +159,9 @@ int main(int argc, char **argv) {
     lmc_model_free(m);
     free(x);
     free(y);
-    if (fails) fprintf(stderr, "GUARD FAILED: %d fast path(s) slower than ref\n", fails);
-    else printf("guard passed: no fast path slower than ref\n");
+    if (fails)
+        fprintf(stderr, "GUARD FAILED: %d fast path(s) slower than ref\n", fails);
+    else
+        printf("guard passed: no fast path slower than ref\n");
     return fails ? 1 : 0;
 }
