@@ -57,8 +57,7 @@ void model_weights_hugepages(const struct lmc_model *mc) {
     const size_t len = (size_t)n + HUGE_BYTES;
     void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) goto out; /* the mapping keeps working: nothing lost */
-    uint8_t *dst =
-        (uint8_t *)(((uintptr_t)map + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1));
+    uint8_t *dst = (uint8_t *)(((uintptr_t)map + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1));
     madvise(dst, (size_t)n, MADV_HUGEPAGE);
     const uint8_t *src = f->base + f->data_offset;
     memcpy(dst, src, (size_t)n);

@@ -424,11 +424,13 @@ static const kern_table *kern_lookup(const char *name) {
 /* --- the Zen 4 table: avx512, with decode of some types taken from avx2np -----------------------
  * Zen 4 (AMD family 25 with AVX-512; Zen 3, the same family, has none) runs 512-bit operations as
  * two 256-bit halves. On the 2-core Zen 4 VM (family 25 model 17) the decode mat-vecs read from
- * DRAM at very different rates per table (bench/kernel_guard, the TinyLlama-geometry models, tables
- * interleaved round by round; docs/PERFORMANCE.md, issue 20): F16 avx512 0.72x the exact path,
- * avx512np 1.03x, avx2np 1.19x; Q4_K_M avx512 21x, avx512np 14x, avx2 26x, avx2np 29x; Q8_0 and
- * Q4_0 fastest with avx512 as it is. So: batches under 4 tokens (decode) of the float types and the
- * K-quants take avx2np's kernels, everything else avx512's (prompts are compute-bound there). */
+ * DRAM at very different rates per table (bench/kernel_guard and kernel_bench, tables interleaved;
+ * docs/PERFORMANCE.md, issue 20). One thread, 45056 x 2048 from DRAM (GB/s of weights): F16
+ * avx512 12, 256-bit without prefetch 24-25; Q4_K avx512 11.6, avx2np 14.8, avx512np (one row per
+ * tile, no prefetch) 17.4; Q6_K avx512 9.8, avx512np 16.1; Q4_0 avx512 13.3, avx512np 11.5; Q8_0
+ * fastest with avx512 in the model. So: batches under 4 tokens (decode) of the float types take
+ * avx2np's kernels, of the K-quants avx512np's, everything else avx512's (prompts are compute-bound
+ * and keep avx512's). */
 enum { SPLIT_NT = 4 }; /* the token count where cpu_matmul's kernels switch layouts anyway */
 static kern_gemm_fn g_split_dec[LMC_TYPE_COUNT], g_split_pp[LMC_TYPE_COUNT];
 #define SPLIT_GEMM(T)                                                                              \
@@ -447,23 +449,26 @@ static void fill_zen4(kern_table *t) {
     static const struct {
         uint32_t type;
         kern_gemm_fn fn;
-    } split[] = {
-        {LMC_TYPE_F32, gemm_split_LMC_TYPE_F32},   {LMC_TYPE_F16, gemm_split_LMC_TYPE_F16},
-        {LMC_TYPE_BF16, gemm_split_LMC_TYPE_BF16}, {LMC_TYPE_Q4_K, gemm_split_LMC_TYPE_Q4_K},
-        {LMC_TYPE_Q5_K, gemm_split_LMC_TYPE_Q5_K}, {LMC_TYPE_Q6_K, gemm_split_LMC_TYPE_Q6_K}};
+        const kern_table *dec; /* where decode comes from */
+    } split[] = {{LMC_TYPE_F32, gemm_split_LMC_TYPE_F32, &g_avx2np},
+                 {LMC_TYPE_F16, gemm_split_LMC_TYPE_F16, &g_avx2np},
+                 {LMC_TYPE_BF16, gemm_split_LMC_TYPE_BF16, &g_avx2np},
+                 {LMC_TYPE_Q4_K, gemm_split_LMC_TYPE_Q4_K, &g_avx512np},
+                 {LMC_TYPE_Q5_K, gemm_split_LMC_TYPE_Q5_K, &g_avx512np},
+                 {LMC_TYPE_Q6_K, gemm_split_LMC_TYPE_Q6_K, &g_avx512np}};
     *t = g_avx512;
     t->name = "zen4";
     for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         const uint32_t ty = split[i].type;
         /* the two halves read the same activation format (both tables keep the scalar's) */
-        if (g_avx2np.xfmt[ty] != g_avx512.xfmt[ty]) continue;
-        g_split_dec[ty] = g_avx2np.gemm[ty];
+        if (split[i].dec->xfmt[ty] != g_avx512.xfmt[ty] || !split[i].dec->gemm[ty]) continue;
+        g_split_dec[ty] = split[i].dec->gemm[ty];
         g_split_pp[ty] = g_avx512.gemm[ty];
         t->gemm[ty] = split[i].fn;
     }
 }
 
-/* the types whose decode comes from avx2np on Zen 4 */
+/* the types whose kernels come from avx2np when Zen 4 is forced onto AVX2 */
 static const uint32_t k_zen4_np[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16,
                                      LMC_TYPE_Q4_K, LMC_TYPE_Q5_K, LMC_TYPE_Q6_K};
 

@@ -10,11 +10,12 @@
  *           f32 dot), and the portable dot/axpy in attention: results that do not depend on the
  *           CPU's SIMD extensions. Slower; for verification.
  *   scalar  the portable C kernels (what a CPU without AVX2 runs), portable dot/axpy.
- *   avx2    AVX2 + FMA + F16C kernels (on Zen 4 with avx2np's for the types zen4 takes from it).
+ *   avx2    AVX2 + FMA + F16C kernels (on Zen 4 with avx2np's for the float types and K-quants).
  *   avx512  AVX-512 (F, BW, VL, DQ, VNNI, BF16, VBMI) kernels.
- *   avx2np, avx512np  the same without software prefetch in decode's weight streams.
- *   zen4    avx512, with decode (< 4 tokens) of F32/F16/BF16 and the K-quants through avx2np's
- *           kernels (kernels.c says why); where the CPU has avx512.
+ *   avx2np, avx512np  the same without software prefetch in decode's weight streams (avx512np:
+ *           and one weight row at a time in the K-quant and Q4_0 decode tiles).
+ *   zen4    avx512, with decode (< 4 tokens) of F32/F16/BF16 through avx2np's kernels and of the
+ *           K-quants through avx512np's (kernels.c says why); where the CPU has avx512.
  * Unset, empty, unknown or not supported by this CPU: the best the CPU supports, by its features
  * and microarchitecture: zen4 on AMD family 25 with AVX-512 (Zen 4), else avx512, avx2, scalar.
  * Types a table has no gemm for (Q2_K, Q3_K, the IQ types, ...) take the exact path under every

@@ -13,7 +13,9 @@
 #define KNT_F 4
 #define KNR 4
 #define KNT 4
+#ifndef KNR_K /* kernels_np_avx512.c: 1 (one weight stream per thread) */
 #define KNR_K 2
+#endif
 #define KNT_K 4
 #define KNR_8 4
 #define KNT_8 4
@@ -195,7 +197,9 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
  * rows ahead keeps enough misses in flight to reach the single-thread read bandwidth (kernel
  * microbenchmark, one thread, 45056 x 2048 from DRAM: 35 GMAC/s with the row-major tile, 46 with 4
  * rows, 60 with 8 = ~34 GB/s; in cache 46 -> 80). */
-enum { Q4D_NR = 8 };
+#ifndef Q4D_NR /* kernels_np_avx512.c: 1 */
+#define Q4D_NR 8
+#endif
 
 /* blocks b .. b + nblk - 1 (nblk <= 4; a constant 4 in the main loop: no masks) */
 KINLINE void q4_0d_step(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
