@@ -427,10 +427,10 @@ static const kern_table *kern_lookup(const char *name) {
  * DRAM at very different rates per table (bench/kernel_guard and kernel_bench, tables interleaved;
  * docs/PERFORMANCE.md, issue 20). One thread, 45056 x 2048 from DRAM (GB/s of weights): F16
  * avx512 12, 256-bit without prefetch 24-25; Q4_K avx512 11.6, avx2np 14.8, avx512np (one row per
- * tile, no prefetch) 17.4; Q6_K avx512 9.8, avx512np 16.1; Q4_0 avx512 13.3, avx512np 11.5; Q8_0
- * fastest with avx512 in the model. So: batches under 4 tokens (decode) of the float types take
- * avx2np's kernels, of the K-quants avx512np's, everything else avx512's (prompts are compute-bound
- * and keep avx512's). */
+ * tile, no prefetch) 17.4; Q6_K avx512 9.8, avx512np 16.1. Q4_0 in the model's decode (random
+ * weights there were different): avx512 21.6 tok/s, avx512np 27.7 (1 thread). Q8_0 fastest with
+ * avx512. So: batches under 4 tokens (decode) of the float types take avx2np's kernels, of Q4_0 and
+ * the K-quants avx512np's, everything else avx512's (prompts are compute-bound: avx512's). */
 enum { SPLIT_NT = 4 }; /* the token count where cpu_matmul's kernels switch layouts anyway */
 static kern_gemm_fn g_split_dec[LMC_TYPE_COUNT], g_split_pp[LMC_TYPE_COUNT];
 #define SPLIT_GEMM(T)                                                                              \
@@ -441,6 +441,7 @@ static kern_gemm_fn g_split_dec[LMC_TYPE_COUNT], g_split_pp[LMC_TYPE_COUNT];
 SPLIT_GEMM(LMC_TYPE_F32)
 SPLIT_GEMM(LMC_TYPE_F16)
 SPLIT_GEMM(LMC_TYPE_BF16)
+SPLIT_GEMM(LMC_TYPE_Q4_0)
 SPLIT_GEMM(LMC_TYPE_Q4_K)
 SPLIT_GEMM(LMC_TYPE_Q5_K)
 SPLIT_GEMM(LMC_TYPE_Q6_K)
@@ -453,6 +454,7 @@ static void fill_zen4(kern_table *t) {
     } split[] = {{LMC_TYPE_F32, gemm_split_LMC_TYPE_F32, &g_avx2np},
                  {LMC_TYPE_F16, gemm_split_LMC_TYPE_F16, &g_avx2np},
                  {LMC_TYPE_BF16, gemm_split_LMC_TYPE_BF16, &g_avx2np},
+                 {LMC_TYPE_Q4_0, gemm_split_LMC_TYPE_Q4_0, &g_avx512np},
                  {LMC_TYPE_Q4_K, gemm_split_LMC_TYPE_Q4_K, &g_avx512np},
                  {LMC_TYPE_Q5_K, gemm_split_LMC_TYPE_Q5_K, &g_avx512np},
                  {LMC_TYPE_Q6_K, gemm_split_LMC_TYPE_Q6_K, &g_avx512np}};
