@@ -421,7 +421,7 @@ static const kern_table *kern_lookup(const char *name) {
     return NULL;
 }
 
-/* --- the Zen 4 table: avx512, with decode of some types taken from avx2np -----------------------
+/* --- the Zen 4 table: avx512, with decode of some types from avx2np / avx512np -----------------
  * Zen 4 (AMD family 25 with AVX-512; Zen 3, the same family, has none) runs 512-bit operations as
  * two 256-bit halves. On the 2-core Zen 4 VM (family 25 model 17) the decode mat-vecs read from
  * DRAM at very different rates per table (bench/kernel_guard and kernel_bench, tables interleaved;
@@ -514,6 +514,7 @@ static void kern_init(void) {
     g_best = t;
 }
 
+/* (one static buffer: for benchmarks' output, not for concurrent callers) */
 const char *kern_cpu_description(void) {
     pthread_once(&g_once, kern_init);
     snprintf(g_cpu_desc, sizeof g_cpu_desc, "%s family %d model %d (default kernels: %s)",
