@@ -37,6 +37,15 @@ bool cuda_fam_supported(const lmc_model *m, char *why, size_t size) {
     return false;
 }
 
+// A vector of head_dim values (a q/k norm) or of q | k | v rows (a bias) in the stored row order
+// of cuda_rope_row (rows past q | k stay).
+static void fam_permute(std::vector<float> &v, const lmc_hparams &hp, int64_t n_qk) {
+    if (hp.rope != LMC_ROPE_NEOX) return;
+    const std::vector<float> src(v);
+    for (int64_t r = 0; r < n_qk; r++)
+        v[r] = src[cuda_rope_row(hp.rope, hp.head_dim, hp.n_rot, r)];
+}
+
 static lmc_status fam_vec(float **d, const gguf_tensor *t, int n, const lmc_hparams *perm = NULL) {
     *d = NULL;
     if (!t) return LMC_OK;
@@ -52,15 +61,6 @@ static lmc_status fam_vec(float **d, const gguf_tensor *t, int n, const lmc_hpar
         st = cuda_check(cudaMemcpy(*d, tmp.data(), (size_t)n * 4, cudaMemcpyHostToDevice),
                         "variant vectors");
     return st;
-}
-
-// A vector of head_dim values (a q/k norm) or of q | k | v rows (a bias) in the stored row order
-// of cuda_rope_row (rows past q | k stay).
-static void fam_permute(std::vector<float> &v, const lmc_hparams &hp, int64_t n_qk) {
-    if (hp.rope != LMC_ROPE_NEOX) return;
-    const std::vector<float> src(v);
-    for (int64_t r = 0; r < n_qk; r++)
-        v[r] = src[cuda_rope_row(hp.rope, hp.head_dim, hp.n_rot, r)];
 }
 
 // bq | bk | bv as one vector (the row order of the fused q/k/v output).
