@@ -4,6 +4,7 @@
 // KV shift's rotation. The attention options (scale, soft-cap, window) live in cuda_attention.cu.
 #include "cuda_block_ops.cuh"
 #include "cuda_device.cuh"
+#include "cuda_launch.cuh"
 #include <math.h>
 #include <stdio.h>
 
@@ -177,6 +178,8 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_he
                            const float *__restrict__ q_norm, const float *__restrict__ k_norm,
                            float eps, bool neox, const double *__restrict__ freq, float attn_factor,
                            float *k_cache, float *v_cache) {
+    pdl_trigger(); // the attention after it may launch; it waits for this kernel's writes
+    pdl_wait();    // the q/k/v mat-vec's results, and *pos0
     const int t = blockIdx.x, pos = *pos0 + t;
     const int kv_dim = n_head_kv * hd, row_n = n_head * hd + 2 * kv_dim, half = n_rot / 2;
     float *row = qkv + (int64_t)t * row_n;
@@ -228,9 +231,9 @@ cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head,
                           float attn_factor, float *k_cache, float *v_cache, cudaStream_t s) {
     if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
         return cudaErrorInvalidValue;
-    k_qkv_post<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, hd, n_rot, bias, q_norm, k_norm,
-                                     eps, neox, freq, attn_factor, k_cache, v_cache);
-    return cudaGetLastError();
+    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
+    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, n_head, n_head_kv, hd, n_rot,
+                      bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
 }
 
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
