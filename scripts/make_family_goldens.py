@@ -59,7 +59,7 @@ MODELS = [
     # Phi-4-mini's geometry scaled down: partial rotary (rope.dimension_count 3/4 of the head),
     # GQA, tied output, fused qkv, LongRoPE factors of n_rot/2 with their attn_factor
     dict(name="phi4mini-partial-rope", arch="phi3", embd=256, heads=4, kv_heads=2, rot=48, ff=256,
-         layers=3, tied=True, seed=11, fused_qkv=True, rope_factors=True, orig_ctx=256,
+         layers=3, tied=True, seed=20, fused_qkv=True, rope_factors=True, orig_ctx=256,
          rope_attn_factor=1.19, types=["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M"], ctxs=[512, 256]),
 ]
 
