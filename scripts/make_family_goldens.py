@@ -10,7 +10,9 @@ The F32 and F16 files are rebuilt bit for bit from their seed by write_model() (
 package: the test does that too, so they are not committed); the quantized ones need llama.cpp and
 are committed next to the goldens in tests/data/families/.
 
-usage: make_family_goldens.py [OUT_DIR]   (default tests/data/families; needs llama-cpp-python)
+usage: make_family_goldens.py [--only NAME[,NAME...]] [OUT_DIR]
+           (default tests/data/families; needs llama-cpp-python; --only remakes those models'
+           files and goldens and keeps the others' in goldens.json)
        make_family_goldens.py --gemma3-270m gemma-3-270m-q4_k_m.gguf [OUT_DIR]
            (the real model's golden: gemma3-270m.golden.json)
 """
@@ -54,6 +56,11 @@ MODELS = [
          types=["F32", "F16", "Q8_0", "Q4_0", "Q4_1"], ctxs=[512, 256]),
     dict(name="phi3-gqa-k", arch="phi3", embd=256, heads=4, kv_heads=2, ff=256, layers=2,
          tied=True, seed=10, fused_qkv=False, types=["F32", "Q4_K_M"]),
+    # Phi-4-mini's geometry scaled down: partial rotary (rope.dimension_count 3/4 of the head),
+    # GQA, tied output, fused qkv, LongRoPE factors of n_rot/2 with their attn_factor
+    dict(name="phi4mini-partial-rope", arch="phi3", embd=256, heads=4, kv_heads=2, rot=48, ff=256,
+         layers=3, tied=True, seed=20, fused_qkv=True, rope_factors=True, orig_ctx=256,
+         rope_attn_factor=1.19, types=["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M"], ctxs=[512, 256]),
 ]
 
 FTYPES = {"Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "Q5_0": 8, "Q5_1": 9, "Q4_K_M": 15, "Q5_K_M": 17,
@@ -115,9 +122,10 @@ def tensors(c):
     out.append(("output_norm.weight", norm(E)))
     if not c["tied"]:
         out.append(("output.weight", mat(N_VOCAB, E)))
-    if c.get("rope_factors"):
-        out.append(("rope_factors_long.weight", np.linspace(1.0, 8.0, hd // 2).astype(np.float32)))
-        out.append(("rope_factors_short.weight", np.linspace(1.0, 1.5, hd // 2).astype(np.float32)))
+    if c.get("rope_factors"):  # one divisor per rotated pair
+        rot = c.get("rot", hd)
+        out.append(("rope_factors_long.weight", np.linspace(1.0, 8.0, rot // 2).astype(np.float32)))
+        out.append(("rope_factors_short.weight", np.linspace(1.0, 1.5, rot // 2).astype(np.float32)))
     return out
 
 
@@ -137,7 +145,7 @@ def write_model(c, path, ftype="F32", edit=None):
     if "head_dim" in c:
         w.add_key_length(hd)
         w.add_value_length(hd)
-    w.add_rope_dimension_count(hd)
+    w.add_rope_dimension_count(c.get("rot", hd))
     w.add_layer_norm_rms_eps(1e-6 if arch.startswith("gemma") else 1e-5)
     w.add_rope_freq_base(c.get("rope_base", 10000.0))
     w.add_file_type(0 if ftype == "F32" else 1)
@@ -222,9 +230,11 @@ def real_gemma3(path, out_dir):
 
 def main():
     args = sys.argv[1:]
-    gemma = None
+    gemma, only = None, None
     if args[:1] == ["--gemma3-270m"]:
         gemma, args = args[1], args[2:]
+    if args[:1] == ["--only"]:
+        only, args = set(args[1].split(",")), args[2:]
     out_dir = args[0] if args else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "families")
     if gemma:
@@ -232,7 +242,13 @@ def main():
     tmp = os.path.join(out_dir, "tmp")
     os.makedirs(tmp, exist_ok=True)
     goldens = []
+    gpath = os.path.join(out_dir, "goldens.json")
+    if only:  # keep the other models' goldens as they are
+        with open(gpath) as f:
+            goldens = [g for g in json.load(f)["goldens"] if g["model"] not in only]
     for c in MODELS:
+        if only and c["name"] not in only:
+            continue
         f32 = os.path.join(tmp, c["name"] + "-F32.gguf")
         write_model(c, f32, "F32")
         ids = prompt_ids(c)
@@ -251,7 +267,7 @@ def main():
                                     prompt_ids=ids, logits=logits, greedy_ids=greedy,
                                     margins=margins))
                 print(f"{fname} n_ctx {n_ctx}: greedy {greedy[:8]}... min margin {min(margins):.3g}")
-    with open(os.path.join(out_dir, "goldens.json"), "w") as f:
+    with open(gpath, "w") as f:
         json.dump(dict(generator="scripts/make_family_goldens.py", models=MODELS, goldens=goldens),
                   f)
     for name in os.listdir(tmp):

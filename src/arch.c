@@ -246,11 +246,12 @@ static lmc_status arch_sizes(const gguf_file *f, lmc_hparams *hp) {
     hp->head_dim = (int32_t)hd_k;
     hp->n_ctx_train = (int32_t)(n_ctx ? n_ctx : 2048);
     if (!arch_key_u32(f, hp->arch, "rope.dimension_count", &n_rot)) n_rot = hd_k;
-    if (n_rot != hd_k)
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "%s: rope.dimension_count %u with head size %u: partial rotary embeddings "
-                       "are not supported",
-                       f->path, n_rot, hd_k);
+    /* partial rotary (Phi-4-mini: 96 of 128): the first n_rot dims of a head turn */
+    if (n_rot == 0 || n_rot > hd_k || n_rot % 2)
+        return lmc_err(LMC_ERR_FORMAT,
+                       "%s: %s.rope.dimension_count %u with head size %u: it must be even, "
+                       "positive and at most the head size",
+                       f->path, hp->arch, n_rot, hd_k);
     hp->n_rot = (int32_t)n_rot;
     return LMC_OK;
 }

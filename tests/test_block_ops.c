@@ -74,8 +74,8 @@ static void test_rope_neox(int head_dim, int n_heads, double pos, double base) {
             w[h * head_dim + 2 * i] = v[h * head_dim + i];
             w[h * head_dim + 2 * i + 1] = v[h * head_dim + i + half];
         }
-    cpu_rope_neox(v, n_heads, head_dim, cs);
-    cpu_rope(w, n_heads, head_dim, cs);
+    cpu_rope_neox(v, n_heads, head_dim, head_dim, cs);
+    cpu_rope(w, n_heads, head_dim, head_dim, cs);
     double worst = 0, worst_perm = 0;
     for (int h = 0; h < n_heads; h++)
         for (int i = 0; i < half; i++) {
@@ -96,6 +96,39 @@ static void test_rope_neox(int head_dim, int n_heads, double pos, double base) {
     free(v);
     free(w);
     free(orig);
+}
+
+/* Partial rotary (Phi-4-mini, rope.dimension_count < head size): the first n_rot values of each
+ * head turn with theta_i = pos * base^(-2i/n_rot) (NEOX pairs (i, i + n_rot/2), normal pairs
+ * (2i, 2i+1)); the others are left as they are. Checked against the formula in double. */
+static void test_rope_partial(int head_dim, int n_rot, int n_heads, double pos, int neox) {
+    const int half = n_rot / 2;
+    double inv[256];
+    float cs[512], v[4 * 512], orig[4 * 512];
+    for (int i = 0; i < half; i++)
+        inv[i] = pow(10000.0, -2.0 * i / n_rot);
+    cpu_rope_cos_sin(pos, inv, n_rot, cs);
+    for (int i = 0; i < head_dim * n_heads; i++)
+        orig[i] = v[i] = rnd();
+    (neox ? cpu_rope_neox : cpu_rope)(v, n_heads, head_dim, n_rot, cs);
+    double worst = 0;
+    int tail_changed = 0;
+    for (int h = 0; h < n_heads; h++) {
+        const float *o = orig + h * head_dim;
+        const float *r = v + h * head_dim;
+        for (int i = 0; i < half; i++) {
+            const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+            double th = pos * inv[i], a = o[ia], b = o[ib];
+            worst = fmax(worst, fabs(r[ia] - (a * cos(th) - b * sin(th))));
+            worst = fmax(worst, fabs(r[ib] - (a * sin(th) + b * cos(th))));
+        }
+        for (int i = n_rot; i < head_dim; i++)
+            tail_changed += r[i] != o[i];
+    }
+    CHECK(worst < 1e-5, "rope partial d=%d n_rot=%d neox=%d: worst abs error %g", head_dim, n_rot,
+          neox, worst);
+    CHECK(tail_changed == 0, "rope partial d=%d n_rot=%d: %d values past n_rot changed", head_dim,
+          n_rot, tail_changed);
 }
 
 /* Per-head RMSNorm (qwen3/gemma3 q and k): each head of d values normalized on its own. */
@@ -125,6 +158,10 @@ int main(void) {
     test_rope_neox(64, 3, 7, 10000);
     test_rope_neox(128, 2, 4095, 1e6);
     test_rope_neox(256, 1, 31, 10000);
+    for (int neox = 0; neox < 2; neox++) {
+        test_rope_partial(128, 96, 3, 4095, neox);
+        test_rope_partial(64, 16, 2, 7, neox);
+    }
     test_head_rmsnorm();
     return t_done();
 }

@@ -49,15 +49,16 @@ static void make_freq(double *fr, int hd, double base, double scale, int factors
         fr[i] = scale * pow(base, -2.0 * i / hd) / (factors ? 1.0 + 0.37 * i : 1.0);
 }
 
-static void test_qkv_post(int n_head, int n_head_kv, int hd, int pos0, int bias, int norm, int neox,
-                          float attn_factor, double base) {
+/* n_rot < hd: partial rotary (Phi-4-mini), the dims past n_rot pass unchanged */
+static void test_qkv_post_rot(int n_head, int n_head_kv, int hd, int n_rot, int pos0, int bias,
+                              int norm, int neox, float attn_factor, double base) {
     const int n_tok = 3, q_dim = n_head * hd, kv_dim = n_head_kv * hd, row = q_dim + 2 * kv_dim;
     float *x = malloc(4 * (size_t)n_tok * row), *ref = malloc(4 * (size_t)n_tok * row);
     float *b = malloc(4 * (size_t)row), *qn = malloc(4 * (size_t)hd), *kn = malloc(4 * (size_t)hd);
     float *ko = malloc(4 * (size_t)n_tok * kv_dim), *vo = malloc(4 * (size_t)n_tok * kv_dim);
     float *cs = malloc(4 * (size_t)hd);
     double *fr = malloc(8 * (size_t)hd / 2);
-    make_freq(fr, hd, base, attn_factor != 1.0f ? 0.5 : 1.0, attn_factor != 1.0f);
+    make_freq(fr, n_rot, base, attn_factor != 1.0f ? 0.5 : 1.0, attn_factor != 1.0f);
     for (int i = 0; i < n_tok * row; i++)
         x[i] = ref[i] = rnd_f() * 3;
     for (int i = 0; i < row; i++)
@@ -69,14 +70,14 @@ static void test_qkv_post(int n_head, int n_head_kv, int hd, int pos0, int bias,
         if (bias) cpu_add_bias(r, b, 1, row);
         for (int h = 0; norm && h < n_head + n_head_kv; h++)
             cpu_rmsnorm(r + h * hd, h < n_head ? qn : kn, r + h * hd, hd, 1e-6f);
-        cpu_rope_cos_sin(pos0 + t, fr, hd, cs);
-        for (int i = 0; i < hd; i++)
+        cpu_rope_cos_sin(pos0 + t, fr, n_rot, cs);
+        for (int i = 0; i < n_rot; i++)
             cs[i] *= attn_factor;
-        (neox ? cpu_rope_neox : cpu_rope)(r, n_head + n_head_kv, hd, cs);
+        (neox ? cpu_rope_neox : cpu_rope)(r, n_head + n_head_kv, hd, n_rot, cs);
     }
-    lmc_status st = lmc_cuda_op_qkv_post(x, n_tok, pos0, n_head, n_head_kv, hd, bias ? b : NULL,
-                                         norm ? qn : NULL, norm ? kn : NULL, 1e-6f, neox, fr,
-                                         attn_factor, ko, vo);
+    lmc_status st = lmc_cuda_op_qkv_post(x, n_tok, pos0, n_head, n_head_kv, hd, n_rot,
+                                         bias ? b : NULL, norm ? qn : NULL, norm ? kn : NULL, 1e-6f,
+                                         neox, fr, attn_factor, ko, vo);
     CHECK(st == LMC_OK, "qkv_post: %s", lmc_last_error());
     const double e = nmse_ff(x, ref, (size_t)n_tok * row);
     double ek = 0, ev = 0;
@@ -85,11 +86,17 @@ static void test_qkv_post(int n_head, int n_head_kv, int hd, int pos0, int bias,
         ev += nmse_ff(vo + (size_t)t * kv_dim, ref + (size_t)t * row + q_dim + kv_dim, kv_dim);
     }
     CHECK(e <= 1e-9 && ek <= 1e-9 && ev <= 1e-12,
-          "qkv_post heads %d/%d hd %d pos %d bias %d norm %d neox %d af %g: NMSE %g k %g v %g",
-          n_head, n_head_kv, hd, pos0, bias, norm, neox, attn_factor, e, ek, ev);
-    printf("qkv_post heads %d/%d hd %d pos %d bias %d norm %d neox %d af %g: NMSE %.3g\n", n_head,
-           n_head_kv, hd, pos0, bias, norm, neox, attn_factor, e);
+          "qkv_post heads %d/%d hd %d n_rot %d pos %d bias %d norm %d neox %d af %g: NMSE %g k %g "
+          "v %g",
+          n_head, n_head_kv, hd, n_rot, pos0, bias, norm, neox, attn_factor, e, ek, ev);
+    printf("qkv_post heads %d/%d hd %d n_rot %d pos %d bias %d norm %d neox %d af %g: NMSE %.3g\n",
+           n_head, n_head_kv, hd, n_rot, pos0, bias, norm, neox, attn_factor, e);
     free(x), free(ref), free(b), free(qn), free(kn), free(ko), free(vo), free(cs), free(fr);
+}
+
+static void test_qkv_post(int n_head, int n_head_kv, int hd, int pos0, int bias, int norm, int neox,
+                          float attn_factor, double base) {
+    test_qkv_post_rot(n_head, n_head_kv, hd, hd, pos0, bias, norm, neox, attn_factor, base);
 }
 
 static void test_gated(int gelu, int n) {
@@ -200,22 +207,22 @@ static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_to
     free(q), free(k), free(v), free(y), free(ref), free(s);
 }
 
-static void test_kv_rotate(int n_head_kv, int hd, int delta, int neox) {
+static void test_kv_rotate(int n_head_kv, int hd, int n_rot, int delta, int neox) {
     const int n = 5, kv_dim = n_head_kv * hd;
     float *k = malloc(4 * (size_t)n * kv_dim), *ref = malloc(4 * (size_t)n * kv_dim),
           *cs = malloc(4 * (size_t)hd);
     double *fr = malloc(8 * (size_t)hd / 2);
-    make_freq(fr, hd, 10000.0, 1.0, 0);
+    make_freq(fr, n_rot, 10000.0, 1.0, 0);
     for (int i = 0; i < n * kv_dim; i++)
         k[i] = ref[i] = rnd_f();
-    cpu_rope_cos_sin(delta, fr, hd, cs);
+    cpu_rope_cos_sin(delta, fr, n_rot, cs);
     for (int r = 0; r < n; r++)
-        (neox ? cpu_rope_neox : cpu_rope)(ref + (size_t)r * kv_dim, n_head_kv, hd, cs);
-    lmc_status st = lmc_cuda_op_kv_rotate(k, n, kv_dim, hd, delta, neox, fr);
+        (neox ? cpu_rope_neox : cpu_rope)(ref + (size_t)r * kv_dim, n_head_kv, hd, n_rot, cs);
+    lmc_status st = lmc_cuda_op_kv_rotate(k, n, kv_dim, hd, n_rot, delta, neox, fr);
     CHECK(st == LMC_OK, "kv_rotate: %s", lmc_last_error());
     const double e = nmse_ff(k, ref, (size_t)n * kv_dim);
-    CHECK(e <= 1e-10, "kv_rotate heads %d hd %d delta %d neox %d NMSE %g", n_head_kv, hd, delta,
-          neox, e);
+    CHECK(e <= 1e-10, "kv_rotate heads %d hd %d n_rot %d delta %d neox %d NMSE %g", n_head_kv, hd,
+          n_rot, delta, neox, e);
     free(k), free(ref), free(cs), free(fr);
 }
 
@@ -231,6 +238,10 @@ int main(void) {
                           (o >> 1) & 1, (o >> 2) & 1, 1.0f, o & 2 ? 1e6 : 1e4);
     test_qkv_post(4, 2, 96, 17, 0, 0, 1, 1.1902f, 1e4); /* LongRoPE: divisors and attn_factor */
     test_qkv_post(4, 2, 96, 5000, 0, 0, 1, 1.1902f, 1e4);
+    for (int neox = 0; neox < 2; neox++) { /* partial rotary (Phi-4-mini: 96 of 128) */
+        test_qkv_post_rot(6, 2, 128, 96, 4093, 0, 0, neox, 1.1902f, 1e4);
+        test_qkv_post_rot(4, 4, 64, 48, 3, 1, 1, neox, 1.0f, 1e4);
+    }
     for (int i = 0; i < 2; i++) {
         test_gated(i, 1000);
         test_gated(i, 4097);
@@ -255,8 +266,9 @@ int main(void) {
         test_attention(nh, nkv, hd, 10, 20, 2.0f, 0, 1);
     }
     for (int neox = 0; neox < 2; neox++) {
-        test_kv_rotate(2, 64, -37, neox);
-        test_kv_rotate(1, 256, -1000, neox);
+        test_kv_rotate(2, 64, 64, -37, neox);
+        test_kv_rotate(1, 256, 256, -1000, neox);
+        test_kv_rotate(2, 128, 96, -77, neox);
     }
     return t_done();
 }

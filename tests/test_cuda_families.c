@@ -4,7 +4,8 @@
  * greedy ids equal until the reference's top-1/top-2 margin falls below 0.05, through the decode
  * path (f32 and 8-bit activations, CUDA graph) and the prompt GEMM path. The quantized models are
  * committed; F32/F16 ones are read from $LMC_FAMILY_MODELS when set (the script's write_model
- * makes them). Then CPU and CUDA contexts give the same greedy ids, a context shift included.
+ * makes them). Then CPU and CUDA contexts give the same greedy ids, a context shift included
+ * (phi4mini-partial-rope: partial rotary, only the first rope.dimension_count dims turn).
  * Skips without the CUDA build or a GPU. */
 #include "testutil.h"
 #include <cjson/cJSON.h>
@@ -111,10 +112,14 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
 
 /* The prompts of the models the context parity check runs (their goldens' prompts: the reference's
  * margins after them are known to be large). */
-#define N_PARITY 5
-static const char *parity[N_PARITY] = {"qwen2-gqa-tied-Q8_0.gguf", "qwen3-k-hd128-Q4_K_M.gguf",
-                                       "gemma2-k-Q4_K_M.gguf", "gemma3-k-hd256-Q4_K_M.gguf",
-                                       "phi3-gqa-k-Q4_K_M.gguf"};
+#define N_PARITY 6
+static const char *parity[N_PARITY] = {
+    "qwen2-gqa-tied-Q8_0.gguf",
+    "qwen3-k-hd128-Q4_K_M.gguf",
+    "gemma2-k-Q4_K_M.gguf",
+    "gemma3-k-hd256-Q4_K_M.gguf",
+    "phi3-gqa-k-Q4_K_M.gguf",
+    "phi4mini-partial-rope-Q4_K_M.gguf" /* partial rotary: the shift turns 48 of 64 dims */};
 static int32_t parity_prompt[N_PARITY][64];
 static int parity_np[N_PARITY];
 

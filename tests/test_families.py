@@ -99,6 +99,15 @@ def check_hostile(gen, tmp):
         ("zero-rope-factor", dict(c, arch="phi3", head_dim=32, rope_factors=True),
          lambda ts: [(n, a * 0 if n == "rope_factors_short.weight" else a) for n, a in ts],
          "rope_factors_short.weight: value 0 is 0"),
+        # partial rotary: the rotated dims even and within the head, one divisor per rotated pair
+        ("rope-dims-odd", dict(c, arch="phi3", head_dim=32, rot=31), None,
+         "phi3.rope.dimension_count 31 with head size 32"),
+        ("rope-dims-past-head", dict(c, arch="phi3", head_dim=32, rot=34), None,
+         "phi3.rope.dimension_count 34 with head size 32"),
+        ("rope-factors-head-long", dict(c, arch="phi3", head_dim=32, rot=24, rope_factors=True),
+         lambda ts: [(n, gen.np.ones(16, gen.np.float32) if n == "rope_factors_long.weight" else a)
+                     for n, a in ts],
+         "rope_factors_long.weight: shape [12, 1]"),
     ]
     for name, cfg, edit, want in cases:
         path = os.path.join(tmp, f"hostile-{name}.gguf")

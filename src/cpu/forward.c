@@ -41,7 +41,8 @@ struct cpu_state {
     float *vecs;         /* the floats lv points into, and output_norm (n_embd) at the end */
     float *out_norm;     /* (n_embd) */
     int32_t n_rope_sets; /* 1 or 2 */
-    double *inv_freq;    /* (CPU_ROPE_SETS, head_dim/2) scale * base^(-2i/head_dim) / factor_i */
+    double *inv_freq; /* (CPU_ROPE_SETS, head_dim/2) scale * base^(-2i/n_rot) / factor_i, the first
+                         n_rot/2 used */
     /* activations of one slice of a batch */
     float *x;       /* (n_batch, n_embd) residual stream */
     float *xn;      /* (n_batch, n_embd) normalized input of a block */
@@ -78,18 +79,18 @@ void cpu_rmsnorm(const float *x, const float *w, float *out, int32_t n, float ep
         out[i] = x[i] * scale * w[i];
 }
 
-void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs) {
-    for (int32_t i = 0; i < head_dim / 2; i++) {
+void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t n_rot, float *cs) {
+    for (int32_t i = 0; i < n_rot / 2; i++) {
         double th = pos * inv_freq[i];
         cs[2 * i] = (float)cos(th);
         cs[2 * i + 1] = (float)sin(th);
     }
 }
 
-void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs) {
+void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs) {
     for (int32_t h = 0; h < n_heads; h++) {
         float *p = v + (int64_t)h * head_dim;
-        for (int32_t i = 0; i < head_dim / 2; i++) {
+        for (int32_t i = 0; i < n_rot / 2; i++) {
             float c = cs[2 * i], s = cs[2 * i + 1], a = p[2 * i], b = p[2 * i + 1];
             p[2 * i] = a * c - b * s;
             p[2 * i + 1] = a * s + b * c;
@@ -97,8 +98,8 @@ void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs) {
     }
 }
 
-void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, const float *cs) {
-    const int32_t half = head_dim / 2;
+void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs) {
+    const int32_t half = n_rot / 2;
     for (int32_t h = 0; h < n_heads; h++) {
         float *p = v + (int64_t)h * head_dim;
         for (int32_t i = 0; i < half; i++) {
@@ -110,11 +111,11 @@ void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, const float *cs)
 }
 
 static void cpu_rope_style(lmc_rope_style style, float *v, int32_t n_heads, int32_t head_dim,
-                           const float *cs) {
+                           int32_t n_rot, const float *cs) {
     if (style == LMC_ROPE_NEOX)
-        cpu_rope_neox(v, n_heads, head_dim, cs);
+        cpu_rope_neox(v, n_heads, head_dim, n_rot, cs);
     else
-        cpu_rope(v, n_heads, head_dim, cs);
+        cpu_rope(v, n_heads, head_dim, n_rot, cs);
 }
 
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
@@ -258,8 +259,8 @@ static void qkv_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
                 cpu_rmsnorm(k + (size_t)h * hd, V->k_norm, k + (size_t)h * hd, hd, hp->norm_eps);
         }
         const float *cs = cs_set + (size_t)i * hd;
-        cpu_rope_style(hp->rope, q, hp->n_head, hd, cs);
-        cpu_rope_style(hp->rope, k, hp->n_head_kv, hd, cs);
+        cpu_rope_style(hp->rope, q, hp->n_head, hd, hp->n_rot, cs);
+        cpu_rope_style(hp->rope, k, hp->n_head_kv, hd, hp->n_rot, cs);
         size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * KV;
         memcpy(s->k_cache + at, k, (size_t)KV * sizeof(float));
         memcpy(s->v_cache + at, s->v + (size_t)i * KV, (size_t)KV * sizeof(float));
@@ -373,7 +374,7 @@ lmc_status cpu_part_forward(cpu_state *s, const lmc_fwd_batch *b, const float *h
     }
     for (int32_t r = 0; r < s->n_rope_sets; r++)
         for (int32_t i = 0; i < n; i++)
-            cpu_rope_cos_sin(b->pos[i], s->inv_freq + (size_t)r * (hd / 2), hd,
+            cpu_rope_cos_sin(b->pos[i], s->inv_freq + (size_t)r * (hd / 2), hp->n_rot,
                              s->rope_cs + ((size_t)r * s->n_batch + i) * hd);
     if (hp->rope_attn_factor != 1.0f) /* LongRoPE: q and k both scaled (ggml's rope mscale) */
         for (size_t i = 0; i < (size_t)s->n_rope_sets * s->n_batch * hd; i++)
@@ -407,8 +408,8 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
     const lmc_hparams *hp = &s->m->hp;
     float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim) */
     for (int32_t r = 0; r < s->n_rope_sets; r++)
-        cpu_rope_cos_sin((double)to - from, s->inv_freq + (size_t)r * (hp->head_dim / 2),
-                         hp->head_dim, cs + (size_t)r * hp->head_dim);
+        cpu_rope_cos_sin((double)to - from, s->inv_freq + (size_t)r * (hp->head_dim / 2), hp->n_rot,
+                         cs + (size_t)r * hp->head_dim);
     for (int32_t l = s->l0; l < s->l1; l++) {
         size_t base = cpu_kv_base(s, seq, l);
         const float *lcs = cs + (size_t)s->lv[l].rope_set * hp->head_dim;
@@ -419,7 +420,7 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
                     (size_t)s->kv_dim * sizeof(float));
             memmove(vd, s->v_cache + base + (size_t)(from + p) * s->kv_dim,
                     (size_t)s->kv_dim * sizeof(float));
-            cpu_rope_style(hp->rope, kd, hp->n_head_kv, hp->head_dim, lcs);
+            cpu_rope_style(hp->rope, kd, hp->n_head_kv, hp->head_dim, hp->n_rot, lcs);
         }
     }
 }
@@ -453,8 +454,9 @@ static float *vec_take(const gguf_tensor *t, int64_t n, float **at) {
 }
 
 /* The per-layer vectors (norms, biases), the output norm and the RoPE frequency sets: layer l
- * rotates by theta_i = pos * scale_l * base_l^(-2i/head_dim) / factor_i, with the LongRoPE
- * divisors chosen by n_ctx as llama.cpp chooses them. */
+ * rotates the first n_rot dims of a head by theta_i = pos * scale_l * base_l^(-2i/n_rot) /
+ * factor_i (i < n_rot/2; the rest pass unchanged, as ggml's rope with n_dims < ne0), with the
+ * LongRoPE divisors chosen by n_ctx as llama.cpp chooses them. */
 static lmc_status cpu_init_vectors(cpu_state *s, const lmc_context_params *p) {
     const lmc_model *m = s->m;
     const lmc_hparams *hp = &m->hp;
@@ -469,7 +471,7 @@ static lmc_status cpu_init_vectors(cpu_state *s, const lmc_context_params *p) {
     float *at = s->vecs;
     float factors[512]; /* n_rot/2 <= 512 (arch.c caps head_dim at 1024) */
     const gguf_tensor *ft = arch_rope_factors(m, p->n_ctx);
-    if (ft) lmc_dequantize(ft->type, ft->data, factors, hd / 2);
+    if (ft) lmc_dequantize(ft->type, ft->data, factors, hp->n_rot / 2);
     float set_base[CPU_ROPE_SETS], set_scale[CPU_ROPE_SETS];
     s->n_rope_sets = 0;
     for (int32_t l = 0; l < hp->n_layer; l++) {
@@ -493,10 +495,10 @@ static lmc_status cpu_init_vectors(cpu_state *s, const lmc_context_params *p) {
                                CPU_ROPE_SETS);
             set_base[r] = L->rope_base;
             set_scale[r] = L->rope_scale;
-            for (int32_t i = 0; i < hd / 2; i++)
-                s->inv_freq[(size_t)r * (hd / 2) + i] = (double)L->rope_scale *
-                                                        pow((double)L->rope_base, -2.0 * i / hd) /
-                                                        (ft ? (double)factors[i] : 1.0);
+            for (int32_t i = 0; i < hp->n_rot / 2; i++) /* partial rotary: n_rot < head_dim */
+                s->inv_freq[(size_t)r * (hd / 2) + i] =
+                    (double)L->rope_scale * pow((double)L->rope_base, -2.0 * i / hp->n_rot) /
+                    (ft ? (double)factors[i] : 1.0);
             s->n_rope_sets++;
         }
         V->rope_set = r;

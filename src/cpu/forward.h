@@ -10,14 +10,15 @@
 
 /* out = x / sqrt(mean(x^2) + eps) * w for one row of n values (out may equal x). */
 void cpu_rmsnorm(const float *x, const float *w, float *out, int32_t n, float eps);
-/* Rotates n_heads heads of head_dim values in place by position angles: llama's normal mode, pair
- * (v[2i], v[2i+1]) turned by theta_i = pos * base^(-2i/head_dim); cs holds (cos, sin) of theta_i
- * for i < head_dim/2 (see cpu_rope_cos_sin). */
-void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
-/* cs[2i], cs[2i+1] = cos, sin of pos * inv_freq[i] for i < head_dim/2, computed in double. */
-void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t head_dim, float *cs);
-/* NEOX pairing (gpt-neox, qwen, gemma, phi3): pair (v[i], v[i + head_dim/2]) turned by theta_i. */
-void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, const float *cs);
+/* Rotates the first n_rot (even, <= head_dim) values of n_heads heads of head_dim values in place
+ * by position angles; the other head_dim - n_rot pass unchanged (partial rotary, Phi-4-mini).
+ * llama's normal mode: pair (v[2i], v[2i+1]) turned by theta_i = pos * base^(-2i/n_rot); cs holds
+ * (cos, sin) of theta_i for i < n_rot/2 (see cpu_rope_cos_sin). */
+void cpu_rope(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs);
+/* cs[2i], cs[2i+1] = cos, sin of pos * inv_freq[i] for i < n_rot/2, computed in double. */
+void cpu_rope_cos_sin(double pos, const double *inv_freq, int32_t n_rot, float *cs);
+/* NEOX pairing (gpt-neox, qwen, gemma, phi3): pair (v[i], v[i + n_rot/2]) turned by theta_i. */
+void cpu_rope_neox(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs);
 /* out = silu(gate) * up, n values (out may alias gate). */
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
 /* out = gelu_tanh(gate) * up, n values (out may alias gate); gelu_tanh(x) = 0.5 x (1 + tanh(

@@ -4,6 +4,7 @@
 // KV shift's rotation. The attention options (scale, soft-cap, window) live in cuda_attention.cu.
 #include "cuda_block_ops.cuh"
 #include "cuda_device.cuh"
+#include "cuda_launch.cuh"
 #include <math.h>
 #include <stdio.h>
 
@@ -37,7 +38,16 @@ bool cuda_fam_supported(const lmc_model *m, char *why, size_t size) {
     return false;
 }
 
-static lmc_status fam_vec(float **d, const gguf_tensor *t, int n) {
+// A vector of head_dim values (a q/k norm) or of q | k | v rows (a bias) in the stored row order
+// of cuda_rope_row (rows past q | k stay).
+static void fam_permute(std::vector<float> &v, const lmc_hparams &hp, int64_t n_qk) {
+    if (hp.rope != LMC_ROPE_NEOX) return;
+    const std::vector<float> src(v);
+    for (int64_t r = 0; r < n_qk; r++)
+        v[r] = src[cuda_rope_row(hp.rope, hp.head_dim, hp.n_rot, r)];
+}
+
+static lmc_status fam_vec(float **d, const gguf_tensor *t, int n, const lmc_hparams *perm = NULL) {
     *d = NULL;
     if (!t) return LMC_OK;
     const lmc_type_traits *tr = lmc_type_get(t->type);
@@ -46,6 +56,7 @@ static lmc_status fam_vec(float **d, const gguf_tensor *t, int n) {
                        t->name.ptr, lmc_type_name(t->type));
     std::vector<float> tmp(n);
     lmc_dequantize(t->type, t->data, tmp.data(), n);
+    if (perm) fam_permute(tmp, *perm, n); // a q/k norm: one head's dims, as stored
     lmc_status st = cuda_check(cudaMalloc((void **)d, (size_t)n * 4), "variant vectors");
     if (st == LMC_OK)
         st = cuda_check(cudaMemcpy(*d, tmp.data(), (size_t)n * 4, cudaMemcpyHostToDevice),
@@ -54,7 +65,8 @@ static lmc_status fam_vec(float **d, const gguf_tensor *t, int n) {
 }
 
 // bq | bk | bv as one vector (the row order of the fused q/k/v output).
-static lmc_status fam_bias(float **d, const lmc_layer *L, int q_dim, int kv_dim) {
+static lmc_status fam_bias(float **d, const lmc_layer *L, const lmc_hparams &hp, int q_dim,
+                           int kv_dim) {
     *d = NULL;
     if (!L->bq) return LMC_OK;
     const gguf_tensor *ts[3] = {L->bq, L->bk, L->bv};
@@ -68,6 +80,7 @@ static lmc_status fam_bias(float **d, const lmc_layer *L, int q_dim, int kv_dim)
         lmc_dequantize(ts[i]->type, ts[i]->data, tmp.data() + at, ns[i]);
         at += ns[i];
     }
+    fam_permute(tmp, hp, (int64_t)q_dim + kv_dim);
     lmc_status st = cuda_check(cudaMalloc((void **)d, tmp.size() * 4), "variant vectors");
     if (st == LMC_OK)
         st = cuda_check(cudaMemcpy(*d, tmp.data(), tmp.size() * 4, cudaMemcpyHostToDevice),
@@ -90,7 +103,8 @@ lmc_status cuda_fam_init(const lmc_model *m, int n_ctx, int n_batch, int layer0,
     lmc_status st = LMC_OK;
     cuda_fam *f = new cuda_fam();
     f->flags = hp.flags;
-    f->neox = hp.rope == LMC_ROPE_NEOX;
+    f->neox = false; // NEOX models' q/k rows are stored interleaved (cuda_rope_row)
+    f->n_rot = hp.n_rot;
     f->gelu = hp.act == LMC_ACT_GELU_TANH;
     f->eps = hp.norm_eps;
     f->attn_factor = hp.rope_attn_factor;
@@ -98,14 +112,15 @@ lmc_status cuda_fam_init(const lmc_model *m, int n_ctx, int n_batch, int layer0,
     f->final_softcap = hp.final_softcap;
     f->L.resize(hp.n_layer);
     std::vector<double> fr((size_t)hp.n_layer * half);
+    const int rot_half = hp.n_rot / 2; // partial rotary: the first n_rot dims of a head turn
     std::vector<float> factors(half, 1.f);
     const gguf_tensor *ft = arch_rope_factors(m, n_ctx);
-    if (ft) lmc_dequantize(ft->type, ft->data, factors.data(), half);
+    if (ft) lmc_dequantize(ft->type, ft->data, factors.data(), rot_half);
     // as the CPU forward computes them (cpu_init_vectors)
     for (int l = 0; l < hp.n_layer; l++)
-        for (int i = 0; i < half; i++)
+        for (int i = 0; i < rot_half; i++)
             fr[(size_t)l * half + i] = (double)m->layers[l].rope_scale *
-                                       pow((double)m->layers[l].rope_base, -2.0 * i / hd) /
+                                       pow((double)m->layers[l].rope_base, -2.0 * i / hp.n_rot) /
                                        (ft ? (double)factors[i] : 1.0);
     TRYC(cudaMalloc((void **)&f->freq_all, fr.size() * 8), "variant rope tables");
     TRYC(cudaMemcpy(f->freq_all, fr.data(), fr.size() * 8, cudaMemcpyHostToDevice),
@@ -118,9 +133,9 @@ lmc_status cuda_fam_init(const lmc_model *m, int n_ctx, int n_batch, int layer0,
         D.att.scale = hp.attn_scale;
         D.att.softcap = hp.flags & LMC_BLK_ATTN_SOFTCAP ? hp.attn_softcap : 0.f;
         D.att.window = S->swa ? hp.n_swa : 0;
-        TRY(fam_bias(&D.bias, S, q_dim, kv_dim));
-        TRY(fam_vec(&D.q_norm, S->q_norm, hd));
-        TRY(fam_vec(&D.k_norm, S->k_norm, hd));
+        TRY(fam_bias(&D.bias, S, hp, q_dim, kv_dim));
+        TRY(fam_vec(&D.q_norm, S->q_norm, hd, &hp));
+        TRY(fam_vec(&D.k_norm, S->k_norm, hd, &hp));
         TRY(fam_vec(&D.attn_post, S->attn_post_norm, hp.n_embd));
         TRY(fam_vec(&D.ffn_post, S->ffn_post_norm, hp.n_embd));
     }
@@ -149,20 +164,24 @@ void cuda_fam_free(cuda_fam *f) {
 
 // ---- q/k/v post-processing ---------------------------------------------------------------------
 
-// The RoPE pair (a, b) of pair index p of a head: NEOX (p, p + half), normal (2p, 2p + 1).
+// The RoPE pair (a, b) of pair index p of a head: NEOX (p, p + half), normal (2p, 2p + 1); half is
+// n_rot / 2 (the head's dims past n_rot do not turn).
 __device__ __forceinline__ void pair_of(bool neox, int p, int half, int *a, int *b) {
     *a = neox ? p : 2 * p;
     *b = neox ? p + half : 2 * p + 1;
 }
 
-// One block per token: bias, per-head RMSNorm of q and k (one warp per head), RoPE, KV store.
+// One block per token: bias, per-head RMSNorm of q and k (one warp per head), RoPE of the first
+// n_rot dims of each head, KV store.
 __global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd,
-                           const float *__restrict__ bias, const float *__restrict__ q_norm,
-                           const float *__restrict__ k_norm, float eps, bool neox,
-                           const double *__restrict__ freq, float attn_factor, float *k_cache,
-                           float *v_cache) {
+                           int n_rot, const float *__restrict__ bias,
+                           const float *__restrict__ q_norm, const float *__restrict__ k_norm,
+                           float eps, bool neox, const double *__restrict__ freq, float attn_factor,
+                           float *k_cache, float *v_cache) {
+    pdl_trigger(); // the attention after it may launch; it waits for this kernel's writes
+    pdl_wait();    // the q/k/v mat-vec's results, and *pos0
     const int t = blockIdx.x, pos = *pos0 + t;
-    const int kv_dim = n_head_kv * hd, row_n = n_head * hd + 2 * kv_dim, half = hd / 2;
+    const int kv_dim = n_head_kv * hd, row_n = n_head * hd + 2 * kv_dim, half = n_rot / 2;
     float *row = qkv + (int64_t)t * row_n;
     if (bias) {
         for (int i = threadIdx.x; i < row_n; i += blockDim.x)
@@ -207,21 +226,22 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_he
 }
 
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
-                          int hd, const float *bias, const float *q_norm, const float *k_norm,
-                          float eps, bool neox, const double *freq, float attn_factor,
-                          float *k_cache, float *v_cache, cudaStream_t s) {
-    if (hd % 2 || (q_norm == NULL) != (k_norm == NULL)) return cudaErrorInvalidValue;
-    k_qkv_post<<<n_tok, 256, 0, s>>>(qkv, pos, n_head, n_head_kv, hd, bias, q_norm, k_norm, eps,
-                                     neox, freq, attn_factor, k_cache, v_cache);
-    return cudaGetLastError();
+                          int hd, int n_rot, const float *bias, const float *q_norm,
+                          const float *k_norm, float eps, bool neox, const double *freq,
+                          float attn_factor, float *k_cache, float *v_cache, cudaStream_t s) {
+    if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
+        return cudaErrorInvalidValue;
+    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
+    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, n_head, n_head_kv, hd, n_rot,
+                      bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
 }
 
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s) {
     const cuda_fam_layer &D = f->L[l];
-    return cuda_qkv_post(qkv, n_tok, pos, n_head, n_head_kv, hd, D.bias, D.q_norm, D.k_norm, f->eps,
-                         f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
+    return cuda_qkv_post(qkv, n_tok, pos, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
+                         D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
 }
 
 // ---- element-wise and row-wise ops --------------------------------------------------------------
@@ -302,11 +322,11 @@ cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s) {
 // attn_factor is in it already, as on the CPU).
 __global__ void k_fam_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs,
                                      float *__restrict__ kd, float *__restrict__ vd, int kv_dim,
-                                     int hd, int delta, bool neox,
+                                     int hd, int n_rot, int delta, bool neox,
                                      const double *__restrict__ freq) {
     const int64_t row = (int64_t)blockIdx.x * kv_dim;
-    const int half = hd / 2;
-    for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
+    const int half = n_rot / 2, n_pairs = kv_dim / hd * half;
+    for (int i = threadIdx.x; i < n_pairs; i += blockDim.x) {
         const int h = i / half, p = i % half;
         int ia, ib;
         pair_of(neox, p, half, &ia, &ib);
@@ -316,15 +336,18 @@ __global__ void k_fam_kv_rotate_copy(const float *__restrict__ ks, const float *
         kd[a] = x0 * cs.x - x1 * cs.y;
         kd[b] = x0 * cs.y + x1 * cs.x;
     }
-    for (int i = threadIdx.x; i < kv_dim; i += blockDim.x)
+    for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
+        if (i % hd >= n_rot) kd[row + i] = ks[row + i]; // partial rotary: dims past n_rot keep
         vd[row + i] = vs[row + i];
+    }
 }
 
 cudaError_t cuda_fam_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst,
-                                    float *v_dst, int n, int kv_dim, int hd, int delta, bool neox,
-                                    const double *freq, cudaStream_t s) {
+                                    float *v_dst, int n, int kv_dim, int hd, int n_rot, int delta,
+                                    bool neox, const double *freq, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    k_fam_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, delta, neox,
-                                           freq);
+    if (n_rot % 2 || n_rot <= 0 || n_rot > hd) return cudaErrorInvalidValue;
+    k_fam_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta,
+                                           neox, freq);
     return cudaGetLastError();
 }

@@ -25,20 +25,34 @@ struct cuda_fam_layer {
     float *bias;                 // (q_dim + 2 kv_dim): bq | bk | bv
     float *q_norm, *k_norm;      // (head_dim)
     float *attn_post, *ffn_post; // (n_embd)
-    double *freq;                // (head_dim / 2) scale * base^(-2i/head_dim) / factor_i
+    double *freq;                // (head_dim / 2) scale * base^(-2i/n_rot) / factor_i, i < n_rot/2
     cuda_att_opts att;
 };
 
 // The variant state of a model whose block is not the plain llama block (NULL for llama).
 struct cuda_fam {
     uint32_t flags; // LMC_BLK_*
-    bool neox;      // NEOX RoPE pairing (i, i + head_dim/2)
+    bool neox;      // NEOX RoPE pairing (i, i + n_rot/2); false once the rows are stored
+                    // interleaved (cuda_rope_row: always, in cuda_fam_init)
+    int n_rot;      // the first n_rot dims of a head turn (partial rotary: < head_dim)
     bool gelu;      // GELU-tanh gated FFN (else SiLU)
     float eps, attn_factor, embd_scale, final_softcap;
     std::vector<cuda_fam_layer> L; // n_layer (layers below layer0 stay empty)
     double *freq_all;              // the per-layer tables, one allocation
     float *tmp;                    // (n_batch, n_embd) a block output before its post-norm
 };
+
+// NEOX RoPE (qwen, gemma, phi3) pairs dims (i, i + n_rot/2) of a head; on the GPU the q and k rows
+// of each head are stored interleaved instead, so that every model rotates adjacent pairs (2i,
+// 2i+1) and the decode step's fused q/k/v epilogue (EPI_QKV) serves NEOX models too. Attention
+// only takes dot products of q and k heads, which one permutation of both leaves unchanged; v is
+// not permuted. Returns the model's row (of the q | k rows, heads aligned) that stored row r
+// holds: r for normal RoPE and for the dims past n_rot; else row 2i holds i, row 2i+1 i + n_rot/2.
+static inline int64_t cuda_rope_row(int rope, int head_dim, int n_rot, int64_t r) {
+    const int64_t h = r / head_dim, j = r % head_dim, half = n_rot / 2;
+    if (rope != 1 /* LMC_ROPE_NEOX */ || j >= n_rot) return r;
+    return h * head_dim + (j & 1 ? j / 2 + half : j / 2);
+}
 
 // Whether the model's block is the plain llama one (normal RoPE with one base and no scaling, SiLU,
 // the default query scale, no LMC_BLK_* flag): the llama path runs it unchanged, no cuda_fam.
@@ -54,16 +68,17 @@ uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch);
 
 // After the q/k/v projections of layer l (n_tok rows of qkv, (n_head + 2 n_head_kv) * hd each, at
 // positions *pos + t): biases, per-head q/k RMSNorm, RoPE (pairing, per-layer frequencies,
-// attn_factor), then k and v into the layer's caches. One kernel; the position is read on the
-// device (graph friendly).
+// attn_factor; the first n_rot dims of each head), then k and v into the layer's caches. One
+// kernel; the position is read on the device (graph friendly).
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s);
-// The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (hd/2) doubles.
+// The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (n_rot/2)
+// doubles; n_rot even, <= hd.
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
-                          int hd, const float *bias, const float *q_norm, const float *k_norm,
-                          float eps, bool neox, const double *freq, float attn_factor,
-                          float *k_cache, float *v_cache, cudaStream_t s);
+                          int hd, int n_rot, const float *bias, const float *q_norm,
+                          const float *k_norm, float eps, bool neox, const double *freq,
+                          float attn_factor, float *k_cache, float *v_cache, cudaStream_t s);
 // out[t][i] = act(g[t*row + i*step]) * g[t*row + i*step + uoff], act silu or gelu_tanh; out32 or
 // out16 (as cuda_swiglu).
 cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row, int step, int uoff,
@@ -75,10 +90,11 @@ cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok,
 cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
 // x = cap * tanh(x / cap), n values (the final logit soft-cap).
 cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s);
-// The KV shift's rotating copy with the variant's pairing and a layer's frequencies.
+// The KV shift's rotating copy with the variant's pairing and a layer's frequencies (the first
+// n_rot dims of each head turn, the rest are copied).
 cudaError_t cuda_fam_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst,
-                                    float *v_dst, int n, int kv_dim, int hd, int delta, bool neox,
-                                    const double *freq, cudaStream_t s);
+                                    float *v_dst, int n, int kv_dim, int hd, int n_rot, int delta,
+                                    bool neox, const double *freq, cudaStream_t s);
 
 // The attention kernels (cuda_attention.cu) with a layer's options; cuda_attention and
 // cuda_attention_gemm are these with the default options.

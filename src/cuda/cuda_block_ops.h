@@ -12,11 +12,12 @@ extern "C" {
 #endif
 
 /* n_tok rows of qkv ((n_head + 2 n_head_kv) * hd each, in place) at positions pos0..: bias (may be
- * NULL), per-head RMSNorm with q_norm/k_norm (both NULL or both set), RoPE with freq (hd/2 doubles)
- * NEOX or normal pairing, cos and sin times attn_factor; the rotated k and the v of each row also
- * come back in k_out/v_out (n_tok, n_head_kv * hd) as the cache holds them. */
+ * NULL), per-head RMSNorm with q_norm/k_norm (both NULL or both set), RoPE of the first n_rot dims
+ * of each head with freq (n_rot/2 doubles) NEOX or normal pairing, cos and sin times attn_factor;
+ * the rotated k and the v of each row also come back in k_out/v_out (n_tok, n_head_kv * hd) as the
+ * cache holds them. */
 lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
-                                int32_t n_head_kv, int32_t hd, const float *bias,
+                                int32_t n_head_kv, int32_t hd, int32_t n_rot, const float *bias,
                                 const float *q_norm, const float *k_norm, float eps, int neox,
                                 const double *freq, float attn_factor, float *k_out, float *v_out);
 /* out[i] = act(g[i]) * u[i], act gelu_tanh (gelu != 0) or silu. */
@@ -33,9 +34,10 @@ lmc_status lmc_cuda_op_attention_variant(const float *q, const float *k, const f
                                          int32_t n_head, int32_t n_head_kv, int32_t hd,
                                          int32_t pos0, int32_t n_tok, float scale, float softcap,
                                          int32_t window, int gemm, float *out);
-/* The KV shift's rotation of n rows of keys (n, kv_dim) by delta positions (k in place). */
-lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd, int32_t delta,
-                                 int neox, const double *freq);
+/* The KV shift's rotation of n rows of keys (n, kv_dim) by delta positions (k in place); the first
+ * n_rot dims of each head turn. */
+lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd, int32_t n_rot,
+                                 int32_t delta, int neox, const double *freq);
 
 #ifdef __cplusplus
 }

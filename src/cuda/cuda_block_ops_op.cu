@@ -15,10 +15,11 @@ static lmc_status op_in(void **d, const void *h, size_t n) {
 }
 
 extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
-                                           int32_t n_head_kv, int32_t hd, const float *bias,
-                                           const float *q_norm, const float *k_norm, float eps,
-                                           int neox, const double *freq, float attn_factor,
-                                           float *k_out, float *v_out) {
+                                           int32_t n_head_kv, int32_t hd, int32_t n_rot,
+                                           const float *bias, const float *q_norm,
+                                           const float *k_norm, float eps, int neox,
+                                           const double *freq, float attn_factor, float *k_out,
+                                           float *v_out) {
     lmc_status st = LMC_OK;
     const int kv_dim = n_head_kv * hd, row = n_head * hd + 2 * kv_dim;
     const size_t cache = (size_t)(pos0 + n_tok) * kv_dim * 4, off = (size_t)pos0 * kv_dim;
@@ -29,12 +30,12 @@ extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t po
     if (bias) TRY(op_in((void **)&db, bias, (size_t)row * 4));
     if (q_norm) TRY(op_in((void **)&dqn, q_norm, (size_t)hd * 4));
     if (k_norm) TRY(op_in((void **)&dkn, k_norm, (size_t)hd * 4));
-    TRY(op_in((void **)&dfr, freq, (size_t)hd / 2 * 8));
+    TRY(op_in((void **)&dfr, freq, (size_t)n_rot / 2 * 8 + 8));
     TRY(op_in((void **)&dpos, &pos0, 4));
     TRY(op_in((void **)&dk, NULL, cache));
     TRY(op_in((void **)&dv, NULL, cache));
-    TRYC(cuda_qkv_post(dx, n_tok, dpos, n_head, n_head_kv, hd, db, dqn, dkn, eps, neox != 0, dfr,
-                       attn_factor, dk, dv, 0),
+    TRYC(cuda_qkv_post(dx, n_tok, dpos, n_head, n_head_kv, hd, n_rot, db, dqn, dkn, eps, neox != 0,
+                       dfr, attn_factor, dk, dv, 0),
          "qkv post");
     TRYC(cudaMemcpy(qkv, dx, (size_t)n_tok * row * 4, cudaMemcpyDeviceToHost), "copy out");
     TRYC(cudaMemcpy(k_out, dk + off, (size_t)n_tok * kv_dim * 4, cudaMemcpyDeviceToHost),
@@ -145,7 +146,8 @@ done:
 }
 
 extern "C" lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd,
-                                            int32_t delta, int neox, const double *freq) {
+                                            int32_t n_rot, int32_t delta, int neox,
+                                            const double *freq) {
     lmc_status st = LMC_OK;
     const size_t bytes = (size_t)n * kv_dim * 4;
     float *dk = NULL, *dv = NULL, *dk2 = NULL, *dv2 = NULL;
@@ -155,8 +157,8 @@ extern "C" lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim,
     TRYC(cudaMemset(dv, 0, bytes), "kv rotate");
     TRY(op_in((void **)&dk2, NULL, bytes));
     TRY(op_in((void **)&dv2, NULL, bytes));
-    TRY(op_in((void **)&dfr, freq, (size_t)hd / 2 * 8));
-    TRYC(cuda_fam_kv_rotate_copy(dk, dv, dk2, dv2, n, kv_dim, hd, delta, neox != 0, dfr, 0),
+    TRY(op_in((void **)&dfr, freq, (size_t)n_rot / 2 * 8 + 8));
+    TRYC(cuda_fam_kv_rotate_copy(dk, dv, dk2, dv2, n, kv_dim, hd, n_rot, delta, neox != 0, dfr, 0),
          "kv rotate");
     TRYC(cudaMemcpy(k, dk2, bytes, cudaMemcpyDeviceToHost), "copy out");
 done:

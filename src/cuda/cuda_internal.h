@@ -33,8 +33,10 @@ void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, in
 enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4 };
 
 /* What a mat-vec does with its results besides the plain store.
- * EPI_QKV: rows are q | k | v of one token; pairs of q and k rows rotate at *pos (freq[i] =
- * base^(-2i/n_rot), double), k and v go straight into the caches, q into y.
+ * EPI_QKV: rows are q | k | v of one token; the bias (when set) is added to every row, then pairs
+ * of q and k rows (2i, 2i+1) rotate at *pos (freq[i]: base^(-2i/n_rot) or a layer's own table,
+ * double; cos and sin times attn_factor, 0 meaning 1), k and v go straight into the caches, q into
+ * y. NEOX models get there through rows stored interleaved (cuda_rope_row).
  * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps)
  * * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
  * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
@@ -45,6 +47,8 @@ struct cuda_epi {
     const int32_t *pos;
     const double *freq;
     int n_head, n_head_kv, hd, n_rot;
+    const float *bias; /* EPI_QKV: bq | bk | bv in the stored row order, or NULL */
+    float attn_factor; /* EPI_QKV: LongRoPE's cos/sin scale (0: 1) */
     float *k_cache, *v_cache;
     const double *ss; /* consumer side */
     int ss_n;

@@ -36,16 +36,24 @@ template <int R> __device__ __forceinline__ bool block_sum_rows(float (&acc)[R])
     return true;
 }
 
-// Decode-path RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are rotation
-// pairs, and R is even, so one warp holds both halves of each pair.
+// Decode-path bias, RoPE + KV store fused into the q/k/v mat-vec: adjacent output rows are
+// rotation pairs, and R is even, so one warp holds both halves of each pair.
 __device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float va, float vb,
                                              float *q) {
     const int pos = *e.pos;
     const int q_dim = e.n_head * e.hd, kv_dim = e.n_head_kv * e.hd;
     int64_t idx = a < q_dim ? a : (a < q_dim + kv_dim ? a - q_dim : a - q_dim - kv_dim);
     const int i = (int)(idx % e.hd) / 2;
+    if (e.bias) {
+        va += e.bias[a];
+        vb += e.bias[a + 1];
+    }
     if (a < q_dim + kv_dim && 2 * i < e.n_rot) {
-        const float2 cs = rope_cs(pos, e.freq[i]);
+        float2 cs = rope_cs(pos, e.freq[i]);
+        if (e.attn_factor != 0.f) {
+            cs.x *= e.attn_factor;
+            cs.y *= e.attn_factor;
+        }
         const float ra = va * cs.x - vb * cs.y, rb = va * cs.y + vb * cs.x;
         va = ra;
         vb = rb;

@@ -199,6 +199,19 @@ static lmc_status upload_one(uploader &u, cuda_weight *w, const gguf_tensor *t) 
     return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, r); });
 }
 
+// The model's q or k row that stored row r holds (NEOX: interleaved, see cuda_rope_row).
+static int64_t qk_row(const lmc_cuda_ctx *c, int64_t r) {
+    return cuda_rope_row(c->hp.rope, c->hp.head_dim, c->hp.n_rot, r);
+}
+
+// wq or wk with its rows in the stored order.
+static lmc_status upload_qk(uploader &u, const lmc_cuda_ctx *c, cuda_weight *w,
+                            const gguf_tensor *t) {
+    lmc_status st = cuda_weight_shape(w, t->type, t->ne[1], t->ne[0], tname(t));
+    if (st != LMC_OK) return st;
+    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, qk_row(c, r)); });
+}
+
 static lmc_status upload_norm(float **d, const gguf_tensor *t, int n) {
     std::vector<float> tmp(n);
     const lmc_type_traits *tr = lmc_type_get(t->type);
@@ -219,20 +232,28 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
     if (st == LMC_OK) st = upload_norm(&D.ffn_norm, S->ffn_norm, c->hp.n_embd);
     if (st != LMC_OK) return st;
     D.fused_qkv = S->wqkv || (S->wq->type == S->wk->type && S->wq->type == S->wv->type);
+    // q and k rows in the stored order (qk_row; heads are aligned across the q | k boundary)
+    const int64_t n_qk = (int64_t)c->q_dim + c->kv_dim;
     if (S->wqkv) { // the file's fused matrix (phi3): rows q | k | v already
-        st = upload_one(u, &D.qkv, S->wqkv);
+        st = cuda_weight_shape(&D.qkv, S->wqkv->type, S->wqkv->ne[1], S->wqkv->ne[0],
+                               tname(S->wqkv));
+        if (st == LMC_OK)
+            st = upload_rows(u, &D.qkv, [&](int64_t r) {
+                return row_ptr(S->wqkv, r < n_qk ? qk_row(c, r) : r);
+            });
     } else if (D.fused_qkv) {
         const int64_t nq = S->wq->ne[1], nk = S->wk->ne[1], nv = S->wv->ne[1];
         st = cuda_weight_shape(&D.qkv, S->wq->type, nq + nk + nv, S->wq->ne[0], tname(S->wq));
         if (st == LMC_OK)
             st = upload_rows(u, &D.qkv, [&](int64_t r) {
-                return r < nq        ? row_ptr(S->wq, r)
-                       : r < nq + nk ? row_ptr(S->wk, r - nq)
-                                     : row_ptr(S->wv, r - nq - nk);
+                const int64_t m = r < n_qk ? qk_row(c, r) : r;
+                return m < nq        ? row_ptr(S->wq, m)
+                       : m < nq + nk ? row_ptr(S->wk, m - nq)
+                                     : row_ptr(S->wv, m - nq - nk);
             });
     } else {
-        st = upload_one(u, &D.wq, S->wq);
-        if (st == LMC_OK) st = upload_one(u, &D.wk, S->wk);
+        st = upload_qk(u, c, &D.wq, S->wq);
+        if (st == LMC_OK) st = upload_qk(u, c, &D.wk, S->wk);
         if (st == LMC_OK) st = upload_one(u, &D.wv, S->wv);
     }
     if (st == LMC_OK) st = upload_one(u, &D.wo, S->wo);
@@ -501,7 +522,8 @@ extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, in
         const float *ks = D.k_cache + (size_t)from * c->kv_dim,
                     *vs = D.v_cache + (size_t)from * c->kv_dim;
         TRYC(c->fam ? cuda_fam_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim,
-                                              to - from, c->fam->neox, c->fam->L[l].freq, c->st)
+                                              c->hp.n_rot, to - from, c->fam->neox,
+                                              c->fam->L[l].freq, c->st)
                     : cuda_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim, c->hp.n_rot,
                                           to - from, c->rope_freq, c->st),
              "kv shift");
@@ -656,10 +678,13 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         }
         if (sk & SK_QKV) {
         } else if (D.fused_qkv && D.qkv.cols % 32 == 0 &&
-                   !c->fam) { // rope and the KV store ride in the mat-vec's epilogue
+                   !(c->fam && c->fam->L[l].q_norm)) { // bias, rope and the KV store ride in the
+                                                       // mat-vec's epilogue (q/k norms cannot)
             cuda_epi e = ein;
             e.pos = pos;
-            e.freq = c->rope_freq;
+            e.freq = c->fam ? c->fam->L[l].freq : c->rope_freq;
+            e.bias = c->fam ? c->fam->L[l].bias : NULL;
+            e.attn_factor = c->fam ? c->fam->attn_factor : 1.f;
             e.n_head = hp.n_head;
             e.n_head_kv = hp.n_head_kv;
             e.hd = hp.head_dim;
