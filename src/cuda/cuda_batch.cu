@@ -19,7 +19,14 @@ extern "C" {
 // batched kernel.
 static lmc_status mm(lmc_cuda_ctx *c, const cuda_weight &w, int n, bool gemm, const float *x32,
                      float *y, int64_t ldy, bool add) {
-    if (gemm) return cuda_gemm(c->blas, w, c->x16, n, y, (int)ldy, add ? 1.f : 0.f, c->w16, c->st);
+    if (gemm) {
+        if (c->tune.mma && n <= CUDA_MMA_MAX) {
+            const cudaError_t e =
+                cuda_matmul_mma(w, c->x16, n, y, ldy, add, c->mma_part, c->mma_cap, 0, c->st);
+            if (e != cudaErrorNotSupported) return cuda_check(e, "tensor-core product");
+        }
+        return cuda_gemm(c->blas, w, c->x16, n, y, (int)ldy, add ? 1.f : 0.f, c->w16, c->st);
+    }
     for (int i0 = 0; i0 < n; i0 += CUDA_MVB_MAX) {
         const int nb = std::min(CUDA_MVB_MAX, n - i0);
         const float *x = x32 + (size_t)i0 * w.cols;

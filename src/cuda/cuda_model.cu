@@ -275,9 +275,10 @@ static void release_all(lmc_cuda_ctx *c) {
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
     cuda_fam_free(c->fam);
-    void *bufs[] = {c->xq,    c->xds,  c->xq2,      c->xds2, c->ssq,  c->h,       c->x32, c->x16,
-                    c->qkv,   c->att,  c->gu,       c->ff,   c->part, c->att_cnt, c->w16, c->logits,
-                    c->d_i32, c->xb32, c->logits_b, c->hrow, c->d_b,  c->xbq,     c->xbds};
+    void *bufs[] = {c->xq,       c->xds,     c->xq2, c->xds2,   c->ssq,   c->h,
+                    c->x32,      c->x16,     c->qkv, c->att,    c->gu,    c->ff,
+                    c->part,     c->att_cnt, c->w16, c->logits, c->d_i32, c->xb32,
+                    c->logits_b, c->hrow,    c->d_b, c->xbq,    c->xbds,  c->mma_part};
     for (void *b : bufs)
         cudaFree(b);
     cudaFreeHost(c->h_i32);
@@ -460,6 +461,10 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->d_b, (size_t)5 * p->n_batch * 4), "scratch");
         TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
         TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
+        // 8 K-splits of CUDA_MMA_MAX tokens for matrices up to max(n_embd, qkv) rows
+        c->mma_cap =
+            (int64_t)8 * std::min(p->n_batch, CUDA_MMA_MAX) * std::max(hp.n_embd, c->qkv_dim);
+        TRYC(cudaMalloc((void **)&c->mma_part, (size_t)c->mma_cap * 4), "scratch");
         TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
         TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");
     }

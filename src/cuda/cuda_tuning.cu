@@ -36,6 +36,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 8;
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
+    t.mma = on_unless_0("LMC_CUDA_MMA");
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
     const char *mv = getenv("LMC_CUDA_MV");

@@ -65,6 +65,7 @@ typedef struct cuda_tuning {
     int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
     int batch_mv; /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     int batch_q8; /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
+    int mma;      /* LMC_CUDA_MMA: 1 (default) the tensor-core small-batch products, 0 cuBLAS */
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
