@@ -20,9 +20,7 @@
 // a 32-column piece takes PW words (16 of data, padding after) and a token row P words. PW and
 // P mod 32 are chosen so that the 16 lanes of a half-warp reading 8 bytes each in one B load
 // (4 tokens x 4 pieces, pieces PPU apart) hit 32 distinct banks (checked by enumeration).
-// RW: 16-row tiles per warp, 2 while the accumulators and the units (loaded one iteration ahead)
-// fit the registers, else 1 (Q6_K units are large; 4+ token tiles have many accumulators).
-template <class T, int NT> struct mma_cfg {
+template <class T> struct mma_cfg {
     enum {
         PPU = T::UNIT / 32,
         KC = T::UNIT == 128 ? 512 : 256, // columns per chunk
@@ -31,7 +29,7 @@ template <class T, int NT> struct mma_cfg {
         NP = KC / 32,
         P_MOD = PPU == 1 ? 8 : 2,
         P = ((NP * PW - P_MOD + 31) / 32) * 32 + P_MOD,
-        RW = (T::UNIT == 128 || NT >= 4) ? 1 : 2,
+        RW = T::UNIT == 128 ? 1 : 2, // 16-row tiles per warp (registers: Q6_K units are large)
     };
 };
 
@@ -51,16 +49,11 @@ __device__ __forceinline__ void mma16816(float *c, uint32_t a0, uint32_t a1, uin
 // Grid (row blocks, K splits); block of MMA_WARPS warps, warp w takes RW 16-row tiles. Split
 // blockIdx.y covers chunks [y kchunks, (y+1) kchunks); with part, it writes its partial sums to
 // part + y n rows (token-major), else y (stored or added). x: (n, cols) f16 contiguous.
-// Two blocks a multiprocessor where the registers allow it without spills (checked with ptxas -v).
-template <class T, int NT> struct mma_minb {
-    enum { V = (sizeof(typename T::raw) > 48 && NT != 4) ? 1 : 2 };
-};
-
 template <class T, int NT>
-__global__ void __launch_bounds__(MMA_WARPS * 32, mma_minb<T, NT>::V)
-    k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y, int64_t ldy,
-                 int64_t rows, int add, float *__restrict__ part, int kchunks) {
-    typedef mma_cfg<T, NT> C;
+__global__ void __launch_bounds__(MMA_WARPS * 32)
+    k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y,
+                 int64_t ldy, int64_t rows, int add, float *__restrict__ part, int kchunks) {
+    typedef mma_cfg<T> C;
     extern __shared__ uint2 xs2[];
     uint32_t *xs = (uint32_t *)xs2;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -84,72 +77,54 @@ __global__ void __launch_bounds__(MMA_WARPS * 32, mma_minb<T, NT>::V)
         rb[r] = row0 + 16 * r + g + 8 < rows ? row0 + 16 * r + g + 8 : rows - 1;
     }
     const int per_row = C::KC / 4; // 8-byte pieces of a token's chunk
-    // iteration i covers units 4 i .. 4 i + 3 of the rows (lane t: unit 4 i + t); the units of
-    // iteration i + 1 are loaded while iteration i computes
-    const int i_begin = c_begin * C::IT, i_end = c_end * C::IT;
-    const bool active = row0 < rows;
-    typename T::raw qa[C::RW], qb[C::RW];
-    if (active && i_begin < i_end) {
-#pragma unroll
-        for (int r = 0; r < C::RW; r++) {
-            qa[r] = T::load(w, ra[r], 4 * i_begin + t);
-            qb[r] = T::load(w, rb[r], 4 * i_begin + t);
+    for (int ch = c_begin; ch < c_end; ch++) {
+        __syncthreads(); // the previous chunk is used up
+        for (int k = threadIdx.x; k < n * per_row; k += blockDim.x) {
+            const int b = k / per_row, e = (k - b * per_row) * 4;
+            const uint2 v =
+                __ldg((const uint2 *)(x + (int64_t)b * w.cols + (int64_t)ch * C::KC + e));
+            *(uint2 *)(xs + b * C::P + (e >> 5) * C::PW + ((e & 31) >> 1)) = v;
         }
-    }
+        __syncthreads();
+        if (row0 >= rows) continue;
 #pragma unroll 1
-    for (int i = i_begin; i < i_end; i++) {
-        const int ch = i / C::IT, it = i - ch * C::IT;
-        if (it == 0) {
-            __syncthreads(); // the previous chunk is used up
-            for (int k = threadIdx.x; k < n * per_row; k += blockDim.x) {
-                const int b = k / per_row, e = (k - b * per_row) * 4;
-                const uint2 v =
-                    __ldg((const uint2 *)(x + (int64_t)b * w.cols + (int64_t)ch * C::KC + e));
-                *(uint2 *)(xs + b * C::P + (e >> 5) * C::PW + ((e & 31) >> 1)) = v;
+        for (int it = 0; it < C::IT; it++) {
+            const int u = (ch * C::KC + it * 4 * T::UNIT) / T::UNIT + t;
+            typename T::raw qa[C::RW], qb[C::RW];
+#pragma unroll
+            for (int r = 0; r < C::RW; r++) {
+                qa[r] = T::load(w, ra[r], u);
+                qb[r] = T::load(w, rb[r], u);
             }
-            __syncthreads();
-        }
-        if (!active) continue;
-        typename T::raw na[C::RW], nb[C::RW];
-        const int un = 4 * (i + 1 < i_end ? i + 1 : i) + t;
 #pragma unroll
-        for (int r = 0; r < C::RW; r++) {
-            na[r] = T::load(w, ra[r], un);
-            nb[r] = T::load(w, rb[r], un);
-        }
+            for (int r = 0; r < C::RW; r++) {
 #pragma unroll
-        for (int r = 0; r < C::RW; r++) {
+                for (int p = 0; p < C::PPU; p++) {
+                    uint32_t ha[16], hb[16];
+                    {
+                        float f[32];
+                        T::deq(qa[r], p, f);
 #pragma unroll
-            for (int p = 0; p < C::PPU; p++) {
-                uint32_t ha[16], hb[16];
-                {
-                    float f[32];
-                    T::deq(qa[r], p, f);
+                        for (int i = 0; i < 16; i++)
+                            ha[i] = pack_h2(f[2 * i], f[2 * i + 1]);
+                        T::deq(qb[r], p, f);
 #pragma unroll
-                    for (int j = 0; j < 16; j++)
-                        ha[j] = pack_h2(f[2 * j], f[2 * j + 1]);
-                    T::deq(qb[r], p, f);
+                        for (int i = 0; i < 16; i++)
+                            hb[i] = pack_h2(f[2 * i], f[2 * i + 1]);
+                    }
+                    const uint32_t *xp = xs + ((it * 4 + t) * C::PPU + p) * C::PW + g * C::P;
 #pragma unroll
-                    for (int j = 0; j < 16; j++)
-                        hb[j] = pack_h2(f[2 * j], f[2 * j + 1]);
-                }
-                const uint32_t *xp = xs + ((it * 4 + t) * C::PPU + p) * C::PW + g * C::P;
+                    for (int s = 0; s < 8; s++) {
 #pragma unroll
-                for (int s = 0; s < 8; s++) {
-#pragma unroll
-                    for (int j = 0; j < NT; j++) {
-                        if (j >= nt) break;
-                        const uint2 bv = *(const uint2 *)(xp + 8 * j * C::P + 2 * s);
-                        mma16816(acc[r][j], ha[2 * s], hb[2 * s], ha[2 * s + 1], hb[2 * s + 1],
-                                 bv.x, bv.y);
+                        for (int j = 0; j < NT; j++) {
+                            if (j >= nt) break;
+                            const uint2 bv = *(const uint2 *)(xp + 8 * j * C::P + 2 * s);
+                            mma16816(acc[r][j], ha[2 * s], hb[2 * s], ha[2 * s + 1],
+                                     hb[2 * s + 1], bv.x, bv.y);
+                        }
                     }
                 }
             }
-        }
-#pragma unroll
-        for (int r = 0; r < C::RW; r++) {
-            qa[r] = na[r];
-            qb[r] = nb[r];
         }
     }
     if (row0 >= rows) return;
@@ -198,7 +173,7 @@ template <class T, int NT>
 static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y, int64_t ldy,
                              int64_t rows, bool add, float *part, int64_t part_cap, int ksplit,
                              cudaStream_t s) {
-    typedef mma_cfg<T, NT> C;
+    typedef mma_cfg<T> C;
     const size_t smem = (size_t)8 * NT * C::P * 4;
     static const cudaError_t attr = cudaFuncSetAttribute(
         k_matmul_mma<T, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -229,8 +204,9 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
 
 template <class T>
 static cudaError_t launch_mma(const cuda_weight &w, const __half *x, int n, float *y, int64_t ldy,
-                              bool add, float *part, int64_t part_cap, int ksplit, cudaStream_t s) {
-    if (w.cols % mma_cfg<T, 1>::KC) return cudaErrorNotSupported;
+                              bool add, float *part, int64_t part_cap, int ksplit,
+                              cudaStream_t s) {
+    if (w.cols % mma_cfg<T>::KC) return cudaErrorNotSupported;
     const wparams p = {w.q, w.d, w.cols};
     if (n <= 8) return launch_nt<T, 1>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
     if (n <= 16) return launch_nt<T, 2>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);

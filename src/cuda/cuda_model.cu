@@ -461,10 +461,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->d_b, (size_t)5 * p->n_batch * 4), "scratch");
         TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
         TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
-        // K-split partial sums of cuda_matmul_mma: 8 splits of up to CUDA_MMA_MAX tokens for
-        // matrices of up to max(n_embd, qkv) rows, 2 for the fused gate/up rows
-        c->mma_cap = (int64_t)std::min(p->n_batch, CUDA_MMA_MAX) *
-                     std::max((int64_t)8 * std::max(hp.n_embd, c->qkv_dim), (int64_t)4 * hp.n_ff);
+        // 8 K-splits of CUDA_MMA_MAX tokens for matrices up to max(n_embd, qkv) rows
+        c->mma_cap =
+            (int64_t)8 * std::min(p->n_batch, CUDA_MMA_MAX) * std::max(hp.n_embd, c->qkv_dim);
         TRYC(cudaMalloc((void **)&c->mma_part, (size_t)c->mma_cap * 4), "scratch");
         TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
         TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");
