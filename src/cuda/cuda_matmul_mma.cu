@@ -51,8 +51,8 @@ __device__ __forceinline__ void mma16816(float *c, uint32_t a0, uint32_t a1, uin
 // part + y n rows (token-major), else y (stored or added). x: (n, cols) f16 contiguous.
 template <class T, int NT>
 __global__ void __launch_bounds__(MMA_WARPS * 32)
-    k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y,
-                 int64_t ldy, int64_t rows, int add, float *__restrict__ part, int kchunks) {
+    k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y, int64_t ldy,
+                 int64_t rows, int add, float *__restrict__ part, int kchunks) {
     typedef mma_cfg<T> C;
     extern __shared__ uint2 xs2[];
     uint32_t *xs = (uint32_t *)xs2;
@@ -119,8 +119,8 @@ __global__ void __launch_bounds__(MMA_WARPS * 32)
                         for (int j = 0; j < NT; j++) {
                             if (j >= nt) break;
                             const uint2 bv = *(const uint2 *)(xp + 8 * j * C::P + 2 * s);
-                            mma16816(acc[r][j], ha[2 * s], hb[2 * s], ha[2 * s + 1],
-                                     hb[2 * s + 1], bv.x, bv.y);
+                            mma16816(acc[r][j], ha[2 * s], hb[2 * s], ha[2 * s + 1], hb[2 * s + 1],
+                                     bv.x, bv.y);
                         }
                     }
                 }
@@ -204,8 +204,7 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
 
 template <class T>
 static cudaError_t launch_mma(const cuda_weight &w, const __half *x, int n, float *y, int64_t ldy,
-                              bool add, float *part, int64_t part_cap, int ksplit,
-                              cudaStream_t s) {
+                              bool add, float *part, int64_t part_cap, int ksplit, cudaStream_t s) {
     if (w.cols % mma_cfg<T>::KC) return cudaErrorNotSupported;
     const wparams p = {w.q, w.d, w.cols};
     if (n <= 8) return launch_nt<T, 1>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
