@@ -301,6 +301,7 @@ static void release_all(lmc_cuda_ctx *c) {
 
 extern "C" void lmc_cuda_free(lmc_cuda_ctx *c) {
     if (!c) return;
+    cuda_prof_free(c->prof);
     release_all(c);
     delete c;
 }
@@ -470,6 +471,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
         TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
         c->mma_cap = mma_part_floats(hp, p->n_batch);
+        if (c->tune.prof) c->prof = cuda_prof_new();
         TRYC(cudaMalloc((void **)&c->mma_part, (size_t)c->mma_cap * 4), "scratch");
         TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
         TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");

@@ -37,6 +37,8 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
     t.mma = on_unless_0("LMC_CUDA_MMA");
+    const char *prof = getenv("LMC_CUDA_PROFILE");
+    t.prof = prof && prof[0] == '1';
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
     const char *mv = getenv("LMC_CUDA_MV");
