@@ -198,7 +198,7 @@ static void test_matvec_batch_q8(uint32_t type, int64_t rows, int64_t cols) {
 /* The small-batch tensor-core product (the several-sequence decode step for 9..64 tokens): for
  * token counts 1..64, K splits none / 3 / automatic and both store and add, each token's row equals
  * the cuBLAS GEMM's row of that token (the same f16 operands, exact f16 products; only the f32
- * summation order differs) and the float64 reference within the GEMM tolerance. */
+ * summation order differs; argmax equal) and the float64 reference within the GEMM tolerance. */
 static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
     const char *name = lmc_type_name(type);
     enum { NT = 64 };
@@ -245,8 +245,8 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                           "%s matmul_mma %lldx%lld x%d split %d add %d token %d NMSE %g vs "
                           "GEMM, %g vs reference",
                           name, (long long)rows, (long long)cols, n, splits[sp], add, b, eg, er);
-                    CHECK(argmax_f(y + b * rows, rows) == argmax_d(ref, rows),
-                          "%s matmul_mma x%d token %d argmax", name, n, b);
+                    CHECK(argmax_f(y + b * rows, rows) == argmax_d(refg, rows),
+                          "%s matmul_mma x%d token %d argmax vs GEMM", name, n, b);
                 }
                 for (int64_t i = (int64_t)n * rows; i < (int64_t)NT * rows; i++)
                     if (!(y[i] == y0[i] || (isnan(y[i]) && isnan(y0[i])))) {
