@@ -84,7 +84,19 @@ def main():
     check(r.returncode == 0 and len(rows) == 2 and "pp8 x2" in rows[0] and "tg4 x2" in rows[1],
           f"-npl table rows: {rows}")
 
-    for bad in (["-p", "x"], ["-r", "0"], ["-t", "-1"], ["--device", "tpu"], ["--nope"], ["--parallel", "0"]):
+    # -d DEPTH (llama-bench's): every pp and tg test at every depth, n_depth in the JSON, '@ dD' rows.
+    r = bench("-m", model, "-p", "8", "-n", "4", "-d", "0,40", "-t", "2", "-r", "2", "--json")
+    check(r.returncode == 0, f"-d exit {r.returncode}: {r.stderr.strip()}")
+    arr = json.loads(r.stdout) if r.returncode == 0 else []
+    check(sorted((e["n_prompt"], e["n_gen"], e["n_depth"]) for e in arr) ==
+          [(0, 4, 0), (0, 4, 40), (8, 0, 0), (8, 0, 40)], f"-d tests: {arr}")
+    r = bench("-m", model, "-p", "8", "-n", "4", "--n-depth", "24", "-t", "2", "-r", "1")
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| llama")]
+    check(r.returncode == 0 and len(rows) == 2 and "pp8 @ d24" in rows[0] and "tg4 @ d24" in rows[1],
+          f"-d table rows: {rows}")
+
+    for bad in (["-p", "x"], ["-r", "0"], ["-t", "-1"], ["--device", "tpu"], ["--nope"], ["--parallel", "0"],
+                ["-d", "-1"], ["--parallel", "2", "-d", "8"]):
         r = bench("-m", model, *bad)
         check(r.returncode == 2 and "Try 'lmc bench --help'" in r.stderr, f"{bad}: exit {r.returncode}, {r.stderr.strip()}")
     r = bench("-m", os.path.join(shared, "does-not-exist.gguf"))

@@ -2,9 +2,11 @@
  * the CPU reference: each sequence's logits, decoded in mixed batches with others on the GPU
  * (prompts next to single decode tokens, sequences starting and finishing at different times, a
  * sequence cleared and reused, a context shift of one sequence), equal its logits decoded alone on
- * the CPU backend (LMC_KERNELS=ref: f32 activations). Small batches (<= 16 tokens, batched mat-vecs
- * on f32 activations) by NMSE <= 1e-6, long ones (the GEMM path, f16 operands) by 1e-4; greedy ids
- * equal on the real models. Skips without the CUDA build, a GPU or ../shared. */
+ * the CPU backend (LMC_KERNELS=ref: f32 activations). Steps of up to LMC_CUDA_BATCH_MV tokens
+ * (batched mat-vecs on f32 activations) by NMSE <= 1e-6, longer ones (the tensor-core product or
+ * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Two passes: BATCH_MV
+ * 16 (both paths of small steps) and the default 2 (steps of 3+ tokens on the f16 paths). Skips
+ * without the CUDA build, a GPU or ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +25,8 @@ int main(void) {
 #else
 
 enum { NS = 4, MAXV = 8, MAXT = 96, MAXW = 48 };
+
+static int g_bmv; /* LMC_CUDA_BATCH_MV of this pass: longer steps run on f16 operands */
 
 /* One life of a sequence (a reused slot starts a new one): the tokens it was fed at positions
  * 0..n-1, which of them wanted logits, and the GPU's logits of those in order. */
@@ -103,7 +107,7 @@ static bool flush(gpu_run *g) {
         if (L->n_logits < MAXW) {
             /* GEMM tolerance for a GEMM step's rows and every later row of that life (its
              * cache was written from f16 operands) */
-            L->gemm[L->n_logits] = g->n > 16 || (L->n_logits > 0 && L->gemm[L->n_logits - 1]);
+            L->gemm[L->n_logits] = g->n > g_bmv || (L->n_logits > 0 && L->gemm[L->n_logits - 1]);
             L->logits[L->n_logits] = malloc((size_t)g->nv * 4);
             memcpy(L->logits[L->n_logits++], lg + (size_t)row * g->nv, (size_t)g->nv * 4);
         }
@@ -264,20 +268,28 @@ static void test_model(const char *path, bool real) {
 int main(void) {
     t_require_shared();
     setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations */
-    /* steps of up to 16 tokens through the batched mat-vecs (the default stops at 8), so both
-     * paths of the step are checked; a row's tolerance follows its step's size */
-    setenv("LMC_CUDA_BATCH_MV", "16", 1);
     if (lmc_cuda_device_count() <= 0) {
         printf("SKIP: no CUDA device\n");
         return 77;
     }
-    test_model(t_shared("models/stories260K.gguf"), true);
-    test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
-    test_model(t_shared("models/synthetic/synthetic-A-F16.gguf"), false);
-    test_model(t_shared("models/synthetic/synthetic-A-Q4_0.gguf"), false);
-    test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
-    test_model(t_shared("models/synthetic/synthetic-A-Q8_0.gguf"), false);
-    test_model(t_shared("models/synthetic/synthetic-A-Q6_K.gguf"), false);
+    /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
+     * steps are checked; pass 2: the default (2), steps of 3+ tokens through the tensor-core
+     * product. A row's tolerance follows its step's size. */
+    const int bmv[] = {16, 2};
+    for (int k = 0; k < 2; k++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", bmv[k]);
+        setenv("LMC_CUDA_BATCH_MV", v, 1);
+        g_bmv = bmv[k];
+        printf("== LMC_CUDA_BATCH_MV=%d\n", g_bmv);
+        test_model(t_shared("models/stories260K.gguf"), true);
+        test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
+        test_model(t_shared("models/synthetic/synthetic-A-F16.gguf"), false);
+        test_model(t_shared("models/synthetic/synthetic-A-Q4_0.gguf"), false);
+        test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
+        test_model(t_shared("models/synthetic/synthetic-A-Q8_0.gguf"), false);
+        test_model(t_shared("models/synthetic/synthetic-A-Q6_K.gguf"), false);
+    }
     return t_done();
 }
 #endif

@@ -195,6 +195,79 @@ static void test_matvec_batch_q8(uint32_t type, int64_t rows, int64_t cols) {
     free(ref);
 }
 
+/* The small-batch tensor-core product (the several-sequence decode step for 9..64 tokens): for
+ * token counts 1..64, K splits none / 3 / automatic and both store and add, each token's row equals
+ * the cuBLAS GEMM's row of that token (the same f16 operands, exact f16 products; only the f32
+ * summation order differs; argmax equal) and the float64 reference within the GEMM tolerance. */
+static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
+    const char *name = lmc_type_name(type);
+    enum { NT = 64 };
+    void *w = random_weights(type, rows, cols);
+    float *deq = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols * NT);
+    float *gemm = malloc(sizeof(float) * rows * NT), *y = malloc(sizeof(float) * rows * NT),
+          *y0 = malloc(sizeof(float) * rows * NT);
+    double *ref = malloc(sizeof(double) * rows), *refg = malloc(sizeof(double) * rows),
+           *prod = malloc(sizeof(double) * rows * NT);
+    for (int64_t i = 0; i < cols * NT; i++)
+        x[i] = rnd_f();
+    lmc_dequantize(type, w, deq, rows * cols);
+    for (int b = 0; b < NT; b++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; i++)
+                s += (double)deq[r * cols + i] * x[b * cols + i];
+            prod[b * rows + r] = s;
+        }
+    lmc_status st = lmc_cuda_op_matmul(type, w, rows, cols, x, NT, gemm);
+    CHECK(st == LMC_OK, "%s matmul: %s", name, lmc_last_error());
+    double worst_g = 0, worst_r = 0;
+    const int ns[] = {1, 2, 5, 8, 9, 16, 17, 31, 33, 64};
+    const int splits[] = {1, 3, 0};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int sp = 0; sp < 3; sp++)
+            for (int add = 0; add < 2; add++) {
+                const int n = ns[k];
+                for (int64_t i = 0; i < rows * NT; i++)
+                    y[i] = y0[i] = add ? rnd_f() : NAN;
+                st = lmc_cuda_op_matmul_mma(type, w, rows, cols, x, n, splits[sp], add, y);
+                CHECK(st == LMC_OK, "%s matmul_mma x%d: %s", name, n, lmc_last_error());
+                if (st != LMC_OK) goto out;
+                for (int b = 0; b < n; b++) {
+                    for (int64_t r = 0; r < rows; r++) {
+                        ref[r] = prod[b * rows + r] + (add ? y0[b * rows + r] : 0.0);
+                        refg[r] = (double)gemm[b * rows + r] + (add ? y0[b * rows + r] : 0.0);
+                    }
+                    const double eg = t_nmse(y + b * rows, refg, rows),
+                                 er = t_nmse(y + b * rows, ref, rows);
+                    worst_g = eg > worst_g ? eg : worst_g;
+                    worst_r = er > worst_r ? er : worst_r;
+                    CHECK(eg <= 1e-9 && er <= 1e-4,
+                          "%s matmul_mma %lldx%lld x%d split %d add %d token %d NMSE %g vs "
+                          "GEMM, %g vs reference",
+                          name, (long long)rows, (long long)cols, n, splits[sp], add, b, eg, er);
+                    CHECK(argmax_f(y + b * rows, rows) == argmax_d(refg, rows),
+                          "%s matmul_mma x%d token %d argmax vs GEMM", name, n, b);
+                }
+                for (int64_t i = (int64_t)n * rows; i < (int64_t)NT * rows; i++)
+                    if (!(y[i] == y0[i] || (isnan(y[i]) && isnan(y0[i])))) {
+                        CHECK(0, "%s matmul_mma x%d wrote past its tokens", name, n);
+                        break;
+                    }
+            }
+    printf("%-5s %5lldx%-5lld matmul_mma x1..64 worst NMSE vs GEMM %.3g, vs reference %.3g\n", name,
+           (long long)rows, (long long)cols, worst_g, worst_r);
+out:
+    free(w);
+    free(deq);
+    free(x);
+    free(gemm);
+    free(y);
+    free(y0);
+    free(ref);
+    free(refg);
+    free(prod);
+}
+
 static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     const char *name = lmc_type_name(type);
     void *w = random_weights(type, rows, cols);
@@ -628,6 +701,22 @@ int main(void) {
                   lmc_cuda_op_matvec_batch(LMC_TYPE_F16, w5, 4, 64, x5, 1, 1, y5) ==
                       LMC_ERR_UNSUPPORTED,
               "matvec_batch of a type without a batched kernel not refused");
+        free(w5);
+    }
+    {
+        const uint32_t mtypes[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
+        /* rows: tails of the 16-row tiles and 256-row blocks; cols: one chunk to many */
+        const int64_t mshapes[][2] = {{33, 512}, {301, 4096}, {17, 14336}, {1000, 1024}};
+        for (size_t t = 0; t < 4; t++)
+            for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
+                test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
+        void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 256);
+        float x5[256] = {0}, y5[4];
+        CHECK(lmc_cuda_op_matmul_mma(LMC_TYPE_Q5_0, w5, 4, 256, x5, 1, 0, 0, y5) ==
+                      LMC_ERR_UNSUPPORTED &&
+                  lmc_cuda_op_matmul_mma(LMC_TYPE_Q4_0, w5, 4, 128, x5, 1, 0, 0, y5) ==
+                      LMC_ERR_UNSUPPORTED,
+              "matmul_mma of a type or width without the kernel not refused");
         free(w5);
     }
     /* float rows that are not a multiple of 32 (stories260K's n_ff = 172) */

@@ -46,6 +46,11 @@ lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows, 
  * tensor-core GEMM, f32 accumulate). */
 lmc_status lmc_cuda_op_matmul(uint32_t type, const void *w, int64_t rows, int64_t cols,
                               const float *x, int32_t n_tok, float *y);
+/* The same through the small-batch tensor-core product (cuda_matmul_mma.cu, 1 <= n_tok <= 64):
+ * ksplit splits over K (0: its own choice, 1: none); with add, Y is read and the product added.
+ * LMC_ERR_UNSUPPORTED for types or shapes without the kernel. */
+lmc_status lmc_cuda_op_matmul_mma(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                  const float *x, int32_t n_tok, int32_t ksplit, int add, float *y);
 /* Dequantize n weights (n a multiple of the block size, a whole number of rows of `cols`). */
 lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols,
                                float *out);

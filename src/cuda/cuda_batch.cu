@@ -1,10 +1,12 @@
 // cuda_batch.cu — several sequences in one forward step (lmc_cuda_forward_batch): tokens of any
 // sequences, each at its own position, prompt chunks next to single decode tokens. Sequence s owns
 // cache rows [s n_ctx, (s+1) n_ctx) of every layer (a contiguous region per sequence; paged blocks
-// are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 8, at most CUDA_MVB_MAX) run
-// through batched mat-vecs on f32 activations, longer ones through the dequantize + cuBLAS GEMMs of
-// the prompt path; attention is per token over its own
-// sequence (runs of one sequence's prompt starting at position 0 through the GEMM attention).
+// are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most CUDA_MVB_MAX) run
+// through batched mat-vecs on f32 activations, longer ones on f16 operands: up to CUDA_MMA_MAX
+// tokens through the tensor-core product (cuda_matmul_mma.cu) where the type has it, else the
+// dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence (runs
+// of one sequence's prompt starting at position 0 through the GEMM attention). LMC_CUDA_PROFILE=1
+// times the step's parts (cuda_prof.h).
 #include "cuda_ctx.h"
 #include <algorithm>
 #include <string.h>
@@ -13,13 +15,20 @@ extern "C" {
 #include "util.h"
 }
 
-// y (n rows, stride ldy) = (y +) W x for n activation rows: the GEMM on c->x16 (x in f16) when
-// gemm, else the batched mat-vec on x32 (n, cols) f32 (on 8-bit activations with
-// LMC_CUDA_BATCH_Q8=1 where the type has them), or the one-row mat-vec per row for types without a
-// batched kernel.
+// y (n rows, stride ldy) = (y +) W x for n activation rows: on c->x16 (x in f16) when gemm (the
+// tensor-core product up to CUDA_MMA_MAX rows where the type has it, else the cuBLAS GEMM), else
+// the batched mat-vec on x32 (n, cols) f32 (on 8-bit activations with LMC_CUDA_BATCH_Q8=1 where the
+// type has them), or the one-row mat-vec per row for types without a batched kernel.
 static lmc_status mm(lmc_cuda_ctx *c, const cuda_weight &w, int n, bool gemm, const float *x32,
                      float *y, int64_t ldy, bool add) {
-    if (gemm) return cuda_gemm(c->blas, w, c->x16, n, y, (int)ldy, add ? 1.f : 0.f, c->w16, c->st);
+    if (gemm) {
+        if (c->tune.mma && n <= CUDA_MMA_MAX) {
+            const cudaError_t e =
+                cuda_matmul_mma(w, c->x16, n, y, ldy, add, c->mma_part, c->mma_cap, 0, c->st);
+            if (e != cudaErrorNotSupported) return cuda_check(e, "tensor-core product");
+        }
+        return cuda_gemm(c->blas, w, c->x16, n, y, (int)ldy, add ? 1.f : 0.f, c->w16, c->st);
+    }
     for (int i0 = 0; i0 < n; i0 += CUDA_MVB_MAX) {
         const int nb = std::min(CUDA_MVB_MAX, n - i0);
         const float *x = x32 + (size_t)i0 * w.cols;
@@ -96,7 +105,9 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
     const int64_t kvs = (int64_t)c->n_ctx * c->kv_dim; // one sequence's cache floats
     for (int l = 0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
+        cuda_prof_mark(c->prof, PP_NORM, s);
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, x32, x16, s), "rmsnorm");
+        cuda_prof_mark(c->prof, PP_QKV, s);
         if (D.fused_qkv) {
             TRY(mm(c, D.qkv, n, gemm, c->xb32, c->qkv, c->qkv_dim, false));
         } else {
@@ -104,9 +115,11 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
             TRY(mm(c, D.wk, n, gemm, c->xb32, c->qkv + c->q_dim, c->qkv_dim, false));
             TRY(mm(c, D.wv, n, gemm, c->xb32, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, false));
         }
+        cuda_prof_mark(c->prof, PP_ROPE, s);
         TRYC(cuda_rope_kv_rows(c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv, hp.head_dim,
                                hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
              "rope");
+        cuda_prof_mark(c->prof, PP_ATT, s);
         for (const att_run &r : runs) {
             bool done = false;
             TRY(cuda_attention_gemm(c->blas, c->qkv + (size_t)r.i0 * c->qkv_dim, c->qkv_dim, r.n,
@@ -123,17 +136,23 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
         TRYC(cuda_attention_rows(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.k_cache, D.v_cache,
                                  hp.n_head, hp.n_head_kv, hp.head_dim, c->att, s),
              "attention");
+        cuda_prof_mark(c->prof, PP_WO, s);
         if (gemm) TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         TRY(mm(c, D.wo, n, gemm, c->att, c->h, hp.n_embd, true));
+        cuda_prof_mark(c->prof, PP_NORM, s);
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, x32, x16, s), "rmsnorm");
+        cuda_prof_mark(c->prof, PP_GU, s);
         if (D.fused_gu) {
             TRY(mm(c, D.gu, n, gemm, c->xb32, c->gu, 2 * nff, false));
+            cuda_prof_mark(c->prof, PP_ACT, s);
             TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 2, 1, x32, x16, s), "swiglu");
         } else {
             TRY(mm(c, D.gate, n, gemm, c->xb32, c->gu, 2 * nff, false));
             TRY(mm(c, D.up, n, gemm, c->xb32, c->gu + nff, 2 * nff, false));
+            cuda_prof_mark(c->prof, PP_ACT, s);
             TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 1, nff, x32, x16, s), "swiglu");
         }
+        cuda_prof_mark(c->prof, PP_DOWN, s);
         TRY(mm(c, D.down, n, gemm, c->xb32, c->h, hp.n_embd, true));
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd,
@@ -209,12 +228,16 @@ extern "C" lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const i
     float *dump = observe_row >= 0 && observe_row < n ? layer_out : NULL;
     TRYC(cudaMemcpyAsync(c->d_b, c->h_b, (size_t)5 * c->n_batch * 4, cudaMemcpyHostToDevice, c->st),
          "copy");
+    cuda_prof_step_begin(c->prof);
+    cuda_prof_mark(c->prof, PP_EMBED, c->st);
     TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st), "embedding");
     TRY(run_layers(c, n, gemm, runs, observe_row, dump));
+    cuda_prof_mark(c->prof, PP_LOGITS, c->st);
     if (n_want > 0)
         TRY(run_logits(c, n_want, logits));
     else
         TRYC(cudaStreamSynchronize(c->st), "forward");
+    cuda_prof_step_end(c->prof, n, c->st);
 done:
     return st;
 }

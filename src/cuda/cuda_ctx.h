@@ -7,6 +7,7 @@
 #include "cuda_backend.h"
 #include "cuda_block_ops.cuh"
 #include "cuda_internal.h"
+#include "cuda_prof.h"
 #include "cuda_tuning.h"
 #include <vector>
 
@@ -74,8 +75,11 @@ struct lmc_cuda_ctx {
     float *hrow;       // (CUDA_LOGIT_ROWS, n_embd) the wanted rows' residuals, gathered
     int8_t *xbq;       // (CUDA_MVB_MAX, wide) 8-bit batched mat-vec inputs (LMC_CUDA_BATCH_Q8)
     float2 *xbds;      // (CUDA_MVB_MAX, wide / 32) their block scales
-    int32_t *d_b;      // (5, n_batch) per token: token, pos, kv row, first kv row, wanted rows
-    int32_t *h_b;      // pinned mirror
+    float *mma_part;   // K-split partial sums of cuda_matmul_mma (mma_cap floats)
+    int64_t mma_cap;
+    cuda_prof *prof; // LMC_CUDA_PROFILE=1: per-part step timing, else NULL
+    int32_t *d_b;    // (5, n_batch) per token: token, pos, kv row, first kv row, wanted rows
+    int32_t *h_b;    // pinned mirror
     cudaGraphExec_t graph;
     bool graph_ready;
     uint64_t w_bytes, bytes_per_token;

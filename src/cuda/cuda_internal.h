@@ -83,6 +83,14 @@ cudaError_t cuda_matvec_batch(const cuda_weight &w, const float *x, int nb, floa
  * cuda_q8_ok takes, else cudaErrorNotSupported. Opt-in (LMC_CUDA_BATCH_Q8=1) until measured. */
 cudaError_t cuda_matvec_batch_q8(const cuda_weight &w, const int8_t *xq, const float2 *xds, int nb,
                                  float *y, int64_t ldy, bool add, cudaStream_t s);
+/* Small batches on tensor cores (cuda_matmul_mma.cu): y + b * ldy = W x16[b] (or += with add) for
+ * 1 <= n <= CUDA_MMA_MAX f16 activation rows (n, cols), each weight unit read once and dequantized
+ * to f16 in registers, f32 accumulation. Matrices of few rows are split over K into part (at most
+ * part_cap floats; NULL: no split) and summed by a second kernel; ksplit 0 picks the split. Q4_0,
+ * Q8_0, Q4_K, Q6_K with cols a multiple of 256 (Q6_K: 512); else cudaErrorNotSupported. */
+#define CUDA_MMA_MAX 64
+cudaError_t cuda_matmul_mma(const cuda_weight &w, const __half *x16, int n, float *y, int64_t ldy,
+                            bool add, float *part, int64_t part_cap, int ksplit, cudaStream_t s);
 /* The multi-sequence step's kernels (cuda_batch_ops.cu). Per token t: pos[t], kvrow[t] (the cache
  * row its k/v go to: seq * n_ctx + pos) and kv0[t] (the cache row of its sequence's first attended
  * position; < 0: the token's attention is done elsewhere and skipped). */

@@ -47,12 +47,20 @@ static size_t ssq_bytes(const lmc_hparams &hp) {
 
 // Scratch of the multi-sequence step (n_seq > 1): f32 batch inputs, wanted rows' logits and
 // residuals (device and pinned), per-token indices.
+// Floats of the K-split partial sums of cuda_matmul_mma: 8 splits of up to CUDA_MMA_MAX tokens
+// for matrices of up to max(n_embd, q/k/v) rows (the ones with few row blocks).
+static int64_t mma_part_floats(const lmc_hparams &hp, int n_batch) {
+    const int64_t qkv = (int64_t)(hp.n_head + 2 * hp.n_head_kv) * hp.head_dim;
+    return (int64_t)8 * std::min(n_batch, CUDA_MMA_MAX) * std::max<int64_t>(hp.n_embd, qkv);
+}
+
 static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq) {
     if (n_seq <= 1) return 0;
     const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim;
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
     return (uint64_t)n_batch * wide * 4 + (uint64_t)CUDA_LOGIT_ROWS * (hp.n_vocab + hp.n_embd) * 4 +
-           (uint64_t)5 * n_batch * 4 + (uint64_t)CUDA_MVB_MAX * (wide + wide / 32 * 8);
+           (uint64_t)5 * n_batch * 4 + (uint64_t)CUDA_MVB_MAX * (wide + wide / 32 * 8) +
+           (uint64_t)mma_part_floats(hp, n_batch) * 4;
 }
 
 static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
@@ -296,9 +304,10 @@ static void release_all(lmc_cuda_ctx *c) {
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
     cuda_fam_free(c->fam);
-    void *bufs[] = {c->xq,    c->xds,  c->xq2,      c->xds2, c->ssq,  c->h,       c->x32, c->x16,
-                    c->qkv,   c->att,  c->gu,       c->ff,   c->part, c->att_cnt, c->w16, c->logits,
-                    c->d_i32, c->xb32, c->logits_b, c->hrow, c->d_b,  c->xbq,     c->xbds};
+    void *bufs[] = {c->xq,       c->xds,     c->xq2, c->xds2,   c->ssq,   c->h,
+                    c->x32,      c->x16,     c->qkv, c->att,    c->gu,    c->ff,
+                    c->part,     c->att_cnt, c->w16, c->logits, c->d_i32, c->xb32,
+                    c->logits_b, c->hrow,    c->d_b, c->xbq,    c->xbds,  c->mma_part};
     for (void *b : bufs)
         cudaFree(b);
     cudaFreeHost(c->h_i32);
@@ -313,6 +322,7 @@ static void release_all(lmc_cuda_ctx *c) {
 
 extern "C" void lmc_cuda_free(lmc_cuda_ctx *c) {
     if (!c) return;
+    cuda_prof_free(c->prof);
     release_all(c);
     delete c;
 }
@@ -481,6 +491,9 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc((void **)&c->d_b, (size_t)5 * p->n_batch * 4), "scratch");
         TRYC(cudaMalloc((void **)&c->xbq, (size_t)CUDA_MVB_MAX * wide), "scratch");
         TRYC(cudaMalloc((void **)&c->xbds, (size_t)CUDA_MVB_MAX * (wide / 32 + 1) * 8), "scratch");
+        c->mma_cap = mma_part_floats(hp, p->n_batch);
+        if (c->tune.prof) c->prof = cuda_prof_new();
+        TRYC(cudaMalloc((void **)&c->mma_part, (size_t)c->mma_cap * 4), "scratch");
         TRYC(cudaMallocHost((void **)&c->h_logits_b, lb), "pinned scratch");
         TRYC(cudaMallocHost((void **)&c->h_b, (size_t)5 * p->n_batch * 4), "pinned scratch");
     }

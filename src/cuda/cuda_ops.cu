@@ -329,6 +329,41 @@ done:
     return st;
 }
 
+extern "C" lmc_status lmc_cuda_op_matmul_mma(uint32_t type, const void *w, int64_t rows,
+                                             int64_t cols, const float *x, int32_t n_tok,
+                                             int32_t ksplit, int add, float *y) {
+    lmc_status st;
+    cuda_weight dw = {};
+    float *dx = NULL, *dy = NULL, *part = NULL;
+    __half *x16 = NULL;
+    const int64_t cap = (int64_t)16 * n_tok * rows;
+    TRY(upload_matrix(&dw, type, w, rows, cols));
+    TRY(dev_copy_in((void **)&dx, x, (size_t)n_tok * cols * 4));
+    TRY(dev_copy_in((void **)&dy, add ? y : NULL, (size_t)n_tok * rows * 4));
+    TRY(dev_copy_in((void **)&x16, NULL, (size_t)n_tok * cols * 2));
+    TRY(dev_copy_in((void **)&part, NULL, (size_t)cap * 4));
+    TRYC(cuda_f32_to_f16(dx, (int64_t)n_tok * cols, x16, 0), "convert");
+    {
+        const cudaError_t e =
+            cuda_matmul_mma(dw, x16, n_tok, dy, rows, add != 0, part, cap, ksplit, 0);
+        if (e == cudaErrorNotSupported) {
+            st = lmc_err(LMC_ERR_UNSUPPORTED,
+                         "matmul_mma: no tensor-core kernel for %s %lldx%lld x%d",
+                         lmc_type_name(type), (long long)rows, (long long)cols, n_tok);
+            goto done;
+        }
+        TRYC(e, "matmul_mma");
+    }
+    TRYC(cudaMemcpy(y, dy, (size_t)n_tok * rows * 4, cudaMemcpyDeviceToHost), "matmul_mma");
+done:
+    cuda_weight_release(&dw);
+    cudaFree(dx);
+    cudaFree(dy);
+    cudaFree(x16);
+    cudaFree(part);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_dequant(uint32_t type, const void *w, int64_t rows, int64_t cols,
                                           float *out) {
     lmc_status st;

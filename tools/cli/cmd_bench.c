@@ -6,8 +6,9 @@
  * lmc_context (what users run); with every layer on the GPU a second table adds the weight bytes
  * per token and their share of the device's copy bandwidth. --parallel N (-npl N, as
  * llama-batched-bench) runs N sequences at once: each prompt of P tokens in one batch of N * P
- * tokens (cut at -b), then N-token decode steps, aggregate and per-sequence tok/s. It uses nothing
- * but lmc.h. */
+ * tokens (cut at -b), then N-token decode steps, aggregate and per-sequence tok/s. -d DEPTH (as
+ * llama-bench's) runs pp and tg after DEPTH tokens already in the cache: the DEPTH tokens are
+ * decoded once, untimed, and each run rewinds the sequence to them. It uses nothing but lmc.h. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -22,6 +23,7 @@ enum { BENCH_MAX_LIST = 16 };
 
 typedef struct {
     int n_prompt, n_gen, n_threads;
+    int n_depth; /* tokens in the cache before the test (-d) */
     int reps;
     double *samples_ns; /* (reps) */
     double avg_ts, stddev_ts, avg_ns, stddev_ns;
@@ -32,6 +34,7 @@ typedef struct {
     int p[BENCH_MAX_LIST], n_p;
     int n[BENCH_MAX_LIST], n_n;
     int t[BENCH_MAX_LIST], n_t;
+    int d[BENCH_MAX_LIST], n_d; /* -d: tokens in the cache before each test */
     int reps, ngl;
     int n_ctx, n_batch;             /* --device cuda only; 0: the default */
     int npl[BENCH_MAX_LIST], n_npl; /* --parallel: sequences at once (0 entries: the plain bench) */
@@ -60,7 +63,9 @@ static void usage(void) {
         "weight bytes read per token and their share of the device's copy bandwidth. --parallel\n"
         "N runs N sequences at once, as llama-batched-bench: pp = N prompts of P tokens (one\n"
         "batch, cut at -b), then tg = N-token decode steps after them; t/s aggregate and per\n"
-        "sequence (-c: positions per sequence, default P + N).\n"
+        "sequence (-c: positions per sequence, default P + N). -d D runs pp and tg after D tokens\n"
+        "already in the context (decoded once, untimed), as llama-bench's -d: rows read\n"
+        "'pp512 @ d4096' (not with --parallel).\n"
         "\n"
         "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n\n");
     flags_help(stdout, CMD_BENCH);
@@ -81,6 +86,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     memset(o, 0, sizeof *o);
     o->p[0] = 512, o->n_p = 1;
     o->n[0] = 128, o->n_n = 1;
+    o->d[0] = 0, o->n_d = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o->t[0] = ncpu > 0 ? (int)ncpu : 1, o->n_t = 1;
     o->reps = 5;
@@ -105,6 +111,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             break;
         case FL_BENCH_GEN:
             ok = take_list(&v, o->n, &o->n_n);
+            break;
+        case FL_BENCH_DEPTH:
+            ok = take_list(&v, o->d, &o->n_d);
             break;
         case FL_THREADS: /* 0: all cores, as everywhere */
             ok = take_list(&v, o->t, &o->n_t);
@@ -137,6 +146,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         }
         if (!ok) return CLI_USAGE;
     }
+    if (o->n_npl > 0 && (o->n_d > 1 || o->d[0] > 0))
+        return cli_usage_error("bench", "-d: not with --parallel (the plain bench only)");
     /* auto: the GPU when there is one (and -ngl puts layers there), as in run and serve */
     if (o->device == LMC_DEVICE_AUTO)
         o->device =
@@ -144,17 +155,28 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     return 0;
 }
 
-/* One timed run: pp (n_prompt tokens in one batch) or tg (n_gen single-token decodes), from
- * position 0 of an emptied sequence. Returns the status; *ns the time it took. */
-static lmc_status run_once(lmc_context *ctx, const int32_t *toks, int n_prompt, int n_gen,
-                           double *ns) {
+/* The first depth tokens of toks into the emptied sequence 0, untimed, in batches of n_batch. */
+static lmc_status fill_depth(lmc_context *ctx, const int32_t *toks, int depth, int n_batch) {
     const float *logits;
     lmc_status st = LMC_OK;
     lmc_seq_truncate(ctx, 0, 0);
+    for (int i = 0; i < depth && st == LMC_OK; i += n_batch)
+        st = lmc_decode(ctx, toks + i, depth - i < n_batch ? depth - i : n_batch, i, &logits);
+    return st;
+}
+
+/* One timed run: pp (n_prompt tokens in one batch) or tg (n_gen single-token decodes), from
+ * position depth of sequence 0 rewound to its first depth tokens (fill_depth put them there).
+ * Returns the status; *ns the time it took. */
+static lmc_status run_once(lmc_context *ctx, const int32_t *toks, int n_prompt, int n_gen,
+                           int depth, double *ns) {
+    const float *logits;
+    lmc_status st = LMC_OK;
+    lmc_seq_truncate(ctx, 0, depth);
     const double t0 = now_ns();
-    if (n_prompt > 0) st = lmc_decode(ctx, toks, n_prompt, 0, &logits);
+    if (n_prompt > 0) st = lmc_decode(ctx, toks + depth, n_prompt, depth, &logits);
     for (int i = 0; n_prompt == 0 && i < n_gen && st == LMC_OK; i++)
-        st = lmc_decode(ctx, toks + i, 1, i, &logits);
+        st = lmc_decode(ctx, toks + depth + i, 1, depth + i, &logits);
     *ns = now_ns() - t0;
     return st;
 }
@@ -214,11 +236,10 @@ static void print_table_header(void) {
 
 static void print_table_row(const char *desc, const char *size, const char *params,
                             const bench_run *run, const bench_test *bt) {
-    char test[32], ts[48];
-    if (bt->n_prompt > 0)
-        snprintf(test, sizeof test, "pp%d", bt->n_prompt);
-    else
-        snprintf(test, sizeof test, "tg%d", bt->n_gen);
+    char test[48], ts[48];
+    const int len = snprintf(test, sizeof test, bt->n_prompt > 0 ? "pp%d" : "tg%d",
+                             bt->n_prompt > 0 ? bt->n_prompt : bt->n_gen);
+    if (bt->n_depth > 0) snprintf(test + len, sizeof test - (size_t)len, " @ d%d", bt->n_depth);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", bt->avg_ts, bt->stddev_ts);
     printf("| %-30s | %10s | %10s | %-8s | %7d | %12s | %20s |\n", desc, size, params,
            backend_name(run), bt->n_threads, test, ts);
@@ -259,6 +280,7 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     cJSON_AddNumberToObject(j, "n_gpu_layers", o->device == LMC_DEVICE_CUDA ? o->ngl : 0);
     cJSON_AddNumberToObject(j, "n_prompt", bt->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", bt->n_gen);
+    cJSON_AddNumberToObject(j, "n_depth", bt->n_depth);
     cJSON_AddStringToObject(j, "test_time", when);
     cJSON_AddNumberToObject(j, "avg_ns", bt->avg_ns);
     cJSON_AddNumberToObject(j, "stddev_ns", bt->stddev_ns);
@@ -463,13 +485,16 @@ int cmd_bench(int argc, char **argv) {
     const double t0 = now_ns();
     lmc_model *model = cli_load_model(o.model_path, false, o.json);
     if (!model) return CLI_ERR;
-    int max_p = 1, max_n = 1;
+    int max_p = 1, max_n = 1, max_d = 0;
     for (int i = 0; i < o.n_p; i++)
         max_p = o.p[i] > max_p ? o.p[i] : max_p;
     for (int i = 0; i < o.n_n; i++)
         max_n = o.n[i] > max_n ? o.n[i] : max_n;
+    for (int i = 0; i < o.n_d; i++)
+        max_d = o.d[i] > max_d ? o.d[i] : max_d;
     const int n_vocab = lmc_model_n_vocab(model);
-    int32_t *toks = malloc(sizeof(int32_t) * (size_t)(max_p > max_n ? max_p : max_n));
+    const int n_toks = max_d + (max_p > max_n ? max_p : max_n);
+    int32_t *toks = malloc(sizeof(int32_t) * (size_t)n_toks);
     double *samples = malloc(sizeof(double) * (size_t)o.reps);
     char desc[128], size[32], params[32], when[32];
     lmc_model_desc(model, desc, sizeof desc);
@@ -488,15 +513,17 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     uint64_t rng = 1234567;
-    for (int i = 0; i < (max_p > max_n ? max_p : max_n); i++) {
+    for (int i = 0; i < n_toks; i++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         toks[i] = (int32_t)((rng >> 33) % (uint64_t)n_vocab);
     }
 
     for (int ti = 0; ti < o.n_t; ti++) {
         lmc_context_params cp = lmc_context_default_params();
-        cp.n_ctx = max_p > max_n ? max_p : max_n;
+        cp.n_ctx = n_toks;
         cp.n_batch = max_p;
+        if (max_d > cp.n_batch && cp.n_batch < 512) /* the depth fill in batches of up to 512 */
+            cp.n_batch = max_d < 512 ? max_d : 512;
         if (o.device ==
             LMC_DEVICE_CUDA) { /* the GPU's defaults are lmc_context's: prompts in 512s */
             if (o.n_ctx > 0) cp.n_ctx = o.n_ctx;
@@ -514,29 +541,34 @@ int cmd_bench(int argc, char **argv) {
             lmc_context_free(ctx);
             goto done;
         }
-        /* all pp tests, then all tg tests, as llama-bench orders them */
+        /* all pp tests, then all tg tests, as llama-bench orders them; each at every depth */
+        int held = 0; /* sequence 0 holds positions [0, held), token toks[p] at position p */
         for (int kind = 0; kind < 2; kind++) {
             const int count = kind == 0 ? o.n_p : o.n_n;
-            for (int k = 0; k < count; k++) {
+            for (int k = 0; k < count * o.n_d; k++) {
                 bench_test bt = {.n_threads = o.t[ti], .reps = o.reps, .samples_ns = samples};
                 if (kind == 0)
-                    bt.n_prompt = o.p[k];
+                    bt.n_prompt = o.p[k / o.n_d];
                 else
-                    bt.n_gen = o.n[k];
+                    bt.n_gen = o.n[k / o.n_d];
+                bt.n_depth = o.d[k % o.n_d];
                 if (bt.n_prompt == 0 && bt.n_gen == 0) continue;
+                if (bt.n_depth > held) st = fill_depth(ctx, toks, bt.n_depth, cp.n_batch);
                 double warm;
-                st = run_once(ctx, toks, bt.n_prompt, bt.n_gen, &warm);
+                if (st == LMC_OK)
+                    st = run_once(ctx, toks, bt.n_prompt, bt.n_gen, bt.n_depth, &warm);
                 for (int r = 0; st == LMC_OK && r < o.reps; r++)
-                    st = run_once(ctx, toks, bt.n_prompt, bt.n_gen, &samples[r]);
+                    st = run_once(ctx, toks, bt.n_prompt, bt.n_gen, bt.n_depth, &samples[r]);
+                held = bt.n_depth + bt.n_prompt + bt.n_gen;
                 if (st != LMC_OK) {
                     rc = cli_fail(st, "bench: decode");
                     lmc_context_free(ctx);
                     goto done;
                 }
                 finish_stats(&bt);
-                if (ti == 0 && bt.n_prompt > 0 && !run.pp_n)
+                if (ti == 0 && bt.n_depth == 0 && bt.n_prompt > 0 && !run.pp_n)
                     run.pp_n = bt.n_prompt, run.pp_ts = bt.avg_ts;
-                if (ti == 0 && bt.n_gen > 0 && !run.tg_n)
+                if (ti == 0 && bt.n_depth == 0 && bt.n_gen > 0 && !run.tg_n)
                     run.tg_n = bt.n_gen, run.tg_ts = bt.avg_ts;
                 if (arr)
                     cJSON_AddItemToArray(arr, test_json(&o, model, desc, &run, &bt, when));

@@ -135,6 +135,8 @@ static const flag_def table[] = {
      "prompt lengths to test, e.g. 128,512; 0 = none"},
     {FL_BENCH_GEN, {"-n", "--n-gen"}, "N", T_INT, 0, 1 << 20, CMD_BENCH, CMD_BENCH, "128", "bench (llama-bench's spellings)",
      "generation lengths to test; 0 = none"},
+    {FL_BENCH_DEPTH, {"-d", "--n-depth"}, "N", T_INT, 0, 1 << 20, CMD_BENCH, CMD_BENCH, "0", "bench (llama-bench's spellings)",
+     "tokens already in the cache before each pp and tg test, decoded once untimed; not with --parallel"},
     {FL_REPETITIONS, {"-r", "--repetitions"}, "N", T_INT, 1, 1000, CMD_BENCH, 0, "5", "bench (llama-bench's spellings)",
      "timed runs per test (after one warm-up)"},
     {FL_JSON, {"--json"}, NULL, T_SWITCH, 0, 0, CMD_BENCH | CMD_PERPLEXITY, 0, NULL, "output",

@@ -74,6 +74,7 @@ typedef enum {
     /* bench */
     FL_BENCH_PROMPT,
     FL_BENCH_GEN,
+    FL_BENCH_DEPTH,
     FL_REPETITIONS,
     FL_JSON,
     /* logits */
