@@ -1,12 +1,12 @@
 /* fuzz_grammar.c — libFuzzer target: the grammar engine. The first byte picks the mode (low bit:
- * GBNF text or a JSON schema converted to GBNF) and the chunk size (bits 1-4) in which the sample is
- * fed; the input is split at the first "\n%%\n" into the grammar (or schema) and a sample text. What
- * must hold: compiling ends in LMC_OK, LMC_ERR_FORMAT or LMC_ERR_UNSUPPORTED (LMC_ERR_OOM under the
- * fuzzer's allocation limit); a schema the converter accepts yields GBNF that compiles (or is refused
- * by a size limit, LMC_ERR_UNSUPPORTED — never a syntax error in the converter's output); feeding the
- * sample chunk by chunk, grammar_probe_bytes agrees with grammar_accept_bytes on every chunk, and a
- * refused chunk leaves the state unchanged (the same chunk is refused again). Never a crash, hang or
- * leak. */
+ * GBNF text or a JSON schema converted to GBNF) and the chunk size (bits 1-4) in which the sample
+ * is fed; the input is split at the first "\n%%\n" into the grammar (or schema) and a sample text.
+ * What must hold: compiling ends in LMC_OK, LMC_ERR_FORMAT or LMC_ERR_UNSUPPORTED (LMC_ERR_OOM
+ * under the fuzzer's allocation limit); a schema the converter accepts yields GBNF that compiles
+ * (or is refused by a size limit, LMC_ERR_UNSUPPORTED — never a syntax error in the converter's
+ * output); feeding the sample chunk by chunk, grammar_probe_bytes agrees with grammar_accept_bytes
+ * on every chunk, and a refused chunk leaves the state unchanged (the same chunk is refused again).
+ * Never a crash, hang or leak. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -45,8 +45,8 @@ static int allowed(lmc_status st) {
     return st == LMC_OK || st == LMC_ERR_FORMAT || st == LMC_ERR_UNSUPPORTED || st == LMC_ERR_OOM;
 }
 
-static void compile_and_feed(const char *gbnf, size_t len, const char *sample, size_t n, size_t chunk,
-                             int from_schema) {
+static void compile_and_feed(const char *gbnf, size_t len, const char *sample, size_t n,
+                             size_t chunk, int from_schema) {
     lmc_grammar *g = NULL;
     lmc_status st = lmc_grammar_init_gbnf(gbnf, len, NULL, &g);
     if (!allowed(st) || (from_schema && st == LMC_ERR_FORMAT)) abort();
