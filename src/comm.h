@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct lmc_comm lmc_comm;
 struct lmc_comm {
     int32_t rank, n_rank;
@@ -33,5 +37,9 @@ struct lmc_comm {
  * the first rank's failure, or LMC_OK. A rank that fails must still make every collective call the
  * others make (or the others wait forever): fn should compute, not return early, between calls. */
 lmc_status comm_fake_run(int32_t n_rank, lmc_status (*fn)(lmc_comm *c, void *user), void *user);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -140,8 +140,8 @@ lmc_status comm_fake_run(int32_t n_rank, lmc_status (*fn)(lmc_comm *c, void *use
     for (int32_t k = 0; k < started; k++)
         pthread_join(th[k], NULL);
     if (started < n_rank)
-        st = lmc_err(LMC_ERR_BACKEND, "fake communicator: could not start thread %d of %d",
-                     started, n_rank);
+        st = lmc_err(LMC_ERR_BACKEND, "fake communicator: could not start thread %d of %d", started,
+                     n_rank);
     for (int32_t k = 0; k < n_rank; k++) {
         if (st == LMC_OK && ranks[k].st != LMC_OK)
             st = lmc_err(ranks[k].st, "rank %d: %s", k, ranks[k].err);

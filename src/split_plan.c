@@ -61,8 +61,8 @@ lmc_status split_tp_plan_make(const split_geom *g, int32_t n, split_tp_plan *p) 
                        n, g->n_head_kv);
     if (g->n_head_kv % n != 0)
         return lmc_err(LMC_ERR_INVALID_ARG,
-                       "tensor parallel: %d KV heads do not split evenly over %d ranks", g->n_head_kv,
-                       n);
+                       "tensor parallel: %d KV heads do not split evenly over %d ranks",
+                       g->n_head_kv, n);
     int32_t group = g->n_head / g->n_head_kv, kv_per = g->n_head_kv / n;
     int64_t q_cols = (int64_t)kv_per * group * g->head_dim; /* a rank's slice of wo's inputs */
     if (g->wo_block > 1 && q_cols % g->wo_block != 0)

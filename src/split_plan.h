@@ -32,14 +32,14 @@ typedef struct {
  * write one for a model it does not have, e.g. Llama-70B). */
 typedef struct {
     int32_t n_head, n_head_kv, head_dim, n_ff, n_vocab;
-    int32_t wo_block;                /* weights per quant block of attn_output (largest of layers) */
-    int32_t down_block;              /* the same for ffn_down */
+    int32_t wo_block;   /* weights per quant block of attn_output (largest of layers) */
+    int32_t down_block; /* the same for ffn_down */
     char wo_type[16], down_type[16]; /* their type names, for messages */
 } split_geom;
 
 typedef struct {
     int32_t n_rank;
-    int32_t ff_unit;                     /* FFN columns are cut in multiples of this */
+    int32_t ff_unit;                      /* FFN columns are cut in multiples of this */
     split_range kv_head[SPLIT_MAX_RANKS]; /* KV heads of each rank */
     split_range q_head[SPLIT_MAX_RANKS];  /* query heads of each rank (its KV heads' groups) */
     split_range ff[SPLIT_MAX_RANKS];      /* FFN columns [lo, hi) of n_ff */

@@ -8,8 +8,11 @@
  * ffn_down, the embedding as an all-reduce of vocabulary-split rows, logits all-gathered — against
  * the unsplit CPU forward (LMC_KERNELS=ref) through the public API, for a prompt batch and decode
  * steps. N = 1 must give the same bits; N > 1 differs only by the order of the partial sums.
- * stories260K (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared. */
+ * stories260K (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared.
+ * Also the context's checks of -sm/-ts/-mg/--tensor-parallel (ctx_resolve_split) with the number
+ * of GPUs given, and once through lmc_context_init with the GPUs this machine has. */
 #include "comm.h"
+#include "context_split.h"
 #include "cpu/forward.h"
 #include "cpu/kernels.h"
 #include "lmc.h"
@@ -41,14 +44,16 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-/* ---- the plan --------------------------------------------------------------------------------- */
+/* ---- the plan ---------------------------------------------------------------------------------
+ */
 
 /* Ranges of the plan tile [0, total) in rank order, none empty, each a multiple of unit wide. */
-static void check_tiles(const split_range *r, int n, int32_t total, int32_t unit, const char *what) {
+static void check_tiles(const split_range *r, int n, int32_t total, int32_t unit,
+                        const char *what) {
     int32_t at = 0;
     for (int k = 0; k < n; k++) {
-        CHECK(r[k].lo == at && r[k].hi > r[k].lo, "%s: rank %d [%d, %d) after %d", what, k,
-              r[k].lo, r[k].hi, at);
+        CHECK(r[k].lo == at && r[k].hi > r[k].lo, "%s: rank %d [%d, %d) after %d", what, k, r[k].lo,
+              r[k].hi, at);
         CHECK((r[k].lo % unit == 0 && r[k].hi % unit == 0) || r[k].hi == total,
               "%s: rank %d [%d, %d) not on %d", what, k, r[k].lo, r[k].hi, unit);
         at = r[k].hi;
@@ -129,10 +134,10 @@ static void test_plan(void) {
           "80 layers 1,1: [%d,%d) [%d,%d) output %d", r[0].lo, r[0].hi, r[1].lo, r[1].hi, out_dev);
     float three[3] = {3, 0, 1}; /* a zero share gets nothing */
     CHECK(split_layer_plan(80, three, 3, r, &out_dev) == LMC_OK, "%s", lmc_last_error());
-    CHECK(r[0].lo == 0 && r[0].hi == 61 && r[1].lo == r[1].hi && r[2].lo == 61 &&
-              r[2].hi == 80 && out_dev == 2,
-          "80 layers 3,0,1: [%d,%d) [%d,%d) [%d,%d) output %d", r[0].lo, r[0].hi, r[1].lo,
-          r[1].hi, r[2].lo, r[2].hi, out_dev);
+    CHECK(r[0].lo == 0 && r[0].hi == 61 && r[1].lo == r[1].hi && r[2].lo == 61 && r[2].hi == 80 &&
+              out_dev == 2,
+          "80 layers 3,0,1: [%d,%d) [%d,%d) [%d,%d) output %d", r[0].lo, r[0].hi, r[1].lo, r[1].hi,
+          r[2].lo, r[2].hi, out_dev);
     CHECK(split_layer_plan(5, NULL, 4, r, &out_dev) == LMC_OK, "%s", lmc_last_error());
     int covered = 0;
     for (int d = 0; d < 4; d++) {
@@ -147,7 +152,8 @@ static void test_plan(void) {
           "negative share: %s", lmc_last_error());
 }
 
-/* ---- the fake communicator -------------------------------------------------------------------- */
+/* ---- the fake communicator --------------------------------------------------------------------
+ */
 
 typedef struct {
     float got[8][17 + 8 * 3]; /* each rank's all-reduced 17 floats, then 3 gathered per rank */
@@ -175,8 +181,8 @@ static void test_fake_comm(void) {
                 float want = 0; /* the sum in rank order, as the fake promises */
                 for (int k = 0; k < n; k++)
                     want += (float)(k + 1) * 0.1f + (float)i;
-                CHECK(j.got[r][i] == want, "%d ranks, rank %d [%d]: %g != %g", n, r, i,
-                      j.got[r][i], want);
+                CHECK(j.got[r][i] == want, "%d ranks, rank %d [%d]: %g != %g", n, r, i, j.got[r][i],
+                      want);
             }
             for (int k = 0; k < n; k++)
                 CHECK(j.got[r][17 + 3 * k] == k && j.got[r][18 + 3 * k] == 10 * k,
@@ -186,14 +192,15 @@ static void test_fake_comm(void) {
     CHECK(comm_fake_run(0, comm_rank, NULL) == LMC_ERR_INVALID_ARG, "0 ranks accepted");
 }
 
-/* ---- the llama block over fake ranks ---------------------------------------------------------- */
+/* ---- the llama block over fake ranks ----------------------------------------------------------
+ */
 
 typedef struct {
     const lmc_model *m;
     const split_tp_plan *p;
-    const int32_t *tok;  /* N_TOK tokens: the first N_PROMPT one batch, then one at a time */
-    float *out[16];      /* each rank's logits of every token, (N_TOK, n_vocab) */
-    double *inv_freq;    /* (n_layer, head_dim/2) */
+    const int32_t *tok; /* N_TOK tokens: the first N_PROMPT one batch, then one at a time */
+    float *out[16];     /* each rank's logits of every token, (N_TOK, n_vocab) */
+    double *inv_freq;   /* (n_layer, head_dim/2) */
 } tp_job;
 
 /* Dot of inputs [c0, c0 + n) of weight row `row` with x: the slice dequantized by the reference
@@ -217,7 +224,7 @@ static void slice_matmul(const gguf_tensor *w, int32_t r0, int32_t nr, int32_t c
 }
 
 typedef struct {
-    float *kc, *vc;                               /* (n_layer, N_CTX, KV) this rank's heads */
+    float *kc, *vc; /* (n_layer, N_CTX, KV) this rank's heads */
     float *x, *xn, *q, *k, *v, *att, *part, *gate, *up, *tmp, *cs, *lg, *gath, *norm;
 } tp_bufs;
 
@@ -228,7 +235,8 @@ static lmc_status tp_forward(tp_job *j, lmc_comm *c, tp_bufs *b, const int32_t *
     const lmc_model *m = j->m;
     const lmc_hparams *hp = &m->hp;
     const split_tp_plan *p = j->p;
-    const int32_t r = c->rank, E = hp->n_embd, hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int32_t r = c->rank, E = hp->n_embd, hd = hp->head_dim,
+                  group = hp->n_head / hp->n_head_kv;
     const int32_t q0 = p->q_head[r].lo, nq = p->q_head[r].hi - q0;
     const int32_t k0 = p->kv_head[r].lo, nk = p->kv_head[r].hi - k0;
     const int32_t Q = nq * hd, KV = nk * hd, f0 = p->ff[r].lo, F = p->ff[r].hi - f0;
@@ -406,8 +414,8 @@ static void test_model(const char *rel, const int *ranks, int n_cases, int refus
     double *inv_freq = malloc((size_t)hp->n_layer * (hd / 2) * sizeof(double));
     for (int32_t l = 0; l < hp->n_layer; l++)
         for (int32_t i = 0; i < hd / 2; i++) /* as the CPU forward: scale * base^(-2i/head_dim) */
-            inv_freq[(size_t)l * (hd / 2) + i] =
-                (double)m->layers[l].rope_scale * pow((double)m->layers[l].rope_base, -2.0 * i / hd);
+            inv_freq[(size_t)l * (hd / 2) + i] = (double)m->layers[l].rope_scale *
+                                                 pow((double)m->layers[l].rope_base, -2.0 * i / hd);
     if (!ref || !inv_freq || !reference_logits(m, tok, ref)) goto done;
     split_geom g;
     split_geom_of(m, &g);
@@ -428,7 +436,8 @@ static void test_model(const char *rel, const int *ranks, int n_cases, int refus
             for (int t = 0; t < N_TOK; t++) {
                 double e = nmse(j.out[0] + (size_t)t * nv, ref + (size_t)t * nv, (size_t)nv);
                 if (e > worst) worst = e;
-                same_ids += argmax(j.out[0] + (size_t)t * nv, nv) == argmax(ref + (size_t)t * nv, nv);
+                same_ids +=
+                    argmax(j.out[0] + (size_t)t * nv, nv) == argmax(ref + (size_t)t * nv, nv);
             }
             bool bitwise = memcmp(j.out[0], ref, (size_t)N_TOK * nv * sizeof(float)) == 0;
             printf("%s over %d ranks (ffn %d..%d cols/rank, unit %d): worst token logits NMSE vs "
@@ -459,12 +468,101 @@ done:
     lmc_model_free(m);
 }
 
+/* ---- the context's split parameters -----------------------------------------------------------
+ */
+
+static lmc_context_params split_params(lmc_split_mode mode, int tp, const float *ts, int n_ts) {
+    lmc_context_params p = lmc_context_default_params();
+    p.split_mode = mode;
+    p.n_tensor_parallel = tp;
+    for (int d = 0; d < n_ts; d++)
+        p.tensor_split[d] = ts[d];
+    return p;
+}
+
+/* ctx_resolve_split(p, present) fails with st and a message holding words (st LMC_OK: succeeds
+ * and leaves the single-GPU path: CUDA, every layer). */
+static void expect_split(const lmc_model *m, lmc_context_params p, int present, lmc_status want,
+                         const char *words, const char *what) {
+    lmc_status st = ctx_resolve_split(m, &p, present);
+    if (want == LMC_OK) {
+        CHECK(st == LMC_OK && p.device == LMC_DEVICE_CUDA && p.n_gpu_layers == m->hp.n_layer,
+              "%s: status %d (%s), device %d", what, st, lmc_last_error(), (int)p.device);
+    } else {
+        CHECK(st == want && strstr(lmc_last_error(), words), "%s: status %d, '%s' (want '%s')",
+              what, st, lmc_last_error(), words);
+    }
+}
+
+static void test_context_split(void) {
+    lmc_model *m = t_load_model_or_skip(t_shared("models/stories260K.gguf")); /* 4 KV heads */
+    if (!m) return;
+    const float one1[2] = {1, 1}, three1[2] = {3, 1}, neg[2] = {1, -2}, only1[1] = {1};
+    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 1, LMC_ERR_INVALID_ARG,
+                 "2 GPUs requested, 1 present", "row 2 on 1 GPU");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 4, NULL, 0), 0, LMC_ERR_INVALID_ARG,
+                 "4 GPUs requested, 0 present", "row 4 on none");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), -1, LMC_ERR_UNSUPPORTED,
+                 "no CUDA backend", "row 2 without CUDA");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 1, NULL, 0), 1, LMC_OK, "", "row 1 on 1 GPU");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 0, NULL, 0), 1, LMC_OK, "", "row, all of 1 GPU");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, only1, 1), 2, LMC_OK, "", "layer -ts 1");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_ERR_UNSUPPORTED,
+                 "not implemented yet", "row 2 on 2 GPUs");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 2, LMC_ERR_UNSUPPORTED,
+                 "not implemented yet", "layer 3,1 on 2 GPUs");
+    /* the model's rule comes before the GPU count: 8 ranks of 4 KV heads, on any machine */
+    expect_split(m, split_params(LMC_SPLIT_ROW, 8, NULL, 0), 0, LMC_ERR_INVALID_ARG,
+                 "only 4 KV heads", "row 8");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 3, NULL, 0), 8, LMC_ERR_INVALID_ARG,
+                 "do not split evenly", "row 3");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 0, three1, 2), 2, LMC_ERR_INVALID_ARG, "same share",
+                 "row with uneven -ts");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 3, one1, 2), 4, LMC_ERR_INVALID_ARG, "names 2 GPUs",
+                 "row -tp 3 -ts 1,1");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 2, NULL, 0), 2, LMC_ERR_INVALID_ARG,
+                 "needs -sm row", "layer with -tp");
+    expect_split(m, split_params(LMC_SPLIT_NONE, 0, one1, 2), 2, LMC_ERR_INVALID_ARG,
+                 "needs -sm layer or -sm row", "none with -ts");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, neg, 2), 2, LMC_ERR_INVALID_ARG,
+                 "--tensor-split value 2", "negative share");
+    expect_split(m, split_params((lmc_split_mode)7, 0, NULL, 0), 2, LMC_ERR_INVALID_ARG,
+                 "unknown split mode", "mode 7");
+    lmc_context_params p = split_params(LMC_SPLIT_ROW, 1, NULL, 0);
+    p.device = LMC_DEVICE_CPU;
+    expect_split(m, p, 1, LMC_ERR_INVALID_ARG, "needs the CUDA device", "row on --device cpu");
+    p = split_params(LMC_SPLIT_NONE, 0, NULL, 0);
+    p.main_gpu = 1;
+    expect_split(m, p, 1, LMC_ERR_INVALID_ARG, "GPU 1 requested, 1 present", "-mg 1 of 1");
+    expect_split(m, p, 2, LMC_ERR_UNSUPPORTED, "CUDA_VISIBLE_DEVICES", "-mg 1 of 2");
+    /* through the public API with this machine's GPUs: one more than present is refused */
+    const int32_t present = lmc_device_count(LMC_DEVICE_CUDA);
+    if (present >= 0 && present < 4) {
+        lmc_context_params ap = split_params(LMC_SPLIT_ROW, present + 1, NULL, 0);
+        lmc_context *ctx = NULL;
+        char want[64];
+        snprintf(want, sizeof want, "%d GPU%s requested, %d present", present + 1,
+                 present + 1 == 1 ? "" : "s", present);
+        lmc_status st = lmc_context_init(m, &ap, &ctx);
+        CHECK(st == LMC_ERR_INVALID_ARG && !ctx && strstr(lmc_last_error(), want),
+              "lmc_context_init row %d: status %d '%s'", present + 1, st, lmc_last_error());
+    } else if (present < 0) {
+        lmc_context_params ap = split_params(LMC_SPLIT_ROW, 1, NULL, 0);
+        lmc_context *ctx = NULL;
+        lmc_status st = lmc_context_init(m, &ap, &ctx);
+        CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "no CUDA backend"),
+              "lmc_context_init row 1 without CUDA: status %d '%s'", st, lmc_last_error());
+    }
+    lmc_model_free(m);
+}
+
 int main(void) {
     /* the unsplit reference takes the exact path: reference dequantization, portable dots */
     setenv("LMC_KERNELS", "ref", 1);
     test_plan();
     test_fake_comm();
     t_require_shared();
+    test_context_split();
     const int all[3] = {1, 2, 4};
     test_model("models/stories260K.gguf", all, 3, 8);
     test_model("models/synthetic/synthetic-A-Q4_K_M.gguf", all, 2, 4);

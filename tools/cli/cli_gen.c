@@ -31,6 +31,8 @@ int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
     int iv;
     float fv;
 #define IS(x) (!strcmp(a, x))
+    int sf = cli_split_flag(&o->split, argv[0], argc, argv, i); /* -sm/-ts/-mg/-tp */
+    if (sf != 0) return sf;
     if (IS("-m") || IS("--model")) return cli_arg_str(argc, argv, i, &o->model_path) ? 1 : -1;
     if (IS("--temp")) return cli_arg_float(argc, argv, i, &o->sp.temp) ? 1 : -1;
     if (IS("--top-k")) return cli_arg_int(argc, argv, i, &iv) ? (o->sp.top_k = iv, 1) : -1;
@@ -193,6 +195,8 @@ void gen_print_flags_help(FILE *to, bool chat) {
                "                          llama3, mistral, zephyr) or a Jinja file (default: the\n"
                "                          model's)\n"
              : "");
+    fprintf(to, "several GPUs (docs/MULTI_GPU.md):\n");
+    cli_split_help(to);
 }
 
 char *gen_load_template(const gen_opts *o, bool *err) {
@@ -266,6 +270,7 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     cp.n_batch = o->n_batch;
     cp.device = o->device;
     cp.n_gpu_layers = o->n_gpu_layers;
+    cli_split_apply(&o->split, &cp);
     lmc_status st = lmc_context_init(s->model, &cp, &s->ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");

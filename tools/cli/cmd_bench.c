@@ -9,6 +9,7 @@
  * tokens (cut at -b), then N-token decode steps, aggregate and per-sequence tok/s. It uses nothing
  * but lmc.h. */
 #include "cli.h"
+#include "cli_split.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -36,6 +37,7 @@ typedef struct {
     int n_ctx, n_batch;             /* --device cuda only; 0: the default */
     int npl[BENCH_MAX_LIST], n_npl; /* --parallel: sequences at once (0 entries: the plain bench) */
     lmc_device device;
+    cli_split_opts split; /* -sm/-ts/-mg/-tp */
     bool json;
 } bench_opts;
 
@@ -79,6 +81,8 @@ static void usage(void) {
         "  -h, --help         this help\n"
         "\n"
         "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
+    printf("several GPUs (docs/MULTI_GPU.md):\n");
+    cli_split_help(stdout);
 }
 
 static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out,
@@ -116,6 +120,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->device = LMC_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int sf = cli_split_flag(&o->split, "bench", argc, argv, &i);
+        if (sf < 0) return CLI_USAGE;
+        if (sf > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return -1;
@@ -276,6 +283,10 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     cJSON_AddNumberToObject(j, "n_batch", bt->n_prompt > 0 ? bt->n_prompt : 1);
     cJSON_AddNumberToObject(j, "n_threads", bt->n_threads);
     cJSON_AddNumberToObject(j, "n_gpu_layers", o->device == LMC_DEVICE_CUDA ? o->ngl : 0);
+    cJSON_AddStringToObject(j, "split_mode",
+                            o->split.mode == LMC_SPLIT_ROW     ? "row"
+                            : o->split.mode == LMC_SPLIT_LAYER ? "layer"
+                                                               : "none");
     cJSON_AddNumberToObject(j, "n_prompt", bt->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", bt->n_gen);
     cJSON_AddStringToObject(j, "test_time", when);
@@ -438,6 +449,7 @@ static int bench_parallel(const bench_opts *o, lmc_model *model, const char *des
         cp.n_threads = o->t[0];
         cp.device = o->device;
         cp.n_gpu_layers = o->ngl;
+        cli_split_apply(&o->split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
         if (st == LMC_OK && k == 0) st = lmc_context_get_info(ctx, &run.info);
@@ -525,6 +537,7 @@ int cmd_bench(int argc, char **argv) {
         cp.n_threads = o.t[ti];
         cp.device = o.device;
         cp.n_gpu_layers = o.ngl;
+        cli_split_apply(&o.split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
         if (st == LMC_OK && ti == 0) st = first_context(ctx, model, &o, toks, t0, &run);

@@ -4,6 +4,7 @@
  * api.c's, the other endpoints' endpoints.c's. It does no TLS: put a reverse proxy in front for
  * that. CORS: --cors ORIGIN adds Access-Control-Allow-Origin and answers preflights. */
 #include "cli.h"
+#include "cli_split.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -775,6 +776,8 @@ static void usage(FILE *to) {
         "  -h, --help             this help\n\n"
         "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get the grace to\n"
         "finish, then end with finish_reason \"cancelled\".\n");
+    fprintf(to, "\nseveral GPUs (docs/MULTI_GPU.md):\n");
+    cli_split_help(to);
 }
 
 static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
@@ -797,9 +800,13 @@ int cmd_serve(int argc, char **argv) {
     float grace = 5.0f;
     bool verbose = false, embeddings = false;
     const char *cors = NULL;
+    cli_split_opts split = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
+        int sf = cli_split_flag(&split, argv[0], argc, argv, &i); /* -sm/-ts/-mg/-tp */
+        if (sf < 0) return CLI_USAGE;
+        if (sf > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return CLI_OK;
@@ -898,6 +905,8 @@ int cmd_serve(int argc, char **argv) {
     cp.n_batch = n_batch;
     cp.n_gpu_layers = ngl;
     cp.device = ngl != 0 ? LMC_DEVICE_AUTO : LMC_DEVICE_CPU;
+    cli_split_apply(&split, &cp);
+    if (split.mode != LMC_SPLIT_NONE) cp.device = LMC_DEVICE_CUDA;
     lmc_status st = lmc_context_init(S.model, &cp, &ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");
