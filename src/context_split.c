@@ -54,8 +54,8 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
                            LMC_MAX_GPUS - 1);
         if (p->main_gpu == 0 || p->device == LMC_DEVICE_CPU) return LMC_OK;
         if (present >= 0 && p->main_gpu >= present)
-            return lmc_err(LMC_ERR_INVALID_ARG, "-mg %d: GPU %d requested, %d present",
-                           p->main_gpu, p->main_gpu, present);
+            return lmc_err(LMC_ERR_INVALID_ARG, "-mg %d: GPU %d requested, %d present", p->main_gpu,
+                           p->main_gpu, present);
         if (present < 0)
             return lmc_err(LMC_ERR_UNSUPPORTED, "-mg %d: this build of lmc has no CUDA backend",
                            p->main_gpu);
@@ -100,8 +100,7 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
     } else {
         split_range r[SPLIT_MAX_RANKS];
         int32_t out_dev = 0;
-        st = split_layer_plan(m->hp.n_layer, n_ts > 0 ? p->tensor_split : NULL, n_gpu, r,
-                              &out_dev);
+        st = split_layer_plan(m->hp.n_layer, n_ts > 0 ? p->tensor_split : NULL, n_gpu, r, &out_dev);
         if (st != LMC_OK) return st;
         for (int32_t d = 0; d < n_gpu; d++)
             if (r[d].hi > r[d].lo || d == out_dev) used = d + 1;

@@ -4,10 +4,10 @@
  * and barrier against the sums computed on the host (small integers: exact in any order). (2) One
  * GPU through the split path: -sm row with one rank and -sm layer with every layer on GPU 0 give
  * the same logits, bit for bit, as the default single-GPU context (they are the same path). (3)
- * -sm row over N = 2 (synthetic-A: 2 KV heads) and 4 (stories260K) GPUs against the one-GPU logits (NMSE <= 1e-6, the CUDA suites' exact
- * tolerance): the acceptance test of the multi-GPU forward. Until that forward exists the context
- * is refused as not implemented and this case FAILS on a host with 2+ GPUs, on purpose; it skips
- * elsewhere. synthetic-A and stories260K from ../shared. */
+ * -sm row over N = 2 (synthetic-A: 2 KV heads) and 4 (stories260K) GPUs against the one-GPU logits
+ * (NMSE <= 1e-6, the CUDA suites' exact tolerance): the acceptance test of the multi-GPU forward.
+ * Until that forward exists the context is refused as not implemented and this case FAILS on a host
+ * with 2+ GPUs, on purpose; it skips elsewhere. synthetic-A and stories260K from ../shared. */
 #include "lmc.h"
 #include "testutil.h"
 
@@ -205,7 +205,8 @@ done:
 int main(void) {
     const int present = lmc_device_count(LMC_DEVICE_CUDA);
     if (present <= 0) {
-        printf("no GPU (%s), skipped\n", present < 0 ? "no CUDA backend in this build" : "none found");
+        printf("no GPU (%s), skipped\n",
+               present < 0 ? "no CUDA backend in this build" : "none found");
         return 77;
     }
 #ifdef LMC_WITH_NCCL

@@ -44,9 +44,8 @@ static lmc_status nccl_barrier(lmc_comm *c) {
     ncclResult_t e = ncclAllReduce(r->one, r->one, 1, ncclFloat, ncclSum, r->nc, r->stream);
     if (e != ncclSuccess) return nccl_fail(e, "barrier");
     cudaError_t ce = cudaStreamSynchronize(r->stream);
-    return ce == cudaSuccess
-               ? LMC_OK
-               : lmc_err(LMC_ERR_BACKEND, "NCCL barrier: %s", cudaGetErrorString(ce));
+    return ce == cudaSuccess ? LMC_OK
+                             : lmc_err(LMC_ERR_BACKEND, "NCCL barrier: %s", cudaGetErrorString(ce));
 }
 
 extern "C" lmc_status comm_nccl_unique_id(unsigned char id[COMM_NCCL_ID_BYTES]) {

@@ -21,8 +21,7 @@ static bool parse_shares(const char *cmd, const char *v, float *out) {
         errno = 0;
         double x = strtod(at, &end);
         if (end == at || errno || !isfinite(x) || x < 0 || (*end && *end != ',' && *end != '/')) {
-            cli_usage_error(cmd, "--tensor-split: '%s' is not a list of shares >= 0 (e.g. 3,1)",
-                            v);
+            cli_usage_error(cmd, "--tensor-split: '%s' is not a list of shares >= 0 (e.g. 3,1)", v);
             return false;
         }
         out[n++] = (float)x;
@@ -83,14 +82,14 @@ void cli_split_apply(const cli_split_opts *o, lmc_context_params *cp) {
 }
 
 void cli_split_help(FILE *to) {
-    fprintf(to,
-            "  -sm, --split-mode M     several GPUs: none (default, one GPU), layer (contiguous\n"
-            "                          layers per GPU) or row (tensor parallel: heads, FFN columns\n"
-            "                          and vocabulary cut over the GPUs). Over more than one GPU\n"
-            "                          the plan is checked, then refused: not implemented yet\n"
-            "  -ts, --tensor-split L   GPU shares, e.g. 3,1 (layer: proportions of the layers;\n"
-            "                          row: which GPUs, equal shares)\n"
-            "  -mg, --main-gpu N       the GPU of -sm none (0 so far; CUDA_VISIBLE_DEVICES picks)\n"
-            "  -tp, --tensor-parallel N  -sm row over N GPUs (N GPUs requested, M present is an\n"
-            "                          error)\n");
+    fprintf(
+        to,
+        "  -sm, --split-mode M     several GPUs: none (default, one GPU), layer (contiguous\n"
+        "                          layers per GPU) or row (tensor parallel: heads, FFN columns\n"
+        "                          and vocabulary cut over the GPUs). Over more than one GPU\n"
+        "                          the plan is checked, then refused: not implemented yet\n"
+        "  -ts, --tensor-split L   GPU shares, e.g. 3,1 (layer: proportions of the layers;\n"
+        "                          row: which GPUs, equal shares)\n"
+        "  -mg, --main-gpu N       the GPU of -sm none (0 so far; CUDA_VISIBLE_DEVICES picks)\n"
+        "  -tp, --tensor-parallel N  -sm row over N GPUs (more than are present: an error)\n");
 }

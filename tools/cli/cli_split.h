@@ -1,7 +1,7 @@
 /* cli_split.h — the multi-GPU flags (issue 19) that lmc run, chat, serve and bench share, as
- * llama.cpp spells them: -sm/--split-mode none|layer|row, -ts/--tensor-split a,b,..., -mg/--main-gpu
- * N, -tp/--tensor-parallel N. Parsed here into lmc_context_params' split fields; the library checks
- * them against the model and the GPUs present (docs/MULTI_GPU.md). */
+ * llama.cpp spells them: -sm/--split-mode none|layer|row, -ts/--tensor-split a,b,...,
+ * -mg/--main-gpu N, -tp/--tensor-parallel N. Parsed here into lmc_context_params' split fields; the
+ * library checks them against the model and the GPUs present (docs/MULTI_GPU.md). */
 #ifndef LMC_CLI_SPLIT_H
 #define LMC_CLI_SPLIT_H
 
