@@ -7,7 +7,7 @@
  * reference dequantization + the portable f32 dot), one all-reduce after wo and one after
  * ffn_down, the embedding as an all-reduce of vocabulary-split rows, logits all-gathered — against
  * the unsplit CPU forward (LMC_KERNELS=ref) through the public API, for a prompt batch and decode
- * steps. N = 1 must give the same bits; N > 1 differs only by the order of the partial sums.
+ * steps, and the distributed argmax (each rank's best, all-gathered) against the gathered logits'. N = 1 must give the same bits; N > 1 differs only by the order of the partial sums.
  * stories260K (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared.
  * Also the context's checks of -sm/-ts/-mg/--tensor-parallel (ctx_resolve_split) with the number
  * of GPUs given, and once through lmc_context_init with the GPUs this machine has. */
@@ -198,9 +198,10 @@ static void test_fake_comm(void) {
 typedef struct {
     const lmc_model *m;
     const split_tp_plan *p;
-    const int32_t *tok; /* N_TOK tokens: the first N_PROMPT one batch, then one at a time */
-    float *out[16];     /* each rank's logits of every token, (N_TOK, n_vocab) */
-    double *inv_freq;   /* (n_layer, head_dim/2) */
+    const int32_t *tok;     /* N_TOK tokens: the first N_PROMPT one batch, then one at a time */
+    float *out[16];         /* each rank's logits of every token, (N_TOK, n_vocab) */
+    int32_t ids[16][N_TOK]; /* each rank's distributed argmax of every token */
+    double *inv_freq;       /* (n_layer, head_dim/2) */
 } tp_job;
 
 /* Dot of inputs [c0, c0 + n) of weight row `row` with x: the slice dequantized by the reference
@@ -228,10 +229,28 @@ typedef struct {
     float *x, *xn, *q, *k, *v, *att, *part, *gate, *up, *tmp, *cs, *lg, *gath, *norm;
 } tp_bufs;
 
+/* The distributed argmax of one token: each rank's best (value, index) of its rows, all-gathered
+ * (2 floats a rank instead of its rows; indices < 2^24 are exact floats); the first maximum wins,
+ * as a full argmax picks it. */
+static lmc_status tp_argmax(lmc_comm *c, const float *lg, int32_t nv, int32_t v0, float *pairs,
+                            int32_t *id) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < nv; i++)
+        if (lg[i] > lg[best]) best = i;
+    float mine[2] = {lg[best], (float)(v0 + best)};
+    lmc_status st = c->all_gather(c, mine, 2, pairs);
+    if (st != LMC_OK) return st;
+    int32_t k_best = 0; /* ranks hold increasing vocabulary ranges: the first max is the lowest */
+    for (int32_t k = 1; k < c->n_rank; k++)
+        if (pairs[2 * k] > pairs[2 * k_best]) k_best = k;
+    *id = (int32_t)pairs[2 * k_best + 1];
+    return LMC_OK;
+}
+
 /* One forward of n tokens at positions pos0.. on rank c: the schedule of docs/MULTI_GPU.md. Writes
- * the gathered logits of each token to out (n rows). */
+ * the gathered logits of each token to out (n rows) and its distributed argmax to ids (n). */
 static lmc_status tp_forward(tp_job *j, lmc_comm *c, tp_bufs *b, const int32_t *tok, int32_t pos0,
-                             int32_t n, float *out) {
+                             int32_t n, float *out, int32_t *ids) {
     const lmc_model *m = j->m;
     const lmc_hparams *hp = &m->hp;
     const split_tp_plan *p = j->p;
@@ -315,6 +334,7 @@ static lmc_status tp_forward(tp_job *j, lmc_comm *c, tp_bufs *b, const int32_t *
         cpu_rmsnorm(b->x + (size_t)t * E, b->norm, b->xn, E, hp->norm_eps);
         memset(b->lg, 0, (size_t)p->vocab_max * sizeof(float));
         slice_matmul(m->output, v0, nv, 0, E, b->xn, 1, b->lg, nv, b->tmp);
+        if ((st = tp_argmax(c, b->lg, nv, v0, b->gath, &ids[t])) != LMC_OK) return st;
         if ((st = c->all_gather(c, b->lg, (size_t)p->vocab_max, b->gath)) != LMC_OK) return st;
         for (int32_t k = 0; k < c->n_rank; k++)
             memcpy(out + (size_t)t * hp->n_vocab + p->vocab[k].lo,
@@ -349,7 +369,7 @@ static lmc_status tp_rank(lmc_comm *c, void *user) {
         .tmp = malloc(wide * sizeof(float)),
         .cs = malloc((size_t)hd * sizeof(float)),
         .lg = malloc((size_t)p->vocab_max * sizeof(float)),
-        .gath = malloc((size_t)c->n_rank * p->vocab_max * sizeof(float)),
+        .gath = malloc((size_t)c->n_rank * (p->vocab_max > 2 ? p->vocab_max : 2) * sizeof(float)),
         .norm = malloc((size_t)E * sizeof(float)),
     };
     /* every rank learns whether any failed, so none waits in a collective for a rank that left */
@@ -358,9 +378,9 @@ static lmc_status tp_rank(lmc_comm *c, void *user) {
     lmc_status st = c->all_reduce_sum(c, &fail, 1);
     if (st == LMC_OK && fail) st = LMC_ERR_OOM;
     float *out = j->out[r];
-    if (st == LMC_OK) st = tp_forward(j, c, &b, j->tok, 0, N_PROMPT, out);
+    if (st == LMC_OK) st = tp_forward(j, c, &b, j->tok, 0, N_PROMPT, out, j->ids[r]);
     for (int32_t t = N_PROMPT; st == LMC_OK && t < N_TOK; t++)
-        st = tp_forward(j, c, &b, j->tok + t, t, 1, out + (size_t)t * hp->n_vocab);
+        st = tp_forward(j, c, &b, j->tok + t, t, 1, out + (size_t)t * hp->n_vocab, j->ids[r] + t);
     free(b.kc), free(b.vc), free(b.x), free(b.xn), free(b.q), free(b.k), free(b.v), free(b.att);
     free(b.part), free(b.gate), free(b.up), free(b.tmp), free(b.cs), free(b.lg), free(b.gath);
     free(b.norm);
@@ -432,13 +452,17 @@ static void test_model(const char *rel, const int *ranks, int n_cases, int refus
         CHECK(st == LMC_OK, "%s over %d ranks: %s", rel, n, lmc_last_error());
         if (st == LMC_OK) {
             double worst = 0;
-            int same_ids = 0;
+            int same_ids = 0, dist_ids = 0;
             for (int t = 0; t < N_TOK; t++) {
                 double e = nmse(j.out[0] + (size_t)t * nv, ref + (size_t)t * nv, (size_t)nv);
                 if (e > worst) worst = e;
                 same_ids +=
                     argmax(j.out[0] + (size_t)t * nv, nv) == argmax(ref + (size_t)t * nv, nv);
+                for (int k = 0; k < n; k++) /* the distributed argmax, on every rank */
+                    dist_ids += j.ids[k][t] == argmax(j.out[0] + (size_t)t * nv, nv);
             }
+            CHECK(dist_ids == n * N_TOK, "%s over %d ranks: distributed argmax %d/%d", rel, n,
+                  dist_ids, n * N_TOK);
             bool bitwise = memcmp(j.out[0], ref, (size_t)N_TOK * nv * sizeof(float)) == 0;
             printf("%s over %d ranks (ffn %d..%d cols/rank, unit %d): worst token logits NMSE vs "
                    "unsplit CPU %.3g, %s, argmax %d/%d equal\n",
