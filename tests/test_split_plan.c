@@ -7,10 +7,11 @@
  * reference dequantization + the portable f32 dot), one all-reduce after wo and one after
  * ffn_down, the embedding as an all-reduce of vocabulary-split rows, logits all-gathered — against
  * the unsplit CPU forward (LMC_KERNELS=ref) through the public API, for a prompt batch and decode
- * steps, and the distributed argmax (each rank's best, all-gathered) against the gathered logits'. N = 1 must give the same bits; N > 1 differs only by the order of the partial sums.
- * stories260K (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared.
- * Also the context's checks of -sm/-ts/-mg/--tensor-parallel (ctx_resolve_split) with the number
- * of GPUs given, and once through lmc_context_init with the GPUs this machine has. */
+ * steps, and the distributed argmax (each rank's best, all-gathered) against the gathered logits'.
+ * N = 1 must give the same bits; N > 1 differs only by the order of the partial sums. stories260K
+ * (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared. Also the
+ * context's checks of -sm/-ts/-mg/--tensor-parallel (ctx_resolve_split) with the number of GPUs
+ * given, and once through lmc_context_init with the GPUs this machine has. */
 #include "comm.h"
 #include "context_split.h"
 #include "cpu/forward.h"
