@@ -182,8 +182,38 @@ def run_interleaved(lmc, path, p, n, threads, reps, tests):
     return res
 
 
+def host_description():
+    """'vendor family F model M (model name)' from /proc/cpuinfo, for the tables."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    info.setdefault(k.strip(), v.strip())
+                if not line.strip() and info:
+                    break
+    except OSError:
+        return "unknown host"
+    return (f"{info.get('vendor_id', '?')} family {info.get('cpu family', '?')} model {info.get('model', '?')} "
+            f"({info.get('model name', '?')}, {os.cpu_count()} CPUs)")
+
+
+def decode_bytes(path):
+    """Bytes of weights one decode step reads: every tensor but token_embd (of which it reads one row)."""
+    try:
+        import gguf
+        r = gguf.GGUFReader(path)
+        return sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight")
+    except Exception as e:  # no gguf package: the file size (a few % more)
+        log(f"gguf reader unavailable ({e}); decode bytes = file size")
+        return os.path.getsize(path)
+
+
 def measure_bw(threads):
-    """{threads: GB/s} from bench/membw.c (built into build/membw when missing or older than its source)."""
+    """{threads: GB/s} from bench/membw.c (built into build/membw when missing or older than its source): the
+    best of its variants (software prefetch 2 KB ahead, and none: on Zen 4 the hardware prefetcher alone reads
+    faster), each logged."""
     src = os.path.join(ROOT, "bench", "membw.c")
     exe = os.path.join(ROOT, "build", "membw")
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
@@ -192,9 +222,10 @@ def measure_bw(threads):
         subprocess.run([cc, "-O2", "-march=native", "-pthread", src, "-o", exe], check=True)
     res = {}
     for th in threads:
-        out = subprocess.run([exe, str(th), "1024", "5"], check=True, capture_output=True, text=True).stdout
-        log(out.strip())
-        res[th] = float(out.split(":")[1].split()[0])
+        for pf in ("2048", "0"):
+            out = subprocess.run([exe, str(th), "1024", "5", pf], check=True, capture_output=True, text=True).stdout
+            log(out.strip())
+            res[th] = max(res.get(th, 0.0), float(out.split(":")[1].split()[0]))
     return res
 
 
@@ -224,7 +255,8 @@ def main():
     for t in types:
         path = model_path(t)
         size = os.path.getsize(path)
-        row = {"type": t, "file_bytes": size, "lmc": {}, "llamacpp": {}, "ratio": {}, "samples": {}}
+        row = {"type": t, "file_bytes": size, "decode_bytes": decode_bytes(path), "lmc": {}, "llamacpp": {},
+               "ratio": {}, "samples": {}}
         if a.no_llamacpp:
             log(f"{t}: lmc ...")
             for (k, th), xs in run_lmc(a.lmc, path, p, n, threads, a.r).items():
@@ -246,15 +278,32 @@ def main():
         rows.append(row)
     with open("/proc/loadavg") as f:
         load_after = f.read().split()[:3]
+    # the in-run bandwidth yardstick per thread count: the best of membw's variants and of llama.cpp's own
+    # decode (its weight bytes per token x tok/s), all measured in this run
+    yard, yard_src = {}, {}
+    for th in threads:
+        best, src = membw.get(th, 0.0), "membw"
+        for r in rows:
+            lc = r["llamacpp"].get(f"tg{th}")
+            if lc and r["decode_bytes"] * lc[0] * 1e-9 > best:
+                best, src = r["decode_bytes"] * lc[0] * 1e-9, f"llama.cpp {r['type']} decode"
+        if best > 0:
+            yard[th], yard_src[th] = best, src
 
     print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
           f"t/s as mean ± sd; load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
+    print(f"host: {host_description()}\n")
     if membw:
-        print("measured read bandwidth (bench/membw.c): " +
+        print("measured read bandwidth (bench/membw.c, best of prefetch 2 KB / none): " +
               ", ".join(f"{th} thread{'s' if th > 1 else ''} {g:.1f} GB/s" for th, g in membw.items()) + "\n")
+    if yard:
+        print("bandwidth yardstick (best of membw and llama.cpp's own decode, this run): " +
+              ", ".join(f"{th} thread{'s' if th > 1 else ''} {g:.1f} GB/s ({yard_src[th]})" for th, g in yard.items())
+              + "\n")
     print(f"| type | threads | test | lmc t/s | llama.cpp t/s | lmc / llama.cpp | per-pair ratio: median (mean ± sd) "
-          f"| decode: share of {a.bw_gbs:g} GB/s ceiling (lmc / llama.cpp) | decode: share of measured BW (lmc / llama.cpp) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"| decode: share of {a.bw_gbs:g} GB/s ceiling (lmc / llama.cpp) | decode: share of measured BW (lmc / llama.cpp) "
+          f"| decode GB/s lmc / llama.cpp: share of the yardstick |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         for th in threads:
             for kind, cnt in (("pp", a.p), ("tg", a.n)):
@@ -280,10 +329,18 @@ def main():
                         mceil = membw[th] * 1e9 / r["file_bytes"]
                         mbw = f"{100 * m / mceil:.0f}% / " + (f"{100 * lc[0] / mceil:.0f}%" if lc else "-")
                         mbw += f" (ceiling {mceil:.1f} at {membw[th]:.1f} GB/s)"
-                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {pr} | {bw} | {mbw} |")
+                ys = "-"
+                if kind == "tg":
+                    gl = r["decode_bytes"] * m * 1e-9
+                    gc = r["decode_bytes"] * lc[0] * 1e-9 if lc else None
+                    ys = f"{gl:.1f} / " + (f"{gc:.1f}" if gc else "-")
+                    if th in yard:
+                        ys += f": {100 * gl / yard[th]:.0f}% / " + (f"{100 * gc / yard[th]:.0f}%" if gc else "-")
+                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {pr} | {bw} | {mbw} | {ys} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "interleaved": not a.no_llamacpp,
+                       "host": host_description(), "yardstick_gbs": yard, "yardstick_source": yard_src,
                        "membw_gbs": membw, "load_before": load_before, "load_after": load_after, "rows": rows},
                       f, indent=1)
 

@@ -1,9 +1,10 @@
 /* membw.c — the machine's memory read bandwidth as decode sees it: T threads each stream their
  * share of a buffer much larger than the caches (64-byte vector loads, four accumulators, software
- * prefetch 2 KB ahead, as lmc's decode kernels read weights), best of REPS passes, in GB/s (1e9
- * bytes / s). It measures reads only (no copy, no write traffic) and asserts nothing. Build: cc -O2
- * -march=native -pthread bench/membw.c -o build/membw   (bench/cpu_vs_llamacpp.py does) Usage:
- * build/membw [THREADS=1] [MIB=1024] [REPS=5] */
+ * prefetch PREFETCH_BYTES ahead (default 2 KB; 0: none, the hardware prefetcher alone, which
+ * reads faster on Zen 4), best of REPS passes, in GB/s (1e9 bytes / s). It measures reads only (no
+ * copy, no write traffic) and asserts nothing. Build: cc -O2 -march=native -pthread bench/membw.c
+ * -o build/membw   (bench/cpu_vs_llamacpp.py does) Usage: build/membw [THREADS=1] [MIB=1024]
+ * [REPS=5] [PREFETCH_BYTES=2048] */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ typedef long long v8 __attribute__((vector_size(64)));
 
 typedef struct {
     const unsigned char *p;
-    size_t n;
+    size_t n, pf; /* pf: software prefetch distance in bytes, 0 for none */
     pthread_barrier_t *bar;
     double secs;
     long long sink;
@@ -33,11 +34,14 @@ static void *reader(void *arg) {
     v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     pthread_barrier_wait(j->bar);
     const double t0 = now_s();
+    const size_t pf = j->pf;
     for (size_t i = 0; i + 256 <= j->n; i += 256) {
-        __builtin_prefetch(j->p + i + 2048);
-        __builtin_prefetch(j->p + i + 2048 + 64);
-        __builtin_prefetch(j->p + i + 2048 + 128);
-        __builtin_prefetch(j->p + i + 2048 + 192);
+        if (pf) {
+            __builtin_prefetch(j->p + i + pf);
+            __builtin_prefetch(j->p + i + pf + 64);
+            __builtin_prefetch(j->p + i + pf + 128);
+            __builtin_prefetch(j->p + i + pf + 192);
+        }
         v8 x0, x1, x2, x3;
         memcpy(&x0, j->p + i, 64);
         memcpy(&x1, j->p + i + 64, 64);
@@ -61,8 +65,10 @@ int main(int argc, char **argv) {
     const int T = argc > 1 ? atoi(argv[1]) : 1;
     const size_t mib = argc > 2 ? (size_t)atol(argv[2]) : 1024;
     const int reps = argc > 3 ? atoi(argv[3]) : 5;
-    if (T < 1 || T > 256 || mib < 64 || reps < 1) {
-        fprintf(stderr, "usage: %s [THREADS] [MIB >= 64] [REPS]\n", argv[0]);
+    const long pf = argc > 4 ? atol(argv[4]) : 2048;
+    if (T < 1 || T > 256 || mib < 64 || reps < 1 || pf < 0 || pf > (1 << 20)) {
+        fprintf(stderr, "usage: %s [THREADS] [MIB >= 64] [REPS] [PREFETCH_BYTES=2048, 0: none]\n",
+                argv[0]);
         return 2;
     }
     const size_t n = mib << 20, share = (n / (size_t)T) & ~(size_t)4095;
@@ -82,7 +88,7 @@ int main(int argc, char **argv) {
     long long sink = 0;
     for (int r = 0; r < reps; r++) {
         for (int t = 0; t < T; t++) {
-            jobs[t] = (job){buf + (size_t)t * share, share, &bar, 0, 0};
+            jobs[t] = (job){buf + (size_t)t * share, share, (size_t)pf, &bar, 0, 0};
             if (t > 0) pthread_create(&th[t], NULL, reader, &jobs[t]);
         }
         reader(&jobs[0]);
@@ -96,8 +102,9 @@ int main(int argc, char **argv) {
         const double gbs = (double)share * T / slowest * 1e-9;
         if (gbs > best) best = gbs;
     }
-    printf("threads %d: %.1f GB/s read (best of %d passes over %zu MiB; checksum %llx)\n", T, best,
-           reps, mib, (unsigned long long)sink & 0xff);
+    printf("threads %d: %.1f GB/s read (best of %d passes over %zu MiB, prefetch %ld B; checksum "
+           "%llx)\n",
+           T, best, reps, mib, pf, (unsigned long long)sink & 0xff);
     pthread_barrier_destroy(&bar);
     free(jobs);
     free(th);

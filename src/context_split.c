@@ -65,7 +65,9 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
                        p->main_gpu, p->main_gpu);
     }
     if (p->device == LMC_DEVICE_CPU)
-        return lmc_err(LMC_ERR_INVALID_ARG, "-sm %s needs the CUDA device, not --device cpu",
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "-sm %s needs the CUDA device; this context runs on the CPU (--device cpu, "
+                       "-ngl 0 or no GPU)",
                        mode_name(p->split_mode));
     if (p->main_gpu != 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "-mg is for -sm none (split mode is %s)",

@@ -109,6 +109,7 @@ void lmc_model_free(lmc_model *m) {
     free(m->layers);
     free(m->chat_template);
     gguf_close(m->gguf);
+    model_weights_release(m);
     free(m);
 }
 

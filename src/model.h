@@ -103,7 +103,15 @@ struct lmc_model {
     uint64_t n_params;
     uint64_t n_bytes;
     char desc[64];
+    void *weights_copy; /* model_hugepages.c: the mapping the tensors' data moved to, or NULL */
+    size_t weights_copy_bytes;
 };
+
+/* model_hugepages.c: moves the weights (every tensor's data) into anonymous memory backed by huge
+ * pages, once per model, where that is available (the CPU backend calls it; see the file for when
+ * it is skipped); thread-safe. model_weights_release unmaps that copy (lmc_model_free). */
+void model_weights_hugepages(const struct lmc_model *m);
+void model_weights_release(struct lmc_model *m);
 
 /* arch.c: fills hp and the weight views from f, checking every shape; errors name the tensor. */
 lmc_status arch_load(struct lmc_model *m);

@@ -1,7 +1,7 @@
-/* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512) against
- * references on random weights and activations of odd sizes (rows not a multiple of the tile, 1..17
- * tokens, many blocks, the token-chunk edge), and every table's f32 dot and axpy against double
- * precision. Two checks per gemm output:
+/* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512, avx2np,
+ * avx512np, zen4) against references on random weights and activations of odd sizes (rows not a
+ * multiple of the tile, 1..17 tokens, many blocks, the token-chunk edge), and every table's f32 dot
+ * and axpy against double precision. Two checks per gemm output:
  *  1. against the exact dot (in double) of the dequantized weights with the activations as the
  * kernel sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
  *  2. against lmc_vec_dot_ref with the unquantized activations: the difference must be within the
@@ -381,10 +381,13 @@ int main(void) {
         float d[4];
         test_f32_helpers(ref, d);
     }
-    const char *names[] = {"scalar", "avx2", "avx512"};
-    float dots[3][4];
-    int have[3] = {0};
-    for (int n = 0; n < 3; n++) {
+    /* avx2np / avx512np: the same kernels without software prefetch; zen4: avx512 with avx2np's
+     * decode for some types (kernels.h) */
+    const char *names[] = {"scalar", "avx2", "avx512", "avx2np", "avx512np", "zen4"};
+    enum { NT = sizeof names / sizeof names[0] };
+    float dots[NT][4];
+    int have[NT] = {0};
+    for (int n = 0; n < NT; n++) {
         const kern_table *kt = kern_named(names[n]);
         if (!kt) {
             printf("kernels %s: not supported by this CPU, skipped\n", names[n]);
@@ -447,9 +450,10 @@ int main(void) {
             run_split_case(kt, type, Ks[2], 37, 2); /* decode kernels */
         }
     }
-    /* the AVX2 and AVX-512 tables share one f32 dot (kernels_x86.h): the same bits */
-    if (have[1] && have[2])
-        CHECK(memcmp(dots[1], dots[2], sizeof dots[1]) == 0,
-              "avx2 and avx512 dot_f32 give the same bits");
+    /* the x86 tables share one f32 dot (kernels_x86.h): the same bits */
+    for (int n = 2; n < NT; n++)
+        if (have[1] && have[n])
+            CHECK(memcmp(dots[1], dots[n], sizeof dots[1]) == 0,
+                  "avx2 and %s dot_f32 give the same bits", names[n]);
     return t_done();
 }

@@ -606,6 +606,7 @@ static void cpu_free(void *state) {
 
 static lmc_status cpu_init(const lmc_model *m, const lmc_context_params *p, void **state) {
     cpu_state *s = NULL;
+    model_weights_hugepages(m); /* decode streams the weights: from 2 MB pages, not 4 KB ones */
     lmc_status st = cpu_part_init(m, p, 0, m->hp.n_layer, &s);
     *state = s;
     return st;

@@ -7,8 +7,13 @@
 
 #include "util.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -374,13 +379,35 @@ const kern_table kern_table_ref = {
 
 /* --- choosing a table: the one CPU feature probe ---------------------------------------------- */
 
-static kern_table g_avx2, g_avx512; /* filled once by kern_init, when the CPU has the ISA */
+static kern_table g_avx2, g_avx512, g_avx2np, g_avx512np,
+    g_zen4; /* filled once by kern_init, when the CPU has the ISA */
 static kern_deq_fn
     g_deq[LMC_TYPE_COUNT]; /* kern_dequantize_row's SIMD dequantizers, NULL: reference */
 static kern_xdot_fn g_xdot[LMC_TYPE_COUNT];         /* kern_exact_dot's */
 static kern_dot_fn g_dot_portable = kern_dot_f32_c; /* kern_dot_f32_portable's code */
 static const kern_table *g_best;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static char g_cpu_vendor[13] = "unknown";
+static int g_cpu_family = -1, g_cpu_model = -1;
+static char g_cpu_desc[96];
+
+/* CPUID leaf 0 / 1: vendor string and the display family / model (base + extended fields). */
+static void cpu_identify(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) {
+        memcpy(g_cpu_vendor, &b, 4);
+        memcpy(g_cpu_vendor + 4, &d, 4);
+        memcpy(g_cpu_vendor + 8, &c, 4);
+        g_cpu_vendor[12] = 0;
+    }
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        const int fam = (int)((a >> 8) & 15), mod = (int)((a >> 4) & 15);
+        g_cpu_family = fam == 15 ? fam + (int)((a >> 20) & 255) : fam;
+        g_cpu_model = fam == 6 || fam == 15 ? mod | (int)((a >> 16) & 15) << 4 : mod;
+    }
+#endif
+}
 
 /* A table by name among those filled (kern_init calls it, not kern_named: that waits for it). */
 static const kern_table *kern_lookup(const char *name) {
@@ -388,10 +415,79 @@ static const kern_table *kern_lookup(const char *name) {
     if (!strcmp(name, "scalar")) return &kern_table_scalar;
     if (!strcmp(name, "avx2")) return g_avx2.name ? &g_avx2 : NULL;
     if (!strcmp(name, "avx512")) return g_avx512.name ? &g_avx512 : NULL;
+    if (!strcmp(name, "avx2np")) return g_avx2np.name ? &g_avx2np : NULL;
+    if (!strcmp(name, "avx512np")) return g_avx512np.name ? &g_avx512np : NULL;
+    if (!strcmp(name, "zen4")) return g_zen4.name ? &g_zen4 : NULL;
     return NULL;
 }
 
+/* --- the Zen 4 table: avx512, with decode of some types from avx2np / avx512np -----------------
+ * Zen 4 (AMD family 25 with AVX-512; Zen 3, the same family, has none) runs 512-bit operations as
+ * two 256-bit halves. On the 2-core Zen 4 VM (family 25 model 17) the decode mat-vecs read from
+ * DRAM at very different rates per table (bench/kernel_guard and kernel_bench, tables interleaved;
+ * docs/PERFORMANCE.md, issue 20). One thread, 45056 x 2048 from DRAM (GB/s of weights): F16
+ * avx512 12, 256-bit without prefetch 24-25; Q4_K avx512 11.6, avx2np 14.8, avx512np (one row per
+ * tile, no prefetch) 17.4; Q6_K avx512 9.8, avx512np 16.1. Q4_0 in the model's decode (random
+ * weights there were different): avx512 21.6 tok/s, avx512np 27.7 (1 thread). Q8_0 fastest with
+ * avx512. So: batches under 4 tokens (decode) of the float types take avx2np's kernels, of Q4_0 and
+ * the K-quants avx512np's, everything else avx512's (prompts are compute-bound: avx512's). */
+enum { SPLIT_NT = 4 }; /* the token count where cpu_matmul's kernels switch layouts anyway */
+static kern_gemm_fn g_split_dec[LMC_TYPE_COUNT], g_split_pp[LMC_TYPE_COUNT];
+#define SPLIT_GEMM(T)                                                                              \
+    static void gemm_split_##T(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,   \
+                               size_t xs, int nt, float *y, int64_t ldy) {                         \
+        (nt < SPLIT_NT ? g_split_dec[T] : g_split_pp[T])(K, w, ws, nr, x, xs, nt, y, ldy);         \
+    }
+SPLIT_GEMM(LMC_TYPE_F32)
+SPLIT_GEMM(LMC_TYPE_F16)
+SPLIT_GEMM(LMC_TYPE_BF16)
+SPLIT_GEMM(LMC_TYPE_Q4_0)
+SPLIT_GEMM(LMC_TYPE_Q4_K)
+SPLIT_GEMM(LMC_TYPE_Q5_K)
+SPLIT_GEMM(LMC_TYPE_Q6_K)
+
+static void fill_zen4(kern_table *t) {
+    static const struct {
+        uint32_t type;
+        kern_gemm_fn fn;
+        const kern_table *dec; /* where decode comes from */
+    } split[] = {{LMC_TYPE_F32, gemm_split_LMC_TYPE_F32, &g_avx2np},
+                 {LMC_TYPE_F16, gemm_split_LMC_TYPE_F16, &g_avx2np},
+                 {LMC_TYPE_BF16, gemm_split_LMC_TYPE_BF16, &g_avx2np},
+                 {LMC_TYPE_Q4_0, gemm_split_LMC_TYPE_Q4_0, &g_avx512np},
+                 {LMC_TYPE_Q4_K, gemm_split_LMC_TYPE_Q4_K, &g_avx512np},
+                 {LMC_TYPE_Q5_K, gemm_split_LMC_TYPE_Q5_K, &g_avx512np},
+                 {LMC_TYPE_Q6_K, gemm_split_LMC_TYPE_Q6_K, &g_avx512np}};
+    *t = g_avx512;
+    t->name = "zen4";
+    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
+        const uint32_t ty = split[i].type;
+        /* the two halves read the same activation format (both tables keep the scalar's) */
+        if (split[i].dec->xfmt[ty] != g_avx512.xfmt[ty] || !split[i].dec->gemm[ty]) continue;
+        g_split_dec[ty] = split[i].dec->gemm[ty];
+        g_split_pp[ty] = g_avx512.gemm[ty];
+        t->gemm[ty] = split[i].fn;
+    }
+}
+
+/* the types whose kernels come from avx2np when Zen 4 is forced onto AVX2 */
+static const uint32_t k_zen4_np[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16,
+                                     LMC_TYPE_Q4_K, LMC_TYPE_Q5_K, LMC_TYPE_Q6_K};
+
+static int cpu_is_zen4(void) {
+    return !strcmp(g_cpu_vendor, "AuthenticAMD") && g_cpu_family == 25 && g_avx512.name;
+}
+
+/* The table for this CPU when LMC_KERNELS does not choose: by features, then microarchitecture. */
+static const kern_table *kern_default(void) {
+    if (g_zen4.name && cpu_is_zen4()) return &g_zen4;
+    if (g_avx512.name) return &g_avx512;
+    if (g_avx2.name) return &g_avx2;
+    return &kern_table_scalar;
+}
+
 static void kern_init(void) {
+    cpu_identify();
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -401,14 +497,29 @@ static void kern_init(void) {
                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
                        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
     if (avx2) kern_fill_avx2(&g_avx2);
+    if (avx2) kern_fill_avx2np(&g_avx2np);
     if (avx2) kern_fill_dequant_avx2(g_deq, g_xdot);
     if (avx2) g_dot_portable = kern_dot_f32_portable_avx2;
     if (avx512) kern_fill_avx512(&g_avx512);
+    if (avx512) kern_fill_avx512np(&g_avx512np);
+    if (avx512) fill_zen4(&g_zen4);
+    /* Zen 4 forced onto AVX2 (LMC_KERNELS=avx2): the float types and K-quants from avx2np too */
+    if (avx2 && cpu_is_zen4())
+        for (size_t i = 0; i < sizeof k_zen4_np / sizeof k_zen4_np[0]; i++)
+            g_avx2.gemm[k_zen4_np[i]] = g_avx2np.gemm[k_zen4_np[i]];
 #endif
     const char *env = getenv("LMC_KERNELS");
     const kern_table *t = env && *env ? kern_lookup(env) : NULL;
-    if (!t) t = g_avx512.name ? &g_avx512 : g_avx2.name ? &g_avx2 : &kern_table_scalar;
+    if (!t) t = kern_default();
     g_best = t;
+}
+
+/* (one static buffer: for benchmarks' output, not for concurrent callers) */
+const char *kern_cpu_description(void) {
+    pthread_once(&g_once, kern_init);
+    snprintf(g_cpu_desc, sizeof g_cpu_desc, "%s family %d model %d (default kernels: %s)",
+             g_cpu_vendor, g_cpu_family, g_cpu_model, g_best->name);
+    return g_cpu_desc;
 }
 
 const kern_table *kern_named(const char *name) {

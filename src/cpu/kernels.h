@@ -10,10 +10,16 @@
  *           f32 dot), and the portable dot/axpy in attention: results that do not depend on the
  *           CPU's SIMD extensions. Slower; for verification.
  *   scalar  the portable C kernels (what a CPU without AVX2 runs), portable dot/axpy.
- *   avx2    AVX2 + FMA + F16C kernels.
+ *   avx2    AVX2 + FMA + F16C kernels (on Zen 4 with avx2np's for the float types and K-quants).
  *   avx512  AVX-512 (F, BW, VL, DQ, VNNI, BF16, VBMI) kernels.
- * Unset, empty, unknown or not supported by this CPU: the best the CPU supports. Types a table has
- * no gemm for (Q2_K, Q3_K, the IQ types, ...) take the exact path under every table. */
+ *   avx2np, avx512np  the same without software prefetch in decode's weight streams (avx512np:
+ *           and one weight row at a time in the K-quant and Q4_0 decode tiles).
+ *   zen4    avx512, with decode (< 4 tokens) of F32/F16/BF16 through avx2np's kernels and of the
+ *           K-quants through avx512np's (kernels.c says why); where the CPU has avx512.
+ * Unset, empty, unknown or not supported by this CPU: the best the CPU supports, by its features
+ * and microarchitecture: zen4 on AMD family 25 with AVX-512 (Zen 4), else avx512, avx2, scalar.
+ * Types a table has no gemm for (Q2_K, Q3_K, the IQ types, ...) take the exact path under every
+ * table. */
 #ifndef LMC_CPU_KERNELS_H
 #define LMC_CPU_KERNELS_H
 
@@ -50,8 +56,17 @@ typedef struct {
 /* The table for this process (env LMC_KERNELS, see above), chosen once; never NULL. Its name is the
  * kernel set's name ("ref", "scalar", "avx2", "avx512"). */
 const kern_table *kern_best(void);
+/* "vendor family F model M (name of the default table)" of this CPU, for benchmark output. */
+const char *kern_cpu_description(void);
 /* A named table ("ref" too), or NULL when unknown or not supported by this CPU. */
 const kern_table *kern_named(const char *name);
+
+/* cpu_matmul through the given table instead of kern_best()'s (&kern_table_ref: the exact path),
+ * for benchmarks and tests that compare tables in one process (defined in matmul.c). */
+struct gguf_tensor;
+struct tp_pool;
+void cpu_matmul_with(const kern_table *kt, const struct gguf_tensor *W, const float *x, float *y,
+                     int n_tok, struct tp_pool *pool);
 
 /* The portable f32 dot and axpy: the exact path's row dots, and the ref and scalar tables' dot_f32
  * / axpy_f32. The dot's result is defined by kern_dot_f32_c (16 partial sums in a fixed order, each
@@ -85,6 +100,8 @@ extern const kern_table kern_table_ref;
 extern const kern_table kern_table_scalar;
 void kern_fill_avx2(kern_table *t);
 void kern_fill_avx512(kern_table *t);
+void kern_fill_avx2np(kern_table *t);   /* kernels_np_avx2.c: avx2 without software prefetch */
+void kern_fill_avx512np(kern_table *t); /* kernels_np_avx512.c: avx512 likewise (decode) */
 void kern_fill_dequant_avx2(kern_deq_fn *deq,
                             kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
 

@@ -4,8 +4,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define KERN_VNNI 0
 #define KERN_512 0
+#ifndef KERN_FILL /* kernels_np_avx2.c compiles this file again under other names */
 #define KERN_FILL kern_fill_avx2
 #define KERN_NAME "avx2"
+#endif
 #define KNR_F 2
 #define KNT_F 4
 #define KNR 2
@@ -16,6 +18,7 @@
 #define KNT_8 4
 #include "kernels_x86.h"
 
+#if !KERN_NOPF /* the exact path's helpers: once */
 /* --- exact dequantization for cpu_matmul's exact path --------------------------------------------
  * The values lmc_dequantize gives, bit for bit (F16C converts every finite, infinite and subnormal
  * half exactly; q * d is exact in f32 for these block types, so the order does not matter), only
@@ -149,4 +152,5 @@ void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot) {
     xdot[LMC_TYPE_Q8_0] = xdot_q8_0;
     xdot[LMC_TYPE_Q4_0] = xdot_q4_0;
 }
+#endif /* !KERN_NOPF */
 #endif

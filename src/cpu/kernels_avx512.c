@@ -4,19 +4,23 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define KERN_VNNI 1
 #define KERN_512 1
+#ifndef KERN_FILL /* kernels_np_avx512.c compiles this file again under other names */
 #define KERN_FILL kern_fill_avx512
 #define KERN_NAME "avx512"
+#define KERN_FILL_MORE kern_fill_avx512_z
+#endif
 #define KNR_F 6
 #define KNT_F 4
 #define KNR 4
 #define KNT 4
+#ifndef KNR_K /* kernels_np_avx512.c: 1 (one weight stream per thread) */
 #define KNR_K 2
+#endif
 #define KNT_K 4
 #define KNR_8 4
 #define KNT_8 4
-#define KERN_FILL_MORE kern_fill_avx512_z
 #include "kernels.h"
-void kern_fill_avx512_z(kern_table *t);
+void KERN_FILL_MORE(kern_table *t);
 #include "kernels_x86.h"
 #endif
 
@@ -193,7 +197,9 @@ KINLINE void tile_q6_Kz(const int NR, const int NT, int64_t K, const uint8_t *w,
  * rows ahead keeps enough misses in flight to reach the single-thread read bandwidth (kernel
  * microbenchmark, one thread, 45056 x 2048 from DRAM: 35 GMAC/s with the row-major tile, 46 with 4
  * rows, 60 with 8 = ~34 GB/s; in cache 46 -> 80). */
-enum { Q4D_NR = 8 };
+#ifndef Q4D_NR /* kernels_np_avx512.c: 1 */
+#define Q4D_NR 8
+#endif
 
 /* blocks b .. b + nblk - 1 (nblk <= 4; a constant 4 in the main loop: no masks) */
 KINLINE void q4_0d_step(const int NR, const int NT, int64_t K, const uint8_t *w, size_t ws,
@@ -239,8 +245,8 @@ KINLINE void q4_0d_step(const int NR, const int NT, int64_t K, const uint8_t *w,
         const uint8_t *blk = w + r * ws + b * 18;
         /* the next tile's rows (2 or 4 tiles ahead was no better in the model's decode, 2 threads)
          */
-        _mm_prefetch((const char *)blk + NR * ws, _MM_HINT_T0);
-        _mm_prefetch((const char *)blk + NR * ws + 64, _MM_HINT_T0);
+        KPF((const char *)blk + NR * ws);
+        KPF((const char *)blk + NR * ws + 64);
         __m512i A, B;
         if (nblk == 4) {
             A = _mm512_loadu_si512((const void *)blk);
@@ -857,7 +863,7 @@ static void gemm_f16p(int64_t K, const uint8_t *w, size_t ws, int nr, const uint
     }
 }
 
-void kern_fill_avx512_z(kern_table *t) {
+void KERN_FILL_MORE(kern_table *t) {
     t->gemm[LMC_TYPE_F16] = gemm_f16p;
     t->gemm[LMC_TYPE_Q4_0] = gemm_q4_0p;
     t->gemm[LMC_TYPE_Q4_K] = gemm_q4_Kt;

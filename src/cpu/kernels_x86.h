@@ -9,7 +9,9 @@
  * results equal the scalar kernels' up to the order of f32 additions.
  *
  * The including file defines: KERN_VNNI (0/1), KERN_512 (0/1: float kernels in zmm), KERN_FILL (the
- * fill function's name), and tile sizes KNR/KNT (32-blocks and floats), KNR_K/KNT_K (K-quants). */
+ * fill function's name), and tile sizes KNR/KNT (32-blocks and floats), KNR_K/KNT_K (K-quants);
+ * optionally KERN_NOPF 1: the weight streams of decode (and of the row-major tiles) without
+ * software prefetch, for the CPUs where it slows the stream from DRAM (kernels.c chooses). */
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -42,15 +44,28 @@ KINLINE __m256i expand_qh_avx2(uint32_t qh) {
 #define EXPAND_QH(qh) expand_qh_avx2(qh)
 #endif
 
+#ifndef KERN_NOPF
+#define KERN_NOPF 0
+#endif
+/* A software prefetch into L1 of the weight stream; none at all under KERN_NOPF. On the Zen 4 VM
+ * (AMD family 25 model 17) any of these prefetches, 1-12 KB ahead, halved the single-thread read
+ * rate of a decode mat-vec from DRAM against the hardware prefetcher alone (docs/PERFORMANCE.md,
+ * issue 20); on the Zen 5 class and Xeon hosts they were worth 5-30% (the comments below). */
+#if KERN_NOPF
+#define KPF(p) ((void)(p))
+#else
+#define KPF(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#endif
+
 /* Rows are short (a few KB) and a tile reads NR of them side by side, too briefly for the hardware
  * prefetcher to lock on: fetch the same place NR rows down, which the next tile reads. */
-#define PREFETCH_NEXT_TILE(p) _mm_prefetch((const char *)(p) + NR * ws, _MM_HINT_T0)
+#define PREFETCH_NEXT_TILE(p) KPF((const char *)(p) + NR * ws)
 /* For the K-quant decode tiles (rows of 1.2-1.7 KB, more work per byte than Q4_0) the next tile is
  * too close: fetching 8 tiles ahead keeps more misses in flight (kernel microbenchmark, one thread,
  * weights from DRAM: Q4_K 2.9 -> 2.2 ms for a 45056 x 2048 matrix, Q6_K 2.8 -> 1.5 ms). Q8_0 and
  * Q4_0 were faster with it alone in the microbenchmark but slower in the model's decode with 2
  * threads (`lmc bench` tg32), and F16 slower in both: they keep the near prefetch. */
-#define PREFETCH_FAR(p) _mm_prefetch((const char *)(p) + 8 * NR * ws, _MM_HINT_T0)
+#define PREFETCH_FAR(p) KPF((const char *)(p) + 8 * NR * ws)
 
 KINLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -166,7 +181,7 @@ enum { DECODE_PF = 6144 };
             for (; k + 4 * VLEN <= K; k += 4 * VLEN) {                                             \
                 const uint8_t *p = wr + k * ESZ;                                                   \
                 _Pragma("GCC unroll 4") for (int o = 0; o < 4 * VLEN * ESZ; o += 64)               \
-                    _mm_prefetch((const char *)p + DECODE_PF + o, _MM_HINT_T0);                    \
+                    KPF((const char *)p + DECODE_PF + o);                                          \
                 a0 = VFMA(LOADW(p), VLOAD_F32(xf + k), a0);                                        \
                 a1 = VFMA(LOADW(p + VLEN * ESZ), VLOAD_F32(xf + k + VLEN), a1);                    \
                 a2 = VFMA(LOADW(p + 2 * VLEN * ESZ), VLOAD_F32(xf + k + 2 * VLEN), a2);            \
@@ -283,8 +298,8 @@ KINLINE void matvec_q8_0f(int64_t K, const uint8_t *w, size_t ws, int nr, const 
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
             const uint8_t *blk = wr + b * 34;
-            _mm_prefetch((const char *)blk + DECODE_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)blk + DECODE_PF + 64, _MM_HINT_T0);
+            KPF((const char *)blk + DECODE_PF);
+            KPF((const char *)blk + DECODE_PF + 64);
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {
                 const vf d = VSET1(f16_scalar(blk + 34 * j));
                 _Pragma("GCC unroll 4") for (int v = 0; v < Q8V; v++) acc[j][v] =

@@ -131,9 +131,8 @@ static void mmq_rows(void *arg, int64_t t0, int64_t t1, int tid) {
 /* y[i] = x W[i]^T for n_w weights sharing the input width, through the tiled kernels: the
  * activations are converted once, then one parallel pass covers the rows of every W. Returns false
  * (nothing done) when the kernels do not cover these weights or the scratch is too small. */
-static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, const float *x,
-                       int n_tok, tp_pool *pool) {
-    const kern_table *kt = kern_best();
+static bool mm_kernels(const kern_table *kt, const gguf_tensor *const *W, float *const *y, int n_w,
+                       const float *x, int n_tok, tp_pool *pool) {
     if (n_w < 1 || n_w > MM_MAX_MULTI) return false;
     const int64_t K = W[0]->ne[0];
     const kern_xfmt f = kt->xfmt[W[0]->type];
@@ -169,15 +168,20 @@ static bool mm_kernels(const gguf_tensor *const *W, float *const *y, int n_w, co
 
 void cpu_matmul_multi(const gguf_tensor *const *W, float *const *y, int n_w, const float *x,
                       int n_tok, tp_pool *pool) {
-    if (mm_kernels(W, y, n_w, x, n_tok, pool)) return;
+    if (mm_kernels(kern_best(), W, y, n_w, x, n_tok, pool)) return;
     for (int i = 0; i < n_w; i++)
         cpu_matmul(W[i], x, y[i], n_tok, pool);
 }
 
-void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {
-    if (mm_kernels(&W, &y, 1, x, n_tok, pool)) return;
+void cpu_matmul_with(const kern_table *kt, const gguf_tensor *W, const float *x, float *y,
+                     int n_tok, tp_pool *pool) {
+    if (mm_kernels(kt, &W, &y, 1, x, n_tok, pool)) return;
     mm_job j = {W, x, y, n_tok, lmc_row_size(W->type, W->ne[0]), pool};
     tp_parallel_for(pool, W->ne[1], mm_rows_exact, &j);
+}
+
+void cpu_matmul(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {
+    cpu_matmul_with(kern_best(), W, x, y, n_tok, pool);
 }
 
 void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, tp_pool *pool) {
