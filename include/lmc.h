@@ -191,6 +191,10 @@ void lmc_detok_free(lmc_detok *d);
 /* ---- context and decoding ---------------------------------------------------------------------
  */
 typedef enum { LMC_DEVICE_CPU = 0, LMC_DEVICE_CUDA = 1, LMC_DEVICE_AUTO = 2 } lmc_device;
+/* How a context spreads over several GPUs: NONE one GPU; LAYER contiguous layer ranges per GPU;
+ * ROW tensor parallelism (attention heads, FFN columns and vocabulary rows cut over the GPUs). */
+typedef enum { LMC_SPLIT_NONE = 0, LMC_SPLIT_LAYER = 1, LMC_SPLIT_ROW = 2 } lmc_split_mode;
+#define LMC_MAX_GPUS 16
 
 typedef struct {
     int32_t n_ctx;     /* positions per sequence; 0 = model's context_length bounded by memory */
@@ -199,6 +203,13 @@ typedef struct {
     int32_t n_batch;   /* max tokens per forward (prompts are split into batches of this size) */
     lmc_device device;
     int32_t n_gpu_layers; /* -1 = all */
+    /* Several GPUs (docs/MULTI_GPU.md; llama.cpp's -sm/-ts/-mg). Checked at init: more GPUs than
+     * present is "N GPUs requested, M present"; a cut the model does not allow names its rule. */
+    lmc_split_mode split_mode;        /* NONE (default): one GPU */
+    int32_t main_gpu;                 /* NONE: the GPU to run on (0) */
+    int32_t n_tensor_parallel;        /* ROW: ranks; 0 = the GPUs tensor_split names, else all */
+    float tensor_split[LMC_MAX_GPUS]; /* shares per GPU (LAYER: proportions of the layers; ROW:
+                                         which GPUs, equal shares); all 0 = every GPU, even */
 } lmc_context_params;
 
 lmc_context_params lmc_context_default_params(void);

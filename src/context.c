@@ -3,6 +3,7 @@
  * length. The forward pass and the KV cache belong to the backend (src/backend.h); nothing here
  * computes. */
 #include "context.h"
+#include "context_split.h"
 #ifdef LMC_WITH_CUDA
 #include "cuda/cuda_backend.h"
 #endif
@@ -70,6 +71,10 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (p->device != LMC_DEVICE_CPU && p->device != LMC_DEVICE_CUDA && p->device != LMC_DEVICE_AUTO)
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
+    /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here, run on one GPU only so far */
+    const bool multi = p->split_mode != LMC_SPLIT_NONE || p->main_gpu != 0;
+    lmc_status split_st = ctx_resolve_split(m, p, multi ? lmc_device_count(LMC_DEVICE_CUDA) : 0);
+    if (split_st != LMC_OK) return split_st;
 #ifdef LMC_WITH_CUDA
     /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
      * the first ones stay on the CPU), for a model whose block the GPU forward implements; several

@@ -114,7 +114,7 @@ int gen_apply_flag(gen_opts *o, cli_cmd cmd, const flag_val *v) {
         o->json_schema_file = v->str;
         return 1;
     default:
-        return 0;
+        return cli_split_take(&o->split, cmd, v); /* -sm/-ts/-mg/-tp, else 0 */
     }
 }
 
@@ -189,6 +189,7 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     cp.n_batch = o->n_batch;
     cp.device = o->device;
     cp.n_gpu_layers = o->n_gpu_layers;
+    cli_split_apply(&o->split, &cp);
     lmc_status st = lmc_context_init(s->model, &cp, &s->ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");

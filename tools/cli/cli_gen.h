@@ -6,6 +6,7 @@
 #define LMC_CLI_GEN_H
 
 #include "cli.h"
+#include "cli_split.h"
 #include "flags.h"
 
 #include <signal.h>
@@ -23,6 +24,7 @@ typedef struct {
     int n_batch;
     int n_gpu_layers;
     lmc_device device;
+    cli_split_opts split; /* -sm/-ts/-mg/-tp */
     const char *stops[GEN_MAX_STOPS];
     int n_stops;
     const char *chat_template; /* NAME of a built-in or a FILE; NULL: the model's */

@@ -10,6 +10,7 @@
  * llama-bench's) runs pp and tg after DEPTH tokens already in the cache: the DEPTH tokens are
  * decoded once, untimed, and each run rewinds the sequence to them. It uses nothing but lmc.h. */
 #include "cli.h"
+#include "cli_split.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -39,6 +40,7 @@ typedef struct {
     int n_ctx, n_batch;             /* --device cuda only; 0: the default */
     int npl[BENCH_MAX_LIST], n_npl; /* --parallel: sequences at once (0 entries: the plain bench) */
     lmc_device device;
+    cli_split_opts split; /* -sm/-ts/-mg/-tp */
     bool json;
 } bench_opts;
 
@@ -128,6 +130,12 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             break;
         case FL_DEVICE:
             ok = cli_parse_device(CMD_BENCH, &v, &o->device);
+            break;
+        case FL_SPLIT_MODE:
+        case FL_TENSOR_SPLIT:
+        case FL_MAIN_GPU:
+        case FL_TENSOR_PARALLEL:
+            ok = cli_split_take(&o->split, CMD_BENCH, &v) > 0;
             break;
         case FL_PARALLEL:
             ok = take_list(&v, o->npl, &o->n_npl);
@@ -278,6 +286,10 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
     cJSON_AddNumberToObject(j, "n_batch", bt->n_prompt > 0 ? bt->n_prompt : 1);
     cJSON_AddNumberToObject(j, "n_threads", bt->n_threads);
     cJSON_AddNumberToObject(j, "n_gpu_layers", o->device == LMC_DEVICE_CUDA ? o->ngl : 0);
+    cJSON_AddStringToObject(j, "split_mode",
+                            o->split.mode == LMC_SPLIT_ROW     ? "row"
+                            : o->split.mode == LMC_SPLIT_LAYER ? "layer"
+                                                               : "none");
     cJSON_AddNumberToObject(j, "n_prompt", bt->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", bt->n_gen);
     cJSON_AddNumberToObject(j, "n_depth", bt->n_depth);
@@ -441,6 +453,7 @@ static int bench_parallel(const bench_opts *o, lmc_model *model, const char *des
         cp.n_threads = o->t[0];
         cp.device = o->device;
         cp.n_gpu_layers = o->ngl;
+        cli_split_apply(&o->split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
         if (st == LMC_OK && k == 0) st = lmc_context_get_info(ctx, &run.info);
@@ -533,6 +546,7 @@ int cmd_bench(int argc, char **argv) {
         cp.n_threads = o.t[ti];
         cp.device = o.device;
         cp.n_gpu_layers = o.ngl;
+        cli_split_apply(&o.split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
         if (st == LMC_OK && ti == 0) st = first_context(ctx, model, &o, toks, t0, &run);

@@ -33,6 +33,11 @@ typedef enum {
     FL_NGL,
     FL_DEVICE,
     FL_PARALLEL,
+    /* several GPUs (docs/MULTI_GPU.md) */
+    FL_SPLIT_MODE,
+    FL_TENSOR_SPLIT,
+    FL_MAIN_GPU,
+    FL_TENSOR_PARALLEL,
     /* generation */
     FL_PROMPT,
     FL_FILE,

@@ -781,6 +781,7 @@ int cmd_serve(int argc, char **argv) {
     bool verbose = false, embeddings = false;
     const char *cors = NULL, *tmpl_arg = NULL;
     lmc_device device = LMC_DEVICE_AUTO;
+    cli_split_opts split = {0}; /* -sm/-ts/-mg/-tp */
     lmc_sampler_params sp = lmc_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         flag_val v;
@@ -820,6 +821,12 @@ int cmd_serve(int argc, char **argv) {
             break;
         case FL_DEVICE:
             if (!cli_parse_device(CMD_SERVE, &v, &device)) return CLI_USAGE;
+            break;
+        case FL_SPLIT_MODE:
+        case FL_TENSOR_SPLIT:
+        case FL_MAIN_GPU:
+        case FL_TENSOR_PARALLEL:
+            if (cli_split_take(&split, CMD_SERVE, &v) < 0) return CLI_USAGE;
             break;
         case FL_N_PREDICT:
             n_predict = v.i;
@@ -941,6 +948,7 @@ int cmd_serve(int argc, char **argv) {
     cp.n_batch = n_batch;
     cp.n_gpu_layers = ngl;
     cp.device = ngl != 0 ? device : LMC_DEVICE_CPU;
+    cli_split_apply(&split, &cp);
     lmc_status st = lmc_context_init(S.model, &cp, &ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");
