@@ -283,10 +283,10 @@ static lmc_status tp_forward(tp_job *j, lmc_comm *c, tp_bufs *b, const int32_t *
         slice_matmul(L->wv, k0 * hd, KV, 0, E, b->xn, n, b->v, KV, b->tmp);
         for (int32_t t = 0; t < n; t++) {
             cpu_rope_cos_sin(pos0 + t, j->inv_freq + (size_t)l * (hd / 2), hd, b->cs);
-            void (*rope)(float *, int32_t, int32_t, const float *) =
+            void (*rope)(float *, int32_t, int32_t, int32_t, const float *) =
                 hp->rope == LMC_ROPE_NEOX ? cpu_rope_neox : cpu_rope;
-            rope(b->q + (size_t)t * Q, nq, hd, b->cs);
-            rope(b->k + (size_t)t * KV, nk, hd, b->cs);
+            rope(b->q + (size_t)t * Q, nq, hd, hd, b->cs); /* the llama block rotates all dims */
+            rope(b->k + (size_t)t * KV, nk, hd, hd, b->cs);
             size_t at = ((size_t)l * N_CTX + (size_t)(pos0 + t)) * KV;
             memcpy(b->kc + at, b->k + (size_t)t * KV, (size_t)KV * sizeof(float));
             memcpy(b->vc + at, b->v + (size_t)t * KV, (size_t)KV * sizeof(float));
