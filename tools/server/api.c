@@ -420,6 +420,10 @@ const char *api_finish_str(srv_finish f) {
     }
 }
 
+const char *api_finish_reason(const srv_request *r) {
+    return r->tool_calls_out ? "tool_calls" : api_finish_str(r->finish);
+}
+
 /* Valid UTF-8 copy of s[0, n): invalid bytes become U+FFFD, NULs are dropped (cJSON strings end at
  * NUL), so a JSON body never carries broken text. */
 char *api_utf8_clean(const char *s, size_t n) {
@@ -579,15 +583,17 @@ char *api_completion_json(const srv_request *r, const lmc_model *model, const ch
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
     cJSON *c = add_choice(root);
+    bool calls = false;
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        add_text(m, "content", text, len);
+        calls = api_tools_message(r, text, len, m);
+        if (!calls) add_text(m, "content", text, len);
     } else {
         add_text(c, "text", text, len);
     }
     add_logprobs(c, r, model, lp, n_lp);
-    cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+    cJSON_AddStringToObject(c, "finish_reason", calls ? "tool_calls" : api_finish_reason(r));
     add_usage(root, r);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -613,6 +619,19 @@ static void sse_emit(cJSON *root, char **buf, size_t *len, size_t *cap) {
     cJSON_Delete(root);
     if (s) api_sse_raw(s, buf, len, cap);
     free(s);
+}
+
+void api_sse_json(cJSON *root, char **buf, size_t *len, size_t *cap) {
+    sse_emit(root, buf, len, cap);
+}
+
+cJSON *api_chat_chunk(const srv_request *r, const char *model_id, cJSON **delta) {
+    cJSON *root = response_head(r, model_id, "chat.completion.chunk");
+    cJSON *c = add_choice(root);
+    *delta = cJSON_AddObjectToObject(c, "delta");
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    return root;
 }
 
 void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len,
@@ -644,7 +663,7 @@ void api_sse_chunk(const srv_request *r, const lmc_model *model, const char *mod
     else
         cJSON_AddNullToObject(c, "logprobs");
     if (final)
-        cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+        cJSON_AddStringToObject(c, "finish_reason", api_finish_reason(r));
     else
         cJSON_AddNullToObject(c, "finish_reason");
     if (final && !r->include_usage) add_usage(root, r);

@@ -69,6 +69,7 @@ typedef struct {
     char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
     size_t out_len, out_cap, out_off;
     size_t sent;   /* bytes of req->text already in events */
+    size_t seen;   /* bytes of req->text looked at (some may be held back: tool calls) */
     int32_t n_lp;  /* of req->lp, entries already in events */
     int silent_ms; /* time since the last bytes handed to MHD */
     bool role_sent, finished;
@@ -233,8 +234,19 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
     if (kind == SRV_KIND_CHAT) {
         if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
         /* Rendering is reentrant and bounded (steps, memory, 10 s, cancelled at shutdown): it runs
-         * outside the lock, so a slow template holds up only its own request. */
-        lmc_status st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
+         * outside the lock, so a slow template holds up only its own request. With tools (or tool
+         * messages) the whole messages go to the template as JSON (api_tools.c). */
+        lmc_status st = LMC_OK;
+        if (api_tools_needed(root, r)) {
+            const lmc_model *m = S->model;
+            int32_t bos = lmc_token_bos(m), eos = lmc_token_eos(m);
+            if (!api_tools_render(root, lmc_chat_template_source(m),
+                                  bos >= 0 ? lmc_token_text(m, bos) : "",
+                                  eos >= 0 ? lmc_token_text(m, eos) : "", r, &rendered, err))
+                goto done;
+        } else {
+            st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
+        }
         if (st != LMC_OK) {
             api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
                      lmc_last_error()[0] ? lmc_last_error() : lmc_status_str(st));
@@ -320,20 +332,36 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             }
         }
         srv_engine_lock(S->eng);
-        if (r->text_len == ss->sent && !r->done) srv_engine_wait(S->eng, r, 250);
-        size_t n = r->text_len - ss->sent;
-        char *text = n ? malloc(n) : NULL;
+        if (r->text_len == ss->seen && !r->done) srv_engine_wait(S->eng, r, 250);
+        bool fresh = r->text_len != ss->seen, done = r->done;
+        ss->seen = r->text_len;
+        /* with tools, text that may begin a call is held back until the reply is whole */
+        bool tools = done && r->kind == SRV_KIND_CHAT && r->tools != SRV_TOOLS_OFF;
+        size_t upto = done ? r->text_len : api_tools_stream_prefix(r, r->text, r->text_len);
+        if (upto < ss->sent) upto = ss->sent;
+        size_t n = upto - ss->sent, sent0 = ss->sent;
+        char *text = n ? malloc(n) : NULL, *whole = tools ? malloc(r->text_len + 1) : NULL;
+        size_t whole_len = r->text_len;
         if (text) memcpy(text, r->text + ss->sent, n);
-        ss->sent = r->text_len;
+        if (whole) memcpy(whole, r->text ? r->text : "", whole_len), whole[whole_len] = 0;
+        ss->sent = upto;
         /* the log-probabilities of the tokens whose text begins in this chunk */
         int32_t lp0 = ss->n_lp, lp1 = lp0;
-        while (lp1 < r->n_lp && r->lp[lp1].offset < r->text_len)
+        while (lp1 < r->n_lp && r->lp[lp1].offset < upto)
             lp1++;
         srv_logprob *lp = lp1 > lp0 ? malloc((size_t)(lp1 - lp0) * sizeof *lp) : NULL;
         if (lp) memcpy(lp, r->lp + lp0, (size_t)(lp1 - lp0) * sizeof *lp);
         ss->n_lp = lp1;
-        bool done = r->done;
         srv_engine_unlock(S->eng);
+        /* a finished reply that holds tool calls: the rest of its content and the call deltas
+         * (r is done: only this thread touches it now) */
+        if (whole && r->finish != SRV_FINISH_ERROR &&
+            api_tools_sse(r, S->model_id, whole, whole_len, sent0, &ss->out, &ss->out_len,
+                          &ss->out_cap)) {
+            r->tool_calls_out = true;
+            n = 0;
+        }
+        free(whole);
         if (n && text)
             api_sse_chunk(r, S->model, S->model_id, text, n, lp, lp ? lp1 - lp0 : 0, false,
                           &ss->out, &ss->out_len, &ss->out_cap);
@@ -357,7 +385,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             atomic_store(&r->cancel, true);
             srv_engine_poke(S->eng);
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        } else if (!n && (ss->silent_ms += 250) >= S->keepalive_ms) {
+        } else if (!n && !fresh && (ss->silent_ms += 250) >= S->keepalive_ms) {
             /* a long prompt or a wait for a slot is the server's slowness, not an idle client:
              * a comment (which SSE clients skip) keeps --timeout from closing the stream */
             stream_keepalive(ss);
