@@ -509,7 +509,8 @@ typedef enum {
 lmc_tool_syntax lmc_tool_syntax_detect(const char *tmpl);
 /* "generic", "hermes", "llama3", "mistral". */
 const char *lmc_tool_syntax_name(lmc_tool_syntax syn);
-/* True when the template renders a `tools` variable (so tools go to it, not to a fallback block). */
+/* True when the template renders a `tools` variable (so tools go to it, not to a fallback block).
+ */
 bool lmc_tool_template_takes_tools(const char *tmpl);
 
 /* One parsed call: the function's name and its arguments as compact JSON object text. */

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOOL_MAX_CALLS 64    /* calls one reply may hold */
-#define TOOL_MAX_PARALLEL 4  /* calls a grammar allows when parallel */
-#define TOOL_MAX_NAME 256    /* bytes of a function name in a reply */
+#define TOOL_MAX_CALLS 64   /* calls one reply may hold */
+#define TOOL_MAX_PARALLEL 4 /* calls a grammar allows when parallel */
+#define TOOL_MAX_NAME 256   /* bytes of a function name in a reply */
 
 typedef lmc_status (*tool_parse_fn)(const char *text, size_t len, cJSON *calls, strbuf *content);
 
@@ -39,15 +39,50 @@ static const struct {
     const char *open, *sep, *close;
     bool multi; /* the grammar may repeat the call */
 } SYNTAX[] = {
-    {LMC_TOOL_SYNTAX_HERMES, "hermes", {"<tool_call>", NULL}, "<tool_call>", "", "arguments",
-     parse_hermes, "\"<tool_call>\\n\" ", " \"\\n</tool_call>\\n\" \"<tool_call>\\n\" ",
-     " \"\\n</tool_call>\"", true},
-    {LMC_TOOL_SYNTAX_MISTRAL, "mistral", {"[TOOL_CALLS]", NULL}, "[TOOL_CALLS]", "[", "arguments",
-     parse_mistral, "\"[\" ", " \", \" ", " \"]\"", true},
-    {LMC_TOOL_SYNTAX_LLAMA3, "llama3", {"<|python_tag|>", "ipython", NULL}, "<|python_tag|>", "{",
-     "parameters", parse_llama3, "", "", "", false},
-    {LMC_TOOL_SYNTAX_GENERIC, "generic", {NULL}, NULL, "{[`", "arguments", parse_generic, "", "",
-     "", false},
+    {LMC_TOOL_SYNTAX_HERMES,
+     "hermes",
+     {"<tool_call>", NULL},
+     "<tool_call>",
+     "",
+     "arguments",
+     parse_hermes,
+     "\"<tool_call>\\n\" ",
+     " \"\\n</tool_call>\\n\" \"<tool_call>\\n\" ",
+     " \"\\n</tool_call>\"",
+     true},
+    {LMC_TOOL_SYNTAX_MISTRAL,
+     "mistral",
+     {"[TOOL_CALLS]", NULL},
+     "[TOOL_CALLS]",
+     "[",
+     "arguments",
+     parse_mistral,
+     "\"[\" ",
+     " \", \" ",
+     " \"]\"",
+     true},
+    {LMC_TOOL_SYNTAX_LLAMA3,
+     "llama3",
+     {"<|python_tag|>", "ipython", NULL},
+     "<|python_tag|>",
+     "{",
+     "parameters",
+     parse_llama3,
+     "",
+     "",
+     "",
+     false},
+    {LMC_TOOL_SYNTAX_GENERIC,
+     "generic",
+     {NULL},
+     NULL,
+     "{[`",
+     "arguments",
+     parse_generic,
+     "",
+     "",
+     "",
+     false},
 };
 enum { N_SYNTAX = sizeof SYNTAX / sizeof SYNTAX[0] };
 
@@ -160,7 +195,7 @@ static bool add_call_array(cJSON *calls, const cJSON *arr) {
 static void add_content(strbuf *content, const char *t, size_t a, size_t b) {
     while (b > a && is_space(t[b - 1]))
         b--;
-    if (b > a) strbuf_printf(content, "%.*s", (int)(b - a), t + a);
+    if (b > a) strbuf_printf(content, "%s%.*s", content->n ? "\n" : "", (int)(b - a), t + a);
 }
 
 /* <tool_call> JSON </tool_call>, any number, text around them. A block whose JSON does not parse
@@ -262,8 +297,9 @@ static lmc_status parse_generic(const char *t, size_t len, cJSON *calls, strbuf 
     cJSON *v = json_at(t, &j, end);
     const cJSON *tc = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "tool_calls") : NULL;
     bool ok = v && skip_space(t, j, end) == end &&
-              (tc ? add_call_array(calls, tc)
-                  : cJSON_IsArray(v) ? add_call_array(calls, v) : add_call(calls, v));
+              (tc                 ? add_call_array(calls, tc)
+               : cJSON_IsArray(v) ? add_call_array(calls, v)
+                                  : add_call(calls, v));
     cJSON_Delete(v);
     if (!ok) add_content(content, t, 0, len);
     return LMC_OK;
@@ -293,7 +329,8 @@ lmc_status lmc_tool_calls_parse(lmc_tool_syntax syn, const char *text, size_t le
     for (int i = 0; st == LMC_OK && i < n; i++) {
         const cJSON *c = cJSON_GetArrayItem(arr, i);
         (*calls)[i].name = strdup(cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring);
-        (*calls)[i].arguments = strdup(cJSON_GetObjectItemCaseSensitive(c, "arguments")->valuestring);
+        (*calls)[i].arguments =
+            strdup(cJSON_GetObjectItemCaseSensitive(c, "arguments")->valuestring);
         *n_calls = i + 1;
         if (!(*calls)[i].name || !(*calls)[i].arguments) st = LMC_ERR_OOM;
     }
@@ -491,8 +528,7 @@ lmc_status lmc_tool_fallback_prompt(const char *tools_json, bool required, const
         if (!cJSON_IsString(name)) continue;
         char *p = cJSON_IsObject(params) ? cJSON_PrintUnformatted(params) : NULL;
         strbuf_printf(&b, "- %s: %s\n  arguments: %s\n", name->valuestring,
-                      cJSON_IsString(desc) ? desc->valuestring : "(no description)",
-                      p ? p : "{}");
+                      cJSON_IsString(desc) ? desc->valuestring : "(no description)", p ? p : "{}");
         free(p);
     }
     cJSON_Delete(tools);

@@ -3,7 +3,7 @@
 (SmolLM2-135M-Instruct) and the official `openai` client where it applies: log-probabilities (chat and
 legacy shapes, streamed and not: the greedy token is the top entry, values <= 0, the alternatives'
 mass <= 1), logit_bias -100 removing the greedy token, the table of known fields (an unknown one is a
-400 naming it; grammar/tool fields only in their trivial forms), limits, seeds, /tokenize and
+400 naming it; bad tools are 400s too: tool calls themselves are test_server_tools.py's), limits, seeds, /tokenize and
 /detokenize against `lmc tokenize`, /v1/embeddings (shape, unit norm, same text same vector, cosine
 sanity; against llama-cpp-python when it is installed), /metrics counters, /props, the API key and
 CORS. Skips (exit 77) when the model is not in the cache or the openai package is missing."""
@@ -181,10 +181,11 @@ def test_fields(client, model, port):
     expect_400(lambda: comp(model=model, prompt="x", max_tokens=2, extra_body={"messages": []}),
                "messages", "a chat field on completions")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2), "n", "n=2")
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools", "tools (not yet)")
+    tools = [{"type": "function", "function": {"parameters": {"type": "object"}}}]
+    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools[0].function.name",
+               "a tool without a name")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tool_choice="required"), "tool_choice",
-               "tool_choice required (not yet)")
+               "tool_choice required without tools")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, top_logprobs=3), "top_logprobs",
                "top_logprobs without logprobs")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, logprobs=True, top_logprobs=21),
@@ -335,7 +336,9 @@ def test_auth_cors(port):
     body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
     for method, path, b in (("POST", "/v1/chat/completions", body), ("POST", "/tokenize", {"content": "x"}),
                             ("GET", "/metrics", None), ("GET", "/props", None),
-                            ("POST", "/v1/embeddings", {"input": "x"})):
+                            ("POST", "/v1/embeddings", {"input": "x"}), ("GET", "/v1/models", None),
+                            ("POST", "/v1/completions", {"prompt": "x", "max_tokens": 1}),
+                            ("POST", "/detokenize", {"tokens": [1]})):
         st, d, hdr = raw(port, method, path, b, key=None)
         st2, _, _ = raw(port, method, path, b, key="wrong")
         st3, _, _ = raw(port, method, path, b)

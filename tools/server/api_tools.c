@@ -185,7 +185,8 @@ static cJSON *copy_tool_calls(const cJSON *calls, int idx, bool fallback, char *
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
         const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
         if (!cJSON_IsObject(c) || (!is_absent(id) && !cJSON_IsString(id)) ||
-            (!is_absent(type) && !(cJSON_IsString(type) && !strcmp(type->valuestring, "function"))) ||
+            (!is_absent(type) &&
+             !(cJSON_IsString(type) && !strcmp(type->valuestring, "function"))) ||
             !cJSON_IsString(name) || !(cJSON_IsString(args) || cJSON_IsObject(args))) {
             snprintf(p, sizeof p, "messages[%d].tool_calls[%d]", idx, k);
             cJSON_Delete(out);
@@ -216,7 +217,8 @@ static cJSON *copy_tool_calls(const cJSON *calls, int idx, bool fallback, char *
         char *j = cJSON_PrintUnformatted(k == 1 ? cJSON_GetArrayItem(plain, 0) : plain);
         size_t n = (*text ? strlen(*text) + 1 : 0) + (j ? strlen(j) : 0) + 1;
         char *s = malloc(n);
-        if (s) snprintf(s, n, "%s%s%s", *text ? *text : "", *text && **text ? "\n" : "", j ? j : "");
+        if (s)
+            snprintf(s, n, "%s%s%s", *text ? *text : "", *text && **text ? "\n" : "", j ? j : "");
         free(j);
         free(*text);
         *text = s;
@@ -352,8 +354,8 @@ bool api_tools_render(const cJSON *root, const char *tmpl, const char *bos, cons
                      "'response_format', 'grammar' or 'json_schema'");
             goto done;
         }
-        st = lmc_tool_grammar_init(r->tool_syntax, tools_json, only, r->parallel_tools,
-                                   &r->grammar);
+        st =
+            lmc_tool_grammar_init(r->tool_syntax, tools_json, only, r->parallel_tools, &r->grammar);
         if (st != LMC_OK) {
             api_fail(err, st == LMC_ERR_OOM ? 500 : 400, "tools", "'tools': %s", lmc_last_error());
             goto done;
@@ -387,8 +389,8 @@ static lmc_tool_call *reply_calls(const srv_request *r, const char *text, size_t
         bool found = false;
         for (int32_t k = 0; k < r->n_tools && !found; k++)
             found = !strcmp(r->tool_names[k], calls[i].name);
-        known = found && (r->tools != SRV_TOOLS_NAMED || !strcmp(calls[i].name,
-                                                               r->tool_names[r->tool_only]));
+        known = found && (r->tools != SRV_TOOLS_NAMED ||
+                          !strcmp(calls[i].name, r->tool_names[r->tool_only]));
     }
     if (!known) {
         lmc_tool_calls_free(calls, *n);

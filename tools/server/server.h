@@ -65,10 +65,10 @@ typedef struct srv_request {
     lmc_logit_bias *bias; /* (n_bias) malloc'ed */
     int32_t n_bias;
     lmc_grammar *grammar; /* response_format / grammar / json_schema compiled; NULL: none (owned) */
-    srv_tools tools;       /* tool_choice's mode (api_tools.c) */
-    bool parallel_tools;   /* parallel_tool_calls (default true) */
-    int32_t n_tools;       /* functions in "tools" (also with tool_choice "none") */
-    int32_t tool_only;     /* SRV_TOOLS_NAMED: its index in tool_names */
+    srv_tools tools;      /* tool_choice's mode (api_tools.c) */
+    bool parallel_tools;  /* parallel_tool_calls (default true) */
+    int32_t n_tools;      /* functions in "tools" (also with tool_choice "none") */
+    int32_t tool_only;    /* SRV_TOOLS_NAMED: its index in tool_names */
     lmc_tool_syntax tool_syntax; /* how the model writes calls (from its template) */
     char tool_names[SRV_MAX_TOOLS][SRV_MAX_TOOL_NAME + 1];
     char id[48];
@@ -207,8 +207,9 @@ bool api_tools_needed(const cJSON *root, const srv_request *r);
 /* Renders the chat through the model's template (tmpl, with bos/eos token text) as HF's
  * apply_chat_template does with tools=: messages as given (tool_calls, tool_call_id and name kept;
  * arguments strings that hold a JSON object passed as the object), tools as given. A template
- * without tool support gets lmc_tool_fallback_prompt's block in the system message and the history's
- * calls as JSON text. Sets r->tool_syntax and, for required / named, r->grammar. *out malloc'ed. */
+ * without tool support gets lmc_tool_fallback_prompt's block in the system message and the
+ * history's calls as JSON text. Sets r->tool_syntax and, for required / named, r->grammar. *out
+ * malloc'ed. */
 bool api_tools_render(const cJSON *root, const char *tmpl, const char *bos, const char *eos,
                       srv_request *r, char **out, api_error *err);
 /* The reply text[0..len) as tool calls into a chat message object: true (with "content" and
