@@ -180,7 +180,21 @@ def test_fields(client, model, port):
                "frobnicate", "unknown chat field")
     expect_400(lambda: comp(model=model, prompt="x", max_tokens=2, extra_body={"messages": []}),
                "messages", "a chat field on completions")
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2), "n", "n=2")
+    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=9), "n", "n=9")
+    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2, stream=True), "n", "n=2 streamed")
+    # n choices: choice i is what the same request alone gives with seed + i
+    story = [{"role": "user", "content": "Tell me a story."}]
+    r = chat(model=model, messages=story, n=3, seed=40, temperature=1.0, max_tokens=10)
+    alone = [chat(model=model, messages=story, seed=40 + i, temperature=1.0, max_tokens=10) for i in range(3)]
+    check([c.index for c in r.choices] == [0, 1, 2] and
+          [c.message.content for c in r.choices] == [a.choices[0].message.content for a in alone],
+          f"n=3: choice i equals seed+i alone ({[c.message.content for c in r.choices]})")
+    check(r.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone) and
+          r.usage.prompt_tokens == alone[0].usage.prompt_tokens,
+          f"n=3 usage: the prompt once, every choice's tokens ({r.usage})")
+    t = comp(model=model, prompt="Once upon a time", n=2, seed=41, temperature=1.0, max_tokens=6)
+    t1 = comp(model=model, prompt="Once upon a time", seed=42, temperature=1.0, max_tokens=6)
+    check(len(t.choices) == 2 and t.choices[1].text == t1.choices[0].text, "n=2 on completions")
     tools = [{"type": "function", "function": {"parameters": {"type": "object"}}}]
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools[0].function.name",
                "a tool without a name")

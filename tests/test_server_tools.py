@@ -225,6 +225,13 @@ def main():
         forced(client, "required", None, "required")
         forced(client, {"type": "function", "function": {"name": "add"}}, "add", "named add")
         test_auto(client)
+        r = client.chat.completions.create(model="m", messages=MESSAGES, tools=TOOLS, tool_choice="required",
+                                           temperature=0.8, seed=9, max_tokens=120, n=3)
+        check(len(r.choices) == 3, "n=3 with tools: three choices")
+        for ch in r.choices:
+            check(ch.finish_reason == "tool_calls" and all(valid_call(c, f"n=3 choice {ch.index}")
+                                                          for c in calls_of(ch.message)) and ch.message.tool_calls,
+                  f"n=3 choice {ch.index}: calls")
         test_round_trip(client, port)
     except Exception:
         print("".join(proc.log_tail))

@@ -412,17 +412,55 @@ static void stream_free(void *cls) {
 
 /* ---- routes -----------------------------------------------------------------------------------
  */
+/* Waits until r is done, watching the connection for a hang-up (false: the client left). */
+static bool wait_done(server *S, conn_state *cs, int fd, srv_request *r, bool *probed) {
+    srv_engine_lock(S->eng);
+    while (!r->done) {
+        srv_engine_wait(S->eng, r, 250);
+        if (r->done) break;
+        srv_engine_unlock(S->eng);
+        int ps = peer_state(fd);
+        if (ps == PEER_HALF && !*probed && cs->http11) {
+            probe_peer(fd); /* the next look tells a half-close from a hang-up */
+            *probed = true;
+        }
+        if (ps == PEER_GONE) return false;
+        srv_engine_lock(S->eng);
+    }
+    srv_engine_unlock(S->eng);
+    return true;
+}
+
+static void release_all(srv_request **rs, int32_t n, bool cancel, server *S) {
+    for (int32_t i = 0; i < n; i++) {
+        if (cancel) atomic_store(&rs[i]->cancel, true);
+        srv_request_release(rs[i]);
+    }
+    if (cancel) srv_engine_poke(S->eng);
+}
+
 static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn_state *cs,
                                        srv_kind kind) {
     api_error err;
-    srv_request *r = srv_request_new();
+    srv_request *rs[SRV_MAX_N] = {0};
+    srv_request *r = rs[0] = srv_request_new();
     if (!r) return fail(c, 500, NULL, NULL, "%s", "out of memory");
     if (!build_request(S, cs->body, cs->len, kind, r, &err)) {
         srv_request_release(r);
         return send_error(c, &err);
     }
-    if (srv_engine_submit(S->eng, r) != 0) {
-        srv_request_release(r);
+    /* "n" choices: requests of their own (streams have one), generated side by side in the slots */
+    int32_t n = r->stream ? 1 : r->n_choices < 1 ? 1 : r->n_choices, n_sub = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (!(rs[i] = srv_request_clone(r, i))) {
+            release_all(rs, i, false, S);
+            return fail(c, 500, NULL, NULL, "%s", "out of memory");
+        }
+    while (n_sub < n && srv_engine_submit(S->eng, rs[n_sub]) == 0)
+        n_sub++;
+    if (n_sub < n) {
+        release_all(rs, n_sub, true, S);
+        release_all(rs + n_sub, n - n_sub, false, S);
         api_fail(&err, 503, NULL, "all %d slots are busy and the queue (%d) is full; retry later",
                  S->n_slots, S->queue_max);
         if (atomic_load(&S->stopping)) api_fail(&err, 503, NULL, "the server is shutting down");
@@ -456,41 +494,30 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     }
     /* not streaming: this connection's thread waits here, watching for a hang-up */
     bool probed = false;
-    srv_engine_lock(S->eng);
-    while (!r->done) {
-        srv_engine_wait(S->eng, r, 250);
-        if (r->done) break;
-        srv_engine_unlock(S->eng);
-        int ps = peer_state(fd);
-        if (ps == PEER_HALF && !probed && cs->http11) {
-            probe_peer(fd); /* the next look tells a half-close from a hang-up */
-            probed = true;
-        }
-        bool gone = ps == PEER_GONE;
-        srv_engine_lock(S->eng);
-        if (gone) {
-            srv_engine_unlock(S->eng);
-            atomic_store(&r->cancel, true);
-            srv_engine_poke(S->eng);
-            srv_request_release(r);
+    for (int32_t i = 0; i < n; i++)
+        if (!wait_done(S, cs, fd, rs[i], &probed)) {
+            release_all(rs, n, true, S);
             return MHD_NO;
         }
-    }
-    srv_engine_unlock(S->eng);
     enum MHD_Result ret;
-    if (r->finish == SRV_FINISH_ERROR) {
-        ret = fail(c, r->err_status ? r->err_status : 500, NULL, NULL, "%s", r->err);
-    } else if (r->finish == SRV_FINISH_CANCELLED) {
+    const srv_request *bad = NULL;
+    for (int32_t i = 0; i < n && !bad; i++)
+        if (rs[i]->finish == SRV_FINISH_ERROR || rs[i]->finish == SRV_FINISH_CANCELLED) bad = rs[i];
+    if (bad && bad->finish == SRV_FINISH_ERROR) {
+        ret = fail(c, bad->err_status ? bad->err_status : 500, NULL, NULL, "%s", bad->err);
+    } else if (bad) {
         ret = fail(c, 503, NULL, NULL, "%s", "generation cancelled: the server is shutting down");
-    } else {
+    } else if (n == 1) {
         int32_t n_lp = 0; /* the tokens whose text begins in the reply */
         while (n_lp < r->n_lp && r->lp[n_lp].offset < r->text_len)
             n_lp++;
         ret = send_json(
             c, MHD_HTTP_OK,
             api_completion_json(r, S->model, S->model_id, r->text, r->text_len, r->lp, n_lp));
+    } else {
+        ret = send_json(c, MHD_HTTP_OK, api_completion_json_n(rs, n, S->model, S->model_id));
     }
-    srv_request_release(r);
+    release_all(rs, n, false, S);
     return ret;
 }
 

@@ -18,6 +18,7 @@
 #define SRV_MAX_TOP 20       /* top_logprobs (and legacy logprobs) at most */
 #define SRV_MAX_BIAS 1024    /* logit_bias entries */
 #define SRV_MAX_TOOLS 128    /* functions in "tools" */
+#define SRV_MAX_N 8          /* choices per request ("n") */
 #define SRV_MAX_TOOL_NAME 64 /* bytes of a function name (OpenAI's limit) */
 
 /* One sampled token's log-probabilities (EOG tokens have none): its id and logprob, the byte
@@ -73,6 +74,9 @@ typedef struct srv_request {
     char tool_names[SRV_MAX_TOOLS][SRV_MAX_TOOL_NAME + 1];
     char id[48];
     int64_t created;
+    int32_t n_choices;          /* "n": choices asked for (each a request of its own, see clone) */
+    int32_t index;              /* this request's choice index */
+    struct srv_request *parent; /* a clone's original (a reference held: it owns the grammar) */
 
     /* output: guarded by the engine mutex; cond is signalled on every change */
     pthread_cond_t cond;
@@ -96,6 +100,10 @@ typedef struct srv_request {
 } srv_request;
 
 srv_request *srv_request_new(void);
+/* Choice i of r's "n" as a request of its own: r's input copied (the grammar shared: the clone
+ * holds a reference to r), index i, and a seed of its own (r's seed + i when r has one; random
+ * otherwise). NULL when out of memory. */
+srv_request *srv_request_clone(srv_request *r, int32_t i);
 void srv_request_release(srv_request *r); /* drops one reference; frees at zero */
 
 typedef struct srv_engine srv_engine;
@@ -173,6 +181,9 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
 /* "prompt": a string (or an array holding one string). Points into root. */
 bool api_parse_prompt(const cJSON *root, const char **prompt, api_error *err);
 
+/* The body of a finished non-streamed request of n choices rs[0..n) (index order). */
+char *api_completion_json_n(srv_request *const *rs, int32_t n, const lmc_model *model,
+                            const char *model_id);
 /* Response bodies (malloc'ed JSON). text may be NULL (empty). The log-probabilities given are
  * lp[0..n_lp) (the tokens whose text the body carries); model renders their pieces. */
 char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
@@ -195,7 +206,7 @@ void api_sse_json(cJSON *root, char **buf, size_t *len_buf, size_t *cap);
 /* finish_reason of r's reply: "tool_calls" when it was sent as tool calls, else as f says. */
 const char *api_finish_reason(const srv_request *r);
 
-/* ---- api_tools.c: tools, tool_choice, tool messages and tool-call replies ----------------------
+/* ---- api_tools.c (fields, replies) and api_tools_prompt.c (the prompt): tool calls ----------
  */
 /* tools / tool_choice / parallel_tool_calls → r->tools, n_tools, tool_names, tool_only,
  * parallel_tools; a malformed one is a 400 naming the field (tools[i].function.name, ...). Called
