@@ -181,7 +181,6 @@ def test_fields(client, model, port):
     expect_400(lambda: comp(model=model, prompt="x", max_tokens=2, extra_body={"messages": []}),
                "messages", "a chat field on completions")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=9), "n", "n=9")
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2, stream=True), "n", "n=2 streamed")
     # n choices: choice i is what the same request alone gives with seed + i
     story = [{"role": "user", "content": "Tell me a story."}]
     r = chat(model=model, messages=story, n=3, seed=40, temperature=1.0, max_tokens=10)
@@ -192,6 +191,17 @@ def test_fields(client, model, port):
     check(r.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone) and
           r.usage.prompt_tokens == alone[0].usage.prompt_tokens,
           f"n=3 usage: the prompt once, every choice's tokens ({r.usage})")
+    # streamed: the chunks of each index reassemble to that choice
+    texts, finishes, usage = {}, {}, None
+    for chunk in chat(model=model, messages=story, n=3, seed=40, temperature=1.0, max_tokens=10, stream=True,
+                      stream_options={"include_usage": True}):
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            finishes[c.index] = c.finish_reason or finishes.get(c.index)
+    check([texts.get(i) for i in range(3)] == [c.message.content for c in r.choices] and
+          all(finishes.get(i) for i in range(3)) and usage and usage.completion_tokens == r.usage.completion_tokens,
+          f"n=3 streamed: each index reassembles to its choice ({texts}, {finishes}, {usage})")
     t = comp(model=model, prompt="Once upon a time", n=2, seed=41, temperature=1.0, max_tokens=6)
     t1 = comp(model=model, prompt="Once upon a time", seed=42, temperature=1.0, max_tokens=6)
     check(len(t.choices) == 2 and t.choices[1].text == t1.choices[0].text, "n=2 on completions")

@@ -291,8 +291,6 @@ bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_req
         return false;
     if (get_bool(root, "stream", &b, &ok, err)) r->stream = b;
     if (!ok) return false;
-    if (r->stream && r->n_choices > 1)
-        return api_fail(err, 400, "n", "'n' above 1 is not supported with 'stream': true");
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))
@@ -610,27 +608,33 @@ char *api_completion_json(const srv_request *r, const lmc_model *model, const ch
     return s;
 }
 
+/* usage of n choices: the prompt once, every choice's tokens (the counts of a copy of rs[0]) */
+static srv_request *usage_sum(srv_request *const *rs, int32_t n) {
+    srv_request *sum = malloc(sizeof *sum);
+    if (!sum) return NULL;
+    memcpy(sum, rs[0], sizeof *sum);
+    sum->n_gen = 0;
+    sum->t_gen = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sum->n_gen += rs[i]->n_gen;
+        if (rs[i]->t_gen > sum->t_gen) sum->t_gen = rs[i]->t_gen;
+    }
+    return sum;
+}
+
 char *api_completion_json_n(srv_request *const *rs, int32_t n, const lmc_model *model,
                             const char *model_id) {
     const srv_request *r0 = rs[0];
+    srv_request *sum = usage_sum(rs, n);
+    if (!sum) return NULL;
     cJSON *root = response_head(r0, model_id,
                                 r0->kind == SRV_KIND_CHAT ? "chat.completion" : "text_completion");
-    srv_request *sum = malloc(sizeof *sum); /* usage: the prompt once, every choice's tokens */
-    if (!sum) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    memcpy(sum, r0, sizeof *sum);
-    sum->n_gen = 0;
-    sum->t_gen = 0;
     for (int32_t i = 0; i < n; i++) {
         const srv_request *r = rs[i];
         int32_t n_lp = 0; /* the tokens whose text begins in the reply */
         while (n_lp < r->n_lp && r->lp[n_lp].offset < r->text_len)
             n_lp++;
         fill_choice(add_choice(root, i), r, model, r->text, r->text_len, r->lp, n_lp);
-        sum->n_gen += r->n_gen;
-        if (r->t_gen > sum->t_gen) sum->t_gen = r->t_gen;
     }
     add_usage(root, sum);
     free(sum);
@@ -716,4 +720,11 @@ void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_
     cJSON_AddArrayToObject(root, "choices");
     add_usage(root, r);
     sse_emit(root, buf, len, cap);
+}
+
+void api_sse_usage_n(srv_request *const *rs, int32_t n, const char *model_id, char **buf,
+                     size_t *len, size_t *cap) {
+    srv_request *sum = usage_sum(rs, n);
+    if (sum) api_sse_usage(sum, model_id, buf, len, cap);
+    free(sum);
 }

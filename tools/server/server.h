@@ -197,6 +197,9 @@ void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t
                   size_t *cap);
 void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len_buf,
                    size_t *cap);
+/* The usage chunk of a stream of n choices rs[0..n): the prompt once, every choice's tokens. */
+void api_sse_usage_n(srv_request *const *rs, int32_t n, const char *model_id, char **buf,
+                     size_t *len_buf, size_t *cap);
 void api_sse_raw(const char *data, char **buf, size_t *len_buf, size_t *cap);
 const char *api_finish_str(srv_finish f);
 /* A chat.completion.chunk with its one choice (logprobs and finish_reason null); *delta is its
