@@ -202,7 +202,7 @@ def test_errors(port):
         "tool_choice.function.name", "is not a function")
     bad({"tools": fn(), "parallel_tool_calls": "yes"}, "parallel_tool_calls", "true or false")
     bad({"tools": fn(parameters={"type": "object", "properties": {"a": {"not": {}}}}), "tool_choice": "required"},
-        "tools", "unsupported keyword 'not'")
+        "tools[0].function.parameters", "at /properties/a: unsupported keyword 'not'")
     call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     bad({"messages": MESSAGES + [{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "content": "1"}]},
         "messages[2].tool_call_id", "is required")
@@ -228,6 +228,8 @@ def main():
         r = client.chat.completions.create(model="m", messages=MESSAGES, tools=TOOLS, tool_choice="required",
                                            temperature=0.8, seed=9, max_tokens=120, n=3)
         check(len(r.choices) == 3, "n=3 with tools: three choices")
+        ids = [t.id for ch in r.choices for t in ch.message.tool_calls or []]
+        check(len(ids) == len(set(ids)) >= 3, f"n=3: call ids unique across choices ({ids})")
         for ch in r.choices:
             check(ch.finish_reason == "tool_calls" and all(valid_call(c, f"n=3 choice {ch.index}")
                                                           for c in calls_of(ch.message)) and ch.message.tool_calls,

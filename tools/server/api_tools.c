@@ -176,9 +176,13 @@ static lmc_tool_call *reply_calls(const srv_request *r, const char *text, size_t
     return calls;
 }
 
+/* call_<the request id's random part>_<call> (choice 0) or _<choice>_<call>: unique per reply. */
 static void call_id(const srv_request *r, int32_t i, char *buf, size_t size) {
     const char *tail = strrchr(r->id, '-');
-    snprintf(buf, size, "call_%s_%d", tail ? tail + 1 : r->id, (int)i);
+    if (r->index > 0)
+        snprintf(buf, size, "call_%s_%d_%d", tail ? tail + 1 : r->id, (int)r->index, (int)i);
+    else
+        snprintf(buf, size, "call_%s_%d", tail ? tail + 1 : r->id, (int)i);
 }
 
 bool api_tools_message(const srv_request *r, const char *text, size_t len, cJSON *message) {

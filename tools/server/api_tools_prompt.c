@@ -173,6 +173,28 @@ static bool add_fallback_block(cJSON *msgs, const char *block) {
     return cJSON_InsertItemInArray(msgs, 0, sys);
 }
 
+/* Each function's parameters through the schema converter alone, so an unsupported one is a 400
+ * naming tools[i].function.parameters and the path inside it. */
+static bool check_schemas(const cJSON *tools, api_error *err) {
+    const cJSON *t;
+    int i = 0;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(t, "function"), "parameters");
+        char *text = cJSON_IsObject(params) ? cJSON_PrintUnformatted(params) : NULL, *gbnf = NULL;
+        lmc_status st = text ? lmc_json_schema_to_gbnf(text, strlen(text), &gbnf) : LMC_OK;
+        free(text);
+        free(gbnf);
+        if (st != LMC_OK) {
+            char p[64];
+            snprintf(p, sizeof p, "tools[%d].function.parameters", i);
+            return api_fail(err, st == LMC_ERR_OOM ? 500 : 400, p, "'%s': %s", p, lmc_last_error());
+        }
+        i++;
+    }
+    return true;
+}
+
 bool api_tools_render(const cJSON *root, const char *tmpl, const char *bos, const char *eos,
                       srv_request *r, char **out, api_error *err) {
     *out = NULL;
@@ -220,6 +242,7 @@ bool api_tools_render(const cJSON *root, const char *tmpl, const char *bos, cons
                      "'response_format', 'grammar' or 'json_schema'");
             goto done;
         }
+        if (!check_schemas(tools, err)) goto done;
         st =
             lmc_tool_grammar_init(r->tool_syntax, tools_json, only, r->parallel_tools, &r->grammar);
         if (st != LMC_OK) {
