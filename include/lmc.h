@@ -521,7 +521,8 @@ typedef struct {
 
 /* Parses a model's reply text[0..len) in syntax syn. *calls (malloc'ed, *n_calls entries; NULL and
  * 0 when the reply holds no well-formed call) and *content (malloc'ed, NUL-terminated): the text
- * outside the calls, with the whitespace before each call and at the end removed. A call whose JSON
+ * outside the calls (its pieces joined by a newline), with the whitespace before each call and at
+ * the end removed. A call whose JSON
  * is truncated or malformed is not a call: its text stays in the content. Errors: LMC_ERR_OOM,
  * LMC_ERR_INVALID_ARG. */
 lmc_status lmc_tool_calls_parse(lmc_tool_syntax syn, const char *text, size_t len,
