@@ -25,7 +25,7 @@ asan:
 # libFuzzer targets (clang, ASan + UBSan) over the committed seeds in fuzz/corpus/, each for
 # FUZZ_SECONDS; new inputs go to build-fuzz/corpus/, crashes to build-fuzz/artifacts/ (docs/FUZZING.md).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_gguf fuzz_jinja fuzz_tokenizer fuzz_request
+FUZZ_TARGETS ?= fuzz_gguf fuzz_jinja fuzz_tokenizer fuzz_request fuzz_grammar
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMC_FUZZ=ON -DLMC_CUDA=OFF
 	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)

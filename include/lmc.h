@@ -29,6 +29,17 @@ typedef enum {
 const char *lmc_last_error(void);
 const char *lmc_status_str(lmc_status st);
 
+/* What JSON text from outside may not carry into lmc's C strings: invalid UTF-8 (RFC 8259 text is
+ * UTF-8), a NUL byte, or a \u0000 escape (which would cut a string short when parsed). */
+typedef enum {
+    LMC_JSON_TEXT_OK = 0,
+    LMC_JSON_TEXT_NUL,        /* a raw NUL byte */
+    LMC_JSON_TEXT_NUL_ESCAPE, /* \u0000 */
+    LMC_JSON_TEXT_BAD_UTF8,   /* not UTF-8 (overlong forms, surrogates and > U+10FFFF included) */
+} lmc_json_text_fault;
+/* The first fault in s[0..n) and, in *at, its byte offset (n when none). */
+lmc_json_text_fault lmc_json_text_check(const char *s, size_t n, size_t *at);
+
 typedef struct lmc_model lmc_model;
 typedef struct lmc_context lmc_context;
 typedef struct lmc_sampler lmc_sampler;

@@ -2,7 +2,7 @@
 """make_fuzz_seeds.py — writes the committed seed corpora of the fuzz targets into fuzz/corpus/:
 tiny GGUFs (the crafted-model writer of tests/test_hostile_gguf.py), the templates of
 tests/data/jinja_cases.json plus hostile ones, short texts for the tokenizers (the first byte picks
-the vocabulary) and request bodies. Run it again after changing a target's input format."""
+the vocabulary) and request bodies. Run it again after changing a target's input format; inputs named regress-* (kept findings) stay."""
 import hashlib
 import json
 import os
@@ -78,12 +78,43 @@ def request_seeds():
     put("fuzz_request", b'{"prompt": "a\\u00e9\\ud83d\\ude00", "max_tokens": 1e300}')
 
 
+def grammar_seeds():
+    """First byte: bit 0 = JSON schema (else GBNF), bits 1-4 = chunk size - 1; then the grammar or
+    schema, "\n%%\n" and a sample text fed to the matcher."""
+    gbnf = [
+        ('root ::= "yes" | "no"', "yes"),
+        ('root ::= [a-z]+ ("," [a-z]+)*', "ab,cd,e"),
+        ('root ::= expr\nexpr ::= term (("+" | "-") term)*\nterm ::= [0-9]+ | "(" expr ")"', "(1+2)-3"),
+        ('root ::= "\u00e9" [^"\\x00]{2,5} .?', "\u00e9ab\u65e5"),
+        ('root ::= ("a" | "b"){0,3} "c"?', "abac"),
+        ('root ::= item+\nitem ::= "- " [^\n]* "\n"', "- x\n- y\n"),
+    ]
+    for i, (g, sample) in enumerate(gbnf):
+        put("fuzz_grammar", bytes([(i % 8) << 1]) + g.encode() + b"\n%%\n" + sample.encode())
+    schemas = [
+        ({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+          "required": ["name"]}, '{"name": "Al", "age": 3}'),
+        ({"type": "array", "items": {"enum": ["a", 1, None]}, "minItems": 1, "maxItems": 3}, '["a", 1]'),
+        ({"anyOf": [{"type": "number"}, {"type": "string", "pattern": "^[a-z]{2,4}\\d?$"}]}, '"abc1"'),
+        ({"$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}}},
+          "$ref": "#/$defs/n"}, '{"next": {}}'),
+        ({"type": "object", "additionalProperties": {"type": "boolean"}}, '{"x": true}'),
+        ({"const": {"k": [1, 2]}}, '{"k": [1, 2]}'),
+    ]
+    for i, (sch, sample) in enumerate(schemas):
+        put("fuzz_grammar", bytes([1 | ((i % 8) << 1)]) + json.dumps(sch).encode() + b"\n%%\n" + sample.encode())
+
+
 if __name__ == "__main__":
-    shutil.rmtree(OUT, ignore_errors=True)
+    for t in os.listdir(OUT) if os.path.isdir(OUT) else []:  # keep the findings' regress-* inputs
+        for f in os.listdir(os.path.join(OUT, t)):
+            if not f.startswith("regress-"):
+                os.remove(os.path.join(OUT, t, f))
     gguf_seeds()
     jinja_seeds()
     tokenizer_seeds()
     request_seeds()
+    grammar_seeds()
     for t in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, t))
         print(t, len(files), "files,", sum(os.path.getsize(os.path.join(OUT, t, f)) for f in files), "bytes")

@@ -371,7 +371,8 @@ static void commit(grammar_matcher *m, const gframe *f) {
     for (uint32_t i = 0; i < f->n_st; i++) {
         gstack k = m->s.st[f->st0 + i];
         if (!reserve(t, k.len)) break; /* out of memory: fewer parses are followed */
-        memcpy(t->el + t->n_el, m->s.el + k.off, k.len * sizeof(uint32_t));
+        if (k.len) /* an empty stack (a rule that matched to its end) may sit on an empty store */
+            memcpy(t->el + t->n_el, m->s.el + k.off, k.len * sizeof(uint32_t));
         t->st[t->n_st++] = (gstack){(uint32_t)t->n_el, k.len};
         t->n_el += k.len;
     }

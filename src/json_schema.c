@@ -906,6 +906,14 @@ lmc_status lmc_json_schema_to_gbnf(const char *schema_json, size_t len, char **g
     if (len > GRAMMAR_MAX_TEXT)
         return lmc_err(LMC_ERR_UNSUPPORTED, "json schema: %zu bytes (at most %u)", len,
                        GRAMMAR_MAX_TEXT);
+    size_t bad;
+    lmc_json_text_fault fault = lmc_json_text_check(schema_json, len, &bad);
+    if (fault != LMC_JSON_TEXT_OK) /* a key or string cut at a NUL, or bytes GBNF cannot carry */
+        return lmc_err(LMC_ERR_FORMAT, "json schema: %s at byte %zu",
+                       fault == LMC_JSON_TEXT_BAD_UTF8 ? "invalid UTF-8"
+                       : fault == LMC_JSON_TEXT_NUL    ? "a NUL byte"
+                                                       : "a \\u0000 escape (NUL is not supported)",
+                       bad);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(schema_json, len, &end, false);
     if (!root) {

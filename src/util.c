@@ -92,3 +92,39 @@ void strbuf_printf(strbuf *b, const char *fmt, ...) {
     va_end(ap);
     b->n += (size_t)k;
 }
+
+/* One pass over the bytes: escapes are skipped two at a time (so "\\u0000" is text, not NUL), each
+ * multi-byte UTF-8 sequence is decoded and checked for overlong forms, surrogates and range. */
+lmc_json_text_fault lmc_json_text_check(const char *text, size_t n, size_t *at) {
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        *at = i;
+        if (c == 0) return LMC_JSON_TEXT_NUL;
+        if (c == '\\' && i + 5 < n && s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' &&
+            s[i + 4] == '0' && s[i + 5] == '0')
+            return LMC_JSON_TEXT_NUL_ESCAPE;
+        if (c == '\\') { /* an escape: its second character can be a backslash */
+            i += 2;
+            continue;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+        bool ok = c >= 0xC2 && c <= 0xF4 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++) {
+            ok = (s[i + (size_t)k] & 0xC0) == 0x80;
+            cp = (cp << 6) | (s[i + (size_t)k] & 0x3F);
+        }
+        if (ok) /* no overlong 3/4-byte forms, no surrogates, nothing past U+10FFFF */
+            ok = !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (!ok) return LMC_JSON_TEXT_BAD_UTF8;
+        i += (size_t)len;
+    }
+    *at = n;
+    return LMC_JSON_TEXT_OK;
+}

@@ -312,8 +312,11 @@ def test_embeddings(client, model, port):
     except ImportError:
         print("embeddings: llama-cpp-python absent, reference comparison skipped", flush=True)
         return
-    ref = llama_cpp.Llama(lmctest.default_model(), n_ctx=128, embedding=True, verbose=False,
-                          pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN).embed(texts, normalize=True)
+    # one text per call: llama-cpp-python 0.3.16 puts a list's texts in sequences 1..n of a context
+    # made with one sequence, which its llama_decode refuses (-1)
+    llm = llama_cpp.Llama(lmctest.default_model(), n_ctx=128, embedding=True, verbose=False,
+                          pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+    ref = [llm.embed(t, normalize=True) for t in texts]
     # unit vectors: nmse = |a - b|^2 = 2 (1 - cos). The model is Q4_1, where test_logits.py allows lmc
     # an nmse of 2e-3 against the exact result; llama.cpp (Q8_1 activations) has an error of its own,
     # so lmc vs llama.cpp gets the two budgets: 4e-3.

@@ -84,7 +84,7 @@ def main():
     check(r.returncode == 0 and len(rows) == 2 and "pp8 x2" in rows[0] and "tg4 x2" in rows[1],
           f"-npl table rows: {rows}")
 
-    for bad in (["-p", "x"], ["-r", "0"], ["-t", "0"], ["--device", "tpu"], ["--nope"], ["--parallel", "0"]):
+    for bad in (["-p", "x"], ["-r", "0"], ["-t", "-1"], ["--device", "tpu"], ["--nope"], ["--parallel", "0"]):
         r = bench("-m", model, *bad)
         check(r.returncode == 2 and "Try 'lmc bench --help'" in r.stderr, f"{bad}: exit {r.returncode}, {r.stderr.strip()}")
     r = bench("-m", os.path.join(shared, "does-not-exist.gguf"))

@@ -198,6 +198,17 @@ static void bad(const char *text, lmc_status want_st, const char *want) {
 }
 
 static void test_errors(void) {
+    { /* fuzz finding: a key with invalid UTF-8 became GBNF that did not compile */
+        lmc_grammar *h = NULL;
+        const char *bad = "{\"type\":\"object\",\"required\":[\"nam\x91\"]}";
+        CHECK(lmc_grammar_init_json_schema(bad, strlen(bad), &h) == LMC_ERR_FORMAT && !h &&
+                  strstr(lmc_last_error(), "invalid UTF-8 at byte 33"),
+              "invalid UTF-8 in a schema: %s", lmc_last_error());
+        const char *nul = "{\"const\":\"a\\u0000b\"}";
+        CHECK(lmc_grammar_init_json_schema(nul, strlen(nul), &h) == LMC_ERR_FORMAT && !h &&
+                  strstr(lmc_last_error(), "u0000"),
+              "a \\u0000 in a schema: %s", lmc_last_error());
+    }
     bad("root ::= root \"a\" | \"a\"", LMC_ERR_UNSUPPORTED, "rule 'root' is left-recursive");
     bad("root ::= a \"x\"\na ::= b? c\nb ::= \"b\"\nc ::= \"c\"? root", LMC_ERR_UNSUPPORTED,
         "left-recursive");
@@ -275,6 +286,12 @@ static void test_bounds(void) {
         static char s[GRAMMAR_MAX_STACK_DEPTH + 100];
         memset(s, '[', sizeof s - 1);
         CHECK(run(g, s) == -1, "nesting past the depth limit is refused");
+        lmc_grammar_free(g);
+    }
+    g = compile("root ::= "); /* fuzz finding: the empty root's stack is empty (UB in a copy) */
+    if (g) {
+        ACCEPT(g, "");
+        REJECT(g, "+");
         lmc_grammar_free(g);
     }
 }

@@ -3,6 +3,7 @@
 #ifndef LMC_CLI_H
 #define LMC_CLI_H
 
+#include "flags.h"
 #include "lmc.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,11 +39,9 @@ bool cli_default_model(char *buf, size_t size);
  * load takes a while. Prints a friendly error (how to get a model) and returns NULL on failure. */
 lmc_model *cli_load_model(const char *path, bool vocab_only, bool quiet);
 
-/* Argument helpers: argv[*i] is the flag; they consume its value. On a missing or bad value they
- * print a usage error and return false. */
-bool cli_arg_str(int argc, char **argv, int *i, const char **out);
-bool cli_arg_int(int argc, char **argv, int *i, int *out);
-bool cli_arg_float(int argc, char **argv, int *i, float *out);
+/* --device's value (cpu, cuda or auto); prints a usage error naming the option and returns false
+ * on anything else. */
+bool cli_parse_device(cli_cmd cmd, const flag_val *v, lmc_device *out);
 /* Parses "1,2,3" into ids (malloc'ed); returns count or -1 on a bad list. */
 int cli_parse_ids(const char *s, int32_t **ids);
 /* Reads a whole file (malloc'ed, NUL-terminated); NULL and a message on error. */

@@ -1,5 +1,5 @@
 /* cli_common.c — shared pieces of the lmc subcommands: friendly errors, the default model, model
- * loading with a progress bar, argument parsing helpers. */
+ * loading with a progress bar, --device values, id lists, whole files. */
 #include "cli.h"
 
 #include <errno.h>
@@ -84,46 +84,18 @@ lmc_model *cli_load_model(const char *path, bool vocab_only, bool quiet) {
     return model;
 }
 
-static bool cli_need_value(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "lmc %s: option %s needs a value\n", argv[0], argv[*i]);
+bool cli_parse_device(cli_cmd cmd, const flag_val *v, lmc_device *out) {
+    if (!strcmp(v->str, "cpu"))
+        *out = LMC_DEVICE_CPU;
+    else if (!strcmp(v->str, "cuda"))
+        *out = LMC_DEVICE_CUDA;
+    else if (!strcmp(v->str, "auto"))
+        *out = LMC_DEVICE_AUTO;
+    else {
+        cli_usage_error(cli_cmd_name(cmd), "option %s must be cpu, cuda or auto (got '%s')",
+                        v->flag, v->str);
         return false;
     }
-    (*i)++;
-    return true;
-}
-
-bool cli_arg_str(int argc, char **argv, int *i, const char **out) {
-    if (!cli_need_value(argc, argv, i)) return false;
-    *out = argv[*i];
-    return true;
-}
-
-bool cli_arg_int(int argc, char **argv, int *i, int *out) {
-    if (!cli_need_value(argc, argv, i)) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(argv[*i], &end, 10);
-    if (errno || *end || end == argv[*i] || v < -2147483647L || v > 2147483647L) {
-        fprintf(stderr, "lmc %s: option %s: '%s' is not an integer\n", argv[0], argv[*i - 1],
-                argv[*i]);
-        return false;
-    }
-    *out = (int)v;
-    return true;
-}
-
-bool cli_arg_float(int argc, char **argv, int *i, float *out) {
-    if (!cli_need_value(argc, argv, i)) return false;
-    char *end;
-    errno = 0;
-    float v = strtof(argv[*i], &end);
-    if (errno || *end || end == argv[*i]) {
-        fprintf(stderr, "lmc %s: option %s: '%s' is not a number\n", argv[0], argv[*i - 1],
-                argv[*i]);
-        return false;
-    }
-    *out = v;
     return true;
 }
 

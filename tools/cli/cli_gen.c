@@ -26,173 +26,96 @@ void gen_opts_default(gen_opts *o) {
     o->device = cp.device;
 }
 
-int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i) {
-    const char *a = argv[*i], *v;
-    int iv;
-    float fv;
-#define IS(x) (!strcmp(a, x))
-    if (IS("-m") || IS("--model")) return cli_arg_str(argc, argv, i, &o->model_path) ? 1 : -1;
-    if (IS("--temp")) return cli_arg_float(argc, argv, i, &o->sp.temp) ? 1 : -1;
-    if (IS("--top-k")) return cli_arg_int(argc, argv, i, &iv) ? (o->sp.top_k = iv, 1) : -1;
-    if (IS("--top-p")) return cli_arg_float(argc, argv, i, &o->sp.top_p) ? 1 : -1;
-    if (IS("--min-p")) return cli_arg_float(argc, argv, i, &o->sp.min_p) ? 1 : -1;
-    if (IS("--repeat-penalty")) {
-        if (!cli_arg_float(argc, argv, i, &fv)) return -1;
-        if (!(fv > 0.0f)) {
-            cli_usage_error(argv[0], "--repeat-penalty must be > 0 (1 = off)");
-            return -1;
-        }
-        o->sp.repeat_penalty = fv;
+int gen_apply_flag(gen_opts *o, cli_cmd cmd, const flag_val *v) {
+    const char *name = cli_cmd_name(cmd);
+    switch (v->id) {
+    case FL_MODEL:
+        o->model_path = v->str;
         return 1;
-    }
-    if (IS("--repeat-last-n")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        if (iv < -1) {
-            cli_usage_error(argv[0],
-                            "--repeat-last-n must be >= -1 (-1 = the whole context, 0 = off)");
-            return -1;
-        }
-        o->sp.repeat_last_n = iv;
+    case FL_TEMP:
+        o->sp.temp = v->f;
         return 1;
-    }
-    if (IS("--frequency-penalty"))
-        return cli_arg_float(argc, argv, i, &o->sp.frequency_penalty) ? 1 : -1;
-    if (IS("--presence-penalty"))
-        return cli_arg_float(argc, argv, i, &o->sp.presence_penalty) ? 1 : -1;
-    if (IS("-s") || IS("--seed")) {
-        if (!cli_arg_str(argc, argv, i, &v)) return -1;
+    case FL_TOP_K:
+        o->sp.top_k = v->i;
+        return 1;
+    case FL_TOP_P:
+        o->sp.top_p = v->f;
+        return 1;
+    case FL_MIN_P:
+        o->sp.min_p = v->f;
+        return 1;
+    case FL_REPEAT_PENALTY:
+        o->sp.repeat_penalty = v->f;
+        return 1;
+    case FL_REPEAT_LAST_N:
+        o->sp.repeat_last_n = v->i;
+        return 1;
+    case FL_FREQUENCY_PENALTY:
+        o->sp.frequency_penalty = v->f;
+        return 1;
+    case FL_PRESENCE_PENALTY:
+        o->sp.presence_penalty = v->f;
+        return 1;
+    case FL_SEED: {
         char *end;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (*end || end == v || *v == '-') {
-            cli_usage_error(argv[0], "--seed: '%s' is not a non-negative integer", v);
+        unsigned long long s = strtoull(v->str, &end, 10);
+        if (*end || end == v->str || *v->str == '-') {
+            cli_usage_error(name, "option %s: '%s' is not a non-negative integer", v->flag, v->str);
             return -1;
         }
         o->sp.seed = (uint64_t)s;
         o->seed_given = s != LMC_DEFAULT_SEED; /* llama.cpp: 0xFFFFFFFF means random */
         return 1;
     }
-    if (IS("-n") || IS("--n-predict")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        if (iv < -1) {
-            cli_usage_error(argv[0], "-n must be >= -1 (-1 = until the end of generation)");
-            return -1;
-        }
-        o->n_predict = iv;
+    case FL_N_PREDICT:
+        o->n_predict = v->i;
         return 1;
-    }
-    if (IS("-c") || IS("--ctx-size")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        if (iv < 0) {
-            cli_usage_error(argv[0], "-c must be >= 0 (0 = the model's context length)");
-            return -1;
-        }
-        o->n_ctx = iv;
+    case FL_CTX:
+        o->n_ctx = v->i;
         return 1;
-    }
-    if (IS("-t") || IS("--threads")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        if (iv < 0) {
-            cli_usage_error(argv[0], "-t must be >= 0 (0 = all cores)");
-            return -1;
-        }
-        o->n_threads = iv;
+    case FL_THREADS:
+        o->n_threads = v->i;
         return 1;
-    }
-    if (IS("-b") || IS("--batch-size")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        if (iv < 1) {
-            cli_usage_error(argv[0], "-b must be >= 1");
-            return -1;
-        }
-        o->n_batch = iv;
+    case FL_BATCH:
+        o->n_batch = v->i;
         return 1;
-    }
-    if (IS("-ngl") || IS("--n-gpu-layers") || IS("--gpu-layers")) {
-        if (!cli_arg_int(argc, argv, i, &iv)) return -1;
-        o->n_gpu_layers = iv < 0 ? -1 : iv;
+    case FL_NGL:
+        o->n_gpu_layers = v->i < 0 ? -1 : v->i;
         return 1;
-    }
-    if (IS("--device")) {
-        if (!cli_arg_str(argc, argv, i, &v)) return -1;
-        if (!strcmp(v, "cpu"))
-            o->device = LMC_DEVICE_CPU;
-        else if (!strcmp(v, "cuda"))
-            o->device = LMC_DEVICE_CUDA;
-        else if (!strcmp(v, "auto"))
-            o->device = LMC_DEVICE_AUTO;
-        else {
-            cli_usage_error(argv[0], "--device must be cpu, cuda or auto (got '%s')", v);
-            return -1;
-        }
-        return 1;
-    }
-    if (IS("--stop") || IS("-r") || IS("--reverse-prompt")) {
-        if (!cli_arg_str(argc, argv, i, &v)) return -1;
-        if (!*v) {
-            cli_usage_error(argv[0], "--stop: empty stop string");
+    case FL_DEVICE:
+        return cli_parse_device(cmd, v, &o->device) ? 1 : -1;
+    case FL_STOP:
+        if (!*v->str) {
+            cli_usage_error(name, "option %s: empty stop string", v->flag);
             return -1;
         }
         if (o->n_stops == GEN_MAX_STOPS) {
-            cli_usage_error(argv[0], "at most %d --stop strings", GEN_MAX_STOPS);
+            cli_usage_error(name, "at most %d stop strings (%s)", GEN_MAX_STOPS, v->flag);
             return -1;
         }
-        o->stops[o->n_stops++] = v;
+        o->stops[o->n_stops++] = v->str;
         return 1;
+    case FL_CHAT_TEMPLATE:
+        o->chat_template = v->str;
+        return 1;
+    case FL_SYSTEM:
+        o->system = v->str;
+        return 1;
+    case FL_GRAMMAR:
+        o->grammar = v->str;
+        return 1;
+    case FL_GRAMMAR_FILE:
+        o->grammar_file = v->str;
+        return 1;
+    case FL_JSON_SCHEMA:
+        o->json_schema = v->str;
+        return 1;
+    case FL_JSON_SCHEMA_FILE:
+        o->json_schema_file = v->str;
+        return 1;
+    default:
+        return 0;
     }
-    if (IS("--chat-template")) return cli_arg_str(argc, argv, i, &o->chat_template) ? 1 : -1;
-    if (IS("--system") || IS("-sys") || IS("--system-prompt"))
-        return cli_arg_str(argc, argv, i, &o->system) ? 1 : -1;
-    if (IS("--grammar")) return cli_arg_str(argc, argv, i, &o->grammar) ? 1 : -1;
-    if (IS("--grammar-file")) return cli_arg_str(argc, argv, i, &o->grammar_file) ? 1 : -1;
-    if (IS("-j") || IS("--json-schema"))
-        return cli_arg_str(argc, argv, i, &o->json_schema) ? 1 : -1;
-    if (IS("--json-schema-file")) return cli_arg_str(argc, argv, i, &o->json_schema_file) ? 1 : -1;
-#undef IS
-    return 0;
-}
-
-void gen_print_flags_help(FILE *to, bool chat) {
-    fprintf(
-        to,
-        "model and context:\n"
-        "  -m, --model FILE        GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-        "  -c, --ctx-size N        context length in tokens (default 0: the model's, bounded by\n"
-        "                          memory)\n"
-        "  -t, --threads N         CPU threads (default 0: all cores)\n"
-        "  -b, --batch-size N      prompt tokens per forward pass (default %d)\n"
-        "  -ngl, --n-gpu-layers N  layers on the GPU (default -1: all): the last N layers and the\n"
-        "                          output run on the GPU, the first ones on the CPU; 0: CPU only\n"
-        "  --device cpu|cuda|auto  where to run (default auto: the GPU when there is one)\n"
-        "generation:\n"
-        "  -n, --n-predict N       tokens to generate%s (default -1: until the model ends\n"
-        "                          its text or the context is full)\n"
-        "  --stop STR              stop when STR appears (not printed); repeatable\n"
-        "%s"
-        "sampling (llama.cpp's chain: penalties, top-k, top-p, min-p, temperature):\n"
-        "  --temp T                temperature (default 0.8; 0 = greedy)\n"
-        "  --top-k N               keep the N most likely tokens (default 40; 0 = off)\n"
-        "  --top-p P               keep the smallest set with probability >= P (default 0.95;\n"
-        "                          1 = off)\n"
-        "  --min-p P               drop tokens below P x the top probability (default 0.05;\n"
-        "                          0 = off)\n"
-        "  --repeat-penalty F      penalise repeated tokens (default 1.0 = off)\n"
-        "  --repeat-last-n N       window of the penalties (default 64; 0 = off; -1 = context)\n"
-        "  --frequency-penalty F   subtract F x count (default 0)\n"
-        "  --presence-penalty F    subtract F once per repeated token (default 0)\n"
-        "  -s, --seed N            random seed (default: random; same seed, same text)\n"
-        "constrained output (one of them; the model samples only what it allows):\n"
-        "  --grammar GBNF          a grammar in llama.cpp's GBNF (start rule: root)\n"
-        "  --grammar-file FILE     the same, from a file (e.g. llama.cpp's grammars/*.gbnf)\n"
-        "  -j, --json-schema JSON  a JSON schema: the output is JSON that it validates\n"
-        "                          ('{}': any JSON value)\n"
-        "  --json-schema-file FILE the same, from a file\n",
-        lmc_context_default_params().n_batch > 0 ? lmc_context_default_params().n_batch : 512,
-        chat ? " per reply" : "",
-        chat ? "  --system TEXT           system prompt\n"
-               "  --chat-template NAME|FILE  chat template: a built-in (chatml, gemma, llama2,\n"
-               "                          llama3, mistral, zephyr) or a Jinja file (default: the\n"
-               "                          model's)\n"
-             : "");
 }
 
 char *gen_load_template(const gen_opts *o, bool *err) {

@@ -6,6 +6,7 @@
 #define LMC_CLI_GEN_H
 
 #include "cli.h"
+#include "flags.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -31,11 +32,9 @@ typedef struct {
 } gen_opts;
 
 void gen_opts_default(gen_opts *o);
-/* Handles argv[*i] when it is one of the shared flags (consuming its value). Returns 1 when
- * handled, 0 when the flag is not a shared one, -1 after printing a usage error. */
-int gen_parse_flag(gen_opts *o, int argc, char **argv, int *i);
-/* Help text of the shared flags. */
-void gen_print_flags_help(FILE *to, bool chat_flags);
+/* Applies a parsed option (flags.h) when it is one of the shared ones. Returns 1 when applied, 0
+ * when the option is not a shared one, -1 after printing an error about its value. */
+int gen_apply_flag(gen_opts *o, cli_cmd cmd, const flag_val *v);
 /* The chat template source the options ask for (malloc'ed; NULL with *err=false when the model's
  * own is wanted; NULL with *err=true after printing an error). */
 char *gen_load_template(const gen_opts *o, bool *err);

@@ -56,52 +56,24 @@ static void usage(void) {
         "R\n"
         "times; t/s is the mean and standard deviation over the R runs.\n"
         "\n"
-        "options:\n"
-        "  -m, --model PATH   GGUF model (default: the default model in the cache)\n"
-        "  -p, --n-prompt P   prompt lengths, comma-separated (default 512; 0 skips pp)\n"
-        "  -n, --n-gen N      generation lengths, comma-separated (default 128; 0 skips tg)\n"
-        "  -t, --threads T    CPU thread counts, comma-separated (default: number of cores)\n"
-        "  -r, --repetitions R  runs per test (default 5)\n"
-        "  --device cpu|cuda  where to run (default cpu)\n"
-        "  -ngl, --n-gpu-layers N  layers on the GPU with --device cuda (default -1: all). The\n"
-        "                     last N layers and the output run on the GPU, the first ones on the\n"
-        "                     CPU (-t threads); 0: CPU only. With all layers on the GPU a second\n"
-        "                     table follows: the first pp and tg test with the weight bytes read\n"
-        "                     per token and their share of the device's copy bandwidth\n"
-        "  -c N, -b N         --device cuda: context size (default the largest P or N), largest\n"
-        "                     prompt batch (default 512)\n"
-        "  --parallel N, -npl N  sequence counts, comma-separated: N sequences at once, as\n"
-        "                     llama-batched-bench: pp = N prompts of P tokens (one batch, cut at\n"
-        "                     -b), then tg = N-token decode steps after them; t/s aggregate\n"
-        "                     and per sequence (-c: positions per sequence, default P + N)\n"
-        "  --json             print a JSON array (llama-bench's field names: n_prompt, n_gen,\n"
-        "                     n_threads, avg_ts, stddev_ts, model_type, model_size, ...)\n"
-        "  -h, --help         this help\n"
+        "With every layer on the GPU a second table follows: the first pp and tg test with the\n"
+        "weight bytes read per token and their share of the device's copy bandwidth. --parallel\n"
+        "N runs N sequences at once, as llama-batched-bench: pp = N prompts of P tokens (one\n"
+        "batch, cut at -b), then tg = N-token decode steps after them; t/s aggregate and per\n"
+        "sequence (-c: positions per sequence, default P + N).\n"
         "\n"
-        "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n");
+        "The CPU kernels can be chosen with env LMC_KERNELS=ref|scalar|avx2|avx512.\n\n");
+    flags_help(stdout, CMD_BENCH);
 }
 
-static bool parse_list(const char *cmd, const char *flag, const char *s, int *out, int *n_out,
-                       int min) {
-    *n_out = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < min || v > 1000000 || *n_out >= BENCH_MAX_LIST ||
-            (*end && *end != ',')) {
-            cli_usage_error(cmd,
-                            "%s: bad value list '%s' (integers >= %d, comma-separated, at most %d)",
-                            flag, s, min, BENCH_MAX_LIST);
-            return false;
-        }
-        out[(*n_out)++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    if (*n_out == 0) {
-        cli_usage_error(cmd, "%s: empty list", flag);
+/* A list option's values into out (at most BENCH_MAX_LIST). */
+static bool take_list(const flag_val *v, int *out, int *n_out) {
+    if (v->n_list > BENCH_MAX_LIST) {
+        cli_usage_error("bench", "%s: at most %d values", v->flag, BENCH_MAX_LIST);
         return false;
     }
+    memcpy(out, v->list, (size_t)v->n_list * sizeof *out);
+    *n_out = v->n_list;
     return true;
 }
 
@@ -114,52 +86,61 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->reps = 5;
     o->ngl = -1;
     o->device = LMC_DEVICE_CPU;
+    o->device = LMC_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_BENCH, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
+        bool ok = true;
+        switch (v.id) {
+        case FL_HELP:
             usage();
             return -1;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!cli_arg_str(argc, argv, &i, &o->model_path)) return CLI_USAGE;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->p, &o->n_p, 0))
-                return CLI_USAGE;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->n, &o->n_n, 0))
-                return CLI_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cli_arg_str(argc, argv, &i, &v) || !parse_list("bench", a, v, o->t, &o->n_t, 1))
-                return CLI_USAGE;
-        } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
-            if (!cli_arg_int(argc, argv, &i, &o->reps)) return CLI_USAGE;
-            if (o->reps < 1 || o->reps > 1000)
-                return cli_usage_error("bench", "-r: 1..1000 expected");
-        } else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
-            if (!cli_arg_int(argc, argv, &i, &o->ngl)) return CLI_USAGE;
-        } else if (!strcmp(a, "--device")) {
-            if (!cli_arg_str(argc, argv, &i, &v)) return CLI_USAGE;
-            if (!strcmp(v, "cpu"))
-                o->device = LMC_DEVICE_CPU;
-            else if (!strcmp(v, "cuda"))
-                o->device = LMC_DEVICE_CUDA;
-            else
-                return cli_usage_error("bench", "--device: 'cpu' or 'cuda' expected, got '%s'", v);
-        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-npl")) {
-            if (!cli_arg_str(argc, argv, &i, &v) ||
-                !parse_list("bench", a, v, o->npl, &o->n_npl, 1))
-                return CLI_USAGE;
-        } else if (!strcmp(a, "--json")) {
+        case FL_MODEL:
+            o->model_path = v.str;
+            break;
+        case FL_BENCH_PROMPT:
+            ok = take_list(&v, o->p, &o->n_p);
+            break;
+        case FL_BENCH_GEN:
+            ok = take_list(&v, o->n, &o->n_n);
+            break;
+        case FL_THREADS: /* 0: all cores, as everywhere */
+            ok = take_list(&v, o->t, &o->n_t);
+            for (int k = 0; ok && k < o->n_t; k++)
+                if (o->t[k] == 0) o->t[k] = ncpu > 0 ? (int)ncpu : 1;
+            break;
+        case FL_REPETITIONS:
+            o->reps = v.i;
+            break;
+        case FL_NGL:
+            o->ngl = v.i < 0 ? -1 : v.i;
+            break;
+        case FL_DEVICE:
+            ok = cli_parse_device(CMD_BENCH, &v, &o->device);
+            break;
+        case FL_PARALLEL:
+            ok = take_list(&v, o->npl, &o->n_npl);
+            break;
+        case FL_JSON:
             o->json = true;
-        } else if (!strcmp(a, "-c")) {
-            if (!cli_arg_int(argc, argv, &i, &o->n_ctx)) return CLI_USAGE;
-        } else if (!strcmp(a, "-b")) {
-            if (!cli_arg_int(argc, argv, &i, &o->n_batch)) return CLI_USAGE;
-            if (o->n_batch < 1)
-                return cli_usage_error("bench", "-b: a positive batch size expected");
-        } else {
-            return cli_usage_error("bench", "unknown option '%s'", a);
+            break;
+        case FL_CTX:
+            o->n_ctx = v.i;
+            break;
+        case FL_BATCH:
+            o->n_batch = v.i;
+            break;
+        default:
+            return cli_usage_error("bench", "option %s is not handled by bench", v.flag);
         }
+        if (!ok) return CLI_USAGE;
     }
+    /* auto: the GPU when there is one (and -ngl puts layers there), as in run and serve */
+    if (o->device == LMC_DEVICE_AUTO)
+        o->device =
+            o->ngl != 0 && lmc_device_count(LMC_DEVICE_CUDA) > 0 ? LMC_DEVICE_CUDA : LMC_DEVICE_CPU;
     return 0;
 }
 

@@ -12,28 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_stop;      /* Ctrl-C during a reply: stop it */
-static volatile sig_atomic_t g_at_prompt; /* waiting for the user's line */
-static volatile sig_atomic_t g_prompt_int;
+static volatile sig_atomic_t g_stop;       /* Ctrl-C during a reply: stop it */
+static volatile sig_atomic_t g_at_prompt;  /* waiting for the user's line */
+static volatile sig_atomic_t g_prompt_int; /* Ctrl-C at the prompt since the last line entered */
 static bool
     g_no_prefix_cache; /* --no-prefix-cache: decode every turn from scratch (to test reuse) */
 
+/* Ctrl-C: during a reply it stops the reply; at the prompt it makes readline return (no
+ * SA_RESTART), and read_line clears the line or, the second time in a row, quits. */
 static void on_sigint(int sig) {
     (void)sig;
-    if (!g_at_prompt) {
+    if (g_at_prompt)
+        g_prompt_int++;
+    else
         g_stop = 1;
-        return;
-    }
-    if (g_prompt_int) { /* second Ctrl-C at the prompt: leave (the terminal is in cooked mode here)
-                         */
-        if (write(2, "\n", 1) < 0) {
-        }
-        _exit(0);
-    }
-    g_prompt_int = 1;
-    static const char msg[] = "\n(Ctrl-C again to quit, or /exit)\n";
-    if (write(2, msg, sizeof msg - 1) < 0) {
-    }
 }
 
 static void usage(FILE *to) {
@@ -41,13 +33,13 @@ static void usage(FILE *to) {
             "usage: lmc chat [-m MODEL] [--system TEXT] [options]\n\n"
             "Interactive chat using the model's chat template. Replies stream as they are\n"
             "generated; the KV cache is kept between turns, so each turn only processes the new\n"
-            "tokens. Ctrl-C stops a reply; Ctrl-C twice at the prompt (or Ctrl-D) quits.\n"
+            "tokens. Ctrl-C stops a reply; at the prompt it clears the line, and a second Ctrl-C\n"
+            "in a row (or Ctrl-D) quits.\n"
             "When stdin is not a terminal, each line is one user message (for scripts); a line\n"
             "per turn on stderr says how many prompt tokens were processed.\n\n"
             "commands:  /reset  forget the conversation   /system TEXT  set the system prompt\n"
-            "           /help   this list                 /exit         quit\n\n"
-            "  --no-prefix-cache       process the whole conversation every turn (for tests)\n");
-    gen_print_flags_help(to, true);
+            "           /help   this list                 /exit         quit\n\n");
+    flags_help(to, CMD_CHAT);
 }
 
 typedef struct {
@@ -182,14 +174,32 @@ static void chat_turn(gen_session *s, const gen_opts *o, const char *tmpl, conv 
             res.st.t_gen > 0 && res.st.n_gen > 1 ? (res.st.n_gen - 1) / res.st.t_gen : 0.0);
 }
 
+/* The user's next line; NULL to quit (Ctrl-D, twice Ctrl-C at the prompt, the end of stdin). On a
+ * terminal, quitting leaves the cursor on a fresh line. */
 static char *read_line(bool tty) {
     if (tty) {
-        g_prompt_int = 0;
-        g_at_prompt = 1;
-        char *line = readline("> ");
-        g_at_prompt = 0;
-        if (line && *line) add_history(line);
-        return line;
+        for (;;) {
+            int ints = g_prompt_int;
+            g_at_prompt = 1;
+            char *line = readline("> ");
+            g_at_prompt = 0;
+            if (g_prompt_int == ints) { /* a line, or Ctrl-D (end of input) */
+                g_prompt_int = 0;
+                if (!line) {
+                    fputc('\n', stdout);
+                    fflush(stdout);
+                }
+                if (line && *line) add_history(line);
+                return line;
+            }
+            free(line); /* Ctrl-C: the line is dropped */
+            if (g_prompt_int >= 2) {
+                fputc('\n', stdout);
+                fflush(stdout);
+                return NULL;
+            }
+            fprintf(stderr, "\n(Ctrl-C again to quit, Ctrl-D or /exit)\n");
+        }
     }
     char *line = NULL;
     size_t cap = 0;
@@ -207,18 +217,20 @@ int cmd_chat(int argc, char **argv) {
     gen_opts o;
     gen_opts_default(&o);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_CHAT, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        if (v.id == FL_HELP) {
             usage(stdout);
             return CLI_OK;
         }
-        if (!strcmp(a, "--no-prefix-cache")) {
+        if (v.id == FL_NO_PREFIX_CACHE)
             g_no_prefix_cache = true;
-            continue;
-        }
-        int r = gen_parse_flag(&o, argc, argv, &i);
-        if (r < 0) return CLI_USAGE;
-        if (r == 0) return cli_usage_error(argv[0], "unknown option '%s'", a);
+        else if (v.id == FL_CONVERSATION)
+            continue; /* chat is llama.cpp's conversation mode already */
+        else if ((r = gen_apply_flag(&o, CMD_CHAT, &v)) <= 0)
+            return r < 0 ? CLI_USAGE : cli_usage_error(argv[0], "option %s is not handled", v.flag);
     }
     bool tmpl_err;
     char *tmpl = gen_load_template(&o, &tmpl_err);

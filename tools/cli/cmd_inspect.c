@@ -21,11 +21,8 @@ static void usage(FILE *to) {
         "Print a GGUF file's header, metadata (key, type, value) and tensor table (name, type, "
         "shape,\n"
         "data offset, bytes), then the parameter count and bits per weight. Long strings (such as\n"
-        "chat templates) and long arrays (such as vocabularies) are abbreviated.\n\n"
-        "options:\n"
-        "  --full          print every string and array element in full\n"
-        "  --no-tensors    leave out the tensor table (totals are still printed)\n"
-        "  -h, --help      show this help\n");
+        "chat templates) and long arrays (such as vocabularies) are abbreviated.\n\n");
+    flags_help(to, CMD_INSPECT);
 }
 
 /* Writes n bytes with C escapes for quotes, backslashes and control bytes (a hostile file cannot
@@ -215,20 +212,21 @@ int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     bool full = false, tensors = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_INSPECT, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) {
+            if (path)
+                return cli_usage_error("inspect", "one model file expected, got '%s' and '%s'",
+                                       path, argv[i]);
+            path = argv[i];
+        } else if (v.id == FL_HELP) {
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(argv[i], "--full")) {
+        } else if (v.id == FL_FULL) {
             full = true;
-        } else if (!strcmp(argv[i], "--no-tensors")) {
+        } else if (v.id == FL_NO_TENSORS) {
             tensors = false;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
-        } else if (path) {
-            return cli_usage_error("inspect", "one model file expected, got '%s' and '%s'", path,
-                                   argv[i]);
-        } else {
-            path = argv[i];
         }
     }
     if (!path) return cli_usage_error("inspect", "no model file given");

@@ -17,24 +17,8 @@ static void logits_help(void) {
         "  {\"prompt_ids\": [...], \"logits\": [n_vocab floats after the last prompt id],\n"
         "   \"greedy_ids\": [N ids, each the argmax (lowest id on ties) of the previous logits]}\n"
         "Floats are printed with %%.9g so they read back exactly.\n\n"
-        "options:\n"
-        "  -m, --model FILE   GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-        "  --ids LIST         prompt as comma-separated token ids\n"
-        "  --prompt TEXT      prompt as text, tokenized with BOS as the model says (special-token\n"
-        "                     text is not parsed)\n"
-        "  -n N               greedy ids to generate after the prompt (default 16; 0 = none)\n"
-        "  -t, --threads N    CPU threads (default: all cores)\n"
-        "  -c, --ctx-size N   context size (default: the model's, bounded by memory)\n"
-        "  --dump DIR         write the residual stream after each layer for the last prompt "
-        "token\n"
-        "                     as DIR/layer_NN.f32, plus DIR/final_norm.f32 and DIR/logits.f32\n"
-        "  --device cpu|cuda|auto  where to run (default auto). With cuda and --dump, the prompt\n"
-        "                     also runs on the CPU into DIR/cpu/ and the first layer whose CUDA\n"
-        "                     residual differs from the CPU's (NMSE > 1e-6) is reported on stderr\n"
-        "  -ngl N             layers on the GPU (default -1: all): the last N layers and the "
-        "output\n"
-        "                     on the GPU, the first ones on the CPU; 0: CPU only\n"
-        "  -h, --help         this help\n");
+        "The prompt is --ids (token ids) or -p (text).\n\n");
+    flags_help(stdout, CMD_LOGITS);
 }
 
 static int32_t argmax(const float *v, int32_t n) {
@@ -145,34 +129,46 @@ int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *dump = NULL, *device = "auto";
     int n_gen = 16, n_threads = 0, n_ctx = 0, n_gpu_layers = -1;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        lmc_device dev;
+        int r = flag_next(CMD_LOGITS, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        switch (v.id) {
+        case FL_HELP:
             logits_help();
             return CLI_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            ok = cli_arg_str(argc, argv, &i, &model_path);
-        } else if (!strcmp(a, "--ids")) {
-            ok = cli_arg_str(argc, argv, &i, &ids_arg);
-        } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) {
-            ok = cli_arg_str(argc, argv, &i, &prompt);
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            ok = cli_arg_int(argc, argv, &i, &n_gen);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            ok = cli_arg_int(argc, argv, &i, &n_threads);
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            ok = cli_arg_int(argc, argv, &i, &n_ctx);
-        } else if (!strcmp(a, "--dump")) {
-            ok = cli_arg_str(argc, argv, &i, &dump);
-        } else if (!strcmp(a, "--device")) {
-            ok = cli_arg_str(argc, argv, &i, &device) &&
-                 (!strcmp(device, "cpu") || !strcmp(device, "cuda") || !strcmp(device, "auto"));
-        } else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
-            ok = cli_arg_int(argc, argv, &i, &n_gpu_layers);
-        } else {
-            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        case FL_MODEL:
+            model_path = v.str;
+            break;
+        case FL_IDS:
+            ids_arg = v.str;
+            break;
+        case FL_PROMPT:
+            prompt = v.str;
+            break;
+        case FL_N_PREDICT:
+            n_gen = v.i;
+            break;
+        case FL_THREADS:
+            n_threads = v.i;
+            break;
+        case FL_CTX:
+            n_ctx = v.i;
+            break;
+        case FL_DUMP:
+            dump = v.str;
+            break;
+        case FL_DEVICE:
+            if (!cli_parse_device(CMD_LOGITS, &v, &dev)) return CLI_USAGE;
+            device = v.str;
+            break;
+        case FL_NGL:
+            n_gpu_layers = v.i;
+            break;
+        default:
+            return cli_usage_error(argv[0], "option %s is not handled by logits", v.flag);
         }
-        if (!ok) return cli_usage_error(argv[0], "bad value for %s", a);
     }
     if (!!ids_arg == !!prompt)
         return cli_usage_error(argv[0], "give exactly one of --ids and --prompt");

@@ -15,27 +15,13 @@
 #include <time.h>
 
 static void usage(FILE *to) {
-    fprintf(
-        to,
-        "usage: lmc perplexity [-m MODEL] -f TEXT [options]\n\n"
-        "Perplexity over a text file, as llama-perplexity computes it: chunks of -c tokens,\n"
-        "the second half of each scored. Prints the running value per chunk and\n"
-        "'Final estimate: PPL = X +/- Y'.\n\n"
-        "options:\n"
-        "  -f, --file TEXT              the text (at least two chunks of tokens)\n"
-        "  -c, --ctx-size N             chunk length in tokens (default 512)\n"
-        "  -b, --batch-size N           tokens per forward pass (default 2048, at most -c)\n"
-        "  -t, --threads N              CPU threads (default: all cores)\n"
-        "  -ngl, --n-gpu-layers N       layers on the GPU (default -1: all, when there is one)\n"
-        "  --device cpu|cuda|auto       where to run (default auto)\n"
-        "  --chunks N                   score only the first N chunks\n"
-        "  --kl-divergence-base FILE    save the model's log-probabilities to FILE (with -f);\n"
-        "                               with --kl-divergence: read them from FILE\n"
-        "  --kl-divergence              compare with the base saved in FILE: KL divergence,\n"
-        "                               top-token agreement, Δp, the PPL ratio (-f optional: it\n"
-        "                               must tokenize to the base's tokens)\n"
-        "  --json                       print the results as one JSON object\n"
-        "  -h, --help                   show this help\n");
+    fprintf(to,
+            "usage: lmc perplexity [-m MODEL] -f TEXT [options]\n\n"
+            "Perplexity over a text file, as llama-perplexity computes it: chunks of -c tokens,\n"
+            "the second half of each scored. Prints the running value per chunk and\n"
+            "'Final estimate: PPL = X +/- Y'.\n\n"
+            "-c 0: chunks of the model's training context.\n\n");
+    flags_help(to, CMD_PERPLEXITY);
 }
 
 typedef struct {
@@ -490,47 +476,62 @@ static int do_kld(const ppl_opts *o, lmc_model *model) {
 int cmd_perplexity(int argc, char **argv) {
     ppl_opts o = {.device = "auto", .n_ctx = 512, .n_batch = 2048, .n_gpu_layers = -1};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        lmc_device dev;
+        int r = flag_next(CMD_PERPLEXITY, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error("perplexity", "unexpected argument '%s'", argv[i]);
+        switch (v.id) {
+        case FL_HELP:
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            ok = cli_arg_str(argc, argv, &i, &o.model);
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            ok = cli_arg_str(argc, argv, &i, &o.file);
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            ok = cli_arg_int(argc, argv, &i, &o.n_ctx);
-        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            ok = cli_arg_int(argc, argv, &i, &o.n_batch);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            ok = cli_arg_int(argc, argv, &i, &o.n_threads);
-        } else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
-            ok = cli_arg_int(argc, argv, &i, &o.n_gpu_layers);
-        } else if (!strcmp(a, "--device")) {
-            ok = cli_arg_str(argc, argv, &i, &o.device);
-        } else if (!strcmp(a, "--chunks")) {
-            ok = cli_arg_int(argc, argv, &i, &o.n_chunks);
-        } else if (!strcmp(a, "--kl-divergence-base")) {
-            ok = cli_arg_str(argc, argv, &i, &o.base);
-        } else if (!strcmp(a, "--kl-divergence")) {
+        case FL_MODEL:
+            o.model = v.str;
+            break;
+        case FL_FILE:
+            o.file = v.str;
+            break;
+        case FL_CTX:
+            o.n_ctx = v.i;
+            break;
+        case FL_BATCH:
+            o.n_batch = v.i;
+            break;
+        case FL_THREADS:
+            o.n_threads = v.i;
+            break;
+        case FL_NGL:
+            o.n_gpu_layers = v.i;
+            break;
+        case FL_DEVICE:
+            if (!cli_parse_device(CMD_PERPLEXITY, &v, &dev)) return CLI_USAGE;
+            o.device = v.str;
+            break;
+        case FL_CHUNKS:
+            o.n_chunks = v.i;
+            break;
+        case FL_KL_BASE:
+            o.base = v.str;
+            break;
+        case FL_KL:
             o.kld = true;
-        } else if (!strcmp(a, "--json")) {
+            break;
+        case FL_JSON:
             o.json = true;
-        } else {
-            return cli_usage_error("perplexity", "unknown option '%s'", a);
+            break;
+        default:
+            return cli_usage_error("perplexity", "option %s is not handled by perplexity", v.flag);
         }
-        if (!ok) return CLI_USAGE;
     }
-    if (o.n_ctx < 16) return cli_usage_error("perplexity", "-c must be at least 16");
-    if (o.n_batch < 1) return cli_usage_error("perplexity", "-b must be at least 1");
+    if (o.n_ctx > 0 && o.n_ctx < 16)
+        return cli_usage_error("perplexity", "-c must be 0 (the model's) or at least 16");
     if (o.kld && !o.base)
         return cli_usage_error("perplexity", "--kl-divergence needs --kl-divergence-base FILE");
     if (!o.kld && !o.file) return cli_usage_error("perplexity", "give the text with -f FILE");
-    if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto"))
-        return cli_usage_error("perplexity", "--device: cpu, cuda or auto");
     lmc_model *model = cli_load_model(o.model, false, true);
     if (!model) return CLI_ERR;
+    if (o.n_ctx == 0)
+        o.n_ctx = lmc_model_n_ctx_train(model) >= 16 ? lmc_model_n_ctx_train(model) : 512;
     int rc = o.kld ? do_kld(&o, model) : do_perplexity(&o, model);
     lmc_model_free(model);
     return rc;

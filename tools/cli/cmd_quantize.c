@@ -22,16 +22,8 @@ static void usage(FILE *to) {
             "bit-identical to llama-quantize's: the same type per tensor (the _S/_M/_L mixes) and\n"
             "the same bytes.\n\n"
             "TYPE: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
-            "      Q5_K_S Q5_K_M Q6_K\n\n"
-            "options:\n"
-            "  -t, --threads N              threads (default: all cores)\n"
-            "  --allow-requantize           accept quantized input (it loses quality twice)\n"
-            "  --pure                       every quantizable tensor gets TYPE (no mix)\n"
-            "  --output-tensor-type T       type of output.weight (e.g. q8_0, f16)\n"
-            "  --token-embedding-type T     type of token_embd.weight\n"
-            "  --force                      overwrite OUT.gguf if it exists\n"
-            "  -q, --quiet                  no line per tensor\n"
-            "  -h, --help                   show this help\n");
+            "      Q5_K_S Q5_K_M Q6_K\n\n");
+    flags_help(to, CMD_QUANTIZE);
 }
 
 static void shape_str(const lmc_quantize_tensor_info *t, char *buf, size_t n) {
@@ -64,11 +56,9 @@ static void on_tensor(const lmc_quantize_tensor_info *t, void *user) {
     fflush(stdout);
 }
 
-static bool parse_type_opt(int argc, char **argv, int *i, int32_t *out) {
-    const char *s;
-    if (!cli_arg_str(argc, argv, i, &s)) return false;
-    if ((*out = lmc_type_from_name(s)) < 0) {
-        cli_usage_error("quantize", "unknown tensor type '%s'", s);
+static bool parse_type_opt(const flag_val *v, int32_t *out) {
+    if ((*out = lmc_type_from_name(v->str)) < 0) {
+        cli_usage_error("quantize", "%s: unknown tensor type '%s'", v->flag, v->str);
         return false;
     }
     return true;
@@ -80,30 +70,41 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[4];
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_QUANTIZE, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) {
+            if (n_pos == 4) return cli_usage_error("quantize", "too many arguments");
+            pos[n_pos++] = argv[i];
+            continue;
+        }
+        switch (v.id) {
+        case FL_HELP:
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cli_arg_int(argc, argv, &i, &p.n_threads)) return CLI_USAGE;
-        } else if (!strcmp(a, "--allow-requantize")) {
+        case FL_THREADS:
+            p.n_threads = v.i;
+            break;
+        case FL_ALLOW_REQUANTIZE:
             p.allow_requantize = true;
-        } else if (!strcmp(a, "--pure")) {
+            break;
+        case FL_PURE:
             p.pure = true;
-        } else if (!strcmp(a, "--force")) {
+            break;
+        case FL_FORCE:
             p.force = true;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            break;
+        case FL_QUIET:
             ps.quiet = true;
-        } else if (!strcmp(a, "--output-tensor-type")) {
-            if (!parse_type_opt(argc, argv, &i, &p.output_tensor_type)) return CLI_USAGE;
-        } else if (!strcmp(a, "--token-embedding-type")) {
-            if (!parse_type_opt(argc, argv, &i, &p.token_embedding_type)) return CLI_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage_error("quantize", "unknown option '%s'", a);
-        } else if (n_pos < 4) {
-            pos[n_pos++] = a;
-        } else {
-            return cli_usage_error("quantize", "too many arguments");
+            break;
+        case FL_OUTPUT_TENSOR_TYPE:
+            if (!parse_type_opt(&v, &p.output_tensor_type)) return CLI_USAGE;
+            break;
+        case FL_TOKEN_EMBEDDING_TYPE:
+            if (!parse_type_opt(&v, &p.token_embedding_type)) return CLI_USAGE;
+            break;
+        default:
+            return cli_usage_error("quantize", "option %s is not handled by quantize", v.flag);
         }
     }
     if (n_pos < 3) return cli_usage_error("quantize", "expected IN.gguf OUT.gguf TYPE");

@@ -23,15 +23,8 @@ static void usage(FILE *to) {
             "Generates text from a prompt and streams it to stdout; timing goes to stderr.\n"
             "Plain completion by default (the prompt is continued as is, BOS as the model says);\n"
             "--chat wraps the prompt as a user message in the model's chat template.\n\n"
-            "prompt:\n"
-            "  -p, --prompt TEXT       the prompt\n"
-            "  -f, --file FILE         read the prompt from FILE ('-' = stdin)\n"
-            "  --chat                  use the chat template (user message + assistant turn)\n"
-            "  --no-display-prompt     do not echo the prompt before the completion\n"
-            "  --print-ids             print JSON {prompt_ids, ids, text, stop} instead of text\n"
-            "                          (ids: every sampled token, an end-of-generation one "
-            "included)\n");
-    gen_print_flags_help(to, true);
+            "-cnv or -i (llama.cpp's conversation mode) runs lmc chat with the other options.\n\n");
+    flags_help(to, CMD_RUN);
     fprintf(
         to,
         "\nGeneration stops at an end-of-generation token, a --stop string, -n tokens, the end\n"
@@ -77,27 +70,42 @@ int cmd_run(int argc, char **argv) {
     gen_opts_default(&o);
     const char *prompt_arg = NULL, *file = NULL;
     bool chat = false, display_prompt = true, print_ids = false;
+    for (int i = 1; i < argc; i++) /* llama.cpp's conversation mode is lmc chat */
+        if (!strcmp(argv[i], "-cnv") || !strcmp(argv[i], "--conversation") ||
+            !strcmp(argv[i], "-i") || !strcmp(argv[i], "--interactive")) {
+            argv[0] = "chat";
+            return cmd_chat(argc, argv);
+        }
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_RUN, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        if (v.id == FL_HELP) {
             usage(stdout);
             return CLI_OK;
         }
-        int r = gen_parse_flag(&o, argc, argv, &i);
+        r = gen_apply_flag(&o, CMD_RUN, &v);
         if (r < 0) return CLI_USAGE;
         if (r > 0) continue;
-        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!cli_arg_str(argc, argv, &i, &prompt_arg)) return CLI_USAGE;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!cli_arg_str(argc, argv, &i, &file)) return CLI_USAGE;
-        } else if (!strcmp(a, "--chat")) {
+        switch (v.id) {
+        case FL_PROMPT:
+            prompt_arg = v.str;
+            break;
+        case FL_FILE:
+            file = v.str;
+            break;
+        case FL_CHAT:
             chat = true;
-        } else if (!strcmp(a, "--no-display-prompt")) {
+            break;
+        case FL_NO_DISPLAY_PROMPT:
             display_prompt = false;
-        } else if (!strcmp(a, "--print-ids")) {
+            break;
+        case FL_PRINT_IDS:
             print_ids = true;
-        } else {
-            return cli_usage_error(argv[0], "unknown option '%s'", a);
+            break;
+        default:
+            return cli_usage_error(argv[0], "option %s is not handled by run", v.flag);
         }
     }
     if (!prompt_arg == !file)

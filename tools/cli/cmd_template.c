@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *to) {
     fprintf(
@@ -18,23 +19,9 @@ static void usage(FILE *to) {
         "exactly\n"
         "(nothing else on stdout, no newline added).\n"
         "\n"
-        "  -m, --model PATH        use the model's template (tokenizer.chat_template) and its "
-        "BOS/EOS text\n"
-        "                          (default: the default model, when no --file / --chat-template)\n"
-        "  --file PATH             a Jinja template file\n"
-        "  --chat-template NAME    a built-in template: chatml, gemma, llama2, llama3, mistral,\n"
-        "                          zephyr\n"
-        "  --messages PATH         JSON array of {\"role\", \"content\", ...} objects (passed "
-        "through as-is)\n"
-        "  --context PATH          JSON object of extra template variables (e.g. tools, "
-        "documents)\n"
-        "  --add-generation-prompt end with the assistant's turn header\n"
-        "  --bos-token TEXT        BOS token text (default: the model's, else empty)\n"
-        "  --eos-token TEXT        EOS token text (default: the model's, else empty)\n"
-        "  -h, --help              this help\n"
-        "\n"
         "strftime_now() uses the local time, or LMC_TEMPLATE_NOW=YYYY-MM-DD[THH:MM:SS] when set.\n"
-        "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n");
+        "Exit status: 0 rendered, 1 template error (message on stderr), 2 usage error.\n\n");
+    flags_help(to, CMD_TEMPLATE);
 }
 
 /* Reads a JSON file: its text in *text (malloc'ed, for the library) and the parsed value (for the
@@ -54,36 +41,50 @@ int cmd_template(int argc, char **argv) {
     const char *bos = NULL, *eos = NULL;
     bool add_gen = false;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_TEMPLATE, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        switch (v.id) {
+        case FL_HELP:
             usage(stdout);
             return CLI_OK;
-        }
-        bool ok = true;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-            ok = cli_arg_str(argc, argv, &i, &model_path);
-        else if (!strcmp(a, "--file"))
-            ok = cli_arg_str(argc, argv, &i, &file);
-        else if (!strcmp(a, "--chat-template"))
-            ok = cli_arg_str(argc, argv, &i, &builtin);
-        else if (!strcmp(a, "--messages"))
-            ok = cli_arg_str(argc, argv, &i, &msgs_path);
-        else if (!strcmp(a, "--context"))
-            ok = cli_arg_str(argc, argv, &i, &ctx_path);
-        else if (!strcmp(a, "--bos-token"))
-            ok = cli_arg_str(argc, argv, &i, &bos);
-        else if (!strcmp(a, "--eos-token"))
-            ok = cli_arg_str(argc, argv, &i, &eos);
-        else if (!strcmp(a, "--add-generation-prompt"))
+        case FL_MODEL:
+            model_path = v.str;
+            break;
+        case FL_TEMPLATE_FILE:
+            file = v.str;
+            break;
+        case FL_CHAT_TEMPLATE:
+            builtin = v.str;
+            break;
+        case FL_MESSAGES:
+            msgs_path = v.str;
+            break;
+        case FL_CONTEXT_VARS:
+            ctx_path = v.str;
+            break;
+        case FL_BOS_TOKEN:
+            bos = v.str;
+            break;
+        case FL_EOS_TOKEN:
+            eos = v.str;
+            break;
+        case FL_ADD_GEN_PROMPT:
             add_gen = true;
-        else
-            return cli_usage_error(argv[0], "unknown option '%s'", a);
-        if (!ok) return CLI_USAGE;
+            break;
+        default:
+            return cli_usage_error(argv[0], "option %s is not handled by template", v.flag);
+        }
     }
     if (!msgs_path) return cli_usage_error(argv[0], "--messages is required");
     if (file && builtin)
         return cli_usage_error(argv[0], "--file and --chat-template exclude each other");
     const char *src = NULL;
+    if (builtin && !lmc_chat_builtin(builtin) && access(builtin, R_OK) == 0) {
+        file = builtin; /* NAME|FILE, as in run, chat and serve */
+        builtin = NULL;
+    }
     if (builtin && !(src = lmc_chat_builtin(builtin)))
         return cli_usage_error(
             argv[0],

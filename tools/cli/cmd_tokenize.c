@@ -15,21 +15,11 @@ static void usage(FILE *to) {
         "usage: lmc tokenize [-m MODEL] (-p TEXT | -f FILE | --cases FILE) [--bos] "
         "[--parse-special] [--pieces]\n\n"
         "Tokenizes text with the tokenizer stored in a GGUF file (only the vocabulary is read).\n\n"
-        "  -m, --model FILE   GGUF file (default: the default model)\n"
-        "  -p, --prompt TEXT  text to tokenize\n"
-        "  -f, --file FILE    tokenize the bytes of FILE\n"
-        "  --cases FILE       FILE holds test cases separated by \"\\n__ggml_vocab_test__\\n\"; "
-        "prints one\n"
-        "                     line per case, each id preceded by a space (the format of the .out "
-        "files\n"
-        "                     next to the shared vocab GGUFs): no BOS, special-token text not "
-        "parsed\n"
-        "  --bos              add BOS/EOS as the vocabulary's metadata says (default: off)\n"
-        "  --parse-special    text of control tokens (e.g. <|im_start|>) becomes those tokens\n"
-        "  --pieces           one line per token: id 'piece' (bytes that are not printable or not\n"
-        "                     UTF-8 are shown as \\xNN)\n"
-        "  -h, --help         this help\n\n"
-        "Default output: the ids on one line, separated by spaces.\n");
+        "--cases prints one line per case, each id preceded by a space (the format of the .out\n"
+        "files next to the shared vocab GGUFs): no BOS, special-token text not parsed. --pieces\n"
+        "shows bytes that are not printable or not UTF-8 as \\xNN.\n"
+        "Default output: the ids on one line, separated by spaces.\n\n");
+    flags_help(to, CMD_TOKENIZE);
 }
 
 /* Writes a piece between quotes, escaping what would not show: controls, quote, backslash, bytes
@@ -118,26 +108,37 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *cases = NULL;
     bool bos = false, parse_special = false, pieces = false;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_TOKENIZE, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[i]);
+        switch (v.id) {
+        case FL_HELP:
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!cli_arg_str(argc, argv, &i, &model_path)) return CLI_USAGE;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!cli_arg_str(argc, argv, &i, &prompt)) return CLI_USAGE;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!cli_arg_str(argc, argv, &i, &file)) return CLI_USAGE;
-        } else if (!strcmp(a, "--cases")) {
-            if (!cli_arg_str(argc, argv, &i, &cases)) return CLI_USAGE;
-        } else if (!strcmp(a, "--bos")) {
+        case FL_MODEL:
+            model_path = v.str;
+            break;
+        case FL_PROMPT:
+            prompt = v.str;
+            break;
+        case FL_FILE:
+            file = v.str;
+            break;
+        case FL_CASES:
+            cases = v.str;
+            break;
+        case FL_BOS:
             bos = true;
-        } else if (!strcmp(a, "--parse-special")) {
+            break;
+        case FL_PARSE_SPECIAL:
             parse_special = true;
-        } else if (!strcmp(a, "--pieces")) {
+            break;
+        case FL_PIECES:
             pieces = true;
-        } else {
-            return cli_usage_error("tokenize", "unknown option '%s'", a);
+            break;
+        default:
+            return cli_usage_error("tokenize", "option %s is not handled by tokenize", v.flag);
         }
     }
     if ((prompt != NULL) + (file != NULL) + (cases != NULL) != 1)

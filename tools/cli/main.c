@@ -32,7 +32,8 @@ static void usage(FILE *to) {
             LMC_VERSION_STRING);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(to, "\nWithout -m, lmc uses the default model (SmolLM2-135M-Instruct); fetch it with\n"
+    fprintf(to, "\nlmc help flags prints every subcommand's options as one table (docs/CLI.md).\n"
+                "Without -m, lmc uses the default model (SmolLM2-135M-Instruct); fetch it with\n"
                 "  scripts/fetch-model.sh\n");
 }
 
@@ -42,6 +43,10 @@ int main(int argc, char **argv) {
         return CLI_USAGE;
     }
     const char *name = argv[1];
+    if (!strcmp(name, "help") && argc == 3 && !strcmp(argv[2], "flags")) {
+        flags_markdown(stdout); /* the option table of every subcommand, for docs/CLI.md */
+        return CLI_OK;
+    }
     if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
         usage(stdout);
         return CLI_OK;

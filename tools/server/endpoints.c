@@ -395,7 +395,7 @@ done:
 /* ---- /props ---------------------------------------------------------------------------------- */
 char *ep_props(const srv_props *p) {
     cJSON *root = cJSON_CreateObject();
-    lmc_sampler_params sp = lmc_sampler_default_params();
+    const lmc_sampler_params sp = p->sp; /* the command line's request defaults */
     cJSON *dg = cJSON_AddObjectToObject(root, "default_generation_settings");
     cJSON_AddNumberToObject(dg, "n_ctx", p->n_ctx);
     cJSON *par = cJSON_AddObjectToObject(dg, "params");
@@ -405,7 +405,7 @@ char *ep_props(const srv_props *p) {
     cJSON_AddNumberToObject(par, "min_p", sp.min_p);
     cJSON_AddNumberToObject(par, "repeat_penalty", sp.repeat_penalty);
     cJSON_AddNumberToObject(par, "repeat_last_n", sp.repeat_last_n);
-    cJSON_AddNumberToObject(par, "n_predict", -1);
+    cJSON_AddNumberToObject(par, "n_predict", p->n_predict > 0 ? p->n_predict : -1);
     cJSON_AddNumberToObject(root, "total_slots", p->n_slots);
     cJSON_AddStringToObject(root, "model_alias", p->model_id);
     cJSON_AddStringToObject(root, "model_path", p->model_path ? p->model_path : "");
@@ -416,8 +416,9 @@ char *ep_props(const srv_props *p) {
     cJSON_AddNumberToObject(root, "n_ctx_train", lmc_model_n_ctx_train(p->model));
     cJSON_AddNumberToObject(root, "n_vocab", lmc_model_n_vocab(p->model));
     cJSON_AddNumberToObject(root, "n_embd", lmc_model_n_embd(p->model));
-    /* the template the server renders with: the GGUF's, else a built-in chosen by vocabulary */
-    const char *tmpl = lmc_model_chat_template(p->model);
+    /* the template the server renders with: --chat-template, else the GGUF's, else a built-in
+     * chosen by vocabulary */
+    const char *tmpl = p->tmpl ? p->tmpl : lmc_model_chat_template(p->model);
     if (tmpl)
         cJSON_AddStringToObject(root, "chat_template", tmpl);
     else

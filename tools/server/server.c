@@ -4,6 +4,7 @@
  * api.c's, the other endpoints' endpoints.c's. It does no TLS: put a reverse proxy in front for
  * that. CORS: --cors ORIGIN adds Access-Control-Allow-Origin and answers preflights. */
 #include "cli.h"
+#include "cli_gen.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -45,6 +46,9 @@ typedef struct {
     size_t max_body;
     int keepalive_ms; /* a stream silent this long gets an SSE comment (a third of --timeout) */
     bool verbose;
+    lmc_sampler_params sp; /* a request's sampling where it gives none (--temp, --top-k, ...) */
+    int32_t n_predict;     /* a request's max_tokens where it gives none (-n; -1: the context) */
+    char *tmpl;            /* --chat-template's source; NULL: the model's */
     int64_t started;
     pthread_mutex_t tok_mu; /* tokenization: one HTTP thread at a time */
     atomic_bool stopping;
@@ -247,12 +251,12 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
         if (api_tools_needed(root, r)) {
             const lmc_model *m = S->model;
             int32_t bos = lmc_token_bos(m), eos = lmc_token_eos(m);
-            if (!api_tools_render(root, lmc_chat_template_source(m),
+            if (!api_tools_render(root, S->tmpl ? S->tmpl : lmc_chat_template_source(m),
                                   bos >= 0 ? lmc_token_text(m, bos) : "",
                                   eos >= 0 ? lmc_token_text(m, eos) : "", r, &rendered, err))
                 goto done;
         } else {
-            st = lmc_chat_render(S->model, NULL, msgs, n_msgs, true, &rendered);
+            st = lmc_chat_render(S->model, S->tmpl, msgs, n_msgs, true, &rendered);
         }
         if (st != LMC_OK) {
             api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
@@ -284,6 +288,7 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
         goto done;
     }
     int32_t room = S->n_ctx - r->n_prompt;
+    if (r->max_tokens <= 0 && S->n_predict > 0) r->max_tokens = S->n_predict; /* serve -n */
     if (r->max_tokens <= 0 || r->max_tokens > room) r->max_tokens = room;
     make_id(r->id, sizeof r->id, kind == SRV_KIND_CHAT ? "chatcmpl-" : "cmpl-");
     r->created = (int64_t)time(NULL);
@@ -494,6 +499,7 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     srv_request *rs[SRV_MAX_N] = {0};
     srv_request *r = rs[0] = srv_request_new();
     if (!r) return fail(c, 500, NULL, NULL, "%s", "out of memory");
+    r->sp = S->sp; /* the command line's defaults; the request's fields override them */
     if (!build_request(S, cs->body, cs->len, kind, r, &err)) {
         srv_request_release(r);
         return send_error(c, &err);
@@ -611,7 +617,8 @@ static enum MHD_Result handle_simple(server *S, struct MHD_Connection *c, conn_s
     api_error err;
     char *out = NULL;
     const char *type = "application/json";
-    srv_props props = {S->model, S->model_id, S->model_path, S->n_ctx, S->n_slots, !!S->embedder};
+    srv_props props = {S->model,      S->model_id, S->model_path, S->n_ctx, S->n_slots,
+                       !!S->embedder, S->sp,       S->n_predict,  S->tmpl};
     static const char *const names[R_COUNT] = {"/",
                                                "/health",
                                                "/v1/models",
@@ -852,34 +859,10 @@ static void usage(FILE *to) {
         "(--embeddings), GET /props, GET /metrics (Prometheus), and a chat page at /. Requests are "
         "served by N slots with\n"
         "continuous batching; a shared prompt prefix is reused from a slot's KV cache.\n\n"
-        "options:\n"
-        "  -m, --model FILE       GGUF model (default: SmolLM2-135M-Instruct from the cache)\n"
-        "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
-        "  --port N               port (default 8080; 0 picks a free one and prints it)\n"
-        "  -np, --parallel N      slots: requests generated at the same time (default 4)\n"
-        "  --queue N              requests that may wait for a slot; more get 503 (default 64)\n"
-        "  -c, --ctx-size N       context per slot, prompt + reply, in tokens (default 2048,\n"
-        "                         at most the model's training context)\n"
-        "  -b, --batch-size N     tokens per decode step (default 512)\n"
-        "  -t, --threads N        CPU threads (default: all cores)\n"
-        "  -ngl, --n-gpu-layers N layers on the GPU (default 0 = CPU; -1 = all; N: the last N\n"
-        "                         layers and the output, the first ones on the CPU). With all\n"
-        "                         layers there the GPU runs every slot's batches; partial\n"
-        "                         offload serves one slot (-np above 1 then runs on the CPU)\n"
-        "  --api-key KEY          require 'Authorization: Bearer KEY' on every endpoint but\n"
-        "                         / and /health (also env LMC_API_KEY)\n"
-        "  --cors ORIGIN          allow browsers on ORIGIN (e.g. https://example.com or *):\n"
-        "                         Access-Control-Allow-Origin and answers to preflights\n"
-        "  --embeddings           serve POST /v1/embeddings (a second context of one sequence,\n"
-        "                         on the CPU, with the same -c; off by default)\n"
-        "  --timeout S            close a connection idle for S seconds (default 600)\n"
-        "  --max-body BYTES       largest request body (default 1048576); larger gets 413\n"
-        "  --shutdown-grace S     on SIGINT/SIGTERM, seconds running replies get to finish\n"
-        "                         before they are cut (final chunk + [DONE]; default 5)\n"
-        "  -v, --verbose          log each request and HTTP-level errors\n"
-        "  -h, --help             this help\n\n"
         "SIGINT/SIGTERM stop it gracefully: no new requests, running ones get the grace to\n"
-        "finish, then end with finish_reason \"cancelled\".\n");
+        "finish, then end with finish_reason \"cancelled\". The sampling options set the\n"
+        "defaults of requests that do not give them.\n\n");
+    flags_help(to, CMD_SERVE);
 }
 
 static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6) {
@@ -897,63 +880,109 @@ static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, b
 
 int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
-    int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = 0;
-    int timeout = 600, max_body = 1 << 20;
+    int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = -1;
+    int timeout = 600, max_body = 1 << 20, n_predict = -1;
     float grace = 5.0f;
     bool verbose = false, embeddings = false;
-    const char *cors = NULL;
+    const char *cors = NULL, *tmpl_arg = NULL;
+    lmc_device device = LMC_DEVICE_AUTO;
+    lmc_sampler_params sp = lmc_sampler_default_params();
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool ok = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        flag_val v;
+        int r = flag_next(CMD_SERVE, argc, argv, &i, &v);
+        if (r < 0) return CLI_USAGE;
+        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        switch (v.id) {
+        case FL_HELP:
             usage(stdout);
             return CLI_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-            ok = cli_arg_str(argc, argv, &i, &model_path);
-        else if (!strcmp(a, "--host"))
-            ok = cli_arg_str(argc, argv, &i, &host);
-        else if (!strcmp(a, "--port"))
-            ok = cli_arg_int(argc, argv, &i, &port);
-        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel"))
-            ok = cli_arg_int(argc, argv, &i, &n_par);
-        else if (!strcmp(a, "--queue"))
-            ok = cli_arg_int(argc, argv, &i, &queue);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
-            ok = cli_arg_int(argc, argv, &i, &n_ctx);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
-            ok = cli_arg_int(argc, argv, &i, &n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-            ok = cli_arg_int(argc, argv, &i, &n_threads);
-        else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers"))
-            ok = cli_arg_int(argc, argv, &i, &ngl);
-        else if (!strcmp(a, "--api-key"))
-            ok = cli_arg_str(argc, argv, &i, &api_key);
-        else if (!strcmp(a, "--cors"))
-            ok = cli_arg_str(argc, argv, &i, &cors);
-        else if (!strcmp(a, "--embeddings"))
+        case FL_MODEL:
+            model_path = v.str;
+            break;
+        case FL_HOST:
+            host = v.str;
+            break;
+        case FL_PORT:
+            port = v.i;
+            break;
+        case FL_PARALLEL:
+            n_par = v.i;
+            break;
+        case FL_QUEUE:
+            queue = v.i;
+            break;
+        case FL_CTX:
+            n_ctx = v.i;
+            break;
+        case FL_BATCH:
+            n_batch = v.i;
+            break;
+        case FL_THREADS:
+            n_threads = v.i;
+            break;
+        case FL_NGL:
+            ngl = v.i < 0 ? -1 : v.i;
+            break;
+        case FL_DEVICE:
+            if (!cli_parse_device(CMD_SERVE, &v, &device)) return CLI_USAGE;
+            break;
+        case FL_N_PREDICT:
+            n_predict = v.i;
+            break;
+        case FL_CHAT_TEMPLATE:
+            tmpl_arg = v.str;
+            break;
+        case FL_TEMP:
+            sp.temp = v.f;
+            break;
+        case FL_TOP_K:
+            sp.top_k = v.i;
+            break;
+        case FL_TOP_P:
+            sp.top_p = v.f;
+            break;
+        case FL_MIN_P:
+            sp.min_p = v.f;
+            break;
+        case FL_REPEAT_PENALTY:
+            sp.repeat_penalty = v.f;
+            break;
+        case FL_REPEAT_LAST_N:
+            sp.repeat_last_n = v.i;
+            break;
+        case FL_FREQUENCY_PENALTY:
+            sp.frequency_penalty = v.f;
+            break;
+        case FL_PRESENCE_PENALTY:
+            sp.presence_penalty = v.f;
+            break;
+        case FL_API_KEY:
+            api_key = v.str;
+            break;
+        case FL_CORS:
+            cors = v.str;
+            break;
+        case FL_EMBEDDINGS:
             embeddings = true;
-        else if (!strcmp(a, "--timeout"))
-            ok = cli_arg_int(argc, argv, &i, &timeout);
-        else if (!strcmp(a, "--max-body"))
-            ok = cli_arg_int(argc, argv, &i, &max_body);
-        else if (!strcmp(a, "--shutdown-grace"))
-            ok = cli_arg_float(argc, argv, &i, &grace);
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            break;
+        case FL_TIMEOUT:
+            timeout = v.i;
+            break;
+        case FL_MAX_BODY:
+            max_body = v.i;
+            break;
+        case FL_SHUTDOWN_GRACE:
+            grace = v.f;
+            break;
+        case FL_VERBOSE:
             verbose = true;
-        else
-            return cli_usage_error(argv[0], "unknown option '%s'", a);
-        if (!ok) return CLI_USAGE;
+            break;
+        default:
+            return cli_usage_error(argv[0], "option %s is not handled by serve", v.flag);
+        }
     }
-    if (port < 0 || port > 65535) return cli_usage_error(argv[0], "--port must be in 0..65535");
-    if (n_par < 1 || n_par > 256) return cli_usage_error(argv[0], "--parallel must be in 1..256");
-    if (queue < 0 || queue > 65536) return cli_usage_error(argv[0], "--queue must be in 0..65536");
-    if (n_ctx < 16) return cli_usage_error(argv[0], "-c must be at least 16");
-    if (n_batch < 1) return cli_usage_error(argv[0], "-b must be at least 1");
-    if (n_threads < 0) return cli_usage_error(argv[0], "-t must be >= 0");
-    if (timeout < 1) return cli_usage_error(argv[0], "--timeout must be at least 1 second");
-    if (max_body < 1024) return cli_usage_error(argv[0], "--max-body must be at least 1024");
-    if (!(grace >= 0 && grace <= 3600))
-        return cli_usage_error(argv[0], "--shutdown-grace must be in 0..3600 seconds");
+    if (n_ctx > 0 && n_ctx < 16)
+        return cli_usage_error(argv[0], "-c must be 0 (the model's) or at least 16");
     if (api_key && !*api_key) api_key = NULL;
     if (cors && (!*cors || strpbrk(cors, "\r\n")))
         return cli_usage_error(argv[0], "--cors needs an origin (e.g. https://example.com or *)");
@@ -980,7 +1009,17 @@ int cmd_serve(int argc, char **argv) {
                 .max_body = (size_t)max_body,
                 .n_slots = n_par,
                 .queue_max = queue,
-                .started = (int64_t)time(NULL)};
+                .started = (int64_t)time(NULL),
+                .sp = sp,
+                .n_predict = n_predict};
+    if (tmpl_arg) { /* a built-in's name or a Jinja file, as in run and chat */
+        gen_opts go;
+        gen_opts_default(&go);
+        go.chat_template = tmpl_arg;
+        bool tmpl_err;
+        S.tmpl = gen_load_template(&go, &tmpl_err);
+        if (tmpl_err) return CLI_ERR;
+    }
     pthread_mutex_init(&S.tok_mu, NULL);
     lmc_context *ctx = NULL;
     struct MHD_Daemon *d = NULL;
@@ -995,14 +1034,18 @@ int cmd_serve(int argc, char **argv) {
     S.model_path = path;
 
     int32_t n_train = lmc_model_n_ctx_train(S.model);
-    if (n_train > 0 && n_ctx > n_train) n_ctx = n_train;
+    if (n_train > 0 && n_ctx > n_train)
+        fprintf(stderr,
+                "lmc serve: -c %d is more than the model's training context (%d); replies past "
+                "%d tokens may degrade\n",
+                n_ctx, n_train, n_train);
     lmc_context_params cp = lmc_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_seq = n_par;
     cp.n_threads = n_threads;
     cp.n_batch = n_batch;
     cp.n_gpu_layers = ngl;
-    cp.device = ngl != 0 ? LMC_DEVICE_AUTO : LMC_DEVICE_CPU;
+    cp.device = ngl != 0 ? device : LMC_DEVICE_CPU;
     lmc_status st = lmc_context_init(S.model, &cp, &ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");
@@ -1072,5 +1115,6 @@ out:
     lmc_context_free(ctx);
     lmc_model_free(S.model);
     pthread_mutex_destroy(&S.tok_mu);
+    free(S.tmpl);
     return rc;
 }

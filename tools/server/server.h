@@ -261,6 +261,9 @@ typedef struct {
     const char *model_id, *model_path;
     int32_t n_ctx, n_slots;
     bool embeddings;
+    lmc_sampler_params sp; /* the requests' default sampling (serve --temp, ...) */
+    int32_t n_predict;     /* serve -n; -1: none */
+    const char *tmpl;      /* serve --chat-template's source; NULL: the model's */
 } srv_props;
 char *ep_props(const srv_props *p);
 /* GET /metrics: Prometheus text. hits[i]: requests served on route name[i]. */
