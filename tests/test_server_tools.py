@@ -9,7 +9,10 @@ whose template has no tool support: the generic fallback) and the official `open
 - "auto": either text or a valid call of a given function;
 - a tool result round-trips: an assistant message with tool_calls and a role "tool" message are
   accepted, and their text reaches the prompt (prompt_tokens grow by exactly the tokens added);
-- malformed tools, tool_choice and tool messages are 400s naming the field.
+- malformed tools, tool_choice and tool messages are 400s naming the field;
+- with `--chat-template` set to the shared Qwen 2.5 (Hermes syntax), Llama 3.1 and Mistral Nemo templates,
+  the prompt has the token count of Jinja2's rendering with tools, and "required" replies are calls in
+  that template's syntax, parsed back into valid calls.
 Skips (exit 77) without the model, openai or jsonschema."""
 import http.client
 import json
@@ -216,6 +219,66 @@ def test_errors(port):
           d["choices"][0]["finish_reason"] in ("stop", "length"), f"tool_choice none: a text reply ({st})")
 
 
+def jinja_render(src, messages, tools):
+    """The template rendered as Hugging Face's apply_chat_template(messages, tools=tools) does."""
+    import datetime
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(msg):
+        raise jinja2.exceptions.TemplateError(msg)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
+        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    return env.from_string(src).render(messages=messages, tools=tools, add_generation_prompt=True,
+                                       bos_token="<|im_start|>", eos_token="<|im_end|>")
+
+
+# Templates with their own tool syntax, given to the default model with --chat-template: the prompt is
+# what Jinja2 renders (the same token count), and "required" replies are calls in that syntax (the grammar
+# forces them even though the model never learnt them), parsed back into valid calls.
+SYNTAX_TEMPLATES = [("Qwen-Qwen2.5-7B-Instruct.jinja", "<tool_call>"),
+                    ("meta-llama-Llama-3.1-8B-Instruct.jinja", "\"parameters\""),
+                    ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "[{")]
+
+
+def test_template_syntaxes():
+    try:
+        import jinja2  # noqa: F401
+        tdir = lmctest.shared_dir("templates")
+    except (ImportError, SystemExit):
+        print("jinja2 or ../shared missing: the template syntaxes are not tried")
+        return
+    for name, marker in SYNTAX_TEMPLATES:
+        path = os.path.join(tdir, name)
+        proc, port = lmctest.start_server(["--chat-template", path], n_ctx=2048)
+        try:
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0,
+                                   timeout=300)
+            want = jinja_render(open(path, encoding="utf-8").read(), MESSAGES, TOOLS)
+            st, d = raw(port, {"content": want, "add_special": True, "parse_special": True}, "/tokenize")
+            r = client.chat.completions.create(model="m", messages=MESSAGES, tools=TOOLS, tool_choice="required",
+                                               temperature=0.8, seed=11, max_tokens=120, logprobs=True)
+            n_want = len(d["tokens"]) if st == 200 else -1
+            if n_want >= 2 and d["tokens"][0] == d["tokens"][1]:
+                n_want -= 1  # the template's BOS text and the tokenizer's BOS: the server keeps one
+            check(r.usage.prompt_tokens == n_want,
+                  f"{name}: the prompt is Jinja2's ({r.usage.prompt_tokens} tokens, Jinja2's text {n_want})")
+            ch = r.choices[0]
+            text = "".join(t.token for t in ch.logprobs.content) if ch.logprobs and ch.logprobs.content else ""
+            calls = calls_of(ch.message)
+            check(ch.finish_reason == "tool_calls" and calls and marker in text,
+                  f"{name}: a call in the template's syntax ({ch.finish_reason}, {text[:80]!r})")
+            for c in calls:
+                valid_call(c, name)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def main():
     require_default_model()
     proc, port = lmctest.start_server(["--parallel", "2"], n_ctx=1024)
@@ -241,6 +304,7 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    test_template_syntaxes()
     finish()
 
 
