@@ -505,6 +505,75 @@ lmc_status lmc_chat_render_json(const char *tmpl, const char *messages_json, con
                                 bool add_generation_prompt, const char *bos_token,
                                 const char *eos_token, char **out);
 
+/* The template lmc_chat_render uses for the model when given none: the GGUF's own, else the
+ * built-in chosen by its vocabulary (never NULL for a model). */
+const char *lmc_chat_template_source(const lmc_model *model);
+
+/* ---- tool calls (OpenAI's "tools") ------------------------------------------------------------
+ * How a model writes a tool call, recognised from its chat template. One table (src/tool_call.c)
+ * gives each syntax its detector, its parser and the grammar that makes a call parse:
+ *   HERMES   <tool_call>{"name": N, "arguments": {...}}</tool_call> (Hermes 2/3, Qwen 2.5/3);
+ *   LLAMA3   {"name": N, "parameters": {...}}, optionally after <|python_tag|>, several joined
+ *            by ';' (Llama 3.1-3.3);
+ *   MISTRAL  [TOOL_CALLS][{"name": N, "arguments": {...}}, ...] (Mistral Nemo and later);
+ *   GENERIC  a reply that is only {"name": N, "arguments": {...}} (or an array of them, or
+ *            {"tool_calls": [...]}), optionally in a ```json fence: templates without their own
+ *            syntax. Templates without tool support are also told the tools and this shape in a
+ *            system-prompt block (lmc_tool_fallback_prompt). */
+typedef enum {
+    LMC_TOOL_SYNTAX_GENERIC = 0,
+    LMC_TOOL_SYNTAX_HERMES = 1,
+    LMC_TOOL_SYNTAX_LLAMA3 = 2,
+    LMC_TOOL_SYNTAX_MISTRAL = 3,
+} lmc_tool_syntax;
+
+/* The syntax a chat template's model uses (GENERIC when none is recognised or tmpl is NULL). */
+lmc_tool_syntax lmc_tool_syntax_detect(const char *tmpl);
+/* "generic", "hermes", "llama3", "mistral". */
+const char *lmc_tool_syntax_name(lmc_tool_syntax syn);
+/* True when the template renders a `tools` variable (so tools go to it, not to a fallback block).
+ */
+bool lmc_tool_template_takes_tools(const char *tmpl);
+
+/* One parsed call: the function's name and its arguments as compact JSON object text. */
+typedef struct {
+    char *name;
+    char *arguments;
+} lmc_tool_call;
+
+/* Parses a model's reply text[0..len) in syntax syn. *calls (malloc'ed, *n_calls entries; NULL and
+ * 0 when the reply holds no well-formed call) and *content (malloc'ed, NUL-terminated): the text
+ * outside the calls (its pieces joined by a newline), with the whitespace before each call and at
+ * the end removed. A call whose JSON
+ * is truncated or malformed is not a call: its text stays in the content. Errors: LMC_ERR_OOM,
+ * LMC_ERR_INVALID_ARG. */
+lmc_status lmc_tool_calls_parse(lmc_tool_syntax syn, const char *text, size_t len,
+                                lmc_tool_call **calls, int32_t *n_calls, char **content);
+void lmc_tool_calls_free(lmc_tool_call *calls, int32_t n_calls);
+/* While a reply streams: how many leading bytes of text[0..len) are surely content (no call starts
+ * in them, whatever follows), so a server can send them at once and hold back the rest. Never
+ * more than the content lmc_tool_calls_parse gives for the whole reply starts with. */
+size_t lmc_tool_content_prefix(lmc_tool_syntax syn, const char *text, size_t len);
+
+/* The GBNF of replies that are tool calls in syntax syn: tools_json is OpenAI's "tools" array;
+ * only NULL (any of the functions) or the name of the one to call; parallel: up to 4 calls
+ * (GENERIC and LLAMA3: always one). Each call's arguments follow its function's "parameters"
+ * schema (lmc_json_schema_to_gbnf; a function without one takes {}). *gbnf is malloc'ed; its start
+ * rule is LMC_TOOL_GRAMMAR_ROOT. Errors: LMC_ERR_FORMAT (tools malformed), LMC_ERR_UNSUPPORTED (a
+ * schema the converter cannot take, or $defs of two functions that clash), LMC_ERR_INVALID_ARG
+ * (only names no function). */
+#define LMC_TOOL_GRAMMAR_ROOT "tool-calls"
+lmc_status lmc_tool_grammar_gbnf(lmc_tool_syntax syn, const char *tools_json, const char *only,
+                                 bool parallel, char **gbnf);
+/* The same, compiled. */
+lmc_status lmc_tool_grammar_init(lmc_tool_syntax syn, const char *tools_json, const char *only,
+                                 bool parallel, lmc_grammar **out);
+/* The system-prompt block that tells a model whose template has no tool support about the tools
+ * (names, descriptions, parameter schemas) and the GENERIC reply shape; required: it must call
+ * one; only: it must call that one. *out malloc'ed. */
+lmc_status lmc_tool_fallback_prompt(const char *tools_json, bool required, const char *only,
+                                    char **out);
+
 /* ---- quantization ---------------------------------------------------------------------------- */
 /* Writes a quantized copy of a GGUF model, as llama-quantize does (the same per-tensor types and,
  * without an importance matrix, the same bytes). File types are llama.cpp's llama_ftype numbers

@@ -21,6 +21,12 @@ static const char *chat_fallback_name(const lmc_model *model) {
     return "chatml";
 }
 
+const char *lmc_chat_template_source(const lmc_model *model) {
+    if (!model) return NULL;
+    const char *src = lmc_model_chat_template(model);
+    return src ? src : lmc_chat_builtin(chat_fallback_name(model));
+}
+
 static const char *token_text_or_empty(const lmc_model *model, int32_t id) {
     if (!model || id < 0) return "";
     const char *t = lmc_token_text(model, id);
@@ -45,8 +51,7 @@ lmc_status lmc_chat_render(const lmc_model *model, const char *tmpl, const lmc_c
     } else {
         if (!model)
             return lmc_err(LMC_ERR_INVALID_ARG, "lmc_chat_render: no model and no template");
-        src = lmc_model_chat_template(model);
-        if (!src) src = lmc_chat_builtin(chat_fallback_name(model));
+        src = lmc_chat_template_source(model);
     }
     cJSON *arr = cJSON_CreateArray();
     if (!arr) return lmc_err(LMC_ERR_OOM, "lmc_chat_render: out of memory");

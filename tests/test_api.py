@@ -3,7 +3,7 @@
 (SmolLM2-135M-Instruct) and the official `openai` client where it applies: log-probabilities (chat and
 legacy shapes, streamed and not: the greedy token is the top entry, values <= 0, the alternatives'
 mass <= 1), logit_bias -100 removing the greedy token, the table of known fields (an unknown one is a
-400 naming it; grammar/tool fields only in their trivial forms), limits, seeds, /tokenize and
+400 naming it; bad tools are 400s too: tool calls themselves are test_server_tools.py's), limits, seeds, /tokenize and
 /detokenize against `lmc tokenize`, /v1/embeddings (shape, unit norm, same text same vector, cosine
 sanity; against llama-cpp-python when it is installed), /metrics counters, /props, the API key and
 CORS. Skips (exit 77) when the model is not in the cache or the openai package is missing."""
@@ -180,11 +180,36 @@ def test_fields(client, model, port):
                "frobnicate", "unknown chat field")
     expect_400(lambda: comp(model=model, prompt="x", max_tokens=2, extra_body={"messages": []}),
                "messages", "a chat field on completions")
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=2), "n", "n=2")
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools", "tools (not yet)")
+    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, n=9), "n", "n=9")
+    # n choices: choice i is what the same request alone gives with seed + i
+    story = [{"role": "user", "content": "Tell me a story."}]
+    r = chat(model=model, messages=story, n=3, seed=40, temperature=1.0, max_tokens=10)
+    alone = [chat(model=model, messages=story, seed=40 + i, temperature=1.0, max_tokens=10) for i in range(3)]
+    check([c.index for c in r.choices] == [0, 1, 2] and
+          [c.message.content for c in r.choices] == [a.choices[0].message.content for a in alone],
+          f"n=3: choice i equals seed+i alone ({[c.message.content for c in r.choices]})")
+    check(r.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone) and
+          r.usage.prompt_tokens == alone[0].usage.prompt_tokens,
+          f"n=3 usage: the prompt once, every choice's tokens ({r.usage})")
+    # streamed: the chunks of each index reassemble to that choice
+    texts, finishes, usage = {}, {}, None
+    for chunk in chat(model=model, messages=story, n=3, seed=40, temperature=1.0, max_tokens=10, stream=True,
+                      stream_options={"include_usage": True}):
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            finishes[c.index] = c.finish_reason or finishes.get(c.index)
+    check([texts.get(i) for i in range(3)] == [c.message.content for c in r.choices] and
+          all(finishes.get(i) for i in range(3)) and usage and usage.completion_tokens == r.usage.completion_tokens,
+          f"n=3 streamed: each index reassembles to its choice ({texts}, {finishes}, {usage})")
+    t = comp(model=model, prompt="Once upon a time", n=2, seed=41, temperature=1.0, max_tokens=6)
+    t1 = comp(model=model, prompt="Once upon a time", seed=42, temperature=1.0, max_tokens=6)
+    check(len(t.choices) == 2 and t.choices[1].text == t1.choices[0].text, "n=2 on completions")
+    tools = [{"type": "function", "function": {"parameters": {"type": "object"}}}]
+    expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tools=tools), "tools[0].function.name",
+               "a tool without a name")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, tool_choice="required"), "tool_choice",
-               "tool_choice required (not yet)")
+               "tool_choice required without tools")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, top_logprobs=3), "top_logprobs",
                "top_logprobs without logprobs")
     expect_400(lambda: chat(model=model, messages=msgs, max_tokens=2, logprobs=True, top_logprobs=21),
@@ -338,7 +363,9 @@ def test_auth_cors(port):
     body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
     for method, path, b in (("POST", "/v1/chat/completions", body), ("POST", "/tokenize", {"content": "x"}),
                             ("GET", "/metrics", None), ("GET", "/props", None),
-                            ("POST", "/v1/embeddings", {"input": "x"})):
+                            ("POST", "/v1/embeddings", {"input": "x"}), ("GET", "/v1/models", None),
+                            ("POST", "/v1/completions", {"prompt": "x", "max_tokens": 1}),
+                            ("POST", "/detokenize", {"tokens": [1]})):
         st, d, hdr = raw(port, method, path, b, key=None)
         st2, _, _ = raw(port, method, path, b, key="wrong")
         st3, _, _ = raw(port, method, path, b)

@@ -3,7 +3,7 @@
 (SmolLM2-135M-Instruct): response_format json_schema at temperature 0.8 over several seeds,
 streamed and not, validated with jsonschema; json_object; llama-server's `grammar` and `json_schema`
 fields on /v1/completions (outputs matched against the grammar's language); and the 400s for bad
-grammars, unsupported schema keywords, conflicting fields and tool calls. Uses the official `openai`
+grammars, unsupported schema keywords, conflicting fields and malformed tools (tool calls: test_server_tools.py). Uses the official `openai`
 client where it applies. Skips (exit 77) without the model, openai or jsonschema."""
 import http.client
 import json
@@ -145,8 +145,10 @@ def test_errors(port):
     bad({"response_format": {"type": "xml"}}, "response_format.type", "got \"xml\"")
     bad({"response_format": "json"}, "response_format", "must be an object")
     bad({"grammar": "root ::= \"a\"", "json_schema": {}}, "grammar", "only one of")
-    bad({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools",
-        "tool calls are not supported yet")
+    bad({"tools": [{"type": "retrieval", "function": {"name": "f", "parameters": {}}}]}, "tools[0].type",
+        "must be \"function\"")
+    bad({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required",
+         "response_format": {"type": "json_object"}}, "tool_choice", "cannot be combined")
 
 
 def main():

@@ -168,12 +168,12 @@ static bool is_absent(const cJSON *v) {
 }
 
 /* Fields lmc accepts only in the forms it fulfils; anything else is a 400 naming the field. */
-static bool parse_accepted(const cJSON *root, api_error *err) {
+static bool parse_accepted(const cJSON *root, srv_request *r, api_error *err) {
     const cJSON *v;
     bool ok = true, b;
     int64_t i;
-    if (get_int(root, "n", 1, 1, &i, &ok, err), !ok)
-        return api_fail(err, 400, "n", "only 'n': 1 is supported (one choice per request)");
+    if (get_int(root, "n", 1, SRV_MAX_N, &i, &ok, err)) r->n_choices = (int32_t)i;
+    if (!ok) return false;
     if (get_int(root, "best_of", 1, 1, &i, &ok, err), !ok)
         return api_fail(err, 400, "best_of", "only 'best_of': 1 is supported");
     if (get_bool(root, "echo", &b, &ok, err) && b)
@@ -285,7 +285,8 @@ bool api_parse_common(const cJSON *root, srv_kind kind, int32_t n_vocab, srv_req
     const char *mt_keys[] = {"max_tokens", "max_completion_tokens"};
     for (int k = 0; k < 2 && ok; k++)
         if (get_int(root, mt_keys[k], 1, 2147483647.0, &i, &ok, err)) r->max_tokens = (int32_t)i;
-    if (!ok || !parse_accepted(root, err)) return false;
+    r->n_choices = 1;
+    if (!ok || !parse_accepted(root, r, err)) return false;
     if (!parse_logprobs(root, kind, r, err) || !parse_logit_bias(root, n_vocab, r, err))
         return false;
     if (get_bool(root, "stream", &b, &ok, err)) r->stream = b;
@@ -420,6 +421,10 @@ const char *api_finish_str(srv_finish f) {
     }
 }
 
+const char *api_finish_reason(const srv_request *r) {
+    return r->tool_calls_out ? "tool_calls" : api_finish_str(r->finish);
+}
+
 /* Valid UTF-8 copy of s[0, n): invalid bytes become U+FFFD, NULs are dropped (cJSON strings end at
  * NUL), so a JSON body never carries broken text. */
 char *api_utf8_clean(const char *s, size_t n) {
@@ -488,10 +493,12 @@ static cJSON *response_head(const srv_request *r, const char *model_id, const ch
 }
 
 /* The "choices" array with its one choice (index 0), returned for the caller to fill. */
-static cJSON *add_choice(cJSON *root) {
-    cJSON *choices = cJSON_AddArrayToObject(root, "choices"), *c = cJSON_CreateObject();
+static cJSON *add_choice(cJSON *root, int32_t index) {
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+    if (!choices) choices = cJSON_AddArrayToObject(root, "choices");
+    cJSON *c = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON_AddNumberToObject(c, "index", index);
     return c;
 }
 
@@ -574,21 +581,63 @@ static void add_logprobs(cJSON *c, const srv_request *r, const lmc_model *m, con
     }
 }
 
-char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
-                          const char *text, size_t len, const srv_logprob *lp, int32_t n_lp) {
-    bool chat = r->kind == SRV_KIND_CHAT;
-    cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
-    cJSON *c = add_choice(root);
-    if (chat) {
+/* One choice of a finished request: message (or text), logprobs, finish_reason. */
+static void fill_choice(cJSON *c, const srv_request *r, const lmc_model *model, const char *text,
+                        size_t len, const srv_logprob *lp, int32_t n_lp) {
+    bool calls = false;
+    if (r->kind == SRV_KIND_CHAT) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        add_text(m, "content", text, len);
+        calls = api_tools_message(r, text, len, m);
+        if (!calls) add_text(m, "content", text, len);
     } else {
         add_text(c, "text", text, len);
     }
     add_logprobs(c, r, model, lp, n_lp);
-    cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+    cJSON_AddStringToObject(c, "finish_reason", calls ? "tool_calls" : api_finish_reason(r));
+}
+
+char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
+                          const char *text, size_t len, const srv_logprob *lp, int32_t n_lp) {
+    bool chat = r->kind == SRV_KIND_CHAT;
+    cJSON *root = response_head(r, model_id, chat ? "chat.completion" : "text_completion");
+    fill_choice(add_choice(root, r->index), r, model, text, len, lp, n_lp);
     add_usage(root, r);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* usage of n choices: the prompt once, every choice's tokens (the counts of a copy of rs[0]) */
+static srv_request *usage_sum(srv_request *const *rs, int32_t n) {
+    srv_request *sum = malloc(sizeof *sum);
+    if (!sum) return NULL;
+    memcpy(sum, rs[0], sizeof *sum);
+    sum->n_gen = 0;
+    sum->t_gen = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sum->n_gen += rs[i]->n_gen;
+        if (rs[i]->t_gen > sum->t_gen) sum->t_gen = rs[i]->t_gen;
+    }
+    return sum;
+}
+
+char *api_completion_json_n(srv_request *const *rs, int32_t n, const lmc_model *model,
+                            const char *model_id) {
+    const srv_request *r0 = rs[0];
+    srv_request *sum = usage_sum(rs, n);
+    if (!sum) return NULL;
+    cJSON *root = response_head(r0, model_id,
+                                r0->kind == SRV_KIND_CHAT ? "chat.completion" : "text_completion");
+    for (int32_t i = 0; i < n; i++) {
+        const srv_request *r = rs[i];
+        int32_t n_lp = 0; /* the tokens whose text begins in the reply */
+        while (n_lp < r->n_lp && r->lp[n_lp].offset < r->text_len)
+            n_lp++;
+        fill_choice(add_choice(root, i), r, model, r->text, r->text_len, r->lp, n_lp);
+    }
+    add_usage(root, sum);
+    free(sum);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
@@ -615,10 +664,23 @@ static void sse_emit(cJSON *root, char **buf, size_t *len, size_t *cap) {
     free(s);
 }
 
+void api_sse_json(cJSON *root, char **buf, size_t *len, size_t *cap) {
+    sse_emit(root, buf, len, cap);
+}
+
+cJSON *api_chat_chunk(const srv_request *r, const char *model_id, cJSON **delta) {
+    cJSON *root = response_head(r, model_id, "chat.completion.chunk");
+    cJSON *c = add_choice(root, r->index);
+    *delta = cJSON_AddObjectToObject(c, "delta");
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    return root;
+}
+
 void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t *len,
                   size_t *cap) {
     cJSON *root = response_head(r, model_id, "chat.completion.chunk");
-    cJSON *c = add_choice(root);
+    cJSON *c = add_choice(root, r->index);
     cJSON *d = cJSON_AddObjectToObject(c, "delta");
     cJSON_AddStringToObject(d, "role", "assistant");
     cJSON_AddStringToObject(d, "content", "");
@@ -632,7 +694,7 @@ void api_sse_chunk(const srv_request *r, const lmc_model *model, const char *mod
                    char **buf, size_t *len, size_t *cap) {
     bool chat = r->kind == SRV_KIND_CHAT;
     cJSON *root = response_head(r, model_id, chat ? "chat.completion.chunk" : "text_completion");
-    cJSON *c = add_choice(root);
+    cJSON *c = add_choice(root, r->index);
     if (chat) {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (n) add_text(d, "content", text, n);
@@ -644,7 +706,7 @@ void api_sse_chunk(const srv_request *r, const lmc_model *model, const char *mod
     else
         cJSON_AddNullToObject(c, "logprobs");
     if (final)
-        cJSON_AddStringToObject(c, "finish_reason", api_finish_str(r->finish));
+        cJSON_AddStringToObject(c, "finish_reason", api_finish_reason(r));
     else
         cJSON_AddNullToObject(c, "finish_reason");
     if (final && !r->include_usage) add_usage(root, r);
@@ -658,4 +720,11 @@ void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_
     cJSON_AddArrayToObject(root, "choices");
     add_usage(root, r);
     sse_emit(root, buf, len, cap);
+}
+
+void api_sse_usage_n(srv_request *const *rs, int32_t n, const char *model_id, char **buf,
+                     size_t *len, size_t *cap) {
+    srv_request *sum = usage_sum(rs, n);
+    if (sum) api_sse_usage(sum, model_id, buf, len, cap);
+    free(sum);
 }

@@ -1,6 +1,7 @@
 /* api_format.c — the request fields that constrain the output: OpenAI's response_format
  * ({"type": "text" | "json_object" | "json_schema", "json_schema": {"name", "schema", "strict"}})
- * and llama-server's "grammar" (GBNF) and "json_schema" (a schema object). The grammar is compiled
+ * and llama-server's "grammar" (GBNF) and "json_schema" (a schema object); tools and tool_choice
+ * are checked here through api_tools.c. The grammar is compiled
  * here, on the HTTP side, so a bad one is a 400 naming the problem before anything is queued. */
 #include "server.h"
 
@@ -63,29 +64,8 @@ static bool parse_response_format(const cJSON *rf, srv_request *r, api_error *er
                     t);
 }
 
-/* tools / tool_choice: honoured only as "none" for now (the tools are then not offered). */
-static bool parse_tools(const cJSON *root, api_error *err) {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
-    const cJSON *par = cJSON_GetObjectItemCaseSensitive(root, "parallel_tool_calls");
-    bool none = cJSON_IsString(choice) && !strcmp(choice->valuestring, "none");
-    if (par && !cJSON_IsNull(par) && !cJSON_IsBool(par))
-        return api_fail(err, 400, "parallel_tool_calls",
-                        "'parallel_tool_calls' must be true or false");
-    if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools))
-        return api_fail(err, 400, "tools", "'tools' must be an array");
-    if (cJSON_GetArraySize(tools) > 0 && !none)
-        return api_fail(err, 400, "tools",
-                        "tool calls are not supported yet: send 'tools' only with 'tool_choice': "
-                        "\"none\"");
-    if (choice && !cJSON_IsNull(choice) && !none && cJSON_GetArraySize(tools) == 0 &&
-        !(cJSON_IsString(choice) && !strcmp(choice->valuestring, "auto")))
-        return api_fail(err, 400, "tool_choice", "'tool_choice' needs 'tools'");
-    return true;
-}
-
 bool api_parse_format(const cJSON *root, srv_request *r, api_error *err) {
-    if (!parse_tools(root, err)) return false;
+    if (!api_parse_tools(root, r, err)) return false; /* api_tools.c */
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "response_format");
     const cJSON *gr = cJSON_GetObjectItemCaseSensitive(root, "grammar");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "json_schema");

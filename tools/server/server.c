@@ -65,17 +65,25 @@ typedef struct {
     bool counted; /* in server.n_replies until on_completed */
 } conn_state;
 
+/* One choice of a stream: its request and how far its events got. */
+typedef struct {
+    srv_request *req;
+    size_t sent;  /* bytes of req->text already in events */
+    size_t seen;  /* bytes of req->text looked at (some may be held back: tool calls) */
+    int32_t n_lp; /* of req->lp, entries already in events */
+    bool finished;
+} stream_choice;
+
 /* A streaming response's state: owned by the response (freed by MHD's free callback). */
 typedef struct {
     server *srv;
-    srv_request *req;
     int fd;
     char *out; /* SSE bytes not yet handed to MHD: [out_off, out_len) */
     size_t out_len, out_cap, out_off;
-    size_t sent;   /* bytes of req->text already in events */
-    int32_t n_lp;  /* of req->lp, entries already in events */
     int silent_ms; /* time since the last bytes handed to MHD */
     bool role_sent, finished;
+    int32_t n; /* choices ("n"), each streamed with its index */
+    stream_choice ch[SRV_MAX_N];
 } stream_state;
 
 /* ---- small helpers ----------------------------------------------------------------------------
@@ -237,8 +245,19 @@ static bool build_request(server *S, const char *body, size_t len, srv_kind kind
     if (kind == SRV_KIND_CHAT) {
         if (!api_parse_messages(root, &msgs, &n_msgs, &arena, &n_arena, err)) goto done;
         /* Rendering is reentrant and bounded (steps, memory, 10 s, cancelled at shutdown): it runs
-         * outside the lock, so a slow template holds up only its own request. */
-        lmc_status st = lmc_chat_render(S->model, S->tmpl, msgs, n_msgs, true, &rendered);
+         * outside the lock, so a slow template holds up only its own request. With tools (or tool
+         * messages) the whole messages go to the template as JSON (api_tools.c). */
+        lmc_status st = LMC_OK;
+        if (api_tools_needed(root, r)) {
+            const lmc_model *m = S->model;
+            int32_t bos = lmc_token_bos(m), eos = lmc_token_eos(m);
+            if (!api_tools_render(root, S->tmpl ? S->tmpl : lmc_chat_template_source(m),
+                                  bos >= 0 ? lmc_token_text(m, bos) : "",
+                                  eos >= 0 ? lmc_token_text(m, eos) : "", r, &rendered, err))
+                goto done;
+        } else {
+            st = lmc_chat_render(S->model, S->tmpl, msgs, n_msgs, true, &rendered);
+        }
         if (st != LMC_OK) {
             api_fail(err, st == LMC_ERR_TEMPLATE ? 400 : 500, "messages", "chat template: %s",
                      lmc_last_error()[0] ? lmc_last_error() : lmc_status_str(st));
@@ -309,60 +328,120 @@ static void stream_keepalive(stream_state *ss) {
     ss->silent_ms = 0;
 }
 
+/* Turns what choice c has produced since the last look into events; true when anything was
+ * emitted or the choice ended. The engine mutex is held on entry and released on return. */
+static bool stream_choice_step(stream_state *ss, stream_choice *ch) {
+    server *S = ss->srv;
+    srv_request *r = ch->req;
+    bool done = r->done;
+    ch->seen = r->text_len;
+    /* with tools, text that may begin a call is held back until the reply is whole */
+    bool tools = done && r->kind == SRV_KIND_CHAT && r->tools != SRV_TOOLS_OFF;
+    size_t upto = done ? r->text_len : api_tools_stream_prefix(r, r->text, r->text_len);
+    if (upto < ch->sent) upto = ch->sent;
+    size_t n = upto - ch->sent, sent0 = ch->sent;
+    char *text = n ? malloc(n) : NULL, *whole = tools ? malloc(r->text_len + 1) : NULL;
+    size_t whole_len = r->text_len;
+    if (text) memcpy(text, r->text + ch->sent, n);
+    if (whole) memcpy(whole, r->text ? r->text : "", whole_len), whole[whole_len] = 0;
+    ch->sent = upto;
+    /* the log-probabilities of the tokens whose text begins in this chunk */
+    int32_t lp0 = ch->n_lp, lp1 = lp0;
+    while (lp1 < r->n_lp && r->lp[lp1].offset < upto)
+        lp1++;
+    srv_logprob *lp = lp1 > lp0 ? malloc((size_t)(lp1 - lp0) * sizeof *lp) : NULL;
+    if (lp) memcpy(lp, r->lp + lp0, (size_t)(lp1 - lp0) * sizeof *lp);
+    ch->n_lp = lp1;
+    srv_engine_unlock(S->eng);
+    /* a finished reply that holds tool calls: the rest of its content and the call deltas
+     * (r is done: only this thread touches it now) */
+    if (whole && r->finish != SRV_FINISH_ERROR &&
+        api_tools_sse(r, S->model_id, whole, whole_len, sent0, &ss->out, &ss->out_len,
+                      &ss->out_cap)) {
+        r->tool_calls_out = true;
+        n = 0;
+    }
+    free(whole);
+    if (n && text)
+        api_sse_chunk(r, S->model, S->model_id, text, n, lp, lp ? lp1 - lp0 : 0, false, &ss->out,
+                      &ss->out_len, &ss->out_cap);
+    free(text);
+    free(lp);
+    if (done) {
+        ch->finished = true;
+        /* a reply cut by the server's shutdown ends as any other: a final chunk whose
+         * finish_reason is "cancelled" */
+        if (r->finish != SRV_FINISH_ERROR)
+            api_sse_chunk(r, S->model, S->model_id, NULL, 0, NULL, 0, true, &ss->out, &ss->out_len,
+                          &ss->out_cap);
+    }
+    return n || done;
+}
+
+static void stream_cancel(stream_state *ss) {
+    for (int32_t i = 0; i < ss->n; i++)
+        if (!ss->ch[i].finished) atomic_store(&ss->ch[i].req->cancel, true);
+    srv_engine_poke(ss->srv->eng);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     stream_state *ss = cls;
-    srv_request *r = ss->req;
     server *S = ss->srv;
     while (ss->out_off == ss->out_len) {
         ss->out_off = ss->out_len = 0;
         if (ss->finished) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!ss->role_sent) { /* headers and the first event go out at once */
             ss->role_sent = true;
-            if (r->kind == SRV_KIND_CHAT) {
-                api_sse_role(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
+            if (ss->ch[0].req->kind == SRV_KIND_CHAT) {
+                for (int32_t i = 0; i < ss->n; i++)
+                    api_sse_role(ss->ch[i].req, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
                 continue;
             }
         }
+        /* wait on the first unfinished choice unless some choice has news already */
+        stream_choice *first = NULL;
+        bool news = false;
         srv_engine_lock(S->eng);
-        if (r->text_len == ss->sent && !r->done) srv_engine_wait(S->eng, r, 250);
-        size_t n = r->text_len - ss->sent;
-        char *text = n ? malloc(n) : NULL;
-        if (text) memcpy(text, r->text + ss->sent, n);
-        ss->sent = r->text_len;
-        /* the log-probabilities of the tokens whose text begins in this chunk */
-        int32_t lp0 = ss->n_lp, lp1 = lp0;
-        while (lp1 < r->n_lp && r->lp[lp1].offset < r->text_len)
-            lp1++;
-        srv_logprob *lp = lp1 > lp0 ? malloc((size_t)(lp1 - lp0) * sizeof *lp) : NULL;
-        if (lp) memcpy(lp, r->lp + lp0, (size_t)(lp1 - lp0) * sizeof *lp);
-        ss->n_lp = lp1;
-        bool done = r->done;
+        for (int32_t i = 0; i < ss->n; i++) {
+            stream_choice *ch = &ss->ch[i];
+            if (ch->finished) continue;
+            if (!first) first = ch;
+            news |= ch->req->text_len != ch->seen || ch->req->done;
+        }
+        if (first && !news) srv_engine_wait(S->eng, first->req, ss->n > 1 ? 50 : 250);
         srv_engine_unlock(S->eng);
-        if (n && text)
-            api_sse_chunk(r, S->model, S->model_id, text, n, lp, lp ? lp1 - lp0 : 0, false,
-                          &ss->out, &ss->out_len, &ss->out_cap);
-        free(text);
-        free(lp);
-        if (done) {
+        bool emitted = false, fresh = false;
+        const srv_request *failed = NULL;
+        for (int32_t i = 0; i < ss->n; i++) {
+            stream_choice *ch = &ss->ch[i];
+            if (ch->finished) continue;
+            srv_engine_lock(S->eng);
+            fresh |= ch->req->text_len != ch->seen;
+            emitted |= stream_choice_step(ss, ch);
+            if (ch->finished && ch->req->finish == SRV_FINISH_ERROR) failed = ch->req;
+        }
+        bool all = true;
+        for (int32_t i = 0; i < ss->n; i++)
+            all &= ss->ch[i].finished;
+        if (failed) {
+            stream_cancel(ss);
             ss->finished = true;
-            if (r->finish == SRV_FINISH_ERROR) {
-                stream_error_event(ss, r->err_status, r->err);
-                api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
-            } else {
-                /* a reply cut by the server's shutdown ends as any other: a final chunk whose
-                 * finish_reason is "cancelled", then [DONE] */
-                api_sse_chunk(r, S->model, S->model_id, NULL, 0, NULL, 0, true, &ss->out,
-                              &ss->out_len, &ss->out_cap);
-                if (r->include_usage)
-                    api_sse_usage(r, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
-                api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
-            }
-        } else if (!n && peer_state(ss->fd) == PEER_GONE) {
-            atomic_store(&r->cancel, true);
-            srv_engine_poke(S->eng);
+            stream_error_event(ss, failed->err_status, failed->err);
+            api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
+        } else if (all) {
+            ss->finished = true;
+            srv_request *rs[SRV_MAX_N];
+            for (int32_t i = 0; i < ss->n; i++)
+                rs[i] = ss->ch[i].req;
+            if (rs[0]->include_usage)
+                api_sse_usage_n(rs, ss->n, S->model_id, &ss->out, &ss->out_len, &ss->out_cap);
+            api_sse_raw("[DONE]", &ss->out, &ss->out_len, &ss->out_cap);
+        } else if (!emitted && peer_state(ss->fd) == PEER_GONE) {
+            stream_cancel(ss);
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        } else if (!n && (ss->silent_ms += 250) >= S->keepalive_ms) {
+        } else if (!emitted && !fresh &&
+                   (ss->silent_ms += ss->n > 1 ? 50 : 250) >= S->keepalive_ms) {
             /* a long prompt or a wait for a slot is the server's slowness, not an idle client:
              * a comment (which SSE clients skip) keeps --timeout from closing the stream */
             stream_keepalive(ss);
@@ -378,29 +457,65 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void stream_free(void *cls) {
     stream_state *ss = cls;
-    if (!ss->finished) { /* the client went away mid-stream: stop generating for it */
-        atomic_store(&ss->req->cancel, true);
-        srv_engine_poke(ss->srv->eng);
-    }
-    srv_request_release(ss->req);
+    if (!ss->finished) stream_cancel(ss); /* the client went away mid-stream: stop generating */
+    for (int32_t i = 0; i < ss->n; i++)
+        srv_request_release(ss->ch[i].req);
     free(ss->out);
     free(ss);
 }
 
 /* ---- routes -----------------------------------------------------------------------------------
  */
+/* Waits until r is done, watching the connection for a hang-up (false: the client left). */
+static bool wait_done(server *S, conn_state *cs, int fd, srv_request *r, bool *probed) {
+    srv_engine_lock(S->eng);
+    while (!r->done) {
+        srv_engine_wait(S->eng, r, 250);
+        if (r->done) break;
+        srv_engine_unlock(S->eng);
+        int ps = peer_state(fd);
+        if (ps == PEER_HALF && !*probed && cs->http11) {
+            probe_peer(fd); /* the next look tells a half-close from a hang-up */
+            *probed = true;
+        }
+        if (ps == PEER_GONE) return false;
+        srv_engine_lock(S->eng);
+    }
+    srv_engine_unlock(S->eng);
+    return true;
+}
+
+static void release_all(srv_request **rs, int32_t n, bool cancel, server *S) {
+    for (int32_t i = 0; i < n; i++) {
+        if (cancel) atomic_store(&rs[i]->cancel, true);
+        srv_request_release(rs[i]);
+    }
+    if (cancel) srv_engine_poke(S->eng);
+}
+
 static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn_state *cs,
                                        srv_kind kind) {
     api_error err;
-    srv_request *r = srv_request_new();
+    srv_request *rs[SRV_MAX_N] = {0};
+    srv_request *r = rs[0] = srv_request_new();
     if (!r) return fail(c, 500, NULL, NULL, "%s", "out of memory");
     r->sp = S->sp; /* the command line's defaults; the request's fields override them */
     if (!build_request(S, cs->body, cs->len, kind, r, &err)) {
         srv_request_release(r);
         return send_error(c, &err);
     }
-    if (srv_engine_submit(S->eng, r) != 0) {
-        srv_request_release(r);
+    /* "n" choices: requests of their own, generated side by side in the slots */
+    int32_t n = r->n_choices < 1 ? 1 : r->n_choices, n_sub = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (!(rs[i] = srv_request_clone(r, i))) {
+            release_all(rs, i, false, S);
+            return fail(c, 500, NULL, NULL, "%s", "out of memory");
+        }
+    while (n_sub < n && srv_engine_submit(S->eng, rs[n_sub]) == 0)
+        n_sub++;
+    if (n_sub < n) {
+        release_all(rs, n_sub, true, S);
+        release_all(rs + n_sub, n - n_sub, false, S);
         api_fail(&err, 503, NULL, "all %d slots are busy and the queue (%d) is full; retry later",
                  S->n_slots, S->queue_max);
         if (atomic_load(&S->stopping)) api_fail(&err, 503, NULL, "the server is shutting down");
@@ -416,13 +531,14 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
                                              MHD_SIZE_UNKNOWN, 16384, stream_read, ss, stream_free)
                                        : NULL;
         if (!resp) {
-            atomic_store(&r->cancel, true);
-            srv_request_release(r);
+            release_all(rs, n, true, S);
             free(ss);
             return MHD_NO;
         }
         ss->srv = S;
-        ss->req = r; /* the stream now owns our reference */
+        ss->n = n;
+        for (int32_t i = 0; i < n; i++)
+            ss->ch[i].req = rs[i]; /* the stream now owns our references */
         ss->fd = fd;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -434,41 +550,30 @@ static enum MHD_Result handle_generate(server *S, struct MHD_Connection *c, conn
     }
     /* not streaming: this connection's thread waits here, watching for a hang-up */
     bool probed = false;
-    srv_engine_lock(S->eng);
-    while (!r->done) {
-        srv_engine_wait(S->eng, r, 250);
-        if (r->done) break;
-        srv_engine_unlock(S->eng);
-        int ps = peer_state(fd);
-        if (ps == PEER_HALF && !probed && cs->http11) {
-            probe_peer(fd); /* the next look tells a half-close from a hang-up */
-            probed = true;
-        }
-        bool gone = ps == PEER_GONE;
-        srv_engine_lock(S->eng);
-        if (gone) {
-            srv_engine_unlock(S->eng);
-            atomic_store(&r->cancel, true);
-            srv_engine_poke(S->eng);
-            srv_request_release(r);
+    for (int32_t i = 0; i < n; i++)
+        if (!wait_done(S, cs, fd, rs[i], &probed)) {
+            release_all(rs, n, true, S);
             return MHD_NO;
         }
-    }
-    srv_engine_unlock(S->eng);
     enum MHD_Result ret;
-    if (r->finish == SRV_FINISH_ERROR) {
-        ret = fail(c, r->err_status ? r->err_status : 500, NULL, NULL, "%s", r->err);
-    } else if (r->finish == SRV_FINISH_CANCELLED) {
+    const srv_request *bad = NULL;
+    for (int32_t i = 0; i < n && !bad; i++)
+        if (rs[i]->finish == SRV_FINISH_ERROR || rs[i]->finish == SRV_FINISH_CANCELLED) bad = rs[i];
+    if (bad && bad->finish == SRV_FINISH_ERROR) {
+        ret = fail(c, bad->err_status ? bad->err_status : 500, NULL, NULL, "%s", bad->err);
+    } else if (bad) {
         ret = fail(c, 503, NULL, NULL, "%s", "generation cancelled: the server is shutting down");
-    } else {
+    } else if (n == 1) {
         int32_t n_lp = 0; /* the tokens whose text begins in the reply */
         while (n_lp < r->n_lp && r->lp[n_lp].offset < r->text_len)
             n_lp++;
         ret = send_json(
             c, MHD_HTTP_OK,
             api_completion_json(r, S->model, S->model_id, r->text, r->text_len, r->lp, n_lp));
+    } else {
+        ret = send_json(c, MHD_HTTP_OK, api_completion_json_n(rs, n, S->model, S->model_id));
     }
-    srv_request_release(r);
+    release_all(rs, n, false, S);
     return ret;
 }
 

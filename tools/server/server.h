@@ -17,6 +17,9 @@
 #define SRV_MAX_STOP_LEN 256 /* bytes per stop string */
 #define SRV_MAX_TOP 20       /* top_logprobs (and legacy logprobs) at most */
 #define SRV_MAX_BIAS 1024    /* logit_bias entries */
+#define SRV_MAX_TOOLS 128    /* functions in "tools" */
+#define SRV_MAX_N 8          /* choices per request ("n") */
+#define SRV_MAX_TOOL_NAME 64 /* bytes of a function name (OpenAI's limit) */
 
 /* One sampled token's log-probabilities (EOG tokens have none): its id and logprob, the byte
  * offset of its text in the generated text, and the n_top most likely tokens. */
@@ -29,6 +32,14 @@ typedef struct {
 } srv_logprob;
 
 typedef enum { SRV_KIND_CHAT, SRV_KIND_TEXT } srv_kind;
+
+/* What tool_choice asks of a request with tools (api_tools.c). */
+typedef enum {
+    SRV_TOOLS_OFF = 0,  /* no tools, or tool_choice "none": the reply is text */
+    SRV_TOOLS_AUTO,     /* the model chooses; calls are parsed from its reply */
+    SRV_TOOLS_REQUIRED, /* a call is forced by a grammar over every function */
+    SRV_TOOLS_NAMED,    /* a call of tool_names[tool_only] is forced */
+} srv_tools;
 
 typedef enum {
     SRV_FINISH_NONE = 0,
@@ -55,8 +66,17 @@ typedef struct srv_request {
     lmc_logit_bias *bias; /* (n_bias) malloc'ed */
     int32_t n_bias;
     lmc_grammar *grammar; /* response_format / grammar / json_schema compiled; NULL: none (owned) */
+    srv_tools tools;      /* tool_choice's mode (api_tools.c) */
+    bool parallel_tools;  /* parallel_tool_calls (default true) */
+    int32_t n_tools;      /* functions in "tools" (also with tool_choice "none") */
+    int32_t tool_only;    /* SRV_TOOLS_NAMED: its index in tool_names */
+    lmc_tool_syntax tool_syntax; /* how the model writes calls (from its template) */
+    char tool_names[SRV_MAX_TOOLS][SRV_MAX_TOOL_NAME + 1];
     char id[48];
     int64_t created;
+    int32_t n_choices;          /* "n": choices asked for (each a request of its own, see clone) */
+    int32_t index;              /* this request's choice index */
+    struct srv_request *parent; /* a clone's original (a reference held: it owns the grammar) */
 
     /* output: guarded by the engine mutex; cond is signalled on every change */
     pthread_cond_t cond;
@@ -72,12 +92,18 @@ typedef struct srv_request {
     int err_status; /* HTTP status for SRV_FINISH_ERROR */
     char err[256];
     double t_first, t_gen; /* seconds: start to the first token, first token to the end */
+    bool tool_calls_out;   /* the reply was sent as tool calls (set by the HTTP side once done):
+                            * finish_reason "tool_calls" */
 
     atomic_bool cancel; /* set by the HTTP side when the client goes away */
     atomic_int refs;
 } srv_request;
 
 srv_request *srv_request_new(void);
+/* Choice i of r's "n" as a request of its own: r's input copied (the grammar shared: the clone
+ * holds a reference to r), index i, and a seed of its own (r's seed + i when r has one; random
+ * otherwise). NULL when out of memory. */
+srv_request *srv_request_clone(srv_request *r, int32_t i);
 void srv_request_release(srv_request *r); /* drops one reference; frees at zero */
 
 typedef struct srv_engine srv_engine;
@@ -155,6 +181,9 @@ bool api_parse_messages(const cJSON *root, lmc_chat_msg **msgs, size_t *n, char 
 /* "prompt": a string (or an array holding one string). Points into root. */
 bool api_parse_prompt(const cJSON *root, const char **prompt, api_error *err);
 
+/* The body of a finished non-streamed request of n choices rs[0..n) (index order). */
+char *api_completion_json_n(srv_request *const *rs, int32_t n, const lmc_model *model,
+                            const char *model_id);
 /* Response bodies (malloc'ed JSON). text may be NULL (empty). The log-probabilities given are
  * lp[0..n_lp) (the tokens whose text the body carries); model renders their pieces. */
 char *api_completion_json(const srv_request *r, const lmc_model *model, const char *model_id,
@@ -168,8 +197,45 @@ void api_sse_role(const srv_request *r, const char *model_id, char **buf, size_t
                   size_t *cap);
 void api_sse_usage(const srv_request *r, const char *model_id, char **buf, size_t *len_buf,
                    size_t *cap);
+/* The usage chunk of a stream of n choices rs[0..n): the prompt once, every choice's tokens. */
+void api_sse_usage_n(srv_request *const *rs, int32_t n, const char *model_id, char **buf,
+                     size_t *len_buf, size_t *cap);
 void api_sse_raw(const char *data, char **buf, size_t *len_buf, size_t *cap);
 const char *api_finish_str(srv_finish f);
+/* A chat.completion.chunk with its one choice (logprobs and finish_reason null); *delta is its
+ * empty "delta" object to fill. api_sse_json appends it as an SSE event and frees it. */
+cJSON *api_chat_chunk(const srv_request *r, const char *model_id, cJSON **delta);
+void api_sse_json(cJSON *root, char **buf, size_t *len_buf, size_t *cap);
+/* finish_reason of r's reply: "tool_calls" when it was sent as tool calls, else as f says. */
+const char *api_finish_reason(const srv_request *r);
+
+/* ---- api_tools.c (fields, replies) and api_tools_prompt.c (the prompt): tool calls ----------
+ */
+/* tools / tool_choice / parallel_tool_calls → r->tools, n_tools, tool_names, tool_only,
+ * parallel_tools; a malformed one is a 400 naming the field (tools[i].function.name, ...). Called
+ * by api_parse_format; builds nothing. */
+bool api_parse_tools(const cJSON *root, srv_request *r, api_error *err);
+/* True when the chat request needs api_tools_render: tools given, or tool messages / assistant
+ * tool_calls in the history. */
+bool api_tools_needed(const cJSON *root, const srv_request *r);
+/* Renders the chat through the model's template (tmpl, with bos/eos token text) as HF's
+ * apply_chat_template does with tools=: messages as given (tool_calls, tool_call_id and name kept;
+ * arguments strings that hold a JSON object passed as the object), tools as given. A template
+ * without tool support gets lmc_tool_fallback_prompt's block in the system message and the
+ * history's calls as JSON text. Sets r->tool_syntax and, for required / named, r->grammar. *out
+ * malloc'ed. */
+bool api_tools_render(const cJSON *root, const char *tmpl, const char *bos, const char *eos,
+                      srv_request *r, char **out, api_error *err);
+/* The reply text[0..len) as tool calls into a chat message object: true (with "content" and
+ * "tool_calls" set) when it holds calls of known functions, false (nothing added) otherwise. */
+bool api_tools_message(const srv_request *r, const char *text, size_t len, cJSON *message);
+/* Streaming: the bytes of the reply so far that are surely content (sendable now). */
+size_t api_tools_stream_prefix(const srv_request *r, const char *text, size_t len);
+/* Streaming, once done: when the reply holds calls, appends the rest of the content (after the
+ * sent bytes) and the tool-call deltas (index, id, type and name first, then the arguments in
+ * pieces) as SSE chunks and returns true; false (nothing appended) when it holds none. */
+bool api_tools_sse(const srv_request *r, const char *model_id, const char *text, size_t len,
+                   size_t sent, char **buf, size_t *len_buf, size_t *cap);
 
 /* ---- endpoints.c: the endpoints besides generation -------------------------------------------
  * Each returns a malloc'ed body (JSON, or Prometheus text for metrics) or NULL with *err set. */

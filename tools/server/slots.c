@@ -69,9 +69,54 @@ srv_request *srv_request_new(void) {
     return r;
 }
 
+srv_request *srv_request_clone(srv_request *r, int32_t i) {
+    srv_request *c = srv_request_new();
+    if (!c) return NULL;
+    c->kind = r->kind;
+    c->stream = r->stream;
+    c->include_usage = r->include_usage;
+    c->max_tokens = r->max_tokens;
+    c->sp = r->sp;
+    if (r->sp.seed != LMC_DEFAULT_SEED) c->sp.seed = r->sp.seed + (uint64_t)i;
+    c->logprobs = r->logprobs;
+    c->top_logprobs = r->top_logprobs;
+    c->grammar = r->grammar; /* shared read-only; r (held below) frees it */
+    c->tools = r->tools;
+    c->parallel_tools = r->parallel_tools;
+    c->n_tools = r->n_tools;
+    c->tool_only = r->tool_only;
+    c->tool_syntax = r->tool_syntax;
+    memcpy(c->tool_names, r->tool_names, sizeof r->tool_names);
+    memcpy(c->id, r->id, sizeof r->id);
+    c->created = r->created;
+    c->n_choices = r->n_choices;
+    c->index = i;
+    c->parent = r;
+    atomic_fetch_add(&r->refs, 1);
+    bool ok = (c->prompt = malloc((size_t)r->n_prompt * sizeof *c->prompt)) != NULL;
+    if (ok) memcpy(c->prompt, r->prompt, (size_t)r->n_prompt * sizeof *c->prompt);
+    c->n_prompt = r->n_prompt;
+    for (int k = 0; ok && k < r->n_stop; k++)
+        ok = (c->stop[c->n_stop++] = strdup(r->stop[k])) != NULL;
+    if (ok && r->n_bias) {
+        ok = (c->bias = malloc((size_t)r->n_bias * sizeof *c->bias)) != NULL;
+        if (ok) memcpy(c->bias, r->bias, (size_t)r->n_bias * sizeof *c->bias);
+        c->n_bias = ok ? r->n_bias : 0;
+    }
+    if (!ok) {
+        srv_request_release(c);
+        return NULL;
+    }
+    return c;
+}
+
 void srv_request_release(srv_request *r) {
     if (!r) return;
     if (atomic_fetch_sub(&r->refs, 1) != 1) return;
+    if (r->parent) { /* a clone: the grammar is the original's */
+        r->grammar = NULL;
+        srv_request_release(r->parent);
+    }
     pthread_cond_destroy(&r->cond);
     free(r->prompt);
     for (int i = 0; i < r->n_stop; i++)
