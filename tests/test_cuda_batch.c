@@ -4,9 +4,10 @@
  * sequence cleared and reused, a context shift of one sequence), equal its logits decoded alone on
  * the CPU backend (LMC_KERNELS=ref: f32 activations). Steps of up to LMC_CUDA_BATCH_MV tokens
  * (batched mat-vecs on f32 activations) by NMSE <= 1e-6, longer ones (the tensor-core product or
- * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Two passes: BATCH_MV
- * 16 (both paths of small steps) and the default 2 (steps of 3+ tokens on the f16 paths). Skips
- * without the CUDA build, a GPU or ../shared. */
+ * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Three passes:
+ * BATCH_MV 16 (both paths of small steps), the default (8, cuBLAS above it) and BATCH_MV 2 with
+ * LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product, opt-in). Skips without the
+ * CUDA build, a GPU or ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -273,15 +274,17 @@ int main(void) {
         return 77;
     }
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
-     * steps are checked; pass 2: the default (2), steps of 3+ tokens through the tensor-core
-     * product. A row's tolerance follows its step's size. */
-    const int bmv[] = {16, 2};
-    for (int k = 0; k < 2; k++) {
+     * steps are checked; pass 2: the default (8, cuBLAS GEMMs above); pass 3: 2 with the
+     * tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
+    const int bmv[] = {16, 8, 2};
+    const char *mma[] = {"0", "0", "1"};
+    for (int k = 0; k < 3; k++) {
         char v[8];
         snprintf(v, sizeof v, "%d", bmv[k]);
         setenv("LMC_CUDA_BATCH_MV", v, 1);
+        setenv("LMC_CUDA_MMA", mma[k], 1);
         g_bmv = bmv[k];
-        printf("== LMC_CUDA_BATCH_MV=%d\n", g_bmv);
+        printf("== LMC_CUDA_BATCH_MV=%d LMC_CUDA_MMA=%s\n", g_bmv, mma[k]);
         test_model(t_shared("models/stories260K.gguf"), true);
         test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
         test_model(t_shared("models/synthetic/synthetic-A-F16.gguf"), false);
