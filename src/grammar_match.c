@@ -153,6 +153,7 @@ static inline bool is_end(const gelem *e) {
 
 /* Keeps the stack el[off, off+len) unless an equal one is already among st[first, n_st). */
 static void add_final(gstore *s, uint32_t off, uint32_t len, size_t first) {
+    s->work += s->n_st - first; /* the scan is work too: ambiguous grammars made it quadratic */
     for (size_t i = first; i < s->n_st; i++)
         if (s->st[i].len == len &&
             !memcmp(s->el + s->st[i].off, s->el + off, len * sizeof(uint32_t))) {

@@ -288,6 +288,21 @@ static void test_bounds(void) {
         CHECK(run(g, s) == -1, "nesting past the depth limit is refused");
         lmc_grammar_free(g);
     }
+    /* fuzz finding (a hang): 40 nested repetitions keep up to GRAMMAR_MAX_STACKS equal-length
+     * parses alive, and each new one was compared with all of them, outside the work budget
+     * (over 30 s for 80 bytes); the comparisons now count as work */
+    t0 = lmc_time_s();
+    g = compile("root ::= .++++++++++++++++++++++++++++++++++++++++");
+    if (g) {
+        char s[81];
+        for (int i = 0; i < 80; i++)
+            s[i] = "ab"[i & 1];
+        s[80] = 0;
+        int r = run(g, s);
+        CHECK(r == 1 || r == -1, "nested repetitions: %d", r);
+        lmc_grammar_free(g);
+    }
+    CHECK(lmc_time_s() - t0 < 5, "nested repetitions took %.1f s", lmc_time_s() - t0);
     g = compile("root ::= "); /* fuzz finding: the empty root's stack is empty (UB in a copy) */
     if (g) {
         ACCEPT(g, "");
