@@ -43,7 +43,9 @@ def main():
     art = os.path.join(source_dir(), "tests", "artifacts")
     os.makedirs(art, exist_ok=True)
 
-    proc, port = start_server(["--parallel", "1"])
+    # one generation thread: the other core stays with Chromium, whose streaming and Stop checks
+    # depend on it keeping up (on 2 cores a 2-thread server starved it: 3 updates, Stop too late)
+    proc, port = start_server(["--parallel", "1", "-t", "1"])
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True,
