@@ -206,7 +206,9 @@ def test_load(model):
     finally:
         proc.kill()
         proc.wait()
-    proc, port = start(model, ["--parallel", "2", "--queue", "1", "--shutdown-grace", "0.3"])
+    # a context long enough that the SIGTERM streams below outlast the signal's delivery (500
+    # tokens took 0.3 s on an idle machine, and both streams could end before SIGTERM came)
+    proc, port = start(model, ["--parallel", "2", "--queue", "1", "--shutdown-grace", "0.3"], n_ctx=16384)
     try:
         # a burst of 8 streams on 2 slots + 1 queue place: 3 run, 5 get 503 with Retry-After;
         # one of the running clients leaves mid-stream
@@ -233,7 +235,7 @@ def test_load(model):
         # SIGTERM mid-load: the running streams get a final chunk and [DONE]; exit 0 in seconds
         out, threads, started = {}, [], [threading.Event(), threading.Event()]
         for i in range(2):
-            t = threading.Thread(target=stream_request, args=(port, dict(long, max_tokens=500), out, i, started[i]))
+            t = threading.Thread(target=stream_request, args=(port, dict(long, max_tokens=6000), out, i, started[i]))
             t.start()
             threads.append(t)
         for e in started:  # both streams generating (none still queued)
