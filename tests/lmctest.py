@@ -1,8 +1,10 @@
 """lmctest.py — what the Python tests share: finding build/lmc, ../shared and the default model in the
 lmc cache, skipping with exit 77, counting checks ("N passed, N failed") and starting `lmc serve` on a
-free port. Not a test itself (ctest runs only tests/test_*.py); it holds no assertions of its own.
+free port and sending it plain HTTP requests. Not a test itself (ctest runs only tests/test_*.py); it holds no assertions of its own.
 Tests import it with their own folder on sys.path."""
 import collections
+import http.client
+import json
 import os
 import re
 import subprocess
@@ -109,3 +111,23 @@ def start_server(extra, n_ctx=512):
     proc.log_tail = collections.deque(lines, maxlen=60)
     threading.Thread(target=lambda: [proc.log_tail.append(x) for x in proc.stderr], daemon=True).start()
     return proc, port
+
+
+def http_request(port, method, path, body=None, headers=None, key=None, timeout=120):
+    """One plain HTTP request to 127.0.0.1:port (a dict or list body is sent as JSON; key: a bearer
+    token); returns (status, the body parsed as JSON or else as text, the headers)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = {"Authorization": f"Bearer {key}"} if key else {}
+    h.update(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        h.setdefault("Content-Type", "application/json")
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        data = json.loads(data)
+    except ValueError:
+        pass
+    return r.status, data, dict(r.getheaders())

@@ -8,8 +8,6 @@ mass <= 1), logit_bias -100 removing the greedy token, the table of known fields
 sanity; against llama-cpp-python when it is installed), /metrics counters, /props, the API key and
 CORS. Skips (exit 77) when the model is not in the cache or the openai package is missing."""
 import base64
-import http.client
-import json
 import math
 import os
 import struct
@@ -31,22 +29,7 @@ N_CTX = 512
 
 
 def raw(port, method, path, body=None, headers=None, key=KEY):
-    """One plain HTTP request; returns (status, parsed JSON or text, headers)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    h = {"Authorization": f"Bearer {key}"} if key else {}
-    h.update(headers or {})
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body)
-        h.setdefault("Content-Type", "application/json")
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        data = json.loads(data)
-    except ValueError:
-        pass
-    return r.status, data, dict(r.getheaders())
+    return lmctest.http_request(port, method, path, body, headers, key=key)
 
 
 def error_of(data):

@@ -32,22 +32,7 @@ def start_server(extra):
 
 
 def raw(port, method, path, body=None, headers=None, timeout=60):
-    """One plain HTTP request; returns (status, parsed JSON or text, headers)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    h = {"Authorization": f"Bearer {KEY}"}
-    h.update(headers or {})
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body)
-        h.setdefault("Content-Type", "application/json")
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        data = json.loads(data)
-    except ValueError:
-        pass
-    return r.status, data, dict(r.getheaders())
+    return lmctest.http_request(port, method, path, body, headers, key=KEY, timeout=timeout)
 
 
 def is_error(data, status_field=None):

@@ -5,7 +5,6 @@ streamed and not, validated with jsonschema; json_object; llama-server's `gramma
 fields on /v1/completions (outputs matched against the grammar's language); and the 400s for bad
 grammars, unsupported schema keywords, conflicting fields and malformed tools (tool calls: test_server_tools.py). Uses the official `openai`
 client where it applies. Skips (exit 77) without the model, openai or jsonschema."""
-import http.client
 import json
 import os
 import re
@@ -38,15 +37,7 @@ SEEDS = [1, 2, 3]
 
 
 def raw(port, path, body):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        return r.status, json.loads(data)
-    except ValueError:
-        return r.status, data
+    return lmctest.http_request(port, "POST", path, body)[:2]
 
 
 def valid(text, schema):

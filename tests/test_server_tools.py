@@ -14,7 +14,6 @@ whose template has no tool support: the generic fallback) and the official `open
   the prompt has the token count of Jinja2's rendering with tools, and "required" replies are calls in
   that template's syntax, parsed back into valid calls.
 Skips (exit 77) without the model, openai or jsonschema."""
-import http.client
 import json
 import os
 import sys
@@ -56,15 +55,7 @@ SEEDS = [1, 2, 3, 4]
 
 
 def raw(port, body, path="/v1/chat/completions"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        return r.status, json.loads(data)
-    except ValueError:
-        return r.status, data
+    return lmctest.http_request(port, "POST", path, body)[:2]
 
 
 def valid_call(call, what, only=None):
