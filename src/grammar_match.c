@@ -31,7 +31,7 @@ typedef struct {
     size_t n_el, cap_el;
     gstack *st;
     size_t n_st, cap_st;
-    size_t work, limit; /* expansions done and allowed (a bound on ambiguous grammars' cost) */
+    size_t work, limit; /* expansions and duplicate checks done, and allowed (bounds ambiguity) */
 } gstore;
 
 /* The stacks st[st0, st0+n_st) of the store with a pending partial code point (remain bytes to
