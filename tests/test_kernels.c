@@ -176,22 +176,6 @@ static void run_case(const kern_table *kt, uint32_t type, int64_t K, int nr, int
     free(xs);
 }
 
-/* Tables a and b give the same bits for this case (same additions in the same order). */
-static void same_bits_case(const kern_table *a, const kern_table *b, uint32_t type, int64_t K,
-                           int nr, int nt) {
-    kcase c = kcase_make(a, type, K, nr, nt, 1);
-    float *ya = malloc(sizeof(float) * (size_t)(nr * nt)),
-          *yb = malloc(sizeof(float) * (size_t)(nr * nt));
-    a->gemm[type](K, c.w, c.wrow, nr, c.xq, c.xrow, nt, ya, nr);
-    b->gemm[type](K, c.w, c.wrow, nr, c.xq, c.xrow, nt, yb, nr);
-    CHECK(memcmp(ya, yb, sizeof(float) * (size_t)(nr * nt)) == 0,
-          "%s and %s %s K=%lld nr=%d nt=%d: the same bits", a->name, b->name, lmc_type_name(type),
-          (long long)K, nr, nt);
-    kcase_free(&c);
-    free(ya);
-    free(yb);
-}
-
 /* A row's result must not depend on how the rows were split between calls (threads take ranges of
  * rows; the 16-row kernels pad partial groups): the same rows in pieces give the same bits. Tokens
  * split into two calls likewise, as long as both calls take the same path (prompt kernels start at
@@ -471,17 +455,5 @@ int main(void) {
         if (have[1] && have[n])
             CHECK(memcmp(dots[1], dots[n], sizeof dots[1]) == 0,
                   "avx2 and %s dot_f32 give the same bits", names[n]);
-    /* zen3's float kernels (3-row tiles; F16/BF16 prompts with each row tile converted to f32 once
-     * per token chunk) add in avx2's order: the same bits */
-    const kern_table *a2 = kern_named("avx2"), *z3 = kern_named("zen3");
-    if (a2 && z3) {
-        const uint32_t ft[] = {LMC_TYPE_F32, LMC_TYPE_F16, LMC_TYPE_BF16};
-        for (size_t i = 0; i < sizeof ft / sizeof ft[0]; i++)
-            for (int nt = 1; nt <= 21; nt += 4) {
-                same_bits_case(a2, z3, ft[i], 301, 10, nt);
-                same_bits_case(a2, z3, ft[i], 2500, 7, nt);
-            }
-        same_bits_case(a2, z3, LMC_TYPE_F16, 2048, 8, 70); /* several token chunks */
-    }
     return t_done();
 }

@@ -478,17 +478,16 @@ static void fill_zen4(kern_table *t) {
  * Zen 3 (AMD family 25 without AVX-512; the 2-core EPYC Milan VM, model 1) is compute-bound in
  * prompts and in the decode of Q4_0 and Q6_K, where the avx2 table's tiles leave pipes idle
  * (kernels_zen3_avx2.c has the measurements). Its hardware prefetcher, unlike Zen 4's, gains from
- * the software prefetches, so the avx2 kernels keep them. F32/F16/BF16 (prompt 3x4 tile; decode is
- * the same mat-vec), Q8_0 (prompt 2x4; the same mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) come
- * from zen3_tiles; Q4_K/Q5_K prompts too, their decode from avx2 (one row per tile: 2 rows were
- * slower); every other type as avx2. */
+ * the software prefetches, so the avx2 kernels keep them. Q8_0 (prompt 2x4; decode the same
+ * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) come from zen3_tiles; Q4_K/Q5_K prompts too, their
+ * decode from avx2 (one row per tile: 2 rows were slower); every other type as avx2 (the float
+ * types too: zen3_tiles' 3-row F16 tile was slower in the model's prompt). */
 static kern_gemm_fn g_zen3_dec[LMC_TYPE_COUNT], g_zen3_pp[LMC_TYPE_COUNT];
 SPLIT_GEMM(zen3, LMC_TYPE_Q4_K)
 SPLIT_GEMM(zen3, LMC_TYPE_Q5_K)
 
 static void fill_zen3(kern_table *t) {
-    static const uint32_t whole[] = {LMC_TYPE_F32,  LMC_TYPE_F16,  LMC_TYPE_BF16,
-                                     LMC_TYPE_Q8_0, LMC_TYPE_Q4_0, LMC_TYPE_Q6_K};
+    static const uint32_t whole[] = {LMC_TYPE_Q8_0, LMC_TYPE_Q4_0, LMC_TYPE_Q6_K};
     *t = g_avx2;
     t->name = "zen3";
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)

@@ -15,7 +15,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define KINLINE static inline __attribute__((always_inline))
@@ -692,71 +691,6 @@ GEMM(q4_K, KNR_K, KNT_K)
 GEMM(q5_K, KNR_K, KNT_K)
 GEMM(q6_K, KNR_K, KNT_K)
 
-#ifdef KERN_PACK_FLOAT
-/* Prompts of 16-bit float weights with each row tile converted to f32 once per token chunk, into a
- * buffer that the f32 tiles then read for every token tile of the chunk, instead of converting the
- * weights again in every token tile. The same values in the same order as the tile_f16 /
- * tile_bf16 path (the conversion is exact), so the same bits. On Zen 3 (kernel_guard, F16
- * TinyLlama geometry, 2 layers x 64 tokens, avx2's 2x4 tile vs this with the 3x4 tile, three
- * interleaved runs): 1 thread 230 -> 244, 247 -> 284, 247 -> 267 tok/s; 2 threads 463 -> 529,
- * 493 -> 506 (the 3x4 tile without the packing: no gain). Batches under a token
- * tile, or when the buffer cannot be had, go the unpacked way. Compiled where the including file
- * defines KERN_PACK_FLOAT (kernels_zen3_avx2.c). */
-#define GEMM_PACKED(NAME, ESZ, LOADW, SCALARW)                                                     \
-    static void gemm_##NAME##_packed(int64_t K, const uint8_t *w, size_t ws, int nr,               \
-                                     const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) { \
-        float *pk = nt < KNT_F ? NULL : malloc((size_t)KNR_F * (size_t)K * sizeof(float));         \
-        if (!pk) {                                                                                 \
-            gemm_##NAME(K, w, ws, nr, x, xs, nt, y, ldy);                                          \
-            return;                                                                                \
-        }                                                                                          \
-        const size_t ps = (size_t)K * sizeof(float);                                               \
-        const int tch = token_chunk(xs);                                                           \
-        for (int t0 = 0; t0 < nt; t0 += tch) {                                                     \
-            const int tn = nt - t0 < tch ? nt - t0 : tch;                                          \
-            const uint8_t *xc = x + (size_t)t0 * xs;                                               \
-            float *yc = y + (int64_t)t0 * ldy;                                                     \
-            for (int r = 0; r < nr; r += KNR_F) {                                                  \
-                const int R = nr - r < KNR_F ? nr - r : KNR_F;                                     \
-                for (int i = 0; i < R; i++) {                                                      \
-                    const uint8_t *wr = w + (size_t)(r + i) * ws;                                  \
-                    float *d = pk + (size_t)i * (size_t)K;                                         \
-                    int64_t k = 0;                                                                 \
-                    for (; k + 8 <= K; k += 8)                                                     \
-                        _mm256_storeu_ps(d + k, LOADW##_256(wr + k * ESZ));                        \
-                    for (; k < K; k++)                                                             \
-                        d[k] = SCALARW(wr + k * ESZ);                                              \
-                }                                                                                  \
-                const uint8_t *pw = (const uint8_t *)pk;                                           \
-                float *yr = yc + r;                                                                \
-                int t = 0;                                                                         \
-                if (R == KNR_F) {                                                                  \
-                    for (; t + KNT_F <= tn; t += KNT_F)                                            \
-                        tile_f32(KNR_F, KNT_F, K, pw, ps, xc + t * xs, xs, yr + t * ldy, ldy);     \
-                    for (; t < tn; t++)                                                            \
-                        tile_f32(KNR_F, 1, K, pw, ps, xc + t * xs, xs, yr + t * ldy, ldy);         \
-                } else {                                                                           \
-                    for (int i = 0; i < R; i++) {                                                  \
-                        for (t = 0; t + KNT_F <= tn; t += KNT_F)                                   \
-                            tile_f32(1, KNT_F, K, pw + i * ps, ps, xc + t * xs, xs,                \
-                                     yr + i + t * ldy, ldy);                                       \
-                        for (; t < tn; t++)                                                        \
-                            tile_f32(1, 1, K, pw + i * ps, ps, xc + t * xs, xs, yr + i + t * ldy,  \
-                                     ldy);                                                         \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        free(pk);                                                                                  \
-    }
-#define VLOAD_F16_256(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define VLOAD_BF16_256(p)                                                                          \
-    _mm256_castsi256_ps(                                                                           \
-        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-GEMM_PACKED(f16, 2, VLOAD_F16, f16_scalar)
-GEMM_PACKED(bf16, 2, VLOAD_BF16, bf16_scalar)
-#endif
-
 void KERN_FILL(kern_table *t) {
     *t = kern_table_scalar; /* same activation formats; every type below replaces the scalar gemm */
     t->name = KERN_NAME;
@@ -773,10 +707,6 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_Q6_K] = gemm_q6_K;
     t->dot_f32 = dot_f32_x86;
     t->axpy_f32 = axpy_f32_x86;
-#ifdef KERN_PACK_FLOAT
-    t->gemm[LMC_TYPE_F16] = gemm_f16_packed;
-    t->gemm[LMC_TYPE_BF16] = gemm_bf16_packed;
-#endif
 #ifdef KERN_FILL_MORE
     KERN_FILL_MORE(t);
 #endif
