@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     static char best_name[64];
     int nv = 0;
     kt[nv] = kern_named("ref"), names[nv++] = "ref";
-    const char *simd[] = {"avx2", "avx2np", "avx512", "avx512np", "zen4"};
+    const char *simd[] = {"avx2", "avx2np", "avx512", "avx512np", "zen4", "zen3"};
     const char *only = getenv("GUARD_TABLES"); /* e.g. "avx2,avx512np": only these (and ref) */
     for (int i = 0; i < 5; i++)
         if (kern_named(simd[i]) && kern_named(simd[i]) != kern_best() &&

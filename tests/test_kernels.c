@@ -1,7 +1,7 @@
 /* test_kernels.c — every kernel table this CPU can run (ref, scalar, avx2, avx512, avx2np,
- * avx512np, zen4) against references on random weights and activations of odd sizes (rows not a
- * multiple of the tile, 1..17 tokens, many blocks, the token-chunk edge), and every table's f32 dot
- * and axpy against double precision. Two checks per gemm output:
+ * avx512np, zen4, zen3) against references on random weights and activations of odd sizes (rows not
+ * a multiple of the tile, 1..17 tokens, many blocks, the token-chunk edge), and every table's f32
+ * dot and axpy against double precision. Two checks per gemm output:
  *  1. against the exact dot (in double) of the dequantized weights with the activations as the
  * kernel sees them (after 8-bit quantization): equal up to f32 rounding, a rigorous bound;
  *  2. against lmc_vec_dot_ref with the unquantized activations: the difference must be within the
@@ -382,8 +382,8 @@ int main(void) {
         test_f32_helpers(ref, d);
     }
     /* avx2np / avx512np: the same kernels without software prefetch; zen4: avx512 with avx2np's
-     * decode for some types (kernels.h) */
-    const char *names[] = {"scalar", "avx2", "avx512", "avx2np", "avx512np", "zen4"};
+     * decode for some types; zen3: avx2 with larger tiles for some types (kernels.h) */
+    const char *names[] = {"scalar", "avx2", "avx512", "avx2np", "avx512np", "zen4", "zen3"};
     enum { NT = sizeof names / sizeof names[0] };
     float dots[NT][4];
     int have[NT] = {0};

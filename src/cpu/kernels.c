@@ -379,8 +379,8 @@ const kern_table kern_table_ref = {
 
 /* --- choosing a table: the one CPU feature probe ---------------------------------------------- */
 
-static kern_table g_avx2, g_avx512, g_avx2np, g_avx512np,
-    g_zen4; /* filled once by kern_init, when the CPU has the ISA */
+static kern_table g_avx2, g_avx512, g_avx2np, g_avx512np, g_zen4, g_zen3_tiles,
+    g_zen3; /* filled once by kern_init, when the CPU has the ISA */
 static kern_deq_fn
     g_deq[LMC_TYPE_COUNT]; /* kern_dequantize_row's SIMD dequantizers, NULL: reference */
 static kern_xdot_fn g_xdot[LMC_TYPE_COUNT];         /* kern_exact_dot's */
@@ -418,6 +418,7 @@ static const kern_table *kern_lookup(const char *name) {
     if (!strcmp(name, "avx2np")) return g_avx2np.name ? &g_avx2np : NULL;
     if (!strcmp(name, "avx512np")) return g_avx512np.name ? &g_avx512np : NULL;
     if (!strcmp(name, "zen4")) return g_zen4.name ? &g_zen4 : NULL;
+    if (!strcmp(name, "zen3")) return g_zen3.name ? &g_zen3 : NULL;
     return NULL;
 }
 
@@ -432,42 +433,71 @@ static const kern_table *kern_lookup(const char *name) {
  * avx512. So: batches under 4 tokens (decode) of the float types take avx2np's kernels, of Q4_0 and
  * the K-quants avx512np's, everything else avx512's (prompts are compute-bound: avx512's). */
 enum { SPLIT_NT = 4 }; /* the token count where cpu_matmul's kernels switch layouts anyway */
-static kern_gemm_fn g_split_dec[LMC_TYPE_COUNT], g_split_pp[LMC_TYPE_COUNT];
-#define SPLIT_GEMM(T)                                                                              \
-    static void gemm_split_##T(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,   \
-                               size_t xs, int nt, float *y, int64_t ldy) {                         \
-        (nt < SPLIT_NT ? g_split_dec[T] : g_split_pp[T])(K, w, ws, nr, x, xs, nt, y, ldy);         \
+/* gemm_split_TAB_T: batches under SPLIT_NT tokens through g_TAB_dec[T], others through g_TAB_pp[T]
+ * (TAB: zen4 or zen3, each table its own pair of arrays) */
+#define SPLIT_GEMM(TAB, T)                                                                         \
+    static void gemm_split_##TAB##_##T(int64_t K, const uint8_t *w, size_t ws, int nr,             \
+                                       const uint8_t *x, size_t xs, int nt, float *y,              \
+                                       int64_t ldy) {                                              \
+        (nt < SPLIT_NT ? g_##TAB##_dec[T] : g_##TAB##_pp[T])(K, w, ws, nr, x, xs, nt, y, ldy);     \
     }
-SPLIT_GEMM(LMC_TYPE_F32)
-SPLIT_GEMM(LMC_TYPE_F16)
-SPLIT_GEMM(LMC_TYPE_BF16)
-SPLIT_GEMM(LMC_TYPE_Q4_0)
-SPLIT_GEMM(LMC_TYPE_Q4_K)
-SPLIT_GEMM(LMC_TYPE_Q5_K)
-SPLIT_GEMM(LMC_TYPE_Q6_K)
+static kern_gemm_fn g_zen4_dec[LMC_TYPE_COUNT], g_zen4_pp[LMC_TYPE_COUNT];
+SPLIT_GEMM(zen4, LMC_TYPE_F32)
+SPLIT_GEMM(zen4, LMC_TYPE_F16)
+SPLIT_GEMM(zen4, LMC_TYPE_BF16)
+SPLIT_GEMM(zen4, LMC_TYPE_Q4_0)
+SPLIT_GEMM(zen4, LMC_TYPE_Q4_K)
+SPLIT_GEMM(zen4, LMC_TYPE_Q5_K)
+SPLIT_GEMM(zen4, LMC_TYPE_Q6_K)
 
 static void fill_zen4(kern_table *t) {
     static const struct {
         uint32_t type;
         kern_gemm_fn fn;
         const kern_table *dec; /* where decode comes from */
-    } split[] = {{LMC_TYPE_F32, gemm_split_LMC_TYPE_F32, &g_avx2np},
-                 {LMC_TYPE_F16, gemm_split_LMC_TYPE_F16, &g_avx2np},
-                 {LMC_TYPE_BF16, gemm_split_LMC_TYPE_BF16, &g_avx2np},
-                 {LMC_TYPE_Q4_0, gemm_split_LMC_TYPE_Q4_0, &g_avx512np},
-                 {LMC_TYPE_Q4_K, gemm_split_LMC_TYPE_Q4_K, &g_avx512np},
-                 {LMC_TYPE_Q5_K, gemm_split_LMC_TYPE_Q5_K, &g_avx512np},
-                 {LMC_TYPE_Q6_K, gemm_split_LMC_TYPE_Q6_K, &g_avx512np}};
+    } split[] = {{LMC_TYPE_F32, gemm_split_zen4_LMC_TYPE_F32, &g_avx2np},
+                 {LMC_TYPE_F16, gemm_split_zen4_LMC_TYPE_F16, &g_avx2np},
+                 {LMC_TYPE_BF16, gemm_split_zen4_LMC_TYPE_BF16, &g_avx2np},
+                 {LMC_TYPE_Q4_0, gemm_split_zen4_LMC_TYPE_Q4_0, &g_avx512np},
+                 {LMC_TYPE_Q4_K, gemm_split_zen4_LMC_TYPE_Q4_K, &g_avx512np},
+                 {LMC_TYPE_Q5_K, gemm_split_zen4_LMC_TYPE_Q5_K, &g_avx512np},
+                 {LMC_TYPE_Q6_K, gemm_split_zen4_LMC_TYPE_Q6_K, &g_avx512np}};
     *t = g_avx512;
     t->name = "zen4";
     for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         const uint32_t ty = split[i].type;
         /* the two halves read the same activation format (both tables keep the scalar's) */
         if (split[i].dec->xfmt[ty] != g_avx512.xfmt[ty] || !split[i].dec->gemm[ty]) continue;
-        g_split_dec[ty] = split[i].dec->gemm[ty];
-        g_split_pp[ty] = g_avx512.gemm[ty];
+        g_zen4_dec[ty] = split[i].dec->gemm[ty];
+        g_zen4_pp[ty] = g_avx512.gemm[ty];
         t->gemm[ty] = split[i].fn;
     }
+}
+
+/* --- the Zen 3 table: avx2, with the larger tiles of kernels_zen3_avx2.c for some types ----------
+ * Zen 3 (AMD family 25 without AVX-512; the 2-core EPYC Milan VM, model 1) is compute-bound in
+ * prompts and in the decode of Q4_0 and Q6_K, where the avx2 table's tiles leave pipes idle
+ * (kernels_zen3_avx2.c has the measurements). Its hardware prefetcher, unlike Zen 4's, gains from
+ * the software prefetches, so the avx2 kernels keep them. Q8_0 (prompt 2x4; decode the same
+ * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) come from zen3_tiles; Q4_K/Q5_K prompts too, their
+ * decode from avx2 (one row per tile: 2 rows were slower); every other type as avx2 (the float
+ * types too: zen3_tiles' 3-row F16 tile was slower in the model's prompt). */
+static kern_gemm_fn g_zen3_dec[LMC_TYPE_COUNT], g_zen3_pp[LMC_TYPE_COUNT];
+SPLIT_GEMM(zen3, LMC_TYPE_Q4_K)
+SPLIT_GEMM(zen3, LMC_TYPE_Q5_K)
+
+static void fill_zen3(kern_table *t) {
+    static const uint32_t whole[] = {LMC_TYPE_Q8_0, LMC_TYPE_Q4_0, LMC_TYPE_Q6_K};
+    *t = g_avx2;
+    t->name = "zen3";
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
+        t->gemm[whole[i]] = g_zen3_tiles.gemm[whole[i]];
+    g_zen3_dec[LMC_TYPE_Q4_K] = g_avx2.gemm[LMC_TYPE_Q4_K];
+    g_zen3_pp[LMC_TYPE_Q4_K] = g_zen3_tiles.gemm[LMC_TYPE_Q4_K];
+    t->gemm[LMC_TYPE_Q4_K] = gemm_split_zen3_LMC_TYPE_Q4_K;
+    g_zen3_dec[LMC_TYPE_Q5_K] = g_avx2.gemm[LMC_TYPE_Q5_K];
+    g_zen3_pp[LMC_TYPE_Q5_K] = g_zen3_tiles.gemm[LMC_TYPE_Q5_K];
+    t->gemm[LMC_TYPE_Q5_K] = gemm_split_zen3_LMC_TYPE_Q5_K;
 }
 
 /* the types whose kernels come from avx2np when Zen 4 is forced onto AVX2 */
@@ -478,9 +508,16 @@ static int cpu_is_zen4(void) {
     return !strcmp(g_cpu_vendor, "AuthenticAMD") && g_cpu_family == 25 && g_avx512.name;
 }
 
+/* AMD family 25 with AVX2 but not the AVX-512 set kern_init asks for: Zen 3 */
+static int cpu_is_zen3(void) {
+    return !strcmp(g_cpu_vendor, "AuthenticAMD") && g_cpu_family == 25 && g_avx2.name &&
+           !g_avx512.name;
+}
+
 /* The table for this CPU when LMC_KERNELS does not choose: by features, then microarchitecture. */
 static const kern_table *kern_default(void) {
     if (g_zen4.name && cpu_is_zen4()) return &g_zen4;
+    if (g_zen3.name && cpu_is_zen3()) return &g_zen3;
     if (g_avx512.name) return &g_avx512;
     if (g_avx2.name) return &g_avx2;
     return &kern_table_scalar;
@@ -503,6 +540,8 @@ static void kern_init(void) {
     if (avx512) kern_fill_avx512(&g_avx512);
     if (avx512) kern_fill_avx512np(&g_avx512np);
     if (avx512) fill_zen4(&g_zen4);
+    if (avx2) kern_fill_zen3_avx2(&g_zen3_tiles);
+    if (avx2) fill_zen3(&g_zen3); /* before Zen 4's avx2 changes below: on Zen 3 there are none */
     /* Zen 4 forced onto AVX2 (LMC_KERNELS=avx2): the float types and K-quants from avx2np too */
     if (avx2 && cpu_is_zen4())
         for (size_t i = 0; i < sizeof k_zen4_np / sizeof k_zen4_np[0]; i++)

@@ -4,21 +4,31 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define KERN_VNNI 0
 #define KERN_512 0
-#ifndef KERN_FILL /* kernels_np_avx2.c compiles this file again under other names */
+#ifndef KERN_FILL /* kernels_np_avx2.c and kernels_zen3_avx2.c compile this file again */
 #define KERN_FILL kern_fill_avx2
 #define KERN_NAME "avx2"
+#define KERN_FIRST_BUILD 1 /* the exact path's helpers below: in this build only */
 #endif
+/* tile sizes (kernels_x86.h); kernels_zen3_avx2.c sets its own */
+#ifndef KNR_F
 #define KNR_F 2
+#endif
 #define KNT_F 4
+#ifndef KNR
 #define KNR 2
+#endif
 #define KNT 4
+#ifndef KNR_K
 #define KNR_K 1
+#endif
 #define KNT_K 4
+#ifndef KNR_8
 #define KNR_8 1
+#endif
 #define KNT_8 4
 #include "kernels_x86.h"
 
-#if !KERN_NOPF /* the exact path's helpers: once */
+#ifdef KERN_FIRST_BUILD /* the exact path's helpers: once */
 /* --- exact dequantization for cpu_matmul's exact path --------------------------------------------
  * The values lmc_dequantize gives, bit for bit (F16C converts every finite, infinite and subnormal
  * half exactly; q * d is exact in f32 for these block types, so the order does not matter), only
@@ -152,5 +162,5 @@ void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot) {
     xdot[LMC_TYPE_Q8_0] = xdot_q8_0;
     xdot[LMC_TYPE_Q4_0] = xdot_q4_0;
 }
-#endif /* !KERN_NOPF */
+#endif /* KERN_FIRST_BUILD */
 #endif
