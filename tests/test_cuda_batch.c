@@ -5,8 +5,8 @@
  * the CPU backend (LMC_KERNELS=ref: f32 activations). Steps of up to LMC_CUDA_BATCH_MV tokens
  * (batched mat-vecs on f32 activations) by NMSE <= 1e-6, longer ones (the tensor-core product or
  * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Three passes:
- * BATCH_MV 16 (both paths of small steps), the default (8, cuBLAS above it) and BATCH_MV 2 with
- * LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product, opt-in). Skips without the
+ * BATCH_MV 16 (both paths of small steps), BATCH_MV 8 with cuBLAS above it (the old default) and
+ * the default, BATCH_MV 2 with LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product). Skips without the
  * CUDA build, a GPU or ../shared. */
 #include "testutil.h"
 #include <math.h>
@@ -274,8 +274,8 @@ int main(void) {
         return 77;
     }
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
-     * steps are checked; pass 2: the default (8, cuBLAS GEMMs above); pass 3: 2 with the
-     * tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
+     * steps are checked; pass 2: 8, cuBLAS GEMMs above (the old default); pass 3: the
+     * default, 2 with the tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
     const int bmv[] = {16, 8, 2};
     const char *mma[] = {"0", "0", "1"};
     for (int k = 0; k < 3; k++) {
