@@ -6,8 +6,8 @@
  * (batched mat-vecs on f32 activations) by NMSE <= 1e-6, longer ones (the tensor-core product or
  * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Three passes:
  * BATCH_MV 16 (both paths of small steps), BATCH_MV 8 with cuBLAS above it (the old default) and
- * the default, BATCH_MV 2 with LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product). Skips without the
- * CUDA build, a GPU or ../shared. */
+ * the default, BATCH_MV 2 with LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product).
+ * Skips without the CUDA build, a GPU or ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -275,7 +275,8 @@ int main(void) {
     }
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
      * steps are checked; pass 2: 8, cuBLAS GEMMs above (the old default); pass 3: the
-     * default, 2 with the tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
+     * default, 2 with the tensor-core product for steps of 3+ tokens. A row's tolerance follows its
+     * step's size. */
     const int bmv[] = {16, 8, 2};
     const char *mma[] = {"0", "0", "1"};
     for (int k = 0; k < 3; k++) {
