@@ -47,6 +47,8 @@ def main():
     for arch in (a.arch, "llama"):
         c = dict(name=f"bench-{arch}", arch=arch, embd=a.embd, heads=a.heads, kv_heads=a.kv_heads,
                  ff=a.ff, layers=a.layers, tied=False, seed=42)
+        if arch.startswith("gemma"):
+            c["n_swa"] = 512  # llama.cpp requires the window key for gemma3 (Gemma 3's own is 512)
         f32 = os.path.join(a.work, f"bench-{arch}-F32.gguf")
         if not os.path.exists(f32):
             fam.write_model(c, f32, "F32")
