@@ -488,16 +488,21 @@ SPLIT_GEMM(zen3, LMC_TYPE_Q5_K)
 
 static void fill_zen3(kern_table *t) {
     static const uint32_t whole[] = {LMC_TYPE_Q8_0, LMC_TYPE_Q4_0, LMC_TYPE_Q6_K};
+    static const struct {
+        uint32_t type;
+        kern_gemm_fn fn;
+    } split[] = {{LMC_TYPE_Q4_K, gemm_split_zen3_LMC_TYPE_Q4_K},
+                 {LMC_TYPE_Q5_K, gemm_split_zen3_LMC_TYPE_Q5_K}};
     *t = g_avx2;
     t->name = "zen3";
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
         t->gemm[whole[i]] = g_zen3_tiles.gemm[whole[i]];
-    g_zen3_dec[LMC_TYPE_Q4_K] = g_avx2.gemm[LMC_TYPE_Q4_K];
-    g_zen3_pp[LMC_TYPE_Q4_K] = g_zen3_tiles.gemm[LMC_TYPE_Q4_K];
-    t->gemm[LMC_TYPE_Q4_K] = gemm_split_zen3_LMC_TYPE_Q4_K;
-    g_zen3_dec[LMC_TYPE_Q5_K] = g_avx2.gemm[LMC_TYPE_Q5_K];
-    g_zen3_pp[LMC_TYPE_Q5_K] = g_zen3_tiles.gemm[LMC_TYPE_Q5_K];
-    t->gemm[LMC_TYPE_Q5_K] = gemm_split_zen3_LMC_TYPE_Q5_K;
+    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) { /* decode avx2, prompt tiles */
+        const uint32_t ty = split[i].type;
+        g_zen3_dec[ty] = g_avx2.gemm[ty];
+        g_zen3_pp[ty] = g_zen3_tiles.gemm[ty];
+        t->gemm[ty] = split[i].fn;
+    }
 }
 
 /* the types whose kernels come from avx2np when Zen 4 is forced onto AVX2 */

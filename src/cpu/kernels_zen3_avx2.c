@@ -8,11 +8,11 @@
  * 4-row 16.1 (1 thread 9.1 -> 10.5), Q6_K 1-row 10 -> 2-row 13 (more rows share the activation
  * loads); Q4_K kept its 1-row decode (2 rows: 20 -> 17), which kernels.c takes from the avx2 table.
  * The prefetches stay: on Zen 3, unlike Zen 4, they help (Q8_0 decode 19 -> 23 GB/s, Q4_K 17 ->
- * 20). The float tiles (3 rows) are compiled but not used: in the model's prompt (lmc bench pp64,
- * F16) they were 15-20% slower than avx2's 2-row tile, whatever the microbenchmark said. */
+ * 20). The float types keep avx2's 2-row tile (its KNR_F): a 3-row tile, faster in the
+ * microbenchmark, was 15-20% slower in the model's prompt (lmc bench pp64, F16), and kernels.c's
+ * zen3 table takes the float types from avx2 anyway. */
 #define KERN_FILL kern_fill_zen3_avx2
 #define KERN_NAME "zen3_tiles"
-#define KNR_F 3 /* 12 accumulators + 3 weight vectors + 1 activation: the 16 ymm registers */
 #define KNR_8 2
 #define KNR 4
 #define KNR_K 2

@@ -39,8 +39,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 2;
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
-    const char *mma = getenv("LMC_CUDA_MMA");
-    t.mma = !(mma && mma[0] == '0');
+    t.mma = on_unless_0("LMC_CUDA_MMA");
     const char *prof = getenv("LMC_CUDA_PROFILE");
     t.prof = prof && prof[0] == '1';
 
