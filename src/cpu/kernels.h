@@ -106,6 +106,11 @@ void kern_fill_avx512(kern_table *t);
 void kern_fill_avx2np(kern_table *t);    /* kernels_np_avx2.c: avx2 without software prefetch */
 void kern_fill_avx512np(kern_table *t);  /* kernels_np_avx512.c: avx512 likewise (decode) */
 void kern_fill_zen3_avx2(kern_table *t); /* kernels_zen3_avx2.c: avx2 with larger tiles */
+/* kernels_panel_avx2.c: replaces the gemms of F32, F16, BF16, Q8_0 and Q4_0 with prompt kernels
+ * over weight panels packed at run time (for batches of several tokens; same activation formats) */
+void kern_fill_panel_avx2(kern_table *t);
+/* kernels_avx2.c: kern_quantize_x for KX_Q8_0 / KX_Q8_K, the same bytes (where the CPU has AVX2) */
+void kern_quantize_x_avx2(kern_xfmt f, const float *x, uint8_t *dst, int64_t K);
 void kern_fill_dequant_avx2(kern_deq_fn *deq,
                             kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
 
