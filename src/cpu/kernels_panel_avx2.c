@@ -1,9 +1,9 @@
-/* kernels_panel_avx2.c — prompt gemms (several tokens) over weight panels packed at run time, AVX2 +
- * FMA + F16C: the zen3 table's prompt kernels for F32, F16, BF16, Q8_0 and Q4_0 (kernels.c; decode
- * keeps the row kernels of kernels_avx2.c). The GGUF rows stay as they are in memory; each call
- * copies a few rows at a time into a small row-interleaved panel on the stack, converted once and
- * then used for every token of the batch, so the conversion is paid once per weight per call, not
- * once per token tile, and a panel lane is a weight row, so results leave the registers without
+/* kernels_panel_avx2.c — prompt gemms (several tokens) over weight panels packed at run time, AVX2
+ * + FMA + F16C: the zen3 table's prompt kernels for F32, F16, BF16, Q8_0 and Q4_0 (kernels.c;
+ * decode keeps the row kernels of kernels_avx2.c). The GGUF rows stay as they are in memory; each
+ * call copies a few rows at a time into a small row-interleaved panel on the stack, converted once
+ * and then used for every token of the batch, so the conversion is paid once per weight per call,
+ * not once per token tile, and a panel lane is a weight row, so results leave the registers without
  * horizontal sums.
  *
  *  - Float types and Q8_0 (exact f32 activations): 16 rows x 256 columns of weights as f32, stored
@@ -29,13 +29,13 @@
 #define KINLINE static inline __attribute__((always_inline))
 
 enum {
-    FP_R = 16,  /* float panel: rows */
-    FP_K = 256, /* float panel: columns */
-    FP_T = 6,   /* float register tile: tokens (x 16 rows) */
-    FP_RC = 128, /* rows per chunk of the panel walk (gemm_fpanel) */
-    Q4_R = 8,   /* Q4_0 panel: rows */
-    Q4_B = 64,  /* Q4_0 panel: blocks of 32 columns */
-    Q4_T = 4,   /* Q4_0 register tile: tokens (x 8 rows) */
+    FP_R = 16,             /* float panel: rows */
+    FP_K = 256,            /* float panel: columns */
+    FP_T = 6,              /* float register tile: tokens (x 16 rows) */
+    FP_RC = 128,           /* rows per chunk of the panel walk (gemm_fpanel) */
+    Q4_R = 8,              /* Q4_0 panel: rows */
+    Q4_B = 64,             /* Q4_0 panel: blocks of 32 columns */
+    Q4_T = 4,              /* Q4_0 register tile: tokens (x 8 rows) */
     Q4_BB = 8 * 32 + 8 * 4 /* bytes of one packed Q4_0 block: 8 code vectors, 8 f32 scales */
 };
 
@@ -180,12 +180,24 @@ KINLINE void fp_tile(const int NT, const float *P, int kc, const uint8_t *x, siz
 static void fp_tile_n(int nt, const float *P, int kc, const uint8_t *x, size_t xs, float *y,
                       int64_t ldy, int first) {
     switch (nt) {
-    case 1: fp_tile(1, P, kc, x, xs, y, ldy, first); break;
-    case 2: fp_tile(2, P, kc, x, xs, y, ldy, first); break;
-    case 3: fp_tile(3, P, kc, x, xs, y, ldy, first); break;
-    case 4: fp_tile(4, P, kc, x, xs, y, ldy, first); break;
-    case 5: fp_tile(5, P, kc, x, xs, y, ldy, first); break;
-    default: fp_tile(6, P, kc, x, xs, y, ldy, first); break;
+    case 1:
+        fp_tile(1, P, kc, x, xs, y, ldy, first);
+        break;
+    case 2:
+        fp_tile(2, P, kc, x, xs, y, ldy, first);
+        break;
+    case 3:
+        fp_tile(3, P, kc, x, xs, y, ldy, first);
+        break;
+    case 4:
+        fp_tile(4, P, kc, x, xs, y, ldy, first);
+        break;
+    case 5:
+        fp_tile(5, P, kc, x, xs, y, ldy, first);
+        break;
+    default:
+        fp_tile(6, P, kc, x, xs, y, ldy, first);
+        break;
     }
 }
 
@@ -197,8 +209,8 @@ typedef void (*fp_pack_fn)(const uint8_t *w, size_t ws, int rows, int64_t k0, in
  * sums (y, 32 KB) too; walking each row group over all columns instead read all activations from
  * L3 again for every 16 rows (512 KB-1.4 MB), evicting the prefetched weights. Partial groups
  * write through a small buffer so that no row past nr is touched. */
-static void gemm_fpanel(fp_pack_fn pack, size_t b32, int64_t K, const uint8_t *w, size_t ws,
-                        int nr, const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) {
+static void gemm_fpanel(fp_pack_fn pack, size_t b32, int64_t K, const uint8_t *w, size_t ws, int nr,
+                        const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) {
     _Alignas(32) float P[FP_K * FP_R];
     float tmp[FP_T * FP_R];
     for (int c0 = 0; c0 < nr; c0 += FP_RC) {
@@ -301,8 +313,8 @@ KINLINE void q4_tile(const int NT, const uint8_t *P, int nb, int64_t b0, int64_t
             const uint8_t *xr = x + (size_t)t * xs;
             const int8_t *q = XQ(xr) + 32 * (b0 + b);
             __m256i s = _mm256_maddubs_epi16(c[0], _mm256_set1_epi32(i32_at(q)));
-            _Pragma("GCC unroll 8") for (int j = 1; j < 8; j++) s =
-                _mm256_add_epi16(s, _mm256_maddubs_epi16(c[j], _mm256_set1_epi32(i32_at(q + 4 * j))));
+            _Pragma("GCC unroll 8") for (int j = 1; j < 8; j++) s = _mm256_add_epi16(
+                s, _mm256_maddubs_epi16(c[j], _mm256_set1_epi32(i32_at(q + 4 * j))));
             const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(s, ones),
                                                _mm256_set1_epi32(8 * XS(xr, K)[b0 + b]));
             a[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
@@ -315,10 +327,18 @@ KINLINE void q4_tile(const int NT, const uint8_t *P, int nb, int64_t b0, int64_t
 static void q4_tile_n(int nt, const uint8_t *P, int nb, int64_t b0, int64_t K, const uint8_t *x,
                       size_t xs, float *y, int64_t ldy, int first) {
     switch (nt) {
-    case 1: q4_tile(1, P, nb, b0, K, x, xs, y, ldy, first); break;
-    case 2: q4_tile(2, P, nb, b0, K, x, xs, y, ldy, first); break;
-    case 3: q4_tile(3, P, nb, b0, K, x, xs, y, ldy, first); break;
-    default: q4_tile(4, P, nb, b0, K, x, xs, y, ldy, first); break;
+    case 1:
+        q4_tile(1, P, nb, b0, K, x, xs, y, ldy, first);
+        break;
+    case 2:
+        q4_tile(2, P, nb, b0, K, x, xs, y, ldy, first);
+        break;
+    case 3:
+        q4_tile(3, P, nb, b0, K, x, xs, y, ldy, first);
+        break;
+    default:
+        q4_tile(4, P, nb, b0, K, x, xs, y, ldy, first);
+        break;
     }
 }
 
