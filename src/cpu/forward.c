@@ -193,6 +193,8 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     const bool swa = s->m->layers[j->layer].swa;
     const bool capped = (hp->flags & LMC_BLK_ATTN_SOFTCAP) != 0;
     float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
+    const cpu_dot_fn dot = cpu_dot_f32_fn();
+    const cpu_axpy_fn axpy = cpu_axpy_f32_fn();
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
         int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
@@ -202,7 +204,7 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
         float mx = -INFINITY;
         for (int32_t t = t0; t <= pos; t++) {
-            score[t] = cpu_dot_f32(q, kc + (size_t)t * s->kv_dim, hd) * scale;
+            score[t] = dot(q, kc + (size_t)t * s->kv_dim, hd) * scale;
             if (capped) score[t] = hp->attn_softcap * tanhf(score[t] / hp->attn_softcap);
             if (score[t] > mx) mx = score[t];
         }
@@ -216,7 +218,7 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         for (int32_t d = 0; d < hd; d++)
             out[d] = 0;
         for (int32_t t = t0; t <= pos; t++)
-            cpu_axpy_f32(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
+            axpy(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
     }
 }
 
