@@ -489,10 +489,11 @@ static void fill_zen4(kern_table *t) {
  * Zen 3 (AMD family 25 without AVX-512; the 2-core EPYC Milan VM, model 1) is compute-bound in
  * prompts and in the decode of Q4_0 and Q6_K, where the avx2 table's tiles leave pipes idle
  * (kernels_zen3_avx2.c has the measurements). Its hardware prefetcher, unlike Zen 4's, gains from
- * the software prefetches, so the avx2 kernels keep them. Q8_0 (prompt 2x4; decode the same
- * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) come from zen3_tiles; Q4_K/Q5_K prompts too, their
- * decode from avx2 (one row per tile: 2 rows were slower); every other type as avx2 (the float
- * types too: zen3_tiles' 3-row F16 tile was slower in the model's prompt). */
+ * the software prefetches, so the avx2 kernels keep them. Decode (< 4 tokens): Q8_0 (the same
+ * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) from zen3_tiles, the rest from avx2 (Q4_K/Q5_K: one
+ * row per tile, 2 rows were slower). Prompts: F32/F16/BF16/Q8_0/Q4_0 over the run-time panels of
+ * kernels_panel_avx2.c (lmc bench pp64, 2 threads, against zen3_tiles / avx2: Q4_0 +80%, Q8_0 and
+ * F16 +15-30%; docs/PERFORMANCE.md), Q4_K/Q5_K/Q6_K from zen3_tiles. */
 static kern_gemm_fn g_zen3_dec[LMC_TYPE_COUNT], g_zen3_pp[LMC_TYPE_COUNT];
 SPLIT_GEMM(zen3, LMC_TYPE_F32)
 SPLIT_GEMM(zen3, LMC_TYPE_F16)
