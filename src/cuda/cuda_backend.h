@@ -110,8 +110,8 @@ lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lm
  * lacks in why (lmc_cuda_init refuses such a model with it; an AUTO context keeps it on the CPU).
  * Needs no GPU. */
 int lmc_cuda_model_supported(const struct lmc_model *m, char *why, size_t size);
-/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: the llama
- * block only so far. Needs no GPU. */
+/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: every block
+ * the one-sequence forward runs (lmc_cuda_model_supported). Needs no GPU. */
 int lmc_cuda_model_batch_supported(const struct lmc_model *m);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.

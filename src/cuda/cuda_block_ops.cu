@@ -172,15 +172,17 @@ __device__ __forceinline__ void pair_of(bool neox, int p, int half, int *a, int 
 }
 
 // One block per token: bias, per-head RMSNorm of q and k (one warp per head), RoPE of the first
-// n_rot dims of each head, KV store.
-__global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd,
-                           int n_rot, const float *__restrict__ bias,
+// n_rot dims of each head, KV store. kvrow NULL: token t at position *pos0 + t, cache row the same;
+// else at pos0[t], cache row kvrow[t] (several sequences in one step, as k_rope_kv).
+__global__ void k_qkv_post(float *qkv, const int32_t *pos0, const int32_t *kvrow, int n_head,
+                           int n_head_kv, int hd, int n_rot, const float *__restrict__ bias,
                            const float *__restrict__ q_norm, const float *__restrict__ k_norm,
                            float eps, bool neox, const double *__restrict__ freq, float attn_factor,
                            float *k_cache, float *v_cache) {
     pdl_trigger(); // the attention after it may launch; it waits for this kernel's writes
     pdl_wait();    // the q/k/v mat-vec's results, and *pos0
-    const int t = blockIdx.x, pos = *pos0 + t;
+    const int t = blockIdx.x, pos = kvrow ? pos0[t] : *pos0 + t;
+    const int64_t crow = kvrow ? kvrow[t] : pos;
     const int kv_dim = n_head_kv * hd, row_n = n_head * hd + 2 * kv_dim, half = n_rot / 2;
     float *row = qkv + (int64_t)t * row_n;
     if (bias) {
@@ -218,30 +220,46 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_he
         x[ib] = a * cs.y + b * cs.x;
     }
     __syncthreads();
-    float *kc = k_cache + (int64_t)pos * kv_dim, *vc = v_cache + (int64_t)pos * kv_dim;
+    float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
         kc[i] = row[n_head * hd + i];
         vc[i] = row[n_head * hd + kv_dim + i];
     }
 }
 
+static cudaError_t qkv_post(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
+                            int n_head, int n_head_kv, int hd, int n_rot, const float *bias,
+                            const float *q_norm, const float *k_norm, float eps, bool neox,
+                            const double *freq, float attn_factor, float *k_cache, float *v_cache,
+                            cudaStream_t s) {
+    if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
+        return cudaErrorInvalidValue;
+    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
+    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, kvrow, n_head, n_head_kv, hd,
+                      n_rot, bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
+}
+
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
                           int hd, int n_rot, const float *bias, const float *q_norm,
                           const float *k_norm, float eps, bool neox, const double *freq,
                           float attn_factor, float *k_cache, float *v_cache, cudaStream_t s) {
-    if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
-        return cudaErrorInvalidValue;
-    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
-    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, n_head, n_head_kv, hd, n_rot,
-                      bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
+    return qkv_post(qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, n_rot, bias, q_norm, k_norm, eps,
+                    neox, freq, attn_factor, k_cache, v_cache, s);
 }
 
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s) {
+    return cuda_fam_qkv_rows(f, l, qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, k_cache, v_cache,
+                             s);
+}
+
+cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
+                              const int32_t *kvrow, int n_head, int n_head_kv, int hd,
+                              float *k_cache, float *v_cache, cudaStream_t s) {
     const cuda_fam_layer &D = f->L[l];
-    return cuda_qkv_post(qkv, n_tok, pos, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
-                         D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
+    return qkv_post(qkv, n_tok, pos, kvrow, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
+                    D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
 }
 
 // ---- element-wise and row-wise ops --------------------------------------------------------------

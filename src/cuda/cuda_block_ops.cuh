@@ -73,6 +73,11 @@ uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch);
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s);
+// The same for tokens of several sequences (cuda_batch.cu): token t at position pos[t], its k and
+// v into cache row kvrow[t] (as cuda_rope_kv_rows).
+cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
+                              const int32_t *kvrow, int n_head, int n_head_kv, int hd,
+                              float *k_cache, float *v_cache, cudaStream_t s);
 // The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (n_rot/2)
 // doubles; n_rot even, <= hd.
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
@@ -102,6 +107,12 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
                               int head_dim, int max_split, float *part, int *counters, float *out,
                               int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s);
+// cuda_attention_rows (cuda_batch_ops.cu: token t over cache rows kv0[t]..kvrow[t]) with a
+// layer's options; the window counts back from kvrow[t] (rows follow positions within a sequence).
+cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
+                                   const int32_t *kvrow, const float *k_cache, const float *v_cache,
+                                   int n_head, int n_head_kv, int head_dim, float *out,
+                                   const cuda_att_opts &o, cudaStream_t s);
 lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
                                   int pos0, const float *k_cache, const float *v_cache, int n_head,
                                   int n_head_kv, int head_dim, float *S, int64_t s_floats,

@@ -3,6 +3,7 @@
 #include "cuda_block_ops.cuh"
 #include "cuda_block_ops.h"
 #include <algorithm>
+#include <vector>
 
 extern "C" {
 #include "util.h"
@@ -131,6 +132,16 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
             st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: the GEMM path did not run");
             goto done;
         }
+    } else if (gemm == 2) { // the several-sequence kernel: token t over rows 0..pos0 + t
+        std::vector<int32_t> rows(2 * (size_t)n_tok);
+        for (int t = 0; t < n_tok; t++)
+            rows[t] = 0, rows[n_tok + t] = pos0 + t;
+        cudaFree(dpos);
+        dpos = NULL;
+        TRY(op_in((void **)&dpos, rows.data(), rows.size() * 4));
+        TRYC(cuda_attention_rows_ex(dq, q_dim, n_tok, dpos, dpos + n_tok, dk, dv, n_head, n_head_kv,
+                                    hd, dy, o, 0),
+             "attention");
     } else {
         TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, dk, dv, n_head, n_head_kv, hd, max_split,
                                dpart, dcnt, dy, NULL, NULL, o, 0),

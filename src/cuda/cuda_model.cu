@@ -133,11 +133,6 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "CUDA: %d sequences need every layer on the GPU (first GPU layer is %d)",
                        n_seq, p->layer0);
-    if (n_seq > 1 && !cuda_fam_plain(m))
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA: several sequences run the llama block only so far (%s is not); use "
-                       "--parallel 1 or --device cpu",
-                       m->hp.arch);
     pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0) * n_seq;
     pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16) +
                   seqs_scratch_bytes(hp, p->n_batch, n_seq);
@@ -336,7 +331,8 @@ extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t si
 }
 
 extern "C" int lmc_cuda_model_batch_supported(const lmc_model *m) {
-    return cuda_fam_plain(m) ? 1 : 0;
+    char why[256];
+    return cuda_fam_supported(m, why, sizeof why) ? 1 : 0; // the batched step runs every variant
 }
 
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
@@ -608,40 +604,6 @@ static bool fold_on(const lmc_cuda_ctx *c) {
            !(c->fam && (c->fam->flags & LMC_BLK_POST_NORMS));
 }
 
-// The variant steps of a block (cuda_block_ops.cuh), each a no-op for the llama block.
-static const cuda_att_opts no_att = {};
-static const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].att : no_att;
-}
-// After the embedding lookup of n rows: gemma's scale.
-static cudaError_t fam_embed(lmc_cuda_ctx *c, int n) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_EMBD_SCALE)) return cudaSuccess;
-    return cuda_scale(c->h, (int64_t)n * c->hp.n_embd, c->fam->embd_scale, c->st);
-}
-// After the output mat-vec: gemma2's final soft-cap.
-static cudaError_t fam_logits(lmc_cuda_ctx *c) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
-    return cuda_softcap(c->logits, c->hp.n_vocab, c->fam->final_softcap, c->st);
-}
-// Where a block's output goes before the residual: c->h directly, or the variant's scratch when a
-// post-norm follows (fam_post then adds it).
-static float *fam_out(lmc_cuda_ctx *c, const float *post) {
-    return post ? c->fam->tmp : c->h;
-}
-static const float *post_attn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].attn_post : NULL;
-}
-static const float *post_ffn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].ffn_post : NULL;
-}
-static cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
-    if (!post) return cudaSuccess;
-    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
-}
-static bool fam_gelu(const lmc_cuda_ctx *c) {
-    return c->fam && c->fam->gelu;
-}
-
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
 // that read the normed h, quantized by them where they take 8-bit blocks), the sum of squares into
 // *ss.
@@ -793,7 +755,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
         TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, ein, hq), "matvec output");
-        TRYC(fam_logits(c), "soft-cap");
+        TRYC(fam_logits(c, c->logits, 1), "soft-cap");
     }
 done:
     return st;
@@ -870,7 +832,7 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                       c->x32, NULL, s),
          "rmsnorm");
     TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
-    TRYC(fam_logits(c), "soft-cap");
+    TRYC(fam_logits(c, c->logits, 1), "soft-cap");
 done:
     return st;
 }
