@@ -243,8 +243,7 @@ extern "C" lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const i
          "copy");
     cuda_prof_step_begin(c->prof);
     cuda_prof_mark(c->prof, PP_EMBED, c->st);
-    TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st), "embedding");
-    TRYC(fam_embed(c, n), "embedding scale");
+    TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st, fam_embd_scale(c)), "embedding");
     TRY(run_layers(c, n, gemm, runs, observe_row, dump));
     cuda_prof_mark(c->prof, PP_LOGITS, c->st);
     if (n_want > 0)

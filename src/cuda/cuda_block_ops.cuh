@@ -91,6 +91,13 @@ cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row,
 // h[t] += RMSNorm(y[t]) * w for n_tok rows of n (a post-attention / post-FFN norm).
 cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok, float eps,
                                float *h, cudaStream_t s);
+// The decode step's post-norm and the RMSNorm after it in one kernel (gemma): h[t] +=
+// RMSNorm(y[t]) * wp, then out32[t] = RMSNorm(h[t]) * wn, and its 8-bit blocks into oq/ods when oq
+// is set (n % 32 == 0), for n_tok rows of n. Same arithmetic as cuda_post_norm_add followed by
+// cuda_rmsnorm(_q8); launched with PDL.
+cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,
+                                    int n_tok, float eps, float *h, float *out32, int8_t *oq,
+                                    float2 *ods, cudaStream_t s);
 // x *= a (the embedding scale), n values.
 cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
 // x = cap * tanh(x / cap), n values (the final logit soft-cap).

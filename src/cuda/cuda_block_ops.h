@@ -25,6 +25,12 @@ lmc_status lmc_cuda_op_gated_act(int gelu, const float *g, const float *u, int32
 /* h[t] += rmsnorm(y[t]) * w for n_tok rows of n. */
 lmc_status lmc_cuda_op_post_norm_add(const float *y, const float *w, int32_t n, int32_t n_tok,
                                      float eps, float *h);
+/* The fused form the decode step runs: h[t] += rmsnorm(y[t]) * wp, then out[t] = rmsnorm(h[t]) * wn
+ * for n_tok rows of n; with q and d set (n % 32 == 0) also out's 8-bit blocks: codes q (n_tok * n)
+ * and scales d (n_tok * n / 32). */
+lmc_status lmc_cuda_op_post_norm_add_norm(const float *y, const float *wp, const float *wn,
+                                          int32_t n, int32_t n_tok, float eps, float *h, float *out,
+                                          int8_t *q, float *d);
 /* x = cap * tanh(x / cap) (cap > 0), or x *= scale (cap == 0), in place. */
 lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale);
 /* Attention of n_tok queries q (n_tok, n_head * hd) at positions pos0.. over keys/values

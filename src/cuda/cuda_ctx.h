@@ -97,12 +97,16 @@ static const cuda_att_opts cuda_no_att = {};
 static inline const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
     return c->fam ? c->fam->L[l].att : cuda_no_att;
 }
-// After the embedding lookup of n rows: gemma's scale.
-static inline cudaError_t fam_embed(lmc_cuda_ctx *c, int n) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_EMBD_SCALE)) return cudaSuccess;
-    return cuda_scale(c->h, (int64_t)n * c->hp.n_embd, c->fam->embd_scale, c->st);
+// The embedding scale the lookup applies (gemma; 1: none).
+static inline float fam_embd_scale(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_EMBD_SCALE) ? c->fam->embd_scale : 1.f;
 }
-// After the output matrix, rows of n_vocab logits: gemma2's final soft-cap.
+// The final logit soft-cap an output mat-vec applies in its epilogue (gemma2; 0: none).
+static inline float fam_final_softcap(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_FINAL_SOFTCAP) ? c->fam->final_softcap : 0.f;
+}
+// After an output product of rows of n_vocab logits that has no soft-cap epilogue (the GEMM of
+// several rows): gemma2's final soft-cap.
 static inline cudaError_t fam_logits(lmc_cuda_ctx *c, float *logits, int rows) {
     if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
     return cuda_softcap(logits, (int64_t)rows * c->hp.n_vocab, c->fam->final_softcap, c->st);
