@@ -10,8 +10,8 @@
  * their committed weight types, plus F16 copies this test writes) with 1, 3 and 8 sequences in
  * staggered prompt chunks next to decode tokens (greedy ids equal where the reference's top-2
  * margin is at least 0.05, as test_cuda_families). Three passes: BATCH_MV 16 (both paths of small
- * steps), the default (8, cuBLAS above it) and BATCH_MV 2 with LMC_CUDA_MMA=1 (steps of 3+ tokens
- * through the tensor-core product, opt-in). Skips without the CUDA build or a GPU; the llama part
+ * steps), BATCH_MV 8 with cuBLAS above it (the old default) and the default, BATCH_MV 2 with
+ * LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product). Skips without the CUDA build or a GPU; the llama part
  * without ../shared. */
 #include "testutil.h"
 #include <math.h>
@@ -471,8 +471,8 @@ int main(void) {
     CHECK(have_dir, "cannot make a temporary folder %s", dir);
     if (have_dir) make_f16(src, dir);
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
-     * steps are checked; pass 2: the default (8, cuBLAS GEMMs above); pass 3: 2 with the
-     * tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
+     * steps are checked; pass 2: 8, cuBLAS GEMMs above (the old default); pass 3: the default,
+     * 2 with the tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
     const int bmv[] = {16, 8, 2};
     const char *mma[] = {"0", "0", "1"};
     for (int k = 0; k < 3; k++) {

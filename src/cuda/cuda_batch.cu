@@ -1,7 +1,7 @@
 // cuda_batch.cu — several sequences in one forward step (lmc_cuda_forward_batch): tokens of any
 // sequences, each at its own position, prompt chunks next to single decode tokens. Sequence s owns
 // cache rows [s n_ctx, (s+1) n_ctx) of every layer (a contiguous region per sequence; paged blocks
-// are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 8, at most CUDA_MVB_MAX) run
+// are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most CUDA_MVB_MAX) run
 // through batched mat-vecs on f32 activations, longer ones on f16 operands: up to CUDA_MMA_MAX
 // tokens through the tensor-core product (cuda_matmul_mma.cu) where the type has it, else the
 // dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence (runs

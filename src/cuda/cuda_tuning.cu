@@ -32,14 +32,15 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     const char *skip = getenv("LMC_CUDA_SKIP");
     t.skip = skip ? atoi(skip) : 0;
     const char *bmv = getenv("LMC_CUDA_BATCH_MV");
-    /* 8 and cuBLAS above it: the defaults the CUDA suites have run. The tensor-core product (MMA)
-     * is faster at 3..64 tokens but waits, opt-in, for its first run of the CUDA suites. */
-    t.batch_mv = bmv ? atoi(bmv) : 8;
-    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 8;
+    /* 2, and the tensor-core product (MMA) for steps of 3..64 tokens: 1.6-3.1x the old default
+     * (8, cuBLAS above it) at 4..32 sequences (7B Q4_K_M, H200, docs/PERFORMANCE.md); both ran
+     * through the CUDA suites (test_cuda_batch's passes 2 and 3). */
+    t.batch_mv = bmv ? atoi(bmv) : 2;
+    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 2;
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
     const char *mma = getenv("LMC_CUDA_MMA");
-    t.mma = mma && mma[0] == '1';
+    t.mma = !(mma && mma[0] == '0');
     const char *prof = getenv("LMC_CUDA_PROFILE");
     t.prof = prof && prof[0] == '1';
 

@@ -19,17 +19,16 @@
  *                                                           of its own, not folded into mat-vecs
  *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
  *                                                           attention kernel, not cuBLAS
- *  LMC_CUDA_BATCH_MV   0..16       8               context  several sequences: steps of at most
+ *  LMC_CUDA_BATCH_MV   0..16       2               context  several sequences: steps of at most
  *                                                           this many tokens through batched
  *                                                           mat-vecs, longer ones through the
  *                                                           tensor-core products / GEMMs (7B
  *                                                           Q4_K_M, H100, tg x4: mma 588 t/s,
  *                                                           mat-vecs 377; x8: 1129, 465)
- *  LMC_CUDA_MMA        1           off             context  1: those longer steps (<= 64 tokens)
- *                                                           through the tensor-core product
- *                                                           instead of dequantize + cuBLAS
- *                                                           (opt-in until the CUDA suites have
- *                                                           run it; with LMC_CUDA_BATCH_MV=2)
+ *  LMC_CUDA_MMA        0           on              context  0: those longer steps (<= 64 tokens)
+ *                                                           through dequantize + cuBLAS instead
+ *                                                           of the tensor-core product (the old
+ *                                                           default, with LMC_CUDA_BATCH_MV=8)
  *  LMC_CUDA_PROFILE    1           off             context  1: several-sequence steps timed per
  *                                                           part (cudaEvents), summed per step
  *                                                           size, printed to stderr at the
@@ -75,7 +74,7 @@ typedef struct cuda_tuning {
     int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
     int batch_mv; /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     int batch_q8; /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
-    int mma;      /* LMC_CUDA_MMA: 1 the tensor-core small-batch products, 0 (default) cuBLAS */
+    int mma;      /* LMC_CUDA_MMA: 1 (default) the tensor-core small-batch products, 0 cuBLAS */
     int prof;     /* LMC_CUDA_PROFILE: 1 times the several-sequence step's parts */
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
