@@ -78,8 +78,8 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
 #ifdef LMC_WITH_CUDA
     /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
      * the first ones stay on the CPU), for a model whose block the GPU forward implements; several
-     * sequences run on the GPU only with every layer there and the llama block (partial offload
-     * is one sequence; lmc serve says which device runs the batches and why) */
+     * sequences run on the GPU only with every layer there (partial offload is one sequence;
+     * lmc serve says which device runs the batches and why) */
     char why[768];
     if (p->device == LMC_DEVICE_AUTO)
         p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 &&

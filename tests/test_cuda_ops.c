@@ -1,13 +1,14 @@
 /* test_cuda_ops.c — every CUDA op against an independent CPU reference on random inputs of several
  * shapes: mat-vec and GEMM per weight type (reference: lmc_dequantize, sums in double), dequantize,
- * RMSNorm, RoPE, SwiGLU, split-context attention. Skips (77) without the CUDA build or without a
- * GPU. */
+ * RMSNorm, RoPE, SwiGLU, the family epilogues of the mat-vec (GeGLU, soft-cap), split-context
+ * attention. Skips (77) without the CUDA build or without a GPU. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/forward.h"
 #include "quant.h"
 #include "util.h"
 #ifdef LMC_WITH_CUDA
@@ -543,6 +544,55 @@ static void test_matvec_q8(uint32_t type, int64_t rows, int64_t cols) {
     free(refq);
 }
 
+/* The model families' epilogues of the decode mat-vec (gemma: GELU-tanh of interleaved gate/up
+ * rows, the final logit soft-cap; SiLU as the llama path) against the unfused reference: the same
+ * mat-vec's plain store (same kernel, same sums), then the CPU op (cpu_geglu_tanh, cpu_swiglu,
+ * cpu_softcap). f32 activations, or 8-bit ones (q8). rows even. */
+static void test_matvec_epi(uint32_t type, int64_t rows, int64_t cols, int q8) {
+    const char *name = lmc_type_name(type);
+    void *w = random_weights(type, rows, cols);
+    float *x = malloc(4 * cols), *y = malloc(4 * rows), *ref = malloc(4 * rows),
+          *out = malloc(4 * rows), *g = malloc(4 * rows), *u = malloc(4 * rows);
+    for (int64_t i = 0; i < cols; i++)
+        x[i] = rnd_f() * 2;
+    lmc_status st = q8 ? lmc_cuda_op_matvec_q8(type, w, rows, cols, x, y)
+                       : lmc_cuda_op_matvec(type, w, rows, cols, x, y);
+    CHECK(st == LMC_OK, "%s matvec: %s", name, lmc_last_error());
+    float amax = 0.f;
+    for (int64_t r = 0; r < rows; r++)
+        amax = fmaxf(amax, fabsf(y[r]));
+    for (int gated = 0; gated <= 2; gated++) {
+        const int64_t n = gated ? rows / 2 : rows;
+        const float cap = gated ? 0.f : 0.5f * amax; /* half the outputs well into the cap */
+        if (gated) {
+            for (int64_t i = 0; i < n; i++)
+                g[i] = y[2 * i], u[i] = y[2 * i + 1];
+            (gated == 2 ? cpu_geglu_tanh : cpu_swiglu)(g, u, ref, n);
+        } else {
+            memcpy(ref, y, 4 * (size_t)rows);
+            cpu_softcap(ref, rows, cap);
+        }
+        for (int64_t i = 0; i < n; i++)
+            out[i] = NAN;
+        st = lmc_cuda_op_matvec_epi(type, w, rows, cols, x, q8, gated, cap, out);
+        CHECK(st == LMC_OK, "%s matvec_epi: %s", name, lmc_last_error());
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double d = (double)out[i] - ref[i];
+            num += d * d;
+            den += (double)ref[i] * ref[i];
+        }
+        const double e = den > 0 ? num / den : num;
+        CHECK(e <= 1e-10, "%s %lldx%lld q8 %d matvec epilogue %s NMSE %g vs unfused", name,
+              (long long)rows, (long long)cols, q8,
+              gated == 2 ? "geglu"
+              : gated    ? "swiglu"
+                         : "softcap",
+              e);
+    }
+    free(w), free(x), free(y), free(ref), free(out), free(g), free(u);
+}
+
 /* The quantizer alone must equal the CPU twin bit for bit. Fused into RMSNorm, the normed values
  * differ from the CPU's double-precision norm in the last bits, so codes may move by one at near
  * ties and the dequantized output must sit within twice the rounding's own NMSE of the exact normed
@@ -727,6 +777,18 @@ int main(void) {
     for (size_t t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+    /* the family epilogues: gate/up pairs (even rows), every path a gemma matrix may take */
+    const int64_t eshapes[][2] = {{34, 256}, {302, 4096}, {18, 14336}};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t t = 0; t < 4; t++) {
+            test_matvec_epi(q8types[t], eshapes[s][0], eshapes[s][1], 1);
+            test_matvec_epi(q8types[t], eshapes[s][0], eshapes[s][1], 0);
+        }
+        test_matvec_epi(LMC_TYPE_F16, eshapes[s][0], eshapes[s][1], 0);
+        test_matvec_epi(LMC_TYPE_F32, eshapes[s][0], eshapes[s][1], 0);
+        test_matvec_epi(LMC_TYPE_BF16, eshapes[s][0], eshapes[s][1], 0);
+    }
+    test_matvec_epi(LMC_TYPE_F32, 64, 172, 0); /* the plain kernel of float rows */
     /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x
      * chunks in flight of the coalesced ones) on the same checks: F16 through the f32 path, the
      * 8-bit types. Kernel switches are read once per process: cuda_tuning_reload takes each new
@@ -742,6 +804,9 @@ int main(void) {
             for (size_t t = 0; t < 4; t++)
                 test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
         }
+        test_matvec_epi(LMC_TYPE_F16, 302, 4096, 0);
+        test_matvec_epi(LMC_TYPE_Q4_0, 302, 4096, 1);
+        test_matvec_epi(LMC_TYPE_Q6_K, 18, 14336, 1);
     }
     unsetenv("LMC_CUDA_COAL");
     cuda_tuning_reload();

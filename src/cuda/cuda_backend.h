@@ -27,6 +27,12 @@ int lmc_cuda_type_supported(uint32_t type);
  * contiguous. */
 lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
                               const float *x, float *y);
+/* The decode mat-vec with a model family's epilogue, on f32 activations or (q8) on 8-bit ones
+ * (types as lmc_cuda_op_matvec_q8): gated 1 or 2: rows are interleaved gate/up pairs and y[i] =
+ * act(row 2i . x) * (row 2i+1 . x) for rows / 2 outputs, act silu (1) or gelu_tanh (2); gated 0:
+ * y = softcap * tanh(W x / softcap) (softcap > 0) or W x. */
+lmc_status lmc_cuda_op_matvec_epi(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                  const float *x, int q8, int gated, float softcap, float *y);
 /* The decode path on 8-bit activations: x quantized on the device in blocks of 32 (int8 q =
  * rn(x * 127 / amax), d = amax / 127), then dp4a mat-vec. Types: Q4_0, Q8_0, Q4_K, Q6_K. */
 lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols,
@@ -110,8 +116,8 @@ lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lm
  * lacks in why (lmc_cuda_init refuses such a model with it; an AUTO context keeps it on the CPU).
  * Needs no GPU. */
 int lmc_cuda_model_supported(const struct lmc_model *m, char *why, size_t size);
-/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: the llama
- * block only so far. Needs no GPU. */
+/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: every block
+ * the one-sequence forward runs (lmc_cuda_model_supported). Needs no GPU. */
 int lmc_cuda_model_batch_supported(const struct lmc_model *m);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.

@@ -1,7 +1,8 @@
 // cuda_batch_ops.cu — kernels of the multi-sequence step (cuda_batch.cu): attention of each token
 // over its own sequence's cache rows (per-token first and last row), and the gather of the rows
 // whose logits a batch wants. RoPE with per-token positions is cuda_rope_kv_rows
-// (cuda_norm_rope.cu).
+// (cuda_norm_rope.cu), or cuda_fam_qkv_rows (cuda_block_ops.cu) for the other block variants.
+#include "cuda_block_ops.cuh"
 #include "cuda_device.cuh"
 #include <math.h>
 
@@ -10,18 +11,22 @@
 
 // Block (head h, token t), ATR_WARPS warps: warp w takes keys kv0 + w, kv0 + w + ATR_WARPS, ...;
 // its lanes split the dims (d = lane + 32 k), a key's score is a warp sum, and each warp keeps an
-// online softmax (max, sum, output); the warps' states merge in shared memory at the end.
+// online softmax (max, sum, output); the warps' states merge in shared memory at the end. The
+// layer's options (cuda_att_opts): the query scale, the score soft-cap, and the sliding window,
+// which moves the first row up to kvrow[t] - window + 1 (key positions > pos - window).
 __global__ void __launch_bounds__(ATR_WARPS * 32)
     k_attention_rows(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ kv0,
                      const int32_t *__restrict__ kvrow, const float *__restrict__ kc,
                      const float *__restrict__ vc, int n_head, int n_head_kv, int hd,
-                     float *__restrict__ out) {
+                     float *__restrict__ out, cuda_att_opts opt) {
     const int h = blockIdx.x, t = blockIdx.y;
-    const int first = kv0[t], last = kvrow[t];
+    int first = kv0[t];
+    const int last = kvrow[t];
     if (first < 0) return;
+    if (opt.window > 0) first = max(first, last - opt.window + 1);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
-    const float scale = rsqrtf((float)hd);
+    const float scale = opt.scale > 0.f ? opt.scale : rsqrtf((float)hd);
     float qr[ATR_DPL], o[ATR_DPL];
 #pragma unroll
     for (int k = 0; k < ATR_DPL; k++) {
@@ -42,6 +47,7 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1)
             s += __shfl_xor_sync(0xffffffffu, s, off);
+        if (opt.softcap > 0.f) s = opt.softcap * tanhf(s / opt.softcap);
         const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
         l = l * corr + p;
 #pragma unroll
@@ -74,14 +80,22 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
     }
 }
 
+cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
+                                   const int32_t *kvrow, const float *k_cache, const float *v_cache,
+                                   int n_head, int n_head_kv, int head_dim, float *out,
+                                   const cuda_att_opts &o, cudaStream_t s) {
+    if (head_dim > 32 * ATR_DPL) return cudaErrorInvalidValue;
+    k_attention_rows<<<dim3(n_head, n_tok), ATR_WARPS * 32, 0, s>>>(
+        q, q_stride, kv0, kvrow, k_cache, v_cache, n_head, n_head_kv, head_dim, out, o);
+    return cudaGetLastError();
+}
+
 cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
                                 const int32_t *kvrow, const float *k_cache, const float *v_cache,
                                 int n_head, int n_head_kv, int head_dim, float *out,
                                 cudaStream_t s) {
-    if (head_dim > 32 * ATR_DPL) return cudaErrorInvalidValue;
-    k_attention_rows<<<dim3(n_head, n_tok), ATR_WARPS * 32, 0, s>>>(
-        q, q_stride, kv0, kvrow, k_cache, v_cache, n_head, n_head_kv, head_dim, out);
-    return cudaGetLastError();
+    return cuda_attention_rows_ex(q, q_stride, n_tok, kv0, kvrow, k_cache, v_cache, n_head,
+                                  n_head_kv, head_dim, out, cuda_att_opts{}, s);
 }
 
 __global__ void k_gather_rows(const float *__restrict__ x, const int32_t *__restrict__ rows,

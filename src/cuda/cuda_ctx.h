@@ -88,4 +88,47 @@ struct lmc_cuda_ctx {
     char pending_msg[256];
 };
 
+// ---- the variant steps of a block (cuda_block_ops.cuh), shared by the one-sequence forward
+// (cuda_model.cu) and the several-sequence step (cuda_batch.cu); each is a no-op for the llama
+// block (c->fam NULL), which runs no launch more for them.
+
+static const cuda_att_opts cuda_no_att = {};
+// Layer l's attention options (scale, soft-cap, sliding window).
+static inline const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].att : cuda_no_att;
+}
+// The embedding scale the lookup applies (gemma; 1: none).
+static inline float fam_embd_scale(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_EMBD_SCALE) ? c->fam->embd_scale : 1.f;
+}
+// The final logit soft-cap an output mat-vec applies in its epilogue (gemma2; 0: none).
+static inline float fam_final_softcap(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_FINAL_SOFTCAP) ? c->fam->final_softcap : 0.f;
+}
+// After an output product of rows of n_vocab logits that has no soft-cap epilogue (the GEMM of
+// several rows): gemma2's final soft-cap.
+static inline cudaError_t fam_logits(lmc_cuda_ctx *c, float *logits, int rows) {
+    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
+    return cuda_softcap(logits, (int64_t)rows * c->hp.n_vocab, c->fam->final_softcap, c->st);
+}
+// Where a block's output goes before the residual: c->h directly, or the variant's scratch
+// ((n_batch, n_embd)) when a post-norm follows (fam_post then adds it).
+static inline float *fam_out(lmc_cuda_ctx *c, const float *post) {
+    return post ? c->fam->tmp : c->h;
+}
+static inline const float *post_attn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].attn_post : NULL;
+}
+static inline const float *post_ffn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].ffn_post : NULL;
+}
+// h[t] += RMSNorm(tmp[t]) * post for n rows (nothing without a post-norm).
+static inline cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
+    if (!post) return cudaSuccess;
+    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
+}
+static inline bool fam_gelu(const lmc_cuda_ctx *c) {
+    return c->fam && c->fam->gelu;
+}
+
 #endif

@@ -56,10 +56,12 @@ struct cuda_epi {
     const float *nw; /* producer side */
     float *out32;
     double *ss_out;
+    int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
+    float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
 };
 
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
- * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x). */
+ * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x) (gelu_tanh with cuda_epi.gelu). */
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
 cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi,
                             const cuda_epi &e, cudaStream_t s);
@@ -110,9 +112,10 @@ cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_e
 cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out,
                              cudaStream_t s);
 cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);
-/* out[t] = row tok[t] of W (embedding lookup), n_tok tokens, ids read on the device. */
+/* out[t] = row tok[t] of W (embedding lookup) times scale (gemma's embedding scale; 1: none),
+ * n_tok tokens, ids read on the device. */
 cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out,
-                          cudaStream_t s);
+                          cudaStream_t s, float scale = 1.f);
 /* RMSNorm of n_tok rows of n: out32 and/or out16 (either may be NULL). */
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
                          __half *out16, cudaStream_t s);

@@ -133,11 +133,6 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "CUDA: %d sequences need every layer on the GPU (first GPU layer is %d)",
                        n_seq, p->layer0);
-    if (n_seq > 1 && !cuda_fam_plain(m))
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA: several sequences run the llama block only so far (%s is not); use "
-                       "--parallel 1 or --device cpu",
-                       m->hp.arch);
     pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0) * n_seq;
     pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16) +
                   seqs_scratch_bytes(hp, p->n_batch, n_seq);
@@ -336,7 +331,8 @@ extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t si
 }
 
 extern "C" int lmc_cuda_model_batch_supported(const lmc_model *m) {
-    return cuda_fam_plain(m) ? 1 : 0;
+    char why[256];
+    return cuda_fam_supported(m, why, sizeof why) ? 1 : 0; // the batched step runs every variant
 }
 
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
@@ -602,44 +598,22 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run
 // 23: Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 // Post-norms (gemma) sit between a block's output and the residual add: the next RMSNorm cannot
-// ride in that mat-vec, so such models run unfolded.
+// ride in that mat-vec, so such models run unfolded, with the post-norm, the residual add and the
+// next RMSNorm in one row kernel (post_then_norm).
 static bool fold_on(const lmc_cuda_ctx *c) {
     return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0 &&
            !(c->fam && (c->fam->flags & LMC_BLK_POST_NORMS));
 }
 
-// The variant steps of a block (cuda_block_ops.cuh), each a no-op for the llama block.
-static const cuda_att_opts no_att = {};
-static const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].att : no_att;
-}
-// After the embedding lookup of n rows: gemma's scale.
-static cudaError_t fam_embed(lmc_cuda_ctx *c, int n) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_EMBD_SCALE)) return cudaSuccess;
-    return cuda_scale(c->h, (int64_t)n * c->hp.n_embd, c->fam->embd_scale, c->st);
-}
-// After the output mat-vec: gemma2's final soft-cap.
-static cudaError_t fam_logits(lmc_cuda_ctx *c) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
-    return cuda_softcap(c->logits, c->hp.n_vocab, c->fam->final_softcap, c->st);
-}
-// Where a block's output goes before the residual: c->h directly, or the variant's scratch when a
-// post-norm follows (fam_post then adds it).
-static float *fam_out(lmc_cuda_ctx *c, const float *post) {
-    return post ? c->fam->tmp : c->h;
-}
-static const float *post_attn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].attn_post : NULL;
-}
-static const float *post_ffn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].ffn_post : NULL;
-}
-static cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
-    if (!post) return cudaSuccess;
-    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
-}
-static bool fam_gelu(const lmc_cuda_ctx *c) {
-    return c->fam && c->fam->gelu;
+// Decode step, post-norm models (gemma): h += post_norm(block output) and the RMSNorm with weights
+// wn of the new h into x32 (and into the 8-bit blocks when `next`, the mat-vec that reads it, takes
+// them), one kernel where llama's folded path has none. Returns through have_q8 as norm_for does.
+static cudaError_t post_then_norm(lmc_cuda_ctx *c, const float *post, const float *wn,
+                                  const cuda_weight &next, bool *have_q8) {
+    const lmc_hparams &hp = c->hp;
+    *have_q8 = use_q8(c, next) && hp.n_embd % 32 == 0;
+    return cuda_post_norm_add_norm(c->fam->tmp, post, wn, hp.n_embd, 1, hp.norm_eps, c->h, c->x32,
+                                   *have_q8 ? c->xq : NULL, c->xds, c->st);
 }
 
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
@@ -668,12 +642,14 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const int sk = dump ? 0 : c->tune.skip;
     const bool fold = fold_on(c);
     bool hq = false;
+    bool normed = false; // x32 (and xq when hq) hold the next RMSNorm already (post_then_norm)
     cuda_epi ein =
         {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
     ein.ss_n = hp.n_embd;
     ein.eps = hp.norm_eps;
-    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
-    if (c->layer0 == 0) TRYC(fam_embed(c, 1), "embedding scale");
+    // the lookup applies gemma's embedding scale
+    if (c->layer0 == 0)
+        TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s, fam_embd_scale(c)), "embedding");
     if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, ssq_bytes(hp), s), "fold sums");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
@@ -684,6 +660,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
             hq = false;
+        } else if (normed) {
+            normed = false; // the previous layer's post-FFN norm kernel wrote it (hq set there)
         } else if (!(sk & SK_NORM1)) {
             TRYC(norm_for(c, D.attn_norm, wq0, &hq), "rmsnorm");
         } else {
@@ -741,20 +719,22 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             if (!(sk & SK_WO))
                 TRYC(mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq, 1),
                      "matvec wo");
-            TRYC(fam_post(c, post, 1), "post-norm");
-            if (!(sk & SK_NORM2))
-                TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
-            else
-                hq = use_q8(c, wg0);
+            if (post && !(sk & SK_NORM2)) { // and the FFN RMSNorm in the same kernel
+                TRYC(post_then_norm(c, post, D.ffn_norm, wg0, &hq), "post-norm + rmsnorm");
+            } else {
+                TRYC(fam_post(c, post, 1), "post-norm");
+                if (!(sk & SK_NORM2))
+                    TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
+                else
+                    hq = use_q8(c, wg0);
+            }
         }
         const bool hq_down = (sk & SK_QUANT) != 0;
         if (sk & SK_GU) {
-        } else if (D.fused_gu && fam_gelu(c)) { // interleaved gate/up rows, then GELU-tanh
-            TRYC(mv(c, D.gu, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate/up");
-            TRYC(cuda_gated_act(true, c->gu, hp.n_ff, 1, 2 * hp.n_ff, 2, 1, c->ff, NULL, s),
-                 "geglu");
-        } else if (D.fused_gu) {
-            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, ein, hq), "matvec gate/up");
+        } else if (D.fused_gu) { // interleaved gate/up rows: SiLU or GELU-tanh in the epilogue
+            cuda_epi e = ein;
+            e.gelu = fam_gelu(c);
+            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, e, hq), "matvec gate/up");
         } else {
             TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate");
             hq = hq || use_q8(c, D.gate);
@@ -775,7 +755,17 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             const float *post = post_ffn(c, l); // gemma: h += post_norm(down ff)
             TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq_down, 1),
                  "matvec down");
-            TRYC(fam_post(c, post, 1), "post-norm");
+            const bool last = l + 1 == hp.n_layer;
+            if (post && !(sk & (last ? SK_OUT : SK_NORM1))) {
+                // and the next RMSNorm (the next layer's attention norm, or the output norm)
+                const cuda_layer *N = last ? NULL : &c->L[l + 1];
+                const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
+                TRYC(post_then_norm(c, post, last ? c->out_norm : N->attn_norm, next, &hq),
+                     "post-norm + rmsnorm");
+                normed = true;
+            } else {
+                TRYC(fam_post(c, post, 1), "post-norm");
+            }
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
             TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
@@ -789,11 +779,12 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         if (fold) {
             ein.ss = c->ssq + 2 * hp.n_layer;
             hq = false;
-        } else {
+        } else if (!normed) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
-        TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, ein, hq), "matvec output");
-        TRYC(fam_logits(c), "soft-cap");
+        cuda_epi e = ein; // gemma2's final soft-cap in the epilogue
+        e.softcap = fam_final_softcap(c);
+        TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, e, hq), "matvec output");
     }
 done:
     return st;
@@ -809,8 +800,8 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
     const int nff = hp.n_ff;
-    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
-    if (c->layer0 == 0) TRYC(fam_embed(c, n), "embedding scale");
+    if (c->layer0 == 0)
+        TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s, fam_embd_scale(c)), "embedding");
     for (int l = c->layer0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s),
@@ -869,8 +860,11 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps,
                       c->x32, NULL, s),
          "rmsnorm");
-    TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
-    TRYC(fam_logits(c), "soft-cap");
+    {
+        cuda_epi e = {};
+        e.softcap = fam_final_softcap(c);
+        TRYC(cuda_matvec_epi(c->output, c->x32, c->logits, EPI_STORE, e, s), "matvec output");
+    }
 done:
     return st;
 }

@@ -221,16 +221,17 @@ static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
     return st;
 }
 
-// y = W x through the decode path's mat-vec: on f32 activations, or (q8) on x quantized on the
-// device into 8-bit blocks first.
+// y = W x through the decode path's mat-vec with epilogue epi / e: on f32 activations, or (q8) on x
+// quantized on the device into 8-bit blocks first. y has rows values (rows / 2 for EPI_SWIGLU).
 static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
-                            const float *x, float *y, bool q8) {
+                            const float *x, float *y, bool q8, int epi = EPI_STORE,
+                            const cuda_epi &e = cuda_epi()) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
     int8_t *dq = NULL;
     float2 *dds = NULL;
-    const cuda_epi e = {};
+    const int64_t n_out = epi == EPI_SWIGLU ? rows / 2 : rows;
     const char *what = q8 ? "matvec_q8" : "matvec";
     TRY(upload_matrix(&dw, type, w, rows, cols));
     if (q8 && !cuda_q8_ok(dw)) {
@@ -245,11 +246,11 @@ static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t 
         TRY(dev_copy_in((void **)&dq, NULL, cols));
         TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
         TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
-        TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), what);
+        TRYC(cuda_matvec_q8(dw, dq, dds, dy, epi, e, 0), what);
     } else {
-        TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), what);
+        TRYC(cuda_matvec_epi(dw, dx, dy, epi, e, 0), what);
     }
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), what);
+    TRYC(cudaMemcpy(y, dy, n_out * 4, cudaMemcpyDeviceToHost), what);
 done:
     cuda_weight_release(&dw);
     cudaFree(dx);
@@ -262,6 +263,18 @@ done:
 extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
                                          const float *x, float *y) {
     return op_matvec(type, w, rows, cols, x, y, false);
+}
+
+extern "C" lmc_status lmc_cuda_op_matvec_epi(uint32_t type, const void *w, int64_t rows,
+                                             int64_t cols, const float *x, int q8, int gated,
+                                             float softcap, float *y) {
+    cuda_epi e = {};
+    e.gelu = gated == 2;
+    e.softcap = gated ? 0.f : softcap;
+    if (gated && rows % 2)
+        return lmc_err(LMC_ERR_INVALID_ARG, "matvec_epi: %lld gate/up rows are not pairs",
+                       (long long)rows);
+    return op_matvec(type, w, rows, cols, x, y, q8 != 0, gated ? EPI_SWIGLU : EPI_STORE, e);
 }
 
 extern "C" lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows,
