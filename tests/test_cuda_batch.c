@@ -5,9 +5,9 @@
  * the CPU backend (LMC_KERNELS=ref: f32 activations). Steps of up to LMC_CUDA_BATCH_MV tokens
  * (batched mat-vecs on f32 activations) by NMSE <= 1e-6, longer ones (the tensor-core product or
  * the cuBLAS GEMM, f16 operands) by 1e-4; greedy ids equal on the real models. Three passes:
- * BATCH_MV 16 (both paths of small steps), the default (8, cuBLAS above it) and BATCH_MV 2 with
- * LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product, opt-in). Skips without the
- * CUDA build, a GPU or ../shared. */
+ * BATCH_MV 16 (both paths of small steps), BATCH_MV 8 with LMC_CUDA_MMA=0 (cuBLAS above it) and the
+ * default (BATCH_MV 1: steps of 2+ tokens through the tensor-core product). Skips without the CUDA
+ * build, a GPU or ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -274,17 +274,22 @@ int main(void) {
         return 77;
     }
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
-     * steps are checked; pass 2: the default (8, cuBLAS GEMMs above); pass 3: 2 with the
-     * tensor-core product for steps of 3+ tokens. A row's tolerance follows its step's size. */
-    const int bmv[] = {16, 8, 2};
-    const char *mma[] = {"0", "0", "1"};
+     * steps are checked; pass 2: 8 with cuBLAS GEMMs above; pass 3: the default (1, the
+     * tensor-core product for steps of 2+ tokens). A row's tolerance follows its step's size. */
+    const int bmv[] = {16, 8, 1};
+    const char *mma[] = {"0", "0", NULL};
     for (int k = 0; k < 3; k++) {
         char v[8];
         snprintf(v, sizeof v, "%d", bmv[k]);
-        setenv("LMC_CUDA_BATCH_MV", v, 1);
-        setenv("LMC_CUDA_MMA", mma[k], 1);
+        if (mma[k]) {
+            setenv("LMC_CUDA_BATCH_MV", v, 1);
+            setenv("LMC_CUDA_MMA", mma[k], 1);
+        } else { /* the defaults */
+            unsetenv("LMC_CUDA_BATCH_MV");
+            unsetenv("LMC_CUDA_MMA");
+        }
         g_bmv = bmv[k];
-        printf("== LMC_CUDA_BATCH_MV=%d LMC_CUDA_MMA=%s\n", g_bmv, mma[k]);
+        printf("== LMC_CUDA_BATCH_MV=%d LMC_CUDA_MMA=%s\n", g_bmv, mma[k] ? mma[k] : "(default)");
         test_model(t_shared("models/stories260K.gguf"), true);
         test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
         test_model(t_shared("models/synthetic/synthetic-A-F16.gguf"), false);

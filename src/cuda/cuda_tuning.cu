@@ -16,6 +16,12 @@ static int on_unless_0(const char *name) {
     return !(e && e[0] == '0');
 }
 
+// "1" turns a default-off switch on; anything else (or unset) leaves it off.
+static int on_if_1(const char *name) {
+    const char *e = getenv(name);
+    return e && e[0] == '1';
+}
+
 // LMC_CUDA_Q8MV "R,U" as the variant number of launch_matvec_q8_tuned (-1: the type's default).
 static int q8mv_variant(const char *s) {
     int r = 0, u = 0;
@@ -29,21 +35,23 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     t.q8 = on_unless_0("LMC_CUDA_Q8");
     t.fold = on_unless_0("LMC_CUDA_FOLD");
     t.att_gemm = on_unless_0("LMC_CUDA_ATT_GEMM");
+    t.att_split = on_if_1("LMC_CUDA_ATT_SPLIT");
     const char *skip = getenv("LMC_CUDA_SKIP");
     t.skip = skip ? atoi(skip) : 0;
     const char *bmv = getenv("LMC_CUDA_BATCH_MV");
-    /* 8 and cuBLAS above it: the defaults the CUDA suites have run. The tensor-core product (MMA)
-     * is faster at 3..64 tokens but waits, opt-in, for its first run of the CUDA suites. */
-    t.batch_mv = bmv ? atoi(bmv) : 8;
-    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 8;
+    /* 1: steps of 2+ tokens through the tensor-core product (x4, x8 faster than the mat-vecs on an
+     * H100; x2 through it 311 tok/s on an H100, through the mat-vecs 259 on an H200:
+     * docs/PERFORMANCE.md); 8 was the default with cuBLAS above it. */
+    t.batch_mv = bmv ? atoi(bmv) : 1;
+    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 1;
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
-    const char *mma = getenv("LMC_CUDA_MMA");
-    t.mma = mma && mma[0] == '1';
+    t.mma = on_unless_0("LMC_CUDA_MMA");
     const char *prof = getenv("LMC_CUDA_PROFILE");
     t.prof = prof && prof[0] == '1';
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
+    t.mma_la = on_if_1("LMC_CUDA_MMA_LA");
     const char *mv = getenv("LMC_CUDA_MV");
     t.mv_rows = mv ? atoi(mv) : 0;
     t.q8mv = q8mv_variant(getenv("LMC_CUDA_Q8MV"));
