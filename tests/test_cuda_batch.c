@@ -10,9 +10,10 @@
  * their committed weight types, plus F16 copies this test writes) with 1, 3 and 8 sequences in
  * staggered prompt chunks next to decode tokens (greedy ids equal where the reference's top-2
  * margin is at least 0.05, as test_cuda_families). Three passes: BATCH_MV 16 (both paths of small
- * steps), BATCH_MV 8 with cuBLAS above it (the old default) and the default, BATCH_MV 2 with
- * LMC_CUDA_MMA=1 (steps of 3+ tokens through the tensor-core product). Skips without the CUDA build
- * or a GPU; the llama part without ../shared. */
+ * steps), BATCH_MV 8 with LMC_CUDA_MMA=0 (cuBLAS above it, the old default) and the defaults
+ * (BATCH_MV 2, steps of 3+ tokens through the tensor-core product). The other switches (as
+ * LMC_CUDA_MMA_LA, LMC_CUDA_ATT_SPLIT) stay as the caller set them in every pass. Skips without
+ * the CUDA build or a GPU; the llama part without ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -471,18 +472,23 @@ int main(void) {
     CHECK(have_dir, "cannot make a temporary folder %s", dir);
     if (have_dir) make_f16(src, dir);
     /* pass 1: steps of up to 16 tokens through the batched mat-vecs, so both paths of the small
-     * steps are checked; pass 2: 8, cuBLAS GEMMs above (the old default); pass 3: the
-     * default, 2 with the tensor-core product for steps of 3+ tokens. A row's tolerance follows its
-     * step's size. */
+     * steps are checked; pass 2: 8, cuBLAS GEMMs above (the old default); pass 3: the defaults
+     * (2, the tensor-core product for steps of 3+ tokens). A row's tolerance follows its step's
+     * size. */
     const int bmv[] = {16, 8, 2};
-    const char *mma[] = {"0", "0", "1"};
+    const char *mma[] = {"0", "0", NULL};
     for (int k = 0; k < 3; k++) {
         char v[8];
         snprintf(v, sizeof v, "%d", bmv[k]);
-        setenv("LMC_CUDA_BATCH_MV", v, 1);
-        setenv("LMC_CUDA_MMA", mma[k], 1);
+        if (mma[k]) {
+            setenv("LMC_CUDA_BATCH_MV", v, 1);
+            setenv("LMC_CUDA_MMA", mma[k], 1);
+        } else { /* the defaults */
+            unsetenv("LMC_CUDA_BATCH_MV");
+            unsetenv("LMC_CUDA_MMA");
+        }
         g_bmv = bmv[k];
-        printf("== LMC_CUDA_BATCH_MV=%d LMC_CUDA_MMA=%s\n", g_bmv, mma[k]);
+        printf("== LMC_CUDA_BATCH_MV=%d LMC_CUDA_MMA=%s\n", g_bmv, mma[k] ? mma[k] : "(default)");
         if (have_shared) test_model(t_shared("models/stories260K.gguf"), true);
         if (have_shared) test_model(t_shared("models/llama-2-tiny-random.gguf"), true);
         if (have_shared) test_model(t_shared("models/synthetic/synthetic-A-F16.gguf"), false);

@@ -258,9 +258,10 @@ static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_to
           n_head_kv, hd, pos0, n_tok, cap, window, gemm, e);
     printf("attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d %s: NMSE %.3g\n", n_head,
            n_head_kv, hd, pos0, n_tok, cap, window,
-           gemm == 2 ? "rows"
-           : gemm    ? "gemm"
-                     : "split",
+           gemm == 3   ? "rows split"
+           : gemm == 2 ? "rows"
+           : gemm      ? "gemm"
+                       : "split",
            e);
     free(q), free(k), free(v), free(y), free(ref), free(s);
 }
@@ -328,12 +329,17 @@ int main(void) {
         test_attention(nh, nkv, hd, 0, 40, 1.5f, 8, 1);
         test_attention(nh, nkv, hd, 130, 33, 0, 64, 1);
         test_attention(nh, nkv, hd, 10, 20, 2.0f, 0, 1);
-        /* the several-sequence step's kernel (per-token first and last row) */
-        test_attention(nh, nkv, hd, 0, 1, 0, 0, 2);
-        test_attention(nh, nkv, hd, 40, 3, 1.5f, 0, 2);
-        test_attention(nh, nkv, hd, 40, 5, 0, 8, 2);
-        test_attention(nh, nkv, hd, 300, 4, 1.5f, 100, 2);
-        test_attention(nh, nkv, hd, 0, 20, 2.0f, 8, 2);
+        /* the several-sequence step's kernel (per-token first and last row), one block a token
+         * (2) and split in 128-key blocks from the window's first row (3: LMC_CUDA_ATT_SPLIT) */
+        for (int rows = 2; rows <= 3; rows++) {
+            test_attention(nh, nkv, hd, 0, 1, 0, 0, rows);
+            test_attention(nh, nkv, hd, 40, 3, 1.5f, 0, rows);
+            test_attention(nh, nkv, hd, 40, 5, 0, 8, rows);
+            test_attention(nh, nkv, hd, 300, 4, 1.5f, 100, rows);
+            test_attention(nh, nkv, hd, 0, 20, 2.0f, 8, rows);
+            test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, rows); /* window across splits */
+            test_attention(nh, nkv, hd, 600, 3, 0, 0, rows);      /* 5 splits, no window */
+        }
     }
     for (int neox = 0; neox < 2; neox++) {
         test_kv_rotate(2, 64, 64, -37, neox);

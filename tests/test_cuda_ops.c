@@ -444,6 +444,56 @@ static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     free(s);
 }
 
+/* The several-sequence step's attention: tokens over their own cache rows, of one key to many
+ * splits of CUDA_ATT_CHUNK (128) keys (exactly one split, one key past it, ten), and a skipped
+ * token whose output row stays as it was; split 0: one block over each token's keys. */
+static void test_attention_rows(int n_head, int n_head_kv, int hd, int split) {
+    enum { NR = 1200, NTOK = 8 };
+    const int32_t kv0[NTOK] = {0, 5, 200, 400, 0, -1, 700, 1199};
+    const int32_t kvrow[NTOK] = {0, 104, 327, 528, 1199, 0, 999, 1199};
+    const int kv_dim = n_head_kv * hd, q_dim = n_head * hd;
+    float *q = malloc(4 * (size_t)NTOK * q_dim), *k = malloc(4 * (size_t)NR * kv_dim);
+    float *v = malloc(4 * (size_t)NR * kv_dim), *y = malloc(4 * (size_t)NTOK * q_dim);
+    double *ref = malloc(8 * (size_t)q_dim), *s = malloc(8 * (size_t)NR);
+    for (size_t i = 0; i < (size_t)NTOK * q_dim; i++) {
+        q[i] = rnd_f() * 2;
+        y[i] = 7.f;
+    }
+    for (size_t i = 0; i < (size_t)NR * kv_dim; i++) {
+        k[i] = rnd_f() * 2;
+        v[i] = rnd_f();
+    }
+    lmc_status st =
+        lmc_cuda_op_attention_rows(q, k, v, n_head, n_head_kv, hd, NR, NTOK, kv0, kvrow, split, y);
+    CHECK(st == LMC_OK, "attention_rows: %s", lmc_last_error());
+    double worst = 0;
+    for (int t = 0; st == LMC_OK && t < NTOK; t++) {
+        const float *yt = y + (size_t)t * q_dim;
+        if (kv0[t] < 0) {
+            int same = 1;
+            for (int i = 0; i < q_dim; i++)
+                same &= yt[i] == 7.f;
+            CHECK(same, "attention_rows wrote the skipped token %d", t);
+            continue;
+        }
+        ref_attention(q + (size_t)t * q_dim, k + (size_t)kv0[t] * kv_dim,
+                      v + (size_t)kv0[t] * kv_dim, n_head, n_head_kv, hd, kvrow[t] - kv0[t] + 1,
+                      ref, s);
+        const double e = t_nmse(yt, ref, q_dim);
+        worst = e > worst ? e : worst;
+        CHECK(e <= 1e-6, "attention_rows heads %d/%d hd %d split %d token %d (rows %d..%d) NMSE %g",
+              n_head, n_head_kv, hd, split, t, kv0[t], kvrow[t], e);
+    }
+    printf("attention_rows heads %d/%d hd %d split %d: worst NMSE %.3g\n", n_head, n_head_kv, hd,
+           split, worst);
+    free(q);
+    free(k);
+    free(v);
+    free(y);
+    free(ref);
+    free(s);
+}
+
 /* Prompt attention through the GEMM path (TF32 tensor cores, so the f16-class bound 1e-4): n_tok
  * queries after pos0 cached positions, each seeing the keys up to its own; chunk_rows > 0 shrinks
  * the score scratch to that many query rows per pass. */
@@ -663,9 +713,11 @@ static void test_quant_q8(int n, int with_norm) {
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {"LMC_CUDA_Q8",   "LMC_CUDA_FOLD", "LMC_CUDA_ATT_GEMM",
-                                  "LMC_CUDA_SKIP", "LMC_CUDA_PDL",  "LMC_CUDA_MV",
-                                  "LMC_CUDA_Q8MV", "LMC_CUDA_COAL", "LMC_CUDA_COAL_ONLY"};
+    static const char *names[] = {"LMC_CUDA_Q8",      "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP",    "LMC_CUDA_PDL",       "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV",    "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
+                                  "LMC_CUDA_MMA_LA",  "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
+                                  "LMC_CUDA_BATCH_MV"};
     enum { N = sizeof names / sizeof names[0] };
     char *saved[N];
     for (int i = 0; i < N; i++) {
@@ -674,7 +726,9 @@ static void test_tuning(void) {
         unsetenv(names[i]);
     }
     cuda_tuning t = cuda_tuning_read();
-    CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.skip == 0, "tuning: defaults on");
+    CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
+    CHECK(t.batch_mv == 2 && !t.mma_la && !t.att_split,
+          "tuning: BATCH_MV 2, MMA_LA, ATT_SPLIT off");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -684,8 +738,14 @@ static void test_tuning(void) {
     setenv("LMC_CUDA_Q8MV", "16,2", 1);
     setenv("LMC_CUDA_COAL", "8,1", 1);
     setenv("LMC_CUDA_COAL_ONLY", "Q6_K", 1);
+    setenv("LMC_CUDA_MMA_LA", "1", 1);
+    setenv("LMC_CUDA_ATT_SPLIT", "1", 1);
+    setenv("LMC_CUDA_MMA", "0", 1);
+    setenv("LMC_CUDA_BATCH_MV", "8", 1);
     t = cuda_tuning_read();
     CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
+    CHECK(t.mma_la && t.att_split && !t.mma && t.batch_mv == 8,
+          "tuning: MMA_LA, ATT_SPLIT on, MMA off, BATCH_MV 8");
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
@@ -757,9 +817,17 @@ int main(void) {
         const uint32_t mtypes[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
         /* rows: tails of the 16-row tiles and 256-row blocks; cols: one chunk to many */
         const int64_t mshapes[][2] = {{33, 512}, {301, 4096}, {17, 14336}, {1000, 1024}};
-        for (size_t t = 0; t < 4; t++)
-            for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
-                test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
+        /* both kernels: the load-ahead one (LMC_CUDA_MMA_LA=1) and the first (the default) */
+        for (int la = 1; la >= 0; la--) {
+            setenv("LMC_CUDA_MMA_LA", la ? "1" : "0", 1);
+            cuda_tuning_reload();
+            printf("LMC_CUDA_MMA_LA=%d\n", la);
+            for (size_t t = 0; t < 4; t++)
+                for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
+                    test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
+        }
+        unsetenv("LMC_CUDA_MMA_LA");
+        cuda_tuning_reload();
         void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 256);
         float x5[256] = {0}, y5[4];
         CHECK(lmc_cuda_op_matmul_mma(LMC_TYPE_Q5_0, w5, 4, 256, x5, 1, 0, 0, y5) ==
@@ -834,6 +902,11 @@ int main(void) {
         test_attention(8, 4, 8, kvs[i]);
         test_attention(9, 3, 64, kvs[i]);
         test_attention(32, 8, 128, kvs[i]);
+    }
+    for (int split = 1; split >= 0; split--) {
+        test_attention_rows(8, 4, 8, split);
+        test_attention_rows(9, 3, 64, split);
+        test_attention_rows(32, 8, 128, split);
     }
     return t_done();
 }

@@ -73,6 +73,15 @@ lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t n, float *
 lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
                                  int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out);
 
+/* The several-sequence step's attention (cuda_attention_rows): n_tok queries q (n_tok, n_head *
+ * head_dim), token t over cache rows kv0[t]..kvrow[t] of k and v (n_rows, n_head_kv * head_dim);
+ * kv0[t] < 0 skips the token (its out row is left as given). With split, tokens of more than
+ * CUDA_ATT_CHUNK keys split them over blocks and merge; without, one block takes all of them. */
+lmc_status lmc_cuda_op_attention_rows(const float *q, const float *k, const float *v,
+                                      int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                      int32_t n_rows, int32_t n_tok, const int32_t *kv0,
+                                      const int32_t *kvrow, int split, float *out);
+
 /* Prompt attention through the GEMM path: n_tok queries q (n_tok, n_head * head_dim) at positions
  * pos0.., keys/values (pos0 + n_tok, n_head_kv * head_dim); query t sees keys 0..pos0+t. s_floats:
  * the score scratch (fewer than n_head * n_kv * n_tok forces query chunks); refused when fewer than
@@ -131,8 +140,9 @@ lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t
                                    float *logits, float *layer_out);
 /* Several sequences in one step (a slice of lmc_fwd_batch, see backend.h): n tokens, each with its
  * position and sequence id; token i attends to positions seq_start[seq[i]]..pos[i] of its own
- * sequence's cache. Steps of up to 8 tokens (LMC_CUDA_BATCH_MV, at most 16) run through batched
- * mat-vecs (f32 activations), longer ones through the GEMMs (f16 operands). Logits of the tokens
+ * sequence's cache. Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most 16) run through
+ * batched mat-vecs (f32 activations), longer ones through the tensor-core product or the GEMMs (f16
+ * operands). Logits of the tokens
  * with want[i] set go to logits in batch order. observe_row >= 0: layer_out receives that token's
  * residual after each layer. Needs layer0 == 0; works for any n_seq. */
 lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tokens,

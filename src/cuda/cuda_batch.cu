@@ -4,12 +4,13 @@
 // are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most CUDA_MVB_MAX) run
 // through batched mat-vecs on f32 activations, longer ones on f16 operands: up to CUDA_MMA_MAX
 // tokens through the tensor-core product (cuda_matmul_mma.cu) where the type has it, else the
-// dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence (runs
-// of one sequence's prompt starting at position 0 through the GEMM attention). Every block variant
-// of arch.c runs here through the one-sequence path's variant steps (cuda_ctx.h: q/k/v bias and
-// norms with per-token positions, the layer's attention options per token, post-norms, GELU-tanh,
-// embedding scale, final soft-cap); the llama block calls none of them. LMC_CUDA_PROFILE=1 times
-// the step's parts (cuda_prof.h).
+// dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence, with
+// LMC_CUDA_ATT_SPLIT=1 in splits of CUDA_ATT_CHUNK keys merged after (runs of one sequence's prompt
+// starting at position 0 through the GEMM attention). Every block variant of arch.c runs here
+// through the one-sequence path's variant steps (cuda_ctx.h: q/k/v bias and norms with per-token
+// positions, the layer's attention options per token, post-norms, GELU-tanh, embedding scale,
+// final soft-cap); the llama block calls none of them. LMC_CUDA_PROFILE=1 times the step's parts
+// (cuda_prof.h).
 #include "cuda_ctx.h"
 #include <algorithm>
 #include <string.h>
@@ -59,6 +60,23 @@ struct att_run {
     int i0, n, pos0, seq;
 };
 
+// The most splits of CUDA_ATT_CHUNK keys a token of cuda_attention_rows has (at least 1), with
+// LMC_CUDA_ATT_SPLIT=1; else 0: one block over all of a token's keys.
+static int att_splits(const lmc_cuda_ctx *c, int n) {
+    if (!c->tune.att_split) return 0;
+    const int32_t *row = c->h_b + 2 * c->n_batch, *kv0 = row + c->n_batch;
+    int most = 1;
+    for (int i = 0; i < n; i++)
+        if (kv0[i] >= 0) most = std::max(most, (row[i] - kv0[i]) / CUDA_ATT_CHUNK + 1);
+    return most;
+}
+
+// A layer's splits: a sliding window bounds every token's keys to window rows.
+static int layer_splits(int n_split, const cuda_att_opts &o) {
+    return n_split && o.window > 0 ? std::min(n_split, (o.window - 1) / CUDA_ATT_CHUNK + 1)
+                                   : n_split;
+}
+
 // The per-token indices of the step in c->h_b (rows of n_batch): token, position, cache row, first
 // attended cache row (-1 for tokens of GEMM attention runs, listed in runs), wanted token indices.
 static int plan_step(lmc_cuda_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
@@ -98,6 +116,7 @@ static int plan_step(lmc_cuda_ctx *c, int n, const int32_t *tokens, const int32_
 // residual after each layer.
 static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vector<att_run> &runs,
                              int observe_row, float *dump) {
+    const int n_split = att_splits(c, n);
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
     lmc_status st = LMC_OK;
@@ -140,7 +159,8 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
             }
         }
         TRYC(cuda_attention_rows_ex(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.k_cache, D.v_cache,
-                                    hp.n_head, hp.n_head_kv, hp.head_dim, c->att, att_opts(c, l),
+                                    hp.n_head, hp.n_head_kv, hp.head_dim, c->part, c->max_split,
+                                    layer_splits(n_split, att_opts(c, l)), c->att, att_opts(c, l),
                                     s),
              "attention");
         cuda_prof_mark(c->prof, PP_WO, s);

@@ -114,12 +114,15 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
                               int head_dim, int max_split, float *part, int *counters, float *out,
                               int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s);
-// cuda_attention_rows (cuda_batch_ops.cu: token t over cache rows kv0[t]..kvrow[t]) with a
-// layer's options; the window counts back from kvrow[t] (rows follow positions within a sequence).
+// cuda_attention_rows (cuda_batch_ops.cu: token t over cache rows kv0[t]..kvrow[t], split in
+// n_split blocks of CUDA_ATT_CHUNK keys or, n_split 0, one block) with a layer's options; the
+// window counts back from kvrow[t] (rows follow positions within a sequence) and the splits start
+// at the window's first row.
 cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
                                    const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                   int n_head, int n_head_kv, int head_dim, float *out,
-                                   const cuda_att_opts &o, cudaStream_t s);
+                                   int n_head, int n_head_kv, int head_dim, float *part,
+                                   int max_split, int n_split, float *out, const cuda_att_opts &o,
+                                   cudaStream_t s);
 lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
                                   int pos0, const float *k_cache, const float *v_cache, int n_head,
                                   int n_head_kv, int head_dim, float *S, int64_t s_floats,

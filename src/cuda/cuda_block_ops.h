@@ -36,7 +36,8 @@ lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale
 /* Attention of n_tok queries q (n_tok, n_head * hd) at positions pos0.. over keys/values
  * (pos0 + n_tok, n_head_kv * hd) with a query scale, a score soft-cap (0: none) and a sliding
  * window (0: none), through the split-context kernel (gemm == 0), the cuBLAS prompt path (1) or
- * the several-sequence step's per-token kernel (2: cuda_attention_rows_ex). */
+ * the several-sequence step's per-token kernel (2: cuda_attention_rows_ex, one block per head
+ * and token; 3: the same split in blocks of CUDA_ATT_CHUNK keys and merged). */
 lmc_status lmc_cuda_op_attention_variant(const float *q, const float *k, const float *v,
                                          int32_t n_head, int32_t n_head_kv, int32_t hd,
                                          int32_t pos0, int32_t n_tok, float scale, float softcap,

@@ -160,7 +160,7 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
     TRY(op_in((void **)&dpos, &pos0, 4));
     TRY(op_in((void **)&dcnt, NULL, (size_t)n_tok * n_head * 4));
     TRYC(cudaMemset(dcnt, 0, (size_t)n_tok * n_head * 4), "attention");
-    if (gemm) {
+    if (gemm == 1) {
         if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
             st = lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
             goto done;
@@ -171,15 +171,16 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
             st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: the GEMM path did not run");
             goto done;
         }
-    } else if (gemm == 2) { // the several-sequence kernel: token t over rows 0..pos0 + t
+    } else if (gemm >= 2) { // the several-sequence kernel: token t over rows 0..pos0 + t
         std::vector<int32_t> rows(2 * (size_t)n_tok);
         for (int t = 0; t < n_tok; t++)
             rows[t] = 0, rows[n_tok + t] = pos0 + t;
         cudaFree(dpos);
         dpos = NULL;
         TRY(op_in((void **)&dpos, rows.data(), rows.size() * 4));
+        // 3: in splits of CUDA_ATT_CHUNK keys from the window's first row (LMC_CUDA_ATT_SPLIT=1)
         TRYC(cuda_attention_rows_ex(dq, q_dim, n_tok, dpos, dpos + n_tok, dk, dv, n_head, n_head_kv,
-                                    hd, dy, o, 0),
+                                    hd, dpart, max_split, gemm == 3 ? max_split : 0, dy, o, 0),
              "attention");
     } else {
         TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, dk, dv, n_head, n_head_kv, hd, max_split,

@@ -100,11 +100,14 @@ cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const i
                               int n_head, int n_head_kv, int head_dim, int n_rot, float base,
                               float *k_cache, float *v_cache, cudaStream_t s);
 /* Token t attends to cache rows kv0[t]..kvrow[t] of its sequence (online softmax, one block per
- * head and token); out (n_tok, n_head * head_dim). */
+ * head, token and CUDA_ATT_CHUNK keys); out (n_tok, n_head * head_dim). n_split: the most splits
+ * of CUDA_ATT_CHUNK keys any token has (<= max_split; 0: no splits, one block over all of a
+ * token's keys); tokens of several splits merge them through part (n_tok * n_head * max_split *
+ * (head_dim + 2) floats) in a second kernel. */
 cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
                                 const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                int n_head, int n_head_kv, int head_dim, float *out,
-                                cudaStream_t s);
+                                int n_head, int n_head_kv, int head_dim, float *part, int max_split,
+                                int n_split, float *out, cudaStream_t s);
 /* out[i] = x[rows[i]] for n rows of n_embd floats. */
 cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_embd, float *out,
                              cudaStream_t s);

@@ -48,10 +48,12 @@ static size_t ssq_bytes(const lmc_hparams &hp) {
 // Scratch of the multi-sequence step (n_seq > 1): f32 batch inputs, wanted rows' logits and
 // residuals (device and pinned), per-token indices.
 // Floats of the K-split partial sums of cuda_matmul_mma: 8 splits of up to CUDA_MMA_MAX tokens
-// for matrices of up to max(n_embd, q/k/v) rows (the ones with few row blocks).
+// for matrices of up to max(n_embd, q/k/v) rows (the ones with few row blocks), 2 for the fused
+// gate/up rows (so that 64-token steps fill the GPU there too).
 static int64_t mma_part_floats(const lmc_hparams &hp, int n_batch) {
     const int64_t qkv = (int64_t)(hp.n_head + 2 * hp.n_head_kv) * hp.head_dim;
-    return (int64_t)8 * std::min(n_batch, CUDA_MMA_MAX) * std::max<int64_t>(hp.n_embd, qkv);
+    return (int64_t)std::min(n_batch, CUDA_MMA_MAX) *
+           std::max<int64_t>(8 * std::max<int64_t>(hp.n_embd, qkv), (int64_t)4 * hp.n_ff);
 }
 
 static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq) {

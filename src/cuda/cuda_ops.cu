@@ -517,6 +517,50 @@ done:
     return st;
 }
 
+extern "C" lmc_status lmc_cuda_op_attention_rows(const float *q, const float *k, const float *v,
+                                                 int32_t n_head, int32_t n_head_kv,
+                                                 int32_t head_dim, int32_t n_rows, int32_t n_tok,
+                                                 const int32_t *kv0, const int32_t *kvrow,
+                                                 int split, float *out) {
+    lmc_status st;
+    float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
+    int32_t *d0 = NULL, *d1 = NULL;
+    const int max_split = (n_rows + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    const size_t kvn = (size_t)n_rows * n_head_kv * head_dim * 4,
+                 qn = (size_t)n_tok * n_head * head_dim * 4;
+    int n_split = 1;
+    if (n_head % n_head_kv != 0 || head_dim > 256 || n_rows <= 0 || n_tok <= 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention_rows: bad shape");
+    for (int t = 0; t < n_tok; t++) {
+        if (kv0[t] >= 0 && (kv0[t] > kvrow[t] || kvrow[t] >= n_rows))
+            return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention_rows: token %d rows %d..%d", t,
+                           kv0[t], kvrow[t]);
+        const int ns = kv0[t] >= 0 ? (kvrow[t] - kv0[t]) / CUDA_ATT_CHUNK + 1 : 1;
+        if (ns > n_split) n_split = ns;
+    }
+    TRY(dev_copy_in((void **)&dq, q, qn));
+    TRY(dev_copy_in((void **)&dk, k, kvn));
+    TRY(dev_copy_in((void **)&dv, v, kvn));
+    TRY(dev_copy_in((void **)&dpart, NULL,
+                    (size_t)n_tok * n_head * max_split * (head_dim + 2) * 4));
+    TRY(dev_copy_in((void **)&dy, out, qn));
+    TRY(dev_copy_in((void **)&d0, kv0, (size_t)n_tok * 4));
+    TRY(dev_copy_in((void **)&d1, kvrow, (size_t)n_tok * 4));
+    TRYC(cuda_attention_rows(dq, n_head * head_dim, n_tok, d0, d1, dk, dv, n_head, n_head_kv,
+                             head_dim, dpart, max_split, split ? n_split : 0, dy, 0),
+         "attention_rows");
+    TRYC(cudaMemcpy(out, dy, qn, cudaMemcpyDeviceToHost), "attention_rows");
+done:
+    cudaFree(dq);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dpart);
+    cudaFree(dy);
+    cudaFree(d0);
+    cudaFree(d1);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v,
                                             int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                                             int32_t n_kv, float *out) {
