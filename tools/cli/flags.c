@@ -58,9 +58,9 @@ static const flag_def table[] = {
      "batched-generation widths to test (default none)"},
     {FL_SPLIT_MODE, {"-sm", "--split-mode"}, "none|layer|row", T_STR, 0, 0, GPUS, 0, "none", "several GPUs",
      "none: one GPU; layer: contiguous layers per GPU; row: tensor\n"
-     "parallel (heads, FFN columns and vocabulary cut over the GPUs). Over\n"
-     "more than one GPU the cut is checked, then refused: the multi-GPU\n"
-     "forward is not written yet (docs/MULTI_GPU.md)"},
+     "parallel (heads, FFN columns and vocabulary cut over the GPUs).\n"
+     "Neither has run on a host with several GPUs yet; layer runs one\n"
+     "sequence (docs/MULTI_GPU.md)"},
     {FL_TENSOR_SPLIT, {"-ts", "--tensor-split"}, "A,B,...", T_STR, 0, 0, GPUS, 0, NULL, "several GPUs",
      "GPU shares (layer: proportions of the layers; row: which GPUs,\n"
      "equal shares)"},
