@@ -9,9 +9,11 @@
  * of a 20-token prompt (GEMM path) and 3 decode steps, and of two sequences batched (12 + 6 prompt
  * tokens, then one token each): first with all N ranks on GPU 0 (LMC_SPLIT_ONE_GPU=1, the device
  * communicator; runs on any one GPU), then with rank r on GPU r (NCCL where built) where N GPUs
- * are present. Worst row NMSE <= 1e-6 and the same argmax in every row. Models: stories260K (F32,
- * 4 KV heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from
- * ../shared. */
+ * are present. (4) The layer split, -sm layer -ts 1,1 / 1,3 / 1,1,1,1, the one-sequence workload
+ * the same ways (two sequences must be refused). Every row's NMSE within the CUDA suites' bound for
+ * the path that made it (row_bound) and the same argmax in every row; all of it twice, decode on
+ * 8-bit activations (the default) and on f32 (LMC_CUDA_Q8=0). Models: stories260K (F32, 4 KV
+ * heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from ../shared. */
 #include "lmc.h"
 #include "testutil.h"
 #include "util.h"
@@ -244,20 +246,36 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-/* got against one (rows of nv): the worst row's NMSE within 1e-6 (the CUDA suites' tolerance for
- * paths that compute the same products) and the same argmax in every row. */
-static void compare(const char *rel, const char *what, const float *got, const float *one, int rows,
-                    int nv) {
-    double worst = 0;
-    int same = 0;
+/* The pass: decode mat-vecs on 8-bit activations (the default) or on f32 (LMC_CUDA_Q8=0). */
+static bool g_q8;
+
+/* The CUDA suites' bound (test_cuda_model: NMSE vs the exact forward) for the path that made row r
+ * of a case: the prompt GEMMs and the batched step's tensor-core / GEMM products (f16 operands)
+ * 1e-4, decode mat-vecs on 8-bit activations 2e-3, on f32 (and the batched mat-vecs) 1e-6. Both
+ * sides compute the same products, so the real gap is far smaller; a broken cut or schedule gives
+ * NMSE near 1. */
+static double row_bound(bool batch, int r) {
+    if (batch) return r < 18 ? 1e-4 : getenv("LMC_CUDA_BATCH_Q8") ? 2e-3 : 1e-6;
+    return r == 0 ? 1e-4 : g_q8 ? 2e-3 : 1e-6;
+}
+
+/* got against one (rows of nv): every row's NMSE within its path's bound and the same argmax. */
+static void compare(const char *rel, const char *what, bool batch, const float *got,
+                    const float *one, int rows, int nv) {
+    double worst = 0, worst_exact = 0;
+    int same = 0, bad = 0;
     for (int r = 0; r < rows; r++) {
-        const double e = nmse(got + (size_t)r * nv, one + (size_t)r * nv, nv);
+        const double e = nmse(got + (size_t)r * nv, one + (size_t)r * nv, nv),
+                     b = row_bound(batch, r);
         worst = e > worst ? e : worst;
+        if (b <= 1e-6 && e > worst_exact) worst_exact = e;
+        bad += e > b;
         same += argmax(got + (size_t)r * nv, nv) == argmax(one + (size_t)r * nv, nv);
     }
-    printf("%s: %s: %d rows, worst NMSE vs one GPU %.3g, argmax equal in %d\n", rel, what, rows,
-           worst, same);
-    CHECK(worst <= 1e-6, "%s: %s: logits NMSE %g vs one GPU", rel, what, worst);
+    printf("%s: %s%s: %d rows, worst NMSE vs one GPU %.3g (f32 paths %.3g), argmax equal in %d\n",
+           rel, what, g_q8 ? "" : " (LMC_CUDA_Q8=0)", rows, worst, worst_exact, same);
+    CHECK(bad == 0, "%s: %s: %d rows beyond their path's NMSE bound (worst %g)", rel, what, bad,
+          worst);
     CHECK(same == rows, "%s: %s: argmax differs in %d of %d rows", rel, what, rows - same, rows);
 }
 
@@ -277,7 +295,7 @@ static void test_tp(lmc_model *m, const char *rel, int n, bool one_gpu, const fl
         int rows = 0;
         const bool ran = run_case(m, p, batch, got, &rows, what);
         CHECK(ran, "%s: %s must run", rel, what);
-        if (ran) compare(rel, what, got, batch ? one_b : one_s, rows, nv);
+        if (ran) compare(rel, what, batch, got, batch ? one_b : one_s, rows, nv);
     }
     unsetenv("LMC_SPLIT_ONE_GPU");
 }
@@ -301,7 +319,7 @@ static void test_layer(lmc_model *m, const char *rel, const float *shares, int n
     int rows = 0;
     const bool ran = run_case(m, p, false, got, &rows, what);
     CHECK(ran, "%s: %s must run", rel, what);
-    if (ran) compare(rel, what, got, one_s, rows, nv);
+    if (ran) compare(rel, what, false, got, one_s, rows, nv);
     lmc_context *ctx = NULL;
     p.n_seq = 2;
     p.n_ctx = 64;
@@ -311,6 +329,31 @@ static void test_layer(lmc_model *m, const char *rel, const float *shares, int n
           "%s: %s with 2 sequences: status %d '%s'", rel, what, st, lmc_last_error());
     lmc_context_free(ctx);
     unsetenv("LMC_SPLIT_ONE_GPU");
+}
+
+/* One GPU through the split flags: -sm row -tp 1 and -sm layer -ts 1 are the one-GPU path and
+ * give its bits. */
+static void test_flags_one_gpu(lmc_model *m, const char *rel, const float *one_s, int rows_s,
+                               float *got) {
+    const int nv = lmc_model_n_vocab(m);
+    lmc_context_params p = lmc_context_default_params();
+    p.split_mode = LMC_SPLIT_ROW;
+    p.n_tensor_parallel = 1;
+    int rows = 0;
+    if (run_case(m, p, false, got, &rows, "-sm row -tp 1"))
+        CHECK(rows == rows_s && !memcmp(got, one_s, (size_t)rows * nv * 4),
+              "%s: -sm row -tp 1 differs from one GPU", rel);
+    else
+        CHECK(false, "%s: -sm row -tp 1 must run on one GPU", rel);
+    p = lmc_context_default_params();
+    p.split_mode = LMC_SPLIT_LAYER;
+    p.tensor_split[0] = 1;
+    if (run_case(m, p, false, got, &rows, "-sm layer -ts 1"))
+        CHECK(rows == rows_s && !memcmp(got, one_s, (size_t)rows * nv * 4),
+              "%s: -sm layer -ts 1 differs from one GPU", rel);
+    else
+        CHECK(false, "%s: -sm layer -ts 1 must run on one GPU", rel);
+    printf("%s: -sm row -tp 1 and -sm layer -ts 1 checked against one GPU\n", rel);
 }
 
 /* max_n: the most ranks the model's KV heads allow (each a power of two here). */
@@ -327,25 +370,7 @@ static void test_model(const char *rel, int present, int max_n) {
         CHECK(false, "%s: the one-GPU context must run", rel);
         goto done;
     }
-    /* one GPU through the split flags: the same path, the same bits */
-    lmc_context_params p = base;
-    p.split_mode = LMC_SPLIT_ROW;
-    p.n_tensor_parallel = 1;
-    int rows = 0;
-    if (run_case(m, p, false, got, &rows, "-sm row -tp 1"))
-        CHECK(rows == rows_s && !memcmp(got, one_s, (size_t)rows * nv * 4),
-              "%s: -sm row -tp 1 differs from one GPU", rel);
-    else
-        CHECK(false, "%s: -sm row -tp 1 must run on one GPU", rel);
-    p = base;
-    p.split_mode = LMC_SPLIT_LAYER;
-    p.tensor_split[0] = 1;
-    if (run_case(m, p, false, got, &rows, "-sm layer -ts 1"))
-        CHECK(rows == rows_s && !memcmp(got, one_s, (size_t)rows * nv * 4),
-              "%s: -sm layer -ts 1 differs from one GPU", rel);
-    else
-        CHECK(false, "%s: -sm layer -ts 1 must run on one GPU", rel);
-    printf("%s: -sm row -tp 1 and -sm layer -ts 1 checked against one GPU\n", rel);
+    if (g_q8) test_flags_one_gpu(m, rel, one_s, rows_s, got);
     for (int n = 2; n <= max_n; n *= 2) {
         test_tp(m, rel, n, true, one_s, one_b, got); /* N ranks sharing GPU 0 */
         if (n > present) {
@@ -391,14 +416,19 @@ int main(void) {
     printf("NCCL: not in this build (CMake did not find it), its cases skipped\n");
 #endif
     t_require_shared();
-    test_model("models/stories260K.gguf", present, 4); /* F32, 4 KV heads */
     static const char *types[] = {"F16",    "BF16", "Q8_0",   "Q4_0",
                                   "Q4_K_M", "Q6_K", "Q5_K_M", "Q2_K"};
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++) { /* 2 KV heads */
-        char rel[96];
-        snprintf(rel, sizeof rel, "models/synthetic/synthetic-A-%s.gguf", types[i]);
-        test_model(rel, present, 2);
+    for (int pass = 0; pass < 2; pass++) { /* decode on 8-bit activations, then on f32 */
+        g_q8 = pass == 0;
+        if (!g_q8) setenv("LMC_CUDA_Q8", "0", 1);
+        test_model("models/stories260K.gguf", present, 4);          /* F32, 4 KV heads */
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++) { /* 2 KV heads */
+            char rel[96];
+            snprintf(rel, sizeof rel, "models/synthetic/synthetic-A-%s.gguf", types[i]);
+            test_model(rel, present, 2);
+        }
     }
+    unsetenv("LMC_CUDA_Q8");
 #endif
     printf("%d case(s) skipped for want of GPUs\n", n_skipped);
     return t_done();
