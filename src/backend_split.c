@@ -5,7 +5,7 @@
  * split (-sm layer over several GPUs) is a chain of GPU ranges in place of the CPU part: each
  * earlier range a CUDA context on its GPU running the whole slice (lmc_cuda_forward_range), its
  * residual handed to the next through the host (peer copies would spare that), the last range with
- * the output as the one GPU context above; one sequence. A
+ * the output as the one GPU context above; one sequence. -mg N puts the one GPU context on GPU N. A
  * tensor-parallel rank (backend_tp.c) is one such state over its cut of the model, every layer on
  * its GPU; a slice with logits NULL runs without copying logits out (the ranks other than 0). */
 #include "backend.h"
@@ -112,6 +112,10 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
         if (s->switch_gpu) lmc_cuda_set_device(0);
         return st;
     }
+    if (p->split_mode == LMC_SPLIT_NONE && p->main_gpu > 0 && !tp) { /* -mg N: GPU N */
+        s->gpu = p->main_gpu;
+        s->switch_gpu = true;
+    }
     if (s->layer0 > 0) {
         s->hidden = malloc((size_t)p->n_batch * hp->n_embd * sizeof(float));
         if (!s->hidden)
@@ -122,7 +126,10 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
     cp.layer0 = s->layer0;
     cp.tp = tp;
     cp.tp_rank = rank;
-    return lmc_cuda_init(m, &cp, &s->c);
+    if (s->switch_gpu && (st = lmc_cuda_set_device(s->gpu)) != LMC_OK) return st;
+    st = lmc_cuda_init(m, &cp, &s->c);
+    if (s->switch_gpu) lmc_cuda_set_device(0);
+    return st;
 }
 
 static lmc_status split_init_tp(const lmc_model *m, const lmc_context_params *p,

@@ -71,10 +71,7 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
         if (present < 0)
             return lmc_err(LMC_ERR_UNSUPPORTED, "-mg %d: this build of lmc has no CUDA backend",
                            p->main_gpu);
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "-mg %d: lmc runs on GPU 0 so far; CUDA_VISIBLE_DEVICES=%d makes that GPU "
-                       "number 0",
-                       p->main_gpu, p->main_gpu);
+        return LMC_OK; /* the split backend runs on GPU main_gpu */
     }
     if (p->device == LMC_DEVICE_CPU)
         return lmc_err(LMC_ERR_INVALID_ARG,

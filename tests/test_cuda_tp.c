@@ -10,7 +10,8 @@
  * tokens, then one token each): first with all N ranks on GPU 0 (LMC_SPLIT_ONE_GPU=1, the device
  * communicator; runs on any one GPU), then with rank r on GPU r (NCCL where built) where N GPUs
  * are present. (4) The layer split, -sm layer -ts 1,1 / 1,3 / 1,1,1,1, the one-sequence workload
- * the same ways (two sequences must be refused). Every row's NMSE within the CUDA suites' bound for
+ * the same ways (two sequences must be refused), and -mg 1 (the one-GPU forward on GPU 1) where 2
+ * GPUs are present. Every row's NMSE within the CUDA suites' bound for
  * the path that made it (row_bound) and the same argmax in every row; all of it twice, decode on
  * 8-bit activations (the default) and on f32 (LMC_CUDA_Q8=0). Models: stories260K (F32, 4 KV
  * heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from ../shared. */
@@ -371,6 +372,14 @@ static void test_model(const char *rel, int present, int max_n) {
         goto done;
     }
     if (g_q8) test_flags_one_gpu(m, rel, one_s, rows_s, got);
+    if (g_q8 && present >= 2) { /* -mg 1: the one-GPU forward on GPU 1 */
+        lmc_context_params p = lmc_context_default_params();
+        p.main_gpu = 1;
+        int rows = 0;
+        const bool ran = run_case(m, p, false, got, &rows, "-mg 1");
+        CHECK(ran, "%s: -mg 1 must run on a host with 2 GPUs", rel);
+        if (ran) compare(rel, "-mg 1", false, got, one_s, rows, nv);
+    }
     for (int n = 2; n <= max_n; n *= 2) {
         test_tp(m, rel, n, true, one_s, one_b, got); /* N ranks sharing GPU 0 */
         if (n > present) {

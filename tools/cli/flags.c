@@ -65,7 +65,7 @@ static const flag_def table[] = {
      "GPU shares (layer: proportions of the layers; row: which GPUs,\n"
      "equal shares)"},
     {FL_MAIN_GPU, {"-mg", "--main-gpu"}, "N", T_INT, 0, 15, GPUS, 0, "0", "several GPUs",
-     "the GPU of -sm none (0 so far: CUDA_VISIBLE_DEVICES picks one)"},
+     "the GPU of -sm none"},
     {FL_TENSOR_PARALLEL, {"-tp", "--tensor-parallel"}, "N", T_INT, 1, 16, GPUS, 0, NULL, "several GPUs",
      "-sm row over N GPUs (more than are present: an error)"},
     {FL_PROMPT, {"-p", "--prompt"}, "TEXT", T_STR, 0, 0, CMD_RUN | CMD_LOGITS | CMD_TOKENIZE, 0, NULL, "input",
