@@ -532,10 +532,21 @@ static void test_context_split(void) {
     expect_split(m, split_params(LMC_SPLIT_ROW, 1, NULL, 0), 1, LMC_OK, "", "row 1 on 1 GPU");
     expect_split(m, split_params(LMC_SPLIT_ROW, 0, NULL, 0), 1, LMC_OK, "", "row, all of 1 GPU");
     expect_split(m, split_params(LMC_SPLIT_LAYER, 0, only1, 1), 2, LMC_OK, "", "layer -ts 1");
-    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_ERR_UNSUPPORTED,
-                 "not implemented yet", "row 2 on 2 GPUs");
-    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 2, LMC_ERR_UNSUPPORTED,
-                 "not implemented yet", "layer 3,1 on 2 GPUs");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_OK, "", "row 2 on 2 GPUs");
+    lmc_context_params tp2 = split_params(LMC_SPLIT_ROW, 0, one1, 2); /* -sm row -ts 1,1 */
+    CHECK(ctx_resolve_split(m, &tp2, 4) == LMC_OK && tp2.n_tensor_parallel == 2,
+          "row -ts 1,1 of 4 GPUs: status '%s', %d ranks", lmc_last_error(), tp2.n_tensor_parallel);
+    /* every rank on GPU 0 (the single-GPU test of the tensor-parallel path) */
+    setenv("LMC_SPLIT_ONE_GPU", "1", 1);
+    expect_split(m, split_params(LMC_SPLIT_ROW, 4, NULL, 0), 1, LMC_OK, "", "row 4, one GPU");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 1, LMC_OK, "",
+                 "layer 3,1, one GPU");
+    unsetenv("LMC_SPLIT_ONE_GPU");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 2, LMC_OK, "",
+                 "layer 3,1 on 2 GPUs");
+    lmc_context_params two_seq = split_params(LMC_SPLIT_LAYER, 0, three1, 2);
+    two_seq.n_seq = 2;
+    expect_split(m, two_seq, 2, LMC_ERR_UNSUPPORTED, "one sequence", "layer 3,1, 2 sequences");
     /* the model's rule comes before the GPU count: 8 ranks of 4 KV heads, on any machine */
     expect_split(m, split_params(LMC_SPLIT_ROW, 8, NULL, 0), 0, LMC_ERR_INVALID_ARG,
                  "only 4 KV heads", "row 8");
@@ -559,7 +570,8 @@ static void test_context_split(void) {
     p = split_params(LMC_SPLIT_NONE, 0, NULL, 0);
     p.main_gpu = 1;
     expect_split(m, p, 1, LMC_ERR_INVALID_ARG, "GPU 1 requested, 1 present", "-mg 1 of 1");
-    expect_split(m, p, 2, LMC_ERR_UNSUPPORTED, "CUDA_VISIBLE_DEVICES", "-mg 1 of 2");
+    CHECK(ctx_resolve_split(m, &p, 2) == LMC_OK && p.main_gpu == 1, "-mg 1 of 2: '%s'",
+          lmc_last_error()); /* the split backend runs on GPU 1 */
     /* through the public API with this machine's GPUs: one more than present is refused */
     const int32_t present = lmc_device_count(LMC_DEVICE_CUDA);
     if (present >= 0 && present < 4) {
