@@ -177,9 +177,12 @@ static void tp_free(void *state) {
 static lmc_status tp_setup(tp_state *s) {
     const int32_t n = s->n_rank;
     char why[256];
-    if (!lmc_cuda_model_batch_supported(s->m) || !lmc_cuda_model_supported(s->m, why, sizeof why))
+    /* ctx_resolve_split refused the other blocks already; the batched step runs every block the
+     * one-sequence forward runs, so its check would not do */
+    if (!arch_plain_llama(s->m) || !lmc_cuda_model_supported(s->m, why, sizeof why))
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "-sm row runs the plain llama block only so far (%s is not); use one GPU",
+                       "-sm row supports llama/mistral (the plain llama block) for now; %s's block "
+                       "is not: use -sm none (one GPU) or -sm layer",
                        s->m->hp.arch);
     split_geom g;
     split_geom_of(s->m, &g);

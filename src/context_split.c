@@ -98,11 +98,14 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
         split_geom g;
         split_tp_plan plan;
         split_geom_of(m, &g);
-        if (m->hp.flags & (LMC_BLK_FUSED_QKV | LMC_BLK_FUSED_UP))
-            if (n_gpu > 1)
-                return lmc_err(LMC_ERR_UNSUPPORTED,
-                               "-sm row: fused qkv / gate|up matrices (%s) are not cut yet",
-                               m->hp.arch);
+        /* the cut and its all-reduces are written for the llama block: the families' steps
+         * (biases, q/k norms, post-norms, soft-caps, windows, fused matrices) are not cut yet, and
+         * a rank must never run them on a wrong slice */
+        if (n_gpu > 1 && !arch_plain_llama(m))
+            return lmc_err(LMC_ERR_UNSUPPORTED,
+                           "-sm row supports llama/mistral (the plain llama block) for now; %s's "
+                           "block is not: use -sm none (one GPU) or -sm layer",
+                           m->hp.arch);
         st = split_tp_plan_make(&g, n_gpu, &plan);
         if (st != LMC_OK) return st;
         used = n_gpu;

@@ -14,7 +14,10 @@
  * GPUs are present. Every row's NMSE within the CUDA suites' bound for
  * the path that made it (row_bound) and the same argmax in every row; all of it twice, decode on
  * 8-bit activations (the default) and on f32 (LMC_CUDA_Q8=0). Models: stories260K (F32, 4 KV
- * heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from ../shared. */
+ * heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from ../shared.
+ * (5) The families' models (tests/data/families: qwen2, qwen3, gemma2, gemma3, phi3, phi4-mini):
+ * -sm row -tp 2 refused naming the architecture, -sm row -tp 1 / -sm layer -ts 1 bit for bit and
+ * -sm layer -ts 1,1 / 1,3 against the one-GPU logits (one sequence). */
 #include "lmc.h"
 #include "testutil.h"
 #include "util.h"
@@ -404,6 +407,57 @@ done:
     free(got);
     lmc_model_free(m);
 }
+
+/* A family's model (tests/data/families: biases, q/k norms, post-norms, soft-caps, windows, fused
+ * matrices): -sm row over 2 ranks is refused, naming the architecture (the cut is the llama
+ * block's; never a wrong slice run silently), even with both ranks on GPU 0; the one-GPU flags and
+ * the layer split (every range runs the one-GPU forward of its layers, the residual handed on) give
+ * the one-GPU logits. */
+static void test_family(const char *name, int present) {
+    char path[1024];
+    const char *src = getenv("LMC_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/data/families/%s.gguf", src ? src : ".", name);
+    lmc_model *m = t_load_model_or_skip(path);
+    if (!m) return;
+    const int nv = lmc_model_n_vocab(m);
+    const size_t cap = (size_t)20 * nv;
+    float *one_s = malloc(cap * 4), *got = malloc(cap * 4);
+    int rows_s = 0;
+    if (!one_s || !got ||
+        !run_case(m, lmc_context_default_params(), false, one_s, &rows_s, "one GPU")) {
+        CHECK(false, "%s: the one-GPU context must run", name);
+        goto done;
+    }
+    setenv("LMC_SPLIT_ONE_GPU", "1", 1);
+    lmc_context_params p = lmc_context_default_params();
+    p.split_mode = LMC_SPLIT_ROW;
+    p.n_tensor_parallel = 2;
+    p.n_ctx = 64;
+    p.device = LMC_DEVICE_CUDA;
+    const char *arch = lmc_model_meta_str(m, "general.architecture");
+    lmc_context *ctx = NULL;
+    lmc_status st = lmc_context_init(m, &p, &ctx);
+    CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "supports llama/mistral") &&
+              arch && strstr(lmc_last_error(), arch),
+          "%s: -sm row -tp 2 must be refused naming the architecture: status %d '%s'", name, st,
+          lmc_last_error());
+    lmc_context_free(ctx);
+    unsetenv("LMC_SPLIT_ONE_GPU");
+    printf("%s: -sm row -tp 2 refused: %s\n", name, lmc_last_error());
+    if (g_q8) test_flags_one_gpu(m, name, one_s, rows_s, got);
+    static const float ts[][2] = {{1, 1}, {1, 3}};
+    for (int k = 0; k < 2; k++) {
+        test_layer(m, name, ts[k], 2, true, one_s, got);
+        if (present >= 2)
+            test_layer(m, name, ts[k], 2, false, one_s, got);
+        else
+            n_skipped++;
+    }
+done:
+    free(one_s);
+    free(got);
+    lmc_model_free(m);
+}
 #endif
 
 int main(void) {
@@ -436,6 +490,11 @@ int main(void) {
             snprintf(rel, sizeof rel, "models/synthetic/synthetic-A-%s.gguf", types[i]);
             test_model(rel, present, 2);
         }
+        static const char *fam[] = {"qwen2-gqa-tied-Q8_0", "qwen3-k-hd128-Q4_K_M",
+                                    "gemma2-k-Q4_K_M",     "gemma3-k-hd256-Q4_K_M",
+                                    "phi3-gqa-k-Q4_K_M",   "phi4mini-partial-rope-Q4_K_M"};
+        for (size_t i = 0; i < sizeof fam / sizeof *fam; i++)
+            test_family(fam[i], present);
     }
     unsetenv("LMC_CUDA_Q8");
 #endif
