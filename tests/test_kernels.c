@@ -245,6 +245,59 @@ static void test_quantize_x(void) {
     free(qk);
 }
 
+/* kern_quantize_x (SIMD where the CPU has AVX2) gives the bytes of the format's definition
+ * (kernels.h): d = max|x| / 127 (Q8_0: rounded to f16), q = nearest-even(x * (127 / max|x|)), the
+ * sums of the q; on random rows with zero blocks, spikes, ties and values of every magnitude. */
+static void test_quantize_x_bytes(void) {
+    enum { K = 2048 };
+    float *x = malloc(sizeof(float) * K);
+    uint8_t *got = aligned_alloc(64, kern_x_row_bytes(KX_Q8_0, K) + kern_x_row_bytes(KX_Q8_K, K));
+    uint8_t *want = aligned_alloc(64, kern_x_row_bytes(KX_Q8_0, K) + kern_x_row_bytes(KX_Q8_K, K));
+    int bad = 0;
+    for (int rep = 0; rep < 20 && !bad; rep++) {
+        for (int i = 0; i < K; i++) {
+            const float scale = powf(2.0f, (float)(int)(rnd_u32() % 40) - 20.0f);
+            x[i] = (i / 256 == rep % 8) ? 0.0f : rnd_unit() * scale;
+            if (i % 97 == 5) x[i] = (float)(int)(rnd_u32() % 255) - 127.0f; /* ties */
+            if (i % 61 == 0) x[i] = -x[i];
+        }
+        for (int fi = 0; fi < 2; fi++) {
+            const kern_xfmt f = fi ? KX_Q8_K : KX_Q8_0;
+            const int n = fi ? 256 : 32;
+            const size_t bytes = kern_x_row_bytes(f, K);
+            memset(want, 0, bytes);
+            memset(got, 0, bytes);
+            kern_quantize_x(f, x, got, K);
+            int8_t *q = (int8_t *)want;
+            float *d = (float *)(want + K);
+            for (int b = 0; b < K / n; b++) {
+                float amax = 0.0f;
+                for (int i = 0; i < n; i++)
+                    amax = fabsf(x[b * n + i]) > amax ? fabsf(x[b * n + i]) : amax;
+                const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+                for (int i = 0; i < n; i++)
+                    q[b * n + i] = (int8_t)nearbyintf(x[b * n + i] * id);
+                d[b] = fi ? amax / 127.0f : lmc_f16_to_f32(lmc_f32_to_f16(amax / 127.0f));
+            }
+            for (int g = 0; g < K / (fi ? 16 : 32); g++) {
+                int sum = 0;
+                for (int i = 0; i < (fi ? 16 : 32); i++)
+                    sum += q[g * (fi ? 16 : 32) + i];
+                if (fi)
+                    ((int16_t *)(want + K + (K / 256) * 4))[g] = (int16_t)sum;
+                else
+                    ((int32_t *)(want + K + (K / 32) * 4))[g] = sum;
+            }
+            const size_t used = fi ? K + (K / 256) * 4 + (K / 16) * 2 : K + (K / 32) * 8;
+            if (memcmp(got, want, used) != 0) bad = 1;
+        }
+    }
+    CHECK(!bad, "kern_quantize_x: the format's bytes (Q8_0 and Q8_K)");
+    free(x);
+    free(got);
+    free(want);
+}
+
 /* kern_dequantize_row (the exact path's dequantizer, SIMD where the CPU has it) gives
  * lmc_dequantize's values bit for bit, for every type the kernels know, on random rows of several
  * lengths; for F16 and BF16 also on raw random bits (subnormals, infinities; NaNs need only stay
@@ -362,6 +415,7 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
 
 int main(void) {
     test_quantize_x();
+    test_quantize_x_bytes();
     test_dequantize_row();
     const kern_table *best = kern_best();
     CHECK(best != NULL && kern_named(best->name) == best, "kern_best() is one of the named tables");

@@ -17,6 +17,7 @@
 #include "context_split.h"
 #include "cpu/forward.h"
 #include "cpu/kernels.h"
+#include "cpu/vmath.h"
 #include "lmc.h"
 #include "model.h"
 #include "quant.h"
@@ -304,10 +305,11 @@ static lmc_status tp_forward(tp_job *j, lmc_comm *c, tp_bufs *b, const int32_t *
                     score[s] = kt->dot_f32(q, kc + (size_t)s * KV, hd) * hp->attn_scale;
                     if (score[s] > mx) mx = score[s];
                 }
-                for (int32_t s = 0; s <= pos; s++) {
-                    score[s] = expf(score[s] - mx);
+                for (int32_t s = 0; s <= pos; s++)
+                    score[s] -= mx;
+                vmath_exp(score, score, pos + 1); /* as forward.c's att_rows */
+                for (int32_t s = 0; s <= pos; s++)
                     sum += score[s];
-                }
                 float inv = 1.0f / sum, *o = b->att + (size_t)t * Q + (size_t)h * hd;
                 memset(o, 0, (size_t)hd * sizeof(float));
                 for (int32_t s = 0; s <= pos; s++)

@@ -5,12 +5,14 @@
  * window on the layers that have one, score soft-cap), output projection, post-norms, gated FFN
  * (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits (soft-capped where
  * the variant says) for the wanted rows only. A batch of tokens goes through every matmul
- * together. Readable first: the fast kernels live behind cpu_matmul. A part (cpu_part_*) runs a
+ * together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh of the
+ * activations, soft-caps and softmax behind vmath.h's array functions. A part (cpu_part_*) runs a
  * range of layers only, for src/backend_split.c. It knows no context. */
 #include "forward.h"
 #include "cpu.h"
 #include "quant.h"
 #include "util.h"
+#include "vmath.h"
 
 #include <assert.h>
 #include <math.h>
@@ -118,25 +120,45 @@ static void cpu_rope_style(lmc_rope_style style, float *v, int32_t n_heads, int3
         cpu_rope(v, n_heads, head_dim, n_rot, cs);
 }
 
+/* The activations go through vmath.h's array exp and tanh a chunk at a time: the argument into a
+ * local buffer, exp or tanh there in place, then the product (out may alias gate: each value is
+ * read before it is written). */
+#define ACT_CHUNK 256
+
 void cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+    float e[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        const int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        const float *g = gate + i0, *u = up + i0;
+        for (int64_t i = 0; i < m; i++)
+            e[i] = -g[i];
+        vmath_exp(e, e, m);
+        for (int64_t i = 0; i < m; i++)
+            out[i0 + i] = g[i] / (1.0f + e[i]) * u[i];
     }
 }
 
 void cpu_geglu_tanh(const float *gate, const float *up, float *out, int64_t n) {
     const float k = 0.79788456080286535588f; /* sqrt(2/pi) */
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = 0.5f * g * (1.0f + tanhf(k * g * (1.0f + 0.044715f * g * g))) * up[i];
+    float t[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        const int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        const float *g = gate + i0, *u = up + i0;
+        for (int64_t i = 0; i < m; i++)
+            t[i] = k * g[i] * (1.0f + 0.044715f * g[i] * g[i]);
+        vmath_tanh(t, t, m);
+        for (int64_t i = 0; i < m; i++)
+            out[i0 + i] = 0.5f * g[i] * (1.0f + t[i]) * u[i];
     }
 }
 
 void cpu_softcap(float *x, int64_t n, float cap) {
     const float inv = 1.0f / cap;
     for (int64_t i = 0; i < n; i++)
-        x[i] = cap * tanhf(x[i] * inv);
+        x[i] *= inv;
+    vmath_tanh(x, x, n);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= cap;
 }
 
 void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n) {
@@ -146,7 +168,7 @@ void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n) {
 }
 
 /* act(gate)*up over a batch, split by 1024-value items across the pool (a prompt's FFN has n_tok *
- * n_ff values: too many expf for one thread while the other waits). Row r's gate and up start at
+ * n_ff values: too many exps for one thread while the other waits). Row r's gate and up start at
  * r*stride and r*stride + up_off of `in` (fused gate|up: stride 2*n_ff, up_off n_ff; separate
  * buffers: stride n_ff, in = gate, up passed apart); out is (n_rows, n_ff). */
 typedef struct {
@@ -193,6 +215,8 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     const bool swa = s->m->layers[j->layer].swa;
     const bool capped = (hp->flags & LMC_BLK_ATTN_SOFTCAP) != 0;
     float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
+    const cpu_dot_fn dot = cpu_dot_f32_fn();
+    const cpu_axpy_fn axpy = cpu_axpy_f32_fn();
     for (int64_t it = it0; it < it1; it++) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
         int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
@@ -200,23 +224,32 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
+        const int32_t n_t = pos - t0 + 1;
+        float *sc = score + t0; /* sc[t - t0]: the scores of positions t0..pos */
+        for (int32_t t = t0; t <= pos; t++)
+            score[t] = dot(q, kc + (size_t)t * s->kv_dim, hd) * scale;
+        if (capped) { /* cap * tanh(score / cap) */
+            for (int32_t t = 0; t < n_t; t++)
+                sc[t] /= hp->attn_softcap;
+            vmath_tanh(sc, sc, n_t);
+            for (int32_t t = 0; t < n_t; t++)
+                sc[t] *= hp->attn_softcap;
+        }
         float mx = -INFINITY;
-        for (int32_t t = t0; t <= pos; t++) {
-            score[t] = cpu_dot_f32(q, kc + (size_t)t * s->kv_dim, hd) * scale;
-            if (capped) score[t] = hp->attn_softcap * tanhf(score[t] / hp->attn_softcap);
-            if (score[t] > mx) mx = score[t];
-        }
+        for (int32_t t = 0; t < n_t; t++)
+            mx = sc[t] > mx ? sc[t] : mx;
+        for (int32_t t = 0; t < n_t; t++)
+            sc[t] -= mx;
+        vmath_exp(sc, sc, n_t);
         float sum = 0;
-        for (int32_t t = t0; t <= pos; t++) {
-            score[t] = expf(score[t] - mx);
-            sum += score[t];
-        }
+        for (int32_t t = 0; t < n_t; t++)
+            sum += sc[t];
         float inv = 1.0f / sum;
         float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
         for (int32_t d = 0; d < hd; d++)
             out[d] = 0;
         for (int32_t t = t0; t <= pos; t++)
-            cpu_axpy_f32(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
+            axpy(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
     }
 }
 

@@ -54,7 +54,18 @@ static float quant_block(const float *x, int8_t *q, int n, float *d_out, int f16
     return d;
 }
 
+static int g_quantize_avx2; /* kern_quantize_x through kern_quantize_x_avx2 (same bytes) */
+static pthread_once_t g_once;
+static void kern_init(void);
+
 void kern_quantize_x(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
+    pthread_once(&g_once, kern_init);
+#if defined(__x86_64__) || defined(__i386__)
+    if (g_quantize_avx2 && f != KX_F32) {
+        kern_quantize_x_avx2(f, x, dst, K);
+        return;
+    }
+#endif
     switch (f) {
     case KX_F32:
         memcpy(dst, x, (size_t)K * 4);
@@ -386,7 +397,7 @@ static kern_deq_fn
 static kern_xdot_fn g_xdot[LMC_TYPE_COUNT];         /* kern_exact_dot's */
 static kern_dot_fn g_dot_portable = kern_dot_f32_c; /* kern_dot_f32_portable's code */
 static const kern_table *g_best;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT; /* declared above kern_quantize_x */
 static char g_cpu_vendor[13] = "unknown";
 static int g_cpu_family = -1, g_cpu_model = -1;
 static char g_cpu_desc[96];
@@ -478,29 +489,43 @@ static void fill_zen4(kern_table *t) {
  * Zen 3 (AMD family 25 without AVX-512; the 2-core EPYC Milan VM, model 1) is compute-bound in
  * prompts and in the decode of Q4_0 and Q6_K, where the avx2 table's tiles leave pipes idle
  * (kernels_zen3_avx2.c has the measurements). Its hardware prefetcher, unlike Zen 4's, gains from
- * the software prefetches, so the avx2 kernels keep them. Q8_0 (prompt 2x4; decode the same
- * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) come from zen3_tiles; Q4_K/Q5_K prompts too, their
- * decode from avx2 (one row per tile: 2 rows were slower); every other type as avx2 (the float
- * types too: zen3_tiles' 3-row F16 tile was slower in the model's prompt). */
+ * the software prefetches, so the avx2 kernels keep them. Decode (< 4 tokens): Q8_0 (the same
+ * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) from zen3_tiles, the rest from avx2 (Q4_K/Q5_K: one
+ * row per tile, 2 rows were slower). Prompts: F32/F16/BF16/Q8_0/Q4_0 over the run-time panels of
+ * kernels_panel_avx2.c (lmc bench pp64, 2 threads, against zen3_tiles / avx2: Q4_0 +80%, Q8_0 and
+ * F16 +15-30%; docs/PERFORMANCE.md), Q4_K/Q5_K/Q6_K from zen3_tiles. */
 static kern_gemm_fn g_zen3_dec[LMC_TYPE_COUNT], g_zen3_pp[LMC_TYPE_COUNT];
+SPLIT_GEMM(zen3, LMC_TYPE_F32)
+SPLIT_GEMM(zen3, LMC_TYPE_F16)
+SPLIT_GEMM(zen3, LMC_TYPE_BF16)
+SPLIT_GEMM(zen3, LMC_TYPE_Q8_0)
+SPLIT_GEMM(zen3, LMC_TYPE_Q4_0)
 SPLIT_GEMM(zen3, LMC_TYPE_Q4_K)
 SPLIT_GEMM(zen3, LMC_TYPE_Q5_K)
 
 static void fill_zen3(kern_table *t) {
-    static const uint32_t whole[] = {LMC_TYPE_Q8_0, LMC_TYPE_Q4_0, LMC_TYPE_Q6_K};
+    static const uint32_t whole[] = {LMC_TYPE_Q6_K};
     static const struct {
         uint32_t type;
         kern_gemm_fn fn;
-    } split[] = {{LMC_TYPE_Q4_K, gemm_split_zen3_LMC_TYPE_Q4_K},
-                 {LMC_TYPE_Q5_K, gemm_split_zen3_LMC_TYPE_Q5_K}};
+        const kern_table *dec, *pp; /* where decode and prompts come from (NULL: the panels) */
+    } split[] = {{LMC_TYPE_F32, gemm_split_zen3_LMC_TYPE_F32, &g_avx2, NULL},
+                 {LMC_TYPE_F16, gemm_split_zen3_LMC_TYPE_F16, &g_avx2, NULL},
+                 {LMC_TYPE_BF16, gemm_split_zen3_LMC_TYPE_BF16, &g_avx2, NULL},
+                 {LMC_TYPE_Q8_0, gemm_split_zen3_LMC_TYPE_Q8_0, &g_zen3_tiles, NULL},
+                 {LMC_TYPE_Q4_0, gemm_split_zen3_LMC_TYPE_Q4_0, &g_zen3_tiles, NULL},
+                 {LMC_TYPE_Q4_K, gemm_split_zen3_LMC_TYPE_Q4_K, &g_avx2, &g_zen3_tiles},
+                 {LMC_TYPE_Q5_K, gemm_split_zen3_LMC_TYPE_Q5_K, &g_avx2, &g_zen3_tiles}};
+    kern_table panel = g_avx2;
+    kern_fill_panel_avx2(&panel);
     *t = g_avx2;
     t->name = "zen3";
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
         t->gemm[whole[i]] = g_zen3_tiles.gemm[whole[i]];
-    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) { /* decode avx2, prompt tiles */
+    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         const uint32_t ty = split[i].type;
-        g_zen3_dec[ty] = g_avx2.gemm[ty];
-        g_zen3_pp[ty] = g_zen3_tiles.gemm[ty];
+        g_zen3_dec[ty] = split[i].dec->gemm[ty];
+        g_zen3_pp[ty] = (split[i].pp ? split[i].pp : &panel)->gemm[ty];
         t->gemm[ty] = split[i].fn;
     }
 }
@@ -541,6 +566,7 @@ static void kern_init(void) {
     if (avx2) kern_fill_avx2(&g_avx2);
     if (avx2) kern_fill_avx2np(&g_avx2np);
     if (avx2) kern_fill_dequant_avx2(g_deq, g_xdot);
+    g_quantize_avx2 = avx2;
     if (avx2) g_dot_portable = kern_dot_f32_portable_avx2;
     if (avx512) kern_fill_avx512(&g_avx512);
     if (avx512) kern_fill_avx512np(&g_avx512np);

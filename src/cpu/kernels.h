@@ -16,8 +16,10 @@
  *           and one weight row at a time in the K-quant and Q4_0 decode tiles).
  *   zen4    avx512, with decode (< 4 tokens) of F32/F16/BF16 through avx2np's kernels and of the
  *           K-quants through avx512np's (kernels.c says why); where the CPU has avx512.
- *   zen3    avx2, with larger register tiles for Q8_0, Q4_0, Q6_K and the Q4_K/Q5_K prompts
- *           (kernels_zen3_avx2.c, kernels.c); where the CPU has avx2.
+ *   zen3    avx2, with larger register tiles for the decode of Q4_0 and Q6_K, the Q6_K and
+ *           Q4_K/Q5_K prompts (kernels_zen3_avx2.c), and prompts (4+ tokens) of F32, F16, BF16,
+ *           Q8_0 and Q4_0 over weight panels packed at run time (kernels_panel_avx2.c; kernels.c);
+ *           where the CPU has avx2.
  * Unset, empty, unknown or not supported by this CPU: the best the CPU supports, by its features
  * and microarchitecture: zen4 on AMD family 25 with AVX-512 (Zen 4), zen3 on AMD family 25 with
  * AVX2 only (Zen 3), else avx512, avx2, scalar.
@@ -106,6 +108,11 @@ void kern_fill_avx512(kern_table *t);
 void kern_fill_avx2np(kern_table *t);    /* kernels_np_avx2.c: avx2 without software prefetch */
 void kern_fill_avx512np(kern_table *t);  /* kernels_np_avx512.c: avx512 likewise (decode) */
 void kern_fill_zen3_avx2(kern_table *t); /* kernels_zen3_avx2.c: avx2 with larger tiles */
+/* kernels_panel_avx2.c: replaces the gemms of F32, F16, BF16, Q8_0 and Q4_0 with prompt kernels
+ * over weight panels packed at run time (for batches of several tokens; same activation formats) */
+void kern_fill_panel_avx2(kern_table *t);
+/* kernels_avx2.c: kern_quantize_x for KX_Q8_0 / KX_Q8_K, the same bytes (where the CPU has AVX2) */
+void kern_quantize_x_avx2(kern_xfmt f, const float *x, uint8_t *dst, int64_t K);
 void kern_fill_dequant_avx2(kern_deq_fn *deq,
                             kern_xdot_fn *xdot); /* the exact path's SIMD helpers */
 

@@ -27,6 +27,7 @@
 #endif
 #define KNT_8 4
 #include "kernels_x86.h"
+#include "util.h"
 
 #ifdef KERN_FIRST_BUILD /* the exact path's helpers: once */
 /* --- exact dequantization for cpu_matmul's exact path --------------------------------------------
@@ -150,6 +151,64 @@ static float xdot_q4_0(const void *row, const float *x, int64_t n) {
 #undef Q4W
     }
     return portable_reduce(acc0, acc1);
+}
+
+/* --- kern_quantize_x's 8-bit activation formats, the same bytes ---------------------------------
+ * amax as the scalar loop finds it (a NaN never wins: max_ps returns its second operand, amax, when
+ * either is NaN), id = 127 / amax, q = x * id rounded to nearest even (cvtps2dq in the default
+ * rounding mode, as nearbyintf), block sums exact. Only the scalar per-value loop is replaced: it
+ * took 5% of a Q4_0 prompt (perf, lmc bench pp64). n is 32 (Q8_0: d rounded to f16, one sum) or
+ * 256 (Q8_K: 16 sums of 16); returns through q, *d and sums. */
+static void quant_block_avx2(const float *x, int8_t *q, int n, float *d_out, int f16_scale,
+                             int32_t *sums) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8)
+        mx = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absm), mx);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i += 32) {
+        __m256i v[4];
+        for (int j = 0; j < 4; j++)
+            v[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), idv));
+        const __m256i p =
+            _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(p, perm));
+        /* sums of 16 (v[0] + v[1], v[2] + v[3]) */
+        for (int h = 0; h < 2; h++) {
+            const __m256i a = _mm256_add_epi32(v[2 * h], v[2 * h + 1]);
+            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+            sums[i / 16 + h] = _mm_cvtsi128_si32(s);
+        }
+    }
+    *d_out = f16_scale ? lmc_f16_to_f32(lmc_f32_to_f16(d)) : d;
+}
+
+void kern_quantize_x_avx2(kern_xfmt f, const float *x, uint8_t *dst, int64_t K) {
+    int8_t *q = (int8_t *)dst;
+    float *d = (float *)(dst + K);
+    int32_t s16[16];
+    if (f == KX_Q8_0) {
+        int32_t *s = (int32_t *)(dst + K + (K / 32) * 4);
+        for (int64_t b = 0; b < K / 32; b++) {
+            quant_block_avx2(x + 32 * b, q + 32 * b, 32, &d[b], 1, s16);
+            s[b] = s16[0] + s16[1];
+        }
+    } else { /* KX_Q8_K */
+        int16_t *bs = (int16_t *)(dst + K + (K / 256) * 4);
+        for (int64_t b = 0; b < K / 256; b++) {
+            quant_block_avx2(x + 256 * b, q + 256 * b, 256, &d[b], 0, s16);
+            for (int g = 0; g < 16; g++)
+                bs[16 * b + g] = (int16_t)s16[g];
+        }
+    }
 }
 
 void kern_fill_dequant_avx2(kern_deq_fn *deq, kern_xdot_fn *xdot) {
