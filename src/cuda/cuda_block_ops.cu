@@ -327,12 +327,16 @@ __device__ __forceinline__ double block_sum_d(double v, double *sh) {
 // k_post_norm_add and then k_rmsnorm of the new h in one kernel, with the same arithmetic (the
 // post-norm's sum of squares in double, the RMSNorm's in float): one block per row, rows up to
 // PNN_KEEP * blockDim values held in registers between the passes; both norms' weights are fetched
-// before waiting for the kernel that wrote y.
+// before waiting for the kernel that wrote y. __launch_bounds__ holds ptxas to 64 registers a
+// thread (sm_90: 64K a block): left free it took 96, and every launch of 1024 threads would fail
+// with cudaErrorLaunchOutOfResources.
 #define PNN_KEEP 8
-__global__ void k_post_norm_add_norm(const float *__restrict__ y, const float *__restrict__ wp,
-                                     const float *__restrict__ wn, int n, float eps,
-                                     float *__restrict__ h, float *__restrict__ out32,
-                                     int8_t *__restrict__ oq, float2 *__restrict__ ods) {
+#define PNN_THREADS 1024
+__global__ void __launch_bounds__(PNN_THREADS)
+    k_post_norm_add_norm(const float *__restrict__ y, const float *__restrict__ wp,
+                         const float *__restrict__ wn, int n, float eps, float *__restrict__ h,
+                         float *__restrict__ out32, int8_t *__restrict__ oq,
+                         float2 *__restrict__ ods) {
     __shared__ double shd[32];
     __shared__ float sh[32];
     pdl_trigger();
@@ -406,8 +410,8 @@ cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float
                                     int n_tok, float eps, float *h, float *out32, int8_t *oq,
                                     float2 *ods, cudaStream_t s) {
     if (oq && n % 32) return cudaErrorInvalidValue;
-    return launch_pdl(k_post_norm_add_norm, dim3(n_tok), dim3(1024), s, y, wp, wn, n, eps, h, out32,
-                      oq, ods);
+    return launch_pdl(k_post_norm_add_norm, dim3(n_tok), dim3(PNN_THREADS), s, y, wp, wn, n, eps, h,
+                      out32, oq, ods);
 }
 
 __global__ void k_scale(float *x, int64_t n, float a) {
