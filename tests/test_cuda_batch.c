@@ -446,6 +446,9 @@ static void test_families(const char *src) {
     for (int k = 0; k < N_FAM; k++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/tests/data/families/%s", src, fam_models[k].file);
+        struct stat fs; /* committed with the repository: missing is a failure, not a skip */
+        CHECK(stat(path, &fs) == 0,
+              "%s is missing (run from the source root or set LMC_SOURCE_DIR)", path);
         test_family(path, fam_models[k].file, fam_models[k].n_ctx);
     }
     for (int k = 0; k < N_F16; k++)
