@@ -221,13 +221,14 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
         int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
         if (swa && pos - hp->n_swa + 1 > t0) t0 = pos - hp->n_swa + 1;
-        size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)g * hd;
+        /* keys and values from position t0 on; sc[t] is the score of position t0 + t */
+        size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)t0 * s->kv_dim + (size_t)g * hd;
         const float *kc = s->k_cache + base, *vc = s->v_cache + base;
         const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
         const int32_t n_t = pos - t0 + 1;
-        float *sc = score + t0; /* sc[t - t0]: the scores of positions t0..pos */
-        for (int32_t t = t0; t <= pos; t++)
-            score[t] = dot(q, kc + (size_t)t * s->kv_dim, hd) * scale;
+        float *sc = score;
+        for (int32_t t = 0; t < n_t; t++)
+            sc[t] = dot(q, kc + (size_t)t * s->kv_dim, hd) * scale;
         if (capped) { /* cap * tanh(score / cap) */
             for (int32_t t = 0; t < n_t; t++)
                 sc[t] /= hp->attn_softcap;
@@ -248,8 +249,8 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
         float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
         for (int32_t d = 0; d < hd; d++)
             out[d] = 0;
-        for (int32_t t = t0; t <= pos; t++)
-            axpy(out, score[t] * inv, vc + (size_t)t * s->kv_dim, hd);
+        for (int32_t t = 0; t < n_t; t++)
+            axpy(out, sc[t] * inv, vc + (size_t)t * s->kv_dim, hd);
     }
 }
 

@@ -504,7 +504,6 @@ SPLIT_GEMM(zen3, LMC_TYPE_Q4_K)
 SPLIT_GEMM(zen3, LMC_TYPE_Q5_K)
 
 static void fill_zen3(kern_table *t) {
-    static const uint32_t whole[] = {LMC_TYPE_Q6_K};
     static const struct {
         uint32_t type;
         kern_gemm_fn fn;
@@ -520,8 +519,7 @@ static void fill_zen3(kern_table *t) {
     kern_fill_panel_avx2(&panel);
     *t = g_avx2;
     t->name = "zen3";
-    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
-        t->gemm[whole[i]] = g_zen3_tiles.gemm[whole[i]];
+    t->gemm[LMC_TYPE_Q6_K] = g_zen3_tiles.gemm[LMC_TYPE_Q6_K]; /* decode and prompts */
     for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         const uint32_t ty = split[i].type;
         g_zen3_dec[ty] = split[i].dec->gemm[ty];

@@ -203,6 +203,21 @@ static void fp_tile_n(int nt, const float *P, int kc, const uint8_t *x, size_t x
 
 typedef void (*fp_pack_fn)(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, float *P);
 
+/* The panel after (rows r0.., columns k0..) in the walk below, for its prefetch: the next row group
+ * of the chunk c0..c1, else the chunk's first rows at the next kstep columns; *n0 = c1 (none in
+ * this chunk) after the last columns. Columns count in whatever unit the caller walks (values or
+ * blocks). */
+static inline void next_panel(int r0, int rstep, int c0, int c1, int64_t k0, int64_t kstep,
+                              int64_t K, int *n0, int64_t *nk) {
+    *n0 = r0 + rstep;
+    *nk = k0;
+    if (*n0 >= c1) {
+        *n0 = c0;
+        *nk = k0 + kstep;
+        if (*nk >= K) *n0 = c1, *nk = 0;
+    }
+}
+
 /* The walk over panels: rows in chunks of FP_RC, within a chunk panels of FP_K columns, the chunk's
  * row groups of 16 for each; each panel over all tokens. So the activations of one panel's columns
  * (64 tokens x 256 columns: 64 KB) stay in L2 across the chunk's row groups and the chunk's partial
@@ -220,13 +235,9 @@ static void gemm_fpanel(fp_pack_fn pack, size_t b32, int64_t K, const uint8_t *w
             for (int r0 = c0; r0 < c1; r0 += FP_R) {
                 const int rows = c1 - r0 < FP_R ? c1 - r0 : FP_R;
                 pack(w + (size_t)r0 * ws, ws, rows, k0, kc, P);
-                int n0 = r0 + FP_R; /* the next panel: rows n0.., columns nk.. */
-                int64_t nk = k0;
-                if (n0 >= c1) {
-                    n0 = c0;
-                    nk = k0 + FP_K;
-                    if (nk >= K) n0 = c1, nk = 0;
-                }
+                int n0;
+                int64_t nk;
+                next_panel(r0, FP_R, c0, c1, k0, FP_K, K, &n0, &nk);
                 if (n0 < nr)
                     prefetch_rows(w + (size_t)n0 * ws, ws, nr - n0 < FP_R ? nr - n0 : FP_R,
                                   (size_t)nk / 32 * b32,
@@ -355,13 +366,9 @@ static void gemm_panel_q4_0(int64_t K, const uint8_t *w, size_t ws, int nr, cons
             for (int r0 = c0; r0 < c1; r0 += Q4_R) {
                 const int rows = c1 - r0 < Q4_R ? c1 - r0 : Q4_R;
                 pack_q4_0(w + (size_t)r0 * ws, ws, rows, b0, nb, P);
-                int n0 = r0 + Q4_R; /* the next panel: rows n0.., blocks nb0.. */
-                int64_t nb0 = b0;
-                if (n0 >= c1) {
-                    n0 = c0;
-                    nb0 = b0 + Q4_B;
-                    if (nb0 >= nbt) n0 = c1, nb0 = 0;
-                }
+                int n0;
+                int64_t nb0;
+                next_panel(r0, Q4_R, c0, c1, b0, Q4_B, nbt, &n0, &nb0);
                 if (n0 < nr)
                     prefetch_rows(w + (size_t)n0 * ws, ws, nr - n0 < Q4_R ? nr - n0 : Q4_R,
                                   (size_t)nb0 * 18,
