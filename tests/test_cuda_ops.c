@@ -98,6 +98,10 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
     return w;
 }
 
+static float f16_round(float v) {
+    return lmc_f16_to_f32(lmc_f32_to_f16(v));
+}
+
 static int argmax_f(const float *a, int64_t n) {
     int64_t b = 0;
     for (int64_t i = 1; i < n; i++)
@@ -276,7 +280,8 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     const int n_tok = 20;
     float *x = malloc(sizeof(float) * cols * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
     double *ref = malloc(sizeof(double) * rows * n_tok),
-           *dref = malloc(sizeof(double) * rows * cols);
+           *dref = malloc(sizeof(double) * rows * cols),
+           *refh = malloc(sizeof(double) * rows * n_tok);
     for (int64_t i = 0; i < cols * n_tok; i++)
         x[i] = rnd_f();
     lmc_dequantize(type, w, deq, rows * cols);
@@ -286,6 +291,14 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
             for (int64_t i = 0; i < cols; i++)
                 s += (double)deq[r * cols + i] * x[t * cols + i];
             ref[t * rows + r] = s;
+        }
+    /* the GEMM's own operands: weights and activations rounded to f16 (round to nearest even) */
+    for (int t = 0; t < n_tok; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; i++)
+                s += (double)f16_round(deq[r * cols + i]) * f16_round(x[t * cols + i]);
+            refh[t * rows + r] = s;
         }
 
     /* dequantize */
@@ -313,8 +326,14 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     e = t_nmse(y, ref, rows * n_tok);
     CHECK(e <= 1e-4, "%s matmul %lldx%lld x %d NMSE %g", name, (long long)rows, (long long)cols,
           n_tok, e);
+    /* against the f16-operand reference only f32 accumulation differs: tight, and its argmax is
+     * the kernel's (the f32 reference's argmax may differ where two rows are within the rounding)
+     */
+    e = t_nmse(y, refh, rows * n_tok);
+    CHECK(e <= 1e-9, "%s matmul %lldx%lld x %d NMSE vs f16 operands %g", name, (long long)rows,
+          (long long)cols, n_tok, e);
     for (int t = 0; t < n_tok; t++)
-        CHECK(argmax_f(y + t * rows, rows) == argmax_d(ref + t * rows, rows),
+        CHECK(argmax_f(y + t * rows, rows) == argmax_d(refh + t * rows, rows),
               "%s matmul argmax token %d", name, t);
     printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows,
            (long long)cols);
@@ -326,6 +345,7 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     free(y);
     free(ref);
     free(dref);
+    free(refh);
 }
 
 static void test_rmsnorm(int n) {
