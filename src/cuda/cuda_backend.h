@@ -5,12 +5,14 @@
 #ifndef LMC_CUDA_BACKEND_H
 #define LMC_CUDA_BACKEND_H
 
+#include "comm.h"
 #include "lmc.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+#include "split_plan.h"
 
 struct lmc_model;
 
@@ -109,8 +111,18 @@ typedef struct {
         layer0; /* first layer on the GPU (0 = all, from the embedding lookup). With layer0 > 0 only
                    the layers [layer0, n_layer), the output norm and the output matrix are uploaded
                    and given KV cache, and the input is hidden states (lmc_cuda_forward_hidden) */
+    int32_t layer1; /* one past the last layer held (0 = n_layer). Below n_layer: no output norm
+                       or matrix; the forward is lmc_cuda_forward_range (the layer split) */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
+    /* Tensor parallelism (issue 19, docs/MULTI_GPU.md): NULL for one GPU; else this context is
+     * rank tp_rank of tp->n_rank and holds only its cut of the model (its query and KV heads, FFN
+     * columns and output rows; the embedding table whole), with its heads' KV cache. Needs
+     * layer0 == 0 and the llama block; runs without the decode graph and without the folded
+     * RMSNorms (the norms follow the all-reduces). lmc_cuda_tp_attach gives it its communicator
+     * before the first forward. */
+    const split_tp_plan *tp;
+    int32_t tp_rank;
 } lmc_cuda_params;
 
 /* Bytes the context needs on the device (weights, KV cache, scratch) for these params (only the
@@ -138,6 +150,11 @@ lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, i
  * host (copied to the device once per call). Needs layer0 > 0. */
 lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
                                    float *logits, float *layer_out);
+/* A layer range ([layer0, layer1) with layer1 < n_layer, -sm layer): n tokens (layer0 == 0) or
+ * hidden states (n, n_embd) at positions pos.. in, every token's residual after layer1 - 1 out
+ * into hidden_out (n, n_embd). layer_out as in lmc_cuda_forward. One sequence only. */
+lmc_status lmc_cuda_forward_range(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden,
+                                  int32_t n, int32_t pos, float *hidden_out, float *layer_out);
 /* Several sequences in one step (a slice of lmc_fwd_batch, see backend.h): n tokens, each with its
  * position and sequence id; token i attends to positions seq_start[seq[i]]..pos[i] of its own
  * sequence's cache. Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most 16) run through
@@ -152,6 +169,19 @@ lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tok
 /* Moves cache positions [from, from+n) of sequence seq down to `to` (to <= from), re-rotating the
  * keys. Errors are kept for the next forward (the backend table's kv_shift returns nothing). */
 void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n, int32_t to);
+/* ---- tensor parallelism (cuda_tp.cu) ---------------------------------------------------------
+ * One thread per rank: each makes its GPU current (lmc_cuda_set_device) before it calls anything
+ * on its context. A rank's forward is the one-GPU forward of its narrower model plus three
+ * collectives on its communicator: the all-reduce of the residual after the attention output and
+ * after ffn_down (rank 0 adds its partial product to the residual, the others store theirs, so
+ * the sum is the residual plus every partial product), and the all-gather of the logits rows
+ * (padded to the widest rank's). Every rank ends with every logit. */
+lmc_status lmc_cuda_set_device(int32_t gpu);
+/* The context's stream (a cudaStream_t), for a communicator that queues on it (comm_nccl). */
+void *lmc_cuda_stream(lmc_cuda_ctx *c);
+/* Gives a tensor-parallel context its communicator (rank and size must match its plan). */
+lmc_status lmc_cuda_tp_attach(lmc_cuda_ctx *c, lmc_comm *comm);
+
 /* Bytes of weights one decode step reads on the GPU (every matrix once plus one embedding row when
  * layer0 == 0). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);

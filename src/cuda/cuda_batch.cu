@@ -166,7 +166,10 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
         cuda_prof_mark(c->prof, PP_WO, s);
         if (gemm) TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
-        TRY(mm(c, D.wo, n, gemm, c->att, fam_out(c, post), hp.n_embd, !post));
+        TRY(mm(c, D.wo, n, gemm, c->att, fam_out(c, post), hp.n_embd, !post && cuda_tp_adds(c)));
+        // tensor parallel: every rank's part summed, before the post-norm (with one, in the
+        // scratch fam_post adds; without, in h, to which rank 0 added its part)
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd));
         TRYC(fam_post(c, post, n), "post-norm");
         cuda_prof_mark(c->prof, PP_NORM, s);
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, x32, x16, s), "rmsnorm");
@@ -184,7 +187,8 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
         }
         cuda_prof_mark(c->prof, PP_DOWN, s);
         post = post_ffn(c, l); // gemma: h += post_norm(down ff)
-        TRY(mm(c, D.down, n, gemm, c->xb32, fam_out(c, post), hp.n_embd, !post));
+        TRY(mm(c, D.down, n, gemm, c->xb32, fam_out(c, post), hp.n_embd, !post && cuda_tp_adds(c)));
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd));
         TRYC(fam_post(c, post, n), "post-norm");
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd,
@@ -196,8 +200,9 @@ done:
     return st;
 }
 
-// Logits of the n_want wanted rows (indices at c->d_b + 4 n_batch) into logits, in rounds of
-// CUDA_LOGIT_ROWS rows: gather, output RMSNorm, output matrix, copy out.
+// Logits of the n_want wanted rows (indices at c->d_b + 4 n_batch) into logits (NULL: computed,
+// not copied out — a tensor-parallel rank other than 0), in rounds of CUDA_LOGIT_ROWS rows:
+// gather, output RMSNorm, output matrix (a rank's vocabulary rows, then every rank's), copy out.
 static lmc_status run_logits(lmc_cuda_ctx *c, int n_want, float *logits) {
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
@@ -210,14 +215,19 @@ static lmc_status run_logits(lmc_cuda_ctx *c, int n_want, float *logits) {
         TRYC(cuda_rmsnorm(c->hrow, c->out_norm, hp.n_embd, nr, hp.norm_eps, gemm ? NULL : c->xb32,
                           gemm ? c->x16 : NULL, s),
              "rmsnorm");
-        TRY(mm(c, c->output, nr, gemm, c->xb32, c->logits_b, hp.n_vocab, false));
-        TRYC(fam_logits(c, c->logits_b, nr), "soft-cap");
+        int64_t ld;
+        float *y = cuda_tp_logits_dst(c, c->logits_b, hp.n_vocab, &ld);
+        TRY(mm(c, c->output, nr, gemm, c->xb32, y, ld, false));
+        TRY(cuda_tp_gather(c, nr, c->logits_b, hp.n_vocab));
+        TRYC(fam_logits(c, c->logits_b, nr), "soft-cap"); // elementwise, on the gathered rows
+        if (!logits) continue;
         TRYC(cudaMemcpyAsync(c->h_logits_b, c->logits_b, (size_t)nr * hp.n_vocab * 4,
                              cudaMemcpyDeviceToHost, s),
              "copy");
         TRYC(cudaStreamSynchronize(s), "forward");
         memcpy(logits + (size_t)r0 * hp.n_vocab, c->h_logits_b, (size_t)nr * hp.n_vocab * 4);
     }
+    if (!logits) TRYC(cudaStreamSynchronize(s), "forward");
 done:
     return st;
 }

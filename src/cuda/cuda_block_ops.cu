@@ -23,12 +23,7 @@ extern "C" {
 // ---- variant state -----------------------------------------------------------------------------
 
 bool cuda_fam_plain(const lmc_model *m) {
-    const lmc_hparams &hp = m->hp;
-    bool same_rope = true;
-    for (int l = 0; l < hp.n_layer; l++)
-        same_rope &= m->layers[l].rope_base == hp.rope_base && m->layers[l].rope_scale == 1.0f;
-    return hp.flags == 0 && hp.rope == LMC_ROPE_NORM && hp.act == LMC_ACT_SILU && same_rope &&
-           hp.rope_attn_factor == 1.0f && hp.attn_scale == 1.0f / sqrtf((float)hp.head_dim);
+    return arch_plain_llama(m);
 }
 
 bool cuda_fam_supported(const lmc_model *m, char *why, size_t size) {

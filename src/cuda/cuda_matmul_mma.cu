@@ -244,7 +244,7 @@ __global__ void k_mma_reduce(const float *__restrict__ part, int splits, int n, 
 }
 
 static int sm_count() {
-    static int n = [] {
+    static thread_local int n = [] { // the GPU of this thread
         int dev = 0, v = 0;
         if (cudaGetDevice(&dev) != cudaSuccess ||
             cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
@@ -260,7 +260,9 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
                              cudaStream_t s) {
     typedef mma_cfg<T, NT, LA> C;
     const size_t smem = (size_t)C::BUFS * 8 * NT * C::P * 4;
-    static const cudaError_t attr = cudaFuncSetAttribute(
+    // once per kernel and thread (the GPU current when it is set; a thread per tensor-parallel
+    // rank)
+    static thread_local const cudaError_t attr = cudaFuncSetAttribute(
         k_matmul_mma<T, NT, LA>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (attr != cudaSuccess) return attr;
     const int64_t per_block = (int64_t)MMA_WARPS * 16 * C::RW;
