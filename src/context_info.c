@@ -32,7 +32,9 @@ lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out) {
     out->cpu_kernels = kern_best()->name;
 #ifdef LMC_WITH_CUDA
     struct lmc_cuda_ctx *gpu =
-        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state) : NULL;
+        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state)
+        : ctx->backend == &lmc_tp_backend  ? tp_backend_gpu(ctx->backend_state)
+                                           : NULL;
     if (gpu) {
         lmc_cuda_device_info(out->gpu_name, (int)sizeof out->gpu_name, &out->gpu_mem_free,
                              &out->gpu_mem_total);
@@ -49,7 +51,9 @@ lmc_status lmc_context_measure_bandwidth(lmc_context *ctx, double *gb_s) {
     *gb_s = 0;
 #ifdef LMC_WITH_CUDA
     struct lmc_cuda_ctx *gpu =
-        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state) : NULL;
+        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state)
+        : ctx->backend == &lmc_tp_backend  ? tp_backend_gpu(ctx->backend_state)
+                                           : NULL;
     if (gpu) return lmc_cuda_copy_bandwidth(gpu, gb_s);
 #endif
     return lmc_err(LMC_ERR_UNSUPPORTED,
