@@ -747,8 +747,7 @@ static void test_tuning(void) {
     }
     cuda_tuning t = cuda_tuning_read();
     CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
-    CHECK(t.batch_mv == 2 && !t.mma_la && !t.att_split,
-          "tuning: BATCH_MV 2, MMA_LA, ATT_SPLIT off");
+    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split, "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT on");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -758,14 +757,14 @@ static void test_tuning(void) {
     setenv("LMC_CUDA_Q8MV", "16,2", 1);
     setenv("LMC_CUDA_COAL", "8,1", 1);
     setenv("LMC_CUDA_COAL_ONLY", "Q6_K", 1);
-    setenv("LMC_CUDA_MMA_LA", "1", 1);
-    setenv("LMC_CUDA_ATT_SPLIT", "1", 1);
+    setenv("LMC_CUDA_MMA_LA", "0", 1);
+    setenv("LMC_CUDA_ATT_SPLIT", "0", 1);
     setenv("LMC_CUDA_MMA", "0", 1);
     setenv("LMC_CUDA_BATCH_MV", "8", 1);
     t = cuda_tuning_read();
     CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
-    CHECK(t.mma_la && t.att_split && !t.mma && t.batch_mv == 8,
-          "tuning: MMA_LA, ATT_SPLIT on, MMA off, BATCH_MV 8");
+    CHECK(!t.mma_la && !t.att_split && !t.mma && t.batch_mv == 8,
+          "tuning: MMA_LA, ATT_SPLIT, MMA off, BATCH_MV 8");
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
