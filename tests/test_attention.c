@@ -33,10 +33,10 @@ typedef struct {
 } att_case;
 
 typedef struct {
-    float *q, *k, *v;       /* f32 caches */
-    float *kr, *vr;         /* f16-rounded f32 caches */
-    uint16_t *kh, *vh;      /* the same as halves */
-    float *out_ref, *out;   /* (n_tok, q_dim) */
+    float *q, *k, *v;     /* f32 caches */
+    float *kr, *vr;       /* f16-rounded f32 caches */
+    uint16_t *kh, *vh;    /* the same as halves */
+    float *out_ref, *out; /* (n_tok, q_dim) */
     size_t q_n, kv_n, seq_stride;
 } att_data;
 
@@ -175,8 +175,8 @@ static void run_case(const att_case *c) {
                 memset(d.out, 0xff, d.q_n * sizeof(float));
                 cpu_attention(&a, p);
                 CHECK(same_bits(d.out, d.out_ref, d.q_n),
-                      "%s, %s: blocked f32 attention = reference (threads %d, %s scratch)",
-                      c->name, kt->name, threads, sm ? "minimal" : "full");
+                      "%s, %s: blocked f32 attention = reference (threads %d, %s scratch)", c->name,
+                      kt->name, threads, sm ? "minimal" : "full");
                 tp_free(p);
             }
         }
@@ -188,10 +188,14 @@ static void run_case(const att_case *c) {
         cpu_attention_ref(&r, p1);
         for (int mix = 0; mix < 3; mix++) {
             cpu_attn_args h = args_of(c, &d, kt);
-            if (mix != 2) h.k = d.kh, h.k_type = KV_F16;
-            else h.k = d.kr;
-            if (mix != 1) h.v = d.vh, h.v_type = KV_F16;
-            else h.v = d.vr;
+            if (mix != 2)
+                h.k = d.kh, h.k_type = KV_F16;
+            else
+                h.k = d.kr;
+            if (mix != 1)
+                h.v = d.vh, h.v_type = KV_F16;
+            else
+                h.v = d.vr;
             for (int threads = 1; threads <= 3; threads += 2) {
                 tp_pool *p = pool_make(threads, scratch_full);
                 if (!p) continue;
@@ -215,14 +219,25 @@ static void run_case(const att_case *c) {
 }
 
 /* A prompt of n tokens of sequence 0 from position p0 (cache from 0). */
-static void prompt_case(const char *name, int32_t n_head, int32_t n_head_kv, int32_t hd,
-                        int32_t p0, int32_t n, float softcap, int32_t n_swa) {
+static void prompt_case(const char *name, int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t p0,
+                        int32_t n, float softcap, int32_t n_swa) {
     int32_t *seq = calloc((size_t)n, sizeof(int32_t)), *pos = malloc((size_t)n * sizeof(int32_t));
     const int32_t start[1] = {0};
     for (int32_t i = 0; i < n; i++)
         pos[i] = p0 + i;
-    const att_case c = {name,  n_head, n_head_kv,   hd, p0 + n + 3, 1, n, seq, pos, start,
-                        softcap > 0 ? 1.5f : 1.0f / sqrtf((float)hd), softcap, n_swa};
+    const att_case c = {name,
+                        n_head,
+                        n_head_kv,
+                        hd,
+                        p0 + n + 3,
+                        1,
+                        n,
+                        seq,
+                        pos,
+                        start,
+                        softcap > 0 ? 1.5f : 1.0f / sqrtf((float)hd),
+                        softcap,
+                        n_swa};
     run_case(&c);
     free(seq);
     free(pos);
@@ -253,8 +268,8 @@ int main(void) {
         const int32_t start[] = {2, 0, 0};
         const att_case c = {"3 sequences", 16, 4, 64, 20, 3, 10, seq, pos, start, 0.125f, 0, 0};
         run_case(&c);
-        const att_case w = {"3 sequences, window", 16, 4, 64, 20, 3, 10, seq, pos, start,
-                            0.125f,                0,  4};
+        const att_case w = {
+            "3 sequences, window", 16, 4, 64, 20, 3, 10, seq, pos, start, 0.125f, 0, 4};
         run_case(&w);
     }
     return t_done();

@@ -2,12 +2,13 @@
  * embedding lookup (times sqrt(n_embd) for gemma), per layer RMSNorm, Q/K/V projections (fused or
  * not, with biases where the variant has them), per-head q/k RMSNorm, RoPE (normal or NEOX pairing,
  * per-layer base, LongRoPE divisors), causal GQA attention over the per-sequence KV cache (sliding
- * window on the layers that have one, score soft-cap), output projection, post-norms, gated FFN
- * (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits (soft-capped where
- * the variant says) for the wanted rows only. A batch of tokens goes through every matmul
- * together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh of the
- * activations, soft-caps and softmax behind vmath.h's array functions. A part (cpu_part_*) runs a
- * range of layers only, for src/backend_split.c. It knows no context. */
+ * window on the layers that have one, score soft-cap; blocked over tokens and the heads of a KV
+ * head, cpu_attention_ref the readable reference; f32 or half cache), output projection,
+ * post-norms, gated FFN (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits
+ * (soft-capped where the variant says) for the wanted rows only. A batch of tokens goes through
+ * every matmul together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh
+ * of the activations, soft-caps and softmax behind vmath.h's array functions. A part (cpu_part_*)
+ * runs a range of layers only, for src/backend_split.c. It knows no context. */
 #include "forward.h"
 #include "cpu.h"
 #include "kernels.h"
