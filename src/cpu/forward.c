@@ -745,8 +745,8 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
         st = lmc_err(LMC_ERR_OOM, "KV cache too large");
         goto fail;
     }
-    s->k_type = KV_F32;
-    s->v_type = KV_F32;
+    s->k_type = p->type_k == LMC_KV_F16 ? KV_F16 : KV_F32;
+    s->v_type = p->type_v == LMC_KV_F16 ? KV_F16 : KV_F32;
     s->k_cache = calloc(kv_n, cpu_kv_size(s->k_type));
     s->v_cache = calloc(kv_n, cpu_kv_size(s->v_type));
     if (!s->k_cache || !s->v_cache) {
