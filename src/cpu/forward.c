@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* The small per-layer vectors, dequantized to f32 once at init (NULL where the layer has none). */
 typedef struct {
@@ -41,11 +42,12 @@ struct cpu_state {
      * with n_lc = l1 - l0 the cached layers */
     void *k_cache; /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
     void *v_cache; /* (n_seq, n_lc, n_ctx, kv_dim) */
-    int32_t k_type, v_type; /* the caches' element types: KV_F32 or KV_F16 (kernels.h) */
-    cpu_layer_vecs *lv;     /* (n_layer) */
-    float *vecs;            /* the floats lv points into, and output_norm (n_embd) at the end */
-    float *out_norm;        /* (n_embd) */
-    int32_t n_rope_sets;    /* 1 or 2 */
+    size_t k_bytes, v_bytes; /* their sizes (cpu_kv_alloc) */
+    int32_t k_type, v_type;  /* the caches' element types: KV_F32 or KV_F16 (kernels.h) */
+    cpu_layer_vecs *lv;      /* (n_layer) */
+    float *vecs;             /* the floats lv points into, and output_norm (n_embd) at the end */
+    float *out_norm;         /* (n_embd) */
+    int32_t n_rope_sets;     /* 1 or 2 */
     double *inv_freq; /* (CPU_ROPE_SETS, head_dim/2) scale * base^(-2i/n_rot) / factor_i, the first
                          n_rot/2 used */
     /* activations of one slice of a batch */
@@ -71,6 +73,28 @@ static size_t cpu_kv_base(const cpu_state *s, int32_t seq, int32_t l) {
 /* Bytes of one cache element. */
 static size_t cpu_kv_size(int32_t type) {
     return type == KV_F16 ? 2 : 4;
+}
+
+/* A zeroed cache of n bytes whose pages come when first touched (untouched positions cost no
+ * memory), from 2 MB transparent huge pages where the kernel gives them on request: decode at depth
+ * reads every cached position of every layer per token, one KV head's slice of each row (rows of
+ * kv_dim elements), and from 4 KB pages that is a TLB miss every few rows. */
+static void *cpu_kv_alloc(size_t n) {
+    if (n < ((size_t)2 << 20)) return calloc(1, n ? n : 1);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE); /* a hint: without it the pages are 4 KB, nothing else changes */
+#endif
+    return p;
+}
+
+static void cpu_kv_free(void *p, size_t n) {
+    if (!p) return;
+    if (n < ((size_t)2 << 20))
+        free(p);
+    else
+        munmap(p, n);
 }
 
 /* Stores n floats into the cache of the given type at element `at`. */
@@ -645,8 +669,8 @@ static void cpu_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, int3
 void cpu_part_free(cpu_state *s) {
     if (!s) return;
     tp_free(s->pool);
-    free(s->k_cache);
-    free(s->v_cache);
+    cpu_kv_free(s->k_cache, s->k_bytes);
+    cpu_kv_free(s->v_cache, s->v_bytes);
     free(s->lv);
     free(s->vecs);
     free(s->block);
@@ -738,7 +762,7 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     const bool fused_qkv = (hp->flags & LMC_BLK_FUSED_QKV) != 0;
     const bool fused_up = (hp->flags & LMC_BLK_FUSED_UP) != 0;
 
-    /* KV cache of the part's layers: calloc'ed so untouched positions cost no memory until used */
+    /* KV cache of the part's layers: untouched positions cost no memory until used */
     uint64_t kv_n =
         (uint64_t)p->n_seq * (uint64_t)(l1 - l0) * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
     if (kv_n > SIZE_MAX / sizeof(float) / 2) {
@@ -747,8 +771,10 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     }
     s->k_type = p->type_k == LMC_KV_F16 ? KV_F16 : KV_F32;
     s->v_type = p->type_v == LMC_KV_F16 ? KV_F16 : KV_F32;
-    s->k_cache = calloc(kv_n, cpu_kv_size(s->k_type));
-    s->v_cache = calloc(kv_n, cpu_kv_size(s->v_type));
+    s->k_bytes = (size_t)kv_n * cpu_kv_size(s->k_type);
+    s->v_bytes = (size_t)kv_n * cpu_kv_size(s->v_type);
+    s->k_cache = cpu_kv_alloc(s->k_bytes);
+    s->v_cache = cpu_kv_alloc(s->v_bytes);
     if (!s->k_cache || !s->v_cache) {
         st = lmc_err(LMC_ERR_OOM,
                      "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
