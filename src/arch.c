@@ -503,3 +503,12 @@ lmc_status arch_describe_file(const gguf_file *f, char *buf, size_t size) {
                  hp.swa_pattern);
     return LMC_OK;
 }
+
+bool arch_plain_llama(const lmc_model *m) {
+    const lmc_hparams *hp = &m->hp;
+    bool same_rope = true;
+    for (int32_t l = 0; l < hp->n_layer; l++)
+        same_rope &= m->layers[l].rope_base == hp->rope_base && m->layers[l].rope_scale == 1.0f;
+    return hp->flags == 0 && hp->rope == LMC_ROPE_NORM && hp->act == LMC_ACT_SILU && same_rope &&
+           hp->rope_attn_factor == 1.0f && hp->attn_scale == 1.0f / sqrtf((float)hp->head_dim);
+}

@@ -14,14 +14,16 @@
  * simply overwritten). An observer (lmc_observer of lmc.h) rides along in the slice: when set, the
  * backend reports one token's residual stream after each layer it runs, the final norm where it
  * computes one on the host, and the logits; when NULL it costs one test per layer. Backends:
- * src/cpu/forward.c (every layer on the CPU) and src/backend_split.c (the first layers on the CPU,
- * the rest and the output on the GPU through src/cuda). Layers point one way: context -> backend ->
+ * src/cpu/forward.c (every layer on the CPU), src/backend_split.c (the first layers on the CPU,
+ * the rest and the output on the GPU through src/cuda) and src/backend_tp.c (tensor parallelism:
+ * one split state per rank, each on its thread). Layers point one way: context -> backend ->
  * kernels. */
 #ifndef LMC_BACKEND_H
 #define LMC_BACKEND_H
 
 #include "lmc.h"
 #include "model.h"
+#include "split_plan.h"
 
 /* One slice of a validated batch, at most n_batch tokens. Positions of one sequence are consecutive
  * and continue that sequence's cache, so token i attends to cache positions
@@ -33,7 +35,8 @@ typedef struct {
     const int32_t *seq;       /* (n) sequence ids in [0, n_seq) */
     const int32_t *seq_start; /* (n_seq) first cache position of each sequence */
     const int8_t *want;       /* (n) nonzero: write this token's logits */
-    float *logits;            /* (number of wanted tokens, n_vocab): rows in batch order */
+    float *logits;            /* (number of wanted tokens, n_vocab): rows in batch order; NULL
+                               * for a tensor-parallel rank other than 0 (split backend only) */
     lmc_observer observe;     /* NULL: nothing observed; else it sees the token observe_row */
     void *observe_user;
     int32_t observe_row;
@@ -58,6 +61,13 @@ extern const lmc_backend lmc_cpu_backend; /* src/cpu/forward.c */
 extern const lmc_backend lmc_split_backend; /* src/backend_split.c */
 /* The CUDA context inside a lmc_split_backend state (for context_info.c's device queries). */
 struct lmc_cuda_ctx *split_backend_gpu(void *state);
+/* A lmc_split_backend state holding rank `rank` of the tensor-parallel cut tp (every layer on the
+ * GPU current on the calling thread; p resolved with n_gpu_layers == n_layer). */
+lmc_status split_backend_init_rank(const lmc_model *m, const lmc_context_params *p,
+                                   const split_tp_plan *tp, int32_t rank, void **state);
+/* Tensor parallelism, -sm row over n_tensor_parallel ranks (src/backend_tp.c). */
+extern const lmc_backend lmc_tp_backend;
+struct lmc_cuda_ctx *tp_backend_gpu(void *state); /* rank 0's context */
 #endif
 
 #endif

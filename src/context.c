@@ -78,8 +78,8 @@ static lmc_status ctx_resolve_device(const lmc_model *m, lmc_context_params *p) 
 #ifdef LMC_WITH_CUDA
     /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
      * the first ones stay on the CPU), for a model whose block the GPU forward implements; several
-     * sequences run on the GPU only with every layer there and the llama block (partial offload
-     * is one sequence; lmc serve says which device runs the batches and why) */
+     * sequences run on the GPU only with every layer there (partial offload is one sequence;
+     * lmc serve says which device runs the batches and why) */
     char why[768];
     if (p->device == LMC_DEVICE_AUTO)
         p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 &&
@@ -127,13 +127,15 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (p->device != LMC_DEVICE_CPU && p->device != LMC_DEVICE_CUDA && p->device != LMC_DEVICE_AUTO)
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
-    /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here, run on one GPU only so far */
+    /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here; -sm row over several runs on
+     * the tensor-parallel backend, the rest on one GPU */
     const bool multi = p->split_mode != LMC_SPLIT_NONE || p->main_gpu != 0;
     lmc_status split_st = ctx_resolve_split(m, p, multi ? lmc_device_count(LMC_DEVICE_CUDA) : 0);
     if (split_st != LMC_OK) return split_st;
     const lmc_status dev_st = ctx_resolve_device(m, p);
     if (dev_st != LMC_OK) return dev_st;
-    /* the cache types: the CPU backend has f32 and f16, the CUDA (split) backend f32 only */
+    /* the cache types: the CPU backend has f32 and f16, the CUDA backends (split, tensor
+     * parallel) f32 only */
     const lmc_kv_type odd = p->type_k != LMC_KV_F32 ? p->type_k : p->type_v;
     if (p->device == LMC_DEVICE_CUDA && odd != LMC_KV_F32)
         return lmc_err(LMC_ERR_UNSUPPORTED,
@@ -171,7 +173,10 @@ lmc_status lmc_context_init(lmc_model *model, const lmc_context_params *params, 
     }
     ctx->backend = &lmc_cpu_backend;
 #ifdef LMC_WITH_CUDA
-    if (p->device == LMC_DEVICE_CUDA) ctx->backend = &lmc_split_backend;
+    if (p->device == LMC_DEVICE_CUDA)
+        ctx->backend = p->split_mode == LMC_SPLIT_ROW && p->n_tensor_parallel > 1
+                           ? &lmc_tp_backend
+                           : &lmc_split_backend;
 #endif
     st = ctx->backend->init(model, p, &ctx->backend_state);
     if (st != LMC_OK) goto fail;

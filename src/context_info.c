@@ -34,7 +34,9 @@ lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out) {
     out->type_v = p->type_v;
 #ifdef LMC_WITH_CUDA
     struct lmc_cuda_ctx *gpu =
-        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state) : NULL;
+        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state)
+        : ctx->backend == &lmc_tp_backend  ? tp_backend_gpu(ctx->backend_state)
+                                           : NULL;
     if (gpu) {
         lmc_cuda_device_info(out->gpu_name, (int)sizeof out->gpu_name, &out->gpu_mem_free,
                              &out->gpu_mem_total);
@@ -51,7 +53,9 @@ lmc_status lmc_context_measure_bandwidth(lmc_context *ctx, double *gb_s) {
     *gb_s = 0;
 #ifdef LMC_WITH_CUDA
     struct lmc_cuda_ctx *gpu =
-        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state) : NULL;
+        ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state)
+        : ctx->backend == &lmc_tp_backend  ? tp_backend_gpu(ctx->backend_state)
+                                           : NULL;
     if (gpu) return lmc_cuda_copy_bandwidth(gpu, gb_s);
 #endif
     return lmc_err(LMC_ERR_UNSUPPORTED,

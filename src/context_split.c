@@ -1,12 +1,14 @@
 /* context_split.c — ctx_resolve_split (context_split.h): which GPUs a context asks for, whether
- * they are present, and whether the model can be cut that way (split_plan.c). The cut itself runs
- * nowhere yet beyond one GPU: a valid plan over several is refused as not implemented, saying so,
- * rather than quietly running on one. */
+ * they are present, and whether the model can be cut that way (split_plan.c). -sm row over several
+ * GPUs resolves to the tensor-parallel backend (backend_tp.c), -sm layer to the split backend
+ * with a range of layers per GPU (backend_split.c, one sequence). */
 #include "context_split.h"
 #include "split_plan.h"
 #include "util.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *mode_name(lmc_split_mode m) {
     return m == LMC_SPLIT_LAYER ? "layer" : m == LMC_SPLIT_ROW ? "row" : "none";
@@ -18,6 +20,16 @@ static int32_t ts_count(const float *ts) {
     for (int32_t d = 0; d < LMC_MAX_GPUS; d++)
         if (ts[d] != 0) n = d + 1;
     return n;
+}
+
+int32_t split_devices(const lmc_context_params *p, int32_t present) {
+    const int32_t n_ts = ts_count(p->tensor_split);
+    return n_ts > 0 ? n_ts : (present > 0 ? present : 1);
+}
+
+bool split_one_gpu(void) {
+    const char *e = getenv("LMC_SPLIT_ONE_GPU");
+    return e && strcmp(e, "0") != 0 && e[0];
 }
 
 static lmc_status check_present(int32_t want, int32_t present) {
@@ -59,10 +71,7 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
         if (present < 0)
             return lmc_err(LMC_ERR_UNSUPPORTED, "-mg %d: this build of lmc has no CUDA backend",
                            p->main_gpu);
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "-mg %d: lmc runs on GPU 0 so far; CUDA_VISIBLE_DEVICES=%d makes that GPU "
-                       "number 0",
-                       p->main_gpu, p->main_gpu);
+        return LMC_OK; /* the split backend runs on GPU main_gpu */
     }
     if (p->device == LMC_DEVICE_CPU)
         return lmc_err(LMC_ERR_INVALID_ARG,
@@ -72,9 +81,7 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
     if (p->main_gpu != 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "-mg is for -sm none (split mode is %s)",
                        mode_name(p->split_mode));
-    int32_t n_gpu = p->n_tensor_parallel > 0 ? p->n_tensor_parallel
-                    : n_ts > 0               ? n_ts
-                                             : (present > 0 ? present : 1);
+    int32_t n_gpu = p->n_tensor_parallel > 0 ? p->n_tensor_parallel : split_devices(p, present);
     if (p->split_mode == LMC_SPLIT_ROW && n_ts > 0) {
         if (n_ts != n_gpu)
             return lmc_err(LMC_ERR_INVALID_ARG,
@@ -91,11 +98,14 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
         split_geom g;
         split_tp_plan plan;
         split_geom_of(m, &g);
-        if (m->hp.flags & (LMC_BLK_FUSED_QKV | LMC_BLK_FUSED_UP))
-            if (n_gpu > 1)
-                return lmc_err(LMC_ERR_UNSUPPORTED,
-                               "-sm row: fused qkv / gate|up matrices (%s) are not cut yet",
-                               m->hp.arch);
+        /* the cut and its all-reduces are written for the llama block: the families' steps
+         * (biases, q/k norms, post-norms, soft-caps, windows, fused matrices) are not cut yet, and
+         * a rank must never run them on a wrong slice */
+        if (n_gpu > 1 && !arch_plain_llama(m))
+            return lmc_err(LMC_ERR_UNSUPPORTED,
+                           "-sm row supports llama/mistral (the plain llama block) for now; %s's "
+                           "block is not: use -sm none (one GPU) or -sm layer",
+                           m->hp.arch);
         st = split_tp_plan_make(&g, n_gpu, &plan);
         if (st != LMC_OK) return st;
         used = n_gpu;
@@ -107,15 +117,20 @@ lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t 
         for (int32_t d = 0; d < n_gpu; d++)
             if (r[d].hi > r[d].lo || d == out_dev) used = d + 1;
     }
-    /* the cut is the model's rule, checked first; then whether the GPUs are there */
-    st = check_present(n_gpu, present);
+    /* the cut is the model's rule, checked first; then whether the GPUs are there (every rank on
+     * GPU 0 with LMC_SPLIT_ONE_GPU) */
+    st = check_present(split_one_gpu() ? 1 : n_gpu, present);
     if (st != LMC_OK) return st;
-    if (used > 1)
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "-sm %s over %d GPUs: the model's cut is valid, but the multi-GPU CUDA "
-                       "forward is not implemented yet (issue 19, docs/MULTI_GPU.md)",
-                       mode_name(p->split_mode), n_gpu);
-    p->device = LMC_DEVICE_CUDA; /* one GPU, every layer: today's single-GPU path */
+    p->device = LMC_DEVICE_CUDA;
     p->n_gpu_layers = m->hp.n_layer;
-    return LMC_OK;
+    if (p->split_mode == LMC_SPLIT_ROW) {
+        p->n_tensor_parallel = n_gpu; /* > 1: the tensor-parallel backend */
+        return LMC_OK;
+    }
+    if (used > 1 && p->n_seq > 1)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "-sm layer over %d GPUs runs one sequence so far (--parallel %d asks for "
+                       "more); -sm row runs several",
+                       n_gpu, p->n_seq);
+    return LMC_OK; /* the split backend: a range of layers per GPU (backend_split.c) */
 }

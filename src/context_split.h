@@ -7,10 +7,17 @@
 #include "model.h"
 
 /* Checks p's split against the model and the GPUs present (with gpus_present: lmc_device_count's
- * answer for CUDA, -1 in a build without it). On success the split is one the single-GPU path
- * runs (NONE on GPU 0, ROW over one rank, LAYER with every layer on GPU 0) and p->device is CUDA
- * for ROW/LAYER; anything over more GPUs is LMC_ERR_UNSUPPORTED after its plan was checked (the
- * multi-GPU forward is not written yet: docs/MULTI_GPU.md). Errors name the flag and the rule. */
+ * answer for CUDA, -1 in a build without it). On success p->device is CUDA for ROW/LAYER with every
+ * layer on the GPU(s); ROW sets n_tensor_parallel to its ranks (over 1: the tensor-parallel
+ * backend, backend_tp.c); LAYER keeps the split backend, which gives each GPU its range of layers
+ * (over several GPUs: one sequence only). Errors name the flag and the rule. */
 lmc_status ctx_resolve_split(const lmc_model *m, lmc_context_params *p, int32_t gpus_present);
+/* LMC_SPLIT_ONE_GPU=1: every GPU of -sm row / -sm layer is GPU 0 (the ranks of -sm row talk
+ * through the device communicator) — the multi-GPU forward tested on one GPU
+ * (tests/test_cuda_tp.c), not a way to run faster. */
+bool split_one_gpu(void);
+/* The GPUs -sm layer/row spreads over without -tp: the ones --tensor-split names, else every GPU
+ * present (at least 1). */
+int32_t split_devices(const lmc_context_params *p, int32_t present);
 
 #endif

@@ -115,6 +115,11 @@ void model_weights_release(struct lmc_model *m);
 
 /* arch.c: fills hp and the weight views from f, checking every shape; errors name the tensor. */
 lmc_status arch_load(struct lmc_model *m);
+/* arch.c: true when m's block is the plain llama block (llama, mistral): no LMC_BLK_* variant flag,
+ * NORM RoPE with one base and no position scale in every layer, SiLU, the default query scale.
+ * The CUDA forward runs its variant steps only for other blocks (cuda_fam_plain); tensor
+ * parallelism (-sm row) cuts this block only so far (ctx_resolve_split refuses the others). */
+bool arch_plain_llama(const struct lmc_model *m);
 /* The LongRoPE divisors a context of n_ctx positions per sequence uses (as llama.cpp chooses them:
  * long past n_ctx_orig), or NULL when the model has none. */
 const gguf_tensor *arch_rope_factors(const struct lmc_model *m, int32_t n_ctx);

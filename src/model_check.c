@@ -14,16 +14,22 @@
 
 #define MODEL_MAX_CTX (1 << 24) /* tokens of context_length a file may claim */
 
-/* The float key <arch>.<suffix> (when present) must be finite and inside (lo, hi]. */
-static lmc_status check_f32(const gguf_file *f, const char *arch, const char *suffix, double lo,
-                            double hi, const char *why) {
+/* The float key <arch>.<suffix> (when present) must be finite and inside (lo, hi], or [lo, hi]
+ * when lo_ok. */
+static lmc_status check_range(const gguf_file *f, const char *arch, const char *suffix, double lo,
+                              bool lo_ok, double hi, const char *why) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     float x;
     if (!gguf_find_key(f, key) || !gguf_get_f32(f, key, &x)) return LMC_OK;
-    if (!isfinite(x) || x <= lo || x > hi)
+    if (!isfinite(x) || x < lo || (x == lo && !lo_ok) || x > hi)
         return lmc_err(LMC_ERR_FORMAT, "%s: %s is %g: %s", f->path, key, (double)x, why);
     return LMC_OK;
+}
+
+static lmc_status check_f32(const gguf_file *f, const char *arch, const char *suffix, double lo,
+                            double hi, const char *why) {
+    return check_range(f, arch, suffix, lo, false, hi, why);
 }
 
 lmc_status model_check_keys(const gguf_file *f, const char *a) {
@@ -33,6 +39,13 @@ lmc_status model_check_keys(const gguf_file *f, const char *a) {
         st = check_f32(f, a, "rope.freq_base", 1.0, 1e12, "it must be finite and above 1");
     if (st == LMC_OK)
         st = check_f32(f, a, "rope.scale_linear", 0.0, 1e6, "it must be finite and positive");
+    /* soft-caps: 0 (or no key) turns the cap off; a negative or NaN cap must not do so silently */
+    if (st == LMC_OK)
+        st = check_range(f, a, "attn_logit_softcapping", 0.0, true, 1e6,
+                         "it must be finite and in [0, 1e6] (0 turns the cap off)");
+    if (st == LMC_OK)
+        st = check_range(f, a, "final_logit_softcapping", 0.0, true, 1e6,
+                         "it must be finite and in [0, 1e6] (0 turns the cap off)");
     if (st != LMC_OK) return st;
     char key[128];
     snprintf(key, sizeof key, "%s.context_length", a);

@@ -2,9 +2,10 @@
  * against the CPU reference ops (src/cpu/forward.h) or double-precision references on random
  * inputs of several shapes: q/k/v post-processing (bias, per-head q/k RMSNorm, NEOX and normal RoPE
  * with per-layer frequencies, LongRoPE divisors and attn_factor, the KV store), GELU-tanh and SiLU
- * gating, post-norm + residual, soft-cap and scale, attention with a query scale, score soft-cap
- * and sliding window (split-context kernel and cuBLAS prompt path), the KV shift's rotation. Skips
- * (77) without the CUDA build or without a GPU. */
+ * gating, post-norm + residual (alone and fused with the next RMSNorm and its 8-bit blocks),
+ * soft-cap and scale, attention with a query scale, score soft-cap and sliding window
+ * (split-context kernel and cuBLAS prompt path), the KV shift's rotation. Skips (77) without the
+ * CUDA build or without a GPU. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -132,6 +133,59 @@ static void test_post_norm(int n, int n_tok) {
     free(y), free(w), free(h), free(ref), free(tmp);
 }
 
+/* The decode step's fused post-norm + residual + next RMSNorm (+ 8-bit blocks) against the
+ * unfused reference: h against the CPU post-norm (as test_post_norm), out against the GPU's own
+ * RMSNorm kernel on that h and the CPU RMSNorm, the 8-bit codes bit for bit against a CPU twin of
+ * the quantizer run on out (blocks of 32, id = 127 / amax, round half to even, d = amax / 127). */
+static void test_post_norm_norm(int n, int n_tok, int q8) {
+    const size_t m = (size_t)n * n_tok;
+    float *y = malloc(4 * m), *wp = malloc(4 * (size_t)n), *wn = malloc(4 * (size_t)n),
+          *h = malloc(4 * m), *ref = malloc(4 * m), *out = malloc(4 * m), *rout = malloc(4 * m),
+          *gout = malloc(4 * m), *tmp = malloc(4 * (size_t)n), *d = malloc(4 * (m / 32 + 1));
+    int8_t *q = malloc(m + 1);
+    for (size_t i = 0; i < m; i++)
+        y[i] = rnd_f() * 5, h[i] = ref[i] = rnd_f();
+    for (int i = 0; i < n; i++)
+        wp[i] = rnd_f() + 1, wn[i] = rnd_f() + 1;
+    for (int t = 0; t < n_tok; t++) {
+        cpu_rmsnorm(y + (size_t)t * n, wp, tmp, n, 1e-6f);
+        for (int i = 0; i < n; i++)
+            ref[(size_t)t * n + i] += tmp[i];
+    }
+    lmc_status st = lmc_cuda_op_post_norm_add_norm(y, wp, wn, n, n_tok, 1e-6f, h, out,
+                                                   q8 ? q : NULL, q8 ? d : NULL);
+    CHECK(st == LMC_OK, "post_norm_add_norm: %s", lmc_last_error());
+    double e = nmse_ff(h, ref, m);
+    CHECK(e <= 1e-12, "post_norm_add_norm n %d n_tok %d: h NMSE %g", n, n_tok, e);
+    for (int t = 0; t < n_tok; t++) {
+        cpu_rmsnorm(h + (size_t)t * n, wn, rout + (size_t)t * n, n, 1e-6f);
+        st = lmc_cuda_op_rmsnorm(h + (size_t)t * n, wn, n, 1e-6f, gout + (size_t)t * n);
+        CHECK(st == LMC_OK, "rmsnorm: %s", lmc_last_error());
+    }
+    e = nmse_ff(out, gout, m);
+    CHECK(e <= 1e-12, "post_norm_add_norm n %d n_tok %d: out NMSE %g vs the RMSNorm kernel", n,
+          n_tok, e);
+    e = nmse_ff(out, rout, m);
+    CHECK(e <= 1e-10, "post_norm_add_norm n %d n_tok %d: out NMSE %g vs CPU", n, n_tok, e);
+    if (q8) {
+        int bad_q = 0, bad_d = 0;
+        for (size_t b = 0; b < m / 32; b++) {
+            float amax = 0.f;
+            for (int i = 0; i < 32; i++)
+                amax = fmaxf(amax, fabsf(out[32 * b + i]));
+            const float id = amax > 0.f ? 127.f / amax : 0.f;
+            for (int i = 0; i < 32; i++)
+                bad_q += q[32 * b + i] != (int8_t)nearbyintf(out[32 * b + i] * id);
+            bad_d += d[b] != amax / 127.f;
+        }
+        CHECK(bad_q == 0 && bad_d == 0,
+              "post_norm_add_norm n %d n_tok %d: %d codes, %d scales differ from the CPU twin", n,
+              n_tok, bad_q, bad_d);
+    }
+    free(y), free(wp), free(wn), free(h), free(ref), free(out), free(rout), free(gout), free(tmp);
+    free(d), free(q);
+}
+
 static void test_softcap_scale(int n) {
     float *x = malloc(4 * (size_t)n), *r = malloc(4 * (size_t)n), *x2 = malloc(4 * (size_t)n);
     for (int i = 0; i < n; i++)
@@ -198,12 +252,17 @@ static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_to
     lmc_status st = lmc_cuda_op_attention_variant(q, k, v, n_head, n_head_kv, hd, pos0, n_tok,
                                                   scale, cap, window, gemm, y);
     CHECK(st == LMC_OK, "attention_variant: %s", lmc_last_error());
-    const double e = t_nmse(y, ref, (size_t)n_tok * q_dim), bound = gemm ? 1e-4 : 1e-6;
+    const double e = t_nmse(y, ref, (size_t)n_tok * q_dim), bound = gemm == 1 ? 1e-4 : 1e-6;
     CHECK(e <= bound,
           "attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d gemm %d NMSE %g", n_head,
           n_head_kv, hd, pos0, n_tok, cap, window, gemm, e);
     printf("attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d %s: NMSE %.3g\n", n_head,
-           n_head_kv, hd, pos0, n_tok, cap, window, gemm ? "gemm" : "split", e);
+           n_head_kv, hd, pos0, n_tok, cap, window,
+           gemm == 3   ? "rows split"
+           : gemm == 2 ? "rows"
+           : gemm      ? "gemm"
+                       : "split",
+           e);
     free(q), free(k), free(v), free(y), free(ref), free(s);
 }
 
@@ -249,6 +308,12 @@ int main(void) {
     test_post_norm(64, 1);
     test_post_norm(640, 3);
     test_post_norm(4097, 2);
+    test_post_norm_norm(1536, 1, 1); /* the decode step's shapes (gemma: 2304, 2560, 3840, 5376) */
+    test_post_norm_norm(2304, 1, 1);
+    test_post_norm_norm(5376, 1, 0);
+    test_post_norm_norm(640, 3, 1);
+    test_post_norm_norm(8192 + 96, 2, 1); /* rows past the registers' 8 x 1024 */
+    test_post_norm_norm(4097, 2, 0);
     test_softcap_scale(3001);
     /* decode kernel: one and several splits, windows inside one split and across splits */
     const int cfg[][3] = {{8, 4, 64}, {4, 1, 256}, {8, 2, 128}, {6, 6, 32}};
@@ -264,6 +329,17 @@ int main(void) {
         test_attention(nh, nkv, hd, 0, 40, 1.5f, 8, 1);
         test_attention(nh, nkv, hd, 130, 33, 0, 64, 1);
         test_attention(nh, nkv, hd, 10, 20, 2.0f, 0, 1);
+        /* the several-sequence step's kernel (per-token first and last row), one block a token
+         * (2) and split in 128-key blocks from the window's first row (3: LMC_CUDA_ATT_SPLIT) */
+        for (int rows = 2; rows <= 3; rows++) {
+            test_attention(nh, nkv, hd, 0, 1, 0, 0, rows);
+            test_attention(nh, nkv, hd, 40, 3, 1.5f, 0, rows);
+            test_attention(nh, nkv, hd, 40, 5, 0, 8, rows);
+            test_attention(nh, nkv, hd, 300, 4, 1.5f, 100, rows);
+            test_attention(nh, nkv, hd, 0, 20, 2.0f, 8, rows);
+            test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, rows); /* window across splits */
+            test_attention(nh, nkv, hd, 600, 3, 0, 0, rows);      /* 5 splits, no window */
+        }
     }
     for (int neox = 0; neox < 2; neox++) {
         test_kv_rotate(2, 64, 64, -37, neox);

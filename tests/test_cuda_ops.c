@@ -1,13 +1,14 @@
 /* test_cuda_ops.c — every CUDA op against an independent CPU reference on random inputs of several
  * shapes: mat-vec and GEMM per weight type (reference: lmc_dequantize, sums in double), dequantize,
- * RMSNorm, RoPE, SwiGLU, split-context attention. Skips (77) without the CUDA build or without a
- * GPU. */
+ * RMSNorm, RoPE, SwiGLU, the family epilogues of the mat-vec (GeGLU, soft-cap), split-context
+ * attention. Skips (77) without the CUDA build or without a GPU. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/forward.h"
 #include "quant.h"
 #include "util.h"
 #ifdef LMC_WITH_CUDA
@@ -95,6 +96,10 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
             }
     }
     return w;
+}
+
+static float f16_round(float v) {
+    return lmc_f16_to_f32(lmc_f32_to_f16(v));
 }
 
 static int argmax_f(const float *a, int64_t n) {
@@ -275,7 +280,8 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     const int n_tok = 20;
     float *x = malloc(sizeof(float) * cols * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
     double *ref = malloc(sizeof(double) * rows * n_tok),
-           *dref = malloc(sizeof(double) * rows * cols);
+           *dref = malloc(sizeof(double) * rows * cols),
+           *refh = malloc(sizeof(double) * rows * n_tok);
     for (int64_t i = 0; i < cols * n_tok; i++)
         x[i] = rnd_f();
     lmc_dequantize(type, w, deq, rows * cols);
@@ -285,6 +291,14 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
             for (int64_t i = 0; i < cols; i++)
                 s += (double)deq[r * cols + i] * x[t * cols + i];
             ref[t * rows + r] = s;
+        }
+    /* the GEMM's own operands: weights and activations rounded to f16 (round to nearest even) */
+    for (int t = 0; t < n_tok; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; i++)
+                s += (double)f16_round(deq[r * cols + i]) * f16_round(x[t * cols + i]);
+            refh[t * rows + r] = s;
         }
 
     /* dequantize */
@@ -312,8 +326,14 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     e = t_nmse(y, ref, rows * n_tok);
     CHECK(e <= 1e-4, "%s matmul %lldx%lld x %d NMSE %g", name, (long long)rows, (long long)cols,
           n_tok, e);
+    /* against the f16-operand reference only f32 accumulation differs: tight, and its argmax is
+     * the kernel's (the f32 reference's argmax may differ where two rows are within the rounding)
+     */
+    e = t_nmse(y, refh, rows * n_tok);
+    CHECK(e <= 1e-9, "%s matmul %lldx%lld x %d NMSE vs f16 operands %g", name, (long long)rows,
+          (long long)cols, n_tok, e);
     for (int t = 0; t < n_tok; t++)
-        CHECK(argmax_f(y + t * rows, rows) == argmax_d(ref + t * rows, rows),
+        CHECK(argmax_f(y + t * rows, rows) == argmax_d(refh + t * rows, rows),
               "%s matmul argmax token %d", name, t);
     printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows,
            (long long)cols);
@@ -325,6 +345,7 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     free(y);
     free(ref);
     free(dref);
+    free(refh);
 }
 
 static void test_rmsnorm(int n) {
@@ -443,6 +464,56 @@ static void test_attention(int n_head, int n_head_kv, int hd, int n_kv) {
     free(s);
 }
 
+/* The several-sequence step's attention: tokens over their own cache rows, of one key to many
+ * splits of CUDA_ATT_CHUNK (128) keys (exactly one split, one key past it, ten), and a skipped
+ * token whose output row stays as it was; split 0: one block over each token's keys. */
+static void test_attention_rows(int n_head, int n_head_kv, int hd, int split) {
+    enum { NR = 1200, NTOK = 8 };
+    const int32_t kv0[NTOK] = {0, 5, 200, 400, 0, -1, 700, 1199};
+    const int32_t kvrow[NTOK] = {0, 104, 327, 528, 1199, 0, 999, 1199};
+    const int kv_dim = n_head_kv * hd, q_dim = n_head * hd;
+    float *q = malloc(4 * (size_t)NTOK * q_dim), *k = malloc(4 * (size_t)NR * kv_dim);
+    float *v = malloc(4 * (size_t)NR * kv_dim), *y = malloc(4 * (size_t)NTOK * q_dim);
+    double *ref = malloc(8 * (size_t)q_dim), *s = malloc(8 * (size_t)NR);
+    for (size_t i = 0; i < (size_t)NTOK * q_dim; i++) {
+        q[i] = rnd_f() * 2;
+        y[i] = 7.f;
+    }
+    for (size_t i = 0; i < (size_t)NR * kv_dim; i++) {
+        k[i] = rnd_f() * 2;
+        v[i] = rnd_f();
+    }
+    lmc_status st =
+        lmc_cuda_op_attention_rows(q, k, v, n_head, n_head_kv, hd, NR, NTOK, kv0, kvrow, split, y);
+    CHECK(st == LMC_OK, "attention_rows: %s", lmc_last_error());
+    double worst = 0;
+    for (int t = 0; st == LMC_OK && t < NTOK; t++) {
+        const float *yt = y + (size_t)t * q_dim;
+        if (kv0[t] < 0) {
+            int same = 1;
+            for (int i = 0; i < q_dim; i++)
+                same &= yt[i] == 7.f;
+            CHECK(same, "attention_rows wrote the skipped token %d", t);
+            continue;
+        }
+        ref_attention(q + (size_t)t * q_dim, k + (size_t)kv0[t] * kv_dim,
+                      v + (size_t)kv0[t] * kv_dim, n_head, n_head_kv, hd, kvrow[t] - kv0[t] + 1,
+                      ref, s);
+        const double e = t_nmse(yt, ref, q_dim);
+        worst = e > worst ? e : worst;
+        CHECK(e <= 1e-6, "attention_rows heads %d/%d hd %d split %d token %d (rows %d..%d) NMSE %g",
+              n_head, n_head_kv, hd, split, t, kv0[t], kvrow[t], e);
+    }
+    printf("attention_rows heads %d/%d hd %d split %d: worst NMSE %.3g\n", n_head, n_head_kv, hd,
+           split, worst);
+    free(q);
+    free(k);
+    free(v);
+    free(y);
+    free(ref);
+    free(s);
+}
+
 /* Prompt attention through the GEMM path (TF32 tensor cores, so the f16-class bound 1e-4): n_tok
  * queries after pos0 cached positions, each seeing the keys up to its own; chunk_rows > 0 shrinks
  * the score scratch to that many query rows per pass. */
@@ -543,6 +614,55 @@ static void test_matvec_q8(uint32_t type, int64_t rows, int64_t cols) {
     free(refq);
 }
 
+/* The model families' epilogues of the decode mat-vec (gemma: GELU-tanh of interleaved gate/up
+ * rows, the final logit soft-cap; SiLU as the llama path) against the unfused reference: the same
+ * mat-vec's plain store (same kernel, same sums), then the CPU op (cpu_geglu_tanh, cpu_swiglu,
+ * cpu_softcap). f32 activations, or 8-bit ones (q8). rows even. */
+static void test_matvec_epi(uint32_t type, int64_t rows, int64_t cols, int q8) {
+    const char *name = lmc_type_name(type);
+    void *w = random_weights(type, rows, cols);
+    float *x = malloc(4 * cols), *y = malloc(4 * rows), *ref = malloc(4 * rows),
+          *out = malloc(4 * rows), *g = malloc(4 * rows), *u = malloc(4 * rows);
+    for (int64_t i = 0; i < cols; i++)
+        x[i] = rnd_f() * 2;
+    lmc_status st = q8 ? lmc_cuda_op_matvec_q8(type, w, rows, cols, x, y)
+                       : lmc_cuda_op_matvec(type, w, rows, cols, x, y);
+    CHECK(st == LMC_OK, "%s matvec: %s", name, lmc_last_error());
+    float amax = 0.f;
+    for (int64_t r = 0; r < rows; r++)
+        amax = fmaxf(amax, fabsf(y[r]));
+    for (int gated = 0; gated <= 2; gated++) {
+        const int64_t n = gated ? rows / 2 : rows;
+        const float cap = gated ? 0.f : 0.5f * amax; /* half the outputs well into the cap */
+        if (gated) {
+            for (int64_t i = 0; i < n; i++)
+                g[i] = y[2 * i], u[i] = y[2 * i + 1];
+            (gated == 2 ? cpu_geglu_tanh : cpu_swiglu)(g, u, ref, n);
+        } else {
+            memcpy(ref, y, 4 * (size_t)rows);
+            cpu_softcap(ref, rows, cap);
+        }
+        for (int64_t i = 0; i < n; i++)
+            out[i] = NAN;
+        st = lmc_cuda_op_matvec_epi(type, w, rows, cols, x, q8, gated, cap, out);
+        CHECK(st == LMC_OK, "%s matvec_epi: %s", name, lmc_last_error());
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double d = (double)out[i] - ref[i];
+            num += d * d;
+            den += (double)ref[i] * ref[i];
+        }
+        const double e = den > 0 ? num / den : num;
+        CHECK(e <= 1e-10, "%s %lldx%lld q8 %d matvec epilogue %s NMSE %g vs unfused", name,
+              (long long)rows, (long long)cols, q8,
+              gated == 2 ? "geglu"
+              : gated    ? "swiglu"
+                         : "softcap",
+              e);
+    }
+    free(w), free(x), free(y), free(ref), free(out), free(g), free(u);
+}
+
 /* The quantizer alone must equal the CPU twin bit for bit. Fused into RMSNorm, the normed values
  * differ from the CPU's double-precision norm in the last bits, so codes may move by one at near
  * ties and the dequantized output must sit within twice the rounding's own NMSE of the exact normed
@@ -613,9 +733,11 @@ static void test_quant_q8(int n, int with_norm) {
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {"LMC_CUDA_Q8",   "LMC_CUDA_FOLD", "LMC_CUDA_ATT_GEMM",
-                                  "LMC_CUDA_SKIP", "LMC_CUDA_PDL",  "LMC_CUDA_MV",
-                                  "LMC_CUDA_Q8MV", "LMC_CUDA_COAL", "LMC_CUDA_COAL_ONLY"};
+    static const char *names[] = {"LMC_CUDA_Q8",      "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP",    "LMC_CUDA_PDL",       "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV",    "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
+                                  "LMC_CUDA_MMA_LA",  "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
+                                  "LMC_CUDA_BATCH_MV"};
     enum { N = sizeof names / sizeof names[0] };
     char *saved[N];
     for (int i = 0; i < N; i++) {
@@ -624,7 +746,9 @@ static void test_tuning(void) {
         unsetenv(names[i]);
     }
     cuda_tuning t = cuda_tuning_read();
-    CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.skip == 0, "tuning: defaults on");
+    CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
+    CHECK(t.batch_mv == 2 && !t.mma_la && !t.att_split,
+          "tuning: BATCH_MV 2, MMA_LA, ATT_SPLIT off");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -634,8 +758,14 @@ static void test_tuning(void) {
     setenv("LMC_CUDA_Q8MV", "16,2", 1);
     setenv("LMC_CUDA_COAL", "8,1", 1);
     setenv("LMC_CUDA_COAL_ONLY", "Q6_K", 1);
+    setenv("LMC_CUDA_MMA_LA", "1", 1);
+    setenv("LMC_CUDA_ATT_SPLIT", "1", 1);
+    setenv("LMC_CUDA_MMA", "0", 1);
+    setenv("LMC_CUDA_BATCH_MV", "8", 1);
     t = cuda_tuning_read();
     CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
+    CHECK(t.mma_la && t.att_split && !t.mma && t.batch_mv == 8,
+          "tuning: MMA_LA, ATT_SPLIT on, MMA off, BATCH_MV 8");
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
@@ -707,9 +837,17 @@ int main(void) {
         const uint32_t mtypes[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
         /* rows: tails of the 16-row tiles and 256-row blocks; cols: one chunk to many */
         const int64_t mshapes[][2] = {{33, 512}, {301, 4096}, {17, 14336}, {1000, 1024}};
-        for (size_t t = 0; t < 4; t++)
-            for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
-                test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
+        /* both kernels: the load-ahead one (LMC_CUDA_MMA_LA=1) and the first (the default) */
+        for (int la = 1; la >= 0; la--) {
+            setenv("LMC_CUDA_MMA_LA", la ? "1" : "0", 1);
+            cuda_tuning_reload();
+            printf("LMC_CUDA_MMA_LA=%d\n", la);
+            for (size_t t = 0; t < 4; t++)
+                for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
+                    test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
+        }
+        unsetenv("LMC_CUDA_MMA_LA");
+        cuda_tuning_reload();
         void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 256);
         float x5[256] = {0}, y5[4];
         CHECK(lmc_cuda_op_matmul_mma(LMC_TYPE_Q5_0, w5, 4, 256, x5, 1, 0, 0, y5) ==
@@ -727,6 +865,18 @@ int main(void) {
     for (size_t t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
+    /* the family epilogues: gate/up pairs (even rows), every path a gemma matrix may take */
+    const int64_t eshapes[][2] = {{34, 256}, {302, 4096}, {18, 14336}};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t t = 0; t < 4; t++) {
+            test_matvec_epi(q8types[t], eshapes[s][0], eshapes[s][1], 1);
+            test_matvec_epi(q8types[t], eshapes[s][0], eshapes[s][1], 0);
+        }
+        test_matvec_epi(LMC_TYPE_F16, eshapes[s][0], eshapes[s][1], 0);
+        test_matvec_epi(LMC_TYPE_F32, eshapes[s][0], eshapes[s][1], 0);
+        test_matvec_epi(LMC_TYPE_BF16, eshapes[s][0], eshapes[s][1], 0);
+    }
+    test_matvec_epi(LMC_TYPE_F32, 64, 172, 0); /* the plain kernel of float rows */
     /* every variant of the mat-vec kernels (LMC_CUDA_COAL: the unit kernels, rows per block x
      * chunks in flight of the coalesced ones) on the same checks: F16 through the f32 path, the
      * 8-bit types. Kernel switches are read once per process: cuda_tuning_reload takes each new
@@ -742,6 +892,9 @@ int main(void) {
             for (size_t t = 0; t < 4; t++)
                 test_matvec_q8(q8types[t], shapes[s][0], shapes[s][1]);
         }
+        test_matvec_epi(LMC_TYPE_F16, 302, 4096, 0);
+        test_matvec_epi(LMC_TYPE_Q4_0, 302, 4096, 1);
+        test_matvec_epi(LMC_TYPE_Q6_K, 18, 14336, 1);
     }
     unsetenv("LMC_CUDA_COAL");
     cuda_tuning_reload();
@@ -769,6 +922,11 @@ int main(void) {
         test_attention(8, 4, 8, kvs[i]);
         test_attention(9, 3, 64, kvs[i]);
         test_attention(32, 8, 128, kvs[i]);
+    }
+    for (int split = 1; split >= 0; split--) {
+        test_attention_rows(8, 4, 8, split);
+        test_attention_rows(9, 3, 64, split);
+        test_attention_rows(32, 8, 128, split);
     }
     return t_done();
 }

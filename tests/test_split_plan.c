@@ -11,7 +11,8 @@
  * N = 1 must give the same bits; N > 1 differs only by the order of the partial sums. stories260K
  * (F32, 4 KV heads) and synthetic-A Q4_K_M (Q4_K/Q6_K, 2 KV heads) from ../shared. Also the
  * context's checks of -sm/-ts/-mg/--tensor-parallel (ctx_resolve_split) with the number of GPUs
- * given, and once through lmc_context_init with the GPUs this machine has. */
+ * given, and once through lmc_context_init with the GPUs this machine has; the families' blocks
+ * (tests/data/families) refused by -sm row over several ranks with a message naming them. */
 #include "comm.h"
 #include "context_split.h"
 #include "cpu/forward.h"
@@ -534,10 +535,21 @@ static void test_context_split(void) {
     expect_split(m, split_params(LMC_SPLIT_ROW, 1, NULL, 0), 1, LMC_OK, "", "row 1 on 1 GPU");
     expect_split(m, split_params(LMC_SPLIT_ROW, 0, NULL, 0), 1, LMC_OK, "", "row, all of 1 GPU");
     expect_split(m, split_params(LMC_SPLIT_LAYER, 0, only1, 1), 2, LMC_OK, "", "layer -ts 1");
-    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_ERR_UNSUPPORTED,
-                 "not implemented yet", "row 2 on 2 GPUs");
-    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 2, LMC_ERR_UNSUPPORTED,
-                 "not implemented yet", "layer 3,1 on 2 GPUs");
+    expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_OK, "", "row 2 on 2 GPUs");
+    lmc_context_params tp2 = split_params(LMC_SPLIT_ROW, 0, one1, 2); /* -sm row -ts 1,1 */
+    CHECK(ctx_resolve_split(m, &tp2, 4) == LMC_OK && tp2.n_tensor_parallel == 2,
+          "row -ts 1,1 of 4 GPUs: status '%s', %d ranks", lmc_last_error(), tp2.n_tensor_parallel);
+    /* every rank on GPU 0 (the single-GPU test of the tensor-parallel path) */
+    setenv("LMC_SPLIT_ONE_GPU", "1", 1);
+    expect_split(m, split_params(LMC_SPLIT_ROW, 4, NULL, 0), 1, LMC_OK, "", "row 4, one GPU");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 1, LMC_OK, "",
+                 "layer 3,1, one GPU");
+    unsetenv("LMC_SPLIT_ONE_GPU");
+    expect_split(m, split_params(LMC_SPLIT_LAYER, 0, three1, 2), 2, LMC_OK, "",
+                 "layer 3,1 on 2 GPUs");
+    lmc_context_params two_seq = split_params(LMC_SPLIT_LAYER, 0, three1, 2);
+    two_seq.n_seq = 2;
+    expect_split(m, two_seq, 2, LMC_ERR_UNSUPPORTED, "one sequence", "layer 3,1, 2 sequences");
     /* the model's rule comes before the GPU count: 8 ranks of 4 KV heads, on any machine */
     expect_split(m, split_params(LMC_SPLIT_ROW, 8, NULL, 0), 0, LMC_ERR_INVALID_ARG,
                  "only 4 KV heads", "row 8");
@@ -561,7 +573,8 @@ static void test_context_split(void) {
     p = split_params(LMC_SPLIT_NONE, 0, NULL, 0);
     p.main_gpu = 1;
     expect_split(m, p, 1, LMC_ERR_INVALID_ARG, "GPU 1 requested, 1 present", "-mg 1 of 1");
-    expect_split(m, p, 2, LMC_ERR_UNSUPPORTED, "CUDA_VISIBLE_DEVICES", "-mg 1 of 2");
+    CHECK(ctx_resolve_split(m, &p, 2) == LMC_OK && p.main_gpu == 1, "-mg 1 of 2: '%s'",
+          lmc_last_error()); /* the split backend runs on GPU 1 */
     /* through the public API with this machine's GPUs: one more than present is refused */
     const int32_t present = lmc_device_count(LMC_DEVICE_CUDA);
     if (present >= 0 && present < 4) {
@@ -583,6 +596,45 @@ static void test_context_split(void) {
     lmc_model_free(m);
 }
 
+/* The families' blocks (tests/data/families) under -sm row: refused with a message naming the
+ * architecture, on any machine and with every rank on one GPU — the tensor-parallel cut is written
+ * for the llama block, and a rank must never run a family's steps on a wrong slice; one rank and
+ * -sm layer take them (the one-GPU forward of each range runs every family). */
+static void test_family_split(void) {
+    static const char *fam[] = {"qwen2-gqa-tied-Q8_0", "qwen3-k-hd128-Q4_K_M", "gemma2-k-Q4_K_M",
+                                "gemma3-k-hd256-Q4_K_M", "phi3-gqa-k-Q4_K_M"};
+    const char *src = getenv("LMC_SOURCE_DIR");
+    const float one1[2] = {1, 1};
+    for (size_t i = 0; i < sizeof fam / sizeof *fam; i++) {
+        char path[1024], what[128];
+        snprintf(path, sizeof path, "%s/tests/data/families/%s.gguf", src ? src : ".", fam[i]);
+        lmc_model *m = t_load_model_or_skip(path);
+        if (!m) continue;
+        CHECK(!arch_plain_llama(m), "%s: taken for the plain llama block", fam[i]);
+        char want[192];
+        snprintf(want, sizeof want,
+                 "-sm row supports llama/mistral (the plain llama block) for "
+                 "now; %s's",
+                 m->hp.arch);
+        snprintf(what, sizeof what, "%s: row 2 on 2 GPUs", fam[i]);
+        expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 2, LMC_ERR_UNSUPPORTED, want,
+                     what);
+        setenv("LMC_SPLIT_ONE_GPU", "1", 1);
+        snprintf(what, sizeof what, "%s: row 2, one GPU", fam[i]);
+        expect_split(m, split_params(LMC_SPLIT_ROW, 2, NULL, 0), 1, LMC_ERR_UNSUPPORTED, want,
+                     what);
+        unsetenv("LMC_SPLIT_ONE_GPU");
+        snprintf(what, sizeof what, "%s: row 1", fam[i]);
+        expect_split(m, split_params(LMC_SPLIT_ROW, 1, NULL, 0), 1, LMC_OK, "", what);
+        snprintf(what, sizeof what, "%s: layer 1,1", fam[i]);
+        expect_split(m, split_params(LMC_SPLIT_LAYER, 0, one1, 2), 2, LMC_OK, "", what);
+        lmc_model_free(m);
+    }
+    lmc_model *m = t_load_model_or_skip(t_shared("models/stories260K.gguf"));
+    if (m) CHECK(arch_plain_llama(m), "stories260K: not taken for the plain llama block");
+    lmc_model_free(m);
+}
+
 int main(void) {
     /* the unsplit reference takes the exact path: reference dequantization, portable dots */
     setenv("LMC_KERNELS", "ref", 1);
@@ -590,6 +642,7 @@ int main(void) {
     test_fake_comm();
     t_require_shared();
     test_context_split();
+    test_family_split();
     const int all[3] = {1, 2, 4};
     test_model("models/stories260K.gguf", all, 3, 8);
     test_model("models/synthetic/synthetic-A-Q4_K_M.gguf", all, 2, 4);

@@ -5,12 +5,14 @@
 #ifndef LMC_CUDA_BACKEND_H
 #define LMC_CUDA_BACKEND_H
 
+#include "comm.h"
 #include "lmc.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+#include "split_plan.h"
 
 struct lmc_model;
 
@@ -27,6 +29,12 @@ int lmc_cuda_type_supported(uint32_t type);
  * contiguous. */
 lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
                               const float *x, float *y);
+/* The decode mat-vec with a model family's epilogue, on f32 activations or (q8) on 8-bit ones
+ * (types as lmc_cuda_op_matvec_q8): gated 1 or 2: rows are interleaved gate/up pairs and y[i] =
+ * act(row 2i . x) * (row 2i+1 . x) for rows / 2 outputs, act silu (1) or gelu_tanh (2); gated 0:
+ * y = softcap * tanh(W x / softcap) (softcap > 0) or W x. */
+lmc_status lmc_cuda_op_matvec_epi(uint32_t type, const void *w, int64_t rows, int64_t cols,
+                                  const float *x, int q8, int gated, float softcap, float *y);
 /* The decode path on 8-bit activations: x quantized on the device in blocks of 32 (int8 q =
  * rn(x * 127 / amax), d = amax / 127), then dp4a mat-vec. Types: Q4_0, Q8_0, Q4_K, Q6_K. */
 lmc_status lmc_cuda_op_matvec_q8(uint32_t type, const void *w, int64_t rows, int64_t cols,
@@ -67,6 +75,15 @@ lmc_status lmc_cuda_op_swiglu(const float *g, const float *u, int32_t n, float *
 lmc_status lmc_cuda_op_attention(const float *q, const float *k, const float *v, int32_t n_head,
                                  int32_t n_head_kv, int32_t head_dim, int32_t n_kv, float *out);
 
+/* The several-sequence step's attention (cuda_attention_rows): n_tok queries q (n_tok, n_head *
+ * head_dim), token t over cache rows kv0[t]..kvrow[t] of k and v (n_rows, n_head_kv * head_dim);
+ * kv0[t] < 0 skips the token (its out row is left as given). With split, tokens of more than
+ * CUDA_ATT_CHUNK keys split them over blocks and merge; without, one block takes all of them. */
+lmc_status lmc_cuda_op_attention_rows(const float *q, const float *k, const float *v,
+                                      int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                      int32_t n_rows, int32_t n_tok, const int32_t *kv0,
+                                      const int32_t *kvrow, int split, float *out);
+
 /* Prompt attention through the GEMM path: n_tok queries q (n_tok, n_head * head_dim) at positions
  * pos0.., keys/values (pos0 + n_tok, n_head_kv * head_dim); query t sees keys 0..pos0+t. s_floats:
  * the score scratch (fewer than n_head * n_kv * n_tok forces query chunks); refused when fewer than
@@ -94,8 +111,18 @@ typedef struct {
         layer0; /* first layer on the GPU (0 = all, from the embedding lookup). With layer0 > 0 only
                    the layers [layer0, n_layer), the output norm and the output matrix are uploaded
                    and given KV cache, and the input is hidden states (lmc_cuda_forward_hidden) */
+    int32_t layer1; /* one past the last layer held (0 = n_layer). Below n_layer: no output norm
+                       or matrix; the forward is lmc_cuda_forward_range (the layer split) */
     void (*progress)(float done, void *user); /* upload progress, may be NULL */
     void *progress_user;
+    /* Tensor parallelism (issue 19, docs/MULTI_GPU.md): NULL for one GPU; else this context is
+     * rank tp_rank of tp->n_rank and holds only its cut of the model (its query and KV heads, FFN
+     * columns and output rows; the embedding table whole), with its heads' KV cache. Needs
+     * layer0 == 0 and the llama block; runs without the decode graph and without the folded
+     * RMSNorms (the norms follow the all-reduces). lmc_cuda_tp_attach gives it its communicator
+     * before the first forward. */
+    const split_tp_plan *tp;
+    int32_t tp_rank;
 } lmc_cuda_params;
 
 /* Bytes the context needs on the device (weights, KV cache, scratch) for these params (only the
@@ -110,8 +137,8 @@ lmc_status lmc_cuda_init(const struct lmc_model *m, const lmc_cuda_params *p, lm
  * lacks in why (lmc_cuda_init refuses such a model with it; an AUTO context keeps it on the CPU).
  * Needs no GPU. */
 int lmc_cuda_model_supported(const struct lmc_model *m, char *why, size_t size);
-/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: the llama
- * block only so far. Needs no GPU. */
+/* 1 when several sequences in one step (lmc_cuda_forward_batch) run the model's block: every block
+ * the one-sequence forward runs (lmc_cuda_model_supported). Needs no GPU. */
 int lmc_cuda_model_batch_supported(const struct lmc_model *m);
 void lmc_cuda_free(lmc_cuda_ctx *c);
 /* Runs n tokens at positions pos..pos+n-1; logits (n_vocab) of the last token go to `logits`.
@@ -123,10 +150,16 @@ lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n, i
  * host (copied to the device once per call). Needs layer0 > 0. */
 lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n, int32_t pos,
                                    float *logits, float *layer_out);
+/* A layer range ([layer0, layer1) with layer1 < n_layer, -sm layer): n tokens (layer0 == 0) or
+ * hidden states (n, n_embd) at positions pos.. in, every token's residual after layer1 - 1 out
+ * into hidden_out (n, n_embd). layer_out as in lmc_cuda_forward. One sequence only. */
+lmc_status lmc_cuda_forward_range(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden,
+                                  int32_t n, int32_t pos, float *hidden_out, float *layer_out);
 /* Several sequences in one step (a slice of lmc_fwd_batch, see backend.h): n tokens, each with its
  * position and sequence id; token i attends to positions seq_start[seq[i]]..pos[i] of its own
- * sequence's cache. Steps of up to 8 tokens (LMC_CUDA_BATCH_MV, at most 16) run through batched
- * mat-vecs (f32 activations), longer ones through the GEMMs (f16 operands). Logits of the tokens
+ * sequence's cache. Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most 16) run through
+ * batched mat-vecs (f32 activations), longer ones through the tensor-core product or the GEMMs (f16
+ * operands). Logits of the tokens
  * with want[i] set go to logits in batch order. observe_row >= 0: layer_out receives that token's
  * residual after each layer. Needs layer0 == 0; works for any n_seq. */
 lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tokens,
@@ -136,6 +169,19 @@ lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tok
 /* Moves cache positions [from, from+n) of sequence seq down to `to` (to <= from), re-rotating the
  * keys. Errors are kept for the next forward (the backend table's kv_shift returns nothing). */
 void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n, int32_t to);
+/* ---- tensor parallelism (cuda_tp.cu) ---------------------------------------------------------
+ * One thread per rank: each makes its GPU current (lmc_cuda_set_device) before it calls anything
+ * on its context. A rank's forward is the one-GPU forward of its narrower model plus three
+ * collectives on its communicator: the all-reduce of the residual after the attention output and
+ * after ffn_down (rank 0 adds its partial product to the residual, the others store theirs, so
+ * the sum is the residual plus every partial product), and the all-gather of the logits rows
+ * (padded to the widest rank's). Every rank ends with every logit. */
+lmc_status lmc_cuda_set_device(int32_t gpu);
+/* The context's stream (a cudaStream_t), for a communicator that queues on it (comm_nccl). */
+void *lmc_cuda_stream(lmc_cuda_ctx *c);
+/* Gives a tensor-parallel context its communicator (rank and size must match its plan). */
+lmc_status lmc_cuda_tp_attach(lmc_cuda_ctx *c, lmc_comm *comm);
+
 /* Bytes of weights one decode step reads on the GPU (every matrix once plus one embedding row when
  * layer0 == 0). */
 uint64_t lmc_cuda_weight_bytes_per_token(const lmc_cuda_ctx *c);

@@ -4,9 +4,13 @@
 // are noted work). Steps of up to LMC_CUDA_BATCH_MV tokens (default 2, at most CUDA_MVB_MAX) run
 // through batched mat-vecs on f32 activations, longer ones on f16 operands: up to CUDA_MMA_MAX
 // tokens through the tensor-core product (cuda_matmul_mma.cu) where the type has it, else the
-// dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence (runs
-// of one sequence's prompt starting at position 0 through the GEMM attention). LMC_CUDA_PROFILE=1
-// times the step's parts (cuda_prof.h).
+// dequantize + cuBLAS GEMMs of the prompt path; attention is per token over its own sequence, with
+// LMC_CUDA_ATT_SPLIT=1 in splits of CUDA_ATT_CHUNK keys merged after (runs of one sequence's prompt
+// starting at position 0 through the GEMM attention). Every block variant of arch.c runs here
+// through the one-sequence path's variant steps (cuda_ctx.h: q/k/v bias and norms with per-token
+// positions, the layer's attention options per token, post-norms, GELU-tanh, embedding scale,
+// final soft-cap); the llama block calls none of them. LMC_CUDA_PROFILE=1 times the step's parts
+// (cuda_prof.h).
 #include "cuda_ctx.h"
 #include <algorithm>
 #include <string.h>
@@ -56,6 +60,23 @@ struct att_run {
     int i0, n, pos0, seq;
 };
 
+// The most splits of CUDA_ATT_CHUNK keys a token of cuda_attention_rows has (at least 1), with
+// LMC_CUDA_ATT_SPLIT=1; else 0: one block over all of a token's keys.
+static int att_splits(const lmc_cuda_ctx *c, int n) {
+    if (!c->tune.att_split) return 0;
+    const int32_t *row = c->h_b + 2 * c->n_batch, *kv0 = row + c->n_batch;
+    int most = 1;
+    for (int i = 0; i < n; i++)
+        if (kv0[i] >= 0) most = std::max(most, (row[i] - kv0[i]) / CUDA_ATT_CHUNK + 1);
+    return most;
+}
+
+// A layer's splits: a sliding window bounds every token's keys to window rows.
+static int layer_splits(int n_split, const cuda_att_opts &o) {
+    return n_split && o.window > 0 ? std::min(n_split, (o.window - 1) / CUDA_ATT_CHUNK + 1)
+                                   : n_split;
+}
+
 // The per-token indices of the step in c->h_b (rows of n_batch): token, position, cache row, first
 // attended cache row (-1 for tokens of GEMM attention runs, listed in runs), wanted token indices.
 static int plan_step(lmc_cuda_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
@@ -95,6 +116,7 @@ static int plan_step(lmc_cuda_ctx *c, int n, const int32_t *tokens, const int32_
 // residual after each layer.
 static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vector<att_run> &runs,
                              int observe_row, float *dump) {
+    const int n_split = att_splits(c, n);
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
     lmc_status st = LMC_OK;
@@ -116,44 +138,58 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
             TRY(mm(c, D.wv, n, gemm, c->xb32, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, false));
         }
         cuda_prof_mark(c->prof, PP_ROPE, s);
-        TRYC(cuda_rope_kv_rows(c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv, hp.head_dim,
-                               hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
+        TRYC(c->fam
+                 ? cuda_fam_qkv_rows(c->fam, l, c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv,
+                                     hp.head_dim, D.k_cache, D.v_cache, s)
+                 : cuda_rope_kv_rows(c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv, hp.head_dim,
+                                     hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
              "rope");
         cuda_prof_mark(c->prof, PP_ATT, s);
         for (const att_run &r : runs) {
             bool done = false;
-            TRY(cuda_attention_gemm(c->blas, c->qkv + (size_t)r.i0 * c->qkv_dim, c->qkv_dim, r.n,
-                                    r.pos0, D.k_cache + r.seq * kvs, D.v_cache + r.seq * kvs,
-                                    hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
-                                    (int64_t)nb * hp.n_head * c->max_split * (hp.head_dim + 2),
-                                    c->att + (size_t)r.i0 * c->q_dim, c->q_dim, s, &done));
+            TRY(cuda_attention_gemm_ex(
+                c->blas, c->qkv + (size_t)r.i0 * c->qkv_dim, c->qkv_dim, r.n, r.pos0,
+                D.k_cache + r.seq * kvs, D.v_cache + r.seq * kvs, hp.n_head, hp.n_head_kv,
+                hp.head_dim, c->part, (int64_t)nb * hp.n_head * c->max_split * (hp.head_dim + 2),
+                c->att + (size_t)r.i0 * c->q_dim, c->q_dim, att_opts(c, l), s, &done));
             if (!done) {
                 st = lmc_err(LMC_ERR_BACKEND, "CUDA: attention scratch too small for %d tokens",
                              r.n);
                 goto done;
             }
         }
-        TRYC(cuda_attention_rows(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.k_cache, D.v_cache,
-                                 hp.n_head, hp.n_head_kv, hp.head_dim, c->att, s),
+        TRYC(cuda_attention_rows_ex(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.k_cache, D.v_cache,
+                                    hp.n_head, hp.n_head_kv, hp.head_dim, c->part, c->max_split,
+                                    layer_splits(n_split, att_opts(c, l)), c->att, att_opts(c, l),
+                                    s),
              "attention");
         cuda_prof_mark(c->prof, PP_WO, s);
         if (gemm) TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
-        TRY(mm(c, D.wo, n, gemm, c->att, c->h, hp.n_embd, true));
+        const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
+        TRY(mm(c, D.wo, n, gemm, c->att, fam_out(c, post), hp.n_embd, !post && cuda_tp_adds(c)));
+        // tensor parallel: every rank's part summed, before the post-norm (with one, in the
+        // scratch fam_post adds; without, in h, to which rank 0 added its part)
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd));
+        TRYC(fam_post(c, post, n), "post-norm");
         cuda_prof_mark(c->prof, PP_NORM, s);
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, x32, x16, s), "rmsnorm");
         cuda_prof_mark(c->prof, PP_GU, s);
         if (D.fused_gu) {
             TRY(mm(c, D.gu, n, gemm, c->xb32, c->gu, 2 * nff, false));
             cuda_prof_mark(c->prof, PP_ACT, s);
-            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 2, 1, x32, x16, s), "swiglu");
+            TRYC(cuda_gated_act(fam_gelu(c), c->gu, nff, n, 2 * nff, 2, 1, x32, x16, s), "swiglu");
         } else {
             TRY(mm(c, D.gate, n, gemm, c->xb32, c->gu, 2 * nff, false));
             TRY(mm(c, D.up, n, gemm, c->xb32, c->gu + nff, 2 * nff, false));
             cuda_prof_mark(c->prof, PP_ACT, s);
-            TRYC(cuda_swiglu(c->gu, nff, n, 2 * nff, 1, nff, x32, x16, s), "swiglu");
+            TRYC(cuda_gated_act(fam_gelu(c), c->gu, nff, n, 2 * nff, 1, nff, x32, x16, s),
+                 "swiglu");
         }
         cuda_prof_mark(c->prof, PP_DOWN, s);
-        TRY(mm(c, D.down, n, gemm, c->xb32, c->h, hp.n_embd, true));
+        post = post_ffn(c, l); // gemma: h += post_norm(down ff)
+        TRY(mm(c, D.down, n, gemm, c->xb32, fam_out(c, post), hp.n_embd, !post && cuda_tp_adds(c)));
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd));
+        TRYC(fam_post(c, post, n), "post-norm");
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)l * hp.n_embd,
                                  c->h + (size_t)observe_row * hp.n_embd, hp.n_embd * 4,
@@ -164,8 +200,9 @@ done:
     return st;
 }
 
-// Logits of the n_want wanted rows (indices at c->d_b + 4 n_batch) into logits, in rounds of
-// CUDA_LOGIT_ROWS rows: gather, output RMSNorm, output matrix, copy out.
+// Logits of the n_want wanted rows (indices at c->d_b + 4 n_batch) into logits (NULL: computed,
+// not copied out — a tensor-parallel rank other than 0), in rounds of CUDA_LOGIT_ROWS rows:
+// gather, output RMSNorm, output matrix (a rank's vocabulary rows, then every rank's), copy out.
 static lmc_status run_logits(lmc_cuda_ctx *c, int n_want, float *logits) {
     const lmc_hparams &hp = c->hp;
     cudaStream_t s = c->st;
@@ -178,13 +215,19 @@ static lmc_status run_logits(lmc_cuda_ctx *c, int n_want, float *logits) {
         TRYC(cuda_rmsnorm(c->hrow, c->out_norm, hp.n_embd, nr, hp.norm_eps, gemm ? NULL : c->xb32,
                           gemm ? c->x16 : NULL, s),
              "rmsnorm");
-        TRY(mm(c, c->output, nr, gemm, c->xb32, c->logits_b, hp.n_vocab, false));
+        int64_t ld;
+        float *y = cuda_tp_logits_dst(c, c->logits_b, hp.n_vocab, &ld);
+        TRY(mm(c, c->output, nr, gemm, c->xb32, y, ld, false));
+        TRY(cuda_tp_gather(c, nr, c->logits_b, hp.n_vocab));
+        TRYC(fam_logits(c, c->logits_b, nr), "soft-cap"); // elementwise, on the gathered rows
+        if (!logits) continue;
         TRYC(cudaMemcpyAsync(c->h_logits_b, c->logits_b, (size_t)nr * hp.n_vocab * 4,
                              cudaMemcpyDeviceToHost, s),
              "copy");
         TRYC(cudaStreamSynchronize(s), "forward");
         memcpy(logits + (size_t)r0 * hp.n_vocab, c->h_logits_b, (size_t)nr * hp.n_vocab * 4);
     }
+    if (!logits) TRYC(cudaStreamSynchronize(s), "forward");
 done:
     return st;
 }
@@ -230,7 +273,7 @@ extern "C" lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const i
          "copy");
     cuda_prof_step_begin(c->prof);
     cuda_prof_mark(c->prof, PP_EMBED, c->st);
-    TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st), "embedding");
+    TRYC(cuda_get_rows(c->tok_embd, c->d_b, n, c->h, c->st, fam_embd_scale(c)), "embedding");
     TRY(run_layers(c, n, gemm, runs, observe_row, dump));
     cuda_prof_mark(c->prof, PP_LOGITS, c->st);
     if (n_want > 0)

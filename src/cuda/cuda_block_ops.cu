@@ -1,7 +1,8 @@
 // cuda_block_ops.cu — the model families' block operations on the GPU (see cuda_block_ops.cuh):
 // the variant state uploaded once, the q/k/v post-processing kernel (bias, q/k norm, NEOX or normal
-// RoPE, KV store), the gated GELU-tanh activation, post-norms, embedding scale, soft-cap and the
-// KV shift's rotation. The attention options (scale, soft-cap, window) live in cuda_attention.cu.
+// RoPE, KV store), the gated GELU-tanh activation, post-norms (alone, or fused with the RMSNorm
+// after them), embedding scale, soft-cap and the KV shift's rotation. The attention options (scale,
+// soft-cap, window) live in cuda_attention.cu.
 #include "cuda_block_ops.cuh"
 #include "cuda_device.cuh"
 #include "cuda_launch.cuh"
@@ -22,12 +23,7 @@ extern "C" {
 // ---- variant state -----------------------------------------------------------------------------
 
 bool cuda_fam_plain(const lmc_model *m) {
-    const lmc_hparams &hp = m->hp;
-    bool same_rope = true;
-    for (int l = 0; l < hp.n_layer; l++)
-        same_rope &= m->layers[l].rope_base == hp.rope_base && m->layers[l].rope_scale == 1.0f;
-    return hp.flags == 0 && hp.rope == LMC_ROPE_NORM && hp.act == LMC_ACT_SILU && same_rope &&
-           hp.rope_attn_factor == 1.0f && hp.attn_scale == 1.0f / sqrtf((float)hp.head_dim);
+    return arch_plain_llama(m);
 }
 
 bool cuda_fam_supported(const lmc_model *m, char *why, size_t size) {
@@ -172,15 +168,17 @@ __device__ __forceinline__ void pair_of(bool neox, int p, int half, int *a, int 
 }
 
 // One block per token: bias, per-head RMSNorm of q and k (one warp per head), RoPE of the first
-// n_rot dims of each head, KV store.
-__global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_head_kv, int hd,
-                           int n_rot, const float *__restrict__ bias,
+// n_rot dims of each head, KV store. kvrow NULL: token t at position *pos0 + t, cache row the same;
+// else at pos0[t], cache row kvrow[t] (several sequences in one step, as k_rope_kv).
+__global__ void k_qkv_post(float *qkv, const int32_t *pos0, const int32_t *kvrow, int n_head,
+                           int n_head_kv, int hd, int n_rot, const float *__restrict__ bias,
                            const float *__restrict__ q_norm, const float *__restrict__ k_norm,
                            float eps, bool neox, const double *__restrict__ freq, float attn_factor,
                            float *k_cache, float *v_cache) {
     pdl_trigger(); // the attention after it may launch; it waits for this kernel's writes
     pdl_wait();    // the q/k/v mat-vec's results, and *pos0
-    const int t = blockIdx.x, pos = *pos0 + t;
+    const int t = blockIdx.x, pos = kvrow ? pos0[t] : *pos0 + t;
+    const int64_t crow = kvrow ? kvrow[t] : pos;
     const int kv_dim = n_head_kv * hd, row_n = n_head * hd + 2 * kv_dim, half = n_rot / 2;
     float *row = qkv + (int64_t)t * row_n;
     if (bias) {
@@ -218,30 +216,46 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, int n_head, int n_he
         x[ib] = a * cs.y + b * cs.x;
     }
     __syncthreads();
-    float *kc = k_cache + (int64_t)pos * kv_dim, *vc = v_cache + (int64_t)pos * kv_dim;
+    float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
         kc[i] = row[n_head * hd + i];
         vc[i] = row[n_head * hd + kv_dim + i];
     }
 }
 
+static cudaError_t qkv_post(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
+                            int n_head, int n_head_kv, int hd, int n_rot, const float *bias,
+                            const float *q_norm, const float *k_norm, float eps, bool neox,
+                            const double *freq, float attn_factor, float *k_cache, float *v_cache,
+                            cudaStream_t s) {
+    if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
+        return cudaErrorInvalidValue;
+    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
+    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, kvrow, n_head, n_head_kv, hd,
+                      n_rot, bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
+}
+
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
                           int hd, int n_rot, const float *bias, const float *q_norm,
                           const float *k_norm, float eps, bool neox, const double *freq,
                           float attn_factor, float *k_cache, float *v_cache, cudaStream_t s) {
-    if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
-        return cudaErrorInvalidValue;
-    // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
-    return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, n_head, n_head_kv, hd, n_rot,
-                      bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
+    return qkv_post(qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, n_rot, bias, q_norm, k_norm, eps,
+                    neox, freq, attn_factor, k_cache, v_cache, s);
 }
 
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s) {
+    return cuda_fam_qkv_rows(f, l, qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, k_cache, v_cache,
+                             s);
+}
+
+cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
+                              const int32_t *kvrow, int n_head, int n_head_kv, int hd,
+                              float *k_cache, float *v_cache, cudaStream_t s) {
     const cuda_fam_layer &D = f->L[l];
-    return cuda_qkv_post(qkv, n_tok, pos, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
-                         D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
+    return qkv_post(qkv, n_tok, pos, kvrow, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
+                    D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
 }
 
 // ---- element-wise and row-wise ops --------------------------------------------------------------
@@ -253,9 +267,7 @@ __global__ void k_gated_act(bool gelu, const float *__restrict__ g, int n, int r
     if (i >= n) return;
     const float *gr = g + (int64_t)t * row + (int64_t)i * step;
     const float a = gr[0], u = gr[uoff];
-    const float k = 0.79788456080286535588f; // sqrt(2/pi), as cpu_geglu_tanh
-    const float v = gelu ? 0.5f * a * (1.0f + tanhf(k * a * (1.0f + 0.044715f * a * a))) * u
-                         : a / (1.f + expf(-a)) * u;
+    const float v = gelu ? gelu_tanh(a) * u : a / (1.f + expf(-a)) * u;
     if (out32) out32[(int64_t)t * n + i] = v;
     if (out16) out16[(int64_t)t * n + i] = __float2half_rn(v);
 }
@@ -297,6 +309,111 @@ cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok,
     return cudaGetLastError();
 }
 
+// The sum of a double over the block, for every thread (blockDim.x a multiple of 32).
+__device__ __forceinline__ double block_sum_d(double v, double *sh) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = 0;
+    for (int k = 0; k < nw; k++)
+        v += sh[k];
+    return v;
+}
+
+// k_post_norm_add and then k_rmsnorm of the new h in one kernel, with the same arithmetic (the
+// post-norm's sum of squares in double, the RMSNorm's in float): one block per row, rows up to
+// PNN_KEEP * blockDim values held in registers between the passes; both norms' weights are fetched
+// before waiting for the kernel that wrote y. __launch_bounds__ holds ptxas to 64 registers a
+// thread (sm_90: 64K a block): left free it took 96, and every launch of 1024 threads would fail
+// with cudaErrorLaunchOutOfResources.
+#define PNN_KEEP 8
+#define PNN_THREADS 1024
+__global__ void __launch_bounds__(PNN_THREADS)
+    k_post_norm_add_norm(const float *__restrict__ y, const float *__restrict__ wp,
+                         const float *__restrict__ wn, int n, float eps, float *__restrict__ h,
+                         float *__restrict__ out32, int8_t *__restrict__ oq,
+                         float2 *__restrict__ ods) {
+    __shared__ double shd[32];
+    __shared__ float sh[32];
+    pdl_trigger();
+    const int64_t o = (int64_t)blockIdx.x * n;
+    const float *yr = y + o;
+    float *hr = h + o;
+    const int lane = threadIdx.x & 31;
+    if (n <= PNN_KEEP * (int)blockDim.x) {
+        float wpv[PNN_KEEP], wnv[PNN_KEEP], yv[PNN_KEEP], hv[PNN_KEEP];
+#pragma unroll
+        for (int k = 0; k < PNN_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            wpv[k] = i < n ? wp[i] : 0.f;
+            wnv[k] = i < n ? wn[i] : 0.f;
+        }
+        pdl_wait();
+        double ssd = 0;
+#pragma unroll
+        for (int k = 0; k < PNN_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            yv[k] = i < n ? yr[i] : 0.f;
+            hv[k] = i < n ? hr[i] : 0.f;
+            ssd += (double)yv[k] * yv[k];
+        }
+        ssd = block_sum_d(ssd, shd);
+        const float sp = (float)(1.0 / sqrt(ssd / n + eps));
+        float ss = 0.f;
+#pragma unroll
+        for (int k = 0; k < PNN_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i < n) {
+                hv[k] += yv[k] * sp * wpv[k];
+                hr[i] = hv[k];
+                ss += hv[k] * hv[k];
+            }
+        }
+        ss = block_sum(ss, sh);
+        const float sc = rsqrtf(ss / n + eps);
+#pragma unroll
+        for (int k = 0; k < PNN_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i >= n) break; // uniform per warp when n % 32 == 0 (required with oq)
+            const float v = hv[k] * sc * wnv[k];
+            out32[o + i] = v;
+            if (oq) quant_q8_warp(v, lane, (o + i) >> 5, oq, ods);
+        }
+        return;
+    }
+    pdl_wait();
+    double ssd = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        ssd += (double)yr[i] * yr[i];
+    ssd = block_sum_d(ssd, shd);
+    const float sp = (float)(1.0 / sqrt(ssd / n + eps));
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) { // each thread rereads only its own h
+        const float v = hr[i] + yr[i] * sp * wp[i];
+        hr[i] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, sh);
+    const float sc = rsqrtf(ss / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = hr[i] * sc * wn[i];
+        out32[o + i] = v;
+        if (oq) quant_q8_warp(v, lane, (o + i) >> 5, oq, ods);
+    }
+}
+
+cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,
+                                    int n_tok, float eps, float *h, float *out32, int8_t *oq,
+                                    float2 *ods, cudaStream_t s) {
+    if (oq && n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_post_norm_add_norm, dim3(n_tok), dim3(PNN_THREADS), s, y, wp, wn, n, eps, h,
+                      out32, oq, ods);
+}
+
 __global__ void k_scale(float *x, int64_t n, float a) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] *= a;
@@ -309,7 +426,7 @@ cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s) {
 
 __global__ void k_softcap(float *x, int64_t n, float cap) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) x[i] = cap * tanhf(x[i] * (1.0f / cap));
+    if (i < n) x[i] = softcap_of(x[i], cap);
 }
 
 cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s) {

@@ -73,6 +73,11 @@ uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch);
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                          int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
                          cudaStream_t s);
+// The same for tokens of several sequences (cuda_batch.cu): token t at position pos[t], its k and
+// v into cache row kvrow[t] (as cuda_rope_kv_rows).
+cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
+                              const int32_t *kvrow, int n_head, int n_head_kv, int hd,
+                              float *k_cache, float *v_cache, cudaStream_t s);
 // The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (n_rot/2)
 // doubles; n_rot even, <= hd.
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
@@ -86,6 +91,13 @@ cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row,
 // h[t] += RMSNorm(y[t]) * w for n_tok rows of n (a post-attention / post-FFN norm).
 cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok, float eps,
                                float *h, cudaStream_t s);
+// The decode step's post-norm and the RMSNorm after it in one kernel (gemma): h[t] +=
+// RMSNorm(y[t]) * wp, then out32[t] = RMSNorm(h[t]) * wn, and its 8-bit blocks into oq/ods when oq
+// is set (n % 32 == 0), for n_tok rows of n. Same arithmetic as cuda_post_norm_add followed by
+// cuda_rmsnorm(_q8); launched with PDL.
+cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,
+                                    int n_tok, float eps, float *h, float *out32, int8_t *oq,
+                                    float2 *ods, cudaStream_t s);
 // x *= a (the embedding scale), n values.
 cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
 // x = cap * tanh(x / cap), n values (the final logit soft-cap).
@@ -102,6 +114,15 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
                               int head_dim, int max_split, float *part, int *counters, float *out,
                               int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s);
+// cuda_attention_rows (cuda_batch_ops.cu: token t over cache rows kv0[t]..kvrow[t], split in
+// n_split blocks of CUDA_ATT_CHUNK keys or, n_split 0, one block) with a layer's options; the
+// window counts back from kvrow[t] (rows follow positions within a sequence) and the splits start
+// at the window's first row.
+cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
+                                   const int32_t *kvrow, const float *k_cache, const float *v_cache,
+                                   int n_head, int n_head_kv, int head_dim, float *part,
+                                   int max_split, int n_split, float *out, const cuda_att_opts &o,
+                                   cudaStream_t s);
 lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
                                   int pos0, const float *k_cache, const float *v_cache, int n_head,
                                   int n_head_kv, int head_dim, float *S, int64_t s_floats,

@@ -25,11 +25,19 @@ lmc_status lmc_cuda_op_gated_act(int gelu, const float *g, const float *u, int32
 /* h[t] += rmsnorm(y[t]) * w for n_tok rows of n. */
 lmc_status lmc_cuda_op_post_norm_add(const float *y, const float *w, int32_t n, int32_t n_tok,
                                      float eps, float *h);
+/* The fused form the decode step runs: h[t] += rmsnorm(y[t]) * wp, then out[t] = rmsnorm(h[t]) * wn
+ * for n_tok rows of n; with q and d set (n % 32 == 0) also out's 8-bit blocks: codes q (n_tok * n)
+ * and scales d (n_tok * n / 32). */
+lmc_status lmc_cuda_op_post_norm_add_norm(const float *y, const float *wp, const float *wn,
+                                          int32_t n, int32_t n_tok, float eps, float *h, float *out,
+                                          int8_t *q, float *d);
 /* x = cap * tanh(x / cap) (cap > 0), or x *= scale (cap == 0), in place. */
 lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale);
 /* Attention of n_tok queries q (n_tok, n_head * hd) at positions pos0.. over keys/values
  * (pos0 + n_tok, n_head_kv * hd) with a query scale, a score soft-cap (0: none) and a sliding
- * window (0: none), through the split-context kernel (gemm == 0) or the cuBLAS prompt path. */
+ * window (0: none), through the split-context kernel (gemm == 0), the cuBLAS prompt path (1) or
+ * the several-sequence step's per-token kernel (2: cuda_attention_rows_ex, one block per head
+ * and token; 3: the same split in blocks of CUDA_ATT_CHUNK keys and merged). */
 lmc_status lmc_cuda_op_attention_variant(const float *q, const float *k, const float *v,
                                          int32_t n_head, int32_t n_head_kv, int32_t hd,
                                          int32_t pos0, int32_t n_tok, float scale, float softcap,

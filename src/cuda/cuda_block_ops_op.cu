@@ -3,6 +3,7 @@
 #include "cuda_block_ops.cuh"
 #include "cuda_block_ops.h"
 #include <algorithm>
+#include <vector>
 
 extern "C" {
 #include "util.h"
@@ -82,6 +83,45 @@ done:
     return st;
 }
 
+extern "C" lmc_status lmc_cuda_op_post_norm_add_norm(const float *y, const float *wp,
+                                                     const float *wn, int32_t n, int32_t n_tok,
+                                                     float eps, float *h, float *out, int8_t *q,
+                                                     float *d) {
+    lmc_status st = LMC_OK;
+    float *dy = NULL, *dwp = NULL, *dwn = NULL, *dh = NULL, *dout = NULL;
+    int8_t *dq = NULL;
+    float2 *dds = NULL;
+    const size_t m = (size_t)n * n_tok, nb = m / 32;
+    std::vector<float2> ds;
+    if (q && n % 32)
+        return lmc_err(LMC_ERR_INVALID_ARG, "post_norm_add_norm: 8-bit blocks of %d values", n);
+    TRY(op_in((void **)&dy, y, m * 4));
+    TRY(op_in((void **)&dwp, wp, (size_t)n * 4));
+    TRY(op_in((void **)&dwn, wn, (size_t)n * 4));
+    TRY(op_in((void **)&dh, h, m * 4));
+    TRY(op_in((void **)&dout, NULL, m * 4));
+    if (q) {
+        TRY(op_in((void **)&dq, NULL, m));
+        TRY(op_in((void **)&dds, NULL, nb * 8));
+    }
+    TRYC(cuda_post_norm_add_norm(dy, dwp, dwn, n, n_tok, eps, dh, dout, dq, dds, 0),
+         "post norm + rmsnorm");
+    TRYC(cudaMemcpy(h, dh, m * 4, cudaMemcpyDeviceToHost), "copy out");
+    TRYC(cudaMemcpy(out, dout, m * 4, cudaMemcpyDeviceToHost), "copy out");
+    if (q) {
+        ds.resize(nb);
+        TRYC(cudaMemcpy(q, dq, m, cudaMemcpyDeviceToHost), "copy out");
+        TRYC(cudaMemcpy(ds.data(), dds, nb * 8, cudaMemcpyDeviceToHost), "copy out");
+        for (size_t b = 0; b < nb; b++)
+            d[b] = ds[b].x;
+    }
+done:
+    void *bufs[] = {dy, dwp, dwn, dh, dout, dq, dds};
+    for (void *b : bufs)
+        cudaFree(b);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_softcap_scale(float *x, int64_t n, float cap, float scale) {
     lmc_status st = LMC_OK;
     float *dx = NULL;
@@ -120,7 +160,7 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
     TRY(op_in((void **)&dpos, &pos0, 4));
     TRY(op_in((void **)&dcnt, NULL, (size_t)n_tok * n_head * 4));
     TRYC(cudaMemset(dcnt, 0, (size_t)n_tok * n_head * 4), "attention");
-    if (gemm) {
+    if (gemm == 1) {
         if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
             st = lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
             goto done;
@@ -131,6 +171,17 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
             st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: the GEMM path did not run");
             goto done;
         }
+    } else if (gemm >= 2) { // the several-sequence kernel: token t over rows 0..pos0 + t
+        std::vector<int32_t> rows(2 * (size_t)n_tok);
+        for (int t = 0; t < n_tok; t++)
+            rows[t] = 0, rows[n_tok + t] = pos0 + t;
+        cudaFree(dpos);
+        dpos = NULL;
+        TRY(op_in((void **)&dpos, rows.data(), rows.size() * 4));
+        // 3: in splits of CUDA_ATT_CHUNK keys from the window's first row (LMC_CUDA_ATT_SPLIT=1)
+        TRYC(cuda_attention_rows_ex(dq, q_dim, n_tok, dpos, dpos + n_tok, dk, dv, n_head, n_head_kv,
+                                    hd, dpart, max_split, gemm == 3 ? max_split : 0, dy, o, 0),
+             "attention");
     } else {
         TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, dk, dv, n_head, n_head_kv, hd, max_split,
                                dpart, dcnt, dy, NULL, NULL, o, 0),

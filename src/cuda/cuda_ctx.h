@@ -30,11 +30,26 @@ struct cuda_layer {
     float *k_cache, *v_cache; // (n_seq * n_ctx, n_head_kv * head_dim): sequence s at row s n_ctx
 };
 
+// This context's cut of the model under tensor parallelism (cuda_tp.cu); for one GPU n_rank is 1,
+// the offsets 0 and the widths the whole model's, so the upload reads whole matrices.
+struct cuda_tp {
+    int rank, n_rank;
+    int64_t q0, kv0, ff0; // first row of wq, of wk/wv, of gate/up (first input column of wo, down)
+    int64_t v0, nv;       // output rows [v0, v0 + nv) of the vocabulary
+    int64_t v_max;        // the widest rank's nv: every rank's logits rows padded to it
+    split_range vocab[SPLIT_MAX_RANKS];
+    lmc_comm *comm; // NULL for one GPU: the hooks below do nothing
+    int rows;       // logit rows one gather moves at most
+    float *part;    // (rows, v_max) this rank's logits, zero padded
+    float *all;     // (n_rank, rows, v_max) every rank's, gathered
+};
+
 struct lmc_cuda_ctx {
     const lmc_model *m;
     lmc_hparams hp;
     int n_ctx, n_batch, max_split, q_dim, kv_dim, qkv_dim;
     int layer0; // first layer held here; L[l] for l < layer0 stays empty
+    int layer1; // one past the last (n_layer, or a layer range that hands its residual on)
     bool use_graph;
     int gemm_min;
     cuda_tuning tune; // the LMC_CUDA_* switches, read once by lmc_cuda_init
@@ -86,6 +101,69 @@ struct lmc_cuda_ctx {
     cuda_fam *fam;      // the block variant's state (cuda_block_ops.cuh); NULL for the llama block
     lmc_status pending; // an error of kv_shift, reported by the next forward
     char pending_msg[256];
+    cuda_tp tp;
 };
+
+// ---- the variant steps of a block (cuda_block_ops.cuh), shared by the one-sequence forward
+// (cuda_model.cu) and the several-sequence step (cuda_batch.cu); each is a no-op for the llama
+// block (c->fam NULL), which runs no launch more for them.
+
+static const cuda_att_opts cuda_no_att = {};
+// Layer l's attention options (scale, soft-cap, sliding window).
+static inline const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].att : cuda_no_att;
+}
+// The embedding scale the lookup applies (gemma; 1: none).
+static inline float fam_embd_scale(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_EMBD_SCALE) ? c->fam->embd_scale : 1.f;
+}
+// The final logit soft-cap an output mat-vec applies in its epilogue (gemma2; 0: none).
+static inline float fam_final_softcap(const lmc_cuda_ctx *c) {
+    return c->fam && (c->fam->flags & LMC_BLK_FINAL_SOFTCAP) ? c->fam->final_softcap : 0.f;
+}
+// After an output product of rows of n_vocab logits that has no soft-cap epilogue (the GEMM of
+// several rows): gemma2's final soft-cap.
+static inline cudaError_t fam_logits(lmc_cuda_ctx *c, float *logits, int rows) {
+    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
+    return cuda_softcap(logits, (int64_t)rows * c->hp.n_vocab, c->fam->final_softcap, c->st);
+}
+// Where a block's output goes before the residual: c->h directly, or the variant's scratch
+// ((n_batch, n_embd)) when a post-norm follows (fam_post then adds it).
+static inline float *fam_out(lmc_cuda_ctx *c, const float *post) {
+    return post ? c->fam->tmp : c->h;
+}
+static inline const float *post_attn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].attn_post : NULL;
+}
+static inline const float *post_ffn(const lmc_cuda_ctx *c, int l) {
+    return c->fam ? c->fam->L[l].ffn_post : NULL;
+}
+// h[t] += RMSNorm(tmp[t]) * post for n rows (nothing without a post-norm).
+static inline cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
+    if (!post) return cudaSuccess;
+    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
+}
+static inline bool fam_gelu(const lmc_cuda_ctx *c) {
+    return c->fam && c->fam->gelu;
+}
+
+// ---- the tensor-parallel hooks of the forward (cuda_tp.cu); each a no-op for one GPU -----------
+// The cut of rank p->tp_rank (one GPU: the whole model), and the rank's narrower geometry: its
+// query and KV heads and FFN columns (n_embd, head_dim and n_vocab stay the model's).
+void cuda_tp_cut(const lmc_model *m, const lmc_cuda_params *p, cuda_tp *tp, lmc_hparams *hp);
+// The residual add of a row-parallel product (wo, ffn_down): one GPU and rank 0 add W x into the
+// residual, the other ranks store theirs there, and cuda_tp_reduce then sums the ranks.
+static inline bool cuda_tp_adds(const lmc_cuda_ctx *c) {
+    return c->tp.rank == 0;
+}
+// x (n floats on the device) = the sum over ranks of x, in place.
+lmc_status cuda_tp_reduce(lmc_cuda_ctx *c, float *x, int64_t n);
+// Where the output product writes `rows` logits rows meant for y (row stride ld): y itself for
+// one GPU, else this rank's part (stride v_max, see *ld_out). cuda_tp_gather then fills y.
+float *cuda_tp_logits_dst(lmc_cuda_ctx *c, float *y, int64_t ld, int64_t *ld_out);
+lmc_status cuda_tp_gather(lmc_cuda_ctx *c, int rows, float *y, int64_t ld);
+// Allocates part / all for rows logit rows (nothing for one GPU).
+lmc_status cuda_tp_alloc(lmc_cuda_ctx *c, int rows);
+void cuda_tp_release(lmc_cuda_ctx *c);
 
 #endif

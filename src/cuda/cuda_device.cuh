@@ -1,6 +1,7 @@
 // cuda_device.cuh — device helpers several kernel families share: a block-wide sum, the 8-bit
-// quantizing of a warp's 32 values, and the cosine and sine of a RoPE angle. Header-only and
-// forceinline (the kernels are built without relocatable device code); no kernels here.
+// quantizing of a warp's 32 values, GELU-tanh, the soft-cap, and the cosine and sine of a RoPE
+// angle. Header-only and forceinline (the kernels are built without relocatable device code); no
+// kernels here.
 #ifndef LMC_CUDA_DEVICE_CUH
 #define LMC_CUDA_DEVICE_CUH
 
@@ -41,6 +42,17 @@ __device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
         const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
         ods[blk] = make_float2(d, d * (float)sq);
     }
+}
+
+// gelu_tanh(a), as cpu_geglu_tanh computes it (the gated GELU of gemma's FFN).
+__device__ __forceinline__ float gelu_tanh(float a) {
+    const float k = 0.79788456080286535588f; // sqrt(2/pi)
+    return 0.5f * a * (1.0f + tanhf(k * a * (1.0f + 0.044715f * a * a)));
+}
+
+// cap * tanh(x / cap): gemma2's soft-cap of attention scores and logits.
+__device__ __forceinline__ float softcap_of(float x, float cap) {
+    return cap * tanhf(x * (1.0f / cap));
 }
 
 // cos and sin of pos * freq: the angle is formed and reduced modulo 2 pi in double (large positions

@@ -56,10 +56,12 @@ struct cuda_epi {
     const float *nw; /* producer side */
     float *out32;
     double *ss_out;
+    int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
+    float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
 };
 
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
- * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x). */
+ * pairs and y[i] = silu(row 2i . x) * (row 2i+1 . x) (gelu_tanh with cuda_epi.gelu). */
 cudaError_t cuda_matvec(const cuda_weight &w, const float *x, float *y, int epi, cudaStream_t s);
 cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi,
                             const cuda_epi &e, cudaStream_t s);
@@ -98,11 +100,14 @@ cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const i
                               int n_head, int n_head_kv, int head_dim, int n_rot, float base,
                               float *k_cache, float *v_cache, cudaStream_t s);
 /* Token t attends to cache rows kv0[t]..kvrow[t] of its sequence (online softmax, one block per
- * head and token); out (n_tok, n_head * head_dim). */
+ * head, token and CUDA_ATT_CHUNK keys); out (n_tok, n_head * head_dim). n_split: the most splits
+ * of CUDA_ATT_CHUNK keys any token has (<= max_split; 0: no splits, one block over all of a
+ * token's keys); tokens of several splits merge them through part (n_tok * n_head * max_split *
+ * (head_dim + 2) floats) in a second kernel. */
 cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
                                 const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                int n_head, int n_head_kv, int head_dim, float *out,
-                                cudaStream_t s);
+                                int n_head, int n_head_kv, int head_dim, float *part, int max_split,
+                                int n_split, float *out, cudaStream_t s);
 /* out[i] = x[rows[i]] for n rows of n_embd floats. */
 cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_embd, float *out,
                              cudaStream_t s);
@@ -110,9 +115,10 @@ cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_e
 cudaError_t cuda_dequant_f16(const cuda_weight &w, int64_t row0, int64_t n_rows, __half *out,
                              cudaStream_t s);
 cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s);
-/* out[t] = row tok[t] of W (embedding lookup), n_tok tokens, ids read on the device. */
+/* out[t] = row tok[t] of W (embedding lookup) times scale (gemma's embedding scale; 1: none),
+ * n_tok tokens, ids read on the device. */
 cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out,
-                          cudaStream_t s);
+                          cudaStream_t s, float scale = 1.f);
 /* RMSNorm of n_tok rows of n: out32 and/or out16 (either may be NULL). */
 cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float eps, float *out32,
                          __half *out16, cudaStream_t s);

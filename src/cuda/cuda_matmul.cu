@@ -20,10 +20,12 @@ __global__ void k_dequant_anyf(uint32_t type, const uint8_t *__restrict__ q, int
 }
 
 __global__ void k_get_rows_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols,
-                                const int32_t *tok, float *out) {
+                                const int32_t *tok, float *out, float scale) {
     const int t = blockIdx.x;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x)
-        out[t * cols + i] = float_at(type, q, tok[t] * cols + i);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        const float v = float_at(type, q, tok[t] * cols + i);
+        out[t * cols + i] = scale != 1.f ? v * scale : v;
+    }
 }
 
 template <class T>
@@ -67,16 +69,23 @@ template <class T> __global__ void k_dequant_f32(wparams w, int64_t rows, float 
         T::deq(rw, p, out + r * w.cols + (int64_t)u * T::UNIT + 32 * p);
 }
 
+// scale != 1 (gemma's embedding scale) multiplies the row as it is written.
 template <class T>
-__global__ void k_get_rows(wparams w, const int32_t *__restrict__ tok, float *__restrict__ out) {
+__global__ void k_get_rows(wparams w, const int32_t *__restrict__ tok, float *__restrict__ out,
+                           float scale) {
     const int t = blockIdx.x;
     const int64_t row = tok[t];
     const int nu = (int)(w.cols / T::UNIT);
     for (int u = threadIdx.x; u < nu; u += blockDim.x) {
         typename T::raw rw = T::load(w, row, u);
 #pragma unroll
-        for (int p = 0; p < T::UNIT / 32; p++)
-            T::deq(rw, p, out + (int64_t)t * w.cols + (int64_t)u * T::UNIT + 32 * p);
+        for (int p = 0; p < T::UNIT / 32; p++) {
+            float *o = out + (int64_t)t * w.cols + (int64_t)u * T::UNIT + 32 * p;
+            T::deq(rw, p, o);
+            if (scale != 1.f)
+                for (int i = 0; i < 32; i++)
+                    o[i] *= scale;
+        }
     }
 }
 
@@ -111,14 +120,14 @@ cudaError_t cuda_dequant_f32(const cuda_weight &w, float *out, cudaStream_t s) {
 }
 
 cudaError_t cuda_get_rows(const cuda_weight &w, const int32_t *tok, int n_tok, float *out,
-                          cudaStream_t s) {
+                          cudaStream_t s, float scale) {
     wparams p = {w.q, w.d, w.cols};
     if (is_anyf(w)) {
-        k_get_rows_anyf<<<n_tok, 128, 0, s>>>(w.type, w.q, w.cols, tok, out);
+        k_get_rows_anyf<<<n_tok, 128, 0, s>>>(w.type, w.q, w.cols, tok, out, scale);
         return cudaGetLastError();
     }
     TYPE_SWITCH(w.type, {
-        k_get_rows<TT><<<n_tok, 128, 0, s>>>(p, tok, out);
+        k_get_rows<TT><<<n_tok, 128, 0, s>>>(p, tok, out, scale);
         return cudaGetLastError();
     });
 }

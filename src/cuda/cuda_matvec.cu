@@ -55,7 +55,7 @@ static cudaError_t launch_matvec_tuned(const cuda_weight &w, const float *x, flo
 
 __global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int64_t cols,
                               const float *__restrict__ x, float *__restrict__ y, int64_t rows,
-                              int epi) {
+                              int epi, int gelu, float softcap) {
     const int lane = threadIdx.x & 31;
     const int64_t r0 = ((int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5)) * 2;
     if (r0 >= rows) return;
@@ -70,14 +70,15 @@ __global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int6
     }
     if (lane != 0) return;
     if (epi == EPI_SWIGLU) {
-        if (r0 + 1 < rows) y[r0 / 2] = acc[0] / (1.f + expf(-acc[0])) * acc[1];
+        if (r0 + 1 < rows)
+            y[r0 / 2] = (gelu ? gelu_tanh(acc[0]) : acc[0] / (1.f + expf(-acc[0]))) * acc[1];
         return;
     }
     for (int r = 0; r < 2 && r0 + r < rows; r++) {
         if (epi == EPI_ADD)
             y[r0 + r] += acc[r];
         else
-            y[r0 + r] = acc[r];
+            y[r0 + r] = softcap > 0.f ? softcap_of(acc[r], softcap) : acc[r];
     }
 }
 
@@ -87,7 +88,7 @@ cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int 
         if (epi == EPI_QKV || epi == EPI_ADD_NORM || e.ss) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(
-            w.type, w.q, w.cols, x, y, w.rows, epi);
+            w.type, w.q, w.cols, x, y, w.rows, epi, e.gelu, e.softcap);
         return cudaGetLastError();
     }
     if (w.type == LMC_TYPE_F16) {

@@ -1,5 +1,6 @@
 // cuda_matvec.cuh — what the row-blocked mat-vec files (cuda_matvec.cu, _q8.cu, _coal.cu) share:
-// block reduction, epilogues (RoPE + KV store, SwiGLU, add, folded RMSNorm), the unit kernels'
+// block reduction, epilogues (RoPE + KV store, SwiGLU / GeGLU, add, soft-capped store, folded
+// RMSNorm), the unit kernels'
 // body and the launch over epilogues. Header-only; the kernels themselves live in those files.
 #ifndef LMC_CUDA_MATVEC_CUH
 #define LMC_CUDA_MATVEC_CUH
@@ -73,9 +74,20 @@ __device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_
         for (int r = 0; r < R; r += 2)
             if (r0 + r + 1 < rows) epi_qkv_pair(e, r0 + r, acc[r], acc[r + 1], y);
     } else if (EPI == EPI_SWIGLU) {
+        if (e.gelu) {
 #pragma unroll
-        for (int r = 0; r < R; r += 2)
-            if (r0 + r + 1 < rows) y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+            for (int r = 0; r < R; r += 2)
+                if (r0 + r + 1 < rows) y[(r0 + r) / 2] = gelu_tanh(acc[r]) * acc[r + 1];
+        } else {
+#pragma unroll
+            for (int r = 0; r < R; r += 2)
+                if (r0 + r + 1 < rows)
+                    y[(r0 + r) / 2] = acc[r] / (1.f + expf(-acc[r])) * acc[r + 1];
+        }
+    } else if (EPI == EPI_STORE && e.softcap > 0.f) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r0 + r < rows) y[r0 + r] = softcap_of(acc[r], e.softcap);
     } else {
 #pragma unroll
         for (int r = 0; r < R; r++)

@@ -89,9 +89,11 @@ static cudaError_t launch_nb(const wparams &p, const float *x, int nb, float *y,
                              int64_t rows, bool add, cudaStream_t s) {
     constexpr int R = NB >= 16 ? 2 : 4;
     const size_t smem = (size_t)nb * 32 * MVS_PAD * 4;
-    static const cudaError_t attr =
+    // once per kernel and thread: the attribute belongs to the GPU current when it is set, and a
+    // thread runs one GPU (tensor parallelism: a thread per rank)
+    static thread_local const cudaError_t attr =
         cudaFuncSetAttribute(k_matvec_batch<T, R, NB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             NB * 32 * MVS_PAD * 4); // once per kernel (thread-safe static)
+                             NB * 32 * MVS_PAD * 4);
     if (attr != cudaSuccess) return attr;
     const int64_t per_block = (int64_t)MVS_WARPS * R;
     k_matvec_batch<T, R, NB>

@@ -48,10 +48,12 @@ static size_t ssq_bytes(const lmc_hparams &hp) {
 // Scratch of the multi-sequence step (n_seq > 1): f32 batch inputs, wanted rows' logits and
 // residuals (device and pinned), per-token indices.
 // Floats of the K-split partial sums of cuda_matmul_mma: 8 splits of up to CUDA_MMA_MAX tokens
-// for matrices of up to max(n_embd, q/k/v) rows (the ones with few row blocks).
+// for matrices of up to max(n_embd, q/k/v) rows (the ones with few row blocks), 2 for the fused
+// gate/up rows (so that 64-token steps fill the GPU there too).
 static int64_t mma_part_floats(const lmc_hparams &hp, int n_batch) {
     const int64_t qkv = (int64_t)(hp.n_head + 2 * hp.n_head_kv) * hp.head_dim;
-    return (int64_t)8 * std::min(n_batch, CUDA_MMA_MAX) * std::max<int64_t>(hp.n_embd, qkv);
+    return (int64_t)std::min(n_batch, CUDA_MMA_MAX) *
+           std::max<int64_t>(8 * std::max<int64_t>(hp.n_embd, qkv), (int64_t)4 * hp.n_ff);
 }
 
 static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq) {
@@ -81,37 +83,58 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
 
-// Device bytes of layer l's weights (matrices as GGUF stores them, norms as f32).
-static uint64_t layer_weight_bytes(const lmc_model *m, int l) {
+// Bytes of the share local/full of t (a tensor-parallel rank's slice; the whole for one GPU).
+static uint64_t share_bytes(const gguf_tensor *t, int64_t local, int64_t full) {
+    return t ? t->nbytes * (uint64_t)local / (uint64_t)full : 0;
+}
+
+// Device bytes of layer l's weights (matrices as GGUF stores them, norms as f32) in the geometry
+// hp (the model's, or a tensor-parallel rank's heads and FFN columns).
+static uint64_t layer_weight_bytes(const lmc_model *m, const lmc_hparams &hp, int l) {
     const lmc_layer *L = &m->layers[l];
-    const gguf_tensor *ts[] = {L->wq, L->wk,       L->wv,     L->wqkv,
-                               L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+    const lmc_hparams &f = m->hp;
     uint64_t w = 2ull * m->hp.n_embd * 4;
-    for (const gguf_tensor *t : ts)
-        w += t ? t->nbytes : 0; // wq/wk/wv or wqkv; ffn_gate absent when ffn_up is fused
+    w += share_bytes(L->wq, hp.n_head, f.n_head) + share_bytes(L->wqkv, hp.n_head, f.n_head) +
+         share_bytes(L->wo, hp.n_head, f.n_head); // wq/wk/wv or wqkv
+    w += share_bytes(L->wk, hp.n_head_kv, f.n_head_kv) +
+         share_bytes(L->wv, hp.n_head_kv, f.n_head_kv);
+    w += share_bytes(L->ffn_gate, hp.n_ff, f.n_ff) + share_bytes(L->ffn_up, hp.n_ff, f.n_ff) +
+         share_bytes(L->ffn_down, hp.n_ff, f.n_ff); // ffn_gate absent when ffn_up is fused
     return w;
 }
 
-// Device bytes of the weights outside the layers: the output matrix and norm, and the embedding
-// table when the GPU looks tokens up (layer0 == 0) or the output shares it.
-static uint64_t outer_weight_bytes(const lmc_model *m, int layer0) {
-    uint64_t w = m->output->nbytes + m->hp.n_embd * 4;
-    if (m->output != m->tok_embd && layer0 == 0) w += m->tok_embd->nbytes;
+// Device bytes of the weights outside the layers: nv rows of the output matrix and its norm (when
+// the context ends with the output: out), and the embedding table when the GPU looks tokens up
+// (layer0 == 0) or the output shares it (a tensor-parallel rank holds the whole table and its rows
+// of the output).
+static uint64_t outer_weight_bytes(const lmc_model *m, int layer0, int64_t nv, bool out) {
+    uint64_t w = out ? share_bytes(m->output, nv, m->output->ne[1]) + m->hp.n_embd * 4 : 0;
+    if ((m->output != m->tok_embd || nv != m->output->ne[1] || !out) && layer0 == 0)
+        w += m->tok_embd->nbytes;
     return w;
 }
 
-static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *pl) {
-    const lmc_hparams &hp = m->hp;
-    if (p->layer0 < 0 || p->layer0 >= hp.n_layer)
-        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: first GPU layer %d outside [0, %d)", p->layer0,
-                       hp.n_layer);
-    uint64_t w = outer_weight_bytes(m, p->layer0), maxw = 0;
+// One past the last layer a context of p holds (p->layer1, 0 meaning n_layer).
+static int layer1_of(const lmc_model *m, const lmc_cuda_params *p) {
+    return p->layer1 > 0 ? p->layer1 : m->hp.n_layer;
+}
+
+// The plan of a context holding the geometry hp (the model's, or a tensor-parallel rank's) with nv
+// output rows.
+static lmc_status make_plan(const lmc_model *m, const lmc_hparams &hp, int64_t nv,
+                            const lmc_cuda_params *p, plan *pl) {
+    const int layer1 = layer1_of(m, p);
+    const bool out = layer1 == hp.n_layer;
+    if (p->layer0 < 0 || p->layer0 >= layer1 || layer1 > hp.n_layer)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA: GPU layers [%d, %d) outside [0, %d)", p->layer0,
+                       layer1, hp.n_layer);
+    uint64_t w = outer_weight_bytes(m, p->layer0, nv, out), maxw = 0;
     auto add = [&](const gguf_tensor *t) {
         if (t) maxw = std::max<uint64_t>(maxw, (uint64_t)t->ne[0] * t->ne[1]);
     };
-    if (p->layer0 == 0 || m->output == m->tok_embd) add(m->tok_embd);
-    add(m->output);
-    for (int l = p->layer0; l < hp.n_layer; l++) {
+    if (p->layer0 == 0 || (out && m->output == m->tok_embd)) add(m->tok_embd);
+    if (out) add(m->output);
+    for (int l = p->layer0; l < layer1; l++) {
         const lmc_layer *L = &m->layers[l];
         add(L->wq);
         add(L->wk);
@@ -120,7 +143,7 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
         add(L->ffn_gate);
         add(L->ffn_up);
         add(L->ffn_down);
-        w += layer_weight_bytes(m, l);
+        w += layer_weight_bytes(m, hp, l);
     }
     // Fused matrices dequantize as one: q+k+v rows, gate+up rows.
     maxw = std::max<uint64_t>(maxw,
@@ -129,16 +152,12 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
     pl->weights = w;
     pl->w16 = maxw * 2;
     const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
-    if (n_seq > 1 && p->layer0 != 0)
+    if (n_seq > 1 && (p->layer0 != 0 || !out))
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA: %d sequences need every layer on the GPU (first GPU layer is %d)",
-                       n_seq, p->layer0);
-    if (n_seq > 1 && !cuda_fam_plain(m))
-        return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "CUDA: several sequences run the llama block only so far (%s is not); use "
-                       "--parallel 1 or --device cpu",
-                       m->hp.arch);
-    pl->kv = kv_bytes(hp, p->n_ctx, hp.n_layer - p->layer0) * n_seq;
+                       "CUDA: %d sequences need every layer on one GPU (this one holds [%d, %d) "
+                       "of %d)",
+                       n_seq, p->layer0, layer1, hp.n_layer);
+    pl->kv = kv_bytes(hp, p->n_ctx, layer1 - p->layer0) * n_seq;
     pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16) +
                   seqs_scratch_bytes(hp, p->n_batch, n_seq);
     if (!cuda_fam_plain(m)) pl->scratch += cuda_fam_bytes(m, p->n_batch);
@@ -148,7 +167,10 @@ static lmc_status make_plan(const lmc_model *m, const lmc_cuda_params *p, plan *
 extern "C" lmc_status lmc_cuda_plan(const lmc_model *m, const lmc_cuda_params *p, uint64_t *weights,
                                     uint64_t *kv, uint64_t *scratch) {
     plan pl;
-    lmc_status st = make_plan(m, p, &pl);
+    cuda_tp tp;
+    lmc_hparams hp;
+    cuda_tp_cut(m, p, &tp, &hp);
+    lmc_status st = make_plan(m, hp, tp.nv, p, &pl);
     if (st != LMC_OK) return st;
     if (weights) *weights = pl.weights;
     if (kv) *kv = pl.kv;
@@ -201,10 +223,18 @@ static const uint8_t *row_ptr(const gguf_tensor *t, int64_t r) {
     return (const uint8_t *)t->data + (uint64_t)r * lmc_row_size(t->type, t->ne[0]);
 }
 
-static lmc_status upload_one(uploader &u, cuda_weight *w, const gguf_tensor *t) {
-    lmc_status st = cuda_weight_shape(w, t->type, t->ne[1], t->ne[0], tname(t));
+// Rows [row0, row0 + rows) of t, of them the columns [col0, col0 + cols) (col0 on a block
+// boundary): a tensor-parallel rank's slice, or the whole matrix.
+static lmc_status upload_part(uploader &u, cuda_weight *w, const gguf_tensor *t, int64_t row0,
+                              int64_t rows, int64_t col0, int64_t cols) {
+    lmc_status st = cuda_weight_shape(w, t->type, rows, cols, tname(t));
     if (st != LMC_OK) return st;
-    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, r); });
+    const uint64_t off = lmc_row_size(t->type, col0);
+    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, row0 + r) + off; });
+}
+
+static lmc_status upload_one(uploader &u, cuda_weight *w, const gguf_tensor *t) {
+    return upload_part(u, w, t, 0, t->ne[1], 0, t->ne[0]);
 }
 
 // The model's q or k row that stored row r holds (NEOX: interleaved, see cuda_rope_row).
@@ -212,12 +242,12 @@ static int64_t qk_row(const lmc_cuda_ctx *c, int64_t r) {
     return cuda_rope_row(c->hp.rope, c->hp.head_dim, c->hp.n_rot, r);
 }
 
-// wq or wk with its rows in the stored order.
+// Rows [row0, row0 + rows) of wq or wk (whole heads) in the stored order.
 static lmc_status upload_qk(uploader &u, const lmc_cuda_ctx *c, cuda_weight *w,
-                            const gguf_tensor *t) {
-    lmc_status st = cuda_weight_shape(w, t->type, t->ne[1], t->ne[0], tname(t));
+                            const gguf_tensor *t, int64_t row0, int64_t rows) {
+    lmc_status st = cuda_weight_shape(w, t->type, rows, t->ne[0], tname(t));
     if (st != LMC_OK) return st;
-    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, qk_row(c, r)); });
+    return upload_rows(u, w, [&](int64_t r) { return row_ptr(t, row0 + qk_row(c, r)); });
 }
 
 static lmc_status upload_norm(float **d, const gguf_tensor *t, int n) {
@@ -233,9 +263,13 @@ static lmc_status upload_norm(float **d, const gguf_tensor *t, int n) {
     return st;
 }
 
+// Layer l's weights: this context's heads and FFN columns (c->tp: all of them for one GPU; a
+// tensor-parallel rank's rows of wq/wk/wv and gate/up, its columns of wo and ffn_down).
 static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
     const lmc_layer *S = &c->m->layers[l];
     cuda_layer &D = c->L[l];
+    const cuda_tp &tp = c->tp;
+    const int64_t nff = c->hp.n_ff;
     lmc_status st = upload_norm(&D.attn_norm, S->attn_norm, c->hp.n_embd);
     if (st == LMC_OK) st = upload_norm(&D.ffn_norm, S->ffn_norm, c->hp.n_embd);
     if (st != LMC_OK) return st;
@@ -250,21 +284,21 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
                 return row_ptr(S->wqkv, r < n_qk ? qk_row(c, r) : r);
             });
     } else if (D.fused_qkv) {
-        const int64_t nq = S->wq->ne[1], nk = S->wk->ne[1], nv = S->wv->ne[1];
+        const int64_t nq = c->q_dim, nk = c->kv_dim, nv = c->kv_dim;
         st = cuda_weight_shape(&D.qkv, S->wq->type, nq + nk + nv, S->wq->ne[0], tname(S->wq));
         if (st == LMC_OK)
             st = upload_rows(u, &D.qkv, [&](int64_t r) {
                 const int64_t m = r < n_qk ? qk_row(c, r) : r;
-                return m < nq        ? row_ptr(S->wq, m)
-                       : m < nq + nk ? row_ptr(S->wk, m - nq)
-                                     : row_ptr(S->wv, m - nq - nk);
+                return m < nq        ? row_ptr(S->wq, tp.q0 + m)
+                       : m < nq + nk ? row_ptr(S->wk, tp.kv0 + m - nq)
+                                     : row_ptr(S->wv, tp.kv0 + m - nq - nk);
             });
     } else {
-        st = upload_qk(u, c, &D.wq, S->wq);
-        if (st == LMC_OK) st = upload_qk(u, c, &D.wk, S->wk);
-        if (st == LMC_OK) st = upload_one(u, &D.wv, S->wv);
+        st = upload_qk(u, c, &D.wq, S->wq, tp.q0, c->q_dim);
+        if (st == LMC_OK) st = upload_qk(u, c, &D.wk, S->wk, tp.kv0, c->kv_dim);
+        if (st == LMC_OK) st = upload_part(u, &D.wv, S->wv, tp.kv0, c->kv_dim, 0, S->wv->ne[0]);
     }
-    if (st == LMC_OK) st = upload_one(u, &D.wo, S->wo);
+    if (st == LMC_OK) st = upload_part(u, &D.wo, S->wo, 0, S->wo->ne[1], tp.q0, c->q_dim);
     if (st != LMC_OK) return st;
     D.fused_gu = !S->ffn_gate || S->ffn_gate->type == S->ffn_up->type;
     if (!S->ffn_gate) { // the file's fused gate | up (phi3), interleaved as below
@@ -275,17 +309,17 @@ static lmc_status upload_layer(uploader &u, lmc_cuda_ctx *c, int l) {
                 return row_ptr(S->ffn_up, (r & 1 ? nf : 0) + (r >> 1));
             });
     } else if (D.fused_gu) {
-        st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * S->ffn_gate->ne[1], S->ffn_gate->ne[0],
+        st = cuda_weight_shape(&D.gu, S->ffn_gate->type, 2 * nff, S->ffn_gate->ne[0],
                                tname(S->ffn_gate));
         if (st == LMC_OK)
             st = upload_rows(u, &D.gu, [&](int64_t r) {
-                return row_ptr(r & 1 ? S->ffn_up : S->ffn_gate, r >> 1);
+                return row_ptr(r & 1 ? S->ffn_up : S->ffn_gate, tp.ff0 + (r >> 1));
             });
     } else {
-        st = upload_one(u, &D.gate, S->ffn_gate);
-        if (st == LMC_OK) st = upload_one(u, &D.up, S->ffn_up);
+        st = upload_part(u, &D.gate, S->ffn_gate, tp.ff0, nff, 0, S->ffn_gate->ne[0]);
+        if (st == LMC_OK) st = upload_part(u, &D.up, S->ffn_up, tp.ff0, nff, 0, S->ffn_up->ne[0]);
     }
-    if (st == LMC_OK) st = upload_one(u, &D.down, S->ffn_down);
+    if (st == LMC_OK) st = upload_part(u, &D.down, S->ffn_down, 0, S->ffn_down->ne[1], tp.ff0, nff);
     return st;
 }
 
@@ -304,6 +338,7 @@ static void release_all(lmc_cuda_ctx *c) {
     cudaFree(c->out_norm);
     cudaFree(c->rope_freq);
     cuda_fam_free(c->fam);
+    cuda_tp_release(c);
     void *bufs[] = {c->xq,       c->xds,     c->xq2, c->xds2,   c->ssq,   c->h,
                     c->x32,      c->x16,     c->qkv, c->att,    c->gu,    c->ff,
                     c->part,     c->att_cnt, c->w16, c->logits, c->d_i32, c->xb32,
@@ -336,14 +371,18 @@ extern "C" int lmc_cuda_model_supported(const lmc_model *m, char *why, size_t si
 }
 
 extern "C" int lmc_cuda_model_batch_supported(const lmc_model *m) {
-    return cuda_fam_plain(m) ? 1 : 0;
+    char why[256];
+    return cuda_fam_supported(m, why, sizeof why) ? 1 : 0; // the batched step runs every variant
 }
 
 extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p,
                                     lmc_cuda_ctx **out) {
     *out = NULL;
     lmc_status st = LMC_OK;
-    const lmc_hparams &hp = m->hp;
+    cuda_tp tp;
+    lmc_hparams hp_rank; // the model's geometry, or a tensor-parallel rank's narrower one
+    cuda_tp_cut(m, p, &tp, &hp_rank);
+    const lmc_hparams &hp = hp_rank;
     char why[768];
     if (!lmc_cuda_model_supported(m, why, sizeof why))
         return lmc_err(LMC_ERR_UNSUPPORTED, "CUDA: %s; use --device cpu (-ngl 0)", why);
@@ -355,8 +394,15 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
                        hp.n_rot, hp.n_head, hp.n_head_kv);
+    if (tp.n_rank > 1 &&
+        (p->layer0 != 0 || layer1_of(m, p) != hp.n_layer || !cuda_fam_plain(m) ||
+         m->layers[0].wqkv || !m->layers[0].ffn_gate || p->tp_rank < 0 || p->tp_rank >= tp.n_rank))
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "CUDA: tensor parallelism (rank %d of %d) runs every layer of the plain "
+                       "llama block with separate q/k/v and gate/up matrices (%s)",
+                       p->tp_rank, tp.n_rank, m->hp.arch);
     plan pl;
-    if ((st = make_plan(m, p, &pl)) != LMC_OK) return st;
+    if ((st = make_plan(m, hp, tp.nv, p, &pl)) != LMC_OK) return st;
     size_t free_b = 0, total_b = 0;
     if ((st = cuda_check(cudaMemGetInfo(&free_b, &total_b), "memory query")) != LMC_OK) return st;
     const uint64_t need = pl.weights + pl.kv + pl.scratch;
@@ -364,7 +410,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         // What would fit instead: a smaller context with these layers, or fewer layers (the last
         // ones, as -ngl counts them) with this context.
         char hint[160] = "";
-        const int n_gpu = hp.n_layer - p->layer0;
+        const int n_gpu = layer1_of(m, p) - p->layer0;
         const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
         const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) * n_seq + (uint64_t)p->n_batch * hp.n_head *
                                                                       (hp.head_dim + 2) * 4 /
@@ -374,11 +420,11 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
             snprintf(hint, sizeof hint, "-c %lld would fit",
                      (long long)std::min<uint64_t>((free_b - fixed) / per_pos / 256 * 256,
                                                    (uint64_t)INT32_MAX));
-        uint64_t sum =
-            outer_weight_bytes(m, 1) + pl.scratch; // scratch does not shrink with fewer layers
+        uint64_t sum = outer_weight_bytes(m, 1, tp.nv, true) +
+                       pl.scratch; // scratch does not shrink with fewer layers
         int ngl = 0;
         for (int l = hp.n_layer - 1; l > p->layer0; l--) {
-            sum += layer_weight_bytes(m, l) + kv_bytes(hp, p->n_ctx, 1) * n_seq;
+            sum += layer_weight_bytes(m, hp, l) + kv_bytes(hp, p->n_ctx, 1) * n_seq;
             if (sum > free_b) break;
             ngl++;
         }
@@ -405,20 +451,27 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     lmc_cuda_ctx *c = new lmc_cuda_ctx();
     c->m = m;
     c->hp = hp;
+    c->tp = tp;
     c->n_ctx = p->n_ctx;
     c->n_batch = p->n_batch;
     c->layer0 = p->layer0;
+    c->layer1 = layer1_of(m, p);
     c->n_seq = p->n_seq > 0 ? p->n_seq : 1;
     c->max_split = max_split_of(p->n_ctx);
     c->q_dim = hp.n_head * hp.head_dim;
     c->kv_dim = hp.n_head_kv * hp.head_dim;
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
-    c->use_graph = p->use_graph != 0;
+    // a rank's collectives run outside graphs; so does a layer range that hands its residual on
+    c->use_graph = p->use_graph != 0 && tp.n_rank == 1 && c->layer1 == hp.n_layer;
     c->gemm_min = p->gemm_min > 0 ? p->gemm_min : 16;
     c->tune = cuda_tuning_read();
+    // A norm follows the all-reduce, not the partial product; a range's last layer has no next
+    // norm to fold.
+    if (tp.n_rank > 1 || c->layer1 < hp.n_layer) c->tune.fold = 0;
     c->q8 = p->act_q8 != 0 ? p->act_q8 > 0 : c->tune.q8 != 0;
     c->L.resize(hp.n_layer);
-    c->tied = m->output == m->tok_embd;
+    // a rank holds the table and its rows; a range without the output, the table alone
+    c->tied = m->output == m->tok_embd && tp.n_rank == 1 && c->layer1 == hp.n_layer;
     uploader u = {};
     u.total = pl.weights;
     u.progress = p->progress;
@@ -436,11 +489,13 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaEventCreateWithFlags(&u.ev[i], cudaEventDisableTiming), "event");
     }
     if (c->layer0 == 0 || c->tied) TRY(upload_one(u, &c->tok_embd, m->tok_embd));
-    if (c->tied)
+    if (c->layer1 < hp.n_layer) { // no output here: this range hands its residual on
+    } else if (c->tied) {
         c->output = c->tok_embd;
-    else
-        TRY(upload_one(u, &c->output, m->output));
-    TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
+    } else {
+        TRY(upload_part(u, &c->output, m->output, tp.v0, tp.nv, 0, m->output->ne[0]));
+    }
+    if (c->layer1 == hp.n_layer) TRY(upload_norm(&c->out_norm, m->output_norm, hp.n_embd));
     {
         std::vector<double> fr(hp.n_rot / 2 + 1);
         for (int i = 0; i < hp.n_rot / 2; i++)
@@ -450,11 +505,11 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
             cudaMemcpy(c->rope_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice),
             "rope table");
     }
-    for (int l = c->layer0; l < hp.n_layer; l++)
+    for (int l = c->layer0; l < c->layer1; l++)
         TRY(upload_layer(u, c, l));
     if (!cuda_fam_plain(m)) TRY(cuda_fam_init(m, p->n_ctx, p->n_batch, c->layer0, &c->fam));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
-    for (int l = c->layer0; l < hp.n_layer; l++) {
+    for (int l = c->layer0; l < c->layer1; l++) {
         const size_t kvb = (size_t)c->n_seq * p->n_ctx * c->kv_dim * 4;
         TRYC(cudaMalloc((void **)&c->L[l].k_cache, kvb), "KV cache");
         TRYC(cudaMalloc((void **)&c->L[l].v_cache, kvb), "KV cache");
@@ -483,6 +538,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMallocHost((void **)&c->h_logits, (size_t)hp.n_vocab * 4), "pinned scratch");
     if (c->layer0 > 0)
         TRYC(cudaMallocHost((void **)&c->h_in, (size_t)hp.n_embd * 4), "pinned scratch");
+    TRY(cuda_tp_alloc(c, c->n_seq > 1 ? CUDA_LOGIT_ROWS : 1));
     if (c->n_seq > 1) {
         const size_t lb = (size_t)CUDA_LOGIT_ROWS * hp.n_vocab * 4;
         TRYC(cudaMalloc((void **)&c->xb32, (size_t)p->n_batch * wide * 4), "scratch");
@@ -530,7 +586,7 @@ extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, in
     lmc_status st = LMC_OK;
     TRYC(cudaMalloc((void **)&tk, bytes), "kv shift");
     TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
-    for (int l = c->layer0; l < c->hp.n_layer; l++) {
+    for (int l = c->layer0; l < c->layer1; l++) {
         cuda_layer &D = c->L[l];
         const float *ks = D.k_cache + (size_t)from * c->kv_dim,
                     *vs = D.v_cache + (size_t)from * c->kv_dim;
@@ -602,44 +658,27 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run
 // 23: Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 // Post-norms (gemma) sit between a block's output and the residual add: the next RMSNorm cannot
-// ride in that mat-vec, so such models run unfolded.
+// ride in that mat-vec, so such models run unfolded, with the post-norm, the residual add and the
+// next RMSNorm in one row kernel (post_then_norm).
 static bool fold_on(const lmc_cuda_ctx *c) {
     return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0 &&
            !(c->fam && (c->fam->flags & LMC_BLK_POST_NORMS));
 }
 
-// The variant steps of a block (cuda_block_ops.cuh), each a no-op for the llama block.
-static const cuda_att_opts no_att = {};
-static const cuda_att_opts &att_opts(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].att : no_att;
+// Decode step, post-norm models (gemma): h += post_norm(block output) and the RMSNorm with weights
+// wn of the new h into x32 (and into the 8-bit blocks when `next`, the mat-vec that reads it, takes
+// them), one kernel where llama's folded path has none. Returns through have_q8 as norm_for does.
+static cudaError_t post_then_norm(lmc_cuda_ctx *c, const float *post, const float *wn,
+                                  const cuda_weight &next, bool *have_q8) {
+    const lmc_hparams &hp = c->hp;
+    *have_q8 = use_q8(c, next) && hp.n_embd % 32 == 0;
+    return cuda_post_norm_add_norm(c->fam->tmp, post, wn, hp.n_embd, 1, hp.norm_eps, c->h, c->x32,
+                                   *have_q8 ? c->xq : NULL, c->xds, c->st);
 }
-// After the embedding lookup of n rows: gemma's scale.
-static cudaError_t fam_embed(lmc_cuda_ctx *c, int n) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_EMBD_SCALE)) return cudaSuccess;
-    return cuda_scale(c->h, (int64_t)n * c->hp.n_embd, c->fam->embd_scale, c->st);
-}
-// After the output mat-vec: gemma2's final soft-cap.
-static cudaError_t fam_logits(lmc_cuda_ctx *c) {
-    if (!c->fam || !(c->fam->flags & LMC_BLK_FINAL_SOFTCAP)) return cudaSuccess;
-    return cuda_softcap(c->logits, c->hp.n_vocab, c->fam->final_softcap, c->st);
-}
-// Where a block's output goes before the residual: c->h directly, or the variant's scratch when a
-// post-norm follows (fam_post then adds it).
-static float *fam_out(lmc_cuda_ctx *c, const float *post) {
-    return post ? c->fam->tmp : c->h;
-}
-static const float *post_attn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].attn_post : NULL;
-}
-static const float *post_ffn(const lmc_cuda_ctx *c, int l) {
-    return c->fam ? c->fam->L[l].ffn_post : NULL;
-}
-static cudaError_t fam_post(lmc_cuda_ctx *c, const float *post, int n) {
-    if (!post) return cudaSuccess;
-    return cuda_post_norm_add(c->fam->tmp, post, c->hp.n_embd, n, c->hp.norm_eps, c->h, c->st);
-}
-static bool fam_gelu(const lmc_cuda_ctx *c) {
-    return c->fam && c->fam->gelu;
+// The residual epilogue of wo and ffn_down: add (one GPU, tensor-parallel rank 0), or store a
+// rank's partial product for the all-reduce (cuda_tp_adds).
+static int res_epi(const lmc_cuda_ctx *c) {
+    return cuda_tp_adds(c) ? EPI_ADD : EPI_STORE;
 }
 
 // The producer side of a folded RMSNorm with weights nw: h * nw into x32 (the input of the mat-vecs
@@ -668,14 +707,16 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const int sk = dump ? 0 : c->tune.skip;
     const bool fold = fold_on(c);
     bool hq = false;
+    bool normed = false; // x32 (and xq when hq) hold the next RMSNorm already (post_then_norm)
     cuda_epi ein =
         {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
     ein.ss_n = hp.n_embd;
     ein.eps = hp.norm_eps;
-    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s), "embedding");
-    if (c->layer0 == 0) TRYC(fam_embed(c, 1), "embedding scale");
+    // the lookup applies gemma's embedding scale
+    if (c->layer0 == 0)
+        TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, 1, c->h, s, fam_embd_scale(c)), "embedding");
     if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, ssq_bytes(hp), s), "fold sums");
-    for (int l = c->layer0; l < hp.n_layer; l++) {
+    for (int l = c->layer0; l < c->layer1; l++) {
         cuda_layer &D = c->L[l];
         const cuda_weight &wq0 = D.fused_qkv ? D.qkv : D.wq, &wg0 = D.fused_gu ? D.gu : D.gate;
         // attention RMSNorm: folded into the previous layer's down, a kernel of its own in the
@@ -684,6 +725,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
             hq = false;
+        } else if (normed) {
+            normed = false; // the previous layer's post-FFN norm kernel wrote it (hq set there)
         } else if (!(sk & SK_NORM1)) {
             TRYC(norm_for(c, D.attn_norm, wq0, &hq), "rmsnorm");
         } else {
@@ -739,22 +782,28 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         } else {
             const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
             if (!(sk & SK_WO))
-                TRYC(mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq, 1),
-                     "matvec wo");
-            TRYC(fam_post(c, post, 1), "post-norm");
-            if (!(sk & SK_NORM2))
-                TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
-            else
-                hq = use_q8(c, wg0);
+                TRYC(
+                    mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq, 1),
+                    "matvec wo");
+            // tensor parallel: every rank's part summed, before the post-norm (with one, into the
+            // scratch that fam_post adds; without, into h, to which rank 0 added its part)
+            TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd));
+            if (post && !(sk & SK_NORM2)) { // and the FFN RMSNorm in the same kernel
+                TRYC(post_then_norm(c, post, D.ffn_norm, wg0, &hq), "post-norm + rmsnorm");
+            } else {
+                TRYC(fam_post(c, post, 1), "post-norm");
+                if (!(sk & SK_NORM2))
+                    TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
+                else
+                    hq = use_q8(c, wg0);
+            }
         }
         const bool hq_down = (sk & SK_QUANT) != 0;
         if (sk & SK_GU) {
-        } else if (D.fused_gu && fam_gelu(c)) { // interleaved gate/up rows, then GELU-tanh
-            TRYC(mv(c, D.gu, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate/up");
-            TRYC(cuda_gated_act(true, c->gu, hp.n_ff, 1, 2 * hp.n_ff, 2, 1, c->ff, NULL, s),
-                 "geglu");
-        } else if (D.fused_gu) {
-            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, ein, hq), "matvec gate/up");
+        } else if (D.fused_gu) { // interleaved gate/up rows: SiLU or GELU-tanh in the epilogue
+            cuda_epi e = ein;
+            e.gelu = fam_gelu(c);
+            TRYC(mv(c, D.gu, c->x32, c->ff, EPI_SWIGLU, e, hq), "matvec gate/up");
         } else {
             TRYC(mv(c, D.gate, c->x32, c->gu, EPI_STORE, ein, hq), "matvec gate");
             hq = hq || use_q8(c, D.gate);
@@ -773,9 +822,24 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                 TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
             const float *post = post_ffn(c, l); // gemma: h += post_norm(down ff)
-            TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : EPI_ADD, no, hq_down, 1),
+            TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq_down,
+                    1),
                  "matvec down");
-            TRYC(fam_post(c, post, 1), "post-norm");
+            TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd)); // before the post-norm
+            const bool last = l + 1 == hp.n_layer;
+            // the next RMSNorm rides along when its weights are here: not at the end of a range
+            // of layers that hands its residual on (-sm layer)
+            const bool next_here = last || l + 1 < c->layer1;
+            if (post && next_here && !(sk & (last ? SK_OUT : SK_NORM1))) {
+                // and the next RMSNorm (the next layer's attention norm, or the output norm)
+                const cuda_layer *N = last ? NULL : &c->L[l + 1];
+                const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
+                TRYC(post_then_norm(c, post, last ? c->out_norm : N->attn_norm, next, &hq),
+                     "post-norm + rmsnorm");
+                normed = true;
+            } else {
+                TRYC(fam_post(c, post, 1), "post-norm");
+            }
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
             TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");
         }
@@ -784,16 +848,21 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                                  cudaMemcpyDeviceToHost, s),
                  "dump");
     }
-    if (!(sk & SK_OUT)) {
+    if (!(sk & SK_OUT) && c->layer1 == hp.n_layer) { // else a range hands its residual on
         ein.ss = NULL;
         if (fold) {
             ein.ss = c->ssq + 2 * hp.n_layer;
             hq = false;
-        } else {
+        } else if (!normed) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
-        TRYC(mv(c, c->output, c->x32, c->logits, EPI_STORE, ein, hq), "matvec output");
-        TRYC(fam_logits(c), "soft-cap");
+        cuda_epi e = ein; // gemma2's final soft-cap in the epilogue (elementwise: a rank's rows)
+        e.softcap = fam_final_softcap(c);
+        int64_t ld;
+        TRYC(mv(c, c->output, c->x32, cuda_tp_logits_dst(c, c->logits, hp.n_vocab, &ld), EPI_STORE,
+                e, hq),
+             "matvec output");
+        TRY(cuda_tp_gather(c, 1, c->logits, hp.n_vocab)); // tensor parallel: every rank's rows
     }
 done:
     return st;
@@ -809,9 +878,9 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
     lmc_status st = LMC_OK;
     const int32_t *pos = c->d_i32;
     const int nff = hp.n_ff;
-    if (c->layer0 == 0) TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s), "embedding");
-    if (c->layer0 == 0) TRYC(fam_embed(c, n), "embedding scale");
-    for (int l = c->layer0; l < hp.n_layer; l++) {
+    if (c->layer0 == 0)
+        TRYC(cuda_get_rows(c->tok_embd, c->d_i32 + 1, n, c->h, s, fam_embd_scale(c)), "embedding");
+    for (int l = c->layer0; l < c->layer1; l++) {
         cuda_layer &D = c->L[l];
         TRYC(cuda_rmsnorm(c->h, D.attn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s),
              "rmsnorm");
@@ -842,8 +911,9 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                  "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         const float *post = post_attn(c, l);
-        TRY(cuda_gemm(c->blas, D.wo, c->x16, n, fam_out(c, post), hp.n_embd, post ? 0.f : 1.f,
-                      c->w16, s));
+        TRY(cuda_gemm(c->blas, D.wo, c->x16, n, fam_out(c, post), hp.n_embd,
+                      post || !cuda_tp_adds(c) ? 0.f : 1.f, c->w16, s));
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd)); // before the post-norm
         TRYC(fam_post(c, post, n), "post-norm");
         TRYC(cuda_rmsnorm(c->h, D.ffn_norm, hp.n_embd, n, hp.norm_eps, NULL, c->x16, s), "rmsnorm");
         if (D.fused_gu) {
@@ -857,8 +927,9 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                  "swiglu");
         }
         post = post_ffn(c, l);
-        TRY(cuda_gemm(c->blas, D.down, c->x16, n, fam_out(c, post), hp.n_embd, post ? 0.f : 1.f,
-                      c->w16, s));
+        TRY(cuda_gemm(c->blas, D.down, c->x16, n, fam_out(c, post), hp.n_embd,
+                      post || !cuda_tp_adds(c) ? 0.f : 1.f, c->w16, s));
+        TRY(cuda_tp_reduce(c, fam_out(c, post), (int64_t)n * hp.n_embd)); // before the post-norm
         TRYC(fam_post(c, post, n), "post-norm");
         if (dump)
             TRYC(cudaMemcpyAsync(dump + (size_t)(l - c->layer0) * hp.n_embd,
@@ -866,11 +937,19 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                                  cudaMemcpyDeviceToHost, s),
                  "dump");
     }
+    if (c->layer1 < hp.n_layer) goto done; // a range hands its residual on
     TRYC(cuda_rmsnorm(c->h + (size_t)(n - 1) * hp.n_embd, c->out_norm, hp.n_embd, 1, hp.norm_eps,
                       c->x32, NULL, s),
          "rmsnorm");
-    TRYC(cuda_matvec(c->output, c->x32, c->logits, EPI_STORE, s), "matvec output");
-    TRYC(fam_logits(c), "soft-cap");
+    {
+        cuda_epi e = {}; // gemma2's final soft-cap in the epilogue (elementwise: a rank's rows)
+        e.softcap = fam_final_softcap(c);
+        int64_t ld;
+        TRYC(cuda_matvec_epi(c->output, c->x32, cuda_tp_logits_dst(c, c->logits, hp.n_vocab, &ld),
+                             EPI_STORE, e, s),
+             "matvec output");
+    }
+    TRY(cuda_tp_gather(c, 1, c->logits, hp.n_vocab));
 done:
     return st;
 }
@@ -914,8 +993,11 @@ done:
 }
 
 // n inputs at positions pos..: token ids (layer0 == 0) or hidden states (n, n_embd) (layer0 > 0).
+// The output: the last token's logits (a context ending with the output), or every token's
+// residual after the context's last layer into hidden_out (n, n_embd) (a layer range).
 static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const float *hidden,
-                              int32_t n, int32_t pos, float *logits, float *layer_out) {
+                              int32_t n, int32_t pos, float *logits, float *hidden_out,
+                              float *layer_out) {
     const lmc_hparams &hp = c->hp;
     lmc_status st = LMC_OK;
     if (c->pending != LMC_OK) return lmc_err(c->pending, "%s", c->pending_msg);
@@ -945,9 +1027,14 @@ static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const floa
                                      (size_t)b * hp.n_embd * 4, cudaMemcpyHostToDevice, c->st),
                      "copy");
             TRY(step_batch(c, b, last_chunk_dump && done_n + b == n ? layer_out : NULL));
-            TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
-                                 cudaMemcpyDeviceToHost, c->st),
-                 "copy");
+            if (hidden_out)
+                TRYC(cudaMemcpyAsync(hidden_out + (size_t)done_n * hp.n_embd, c->h,
+                                     (size_t)b * hp.n_embd * 4, cudaMemcpyDeviceToHost, c->st),
+                     "copy");
+            else
+                TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
+                                     cudaMemcpyDeviceToHost, c->st),
+                     "copy");
             TRYC(cudaStreamSynchronize(c->st), "forward");
             done_n += b;
         } else {
@@ -960,17 +1047,34 @@ static lmc_status forward_run(lmc_cuda_ctx *c, const int32_t *tokens, const floa
             } else {
                 TRYC(copy_in_one(c), "copy");
                 TRY(step_one(c, dump));
-                TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
-                                     cudaMemcpyDeviceToHost, c->st),
-                     "copy");
+                if (hidden_out)
+                    TRYC(cudaMemcpyAsync(hidden_out + (size_t)done_n * hp.n_embd, c->h,
+                                         (size_t)hp.n_embd * 4, cudaMemcpyDeviceToHost, c->st),
+                         "copy");
+                else
+                    TRYC(cudaMemcpyAsync(c->h_logits, c->logits, (size_t)hp.n_vocab * 4,
+                                         cudaMemcpyDeviceToHost, c->st),
+                         "copy");
             }
             TRYC(cudaStreamSynchronize(c->st), "forward");
             done_n++;
         }
     }
-    if (logits) memcpy(logits, c->h_logits, (size_t)hp.n_vocab * 4);
+    if (logits && !hidden_out) memcpy(logits, c->h_logits, (size_t)hp.n_vocab * 4);
 done:
     return st;
+}
+
+// The output the context ends with must be the one asked for: logits, or a range's residual.
+static lmc_status check_end(const lmc_cuda_ctx *c, bool want_hidden) {
+    if (want_hidden == (c->layer1 < c->hp.n_layer)) return LMC_OK;
+    return want_hidden ? lmc_err(LMC_ERR_INVALID_ARG,
+                                 "CUDA forward: this context ends with the output; its forward "
+                                 "gives logits")
+                       : lmc_err(LMC_ERR_INVALID_ARG,
+                                 "CUDA forward: this context holds layers [%d, %d) of %d and gives "
+                                 "hidden states (lmc_cuda_forward_range)",
+                                 c->layer0, c->layer1, c->hp.n_layer);
 }
 
 extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, int32_t n,
@@ -980,7 +1084,8 @@ extern "C" lmc_status lmc_cuda_forward(lmc_cuda_ctx *c, const int32_t *tokens, i
                        "CUDA forward: this context starts at layer %d and takes hidden states",
                        c->layer0);
     if (!tokens) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no tokens");
-    return forward_run(c, tokens, NULL, n, pos, logits, layer_out);
+    lmc_status st = check_end(c, false);
+    return st != LMC_OK ? st : forward_run(c, tokens, NULL, n, pos, logits, NULL, layer_out);
 }
 
 extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidden, int32_t n,
@@ -989,7 +1094,19 @@ extern "C" lmc_status lmc_cuda_forward_hidden(lmc_cuda_ctx *c, const float *hidd
         return lmc_err(LMC_ERR_INVALID_ARG,
                        "CUDA forward: this context holds every layer and takes token ids");
     if (!hidden) return lmc_err(LMC_ERR_INVALID_ARG, "CUDA forward: no hidden states");
-    return forward_run(c, NULL, hidden, n, pos, logits, layer_out);
+    lmc_status st = check_end(c, false);
+    return st != LMC_OK ? st : forward_run(c, NULL, hidden, n, pos, logits, NULL, layer_out);
+}
+
+extern "C" lmc_status lmc_cuda_forward_range(lmc_cuda_ctx *c, const int32_t *tokens,
+                                             const float *hidden, int32_t n, int32_t pos,
+                                             float *hidden_out, float *layer_out) {
+    if ((c->layer0 == 0) != (tokens != NULL) || (c->layer0 > 0) != (hidden != NULL) || !hidden_out)
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "CUDA forward: layers [%d, %d) take %s and give hidden states", c->layer0,
+                       c->layer1, c->layer0 == 0 ? "token ids" : "hidden states");
+    lmc_status st = check_end(c, true);
+    return st != LMC_OK ? st : forward_run(c, tokens, hidden, n, pos, NULL, hidden_out, layer_out);
 }
 
 // ---- copy bandwidth

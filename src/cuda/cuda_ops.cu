@@ -221,16 +221,17 @@ static lmc_status dev_copy_in(void **d, const void *h, size_t n) {
     return st;
 }
 
-// y = W x through the decode path's mat-vec: on f32 activations, or (q8) on x quantized on the
-// device into 8-bit blocks first.
+// y = W x through the decode path's mat-vec with epilogue epi / e: on f32 activations, or (q8) on x
+// quantized on the device into 8-bit blocks first. y has rows values (rows / 2 for EPI_SWIGLU).
 static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
-                            const float *x, float *y, bool q8) {
+                            const float *x, float *y, bool q8, int epi = EPI_STORE,
+                            const cuda_epi &e = cuda_epi()) {
     lmc_status st;
     cuda_weight dw = {};
     float *dx = NULL, *dy = NULL;
     int8_t *dq = NULL;
     float2 *dds = NULL;
-    const cuda_epi e = {};
+    const int64_t n_out = epi == EPI_SWIGLU ? rows / 2 : rows;
     const char *what = q8 ? "matvec_q8" : "matvec";
     TRY(upload_matrix(&dw, type, w, rows, cols));
     if (q8 && !cuda_q8_ok(dw)) {
@@ -245,11 +246,11 @@ static lmc_status op_matvec(uint32_t type, const void *w, int64_t rows, int64_t 
         TRY(dev_copy_in((void **)&dq, NULL, cols));
         TRY(dev_copy_in((void **)&dds, NULL, cols / 32 * 8));
         TRYC(cuda_quant_q8(dx, cols, dq, dds, 0), "quant_q8");
-        TRYC(cuda_matvec_q8(dw, dq, dds, dy, EPI_STORE, e, 0), what);
+        TRYC(cuda_matvec_q8(dw, dq, dds, dy, epi, e, 0), what);
     } else {
-        TRYC(cuda_matvec(dw, dx, dy, EPI_STORE, 0), what);
+        TRYC(cuda_matvec_epi(dw, dx, dy, epi, e, 0), what);
     }
-    TRYC(cudaMemcpy(y, dy, rows * 4, cudaMemcpyDeviceToHost), what);
+    TRYC(cudaMemcpy(y, dy, n_out * 4, cudaMemcpyDeviceToHost), what);
 done:
     cuda_weight_release(&dw);
     cudaFree(dx);
@@ -262,6 +263,18 @@ done:
 extern "C" lmc_status lmc_cuda_op_matvec(uint32_t type, const void *w, int64_t rows, int64_t cols,
                                          const float *x, float *y) {
     return op_matvec(type, w, rows, cols, x, y, false);
+}
+
+extern "C" lmc_status lmc_cuda_op_matvec_epi(uint32_t type, const void *w, int64_t rows,
+                                             int64_t cols, const float *x, int q8, int gated,
+                                             float softcap, float *y) {
+    cuda_epi e = {};
+    e.gelu = gated == 2;
+    e.softcap = gated ? 0.f : softcap;
+    if (gated && rows % 2)
+        return lmc_err(LMC_ERR_INVALID_ARG, "matvec_epi: %lld gate/up rows are not pairs",
+                       (long long)rows);
+    return op_matvec(type, w, rows, cols, x, y, q8 != 0, gated ? EPI_SWIGLU : EPI_STORE, e);
 }
 
 extern "C" lmc_status lmc_cuda_op_matvec_batch(uint32_t type, const void *w, int64_t rows,
@@ -501,6 +514,50 @@ done:
     cudaFree(dv);
     cudaFree(dS);
     cudaFree(dy);
+    return st;
+}
+
+extern "C" lmc_status lmc_cuda_op_attention_rows(const float *q, const float *k, const float *v,
+                                                 int32_t n_head, int32_t n_head_kv,
+                                                 int32_t head_dim, int32_t n_rows, int32_t n_tok,
+                                                 const int32_t *kv0, const int32_t *kvrow,
+                                                 int split, float *out) {
+    lmc_status st;
+    float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
+    int32_t *d0 = NULL, *d1 = NULL;
+    const int max_split = (n_rows + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
+    const size_t kvn = (size_t)n_rows * n_head_kv * head_dim * 4,
+                 qn = (size_t)n_tok * n_head * head_dim * 4;
+    int n_split = 1;
+    if (n_head % n_head_kv != 0 || head_dim > 256 || n_rows <= 0 || n_tok <= 0)
+        return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention_rows: bad shape");
+    for (int t = 0; t < n_tok; t++) {
+        if (kv0[t] >= 0 && (kv0[t] > kvrow[t] || kvrow[t] >= n_rows))
+            return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention_rows: token %d rows %d..%d", t,
+                           kv0[t], kvrow[t]);
+        const int ns = kv0[t] >= 0 ? (kvrow[t] - kv0[t]) / CUDA_ATT_CHUNK + 1 : 1;
+        if (ns > n_split) n_split = ns;
+    }
+    TRY(dev_copy_in((void **)&dq, q, qn));
+    TRY(dev_copy_in((void **)&dk, k, kvn));
+    TRY(dev_copy_in((void **)&dv, v, kvn));
+    TRY(dev_copy_in((void **)&dpart, NULL,
+                    (size_t)n_tok * n_head * max_split * (head_dim + 2) * 4));
+    TRY(dev_copy_in((void **)&dy, out, qn));
+    TRY(dev_copy_in((void **)&d0, kv0, (size_t)n_tok * 4));
+    TRY(dev_copy_in((void **)&d1, kvrow, (size_t)n_tok * 4));
+    TRYC(cuda_attention_rows(dq, n_head * head_dim, n_tok, d0, d1, dk, dv, n_head, n_head_kv,
+                             head_dim, dpart, max_split, split ? n_split : 0, dy, 0),
+         "attention_rows");
+    TRYC(cudaMemcpy(out, dy, qn, cudaMemcpyDeviceToHost), "attention_rows");
+done:
+    cudaFree(dq);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dpart);
+    cudaFree(dy);
+    cudaFree(d0);
+    cudaFree(d1);
     return st;
 }
 

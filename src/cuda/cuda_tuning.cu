@@ -29,14 +29,15 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     t.q8 = on_unless_0("LMC_CUDA_Q8");
     t.fold = on_unless_0("LMC_CUDA_FOLD");
     t.att_gemm = on_unless_0("LMC_CUDA_ATT_GEMM");
+    t.att_split = on_unless_0("LMC_CUDA_ATT_SPLIT");
     const char *skip = getenv("LMC_CUDA_SKIP");
     t.skip = skip ? atoi(skip) : 0;
     const char *bmv = getenv("LMC_CUDA_BATCH_MV");
-    /* 2, and the tensor-core product (MMA) for steps of 3..64 tokens: 1.6-3.1x the old default
-     * (8, cuBLAS above it) at 4..32 sequences (7B Q4_K_M, H200, docs/PERFORMANCE.md); both ran
-     * through the CUDA suites (test_cuda_batch's passes 2 and 3). */
-    t.batch_mv = bmv ? atoi(bmv) : 2;
-    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 2;
+    /* 1: steps of 2..64 tokens through the tensor-core product (MMA). On one H100 (7B Q4_K_M,
+     * 2026-12-07) x2 decode ran 282 tok/s through it against 235 through the batched mat-vecs (2);
+     * x3 equal. Both paths run through the CUDA suites (test_cuda_batch's passes). */
+    t.batch_mv = bmv ? atoi(bmv) : 1;
+    if (t.batch_mv < 0 || t.batch_mv > 16) t.batch_mv = 1;
     const char *bq8 = getenv("LMC_CUDA_BATCH_Q8");
     t.batch_q8 = bq8 && bq8[0] == '1';
     t.mma = on_unless_0("LMC_CUDA_MMA");
@@ -44,6 +45,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     t.prof = prof && prof[0] == '1';
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
+    t.mma_la = on_unless_0("LMC_CUDA_MMA_LA");
     const char *mv = getenv("LMC_CUDA_MV");
     t.mv_rows = mv ? atoi(mv) : 0;
     t.q8mv = q8mv_variant(getenv("LMC_CUDA_Q8MV"));

@@ -19,16 +19,22 @@
  *                                                           of its own, not folded into mat-vecs
  *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
  *                                                           attention kernel, not cuBLAS
+ *  LMC_CUDA_ATT_SPLIT  1           off             context  1: several-sequence attention split in
+ *                                                           blocks of 128 keys, merged after (not
+ *                                                           yet run on a GPU; off: one block per
+ *                                                           head and token over all its keys)
  *  LMC_CUDA_BATCH_MV   0..16       2               context  several sequences: steps of at most
  *                                                           this many tokens through batched
  *                                                           mat-vecs, longer ones through the
  *                                                           tensor-core products / GEMMs (7B
  *                                                           Q4_K_M, H100, tg x4: mma 588 t/s,
- *                                                           mat-vecs 377; x8: 1129, 465)
+ *                                                           mat-vecs 377; x8: 1129, 465; x2
+ *                                                           (BATCH_MV 1): mma 311, H200 mat-vecs
+ *                                                           259, not yet on one GPU)
  *  LMC_CUDA_MMA        0           on              context  0: those longer steps (<= 64 tokens)
  *                                                           through dequantize + cuBLAS instead
- *                                                           of the tensor-core product (the old
- *                                                           default, with LMC_CUDA_BATCH_MV=8)
+ *                                                           of the tensor-core product (then
+ *                                                           LMC_CUDA_BATCH_MV=8 is faster)
  *  LMC_CUDA_PROFILE    1           off             context  1: several-sequence steps timed per
  *                                                           part (cudaEvents), summed per step
  *                                                           size, printed to stderr at the
@@ -39,6 +45,10 @@
  *  LMC_CUDA_SKIP       bit mask    0               context  leaves parts of the decode step out,
  *                                                           for timing only (logits wrong): SK_*
  *  LMC_CUDA_PDL        0           on              kernel   0: no programmatic dependent launch
+ *  LMC_CUDA_MMA_LA     1           off             kernel   1: the tensor-core product's load-ahead
+ *                                                           kernel (units loaded an iteration
+ *                                                           ahead, activations double-buffered
+ *                                                           with cp.async; not yet run on a GPU)
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
@@ -68,16 +78,18 @@ enum {
 
 typedef struct cuda_tuning {
     /* context switches */
-    int q8;       /* LMC_CUDA_Q8: 1 on, 0 off */
-    int fold;     /* LMC_CUDA_FOLD */
-    int att_gemm; /* LMC_CUDA_ATT_GEMM */
-    int skip;     /* LMC_CUDA_SKIP mask, 0: nothing left out */
-    int batch_mv; /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
-    int batch_q8; /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
-    int mma;      /* LMC_CUDA_MMA: 1 (default) the tensor-core small-batch products, 0 cuBLAS */
-    int prof;     /* LMC_CUDA_PROFILE: 1 times the several-sequence step's parts */
+    int q8;        /* LMC_CUDA_Q8: 1 on, 0 off */
+    int fold;      /* LMC_CUDA_FOLD */
+    int att_gemm;  /* LMC_CUDA_ATT_GEMM */
+    int att_split; /* LMC_CUDA_ATT_SPLIT: 1 the split (flash-decoding) several-sequence attention */
+    int skip;      /* LMC_CUDA_SKIP mask, 0: nothing left out */
+    int batch_mv;  /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
+    int batch_q8;  /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
+    int mma;       /* LMC_CUDA_MMA: 1 (default) the tensor-core small-batch products, 0 cuBLAS */
+    int prof;      /* LMC_CUDA_PROFILE: 1 times the several-sequence step's parts */
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
+    int mma_la;          /* LMC_CUDA_MMA_LA: 1 the load-ahead tensor-core kernel */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
     int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
     int coal_off;        /* LMC_CUDA_COAL=0 */

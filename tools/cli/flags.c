@@ -64,14 +64,14 @@ static const flag_def table[] = {
      "element type of the KV cache's values (as -ctk)"},
     {FL_SPLIT_MODE, {"-sm", "--split-mode"}, "none|layer|row", T_STR, 0, 0, GPUS, 0, "none", "several GPUs",
      "none: one GPU; layer: contiguous layers per GPU; row: tensor\n"
-     "parallel (heads, FFN columns and vocabulary cut over the GPUs). Over\n"
-     "more than one GPU the cut is checked, then refused: the multi-GPU\n"
-     "forward is not written yet (docs/MULTI_GPU.md)"},
+     "parallel (heads, FFN columns and vocabulary cut over the GPUs).\n"
+     "Neither has run on a host with several GPUs yet; layer runs one\n"
+     "sequence (docs/MULTI_GPU.md)"},
     {FL_TENSOR_SPLIT, {"-ts", "--tensor-split"}, "A,B,...", T_STR, 0, 0, GPUS, 0, NULL, "several GPUs",
      "GPU shares (layer: proportions of the layers; row: which GPUs,\n"
      "equal shares)"},
     {FL_MAIN_GPU, {"-mg", "--main-gpu"}, "N", T_INT, 0, 15, GPUS, 0, "0", "several GPUs",
-     "the GPU of -sm none (0 so far: CUDA_VISIBLE_DEVICES picks one)"},
+     "the GPU of -sm none"},
     {FL_TENSOR_PARALLEL, {"-tp", "--tensor-parallel"}, "N", T_INT, 1, 16, GPUS, 0, NULL, "several GPUs",
      "-sm row over N GPUs (more than are present: an error)"},
     {FL_PROMPT, {"-p", "--prompt"}, "TEXT", T_STR, 0, 0, CMD_RUN | CMD_LOGITS | CMD_TOKENIZE, 0, NULL, "input",
