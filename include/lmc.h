@@ -195,6 +195,16 @@ typedef enum { LMC_DEVICE_CPU = 0, LMC_DEVICE_CUDA = 1, LMC_DEVICE_AUTO = 2 } lm
  * ROW tensor parallelism (attention heads, FFN columns and vocabulary rows cut over the GPUs). */
 typedef enum { LMC_SPLIT_NONE = 0, LMC_SPLIT_LAYER = 1, LMC_SPLIT_ROW = 2 } lmc_split_mode;
 #define LMC_MAX_GPUS 16
+/* The element type of the KV cache, numbered as GGML's types (llama.cpp's -ctk/-ctv values "f32",
+ * "f16"). lmc's default is F32 (keys and values kept exactly); llama.cpp's is F16, which halves the
+ * cache's memory and the bytes attention reads at long context. F16 is stored rounded to nearest
+ * even and converted back exactly when read; the CPU backend has it, the CUDA backend f32 only. */
+typedef enum { LMC_KV_F32 = 0, LMC_KV_F16 = 1 } lmc_kv_type;
+/* "f32" or "f16"; NULL for anything else. */
+const char *lmc_kv_type_name(lmc_kv_type type);
+/* The type of a name as llama.cpp spells it ("f32", "f16"); LMC_ERR_INVALID_ARG naming the
+ * choices (lmc_last_error) for anything else. */
+lmc_status lmc_kv_type_from_name(const char *name, lmc_kv_type *out);
 
 typedef struct {
     int32_t n_ctx;     /* positions per sequence; 0 = model's context_length bounded by memory */
@@ -210,6 +220,7 @@ typedef struct {
     int32_t n_tensor_parallel;        /* ROW: ranks; 0 = the GPUs tensor_split names, else all */
     float tensor_split[LMC_MAX_GPUS]; /* shares per GPU (LAYER: proportions of the layers; ROW:
                                          which GPUs, equal shares); all 0 = every GPU, even */
+    lmc_kv_type type_k, type_v;       /* the KV cache's element types (-ctk/-ctv); default F32 */
 } lmc_context_params;
 
 lmc_context_params lmc_context_default_params(void);
@@ -269,17 +280,18 @@ void lmc_context_set_observer(lmc_context *ctx, lmc_observer cb, void *user);
 int32_t lmc_device_count(lmc_device device);
 
 typedef struct {
-    lmc_device device;         /* resolved: LMC_DEVICE_CPU or LMC_DEVICE_CUDA */
-    const char *backend;       /* "cpu" or "cuda" */
-    int32_t n_gpu_layers;      /* layers on the GPU (the last ones); 0 on the CPU */
-    int32_t n_threads;         /* CPU threads */
-    const char *cpu_kernels;   /* the CPU kernel set in use: "avx512", "avx2", "scalar", or "ref"
-                                  (the reference path, env LMC_KERNELS=ref) */
-    char gpu_name[128];        /* the GPU's name; "" on the CPU */
-    uint64_t gpu_mem_total;    /* the GPU's memory in bytes; 0 on the CPU */
-    uint64_t gpu_mem_free;     /* of it free now */
-    uint64_t gpu_weight_bytes; /* weight bytes one decode step reads on the GPU (each matrix once,
-                                  one embedding row); 0 on the CPU */
+    lmc_device device;          /* resolved: LMC_DEVICE_CPU or LMC_DEVICE_CUDA */
+    const char *backend;        /* "cpu" or "cuda" */
+    int32_t n_gpu_layers;       /* layers on the GPU (the last ones); 0 on the CPU */
+    int32_t n_threads;          /* CPU threads */
+    const char *cpu_kernels;    /* the CPU kernel set in use: "avx512", "avx2", "scalar", or "ref"
+                                   (the reference path, env LMC_KERNELS=ref) */
+    lmc_kv_type type_k, type_v; /* the KV cache's element types */
+    char gpu_name[128];         /* the GPU's name; "" on the CPU */
+    uint64_t gpu_mem_total;     /* the GPU's memory in bytes; 0 on the CPU */
+    uint64_t gpu_mem_free;      /* of it free now */
+    uint64_t gpu_weight_bytes;  /* weight bytes one decode step reads on the GPU (each matrix once,
+                                   one embedding row); 0 on the CPU */
 } lmc_context_info;
 
 lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out);

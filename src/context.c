@@ -21,13 +21,37 @@ static uint64_t ctx_mem_available(void) {
     return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
 }
 
-/* The model's context length, halved until the KV caches (f32 K and V for every layer and sequence)
- * take at most half of the memory available now. */
-static int32_t ctx_auto_n_ctx(const lmc_model *m, int32_t n_seq) {
+const char *lmc_kv_type_name(lmc_kv_type type) {
+    return type == LMC_KV_F32 ? "f32" : type == LMC_KV_F16 ? "f16" : NULL;
+}
+
+lmc_status lmc_kv_type_from_name(const char *name, lmc_kv_type *out) {
+    if (name && !strcmp(name, "f32")) {
+        *out = LMC_KV_F32;
+        return LMC_OK;
+    }
+    if (name && !strcmp(name, "f16")) {
+        *out = LMC_KV_F16;
+        return LMC_OK;
+    }
+    return lmc_err(LMC_ERR_INVALID_ARG, "unknown KV cache type '%s' (the choices: f32, f16)",
+                   name ? name : "(null)");
+}
+
+/* Bytes of one element of a cache of this type. */
+static uint64_t ctx_kv_bytes(lmc_kv_type type) {
+    return type == LMC_KV_F16 ? 2 : 4;
+}
+
+/* The model's context length, halved until the KV caches (K and V for every layer and sequence, of
+ * their element types) take at most half of the memory available now. */
+static int32_t ctx_auto_n_ctx(const lmc_model *m, const lmc_context_params *p) {
+    const int32_t n_seq = p->n_seq > 0 ? p->n_seq : 1;
     int32_t n = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : CTX_DEFAULT_N_CTX;
     if (n > CTX_MAX_N_CTX) n = CTX_MAX_N_CTX;
-    uint64_t per_pos = 2ull * (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv *
-                       (uint64_t)m->hp.head_dim * sizeof(float) * (uint64_t)n_seq;
+    uint64_t per_pos = (ctx_kv_bytes(p->type_k) + ctx_kv_bytes(p->type_v)) *
+                       (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv *
+                       (uint64_t)m->hp.head_dim * (uint64_t)n_seq;
     uint64_t avail = ctx_mem_available();
     while (avail && n > CTX_MIN_AUTO && per_pos * (uint64_t)n > avail / 2)
         n /= 2;
@@ -49,10 +73,42 @@ int32_t lmc_context_n_ctx(const lmc_context *ctx) {
     return ctx->params.n_ctx;
 }
 
+/* The device: AUTO resolved (the CUDA build's choice), or an error for CUDA without the backend. */
+static lmc_status ctx_resolve_device(const lmc_model *m, lmc_context_params *p) {
+#ifdef LMC_WITH_CUDA
+    /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
+     * the first ones stay on the CPU), for a model whose block the GPU forward implements; several
+     * sequences run on the GPU only with every layer there (partial offload is one sequence;
+     * lmc serve says which device runs the batches and why) */
+    char why[768];
+    if (p->device == LMC_DEVICE_AUTO)
+        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 &&
+                            lmc_cuda_model_supported(m, why, sizeof why) &&
+                            (p->n_seq == 1 || (p->n_gpu_layers >= m->hp.n_layer &&
+                                               lmc_cuda_model_batch_supported(m)))
+                        ? LMC_DEVICE_CUDA
+                        : LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
+#else
+    (void)m;
+    if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU;
+    if (p->device == LMC_DEVICE_CUDA)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "this build of lmc has no CUDA backend (built without nvcc)");
+    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
+#endif
+    return LMC_OK;
+}
+
 static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_params *in,
                                      lmc_context_params *p) {
     *p = *in;
-    if (p->n_ctx == 0) p->n_ctx = ctx_auto_n_ctx(m, p->n_seq > 0 ? p->n_seq : 1);
+    if (!lmc_kv_type_name(p->type_k) || !lmc_kv_type_name(p->type_v))
+        return lmc_err(LMC_ERR_INVALID_ARG,
+                       "unknown KV cache type %d (type_k/type_v: LMC_KV_F32 or LMC_KV_F16)",
+                       (int)(lmc_kv_type_name(p->type_k) ? p->type_v : p->type_k));
+    if (p->n_ctx == 0) p->n_ctx = ctx_auto_n_ctx(m, p);
     if (p->n_ctx < 1 || p->n_ctx > CTX_MAX_N_CTX)
         return lmc_err(LMC_ERR_INVALID_ARG, "context size n_ctx=%d is out of range (1..%d)",
                        p->n_ctx, CTX_MAX_N_CTX);
@@ -76,28 +132,16 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     const bool multi = p->split_mode != LMC_SPLIT_NONE || p->main_gpu != 0;
     lmc_status split_st = ctx_resolve_split(m, p, multi ? lmc_device_count(LMC_DEVICE_CUDA) : 0);
     if (split_st != LMC_OK) return split_st;
-#ifdef LMC_WITH_CUDA
-    /* AUTO: the GPU when one is present and some layers go there (-ngl N puts the last N on it,
-     * the first ones stay on the CPU), for a model whose block the GPU forward implements; several
-     * sequences run on the GPU only with every layer there (partial offload is one sequence;
-     * lmc serve says which device runs the batches and why) */
-    char why[768];
-    if (p->device == LMC_DEVICE_AUTO)
-        p->device = lmc_cuda_device_count() > 0 && p->n_gpu_layers > 0 &&
-                            lmc_cuda_model_supported(m, why, sizeof why) &&
-                            (p->n_seq == 1 || (p->n_gpu_layers >= m->hp.n_layer &&
-                                               lmc_cuda_model_batch_supported(m)))
-                        ? LMC_DEVICE_CUDA
-                        : LMC_DEVICE_CPU;
-    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers == 0) p->device = LMC_DEVICE_CPU;
-    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
-#else
-    if (p->device == LMC_DEVICE_AUTO) p->device = LMC_DEVICE_CPU;
-    if (p->device == LMC_DEVICE_CUDA)
+    const lmc_status dev_st = ctx_resolve_device(m, p);
+    if (dev_st != LMC_OK) return dev_st;
+    /* the cache types: the CPU backend has f32 and f16, the CUDA backends (split, tensor
+     * parallel) f32 only */
+    const lmc_kv_type odd = p->type_k != LMC_KV_F32 ? p->type_k : p->type_v;
+    if (p->device == LMC_DEVICE_CUDA && odd != LMC_KV_F32)
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "this build of lmc has no CUDA backend (built without nvcc)");
-    if (p->device == LMC_DEVICE_CPU) p->n_gpu_layers = 0;
-#endif
+                       "KV cache type %s (-ctk/-ctv): the CUDA backend has f32 only; %s runs on "
+                       "the CPU (--device cpu or -ngl 0)",
+                       lmc_kv_type_name(odd), lmc_kv_type_name(odd));
     return LMC_OK;
 }
 

@@ -30,6 +30,8 @@ lmc_status lmc_context_get_info(const lmc_context *ctx, lmc_context_info *out) {
     out->n_gpu_layers = p->n_gpu_layers;
     out->n_threads = p->n_threads;
     out->cpu_kernels = kern_best()->name;
+    out->type_k = p->type_k;
+    out->type_v = p->type_v;
 #ifdef LMC_WITH_CUDA
     struct lmc_cuda_ctx *gpu =
         ctx->backend == &lmc_split_backend ? split_backend_gpu(ctx->backend_state)

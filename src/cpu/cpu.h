@@ -37,11 +37,5 @@ void cpu_matmul_ref(const gguf_tensor *W, const float *x, float *y, int n_tok, t
 float cpu_dot_f32(const float *a, const float *b, int64_t n);
 /* y += a * x over n floats (likewise). */
 void cpu_axpy_f32(float *y, float a, const float *x, int64_t n);
-/* The same two functions, looked up once, for loops that call them per key (attention: at 512
- * tokens the per-call lookup of the table took a few % of the prompt). */
-typedef float (*cpu_dot_fn)(const float *a, const float *b, int64_t n);
-typedef void (*cpu_axpy_fn)(float *y, float a, const float *x, int64_t n);
-cpu_dot_fn cpu_dot_f32_fn(void);
-cpu_axpy_fn cpu_axpy_f32_fn(void);
 
 #endif

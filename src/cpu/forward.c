@@ -2,14 +2,16 @@
  * embedding lookup (times sqrt(n_embd) for gemma), per layer RMSNorm, Q/K/V projections (fused or
  * not, with biases where the variant has them), per-head q/k RMSNorm, RoPE (normal or NEOX pairing,
  * per-layer base, LongRoPE divisors), causal GQA attention over the per-sequence KV cache (sliding
- * window on the layers that have one, score soft-cap), output projection, post-norms, gated FFN
- * (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits (soft-capped where
- * the variant says) for the wanted rows only. A batch of tokens goes through every matmul
- * together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh of the
- * activations, soft-caps and softmax behind vmath.h's array functions. A part (cpu_part_*) runs a
- * range of layers only, for src/backend_split.c. It knows no context. */
+ * window on the layers that have one, score soft-cap; blocked over tokens and the heads of a KV
+ * head, cpu_attention_ref the readable reference; f32 or half cache), output projection,
+ * post-norms, gated FFN (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits
+ * (soft-capped where the variant says) for the wanted rows only. A batch of tokens goes through
+ * every matmul together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh
+ * of the activations, soft-caps and softmax behind vmath.h's array functions. A part (cpu_part_*)
+ * runs a range of layers only, for src/backend_split.c. It knows no context. */
 #include "forward.h"
 #include "cpu.h"
+#include "kernels.h"
 #include "quant.h"
 #include "util.h"
 #include "vmath.h"
@@ -18,6 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* The small per-layer vectors, dequantized to f32 once at init (NULL where the layer has none). */
 typedef struct {
@@ -37,12 +40,14 @@ struct cpu_state {
     int32_t l0, l1; /* the layers [l0, l1) this part runs (0 and n_layer for the whole model) */
     /* the cache: sequence s, layer l, position p starts at ((s*n_lc + l - l0)*n_ctx + p)*kv_dim
      * with n_lc = l1 - l0 the cached layers */
-    float *k_cache;      /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
-    float *v_cache;      /* (n_seq, n_lc, n_ctx, kv_dim) */
-    cpu_layer_vecs *lv;  /* (n_layer) */
-    float *vecs;         /* the floats lv points into, and output_norm (n_embd) at the end */
-    float *out_norm;     /* (n_embd) */
-    int32_t n_rope_sets; /* 1 or 2 */
+    void *k_cache; /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
+    void *v_cache; /* (n_seq, n_lc, n_ctx, kv_dim) */
+    size_t k_bytes, v_bytes; /* their sizes (cpu_kv_alloc) */
+    int32_t k_type, v_type;  /* the caches' element types: KV_F32 or KV_F16 (kernels.h) */
+    cpu_layer_vecs *lv;      /* (n_layer) */
+    float *vecs;             /* the floats lv points into, and output_norm (n_embd) at the end */
+    float *out_norm;         /* (n_embd) */
+    int32_t n_rope_sets;     /* 1 or 2 */
     double *inv_freq; /* (CPU_ROPE_SETS, head_dim/2) scale * base^(-2i/n_rot) / factor_i, the first
                          n_rot/2 used */
     /* activations of one slice of a batch */
@@ -63,6 +68,44 @@ struct cpu_state {
 static size_t cpu_kv_base(const cpu_state *s, int32_t seq, int32_t l) {
     return (((size_t)seq * (size_t)(s->l1 - s->l0) + (size_t)(l - s->l0)) * (size_t)s->n_ctx) *
            (size_t)s->kv_dim;
+}
+
+/* Bytes of one cache element. */
+static size_t cpu_kv_size(int32_t type) {
+    return type == KV_F16 ? 2 : 4;
+}
+
+/* A zeroed cache of n bytes whose pages come when first touched (untouched positions cost no
+ * memory), from 2 MB transparent huge pages where the kernel gives them on request: decode at depth
+ * reads every cached position of every layer per token, one KV head's slice of each row (rows of
+ * kv_dim elements), and from 4 KB pages that is a TLB miss every few rows. */
+static void *cpu_kv_alloc(size_t n) {
+    if (n < ((size_t)2 << 20)) return calloc(1, n ? n : 1);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE); /* a hint: without it the pages are 4 KB, nothing else changes */
+#endif
+    return p;
+}
+
+static void cpu_kv_free(void *p, size_t n) {
+    if (!p) return;
+    if (n < ((size_t)2 << 20))
+        free(p);
+    else
+        munmap(p, n);
+}
+
+/* Stores n floats into the cache of the given type at element `at`. */
+static void cpu_kv_store(void *cache, int32_t type, size_t at, const float *x, int32_t n) {
+    if (type == KV_F16) {
+        uint16_t *h = (uint16_t *)cache + at;
+        for (int32_t i = 0; i < n; i++)
+            h[i] = lmc_f32_to_f16(x[i]);
+    } else {
+        memcpy((float *)cache + at, x, (size_t)n * sizeof(float));
+    }
 }
 
 static size_t cpu_floats(int64_t n) {
@@ -197,61 +240,192 @@ static void ffn_act_items(void *arg, int64_t i0, int64_t i1, int tid) {
 /* ---- attention ----------------------------------------------------------------------------------
  */
 
+/* In place: a row of n_t scores (soft-capped when softcap > 0: cap * tanh(score / cap)) becomes
+ * its softmax weights. */
+static void att_softmax(float *sc, int32_t n_t, float softcap) {
+    if (softcap > 0) {
+        for (int32_t t = 0; t < n_t; t++)
+            sc[t] /= softcap;
+        vmath_tanh(sc, sc, n_t);
+        for (int32_t t = 0; t < n_t; t++)
+            sc[t] *= softcap;
+    }
+    float mx = -INFINITY;
+    for (int32_t t = 0; t < n_t; t++)
+        mx = sc[t] > mx ? sc[t] : mx;
+    for (int32_t t = 0; t < n_t; t++)
+        sc[t] -= mx;
+    vmath_exp(sc, sc, n_t);
+    float sum = 0;
+    for (int32_t t = 0; t < n_t; t++)
+        sum += sc[t];
+    float inv = 1.0f / sum;
+    for (int32_t t = 0; t < n_t; t++)
+        sc[t] *= inv;
+}
+
+/* The first cache position token i sees: its sequence's start, or past the sliding window. */
+static int32_t att_first(const cpu_attn_args *a, int32_t i) {
+    int32_t t0 = a->seq_start[a->seq[i]];
+    if (a->n_swa > 0 && a->pos[i] - a->n_swa + 1 > t0) t0 = a->pos[i] - a->n_swa + 1;
+    return t0;
+}
+
 typedef struct {
-    const lmc_hparams *hp;
-    cpu_state *s;
-    const lmc_fwd_batch *b;
-    int32_t layer;
+    const cpu_attn_args *a;
+    tp_pool *pool;
+    int32_t tb, hb, n_hb; /* tokens and heads per item, head blocks per KV head */
 } att_job;
 
-/* Items are (token, head) pairs: item = i*n_head + h. Scores of one row live in thread scratch. A
- * sliding-window layer's query at pos sees the keys at positions > pos - n_swa only. */
+/* The reference: items are (token, head) pairs, item = i*n_head + h, one dot per key and one axpy
+ * per value (f32 caches only). Scores of one row live in thread scratch. */
 static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     const att_job *j = arg;
-    const lmc_hparams *hp = j->hp;
-    cpu_state *s = j->s;
-    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const float scale = hp->attn_scale;
-    const bool swa = s->m->layers[j->layer].swa;
-    const bool capped = (hp->flags & LMC_BLK_ATTN_SOFTCAP) != 0;
-    float *score = tp_scratch(s->pool, tid); /* (n_ctx) */
-    const cpu_dot_fn dot = cpu_dot_f32_fn();
-    const cpu_axpy_fn axpy = cpu_axpy_f32_fn();
+    const cpu_attn_args *a = j->a;
+    const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv, kv_dim = a->n_head_kv * hd;
+    const size_t q_dim = (size_t)a->n_head * hd;
+    float *score = tp_scratch(j->pool, tid); /* (n_ctx) */
+    const kern_table *kt = a->kt ? a->kt : kern_best();
+    const kern_dot_fn dot = kt->dot_f32;
+    const kern_axpy_fn axpy = kt->axpy_f32;
     for (int64_t it = it0; it < it1; it++) {
-        int32_t i = (int32_t)(it / hp->n_head), h = (int32_t)(it % hp->n_head), g = h / group;
-        int32_t pos = j->b->pos[i], seq = j->b->seq[i], t0 = j->b->seq_start[seq];
-        if (swa && pos - hp->n_swa + 1 > t0) t0 = pos - hp->n_swa + 1;
+        int32_t i = (int32_t)(it / a->n_head), h = (int32_t)(it % a->n_head), g = h / group;
+        int32_t pos = a->pos[i], t0 = att_first(a, i);
         /* keys and values from position t0 on; sc[t] is the score of position t0 + t */
-        size_t base = cpu_kv_base(s, seq, j->layer) + (size_t)t0 * s->kv_dim + (size_t)g * hd;
-        const float *kc = s->k_cache + base, *vc = s->v_cache + base;
-        const float *q = s->q + (size_t)i * s->q_dim + (size_t)h * hd;
+        size_t base = (size_t)a->seq[i] * a->seq_stride + (size_t)t0 * kv_dim + (size_t)g * hd;
+        const float *kc = (const float *)a->k + base, *vc = (const float *)a->v + base;
+        const float *q = a->q + (size_t)i * q_dim + (size_t)h * hd;
         const int32_t n_t = pos - t0 + 1;
         float *sc = score;
         for (int32_t t = 0; t < n_t; t++)
-            sc[t] = dot(q, kc + (size_t)t * s->kv_dim, hd) * scale;
-        if (capped) { /* cap * tanh(score / cap) */
-            for (int32_t t = 0; t < n_t; t++)
-                sc[t] /= hp->attn_softcap;
-            vmath_tanh(sc, sc, n_t);
-            for (int32_t t = 0; t < n_t; t++)
-                sc[t] *= hp->attn_softcap;
-        }
-        float mx = -INFINITY;
-        for (int32_t t = 0; t < n_t; t++)
-            mx = sc[t] > mx ? sc[t] : mx;
-        for (int32_t t = 0; t < n_t; t++)
-            sc[t] -= mx;
-        vmath_exp(sc, sc, n_t);
-        float sum = 0;
-        for (int32_t t = 0; t < n_t; t++)
-            sum += sc[t];
-        float inv = 1.0f / sum;
-        float *out = s->att + (size_t)i * s->q_dim + (size_t)h * hd;
+            sc[t] = dot(q, kc + (size_t)t * kv_dim, hd) * a->scale;
+        att_softmax(sc, n_t, a->softcap);
+        float *out = a->out + (size_t)i * q_dim + (size_t)h * hd;
         for (int32_t d = 0; d < hd; d++)
             out[d] = 0;
         for (int32_t t = 0; t < n_t; t++)
-            axpy(out, sc[t] * inv, vc + (size_t)t * s->kv_dim, hd);
+            axpy(out, sc[t], vc + (size_t)t * kv_dim, hd);
     }
+}
+
+/* Tokens [r0, r1) (consecutive positions of one sequence) x heads [h0, h1) (of KV head g): every
+ * row's scores over the block's key range [lo, hi] first, key chunk by key chunk (a chunk stays in
+ * L1 while each row's dots run over it), then each row's softmax, then the weighted values chunk by
+ * chunk. Row r's scores sit at score + r*span, position t at index t - lo; a row's own range is
+ * [att_first, pos] (the window moves, the causal end grows, with the token). */
+static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int32_t h1, int32_t g,
+                      float *score) {
+    const cpu_attn_args *a = j->a;
+    const kern_table *kt = a->kt ? a->kt : kern_best();
+    const kern_att_dot_fn adot = kt->att_dot[a->k_type];
+    const kern_att_wsum_fn wsum = kt->att_wsum[a->v_type];
+    const int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, nh = h1 - h0;
+    const size_t q_dim = (size_t)a->n_head * hd;
+    const size_t kes = a->k_type == KV_F16 ? 2 : 4, ves = a->v_type == KV_F16 ? 2 : 4;
+    const int32_t lo = att_first(a, r0), hi = a->pos[r1 - 1], span = hi - lo + 1;
+    const size_t base = (size_t)a->seq[r0] * a->seq_stride + (size_t)lo * kv_dim + (size_t)g * hd;
+    const char *kb = (const char *)a->k + base * kes, *vb = (const char *)a->v + base * ves;
+    /* keys per chunk: about 16 KB of them */
+    int32_t ch = (int32_t)(16384 / ((size_t)hd * (kes > ves ? kes : ves)));
+    ch = ch < 16 ? 16 : ch > 256 ? 256 : ch;
+    for (int32_t c0 = lo; c0 <= hi; c0 += ch) {
+        const int32_t c1 = c0 + ch < hi + 1 ? c0 + ch : hi + 1;
+        for (int32_t i = r0; i < r1; i++) {
+            const int32_t b = c0 > att_first(a, i) ? c0 : att_first(a, i),
+                          e = c1 < a->pos[i] + 1 ? c1 : a->pos[i] + 1;
+            for (int32_t h = h0; b < e && h < h1; h++)
+                adot(a->q + (size_t)i * q_dim + (size_t)h * hd,
+                     kb + (size_t)(b - lo) * kv_dim * kes, (size_t)kv_dim, e - b, hd, a->scale,
+                     score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo));
+        }
+    }
+    for (int32_t i = r0; i < r1; i++) {
+        const int32_t t0 = att_first(a, i);
+        for (int32_t h = h0; h < h1; h++) {
+            att_softmax(score + (size_t)((i - r0) * nh + h - h0) * span + (t0 - lo),
+                        a->pos[i] - t0 + 1, a->softcap);
+            memset(a->out + (size_t)i * q_dim + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+        }
+    }
+    for (int32_t c0 = lo; c0 <= hi; c0 += ch) {
+        const int32_t c1 = c0 + ch < hi + 1 ? c0 + ch : hi + 1;
+        for (int32_t i = r0; i < r1; i++) {
+            const int32_t b = c0 > att_first(a, i) ? c0 : att_first(a, i),
+                          e = c1 < a->pos[i] + 1 ? c1 : a->pos[i] + 1;
+            for (int32_t h = h0; b < e && h < h1; h++)
+                wsum(a->out + (size_t)i * q_dim + (size_t)h * hd,
+                     score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo),
+                     vb + (size_t)(b - lo) * kv_dim * ves, (size_t)kv_dim, e - b, hd);
+        }
+    }
+}
+
+/* Items are (token block, KV head, head block): item = (tblock*n_head_kv + g)*n_hb + hblock. A
+ * token block (j->tb batch rows) is cut where the sequence or the run of positions changes. */
+static void att_items(void *arg, int64_t it0, int64_t it1, int tid) {
+    const att_job *j = arg;
+    const cpu_attn_args *a = j->a;
+    const int32_t group = a->n_head / a->n_head_kv;
+    float *score = tp_scratch(j->pool, tid);
+    for (int64_t it = it0; it < it1; it++) {
+        const int32_t hblk = (int32_t)(it % j->n_hb), g = (int32_t)(it / j->n_hb % a->n_head_kv),
+                      tblk = (int32_t)(it / j->n_hb / a->n_head_kv);
+        const int32_t h0 = g * group + hblk * j->hb,
+                      h1 = h0 + j->hb < (g + 1) * group ? h0 + j->hb : (g + 1) * group;
+        const int32_t i0 = tblk * j->tb, i1 = i0 + j->tb < a->n_tok ? i0 + j->tb : a->n_tok;
+        for (int32_t r0 = i0, r1; r0 < i1; r0 = r1) {
+            for (r1 = r0 + 1;
+                 r1 < i1 && a->seq[r1] == a->seq[r0] && a->pos[r1] == a->pos[r1 - 1] + 1;)
+                r1++;
+            att_block(j, r0, r1, h0, h1, g, score);
+        }
+    }
+}
+
+size_t cpu_attention_scratch_bytes(int32_t n_ctx) {
+    /* room for several rows of scores at once (up to 32 at a span of 32768 keys: 4 MB) */
+    int64_t n = (int64_t)n_ctx * 32;
+    if (n > ((int64_t)1 << 20)) n = (int64_t)1 << 20;
+    if (n < n_ctx) n = n_ctx;
+    return (size_t)n * sizeof(float);
+}
+
+/* Tokens per block, at most: a prompt's rows of 4 tokens x a GQA group share each key and value. */
+#define ATT_TB 4
+
+void cpu_attention(const cpu_attn_args *a, tp_pool *pool) {
+    const int32_t group = a->n_head / a->n_head_kv;
+    int32_t max_span = 1;
+    for (int32_t i = 0; i < a->n_tok; i++)
+        if (a->pos[i] - a->seq_start[a->seq[i]] + 1 > max_span)
+            max_span = a->pos[i] - a->seq_start[a->seq[i]] + 1;
+    const int64_t rows_cap = (int64_t)(tp_scratch_bytes(pool) / sizeof(float)) / max_span;
+    assert(rows_cap >= 1);
+    att_job j = {a, pool, ATT_TB, group, 1};
+    while ((int64_t)j.tb * j.hb > rows_cap && j.tb > 1)
+        j.tb /= 2;
+    while ((int64_t)j.tb * j.hb > rows_cap && j.hb > 1)
+        j.hb = (j.hb + 1) / 2;
+    /* enough items for the pool to balance (a prompt's later tokens see more keys) */
+    const int64_t want = (int64_t)tp_n_threads(pool) * (a->n_tok > 1 ? 4 : 1);
+    for (;;) {
+        j.n_hb = (group + j.hb - 1) / j.hb;
+        const int64_t items = (int64_t)((a->n_tok + j.tb - 1) / j.tb) * a->n_head_kv * j.n_hb;
+        if (items >= want || (j.tb == 1 && j.hb == 1)) {
+            tp_parallel_for(pool, items, att_items, &j);
+            return;
+        }
+        if (j.tb > 1)
+            j.tb /= 2;
+        else
+            j.hb = (j.hb + 1) / 2;
+    }
+}
+
+void cpu_attention_ref(const cpu_attn_args *a, tp_pool *pool) {
+    assert(a->k_type == KV_F32 && a->v_type == KV_F32);
+    att_job j = {a, pool, 1, 1, 1};
+    tp_parallel_for(pool, (int64_t)a->n_tok * a->n_head, att_rows, &j);
 }
 
 /* ---- the blocks ---------------------------------------------------------------------------------
@@ -296,8 +470,8 @@ static void qkv_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
         cpu_rope_style(hp->rope, q, hp->n_head, hd, hp->n_rot, cs);
         cpu_rope_style(hp->rope, k, hp->n_head_kv, hd, hp->n_rot, cs);
         size_t at = cpu_kv_base(s, b->seq[i], l) + (size_t)b->pos[i] * KV;
-        memcpy(s->k_cache + at, k, (size_t)KV * sizeof(float));
-        memcpy(s->v_cache + at, s->v + (size_t)i * KV, (size_t)KV * sizeof(float));
+        cpu_kv_store(s->k_cache, s->k_type, at, k, KV);
+        cpu_kv_store(s->v_cache, s->v_type, at, s->v + (size_t)i * KV, KV);
     }
 }
 
@@ -309,8 +483,26 @@ static void attention_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
     for (int32_t i = 0; i < n; i++)
         cpu_rmsnorm(s->x + (size_t)i * E, V->attn_norm, s->xn + (size_t)i * E, E, hp->norm_eps);
     qkv_block(s, b, l);
-    att_job aj = {hp, s, b, l};
-    tp_parallel_for(s->pool, (int64_t)n * hp->n_head, att_rows, &aj);
+    const cpu_attn_args aa = {
+        .n_tok = n,
+        .n_head = hp->n_head,
+        .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .pos = b->pos,
+        .seq = b->seq,
+        .seq_start = b->seq_start,
+        .q = s->q,
+        .out = s->att,
+        .k = (const char *)s->k_cache + cpu_kv_base(s, 0, l) * cpu_kv_size(s->k_type),
+        .v = (const char *)s->v_cache + cpu_kv_base(s, 0, l) * cpu_kv_size(s->v_type),
+        .k_type = s->k_type,
+        .v_type = s->v_type,
+        .seq_stride = cpu_kv_base(s, 1, s->l0),
+        .scale = hp->attn_scale,
+        .softcap = (hp->flags & LMC_BLK_ATTN_SOFTCAP) ? hp->attn_softcap : 0.0f,
+        .n_swa = s->m->layers[l].swa ? hp->n_swa : 0,
+    };
+    cpu_attention(&aa, s->pool);
     cpu_matmul(s->m->layers[l].wo, s->att, s->xn, n, s->pool);
     if (V->attn_post_norm)
         for (int32_t i = 0; i < n; i++)
@@ -440,7 +632,9 @@ static lmc_status cpu_forward(void *state, const lmc_fwd_batch *b) {
  * Values do not depend on the position and just move. */
 void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32_t to) {
     const lmc_hparams *hp = &s->m->hp;
-    float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim) */
+    float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim), then a key row (kv_dim) */
+    float *kf = cs + (size_t)CPU_ROPE_SETS * hp->head_dim;
+    const size_t ves = cpu_kv_size(s->v_type);
     for (int32_t r = 0; r < s->n_rope_sets; r++)
         cpu_rope_cos_sin((double)to - from, s->inv_freq + (size_t)r * (hp->head_dim / 2), hp->n_rot,
                          cs + (size_t)r * hp->head_dim);
@@ -448,13 +642,19 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
         size_t base = cpu_kv_base(s, seq, l);
         const float *lcs = cs + (size_t)s->lv[l].rope_set * hp->head_dim;
         for (int32_t p = 0; p < n; p++) { /* to < from: moving down in increasing order is safe */
-            float *kd = s->k_cache + base + (size_t)(to + p) * s->kv_dim;
-            float *vd = s->v_cache + base + (size_t)(to + p) * s->kv_dim;
-            memmove(kd, s->k_cache + base + (size_t)(from + p) * s->kv_dim,
-                    (size_t)s->kv_dim * sizeof(float));
-            memmove(vd, s->v_cache + base + (size_t)(from + p) * s->kv_dim,
-                    (size_t)s->kv_dim * sizeof(float));
-            cpu_rope_style(hp->rope, kd, hp->n_head_kv, hp->head_dim, hp->n_rot, lcs);
+            const size_t src = base + (size_t)(from + p) * s->kv_dim,
+                         dst = base + (size_t)(to + p) * s->kv_dim;
+            memmove((char *)s->v_cache + dst * ves, (const char *)s->v_cache + src * ves,
+                    (size_t)s->kv_dim * ves);
+            if (s->k_type == KV_F16) { /* rotated in f32, stored rounded again (as ggml's shift) */
+                const uint16_t *kh = (const uint16_t *)s->k_cache + src;
+                for (int32_t d = 0; d < s->kv_dim; d++)
+                    kf[d] = lmc_f16_to_f32(kh[d]);
+            } else {
+                memcpy(kf, (const float *)s->k_cache + src, (size_t)s->kv_dim * sizeof(float));
+            }
+            cpu_rope_style(hp->rope, kf, hp->n_head_kv, hp->head_dim, hp->n_rot, lcs);
+            cpu_kv_store(s->k_cache, s->k_type, dst, kf, s->kv_dim);
         }
     }
 }
@@ -469,8 +669,8 @@ static void cpu_kv_shift(void *state, int32_t seq, int32_t from, int32_t n, int3
 void cpu_part_free(cpu_state *s) {
     if (!s) return;
     tp_free(s->pool);
-    free(s->k_cache);
-    free(s->v_cache);
+    cpu_kv_free(s->k_cache, s->k_bytes);
+    cpu_kv_free(s->v_cache, s->v_bytes);
     free(s->lv);
     free(s->vecs);
     free(s->block);
@@ -562,20 +762,26 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     const bool fused_qkv = (hp->flags & LMC_BLK_FUSED_QKV) != 0;
     const bool fused_up = (hp->flags & LMC_BLK_FUSED_UP) != 0;
 
-    /* KV cache of the part's layers: calloc'ed so untouched positions cost no memory until used */
+    /* KV cache of the part's layers: untouched positions cost no memory until used */
     uint64_t kv_n =
         (uint64_t)p->n_seq * (uint64_t)(l1 - l0) * (uint64_t)p->n_ctx * (uint64_t)s->kv_dim;
     if (kv_n > SIZE_MAX / sizeof(float) / 2) {
         st = lmc_err(LMC_ERR_OOM, "KV cache too large");
         goto fail;
     }
-    s->k_cache = calloc(kv_n, sizeof(float));
-    s->v_cache = calloc(kv_n, sizeof(float));
+    s->k_type = p->type_k == LMC_KV_F16 ? KV_F16 : KV_F32;
+    s->v_type = p->type_v == LMC_KV_F16 ? KV_F16 : KV_F32;
+    s->k_bytes = (size_t)kv_n * cpu_kv_size(s->k_type);
+    s->v_bytes = (size_t)kv_n * cpu_kv_size(s->v_type);
+    s->k_cache = cpu_kv_alloc(s->k_bytes);
+    s->v_cache = cpu_kv_alloc(s->v_bytes);
     if (!s->k_cache || !s->v_cache) {
         st = lmc_err(LMC_ERR_OOM,
                      "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
                      "lower it with -c)",
-                     2.0 * (double)kv_n * 4 / 1048576.0, p->n_ctx, p->n_seq);
+                     (double)kv_n * (double)(cpu_kv_size(s->k_type) + cpu_kv_size(s->v_type)) /
+                         1048576.0,
+                     p->n_ctx, p->n_seq);
         goto fail;
     }
 
@@ -625,9 +831,10 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
     int64_t max_k = E > hp->n_ff ? E : hp->n_ff;
     if (s->q_dim > max_k) max_k = s->q_dim;
     size_t scratch = cpu_matmul_scratch_bytes(max_k, p->n_batch);
-    if ((size_t)p->n_ctx * sizeof(float) > scratch) scratch = (size_t)p->n_ctx * sizeof(float);
-    if ((size_t)CPU_ROPE_SETS * hd * sizeof(float) > scratch)
-        scratch = (size_t)CPU_ROPE_SETS * hd * sizeof(float);
+    if (cpu_attention_scratch_bytes(p->n_ctx) > scratch)
+        scratch = cpu_attention_scratch_bytes(p->n_ctx);
+    if ((size_t)(CPU_ROPE_SETS * hd + s->kv_dim) * sizeof(float) > scratch) /* kv_shift's */
+        scratch = (size_t)(CPU_ROPE_SETS * hd + s->kv_dim) * sizeof(float);
     if ((st = tp_create(p->n_threads, scratch, &s->pool)) != LMC_OK) goto fail;
     *out = s;
     return LMC_OK;

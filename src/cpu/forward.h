@@ -6,6 +6,7 @@
 #define LMC_CPU_FORWARD_H
 
 #include "backend.h"
+#include "threadpool.h"
 #include <stdint.h>
 
 /* out = x / sqrt(mean(x^2) + eps) * w for one row of n values (out may equal x). */
@@ -28,6 +29,35 @@ void cpu_geglu_tanh(const float *gate, const float *up, float *out, int64_t n);
 void cpu_softcap(float *x, int64_t n, float cap);
 /* y[r] += b for n_rows rows of n values. */
 void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n);
+
+/* Causal GQA attention of a batch over its sequences' cached keys and values, the op of the CPU
+ * forward: token i, head h attends to the positions att_first..pos[i] of its sequence seq[i] (from
+ * seq_start[seq], or past the sliding window of n_swa positions when n_swa > 0) with scores
+ * dot(q, k) * scale, soft-capped (softcap > 0: softcap * tanh(s / softcap)), softmax, weighted sum
+ * of the values into out. Keys and values of sequence s, position p start at element s*seq_stride
+ * + p*kv_dim of k and v (kv_dim = n_head_kv*head_dim, KV head g's at + g*head_dim), f32 or IEEE
+ * half (k_type, v_type: kernels.h's kern_kvtype). */
+typedef struct {
+    int32_t n_tok, n_head, n_head_kv, head_dim;
+    const int32_t *pos, *seq, *seq_start; /* as lmc_fwd_batch's */
+    const float *q;                       /* (n_tok, n_head*head_dim) */
+    float *out;                           /* (n_tok, n_head*head_dim) */
+    const void *k, *v;
+    int32_t k_type, v_type;
+    size_t seq_stride;
+    float scale, softcap;
+    int32_t n_swa;
+    const struct kern_table *kt; /* the kernels (kernels.h); NULL: kern_best() */
+} cpu_attn_args;
+/* Per-thread scratch cpu_attention and cpu_attention_ref need from the pool for n_ctx positions. */
+size_t cpu_attention_scratch_bytes(int32_t n_ctx);
+/* Blocked over tokens and the heads of a KV head (each key and value loaded once per block) through
+ * the kernel table's att_dot / att_wsum: the same bits as cpu_attention_ref on every table, however
+ * the pool splits the work. */
+void cpu_attention(const cpu_attn_args *a, tp_pool *pool);
+/* One (token, head) at a time, one dot_f32 per key and one axpy_f32 per value: the readable
+ * reference to test against (f32 caches only). */
+void cpu_attention_ref(const cpu_attn_args *a, tp_pool *pool);
 
 /* ---- a part of the forward: layers [l0, l1) with their own KV cache
  * -------------------------------- */

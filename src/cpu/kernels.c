@@ -140,6 +140,46 @@ void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n) {
         y[i] += a * x[i];
 }
 
+/* One cache row of hd halves as f32 (hd <= KERN_ATT_MAX_HD). */
+#define KERN_ATT_MAX_HD 1024 /* arch.c caps head_dim at 1024 */
+static void att_half_row(const void *src, float *dst, int64_t hd) {
+    const uint16_t *h = src;
+    for (int64_t d = 0; d < hd; d++)
+        dst[d] = lmc_f16_to_f32(h[d]);
+}
+
+void kern_att_dot_portable_f32(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                               float scale, float *out) {
+    const float *kf = k;
+    for (int64_t t = 0; t < n; t++)
+        out[t] = kern_dot_f32_portable(q, kf + (size_t)t * stride, hd) * scale;
+}
+
+void kern_att_dot_portable_f16(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                               float scale, float *out) {
+    float row[KERN_ATT_MAX_HD];
+    for (int64_t t = 0; t < n; t++) {
+        att_half_row((const uint16_t *)k + (size_t)t * stride, row, hd);
+        out[t] = kern_dot_f32_portable(q, row, hd) * scale;
+    }
+}
+
+void kern_att_wsum_portable_f32(float *out, const float *w, const void *v, size_t stride, int64_t n,
+                                int64_t hd) {
+    const float *vf = v;
+    for (int64_t t = 0; t < n; t++)
+        kern_axpy_f32_portable(out, w[t], vf + (size_t)t * stride, hd);
+}
+
+void kern_att_wsum_portable_f16(float *out, const float *w, const void *v, size_t stride, int64_t n,
+                                int64_t hd) {
+    float row[KERN_ATT_MAX_HD];
+    for (int64_t t = 0; t < n; t++) {
+        att_half_row((const uint16_t *)v + (size_t)t * stride, row, hd);
+        kern_axpy_f32_portable(out, w[t], row, hd);
+    }
+}
+
 /* --- scalar kernels -----------------------------------------------------------------------------
  */
 
@@ -383,10 +423,17 @@ const kern_table kern_table_scalar = {
              [LMC_TYPE_Q6_K] = KX_Q8_K},
     .dot_f32 = kern_dot_f32_portable,
     .axpy_f32 = kern_axpy_f32_portable,
+    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16},
+    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16},
 };
 
 const kern_table kern_table_ref = {
-    .name = "ref", .dot_f32 = kern_dot_f32_portable, .axpy_f32 = kern_axpy_f32_portable};
+    .name = "ref",
+    .dot_f32 = kern_dot_f32_portable,
+    .axpy_f32 = kern_axpy_f32_portable,
+    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16},
+    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16},
+};
 
 /* --- choosing a table: the one CPU feature probe ---------------------------------------------- */
 

@@ -1,8 +1,9 @@
 /* kernels.h — the CPU kernel tables behind cpu_matmul and the f32 vector helpers: per weight type a
  * "gemm" over a tile of weight rows x tokens, with the activations first converted once per matmul
  * into the format the type wants (f32, or 8-bit blocks for integer dot products), plus the f32 dot
- * and axpy of attention. One table per ISA, one CPU feature probe, chosen once per process. It does
- * not thread and does not know about tensors: cpu_matmul does.
+ * and axpy of attention and their many-key forms (att_dot, att_wsum) for blocked attention. One
+ * table per ISA, one CPU feature probe, chosen once per process. It does not thread and does not
+ * know about tensors: cpu_matmul does.
  *
  * Env LMC_KERNELS chooses the table (the one place its values are defined):
  *   ref     no gemm at all: every matmul takes cpu_matmul's exact path (each weight row dequantized
@@ -50,12 +51,27 @@ typedef float (*kern_dot_fn)(const float *a, const float *b, int64_t n);
 /* y += a * x over n floats. */
 typedef void (*kern_axpy_fn)(float *y, float a, const float *x, int64_t n);
 
-typedef struct {
-    const char *name;                  /* "ref", "scalar", "avx2", "avx512" */
-    kern_gemm_fn gemm[LMC_TYPE_COUNT]; /* NULL: the type takes cpu_matmul's exact path */
-    kern_xfmt xfmt[LMC_TYPE_COUNT];    /* the activation format gemm[type] reads */
-    kern_dot_fn dot_f32;               /* attention scores */
-    kern_axpy_fn axpy_f32;             /* attention's weighted sum of values */
+/* Attention over a range of cached keys and values of one KV head, for one query row. The cache
+ * holds them as f32 or IEEE half (KV_F16: converted to f32 on load, exactly); rows are `stride`
+ * elements apart. Both keep the bits of the table's dot_f32 / axpy_f32 calls they replace (the
+ * reference attention of src/cpu/forward.c is written with those), so blocking attention changes
+ * no result:
+ *   att_dot:  out[t] = dot_f32(q, k_t, hd) * scale for t < n (k_t converted to f32 first)
+ *   att_wsum: axpy_f32(out, w[t], v_t, hd) for t = 0, 1, ..., n-1 in that order */
+typedef enum { KV_F32 = 0, KV_F16 = 1, KV_TYPE_COUNT } kern_kvtype;
+typedef void (*kern_att_dot_fn)(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                                float scale, float *out);
+typedef void (*kern_att_wsum_fn)(float *out, const float *w, const void *v, size_t stride,
+                                 int64_t n, int64_t hd);
+
+typedef struct kern_table {
+    const char *name;                       /* "ref", "scalar", "avx2", "avx512" */
+    kern_gemm_fn gemm[LMC_TYPE_COUNT];      /* NULL: the type takes cpu_matmul's exact path */
+    kern_xfmt xfmt[LMC_TYPE_COUNT];         /* the activation format gemm[type] reads */
+    kern_dot_fn dot_f32;                    /* attention scores */
+    kern_axpy_fn axpy_f32;                  /* attention's weighted sum of values */
+    kern_att_dot_fn att_dot[KV_TYPE_COUNT]; /* the same, many keys per call, by cache type */
+    kern_att_wsum_fn att_wsum[KV_TYPE_COUNT];
 } kern_table;
 
 /* The table for this process (env LMC_KERNELS, see above), chosen once; never NULL. Its name is the
@@ -81,6 +97,16 @@ float kern_dot_f32_portable(const float *a, const float *b, int64_t n);
 float kern_dot_f32_c(const float *a, const float *b, int64_t n);
 float kern_dot_f32_portable_avx2(const float *a, const float *b, int64_t n); /* kernels_avx2.c */
 void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n);
+/* att_dot / att_wsum of the ref and scalar tables: loops over kern_dot_f32_portable and
+ * kern_axpy_f32_portable (a half row converted into a local f32 row first). */
+void kern_att_dot_portable_f32(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                               float scale, float *out);
+void kern_att_dot_portable_f16(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                               float scale, float *out);
+void kern_att_wsum_portable_f32(float *out, const float *w, const void *v, size_t stride, int64_t n,
+                                int64_t hd);
+void kern_att_wsum_portable_f16(float *out, const float *w, const void *v, size_t stride, int64_t n,
+                                int64_t hd);
 
 /* Dequantizes n weights of a row of the given type (any type lmc_dequantize takes) into dst: the
  * same values as lmc_dequantize, bit for bit, through SIMD code where the CPU has it for the type

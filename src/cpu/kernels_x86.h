@@ -630,6 +630,123 @@ static void axpy_f32_x86(float *y, float a, const float *x, int64_t n) {
         y[i] += a * x[i];
 }
 
+/* --- blocked attention: many keys per call, the bits of dot_f32_x86 / axpy_f32_x86 ---------------
+ * att_dot takes 4 keys at a time in 8 accumulators (each key's two, as dot_f32_x86 keeps them),
+ * which hides the FMA latency a single dot's two chains expose, and reduces the 4 keys' sums in one
+ * transposed pass that adds the same pairs in the same order as hsum256. att_wsum keeps 64 outputs
+ * in registers across all n values instead of loading and storing them per value (axpy), with the
+ * same fused multiply-add per element in the same order of t. Half caches convert on load (F16C,
+ * exact). Head sizes that are not a multiple of 16 (dot) or 8 (wsum) go through the one-key
+ * functions. */
+#define ATT_LD_F32(p) _mm256_loadu_ps((const float *)(p))
+#define ATT_LD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+/* [hsum256(v0), hsum256(v1), hsum256(v2), hsum256(v3)], the same bits: hsum256 adds lane i to lane
+ * i+4 (x_i), then x0+x2 and x1+x3 (y0, y1), then y0+y1; so does this, four vectors at once. */
+KINLINE __m128 hsum256_x4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
+                                     _mm256_permute2f128_ps(v0, v1, 0x31)); /* x(v0) | x(v1) */
+    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
+                                     _mm256_permute2f128_ps(v2, v3, 0x31)); /* x(v2) | x(v3) */
+    /* lanes: y0(v0) y1(v0) y0(v2) y1(v2) | y0(v1) y1(v1) y0(v3) y1(v3) */
+    const __m256 y = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lanes: v0 v2 v0 v2 | v1 v3 v1 v3 */
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(y, y, _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
+}
+
+#define ATT_DOT(NAME, T, LD, ES)                                                                   \
+    static void NAME(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,          \
+                     float scale, float *out) {                                                    \
+        const T *kb = (const T *)k;                                                                \
+        int64_t t = 0;                                                                             \
+        if (hd % 16 == 0) {                                                                        \
+            const __m128 sv = _mm_set1_ps(scale);                                                  \
+            for (; t + 4 <= n; t += 4) {                                                           \
+                const T *k0 = kb + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride,       \
+                        *k3 = k2 + stride;                                                         \
+                __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0,      \
+                       a3 = a0, b3 = a0;                                                           \
+                for (int64_t i = 0; i < hd; i += 16) {                                             \
+                    const __m256 q0 = _mm256_loadu_ps(q + i), q1 = _mm256_loadu_ps(q + i + 8);     \
+                    a0 = _mm256_fmadd_ps(q0, LD(k0 + i), a0);                                      \
+                    b0 = _mm256_fmadd_ps(q1, LD(k0 + i + 8), b0);                                  \
+                    a1 = _mm256_fmadd_ps(q0, LD(k1 + i), a1);                                      \
+                    b1 = _mm256_fmadd_ps(q1, LD(k1 + i + 8), b1);                                  \
+                    a2 = _mm256_fmadd_ps(q0, LD(k2 + i), a2);                                      \
+                    b2 = _mm256_fmadd_ps(q1, LD(k2 + i + 8), b2);                                  \
+                    a3 = _mm256_fmadd_ps(q0, LD(k3 + i), a3);                                      \
+                    b3 = _mm256_fmadd_ps(q1, LD(k3 + i + 8), b3);                                  \
+                }                                                                                  \
+                const __m128 s = hsum256_x4(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1),          \
+                                            _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));         \
+                _mm_storeu_ps(out + t, _mm_mul_ps(s, sv));                                         \
+            }                                                                                      \
+        }                                                                                          \
+        for (; t < n; t++) {                                                                       \
+            const T *kt = kb + (size_t)t * stride;                                                 \
+            float row[1024]; /* arch.c caps head_dim at 1024 */                                    \
+            if (ES == 2)                                                                           \
+                for (int64_t i = 0; i < hd; i++)                                                   \
+                    row[i] = f16_scalar((const uint8_t *)(kt + i));                                \
+            out[t] = dot_f32_x86(q, ES == 2 ? row : (const float *)kt, hd) * scale;                \
+        }                                                                                          \
+    }
+ATT_DOT(att_dot_f32_x86, float, ATT_LD_F32, 4)
+ATT_DOT(att_dot_f16_x86, uint16_t, ATT_LD_F16, 2)
+
+#define ATT_WSUM(NAME, T, LD, ES)                                                                  \
+    static void NAME(float *out, const float *w, const void *v, size_t stride, int64_t n,          \
+                     int64_t hd) {                                                                 \
+        const T *vb = (const T *)v;                                                                \
+        int64_t d0 = 0;                                                                            \
+        for (; d0 + 64 <= hd; d0 += 64) { /* 64 outputs in 8 registers */                          \
+            float *o = out + d0;                                                                   \
+            __m256 o0 = _mm256_loadu_ps(o), o1 = _mm256_loadu_ps(o + 8),                           \
+                   o2 = _mm256_loadu_ps(o + 16), o3 = _mm256_loadu_ps(o + 24),                     \
+                   o4 = _mm256_loadu_ps(o + 32), o5 = _mm256_loadu_ps(o + 40),                     \
+                   o6 = _mm256_loadu_ps(o + 48), o7 = _mm256_loadu_ps(o + 56);                     \
+            for (int64_t t = 0; t < n; t++) {                                                      \
+                const T *vt = vb + (size_t)t * stride + d0;                                        \
+                const __m256 a = _mm256_set1_ps(w[t]);                                             \
+                o0 = _mm256_fmadd_ps(a, LD(vt), o0);                                               \
+                o1 = _mm256_fmadd_ps(a, LD(vt + 8), o1);                                           \
+                o2 = _mm256_fmadd_ps(a, LD(vt + 16), o2);                                          \
+                o3 = _mm256_fmadd_ps(a, LD(vt + 24), o3);                                          \
+                o4 = _mm256_fmadd_ps(a, LD(vt + 32), o4);                                          \
+                o5 = _mm256_fmadd_ps(a, LD(vt + 40), o5);                                          \
+                o6 = _mm256_fmadd_ps(a, LD(vt + 48), o6);                                          \
+                o7 = _mm256_fmadd_ps(a, LD(vt + 56), o7);                                          \
+            }                                                                                      \
+            _mm256_storeu_ps(o, o0);                                                               \
+            _mm256_storeu_ps(o + 8, o1);                                                           \
+            _mm256_storeu_ps(o + 16, o2);                                                          \
+            _mm256_storeu_ps(o + 24, o3);                                                          \
+            _mm256_storeu_ps(o + 32, o4);                                                          \
+            _mm256_storeu_ps(o + 40, o5);                                                          \
+            _mm256_storeu_ps(o + 48, o6);                                                          \
+            _mm256_storeu_ps(o + 56, o7);                                                          \
+        }                                                                                          \
+        for (; d0 + 8 <= hd; d0 += 8) { /* the rest of a head of 80, 96, ... */                    \
+            __m256 o0 = _mm256_loadu_ps(out + d0);                                                 \
+            for (int64_t t = 0; t < n; t++)                                                        \
+                o0 = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), LD(vb + (size_t)t * stride + d0), o0);  \
+            _mm256_storeu_ps(out + d0, o0);                                                        \
+        }                                                                                          \
+        if (d0 < hd) /* hd % 8: the scalar tail of axpy_f32_x86, value by value */                 \
+            for (int64_t t = 0; t < n; t++) {                                                      \
+                const T *vt = vb + (size_t)t * stride;                                             \
+                float row[8];                                                                      \
+                for (int64_t i = d0; i < hd; i++)                                                  \
+                    row[i - d0] = ES == 2 ? f16_scalar((const uint8_t *)(vt + i)) : (float)vt[i];  \
+                axpy_f32_x86(out + d0, w[t], row, hd - d0);                                        \
+            }                                                                                      \
+    }
+ATT_WSUM(att_wsum_f32_x86, float, ATT_LD_F32, 4)
+ATT_WSUM(att_wsum_f16_x86, uint16_t, ATT_LD_F16, 2)
+
 /* --- gemm drivers: full tiles, then the row and token remainders ---------------------------------
  */
 /* Tokens are taken in chunks of about 128 KB of activations (8 to 64 tokens, a multiple of 8) so
@@ -707,6 +824,10 @@ void KERN_FILL(kern_table *t) {
     t->gemm[LMC_TYPE_Q6_K] = gemm_q6_K;
     t->dot_f32 = dot_f32_x86;
     t->axpy_f32 = axpy_f32_x86;
+    t->att_dot[KV_F32] = att_dot_f32_x86;
+    t->att_dot[KV_F16] = att_dot_f16_x86;
+    t->att_wsum[KV_F32] = att_wsum_f32_x86;
+    t->att_wsum[KV_F16] = att_wsum_f16_x86;
 #ifdef KERN_FILL_MORE
     KERN_FILL_MORE(t);
 #endif

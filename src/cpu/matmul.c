@@ -20,14 +20,6 @@ void cpu_axpy_f32(float *y, float a, const float *x, int64_t n) {
     kern_best()->axpy_f32(y, a, x, n);
 }
 
-cpu_dot_fn cpu_dot_f32_fn(void) {
-    return kern_best()->dot_f32;
-}
-
-cpu_axpy_fn cpu_axpy_f32_fn(void) {
-    return kern_best()->axpy_f32;
-}
-
 size_t cpu_matmul_scratch_bytes(int64_t ne0, int32_t n_batch) {
     /* a dequantized row, or (thread 0) the batch's activations in the widest 8-bit format */
     size_t row = (size_t)ne0 * sizeof(float), xq = 0;

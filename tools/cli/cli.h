@@ -42,6 +42,9 @@ lmc_model *cli_load_model(const char *path, bool vocab_only, bool quiet);
 /* --device's value (cpu, cuda or auto); prints a usage error naming the option and returns false
  * on anything else. */
 bool cli_parse_device(cli_cmd cmd, const flag_val *v, lmc_device *out);
+/* -ctk/-ctv's value (f32 or f16, as llama.cpp names them); prints a usage error naming the option
+ * and the choices and returns false on anything else. */
+bool cli_parse_kv_type(cli_cmd cmd, const flag_val *v, lmc_kv_type *out);
 /* Parses "1,2,3" into ids (malloc'ed); returns count or -1 on a bad list. */
 int cli_parse_ids(const char *s, int32_t **ids);
 /* Reads a whole file (malloc'ed, NUL-terminated); NULL and a message on error. */

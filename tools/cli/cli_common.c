@@ -99,6 +99,12 @@ bool cli_parse_device(cli_cmd cmd, const flag_val *v, lmc_device *out) {
     return true;
 }
 
+bool cli_parse_kv_type(cli_cmd cmd, const flag_val *v, lmc_kv_type *out) {
+    if (lmc_kv_type_from_name(v->str, out) == LMC_OK) return true;
+    cli_usage_error(cli_cmd_name(cmd), "option %s must be f32 or f16 (got '%s')", v->flag, v->str);
+    return false;
+}
+
 int cli_parse_ids(const char *s, int32_t **ids) {
     size_t cap = 16, n = 0;
     int32_t *v = malloc(cap * sizeof *v);

@@ -84,6 +84,10 @@ int gen_apply_flag(gen_opts *o, cli_cmd cmd, const flag_val *v) {
         return 1;
     case FL_DEVICE:
         return cli_parse_device(cmd, v, &o->device) ? 1 : -1;
+    case FL_CACHE_TYPE_K:
+        return cli_parse_kv_type(cmd, v, &o->type_k) ? 1 : -1;
+    case FL_CACHE_TYPE_V:
+        return cli_parse_kv_type(cmd, v, &o->type_v) ? 1 : -1;
     case FL_STOP:
         if (!*v->str) {
             cli_usage_error(name, "option %s: empty stop string", v->flag);
@@ -189,6 +193,8 @@ bool gen_session_open(gen_session *s, gen_opts *o) {
     cp.n_batch = o->n_batch;
     cp.device = o->device;
     cp.n_gpu_layers = o->n_gpu_layers;
+    cp.type_k = o->type_k;
+    cp.type_v = o->type_v;
     cli_split_apply(&o->split, &cp);
     lmc_status st = lmc_context_init(s->model, &cp, &s->ctx);
     if (st != LMC_OK) {

@@ -24,7 +24,8 @@ typedef struct {
     int n_batch;
     int n_gpu_layers;
     lmc_device device;
-    cli_split_opts split; /* -sm/-ts/-mg/-tp */
+    lmc_kv_type type_k, type_v; /* -ctk/-ctv */
+    cli_split_opts split;       /* -sm/-ts/-mg/-tp */
     const char *stops[GEN_MAX_STOPS];
     int n_stops;
     const char *chat_template; /* NAME of a built-in or a FILE; NULL: the model's */

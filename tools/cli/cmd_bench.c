@@ -40,7 +40,8 @@ typedef struct {
     int n_ctx, n_batch;             /* --device cuda only; 0: the default */
     int npl[BENCH_MAX_LIST], n_npl; /* --parallel: sequences at once (0 entries: the plain bench) */
     lmc_device device;
-    cli_split_opts split; /* -sm/-ts/-mg/-tp */
+    lmc_kv_type type_k, type_v; /* -ctk/-ctv */
+    cli_split_opts split;       /* -sm/-ts/-mg/-tp */
     bool json;
 } bench_opts;
 
@@ -130,6 +131,12 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             break;
         case FL_DEVICE:
             ok = cli_parse_device(CMD_BENCH, &v, &o->device);
+            break;
+        case FL_CACHE_TYPE_K:
+            ok = cli_parse_kv_type(CMD_BENCH, &v, &o->type_k);
+            break;
+        case FL_CACHE_TYPE_V:
+            ok = cli_parse_kv_type(CMD_BENCH, &v, &o->type_v);
             break;
         case FL_SPLIT_MODE:
         case FL_TENSOR_SPLIT:
@@ -290,6 +297,8 @@ static cJSON *test_json(const bench_opts *o, lmc_model *model, const char *desc,
                             o->split.mode == LMC_SPLIT_ROW     ? "row"
                             : o->split.mode == LMC_SPLIT_LAYER ? "layer"
                                                                : "none");
+    cJSON_AddStringToObject(j, "type_k", lmc_kv_type_name(o->type_k));
+    cJSON_AddStringToObject(j, "type_v", lmc_kv_type_name(o->type_v));
     cJSON_AddNumberToObject(j, "n_prompt", bt->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", bt->n_gen);
     cJSON_AddNumberToObject(j, "n_depth", bt->n_depth);
@@ -453,6 +462,8 @@ static int bench_parallel(const bench_opts *o, lmc_model *model, const char *des
         cp.n_threads = o->t[0];
         cp.device = o->device;
         cp.n_gpu_layers = o->ngl;
+        cp.type_k = o->type_k;
+        cp.type_v = o->type_v;
         cli_split_apply(&o->split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);
@@ -546,6 +557,8 @@ int cmd_bench(int argc, char **argv) {
         cp.n_threads = o.t[ti];
         cp.device = o.device;
         cp.n_gpu_layers = o.ngl;
+        cp.type_k = o.type_k;
+        cp.type_v = o.type_v;
         cli_split_apply(&o.split, &cp);
         lmc_context *ctx = NULL;
         lmc_status st = lmc_context_init(model, &cp, &ctx);

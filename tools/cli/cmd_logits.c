@@ -128,6 +128,7 @@ static int compare_with_cpu(lmc_model *model, const int32_t *ids, int32_t n_ids,
 int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *dump = NULL, *device = "auto";
     int n_gen = 16, n_threads = 0, n_ctx = 0, n_gpu_layers = -1;
+    lmc_kv_type type_k = LMC_KV_F32, type_v = LMC_KV_F32;
     for (int i = 1; i < argc; i++) {
         flag_val v;
         lmc_device dev;
@@ -165,6 +166,12 @@ int cmd_logits(int argc, char **argv) {
             break;
         case FL_NGL:
             n_gpu_layers = v.i;
+            break;
+        case FL_CACHE_TYPE_K:
+            if (!cli_parse_kv_type(CMD_LOGITS, &v, &type_k)) return CLI_USAGE;
+            break;
+        case FL_CACHE_TYPE_V:
+            if (!cli_parse_kv_type(CMD_LOGITS, &v, &type_v)) return CLI_USAGE;
             break;
         default:
             return cli_usage_error(argv[0], "option %s is not handled by logits", v.flag);
@@ -217,6 +224,8 @@ int cmd_logits(int argc, char **argv) {
                 : !strcmp(device, "cuda") ? LMC_DEVICE_CUDA
                                           : LMC_DEVICE_AUTO;
     cp.n_gpu_layers = n_gpu_layers;
+    cp.type_k = type_k;
+    cp.type_v = type_v;
     lmc_status st = lmc_context_init(model, &cp, &ctx);
     if (st != LMC_OK) {
         rc = cli_fail(st, "cannot create the context");

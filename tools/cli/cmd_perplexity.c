@@ -27,6 +27,7 @@ static void usage(FILE *to) {
 typedef struct {
     const char *model, *file, *base, *device;
     int n_ctx, n_batch, n_threads, n_gpu_layers, n_chunks;
+    lmc_kv_type type_k, type_v; /* -ctk/-ctv */
     bool kld, json;
 } ppl_opts;
 
@@ -127,6 +128,8 @@ static int runner_init(runner *r, const ppl_opts *o, lmc_model *model, int32_t n
     cp.n_threads = o->n_threads;
     cp.n_batch = o->n_batch < n_ctx ? o->n_batch : n_ctx;
     cp.n_gpu_layers = o->n_gpu_layers;
+    cp.type_k = o->type_k;
+    cp.type_v = o->type_v;
     cp.device = !strcmp(o->device, "cpu")    ? LMC_DEVICE_CPU
                 : !strcmp(o->device, "cuda") ? LMC_DEVICE_CUDA
                                              : LMC_DEVICE_AUTO;
@@ -509,6 +512,12 @@ int cmd_perplexity(int argc, char **argv) {
             break;
         case FL_CHUNKS:
             o.n_chunks = v.i;
+            break;
+        case FL_CACHE_TYPE_K:
+            if (!cli_parse_kv_type(CMD_PERPLEXITY, &v, &o.type_k)) return CLI_USAGE;
+            break;
+        case FL_CACHE_TYPE_V:
+            if (!cli_parse_kv_type(CMD_PERPLEXITY, &v, &o.type_v)) return CLI_USAGE;
             break;
         case FL_KL_BASE:
             o.base = v.str;

@@ -56,6 +56,12 @@ static const flag_def table[] = {
     {FL_PARALLEL, {"-np", "--parallel", "-npl"}, "N", T_INT, 1, 256, CMD_SERVE | CMD_BENCH, CMD_BENCH, NULL, "model and context",
      "sequences decoded together: serve's slots (default 4); bench: the\n"
      "batched-generation widths to test (default none)"},
+    {FL_CACHE_TYPE_K, {"-ctk", "--cache-type-k"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
+     "element type of the KV cache's keys: f32 (exact) or f16 (half the\n"
+     "memory and the bytes attention reads; llama.cpp's default). The CPU\n"
+     "backend has both, the CUDA backend f32 only"},
+    {FL_CACHE_TYPE_V, {"-ctv", "--cache-type-v"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
+     "element type of the KV cache's values (as -ctk)"},
     {FL_SPLIT_MODE, {"-sm", "--split-mode"}, "none|layer|row", T_STR, 0, 0, GPUS, 0, "none", "several GPUs",
      "none: one GPU; layer: contiguous layers per GPU; row: tensor\n"
      "parallel (heads, FFN columns and vocabulary cut over the GPUs).\n"

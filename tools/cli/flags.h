@@ -33,6 +33,8 @@ typedef enum {
     FL_NGL,
     FL_DEVICE,
     FL_PARALLEL,
+    FL_CACHE_TYPE_K,
+    FL_CACHE_TYPE_V,
     /* several GPUs (docs/MULTI_GPU.md) */
     FL_SPLIT_MODE,
     FL_TENSOR_SPLIT,

@@ -886,7 +886,8 @@ int cmd_serve(int argc, char **argv) {
     bool verbose = false, embeddings = false;
     const char *cors = NULL, *tmpl_arg = NULL;
     lmc_device device = LMC_DEVICE_AUTO;
-    cli_split_opts split = {0}; /* -sm/-ts/-mg/-tp */
+    lmc_kv_type type_k = LMC_KV_F32, type_v = LMC_KV_F32; /* -ctk/-ctv */
+    cli_split_opts split = {0};                           /* -sm/-ts/-mg/-tp */
     lmc_sampler_params sp = lmc_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         flag_val v;
@@ -926,6 +927,12 @@ int cmd_serve(int argc, char **argv) {
             break;
         case FL_DEVICE:
             if (!cli_parse_device(CMD_SERVE, &v, &device)) return CLI_USAGE;
+            break;
+        case FL_CACHE_TYPE_K:
+            if (!cli_parse_kv_type(CMD_SERVE, &v, &type_k)) return CLI_USAGE;
+            break;
+        case FL_CACHE_TYPE_V:
+            if (!cli_parse_kv_type(CMD_SERVE, &v, &type_v)) return CLI_USAGE;
             break;
         case FL_SPLIT_MODE:
         case FL_TENSOR_SPLIT:
@@ -1053,6 +1060,8 @@ int cmd_serve(int argc, char **argv) {
     cp.n_batch = n_batch;
     cp.n_gpu_layers = ngl;
     cp.device = ngl != 0 ? device : LMC_DEVICE_CPU;
+    cp.type_k = type_k;
+    cp.type_v = type_v;
     cli_split_apply(&split, &cp);
     lmc_status st = lmc_context_init(S.model, &cp, &ctx);
     if (st != LMC_OK) {
