@@ -308,6 +308,15 @@ static void att_rows(void *arg, int64_t it0, int64_t it1, int tid) {
     }
 }
 
+/* Row i's share [*b, *e) of the key chunk [c0, c1) (its keys: [att_first, pos]); false if none. */
+static bool att_clip(const cpu_attn_args *a, int32_t i, int32_t c0, int32_t c1, int32_t *b,
+                     int32_t *e) {
+    const int32_t first = att_first(a, i), end = a->pos[i] + 1;
+    *b = c0 > first ? c0 : first;
+    *e = c1 < end ? c1 : end;
+    return *b < *e;
+}
+
 /* Tokens [r0, r1) (consecutive positions of one sequence) x heads [h0, h1) (of KV head g): every
  * row's scores over the block's key range [lo, hi] first, key chunk by key chunk (a chunk stays in
  * L1 while each row's dots run over it), then each row's softmax, then the weighted values chunk by
@@ -331,9 +340,9 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
     for (int32_t c0 = lo; c0 <= hi; c0 += ch) {
         const int32_t c1 = c0 + ch < hi + 1 ? c0 + ch : hi + 1;
         for (int32_t i = r0; i < r1; i++) {
-            const int32_t b = c0 > att_first(a, i) ? c0 : att_first(a, i),
-                          e = c1 < a->pos[i] + 1 ? c1 : a->pos[i] + 1;
-            for (int32_t h = h0; b < e && h < h1; h++)
+            int32_t b, e;
+            if (!att_clip(a, i, c0, c1, &b, &e)) continue;
+            for (int32_t h = h0; h < h1; h++)
                 adot(a->q + (size_t)i * q_dim + (size_t)h * hd,
                      kb + (size_t)(b - lo) * kv_dim * kes, (size_t)kv_dim, e - b, hd, a->scale,
                      score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo));
@@ -350,9 +359,9 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
     for (int32_t c0 = lo; c0 <= hi; c0 += ch) {
         const int32_t c1 = c0 + ch < hi + 1 ? c0 + ch : hi + 1;
         for (int32_t i = r0; i < r1; i++) {
-            const int32_t b = c0 > att_first(a, i) ? c0 : att_first(a, i),
-                          e = c1 < a->pos[i] + 1 ? c1 : a->pos[i] + 1;
-            for (int32_t h = h0; b < e && h < h1; h++)
+            int32_t b, e;
+            if (!att_clip(a, i, c0, c1, &b, &e)) continue;
+            for (int32_t h = h0; h < h1; h++)
                 wsum(a->out + (size_t)i * q_dim + (size_t)h * hd,
                      score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo),
                      vb + (size_t)(b - lo) * kv_dim * ves, (size_t)kv_dim, e - b, hd);
