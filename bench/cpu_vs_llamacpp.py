@@ -29,7 +29,11 @@ build/membw; --no-membw skips it; the measured figure moves with the drift and t
 Models live in a cache outside the repository ($LMC_BENCH_CACHE, default ~/.cache/lmc/bench). It
 asserts nothing: speed is measured, not tested.
 
-usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-t 2] [-r 5]
+With -d D both tests run after D tokens already in the context (llama-bench's -d): lmc bench -d D;
+llama.cpp fills the context once (untimed, batches of 512), and each rep first drops the cache rows
+past D (kv_cache_seq_rm) so it starts from the same D tokens.
+
+usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-d 0] [-t 2] [-r 5]
                                [--tests pp,tg] [--bw-gbs 65] [--lmc build/lmc] [--json OUT]
                                [--no-membw] [--no-llamacpp]
 """
@@ -89,10 +93,10 @@ def mean_sd(xs):
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def run_lmc(lmc, path, p, n, threads, reps):
+def run_lmc(lmc, path, p, n, threads, reps, depth):
     """{(kind, threads): [t/s per rep]} from one lmc bench process (all reps in a block)."""
     cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", ",".join(map(str, threads)),
-           "-r", str(reps), "--json"]
+           "-r", str(reps), "-d", str(depth), "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = {}
     for r in json.loads(out):
@@ -101,10 +105,12 @@ def run_lmc(lmc, path, p, n, threads, reps):
     return res
 
 
-def lmc_one(lmc, path, kind, cnt, t):
-    """t/s of one timed lmc run (after lmc bench's own warm-up run) of test kind with cnt tokens."""
+def lmc_one(lmc, path, kind, cnt, t, depth):
+    """t/s of one timed lmc run (after lmc bench's own warm-up run) of test kind with cnt tokens,
+    after depth tokens already in the context."""
     p, n = (cnt, 0) if kind == "pp" else (0, cnt)
-    cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", "1", "--json"]
+    cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", "1", "-d", str(depth),
+           "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)[0]["avg_ts"]
 
@@ -131,25 +137,39 @@ def timed_others(fn):
     return res, max(0.0, (b1 - b0) - (o1 - o0)) / (wall * (os.cpu_count() or 1))
 
 
-def run_interleaved(lmc, path, p, n, threads, reps, tests):
+def run_interleaved(lmc, path, p, n, threads, reps, tests, depth):
     """{(kind, threads): ([lmc t/s], [llama.cpp t/s], [others' CPU share per pair])}, paired rep by rep."""
     import llama_cpp
     rng = random.Random(1234)
     res = {}
     for t in threads:
-        llm = llama_cpp.Llama(model_path=path, n_ctx=max(p, n) + 16, n_batch=max(p, 1), n_ubatch=max(p, 1),
+        # with a depth the context is filled once in batches of 512; each test's p tokens are still
+        # one batch (n_ubatch >= p)
+        nb = max(p, 512 if depth else 1)
+        llm = llama_cpp.Llama(model_path=path, n_ctx=depth + max(p, n) + 16, n_batch=nb, n_ubatch=nb,
                               n_threads=t, n_threads_batch=t, verbose=False)
         nv = llm.n_vocab()
         toks = [rng.randrange(nv) for _ in range(max(p, n))]
+        if depth:
+            llm.reset()
+            llm.eval([rng.randrange(nv) for _ in range(depth)])  # untimed, as lmc bench -d
+
+        def back_to_depth():
+            """the cache holds the depth tokens only (their rows kept, the test's dropped)"""
+            if depth:
+                llm._ctx.kv_cache_seq_rm(-1, depth, -1)
+                llm.n_tokens = depth
+            else:
+                llm.reset()
 
         def pp():
-            llm.reset()
+            back_to_depth()
             t0 = time.perf_counter()
             llm.eval(toks[:p])
             return p / (time.perf_counter() - t0)
 
         def tg():
-            llm.reset()
+            back_to_depth()
             t0 = time.perf_counter()
             for i in range(n):
                 llm.eval([toks[i]])
@@ -166,7 +186,7 @@ def run_interleaved(lmc, path, p, n, threads, reps, tests):
                 shares = []
                 for who in order:
                     if who == "lmc":
-                        ts, sh = timed_others(lambda: lmc_one(lmc, path, kind, cnt, t))
+                        ts, sh = timed_others(lambda: lmc_one(lmc, path, kind, cnt, t, depth))
                         a.append(ts)
                     else:
                         ts, sh = timed_others(fn)
@@ -235,6 +255,8 @@ def main():
     ap.add_argument("-p", type=int, default=64)
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("-t", default="2", help="thread counts, comma-separated (e.g. 1,2)")
+    ap.add_argument("-d", type=int, default=0,
+                    help="depth: both tests run after this many tokens already in the context (llama-bench -d)")
     ap.add_argument("-r", type=int, default=5, help="reps (interleaved pairs) per type, thread count and test")
     ap.add_argument("--tests", default="pp,tg", help="which tests: pp, tg or both")
     ap.add_argument("--bw-gbs", type=float, default=65.0, help="memory read bandwidth for the decode ceiling")
@@ -259,12 +281,12 @@ def main():
                "ratio": {}, "samples": {}}
         if a.no_llamacpp:
             log(f"{t}: lmc ...")
-            for (k, th), xs in run_lmc(a.lmc, path, p, n, threads, a.r).items():
+            for (k, th), xs in run_lmc(a.lmc, path, p, n, threads, a.r, a.d).items():
                 row["lmc"][f"{k}{th}"] = mean_sd(xs)
                 row["samples"][f"{k}{th}"] = {"lmc": xs}
         else:
             log(f"{t}: lmc and llama.cpp, interleaved ...")
-            for (k, th), (xs, ys, os_) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests).items():
+            for (k, th), (xs, ys, os_) in run_interleaved(a.lmc, path, p, n, threads, a.r, tests, a.d).items():
                 key = f"{k}{th}"
                 clean = [i for i in range(len(xs)) if os_[i] <= CONTENDED]
                 all_contended = not clean
@@ -285,12 +307,13 @@ def main():
         best, src = membw.get(th, 0.0), "membw"
         for r in rows:
             lc = r["llamacpp"].get(f"tg{th}")
-            if lc and r["decode_bytes"] * lc[0] * 1e-9 > best:
+            if lc and not a.d and r["decode_bytes"] * lc[0] * 1e-9 > best:
                 best, src = r["decode_bytes"] * lc[0] * 1e-9, f"llama.cpp {r['type']} decode"
         if best > 0:
             yard[th], yard_src[th] = best, src
 
-    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
+    at = f" after {a.d} tokens in the context (decode shares count weight bytes only)" if a.d else ""
+    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}{at}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
           f"t/s as mean ± sd; load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
     print(f"host: {host_description()}\n")
     if membw:
@@ -336,10 +359,10 @@ def main():
                     ys = f"{gl:.1f} / " + (f"{gc:.1f}" if gc else "-")
                     if th in yard:
                         ys += f": {100 * gl / yard[th]:.0f}% / " + (f"{100 * gc / yard[th]:.0f}%" if gc else "-")
-                print(f"| {r['type']} | {th} | {kind}{cnt} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {pr} | {bw} | {mbw} | {ys} |")
+                print(f"| {r['type']} | {th} | {kind}{cnt}{f' @ d{a.d}' if a.d else ''} | {m:.1f} ± {s:.1f} | {lcs} | {ratio} | {pr} | {bw} | {mbw} | {ys} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"p": a.p, "n": a.n, "reps": a.r, "threads": threads, "interleaved": not a.no_llamacpp,
+            json.dump({"p": a.p, "n": a.n, "depth": a.d, "reps": a.r, "threads": threads, "interleaved": not a.no_llamacpp,
                        "host": host_description(), "yardstick_gbs": yard, "yardstick_source": yard_src,
                        "membw_gbs": membw, "load_before": load_before, "load_after": load_after, "rows": rows},
                       f, indent=1)
