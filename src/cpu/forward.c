@@ -330,7 +330,7 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
     const kern_att_wsum_fn wsum = kt->att_wsum[a->v_type];
     const int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, nh = h1 - h0;
     const size_t q_dim = (size_t)a->n_head * hd;
-    const size_t kes = a->k_type == KV_F16 ? 2 : 4, ves = a->v_type == KV_F16 ? 2 : 4;
+    const size_t kes = cpu_kv_size(a->k_type), ves = cpu_kv_size(a->v_type);
     const int32_t lo = att_first(a, r0), hi = a->pos[r1 - 1], span = hi - lo + 1;
     const size_t base = (size_t)a->seq[r0] * a->seq_stride + (size_t)lo * kv_dim + (size_t)g * hd;
     const char *kb = (const char *)a->k + base * kes, *vb = (const char *)a->v + base * ves;
