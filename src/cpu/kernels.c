@@ -141,7 +141,6 @@ void kern_axpy_f32_portable(float *y, float a, const float *x, int64_t n) {
 }
 
 /* One cache row of hd halves as f32 (hd <= KERN_ATT_MAX_HD). */
-#define KERN_ATT_MAX_HD 1024 /* arch.c caps head_dim at 1024 */
 static void att_half_row(const void *src, float *dst, int64_t hd) {
     const uint16_t *h = src;
     for (int64_t d = 0; d < hd; d++)

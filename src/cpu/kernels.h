@@ -59,6 +59,8 @@ typedef void (*kern_axpy_fn)(float *y, float a, const float *x, int64_t n);
  *   att_dot:  out[t] = dot_f32(q, k_t, hd) * scale for t < n (k_t converted to f32 first)
  *   att_wsum: axpy_f32(out, w[t], v_t, hd) for t = 0, 1, ..., n-1 in that order */
 typedef enum { KV_F32 = 0, KV_F16 = 1, KV_TYPE_COUNT } kern_kvtype;
+/* The largest hd (arch.c caps head_dim at 1024): the f32 copy of one half row fits this. */
+#define KERN_ATT_MAX_HD 1024
 typedef void (*kern_att_dot_fn)(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
                                 float scale, float *out);
 typedef void (*kern_att_wsum_fn)(float *out, const float *w, const void *v, size_t stride,

@@ -687,7 +687,7 @@ KINLINE __m128 hsum256_x4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
         }                                                                                          \
         for (; t < n; t++) {                                                                       \
             const T *kt = kb + (size_t)t * stride;                                                 \
-            float row[1024]; /* arch.c caps head_dim at 1024 */                                    \
+            float row[KERN_ATT_MAX_HD];                                                            \
             if (ES == 2)                                                                           \
                 for (int64_t i = 0; i < hd; i++)                                                   \
                     row[i] = f16_scalar((const uint8_t *)(kt + i));                                \
