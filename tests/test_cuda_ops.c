@@ -285,21 +285,25 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < cols * n_tok; i++)
         x[i] = rnd_f();
     lmc_dequantize(type, w, deq, rows * cols);
+    /* ref over the f32 operands; refh over the GEMM's own, weights and activations rounded to f16
+     * (round to nearest even) */
+    float *deqh = malloc(sizeof(float) * rows * cols), *xh = malloc(sizeof(float) * cols * n_tok);
+    for (int64_t i = 0; i < rows * cols; i++)
+        deqh[i] = f16_round(deq[i]);
+    for (int64_t i = 0; i < cols * n_tok; i++)
+        xh[i] = f16_round(x[i]);
     for (int t = 0; t < n_tok; t++)
         for (int64_t r = 0; r < rows; r++) {
-            double s = 0;
-            for (int64_t i = 0; i < cols; i++)
+            double s = 0, sh = 0;
+            for (int64_t i = 0; i < cols; i++) {
                 s += (double)deq[r * cols + i] * x[t * cols + i];
+                sh += (double)deqh[r * cols + i] * xh[t * cols + i];
+            }
             ref[t * rows + r] = s;
+            refh[t * rows + r] = sh;
         }
-    /* the GEMM's own operands: weights and activations rounded to f16 (round to nearest even) */
-    for (int t = 0; t < n_tok; t++)
-        for (int64_t r = 0; r < rows; r++) {
-            double s = 0;
-            for (int64_t i = 0; i < cols; i++)
-                s += (double)f16_round(deq[r * cols + i]) * f16_round(x[t * cols + i]);
-            refh[t * rows + r] = s;
-        }
+    free(deqh);
+    free(xh);
 
     /* dequantize */
     lmc_status st = lmc_cuda_op_dequant(type, w, rows, cols, gdeq);
