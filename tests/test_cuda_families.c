@@ -2,11 +2,12 @@
  * llama-cpp-python goldens of tests/data/families (scripts/make_family_goldens.py): logits after
  * the prompt within the issue's bounds (NMSE <= 1e-4 F32/F16, 5e-3 quantized), the same argmax, and
  * greedy ids equal until the reference's top-1/top-2 margin falls below 0.05, through the decode
- * path (f32 and 8-bit activations, CUDA graph) and the prompt GEMM path. The quantized models are
- * committed; F32/F16 ones are read from $LMC_FAMILY_MODELS when set (the script's write_model
- * makes them). Then CPU and CUDA contexts give the same greedy ids, a context shift included
- * (phi4mini-partial-rope: partial rotary, only the first rope.dimension_count dims turn).
- * Skips without the CUDA build or a GPU. */
+ * path (f32 and 8-bit activations, CUDA graph; the q/k norms and post-norms finished by the
+ * mat-vecs before them and, LMC_CUDA_TAIL=0, as kernels of their own) and the prompt GEMM path. The
+ * quantized models are committed; F32/F16 ones are read from $LMC_FAMILY_MODELS when set (the
+ * script's write_model makes them). Then CPU and CUDA contexts give the same greedy ids, a context
+ * shift included (phi4mini-partial-rope: partial rotary, only the first rope.dimension_count dims
+ * turn). Skips without the CUDA build or a GPU. */
 #include "testutil.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -55,9 +56,10 @@ static const char *model_path(const char *file, const char *type) {
 }
 
 /* One golden through one mode: 0 decode (f32 activations), 1 prompt GEMMs, 2 decode on 8-bit
- * activations. */
+ * activations, 3 decode with LMC_CUDA_TAIL=0 (the q/k norms and post-norms as kernels of their
+ * own, not finished by the mat-vecs before them as in modes 0 and 2). */
 static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt, int mode) {
-    const char *mname[] = {"decode", "gemm", "decode-q8"};
+    const char *mname[] = {"decode", "gemm", "decode-q8", "decode-sep"};
     const int nv = lmc_model_n_vocab(m);
     int32_t prompt[64], want[64], got[64];
     double margins[64];
@@ -77,7 +79,9 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
     p.gemm_min = mode == 1 ? 2 : 1000;
     p.act_q8 = mode == 2 ? 1 : -1; /* 0 would be the default (8-bit where the type allows) */
     lmc_cuda_ctx *c = NULL;
+    if (mode == 3) setenv("LMC_CUDA_TAIL", "0", 1); /* read by the context's init */
     lmc_status st = lmc_cuda_init(m, &p, &c);
+    if (mode == 3) unsetenv("LMC_CUDA_TAIL");
     CHECK(st == LMC_OK, "%s: cuda init: %s", file, lmc_last_error());
     if (st == LMC_OK) st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
     CHECK(st == LMC_OK, "%s: forward: %s", file, lmc_last_error());
@@ -151,7 +155,7 @@ static void test_goldens(void) {
         CHECK(st == LMC_OK, "%s: %s", file, lmc_last_error());
         if (st != LMC_OK) continue;
         const bool flt = !strcmp(type, "F32") || !strcmp(type, "F16");
-        for (int mode = 0; mode < 3; mode++)
+        for (int mode = 0; mode < 4; mode++)
             run_golden(m, g, file, flt, mode);
         lmc_model_free(m);
     }

@@ -205,15 +205,13 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, const int32_t *kvrow
     }
     for (int i = threadIdx.x; i < (n_head + n_head_kv) * half; i += blockDim.x) {
         const int h = i / half, p = i % half;
-        float2 cs = rope_cs(pos, freq[p]);
-        cs.x *= attn_factor;
-        cs.y *= attn_factor;
         int ia, ib;
         pair_of(neox, p, half, &ia, &ib);
         float *x = row + h * hd;
-        const float a = x[ia], b = x[ib];
-        x[ia] = a * cs.x - b * cs.y;
-        x[ib] = a * cs.y + b * cs.x;
+        float a = x[ia], b = x[ib];
+        rope_pair(a, b, pos, freq[p], attn_factor);
+        x[ia] = a;
+        x[ib] = b;
     }
     __syncthreads();
     float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
@@ -309,21 +307,6 @@ cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok,
     return cudaGetLastError();
 }
 
-// The sum of a double over the block, for every thread (blockDim.x a multiple of 32).
-__device__ __forceinline__ double block_sum_d(double v, double *sh) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    v = 0;
-    for (int k = 0; k < nw; k++)
-        v += sh[k];
-    return v;
-}
-
 // k_post_norm_add and then k_rmsnorm of the new h in one kernel, with the same arithmetic (the
 // post-norm's sum of squares in double, the RMSNorm's in float): one block per row, rows up to
 // PNN_KEEP * blockDim values held in registers between the passes; both norms' weights are fetched
@@ -361,7 +344,7 @@ __global__ void __launch_bounds__(PNN_THREADS)
             hv[k] = i < n ? hr[i] : 0.f;
             ssd += (double)yv[k] * yv[k];
         }
-        ssd = block_sum_d(ssd, shd);
+        ssd = block_sum(ssd, shd);
         const float sp = (float)(1.0 / sqrt(ssd / n + eps));
         float ss = 0.f;
 #pragma unroll
@@ -386,24 +369,8 @@ __global__ void __launch_bounds__(PNN_THREADS)
         return;
     }
     pdl_wait();
-    double ssd = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-        ssd += (double)yr[i] * yr[i];
-    ssd = block_sum_d(ssd, shd);
-    const float sp = (float)(1.0 / sqrt(ssd / n + eps));
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) { // each thread rereads only its own h
-        const float v = hr[i] + yr[i] * sp * wp[i];
-        hr[i] = v;
-        ss += v * v;
-    }
-    ss = block_sum(ss, sh);
-    const float sc = rsqrtf(ss / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = hr[i] * sc * wn[i];
-        out32[o + i] = v;
-        if (oq) quant_q8_warp(v, lane, (o + i) >> 5, oq, ods);
-    }
+    post_norm_add_norm_row(yr, wp, wn, n, eps, hr, out32 + o, oq ? oq + o : NULL,
+                           oq ? ods + (o >> 5) : NULL);
 }
 
 cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,

@@ -1,15 +1,15 @@
-// cuda_device.cuh — device helpers several kernel families share: a block-wide sum, the 8-bit
-// quantizing of a warp's 32 values, GELU-tanh, the soft-cap, and the cosine and sine of a RoPE
-// angle. Header-only and forceinline (the kernels are built without relocatable device code); no
-// kernels here.
+// cuda_device.cuh — device helpers several kernel families share: block-wide sums, the 8-bit
+// quantizing of a warp's 32 values, gemma's post-norm row, GELU-tanh, the soft-cap, and the cosine
+// and sine of a RoPE angle. Header-only and forceinline (the kernels are built without relocatable
+// device code); no kernels here.
 #ifndef LMC_CUDA_DEVICE_CUH
 #define LMC_CUDA_DEVICE_CUH
 
 #include "cuda_internal.h"
 
-// The sum of v over the block, for every thread (blockDim.x a multiple of 32; sh: 32 floats of
-// shared memory).
-__device__ __forceinline__ float block_sum(float v, float *sh) {
+// The sum of v (float or double) over the block, for every thread (blockDim.x a multiple of 32; sh:
+// 32 values of shared memory).
+template <typename T> __device__ __forceinline__ T block_sum(T v, T *sh) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -17,7 +17,7 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
     __syncthreads();
     if (lane == 0) sh[warp] = v;
     __syncthreads();
-    v = lane < nw ? sh[lane] : 0.f;
+    v = lane < nw ? sh[lane] : (T)0;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -44,6 +44,38 @@ __device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
     }
 }
 
+// One row of gemma's post-norm and the RMSNorm after it, by the whole block (blockDim.x a multiple
+// of 32): hr += RMSNorm(yr) * wp (the sum of squares in double), then out32 = RMSNorm(hr) * wn (in
+// float) and its 8-bit blocks into oq/ods when oq is set (n % 32 == 0). yr is read from L2
+// (__ldcg): other blocks of the kernel that calls this may have written it.
+__device__ __forceinline__ void post_norm_add_norm_row(const float *yr, const float *wp,
+                                                       const float *wn, int n, float eps, float *hr,
+                                                       float *out32, int8_t *oq, float2 *ods) {
+    __shared__ double shd[32];
+    __shared__ float sh[32];
+    double ssd = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = __ldcg(yr + i);
+        ssd += (double)v * v;
+    }
+    ssd = block_sum(ssd, shd);
+    const float sp = (float)(1.0 / sqrt(ssd / n + eps));
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) { // each thread rereads only its own h
+        const float v = hr[i] + __ldcg(yr + i) * sp * wp[i];
+        hr[i] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, sh);
+    const float sc = rsqrtf(ss / n + eps);
+    const int lane = threadIdx.x & 31;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = hr[i] * sc * wn[i];
+        out32[i] = v;
+        if (oq) quant_q8_warp(v, lane, i >> 5, oq, ods);
+    }
+}
+
 // gelu_tanh(a), as cpu_geglu_tanh computes it (the gated GELU of gemma's FFN).
 __device__ __forceinline__ float gelu_tanh(float a) {
     const float k = 0.79788456080286535588f; // sqrt(2/pi)
@@ -63,6 +95,19 @@ __device__ __forceinline__ float2 rope_cs(int pos, double freq) {
     float sn, c;
     __sincosf((float)red, &sn, &c);
     return make_float2(c, sn);
+}
+
+// One RoPE pair (a, b) turned by pos * freq, cos and sin scaled by attn_factor (0 meaning 1).
+__device__ __forceinline__ void rope_pair(float &a, float &b, int pos, double freq,
+                                          float attn_factor) {
+    float2 cs = rope_cs(pos, freq);
+    if (attn_factor != 0.f) {
+        cs.x *= attn_factor;
+        cs.y *= attn_factor;
+    }
+    const float ra = a * cs.x - b * cs.y, rb = a * cs.y + b * cs.x;
+    a = ra;
+    b = rb;
 }
 
 #endif

@@ -36,7 +36,10 @@ enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4
  * EPI_QKV: rows are q | k | v of one token; the bias (when set) is added to every row, then pairs
  * of q and k rows (2i, 2i+1) rotate at *pos (freq[i]: base^(-2i/n_rot) or a layer's own table,
  * double; cos and sin times attn_factor, 0 meaning 1), k and v go straight into the caches, q into
- * y. NEOX models get there through rows stored interleaved (cuda_rope_row).
+ * y. NEOX models get there through rows stored interleaved (cuda_rope_row). With q_norm and k_norm
+ * set (qwen3, gemma3) each q and k head is RMSNormed (weights in the stored order, qk_eps) after
+ * the bias and before RoPE: the block that completes a head's rows (head_cnt, n_head + n_head_kv
+ * counters that are zero between launches; head_dim a multiple of the rows per block) does it.
  * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps)
  * * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
  * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
@@ -50,12 +53,25 @@ struct cuda_epi {
     const float *bias; /* EPI_QKV: bq | bk | bv in the stored row order, or NULL */
     float attn_factor; /* EPI_QKV: LongRoPE's cos/sin scale (0: 1) */
     float *k_cache, *v_cache;
+    const float *q_norm, *k_norm; /* EPI_QKV: per-head RMSNorm weights (head_dim), or NULL */
+    float qk_eps;
+    int *head_cnt;
     const double *ss; /* consumer side */
     int ss_n;
     float eps;
     const float *nw; /* producer side */
     float *out32;
     double *ss_out;
+    /* EPI_STORE with post_w set (gemma's decode step): the block that finishes last (done_cnt,
+     * zero between launches) then runs post_norm_add_norm_row over the whole y: post_h +=
+     * RMSNorm(y) * post_w, post_out = RMSNorm(post_h) * post_nw, 8-bit blocks into post_oq/ods when
+     * set, post_eps both norms' epsilon. */
+    const float *post_w, *post_nw;
+    float *post_h, *post_out;
+    int8_t *post_oq;
+    float2 *post_ods;
+    float post_eps;
+    unsigned *done_cnt;
     int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
     float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
 };

@@ -49,16 +49,7 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float
         va += e.bias[a];
         vb += e.bias[a + 1];
     }
-    if (a < q_dim + kv_dim && 2 * i < e.n_rot) {
-        float2 cs = rope_cs(pos, e.freq[i]);
-        if (e.attn_factor != 0.f) {
-            cs.x *= e.attn_factor;
-            cs.y *= e.attn_factor;
-        }
-        const float ra = va * cs.x - vb * cs.y, rb = va * cs.y + vb * cs.x;
-        va = ra;
-        vb = rb;
-    }
+    if (a < q_dim + kv_dim && 2 * i < e.n_rot) rope_pair(va, vb, pos, e.freq[i], e.attn_factor);
     float *dst = a < q_dim
                      ? q + a
                      : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
@@ -116,11 +107,112 @@ __device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_
     atomicAdd(e.ss_out, (double)ss);
 }
 
+// EPI_QKV with q/k norms, the block that completed q or k head h (all its threads): the head's
+// RMSNorm (the sum of squares in float, as k_qkv_post), RoPE of its first n_rot dims (adjacent
+// pairs), then q back into y, k into the cache; the head's counter back to zero. The other blocks'
+// rows are read from L2 (__ldcg), where their fences put them.
+__device__ __forceinline__ void qk_head_finish(const cuda_epi &e, int h, float *y, int pos) {
+    __shared__ float red[MV_WARPS];
+    const int hd = e.hd, nt = blockDim.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const float *src = y + (int64_t)h * hd;
+    float ss = 0.f;
+    for (int d = threadIdx.x; d < hd; d += nt) {
+        const float v = __ldcg(src + d);
+        ss += v * v;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) red[warp] = ss;
+    __syncthreads();
+    ss = 0.f;
+    for (int k = 0; k < nt >> 5; k++)
+        ss += red[k];
+    const float scale = (float)(1.0 / sqrt((double)ss / hd + e.qk_eps));
+    const bool is_q = h < e.n_head;
+    const float *w = is_q ? e.q_norm : e.k_norm;
+    float *dst = is_q ? y + (int64_t)h * hd
+                      : e.k_cache + (int64_t)pos * e.n_head_kv * hd + (int64_t)(h - e.n_head) * hd;
+    for (int p = threadIdx.x; 2 * p < hd; p += nt) {
+        float a = __ldcg(src + 2 * p) * scale * w[2 * p];
+        float b = __ldcg(src + 2 * p + 1) * scale * w[2 * p + 1];
+        if (2 * p < e.n_rot) rope_pair(a, b, pos, e.freq[p], e.attn_factor);
+        dst[2 * p] = a;
+        dst[2 * p + 1] = b;
+    }
+    if (threadIdx.x == 0) e.head_cnt[h] = 0;
+}
+
+// EPI_QKV with q/k norms: a head's RMSNorm needs all of its rows, which hd / R blocks compute.
+// Each block stores its rows (bias added; v rows straight into the cache), fences them and counts
+// itself done for its head; the block that completes a head finishes it (qk_head_finish).
+template <int R>
+__device__ __forceinline__ void mv_finish_qk_norm(float (&acc)[R], int64_t r0, int64_t rows,
+                                                  float *y, const cuda_epi &e) {
+    __shared__ int done_head; // the head this block completes, or -1
+    const int pos = *e.pos;
+    const int64_t qk_rows = (int64_t)(e.n_head + e.n_head_kv) * e.hd, kv_dim = e.n_head_kv * e.hd;
+    if (block_sum_rows<R>(acc)) {
+        const float sc = e.ss ? rsqrtf((float)(*e.ss / e.ss_n) + e.eps) : 1.f;
+        done_head = -1;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int64_t a = r0 + r;
+            if (a >= rows) continue;
+            const float v = acc[r] * sc + (e.bias ? e.bias[a] : 0.f);
+            if (a < qk_rows)
+                y[a] = v;
+            else
+                e.v_cache[(int64_t)pos * kv_dim + a - qk_rows] = v;
+        }
+        if (r0 < qk_rows) {
+            __threadfence();
+            const int h = (int)(r0 / e.hd);
+            if (atomicAdd(e.head_cnt + h, 1) == e.hd / R - 1) done_head = h;
+        }
+    }
+    __syncthreads();
+    if (done_head < 0) return;
+    __threadfence();
+    qk_head_finish(e, done_head, y, pos);
+}
+
+// EPI_STORE with a post-norm (cuda_epi.post_w): each block stores its rows, fences them and counts
+// itself done; the last block of the grid runs the post-norm and the RMSNorm after it over the
+// whole output (what k_post_norm_add_norm does as a kernel of its own).
+template <int R>
+__device__ __forceinline__ void mv_finish_post_norm(float (&acc)[R], int64_t r0, int64_t rows,
+                                                    float *y, const cuda_epi &e) {
+    __shared__ bool last;
+    if (block_sum_rows<R>(acc)) {
+        const float sc = e.ss ? rsqrtf((float)(*e.ss / e.ss_n) + e.eps) : 1.f;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r0 + r < rows) y[r0 + r] = acc[r] * sc;
+        __threadfence();
+        last = atomicAdd(e.done_cnt, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    post_norm_add_norm_row(y, e.post_w, e.post_nw, (int)rows, e.post_eps, e.post_h, e.post_out,
+                           e.post_oq, e.post_ods);
+    if (threadIdx.x == 0) *e.done_cnt = 0;
+}
+
 // The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
 // RMSNorm's scale applies (e.ss), then the epilogue.
 template <int R, int EPI>
 __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t rows, float *y,
                                           const cuda_epi &e) {
+    if (EPI == EPI_QKV && e.q_norm) {
+        mv_finish_qk_norm<R>(acc, r0, rows, y, e);
+        return;
+    }
+    if (EPI == EPI_STORE && e.post_w) {
+        mv_finish_post_norm<R>(acc, r0, rows, y, e);
+        return;
+    }
     if (!block_sum_rows<R>(acc)) return;
     if (e.ss) {
         const float sc = rsqrtf((float)(*e.ss / e.ss_n) + e.eps);

@@ -30,6 +30,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     t.fold = on_unless_0("LMC_CUDA_FOLD");
     t.att_gemm = on_unless_0("LMC_CUDA_ATT_GEMM");
     t.att_split = on_unless_0("LMC_CUDA_ATT_SPLIT");
+    t.tail = on_unless_0("LMC_CUDA_TAIL");
     const char *skip = getenv("LMC_CUDA_SKIP");
     t.skip = skip ? atoi(skip) : 0;
     const char *bmv = getenv("LMC_CUDA_BATCH_MV");

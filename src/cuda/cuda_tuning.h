@@ -19,11 +19,17 @@
  *                                                           of its own, not folded into mat-vecs
  *  LMC_CUDA_ATT_GEMM   0           on              context  0: prompt attention through the decode
  *                                                           attention kernel, not cuBLAS
- *  LMC_CUDA_ATT_SPLIT  1           off             context  1: several-sequence attention split in
- *                                                           blocks of 128 keys, merged after (not
- *                                                           yet run on a GPU; off: one block per
- *                                                           head and token over all its keys)
- *  LMC_CUDA_BATCH_MV   0..16       2               context  several sequences: steps of at most
+ *  LMC_CUDA_ATT_SPLIT  0           on              context  0: several-sequence attention in one
+ *                                                           block per head and token over all its
+ *                                                           keys, not split in blocks of 128 keys
+ *                                                           merged after
+ *  LMC_CUDA_TAIL       0           on              context  0: the decode step's q/k RMSNorms
+ *                                                           (qwen3, gemma3; with RoPE and the KV
+ *                                                           store) and gemma's post-norms (with the
+ *                                                           RMSNorm after them) kernels of their
+ *                                                           own, not finished by the mat-vec before
+ *                                                           them (its last blocks)
+ *  LMC_CUDA_BATCH_MV   0..16       1               context  several sequences: steps of at most
  *                                                           this many tokens through batched
  *                                                           mat-vecs, longer ones through the
  *                                                           tensor-core products / GEMMs (7B
@@ -45,10 +51,10 @@
  *  LMC_CUDA_SKIP       bit mask    0               context  leaves parts of the decode step out,
  *                                                           for timing only (logits wrong): SK_*
  *  LMC_CUDA_PDL        0           on              kernel   0: no programmatic dependent launch
- *  LMC_CUDA_MMA_LA     1           off             kernel   1: the tensor-core product's load-ahead
- *                                                           kernel (units loaded an iteration
- *                                                           ahead, activations double-buffered
- *                                                           with cp.async; not yet run on a GPU)
+ *  LMC_CUDA_MMA_LA     0           on              kernel   0: the tensor-core product's first
+ *                                                           kernel, not the load-ahead one (units
+ *                                                           loaded an iteration ahead, activations
+ *                                                           double-buffered with cp.async)
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
@@ -82,6 +88,7 @@ typedef struct cuda_tuning {
     int fold;      /* LMC_CUDA_FOLD */
     int att_gemm;  /* LMC_CUDA_ATT_GEMM */
     int att_split; /* LMC_CUDA_ATT_SPLIT: 1 the split (flash-decoding) several-sequence attention */
+    int tail;      /* LMC_CUDA_TAIL: 1 q/k norms and post-norms finished by the mat-vec before */
     int skip;      /* LMC_CUDA_SKIP mask, 0: nothing left out */
     int batch_mv;  /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     int batch_q8;  /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
