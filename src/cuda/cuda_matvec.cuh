@@ -113,21 +113,14 @@ __device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_
 // rows are read from L2 (__ldcg), where their fences put them.
 __device__ __forceinline__ void qk_head_finish(const cuda_epi &e, int h, float *y, int pos) {
     __shared__ float red[MV_WARPS];
-    const int hd = e.hd, nt = blockDim.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int hd = e.hd, nt = blockDim.x;
     const float *src = y + (int64_t)h * hd;
     float ss = 0.f;
     for (int d = threadIdx.x; d < hd; d += nt) {
         const float v = __ldcg(src + d);
         ss += v * v;
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) red[warp] = ss;
-    __syncthreads();
-    ss = 0.f;
-    for (int k = 0; k < nt >> 5; k++)
-        ss += red[k];
+    ss = block_sum(ss, red);
     const float scale = (float)(1.0 / sqrt((double)ss / hd + e.qk_eps));
     const bool is_q = h < e.n_head;
     const float *w = is_q ? e.q_norm : e.k_norm;
