@@ -2,8 +2,8 @@
  * llama-cpp-python goldens of tests/data/families (scripts/make_family_goldens.py): logits after
  * the prompt within the issue's bounds (NMSE <= 1e-4 F32/F16, 5e-3 quantized), the same argmax, and
  * greedy ids equal until the reference's top-1/top-2 margin falls below 0.05, through the decode
- * path (f32 and 8-bit activations, CUDA graph; the q/k norms and post-norms finished by the
- * mat-vecs before them and, LMC_CUDA_TAIL=0, as kernels of their own) and the prompt GEMM path. The
+ * path (f32 and 8-bit activations, CUDA graph; qwen3/gemma3's q/k norms finished by the q/k/v
+ * mat-vec and, LMC_CUDA_TAIL=0, as a kernel of their own) and the prompt GEMM path. The
  * quantized models are committed; F32/F16 ones are read from $LMC_FAMILY_MODELS when set (the
  * script's write_model makes them). Then CPU and CUDA contexts give the same greedy ids, a context
  * shift included (phi4mini-partial-rope: partial rotary, only the first rope.dimension_count dims
@@ -56,8 +56,8 @@ static const char *model_path(const char *file, const char *type) {
 }
 
 /* One golden through one mode: 0 decode (f32 activations), 1 prompt GEMMs, 2 decode on 8-bit
- * activations, 3 decode with LMC_CUDA_TAIL=0 (the q/k norms and post-norms as kernels of their
- * own, not finished by the mat-vecs before them as in modes 0 and 2). */
+ * activations, 3 decode with LMC_CUDA_TAIL=0 (the q/k norms as a kernel of their own, not
+ * finished by the q/k/v mat-vec as in modes 0 and 2). */
 static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt, int mode) {
     const char *mname[] = {"decode", "gemm", "decode-q8", "decode-sep"};
     const int nv = lmc_model_n_vocab(m);

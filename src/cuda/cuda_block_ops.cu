@@ -369,8 +369,24 @@ __global__ void __launch_bounds__(PNN_THREADS)
         return;
     }
     pdl_wait();
-    post_norm_add_norm_row(yr, wp, wn, n, eps, hr, out32 + o, oq ? oq + o : NULL,
-                           oq ? ods + (o >> 5) : NULL);
+    double ssd = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        ssd += (double)yr[i] * yr[i];
+    ssd = block_sum(ssd, shd);
+    const float sp = (float)(1.0 / sqrt(ssd / n + eps));
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) { // each thread rereads only its own h
+        const float v = hr[i] + yr[i] * sp * wp[i];
+        hr[i] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, sh);
+    const float sc = rsqrtf(ss / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = hr[i] * sc * wn[i];
+        out32[o + i] = v;
+        if (oq) quant_q8_warp(v, lane, (o + i) >> 5, oq, ods);
+    }
 }
 
 cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,

@@ -76,8 +76,8 @@ struct lmc_cuda_ctx {
     float *ff;       // (n_ff) decode path
     float *part;     // (n_batch, n_head, max_split, head_dim + 2)
     int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
-    int *epi_cnt;    // (n_head + n_head_kv + 1) counters of the finishing epilogues (cuda_epi:
-                     // head_cnt, then done_cnt), kept zero
+    int *epi_cnt;    // (n_head + n_head_kv) per-head counters of the q/k-norm epilogue
+                     // (cuda_epi.head_cnt), kept zero
     __half *w16;     // (largest matrix) dequantized weights for the GEMMs
     float *logits;   // (n_vocab)
     int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)

@@ -1,5 +1,5 @@
 // cuda_device.cuh — device helpers several kernel families share: block-wide sums, the 8-bit
-// quantizing of a warp's 32 values, gemma's post-norm row, GELU-tanh, the soft-cap, and the cosine
+// quantizing of a warp's 32 values, GELU-tanh, the soft-cap, and the cosine
 // and sine of a RoPE angle. Header-only and forceinline (the kernels are built without relocatable
 // device code); no kernels here.
 #ifndef LMC_CUDA_DEVICE_CUH
@@ -41,38 +41,6 @@ __device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
     if (lane == 0) {
         const float d = __fdiv_rn(amax, 127.f); // IEEE division even under --use_fast_math
         ods[blk] = make_float2(d, d * (float)sq);
-    }
-}
-
-// One row of gemma's post-norm and the RMSNorm after it, by the whole block (blockDim.x a multiple
-// of 32): hr += RMSNorm(yr) * wp (the sum of squares in double), then out32 = RMSNorm(hr) * wn (in
-// float) and its 8-bit blocks into oq/ods when oq is set (n % 32 == 0). yr is read from L2
-// (__ldcg): other blocks of the kernel that calls this may have written it.
-__device__ __forceinline__ void post_norm_add_norm_row(const float *yr, const float *wp,
-                                                       const float *wn, int n, float eps, float *hr,
-                                                       float *out32, int8_t *oq, float2 *ods) {
-    __shared__ double shd[32];
-    __shared__ float sh[32];
-    double ssd = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = __ldcg(yr + i);
-        ssd += (double)v * v;
-    }
-    ssd = block_sum(ssd, shd);
-    const float sp = (float)(1.0 / sqrt(ssd / n + eps));
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) { // each thread rereads only its own h
-        const float v = hr[i] + __ldcg(yr + i) * sp * wp[i];
-        hr[i] = v;
-        ss += v * v;
-    }
-    ss = block_sum(ss, sh);
-    const float sc = rsqrtf(ss / n + eps);
-    const int lane = threadIdx.x & 31;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = hr[i] * sc * wn[i];
-        out32[i] = v;
-        if (oq) quant_q8_warp(v, lane, i >> 5, oq, ods);
     }
 }
 

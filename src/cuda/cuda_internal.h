@@ -62,16 +62,6 @@ struct cuda_epi {
     const float *nw; /* producer side */
     float *out32;
     double *ss_out;
-    /* EPI_STORE with post_w set (gemma's decode step): the block that finishes last (done_cnt,
-     * zero between launches) then runs post_norm_add_norm_row over the whole y: post_h +=
-     * RMSNorm(y) * post_w, post_out = RMSNorm(post_h) * post_nw, 8-bit blocks into post_oq/ods when
-     * set, post_eps both norms' epsilon. */
-    const float *post_w, *post_nw;
-    float *post_h, *post_out;
-    int8_t *post_oq;
-    float2 *post_ods;
-    float post_eps;
-    unsigned *done_cnt;
     int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
     float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
 };

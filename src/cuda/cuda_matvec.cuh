@@ -170,29 +170,6 @@ __device__ __forceinline__ void mv_finish_qk_norm(float (&acc)[R], int64_t r0, i
     qk_head_finish(e, done_head, y, pos);
 }
 
-// EPI_STORE with a post-norm (cuda_epi.post_w): each block stores its rows, fences them and counts
-// itself done; the last block of the grid runs the post-norm and the RMSNorm after it over the
-// whole output (what k_post_norm_add_norm does as a kernel of its own).
-template <int R>
-__device__ __forceinline__ void mv_finish_post_norm(float (&acc)[R], int64_t r0, int64_t rows,
-                                                    float *y, const cuda_epi &e) {
-    __shared__ bool last;
-    if (block_sum_rows<R>(acc)) {
-        const float sc = e.ss ? rsqrtf((float)(*e.ss / e.ss_n) + e.eps) : 1.f;
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            if (r0 + r < rows) y[r0 + r] = acc[r] * sc;
-        __threadfence();
-        last = atomicAdd(e.done_cnt, 1u) == gridDim.x - 1;
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    post_norm_add_norm_row(y, e.post_w, e.post_nw, (int)rows, e.post_eps, e.post_h, e.post_out,
-                           e.post_oq, e.post_ods);
-    if (threadIdx.x == 0) *e.done_cnt = 0;
-}
-
 // The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
 // RMSNorm's scale applies (e.ss), then the epilogue.
 template <int R, int EPI>
@@ -200,10 +177,6 @@ __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t r
                                           const cuda_epi &e) {
     if (EPI == EPI_QKV && e.q_norm) {
         mv_finish_qk_norm<R>(acc, r0, rows, y, e);
-        return;
-    }
-    if (EPI == EPI_STORE && e.post_w) {
-        mv_finish_post_norm<R>(acc, r0, rows, y, e);
         return;
     }
     if (!block_sum_rows<R>(acc)) return;

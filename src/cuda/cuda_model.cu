@@ -79,7 +79,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4; // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
     b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
-    b += (uint64_t)(hp.n_head + hp.n_head_kv + 1) * 4;                                // epi_cnt
+    b += (uint64_t)(hp.n_head + hp.n_head_kv) * 4;                                    // epi_cnt
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -529,8 +529,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
-    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
-    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
+    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->part,
                     (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4),
          "scratch");
@@ -704,33 +704,6 @@ static bool qk_in_epi(const lmc_cuda_ctx *c, int l) {
     return c->tune.tail && c->hp.head_dim % 16 == 0;
 }
 
-// Whether gemma's post-norms (and the RMSNorm after each) are finished by the mat-vec before them
-// (cuda_epi.post_w) rather than by post_then_norm: unless LMC_CUDA_TAIL=0, on one GPU (tensor
-// parallelism sums the ranks' parts first), with whole 32-value units in every row of wo and down
-// (so that no weight type runs the any-float mat-vec, which has no such epilogue).
-static bool post_in_epi(const lmc_cuda_ctx *c) {
-    return c->tune.tail && c->tp.n_rank <= 1 && c->hp.n_embd % 32 == 0 && c->q_dim % 32 == 0 &&
-           c->hp.n_ff % 32 == 0;
-}
-
-// The epilogue that finishes a post-norm with weights post and the RMSNorm with weights wn after
-// it, for `next`, the mat-vec that reads the result (have_q8 as post_then_norm returns it).
-static cuda_epi post_epi(lmc_cuda_ctx *c, const float *post, const float *wn,
-                         const cuda_weight &next, bool *have_q8) {
-    const lmc_hparams &hp = c->hp;
-    *have_q8 = use_q8(c, next) && hp.n_embd % 32 == 0;
-    cuda_epi e = {};
-    e.post_w = post;
-    e.post_nw = wn;
-    e.post_h = c->h;
-    e.post_out = c->x32;
-    e.post_oq = *have_q8 ? c->xq : NULL;
-    e.post_ods = c->xds;
-    e.post_eps = hp.norm_eps;
-    e.done_cnt = (unsigned *)(c->epi_cnt + hp.n_head + hp.n_head_kv);
-    return e;
-}
-
 // LMC_CUDA_SKIP=MASK leaves parts of the decode step out, for timing only (the logits are then
 // wrong): 1 attention RMSNorm, 2 q/k/v, 4 attention, 8 wo, 16 FFN RMSNorm, 32 gate/up, 64
 // quantizing down's input, 128 down, 256 output norm and mat-vec. Time with a part minus time
@@ -825,30 +798,21 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             hq = false;
         } else {
             const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
-            if (post && post_in_epi(c) && !(sk & (SK_WO | SK_NORM2))) {
-                // wo's last block finishes the post-norm and the FFN RMSNorm
-                bool hq_next;
-                const cuda_epi e = post_epi(c, post, D.ffn_norm, wg0, &hq_next);
-                TRYC(mv(c, D.wo, c->att, c->fam->tmp, EPI_STORE, e, hq, 1),
-                     "matvec wo + post-norm");
-                hq = hq_next;
+            if (!(sk & SK_WO))
+                TRYC(
+                    mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq, 1),
+                    "matvec wo");
+            // tensor parallel: every rank's part summed, before the post-norm (with one, into the
+            // scratch that fam_post adds; without, into h, to which rank 0 added its part)
+            TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd));
+            if (post && !(sk & SK_NORM2)) { // and the FFN RMSNorm in the same kernel
+                TRYC(post_then_norm(c, post, D.ffn_norm, wg0, &hq), "post-norm + rmsnorm");
             } else {
-                if (!(sk & SK_WO))
-                    TRYC(mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : res_epi(c), no,
-                            hq, 1),
-                         "matvec wo");
-                // tensor parallel: every rank's part summed, before the post-norm (with one, into
-                // the scratch that fam_post adds; without, into h, to which rank 0 added its part)
-                TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd));
-                if (post && !(sk & SK_NORM2)) { // and the FFN RMSNorm in the same kernel
-                    TRYC(post_then_norm(c, post, D.ffn_norm, wg0, &hq), "post-norm + rmsnorm");
-                } else {
-                    TRYC(fam_post(c, post, 1), "post-norm");
-                    if (!(sk & SK_NORM2))
-                        TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
-                    else
-                        hq = use_q8(c, wg0);
-                }
+                TRYC(fam_post(c, post, 1), "post-norm");
+                if (!(sk & SK_NORM2))
+                    TRYC(norm_for(c, D.ffn_norm, wg0, &hq), "rmsnorm");
+                else
+                    hq = use_q8(c, wg0);
             }
         }
         const bool hq_down = (sk & SK_QUANT) != 0;
@@ -875,36 +839,23 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                 TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
             const float *post = post_ffn(c, l); // gemma: h += post_norm(down ff)
+            TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq_down,
+                    1),
+                 "matvec down");
+            TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd)); // before the post-norm
             const bool last = l + 1 == hp.n_layer;
-            // the next RMSNorm (the next layer's attention norm, or the output norm) rides along
-            // when its weights are here: not at the end of a range of layers that hands its
-            // residual on (-sm layer)
+            // the next RMSNorm rides along when its weights are here: not at the end of a range
+            // of layers that hands its residual on (-sm layer)
             const bool next_here = last || l + 1 < c->layer1;
-            const bool post_norm = post && next_here && !(sk & (last ? SK_OUT : SK_NORM1));
-            const cuda_layer *N = last || !post_norm ? NULL : &c->L[l + 1];
-            const cuda_weight *next = !post_norm     ? NULL
-                                      : last         ? &c->output
-                                      : N->fused_qkv ? &N->qkv
-                                                     : &N->wq;
-            const float *wn = !post_norm ? NULL : last ? c->out_norm : N->attn_norm;
-            if (post_norm && post_in_epi(c)) { // down's last block finishes both norms
-                bool hq_next;
-                const cuda_epi e = post_epi(c, post, wn, *next, &hq_next);
-                TRYC(mv(c, D.down, c->ff, c->fam->tmp, EPI_STORE, e, hq_down, 1),
-                     "matvec down + post-norm");
-                hq = hq_next;
+            if (post && next_here && !(sk & (last ? SK_OUT : SK_NORM1))) {
+                // and the next RMSNorm (the next layer's attention norm, or the output norm)
+                const cuda_layer *N = last ? NULL : &c->L[l + 1];
+                const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
+                TRYC(post_then_norm(c, post, last ? c->out_norm : N->attn_norm, next, &hq),
+                     "post-norm + rmsnorm");
                 normed = true;
             } else {
-                TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : res_epi(c), no,
-                        hq_down, 1),
-                     "matvec down");
-                TRY(cuda_tp_reduce(c, fam_out(c, post), hp.n_embd)); // before the post-norm
-                if (post_norm) {
-                    TRYC(post_then_norm(c, post, wn, *next, &hq), "post-norm + rmsnorm");
-                    normed = true;
-                } else {
-                    TRYC(fam_post(c, post, 1), "post-norm");
-                }
+                TRYC(fam_post(c, post, 1), "post-norm");
             }
         } else if (!(sk & SK_QUANT) && use_q8(c, D.down)) {
             TRYC(cuda_quant_q8(c->ff, D.down.cols, c->xq2, c->xds2, s), "quantize");

@@ -25,10 +25,9 @@
  *                                                           merged after
  *  LMC_CUDA_TAIL       0           on              context  0: the decode step's q/k RMSNorms
  *                                                           (qwen3, gemma3; with RoPE and the KV
- *                                                           store) and gemma's post-norms (with the
- *                                                           RMSNorm after them) kernels of their
- *                                                           own, not finished by the mat-vec before
- *                                                           them (its last blocks)
+ *                                                           store) a kernel of their own, not
+ *                                                           finished by the q/k/v mat-vec (the
+ *                                                           block completing each head)
  *  LMC_CUDA_BATCH_MV   0..16       1               context  several sequences: steps of at most
  *                                                           this many tokens through batched
  *                                                           mat-vecs, longer ones through the
@@ -88,7 +87,7 @@ typedef struct cuda_tuning {
     int fold;      /* LMC_CUDA_FOLD */
     int att_gemm;  /* LMC_CUDA_ATT_GEMM */
     int att_split; /* LMC_CUDA_ATT_SPLIT: 1 the split (flash-decoding) several-sequence attention */
-    int tail;      /* LMC_CUDA_TAIL: 1 q/k norms and post-norms finished by the mat-vec before */
+    int tail;      /* LMC_CUDA_TAIL: 1 q/k norms finished by the q/k/v mat-vec */
     int skip;      /* LMC_CUDA_SKIP mask, 0: nothing left out */
     int batch_mv;  /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     int batch_q8;  /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
