@@ -25,15 +25,16 @@ extern "C" {
 
 // The split's K and V rows kept in registers: OWN = false those before p0 (written by earlier
 // calls, fetched before the PDL wait), OWN = true those from p0 on (this call's, after it). K: this
-// thread's quarter of key j (n4 groups of 4 elements at k4) when kreg; V: keys start + warp + 16 i,
-// 4 dims a lane. T: the cache's element type (float or __half), widened to f32 as it is loaded.
-template <bool OWN, typename T>
-__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const T *k4, int n4, bool kreg, int j,
+// thread's quarter of key j (n4 groups of 4 elements at k4: kv_grp) when kreg; V: keys start + warp
+// + 16 i, 4 dims a lane. T: the cache's element type (float or __half), widened to f32 as it is
+// loaded.
+template <bool OWN, typename G>
+__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const G *k4, int n4, bool kreg, int j,
                                             int end, int p0) {
     if (kreg && j < end && (OWN ? j >= p0 : j < p0)) {
 #pragma unroll
         for (int d = 0; d < 8; d++)
-            if (d < n4) kr[d] = kv_ld4(k4 + 4 * d);
+            if (d < n4) kr[d] = kv_cvt4(k4[d]);
     }
 }
 template <bool OWN, typename T>
@@ -129,7 +130,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
     const int j = start + threadIdx.x / ATT_KT, part4 = threadIdx.x % ATT_KT;
     const int n4 = hd / (4 * ATT_KT);
     const bool kreg = hd % (4 * ATT_KT) == 0 && n4 <= 8;
-    const T *k4 = kc + (int64_t)j * kv_dim + kvh * hd + part4 * n4 * 4;
+    const auto *k4 = kv_grp(kc + (int64_t)j * kv_dim + kvh * hd, part4 * n4);
     float4 kr[8];
     att_fetch_k<false>(kr, k4, n4, kreg, j, end, p0);
     // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)

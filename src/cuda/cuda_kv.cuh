@@ -4,7 +4,8 @@
 // cache does (lmc_f32_to_f16), so both backends hold the same values. Kernels that only store a
 // few elements per thread (RoPE + KV store, the q/k/v epilogues, the shift's rotation) take the
 // type at run time (kv_put: one uniform branch); the attention kernels, which read every element,
-// are templates over the element type (kv_ld, kv_ld4), so the f32 path is the code it was.
+// are templates over the element type (kv_ld, kv_ld4, kv_grp), so their f32 code is what it was
+// (the same PTX up to register numbering).
 #ifndef LMC_CUDA_KV_CUH
 #define LMC_CUDA_KV_CUH
 
@@ -37,15 +38,28 @@ __device__ __forceinline__ float kv_ld(const float *p) {
 __device__ __forceinline__ float kv_ld(const __half *p) {
     return __half2float(*p);
 }
-// Four consecutive elements (p 16-byte aligned for f32, 8-byte for f16).
+// Groups of 4 consecutive elements, the unit of the vector loads: float4 for f32, uint2 (4 halves)
+// for f16. kv_grp(p, g) is group g from p, kv_cvt4 widens one to f32.
+__device__ __forceinline__ const float4 *kv_grp(const float *p, int g) {
+    return (const float4 *)p + g;
+}
+__device__ __forceinline__ const uint2 *kv_grp(const __half *p, int g) {
+    return (const uint2 *)p + g;
+}
+__device__ __forceinline__ float4 kv_cvt4(float4 v) {
+    return v;
+}
+__device__ __forceinline__ float4 kv_cvt4(uint2 u) {
+    const float2 a = __half22float2(*(const __half2 *)&u.x),
+                 b = __half22float2(*(const __half2 *)&u.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+// Four consecutive elements from p (16-byte aligned for f32, 8-byte for f16), as f32.
 __device__ __forceinline__ float4 kv_ld4(const float *p) {
     return *(const float4 *)p;
 }
 __device__ __forceinline__ float4 kv_ld4(const __half *p) {
-    const uint2 u = *(const uint2 *)p;
-    const float2 a = __half22float2(*(const __half2 *)&u.x),
-                 b = __half22float2(*(const __half2 *)&u.y);
-    return make_float4(a.x, a.y, b.x, b.y);
+    return kv_cvt4(*(const uint2 *)p);
 }
 
 // Element i of a cache of either type := x (rounded to nearest even for f16).
