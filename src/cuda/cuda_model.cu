@@ -413,7 +413,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if (need > free_b) {
         // What would fit instead: a smaller context with these layers, or fewer layers (the last
         // ones, as -ngl counts them) with this context.
-        char hint[160] = "";
+        char hint[224] = "";
         const int n_gpu = layer1_of(m, p) - p->layer0;
         const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
         const bool f16 = p->kv_f16 != 0;
@@ -439,6 +439,13 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
             const size_t len = strlen(hint);
             snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)",
                      len ? ", or " : "", ngl, p->n_ctx);
+        }
+        // an f32 cache that would fit as f16 (half its bytes, plus the f32 rows kv32 widens)
+        const uint64_t kv32 = 2ull * p->n_ctx * hp.n_head_kv * hp.head_dim * 4;
+        if (!f16 && pl.weights + pl.kv / 2 + pl.scratch + kv32 <= free_b) {
+            const size_t len = strlen(hint);
+            snprintf(hint + len, sizeof hint - len, "%s-ctk f16 -ctv f16 would fit (with -c %d)",
+                     len ? ", or " : "", p->n_ctx);
         }
         if (!hint[0])
             snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
