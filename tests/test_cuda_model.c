@@ -173,15 +173,40 @@ static void test_synthetic(const char *type) {
  * exactly the f16 rounding (to nearest even) of the f32 cache's elements. 20 prompt tokens (the
  * GEMM path's RoPE + KV store kernel, or k_qkv_post), then 20 single tokens (the decode step: the
  * q/k/v mat-vec's epilogue, mv_finish_qk_norm for q/k-norm models, or the kernels it replaces). */
-static void test_kv_store_bits(const char *path) {
+/* batched: a context of two sequences (lmc_cuda_forward_batch: the per-token RoPE + KV store
+ * kernels), 12 + 6 prompt tokens in one step, then 10 steps of one token each for both; the rows
+ * compared are sequence 0's 22 and sequence 1's 16. */
+static bool kv_store_batched(lmc_cuda_ctx *c, const int32_t *tok, int nv, float *lg) {
+    int32_t t[18], pos[18], seq[18], start[2] = {0, 0};
+    int8_t want[18];
+    for (int i = 0; i < 18; i++) {
+        seq[i] = i < 12 ? 0 : 1;
+        pos[i] = i < 12 ? i : i - 12;
+        t[i] = tok[i];
+        want[i] = i == 11 || i == 17;
+    }
+    lmc_status st = lmc_cuda_forward_batch(c, 18, t, pos, seq, start, want, lg, -1, NULL);
+    for (int k = 0; st == LMC_OK && k < 10; k++) {
+        const int32_t t2[2] = {tok[18 + 2 * k], tok[19 + 2 * k]}, p2[2] = {12 + k, 6 + k},
+                      s2[2] = {0, 1};
+        const int8_t w2[2] = {1, 1};
+        st = lmc_cuda_forward_batch(c, 2, t2, p2, s2, start, w2, lg, -1, NULL);
+    }
+    (void)nv;
+    CHECK(st == LMC_OK, "batched forward: %s", lmc_last_error());
+    return st == LMC_OK;
+}
+
+static void test_kv_store_bits(const char *path, bool batched) {
     lmc_model *m = t_load_model_or_skip(path);
     if (!m) return;
-    enum { NP = 20, NT = 40 };
+    enum { NP = 20, NT = 40, CTX = 64 };
     const int nv = lmc_model_n_vocab(m);
     lmc_cuda_ctx *c[2] = {NULL, NULL};
     for (int f16 = 0; f16 < 2; f16++) {
         lmc_cuda_params p = {0};
-        p.n_ctx = 64;
+        p.n_ctx = CTX;
+        p.n_seq = batched ? 2 : 1;
         p.n_batch = 32;
         p.use_graph = 1;
         p.kv_f16 = f16;
@@ -191,11 +216,15 @@ static void test_kv_store_bits(const char *path) {
     int32_t tok[NT];
     for (int i = 0; i < NT; i++)
         tok[i] = (int32_t)((i == 0 ? 1 : 5 + 37 * i) % nv);
-    float *lg = malloc((size_t)nv * 4);
+    float *lg = malloc((size_t)2 * nv * 4);
     float *kv[2][2]; /* [f16][k or v] (NT, kv_dim) */
     size_t n = 0;
     bool ok = c[0] && c[1];
     for (int f16 = 0; ok && f16 < 2; f16++) {
+        if (batched) {
+            ok = kv_store_batched(c[f16], tok, nv, lg);
+            continue;
+        }
         lmc_status st = lmc_cuda_forward(c[f16], tok, NP, 0, lg, NULL);
         for (int i = NP; st == LMC_OK && i < NT; i++)
             st = lmc_cuda_forward(c[f16], tok + i, 1, i, lg, NULL);
@@ -205,12 +234,16 @@ static void test_kv_store_bits(const char *path) {
     int bad = 0, total = 0;
     if (ok) {
         lmc_hparams hp = m->hp;
-        n = (size_t)NT * hp.n_head_kv * hp.head_dim;
+        const size_t row = (size_t)hp.n_head_kv * hp.head_dim; /* one cache row's elements */
+        n = (size_t)(batched ? 22 + 16 : NT) * row; /* batched: sequence 0's rows, then 1's */
         for (int f = 0; f < 2; f++)
             for (int j = 0; j < 2; j++)
                 kv[f][j] = malloc(n * 4);
         for (int f = 0; ok && f < 2; f++) {
-            lmc_status st = lmc_cuda_kv_read(c[f], 0, 0, NT, kv[f][0], kv[f][1]);
+            lmc_status st = batched ? lmc_cuda_kv_read(c[f], 0, 0, 22, kv[f][0], kv[f][1])
+                                    : lmc_cuda_kv_read(c[f], 0, 0, NT, kv[f][0], kv[f][1]);
+            if (batched && st == LMC_OK)
+                st = lmc_cuda_kv_read(c[f], 0, CTX, 16, kv[f][0] + 22 * row, kv[f][1] + 22 * row);
             CHECK(st == LMC_OK, "%s: kv read: %s", path, lmc_last_error());
             ok = st == LMC_OK;
         }
@@ -220,7 +253,7 @@ static void test_kv_store_bits(const char *path) {
                 const bool same = memcmp(&kv[1][j][i], &want, 4) == 0;
                 if (!same && bad < 4)
                     printf("  %s %zu (position %zu): f16 cache %a, f32 cache %a rounds to %a\n",
-                           j ? "v" : "k", i, i / (n / NT), kv[1][j][i], kv[0][j][i], want);
+                           j ? "v" : "k", i, i / row, kv[1][j][i], kv[0][j][i], want);
                 bad += !same;
                 total++;
             }
@@ -228,9 +261,14 @@ static void test_kv_store_bits(const char *path) {
             for (int j = 0; j < 2; j++)
                 free(kv[f][j]);
     }
-    printf("%s: layer 0 K/V of %d positions (%d prompt, %d decode): %d of %d f16 cache elements "
-           "differ from the f32 cache's rounding\n",
-           path, NT, NP, NT - NP, bad, total);
+    if (batched)
+        printf("%s: layer 0 K/V of two sequences batched (18-token step, then 2-token steps; 38 "
+               "rows): %d of %d f16 cache elements differ from the f32 cache's rounding\n",
+               path, bad, total);
+    else
+        printf("%s: layer 0 K/V of %d positions (%d prompt, %d decode): %d of %d f16 cache "
+               "elements differ from the f32 cache's rounding\n",
+               path, NT, NP, NT - NP, bad, total);
     CHECK(ok && bad == 0, "%s: %d f16 cache elements are not the rounding of the f32 cache's", path,
           bad);
     free(lg);
@@ -312,7 +350,8 @@ int main(void) {
     test_ctx_parity(t_shared("models/stories260K.gguf"), 48, LMC_KV_F16);
     /* f16 cache stores: the llama block, and q/k-norm models (qwen3: the epilogue finishes the
      * heads when head_dim % 16 == 0) with the decode tail on and off */
-    test_kv_store_bits(t_shared("models/stories260K.gguf"));
+    for (int batched = 0; batched < 2; batched++)
+        test_kv_store_bits(t_shared("models/stories260K.gguf"), batched);
     const char *src = getenv("LMC_SOURCE_DIR");
     const char *fam[] = {"qwen3-gqa-Q8_0.gguf", "qwen3-k-hd128-Q4_K_M.gguf",
                          "gemma3-swa-linear-Q8_0.gguf", "qwen2-gqa-tied-Q8_0.gguf"};
@@ -322,7 +361,8 @@ int main(void) {
             char path[1024];
             snprintf(path, sizeof path, "%s/tests/data/families/%s", src ? src : ".", fam[f]);
             printf("LMC_CUDA_TAIL=%d ", tail);
-            test_kv_store_bits(path);
+            test_kv_store_bits(path, false);
+            if (tail) test_kv_store_bits(path, true); /* the batched step has no tail */
         }
     }
     unsetenv("LMC_CUDA_TAIL");
