@@ -93,6 +93,7 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
     cp.n_seq = p->n_seq;
     cp.n_batch = p->n_batch;
     cp.use_graph = 1;
+    cp.kv_f16 = p->type_k == LMC_KV_F16; /* context.c allows f16 on CUDA only for K and V alike */
     if (p->split_mode == LMC_SPLIT_LAYER && !tp) {
         if ((st = layer_chain(m, p, s, &s->layer0)) != LMC_OK) return st;
         s->hidden = malloc((size_t)p->n_batch * hp->n_embd * sizeof(float));

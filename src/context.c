@@ -134,14 +134,14 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (split_st != LMC_OK) return split_st;
     const lmc_status dev_st = ctx_resolve_device(m, p);
     if (dev_st != LMC_OK) return dev_st;
-    /* the cache types: the CPU backend has f32 and f16, the CUDA backends (split, tensor
-     * parallel) f32 only */
-    const lmc_kv_type odd = p->type_k != LMC_KV_F32 ? p->type_k : p->type_v;
-    if (p->device == LMC_DEVICE_CUDA && odd != LMC_KV_F32)
+    /* the cache types: the CPU backend takes any pair of f32 and f16; the CUDA backends (one GPU,
+     * layer split, tensor parallel: all through lmc_cuda_init) f32 or f16 for K and V alike */
+    if (p->device == LMC_DEVICE_CUDA && p->type_k != p->type_v)
         return lmc_err(LMC_ERR_UNSUPPORTED,
-                       "KV cache type %s (-ctk/-ctv): the CUDA backend has f32 only; %s runs on "
-                       "the CPU (--device cpu or -ngl 0)",
-                       lmc_kv_type_name(odd), lmc_kv_type_name(odd));
+                       "KV cache types -ctk %s -ctv %s: the CUDA backend caches K and V in one "
+                       "type (-ctk f16 -ctv f16, or f32 for both); mixed types run on the CPU "
+                       "(--device cpu or -ngl 0)",
+                       lmc_kv_type_name(p->type_k), lmc_kv_type_name(p->type_v));
     return LMC_OK;
 }
 

@@ -12,8 +12,11 @@
  * margin is at least 0.05, as test_cuda_families). Three passes: BATCH_MV 16 (both paths of small
  * steps), BATCH_MV 8 with LMC_CUDA_MMA=0 (cuBLAS above it, the old default) and the defaults
  * (BATCH_MV 1, steps of 2+ tokens through the tensor-core product). The other switches (as
- * LMC_CUDA_MMA_LA, LMC_CUDA_ATT_SPLIT) stay as the caller set them in every pass. Skips without
- * the CUDA build or a GPU; the llama part without ../shared. */
+ * LMC_CUDA_MMA_LA, LMC_CUDA_ATT_SPLIT) stay as the caller set them in every pass. Then with f16 KV
+ * caches (-ctk/-ctv f16) on both sides: some of the same scripts, and long decodes (640 positions:
+ * five attention chunks, a context shift) of one sequence (the one-sequence step) and of two
+ * (the batched step), each token's logits against the CPU's, same bounds. Skips without the CUDA
+ * build or a GPU; the llama part without ../shared. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -37,6 +40,7 @@ enum { NS = 4, MAXS = 8, MAXV = 8, MAXT = 96, MAXW = 48, MAXB = 128 };
 
 static int g_bmv;         /* LMC_CUDA_BATCH_MV of this pass: longer steps run on f16 operands */
 static int g_nctx = MAXT; /* positions per sequence of the contexts (LongRoPE picks by it) */
+static lmc_kv_type g_kv = LMC_KV_F32; /* the KV cache type of both sides' contexts */
 
 /* One life of a sequence (a reused slot starts a new one): the tokens it was fed at positions
  * 0..n-1, which of them wanted logits, and the GPU's logits of those in order. */
@@ -76,10 +80,11 @@ static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int n_seq) {
     cp.n_threads = 2;
     cp.device = dev;
     cp.n_gpu_layers = -1;
+    cp.type_k = cp.type_v = g_kv;
     lmc_context *ctx = NULL;
     lmc_status st = lmc_context_init(m, &cp, &ctx);
-    CHECK(st == LMC_OK, "init (%s, n_seq %d): %s", dev == LMC_DEVICE_CPU ? "cpu" : "cuda", n_seq,
-          lmc_last_error());
+    CHECK(st == LMC_OK, "init (%s, n_seq %d, kv %s): %s", dev == LMC_DEVICE_CPU ? "cpu" : "cuda",
+          n_seq, lmc_kv_type_name(g_kv), lmc_last_error());
     return ctx;
 }
 
@@ -456,6 +461,91 @@ static void test_families(const char *src) {
         if (g_f16_path[k][0]) test_family(g_f16_path[k], strrchr(g_f16_path[k], '/') + 1, MAXT);
 }
 
+/* ---- long decodes ---------------------------------------------------------------------------
+ * n_seq sequences (1: a context of one sequence, the graph-replayed one-sequence step; 2: the
+ * batched step) decoded token by token to LONG_N positions with fixed tokens, each token's logits
+ * against the same sequence on its own CPU context (same cache type): sequence 1 (and the lone
+ * sequence) only through single-token or small steps (NMSE <= 1e-6 when those run on f32
+ * activations), sequence 0 of two after a 24-token prompt (the GEMM attention; 1e-4). Halfway
+ * every sequence drops positions [4, 4 + LONG_DROP) by a context shift (the rotation kernels). */
+enum { LONG_N = 600, LONG_DROP = 64, LONG_CTX = 640 };
+
+static void test_long(const char *path, int n_seq) {
+    lmc_model *m = t_load_model_or_skip(path);
+    if (!m) return;
+    const int nv = lmc_model_n_vocab(m);
+    const int saved = g_nctx;
+    g_nctx = LONG_CTX;
+    lmc_context *gpu = open_ctx(m, LMC_DEVICE_CUDA, n_seq);
+    lmc_context *cpu[2] = {NULL, NULL};
+    for (int s = 0; s < n_seq; s++)
+        cpu[s] = open_ctx(m, LMC_DEVICE_CPU, 1);
+    g_nctx = saved;
+    bool ok = gpu && cpu[0] && (n_seq < 2 || cpu[1]);
+    int len[2] = {0, 0}, rows = 0;
+    bool gemm[2] = {false, false};
+    double worst[2] = {0, 0}, worst_g = 0;
+    int32_t tok[2 * MAXB], pos[2 * MAXB], seq[2 * MAXB];
+    int8_t want[2 * MAXB];
+    for (int step = 0; ok && len[n_seq - 1] < LONG_N; step++) {
+        if (step == LONG_N / 2) { /* halfway: every sequence drops [4, 4 + LONG_DROP) */
+            for (int s = 0; ok && s < n_seq; s++) {
+                ok = lmc_seq_shift(gpu, s, 4 + LONG_DROP, len[s] - 4 - LONG_DROP, 4) == LMC_OK &&
+                     lmc_seq_shift(cpu[s], 0, 4 + LONG_DROP, len[s] - 4 - LONG_DROP, 4) == LMC_OK;
+                CHECK(ok, "%s: shift: %s", path, lmc_last_error());
+                len[s] -= LONG_DROP;
+            }
+        }
+        int n = 0;
+        for (int s = 0; s < n_seq; s++) {
+            /* two sequences: sequence 1 starts alone, then sequence 0's 24-token prompt alone (a
+             * GEMM step of its own: sequence 1's cache keeps only rows of small steps) */
+            const int k = n_seq == 2 && s == 0 && step == 1 ? 24 : 1;
+            if (n_seq == 2 && step < 2 && s != 1 - step) continue;
+            for (int i = 0; i < k; i++, n++) {
+                tok[n] = (int32_t)((len[s] == 0 ? 1 : 7 + 131 * len[s] + 17 * s + 3 * step) % nv);
+                pos[n] = len[s]++;
+                seq[n] = s;
+                want[n] = i == k - 1;
+            }
+        }
+        lmc_batch b = {.n_tokens = n, .token = tok, .pos = pos, .seq_id = seq, .want_logits = want};
+        const float *lg = NULL;
+        ok = lmc_decode_batch(gpu, &b, &lg) == LMC_OK;
+        CHECK(ok, "%s: GPU step %d: %s", path, step, lmc_last_error());
+        for (int i = 0; n > g_bmv && n_seq > 1 && i < n; i++)
+            gemm[seq[i]] = true; /* its cache has rows from f16 operands from here on */
+        for (int i = 0, row = 0; ok && i < n; i++) {
+            if (!want[i]) continue;
+            const int s = seq[i];
+            int i0 = i; /* the sequence's tokens of this step: i0..i */
+            while (i0 > 0 && seq[i0 - 1] == s)
+                i0--;
+            lmc_batch cb = {.n_tokens = i - i0 + 1, .token = tok + i0, .pos = pos + i0};
+            const float *ref = NULL;
+            ok = lmc_decode_batch(cpu[s], &cb, &ref) == LMC_OK;
+            CHECK(ok, "%s: CPU step %d: %s", path, step, lmc_last_error());
+            if (!ok) break;
+            const double e = nmse_ff(lg + (size_t)row++ * nv, ref, nv);
+            if (gemm[s])
+                worst_g = fmax(worst_g, e);
+            else
+                worst[s] = fmax(worst[s], e);
+            CHECK(e <= (gemm[s] ? 1e-4 : 1e-6), "%s, %d seq, kv %s: seq %d position %d NMSE %g",
+                  path, n_seq, lmc_kv_type_name(g_kv), s, pos[i], e);
+            rows++;
+        }
+    }
+    printf("  long decode, %d sequence%s, kv %s: %d rows to position %d: NMSE vs CPU %.3g / %.3g "
+           "(steps of <= %d tokens), %.3g (after GEMM steps)\n",
+           n_seq, n_seq > 1 ? "s" : "", lmc_kv_type_name(g_kv), rows, LONG_N, worst[0], worst[1],
+           g_bmv, worst_g);
+    lmc_context_free(gpu);
+    for (int s = 0; s < n_seq; s++)
+        lmc_context_free(cpu[s]);
+    lmc_model_free(m);
+}
+
 int main(void) {
     setenv("LMC_KERNELS", "ref", 1); /* CPU matmuls on f32 activations */
     if (lmc_cuda_device_count() <= 0) {
@@ -501,6 +591,42 @@ int main(void) {
         if (have_shared) test_model(t_shared("models/synthetic/synthetic-A-Q6_K.gguf"), false);
         test_families(src);
     }
+    /* f16 KV caches on both sides (-ctk/-ctv f16): steps of up to 16 tokens on f32 activations
+     * (1e-6) next to cuBLAS steps (1e-4), then the long decodes on those and on the defaults. The
+     * one-sequence context's decode mat-vecs on f32 activations too (LMC_CUDA_Q8=0), so that its
+     * rows meet 1e-6. */
+    g_kv = LMC_KV_F16;
+    setenv("LMC_CUDA_Q8", "0", 1);
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) {
+            setenv("LMC_CUDA_BATCH_MV", "16", 1);
+            setenv("LMC_CUDA_MMA", "0", 1);
+            g_bmv = 16;
+        } else {
+            unsetenv("LMC_CUDA_BATCH_MV");
+            unsetenv("LMC_CUDA_MMA");
+            g_bmv = 1;
+        }
+        printf("== f16 KV cache, LMC_CUDA_BATCH_MV=%s\n",
+               k == 0 ? "16 LMC_CUDA_MMA=0" : "(default)");
+        if (k == 0 && have_shared) {
+            test_model(t_shared("models/stories260K.gguf"), true);
+            test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
+        }
+        const char *fam_long[] = {"qwen3-gqa-Q8_0.gguf", "gemma3-swa-linear-Q8_0.gguf",
+                                  "phi4mini-partial-rope-Q8_0.gguf"};
+        for (int f = 0; f < 3; f++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/tests/data/families/%s", src, fam_long[f]);
+            if (k == 0) test_family(path, fam_long[f], MAXT);
+            for (int n = 1; n <= 2; n++)
+                if (f == 0) test_long(path, n);
+        }
+        for (int n = 1; have_shared && n <= 2; n++)
+            test_long(t_shared("models/stories260K.gguf"), n);
+    }
+    unsetenv("LMC_CUDA_Q8");
+    g_kv = LMC_KV_F32;
     for (int k = 0; have_dir && k < N_F16; k++)
         if (g_f16_path[k][0]) remove(g_f16_path[k]);
     if (have_dir) rmdir(dir);

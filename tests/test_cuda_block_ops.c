@@ -4,8 +4,11 @@
  * with per-layer frequencies, LongRoPE divisors and attn_factor, the KV store), GELU-tanh and SiLU
  * gating, post-norm + residual (alone and fused with the next RMSNorm and its 8-bit blocks),
  * soft-cap and scale, attention with a query scale, score soft-cap and sliding window
- * (split-context kernel and cuBLAS prompt path), the KV shift's rotation. Skips (77) without the
- * CUDA build or without a GPU. */
+ * (split-context kernel and cuBLAS prompt path), the KV shift's rotation. With an f16 KV cache
+ * (-ctk/-ctv f16): every kernel that stores K/V stores exactly the f16 rounding (to nearest even,
+ * lmc_f32_to_f16) of what its f32 path stores (bits compared), and attention over an f16 cache
+ * equals the reference over the same rounded keys and values (the f32 bounds). Skips (77) without
+ * the CUDA build or without a GPU. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -34,6 +37,23 @@ static float rnd_f(void) { /* [-1, 1) */
     return (float)(((rng >> 16) & 0xFFFFFF) / 16777216.0 * 2.0 - 1.0);
 }
 
+/* x rounded to f16 (nearest even, the CPU cache's rounding) and widened back: what an f16 cache
+ * holds for x. */
+static float f16_of(float x) {
+    return lmc_f16_to_f32(lmc_f32_to_f16(x));
+}
+
+/* The f16 cache elements c16 (widened) against the rounding of the f32 path's elements c32: the
+ * number of elements whose bits differ (0 expected). */
+static int f16_mismatch(const float *c16, const float *c32, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float want = f16_of(c32[i]);
+        bad += memcmp(&c16[i], &want, sizeof want) != 0;
+    }
+    return bad;
+}
+
 static double nmse_ff(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
@@ -54,14 +74,16 @@ static void make_freq(double *fr, int hd, double base, double scale, int factors
 static void test_qkv_post_rot(int n_head, int n_head_kv, int hd, int n_rot, int pos0, int bias,
                               int norm, int neox, float attn_factor, double base) {
     const int n_tok = 3, q_dim = n_head * hd, kv_dim = n_head_kv * hd, row = q_dim + 2 * kv_dim;
-    float *x = malloc(4 * (size_t)n_tok * row), *ref = malloc(4 * (size_t)n_tok * row);
+    float *x = malloc(4 * (size_t)n_tok * row), *ref = malloc(4 * (size_t)n_tok * row),
+          *x16 = malloc(4 * (size_t)n_tok * row);
     float *b = malloc(4 * (size_t)row), *qn = malloc(4 * (size_t)hd), *kn = malloc(4 * (size_t)hd);
     float *ko = malloc(4 * (size_t)n_tok * kv_dim), *vo = malloc(4 * (size_t)n_tok * kv_dim);
+    float *ko16 = malloc(4 * (size_t)n_tok * kv_dim), *vo16 = malloc(4 * (size_t)n_tok * kv_dim);
     float *cs = malloc(4 * (size_t)hd);
     double *fr = malloc(8 * (size_t)hd / 2);
     make_freq(fr, n_rot, base, attn_factor != 1.0f ? 0.5 : 1.0, attn_factor != 1.0f);
     for (int i = 0; i < n_tok * row; i++)
-        x[i] = ref[i] = rnd_f() * 3;
+        x[i] = ref[i] = x16[i] = rnd_f() * 3;
     for (int i = 0; i < row; i++)
         b[i] = rnd_f();
     for (int i = 0; i < hd; i++)
@@ -78,8 +100,19 @@ static void test_qkv_post_rot(int n_head, int n_head_kv, int hd, int n_rot, int 
     }
     lmc_status st = lmc_cuda_op_qkv_post(x, n_tok, pos0, n_head, n_head_kv, hd, n_rot,
                                          bias ? b : NULL, norm ? qn : NULL, norm ? kn : NULL, 1e-6f,
-                                         neox, fr, attn_factor, ko, vo);
+                                         neox, fr, attn_factor, 0, ko, vo);
     CHECK(st == LMC_OK, "qkv_post: %s", lmc_last_error());
+    /* the same into an f16 cache: q as before, k and v the f16 rounding of the f32 cache's */
+    st = lmc_cuda_op_qkv_post(x16, n_tok, pos0, n_head, n_head_kv, hd, n_rot, bias ? b : NULL,
+                              norm ? qn : NULL, norm ? kn : NULL, 1e-6f, neox, fr, attn_factor, 1,
+                              ko16, vo16);
+    CHECK(st == LMC_OK, "qkv_post f16: %s", lmc_last_error());
+    const int bad16 = f16_mismatch(ko16, ko, (size_t)n_tok * kv_dim) +
+                      f16_mismatch(vo16, vo, (size_t)n_tok * kv_dim);
+    CHECK(bad16 == 0 && memcmp(x16, x, 4 * (size_t)n_tok * row) == 0,
+          "qkv_post f16 cache heads %d/%d hd %d n_rot %d pos %d: %d k/v elements not the f16 "
+          "rounding of the f32 cache's (or q differs)",
+          n_head, n_head_kv, hd, n_rot, pos0, bad16);
     const double e = nmse_ff(x, ref, (size_t)n_tok * row);
     double ek = 0, ev = 0;
     for (int t = 0; t < n_tok; t++) {
@@ -93,6 +126,7 @@ static void test_qkv_post_rot(int n_head, int n_head_kv, int hd, int n_rot, int 
     printf("qkv_post heads %d/%d hd %d n_rot %d pos %d bias %d norm %d neox %d af %g: NMSE %.3g\n",
            n_head, n_head_kv, hd, n_rot, pos0, bias, norm, neox, attn_factor, e);
     free(x), free(ref), free(b), free(qn), free(kn), free(ko), free(vo), free(cs), free(fr);
+    free(x16), free(ko16), free(vo16);
 }
 
 static void test_qkv_post(int n_head, int n_head_kv, int hd, int pos0, int bias, int norm, int neox,
@@ -235,8 +269,9 @@ static void ref_attention(const float *q, const float *k, const float *v, int n_
     }
 }
 
+/* kv_f16: the cache is f16; the reference reads the same rounded keys and values (f16_of). */
 static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_tok, float cap,
-                           int window, int gemm) {
+                           int window, int gemm, int kv_f16) {
     const int kv_dim = n_head_kv * hd, q_dim = n_head * hd, n_kv = pos0 + n_tok;
     const float scale = 1.0f / 16.0f; /* gemma's query_pre_attn_scalar form, not 1/sqrt(hd) */
     float *q = malloc(4 * (size_t)n_tok * q_dim), *k = malloc(4 * (size_t)n_kv * kv_dim);
@@ -244,45 +279,59 @@ static void test_attention(int n_head, int n_head_kv, int hd, int pos0, int n_to
     double *ref = malloc(8 * (size_t)n_tok * q_dim), *s = malloc(8 * (size_t)n_kv);
     for (size_t i = 0; i < (size_t)n_tok * q_dim; i++)
         q[i] = rnd_f() * 4;
-    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++)
+    float *kr = malloc(4 * (size_t)n_kv * kv_dim), *vr = malloc(4 * (size_t)n_kv * kv_dim);
+    for (size_t i = 0; i < (size_t)n_kv * kv_dim; i++) {
         k[i] = rnd_f() * 4, v[i] = rnd_f();
+        kr[i] = kv_f16 ? f16_of(k[i]) : k[i], vr[i] = kv_f16 ? f16_of(v[i]) : v[i];
+    }
     for (int t = 0; t < n_tok; t++)
-        ref_attention(q + (size_t)t * q_dim, k, v, n_head, n_head_kv, hd, pos0 + t, scale, cap,
+        ref_attention(q + (size_t)t * q_dim, kr, vr, n_head, n_head_kv, hd, pos0 + t, scale, cap,
                       window, ref + (size_t)t * q_dim, s);
     lmc_status st = lmc_cuda_op_attention_variant(q, k, v, n_head, n_head_kv, hd, pos0, n_tok,
-                                                  scale, cap, window, gemm, y);
+                                                  scale, cap, window, gemm, kv_f16, y);
     CHECK(st == LMC_OK, "attention_variant: %s", lmc_last_error());
     const double e = t_nmse(y, ref, (size_t)n_tok * q_dim), bound = gemm == 1 ? 1e-4 : 1e-6;
     CHECK(e <= bound,
-          "attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d gemm %d NMSE %g", n_head,
-          n_head_kv, hd, pos0, n_tok, cap, window, gemm, e);
-    printf("attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d %s: NMSE %.3g\n", n_head,
-           n_head_kv, hd, pos0, n_tok, cap, window,
+          "attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d gemm %d kv %s NMSE %g",
+          n_head, n_head_kv, hd, pos0, n_tok, cap, window, gemm, kv_f16 ? "f16" : "f32", e);
+    printf("attention heads %d/%d hd %d pos0 %d n_tok %d cap %g window %d %s kv %s: NMSE %.3g\n",
+           n_head, n_head_kv, hd, pos0, n_tok, cap, window,
            gemm == 3   ? "rows split"
            : gemm == 2 ? "rows"
            : gemm      ? "gemm"
                        : "split",
-           e);
-    free(q), free(k), free(v), free(y), free(ref), free(s);
+           kv_f16 ? "f16" : "f32", e);
+    free(q), free(k), free(v), free(y), free(ref), free(s), free(kr), free(vr);
 }
 
-static void test_kv_rotate(int n_head_kv, int hd, int n_rot, int delta, int neox) {
+/* llama: the llama block's rotation kernel (normal pairing) instead of the families' one. The
+ * keys start f16-representable; the f16 cache's turned keys must be the rounding of the f32
+ * cache's, bit for bit. */
+static void test_kv_rotate(int n_head_kv, int hd, int n_rot, int delta, int neox, int llama) {
     const int n = 5, kv_dim = n_head_kv * hd;
-    float *k = malloc(4 * (size_t)n * kv_dim), *ref = malloc(4 * (size_t)n * kv_dim),
+    const size_t m = (size_t)n * kv_dim;
+    float *k = malloc(4 * m), *ref = malloc(4 * m), *k16 = malloc(4 * m),
           *cs = malloc(4 * (size_t)hd);
     double *fr = malloc(8 * (size_t)hd / 2);
     make_freq(fr, n_rot, 10000.0, 1.0, 0);
-    for (int i = 0; i < n * kv_dim; i++)
-        k[i] = ref[i] = rnd_f();
+    for (size_t i = 0; i < m; i++)
+        k[i] = ref[i] = k16[i] = f16_of(rnd_f());
     cpu_rope_cos_sin(delta, fr, n_rot, cs);
     for (int r = 0; r < n; r++)
         (neox ? cpu_rope_neox : cpu_rope)(ref + (size_t)r * kv_dim, n_head_kv, hd, n_rot, cs);
-    lmc_status st = lmc_cuda_op_kv_rotate(k, n, kv_dim, hd, n_rot, delta, neox, fr);
+    lmc_status st = lmc_cuda_op_kv_rotate(k, n, kv_dim, hd, n_rot, delta, neox, fr, 0, llama);
     CHECK(st == LMC_OK, "kv_rotate: %s", lmc_last_error());
-    const double e = nmse_ff(k, ref, (size_t)n * kv_dim);
-    CHECK(e <= 1e-10, "kv_rotate heads %d hd %d n_rot %d delta %d neox %d NMSE %g", n_head_kv, hd,
-          n_rot, delta, neox, e);
-    free(k), free(ref), free(cs), free(fr);
+    const double e = nmse_ff(k, ref, m);
+    CHECK(e <= 1e-10, "kv_rotate heads %d hd %d n_rot %d delta %d neox %d llama %d NMSE %g",
+          n_head_kv, hd, n_rot, delta, neox, llama, e);
+    st = lmc_cuda_op_kv_rotate(k16, n, kv_dim, hd, n_rot, delta, neox, fr, 1, llama);
+    CHECK(st == LMC_OK, "kv_rotate f16: %s", lmc_last_error());
+    const int bad = f16_mismatch(k16, k, m);
+    CHECK(bad == 0,
+          "kv_rotate f16 cache heads %d hd %d n_rot %d delta %d neox %d llama %d: %d keys not the "
+          "f16 rounding of the f32 cache's",
+          n_head_kv, hd, n_rot, delta, neox, llama, bad);
+    free(k), free(ref), free(k16), free(cs), free(fr);
 }
 
 int main(void) {
@@ -316,36 +365,40 @@ int main(void) {
     test_post_norm_norm(4097, 2, 0);
     test_softcap_scale(3001);
     /* decode kernel: one and several splits, windows inside one split and across splits */
+    /* every attention case over an f32 cache, then over an f16 one (kv 1: -ctk/-ctv f16) */
     const int cfg[][3] = {{8, 4, 64}, {4, 1, 256}, {8, 2, 128}, {6, 6, 32}};
-    for (int c = 0; c < 4; c++) {
-        const int nh = cfg[c][0], nkv = cfg[c][1], hd = cfg[c][2];
-        test_attention(nh, nkv, hd, 0, 1, 0, 0, 0);
-        test_attention(nh, nkv, hd, 40, 1, 1.5f, 0, 0);
-        test_attention(nh, nkv, hd, 40, 2, 0, 8, 0);
-        test_attention(nh, nkv, hd, 300, 3, 0, 100, 0);
-        test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, 0);
-        test_attention(nh, nkv, hd, 600, 1, 0, 512, 0);
+    for (int c = 0; c < 8; c++) {
+        const int kv = c / 4;
+        const int nh = cfg[c % 4][0], nkv = cfg[c % 4][1], hd = cfg[c % 4][2];
+        test_attention(nh, nkv, hd, 0, 1, 0, 0, 0, kv);
+        test_attention(nh, nkv, hd, 40, 1, 1.5f, 0, 0, kv);
+        test_attention(nh, nkv, hd, 40, 2, 0, 8, 0, kv);
+        test_attention(nh, nkv, hd, 300, 3, 0, 100, 0, kv);
+        test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, 0, kv);
+        test_attention(nh, nkv, hd, 600, 1, 0, 512, 0, kv);
         /* prompt path */
-        test_attention(nh, nkv, hd, 0, 40, 1.5f, 8, 1);
-        test_attention(nh, nkv, hd, 130, 33, 0, 64, 1);
-        test_attention(nh, nkv, hd, 10, 20, 2.0f, 0, 1);
+        test_attention(nh, nkv, hd, 0, 40, 1.5f, 8, 1, kv);
+        test_attention(nh, nkv, hd, 130, 33, 0, 64, 1, kv);
+        test_attention(nh, nkv, hd, 10, 20, 2.0f, 0, 1, kv);
         /* the several-sequence step's kernel (per-token first and last row), one block a token
          * (2) and split in 128-key blocks from the window's first row (3: LMC_CUDA_ATT_SPLIT) */
         for (int rows = 2; rows <= 3; rows++) {
-            test_attention(nh, nkv, hd, 0, 1, 0, 0, rows);
-            test_attention(nh, nkv, hd, 40, 3, 1.5f, 0, rows);
-            test_attention(nh, nkv, hd, 40, 5, 0, 8, rows);
-            test_attention(nh, nkv, hd, 300, 4, 1.5f, 100, rows);
-            test_attention(nh, nkv, hd, 0, 20, 2.0f, 8, rows);
-            test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, rows); /* window across splits */
-            test_attention(nh, nkv, hd, 600, 3, 0, 0, rows);      /* 5 splits, no window */
+            test_attention(nh, nkv, hd, 0, 1, 0, 0, rows, kv);
+            test_attention(nh, nkv, hd, 40, 3, 1.5f, 0, rows, kv);
+            test_attention(nh, nkv, hd, 40, 5, 0, 8, rows, kv);
+            test_attention(nh, nkv, hd, 300, 4, 1.5f, 100, rows, kv);
+            test_attention(nh, nkv, hd, 0, 20, 2.0f, 8, rows, kv);
+            test_attention(nh, nkv, hd, 600, 2, 1.5f, 256, rows, kv); /* window across splits */
+            test_attention(nh, nkv, hd, 600, 3, 0, 0, rows, kv);      /* 5 splits, no window */
         }
     }
     for (int neox = 0; neox < 2; neox++) {
-        test_kv_rotate(2, 64, 64, -37, neox);
-        test_kv_rotate(1, 256, 256, -1000, neox);
-        test_kv_rotate(2, 128, 96, -77, neox);
+        test_kv_rotate(2, 64, 64, -37, neox, 0);
+        test_kv_rotate(1, 256, 256, -1000, neox, 0);
+        test_kv_rotate(2, 128, 96, -77, neox, 0);
     }
+    test_kv_rotate(2, 64, 64, -37, 0, 1); /* the llama block's kernel */
+    test_kv_rotate(4, 128, 128, -1000, 0, 1);
     return t_done();
 }
 #endif

@@ -7,7 +7,9 @@
  * bits for quantized weights, as ggml does, which alone moves a random-weight model's logits by
  * NMSE ~1e-4). The default 8-bit GPU path is checked by argmax. The memory plan checks run without
  * a GPU; the rest skips without one. Prints every number it compares, so one run says where a split
- * goes wrong. */
+ * goes wrong. Then stories260K and synthetic-A Q4_K_M again with f16 KV caches on both sides
+ * (-ctk/-ctv f16: the CPU layers' cache and the GPU's), and, without a GPU, the f16 plan (half the
+ * KV bytes, the prompt attention's f32 scratch) and the refusal of mixed types on CUDA. */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -54,8 +56,11 @@ static void set_exact(bool exact) {
         unsetenv("LMC_CUDA_Q8");
 }
 
+static lmc_kv_type g_kv = LMC_KV_F32; /* the KV cache type of both sides' contexts */
+
 static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int ngl, int n_seq, lmc_status *st_out) {
     lmc_context_params cp = lmc_context_default_params();
+    cp.type_k = cp.type_v = g_kv;
     cp.n_ctx = 128;
     cp.n_batch = 64;
     cp.n_seq = n_seq;
@@ -331,6 +336,28 @@ static void test_plan(const char *path) {
         CHECK(w1 < w0 && s1 <= s0, "plan layer0 %d: weights %llu (all: %llu)", l0,
               (unsigned long long)w1, (unsigned long long)w0);
     }
+    /* an f16 cache: half the KV bytes; the scratch grows by the f32 rows the prompt attention
+     * widens (K and V of one sequence's n_ctx positions) */
+    p.layer0 = 0;
+    p.kv_f16 = 1;
+    CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_OK, "plan f16: %s", lmc_last_error());
+    const uint64_t kv32 = 2ull * p.n_ctx * m->hp.n_head_kv * m->hp.head_dim * 4;
+    CHECK(w1 == w0 && 2 * kv1 == kv0 && s1 == s0 + kv32,
+          "plan f16: weights %llu (f32 cache: %llu), KV %llu (%llu), scratch %llu (%llu + %llu)",
+          (unsigned long long)w1, (unsigned long long)w0, (unsigned long long)kv1,
+          (unsigned long long)kv0, (unsigned long long)s1, (unsigned long long)s0,
+          (unsigned long long)kv32);
+    p.kv_f16 = 0;
+    /* mixed cache types are the CPU's only; refused before any GPU is touched */
+    lmc_context_params cp = lmc_context_default_params();
+    cp.n_ctx = 64;
+    cp.device = LMC_DEVICE_CUDA;
+    cp.type_k = LMC_KV_F16;
+    lmc_context *ctx = NULL;
+    lmc_status st = lmc_context_init(m, &cp, &ctx);
+    CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "-ctk f16 -ctv f32"),
+          "-ctk f16 -ctv f32 on CUDA: status %d '%s'", (int)st, lmc_last_error());
+    lmc_context_free(ctx);
     p.layer0 = nl;
     CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG,
           "plan with no GPU layer accepted");
@@ -373,6 +400,11 @@ int main(void) {
     test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
     char smol[4096];
     test_model(smollm2_path(smol, sizeof smol), true);
+    g_kv = LMC_KV_F16; /* both sides' caches f16 (the CPU layers' too), the same bounds */
+    printf("== f16 KV cache\n");
+    test_model(t_shared("models/stories260K.gguf"), true);
+    test_model(t_shared("models/synthetic/synthetic-A-Q4_K_M.gguf"), false);
+    g_kv = LMC_KV_F32;
     return t_done();
 }
 #endif

@@ -17,7 +17,9 @@
  * heads: N = 2, 4) and synthetic-A in eight weight types (2 KV heads: N = 2), from ../shared.
  * (5) The families' models (tests/data/families: qwen2, qwen3, gemma2, gemma3, phi3, phi4-mini):
  * -sm row -tp 2 refused naming the architecture, -sm row -tp 1 / -sm layer -ts 1 bit for bit and
- * -sm layer -ts 1,1 / 1,3 against the one-GPU logits (one sequence). */
+ * -sm layer -ts 1,1 / 1,3 against the one-GPU logits (one sequence). (6) With f16 KV caches
+ * (-ctk/-ctv f16, every context of the comparison): (3) and (4) on stories260K and synthetic-A
+ * Q4_K_M, decode on f32 activations. */
 #include "lmc.h"
 #include "testutil.h"
 #include "util.h"
@@ -182,9 +184,12 @@ static void test_comm(int n, int present, bool nccl, bool one_gpu) {
  * path; one GPU replays its graph); two sequences (n_seq 2) run a batch of 12 + 6 prompt tokens
  * with every row wanted (the batched GEMM / tensor-core step) and then one token each (the batched
  * mat-vec step). False when the context is refused (its message printed). */
+static lmc_kv_type g_kv = LMC_KV_F32; /* the KV cache type of every context of a pass */
+
 static bool run_case(lmc_model *m, lmc_context_params p, bool batch, float *out, int *rows,
                      const char *what) {
     p.n_ctx = 64;
+    p.type_k = p.type_v = g_kv;
     p.n_seq = batch ? 2 : 1;
     p.device = LMC_DEVICE_CUDA;
     lmc_context *ctx = NULL;
@@ -496,6 +501,12 @@ int main(void) {
         for (size_t i = 0; i < sizeof fam / sizeof *fam; i++)
             test_family(fam[i], present);
     }
+    /* f16 KV caches, decode on f32 activations (LMC_CUDA_Q8=0 still set) */
+    g_kv = LMC_KV_F16;
+    printf("== f16 KV cache\n");
+    test_model("models/stories260K.gguf", present, 4);
+    test_model("models/synthetic/synthetic-A-Q4_K_M.gguf", present, 2);
+    g_kv = LMC_KV_F32;
     unsetenv("LMC_CUDA_Q8");
 #endif
     printf("%d case(s) skipped for want of GPUs\n", n_skipped);

@@ -25,32 +25,34 @@ extern "C" {
 
 // The split's K and V rows kept in registers: OWN = false those before p0 (written by earlier
 // calls, fetched before the PDL wait), OWN = true those from p0 on (this call's, after it). K: this
-// thread's quarter of key j (n4 float4 at k4) when kreg; V: keys start + warp + 16 i, 4 dims a
-// lane.
-template <bool OWN>
-__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const float4 *k4, int n4, bool kreg,
-                                            int j, int end, int p0) {
+// thread's quarter of key j (n4 groups of 4 elements at k4: kv_grp) when kreg; V: keys start + warp
+// + 16 i, 4 dims a lane. T: the cache's element type (float or __half), widened to f32 as it is
+// loaded.
+template <bool OWN, typename G>
+__device__ __forceinline__ void att_fetch_k(float4 (&kr)[8], const G *k4, int n4, bool kreg, int j,
+                                            int end, int p0) {
     if (kreg && j < end && (OWN ? j >= p0 : j < p0)) {
 #pragma unroll
         for (int d = 0; d < 8; d++)
-            if (d < n4) kr[d] = k4[d];
+            if (d < n4) kr[d] = kv_cvt4(k4[d]);
     }
 }
-template <bool OWN>
-__device__ __forceinline__ void att_fetch_v(float4 (&vr)[8], const float *vb, int kv_dim, int start,
+template <bool OWN, typename T>
+__device__ __forceinline__ void att_fetch_v(float4 (&vr)[8], const T *vb, int kv_dim, int start,
                                             int end, int p0, int warp) {
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         const int jj = warp + i * (ATT_THREADS / 32);
         if (start + jj < end && (OWN ? start + jj >= p0 : start + jj < p0))
-            vr[i] = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+            vr[i] = kv_ld4(vb + (int64_t)jj * kv_dim);
     }
 }
 
 // Key j's score against the scaled query qs: this thread's quarter (from kr when kreg, else from
 // the cache), summed over the ATT_KT threads of the key (0 past the split's end).
+template <typename T>
 __device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8], bool kreg,
-                                           int n4, int part4, int j, int end, const float *kc,
+                                           int n4, int part4, int j, int end, const T *kc,
                                            int kv_dim, int kvh, int hd) {
     float s = 0.f;
     if (j < end) {
@@ -63,9 +65,9 @@ __device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8
                     s += qq[0] * kr[d].x + qq[1] * kr[d].y + qq[2] * kr[d].z + qq[3] * kr[d].w;
                 }
         } else {
-            const float *k = kc + (int64_t)j * kv_dim + kvh * hd;
+            const T *k = kc + (int64_t)j * kv_dim + kvh * hd;
             for (int d = part4; d < hd; d += ATT_KT)
-                s += qs[d] * k[d];
+                s += qs[d] * kv_ld(k + d);
         }
     }
 #pragma unroll
@@ -104,12 +106,13 @@ __device__ __forceinline__ void att_merge(const float *part, int t, int h, int n
     }
 }
 
+template <typename T>
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
-                const float *__restrict__ kc, const float *__restrict__ vc, int n_head,
-                int n_head_kv, int hd, int max_split, float *__restrict__ part,
-                int *__restrict__ counters, float *__restrict__ out, int8_t *__restrict__ oq,
-                float2 *__restrict__ ods, cuda_att_opts opt) {
+                const T *__restrict__ kc, const T *__restrict__ vc, int n_head, int n_head_kv,
+                int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
+                float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods,
+                cuda_att_opts opt) {
     const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
     // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
@@ -127,13 +130,13 @@ __global__ void __launch_bounds__(ATT_THREADS)
     const int j = start + threadIdx.x / ATT_KT, part4 = threadIdx.x % ATT_KT;
     const int n4 = hd / (4 * ATT_KT);
     const bool kreg = hd % (4 * ATT_KT) == 0 && n4 <= 8;
-    const float4 *k4 = (const float4 *)(kc + (int64_t)j * kv_dim + kvh * hd) + part4 * n4;
+    const auto *k4 = kv_grp(kc + (int64_t)j * kv_dim + kvh * hd, part4 * n4);
     float4 kr[8];
     att_fetch_k<false>(kr, k4, n4, kreg, j, end, p0);
     // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
     static_assert(ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK, "8 values per warp cover a split");
     const bool vreg = (hd & 3) == 0 && hd <= 128;
-    const float *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
+    const T *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
     float4 vr[8];
     if (vreg && lane * 4 < hd) att_fetch_v<false>(vr, vb, kv_dim, start, end, p0, warp);
     pdl_wait();
@@ -194,7 +197,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
         } else if (lane * 4 < hd) {
             for (int jj = warp; jj < end - start; jj += ATT_THREADS / 32) {
-                const float4 vv = *(const float4 *)(vb + (int64_t)jj * kv_dim);
+                const float4 vv = kv_ld4(vb + (int64_t)jj * kv_dim);
                 const float p = sc[jj];
                 o.x += p * vv.x;
                 o.y += p * vv.y;
@@ -224,10 +227,10 @@ __global__ void __launch_bounds__(ATT_THREADS)
     } else {
         for (int d = threadIdx.x; d < hd; d += blockDim.x) {
             float o = 0.f;
-            const float *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
+            const T *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
 #pragma unroll 8
             for (int j = 0; j < end - start; j++)
-                o += sc[j] * v[(int64_t)j * kv_dim];
+                o += sc[j] * kv_ld(v + (int64_t)j * kv_dim);
             po[d] = o;
         }
     }
@@ -258,22 +261,27 @@ __global__ void __launch_bounds__(ATT_THREADS)
 }
 
 cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
-                              const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
-                              int head_dim, int max_split, float *part, int *counters, float *out,
-                              int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
+                              const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
+                              int max_split, float *part, int *counters, float *out, int8_t *oq,
+                              float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
     dim3 g(n_head, max_split, n_tok);
-    return launch_pdl(k_attention, g, dim3(ATT_THREADS), s, q, q_stride, pos, k_cache, v_cache,
-                      n_head, n_head_kv, head_dim, max_split, part, counters, out, oq, ods, o);
+    if (kv.f16)
+        return launch_pdl(k_attention<__half>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
+                          (const __half *)kv.k, (const __half *)kv.v, n_head, n_head_kv, head_dim,
+                          max_split, part, counters, out, oq, ods, o);
+    return launch_pdl(k_attention<float>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
+                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim,
+                      max_split, part, counters, out, oq, ods, o);
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
-                           const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
-                           int head_dim, int max_split, float *part, int *counters, float *out,
-                           int8_t *oq, float2 *ods, cudaStream_t s) {
+                           const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
+                           int max_split, float *part, int *counters, float *out, int8_t *oq,
+                           float2 *ods, cudaStream_t s) {
     const cuda_att_opts o = {};
-    return cuda_attention_ex(q, q_stride, n_tok, pos, k_cache, v_cache, n_head, n_head_kv, head_dim,
-                             max_split, part, counters, out, oq, ods, o, s);
+    return cuda_attention_ex(q, q_stride, n_tok, pos, kv, n_head, n_head_kv, head_dim, max_split,
+                             part, counters, out, oq, ods, o, s);
 }
 
 // Rows of attention scores S (row = head * nq + t, nkv keys each, already scaled): query t sits at
@@ -330,15 +338,25 @@ cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, c
 }
 
 lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
-                               const float *k_cache, const float *v_cache, int n_head,
-                               int n_head_kv, int head_dim, float *S, int64_t s_floats, float *out,
-                               int out_stride, cudaStream_t s, bool *done) {
-    return cuda_attention_gemm_ex(h, q, q_stride, n_tok, pos0, k_cache, v_cache, n_head, n_head_kv,
+                               const cuda_kv &kv, float *kv32, int n_head, int n_head_kv,
+                               int head_dim, float *S, int64_t s_floats, float *out, int out_stride,
+                               cudaStream_t s, bool *done) {
+    return cuda_attention_gemm_ex(h, q, q_stride, n_tok, pos0, kv, kv32, n_head, n_head_kv,
                                   head_dim, S, s_floats, out, out_stride, cuda_att_opts{}, s, done);
 }
 
+// n rows of an f16 cache's K and V widened to f32: K into out, V after it.
+__global__ void k_kv_widen(const __half *__restrict__ k, const __half *__restrict__ v, int64_t n,
+                           float *__restrict__ out) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        out[i] = __half2float(k[i]);
+        out[n + i] = __half2float(v[i]);
+    }
+}
+
 lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
-                                  int pos0, const float *k_cache, const float *v_cache, int n_head,
+                                  int pos0, const cuda_kv &kv, float *kv32, int n_head,
                                   int n_head_kv, int head_dim, float *S, int64_t s_floats,
                                   float *out, int out_stride, const cuda_att_opts &o,
                                   cudaStream_t s, bool *done) {
@@ -349,6 +367,19 @@ lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride
     *done = false;
     if (qc < 16 && qc < n_tok) return LMC_OK;
     *done = true;
+    // cuBLAS takes no f32 x f16 product: an f16 cache's rows this prompt reads are widened into
+    // kv32 once (exact; TF32 keeps f16's 10 mantissa bits, so the products are those of f32 rows)
+    const float *k_cache = (const float *)kv.k, *v_cache = (const float *)kv.v;
+    if (kv.f16) {
+        if (!kv32) return lmc_err(LMC_ERR_BACKEND, "CUDA: no f32 scratch for the f16 KV cache");
+        const int64_t n = (int64_t)(pos0 + n_tok) * kv_dim;
+        k_kv_widen<<<(unsigned)((n + 255) / 256), 256, 0, s>>>((const __half *)kv.k,
+                                                               (const __half *)kv.v, n, kv32);
+        lmc_status st = cuda_check(cudaGetLastError(), "attention: widening the f16 cache");
+        if (st != LMC_OK) return st;
+        k_cache = kv32;
+        v_cache = kv32 + n;
+    }
     cublasSetStream(h, s);
     const float scale = o.scale > 0.f ? o.scale : 1.f / sqrtf((float)head_dim), one = 1.f,
                 zero = 0.f;

@@ -123,6 +123,8 @@ typedef struct {
      * before the first forward. */
     const split_tp_plan *tp;
     int32_t tp_rank;
+    int32_t kv_f16; /* 1: K and V cached as f16 (rounded to nearest even, as the CPU's f16 cache);
+                       0: f32 */
 } lmc_cuda_params;
 
 /* Bytes the context needs on the device (weights, KV cache, scratch) for these params (only the
@@ -166,6 +168,9 @@ lmc_status lmc_cuda_forward_batch(lmc_cuda_ctx *c, int32_t n, const int32_t *tok
                                   const int32_t *pos, const int32_t *seq, const int32_t *seq_start,
                                   const int8_t *want, float *logits, int32_t observe_row,
                                   float *layer_out);
+/* Rows [row, row + n) of layer l's K and V cache (rows of the whole cache: sequence s starts at
+ * row s * n_ctx), widened to f32 into k and v ((n, n_head_kv * head_dim) each), for tests. */
+lmc_status lmc_cuda_kv_read(lmc_cuda_ctx *c, int32_t l, int32_t row, int32_t n, float *k, float *v);
 /* Moves cache positions [from, from+n) of sequence seq down to `to` (to <= from), re-rotating the
  * keys. Errors are kept for the next forward (the backend table's kv_shift returns nothing). */
 void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n, int32_t to);

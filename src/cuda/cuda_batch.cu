@@ -124,7 +124,6 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
     const int32_t *d_pos = c->d_b + nb, *d_row = c->d_b + 2 * nb, *d_kv0 = c->d_b + 3 * nb;
     float *x32 = gemm ? NULL : c->xb32;
     __half *x16 = gemm ? c->x16 : NULL;
-    const int64_t kvs = (int64_t)c->n_ctx * c->kv_dim; // one sequence's cache floats
     for (int l = 0; l < hp.n_layer; l++) {
         cuda_layer &D = c->L[l];
         cuda_prof_mark(c->prof, PP_NORM, s);
@@ -138,19 +137,19 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
             TRY(mm(c, D.wv, n, gemm, c->xb32, c->qkv + c->q_dim + c->kv_dim, c->qkv_dim, false));
         }
         cuda_prof_mark(c->prof, PP_ROPE, s);
-        TRYC(c->fam
-                 ? cuda_fam_qkv_rows(c->fam, l, c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv,
-                                     hp.head_dim, D.k_cache, D.v_cache, s)
-                 : cuda_rope_kv_rows(c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv, hp.head_dim,
-                                     hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
+        TRYC(c->fam ? cuda_fam_qkv_rows(c->fam, l, c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv,
+                                        hp.head_dim, D.kv, s)
+                    : cuda_rope_kv_rows(c->qkv, n, d_pos, d_row, hp.n_head, hp.n_head_kv,
+                                        hp.head_dim, hp.n_rot, hp.rope_base, D.kv, s),
              "rope");
         cuda_prof_mark(c->prof, PP_ATT, s);
         for (const att_run &r : runs) {
             bool done = false;
             TRY(cuda_attention_gemm_ex(
                 c->blas, c->qkv + (size_t)r.i0 * c->qkv_dim, c->qkv_dim, r.n, r.pos0,
-                D.k_cache + r.seq * kvs, D.v_cache + r.seq * kvs, hp.n_head, hp.n_head_kv,
-                hp.head_dim, c->part, (int64_t)nb * hp.n_head * c->max_split * (hp.head_dim + 2),
+                cuda_kv_rows(D.kv, (int64_t)r.seq * c->n_ctx, c->kv_dim), c->kv32, hp.n_head,
+                hp.n_head_kv, hp.head_dim, c->part,
+                (int64_t)nb * hp.n_head * c->max_split * (hp.head_dim + 2),
                 c->att + (size_t)r.i0 * c->q_dim, c->q_dim, att_opts(c, l), s, &done));
             if (!done) {
                 st = lmc_err(LMC_ERR_BACKEND, "CUDA: attention scratch too small for %d tokens",
@@ -158,8 +157,8 @@ static lmc_status run_layers(lmc_cuda_ctx *c, int n, bool gemm, const std::vecto
                 goto done;
             }
         }
-        TRYC(cuda_attention_rows_ex(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.k_cache, D.v_cache,
-                                    hp.n_head, hp.n_head_kv, hp.head_dim, c->part, c->max_split,
+        TRYC(cuda_attention_rows_ex(c->qkv, c->qkv_dim, n, d_kv0, d_row, D.kv, hp.n_head,
+                                    hp.n_head_kv, hp.head_dim, c->part, c->max_split,
                                     layer_splits(n_split, att_opts(c, l)), c->att, att_opts(c, l),
                                     s),
              "attention");

@@ -29,12 +29,13 @@ __device__ __forceinline__ int atr_first(const int32_t *kv0, const int32_t *kvro
 // (long contexts: flash-decoding) writes the split's unnormalised output, max and sum to part
 // (head_dim + 2 floats at ((t n_head + h) max_split + sp)) for k_attention_rows_merge. KU > 1 (the
 // split mode): a warp takes KU keys at once, all their K and V loads issued before the first
-// score is summed (short chains per key).
-template <int KU>
+// score is summed (short chains per key). T: the cache's element type (float or __half,
+// cuda_kv.cuh).
+template <int KU, typename T>
 __global__ void __launch_bounds__(ATR_WARPS * 32)
     k_attention_rows(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ kv0,
-                     const int32_t *__restrict__ kvrow, const float *__restrict__ kc,
-                     const float *__restrict__ vc, int n_head, int n_head_kv, int hd,
+                     const int32_t *__restrict__ kvrow, const T *__restrict__ kc,
+                     const T *__restrict__ vc, int n_head, int n_head_kv, int hd,
                      float *__restrict__ out, float *__restrict__ part, int max_split, int chunk,
                      cuda_att_opts opt) {
     const int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
@@ -57,13 +58,13 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
     float m = -INFINITY, l = 0.f;
     if (KU == 1) {
         for (int j = first + warp; j <= last; j += ATR_WARPS) {
-            const float *kr = kc + (int64_t)j * kv_dim + kvh * hd;
-            const float *vr = vc + (int64_t)j * kv_dim + kvh * hd;
+            const T *kr = kc + (int64_t)j * kv_dim + kvh * hd;
+            const T *vr = vc + (int64_t)j * kv_dim + kvh * hd;
             float s = 0.f;
 #pragma unroll
             for (int k = 0; k < ATR_DPL; k++) {
                 const int d = lane + 32 * k;
-                if (d < hd) s += qr[k] * kr[d];
+                if (d < hd) s += qr[k] * kv_ld(kr + d);
             }
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1)
@@ -74,7 +75,7 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
 #pragma unroll
             for (int k = 0; k < ATR_DPL; k++) {
                 const int d = lane + 32 * k;
-                o[k] = o[k] * corr + (d < hd ? p * vr[d] : 0.f);
+                o[k] = o[k] * corr + (d < hd ? p * kv_ld(vr + d) : 0.f);
             }
             m = mn;
         }
@@ -84,14 +85,14 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
 #pragma unroll
             for (int u = 0; u < KU; u++) {
                 const int j = j0 + u * ATR_WARPS;
-                const float *kr = kc + (int64_t)j * kv_dim + kvh * hd;
-                const float *vr = vc + (int64_t)j * kv_dim + kvh * hd;
+                const T *kr = kc + (int64_t)j * kv_dim + kvh * hd;
+                const T *vr = vc + (int64_t)j * kv_dim + kvh * hd;
 #pragma unroll
                 for (int k = 0; k < ATR_DPL; k++) {
                     const int d = lane + 32 * k;
                     const bool in = j <= last && d < hd;
-                    kk[u][k] = in ? kr[d] : 0.f;
-                    vv[u][k] = in ? vr[d] : 0.f;
+                    kk[u][k] = in ? kv_ld(kr + d) : 0.f;
+                    vv[u][k] = in ? kv_ld(vr + d) : 0.f;
                 }
             }
 #pragma unroll
@@ -187,23 +188,37 @@ __global__ void k_attention_rows_merge(const int32_t *__restrict__ kv0,
     }
 }
 
+// One launch of k_attention_rows over a cache of element type T.
+template <typename T>
+static void attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
+                           const int32_t *kvrow, const T *kc, const T *vc, int n_head,
+                           int n_head_kv, int head_dim, float *part, int max_split, int n_split,
+                           float *out, const cuda_att_opts &o, cudaStream_t s) {
+    const dim3 grid(n_head, n_tok, n_split ? n_split : 1);
+    if (n_split == 0)
+        k_attention_rows<1, T><<<grid, ATR_WARPS * 32, 0, s>>>(q, q_stride, kv0, kvrow, kc, vc,
+                                                               n_head, n_head_kv, head_dim, out,
+                                                               part, max_split, INT_MAX, o);
+    else
+        k_attention_rows<4, T><<<grid, ATR_WARPS * 32, 0, s>>>(q, q_stride, kv0, kvrow, kc, vc,
+                                                               n_head, n_head_kv, head_dim, out,
+                                                               part, max_split, CUDA_ATT_CHUNK, o);
+}
+
 cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
-                                   const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                   int n_head, int n_head_kv, int head_dim, float *part,
-                                   int max_split, int n_split, float *out, const cuda_att_opts &o,
+                                   const int32_t *kvrow, const cuda_kv &kv, int n_head,
+                                   int n_head_kv, int head_dim, float *part, int max_split,
+                                   int n_split, float *out, const cuda_att_opts &o,
                                    cudaStream_t s) {
     if (head_dim > 32 * ATR_DPL || n_split < 0 || n_split > max_split) return cudaErrorInvalidValue;
     // n_split 0 (the default; LMC_CUDA_ATT_SPLIT=1 splits): one block per head and token over all
     // of its keys
-    const dim3 grid(n_head, n_tok, n_split ? n_split : 1);
-    if (n_split == 0)
-        k_attention_rows<1><<<grid, ATR_WARPS * 32, 0, s>>>(q, q_stride, kv0, kvrow, k_cache,
-                                                            v_cache, n_head, n_head_kv, head_dim,
-                                                            out, part, max_split, INT_MAX, o);
+    if (kv.f16)
+        attention_rows(q, q_stride, n_tok, kv0, kvrow, (const __half *)kv.k, (const __half *)kv.v,
+                       n_head, n_head_kv, head_dim, part, max_split, n_split, out, o, s);
     else
-        k_attention_rows<4><<<grid, ATR_WARPS * 32, 0, s>>>(
-            q, q_stride, kv0, kvrow, k_cache, v_cache, n_head, n_head_kv, head_dim, out, part,
-            max_split, CUDA_ATT_CHUNK, o);
+        attention_rows(q, q_stride, n_tok, kv0, kvrow, (const float *)kv.k, (const float *)kv.v,
+                       n_head, n_head_kv, head_dim, part, max_split, n_split, out, o, s);
     if (n_split > 1)
         k_attention_rows_merge<<<dim3(n_head, n_tok), 128, 0, s>>>(
             kv0, kvrow, part, n_head, head_dim, max_split, CUDA_ATT_CHUNK, o.window, out);
@@ -211,12 +226,11 @@ cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, cons
 }
 
 cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
-                                const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                int n_head, int n_head_kv, int head_dim, float *part, int max_split,
-                                int n_split, float *out, cudaStream_t s) {
-    return cuda_attention_rows_ex(q, q_stride, n_tok, kv0, kvrow, k_cache, v_cache, n_head,
-                                  n_head_kv, head_dim, part, max_split, n_split, out,
-                                  cuda_att_opts{}, s);
+                                const int32_t *kvrow, const cuda_kv &kv, int n_head, int n_head_kv,
+                                int head_dim, float *part, int max_split, int n_split, float *out,
+                                cudaStream_t s) {
+    return cuda_attention_rows_ex(q, q_stride, n_tok, kv0, kvrow, kv, n_head, n_head_kv, head_dim,
+                                  part, max_split, n_split, out, cuda_att_opts{}, s);
 }
 
 __global__ void k_gather_rows(const float *__restrict__ x, const int32_t *__restrict__ rows,

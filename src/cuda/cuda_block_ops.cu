@@ -174,7 +174,7 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, const int32_t *kvrow
                            int n_head_kv, int hd, int n_rot, const float *__restrict__ bias,
                            const float *__restrict__ q_norm, const float *__restrict__ k_norm,
                            float eps, bool neox, const double *__restrict__ freq, float attn_factor,
-                           float *k_cache, float *v_cache) {
+                           cuda_kv kv) {
     pdl_trigger(); // the attention after it may launch; it waits for this kernel's writes
     pdl_wait();    // the q/k/v mat-vec's results, and *pos0
     const int t = blockIdx.x, pos = kvrow ? pos0[t] : *pos0 + t;
@@ -214,46 +214,43 @@ __global__ void k_qkv_post(float *qkv, const int32_t *pos0, const int32_t *kvrow
         x[ib] = b;
     }
     __syncthreads();
-    float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-        kc[i] = row[n_head * hd + i];
-        vc[i] = row[n_head * hd + kv_dim + i];
+        kv_put(kv.k, kv.f16, crow * kv_dim + i, row[n_head * hd + i]);
+        kv_put(kv.v, kv.f16, crow * kv_dim + i, row[n_head * hd + kv_dim + i]);
     }
 }
 
 static cudaError_t qkv_post(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
                             int n_head, int n_head_kv, int hd, int n_rot, const float *bias,
                             const float *q_norm, const float *k_norm, float eps, bool neox,
-                            const double *freq, float attn_factor, float *k_cache, float *v_cache,
+                            const double *freq, float attn_factor, const cuda_kv &kv,
                             cudaStream_t s) {
     if (hd % 2 || n_rot % 2 || n_rot <= 0 || n_rot > hd || (q_norm == NULL) != (k_norm == NULL))
         return cudaErrorInvalidValue;
     // PDL (as the mat-vecs and the attention around it): qwen3/gemma3 run it in every decode step
     return launch_pdl(k_qkv_post, dim3(n_tok), dim3(256), s, qkv, pos, kvrow, n_head, n_head_kv, hd,
-                      n_rot, bias, q_norm, k_norm, eps, neox, freq, attn_factor, k_cache, v_cache);
+                      n_rot, bias, q_norm, k_norm, eps, neox, freq, attn_factor, kv);
 }
 
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
                           int hd, int n_rot, const float *bias, const float *q_norm,
                           const float *k_norm, float eps, bool neox, const double *freq,
-                          float attn_factor, float *k_cache, float *v_cache, cudaStream_t s) {
+                          float attn_factor, const cuda_kv &kv, cudaStream_t s) {
     return qkv_post(qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, n_rot, bias, q_norm, k_norm, eps,
-                    neox, freq, attn_factor, k_cache, v_cache, s);
+                    neox, freq, attn_factor, kv, s);
 }
 
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
-                         int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
-                         cudaStream_t s) {
-    return cuda_fam_qkv_rows(f, l, qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, k_cache, v_cache,
-                             s);
+                         int n_head, int n_head_kv, int hd, const cuda_kv &kv, cudaStream_t s) {
+    return cuda_fam_qkv_rows(f, l, qkv, n_tok, pos, NULL, n_head, n_head_kv, hd, kv, s);
 }
 
 cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                               const int32_t *kvrow, int n_head, int n_head_kv, int hd,
-                              float *k_cache, float *v_cache, cudaStream_t s) {
+                              const cuda_kv &kv, cudaStream_t s) {
     const cuda_fam_layer &D = f->L[l];
     return qkv_post(qkv, n_tok, pos, kvrow, n_head, n_head_kv, hd, f->n_rot, D.bias, D.q_norm,
-                    D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, k_cache, v_cache, s);
+                    D.k_norm, f->eps, f->neox, D.freq, f->attn_factor, kv, s);
 }
 
 // ---- element-wise and row-wise ops --------------------------------------------------------------
@@ -420,11 +417,10 @@ cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s) {
 // ---- KV shift ----------------------------------------------------------------------------------
 // Rotations add: a key stored at its position turns by delta * freq to its new one (the
 // attn_factor is in it already, as on the CPU).
-__global__ void k_fam_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs,
-                                     float *__restrict__ kd, float *__restrict__ vd, int kv_dim,
-                                     int hd, int n_rot, int delta, bool neox,
-                                     const double *__restrict__ freq) {
+__global__ void k_fam_kv_rotate_copy(cuda_kv src, cuda_kv dst, int kv_dim, int hd, int n_rot,
+                                     int delta, bool neox, const double *__restrict__ freq) {
     const int64_t row = (int64_t)blockIdx.x * kv_dim;
+    const bool f16 = src.f16; // keys turned in f32, an f16 one rounded again (as the CPU's shift)
     const int half = n_rot / 2, n_pairs = kv_dim / hd * half;
     for (int i = threadIdx.x; i < n_pairs; i += blockDim.x) {
         const int h = i / half, p = i % half;
@@ -432,22 +428,22 @@ __global__ void k_fam_kv_rotate_copy(const float *__restrict__ ks, const float *
         pair_of(neox, p, half, &ia, &ib);
         const int64_t a = row + h * hd + ia, b = row + h * hd + ib;
         const float2 cs = rope_cs(delta, freq[p]);
-        const float x0 = ks[a], x1 = ks[b];
-        kd[a] = x0 * cs.x - x1 * cs.y;
-        kd[b] = x0 * cs.y + x1 * cs.x;
+        const float x0 = kv_get(src.k, f16, a), x1 = kv_get(src.k, f16, b);
+        kv_put(dst.k, f16, a, x0 * cs.x - x1 * cs.y);
+        kv_put(dst.k, f16, b, x0 * cs.y + x1 * cs.x);
     }
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-        if (i % hd >= n_rot) kd[row + i] = ks[row + i]; // partial rotary: dims past n_rot keep
-        vd[row + i] = vs[row + i];
+        if (i % hd >= n_rot) // partial rotary: dims past n_rot keep
+            kv_put(dst.k, f16, row + i, kv_get(src.k, f16, row + i));
+        kv_put(dst.v, f16, row + i, kv_get(src.v, f16, row + i));
     }
 }
 
-cudaError_t cuda_fam_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst,
-                                    float *v_dst, int n, int kv_dim, int hd, int n_rot, int delta,
-                                    bool neox, const double *freq, cudaStream_t s) {
+cudaError_t cuda_fam_kv_rotate_copy(const cuda_kv &src, const cuda_kv &dst, int n, int kv_dim,
+                                    int hd, int n_rot, int delta, bool neox, const double *freq,
+                                    cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (n_rot % 2 || n_rot <= 0 || n_rot > hd) return cudaErrorInvalidValue;
-    k_fam_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta,
-                                           neox, freq);
+    if (n_rot % 2 || n_rot <= 0 || n_rot > hd || src.f16 != dst.f16) return cudaErrorInvalidValue;
+    k_fam_kv_rotate_copy<<<n, 256, 0, s>>>(src, dst, kv_dim, hd, n_rot, delta, neox, freq);
     return cudaGetLastError();
 }

@@ -71,19 +71,18 @@ uint64_t cuda_fam_bytes(const lmc_model *m, int n_batch);
 // attn_factor; the first n_rot dims of each head), then k and v into the layer's caches. One
 // kernel; the position is read on the device (graph friendly).
 cudaError_t cuda_fam_qkv(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
-                         int n_head, int n_head_kv, int hd, float *k_cache, float *v_cache,
-                         cudaStream_t s);
+                         int n_head, int n_head_kv, int hd, const cuda_kv &kv, cudaStream_t s);
 // The same for tokens of several sequences (cuda_batch.cu): token t at position pos[t], its k and
 // v into cache row kvrow[t] (as cuda_rope_kv_rows).
 cudaError_t cuda_fam_qkv_rows(const cuda_fam *f, int l, float *qkv, int n_tok, const int32_t *pos,
                               const int32_t *kvrow, int n_head, int n_head_kv, int hd,
-                              float *k_cache, float *v_cache, cudaStream_t s);
+                              const cuda_kv &kv, cudaStream_t s);
 // The same with explicit pieces (op tests): bias/q_norm/k_norm may be NULL; freq (n_rot/2)
 // doubles; n_rot even, <= hd.
 cudaError_t cuda_qkv_post(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
                           int hd, int n_rot, const float *bias, const float *q_norm,
                           const float *k_norm, float eps, bool neox, const double *freq,
-                          float attn_factor, float *k_cache, float *v_cache, cudaStream_t s);
+                          float attn_factor, const cuda_kv &kv, cudaStream_t s);
 // out[t][i] = act(g[t*row + i*step]) * g[t*row + i*step + uoff], act silu or gelu_tanh; out32 or
 // out16 (as cuda_swiglu).
 cudaError_t cuda_gated_act(bool gelu, const float *g, int n, int n_tok, int row, int step, int uoff,
@@ -103,28 +102,27 @@ cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
 // x = cap * tanh(x / cap), n values (the final logit soft-cap).
 cudaError_t cuda_softcap(float *x, int64_t n, float cap, cudaStream_t s);
 // The KV shift's rotating copy with the variant's pairing and a layer's frequencies (the first
-// n_rot dims of each head turn, the rest are copied).
-cudaError_t cuda_fam_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst,
-                                    float *v_dst, int n, int kv_dim, int hd, int n_rot, int delta,
-                                    bool neox, const double *freq, cudaStream_t s);
+// n_rot dims of each head turn, the rest are copied); dst has src's element type.
+cudaError_t cuda_fam_kv_rotate_copy(const cuda_kv &src, const cuda_kv &dst, int n, int kv_dim,
+                                    int hd, int n_rot, int delta, bool neox, const double *freq,
+                                    cudaStream_t s);
 
 // The attention kernels (cuda_attention.cu) with a layer's options; cuda_attention and
-// cuda_attention_gemm are these with the default options.
+// cuda_attention_gemm are these with the default options. Each reads an f32 or f16 cache (kv).
 cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
-                              const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
-                              int head_dim, int max_split, float *part, int *counters, float *out,
-                              int8_t *oq, float2 *ods, const cuda_att_opts &o, cudaStream_t s);
+                              const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
+                              int max_split, float *part, int *counters, float *out, int8_t *oq,
+                              float2 *ods, const cuda_att_opts &o, cudaStream_t s);
 // cuda_attention_rows (cuda_batch_ops.cu: token t over cache rows kv0[t]..kvrow[t], split in
 // n_split blocks of CUDA_ATT_CHUNK keys or, n_split 0, one block) with a layer's options; the
 // window counts back from kvrow[t] (rows follow positions within a sequence) and the splits start
 // at the window's first row.
 cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, const int32_t *kv0,
-                                   const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                   int n_head, int n_head_kv, int head_dim, float *part,
-                                   int max_split, int n_split, float *out, const cuda_att_opts &o,
-                                   cudaStream_t s);
+                                   const int32_t *kvrow, const cuda_kv &kv, int n_head,
+                                   int n_head_kv, int head_dim, float *part, int max_split,
+                                   int n_split, float *out, const cuda_att_opts &o, cudaStream_t s);
 lmc_status cuda_attention_gemm_ex(cublasHandle_t h, const float *q, int q_stride, int n_tok,
-                                  int pos0, const float *k_cache, const float *v_cache, int n_head,
+                                  int pos0, const cuda_kv &kv, float *kv32, int n_head,
                                   int n_head_kv, int head_dim, float *S, int64_t s_floats,
                                   float *out, int out_stride, const cuda_att_opts &o,
                                   cudaStream_t s, bool *done);

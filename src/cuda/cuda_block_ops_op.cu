@@ -15,16 +15,37 @@ static lmc_status op_in(void **d, const void *h, size_t n) {
     return st;
 }
 
+// n cache elements from host floats: as they are (f32), or rounded to f16 on the host
+// (lmc_f32_to_f16, the CPU cache's rounding).
+static lmc_status op_in_kv(void **d, const float *h, size_t n, bool f16) {
+    if (!f16 || !h) return op_in(d, h, n * cuda_kv_elem(f16));
+    std::vector<uint16_t> b(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = lmc_f32_to_f16(h[i]);
+    return op_in(d, b.data(), n * 2);
+}
+
+// n cache elements back to host floats (f16 widened exactly).
+static lmc_status op_out_kv(float *h, const void *d, size_t n, bool f16) {
+    if (!f16) return cuda_check(cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost), "copy out");
+    std::vector<uint16_t> b(n);
+    lmc_status st = cuda_check(cudaMemcpy(b.data(), d, n * 2, cudaMemcpyDeviceToHost), "copy out");
+    for (size_t i = 0; st == LMC_OK && i < n; i++)
+        h[i] = lmc_f16_to_f32(b[i]);
+    return st;
+}
+
 extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
                                            int32_t n_head_kv, int32_t hd, int32_t n_rot,
                                            const float *bias, const float *q_norm,
                                            const float *k_norm, float eps, int neox,
-                                           const double *freq, float attn_factor, float *k_out,
-                                           float *v_out) {
+                                           const double *freq, float attn_factor, int kv_f16,
+                                           float *k_out, float *v_out) {
     lmc_status st = LMC_OK;
     const int kv_dim = n_head_kv * hd, row = n_head * hd + 2 * kv_dim;
-    const size_t cache = (size_t)(pos0 + n_tok) * kv_dim * 4, off = (size_t)pos0 * kv_dim;
-    float *dx = NULL, *db = NULL, *dqn = NULL, *dkn = NULL, *dk = NULL, *dv = NULL;
+    const size_t cache = (size_t)(pos0 + n_tok) * kv_dim * cuda_kv_elem(kv_f16 != 0);
+    float *dx = NULL, *db = NULL, *dqn = NULL, *dkn = NULL;
+    void *dk = NULL, *dv = NULL;
     double *dfr = NULL;
     int32_t *dpos = NULL;
     TRY(op_in((void **)&dx, qkv, (size_t)n_tok * row * 4));
@@ -33,16 +54,18 @@ extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t po
     if (k_norm) TRY(op_in((void **)&dkn, k_norm, (size_t)hd * 4));
     TRY(op_in((void **)&dfr, freq, (size_t)n_rot / 2 * 8 + 8));
     TRY(op_in((void **)&dpos, &pos0, 4));
-    TRY(op_in((void **)&dk, NULL, cache));
-    TRY(op_in((void **)&dv, NULL, cache));
-    TRYC(cuda_qkv_post(dx, n_tok, dpos, n_head, n_head_kv, hd, n_rot, db, dqn, dkn, eps, neox != 0,
-                       dfr, attn_factor, dk, dv, 0),
-         "qkv post");
-    TRYC(cudaMemcpy(qkv, dx, (size_t)n_tok * row * 4, cudaMemcpyDeviceToHost), "copy out");
-    TRYC(cudaMemcpy(k_out, dk + off, (size_t)n_tok * kv_dim * 4, cudaMemcpyDeviceToHost),
-         "copy out");
-    TRYC(cudaMemcpy(v_out, dv + off, (size_t)n_tok * kv_dim * 4, cudaMemcpyDeviceToHost),
-         "copy out");
+    TRY(op_in(&dk, NULL, cache));
+    TRY(op_in(&dv, NULL, cache));
+    {
+        const cuda_kv kv = {dk, dv, kv_f16 != 0};
+        TRYC(cuda_qkv_post(dx, n_tok, dpos, n_head, n_head_kv, hd, n_rot, db, dqn, dkn, eps,
+                           neox != 0, dfr, attn_factor, kv, 0),
+             "qkv post");
+        const cuda_kv at = cuda_kv_rows(kv, pos0, kv_dim);
+        TRYC(cudaMemcpy(qkv, dx, (size_t)n_tok * row * 4, cudaMemcpyDeviceToHost), "copy out");
+        TRY(op_out_kv(k_out, at.k, (size_t)n_tok * kv_dim, kv.f16));
+        TRY(op_out_kv(v_out, at.v, (size_t)n_tok * kv_dim, kv.f16));
+    }
 done:
     void *bufs[] = {dx, db, dqn, dkn, dk, dv, dfr, dpos};
     for (void *b : bufs)
@@ -137,15 +160,16 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
                                                     int32_t n_head, int32_t n_head_kv, int32_t hd,
                                                     int32_t pos0, int32_t n_tok, float scale,
                                                     float softcap, int32_t window, int gemm,
-                                                    float *out) {
+                                                    int kv_f16, float *out) {
     lmc_status st = LMC_OK;
     const int q_dim = n_head * hd, n_kv = pos0 + n_tok;
     const int max_split = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
-    const size_t kvn = (size_t)n_kv * n_head_kv * hd * 4;
+    const size_t kvn = (size_t)n_kv * n_head_kv * hd;
     const int64_t part_n = std::max<int64_t>((int64_t)n_tok * n_head * max_split * (hd + 2),
                                              (int64_t)n_head * n_kv * n_tok);
     const cuda_att_opts o = {scale, softcap, window};
-    float *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dy = NULL;
+    float *dq = NULL, *dpart = NULL, *dy = NULL, *dkv32 = NULL;
+    cuda_kv kv = {NULL, NULL, kv_f16 != 0};
     int32_t *dpos = NULL;
     int *dcnt = NULL;
     cublasHandle_t h = NULL;
@@ -153,8 +177,9 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
     if (n_head % n_head_kv != 0 || hd > 256 || n_tok <= 0 || pos0 < 0)
         return lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: bad shape");
     TRY(op_in((void **)&dq, q, (size_t)n_tok * q_dim * 4));
-    TRY(op_in((void **)&dk, k, kvn));
-    TRY(op_in((void **)&dv, v, kvn));
+    TRY(op_in_kv(&kv.k, k, kvn, kv.f16));
+    TRY(op_in_kv(&kv.v, v, kvn, kv.f16));
+    if (kv.f16) TRY(op_in((void **)&dkv32, NULL, 2 * kvn * 4));
     TRY(op_in((void **)&dpart, NULL, (size_t)part_n * 4));
     TRY(op_in((void **)&dy, NULL, (size_t)n_tok * q_dim * 4));
     TRY(op_in((void **)&dpos, &pos0, 4));
@@ -165,8 +190,8 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
             st = lmc_err(LMC_ERR_BACKEND, "cuBLAS: cannot create a handle");
             goto done;
         }
-        TRY(cuda_attention_gemm_ex(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, hd, dpart,
-                                   part_n, dy, q_dim, o, 0, &used));
+        TRY(cuda_attention_gemm_ex(h, dq, q_dim, n_tok, pos0, kv, dkv32, n_head, n_head_kv, hd,
+                                   dpart, part_n, dy, q_dim, o, 0, &used));
         if (!used) {
             st = lmc_err(LMC_ERR_INVALID_ARG, "CUDA attention: the GEMM path did not run");
             goto done;
@@ -179,18 +204,18 @@ extern "C" lmc_status lmc_cuda_op_attention_variant(const float *q, const float 
         dpos = NULL;
         TRY(op_in((void **)&dpos, rows.data(), rows.size() * 4));
         // 3: in splits of CUDA_ATT_CHUNK keys from the window's first row (LMC_CUDA_ATT_SPLIT=1)
-        TRYC(cuda_attention_rows_ex(dq, q_dim, n_tok, dpos, dpos + n_tok, dk, dv, n_head, n_head_kv,
-                                    hd, dpart, max_split, gemm == 3 ? max_split : 0, dy, o, 0),
+        TRYC(cuda_attention_rows_ex(dq, q_dim, n_tok, dpos, dpos + n_tok, kv, n_head, n_head_kv, hd,
+                                    dpart, max_split, gemm == 3 ? max_split : 0, dy, o, 0),
              "attention");
     } else {
-        TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, dk, dv, n_head, n_head_kv, hd, max_split,
-                               dpart, dcnt, dy, NULL, NULL, o, 0),
+        TRYC(cuda_attention_ex(dq, q_dim, n_tok, dpos, kv, n_head, n_head_kv, hd, max_split, dpart,
+                               dcnt, dy, NULL, NULL, o, 0),
              "attention");
     }
     TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
 done:
     if (h) cublasDestroy(h);
-    void *bufs[] = {dq, dk, dv, dpart, dy, dpos, dcnt};
+    void *bufs[] = {dq, kv.k, kv.v, dpart, dy, dpos, dcnt, dkv32};
     for (void *b : bufs)
         cudaFree(b);
     return st;
@@ -198,22 +223,24 @@ done:
 
 extern "C" lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim, int32_t hd,
                                             int32_t n_rot, int32_t delta, int neox,
-                                            const double *freq) {
+                                            const double *freq, int kv_f16, int llama) {
     lmc_status st = LMC_OK;
-    const size_t bytes = (size_t)n * kv_dim * 4;
-    float *dk = NULL, *dv = NULL, *dk2 = NULL, *dv2 = NULL;
+    const size_t m = (size_t)n * kv_dim, bytes = m * cuda_kv_elem(kv_f16 != 0);
+    cuda_kv src = {NULL, NULL, kv_f16 != 0}, dst = src;
     double *dfr = NULL;
-    TRY(op_in((void **)&dk, k, bytes));
-    TRY(op_in((void **)&dv, NULL, bytes));
-    TRYC(cudaMemset(dv, 0, bytes), "kv rotate");
-    TRY(op_in((void **)&dk2, NULL, bytes));
-    TRY(op_in((void **)&dv2, NULL, bytes));
+    if (llama && neox) return lmc_err(LMC_ERR_INVALID_ARG, "kv rotate: the llama kernel is normal");
+    TRY(op_in_kv(&src.k, k, m, src.f16));
+    TRY(op_in(&src.v, NULL, bytes));
+    TRYC(cudaMemset(src.v, 0, bytes), "kv rotate");
+    TRY(op_in(&dst.k, NULL, bytes));
+    TRY(op_in(&dst.v, NULL, bytes));
     TRY(op_in((void **)&dfr, freq, (size_t)n_rot / 2 * 8 + 8));
-    TRYC(cuda_fam_kv_rotate_copy(dk, dv, dk2, dv2, n, kv_dim, hd, n_rot, delta, neox != 0, dfr, 0),
+    TRYC(llama ? cuda_kv_rotate_copy(src, dst, n, kv_dim, hd, n_rot, delta, dfr, 0)
+               : cuda_fam_kv_rotate_copy(src, dst, n, kv_dim, hd, n_rot, delta, neox != 0, dfr, 0),
          "kv rotate");
-    TRYC(cudaMemcpy(k, dk2, bytes, cudaMemcpyDeviceToHost), "copy out");
+    TRY(op_out_kv(k, dst.k, m, dst.f16));
 done:
-    void *bufs[] = {dk, dv, dk2, dv2, dfr};
+    void *bufs[] = {src.k, src.v, dst.k, dst.v, dfr};
     for (void *b : bufs)
         cudaFree(b);
     return st;

@@ -27,7 +27,8 @@ struct cuda_layer {
     cuda_weight gu;       // fused: rows interleaved gate0, up0, gate1, up1, ...
     cuda_weight gate, up; // unfused
     cuda_weight down;
-    float *k_cache, *v_cache; // (n_seq * n_ctx, n_head_kv * head_dim): sequence s at row s n_ctx
+    cuda_kv kv; // K and V (n_seq * n_ctx, n_head_kv * head_dim), f32 or f16 (lmc_cuda_ctx.kv_f16):
+                // sequence s at row s n_ctx
 };
 
 // This context's cut of the model under tensor parallelism (cuda_tp.cu); for one GPU n_rank is 1,
@@ -60,6 +61,9 @@ struct lmc_cuda_ctx {
     bool tied;
     float *out_norm;
     double *rope_freq; // (n_rot / 2) base^(-2i/n_rot)
+    bool kv_f16;       // the KV cache holds f16 elements (-ctk/-ctv f16), else f32
+    float *kv32;       // f16 cache: (2, n_ctx, kv_dim) one sequence's K and V widened for the
+                       // cuBLAS prompt attention (cuda_attention_gemm); NULL with an f32 cache
     // scratch
     float *h;    // (n_batch, n_embd) residual stream
     float *x32;  // (n_embd) normed input of the decode path

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
+#include "cuda_kv.cuh"
 #include "lmc.h"
 #include <stdint.h>
 
@@ -35,12 +36,13 @@ enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4
 /* What a mat-vec does with its results besides the plain store.
  * EPI_QKV: rows are q | k | v of one token; the bias (when set) is added to every row, then pairs
  * of q and k rows (2i, 2i+1) rotate at *pos (freq[i]: base^(-2i/n_rot) or a layer's own table,
- * double; cos and sin times attn_factor, 0 meaning 1), k and v go straight into the caches, q into
- * y. NEOX models get there through rows stored interleaved (cuda_rope_row). With q_norm and k_norm
- * set (qwen3, gemma3) each q and k head is RMSNormed (weights in the stored order, qk_eps) after
- * the bias and before RoPE: the block that completes a head's rows (head_cnt, n_head + n_head_kv
- * counters that are zero between launches; head_dim a multiple of the rows per block) does it.
- * RMSNorm folded into the mat-vecs around it (decode path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps)
+ * double; cos and sin times attn_factor, 0 meaning 1), k and v go straight into the caches (kv:
+ * f32 or f16 elements), q into y. NEOX models get there through rows stored interleaved
+ * (cuda_rope_row). With q_norm and k_norm set (qwen3, gemma3) each q and k head is RMSNormed
+ * (weights in the stored order, qk_eps) after the bias and before RoPE: the block that completes a
+ * head's rows (head_cnt, n_head + n_head_kv counters that are zero between launches; head_dim a
+ * multiple of the rows per block) does it. RMSNorm folded into the mat-vecs around it (decode
+ * path): RMSNorm(h) . W = rsqrt(mean(h^2) + eps)
  * * (W . (h * nw)), and 8-bit blocks of h * nw are those of the normed h up to their scale. So
  * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
  *   out32[i] = v * nw[i] and the sum of v^2 into *ss_out;
@@ -50,9 +52,9 @@ struct cuda_epi {
     const int32_t *pos;
     const double *freq;
     int n_head, n_head_kv, hd, n_rot;
-    const float *bias; /* EPI_QKV: bq | bk | bv in the stored row order, or NULL */
-    float attn_factor; /* EPI_QKV: LongRoPE's cos/sin scale (0: 1) */
-    float *k_cache, *v_cache;
+    const float *bias;            /* EPI_QKV: bq | bk | bv in the stored row order, or NULL */
+    float attn_factor;            /* EPI_QKV: LongRoPE's cos/sin scale (0: 1) */
+    cuda_kv kv;                   /* EPI_QKV: the layer's cache */
     const float *q_norm, *k_norm; /* EPI_QKV: per-head RMSNorm weights (head_dim), or NULL */
     float qk_eps;
     int *head_cnt;
@@ -104,16 +106,16 @@ cudaError_t cuda_matmul_mma(const cuda_weight &w, const __half *x16, int n, floa
  * position; < 0: the token's attention is done elsewhere and skipped). */
 cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
                               int n_head, int n_head_kv, int head_dim, int n_rot, float base,
-                              float *k_cache, float *v_cache, cudaStream_t s);
+                              const cuda_kv &kv, cudaStream_t s);
 /* Token t attends to cache rows kv0[t]..kvrow[t] of its sequence (online softmax, one block per
  * head, token and CUDA_ATT_CHUNK keys); out (n_tok, n_head * head_dim). n_split: the most splits
  * of CUDA_ATT_CHUNK keys any token has (<= max_split; 0: no splits, one block over all of a
  * token's keys); tokens of several splits merge them through part (n_tok * n_head * max_split *
  * (head_dim + 2) floats) in a second kernel. */
 cudaError_t cuda_attention_rows(const float *q, int q_stride, int n_tok, const int32_t *kv0,
-                                const int32_t *kvrow, const float *k_cache, const float *v_cache,
-                                int n_head, int n_head_kv, int head_dim, float *part, int max_split,
-                                int n_split, float *out, cudaStream_t s);
+                                const int32_t *kvrow, const cuda_kv &kv, int n_head, int n_head_kv,
+                                int head_dim, float *part, int max_split, int n_split, float *out,
+                                cudaStream_t s);
 /* out[i] = x[rows[i]] for n rows of n_embd floats. */
 cudaError_t cuda_gather_rows(const float *x, const int32_t *rows, int n, int n_embd, float *out,
                              cudaStream_t s);
@@ -131,8 +133,7 @@ cudaError_t cuda_rmsnorm(const float *x, const float *w, int n, int n_tok, float
 /* Rotates q and k in qkv rows (n_tok, (n_head + 2 n_head_kv) * head_dim) at positions *pos + t and
  * stores k, v into the layer's caches (n_ctx, n_head_kv * head_dim). */
 cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
-                         int head_dim, int n_rot, float base, float *k_cache, float *v_cache,
-                         cudaStream_t s);
+                         int head_dim, int n_rot, float base, const cuda_kv &kv, cudaStream_t s);
 /* Rope alone on (n_head, head_dim) at a host position (op tests). */
 cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, float base,
                       cudaStream_t s);
@@ -143,9 +144,9 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
  * the output's 8-bit activation blocks. */
 #define CUDA_ATT_CHUNK 128
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
-                           const float *k_cache, const float *v_cache, int n_head, int n_head_kv,
-                           int head_dim, int max_split, float *part, int *counters, float *out,
-                           int8_t *oq, float2 *ods, cudaStream_t s);
+                           const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
+                           int max_split, float *part, int *counters, float *out, int8_t *oq,
+                           float2 *ods, cudaStream_t s);
 /* Softmax of score rows S (row = head * nq + t, nkv each) in place, query t at position pos0 + t
  * seeing keys 0..pos0+t; the keys after it become 0. */
 cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, cudaStream_t s);
@@ -153,17 +154,20 @@ cudaError_t cuda_causal_softmax(float *S, int rows, int nq, int nkv, int pos0, c
  * of q with stride q_stride), S = Q K^T / sqrt(head_dim) per head into the scratch S (s_floats
  * floats), causal softmax, out = P V (rows with stride out_stride). Queries go in chunks that fit
  * S; *done is false (nothing launched) when fewer than 16 query rows fit and the prompt is longer.
+ * An f16 cache: its rows 0..pos0+n_tok-1 are first widened to f32 into kv32 (2 (pos0 + n_tok)
+ * kv_dim floats: K, then V; exact, and TF32 keeps f16's 10 mantissa bits), then the same GEMMs.
  */
 lmc_status cuda_attention_gemm(cublasHandle_t h, const float *q, int q_stride, int n_tok, int pos0,
-                               const float *k_cache, const float *v_cache, int n_head,
-                               int n_head_kv, int head_dim, float *S, int64_t s_floats, float *out,
-                               int out_stride, cudaStream_t s, bool *done);
+                               const cuda_kv &kv, float *kv32, int n_head, int n_head_kv,
+                               int head_dim, float *S, int64_t s_floats, float *out, int out_stride,
+                               cudaStream_t s, bool *done);
 /* out[t][i] = silu(g[t*row + i*step]) * g[t*row + i*step + uoff]; out32 or out16. */
 cudaError_t cuda_swiglu(const float *g, int n, int n_tok, int row, int step, int uoff, float *out32,
                         __half *out16, cudaStream_t s);
-cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst,
-                                int n, int kv_dim, int hd, int n_rot, int delta, const double *freq,
-                                cudaStream_t s);
+/* The KV shift: n cache rows of src copied to dst (both of src's element type), each key turned
+ * by delta positions (in f32, rounded again for f16, as the CPU's shift). */
+cudaError_t cuda_kv_rotate_copy(const cuda_kv &src, const cuda_kv &dst, int n, int kv_dim, int hd,
+                                int n_rot, int delta, const double *freq, cudaStream_t s);
 cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t s);
 
 /* Host helpers (cuda_ops.cu; cuda_gemm in cuda_matmul.cu). */

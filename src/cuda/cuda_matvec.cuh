@@ -50,11 +50,14 @@ __device__ __forceinline__ void epi_qkv_pair(const cuda_epi &e, int64_t a, float
         vb += e.bias[a + 1];
     }
     if (a < q_dim + kv_dim && 2 * i < e.n_rot) rope_pair(va, vb, pos, e.freq[i], e.attn_factor);
-    float *dst = a < q_dim
-                     ? q + a
-                     : (a < q_dim + kv_dim ? e.k_cache : e.v_cache) + (int64_t)pos * kv_dim + idx;
-    dst[0] = va;
-    dst[1] = vb;
+    if (a < q_dim) {
+        q[a] = va;
+        q[a + 1] = vb;
+    } else {
+        void *c = a < q_dim + kv_dim ? e.kv.k : e.kv.v;
+        kv_put(c, e.kv.f16, (int64_t)pos * kv_dim + idx, va);
+        kv_put(c, e.kv.f16, (int64_t)pos * kv_dim + idx + 1, vb);
+    }
 }
 
 template <int R, int EPI>
@@ -124,14 +127,18 @@ __device__ __forceinline__ void qk_head_finish(const cuda_epi &e, int h, float *
     const float scale = (float)(1.0 / sqrt((double)ss / hd + e.qk_eps));
     const bool is_q = h < e.n_head;
     const float *w = is_q ? e.q_norm : e.k_norm;
-    float *dst = is_q ? y + (int64_t)h * hd
-                      : e.k_cache + (int64_t)pos * e.n_head_kv * hd + (int64_t)(h - e.n_head) * hd;
+    const int64_t k0 = (int64_t)pos * e.n_head_kv * hd + (int64_t)(h - e.n_head) * hd;
     for (int p = threadIdx.x; 2 * p < hd; p += nt) {
         float a = __ldcg(src + 2 * p) * scale * w[2 * p];
         float b = __ldcg(src + 2 * p + 1) * scale * w[2 * p + 1];
         if (2 * p < e.n_rot) rope_pair(a, b, pos, e.freq[p], e.attn_factor);
-        dst[2 * p] = a;
-        dst[2 * p + 1] = b;
+        if (is_q) {
+            y[(int64_t)h * hd + 2 * p] = a;
+            y[(int64_t)h * hd + 2 * p + 1] = b;
+        } else {
+            kv_put(e.kv.k, e.kv.f16, k0 + 2 * p, a);
+            kv_put(e.kv.k, e.kv.f16, k0 + 2 * p + 1, b);
+        }
     }
     if (threadIdx.x == 0) e.head_cnt[h] = 0;
 }
@@ -156,7 +163,7 @@ __device__ __forceinline__ void mv_finish_qk_norm(float (&acc)[R], int64_t r0, i
             if (a < qk_rows)
                 y[a] = v;
             else
-                e.v_cache[(int64_t)pos * kv_dim + a - qk_rows] = v;
+                kv_put(e.kv.v, e.kv.f16, (int64_t)pos * kv_dim + a - qk_rows, v);
         }
         if (r0 < qk_rows) {
             __threadfence();

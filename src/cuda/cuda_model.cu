@@ -1,9 +1,9 @@
 // cuda_model.cu — the whole llama forward on the GPU: weights uploaded once (repacked, q/k/v and
-// gate/up fused where their types agree), f32 KV cache and scratch allocated once after a memory
-// check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU forward
-// is the reference this is tested against. With layer0 > 0 it holds only the last layers (partial
-// offload) and starts from hidden states the caller's CPU layers computed; it never runs CPU
-// layers.
+// gate/up fused where their types agree), f32 or f16 KV cache and scratch allocated once after a
+// memory check, decode steps replayed from one CUDA graph, prompts through cuBLAS GEMMs. The CPU
+// forward is the reference this is tested against. With layer0 > 0 it holds only the last layers
+// (partial offload) and starts from hidden states the caller's CPU layers computed; it never runs
+// CPU layers.
 #include "cuda_backend.h"
 #include "cuda_ctx.h"
 #include "cuda_tuning.h"
@@ -36,8 +36,9 @@ static int max_split_of(int n_ctx) {
     return (n_ctx + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
 }
 
-static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers) {
-    return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * 4;
+// K and V of n_layers layers for n_ctx positions, of the cache's element type.
+static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers, bool f16) {
+    return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * cuda_kv_elem(f16);
 }
 
 // The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
@@ -65,7 +66,8 @@ static uint64_t seqs_scratch_bytes(const lmc_hparams &hp, int n_batch, int n_seq
            (uint64_t)mma_part_floats(hp, n_batch) * 4;
 }
 
-static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16) {
+static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uint64_t w16,
+                              bool kv_f16) {
     const uint64_t q_dim = (uint64_t)hp.n_head * hp.head_dim,
                    kv_dim = (uint64_t)hp.n_head_kv * hp.head_dim;
     const uint64_t wide = std::max<uint64_t>(std::max<uint64_t>(hp.n_embd, q_dim), hp.n_ff);
@@ -80,6 +82,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
     b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
     b += (uint64_t)(hp.n_head + hp.n_head_kv) * 4;                                    // epi_cnt
+    if (kv_f16) b += 2ull * n_ctx * kv_dim * 4;                                       // kv32
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -158,8 +161,8 @@ static lmc_status make_plan(const lmc_model *m, const lmc_hparams &hp, int64_t n
                        "CUDA: %d sequences need every layer on one GPU (this one holds [%d, %d) "
                        "of %d)",
                        n_seq, p->layer0, layer1, hp.n_layer);
-    pl->kv = kv_bytes(hp, p->n_ctx, layer1 - p->layer0) * n_seq;
-    pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16) +
+    pl->kv = kv_bytes(hp, p->n_ctx, layer1 - p->layer0, p->kv_f16 != 0) * n_seq;
+    pl->scratch = scratch_bytes(hp, p->n_ctx, p->n_batch, pl->w16, p->kv_f16 != 0) +
                   seqs_scratch_bytes(hp, p->n_batch, n_seq);
     if (!cuda_fam_plain(m)) pl->scratch += cuda_fam_bytes(m, p->n_batch);
     return LMC_OK;
@@ -331,8 +334,8 @@ static void release_all(lmc_cuda_ctx *c) {
         cuda_weight *ws[] = {&D.qkv, &D.wq, &D.wk, &D.wv, &D.wo, &D.gu, &D.gate, &D.up, &D.down};
         for (cuda_weight *w : ws)
             cuda_weight_release(w);
-        cudaFree(D.k_cache);
-        cudaFree(D.v_cache);
+        cudaFree(D.kv.k);
+        cudaFree(D.kv.v);
     }
     cuda_weight_release(&c->tok_embd);
     if (!c->tied) cuda_weight_release(&c->output);
@@ -340,10 +343,10 @@ static void release_all(lmc_cuda_ctx *c) {
     cudaFree(c->rope_freq);
     cuda_fam_free(c->fam);
     cuda_tp_release(c);
-    void *bufs[] = {c->xq,  c->xds,    c->xq2,      c->xds2,   c->ssq,      c->h,    c->x32,
-                    c->x16, c->qkv,    c->att,      c->gu,     c->ff,       c->part, c->att_cnt,
-                    c->w16, c->logits, c->d_i32,    c->xb32,   c->logits_b, c->hrow, c->d_b,
-                    c->xbq, c->xbds,   c->mma_part, c->epi_cnt};
+    void *bufs[] = {c->xq,  c->xds,    c->xq2,      c->xds2,    c->ssq,      c->h,    c->x32,
+                    c->x16, c->qkv,    c->att,      c->gu,      c->ff,       c->part, c->att_cnt,
+                    c->w16, c->logits, c->d_i32,    c->xb32,    c->logits_b, c->hrow, c->d_b,
+                    c->xbq, c->xbds,   c->mma_part, c->epi_cnt, c->kv32};
     for (void *b : bufs)
         cudaFree(b);
     cudaFreeHost(c->h_i32);
@@ -410,13 +413,16 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if (need > free_b) {
         // What would fit instead: a smaller context with these layers, or fewer layers (the last
         // ones, as -ngl counts them) with this context.
-        char hint[160] = "";
+        char hint[224] = "";
         const int n_gpu = layer1_of(m, p) - p->layer0;
         const int n_seq = p->n_seq > 0 ? p->n_seq : 1;
-        const uint64_t per_pos = kv_bytes(hp, 1, n_gpu) * n_seq + (uint64_t)p->n_batch * hp.n_head *
-                                                                      (hp.head_dim + 2) * 4 /
-                                                                      CUDA_ATT_CHUNK;
-        const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16);
+        const bool f16 = p->kv_f16 != 0;
+        // per position: the cache, the attention splits' part and (f16) the widened kv32 rows
+        const uint64_t per_pos =
+            kv_bytes(hp, 1, n_gpu, f16) * n_seq +
+            (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK +
+            (f16 ? 2ull * hp.n_head_kv * hp.head_dim * 4 : 0);
+        const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16, f16);
         if (fixed < free_b && (free_b - fixed) / per_pos >= 256)
             snprintf(hint, sizeof hint, "-c %lld would fit",
                      (long long)std::min<uint64_t>((free_b - fixed) / per_pos / 256 * 256,
@@ -425,7 +431,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
                        pl.scratch; // scratch does not shrink with fewer layers
         int ngl = 0;
         for (int l = hp.n_layer - 1; l > p->layer0; l--) {
-            sum += layer_weight_bytes(m, hp, l) + kv_bytes(hp, p->n_ctx, 1) * n_seq;
+            sum += layer_weight_bytes(m, hp, l) + kv_bytes(hp, p->n_ctx, 1, f16) * n_seq;
             if (sum > free_b) break;
             ngl++;
         }
@@ -433,6 +439,13 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
             const size_t len = strlen(hint);
             snprintf(hint + len, sizeof hint - len, "%s-ngl %d would fit (with -c %d)",
                      len ? ", or " : "", ngl, p->n_ctx);
+        }
+        // an f32 cache that would fit as f16 (half its bytes, plus the f32 rows kv32 widens)
+        const uint64_t kv32 = 2ull * p->n_ctx * hp.n_head_kv * hp.head_dim * 4;
+        if (!f16 && pl.weights + pl.kv / 2 + pl.scratch + kv32 <= free_b) {
+            const size_t len = strlen(hint);
+            snprintf(hint + len, sizeof hint - len, "%s-ctk f16 -ctv f16 would fit (with -c %d)",
+                     len ? ", or " : "", p->n_ctx);
         }
         if (!hint[0])
             snprintf(hint, sizeof hint, "the weights do not fit: use --device cpu (-ngl 0)");
@@ -443,10 +456,11 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         }
         return lmc_err(LMC_ERR_OOM,
                        "CUDA: needs %.2f GiB on the GPU for %d of %d layers (weights %.2f, KV "
-                       "cache %.2f for -c %d x %d sequence%s, "
+                       "cache %.2f (%s) for -c %d x %d sequence%s, "
                        "scratch %.2f) but %.2f GiB is free; %s",
-                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv), p->n_ctx, n_seq,
-                       n_seq == 1 ? "" : "s", gib(pl.scratch), gib(free_b), hint);
+                       gib(need), n_gpu, hp.n_layer, gib(pl.weights), gib(pl.kv),
+                       f16 ? "f16" : "f32", p->n_ctx, n_seq, n_seq == 1 ? "" : "s", gib(pl.scratch),
+                       gib(free_b), hint);
     }
 
     lmc_cuda_ctx *c = new lmc_cuda_ctx();
@@ -458,6 +472,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     c->layer0 = p->layer0;
     c->layer1 = layer1_of(m, p);
     c->n_seq = p->n_seq > 0 ? p->n_seq : 1;
+    c->kv_f16 = p->kv_f16 != 0;
     c->max_split = max_split_of(p->n_ctx);
     c->q_dim = hp.n_head * hp.head_dim;
     c->kv_dim = hp.n_head_kv * hp.head_dim;
@@ -511,10 +526,13 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     if (!cuda_fam_plain(m)) TRY(cuda_fam_init(m, p->n_ctx, p->n_batch, c->layer0, &c->fam));
     TRYC(cudaStreamSynchronize(c->st), "weight upload");
     for (int l = c->layer0; l < c->layer1; l++) {
-        const size_t kvb = (size_t)c->n_seq * p->n_ctx * c->kv_dim * 4;
-        TRYC(cudaMalloc((void **)&c->L[l].k_cache, kvb), "KV cache");
-        TRYC(cudaMalloc((void **)&c->L[l].v_cache, kvb), "KV cache");
+        const size_t kvb = (size_t)c->n_seq * p->n_ctx * c->kv_dim * cuda_kv_elem(c->kv_f16);
+        c->L[l].kv.f16 = c->kv_f16;
+        TRYC(cudaMalloc(&c->L[l].kv.k, kvb), "KV cache");
+        TRYC(cudaMalloc(&c->L[l].kv.v, kvb), "KV cache");
     }
+    if (c->kv_f16)
+        TRYC(cudaMalloc((void **)&c->kv32, (size_t)2 * p->n_ctx * c->kv_dim * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->h, (size_t)p->n_batch * hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->xq, (size_t)wide), "scratch");
@@ -579,37 +597,55 @@ done:
     return LMC_OK;
 }
 
+extern "C" lmc_status lmc_cuda_kv_read(lmc_cuda_ctx *c, int32_t l, int32_t row, int32_t n, float *k,
+                                       float *v) {
+    if (l < c->layer0 || l >= c->layer1 || row < 0 || n < 0 || row + n > c->n_seq * c->n_ctx)
+        return lmc_err(LMC_ERR_INVALID_ARG, "kv read: layer %d rows [%d, %d) outside the cache", l,
+                       row, row + n);
+    const size_t m = (size_t)n * c->kv_dim, es = cuda_kv_elem(c->kv_f16);
+    const cuda_kv src = cuda_kv_rows(c->L[l].kv, row, c->kv_dim);
+    std::vector<uint16_t> h(c->kv_f16 ? m : 0);
+    lmc_status st = LMC_OK;
+    TRYC(cudaStreamSynchronize(c->st), "kv read");
+    for (int i = 0; i < 2; i++) {
+        float *out = i ? v : k;
+        const void *from = i ? src.v : src.k;
+        TRYC(cudaMemcpy(c->kv_f16 ? (void *)h.data() : (void *)out, from, m * es,
+                        cudaMemcpyDeviceToHost),
+             "kv read");
+        for (size_t j = 0; j < h.size(); j++)
+            out[j] = lmc_f16_to_f32(h[j]);
+    }
+done:
+    return st;
+}
+
 extern "C" void lmc_cuda_kv_shift(lmc_cuda_ctx *c, int32_t seq, int32_t from, int32_t n,
                                   int32_t to) {
     if (n <= 0 || to == from || seq < 0 || seq >= c->n_seq) return;
     from += seq * c->n_ctx; // the sequence's rows
     to += seq * c->n_ctx;
-    const size_t bytes = (size_t)n * c->kv_dim * 4;
-    float *tk = NULL, *tv = NULL;
+    const size_t bytes = (size_t)n * c->kv_dim * cuda_kv_elem(c->kv_f16);
+    cuda_kv tmp = {NULL, NULL, c->kv_f16}; // the rotated rows, of the cache's type
     lmc_status st = LMC_OK;
-    TRYC(cudaMalloc((void **)&tk, bytes), "kv shift");
-    TRYC(cudaMalloc((void **)&tv, bytes), "kv shift");
+    TRYC(cudaMalloc(&tmp.k, bytes), "kv shift");
+    TRYC(cudaMalloc(&tmp.v, bytes), "kv shift");
     for (int l = c->layer0; l < c->layer1; l++) {
         cuda_layer &D = c->L[l];
-        const float *ks = D.k_cache + (size_t)from * c->kv_dim,
-                    *vs = D.v_cache + (size_t)from * c->kv_dim;
-        TRYC(c->fam ? cuda_fam_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim,
-                                              c->hp.n_rot, to - from, c->fam->neox,
-                                              c->fam->L[l].freq, c->st)
-                    : cuda_kv_rotate_copy(ks, vs, tk, tv, n, c->kv_dim, c->hp.head_dim, c->hp.n_rot,
+        const cuda_kv src = cuda_kv_rows(D.kv, from, c->kv_dim),
+                      dst = cuda_kv_rows(D.kv, to, c->kv_dim);
+        TRYC(c->fam ? cuda_fam_kv_rotate_copy(src, tmp, n, c->kv_dim, c->hp.head_dim, c->hp.n_rot,
+                                              to - from, c->fam->neox, c->fam->L[l].freq, c->st)
+                    : cuda_kv_rotate_copy(src, tmp, n, c->kv_dim, c->hp.head_dim, c->hp.n_rot,
                                           to - from, c->rope_freq, c->st),
              "kv shift");
-        TRYC(cudaMemcpyAsync(D.k_cache + (size_t)to * c->kv_dim, tk, bytes,
-                             cudaMemcpyDeviceToDevice, c->st),
-             "kv shift");
-        TRYC(cudaMemcpyAsync(D.v_cache + (size_t)to * c->kv_dim, tv, bytes,
-                             cudaMemcpyDeviceToDevice, c->st),
-             "kv shift");
+        TRYC(cudaMemcpyAsync(dst.k, tmp.k, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
+        TRYC(cudaMemcpyAsync(dst.v, tmp.v, bytes, cudaMemcpyDeviceToDevice, c->st), "kv shift");
     }
     TRYC(cudaStreamSynchronize(c->st), "kv shift");
 done:
-    cudaFree(tk);
-    cudaFree(tv);
+    cudaFree(tmp.k);
+    cudaFree(tmp.v);
     if (st != LMC_OK) {
         c->pending = st;
         snprintf(c->pending_msg, sizeof c->pending_msg, "%s", lmc_last_error());
@@ -756,8 +792,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             e.n_head_kv = hp.n_head_kv;
             e.hd = hp.head_dim;
             e.n_rot = hp.n_rot;
-            e.k_cache = D.k_cache;
-            e.v_cache = D.v_cache;
+            e.kv = D.kv;
             if (c->fam && c->fam->L[l].q_norm) {
                 e.q_norm = c->fam->L[l].q_norm;
                 e.k_norm = c->fam->L[l].k_norm;
@@ -777,17 +812,17 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                      "matvec v");
             }
             TRYC(c->fam ? cuda_fam_qkv(c->fam, l, c->qkv, 1, pos, hp.n_head, hp.n_head_kv,
-                                       hp.head_dim, D.k_cache, D.v_cache, s)
+                                       hp.head_dim, D.kv, s)
                         : cuda_rope_kv(c->qkv, 1, pos, hp.n_head, hp.n_head_kv, hp.head_dim,
-                                       hp.n_rot, hp.rope_base, D.k_cache, D.v_cache, s),
+                                       hp.n_rot, hp.rope_base, D.kv, s),
                  "rope");
         }
         hq = use_q8(c, D.wo) &&
              hp.head_dim % 32 == 0; // the attention writes wo's 8-bit input too (buffer B)
         if (!(sk & SK_ATT))
-            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, 1, pos, D.k_cache, D.v_cache, hp.n_head,
-                                   hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
-                                   c->att, hq ? c->xq2 : NULL, c->xds2, att_opts(c, l), s),
+            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, 1, pos, D.kv, hp.n_head, hp.n_head_kv,
+                                   hp.head_dim, c->max_split, c->part, c->att_cnt, c->att,
+                                   hq ? c->xq2 : NULL, c->xds2, att_opts(c, l), s),
                  "attention");
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
@@ -910,21 +945,21 @@ static lmc_status step_batch(lmc_cuda_ctx *c, int n, float *dump) {
                           c->w16, s));
         }
         TRYC(c->fam ? cuda_fam_qkv(c->fam, l, c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim,
-                                   D.k_cache, D.v_cache, s)
+                                   D.kv, s)
                     : cuda_rope_kv(c->qkv, n, pos, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot,
-                                   hp.rope_base, D.k_cache, D.v_cache, s),
+                                   hp.rope_base, D.kv, s),
              "rope");
         bool att_done = false; // scores through tensor cores, in the split-merge scratch
         if (c->tune.att_gemm)
-            TRY(cuda_attention_gemm_ex(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.k_cache,
-                                       D.v_cache, hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
+            TRY(cuda_attention_gemm_ex(c->blas, c->qkv, c->qkv_dim, n, c->h_i32[0], D.kv, c->kv32,
+                                       hp.n_head, hp.n_head_kv, hp.head_dim, c->part,
                                        (int64_t)c->n_batch * hp.n_head * c->max_split *
                                            (hp.head_dim + 2),
                                        c->att, c->q_dim, att_opts(c, l), s, &att_done));
         if (!att_done)
-            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, n, pos, D.k_cache, D.v_cache, hp.n_head,
-                                   hp.n_head_kv, hp.head_dim, c->max_split, c->part, c->att_cnt,
-                                   c->att, NULL, NULL, att_opts(c, l), s),
+            TRYC(cuda_attention_ex(c->qkv, c->qkv_dim, n, pos, D.kv, hp.n_head, hp.n_head_kv,
+                                   hp.head_dim, c->max_split, c->part, c->att_cnt, c->att, NULL,
+                                   NULL, att_opts(c, l), s),
                  "attention");
         TRYC(cuda_f32_to_f16(c->att, (int64_t)n * c->q_dim, c->x16, s), "convert");
         const float *post = post_attn(c, l);

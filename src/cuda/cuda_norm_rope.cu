@@ -103,8 +103,7 @@ __device__ __forceinline__ void rope_rotate(float *p, int i, float2 cs) {
 // kvrow NULL: token t at position *pos0 + t, cache row the same; else at pos0[t], cache row
 // kvrow[t] (several sequences in one batch).
 __global__ void k_rope_kv(float *qkv, const int32_t *pos0, const int32_t *kvrow, int n_head,
-                          int n_head_kv, int hd, int n_rot, float base, float *k_cache,
-                          float *v_cache) {
+                          int n_head_kv, int hd, int n_rot, float base, cuda_kv kv) {
     __shared__ float2 cs[128];
     const int t = blockIdx.x;
     const int pos = kvrow ? pos0[t] : *pos0 + t;
@@ -119,26 +118,22 @@ __global__ void k_rope_kv(float *qkv, const int32_t *pos0, const int32_t *kvrow,
         rope_rotate(row + h * hd, p, cs[p]);
     }
     __syncthreads();
-    float *kc = k_cache + crow * kv_dim, *vc = v_cache + crow * kv_dim;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-        kc[i] = row[n_head * hd + i];
-        vc[i] = row[n_head * hd + kv_dim + i];
+        kv_put(kv.k, kv.f16, crow * kv_dim + i, row[n_head * hd + i]);
+        kv_put(kv.v, kv.f16, crow * kv_dim + i, row[n_head * hd + kv_dim + i]);
     }
 }
 
 cudaError_t cuda_rope_kv(float *qkv, int n_tok, const int32_t *pos, int n_head, int n_head_kv,
-                         int head_dim, int n_rot, float base, float *k_cache, float *v_cache,
-                         cudaStream_t s) {
-    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, NULL, n_head, n_head_kv, head_dim, n_rot, base,
-                                    k_cache, v_cache);
+                         int head_dim, int n_rot, float base, const cuda_kv &kv, cudaStream_t s) {
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, NULL, n_head, n_head_kv, head_dim, n_rot, base, kv);
     return cudaGetLastError();
 }
 
 cudaError_t cuda_rope_kv_rows(float *qkv, int n_tok, const int32_t *pos, const int32_t *kvrow,
                               int n_head, int n_head_kv, int head_dim, int n_rot, float base,
-                              float *k_cache, float *v_cache, cudaStream_t s) {
-    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, kvrow, n_head, n_head_kv, head_dim, n_rot, base,
-                                    k_cache, v_cache);
+                              const cuda_kv &kv, cudaStream_t s) {
+    k_rope_kv<<<n_tok, 256, 0, s>>>(qkv, pos, kvrow, n_head, n_head_kv, head_dim, n_rot, base, kv);
     return cudaGetLastError();
 }
 
@@ -191,14 +186,15 @@ cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t
 // ---- KV shift
 // ------------------------------------------------------------------------------------ Copies n
 // cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation by
-// delta * freq composes with the one the key already carries.
-__global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__restrict__ vs,
-                                 float *__restrict__ kd, float *__restrict__ vd, int kv_dim, int hd,
-                                 int n_rot, int delta, const double *__restrict__ freq) {
+// delta * freq composes with the one the key already carries (in f32; an f16 key is rounded
+// again, as the CPU's shift does).
+__global__ void k_kv_rotate_copy(cuda_kv src, cuda_kv dst, int kv_dim, int hd, int n_rot, int delta,
+                                 const double *__restrict__ freq) {
     const int64_t row = blockIdx.x;
+    const bool f16 = src.f16;
     for (int i = threadIdx.x; i < kv_dim / 2; i += blockDim.x) {
         const int64_t a = row * kv_dim + 2 * i;
-        float x0 = ks[a], x1 = ks[a + 1];
+        float x0 = kv_get(src.k, f16, a), x1 = kv_get(src.k, f16, a + 1);
         const int p = (2 * i) % hd / 2;
         if (2 * p < n_rot) {
             const float2 cs = rope_cs(delta, freq[p]);
@@ -206,17 +202,17 @@ __global__ void k_kv_rotate_copy(const float *__restrict__ ks, const float *__re
             x0 = r0;
             x1 = r1;
         }
-        kd[a] = x0;
-        kd[a + 1] = x1;
-        vd[a] = vs[a];
-        vd[a + 1] = vs[a + 1];
+        kv_put(dst.k, f16, a, x0);
+        kv_put(dst.k, f16, a + 1, x1);
+        kv_put(dst.v, f16, a, kv_get(src.v, f16, a)); // exact for either type
+        kv_put(dst.v, f16, a + 1, kv_get(src.v, f16, a + 1));
     }
 }
 
-cudaError_t cuda_kv_rotate_copy(const float *k_src, const float *v_src, float *k_dst, float *v_dst,
-                                int n, int kv_dim, int hd, int n_rot, int delta, const double *freq,
-                                cudaStream_t s) {
+cudaError_t cuda_kv_rotate_copy(const cuda_kv &src, const cuda_kv &dst, int n, int kv_dim, int hd,
+                                int n_rot, int delta, const double *freq, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    k_kv_rotate_copy<<<n, 256, 0, s>>>(k_src, v_src, k_dst, v_dst, kv_dim, hd, n_rot, delta, freq);
+    if (src.f16 != dst.f16) return cudaErrorInvalidValue;
+    k_kv_rotate_copy<<<n, 256, 0, s>>>(src, dst, kv_dim, hd, n_rot, delta, freq);
     return cudaGetLastError();
 }

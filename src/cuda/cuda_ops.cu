@@ -500,8 +500,8 @@ extern "C" lmc_status lmc_cuda_op_attention_prompt(const float *q, const float *
     TRY(dev_copy_in((void **)&dv, v, kvn));
     TRY(dev_copy_in((void **)&dS, NULL, (size_t)s_floats * 4));
     TRY(dev_copy_in((void **)&dy, NULL, (size_t)n_tok * q_dim * 4));
-    TRY(cuda_attention_gemm(h, dq, q_dim, n_tok, pos0, dk, dv, n_head, n_head_kv, head_dim, dS,
-                            s_floats, dy, q_dim, 0, &done));
+    TRY(cuda_attention_gemm(h, dq, q_dim, n_tok, pos0, cuda_kv{dk, dv, false}, NULL, n_head,
+                            n_head_kv, head_dim, dS, s_floats, dy, q_dim, 0, &done));
     if (used_gemm) *used_gemm = done;
     if (done)
         TRYC(cudaMemcpy(out, dy, (size_t)n_tok * q_dim * 4, cudaMemcpyDeviceToHost), "attention");
@@ -546,8 +546,8 @@ extern "C" lmc_status lmc_cuda_op_attention_rows(const float *q, const float *k,
     TRY(dev_copy_in((void **)&dy, out, qn));
     TRY(dev_copy_in((void **)&d0, kv0, (size_t)n_tok * 4));
     TRY(dev_copy_in((void **)&d1, kvrow, (size_t)n_tok * 4));
-    TRYC(cuda_attention_rows(dq, n_head * head_dim, n_tok, d0, d1, dk, dv, n_head, n_head_kv,
-                             head_dim, dpart, max_split, split ? n_split : 0, dy, 0),
+    TRYC(cuda_attention_rows(dq, n_head * head_dim, n_tok, d0, d1, cuda_kv{dk, dv, false}, n_head,
+                             n_head_kv, head_dim, dpart, max_split, split ? n_split : 0, dy, 0),
          "attention_rows");
     TRYC(cudaMemcpy(out, dy, qn, cudaMemcpyDeviceToHost), "attention_rows");
 done:
@@ -581,8 +581,8 @@ extern "C" lmc_status lmc_cuda_op_attention(const float *q, const float *k, cons
     TRY(dev_copy_in((void **)&dpos, &pos, 4));
     TRY(dev_copy_in((void **)&dcnt, NULL, (size_t)n_head * 4));
     TRYC(cudaMemset(dcnt, 0, (size_t)n_head * 4), "attention");
-    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, dk, dv, n_head, n_head_kv, head_dim,
-                        max_split, dpart, dcnt, dy, NULL, NULL, 0),
+    TRYC(cuda_attention(dq, n_head * head_dim, 1, dpos, cuda_kv{dk, dv, false}, n_head, n_head_kv,
+                        head_dim, max_split, dpart, dcnt, dy, NULL, NULL, 0),
          "attention");
     TRYC(cudaMemcpy(out, dy, (size_t)n_head * head_dim * 4, cudaMemcpyDeviceToHost), "attention");
 done:

@@ -59,7 +59,8 @@ static const flag_def table[] = {
     {FL_CACHE_TYPE_K, {"-ctk", "--cache-type-k"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
      "element type of the KV cache's keys: f32 (exact) or f16 (half the\n"
      "memory and the bytes attention reads; llama.cpp's default). The CPU\n"
-     "backend has both, the CUDA backend f32 only"},
+     "backend takes any pair; the CUDA backend f32 or f16 for both (-ctk f16\n"
+     "-ctv f16)"},
     {FL_CACHE_TYPE_V, {"-ctv", "--cache-type-v"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
      "element type of the KV cache's values (as -ctk)"},
     {FL_SPLIT_MODE, {"-sm", "--split-mode"}, "none|layer|row", T_STR, 0, 0, GPUS, 0, "none", "several GPUs",
