@@ -427,10 +427,10 @@ __global__ void k_fam_kv_rotate_copy(cuda_kv src, cuda_kv dst, int kv_dim, int h
         int ia, ib;
         pair_of(neox, p, half, &ia, &ib);
         const int64_t a = row + h * hd + ia, b = row + h * hd + ib;
-        const float2 cs = rope_cs(delta, freq[p]);
-        const float x0 = kv_get(src.k, f16, a), x1 = kv_get(src.k, f16, b);
-        kv_put(dst.k, f16, a, x0 * cs.x - x1 * cs.y);
-        kv_put(dst.k, f16, b, x0 * cs.y + x1 * cs.x);
+        float x0 = kv_get(src.k, f16, a), x1 = kv_get(src.k, f16, b);
+        rope_pair_exact(x0, x1, delta, freq[p]); // as the CPU turns it, bit for bit
+        kv_put(dst.k, f16, a, x0);
+        kv_put(dst.k, f16, b, x1);
     }
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
         if (i % hd >= n_rot) // partial rotary: dims past n_rot keep

@@ -65,6 +65,20 @@ __device__ __forceinline__ float2 rope_cs(int pos, double freq) {
     return make_float2(c, sn);
 }
 
+// One RoPE pair turned by pos * freq exactly as the CPU turns it (cpu_rope_cos_sin + cpu_rope):
+// cos and sin in double rounded to float, each product and sum rounded on its own (no FMA), so
+// the result is the CPU's bit for bit and an f16 cache rounds it the same way. For the KV shift,
+// which is rare: exactness over speed.
+__device__ __forceinline__ void rope_pair_exact(float &a, float &b, int pos, double freq) {
+    double sn, cn;
+    sincos((double)pos * freq, &sn, &cn);
+    const float c = (float)cn, s = (float)sn;
+    const float ra = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+    const float rb = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
+    a = ra;
+    b = rb;
+}
+
 // One RoPE pair (a, b) turned by pos * freq, cos and sin scaled by attn_factor (0 meaning 1).
 __device__ __forceinline__ void rope_pair(float &a, float &b, int pos, double freq,
                                           float attn_factor) {

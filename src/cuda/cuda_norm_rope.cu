@@ -186,8 +186,8 @@ cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t
 // ---- KV shift
 // ------------------------------------------------------------------------------------ Copies n
 // cache rows (n, kv_dim) of K and V into dst, turning each key by delta positions: a rotation by
-// delta * freq composes with the one the key already carries (in f32; an f16 key is rounded
-// again, as the CPU's shift does).
+// delta * freq composes with the one the key already carries (in f32, as the CPU computes it:
+// rope_pair_exact; an f16 key is rounded again, as the CPU's shift does).
 __global__ void k_kv_rotate_copy(cuda_kv src, cuda_kv dst, int kv_dim, int hd, int n_rot, int delta,
                                  const double *__restrict__ freq) {
     const int64_t row = blockIdx.x;
@@ -196,12 +196,7 @@ __global__ void k_kv_rotate_copy(cuda_kv src, cuda_kv dst, int kv_dim, int hd, i
         const int64_t a = row * kv_dim + 2 * i;
         float x0 = kv_get(src.k, f16, a), x1 = kv_get(src.k, f16, a + 1);
         const int p = (2 * i) % hd / 2;
-        if (2 * p < n_rot) {
-            const float2 cs = rope_cs(delta, freq[p]);
-            const float r0 = x0 * cs.x - x1 * cs.y, r1 = x0 * cs.y + x1 * cs.x;
-            x0 = r0;
-            x1 = r1;
-        }
+        if (2 * p < n_rot) rope_pair_exact(x0, x1, delta, freq[p]);
         kv_put(dst.k, f16, a, x0);
         kv_put(dst.k, f16, a + 1, x1);
         kv_put(dst.v, f16, a, kv_get(src.v, f16, a)); // exact for either type
