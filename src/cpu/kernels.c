@@ -537,11 +537,9 @@ static void fill_zen4(kern_table *t) {
  * (kernels_zen3_avx2.c has the measurements). Its hardware prefetcher, unlike Zen 4's, gains from
  * the software prefetches, so the avx2 kernels keep them. Decode (< 4 tokens): Q8_0 (the same
  * mat-vec), Q4_0 (4 rows) and Q6_K (2 rows) from zen3_tiles, the rest from avx2 (Q4_K/Q5_K: one
- * row per tile, 2 rows were slower). Prompts: F32/F16/BF16/Q4_0 over the run-time panels of
- * kernels_panel_avx2.c (lmc bench pp64, 2 threads, against zen3_tiles / avx2: Q4_0 +80%, F16
- * +15-30%; docs/PERFORMANCE.md), Q8_0/Q4_K/Q5_K/Q6_K from zen3_tiles (8-bit activations, as
- * llama.cpp: the f32-activation Q8_0 panel, +15-30%, moved the real Gemma-3-270M's greedy ids off
- * llama.cpp's, see kernels_panel_avx2.c). */
+ * row per tile, 2 rows were slower). Prompts: F32/F16/BF16/Q8_0/Q4_0 over the run-time panels of
+ * kernels_panel_avx2.c (lmc bench pp64, 2 threads, against zen3_tiles / avx2: Q4_0 +80%, Q8_0 and
+ * F16 +15-30%; docs/PERFORMANCE.md), Q4_K/Q5_K/Q6_K from zen3_tiles. */
 static kern_gemm_fn g_zen3_dec[LMC_TYPE_COUNT], g_zen3_pp[LMC_TYPE_COUNT];
 SPLIT_GEMM(zen3, LMC_TYPE_F32)
 SPLIT_GEMM(zen3, LMC_TYPE_F16)
@@ -559,7 +557,7 @@ static void fill_zen3(kern_table *t) {
     } split[] = {{LMC_TYPE_F32, gemm_split_zen3_LMC_TYPE_F32, &g_avx2, NULL},
                  {LMC_TYPE_F16, gemm_split_zen3_LMC_TYPE_F16, &g_avx2, NULL},
                  {LMC_TYPE_BF16, gemm_split_zen3_LMC_TYPE_BF16, &g_avx2, NULL},
-                 {LMC_TYPE_Q8_0, gemm_split_zen3_LMC_TYPE_Q8_0, &g_zen3_tiles, &g_zen3_tiles},
+                 {LMC_TYPE_Q8_0, gemm_split_zen3_LMC_TYPE_Q8_0, &g_zen3_tiles, NULL},
                  {LMC_TYPE_Q4_0, gemm_split_zen3_LMC_TYPE_Q4_0, &g_zen3_tiles, NULL},
                  {LMC_TYPE_Q4_K, gemm_split_zen3_LMC_TYPE_Q4_K, &g_avx2, &g_zen3_tiles},
                  {LMC_TYPE_Q5_K, gemm_split_zen3_LMC_TYPE_Q5_K, &g_avx2, &g_zen3_tiles}};

@@ -1,19 +1,16 @@
 /* kernels_panel_avx2.c — prompt gemms (several tokens) over weight panels packed at run time, AVX2
- * + FMA + F16C: the zen3 table's prompt kernels for F32, F16, BF16 and Q4_0 (kernels.c;
+ * + FMA + F16C: the zen3 table's prompt kernels for F32, F16, BF16, Q8_0 and Q4_0 (kernels.c;
  * decode keeps the row kernels of kernels_avx2.c). The GGUF rows stay as they are in memory; each
  * call copies a few rows at a time into a small row-interleaved panel on the stack, converted once
  * and then used for every token of the batch, so the conversion is paid once per weight per call,
  * not once per token tile, and a panel lane is a weight row, so results leave the registers without
  * horizontal sums.
  *
- *  - Float types (exact f32 activations): 16 rows x 256 columns of weights as f32, stored
- *    column by column (panel[k][16]: the 16 rows' weights of column k side by side). The register
- *    tile is 16 rows x 6 tokens: per column two panel loads, six broadcast activations, twelve
- *    FMAs. Each output is one FMA chain over k in order (the partial sums of a 256-column panel
- *    pass through y between panels, exactly). (A Q8_0 panel on f32 activations was here: more
- *    exact than llama.cpp's 8-bit activations, and so unlike them that the real Gemma-3-270M's
- *    greedy ids left llama.cpp's where its top-2 margin was 0.115 (its tied Q8_0 output has 262k
- *    rows); Q8_0 prompts went back to 8-bit tiles.)
+ *  - Float types and Q8_0 (exact f32 activations): 16 rows x 256 columns of weights as f32, stored
+ *    column by column (panel[k][16]: the 16 rows' weights of column k side by side; Q8_0's q * d is
+ *    exact, as in the reference dequantizer). The register tile is 16 rows x 6 tokens: per column
+ *    two panel loads, six broadcast activations, twelve FMAs. Each output is one FMA chain over k
+ *    in order (the partial sums of a 256-column panel pass through y between panels, exactly).
  *  - Q4_0 (Q8_0-style 8-bit activations): 8 rows x up to 64 blocks; per block eight 32-byte
  *    vectors whose bytes 4i..4i+3 are row i's codes 4j..4j+3 (j the vector), then the 8 row scales
  *    as f32. maddubs against the 4 activation bytes j broadcast gives each row's products in its
@@ -128,6 +125,32 @@ static void prefetch_rows(const uint8_t *w, size_t ws, int rows, size_t o0, size
 PACK_FLOAT(f32, 4, LOAD8_F32, f32_at)
 PACK_FLOAT(f16, 2, LOAD8_F16, f16_at)
 PACK_FLOAT(bf16, 2, LOAD8_BF16, bf16_at)
+
+/* Q8_0: k0 and kc are multiples of 32; each weight q * d (exact in f32). */
+static void pack_q8_0(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, float *P) {
+    for (int g = 0; g < FP_R / 8; g++) {
+        const int rg = rows - 8 * g;
+        for (int b = 0; b < kc / 32; b++) {
+            const int64_t blk = k0 / 32 + b;
+            for (int s = 0; s < 4; s++) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++) {
+                    if (i >= rg) {
+                        v[i] = _mm256_setzero_ps();
+                        continue;
+                    }
+                    const uint8_t *p = w + (size_t)(8 * g + i) * ws + (size_t)blk * 34;
+                    const __m256 q = _mm256_cvtepi32_ps(
+                        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * s))));
+                    v[i] = _mm256_mul_ps(q, _mm256_set1_ps(f16_at(p)));
+                }
+                transpose8(v);
+                for (int j = 0; j < 8; j++)
+                    _mm256_store_ps(P + (32 * b + 8 * s + j) * FP_R + 8 * g, v[j]);
+            }
+        }
+    }
+}
 
 /* y[t][0..16) (= for k0 > 0: +=) panel P (kc columns) times tokens x[t] (f32, xs bytes apart,
  * already advanced to column k0), NT tokens: one FMA chain per output, k in order. */
@@ -248,6 +271,7 @@ static void gemm_fpanel(fp_pack_fn pack, size_t b32, int64_t K, const uint8_t *w
 FP_GEMM(f32, 128)
 FP_GEMM(f16, 64)
 FP_GEMM(bf16, 64)
+FP_GEMM(q8_0, 34)
 
 /* --- Q4_0 panels ----------------------------------------------------------------------------- */
 
@@ -373,6 +397,7 @@ void kern_fill_panel_avx2(kern_table *t) {
     t->gemm[LMC_TYPE_F32] = gemm_panel_f32;
     t->gemm[LMC_TYPE_F16] = gemm_panel_f16;
     t->gemm[LMC_TYPE_BF16] = gemm_panel_bf16;
+    t->gemm[LMC_TYPE_Q8_0] = gemm_panel_q8_0;
     t->gemm[LMC_TYPE_Q4_0] = gemm_panel_q4_0;
 }
 #endif
