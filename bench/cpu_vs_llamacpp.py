@@ -26,8 +26,9 @@ share of the memory-bandwidth ceiling reached in decode (model bytes x tok/s / B
 bandwidths: the nominal --bw-gbs (65 GB/s, issue 5's table) and the read bandwidth measured on this
 machine in the same run with 1 and 2 (the -t) threads by bench/membw.c (compiled here with cc into
 build/membw; --no-membw skips it; the measured figure moves with the drift and the other jobs' load).
-Models live in a cache outside the repository ($LMC_BENCH_CACHE, default ~/.cache/lmc/bench). It
-asserts nothing: speed is measured, not tested.
+Models live in a cache outside the repository ($LMC_BENCH_CACHE, default ~/.cache/lmc/bench).
+--model PATH measures one given GGUF instead (a real model: the same method, its file name as the
+type). It asserts nothing: speed is measured, not tested.
 
 With -d D both tests run after D tokens already in the context (llama-bench's -d): lmc bench -d D;
 llama.cpp fills the context once (untimed, batches of 512), and each rep first drops the cache rows
@@ -220,11 +221,13 @@ def host_description():
 
 
 def decode_bytes(path):
-    """Bytes of weights one decode step reads: every tensor but token_embd (of which it reads one row)."""
+    """Bytes of weights one decode step reads: every tensor but token_embd (of which it reads one row),
+    unless the output is tied to it (no output.weight: then the output mat-vec reads all of it)."""
     try:
         import gguf
         r = gguf.GGUFReader(path)
-        return sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight")
+        tied = not any(t.name == "output.weight" for t in r.tensors)
+        return sum(int(t.n_bytes) for t in r.tensors if tied or t.name != "token_embd.weight")
     except Exception as e:  # no gguf package: the file size (a few % more)
         log(f"gguf reader unavailable ({e}); decode bytes = file size")
         return os.path.getsize(path)
@@ -252,6 +255,7 @@ def measure_bw(threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--types", default="F16,Q8_0,Q4_0,Q4_K_M")
+    ap.add_argument("--model", help="one GGUF to measure instead of the synthetic TinyLlama types")
     ap.add_argument("-p", type=int, default=64)
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("-t", default="2", help="thread counts, comma-separated (e.g. 1,2)")
@@ -265,17 +269,18 @@ def main():
     ap.add_argument("--no-llamacpp", action="store_true", help="lmc only (all reps in one lmc bench process)")
     ap.add_argument("--no-membw", action="store_true", help="do not measure the read bandwidth")
     a = ap.parse_args()
-    types = a.types.split(",")
+    types = [os.path.basename(a.model)] if a.model else a.types.split(",")
     threads = [int(x) for x in a.t.split(",")]
     tests = a.tests.split(",")
     p, n = (a.p if "pp" in tests else 0), (a.n if "tg" in tests else 0)
-    ensure_models(types)
+    if not a.model:
+        ensure_models(types)
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
     membw = {} if a.no_membw else measure_bw(threads)
     rows = []
     for t in types:
-        path = model_path(t)
+        path = a.model or model_path(t)
         size = os.path.getsize(path)
         row = {"type": t, "file_bytes": size, "decode_bytes": decode_bytes(path), "lmc": {}, "llamacpp": {},
                "ratio": {}, "samples": {}}
@@ -313,7 +318,8 @@ def main():
             yard[th], yard_src[th] = best, src
 
     at = f" after {a.d} tokens in the context (decode shares count weight bytes only)" if a.d else ""
-    print(f"\nTinyLlama-1.1B geometry, pp{a.p} / tg{a.n}{at}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
+    what = os.path.basename(a.model) if a.model else "TinyLlama-1.1B geometry"
+    print(f"\n{what}, pp{a.p} / tg{a.n}{at}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
           f"t/s as mean ± sd; load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
     print(f"host: {host_description()}\n")
     if membw:
