@@ -97,7 +97,8 @@ static void prefetch_rows(const uint8_t *w, size_t ws, int rows, size_t o0, size
 /* Packs columns k0 .. k0+kc of `rows` (<= 16) weight rows into P[k][16], rows past `rows` zero.
  * LOAD8: 8 consecutive weights as f32 (exact conversions), SCALAR: one; ESZ bytes each. */
 #define PACK_FLOAT(NAME, ESZ, LOAD8, SCALAR)                                                       \
-    static void pack_##NAME(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, float *P) { \
+    static void pack_##NAME(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, void *Pv) { \
+        float *P = Pv;                                                                             \
         for (int g = 0; g < FP_R / 8; g++) {                                                       \
             const int rg = rows - 8 * g;                                                           \
             const uint8_t *wg = w + (size_t)(8 * g) * ws + (size_t)k0 * ESZ;                       \
@@ -127,7 +128,8 @@ PACK_FLOAT(f16, 2, LOAD8_F16, f16_at)
 PACK_FLOAT(bf16, 2, LOAD8_BF16, bf16_at)
 
 /* Q8_0: k0 and kc are multiples of 32; each weight q * d (exact in f32). */
-static void pack_q8_0(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, float *P) {
+static void pack_q8_0(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, void *Pv) {
+    float *P = Pv;
     for (int g = 0; g < FP_R / 8; g++) {
         const int rg = rows - 8 * g;
         for (int b = 0; b < kc / 32; b++) {
@@ -201,7 +203,18 @@ static void fp_tile_n(int nt, const float *P, int kc, const uint8_t *x, size_t x
     }
 }
 
-typedef void (*fp_pack_fn)(const uint8_t *w, size_t ws, int rows, int64_t k0, int kc, float *P);
+/* A kind of panel: its shape and its packing and tile functions. The walk counts columns in units
+ * of `unit` values (1: values, the float panels; 32: blocks, Q4_0), `step` units a panel. */
+typedef struct panel_kind {
+    int rows, tok; /* rows of a panel; tokens of a register tile */
+    int64_t step;  /* units of columns of a panel */
+    int unit;      /* values per unit */
+    size_t b32;    /* bytes of 32 weights in a GGUF row (the prefetch's byte offsets) */
+    void (*pack)(const uint8_t *w, size_t ws, int rows, int64_t k0, int cnt, void *P);
+    /* y[t][0..rows) (= for k0 == 0, else +=) the panel's cnt units from unit k0, nt tokens of x */
+    void (*tile)(int nt, const void *P, int cnt, int64_t k0, int64_t K, const uint8_t *x, size_t xs,
+                 float *y, int64_t ldy, int first);
+} panel_kind;
 
 /* The panel after (rows r0.., columns k0..) in the walk below, for its prefetch: the next row group
  * of the chunk c0..c1, else the chunk's first rows at the next kstep columns; *n0 = c1 (none in
@@ -218,55 +231,67 @@ static inline void next_panel(int r0, int rstep, int c0, int c1, int64_t k0, int
     }
 }
 
-/* The walk over panels: rows in chunks of FP_RC, within a chunk panels of FP_K columns, the chunk's
- * row groups of 16 for each; each panel over all tokens. So the activations of one panel's columns
- * (64 tokens x 256 columns: 64 KB) stay in L2 across the chunk's row groups and the chunk's partial
- * sums (y, 32 KB) too; walking each row group over all columns instead read all activations from
- * L3 again for every 16 rows (512 KB-1.4 MB), evicting the prefetched weights. Partial groups
- * write through a small buffer so that no row past nr is touched. */
-static void gemm_fpanel(fp_pack_fn pack, size_t b32, int64_t K, const uint8_t *w, size_t ws, int nr,
-                        const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) {
-    _Alignas(32) float P[FP_K * FP_R];
-    float tmp[FP_T * FP_R];
+/* The walk over panels: rows in chunks of FP_RC, within a chunk panels of pk->step units of
+ * columns, the chunk's row groups of pk->rows for each; each panel over all tokens. So the
+ * activations of one panel's columns (64 tokens x 256 columns: 64 KB for the float panels) stay in
+ * L2 across the chunk's row groups and the chunk's partial sums (y, 32 KB) too; walking each row
+ * group over all columns instead read all activations from L3 again for every 16 rows (512 KB-1.4
+ * MB), evicting the prefetched weights. Partial groups write through a small buffer so that no row
+ * past nr is touched. P: the caller's panel buffer (32-byte aligned). */
+static void gemm_walk(const panel_kind *pk, int64_t K, const uint8_t *w, size_t ws, int nr,
+                      const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy, void *P) {
+    float tmp[FP_T * FP_R]; /* the largest tile: tokens x rows */
+    const int R = pk->rows;
+    const int64_t U = K / pk->unit;
+#define UNIT_BYTES(u) ((size_t)(u) * (size_t)pk->unit * pk->b32 / 32)
     for (int c0 = 0; c0 < nr; c0 += FP_RC) {
         const int c1 = nr - c0 < FP_RC ? nr : c0 + FP_RC;
-        for (int64_t k0 = 0; k0 < K; k0 += FP_K) {
-            const int kc = (int)(K - k0 < FP_K ? K - k0 : FP_K);
-            for (int r0 = c0; r0 < c1; r0 += FP_R) {
-                const int rows = c1 - r0 < FP_R ? c1 - r0 : FP_R;
-                pack(w + (size_t)r0 * ws, ws, rows, k0, kc, P);
+        for (int64_t k0 = 0; k0 < U; k0 += pk->step) {
+            const int kc = (int)(U - k0 < pk->step ? U - k0 : pk->step);
+            for (int r0 = c0; r0 < c1; r0 += R) {
+                const int rows = c1 - r0 < R ? c1 - r0 : R;
+                pk->pack(w + (size_t)r0 * ws, ws, rows, k0, kc, P);
                 int n0;
                 int64_t nk;
-                next_panel(r0, FP_R, c0, c1, k0, FP_K, K, &n0, &nk);
+                next_panel(r0, R, c0, c1, k0, pk->step, U, &n0, &nk);
                 if (n0 < nr)
-                    prefetch_rows(w + (size_t)n0 * ws, ws, nr - n0 < FP_R ? nr - n0 : FP_R,
-                                  (size_t)nk / 32 * b32,
-                                  (size_t)(nk + FP_K < K ? nk + FP_K : K) * b32 / 32);
-                for (int t0 = 0; t0 < nt; t0 += FP_T) {
-                    const int tn = nt - t0 < FP_T ? nt - t0 : FP_T;
-                    const uint8_t *xt = x + (size_t)t0 * xs + (size_t)k0 * sizeof(float);
+                    prefetch_rows(w + (size_t)n0 * ws, ws, nr - n0 < R ? nr - n0 : R,
+                                  UNIT_BYTES(nk),
+                                  UNIT_BYTES(nk + pk->step < U ? nk + pk->step : U));
+                for (int t0 = 0; t0 < nt; t0 += pk->tok) {
+                    const int tn = nt - t0 < pk->tok ? nt - t0 : pk->tok;
+                    const uint8_t *xt = x + (size_t)t0 * xs;
                     float *yt = y + (int64_t)t0 * ldy + r0;
-                    if (rows == FP_R) {
-                        fp_tile_n(tn, P, kc, xt, xs, yt, ldy, k0 == 0);
+                    if (rows == R) {
+                        pk->tile(tn, P, kc, k0, K, xt, xs, yt, ldy, k0 == 0);
                         continue;
                     }
                     for (int t = 0; t < tn; t++)
-                        for (int r = 0; r < FP_R; r++)
-                            tmp[t * FP_R + r] = r < rows && k0 ? yt[t * ldy + r] : 0.0f;
-                    fp_tile_n(tn, P, kc, xt, xs, tmp, FP_R, k0 == 0);
+                        for (int r = 0; r < R; r++)
+                            tmp[t * R + r] = r < rows && k0 ? yt[t * ldy + r] : 0.0f;
+                    pk->tile(tn, P, kc, k0, K, xt, xs, tmp, R, k0 == 0);
                     for (int t = 0; t < tn; t++)
-                        memcpy(yt + t * ldy, tmp + t * FP_R, sizeof(float) * (size_t)rows);
+                        memcpy(yt + t * ldy, tmp + t * R, sizeof(float) * (size_t)rows);
                 }
             }
         }
     }
+#undef UNIT_BYTES
 }
 
-/* B32: bytes of 32 weights in a row */
+/* The float panels' tile in the walk's terms: x advanced to column k0. */
+static void fp_tile_walk(int nt, const void *P, int kc, int64_t k0, int64_t K, const uint8_t *x,
+                         size_t xs, float *y, int64_t ldy, int first) {
+    (void)K;
+    fp_tile_n(nt, P, kc, x + (size_t)k0 * sizeof(float), xs, y, ldy, first);
+}
+
 #define FP_GEMM(NAME, B32)                                                                         \
     static void gemm_panel_##NAME(int64_t K, const uint8_t *w, size_t ws, int nr,                  \
                                   const uint8_t *x, size_t xs, int nt, float *y, int64_t ldy) {    \
-        gemm_fpanel(pack_##NAME, B32, K, w, ws, nr, x, xs, nt, y, ldy);                            \
+        static const panel_kind pk = {FP_R, FP_T, FP_K, 1, B32, pack_##NAME, fp_tile_walk};        \
+        _Alignas(32) float P[FP_K * FP_R];                                                         \
+        gemm_walk(&pk, K, w, ws, nr, x, xs, nt, y, ldy, P);                                        \
     }
 FP_GEMM(f32, 128)
 FP_GEMM(f16, 64)
@@ -281,7 +306,8 @@ FP_GEMM(q8_0, 34)
 #define XS(x, K) ((const int32_t *)((x) + (K) + ((K) / 32) * 4))
 
 /* Packs blocks b0 .. b0+nb of `rows` (<= 8) rows (layout: the file's header), missing rows zero. */
-static void pack_q4_0(const uint8_t *w, size_t ws, int rows, int64_t b0, int nb, uint8_t *P) {
+static void pack_q4_0(const uint8_t *w, size_t ws, int rows, int64_t b0, int nb, void *Pv) {
+    uint8_t *P = Pv;
     const __m256i m4 = _mm256_set1_epi8(15);
     for (int b = 0; b < nb; b++) {
         __m256 v[8];
@@ -353,44 +379,17 @@ static void q4_tile_n(int nt, const uint8_t *P, int nb, int64_t b0, int64_t K, c
     }
 }
 
-/* The same walk as gemm_fpanel's, with panels of 8 rows x 64 blocks. */
+/* The Q4_0 tile in the walk's terms (units: blocks). */
+static void q4_tile_walk(int nt, const void *P, int nb, int64_t b0, int64_t K, const uint8_t *x,
+                         size_t xs, float *y, int64_t ldy, int first) {
+    q4_tile_n(nt, P, nb, b0, K, x, xs, y, ldy, first);
+}
+
 static void gemm_panel_q4_0(int64_t K, const uint8_t *w, size_t ws, int nr, const uint8_t *x,
                             size_t xs, int nt, float *y, int64_t ldy) {
+    static const panel_kind pk = {Q4_R, Q4_T, Q4_B, 32, 18, pack_q4_0, q4_tile_walk};
     _Alignas(32) uint8_t P[Q4_B * Q4_BB];
-    float tmp[Q4_T * Q4_R];
-    const int64_t nbt = K / 32;
-    for (int c0 = 0; c0 < nr; c0 += FP_RC) {
-        const int c1 = nr - c0 < FP_RC ? nr : c0 + FP_RC;
-        for (int64_t b0 = 0; b0 < nbt; b0 += Q4_B) {
-            const int nb = (int)(nbt - b0 < Q4_B ? nbt - b0 : Q4_B);
-            for (int r0 = c0; r0 < c1; r0 += Q4_R) {
-                const int rows = c1 - r0 < Q4_R ? c1 - r0 : Q4_R;
-                pack_q4_0(w + (size_t)r0 * ws, ws, rows, b0, nb, P);
-                int n0;
-                int64_t nb0;
-                next_panel(r0, Q4_R, c0, c1, b0, Q4_B, nbt, &n0, &nb0);
-                if (n0 < nr)
-                    prefetch_rows(w + (size_t)n0 * ws, ws, nr - n0 < Q4_R ? nr - n0 : Q4_R,
-                                  (size_t)nb0 * 18,
-                                  (size_t)(nb0 + Q4_B < nbt ? nb0 + Q4_B : nbt) * 18);
-                for (int t0 = 0; t0 < nt; t0 += Q4_T) {
-                    const int tn = nt - t0 < Q4_T ? nt - t0 : Q4_T;
-                    const uint8_t *xt = x + (size_t)t0 * xs;
-                    float *yt = y + (int64_t)t0 * ldy + r0;
-                    if (rows == Q4_R) {
-                        q4_tile_n(tn, P, nb, b0, K, xt, xs, yt, ldy, b0 == 0);
-                        continue;
-                    }
-                    for (int t = 0; t < tn; t++)
-                        for (int r = 0; r < Q4_R; r++)
-                            tmp[t * Q4_R + r] = r < rows && b0 ? yt[t * ldy + r] : 0.0f;
-                    q4_tile_n(tn, P, nb, b0, K, xt, xs, tmp, Q4_R, b0 == 0);
-                    for (int t = 0; t < tn; t++)
-                        memcpy(yt + t * ldy, tmp + t * Q4_R, sizeof(float) * (size_t)rows);
-                }
-            }
-        }
-    }
+    gemm_walk(&pk, K, w, ws, nr, x, xs, nt, y, ldy, P);
 }
 
 void kern_fill_panel_avx2(kern_table *t) {
