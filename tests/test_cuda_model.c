@@ -176,7 +176,7 @@ static void test_synthetic(const char *type) {
 /* batched: a context of two sequences (lmc_cuda_forward_batch: the per-token RoPE + KV store
  * kernels), 12 + 6 prompt tokens in one step, then 10 steps of one token each for both; the rows
  * compared are sequence 0's 22 and sequence 1's 16. */
-static bool kv_store_batched(lmc_cuda_ctx *c, const int32_t *tok, int nv, float *lg) {
+static bool kv_store_batched(lmc_cuda_ctx *c, const int32_t *tok, float *lg) {
     int32_t t[18], pos[18], seq[18], start[2] = {0, 0};
     int8_t want[18];
     for (int i = 0; i < 18; i++) {
@@ -192,7 +192,6 @@ static bool kv_store_batched(lmc_cuda_ctx *c, const int32_t *tok, int nv, float 
         const int8_t w2[2] = {1, 1};
         st = lmc_cuda_forward_batch(c, 2, t2, p2, s2, start, w2, lg, -1, NULL);
     }
-    (void)nv;
     CHECK(st == LMC_OK, "batched forward: %s", lmc_last_error());
     return st == LMC_OK;
 }
@@ -222,7 +221,7 @@ static void test_kv_store_bits(const char *path, bool batched) {
     bool ok = c[0] && c[1];
     for (int f16 = 0; ok && f16 < 2; f16++) {
         if (batched) {
-            ok = kv_store_batched(c[f16], tok, nv, lg);
+            ok = kv_store_batched(c[f16], tok, lg);
             continue;
         }
         lmc_status st = lmc_cuda_forward(c[f16], tok, NP, 0, lg, NULL);

@@ -25,16 +25,6 @@ static lmc_status op_in_kv(void **d, const float *h, size_t n, bool f16) {
     return op_in(d, b.data(), n * 2);
 }
 
-// n cache elements back to host floats (f16 widened exactly).
-static lmc_status op_out_kv(float *h, const void *d, size_t n, bool f16) {
-    if (!f16) return cuda_check(cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost), "copy out");
-    std::vector<uint16_t> b(n);
-    lmc_status st = cuda_check(cudaMemcpy(b.data(), d, n * 2, cudaMemcpyDeviceToHost), "copy out");
-    for (size_t i = 0; st == LMC_OK && i < n; i++)
-        h[i] = lmc_f16_to_f32(b[i]);
-    return st;
-}
-
 extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t pos0, int32_t n_head,
                                            int32_t n_head_kv, int32_t hd, int32_t n_rot,
                                            const float *bias, const float *q_norm,
@@ -63,8 +53,8 @@ extern "C" lmc_status lmc_cuda_op_qkv_post(float *qkv, int32_t n_tok, int32_t po
              "qkv post");
         const cuda_kv at = cuda_kv_rows(kv, pos0, kv_dim);
         TRYC(cudaMemcpy(qkv, dx, (size_t)n_tok * row * 4, cudaMemcpyDeviceToHost), "copy out");
-        TRY(op_out_kv(k_out, at.k, (size_t)n_tok * kv_dim, kv.f16));
-        TRY(op_out_kv(v_out, at.v, (size_t)n_tok * kv_dim, kv.f16));
+        TRY(cuda_kv_copy_out(k_out, at.k, (size_t)n_tok * kv_dim, kv.f16));
+        TRY(cuda_kv_copy_out(v_out, at.v, (size_t)n_tok * kv_dim, kv.f16));
     }
 done:
     void *bufs[] = {dx, db, dqn, dkn, dk, dv, dfr, dpos};
@@ -238,7 +228,7 @@ extern "C" lmc_status lmc_cuda_op_kv_rotate(float *k, int32_t n, int32_t kv_dim,
     TRYC(llama ? cuda_kv_rotate_copy(src, dst, n, kv_dim, hd, n_rot, delta, dfr, 0)
                : cuda_fam_kv_rotate_copy(src, dst, n, kv_dim, hd, n_rot, delta, neox != 0, dfr, 0),
          "kv rotate");
-    TRY(op_out_kv(k, dst.k, m, dst.f16));
+    TRY(cuda_kv_copy_out(k, dst.k, m, dst.f16));
 done:
     void *bufs[] = {src.k, src.v, dst.k, dst.v, dfr};
     for (void *b : bufs)

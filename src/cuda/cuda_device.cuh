@@ -1,7 +1,7 @@
 // cuda_device.cuh — device helpers several kernel families share: block-wide sums, the 8-bit
-// quantizing of a warp's 32 values, GELU-tanh, the soft-cap, and the cosine
-// and sine of a RoPE angle. Header-only and forceinline (the kernels are built without relocatable
-// device code); no kernels here.
+// quantizing of a warp's 32 values, GELU-tanh, the soft-cap, and RoPE's cosine and sine and the
+// turn of one pair (fast, or exactly as the CPU turns it). Header-only and forceinline (the kernels
+// are built without relocatable device code); no kernels here.
 #ifndef LMC_CUDA_DEVICE_CUH
 #define LMC_CUDA_DEVICE_CUH
 

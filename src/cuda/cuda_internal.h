@@ -172,6 +172,8 @@ cudaError_t cuda_f32_to_f16(const float *x, int64_t n, __half *out, cudaStream_t
 
 /* Host helpers (cuda_ops.cu; cuda_gemm in cuda_matmul.cu). */
 lmc_status cuda_check(cudaError_t e, const char *what);
+/* n KV cache elements of device memory d (f32, or f16 widened exactly) into host floats h. */
+lmc_status cuda_kv_copy_out(float *h, const void *d, size_t n, bool f16);
 /* Host-side error flow of a function with `lmc_status st` and a `done:` label: TRY runs an lmc
  * call, TRYC a CUDA runtime call, and either jumps to done on failure. */
 #define TRY(expr)                                                                                  \

@@ -41,6 +41,12 @@ static uint64_t kv_bytes(const lmc_hparams &hp, int n_ctx, int n_layers, bool f1
     return 2ull * n_layers * n_ctx * hp.n_head_kv * hp.head_dim * cuda_kv_elem(f16);
 }
 
+// An f16 cache's f32 scratch kv32: one sequence's K and V rows for n_ctx positions, widened for the
+// cuBLAS prompt attention (cuda_attention_gemm).
+static uint64_t kv32_bytes(const lmc_hparams &hp, int n_ctx) {
+    return 2ull * n_ctx * hp.n_head_kv * hp.head_dim * 4;
+}
+
 // The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
 static size_t ssq_bytes(const lmc_hparams &hp) {
     return (2 * (size_t)hp.n_layer + 2) * sizeof(double);
@@ -82,7 +88,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
     b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
     b += (uint64_t)(hp.n_head + hp.n_head_kv) * 4;                                    // epi_cnt
-    if (kv_f16) b += 2ull * n_ctx * kv_dim * 4;                                       // kv32
+    if (kv_f16) b += kv32_bytes(hp, n_ctx);                                           // kv32
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
 }
@@ -421,7 +427,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         const uint64_t per_pos =
             kv_bytes(hp, 1, n_gpu, f16) * n_seq +
             (uint64_t)p->n_batch * hp.n_head * (hp.head_dim + 2) * 4 / CUDA_ATT_CHUNK +
-            (f16 ? 2ull * hp.n_head_kv * hp.head_dim * 4 : 0);
+            (f16 ? kv32_bytes(hp, 1) : 0);
         const uint64_t fixed = pl.weights + scratch_bytes(hp, 0, p->n_batch, pl.w16, f16);
         if (fixed < free_b && (free_b - fixed) / per_pos >= 256)
             snprintf(hint, sizeof hint, "-c %lld would fit",
@@ -441,8 +447,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
                      len ? ", or " : "", ngl, p->n_ctx);
         }
         // an f32 cache that would fit as f16 (half its bytes, plus the f32 rows kv32 widens)
-        const uint64_t kv32 = 2ull * p->n_ctx * hp.n_head_kv * hp.head_dim * 4;
-        if (!f16 && pl.weights + pl.kv / 2 + pl.scratch + kv32 <= free_b) {
+        if (!f16 && pl.weights + pl.kv / 2 + pl.scratch + kv32_bytes(hp, p->n_ctx) <= free_b) {
             const size_t len = strlen(hint);
             snprintf(hint + len, sizeof hint - len, "%s-ctk f16 -ctv f16 would fit (with -c %d)",
                      len ? ", or " : "", p->n_ctx);
@@ -531,8 +536,7 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         TRYC(cudaMalloc(&c->L[l].kv.k, kvb), "KV cache");
         TRYC(cudaMalloc(&c->L[l].kv.v, kvb), "KV cache");
     }
-    if (c->kv_f16)
-        TRYC(cudaMalloc((void **)&c->kv32, (size_t)2 * p->n_ctx * c->kv_dim * 4), "scratch");
+    if (c->kv_f16) TRYC(cudaMalloc((void **)&c->kv32, kv32_bytes(hp, p->n_ctx)), "scratch");
     TRYC(cudaMalloc((void **)&c->h, (size_t)p->n_batch * hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->x32, (size_t)hp.n_embd * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->xq, (size_t)wide), "scratch");
@@ -602,20 +606,12 @@ extern "C" lmc_status lmc_cuda_kv_read(lmc_cuda_ctx *c, int32_t l, int32_t row, 
     if (l < c->layer0 || l >= c->layer1 || row < 0 || n < 0 || row + n > c->n_seq * c->n_ctx)
         return lmc_err(LMC_ERR_INVALID_ARG, "kv read: layer %d rows [%d, %d) outside the cache", l,
                        row, row + n);
-    const size_t m = (size_t)n * c->kv_dim, es = cuda_kv_elem(c->kv_f16);
+    const size_t m = (size_t)n * c->kv_dim;
     const cuda_kv src = cuda_kv_rows(c->L[l].kv, row, c->kv_dim);
-    std::vector<uint16_t> h(c->kv_f16 ? m : 0);
     lmc_status st = LMC_OK;
     TRYC(cudaStreamSynchronize(c->st), "kv read");
-    for (int i = 0; i < 2; i++) {
-        float *out = i ? v : k;
-        const void *from = i ? src.v : src.k;
-        TRYC(cudaMemcpy(c->kv_f16 ? (void *)h.data() : (void *)out, from, m * es,
-                        cudaMemcpyDeviceToHost),
-             "kv read");
-        for (size_t j = 0; j < h.size(); j++)
-            out[j] = lmc_f16_to_f32(h[j]);
-    }
+    TRY(cuda_kv_copy_out(k, src.k, m, c->kv_f16));
+    TRY(cuda_kv_copy_out(v, src.v, m, c->kv_f16));
 done:
     return st;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vector>
 
 extern "C" {
 #include "quant.h"
@@ -16,6 +17,15 @@ extern "C" {
 lmc_status cuda_check(cudaError_t e, const char *what) {
     if (e == cudaSuccess) return LMC_OK;
     return lmc_err(LMC_ERR_BACKEND, "CUDA: %s: %s", what, cudaGetErrorString(e));
+}
+
+lmc_status cuda_kv_copy_out(float *h, const void *d, size_t n, bool f16) {
+    if (!f16) return cuda_check(cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost), "copy out");
+    std::vector<uint16_t> b(n);
+    lmc_status st = cuda_check(cudaMemcpy(b.data(), d, n * 2, cudaMemcpyDeviceToHost), "copy out");
+    for (size_t i = 0; st == LMC_OK && i < n; i++)
+        h[i] = lmc_f16_to_f32(b[i]);
+    return st;
 }
 
 int lmc_cuda_device_count(void) {
