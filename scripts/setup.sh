@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh — installs what a fresh Debian machine lacks to build and test lmc (compilers — clang for the fuzzers —, CMake, the
 # -dev packages of PCRE2, cJSON, libmicrohttpd and libedit; Python packages for the tests) and fetches
-# the default model. Installs only what is missing; safe to run again. Needs root (or sudo) for apt.
+# the default model and the real Gemma-3-270M (the gemma3 tests' end-to-end model). Installs only what is missing; safe to run again. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +33,5 @@ if [ -n "$pymissing" ]; then
 fi
 
 scripts/fetch-model.sh >/dev/null
+scripts/fetch-model.sh gemma3-270m >/dev/null
 echo "setup: done" >&2
