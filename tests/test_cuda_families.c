@@ -56,8 +56,9 @@ static const char *model_path(const char *file, const char *type) {
 }
 
 /* One golden through one mode: 0 decode (f32 activations), 1 prompt GEMMs, 2 decode on 8-bit
- * activations, 3 decode with LMC_CUDA_TAIL=0 (the q/k norms as a kernel of their own, not
- * finished by the q/k/v mat-vec as in modes 0 and 2). */
+ * activations, 3 decode with LMC_CUDA_TAIL=0 and LMC_CUDA_FOLD=0 (the q/k norms as a kernel of
+ * their own, not finished by the q/k/v mat-vec, and every RMSNorm and post-norm a kernel of its
+ * own, not folded into the mat-vecs around it, as in modes 0 and 2). */
 static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt, int mode) {
     const char *mname[] = {"decode", "gemm", "decode-q8", "decode-sep"};
     const int nv = lmc_model_n_vocab(m);
@@ -79,9 +80,15 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
     p.gemm_min = mode == 1 ? 2 : 1000;
     p.act_q8 = mode == 2 ? 1 : -1; /* 0 would be the default (8-bit where the type allows) */
     lmc_cuda_ctx *c = NULL;
-    if (mode == 3) setenv("LMC_CUDA_TAIL", "0", 1); /* read by the context's init */
+    if (mode == 3) { /* read by the context's init */
+        setenv("LMC_CUDA_TAIL", "0", 1);
+        setenv("LMC_CUDA_FOLD", "0", 1);
+    }
     lmc_status st = lmc_cuda_init(m, &p, &c);
-    if (mode == 3) unsetenv("LMC_CUDA_TAIL");
+    if (mode == 3) {
+        unsetenv("LMC_CUDA_TAIL");
+        unsetenv("LMC_CUDA_FOLD");
+    }
     CHECK(st == LMC_OK, "%s: cuda init: %s", file, lmc_last_error());
     if (st == LMC_OK) st = lmc_cuda_forward(c, prompt, np, 0, logits, NULL);
     CHECK(st == LMC_OK, "%s: forward: %s", file, lmc_last_error());

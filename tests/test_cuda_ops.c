@@ -737,11 +737,11 @@ static void test_quant_q8(int n, int with_norm) {
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {"LMC_CUDA_Q8",      "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
-                                  "LMC_CUDA_SKIP",    "LMC_CUDA_PDL",       "LMC_CUDA_MV",
-                                  "LMC_CUDA_Q8MV",    "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
-                                  "LMC_CUDA_MMA_LA",  "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
-                                  "LMC_CUDA_BATCH_MV"};
+    static const char *names[] = {"LMC_CUDA_Q8",       "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP",     "LMC_CUDA_PDL",       "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV",     "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
+                                  "LMC_CUDA_MMA_LA",   "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
+                                  "LMC_CUDA_BATCH_MV", "LMC_CUDA_ATT_GQA"};
     enum { N = sizeof names / sizeof names[0] };
     char *saved[N];
     for (int i = 0; i < N; i++) {
@@ -751,7 +751,8 @@ static void test_tuning(void) {
     }
     cuda_tuning t = cuda_tuning_read();
     CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
-    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split, "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT on");
+    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split && t.att_gqa,
+          "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT, ATT_GQA on");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -765,10 +766,11 @@ static void test_tuning(void) {
     setenv("LMC_CUDA_ATT_SPLIT", "0", 1);
     setenv("LMC_CUDA_MMA", "0", 1);
     setenv("LMC_CUDA_BATCH_MV", "8", 1);
+    setenv("LMC_CUDA_ATT_GQA", "0", 1);
     t = cuda_tuning_read();
     CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
-    CHECK(!t.mma_la && !t.att_split && !t.mma && t.batch_mv == 8,
-          "tuning: MMA_LA, ATT_SPLIT, MMA off, BATCH_MV 8");
+    CHECK(!t.mma_la && !t.att_split && !t.mma && t.batch_mv == 8 && !t.att_gqa,
+          "tuning: MMA_LA, ATT_SPLIT, MMA, ATT_GQA off, BATCH_MV 8");
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
@@ -920,11 +922,21 @@ int main(void) {
     test_attention_prompt(9, 3, 64, 37, 50, 0);
     test_attention_prompt(32, 8, 128, 100, 77, 16); /* five passes, the last one short */
     test_attention_prompt(4, 4, 64, 0, 300, 0);
+    /* decode attention with its blocks over groups of heads (the default), then one head a block
+     * (LMC_CUDA_ATT_GQA=0, a kernel switch: read again) */
     const int kvs[] = {1, 5, 128, 129, 700};
-    for (size_t i = 0; i < 5; i++) {
-        test_attention(8, 4, 8, kvs[i]);
-        test_attention(9, 3, 64, kvs[i]);
-        test_attention(32, 8, 128, kvs[i]);
+    for (int gqa = 1; gqa >= 0; gqa--) {
+        if (!gqa) setenv("LMC_CUDA_ATT_GQA", "0", 1);
+        cuda_tuning_reload();
+        for (size_t i = 0; i < 5; i++) {
+            test_attention(8, 4, 8, kvs[i]);
+            test_attention(9, 3, 64, kvs[i]);
+            test_attention(32, 8, 128, kvs[i]);
+            test_attention(16, 2, 256, kvs[i]); /* groups of 8 heads of 256 dims */
+            test_attention(12, 2, 128, kvs[i]); /* groups of 6 */
+        }
+        unsetenv("LMC_CUDA_ATT_GQA");
+        cuda_tuning_reload();
     }
     for (int split = 1; split >= 0; split--) {
         test_attention_rows(8, 4, 8, split);

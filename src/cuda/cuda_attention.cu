@@ -4,6 +4,7 @@
 #include "cuda_device.cuh"
 #include "cuda_block_ops.cuh"
 #include "cuda_launch.cuh"
+#include "cuda_tuning.h"
 #include <algorithm>
 #include <math.h>
 
@@ -76,44 +77,54 @@ __device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8
     return s;
 }
 
-// The merge of the ns splits of (head h, token t) by the last of their blocks to finish: out, and
-// with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec, one warp per 32
-// dims.
-__device__ __forceinline__ void att_merge(const float *part, int t, int h, int n_head,
+// The merge of the ns splits of heads h0..h0+grp-1 of token t by the last of their blocks to
+// finish: out, and with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec,
+// one warp per 32 dims. Thread i of the block takes dim i % hd of head i / hd (grp * hd values).
+__device__ __forceinline__ void att_merge(const float *part, int t, int h0, int grp, int n_head,
                                           int max_split, int hd, int ns, float *out, int8_t *oq,
                                           float2 *ods) {
-    const float *p = part + ((int64_t)t * n_head + h) * max_split * (hd + 2);
-    float mm = -INFINITY;
-    for (int s = 0; s < ns; s++)
-        mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
-    float ll = 0.f;
-    for (int s = 0; s < ns; s++)
-        ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
     const bool q8 = oq != NULL && (hd & 31) == 0;
-    for (int d0 = 0; d0 < hd; d0 += blockDim.x) {
-        const int d = d0 + threadIdx.x;
-        if (q8 && d0 + (threadIdx.x & ~31) >= hd) break; // whole warps past the end leave
+    const int n = grp * hd;
+    for (int i0 = 0; i0 < n; i0 += blockDim.x) {
+        const int i = i0 + threadIdx.x;
+        if (i0 + (threadIdx.x & ~31) >= n) break; // whole warps past the end leave
+        const int g = min(i / hd, grp - 1), d = i - g * hd;
+        const float *p = part + ((int64_t)t * n_head + h0 + g) * max_split * (hd + 2);
         float o = 0.f;
-        if (d < hd) {
+        if (i < n) {
+            float mm = -INFINITY;
+            for (int s = 0; s < ns; s++)
+                mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
+            float ll = 0.f;
+            for (int s = 0; s < ns; s++)
+                ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
             for (int s = 0; s < ns; s++)
                 o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
             o /= ll;
-            out[(int64_t)t * n_head * hd + h * hd + d] = o;
+            out[(int64_t)t * n_head * hd + (h0 + g) * hd + d] = o;
         }
         if (q8)
-            quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + h * hd + d) >> 5, oq,
-                          ods);
+            quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + (h0 + g) * hd + d) >> 5,
+                          oq, ods);
     }
 }
 
+// Query heads one block takes (grouped-query attention: heads h0..h0+grp-1 share one kv head, so
+// the block loads each key and value once for all of them), and the floats of their scaled queries.
+#define ATT_GMAX 8
+#define ATT_QMAX 2048
+
+// Block (head group, split, token): heads h0..h0+grp-1 of token t over the split's keys. K and V
+// are loaded once (registers) and used for every head of the group; each head's softmax is one
+// warp's (warp g: head g).
 template <typename T>
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
                 const T *__restrict__ kc, const T *__restrict__ vc, int n_head, int n_head_kv,
-                int hd, int max_split, float *__restrict__ part, int *__restrict__ counters,
-                float *__restrict__ out, int8_t *__restrict__ oq, float2 *__restrict__ ods,
-                cuda_att_opts opt) {
-    const int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+                int hd, int grp, int max_split, float *__restrict__ part,
+                int *__restrict__ counters, float *__restrict__ out, int8_t *__restrict__ oq,
+                float2 *__restrict__ ods, cuda_att_opts opt) {
+    const int h0 = blockIdx.x * grp, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
     // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
     // rows of positions before it from earlier calls: both are read before waiting for the kernel
@@ -123,7 +134,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
     const int start = sp * CUDA_ATT_CHUNK;
     if (start >= n_kv) return;
     const int end = min(start + CUDA_ATT_CHUNK, n_kv);
-    const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
+    const int kvh = h0 / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     // scores: ATT_KT neighbouring threads take one key, each a contiguous quarter of its dims (n4
     // float4 of it, kept in registers when at most 8)
@@ -135,129 +146,149 @@ __global__ void __launch_bounds__(ATT_THREADS)
     att_fetch_k<false>(kr, k4, n4, kreg, j, end, p0);
     // values: warp w takes keys w, w + 16, ..., each lane 4 dims (hd <= 128)
     static_assert(ATT_THREADS / 32 * 8 >= CUDA_ATT_CHUNK, "8 values per warp cover a split");
+    static_assert(ATT_THREADS / 32 >= ATT_GMAX, "a warp per head of the group");
     const bool vreg = (hd & 3) == 0 && hd <= 128;
     const T *vb = vc + (int64_t)start * kv_dim + kvh * hd + lane * 4;
     float4 vr[8];
     if (vreg && lane * 4 < hd) att_fetch_v<false>(vr, vb, kv_dim, start, end, p0, warp);
     pdl_wait();
-    __shared__ float qs[256];
-    __shared__ float sc[CUDA_ATT_CHUNK];
-    __shared__ float red[32];
+    __shared__ float qs[ATT_QMAX];
+    __shared__ float sc[ATT_GMAX][CUDA_ATT_CHUNK];
+    __shared__ float ml[ATT_GMAX][2];
     const float scale = opt.scale > 0.f ? opt.scale : rsqrtf((float)hd);
     // keys before lo are outside a sliding window (a split wholly before it weighs nothing)
     const int lo = opt.window > 0 ? max(0, p0 + t - opt.window + 1) : 0;
-    const float *qr = q + (int64_t)t * q_stride + h * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+    const float *qr = q + (int64_t)t * q_stride + h0 * hd; // the group's heads, side by side
+    for (int d = threadIdx.x; d < grp * hd; d += blockDim.x)
         qs[d] = qr[d] * scale;
     att_fetch_k<true>(kr, k4, n4, kreg, j, end, p0); // this call's rows
     if (vreg && lane * 4 < hd) att_fetch_v<true>(vr, vb, kv_dim, start, end, p0, warp);
     __syncthreads();
-    {
-        float s = att_score(qs, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
+    for (int g = 0; g < grp; g++) {
+        float s = att_score(qs + g * hd, kr, kreg, n4, part4, j, end, kc, kv_dim, kvh, hd);
         if (opt.softcap > 0.f) s = opt.softcap * tanhf(s / opt.softcap);
         if (j < lo) s = -INFINITY;
-        if (j < end && part4 == 0) sc[j - start] = s;
+        if (j < end && part4 == 0) sc[g][j - start] = s;
     }
     __syncthreads();
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < end - start; j += blockDim.x)
-        m = fmaxf(m, sc[j]);
+    if (warp < grp) { // head warp's softmax weights, its max and sum
+        float m = -INFINITY;
+        for (int jj = lane; jj < end - start; jj += 32)
+            m = fmaxf(m, sc[warp][jj]);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    if (lane == 0) red[warp] = m;
-    __syncthreads();
-    m = red[0];
-    for (int i = 1; i < ATT_THREADS / 32; i++)
-        m = fmaxf(m, red[i]);
-    __syncthreads();
-    float l = 0.f;
-    for (int j = threadIdx.x; j < end - start; j += blockDim.x) {
-        const float p = m == -INFINITY ? 0.f : expf(sc[j] - m);
-        sc[j] = p;
-        l += p;
+        for (int o = 16; o > 0; o >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        float l = 0.f;
+        for (int jj = lane; jj < end - start; jj += 32) {
+            const float p = m == -INFINITY ? 0.f : expf(sc[warp][jj] - m);
+            sc[warp][jj] = p;
+            l += p;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            l += __shfl_xor_sync(0xffffffffu, l, o);
+        if (lane == 0) ml[warp][0] = m, ml[warp][1] = l;
     }
-    l = block_sum(l, red);
     __syncthreads();
-    float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
-    if ((hd & 3) == 0 && hd <= 128) {
-        // each warp takes every 16th key; lane covers 4 dims; the warps' sums meet in shared memory
-        __shared__ float4 acc4[ATT_THREADS / 32][32];
-        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (lane * 4 < hd && vreg) {
+    const bool one = n_kv <= CUDA_ATT_CHUNK; // one split: no partial to publish and merge
+    for (int g = 0; g < grp; g++) {
+        const int h = h0 + g;
+        float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
+        const float l = ml[g][1];
+        if (vreg) {
+            // each warp takes every 16th key; lane covers 4 dims; the warps' sums meet in shared
+            // memory
+            __shared__ float4 acc4[ATT_THREADS / 32][32];
+            float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (lane * 4 < hd) {
 #pragma unroll
-            for (int i = 0; i < 8; i++) {
-                const int jj = warp + i * (ATT_THREADS / 32);
-                if (start + jj >= end) break;
-                const float p = sc[jj];
-                o.x += p * vr[i].x;
-                o.y += p * vr[i].y;
-                o.z += p * vr[i].z;
-                o.w += p * vr[i].w;
+                for (int i = 0; i < 8; i++) {
+                    const int jj = warp + i * (ATT_THREADS / 32);
+                    if (start + jj >= end) break;
+                    const float p = sc[g][jj];
+                    o.x += p * vr[i].x;
+                    o.y += p * vr[i].y;
+                    o.z += p * vr[i].z;
+                    o.w += p * vr[i].w;
+                }
             }
-        } else if (lane * 4 < hd) {
-            for (int jj = warp; jj < end - start; jj += ATT_THREADS / 32) {
-                const float4 vv = kv_ld4(vb + (int64_t)jj * kv_dim);
-                const float p = sc[jj];
-                o.x += p * vv.x;
-                o.y += p * vv.y;
-                o.z += p * vv.z;
-                o.w += p * vv.w;
-            }
-        }
-        acc4[warp][lane] = o;
-        __syncthreads();
-        if (threadIdx.x < hd) {
-            const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
-            float sum = 0.f;
+            acc4[warp][lane] = o;
+            __syncthreads();
+            if (threadIdx.x < hd) {
+                const int l4 = threadIdx.x >> 2, c = threadIdx.x & 3;
+                float sum = 0.f;
 #pragma unroll
-            for (int w = 0; w < ATT_THREADS / 32; w++)
-                sum += ((const float *)&acc4[w][l4])[c];
-            if (n_kv <= CUDA_ATT_CHUNK) { // one split: no partial to publish and merge
-                const float o = sum / l;
-                const int64_t oi = (int64_t)t * n_head * hd + h * hd + threadIdx.x;
-                out[oi] = o;
-                if (oq && (hd & 31) == 0)
-                    quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
-            } else {
-                po[threadIdx.x] = sum;
+                for (int w = 0; w < ATT_THREADS / 32; w++)
+                    sum += ((const float *)&acc4[w][l4])[c];
+                if (one) {
+                    const float o = sum / l;
+                    const int64_t oi = (int64_t)t * n_head * hd + h * hd + threadIdx.x;
+                    out[oi] = o;
+                    if (oq && (hd & 31) == 0)
+                        quant_q8_warp(o, lane, oi >> 5, oq, ods); // whole warps: hd % 32 == 0
+                } else {
+                    po[threadIdx.x] = sum;
+                }
             }
-        }
-        if (n_kv <= CUDA_ATT_CHUNK) return;
-    } else {
-        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-            float o = 0.f;
-            const T *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
+            __syncthreads(); // acc4 is the next head's
+        } else {
+            for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+                float o = 0.f;
+                const T *v = vc + (int64_t)start * kv_dim + kvh * hd + d;
 #pragma unroll 8
-            for (int j = 0; j < end - start; j++)
-                o += sc[j] * kv_ld(v + (int64_t)j * kv_dim);
-            po[d] = o;
+                for (int jj = 0; jj < end - start; jj++)
+                    o += sc[g][jj] * kv_ld(v + (int64_t)jj * kv_dim);
+                if (one) {
+                    out[(int64_t)t * n_head * hd + h * hd + d] = o / l;
+                } else {
+                    po[d] = o;
+                }
+            }
+        }
+        if (!one && threadIdx.x == 0) {
+            po[hd] = ml[g][0];
+            po[hd + 1] = l;
         }
     }
-    if (threadIdx.x == 0) {
-        po[hd] = m;
-        po[hd + 1] = l;
+    if (one) {
+        // the float path of hd > 128 wrote out without its 8-bit blocks: those follow here
+        if (!vreg && oq && (hd & 31) == 0) {
+            __syncthreads();
+            for (int i0 = 0; i0 < grp * hd; i0 += blockDim.x) {
+                const int i = i0 + threadIdx.x;
+                if (i0 + (threadIdx.x & ~31) >= grp * hd) break;
+                const int64_t oi = (int64_t)t * n_head * hd + h0 * hd + min(i, grp * hd - 1);
+                quant_q8_warp(i < grp * hd ? __ldcg(out + oi) : 0.f, lane, oi >> 5, oq, ods);
+            }
+        }
+        return;
     }
-    // The last split block of this (head, token) to finish merges all splits (no combine kernel):
-    // each block publishes its partial, then counts itself in; the one that sees ns - 1 before it
+    // The last split block of this (head group, token) merges all splits (no combine kernel): each
+    // block publishes its partials, then counts itself in; the one that sees ns - 1 before it
     // merges.
     const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
     __shared__ int is_last;
-    if (ns > 1) {
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            int *cnt = counters + (int64_t)t * n_head + h;
-            is_last = atomicAdd(cnt, 1) == ns - 1;
-            if (is_last) *cnt = 0; // ready for the next call
-        }
-        __syncthreads();
-        if (!is_last) return;
-        __threadfence();
-    } else {
-        __syncthreads();
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int *cnt = counters + (int64_t)t * n_head + h0;
+        is_last = atomicAdd(cnt, 1) == ns - 1;
+        if (is_last) *cnt = 0; // ready for the next call
     }
-    att_merge(part, t, h, n_head, max_split, hd, ns, out, oq, ods);
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
+}
+
+// Heads a decode attention block takes: the most (<= ATT_GMAX, queries <= ATT_QMAX floats) that
+// divide the heads sharing a kv head; 1 with LMC_CUDA_ATT_GQA=0 or without grouped heads.
+static int att_group(int n_head, int n_head_kv, int hd) {
+    if (!cuda_tuning_get()->att_gqa) return 1;
+    const int r = n_head / n_head_kv;
+    for (int g = ATT_GMAX; g > 1; g--)
+        if (r % g == 0 && g * hd <= ATT_QMAX) return g;
+    return 1;
 }
 
 cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
@@ -265,13 +296,14 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               int max_split, float *part, int *counters, float *out, int8_t *oq,
                               float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
-    dim3 g(n_head, max_split, n_tok);
+    const int grp = att_group(n_head, n_head_kv, head_dim);
+    dim3 g(n_head / grp, max_split, n_tok);
     if (kv.f16)
         return launch_pdl(k_attention<__half>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
                           (const __half *)kv.k, (const __half *)kv.v, n_head, n_head_kv, head_dim,
-                          max_split, part, counters, out, oq, ods, o);
+                          grp, max_split, part, counters, out, oq, ods, o);
     return launch_pdl(k_attention<float>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
-                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim,
+                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim, grp,
                       max_split, part, counters, out, oq, ods, o);
 }
 

@@ -394,6 +394,37 @@ cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float
                       out32, oq, ods);
 }
 
+__global__ void k_post_add_fold(const float *__restrict__ y, const float *__restrict__ wp,
+                                const double *__restrict__ ssy, const float *__restrict__ wn, int n,
+                                float eps, float *__restrict__ h, float *__restrict__ out32,
+                                int8_t *__restrict__ oq, float2 *__restrict__ ods,
+                                double *__restrict__ ss) {
+    pdl_trigger();
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, lane = threadIdx.x & 31;
+    if (i - lane >= n) return; // whole warps past the end (n % 32 == 0)
+    const float wpv = wp[i], wnv = wn[i];
+    pdl_wait();
+    const float sp = (float)(1.0 / sqrt(*ssy / n + eps)); // as k_post_norm_add_norm
+    const float hv = h[i] + y[i] * sp * wpv;
+    h[i] = hv;
+    const float v = hv * wnv;
+    out32[i] = v;
+    if (oq) quant_q8_warp(v, lane, i >> 5, oq, ods);
+    float s2 = hv * hv;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+    if (lane == 0) atomicAdd(ss, (double)s2);
+}
+
+cudaError_t cuda_post_add_fold(const float *y, const float *wp, const double *ssy, const float *wn,
+                               int n, float eps, float *h, float *out32, int8_t *oq, float2 *ods,
+                               double *ss, cudaStream_t s) {
+    if (n % 32) return cudaErrorInvalidValue;
+    return launch_pdl(k_post_add_fold, dim3((n + 255) / 256), dim3(256), s, y, wp, ssy, wn, n, eps,
+                      h, out32, oq, ods, ss);
+}
+
 __global__ void k_scale(float *x, int64_t n, float a) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] *= a;

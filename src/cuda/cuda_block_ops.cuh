@@ -97,6 +97,13 @@ cudaError_t cuda_post_norm_add(const float *y, const float *w, int n, int n_tok,
 cudaError_t cuda_post_norm_add_norm(const float *y, const float *wp, const float *wn, int n,
                                     int n_tok, float eps, float *h, float *out32, int8_t *oq,
                                     float2 *ods, cudaStream_t s);
+// The same for the decode step with folded RMSNorms: y's mat-vec summed sum(y^2) into *ssy; h +=
+// y * (1 / sqrt(*ssy / n + eps)) * wp, then the next RMSNorm's producer side as EPI_ADD_NORM's
+// (cuda_epi): out32 = h * wn, its 8-bit blocks into oq/ods when oq is set, sum(h^2) into *ss. One
+// thread per value, no block reduction; n % 32 == 0; launched with PDL.
+cudaError_t cuda_post_add_fold(const float *y, const float *wp, const double *ssy, const float *wn,
+                               int n, float eps, float *h, float *out32, int8_t *oq, float2 *ods,
+                               double *ss, cudaStream_t s);
 // x *= a (the embedding scale), n values.
 cudaError_t cuda_scale(float *x, int64_t n, float a, cudaStream_t s);
 // x = cap * tanh(x / cap), n values (the final logit soft-cap).

@@ -47,7 +47,9 @@ enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4
  * - EPI_ADD_NORM (the producer of h): y += W x, and for each new value v = y[i] also
  *   out32[i] = v * nw[i] and the sum of v^2 into *ss_out;
  * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n +
- * eps). */
+ * eps).
+ * EPI_STORE with ss_out (gemma's post-norms folded): y = W x and the sum of its squares into
+ * *ss_out, which cuda_post_add_fold reads. */
 struct cuda_epi {
     const int32_t *pos;
     const double *freq;

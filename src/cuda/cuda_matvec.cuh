@@ -110,6 +110,21 @@ __device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_
     atomicAdd(e.ss_out, (double)ss);
 }
 
+// EPI_STORE with ss_out (the producer of a folded post-norm's input, gemma): y = W x and the sum of
+// the new values' squares into *ss_out, by thread 0 with the block's R sums.
+template <int R>
+__device__ __forceinline__ void mv_store_ss(const float *acc, int64_t r0, int64_t rows, float *y,
+                                            const cuda_epi &e) {
+    float ss = 0.f;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        if (r0 + r < rows) {
+            y[r0 + r] = acc[r];
+            ss += acc[r] * acc[r];
+        }
+    atomicAdd(e.ss_out, (double)ss);
+}
+
 // EPI_QKV with q/k norms, the block that completed q or k head h (all its threads): the head's
 // RMSNorm (the sum of squares in float, as k_qkv_post), RoPE of its first n_rot dims (adjacent
 // pairs), then q back into y, k into the cache; the head's counter back to zero. The other blocks'
@@ -195,6 +210,8 @@ __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t r
     }
     if (EPI == EPI_ADD_NORM)
         mv_add_norm<R>(acc, r0, rows, y, e);
+    else if (EPI == EPI_STORE && e.ss_out)
+        mv_store_ss<R>(acc, r0, rows, y, e);
     else
         mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }

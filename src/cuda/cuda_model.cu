@@ -47,9 +47,10 @@ static uint64_t kv32_bytes(const lmc_hparams &hp, int n_ctx) {
     return 2ull * n_ctx * hp.n_head_kv * hp.head_dim * 4;
 }
 
-// The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare.
+// The folded RMSNorms' sums of squares: two per layer and the output norm's, with one to spare;
+// then two per layer for the post-norms' inputs (gemma, post_ss).
 static size_t ssq_bytes(const lmc_hparams &hp) {
-    return (2 * (size_t)hp.n_layer + 2) * sizeof(double);
+    return (4 * (size_t)hp.n_layer + 2) * sizeof(double);
 }
 
 // Scratch of the multi-sequence step (n_seq > 1): f32 batch inputs, wanted rows' logits and
@@ -693,11 +694,29 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // producer's epilogue through thread-block clusters, one per 32-row group, measured slower in run
 // 23: Q8_0 tg128 58% vs 68% of the copy bandwidth; it is gone.)
 // Post-norms (gemma) sit between a block's output and the residual add: the next RMSNorm cannot
-// ride in that mat-vec, so such models run unfolded, with the post-norm, the residual add and the
-// next RMSNorm in one row kernel (post_then_norm).
+// ride in that mat-vec. Folded, the mat-vec stores its rows and sums their squares (EPI_STORE with
+// ss_out), and one parallel kernel adds the post-normed rows to h and is the next RMSNorm's
+// producer side (post_fold); unfolded, the post-norm, the residual add and the next RMSNorm are one
+// row kernel (post_then_norm).
 static bool fold_on(const lmc_cuda_ctx *c) {
-    return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0 &&
-           !(c->fam && (c->fam->flags & LMC_BLK_POST_NORMS));
+    return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
+}
+
+// Where the folded decode step sums the squares of layer l's post-norm input (which 0: after
+// attention, 1: after the FFN).
+static double *post_ss(lmc_cuda_ctx *c, int l, int which) {
+    return c->ssq + 2 * (size_t)c->hp.n_layer + 2 + 2 * (size_t)l + which;
+}
+
+// Folded decode step, post-norm models: h += post_norm(the block output in fam->tmp, its sum of
+// squares in *ssy), and the producer side of the RMSNorm with weights wn (x32, 8-bit blocks when
+// `next` takes them, sum of squares into *ss). Returns through have_q8 as norm_for does.
+static cudaError_t post_fold(lmc_cuda_ctx *c, const float *post, const double *ssy, const float *wn,
+                             double *ss, const cuda_weight &next, bool *have_q8) {
+    const lmc_hparams &hp = c->hp;
+    *have_q8 = use_q8(c, next);
+    return cuda_post_add_fold(c->fam->tmp, post, ssy, wn, hp.n_embd, hp.norm_eps, c->h, c->x32,
+                              *have_q8 ? c->xq : NULL, c->xds, ss, c->st);
 }
 
 // Decode step, post-norm models (gemma): h += post_norm(block output) and the RMSNorm with weights
@@ -768,7 +787,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
-            hq = false;
+            if (!normed) hq = false; // else post_fold wrote the 8-bit blocks (hq set there)
+            normed = false;
         } else if (normed) {
             normed = false; // the previous layer's post-FFN norm kernel wrote it (hq set there)
         } else if (!(sk & SK_NORM1)) {
@@ -822,7 +842,15 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                  "attention");
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
-        if (fold) {
+        if (fold && post_attn(c, l)) { // gemma: h += post_norm(wo att), the FFN norm's sums
+            cuda_epi e = {};
+            e.ss_out = post_ss(c, l, 0);
+            if (!(sk & SK_WO))
+                TRYC(mv(c, D.wo, c->att, c->fam->tmp, EPI_STORE, e, hq, 1), "matvec wo");
+            TRYC(post_fold(c, post_attn(c, l), e.ss_out, D.ffn_norm, c->ssq + 2 * l + 1, wg0, &hq),
+                 "post-norm");
+            ein.ss = c->ssq + 2 * l + 1;
+        } else if (fold) {
             const cuda_epi e = fold_into(c, D.ffn_norm, c->ssq + 2 * l + 1);
             if (!(sk & SK_WO)) TRYC(mv(c, D.wo, c->att, c->h, EPI_ADD_NORM, e, hq, 1), "matvec wo");
             ein.ss = c->ssq + 2 * l + 1;
@@ -862,7 +890,19 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         }
         // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded
         // into it
-        if (fold) {
+        if (fold && post_ffn(c, l)) { // gemma: h += post_norm(down ff), the next norm's sums
+            const bool last = l + 1 == hp.n_layer;
+            const cuda_layer *N = last ? NULL : &c->L[l + 1];
+            const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
+            cuda_epi e = {};
+            e.ss_out = post_ss(c, l, 1);
+            if (!(sk & SK_DOWN))
+                TRYC(mv(c, D.down, c->ff, c->fam->tmp, EPI_STORE, e, hq_down, 1), "matvec down");
+            TRYC(post_fold(c, post_ffn(c, l), e.ss_out, last ? c->out_norm : N->attn_norm,
+                           c->ssq + 2 * (l + 1), next, &hq),
+                 "post-norm");
+            normed = true;
+        } else if (fold) {
             const bool last = l + 1 == hp.n_layer;
             const cuda_epi e =
                 fold_into(c, last ? c->out_norm : c->L[l + 1].attn_norm, c->ssq + 2 * (l + 1));
@@ -900,7 +940,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold) {
             ein.ss = c->ssq + 2 * hp.n_layer;
-            hq = false;
+            if (!normed) hq = false; // else post_fold wrote the 8-bit blocks
         } else if (!normed) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }

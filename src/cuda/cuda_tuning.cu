@@ -47,6 +47,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
     t.mma_la = on_unless_0("LMC_CUDA_MMA_LA");
+    t.att_gqa = on_unless_0("LMC_CUDA_ATT_GQA");
     const char *mv = getenv("LMC_CUDA_MV");
     t.mv_rows = mv ? atoi(mv) : 0;
     t.q8mv = q8mv_variant(getenv("LMC_CUDA_Q8MV"));

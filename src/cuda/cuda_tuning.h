@@ -54,6 +54,10 @@
  *                                                           kernel, not the load-ahead one (units
  *                                                           loaded an iteration ahead, activations
  *                                                           double-buffered with cp.async)
+ *  LMC_CUDA_ATT_GQA    0           on              kernel   0: decode attention one block per query
+ *                                                           head, not per group of heads sharing
+ *                                                           a kv head (each key loaded once for
+ *                                                           the group)
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
@@ -96,6 +100,7 @@ typedef struct cuda_tuning {
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mma_la;          /* LMC_CUDA_MMA_LA: 1 the load-ahead tensor-core kernel */
+    int att_gqa;         /* LMC_CUDA_ATT_GQA: 1 decode attention blocks take a group of heads */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
     int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
     int coal_off;        /* LMC_CUDA_COAL=0 */
