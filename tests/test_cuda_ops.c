@@ -751,8 +751,8 @@ static void test_tuning(void) {
     }
     cuda_tuning t = cuda_tuning_read();
     CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
-    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split && t.att_gqa,
-          "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT, ATT_GQA on");
+    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split && t.att_gqa == DEFAULT_ATT_GQA,
+          "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT on, ATT_GQA default");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -922,11 +922,13 @@ int main(void) {
     test_attention_prompt(9, 3, 64, 37, 50, 0);
     test_attention_prompt(32, 8, 128, 100, 77, 16); /* five passes, the last one short */
     test_attention_prompt(4, 4, 64, 0, 300, 0);
-    /* decode attention with its blocks over groups of heads (the default), then one head a block
-     * (LMC_CUDA_ATT_GQA=0, a kernel switch: read again) */
+    /* decode attention with its blocks over groups of heads from any context length (1), from
+     * 12 kv-head splits (mixed: some of these calls group, some not), then one head a block (0;
+     * a kernel switch: read again) */
     const int kvs[] = {1, 5, 128, 129, 700};
-    for (int gqa = 1; gqa >= 0; gqa--) {
-        if (!gqa) setenv("LMC_CUDA_ATT_GQA", "0", 1);
+    const char *gqa_env[] = {"1", "12", "0"};
+    for (int gv = 0; gv < 3; gv++) {
+        setenv("LMC_CUDA_ATT_GQA", gqa_env[gv], 1);
         cuda_tuning_reload();
         for (size_t i = 0; i < 5; i++) {
             test_attention(8, 4, 8, kvs[i]);

@@ -114,17 +114,20 @@ __device__ __forceinline__ void att_merge(const float *part, int t, int h0, int 
 #define ATT_GMAX 8
 #define ATT_QMAX 2048
 
-// Block (head group, split, token): heads h0..h0+grp-1 of token t over the split's keys. K and V
-// are loaded once (registers) and used for every head of the group; each head's softmax is one
-// warp's (warp g: head g).
+// Block (head, split, token). With grouping (gmax > 1) and enough work for it (n_head_kv times
+// the splits at least min_blocks: fewer, bigger blocks would leave the GPU idle at short contexts),
+// the block of every gmax-th head takes heads h0..h0+gmax-1 of token t over the split's keys and
+// the others leave: K and V are loaded once (registers) and used for every head of the group; each
+// head's softmax is one warp's (warp g: head g). The choice is made per call from the position, so
+// one captured graph serves every context length.
 template <typename T>
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
                 const T *__restrict__ kc, const T *__restrict__ vc, int n_head, int n_head_kv,
-                int hd, int grp, int max_split, float *__restrict__ part,
+                int hd, int gmax, int min_blocks, int max_split, float *__restrict__ part,
                 int *__restrict__ counters, float *__restrict__ out, int8_t *__restrict__ oq,
                 float2 *__restrict__ ods, cuda_att_opts opt) {
-    const int h0 = blockIdx.x * grp, sp = blockIdx.y, t = blockIdx.z;
+    const int h0 = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
     pdl_trigger();
     // *pos comes from the step's input copy, which precedes every kernel of the step; the caches'
     // rows of positions before it from earlier calls: both are read before waiting for the kernel
@@ -133,6 +136,10 @@ __global__ void __launch_bounds__(ATT_THREADS)
     const int n_kv = p0 + t + 1;
     const int start = sp * CUDA_ATT_CHUNK;
     if (start >= n_kv) return;
+    const int grp =
+        gmax > 1 && n_head_kv * ((n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK) >= min_blocks ? gmax
+                                                                                            : 1;
+    if (h0 % grp) return; // another block takes this head
     const int end = min(start + CUDA_ATT_CHUNK, n_kv);
     const int kvh = h0 / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -281,10 +288,11 @@ __global__ void __launch_bounds__(ATT_THREADS)
     att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
 }
 
-// Heads a decode attention block takes: the most (<= ATT_GMAX, queries <= ATT_QMAX floats) that
-// divide the heads sharing a kv head; 1 with LMC_CUDA_ATT_GQA=0 or without grouped heads.
+// Heads a decode attention block takes when it groups them: the most (<= ATT_GMAX, queries <=
+// ATT_QMAX floats) that divide the heads sharing a kv head; 1 with LMC_CUDA_ATT_GQA=0 or without
+// grouped heads.
 static int att_group(int n_head, int n_head_kv, int hd) {
-    if (!cuda_tuning_get()->att_gqa) return 1;
+    if (cuda_tuning_get()->att_gqa <= 0) return 1;
     const int r = n_head / n_head_kv;
     for (int g = ATT_GMAX; g > 1; g--)
         if (r % g == 0 && g * hd <= ATT_QMAX) return g;
@@ -296,15 +304,15 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               int max_split, float *part, int *counters, float *out, int8_t *oq,
                               float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
-    const int grp = att_group(n_head, n_head_kv, head_dim);
-    dim3 g(n_head / grp, max_split, n_tok);
+    const int gmax = att_group(n_head, n_head_kv, head_dim), min_blocks = cuda_tuning_get()->att_gqa;
+    dim3 g(n_head, max_split, n_tok);
     if (kv.f16)
         return launch_pdl(k_attention<__half>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
                           (const __half *)kv.k, (const __half *)kv.v, n_head, n_head_kv, head_dim,
-                          grp, max_split, part, counters, out, oq, ods, o);
+                          gmax, min_blocks, max_split, part, counters, out, oq, ods, o);
     return launch_pdl(k_attention<float>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
-                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim, grp,
-                      max_split, part, counters, out, oq, ods, o);
+                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim, gmax,
+                      min_blocks, max_split, part, counters, out, oq, ods, o);
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,

@@ -54,10 +54,11 @@
  *                                                           kernel, not the load-ahead one (units
  *                                                           loaded an iteration ahead, activations
  *                                                           double-buffered with cp.async)
- *  LMC_CUDA_ATT_GQA    0           on              kernel   0: decode attention one block per query
- *                                                           head, not per group of heads sharing
- *                                                           a kv head (each key loaded once for
- *                                                           the group)
+ *  LMC_CUDA_ATT_GQA    0 or N      64              kernel   decode attention blocks take a group
+ *                                                           of heads sharing a kv head (each key
+ *                                                           loaded once for the group) when
+ *                                                           n_head_kv x splits of 128 keys >= N
+ *                                                           (1: always); 0: one block per head
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
@@ -85,6 +86,9 @@ enum {
     SK_OUT = 256
 };
 
+/* LMC_CUDA_ATT_GQA's default: group a decode attention's heads from this many kv-head splits */
+#define DEFAULT_ATT_GQA 64
+
 typedef struct cuda_tuning {
     /* context switches */
     int q8;        /* LMC_CUDA_Q8: 1 on, 0 off */
@@ -100,7 +104,7 @@ typedef struct cuda_tuning {
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mma_la;          /* LMC_CUDA_MMA_LA: 1 the load-ahead tensor-core kernel */
-    int att_gqa;         /* LMC_CUDA_ATT_GQA: 1 decode attention blocks take a group of heads */
+    int att_gqa;         /* LMC_CUDA_ATT_GQA: 0 never, N >= 1 group heads from N kv-head splits */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
     int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
     int coal_off;        /* LMC_CUDA_COAL=0 */
