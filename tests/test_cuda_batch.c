@@ -466,9 +466,18 @@ static void test_families(const char *src) {
  * batched step) decoded token by token to LONG_N positions with fixed tokens, each token's logits
  * against the same sequence on its own CPU context (same cache type): sequence 1 (and the lone
  * sequence) only through single-token or small steps (NMSE <= 1e-6 when those run on f32
- * activations), sequence 0 of two after a 24-token prompt (the GEMM attention; 1e-4). Halfway
- * every sequence drops positions [4, 4 + LONG_DROP) by a context shift (the rotation kernels). */
+ * activations; 1e-5 on f16 caches, see LONG_F16_BOUND), sequence 0 of two after a 24-token prompt
+ * (the GEMM attention; 1e-4). Halfway every sequence drops positions [4, 4 + LONG_DROP) by a
+ * context shift (the rotation kernels). */
 enum { LONG_N = 600, LONG_DROP = 64, LONG_CTX = 640 };
+/* An f16 cache rounds every key and value to 11 bits: a product that differs in its last f32 bit
+ * between two correct engines (another summation order) can round the other way, and one such
+ * flip reaches the logits. Measured between lmc's own CPU kernel tables on this decode (ref against
+ * zen3 and avx2, stories260K, one sequence, 2026-12-07): NMSE up to 1.87e-6 (position 323, one of
+ * 664 rows above 1e-6, 12 above 1e-8) with f16 caches, 3.7e-13 with f32 ones; the GPU against the
+ * CPU showed the same 1.84e-6 at the same position. So small steps on an f16 cache are held to
+ * 1e-5, on an f32 cache to 1e-6. */
+#define LONG_F16_BOUND 1e-5
 
 static void test_long(const char *path, int n_seq) {
     lmc_model *m = t_load_model_or_skip(path);
@@ -531,8 +540,9 @@ static void test_long(const char *path, int n_seq) {
                 worst_g = fmax(worst_g, e);
             else
                 worst[s] = fmax(worst[s], e);
-            CHECK(e <= (gemm[s] ? 1e-4 : 1e-6), "%s, %d seq, kv %s: seq %d position %d NMSE %g",
-                  path, n_seq, lmc_kv_type_name(g_kv), s, pos[i], e);
+            const double bound = gemm[s] ? 1e-4 : g_kv == LMC_KV_F16 ? LONG_F16_BOUND : 1e-6;
+            CHECK(e <= bound, "%s, %d seq, kv %s: seq %d position %d NMSE %g", path, n_seq,
+                  lmc_kv_type_name(g_kv), s, pos[i], e);
             rows++;
         }
     }

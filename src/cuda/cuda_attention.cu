@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
     if (start >= n_kv) return;
     const int grp =
         gmax > 1 && n_head_kv * ((n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK) >= min_blocks ? gmax
-                                                                                            : 1;
+                                                                                             : 1;
     if (h0 % grp) return; // another block takes this head
     const int end = min(start + CUDA_ATT_CHUNK, n_kv);
     const int kvh = h0 / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
@@ -304,7 +304,8 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
                               int max_split, float *part, int *counters, float *out, int8_t *oq,
                               float2 *ods, const cuda_att_opts &o, cudaStream_t s) {
     if (head_dim > 256) return cudaErrorInvalidValue;
-    const int gmax = att_group(n_head, n_head_kv, head_dim), min_blocks = cuda_tuning_get()->att_gqa;
+    const int gmax = att_group(n_head, n_head_kv, head_dim),
+              min_blocks = cuda_tuning_get()->att_gqa;
     dim3 g(n_head, max_split, n_tok);
     if (kv.f16)
         return launch_pdl(k_attention<__half>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
