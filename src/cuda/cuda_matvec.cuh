@@ -94,33 +94,20 @@ __device__ __forceinline__ void mv_epilogue(const float *acc, int64_t r0, int64_
     }
 }
 
-// EPI_ADD_NORM (see cuda_epi), by thread 0 with the block's R sums.
-template <int R>
-__device__ __forceinline__ void mv_add_norm(const float *acc, int64_t r0, int64_t rows, float *y,
-                                            const cuda_epi &e) {
+// EPI_ADD_NORM (ADD, see cuda_epi): y += W x, out32 = the new values * nw; EPI_STORE with ss_out
+// (the producer of a folded post-norm's input, gemma): y = W x. Both sum the new values' squares
+// into *ss_out. By thread 0 with the block's R sums.
+template <int R, bool ADD>
+__device__ __forceinline__ void mv_sum_squares(const float *acc, int64_t r0, int64_t rows, float *y,
+                                               const cuda_epi &e) {
     float ss = 0.f;
 #pragma unroll
     for (int r = 0; r < R; r++)
         if (r0 + r < rows) {
-            const float v = y[r0 + r] + acc[r];
+            const float v = ADD ? y[r0 + r] + acc[r] : acc[r];
             y[r0 + r] = v;
             ss += v * v;
-            e.out32[r0 + r] = v * e.nw[r0 + r];
-        }
-    atomicAdd(e.ss_out, (double)ss);
-}
-
-// EPI_STORE with ss_out (the producer of a folded post-norm's input, gemma): y = W x and the sum of
-// the new values' squares into *ss_out, by thread 0 with the block's R sums.
-template <int R>
-__device__ __forceinline__ void mv_store_ss(const float *acc, int64_t r0, int64_t rows, float *y,
-                                            const cuda_epi &e) {
-    float ss = 0.f;
-#pragma unroll
-    for (int r = 0; r < R; r++)
-        if (r0 + r < rows) {
-            y[r0 + r] = acc[r];
-            ss += acc[r] * acc[r];
+            if (ADD) e.out32[r0 + r] = v * e.nw[r0 + r];
         }
     atomicAdd(e.ss_out, (double)ss);
 }
@@ -209,9 +196,9 @@ __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t r
             acc[r] *= sc;
     }
     if (EPI == EPI_ADD_NORM)
-        mv_add_norm<R>(acc, r0, rows, y, e);
+        mv_sum_squares<R, true>(acc, r0, rows, y, e);
     else if (EPI == EPI_STORE && e.ss_out)
-        mv_store_ss<R>(acc, r0, rows, y, e);
+        mv_sum_squares<R, false>(acc, r0, rows, y, e);
     else
         mv_epilogue<R, EPI>(acc, r0, rows, y, e);
 }
