@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh — installs what a fresh Debian machine lacks to build and test lmc (compilers — clang for the fuzzers —, CMake, the
 # -dev packages of PCRE2, cJSON, libmicrohttpd and libedit; Python packages for the tests) and fetches
-# the default model and the real Gemma-3-270M (the gemma3 tests' end-to-end model). Installs only what is missing; safe to run again. Needs root (or sudo) for apt.
+# the default model; with --tests also the real Gemma-3-270M (the gemma3 tests' end-to-end model,
+# ~253 MB). Installs only what is missing; safe to run again. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +34,7 @@ if [ -n "$pymissing" ]; then
 fi
 
 scripts/fetch-model.sh >/dev/null
-scripts/fetch-model.sh gemma3-270m >/dev/null
+if [ "${1:-}" = --tests ]; then
+    scripts/fetch-model.sh gemma3-270m >/dev/null
+fi
 echo "setup: done" >&2
