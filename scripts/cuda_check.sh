@@ -6,7 +6,8 @@
 # usage: scripts/cuda_check.sh [OUT_DIR] (default /tmp/lmc-cuda-check)
 # env:   BUILD (default /tmp/lmc-cuda-build), LMC_SHARED (default ../shared; the llama suites skip
 #        without it), SUITES (default: every CUDA suite), BENCH=0 skips the speed part,
-#        CUDA_ARCH (default 90-real), CMAKE_FLAGS (extra configure flags).
+#        CUDA_ARCH (default 90-real), CMAKE_FLAGS (extra configure flags), DEPTH=1 adds decode at
+#        depths 0, 4096 and 16384 with the grouped decode attention on and off.
 # needs: cmake, nvcc, the -dev packages of README.md, python3 with numpy (and the gguf package for
 #        the F32/F16 family models of test_cuda_families; without it those goldens skip).
 set -uo pipefail
@@ -73,6 +74,16 @@ if [ "${BENCH:-1}" != 0 ]; then
             ratio=$(python3 -c "r='$ref'.split(); print(round($tg * $size / (float(r[0]) * int(r[1])), 3) if r else '')")
             say "  $a TAIL=$tail: $tg tok/s, bytes/s vs llama $ratio"
         done
+    done
+fi
+if [ "${DEPTH:-0}" != 0 ] && [ -f "$OUT/synth/llama.gguf" ]; then
+    say "decode tg64 (tok/s) at depth, llama 1.41 B Q4_0, grouped attention by default / never:"
+    for g in default 0; do
+        r=$(if [ $g = 0 ]; then export LMC_CUDA_ATT_GQA=0; fi
+            "$BUILD/lmc" bench -m "$OUT/synth/llama.gguf" --device cuda -ngl 99 -p 0 -n 64 -r 2 \
+                -d 0,4096,16384 --json 2>>"$OUT/bench.err" |
+                python3 -c 'import json,sys; print(" ".join("d%s %.0f" % (x["n_depth"], x["avg_ts"]) for x in json.load(sys.stdin)))')
+        say "  LMC_CUDA_ATT_GQA=$g: $r"
     done
 fi
 say "suites failed: $fails"
