@@ -197,7 +197,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
         if (lane == 0) ml[warp][0] = m, ml[warp][1] = l;
     }
     __syncthreads();
-    const bool one = n_kv <= CUDA_ATT_CHUNK; // one split: no partial to publish and merge
+    // one split through the register path: the output is written here, no partial to publish
+    const bool one = vreg && n_kv <= CUDA_ATT_CHUNK;
     for (int g = 0; g < grp; g++) {
         const int h = h0 + g;
         float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
@@ -245,11 +246,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
 #pragma unroll 8
                 for (int jj = 0; jj < end - start; jj++)
                     o += sc[g][jj] * kv_ld(v + (int64_t)jj * kv_dim);
-                if (one) {
-                    out[(int64_t)t * n_head * hd + h * hd + d] = o / l;
-                } else {
-                    po[d] = o;
-                }
+                po[d] = o;
             }
         }
         if (!one && threadIdx.x == 0) {
@@ -257,34 +254,26 @@ __global__ void __launch_bounds__(ATT_THREADS)
             po[hd + 1] = l;
         }
     }
-    if (one) {
-        // the float path of hd > 128 wrote out without its 8-bit blocks: those follow here
-        if (!vreg && oq && (hd & 31) == 0) {
-            __syncthreads();
-            for (int i0 = 0; i0 < grp * hd; i0 += blockDim.x) {
-                const int i = i0 + threadIdx.x;
-                if (i0 + (threadIdx.x & ~31) >= grp * hd) break;
-                const int64_t oi = (int64_t)t * n_head * hd + h0 * hd + min(i, grp * hd - 1);
-                quant_q8_warp(i < grp * hd ? __ldcg(out + oi) : 0.f, lane, oi >> 5, oq, ods);
-            }
-        }
-        return;
-    }
+    if (one) return;
     // The last split block of this (head group, token) merges all splits (no combine kernel): each
     // block publishes its partials, then counts itself in; the one that sees ns - 1 before it
-    // merges.
+    // merges (with one split, the float path of hd > 128: this block).
     const int ns = (n_kv + CUDA_ATT_CHUNK - 1) / CUDA_ATT_CHUNK;
     __shared__ int is_last;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int *cnt = counters + (int64_t)t * n_head + h0;
-        is_last = atomicAdd(cnt, 1) == ns - 1;
-        if (is_last) *cnt = 0; // ready for the next call
+    if (ns > 1) {
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int *cnt = counters + (int64_t)t * n_head + h0;
+            is_last = atomicAdd(cnt, 1) == ns - 1;
+            if (is_last) *cnt = 0; // ready for the next call
+        }
+        __syncthreads();
+        if (!is_last) return;
+        __threadfence();
+    } else {
+        __syncthreads();
     }
-    __syncthreads();
-    if (!is_last) return;
-    __threadfence();
     att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
 }
 
