@@ -708,6 +708,19 @@ static double *post_ss(lmc_cuda_ctx *c, int l, int which) {
     return c->ssq + 2 * (size_t)c->hp.n_layer + 2 + 2 * (size_t)l + which;
 }
 
+// The mat-vec that reads layer l's attention RMSNorm (q/k/v fused or q).
+static const cuda_weight &norm1_reader(const cuda_layer &L) {
+    return L.fused_qkv ? L.qkv : L.wq;
+}
+// The RMSNorm after layer l (the next layer's attention norm, or the output norm after the last)
+// and the mat-vec that reads it.
+static const float *norm_after(const lmc_cuda_ctx *c, int l) {
+    return l + 1 == c->hp.n_layer ? c->out_norm : c->L[l + 1].attn_norm;
+}
+static const cuda_weight &reader_after(const lmc_cuda_ctx *c, int l) {
+    return l + 1 == c->hp.n_layer ? c->output : norm1_reader(c->L[l + 1]);
+}
+
 // Folded decode step, post-norm models: h += post_norm(the block output in fam->tmp, its sum of
 // squares in *ssy), and the producer side of the RMSNorm with weights wn (x32, 8-bit blocks when
 // `next` takes them, sum of squares into *ss). Returns through have_q8 as norm_for does.
@@ -770,7 +783,8 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const int sk = dump ? 0 : c->tune.skip;
     const bool fold = fold_on(c);
     bool hq = false;
-    bool normed = false; // x32 (and xq when hq) hold the next RMSNorm already (post_then_norm)
+    bool normed = false; // x32 (and xq when hq) hold the next RMSNorm's input already (a post-norm
+                         // kernel wrote it: post_then_norm, or post_fold's producer side)
     cuda_epi ein =
         {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
     ein.ss_n = hp.n_embd;
@@ -781,7 +795,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     if (fold) TRYC(cudaMemsetAsync(c->ssq, 0, ssq_bytes(hp), s), "fold sums");
     for (int l = c->layer0; l < c->layer1; l++) {
         cuda_layer &D = c->L[l];
-        const cuda_weight &wq0 = D.fused_qkv ? D.qkv : D.wq, &wg0 = D.fused_gu ? D.gu : D.gate;
+        const cuda_weight &wq0 = norm1_reader(D), &wg0 = D.fused_gu ? D.gu : D.gate;
         // attention RMSNorm: folded into the previous layer's down, a kernel of its own in the
         // first
         ein.ss = NULL;
@@ -842,12 +856,13 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
                  "attention");
         // wo, and the FFN RMSNorm folded into it or a kernel of its own
         ein.ss = NULL;
-        if (fold && post_attn(c, l)) { // gemma: h += post_norm(wo att), the FFN norm's sums
+        const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
+        if (fold && post) {                  // ... and the FFN norm's sums
             cuda_epi e = {};
             e.ss_out = post_ss(c, l, 0);
             if (!(sk & SK_WO))
                 TRYC(mv(c, D.wo, c->att, c->fam->tmp, EPI_STORE, e, hq, 1), "matvec wo");
-            TRYC(post_fold(c, post_attn(c, l), e.ss_out, D.ffn_norm, c->ssq + 2 * l + 1, wg0, &hq),
+            TRYC(post_fold(c, post, e.ss_out, D.ffn_norm, c->ssq + 2 * l + 1, wg0, &hq),
                  "post-norm");
             ein.ss = c->ssq + 2 * l + 1;
         } else if (fold) {
@@ -856,7 +871,6 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             ein.ss = c->ssq + 2 * l + 1;
             hq = false;
         } else {
-            const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
             if (!(sk & SK_WO))
                 TRYC(
                     mv(c, D.wo, c->att, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq, 1),
@@ -890,26 +904,21 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         }
         // down, and the next RMSNorm (the next layer's attention norm, or the output norm) folded
         // into it
-        if (fold && post_ffn(c, l)) { // gemma: h += post_norm(down ff), the next norm's sums
-            const bool last = l + 1 == hp.n_layer;
-            const cuda_layer *N = last ? NULL : &c->L[l + 1];
-            const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
+        post = post_ffn(c, l); // gemma: h += post_norm(down ff)
+        if (fold && post) {    // ... and the next norm's sums
             cuda_epi e = {};
             e.ss_out = post_ss(c, l, 1);
             if (!(sk & SK_DOWN))
                 TRYC(mv(c, D.down, c->ff, c->fam->tmp, EPI_STORE, e, hq_down, 1), "matvec down");
-            TRYC(post_fold(c, post_ffn(c, l), e.ss_out, last ? c->out_norm : N->attn_norm,
-                           c->ssq + 2 * (l + 1), next, &hq),
+            TRYC(post_fold(c, post, e.ss_out, norm_after(c, l), c->ssq + 2 * (l + 1),
+                           reader_after(c, l), &hq),
                  "post-norm");
             normed = true;
         } else if (fold) {
-            const bool last = l + 1 == hp.n_layer;
-            const cuda_epi e =
-                fold_into(c, last ? c->out_norm : c->L[l + 1].attn_norm, c->ssq + 2 * (l + 1));
+            const cuda_epi e = fold_into(c, norm_after(c, l), c->ssq + 2 * (l + 1));
             if (!(sk & SK_DOWN))
                 TRYC(mv(c, D.down, c->ff, c->h, EPI_ADD_NORM, e, hq_down, 1), "matvec down");
         } else if (!(sk & SK_DOWN)) {
-            const float *post = post_ffn(c, l); // gemma: h += post_norm(down ff)
             TRYC(mv(c, D.down, c->ff, fam_out(c, post), post ? EPI_STORE : res_epi(c), no, hq_down,
                     1),
                  "matvec down");
@@ -920,9 +929,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
             const bool next_here = last || l + 1 < c->layer1;
             if (post && next_here && !(sk & (last ? SK_OUT : SK_NORM1))) {
                 // and the next RMSNorm (the next layer's attention norm, or the output norm)
-                const cuda_layer *N = last ? NULL : &c->L[l + 1];
-                const cuda_weight &next = last ? c->output : N->fused_qkv ? N->qkv : N->wq;
-                TRYC(post_then_norm(c, post, last ? c->out_norm : N->attn_norm, next, &hq),
+                TRYC(post_then_norm(c, post, norm_after(c, l), reader_after(c, l), &hq),
                      "post-norm + rmsnorm");
                 normed = true;
             } else {
