@@ -774,6 +774,12 @@ static void test_tuning(void) {
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
+    const char *gqa[] = {"12", "x", "-3", "7z"};
+    const int gqa_want[] = {12, DEFAULT_ATT_GQA, DEFAULT_ATT_GQA, DEFAULT_ATT_GQA};
+    for (int i = 0; i < 4; i++) {
+        setenv("LMC_CUDA_ATT_GQA", gqa[i], 1);
+        CHECK(cuda_tuning_read().att_gqa == gqa_want[i], "tuning: ATT_GQA %s", gqa[i]);
+    }
     const char *q8mv[] = {"4,1", "4,2", "8,1", "8,2", "16,1", "2,1", "2,2", "x"};
     const int want[] = {0, 1, 2, 3, 4, 6, 6, -1};
     for (int i = 0; i < 8; i++) {

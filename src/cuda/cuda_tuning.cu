@@ -47,10 +47,11 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
     t.mma_la = on_unless_0("LMC_CUDA_MMA_LA");
-    /* 0 never, N >= 1 when n_head_kv x splits >= N; the default: DEFAULT_ATT_GQA (cuda_tuning.h) */
+    /* 0 never, N >= 1 when n_head_kv x splits >= N; anything else (or unset): DEFAULT_ATT_GQA */
     const char *gqa = getenv("LMC_CUDA_ATT_GQA");
-    t.att_gqa = gqa ? atoi(gqa) : DEFAULT_ATT_GQA;
-    if (t.att_gqa < 0) t.att_gqa = DEFAULT_ATT_GQA;
+    char *end = NULL;
+    const long g = gqa ? strtol(gqa, &end, 10) : -1;
+    t.att_gqa = gqa && end != gqa && *end == 0 && g >= 0 && g <= 1 << 20 ? (int)g : DEFAULT_ATT_GQA;
     const char *mv = getenv("LMC_CUDA_MV");
     t.mv_rows = mv ? atoi(mv) : 0;
     t.q8mv = q8mv_variant(getenv("LMC_CUDA_Q8MV"));

@@ -58,7 +58,8 @@
  *                                                           of heads sharing a kv head (each key
  *                                                           loaded once for the group) when
  *                                                           n_head_kv x splits of 128 keys >= N
- *                                                           (1: always); 0: one block per head
+ *                                                           (1: always); 0: one block per head;
+ *                                                           not a number >= 0: the default
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
