@@ -77,9 +77,19 @@ __device__ __forceinline__ float att_score(const float *qs, const float4 (&kr)[8
     return s;
 }
 
+// Query heads one block takes (grouped-query attention: heads h0..h0+grp-1 share one kv head, so
+// the block loads each key and value once for all of them), and the floats of their scaled queries.
+#define ATT_GMAX 8
+#define ATT_QMAX 2048
+// Splits whose weights the merge keeps in shared memory at a time (256: 32k keys in one pass).
+#define MERGE_CH 256
+static_assert(ATT_QMAX % ATT_THREADS == 0, "the merge's values per thread");
+
 // The merge of the ns splits of heads h0..h0+grp-1 of token t by the last of their blocks to
 // finish: out, and with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec,
-// one warp per 32 dims. Thread i of the block takes dim i % hd of head i / hd (grp * hd values).
+// one warp per 32 dims. Thread i of the block takes dim i % hd of head i / hd (grp * hd values)
+// and walks the splits three times in single loads (LMC_CUDA_ATT_MERGE unset; att_merge_staged
+// with it).
 __device__ __forceinline__ void att_merge(const float *part, int t, int h0, int grp, int n_head,
                                           int max_split, int hd, int ns, float *out, int8_t *oq,
                                           float2 *ods) {
@@ -109,10 +119,84 @@ __device__ __forceinline__ void att_merge(const float *part, int t, int h0, int 
     }
 }
 
-// Query heads one block takes (grouped-query attention: heads h0..h0+grp-1 share one kv head, so
-// the block loads each key and value once for all of them), and the floats of their scaled queries.
-#define ATT_GMAX 8
-#define ATT_QMAX 2048
+// The same merge, staged (LMC_CUDA_ATT_MERGE=1): warp g finds head g's largest split max M and
+// the sum L of the splits' l * exp(m - M), 32 splits a pass; each split's weight exp(m - M) goes to
+// shared memory; then thread i sums dim i % hd of head i / hd over the splits in order, 8 loads in
+// flight (the merge is one block's chain of L2 round trips after all the others: at 16k keys 128
+// splits, which att_merge walks three times in single loads).
+__device__ __forceinline__ void att_merge_staged(const float *part, int t, int h0, int grp,
+                                                 int n_head, int max_split, int hd, int ns,
+                                                 float *out, int8_t *oq, float2 *ods) {
+    __shared__ float wsh[ATT_GMAX][MERGE_CH];
+    __shared__ float mlh[ATT_GMAX][2];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nt = blockDim.x, n = grp * hd;
+    const int64_t hs = (int64_t)max_split * (hd + 2); // one head's partials
+    const float *p0 = part + ((int64_t)t * n_head + h0) * hs;
+    if (warp < grp) {
+        const float *p = p0 + warp * hs + hd;
+        float m = -INFINITY, l = 0.f;
+        for (int s = lane; s < ns; s += 32)
+            m = fmaxf(m, __ldcg(p + (int64_t)s * (hd + 2)));
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        for (int s = lane; s < ns; s += 32)
+            l +=
+                expf(__ldcg(p + (int64_t)s * (hd + 2)) - m) * __ldcg(p + (int64_t)s * (hd + 2) + 1);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            l += __shfl_xor_sync(0xffffffffu, l, o);
+        if (lane == 0) mlh[warp][0] = m, mlh[warp][1] = l;
+    }
+    float o[ATT_QMAX / ATT_THREADS] = {};
+    for (int c0 = 0; c0 < ns; c0 += MERGE_CH) {
+        const int nc = min(MERGE_CH, ns - c0);
+        __syncthreads(); // M known (first chunk); the last chunk's weights used (later ones)
+        for (int k = threadIdx.x; k < grp * MERGE_CH; k += nt) {
+            const int g = k / MERGE_CH, sp = k % MERGE_CH;
+            if (sp < nc)
+                wsh[g][sp] =
+                    expf(__ldcg(p0 + g * hs + (int64_t)(c0 + sp) * (hd + 2) + hd) - mlh[g][0]);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < ATT_QMAX / ATT_THREADS; k++) {
+            const int i = k * nt + threadIdx.x;
+            if (i >= n) break;
+            const int g = i / hd;
+            const float *p = p0 + g * hs + (int64_t)c0 * (hd + 2) + (i - g * hd);
+            const float *w = wsh[g];
+            float acc = o[k];
+            int sp = 0;
+            for (; sp + 8 <= nc; sp += 8) {
+                float v[8];
+#pragma unroll
+                for (int u = 0; u < 8; u++)
+                    v[u] = __ldcg(p + (int64_t)(sp + u) * (hd + 2));
+#pragma unroll
+                for (int u = 0; u < 8; u++)
+                    acc += w[sp + u] * v[u];
+            }
+            for (; sp < nc; sp++)
+                acc += w[sp] * __ldcg(p + (int64_t)sp * (hd + 2));
+            o[k] = acc;
+        }
+    }
+    const bool q8 = oq != NULL && (hd & 31) == 0;
+#pragma unroll
+    for (int k = 0; k < ATT_QMAX / ATT_THREADS; k++) {
+        const int i = k * nt + threadIdx.x;
+        if (k * nt + (threadIdx.x & ~31) >= n) break; // whole warps past the end leave
+        const int g = min(i / hd, grp - 1);
+        const int64_t oi = (int64_t)t * n_head * hd + (int64_t)h0 * hd + i;
+        float r = 0.f;
+        if (i < n) {
+            r = o[k] / mlh[g][1];
+            out[oi] = r;
+        }
+        if (q8) quant_q8_warp(r, lane, oi >> 5, oq, ods);
+    }
+}
 
 // Block (head, split, token). With grouping (gmax > 1) and enough work for it (n_head_kv times
 // the splits at least min_blocks: fewer, bigger blocks would leave the GPU idle at short contexts),
@@ -120,7 +204,7 @@ __device__ __forceinline__ void att_merge(const float *part, int t, int h0, int 
 // the others leave: K and V are loaded once (registers) and used for every head of the group; each
 // head's softmax is one warp's (warp g: head g). The choice is made per call from the position, so
 // one captured graph serves every context length.
-template <typename T>
+template <typename T, bool STAGED>
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
                 const T *__restrict__ kc, const T *__restrict__ vc, int n_head, int n_head_kv,
@@ -274,7 +358,10 @@ __global__ void __launch_bounds__(ATT_THREADS)
     } else {
         __syncthreads();
     }
-    att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
+    if (STAGED) // a template argument: the plain merge's kernel keeps its registers
+        att_merge_staged(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
+    else
+        att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
 }
 
 // Heads a decode attention block takes when it groups them: the most (<= ATT_GMAX, queries <=
@@ -288,6 +375,19 @@ static int att_group(int n_head, int n_head_kv, int hd) {
     return 1;
 }
 
+// The decode attention of one cache element type T, with the plain or the staged merge.
+template <typename T>
+static cudaError_t launch_attention(dim3 g, cudaStream_t s, const float *q, int q_stride,
+                                    const int32_t *pos, const cuda_kv &kv, int n_head,
+                                    int n_head_kv, int hd, int gmax, int min_blocks, int max_split,
+                                    float *part, int *counters, float *out, int8_t *oq, float2 *ods,
+                                    const cuda_att_opts &o, bool staged) {
+    const T *k = (const T *)kv.k, *v = (const T *)kv.v;
+    return launch_pdl(staged ? k_attention<T, true> : k_attention<T, false>, g, dim3(ATT_THREADS),
+                      s, q, q_stride, pos, k, v, n_head, n_head_kv, hd, gmax, min_blocks, max_split,
+                      part, counters, out, oq, ods, o);
+}
+
 cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
                               const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
                               int max_split, float *part, int *counters, float *out, int8_t *oq,
@@ -295,14 +395,14 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
     if (head_dim > 256) return cudaErrorInvalidValue;
     const int gmax = att_group(n_head, n_head_kv, head_dim),
               min_blocks = cuda_tuning_get()->att_gqa;
+    const bool staged = cuda_tuning_get()->att_merge != 0;
     dim3 g(n_head, max_split, n_tok);
     if (kv.f16)
-        return launch_pdl(k_attention<__half>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
-                          (const __half *)kv.k, (const __half *)kv.v, n_head, n_head_kv, head_dim,
-                          gmax, min_blocks, max_split, part, counters, out, oq, ods, o);
-    return launch_pdl(k_attention<float>, g, dim3(ATT_THREADS), s, q, q_stride, pos,
-                      (const float *)kv.k, (const float *)kv.v, n_head, n_head_kv, head_dim, gmax,
-                      min_blocks, max_split, part, counters, out, oq, ods, o);
+        return launch_attention<__half>(g, s, q, q_stride, pos, kv, n_head, n_head_kv, head_dim,
+                                        gmax, min_blocks, max_split, part, counters, out, oq, ods,
+                                        o, staged);
+    return launch_attention<float>(g, s, q, q_stride, pos, kv, n_head, n_head_kv, head_dim, gmax,
+                                   min_blocks, max_split, part, counters, out, oq, ods, o, staged);
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,

@@ -31,7 +31,7 @@ bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
 void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows,
                       int64_t row0, uint8_t *q, uint8_t *d);
 
-enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4 };
+enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4, EPI_POST = 5 };
 
 /* What a mat-vec does with its results besides the plain store.
  * EPI_QKV: rows are q | k | v of one token; the bias (when set) is added to every row, then pairs
@@ -49,7 +49,11 @@ enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4
  * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n +
  * eps).
  * EPI_STORE with ss_out (gemma's post-norms folded): y = W x and the sum of its squares into
- * *ss_out, which cuda_post_add_fold reads. */
+ * *ss_out, which cuda_post_add_fold reads. EPI_POST (LMC_CUDA_TAIL=2): the same, and the block
+ * that finishes last (post_cnt: a counter that is zero between launches) does that kernel's work
+ * over the whole row: post_h += y * rsqrt(*ss_out / rows + post_eps) * post_w, then the next
+ * RMSNorm's producer side out32 = post_h * nw (8-bit blocks into post_oq/post_ods when set) with
+ * the sum of post_h^2 into *post_ss (rows a multiple of 32). */
 struct cuda_epi {
     const int32_t *pos;
     const double *freq;
@@ -68,6 +72,13 @@ struct cuda_epi {
     double *ss_out;
     int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
     float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
+    const float *post_w; /* EPI_POST: the post-norm tail, see above */
+    float *post_h;
+    int8_t *post_oq;
+    float2 *post_ods;
+    double *post_ss;
+    int *post_cnt;
+    float post_eps;
 };
 
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up
@@ -144,7 +155,9 @@ cudaError_t cuda_rope(float *x, int n_head, int head_dim, int n_rot, int pos, fl
  * n_tok * n_head ints, zero before the first call (left zero after each). The last split block of
  * each head merges the splits into out; with oq/ods (one token, head_dim % 32 == 0) it also writes
  * the output's 8-bit activation blocks. */
+#ifndef CUDA_ATT_CHUNK /* keys per split (a build may set 64: half the threads a decode block) */
 #define CUDA_ATT_CHUNK 128
+#endif
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,
                            const cuda_kv &kv, int n_head, int n_head_kv, int head_dim,
                            int max_split, float *part, int *counters, float *out, int8_t *oq,

@@ -88,7 +88,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4; // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
     b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
-    b += (uint64_t)(hp.n_head + hp.n_head_kv) * 4;                                    // epi_cnt
+    b += (uint64_t)(hp.n_head + hp.n_head_kv + 1) * 4;                                // epi_cnt
     if (kv_f16) b += kv32_bytes(hp, n_ctx);                                           // kv32
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
@@ -552,8 +552,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
-    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
-    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
+    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->part,
                     (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4),
          "scratch");
@@ -721,15 +721,37 @@ static const cuda_weight &reader_after(const lmc_cuda_ctx *c, int l) {
     return l + 1 == c->hp.n_layer ? c->output : norm1_reader(c->L[l + 1]);
 }
 
-// Folded decode step, post-norm models: h += post_norm(the block output in fam->tmp, its sum of
-// squares in *ssy), and the producer side of the RMSNorm with weights wn (x32, 8-bit blocks when
-// `next` takes them, sum of squares into *ss). Returns through have_q8 as norm_for does.
-static cudaError_t post_fold(lmc_cuda_ctx *c, const float *post, const double *ssy, const float *wn,
-                             double *ss, const cuda_weight &next, bool *have_q8) {
+// Folded decode step, post-norm models (gemma): the mat-vec of w (input x, already 8-bit when
+// hq_in) that ends a block stores its rows into fam->tmp and sums their squares into *ssy; then
+// h += post_norm(them), and the producer side of the RMSNorm with weights wn (x32, 8-bit blocks
+// when `next` takes them, sum of squares into *ss): in that mat-vec's last block
+// (LMC_CUDA_TAIL=2, cuda_epi.post_cnt) or as a kernel of its own. run = false leaves the mat-vec
+// out (LMC_CUDA_SKIP). Returns through have_q8 as norm_for does.
+static cudaError_t mv_post_fold(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, bool hq_in,
+                                bool run, const float *post, double *ssy, const float *wn,
+                                double *ss, const cuda_weight &next, bool *have_q8) {
     const lmc_hparams &hp = c->hp;
-    *have_q8 = use_q8(c, next);
+    const bool q8 = use_q8(c, next), tail = c->tune.tail >= 2 && run;
+    *have_q8 = q8;
+    cuda_epi e = {};
+    e.ss_out = ssy;
+    if (tail) {
+        e.post_w = post;
+        e.nw = wn;
+        e.out32 = c->x32;
+        e.post_h = c->h;
+        e.post_oq = q8 ? c->xq : NULL;
+        e.post_ods = c->xds;
+        e.post_ss = ss;
+        e.post_cnt = c->epi_cnt + hp.n_head + hp.n_head_kv;
+        e.post_eps = hp.norm_eps;
+    }
+    if (run) {
+        const cudaError_t r = mv(c, w, x, c->fam->tmp, tail ? EPI_POST : EPI_STORE, e, hq_in, 1);
+        if (r != cudaSuccess || tail) return r;
+    }
     return cuda_post_add_fold(c->fam->tmp, post, ssy, wn, hp.n_embd, hp.norm_eps, c->h, c->x32,
-                              *have_q8 ? c->xq : NULL, c->xds, ss, c->st);
+                              q8 ? c->xq : NULL, c->xds, ss, c->st);
 }
 
 // Decode step, post-norm models (gemma): h += post_norm(block output) and the RMSNorm with weights
@@ -858,12 +880,9 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         const float *post = post_attn(c, l); // gemma: h += post_norm(wo att)
         if (fold && post) {                  // ... and the FFN norm's sums
-            cuda_epi e = {};
-            e.ss_out = post_ss(c, l, 0);
-            if (!(sk & SK_WO))
-                TRYC(mv(c, D.wo, c->att, c->fam->tmp, EPI_STORE, e, hq, 1), "matvec wo");
-            TRYC(post_fold(c, post, e.ss_out, D.ffn_norm, c->ssq + 2 * l + 1, wg0, &hq),
-                 "post-norm");
+            TRYC(mv_post_fold(c, D.wo, c->att, hq, !(sk & SK_WO), post, post_ss(c, l, 0),
+                              D.ffn_norm, c->ssq + 2 * l + 1, wg0, &hq),
+                 "matvec wo + post-norm");
             ein.ss = c->ssq + 2 * l + 1;
         } else if (fold) {
             const cuda_epi e = fold_into(c, D.ffn_norm, c->ssq + 2 * l + 1);
@@ -906,13 +925,9 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         // into it
         post = post_ffn(c, l); // gemma: h += post_norm(down ff)
         if (fold && post) {    // ... and the next norm's sums
-            cuda_epi e = {};
-            e.ss_out = post_ss(c, l, 1);
-            if (!(sk & SK_DOWN))
-                TRYC(mv(c, D.down, c->ff, c->fam->tmp, EPI_STORE, e, hq_down, 1), "matvec down");
-            TRYC(post_fold(c, post, e.ss_out, norm_after(c, l), c->ssq + 2 * (l + 1),
-                           reader_after(c, l), &hq),
-                 "post-norm");
+            TRYC(mv_post_fold(c, D.down, c->ff, hq_down, !(sk & SK_DOWN), post, post_ss(c, l, 1),
+                              norm_after(c, l), c->ssq + 2 * (l + 1), reader_after(c, l), &hq),
+                 "matvec down + post-norm");
             normed = true;
         } else if (fold) {
             const cuda_epi e = fold_into(c, norm_after(c, l), c->ssq + 2 * (l + 1));
