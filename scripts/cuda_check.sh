@@ -86,7 +86,8 @@ if [ "${DEPTH:-0}" != 0 ] && [ -f "$OUT/synth/llama.gguf" ]; then
             "$BUILD/lmc" bench -m "$OUT/synth/llama.gguf" --device cuda -ngl 99 -p 0 -n 64 -r 2 \
                 -d 0,4096,16384 --json 2>>"$OUT/bench.err" |
                 python3 -c 'import json,sys; print(" ".join("d%s %.0f" % (x["n_depth"], x["avg_ts"]) for x in json.load(sys.stdin)))')
-        say "  LMC_CUDA_ATT_GQA=$g: $r"
+        case $g in 0) label="LMC_CUDA_ATT_GQA=0" ;; merge) label="LMC_CUDA_ATT_MERGE=1" ;; *) label=default ;; esac
+        say "  $label: $r"
     done
 fi
 say "suites failed: $fails"

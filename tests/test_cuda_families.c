@@ -66,7 +66,7 @@ static const char *model_path(const char *file, const char *type) {
  * a double sum). */
 #define N_MODES 5
 static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt, int mode) {
-    static float *mode0; /* mode 0's prompt logits, for mode 4 */
+    static float *mode0; /* this golden's mode 0 prompt logits, for mode 4 (the last mode) */
     const char *mname[N_MODES] = {"decode", "gemm", "decode-q8", "decode-sep", "decode-tail2"};
     const int nv = lmc_model_n_vocab(m);
     int32_t prompt[64], want[64], got[64];
@@ -80,6 +80,10 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
     double *ref = malloc(sizeof(double) * nv);
     float *logits = malloc(sizeof(float) * nv);
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "logits")) if (i < nv) ref[i++] = e->valuedouble;
+    if (mode == 0) { /* never another golden's logits */
+        free(mode0);
+        mode0 = NULL;
+    }
     lmc_cuda_params p = {0};
     p.n_ctx = (int)cJSON_GetObjectItem(g, "n_ctx")->valuedouble;
     p.n_batch = 64;
@@ -102,7 +106,6 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
         const double err = t_nmse(logits, ref, nv), bound = flt ? 1e-4 : 5e-3;
         const int first = argmax(logits, nv);
         if (mode == 0) {
-            free(mode0);
             mode0 = malloc(sizeof(float) * nv);
             memcpy(mode0, logits, sizeof(float) * nv);
         } else if (mode == 4 && mode0) {
@@ -135,6 +138,10 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
     lmc_cuda_free(c);
     free(ref);
     free(logits);
+    if (mode == N_MODES - 1) {
+        free(mode0);
+        mode0 = NULL;
+    }
 }
 
 /* The prompts of the models the context parity check runs (their goldens' prompts: the reference's

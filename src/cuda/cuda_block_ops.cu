@@ -405,15 +405,7 @@ __global__ void k_post_add_fold(const float *__restrict__ y, const float *__rest
     const float wpv = wp[i], wnv = wn[i];
     pdl_wait();
     const float sp = (float)(1.0 / sqrt(*ssy / n + eps)); // as k_post_norm_add_norm
-    const float hv = h[i] + y[i] * sp * wpv;
-    h[i] = hv;
-    const float v = hv * wnv;
-    out32[i] = v;
-    if (oq) quant_q8_warp(v, lane, i >> 5, oq, ods);
-    float s2 = hv * hv;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+    const float s2 = post_fold_one(h[i], y[i], sp, wpv, wnv, i, lane, h, out32, oq, ods);
     if (lane == 0) atomicAdd(ss, (double)s2);
 }
 

@@ -44,6 +44,25 @@ __device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
     }
 }
 
+// Gemma's folded post-norm at value i of a row, sp = 1 / sqrt(sum of squares / n + eps) of the
+// block output y: hout[i] = h + y * sp * wp, then the next RMSNorm's producer side out32[i] =
+// hout[i] * wn and, with oq, its 8-bit block (the whole warp: lanes hold 32 consecutive values).
+// Returns the warp's sum of the new h^2, in float (k_post_add_fold and the EPI_POST tail).
+__device__ __forceinline__ float post_fold_one(float h, float y, float sp, float wp, float wn,
+                                               int i, int lane, float *hout, float *out32,
+                                               int8_t *oq, float2 *ods) {
+    const float hv = h + y * sp * wp;
+    hout[i] = hv;
+    const float v = hv * wn;
+    out32[i] = v;
+    if (oq) quant_q8_warp(v, lane, i >> 5, oq, ods);
+    float s2 = hv * hv;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+    return s2;
+}
+
 // gelu_tanh(a), as cpu_geglu_tanh computes it (the gated GELU of gemma's FFN).
 __device__ __forceinline__ float gelu_tanh(float a) {
     const float k = 0.79788456080286535588f; // sqrt(2/pi)

@@ -189,13 +189,14 @@ __device__ __forceinline__ void mv_scale_folded(float (&acc)[R], const cuda_epi 
         acc[r] *= sc;
 }
 
-// The post-norm tail (cuda_epi.post_cnt), by all threads of the block that finished last: what
-// k_post_add_fold does, over the whole row y of n values (n % 32 == 0, so each warp quantizes whole
-// 32-value blocks): h += y * post-norm scale * post_w, out32 = h * nw (and its 8-bit blocks), the
-// sum of h^2 (per warp in float, then in double, as that kernel) into *post_ss. One block walks the
-// row, so its loads go out PF values a thread at a time (a loop of dependent single loads made an
-// earlier one-block tail ~20 us a norm); the other blocks' rows and sums come from L2 (__ldcg),
-// where their fences put them, and every block prefetched a slice of h and the weights there.
+// The post-norm tail (EPI_POST), by all threads of the block that finished last: what
+// k_post_add_fold does (post_fold_one), over the whole row y of n values (n % 32 == 0, so each warp
+// quantizes whole 32-value blocks): h += y * post-norm scale * post_w, out32 = h * nw (and its
+// 8-bit blocks), the sum of h^2 (per warp in float, then in double, as that kernel) into *post_ss.
+// One block walks the row, so its loads go out PF values a thread at a time (a loop of dependent
+// single loads made an earlier one-block tail ~20 us a norm); the other blocks' rows and sums come
+// from L2 (__ldcg), where their fences put them, and every block prefetched a slice of h and the
+// weights there.
 #define POST_PF 8
 __device__ __forceinline__ void post_fold_row(const float *y, int n, const cuda_epi &e) {
     __shared__ double red[32];
@@ -218,15 +219,8 @@ __device__ __forceinline__ void post_fold_row(const float *y, int n, const cuda_
         for (int k = 0; k < POST_PF; k++) {
             const int i = i0 + k * nt; // whole warps in or out (n and nt multiples of 32)
             if (i >= n) break;
-            const float h = hv[k] + yv[k] * sp * wp[k];
-            e.post_h[i] = h;
-            const float v = h * wn[k];
-            e.out32[i] = v;
-            if (e.post_oq) quant_q8_warp(v, lane, i >> 5, e.post_oq, e.post_ods);
-            float w2 = h * h;
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1)
-                w2 += __shfl_xor_sync(0xffffffffu, w2, o);
+            const float w2 = post_fold_one(hv[k], yv[k], sp, wp[k], wn[k], i, lane, e.post_h,
+                                           e.out32, e.post_oq, e.post_ods);
             s2 += lane == 0 ? (double)w2 : 0.0;
         }
     }
@@ -249,9 +243,8 @@ __device__ __forceinline__ void post_prefetch(int n, const cuda_epi &e) {
 }
 
 // EPI_POST (gemma's post-norm finished by wo / down; a separate epilogue so that the plain stores'
-// kernels do not carry the tail's registers): each block stores
-// its rows and adds their squares, fences them and counts itself done; the last one runs the
-// post-norm tail over the whole row.
+// kernels do not carry the tail's registers): each block stores its rows and adds their squares,
+// fences them and counts itself done; the last one runs the post-norm tail over the whole row.
 template <int R>
 __device__ __forceinline__ void mv_finish_post(float (&acc)[R], int64_t r0, int64_t rows, float *y,
                                                const cuda_epi &e) {

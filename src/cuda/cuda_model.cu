@@ -696,8 +696,8 @@ static cudaError_t mv(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, flo
 // Post-norms (gemma) sit between a block's output and the residual add: the next RMSNorm cannot
 // ride in that mat-vec. Folded, the mat-vec stores its rows and sums their squares (EPI_STORE with
 // ss_out), and one parallel kernel adds the post-normed rows to h and is the next RMSNorm's
-// producer side (post_fold); unfolded, the post-norm, the residual add and the next RMSNorm are one
-// row kernel (post_then_norm).
+// producer side (mv_post_fold); unfolded, the post-norm, the residual add and the next RMSNorm are
+// one row kernel (post_then_norm).
 static bool fold_on(const lmc_cuda_ctx *c) {
     return c->tune.fold && c->hp.n_embd % 32 == 0 && c->hp.n_ff % 32 == 0 && c->q_dim % 32 == 0;
 }
@@ -806,7 +806,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
     const bool fold = fold_on(c);
     bool hq = false;
     bool normed = false; // x32 (and xq when hq) hold the next RMSNorm's input already (a post-norm
-                         // kernel wrote it: post_then_norm, or post_fold's producer side)
+                         // kernel wrote it: post_then_norm, or mv_post_fold's producer side)
     cuda_epi ein =
         {}; // the consumer side of the RMSNorm folded into the previous mat-vec (ss, ss_n, eps)
     ein.ss_n = hp.n_embd;
@@ -823,7 +823,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold && l > c->layer0) {
             ein.ss = c->ssq + 2 * l;
-            if (!normed) hq = false; // else post_fold wrote the 8-bit blocks (hq set there)
+            if (!normed) hq = false; // else mv_post_fold wrote the 8-bit blocks (hq set there)
             normed = false;
         } else if (normed) {
             normed = false; // the previous layer's post-FFN norm kernel wrote it (hq set there)
@@ -962,7 +962,7 @@ static lmc_status step_one(lmc_cuda_ctx *c, float *dump) {
         ein.ss = NULL;
         if (fold) {
             ein.ss = c->ssq + 2 * hp.n_layer;
-            if (!normed) hq = false; // else post_fold wrote the 8-bit blocks
+            if (!normed) hq = false; // else mv_post_fold wrote the 8-bit blocks
         } else if (!normed) {
             TRYC(norm_for(c, c->out_norm, c->output, &hq), "rmsnorm");
         }
