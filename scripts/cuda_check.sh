@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # cuda_check.sh — on a machine with an NVIDIA GPU: build lmc with CUDA, run the CUDA suites, then
-# the families' decode speed against the llama block (bytes read per second, LMC_CUDA_TAIL 1, 0
-# and 2). One command for what a GPU session checks first. Logs and a summary go to OUT_DIR.
+# the families' decode speed against the llama block (bytes read per second, LMC_CUDA_TAIL 1 and
+# 0). One command for what a GPU session checks first. Logs and a summary go to OUT_DIR.
 #
 # usage: scripts/cuda_check.sh [OUT_DIR] (default /tmp/lmc-cuda-check)
 # env:   BUILD (default /tmp/lmc-cuda-build), LMC_SHARED (default ../shared; the llama suites skip
 #        without it), SUITES (default: every CUDA suite), BENCH=0 skips the speed part,
 #        ARCHS (the families to time, default all; llama first: it is the reference),
 #        CUDA_ARCH (default 90-real), CMAKE_FLAGS (extra configure flags), DEPTH=1 adds decode at
-#        depths 0, 4096 and 16384 with the grouped decode attention on and off, and with
-#        LMC_CUDA_ATT_MERGE=1.
+#        depths 0, 4096 and 16384 with the grouped decode attention on and off.
 # needs: cmake, nvcc, the -dev packages of README.md, python3 with numpy (and the gguf package for
 #        the F32/F16 family models of test_cuda_families; without it those goldens skip).
 set -uo pipefail
@@ -68,7 +67,7 @@ if [ "${BENCH:-1}" != 0 ]; then
         f=$OUT/synth/$a.gguf
         [ -f "$f" ] || python3 bench/synth_family.py "$f" --arch "$a" >/dev/null || continue
         size=$(python3 bench/decode_bytes.py "$f" 2>/dev/null || stat -c %s "$f")
-        for tail in 1 0 2; do
+        for tail in 1 0; do
             tg=$(LMC_CUDA_TAIL=$tail "$BUILD/lmc" bench -m "$f" --device cuda -ngl 99 -p 0 -n 128 \
                 -r 3 --json 2>>"$OUT/bench.err" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["avg_ts"])')
             [ -z "$tg" ] && continue
@@ -79,14 +78,13 @@ if [ "${BENCH:-1}" != 0 ]; then
     done
 fi
 if [ "${DEPTH:-0}" != 0 ] && [ -f "$OUT/synth/llama.gguf" ]; then
-    say "decode tg64 (tok/s) at depth, llama 1.41 B Q4_0, grouped attention by default / never / default with the staged merge:"
-    for g in default 0 merge; do
+    say "decode tg64 (tok/s) at depth, llama 1.41 B Q4_0, grouped attention by default / never:"
+    for g in default 0; do
         r=$(if [ $g = 0 ]; then export LMC_CUDA_ATT_GQA=0; fi
-            if [ $g = merge ]; then export LMC_CUDA_ATT_MERGE=1; fi
             "$BUILD/lmc" bench -m "$OUT/synth/llama.gguf" --device cuda -ngl 99 -p 0 -n 64 -r 2 \
                 -d 0,4096,16384 --json 2>>"$OUT/bench.err" |
                 python3 -c 'import json,sys; print(" ".join("d%s %.0f" % (x["n_depth"], x["avg_ts"]) for x in json.load(sys.stdin)))')
-        case $g in 0) label="LMC_CUDA_ATT_GQA=0" ;; merge) label="LMC_CUDA_ATT_MERGE=1" ;; *) label=default ;; esac
+        case $g in 0) label="LMC_CUDA_ATT_GQA=0" ;; *) label=default ;; esac
         say "  $label: $r"
     done
 fi

@@ -737,11 +737,11 @@ static void test_quant_q8(int n, int with_norm) {
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {
-        "LMC_CUDA_Q8",        "LMC_CUDA_FOLD",    "LMC_CUDA_ATT_GEMM",  "LMC_CUDA_SKIP",
-        "LMC_CUDA_PDL",       "LMC_CUDA_MV",      "LMC_CUDA_Q8MV",      "LMC_CUDA_COAL",
-        "LMC_CUDA_COAL_ONLY", "LMC_CUDA_MMA_LA",  "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
-        "LMC_CUDA_BATCH_MV",  "LMC_CUDA_ATT_GQA", "LMC_CUDA_TAIL",      "LMC_CUDA_ATT_MERGE"};
+    static const char *names[] = {"LMC_CUDA_Q8",       "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP",     "LMC_CUDA_PDL",       "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV",     "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
+                                  "LMC_CUDA_MMA_LA",   "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
+                                  "LMC_CUDA_BATCH_MV", "LMC_CUDA_ATT_GQA",   "LMC_CUDA_TAIL"};
     enum { N = sizeof names / sizeof names[0] };
     char *saved[N];
     for (int i = 0; i < N; i++) {
@@ -780,18 +780,14 @@ static void test_tuning(void) {
         setenv("LMC_CUDA_ATT_GQA", gqa[i], 1);
         CHECK(cuda_tuning_read().att_gqa == gqa_want[i], "tuning: ATT_GQA %s", gqa[i]);
     }
-    CHECK(t.tail == 1 && t.att_merge == 0, "tuning: TAIL 1, ATT_MERGE 0 by default");
-    const char *lv[] = {"0", "1", "2", "3", "x", "12"};
-    const int tail_want[] = {0, 1, 2, 1, 1, 1}, merge_want[] = {0, 1, 0, 0, 0, 0};
-    for (int i = 0; i < 6; i++) {
+    CHECK(t.tail == 1, "tuning: TAIL 1 by default");
+    const char *lv[] = {"0", "1", "2", "x", "12"};
+    const int tail_want[] = {0, 1, 1, 1, 1};
+    for (int i = 0; i < 5; i++) {
         setenv("LMC_CUDA_TAIL", lv[i], 1);
-        setenv("LMC_CUDA_ATT_MERGE", lv[i], 1);
-        t = cuda_tuning_read();
-        CHECK(t.tail == tail_want[i] && t.att_merge == merge_want[i], "tuning: TAIL/ATT_MERGE %s",
-              lv[i]);
+        CHECK(cuda_tuning_read().tail == tail_want[i], "tuning: TAIL %s", lv[i]);
     }
     unsetenv("LMC_CUDA_TAIL");
-    unsetenv("LMC_CUDA_ATT_MERGE");
     const char *q8mv[] = {"4,1", "4,2", "8,1", "8,2", "16,1", "2,1", "2,2", "x"};
     const int want[] = {0, 1, 2, 3, 4, 6, 6, -1};
     for (int i = 0; i < 8; i++) {
@@ -947,9 +943,8 @@ int main(void) {
      * weights it stages at a time) */
     const int kvs[] = {1, 5, 128, 129, 700, 1100};
     const char *gqa_env[] = {"1", "12", "0"};
-    for (int gv = 0; gv < 6; gv++) { /* then again with the staged merge (LMC_CUDA_ATT_MERGE=1) */
-        setenv("LMC_CUDA_ATT_GQA", gqa_env[gv % 3], 1);
-        if (gv >= 3) setenv("LMC_CUDA_ATT_MERGE", "1", 1);
+    for (int gv = 0; gv < 3; gv++) {
+        setenv("LMC_CUDA_ATT_GQA", gqa_env[gv], 1);
         cuda_tuning_reload();
         test_attention(12, 2, 128, 33000);
         test_attention(9, 3, 64, 33000);
@@ -961,7 +956,6 @@ int main(void) {
             test_attention(12, 2, 128, kvs[i]); /* groups of 6 */
         }
         unsetenv("LMC_CUDA_ATT_GQA");
-        unsetenv("LMC_CUDA_ATT_MERGE");
         cuda_tuning_reload();
     }
     for (int split = 1; split >= 0; split--) {

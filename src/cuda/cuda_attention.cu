@@ -87,46 +87,15 @@ static_assert(ATT_QMAX % ATT_THREADS == 0, "the merge's values per thread");
 
 // The merge of the ns splits of heads h0..h0+grp-1 of token t by the last of their blocks to
 // finish: out, and with oq (decode, hd % 32 == 0) the output's 8-bit blocks for the next mat-vec,
-// one warp per 32 dims. Thread i of the block takes dim i % hd of head i / hd (grp * hd values)
-// and walks the splits three times in single loads (LMC_CUDA_ATT_MERGE unset; att_merge_staged
-// with it).
+// one warp per 32 dims. Staged: warp g finds head g's largest split max M and the sum L of the
+// splits' l * exp(m - M), 32 splits a pass; each split's weight exp(m - M) goes to shared memory;
+// then thread i sums dim i % hd of head i / hd over the splits in order, 8 loads in flight (the
+// merge is one block's chain of L2 round trips after all the others; walking the splits three
+// times in single loads, as the first version did, was 3% slower at 16k keys on a 7B, H100
+// 2026-12-07).
 __device__ __forceinline__ void att_merge(const float *part, int t, int h0, int grp, int n_head,
                                           int max_split, int hd, int ns, float *out, int8_t *oq,
                                           float2 *ods) {
-    const bool q8 = oq != NULL && (hd & 31) == 0;
-    const int n = grp * hd;
-    for (int i0 = 0; i0 < n; i0 += blockDim.x) {
-        const int i = i0 + threadIdx.x;
-        if (i0 + (threadIdx.x & ~31) >= n) break; // whole warps past the end leave
-        const int g = min(i / hd, grp - 1), d = i - g * hd;
-        const float *p = part + ((int64_t)t * n_head + h0 + g) * max_split * (hd + 2);
-        float o = 0.f;
-        if (i < n) {
-            float mm = -INFINITY;
-            for (int s = 0; s < ns; s++)
-                mm = fmaxf(mm, __ldcg(p + s * (hd + 2) + hd));
-            float ll = 0.f;
-            for (int s = 0; s < ns; s++)
-                ll += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + hd + 1);
-            for (int s = 0; s < ns; s++)
-                o += expf(__ldcg(p + s * (hd + 2) + hd) - mm) * __ldcg(p + s * (hd + 2) + d);
-            o /= ll;
-            out[(int64_t)t * n_head * hd + (h0 + g) * hd + d] = o;
-        }
-        if (q8)
-            quant_q8_warp(o, threadIdx.x & 31, ((int64_t)t * n_head * hd + (h0 + g) * hd + d) >> 5,
-                          oq, ods);
-    }
-}
-
-// The same merge, staged (LMC_CUDA_ATT_MERGE=1): warp g finds head g's largest split max M and
-// the sum L of the splits' l * exp(m - M), 32 splits a pass; each split's weight exp(m - M) goes to
-// shared memory; then thread i sums dim i % hd of head i / hd over the splits in order, 8 loads in
-// flight (the merge is one block's chain of L2 round trips after all the others: at 16k keys 128
-// splits, which att_merge walks three times in single loads).
-__device__ __forceinline__ void att_merge_staged(const float *part, int t, int h0, int grp,
-                                                 int n_head, int max_split, int hd, int ns,
-                                                 float *out, int8_t *oq, float2 *ods) {
     __shared__ float wsh[ATT_GMAX][MERGE_CH];
     __shared__ float mlh[ATT_GMAX][2];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nt = blockDim.x, n = grp * hd;
@@ -204,7 +173,7 @@ __device__ __forceinline__ void att_merge_staged(const float *part, int t, int h
 // the others leave: K and V are loaded once (registers) and used for every head of the group; each
 // head's softmax is one warp's (warp g: head g). The choice is made per call from the position, so
 // one captured graph serves every context length.
-template <typename T, bool STAGED>
+template <typename T>
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attention(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ pos0,
                 const T *__restrict__ kc, const T *__restrict__ vc, int n_head, int n_head_kv,
@@ -358,10 +327,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
     } else {
         __syncthreads();
     }
-    if (STAGED) // a template argument: the plain merge's kernel keeps its registers
-        att_merge_staged(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
-    else
-        att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
+    att_merge(part, t, h0, grp, n_head, max_split, hd, ns, out, oq, ods);
 }
 
 // Heads a decode attention block takes when it groups them: the most (<= ATT_GMAX, queries <=
@@ -375,17 +341,16 @@ static int att_group(int n_head, int n_head_kv, int hd) {
     return 1;
 }
 
-// The decode attention of one cache element type T, with the plain or the staged merge.
+// The decode attention of one cache element type T.
 template <typename T>
 static cudaError_t launch_attention(dim3 g, cudaStream_t s, const float *q, int q_stride,
                                     const int32_t *pos, const cuda_kv &kv, int n_head,
                                     int n_head_kv, int hd, int gmax, int min_blocks, int max_split,
                                     float *part, int *counters, float *out, int8_t *oq, float2 *ods,
-                                    const cuda_att_opts &o, bool staged) {
+                                    const cuda_att_opts &o) {
     const T *k = (const T *)kv.k, *v = (const T *)kv.v;
-    return launch_pdl(staged ? k_attention<T, true> : k_attention<T, false>, g, dim3(ATT_THREADS),
-                      s, q, q_stride, pos, k, v, n_head, n_head_kv, hd, gmax, min_blocks, max_split,
-                      part, counters, out, oq, ods, o);
+    return launch_pdl(k_attention<T>, g, dim3(ATT_THREADS), s, q, q_stride, pos, k, v, n_head,
+                      n_head_kv, hd, gmax, min_blocks, max_split, part, counters, out, oq, ods, o);
 }
 
 cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int32_t *pos,
@@ -395,14 +360,13 @@ cudaError_t cuda_attention_ex(const float *q, int q_stride, int n_tok, const int
     if (head_dim > 256) return cudaErrorInvalidValue;
     const int gmax = att_group(n_head, n_head_kv, head_dim),
               min_blocks = cuda_tuning_get()->att_gqa;
-    const bool staged = cuda_tuning_get()->att_merge != 0;
     dim3 g(n_head, max_split, n_tok);
     if (kv.f16)
         return launch_attention<__half>(g, s, q, q_stride, pos, kv, n_head, n_head_kv, head_dim,
                                         gmax, min_blocks, max_split, part, counters, out, oq, ods,
-                                        o, staged);
+                                        o);
     return launch_attention<float>(g, s, q, q_stride, pos, kv, n_head, n_head_kv, head_dim, gmax,
-                                   min_blocks, max_split, part, counters, out, oq, ods, o, staged);
+                                   min_blocks, max_split, part, counters, out, oq, ods, o);
 }
 
 cudaError_t cuda_attention(const float *q, int q_stride, int n_tok, const int32_t *pos,

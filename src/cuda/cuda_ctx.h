@@ -81,7 +81,7 @@ struct lmc_cuda_ctx {
     float *part;     // (n_batch, n_head, max_split, head_dim + 2)
     int *att_cnt;    // (n_batch, n_head) split counters of the attention merge, kept zero
     int *epi_cnt;    // (n_head + n_head_kv) per-head counters of the q/k-norm epilogue
-                     // (cuda_epi.head_cnt), then the post-norm tail's (post_cnt); kept zero
+                     // (cuda_epi.head_cnt), kept zero
     __half *w16;     // (largest matrix) dequantized weights for the GEMMs
     float *logits;   // (n_vocab)
     int32_t *d_i32;  // [pos, tok0, tok1, ...] (1 + n_batch)

@@ -47,7 +47,7 @@ __device__ __forceinline__ void quant_q8_warp(float v, int lane, int64_t blk,
 // Gemma's folded post-norm at value i of a row, sp = 1 / sqrt(sum of squares / n + eps) of the
 // block output y: hout[i] = h + y * sp * wp, then the next RMSNorm's producer side out32[i] =
 // hout[i] * wn and, with oq, its 8-bit block (the whole warp: lanes hold 32 consecutive values).
-// Returns the warp's sum of the new h^2, in float (k_post_add_fold and the EPI_POST tail).
+// Returns the warp's sum of the new h^2, in float (for k_post_add_fold).
 __device__ __forceinline__ float post_fold_one(float h, float y, float sp, float wp, float wn,
                                                int i, int lane, float *hout, float *out32,
                                                int8_t *oq, float2 *ods) {

@@ -31,7 +31,7 @@ bool cuda_split_layout(uint32_t type, int *d_off, int *qbytes);
 void cuda_repack_rows(uint32_t type, int64_t cols, const uint8_t *const *src, int64_t n_rows,
                       int64_t row0, uint8_t *q, uint8_t *d);
 
-enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4, EPI_POST = 5 };
+enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4 };
 
 /* What a mat-vec does with its results besides the plain store.
  * EPI_QKV: rows are q | k | v of one token; the bias (when set) is added to every row, then pairs
@@ -49,11 +49,7 @@ enum { EPI_STORE = 0, EPI_ADD = 1, EPI_SWIGLU = 2, EPI_QKV = 3, EPI_ADD_NORM = 4
  * - any epilogue with ss set (the consumer): the results are first scaled by rsqrt(*ss / ss_n +
  * eps).
  * EPI_STORE with ss_out (gemma's post-norms folded): y = W x and the sum of its squares into
- * *ss_out, which cuda_post_add_fold reads. EPI_POST (LMC_CUDA_TAIL=2): the same, and the block
- * that finishes last (post_cnt: a counter that is zero between launches) does that kernel's work
- * over the whole row: post_h += y * rsqrt(*ss_out / rows + post_eps) * post_w, then the next
- * RMSNorm's producer side out32 = post_h * nw (8-bit blocks into post_oq/post_ods when set) with
- * the sum of post_h^2 into *post_ss (rows a multiple of 32). */
+ * *ss_out, which cuda_post_add_fold reads. */
 struct cuda_epi {
     const int32_t *pos;
     const double *freq;
@@ -72,13 +68,6 @@ struct cuda_epi {
     double *ss_out;
     int gelu;      /* EPI_SWIGLU: the gate's activation is GELU-tanh (gemma) instead of SiLU */
     float softcap; /* EPI_STORE: y = softcap * tanh(y / softcap) when > 0 (gemma2's logits) */
-    const float *post_w; /* EPI_POST: the post-norm tail, see above */
-    float *post_h;
-    int8_t *post_oq;
-    float2 *post_ods;
-    double *post_ss;
-    int *post_cnt;
-    float post_eps;
 };
 
 /* y = W x (one activation vector). EPI_ADD: y += W x. EPI_SWIGLU: rows are interleaved gate/up

@@ -85,7 +85,7 @@ __global__ void k_matvec_anyf(uint32_t type, const uint8_t *__restrict__ q, int6
 cudaError_t cuda_matvec_epi(const cuda_weight &w, const float *x, float *y, int epi,
                             const cuda_epi &e, cudaStream_t s) {
     if (is_anyf(w)) {
-        if (epi == EPI_QKV || epi >= EPI_ADD_NORM || e.ss || e.ss_out) return cudaErrorInvalidValue;
+        if (epi == EPI_QKV || epi == EPI_ADD_NORM || e.ss || e.ss_out) return cudaErrorInvalidValue;
         const int64_t warps = (w.rows + 1) / 2;
         k_matvec_anyf<<<(unsigned)((warps + MV_WARPS - 1) / MV_WARPS), MV_WARPS * 32, 0, s>>>(
             w.type, w.q, w.cols, x, y, w.rows, epi, e.gelu, e.softcap);

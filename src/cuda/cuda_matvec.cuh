@@ -189,79 +189,6 @@ __device__ __forceinline__ void mv_scale_folded(float (&acc)[R], const cuda_epi 
         acc[r] *= sc;
 }
 
-// The post-norm tail (EPI_POST), by all threads of the block that finished last: what
-// k_post_add_fold does (post_fold_one), over the whole row y of n values (n % 32 == 0, so each warp
-// quantizes whole 32-value blocks): h += y * post-norm scale * post_w, out32 = h * nw (and its
-// 8-bit blocks), the sum of h^2 (per warp in float, then in double, as that kernel) into *post_ss.
-// One block walks the row, so its loads go out PF values a thread at a time (a loop of dependent
-// single loads made an earlier one-block tail ~20 us a norm); the other blocks' rows and sums come
-// from L2 (__ldcg), where their fences put them, and every block prefetched a slice of h and the
-// weights there.
-#define POST_PF 8
-__device__ __forceinline__ void post_fold_row(const float *y, int n, const cuda_epi &e) {
-    __shared__ double red[32];
-    const int lane = threadIdx.x & 31, nt = blockDim.x;
-    const float sp = (float)(1.0 / sqrt(__ldcg(e.ss_out) / n + e.post_eps));
-    double s2 = 0.0;
-    for (int i0 = threadIdx.x; i0 < n; i0 += POST_PF * nt) {
-        float hv[POST_PF], yv[POST_PF], wp[POST_PF], wn[POST_PF];
-#pragma unroll
-        for (int k = 0; k < POST_PF; k++) {
-            const int i = i0 + k * nt;
-            if (i < n) {
-                hv[k] = e.post_h[i];
-                yv[k] = __ldcg(y + i);
-                wp[k] = e.post_w[i];
-                wn[k] = e.nw[i];
-            }
-        }
-#pragma unroll
-        for (int k = 0; k < POST_PF; k++) {
-            const int i = i0 + k * nt; // whole warps in or out (n and nt multiples of 32)
-            if (i >= n) break;
-            const float w2 = post_fold_one(hv[k], yv[k], sp, wp[k], wn[k], i, lane, e.post_h,
-                                           e.out32, e.post_oq, e.post_ods);
-            s2 += lane == 0 ? (double)w2 : 0.0;
-        }
-    }
-    s2 = block_sum(s2, red);
-    if (threadIdx.x == 0) {
-        *e.post_ss = s2;
-        *e.post_cnt = 0;
-    }
-}
-
-// Block b asks L2 for the b-th 128-byte lines of h and the two norms' weights, which the tail
-// reads.
-__device__ __forceinline__ void post_prefetch(int n, const cuda_epi &e) {
-    const int lines = (n * 4 + 127) / 128;
-    for (int l = blockIdx.x; l < lines; l += gridDim.x) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(e.post_h + 32 * l));
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(e.post_w + 32 * l));
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(e.nw + 32 * l));
-    }
-}
-
-// EPI_POST (gemma's post-norm finished by wo / down; a separate epilogue so that the plain stores'
-// kernels do not carry the tail's registers): each block stores its rows and adds their squares,
-// fences them and counts itself done; the last one runs the post-norm tail over the whole row.
-template <int R>
-__device__ __forceinline__ void mv_finish_post(float (&acc)[R], int64_t r0, int64_t rows, float *y,
-                                               const cuda_epi &e) {
-    __shared__ int last;
-    if (block_sum_rows<R>(acc)) {
-        post_prefetch((int)rows, e);
-        mv_scale_folded<R>(acc, e);
-        mv_sum_squares<R, false>(acc, r0, rows, y, e);
-        __threadfence();
-        last = atomicAdd(e.post_cnt, 1) == (int)gridDim.x - 1;
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    post_fold_row(y, (int)rows, e);
-}
-
 // The end of every row-blocked mat-vec: the block's partial sums meet (block_sum_rows), a folded
 // RMSNorm's scale applies (e.ss), then the epilogue.
 template <int R, int EPI>
@@ -269,10 +196,6 @@ __device__ __forceinline__ void mv_finish(float (&acc)[R], int64_t r0, int64_t r
                                           const cuda_epi &e) {
     if (EPI == EPI_QKV && e.q_norm) {
         mv_finish_qk_norm<R>(acc, r0, rows, y, e);
-        return;
-    }
-    if (EPI == EPI_POST) {
-        mv_finish_post<R>(acc, r0, rows, y, e);
         return;
     }
     if (!block_sum_rows<R>(acc)) return;
@@ -360,8 +283,6 @@ template <class F> static cudaError_t epi_dispatch(int epi, F f) {
         return f(std::integral_constant<int, EPI_QKV>());
     case EPI_ADD_NORM:
         return f(std::integral_constant<int, EPI_ADD_NORM>());
-    case EPI_POST:
-        return f(std::integral_constant<int, EPI_POST>());
     default:
         return f(std::integral_constant<int, EPI_STORE>());
     }

@@ -88,7 +88,7 @@ static uint64_t scratch_bytes(const lmc_hparams &hp, int n_ctx, int n_batch, uin
     b += (uint64_t)n_batch * 2 * hp.n_ff * 4 + hp.n_ff * 4; // gu, ff
     b += (uint64_t)n_batch * hp.n_head * max_split_of(n_ctx) * (hp.head_dim + 2) * 4; // part
     b += (uint64_t)n_batch * hp.n_head * 4;                                           // att_cnt
-    b += (uint64_t)(hp.n_head + hp.n_head_kv + 1) * 4;                                // epi_cnt
+    b += (uint64_t)(hp.n_head + hp.n_head_kv) * 4;                                    // epi_cnt
     if (kv_f16) b += kv32_bytes(hp, n_ctx);                                           // kv32
     b += w16 + (uint64_t)hp.n_vocab * 4 + (n_batch + 1) * 4;
     return b + (64ull << 20); // cuBLAS workspace and allocation slack
@@ -552,8 +552,8 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
     TRYC(cudaMalloc((void **)&c->ff, (size_t)hp.n_ff * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->att_cnt, (size_t)p->n_batch * hp.n_head * 4), "scratch");
     TRYC(cudaMemset(c->att_cnt, 0, (size_t)p->n_batch * hp.n_head * 4), "scratch");
-    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
-    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv + 1) * 4), "scratch");
+    TRYC(cudaMalloc((void **)&c->epi_cnt, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
+    TRYC(cudaMemset(c->epi_cnt, 0, (size_t)(hp.n_head + hp.n_head_kv) * 4), "scratch");
     TRYC(cudaMalloc((void **)&c->part,
                     (size_t)p->n_batch * hp.n_head * c->max_split * (hp.head_dim + 2) * 4),
          "scratch");
@@ -724,31 +724,20 @@ static const cuda_weight &reader_after(const lmc_cuda_ctx *c, int l) {
 // Folded decode step, post-norm models (gemma): the mat-vec of w (input x, already 8-bit when
 // hq_in) that ends a block stores its rows into fam->tmp and sums their squares into *ssy; then
 // h += post_norm(them), and the producer side of the RMSNorm with weights wn (x32, 8-bit blocks
-// when `next` takes them, sum of squares into *ss): in that mat-vec's last block
-// (LMC_CUDA_TAIL=2, cuda_epi.post_cnt) or as a kernel of its own. run = false leaves the mat-vec
-// out (LMC_CUDA_SKIP). Returns through have_q8 as norm_for does.
+// when `next` takes them, sum of squares into *ss) in a kernel after it (finishing it in the
+// mat-vec's last block instead, LMC_CUDA_TAIL=2, was 35% slower on an H100, 2026-12-07). run =
+// false leaves the mat-vec out (LMC_CUDA_SKIP). Returns through have_q8 as norm_for does.
 static cudaError_t mv_post_fold(lmc_cuda_ctx *c, const cuda_weight &w, const float *x, bool hq_in,
                                 bool run, const float *post, double *ssy, const float *wn,
                                 double *ss, const cuda_weight &next, bool *have_q8) {
     const lmc_hparams &hp = c->hp;
-    const bool q8 = use_q8(c, next), tail = c->tune.tail >= 2 && run;
+    const bool q8 = use_q8(c, next);
     *have_q8 = q8;
     cuda_epi e = {};
     e.ss_out = ssy;
-    if (tail) {
-        e.post_w = post;
-        e.nw = wn;
-        e.out32 = c->x32;
-        e.post_h = c->h;
-        e.post_oq = q8 ? c->xq : NULL;
-        e.post_ods = c->xds;
-        e.post_ss = ss;
-        e.post_cnt = c->epi_cnt + hp.n_head + hp.n_head_kv;
-        e.post_eps = hp.norm_eps;
-    }
     if (run) {
-        const cudaError_t r = mv(c, w, x, c->fam->tmp, tail ? EPI_POST : EPI_STORE, e, hq_in, 1);
-        if (r != cudaSuccess || tail) return r;
+        const cudaError_t r = mv(c, w, x, c->fam->tmp, EPI_STORE, e, hq_in, 1);
+        if (r != cudaSuccess) return r;
     }
     return cuda_post_add_fold(c->fam->tmp, post, ssy, wn, hp.n_embd, hp.norm_eps, c->h, c->x32,
                               q8 ? c->xq : NULL, c->xds, ss, c->st);

@@ -36,7 +36,7 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     t.fold = on_unless_0("LMC_CUDA_FOLD");
     t.att_gemm = on_unless_0("LMC_CUDA_ATT_GEMM");
     t.att_split = on_unless_0("LMC_CUDA_ATT_SPLIT");
-    t.tail = level("LMC_CUDA_TAIL", 2, 1);
+    t.tail = level("LMC_CUDA_TAIL", 1, 1);
     const char *skip = getenv("LMC_CUDA_SKIP");
     t.skip = skip ? atoi(skip) : 0;
     const char *bmv = getenv("LMC_CUDA_BATCH_MV");
@@ -58,7 +58,6 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
     char *end = NULL;
     const long g = gqa ? strtol(gqa, &end, 10) : -1;
     t.att_gqa = gqa && end != gqa && *end == 0 && g >= 0 && g <= 1 << 20 ? (int)g : DEFAULT_ATT_GQA;
-    t.att_merge = level("LMC_CUDA_ATT_MERGE", 1, 0);
     const char *mv = getenv("LMC_CUDA_MV");
     t.mv_rows = mv ? atoi(mv) : 0;
     t.q8mv = q8mv_variant(getenv("LMC_CUDA_Q8MV"));

@@ -23,15 +23,11 @@
  *                                                           block per head and token over all its
  *                                                           keys, not split in blocks of 128 keys
  *                                                           merged after
- *  LMC_CUDA_TAIL       0, 1, 2     1               context  0: the decode step's q/k RMSNorms
+ *  LMC_CUDA_TAIL       0, 1        1               context  0: the decode step's q/k RMSNorms
  *                                                           (qwen3, gemma3; with RoPE and the KV
  *                                                           store) a kernel of their own, not
  *                                                           finished by the q/k/v mat-vec (the
- *                                                           block completing each head); 2: also
- *                                                           the folded post-norms (gemma)
- *                                                           finished by wo / down's last block,
- *                                                           not a kernel after them (not yet
- *                                                           timed on a GPU)
+ *                                                           block completing each head)
  *  LMC_CUDA_BATCH_MV   0..16       1               context  several sequences: steps of at most
  *                                                           this many tokens through batched
  *                                                           mat-vecs, longer ones through the
@@ -64,12 +60,6 @@
  *                                                           n_head_kv x splits of 128 keys >= N
  *                                                           (1: always); 0: one block per head;
  *                                                           not a number >= 0: the default
- *  LMC_CUDA_ATT_MERGE  1           off             kernel   1: the decode attention's last split
- *                                                           block merges with the splits' weights
- *                                                           staged in shared memory, 8 loads in
- *                                                           flight (att_merge_staged; not yet
- *                                                           timed on a GPU); off: a thread walks
- *                                                           the splits three times (att_merge)
  *  LMC_CUDA_MV         4 or 8      8               kernel   rows per block of the f32-activation
  *                                                           unit mat-vecs (Q6_K: always 4)
  *  LMC_CUDA_Q8MV       R,U         Q4_0 4,2;       kernel   8-bit unit mat-vecs: R rows per block
@@ -106,7 +96,7 @@ typedef struct cuda_tuning {
     int fold;      /* LMC_CUDA_FOLD */
     int att_gemm;  /* LMC_CUDA_ATT_GEMM */
     int att_split; /* LMC_CUDA_ATT_SPLIT: 1 the split (flash-decoding) several-sequence attention */
-    int tail;      /* LMC_CUDA_TAIL: 1 q/k norms finished by a mat-vec, 2 post-norm folds too */
+    int tail;      /* LMC_CUDA_TAIL: 1 q/k norms finished by the q/k/v mat-vec */
     int skip;      /* LMC_CUDA_SKIP mask, 0: nothing left out */
     int batch_mv;  /* LMC_CUDA_BATCH_MV: most tokens of a batched mat-vec step (0..16) */
     int batch_q8;  /* LMC_CUDA_BATCH_Q8: 1 on (8-bit activations in the batched mat-vecs) */
@@ -116,7 +106,6 @@ typedef struct cuda_tuning {
     int pdl;             /* LMC_CUDA_PDL */
     int mma_la;          /* LMC_CUDA_MMA_LA: 1 the load-ahead tensor-core kernel */
     int att_gqa;         /* LMC_CUDA_ATT_GQA: 0 never, N >= 1 group heads from N kv-head splits */
-    int att_merge;       /* LMC_CUDA_ATT_MERGE: 1 the decode attention's staged merge */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
     int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
     int coal_off;        /* LMC_CUDA_COAL=0 */
