@@ -769,6 +769,20 @@ KINLINE int32_t hsum_epi32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* The block scales of 8 rows `row` bytes apart, each at p + j*row, widened to f32 in registers (a
+ * gather of the 32-bit words there, their low halves packed): 8 narrow stores read back as one
+ * vector missed store forwarding and took a third of att_dot's time. */
+KINLINE __m256 q8_scales8(const uint8_t *p, __m256i vidx) {
+    const __m256i lo16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i dw = _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)p, vidx, 1), lo16);
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(dw, 0x08)));
+}
+KINLINE __m256i q8_rows8(size_t row) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                              _mm256_set1_epi32((int)row));
+}
+
 static void att_dot_q8_0_x86(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
                              float scale, float *out) {
     _Alignas(64) uint8_t qx[KERN_ATT_MAX_HD + KERN_ATT_MAX_HD / 32 * 8];
@@ -777,6 +791,7 @@ static void att_dot_q8_0_x86(const float *q, const void *k, size_t stride, int64
     const size_t row = kern_kv_bytes(KV_Q8_0, stride);
     const uint8_t *kb = (const uint8_t *)k;
     const int64_t nb = hd / 32;
+    const __m256i vidx = q8_rows8(row);
     int64_t t = 0;
     for (; t + 8 <= n; t += 8) {
         const uint8_t *k0 = kb + (size_t)t * row;
@@ -794,11 +809,7 @@ static void att_dot_q8_0_x86(const float *q, const void *k, size_t stride, int64
                 _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
             const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
                                                   _mm256_permute2x128_si256(h0, h1, 0x31));
-            uint16_t dh[8];
-            for (int j = 0; j < 8; j++)
-                memcpy(&dh[j], p + (size_t)j * row, 2);
-            const __m256 dk = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh));
-            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(qd[b]), dk);
+            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(qd[b]), q8_scales8(p, vidx));
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd));
         }
         _mm256_storeu_ps(out + t, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
@@ -815,53 +826,55 @@ static void att_dot_q8_0_x86(const float *q, const void *k, size_t stride, int64
     }
 }
 
-/* The 32 values of a block_q8_0 at blk as f32, in 4 vectors (q * d: exact). */
-KINLINE void q8_block_f32(const uint8_t *blk, __m256 *v) {
-    const __m256 d = _mm256_set1_ps(f16_scalar(blk));
+/* The 32 values of a block_q8_0 at blk as f32, in 32 / VLEN vectors: q * d (exact), d given. */
+#define Q8V (32 / VLEN)
+KINLINE void q8_block_f32(const uint8_t *blk, vf d, vf *v) {
+#if KERN_512
+    _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) v[j] =
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                          _mm_loadu_si128((const __m128i *)(blk + 2 + 16 * j)))),
+                      d);
+#else
     _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] =
         _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
                           _mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * j)))),
                       d);
+#endif
+}
+#if KERN_512
+#define VSTORE_F32(p, v) _mm512_storeu_ps((p), (v))
+#else
+#define VSTORE_F32(p, v) _mm256_storeu_ps((p), (v))
+#endif
+
+/* B blocks (B * 32 outputs) from block b0 on, in 2 * Q8V registers at most, over all n values.
+ * Each scale is widened on its own: gathering 8 values' scales at once (as att_dot does) put the
+ * gather's latency on this loop's path and took 50% longer. */
+KINLINE void wsum_q8_blocks(float *out, const float *w, const uint8_t *vb, size_t row, int64_t n,
+                            int64_t b0, const int B) {
+    vf acc[2 * Q8V];
+    float *o = out + 32 * b0;
+    _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) acc[j] = VLOAD_F32(o + VLEN * j);
+    const uint8_t *blk = vb + b0 * 34;
+    for (int64_t t = 0; t < n; t++, blk += row) {
+        const vf a = VSET1(w[t]);
+        vf x[2 * Q8V];
+        _Pragma("GCC unroll 2") for (int i = 0; i < B; i++)
+            q8_block_f32(blk + 34 * i, VSET1(f16_scalar(blk + 34 * i)), x + Q8V * i);
+        _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) acc[j] = VFMA(a, x[j], acc[j]);
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) VSTORE_F32(o + VLEN * j, acc[j]);
 }
 
 static void att_wsum_q8_0_x86(float *out, const float *w, const void *v, size_t stride, int64_t n,
                               int64_t hd) {
     const size_t row = kern_kv_bytes(KV_Q8_0, stride);
     const uint8_t *vb = (const uint8_t *)v;
-    int64_t d0 = 0;
-    for (; d0 + 64 <= hd; d0 += 64) { /* two blocks: 64 outputs in 8 registers */
-        float *o = out + d0;
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++)
-            acc[j] = _mm256_loadu_ps(o + 8 * j);
-        const uint8_t *blk = vb + d0 / 32 * 34;
-        for (int64_t t = 0; t < n; t++, blk += row) {
-            const __m256 a = _mm256_set1_ps(w[t]);
-            __m256 x[8];
-            q8_block_f32(blk, x);
-            q8_block_f32(blk + 34, x + 4);
-            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) acc[j] =
-                _mm256_fmadd_ps(a, x[j], acc[j]);
-        }
-        for (int j = 0; j < 8; j++)
-            _mm256_storeu_ps(o + 8 * j, acc[j]);
-    }
-    for (; d0 < hd; d0 += 32) { /* the last block of hd = 96, 160, ... */
-        float *o = out + d0;
-        __m256 acc[4];
-        for (int j = 0; j < 4; j++)
-            acc[j] = _mm256_loadu_ps(o + 8 * j);
-        const uint8_t *blk = vb + d0 / 32 * 34;
-        for (int64_t t = 0; t < n; t++, blk += row) {
-            const __m256 a = _mm256_set1_ps(w[t]);
-            __m256 x[4];
-            q8_block_f32(blk, x);
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[j] =
-                _mm256_fmadd_ps(a, x[j], acc[j]);
-        }
-        for (int j = 0; j < 4; j++)
-            _mm256_storeu_ps(o + 8 * j, acc[j]);
-    }
+    int64_t b = 0;
+    for (; b + 2 <= hd / 32; b += 2) /* two blocks: 64 outputs in registers */
+        wsum_q8_blocks(out, w, vb, row, n, b, 2);
+    if (b < hd / 32) /* the last block of hd = 96, 160, ... */
+        wsum_q8_blocks(out, w, vb, row, n, b, 1);
 }
 
 /* --- gemm drivers: full tiles, then the row and token remainders ---------------------------------
