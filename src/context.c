@@ -155,12 +155,12 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (p->device != LMC_DEVICE_CPU && p->device != LMC_DEVICE_CUDA && p->device != LMC_DEVICE_AUTO)
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
-    /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here; -sm row over several runs on
-     * the tensor-parallel backend, the rest on one GPU */
-    /* asked for the GPU by name (and some layers there): refused before any GPU is looked at, the
-     * same in builds with and without the CUDA backend */
+    /* q8_0 with the GPU asked for by name (and some layers there): refused before any GPU is
+     * looked at, the same in builds with and without the CUDA backend */
     if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers > 0 && (q8_k || q8_v))
         return ctx_err_cuda_q8_0(p);
+    /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here; -sm row over several runs on
+     * the tensor-parallel backend, the rest on one GPU */
     const bool multi = p->split_mode != LMC_SPLIT_NONE || p->main_gpu != 0;
     lmc_status split_st = ctx_resolve_split(m, p, multi ? lmc_device_count(LMC_DEVICE_CUDA) : 0);
     if (split_st != LMC_OK) return split_st;
