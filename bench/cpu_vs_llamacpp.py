@@ -34,6 +34,12 @@ With -d D both tests run after D tokens already in the context (llama-bench's -d
 llama.cpp fills the context once (untimed, batches of 512), and each rep first drops the cache rows
 past D (kv_cache_seq_rm) so it starts from the same D tokens.
 
+--cache-type f32|f16|q8_0 gives both engines that KV cache (lmc -ctk/-ctv; llama.cpp type_k/type_v).
+Without it lmc keeps its default (f32) and llama.cpp its (f16). llama.cpp runs with flash attention
+when the cache is q8_0 (it has no quantized V cache without it) or with --flash-attn, else without
+(llama-cpp-python's default); its q8_0 cache keeps llama.cpp's default Hadamard rotation of q, k and v
+(LLAMA_ATTN_ROT_DISABLE unset; lmc has none) unless --no-rot.
+
 usage: bench/cpu_vs_llamacpp.py [--types F16,Q8_0,Q4_0,Q4_K_M] [-p 64] [-n 32] [-d 0] [-t 2] [-r 5]
                                [--tests pp,tg] [--bw-gbs 65] [--lmc build/lmc] [--json OUT]
                                [--no-membw] [--no-llamacpp]
@@ -94,10 +100,19 @@ def mean_sd(xs):
     return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
+CACHE_TYPE = None  # --cache-type: lmc's -ctk/-ctv and llama.cpp's type_k/type_v; None: each its default
+GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
+FLASH_ATTN = False
+
+
+def lmc_cache_flags():
+    return ["-ctk", CACHE_TYPE, "-ctv", CACHE_TYPE] if CACHE_TYPE else []
+
+
 def run_lmc(lmc, path, p, n, threads, reps, depth):
     """{(kind, threads): [t/s per rep]} from one lmc bench process (all reps in a block)."""
     cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", ",".join(map(str, threads)),
-           "-r", str(reps), "-d", str(depth), "--json"]
+           "-r", str(reps), "-d", str(depth), "--json"] + lmc_cache_flags()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = {}
     for r in json.loads(out):
@@ -111,7 +126,7 @@ def lmc_one(lmc, path, kind, cnt, t, depth):
     after depth tokens already in the context."""
     p, n = (cnt, 0) if kind == "pp" else (0, cnt)
     cmd = [lmc, "bench", "-m", path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", "1", "-d", str(depth),
-           "--json"]
+           "--json"] + lmc_cache_flags()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)[0]["avg_ts"]
 
@@ -147,8 +162,12 @@ def run_interleaved(lmc, path, p, n, threads, reps, tests, depth):
         # with a depth the context is filled once in batches of 512; each test's p tokens are still
         # one batch (n_ubatch >= p)
         nb = max(p, 512 if depth else 1)
+        kv = {}
+        if CACHE_TYPE:
+            kv = dict(type_k=GGML_TYPES[CACHE_TYPE], type_v=GGML_TYPES[CACHE_TYPE])
         llm = llama_cpp.Llama(model_path=path, n_ctx=depth + max(p, n) + 16, n_batch=nb, n_ubatch=nb,
-                              n_threads=t, n_threads_batch=t, verbose=False)
+                              n_threads=t, n_threads_batch=t, verbose=False,
+                              flash_attn=FLASH_ATTN or CACHE_TYPE == "q8_0", **kv)
         nv = llm.n_vocab()
         toks = [rng.randrange(nv) for _ in range(max(p, n))]
         if depth:
@@ -268,7 +287,15 @@ def main():
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--no-llamacpp", action="store_true", help="lmc only (all reps in one lmc bench process)")
     ap.add_argument("--no-membw", action="store_true", help="do not measure the read bandwidth")
+    ap.add_argument("--cache-type", choices=sorted(GGML_TYPES), help="the KV cache type of both engines")
+    ap.add_argument("--flash-attn", action="store_true", help="llama.cpp with flash attention")
+    ap.add_argument("--no-rot", action="store_true",
+                    help="llama.cpp's quantized cache without its Hadamard rotation (LLAMA_ATTN_ROT_DISABLE=1)")
     a = ap.parse_args()
+    global CACHE_TYPE, FLASH_ATTN
+    CACHE_TYPE, FLASH_ATTN = a.cache_type, a.flash_attn
+    if a.no_rot:
+        os.environ["LLAMA_ATTN_ROT_DISABLE"] = "1"
     types = [os.path.basename(a.model)] if a.model else a.types.split(",")
     threads = [int(x) for x in a.t.split(",")]
     tests = a.tests.split(",")
@@ -319,6 +346,8 @@ def main():
 
     at = f" after {a.d} tokens in the context (decode shares count weight bytes only)" if a.d else ""
     what = os.path.basename(a.model) if a.model else "TinyLlama-1.1B geometry"
+    if CACHE_TYPE:
+        what += f", KV cache {CACHE_TYPE} (llama.cpp flash attention {'on' if FLASH_ATTN or CACHE_TYPE == 'q8_0' else 'off'})"
     print(f"\n{what}, pp{a.p} / tg{a.n}{at}, {a.r} reps, lmc and llama.cpp interleaved rep by rep; "
           f"t/s as mean ± sd; load average before {' '.join(load_before)}, after {' '.join(load_after)}\n")
     print(f"host: {host_description()}\n")

@@ -196,13 +196,18 @@ typedef enum { LMC_DEVICE_CPU = 0, LMC_DEVICE_CUDA = 1, LMC_DEVICE_AUTO = 2 } lm
 typedef enum { LMC_SPLIT_NONE = 0, LMC_SPLIT_LAYER = 1, LMC_SPLIT_ROW = 2 } lmc_split_mode;
 #define LMC_MAX_GPUS 16
 /* The element type of the KV cache, numbered as GGML's types (llama.cpp's -ctk/-ctv values "f32",
- * "f16"). lmc's default is F32 (keys and values kept exactly); llama.cpp's is F16, which halves the
- * cache's memory and the bytes attention reads at long context. F16 is stored rounded to nearest
- * even and converted back exactly when read; the CPU backend has it, the CUDA backend f32 only. */
-typedef enum { LMC_KV_F32 = 0, LMC_KV_F16 = 1 } lmc_kv_type;
-/* "f32" or "f16"; NULL for anything else. */
+ * "f16", "q8_0"). lmc's default is F32 (keys and values kept exactly); llama.cpp's is F16, which
+ * halves the cache's memory and the bytes attention reads at long context. F16 is stored rounded to
+ * nearest even and converted back exactly when read. Q8_0 (34 bytes per 32 elements, about half of
+ * F16 again) stores each cache row as GGML's block_q8_0, quantized as llama.cpp's x86 CPU build
+ * does (d = max|x|/127 as an IEEE half, q = nearest-even(x * 127/max|x|)); attention then scores a
+ * Q8_0 key against the query quantized the same way by integer block dots, as ggml does, and widens
+ * Q8_0 values to f32. Q8_0 needs head_dim % 32 == 0 and runs on the CPU backend only (for now); the
+ * CUDA backend takes F32 and F16 for K and V alike. */
+typedef enum { LMC_KV_F32 = 0, LMC_KV_F16 = 1, LMC_KV_Q8_0 = 8 } lmc_kv_type;
+/* "f32", "f16" or "q8_0"; NULL for anything else. */
 const char *lmc_kv_type_name(lmc_kv_type type);
-/* The type of a name as llama.cpp spells it ("f32", "f16"); LMC_ERR_INVALID_ARG naming the
+/* The type of a name as llama.cpp spells it ("f32", "f16", "q8_0"); LMC_ERR_INVALID_ARG naming the
  * choices (lmc_last_error) for anything else. */
 lmc_status lmc_kv_type_from_name(const char *name, lmc_kv_type *out);
 

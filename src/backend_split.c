@@ -15,6 +15,7 @@
 #include "cpu/forward.h"
 #include "cuda/cuda_backend.h"
 #include "util.h"
+#include <assert.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -93,7 +94,9 @@ static lmc_status split_init_state(const lmc_model *m, const lmc_context_params 
     cp.n_seq = p->n_seq;
     cp.n_batch = p->n_batch;
     cp.use_graph = 1;
-    cp.kv_f16 = p->type_k == LMC_KV_F16; /* context.c allows f16 on CUDA only for K and V alike */
+    /* context.c allows f16 on CUDA only for K and V alike, and no q8_0 (the CPU's only for now) */
+    assert(p->type_k == p->type_v && p->type_k != LMC_KV_Q8_0);
+    cp.kv_f16 = p->type_k == LMC_KV_F16;
     if (p->split_mode == LMC_SPLIT_LAYER && !tp) {
         if ((st = layer_chain(m, p, s, &s->layer0)) != LMC_OK) return st;
         s->hidden = malloc((size_t)p->n_batch * hp->n_embd * sizeof(float));

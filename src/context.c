@@ -22,7 +22,10 @@ static uint64_t ctx_mem_available(void) {
 }
 
 const char *lmc_kv_type_name(lmc_kv_type type) {
-    return type == LMC_KV_F32 ? "f32" : type == LMC_KV_F16 ? "f16" : NULL;
+    return type == LMC_KV_F32    ? "f32"
+           : type == LMC_KV_F16  ? "f16"
+           : type == LMC_KV_Q8_0 ? "q8_0"
+                                 : NULL;
 }
 
 lmc_status lmc_kv_type_from_name(const char *name, lmc_kv_type *out) {
@@ -34,13 +37,18 @@ lmc_status lmc_kv_type_from_name(const char *name, lmc_kv_type *out) {
         *out = LMC_KV_F16;
         return LMC_OK;
     }
-    return lmc_err(LMC_ERR_INVALID_ARG, "unknown KV cache type '%s' (the choices: f32, f16)",
+    if (name && !strcmp(name, "q8_0")) {
+        *out = LMC_KV_Q8_0;
+        return LMC_OK;
+    }
+    return lmc_err(LMC_ERR_INVALID_ARG, "unknown KV cache type '%s' (the choices: f32, f16, q8_0)",
                    name ? name : "(null)");
 }
 
-/* Bytes of one element of a cache of this type. */
-static uint64_t ctx_kv_bytes(lmc_kv_type type) {
-    return type == LMC_KV_F16 ? 2 : 4;
+/* Bytes of n cached elements of this type (Q8_0: blocks of 32 elements in 34 bytes; n is a
+ * multiple of 32 there, which ctx_resolve_params checks through head_dim). */
+static uint64_t ctx_kv_bytes(lmc_kv_type type, uint64_t n) {
+    return type == LMC_KV_Q8_0 ? n / 32 * 34 : type == LMC_KV_F16 ? 2 * n : 4 * n;
 }
 
 /* The model's context length, halved until the KV caches (K and V for every layer and sequence, of
@@ -49,9 +57,9 @@ static int32_t ctx_auto_n_ctx(const lmc_model *m, const lmc_context_params *p) {
     const int32_t n_seq = p->n_seq > 0 ? p->n_seq : 1;
     int32_t n = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : CTX_DEFAULT_N_CTX;
     if (n > CTX_MAX_N_CTX) n = CTX_MAX_N_CTX;
-    uint64_t per_pos = (ctx_kv_bytes(p->type_k) + ctx_kv_bytes(p->type_v)) *
-                       (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv *
-                       (uint64_t)m->hp.head_dim * (uint64_t)n_seq;
+    const uint64_t kv_dim = (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim;
+    uint64_t per_pos = (ctx_kv_bytes(p->type_k, kv_dim) + ctx_kv_bytes(p->type_v, kv_dim)) *
+                       (uint64_t)m->hp.n_layer * (uint64_t)n_seq;
     uint64_t avail = ctx_mem_available();
     while (avail && n > CTX_MIN_AUTO && per_pos * (uint64_t)n > avail / 2)
         n /= 2;
@@ -101,13 +109,33 @@ static lmc_status ctx_resolve_device(const lmc_model *m, lmc_context_params *p) 
     return LMC_OK;
 }
 
+/* The refusal of a Q8_0 cache on the CUDA backend. */
+static lmc_status ctx_err_cuda_q8_0(const lmc_context_params *p) {
+    return lmc_err(LMC_ERR_UNSUPPORTED,
+                   "KV cache types -ctk %s -ctv %s: the q8_0 cache runs on the CPU backend only "
+                   "for now; the CUDA backend (one GPU, -sm layer, -sm row) caches f32 or f16 "
+                   "(-ctk f16 -ctv f16 halves the cache on the GPU), or run on the CPU "
+                   "(--device cpu or -ngl 0)",
+                   lmc_kv_type_name(p->type_k), lmc_kv_type_name(p->type_v));
+}
+
 static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_params *in,
                                      lmc_context_params *p) {
     *p = *in;
     if (!lmc_kv_type_name(p->type_k) || !lmc_kv_type_name(p->type_v))
         return lmc_err(LMC_ERR_INVALID_ARG,
-                       "unknown KV cache type %d (type_k/type_v: LMC_KV_F32 or LMC_KV_F16)",
+                       "unknown KV cache type %d (type_k/type_v: LMC_KV_F32, LMC_KV_F16 or "
+                       "LMC_KV_Q8_0)",
                        (int)(lmc_kv_type_name(p->type_k) ? p->type_v : p->type_k));
+    /* Q8_0 rows are blocks of 32 elements, and each head's keys and values must be whole blocks
+     * (attention reads one KV head's slice of a row) */
+    const bool q8_k = p->type_k == LMC_KV_Q8_0, q8_v = p->type_v == LMC_KV_Q8_0;
+    if ((q8_k || q8_v) && m->hp.head_dim % 32 != 0)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "KV cache type q8_0 (-ctk/-ctv q8_0) stores blocks of 32 elements per head, "
+                       "but this model's head_dim is %d (not a multiple of 32); use -ctk f16 -ctv "
+                       "f16 to halve the cache instead",
+                       m->hp.head_dim);
     if (p->n_ctx == 0) p->n_ctx = ctx_auto_n_ctx(m, p);
     if (p->n_ctx < 1 || p->n_ctx > CTX_MAX_N_CTX)
         return lmc_err(LMC_ERR_INVALID_ARG, "context size n_ctx=%d is out of range (1..%d)",
@@ -127,6 +155,10 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (p->device != LMC_DEVICE_CPU && p->device != LMC_DEVICE_CUDA && p->device != LMC_DEVICE_AUTO)
         return lmc_err(LMC_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
     if (p->n_gpu_layers < 0 || p->n_gpu_layers > m->hp.n_layer) p->n_gpu_layers = m->hp.n_layer;
+    /* q8_0 with the GPU asked for by name (and some layers there): refused before any GPU is
+     * looked at, the same in builds with and without the CUDA backend */
+    if (p->device == LMC_DEVICE_CUDA && p->n_gpu_layers > 0 && (q8_k || q8_v))
+        return ctx_err_cuda_q8_0(p);
     /* several GPUs (-sm/-ts/-mg/--tensor-parallel): checked here; -sm row over several runs on
      * the tensor-parallel backend, the rest on one GPU */
     const bool multi = p->split_mode != LMC_SPLIT_NONE || p->main_gpu != 0;
@@ -134,8 +166,11 @@ static lmc_status ctx_resolve_params(const lmc_model *m, const lmc_context_param
     if (split_st != LMC_OK) return split_st;
     const lmc_status dev_st = ctx_resolve_device(m, p);
     if (dev_st != LMC_OK) return dev_st;
-    /* the cache types: the CPU backend takes any pair of f32 and f16; the CUDA backends (one GPU,
-     * layer split, tensor parallel: all through lmc_cuda_init) f32 or f16 for K and V alike */
+    /* the cache types: the CPU backend takes any pair of f32, f16 and q8_0; the CUDA backends (one
+     * GPU, layer split, tensor parallel: all through lmc_cuda_init) f32 or f16 for K and V alike.
+     * --device auto that chose the GPU is refused like --device cuda, as for mixed types: the
+     * request is neither dropped nor moved to the CPU behind the user's back */
+    if (p->device == LMC_DEVICE_CUDA && (q8_k || q8_v)) return ctx_err_cuda_q8_0(p);
     if (p->device == LMC_DEVICE_CUDA && p->type_k != p->type_v)
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "KV cache types -ctk %s -ctv %s: the CUDA backend caches K and V in one "

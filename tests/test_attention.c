@@ -3,8 +3,11 @@
  * bit, on every kernel table this CPU has, for GQA and plain multi-head geometries, head sizes that
  * do and do not fill the SIMD steps, prompts, decodes and batches of several sequences, sliding
  * windows, soft-capped scores, thread counts and a scratch that holds one row of scores only; with
- * half (F16) caches against the reference run on the f16-rounded keys and values; and the reference
- * against attention computed in double. */
+ * half (F16) caches against the reference run on the f16-rounded keys and values; with Q8_0 caches
+ * (head sizes that are multiples of 32): Q8_0 values bit for bit against the reference on the
+ * dequantized values, Q8_0 keys (scored against the 8-bit query, as ggml does) against attention in
+ * double over the dequantized query, keys and values, within the f32 reference's own bound; and the
+ * reference against attention computed in double. */
 #include "cpu/forward.h"
 #include "cpu/kernels.h"
 #include "testutil.h"
@@ -33,10 +36,12 @@ typedef struct {
 } att_case;
 
 typedef struct {
-    float *q, *k, *v;     /* f32 caches */
-    float *kr, *vr;       /* f16-rounded f32 caches */
-    uint16_t *kh, *vh;    /* the same as halves */
-    float *out_ref, *out; /* (n_tok, q_dim) */
+    float *q, *k, *v;      /* f32 caches */
+    float *kr, *vr;        /* f16-rounded f32 caches */
+    uint16_t *kh, *vh;     /* the same as halves */
+    uint8_t *kq, *vq;      /* the same as block_q8_0 rows (head_dim % 32 == 0 only) */
+    float *kqr, *vqr, *qr; /* their values, and the query's as att_dot's 8-bit blocks hold it */
+    float *out_ref, *out;  /* (n_tok, q_dim) */
     size_t q_n, kv_n, seq_stride;
 } att_data;
 
@@ -64,6 +69,30 @@ static void data_make(const att_case *c, att_data *d) {
         d->kr[i] = lmc_f16_to_f32(d->kh[i]);
         d->vr[i] = lmc_f16_to_f32(d->vh[i]);
     }
+    d->kq = d->vq = NULL;
+    d->kqr = d->vqr = d->qr = NULL;
+    if (c->head_dim % 32 == 0) {
+        const size_t rows = d->kv_n / kv_dim, rb = kern_kv_bytes(KV_Q8_0, kv_dim);
+        const size_t q_dim = (size_t)c->n_head * c->head_dim;
+        d->kq = malloc(rows * rb);
+        d->vq = malloc(rows * rb);
+        d->kqr = malloc(d->kv_n * sizeof(float));
+        d->vqr = malloc(d->kv_n * sizeof(float));
+        d->qr = malloc(d->q_n * sizeof(float));
+        for (size_t r = 0; r < rows; r++) {
+            kern_kv_quantize_q8_0(d->k + r * kv_dim, d->kq + r * rb, (int64_t)kv_dim);
+            kern_kv_quantize_q8_0(d->v + r * kv_dim, d->vq + r * rb, (int64_t)kv_dim);
+            kern_kv_dequantize_q8_0(d->kq + r * rb, d->kqr + r * kv_dim, (int64_t)kv_dim);
+            kern_kv_dequantize_q8_0(d->vq + r * rb, d->vqr + r * kv_dim, (int64_t)kv_dim);
+        }
+        /* the query as att_dot_q8_0 sees it: 8-bit blocks of 32 within each head */
+        uint8_t *tmp = malloc(kern_kv_bytes(KV_Q8_0, q_dim));
+        for (int32_t i = 0; i < c->n_tok; i++) {
+            kern_kv_quantize_q8_0(d->q + (size_t)i * q_dim, tmp, (int64_t)q_dim);
+            kern_kv_dequantize_q8_0(tmp, d->qr + (size_t)i * q_dim, (int64_t)q_dim);
+        }
+        free(tmp);
+    }
 }
 
 static void data_free(att_data *d) {
@@ -76,6 +105,11 @@ static void data_free(att_data *d) {
     free(d->vh);
     free(d->out_ref);
     free(d->out);
+    free(d->kq);
+    free(d->vq);
+    free(d->kqr);
+    free(d->vqr);
+    free(d->qr);
 }
 
 static cpu_attn_args args_of(const att_case *c, const att_data *d, const kern_table *kt) {
@@ -106,9 +140,10 @@ static tp_pool *pool_make(int n_threads, size_t scratch) {
     return p;
 }
 
-/* The reference against attention in double on the same inputs: within f32 rounding of the
- * softmax and the sums (relative to the values' scale, 1). */
-static void check_ref_vs_double(const att_case *c, const att_data *d) {
+/* out against attention in double over the queries q and caches k, v: within f32 rounding of the
+ * scores, the softmax and the sums (relative to the values' scale, 1). */
+static void check_vs_double(const att_case *c, const att_data *d, const float *qs, const float *ks,
+                            const float *vs, const float *res, const char *what) {
     const int32_t hd = c->head_dim, group = c->n_head / c->n_head_kv;
     const size_t kv_dim = (size_t)c->n_head_kv * hd, q_dim = (size_t)c->n_head * hd;
     double worst = 0;
@@ -117,13 +152,13 @@ static void check_ref_vs_double(const att_case *c, const att_data *d) {
         int32_t t0 = c->seq_start[c->seq[i]];
         if (c->n_swa > 0 && c->pos[i] - c->n_swa + 1 > t0) t0 = c->pos[i] - c->n_swa + 1;
         for (int32_t h = 0; h < c->n_head; h++) {
-            const float *q = d->q + (size_t)i * q_dim + (size_t)h * hd;
+            const float *q = qs + (size_t)i * q_dim + (size_t)h * hd;
             const size_t base = (size_t)c->seq[i] * d->seq_stride + (size_t)(h / group) * hd;
             double mx = -INFINITY, sum = 0;
             for (int32_t t = t0; t <= c->pos[i]; t++) {
                 double s = 0;
                 for (int32_t e = 0; e < hd; e++)
-                    s += (double)q[e] * d->k[base + (size_t)t * kv_dim + e];
+                    s += (double)q[e] * ks[base + (size_t)t * kv_dim + e];
                 s *= c->scale;
                 if (c->softcap > 0) s = c->softcap * tanh(s / c->softcap);
                 w[t] = s;
@@ -134,18 +169,58 @@ static void check_ref_vs_double(const att_case *c, const att_data *d) {
             for (int32_t e = 0; e < hd; e++) {
                 double o = 0;
                 for (int32_t t = t0; t <= c->pos[i]; t++)
-                    o += w[t] / sum * d->v[base + (size_t)t * kv_dim + e];
-                const double err = fabs(o - d->out_ref[(size_t)i * q_dim + (size_t)h * hd + e]);
+                    o += w[t] / sum * vs[base + (size_t)t * kv_dim + e];
+                const double err = fabs(o - res[(size_t)i * q_dim + (size_t)h * hd + e]);
                 worst = err > worst ? err : worst;
             }
         }
     }
     free(w);
-    CHECK(worst < 2e-5, "%s: reference vs double: max error %.3g", c->name, worst);
+    CHECK(worst < 2e-5, "%s: %s vs double: max error %.3g", c->name, what, worst);
 }
 
 static int same_bits(const float *a, const float *b, size_t n) {
     return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* Q8_0 caches. Values: the blocked attention with Q8_0 V = the reference on the dequantized values,
+ * bit for bit (att_wsum keeps axpy_f32's bits, q * d being exact). Keys: att_dot scores the 8-bit
+ * query against the 8-bit keys by exact integer block sums, so the result is attention over the
+ * dequantized query, keys and values up to f32 rounding of fewer operations than the f32 reference
+ * makes: held to the reference's own bound against double (check_vs_double). */
+static void check_q8_0(const att_case *c, const att_data *d, const kern_table *kt, tp_pool *p1,
+                       size_t scratch) {
+    cpu_attn_args r = args_of(c, d, kt);
+    r.v = d->vqr;
+    r.out = d->out_ref;
+    cpu_attention_ref(&r, p1);
+    float *one = malloc(d->q_n * sizeof(float)); /* the 1-thread result */
+    for (int mix = 0; mix < 3; mix++) {          /* q8_0 V; q8_0 K and V; q8_0 K with f16 V */
+        cpu_attn_args h = args_of(c, d, kt);
+        if (mix == 0) h.v = d->vq, h.v_type = KV_Q8_0;
+        if (mix == 1) h.v = d->vq, h.v_type = KV_Q8_0, h.k = d->kq, h.k_type = KV_Q8_0;
+        if (mix == 2) h.v = d->vh, h.v_type = KV_F16, h.k = d->kq, h.k_type = KV_Q8_0;
+        const char *what = mix == 0 ? "q8_0 V" : mix == 1 ? "q8_0 K and V" : "q8_0 K, f16 V";
+        for (int threads = 1; threads <= 3; threads += 2) {
+            tp_pool *p = pool_make(threads, scratch);
+            if (!p) continue;
+            h.out = d->out;
+            memset(d->out, 0xff, d->q_n * sizeof(float));
+            cpu_attention(&h, p);
+            tp_free(p);
+            if (mix == 0)
+                CHECK(same_bits(d->out, d->out_ref, d->q_n),
+                      "%s, %s: blocked attention over %s = reference on its values (threads %d)",
+                      c->name, kt->name, what, threads);
+            else if (threads == 1) {
+                check_vs_double(c, d, d->qr, d->kqr, mix == 1 ? d->vqr : d->vr, d->out, what);
+                memcpy(one, d->out, d->q_n * sizeof(float));
+            } else /* every output is one thread's, in a fixed order */
+                CHECK(same_bits(d->out, one, d->q_n), "%s, %s: %s: 3 threads = 1 thread", c->name,
+                      kt->name, what);
+        }
+    }
+    free(one);
 }
 
 static void run_case(const att_case *c) {
@@ -163,7 +238,7 @@ static void run_case(const att_case *c) {
         a.out = d.out_ref;
         cpu_attention_ref(&a, p1);
         if (!checked_double) {
-            check_ref_vs_double(c, &d);
+            check_vs_double(c, &d, d.q, d.k, d.v, d.out_ref, "reference");
             checked_double = true;
         }
         /* f32 caches: every thread count, full and minimal scratch */
@@ -213,6 +288,7 @@ static void run_case(const att_case *c) {
                 tp_free(p);
             }
         }
+        if (d.kq) check_q8_0(c, &d, kt, p1, scratch_full);
     }
     tp_free(p1);
     data_free(&d);

@@ -9,7 +9,8 @@
  * a GPU; the rest skips without one. Prints every number it compares, so one run says where a split
  * goes wrong. Then stories260K and synthetic-A Q4_K_M again with f16 KV caches on both sides
  * (-ctk/-ctv f16: the CPU layers' cache and the GPU's), and, without a GPU, the f16 plan (half the
- * KV bytes, the prompt attention's f32 scratch) and the refusal of mixed types on CUDA. */
+ * KV bytes, the prompt attention's f32 scratch) and the refusal of mixed types and of q8_0 on CUDA.
+ */
 #include "testutil.h"
 #include <math.h>
 #include <stdint.h>
@@ -357,6 +358,16 @@ static void test_plan(const char *path) {
     lmc_status st = lmc_context_init(m, &cp, &ctx);
     CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "-ctk f16 -ctv f32"),
           "-ctk f16 -ctv f32 on CUDA: status %d '%s'", (int)st, lmc_last_error());
+    lmc_context_free(ctx);
+    /* so is a q8_0 cache (the CPU's only for now), with -ngl N too: the GPU layers would need it */
+    cp.type_k = cp.type_v = LMC_KV_Q8_0;
+    cp.n_gpu_layers = 1;
+    ctx = NULL;
+    st = lmc_context_init(m, &cp, &ctx);
+    CHECK(
+        st == LMC_ERR_UNSUPPORTED && !ctx &&
+            (strstr(lmc_last_error(), "CPU backend only") || strstr(lmc_last_error(), "head_dim")),
+        "-ctk q8_0 -ctv q8_0 on CUDA: status %d '%s'", (int)st, lmc_last_error());
     lmc_context_free(ctx);
     p.layer0 = nl;
     CHECK(lmc_cuda_plan(m, &p, &w1, &kv1, &s1) == LMC_ERR_INVALID_ARG,

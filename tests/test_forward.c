@@ -19,7 +19,7 @@ static double nmse_ff(const float *a, const float *b, int n) {
     return den > 0 ? num / den : num;
 }
 
-/* The KV cache type of every context below (main runs the models with f32, then f16). */
+/* The KV cache type of every context below (main runs the models with f32, then f16, then q8_0). */
 static lmc_kv_type g_kv = LMC_KV_F32;
 
 static lmc_context *new_ctx(lmc_model *m, int n_ctx, int n_seq, int n_threads, int n_batch) {
@@ -295,12 +295,14 @@ static void test_model(const char *path) {
     if (st == LMC_OK) {
         e = nmse_ff(lg, tmp, V);
         double limit = 1e-6;
-        if (g_kv != LMC_KV_F32) { /* shifted half keys are rounded twice (rotated in f32 between):
-                                   * a few times what rounding them once costs (f16 vs f32) */
+        if (g_kv != LMC_KV_F32) { /* shifted half or q8_0 keys are rounded (quantized) twice,
+                                   * rotated in f32 between: a few times what rounding them once
+                                   * costs (f16 or q8_0 vs f32) */
             float *f32 = malloc((size_t)V * 4);
+            const lmc_kv_type kv = g_kv;
             g_kv = LMC_KV_F32;
             decode_fresh(m, AB, nA + 1, 2, 512, f32);
-            g_kv = LMC_KV_F16;
+            g_kv = kv;
             limit += 4 * nmse_ff(tmp, f32, V);
             free(f32);
         }
@@ -369,6 +371,59 @@ static void test_model(const char *path) {
     lmc_model_free(m);
 }
 
+/* A q8_0 cache is refused with a message that says why and what to use instead: for a head_dim
+ * that is not a multiple of 32 (stories260K: 8), and on the CUDA backend (asked by name: refused
+ * before any GPU is looked for, in builds with and without it). */
+static const char *family_model(const char *name);
+static void test_q8_0_refusals(void) {
+    lmc_model *m = t_load_model_or_skip(t_shared("models/stories260K.gguf"));
+    if (m) {
+        for (int which = 0; which < 2; which++) {
+            lmc_context_params p = lmc_context_default_params();
+            p.n_ctx = 64;
+            p.device = LMC_DEVICE_CPU;
+            if (which == 0)
+                p.type_k = LMC_KV_Q8_0;
+            else
+                p.type_v = LMC_KV_Q8_0;
+            lmc_context *ctx = NULL;
+            lmc_status st = lmc_context_init(m, &p, &ctx);
+            CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "head_dim is 8") &&
+                      strstr(lmc_last_error(), "-ctk f16"),
+                  "q8_0 %s with head_dim 8: status %d '%s'", which ? "V" : "K", (int)st,
+                  lmc_last_error());
+            lmc_context_free(ctx);
+        }
+        lmc_model_free(m);
+    }
+    m = t_load_model_or_skip(family_model("gemma2-swa-Q8_0.gguf"));
+    if (!m) return;
+    const lmc_kv_type pairs[][2] = {
+        {LMC_KV_Q8_0, LMC_KV_Q8_0}, {LMC_KV_Q8_0, LMC_KV_F16}, {LMC_KV_F32, LMC_KV_Q8_0}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        lmc_context_params p = lmc_context_default_params();
+        p.n_ctx = 64;
+        p.device = LMC_DEVICE_CUDA;
+        p.type_k = pairs[i][0];
+        p.type_v = pairs[i][1];
+        lmc_context *ctx = NULL;
+        lmc_status st = lmc_context_init(m, &p, &ctx);
+        CHECK(st == LMC_ERR_UNSUPPORTED && !ctx && strstr(lmc_last_error(), "CPU backend only") &&
+                  strstr(lmc_last_error(), "--device cpu"),
+              "q8_0 cache on CUDA (pair %zu): status %d '%s'", i, (int)st, lmc_last_error());
+        lmc_context_free(ctx);
+    }
+    /* the name and its parsing; an unknown name lists the choices */
+    lmc_kv_type t = LMC_KV_F32;
+    CHECK(lmc_kv_type_from_name("q8_0", &t) == LMC_OK && t == LMC_KV_Q8_0 &&
+              !strcmp(lmc_kv_type_name(LMC_KV_Q8_0), "q8_0"),
+          "q8_0 by name");
+    CHECK(lmc_kv_type_from_name("q4_0", &t) == LMC_ERR_INVALID_ARG &&
+              strstr(lmc_last_error(), "f32, f16, q8_0"),
+          "q4_0: '%s'", lmc_last_error());
+    lmc_model_free(m);
+}
+
 /* A model of tests/data/families (scripts/make_family_goldens.py) in the source tree. */
 static const char *family_model(const char *name) {
     static char path[1024];
@@ -393,5 +448,12 @@ int main(void) {
     test_model(t_shared("models/stories260K.gguf"));
     test_model(family_model("gemma2-swa-Q8_0.gguf"));
     test_model(family_model("phi3-fused-longrope-Q4_0.gguf"));
+    /* and a q8_0 cache (models whose head_dim is a multiple of 32: 64, 64, 32) */
+    g_kv = LMC_KV_Q8_0;
+    test_model(family_model("qwen2-gqa-tied-Q5_1.gguf"));
+    test_model(family_model("gemma2-swa-Q8_0.gguf"));
+    test_model(family_model("phi3-fused-longrope-Q4_0.gguf"));
+    g_kv = LMC_KV_F32;
+    test_q8_0_refusals();
     return t_done();
 }

@@ -413,6 +413,120 @@ static void test_f32_helpers(const kern_table *kt, float *dots) {
     g_rng = saved;
 }
 
+/* The Q8_0 KV cache (kernels.h): kern_kv_quantize_q8_0 writes block_q8_0 by the definition (d =
+ * max|x|/127 as a half, q = nearest-even(x * (127 / max|x|))), kern_kv_dequantize_q8_0 reads them
+ * back as lmc_dequantize does; every table's att_dot equals the definition's integer block dots
+ * with q quantized the same way, combined in f32 in the stated order (bit for bit: the integer sums
+ * are exact and the f32 operations are the same), and its att_wsum equals the table's axpy_f32 over
+ * the dequantized rows (bit for bit: q * d is exact in f32). Head sizes 32..256, key counts around
+ * the SIMD step of 8, rows several heads apart; blocks of zeros, spikes and ties. */
+static void fill_cache_row(float *x, int64_t n, int rep) {
+    for (int64_t i = 0; i < n; i++) {
+        const float scale = powf(2.0f, (float)(int)(rnd_u32() % 12) - 6.0f);
+        x[i] = rnd_unit() * scale;
+        if (i / 32 == rep % 5) x[i] = 0.0f;                              /* a zero block */
+        if (i % 41 == 7) x[i] = (float)(int)(rnd_u32() % 255) - 127.0f;  /* ties */
+        if (i % 53 == 3) x[i] = 300.0f * (rnd_u32() % 2 ? 1.0f : -1.0f); /* spikes */
+    }
+}
+
+static void test_kv_q8_0(const kern_table *kt) {
+    enum { MAXN = 37, MAXHD = 256, NKV = 3 };
+    const uint64_t saved = g_rng;              /* the gemm cases' random inputs unchanged */
+    const size_t stride = (size_t)NKV * MAXHD; /* elements between rows: 3 KV heads */
+    const size_t row = kern_kv_bytes(KV_Q8_0, stride);
+    uint8_t *cache = malloc(row * MAXN);
+    float *x = malloc(sizeof(float) * stride), *deq = malloc(sizeof(float) * stride * MAXN);
+    float *ref = malloc(sizeof(float) * stride);
+    float q[MAXHD], got[MAXN], want[MAXN], w[MAXN], out[MAXHD], out_ref[MAXHD];
+    int bad_q = 0, bad_dq = 0, bad_dot = 0, bad_wsum = 0;
+    CHECK(kern_kv_bytes(KV_Q8_0, 64) == 68 && kern_kv_bytes(KV_F16, 64) == 128 &&
+              kern_kv_bytes(KV_F32, 64) == 256,
+          "kern_kv_bytes: 34 bytes per 32 q8_0 elements");
+    CHECK(kt->att_dot[KV_Q8_0] && kt->att_wsum[KV_Q8_0], "%s has the q8_0 attention kernels",
+          kt->name);
+    if (!kt->att_dot[KV_Q8_0] || !kt->att_wsum[KV_Q8_0]) goto done;
+    for (int t = 0; t < MAXN; t++) {
+        fill_cache_row(x, (int64_t)stride, t);
+        uint8_t *r = cache + (size_t)t * row;
+        kern_kv_quantize_q8_0(x, r, (int64_t)stride);
+        for (size_t b = 0; b < stride / 32; b++) { /* the definition */
+            const block_q8_0 *blk = (const block_q8_0 *)(r + b * 34);
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++)
+                amax = fabsf(x[32 * b + i]) > amax ? fabsf(x[32 * b + i]) : amax;
+            const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+            if (blk->d != lmc_f32_to_f16(amax / 127.0f)) bad_q++;
+            for (int i = 0; i < 32; i++)
+                if (blk->qs[i] != (int8_t)nearbyintf(x[32 * b + i] * id)) bad_q++;
+        }
+        kern_kv_dequantize_q8_0(r, deq + (size_t)t * stride, (int64_t)stride);
+        lmc_dequantize(LMC_TYPE_Q8_0, r, ref, (int64_t)stride);
+        if (memcmp(ref, deq + (size_t)t * stride, sizeof(float) * stride) != 0) bad_dq++;
+    }
+    const int64_t hds[] = {32, 64, 96, 128, 256};
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int64_t hd = hds[hi];
+        for (int n = 1; n <= MAXN; n += n < 18 ? 1 : 19) {
+            const size_t off = (size_t)(n % NKV) * MAXHD; /* a KV head's slice of the rows */
+            fill_cache_row(q, hd, n + 1);
+            for (int i = 0; i < hd; i++)
+                q[i] *= 0.01f;
+            const float scale = 1.0f / sqrtf((float)hd);
+            /* q quantized by the definition, then the block dots and their f32 combination */
+            int8_t qq[MAXHD];
+            float qd[MAXHD / 32];
+            for (int64_t b = 0; b < hd / 32; b++) {
+                float amax = 0.0f;
+                for (int i = 0; i < 32; i++)
+                    amax = fabsf(q[32 * b + i]) > amax ? fabsf(q[32 * b + i]) : amax;
+                const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+                qd[b] = lmc_f16_to_f32(lmc_f32_to_f16(amax / 127.0f));
+                for (int i = 0; i < 32; i++)
+                    qq[32 * b + i] = (int8_t)nearbyintf(q[32 * b + i] * id);
+            }
+            for (int t = 0; t < n; t++) {
+                const uint8_t *kr = cache + (size_t)t * row + off / 32 * 34;
+                float sum = 0.0f;
+                for (int64_t b = 0; b < hd / 32; b++) {
+                    const block_q8_0 *blk = (const block_q8_0 *)(kr + b * 34);
+                    int64_t is = 0;
+                    for (int i = 0; i < 32; i++)
+                        is += (int64_t)qq[32 * b + i] * blk->qs[i];
+                    const float dd = qd[b] * lmc_f16_to_f32(blk->d);
+                    const float p = (float)is * dd;
+                    sum = sum + p;
+                }
+                want[t] = sum * scale;
+            }
+            memset(got, 0xff, sizeof got);
+            kt->att_dot[KV_Q8_0](q, cache + off / 32 * 34, stride, n, hd, scale, got);
+            if (memcmp(got, want, sizeof(float) * (size_t)n) != 0) bad_dot++;
+            /* the weighted sum over the same rows */
+            for (int t = 0; t < n; t++)
+                w[t] = rnd_unit();
+            for (int64_t i = 0; i < hd; i++)
+                out[i] = out_ref[i] = rnd_unit();
+            for (int t = 0; t < n; t++)
+                kt->axpy_f32(out_ref, w[t], deq + (size_t)t * stride + off, hd);
+            kt->att_wsum[KV_Q8_0](out, w, cache + off / 32 * 34, stride, n, hd);
+            if (memcmp(out, out_ref, sizeof(float) * (size_t)hd) != 0) bad_wsum++;
+        }
+    }
+    CHECK(!bad_q, "kern_kv_quantize_q8_0: the definition's bytes (%d differ)", bad_q);
+    CHECK(!bad_dq, "kern_kv_dequantize_q8_0 = lmc_dequantize (%d rows differ)", bad_dq);
+    CHECK(!bad_dot, "%s att_dot q8_0 = integer block dots of the quantized q (%d cases differ)",
+          kt->name, bad_dot);
+    CHECK(!bad_wsum, "%s att_wsum q8_0 = axpy_f32 over the dequantized values (%d cases differ)",
+          kt->name, bad_wsum);
+done:
+    free(cache);
+    free(x);
+    free(deq);
+    free(ref);
+    g_rng = saved;
+}
+
 int main(void) {
     test_quantize_x();
     test_quantize_x_bytes();
@@ -434,6 +548,7 @@ int main(void) {
               "ref: portable f32 helpers");
         float d[4];
         test_f32_helpers(ref, d);
+        test_kv_q8_0(ref);
     }
     /* avx2np / avx512np: the same kernels without software prefetch; zen4: avx512 with avx2np's
      * decode for some types; zen3: avx2 with larger tiles for some types (kernels.h) */
@@ -453,6 +568,7 @@ int main(void) {
             test_f32_helpers(kt, dots[n]);
             have[n] = 1;
         }
+        test_kv_q8_0(kt);
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             const uint32_t type = k_types[ti];
             CHECK(kt->gemm[type] != NULL, "%s has %s", kt->name, lmc_type_name(type));

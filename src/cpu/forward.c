@@ -3,7 +3,7 @@
  * not, with biases where the variant has them), per-head q/k RMSNorm, RoPE (normal or NEOX pairing,
  * per-layer base, LongRoPE divisors), causal GQA attention over the per-sequence KV cache (sliding
  * window on the layers that have one, score soft-cap; blocked over tokens and the heads of a KV
- * head, cpu_attention_ref the readable reference; f32 or half cache), output projection,
+ * head, cpu_attention_ref the readable reference; f32, half or q8_0 cache), output projection,
  * post-norms, gated FFN (SiLU or GELU-tanh, gate|up fused or not), residuals; final norm and logits
  * (soft-capped where the variant says) for the wanted rows only. A batch of tokens goes through
  * every matmul together. Readable first: the fast kernels live behind cpu_matmul, the exp and tanh
@@ -43,7 +43,7 @@ struct cpu_state {
     void *k_cache; /* (n_seq, n_lc, n_ctx, kv_dim) keys, already rotated to their positions */
     void *v_cache; /* (n_seq, n_lc, n_ctx, kv_dim) */
     size_t k_bytes, v_bytes; /* their sizes (cpu_kv_alloc) */
-    int32_t k_type, v_type;  /* the caches' element types: KV_F32 or KV_F16 (kernels.h) */
+    int32_t k_type, v_type;  /* the caches' element types: KV_F32, KV_F16 or KV_Q8_0 (kernels.h) */
     cpu_layer_vecs *lv;      /* (n_layer) */
     float *vecs;             /* the floats lv points into, and output_norm (n_embd) at the end */
     float *out_norm;         /* (n_embd) */
@@ -64,15 +64,23 @@ struct cpu_state {
     void *block;    /* the one allocation the buffers above are carved from */
 };
 
-/* Start of the cache rows of sequence seq, layer l (a layer of the part). */
+/* Start of the cache rows of sequence seq, layer l (a layer of the part), in elements. */
 static size_t cpu_kv_base(const cpu_state *s, int32_t seq, int32_t l) {
     return (((size_t)seq * (size_t)(s->l1 - s->l0) + (size_t)(l - s->l0)) * (size_t)s->n_ctx) *
            (size_t)s->kv_dim;
 }
 
-/* Bytes of one cache element. */
-static size_t cpu_kv_size(int32_t type) {
-    return type == KV_F16 ? 2 : 4;
+/* Bytes of n cache elements of a type, for every offset into a cache: element offsets of a Q8_0
+ * cache are whole blocks (cpu_part_init and context.c see to head_dim % 32 == 0, so kv_dim, row
+ * starts and KV head slices are multiples of 32). */
+static size_t cpu_kv_bytes(int32_t type, size_t n) {
+    assert(type != KV_Q8_0 || n % 32 == 0);
+    return kern_kv_bytes(type, n);
+}
+
+/* The kernels' cache type of a context's. */
+static int32_t cpu_kv_type(lmc_kv_type t) {
+    return t == LMC_KV_Q8_0 ? KV_Q8_0 : t == LMC_KV_F16 ? KV_F16 : KV_F32;
 }
 
 /* A zeroed cache of n bytes whose pages come when first touched (untouched positions cost no
@@ -99,7 +107,9 @@ static void cpu_kv_free(void *p, size_t n) {
 
 /* Stores n floats into the cache of the given type at element `at`. */
 static void cpu_kv_store(void *cache, int32_t type, size_t at, const float *x, int32_t n) {
-    if (type == KV_F16) {
+    if (type == KV_Q8_0) {
+        kern_kv_quantize_q8_0(x, (char *)cache + cpu_kv_bytes(type, at), n);
+    } else if (type == KV_F16) {
         uint16_t *h = (uint16_t *)cache + at;
         for (int32_t i = 0; i < n; i++)
             h[i] = lmc_f32_to_f16(x[i]);
@@ -330,12 +340,14 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
     const kern_att_wsum_fn wsum = kt->att_wsum[a->v_type];
     const int32_t hd = a->head_dim, kv_dim = a->n_head_kv * hd, nh = h1 - h0;
     const size_t q_dim = (size_t)a->n_head * hd;
-    const size_t kes = cpu_kv_size(a->k_type), ves = cpu_kv_size(a->v_type);
     const int32_t lo = att_first(a, r0), hi = a->pos[r1 - 1], span = hi - lo + 1;
     const size_t base = (size_t)a->seq[r0] * a->seq_stride + (size_t)lo * kv_dim + (size_t)g * hd;
-    const char *kb = (const char *)a->k + base * kes, *vb = (const char *)a->v + base * ves;
+    const char *kb = (const char *)a->k + cpu_kv_bytes(a->k_type, base),
+               *vb = (const char *)a->v + cpu_kv_bytes(a->v_type, base);
     /* keys per chunk: about 16 KB of them */
-    int32_t ch = (int32_t)(16384 / ((size_t)hd * (kes > ves ? kes : ves)));
+    const size_t khb = cpu_kv_bytes(a->k_type, (size_t)hd),
+                 vhb = cpu_kv_bytes(a->v_type, (size_t)hd);
+    int32_t ch = (int32_t)(16384 / (khb > vhb ? khb : vhb));
     ch = ch < 16 ? 16 : ch > 256 ? 256 : ch;
     for (int32_t c0 = lo; c0 <= hi; c0 += ch) {
         const int32_t c1 = c0 + ch < hi + 1 ? c0 + ch : hi + 1;
@@ -344,8 +356,8 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
             if (!att_clip(a, i, c0, c1, &b, &e)) continue;
             for (int32_t h = h0; h < h1; h++)
                 adot(a->q + (size_t)i * q_dim + (size_t)h * hd,
-                     kb + (size_t)(b - lo) * kv_dim * kes, (size_t)kv_dim, e - b, hd, a->scale,
-                     score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo));
+                     kb + cpu_kv_bytes(a->k_type, (size_t)(b - lo) * kv_dim), (size_t)kv_dim, e - b,
+                     hd, a->scale, score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo));
         }
     }
     for (int32_t i = r0; i < r1; i++) {
@@ -364,7 +376,8 @@ static void att_block(const att_job *j, int32_t r0, int32_t r1, int32_t h0, int3
             for (int32_t h = h0; h < h1; h++)
                 wsum(a->out + (size_t)i * q_dim + (size_t)h * hd,
                      score + (size_t)((i - r0) * nh + h - h0) * span + (b - lo),
-                     vb + (size_t)(b - lo) * kv_dim * ves, (size_t)kv_dim, e - b, hd);
+                     vb + cpu_kv_bytes(a->v_type, (size_t)(b - lo) * kv_dim), (size_t)kv_dim, e - b,
+                     hd);
         }
     }
 }
@@ -502,8 +515,8 @@ static void attention_block(cpu_state *s, const lmc_fwd_batch *b, int32_t l) {
         .seq_start = b->seq_start,
         .q = s->q,
         .out = s->att,
-        .k = (const char *)s->k_cache + cpu_kv_base(s, 0, l) * cpu_kv_size(s->k_type),
-        .v = (const char *)s->v_cache + cpu_kv_base(s, 0, l) * cpu_kv_size(s->v_type),
+        .k = (const char *)s->k_cache + cpu_kv_bytes(s->k_type, cpu_kv_base(s, 0, l)),
+        .v = (const char *)s->v_cache + cpu_kv_bytes(s->v_type, cpu_kv_base(s, 0, l)),
         .k_type = s->k_type,
         .v_type = s->v_type,
         .seq_stride = cpu_kv_base(s, 1, s->l0),
@@ -643,7 +656,6 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
     const lmc_hparams *hp = &s->m->hp;
     float *cs = tp_scratch(s->pool, 0); /* (CPU_ROPE_SETS, head_dim), then a key row (kv_dim) */
     float *kf = cs + (size_t)CPU_ROPE_SETS * hp->head_dim;
-    const size_t ves = cpu_kv_size(s->v_type);
     for (int32_t r = 0; r < s->n_rope_sets; r++)
         cpu_rope_cos_sin((double)to - from, s->inv_freq + (size_t)r * (hp->head_dim / 2), hp->n_rot,
                          cs + (size_t)r * hp->head_dim);
@@ -653,9 +665,15 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
         for (int32_t p = 0; p < n; p++) { /* to < from: moving down in increasing order is safe */
             const size_t src = base + (size_t)(from + p) * s->kv_dim,
                          dst = base + (size_t)(to + p) * s->kv_dim;
-            memmove((char *)s->v_cache + dst * ves, (const char *)s->v_cache + src * ves,
-                    (size_t)s->kv_dim * ves);
-            if (s->k_type == KV_F16) { /* rotated in f32, stored rounded again (as ggml's shift) */
+            memmove((char *)s->v_cache + cpu_kv_bytes(s->v_type, dst),
+                    (const char *)s->v_cache + cpu_kv_bytes(s->v_type, src),
+                    cpu_kv_bytes(s->v_type, (size_t)s->kv_dim));
+            /* f16 and q8_0 keys: widened, rotated in f32 and stored rounded (quantized) again, as
+             * ggml's shift of a quantized or half K cache does */
+            if (s->k_type == KV_Q8_0) {
+                kern_kv_dequantize_q8_0((const char *)s->k_cache + cpu_kv_bytes(s->k_type, src), kf,
+                                        s->kv_dim);
+            } else if (s->k_type == KV_F16) {
                 const uint16_t *kh = (const uint16_t *)s->k_cache + src;
                 for (int32_t d = 0; d < s->kv_dim; d++)
                     kf[d] = lmc_f16_to_f32(kh[d]);
@@ -778,19 +796,23 @@ lmc_status cpu_part_init(const lmc_model *m, const lmc_context_params *p, int32_
         st = lmc_err(LMC_ERR_OOM, "KV cache too large");
         goto fail;
     }
-    s->k_type = p->type_k == LMC_KV_F16 ? KV_F16 : KV_F32;
-    s->v_type = p->type_v == LMC_KV_F16 ? KV_F16 : KV_F32;
-    s->k_bytes = (size_t)kv_n * cpu_kv_size(s->k_type);
-    s->v_bytes = (size_t)kv_n * cpu_kv_size(s->v_type);
+    s->k_type = cpu_kv_type(p->type_k);
+    s->v_type = cpu_kv_type(p->type_v);
+    if ((s->k_type == KV_Q8_0 || s->v_type == KV_Q8_0) &&
+        hd % 32 != 0) { /* context.c says so too */
+        st = lmc_err(LMC_ERR_UNSUPPORTED, "a q8_0 KV cache needs head_dim %% 32 == 0 (head_dim %d)",
+                     hd);
+        goto fail;
+    }
+    s->k_bytes = cpu_kv_bytes(s->k_type, (size_t)kv_n);
+    s->v_bytes = cpu_kv_bytes(s->v_type, (size_t)kv_n);
     s->k_cache = cpu_kv_alloc(s->k_bytes);
     s->v_cache = cpu_kv_alloc(s->v_bytes);
     if (!s->k_cache || !s->v_cache) {
         st = lmc_err(LMC_ERR_OOM,
                      "out of memory for the KV cache (%.1f MiB for n_ctx=%d, %d sequences; "
                      "lower it with -c)",
-                     (double)kv_n * (double)(cpu_kv_size(s->k_type) + cpu_kv_size(s->v_type)) /
-                         1048576.0,
-                     p->n_ctx, p->n_seq);
+                     (double)(s->k_bytes + s->v_bytes) / 1048576.0, p->n_ctx, p->n_seq);
         goto fail;
     }
 

@@ -35,8 +35,9 @@ void cpu_add_bias(float *y, const float *b, int32_t n_rows, int32_t n);
  * seq_start[seq], or past the sliding window of n_swa positions when n_swa > 0) with scores
  * dot(q, k) * scale, soft-capped (softcap > 0: softcap * tanh(s / softcap)), softmax, weighted sum
  * of the values into out. Keys and values of sequence s, position p start at element s*seq_stride
- * + p*kv_dim of k and v (kv_dim = n_head_kv*head_dim, KV head g's at + g*head_dim), f32 or IEEE
- * half (k_type, v_type: kernels.h's kern_kvtype). */
+ * + p*kv_dim of k and v (kv_dim = n_head_kv*head_dim, KV head g's at + g*head_dim), f32, IEEE
+ * half or block_q8_0 (k_type, v_type: kernels.h's kern_kvtype; element offsets become bytes
+ * through kern_kv_bytes, Q8_0 needing head_dim % 32 == 0). */
 typedef struct {
     int32_t n_tok, n_head, n_head_kv, head_dim;
     const int32_t *pos, *seq, *seq_start; /* as lmc_fwd_batch's */

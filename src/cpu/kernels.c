@@ -179,6 +179,64 @@ void kern_att_wsum_portable_f16(float *out, const float *w, const void *v, size_
     }
 }
 
+/* --- the Q8_0 KV cache --------------------------------------------------------------------------
+ */
+
+void kern_kv_quantize_q8_0(const float *x, void *dst, int64_t n) {
+    /* through kern_quantize_x's KX_Q8_0 (its SIMD copy where the CPU has it, the same bytes), 256
+     * values at a time, then d as the half it already is exactly */
+    _Alignas(64) uint8_t tmp[256 + 8 * 8];
+    block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n; i += 256) {
+        const int64_t m = n - i < 256 ? n - i : 256;
+        kern_quantize_x(KX_Q8_0, x + i, tmp, m);
+        const float *d = (const float *)(tmp + m);
+        for (int64_t b = 0; b < m / 32; b++, y++) {
+            y->d = lmc_f32_to_f16(d[b]);
+            memcpy(y->qs, tmp + 32 * b, 32);
+        }
+    }
+}
+
+void kern_kv_dequantize_q8_0(const void *src, float *dst, int64_t n) {
+    const block_q8_0 *y = src;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float d = lmc_f16_to_f32(y[b].d);
+        for (int i = 0; i < 32; i++)
+            dst[32 * b + i] = (float)y[b].qs[i] * d;
+    }
+}
+
+void kern_att_dot_portable_q8_0(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                                float scale, float *out) {
+    _Alignas(64) uint8_t qx[KERN_ATT_MAX_HD + KERN_ATT_MAX_HD / 32 * 8];
+    kern_quantize_x(KX_Q8_0, q, qx, hd);
+    const int8_t *qq = (const int8_t *)qx;
+    const float *qd = (const float *)(qx + hd);
+    const size_t row = kern_kv_bytes(KV_Q8_0, stride);
+    for (int64_t t = 0; t < n; t++) {
+        const block_q8_0 *kb = (const block_q8_0 *)((const uint8_t *)k + (size_t)t * row);
+        float s = 0.0f;
+        for (int64_t b = 0; b < hd / 32; b++) {
+            int32_t isum = 0;
+            for (int i = 0; i < 32; i++)
+                isum += (int32_t)qq[32 * b + i] * kb[b].qs[i];
+            s += (float)isum * (qd[b] * lmc_f16_to_f32(kb[b].d));
+        }
+        out[t] = s * scale;
+    }
+}
+
+void kern_att_wsum_portable_q8_0(float *out, const float *w, const void *v, size_t stride,
+                                 int64_t n, int64_t hd) {
+    float row[KERN_ATT_MAX_HD];
+    const size_t rb = kern_kv_bytes(KV_Q8_0, stride);
+    for (int64_t t = 0; t < n; t++) {
+        kern_kv_dequantize_q8_0((const uint8_t *)v + (size_t)t * rb, row, hd);
+        kern_axpy_f32_portable(out, w[t], row, hd);
+    }
+}
+
 /* --- scalar kernels -----------------------------------------------------------------------------
  */
 
@@ -422,16 +480,18 @@ const kern_table kern_table_scalar = {
              [LMC_TYPE_Q6_K] = KX_Q8_K},
     .dot_f32 = kern_dot_f32_portable,
     .axpy_f32 = kern_axpy_f32_portable,
-    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16},
-    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16},
+    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16, kern_att_dot_portable_q8_0},
+    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16,
+                 kern_att_wsum_portable_q8_0},
 };
 
 const kern_table kern_table_ref = {
     .name = "ref",
     .dot_f32 = kern_dot_f32_portable,
     .axpy_f32 = kern_axpy_f32_portable,
-    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16},
-    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16},
+    .att_dot = {kern_att_dot_portable_f32, kern_att_dot_portable_f16, kern_att_dot_portable_q8_0},
+    .att_wsum = {kern_att_wsum_portable_f32, kern_att_wsum_portable_f16,
+                 kern_att_wsum_portable_q8_0},
 };
 
 /* --- choosing a table: the one CPU feature probe ---------------------------------------------- */

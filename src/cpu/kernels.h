@@ -52,15 +52,36 @@ typedef float (*kern_dot_fn)(const float *a, const float *b, int64_t n);
 typedef void (*kern_axpy_fn)(float *y, float a, const float *x, int64_t n);
 
 /* Attention over a range of cached keys and values of one KV head, for one query row. The cache
- * holds them as f32 or IEEE half (KV_F16: converted to f32 on load, exactly); rows are `stride`
- * elements apart. Both keep the bits of the table's dot_f32 / axpy_f32 calls they replace (the
- * reference attention of src/cpu/forward.c is written with those), so blocking attention changes
- * no result:
+ * holds them as f32, IEEE half (KV_F16: converted to f32 on load, exactly) or GGML's block_q8_0
+ * (KV_Q8_0: 32 int8 codes and an IEEE half scale d per 32 elements, 34 bytes); rows are `stride`
+ * elements apart (a multiple of 32 for Q8_0, as are hd and the offset of k and v in the cache: the
+ * kernels turn it into bytes with kern_kv_bytes). F32 and F16 keep the bits of the table's dot_f32
+ * / axpy_f32 calls they replace (the reference attention of src/cpu/forward.c is written with
+ * those), so blocking attention changes no result:
  *   att_dot:  out[t] = dot_f32(q, k_t, hd) * scale for t < n (k_t converted to f32 first)
- *   att_wsum: axpy_f32(out, w[t], v_t, hd) for t = 0, 1, ..., n-1 in that order */
-typedef enum { KV_F32 = 0, KV_F16 = 1, KV_TYPE_COUNT } kern_kvtype;
+ *   att_wsum: axpy_f32(out, w[t], v_t, hd) for t = 0, 1, ..., n-1 in that order
+ * Q8_0 does what ggml's CPU attention does with a q8_0 cache (whose vec_dot_type is q8_0):
+ *   att_dot:  q is quantized to 8-bit blocks as KX_Q8_0 (kern_quantize_x: the cache's quantizer),
+ *             then out[t] = (sum over blocks b, in order, of (float)isum_b * (dq_b * dk_b)) * scale
+ *             with isum_b the exact int32 dot of block b's codes and dq_b, dk_b the blocks' scales
+ *             as f32: one f32 multiply and one add per block, never fused. The same bits on every
+ *             table (the integer sums are exact; SIMD only reorders them).
+ *   att_wsum: axpy_f32(out, w[t], dequantized v_t, hd), as F16 (q * d is exact in f32). */
+typedef enum { KV_F32 = 0, KV_F16 = 1, KV_Q8_0 = 2, KV_TYPE_COUNT } kern_kvtype;
 /* The largest hd (arch.c caps head_dim at 1024): the f32 copy of one half row fits this. */
 #define KERN_ATT_MAX_HD 1024
+/* Bytes of n cached elements of a KV type (Q8_0: n a multiple of 32). */
+static inline size_t kern_kv_bytes(int32_t type, size_t n) {
+    return type == KV_Q8_0 ? n / 32 * 34 : type == KV_F16 ? 2 * n : 4 * n;
+}
+/* n f32 values (n % 32 == 0) into n/32 block_q8_0 at dst, quantized as KX_Q8_0 activations are
+ * (kern_quantize_x): d = max|x|/127 stored as an IEEE half (round to nearest even), q =
+ * nearest-even(x * (127/max|x|)). These are the bytes of ggml's quantize_row_q8_0 on x86 (its
+ * AVX/AVX2 path, which llama.cpp's CPU backend stores a q8_0 cache with); ggml's portable
+ * quantize_row_q8_0_ref (roundf(x / d)) can differ by one code at a tie. */
+void kern_kv_quantize_q8_0(const float *x, void *dst, int64_t n);
+/* n elements (n % 32 == 0) of block_q8_0 at src to f32 (q * d, exact). */
+void kern_kv_dequantize_q8_0(const void *src, float *dst, int64_t n);
 typedef void (*kern_att_dot_fn)(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
                                 float scale, float *out);
 typedef void (*kern_att_wsum_fn)(float *out, const float *w, const void *v, size_t stride,
@@ -109,6 +130,10 @@ void kern_att_wsum_portable_f32(float *out, const float *w, const void *v, size_
                                 int64_t hd);
 void kern_att_wsum_portable_f16(float *out, const float *w, const void *v, size_t stride, int64_t n,
                                 int64_t hd);
+void kern_att_dot_portable_q8_0(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                                float scale, float *out);
+void kern_att_wsum_portable_q8_0(float *out, const float *w, const void *v, size_t stride,
+                                 int64_t n, int64_t hd);
 
 /* Dequantizes n weights of a row of the given type (any type lmc_dequantize takes) into dst: the
  * same values as lmc_dequantize, bit for bit, through SIMD code where the CPU has it for the type

@@ -747,6 +747,136 @@ ATT_DOT(att_dot_f16_x86, uint16_t, ATT_LD_F16, 2)
 ATT_WSUM(att_wsum_f32_x86, float, ATT_LD_F32, 4)
 ATT_WSUM(att_wsum_f16_x86, uint16_t, ATT_LD_F16, 2)
 
+/* --- the Q8_0 cache: integer block dots and widened values (kernels.h says what they compute) ----
+ * att_dot quantizes q once per call, then takes 8 keys at a time: per block, each key's 32 codes
+ * against q's (DOT_U8S8 on |k| and q with k's signs: exact int32 partial sums), the 8 keys' sums
+ * reduced into one vector (lane j: key j), and combined with the scales in f32 by one multiply and
+ * one add per block, lane by lane as kern_att_dot_portable_q8_0 does for each key: the same bits.
+ * att_wsum widens 32 codes at a time (q * d exact in f32) and adds them with axpy_f32_x86's fused
+ * multiply-add, keeping 64 (or 32) outputs in registers over all n values. */
+
+/* The int32 dot of block b's 32 codes of k (a block_q8_0 at blk) with q's codes qv, as 8 partial
+ * sums. */
+KINLINE __m256i q8_block_dot(const uint8_t *blk, __m256i qv) {
+    const __m256i kv = _mm256_loadu_si256((const __m256i *)(blk + 2));
+    return DOT_U8S8(_mm256_setzero_si256(), _mm256_sign_epi8(kv, kv), _mm256_sign_epi8(qv, kv));
+}
+
+KINLINE int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* The block scales of 8 rows `row` bytes apart, each at p + j*row, widened to f32 in registers (a
+ * gather of the 32-bit words there, their low halves packed): 8 narrow stores read back as one
+ * vector missed store forwarding and took a third of att_dot's time. */
+KINLINE __m256 q8_scales8(const uint8_t *p, __m256i vidx) {
+    const __m256i lo16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i dw = _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)p, vidx, 1), lo16);
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(dw, 0x08)));
+}
+KINLINE __m256i q8_rows8(size_t row) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                              _mm256_set1_epi32((int)row));
+}
+
+static void att_dot_q8_0_x86(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
+                             float scale, float *out) {
+    _Alignas(64) uint8_t qx[KERN_ATT_MAX_HD + KERN_ATT_MAX_HD / 32 * 8];
+    kern_quantize_x(KX_Q8_0, q, qx, hd);
+    const float *qd = (const float *)(qx + hd);
+    const size_t row = kern_kv_bytes(KV_Q8_0, stride);
+    const uint8_t *kb = (const uint8_t *)k;
+    const int64_t nb = hd / 32;
+    const __m256i vidx = q8_rows8(row);
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8) {
+        const uint8_t *k0 = kb + (size_t)t * row;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i qv = _mm256_load_si256((const __m256i *)(qx + 32 * b));
+            const uint8_t *p = k0 + b * 34;
+            __m256i v[8];
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) v[j] =
+                q8_block_dot(p + (size_t)j * row, qv);
+            /* lane j of the sum: key j's 8 partial sums added */
+            const __m256i h0 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+            const __m256i h1 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+            const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                                  _mm256_permute2x128_si256(h0, h1, 0x31));
+            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(qd[b]), q8_scales8(p, vidx));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd));
+        }
+        _mm256_storeu_ps(out + t, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+    }
+    for (; t < n; t++) {
+        const uint8_t *kt = kb + (size_t)t * row;
+        float s = 0.0f;
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i qv = _mm256_load_si256((const __m256i *)(qx + 32 * b));
+            const int32_t isum = hsum_epi32(q8_block_dot(kt + b * 34, qv));
+            s += (float)isum * (qd[b] * f16_scalar(kt + b * 34));
+        }
+        out[t] = s * scale;
+    }
+}
+
+/* The 32 values of a block_q8_0 at blk as f32, in 32 / VLEN vectors: q * d (exact), d given. */
+#define Q8V (32 / VLEN)
+KINLINE void q8_block_f32(const uint8_t *blk, vf d, vf *v) {
+#if KERN_512
+    _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) v[j] =
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                          _mm_loadu_si128((const __m128i *)(blk + 2 + 16 * j)))),
+                      d);
+#else
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] =
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                          _mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * j)))),
+                      d);
+#endif
+}
+#if KERN_512
+#define VSTORE_F32(p, v) _mm512_storeu_ps((p), (v))
+#else
+#define VSTORE_F32(p, v) _mm256_storeu_ps((p), (v))
+#endif
+
+/* B blocks (B * 32 outputs) from block b0 on, in 2 * Q8V registers at most, over all n values.
+ * Each scale is widened on its own: gathering 8 values' scales at once (as att_dot does) put the
+ * gather's latency on this loop's path and took 50% longer. */
+KINLINE void wsum_q8_blocks(float *out, const float *w, const uint8_t *vb, size_t row, int64_t n,
+                            int64_t b0, const int B) {
+    vf acc[2 * Q8V];
+    float *o = out + 32 * b0;
+    _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) acc[j] = VLOAD_F32(o + VLEN * j);
+    const uint8_t *blk = vb + b0 * 34;
+    for (int64_t t = 0; t < n; t++, blk += row) {
+        const vf a = VSET1(w[t]);
+        vf x[2 * Q8V];
+        _Pragma("GCC unroll 2") for (int i = 0; i < B; i++)
+            q8_block_f32(blk + 34 * i, VSET1(f16_scalar(blk + 34 * i)), x + Q8V * i);
+        _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) acc[j] = VFMA(a, x[j], acc[j]);
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < B * Q8V; j++) VSTORE_F32(o + VLEN * j, acc[j]);
+}
+
+static void att_wsum_q8_0_x86(float *out, const float *w, const void *v, size_t stride, int64_t n,
+                              int64_t hd) {
+    const size_t row = kern_kv_bytes(KV_Q8_0, stride);
+    const uint8_t *vb = (const uint8_t *)v;
+    int64_t b = 0;
+    for (; b + 2 <= hd / 32; b += 2) /* two blocks: 64 outputs in registers */
+        wsum_q8_blocks(out, w, vb, row, n, b, 2);
+    if (b < hd / 32) /* the last block of hd = 96, 160, ... */
+        wsum_q8_blocks(out, w, vb, row, n, b, 1);
+}
+
 /* --- gemm drivers: full tiles, then the row and token remainders ---------------------------------
  */
 /* Tokens are taken in chunks of about 128 KB of activations (8 to 64 tokens, a multiple of 8) so
@@ -828,6 +958,8 @@ void KERN_FILL(kern_table *t) {
     t->att_dot[KV_F16] = att_dot_f16_x86;
     t->att_wsum[KV_F32] = att_wsum_f32_x86;
     t->att_wsum[KV_F16] = att_wsum_f16_x86;
+    t->att_dot[KV_Q8_0] = att_dot_q8_0_x86;
+    t->att_wsum[KV_Q8_0] = att_wsum_q8_0_x86;
 #ifdef KERN_FILL_MORE
     KERN_FILL_MORE(t);
 #endif

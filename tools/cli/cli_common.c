@@ -101,7 +101,8 @@ bool cli_parse_device(cli_cmd cmd, const flag_val *v, lmc_device *out) {
 
 bool cli_parse_kv_type(cli_cmd cmd, const flag_val *v, lmc_kv_type *out) {
     if (lmc_kv_type_from_name(v->str, out) == LMC_OK) return true;
-    cli_usage_error(cli_cmd_name(cmd), "option %s must be f32 or f16 (got '%s')", v->flag, v->str);
+    cli_usage_error(cli_cmd_name(cmd), "option %s must be f32, f16 or q8_0 (got '%s')", v->flag,
+                    v->str);
     return false;
 }
 

@@ -56,12 +56,13 @@ static const flag_def table[] = {
     {FL_PARALLEL, {"-np", "--parallel", "-npl"}, "N", T_INT, 1, 256, CMD_SERVE | CMD_BENCH, CMD_BENCH, NULL, "model and context",
      "sequences decoded together: serve's slots (default 4); bench: the\n"
      "batched-generation widths to test (default none)"},
-    {FL_CACHE_TYPE_K, {"-ctk", "--cache-type-k"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
-     "element type of the KV cache's keys: f32 (exact) or f16 (half the\n"
-     "memory and the bytes attention reads; llama.cpp's default). The CPU\n"
-     "backend takes any pair; the CUDA backend f32 or f16 for both (-ctk f16\n"
-     "-ctv f16)"},
-    {FL_CACHE_TYPE_V, {"-ctv", "--cache-type-v"}, "f32|f16", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
+    {FL_CACHE_TYPE_K, {"-ctk", "--cache-type-k"}, "f32|f16|q8_0", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
+     "element type of the KV cache's keys: f32 (exact), f16 (half the\n"
+     "memory and the bytes attention reads; llama.cpp's default) or q8_0\n"
+     "(8-bit blocks as llama.cpp's, about half of f16 again; CPU only for\n"
+     "now, and head_dim a multiple of 32). The CPU backend takes any pair;\n"
+     "the CUDA backend f32 or f16 for both (-ctk f16 -ctv f16)"},
+    {FL_CACHE_TYPE_V, {"-ctv", "--cache-type-v"}, "f32|f16|q8_0", T_STR, 0, 0, COMPUTE, 0, "f32", "model and context",
      "element type of the KV cache's values (as -ctk)"},
     {FL_SPLIT_MODE, {"-sm", "--split-mode"}, "none|layer|row", T_STR, 0, 0, GPUS, 0, "none", "several GPUs",
      "none: one GPU; layer: contiguous layers per GPU; row: tensor\n"
