@@ -82,14 +82,14 @@ static void data_make(const att_case *c, att_data *d) {
         for (size_t r = 0; r < rows; r++) {
             kern_kv_quantize_q8_0(d->k + r * kv_dim, d->kq + r * rb, (int64_t)kv_dim);
             kern_kv_quantize_q8_0(d->v + r * kv_dim, d->vq + r * rb, (int64_t)kv_dim);
-            kern_kv_dequantize_q8_0(d->kq + r * rb, d->kqr + r * kv_dim, (int64_t)kv_dim);
-            kern_kv_dequantize_q8_0(d->vq + r * rb, d->vqr + r * kv_dim, (int64_t)kv_dim);
+            lmc_dequantize(LMC_TYPE_Q8_0, d->kq + r * rb, d->kqr + r * kv_dim, (int64_t)kv_dim);
+            lmc_dequantize(LMC_TYPE_Q8_0, d->vq + r * rb, d->vqr + r * kv_dim, (int64_t)kv_dim);
         }
         /* the query as att_dot_q8_0 sees it: 8-bit blocks of 32 within each head */
         uint8_t *tmp = malloc(kern_kv_bytes(KV_Q8_0, q_dim));
         for (int32_t i = 0; i < c->n_tok; i++) {
             kern_kv_quantize_q8_0(d->q + (size_t)i * q_dim, tmp, (int64_t)q_dim);
-            kern_kv_dequantize_q8_0(tmp, d->qr + (size_t)i * q_dim, (int64_t)q_dim);
+            lmc_dequantize(LMC_TYPE_Q8_0, tmp, d->qr + (size_t)i * q_dim, (int64_t)q_dim);
         }
         free(tmp);
     }

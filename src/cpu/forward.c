@@ -671,8 +671,9 @@ void cpu_part_kv_shift(cpu_state *s, int32_t seq, int32_t from, int32_t n, int32
             /* f16 and q8_0 keys: widened, rotated in f32 and stored rounded (quantized) again, as
              * ggml's shift of a quantized or half K cache does */
             if (s->k_type == KV_Q8_0) {
-                kern_kv_dequantize_q8_0((const char *)s->k_cache + cpu_kv_bytes(s->k_type, src), kf,
-                                        s->kv_dim);
+                kern_dequantize_row(LMC_TYPE_Q8_0,
+                                    (const char *)s->k_cache + cpu_kv_bytes(s->k_type, src), kf,
+                                    s->kv_dim);
             } else if (s->k_type == KV_F16) {
                 const uint16_t *kh = (const uint16_t *)s->k_cache + src;
                 for (int32_t d = 0; d < s->kv_dim; d++)

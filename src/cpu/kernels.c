@@ -198,15 +198,6 @@ void kern_kv_quantize_q8_0(const float *x, void *dst, int64_t n) {
     }
 }
 
-void kern_kv_dequantize_q8_0(const void *src, float *dst, int64_t n) {
-    const block_q8_0 *y = src;
-    for (int64_t b = 0; b < n / 32; b++) {
-        const float d = lmc_f16_to_f32(y[b].d);
-        for (int i = 0; i < 32; i++)
-            dst[32 * b + i] = (float)y[b].qs[i] * d;
-    }
-}
-
 void kern_att_dot_portable_q8_0(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
                                 float scale, float *out) {
     _Alignas(64) uint8_t qx[KERN_ATT_MAX_HD + KERN_ATT_MAX_HD / 32 * 8];
@@ -232,7 +223,7 @@ void kern_att_wsum_portable_q8_0(float *out, const float *w, const void *v, size
     float row[KERN_ATT_MAX_HD];
     const size_t rb = kern_kv_bytes(KV_Q8_0, stride);
     for (int64_t t = 0; t < n; t++) {
-        kern_kv_dequantize_q8_0((const uint8_t *)v + (size_t)t * rb, row, hd);
+        lmc_dequantize(LMC_TYPE_Q8_0, (const uint8_t *)v + (size_t)t * rb, row, hd);
         kern_axpy_f32_portable(out, w[t], row, hd);
     }
 }

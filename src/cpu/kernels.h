@@ -80,8 +80,6 @@ static inline size_t kern_kv_bytes(int32_t type, size_t n) {
  * AVX/AVX2 path, which llama.cpp's CPU backend stores a q8_0 cache with); ggml's portable
  * quantize_row_q8_0_ref (roundf(x / d)) can differ by one code at a tie. */
 void kern_kv_quantize_q8_0(const float *x, void *dst, int64_t n);
-/* n elements (n % 32 == 0) of block_q8_0 at src to f32 (q * d, exact). */
-void kern_kv_dequantize_q8_0(const void *src, float *dst, int64_t n);
 typedef void (*kern_att_dot_fn)(const float *q, const void *k, size_t stride, int64_t n, int64_t hd,
                                 float scale, float *out);
 typedef void (*kern_att_wsum_fn)(float *out, const float *w, const void *v, size_t stride,
