@@ -8,7 +8,7 @@
 #include <math.h>
 
 #define ATR_WARPS 4
-#define ATR_DPL 8 // dims per lane: head_dim <= 256
+#define ATR_G 2 // groups of 4 dims per lane: head_dim <= 256
 
 // Token t's first attended cache row: kv0[t] (< 0: the token is skipped), moved up to
 // kvrow[t] - window + 1 by a sliding window (0: none). The attention and merge kernels split from
@@ -19,18 +19,28 @@ __device__ __forceinline__ int atr_first(const int32_t *kv0, const int32_t *kvro
     return first >= 0 && window > 0 ? max(first, kvrow[t] - window + 1) : first;
 }
 
+__device__ __forceinline__ float dot4(float4 a, float4 b) {
+    return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+}
+__device__ __forceinline__ void axpy4(float4 &o, float corr, float p, float4 v) {
+    o.x = o.x * corr + p * v.x;
+    o.y = o.y * corr + p * v.y;
+    o.z = o.z * corr + p * v.z;
+    o.w = o.w * corr + p * v.w;
+}
+
 // Block (head h, token t, split sp), ATR_WARPS warps, over the token's keys atr_first + sp chunk ..
 // (the next split's first - 1 or kvrow): warp w takes keys first + w, first + w + ATR_WARPS, ...;
-// its lanes split the dims (d = lane + 32 k), a key's score is a warp sum, and each warp keeps an
-// online softmax (max, sum, output); the warps' states merge in shared memory at the end. The
-// layer's options (cuda_att_opts): the query scale, the score soft-cap, and the sliding window,
-// which moves the token's first row up to kvrow[t] - window + 1 (key positions > pos - window)
-// before the keys are split (atr_first). A token of one split writes its output; one of several
-// (long contexts: flash-decoding) writes the split's unnormalised output, max and sum to part
-// (head_dim + 2 floats at ((t n_head + h) max_split + sp)) for k_attention_rows_merge. KU > 1 (the
-// split mode): a warp takes KU keys at once, all their K and V loads issued before the first
-// score is summed (short chains per key). T: the cache's element type (float or __half,
-// cuda_kv.cuh).
+// its lanes split the dims in groups of 4 (lane l: dims 4 l + 128 g, one vector load of the row
+// each: kv_ld4), a key's score is a warp sum, and each warp keeps an online softmax (max, sum,
+// output); the warps' states merge in shared memory at the end. The layer's options
+// (cuda_att_opts): the query scale, the score soft-cap, and the sliding window, which moves the
+// token's first row up to kvrow[t] - window + 1 (key positions > pos - window) before the keys are
+// split (atr_first). A token of one split writes its output; one of several (long contexts:
+// flash-decoding) writes the split's unnormalised output, max and sum to part (head_dim + 2 floats
+// at ((t n_head + h) max_split + sp)) for k_attention_rows_merge. KU > 1 (the split mode): a warp
+// takes KU keys at once, all their K and V loads issued before the first score is summed (short
+// chains per key). T: the cache's element type (float or __half, cuda_kv.cuh); head_dim % 4 == 0.
 template <int KU, typename T>
 __global__ void __launch_bounds__(ATR_WARPS * 32)
     k_attention_rows(const float *__restrict__ q, int q_stride, const int32_t *__restrict__ kv0,
@@ -48,12 +58,17 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kvh = h / (n_head / n_head_kv), kv_dim = n_head_kv * hd;
     const float scale = opt.scale > 0.f ? opt.scale : rsqrtf((float)hd);
-    float qr[ATR_DPL], o[ATR_DPL];
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    float4 qr[ATR_G], o[ATR_G];
 #pragma unroll
-    for (int k = 0; k < ATR_DPL; k++) {
-        const int d = lane + 32 * k;
-        qr[k] = d < hd ? q[(int64_t)t * q_stride + h * hd + d] * scale : 0.f;
-        o[k] = 0.f;
+    for (int g = 0; g < ATR_G; g++) {
+        const int d = 4 * lane + 128 * g;
+        qr[g] = zero;
+        if (d < hd) {
+            const float *qp = q + (int64_t)t * q_stride + h * hd + d;
+            qr[g] = make_float4(qp[0] * scale, qp[1] * scale, qp[2] * scale, qp[3] * scale);
+        }
+        o[g] = zero;
     }
     float m = -INFINITY, l = 0.f;
     if (KU == 1) {
@@ -62,9 +77,9 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
             const T *vr = vc + (int64_t)j * kv_dim + kvh * hd;
             float s = 0.f;
 #pragma unroll
-            for (int k = 0; k < ATR_DPL; k++) {
-                const int d = lane + 32 * k;
-                if (d < hd) s += qr[k] * kv_ld(kr + d);
+            for (int g = 0; g < ATR_G; g++) {
+                const int d = 4 * lane + 128 * g;
+                if (d < hd) s += dot4(qr[g], kv_ld4(kr + d));
             }
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1)
@@ -73,34 +88,35 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
             const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
             l = l * corr + p;
 #pragma unroll
-            for (int k = 0; k < ATR_DPL; k++) {
-                const int d = lane + 32 * k;
-                o[k] = o[k] * corr + (d < hd ? p * kv_ld(vr + d) : 0.f);
+            for (int g = 0; g < ATR_G; g++) {
+                const int d = 4 * lane + 128 * g;
+                axpy4(o[g], corr, p, d < hd ? kv_ld4(vr + d) : zero);
             }
             m = mn;
         }
     } else {
         for (int j0 = first + warp; j0 <= last; j0 += KU * ATR_WARPS) {
-            float kk[KU][ATR_DPL], vv[KU][ATR_DPL], s[KU];
+            float4 kk[KU][ATR_G], vv[KU][ATR_G];
+            float s[KU];
 #pragma unroll
             for (int u = 0; u < KU; u++) {
                 const int j = j0 + u * ATR_WARPS;
                 const T *kr = kc + (int64_t)j * kv_dim + kvh * hd;
                 const T *vr = vc + (int64_t)j * kv_dim + kvh * hd;
 #pragma unroll
-                for (int k = 0; k < ATR_DPL; k++) {
-                    const int d = lane + 32 * k;
+                for (int g = 0; g < ATR_G; g++) {
+                    const int d = 4 * lane + 128 * g;
                     const bool in = j <= last && d < hd;
-                    kk[u][k] = in ? kv_ld(kr + d) : 0.f;
-                    vv[u][k] = in ? kv_ld(vr + d) : 0.f;
+                    kk[u][g] = in ? kv_ld4(kr + d) : zero;
+                    vv[u][g] = in ? kv_ld4(vr + d) : zero;
                 }
             }
 #pragma unroll
             for (int u = 0; u < KU; u++) {
                 s[u] = 0.f;
 #pragma unroll
-                for (int k = 0; k < ATR_DPL; k++)
-                    s[u] += qr[k] * kk[u][k];
+                for (int g = 0; g < ATR_G; g++)
+                    s[u] += dot4(qr[g], kk[u][g]);
             }
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1)
@@ -118,27 +134,25 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
             const float corr = expf(m - mn);
             l *= corr;
 #pragma unroll
-            for (int k = 0; k < ATR_DPL; k++)
-                o[k] *= corr;
-#pragma unroll
             for (int u = 0; u < KU; u++) {
                 const float p = j0 + u * ATR_WARPS <= last ? expf(s[u] - mn) : 0.f;
                 l += p;
 #pragma unroll
-                for (int k = 0; k < ATR_DPL; k++)
-                    o[k] += p * vv[u][k];
+                for (int g = 0; g < ATR_G; g++)
+                    axpy4(o[g], u == 0 ? corr : 1.f, p, vv[u][g]);
             }
             m = mn;
         }
     }
-    __shared__ float sm[ATR_WARPS], sl[ATR_WARPS], so[ATR_WARPS][32 * ATR_DPL];
+    __shared__ float sm[ATR_WARPS], sl[ATR_WARPS];
+    __shared__ float4 so[ATR_WARPS][32 * ATR_G];
     if (lane == 0) {
         sm[warp] = m;
         sl[warp] = l;
     }
 #pragma unroll
-    for (int k = 0; k < ATR_DPL; k++)
-        so[warp][lane + 32 * k] = o[k];
+    for (int g = 0; g < ATR_G; g++)
+        so[warp][lane + 32 * g] = o[g];
     __syncthreads();
     float mm = -INFINITY;
     for (int w = 0; w < ATR_WARPS; w++)
@@ -147,10 +161,11 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
     for (int w = 0; w < ATR_WARPS; w++)
         ll += sm[w] == -INFINITY ? 0.f : expf(sm[w] - mm) * sl[w];
     float *po = part + (((int64_t)t * n_head + h) * max_split + sp) * (hd + 2);
+    const float *sof = (const float *)so; // (warp, dim) floats: dim d at 4 (d / 4) + d % 4
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float v = 0.f;
         for (int w = 0; w < ATR_WARPS; w++)
-            v += sm[w] == -INFINITY ? 0.f : expf(sm[w] - mm) * so[w][d];
+            v += sm[w] == -INFINITY ? 0.f : expf(sm[w] - mm) * sof[w * 128 * ATR_G + d];
         if (whole)
             out[(int64_t)t * n_head * hd + h * hd + d] = v / ll;
         else
@@ -210,7 +225,8 @@ cudaError_t cuda_attention_rows_ex(const float *q, int q_stride, int n_tok, cons
                                    int n_head_kv, int head_dim, float *part, int max_split,
                                    int n_split, float *out, const cuda_att_opts &o,
                                    cudaStream_t s) {
-    if (head_dim > 32 * ATR_DPL || n_split < 0 || n_split > max_split) return cudaErrorInvalidValue;
+    if (head_dim > 128 * ATR_G || head_dim % 4 || n_split < 0 || n_split > max_split)
+        return cudaErrorInvalidValue;
     // n_split 0 (the default; LMC_CUDA_ATT_SPLIT=1 splits): one block per head and token over all
     // of its keys
     if (kv.f16)

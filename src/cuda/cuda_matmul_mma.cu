@@ -87,7 +87,7 @@ __device__ __forceinline__ void mma_stage(const __half *__restrict__ x, int n, i
 
 // One iteration's products: the warp's RW tiles of units qa (rows g) and qb (rows g + 8) with the
 // nt token tiles of chunk buffer xs (iteration it of the chunk), added to acc.
-template <class T, class C, int NT>
+template <class T, class C, int NT, bool H2>
 __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
                                          const typename T::raw (&qb)[C::RW], const uint32_t *xs,
                                          int it, int t, int g, int nt, float (&acc)[C::RW][NT][4]) {
@@ -96,7 +96,10 @@ __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
 #pragma unroll
         for (int p = 0; p < C::PPU; p++) {
             uint32_t ha[16], hb[16];
-            {
+            if (H2) {
+                T::deqh(qa[r], p, ha);
+                T::deqh(qb[r], p, hb);
+            } else {
                 float f[32];
                 T::deq(qa[r], p, f);
 #pragma unroll
@@ -126,7 +129,7 @@ __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
 // blockIdx.y covers chunks [y kchunks, (y+1) kchunks); with part, it writes its partial sums to
 // part + y n rows (token-major), else y (stored or added). x: (n, cols) f16 contiguous.
 // Iteration i covers units 4 i .. 4 i + 3 of the warp's rows (lane t: unit 4 i + t).
-template <class T, int NT, bool LA>
+template <class T, int NT, bool LA, bool H2>
 __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
     k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y, int64_t ldy,
                  int64_t rows, int add, float *__restrict__ part, int kchunks) {
@@ -169,7 +172,7 @@ __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
                     qa[r] = T::load(w, ra[r], u);
                     qb[r] = T::load(w, rb[r], u);
                 }
-                mma_iter<T, C, NT>(qa, qb, xs0, it, t, g, nt, acc);
+                mma_iter<T, C, NT, H2>(qa, qb, xs0, it, t, g, nt, acc);
             }
         }
     } else { // iteration i covers units 4 i .. 4 i + 3 of the rows (lane t: unit 4 i + t)
@@ -204,7 +207,7 @@ __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
                 na[r] = T::load(w, ra[r], un);
                 nb[r] = T::load(w, rb[r], un);
             }
-            mma_iter<T, C, NT>(qa, qb, xs0 + ((ch - c_begin) & 1) * words, it, t, g, nt, acc);
+            mma_iter<T, C, NT, H2>(qa, qb, xs0 + ((ch - c_begin) & 1) * words, it, t, g, nt, acc);
 #pragma unroll
             for (int r = 0; r < C::RW; r++) {
                 qa[r] = na[r];
@@ -254,7 +257,7 @@ static int sm_count() {
     return n;
 }
 
-template <class T, int NT, bool LA>
+template <class T, int NT, bool LA, bool H2>
 static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y, int64_t ldy,
                              int64_t rows, bool add, float *part, int64_t part_cap, int ksplit,
                              cudaStream_t s) {
@@ -263,7 +266,7 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     // once per kernel and thread (the GPU current when it is set; a thread per tensor-parallel
     // rank)
     static thread_local const cudaError_t attr = cudaFuncSetAttribute(
-        k_matmul_mma<T, NT, LA>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        k_matmul_mma<T, NT, LA, H2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (attr != cudaSuccess) return attr;
     const int64_t per_block = (int64_t)MMA_WARPS * 16 * C::RW;
     const int64_t row_blocks = (rows + per_block - 1) / per_block;
@@ -279,7 +282,7 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     const int kchunks = (n_chunks + ksplit - 1) / ksplit;
     ksplit = (n_chunks + kchunks - 1) / kchunks;
     float *pp = ksplit > 1 ? part : NULL;
-    k_matmul_mma<T, NT, LA>
+    k_matmul_mma<T, NT, LA, H2>
         <<<dim3((unsigned)row_blocks, (unsigned)ksplit), MMA_WARPS * 32, smem, s>>>(
             p, x, n, y, ldy, rows, add, pp, kchunks);
     if (ksplit > 1) {
@@ -290,14 +293,17 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     return cudaGetLastError();
 }
 
-template <class T, bool LA>
+template <class T, bool LA, bool H2>
 static cudaError_t launch_mma(const wparams &p, const __half *x, int n, float *y, int64_t ldy,
                               int64_t rows, bool add, float *part, int64_t part_cap, int ksplit,
                               cudaStream_t s) {
-    if (n <= 8) return launch_nt<T, 1, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    if (n <= 16) return launch_nt<T, 2, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    if (n <= 32) return launch_nt<T, 4, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    return launch_nt<T, 8, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 8)
+        return launch_nt<T, 1, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 16)
+        return launch_nt<T, 2, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 32)
+        return launch_nt<T, 4, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    return launch_nt<T, 8, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
 }
 
 template <class T>
@@ -306,9 +312,15 @@ static cudaError_t launch_type(const cuda_weight &w, const __half *x, int n, flo
                                cudaStream_t s) {
     if (w.cols % mma_cfg<T, 1, true>::KC) return cudaErrorNotSupported;
     const wparams p = {w.q, w.d, w.cols};
-    if (cuda_tuning_get()->mma_la)
-        return launch_mma<T, true>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
-    return launch_mma<T, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
+    const cuda_tuning *tu = cuda_tuning_get();
+    if (tu->mma_h2)
+        return tu->mma_la ? launch_mma<T, true, true>(p, x, n, y, ldy, w.rows, add, part, part_cap,
+                                                      ksplit, s)
+                          : launch_mma<T, false, true>(p, x, n, y, ldy, w.rows, add, part, part_cap,
+                                                       ksplit, s);
+    if (tu->mma_la)
+        return launch_mma<T, true, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
+    return launch_mma<T, false, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
 }
 
 cudaError_t cuda_matmul_mma(const cuda_weight &w, const __half *x16, int n, float *y, int64_t ldy,

@@ -36,6 +36,17 @@ __device__ __forceinline__ float f16_bits(uint32_t b) {
     return __half2float(__ushort_as_half((unsigned short)b));
 }
 
+// The f16 pair (1024 + byte k0 of w, 1024 + byte k0 + 1 of w) for k0 in {0, 2}: 0x64 above a byte
+// is the f16 1024 + byte (exact for 0..255), so one byte permute widens two codes; the half2
+// decoders (deqh) subtract the type's 1024 + offset (exact) and scale in f16.
+__device__ __forceinline__ __half2 magic_h2(uint32_t w, int k0) {
+    const uint32_t h = __byte_perm(w, 0x6464u, k0 ? 0x5342 : 0x5140);
+    return *(const __half2 *)&h;
+}
+__device__ __forceinline__ uint32_t h2_bits(__half2 h) {
+    return *(const uint32_t *)&h;
+}
+
 struct t_f32 {
     enum { UNIT = 32 };
     struct raw {
@@ -142,6 +153,16 @@ template <class D> struct scaled32 {
             s += D::q(r, j) * x[j];
         return s * r.d;
     }
+    // The piece as 16 f16 pairs in natural order: (code - offset) * f16(d), one f16 rounding.
+    template <class R> static __device__ __forceinline__ void deqh(const R &r, int, uint32_t *o) {
+        const __half2 bias = __float2half2_rn(1024.f + D::OFFSET), d = __float2half2_rn(r.d);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint32_t w = D::codes(r, i);
+            o[2 * i] = h2_bits(__hmul2(__hsub2(magic_h2(w, 0), bias), d));
+            o[2 * i + 1] = h2_bits(__hmul2(__hsub2(magic_h2(w, 2), bias), d));
+        }
+    }
 };
 
 // Q4_0, split: 16 quant bytes per block; byte j holds weight j (low nibble) and j+16 (high), q-8.
@@ -164,6 +185,11 @@ struct t_q4_0 : scaled32<t_q4_0> {
         uint32_t nib = (j < 16 ? word : word >> 4) & 0x0F0F0F0Fu;
         return magic_byte(nib, j & 3) - 8388616.f;
     }
+    enum { OFFSET = 8 };
+    static __device__ __forceinline__ uint32_t codes(const raw &r, int i) { // weights 4i..4i+3
+        const uint32_t word = ((const uint32_t *)&r.v)[i & 3];
+        return (i < 4 ? word : word >> 4) & 0x0F0F0F0Fu;
+    }
 };
 
 // Q8_0, split: 32 signed bytes per block. (b ^ 0x80) is b + 128 as an unsigned byte.
@@ -184,6 +210,10 @@ struct t_q8_0 : scaled32<t_q8_0> {
     static __device__ __forceinline__ float q(const raw &r, int j) {
         const uint32_t *w = (const uint32_t *)r.v;
         return magic_byte(w[j >> 2] ^ 0x80808080u, j & 3) - 8388736.f;
+    }
+    enum { OFFSET = 128 };
+    static __device__ __forceinline__ uint32_t codes(const raw &r, int i) {
+        return ((const uint32_t *)r.v)[i] ^ 0x80808080u;
     }
 };
 
@@ -240,6 +270,22 @@ struct t_q4_K {
         for (int l = 0; l < 32; l++)
             o[l] = d1 * q(r, piece, l) - m1;
     }
+    // f16 pairs: q * f16(d1) - f16(m1), one f16 rounding (fma)
+    static __device__ __forceinline__ void deqh(const raw &r, int piece, uint32_t *o) {
+        float d1, m1;
+        scales(r, piece, &d1, &m1);
+        const __half2 bias = __float2half2_rn(1024.f), d = __float2half2_rn(d1),
+                      m = __float2half2_rn(-m1);
+        const uint32_t *a = (const uint32_t *)&r.a, *b = (const uint32_t *)&r.b;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint32_t w =
+                ((piece ? (i < 4 ? a[i] : b[i - 4]) >> 4 : (i < 4 ? a[i] : b[i - 4]))) &
+                0x0F0F0F0Fu;
+            o[2 * i] = h2_bits(__hfma2(__hsub2(magic_h2(w, 0), bias), d, m));
+            o[2 * i + 1] = h2_bits(__hfma2(__hsub2(magic_h2(w, 2), bias), d, m));
+        }
+    }
     static __device__ __forceinline__ float dot(const raw &r, int piece, const float *x) {
         float d1, m1, sq = 0.f, sx = 0.f;
         scales(r, piece, &d1, &m1);
@@ -293,6 +339,20 @@ struct t_q6_K {
 #pragma unroll
         for (int l = 0; l < 32; l++)
             o[l] = (l < 16 ? d0 : d1) * q(r, k, l);
+    }
+    // f16 pairs: (code - 32) * f16(d sc), one f16 rounding
+    static __device__ __forceinline__ void deqh(const raw &r, int k, uint32_t *o) {
+        const __half2 bias = __float2half2_rn(1056.f), d0 = __float2half2_rn(r.d * scale(r, 2 * k)),
+                      d1 = __float2half2_rn(r.d * scale(r, 2 * k + 1));
+        const uint32_t *ql = (const uint32_t *)r.ql, *qh = (const uint32_t *)r.qh;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint32_t lw = ql[8 * (k & 1) + i];
+            const uint32_t w =
+                ((k < 2 ? lw : lw >> 4) & 0x0F0F0F0Fu) | (((qh[i] >> (2 * k)) & 0x03030303u) << 4);
+            o[2 * i] = h2_bits(__hmul2(__hsub2(magic_h2(w, 0), bias), i < 4 ? d0 : d1));
+            o[2 * i + 1] = h2_bits(__hmul2(__hsub2(magic_h2(w, 2), bias), i < 4 ? d0 : d1));
+        }
     }
     static __device__ __forceinline__ float dot(const raw &r, int k, const float *x) {
         float s0 = 0.f, s1 = 0.f;
