@@ -200,10 +200,6 @@ static void test_matvec_batch_q8(uint32_t type, int64_t rows, int64_t cols) {
     free(ref);
 }
 
-/* The small-batch tensor-core product (the several-sequence decode step for 9..64 tokens): for
- * token counts 1..64, K splits none / 3 / automatic and both store and add, each token's row equals
- * the cuBLAS GEMM's row of that token (the same f16 operands, exact f16 products; only the f32
- * summation order differs; argmax equal) and the float64 reference within the GEMM tolerance. */
 /* v rounded to the nearest f16 (ties to even), from double in one rounding (subnormals too). */
 static double rn16(double v) {
     if (v == 0) return v;
@@ -224,7 +220,7 @@ static void q4k_scale_min(const uint8_t *q, int j, int *sc, int *m) {
     }
 }
 
-/* The weights as the tensor-core product's f16-pair decoders (deqh, LMC_CUDA_MMA_H2) give them:
+/* The weights as the tensor-core product's f16-pair decoders (deqh) give them:
  * Q4_0, Q8_0 the dequantized values rounded to f16 (their product code * d is one f16 rounding of
  * the exact value); Q4_K code * f16(d sc) - f16(dmin m) and Q6_K (code - 32) * f16(d sc), one f16
  * rounding each, the scale products exact in f32 as on the device. */
@@ -268,12 +264,17 @@ static void dequant_h2(uint32_t type, const void *w, float *out, int64_t n) {
     }
 }
 
+/* The small-batch tensor-core product (the several-sequence decode step for 2..64 tokens): for
+ * token counts 1..64, K splits none / 3 / automatic and both store and add, each token's row equals
+ * the float64 product of the weights its decoders give (dequant_h2) with the f16-rounded
+ * activations (exact f16 products; only the f32 summation order differs; argmax equal) and the
+ * float64 reference of the exact weights within the GEMM tolerance. */
 static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
     const char *name = lmc_type_name(type);
     enum { NT = 64 };
     void *w = random_weights(type, rows, cols);
     float *deq = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols * NT);
-    float *gemm = malloc(sizeof(float) * rows * NT), *y = malloc(sizeof(float) * rows * NT),
+    float *hp = malloc(sizeof(float) * rows * NT), *y = malloc(sizeof(float) * rows * NT),
           *y0 = malloc(sizeof(float) * rows * NT);
     double *ref = malloc(sizeof(double) * rows), *refg = malloc(sizeof(double) * rows),
            *prod = malloc(sizeof(double) * rows * NT);
@@ -287,22 +288,15 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                 s += (double)deq[r * cols + i] * x[b * cols + i];
             prod[b * rows + r] = s;
         }
-    lmc_status st = lmc_cuda_op_matmul(type, w, rows, cols, x, NT, gemm);
-    CHECK(st == LMC_OK, "%s matmul: %s", name, lmc_last_error());
-    /* with the f16-pair decoders the weights are theirs (dequant_h2), not the GEMM's f16 rounding
-     * of the exact values: the close reference is then their products with the f16 activations */
-    const bool h2 = cuda_tuning_get()->mma_h2;
-    const char *close = h2 ? "f16-pair reference" : "GEMM";
-    if (h2) {
-        dequant_h2(type, w, deq, rows * cols);
-        for (int b = 0; b < NT; b++)
-            for (int64_t r = 0; r < rows; r++) {
-                double sh = 0;
-                for (int64_t i = 0; i < cols; i++)
-                    sh += (double)deq[r * cols + i] * rn16(x[b * cols + i]);
-                gemm[b * rows + r] = (float)sh;
-            }
-    }
+    dequant_h2(type, w, deq, rows * cols);
+    for (int b = 0; b < NT; b++)
+        for (int64_t r = 0; r < rows; r++) {
+            double sh = 0;
+            for (int64_t i = 0; i < cols; i++)
+                sh += (double)deq[r * cols + i] * rn16(x[b * cols + i]);
+            hp[b * rows + r] = (float)sh;
+        }
+    lmc_status st = LMC_OK;
     double worst_g = 0, worst_r = 0;
     const int ns[] = {1, 2, 5, 8, 9, 16, 17, 31, 33, 64};
     const int splits[] = {1, 3, 0};
@@ -318,7 +312,7 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                 for (int b = 0; b < n; b++) {
                     for (int64_t r = 0; r < rows; r++) {
                         ref[r] = prod[b * rows + r] + (add ? y0[b * rows + r] : 0.0);
-                        refg[r] = (double)gemm[b * rows + r] + (add ? y0[b * rows + r] : 0.0);
+                        refg[r] = (double)hp[b * rows + r] + (add ? y0[b * rows + r] : 0.0);
                     }
                     const double eg = t_nmse(y + b * rows, refg, rows),
                                  er = t_nmse(y + b * rows, ref, rows);
@@ -326,11 +320,10 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                     worst_r = er > worst_r ? er : worst_r;
                     CHECK(eg <= 1e-9 && er <= 1e-4,
                           "%s matmul_mma %lldx%lld x%d split %d add %d token %d NMSE %g vs "
-                          "%s, %g vs reference",
-                          name, (long long)rows, (long long)cols, n, splits[sp], add, b, eg, close,
-                          er);
+                          "f16-pair reference, %g vs reference",
+                          name, (long long)rows, (long long)cols, n, splits[sp], add, b, eg, er);
                     CHECK(argmax_f(y + b * rows, rows) == argmax_d(refg, rows),
-                          "%s matmul_mma x%d token %d argmax vs %s", name, n, b, close);
+                          "%s matmul_mma x%d token %d argmax vs f16-pair reference", name, n, b);
                 }
                 for (int64_t i = (int64_t)n * rows; i < (int64_t)NT * rows; i++)
                     if (!(y[i] == y0[i] || (isnan(y[i]) && isnan(y0[i])))) {
@@ -338,13 +331,15 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                         break;
                     }
             }
-    printf("%-5s %5lldx%-5lld matmul_mma x1..64 worst NMSE vs %s %.3g, vs reference %.3g\n", name,
-           (long long)rows, (long long)cols, close, worst_g, worst_r);
+    printf(
+        "%-5s %5lldx%-5lld matmul_mma x1..64 worst NMSE vs f16-pair reference %.3g, vs reference "
+        "%.3g\n",
+        name, (long long)rows, (long long)cols, worst_g, worst_r);
 out:
     free(w);
     free(deq);
     free(x);
-    free(gemm);
+    free(hp);
     free(y);
     free(y0);
     free(ref);
@@ -816,11 +811,11 @@ static void test_quant_q8(int n, int with_norm) {
 /* The LMC_CUDA_* switches as cuda_tuning_read parses them (no GPU needed): defaults, "0", the R,U
  * forms and LMC_CUDA_COAL_ONLY. The caller's values are put back after. */
 static void test_tuning(void) {
-    static const char *names[] = {
-        "LMC_CUDA_Q8",        "LMC_CUDA_FOLD",    "LMC_CUDA_ATT_GEMM",  "LMC_CUDA_SKIP",
-        "LMC_CUDA_PDL",       "LMC_CUDA_MV",      "LMC_CUDA_Q8MV",      "LMC_CUDA_COAL",
-        "LMC_CUDA_COAL_ONLY", "LMC_CUDA_MMA_LA",  "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
-        "LMC_CUDA_BATCH_MV",  "LMC_CUDA_ATT_GQA", "LMC_CUDA_TAIL",      "LMC_CUDA_MMA_H2"};
+    static const char *names[] = {"LMC_CUDA_Q8",       "LMC_CUDA_FOLD",      "LMC_CUDA_ATT_GEMM",
+                                  "LMC_CUDA_SKIP",     "LMC_CUDA_PDL",       "LMC_CUDA_MV",
+                                  "LMC_CUDA_Q8MV",     "LMC_CUDA_COAL",      "LMC_CUDA_COAL_ONLY",
+                                  "LMC_CUDA_MMA_LA",   "LMC_CUDA_ATT_SPLIT", "LMC_CUDA_MMA",
+                                  "LMC_CUDA_BATCH_MV", "LMC_CUDA_ATT_GQA",   "LMC_CUDA_TAIL"};
     enum { N = sizeof names / sizeof names[0] };
     char *saved[N];
     for (int i = 0; i < N; i++) {
@@ -830,8 +825,8 @@ static void test_tuning(void) {
     }
     cuda_tuning t = cuda_tuning_read();
     CHECK(t.q8 && t.fold && t.att_gemm && t.pdl && t.mma && t.skip == 0, "tuning: defaults on");
-    CHECK(t.batch_mv == 1 && t.mma_la && t.mma_h2 && t.att_split && t.att_gqa == DEFAULT_ATT_GQA,
-          "tuning: BATCH_MV 1, MMA_LA, MMA_H2, ATT_SPLIT on, ATT_GQA default");
+    CHECK(t.batch_mv == 1 && t.mma_la && t.att_split && t.att_gqa == DEFAULT_ATT_GQA,
+          "tuning: BATCH_MV 1, MMA_LA, ATT_SPLIT on, ATT_GQA default");
     CHECK(t.mv_rows == 0 && t.q8mv == -1 && !t.coal_off && t.coal_r == 0 && t.coal_u == 0,
           "tuning: no shape asked for");
     for (int i = 0; i < 5; i++)
@@ -842,15 +837,14 @@ static void test_tuning(void) {
     setenv("LMC_CUDA_COAL", "8,1", 1);
     setenv("LMC_CUDA_COAL_ONLY", "Q6_K", 1);
     setenv("LMC_CUDA_MMA_LA", "0", 1);
-    setenv("LMC_CUDA_MMA_H2", "0", 1);
     setenv("LMC_CUDA_ATT_SPLIT", "0", 1);
     setenv("LMC_CUDA_MMA", "0", 1);
     setenv("LMC_CUDA_BATCH_MV", "8", 1);
     setenv("LMC_CUDA_ATT_GQA", "0", 1);
     t = cuda_tuning_read();
     CHECK(!t.q8 && !t.fold && !t.att_gemm && !t.pdl && t.skip == 6, "tuning: switched off, skip 6");
-    CHECK(!t.mma_la && !t.mma_h2 && !t.att_split && !t.mma && t.batch_mv == 8 && !t.att_gqa,
-          "tuning: MMA_LA, MMA_H2, ATT_SPLIT, MMA, ATT_GQA off, BATCH_MV 8");
+    CHECK(!t.mma_la && !t.att_split && !t.mma && t.batch_mv == 8 && !t.att_gqa,
+          "tuning: MMA_LA, ATT_SPLIT, MMA, ATT_GQA off, BATCH_MV 8");
     CHECK(t.mv_rows == 4 && t.q8mv == 5 && !t.coal_off && t.coal_r == 8 && t.coal_u == 1,
           "tuning: MV 4, Q8MV 16,2, COAL 8,1");
     CHECK(t.coal_types == 1ull << LMC_TYPE_Q6_K, "tuning: COAL_ONLY Q6_K");
@@ -936,20 +930,16 @@ int main(void) {
         const uint32_t mtypes[] = {LMC_TYPE_Q4_0, LMC_TYPE_Q8_0, LMC_TYPE_Q4_K, LMC_TYPE_Q6_K};
         /* rows: tails of the 16-row tiles and 256-row blocks; cols: one chunk to many */
         const int64_t mshapes[][2] = {{33, 512}, {301, 4096}, {17, 14336}, {1000, 1024}};
-        /* both kernels (the load-ahead one, LMC_CUDA_MMA_LA=1, and the first), each with both
-         * weight decoders (f16 pairs, LMC_CUDA_MMA_H2=1, and f32 then rounded) */
-        for (int mode = 0; mode < 4; mode++) {
-            const int la = !(mode & 2), h2 = !(mode & 1);
+        /* both kernels: the load-ahead one (LMC_CUDA_MMA_LA=1) and the first (the default) */
+        for (int la = 1; la >= 0; la--) {
             setenv("LMC_CUDA_MMA_LA", la ? "1" : "0", 1);
-            setenv("LMC_CUDA_MMA_H2", h2 ? "1" : "0", 1);
             cuda_tuning_reload();
-            printf("LMC_CUDA_MMA_LA=%d LMC_CUDA_MMA_H2=%d\n", la, h2);
+            printf("LMC_CUDA_MMA_LA=%d\n", la);
             for (size_t t = 0; t < 4; t++)
                 for (size_t s = 0; s < sizeof mshapes / sizeof mshapes[0]; s++)
                     test_matmul_mma(mtypes[t], mshapes[s][0], mshapes[s][1]);
         }
         unsetenv("LMC_CUDA_MMA_LA");
-        unsetenv("LMC_CUDA_MMA_H2");
         cuda_tuning_reload();
         void *w5 = random_weights(LMC_TYPE_Q5_0, 4, 256);
         float x5[256] = {0}, y5[4];

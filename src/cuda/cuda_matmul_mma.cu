@@ -3,14 +3,20 @@
 // products. Each weight unit is loaded once per call and dequantized to f16 in registers, where
 // it is already in the A-fragment layout, so a step of up to 64 tokens reads the weights once
 // instead of dequantizing the whole matrix to f16 in memory first (the cuBLAS path, cuda_gemm).
-// Q4_0, Q8_0, Q4_K and Q6_K; other types get cudaErrorNotSupported and take cuda_gemm.
+// Q4_0, Q8_0, Q4_K and Q6_K; other types get cudaErrorNotSupported and take cuda_gemm. The
+// dequantizing is f16 arithmetic on code pairs (T::deqh: a byte permute, a subtract, a multiply or
+// fma per two weights): Q4_0 and Q8_0 give exactly the f16 rounding of their values, as the
+// GEMM's dequantize does; Q4_K and Q6_K round their scale products to f16 first (test_cuda_ops
+// checks against a CPU emulation of that arithmetic). It replaced decoding to f32 and packing
+// (seven instructions per two weights and 32 more registers): 7B Q4_K_M on one H100, x16 decode
+// 2,353 / 2,473 tok/s against 2,284, x64 3,807 / 4,003 against 3,951 (2026-12-08).
 //
 // The K permutation: an m16n8k16 step gives lane (g = lane / 4, t = lane % 4) the A elements of
 // rows g and g + 8 at k slots {2t, 2t+1, 2t+8, 2t+9}, and the B elements of column g at the same
 // slots. A dot product does not care about the order of k, so slot set of lane t is mapped to 4
 // consecutive columns of the weight unit lane t owns: in step s of a 32-column piece, slots
 // 2t, 2t+1, 2t+8, 2t+9 are columns 4s..4s+3 of lane t's piece. A lane thus dequantizes whole
-// pieces of its own unit (T::deq) and needs no shuffles; B is read from shared memory with the
+// pieces of its own unit (T::deqh) and needs no shuffles; B is read from shared memory with the
 // same mapping (8 bytes per lane per step).
 #include "cuda_weight_types.cuh"
 #include "cuda_tuning.h"
@@ -54,11 +60,6 @@ __device__ __forceinline__ void cp_async_wait_all() {
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
-__device__ __forceinline__ uint32_t pack_h2(float a, float b) {
-    __half2 h = __floats2half2_rn(a, b);
-    return *(uint32_t *)&h;
-}
-
 __device__ __forceinline__ void mma16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2,
                                          uint32_t a3, uint32_t b0, uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
@@ -87,7 +88,7 @@ __device__ __forceinline__ void mma_stage(const __half *__restrict__ x, int n, i
 
 // One iteration's products: the warp's RW tiles of units qa (rows g) and qb (rows g + 8) with the
 // nt token tiles of chunk buffer xs (iteration it of the chunk), added to acc.
-template <class T, class C, int NT, bool H2>
+template <class T, class C, int NT>
 __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
                                          const typename T::raw (&qb)[C::RW], const uint32_t *xs,
                                          int it, int t, int g, int nt, float (&acc)[C::RW][NT][4]) {
@@ -96,20 +97,8 @@ __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
 #pragma unroll
         for (int p = 0; p < C::PPU; p++) {
             uint32_t ha[16], hb[16];
-            if (H2) {
-                T::deqh(qa[r], p, ha);
-                T::deqh(qb[r], p, hb);
-            } else {
-                float f[32];
-                T::deq(qa[r], p, f);
-#pragma unroll
-                for (int k = 0; k < 16; k++)
-                    ha[k] = pack_h2(f[2 * k], f[2 * k + 1]);
-                T::deq(qb[r], p, f);
-#pragma unroll
-                for (int k = 0; k < 16; k++)
-                    hb[k] = pack_h2(f[2 * k], f[2 * k + 1]);
-            }
+            T::deqh(qa[r], p, ha);
+            T::deqh(qb[r], p, hb);
             const uint32_t *xp = xs + ((it * 4 + t) * C::PPU + p) * C::PW + g * C::P;
 #pragma unroll
             for (int s = 0; s < 8; s++) {
@@ -129,7 +118,7 @@ __device__ __forceinline__ void mma_iter(const typename T::raw (&qa)[C::RW],
 // blockIdx.y covers chunks [y kchunks, (y+1) kchunks); with part, it writes its partial sums to
 // part + y n rows (token-major), else y (stored or added). x: (n, cols) f16 contiguous.
 // Iteration i covers units 4 i .. 4 i + 3 of the warp's rows (lane t: unit 4 i + t).
-template <class T, int NT, bool LA, bool H2>
+template <class T, int NT, bool LA>
 __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
     k_matmul_mma(wparams w, const __half *__restrict__ x, int n, float *__restrict__ y, int64_t ldy,
                  int64_t rows, int add, float *__restrict__ part, int kchunks) {
@@ -172,7 +161,7 @@ __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
                     qa[r] = T::load(w, ra[r], u);
                     qb[r] = T::load(w, rb[r], u);
                 }
-                mma_iter<T, C, NT, H2>(qa, qb, xs0, it, t, g, nt, acc);
+                mma_iter<T, C, NT>(qa, qb, xs0, it, t, g, nt, acc);
             }
         }
     } else { // iteration i covers units 4 i .. 4 i + 3 of the rows (lane t: unit 4 i + t)
@@ -207,7 +196,7 @@ __global__ void __launch_bounds__(MMA_WARPS * 32, mma_cfg<T, NT, LA>::MINB)
                 na[r] = T::load(w, ra[r], un);
                 nb[r] = T::load(w, rb[r], un);
             }
-            mma_iter<T, C, NT, H2>(qa, qb, xs0 + ((ch - c_begin) & 1) * words, it, t, g, nt, acc);
+            mma_iter<T, C, NT>(qa, qb, xs0 + ((ch - c_begin) & 1) * words, it, t, g, nt, acc);
 #pragma unroll
             for (int r = 0; r < C::RW; r++) {
                 qa[r] = na[r];
@@ -257,7 +246,7 @@ static int sm_count() {
     return n;
 }
 
-template <class T, int NT, bool LA, bool H2>
+template <class T, int NT, bool LA>
 static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y, int64_t ldy,
                              int64_t rows, bool add, float *part, int64_t part_cap, int ksplit,
                              cudaStream_t s) {
@@ -266,7 +255,7 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     // once per kernel and thread (the GPU current when it is set; a thread per tensor-parallel
     // rank)
     static thread_local const cudaError_t attr = cudaFuncSetAttribute(
-        k_matmul_mma<T, NT, LA, H2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        k_matmul_mma<T, NT, LA>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (attr != cudaSuccess) return attr;
     const int64_t per_block = (int64_t)MMA_WARPS * 16 * C::RW;
     const int64_t row_blocks = (rows + per_block - 1) / per_block;
@@ -282,7 +271,7 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     const int kchunks = (n_chunks + ksplit - 1) / ksplit;
     ksplit = (n_chunks + kchunks - 1) / kchunks;
     float *pp = ksplit > 1 ? part : NULL;
-    k_matmul_mma<T, NT, LA, H2>
+    k_matmul_mma<T, NT, LA>
         <<<dim3((unsigned)row_blocks, (unsigned)ksplit), MMA_WARPS * 32, smem, s>>>(
             p, x, n, y, ldy, rows, add, pp, kchunks);
     if (ksplit > 1) {
@@ -293,17 +282,14 @@ static cudaError_t launch_nt(const wparams &p, const __half *x, int n, float *y,
     return cudaGetLastError();
 }
 
-template <class T, bool LA, bool H2>
+template <class T, bool LA>
 static cudaError_t launch_mma(const wparams &p, const __half *x, int n, float *y, int64_t ldy,
                               int64_t rows, bool add, float *part, int64_t part_cap, int ksplit,
                               cudaStream_t s) {
-    if (n <= 8)
-        return launch_nt<T, 1, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    if (n <= 16)
-        return launch_nt<T, 2, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    if (n <= 32)
-        return launch_nt<T, 4, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
-    return launch_nt<T, 8, LA, H2>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 8) return launch_nt<T, 1, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 16) return launch_nt<T, 2, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    if (n <= 32) return launch_nt<T, 4, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
+    return launch_nt<T, 8, LA>(p, x, n, y, ldy, rows, add, part, part_cap, ksplit, s);
 }
 
 template <class T>
@@ -312,15 +298,9 @@ static cudaError_t launch_type(const cuda_weight &w, const __half *x, int n, flo
                                cudaStream_t s) {
     if (w.cols % mma_cfg<T, 1, true>::KC) return cudaErrorNotSupported;
     const wparams p = {w.q, w.d, w.cols};
-    const cuda_tuning *tu = cuda_tuning_get();
-    if (tu->mma_h2)
-        return tu->mma_la ? launch_mma<T, true, true>(p, x, n, y, ldy, w.rows, add, part, part_cap,
-                                                      ksplit, s)
-                          : launch_mma<T, false, true>(p, x, n, y, ldy, w.rows, add, part, part_cap,
-                                                       ksplit, s);
-    if (tu->mma_la)
-        return launch_mma<T, true, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
-    return launch_mma<T, false, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
+    if (cuda_tuning_get()->mma_la)
+        return launch_mma<T, true>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
+    return launch_mma<T, false>(p, x, n, y, ldy, w.rows, add, part, part_cap, ksplit, s);
 }
 
 cudaError_t cuda_matmul_mma(const cuda_weight &w, const __half *x16, int n, float *y, int64_t ldy,

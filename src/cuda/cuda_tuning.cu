@@ -53,7 +53,6 @@ extern "C" cuda_tuning cuda_tuning_read(void) {
 
     t.pdl = on_unless_0("LMC_CUDA_PDL");
     t.mma_la = on_unless_0("LMC_CUDA_MMA_LA");
-    t.mma_h2 = on_unless_0("LMC_CUDA_MMA_H2");
     /* 0 never, N >= 1 when n_head_kv x splits >= N; anything else (or unset): DEFAULT_ATT_GQA */
     const char *gqa = getenv("LMC_CUDA_ATT_GQA");
     char *end = NULL;

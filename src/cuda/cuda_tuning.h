@@ -105,7 +105,6 @@ typedef struct cuda_tuning {
     /* kernel switches */
     int pdl;             /* LMC_CUDA_PDL */
     int mma_la;          /* LMC_CUDA_MMA_LA: 1 the load-ahead tensor-core kernel */
-    int mma_h2;          /* LMC_CUDA_MMA_H2: 1 weights decoded in f16 pairs (deqh) */
     int att_gqa;         /* LMC_CUDA_ATT_GQA: 0 never, N >= 1 group heads from N kv-head splits */
     int mv_rows;         /* LMC_CUDA_MV as a number, 0 when unset */
     int q8mv;            /* LMC_CUDA_Q8MV as a variant of launch_matvec_q8_tuned, -1 when unset */
