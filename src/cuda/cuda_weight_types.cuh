@@ -279,9 +279,8 @@ struct t_q4_K {
         const uint32_t *a = (const uint32_t *)&r.a, *b = (const uint32_t *)&r.b;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const uint32_t w =
-                ((piece ? (i < 4 ? a[i] : b[i - 4]) >> 4 : (i < 4 ? a[i] : b[i - 4]))) &
-                0x0F0F0F0Fu;
+            const uint32_t word = i < 4 ? a[i] : b[i - 4];
+            const uint32_t w = (piece ? word >> 4 : word) & 0x0F0F0F0Fu;
             o[2 * i] = h2_bits(__hfma2(__hsub2(magic_h2(w, 0), bias), d, m));
             o[2 * i + 1] = h2_bits(__hfma2(__hsub2(magic_h2(w, 2), bias), d, m));
         }
