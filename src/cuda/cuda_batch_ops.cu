@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(ATR_WARPS * 32)
                 const float p = j0 + u * ATR_WARPS <= last ? expf(s[u] - mn) : 0.f;
                 l += p;
 #pragma unroll
-                for (int g = 0; g < ATR_G; g++)
+                for (int g = 0; g < ATR_G; g++) // the first key also rescales o to the new max
                     axpy4(o[g], u == 0 ? corr : 1.f, p, vv[u][g]);
             }
             m = mn;
