@@ -405,6 +405,13 @@ extern "C" lmc_status lmc_cuda_init(const lmc_model *m, const lmc_cuda_params *p
         return lmc_err(LMC_ERR_UNSUPPORTED,
                        "CUDA: head_dim %d / n_rot %d / heads %d/%d not supported", hp.head_dim,
                        hp.n_rot, hp.n_head, hp.n_head_kv);
+    // the several-sequence attention reads cache rows in 4-element vector loads (k_attention_rows);
+    // refused here rather than at the first batched step
+    if (p->n_seq > 1 && hp.head_dim % 4)
+        return lmc_err(LMC_ERR_UNSUPPORTED,
+                       "CUDA: several sequences (%d) need head_dim %% 4 == 0, this model's is %d; "
+                       "run one sequence (--parallel 1) or on the CPU (--device cpu)",
+                       p->n_seq, hp.head_dim);
     if (tp.n_rank > 1 &&
         (p->layer0 != 0 || layer1_of(m, p) != hp.n_layer || !cuda_fam_plain(m) ||
          m->layers[0].wqkv || !m->layers[0].ffn_gate || p->tp_rank < 0 || p->tp_rank >= tp.n_rank))
