@@ -175,7 +175,7 @@ static void to_float_q3_K(const void *src, float *dst, int64_t n) {
  * bytes. For j < 4: scale = b[j] & 63, min = b[j+4] & 63. For j >= 4: scale = low nibble of b[j+4]
  * plus the top 2 bits of b[j-4] as bits 4-5; min = high nibble of b[j+4] plus the top 2 bits of
  * b[j]. */
-static void k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
+void lmc_k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
     if (j < 4) {
         *sc = b[j] & 63;
         *m = b[j + 4] & 63;
@@ -192,7 +192,7 @@ static void to_float_k4(float d, float dmin, const uint8_t *scales, const uint8_
                         const uint8_t *qh, float *dst) {
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        k_scale_min(scales, j, &sc, &m);
+        lmc_k_scale_min(scales, j, &sc, &m);
         const float dl = d * (float)sc, ml = dmin * (float)m;
         const uint8_t *q = qs + 32 * (j / 2);
         const int shift = 4 * (j % 2);

@@ -209,17 +209,6 @@ static double rn16(double v) {
     return nearbyint(v / quantum) * quantum;
 }
 
-/* Q4_K's 6-bit scale and min of sub-block j from the 12 scale bytes (GGUF). */
-static void q4k_scale_min(const uint8_t *q, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* The weights as the tensor-core product's f16-pair decoders (deqh) give them:
  * Q4_0, Q8_0 the dequantized values rounded to f16 (their product code * d is one f16 rounding of
  * the exact value); Q4_K code * f16(d sc) - f16(dmin m) and Q6_K (code - 32) * f16(d sc), one f16
@@ -232,7 +221,7 @@ static void dequant_h2(uint32_t type, const void *w, float *out, int64_t n) {
                         dmin = lmc_f16_to_f32((uint16_t)(b[2] | b[3] << 8));
             for (int j = 0; j < 8; j++) {
                 int sc, m;
-                q4k_scale_min(b + 4, j, &sc, &m);
+                lmc_k_scale_min(b + 4, j, &sc, &m);
                 const double dh = rn16(d * (float)sc), mh = rn16(dmin * (float)m);
                 for (int l = 0; l < 32; l++) {
                     const int q = (b[16 + 32 * (j / 2) + l] >> (4 * (j & 1))) & 0xF;

@@ -421,7 +421,7 @@ KINLINE __m256i bcast16(__m256i v, int j) {
     return _mm256_shuffle_epi8(v, idx);
 }
 
-/* Q4_K / Q5_K scales and mins of a super-block as 8 bytes each (see quant.c k_scale_min). */
+/* Q4_K / Q5_K scales and mins of a super-block as 8 bytes each (see quant.c lmc_k_scale_min). */
 KINLINE void k_scales8(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
     const uint32_t a0 = u32_at(s), a1 = u32_at(s + 4), a2 = u32_at(s + 8);
     const uint32_t sc_lo = a0 & 0x3f3f3f3fu, m_lo = a1 & 0x3f3f3f3fu;
