@@ -144,7 +144,8 @@ const lmc_type_traits *lmc_type_get(uint32_t type);
 const char *lmc_type_name(uint32_t type); /* "?" when unknown */
 /* Bytes of a row of ne0 weights (ne0 must be a multiple of the block size). */
 uint64_t lmc_row_size(uint32_t type, int64_t ne0);
-/* Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from a super-block's 12 scale bytes. */
+/* Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from a super-block's 12 scale bytes.
+ */
 void lmc_k_scale_min(const uint8_t *scales, int j, int *sc, int *m);
 /* Reference dequantization of n weights (n a multiple of the block size). */
 void lmc_dequantize(uint32_t type, const void *src, float *dst, int64_t n);

@@ -55,23 +55,6 @@ typedef struct {
     int shift_at;    /* > 0: after shift_at tokens, positions [4, shift_at) moved down to 1 */
 } life;
 
-static double nmse_ff(const float *a, const float *ref, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
-static int argmax(const float *a, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return b;
-}
-
 static lmc_context *open_ctx(lmc_model *m, lmc_device dev, int n_seq) {
     lmc_context_params cp = lmc_context_default_params();
     cp.n_ctx = g_nctx;
@@ -140,7 +123,7 @@ static bool flush(gpu_run *g) {
 /* The slot's next greedy token from its last logits. */
 static int32_t next_id(gpu_run *g, int s) {
     life *L = g->lv[s];
-    return argmax(L->logits[L->n_logits - 1], g->nv);
+    return t_argmax(L->logits[L->n_logits - 1], g->nv);
 }
 
 static void prompt_of(int32_t *p, int n, int salt, int nv) {
@@ -157,7 +140,7 @@ static void add_prompt(gpu_run *g, int s, int n, int salt) {
 
 /* The reference's top-1 / top-2 margin. */
 static double margin_of(const float *a, int n) {
-    const int b = argmax(a, n);
+    const int b = t_argmax(a, n);
     double second = -INFINITY;
     for (int i = 0; i < n; i++)
         if (i != b && a[i] > second) second = a[i];
@@ -190,20 +173,20 @@ static void check_life(lmc_model *m, const life *L, const char *what, int ids) {
         for (int i = i0, r = 0; i < i1; i++) {
             if (!L->want[i]) continue;
             const float *ref = lg + (size_t)r++ * nv;
-            const double e = nmse_ff(L->logits[row], ref, nv);
+            const double e = t_nmse_f(L->logits[row], ref, nv);
             if (L->gemm[row])
                 worst_g = fmax(worst_g, e);
             else
                 worst = fmax(worst, e);
             CHECK(e <= (L->gemm[row] ? 1e-4 : 1e-6), "%s: row %d (token %d) NMSE %g", what, row, i,
                   e);
-            const bool eq = argmax(L->logits[row], nv) == argmax(ref, nv);
+            const bool eq = t_argmax(L->logits[row], nv) == t_argmax(ref, nv);
             same += eq;
             if (margin_of(ref, nv) >= MARGIN) {
                 sure++;
                 same_sure += eq;
                 CHECK(eq || ids != IDS_SURE, "%s: row %d (token %d): greedy id %d vs CPU %d", what,
-                      row, i, argmax(L->logits[row], nv), argmax(ref, nv));
+                      row, i, t_argmax(L->logits[row], nv), t_argmax(ref, nv));
             }
             row++;
         }
@@ -535,7 +518,7 @@ static void test_long(const char *path, int n_seq) {
             ok = lmc_decode_batch(cpu[s], &cb, &ref) == LMC_OK;
             CHECK(ok, "%s: CPU step %d: %s", path, step, lmc_last_error());
             if (!ok) break;
-            const double e = nmse_ff(lg + (size_t)row++ * nv, ref, nv);
+            const double e = t_nmse_f(lg + (size_t)row++ * nv, ref, nv);
             if (gemm[s])
                 worst_g = fmax(worst_g, e);
             else

@@ -54,16 +54,6 @@ static int f16_mismatch(const float *c16, const float *c32, size_t n) {
     return bad;
 }
 
-static double nmse_ff(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* Frequencies as the CPU forward computes them: scale * base^(-2i/hd) / factor_i. */
 static void make_freq(double *fr, int hd, double base, double scale, int factors) {
     for (int i = 0; i < hd / 2; i++)
@@ -113,11 +103,11 @@ static void test_qkv_post_rot(int n_head, int n_head_kv, int hd, int n_rot, int 
           "qkv_post f16 cache heads %d/%d hd %d n_rot %d pos %d: %d k/v elements not the f16 "
           "rounding of the f32 cache's (or q differs)",
           n_head, n_head_kv, hd, n_rot, pos0, bad16);
-    const double e = nmse_ff(x, ref, (size_t)n_tok * row);
+    const double e = t_nmse_f(x, ref, (size_t)n_tok * row);
     double ek = 0, ev = 0;
     for (int t = 0; t < n_tok; t++) {
-        ek += nmse_ff(ko + (size_t)t * kv_dim, ref + (size_t)t * row + q_dim, kv_dim);
-        ev += nmse_ff(vo + (size_t)t * kv_dim, ref + (size_t)t * row + q_dim + kv_dim, kv_dim);
+        ek += t_nmse_f(ko + (size_t)t * kv_dim, ref + (size_t)t * row + q_dim, kv_dim);
+        ev += t_nmse_f(vo + (size_t)t * kv_dim, ref + (size_t)t * row + q_dim + kv_dim, kv_dim);
     }
     CHECK(e <= 1e-9 && ek <= 1e-9 && ev <= 1e-12,
           "qkv_post heads %d/%d hd %d n_rot %d pos %d bias %d norm %d neox %d af %g: NMSE %g k %g "
@@ -142,7 +132,7 @@ static void test_gated(int gelu, int n) {
     (gelu ? cpu_geglu_tanh : cpu_swiglu)(g, u, ref, n);
     lmc_status st = lmc_cuda_op_gated_act(gelu, g, u, n, y);
     CHECK(st == LMC_OK, "gated_act: %s", lmc_last_error());
-    const double e = nmse_ff(y, ref, n);
+    const double e = t_nmse_f(y, ref, n);
     CHECK(e <= 1e-10, "gated_act gelu %d n %d NMSE %g", gelu, n, e);
     free(g), free(u), free(y), free(ref);
 }
@@ -162,7 +152,7 @@ static void test_post_norm(int n, int n_tok) {
     }
     lmc_status st = lmc_cuda_op_post_norm_add(y, w, n, n_tok, 1e-6f, h);
     CHECK(st == LMC_OK, "post_norm_add: %s", lmc_last_error());
-    const double e = nmse_ff(h, ref, m);
+    const double e = t_nmse_f(h, ref, m);
     CHECK(e <= 1e-12, "post_norm_add n %d n_tok %d NMSE %g", n, n_tok, e);
     free(y), free(w), free(h), free(ref), free(tmp);
 }
@@ -189,17 +179,17 @@ static void test_post_norm_norm(int n, int n_tok, int q8) {
     lmc_status st = lmc_cuda_op_post_norm_add_norm(y, wp, wn, n, n_tok, 1e-6f, h, out,
                                                    q8 ? q : NULL, q8 ? d : NULL);
     CHECK(st == LMC_OK, "post_norm_add_norm: %s", lmc_last_error());
-    double e = nmse_ff(h, ref, m);
+    double e = t_nmse_f(h, ref, m);
     CHECK(e <= 1e-12, "post_norm_add_norm n %d n_tok %d: h NMSE %g", n, n_tok, e);
     for (int t = 0; t < n_tok; t++) {
         cpu_rmsnorm(h + (size_t)t * n, wn, rout + (size_t)t * n, n, 1e-6f);
         st = lmc_cuda_op_rmsnorm(h + (size_t)t * n, wn, n, 1e-6f, gout + (size_t)t * n);
         CHECK(st == LMC_OK, "rmsnorm: %s", lmc_last_error());
     }
-    e = nmse_ff(out, gout, m);
+    e = t_nmse_f(out, gout, m);
     CHECK(e <= 1e-12, "post_norm_add_norm n %d n_tok %d: out NMSE %g vs the RMSNorm kernel", n,
           n_tok, e);
-    e = nmse_ff(out, rout, m);
+    e = t_nmse_f(out, rout, m);
     CHECK(e <= 1e-10, "post_norm_add_norm n %d n_tok %d: out NMSE %g vs CPU", n, n_tok, e);
     if (q8) {
         int bad_q = 0, bad_d = 0;
@@ -227,13 +217,13 @@ static void test_softcap_scale(int n) {
     cpu_softcap(r, n, 30.0f);
     lmc_status st = lmc_cuda_op_softcap_scale(x, n, 30.0f, 0);
     CHECK(st == LMC_OK, "softcap: %s", lmc_last_error());
-    double e = nmse_ff(x, r, n);
+    double e = t_nmse_f(x, r, n);
     CHECK(e <= 1e-10, "softcap n %d NMSE %g", n, e);
     for (int i = 0; i < n; i++)
         r[i] = x2[i] * 45.254833995939045f;
     st = lmc_cuda_op_softcap_scale(x2, n, 0, 45.254833995939045f);
     CHECK(st == LMC_OK, "scale: %s", lmc_last_error());
-    e = nmse_ff(x2, r, n);
+    e = t_nmse_f(x2, r, n);
     CHECK(e == 0, "scale n %d NMSE %g", n, e);
     free(x), free(r), free(x2);
 }
@@ -321,7 +311,7 @@ static void test_kv_rotate(int n_head_kv, int hd, int n_rot, int delta, int neox
         (neox ? cpu_rope_neox : cpu_rope)(ref + (size_t)r * kv_dim, n_head_kv, hd, n_rot, cs);
     lmc_status st = lmc_cuda_op_kv_rotate(k, n, kv_dim, hd, n_rot, delta, neox, fr, 0, llama);
     CHECK(st == LMC_OK, "kv_rotate: %s", lmc_last_error());
-    const double e = nmse_ff(k, ref, m);
+    const double e = t_nmse_f(k, ref, m);
     CHECK(e <= 1e-10, "kv_rotate heads %d hd %d n_rot %d delta %d neox %d llama %d NMSE %g",
           n_head_kv, hd, n_rot, delta, neox, llama, e);
     st = lmc_cuda_op_kv_rotate(k16, n, kv_dim, hd, n_rot, delta, neox, fr, 1, llama);

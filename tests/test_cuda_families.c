@@ -28,13 +28,6 @@ int main(void) {
 
 #define MARGIN 0.05
 
-static int argmax(const float *a, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return b;
-}
-
 static int ids_of(const cJSON *a, int32_t *out, int max) {
     int n = 0;
     const cJSON *e;
@@ -97,11 +90,11 @@ static void run_golden(lmc_model *m, const cJSON *g, const char *file, bool flt,
         for (int k = 1; k < nv; k++)
             if (ref[k] > ref[ra]) ra = k;
         const double err = t_nmse(logits, ref, nv), bound = flt ? 1e-4 : 5e-3;
-        const int first = argmax(logits, nv);
+        const int first = t_argmax(logits, nv);
         int n = 0, agree = 1, pos = np;
         /* ids equal while the reference is sure of its choice */
         for (; n < ng && n < nm && st == LMC_OK && margins[n] >= MARGIN; n++) {
-            got[n] = argmax(logits, nv);
+            got[n] = t_argmax(logits, nv);
             if (got[n] != want[n]) {
                 agree = 0;
                 break;
@@ -195,7 +188,7 @@ static void test_ctx_parity(int k, int n_gen) {
         st = lmc_decode(ctx, prompt, np, 0, &lg);
         int pos = np, n = 0;
         for (; n < n_gen && st == LMC_OK; n++) {
-            ids[dev][n] = argmax(lg, nv);
+            ids[dev][n] = t_argmax(lg, nv);
             st = lmc_decode(ctx, &ids[dev][n], 1, pos++, &lg);
         }
         CHECK(st == LMC_OK, "%s decode on %s: %s", file, dev ? "cuda" : "cpu", lmc_last_error());
@@ -205,7 +198,7 @@ static void test_ctx_parity(int k, int n_gen) {
             pos -= 8;
             st = lmc_decode(ctx, &ids[dev][n_gen - 1], 1, pos, &lg);
             CHECK(st == LMC_OK, "%s decode after shift: %s", file, lmc_last_error());
-            ids[dev][n_gen] = st == LMC_OK ? argmax(lg, nv) : -1;
+            ids[dev][n_gen] = st == LMC_OK ? t_argmax(lg, nv) : -1;
         }
         lmc_context_free(ctx);
     }

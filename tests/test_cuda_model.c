@@ -41,13 +41,6 @@ static int ids_of(const cJSON *a, int32_t *out, int max) {
     return n;
 }
 
-static int argmax(const float *a, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return b;
-}
-
 static lmc_cuda_ctx *open_ctx(lmc_model *m, int gemm_min, int act_q8) {
     lmc_cuda_params p = {0};
     p.act_q8 = act_q8;
@@ -95,7 +88,7 @@ static void test_golden(const char *model_rel, const char *golden_rel) {
         }
         int pos = np, n = 0;
         for (; n < ng && st == LMC_OK; n++) {
-            got[n] = argmax(logits, nv);
+            got[n] = t_argmax(logits, nv);
             st = lmc_cuda_forward(c, &got[n], 1, pos++, logits, NULL);
             CHECK(st == LMC_OK, "forward: %s", lmc_last_error());
         }
@@ -156,10 +149,10 @@ static void test_synthetic(const char *type) {
         CHECK(st == LMC_OK, "%s forward: %s", type, lmc_last_error());
         double err = t_nmse(logits, ref, nv);
         printf("synthetic %-7s %s: logits NMSE vs exact %.3g, argmax %d (exact %d)\n", type,
-               mname[mode], err, argmax(logits, nv), ra);
+               mname[mode], err, t_argmax(logits, nv), ra);
         CHECK(err <= bound[mode], "%s mode %d NMSE %g", type, mode, err);
-        CHECK(argmax(logits, nv) == ra, "%s mode %d argmax %d vs %d", type, mode,
-              argmax(logits, nv), ra);
+        CHECK(t_argmax(logits, nv) == ra, "%s mode %d argmax %d vs %d", type, mode,
+              t_argmax(logits, nv), ra);
         lmc_cuda_free(c);
     }
     free(ref);
@@ -297,7 +290,7 @@ static void test_ctx_parity(const char *path, int n_gen, lmc_kv_type kv) {
         st = lmc_decode(ctx, prompt, 4, 0, &lg);
         int pos = 4, n = 0;
         for (; n < n_gen && st == LMC_OK; n++) {
-            ids[dev][n] = argmax(lg, nv);
+            ids[dev][n] = t_argmax(lg, nv);
             st = lmc_decode(ctx, &ids[dev][n], 1, pos++, &lg);
         }
         CHECK(st == LMC_OK, "%s decode on %s: %s", path, dev ? "cuda" : "cpu", lmc_last_error());
@@ -308,7 +301,7 @@ static void test_ctx_parity(const char *path, int n_gen, lmc_kv_type kv) {
             pos -= 8;
             st = lmc_decode(ctx, &ids[dev][n_gen - 1], 1, pos, &lg);
             CHECK(st == LMC_OK, "%s decode after shift: %s", path, lmc_last_error());
-            ids[dev][n_gen] = st == LMC_OK ? argmax(lg, nv) : -1;
+            ids[dev][n_gen] = st == LMC_OK ? t_argmax(lg, nv) : -1;
         }
         lmc_context_free(ctx);
     }

@@ -102,12 +102,6 @@ static float f16_round(float v) {
     return lmc_f16_to_f32(lmc_f32_to_f16(v));
 }
 
-static int argmax_f(const float *a, int64_t n) {
-    int64_t b = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return (int)b;
-}
 static int argmax_d(const double *a, int64_t n) {
     int64_t b = 0;
     for (int64_t i = 1; i < n; i++)
@@ -146,7 +140,7 @@ static void test_matvec_batch(uint32_t type, int64_t rows, int64_t cols) {
             worst = e > worst ? e : worst;
             CHECK(e <= 1e-6, "%s matvec_batch %lldx%lld x%d row %d NMSE %g", name, (long long)rows,
                   (long long)cols, nb, b, e);
-            CHECK(argmax_f(y + b * rows, rows) == argmax_d(ref + b * rows, rows),
+            CHECK(t_argmax(y + b * rows, rows) == argmax_d(ref + b * rows, rows),
                   "%s matvec_batch x%d row %d argmax", name, nb, b);
         }
         CHECK(isnan(y[nb * rows]) || nb == NB, "%s matvec_batch x%d wrote past its rows", name, nb);
@@ -311,7 +305,7 @@ static void test_matmul_mma(uint32_t type, int64_t rows, int64_t cols) {
                           "%s matmul_mma %lldx%lld x%d split %d add %d token %d NMSE %g vs "
                           "f16-pair reference, %g vs reference",
                           name, (long long)rows, (long long)cols, n, splits[sp], add, b, eg, er);
-                    CHECK(argmax_f(y + b * rows, rows) == argmax_d(refg, rows),
+                    CHECK(t_argmax(y + b * rows, rows) == argmax_d(refg, rows),
                           "%s matmul_mma x%d token %d argmax vs f16-pair reference", name, n, b);
                 }
                 for (int64_t i = (int64_t)n * rows; i < (int64_t)NT * rows; i++)
@@ -383,7 +377,7 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     CHECK(st == LMC_OK, "%s matvec: %s", name, lmc_last_error());
     e = t_nmse(y, ref, rows);
     CHECK(e <= 1e-6, "%s matvec %lldx%lld NMSE %g", name, (long long)rows, (long long)cols, e);
-    CHECK(argmax_f(y, rows) == argmax_d(ref, rows), "%s matvec argmax", name);
+    CHECK(t_argmax(y, rows) == argmax_d(ref, rows), "%s matvec argmax", name);
 
     /* GEMM (the prompt path): f16 operands, f32 accumulation */
     for (int64_t i = 0; i < rows * n_tok; i++)
@@ -400,7 +394,7 @@ static void test_type(uint32_t type, int64_t rows, int64_t cols) {
     CHECK(e <= 1e-9, "%s matmul %lldx%lld x %d NMSE vs f16 operands %g", name, (long long)rows,
           (long long)cols, n_tok, e);
     for (int t = 0; t < n_tok; t++)
-        CHECK(argmax_f(y + t * rows, rows) == argmax_d(refh + t * rows, rows),
+        CHECK(t_argmax(y + t * rows, rows) == argmax_d(refh + t * rows, rows),
               "%s matmul argmax token %d", name, t);
     printf("%-5s %5lldx%-5lld dequant ok, matvec/matmul ok\n", name, (long long)rows,
            (long long)cols);

@@ -31,23 +31,6 @@ int main(void) {
 
 enum { N_GEN = 32, SHORT = 8, LONG = 40, MAX_IDS = N_GEN + 1 };
 
-static double nmse_ff(const float *a, const float *ref, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
-static int argmax(const float *a, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return b;
-}
-
 /* The decode path on f32 activations (exact) or the default (8-bit activations where the type has
  * that path). The CUDA context reads the env at init. */
 static void set_exact(bool exact) {
@@ -138,7 +121,7 @@ static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vo
     int pos = np;
     o->n_ids = 0;
     for (int n = 0; n < N_GEN && st == LMC_OK; n++) {
-        o->ids[o->n_ids++] = argmax(lg, n_vocab);
+        o->ids[o->n_ids++] = t_argmax(lg, n_vocab);
         st = lmc_decode(ctx, &o->ids[n], 1, pos++, &lg);
     }
     CHECK(st == LMC_OK, "greedy decode: %s", lmc_last_error());
@@ -148,7 +131,7 @@ static bool run_script(lmc_context *ctx, const int32_t *prompt, int np, int n_vo
     if (st == LMC_OK) st = lmc_decode(ctx, &o->ids[N_GEN - 1], 1, pos - 8, &lg);
     CHECK(st == LMC_OK, "decode after the shift: %s", lmc_last_error());
     if (st != LMC_OK) return false;
-    o->ids[o->n_ids++] = argmax(lg, n_vocab);
+    o->ids[o->n_ids++] = t_argmax(lg, n_vocab);
     return true;
 }
 
@@ -166,7 +149,7 @@ static void compare_observed(const char *what, const capture *got, const capture
             continue;
         }
         const size_t at = (size_t)l * got->n_embd;
-        double e = nmse_ff(got->layers + at, ref->layers + at, got->n_embd);
+        double e = t_nmse_f(got->layers + at, ref->layers + at, got->n_embd);
         if (!(e <= worst)) worst = e, worst_l = l;
     }
     printf("  %s: %d layers observed, worst layer NMSE vs CPU %.3g (layer %d)\n", what,
@@ -225,13 +208,14 @@ static void test_model(const char *path, bool real) {
         CHECK(st == LMC_OK, "%s %s: init: %s", path, what, lmc_last_error());
         capture_reset(&gpu_cap);
         if (ctx && run_script(ctx, prompt, SHORT, nv, &gpu_cap, &g)) {
-            const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
+            const double e = t_nmse_f(g.prompt_logits, cs.prompt_logits, nv);
             int same = 0;
             while (same < g.n_ids && g.ids[same] == cs.ids[same])
                 same++;
             printf(
                 "  %s exact: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids equal",
-                what, e, argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same, g.n_ids);
+                what, e, t_argmax(g.prompt_logits, nv), t_argmax(cs.prompt_logits, nv), same,
+                g.n_ids);
             if (same < g.n_ids)
                 printf(" (first difference at %d: %d vs CPU %d)", same, g.ids[same], cs.ids[same]);
             printf("\n");
@@ -246,12 +230,12 @@ static void test_model(const char *path, bool real) {
         /* the long prompt through the GEMMs (f16 operands: the bound of the GEMM path) */
         ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
         if (ctx && run_script(ctx, prompt, LONG, nv, NULL, &g)) {
-            const double e = nmse_ff(g.prompt_logits, cl.prompt_logits, nv);
+            const double e = t_nmse_f(g.prompt_logits, cl.prompt_logits, nv);
             printf("  %s gemm: %d-token prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d)\n", what,
-                   LONG, e, argmax(g.prompt_logits, nv), argmax(cl.prompt_logits, nv));
+                   LONG, e, t_argmax(g.prompt_logits, nv), t_argmax(cl.prompt_logits, nv));
             CHECK(e <= 1e-4, "%s %s: GEMM prompt logits NMSE %g", path, what, e);
             if (real)
-                CHECK(argmax(g.prompt_logits, nv) == argmax(cl.prompt_logits, nv),
+                CHECK(t_argmax(g.prompt_logits, nv) == t_argmax(cl.prompt_logits, nv),
                       "%s %s: GEMM argmax", path, what);
         }
         lmc_context_free(ctx);
@@ -260,16 +244,16 @@ static void test_model(const char *path, bool real) {
         ctx = open_ctx(m, LMC_DEVICE_CUDA, N, 1, &st);
         CHECK(st == LMC_OK, "%s %s default: init: %s", path, what, lmc_last_error());
         if (ctx && run_script(ctx, prompt, SHORT, nv, NULL, &g)) {
-            const double e = nmse_ff(g.prompt_logits, cs.prompt_logits, nv);
+            const double e = t_nmse_f(g.prompt_logits, cs.prompt_logits, nv);
             int same = 0;
             while (same < g.n_ids && g.ids[same] == cs.ids[same])
                 same++;
             printf("  %s default: prompt logits NMSE vs CPU %.3g, argmax %d (CPU %d), %d/%d ids "
                    "equal\n",
-                   what, e, argmax(g.prompt_logits, nv), argmax(cs.prompt_logits, nv), same,
+                   what, e, t_argmax(g.prompt_logits, nv), t_argmax(cs.prompt_logits, nv), same,
                    g.n_ids);
             if (real)
-                CHECK(argmax(g.prompt_logits, nv) == argmax(cs.prompt_logits, nv),
+                CHECK(t_argmax(g.prompt_logits, nv) == t_argmax(cs.prompt_logits, nv),
                       "%s %s default: argmax", path, what);
         }
         lmc_context_free(ctx);

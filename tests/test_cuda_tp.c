@@ -238,23 +238,6 @@ static bool run_case(lmc_model *m, lmc_context_params p, bool batch, float *out,
     return st == LMC_OK;
 }
 
-static double nmse(const float *a, const float *ref, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 /* The pass: decode mat-vecs on 8-bit activations (the default) or on f32 (LMC_CUDA_Q8=0). */
 static bool g_q8;
 
@@ -274,12 +257,12 @@ static void compare(const char *rel, const char *what, bool batch, const float *
     double worst = 0, worst_exact = 0;
     int same = 0, bad = 0;
     for (int r = 0; r < rows; r++) {
-        const double e = nmse(got + (size_t)r * nv, one + (size_t)r * nv, nv),
+        const double e = t_nmse_f(got + (size_t)r * nv, one + (size_t)r * nv, nv),
                      b = row_bound(batch, r);
         worst = e > worst ? e : worst;
         if (b <= 1e-6 && e > worst_exact) worst_exact = e;
         bad += e > b;
-        same += argmax(got + (size_t)r * nv, nv) == argmax(one + (size_t)r * nv, nv);
+        same += t_argmax(got + (size_t)r * nv, nv) == t_argmax(one + (size_t)r * nv, nv);
     }
     printf("%s: %s%s: %d rows, worst NMSE vs one GPU %.3g (f32 paths %.3g), argmax equal in %d\n",
            rel, what, g_q8 ? "" : " (LMC_CUDA_Q8=0)", rows, worst, worst_exact, same);

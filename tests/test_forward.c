@@ -9,16 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static double nmse_ff(const float *a, const float *b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* The KV cache type of every context below (main runs the models with f32, then f16, then q8_0). */
 static lmc_kv_type g_kv = LMC_KV_F32;
 
@@ -120,8 +110,8 @@ static void test_observer(lmc_model *m, const int32_t *toks, int n) {
               memcmp(cut.logits, lg5, (size_t)V * 4) == 0,
           "observed logits differ from the returned ones");
     /* n_batch 5 cuts the prompt into 5 + 5 + 2: the observed token is still the last one */
-    double e = nmse_ff(cut.layers + (size_t)(L - 1) * E, one.layers + (size_t)(L - 1) * E, E);
-    double en = nmse_ff(cut.norm, one.norm, E);
+    double e = t_nmse_f(cut.layers + (size_t)(L - 1) * E, one.layers + (size_t)(L - 1) * E, E);
+    double en = t_nmse_f(cut.norm, one.norm, E);
     printf("  observed last layer, n_batch 5 vs 512: nmse %.3g (final norm %.3g)\n", e, en);
     CHECK(e <= 1e-5 && en <= 1e-5, "observed token differs with n_batch 5: nmse %g, %g", e, en);
     /* every row wanted: the last token is observed, its logits are the last row */
@@ -164,7 +154,7 @@ static void test_embed(lmc_model *m, const int32_t *toks, int n) {
         const float *lg;
         lmc_seq_truncate(c1, 0, 0);
         CHECK(lmc_decode(c1, toks, i + 1, 0, &lg) == LMC_OK, "decode: %s", lmc_last_error());
-        double e = nmse_ff(h + (size_t)i * E, cap.norm, E);
+        double e = t_nmse_f(h + (size_t)i * E, cap.norm, E);
         if (e > worst) worst = e;
     }
     printf("  lmc_embed vs observed final norms, %d tokens: worst nmse %.3g\n", n, worst);
@@ -203,7 +193,7 @@ static void test_model(const char *path) {
     /* one batch (the reference below), with n_batch 5 (split), and token by token */
     decode_fresh(m, A, nA, 2, 512, ref);
     decode_fresh(m, A, nA, 2, 5, tmp);
-    double e = nmse_ff(tmp, ref, V);
+    double e = t_nmse_f(tmp, ref, V);
     printf("  split batches vs one batch: nmse %.3g\n", e);
     CHECK(e <= 1e-5, "split batches: nmse %g", e);
     lmc_context *ctx = new_ctx(m, 64, 1, 2, 512);
@@ -214,7 +204,7 @@ static void test_model(const char *path) {
         if (st != LMC_OK) break;
         memcpy(rows + (size_t)i * V, lg, (size_t)V * 4); /* logits after each prefix */
     }
-    e = nmse_ff(rows + (size_t)(nA - 1) * V, ref, V);
+    e = t_nmse_f(rows + (size_t)(nA - 1) * V, ref, V);
     printf("  token by token vs one batch: nmse %.3g\n", e);
     CHECK(e <= 1e-5, "token by token: nmse %g", e);
 
@@ -229,7 +219,7 @@ static void test_model(const char *path) {
     CHECK(st == LMC_OK, "all-rows batch: %s", lmc_last_error());
     double worst = 0;
     for (int i = 0; st == LMC_OK && i < nA; i++) {
-        double ei = nmse_ff(lg + (size_t)i * V, rows + (size_t)i * V, V);
+        double ei = t_nmse_f(lg + (size_t)i * V, rows + (size_t)i * V, V);
         if (ei > worst) worst = ei;
     }
     printf("  all rows of one batch vs prefixes: worst nmse %.3g\n", worst);
@@ -243,13 +233,13 @@ static void test_model(const char *path) {
     st = lmc_decode(ctx, A + nA - 3, 3, nA - 3, &lg);
     CHECK(st == LMC_OK, "re-decode: %s", lmc_last_error());
     if (st == LMC_OK) {
-        e = nmse_ff(lg, ref, V);
+        e = t_nmse_f(lg, ref, V);
         printf("  truncate + re-decode vs one batch: nmse %.3g\n", e);
         CHECK(e <= 1e-5, "truncate: nmse %g", e);
     }
     /* decoding at an earlier position rewinds the sequence implicitly */
     st = lmc_decode(ctx, A + nA - 1, 1, nA - 1, &lg);
-    CHECK(st == LMC_OK && nmse_ff(lg, ref, V) <= 1e-5, "rewind by position: %s", lmc_last_error());
+    CHECK(st == LMC_OK && t_nmse_f(lg, ref, V) <= 1e-5, "rewind by position: %s", lmc_last_error());
     lmc_context_free(ctx);
 
     /* two sequences in one batch, interleaved, each equal to itself alone */
@@ -268,7 +258,7 @@ static void test_model(const char *path) {
     CHECK(st == LMC_OK, "two-sequence batch: %s", lmc_last_error());
     if (st == LMC_OK) {
         /* wanted rows come in batch order: B's last token (i = 6) precedes A's (i = 11) */
-        double eA = nmse_ff(lg + V, ref, V), eB = nmse_ff(lg, refB, V);
+        double eA = t_nmse_f(lg + V, ref, V), eB = t_nmse_f(lg, refB, V);
         printf("  two sequences in one batch vs alone: nmse %.3g, %.3g\n", eA, eB);
         CHECK(eA <= 1e-5 && eB <= 1e-5, "two sequences: nmse %g %g", eA, eB);
     }
@@ -293,7 +283,7 @@ static void test_model(const char *path) {
     AB[nA] = B[1];
     decode_fresh(m, AB, nA + 1, 2, 512, tmp);
     if (st == LMC_OK) {
-        e = nmse_ff(lg, tmp, V);
+        e = t_nmse_f(lg, tmp, V);
         double limit = 1e-6;
         if (g_kv != LMC_KV_F32) { /* shifted half or q8_0 keys are rounded (quantized) twice,
                                    * rotated in f32 between: a few times what rounding them once
@@ -303,7 +293,7 @@ static void test_model(const char *path) {
             g_kv = LMC_KV_F32;
             decode_fresh(m, AB, nA + 1, 2, 512, f32);
             g_kv = kv;
-            limit += 4 * nmse_ff(tmp, f32, V);
+            limit += 4 * t_nmse_f(tmp, f32, V);
             free(f32);
         }
         printf("  shifted cache vs fresh decode at the new positions: nmse %.3g (limit %.3g)\n", e,
@@ -356,10 +346,10 @@ static void test_model(const char *path) {
     /* thread counts: every output is computed by one thread in a fixed order: bitwise equal */
     decode_fresh(m, A, nA, 1, 512, tmp);
     CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "1 thread differs from 2 (nmse %g)",
-          nmse_ff(tmp, ref, V));
+          t_nmse_f(tmp, ref, V));
     decode_fresh(m, A, nA, 3, 512, tmp);
     CHECK(memcmp(tmp, ref, (size_t)V * 4) == 0, "3 threads differ from 2 (nmse %g)",
-          nmse_ff(tmp, ref, V));
+          t_nmse_f(tmp, ref, V));
 
     test_observer(m, A, nA);
     test_embed(m, A, nA);

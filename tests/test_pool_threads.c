@@ -11,13 +11,6 @@
 
 enum { N_GEN = 48 };
 
-static int argmax(const float *a, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[b]) b = i;
-    return b;
-}
-
 /* greedy ids after the prompt, then one more after dropping positions 1..8 */
 static int run(lmc_model *m, int n_threads, int32_t *ids) {
     const int nv = lmc_model_n_vocab(m);
@@ -32,12 +25,12 @@ static int run(lmc_model *m, int n_threads, int32_t *ids) {
     lmc_status st = lmc_decode(ctx, prompt, 4, 0, &lg);
     int pos = 4, n = 0;
     for (; n < N_GEN && st == LMC_OK; n++) {
-        ids[n] = argmax(lg, nv);
+        ids[n] = t_argmax(lg, nv);
         st = lmc_decode(ctx, &ids[n], 1, pos++, &lg);
     }
     if (st == LMC_OK) st = lmc_seq_shift(ctx, 0, 9, pos - 9, 1);
     if (st == LMC_OK) st = lmc_decode(ctx, &ids[N_GEN - 1], 1, pos - 8, &lg);
-    if (st == LMC_OK) ids[N_GEN] = argmax(lg, nv);
+    if (st == LMC_OK) ids[N_GEN] = t_argmax(lg, nv);
     lmc_context_free(ctx);
     return st == LMC_OK;
 }

@@ -30,23 +30,6 @@
 
 enum { N_PROMPT = 6, N_TOK = 9, N_CTX = 16 };
 
-static double nmse(const float *a, const float *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
-
 /* ---- the plan ---------------------------------------------------------------------------------
  */
 
@@ -458,12 +441,12 @@ static void test_model(const char *rel, const int *ranks, int n_cases, int refus
             double worst = 0;
             int same_ids = 0, dist_ids = 0;
             for (int t = 0; t < N_TOK; t++) {
-                double e = nmse(j.out[0] + (size_t)t * nv, ref + (size_t)t * nv, (size_t)nv);
+                double e = t_nmse_f(j.out[0] + (size_t)t * nv, ref + (size_t)t * nv, (size_t)nv);
                 if (e > worst) worst = e;
                 same_ids +=
-                    argmax(j.out[0] + (size_t)t * nv, nv) == argmax(ref + (size_t)t * nv, nv);
+                    t_argmax(j.out[0] + (size_t)t * nv, nv) == t_argmax(ref + (size_t)t * nv, nv);
                 for (int k = 0; k < n; k++) /* the distributed argmax, on every rank */
-                    dist_ids += j.ids[k][t] == argmax(j.out[0] + (size_t)t * nv, nv);
+                    dist_ids += j.ids[k][t] == t_argmax(j.out[0] + (size_t)t * nv, nv);
             }
             CHECK(dist_ids == n * N_TOK, "%s over %d ranks: distributed argmax %d/%d", rel, n,
                   dist_ids, n * N_TOK);

@@ -62,6 +62,23 @@ double t_nmse(const float *a, const double *b, size_t n) {
     return den > 0 ? num / den : num;
 }
 
+double t_nmse_f(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+int t_argmax(const float *a, size_t n) {
+    size_t b = 0;
+    for (size_t i = 1; i < n; i++)
+        if (a[i] > a[b]) b = i;
+    return (int)b;
+}
+
 void t_buf_put(t_buf *b, const void *d, size_t n) {
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;

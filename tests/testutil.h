@@ -34,8 +34,12 @@ struct lmc_model;
 struct lmc_model *t_load_model_or_skip(const char *path);
 /* Reads a whole file; NULL when missing. */
 char *t_read_file(const char *path, size_t *len);
-/* NMSE = sum (a-b)^2 / sum b^2 */
+/* NMSE = sum (a-b)^2 / sum b^2 (sum (a-b)^2 when b is all zero), in double */
 double t_nmse(const float *a, const double *b, size_t n);
+/* The same against a float reference. */
+double t_nmse_f(const float *a, const float *b, size_t n);
+/* Index of the largest of n values (the first of equals). */
+int t_argmax(const float *a, size_t n);
 
 /* A growing byte buffer, for tests that build files (GGUFs) in memory. Start from {0}; free(p). */
 typedef struct {

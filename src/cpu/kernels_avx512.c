@@ -383,7 +383,8 @@ static void pack_q4_K(const uint8_t *w, size_t ws, int nr, int64_t b0, int nsb, 
         pk_q4_K *p = P + s;
         __m256i R[TK_ROWS];
         __m512i T[8];
-        /* header: d | dmin, then the 12 scale bytes as words a0, a1, a2 (quant.c lmc_k_scale_min) */
+        /* header: d | dmin, then the 12 scale bytes as words a0, a1, a2 (quant.c lmc_k_scale_min)
+         */
         _Pragma("GCC unroll 16") for (int r = 0; r < TK_ROWS; r++) {
             /* the next group's super-block: its rows are 16 streams too many for the hardware
              * prefetcher to follow (kernel microbenchmark, weights from DRAM: ~+25%) */
