@@ -34,37 +34,6 @@ static float rnd_f(void) {
     return (float)((rnd_u32() & 0xFFFFFF) / 16777216.0 * 2.0 - 1.0);
 } /* [-1, 1) */
 
-/* Byte offsets of the f16 scale fields of each block type (the rest of a block is any bit pattern).
- */
-static int scale_offsets(uint32_t type, int *off) {
-    switch (type) {
-    case LMC_TYPE_Q4_0:
-    case LMC_TYPE_Q5_0:
-    case LMC_TYPE_Q8_0:
-        off[0] = 0;
-        return 1;
-    case LMC_TYPE_Q4_1:
-    case LMC_TYPE_Q5_1:
-    case LMC_TYPE_Q4_K:
-    case LMC_TYPE_Q5_K:
-        off[0] = 0;
-        off[1] = 2;
-        return 2;
-    case LMC_TYPE_Q2_K:
-        off[0] = 80;
-        off[1] = 82;
-        return 2;
-    case LMC_TYPE_Q3_K:
-        off[0] = 108;
-        return 1;
-    case LMC_TYPE_Q6_K:
-        off[0] = 208;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Random valid weights: random quant bits with small finite f16 scales, or random floats. */
 static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
     const lmc_type_traits *tr = lmc_type_get(type);
@@ -87,7 +56,7 @@ static void *random_weights(uint32_t type, int64_t rows, int64_t cols) {
         for (uint64_t i = 0; i < nbytes; i++)
             w[i] = (uint8_t)rnd_u32();
         int off[2];
-        const int n = scale_offsets(type, off);
+        const int n = t_f16_fields(type, off);
         const uint64_t nb = nbytes / tr->type_size;
         for (uint64_t b = 0; b < nb; b++)
             for (int k = 0; k < n; k++) {

@@ -250,43 +250,6 @@ static void test_hand_blocks(void) {
 /* --- vec_dot_ref vs dequantize-then-dot
  * ----------------------------------------------------------- */
 
-/* Byte offsets of the f16 scale fields of one block, so random blocks get finite scales. */
-static int f16_fields(uint32_t type, int off[2]) {
-    switch (type) {
-    case LMC_TYPE_Q4_0:
-        off[0] = 0;
-        return 1;
-    case LMC_TYPE_Q5_0:
-        off[0] = 0;
-        return 1;
-    case LMC_TYPE_Q8_0:
-        off[0] = 0;
-        return 1;
-    case LMC_TYPE_Q4_1:
-    case LMC_TYPE_Q5_1:
-        off[0] = 0;
-        off[1] = 2;
-        return 2;
-    case LMC_TYPE_Q2_K:
-        off[0] = 80;
-        off[1] = 82;
-        return 2;
-    case LMC_TYPE_Q3_K:
-        off[0] = 108;
-        return 1;
-    case LMC_TYPE_Q4_K:
-    case LMC_TYPE_Q5_K:
-        off[0] = 0;
-        off[1] = 2;
-        return 2;
-    case LMC_TYPE_Q6_K:
-        off[0] = 208;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static uint16_t rnd_finite_half(void) {
     uint16_t h;
     do
@@ -325,7 +288,7 @@ static void fill_random(uint32_t type, uint8_t *p, int64_t n) {
         return;
     }
     int off[2];
-    int k = f16_fields(type, off);
+    int k = t_f16_fields(type, off);
     CHECK(k > 0, "test knows the scale fields of %s", t->name);
     for (int64_t b = 0; b < nb; b++)
         for (int f = 0; f < k; f++) {

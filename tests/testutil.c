@@ -1,6 +1,7 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 #include "lmc.h"
+#include "quant.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -60,6 +61,35 @@ double t_nmse(const float *a, const double *b, size_t n) {
         den += b[i] * b[i];
     }
     return den > 0 ? num / den : num;
+}
+
+int t_f16_fields(uint32_t type, int off[2]) {
+    switch (type) {
+    case LMC_TYPE_Q4_0:
+    case LMC_TYPE_Q5_0:
+    case LMC_TYPE_Q8_0:
+        off[0] = 0;
+        return 1;
+    case LMC_TYPE_Q4_1:
+    case LMC_TYPE_Q5_1:
+    case LMC_TYPE_Q4_K:
+    case LMC_TYPE_Q5_K:
+        off[0] = 0;
+        off[1] = 2;
+        return 2;
+    case LMC_TYPE_Q2_K:
+        off[0] = 80;
+        off[1] = 82;
+        return 2;
+    case LMC_TYPE_Q3_K:
+        off[0] = 108;
+        return 1;
+    case LMC_TYPE_Q6_K:
+        off[0] = 208;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 double t_nmse_f(const float *a, const float *b, size_t n) {

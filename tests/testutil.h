@@ -41,6 +41,10 @@ double t_nmse_f(const float *a, const float *b, size_t n);
 /* Index of the largest of n values (the first of equals). */
 int t_argmax(const float *a, size_t n);
 
+/* Byte offsets of the f16 scale fields in one block of a quantized type (at most 2), so that random
+ * blocks can be given finite scales; returns how many (0: none, or not a block type). */
+int t_f16_fields(uint32_t type, int off[2]);
+
 /* A growing byte buffer, for tests that build files (GGUFs) in memory. Start from {0}; free(p). */
 typedef struct {
     uint8_t *p;
