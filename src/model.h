@@ -8,7 +8,7 @@
 #include "gguf.h"
 #include "lmc.h"
 
-struct tok_vocab; /* tokenizer.c */
+struct tok_vocab; /* tok_vocab.h (tokenizer.c loads it) */
 
 /* The block variant: what the forward pass does beyond the llama block. A backend that does not
  * implement a flag must refuse the model (see lmc_cuda_model_supported). */

@@ -1,23 +1,17 @@
-/* tokenizer.c — the tokenizers a llama-family GGUF describes in tokenizer.ggml.*: SentencePiece
- * (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE (ranked merges
- * over GPT-2's byte alphabet after a PCRE2 pre-tokenizer), special/user-defined tokens split off
- * first as llama.cpp splits them (with the lstrip/rstrip attributes tok_attr.c derives), and a
- * streaming detokenizer. Ids equal llama.cpp's (tests/test_tok_goldens.c). Not handled:
+/* tokenizer.c — loading the tokenizers a llama-family GGUF describes in tokenizer.ggml.*:
+ * SentencePiece (score-driven bigram merges, byte fallback, "▁" for spaces) and byte-level BPE
+ * (ranked merges over GPT-2's byte alphabet after a PCRE2 pre-tokenizer): the token and merge
+ * maps, the pre-tokenizer regexes, special tokens and their lstrip/rstrip attributes (tok_attr.c),
+ * and the vocabulary's accessors. Encoding is tok_encode.c, decoding tok_decode.c; the struct they
+ * share is tok_vocab.h. Ids equal llama.cpp's (tests/test_tok_goldens.c). Not handled:
  * Unigram/WordPiece vocabularies, Unicode normalization (NFC/NFKC). */
-#include "tokenizer.h"
-#include "tok_attr.h"
+#include "tok_vocab.h"
 #include "util.h"
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum tok_kind { TOK_SPM, TOK_BPE };
-#define TOK_MAX_RE 8
 
 /* ---- hash maps --------------------------------------------------------------------------------
  */
@@ -28,54 +22,6 @@ static uint64_t tok_hash(const char *s, size_t n) { /* FNV-1a, 64-bit */
         h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
     return h;
 }
-
-/* Open addressing from a token's text to its id; the strings live in the vocabulary's arena. */
-typedef struct {
-    int32_t *slot; /* id or -1 */
-    uint64_t mask;
-} str_map;
-
-/* Open addressing from a pair of token ids to (merge rank, merged token id); one slot per cache
- * access. */
-typedef struct {
-    uint64_t key; /* (left << 32) | right, UINT64_MAX = empty */
-    int32_t rank;
-    int32_t merged;
-} pair_slot;
-
-typedef struct {
-    pair_slot *slot;
-    uint64_t mask;
-} pair_map;
-
-struct tok_vocab {
-    enum tok_kind kind;
-    int32_t n_vocab;
-    char *arena;      /* every token's text, NUL-terminated */
-    uint64_t *off;    /* (n_vocab) start of token i in arena */
-    uint32_t *len;    /* (n_vocab) its length in bytes */
-    float *score;     /* (n_vocab) SentencePiece scores (0 when absent) */
-    uint16_t *attr;   /* (n_vocab) TA_* bits (tok_attr.h) */
-    str_map tokens;   /* text -> id, every token */
-    str_map specials; /* text -> id, tokens with TA_SPECIAL bits */
-    /* For each first byte, the distinct lengths of special tokens starting with it, longest first:
-     * sp_lens[sp_start[b] .. sp_start[b+1]) */
-    uint32_t sp_start[257];
-    uint32_t *sp_lens;
-    uint32_t *sp_all; /* every distinct special-token length, longest first (n_sp_all) */
-    uint32_t n_sp_all;
-    pair_map merges;
-    int32_t byte_tok[256]; /* SPM: id of <0xNN>; BPE: id of the one-character token of byte NN */
-    uint32_t byte_cp[256]; /* BPE: GPT-2's byte -> code point */
-    int16_t cp_byte[324];  /* BPE: code point -> byte (-1: not a byte character) */
-    int32_t bos, eos, unk, eot, eom;
-    uint8_t *eog; /* (n_vocab) end-of-generation flags */
-    bool add_bos, add_eos, add_space_prefix, ignore_merges;
-    bool spm_split_ws; /* no token has "▁" right after another character (see spm_encode) */
-    pcre2_code *re[TOK_MAX_RE];
-    int n_re;
-    char *warning;
-};
 
 static lmc_status map_init(str_map *m, uint64_t n) {
     uint64_t cap = 16;
@@ -89,7 +35,7 @@ static lmc_status map_init(str_map *m, uint64_t n) {
     return LMC_OK;
 }
 
-static const char *tok_str(const struct tok_vocab *v, int32_t id) {
+const char *tok_str(const struct tok_vocab *v, int32_t id) {
     return v->arena + v->off[id];
 }
 
@@ -107,7 +53,7 @@ static void map_put(const struct tok_vocab *v, str_map *m, int32_t id) {
     m->slot[i] = id;
 }
 
-static int32_t map_get(const struct tok_vocab *v, const str_map *m, const char *s, size_t n) {
+int32_t tok_map_get(const struct tok_vocab *v, const str_map *m, const char *s, size_t n) {
     uint64_t i = tok_hash(s, n) & m->mask;
     for (int32_t o; (o = m->slot[i]) >= 0; i = (i + 1) & m->mask)
         if (v->len[o] == n && !memcmp(tok_str(v, o), s, n)) return o;
@@ -142,7 +88,7 @@ static void pair_put(pair_map *m, int32_t a, int32_t b, int32_t rank, int32_t me
 }
 
 /* The pair's slot, or NULL. */
-static const pair_slot *pair_get(const pair_map *m, int32_t a, int32_t b) {
+const pair_slot *tok_pair_get(const pair_map *m, int32_t a, int32_t b) {
     if (!m->slot) return NULL;
     uint64_t k = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     for (uint64_t i = pair_hash(k) & m->mask; m->slot[i].key != UINT64_MAX; i = (i + 1) & m->mask)
@@ -154,7 +100,7 @@ static const pair_slot *pair_get(const pair_map *m, int32_t a, int32_t b) {
  */
 
 /* Length of the UTF-8 sequence a lead byte starts (1 for ASCII and for invalid bytes). */
-static int utf8_len(uint8_t c) {
+int tok_utf8_len(uint8_t c) {
     if (c < 0x80) return 1;
     if ((c & 0xe0) == 0xc0) return 2;
     if ((c & 0xf0) == 0xe0) return 3;
@@ -162,7 +108,7 @@ static int utf8_len(uint8_t c) {
     return 1;
 }
 
-static int utf8_put(uint32_t cp, char *o) {
+int tok_utf8_put(uint32_t cp, char *o) {
     if (cp < 0x80) {
         o[0] = (char)cp;
         return 1;
@@ -187,8 +133,8 @@ static int utf8_put(uint32_t cp, char *o) {
 
 /* Decodes one code point at s (n bytes left); *used gets its length. Invalid: returns -1, used 1.
  */
-static int32_t utf8_get(const uint8_t *s, size_t n, int *used) {
-    int l = utf8_len(s[0]);
+int32_t tok_utf8_get(const uint8_t *s, size_t n, int *used) {
+    int l = tok_utf8_len(s[0]);
     *used = 1;
     if (l == 1) return s[0] < 0x80 ? s[0] : -1;
     if ((size_t)l > n) return -1;
@@ -202,7 +148,7 @@ static int32_t utf8_get(const uint8_t *s, size_t n, int *used) {
 }
 
 /* Parses "<0xNN>"; -1 when the text is not a byte token. */
-static int byte_token_value(const char *s, size_t n) {
+int tok_byte_value(const char *s, size_t n) {
     if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return -1;
     int v = 0;
     for (int i = 3; i < 5; i++) {
@@ -412,11 +358,12 @@ static lmc_status load_merges(struct tok_vocab *v, const gguf_file *f) {
                            (unsigned long long)r);
         size_t la = (size_t)(sp - s->ptr), lb = s->len - la - 1;
         if (la + lb > sizeof buf) continue;
-        int32_t a = map_get(v, &v->tokens, s->ptr, la), b = map_get(v, &v->tokens, sp + 1, lb);
+        int32_t a = tok_map_get(v, &v->tokens, s->ptr, la),
+                b = tok_map_get(v, &v->tokens, sp + 1, lb);
         if (a < 0 || b < 0) continue;
         memcpy(buf, s->ptr, la);
         memcpy(buf + la, sp + 1, lb);
-        int32_t ab = map_get(v, &v->tokens, buf, la + lb);
+        int32_t ab = tok_map_get(v, &v->tokens, buf, la + lb);
         if (ab < 0) continue;
         pair_put(&v->merges, a, b, (int32_t)r, ab);
     }
@@ -570,7 +517,7 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
 
     if (v->kind == TOK_SPM) {
         for (int32_t i = 0; i < v->n_vocab; i++) {
-            int b = (v->attr[i] & TA_BYTE) ? byte_token_value(tok_str(v, i), v->len[i]) : -1;
+            int b = (v->attr[i] & TA_BYTE) ? tok_byte_value(tok_str(v, i), v->len[i]) : -1;
             if (b >= 0) v->byte_tok[b] = i;
         }
         v->spm_split_ws = true;
@@ -592,8 +539,8 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
         gpt2_byte_map(v);
         for (int b = 0; b < 256; b++) {
             char c[4];
-            int l = utf8_put(v->byte_cp[b], c);
-            v->byte_tok[b] = map_get(v, &v->tokens, c, (size_t)l);
+            int l = tok_utf8_put(v->byte_cp[b], c);
+            v->byte_tok[b] = tok_map_get(v, &v->tokens, c, (size_t)l);
         }
         if ((st = load_merges(v, f)) != LMC_OK) goto fail;
         pre = gguf_get_str_dup(f, "tokenizer.ggml.pre");
@@ -673,616 +620,4 @@ const char *tok_warning(const struct tok_vocab *v) {
 }
 const char *tok_text(const struct tok_vocab *v, int32_t id) {
     return id >= 0 && id < v->n_vocab ? tok_str(v, id) : NULL;
-}
-
-/* ---- encoding ---------------------------------------------------------------------------------
- */
-
-/* A heap entry: key orders the queue (smallest first); a, b, c are the merge's operands. */
-typedef struct {
-    uint64_t key;
-    int32_t a, b, c;
-} heap_ent;
-
-typedef struct {
-    int32_t id;         /* BPE: token id of the symbol (-1: a byte without a token) */
-    uint32_t start, n;  /* bytes of the symbol in the word; n == 0: merged away */
-    int32_t prev, next; /* neighbours (-1 at the ends) */
-} sym;
-
-/* Scratch for one tokenize call: grown as needed, freed at the end (nothing survives the call). */
-typedef struct {
-    const struct tok_vocab *v;
-    int32_t *ids;
-    size_t n_ids, cap_ids;
-    sym *syms;
-    size_t cap_syms;
-    heap_ent *heap;
-    size_t n_heap, cap_heap;
-    char *buf;
-    size_t cap_buf;
-    pcre2_match_data *md;
-    pcre2_match_context *mctx;
-    pcre2_jit_stack *jit;
-    lmc_status st;
-} work;
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem, work *w) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) {
-        if (c > SIZE_MAX / 2 / elem) goto oom;
-        c *= 2;
-    }
-    void *q = realloc(*p, c * elem);
-    if (!q) goto oom;
-    *p = q;
-    *cap = c;
-    return true;
-oom:
-    w->st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
-    return false;
-}
-
-static bool emit(work *w, int32_t id) {
-    if (!grow((void **)&w->ids, &w->cap_ids, w->n_ids + 1, sizeof *w->ids, w)) return false;
-    w->ids[w->n_ids++] = id;
-    return true;
-}
-
-static bool heap_push(work *w, heap_ent e) {
-    if (!grow((void **)&w->heap, &w->cap_heap, w->n_heap + 1, sizeof *w->heap, w)) return false;
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (w->heap[p].key <= e.key) break;
-        w->heap[i] = w->heap[p];
-        i = p;
-    }
-    w->heap[i] = e;
-    return true;
-}
-
-static heap_ent heap_pop(work *w) {
-    heap_ent top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && w->heap[c + 1].key < w->heap[c].key) c++;
-        if (last.key <= w->heap[c].key) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n) w->heap[i] = last;
-    return top;
-}
-
-/* SentencePiece BPE: start from UTF-8 characters and repeatedly merge the adjacent pair whose
- * concatenation is the highest-scoring token (ties: leftmost). */
-static void spm_try_pair(work *w, const char *text, int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
-    const sym *a = &w->syms[l], *b = &w->syms[r];
-    int32_t id = map_get(w->v, &w->v->tokens, text + a->start, a->n + b->n);
-    if (id < 0) return;
-    uint32_t u;
-    memcpy(&u, &w->v->score[id], 4);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* order-preserving float -> uint */
-    heap_ent e = {(uint64_t)(~u) << 32 | (uint32_t)l, l, r, (int32_t)(a->n + b->n)};
-    heap_push(w, e);
-}
-
-/* llama.cpp's length of the character a byte starts, by its high nibble (so 0xF8..0xFF take 4
- * bytes, where utf8_len says 1): SentencePiece symbols are split the same way. */
-static size_t spm_char_len(uint8_t c) {
-    static const uint8_t by_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return by_nibble[c >> 4];
-}
-
-static void spm_chunk(work *w, const char *text, size_t n);
-
-static void spm_encode(work *w, const char *frag, size_t len, bool space_prefix) {
-    const struct tok_vocab *v = w->v;
-    /* escaped text: optional leading space, every ' ' -> U+2581 (3 bytes) */
-    if (len > (SIZE_MAX - 3) / 3) {
-        w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long");
-        return;
-    }
-    if (!grow((void **)&w->buf, &w->cap_buf, 3 * len + 3, 1, w)) return;
-    size_t n = 0;
-    if (space_prefix) {
-        memcpy(w->buf, "\xe2\x96\x81", 3);
-        n = 3;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (frag[i] == ' ') {
-            memcpy(w->buf + n, "\xe2\x96\x81", 3);
-            n += 3;
-        } else
-            w->buf[n++] = frag[i];
-    }
-    if (n > UINT32_MAX || n > INT32_MAX) {
-        w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long (%zu bytes)", n);
-        return;
-    }
-    /* Where no token has "▁" after another character, no merge can span the start of a run of "▁"
-     * that follows another character: the runs' pieces are then merged independently, which gives
-     * the same result as one queue over the whole text and keeps the queue small (cache-resident).
-     */
-    size_t s = 0;
-    bool prev_ws = true; /* (walks characters as spm_chunk splits them) */
-    for (size_t i = 0; i < n && w->st == LMC_OK && v->spm_split_ws;) {
-        size_t l = spm_char_len((uint8_t)w->buf[i]);
-        if (l > n - i) l = n - i;
-        bool ws = l == 3 && !memcmp(w->buf + i, "\xe2\x96\x81", 3);
-        if (ws && !prev_ws) {
-            spm_chunk(w, w->buf + s, i - s);
-            s = i;
-        }
-        prev_ws = ws;
-        i += l;
-    }
-    if (w->st == LMC_OK) spm_chunk(w, w->buf + s, n - s);
-}
-
-static void spm_chunk(work *w, const char *text, size_t n) {
-    const struct tok_vocab *v = w->v;
-    if (!grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms, w)) return;
-    int32_t ns = 0;
-    for (size_t i = 0; i < n;) {
-        size_t l = spm_char_len((uint8_t)text[i]);
-        if (l > n - i) l = n - i;
-        w->syms[ns] = (sym){-1, (uint32_t)i, (uint32_t)l, ns - 1, -1};
-        if (ns > 0) w->syms[ns - 1].next = ns;
-        ns++;
-        i += l;
-    }
-    w->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++)
-        spm_try_pair(w, text, i, i + 1);
-    while (w->n_heap && w->st == LMC_OK) {
-        heap_ent e = heap_pop(w);
-        sym *a = &w->syms[e.a], *b = &w->syms[e.b];
-        /* stale entry: one side was merged since it was queued */
-        if (a->n == 0 || b->n == 0 || a->next != e.b || a->n + b->n != (uint32_t)e.c) continue;
-        a->n += b->n;
-        b->n = 0;
-        a->next = b->next;
-        if (b->next >= 0) w->syms[b->next].prev = e.a;
-        spm_try_pair(w, text, a->prev, e.a);
-        spm_try_pair(w, text, e.a, a->next);
-    }
-    for (int32_t i = 0; ns > 0 && i >= 0 && w->st == LMC_OK; i = w->syms[i].next) {
-        const sym *s = &w->syms[i];
-        int32_t id = map_get(v, &v->tokens, text + s->start, s->n);
-        if (id >= 0) {
-            emit(w, id);
-            continue;
-        }
-        /* only single characters can be missing (merges always form tokens): byte fallback */
-        for (uint32_t k = 0; k < s->n; k++) {
-            int32_t bt = v->byte_tok[(uint8_t)text[s->start + k]];
-            if (bt < 0) bt = v->unk;
-            if (bt < 0) {
-                w->st = lmc_err(LMC_ERR_UNSUPPORTED,
-                                "byte 0x%02x has no token and the vocabulary has no unknown token",
-                                (uint8_t)text[s->start + k]);
-                return;
-            }
-            emit(w, bt);
-        }
-    }
-}
-
-/* Byte-level BPE of one pre-tokenized word: symbols start as one byte each (one GPT-2 character)
- * and the adjacent pair with the lowest merge rank is merged until none applies (ties: leftmost).
- */
-static void bpe_try_pair(work *w, int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
-    int32_t a = w->syms[l].id, b = w->syms[r].id;
-    if (a < 0 || b < 0) return;
-    const pair_slot *p = pair_get(&w->v->merges, a, b);
-    if (!p) return;
-    heap_ent e = {(uint64_t)(uint32_t)p->rank << 32 | (uint32_t)l, l, a, b};
-    heap_push(w, e);
-}
-
-static void bpe_word(work *w, const char *word, size_t n) {
-    const struct tok_vocab *v = w->v;
-    if (n == 0) return;
-    if (n > INT32_MAX / 4) {
-        w->st = lmc_err(LMC_ERR_INVALID_ARG, "pre-tokenized word too long (%zu bytes)", n);
-        return;
-    }
-    if (v->ignore_merges || n == 1) {
-        /* the word as GPT-2 characters: a whole-word token wins outright */
-        if (!grow((void **)&w->buf, &w->cap_buf, 2 * n, 1, w)) return;
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            m += (size_t)utf8_put(v->byte_cp[(uint8_t)word[i]], w->buf + m);
-        int32_t id = map_get(v, &v->tokens, w->buf, m);
-        if (id >= 0) {
-            emit(w, id);
-            return;
-        }
-    }
-    if (!grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms, w)) return;
-    int32_t ns = (int32_t)n;
-    for (int32_t i = 0; i < ns; i++)
-        w->syms[i] =
-            (sym){v->byte_tok[(uint8_t)word[i]], (uint32_t)i, 1, i - 1, i + 1 < ns ? i + 1 : -1};
-    w->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++)
-        bpe_try_pair(w, i, i + 1);
-    while (w->n_heap && w->st == LMC_OK) {
-        heap_ent e = heap_pop(w);
-        sym *a = &w->syms[e.a];
-        if (a->n == 0 || a->next < 0 || a->id != e.b || w->syms[a->next].id != e.c) continue;
-        int32_t r = a->next;
-        sym *b = &w->syms[r];
-        a->id = pair_get(&v->merges, e.b, e.c)->merged;
-        a->n += b->n;
-        b->n = 0;
-        a->next = b->next;
-        if (b->next >= 0) w->syms[b->next].prev = e.a;
-        bpe_try_pair(w, a->prev, e.a);
-        bpe_try_pair(w, e.a, a->next);
-    }
-    for (int32_t i = 0; i >= 0 && w->st == LMC_OK; i = w->syms[i].next) {
-        int32_t id = w->syms[i].id;
-        if (id < 0) id = v->unk;
-        if (id < 0) {
-            w->st = lmc_err(LMC_ERR_UNSUPPORTED,
-                            "byte 0x%02x has no token and the vocabulary has no unknown token",
-                            (uint8_t)word[w->syms[i].start]);
-            return;
-        }
-        emit(w, id);
-    }
-}
-
-/* Applies split regex `level` to [s, e) of text and recurses on every match and every gap. */
-static void bpe_split(work *w, const char *text, size_t s, size_t e, int level) {
-    if (w->st != LMC_OK || s >= e) return;
-    if (level == w->v->n_re) {
-        bpe_word(w, text + s, e - s);
-        return;
-    }
-    const pcre2_code *re = w->v->re[level];
-    const PCRE2_SPTR subj = (PCRE2_SPTR)(text + s);
-    size_t n = e - s, pos = 0;
-    while (pos < n && w->st == LMC_OK) {
-        int rc = pcre2_match(re, subj, n, pos, 0, w->md, w->mctx);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
-            char msg[128];
-            pcre2_get_error_message(rc, (PCRE2_UCHAR *)msg, sizeof msg);
-            w->st = lmc_err(LMC_ERR_UNSUPPORTED, "pre-tokenizer regex %d failed at byte %zu: %s",
-                            level, s + pos, msg);
-            return;
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(w->md);
-        size_t ms = ov[0], me = ov[1];
-        if (me <= ms) { /* an empty match splits nothing: step over one character */
-            me = ms + (size_t)utf8_len(subj[ms]);
-            if (me > n) me = n;
-            bpe_split(w, text, s + pos, s + me, level + 1);
-            pos = me;
-            continue;
-        }
-        if (ms > pos) bpe_split(w, text, s + pos, s + ms, level + 1);
-        bpe_split(w, text, s + ms, s + me, level + 1);
-        pos = me;
-    }
-    if (pos < n) bpe_split(w, text, s + pos, e, level + 1);
-}
-
-static bool is_c_space(char c) { /* C's isspace in the "C" locale */
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-enum { MARK_TEXT = -1, MARK_COVERED = -2 };
-
-/* llama.cpp's decoding of one character at s (n > 0 bytes left) for byte-level BPE: a lead byte
- * with its continuation bytes gives a code point (overlong forms and surrogates included), anything
- * else one U+FFFD for one byte. */
-static uint32_t bpe_cpt(const uint8_t *s, size_t n, size_t *used) {
-    int l = s[0] < 0x80   ? 1
-            : s[0] < 0xc0 ? 0
-            : s[0] < 0xe0 ? 2
-            : s[0] < 0xf0 ? 3
-            : s[0] < 0xf8 ? 4
-                          : 0;
-    *used = 1;
-    if (l == 0 || (size_t)l > n) return 0xfffd;
-    uint32_t cp = l == 1 ? s[0] : s[0] & (0x7f >> l);
-    for (int i = 1; i < l; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0xfffd;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    *used = (size_t)l;
-    return cp > 0x10ffff ? 0xfffd : cp;
-}
-
-/* Byte-level BPE of a text fragment: llama.cpp first turns it into code points and back (invalid
- * bytes become U+FFFD, overlong forms their character), then splits and merges. */
-static void bpe_fragment(work *w, const char *text, size_t n) {
-    if (n > SIZE_MAX / 3) {
-        w->st = lmc_err(LMC_ERR_INVALID_ARG, "text too long");
-        return;
-    }
-    char *clean = malloc(3 * n + 1); /* U+FFFD for one byte is the worst case: 3 bytes */
-    if (!clean) {
-        w->st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
-        return;
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < n;) {
-        size_t used;
-        uint32_t cp = bpe_cpt((const uint8_t *)text + i, n - i, &used);
-        m += (size_t)utf8_put(cp, clean + m);
-        i += used;
-    }
-    bpe_split(w, clean, 0, m, 0);
-    free(clean);
-}
-
-/* True when a special token of length l starts with byte b. */
-static bool sp_has_len(const struct tok_vocab *v, uint8_t b, uint32_t l) {
-    for (uint32_t k = v->sp_start[b]; k < v->sp_start[b + 1]; k++)
-        if (v->sp_lens[k] == l) return true;
-    return false;
-}
-
-/* Splits text at special tokens as llama.cpp's partition does: longer tokens first, each taking
- * its occurrences left to right in the text no longer token took, with TA_LSTRIP/TA_RSTRIP also
- * the whitespace before/after it (up to the neighbouring token). (llama.cpp orders tokens of equal
- * length arbitrarily; lmc takes them left to right, which differs only where two equal-length
- * special tokens overlap in the text.) Plain mode matches only user-defined tokens. mark[i]
- * (len): the token starting at byte i, MARK_TEXT, or MARK_COVERED (the rest of a token, or
- * stripped whitespace). Time: the text times the number of distinct special-token lengths; no
- * memory besides mark. */
-static void sp_partition(const struct tok_vocab *v, const char *text, size_t len,
-                         bool parse_special, int32_t *mark) {
-    for (size_t i = 0; i < len; i++)
-        mark[i] = MARK_TEXT;
-    for (uint32_t k = 0; k < v->n_sp_all; k++) {
-        size_t l = v->sp_all[k];
-        for (size_t p = 0; l <= len && p <= len - l; p++) {
-            if (mark[p] != MARK_TEXT || !sp_has_len(v, (uint8_t)text[p], (uint32_t)l)) continue;
-            int32_t t = map_get(v, &v->specials, text + p, l);
-            if (t < 0 || (!parse_special && (v->attr[t] & (TA_CONTROL | TA_UNKNOWN)))) continue;
-            bool free_run = true;
-            for (size_t i = p + 1; i < p + l && free_run; i++)
-                free_run = mark[i] == MARK_TEXT;
-            if (!free_run) continue;
-            mark[p] = t;
-            for (size_t i = p + 1; i < p + l; i++)
-                mark[i] = MARK_COVERED;
-            if (v->attr[t] & TA_LSTRIP)
-                for (size_t i = p; i > 0 && mark[i - 1] == MARK_TEXT && is_c_space(text[i - 1]);
-                     i--)
-                    mark[i - 1] = MARK_COVERED;
-            if (v->attr[t] & TA_RSTRIP)
-                for (size_t i = p + l; i < len && mark[i] == MARK_TEXT && is_c_space(text[i]); i++)
-                    mark[i] = MARK_COVERED;
-            p += l - 1;
-        }
-    }
-}
-
-lmc_status tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special,
-                      bool parse_special, int32_t **ids, size_t *n_ids) {
-    *ids = NULL;
-    *n_ids = 0;
-    if (!text && len) return lmc_err(LMC_ERR_INVALID_ARG, "tokenize: text is NULL");
-    work w = {.v = v, .st = LMC_OK};
-    if (v->kind == TOK_BPE) {
-        w.md = pcre2_match_data_create(1, NULL);
-        w.mctx = pcre2_match_context_create(NULL);
-        w.jit = pcre2_jit_stack_create(32 * 1024, 4 * 1024 * 1024, NULL);
-        if (!w.md || !w.mctx || !w.jit) {
-            w.st = lmc_err(LMC_ERR_OOM, "out of memory (regex match data)");
-            goto done;
-        }
-        pcre2_jit_stack_assign(w.mctx, NULL, w.jit);
-    }
-    if (add_special && v->add_bos && v->bos >= 0) emit(&w, v->bos);
-    /* Split the text at special tokens; SentencePiece gives a leading space to the text at the
-     * start and after each special token (as llama.cpp does). */
-    int32_t *mark = len ? malloc(len * sizeof *mark) : NULL;
-    if (len && !mark) {
-        w.st = lmc_err(LMC_ERR_OOM, "out of memory while tokenizing");
-        goto done;
-    }
-    sp_partition(v, text, len, parse_special, mark);
-    bool prev_special = true;
-    for (size_t i = 0; i < len && w.st == LMC_OK;) {
-        if (mark[i] == MARK_COVERED) {
-            i++;
-        } else if (mark[i] >= 0) {
-            emit(&w, mark[i]);
-            prev_special = true;
-            i++;
-        } else {
-            size_t e = i;
-            while (e < len && mark[e] == MARK_TEXT)
-                e++;
-            if (v->kind == TOK_SPM)
-                spm_encode(&w, text + i, e - i, v->add_space_prefix && prev_special);
-            else
-                bpe_fragment(&w, text + i, e - i);
-            prev_special = false;
-            i = e;
-        }
-    }
-    free(mark);
-    if (w.st == LMC_OK && add_special && v->add_eos && v->eos >= 0) emit(&w, v->eos);
-done:
-    free(w.syms);
-    free(w.heap);
-    free(w.buf);
-    pcre2_match_data_free(w.md);
-    pcre2_match_context_free(w.mctx);
-    pcre2_jit_stack_free(w.jit);
-    if (w.st != LMC_OK) {
-        free(w.ids);
-        return w.st;
-    }
-    *ids = w.ids;
-    *n_ids = w.n_ids;
-    return LMC_OK;
-}
-
-/* ---- decoding ---------------------------------------------------------------------------------
- */
-
-static size_t put(char *buf, size_t size, size_t at, const char *s, size_t n) {
-    if (at < size) memcpy(buf + at, s, n <= size - at ? n : size - at);
-    return at + n;
-}
-
-int32_t tok_piece(const struct tok_vocab *v, int32_t id, char *buf, size_t size, bool special) {
-    if (id < 0 || id >= v->n_vocab) return -1;
-    const char *s = tok_str(v, id);
-    size_t n = v->len[id], o = 0;
-    uint16_t a = v->attr[id];
-    /* as llama.cpp: control and unknown tokens only when asked for, user-defined ones always as
-     * stored, byte tokens as their byte, normal ones decoded, anything else (unused) as nothing */
-    if ((a & (TA_CONTROL | TA_UNKNOWN)) && !special) return 0;
-    if (a & TA_SPECIAL) return (int32_t)put(buf, size, 0, s, n);
-    if (!(a & TA_NORMAL)) {
-        int b = (a & TA_BYTE) ? byte_token_value(s, n) : -1;
-        if (b < 0) return 0;
-        char c = (char)b;
-        return (int32_t)put(buf, size, 0, &c, 1);
-    }
-    if (v->kind == TOK_SPM) {
-        for (size_t i = 0; i < n;) {
-            if (n - i >= 3 && !memcmp(s + i, "\xe2\x96\x81", 3)) {
-                o = put(buf, size, o, " ", 1);
-                i += 3;
-            } else {
-                o = put(buf, size, o, s + i, 1);
-                i++;
-            }
-        }
-        return (int32_t)o;
-    }
-    for (size_t i = 0; i < n;) { /* GPT-2 characters back to bytes */
-        int l;
-        int32_t cp = utf8_get((const uint8_t *)s + i, n - i, &l);
-        if (cp >= 0 && cp < 324 && v->cp_byte[cp] >= 0) {
-            char c = (char)v->cp_byte[cp];
-            o = put(buf, size, o, &c, 1);
-        } else {
-            o = put(buf, size, o, s + i, (size_t)l);
-        }
-        i += (size_t)l;
-    }
-    return (int32_t)o;
-}
-
-/* ---- streaming detokenizer --------------------------------------------------------------------
- */
-
-struct lmc_detok {
-    const struct tok_vocab *v;
-    bool special;
-    bool after_bos; /* the previous token was BOS: SentencePiece's leading space is dropped */
-    char *pend;     /* bytes not yet returned (an incomplete UTF-8 sequence at the end) */
-    size_t n_pend, cap_pend;
-    char *out; /* what the last push/flush returned */
-    size_t cap_out;
-};
-
-lmc_detok *tok_detok_init(const struct tok_vocab *v, bool special) {
-    lmc_detok *d = calloc(1, sizeof *d);
-    if (!d) {
-        lmc_err(LMC_ERR_OOM, "out of memory");
-        return NULL;
-    }
-    d->v = v;
-    d->special = special;
-    return d;
-}
-
-static bool detok_reserve(char **p, size_t *cap, size_t need) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    char *q = realloc(*p, c);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
-/* Where the complete UTF-8 prefix of s[0..n) ends: an unfinished multi-byte sequence at the end is
- * held back; anything invalid goes out as is (never held forever). */
-static size_t utf8_complete(const char *s, size_t n) {
-    for (size_t k = 1; k <= 4 && k <= n; k++) {
-        uint8_t c = (uint8_t)s[n - k];
-        if ((c & 0xc0) == 0x80) continue; /* continuation byte: look further back */
-        int l = utf8_len(c);
-        return (size_t)l > k ? n - k : n;
-    }
-    return n;
-}
-
-const char *lmc_detok_push(lmc_detok *d, int32_t tok, size_t *len) {
-    *len = 0;
-    if (!d) return NULL;
-    int32_t need = tok_piece(d->v, tok, NULL, 0, d->special);
-    if (need < 0) {
-        lmc_err(LMC_ERR_INVALID_ARG, "lmc_detok_push: token %d is not in the vocabulary", tok);
-        return NULL;
-    }
-    if (!detok_reserve(&d->pend, &d->cap_pend, d->n_pend + (size_t)need + 1)) {
-        lmc_err(LMC_ERR_OOM, "out of memory");
-        return NULL;
-    }
-    char *p = d->pend + d->n_pend;
-    tok_piece(d->v, tok, p, (size_t)need, d->special);
-    size_t n = (size_t)need;
-    if (d->after_bos && tok_strips_leading_space(d->v) && n && p[0] == ' ') {
-        memmove(p, p + 1, n - 1);
-        n--;
-    }
-    d->after_bos = tok == d->v->bos;
-    d->n_pend += n;
-    size_t done = utf8_complete(d->pend, d->n_pend);
-    if (!detok_reserve(&d->out, &d->cap_out, done + 1)) {
-        lmc_err(LMC_ERR_OOM, "out of memory");
-        return NULL;
-    }
-    memcpy(d->out, d->pend, done);
-    d->out[done] = 0;
-    memmove(d->pend, d->pend + done, d->n_pend - done);
-    d->n_pend -= done;
-    *len = done;
-    return d->out;
-}
-
-const char *lmc_detok_flush(lmc_detok *d, size_t *len) {
-    *len = 0;
-    if (!d) return NULL;
-    if (!detok_reserve(&d->out, &d->cap_out, d->n_pend + 1)) {
-        lmc_err(LMC_ERR_OOM, "out of memory");
-        return NULL;
-    }
-    if (d->n_pend) memcpy(d->out, d->pend, d->n_pend);
-    d->out[d->n_pend] = 0;
-    *len = d->n_pend;
-    d->n_pend = 0;
-    d->after_bos = false;
-    return d->out;
-}
-
-void lmc_detok_free(lmc_detok *d) {
-    if (!d) return;
-    free(d->pend);
-    free(d->out);
-    free(d);
 }
