@@ -411,11 +411,130 @@ static lmc_status derive_attrs(struct tok_vocab *v, const gguf_file *f) {
     return LMC_OK;
 }
 
+/* The token texts of tokenizer.ggml.tokens (n of them) into the arena, every attribute normal. */
+static lmc_status load_texts(struct tok_vocab *v, const gguf_file *f, const gguf_kv *toks) {
+    const uint64_t n = toks->v.arr.n;
+    if (n == 0 || n > INT32_MAX)
+        return lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", f->path,
+                       (unsigned long long)n);
+    v->n_vocab = (int32_t)n;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (toks->v.arr.strs[i].len > UINT32_MAX)
+            return lmc_err(LMC_ERR_FORMAT, "%s: token %llu is too long", f->path,
+                           (unsigned long long)i);
+        total += toks->v.arr.strs[i].len + 1; /* bounded by the file size: the reader checked it */
+    }
+    v->arena = malloc(total);
+    v->off = malloc(n * sizeof *v->off);
+    v->len = malloc(n * sizeof *v->len);
+    v->score = calloc(n, sizeof *v->score);
+    v->attr = malloc(n * sizeof *v->attr);
+    v->eog = calloc(n, 1);
+    if (!v->arena || !v->off || !v->len || !v->score || !v->attr || !v->eog)
+        return lmc_err(LMC_ERR_OOM, "out of memory (vocabulary of %llu tokens)",
+                       (unsigned long long)n);
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const gguf_str *s = &toks->v.arr.strs[i];
+        if (s->len) memcpy(v->arena + pos, s->ptr, s->len);
+        v->arena[pos + s->len] = 0;
+        v->off[i] = pos;
+        v->len[i] = (uint32_t)s->len;
+        v->attr[i] = TA_NORMAL;
+        pos += s->len + 1;
+    }
+    return LMC_OK;
+}
+
+/* tokenizer.ggml.scores and tokenizer.ggml.token_type, when present: one per token. */
+static lmc_status load_scores_types(struct tok_vocab *v, const gguf_file *f) {
+    const uint64_t n = (uint64_t)v->n_vocab;
+    const gguf_kv *scores = gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_COUNT);
+    if (scores) {
+        if ((scores->v.arr.type != GGUF_VT_FLOAT32 && scores->v.arr.type != GGUF_VT_FLOAT64) ||
+            scores->v.arr.n != n)
+            return lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.scores must hold %llu floats",
+                           f->path, (unsigned long long)n);
+        for (uint64_t i = 0; i < n; i++)
+            v->score[i] = (float)gguf_arr_f64(scores, i);
+    }
+    const gguf_kv *types = gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_VT_COUNT);
+    if (types) {
+        uint32_t t = types->v.arr.type;
+        bool integer = t == GGUF_VT_INT32 || t == GGUF_VT_UINT32 || t == GGUF_VT_INT8 ||
+                       t == GGUF_VT_UINT8 || t == GGUF_VT_INT16 || t == GGUF_VT_UINT16 ||
+                       t == GGUF_VT_INT64 || t == GGUF_VT_UINT64;
+        if (!integer || types->v.arr.n != n)
+            return lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.token_type must hold %llu integers",
+                           f->path, (unsigned long long)n);
+        for (uint64_t i = 0; i < n; i++)
+            v->attr[i] = tok_attr_of_type(gguf_arr_i64(types, i));
+    }
+    return LMC_OK;
+}
+
+/* SentencePiece: the <0xNN> byte tokens, whether "▁" ever follows another character inside a
+ * token (spm_split_ws), the unknown token, BOS and the space prefix. */
+static void setup_spm(struct tok_vocab *v, const gguf_file *f) {
+    for (int32_t i = 0; i < v->n_vocab; i++) {
+        int b = (v->attr[i] & TA_BYTE) ? tok_byte_value(tok_str(v, i), v->len[i]) : -1;
+        if (b >= 0) v->byte_tok[b] = i;
+    }
+    v->spm_split_ws = true;
+    for (int32_t i = 0; i < v->n_vocab && v->spm_split_ws; i++) {
+        const char *t = tok_str(v, i);
+        for (uint32_t k = 1; k + 3 <= v->len[i]; k++)
+            if (!memcmp(t + k, "\xe2\x96\x81", 3) &&
+                (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3))) {
+                v->spm_split_ws = false;
+                break;
+            }
+    }
+    if (v->unk < 0)
+        for (int32_t i = 0; i < v->n_vocab && v->unk < 0; i++)
+            if (v->attr[i] & TA_UNKNOWN) v->unk = i;
+    v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token", true);
+    v->add_space_prefix = meta_bool(f, "tokenizer.ggml.add_space_prefix", true);
+}
+
+/* Byte-level BPE: GPT-2's byte alphabet and its tokens, the merges, the pre-tokenizer of
+ * tokenizer.ggml.pre (GPT-2's, with a warning, when it is unknown or absent), BOS. */
+static lmc_status setup_bpe(struct tok_vocab *v, const gguf_file *f) {
+    gpt2_byte_map(v);
+    for (int b = 0; b < 256; b++) {
+        char c[4];
+        int l = tok_utf8_put(v->byte_cp[b], c);
+        v->byte_tok[b] = tok_map_get(v, &v->tokens, c, (size_t)l);
+    }
+    lmc_status st = load_merges(v, f);
+    if (st != LMC_OK) return st;
+    char *pre = gguf_get_str_dup(f, "tokenizer.ggml.pre");
+    const pre_rules *rules = NULL;
+    for (size_t i = 0; i < sizeof pre_table / sizeof pre_table[0] && pre; i++)
+        if (name_in_list(pre, pre_table[i].names)) rules = &pre_table[i];
+    if (!rules) {
+        rules = &pre_table[0];
+        if (pre)
+            set_warning(v,
+                        "unknown pre-tokenizer '%s': using the GPT-2 split rules instead; "
+                        "token ids may differ from the model's own tokenizer",
+                        pre);
+        else
+            set_warning(v, "%sno tokenizer.ggml.pre in the file: using the GPT-2 split rules", "");
+    }
+    free(pre);
+    if ((st = pre_compile(v, rules, f->path)) != LMC_OK) return st;
+    v->add_bos =
+        meta_bool(f, "tokenizer.ggml.add_bos_token", rules->ignore_merges /* Llama-3 adds BOS */);
+    v->add_space_prefix = false;
+    return LMC_OK;
+}
+
 lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     *out = NULL;
     const gguf_kv *toks = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VT_STRING);
     char *model = gguf_get_str_dup(f, "tokenizer.ggml.model");
-    char *pre = NULL;
     lmc_status st = LMC_OK;
     struct tok_vocab *v = calloc(1, sizeof *v);
     if (!v) {
@@ -439,74 +558,11 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
                      model);
         goto fail;
     }
-    uint64_t n = toks->v.arr.n;
-    if (n == 0 || n > INT32_MAX) {
-        st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", f->path,
-                     (unsigned long long)n);
-        goto fail;
-    }
-    v->n_vocab = (int32_t)n;
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (toks->v.arr.strs[i].len > UINT32_MAX) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: token %llu is too long", f->path,
-                         (unsigned long long)i);
-            goto fail;
-        }
-        total += toks->v.arr.strs[i].len + 1; /* bounded by the file size: the reader checked it */
-    }
-    v->arena = malloc(total);
-    v->off = malloc(n * sizeof *v->off);
-    v->len = malloc(n * sizeof *v->len);
-    v->score = calloc(n, sizeof *v->score);
-    v->attr = malloc(n * sizeof *v->attr);
-    v->eog = calloc(n, 1);
-    if (!v->arena || !v->off || !v->len || !v->score || !v->attr || !v->eog) {
-        st = lmc_err(LMC_ERR_OOM, "out of memory (vocabulary of %llu tokens)",
-                     (unsigned long long)n);
-        goto fail;
-    }
-    uint64_t pos = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        const gguf_str *s = &toks->v.arr.strs[i];
-        if (s->len) memcpy(v->arena + pos, s->ptr, s->len);
-        v->arena[pos + s->len] = 0;
-        v->off[i] = pos;
-        v->len[i] = (uint32_t)s->len;
-        v->attr[i] = TA_NORMAL;
-        pos += s->len + 1;
-    }
-    const gguf_kv *scores = gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_VT_COUNT);
-    if (scores) {
-        if ((scores->v.arr.type != GGUF_VT_FLOAT32 && scores->v.arr.type != GGUF_VT_FLOAT64) ||
-            scores->v.arr.n != n) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.scores must hold %llu floats", f->path,
-                         (unsigned long long)n);
-            goto fail;
-        }
-        for (uint64_t i = 0; i < n; i++)
-            v->score[i] = (float)gguf_arr_f64(scores, i);
-    }
-    const gguf_kv *types = gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_VT_COUNT);
-    if (types) {
-        uint32_t t = types->v.arr.type;
-        bool integer = t == GGUF_VT_INT32 || t == GGUF_VT_UINT32 || t == GGUF_VT_INT8 ||
-                       t == GGUF_VT_UINT8 || t == GGUF_VT_INT16 || t == GGUF_VT_UINT16 ||
-                       t == GGUF_VT_INT64 || t == GGUF_VT_UINT64;
-        if (!integer || types->v.arr.n != n) {
-            st = lmc_err(LMC_ERR_FORMAT, "%s: tokenizer.ggml.token_type must hold %llu integers",
-                         f->path, (unsigned long long)n);
-            goto fail;
-        }
-        for (uint64_t i = 0; i < n; i++) {
-            int64_t x = gguf_arr_i64(types, i);
-            v->attr[i] = tok_attr_of_type(x);
-        }
-    }
-    if ((st = map_init(&v->tokens, n)) != LMC_OK) goto fail;
+    if ((st = load_texts(v, f, toks)) != LMC_OK) goto fail;
+    if ((st = load_scores_types(v, f)) != LMC_OK) goto fail;
+    if ((st = map_init(&v->tokens, (uint64_t)v->n_vocab)) != LMC_OK) goto fail;
     for (int32_t i = 0; i < v->n_vocab; i++)
         map_put(v, &v->tokens, i);
-
     v->bos = meta_id(f, "tokenizer.ggml.bos_token_id", v->n_vocab);
     v->eos = meta_id(f, "tokenizer.ggml.eos_token_id", v->n_vocab);
     v->unk = meta_id(f, "tokenizer.ggml.unknown_token_id", v->n_vocab);
@@ -514,66 +570,18 @@ lmc_status tok_load(const gguf_file *f, struct tok_vocab **out) {
     v->eom = meta_id(f, "tokenizer.ggml.eom_token_id", v->n_vocab);
     for (int b = 0; b < 256; b++)
         v->byte_tok[b] = -1;
-
-    if (v->kind == TOK_SPM) {
-        for (int32_t i = 0; i < v->n_vocab; i++) {
-            int b = (v->attr[i] & TA_BYTE) ? tok_byte_value(tok_str(v, i), v->len[i]) : -1;
-            if (b >= 0) v->byte_tok[b] = i;
-        }
-        v->spm_split_ws = true;
-        for (int32_t i = 0; i < v->n_vocab && v->spm_split_ws; i++) {
-            const char *t = tok_str(v, i);
-            for (uint32_t k = 1; k + 3 <= v->len[i]; k++)
-                if (!memcmp(t + k, "\xe2\x96\x81", 3) &&
-                    (k < 3 || memcmp(t + k - 3, "\xe2\x96\x81", 3))) {
-                    v->spm_split_ws = false;
-                    break;
-                }
-        }
-        if (v->unk < 0)
-            for (int32_t i = 0; i < v->n_vocab && v->unk < 0; i++)
-                if (v->attr[i] & TA_UNKNOWN) v->unk = i;
-        v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token", true);
-        v->add_space_prefix = meta_bool(f, "tokenizer.ggml.add_space_prefix", true);
-    } else {
-        gpt2_byte_map(v);
-        for (int b = 0; b < 256; b++) {
-            char c[4];
-            int l = tok_utf8_put(v->byte_cp[b], c);
-            v->byte_tok[b] = tok_map_get(v, &v->tokens, c, (size_t)l);
-        }
-        if ((st = load_merges(v, f)) != LMC_OK) goto fail;
-        pre = gguf_get_str_dup(f, "tokenizer.ggml.pre");
-        const pre_rules *rules = NULL;
-        for (size_t i = 0; i < sizeof pre_table / sizeof pre_table[0] && pre; i++)
-            if (name_in_list(pre, pre_table[i].names)) rules = &pre_table[i];
-        if (!rules) {
-            rules = &pre_table[0];
-            if (pre)
-                set_warning(v,
-                            "unknown pre-tokenizer '%s': using the GPT-2 split rules instead; "
-                            "token ids may differ from the model's own tokenizer",
-                            pre);
-            else
-                set_warning(v, "%sno tokenizer.ggml.pre in the file: using the GPT-2 split rules",
-                            "");
-        }
-        if ((st = pre_compile(v, rules, f->path)) != LMC_OK) goto fail;
-        v->add_bos = meta_bool(f, "tokenizer.ggml.add_bos_token",
-                               rules->ignore_merges /* Llama-3 adds BOS */);
-        v->add_space_prefix = false;
-    }
+    if (v->kind == TOK_SPM)
+        setup_spm(v, f);
+    else if ((st = setup_bpe(v, f)) != LMC_OK)
+        goto fail;
     v->add_eos = meta_bool(f, "tokenizer.ggml.add_eos_token", false);
-
     if ((st = derive_attrs(v, f)) != LMC_OK) goto fail;
     if ((st = build_specials(v)) != LMC_OK) goto fail;
     free(model);
-    free(pre);
     *out = v;
     return LMC_OK;
 fail:
     free(model);
-    free(pre);
     tok_free(v);
     return st;
 }
