@@ -878,134 +878,169 @@ static bool bind_addr(const char *host, int port, struct sockaddr_storage *ss, b
     return true;
 }
 
-int cmd_serve(int argc, char **argv) {
-    const char *model_path = NULL, *host = "127.0.0.1", *api_key = getenv("LMC_API_KEY");
-    int port = 8080, n_par = 4, queue = 64, n_ctx = 2048, n_batch = 512, n_threads = 0, ngl = -1;
-    int timeout = 600, max_body = 1 << 20, n_predict = -1;
-    float grace = 5.0f;
-    bool verbose = false, embeddings = false;
-    const char *cors = NULL, *tmpl_arg = NULL;
-    lmc_device device = LMC_DEVICE_AUTO;
-    lmc_kv_type type_k = LMC_KV_F32, type_v = LMC_KV_F32; /* -ctk/-ctv */
-    cli_split_opts split = {0};                           /* -sm/-ts/-mg/-tp */
-    lmc_sampler_params sp = lmc_sampler_default_params();
+/* What the command line asks of serve. */
+typedef struct {
+    const char *model_path, *host, *api_key, *cors, *tmpl_arg;
+    int port, n_par, queue, n_ctx, n_batch, n_threads, ngl, timeout, max_body, n_predict;
+    float grace;
+    bool verbose, embeddings;
+    lmc_device device;
+    lmc_kv_type type_k, type_v; /* -ctk/-ctv */
+    cli_split_opts split;       /* -sm/-ts/-mg/-tp */
+    lmc_sampler_params sp;      /* a request's sampling where it gives none */
+} serve_opts;
+
+/* *rc = code; false: the command stops there. */
+static bool stop_with(int *rc, int code) {
+    *rc = code;
+    return false;
+}
+
+/* serve's flags into o (defaults first). False when the command stops now (--help, a usage error),
+ * with its exit code in *rc. */
+static bool serve_flags(int argc, char **argv, serve_opts *o, int *rc) {
+    *o = (serve_opts){.host = "127.0.0.1",
+                      .api_key = getenv("LMC_API_KEY"),
+                      .port = 8080,
+                      .n_par = 4,
+                      .queue = 64,
+                      .n_ctx = 2048,
+                      .n_batch = 512,
+                      .ngl = -1,
+                      .timeout = 600,
+                      .max_body = 1 << 20,
+                      .n_predict = -1,
+                      .grace = 5.0f,
+                      .device = LMC_DEVICE_AUTO,
+                      .type_k = LMC_KV_F32,
+                      .type_v = LMC_KV_F32,
+                      .sp = lmc_sampler_default_params()};
     for (int i = 1; i < argc; i++) {
         flag_val v;
         int r = flag_next(CMD_SERVE, argc, argv, &i, &v);
-        if (r < 0) return CLI_USAGE;
-        if (r == 0) return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        if (r < 0) return stop_with(rc, CLI_USAGE);
+        if (r == 0)
+            return stop_with(rc, cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]));
         switch (v.id) {
         case FL_HELP:
             usage(stdout);
-            return CLI_OK;
+            return stop_with(rc, CLI_OK);
         case FL_MODEL:
-            model_path = v.str;
+            o->model_path = v.str;
             break;
         case FL_HOST:
-            host = v.str;
+            o->host = v.str;
             break;
         case FL_PORT:
-            port = v.i;
+            o->port = v.i;
             break;
         case FL_PARALLEL:
-            n_par = v.i;
+            o->n_par = v.i;
             break;
         case FL_QUEUE:
-            queue = v.i;
+            o->queue = v.i;
             break;
         case FL_CTX:
-            n_ctx = v.i;
+            o->n_ctx = v.i;
             break;
         case FL_BATCH:
-            n_batch = v.i;
+            o->n_batch = v.i;
             break;
         case FL_THREADS:
-            n_threads = v.i;
+            o->n_threads = v.i;
             break;
         case FL_NGL:
-            ngl = v.i < 0 ? -1 : v.i;
+            o->ngl = v.i < 0 ? -1 : v.i;
             break;
         case FL_DEVICE:
-            if (!cli_parse_device(CMD_SERVE, &v, &device)) return CLI_USAGE;
+            if (!cli_parse_device(CMD_SERVE, &v, &o->device)) return stop_with(rc, CLI_USAGE);
             break;
         case FL_CACHE_TYPE_K:
-            if (!cli_parse_kv_type(CMD_SERVE, &v, &type_k)) return CLI_USAGE;
+            if (!cli_parse_kv_type(CMD_SERVE, &v, &o->type_k)) return stop_with(rc, CLI_USAGE);
             break;
         case FL_CACHE_TYPE_V:
-            if (!cli_parse_kv_type(CMD_SERVE, &v, &type_v)) return CLI_USAGE;
+            if (!cli_parse_kv_type(CMD_SERVE, &v, &o->type_v)) return stop_with(rc, CLI_USAGE);
             break;
         case FL_SPLIT_MODE:
         case FL_TENSOR_SPLIT:
         case FL_MAIN_GPU:
         case FL_TENSOR_PARALLEL:
-            if (cli_split_take(&split, CMD_SERVE, &v) < 0) return CLI_USAGE;
+            if (cli_split_take(&o->split, CMD_SERVE, &v) < 0) return stop_with(rc, CLI_USAGE);
             break;
         case FL_N_PREDICT:
-            n_predict = v.i;
+            o->n_predict = v.i;
             break;
         case FL_CHAT_TEMPLATE:
-            tmpl_arg = v.str;
+            o->tmpl_arg = v.str;
             break;
         case FL_TEMP:
-            sp.temp = v.f;
+            o->sp.temp = v.f;
             break;
         case FL_TOP_K:
-            sp.top_k = v.i;
+            o->sp.top_k = v.i;
             break;
         case FL_TOP_P:
-            sp.top_p = v.f;
+            o->sp.top_p = v.f;
             break;
         case FL_MIN_P:
-            sp.min_p = v.f;
+            o->sp.min_p = v.f;
             break;
         case FL_REPEAT_PENALTY:
-            sp.repeat_penalty = v.f;
+            o->sp.repeat_penalty = v.f;
             break;
         case FL_REPEAT_LAST_N:
-            sp.repeat_last_n = v.i;
+            o->sp.repeat_last_n = v.i;
             break;
         case FL_FREQUENCY_PENALTY:
-            sp.frequency_penalty = v.f;
+            o->sp.frequency_penalty = v.f;
             break;
         case FL_PRESENCE_PENALTY:
-            sp.presence_penalty = v.f;
+            o->sp.presence_penalty = v.f;
             break;
         case FL_API_KEY:
-            api_key = v.str;
+            o->api_key = v.str;
             break;
         case FL_CORS:
-            cors = v.str;
+            o->cors = v.str;
             break;
         case FL_EMBEDDINGS:
-            embeddings = true;
+            o->embeddings = true;
             break;
         case FL_TIMEOUT:
-            timeout = v.i;
+            o->timeout = v.i;
             break;
         case FL_MAX_BODY:
-            max_body = v.i;
+            o->max_body = v.i;
             break;
         case FL_SHUTDOWN_GRACE:
-            grace = v.f;
+            o->grace = v.f;
             break;
         case FL_VERBOSE:
-            verbose = true;
+            o->verbose = true;
             break;
         default:
-            return cli_usage_error(argv[0], "option %s is not handled by serve", v.flag);
+            return stop_with(rc,
+                             cli_usage_error(argv[0], "option %s is not handled by serve", v.flag));
         }
     }
-    if (n_ctx > 0 && n_ctx < 16)
+    return true;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o;
+    int rc = CLI_ERR;
+    if (!serve_flags(argc, argv, &o, &rc)) return rc;
+    if (o.n_ctx > 0 && o.n_ctx < 16)
         return cli_usage_error(argv[0], "-c must be 0 (the model's) or at least 16");
-    if (api_key && !*api_key) api_key = NULL;
-    if (cors && (!*cors || strpbrk(cors, "\r\n")))
+    if (o.api_key && !*o.api_key) o.api_key = NULL;
+    if (o.cors && (!*o.cors || strpbrk(o.cors, "\r\n")))
         return cli_usage_error(argv[0], "--cors needs an origin (e.g. https://example.com or *)");
-    cors_origin = cors;
+    cors_origin = o.cors;
 
     struct sockaddr_storage addr;
     bool v6 = false;
-    if (!bind_addr(host, port, &addr, &v6))
-        return cli_usage_error(argv[0], "cannot resolve --host '%s'", host);
+    if (!bind_addr(o.host, o.port, &addr, &v6))
+        return cli_usage_error(argv[0], "cannot resolve --host '%s'", o.host);
 
     /* SIGINT/SIGTERM are taken by sigwait below; block them (and SIGPIPE) before any thread starts
      */
@@ -1016,20 +1051,19 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = CLI_ERR;
-    server S = {.api_key = api_key,
-                .keepalive_ms = timeout * 1000 / 3 > 1000 ? timeout * 1000 / 3 : 1000,
-                .verbose = verbose,
-                .max_body = (size_t)max_body,
-                .n_slots = n_par,
-                .queue_max = queue,
+    server S = {.api_key = o.api_key,
+                .keepalive_ms = o.timeout * 1000 / 3 > 1000 ? o.timeout * 1000 / 3 : 1000,
+                .verbose = o.verbose,
+                .max_body = (size_t)o.max_body,
+                .n_slots = o.n_par,
+                .queue_max = o.queue,
                 .started = (int64_t)time(NULL),
-                .sp = sp,
-                .n_predict = n_predict};
-    if (tmpl_arg) { /* a built-in's name or a Jinja file, as in run and chat */
+                .sp = o.sp,
+                .n_predict = o.n_predict};
+    if (o.tmpl_arg) { /* a built-in's name or a Jinja file, as in run and chat */
         gen_opts go;
         gen_opts_default(&go);
-        go.chat_template = tmpl_arg;
+        go.chat_template = o.tmpl_arg;
         bool tmpl_err;
         S.tmpl = gen_load_template(&go, &tmpl_err);
         if (tmpl_err) return CLI_ERR;
@@ -1038,31 +1072,31 @@ int cmd_serve(int argc, char **argv) {
     lmc_context *ctx = NULL;
     struct MHD_Daemon *d = NULL;
 
-    S.model = cli_load_model(model_path, false, false);
+    S.model = cli_load_model(o.model_path, false, false);
     if (!S.model) goto out;
     char def[4096];
-    const char *path = model_path;
+    const char *path = o.model_path;
     if (!path) path = cli_default_model(def, sizeof def) ? def : "model";
     const char *base = strrchr(path, '/');
     snprintf(S.model_id, sizeof S.model_id, "%.255s", base ? base + 1 : path);
     S.model_path = path;
 
     int32_t n_train = lmc_model_n_ctx_train(S.model);
-    if (n_train > 0 && n_ctx > n_train)
+    if (n_train > 0 && o.n_ctx > n_train)
         fprintf(stderr,
                 "lmc serve: -c %d is more than the model's training context (%d); replies past "
                 "%d tokens may degrade\n",
-                n_ctx, n_train, n_train);
+                o.n_ctx, n_train, n_train);
     lmc_context_params cp = lmc_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_seq = n_par;
-    cp.n_threads = n_threads;
-    cp.n_batch = n_batch;
-    cp.n_gpu_layers = ngl;
-    cp.device = ngl != 0 ? device : LMC_DEVICE_CPU;
-    cp.type_k = type_k;
-    cp.type_v = type_v;
-    cli_split_apply(&split, &cp);
+    cp.n_ctx = o.n_ctx;
+    cp.n_seq = o.n_par;
+    cp.n_threads = o.n_threads;
+    cp.n_batch = o.n_batch;
+    cp.n_gpu_layers = o.ngl;
+    cp.device = o.ngl != 0 ? o.device : LMC_DEVICE_CPU;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
+    cli_split_apply(&o.split, &cp);
     lmc_status st = lmc_context_init(S.model, &cp, &ctx);
     if (st != LMC_OK) {
         cli_fail(st, "cannot create the context");
@@ -1070,8 +1104,8 @@ int cmd_serve(int argc, char **argv) {
     }
     S.n_ctx = lmc_context_n_ctx(ctx);
 
-    if (embeddings) {
-        st = srv_embedder_init(S.model, S.n_ctx, n_batch, n_threads, &S.tok_mu, &S.embedder);
+    if (o.embeddings) {
+        st = srv_embedder_init(S.model, S.n_ctx, o.n_batch, o.n_threads, &S.tok_mu, &S.embedder);
         if (st != LMC_OK) {
             cli_fail(st, "cannot create the embeddings context");
             goto out;
@@ -1079,34 +1113,34 @@ int cmd_serve(int argc, char **argv) {
     }
 
     srv_engine_params ep = {
-        .n_slots = n_par, .queue_max = queue, .n_batch = n_batch, .verbose = verbose};
+        .n_slots = o.n_par, .queue_max = o.queue, .n_batch = o.n_batch, .verbose = o.verbose};
     if (srv_engine_init(S.model, ctx, &ep, &S.eng) != LMC_OK) {
         fprintf(stderr, "lmc: error: cannot start the engine (out of memory)\n");
         goto out;
     }
 
-    unsigned conn_limit = (unsigned)(2 * (n_par + queue) + 16);
+    unsigned conn_limit = (unsigned)(2 * (o.n_par + o.queue) + 16);
     if (conn_limit > 1000) conn_limit = 1000; /* a thread each; also keeps below FD_SETSIZE-ish */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, &S,
+    d = MHD_start_daemon(flags, (uint16_t)o.port, NULL, NULL, on_request, &S,
                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &S, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, &S, MHD_OPTION_END);
+                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)o.timeout, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &S, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "lmc: error: cannot listen on %s port %d: %s\n", host, port,
+        fprintf(stderr, "lmc: error: cannot listen on %s port %d: %s\n", o.host, o.port,
                 strerror(errno));
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    int bound = di ? di->port : port;
+    int bound = di ? di->port : o.port;
     char desc[128];
     lmc_model_desc(S.model, desc, sizeof desc);
-    fprintf(stderr, "lmc serve: %s, %d slot%s x %d tokens of context, queue %d\n", desc, n_par,
-            n_par == 1 ? "" : "s", S.n_ctx, queue);
-    srv_print_device(ctx, S.model, n_par, ngl);
-    fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host,
+    fprintf(stderr, "lmc serve: %s, %d slot%s x %d tokens of context, queue %d\n", desc, o.n_par,
+            o.n_par == 1 ? "" : "s", S.n_ctx, o.queue);
+    srv_print_device(ctx, S.model, o.n_par, o.ngl);
+    fprintf(stderr, "lmc serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", o.host,
             v6 ? "]" : "", bound);
     fflush(stderr);
 
@@ -1117,7 +1151,7 @@ int cmd_serve(int argc, char **argv) {
     lmc_chat_render_cancel(); /* a template still running (up to its 10 s budget) stops now */
     MHD_socket lfd = MHD_quiesce_daemon(d); /* no new connections */
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
-    srv_engine_shutdown(S.eng, grace);
+    srv_engine_shutdown(S.eng, o.grace);
     /* every reply is now done or cut; let MHD send the last bytes ([DONE]) before it closes the
      * connections (bounded: a client that does not read is not waited for long) */
     for (int i = 0; i < 300 && atomic_load(&S.n_replies) > 0; i++)
