@@ -161,6 +161,10 @@ const char *lmc_tensor_type_name(uint32_t type);
  * Returns the number of tokens, or -(needed) when n_max is too small, or INT32_MIN on error. */
 int32_t lmc_tokenize(const lmc_model *model, const char *text, int32_t len, int32_t *tokens,
                      int32_t n_max, bool add_special, bool parse_special);
+/* The same into an array of its own: *n_tokens ids (free() it; never NULL on success, even for no
+ * tokens). NULL on error, with lmc_last_error() saying why. */
+int32_t *lmc_tokenize_alloc(const lmc_model *model, const char *text, int32_t len, bool add_special,
+                            bool parse_special, int32_t *n_tokens);
 /* Raw bytes of a token's piece (SPM "▁" becomes " ", byte tokens become their byte). special:
  * render control tokens' text (otherwise they give no bytes). Returns bytes written, or -(needed).
  */

@@ -9,30 +9,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-int32_t lmc_tokenize(const lmc_model *model, const char *text, int32_t len, int32_t *tokens,
-                     int32_t n_max, bool add_special, bool parse_special) {
-    if (!model || !model->vocab || (!text && len != 0) || n_max < 0 || (!tokens && n_max > 0)) {
+int32_t *lmc_tokenize_alloc(const lmc_model *model, const char *text, int32_t len, bool add_special,
+                            bool parse_special, int32_t *n_tokens) {
+    if (n_tokens) *n_tokens = 0;
+    if (!model || !model->vocab || (!text && len != 0) || !n_tokens) {
         lmc_err(LMC_ERR_INVALID_ARG, "lmc_tokenize: bad arguments");
-        return INT32_MIN;
+        return NULL;
     }
-    size_t n = len < 0 ? strlen(text) : (size_t)len;
+    const size_t n = len < 0 ? strlen(text) : (size_t)len;
     int32_t *ids;
     size_t n_ids;
     if (tok_encode(model->vocab, text, n, add_special, parse_special, &ids, &n_ids) != LMC_OK)
-        return INT32_MIN;
+        return NULL;
     if (n_ids > INT32_MAX) {
         free(ids);
         lmc_err(LMC_ERR_INVALID_ARG, "lmc_tokenize: too many tokens");
+        return NULL;
+    }
+    if (!ids && !(ids = malloc(sizeof *ids))) { /* no tokens: still an array to free */
+        lmc_err(LMC_ERR_OOM, "lmc_tokenize: out of memory");
+        return NULL;
+    }
+    *n_tokens = (int32_t)n_ids;
+    return ids;
+}
+
+int32_t lmc_tokenize(const lmc_model *model, const char *text, int32_t len, int32_t *tokens,
+                     int32_t n_max, bool add_special, bool parse_special) {
+    int32_t n = 0;
+    if (n_max < 0 || (!tokens && n_max > 0)) {
+        lmc_err(LMC_ERR_INVALID_ARG, "lmc_tokenize: bad arguments");
         return INT32_MIN;
     }
-    int32_t r = (int32_t)n_ids;
-    if (n_ids > (size_t)n_max) {
-        r = -r;
-    } else if (n_ids) {
-        memcpy(tokens, ids, n_ids * sizeof *ids);
-    }
+    int32_t *ids = lmc_tokenize_alloc(model, text, len, add_special, parse_special, &n);
+    if (!ids) return INT32_MIN;
+    if (n > n_max)
+        n = -n;
+    else if (n)
+        memcpy(tokens, ids, (size_t)n * sizeof *ids);
     free(ids);
-    return r;
+    return n;
 }
 
 int32_t lmc_token_to_piece(const lmc_model *model, int32_t token, char *buf, int32_t size,

@@ -296,6 +296,12 @@ static void test_vocab(const char *name, bool spm) {
         bool ok = ng == nw && !memcmp(got, want, (size_t)(ng > 0 ? ng : 0) * sizeof *got);
         CHECK(ok, "%s case %d: %d ids, expected %d", name, c, ng, nw);
         pass += ok;
+        /* the allocating form: the same ids (an array to free even for none) */
+        int32_t na = -1;
+        int32_t *a = lmc_tokenize_alloc(m, cs[c], (int32_t)cl[c], false, false, &na);
+        CHECK(a && na == nw && !memcmp(a, want, (size_t)(na > 0 ? na : 0) * sizeof *a),
+              "%s case %d: lmc_tokenize_alloc gives %d ids, expected %d", name, c, na, nw);
+        free(a);
         line = line ? strchr(line, '\n') : NULL;
         if (line) line++;
 
@@ -534,5 +540,9 @@ int main(void) {
     test_vocab("deepseek-llm", false);
     test_stories();
     test_special();
+    /* bad arguments: NULL with the count zeroed */
+    int32_t n = 7;
+    CHECK(!lmc_tokenize_alloc(NULL, "a", 1, true, false, &n) && n == 0,
+          "lmc_tokenize_alloc without a model");
     return t_done();
 }

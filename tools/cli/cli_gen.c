@@ -238,41 +238,31 @@ void gen_session_close(gen_session *s) {
     memset(s, 0, sizeof *s);
 }
 
-int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special,
-                      int32_t *n_out) {
-    size_t len = strlen(text);
-    if (len > (size_t)INT32_MAX - 16) {
-        fprintf(stderr, "lmc: error: text too long to tokenize\n");
-        return NULL;
-    }
-    int32_t cap = (int32_t)len + 8;
-    int32_t *t = malloc((size_t)cap * sizeof *t);
-    if (!t) goto oom;
-    int32_t n = lmc_tokenize(model, text, (int32_t)len, t, cap, true, parse_special);
-    if (n < 0 && n != INT32_MIN) { /* buffer too small: -needed */
-        cap = -n;
-        int32_t *nt = realloc(t, (size_t)cap * sizeof *t);
-        if (!nt) goto oom;
-        t = nt;
-        n = lmc_tokenize(model, text, (int32_t)len, t, cap, true, parse_special);
-    }
-    if (n < 0) {
-        cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
-        free(t);
-        return NULL;
-    }
-    /* templates that write the BOS text themselves (Llama-3, ...) must not get a second one */
-    int32_t bos = lmc_token_bos(model);
+int32_t gen_drop_double_bos(const lmc_model *model, int32_t *t, int32_t n) {
+    const int32_t bos = lmc_token_bos(model);
     if (n >= 2 && bos >= 0 && t[0] == bos && t[1] == bos) {
         memmove(t, t + 1, (size_t)(n - 1) * sizeof *t);
         n--;
     }
-    *n_out = n;
+    return n;
+}
+
+int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special,
+                      int32_t *n_out) {
+    size_t len = strlen(text);
+    if (len > (size_t)INT32_MAX) {
+        fprintf(stderr, "lmc: error: text too long to tokenize\n");
+        return NULL;
+    }
+    int32_t n = 0;
+    int32_t *t = lmc_tokenize_alloc(model, text, (int32_t)len, true, parse_special, &n);
+    if (!t) {
+        cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
+        return NULL;
+    }
+    /* templates that write the BOS text themselves (Llama-3, ...) must not get a second one */
+    *n_out = gen_drop_double_bos(model, t, n);
     return t;
-oom:
-    free(t);
-    fprintf(stderr, "lmc: error: out of memory tokenizing the prompt\n");
-    return NULL;
 }
 
 int32_t *gen_chat_tokens(const lmc_model *model, const char *tmpl, const lmc_chat_msg *m, size_t n,

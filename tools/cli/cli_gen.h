@@ -84,6 +84,9 @@ lmc_status gen_generate(gen_session *s, const int32_t *prompt, int32_t n_prompt,
  * when the text already starts with it. Returns a malloc'ed array and its length, or NULL after
  * printing. */
 int32_t *gen_tokenize(const lmc_model *model, const char *text, bool parse_special, int32_t *n_out);
+/* A prompt whose template wrote the BOS text itself and whose tokenizer added BOS too starts with
+ * two: keep one. Returns the new count (t shifted in place). */
+int32_t gen_drop_double_bos(const lmc_model *model, int32_t *t, int32_t n);
 
 /* The conversation m[0..n) rendered with the chat template (NULL: the model's) and the assistant's
  * turn opened, then tokenized with special-token text parsed. NULL after printing an error. */

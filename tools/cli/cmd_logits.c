@@ -198,16 +198,8 @@ int cmd_logits(int argc, char **argv) {
             goto done;
         }
     } else {
-        int32_t need = lmc_tokenize(model, prompt, -1, NULL, 0, true, false);
-        if (need == INT32_MIN) {
-            rc = cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
-            goto done;
-        }
-        if (need < 0) need = -need;
-        ids = malloc(((size_t)need + 1) * sizeof *ids);
-        if (!ids) goto done;
-        n_ids = lmc_tokenize(model, prompt, -1, ids, need + 1, true, false);
-        if (n_ids < 0) {
+        ids = lmc_tokenize_alloc(model, prompt, -1, true, false, &n_ids);
+        if (!ids) {
             rc = cli_fail(LMC_ERR_FORMAT, "cannot tokenize the prompt");
             goto done;
         }

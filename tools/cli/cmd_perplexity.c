@@ -165,15 +165,15 @@ static int32_t *tokenize_file(lmc_model *model, const char *path, int32_t *n_out
     size_t len = 0;
     char *text = cli_read_file(path, &len);
     if (!text) return NULL;
+    if (len > (size_t)INT32_MAX) {
+        free(text);
+        fprintf(stderr, "lmc: error: %s: too long to tokenize (%zu bytes; at most 2 GiB)\n", path,
+                len);
+        return NULL;
+    }
     double t0 = now_s();
     fprintf(stderr, "perplexity: tokenizing the input ..\n");
-    int32_t need = lmc_tokenize(model, text, (int32_t)len, NULL, 0, true, false);
-    int32_t *toks = NULL;
-    if (need != INT32_MIN) {
-        int32_t n = need < 0 ? -need : need;
-        toks = malloc(((size_t)n + 1) * sizeof *toks);
-        if (toks) *n_out = lmc_tokenize(model, text, (int32_t)len, toks, n + 1, true, false);
-    }
+    int32_t *toks = lmc_tokenize_alloc(model, text, (int32_t)len, true, false, n_out);
     free(text);
     if (!toks)
         cli_fail(LMC_ERR_FORMAT, "cannot tokenize the text");

@@ -68,16 +68,9 @@ static int tokenize_print(lmc_model *model, const char *text, size_t len, bool a
         fprintf(stderr, "lmc tokenize: the text is too long (%zu bytes)\n", len);
         return CLI_ERR;
     }
-    int32_t n = lmc_tokenize(model, text, (int32_t)len, NULL, 0, add_special, parse_special);
-    if (n == INT32_MIN) return cli_fail(LMC_ERR_FORMAT, "tokenize");
-    int32_t need = n < 0 ? -n : n;
-    int32_t *ids = malloc(((size_t)need + 1) * sizeof *ids);
-    if (!ids) return cli_fail(LMC_ERR_OOM, "tokenize");
-    n = lmc_tokenize(model, text, (int32_t)len, ids, need, add_special, parse_special);
-    if (n < 0) {
-        free(ids);
-        return cli_fail(LMC_ERR_FORMAT, "tokenize");
-    }
+    int32_t n = 0;
+    int32_t *ids = lmc_tokenize_alloc(model, text, (int32_t)len, add_special, parse_special, &n);
+    if (!ids) return cli_fail(LMC_ERR_FORMAT, "tokenize");
     if (pieces) {
         char small[256];
         for (int32_t i = 0; i < n; i++) {

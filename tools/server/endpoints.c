@@ -60,25 +60,12 @@ static char *print_delete(cJSON *root, api_error *err) {
 /* Tokenizes text[0..len) into a malloc'ed array (*n tokens); NULL with *err on failure. */
 static int32_t *tokenize(const lmc_model *m, const char *text, size_t len, bool add_special,
                          bool parse_special, int32_t *n, const char *param, api_error *err) {
-    if (len > (size_t)INT32_MAX - 16) {
+    if (len > (size_t)INT32_MAX) {
         api_fail(err, 400, param, "'%s' is too long", param);
         return NULL;
     }
-    int32_t cap = (int32_t)len + 16;
-    int32_t *t = malloc((size_t)cap * sizeof *t);
-    *n = t ? lmc_tokenize(m, text, (int32_t)len, t, cap, add_special, parse_special) : INT32_MIN;
-    if (t && *n < 0 && *n != INT32_MIN) { /* -(needed) */
-        cap = -*n;
-        int32_t *t2 = realloc(t, (size_t)cap * sizeof *t);
-        if (t2) t = t2;
-        *n = t2 ? lmc_tokenize(m, text, (int32_t)len, t, cap, add_special, parse_special)
-                : INT32_MIN;
-    }
-    if (!t || *n < 0) {
-        api_fail(err, 500, NULL, "tokenizer failed: %s", t ? lmc_last_error() : "out of memory");
-        free(t);
-        return NULL;
-    }
+    int32_t *t = lmc_tokenize_alloc(m, text, (int32_t)len, add_special, parse_special, n);
+    if (!t) api_fail(err, 500, NULL, "tokenizer failed: %s", lmc_last_error());
     return t;
 }
 

@@ -194,33 +194,13 @@ static bool auth_ok(server *S, struct MHD_Connection *c) {
 /* Tokenizes text (parse_special: template markers become their tokens) into r->prompt. */
 static bool tokenize_prompt(server *S, srv_request *r, const char *text, api_error *err) {
     size_t len = strlen(text);
-    if (len > (size_t)INT32_MAX - 16) return api_fail(err, 400, NULL, "prompt too long");
-    int32_t cap = (int32_t)len + 16;
-    int32_t *toks = malloc((size_t)cap * sizeof *toks);
-    if (!toks) return api_fail(err, 500, NULL, "out of memory");
-    int32_t n = lmc_tokenize(S->model, text, (int32_t)len, toks, cap, true, true);
-    if (n < 0 && n != INT32_MIN) { /* -(needed) */
-        cap = -n;
-        int32_t *t2 = realloc(toks, (size_t)cap * sizeof *toks);
-        if (!t2) {
-            free(toks);
-            return api_fail(err, 500, NULL, "out of memory");
-        }
-        toks = t2;
-        n = lmc_tokenize(S->model, text, (int32_t)len, toks, cap, true, true);
-    }
-    if (n < 0) {
-        free(toks);
-        return api_fail(err, 500, NULL, "tokenizer failed: %s", lmc_last_error());
-    }
+    if (len > (size_t)INT32_MAX) return api_fail(err, 400, NULL, "prompt too long");
+    int32_t n = 0;
+    int32_t *toks = lmc_tokenize_alloc(S->model, text, (int32_t)len, true, true, &n);
+    if (!toks) return api_fail(err, 500, NULL, "tokenizer failed: %s", lmc_last_error());
     /* a template that writes the BOS text itself plus a tokenizer that adds BOS: keep one */
-    int32_t bos = lmc_token_bos(S->model);
-    if (n >= 2 && bos >= 0 && toks[0] == bos && toks[1] == bos) {
-        memmove(toks, toks + 1, (size_t)(n - 1) * sizeof *toks);
-        n--;
-    }
+    r->n_prompt = gen_drop_double_bos(S->model, toks, n);
     r->prompt = toks;
-    r->n_prompt = n;
     return true;
 }
 
