@@ -417,6 +417,13 @@ static void test_stories(void) {
     CHECK(n == 5 && !memcmp(ids, want, sizeof want), "stories260K: n=%d", n);
     CHECK(lmc_tokenize(m, "Once upon a time", -1, ids, 3, true, false) == -5,
           "small buffer gives -(needed)");
+    int32_t na = -1;
+    int32_t *a = lmc_tokenize_alloc(m, "Once upon a time", -1, true, false, &na);
+    CHECK(a && na == 5 && !memcmp(a, want, sizeof want), "lmc_tokenize_alloc: n=%d", na);
+    free(a);
+    a = lmc_tokenize_alloc(m, "", 0, false, false, &na); /* no tokens: still an array */
+    CHECK(a && na == 0, "lmc_tokenize_alloc of nothing: %p, n=%d", (void *)a, na);
+    free(a);
     CHECK(lmc_token_bos(m) == 1 && lmc_token_eos(m) == 2 && lmc_vocab_add_bos(m),
           "stories specials");
     CHECK(lmc_token_is_eog(m, 2) && !lmc_token_is_eog(m, 1) && !lmc_token_is_eog(m, 100000),
